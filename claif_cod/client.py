@@ -1,0 +1,197 @@
+"""``CodexClient`` and ``AsyncCodexClient``: the ``openai`` clients, answered by Codex.
+
+They are real ``openai.OpenAI`` / ``openai.AsyncOpenAI`` instances whose HTTP transport
+is claif_cod, so every type, stream and exception is openai's own.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal
+
+import httpx2
+import openai
+from openai.resources.chat import AsyncChat, Chat
+from openai.resources.chat.completions import AsyncCompletions, Completions
+
+from claif_cod.engine.config import CodexConfig
+from claif_cod.engine.engine import ApprovalHandler, decline_all
+from claif_cod.openai_compat.service import RequestOptions
+from claif_cod.transport.backend import Backend
+from claif_cod.transport.httpx_transport import AsyncCodexTransport, CodexTransport, TransportCore
+from claif_cod.transport.select import DaemonMode, backend_factory, daemon_mode
+
+BASE_URL = "http://claif-cod.invalid/v1"
+"""Never contacted: the transport answers every request itself."""
+
+_NO_KEY = "codex-local-auth"
+"""What openai sees as the key when Codex uses its own login; it is never passed to Codex."""
+
+DEFAULT_TIMEOUT = 600.0
+
+
+def _options(
+    *,
+    api_key: str | None,
+    codex_path: str | None,
+    codex_home: str | None,
+    working_dir: str | os.PathLike[str] | None,
+    model: str | None,
+    sandbox_mode: str | None,
+    approval_policy: str | None,
+    session_id: str | None,
+    strict: bool,
+    approval_handler: ApprovalHandler | None,
+) -> RequestOptions:
+    return RequestOptions(
+        config=CodexConfig(
+            working_dir=os.path.abspath(working_dir if working_dir is not None else os.getcwd()),
+            codex_path=codex_path,
+            codex_home=codex_home,
+            api_key=api_key,
+            sandbox_mode=sandbox_mode,
+            approval_policy=approval_policy,
+        ),
+        default_model=model,
+        strict=strict,
+        session_id=session_id,
+        approvals=approval_handler or decline_all,
+    )
+
+
+class _Completions(Completions):
+    if not TYPE_CHECKING:
+
+        def create(self, **kwargs: Any) -> Any:
+            default = self._client._claif_default_model  # type: ignore[attr-defined]
+            if "model" not in kwargs and default is not None:
+                kwargs["model"] = default
+            return super().create(**kwargs)
+
+
+class _Chat(Chat):
+    @cached_property
+    def completions(self) -> Completions:
+        return _Completions(self._client)
+
+
+class _AsyncCompletions(AsyncCompletions):
+    if not TYPE_CHECKING:
+
+        async def create(self, **kwargs: Any) -> Any:
+            default = self._client._claif_default_model
+            if "model" not in kwargs and default is not None:
+                kwargs["model"] = default
+            return await super().create(**kwargs)
+
+
+class _AsyncChat(AsyncChat):
+    @cached_property
+    def completions(self) -> AsyncCompletions:
+        return _AsyncCompletions(self._client)
+
+
+class CodexClient(openai.OpenAI):
+    """``openai.OpenAI`` backed by the Codex CLI (through claif-codd when it runs)."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        codex_path: str | None = None,
+        working_dir: str | os.PathLike[str] | None = None,
+        model: str | None = None,
+        sandbox_mode: str | None = None,
+        approval_policy: str | None = None,
+        timeout: float | httpx2.Timeout | None = DEFAULT_TIMEOUT,
+        daemon: DaemonMode | None = None,
+        session_id: str | None = None,
+        codex_home: str | None = None,
+        strict: bool = False,
+        approval_handler: ApprovalHandler | None = None,
+        max_retries: int = 0,
+    ) -> None:
+        options = _options(
+            api_key=api_key,
+            codex_path=codex_path,
+            codex_home=codex_home,
+            working_dir=working_dir,
+            model=model,
+            sandbox_mode=sandbox_mode,
+            approval_policy=approval_policy,
+            session_id=session_id,
+            strict=strict,
+            approval_handler=approval_handler,
+        )
+        self._claif_default_model = model
+        self.daemon_mode: Literal["auto", "require", "off"] = daemon_mode(daemon)
+        self._core = TransportCore(options, backend_factory(self.daemon_mode, options))
+        super().__init__(
+            api_key=api_key or _NO_KEY,
+            base_url=BASE_URL,
+            timeout=timeout,
+            max_retries=max_retries,
+            http_client=httpx2.Client(transport=CodexTransport(self._core), timeout=timeout),
+        )
+
+    @cached_property
+    def chat(self) -> Chat:
+        return _Chat(self)
+
+    @property
+    def backend(self) -> Backend | None:
+        """The backend serving this client once a request was made (daemon or in-process)."""
+        return self._core.backend
+
+
+class AsyncCodexClient(openai.AsyncOpenAI):
+    """``openai.AsyncOpenAI`` backed by the Codex CLI (through claif-codd when it runs)."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        codex_path: str | None = None,
+        working_dir: str | os.PathLike[str] | None = None,
+        model: str | None = None,
+        sandbox_mode: str | None = None,
+        approval_policy: str | None = None,
+        timeout: float | httpx2.Timeout | None = DEFAULT_TIMEOUT,
+        daemon: DaemonMode | None = None,
+        session_id: str | None = None,
+        codex_home: str | None = None,
+        strict: bool = False,
+        approval_handler: ApprovalHandler | None = None,
+        max_retries: int = 0,
+    ) -> None:
+        options = _options(
+            api_key=api_key,
+            codex_path=codex_path,
+            codex_home=codex_home,
+            working_dir=working_dir,
+            model=model,
+            sandbox_mode=sandbox_mode,
+            approval_policy=approval_policy,
+            session_id=session_id,
+            strict=strict,
+            approval_handler=approval_handler,
+        )
+        self._claif_default_model = model
+        self.daemon_mode: Literal["auto", "require", "off"] = daemon_mode(daemon)
+        self._core = TransportCore(options, backend_factory(self.daemon_mode, options))
+        super().__init__(
+            api_key=api_key or _NO_KEY,
+            base_url=BASE_URL,
+            timeout=timeout,
+            max_retries=max_retries,
+            http_client=httpx2.AsyncClient(transport=AsyncCodexTransport(self._core), timeout=timeout),
+        )
+
+    @cached_property
+    def chat(self) -> AsyncChat:
+        return _AsyncChat(self)
+
+    @property
+    def backend(self) -> Backend | None:
+        return self._core.backend

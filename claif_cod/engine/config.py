@@ -1,0 +1,50 @@
+"""What selects a warm Codex process, and the per-request knobs that do not."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from claif_cod.engine.discovery import CodexBinary
+
+
+@dataclass(frozen=True)
+class CodexConfig:
+    """The caller's Codex settings, before the binary is resolved."""
+
+    working_dir: str
+    codex_path: str | None = None
+    codex_home: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    sandbox_mode: str | None = None
+    approval_policy: str | None = None
+
+
+@dataclass(frozen=True)
+class ProcessKey:
+    """One warm ``codex app-server`` serves exactly one of these."""
+
+    codex_path: str
+    codex_home: str | None
+    key_fingerprint: str | None
+    working_dir: str
+    sandbox: str | None
+    approval: str | None
+
+    @classmethod
+    def resolve(cls, config: CodexConfig, binary: CodexBinary) -> ProcessKey:
+        return cls(
+            codex_path=binary.path,
+            codex_home=config.codex_home,
+            key_fingerprint=key_fingerprint(config.api_key),
+            working_dir=config.working_dir,
+            sandbox=binary.check_sandbox(config.sandbox_mode),
+            approval=binary.approval_policy(config.approval_policy),
+        )
+
+
+def key_fingerprint(api_key: str | None) -> str | None:
+    """Tells keys apart without keeping them: 12 hex digits of a SHA-256."""
+    if not api_key:
+        return None
+    return hashlib.sha256(api_key.encode()).hexdigest()[:12]

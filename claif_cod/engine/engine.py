@@ -1,0 +1,501 @@
+"""The engine: warm Codex processes, threads and turns, shared by the client and the daemon.
+
+Callers speak in conversations and turns; the engine decides which process and thread
+serve them (warm continuation, fork or fresh start), runs one turn at a time per thread,
+enforces deadlines with ``turn/interrupt`` and routes approval requests to whoever owns
+the running turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import msgspec
+
+from claif_cod._log import get_logger
+from claif_cod.engine import wire
+from claif_cod.engine.appserver import AppServer, Notification, ProcessExit, RpcErrorReply, ThreadMessage
+from claif_cod.engine.config import CodexConfig, ProcessKey
+from claif_cod.engine.conversations import Conversation, ConversationIndex, Message, history_hash
+from claif_cod.engine.discovery import CodexBinary, find_codex, probe
+from claif_cod.engine.errors import CodexProcessDied, TurnTimedOut
+from claif_cod.engine.events import (
+    ItemCompleted,
+    ItemStarted,
+    TextDelta,
+    TextReset,
+    TurnEvent,
+    TurnFinished,
+    TurnUsage,
+    UsageUpdated,
+)
+from claif_cod.engine.pool import ProcessPool
+from claif_cod.engine.sessions import MemorySessionStore, SessionRecord, SessionStore
+
+log = get_logger("claif_cod.engine")
+
+INTERRUPT_GRACE_S = 5.0
+"""How long an interrupted turn may take to report ``turn/completed`` before we give up on its thread."""
+
+Decision = Literal["accept", "acceptForSession", "decline", "cancel"]
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    kind: Literal["command", "file_change"]
+    thread_id: str
+    turn_id: str
+    item_id: str
+    command: str | None = None
+    cwd: str | None = None
+    reason: str | None = None
+
+
+ApprovalHandler = Callable[[ApprovalRequest], Awaitable[Decision]]
+
+
+async def decline_all(_request: ApprovalRequest) -> Decision:
+    """The policy when nobody can be asked: Codex goes on without running the action."""
+    return "decline"
+
+
+@dataclass
+class ThreadHandle:
+    """A Codex thread and the process that has it loaded."""
+
+    thread_id: str
+    key: ProcessKey
+    api_key: str | None = field(repr=False)
+    server: AppServer
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    turns: int = 0
+    last_used: float = field(default_factory=time.time)
+    broken: bool = False
+
+
+@dataclass(frozen=True)
+class TurnOptions:
+    model: str | None = None
+    effort: str | None = None
+    output_schema: object = None
+    timeout: float | None = None
+    approvals: ApprovalHandler = decline_all
+
+
+class Turn:
+    """A running turn: iterate for events; :meth:`interrupt` to stop it early."""
+
+    def __init__(
+        self,
+        handle: ThreadHandle,
+        turn_id: str,
+        queue: asyncio.Queue[ThreadMessage],
+        timeout: float | None,
+        on_done: Callable[[Turn], None],
+    ) -> None:
+        self.handle = handle
+        self.turn_id = turn_id
+        self._queue = queue
+        self._timeout = timeout
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+        self._on_done = on_done
+        self._finished = False
+        self._interrupt_sent = False
+        self.usage = TurnUsage()
+
+    async def interrupt(self) -> None:
+        if self._finished or self._interrupt_sent:
+            return
+        self._interrupt_sent = True
+        with contextlib.suppress(Exception):
+            await self.handle.server.request(
+                "turn/interrupt",
+                wire.TurnInterruptParams(thread_id=self.handle.thread_id, turn_id=self.turn_id),
+                msgspec.Raw,
+                timeout=INTERRUPT_GRACE_S,
+            )
+
+    async def events(self) -> AsyncGenerator[TurnEvent, None]:
+        open_messages: set[str] = set()
+        started_messages: set[str] = set()
+        try:
+            while True:
+                message = await self._next()
+                if isinstance(message, ProcessExit):
+                    raise message.error
+                for event in self._translate(message, open_messages, started_messages):
+                    yield event
+                    if isinstance(event, TurnFinished):
+                        self._finish()
+                        return
+        finally:
+            if not self._finished:
+                # The caller stopped listening (cancelled, timed out, stop sequence): the
+                # thread must not take another turn until Codex says this one is over.
+                asyncio.get_running_loop().create_task(self._abandon())
+
+    async def _next(self) -> ThreadMessage:
+        if self._deadline is None:
+            return await self._queue.get()
+        remaining = self._deadline - time.monotonic()
+        try:
+            return await asyncio.wait_for(self._queue.get(), max(remaining, 0))
+        except asyncio.TimeoutError:
+            assert self._timeout is not None
+            raise TurnTimedOut(self._timeout) from None
+
+    def _translate(self, message: Notification, open_messages: set[str], started: set[str]) -> list[TurnEvent]:
+        method, params = message.method, message.params
+        if method == "item/agentMessage/delta":
+            delta = msgspec.json.decode(params, type=wire.AgentMessageDelta)
+            if delta.turn_id == self.turn_id:
+                return [TextDelta(item_id=delta.item_id, delta=delta.delta)]
+        elif method in ("item/started", "item/completed"):
+            note = msgspec.json.decode(params, type=wire.ItemNotification)
+            if note.turn_id != self.turn_id:
+                return []
+            item = wire.decode_item(note.item)
+            if method == "item/completed":
+                open_messages.discard(item.id)
+                return [ItemCompleted(item=item)]
+            events: list[TurnEvent] = []
+            if isinstance(item, wire.AgentMessageItem):
+                if item.id in started:  # Codex retried and re-sends this message from the start
+                    events.append(TextReset(item_id=item.id))
+                started.add(item.id)
+                open_messages.add(item.id)
+            events.append(ItemStarted(item=item))
+            return events
+        elif method == "thread/tokenUsage/updated":
+            update = msgspec.json.decode(params, type=wire.TokenUsageUpdated)
+            if update.turn_id == self.turn_id:
+                last = update.token_usage.last
+                self.usage = self.usage.add(
+                    TurnUsage(
+                        input_tokens=last.input_tokens,
+                        cached_input_tokens=last.cached_input_tokens,
+                        output_tokens=last.output_tokens,
+                        reasoning_output_tokens=last.reasoning_output_tokens,
+                        total_tokens=last.total_tokens,
+                        requests=1,
+                    )
+                )
+                return [UsageUpdated(usage=self.usage)]
+        elif method == "error":
+            note_error = msgspec.json.decode(params, type=wire.ErrorNotification)
+            if note_error.turn_id == self.turn_id and note_error.will_retry:
+                resets: list[TurnEvent] = [TextReset(item_id=item_id) for item_id in sorted(open_messages)]
+                open_messages.clear()
+                return resets
+        elif method == "turn/completed":
+            done = msgspec.json.decode(params, type=wire.TurnCompleted)
+            if done.turn.id == self.turn_id:
+                status = "completed" if done.turn.status == "inProgress" else done.turn.status
+                error = done.turn.error
+                return [
+                    TurnFinished(
+                        status=status,
+                        usage=self.usage,
+                        error_message=error.message if error else None,
+                        error_info=error.codex_error_info if error else None,
+                    )
+                ]
+        return []
+
+    def _finish(self) -> None:
+        if not self._finished:
+            self._finished = True
+            self._on_done(self)
+
+    async def _abandon(self) -> None:
+        await self.interrupt()
+        deadline = time.monotonic() + INTERRUPT_GRACE_S
+        try:
+            while (remaining := deadline - time.monotonic()) > 0:
+                message = await asyncio.wait_for(self._queue.get(), remaining)
+                if isinstance(message, ProcessExit):
+                    break
+                if message.method == "turn/completed":
+                    done = msgspec.json.decode(message.params, type=wire.TurnCompleted)
+                    if done.turn.id == self.turn_id:
+                        break
+            else:
+                self.handle.broken = True
+        except asyncio.TimeoutError:
+            self.handle.broken = True
+        finally:
+            self._finish()
+
+
+class Engine:
+    """Runs conversations on warm Codex processes; one instance per client or per daemon."""
+
+    def __init__(
+        self, *, max_processes: int = 8, env: Mapping[str, str] | None = None, sessions: SessionStore | None = None
+    ) -> None:
+        self._pool = ProcessPool(
+            handle_server_request=self._on_server_request, max_processes=max_processes, base_env=env
+        )
+        self.sessions: SessionStore = sessions or MemorySessionStore()
+        self._session_locks: dict[str, asyncio.Lock] = {}
+        self._index = ConversationIndex()
+        self._threads: dict[str, ThreadHandle] = {}
+        self._approvers: dict[str, ApprovalHandler] = {}
+        self._binaries: dict[str | None, CodexBinary] = {}
+
+    # --- resolution ---------------------------------------------------------------------
+
+    def binary(self, codex_path: str | None) -> CodexBinary:
+        """Find and probe once per requested path (blocking: a few ms, first use only)."""
+        cached = self._binaries.get(codex_path)
+        if cached is None:
+            cached = self._binaries[codex_path] = probe(find_codex(codex_path))
+        return cached
+
+    async def resolve(self, config: CodexConfig) -> ProcessKey:
+        binary = self._binaries.get(config.codex_path)
+        if binary is None:
+            binary = await asyncio.to_thread(self.binary, config.codex_path)
+        return ProcessKey.resolve(config, binary)
+
+    # --- threads -------------------------------------------------------------------------
+
+    async def _server(self, key: ProcessKey, api_key: str | None) -> AppServer:
+        server = await self._pool.acquire(key, api_key)
+        self._pool.release(key)
+        return server
+
+    async def start_thread(
+        self,
+        key: ProcessKey,
+        api_key: str | None,
+        *,
+        instructions: str | None,
+        history: tuple[Message, ...],
+        model: str | None,
+    ) -> ThreadHandle:
+        server = await self._server(key, api_key)
+        result = await server.request(
+            "thread/start",
+            wire.ThreadStartParams(
+                cwd=key.working_dir,
+                model=model,
+                sandbox=key.sandbox,
+                approval_policy=key.approval,
+                developer_instructions=instructions,
+                ephemeral=False,
+            ),
+            wire.ThreadResult,
+        )
+        handle = ThreadHandle(thread_id=result.thread.id, key=key, api_key=api_key, server=server)
+        self._threads[handle.thread_id] = handle
+        if history:
+            items = [
+                wire.MessageItem(
+                    role=m.role,
+                    content=[wire.ContentPart(type="input_text" if m.role == "user" else "output_text", text=m.text)],
+                )
+                for m in history
+            ]
+            await server.request(
+                "thread/inject_items", wire.InjectItemsParams(thread_id=handle.thread_id, items=items), msgspec.Raw
+            )
+        return handle
+
+    async def fork_thread(self, source: ThreadHandle) -> ThreadHandle:
+        await self.ensure_loaded(source)
+        result = await source.server.request(
+            "thread/fork", wire.ThreadForkParams(thread_id=source.thread_id), wire.ThreadResult
+        )
+        handle = ThreadHandle(thread_id=result.thread.id, key=source.key, api_key=source.api_key, server=source.server)
+        self._threads[handle.thread_id] = handle
+        return handle
+
+    async def resume_thread(self, key: ProcessKey, api_key: str | None, thread_id: str) -> ThreadHandle:
+        """Load a thread from its rollout (after a restart or a crash of its process)."""
+        handle = self._threads.get(thread_id)
+        if handle is None:
+            server = await self._server(key, api_key)
+            handle = ThreadHandle(thread_id=thread_id, key=key, api_key=api_key, server=server)
+            await self._resume_into(handle, server)
+            self._threads[thread_id] = handle
+        await self.ensure_loaded(handle)
+        return handle
+
+    async def ensure_loaded(self, handle: ThreadHandle) -> None:
+        if handle.server.alive:
+            return
+        server = await self._server(handle.key, handle.api_key)
+        await self._resume_into(handle, server)
+
+    async def _resume_into(self, handle: ThreadHandle, server: AppServer) -> None:
+        await server.request(
+            "thread/resume",
+            wire.ThreadResumeParams(
+                thread_id=handle.thread_id,
+                cwd=handle.key.working_dir,
+                sandbox=handle.key.sandbox,
+                approval_policy=handle.key.approval,
+            ),
+            msgspec.Raw,
+        )
+        handle.server = server
+        handle.broken = False
+
+    async def open_conversation(
+        self, key: ProcessKey, api_key: str | None, conversation: Conversation, *, model: str | None, n: int = 1
+    ) -> tuple[list[ThreadHandle], bool]:
+        """Threads ready to take ``conversation.prompt``: the warm one if any (plus forks for n > 1)."""
+        digest = history_hash(key, conversation.instructions, conversation.history)
+        warm_id = self._index.take(digest)
+        warm = self._threads.get(warm_id) if warm_id else None
+        if warm is not None and not warm.broken and not warm.lock.locked():
+            try:
+                await self.ensure_loaded(warm)
+            except Exception:
+                log.warning("engine.resume_failed", thread_id=warm.thread_id)
+            else:
+                forks = await asyncio.gather(*(self.fork_thread(warm) for _ in range(n - 1)))
+                return [warm, *forks], True
+        fresh = await asyncio.gather(
+            *(
+                self.start_thread(
+                    key, api_key, instructions=conversation.instructions, history=conversation.history, model=model
+                )
+                for _ in range(n)
+            )
+        )
+        return list(fresh), False
+
+    def remember(self, handle: ThreadHandle, conversation: Conversation, reply: str) -> None:
+        """Make the thread the warm continuation of the conversation including ``reply``."""
+        if handle.broken:
+            return
+        digest = history_hash(handle.key, conversation.instructions, conversation.continued(reply))
+        self._index.remember(digest, handle.thread_id)
+
+    async def session_thread(
+        self, session_id: str, key: ProcessKey, api_key: str | None, conversation: Conversation, *, model: str | None
+    ) -> tuple[ThreadHandle, bool]:
+        """The session's thread (resumed if need be), or a new one seeded from ``conversation``."""
+        async with self._session_locks.setdefault(session_id, asyncio.Lock()):
+            record = self.sessions.get(session_id)
+            if record is not None:
+                return await self.resume_thread(key, api_key, record.thread_id), True
+            handle = await self.start_thread(
+                key, api_key, instructions=conversation.instructions, history=conversation.history, model=model
+            )
+            self.sessions.put(SessionRecord(session_id, handle.thread_id, key.working_dir, model, 0, time.time()))
+            return handle, False
+
+    def session_turn_done(self, session_id: str, handle: ThreadHandle, model: str | None) -> None:
+        record = self.sessions.get(session_id)
+        if record is not None and record.thread_id == handle.thread_id:
+            self.sessions.put(
+                SessionRecord(
+                    session_id,
+                    handle.thread_id,
+                    record.working_dir,
+                    model or record.model,
+                    record.turns + 1,
+                    time.time(),
+                )
+            )
+
+    # --- turns ---------------------------------------------------------------------------
+
+    async def start_turn(self, handle: ThreadHandle, text: str, options: TurnOptions) -> Turn:
+        """Start a turn once the thread is free; the returned :class:`Turn` owns the thread until it ends."""
+        await handle.lock.acquire()
+        try:
+            await self.ensure_loaded(handle)
+            queue = handle.server.subscribe(handle.thread_id)
+            self._approvers[handle.thread_id] = options.approvals
+            result = await handle.server.request(
+                "turn/start",
+                wire.TurnStartParams(
+                    thread_id=handle.thread_id,
+                    input=[wire.TextInput(text=text)],
+                    model=options.model,
+                    effort=options.effort,
+                    output_schema=options.output_schema,
+                ),
+                wire.TurnStartResult,
+            )
+        except BaseException:
+            self._approvers.pop(handle.thread_id, None)
+            handle.server.unsubscribe(handle.thread_id)
+            handle.lock.release()
+            raise
+        handle.turns += 1
+        handle.last_used = time.time()
+        return Turn(handle, result.turn.id, queue, options.timeout, self._turn_done)
+
+    def _turn_done(self, turn: Turn) -> None:
+        handle = turn.handle
+        self._approvers.pop(handle.thread_id, None)
+        handle.server.unsubscribe(handle.thread_id)
+        if handle.broken:
+            self._index.forget_thread(handle.thread_id)
+        else:
+            self._pool.mark_healthy(handle.key)
+        handle.lock.release()
+
+    async def _on_server_request(self, method: str, params: msgspec.Raw) -> object:
+        if method == "item/commandExecution/requestApproval":
+            cmd = msgspec.json.decode(params, type=wire.CommandApprovalParams)
+            request = ApprovalRequest(
+                "command", cmd.thread_id, cmd.turn_id, cmd.item_id, cmd.command, cmd.cwd, cmd.reason
+            )
+        elif method == "item/fileChange/requestApproval":
+            fc = msgspec.json.decode(params, type=wire.FileChangeApprovalParams)
+            request = ApprovalRequest("file_change", fc.thread_id, fc.turn_id, fc.item_id, reason=fc.reason)
+        else:
+            raise RpcErrorReply(-32601, f"claif_cod does not handle {method}")
+        approver = self._approvers.get(request.thread_id, decline_all)
+        try:
+            decision = await approver(request)
+        except Exception:
+            log.exception("engine.approval_handler_failed")
+            decision = "decline"
+        return wire.ApprovalDecisionResult(decision=decision)
+
+    # --- models & lifecycle -------------------------------------------------------------------
+
+    async def list_models(self, key: ProcessKey, api_key: str | None) -> list[wire.CodexModel]:
+        server = await self._server(key, api_key)
+        models: list[wire.CodexModel] = []
+        cursor: str | None = None
+        while True:
+            page = await server.request("model/list", wire.ModelListParams(cursor=cursor), wire.ModelListResult)
+            models.extend(page.data)
+            cursor = page.next_cursor
+            if not cursor:
+                return models
+
+    def processes(self) -> list[tuple[ProcessKey, AppServer, int]]:
+        return self._pool.servers()
+
+    def threads(self) -> list[ThreadHandle]:
+        return list(self._threads.values())
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+__all__ = [
+    "ApprovalHandler",
+    "ApprovalRequest",
+    "CodexProcessDied",
+    "Decision",
+    "Engine",
+    "ThreadHandle",
+    "Turn",
+    "TurnOptions",
+    "decline_all",
+]

@@ -1,0 +1,123 @@
+"""Warm ``codex app-server`` processes, one per :class:`ProcessKey`.
+
+Spawning costs tens of milliseconds and ~90 MiB, so processes are kept and shared; a cap
+with LRU eviction of idle ones bounds memory, and a crashed process is replaced on the
+next request after a short, growing back-off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from claif_cod._log import get_logger
+from claif_cod.engine.appserver import AppServer, ServerRequestHandler, child_environment
+from claif_cod.engine.config import ProcessKey
+from claif_cod.engine.errors import CodexStartFailed
+
+log = get_logger("claif_cod.pool")
+
+BACKOFF_START_S = 0.1
+BACKOFF_MAX_S = 5.0
+
+
+@dataclass
+class _Slot:
+    server: AppServer | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    busy: int = 0
+    failures: int = 0
+    not_before: float = 0.0
+    last_used: float = field(default_factory=time.monotonic)
+
+
+class ProcessPool:
+    def __init__(
+        self,
+        *,
+        handle_server_request: ServerRequestHandler,
+        max_processes: int = 8,
+        base_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self._handle_server_request = handle_server_request
+        self._max = max_processes
+        self._base_env = base_env
+        self._slots: OrderedDict[ProcessKey, _Slot] = OrderedDict()
+        self._closed = False
+
+    async def acquire(self, key: ProcessKey, api_key: str | None) -> AppServer:
+        """A live process for ``key``, spawned if needed; pair with :meth:`release`."""
+        if self._closed:
+            raise CodexStartFailed("the engine is closed")
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = _Slot()
+        self._slots.move_to_end(key)
+        slot.busy += 1
+        try:
+            async with slot.lock:
+                if slot.server is None or not slot.server.alive:
+                    slot.server = await self._spawn(key, slot, api_key)
+                slot.last_used = time.monotonic()
+                return slot.server
+        except BaseException:
+            slot.busy -= 1
+            raise
+
+    def release(self, key: ProcessKey) -> None:
+        slot = self._slots.get(key)
+        if slot is not None:
+            slot.busy = max(0, slot.busy - 1)
+            slot.last_used = time.monotonic()
+
+    async def _spawn(self, key: ProcessKey, slot: _Slot, api_key: str | None) -> AppServer:
+        delay = slot.not_before - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await self._evict_for_room(key)
+        env = child_environment(self._base_env or os.environ, codex_home=key.codex_home, api_key=api_key)
+        try:
+            server = await AppServer.start(
+                key.codex_path, cwd=key.working_dir, env=env, handle_server_request=self._handle_server_request
+            )
+        except CodexStartFailed:
+            slot.failures += 1
+            slot.not_before = time.monotonic() + min(BACKOFF_MAX_S, BACKOFF_START_S * 2 ** (slot.failures - 1))
+            raise
+        if slot.server is not None:  # the previous one died: back off if it keeps happening
+            slot.failures += 1
+            slot.not_before = time.monotonic() + min(BACKOFF_MAX_S, BACKOFF_START_S * 2 ** (slot.failures - 1))
+        log.info("pool.spawned", pid=server.pid, working_dir=key.working_dir)
+        return server
+
+    def mark_healthy(self, key: ProcessKey) -> None:
+        slot = self._slots.get(key)
+        if slot is not None:
+            slot.failures = 0
+            slot.not_before = 0.0
+
+    async def _evict_for_room(self, incoming: ProcessKey) -> None:
+        live = [k for k, s in self._slots.items() if s.server is not None and s.server.alive and k != incoming]
+        while len(live) >= self._max:
+            idle = [k for k in live if self._slots[k].busy == 0]
+            if not idle:
+                return  # every process is working; exceed the cap rather than fail a request
+            victim = min(idle, key=lambda k: self._slots[k].last_used)
+            live.remove(victim)
+            slot = self._slots.pop(victim)
+            if slot.server is not None:
+                log.info("pool.evicted", pid=slot.server.pid, working_dir=victim.working_dir)
+                await slot.server.close()
+
+    def servers(self) -> list[tuple[ProcessKey, AppServer, int]]:
+        return [(k, s.server, s.busy) for k, s in self._slots.items() if s.server is not None and s.server.alive]
+
+    async def close(self) -> None:
+        self._closed = True
+        servers = [s.server for s in self._slots.values() if s.server is not None]
+        self._slots.clear()
+        await asyncio.gather(*(server.close() for server in servers), return_exceptions=True)

@@ -1,0 +1,347 @@
+"""Typed messages of `codex app-server`'s stdio JSON-RPC (the subset claif_cod uses).
+
+Codex speaks JSON-RPC 2.0 *without* the ``"jsonrpc"`` member, one JSON object per line.
+Only the fields we read are declared; msgspec ignores the rest, so new Codex fields
+never break decoding.  Field names follow Codex's camelCase via ``rename="camel"``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+RequestId = int | str
+
+
+class _Camel(msgspec.Struct, rename="camel", omit_defaults=True):
+    pass
+
+
+# --- envelope -------------------------------------------------------------------------
+
+
+class RpcError(msgspec.Struct):
+    code: int
+    message: str
+    data: Any = None
+
+
+class Envelope(msgspec.Struct):
+    """Any line from Codex; ``method`` and ``id`` tell request, response and notification apart."""
+
+    id: RequestId | None = None
+    method: str | None = None
+    params: msgspec.Raw = msgspec.Raw(b"null")
+    result: msgspec.Raw = msgspec.Raw(b"null")
+    error: RpcError | None = None
+
+
+class OutgoingRequest(msgspec.Struct):
+    id: int
+    method: str
+    params: Any
+
+
+class OutgoingNotification(msgspec.Struct):
+    method: str
+    params: Any = None
+
+
+class OutgoingResult(msgspec.Struct):
+    id: RequestId
+    result: Any
+
+
+class OutgoingError(msgspec.Struct):
+    id: RequestId
+    error: RpcError
+
+
+# --- client → server requests ---------------------------------------------------------
+
+
+class ClientInfo(_Camel):
+    name: str
+    version: str
+
+
+class InitializeCapabilities(_Camel):
+    experimental_api: bool = True
+    opt_out_notification_methods: list[str] = []
+
+
+class InitializeParams(_Camel):
+    client_info: ClientInfo
+    capabilities: InitializeCapabilities
+
+
+class InitializeResult(_Camel):
+    user_agent: str = ""
+    codex_home: str | None = None
+
+
+class ThreadStartParams(_Camel):
+    cwd: str
+    model: str | None = None
+    sandbox: str | None = None
+    approval_policy: str | None = None
+    developer_instructions: str | None = None
+    ephemeral: bool | None = None
+
+
+class ThreadResumeParams(_Camel):
+    thread_id: str
+    cwd: str | None = None
+    model: str | None = None
+    sandbox: str | None = None
+    approval_policy: str | None = None
+    exclude_turns: bool = True
+
+
+class ThreadForkParams(_Camel):
+    thread_id: str
+    ephemeral: bool = False
+    exclude_turns: bool = True
+
+
+class Thread(_Camel):
+    id: str
+
+
+class ThreadResult(_Camel):
+    """Result of ``thread/start``, ``thread/resume`` and ``thread/fork``."""
+
+    thread: Thread
+    model: str = ""
+
+
+class ContentPart(msgspec.Struct):
+    type: Literal["input_text", "output_text"]
+    text: str
+
+
+class MessageItem(msgspec.Struct):
+    """A raw Responses API message item, as ``thread/inject_items`` takes it."""
+
+    role: Literal["user", "assistant"]
+    content: list[ContentPart]
+    type: Literal["message"] = "message"
+
+
+class InjectItemsParams(_Camel):
+    thread_id: str
+    items: list[MessageItem]
+
+
+class TextInput(msgspec.Struct):
+    text: str
+    type: Literal["text"] = "text"
+
+
+class TurnStartParams(_Camel):
+    thread_id: str
+    input: list[TextInput]
+    model: str | None = None
+    effort: str | None = None
+    output_schema: Any = None
+
+
+class TurnRef(_Camel):
+    id: str
+
+
+class TurnStartResult(_Camel):
+    turn: TurnRef
+
+
+class TurnInterruptParams(_Camel):
+    thread_id: str
+    turn_id: str
+
+
+class ThreadIdParams(_Camel):
+    thread_id: str
+
+
+class ModelListParams(_Camel):
+    cursor: str | None = None
+    include_hidden: bool | None = None
+
+
+class CodexModel(_Camel):
+    id: str
+    model: str = ""
+    display_name: str = ""
+    description: str = ""
+    hidden: bool = False
+    is_default: bool = False
+
+
+class ModelListResult(_Camel):
+    data: list[CodexModel]
+    next_cursor: str | None = None
+
+
+# --- server → client notifications -----------------------------------------------------
+
+
+class ThreadScoped(_Camel):
+    """Just enough of any notification's params to route it to its thread."""
+
+    thread_id: str | None = None
+
+
+class AgentMessageDelta(_Camel):
+    thread_id: str
+    turn_id: str
+    item_id: str
+    delta: str
+
+
+class ReasoningSummaryDelta(_Camel):
+    thread_id: str
+    turn_id: str
+    item_id: str
+    delta: str
+
+
+class ItemNotification(_Camel):
+    """``item/started`` and ``item/completed``; ``item`` is decoded by :func:`decode_item`."""
+
+    thread_id: str
+    turn_id: str
+    item: msgspec.Raw
+
+
+class TokenUsageBreakdown(_Camel):
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_output_tokens: int = 0
+    total_tokens: int = 0
+
+
+class ThreadTokenUsage(_Camel):
+    last: TokenUsageBreakdown
+    total: TokenUsageBreakdown
+
+
+class TokenUsageUpdated(_Camel):
+    thread_id: str
+    turn_id: str
+    token_usage: ThreadTokenUsage
+
+
+class TurnError(_Camel):
+    message: str
+    codex_error_info: Any = None
+    additional_details: str | None = None
+
+
+class ErrorNotification(_Camel):
+    thread_id: str
+    turn_id: str
+    error: TurnError
+    will_retry: bool = False
+
+
+class CompletedTurn(_Camel):
+    id: str
+    status: Literal["completed", "interrupted", "failed", "inProgress"]
+    error: TurnError | None = None
+
+
+class TurnCompleted(_Camel):
+    thread_id: str
+    turn: CompletedTurn
+
+
+class TurnStarted(_Camel):
+    thread_id: str
+    turn: TurnRef
+
+
+# --- thread items ---------------------------------------------------------------------
+
+
+class AgentMessageItem(_Camel, tag_field="type", tag="agentMessage"):
+    id: str
+    text: str = ""
+    phase: str | None = None
+
+
+class ReasoningItem(_Camel, tag_field="type", tag="reasoning"):
+    id: str
+    summary: list[str] = []
+
+
+class CommandExecutionItem(_Camel, tag_field="type", tag="commandExecution"):
+    id: str
+    command: str = ""
+    cwd: str = ""
+    status: str = "inProgress"
+    exit_code: int | None = None
+    aggregated_output: str | None = None
+
+
+class PatchKind(msgspec.Struct):
+    type: str
+
+
+class FileUpdate(_Camel):
+    path: str
+    kind: PatchKind
+
+
+class FileChangeItem(_Camel, tag_field="type", tag="fileChange"):
+    id: str
+    status: str = "inProgress"
+    changes: list[FileUpdate] = []
+
+
+class OtherItem(msgspec.Struct):
+    """Any item type we do not interpret (user messages, web searches, ...)."""
+
+    id: str
+    type: str
+
+
+KnownItem = AgentMessageItem | ReasoningItem | CommandExecutionItem | FileChangeItem
+ThreadItem = KnownItem | OtherItem
+
+_KNOWN_ITEM_TYPES = frozenset({"agentMessage", "reasoning", "commandExecution", "fileChange"})
+_known_item_decoder = msgspec.json.Decoder(KnownItem)
+_other_item_decoder = msgspec.json.Decoder(OtherItem)
+
+
+def decode_item(raw: msgspec.Raw) -> ThreadItem:
+    other = _other_item_decoder.decode(raw)
+    if other.type in _KNOWN_ITEM_TYPES:
+        known: KnownItem = _known_item_decoder.decode(raw)
+        return known
+    return other
+
+
+# --- server → client requests (approvals) -----------------------------------------------
+
+
+class CommandApprovalParams(_Camel):
+    thread_id: str
+    turn_id: str
+    item_id: str
+    command: str | None = None
+    cwd: str | None = None
+    reason: str | None = None
+
+
+class FileChangeApprovalParams(_Camel):
+    thread_id: str
+    turn_id: str
+    item_id: str
+    reason: str | None = None
+    grant_root: str | None = None
+
+
+class ApprovalDecisionResult(msgspec.Struct):
+    decision: str

@@ -1,0 +1,137 @@
+"""Engine failures as the HTTP status and OpenAI error body that make ``openai`` raise its own class.
+
+    status 400 → BadRequestError      401 → AuthenticationError    404 → NotFoundError
+    status 429 → RateLimitError       ≥500 → InternalServerError
+    kind "connection" → APIConnectionError                 kind "timeout" → APITimeoutError
+
+Connection failures and timeouts have no HTTP status in ``openai``: the transport raises
+them as exceptions instead of answering with a response.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+import msgspec
+
+from claif_cod.engine.errors import (
+    CodexNotFound,
+    CodexProcessDied,
+    CodexRpcError,
+    CodexStartFailed,
+    EngineError,
+    InvalidRequest,
+    TurnFailed,
+    TurnTimedOut,
+)
+
+Kind = Literal["status", "connection", "timeout"]
+
+
+class ErrorDetail(msgspec.Struct):
+    message: str
+    type: str
+    code: str | None = None
+    param: str | None = None
+
+
+class ErrorBody(msgspec.Struct):
+    error: ErrorDetail
+
+
+class APIFailure(Exception):
+    """A request that failed, described the way the OpenAI API would answer it."""
+
+    def __init__(self, kind: Kind, status: int, detail: ErrorDetail) -> None:
+        super().__init__(detail.message)
+        self.kind = kind
+        self.status = status
+        self.detail = detail
+
+    @property
+    def body(self) -> ErrorBody:
+        return ErrorBody(error=self.detail)
+
+    @classmethod
+    def bad_request(cls, message: str, *, param: str | None = None, code: str | None = None) -> APIFailure:
+        return cls("status", 400, ErrorDetail(message, "invalid_request_error", code, param))
+
+
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+    500: "server_error",
+    503: "server_error",
+}
+
+
+def _status(status: int, message: str, code: str | None = None) -> APIFailure:
+    return APIFailure("status", status, ErrorDetail(message, _TYPES.get(status, "server_error"), code))
+
+
+_MISSING_KEY = re.compile(r"Missing environment variable", re.IGNORECASE)
+_IDLE_TIMEOUT = re.compile(r"idle timeout", re.IGNORECASE)
+
+
+def translate(error: BaseException) -> APIFailure:
+    """The OpenAI-shaped failure for anything the engine raised."""
+    if isinstance(error, APIFailure):
+        return error
+    if isinstance(error, InvalidRequest):
+        return APIFailure.bad_request(error.message, param=error.param)
+    if isinstance(error, TurnTimedOut):
+        return APIFailure("timeout", 408, ErrorDetail(str(error), "timeout"))
+    if isinstance(error, TurnFailed):
+        return _turn_failure(error.message, error.info)
+    if isinstance(error, CodexRpcError):
+        if error.code == -32001:  # Codex says: server overloaded, retry later
+            return _status(503, error.message, "server_overloaded")
+        return _status(400, f"Codex rejected {error.method}: {error.message}")
+    if isinstance(error, (CodexNotFound, CodexStartFailed, CodexProcessDied)):
+        return APIFailure("connection", 0, ErrorDetail(str(error), "connection_error"))
+    if isinstance(error, EngineError):
+        return _status(500, str(error))
+    return _status(500, f"internal error in claif_cod: {type(error).__name__}: {error}")
+
+
+def _http_status(info: object) -> tuple[str | None, int | None]:
+    """Codex's ``codexErrorInfo``: either a bare name or ``{name: {httpStatusCode}}``."""
+    if isinstance(info, str):
+        return info, None
+    if isinstance(info, dict) and len(info) == 1:
+        name, value = next(iter(info.items()))
+        status = value.get("httpStatusCode") if isinstance(value, dict) else None
+        return str(name), status if isinstance(status, int) else None
+    return None, None
+
+
+def _turn_failure(message: str, info: object) -> APIFailure:
+    name, http_status = _http_status(info)
+    if name == "contextWindowExceeded":
+        return _status(400, message, "context_length_exceeded")
+    if name == "usageLimitExceeded":
+        return _status(429, message, "insufficient_quota")
+    if name == "rateLimitExceeded":
+        return _status(429, message, "rate_limit_exceeded")
+    if name == "unauthorized" or _MISSING_KEY.search(message):
+        return _status(401, message, "invalid_api_key")
+    if name in ("internalServerError", "serverOverloaded"):
+        return _status(500 if name == "internalServerError" else 503, message)
+    if name == "badRequest":
+        return _status(400, message)
+    if name in ("responseStreamDisconnected", "responseStreamConnectionFailed") and http_status is None:
+        return APIFailure("connection", 0, ErrorDetail(message, "connection_error"))
+    if _IDLE_TIMEOUT.search(message):
+        return APIFailure("timeout", 408, ErrorDetail(message, "timeout"))
+    if http_status is not None:
+        if http_status == 401:
+            return _status(401, message, "invalid_api_key")
+        if http_status == 429:
+            return _status(429, message, "rate_limit_exceeded")
+        if http_status == 400 and "context" in message.lower() and "length" in message.lower():
+            return _status(400, message, "context_length_exceeded")
+        return _status(http_status if 400 <= http_status < 600 else 500, message)
+    return _status(500, message)

@@ -1,0 +1,199 @@
+"""Reading an OpenAI ``chat.completions`` request body and deciding what each parameter becomes.
+
+Codex takes a model, a reasoning effort and an output schema, and nothing else; every other
+parameter is either honoured by the wrapper itself or reported (see docs/parameters.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from claif_cod.engine.conversations import Conversation, Message
+from claif_cod.engine.errors import InvalidRequest
+
+MAX_N = 16
+
+
+class ChatMessage(msgspec.Struct):
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = None
+    tool_calls: list[Any] | None = None
+
+
+class StreamOptions(msgspec.Struct):
+    include_usage: bool = False
+
+
+class JsonSchemaFormat(msgspec.Struct):
+    name: str = "response"
+    schema: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ResponseFormat(msgspec.Struct):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+
+class ChatRequest(msgspec.Struct):
+    """The parameters claif_cod acts on; the rest stay in the raw body and are reported."""
+
+    messages: list[ChatMessage]
+    model: str | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    n: int = 1
+    stop: str | list[str] | None = None
+    response_format: ResponseFormat | None = None
+    reasoning_effort: str | None = None
+    session_id: str | None = None
+    strict: bool | None = None
+
+
+HONOURED = frozenset(
+    {
+        "messages",
+        "model",
+        "stream",
+        "stream_options",
+        "n",
+        "stop",
+        "response_format",
+        "reasoning_effort",
+        "session_id",
+        "strict",
+    }
+)
+NO_EFFECT = frozenset({"user", "metadata", "store", "safety_identifier"})
+"""Accepted everywhere: they never change the answer, so nothing is lost by not sending them."""
+IGNORED = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "frequency_penalty",
+        "presence_penalty",
+        "seed",
+        "logit_bias",
+        "logprobs",
+        "top_logprobs",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "functions",
+        "function_call",
+        "modalities",
+        "audio",
+        "prediction",
+        "verbosity",
+        "web_search_options",
+        "service_tier",
+        "prompt_cache_key",
+    }
+)
+"""Known OpenAI parameters that Codex cannot take and the wrapper cannot emulate."""
+
+
+class ParsedRequest(msgspec.Struct):
+    request: ChatRequest
+    conversation: Conversation
+    stop: tuple[str, ...]
+    output_schema: dict[str, Any] | None
+    ignored: tuple[str, ...]
+
+
+_decoder = msgspec.json.Decoder(ChatRequest)
+
+
+def parse_chat_request(body: bytes, *, default_model: str | None, strict: bool) -> ParsedRequest:
+    try:
+        request = _decoder.decode(body)
+        raw_keys = msgspec.json.decode(body, type=dict[str, Any]).keys()
+    except msgspec.ValidationError as exc:
+        raise InvalidRequest(f"invalid request body: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    if request.model is None:
+        request.model = default_model
+    strict = strict if request.strict is None else request.strict
+
+    ignored = [key for key in raw_keys if key not in HONOURED and key not in NO_EFFECT]
+    output_schema = _output_schema(request.response_format, ignored)
+    if strict and ignored:
+        names = ", ".join(sorted(ignored))
+        raise InvalidRequest(
+            f"strict mode: Codex cannot honour {names} (see docs/parameters.md)", param=sorted(ignored)[0]
+        )
+    if not 1 <= request.n <= MAX_N:
+        raise InvalidRequest(f"n must be between 1 and {MAX_N}", param="n")
+    if request.n > 1 and request.session_id is not None:
+        raise InvalidRequest("n > 1 cannot be combined with a named session", param="n")
+    stop = (request.stop,) if isinstance(request.stop, str) else tuple(request.stop or ())
+    if len(stop) > 4 or any(not s for s in stop):
+        raise InvalidRequest("stop takes up to 4 non-empty strings", param="stop")
+    return ParsedRequest(
+        request=request,
+        conversation=build_conversation(request.messages),
+        stop=stop,
+        output_schema=output_schema,
+        ignored=tuple(sorted(ignored)),
+    )
+
+
+def _output_schema(fmt: ResponseFormat | None, ignored: list[str]) -> dict[str, Any] | None:
+    if fmt is None or fmt.type == "text":
+        return None
+    if fmt.type == "json_object":
+        ignored.append("response_format.json_object")
+        return None
+    if fmt.json_schema is None or fmt.json_schema.schema is None:
+        raise InvalidRequest("response_format json_schema needs json_schema.schema", param="response_format")
+    return fmt.json_schema.schema
+
+
+def build_conversation(messages: list[ChatMessage]) -> Conversation:
+    """System and developer messages become instructions; the rest must be user/assistant text."""
+    if not messages:
+        raise InvalidRequest("messages must not be empty", param="messages")
+    instructions: list[str] = []
+    turns: list[Message] = []
+    for index, message in enumerate(messages):
+        where = f"messages[{index}]"
+        text = _text(message, where)
+        if message.role in ("system", "developer"):
+            instructions.append(text)
+        elif message.role == "user":
+            turns.append(Message("user", text))
+        elif message.role == "assistant":
+            if message.tool_calls:
+                raise InvalidRequest(f"{where}: assistant tool_calls cannot be replayed into Codex", param=where)
+            turns.append(Message("assistant", text))
+        else:
+            raise InvalidRequest(
+                f"{where}: role {message.role!r} is not supported (Codex runs its own tools)", param=where
+            )
+    if not turns or turns[-1].role != "user":
+        raise InvalidRequest("the last non-system message must come from the user", param="messages")
+    return Conversation(
+        instructions="\n\n".join(instructions) if instructions else None,
+        history=tuple(turns[:-1]),
+        prompt=turns[-1].text,
+    )
+
+
+def _text(message: ChatMessage, where: str) -> str:
+    content = message.content
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    texts: list[str] = []
+    for part in content:
+        if part.get("type") != "text" or not isinstance(part.get("text"), str):
+            raise InvalidRequest(f"{where}: content part of type {part.get('type')!r} is not supported", param=where)
+        texts.append(part["text"])
+    return "\n".join(texts)

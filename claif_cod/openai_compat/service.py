@@ -1,0 +1,283 @@
+"""``chat.completions`` and ``models`` on top of the engine: the one place OpenAI meets Codex.
+
+Both the in-process transport and the daemon call this service, so a request behaves the
+same whichever path it takes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from claif_cod._log import get_logger
+from claif_cod.engine import wire
+from claif_cod.engine.config import CodexConfig, ProcessKey
+from claif_cod.engine.engine import ApprovalHandler, Engine, ThreadHandle, TurnOptions, decline_all
+from claif_cod.engine.errors import TurnFailed
+from claif_cod.engine.events import ItemCompleted, TextDelta, TextReset, TurnFinished, TurnUsage
+from claif_cod.openai_compat.errors import APIFailure, translate
+from claif_cod.openai_compat.request import ParsedRequest, parse_chat_request
+from claif_cod.openai_compat.schema import (
+    AssistantMessage,
+    ChatCompletion,
+    ChatCompletionChunk,
+    Choice,
+    ChunkChoice,
+    Delta,
+    FinishReason,
+    Model,
+    ModelList,
+    Usage,
+)
+from claif_cod.openai_compat.text import ChoiceText, RetryDiverged
+
+log = get_logger("claif_cod.service")
+
+_LENGTH_MARKER = "max_output_tokens"
+
+
+@dataclass(frozen=True)
+class RequestOptions:
+    """Per-client settings that travel with every request."""
+
+    config: CodexConfig
+    default_model: str | None = None
+    strict: bool = False
+    timeout: float | None = None
+    session_id: str | None = None
+    approvals: ApprovalHandler = decline_all
+
+
+@dataclass
+class _ChoiceResult:
+    index: int
+    handle: ThreadHandle
+    text: ChoiceText
+    finish_reason: FinishReason = "stop"
+    usage: TurnUsage = field(default_factory=TurnUsage)
+    clean: bool = True
+    """False when the thread's history no longer matches what the caller saw (stop cut, length)."""
+
+
+@dataclass(frozen=True)
+class _Piece:
+    index: int
+    text: str
+
+
+class _Done:
+    pass
+
+
+class ChatService:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # --- public API ------------------------------------------------------------------------
+
+    async def complete(self, body: bytes, options: RequestOptions) -> tuple[ChatCompletion, tuple[str, ...]]:
+        """A whole ``chat.completion`` plus the names of parameters that had no effect."""
+        try:
+            run = await self._prepare(body, options)
+            results = await run.gather()
+        except Exception as exc:
+            raise translate(exc) from exc
+        completion = ChatCompletion(
+            id=run.completion_id,
+            created=run.created,
+            model=run.model,
+            choices=[
+                Choice(index=r.index, message=AssistantMessage(content=r.text.text), finish_reason=r.finish_reason)
+                for r in results
+            ],
+            usage=Usage.from_turns([r.usage for r in results]),
+        )
+        return completion, run.parsed.ignored
+
+    async def stream(
+        self, body: bytes, options: RequestOptions
+    ) -> tuple[AsyncGenerator[ChatCompletionChunk, None], tuple[str, ...]]:
+        """Chunks as Codex produces them.  Failures before the first chunk raise here, so
+        callers can still answer with a proper HTTP status; later ones raise from the iterator."""
+        try:
+            run = await self._prepare(body, options)
+        except Exception as exc:
+            raise translate(exc) from exc
+        chunks = run.chunks()
+        try:
+            first = await chunks.__anext__()
+        except StopAsyncIteration:  # pragma: no cover - a stream always ends with a finish chunk
+            first = None
+        except Exception as exc:
+            await chunks.aclose()
+            raise translate(exc) from exc
+        return _prepend(first, chunks), run.parsed.ignored
+
+    async def models(self, options: RequestOptions) -> ModelList:
+        try:
+            key = await self.engine.resolve(options.config)
+            models = await self.engine.list_models(key, options.config.api_key)
+        except Exception as exc:
+            raise translate(exc) from exc
+        return ModelList(data=[Model(id=m.id, created=0, owned_by="openai") for m in models if not m.hidden])
+
+    async def _prepare(self, body: bytes, options: RequestOptions) -> _Run:
+        parsed = parse_chat_request(body, default_model=options.default_model, strict=options.strict)
+        key = await self.engine.resolve(options.config)
+        return _Run(self.engine, key, options, parsed)
+
+
+async def _prepend(
+    first: ChatCompletionChunk | None, rest: AsyncGenerator[ChatCompletionChunk, None]
+) -> AsyncGenerator[ChatCompletionChunk, None]:
+    try:
+        if first is not None:
+            yield first
+        async for chunk in rest:
+            yield chunk
+    except Exception as exc:
+        raise translate(exc) from exc
+    finally:
+        aclose = getattr(rest, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+class _Run:
+    """One ``create()`` call: n choices, each a turn on its own thread."""
+
+    def __init__(self, engine: Engine, key: ProcessKey, options: RequestOptions, parsed: ParsedRequest) -> None:
+        self.engine = engine
+        self.key = key
+        self.options = options
+        self.parsed = parsed
+        self.session_id = parsed.request.session_id or options.session_id
+        self.completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+        self.created = int(time.time())
+        self.model = parsed.request.model or "codex-default"
+        self.deadline = None if options.timeout is None else time.monotonic() + options.timeout
+
+    async def _threads(self) -> list[ThreadHandle]:
+        conversation = self.parsed.conversation
+        api_key = self.options.config.api_key
+        model = self.parsed.request.model
+        if self.session_id is not None:
+            handle, _ = await self.engine.session_thread(self.session_id, self.key, api_key, conversation, model=model)
+            return [handle]
+        handles, warm = await self.engine.open_conversation(
+            self.key, api_key, conversation, model=model, n=self.parsed.request.n
+        )
+        log.debug("service.threads", warm=warm, n=len(handles))
+        return handles
+
+    def _turn_options(self) -> TurnOptions:
+        remaining = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+        request = self.parsed.request
+        return TurnOptions(
+            model=request.model,
+            effort=request.reasoning_effort,
+            output_schema=self.parsed.output_schema,
+            timeout=remaining,
+            approvals=self.options.approvals,
+        )
+
+    async def _run_choice(
+        self, index: int, handle: ThreadHandle, sink: asyncio.Queue[_Piece | _Done] | None
+    ) -> _ChoiceResult:
+        result = _ChoiceResult(index=index, handle=handle, text=ChoiceText(self.parsed.stop))
+        turn = await self.engine.start_turn(handle, self.parsed.conversation.prompt, self._turn_options())
+        events = turn.events()
+        try:
+            async for event in events:
+                out = ""
+                if isinstance(event, TextDelta):
+                    out = result.text.delta(event.item_id, event.delta)
+                elif isinstance(event, TextReset):
+                    result.text.reset(event.item_id)
+                elif isinstance(event, ItemCompleted) and isinstance(event.item, wire.AgentMessageItem):
+                    out = result.text.complete(event.item.id, event.item.text)
+                elif isinstance(event, TurnFinished):
+                    result.usage = event.usage
+                    self._finish(result, event)
+                    out = result.text.finish()
+                if out and sink is not None:
+                    sink.put_nowait(_Piece(index, out))
+                if result.text.stopped:
+                    result.clean = False
+                    await turn.interrupt()
+                    result.usage = turn.usage
+                    break
+        finally:
+            await events.aclose()
+        if result.clean:
+            self.engine.remember(handle, self.parsed.conversation, result.text.text)
+        if self.session_id is not None:
+            self.engine.session_turn_done(self.session_id, handle, self.parsed.request.model)
+        return result
+
+    def _finish(self, result: _ChoiceResult, event: TurnFinished) -> None:
+        if event.status == "failed":
+            message = event.error_message or "Codex turn failed"
+            if _LENGTH_MARKER in message:
+                result.finish_reason = "length"
+                result.clean = False
+                return
+            raise TurnFailed(message, event.error_info, result.text.text)
+        if event.status == "interrupted":
+            result.clean = False
+
+    async def gather(self) -> list[_ChoiceResult]:
+        handles = await self._threads()
+        tasks = [asyncio.create_task(self._run_choice(i, h, None)) for i, h in enumerate(handles)]
+        try:
+            return list(await asyncio.gather(*tasks))
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def chunks(self) -> AsyncGenerator[ChatCompletionChunk, None]:
+        handles = await self._threads()
+        sink: asyncio.Queue[_Piece | _Done] = asyncio.Queue()
+        tasks = [asyncio.create_task(self._run_choice(i, h, sink)) for i, h in enumerate(handles)]
+        for task in tasks:
+            task.add_done_callback(lambda _t: sink.put_nowait(_Done()))
+        started: set[int] = set()
+        try:
+            pending = len(tasks)
+            while pending:
+                piece = await sink.get()
+                if isinstance(piece, _Done):
+                    pending -= 1
+                    for task in tasks:
+                        if task.done() and not task.cancelled() and task.exception() is not None:
+                            raise task.exception()  # type: ignore[misc]
+                    continue
+                delta = Delta(content=piece.text)
+                if piece.index not in started:
+                    started.add(piece.index)
+                    delta.role = "assistant"
+                yield self._chunk([ChunkChoice(index=piece.index, delta=delta)])
+            results = [task.result() for task in tasks]
+            for r in results:
+                role: Literal["assistant"] | None = None if r.index in started else "assistant"
+                yield self._chunk([ChunkChoice(index=r.index, delta=Delta(role=role), finish_reason=r.finish_reason)])
+            stream_options = self.parsed.request.stream_options
+            if stream_options is not None and stream_options.include_usage:
+                yield self._chunk([], usage=Usage.from_turns([r.usage for r in results]))
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _chunk(self, choices: list[ChunkChoice], usage: Usage | None = None) -> ChatCompletionChunk:
+        return ChatCompletionChunk(
+            id=self.completion_id, created=self.created, model=self.model, choices=choices, usage=usage
+        )
+
+
+__all__ = ["APIFailure", "ChatService", "RequestOptions", "RetryDiverged"]

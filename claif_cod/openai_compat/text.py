@@ -1,0 +1,87 @@
+"""One choice's answer text as Codex streams it: several messages, retries, stop sequences.
+
+OpenAI streams cannot take text back, so after a Codex retry the re-sent prefix is
+swallowed and only new text goes out; a retry that diverges from what was already sent is
+an error rather than silently garbled output.
+"""
+
+from __future__ import annotations
+
+MESSAGE_SEPARATOR = "\n\n"
+
+
+class RetryDiverged(Exception):
+    """Codex's retry produced text that contradicts what was already streamed."""
+
+
+class ChoiceText:
+    def __init__(self, stop: tuple[str, ...] = ()) -> None:
+        self._stop = stop
+        self._hold = max((len(s) for s in stop), default=1) - 1
+        self._order: list[str] = []
+        self._texts: dict[str, str] = {}
+        self._visible = ""
+        self.sent = ""
+        self.stopped = False
+
+    @property
+    def text(self) -> str:
+        """The answer so far, cut before any stop sequence."""
+        return self._visible
+
+    def delta(self, item_id: str, delta: str) -> str:
+        """Add streamed text; returns what may be sent to the client now."""
+        if self.stopped:
+            return ""
+        previous = self._texts.get(item_id)
+        if previous is None:
+            self._order.append(item_id)
+            previous = ""
+        self._texts[item_id] = previous + delta
+        if item_id == self._order[-1] and (previous or not self._visible):
+            self._visible += delta  # the common case: appending to the last message
+        else:
+            self._rebuild()
+        return self._release(final=False)
+
+    def reset(self, item_id: str) -> None:
+        if item_id in self._texts and not self.stopped:
+            self._texts[item_id] = ""
+            self._rebuild()
+
+    def complete(self, item_id: str, text: str) -> str:
+        """Codex's final text of a message is authoritative."""
+        if self.stopped:
+            return ""
+        if item_id not in self._texts:
+            self._order.append(item_id)
+        self._texts[item_id] = text
+        self._rebuild()
+        return self._release(final=False)
+
+    def finish(self) -> str:
+        """The rest, once the turn is over (nothing is held back for stop sequences any more)."""
+        return self._release(final=True)
+
+    def _rebuild(self) -> None:
+        self._visible = MESSAGE_SEPARATOR.join(t for i in self._order if (t := self._texts[i]))
+
+    def _release(self, *, final: bool) -> str:
+        self._apply_stop()
+        visible = self._visible
+        if not visible.startswith(self.sent):
+            if self.sent.startswith(visible):
+                return ""  # a retry is re-sending what the client already has
+            raise RetryDiverged("Codex retried the model request and the new text differs from what was streamed")
+        end = len(visible) if final or self.stopped else max(len(self.sent), len(visible) - self._hold)
+        out = visible[len(self.sent) : end]
+        self.sent += out
+        return out
+
+    def _apply_stop(self) -> None:
+        if not self._stop or self.stopped:
+            return
+        hits = [i for s in self._stop if (i := self._visible.find(s)) >= 0]
+        if hits:
+            self._visible = self._visible[: min(hits)]
+            self.stopped = True

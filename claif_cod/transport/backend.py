@@ -1,0 +1,101 @@
+"""Where a request is served: the in-process engine, or the daemon over its socket.
+
+Backends live on the engine loop and answer in OpenAI wire terms (JSON bytes, or SSE
+bytes for streams); the httpx transport turns that into an HTTP response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import msgspec
+
+from claif_cod.engine.engine import Engine
+from claif_cod.openai_compat.service import ChatService, RequestOptions
+
+IGNORED_HEADER = "x-claif-cod-ignored-params"
+
+
+@dataclass
+class JsonReply:
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class StreamReply:
+    """Server-sent events, already framed as ``data: ...\\n\\n`` lines, ending with ``[DONE]``."""
+
+    events: AsyncIterator[bytes]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Reply = JsonReply | StreamReply
+
+
+class Backend(Protocol):
+    async def chat(self, body: bytes, options: RequestOptions) -> Reply: ...
+
+    async def models(self, options: RequestOptions) -> JsonReply: ...
+
+    async def aclose(self) -> None: ...
+
+
+class _StreamFlag(msgspec.Struct):
+    stream: bool = False
+
+
+_stream_flag = msgspec.json.Decoder(_StreamFlag)
+_encoder = msgspec.json.Encoder()
+
+
+def wants_stream(body: bytes) -> bool:
+    try:
+        return _stream_flag.decode(body).stream
+    except msgspec.DecodeError:
+        return False  # let the full parser report the problem
+
+
+def sse(payload: bytes) -> bytes:
+    return b"data: " + payload + b"\n\n"
+
+
+SSE_DONE = b"data: [DONE]\n\n"
+
+
+def ignored_headers(ignored: tuple[str, ...]) -> dict[str, str]:
+    return {IGNORED_HEADER: ",".join(ignored)} if ignored else {}
+
+
+class InProcessBackend:
+    """Runs the engine inside this process: no daemon needed."""
+
+    def __init__(self, engine: Engine | None = None) -> None:
+        self.engine = engine or Engine()
+        self.service = ChatService(self.engine)
+
+    async def chat(self, body: bytes, options: RequestOptions) -> Reply:
+        if not wants_stream(body):
+            completion, ignored = await self.service.complete(body, options)
+            return JsonReply(_encoder.encode(completion), ignored_headers(ignored))
+        chunks, ignored = await self.service.stream(body, options)
+        return StreamReply(_sse_events(chunks), ignored_headers(ignored))
+
+    async def models(self, options: RequestOptions) -> JsonReply:
+        return JsonReply(_encoder.encode(await self.service.models(options)))
+
+    async def aclose(self) -> None:
+        await self.engine.close()
+
+
+async def _sse_events(chunks: AsyncIterator[msgspec.Struct]) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in chunks:
+            yield sse(_encoder.encode(chunk))
+        yield SSE_DONE
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()

@@ -1,0 +1,244 @@
+"""httpx transports that answer the ``openai`` client's HTTP requests with Codex.
+
+Because we sit below ``openai`` at the HTTP layer, everything above it (``Stream``, typed
+errors with ``status_code``, ``with_raw_response``, per-request ``timeout=``, model paging)
+is the real ``openai`` code.  Failures that ``openai`` models as HTTP statuses become
+responses; connection failures and timeouts, which it models as exceptions, are raised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import httpx2
+import msgspec
+import openai
+
+from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
+from claif_cod.openai_compat.service import RequestOptions
+from claif_cod.transport.backend import Backend, JsonReply, Reply
+from claif_cod.transport.loop_thread import LoopThread
+
+_encoder = msgspec.json.Encoder()
+
+
+class TransportCore:
+    """Shared by the sync and async transports: the engine loop, the backend and the options."""
+
+    def __init__(self, options: RequestOptions, backend_factory: Callable[[], Backend]) -> None:
+        self.options = options
+        self._backend_factory = backend_factory
+        self._backend: Backend | None = None
+        self._loop: LoopThread | None = None
+        self._lock = threading.Lock()
+        self.closed = False
+
+    @property
+    def backend(self) -> Backend | None:
+        return self._backend
+
+    @property
+    def loop(self) -> LoopThread:
+        with self._lock:
+            if self.closed:
+                raise RuntimeError("this client has been closed")
+            if self._loop is None:
+                self._loop = LoopThread()
+            return self._loop
+
+    async def dispatch(self, method: str, path: str, body: bytes, timeout: float | None) -> Reply:
+        """Runs on the engine loop."""
+        if self._backend is None:
+            self._backend = self._backend_factory()
+        options = self.options if timeout is None else dataclasses.replace(self.options, timeout=timeout)
+        route = path.rstrip("/").rsplit("/v1", 1)[-1]
+        if method == "POST" and route == "/chat/completions":
+            return await self._backend.chat(body, options)
+        if method == "GET" and route == "/models":
+            return await self._backend.models(options)
+        if method == "GET" and route.startswith("/models/"):
+            return await self._model(route.removeprefix("/models/"), options)
+        raise APIFailure("status", 404, _not_implemented(method, path))
+
+    async def _model(self, model_id: str, options: RequestOptions) -> JsonReply:
+        assert self._backend is not None
+        listing = msgspec.json.decode((await self._backend.models(options)).body)
+        for model in listing["data"]:
+            if model["id"] == model_id:
+                return JsonReply(_encoder.encode(model))
+        raise APIFailure("status", 404, _detail(f"The model '{model_id}' does not exist", "model_not_found"))
+
+    def close(self) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            loop = self._loop
+        if loop is None:
+            return
+        if self._backend is not None:
+            with contextlib.suppress(Exception):  # closing must not raise; children die with their stdin
+                loop.run(self._backend.aclose(), timeout=30)
+        loop.stop()
+
+
+def _detail(message: str, code: str) -> ErrorDetail:
+    return ErrorDetail(message, "invalid_request_error", code)
+
+
+def _not_implemented(method: str, path: str) -> ErrorDetail:
+    return _detail(f"claif_cod does not implement {method} {path}", "unknown_url")
+
+
+def _read_timeout(request: httpx2.Request) -> float | None:
+    timeout = request.extensions.get("timeout")
+    if isinstance(timeout, dict):
+        value = timeout.get("read")
+        return float(value) if value is not None else None
+    return None
+
+
+def _response(request: httpx2.Request, reply: JsonReply) -> httpx2.Response:
+    headers = {"content-type": "application/json", **reply.headers}
+    return httpx2.Response(200, headers=headers, content=reply.body, request=request)
+
+
+def _failure_response(request: httpx2.Request, failure: APIFailure) -> httpx2.Response:
+    """Statuses become responses; connection problems and timeouts become openai's exceptions."""
+    if failure.kind == "timeout":
+        raise openai.APITimeoutError(request=request)
+    if failure.kind == "connection":
+        raise openai.APIConnectionError(message=str(failure), request=request)
+    return httpx2.Response(
+        failure.status,
+        headers={"content-type": "application/json"},
+        content=_encoder.encode(failure.body),
+        request=request,
+    )
+
+
+_STATUS_ERRORS: dict[int, type[openai.APIStatusError]] = {
+    400: openai.BadRequestError,
+    401: openai.AuthenticationError,
+    403: openai.PermissionDeniedError,
+    404: openai.NotFoundError,
+    409: openai.ConflictError,
+    422: openai.UnprocessableEntityError,
+    429: openai.RateLimitError,
+}
+
+
+def midstream_error(request: httpx2.Request, failure: APIFailure) -> openai.OpenAIError:
+    """A failure after the response started: raised from the stream as openai's own class."""
+    if failure.kind == "timeout":
+        return openai.APITimeoutError(request=request)
+    if failure.kind == "connection":
+        return openai.APIConnectionError(message=str(failure), request=request)
+    response = _failure_response(request, failure)
+    cls = _STATUS_ERRORS.get(
+        failure.status, openai.InternalServerError if failure.status >= 500 else openai.APIStatusError
+    )
+    return cls(str(failure), response=response, body=msgspec.to_builtins(failure.detail))
+
+
+class _SyncEvents(httpx2.SyncByteStream):
+    def __init__(self, loop: LoopThread, events: AsyncIterator[bytes], request: httpx2.Request) -> None:
+        self._loop = loop
+        self._events = events
+        self._request = request
+        self._done = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        while not self._done:
+            try:
+                yield self._loop.next_item(self._events)
+            except StopAsyncIteration:
+                self._done = True
+            except APIFailure as failure:
+                self._done = True
+                raise midstream_error(self._request, failure) from None
+
+    def close(self) -> None:
+        if not self._done:
+            self._done = True
+            aclose = getattr(self._events, "aclose", None)
+            if aclose is not None:
+                self._loop.run(aclose(), timeout=30)
+
+
+class _AsyncEvents(httpx2.AsyncByteStream):
+    def __init__(self, loop: LoopThread, events: AsyncIterator[bytes], request: httpx2.Request) -> None:
+        self._loop = loop
+        self._events = events
+        self._request = request
+        self._done = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while not self._done:
+            try:
+                yield await self._loop.next_item_async(self._events)
+            except StopAsyncIteration:
+                self._done = True
+            except APIFailure as failure:
+                self._done = True
+                raise midstream_error(self._request, failure) from None
+
+    async def aclose(self) -> None:
+        if not self._done:
+            self._done = True
+            aclose = getattr(self._events, "aclose", None)
+            if aclose is not None:
+                await self._loop.run_async(aclose())
+
+
+class CodexTransport(httpx2.BaseTransport):
+    def __init__(self, core: TransportCore) -> None:
+        self.core = core
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        loop = self.core.loop
+        body = request.read()
+        try:
+            reply = loop.run(self.core.dispatch(request.method, request.url.path, body, _read_timeout(request)))
+        except APIFailure as failure:
+            return _failure_response(request, failure)
+        if isinstance(reply, JsonReply):
+            return _response(request, reply)
+        return httpx2.Response(
+            200,
+            headers={"content-type": "text/event-stream", **reply.headers},
+            stream=_SyncEvents(loop, reply.events, request),
+            request=request,
+        )
+
+    def close(self) -> None:
+        self.core.close()
+
+
+class AsyncCodexTransport(httpx2.AsyncBaseTransport):
+    def __init__(self, core: TransportCore) -> None:
+        self.core = core
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        loop = self.core.loop
+        body = await request.aread()
+        try:
+            reply = await loop.run_async(
+                self.core.dispatch(request.method, request.url.path, body, _read_timeout(request))
+            )
+        except APIFailure as failure:
+            return _failure_response(request, failure)
+        if isinstance(reply, JsonReply):
+            return _response(request, reply)
+        return httpx2.Response(
+            200,
+            headers={"content-type": "text/event-stream", **reply.headers},
+            stream=_AsyncEvents(loop, reply.events, request),
+            request=request,
+        )
+
+    async def aclose(self) -> None:
+        self.core.close()

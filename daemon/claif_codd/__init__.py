@@ -1,0 +1,1 @@
+"""claif-codd: the per-user daemon that keeps Codex warm for every client."""

@@ -1,0 +1,10 @@
+"""Offline testing kit: a scripted Responses-API model server and a matching ``CODEX_HOME``.
+
+Lets code built on ``claif_cod`` be tested against the real Codex binary without network
+access or API keys. The pytest fixtures live in :mod:`claif_cod.testing.pytest_plugin`.
+"""
+
+from claif_cod.testing.codex_home import model_catalog, write_codex_home
+from claif_cod.testing.model_server import ModelServer, RecordedRequest
+
+__all__ = ["ModelServer", "RecordedRequest", "model_catalog", "write_codex_home"]

@@ -1,0 +1,323 @@
+"""CodexClient through the real Codex binary and the offline model: every capability of the engine."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import openai
+import pytest
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+from claif_cod import AsyncCodexClient, CodexClient
+from claif_cod.testing import ModelServer, write_codex_home
+
+pytestmark = pytest.mark.codex
+
+
+def user(text: str) -> dict[str, str]:
+    return {"role": "user", "content": text}
+
+
+def test_sync_completion_is_an_openai_object_with_real_usage(client: CodexClient, codex_model_server: ModelServer) -> None:
+    response = client.chat.completions.create(model="o4-mini", messages=[user("hello world")])
+
+    assert isinstance(response, ChatCompletion)
+    assert response.choices[0].message.content == "Echo: hello world"
+    assert response.choices[0].finish_reason == "stop"
+    assert response.model == "o4-mini"
+    # The server counts words of everything Codex sent; the reply is 3 deltas.
+    [request] = codex_model_server.requests
+    words = sum(len(text.split()) for _, text in request._message_items())
+    usage = response.usage
+    assert usage is not None
+    assert usage.completion_tokens == 3
+    assert usage.prompt_tokens >= words > 0
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+
+
+def test_model_defaults_to_the_client_model(client: CodexClient, codex_model_server: ModelServer) -> None:
+    response = client.chat.completions.create(messages=[user("hi")])  # type: ignore[call-overload]
+    assert response.model == "o4-mini"
+    assert codex_model_server.requests[0].body["model"] == "o4-mini"
+
+
+def test_system_message_reaches_the_model_as_developer_instructions(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    client.chat.completions.create(
+        model="o4-mini",
+        messages=[{"role": "system", "content": "SYSTEM-RULE-42"}, user("question")],
+    )
+    [request] = codex_model_server.requests
+    assert any("SYSTEM-RULE-42" in text for text in request.developer_texts())
+    assert not any("SYSTEM-RULE-42" in text for text in request.user_texts())
+
+
+def test_multi_turn_sends_history_as_separate_messages(client: CodexClient, codex_model_server: ModelServer) -> None:
+    history = [user("first question"), {"role": "assistant", "content": "first answer"}, user("second question")]
+    response = client.chat.completions.create(model="o4-mini", messages=history)
+
+    assert response.choices[0].message.content == "[turn 2] Echo: second question"
+    conversation = codex_model_server.requests[0].messages()
+    assert ("user", "first question") in conversation
+    assert ("assistant", "first answer") in conversation
+    assert conversation[-1] == ("user", "second question")
+    assert not any("first answer" in text and "second question" in text for _, text in conversation)
+
+
+def test_continuing_a_conversation_reuses_the_warm_thread(client: CodexClient, codex_model_server: ModelServer) -> None:
+    messages = [{"role": "system", "content": "be brief"}, user("one")]
+    first = client.chat.completions.create(model="o4-mini", messages=messages)
+    messages += [{"role": "assistant", "content": first.choices[0].message.content}, user("two")]
+    second = client.chat.completions.create(model="o4-mini", messages=messages)
+
+    assert second.choices[0].message.content == "[turn 2] Echo: two"
+    one, two = codex_model_server.requests
+    assert one.body["prompt_cache_key"] == two.body["prompt_cache_key"]  # the same Codex thread
+    assert two.messages()[-3:] == [("user", "one"), ("assistant", "Echo: one"), ("user", "two")]
+    assert two.user_texts().count("one") == 1  # history was not injected a second time
+
+
+def test_edited_history_starts_a_new_thread(client: CodexClient, codex_model_server: ModelServer) -> None:
+    first = client.chat.completions.create(model="o4-mini", messages=[user("one")])
+    assert first.choices[0].message.content == "Echo: one"
+    client.chat.completions.create(
+        model="o4-mini", messages=[user("one"), {"role": "assistant", "content": "something else"}, user("two")]
+    )
+    one, two = codex_model_server.requests
+    assert one.body["prompt_cache_key"] != two.body["prompt_cache_key"]
+    assert ("assistant", "something else") in two.messages()
+
+
+def test_stream_relays_deltas_before_the_turn_completes(client: CodexClient) -> None:
+    # The model sends two deltas and then hangs: only real streaming can deliver them.
+    stream = client.chat.completions.create(model="o4-mini", messages=[user("[[stall-mid]] one two three")], stream=True)
+    received = ""
+    for chunk in stream:
+        assert isinstance(chunk, ChatCompletionChunk)
+        received += chunk.choices[0].delta.content or ""
+        if len(received.split()) >= 2:
+            break
+    stream.close()
+    assert received.startswith("Echo:")
+    # The abandoned turn was interrupted; the client still works.
+    assert client.chat.completions.create(model="o4-mini", messages=[user("after")]).choices[0].message.content == (
+        "Echo: after"
+    )
+
+
+def test_stream_chunks_and_usage(client: CodexClient) -> None:
+    stream = client.chat.completions.create(
+        model="o4-mini", messages=[user("a b c")], stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "Echo: a b c"
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 4
+    assert len({c.id for c in chunks}) == 1
+
+
+def test_n_runs_independent_threads_each_with_its_own_continuation(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    response = client.chat.completions.create(model="o4-mini", messages=[user("pick")], n=3)
+    assert [c.index for c in response.choices] == [0, 1, 2]
+    threads = [r.body["prompt_cache_key"] for r in codex_model_server.requests]
+    assert len(set(threads)) == 3
+    assert response.usage is not None and response.usage.completion_tokens == 3 * 2
+
+    chosen = response.choices[1].message.content
+    client.chat.completions.create(
+        model="o4-mini", messages=[user("pick"), {"role": "assistant", "content": chosen}, user("more")]
+    )
+    assert codex_model_server.requests[-1].body["prompt_cache_key"] in threads
+
+
+def test_n_streams_every_choice(client: CodexClient) -> None:
+    stream = client.chat.completions.create(model="o4-mini", messages=[user("x y")], n=2, stream=True)
+    texts = {0: "", 1: ""}
+    for chunk in stream:
+        for choice in chunk.choices:
+            texts[choice.index] += choice.delta.content or ""
+    assert texts == {0: "Echo: x y", 1: "Echo: x y"}
+
+
+def test_stop_sequence_cuts_the_text(client: CodexClient) -> None:
+    response = client.chat.completions.create(
+        model="o4-mini", messages=[user("[[reply:alpha beta STOP gamma delta]]")], stop=["STOP"]
+    )
+    assert response.choices[0].message.content == "alpha beta "
+    assert response.choices[0].finish_reason == "stop"
+    stream = client.chat.completions.create(
+        model="o4-mini", messages=[user("[[reply:alpha beta STOP gamma]]")], stop="STOP", stream=True
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "alpha beta "
+
+
+def test_incomplete_response_finishes_with_length(client: CodexClient) -> None:
+    response = client.chat.completions.create(model="o4-mini", messages=[user("[[incomplete]] some words")])
+    assert response.choices[0].finish_reason == "length"
+    assert response.choices[0].message.content == "Echo: some words"
+
+
+def test_response_format_json_schema_becomes_codex_output_schema(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"], "additionalProperties": False}
+    response = client.chat.completions.create(
+        model="o4-mini",
+        messages=[user('[[reply:{"a": 1}]]')],
+        response_format={"type": "json_schema", "json_schema": {"name": "thing", "schema": schema, "strict": True}},
+        reasoning_effort="high",
+    )
+    assert json.loads(response.choices[0].message.content or "") == {"a": 1}
+    body = codex_model_server.requests[0].body
+    assert body["text"]["format"]["type"] == "json_schema"
+    assert body["text"]["format"]["schema"]["properties"] == schema["properties"]
+    assert body["reasoning"]["effort"] == "high"
+
+
+def test_unsupported_parameters_are_reported_and_strict_rejects_them(codex_home: Path, workdir: Path) -> None:
+    with CodexClient(daemon="off") as lenient:
+        raw = lenient.chat.completions.with_raw_response.create(
+            model="o4-mini", messages=[user("hi")], temperature=0.2, max_tokens=5
+        )
+        assert raw.headers["x-claif-cod-ignored-params"] == "max_tokens,temperature"
+        assert raw.parse().choices[0].message.content == "Echo: hi"
+    with CodexClient(daemon="off", strict=True) as strict:
+        with pytest.raises(openai.BadRequestError) as info:
+            strict.chat.completions.create(model="o4-mini", messages=[user("hi")], temperature=0.2)
+        assert info.value.status_code == 400
+        assert "temperature" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("marker", "error", "code"),
+    [
+        ("[[status:401]]", openai.AuthenticationError, None),
+        ("[[status:429]]", openai.RateLimitError, None),
+        ("[[status:429:insufficient_quota]]", openai.RateLimitError, "insufficient_quota"),
+        ("[[status:400:context_length_exceeded]]", openai.BadRequestError, "context_length_exceeded"),
+        ("[[status:500]]", openai.InternalServerError, None),
+        ("[[failed]]", openai.InternalServerError, None),
+    ],
+)
+def test_upstream_failures_raise_openais_own_classes(
+    client: CodexClient, marker: str, error: type[openai.APIStatusError], code: str | None
+) -> None:
+    with pytest.raises(error) as info:
+        client.chat.completions.create(model="o4-mini", messages=[user(f"{marker} hi")])
+    if code is not None:
+        assert info.value.code == code
+    # The same client and its warm process keep working.
+    assert client.chat.completions.create(model="o4-mini", messages=[user("ok")]).choices[0].message.content == "Echo: ok"
+
+
+def test_missing_api_key_variable_is_an_authentication_error(
+    tmp_path: Path, codex_model_server: ModelServer, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = write_codex_home(tmp_path / "home", codex_model_server.url, env_key="CLAIF_COD_TEST_UNSET_KEY")
+    monkeypatch.setenv("CODEX_HOME", str(home))
+    monkeypatch.delenv("CLAIF_COD_TEST_UNSET_KEY", raising=False)
+    with CodexClient(daemon="off") as client, pytest.raises(openai.AuthenticationError):
+        client.chat.completions.create(model="o4-mini", messages=[user("hi")])
+
+
+def test_api_key_reaches_codex_as_its_bearer_token(
+    tmp_path: Path, codex_model_server: ModelServer, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = write_codex_home(tmp_path / "home", codex_model_server.url, env_key="CODEX_API_KEY")
+    monkeypatch.setenv("CODEX_HOME", str(home))
+    with CodexClient(daemon="off", api_key="sk-test-123") as client:
+        client.chat.completions.create(model="o4-mini", messages=[user("hi")])
+    assert codex_model_server.requests[0].headers.get("authorization") == "Bearer sk-test-123"
+
+
+def test_timeout_interrupts_the_turn_and_the_conversation_stays_usable(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    messages = [user("start")]
+    first = client.chat.completions.create(model="o4-mini", messages=messages)
+    messages += [{"role": "assistant", "content": first.choices[0].message.content}, user("[[stall]] hang")]
+    with pytest.raises(openai.APITimeoutError):
+        client.chat.completions.create(model="o4-mini", messages=messages, timeout=1.5)
+    messages[-1] = user("again")
+    after = client.chat.completions.create(model="o4-mini", messages=messages)
+    assert after.choices[0].message.content == "[turn 2] Echo: again"
+
+
+async def test_async_completion_and_stream(aclient: AsyncCodexClient) -> None:
+    response = await aclient.chat.completions.create(model="o4-mini", messages=[user("async")])
+    assert response.choices[0].message.content == "Echo: async"
+    stream = await aclient.chat.completions.create(model="o4-mini", messages=[user("s t")], stream=True)
+    text = ""
+    async for chunk in stream:
+        text += chunk.choices[0].delta.content or "" if chunk.choices else ""
+    assert text == "Echo: s t"
+
+
+async def test_four_concurrent_async_requests_overlap(
+    aclient: AsyncCodexClient, codex_model_server: ModelServer
+) -> None:
+    # Each model response stalls until all four requests have reached the model: they can only
+    # all finish if they are in flight at the same time.
+    langs = ["Python", "JavaScript", "Go", "Rust"]
+    responses = await asyncio.gather(
+        *(
+            aclient.chat.completions.create(model="o4-mini", messages=[user(f"[[barrier:4]] {lang} hello world")])
+            for lang in langs
+        )
+    )
+    assert [r.choices[0].message.content for r in responses] == [f"Echo: {lang} hello world" for lang in langs]
+    assert len({r.body["prompt_cache_key"] for r in codex_model_server.requests}) == 4
+
+
+def test_models_list_comes_from_codex(client: CodexClient) -> None:
+    models = client.models.list()
+    ids = [m.id for m in models]
+    assert ids == ["o4-mini", "o4", "gpt-test-large"]
+    assert all(m.object == "model" for m in models)
+    assert client.models.retrieve("o4").id == "o4"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("no-such-model")
+
+
+def test_missing_binary_is_a_connection_error_naming_every_place(codex_home: Path, workdir: Path) -> None:
+    with CodexClient(daemon="off", codex_path="/nonexistent/codex") as client:
+        with pytest.raises(openai.APIConnectionError) as info:
+            client.chat.completions.create(model="o4-mini", messages=[user("hi")])
+    assert "/nonexistent/codex" in str(info.value)
+    assert "Searched" in str(info.value)
+
+
+def test_missing_binary_everywhere_lists_path_and_bundle(
+    codex_home: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import claif_cod.engine.discovery as discovery
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(discovery, "_bundled_path", lambda: None)
+    with CodexClient(daemon="off") as client, pytest.raises(openai.APIConnectionError) as info:
+        client.chat.completions.create(model="o4-mini", messages=[user("hi")])
+    message = str(info.value)
+    assert "`codex` on PATH" in message and "bundled openai-codex-cli-bin" in message
+
+
+def test_codex_retry_restarts_partial_text(
+    tmp_path: Path, codex_model_server: ModelServer, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = write_codex_home(tmp_path / "home", codex_model_server.url, stream_max_retries=2)
+    monkeypatch.setenv("CODEX_HOME", str(home))
+    with CodexClient(daemon="off") as client:
+        response = client.chat.completions.create(model="o4-mini", messages=[user("[[flaky]] one two three four")])
+        assert response.choices[0].message.content == "Echo: one two three four"
+        stream = client.chat.completions.create(
+            model="o4-mini", messages=[user("[[flaky]] five six seven eight")], stream=True
+        )
+        assert "".join(c.choices[0].delta.content or "" for c in stream) == "Echo: five six seven eight"
+    assert len(codex_model_server.requests) == 4  # each turn was attempted twice

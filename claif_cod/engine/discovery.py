@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from claif_cod.engine.errors import CodexNotFound, CodexStartFailed
@@ -36,6 +36,7 @@ class CodexBinary:
     version: str
     approval_values: frozenset[str]
     sandbox_values: frozenset[str]
+    _warned: set[str] = field(default_factory=set, compare=False, hash=False, repr=False)
 
     def approval_policy(self, requested: str | None) -> str | None:
         """The value this binary accepts that is nearest to ``requested`` (warns once if mapped)."""
@@ -43,6 +44,9 @@ class CodexBinary:
             return requested
         for candidate in _APPROVAL_FALLBACKS.get(requested, ()):
             if candidate in self.approval_values:
+                if requested in self._warned:
+                    return candidate
+                self._warned.add(requested)
                 warnings.warn(
                     f"approval_policy={requested!r} is not accepted by codex {self.version}; "
                     f"using {candidate!r} instead",

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
+from typing import Literal
 
 import openai
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from claif_cod import AsyncCodexClient, CodexClient
+from claif_cod import ApprovalRequest, AsyncCodexClient, CodexClient
 from claif_cod.testing import ModelServer, write_codex_home
+from claif_cod.transport.backend import InProcessBackend
 
 pytestmark = pytest.mark.codex
 
@@ -321,3 +324,53 @@ def test_codex_retry_restarts_partial_text(
         )
         assert "".join(c.choices[0].delta.content or "" for c in stream) == "Echo: five six seven eight"
     assert len(codex_model_server.requests) == 4  # each turn was attempted twice
+
+
+@pytest.mark.parametrize("decision", ["decline", "accept"])
+def test_approval_requests_reach_the_clients_handler(
+    codex_home: Path, workdir: Path, decision: Literal["accept", "decline"]
+) -> None:
+    seen: list[ApprovalRequest] = []
+
+    async def handler(request: ApprovalRequest) -> Literal["accept", "decline"]:
+        seen.append(request)
+        return decision
+
+    with CodexClient(daemon="off", approval_policy="untrusted", approval_handler=handler) as client:
+        response = client.chat.completions.create(model="o4-mini", messages=[user("[[tool:touch made.txt]] go")])
+    [request] = seen
+    assert request.kind == "command"
+    assert "touch made.txt" in (request.command or "")
+    assert request.cwd == str(workdir)
+    assert (workdir / "made.txt").exists() == (decision == "accept")
+    assert (response.choices[0].message.content or "").startswith("Tool said:")
+
+
+def test_without_a_handler_approvals_are_declined(codex_home: Path, workdir: Path) -> None:
+    with CodexClient(daemon="off", approval_policy="untrusted") as client:
+        response = client.chat.completions.create(model="o4-mini", messages=[user("[[tool:touch no.txt]] go")])
+    assert "rejected" in (response.choices[0].message.content or "")
+    assert not (workdir / "no.txt").exists()
+
+
+def test_retired_approval_value_maps_to_the_nearest_with_one_warning(codex_home: Path, workdir: Path) -> None:
+    with CodexClient(daemon="off", approval_policy="on-failure") as client:
+        with pytest.warns(UserWarning, match="on-failure.*on-request") as warned:
+            client.chat.completions.create(model="o4-mini", messages=[user("one")])
+            client.chat.completions.create(model="o4-mini", messages=[user("two")])
+    assert len([w for w in warned if "on-failure" in str(w.message)]) == 1
+
+
+def test_close_leaves_no_codex_process_behind(codex_home: Path, workdir: Path) -> None:
+    client = CodexClient(daemon="off")
+    client.chat.completions.create(model="o4-mini", messages=[user("hi")], n=2)
+    backend = client.backend
+    assert isinstance(backend, InProcessBackend)
+    pids = [server.pid for _, server, _ in backend.engine.processes()]
+    assert pids
+    client.close()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    with pytest.raises(RuntimeError, match="closed"):
+        client.chat.completions.create(model="o4-mini", messages=[user("hi")])

@@ -1,0 +1,328 @@
+"""Per-turn latency: ``codex exec`` per turn versus claif_cod's warm ``codex app-server`` engine.
+
+What is measured, against the offline test model (``claif_cod.testing.ModelServer``, which
+answers ``Echo: <text>`` word by word), so only Codex and claif_cod are being timed:
+
+``codex exec``
+    ``codex exec --json --skip-git-repo-check hello`` spawned once per turn, from spawn to
+    exit. This is what a wrapper that shells out to the CLI pays for every request.
+``engine cold``
+    A new ``CodexClient(daemon="off")`` per sample, timing its first
+    ``chat.completions.create()``. That includes spawning ``codex app-server``, the
+    initialize handshake, ``thread/start`` and the turn itself.
+``engine warm``
+    One client and one growing conversation: each request resends the history with the
+    previous assistant reply and a new user message, so the engine continues its warm thread
+    and sends Codex only the new message. Every ``create()`` after the first is timed.
+``engine stream``
+    The same on a second conversation with ``stream=True``: time to the first content chunk
+    and to the end of the stream.
+
+Why ratios, and why one run: absolute milliseconds depend on the machine and on what else
+it is doing, so every mode is measured side by side in the same process, interleaved round
+by round (one sample of each mode per round), and reported as a ratio to ``codex exec``.
+Drift during the run (CPU frequency, page cache, a noisy neighbour) then hits every mode
+alike. Round 0 is an untimed warm-up: it fills the page cache, lets claif_cod probe the
+binary once (a per-process cost, shown separately) and starts both conversations.
+
+Nothing here asserts on time. The only checks are that each turn got the model's reply,
+and the table reports how many warm turns really reused their thread (the model server
+reports a cached prompt prefix only for a request on the same Codex thread).
+
+Run it with ``python bench/turn_latency.py [--turns N] [--json PATH]``; see bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import codex_cli_bin
+from openai.types.chat import ChatCompletionMessageParam
+
+import claif_cod
+from claif_cod import CodexClient
+from claif_cod.testing import ModelServer, write_codex_home
+
+MODEL = "o4-mini"
+PROMPT = "hello"
+EXEC = "codex exec"
+COLD = "engine cold first turn"
+WARM = "engine warm turn"
+FIRST_CHUNK = "engine warm stream: first chunk"
+STREAM_END = "engine warm stream: complete"
+MODES = (EXEC, COLD, WARM, FIRST_CHUNK, STREAM_END)
+
+
+@dataclass
+class Conversation:
+    """A chat history that grows by one user message and one assistant reply per turn.
+
+    The engine finds a warm thread by hashing the history, so two conversations with the
+    same text would share threads; ``topic`` keeps their messages apart.
+    """
+
+    topic: str
+    messages: list[ChatCompletionMessageParam] = field(default_factory=list)
+
+    def ask(self) -> list[ChatCompletionMessageParam]:
+        turn = sum(1 for m in self.messages if m["role"] == "user") + 1
+        self.messages.append({"role": "user", "content": f"{self.topic} message {turn}"})
+        return self.messages
+
+    def answer(self, reply: str) -> None:
+        self.messages.append({"role": "assistant", "content": reply})
+
+
+@dataclass
+class Bench:
+    """Everything one run needs: the binary, a scratch directory and the Codex environment."""
+
+    codex: str
+    workdir: Path
+    env: dict[str, str]
+    samples: dict[str, list[float]] = field(default_factory=lambda: {mode: [] for mode in MODES})
+    warmup: dict[str, float] = field(default_factory=dict)
+    warm_hits: int = 0
+    stream_hits: int = 0
+
+
+@dataclass(frozen=True)
+class Summary:
+    median: float
+    p90: float
+    min: float
+
+    @classmethod
+    def of(cls, samples: Sequence[float]) -> Summary:
+        p90 = statistics.quantiles(samples, n=10, method="inclusive")[-1]
+        return cls(median=statistics.median(samples), p90=p90, min=min(samples))
+
+
+def elapsed_ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000
+
+
+def codex_version(codex: str) -> str:
+    out = subprocess.run([codex, "--version"], capture_output=True, text=True, check=True, timeout=30)
+    return out.stdout.strip()
+
+
+# --- the four modes, one sample each ------------------------------------------------------
+
+
+def exec_turn(bench: Bench) -> float:
+    """Spawn ``codex exec`` for one turn; milliseconds from spawn to exit."""
+    command = [bench.codex, "exec", "--json", "--skip-git-repo-check", PROMPT]
+    start = time.perf_counter()
+    done = subprocess.run(
+        command,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        cwd=bench.workdir,
+        env=bench.env,
+        timeout=60,
+        check=False,
+    )
+    took = elapsed_ms(start)
+    if done.returncode != 0 or f"Echo: {PROMPT}" not in done.stdout:
+        raise RuntimeError(f"codex exec failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return took
+
+
+def new_client(bench: Bench) -> CodexClient:
+    """An in-process client (no daemon) on the same binary that ``codex exec`` runs."""
+    return CodexClient(working_dir=bench.workdir, codex_path=bench.codex, daemon="off")
+
+
+def cold_turn(bench: Bench) -> float:
+    """A new client's first ``create()``, which spawns its ``codex app-server``."""
+    client = new_client(bench)
+    try:
+        start = time.perf_counter()
+        completion = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": PROMPT}])
+        took = elapsed_ms(start)
+    finally:
+        client.close()
+    expect_reply(completion.choices[0].message.content or "", f"Echo: {PROMPT}")
+    return took
+
+
+def warm_turn(client: CodexClient, conversation: Conversation) -> tuple[float, bool]:
+    """One more turn of ``conversation``; returns milliseconds and whether Codex reused the thread."""
+    messages = conversation.ask()
+    start = time.perf_counter()
+    completion = client.chat.completions.create(model=MODEL, messages=messages)
+    took = elapsed_ms(start)
+    reply = completion.choices[0].message.content or ""
+    expect_reply(reply, f"Echo: {conversation.topic} message")
+    conversation.answer(reply)
+    usage = completion.usage
+    return took, bool(usage and usage.prompt_tokens_details and usage.prompt_tokens_details.cached_tokens)
+
+
+def stream_turn(client: CodexClient, conversation: Conversation) -> tuple[float, float, bool]:
+    """One streamed turn; milliseconds to the first content chunk and to the end, and thread reuse."""
+    messages = conversation.ask()
+    first: float | None = None
+    parts: list[str] = []
+    cached = 0
+    start = time.perf_counter()
+    stream = client.chat.completions.create(
+        model=MODEL, messages=messages, stream=True, stream_options={"include_usage": True}
+    )
+    with stream:
+        for chunk in stream:
+            content = chunk.choices[0].delta.content if chunk.choices else None
+            if content:
+                first = elapsed_ms(start) if first is None else first
+                parts.append(content)
+            if chunk.usage and chunk.usage.prompt_tokens_details:
+                cached = chunk.usage.prompt_tokens_details.cached_tokens or 0
+    end = elapsed_ms(start)
+    if first is None:
+        raise RuntimeError("the stream ended without a content chunk")
+    reply = "".join(parts)
+    expect_reply(reply, f"Echo: {conversation.topic} message")
+    conversation.answer(reply)
+    return first, end, cached > 0
+
+
+def expect_reply(reply: str, expected: str) -> None:
+    if expected not in reply:
+        raise RuntimeError(f"unexpected reply {reply!r}; wanted one containing {expected!r}")
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def run_rounds(bench: Bench, turns: int) -> None:
+    """Round 0 warms up; rounds 1..turns take one sample of every mode, interleaved."""
+    client = new_client(bench)
+    warm, streamed = Conversation("plain"), Conversation("streamed")
+    try:
+        for round_no in range(turns + 1):
+            progress(f"round {round_no}/{turns}")
+            samples = {EXEC: exec_turn(bench), COLD: cold_turn(bench)}
+            samples[WARM], warm_hit = warm_turn(client, warm)
+            samples[FIRST_CHUNK], samples[STREAM_END], stream_hit = stream_turn(client, streamed)
+            if round_no == 0:
+                bench.warmup = samples
+                continue
+            bench.warm_hits += warm_hit
+            bench.stream_hits += stream_hit
+            for mode, took in samples.items():
+                bench.samples[mode].append(took)
+    finally:
+        client.close()
+        progress("")
+
+
+def progress(text: str) -> None:
+    """A one-line status on a terminal's stderr; nothing when stderr is a file or a pipe."""
+    if sys.stderr.isatty():
+        print(f"\r{text:<20}", end="\r", file=sys.stderr, flush=True)
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "claif_cod": claif_cod.__version__,
+    }
+
+
+def render(bench: Bench, meta: dict[str, Any], summaries: dict[str, Summary]) -> str:
+    baseline = summaries[EXEC].median
+    lines = [
+        f"Codex:   {meta['codex_version']}  ({meta['codex_path']})",
+        f"Machine: {meta['platform']}, {meta['cpu_count']} CPUs, Python {meta['python']}, "
+        f"claif_cod {meta['claif_cod']}",
+        f"Turns:   {meta['turns']} per mode, interleaved; offline model {MODEL}; total {meta['wall_s']:.1f} s",
+        "",
+        f"{'mode':<34}{'median ms':>11}{'p90 ms':>10}{'min ms':>10}{'median / exec':>15}",
+        "-" * 80,
+    ]
+    for mode, summary in summaries.items():
+        lines.append(
+            f"{mode:<34}{summary.median:>11.1f}{summary.p90:>10.1f}{summary.min:>10.1f}"
+            f"{summary.median / baseline:>15.3f}"
+        )
+    turns = meta["turns"]
+    lines += [
+        "",
+        f"Warm thread reused (cached prompt prefix): {bench.warm_hits}/{turns} warm turns, "
+        f"{bench.stream_hits}/{turns} streamed turns.",
+        f"Warm-up, not in the table: first client in this process {bench.warmup[COLD]:.1f} ms "
+        f"(includes probing the binary once), first codex exec {bench.warmup[EXEC]:.1f} ms.",
+    ]
+    return "\n".join(lines)
+
+
+def write_json(path: Path, bench: Bench, meta: dict[str, Any], summaries: dict[str, Summary]) -> None:
+    payload = {
+        "meta": meta,
+        "unit": "ms",
+        "samples": bench.samples,
+        "warmup": bench.warmup,
+        "summary": {mode: vars(s) for mode, s in summaries.items()},
+        "warm_thread_reused": {"warm": bench.warm_hits, "stream": bench.stream_hits},
+    }
+    path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+
+def at_least_two(text: str) -> int:
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError("need at least 2 turns for a p90")
+    return value
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
+    parser.add_argument("--turns", type=at_least_two, default=20, help="timed turns per mode (default 20)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the raw samples to PATH")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    codex = str(codex_cli_bin.bundled_codex_path())
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="claif-cod-bench-") as scratch, ModelServer() as server:
+        root = Path(scratch)
+        home = write_codex_home(root / "codex-home", server.url)
+        os.environ["CODEX_HOME"] = str(home)  # clients pass their environment on to Codex
+        workdir = root / "work"
+        workdir.mkdir()
+        bench = Bench(codex=codex, workdir=workdir, env={**os.environ, "CODEX_HOME": str(home)})
+        run_rounds(bench, args.turns)
+    meta = {
+        "codex_version": codex_version(codex),
+        "codex_path": codex,
+        **machine(),
+        "turns": args.turns,
+        "wall_s": time.perf_counter() - started,
+    }
+    summaries = {mode: Summary.of(samples) for mode, samples in bench.samples.items()}
+    print(render(bench, meta, summaries))
+    if args.json is not None:
+        write_json(args.json, bench, meta, summaries)
+        print(f"\nRaw samples written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()

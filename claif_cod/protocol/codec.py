@@ -1,0 +1,130 @@
+"""One frame body <-> one message struct, with every malformed input mapped to its JSON-RPC error.
+
+Decoding is two passes over the body. The first reads a loose envelope (``jsonrpc``, ``id``,
+``method``; ``params`` skipped, ``result`` kept raw) so that a request with an unknown method or
+bad params still yields its ``id`` for the error reply. The second validates the whole message
+against the struct registered for its method, so msgspec's error paths read ``$.params.…``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from .errors import (
+    ErrorObject,
+    InvalidParams,
+    InvalidRequest,
+    InvalidResult,
+    MethodNotFound,
+    ParseError,
+    RequestId,
+)
+from .messages import METHODS, ErrorResponse, Message, Notification, Request, Response
+
+__all__ = ["decode", "decode_result", "encode"]
+
+T = TypeVar("T")
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode(message: Request | Notification | Response[Any] | ErrorResponse) -> bytes:
+    """The JSON body of ``message``; wrap it with ``framing.encode_frame`` to send it."""
+    return _encoder.encode(message)
+
+
+class _Envelope(msgspec.Struct):
+    jsonrpc: str | UnsetType = UNSET
+    id: RequestId | UnsetType | None = UNSET
+    method: str | UnsetType = UNSET
+    result: msgspec.Raw | UnsetType = UNSET
+    error: ErrorObject | UnsetType = UNSET
+
+
+class _IdProbe(msgspec.Struct):
+    id: RequestId | None = None
+
+
+_envelope_decoder = msgspec.json.Decoder(_Envelope)
+_id_decoder = msgspec.json.Decoder(_IdProbe)
+_method_decoders: dict[str, msgspec.json.Decoder[Request | Notification]] = {
+    name: msgspec.json.Decoder(spec.message_type) for name, spec in METHODS.items()
+}
+
+# Besides DecodeError (and its subclass ValidationError), msgspec raises RecursionError on deeply
+# nested input and UnicodeDecodeError on invalid UTF-8 inside a string it materialises.
+_DECODE_FAILURES = (msgspec.DecodeError, RecursionError, UnicodeDecodeError)
+
+
+def decode(body: bytes) -> Message:
+    """Parse one frame body; raises only ``ProtocolError`` subclasses, carrying the id when known."""
+    envelope = _decode_envelope(body)
+    if envelope.jsonrpc != "2.0":
+        raise InvalidRequest('"jsonrpc" must be "2.0"', request_id=_known_id(envelope.id))
+    if isinstance(envelope.method, UnsetType):
+        return _decode_reply(envelope)
+    return _decode_method(body, envelope.method, envelope.id)
+
+
+def decode_result(result: msgspec.Raw, result_type: type[T]) -> T:
+    """Decode a ``Response.result`` as ``result_type`` (the method's ``METHODS[...].result_type``)."""
+    try:
+        return msgspec.json.decode(result, type=result_type)
+    except _DECODE_FAILURES as exc:
+        raise InvalidResult(f"result is not a valid {result_type.__name__}: {exc}") from exc
+
+
+def _decode_envelope(body: bytes) -> _Envelope:
+    try:
+        return _envelope_decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise InvalidRequest(str(exc), request_id=_probe_id(body)) from exc
+    except _DECODE_FAILURES as exc:
+        raise ParseError(str(exc)) from exc
+
+
+def _probe_id(body: bytes) -> RequestId | None:
+    """Best-effort id of a message whose envelope didn't validate."""
+    try:
+        return _id_decoder.decode(body).id
+    except _DECODE_FAILURES:
+        return None
+
+
+def _known_id(raw_id: RequestId | UnsetType | None) -> RequestId | None:
+    return None if isinstance(raw_id, UnsetType) else raw_id
+
+
+def _decode_reply(envelope: _Envelope) -> Response[msgspec.Raw] | ErrorResponse:
+    request_id, result, error = _known_id(envelope.id), envelope.result, envelope.error
+    if not isinstance(error, UnsetType):
+        if not isinstance(result, UnsetType):
+            raise InvalidRequest('a response has either "result" or "error", not both', request_id=request_id)
+        if isinstance(envelope.id, UnsetType):
+            raise InvalidRequest('an error response needs an "id" (null when unknown)')
+        return ErrorResponse(id=envelope.id, error=error)
+    if isinstance(result, UnsetType):
+        raise InvalidRequest('a message needs "method", "result" or "error"', request_id=request_id)
+    if request_id is None:
+        raise InvalidRequest('a successful response needs a non-null "id"')
+    return Response(id=request_id, result=result)
+
+
+def _decode_method(body: bytes, method: str, raw_id: RequestId | UnsetType | None) -> Request | Notification:
+    request_id, has_id = _known_id(raw_id), not isinstance(raw_id, UnsetType)
+    spec = METHODS.get(method)
+    if spec is None:
+        raise MethodNotFound(f"unknown method {method!r}", request_id=request_id, notification=not has_id)
+    if spec.is_notification and has_id:
+        raise InvalidRequest(f'{method!r} is a notification and must not have an "id"', request_id=request_id)
+    if not spec.is_notification and request_id is None:
+        raise InvalidRequest(f'{method!r} is a request and needs an integer or string "id"')
+    try:
+        return _method_decoders[method].decode(body)
+    except msgspec.ValidationError as exc:
+        raise InvalidParams(str(exc), request_id=request_id, notification=spec.is_notification) from exc
+    except _DECODE_FAILURES as exc:
+        raise ParseError(str(exc), request_id=request_id, notification=spec.is_notification) from exc

@@ -1,0 +1,93 @@
+"""JSON Schema of the protocol, generated from the message structs so it can't drift from them.
+
+``python -m claif_cod.protocol.schema > docs/protocol.schema.json`` regenerates the committed copy;
+``tests/protocol/test_schema_in_sync.py`` fails when it is stale.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import msgspec
+
+from .framing import DEFAULT_MAX_FRAME
+from .messages import (
+    HELLO_TIMEOUT_S,
+    METHODS,
+    PROTOCOL_VERSION,
+    ErrorResponse,
+    Notification,
+    Request,
+    Response,
+    StreamDone,
+)
+
+__all__ = ["main", "protocol_schema", "render_schema"]
+
+_REF_TEMPLATE = "#/$defs/{name}"
+
+
+def protocol_schema() -> dict[str, Any]:
+    """A JSON Schema (2020-12) matching any one frame body, plus ``x-methods`` naming each method's
+    params and result definitions."""
+    specs = list(METHODS.values())
+    envelope_types: list[Any] = [Request, Notification, Response[msgspec.Raw], ErrorResponse]
+    result_types = [spec.result_type for spec in specs if spec.result_type is not None]
+    all_refs, defs = msgspec.json.schema_components(
+        [*envelope_types, *(spec.params_type for spec in specs), *result_types, StreamDone],
+        ref_template=_REF_TEMPLATE,
+    )
+    refs = iter(all_refs)
+    envelopes = [next(refs) for _ in envelope_types]
+    methods: dict[str, dict[str, Any]] = {
+        spec.name: {"kind": "notification" if spec.is_notification else "request", "params": next(refs)}
+        for spec in specs
+    }
+    for spec in specs:
+        if spec.result_type is not None:
+            methods[spec.name]["result"] = next(refs)
+    stream_done = next(refs)
+    for spec in specs:
+        if spec.result_type is msgspec.Raw:  # chat.completions.create: verbatim OpenAI object, or StreamDone
+            methods[spec.name]["result"] = {
+                "anyOf": [{"description": "the OpenAI object, verbatim (non-streaming)"}, stream_done]
+            }
+    _require_jsonrpc(defs)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "claif-codd protocol",
+        "description": (
+            f"One frame body of protocol version {PROTOCOL_VERSION}: a JSON-RPC 2.0 message. Frames are a "
+            f"4-byte big-endian length (at most {DEFAULT_MAX_FRAME} bytes) followed by the body; the "
+            f"first message must be `hello`, within {HELLO_TIMEOUT_S:g} s. See docs/protocol.md."
+        ),
+        "oneOf": envelopes,
+        "x-methods": methods,
+        "$defs": defs,
+    }
+
+
+def _require_jsonrpc(defs: dict[str, Any]) -> None:
+    """msgspec marks ``jsonrpc`` optional because it has a constructor default; on the wire it is
+    required, and the codec rejects a message without it."""
+    for definition in defs.values():
+        properties = definition.get("properties", {})
+        if "jsonrpc" in properties:
+            properties["jsonrpc"].pop("default", None)
+            if "jsonrpc" not in definition["required"]:
+                definition["required"].insert(0, "jsonrpc")
+
+
+def render_schema() -> str:
+    """The exact text of ``docs/protocol.schema.json``."""
+    return json.dumps(protocol_schema(), indent=2) + "\n"
+
+
+def main() -> None:
+    sys.stdout.write(render_schema())
+
+
+if __name__ == "__main__":
+    main()

@@ -18,9 +18,8 @@ from openai.resources.chat.completions import AsyncCompletions, Completions
 from claif_cod.engine.config import CodexConfig
 from claif_cod.engine.engine import ApprovalHandler, decline_all
 from claif_cod.openai_compat.service import RequestOptions
-from claif_cod.transport.backend import Backend
 from claif_cod.transport.httpx_transport import AsyncCodexTransport, CodexTransport, TransportCore
-from claif_cod.transport.select import DaemonMode, backend_factory, daemon_mode
+from claif_cod.transport.select import DaemonMode, SelectingBackend, daemon_mode
 
 BASE_URL = "http://claif-cod.invalid/v1"
 """Never contacted: the transport answers every request itself."""
@@ -126,7 +125,7 @@ class CodexClient(openai.OpenAI):
         )
         self._claif_default_model = model
         self.daemon_mode: Literal["auto", "require", "off"] = daemon_mode(daemon)
-        self._core = TransportCore(options, backend_factory(self.daemon_mode, options))
+        self._core = TransportCore(options, self.daemon_mode)
         super().__init__(
             api_key=api_key or _NO_KEY,
             base_url=BASE_URL,
@@ -140,7 +139,7 @@ class CodexClient(openai.OpenAI):
         return _Chat(self)
 
     @property
-    def backend(self) -> Backend | None:
+    def backend(self) -> SelectingBackend | None:
         """The backend serving this client once a request was made (daemon or in-process)."""
         return self._core.backend
 
@@ -179,7 +178,7 @@ class AsyncCodexClient(openai.AsyncOpenAI):
         )
         self._claif_default_model = model
         self.daemon_mode: Literal["auto", "require", "off"] = daemon_mode(daemon)
-        self._core = TransportCore(options, backend_factory(self.daemon_mode, options))
+        self._core = TransportCore(options, self.daemon_mode)
         super().__init__(
             api_key=api_key or _NO_KEY,
             base_url=BASE_URL,
@@ -193,5 +192,5 @@ class AsyncCodexClient(openai.AsyncOpenAI):
         return _AsyncChat(self)
 
     @property
-    def backend(self) -> Backend | None:
+    def backend(self) -> SelectingBackend | None:
         return self._core.backend

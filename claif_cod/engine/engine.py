@@ -246,6 +246,7 @@ class Engine:
         self._index = ConversationIndex()
         self._threads: dict[str, ThreadHandle] = {}
         self._approvers: dict[str, ApprovalHandler] = {}
+        self._active: dict[str, Turn] = {}
         self._binaries: dict[str | None, CodexBinary] = {}
 
     # --- resolution ---------------------------------------------------------------------
@@ -256,6 +257,9 @@ class Engine:
         if cached is None:
             cached = self._binaries[codex_path] = probe(find_codex(codex_path))
         return cached
+
+    def known_binary(self, path: str) -> CodexBinary | None:
+        return next((b for b in self._binaries.values() if b.path == path), None)
 
     async def resolve(self, config: CodexConfig) -> ProcessKey:
         binary = self._binaries.get(config.codex_path)
@@ -434,10 +438,21 @@ class Engine:
             raise
         handle.turns += 1
         handle.last_used = time.time()
-        return Turn(handle, result.turn.id, queue, options.timeout, self._turn_done)
+        turn = Turn(handle, result.turn.id, queue, options.timeout, self._turn_done)
+        self._active[handle.thread_id] = turn
+        return turn
+
+    def active_turn(self, thread_id: str) -> Turn | None:
+        """The turn running on ``thread_id``, if any (for interrupting it from elsewhere)."""
+        return self._active.get(thread_id)
+
+    @property
+    def turns_in_flight(self) -> int:
+        return len(self._active)
 
     def _turn_done(self, turn: Turn) -> None:
         handle = turn.handle
+        self._active.pop(handle.thread_id, None)
         self._approvers.pop(handle.thread_id, None)
         handle.server.unsubscribe(handle.thread_id)
         if handle.broken:

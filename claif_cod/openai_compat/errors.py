@@ -108,7 +108,30 @@ def _http_status(info: object) -> tuple[str | None, int | None]:
     return None, None
 
 
+_STATUS_BY_TYPE = {"invalid_request_error": 400, "authentication_error": 401, "permission_error": 403,
+                   "not_found_error": 404, "rate_limit_error": 429, "requests": 429, "insufficient_quota": 429,
+                   "server_error": 500}
+_upstream_body = msgspec.json.Decoder(ErrorBody)
+
+
+def _upstream_error(message: str) -> APIFailure | None:
+    """Codex passes a 400 from the model provider on verbatim: keep its message, code and param."""
+    if not message.startswith("{"):
+        return None
+    try:
+        detail = _upstream_body.decode(message).error
+    except msgspec.DecodeError:
+        return None
+    if detail.code == "context_length_exceeded":
+        return APIFailure("status", 400, detail)
+    status = 429 if detail.code in ("insufficient_quota", "rate_limit_exceeded") else _STATUS_BY_TYPE.get(detail.type)
+    return APIFailure("status", status or 400, detail)
+
+
 def _turn_failure(message: str, info: object) -> APIFailure:
+    upstream = _upstream_error(message)
+    if upstream is not None:
+        return upstream
     name, http_status = _http_status(info)
     if name == "contextWindowExceeded":
         return _status(400, message, "context_length_exceeded")

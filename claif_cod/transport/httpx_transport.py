@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx2
 import msgspec
@@ -19,8 +19,9 @@ import openai
 
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.service import RequestOptions
-from claif_cod.transport.backend import Backend, JsonReply, Reply
+from claif_cod.transport.backend import JsonReply, Reply
 from claif_cod.transport.loop_thread import LoopThread
+from claif_cod.transport.select import DaemonMode, SelectingBackend
 
 _encoder = msgspec.json.Encoder()
 
@@ -28,16 +29,16 @@ _encoder = msgspec.json.Encoder()
 class TransportCore:
     """Shared by the sync and async transports: the engine loop, the backend and the options."""
 
-    def __init__(self, options: RequestOptions, backend_factory: Callable[[], Backend]) -> None:
+    def __init__(self, options: RequestOptions, mode: DaemonMode) -> None:
         self.options = options
-        self._backend_factory = backend_factory
-        self._backend: Backend | None = None
+        self.mode = mode
+        self._backend: SelectingBackend | None = None
         self._loop: LoopThread | None = None
         self._lock = threading.Lock()
         self.closed = False
 
     @property
-    def backend(self) -> Backend | None:
+    def backend(self) -> SelectingBackend | None:
         return self._backend
 
     @property
@@ -52,7 +53,7 @@ class TransportCore:
     async def dispatch(self, method: str, path: str, body: bytes, timeout: float | None) -> Reply:
         """Runs on the engine loop."""
         if self._backend is None:
-            self._backend = self._backend_factory()
+            self._backend = SelectingBackend(self.mode)
         options = self.options if timeout is None else dataclasses.replace(self.options, timeout=timeout)
         route = path.rstrip("/").rsplit("/v1", 1)[-1]
         if method == "POST" and route == "/chat/completions":

@@ -1,16 +1,27 @@
-"""Choosing the backend: the daemon when it answers, else the engine in this process."""
+"""Choosing the backend per request: the daemon when it answers, else the engine in this process.
+
+``auto`` (default) prefers the daemon and falls back to the in-process engine; ``require``
+fails with a connection error when no daemon answers; ``off`` never looks for one.  With
+``CLAIF_COD_AUTOSTART=1``, ``auto`` and ``require`` start a daemon first when none runs.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Callable
 from typing import Literal, cast
 
+from claif_cod._log import get_logger
+from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.service import RequestOptions
-from claif_cod.transport.backend import Backend, InProcessBackend
+from claif_cod.transport.autostart import autostart_enabled, ensure_daemon
+from claif_cod.transport.backend import InProcessBackend, JsonReply, Reply
+from claif_cod.transport.daemon_client import DaemonBackend, DaemonConnection, DaemonUnavailable
+from claif_cod.transport.socket_path import default_socket_path
 
 DaemonMode = Literal["auto", "require", "off"]
 ENV_DAEMON = "CLAIF_COD_DAEMON"
+log = get_logger("claif_cod.select")
 
 
 def daemon_mode(requested: str | None) -> DaemonMode:
@@ -20,8 +31,47 @@ def daemon_mode(requested: str | None) -> DaemonMode:
     return cast(DaemonMode, value)
 
 
-def backend_factory(mode: DaemonMode, options: RequestOptions) -> Callable[[], Backend]:
-    def make() -> Backend:
-        return InProcessBackend()
+class SelectingBackend:
+    """Routes each request to the daemon or the local engine, reconnecting as needed."""
 
-    return make
+    def __init__(self, mode: DaemonMode) -> None:
+        self.mode = mode
+        self.daemon: DaemonBackend | None = None
+        self.local: InProcessBackend | None = None
+        self._connecting = asyncio.Lock()
+
+    async def current(self) -> DaemonBackend | InProcessBackend:
+        if self.mode != "off":
+            try:
+                return await self._daemon()
+            except DaemonUnavailable as exc:
+                if self.mode == "require":
+                    raise APIFailure("connection", 0, ErrorDetail(str(exc), "connection_error")) from None
+                log.debug("select.in_process", reason=str(exc))
+        if self.local is None:
+            self.local = InProcessBackend()
+        return self.local
+
+    async def _daemon(self) -> DaemonBackend:
+        async with self._connecting:
+            if self.daemon is not None and self.daemon.conn.alive:
+                return self.daemon
+            if self.daemon is not None:
+                await self.daemon.aclose()
+                self.daemon = None
+            path = default_socket_path()
+            if autostart_enabled():
+                await asyncio.to_thread(ensure_daemon, path)
+            self.daemon = DaemonBackend(await DaemonConnection.open(path))
+            return self.daemon
+
+    async def chat(self, body: bytes, options: RequestOptions) -> Reply:
+        return await (await self.current()).chat(body, options)
+
+    async def models(self, options: RequestOptions) -> JsonReply:
+        return await (await self.current()).models(options)
+
+    async def aclose(self) -> None:
+        for backend in (self.daemon, self.local):
+            if backend is not None:
+                await backend.aclose()

@@ -6,6 +6,7 @@ owned by us, not a symlink, and closed to group and others, like ssh-agent's.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -53,8 +54,6 @@ def check_directory(directory: Path) -> None:
 
 def ensure_directory(directory: Path) -> None:
     """Create the socket directory 0700 if missing, then check it."""
-    try:
+    with contextlib.suppress(FileExistsError):
         directory.mkdir(mode=0o700, parents=True)
-    except FileExistsError:
-        pass
     check_directory(directory)

@@ -364,7 +364,8 @@ def test_retired_approval_value_maps_to_the_nearest_with_one_warning(codex_home:
 def test_close_leaves_no_codex_process_behind(codex_home: Path, workdir: Path) -> None:
     client = CodexClient(daemon="off")
     client.chat.completions.create(model="o4-mini", messages=[user("hi")], n=2)
-    backend = client.backend
+    assert client.backend is not None
+    backend = client.backend.local
     assert isinstance(backend, InProcessBackend)
     pids = [server.pid for _, server, _ in backend.engine.processes()]
     assert pids

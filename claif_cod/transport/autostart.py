@@ -1,0 +1,61 @@
+"""Opt-in daemon auto-start (``CLAIF_COD_AUTOSTART=1``): exactly one daemon however many clients race.
+
+A lock file beside the socket serialises starters: the first starts ``claif-codd serve`` and
+waits until it accepts; the others, once they get the lock, find it answering.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from claif_cod.transport.socket_path import ensure_directory
+
+ENV_AUTOSTART = "CLAIF_COD_AUTOSTART"
+START_TIMEOUT_S = 20.0
+IDLE_TIMEOUT_S = 900
+
+
+def autostart_enabled() -> bool:
+    return os.environ.get(ENV_AUTOSTART, "") not in ("", "0", "false", "no")
+
+
+def answers(path: Path) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+def ensure_daemon(path: Path) -> None:
+    """Make sure a daemon answers on ``path``, starting one if needed (blocking)."""
+    if answers(path):
+        return
+    ensure_directory(path.parent)
+    with open(path.parent / "autostart.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if answers(path):
+            return
+        log_path = path.parent / "codd.log"
+        with open(log_path, "ab") as log_file:
+            subprocess.Popen(
+                [sys.executable, "-m", "claif_codd", "serve", "--socket", str(path),
+                 "--idle-timeout", str(IDLE_TIMEOUT_S)],
+                stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, start_new_session=True,
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if answers(path):
+                return
+            time.sleep(0.02)
+        raise TimeoutError(f"claif-codd did not start within {START_TIMEOUT_S:g} s; see {log_path}")

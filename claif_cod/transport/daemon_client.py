@@ -1,0 +1,329 @@
+"""The daemon as a backend: requests go over claif-codd's socket instead of to a local engine.
+
+One connection per client, multiplexed by request id; a reader task routes responses to
+their futures, streamed chunks to their request's queue, and approval requests to the
+client's approval handler, whose answer goes back as ``approval.respond``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+
+from claif_cod._log import get_logger
+from claif_cod._version import __version__
+from claif_cod.engine.engine import ApprovalHandler, ApprovalRequest
+from claif_cod.engine.errors import EngineError
+from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
+from claif_cod.openai_compat.request import parse_chat_request
+from claif_cod.openai_compat.service import RequestOptions
+from claif_cod.protocol import (
+    PROTOCOL_VERSION,
+    ApprovalRequestedNotification,
+    ApprovalRespondParams,
+    ApprovalRespondRequest,
+    CancelNotification,
+    CancelParams,
+    ChatCompletionsChunkNotification,
+    ChatCompletionsCreateParams,
+    ChatCompletionsCreateRequest,
+    CodexOptions,
+    ErrorObject,
+    ErrorResponse,
+    FrameDecoder,
+    HelloParams,
+    HelloRequest,
+    HelloResult,
+    ModelList,
+    ModelsListParams,
+    ModelsListRequest,
+    Notification,
+    ProtocolError,
+    Request,
+    RequestId,
+    Response,
+    decode,
+    decode_result,
+    encode,
+    encode_frame,
+)
+from claif_cod.transport.backend import SSE_DONE, JsonReply, Reply, StreamReply, ignored_headers, sse, wants_stream
+from claif_cod.transport.wire_errors import error_to_failure
+
+T = TypeVar("T")
+log = get_logger("claif_cod.daemon_client")
+CONNECT_TIMEOUT_S = 2.0
+
+
+class DaemonUnavailable(Exception):
+    """Nothing usable answers on the socket."""
+
+
+@dataclass
+class _Pending:
+    future: asyncio.Future[msgspec.Raw]
+    chunks: asyncio.Queue[msgspec.Raw] | None = None
+    approvals: ApprovalHandler | None = None
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+class DaemonConnection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._ids = itertools.count(1)
+        self._pending: dict[RequestId, _Pending] = {}
+        self._decoder = FrameDecoder()
+        self._broken: BaseException | None = None
+        self._read_task = asyncio.create_task(self._read_loop())
+        self.hello: HelloResult | None = None
+
+    @classmethod
+    async def open(cls, path: Path, client_name: str = "claif_cod") -> DaemonConnection:
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), CONNECT_TIMEOUT_S)
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise DaemonUnavailable(f"no claif-codd answers at {path}: {exc}") from None
+        conn = cls(reader, writer)
+        try:
+            raw = await asyncio.wait_for(
+                conn.call(
+                    HelloRequest(
+                        id=conn.next_id(),
+                        params=HelloParams(
+                            protocol_version=PROTOCOL_VERSION, package_version=__version__, client_name=client_name
+                        ),
+                    )
+                ),
+                CONNECT_TIMEOUT_S * 2,
+            )
+        except (APIFailure, asyncio.TimeoutError, DaemonUnavailable) as exc:
+            await conn.close()
+            raise DaemonUnavailable(f"claif-codd at {path} refused the handshake: {exc}") from None
+        conn.hello = decode_result(raw, HelloResult)
+        if conn.hello.package_version != __version__:
+            log.warning("daemon.version_skew", daemon=conn.hello.package_version, client=__version__)
+        return conn
+
+    @property
+    def alive(self) -> bool:
+        return self._broken is None
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    async def call(
+        self,
+        request: Request,
+        *,
+        chunks: asyncio.Queue[msgspec.Raw] | None = None,
+        approvals: ApprovalHandler | None = None,
+    ) -> msgspec.Raw:
+        """Send ``request`` and wait for its result (``APIFailure`` on an error reply)."""
+        future = self.start(request, chunks=chunks, approvals=approvals)
+        return await future
+
+    def start(
+        self,
+        request: Request,
+        *,
+        chunks: asyncio.Queue[msgspec.Raw] | None = None,
+        approvals: ApprovalHandler | None = None,
+    ) -> asyncio.Future[msgspec.Raw]:
+        if self._broken is not None:
+            raise DaemonUnavailable(f"connection to claif-codd lost: {self._broken}")
+        assert isinstance(request.id, int)
+        future: asyncio.Future[msgspec.Raw] = asyncio.get_running_loop().create_future()
+        self._pending[request.id] = _Pending(future, chunks, approvals)
+        self._send(request)
+        return future
+
+    def cancel(self, request_id: int) -> None:
+        if self._broken is None and request_id in self._pending:
+            self._send(CancelNotification(params=CancelParams(id=request_id)))
+
+    def _send(self, message: Request | Notification) -> None:
+        self._writer.write(encode_frame(encode(message)))
+
+    async def _read_loop(self) -> None:
+        try:
+            while data := await self._reader.read(256 * 1024):
+                for body in self._decoder.feed(data):
+                    self._dispatch(decode(body))
+            self._broken = ConnectionResetError("claif-codd closed the connection")
+        except (OSError, ProtocolError) as exc:
+            self._broken = exc
+        except asyncio.CancelledError:
+            self._broken = ConnectionAbortedError("closed")
+            raise
+        finally:
+            failure = APIFailure(
+                "connection", 0, ErrorDetail(f"connection to claif-codd lost: {self._broken}", "connection_error")
+            )
+            for pending in self._pending.values():
+                if not pending.future.done():
+                    pending.future.set_exception(failure)
+            self._pending.clear()
+
+    def _dispatch(self, message: Any) -> None:
+        if isinstance(message, Response):
+            pending = self._pending.pop(message.id, None) if message.id is not None else None
+            if pending is not None and not pending.future.done():
+                pending.future.set_result(message.result)
+        elif isinstance(message, ErrorResponse):
+            pending = self._pending.pop(message.id, None) if message.id is not None else None
+            if pending is not None and not pending.future.done():
+                pending.future.set_exception(_failure(message.error))
+            elif message.id is None:
+                log.warning("daemon.error", code=message.error.code, message=message.error.message)
+        elif isinstance(message, ChatCompletionsChunkNotification):
+            pending = self._pending.get(message.params.request_id)
+            if pending is not None and pending.chunks is not None:
+                pending.chunks.put_nowait(message.params.chunk)
+        elif isinstance(message, ApprovalRequestedNotification):
+            pending = self._pending.get(message.params.request_id)
+            task = asyncio.create_task(self._approve(message, pending.approvals if pending else None))
+            if pending is not None:
+                pending.tasks.add(task)
+                task.add_done_callback(pending.tasks.discard)
+
+    async def _approve(self, message: ApprovalRequestedNotification, handler: ApprovalHandler | None) -> None:
+        params = message.params
+        decision: Any = "decline"
+        if handler is not None and params.kind in ("command", "file_change"):
+            with contextlib.suppress(Exception):
+                decision = await handler(
+                    ApprovalRequest(
+                        kind=params.kind,  # type: ignore[arg-type]
+                        thread_id=params.thread_id,
+                        turn_id=params.turn_id,
+                        item_id=params.approval_id,
+                        command=params.command,
+                        cwd=params.cwd,
+                        reason=params.reason,
+                    )
+                )
+        with contextlib.suppress(Exception):
+            await self.call(
+                ApprovalRespondRequest(
+                    id=self.next_id(), params=ApprovalRespondParams(approval_id=params.approval_id, decision=decision)
+                )
+            )
+
+    async def close(self) -> None:
+        self._read_task.cancel()
+        with contextlib.suppress(BaseException):
+            await self._read_task
+        self._writer.close()
+        with contextlib.suppress(Exception):
+            await self._writer.wait_closed()
+
+
+def _failure(error: ErrorObject) -> APIFailure:
+    return error_to_failure(error)
+
+
+def codex_options(options: RequestOptions) -> CodexOptions:
+    """What the daemon needs to run Codex the way this process would (its env may differ from ours)."""
+    config = options.config
+    return CodexOptions(
+        working_dir=config.working_dir,
+        model=options.default_model,
+        sandbox_mode=config.sandbox_mode,
+        approval_policy=config.approval_policy,
+        codex_path=config.codex_path or os.environ.get("CLAIF_COD_CODEX_PATH"),
+        codex_home=config.codex_home or os.environ.get("CODEX_HOME"),
+        api_key=config.api_key or os.environ.get("CODEX_API_KEY"),
+        session_id=options.session_id,
+        strict=options.strict,
+        timeout_s=options.timeout,
+    )
+
+
+class DaemonBackend:
+    """Serves the openai transport through claif-codd."""
+
+    def __init__(self, conn: DaemonConnection) -> None:
+        self.conn = conn
+
+    async def chat(self, body: bytes, options: RequestOptions) -> Reply:
+        ignored = _ignored(body, options)
+        request_id = self.conn.next_id()
+        request = ChatCompletionsCreateRequest(
+            id=request_id,
+            params=ChatCompletionsCreateParams(body=msgspec.Raw(body), options=codex_options(options)),
+        )
+        if not wants_stream(body):
+            raw = await self.conn.call(request, approvals=options.approvals)
+            return JsonReply(bytes(raw), ignored_headers(ignored))
+        chunks: asyncio.Queue[msgspec.Raw] = asyncio.Queue()
+        future = self.conn.start(request, chunks=chunks, approvals=options.approvals)
+        first = await _first(chunks, future, request_id)
+        return StreamReply(self._events(first, chunks, future, request_id), ignored_headers(ignored))
+
+    async def _events(
+        self,
+        first: msgspec.Raw | None,
+        chunks: asyncio.Queue[msgspec.Raw],
+        future: asyncio.Future[msgspec.Raw],
+        request_id: int,
+    ) -> AsyncIterator[bytes]:
+        finished = False
+        try:
+            if first is not None:
+                yield sse(bytes(first))
+            while True:
+                chunk = await _first(chunks, future, request_id)
+                if chunk is None:
+                    break
+                yield sse(bytes(chunk))
+            finished = True
+            yield SSE_DONE
+        finally:
+            if not finished:
+                self.conn.cancel(request_id)
+
+    async def models(self, options: RequestOptions) -> JsonReply:
+        raw = await self.conn.call(
+            ModelsListRequest(id=self.conn.next_id(), params=ModelsListParams(options=codex_options(options)))
+        )
+        listing = decode_result(raw, ModelList)
+        return JsonReply(msgspec.json.encode(listing))
+
+    async def aclose(self) -> None:
+        await self.conn.close()
+
+
+async def _first(
+    chunks: asyncio.Queue[msgspec.Raw], future: asyncio.Future[msgspec.Raw], request_id: int
+) -> msgspec.Raw | None:
+    """The next chunk, or None once the request finished (raising its failure, if any)."""
+    if not chunks.empty():
+        return chunks.get_nowait()
+    getter = asyncio.ensure_future(chunks.get())
+    try:
+        await asyncio.wait({getter, future}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not getter.done():
+            getter.cancel()
+    if getter.done() and not getter.cancelled():
+        return getter.result()
+    if not chunks.empty():
+        return chunks.get_nowait()
+    future.result()  # raises the request's failure
+    return None
+
+
+def _ignored(body: bytes, options: RequestOptions) -> tuple[str, ...]:
+    try:
+        return parse_chat_request(body, default_model=options.default_model, strict=False).ignored
+    except EngineError:
+        return ()  # the daemon reports the problem

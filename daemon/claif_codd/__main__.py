@@ -1,0 +1,3 @@
+from claif_codd.cli import main
+
+main()

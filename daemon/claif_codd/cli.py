@@ -1,0 +1,188 @@
+"""``claif-codd``: run, start, stop and inspect the daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import msgspec
+import structlog
+
+from claif_cod._version import __version__
+from claif_cod.protocol import (
+    DaemonShutdownRequest,
+    DaemonStatus,
+    DaemonStatusRequest,
+    SessionsListRequest,
+    SessionsListResult,
+    decode_result,
+)
+from claif_cod.transport.autostart import START_TIMEOUT_S, answers
+from claif_cod.transport.daemon_client import DaemonConnection, DaemonUnavailable
+from claif_cod.transport.socket_path import UnsafeSocketDirectory, default_socket_path
+
+ENV_STATE_DIR = "CLAIF_COD_STATE_DIR"
+
+
+def default_state_dir() -> Path:
+    explicit = os.environ.get(ENV_STATE_DIR)
+    if explicit:
+        return Path(explicit)
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(state) / "claif-cod"
+
+
+def configure_logging(fmt: str, level: str) -> None:
+    """structlog output for the daemon process: JSON lines (for journald) or console."""
+    renderer: Any = structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=[
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.TimeStamper(fmt="iso"),
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+socket_option = click.option(
+    "--socket", "socket_path", type=click.Path(path_type=Path), default=None,
+    help="Socket path (default: $CLAIF_COD_SOCKET, else $XDG_RUNTIME_DIR/claif-cod/codd.sock).",
+)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="claif-codd")
+def main() -> None:
+    """The claif_cod daemon: warm Codex processes and shared sessions behind a private Unix socket."""
+
+
+@main.command()
+@socket_option
+@click.option("--idle-timeout", type=float, default=None, help="Exit after this many seconds with no clients.")
+@click.option("--log-format", type=click.Choice(["json", "console"]), default="console", show_default=True)
+@click.option("--log-level", default="info", show_default=True)
+@click.option("--state-dir", type=click.Path(path_type=Path), default=None, help="Where the session registry lives.")
+def serve(
+    socket_path: Path | None, idle_timeout: float | None, log_format: str, log_level: str, state_dir: Path | None
+) -> None:
+    """Run in the foreground (what systemd and `start` run)."""
+    from claif_codd.run import run
+
+    configure_logging(log_format, log_level)
+    try:
+        run(socket_path or default_socket_path(), state_dir or default_state_dir(), idle_timeout)
+    except UnsafeSocketDirectory as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+@socket_option
+@click.option("--idle-timeout", type=float, default=None)
+def start(socket_path: Path | None, idle_timeout: float | None) -> None:
+    """Start in the background and return once the socket accepts connections."""
+    path = socket_path or default_socket_path()
+    if answers(path):
+        click.echo(f"claif-codd already running on {path}")
+        return
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    log_path = path.parent / "codd.log"
+    args = [sys.executable, "-m", "claif_codd", "serve", "--socket", str(path), "--log-format", "json"]
+    if idle_timeout is not None:
+        args += ["--idle-timeout", str(idle_timeout)]
+    with open(log_path, "ab") as log_file:
+        proc = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, start_new_session=True
+        )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if answers(path):
+            click.echo(f"claif-codd {__version__} running (pid {proc.pid}) on {path}")
+            return
+        if proc.poll() is not None:
+            raise click.ClickException(f"claif-codd exited with code {proc.returncode}; see {log_path}")
+        time.sleep(0.02)
+    raise click.ClickException(f"claif-codd did not accept connections within {START_TIMEOUT_S:g} s; see {log_path}")
+
+
+async def _call(path: Path, request_type: Any) -> msgspec.Raw:
+    conn = await DaemonConnection.open(path, client_name="claif-codd-cli")
+    try:
+        return await conn.call(request_type(id=conn.next_id()))
+    finally:
+        await conn.close()
+
+
+def _query(path: Path, request_type: Any) -> msgspec.Raw:
+    try:
+        return asyncio.run(_call(path, request_type))
+    except DaemonUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+@socket_option
+def stop(socket_path: Path | None) -> None:
+    """Ask the daemon to drain its turns and exit; waits until it is gone."""
+    path = socket_path or default_socket_path()
+    if not answers(path):
+        click.echo(f"claif-codd is not running on {path}")
+        return
+    _query(path, DaemonShutdownRequest)
+    deadline = time.monotonic() + 90
+    while answers(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    click.echo("claif-codd stopped")
+
+
+@main.command()
+@socket_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(socket_path: Path | None, as_json: bool) -> None:
+    """Versions, uptime, Codex processes (workdir, RSS, threads), sessions and turns in flight."""
+    path = socket_path or default_socket_path()
+    info = decode_result(_query(path, DaemonStatusRequest), DaemonStatus)
+    if as_json:
+        click.echo(json.dumps(msgspec.to_builtins(info), indent=2))
+        return
+    click.echo(f"claif-codd {info.package_version} (protocol {info.protocol_version}) pid {info.pid}")
+    click.echo(f"socket      {info.socket}")
+    click.echo(f"uptime      {info.uptime_s:.0f} s")
+    click.echo(f"connections {info.connections}   sessions {info.sessions}   turns in flight {info.turns_in_flight}")
+    click.echo(f"codex processes: {len(info.processes)}")
+    for p in info.processes:
+        rss = f"{p.rss_bytes / 2**20:.0f} MiB" if p.rss_bytes else "?"
+        click.echo(f"  pid {p.pid}  codex {p.codex_version}  rss {rss}  threads {p.threads}  busy {p.turns_in_flight}")
+        click.echo(f"      {p.working_dir}")
+
+
+@main.command()
+@socket_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def sessions(socket_path: Path | None, as_json: bool) -> None:
+    """Named sessions the daemon knows (persisted across restarts)."""
+    path = socket_path or default_socket_path()
+    listing = decode_result(_query(path, SessionsListRequest), SessionsListResult)
+    if as_json:
+        click.echo(json.dumps(msgspec.to_builtins(listing.sessions), indent=2))
+        return
+    if not listing.sessions:
+        click.echo("no sessions")
+    for s in listing.sessions:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.last_used))
+        busy = " busy" if s.busy else ""
+        click.echo(f"{s.session_id}  turns {s.turns}  last {when}{busy}  thread {s.thread_id}  {s.working_dir}")

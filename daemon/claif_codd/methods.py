@@ -1,0 +1,355 @@
+"""What each socket method does: thin adapters from protocol messages to the shared engine."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+import time
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from claif_cod._version import __version__
+from claif_cod.engine import wire
+from claif_cod.engine.config import CodexConfig
+from claif_cod.engine.conversations import Conversation
+from claif_cod.engine.engine import TurnOptions
+from claif_cod.engine.errors import InvalidRequest, TurnFailed
+from claif_cod.engine.events import (
+    ItemCompleted,
+    ItemStarted,
+    TextDelta,
+    TextReset,
+    TurnFinished,
+    TurnUsage,
+    UsageUpdated,
+)
+from claif_cod.openai_compat.errors import translate
+from claif_cod.openai_compat.service import RequestOptions
+from claif_cod.openai_compat.text import ChoiceText
+from claif_cod.protocol import (
+    PROTOCOL_VERSION,
+    AgentMessageItem,
+    ApprovalRespondRequest,
+    ChatCompletionsChunkNotification,
+    ChatCompletionsChunkParams,
+    ChatCompletionsCreateRequest,
+    ClosedResult,
+    CodexItem,
+    CodexOptions,
+    CommandExecutionItem,
+    DaemonShutdownRequest,
+    DaemonStatus,
+    DaemonStatusRequest,
+    FileChange,
+    FileChangeItem,
+    HelloRequest,
+    HelloResult,
+    InterruptedResult,
+    ModelList,
+    ModelsListRequest,
+    OkResult,
+    OtherItem,
+    ProcessInfo,
+    ReasoningItem,
+    Request,
+    SessionCloseRequest,
+    SessionEvent,
+    SessionEventNotification,
+    SessionEventParams,
+    SessionInfo,
+    SessionSendRequest,
+    SessionsListRequest,
+    SessionsListResult,
+    SessionTurnResult,
+    StreamDone,
+    TurnInterruptRequest,
+    TurnStarted,
+    Usage,
+    UsageEvent,
+    VersionMismatch,
+)
+from claif_cod.protocol import ItemCompleted as ItemCompletedEvent
+from claif_cod.protocol import ItemStarted as ItemStartedEvent
+from claif_cod.protocol import TextDelta as TextDeltaEvent
+from claif_cod.protocol import TextReset as TextResetEvent
+from claif_cod.transport.backend import wants_stream
+
+if TYPE_CHECKING:
+    from claif_codd.connection import Connection
+    from claif_codd.server import Daemon
+
+_encoder = msgspec.json.Encoder()
+
+
+class Methods:
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    async def call(self, conn: Connection, request: Request) -> Any:
+        if isinstance(request, HelloRequest):
+            return self.hello(conn, request)
+        if isinstance(request, ChatCompletionsCreateRequest):
+            return await self.chat(conn, request)
+        if isinstance(request, ModelsListRequest):
+            return await self.models(request)
+        if isinstance(request, SessionSendRequest):
+            return await self.session_send(conn, request)
+        if isinstance(request, SessionsListRequest):
+            return self.sessions_list()
+        if isinstance(request, SessionCloseRequest):
+            return self.session_close(request)
+        if isinstance(request, TurnInterruptRequest):
+            return await self.turn_interrupt(conn, request)
+        if isinstance(request, ApprovalRespondRequest):
+            return self.approval_respond(conn, request)
+        if isinstance(request, DaemonStatusRequest):
+            return self.status()
+        if isinstance(request, DaemonShutdownRequest):
+            self.daemon.request_shutdown()
+            return OkResult(ok=True)
+        raise AssertionError(f"unhandled request type {type(request).__name__}")
+
+    # --- handshake ----------------------------------------------------------------------------
+
+    def hello(self, conn: Connection, request: HelloRequest) -> HelloResult:
+        params = request.params
+        if params.protocol_version != PROTOCOL_VERSION:
+            raise VersionMismatch.between(params.protocol_version, PROTOCOL_VERSION, __version__)
+        conn.client_name = params.client_name
+        conn.log = conn.log.bind(client=params.client_name)
+        return HelloResult(
+            protocol_version=PROTOCOL_VERSION,
+            package_version=__version__,
+            daemon_pid=os.getpid(),
+            capabilities=["chat", "sessions", "approvals", "cancel"],
+            max_frame_size=self.daemon.config.max_frame_size,
+        )
+
+    # --- OpenAI-shaped methods --------------------------------------------------------------------
+
+    def _request_options(self, conn: Connection, request_id: Any, options: CodexOptions) -> RequestOptions:
+        if options.working_dir is None or not os.path.isabs(options.working_dir):
+            raise translate(InvalidRequest("options.working_dir must be an absolute path", param="working_dir"))
+        return RequestOptions(
+            config=CodexConfig(
+                working_dir=options.working_dir,
+                codex_path=options.codex_path,
+                codex_home=options.codex_home,
+                api_key=options.api_key,
+                sandbox_mode=options.sandbox_mode,
+                approval_policy=options.approval_policy,
+            ),
+            default_model=options.model,
+            strict=options.strict,
+            timeout=options.timeout_s,
+            session_id=options.session_id,
+            approvals=conn.approval_handler(request_id),
+        )
+
+    async def chat(self, conn: Connection, request: ChatCompletionsCreateRequest) -> Any:
+        options = self._request_options(conn, request.id, request.params.options)
+        body = bytes(request.params.body)
+        service = self.daemon.service
+        if not wants_stream(body):
+            completion, _ = await service.complete(body, options)
+            return msgspec.Raw(_encoder.encode(completion))
+        chunks, _ = await service.stream(body, options)
+        count = 0
+        try:
+            async for chunk in chunks:
+                count += 1
+                raw = msgspec.Raw(_encoder.encode(chunk))
+                conn.send(ChatCompletionsChunkNotification(params=ChatCompletionsChunkParams(request.id, raw)))
+        finally:
+            await chunks.aclose()
+        return StreamDone(chunks=count)
+
+    async def models(self, request: ModelsListRequest) -> ModelList:
+        options = request.params.options
+        working_dir = options.working_dir or str(Path.home())
+        config = CodexConfig(
+            working_dir=working_dir, codex_path=options.codex_path, codex_home=options.codex_home,
+            api_key=options.api_key, sandbox_mode=options.sandbox_mode, approval_policy=options.approval_policy,
+        )
+        listing = await self.daemon.service.models(RequestOptions(config=config))
+        return ModelList(data=[msgspec.Raw(_encoder.encode(m)) for m in listing.data])
+
+    # --- sessions ----------------------------------------------------------------------------------
+
+    async def session_send(self, conn: Connection, request: SessionSendRequest) -> SessionTurnResult:
+        params = request.params
+        options = self._request_options(conn, request.id, params.options)
+        engine = self.daemon.engine
+        try:
+            key = await engine.resolve(options.config)
+            conversation = Conversation(params.system, (), params.text)
+            handle, _ = await engine.session_thread(
+                params.session_id, key, options.config.api_key, conversation, model=options.default_model
+            )
+            turn = await engine.start_turn(
+                handle,
+                params.text,
+                TurnOptions(model=options.default_model, timeout=options.timeout, approvals=options.approvals),
+            )
+        except Exception as exc:
+            raise translate(exc) from exc
+
+        def emit(event: SessionEvent) -> None:
+            conn.send(
+                SessionEventNotification(
+                    params=SessionEventParams(request_id=request.id, session_id=params.session_id, event=event)
+                )
+            )
+
+        emit(TurnStarted(turn_id=turn.turn_id))
+        text = ChoiceText()
+        finished: TurnFinished | None = None
+        events = turn.events()
+        try:
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    text.delta(event.item_id, event.delta)
+                    emit(TextDeltaEvent(item_id=event.item_id, delta=event.delta))
+                elif isinstance(event, TextReset):
+                    text.reset(event.item_id)
+                    emit(TextResetEvent(item_id=event.item_id))
+                elif isinstance(event, ItemStarted):
+                    emit(ItemStartedEvent(item=codex_item(event.item)))
+                elif isinstance(event, ItemCompleted):
+                    if isinstance(event.item, wire.AgentMessageItem):
+                        text.complete(event.item.id, event.item.text)
+                    emit(ItemCompletedEvent(item=codex_item(event.item)))
+                elif isinstance(event, UsageUpdated):
+                    emit(UsageEvent(usage=usage(event.usage)))
+                elif isinstance(event, TurnFinished):
+                    finished = event
+        except Exception as exc:
+            raise translate(exc) from exc
+        finally:
+            await events.aclose()
+        assert finished is not None
+        engine.session_turn_done(params.session_id, handle, options.default_model)
+        if finished.status == "failed" and not text.text:
+            raise translate(TurnFailed(finished.error_message or "Codex turn failed", finished.error_info))
+        return SessionTurnResult(
+            session_id=params.session_id,
+            thread_id=handle.thread_id,
+            turn_id=turn.turn_id,
+            text=text.text,
+            status=finished.status,
+            usage=usage(finished.usage),
+        )
+
+    def sessions_list(self) -> SessionsListResult:
+        engine = self.daemon.engine
+        infos = []
+        for record in engine.sessions.all():
+            infos.append(
+                SessionInfo(
+                    session_id=record.session_id,
+                    thread_id=record.thread_id,
+                    working_dir=record.working_dir,
+                    turns=record.turns,
+                    busy=engine.active_turn(record.thread_id) is not None,
+                    last_used=record.last_used,
+                    model=record.model,
+                )
+            )
+        return SessionsListResult(sessions=infos)
+
+    def session_close(self, request: SessionCloseRequest) -> ClosedResult:
+        return ClosedResult(closed=self.daemon.engine.sessions.delete(request.params.session_id))
+
+    async def turn_interrupt(self, conn: Connection, request: TurnInterruptRequest) -> InterruptedResult:
+        params = request.params
+        if params.request_id is not None:
+            task = conn.tasks.get(params.request_id)
+            if task is None:
+                return InterruptedResult(interrupted=False)
+            task.cancel()  # the request's turn is interrupted as its task unwinds
+            return InterruptedResult(interrupted=True)
+        if params.session_id is not None:
+            record = self.daemon.engine.sessions.get(params.session_id)
+            turn = self.daemon.engine.active_turn(record.thread_id) if record else None
+            if turn is None:
+                return InterruptedResult(interrupted=False)
+            await turn.interrupt()
+            return InterruptedResult(interrupted=True)
+        return InterruptedResult(interrupted=False)
+
+    def approval_respond(self, conn: Connection, request: ApprovalRespondRequest) -> OkResult:
+        future = conn.approvals.get(request.params.approval_id)
+        if future is None or future.done():
+            return OkResult(ok=False)
+        future.set_result(request.params.decision)
+        return OkResult(ok=True)
+
+    # --- daemon ------------------------------------------------------------------------------------
+
+    def status(self) -> DaemonStatus:
+        daemon = self.daemon
+        engine = daemon.engine
+        processes = []
+        for key, server, busy in engine.processes():
+            binary = engine.known_binary(key.codex_path)
+            processes.append(
+                ProcessInfo(
+                    pid=server.pid,
+                    working_dir=key.working_dir,
+                    codex_path=key.codex_path,
+                    codex_version=binary.version if binary else "unknown",
+                    threads=server.loaded_threads,
+                    turns_in_flight=busy,
+                    rss_bytes=rss_bytes(server.pid),
+                )
+            )
+        return DaemonStatus(
+            pid=os.getpid(),
+            package_version=__version__,
+            protocol_version=PROTOCOL_VERSION,
+            uptime_s=time.monotonic() - daemon.started_at,
+            socket=str(daemon.config.socket_path),
+            processes=processes,
+            sessions=len(engine.sessions.all()),
+            connections=len(daemon.connections),
+            turns_in_flight=engine.turns_in_flight,
+        )
+
+
+def usage(turn: TurnUsage) -> Usage:
+    return Usage(
+        prompt_tokens=turn.input_tokens,
+        completion_tokens=turn.output_tokens,
+        total_tokens=turn.total_tokens or turn.input_tokens + turn.output_tokens,
+        cached_tokens=turn.cached_input_tokens,
+        reasoning_tokens=turn.reasoning_output_tokens,
+    )
+
+
+def codex_item(item: wire.ThreadItem) -> CodexItem:
+    if isinstance(item, wire.AgentMessageItem):
+        return AgentMessageItem(id=item.id, text=item.text)
+    if isinstance(item, wire.CommandExecutionItem):
+        return CommandExecutionItem(
+            id=item.id, command=item.command, cwd=item.cwd, status=item.status, exit_code=item.exit_code,
+            output=item.aggregated_output,
+        )
+    if isinstance(item, wire.FileChangeItem):
+        return FileChangeItem(
+            id=item.id, status=item.status, changes=[FileChange(path=c.path, kind=c.kind.type) for c in item.changes]
+        )
+    if isinstance(item, wire.ReasoningItem):
+        return ReasoningItem(id=item.id, summary="\n".join(item.summary))
+    return OtherItem(id=item.id, item_type=item.type)
+
+
+def rss_bytes(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None

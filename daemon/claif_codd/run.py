@@ -1,0 +1,55 @@
+"""Putting the daemon together: registry, systemd hand-offs, uvloop, and the serve loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from pathlib import Path
+
+from claif_cod._log import get_logger
+from claif_codd import systemd
+from claif_codd.registry import SqliteSessionStore
+from claif_codd.server import AlreadyRunning, Daemon, DaemonConfig
+
+log = get_logger("claif_codd.run")
+
+
+async def serve(config: DaemonConfig, notifier: systemd.SystemdNotifier) -> None:
+    assert config.state_dir is not None
+    store = SqliteSessionStore(config.state_dir / "sessions.db")
+    daemon = Daemon(config, sessions=store)
+    activated = systemd.listen_fds()
+    try:
+        await daemon.start(activated[0] if activated else None)
+    except AlreadyRunning as exc:
+        store.close()
+        log.error("daemon.already_running", error=str(exc))
+        print(f"claif-codd: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    notifier.notify("READY=1", f"STATUS=serving on {config.socket_path}")
+    watchdog = (
+        asyncio.create_task(systemd.watchdog_loop(notifier, notifier.watchdog_interval))
+        if notifier.watchdog_interval
+        else None
+    )
+    try:
+        await daemon.serve_until_stopped()
+    finally:
+        notifier.notify("STOPPING=1")
+        if watchdog is not None:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
+        store.close()
+
+
+def run(socket_path: Path, state_dir: Path, idle_timeout: float | None) -> None:
+    notifier = systemd.from_environment()  # also scrubs systemd's variables before any child starts
+    config = DaemonConfig(socket_path=socket_path, state_dir=state_dir, idle_timeout=idle_timeout)
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
+        asyncio.run(serve(config, notifier))
+    else:
+        uvloop.run(serve(config, notifier))

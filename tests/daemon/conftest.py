@@ -1,0 +1,32 @@
+"""A real claif-codd process per test: private socket, state directory and CODEX_HOME."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from daemon_process import DaemonProcess
+
+
+@pytest.fixture
+def daemon_env(codex_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(mode=0o700)
+    socket = run_dir / "codd.sock"
+    monkeypatch.setenv("CLAIF_COD_SOCKET", str(socket))
+    env = {**os.environ, "CLAIF_COD_SOCKET": str(socket), "CODEX_HOME": str(codex_home)}
+    return env
+
+
+@pytest.fixture
+def daemon(daemon_env: dict[str, str], tmp_path: Path) -> Iterator[DaemonProcess]:
+    process = DaemonProcess(
+        socket=Path(daemon_env["CLAIF_COD_SOCKET"]), state_dir=tmp_path / "state", log=tmp_path / "codd.log",
+        env=daemon_env,
+    )
+    process.start()
+    yield process
+    if process.proc is not None and process.proc.poll() is None:
+        process.stop()

@@ -1,0 +1,229 @@
+"""claif-codd end to end: a real daemon process, the real Codex binary, the offline model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import stat
+import struct
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Literal
+
+import openai
+import pytest
+
+from claif_cod import ApprovalRequest, AsyncCodexClient, CodexClient
+from claif_cod.testing import ModelServer
+
+from daemon_process import DaemonProcess
+
+pytestmark = pytest.mark.codex
+HERE = Path(__file__).parent
+
+
+def user(text: str) -> dict[str, str]:
+    return {"role": "user", "content": text}
+
+
+def status(daemon: DaemonProcess) -> dict[str, object]:
+    out = subprocess.run(
+        [sys.executable, "-m", "claif_codd", "status", "--json", "--socket", str(daemon.socket)],
+        capture_output=True, text=True, check=True, env=daemon.env,
+    )
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def test_raw_socket_client_streams_a_chat(daemon: DaemonProcess, workdir: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, str(HERE / "raw_client.py"), str(daemon.socket), str(workdir), "raw hello"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    messages = [json.loads(line) for line in out.stdout.splitlines()]
+    hello, *stream, final = messages
+    assert hello["result"]["protocol_version"] == 1
+    chunks = [m["params"]["chunk"] for m in stream if m["method"] == "chat.completions.chunk"]
+    assert all(m["params"]["request_id"] == 2 for m in stream)
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert text == "Echo: raw hello"
+    assert final == {"jsonrpc": "2.0", "id": 2, "result": {"done": True, "chunks": len(chunks)}}
+
+
+def test_client_with_daemon_required_uses_the_daemon(daemon: DaemonProcess, workdir: Path) -> None:
+    with CodexClient(daemon="require") as client:
+        response = client.chat.completions.create(model="o4-mini", messages=[user("via daemon")])
+        assert response.choices[0].message.content == "Echo: via daemon"
+        stream = client.chat.completions.create(model="o4-mini", messages=[user("s t")], stream=True)
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "Echo: s t"
+        assert [m.id for m in client.models.list()] == ["o4-mini", "o4", "gpt-test-large"]
+        assert client.backend is not None and client.backend.local is None  # nothing ran in-process
+    info = status(daemon)
+    assert [p["working_dir"] for p in info["processes"]] == [str(workdir)]  # type: ignore[index]
+
+
+def test_errors_cross_the_socket_as_openai_classes(daemon: DaemonProcess, workdir: Path) -> None:
+    with CodexClient(daemon="require") as client:
+        with pytest.raises(openai.RateLimitError):
+            client.chat.completions.create(model="o4-mini", messages=[user("[[status:429]]")])
+        with pytest.raises(openai.APITimeoutError):
+            client.chat.completions.create(model="o4-mini", messages=[user("[[stall]]")], timeout=1.0)
+        assert client.chat.completions.create(model="o4-mini", messages=[user("ok")]).choices[0].message.content == (
+            "Echo: ok"
+        )
+
+
+def test_require_without_a_daemon_is_a_connection_error(
+    codex_home: Path, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLAIF_COD_SOCKET", str(tmp_path / "none" / "codd.sock"))
+    with CodexClient(daemon="require") as client, pytest.raises(openai.APIConnectionError, match="claif-codd"):
+        client.chat.completions.create(model="o4-mini", messages=[user("hi")])
+
+
+def test_two_processes_share_a_named_session(
+    daemon: DaemonProcess, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    script = textwrap.dedent(
+        """
+        import sys
+        from claif_cod import CodexClient
+        with CodexClient(daemon="require", session_id="shared") as client:
+            r = client.chat.completions.create(model="o4-mini", messages=[{"role": "user", "content": sys.argv[1]}])
+            print(r.choices[0].message.content)
+        """
+    )
+    replies = [
+        subprocess.run(
+            [sys.executable, "-c", script, text], capture_output=True, text=True, check=True, env=daemon.env,
+            cwd=workdir, timeout=60,
+        ).stdout.strip()
+        for text in ("from A", "from B")
+    ]
+    assert replies == ["Echo: from A", "[turn 2] Echo: from B"]
+    first, second = codex_model_server.requests
+    assert first.body["prompt_cache_key"] == second.body["prompt_cache_key"]
+    assert second.messages()[-3:] == [("user", "from A"), ("assistant", "Echo: from A"), ("user", "from B")]
+
+
+def test_kill_9_and_restart_continues_the_same_thread(
+    daemon: DaemonProcess, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    with CodexClient(daemon="require", session_id="durable") as client:
+        assert client.chat.completions.create(model="o4-mini", messages=[user("before")]).choices[0].message.content == (
+            "Echo: before"
+        )
+    daemon.kill9()
+    daemon.start()
+    with CodexClient(daemon="require", session_id="durable") as client:
+        after = client.chat.completions.create(model="o4-mini", messages=[user("after")])
+    assert after.choices[0].message.content == "[turn 2] Echo: after"
+    first, second = codex_model_server.requests
+    assert first.body["prompt_cache_key"] == second.body["prompt_cache_key"]  # thread/resume, same thread
+
+
+def test_approvals_reach_the_client_that_owns_the_turn(daemon: DaemonProcess, workdir: Path) -> None:
+    seen: list[ApprovalRequest] = []
+
+    async def handler(request: ApprovalRequest) -> Literal["accept"]:
+        seen.append(request)
+        return "accept"
+
+    with CodexClient(daemon="require", approval_policy="untrusted", approval_handler=handler) as owner:
+        response = owner.chat.completions.create(model="o4-mini", messages=[user("[[tool:touch approved.txt]] go")])
+    assert len(seen) == 1 and "touch approved.txt" in (seen[0].command or "")
+    assert (workdir / "approved.txt").exists()
+    assert (response.choices[0].message.content or "").startswith("Tool said:")
+
+
+def test_closing_a_stream_cancels_and_interrupts_the_turn(daemon: DaemonProcess, workdir: Path) -> None:
+    with CodexClient(daemon="require") as client:
+        stream = client.chat.completions.create(model="o4-mini", messages=[user("[[stall-mid]] a b c")], stream=True)
+        next(iter(stream))
+        stream.close()
+        deadline = time.monotonic() + 10
+        while status(daemon)["turns_in_flight"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert status(daemon)["turns_in_flight"] == 0
+        assert client.chat.completions.create(model="o4-mini", messages=[user("next")]).choices[0].message.content == (
+            "Echo: next"
+        )
+
+
+async def test_concurrent_clients_on_several_working_directories(
+    daemon: DaemonProcess, tmp_path: Path, codex_model_server: ModelServer
+) -> None:
+    dirs = [tmp_path / f"wd{i}" for i in range(4)]
+    for d in dirs:
+        d.mkdir()
+    clients = [AsyncCodexClient(daemon="require", working_dir=d) for d in dirs]
+    try:
+        results = await asyncio.gather(
+            *(
+                c.chat.completions.create(model="o4-mini", messages=[user(f"[[barrier:8]] q{i}")])
+                for i in range(2)
+                for c in clients
+            )
+        )
+    finally:
+        for c in clients:
+            await c.close()
+    assert sorted(r.choices[0].message.content or "" for r in results) == sorted(
+        f"Echo: q{i}" for i in range(2) for _ in clients
+    )
+    assert sorted(p["working_dir"] for p in status(daemon)["processes"]) == sorted(map(str, dirs))  # type: ignore[attr-defined]
+
+
+def test_socket_is_private(daemon: DaemonProcess) -> None:
+    assert stat.S_IMODE(os.stat(daemon.socket).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(daemon.socket.parent).st_mode) == 0o700
+
+
+def test_unsafe_socket_directory_is_refused(daemon_env: dict[str, str], tmp_path: Path) -> None:
+    open_dir = tmp_path / "open"
+    open_dir.mkdir()
+    open_dir.chmod(0o755)
+    out = subprocess.run(
+        [sys.executable, "-m", "claif_codd", "serve", "--socket", str(open_dir / "codd.sock"),
+         "--state-dir", str(tmp_path / "state")],
+        capture_output=True, text=True, env=daemon_env, timeout=30,
+    )
+    assert out.returncode != 0
+    assert f"chmod 700 {open_dir}" in out.stderr
+
+
+def test_second_daemon_on_the_same_socket_exits_clearly(daemon: DaemonProcess, tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "claif_codd", "serve", "--socket", str(daemon.socket),
+         "--state-dir", str(tmp_path / "state2")],
+        capture_output=True, text=True, env=daemon.env, timeout=30,
+    )
+    assert out.returncode == 1
+    assert "already listening" in out.stderr
+    assert daemon.socket.exists()  # it did not unlink the running daemon's socket
+
+
+def test_version_skew_gets_a_clear_answer(daemon: DaemonProcess) -> None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(str(daemon.socket))
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "hello",
+                       "params": {"protocol_version": 99, "package_version": "9", "client_name": "old"}}).encode()
+    sock.sendall(struct.pack(">I", len(body)) + body)
+    (length,) = struct.unpack(">I", sock.recv(4))
+    reply = json.loads(sock.recv(length))
+    sock.close()
+    assert reply["error"]["code"] == -32003
+    assert "claif-codd stop" in reply["error"]["message"]
+
+
+def test_stop_drains_and_removes_the_socket(daemon: DaemonProcess) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "claif_codd", "stop", "--socket", str(daemon.socket)],
+        check=True, env=daemon.env, timeout=60, capture_output=True,
+    )
+    assert daemon.proc is not None and daemon.proc.wait(timeout=30) == 0
+    assert not daemon.socket.exists()

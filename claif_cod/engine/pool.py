@@ -47,6 +47,7 @@ class ProcessPool:
         self._max = max_processes
         self._base_env = base_env
         self._slots: OrderedDict[ProcessKey, _Slot] = OrderedDict()
+        self._home_locks: dict[str | None, asyncio.Lock] = {}
         self._closed = False
 
     async def acquire(self, key: ProcessKey, api_key: str | None) -> AppServer:
@@ -80,10 +81,14 @@ class ProcessPool:
             await asyncio.sleep(delay)
         await self._evict_for_room(key)
         env = child_environment(self._base_env or os.environ, codex_home=key.codex_home, api_key=api_key)
+        # Codex initialises sqlite state in CODEX_HOME on start-up and fails when two processes
+        # do it at once, so start-ups sharing a home take turns (each takes ~50 ms).
+        home_lock = self._home_locks.setdefault(key.codex_home or env.get("CODEX_HOME"), asyncio.Lock())
         try:
-            server = await AppServer.start(
-                key.codex_path, cwd=key.working_dir, env=env, handle_server_request=self._handle_server_request
-            )
+            async with home_lock:
+                server = await AppServer.start(
+                    key.codex_path, cwd=key.working_dir, env=env, handle_server_request=self._handle_server_request
+                )
         except CodexStartFailed:
             slot.failures += 1
             slot.not_before = time.monotonic() + min(BACKOFF_MAX_S, BACKOFF_START_S * 2 ** (slot.failures - 1))

@@ -73,6 +73,7 @@ import os
 import sqlite3
 import stat
 import time
+import urllib.parse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -235,14 +236,17 @@ class SqliteSessionStore:
     def _open(self) -> sqlite3.Connection:
         _ensure_private_dir(self._path.parent)
         _ensure_private_file(self._path)
-        conn = self._connect()
+        # Check through a read-only connection: closing it never checkpoints a WAL into (or
+        # deletes a WAL beside) a file that turns out to be corrupt, so what is moved aside is
+        # exactly what was found.
+        checker = sqlite3.connect(
+            f"file:{urllib.parse.quote(str(self._path))}?mode=ro", uri=True, timeout=_BUSY_TIMEOUT_S
+        )
         try:
-            problem = _corruption(conn)
-        except BaseException:
-            conn.close()
-            raise
+            problem = _corruption(checker)
+        finally:
+            checker.close()
         if problem is not None:
-            conn.close()
             aside = _move_aside(self._path)
             logger.warning(
                 "session registry %s is unusable (%s); moved it aside to %s and starting empty",
@@ -251,7 +255,7 @@ class SqliteSessionStore:
                 aside,
             )
             _ensure_private_file(self._path)
-            conn = self._connect()
+        conn = self._connect()
         try:
             self._configure(conn)
             self._migrate(conn)

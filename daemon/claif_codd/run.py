@@ -17,16 +17,17 @@ log = get_logger("claif_codd.run")
 
 async def serve(config: DaemonConfig, notifier: systemd.SystemdNotifier) -> None:
     assert config.state_dir is not None
-    store = SqliteSessionStore(config.state_dir / "sessions.db")
-    daemon = Daemon(config, sessions=store)
+    daemon = Daemon(config)
     activated = systemd.listen_fds()
     try:
         await daemon.start(activated[0] if activated else None)
     except AlreadyRunning as exc:
-        store.close()
         log.error("daemon.already_running", error=str(exc))
         print(f"claif-codd: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
+    # Opened only once the socket is ours: a second daemon must never touch the live registry.
+    store = SqliteSessionStore(config.state_dir / "sessions.db")
+    daemon.engine.sessions = store
     notifier.notify("READY=1", f"STATUS=serving on {config.socket_path}")
     watchdog = (
         asyncio.create_task(systemd.watchdog_loop(notifier, notifier.watchdog_interval))

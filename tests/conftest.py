@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,10 +17,9 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _no_daemon(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _no_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never reach a daemon the developer may have running, unless they start their own."""
     monkeypatch.setenv("CLAIF_COD_SOCKET", "/nonexistent/claif-cod-test.sock")
     monkeypatch.delenv("CLAIF_COD_DAEMON", raising=False)
     monkeypatch.delenv("CLAIF_COD_CODEX_PATH", raising=False)
     monkeypatch.delenv("CODEX_API_KEY", raising=False)
-    yield

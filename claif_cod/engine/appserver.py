@@ -183,12 +183,19 @@ class AppServer:
     async def _write(self, message: object) -> None:
         stdin = self._proc.stdin
         if stdin is None or stdin.is_closing():
-            raise self._death or CodexProcessDied(self._proc.returncode, self.stderr_tail())
+            raise await self._death_report()
         stdin.write(_encoder.encode(message) + b"\n")
         try:
             await stdin.drain()
-        except (BrokenPipeError, ConnectionResetError) as exc:
-            raise self._death or CodexProcessDied(self._proc.returncode, self.stderr_tail()) from exc
+        except (BrokenPipeError, ConnectionResetError):
+            raise await self._death_report() from None
+
+    async def _death_report(self) -> CodexProcessDied:
+        """The child's exit as the reader records it (with exit code and stderr), once it has."""
+        if self._death is None and not self._closing:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self._reader), 2.0)
+        return self._death or CodexProcessDied(self._proc.returncode, self.stderr_tail())
 
     # --- thread event routing --------------------------------------------------------------
 
@@ -219,7 +226,9 @@ class AppServer:
                 self._dispatch(line)
         finally:
             returncode = await self._proc.wait()
-            await asyncio.sleep(0)  # let the stderr reader catch the last words
+            # wait() may return before the pipes are drained: the last words are often the reason.
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self._stderr_reader), 1.0)
             self._die(CodexProcessDied(returncode, self.stderr_tail()))
 
     def _dispatch(self, line: bytes) -> None:

@@ -94,7 +94,8 @@ def find_codex(codex_path: str | None = None) -> str:
     for description, path in candidate_paths(codex_path):
         if path and os.path.isfile(path) and os.access(path, os.X_OK):
             return native_binary(path)
-        searched.append(f"{description} (not found)" if path is None else f"{description} (not executable)")
+        missing = path is None or not os.path.exists(path)
+        searched.append(f"{description} (not found)" if missing else f"{description} (not executable)")
         if codex_path and description.startswith("codex_path="):
             raise CodexNotFound(searched)
     raise CodexNotFound(searched)

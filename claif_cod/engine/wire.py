@@ -66,7 +66,9 @@ class ClientInfo(_Camel):
     version: str
 
 
-class InitializeCapabilities(_Camel):
+class InitializeCapabilities(msgspec.Struct, rename="camel"):
+    """Sent in full: Codex's own default for ``experimentalApi`` is false."""
+
     experimental_api: bool = True
     opt_out_notification_methods: list[str] = []
 

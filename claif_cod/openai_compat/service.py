@@ -188,7 +188,9 @@ class _Run:
     async def _run_choice(
         self, index: int, handle: ThreadHandle, sink: asyncio.Queue[_Piece | _Done] | None
     ) -> _ChoiceResult:
-        result = _ChoiceResult(index=index, handle=handle, text=ChoiceText(self.parsed.stop))
+        result = _ChoiceResult(
+            index=index, handle=handle, text=ChoiceText(self.parsed.stop, streaming=sink is not None)
+        )
         turn = await self.engine.start_turn(handle, self.parsed.conversation.prompt, self._turn_options())
         events = turn.events()
         try:

@@ -1,8 +1,9 @@
 """One choice's answer text as Codex streams it: several messages, retries, stop sequences.
 
 OpenAI streams cannot take text back, so after a Codex retry the re-sent prefix is
-swallowed and only new text goes out; a retry that diverges from what was already sent is
-an error rather than silently garbled output.
+swallowed and only new text goes out; a retry that contradicts what was already sent is
+an error rather than silently garbled output.  Stop sequences follow OpenAI: generation
+ends where the first stop sequence is *completed*, whatever the chunking.
 """
 
 from __future__ import annotations
@@ -15,18 +16,20 @@ class RetryDiverged(Exception):
 
 
 class ChoiceText:
-    def __init__(self, stop: tuple[str, ...] = ()) -> None:
+    def __init__(self, stop: tuple[str, ...] = (), *, streaming: bool = True) -> None:
         self._stop = stop
+        self._streaming = streaming
         self._hold = max((len(s) for s in stop), default=1) - 1
         self._order: list[str] = []
         self._texts: dict[str, str] = {}
         self._visible = ""
+        self._scanned = 0
         self.sent = ""
         self.stopped = False
 
     @property
     def text(self) -> str:
-        """The answer so far, cut before any stop sequence."""
+        """The answer so far, cut before the first completed stop sequence."""
         return self._visible
 
     def delta(self, item_id: str, delta: str) -> str:
@@ -65,12 +68,15 @@ class ChoiceText:
 
     def _rebuild(self) -> None:
         self._visible = MESSAGE_SEPARATOR.join(t for i in self._order if (t := self._texts[i]))
+        self._scanned = 0
 
     def _release(self, *, final: bool) -> str:
         self._apply_stop()
+        if not self._streaming:
+            return ""
         visible = self._visible
         if not visible.startswith(self.sent):
-            if self.sent.startswith(visible):
+            if self.sent.startswith(visible) and not (final or self.stopped):
                 return ""  # a retry is re-sending what the client already has
             raise RetryDiverged("Codex retried the model request and the new text differs from what was streamed")
         end = len(visible) if final or self.stopped else max(len(self.sent), len(visible) - self._hold)
@@ -79,9 +85,14 @@ class ChoiceText:
         return out
 
     def _apply_stop(self) -> None:
+        """Cut at the first position where some stop sequence ends, scanning only new text."""
         if not self._stop or self.stopped:
             return
-        hits = [i for s in self._stop if (i := self._visible.find(s)) >= 0]
-        if hits:
-            self._visible = self._visible[: min(hits)]
-            self.stopped = True
+        text = self._visible
+        for end in range(self._scanned + 1, len(text) + 1):
+            for stop in self._stop:
+                if text.endswith(stop, 0, end):
+                    self._visible = text[: end - len(stop)]
+                    self.stopped = True
+                    return
+        self._scanned = len(text)

@@ -202,7 +202,7 @@ class DaemonConnection:
             with contextlib.suppress(Exception):
                 decision = await handler(
                     ApprovalRequest(
-                        kind=params.kind,  # type: ignore[arg-type]
+                        kind=params.kind,
                         thread_id=params.thread_id,
                         turn_id=params.turn_id,
                         item_id=params.approval_id,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -203,7 +203,7 @@ class Methods:
             )
 
         emit(TurnStarted(turn_id=turn.turn_id))
-        text = ChoiceText()
+        text = ChoiceText(streaming=False)
         finished: TurnFinished | None = None
         events = turn.events()
         try:

@@ -17,11 +17,10 @@ from typing import Literal
 
 import openai
 import pytest
+from daemon_process import DaemonProcess
 
 from claif_cod import ApprovalRequest, AsyncCodexClient, CodexClient
 from claif_cod.testing import ModelServer
-
-from daemon_process import DaemonProcess
 
 pytestmark = pytest.mark.codex
 HERE = Path(__file__).parent
@@ -34,7 +33,10 @@ def user(text: str) -> dict[str, str]:
 def status(daemon: DaemonProcess) -> dict[str, object]:
     out = subprocess.run(
         [sys.executable, "-m", "claif_codd", "status", "--json", "--socket", str(daemon.socket)],
-        capture_output=True, text=True, check=True, env=daemon.env,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=daemon.env,
     )
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
@@ -42,7 +44,10 @@ def status(daemon: DaemonProcess) -> dict[str, object]:
 def test_raw_socket_client_streams_a_chat(daemon: DaemonProcess, workdir: Path) -> None:
     out = subprocess.run(
         [sys.executable, str(HERE / "raw_client.py"), str(daemon.socket), str(workdir), "raw hello"],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     messages = [json.loads(line) for line in out.stdout.splitlines()]
     hello, *stream, final = messages
@@ -99,8 +104,13 @@ def test_two_processes_share_a_named_session(
     )
     replies = [
         subprocess.run(
-            [sys.executable, "-c", script, text], capture_output=True, text=True, check=True, env=daemon.env,
-            cwd=workdir, timeout=60,
+            [sys.executable, "-c", script, text],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=daemon.env,
+            cwd=workdir,
+            timeout=60,
         ).stdout.strip()
         for text in ("from A", "from B")
     ]
@@ -114,9 +124,9 @@ def test_kill_9_and_restart_continues_the_same_thread(
     daemon: DaemonProcess, workdir: Path, codex_model_server: ModelServer
 ) -> None:
     with CodexClient(daemon="require", session_id="durable") as client:
-        assert client.chat.completions.create(model="o4-mini", messages=[user("before")]).choices[0].message.content == (
-            "Echo: before"
-        )
+        assert client.chat.completions.create(model="o4-mini", messages=[user("before")]).choices[
+            0
+        ].message.content == ("Echo: before")
     daemon.kill9()
     daemon.start()
     with CodexClient(daemon="require", session_id="durable") as client:
@@ -188,9 +198,20 @@ def test_unsafe_socket_directory_is_refused(daemon_env: dict[str, str], tmp_path
     open_dir.mkdir()
     open_dir.chmod(0o755)
     out = subprocess.run(
-        [sys.executable, "-m", "claif_codd", "serve", "--socket", str(open_dir / "codd.sock"),
-         "--state-dir", str(tmp_path / "state")],
-        capture_output=True, text=True, env=daemon_env, timeout=30,
+        [
+            sys.executable,
+            "-m",
+            "claif_codd",
+            "serve",
+            "--socket",
+            str(open_dir / "codd.sock"),
+            "--state-dir",
+            str(tmp_path / "state"),
+        ],
+        capture_output=True,
+        text=True,
+        env=daemon_env,
+        timeout=30,
     )
     assert out.returncode != 0
     assert f"chmod 700 {open_dir}" in out.stderr
@@ -198,9 +219,20 @@ def test_unsafe_socket_directory_is_refused(daemon_env: dict[str, str], tmp_path
 
 def test_second_daemon_on_the_same_socket_exits_clearly(daemon: DaemonProcess, tmp_path: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "claif_codd", "serve", "--socket", str(daemon.socket),
-         "--state-dir", str(tmp_path / "state2")],
-        capture_output=True, text=True, env=daemon.env, timeout=30,
+        [
+            sys.executable,
+            "-m",
+            "claif_codd",
+            "serve",
+            "--socket",
+            str(daemon.socket),
+            "--state-dir",
+            str(tmp_path / "state2"),
+        ],
+        capture_output=True,
+        text=True,
+        env=daemon.env,
+        timeout=30,
     )
     assert out.returncode == 1
     assert "already listening" in out.stderr
@@ -210,8 +242,14 @@ def test_second_daemon_on_the_same_socket_exits_clearly(daemon: DaemonProcess, t
 def test_version_skew_gets_a_clear_answer(daemon: DaemonProcess) -> None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(str(daemon.socket))
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "hello",
-                       "params": {"protocol_version": 99, "package_version": "9", "client_name": "old"}}).encode()
+    body = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "hello",
+            "params": {"protocol_version": 99, "package_version": "9", "client_name": "old"},
+        }
+    ).encode()
     sock.sendall(struct.pack(">I", len(body)) + body)
     (length,) = struct.unpack(">I", sock.recv(4))
     reply = json.loads(sock.recv(length))
@@ -223,7 +261,10 @@ def test_version_skew_gets_a_clear_answer(daemon: DaemonProcess) -> None:
 def test_stop_drains_and_removes_the_socket(daemon: DaemonProcess) -> None:
     subprocess.run(
         [sys.executable, "-m", "claif_codd", "stop", "--socket", str(daemon.socket)],
-        check=True, env=daemon.env, timeout=60, capture_output=True,
+        check=True,
+        env=daemon.env,
+        timeout=60,
+        capture_output=True,
     )
     assert daemon.proc is not None and daemon.proc.wait(timeout=30) == 0
     assert not daemon.socket.exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -23,7 +24,9 @@ def user(text: str) -> dict[str, str]:
     return {"role": "user", "content": text}
 
 
-def test_sync_completion_is_an_openai_object_with_real_usage(client: CodexClient, codex_model_server: ModelServer) -> None:
+def test_sync_completion_is_an_openai_object_with_real_usage(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
     response = client.chat.completions.create(model="o4-mini", messages=[user("hello world")])
 
     assert isinstance(response, ChatCompletion)
@@ -96,7 +99,9 @@ def test_edited_history_starts_a_new_thread(client: CodexClient, codex_model_ser
 
 def test_stream_relays_deltas_before_the_turn_completes(client: CodexClient) -> None:
     # The model sends two deltas and then hangs: only real streaming can deliver them.
-    stream = client.chat.completions.create(model="o4-mini", messages=[user("[[stall-mid]] one two three")], stream=True)
+    stream = client.chat.completions.create(
+        model="o4-mini", messages=[user("[[stall-mid]] one two three")], stream=True
+    )
     received = ""
     for chunk in stream:
         assert isinstance(chunk, ChatCompletionChunk)
@@ -171,7 +176,12 @@ def test_incomplete_response_finishes_with_length(client: CodexClient) -> None:
 def test_response_format_json_schema_becomes_codex_output_schema(
     client: CodexClient, codex_model_server: ModelServer
 ) -> None:
-    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"], "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "integer"}},
+        "required": ["a"],
+        "additionalProperties": False,
+    }
     response = client.chat.completions.create(
         model="o4-mini",
         messages=[user('[[reply:{"a": 1}]]')],
@@ -218,7 +228,9 @@ def test_upstream_failures_raise_openais_own_classes(
     if code is not None:
         assert info.value.code == code
     # The same client and its warm process keep working.
-    assert client.chat.completions.create(model="o4-mini", messages=[user("ok")]).choices[0].message.content == "Echo: ok"
+    assert (
+        client.chat.completions.create(model="o4-mini", messages=[user("ok")]).choices[0].message.content == "Echo: ok"
+    )
 
 
 def test_missing_api_key_variable_is_an_authentication_error(
@@ -291,9 +303,11 @@ def test_models_list_comes_from_codex(client: CodexClient) -> None:
 
 
 def test_missing_binary_is_a_connection_error_naming_every_place(codex_home: Path, workdir: Path) -> None:
-    with CodexClient(daemon="off", codex_path="/nonexistent/codex") as client:
-        with pytest.raises(openai.APIConnectionError) as info:
-            client.chat.completions.create(model="o4-mini", messages=[user("hi")])
+    with (
+        CodexClient(daemon="off", codex_path="/nonexistent/codex") as client,
+        pytest.raises(openai.APIConnectionError) as info,
+    ):
+        client.chat.completions.create(model="o4-mini", messages=[user("hi")])
     assert "/nonexistent/codex" in str(info.value)
     assert "Searched" in str(info.value)
 
@@ -354,11 +368,13 @@ def test_without_a_handler_approvals_are_declined(codex_home: Path, workdir: Pat
 
 
 def test_retired_approval_value_maps_to_the_nearest_with_one_warning(codex_home: Path, workdir: Path) -> None:
-    with CodexClient(daemon="off", approval_policy="on-failure") as client:
-        with pytest.warns(UserWarning, match="on-failure.*on-request") as warned:
-            client.chat.completions.create(model="o4-mini", messages=[user("one")])
-            client.chat.completions.create(model="o4-mini", messages=[user("two")])
-    assert len([w for w in warned if "on-failure" in str(w.message)]) == 1
+    with CodexClient(daemon="off", approval_policy="on-failure") as client, warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        client.chat.completions.create(model="o4-mini", messages=[user("one")])
+        client.chat.completions.create(model="o4-mini", messages=[user("two")])
+    messages = [str(w.message) for w in warned if "on-failure" in str(w.message)]
+    assert len(messages) == 1
+    assert "using 'on-request' instead" in messages[0]
 
 
 def test_close_leaves_no_codex_process_behind(codex_home: Path, workdir: Path) -> None:

@@ -1,0 +1,172 @@
+"""history_hash and ConversationIndex: mapping stateless chat histories onto warm Codex threads."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from claif_cod.engine.config import ProcessKey
+from claif_cod.engine.conversations import Conversation, ConversationIndex, Message, history_hash
+
+KEY = ProcessKey(
+    codex_path="/usr/bin/codex",
+    codex_home="/home/u/.codex",
+    key_fingerprint="0123456789ab",
+    working_dir="/work",
+    sandbox="read-only",
+    approval="never",
+)
+HISTORY = (Message("user", "hi"), Message("assistant", "hello"))
+
+
+def test_hash_is_stable() -> None:
+    first = history_hash(KEY, "be brief", HISTORY)
+    again = history_hash(dataclasses.replace(KEY), "be brief", tuple(Message(m.role, m.text) for m in HISTORY))
+    assert first == again
+    assert len(first) == 64
+    int(first, 16)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        (Message("assistant", "hi"), Message("assistant", "hello")),  # role
+        (Message("user", "hi!"), Message("assistant", "hello")),  # text
+        (Message("assistant", "hello"), Message("user", "hi")),  # order
+        (Message("user", "hi"),),  # length
+        (*HISTORY, Message("user", "more")),
+        (),
+    ],
+    ids=["role", "text", "order", "shorter", "longer", "empty"],
+)
+def test_hash_depends_on_the_messages(other: tuple[Message, ...]) -> None:
+    assert history_hash(KEY, "i", HISTORY) != history_hash(KEY, "i", other)
+
+
+def test_message_boundaries_matter() -> None:
+    a = (Message("user", "ab"), Message("user", "c"))
+    b = (Message("user", "a"), Message("user", "bc"))
+    assert history_hash(KEY, None, a) != history_hash(KEY, None, b)
+
+
+@pytest.mark.parametrize(("one", "two"), [(None, "x"), ("x", "y"), (None, ""), ("a\n\nb", "a\nb")])
+def test_hash_depends_on_instructions(one: str | None, two: str | None) -> None:
+    assert history_hash(KEY, one, HISTORY) != history_hash(KEY, two, HISTORY)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("codex_path", "/opt/codex"),
+        ("codex_home", None),
+        ("codex_home", "/elsewhere"),
+        ("key_fingerprint", None),
+        ("key_fingerprint", "ba9876543210"),
+        ("working_dir", "/work/other"),
+        ("sandbox", "workspace-write"),
+        ("sandbox", None),
+        ("approval", "on-request"),
+        ("approval", None),
+    ],
+)
+def test_hash_depends_on_every_process_key_field(field: str, value: str | None) -> None:
+    changes: dict[str, Any] = {field: value}
+    other = dataclasses.replace(KEY, **changes)
+    assert history_hash(KEY, None, HISTORY) != history_hash(other, None, HISTORY)
+
+
+def test_every_process_key_field_is_covered() -> None:
+    names = {f.name for f in dataclasses.fields(ProcessKey)}
+    assert names == {"codex_path", "codex_home", "key_fingerprint", "working_dir", "sandbox", "approval"}
+
+
+def test_continued_history_hashes_like_the_next_request() -> None:
+    conversation = Conversation(instructions="i", history=HISTORY, prompt="next")
+    continued = conversation.continued("reply")
+    assert continued == (*HISTORY, Message("user", "next"), Message("assistant", "reply"))
+    assert history_hash(KEY, "i", continued) == history_hash(
+        KEY,
+        "i",
+        (Message("user", "hi"), Message("assistant", "hello"), Message("user", "next"), Message("assistant", "reply")),
+    )
+
+
+# --- the index ----------------------------------------------------------------------------
+
+
+def test_take_returns_and_removes() -> None:
+    index = ConversationIndex()
+    index.remember("h1", "t1")
+    assert index.peek("h1") == "t1"
+    assert len(index) == 1
+    assert index.take("h1") == "t1"
+    assert index.take("h1") is None
+    assert index.peek("h1") is None
+    assert len(index) == 0
+
+
+def test_take_of_an_unknown_hash() -> None:
+    assert ConversationIndex().take("nope") is None
+
+
+def test_second_concurrent_request_misses() -> None:
+    index = ConversationIndex()
+    index.remember("h", "t")
+    assert [index.take("h"), index.take("h")] == ["t", None]
+
+
+def test_remember_replaces() -> None:
+    index = ConversationIndex()
+    index.remember("h", "t1")
+    index.remember("h", "t2")
+    assert len(index) == 1
+    assert index.take("h") == "t2"
+
+
+def test_lru_capacity_evicts_the_oldest() -> None:
+    index = ConversationIndex(capacity=3)
+    for i in range(5):
+        index.remember(f"h{i}", f"t{i}")
+    assert len(index) == 3
+    assert [index.peek(f"h{i}") for i in range(5)] == [None, None, "t2", "t3", "t4"]
+
+
+def test_remembering_again_refreshes_an_entry() -> None:
+    index = ConversationIndex(capacity=2)
+    index.remember("a", "ta")
+    index.remember("b", "tb")
+    index.remember("a", "ta")
+    index.remember("c", "tc")
+    assert index.peek("a") == "ta"
+    assert index.peek("b") is None
+    assert index.peek("c") == "tc"
+
+
+def test_peek_does_not_remove() -> None:
+    index = ConversationIndex()
+    index.remember("a", "t")
+    assert index.peek("a") == index.peek("a") == "t"
+    assert len(index) == 1
+
+
+def test_forget_thread_removes_every_hash_of_that_thread() -> None:
+    index = ConversationIndex()
+    index.remember("h1", "t1")
+    index.remember("h2", "t1")
+    index.remember("h3", "t2")
+    index.forget_thread("t1")
+    assert len(index) == 1
+    assert index.peek("h1") is None
+    assert index.peek("h2") is None
+    assert index.peek("h3") == "t2"
+    index.forget_thread("unknown")
+    assert len(index) == 1
+
+
+def test_default_capacity_is_large() -> None:
+    index = ConversationIndex()
+    for i in range(1000):
+        index.remember(str(i), str(i))
+    assert len(index) == 1000

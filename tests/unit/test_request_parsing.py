@@ -1,0 +1,370 @@
+"""parse_chat_request / build_conversation: what an OpenAI request body becomes for Codex."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from claif_cod.engine.conversations import Conversation, Message
+from claif_cod.engine.errors import InvalidRequest
+from claif_cod.openai_compat.request import (
+    HONOURED,
+    IGNORED,
+    MAX_N,
+    NO_EFFECT,
+    ChatMessage,
+    ParsedRequest,
+    build_conversation,
+    parse_chat_request,
+)
+
+
+def body(**fields: Any) -> bytes:
+    fields.setdefault("messages", [{"role": "user", "content": "hi"}])
+    return json.dumps(fields).encode()
+
+
+def parse(strict: bool = False, default_model: str | None = "default-model", **fields: Any) -> ParsedRequest:
+    return parse_chat_request(body(**fields), default_model=default_model, strict=strict)
+
+
+def rejected(strict: bool = False, **fields: Any) -> InvalidRequest:
+    with pytest.raises(InvalidRequest) as info:
+        parse(strict=strict, **fields)
+    return info.value
+
+
+def msg(role: str, content: Any = "x", **extra: Any) -> dict[str, Any]:
+    return {"role": role, "content": content, **extra}
+
+
+# --- roles --------------------------------------------------------------------------------
+
+
+def test_single_user_message_is_the_prompt() -> None:
+    parsed = parse(messages=[msg("user", "hello")])
+    assert parsed.conversation == Conversation(instructions=None, history=(), prompt="hello")
+
+
+def test_system_and_developer_messages_become_instructions_joined_in_order() -> None:
+    parsed = parse(
+        messages=[
+            msg("system", "one"),
+            msg("user", "u1"),
+            msg("developer", "two"),
+            msg("assistant", "a1"),
+            msg("system", "three"),
+            msg("user", "u2"),
+        ]
+    )
+    assert parsed.conversation.instructions == "one\n\ntwo\n\nthree"
+    assert parsed.conversation.history == (Message("user", "u1"), Message("assistant", "a1"))
+    assert parsed.conversation.prompt == "u2"
+
+
+def test_user_assistant_history_keeps_order_and_roles() -> None:
+    messages = [msg("user", "q1"), msg("assistant", "r1"), msg("user", "q2"), msg("assistant", "r2"), msg("user", "q3")]
+    conversation = parse(messages=messages).conversation
+    assert conversation.instructions is None
+    assert conversation.history == (
+        Message("user", "q1"),
+        Message("assistant", "r1"),
+        Message("user", "q2"),
+        Message("assistant", "r2"),
+    )
+    assert conversation.prompt == "q3"
+
+
+def test_trailing_system_message_still_counts_as_instructions() -> None:
+    conversation = parse(messages=[msg("user", "q"), msg("system", "be brief")]).conversation
+    assert conversation.prompt == "q"
+    assert conversation.instructions == "be brief"
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [msg("user", "q"), msg("assistant", "a")],
+        [msg("system", "s")],
+        [msg("developer", "s"), msg("assistant", "a")],
+    ],
+)
+def test_last_non_system_message_must_come_from_the_user(messages: list[dict[str, Any]]) -> None:
+    error = rejected(messages=messages)
+    assert error.param == "messages"
+    assert "last" in error.message
+    assert "user" in error.message
+
+
+def test_empty_messages_are_rejected() -> None:
+    error = rejected(messages=[])
+    assert error.param == "messages"
+    assert "empty" in error.message
+
+
+@pytest.mark.parametrize("role", ["tool", "function", "critic"])
+def test_other_roles_are_rejected_naming_the_message(role: str) -> None:
+    error = rejected(messages=[msg("user", "q"), msg(role, "result"), msg("user", "again")])
+    assert error.param == "messages[1]"
+    assert repr(role) in error.message
+    assert error.message.startswith("messages[1]:")
+
+
+def test_assistant_tool_calls_are_rejected() -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    error = rejected(messages=[msg("user", "q"), msg("assistant", None, tool_calls=[call]), msg("user", "q2")])
+    assert error.param == "messages[1]"
+    assert "tool_calls" in error.message
+
+
+def test_list_of_text_parts_is_joined_by_newlines() -> None:
+    parts = [{"type": "text", "text": "first"}, {"type": "text", "text": "second"}]
+    conversation = parse(messages=[msg("system", parts), msg("user", parts)]).conversation
+    assert conversation.instructions == "first\nsecond"
+    assert conversation.prompt == "first\nsecond"
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+        {"type": "input_audio", "input_audio": {"data": "", "format": "wav"}},
+        {"type": "text"},
+        {"type": "text", "text": 5},
+    ],
+)
+def test_non_text_content_parts_are_rejected(part: dict[str, Any]) -> None:
+    error = rejected(messages=[msg("user", [{"type": "text", "text": "look"}, part])])
+    assert error.param == "messages[0]"
+    assert "content part" in error.message
+    assert repr(part.get("type")) in error.message
+
+
+def test_null_content_is_empty_text() -> None:
+    conversation = parse(messages=[msg("assistant", None), msg("user", "q")]).conversation
+    assert conversation.history == (Message("assistant", ""),)
+
+
+def test_message_name_is_accepted() -> None:
+    assert parse(messages=[msg("user", "q", name="alice")]).conversation.prompt == "q"
+
+
+def test_build_conversation_directly() -> None:
+    conversation = build_conversation(
+        [ChatMessage(role="developer", content="d"), ChatMessage(role="user", content="u")]
+    )
+    assert conversation == Conversation(instructions="d", history=(), prompt="u")
+
+
+# --- n ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [1, 2, MAX_N])
+def test_n_within_bounds(n: int) -> None:
+    assert parse(n=n).request.n == n
+
+
+@pytest.mark.parametrize("n", [0, -1, MAX_N + 1])
+def test_n_out_of_bounds(n: int) -> None:
+    error = rejected(n=n)
+    assert error.param == "n"
+    assert f"1 and {MAX_N}" in error.message
+
+
+def test_n_defaults_to_one() -> None:
+    assert parse().request.n == 1
+
+
+def test_n_above_one_cannot_use_a_named_session() -> None:
+    error = rejected(n=2, session_id="s")
+    assert error.param == "n"
+    assert "session" in error.message
+    assert parse(n=1, session_id="s").request.session_id == "s"
+
+
+# --- stop ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stop", "expected"),
+    [
+        (None, ()),
+        ("END", ("END",)),
+        ([], ()),
+        (["a"], ("a",)),
+        (["a", "b", "c", "d"], ("a", "b", "c", "d")),
+    ],
+)
+def test_stop_is_normalised_to_a_tuple(stop: Any, expected: tuple[str, ...]) -> None:
+    assert parse(stop=stop).stop == expected
+
+
+def test_stop_absent_is_empty() -> None:
+    assert parse().stop == ()
+
+
+@pytest.mark.parametrize("stop", ["", ["a", ""], ["a", "b", "c", "d", "e"]])
+def test_stop_limits(stop: Any) -> None:
+    error = rejected(stop=stop)
+    assert error.param == "stop"
+    assert "4" in error.message
+
+
+# --- response_format ----------------------------------------------------------------------
+
+
+SCHEMA = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+
+
+def test_json_schema_becomes_output_schema() -> None:
+    parsed = parse(
+        response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": SCHEMA, "strict": True}}
+    )
+    assert parsed.output_schema == SCHEMA
+    assert parsed.ignored == ()
+
+
+def test_json_schema_without_schema_is_rejected() -> None:
+    for fmt in ({"type": "json_schema"}, {"type": "json_schema", "json_schema": {"name": "x"}}):
+        error = rejected(response_format=fmt)
+        assert error.param == "response_format"
+        assert "json_schema.schema" in error.message
+
+
+def test_text_format_is_nothing() -> None:
+    parsed = parse(response_format={"type": "text"})
+    assert parsed.output_schema is None
+    assert parsed.ignored == ()
+
+
+def test_json_object_is_reported_as_ignored() -> None:
+    parsed = parse(response_format={"type": "json_object"})
+    assert parsed.output_schema is None
+    assert parsed.ignored == ("response_format.json_object",)
+
+
+def test_json_object_is_rejected_in_strict_mode() -> None:
+    error = rejected(strict=True, response_format={"type": "json_object"})
+    assert error.param == "response_format.json_object"
+    assert "response_format.json_object" in error.message
+
+
+def test_unknown_response_format_type_is_invalid() -> None:
+    error = rejected(response_format={"type": "xml"})
+    assert "response_format" in error.message
+
+
+# --- reported parameters and strict mode --------------------------------------------------
+
+
+def test_ignored_parameters_are_reported_sorted() -> None:
+    parsed = parse(temperature=0.2, tools=[], max_tokens=5, seed=1, top_p=1.0)
+    assert parsed.ignored == ("max_tokens", "seed", "temperature", "tools", "top_p")
+
+
+def test_every_known_ignored_parameter_is_reported() -> None:
+    every: dict[str, Any] = dict.fromkeys(IGNORED, 1)
+    parsed = parse(**every)
+    assert parsed.ignored == tuple(sorted(IGNORED))
+
+
+def test_unknown_extra_body_keys_are_reported() -> None:
+    assert parse(frobnicate=True).ignored == ("frobnicate",)
+
+
+def test_honoured_parameters_are_not_reported() -> None:
+    parsed = parse(
+        model="m",
+        stream=True,
+        stream_options={"include_usage": True},
+        n=1,
+        stop="x",
+        response_format={"type": "text"},
+        reasoning_effort="low",
+        session_id="s",
+        strict=False,
+    )
+    assert parsed.ignored == ()
+    assert parsed.request.stream is True
+    assert parsed.request.stream_options is not None
+    assert parsed.request.stream_options.include_usage
+    assert parsed.request.reasoning_effort == "low"
+
+
+def test_parameter_sets_are_disjoint() -> None:
+    assert not HONOURED & NO_EFFECT
+    assert not HONOURED & IGNORED
+    assert not NO_EFFECT & IGNORED
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_no_effect_parameters_are_never_reported(strict: bool) -> None:
+    fields: dict[str, Any] = {"user": "u", "metadata": {"a": "b"}, "store": False, "safety_identifier": "x"}
+    assert set(fields) == NO_EFFECT
+    assert parse(strict=strict, **fields).ignored == ()
+
+
+def test_strict_rejects_ignored_parameters_naming_them() -> None:
+    error = rejected(strict=True, top_p=1.0, temperature=0.5)
+    assert error.param == "temperature"
+    assert "temperature, top_p" in error.message
+    assert "strict" in error.message
+
+
+def test_strict_in_the_body_overrides_the_client_setting() -> None:
+    with pytest.raises(InvalidRequest) as info:
+        parse_chat_request(body(temperature=0.5, strict=True), default_model=None, strict=False)
+    assert info.value.param == "temperature"
+    lenient = parse_chat_request(body(temperature=0.5, strict=False), default_model=None, strict=True)
+    assert lenient.ignored == ("temperature",)
+
+
+def test_strict_without_ignored_parameters_passes() -> None:
+    assert parse(strict=True, user="u").ignored == ()
+
+
+# --- model --------------------------------------------------------------------------------
+
+
+def test_model_defaults_to_the_client_model() -> None:
+    assert parse(default_model="gpt-default").request.model == "gpt-default"
+    assert parse(default_model=None).request.model is None
+
+
+def test_explicit_model_wins() -> None:
+    assert parse(model="o4-mini", default_model="gpt-default").request.model == "o4-mini"
+
+
+# --- malformed bodies ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", [b"", b"{", b"not json", b'{"messages": [}'])
+def test_bad_json(raw: bytes) -> None:
+    with pytest.raises(InvalidRequest, match="not valid JSON"):
+        parse_chat_request(raw, default_model=None, strict=False)
+
+
+@pytest.mark.parametrize(
+    ("raw", "where"),
+    [
+        (b"[]", "object"),
+        (b'{"model": "m"}', "messages"),
+        (b'{"messages": "hi"}', "messages"),
+        (b'{"messages": [{"content": "hi"}]}', "role"),
+        (b'{"messages": [{"role": "user", "content": 3}]}', "content"),
+        (b'{"messages": [{"role": "user", "content": ["hi"]}]}', "content"),
+        (b'{"messages": [{"role": "user", "content": "hi"}], "model": 4}', "model"),
+        (b'{"messages": [{"role": "user", "content": "hi"}], "n": "2"}', "n"),
+        (b'{"messages": [{"role": "user", "content": "hi"}], "n": 1.5}', "n"),
+        (b'{"messages": [{"role": "user", "content": "hi"}], "stream": "yes"}', "stream"),
+        (b'{"messages": [{"role": "user", "content": "hi"}], "stop": 7}', "stop"),
+        (b'{"messages": [{"role": "user", "content": "hi"}], "stop": [1]}', "stop"),
+    ],
+)
+def test_wrong_types_are_invalid_requests_naming_the_field(raw: bytes, where: str) -> None:
+    with pytest.raises(InvalidRequest) as info:
+        parse_chat_request(raw, default_model=None, strict=False)
+    assert info.value.message.startswith("invalid request body:")
+    assert where in info.value.message

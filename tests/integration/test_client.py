@@ -368,7 +368,10 @@ def test_without_a_handler_approvals_are_declined(codex_home: Path, workdir: Pat
 
 
 def test_retired_approval_value_maps_to_the_nearest_with_one_warning(codex_home: Path, workdir: Path) -> None:
-    with CodexClient(daemon="off", approval_policy="on-failure") as client, warnings.catch_warnings(record=True) as warned:
+    with (
+        CodexClient(daemon="off", approval_policy="on-failure") as client,
+        warnings.catch_warnings(record=True) as warned,
+    ):
         warnings.simplefilter("always")
         client.chat.completions.create(model="o4-mini", messages=[user("one")])
         client.chat.completions.create(model="o4-mini", messages=[user("two")])

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import concurrent.futures
 import contextlib
 import json
 import os
@@ -143,10 +142,12 @@ def codex_version(codex: str) -> str:
     return out.stdout.strip()
 
 
-def expect_reply(reply: str, text: str) -> None:
-    """The model answers ``Echo: <last user message>``; anything else is a wrong or crossed reply."""
-    if reply.strip() != f"Echo: {text}":
-        raise RuntimeError(f"unexpected reply {reply!r}; wanted 'Echo: {text}'")
+def expect_reply(reply: str, text: str, turn: int) -> None:
+    """The model answers ``[turn K] Echo: <last user message>`` (no prefix on turn 1), where K counts
+    the user messages the Codex thread holds; anything else is a crossed reply or a lost history."""
+    expected = f"[turn {turn}] Echo: {text}" if turn > 1 else f"Echo: {text}"
+    if reply.strip() != expected:
+        raise RuntimeError(f"unexpected reply {reply!r}; wanted {expected!r}")
 
 
 def progress(text: str) -> None:
@@ -213,11 +214,13 @@ class Daemon:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=DAEMON_STOP_TIMEOUT_S)
-            except BaseException:  # a hang, or Ctrl-C while waiting: do not leave it running
+            except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-                if not isinstance(sys.exc_info()[1], subprocess.TimeoutExpired):
-                    raise
+            except BaseException:  # Ctrl-C while waiting: do not leave it running
+                self.proc.kill()
+                self.proc.wait()
+                raise
         took = elapsed_ms(start)
         left = sorted(pid for pid in self.children if alive(pid))
         for pid in left:
@@ -408,7 +411,7 @@ def client_turn(client: CodexClient, conversation: Conversation) -> tuple[float,
     completion = client.chat.completions.create(model=MODEL, messages=messages)
     took = elapsed_ms(start)
     reply = completion.choices[0].message.content or ""
-    expect_reply(reply, str(text))
+    expect_reply(reply, str(text), conversation.turns)
     conversation.answer(reply)
     usage = completion.usage
     return took, bool(usage and usage.prompt_tokens_details and usage.prompt_tokens_details.cached_tokens)
@@ -436,7 +439,7 @@ def client_stream(client: CodexClient, conversation: Conversation) -> tuple[floa
     if first is None:
         raise RuntimeError("the stream ended without a content chunk")
     reply = "".join(parts)
-    expect_reply(reply, str(text))
+    expect_reply(reply, str(text), conversation.turns)
     conversation.answer(reply)
     return first, cached > 0
 
@@ -444,7 +447,7 @@ def client_stream(client: CodexClient, conversation: Conversation) -> tuple[floa
 def raw_turn(raw: RawAppServer, thread_id: str, conversation: Conversation) -> RawTurn:
     text = conversation.next_text()
     turn = raw.turn(thread_id, text)
-    expect_reply(turn.reply, text)
+    expect_reply(turn.reply, text, conversation.turns)
     return turn
 
 
@@ -510,7 +513,7 @@ async def converse(client: AsyncCodexClient, conversation: Conversation, turns: 
             completion = await client.chat.completions.create(model=MODEL, messages=messages)
             took = elapsed_ms(start)
             reply = completion.choices[0].message.content or ""
-            expect_reply(reply, text)
+            expect_reply(reply, text, conversation.turns)
         except Exception:
             result.errors.append(f"{conversation.topic}, turn {turn_no + 1}:\n{traceback.format_exc()}")
             conversation.retract()
@@ -566,23 +569,34 @@ class Memory:
         return cls(label=label, daemon_rss=rss_bytes(daemon.pid) or 0, codex=codex, sessions=info["sessions"])
 
 
-def create_sessions(codex: str, workdir: Path, count: int) -> tuple[float, list[str]]:
-    """``count`` named sessions, one turn each, one client each; returns seconds taken and errors."""
-    errors: list[str] = []
+@dataclass
+class Sessions:
+    wall_s: float = 0.0
+    first_turns: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def create_sessions(codex: str, workdir: Path, count: int) -> Sessions:
+    """``count`` named sessions, one turn each, one client each (its first ``create()`` is timed)."""
+    result = Sessions()
     start = time.perf_counter()
     for i in range(count):
         progress(f"session {i + 1}/{count}")
         client = CodexClient(working_dir=workdir, codex_path=codex, daemon="require", session_id=f"s{i}")
         try:
             text = f"session {i} says hello"
+            turn_start = time.perf_counter()
             completion = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": text}])
-            expect_reply(completion.choices[0].message.content or "", text)
+            took = elapsed_ms(turn_start)
+            expect_reply(completion.choices[0].message.content or "", text, 1)
+            result.first_turns.append(took)
         except Exception:
-            errors.append(f"session s{i}:\n{traceback.format_exc()}")
+            result.errors.append(f"session s{i}:\n{traceback.format_exc()}")
         finally:
             client.close()
+    result.wall_s = time.perf_counter() - start
     progress("")
-    return time.perf_counter() - start, errors
+    return result
 
 
 # --- the report ---------------------------------------------------------------------------------
@@ -593,8 +607,7 @@ class Results:
     latency: Latency
     throughput: Throughput
     memory: list[Memory]
-    sessions_s: float
-    session_errors: list[str]
+    sessions: Sessions
     meta: dict[str, Any]
     summaries: dict[str, Summary] = field(default_factory=dict)
     targets: list[dict[str, Any]] = field(default_factory=list)
@@ -622,7 +635,7 @@ def evaluate(results: Results) -> None:
     local_over = summaries[LOCAL].median - summaries[RAW].median
     first_over = summaries[DAEMON_FIRST].median - summaries[RAW_FIRST].median
     local_first_over = summaries[LOCAL_FIRST].median - summaries[RAW_FIRST].median
-    errors = len(results.throughput.errors) + len(results.session_errors)
+    errors = len(results.throughput.errors) + len(results.sessions.errors)
     results.targets = [
         target("codex exec / daemon, warm turn p50", ratio, "x", f">= {TARGET_EXEC_RATIO:g}x",
                ratio >= TARGET_EXEC_RATIO),
@@ -699,8 +712,17 @@ def render(results: Results) -> str:
         f"warm thread reused  {t.reused}/{t.conversations * (t.turns - 1)} follow-up turns",
         f"warm-up (untimed)   {t.warmup_ms:.0f} ms for the first turn in each directory",
         "",
-        f"4. Memory with {SESSIONS} idle sessions (one turn each, created one client at a time in "
-        f"{results.sessions_s:.1f} s, {len(results.session_errors)} errors)",
+        f"4. Memory with {SESSIONS} idle sessions (one turn each, one client at a time)",
+        "",
+    ]
+    sessions = results.sessions
+    if len(sessions.first_turns) >= 2:
+        first = Summary.of(sessions.first_turns)
+        lines.append(f"session first turn  p50 {first.median:.1f} ms, p90 {first.p90:.1f} ms, p99 {first.p99:.1f} ms "
+                     f"(the create() call of a new client: connect, hello, thread/start, turn)")
+    lines += [
+        f"all {SESSIONS} sessions    {sessions.wall_s:.1f} s including client construction and close; "
+        f"{len(sessions.errors)} errors",
         "",
         f"{'when':<26}{'daemon RSS':>13}{'Codex RSS':>13}{'processes':>11}{'threads':>9}{'total':>13}{'sessions':>10}",
         "-" * 95,
@@ -752,8 +774,9 @@ def write_json(path: Path, results: Results) -> None:
         },
         "memory": {
             "sessions": SESSIONS,
-            "create_s": results.sessions_s,
-            "errors": results.session_errors,
+            "create_s": results.sessions.wall_s,
+            "first_turn_ms": results.sessions.first_turns,
+            "errors": results.sessions.errors,
             "snapshots": [{"label": m.label, "daemon_rss_bytes": m.daemon_rss, "codex_rss_bytes": m.codex_rss,
                            "sessions": m.sessions, "processes": m.codex} for m in results.memory],
         },
@@ -764,7 +787,7 @@ def write_json(path: Path, results: Results) -> None:
 
 def print_errors(results: Results, daemon_log: str) -> None:
     """The first failures in full, on stderr: they are claif_cod problems worth a report."""
-    errors = results.throughput.errors + results.session_errors
+    errors = results.throughput.errors + results.sessions.errors
     if not errors:
         return
     print(f"\n{len(errors)} failed turns; the first ones:", file=sys.stderr)
@@ -841,7 +864,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         throughput = asyncio.run(run_throughput(codex, directories))
 
         memory.append(Memory.read(f"before {SESSIONS} sessions", daemon))
-        sessions_s, session_errors = create_sessions(codex, workdir, SESSIONS)
+        sessions = create_sessions(codex, workdir, SESSIONS)
         memory.append(Memory.read(f"after {SESSIONS} sessions", daemon))
         daemon_log = daemon.log_tail()
         cleanup.close()  # stop the raw app-server and the daemon now, so the report can say how that went
@@ -856,8 +879,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "daemon_stop": daemon.stop_report,
         "wall_s": time.perf_counter() - started,
     }
-    results = Results(latency=latency, throughput=throughput, memory=memory, sessions_s=sessions_s,
-                      session_errors=session_errors, meta=meta)
+    results = Results(latency=latency, throughput=throughput, memory=memory, sessions=sessions, meta=meta)
     evaluate(results)
     print(render(results))
     print_errors(results, daemon_log)
@@ -867,5 +889,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         main()
+    except KeyboardInterrupt:
+        print("\ninterrupted; the daemon and every Codex process were stopped", file=sys.stderr)
+        sys.exit(130)

@@ -186,3 +186,48 @@ def sessions(socket_path: Path | None, as_json: bool) -> None:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.last_used))
         busy = " busy" if s.busy else ""
         click.echo(f"{s.session_id}  turns {s.turns}  last {when}{busy}  thread {s.thread_id}  {s.working_dir}")
+
+
+UNIT_FILES = ("claif-codd.socket", "claif-codd.service")
+
+
+def _unit_dir() -> Path:
+    """Wheels carry systemd/ as claif_codd/units; a source checkout has it at the top level."""
+    packaged = Path(__file__).with_name("units")
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "systemd"
+
+
+def unit_texts() -> dict[str, str]:
+    """The packaged units, with ExecStart pointing at this installation's interpreter."""
+    texts = {name: _unit_dir().joinpath(name).read_text() for name in UNIT_FILES}
+    exec_start = f"ExecStart={sys.executable} -m claif_codd serve"
+    texts["claif-codd.service"] = "\n".join(
+        exec_start + line.split(" serve", 1)[1] if line.startswith("ExecStart=") else line
+        for line in texts["claif-codd.service"].splitlines()
+    ) + "\n"
+    return texts
+
+
+@main.command("install-systemd")
+@click.option(
+    "--unit-dir", type=click.Path(path_type=Path), default=None,
+    help="Where to write the user units (default: $XDG_CONFIG_HOME/systemd/user).",
+)
+@click.option("--enable/--no-enable", default=True, show_default=True, help="Run systemctl --user to enable them.")
+def install_systemd(unit_dir: Path | None, enable: bool) -> None:
+    """Install the socket-activated user service: the daemon starts on first connection."""
+    config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    target = unit_dir or Path(config) / "systemd" / "user"
+    target.mkdir(parents=True, exist_ok=True)
+    for name, text in unit_texts().items():
+        (target / name).write_text(text)
+        click.echo(f"wrote {target / name}")
+    commands = [["systemctl", "--user", "daemon-reload"], ["systemctl", "--user", "enable", "--now", UNIT_FILES[0]]]
+    if not enable:
+        click.echo("enable with: " + " && ".join(" ".join(c) for c in commands))
+        return
+    for command in commands:
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise click.ClickException(f"{' '.join(command)} failed: {result.stderr.strip()}")
+    click.echo("claif-codd.socket enabled: the daemon starts on the first connection")

@@ -1,0 +1,39 @@
+"""`claif-codd install-systemd` writes user units that point at this installation."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from claif_codd.cli import main
+
+
+def test_units_are_written_with_this_interpreter(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["install-systemd", "--unit-dir", str(tmp_path), "--no-enable"])
+    assert result.exit_code == 0, result.output
+    service = (tmp_path / "claif-codd.service").read_text()
+    assert f"ExecStart={sys.executable} -m claif_codd serve --log-format json" in service
+    assert "Type=notify" in service
+    socket_unit = (tmp_path / "claif-codd.socket").read_text()
+    assert "SocketMode=0600" in socket_unit
+    assert "DirectoryMode=0700" in socket_unit
+    assert "systemctl --user enable --now claif-codd.socket" in result.output
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_installed_units_verify(tmp_path: Path) -> None:
+    units = tmp_path / "units"
+    CliRunner().invoke(main, ["install-systemd", "--unit-dir", str(units), "--no-enable"])
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    env = {"XDG_RUNTIME_DIR": str(runtime), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(
+        ["systemd-analyze", "--user", "verify", str(units / "claif-codd.socket"), str(units / "claif-codd.service")],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    assert out.returncode == 0, out.stderr

@@ -151,8 +151,10 @@ class Methods:
         options = self._request_options(conn, request.id, request.params.options)
         body = bytes(request.params.body)
         service = self.daemon.service
+        log = conn.log.bind(request=request.id, session=options.session_id)
         if not wants_stream(body):
             completion, _ = await service.complete(body, options)
+            log.info("chat.completed", choices=len(completion.choices), tokens=completion.usage.total_tokens)
             return msgspec.Raw(_encoder.encode(completion))
         chunks, _ = await service.stream(body, options)
         count = 0
@@ -163,6 +165,7 @@ class Methods:
                 conn.send(ChatCompletionsChunkNotification(params=ChatCompletionsChunkParams(request.id, raw)))
         finally:
             await chunks.aclose()
+        log.info("chat.streamed", chunks=count)
         return StreamDone(chunks=count)
 
     async def models(self, request: ModelsListRequest) -> ModelList:
@@ -230,6 +233,10 @@ class Methods:
             await events.aclose()
         assert finished is not None
         engine.session_turn_done(params.session_id, handle, options.default_model)
+        conn.log.info(
+            "session.turn", request=request.id, session=params.session_id, thread=handle.thread_id,
+            status=finished.status, tokens=finished.usage.total_tokens,
+        )
         if finished.status == "failed" and not text.text:
             raise translate(TurnFailed(finished.error_message or "Codex turn failed", finished.error_info))
         return SessionTurnResult(

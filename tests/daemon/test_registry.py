@@ -17,11 +17,11 @@ import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
-import claif_codd.registry as registry
 import pytest
-from claif_codd.registry import MIGRATIONS, SCHEMA_VERSION, RegistrySchemaError, SqliteSessionStore
 
+import claif_codd.registry as registry
 from claif_cod.engine.sessions import SessionRecord, SessionStore
+from claif_codd.registry import MIGRATIONS, SCHEMA_VERSION, RegistrySchemaError, SqliteSessionStore
 
 WORKER = Path(__file__).with_name("registry_crash_worker.py")
 LOGGER = "claif_codd.registry"

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from claif_codd import systemd
 
 SYSTEMD_VARIABLES = (*systemd.NOTIFY_VARIABLES, *systemd.LISTEN_VARIABLES)

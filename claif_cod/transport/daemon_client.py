@@ -227,6 +227,11 @@ class DaemonConnection:
             await self._writer.wait_closed()
 
 
+def _consume(future: asyncio.Future[msgspec.Raw]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 def _failure(error: ErrorObject) -> APIFailure:
     return error_to_failure(error)
 
@@ -290,6 +295,8 @@ class DaemonBackend:
         finally:
             if not finished:
                 self.conn.cancel(request_id)
+                # Nobody awaits the request any more: its "cancelled" answer is expected, not news.
+                future.add_done_callback(_consume)
 
     async def models(self, options: RequestOptions) -> JsonReply:
         raw = await self.conn.call(

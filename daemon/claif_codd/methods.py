@@ -298,6 +298,10 @@ class Methods:
         daemon = self.daemon
         engine = daemon.engine
         processes = []
+        loaded: dict[int, int] = {}
+        for handle in engine.threads():
+            if handle.server.alive:
+                loaded[handle.server.pid] = loaded.get(handle.server.pid, 0) + 1
         for key, server, busy in engine.processes():
             binary = engine.known_binary(key.codex_path)
             processes.append(
@@ -306,7 +310,7 @@ class Methods:
                     working_dir=key.working_dir,
                     codex_path=key.codex_path,
                     codex_version=binary.version if binary else "unknown",
-                    threads=server.loaded_threads,
+                    threads=loaded.get(server.pid, 0),
                     turns_in_flight=busy,
                     rss_bytes=rss_bytes(server.pid),
                 )

@@ -7,13 +7,25 @@ structlog's global configuration; the daemon attaches its own JSON or console ou
 from __future__ import annotations
 
 import logging
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
+# Attributes of logging.LogRecord: passed as `extra`, they would make logging raise KeyError.
+_RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+def _rename_reserved(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in [k for k in event_dict if k in _RESERVED and k != "event"]:
+        event_dict[f"{key}_"] = event_dict.pop(key)
+    return event_dict
+
+
 _PROCESSORS: list[Any] = [
     structlog.stdlib.filter_by_level,
     structlog.processors.format_exc_info,
+    _rename_reserved,
     structlog.stdlib.render_to_log_kwargs,
 ]
 

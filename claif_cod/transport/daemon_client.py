@@ -183,7 +183,7 @@ class DaemonConnection:
             if pending is not None and not pending.future.done():
                 pending.future.set_exception(_failure(message.error))
             elif message.id is None:
-                log.warning("daemon.error", code=message.error.code, message=message.error.message)
+                log.warning("daemon.error", code=message.error.code, error=message.error.message)
         elif isinstance(message, ChatCompletionsChunkNotification):
             pending = self._pending.get(message.params.request_id)
             if pending is not None and pending.chunks is not None:

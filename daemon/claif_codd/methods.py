@@ -234,7 +234,7 @@ class Methods:
         assert finished is not None
         engine.session_turn_done(params.session_id, handle, options.default_model)
         conn.log.info(
-            "session.turn", request=request.id, session=params.session_id, thread=handle.thread_id,
+            "session.turn", request=request.id, session=params.session_id, thread_id=handle.thread_id,
             status=finished.status, tokens=finished.usage.total_tokens,
         )
         if finished.status == "failed" and not text.text:

@@ -4,6 +4,23 @@ The child runs in its own process group so that closing it (stdin EOF, then SIGT
 SIGKILL to the whole group) leaves nothing behind.  Notifications are routed to per-thread
 queues; every request the server sends us gets an answer, because Codex waits forever
 for one.
+
+Dead, hung and broken children
+------------------------------
+* **Exit.** A watcher awaits the child's exit itself (not the EOF of its stdout, which a
+  descendant may keep open), gives the pipe readers a moment to drain the last words,
+  then fails every pending request and puts :class:`ProcessExit` on every thread queue.
+* **Liveness.** Codex has no ping, so ``thread/loaded/list`` (cheap, answered even while
+  turns run) serves as the probe.  Every request has a deadline (:attr:`Liveness.request_timeout`
+  unless the caller gives one).  When a deadline passes, or when a turn has been silent for
+  :attr:`Liveness.turn_silence`, the child is probed: an answer of any kind within
+  :attr:`Liveness.probe_timeout`, or any other line from the child meanwhile, means it is
+  alive (a slow request then fails alone with :class:`CodexRequestTimedOut`; a slow turn
+  simply goes on waiting).  Silence means it is hung: it is *condemned*, i.e. everything
+  waiting on it fails with :class:`CodexProcessHung` and the kill ladder runs in the
+  background, so the pool replaces it on the next request.
+* **Garbage.** Lines that are not JSON-RPC objects are logged and skipped.  A line beyond
+  :data:`LINE_LIMIT` leaves the stream unframed, so that child is condemned as well.
 """
 
 from __future__ import annotations
@@ -16,14 +33,21 @@ import signal
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import msgspec
 
 from claif_cod._log import get_logger
 from claif_cod._version import __version__
 from claif_cod.engine import wire
-from claif_cod.engine.errors import CodexProcessDied, CodexRpcError, CodexStartFailed
+from claif_cod.engine.errors import (
+    CodexProcessDied,
+    CodexProcessHung,
+    CodexRequestTimedOut,
+    CodexRpcError,
+    CodexStartFailed,
+)
 
 T = TypeVar("T")
 
@@ -32,6 +56,44 @@ LINE_LIMIT = 256 * 1024 * 1024
 
 STDERR_TAIL = 8192
 INITIALIZE_TIMEOUT_S = 30.0
+EXIT_DRAIN_S = 0.25
+"""After the child exits, how long its pipes may take to deliver their last lines.
+
+Normally they reach EOF at once; a descendant holding them open must not delay the news."""
+
+EXIT_POLL_S = 0.1
+"""Where no pidfd is available: how often the child's exit status is checked."""
+KILL_WAIT_S = 10.0
+
+PROBE_METHOD = "thread/loaded/list"
+"""Codex has no ping; this one is cheap, side-effect free and answered while turns run."""
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """How long Codex may keep us waiting before we decide it is gone (seconds).
+
+    The rule: a child is *hung* when it has been asked something (a request whose
+    deadline passed, or a probe because a turn went quiet) and then said nothing at all,
+    to anyone, for ``probe_timeout``.  Slowness alone is never fatal: a turn without a
+    caller deadline may take hours while Codex answers probes, and a request that times
+    out while the child still answers a probe fails alone (as a timeout).
+    """
+
+    request_timeout: float = 30.0
+    """Deadline of every request to the app-server that does not set its own."""
+    probe_timeout: float = 10.0
+    """How long the liveness probe may go unanswered (with no other output) before the child is condemned."""
+    turn_silence: float | None = 60.0
+    """A turn that received nothing for this long triggers a probe (``None``: never)."""
+    interrupt_grace: float = 5.0
+    """How long ``turn/interrupt`` and the ``turn/completed`` that must follow it may take."""
+    kill_grace: float = 2.0
+    """Each rung of the kill ladder (stdin EOF, SIGTERM) waits this long before the next."""
+
+
+DEFAULT_LIVENESS = Liveness()
+"""Used when none is given; tests may replace it (read at construction time)."""
 
 log = get_logger("claif_cod.appserver")
 
@@ -83,11 +145,15 @@ class AppServer:
         codex_path: str,
         cwd: str,
         handle_server_request: ServerRequestHandler,
+        liveness: Liveness | None = None,
     ) -> None:
         self._proc = proc
         self.codex_path = codex_path
         self.cwd = cwd
+        self.liveness = liveness or DEFAULT_LIVENESS
         self.started_at = time.monotonic()
+        self.last_heard = self.started_at
+        """When the child last wrote a line to stdout (monotonic)."""
         self._handle_server_request = handle_server_request
         self._ids = itertools.count(1)
         self._pending: dict[int, tuple[str, asyncio.Future[msgspec.Raw]]] = {}
@@ -97,8 +163,12 @@ class AppServer:
         self._stderr_size = 0
         self._death: CodexProcessDied | None = None
         self._closing = False
+        self._probe: asyncio.Task[bool] | None = None
+        self._close_task: asyncio.Task[None] | None = None
         self._reader = asyncio.create_task(self._read_stdout(), name=f"codex-stdout-{proc.pid}")
         self._stderr_reader = asyncio.create_task(self._read_stderr(), name=f"codex-stderr-{proc.pid}")
+        self._exit = asyncio.create_task(self._wait_for_exit(), name=f"codex-exit-{proc.pid}")
+        self._watcher = asyncio.create_task(self._watch_exit(), name=f"codex-watch-{proc.pid}")
 
     @classmethod
     async def start(
@@ -109,6 +179,7 @@ class AppServer:
         env: Mapping[str, str],
         handle_server_request: ServerRequestHandler,
         config_overrides: list[str] | None = None,
+        liveness: Liveness | None = None,
     ) -> AppServer:
         args = [codex_path, "app-server"]
         for override in config_overrides or []:
@@ -126,18 +197,26 @@ class AppServer:
             )
         except OSError as exc:
             raise CodexStartFailed(f"could not start {codex_path} app-server in {cwd}: {exc}") from exc
-        server = cls(proc, codex_path=codex_path, cwd=cwd, handle_server_request=handle_server_request)
+        server = cls(
+            proc, codex_path=codex_path, cwd=cwd, handle_server_request=handle_server_request, liveness=liveness
+        )
         try:
             params = wire.InitializeParams(
                 client_info=wire.ClientInfo(name="claif_cod", version=__version__),
                 capabilities=wire.InitializeCapabilities(),
             )
-            await server.request("initialize", params, wire.InitializeResult, timeout=INITIALIZE_TIMEOUT_S)
+            # No probe here: a child that cannot finish its handshake is not worth keeping either way.
+            raw = await server._request_once("initialize", params, INITIALIZE_TIMEOUT_S)
+            msgspec.json.decode(raw, type=wire.InitializeResult)
             await server.notify("initialized")
         except BaseException as exc:
-            await server.close()
-            if isinstance(exc, (CodexProcessDied, asyncio.TimeoutError, CodexRpcError)):
-                raise CodexStartFailed(f"codex app-server did not complete its handshake: {exc}") from exc
+            await server.close(grace=min(server.liveness.kill_grace, 0.5))
+            if isinstance(exc, (CodexProcessDied, asyncio.TimeoutError, CodexRpcError, msgspec.DecodeError)):
+                if isinstance(exc, asyncio.TimeoutError):
+                    exc = asyncio.TimeoutError(f"no answer to initialize within {INITIALIZE_TIMEOUT_S:g} s")
+                raise CodexStartFailed(
+                    f"codex app-server did not complete its handshake: {exc}", stderr_tail=server.stderr_tail()
+                ) from exc
             raise
         log.debug("appserver.started", pid=proc.pid, cwd=cwd)
         return server
@@ -159,6 +238,11 @@ class AppServer:
     def stderr_tail(self) -> str:
         return b"".join(self._stderr).decode("utf-8", "replace")
 
+    @property
+    def death(self) -> CodexProcessDied | None:
+        """Why this child can no longer be used (exit, hang, close), once that is known."""
+        return self._death
+
     # --- requests --------------------------------------------------------------------------
 
     async def request(self, method: str, params: object, result_type: type[T], *, timeout: float | None = None) -> T:
@@ -166,6 +250,21 @@ class AppServer:
         return msgspec.json.decode(raw, type=result_type)
 
     async def request_raw(self, method: str, params: object, *, timeout: float | None = None) -> msgspec.Raw:
+        """Send a request and await its answer within ``timeout`` (default :attr:`Liveness.request_timeout`).
+
+        When the deadline passes the child is probed: if it is hung this raises
+        :class:`CodexProcessHung` (and the child is being killed), else
+        :class:`CodexRequestTimedOut`, which is also an :class:`asyncio.TimeoutError`.
+        """
+        limit = self.liveness.request_timeout if timeout is None else timeout
+        try:
+            return await self._request_once(method, params, limit)
+        except asyncio.TimeoutError:
+            if await self.check_alive():
+                raise CodexRequestTimedOut(method, limit) from None
+            raise self._death or CodexProcessHung(self.pid, f"no answer to {method}") from None
+
+    async def _request_once(self, method: str, params: object, timeout: float | None) -> msgspec.Raw:
         if self._death is not None:
             raise self._death
         request_id = next(self._ids)
@@ -176,6 +275,49 @@ class AppServer:
             return await asyncio.wait_for(future, timeout)
         finally:
             self._pending.pop(request_id, None)
+
+    # --- liveness ----------------------------------------------------------------------------
+
+    async def check_alive(self) -> bool:
+        """Probe the child (one probe at a time, shared by all askers); False when it is dead or hung.
+
+        A hung child is condemned by the probe itself: see the module documentation.
+        """
+        if self._death is not None:
+            return False
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.create_task(self._run_probe(), name=f"codex-probe-{self.pid}")
+        return await asyncio.shield(self._probe)
+
+    def check_alive_soon(self) -> None:
+        """Start a probe in the background (a turn went quiet); its verdict acts by itself."""
+        if self._death is None and (self._probe is None or self._probe.done()):
+            self._probe = asyncio.create_task(self._run_probe(), name=f"codex-probe-{self.pid}")
+
+    async def _run_probe(self) -> bool:
+        sent = time.monotonic()
+        timeout = self.liveness.probe_timeout
+        try:
+            await self._request_once(PROBE_METHOD, {}, timeout)
+        except CodexRpcError:
+            return True  # an error answer is an answer
+        except CodexProcessDied:
+            return False
+        except asyncio.TimeoutError:
+            if self.last_heard > sent:
+                log.warning("appserver.probe_slow", pid=self.pid, timeout=timeout)
+                return True  # it did not answer the probe but is still talking: busy, not hung
+            self.condemn(CodexProcessHung(self.pid, f"no answer to a liveness probe within {timeout:g} s"))
+            return False
+        return True
+
+    def condemn(self, error: CodexProcessDied) -> None:
+        """Give up on a child that is alive but useless: fail everything waiting on it, then kill it."""
+        if self._death is not None:
+            return
+        log.error("appserver.condemned", pid=self.pid, reason=str(error))
+        self._die(error)
+        self._start_close(self.liveness.kill_grace)
 
     async def notify(self, method: str, params: object = None) -> None:
         await self._write(wire.OutgoingNotification(method=method, params=params))
@@ -191,11 +333,11 @@ class AppServer:
             raise await self._death_report() from None
 
     async def _death_report(self) -> CodexProcessDied:
-        """The child's exit as the reader records it (with exit code and stderr), once it has."""
+        """The child's exit as the watcher records it (with exit code and stderr), once it has."""
         if self._death is None and not self._closing:
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(self._reader), 2.0)
-        return self._death or CodexProcessDied(self._proc.returncode, self.stderr_tail())
+                await asyncio.wait_for(asyncio.shield(self._watcher), 2.0)
+        return self._death or CodexProcessDied(self._proc.returncode, self.stderr_tail(), pid=self.pid)
 
     # --- thread event routing --------------------------------------------------------------
 
@@ -214,28 +356,62 @@ class AppServer:
     async def _read_stdout(self) -> None:
         stdout = self._proc.stdout
         assert stdout is not None
+        while True:
+            try:
+                line = await stdout.readline()
+            except ValueError:  # a line beyond LINE_LIMIT: the stream cannot be trusted any more
+                log.error("appserver.line_too_long", pid=self.pid)
+                self.condemn(CodexProcessDied(None, f"a line on stdout exceeded {LINE_LIMIT} bytes", pid=self.pid))
+                return
+            if not line:
+                break
+            self.last_heard = time.monotonic()
+            self._dispatch(line)
+        # EOF: the child exits, or closed its stdout and is no use to us any more.
+        if await self._exited(1.0):
+            return
+        self.condemn(CodexProcessDied(None, "the app-server closed its stdout", pid=self.pid))
+
+    async def _wait_for_exit(self) -> int:
+        """The exit status as soon as the child is gone.
+
+        ``Process.wait()`` only returns once the pipes are closed too, which a descendant
+        that inherited them can postpone forever; the status itself is known earlier.  A
+        pidfd tells us the moment the child exits (Linux); elsewhere the status is polled.
+        """
+        proc = self._proc
+        waiter = asyncio.ensure_future(proc.wait())
+        gone, cleanup = _pidfd_exit(proc.pid)
         try:
-            while True:
-                try:
-                    line = await stdout.readline()
-                except ValueError:  # a line beyond LINE_LIMIT: the stream cannot be trusted any more
-                    log.error("appserver.line_too_long", pid=self.pid)
-                    break
-                if not line:
-                    break
-                self._dispatch(line)
+            interval = EXIT_POLL_S if gone is None else None
+            while proc.returncode is None:
+                watched: list[asyncio.Future[Any]] = [waiter]
+                if gone is not None and not gone.done():
+                    watched.append(gone)
+                await asyncio.wait(watched, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+                if gone is not None and gone.done():
+                    interval = 0.005  # the child watcher reaps it any moment now
+            return proc.returncode
         finally:
-            returncode = await self._proc.wait()
-            # wait() may return before the pipes are drained: the last words are often the reason.
-            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(self._stderr_reader), 1.0)
-            self._die(CodexProcessDied(returncode, self.stderr_tail()))
+            waiter.cancel()
+            cleanup()
+
+    async def _watch_exit(self) -> None:
+        returncode = await self._exit
+        # The last words (stderr, a final response) are often the reason; they come at once
+        # unless a descendant still holds the pipes, which must not delay the news.
+        await asyncio.wait([self._reader, self._stderr_reader], timeout=EXIT_DRAIN_S)
+        self._die(CodexProcessDied(returncode, self.stderr_tail(), pid=self.pid))
+        # Whatever the leader left behind in its group (commands it ran) has no one to report to.
+        self._start_close(0.0)
 
     def _dispatch(self, line: bytes) -> None:
         try:
             envelope = _envelope.decode(line)
         except msgspec.DecodeError:
-            log.warning("appserver.bad_line", pid=self.pid, length=len(line))
+            if line.strip():
+                start = line[:80].decode("utf-8", "replace")
+                log.warning("appserver.bad_line", pid=self.pid, length=len(line), start=start)
             return
         if envelope.method is not None and envelope.id is not None:
             task = asyncio.create_task(self._answer(envelope.id, envelope.method, envelope.params))
@@ -297,31 +473,77 @@ class AppServer:
 
     # --- shutdown ---------------------------------------------------------------------------
 
-    async def close(self, grace: float = 2.0) -> None:
-        """Kill ladder: close stdin, then SIGTERM, then SIGKILL, always to the whole group."""
+    async def close(self, grace: float | None = None) -> None:
+        """Kill ladder: close stdin, then SIGTERM, then SIGKILL, always to the whole group.
+
+        Each rung waits ``grace`` (default :attr:`Liveness.kill_grace`).  Closing twice, or
+        while a condemned child is being killed, waits for the same ladder.
+        """
+        self._start_close(self.liveness.kill_grace if grace is None else grace)
+        assert self._close_task is not None
+        await asyncio.shield(self._close_task)
+
+    def _start_close(self, grace: float) -> None:
+        if self._close_task is None:
+            self._close_task = asyncio.create_task(self._kill_ladder(grace), name=f"codex-close-{self.pid}")
+
+    async def _kill_ladder(self, grace: float) -> None:
         self._closing = True
         proc = self._proc
-        if proc.stdin is not None and not proc.stdin.is_closing():
-            proc.stdin.close()
-        if not await _exited(proc, grace):
-            _signal_group(proc.pid, signal.SIGTERM)
-            if not await _exited(proc, grace):
-                _signal_group(proc.pid, signal.SIGKILL)
-                await proc.wait()
-        # Grandchildren that outlived the leader are still in its group.
-        _signal_group(proc.pid, signal.SIGKILL)
-        for task in (self._reader, self._stderr_reader, *self._server_requests):
-            task.cancel()
-        await asyncio.gather(self._reader, self._stderr_reader, *self._server_requests, return_exceptions=True)
-        self._die(CodexProcessDied(proc.returncode, "closed"))
+        try:
+            if proc.stdin is not None and not proc.stdin.is_closing():
+                proc.stdin.close()
+            if not await self._exited(grace):
+                _signal_group(proc.pid, signal.SIGTERM)
+                if not await self._exited(grace):
+                    _signal_group(proc.pid, signal.SIGKILL)
+                    await self._exited(KILL_WAIT_S)
+        finally:
+            # Grandchildren that outlived the leader are still in its group.
+            _signal_group(proc.pid, signal.SIGKILL)
+            # A running probe is not cancelled: _die() below fails its request, and it reports that.
+            tasks = [self._reader, self._stderr_reader, self._watcher, self._exit, *self._server_requests]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._die(CodexProcessDied(proc.returncode, "closed", pid=proc.pid))
+
+    async def _exited(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(asyncio.shield(self._exit), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
 
 
-async def _exited(proc: asyncio.subprocess.Process, timeout: float) -> bool:
+def _pidfd_exit(pid: int) -> tuple[asyncio.Future[None] | None, Callable[[], None]]:
+    """A future set when process ``pid`` exits (before it is reaped), and its clean-up; Linux only."""
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None:
+        return None, lambda: None
     try:
-        await asyncio.wait_for(proc.wait(), timeout)
-    except asyncio.TimeoutError:
-        return False
-    return True
+        fd: int = pidfd_open(pid)
+    except OSError:
+        return None, lambda: None
+    loop = asyncio.get_running_loop()
+    gone: asyncio.Future[None] = loop.create_future()
+
+    def readable() -> None:
+        loop.remove_reader(fd)
+        if not gone.done():
+            gone.set_result(None)
+
+    try:
+        loop.add_reader(fd, readable)
+    except (NotImplementedError, OSError):
+        os.close(fd)
+        return None, lambda: None
+
+    def cleanup() -> None:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+    return gone, cleanup
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

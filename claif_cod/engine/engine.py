@@ -4,6 +4,20 @@ Callers speak in conversations and turns; the engine decides which process and t
 serve them (warm continuation, fork or fresh start), runs one turn at a time per thread,
 enforces deadlines with ``turn/interrupt`` and routes approval requests to whoever owns
 the running turn.
+
+Failure rules (timings from :class:`~claif_cod.engine.appserver.Liveness`):
+
+* A turn whose process exits fails at once with :class:`CodexProcessDied`; its thread
+  is resumed on a fresh process by the next request that needs it.
+* A turn past its caller's deadline raises :class:`TurnTimedOut`; in the background it
+  is interrupted, and if no ``turn/completed`` follows within ``interrupt_grace`` the
+  thread is retired and the process probed: a process that does not answer the probe is
+  hung, so it is killed and replaced on the next request.
+* A turn with no deadline may run as long as Codex needs, but when it has heard
+  nothing for ``turn_silence`` the process is probed; a hung process is killed and the
+  turn fails with :class:`CodexProcessHung`.
+* Requests (thread/start, turn/start, inject, resume, model/list...) have a deadline of
+  their own (``request_timeout``) and the same probe when it passes.
 """
 
 from __future__ import annotations
@@ -18,12 +32,12 @@ from typing import Literal
 import msgspec
 
 from claif_cod._log import get_logger
-from claif_cod.engine import wire
-from claif_cod.engine.appserver import AppServer, Notification, ProcessExit, RpcErrorReply, ThreadMessage
+from claif_cod.engine import appserver, wire
+from claif_cod.engine.appserver import AppServer, Liveness, Notification, ProcessExit, RpcErrorReply, ThreadMessage
 from claif_cod.engine.config import CodexConfig, ProcessKey
 from claif_cod.engine.conversations import Conversation, ConversationIndex, Message, history_hash
 from claif_cod.engine.discovery import CodexBinary, find_codex, probe
-from claif_cod.engine.errors import CodexProcessDied, TurnTimedOut
+from claif_cod.engine.errors import CodexProcessDied, CodexProcessHung, CodexRequestTimedOut, TurnTimedOut
 from claif_cod.engine.events import (
     ItemCompleted,
     ItemStarted,
@@ -39,10 +53,10 @@ from claif_cod.engine.sessions import MemorySessionStore, SessionRecord, Session
 
 log = get_logger("claif_cod.engine")
 
-INTERRUPT_GRACE_S = 5.0
-"""How long an interrupted turn may take to report ``turn/completed`` before we give up on its thread."""
-
 Decision = Literal["accept", "acceptForSession", "decline", "cancel"]
+
+TurnOutcome = Literal["done", "broken", "died"]
+"""How a turn let go of its thread: Codex ended it; it never confirmed its end; its process went."""
 
 
 @dataclass(frozen=True)
@@ -96,16 +110,20 @@ class Turn:
         turn_id: str,
         queue: asyncio.Queue[ThreadMessage],
         timeout: float | None,
-        on_done: Callable[[Turn], None],
+        on_done: Callable[[Turn, TurnOutcome], None],
     ) -> None:
         self.handle = handle
         self.turn_id = turn_id
+        self.server = handle.server
+        """The process this turn runs on (the handle may move to another one afterwards)."""
+        self._liveness = handle.server.liveness
         self._queue = queue
         self._timeout = timeout
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._on_done = on_done
         self._finished = False
         self._interrupt_sent = False
+        self._abandoning: asyncio.Task[None] | None = None
         self.usage = TurnUsage()
 
     async def interrupt(self) -> None:
@@ -113,11 +131,12 @@ class Turn:
             return
         self._interrupt_sent = True
         with contextlib.suppress(Exception):
-            await self.handle.server.request(
+            # A hung process is found out here too: the request's deadline runs the probe.
+            await self.server.request(
                 "turn/interrupt",
                 wire.TurnInterruptParams(thread_id=self.handle.thread_id, turn_id=self.turn_id),
                 msgspec.Raw,
-                timeout=INTERRUPT_GRACE_S,
+                timeout=self._liveness.interrupt_grace,
             )
 
     async def events(self) -> AsyncGenerator[TurnEvent, None]:
@@ -127,27 +146,40 @@ class Turn:
             while True:
                 message = await self._next()
                 if isinstance(message, ProcessExit):
+                    self._finish("died")  # the turn went with its process; the thread can be resumed
                     raise message.error
                 for event in self._translate(message, open_messages, started_messages):
                     yield event
                     if isinstance(event, TurnFinished):
-                        self._finish()
+                        self._finish("done")
                         return
         finally:
-            if not self._finished:
+            if not self._finished and self._abandoning is None:
                 # The caller stopped listening (cancelled, timed out, stop sequence): the
                 # thread must not take another turn until Codex says this one is over.
-                asyncio.get_running_loop().create_task(self._abandon())
+                self._abandoning = asyncio.get_running_loop().create_task(self._abandon())
 
     async def _next(self) -> ThreadMessage:
-        if self._deadline is None:
-            return await self._queue.get()
-        remaining = self._deadline - time.monotonic()
-        try:
-            return await asyncio.wait_for(self._queue.get(), max(remaining, 0))
-        except asyncio.TimeoutError:
-            assert self._timeout is not None
-            raise TurnTimedOut(self._timeout) from None
+        """The turn's next message, within the caller's deadline, probing the process when it goes quiet."""
+        silence = self._liveness.turn_silence
+        while True:
+            if not self._queue.empty():
+                return self._queue.get_nowait()
+            wait = silence
+            if self._deadline is not None:
+                remaining = self._deadline - time.monotonic()
+                if remaining <= 0:
+                    assert self._timeout is not None
+                    raise TurnTimedOut(self._timeout)
+                wait = remaining if wait is None else min(wait, remaining)
+            try:
+                return await asyncio.wait_for(self._queue.get(), wait)
+            except asyncio.TimeoutError:
+                pass
+            if self._deadline is None or time.monotonic() < self._deadline:
+                # Quiet for ``turn_silence``: a slow model is fine, a hung process is not.  The
+                # probe runs in the background; if it condemns the process, ProcessExit arrives.
+                self.server.check_alive_soon()
 
     def _translate(self, message: Notification, open_messages: set[str], started: set[str]) -> list[TurnEvent]:
         method, params = message.method, message.params
@@ -207,39 +239,60 @@ class Turn:
                 ]
         return []
 
-    def _finish(self) -> None:
+    def _finish(self, outcome: TurnOutcome) -> None:
         if not self._finished:
             self._finished = True
-            self._on_done(self)
+            if outcome == "broken":
+                self.handle.broken = True
+            self._on_done(self, outcome)
 
     async def _abandon(self) -> None:
-        await self.interrupt()
-        deadline = time.monotonic() + INTERRUPT_GRACE_S
+        """Interrupt, and wait for Codex to confirm; no confirmation → retire the thread, probe the process."""
+        outcome: TurnOutcome = "broken"
         try:
-            while (remaining := deadline - time.monotonic()) > 0:
-                message = await asyncio.wait_for(self._queue.get(), remaining)
-                if isinstance(message, ProcessExit):
-                    break
-                if message.method == "turn/completed":
-                    done = msgspec.json.decode(message.params, type=wire.TurnCompleted)
-                    if done.turn.id == self.turn_id:
-                        break
-            else:
-                self.handle.broken = True
-        except asyncio.TimeoutError:
-            self.handle.broken = True
+            await self.interrupt()
+            outcome = await self._await_completion(self._liveness.interrupt_grace)
+            if outcome == "broken":
+                log.warning("engine.interrupt_unconfirmed", thread_id=self.handle.thread_id, pid=self.server.pid)
+                if not await self.server.check_alive():
+                    outcome = "died"  # hung: check_alive condemned it, the pool replaces it
         finally:
-            self._finish()
+            self._finish(outcome)
+
+    async def _await_completion(self, grace: float) -> TurnOutcome:
+        deadline = time.monotonic() + grace
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                message = await asyncio.wait_for(self._queue.get(), remaining)
+            except asyncio.TimeoutError:
+                break
+            if isinstance(message, ProcessExit):
+                return "died"
+            if message.method == "turn/completed":
+                done = msgspec.json.decode(message.params, type=wire.TurnCompleted)
+                if done.turn.id == self.turn_id:
+                    return "done"
+        return "broken"
 
 
 class Engine:
     """Runs conversations on warm Codex processes; one instance per client or per daemon."""
 
     def __init__(
-        self, *, max_processes: int = 8, env: Mapping[str, str] | None = None, sessions: SessionStore | None = None
+        self,
+        *,
+        max_processes: int = 8,
+        env: Mapping[str, str] | None = None,
+        sessions: SessionStore | None = None,
+        liveness: Liveness | None = None,
     ) -> None:
+        self.liveness = liveness or appserver.DEFAULT_LIVENESS
+        """Deadlines that tell a slow Codex from a hung one (see the module documentation)."""
         self._pool = ProcessPool(
-            handle_server_request=self._on_server_request, max_processes=max_processes, base_env=env
+            handle_server_request=self._on_server_request,
+            max_processes=max_processes,
+            base_env=env,
+            liveness=self.liveness,
         )
         self.sessions: SessionStore = sessions or MemorySessionStore()
         self._session_locks: dict[str, asyncio.Lock] = {}
@@ -431,9 +484,13 @@ class Engine:
                 ),
                 wire.TurnStartResult,
             )
-        except BaseException:
+        except BaseException as exc:
             self._approvers.pop(handle.thread_id, None)
             handle.server.unsubscribe(handle.thread_id)
+            if isinstance(exc, CodexRequestTimedOut):
+                # Codex may still start the turn; a later turn/start would then steer it.
+                handle.broken = True
+                self._index.forget_thread(handle.thread_id)
             handle.lock.release()
             raise
         handle.turns += 1
@@ -450,14 +507,15 @@ class Engine:
     def turns_in_flight(self) -> int:
         return len(self._active)
 
-    def _turn_done(self, turn: Turn) -> None:
+    def _turn_done(self, turn: Turn, outcome: TurnOutcome) -> None:
         handle = turn.handle
-        self._active.pop(handle.thread_id, None)
+        if self._active.get(handle.thread_id) is turn:
+            del self._active[handle.thread_id]
         self._approvers.pop(handle.thread_id, None)
-        handle.server.unsubscribe(handle.thread_id)
-        if handle.broken:
+        turn.server.unsubscribe(handle.thread_id)
+        if outcome == "broken":
             self._index.forget_thread(handle.thread_id)
-        else:
+        elif outcome == "done":
             self._pool.mark_healthy(handle.key)
         handle.lock.release()
 
@@ -507,10 +565,13 @@ __all__ = [
     "ApprovalHandler",
     "ApprovalRequest",
     "CodexProcessDied",
+    "CodexProcessHung",
     "Decision",
     "Engine",
+    "Liveness",
     "ThreadHandle",
     "Turn",
     "TurnOptions",
+    "TurnOutcome",
     "decline_all",
 ]

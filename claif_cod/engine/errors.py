@@ -3,15 +3,20 @@
 EngineError
 ├── CodexNotFound        no binary at any place searched
 ├── CodexStartFailed     the binary would not start or finish its handshake
+│                        (also: the crash-loop breaker is open for its process key)
 ├── CodexProcessDied     the app-server exited while work was pending
+│   └── CodexProcessHung the app-server stopped answering; it was killed
 ├── CodexRpcError        a JSON-RPC error answer to one of our requests
 ├── TurnFailed           the turn ended ``failed`` (carries Codex's error info)
 ├── TurnTimedOut         our own deadline hit; the turn was interrupted
+│   └── CodexRequestTimedOut  one request got no answer in time (the process still answers others)
 └── InvalidRequest       the caller asked for something Codex cannot do
 """
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from collections.abc import Sequence
 
 
@@ -27,15 +32,45 @@ class CodexNotFound(EngineError):
 
 
 class CodexStartFailed(EngineError):
-    pass
+    def __init__(self, message: str, *, stderr_tail: str = "") -> None:
+        self.stderr_tail = stderr_tail
+        super().__init__(message)
+
+
+def describe_exit(returncode: int | None) -> str:
+    """``exited (code 1)``, or ``was killed by SIGKILL (code -9)`` for a signal."""
+    if returncode is not None and returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"was killed by {name} (code {returncode})"
+    return f"exited (code {returncode})"
 
 
 class CodexProcessDied(EngineError):
-    def __init__(self, returncode: int | None, stderr_tail: str = "") -> None:
+    def __init__(self, returncode: int | None, stderr_tail: str = "", *, pid: int | None = None) -> None:
         self.returncode = returncode
         self.stderr_tail = stderr_tail
+        self.pid = pid
+        who = "codex app-server" if pid is None else f"codex app-server (pid {pid})"
         detail = f": {stderr_tail.strip()[-500:]}" if stderr_tail.strip() else ""
-        super().__init__(f"codex app-server exited (code {returncode}){detail}")
+        super().__init__(f"{who} {describe_exit(returncode)}{detail}")
+
+
+class CodexProcessHung(CodexProcessDied):
+    """The child is (or was, until we killed it) alive but answered nothing within its deadlines."""
+
+    def __init__(self, pid: int, reason: str) -> None:
+        self.returncode = None
+        self.stderr_tail = ""
+        self.pid = pid
+        self.reason = reason
+        EngineError.__init__(
+            self,
+            f"codex app-server (pid {pid}) stopped responding ({reason}); "
+            "it was killed and will be replaced on the next request",
+        )
 
 
 class CodexRpcError(EngineError):
@@ -58,6 +93,15 @@ class TurnTimedOut(EngineError):
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         super().__init__(f"turn exceeded its {seconds:g} s deadline and was interrupted")
+
+
+class CodexRequestTimedOut(TurnTimedOut, asyncio.TimeoutError):
+    """A request got no answer within its deadline while the process still answered a probe."""
+
+    def __init__(self, method: str, seconds: float) -> None:
+        self.method = method
+        self.seconds = seconds
+        EngineError.__init__(self, f"codex app-server did not answer {method} within {seconds:g} s")
 
 
 class InvalidRequest(EngineError):

@@ -1,8 +1,16 @@
 """Warm ``codex app-server`` processes, one per :class:`ProcessKey`.
 
 Spawning costs tens of milliseconds and ~90 MiB, so processes are kept and shared; a cap
-with LRU eviction of idle ones bounds memory, and a crashed process is replaced on the
-next request after a short, growing back-off.
+with LRU eviction of idle ones bounds memory, and a crashed (or hung, see
+:mod:`claif_cod.engine.appserver`) process is replaced on the next request after a short,
+growing back-off.
+
+Crash-loop breaker: when starting the process for a key fails ``crash_loop_threshold``
+times in a row within ``crash_loop_window`` seconds (a broken config, a missing library),
+the breaker opens: requests for that key fail at once with :class:`CodexStartFailed`
+("keeps crashing on start", with Codex's last words) instead of spawning again, until
+``crash_loop_cooldown`` has passed.  Then one start is tried: success closes the breaker and
+clears the history, failure opens it again for another cool-down.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from claif_cod._log import get_logger
-from claif_cod.engine.appserver import AppServer, ServerRequestHandler, child_environment
+from claif_cod.engine.appserver import AppServer, Liveness, ServerRequestHandler, child_environment
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.errors import CodexStartFailed
 
@@ -23,6 +31,10 @@ log = get_logger("claif_cod.pool")
 
 BACKOFF_START_S = 0.1
 BACKOFF_MAX_S = 5.0
+
+CRASH_LOOP_THRESHOLD = 5
+CRASH_LOOP_WINDOW_S = 60.0
+CRASH_LOOP_COOLDOWN_S = 30.0
 
 
 @dataclass
@@ -33,6 +45,11 @@ class _Slot:
     failures: int = 0
     not_before: float = 0.0
     last_used: float = field(default_factory=time.monotonic)
+    start_failures: list[float] = field(default_factory=list)
+    """When the current streak of failed starts happened (monotonic), oldest first."""
+    breaker_until: float = 0.0
+    breaker_tripped: bool = False
+    last_start_error: CodexStartFailed | None = None
 
 
 class ProcessPool:
@@ -42,12 +59,21 @@ class ProcessPool:
         handle_server_request: ServerRequestHandler,
         max_processes: int = 8,
         base_env: Mapping[str, str] | None = None,
+        liveness: Liveness | None = None,
+        crash_loop_threshold: int | None = None,
+        crash_loop_window: float | None = None,
+        crash_loop_cooldown: float | None = None,
     ) -> None:
         self._handle_server_request = handle_server_request
         self._max = max_processes
         self._base_env = base_env
+        self._liveness = liveness
+        self._crash_threshold = CRASH_LOOP_THRESHOLD if crash_loop_threshold is None else crash_loop_threshold
+        self._crash_window = CRASH_LOOP_WINDOW_S if crash_loop_window is None else crash_loop_window
+        self._crash_cooldown = CRASH_LOOP_COOLDOWN_S if crash_loop_cooldown is None else crash_loop_cooldown
         self._slots: OrderedDict[ProcessKey, _Slot] = OrderedDict()
         self._home_locks: dict[str | None, asyncio.Lock] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
         self._closed = False
 
     async def acquire(self, key: ProcessKey, api_key: str | None) -> AppServer:
@@ -76,6 +102,12 @@ class ProcessPool:
             slot.last_used = time.monotonic()
 
     async def _spawn(self, key: ProcessKey, slot: _Slot, api_key: str | None) -> AppServer:
+        previous = slot.server
+        if previous is not None:
+            # Dead or hung: make sure its whole process group is gone (in the background).
+            slot.server = None
+            self._retire(previous)
+        self._check_breaker(slot)
         delay = slot.not_before - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -87,23 +119,63 @@ class ProcessPool:
         try:
             async with home_lock:
                 server = await AppServer.start(
-                    key.codex_path, cwd=key.working_dir, env=env, handle_server_request=self._handle_server_request
+                    key.codex_path,
+                    cwd=key.working_dir,
+                    env=env,
+                    handle_server_request=self._handle_server_request,
+                    liveness=self._liveness,
                 )
-        except CodexStartFailed:
-            slot.failures += 1
-            slot.not_before = time.monotonic() + min(BACKOFF_MAX_S, BACKOFF_START_S * 2 ** (slot.failures - 1))
+        except CodexStartFailed as exc:
+            self._start_failed(key, slot, exc)
             raise
-        if slot.server is not None:  # the previous one died: back off if it keeps happening
+        slot.start_failures.clear()
+        slot.breaker_tripped = False
+        slot.breaker_until = 0.0
+        slot.last_start_error = None
+        if previous is not None:  # the previous one died: back off if it keeps happening
             slot.failures += 1
             slot.not_before = time.monotonic() + min(BACKOFF_MAX_S, BACKOFF_START_S * 2 ** (slot.failures - 1))
         log.info("pool.spawned", pid=server.pid, working_dir=key.working_dir)
         return server
+
+    def _check_breaker(self, slot: _Slot) -> None:
+        remaining = slot.breaker_until - time.monotonic()
+        if remaining <= 0:
+            return
+        error = slot.last_start_error
+        tail = (error.stderr_tail.strip() or str(error)) if error is not None else "no details"
+        raise CodexStartFailed(
+            f"codex app-server keeps crashing on start: {tail[-500:]}; not retrying for {remaining:.1f} s",
+            stderr_tail=error.stderr_tail if error is not None else "",
+        )
+
+    def _start_failed(self, key: ProcessKey, slot: _Slot, error: CodexStartFailed) -> None:
+        now = time.monotonic()
+        slot.failures += 1
+        slot.not_before = now + min(BACKOFF_MAX_S, BACKOFF_START_S * 2 ** (slot.failures - 1))
+        slot.start_failures = [t for t in slot.start_failures if now - t <= self._crash_window] + [now]
+        slot.last_start_error = error
+        if slot.breaker_tripped or len(slot.start_failures) >= self._crash_threshold:
+            slot.breaker_tripped = True
+            slot.breaker_until = now + self._crash_cooldown
+            log.error(
+                "pool.crash_loop",
+                working_dir=key.working_dir,
+                failures=len(slot.start_failures),
+                cooldown=self._crash_cooldown,
+                error=str(error),
+            )
 
     def mark_healthy(self, key: ProcessKey) -> None:
         slot = self._slots.get(key)
         if slot is not None:
             slot.failures = 0
             slot.not_before = 0.0
+
+    def _retire(self, server: AppServer) -> None:
+        task = asyncio.create_task(server.close(), name=f"codex-retire-{server.pid}")
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     async def _evict_for_room(self, incoming: ProcessKey) -> None:
         live = [k for k, s in self._slots.items() if s.server is not None and s.server.alive and k != incoming]
@@ -125,4 +197,4 @@ class ProcessPool:
         self._closed = True
         servers = [s.server for s in self._slots.values() if s.server is not None]
         self._slots.clear()
-        await asyncio.gather(*(server.close() for server in servers), return_exceptions=True)
+        await asyncio.gather(*(server.close() for server in servers), *self._retiring, return_exceptions=True)

@@ -143,7 +143,9 @@ def test_approvals_reach_the_client_that_owns_the_turn(daemon: DaemonProcess, wo
         seen.append(request)
         return "accept"
 
-    with CodexClient(daemon="require", approval_policy="untrusted", approval_handler=handler) as owner:
+    with CodexClient(
+        daemon="require", approval_policy="untrusted", sandbox_mode="workspace-write", approval_handler=handler
+    ) as owner:
         response = owner.chat.completions.create(model="o4-mini", messages=[user("[[tool:touch approved.txt]] go")])
     assert len(seen) == 1 and "touch approved.txt" in (seen[0].command or "")
     assert (workdir / "approved.txt").exists(), response.choices[0].message.content

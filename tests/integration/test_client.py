@@ -350,7 +350,10 @@ def test_approval_requests_reach_the_clients_handler(
         seen.append(request)
         return decision
 
-    with CodexClient(daemon="off", approval_policy="untrusted", approval_handler=handler) as client:
+    # workspace-write: an accepted command may write in the working directory, whatever sandbox Codex uses.
+    with CodexClient(
+        daemon="off", approval_policy="untrusted", sandbox_mode="workspace-write", approval_handler=handler
+    ) as client:
         response = client.chat.completions.create(model="o4-mini", messages=[user("[[tool:touch made.txt]] go")])
     [request] = seen
     assert request.kind == "command"

@@ -1,0 +1,91 @@
+"""A Codex child dying inside claif-codd: its caller learns at once, other callers never notice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import openai
+import pytest
+from daemon_process import DaemonProcess
+from openai.types.chat import ChatCompletionUserMessageParam
+
+from claif_cod import CodexClient
+
+pytestmark = [
+    pytest.mark.codex,
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups and signals"),
+]
+
+KILL_BOUND_S = 1.0  # a correctness bound: a dead child must not leave its caller waiting
+
+
+def user(text: str) -> ChatCompletionUserMessageParam:
+    return {"role": "user", "content": text}
+
+
+def ask(client: CodexClient, text: str) -> str:
+    response = client.chat.completions.create(model="o4-mini", messages=[user(text)])
+    return response.choices[0].message.content or ""
+
+
+def codex_pids(daemon: DaemonProcess) -> dict[str, int]:
+    """The daemon's app-server pid per working directory."""
+    out = subprocess.run(
+        [sys.executable, "-m", "claif_codd", "status", "--json", "--socket", str(daemon.socket)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=daemon.env,
+        timeout=60,
+    )
+    return {p["working_dir"]: p["pid"] for p in json.loads(out.stdout)["processes"]}
+
+
+def test_child_killed_mid_turn_fails_its_caller_only(daemon: DaemonProcess, workdir: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with (
+        CodexClient(daemon="require", working_dir=workdir) as victim,
+        CodexClient(daemon="require", working_dir=elsewhere) as bystander,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        for client in (victim, bystander):  # one warm app-server per working directory
+            assert ask(client, "warm") == "Echo: warm"
+            assert client.backend is not None and client.backend.local is None  # served by the daemon
+        pids = codex_pids(daemon)
+        victim_pid, bystander_pid = pids[str(workdir)], pids[str(elsewhere)]
+        assert victim_pid != bystander_pid
+
+        words = " ".join(f"w{i}" for i in range(8))
+        concurrent = pool.submit(ask, bystander, f"[[slow:300]] {words}")
+        stream = victim.chat.completions.create(
+            model="o4-mini", messages=[user("[[slow:500]] one two three four five six")], stream=True
+        )
+        chunks = iter(stream)
+        assert "Echo" in (next(chunks).choices[0].delta.content or "")  # the victim's turn is under way
+
+        os.killpg(victim_pid, signal.SIGKILL)
+        killed = time.monotonic()
+        with pytest.raises(openai.APIConnectionError) as info:
+            for _ in chunks:
+                pass
+        elapsed = time.monotonic() - killed
+        assert not concurrent.done(), "the bystander's request was meant to be in flight during the kill"
+
+        assert elapsed < KILL_BOUND_S, f"the caller learnt of the kill after {elapsed:.2f} s"
+        assert f"pid {victim_pid}" in str(info.value)
+        assert "killed by SIGKILL" in str(info.value)
+        # The other working directory's request carries on to the end, on its own process.
+        assert concurrent.result(timeout=60) == f"Echo: {words}"
+        # The victim's next request gets a new process; the bystander's is the same one.
+        assert ask(victim, "after") == "Echo: after"
+        pids = codex_pids(daemon)
+        assert pids[str(workdir)] != victim_pid
+        assert pids[str(elsewhere)] == bystander_pid

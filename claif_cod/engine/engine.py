@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -90,6 +91,8 @@ class ThreadHandle:
     turns: int = 0
     last_used: float = field(default_factory=time.time)
     broken: bool = False
+    retarget: bool = False
+    """The caller's settings changed since the thread was loaded: the next turn carries them."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,17 @@ class TurnOptions:
     output_schema: object = None
     timeout: float | None = None
     approvals: ApprovalHandler = decline_all
+
+
+def _retarget(handle: ThreadHandle) -> dict[str, Any]:
+    if not handle.retarget:
+        return {}
+    key = handle.key
+    return {
+        "cwd": key.working_dir,
+        "approval_policy": key.approval,
+        "sandbox_policy": wire.SandboxPolicy.from_mode(key.sandbox) if key.sandbox else None,
+    }
 
 
 class Turn:
@@ -381,8 +395,27 @@ class Engine:
             handle = ThreadHandle(thread_id=thread_id, key=key, api_key=api_key, server=server)
             await self._resume_into(handle, server)
             self._threads[thread_id] = handle
+        elif handle.key != key or handle.api_key != api_key:
+            await self._move(handle, key, api_key)
         await self.ensure_loaded(handle)
         return handle
+
+    async def _move(self, handle: ThreadHandle, key: ProcessKey, api_key: str | None) -> None:
+        """The caller now wants another sandbox, approval policy or directory.
+
+        A thread cannot be resumed in a second process while the first holds it (Codex allows
+        one writer), so it stays where it is and its next turn overrides the settings; should its
+        process die, it is resumed in a process with the new settings.  The API key of a live
+        process cannot change: a warm thread keeps the key its process started with.
+        """
+        self._index.forget_thread(handle.thread_id)
+        if handle.server.alive:
+            handle.key = dataclasses.replace(
+                handle.key, working_dir=key.working_dir, sandbox=key.sandbox, approval=key.approval
+            )
+        else:
+            handle.key, handle.api_key = key, api_key
+        handle.retarget = True
 
     async def ensure_loaded(self, handle: ThreadHandle) -> None:
         if handle.server.alive:
@@ -481,9 +514,11 @@ class Engine:
                     model=options.model,
                     effort=options.effort,
                     output_schema=options.output_schema,
+                    **_retarget(handle),
                 ),
                 wire.TurnStartResult,
             )
+            handle.retarget = False
         except BaseException as exc:
             self._approvers.pop(handle.thread_id, None)
             handle.server.unsubscribe(handle.thread_id)

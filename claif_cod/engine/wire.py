@@ -141,12 +141,25 @@ class TextInput(msgspec.Struct):
     type: Literal["text"] = "text"
 
 
+class SandboxPolicy(msgspec.Struct):
+    type: str
+
+    @classmethod
+    def from_mode(cls, mode: str) -> SandboxPolicy:
+        """``workspace-write`` (a thread/start sandbox mode) is ``workspaceWrite`` as a turn policy."""
+        head, *rest = mode.split("-")
+        return cls(type=head + "".join(part.title() for part in rest))
+
+
 class TurnStartParams(_Camel):
     thread_id: str
     input: list[TextInput]
     model: str | None = None
     effort: str | None = None
     output_schema: Any = None
+    cwd: str | None = None
+    approval_policy: str | None = None
+    sandbox_policy: SandboxPolicy | None = None
 
 
 class TurnRef(_Camel):

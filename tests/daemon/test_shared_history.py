@@ -46,3 +46,19 @@ def test_a_second_process_continues_the_first_ones_thread(
     first, second = codex_model_server.requests
     assert first.body["prompt_cache_key"] == second.body["prompt_cache_key"]
     assert second.user_texts().count("from A") == 1  # continued, not re-injected
+
+
+def test_a_session_follows_changed_settings(daemon: DaemonProcess, workdir: Path) -> None:
+    """A named session keeps its thread when the caller changes sandbox or approval settings."""
+    from claif_cod import CodexClient
+
+    with CodexClient(daemon="require", session_id="moving") as client:
+        client.chat.completions.create(model="o4-mini", messages=[{"role": "user", "content": "hi"}])
+    with CodexClient(
+        daemon="require", session_id="moving", sandbox_mode="workspace-write", approval_policy="never"
+    ) as client:
+        reply = client.chat.completions.create(
+            model="o4-mini", messages=[{"role": "user", "content": "[[tool:touch moved.txt]] go"}]
+        )
+    assert (reply.choices[0].message.content or "").startswith("Tool said:")
+    assert (workdir / "moved.txt").exists()  # ran under the new sandbox, not the session's first one

@@ -193,6 +193,7 @@ class _Run:
         )
         turn = await self.engine.start_turn(handle, self.parsed.conversation.prompt, self._turn_options())
         events = turn.events()
+        finished: TurnFinished | None = None
         try:
             async for event in events:
                 out = ""
@@ -203,9 +204,8 @@ class _Run:
                 elif isinstance(event, ItemCompleted) and isinstance(event.item, wire.AgentMessageItem):
                     out = result.text.complete(event.item.id, event.item.text)
                 elif isinstance(event, TurnFinished):
-                    result.usage = event.usage
-                    self._finish(result, event)
-                    out = result.text.finish()
+                    finished = event  # the last event: let the turn close itself before judging it
+                    continue
                 if out and sink is not None:
                     sink.put_nowait(_Piece(index, out))
                 if result.text.stopped:
@@ -215,6 +215,14 @@ class _Run:
                     break
         finally:
             await events.aclose()
+        if finished is not None:
+            result.usage = finished.usage
+            self._finish(result, finished)
+            out = result.text.finish()
+            if out and sink is not None:
+                sink.put_nowait(_Piece(index, out))
+            if result.text.stopped:
+                result.clean = False
         if result.clean:
             self.engine.remember(handle, self.parsed.conversation, result.text.text)
         if self.session_id is not None:

@@ -56,6 +56,7 @@ from claif_cod.protocol import (
     encode_frame,
 )
 from claif_cod.transport.backend import SSE_DONE, JsonReply, Reply, StreamReply, ignored_headers, sse, wants_stream
+from claif_cod.transport.socket_path import UnsafeSocketDirectory, check_peer, check_socket
 from claif_cod.transport.wire_errors import error_to_failure
 
 T = TypeVar("T")
@@ -65,6 +66,10 @@ CONNECT_TIMEOUT_S = 2.0
 
 class DaemonUnavailable(Exception):
     """Nothing usable answers on the socket."""
+
+
+class UntrustedDaemon(DaemonUnavailable):
+    """The socket path, or the process behind it, is not the user's own: nothing is sent to it."""
 
 
 @dataclass
@@ -88,10 +93,20 @@ class DaemonConnection:
 
     @classmethod
     async def open(cls, path: Path, client_name: str = "claif_cod") -> DaemonConnection:
+        """Connect and say hello; API keys and prompts go only to a daemon of our own uid."""
+        try:
+            check_socket(path)
+        except UnsafeSocketDirectory as exc:
+            raise UntrustedDaemon(f"refusing to connect to claif-codd at {path}: {exc}") from None
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), CONNECT_TIMEOUT_S)
         except (OSError, asyncio.TimeoutError) as exc:
             raise DaemonUnavailable(f"no claif-codd answers at {path}: {exc}") from None
+        try:
+            check_peer(writer.get_extra_info("socket"), path)
+        except UnsafeSocketDirectory as exc:
+            writer.close()
+            raise UntrustedDaemon(f"refusing to talk to claif-codd at {path}: {exc}") from None
         conn = cls(reader, writer)
         try:
             raw = await asyncio.wait_for(

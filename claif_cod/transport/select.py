@@ -16,7 +16,7 @@ from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.service import RequestOptions
 from claif_cod.transport.autostart import autostart_enabled, ensure_daemon
 from claif_cod.transport.backend import InProcessBackend, JsonReply, Reply
-from claif_cod.transport.daemon_client import DaemonBackend, DaemonConnection, DaemonUnavailable
+from claif_cod.transport.daemon_client import DaemonBackend, DaemonConnection, DaemonUnavailable, UntrustedDaemon
 from claif_cod.transport.socket_path import default_socket_path
 
 DaemonMode = Literal["auto", "require", "off"]
@@ -47,6 +47,8 @@ class SelectingBackend:
             except DaemonUnavailable as exc:
                 if self.mode == "require":
                     raise APIFailure("connection", 0, ErrorDetail(str(exc), "connection_error")) from None
+                if isinstance(exc, UntrustedDaemon):
+                    log.warning("select.untrusted_daemon", reason=str(exc))
                 log.debug("select.in_process", reason=str(exc))
         if self.local is None:
             self.local = InProcessBackend()

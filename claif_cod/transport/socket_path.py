@@ -2,13 +2,20 @@
 
 The socket grants full use of the user's Codex (and API key), so its directory must be
 owned by us, not a symlink, and closed to group and others, like ssh-agent's.
+
+Trust runs both ways: the daemon refuses to bind in such a directory (:func:`ensure_directory`),
+and a client, which sends its API key and prompts, checks the directory and the socket before
+connecting (:func:`check_socket`) and the listening process's uid right after (:func:`check_peer`),
+so it never talks to a daemon another user planted.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import stat
+import struct
 from pathlib import Path
 
 ENV_SOCKET = "CLAIF_COD_SOCKET"
@@ -17,6 +24,10 @@ SOCKET_NAME = "codd.sock"
 
 class UnsafeSocketDirectory(Exception):
     """The socket's directory could let another user in; the message names the fix."""
+
+
+class ForeignSocket(UnsafeSocketDirectory):
+    """The socket file, or the process listening on it, belongs to another user."""
 
 
 def default_socket_path() -> Path:
@@ -57,3 +68,47 @@ def ensure_directory(directory: Path) -> None:
     with contextlib.suppress(FileExistsError):
         directory.mkdir(mode=0o700, parents=True)
     check_directory(directory)
+
+
+def check_socket(path: Path) -> None:
+    """A client's check before connecting to ``path``: a safe directory, and a socket that is ours.
+
+    A missing directory or socket passes: there is nothing to talk to, and connecting says so.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        os.lstat(path.parent)
+        check_directory(path.parent)
+        st = os.lstat(path)
+        if not stat.S_ISSOCK(st.st_mode):
+            raise UnsafeSocketDirectory(f"{path} is not a socket; remove it (rm {path}) and restart the daemon")
+        if st.st_uid != os.getuid():
+            raise ForeignSocket(
+                f"{path} is owned by uid {st.st_uid}, not by you (uid {os.getuid()}); "
+                f"remove it (rm {path}) and restart the daemon"
+            )
+
+
+def peer_uid(sock: socket.socket) -> int | None:
+    """The uid of the process at the other end of a connected Unix socket (Linux ``SO_PEERCRED``).
+
+    On the connecting side this is whoever called ``listen()``. None where the platform can't tell.
+    """
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None:
+        return None
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
+    except OSError:
+        return None
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return int(uid)
+
+
+def check_peer(sock: socket.socket, path: Path) -> None:
+    """A client's check right after connecting, before sending anything: the daemon runs as us."""
+    uid = peer_uid(sock)
+    if uid is not None and uid != os.getuid():
+        raise ForeignSocket(
+            f"the process listening on {path} runs as uid {uid}, not as you (uid {os.getuid()}), so it is not "
+            f"your claif-codd; remove {path} or set ${ENV_SOCKET} to a path in a directory you own"
+        )

@@ -1,0 +1,177 @@
+"""``CLAIF_COD_AUTOSTART=1``: however many clients race to start it, exactly one daemon runs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.codex, pytest.mark.timeout(180)]
+
+CLIENTS = 20
+
+CLIENT_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from claif_cod import CodexClient
+
+    with CodexClient() as client:  # daemon mode "auto": CLAIF_COD_DAEMON is unset
+        response = client.chat.completions.create(
+            model="o4-mini", messages=[{"role": "user", "content": sys.argv[1]}]
+        )
+        backend = client.backend
+        daemon = backend.daemon if backend is not None else None
+        print(json.dumps({
+            "text": response.choices[0].message.content,
+            "daemon_pid": daemon.conn.hello.daemon_pid if daemon is not None else None,
+            "in_process": backend is not None and backend.local is not None,
+        }))
+    """
+)
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (PID 1 here may be slow to reap what it inherited)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def all_pids() -> list[int]:
+    return [int(entry.name) for entry in os.scandir("/proc") if entry.name.isdigit()]
+
+
+def serve_processes(socket: Path) -> list[int]:
+    """Live ``claif_codd serve`` processes bound to ``socket``."""
+    found = []
+    for pid in all_pids():
+        args = cmdline(pid)
+        if "claif_codd" in args and "serve" in args and str(socket) in args and running(pid):
+            found.append(pid)
+    return found
+
+
+def descendants(root: int) -> set[int]:
+    parents: dict[int, int] = {}
+    for pid in all_pids():
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        parents[pid] = int(stat.rsplit(")", 1)[1].split()[1])
+    found: set[int] = set()
+    frontier = {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def wait_gone(pids: set[int], timeout: float) -> set[int]:
+    deadline = time.monotonic() + timeout
+    while (left := {pid for pid in pids if running(pid)}) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
+@pytest.fixture
+def autostart_env(codex_home: Path, tmp_path: Path) -> Iterator[dict[str, str]]:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(mode=0o700)
+    socket = run_dir / "codd.sock"
+    env = {
+        **os.environ,
+        "CLAIF_COD_AUTOSTART": "1",
+        "CLAIF_COD_SOCKET": str(socket),
+        "CLAIF_COD_STATE_DIR": str(tmp_path / "state"),  # never the user's ~/.local/state
+        "CODEX_HOME": str(codex_home),
+    }
+    env.pop("CLAIF_COD_DAEMON", None)
+    yield env
+    # Whatever happened, leave no daemon (nor its Codex children) behind.
+    leftovers = serve_processes(socket)
+    if leftovers:
+        subprocess.run(
+            [sys.executable, "-m", "claif_codd", "stop", "--socket", str(socket)],
+            env=env,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    for pid in leftovers:
+        family = {pid} | descendants(pid)
+        for left in wait_gone(family, 10.0):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(left, signal.SIGKILL)
+
+
+def test_twenty_racing_clients_start_exactly_one_daemon(
+    autostart_env: dict[str, str], tmp_path: Path, workdir: Path
+) -> None:
+    socket = Path(autostart_env["CLAIF_COD_SOCKET"])
+    assert not socket.exists()
+    clients = [
+        subprocess.Popen(
+            [sys.executable, "-c", CLIENT_SCRIPT, f"client {i}"],
+            env=autostart_env,
+            cwd=workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(CLIENTS)
+    ]
+    outputs = []
+    try:
+        for proc in clients:
+            stdout, stderr = proc.communicate(timeout=120)
+            outputs.append((proc.returncode, stdout, stderr))
+    finally:
+        for proc in clients:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    failures = [(i, code, err[-2000:]) for i, (code, _, err) in enumerate(outputs) if code != 0]
+    assert failures == [], failures
+    results = [json.loads(out.strip().splitlines()[-1]) for _, out, _ in outputs]
+    assert [r["text"] for r in results] == [f"Echo: client {i}" for i in range(CLIENTS)]
+    assert [r["in_process"] for r in results] == [False] * CLIENTS  # nobody fell back to a local engine
+    pids = {r["daemon_pid"] for r in results}
+    assert len(pids) == 1 and None not in pids, results
+    [daemon_pid] = pids
+    assert serve_processes(socket) == [daemon_pid]
+    log = socket.parent / "codd.log"
+    assert log.exists()
+
+    family = {daemon_pid} | descendants(daemon_pid)  # the daemon and its Codex processes
+    assert len(family) > 1, "the daemon should have a Codex process running"
+    subprocess.run(
+        [sys.executable, "-m", "claif_codd", "stop", "--socket", str(socket)],
+        env=autostart_env,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    assert wait_gone(family, 10.0) == set()
+    assert serve_processes(socket) == []
+    assert not socket.exists()

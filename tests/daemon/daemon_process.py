@@ -32,6 +32,8 @@ class DaemonProcess:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not answers(self.socket):
             if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.proc.kill()  # never leave a daemon behind that starts after we gave up
+                self.proc.wait()
                 raise RuntimeError(f"daemon did not start:\n{self.log.read_text()}")
             time.sleep(0.02)
 

@@ -117,7 +117,8 @@ def _decode_method(body: bytes, method: str, raw_id: RequestId | UnsetType | Non
     request_id, has_id = _known_id(raw_id), not isinstance(raw_id, UnsetType)
     spec = METHODS.get(method)
     if spec is None:
-        raise MethodNotFound(f"unknown method {method!r}", request_id=request_id, notification=not has_id)
+        shown = repr(method[:100]) + ("..." if len(method) > 100 else "")  # the reply must stay small
+        raise MethodNotFound(f"unknown method {shown}", request_id=request_id, notification=not has_id)
     if spec.is_notification and has_id:
         raise InvalidRequest(f'{method!r} is a notification and must not have an "id"', request_id=request_id)
     if not spec.is_notification and request_id is None:

@@ -161,6 +161,11 @@ class _SyncEvents(httpx2.SyncByteStream):
             except APIFailure as failure:
                 self._done = True
                 raise midstream_error(self._request, failure) from None
+            except BaseException:
+                # Interrupted mid-fetch (Ctrl-C, cancellation): the generator on the engine loop is
+                # still running; it is finished off there, so close() must not touch it again.
+                self._done = True
+                raise
 
     def close(self) -> None:
         if not self._done:
@@ -186,6 +191,11 @@ class _AsyncEvents(httpx2.AsyncByteStream):
             except APIFailure as failure:
                 self._done = True
                 raise midstream_error(self._request, failure) from None
+            except BaseException:
+                # Interrupted mid-fetch (Ctrl-C, cancellation): the generator on the engine loop is
+                # still running; it is finished off there, so close() must not touch it again.
+                self._done = True
+                raise
 
     async def aclose(self) -> None:
         if not self._done:

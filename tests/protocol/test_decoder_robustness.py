@@ -38,7 +38,6 @@ from claif_cod.protocol import (
     Response,
     decode,
     decode_result,
-    encode,
     encode_frame,
 )
 
@@ -307,41 +306,20 @@ def test_ten_thousand_garbage_frames_get_their_errors_and_the_daemon_keeps_servi
         bystander.close()
 
 
-def _oversized_reply_request() -> bytes:
-    """A valid-size request whose METHOD_NOT_FOUND reply is not: the codec echoes the method's repr,
-    and repr turns each U+0080 (2 bytes of UTF-8) into the 4 characters \\x80 (5 bytes once JSON-escaped)."""
+def _huge_method_request() -> bytes:
+    """A valid-size request with a 16 MiB unknown method name: echoed whole, the error would not fit a
+    frame (repr turns each U+0080, 2 bytes of UTF-8, into 5 bytes once JSON-escaped)."""
     method = "\x80" * ((DEFAULT_MAX_FRAME - 100) // 2)
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": {}}, ensure_ascii=False).encode()
     assert len(body) <= DEFAULT_MAX_FRAME
-    with pytest.raises(ProtocolError) as exc:
-        decode(body)
-    assert len(encode(ErrorResponse.from_exception(exc.value))) > DEFAULT_MAX_FRAME
     return body
 
 
-def test_an_error_reply_larger_than_a_frame_leaves_the_daemon_serving(daemon: DaemonProcess) -> None:
+def test_a_huge_unknown_method_gets_a_short_error_and_no_traceback(daemon: DaemonProcess) -> None:
     conn = RawConnection(daemon.socket, timeout=30)
     try:
         conn.hello()
-        conn.send(_oversized_reply_request())
-        reply = conn.receive()
-        assert reply is None or isinstance(reply, ErrorResponse), reply  # an error, or a clean close
-    finally:
-        conn.close()
-    still_serves(daemon)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Connection.send raises FrameTooLarge out of the read loop for an error reply over the cap "
-    "(codec echoes the whole method name): the connection dies without a reply and the daemon logs an "
-    "unhandled-exception traceback carrying ~40 MB of the client's bytes. Fix in codec.py/connection.py.",
-)
-def test_an_error_reply_larger_than_a_frame_is_answered_without_a_traceback(daemon: DaemonProcess) -> None:
-    conn = RawConnection(daemon.socket, timeout=30)
-    try:
-        conn.hello()
-        conn.send(_oversized_reply_request())
+        conn.send(_huge_method_request())
         reply = conn.receive()
     finally:
         conn.close()
@@ -350,4 +328,5 @@ def test_an_error_reply_larger_than_a_frame_is_answered_without_a_traceback(daem
     assert "Traceback" not in log and len(log) < 1 << 20, f"{len(log)} bytes of log"
     assert isinstance(reply, ErrorResponse), reply
     assert reply.id == 1
-    assert reply.error.code in (ErrorCode.METHOD_NOT_FOUND, ErrorCode.INTERNAL_ERROR)
+    assert reply.error.code == ErrorCode.METHOD_NOT_FOUND
+    assert len(reply.error.message) < 1000  # the method name is cut, not echoed whole

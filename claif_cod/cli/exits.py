@@ -1,0 +1,40 @@
+"""Exit codes of ``claif-cod`` and the messages for the failures behind them."""
+
+from __future__ import annotations
+
+import openai
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+"""Bad command line (click's own code for usage errors)."""
+EXIT_MODEL = 3
+"""Codex or the model answered with an error (``openai.APIStatusError`` and other openai errors)."""
+EXIT_CONNECTION = 4
+"""Codex could not be reached: no binary, Codex died, or no daemon with ``--daemon require``."""
+EXIT_TIMEOUT = 5
+"""The turn passed its ``--timeout`` and was interrupted."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C (SIGINT), as shells report it (128 + 2)."""
+
+
+def exit_code(error: openai.OpenAIError) -> int:
+    """The exit code for an error raised by the client (timeouts are connection errors to openai: test first)."""
+    if isinstance(error, openai.APITimeoutError):
+        return EXIT_TIMEOUT
+    if isinstance(error, openai.APIConnectionError):
+        return EXIT_CONNECTION
+    return EXIT_MODEL
+
+
+def describe(error: openai.OpenAIError, timeout: float | None = None) -> str:
+    """One line for the terminal: the error class, the HTTP status if any, and the model's own message."""
+    if isinstance(error, openai.APITimeoutError):
+        limit = f" of {timeout:g} s" if timeout is not None else ""
+        return f"the turn passed its deadline{limit} (--timeout) and was interrupted"
+    if isinstance(error, openai.APIConnectionError):
+        return f"cannot reach Codex: {error.message}"
+    if isinstance(error, openai.APIStatusError):
+        body = error.body
+        message = body.get("message") if isinstance(body, dict) else None
+        return f"{type(error).__name__} ({error.status_code}): {message or error.message}"
+    return f"{type(error).__name__}: {error}"

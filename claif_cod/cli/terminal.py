@@ -1,0 +1,213 @@
+"""Terminal output while a turn streams, and approval questions asked on the terminal.
+
+The engine calls approval handlers on its own event loop thread; :class:`TerminalApprover`
+hands each request to the command's loop (the main thread, which also prints the stream), so
+the question appears on a line of its own between streamed chunks, and Ctrl-C during the
+question cancels the turn instead of leaving a reader thread behind on stdin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from typing import Any, TextIO
+
+from claif_cod.engine.engine import ApprovalRequest, Decision
+
+ANSWERS: dict[str, Decision] = {
+    "y": "accept",
+    "yes": "accept",
+    "a": "acceptForSession",
+    "always": "acceptForSession",
+    "n": "decline",
+    "no": "decline",
+    "c": "cancel",
+    "cancel": "cancel",
+}
+SAID: dict[Decision, str] = {
+    "accept": "allowed once",
+    "acceptForSession": "allowed for the rest of this Codex session",
+    "decline": "declined",
+    "cancel": "declined; cancelling the turn",
+}
+
+
+def is_interactive() -> bool:
+    """Whether approvals can be asked: stdin and stdout are both a terminal."""
+    stdin, stdout = sys.stdin, sys.stdout
+    return stdin is not None and stdout is not None and stdin.isatty() and stdout.isatty()
+
+
+class Console:
+    """Streamed text on stdout, notes on stderr, and never a note glued to the end of a half line."""
+
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.at_line_start = True
+
+    def write(self, text: str) -> None:
+        if text:
+            self.out.write(text)
+            self.out.flush()
+            self.at_line_start = text.endswith("\n")
+
+    def end_line(self) -> None:
+        """Finish a half-written line of streamed text."""
+        if not self.at_line_start:
+            self.write("\n")
+
+    def note(self, message: str) -> None:
+        """A line on stderr for the user (errors, declined approvals, interruptions)."""
+        self.end_line()
+        self.err.write(f"claif-cod: {message}\n")
+        self.err.flush()
+
+
+def describe_request(request: ApprovalRequest) -> str:
+    if request.kind == "command":
+        return f"command `{request.command or '?'}`"
+    return "file change"
+
+
+class TerminalApprover:
+    """``approval_handler`` for :class:`~claif_cod.AsyncCodexClient`: asks on the terminal, or declines.
+
+    ``loop`` is the loop the command runs its turns on (in the main thread); questions are
+    asked there, one at a time, on ``prompt_stream``. Without a terminal every request is
+    declined with a note on stderr.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        console: Console,
+        *,
+        interactive: bool,
+        prompt_stream: TextIO | None = None,
+        stdin_fd: int | None = None,
+    ) -> None:
+        self.loop = loop
+        self.console = console
+        self.interactive = interactive
+        self.prompt_stream = prompt_stream or console.out
+        self.stdin_fd = sys.stdin.fileno() if stdin_fd is None and interactive else stdin_fd
+        self._lock: asyncio.Lock | None = None
+        self._abort: asyncio.Event | None = None
+        self.generation = 0
+        """Counts turns; a request that arrives for an earlier (interrupted) turn is cancelled unasked."""
+        self.asked = 0
+
+    async def __call__(self, request: ApprovalRequest) -> Decision:
+        """Runs on the engine's loop thread."""
+        if self.loop.is_closed():
+            return "decline"
+        future = asyncio.run_coroutine_threadsafe(self.decide(request, self.generation), self.loop)
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+
+    # --- on the command's loop ----------------------------------------------------------
+
+    def new_turn(self) -> None:
+        self.generation += 1
+        if self._abort is not None:
+            self._abort.clear()
+
+    def abort(self) -> None:
+        """Ctrl-C: a question being asked is answered ``cancel``; later ones too, until the next turn."""
+        if self._abort is None:
+            self._abort = asyncio.Event()
+        self._abort.set()
+
+    async def decide(self, request: ApprovalRequest, generation: int | None = None) -> Decision:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        if self._abort is None:
+            self._abort = asyncio.Event()
+        async with self._lock:
+            if self._abort.is_set() or (generation is not None and generation != self.generation):
+                return "cancel"
+            if not self.interactive or self.stdin_fd is None:
+                self.console.note(f"declined {describe_request(request)}: no terminal to ask on")
+                return "decline"
+            self.asked += 1
+            return await self._ask(request)
+
+    def _show(self, text: str) -> None:
+        self.console.out.flush()
+        self.prompt_stream.write(text)
+        self.prompt_stream.flush()
+
+    async def _ask(self, request: ApprovalRequest) -> Decision:
+        self.console.end_line()
+        lines = ["", "Codex asks for approval:"]
+        if request.kind == "command":
+            lines.append(f"  command: {request.command or '?'}")
+        else:
+            lines.append("  file change")
+        if request.cwd:
+            lines.append(f"  cwd:     {request.cwd}")
+        if request.reason:
+            lines.append(f"  reason:  {request.reason}")
+        self._show("\n".join(lines) + "\n")
+        while True:
+            self._show("Allow? [y]es / [a]lways this session / [n]o / [c]ancel turn: ")
+            answer = await self._read_line()
+            if answer is None:  # Ctrl-C or end of input
+                aborted = self._abort is not None and self._abort.is_set()
+                decision: Decision = "cancel" if aborted else "decline"
+                self._show("\n")
+                break
+            choice = ANSWERS.get(answer.strip().lower())
+            if choice is not None:
+                decision = choice
+                break
+        self._show(f"-> {SAID[decision]}\n")
+        self.console.at_line_start = True
+        return decision
+
+    async def _read_line(self) -> str | None:
+        """One line from the terminal without blocking the loop; None on Ctrl-C or end of input."""
+        assert self.stdin_fd is not None
+        assert self._abort is not None
+        fd = self.stdin_fd
+        loop = asyncio.get_running_loop()
+        line: asyncio.Future[Any] = loop.create_future()
+        buffer = bytearray()
+
+        def readable() -> None:
+            try:
+                data = os.read(fd, 4096)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if line.done():
+                return
+            if not data:
+                line.set_result(None)
+                return
+            buffer.extend(data)
+            if b"\n" in buffer or b"\r" in buffer:
+                first = buffer.replace(b"\r", b"\n").split(b"\n", 1)[0]
+                line.set_result(first.decode(errors="replace"))
+
+        loop.add_reader(fd, readable)
+        aborted: asyncio.Future[Any] = asyncio.ensure_future(self._abort.wait())
+        try:
+            await asyncio.wait({line, aborted}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            loop.remove_reader(fd)
+            aborted.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await aborted
+        if line.done():
+            answer: str | None = line.result()
+            return answer
+        line.cancel()
+        return None

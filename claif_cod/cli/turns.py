@@ -1,0 +1,128 @@
+"""Running one streamed turn, and interrupting it with Ctrl-C.
+
+A turn runs as a task on the command's event loop (in the main thread). While it runs, SIGINT
+cancels that task instead of raising ``KeyboardInterrupt`` somewhere in openai's code: the
+cancellation closes the stream, and closing the stream makes the engine (or the daemon)
+interrupt the Codex turn, so the conversation stays usable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+from openai.types import CompletionUsage
+from openai.types.chat import ChatCompletionMessageParam
+
+from claif_cod.cli.terminal import Console, TerminalApprover
+from claif_cod.client import AsyncCodexClient
+
+T = TypeVar("T")
+
+
+class Interrupted(Exception):
+    """Ctrl-C stopped the turn."""
+
+
+@dataclass
+class TurnResult:
+    text: str = ""
+    id: str | None = None
+    model: str | None = None
+    finish_reason: str | None = None
+    usage: CompletionUsage | None = None
+
+
+def messages_for(prompt: str, system: str | None) -> list[ChatCompletionMessageParam]:
+    messages: list[ChatCompletionMessageParam] = []
+    if system:
+        messages.append({"role": "system", "content": system})
+    messages.append({"role": "user", "content": prompt})
+    return messages
+
+
+async def stream_turn(
+    client: AsyncCodexClient,
+    messages: list[ChatCompletionMessageParam],
+    *,
+    model: str | None,
+    console: Console | None,
+) -> TurnResult:
+    """Stream one turn, writing each delta to ``console`` (if any) as it arrives."""
+    result = TurnResult()
+    stream = await client.chat.completions.create(
+        # None lets Codex use the model of its own configuration (openai's signature wants a str).
+        model=cast(str, model),
+        messages=messages,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    try:
+        async for chunk in stream:
+            result.id = chunk.id
+            result.model = chunk.model
+            if chunk.usage is not None:
+                result.usage = chunk.usage
+            for choice in chunk.choices:
+                if choice.index != 0:
+                    continue
+                text = choice.delta.content or ""
+                if text:
+                    result.text += text
+                    if console is not None:
+                        console.write(text)
+                if choice.finish_reason is not None:
+                    result.finish_reason = choice.finish_reason
+    finally:
+        # After a cancellation the stream's generator may still be finishing on the engine loop;
+        # it closes itself then, so a refusal to close it twice is harmless.
+        with contextlib.suppress(RuntimeError):
+            await stream.close()
+    return result
+
+
+class TurnRunner:
+    """Runs coroutines on ``loop`` with Ctrl-C turned into :class:`Interrupted`."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, approver: TerminalApprover | None = None) -> None:
+        self.loop = loop
+        self.approver = approver
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self.approver is not None:
+            self.approver.new_turn()
+        task = self.loop.create_task(coro)
+        interrupted = False
+
+        def on_sigint() -> None:
+            nonlocal interrupted
+            interrupted = True
+            if self.approver is not None:
+                self.approver.abort()
+            task.cancel()
+
+        handled = True
+        try:
+            self.loop.add_signal_handler(signal.SIGINT, on_sigint)
+        except (ValueError, RuntimeError, NotImplementedError):  # not the main thread, or no signals here
+            handled = False
+        try:
+            return self.loop.run_until_complete(task)
+        except (asyncio.CancelledError, Exception):
+            # Once Ctrl-C cancelled the turn, whatever the stream raised while closing (the
+            # cancellation itself, or a close racing the engine's own clean-up) means "interrupted".
+            if interrupted:
+                raise Interrupted() from None
+            raise
+        except KeyboardInterrupt:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                self.loop.run_until_complete(task)
+            raise Interrupted() from None
+        finally:
+            if handled:
+                self.loop.remove_signal_handler(signal.SIGINT)

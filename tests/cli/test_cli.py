@@ -1,0 +1,270 @@
+"""``claif-cod`` as a user runs it: a subprocess (pipes or a pseudo-terminal), the real Codex, the offline model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from cli_harness import CLI, PtyProcess, run_cli
+from click.testing import CliRunner
+
+from claif_cod import __version__
+from claif_cod.cli import cli
+from claif_cod.cli.exits import EXIT_CONNECTION, EXIT_INTERRUPTED, EXIT_MODEL, EXIT_TIMEOUT, EXIT_USAGE
+from claif_cod.testing import ModelServer
+
+pytestmark = pytest.mark.codex
+
+SANDBOX = "workspace-write"
+"""Lets an approved ``touch`` write to the working directory (Codex's default here is read-only)."""
+
+
+# --- query -------------------------------------------------------------------------------------
+
+
+def test_query_prints_the_answer_and_system_reaches_the_model_as_developer_instructions(
+    env: dict[str, str], workdir: Path, codex_model_server: ModelServer
+) -> None:
+    result = run_cli("query", "--system", "Answer like a pirate.", "hello there", env=env, cwd=workdir)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "Echo: hello there\n", "")
+    [request] = codex_model_server.requests
+    assert request.user_texts() == ["hello there"]
+    assert "Answer like a pirate." in request.developer_texts()
+
+
+def test_query_streams_chunks_as_they_arrive_and_ctrl_c_exits_130(env: dict[str, str], workdir: Path) -> None:
+    # The model sends two deltas, then hangs: they can only be on the terminal if each chunk is flushed.
+    proc = subprocess.Popen(
+        [*CLI, "query", "[[stall-mid]] one two three"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=workdir,
+    )
+    try:
+        assert proc.stdout is not None
+        seen = b""
+        deadline = time.monotonic() + 30
+        while b"Echo: one" not in seen:
+            assert time.monotonic() < deadline, seen
+            seen += os.read(proc.stdout.fileno(), 1024)
+        assert proc.poll() is None  # the turn has not ended: the text came while it streamed
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == EXIT_INTERRUPTED, err.decode()
+    assert b"interrupted" in err
+
+
+def test_query_json_reads_the_prompt_from_stdin(
+    env: dict[str, str], workdir: Path, codex_model_server: ModelServer
+) -> None:
+    result = run_cli(
+        "query", "--json", "--model", "o4", "--approval", "on-failure", "-", stdin="from stdin\n", env=env, cwd=workdir
+    )
+    assert result.returncode == 0, result.stderr
+    # A retired approval value is mapped, and the warning is one line on stderr: stdout stays JSON.
+    assert "claif-cod: warning: approval_policy='on-failure' is not accepted" in result.stderr
+    assert "using 'on-request' instead" in result.stderr
+    output = json.loads(result.stdout)
+    assert output["text"] == "Echo: from stdin"
+    assert output["model"] == "o4"
+    assert output["finish_reason"] == "stop"
+    assert output["session"] is None
+    assert output["id"].startswith("chatcmpl-")
+    assert output["usage"]["completion_tokens"] == 3
+    assert output["usage"]["total_tokens"] == output["usage"]["prompt_tokens"] + 3
+    assert codex_model_server.requests[0].body["model"] == "o4"
+
+
+def test_query_session_without_a_daemon_says_it_lived_in_this_process(env: dict[str, str], workdir: Path) -> None:
+    result = run_cli("query", "--session", "solo", "hi", env=env, cwd=workdir)
+    assert result.returncode == 0
+    assert result.stdout == "Echo: hi\n"
+    assert "session 'solo' lived only in this process" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["[[status:401]] who am I"], EXIT_MODEL, "AuthenticationError (401)"),
+        (["--codex-path", "/nonexistent/codex", "hi"], EXIT_CONNECTION, "Codex CLI binary not found"),
+        (["--timeout", "1", "[[stall]] hang"], EXIT_TIMEOUT, "deadline of 1 s"),
+        (["--daemon", "require", "hi"], EXIT_CONNECTION, "no claif-codd answers"),
+        (["--sandbox", "sideways", "hi"], EXIT_USAGE, "Invalid value for '--sandbox'"),
+        ([], EXIT_USAGE, "Missing argument 'PROMPT'"),
+    ],
+    ids=["401", "missing-binary", "timeout", "no-daemon-required", "bad-option", "no-prompt"],
+)
+def test_query_exit_codes(env: dict[str, str], workdir: Path, args: list[str], code: int, message: str) -> None:
+    result = run_cli("query", *args, env=env, cwd=workdir)
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr
+    assert result.stdout == ""
+
+
+def test_empty_prompt_from_stdin_is_a_usage_error(env: dict[str, str], workdir: Path) -> None:
+    result = CliRunner().invoke(cli, ["query", "-"], input="  \n")
+    assert result.exit_code == EXIT_USAGE
+    assert "the prompt is empty" in result.output
+
+
+def test_approvals_without_a_terminal_are_declined_and_said_on_stderr(env: dict[str, str], workdir: Path) -> None:
+    result = run_cli("query", "--approval", "untrusted", "[[tool:touch made.txt]] go", env=env, cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "declined command" in result.stderr and "touch made.txt" in result.stderr
+    assert "no terminal to ask on" in result.stderr
+    assert result.stdout.startswith("Tool said:")
+    assert not (workdir / "made.txt").exists()
+
+
+@pytest.mark.parametrize(("answer", "created"), [("n", False), ("y", True)])
+def test_approvals_are_asked_on_the_terminal(env: dict[str, str], workdir: Path, answer: str, created: bool) -> None:
+    term = PtyProcess(
+        "query", "--approval", "untrusted", "--sandbox", SANDBOX, "[[tool:touch made.txt]] go", env=env, cwd=workdir
+    )
+    try:
+        term.expect("Codex asks for approval")
+        term.expect(r"command: .*touch made\.txt")
+        term.expect(f"cwd: +{workdir}")
+        term.expect(r"Allow\? \[y\]es / \[a\]lways this session / \[n\]o / \[c\]ancel turn: ")
+        term.send("what?\n")  # not an answer: asked again
+        term.expect(r"Allow\?")
+        term.send(f"{answer}\n")
+        term.expect("-> allowed once" if created else "-> declined")
+        term.expect("\nTool said:")
+        assert term.wait() == 0
+    finally:
+        term.close()
+    assert (workdir / "made.txt").exists() == created, term.output
+
+
+# --- chat --------------------------------------------------------------------------------------
+
+
+def test_chat_turns_share_a_session_and_ctrl_c_interrupts_only_the_turn(
+    env: dict[str, str], workdir: Path, tmp_path: Path
+) -> None:
+    term = PtyProcess("chat", "--session", "pair", env=env, cwd=workdir)
+    try:
+        term.expect(r"session pair \(in this process only: no claif-codd is running\)")
+        term.expect("you> ")
+        term.send("first\n")
+        term.expect("\nEcho: first\n")
+        term.expect("you> ")
+        term.send("second\n")
+        term.expect(r"\n\[turn 2\] Echo: second\n")  # the model saw the first turn: same Codex thread
+        term.expect("you> ")
+        term.send("[[slow:300]] [[long:50]]\n")
+        term.expect("w2 ")  # streaming, far from the end of the turn
+        term.send("\x03")
+        term.expect("turn interrupted\n")
+        term.expect("you> ")
+        assert term.proc.poll() is None
+        term.send("typed then abandoned")
+        term.expect("abandoned")  # echoed: readline has the text (a ^C sent with it could flush it unread)
+        term.send("\x03")  # Ctrl-C at the prompt only drops the line
+        term.expect(r"\^C\nyou> ")
+        term.send("after\n")
+        term.expect(r"\n\[turn \d\] Echo: after\n")
+        term.expect("you> ")
+        term.send("/exit\n")
+        assert term.wait() == 0
+    finally:
+        term.close()
+    history = (tmp_path / "state" / "claif-cod" / "chat_history").read_text()
+    assert "first" in history and "after" in history
+    assert "typed then abandoned" not in history
+
+
+def test_chat_without_a_session_makes_a_name_and_ctrl_d_quits(env: dict[str, str], workdir: Path) -> None:
+    term = PtyProcess("chat", env=env, cwd=workdir)
+    try:
+        term.expect(r"session chat-\d{8}-\d{6}-[0-9a-f]{6} ")
+        term.expect("you> ")
+        term.send("\x04")
+        assert term.wait() == 0
+    finally:
+        term.close()
+
+
+def test_chat_reads_piped_lines_and_reports_turn_errors_without_exiting(env: dict[str, str], workdir: Path) -> None:
+    result = run_cli("chat", stdin="one\n[[status:401]] bad\ntwo\n", env=env, cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "Echo: one" in result.stdout
+    assert "error: AuthenticationError (401)" in result.stderr
+    assert "Echo: two" in result.stdout
+
+
+def test_chat_requiring_a_missing_daemon_fails_at_once(env: dict[str, str], workdir: Path) -> None:
+    result = run_cli("chat", "--daemon", "require", env=env, cwd=workdir)
+    assert result.returncode == EXIT_CONNECTION
+    assert "no claif-codd answers" in result.stderr
+
+
+# --- models, sessions, version -----------------------------------------------------------------
+
+
+def test_models(env: dict[str, str], workdir: Path) -> None:
+    listing = run_cli("models", "--json", env=env, cwd=workdir)
+    assert listing.returncode == 0, listing.stderr
+    assert [m["id"] for m in json.loads(listing.stdout)] == ["o4-mini", "o4", "gpt-test-large"]
+    assert run_cli("models", env=env, cwd=workdir).stdout == "o4-mini\no4\ngpt-test-large\n"
+
+
+def test_sessions_are_shared_by_processes_through_the_daemon(cli_daemon: dict[str, str], workdir: Path) -> None:
+    first = run_cli("query", "--session", "review", "--daemon", "require", "hello", env=cli_daemon, cwd=workdir)
+    assert (first.returncode, first.stdout, first.stderr) == (0, "Echo: hello\n", "")
+    second = run_cli("query", "--session", "review", "--json", "again", env=cli_daemon, cwd=workdir)
+    assert json.loads(second.stdout)["text"] == "[turn 2] Echo: again"
+    chat = run_cli("chat", "--session", "review", stdin="third\n", env=cli_daemon, cwd=workdir)
+    assert chat.returncode == 0, chat.stderr
+    assert "session review (shared through claif-codd at " in chat.stdout
+    assert "[turn 3] Echo: third" in chat.stdout
+    listing = run_cli("sessions", "--json", env=cli_daemon, cwd=workdir)
+    assert listing.returncode == 0, listing.stderr
+    [session] = json.loads(listing.stdout)
+    assert session["session_id"] == "review"
+    assert session["turns"] == 3
+    assert session["working_dir"] == str(workdir)
+    assert session["busy"] is False
+    text = run_cli("sessions", env=cli_daemon, cwd=workdir).stdout
+    assert text.startswith("review  turns 3  last ")
+
+
+def test_sessions_without_a_daemon_is_a_connection_error(env: dict[str, str], workdir: Path) -> None:
+    result = CliRunner().invoke(cli, ["sessions", "--json"])
+    assert result.exit_code == EXIT_CONNECTION
+    assert "no claif-codd answers at /nonexistent/claif-cod-test.sock" in result.output
+    assert "claif-codd start" in result.output
+
+
+def test_version_and_help() -> None:
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--version"]).output == f"claif-cod, version {__version__}\n"
+    help_text = runner.invoke(cli, ["--help"]).output
+    for command in ("query", "chat", "models", "sessions"):
+        assert command in help_text
+    assert runner.invoke(cli, ["bogus"]).exit_code == EXIT_USAGE
+
+
+def test_shell_completion_script_and_choices(tmp_path: Path) -> None:
+    env = {**os.environ, "_CLAIF_COD_COMPLETE": "bash_source"}
+    script = subprocess.run(CLI, env=env, capture_output=True, text=True, timeout=60)
+    assert "complete -o nosort -F _claif_cod_completion claif-cod" in script.stdout
+    env = {**os.environ, "_CLAIF_COD_COMPLETE": "bash_complete", "COMP_WORDS": "claif-cod query --sandbox ",
+           "COMP_CWORD": "3"}
+    choices = subprocess.run(CLI, env=env, capture_output=True, text=True, timeout=60)
+    assert choices.stdout.split() == ["plain,read-only", "plain,workspace-write", "plain,danger-full-access"]
+
+
+def test_bad_daemon_mode_in_the_environment_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLAIF_COD_DAEMON", "sometimes")
+    result = CliRunner().invoke(cli, ["query", "hi"])
+    assert result.exit_code == EXIT_USAGE
+    assert "CLAIF_COD_DAEMON" in result.output

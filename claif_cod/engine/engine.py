@@ -38,7 +38,13 @@ from claif_cod.engine.appserver import AppServer, Liveness, Notification, Proces
 from claif_cod.engine.config import CodexConfig, ProcessKey
 from claif_cod.engine.conversations import Conversation, ConversationIndex, Message, history_hash
 from claif_cod.engine.discovery import CodexBinary, find_codex, probe
-from claif_cod.engine.errors import CodexProcessDied, CodexProcessHung, CodexRequestTimedOut, TurnTimedOut
+from claif_cod.engine.errors import (
+    CodexProcessDied,
+    CodexProcessHung,
+    CodexRequestTimedOut,
+    CodexRpcError,
+    TurnTimedOut,
+)
 from claif_cod.engine.events import (
     ItemCompleted,
     ItemStarted,
@@ -476,7 +482,14 @@ class Engine:
         async with self._session_locks.setdefault(session_id, asyncio.Lock()):
             record = self.sessions.get(session_id)
             if record is not None:
-                return await self.resume_thread(key, api_key, record.thread_id), True
+                try:
+                    return await self.resume_thread(key, api_key, record.thread_id), True
+                except CodexRpcError:
+                    # Codex writes a thread's rollout at its first turn: a session bound just before a
+                    # crash (or whose first turn never started) has nothing to resume, and no history.
+                    if record.turns:
+                        raise
+                    log.warning("engine.session_restarted", session=session_id, thread_id=record.thread_id)
             handle = await self.start_thread(
                 key, api_key, instructions=conversation.instructions, history=conversation.history, model=model
             )

@@ -232,6 +232,12 @@ class Daemon:
             + (f" (killed: {', '.join(map(str, left))})" if left else "")
         )
 
+    def show_log_on_error(self, exc_type: type[BaseException] | None, _exc: object, _tb: object) -> bool:
+        """On a failure (not Ctrl-C), print the daemon's last log lines before the temp dir goes."""
+        if exc_type is not None and not issubclass(exc_type, KeyboardInterrupt):
+            print(f"claif-codd log ({self.log}), last lines:\n{self.log_tail()}", file=sys.stderr)
+        return False
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -649,6 +655,11 @@ def evaluate(results: Results) -> None:
     ]
 
 
+def history_growth(samples: Sequence[float]) -> float:
+    third = len(samples) // 3
+    return statistics.median(samples[-third:]) - statistics.median(samples[:third])
+
+
 def mib(n: float) -> str:
     return f"{n / MiB:.1f} MiB"
 
@@ -689,6 +700,12 @@ def render(results: Results) -> str:
     lines += [
         "",
         f"Warm thread reused (cached prompt prefix): {reused}.",
+    ]
+    if turns >= 6:
+        growth = ", ".join(f"{mode} {history_growth(bench.samples[mode]):+.1f} ms" for mode in MODES if mode != EXEC)
+        lines.append(f"Growth with the conversation (median of the last third of the rounds minus the first third): "
+                     f"{growth}. The clients resend the whole history every turn; raw sends only the new message.")
+    lines += [
         "Warm-up, not in the tables: " + ", ".join(f"{mode} {bench.warmup[mode]:.1f} ms" for mode in
                                                      (EXEC, DAEMON, LOCAL, RAW)) + ".",
     ]
@@ -849,6 +866,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         daemon = Daemon(socket=socket_path, state_dir=root / "state", log=root / "codd.log", env=env)
         cleanup.callback(daemon.stop)
+        cleanup.push(daemon.show_log_on_error)
         progress("starting claif-codd")
         daemon_start_ms = daemon.start()
         memory = [Memory.read("fresh daemon", daemon)]

@@ -231,9 +231,6 @@ class AppServer:
     def alive(self) -> bool:
         return self._death is None and not self._closing and self._proc.returncode is None
 
-    @property
-    def loaded_threads(self) -> int:
-        return len(self._threads)
 
     def stderr_tail(self) -> str:
         return b"".join(self._stderr).decode("utf-8", "replace")

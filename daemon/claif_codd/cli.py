@@ -48,6 +48,7 @@ def configure_logging(fmt: str, level: str) -> None:
         structlog.stdlib.ProcessorFormatter(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
             foreign_pre_chain=[
+                structlog.stdlib.ExtraAdder(),  # our loggers pass their key-values as `extra`
                 structlog.stdlib.add_log_level,
                 structlog.stdlib.add_logger_name,
                 structlog.processors.TimeStamper(fmt="iso"),
@@ -77,15 +78,45 @@ def main() -> None:
 @click.option("--log-format", type=click.Choice(["json", "console"]), default="console", show_default=True)
 @click.option("--log-level", default="info", show_default=True)
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None, help="Where the session registry lives.")
+@click.option("--max-connections", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Connections beyond this get a retryable OVERLOADED error and are closed.")
+@click.option("--max-inflight", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Requests in flight per connection; more get a retryable OVERLOADED error.")
+@click.option("--max-turns", type=click.IntRange(min=1), default=512, show_default=True,
+              help="Turn-starting requests in flight in the whole daemon; more get OVERLOADED.")
+@click.option("--max-outbound-bytes", type=click.IntRange(min=1), default=64 * 2**20, show_default=True,
+              help="Unread backlog after which a client that stopped reading is disconnected.")
+@click.option("--drain-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="On SIGTERM or stop, seconds running requests get to finish before they are interrupted.")
 def serve(
-    socket_path: Path | None, idle_timeout: float | None, log_format: str, log_level: str, state_dir: Path | None
+    socket_path: Path | None,
+    idle_timeout: float | None,
+    log_format: str,
+    log_level: str,
+    state_dir: Path | None,
+    max_connections: int,
+    max_inflight: int,
+    max_turns: int,
+    max_outbound_bytes: int,
+    drain_timeout: float,
 ) -> None:
     """Run in the foreground (what systemd and `start` run)."""
     from claif_codd.run import run
+    from claif_codd.server import DaemonConfig
 
     configure_logging(log_format, log_level)
+    config = DaemonConfig(
+        socket_path=socket_path or default_socket_path(),
+        state_dir=state_dir or default_state_dir(),
+        idle_timeout=idle_timeout,
+        max_connections=max_connections,
+        max_inflight_per_connection=max_inflight,
+        max_turns_in_flight=max_turns,
+        max_outbound_bytes=max_outbound_bytes,
+        drain_timeout=drain_timeout,
+    )
     try:
-        run(socket_path or default_socket_path(), state_dir or default_state_dir(), idle_timeout)
+        run(config)
     except UnsafeSocketDirectory as exc:
         raise click.ClickException(str(exc)) from None
 

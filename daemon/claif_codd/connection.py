@@ -3,12 +3,23 @@
 Every request runs in its own task so a slow turn never blocks the connection; outgoing
 frames go through a bounded queue drained by one writer task, so a client that stops
 reading is dropped instead of stalling the turns that feed it (or anyone else).
+
+Load limits answered here, each with a retryable OVERLOADED error sent at once (never a wait):
+
+* more than ``max_inflight_per_connection`` requests in flight on this connection;
+* more than ``max_turns_in_flight`` turn-starting requests (``chat.completions.create``,
+  ``session.send``) in flight in the whole daemon;
+* work-starting requests while the daemon drains for shutdown.
+
+``max_outbound_bytes`` caps what may wait to be written to this client (our queue plus the
+transport's buffer); a client that lets more pile up is logged and disconnected.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import typing
 import uuid
@@ -22,6 +33,7 @@ from claif_cod.protocol import (
     ApprovalRequestedNotification,
     ApprovalRequestedParams,
     CancelNotification,
+    ChatCompletionsCreateRequest,
     DuplicateId,
     ErrorResponse,
     FrameDecoder,
@@ -30,6 +42,7 @@ from claif_cod.protocol import (
     HelloRequired,
     HelloTimeout,
     InternalError,
+    ModelsListRequest,
     Notification,
     Overloaded,
     ProtocolError,
@@ -37,6 +50,7 @@ from claif_cod.protocol import (
     RequestCancelled,
     RequestId,
     Response,
+    SessionSendRequest,
     decode,
     encode,
     encode_frame,
@@ -49,7 +63,13 @@ if TYPE_CHECKING:
 log = get_logger("claif_codd.connection")
 
 _ids = itertools.count(1)
-_REQUEST_TYPES = typing.get_args(Request)
+REQUEST_TYPES = typing.get_args(Request)
+TURN_REQUESTS = (ChatCompletionsCreateRequest, SessionSendRequest)
+"""Requests that run a Codex turn: counted against the daemon's ``max_turns_in_flight``."""
+WORK_REQUESTS = (*TURN_REQUESTS, ModelsListRequest)
+"""Requests that need Codex: refused while the daemon drains for shutdown."""
+INFLIGHT_RETRY_AFTER_S = 0.5
+TURNS_RETRY_AFTER_S = 1.0
 
 
 class Connection:
@@ -61,6 +81,8 @@ class Connection:
         self._decoder = FrameDecoder(daemon.config.max_frame_size)
         self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._queued_bytes = 0
+        self._dropped = False
+        self._cancel_errors: dict[RequestId, ProtocolError] = {}
         self.tasks: dict[RequestId, asyncio.Task[None]] = {}
         self.approvals: dict[str, asyncio.Future[Decision]] = {}
         self.client_name: str | None = None
@@ -123,6 +145,14 @@ class Connection:
             self.closed = True
             self._reader.feed_eof()
 
+    def cancel_requests(self, error: ProtocolError) -> list[asyncio.Task[None]]:
+        """Cancel every request in flight, answering each with ``error`` instead of REQUEST_CANCELLED."""
+        tasks = list(self.tasks.items())
+        for request_id, task in tasks:
+            self._cancel_errors[request_id] = error
+            task.cancel()
+        return [task for _, task in tasks]
+
     # --- inbound ---------------------------------------------------------------------------
 
     def _handle(self, body: bytes) -> None:
@@ -137,7 +167,7 @@ class Connection:
             if task is not None:
                 task.cancel()
             return
-        if not isinstance(message, _REQUEST_TYPES):
+        if not isinstance(message, REQUEST_TYPES):
             return  # responses and daemon-side notifications mean nothing coming from a client
         request = message
         if self.client_name is None and not isinstance(request, HelloRequest):
@@ -146,11 +176,45 @@ class Connection:
         if request.id in self.tasks:
             self._send_error(request.id, DuplicateId(f"request id {request.id!r} is already in flight"))
             return
-        if len(self.tasks) >= self.daemon.config.max_inflight_per_connection:
-            limit = self.daemon.config.max_inflight_per_connection
-            self._send_error(request.id, Overloaded.retry_after(0.5, f"more than {limit} requests in flight"))
+        if isinstance(request, HelloRequest):
+            self._hello(request)
             return
-        self.tasks[request.id] = asyncio.create_task(self._serve(request))
+        refusal = self._refusal(request)
+        if refusal is not None:
+            self._send_error(request.id, refusal)
+            return
+        turn = isinstance(request, TURN_REQUESTS)
+        if turn:
+            self.daemon.turn_requests += 1
+        task = asyncio.create_task(self._serve(request))
+        self.tasks[request.id] = task
+        task.add_done_callback(functools.partial(self._request_done, request.id, turn))
+
+    def _hello(self, request: HelloRequest) -> None:
+        """Answered inline, not in a task: a request pipelined right behind it sees the handshake done."""
+        try:
+            result = self.daemon.methods.hello(self, request)
+        except ProtocolError as exc:
+            self._send_error(request.id, exc)
+            return
+        self.send(Response(id=request.id, result=result))
+
+    def _refusal(self, request: Request) -> Overloaded | None:
+        """Why the daemon can't take ``request`` right now, or None; checked before any work starts."""
+        daemon, config = self.daemon, self.daemon.config
+        if daemon.draining and isinstance(request, WORK_REQUESTS):
+            return daemon.shutdown_error("claif-codd is shutting down and takes no new work")
+        if len(self.tasks) >= config.max_inflight_per_connection:
+            limit = config.max_inflight_per_connection
+            self.log.info("connection.overloaded", limit="max_inflight_per_connection", value=limit)
+            return Overloaded.retry_after(
+                INFLIGHT_RETRY_AFTER_S, f"{limit} requests are already in flight on this connection"
+            )
+        if isinstance(request, TURN_REQUESTS) and daemon.turn_requests >= config.max_turns_in_flight:
+            limit = config.max_turns_in_flight
+            self.log.info("connection.overloaded", limit="max_turns_in_flight", value=limit)
+            return Overloaded.retry_after(TURNS_RETRY_AFTER_S, f"claif-codd is running its maximum of {limit} turns")
+        return None
 
     async def _serve(self, request: Request) -> None:
         request_log = self.log.bind(request=request.id, method=request.__struct_config__.tag)
@@ -163,27 +227,60 @@ class Connection:
             request_log.info("request.failed", status=failure.status)
             self.send(ErrorResponse(id=request.id, error=failure_to_error(failure)))
         except asyncio.CancelledError:
-            self._send_error(request.id, RequestCancelled("request cancelled"))
+            reason = self._cancel_errors.get(request.id)
+            self._send_error(request.id, reason or RequestCancelled("request cancelled"))
         except Exception as exc:
             request_log.exception("request.crashed")
             self._send_error(request.id, InternalError(f"{type(exc).__name__}: {exc}"))
         finally:
             self.tasks.pop(request.id, None)
 
+    def _request_done(self, request_id: RequestId, turn: bool, task: asyncio.Task[None]) -> None:
+        """Bookkeeping that must happen even for a task cancelled before it ever ran."""
+        if self.tasks.get(request_id) is task:
+            del self.tasks[request_id]
+        reason = self._cancel_errors.pop(request_id, None)
+        if task.cancelled():  # cancelled before its first step: _serve never ran, so answer here
+            self._send_error(request_id, reason or RequestCancelled("request cancelled"))
+        if turn:
+            self.daemon.turn_requests -= 1
+
     # --- outbound --------------------------------------------------------------------------
 
     def send(self, message: Request | Notification | Response[Any] | ErrorResponse) -> None:
-        if self.closed and self._outbox.qsize() == 0 and not isinstance(message, (Response, ErrorResponse)):
+        """Queue ``message`` for the writer; never waits, so no turn is ever held up by this client."""
+        if self._dropped or (self.closed and not isinstance(message, (Response, ErrorResponse))):
             return
         frame = encode_frame(encode(message), self.daemon.config.max_frame_size)
-        if self._queued_bytes + len(frame) > self.daemon.config.max_outbound_bytes:
-            self.log.warning("connection.slow_reader_dropped", queued=self._queued_bytes)
-            self._queued_bytes = 0
-            self.close()
-            self._writer.transport.abort()
+        pending = self.pending_bytes
+        # A frame larger than the cap still goes out when nothing else waits: the cap is on backlog.
+        if pending and pending + len(frame) > self.daemon.config.max_outbound_bytes:
+            self._drop_slow_reader(pending)
             return
         self._queued_bytes += len(frame)
         self._outbox.put_nowait(frame)
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes produced for this client and not yet handed to the kernel."""
+        transport = self._writer.transport
+        buffered = 0 if transport.is_closing() else transport.get_write_buffer_size()
+        return self._queued_bytes + buffered
+
+    def _drop_slow_reader(self, pending: int) -> None:
+        self.log.warning(
+            "connection.slow_reader_dropped",
+            pending_bytes=pending,
+            max_outbound_bytes=self.daemon.config.max_outbound_bytes,
+            requests=len(self.tasks),
+        )
+        self._dropped = True
+        while not self._outbox.empty():  # free the backlog now, not when the writer gets to it
+            self._outbox.get_nowait()
+        self._queued_bytes = 0
+        self._outbox.put_nowait(None)
+        self._writer.transport.abort()
+        self.close()
 
     def _send_error(self, request_id: RequestId | None, exc: ProtocolError) -> None:
         self.send(ErrorResponse(id=request_id, error=exc.to_error()))

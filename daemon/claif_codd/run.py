@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from pathlib import Path
 
 from claif_cod._log import get_logger
 from claif_codd import systemd
@@ -45,9 +44,8 @@ async def serve(config: DaemonConfig, notifier: systemd.SystemdNotifier) -> None
         store.close()
 
 
-def run(socket_path: Path, state_dir: Path, idle_timeout: float | None) -> None:
+def run(config: DaemonConfig) -> None:
     notifier = systemd.from_environment()  # also scrubs systemd's variables before any child starts
-    config = DaemonConfig(socket_path=socket_path, state_dir=state_dir, idle_timeout=idle_timeout)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS

@@ -2,8 +2,14 @@
 
 Start-up binds the socket race-free (0600 via umask, in a checked 0700 directory) or takes
 it from systemd; each accepted peer must be our own uid.  Shutdown follows uvicorn: stop
-accepting, let in-flight turns drain up to a deadline, then cancel (which interrupts the
-turns), reap the Codex children and remove the socket only if it is still ours.
+accepting, let in-flight requests drain up to a deadline (new work meanwhile gets a retryable
+OVERLOADED "shutting down"), then cancel what is left (which interrupts the turns) answering
+each with that error, flush the replies, reap the Codex children and remove the socket only
+if it is still ours.  A second SIGTERM/SIGINT ends the drain at once.
+
+A connection beyond ``max_connections`` is told so with an OVERLOADED error frame (and any
+request it sends within a short grace gets the same answer by id) and then closed, never
+dropped silently.
 """
 
 from __future__ import annotations
@@ -14,7 +20,6 @@ import errno
 import os
 import signal
 import socket
-import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,12 +28,31 @@ from claif_cod._log import get_logger
 from claif_cod.engine.engine import Engine
 from claif_cod.engine.sessions import SessionStore
 from claif_cod.openai_compat.service import ChatService
-from claif_cod.protocol import DEFAULT_MAX_FRAME
-from claif_cod.transport.socket_path import default_socket_path, ensure_directory
-from claif_codd.connection import Connection
+from claif_cod.protocol import (
+    DEFAULT_MAX_FRAME,
+    ErrorResponse,
+    FrameDecoder,
+    Overloaded,
+    ProtocolError,
+    RequestId,
+    decode,
+    encode,
+    encode_frame,
+)
+from claif_cod.transport.socket_path import default_socket_path, ensure_directory, peer_uid
+from claif_codd.connection import REQUEST_TYPES, Connection
 from claif_codd.methods import Methods
 
 log = get_logger("claif_codd.server")
+
+REFUSE_GRACE_S = 1.0
+"""How long a refused connection is read (its requests answered by id) before it is closed."""
+REFUSE_HELLO_WAIT_S = 0.2
+"""How long a refused connection may take to send its hello before it is told with ``id`` null."""
+CONNECTIONS_RETRY_AFTER_S = 1.0
+SHUTDOWN_RETRY_AFTER_S = 1.0
+CLOSE_TIMEOUT_S = 5.0
+"""How long shutdown waits for connections to flush their last replies."""
 
 
 class AlreadyRunning(Exception):
@@ -43,7 +67,10 @@ class DaemonConfig:
     max_frame_size: int = DEFAULT_MAX_FRAME
     max_connections: int = 256
     max_inflight_per_connection: int = 128
+    max_turns_in_flight: int = 512
+    """Turn-starting requests (chat, session.send) in flight in the whole daemon, queued ones included."""
     max_outbound_bytes: int = 64 * 1024 * 1024
+    """Backlog one client may leave unread before it is disconnected as a slow reader."""
     max_processes: int = 8
     approval_timeout: float = 120.0
     drain_timeout: float = 60.0
@@ -56,17 +83,26 @@ class Daemon:
         self.service = ChatService(self.engine)
         self.methods = Methods(self)
         self.connections: set[Connection] = set()
+        self.turn_requests = 0
+        """Turn-starting requests in flight across all connections (see ``max_turns_in_flight``)."""
         self.started_at = time.monotonic()
         self._server: asyncio.AbstractServer | None = None
         self._socket_inode: int | None = None
         self._stop = asyncio.Event()
+        self._drain_now = asyncio.Event()
+        self._handlers: set[asyncio.Task[None]] = set()
         self._last_activity = time.monotonic()
 
     # --- start ------------------------------------------------------------------------------
 
     async def start(self, listening: socket.socket | None = None) -> None:
+        _no_inherited_fds_for_children()
         sock = listening if listening is not None else self._bind()
-        self._server = await asyncio.start_unix_server(self._accept, sock=sock, limit=self.config.max_frame_size)
+        # The backlog again here: the loop re-listens the socket with its own default (100 under uvloop),
+        # and a burst of clients connecting at once must not overflow it.
+        self._server = await asyncio.start_unix_server(
+            self._accept, sock=sock, limit=self.config.max_frame_size, backlog=socket.SOMAXCONN
+        )
         log.info("daemon.listening", socket=str(self.config.socket_path), pid=os.getpid())
 
     def _bind(self) -> socket.socket:
@@ -83,7 +119,7 @@ class Daemon:
             sock.bind(str(path))
         finally:
             os.umask(old_umask)
-        sock.listen(128)
+        sock.listen(socket.SOMAXCONN)
         self._socket_inode = os.stat(path).st_ino
         return sock
 
@@ -91,13 +127,25 @@ class Daemon:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sock: socket.socket | None = writer.get_extra_info("socket")
-        uid = _peer_uid(sock) if sock is not None else None
+        uid = peer_uid(sock) if sock is not None else None
         if uid != os.getuid():
             log.warning("daemon.foreign_peer_refused", peer_uid=uid)
             writer.transport.abort()
             return
-        if len(self.connections) >= self.config.max_connections or self._stop.is_set():
-            writer.transport.abort()
+        handler = asyncio.current_task()
+        if handler is not None:
+            self._handlers.add(handler)
+            handler.add_done_callback(self._handlers.discard)
+        if self.draining:
+            await self._refuse(reader, writer, self.shutdown_error("claif-codd is shutting down"))
+            return
+        if len(self.connections) >= self.config.max_connections:
+            limit = self.config.max_connections
+            log.warning("daemon.connection_refused", limit="max_connections", value=limit)
+            error = Overloaded.retry_after(
+                CONNECTIONS_RETRY_AFTER_S, f"claif-codd is serving its maximum of {limit} connections"
+            )
+            await self._refuse(reader, writer, error)
             return
         conn = Connection(self, reader, writer)
         self.connections.add(conn)
@@ -108,19 +156,87 @@ class Daemon:
             self.connections.discard(conn)
             self.touch()
 
+    async def _refuse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, error: Overloaded) -> None:
+        """Say why we can't serve this peer, answer the requests it sends within a grace, then close.
+
+        Every request (normally just the ``hello``) arriving within :data:`REFUSE_GRACE_S` is
+        answered with ``error`` by its ``id``, so a client's handshake fails with the OVERLOADED
+        error itself; a peer that has sent no request after :data:`REFUSE_HELLO_WAIT_S` gets it
+        with ``id`` null, so nobody waits on a silent socket. Reading what the peer sent before
+        closing also makes the close an orderly EOF rather than a reset.
+        """
+        max_frame = self.config.max_frame_size
+        answered = False
+
+        def reply(request_id: RequestId | None) -> None:
+            writer.write(encode_frame(encode(ErrorResponse(id=request_id, error=error.to_error())), max_frame))
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + REFUSE_GRACE_S
+        decoder = FrameDecoder(max_frame)
+        reading: asyncio.Future[bytes] | None = None
+        try:
+            while (remaining := deadline - loop.time()) > 0:
+                reading = reading or asyncio.ensure_future(reader.read(64 * 1024))
+                wait = remaining if answered else min(remaining, REFUSE_HELLO_WAIT_S)
+                done, _ = await asyncio.wait({reading}, timeout=wait)
+                if not done:
+                    if not answered:
+                        reply(None)
+                        answered = True
+                    continue
+                data, reading = reading.result(), None
+                if not data:
+                    break
+                for body in decoder.feed(data):
+                    with contextlib.suppress(ProtocolError):
+                        message = decode(body)
+                        if isinstance(message, REQUEST_TYPES):
+                            reply(message.id)
+                            answered = True
+                await asyncio.wait_for(writer.drain(), max(0.0, deadline - loop.time()))
+            if not answered:
+                reply(None)
+        except (asyncio.TimeoutError, ConnectionError, ProtocolError, RuntimeError):
+            pass
+        finally:
+            if reading is not None:
+                reading.cancel()
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), REFUSE_GRACE_S)
+
     def touch(self) -> None:
         self._last_activity = time.monotonic()
 
     # --- running and stopping ----------------------------------------------------------------
 
+    @property
+    def draining(self) -> bool:
+        """Shutting down: no new connections or work, in-flight requests may finish."""
+        return self._stop.is_set()
+
+    def shutdown_error(self, message: str) -> Overloaded:
+        return Overloaded.retry_after(SHUTDOWN_RETRY_AFTER_S, message)
+
     def request_shutdown(self) -> None:
         self._stop.set()
+
+    def _on_signal(self, signum: int) -> None:
+        if self.draining:
+            log.warning("daemon.drain_cut_short", signal=signal.Signals(signum).name)
+            self._drain_now.set()
+        else:
+            log.info("daemon.signal", signal=signal.Signals(signum).name)
+            self.request_shutdown()
 
     async def serve_until_stopped(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self.request_shutdown)
+                loop.add_signal_handler(sig, self._on_signal, sig)
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGUSR1, self.log_stats)
         idle = asyncio.create_task(self._idle_watch()) if self.config.idle_timeout else None
         try:
             await self._stop.wait()
@@ -128,6 +244,19 @@ class Daemon:
             if idle is not None:
                 idle.cancel()
             await self.shutdown()
+
+    def log_stats(self) -> None:
+        """On SIGUSR1: one log line with the daemon's live counts (leak hunting, soak tests)."""
+        log.info(
+            "daemon.stats",
+            tasks=len(asyncio.all_tasks()),
+            connections=len(self.connections),
+            requests=sum(len(conn.tasks) for conn in self.connections),
+            turn_requests=self.turn_requests,
+            turns_in_flight=self.engine.turns_in_flight,
+            processes=len(self.engine.processes()),
+            threads=len(self.engine.threads()),
+        )
 
     async def _idle_watch(self) -> None:
         assert self.config.idle_timeout is not None
@@ -141,18 +270,31 @@ class Daemon:
                 self.request_shutdown()
                 return
 
+    def _busy(self) -> bool:
+        return any(conn.tasks for conn in self.connections) or self.engine.turns_in_flight > 0
+
     async def shutdown(self) -> None:
+        self._stop.set()
         if self._server is not None:
             self._server.close()
-        deadline = time.monotonic() + self.config.drain_timeout
-        while self.engine.turns_in_flight and time.monotonic() < deadline:  # noqa: ASYNC110 - polled, no event
-            await asyncio.sleep(0.05)
+        timeout = self.config.drain_timeout
+        if self._busy():
+            requests = sum(len(conn.tasks) for conn in self.connections)
+            log.info("daemon.draining", requests=requests, turns=self.engine.turns_in_flight, drain_timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while self._busy() and time.monotonic() < deadline and not self._drain_now.is_set():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        why = "a second signal cut the drain short" if self._drain_now.is_set() else f"the {timeout:g} s drain deadline"
+        error = self.shutdown_error(f"claif-codd is shutting down: the request was interrupted ({why})")
+        tasks = [task for conn in list(self.connections) for task in conn.cancel_requests(error)]
+        if tasks:
+            log.warning("daemon.drain_timeout", interrupted=len(tasks), drain_timeout=timeout)
+        await asyncio.gather(*tasks, return_exceptions=True)
         for conn in list(self.connections):
             conn.close()
-        tasks = [t for conn in self.connections for t in conn.tasks.values()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        handlers = [h for h in self._handlers if h is not asyncio.current_task()]
+        if handlers:  # each connection flushes its last replies (bounded by its writer's own timeout)
+            await asyncio.wait(handlers, timeout=CLOSE_TIMEOUT_S)
         await self.engine.close()
         self._remove_socket()
         log.info("daemon.stopped")
@@ -167,13 +309,25 @@ class Daemon:
                 path.unlink()
 
 
-def _peer_uid(sock: socket.socket) -> int | None:
+def _no_inherited_fds_for_children() -> None:
+    """Mark every fd above stdio close-on-exec, so no Codex child (nor what Codex runs) inherits one.
+
+    Python opens its own fds close-on-exec, but fds the daemon was started with (by a shell, a
+    supervisor, a test's ``pass_fds``) may be inheritable, and uvloop's ``subprocess_exec`` ignores
+    ``close_fds``: each such fd would reach every Codex child. Systemd's LISTEN_FDS are already
+    taken (close-on-exec) by the time ``start`` runs.
+    """
+    fd_dir = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
     try:
-        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        fds = [int(name) for name in os.listdir(fd_dir)]
     except OSError:
-        return None
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    return int(uid)
+        return
+    for fd in fds:
+        if fd > 2:
+            with contextlib.suppress(OSError):  # e.g. the fd listdir itself used, closed by now
+                os.set_inheritable(fd, False)
+
+
 
 
 def _answers(path: Path) -> bool:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import fcntl
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from claif_cod.transport.socket_path import ensure_directory
+from claif_cod.transport.socket_path import ensure_directory, listening
 
 ENV_AUTOSTART = "CLAIF_COD_AUTOSTART"
 START_TIMEOUT_S = 20.0
@@ -26,15 +25,11 @@ def autostart_enabled() -> bool:
 
 
 def answers(path: Path) -> bool:
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    probe.settimeout(1.0)
+    """Whether a daemon accepts on ``path``; any failure to tell counts as no."""
     try:
-        probe.connect(str(path))
+        return listening(path)
     except OSError:
         return False
-    finally:
-        probe.close()
-    return True
 
 
 def ensure_daemon(path: Path) -> None:

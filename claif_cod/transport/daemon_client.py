@@ -36,7 +36,6 @@ from claif_cod.protocol import (
     ChatCompletionsCreateParams,
     ChatCompletionsCreateRequest,
     CodexOptions,
-    ErrorObject,
     ErrorResponse,
     FrameDecoder,
     HelloParams,
@@ -196,7 +195,7 @@ class DaemonConnection:
         elif isinstance(message, ErrorResponse):
             pending = self._pending.pop(message.id, None) if message.id is not None else None
             if pending is not None and not pending.future.done():
-                pending.future.set_exception(_failure(message.error))
+                pending.future.set_exception(error_to_failure(message.error))
             elif message.id is None:
                 log.warning("daemon.error", code=message.error.code, error=message.error.message)
         elif isinstance(message, ChatCompletionsChunkNotification):
@@ -245,10 +244,6 @@ class DaemonConnection:
 def _consume(future: asyncio.Future[msgspec.Raw]) -> None:
     if not future.cancelled():
         future.exception()
-
-
-def _failure(error: ErrorObject) -> APIFailure:
-    return error_to_failure(error)
 
 
 def codex_options(options: RequestOptions) -> CodexOptions:

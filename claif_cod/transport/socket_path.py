@@ -12,6 +12,7 @@ so it never talks to a daemon another user planted.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 import stat
@@ -112,3 +113,19 @@ def check_peer(sock: socket.socket, path: Path) -> None:
             f"the process listening on {path} runs as uid {uid}, not as you (uid {os.getuid()}), so it is not "
             f"your claif-codd; remove {path} or set ${ENV_SOCKET} to a path in a directory you own"
         )
+
+
+def listening(path: Path) -> bool:
+    """Whether a daemon accepts on ``path``; an error other than "nobody there" is raised,
+    so that a socket we merely cannot probe is never mistaken for a stale one."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(str(path))
+    except OSError as exc:
+        if exc.errno in (errno.ECONNREFUSED, errno.ENOENT, errno.ENOTSOCK):
+            return False
+        raise
+    finally:
+        probe.close()
+    return True

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import os
 import signal
 import socket
@@ -39,7 +38,7 @@ from claif_cod.protocol import (
     encode,
     encode_frame,
 )
-from claif_cod.transport.socket_path import default_socket_path, ensure_directory, peer_uid
+from claif_cod.transport.socket_path import default_socket_path, ensure_directory, listening, peer_uid
 from claif_codd.connection import REQUEST_TYPES, Connection
 from claif_codd.methods import Methods
 
@@ -109,7 +108,7 @@ class Daemon:
         path = self.config.socket_path
         ensure_directory(path.parent)
         if path.exists() or path.is_symlink():
-            if _answers(path):
+            if listening(path):
                 raise AlreadyRunning(f"a daemon is already listening on {path} (stop it with `claif-codd stop`)")
             log.info("daemon.stale_socket_removed", socket=str(path))
             path.unlink()
@@ -326,19 +325,3 @@ def _no_inherited_fds_for_children() -> None:
         if fd > 2:
             with contextlib.suppress(OSError):  # e.g. the fd listdir itself used, closed by now
                 os.set_inheritable(fd, False)
-
-
-
-
-def _answers(path: Path) -> bool:
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    probe.settimeout(1.0)
-    try:
-        probe.connect(str(path))
-    except OSError as exc:
-        if exc.errno in (errno.ECONNREFUSED, errno.ENOENT, errno.ENOTSOCK):
-            return False
-        raise
-    finally:
-        probe.close()
-    return True

@@ -8,15 +8,17 @@ in a temporary directory and always stops it (SIGTERM, then wait) at the end, al
 1. Warm turn latency, interleaved round by round (one sample of each mode per round):
 
    ``daemon``      ``CodexClient(daemon="require")`` through the running daemon.
+   ``daemon HTTP`` The ``openai`` SDK itself (``base_url=``) against the same daemon's ``--http``
+                   endpoint: the REST API on loopback TCP instead of the Unix socket.
    ``in-process``  ``CodexClient(daemon="off")``: the engine and its app-server in this process.
    ``codex exec``  ``codex exec --json --skip-git-repo-check hello`` spawned per turn.
    ``raw``         The floor: a warm ``codex app-server`` driven directly with claif_cod's
                    ``AppServer`` (``thread/start`` once, then per turn ``turn/start`` and wait for
                    ``turn/completed``), timed inside its event loop.
 
-   The three warm modes each continue one multi-turn conversation (the clients resend the history
+   The warm modes each continue one multi-turn conversation (the clients resend the history
    with the last reply and a new user message), so each reuses a warm Codex thread.
-2. Time to the first streamed token: ``stream=True`` through the daemon and in-process, and the
+2. Time to the first streamed token: ``stream=True`` through the daemon (socket and HTTP) and in-process, and the
    first ``item/agentMessage/delta`` of the raw app-server, each on a second conversation.
 3. Throughput: 32 concurrent conversations across 4 working directories through the daemon (one
    ``AsyncCodexClient`` per directory, 8 conversations each, 5 turns per conversation in sequence).
@@ -52,6 +54,7 @@ from typing import Any, TypeVar
 
 import codex_cli_bin
 import msgspec
+import openai
 from openai.types.chat import ChatCompletionMessageParam
 
 import claif_cod
@@ -68,13 +71,15 @@ PROMPT = "hello"
 
 EXEC = "codex exec"
 DAEMON = "daemon warm turn"
+HTTP = "daemon HTTP warm turn"
 LOCAL = "in-process warm turn"
 RAW = "raw app-server warm turn"
 DAEMON_FIRST = "daemon stream: first token"
+HTTP_FIRST = "daemon HTTP stream: first token"
 LOCAL_FIRST = "in-process stream: first token"
 RAW_FIRST = "raw app-server: first delta"
-TURN_MODES = (EXEC, DAEMON, LOCAL, RAW)
-FIRST_MODES = (DAEMON_FIRST, LOCAL_FIRST, RAW_FIRST)
+TURN_MODES = (EXEC, DAEMON, HTTP, LOCAL, RAW)
+FIRST_MODES = (DAEMON_FIRST, HTTP_FIRST, LOCAL_FIRST, RAW_FIRST)
 MODES = TURN_MODES + FIRST_MODES
 
 DIRECTORIES = 4
@@ -182,7 +187,7 @@ class Daemon:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "claif_codd", "serve", "--socket", str(self.socket),
-                 "--state-dir", str(self.state_dir)],
+                 "--state-dir", str(self.state_dir), "--http", "127.0.0.1:0"],
                 env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
             )
         deadline = time.monotonic() + DAEMON_START_TIMEOUT_S
@@ -389,6 +394,7 @@ class Latency:
     workdir: Path
     env: dict[str, str]
     raw: RawAppServer
+    http_url: str
     samples: dict[str, list[float]] = field(default_factory=lambda: {mode: [] for mode in MODES})
     warmup: dict[str, float] = field(default_factory=dict)
     reused: dict[str, int] = field(default_factory=dict)
@@ -409,7 +415,7 @@ def exec_turn(bench: Latency) -> float:
     return took
 
 
-def client_turn(client: CodexClient, conversation: Conversation) -> tuple[float, bool]:
+def client_turn(client: openai.OpenAI, conversation: Conversation) -> tuple[float, bool]:
     """One more turn of ``conversation``; returns milliseconds and whether Codex reused the thread."""
     messages = conversation.ask()
     text = conversation.messages[-1]["content"]
@@ -423,7 +429,7 @@ def client_turn(client: CodexClient, conversation: Conversation) -> tuple[float,
     return took, bool(usage and usage.prompt_tokens_details and usage.prompt_tokens_details.cached_tokens)
 
 
-def client_stream(client: CodexClient, conversation: Conversation) -> tuple[float, bool]:
+def client_stream(client: openai.OpenAI, conversation: Conversation) -> tuple[float, bool]:
     """One streamed turn; milliseconds to the first content chunk, and thread reuse."""
     messages = conversation.ask()
     text = conversation.messages[-1]["content"]
@@ -461,20 +467,25 @@ def run_rounds(bench: Latency, turns: int) -> None:
     """Round 0 warms up; rounds 1..turns take one sample of every mode, interleaved."""
     daemon = CodexClient(working_dir=bench.workdir, codex_path=bench.codex, daemon="require")
     local = CodexClient(working_dir=bench.workdir, codex_path=bench.codex, daemon="off")
+    http = openai.OpenAI(base_url=f"{bench.http_url}/v1", api_key="unused", max_retries=0,
+                         default_headers={"X-Claif-Cod-Working-Dir": str(bench.workdir)})
     try:
         raw_thread, raw_stream_thread = bench.raw.new_thread(), bench.raw.new_thread()
         chats = {mode: Conversation(topic) for mode, topic in
-                 ((DAEMON, "daemon"), (LOCAL, "local"), (RAW, "raw"),
-                  (DAEMON_FIRST, "daemon streamed"), (LOCAL_FIRST, "local streamed"), (RAW_FIRST, "raw streamed"))}
+                 ((DAEMON, "daemon"), (HTTP, "http"), (LOCAL, "local"), (RAW, "raw"),
+                  (DAEMON_FIRST, "daemon streamed"), (HTTP_FIRST, "http streamed"), (LOCAL_FIRST, "local streamed"),
+                  (RAW_FIRST, "raw streamed"))}
         for round_no in range(turns + 1):
             progress(f"latency round {round_no}/{turns}")
             samples: dict[str, float] = {EXEC: exec_turn(bench)}
             hits: dict[str, bool] = {}
             samples[DAEMON], hits[DAEMON] = client_turn(daemon, chats[DAEMON])
+            samples[HTTP], hits[HTTP] = client_turn(http, chats[HTTP])
             samples[LOCAL], hits[LOCAL] = client_turn(local, chats[LOCAL])
             turn = raw_turn(bench.raw, raw_thread, chats[RAW])
             samples[RAW], hits[RAW] = turn.total_ms, turn.cached
             samples[DAEMON_FIRST], hits[DAEMON_FIRST] = client_stream(daemon, chats[DAEMON_FIRST])
+            samples[HTTP_FIRST], hits[HTTP_FIRST] = client_stream(http, chats[HTTP_FIRST])
             samples[LOCAL_FIRST], hits[LOCAL_FIRST] = client_stream(local, chats[LOCAL_FIRST])
             turn = raw_turn(bench.raw, raw_stream_thread, chats[RAW_FIRST])
             samples[RAW_FIRST], hits[RAW_FIRST] = turn.first_delta_ms, turn.cached
@@ -488,6 +499,7 @@ def run_rounds(bench: Latency, turns: int) -> None:
     finally:
         daemon.close()
         local.close()
+        http.close()
         progress("")
 
 
@@ -641,6 +653,8 @@ def evaluate(results: Results) -> None:
     local_over = summaries[LOCAL].median - summaries[RAW].median
     first_over = summaries[DAEMON_FIRST].median - summaries[RAW_FIRST].median
     local_first_over = summaries[LOCAL_FIRST].median - summaries[RAW_FIRST].median
+    http_over = summaries[HTTP].median - summaries[DAEMON].median
+    http_first_over = summaries[HTTP_FIRST].median - summaries[DAEMON_FIRST].median
     errors = len(results.throughput.errors) + len(results.sessions.errors)
     results.targets = [
         target("codex exec / daemon, warm turn p50", ratio, "x", f">= {TARGET_EXEC_RATIO:g}x",
@@ -651,6 +665,8 @@ def evaluate(results: Results) -> None:
         target("daemon - raw, first token p50", first_over, "ms", f"<= {TARGET_OVERHEAD_MS:g} ms",
                first_over <= TARGET_OVERHEAD_MS),
         target("in-process - raw, first token p50", local_first_over, "ms", "", None),
+        target("HTTP - socket, warm turn p50", http_over, "ms", "", None),
+        target("HTTP - socket, first token p50", http_first_over, "ms", "", None),
         target("errors (throughput + sessions)", errors, "", "0", errors == 0),
     ]
 
@@ -707,7 +723,7 @@ def render(results: Results) -> str:
                      f"{growth}. The clients resend the whole history every turn; raw sends only the new message.")
     lines += [
         "Warm-up, not in the tables: " + ", ".join(f"{mode} {bench.warmup[mode]:.1f} ms" for mode in
-                                                     (EXEC, DAEMON, LOCAL, RAW)) + ".",
+                                                     TURN_MODES) + ".",
     ]
     t = results.throughput
     ok = len(t.latencies)
@@ -875,7 +891,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         cleanup.callback(raw.close)
         raw.start()
 
-        latency = Latency(codex=codex, workdir=workdir, env=env, raw=raw)
+        latency = Latency(codex=codex, workdir=workdir, env=env, raw=raw, http_url=daemon.status()["http"])
         run_rounds(latency, args.turns)
 
         progress("throughput")

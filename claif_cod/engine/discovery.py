@@ -17,7 +17,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from claif_cod.engine.errors import CodexNotFound, CodexStartFailed
+from claif_cod.engine.errors import CodexNotFound, CodexStartFailed, InvalidRequest
 
 ENV_CODEX_PATH = "CLAIF_COD_CODEX_PATH"
 
@@ -55,13 +55,19 @@ class CodexBinary:
                 )
                 return candidate
         accepted = ", ".join(sorted(self.approval_values))
-        raise ValueError(f"approval_policy={requested!r} is unknown to codex {self.version}; use one of {accepted}")
+        raise InvalidRequest(
+            f"approval_policy={requested!r} is unknown to codex {self.version}; use one of {accepted}",
+            param="approval_policy",
+        )
 
     def check_sandbox(self, requested: str | None) -> str | None:
         if requested is None or requested in self.sandbox_values:
             return requested
         accepted = ", ".join(sorted(self.sandbox_values))
-        raise ValueError(f"sandbox_mode={requested!r} is unknown to codex {self.version}; use one of {accepted}")
+        raise InvalidRequest(
+            f"sandbox_mode={requested!r} is unknown to codex {self.version}; use one of {accepted}",
+            param="sandbox_mode",
+        )
 
 
 def candidate_paths(codex_path: str | None) -> list[tuple[str, str | None]]:

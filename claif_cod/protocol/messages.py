@@ -387,6 +387,8 @@ class DaemonStatus(_Payload):
     sessions: int
     connections: int
     turns_in_flight: int
+    http: str | None = None
+    """The URL of the OpenAI-compatible HTTP endpoint, when ``serve --http`` runs one."""
 
 
 class DaemonShutdownParams(_Payload):

@@ -6,7 +6,7 @@ bytes for streams); the httpx transport turns that into an HTTP response.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -28,7 +28,7 @@ class JsonReply:
 class StreamReply:
     """Server-sent events, already framed as ``data: ...\\n\\n`` lines, ending with ``[DONE]``."""
 
-    events: AsyncIterator[bytes]
+    events: AsyncGenerator[bytes, None]
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -69,6 +69,19 @@ def ignored_headers(ignored: tuple[str, ...]) -> dict[str, str]:
     return {IGNORED_HEADER: ",".join(ignored)} if ignored else {}
 
 
+async def chat_reply(service: ChatService, body: bytes, options: RequestOptions) -> Reply:
+    """A ``chat.completions`` request answered in HTTP terms (also what ``claif-codd --http`` serves)."""
+    if not wants_stream(body):
+        completion, ignored = await service.complete(body, options)
+        return JsonReply(_encoder.encode(completion), ignored_headers(ignored))
+    chunks, ignored = await service.stream(body, options)
+    return StreamReply(_sse_events(chunks), ignored_headers(ignored))
+
+
+async def models_reply(service: ChatService, options: RequestOptions) -> JsonReply:
+    return JsonReply(_encoder.encode(await service.models(options)))
+
+
 class InProcessBackend:
     """Runs the engine inside this process: no daemon needed."""
 
@@ -77,20 +90,16 @@ class InProcessBackend:
         self.service = ChatService(self.engine)
 
     async def chat(self, body: bytes, options: RequestOptions) -> Reply:
-        if not wants_stream(body):
-            completion, ignored = await self.service.complete(body, options)
-            return JsonReply(_encoder.encode(completion), ignored_headers(ignored))
-        chunks, ignored = await self.service.stream(body, options)
-        return StreamReply(_sse_events(chunks), ignored_headers(ignored))
+        return await chat_reply(self.service, body, options)
 
     async def models(self, options: RequestOptions) -> JsonReply:
-        return JsonReply(_encoder.encode(await self.service.models(options)))
+        return await models_reply(self.service, options)
 
     async def aclose(self) -> None:
         await self.engine.close()
 
 
-async def _sse_events(chunks: AsyncIterator[msgspec.Struct]) -> AsyncIterator[bytes]:
+async def _sse_events(chunks: AsyncIterator[msgspec.Struct]) -> AsyncGenerator[bytes, None]:
     try:
         async for chunk in chunks:
             yield sse(_encoder.encode(chunk))

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import itertools
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -290,7 +290,7 @@ class DaemonBackend:
         chunks: asyncio.Queue[msgspec.Raw],
         future: asyncio.Future[msgspec.Raw],
         request_id: int,
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         finished = False
         try:
             if first is not None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -28,6 +30,7 @@ from claif_cod.protocol import (
 from claif_cod.transport.autostart import START_TIMEOUT_S, answers
 from claif_cod.transport.daemon_client import DaemonConnection, DaemonUnavailable
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, default_socket_path
+from claif_codd.http.settings import ENV_TOKEN, HttpSettings, HttpSettingsError, parse_listen, read_token
 
 ENV_STATE_DIR = "CLAIF_COD_STATE_DIR"
 
@@ -66,6 +69,46 @@ socket_option = click.option(
 )
 
 
+def http_options(command: Any) -> Any:
+    options = [
+        click.option("--http", metavar="[HOST:]PORT", default=None,
+                     help="Also serve the OpenAI REST API here (a bare port means 127.0.0.1). Off by default."),
+        click.option("--http-token-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                     help=f"Require this bearer token (a file only you can read); else ${ENV_TOKEN} if set."),
+        click.option("--http-working-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+                     help="Where Codex runs for HTTP requests without X-Claif-Cod-Working-Dir (default: home)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _http_settings(listen: str | None, token_file: Path | None, working_dir: Path | None) -> HttpSettings | None:
+    """``--http`` and its companions, checked before anything starts; None when HTTP is off."""
+    if listen is None:
+        if token_file is not None or working_dir is not None:
+            raise click.UsageError("--http-token-file and --http-working-dir need --http")
+        return None
+    try:
+        host, port = parse_listen(listen)
+        settings = HttpSettings(host, port, token=read_token(token_file))
+        if working_dir is not None:
+            settings = dataclasses.replace(settings, working_dir=str(working_dir.resolve()))
+        settings.check()
+    except HttpSettingsError as exc:
+        raise click.UsageError(str(exc)) from None
+    return settings
+
+
+def _http_args(listen: str | None, token_file: Path | None, working_dir: Path | None) -> list[str]:
+    """The same options for a ``serve`` started elsewhere (in the background, by systemd): paths made absolute."""
+    args = ["--http", listen] if listen is not None else []
+    for flag, path in (("--http-token-file", token_file), ("--http-working-dir", working_dir)):
+        if path is not None:
+            args += [flag, str(path.resolve())]
+    return args
+
+
 @click.group()
 @click.version_option(__version__, prog_name="claif-codd")
 def main() -> None:
@@ -88,6 +131,7 @@ def main() -> None:
               help="Unread backlog after which a client that stopped reading is disconnected.")
 @click.option("--drain-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
               help="On SIGTERM or stop, seconds running requests get to finish before they are interrupted.")
+@http_options
 def serve(
     socket_path: Path | None,
     idle_timeout: float | None,
@@ -99,11 +143,15 @@ def serve(
     max_turns: int,
     max_outbound_bytes: int,
     drain_timeout: float,
+    http: str | None,
+    http_token_file: Path | None,
+    http_working_dir: Path | None,
 ) -> None:
     """Run in the foreground (what systemd and `start` run)."""
     from claif_codd.run import run
     from claif_codd.server import DaemonConfig
 
+    http_settings = _http_settings(http, http_token_file, http_working_dir)
     configure_logging(log_format, log_level)
     config = DaemonConfig(
         socket_path=socket_path or default_socket_path(),
@@ -114,6 +162,7 @@ def serve(
         max_turns_in_flight=max_turns,
         max_outbound_bytes=max_outbound_bytes,
         drain_timeout=drain_timeout,
+        http=http_settings,
     )
     try:
         run(config)
@@ -124,17 +173,26 @@ def serve(
 @main.command()
 @socket_option
 @click.option("--idle-timeout", type=float, default=None)
-def start(socket_path: Path | None, idle_timeout: float | None) -> None:
-    """Start in the background and return once the socket accepts connections."""
+@http_options
+def start(
+    socket_path: Path | None,
+    idle_timeout: float | None,
+    http: str | None,
+    http_token_file: Path | None,
+    http_working_dir: Path | None,
+) -> None:
+    """Start in the background and return once the socket (and --http endpoint) accept connections."""
     path = socket_path or default_socket_path()
     if answers(path):
         click.echo(f"claif-codd already running on {path}")
         return
+    _http_settings(http, http_token_file, http_working_dir)  # usage errors here, not in the log file
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     log_path = path.parent / "codd.log"
     args = [sys.executable, "-m", "claif_codd", "serve", "--socket", str(path), "--log-format", "json"]
     if idle_timeout is not None:
         args += ["--idle-timeout", str(idle_timeout)]
+    args += _http_args(http, http_token_file, http_working_dir)
     with open(log_path, "ab") as log_file:
         proc = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, start_new_session=True
@@ -192,6 +250,8 @@ def status(socket_path: Path | None, as_json: bool) -> None:
         return
     click.echo(f"claif-codd {info.package_version} (protocol {info.protocol_version}) pid {info.pid}")
     click.echo(f"socket      {info.socket}")
+    if info.http is not None:
+        click.echo(f"http        {info.http}/v1")
     click.echo(f"uptime      {info.uptime_s:.0f} s")
     click.echo(f"connections {info.connections}   sessions {info.sessions}   turns in flight {info.turns_in_flight}")
     click.echo(f"codex processes: {len(info.processes)}")
@@ -228,12 +288,13 @@ def _unit_dir() -> Path:
     return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "systemd"
 
 
-def unit_texts() -> dict[str, str]:
-    """The packaged units, with ExecStart pointing at this installation's interpreter."""
+def unit_texts(serve_args: list[str] | None = None) -> dict[str, str]:
+    """The packaged units, with ExecStart pointing at this installation's interpreter (plus ``serve_args``)."""
     texts = {name: _unit_dir().joinpath(name).read_text() for name in UNIT_FILES}
     exec_start = f"ExecStart={sys.executable} -m claif_codd serve"
+    extra = "".join(f" {shlex.quote(arg)}" for arg in serve_args or [])
     texts["claif-codd.service"] = "\n".join(
-        exec_start + line.split(" serve", 1)[1] if line.startswith("ExecStart=") else line
+        exec_start + line.split(" serve", 1)[1] + extra if line.startswith("ExecStart=") else line
         for line in texts["claif-codd.service"].splitlines()
     ) + "\n"
     return texts
@@ -245,15 +306,25 @@ def unit_texts() -> dict[str, str]:
     help="Where to write the user units (default: $XDG_CONFIG_HOME/systemd/user).",
 )
 @click.option("--enable/--no-enable", default=True, show_default=True, help="Run systemctl --user to enable them.")
-def install_systemd(unit_dir: Path | None, enable: bool) -> None:
-    """Install the socket-activated user service: the daemon starts on first connection."""
+@http_options
+def install_systemd(
+    unit_dir: Path | None, enable: bool, http: str | None, http_token_file: Path | None, http_working_dir: Path | None
+) -> None:
+    """Install the socket-activated user service: the daemon starts on first connection.
+
+    With --http the service also starts at login, so the HTTP endpoint is up before any
+    socket client has connected.
+    """
+    _http_settings(http, http_token_file, http_working_dir)
+    serve_args = _http_args(http, http_token_file, http_working_dir)
     config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     target = unit_dir or Path(config) / "systemd" / "user"
     target.mkdir(parents=True, exist_ok=True)
-    for name, text in unit_texts().items():
+    for name, text in unit_texts(serve_args).items():
         (target / name).write_text(text)
         click.echo(f"wrote {target / name}")
-    commands = [["systemctl", "--user", "daemon-reload"], ["systemctl", "--user", "enable", "--now", UNIT_FILES[0]]]
+    units = [UNIT_FILES[0], UNIT_FILES[1]] if http else [UNIT_FILES[0]]
+    commands = [["systemctl", "--user", "daemon-reload"], ["systemctl", "--user", "enable", "--now", *units]]
     if not enable:
         click.echo("enable with: " + " && ".join(" ".join(c) for c in commands))
         return
@@ -261,4 +332,7 @@ def install_systemd(unit_dir: Path | None, enable: bool) -> None:
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             raise click.ClickException(f"{' '.join(command)} failed: {result.stderr.strip()}")
-    click.echo("claif-codd.socket enabled: the daemon starts on the first connection")
+    if http:
+        click.echo(f"{' and '.join(units)} enabled: the daemon runs from login, with the HTTP endpoint on {http}")
+    else:
+        click.echo("claif-codd.socket enabled: the daemon starts on the first connection")

@@ -325,6 +325,7 @@ class Methods:
             sessions=len(engine.sessions.all()),
             connections=len(daemon.connections),
             turns_in_flight=engine.turns_in_flight,
+            http=daemon.http.url if daemon.http is not None else None,
         )
 
 

@@ -9,7 +9,7 @@ import sys
 from claif_cod._log import get_logger
 from claif_codd import systemd
 from claif_codd.registry import SqliteSessionStore
-from claif_codd.server import AlreadyRunning, Daemon, DaemonConfig
+from claif_codd.server import AlreadyRunning, Daemon, DaemonConfig, HttpUnavailable
 
 log = get_logger("claif_codd.run")
 
@@ -20,14 +20,15 @@ async def serve(config: DaemonConfig, notifier: systemd.SystemdNotifier) -> None
     activated = systemd.listen_fds()
     try:
         await daemon.start(activated[0] if activated else None)
-    except AlreadyRunning as exc:
-        log.error("daemon.already_running", error=str(exc))
+    except (AlreadyRunning, HttpUnavailable) as exc:
+        log.error("daemon.start_failed", error=str(exc))
         print(f"claif-codd: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     # Opened only once the socket is ours: a second daemon must never touch the live registry.
     store = SqliteSessionStore(config.state_dir / "sessions.db")
     daemon.engine.sessions = store
-    notifier.notify("READY=1", f"STATUS=serving on {config.socket_path}")
+    http = f" and {daemon.http.url}" if daemon.http is not None else ""
+    notifier.notify("READY=1", f"STATUS=serving on {config.socket_path}{http}")
     watchdog = (
         asyncio.create_task(systemd.watchdog_loop(notifier, notifier.watchdog_interval))
         if notifier.watchdog_interval

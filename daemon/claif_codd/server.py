@@ -22,6 +22,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from claif_cod._log import get_logger
 from claif_cod.engine.engine import Engine
@@ -40,7 +41,11 @@ from claif_cod.protocol import (
 )
 from claif_cod.transport.socket_path import default_socket_path, ensure_directory, listening, peer_uid
 from claif_codd.connection import REQUEST_TYPES, Connection
+from claif_codd.http.settings import HttpSettings
 from claif_codd.methods import Methods
+
+if TYPE_CHECKING:
+    from claif_codd.http.app import HttpEndpoint
 
 log = get_logger("claif_codd.server")
 
@@ -58,6 +63,10 @@ class AlreadyRunning(Exception):
     """Another daemon answers on the socket path."""
 
 
+class HttpUnavailable(Exception):
+    """The ``--http`` address could not be listened on."""
+
+
 @dataclass
 class DaemonConfig:
     socket_path: Path = field(default_factory=default_socket_path)
@@ -73,6 +82,8 @@ class DaemonConfig:
     max_processes: int = 8
     approval_timeout: float = 120.0
     drain_timeout: float = 60.0
+    http: HttpSettings | None = None
+    """The optional OpenAI-compatible HTTP endpoint; off when None."""
 
 
 class Daemon:
@@ -86,6 +97,7 @@ class Daemon:
         """Turn-starting requests in flight across all connections (see ``max_turns_in_flight``)."""
         self.started_at = time.monotonic()
         self._server: asyncio.AbstractServer | None = None
+        self.http: HttpEndpoint | None = None
         self._socket_inode: int | None = None
         self._stop = asyncio.Event()
         self._drain_now = asyncio.Event()
@@ -94,9 +106,13 @@ class Daemon:
 
     # --- start ------------------------------------------------------------------------------
 
-    async def start(self, listening: socket.socket | None = None) -> None:
+    async def start(self, activated: socket.socket | None = None) -> None:
         _no_inherited_fds_for_children()
-        sock = listening if listening is not None else self._bind()
+        if activated is None:
+            self._check_not_running()
+        if self.config.http is not None:  # first: whoever reaches the socket finds the HTTP endpoint up too
+            await self._start_http(self.config.http)
+        sock = activated if activated is not None else self._bind()
         # The backlog again here: the loop re-listens the socket with its own default (100 under uvloop),
         # and a burst of clients connecting at once must not overflow it.
         self._server = await asyncio.start_unix_server(
@@ -104,12 +120,27 @@ class Daemon:
         )
         log.info("daemon.listening", socket=str(self.config.socket_path), pid=os.getpid())
 
+    async def _start_http(self, settings: HttpSettings) -> None:
+        from claif_codd.http.app import HttpEndpoint  # aiohttp is imported only when --http is asked for
+
+        self.http = HttpEndpoint(self, settings)
+        try:
+            await self.http.start()
+        except OSError as exc:
+            await self.http.close()
+            self.http = None
+            raise HttpUnavailable(f"--http {settings.host}:{settings.port}: {exc.strerror or exc}") from None
+
+    def _check_not_running(self) -> None:
+        path = self.config.socket_path
+        if listening(path):
+            raise AlreadyRunning(f"a daemon is already listening on {path} (stop it with `claif-codd stop`)")
+
     def _bind(self) -> socket.socket:
         path = self.config.socket_path
         ensure_directory(path.parent)
         if path.exists() or path.is_symlink():
-            if listening(path):
-                raise AlreadyRunning(f"a daemon is already listening on {path} (stop it with `claif-codd stop`)")
+            self._check_not_running()
             log.info("daemon.stale_socket_removed", socket=str(path))
             path.unlink()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -261,7 +292,7 @@ class Daemon:
         assert self.config.idle_timeout is not None
         while True:
             await asyncio.sleep(min(1.0, self.config.idle_timeout / 4))
-            busy = self.connections or self.engine.turns_in_flight
+            busy = self.connections or self._busy()
             if busy:
                 self.touch()
             elif time.monotonic() - self._last_activity >= self.config.idle_timeout:
@@ -270,12 +301,15 @@ class Daemon:
                 return
 
     def _busy(self) -> bool:
-        return any(conn.tasks for conn in self.connections) or self.engine.turns_in_flight > 0
+        http_requests = self.http is not None and bool(self.http.requests)
+        return any(conn.tasks for conn in self.connections) or http_requests or self.engine.turns_in_flight > 0
 
     async def shutdown(self) -> None:
         self._stop.set()
         if self._server is not None:
             self._server.close()
+        if self.http is not None:
+            await self.http.stop_accepting()
         timeout = self.config.drain_timeout
         if self._busy():
             requests = sum(len(conn.tasks) for conn in self.connections)
@@ -285,7 +319,9 @@ class Daemon:
             await asyncio.sleep(0.02)
         why = "a second signal cut the drain short" if self._drain_now.is_set() else f"the {timeout:g} s drain deadline"
         error = self.shutdown_error(f"claif-codd is shutting down: the request was interrupted ({why})")
-        tasks = [task for conn in list(self.connections) for task in conn.cancel_requests(error)]
+        tasks: list[asyncio.Task[Any]] = [t for conn in list(self.connections) for t in conn.cancel_requests(error)]
+        if self.http is not None:
+            tasks += self.http.cancel_requests(str(error))
         if tasks:
             log.warning("daemon.drain_timeout", interrupted=len(tasks), drain_timeout=timeout)
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -294,6 +330,8 @@ class Daemon:
         handlers = [h for h in self._handlers if h is not asyncio.current_task()]
         if handlers:  # each connection flushes its last replies (bounded by its writer's own timeout)
             await asyncio.wait(handlers, timeout=CLOSE_TIMEOUT_S)
+        if self.http is not None:
+            await self.http.close()
         await self.engine.close()
         self._remove_socket()
         log.info("daemon.stopped")

@@ -37,3 +37,26 @@ def test_installed_units_verify(tmp_path: Path) -> None:
         capture_output=True, text=True, env=env, timeout=60,
     )
     assert out.returncode == 0, out.stderr
+
+
+def test_http_endpoint_is_passed_to_serve_and_the_service_starts_at_login(tmp_path: Path) -> None:
+    token = tmp_path / "token file"
+    token.write_text("t0ken")
+    token.chmod(0o600)
+    result = CliRunner().invoke(
+        main,
+        ["install-systemd", "--unit-dir", str(tmp_path / "u"), "--no-enable", "--http", "8765",
+         "--http-token-file", str(token)],
+    )
+    assert result.exit_code == 0, result.output
+    service = (tmp_path / "u" / "claif-codd.service").read_text()
+    serve = "serve --log-format json --socket %t/claif-cod/codd.sock"
+    assert f"{serve} --http 8765 --http-token-file '{token}'\n" in service
+    assert "t0ken" not in service  # the token stays in its file
+    assert "systemctl --user enable --now claif-codd.socket claif-codd.service" in result.output
+
+
+def test_http_settings_are_checked_before_anything_is_written(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["install-systemd", "--unit-dir", str(tmp_path / "u"), "--http", "0.0.0.0:80"])
+    assert result.exit_code == 2 and "needs a bearer token" in result.output
+    assert not (tmp_path / "u").exists()

@@ -397,3 +397,13 @@ def test_close_leaves_no_codex_process_behind(codex_home: Path, workdir: Path) -
             os.kill(pid, 0)
     with pytest.raises(RuntimeError, match="closed"):
         client.chat.completions.create(model="o4-mini", messages=[user("hi")])
+
+
+@pytest.mark.parametrize(("option", "value"), [("sandbox_mode", "yolo"), ("approval_policy", "sometimes")])
+def test_unknown_sandbox_or_approval_value_is_a_bad_request(
+    codex_home: Path, workdir: Path, option: str, value: str
+) -> None:
+    with CodexClient(daemon="off", **{option: value}) as client, pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="o4-mini", messages=[user("hi")])
+    assert f"{option}={value!r} is unknown to codex" in str(info.value)
+    assert info.value.param == option  # type: ignore[attr-defined]

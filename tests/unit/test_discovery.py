@@ -13,7 +13,7 @@ import pytest
 
 import claif_cod.engine.discovery as discovery
 from claif_cod.engine.discovery import ENV_CODEX_PATH, CodexBinary, find_codex, native_binary, probe
-from claif_cod.engine.errors import CodexNotFound, CodexStartFailed
+from claif_cod.engine.errors import CodexNotFound, CodexStartFailed, InvalidRequest
 
 NATIVE = b"\x00fake native codex\n"  # executable, and not a script: no "#!"
 
@@ -258,18 +258,18 @@ def test_mapping_takes_the_nearest_value_this_binary_accepts() -> None:
 
 
 def test_unknown_approval_value_lists_the_accepted_ones() -> None:
-    with pytest.raises(ValueError, match=r"approval_policy='sometimes' is unknown to codex 0\.163\.0") as info:
+    with pytest.raises(InvalidRequest, match=r"approval_policy='sometimes' is unknown to codex 0\.163\.0") as info:
         binary().approval_policy("sometimes")
     assert str(info.value).endswith("use one of never, on-request, untrusted")
 
 
 def test_never_has_no_fallback() -> None:
-    with pytest.raises(ValueError, match="use one of untrusted"):
+    with pytest.raises(InvalidRequest, match="use one of untrusted"):
         binary({"untrusted"}).approval_policy("never")
 
 
 def test_unknown_sandbox_value_lists_the_accepted_ones() -> None:
-    with pytest.raises(ValueError, match="sandbox_mode") as info:
+    with pytest.raises(InvalidRequest, match="sandbox_mode") as info:
         binary().check_sandbox("yolo")
     assert str(info.value) == (
         "sandbox_mode='yolo' is unknown to codex 0.163.0; use one of danger-full-access, read-only, workspace-write"

@@ -1,0 +1,270 @@
+"""``claif-codd serve --http``: the OpenAI REST API on the daemon's own loop, engine and sessions.
+
+Routes: ``POST /v1/chat/completions`` (JSON, or SSE ending in ``data: [DONE]``), ``GET /v1/models``,
+``GET /v1/models/{id}`` and ``GET /healthz``. A request runs exactly as a socket client's would
+(the same :class:`ChatService`), with these per-request settings taken from headers:
+
+* ``X-Claif-Cod-Working-Dir``: where Codex runs (default ``--http-working-dir``);
+* ``X-Claif-Cod-Sandbox`` and ``X-Claif-Cod-Approval-Policy``: as ``CodexClient``'s ``sandbox_mode`` and
+  ``approval_policy`` (default: Codex's own configuration);
+* ``X-Stainless-Read-Timeout``: sent by the ``openai`` SDK; the turn is interrupted when the client
+  would give up anyway.
+
+A client that disconnects cancels its request, which interrupts its turn. Load limits and shutdown
+behave as on the socket: turns count against ``max_turns_in_flight``, a draining daemon answers 503
+with ``Retry-After``, and requests still running at the drain deadline end with that error (an SSE
+error event when the stream had begun). Nobody can be asked about approvals over HTTP, so Codex's
+approval requests are declined.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import msgspec
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from claif_cod._log import get_logger
+from claif_cod._version import __version__
+from claif_cod.engine.config import CodexConfig
+from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
+from claif_cod.openai_compat.schema import ModelList
+from claif_cod.openai_compat.service import RequestOptions
+from claif_cod.transport.backend import JsonReply, chat_reply, models_reply
+from claif_codd.http.guard import make_guard
+from claif_codd.http.responses import error_response, failure_event, failure_response, json_response
+from claif_codd.http.settings import HttpSettings
+
+if TYPE_CHECKING:
+    from claif_codd.server import Daemon
+
+log = get_logger("claif_codd.http")
+
+WORKING_DIR_HEADER = "X-Claif-Cod-Working-Dir"
+SANDBOX_HEADER = "X-Claif-Cod-Sandbox"
+APPROVAL_HEADER = "X-Claif-Cod-Approval-Policy"
+TIMEOUT_HEADER = "X-Stainless-Read-Timeout"
+UNTRACKED_PATHS = frozenset({"/healthz"})
+"""Requests that never hold up a drain."""
+CLOSE_TIMEOUT_S = 5.0
+
+_encoder = msgspec.json.Encoder()
+_model_list = msgspec.json.Decoder(ModelList)
+
+
+class _Health(msgspec.Struct):
+    status: str
+    version: str
+    pid: int
+
+
+class HttpEndpoint:
+    def __init__(self, daemon: Daemon, settings: HttpSettings) -> None:
+        self.daemon = daemon
+        self.settings = settings
+        self.requests: set[asyncio.Task[object]] = set()
+        """Handlers in flight (``/healthz`` aside): what a drain waits for."""
+        self._cancel_reasons: dict[asyncio.Task[object], APIFailure] = {}
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self.address: tuple[str, int] | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application(
+            middlewares=[self._errors_and_tracking, make_guard(self.settings)],
+            client_max_size=self.daemon.config.max_frame_size,
+        )
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/v1/models/{model}", self.model)
+        app.router.add_get("/healthz", self.healthz)
+        self._runner = web.AppRunner(
+            app, handle_signals=False, handler_cancellation=True, access_log=None, shutdown_timeout=CLOSE_TIMEOUT_S
+        )
+        await self._runner.setup()
+        self._site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
+        await self._site.start()
+        host, port = self._runner.addresses[0][:2]
+        self.address = (host, port)
+        log.info("http.listening", host=host, port=port, token=self.settings.token is not None)
+
+    async def stop_accepting(self) -> None:
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+
+    def cancel_requests(self, message: str) -> list[asyncio.Task[object]]:
+        """Ends every request still running, each answered with a retryable 503 saying ``message``."""
+        reason = overloaded(message)
+        for task in self.requests:
+            self._cancel_reasons[task] = reason
+            task.cancel()
+        return list(self.requests)
+
+    async def close(self) -> None:
+        await self.stop_accepting()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def url(self) -> str | None:
+        if self.address is None:
+            return None
+        host, port = self.address
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    # --- middleware ----------------------------------------------------------------------------
+
+    @web.middleware
+    async def _errors_and_tracking(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Every failure as an OpenAI error body; in-flight requests tracked for the drain."""
+        task: asyncio.Task[object] | None = asyncio.current_task()
+        tracked = task is not None and request.path not in UNTRACKED_PATHS
+        if tracked:
+            assert task is not None
+            self.requests.add(task)
+        started = time.monotonic()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except APIFailure as failure:
+            response = failure_response(failure, _retry_after(failure))
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            return error_response(exc.status, exc.reason, "invalid_request_error", _http_code(exc.status))
+        except asyncio.CancelledError:
+            reason = self._cancel_reasons.get(task) if task is not None else None
+            if reason is None:
+                status = 499  # the client went away
+                raise
+            _uncancel(task)
+            response = failure_response(reason, _retry_after(reason))
+            status = response.status
+            return response
+        finally:
+            if tracked:
+                assert task is not None
+                self.requests.discard(task)
+                self._cancel_reasons.pop(task, None)
+            log.info(
+                "http.request", method=request.method, path=request.path, status=status,
+                ms=round((time.monotonic() - started) * 1000, 1),
+            )
+
+    # --- routes --------------------------------------------------------------------------------
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        daemon = self.daemon
+        self._refuse_when_unable(turn=True)
+        body = await request.read()
+        options = self._options(request)
+        daemon.turn_requests += 1
+        try:
+            reply = await chat_reply(daemon.service, body, options)
+            if isinstance(reply, JsonReply):
+                return json_response(reply.body, headers=reply.headers)
+            response = web.StreamResponse(
+                headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **reply.headers}
+            )
+            await response.prepare(request)
+            async with contextlib.aclosing(reply.events) as events:
+                try:
+                    async for event in events:
+                        await response.write(event)
+                except APIFailure as failure:
+                    await response.write(failure_event(failure))
+                except asyncio.CancelledError:
+                    reason = self._cancel_reasons.get(asyncio.current_task())  # type: ignore[arg-type]
+                    if reason is None:
+                        raise
+                    _uncancel(asyncio.current_task())
+                    await response.write(failure_event(reason))
+            with contextlib.suppress(ConnectionError):
+                await response.write_eof()
+            return response
+        finally:
+            daemon.turn_requests -= 1
+
+    async def models(self, request: web.Request) -> web.StreamResponse:
+        self._refuse_when_unable(turn=False)
+        reply = await models_reply(self.daemon.service, self._options(request))
+        return json_response(reply.body)
+
+    async def model(self, request: web.Request) -> web.StreamResponse:
+        self._refuse_when_unable(turn=False)
+        model_id = request.match_info["model"]
+        listing = _model_list.decode((await models_reply(self.daemon.service, self._options(request))).body)
+        for model in listing.data:
+            if model.id == model_id:
+                return json_response(_encoder.encode(model))
+        raise APIFailure(
+            "status", 404,
+            ErrorDetail(f"The model '{model_id}' does not exist", "invalid_request_error", "model_not_found"),
+        )
+
+    async def healthz(self, request: web.Request) -> web.StreamResponse:
+        status = "draining" if self.daemon.draining else "ok"
+        body = _encoder.encode(_Health(status=status, version=__version__, pid=os.getpid()))
+        return json_response(body, status=503 if self.daemon.draining else 200)
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _refuse_when_unable(self, *, turn: bool) -> None:
+        daemon, config = self.daemon, self.daemon.config
+        if daemon.draining:
+            raise overloaded("claif-codd is shutting down and takes no new work")
+        if turn and daemon.turn_requests >= config.max_turns_in_flight:
+            log.info("http.overloaded", limit="max_turns_in_flight", value=config.max_turns_in_flight)
+            raise overloaded(f"claif-codd is running its maximum of {config.max_turns_in_flight} turns")
+
+    def _options(self, request: web.Request) -> RequestOptions:
+        working_dir = request.headers.get(WORKING_DIR_HEADER, self.settings.working_dir)
+        if not os.path.isabs(working_dir):
+            raise APIFailure.bad_request(f"{WORKING_DIR_HEADER} must be an absolute path")
+        config = CodexConfig(
+            working_dir=working_dir,
+            sandbox_mode=request.headers.get(SANDBOX_HEADER),
+            approval_policy=request.headers.get(APPROVAL_HEADER),
+        )
+        return RequestOptions(config=config, timeout=_positive(request.headers.get(TIMEOUT_HEADER)))
+
+
+def overloaded(message: str) -> APIFailure:
+    """Retryable: answered 503 with ``Retry-After``."""
+    return APIFailure("status", 503, ErrorDetail(message, "server_error", "overloaded"))
+
+
+def _retry_after(failure: APIFailure) -> dict[str, str] | None:
+    return {"Retry-After": "1"} if failure.detail.code == "overloaded" else None
+
+
+def _http_code(status: int) -> str | None:
+    return {404: "unknown_url", 405: "method_not_allowed", 413: "request_too_large"}.get(status)
+
+
+def _positive(value: str | None) -> float | None:
+    try:
+        seconds = float(value) if value is not None else math.nan
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
+
+
+def _uncancel(task: asyncio.Task[object] | None) -> None:
+    """We answered the cancellation we asked for ourselves; the task goes on to reply."""
+    if task is not None and sys.version_info >= (3, 11):
+        task.uncancel()

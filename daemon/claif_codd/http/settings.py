@@ -1,0 +1,70 @@
+"""What ``--http`` and its companion options mean, checked before anything listens."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENV_TOKEN = "CLAIF_CODD_HTTP_TOKEN"
+
+
+class HttpSettingsError(ValueError):
+    """An ``--http`` setting that cannot be served safely; the message names the fix."""
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    host: str
+    port: int
+    token: str | None = field(default=None, repr=False)
+    working_dir: str = field(default_factory=lambda: str(Path.home()))
+    """Where Codex runs for requests that do not name a directory (``X-Claif-Cod-Working-Dir``)."""
+
+    @property
+    def loopback(self) -> bool:
+        return ipaddress.ip_address(self.host).is_loopback
+
+    def check(self) -> None:
+        if not self.loopback and self.token is None:
+            raise HttpSettingsError(
+                f"--http {self.host}: serving beyond loopback needs a bearer token "
+                f"(--http-token-file FILE or ${ENV_TOKEN})"
+            )
+        if not os.path.isabs(self.working_dir) or not os.path.isdir(self.working_dir):
+            raise HttpSettingsError(f"--http-working-dir {self.working_dir}: not an absolute path to a directory")
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``PORT``, ``HOST:PORT`` or ``[V6]:PORT``; a bare port listens on 127.0.0.1."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep:
+        host, port_text = "127.0.0.1", value
+    host = host.removeprefix("[").removesuffix("]")
+    if host == "localhost":
+        host = "127.0.0.1"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise HttpSettingsError(f"--http {value}: the host must be an IP address (or localhost)") from None
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise HttpSettingsError(f"--http {value}: the port must be a number from 0 to 65535")
+    return host, int(port_text)
+
+
+def read_token(path: Path | None) -> str | None:
+    """The bearer token from ``path`` (which only its owner may read), else from the environment."""
+    if path is None:
+        return os.environ.get(ENV_TOKEN) or None
+    try:
+        info = path.stat()
+        text = path.read_text().strip()
+    except OSError as exc:
+        raise HttpSettingsError(f"--http-token-file {path}: {exc.strerror}") from None
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise HttpSettingsError(f"--http-token-file {path}: others can read it; run `chmod 600 {path}`")
+    if not text:
+        raise HttpSettingsError(f"--http-token-file {path}: the file is empty")
+    return text

@@ -1,0 +1,439 @@
+"""``claif-codd serve --http``: the OpenAI REST API, through the real ``openai`` SDK and ``curl``.
+
+Each test runs a real daemon with ``--http 127.0.0.1:0`` (the port is read back from
+``daemon.status``), the real Codex binary and the offline model. Answers are compared with what
+the same request gets through the socket, and sessions are shared between the two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+from daemon_process import DaemonProcess
+
+from claif_cod import CodexClient
+from claif_cod.protocol import DaemonStatus, DaemonStatusRequest, decode_result
+from claif_cod.testing import ModelServer
+from claif_cod.transport.daemon_client import DaemonConnection
+
+pytestmark = pytest.mark.codex
+
+needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+
+
+def user(text: str) -> dict[str, str]:
+    return {"role": "user", "content": text}
+
+
+def daemon_status(process: DaemonProcess) -> DaemonStatus:
+    async def call() -> DaemonStatus:
+        conn = await DaemonConnection.open(process.socket, client_name="test")
+        try:
+            return decode_result(await conn.call(DaemonStatusRequest(id=conn.next_id())), DaemonStatus)
+        finally:
+            await conn.close()
+
+    return asyncio.run(call())
+
+
+class HttpDaemon:
+    def __init__(self, process: DaemonProcess, workdir: Path) -> None:
+        self.process = process
+        self.workdir = workdir
+        url = daemon_status(process).http
+        assert url is not None and url.startswith("http://127.0.0.1:")
+        self.url = url
+
+    def client(self, **kwargs: object) -> openai.OpenAI:
+        options: dict[str, object] = {"base_url": self.url + "/v1", "api_key": "unused", "max_retries": 0}
+        return openai.OpenAI(**{**options, **kwargs})  # type: ignore[arg-type]
+
+    def curl(self, *args: str, user: int | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["curl", "-sS", "--max-time", "30", *args], capture_output=True, text=True, check=True, user=user
+        )
+
+    def wait_idle(self) -> None:
+        deadline = time.monotonic() + 10
+        while daemon_status(self.process).turns_in_flight and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert daemon_status(self.process).turns_in_flight == 0
+
+
+def start_http_daemon(daemon_env: dict[str, str], tmp_path: Path, *extra: str) -> DaemonProcess:
+    process = DaemonProcess(
+        socket=Path(daemon_env["CLAIF_COD_SOCKET"]), state_dir=tmp_path / "state", log=tmp_path / "codd.log",
+        env=daemon_env,
+    )
+    process.start("--http", "127.0.0.1:0", "--http-working-dir", str(tmp_path / "work"), *extra)
+    return process
+
+
+@pytest.fixture
+def http(daemon_env: dict[str, str], tmp_path: Path, workdir: Path) -> Iterator[HttpDaemon]:
+    process = start_http_daemon(daemon_env, tmp_path)
+    yield HttpDaemon(process, workdir)
+    process.stop()
+
+
+# --- the OpenAI API, as the SDK sees it -------------------------------------------------------------
+
+
+def test_sdk_answers_match_the_socket(http: HttpDaemon, codex_model_server: ModelServer) -> None:
+    messages = [user("one two three")]
+    via_http = http.client().chat.completions.create(model="o4-mini", messages=messages)  # type: ignore[arg-type]
+    with CodexClient(daemon="require", working_dir=str(http.workdir)) as client:
+        via_socket = client.chat.completions.create(model="o4-mini", messages=messages)  # type: ignore[arg-type]
+    for completion in (via_http, via_socket):
+        assert completion.object == "chat.completion"
+        assert completion.choices[0].message.content == "Echo: one two three"
+        assert completion.choices[0].finish_reason == "stop"
+    assert via_http.usage == via_socket.usage
+    assert via_http.usage is not None and via_http.usage.completion_tokens == 4
+    # Both really ran a fresh turn in the same working directory: two model requests, same input.
+    first, second = codex_model_server.requests
+    assert first.messages() == second.messages() == [("user", "one two three")]
+
+
+def test_sdk_streams_chunks_and_usage(http: HttpDaemon) -> None:
+    stream = http.client().chat.completions.create(
+        model="o4-mini", messages=[user("alpha beta gamma")], stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(stream)
+    assert all(c.object == "chat.completion.chunk" for c in chunks)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "Echo: alpha beta gamma"
+    assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) == 4  # one delta per word
+    assert chunks[-2].choices[0].finish_reason == "stop"
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 4
+
+
+async def test_async_sdk_runs_concurrent_requests(http: HttpDaemon) -> None:
+    async with openai.AsyncOpenAI(base_url=http.url + "/v1", api_key="unused", max_retries=0) as client:
+        replies = await asyncio.gather(
+            *(client.chat.completions.create(model="o4-mini", messages=[user(f"[[barrier:3]] n{i}")]) for i in range(3))
+        )
+    assert sorted(r.choices[0].message.content or "" for r in replies) == ["Echo: n0", "Echo: n1", "Echo: n2"]
+
+
+def test_n_choices_and_ignored_params_header(http: HttpDaemon) -> None:
+    raw = http.client().chat.completions.with_raw_response.create(
+        model="o4-mini", messages=[user("twice")], n=2, temperature=0.2
+    )
+    assert raw.headers["x-claif-cod-ignored-params"] == "temperature"
+    completion = raw.parse()
+    assert [c.index for c in completion.choices] == [0, 1]
+    assert all(c.message.content == "Echo: twice" for c in completion.choices)
+
+
+def test_models_list_and_retrieve(http: HttpDaemon) -> None:
+    client = http.client()
+    ids = [m.id for m in client.models.list()]
+    with CodexClient(daemon="require", working_dir=str(http.workdir)) as socket_client:
+        assert ids == [m.id for m in socket_client.models.list()]
+    assert ids and client.models.retrieve(ids[0]).id == ids[0]
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("no-such-model")
+
+
+def test_errors_raise_openai_classes(http: HttpDaemon) -> None:
+    client = http.client()
+    with pytest.raises(openai.AuthenticationError):
+        client.chat.completions.create(model="o4-mini", messages=[user("[[status:401:invalid_api_key]] hi")])
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(model="o4-mini", messages=[user("[[status:429:rate_limit_exceeded]] hi")])
+    with pytest.raises(openai.BadRequestError, match="messages must not be empty"):
+        client.chat.completions.create(model="o4-mini", messages=[])
+    with pytest.raises(openai.BadRequestError, match="strict mode"):
+        client.chat.completions.create(
+            model="o4-mini", messages=[user("hi")], temperature=1, extra_body={"strict": True}
+        )
+    # The daemon is unharmed by all of that.
+    reply = client.chat.completions.create(model="o4-mini", messages=[user("ok")])
+    assert reply.choices[0].message.content == "Echo: ok"
+
+
+def test_failure_mid_stream_is_an_sse_error_event(http: HttpDaemon) -> None:
+    # [[flaky]] drops the model's connection after two deltas; Codex does not retry in the test home.
+    stream = http.client().chat.completions.create(model="o4-mini", messages=[user("[[flaky]] x y z")], stream=True)
+    received: list[str] = []
+
+    def read_all() -> None:
+        received.extend(chunk.choices[0].delta.content or "" for chunk in stream)
+
+    with pytest.raises(openai.APIError) as info:
+        read_all()
+    assert "".join(received) == "Echo: x"  # the two deltas arrived before the failure
+    assert not isinstance(info.value, openai.APIStatusError)  # raised from the stream, after a 200
+
+
+# --- sessions shared with the socket --------------------------------------------------------------------
+
+
+def test_named_session_is_shared_between_socket_and_http(http: HttpDaemon, codex_model_server: ModelServer) -> None:
+    with CodexClient(daemon="require", working_dir=str(http.workdir), session_id="shared") as client:
+        client.chat.completions.create(model="o4-mini", messages=[user("remember apples")])
+    reply = http.client().chat.completions.create(
+        model="o4-mini", messages=[user("what did I say")], extra_body={"session_id": "shared"}
+    )
+    assert reply.choices[0].message.content == "[turn 2] Echo: what did I say"  # the model saw turn 1
+    assert codex_model_server.requests[-1].messages() == [
+        ("user", "remember apples"), ("assistant", "Echo: remember apples"), ("user", "what did I say"),
+    ]
+    listing = subprocess.run(
+        [sys.executable, "-m", "claif_codd", "sessions", "--json", "--socket",
+         str(http.process.socket)], capture_output=True, text=True, check=True, env=http.process.env,
+    )
+    [entry] = json.loads(listing.stdout)
+    assert entry["session_id"] == "shared" and entry["turns"] == 2
+
+
+def test_history_continues_the_warm_thread(http: HttpDaemon, codex_model_server: ModelServer) -> None:
+    client = http.client()
+    messages = [user("first")]
+    reply = client.chat.completions.create(model="o4-mini", messages=messages)  # type: ignore[arg-type]
+    messages += [{"role": "assistant", "content": reply.choices[0].message.content or ""}, user("second")]
+    client.chat.completions.create(model="o4-mini", messages=messages)  # type: ignore[arg-type]
+    assert [p.pid for p in daemon_status(http.process).processes] and sum(
+        p.threads for p in daemon_status(http.process).processes
+    ) == 1
+    assert codex_model_server.requests[-1].messages() == [
+        ("user", "first"), ("assistant", "Echo: first"), ("user", "second"),
+    ]
+
+
+def test_working_dir_header_chooses_where_codex_runs(http: HttpDaemon, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    client = http.client(default_headers={"X-Claif-Cod-Working-Dir": str(elsewhere)})
+    client.chat.completions.create(model="o4-mini", messages=[user("hi")])
+    assert [p.working_dir for p in daemon_status(http.process).processes] == [str(elsewhere)]
+    with pytest.raises(openai.BadRequestError, match="absolute path"):
+        http.client(default_headers={"X-Claif-Cod-Working-Dir": "relative/dir"}).chat.completions.create(
+            model="o4-mini", messages=[user("hi")]
+        )
+
+
+# --- curl ---------------------------------------------------------------------------------------------
+
+
+@needs_curl
+def test_curl_streams_sse_ending_in_done(http: HttpDaemon) -> None:
+    body = json.dumps({"model": "o4-mini", "stream": True, "messages": [user("via curl")]})
+    out = http.curl("-N", "-H", "Content-Type: application/json", "-d", body, http.url + "/v1/chat/completions")
+    events = [block for block in out.stdout.split("\n\n") if block]
+    assert all(e.startswith("data: ") for e in events)
+    assert events[-1] == "data: [DONE]"
+    chunks = [json.loads(e.removeprefix("data: ")) for e in events[:-1]]
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == "Echo: via curl"
+    plain = json.loads(
+        http.curl("-H", "Content-Type: application/json", "-d", body.replace('"stream": true', '"stream": false'),
+                  http.url + "/v1/chat/completions").stdout
+    )
+    assert plain["choices"][0]["message"]["content"] == "Echo: via curl"
+
+
+@needs_curl
+def test_curl_sees_health_and_json_errors(http: HttpDaemon) -> None:
+    health = json.loads(http.curl(http.url + "/healthz").stdout)
+    assert health["status"] == "ok" and health["pid"] == http.process.proc.pid  # type: ignore[union-attr]
+    missing = http.curl("-w", "\n%{http_code}", http.url + "/v1/nothing-here").stdout.rsplit("\n", 1)
+    assert missing[1] == "404" and json.loads(missing[0])["error"]["code"] == "unknown_url"
+    broken = http.curl("-w", "\n%{http_code}", "-d", "{not json", http.url + "/v1/chat/completions").stdout
+    body, code = broken.rsplit("\n", 1)
+    assert code == "400" and "not valid JSON" in json.loads(body)["error"]["message"]
+    wrong_method = http.curl("-w", "\n%{http_code}", http.url + "/v1/chat/completions").stdout.rsplit("\n", 1)
+    assert wrong_method[1] == "405" and json.loads(wrong_method[0])["error"]["code"] == "method_not_allowed"
+
+
+@needs_curl
+def test_the_sdks_read_timeout_header_interrupts_the_turn_with_504(http: HttpDaemon) -> None:
+    body = json.dumps({"model": "o4-mini", "messages": [user("[[stall]] never answered")]})
+    out = http.curl("-w", "\n%{http_code}", "-H", "X-Stainless-Read-Timeout: 1", "-d", body,
+                    http.url + "/v1/chat/completions").stdout
+    reply, code = out.rsplit("\n", 1)
+    assert code == "504" and json.loads(reply)["error"]["type"] == "timeout"
+    http.wait_idle()
+
+
+def test_oversized_body_is_refused_with_413(http: HttpDaemon) -> None:
+    with pytest.raises(openai.APIStatusError) as info:
+        http.client().chat.completions.create(model="o4-mini", messages=[user("x" * (17 * 2**20))])
+    assert info.value.status_code == 413
+
+
+# --- who may connect ---------------------------------------------------------------------------------
+
+
+@needs_curl
+def test_web_pages_and_foreign_host_names_are_refused(http: HttpDaemon) -> None:
+    def status_of(*headers: str) -> tuple[int, dict[str, object]]:
+        args = [a for h in headers for a in ("-H", h)]
+        body, code = http.curl("-w", "\n%{http_code}", *args, http.url + "/v1/models").stdout.rsplit("\n", 1)
+        return int(code), json.loads(body)
+
+    code, body = status_of("Origin: https://evil.example")
+    assert code == 403 and body["error"]["code"] == "origin_refused"  # type: ignore[index]
+    code, body = status_of("Host: evil.example")  # DNS rebinding: a page's own name pointing at 127.0.0.1
+    assert code == 403 and body["error"]["code"] == "host_refused"  # type: ignore[index]
+    assert status_of("Host: localhost")[0] == 200
+
+
+@needs_curl
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to act as another local user")
+def test_another_local_user_is_refused_without_a_token(http: HttpDaemon) -> None:
+    nobody = 65534
+    out = http.curl("-w", "\n%{http_code}", http.url + "/v1/models", user=nobody).stdout
+    body, code = out.rsplit("\n", 1)
+    assert code == "403" and json.loads(body)["error"]["code"] == "peer_refused"
+    assert json.loads(http.curl(http.url + "/healthz", user=nobody).stdout)["status"] == "ok"
+
+
+def test_bearer_token_is_required_when_configured(daemon_env: dict[str, str], tmp_path: Path, workdir: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret-token\n")
+    token_file.chmod(0o600)
+    process = start_http_daemon(daemon_env, tmp_path, "--http-token-file", str(token_file))
+    try:
+        http = HttpDaemon(process, workdir)
+        for wrong in ("unused", "s3cret-tokenX"):
+            with pytest.raises(openai.AuthenticationError):
+                http.client(api_key=wrong).models.list()
+        reply = http.client(api_key="s3cret-token").chat.completions.create(model="o4-mini", messages=[user("t")])
+        assert reply.choices[0].message.content == "Echo: t"
+        assert "s3cret" not in process.log.read_text()
+    finally:
+        process.stop()
+
+
+def test_bad_http_settings_are_usage_errors(daemon_env: dict[str, str], tmp_path: Path) -> None:
+    def serve(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "claif_codd", "serve", "--socket", str(tmp_path / "s.sock"),
+             *args], capture_output=True, text=True, env=daemon_env, timeout=30,
+        )
+
+    result = serve("--http", "0.0.0.0:0")
+    assert result.returncode == 2 and "needs a bearer token" in result.stderr
+    loose = tmp_path / "loose-token"
+    loose.write_text("t")
+    loose.chmod(0o644)
+    result = serve("--http", "0", "--http-token-file", str(loose))
+    assert result.returncode == 2 and "chmod 600" in result.stderr
+    result = serve("--http", "example.com:80")
+    assert result.returncode == 2 and "IP address" in result.stderr
+
+
+def test_port_in_use_fails_the_start_and_leaves_no_socket(daemon_env: dict[str, str], tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = DaemonProcess(
+            socket=Path(daemon_env["CLAIF_COD_SOCKET"]), state_dir=tmp_path / "state", log=tmp_path / "codd.log",
+            env=daemon_env,
+        )
+        with pytest.raises(RuntimeError, match="did not start"):
+            process.start("--http", f"127.0.0.1:{port}")
+    assert process.proc is not None and process.proc.returncode == 1
+    assert f"127.0.0.1:{port}" in process.log.read_text() and "in use" in process.log.read_text()
+    assert not process.socket.exists()
+
+
+# --- turns: cancellation, load, approvals, shutdown ------------------------------------------------------
+
+
+def test_client_hanging_up_interrupts_the_turn(http: HttpDaemon) -> None:
+    client = http.client()
+    stream = client.chat.completions.create(model="o4-mini", messages=[user("[[stall-mid]] a b c")], stream=True)
+    next(iter(stream))
+    stream.close()
+    http.wait_idle()
+    assert client.chat.completions.create(model="o4-mini", messages=[user("next")]).choices[0].message.content == (
+        "Echo: next"
+    )
+
+
+def test_turn_limit_answers_503_with_retry_after(daemon_env: dict[str, str], tmp_path: Path, workdir: Path) -> None:
+    process = start_http_daemon(daemon_env, tmp_path, "--max-turns", "1")
+    try:
+        http = HttpDaemon(process, workdir)
+        client = http.client()
+        held = client.chat.completions.create(model="o4-mini", messages=[user("[[stall-mid]] hold")], stream=True)
+        next(iter(held))
+        with pytest.raises(openai.InternalServerError) as info:
+            client.chat.completions.create(model="o4-mini", messages=[user("more")])
+        assert info.value.status_code == 503 and info.value.response.headers["retry-after"] == "1"
+        held.close()
+        http.wait_idle()
+        assert client.chat.completions.create(model="o4-mini", messages=[user("ok")]).choices[0].message.content
+    finally:
+        process.stop()
+
+
+def test_approvals_over_http_are_declined(http: HttpDaemon) -> None:
+    client = http.client(
+        default_headers={"X-Claif-Cod-Approval-Policy": "untrusted", "X-Claif-Cod-Sandbox": "workspace-write"}
+    )
+    reply = client.chat.completions.create(model="o4-mini", messages=[user("[[tool:touch no.txt]] go")])
+    assert "rejected" in (reply.choices[0].message.content or "")
+    assert not (http.workdir / "no.txt").exists()
+    # Without the untrusted policy the same command runs: the header really chose the policy.
+    client = http.client(default_headers={"X-Claif-Cod-Sandbox": "workspace-write"})
+    reply = client.chat.completions.create(model="o4-mini", messages=[user("[[tool:touch yes.txt]] go")])
+    assert (http.workdir / "yes.txt").exists(), reply.choices[0].message.content
+
+
+def test_bad_sandbox_header_is_a_bad_request(http: HttpDaemon) -> None:
+    client = http.client(default_headers={"X-Claif-Cod-Sandbox": "no-such-sandbox"})
+    with pytest.raises(openai.BadRequestError, match="no-such-sandbox"):
+        client.chat.completions.create(model="o4-mini", messages=[user("hi")])
+
+
+def test_shutdown_drains_then_ends_a_running_stream_with_an_error(
+    daemon_env: dict[str, str], tmp_path: Path, workdir: Path
+) -> None:
+    process = start_http_daemon(daemon_env, tmp_path, "--drain-timeout", "0.5")
+    http = HttpDaemon(process, workdir)
+    stream = http.client().chat.completions.create(model="o4-mini", messages=[user("[[stall-mid]] a b")], stream=True)
+    chunks = iter(stream)
+    next(chunks)
+    assert process.proc is not None
+    process.proc.send_signal(signal.SIGTERM)
+    with pytest.raises(openai.APIError, match="shutting down"):
+        list(chunks)
+    assert process.proc.wait(timeout=30) == 0
+
+
+def test_start_in_the_background_with_http(daemon_env: dict[str, str], tmp_path: Path) -> None:
+    socket_path = Path(daemon_env["CLAIF_COD_SOCKET"])
+
+    def codd(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "claif_codd", *args, "--socket", str(socket_path)],
+            capture_output=True, text=True, env=daemon_env, timeout=60, check=True,
+        )
+
+    codd("start", "--http", "127.0.0.1:0", "--http-working-dir", str(tmp_path))
+    try:
+        status = codd("status").stdout
+        [line] = [line for line in status.splitlines() if line.startswith("http")]
+        url = line.split()[1]
+        client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
+        assert client.chat.completions.create(model="o4-mini", messages=[user("bg")]).choices[0].message.content == (
+            "Echo: bg"
+        )
+    finally:
+        codd("stop")

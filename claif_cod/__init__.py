@@ -2,6 +2,6 @@
 
 from claif_cod._version import __version__
 from claif_cod.client import AsyncCodexClient, CodexClient
-from claif_cod.engine.engine import ApprovalRequest
+from claif_cod.engine.engine import ApprovalHandler, ApprovalRequest, Decision
 
-__all__ = ["ApprovalRequest", "AsyncCodexClient", "CodexClient", "__version__"]
+__all__ = ["ApprovalHandler", "ApprovalRequest", "AsyncCodexClient", "CodexClient", "Decision", "__version__"]

@@ -12,6 +12,10 @@ from typing import Any
 
 import structlog
 
+# Our records reach the host's handlers, but never Python's last-resort stderr handler.
+logging.getLogger("claif_cod").addHandler(logging.NullHandler())
+logging.getLogger("claif_codd").addHandler(logging.NullHandler())
+
 # Attributes of logging.LogRecord: passed as `extra`, they would make logging raise KeyError.
 _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 

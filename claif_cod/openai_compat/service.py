@@ -17,7 +17,7 @@ from claif_cod._log import get_logger
 from claif_cod.engine import wire
 from claif_cod.engine.config import CodexConfig, ProcessKey
 from claif_cod.engine.engine import ApprovalHandler, Engine, ThreadHandle, TurnOptions, decline_all
-from claif_cod.engine.errors import TurnFailed
+from claif_cod.engine.errors import InvalidRequest, TurnFailed
 from claif_cod.engine.events import ItemCompleted, TextDelta, TextReset, TurnFinished, TurnUsage
 from claif_cod.openai_compat.errors import APIFailure, translate
 from claif_cod.openai_compat.request import ParsedRequest, parse_chat_request
@@ -127,6 +127,8 @@ class ChatService:
 
     async def _prepare(self, body: bytes, options: RequestOptions) -> _Run:
         parsed = parse_chat_request(body, default_model=options.default_model, strict=options.strict)
+        if parsed.request.n > 1 and options.session_id is not None:  # the body's session_id is checked in parsing
+            raise InvalidRequest("n > 1 cannot be combined with a named session", param="n")
         key = await self.engine.resolve(options.config)
         return _Run(self.engine, key, options, parsed)
 

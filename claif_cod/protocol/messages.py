@@ -350,6 +350,8 @@ class ApprovalRequestedParams(_Payload):
     reason: str | None = None
     changes: list[FileChange] = []
     available_decisions: list[str] = []
+    item_id: str | None = None
+    """Codex's id of the command or file change waiting for approval (absent from daemons before 0.3.0)."""
 
 
 class ApprovalRespondParams(_Payload):

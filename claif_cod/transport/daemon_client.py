@@ -213,18 +213,19 @@ class DaemonConnection:
         params = message.params
         decision: Any = "decline"
         if handler is not None and params.kind in ("command", "file_change"):
-            with contextlib.suppress(Exception):
-                decision = await handler(
-                    ApprovalRequest(
-                        kind=params.kind,
-                        thread_id=params.thread_id,
-                        turn_id=params.turn_id,
-                        item_id=params.approval_id,
-                        command=params.command,
-                        cwd=params.cwd,
-                        reason=params.reason,
-                    )
-                )
+            request = ApprovalRequest(
+                kind=params.kind,
+                thread_id=params.thread_id,
+                turn_id=params.turn_id,
+                item_id=params.item_id if params.item_id is not None else params.approval_id,
+                command=params.command,
+                cwd=params.cwd,
+                reason=params.reason,
+            )
+            try:
+                decision = await handler(request)
+            except Exception:
+                log.exception("daemon_client.approval_handler_failed")  # as in-process: logged, declined
         with contextlib.suppress(Exception):
             await self.call(
                 ApprovalRespondRequest(

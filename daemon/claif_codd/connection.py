@@ -319,6 +319,7 @@ class Connection:
                         command=approval.command,
                         cwd=approval.cwd,
                         reason=approval.reason,
+                        item_id=approval.item_id,
                         available_decisions=["accept", "acceptForSession", "decline", "cancel"],
                     )
                 )

@@ -39,12 +39,13 @@ if str(INTEGRATION) not in sys.path:
     sys.path.insert(0, str(INTEGRATION))
 
 from api_guide import Example, GuideRunner, guide_runner, load_examples  # noqa: E402
-from test_api_guide import CHECKS, NO_GUIDE  # noqa: E402
+from test_api_guide import CHECKS, IN_PROCESS_ONLY, NO_GUIDE  # noqa: E402
 
 pytestmark = [pytest.mark.codex, pytest.mark.timeout(60)]
 
 GUIDE, EXAMPLES = load_examples()
-_PARAMS = [pytest.param(e, id=e.id) for e in EXAMPLES] or [
+_OWN_MODE = pytest.mark.skip(reason="the example picks its own daemon mode ('off', and 'require' with no daemon)")
+_PARAMS = [pytest.param(e, id=e.id, marks=[_OWN_MODE] if e.id in IN_PROCESS_ONLY else []) for e in EXAMPLES] or [
     pytest.param(None, id="no-guide", marks=pytest.mark.skip(reason=NO_GUIDE))
 ]
 

@@ -148,6 +148,7 @@ def test_approvals_reach_the_client_that_owns_the_turn(daemon: DaemonProcess, wo
     ) as owner:
         response = owner.chat.completions.create(model="o4-mini", messages=[user("[[tool:touch approved.txt]] go")])
     assert len(seen) == 1 and "touch approved.txt" in (seen[0].command or "")
+    assert seen[0].item_id.startswith("call_")  # Codex's own id of the call, as in-process
     assert (workdir / "approved.txt").exists(), response.choices[0].message.content
     assert (response.choices[0].message.content or "").startswith("Tool said:")
 

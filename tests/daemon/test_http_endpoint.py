@@ -437,3 +437,31 @@ def test_start_in_the_background_with_http(daemon_env: dict[str, str], tmp_path:
         )
     finally:
         codd("stop")
+
+
+# --- the examples in docs/daemon.md ---------------------------------------------------------------------
+
+DAEMON_MD = Path(__file__).resolve().parents[2] / "docs" / "daemon.md"
+DOC_URL = "http://127.0.0.1:8765"
+
+
+def doc_blocks(language: str) -> list[str]:
+    text = DAEMON_MD.read_text()
+    section = text[text.index("## The OpenAI-compatible HTTP endpoint"):]
+    section = section[: section.index("\n## ", 1)]
+    return [block.split("\n", 1)[1] for block in section.split("```")[1::2] if block.startswith(language + "\n")]
+
+
+@needs_curl
+def test_the_documented_examples_run(http: HttpDaemon, capsys: pytest.CaptureFixture[str]) -> None:
+    [python] = doc_blocks("python")
+    assert DOC_URL in python
+    exec(compile(python.replace(DOC_URL, http.url), str(DAEMON_MD), "exec"), {"__name__": "daemon_md_example"})
+    assert "content='Echo: hi'" in capsys.readouterr().out
+    [shell] = doc_blocks("sh")
+    assert shell.splitlines()[0] == "claif-codd start --http 8765"  # the fixture's daemon stands in for it
+    curl = shell.split("\n", 1)[1].replace(DOC_URL, http.url)
+    out = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=30, check=True).stdout
+    events = [e.removeprefix("data: ") for e in out.split("\n\n") if e]
+    assert events[-1] == "[DONE]"
+    assert "".join(json.loads(e)["choices"][0]["delta"].get("content") or "" for e in events[:-1]) == "Echo: hi"

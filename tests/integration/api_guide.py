@@ -19,7 +19,9 @@ import contextlib
 import os
 import re
 import symtable
+import sys
 import time
+import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +42,12 @@ EXAMPLE_MODULE = "api_guide_example"
 
 EXAMPLE_FOLDERS = ("project", "my-project")
 """Folders the examples name as ``working_dir`` (``./project``, ``./my-project``)."""
+EXAMPLE_CODEX_HOME = "codex-home"
+"""A second offline ``CODEX_HOME`` in the working directory, for examples that pass ``codex_home=``.
+
+``$CODEX_HOME`` points elsewhere, so a check can tell which of the two Codex used."""
+DAEMON_HELPERS = REPO_ROOT / "tests" / "daemon"
+"""Where ``daemon_process.DaemonProcess`` lives, for examples that need a claif-codd."""
 
 CLIENT_TYPES = (CodexClient, AsyncCodexClient)
 
@@ -184,6 +192,8 @@ def find_clients(namespace: dict[str, Any], depth: int = 3) -> list[Any]:
         elif isinstance(value, (list, tuple, set, frozenset)):
             for item in value:
                 visit(item, level + 1)
+        elif isinstance(value, types.ModuleType):
+            return  # holds no client of the example; and openai's lazy attributes change its dict meanwhile
         elif not isinstance(value, type) and not callable(value) and hasattr(value, "__dict__"):
             for item in vars(value).values():
                 visit(item, level + 1)
@@ -228,12 +238,30 @@ class Run:
 class GuideRunner:
     """Runs examples in a fresh working directory, with ``CODEX_HOME`` on the offline model."""
 
-    def __init__(self, server: ModelServer, workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def __init__(self, server: ModelServer, workdir: Path, capsys: pytest.CaptureFixture[str],
+                 tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         self.server = server
         self.workdir = workdir
         self.capsys = capsys
+        self.tmp_path = tmp_path
+        self.monkeypatch = monkeypatch
         self.clients: list[Any] = []
         self.runs: list[Run] = []
+        self.daemon: Any = None  # a DaemonProcess once start_daemon() ran
+
+    def start_daemon(self) -> None:
+        """A claif-codd of this test's own, found by clients through ``CLAIF_COD_SOCKET``; stopped by close()."""
+        if str(DAEMON_HELPERS) not in sys.path:
+            sys.path.append(str(DAEMON_HELPERS))
+        from daemon_process import DaemonProcess
+
+        run_dir = self.tmp_path / "daemon"
+        run_dir.mkdir(mode=0o700)
+        socket = run_dir / "codd.sock"
+        self.daemon = DaemonProcess(socket=socket, state_dir=self.tmp_path / "daemon-state",
+                                    log=self.tmp_path / "codd.log", env={**os.environ, "CLAIF_COD_SOCKET": str(socket)})
+        self.daemon.start()
+        self.monkeypatch.setenv("CLAIF_COD_SOCKET", str(socket))
 
     def track(self, client: Any) -> None:
         self.clients.append(client)
@@ -257,7 +285,7 @@ class GuideRunner:
         return run
 
     def close(self) -> list[str]:
-        """Close every client (tracked or left in a namespace); returns what failed to close."""
+        """Close every client (tracked or left in a namespace), then the daemon; returns what failed."""
         clients: dict[int, Any] = {id(c): c for c in self.clients}
         for run in self.runs:
             clients.update({id(c): c for c in find_clients(run.namespace)})
@@ -267,6 +295,8 @@ class GuideRunner:
                 close_client(client)
             except Exception as exc:  # keep closing the others
                 problems.append(f"closing {type(client).__name__}: {exc!r}")
+        if self.daemon is not None and (code := self.daemon.stop()) != 0:
+            problems.append(f"claif-codd exited with {code}:\n{self.daemon.log.read_text()}")
         return problems
 
 
@@ -276,8 +306,9 @@ def guide_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     """A running offline model, ``CODEX_HOME`` aimed at it, and a fresh working directory.
 
     Every ``CodexClient``/``AsyncCodexClient`` created meanwhile (even inside an example's
-    functions, where the example drops it) is closed afterwards, and every Codex process the
-    test started must be gone by then.
+    functions, where the example drops it) is closed afterwards, then the claif-codd that
+    :meth:`GuideRunner.start_daemon` may have started; every process the test started must be
+    gone by then.
     """
     before = child_pids()
     workdir = tmp_path / "work"
@@ -285,10 +316,12 @@ def guide_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         (workdir / folder).mkdir(parents=True)
     with ModelServer() as server:
         home = write_codex_home(tmp_path / "codex-home", server.url)
+        write_codex_home(workdir / EXAMPLE_CODEX_HOME, server.url)
         monkeypatch.setenv("CODEX_HOME", str(home))
         monkeypatch.setenv("CLAIF_COD_DAEMON", "off")  # never a daemon someone left running
+        monkeypatch.delenv("CLAIF_COD_AUTOSTART", raising=False)  # nor one a client would start
         monkeypatch.chdir(workdir)
-        runner = GuideRunner(server, workdir, capsys)
+        runner = GuideRunner(server, workdir, capsys, tmp_path, monkeypatch)
         for cls in CLIENT_TYPES:
             original = cls.__init__
 

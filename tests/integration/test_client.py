@@ -357,6 +357,7 @@ def test_approval_requests_reach_the_clients_handler(
         response = client.chat.completions.create(model="o4-mini", messages=[user("[[tool:touch made.txt]] go")])
     [request] = seen
     assert request.kind == "command"
+    assert request.item_id.startswith("call_")  # the model's call id, which Codex uses for the item
     assert "touch made.txt" in (request.command or "")
     assert request.cwd == str(workdir)
     assert (workdir / "made.txt").exists() == (decision == "accept")
@@ -407,3 +408,20 @@ def test_unknown_sandbox_or_approval_value_is_a_bad_request(
         client.chat.completions.create(model="o4-mini", messages=[user("hi")])
     assert f"{option}={value!r} is unknown to codex" in str(info.value)
     assert info.value.param == option  # type: ignore[attr-defined]
+
+
+def test_client_session_with_n_above_one_is_a_bad_request(codex_home: Path, workdir: Path) -> None:
+    with CodexClient(daemon="off", session_id="one-choice") as client, pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="o4-mini", messages=[user("hi")], n=2)
+    assert info.value.param == "n"  # type: ignore[attr-defined]
+
+
+def test_relative_codex_home_is_resolved_when_the_client_is_created(
+    codex_home: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(codex_home.parent)
+    client = CodexClient(daemon="off", codex_home=codex_home.name, working_dir=str(workdir))
+    monkeypatch.chdir(workdir)  # Codex itself runs in the working directory
+    with client:
+        reply = client.chat.completions.create(model="o4-mini", messages=[user("home")])
+    assert reply.choices[0].message.content == "Echo: home"

@@ -329,7 +329,7 @@ def test_probe_adapts_to_a_binary_without_on_request(tmp_path: Path) -> None:
     assert codex.sandbox_values == {"read-only", "workspace-write"}
     with pytest.warns(UserWarning, match="'on-request'.*codex 9.8.7.*'untrusted'"):
         assert codex.approval_policy("on-request") == "untrusted"
-    with pytest.raises(ValueError, match="use one of read-only, workspace-write"):
+    with pytest.raises(InvalidRequest, match="use one of read-only, workspace-write"):
         codex.check_sandbox("danger-full-access")
 
 

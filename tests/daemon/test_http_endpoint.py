@@ -465,3 +465,22 @@ def test_the_documented_examples_run(http: HttpDaemon, capsys: pytest.CaptureFix
     events = [e.removeprefix("data: ") for e in out.split("\n\n") if e]
     assert events[-1] == "[DONE]"
     assert "".join(json.loads(e)["choices"][0]["delta"].get("content") or "" for e in events[:-1]) == "Echo: hi"
+
+
+def test_http_traffic_keeps_an_idle_timeout_daemon_alive(
+    daemon_env: dict[str, str], tmp_path: Path, workdir: Path
+) -> None:
+    process = start_http_daemon(daemon_env, tmp_path, "--idle-timeout", "1.5")
+    assert process.proc is not None
+    try:
+        http = HttpDaemon(process, workdir)  # its status call is the last socket connection
+        client = http.client()
+        for _ in range(8):  # 3.2 s of quick requests, none of them a turn, no socket client
+            client.models.list()
+            time.sleep(0.4)
+            assert process.proc.poll() is None
+        quiet = time.monotonic()
+        assert process.proc.wait(timeout=30) == 0
+        assert 1.0 < time.monotonic() - quiet < 10
+    finally:
+        process.stop()

@@ -13,6 +13,8 @@ from typing import Protocol
 import msgspec
 
 from claif_cod.engine.engine import Engine
+from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
+from claif_cod.openai_compat.schema import ModelList
 from claif_cod.openai_compat.service import ChatService, RequestOptions
 
 IGNORED_HEADER = "x-claif-cod-ignored-params"
@@ -48,6 +50,7 @@ class _StreamFlag(msgspec.Struct):
 
 
 _stream_flag = msgspec.json.Decoder(_StreamFlag)
+_model_list = msgspec.json.Decoder(ModelList)
 _encoder = msgspec.json.Encoder()
 
 
@@ -80,6 +83,15 @@ async def chat_reply(service: ChatService, body: bytes, options: RequestOptions)
 
 async def models_reply(service: ChatService, options: RequestOptions) -> JsonReply:
     return JsonReply(_encoder.encode(await service.models(options)))
+
+
+def pick_model(listing: JsonReply, model_id: str) -> JsonReply:
+    """``GET /models/{id}``: that entry of a ``/models`` reply, or OpenAI's 404."""
+    for model in _model_list.decode(listing.body).data:
+        if model.id == model_id:
+            return JsonReply(_encoder.encode(model))
+    detail = ErrorDetail(f"The model '{model_id}' does not exist", "invalid_request_error", "model_not_found")
+    raise APIFailure("status", 404, detail)
 
 
 class InProcessBackend:

@@ -19,7 +19,7 @@ import openai
 
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.service import RequestOptions
-from claif_cod.transport.backend import JsonReply, Reply
+from claif_cod.transport.backend import JsonReply, Reply, pick_model
 from claif_cod.transport.loop_thread import LoopThread
 from claif_cod.transport.select import DaemonMode, SelectingBackend
 
@@ -66,11 +66,7 @@ class TransportCore:
 
     async def _model(self, model_id: str, options: RequestOptions) -> JsonReply:
         assert self._backend is not None
-        listing = msgspec.json.decode((await self._backend.models(options)).body)
-        for model in listing["data"]:
-            if model["id"] == model_id:
-                return JsonReply(_encoder.encode(model))
-        raise APIFailure("status", 404, _detail(f"The model '{model_id}' does not exist", "model_not_found"))
+        return pick_model(await self._backend.models(options), model_id)
 
     def close(self) -> None:
         with self._lock:

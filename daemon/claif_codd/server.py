@@ -108,9 +108,9 @@ class Daemon:
 
     async def start(self, activated: socket.socket | None = None) -> None:
         _no_inherited_fds_for_children()
-        if activated is None:
-            self._check_not_running()
         if self.config.http is not None:  # first: whoever reaches the socket finds the HTTP endpoint up too
+            if activated is None:
+                self._check_not_running()  # before taking the port (_bind checks again as it binds)
             await self._start_http(self.config.http)
         sock = activated if activated is not None else self._bind()
         # The backlog again here: the loop re-listens the socket with its own default (100 under uvloop),

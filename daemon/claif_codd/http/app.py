@@ -35,9 +35,8 @@ from claif_cod._log import get_logger
 from claif_cod._version import __version__
 from claif_cod.engine.config import CodexConfig
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
-from claif_cod.openai_compat.schema import ModelList
 from claif_cod.openai_compat.service import RequestOptions
-from claif_cod.transport.backend import JsonReply, chat_reply, models_reply
+from claif_cod.transport.backend import JsonReply, chat_reply, models_reply, pick_model
 from claif_codd.http.guard import make_guard
 from claif_codd.http.responses import error_response, failure_event, failure_response, json_response
 from claif_codd.http.settings import HttpSettings
@@ -56,7 +55,6 @@ UNTRACKED_PATHS = frozenset({"/healthz"})
 CLOSE_TIMEOUT_S = 5.0
 
 _encoder = msgspec.json.Encoder()
-_model_list = msgspec.json.Decoder(ModelList)
 
 
 class _Health(msgspec.Struct):
@@ -147,11 +145,10 @@ class HttpEndpoint:
             status = exc.status
             return error_response(exc.status, exc.reason, "invalid_request_error", _http_code(exc.status))
         except asyncio.CancelledError:
-            reason = self._cancel_reasons.get(task) if task is not None else None
+            reason = self._claim_cancellation(task)
             if reason is None:
                 status = 499  # the client went away
                 raise
-            _uncancel(task)
             response = failure_response(reason, _retry_after(reason))
             status = response.status
             return response
@@ -189,10 +186,9 @@ class HttpEndpoint:
                 except APIFailure as failure:
                     await response.write(failure_event(failure))
                 except asyncio.CancelledError:
-                    reason = self._cancel_reasons.get(asyncio.current_task())  # type: ignore[arg-type]
+                    reason = self._claim_cancellation(asyncio.current_task())
                     if reason is None:
                         raise
-                    _uncancel(asyncio.current_task())
                     await response.write(failure_event(reason))
             with contextlib.suppress(ConnectionError):
                 await response.write_eof()
@@ -207,15 +203,8 @@ class HttpEndpoint:
 
     async def model(self, request: web.Request) -> web.StreamResponse:
         self._refuse_when_unable(turn=False)
-        model_id = request.match_info["model"]
-        listing = _model_list.decode((await models_reply(self.daemon.service, self._options(request))).body)
-        for model in listing.data:
-            if model.id == model_id:
-                return json_response(_encoder.encode(model))
-        raise APIFailure(
-            "status", 404,
-            ErrorDetail(f"The model '{model_id}' does not exist", "invalid_request_error", "model_not_found"),
-        )
+        listing = await models_reply(self.daemon.service, self._options(request))
+        return json_response(pick_model(listing, request.match_info["model"]).body)
 
     async def healthz(self, request: web.Request) -> web.StreamResponse:
         status = "draining" if self.daemon.draining else "ok"
@@ -223,6 +212,14 @@ class HttpEndpoint:
         return json_response(body, status=503 if self.daemon.draining else 200)
 
     # --- helpers -------------------------------------------------------------------------------
+
+    def _claim_cancellation(self, task: asyncio.Task[object] | None) -> APIFailure | None:
+        """The answer owed for a cancellation ``cancel_requests`` made, which the task then goes on to send;
+        None when someone else cancelled it (the client went away): that one must propagate."""
+        reason = self._cancel_reasons.get(task) if task is not None else None
+        if reason is not None and task is not None and sys.version_info >= (3, 11):
+            task.uncancel()
+        return reason
 
     def _refuse_when_unable(self, *, turn: bool) -> None:
         daemon, config = self.daemon, self.daemon.config
@@ -264,8 +261,3 @@ def _positive(value: str | None) -> float | None:
         return None
     return seconds if math.isfinite(seconds) and seconds > 0 else None
 
-
-def _uncancel(task: asyncio.Task[object] | None) -> None:
-    """We answered the cancellation we asked for ourselves; the task goes on to reply."""
-    if task is not None and sys.version_info >= (3, 11):
-        task.uncancel()

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from claif_cod.protocol import DaemonStatus, DaemonStatusRequest, decode_result
 from claif_cod.transport.autostart import answers
+from claif_cod.transport.daemon_client import DaemonConnection
 
 START_TIMEOUT_S = 20.0
 
@@ -36,6 +41,26 @@ class DaemonProcess:
                 self.proc.wait()
                 raise RuntimeError(f"daemon did not start:\n{self.log.read_text()}")
             time.sleep(0.02)
+
+    def status(self) -> DaemonStatus:
+        """``daemon.status`` over the socket, typed."""
+
+        async def call() -> DaemonStatus:
+            conn = await DaemonConnection.open(self.socket, client_name="test")
+            try:
+                return decode_result(await conn.call(DaemonStatusRequest(id=conn.next_id())), DaemonStatus)
+            finally:
+                await conn.close()
+
+        return asyncio.run(call())
+
+    def status_json(self) -> dict[str, Any]:
+        """``claif-codd status --json``, as a user runs it."""
+        out = subprocess.run(
+            [sys.executable, "-m", "claif_codd", "status", "--json", "--socket", str(self.socket)],
+            capture_output=True, text=True, check=True, env=self.env, timeout=60,
+        )
+        return json.loads(out.stdout)  # type: ignore[no-any-return]
 
     def kill9(self) -> None:
         """Kill the daemon and (as a crash would leave them) its Codex children's group too."""

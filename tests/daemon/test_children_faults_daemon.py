@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -37,15 +35,7 @@ def ask(client: CodexClient, text: str) -> str:
 
 def codex_pids(daemon: DaemonProcess) -> dict[str, int]:
     """The daemon's app-server pid per working directory."""
-    out = subprocess.run(
-        [sys.executable, "-m", "claif_codd", "status", "--json", "--socket", str(daemon.socket)],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=daemon.env,
-        timeout=60,
-    )
-    return {p["working_dir"]: p["pid"] for p in json.loads(out.stdout)["processes"]}
+    return {p["working_dir"]: p["pid"] for p in daemon.status_json()["processes"]}
 
 
 def test_child_killed_mid_turn_fails_its_caller_only(daemon: DaemonProcess, workdir: Path, tmp_path: Path) -> None:

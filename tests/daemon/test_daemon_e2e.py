@@ -30,17 +30,6 @@ def user(text: str) -> dict[str, str]:
     return {"role": "user", "content": text}
 
 
-def status(daemon: DaemonProcess) -> dict[str, object]:
-    out = subprocess.run(
-        [sys.executable, "-m", "claif_codd", "status", "--json", "--socket", str(daemon.socket)],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=daemon.env,
-    )
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
-
-
 def test_raw_socket_client_streams_a_chat(daemon: DaemonProcess, workdir: Path) -> None:
     out = subprocess.run(
         [sys.executable, str(HERE / "raw_client.py"), str(daemon.socket), str(workdir), "raw hello"],
@@ -67,8 +56,8 @@ def test_client_with_daemon_required_uses_the_daemon(daemon: DaemonProcess, work
         assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "Echo: s t"
         assert [m.id for m in client.models.list()] == ["o4-mini", "o4", "gpt-test-large"]
         assert client.backend is not None and client.backend.local is None  # nothing ran in-process
-    info = status(daemon)
-    assert [p["working_dir"] for p in info["processes"]] == [str(workdir)]  # type: ignore[index]
+    info = daemon.status_json()
+    assert [p["working_dir"] for p in info["processes"]] == [str(workdir)]
 
 
 def test_errors_cross_the_socket_as_openai_classes(daemon: DaemonProcess, workdir: Path) -> None:
@@ -159,9 +148,9 @@ def test_closing_a_stream_cancels_and_interrupts_the_turn(daemon: DaemonProcess,
         next(iter(stream))
         stream.close()
         deadline = time.monotonic() + 10
-        while status(daemon)["turns_in_flight"] and time.monotonic() < deadline:
+        while daemon.status_json()["turns_in_flight"] and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert status(daemon)["turns_in_flight"] == 0
+        assert daemon.status_json()["turns_in_flight"] == 0
         assert client.chat.completions.create(model="o4-mini", messages=[user("next")]).choices[0].message.content == (
             "Echo: next"
         )
@@ -188,7 +177,7 @@ async def test_concurrent_clients_on_several_working_directories(
     assert sorted(r.choices[0].message.content or "" for r in results) == sorted(
         f"Echo: q{i}" for i in range(2) for _ in clients
     )
-    assert sorted(p["working_dir"] for p in status(daemon)["processes"]) == sorted(map(str, dirs))  # type: ignore[attr-defined]
+    assert sorted(p["working_dir"] for p in daemon.status_json()["processes"]) == sorted(map(str, dirs))
 
 
 def test_socket_is_private(daemon: DaemonProcess) -> None:

@@ -24,9 +24,7 @@ import pytest
 from daemon_process import DaemonProcess
 
 from claif_cod import CodexClient
-from claif_cod.protocol import DaemonStatus, DaemonStatusRequest, decode_result
 from claif_cod.testing import ModelServer
-from claif_cod.transport.daemon_client import DaemonConnection
 
 pytestmark = pytest.mark.codex
 
@@ -37,22 +35,11 @@ def user(text: str) -> dict[str, str]:
     return {"role": "user", "content": text}
 
 
-def daemon_status(process: DaemonProcess) -> DaemonStatus:
-    async def call() -> DaemonStatus:
-        conn = await DaemonConnection.open(process.socket, client_name="test")
-        try:
-            return decode_result(await conn.call(DaemonStatusRequest(id=conn.next_id())), DaemonStatus)
-        finally:
-            await conn.close()
-
-    return asyncio.run(call())
-
-
 class HttpDaemon:
     def __init__(self, process: DaemonProcess, workdir: Path) -> None:
         self.process = process
         self.workdir = workdir
-        url = daemon_status(process).http
+        url = process.status().http
         assert url is not None and url.startswith("http://127.0.0.1:")
         self.url = url
 
@@ -67,9 +54,9 @@ class HttpDaemon:
 
     def wait_idle(self) -> None:
         deadline = time.monotonic() + 10
-        while daemon_status(self.process).turns_in_flight and time.monotonic() < deadline:
+        while self.process.status().turns_in_flight and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert daemon_status(self.process).turns_in_flight == 0
+        assert self.process.status().turns_in_flight == 0
 
 
 def start_http_daemon(daemon_env: dict[str, str], tmp_path: Path, *extra: str) -> DaemonProcess:
@@ -206,8 +193,8 @@ def test_history_continues_the_warm_thread(http: HttpDaemon, codex_model_server:
     reply = client.chat.completions.create(model="o4-mini", messages=messages)  # type: ignore[arg-type]
     messages += [{"role": "assistant", "content": reply.choices[0].message.content or ""}, user("second")]
     client.chat.completions.create(model="o4-mini", messages=messages)  # type: ignore[arg-type]
-    assert [p.pid for p in daemon_status(http.process).processes] and sum(
-        p.threads for p in daemon_status(http.process).processes
+    assert [p.pid for p in http.process.status().processes] and sum(
+        p.threads for p in http.process.status().processes
     ) == 1
     assert codex_model_server.requests[-1].messages() == [
         ("user", "first"), ("assistant", "Echo: first"), ("user", "second"),
@@ -219,7 +206,7 @@ def test_working_dir_header_chooses_where_codex_runs(http: HttpDaemon, tmp_path:
     elsewhere.mkdir()
     client = http.client(default_headers={"X-Claif-Cod-Working-Dir": str(elsewhere)})
     client.chat.completions.create(model="o4-mini", messages=[user("hi")])
-    assert [p.working_dir for p in daemon_status(http.process).processes] == [str(elsewhere)]
+    assert [p.working_dir for p in http.process.status().processes] == [str(elsewhere)]
     with pytest.raises(openai.BadRequestError, match="absolute path"):
         http.client(default_headers={"X-Claif-Cod-Working-Dir": "relative/dir"}).chat.completions.create(
             model="o4-mini", messages=[user("hi")]

@@ -138,14 +138,6 @@ def public_tmp() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def status_json(process: DaemonProcess) -> dict[str, Any]:
-    out = subprocess.run(
-        [*CLAIF_CODD, "status", "--json", "--socket", str(process.socket)],
-        capture_output=True, text=True, check=True, env=process.env, timeout=30,
-    )
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
-
-
 class Child:
     """A forked child that dropped to ``uid``; ``result()`` is the bytes its function returned."""
 
@@ -531,7 +523,7 @@ def test_peer_of_another_uid_is_cut_off_without_a_reply(
     plain = re.sub(r"\x1b\[[0-9;]*m", "", log)  # the console renderer colours key=value pairs
     (line,) = [line for line in plain.splitlines() if "daemon.foreign_peer_refused" in line]
     assert f"peer_uid={NOBODY}" in line
-    status = status_json(process)  # our own uid is still welcome
+    status = process.status_json()  # our own uid is still welcome
     assert status["connections"] == 1
 
 
@@ -572,7 +564,7 @@ def test_no_secret_reaches_the_log_or_an_error(
         with pytest.raises(openai.APIError) as bad_request:
             client.chat.completions.create(model="o4-mini", messages=[{"role": "nobody", "content": PROMPT}])
         errors += _error_texts(bad_request.value)
-    status_text = json.dumps(status_json(process))
+    status_text = json.dumps(process.status_json())
     log = process.log.read_text()
     assert "request.failed" in log or log_level is None  # the failures were logged, without the secrets
     for secret in (API_KEY, PROMPT) if log_level is None else (API_KEY,):
@@ -645,7 +637,7 @@ def test_codex_children_get_no_daemon_fds_and_no_systemd_variables(
     monkeypatch.setenv("CLAIF_COD_SOCKET", str(process.socket))
     with CodexClient(daemon="require") as client:
         assert client.chat.completions.create(model="o4-mini", messages=[user("fds")]).choices[0].message.content
-    (codex,) = status_json(process)["processes"]
+    (codex,) = process.status_json()["processes"]
     pid = codex["pid"]
 
     environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")

@@ -38,7 +38,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import signal
 import statistics
 import subprocess
@@ -55,9 +54,9 @@ from typing import Any, TypeVar
 import codex_cli_bin
 import msgspec
 import openai
+from bench_common import at_least_two, codex_version, elapsed_ms, machine
 from openai.types.chat import ChatCompletionMessageParam
 
-import claif_cod
 from claif_cod import AsyncCodexClient, CodexClient
 from claif_cod.engine import wire
 from claif_cod.engine.appserver import AppServer, Notification, ProcessExit, RpcErrorReply, ThreadMessage
@@ -136,15 +135,6 @@ class Summary:
         p90 = statistics.quantiles(samples, n=10, method="inclusive")[-1]
         p99 = statistics.quantiles(samples, n=100, method="inclusive")[-1]
         return cls(median=statistics.median(samples), p90=p90, p99=p99, min=min(samples))
-
-
-def elapsed_ms(start: float) -> float:
-    return (time.perf_counter() - start) * 1000
-
-
-def codex_version(codex: str) -> str:
-    out = subprocess.run([codex, "--version"], capture_output=True, text=True, check=True, timeout=30)
-    return out.stdout.strip()
 
 
 def expect_reply(reply: str, text: str, turn: int) -> None:
@@ -631,15 +621,6 @@ class Results:
     targets: list[dict[str, Any]] = field(default_factory=list)
 
 
-def machine() -> dict[str, Any]:
-    return {
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "claif_cod": claif_cod.__version__,
-    }
-
-
 def target(name: str, measured: float, unit: str, goal: str, ok: bool | None) -> dict[str, Any]:
     return {"name": name, "measured": measured, "unit": unit, "target": goal,
             "result": "—" if ok is None else "PASS" if ok else "MISS"}
@@ -830,13 +811,6 @@ def print_errors(results: Results, daemon_log: str) -> None:
 
 
 # --- the run ------------------------------------------------------------------------------------
-
-
-def at_least_two(text: str) -> int:
-    value = int(text)
-    if value < 2:
-        raise argparse.ArgumentTypeError("need at least 2 turns for a p90")
-    return value
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -49,9 +48,9 @@ from pathlib import Path
 from typing import Any
 
 import codex_cli_bin
+from bench_common import at_least_two, codex_version, elapsed_ms, machine
 from openai.types.chat import ChatCompletionMessageParam
 
-import claif_cod
 from claif_cod import CodexClient
 from claif_cod.testing import ModelServer, write_codex_home
 
@@ -108,15 +107,6 @@ class Summary:
     def of(cls, samples: Sequence[float]) -> Summary:
         p90 = statistics.quantiles(samples, n=10, method="inclusive")[-1]
         return cls(median=statistics.median(samples), p90=p90, min=min(samples))
-
-
-def elapsed_ms(start: float) -> float:
-    return (time.perf_counter() - start) * 1000
-
-
-def codex_version(codex: str) -> str:
-    out = subprocess.run([codex, "--version"], capture_output=True, text=True, check=True, timeout=30)
-    return out.stdout.strip()
 
 
 # --- the four modes, one sample each ------------------------------------------------------
@@ -236,15 +226,6 @@ def progress(text: str) -> None:
         print(f"\r{text:<20}", end="\r", file=sys.stderr, flush=True)
 
 
-def machine() -> dict[str, Any]:
-    return {
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "claif_cod": claif_cod.__version__,
-    }
-
-
 def render(bench: Bench, meta: dict[str, Any], summaries: dict[str, Summary]) -> str:
     baseline = summaries[EXEC].median
     lines = [
@@ -282,13 +263,6 @@ def write_json(path: Path, bench: Bench, meta: dict[str, Any], summaries: dict[s
         "warm_thread_reused": {"warm": bench.warm_hits, "stream": bench.stream_hits},
     }
     path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-
-
-def at_least_two(text: str) -> int:
-    value = int(text)
-    if value < 2:
-        raise argparse.ArgumentTypeError("need at least 2 turns for a p90")
-    return value
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from typing import Any
@@ -55,6 +56,7 @@ def protocol_schema() -> dict[str, Any]:
                 "anyOf": [{"description": "the OpenAI object, verbatim (non-streaming)"}, stream_done]
             }
     _require_jsonrpc(defs)
+    _clean_descriptions(defs)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "claif-codd protocol",
@@ -78,6 +80,14 @@ def _require_jsonrpc(defs: dict[str, Any]) -> None:
             properties["jsonrpc"].pop("default", None)
             if "jsonrpc" not in definition["required"]:
                 definition["required"].insert(0, "jsonrpc")
+
+
+def _clean_descriptions(defs: dict[str, Any]) -> None:
+    """Docstrings become descriptions; msgspec < 0.23 keeps their indentation and 0.23 cleans it.
+    Cleaning them here makes the schema the same text whichever msgspec generated it."""
+    for definition in defs.values():
+        if "description" in definition:
+            definition["description"] = inspect.cleandoc(definition["description"])
 
 
 def render_schema() -> str:

@@ -27,9 +27,7 @@ QUESTIONS = (
 
 
 def chat(client: CodexClient, model: str) -> None:
-    messages: list[ChatCompletionMessageParam] = [
-        {"role": "system", "content": "You are a concise coding assistant."}
-    ]
+    messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": "You are a concise coding assistant."}]
     for question in QUESTIONS:
         messages.append({"role": "user", "content": question})
         click.secho(f"\nyou> {question}", fg="cyan")

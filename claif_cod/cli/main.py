@@ -344,8 +344,9 @@ def _where(mode: DaemonMode) -> str:
     if autostart_enabled():
         return "shared through claif-codd, started on the first turn"
     if mode == "require":
-        raise CliFailure(f"no claif-codd answers at {path} (--daemon require); start it with `claif-codd start`",
-                         EXIT_CONNECTION)
+        raise CliFailure(
+            f"no claif-codd answers at {path} (--daemon require); start it with `claif-codd start`", EXIT_CONNECTION
+        )
     return "in this process only: no claif-codd is running"
 
 

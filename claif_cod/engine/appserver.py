@@ -231,7 +231,6 @@ class AppServer:
     def alive(self) -> bool:
         return self._death is None and not self._closing and self._proc.returncode is None
 
-
     def stderr_tail(self) -> str:
         return b"".join(self._stderr).decode("utf-8", "replace")
 

@@ -108,9 +108,16 @@ def _http_status(info: object) -> tuple[str | None, int | None]:
     return None, None
 
 
-_STATUS_BY_TYPE = {"invalid_request_error": 400, "authentication_error": 401, "permission_error": 403,
-                   "not_found_error": 404, "rate_limit_error": 429, "requests": 429, "insufficient_quota": 429,
-                   "server_error": 500}
+_STATUS_BY_TYPE = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "rate_limit_error": 429,
+    "requests": 429,
+    "insufficient_quota": 429,
+    "server_error": 500,
+}
 _upstream_body = msgspec.json.Decoder(ErrorBody)
 
 

@@ -54,13 +54,25 @@ _ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f
 
 def model_catalog() -> dict[str, Any]:
     """The catalog Codex's ``model/list`` serves: ``o4-mini``, ``o4`` and ``gpt-test-large``."""
-    return {"models": [{"slug": slug, "display_name": name, "description": description, "priority": i,
-                        **_MODEL_TEMPLATE} for i, (slug, name, description) in enumerate(_MODELS)]}
+    return {
+        "models": [
+            {"slug": slug, "display_name": name, "description": description, "priority": i, **_MODEL_TEMPLATE}
+            for i, (slug, name, description) in enumerate(_MODELS)
+        ]
+    }
 
 
-def write_codex_home(path: str | Path, server_url: str, *, model: str = "o4-mini", env_key: str | None = None,
-                     request_max_retries: int = 0, stream_max_retries: int = 0,
-                     stream_idle_timeout_ms: int | None = None, extra: dict[str, Any] | None = None) -> Path:
+def write_codex_home(
+    path: str | Path,
+    server_url: str,
+    *,
+    model: str = "o4-mini",
+    env_key: str | None = None,
+    request_max_retries: int = 0,
+    stream_max_retries: int = 0,
+    stream_idle_timeout_ms: int | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """Create ``path`` with a ``config.toml`` using the test provider at ``server_url``.
 
     ``env_key`` only names the environment variable Codex reads the API key from; no key is
@@ -71,16 +83,24 @@ def write_codex_home(path: str | Path, server_url: str, *, model: str = "o4-mini
     home.mkdir(parents=True, exist_ok=True)
     catalog = home / "model_catalog.json"
     catalog.write_text(json.dumps(model_catalog(), indent=1), encoding="utf-8")
-    provider: dict[str, Any] = {"name": PROVIDER, "base_url": server_url, "wire_api": "responses",
-                                "request_max_retries": request_max_retries,
-                                "stream_max_retries": stream_max_retries}
+    provider: dict[str, Any] = {
+        "name": PROVIDER,
+        "base_url": server_url,
+        "wire_api": "responses",
+        "request_max_retries": request_max_retries,
+        "stream_max_retries": stream_max_retries,
+    }
     if env_key is not None:
         provider["env_key"] = env_key
     if stream_idle_timeout_ms is not None:
         provider["stream_idle_timeout_ms"] = stream_idle_timeout_ms
-    config: dict[str, Any] = {"model_provider": PROVIDER, "model": model, "project_doc_max_bytes": 0,
-                              "model_catalog_json": str(catalog.resolve()),
-                              "model_providers": {PROVIDER: provider}}
+    config: dict[str, Any] = {
+        "model_provider": PROVIDER,
+        "model": model,
+        "project_doc_max_bytes": 0,
+        "model_catalog_json": str(catalog.resolve()),
+        "model_providers": {PROVIDER: provider},
+    }
     _merge(config, extra or {})
     (home / "config.toml").write_text(to_toml(config), encoding="utf-8")
     return home
@@ -122,6 +142,5 @@ def _value(value: Any) -> str:
 
 
 def _string(text: str) -> str:
-    escaped = "".join(_ESCAPES.get(c, f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F else c)
-                      for c in text)
+    escaped = "".join(_ESCAPES.get(c, f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F else c) for c in text)
     return f'"{escaped}"'

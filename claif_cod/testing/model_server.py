@@ -22,8 +22,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, cast
 
-_MARKER = re.compile(r"\[\[(reply|long|slow|status|stall-mid|stall|flaky|incomplete|failed|reasoning|tool|barrier)"
-                     r"(?::(.*?))?\]\]", re.DOTALL)
+_MARKER = re.compile(
+    r"\[\[(reply|long|slow|status|stall-mid|stall|flaky|incomplete|failed|reasoning|tool|barrier)"
+    r"(?::(.*?))?\]\]",
+    re.DOTALL,
+)
 _REASONING_SUMMARY = "Thinking about how to answer this request."  # seven words = reasoning_tokens
 _TOOL_OUTPUT_CHARS = 200
 _POLL_S = 0.02  # how quickly stop() is noticed by the serve loop and stalled handlers
@@ -133,7 +136,7 @@ class _Script:
 def _chunks(text: str) -> list[str]:
     """Split a reply into one delta per word, keeping whitespace so the deltas join back exactly."""
     chunks = re.findall(r"\s*\S+", text)
-    tail = text[len("".join(chunks)):]
+    tail = text[len("".join(chunks)) :]
     if tail and chunks:
         chunks[-1] += tail
     elif tail:
@@ -156,9 +159,13 @@ def _common_prefix(a: list[str], b: list[str]) -> int:
 
 
 def _usage(input_tokens: int, cached: int, output_tokens: int, reasoning: int) -> dict[str, Any]:
-    return {"input_tokens": input_tokens, "input_tokens_details": {"cached_tokens": cached},
-            "output_tokens": output_tokens, "output_tokens_details": {"reasoning_tokens": reasoning},
-            "total_tokens": input_tokens + output_tokens}
+    return {
+        "input_tokens": input_tokens,
+        "input_tokens_details": {"cached_tokens": cached},
+        "output_tokens": output_tokens,
+        "output_tokens_details": {"reasoning_tokens": reasoning},
+        "total_tokens": input_tokens + output_tokens,
+    }
 
 
 @dataclass
@@ -218,8 +225,12 @@ class _HTTPServer(ThreadingHTTPServer):
         self.connections: dict[threading.Thread, socket.socket] = {}
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
-                                  daemon=True, name="claif-test-model-request")
+        thread = threading.Thread(
+            target=self.process_request_thread,
+            args=(request, client_address),
+            daemon=True,
+            name="claif-test-model-request",
+        )
         with self.state.cond:
             self.connections[thread] = request
         thread.start()
@@ -274,8 +285,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def error(self, status: int, code: str | None, message: str) -> None:
         """Send an OpenAI-style JSON error body."""
-        payload = json.dumps({"error": {"message": message, "type": _error_type(status, code), "param": None,
-                                        "code": code}}).encode()
+        payload = json.dumps(
+            {"error": {"message": message, "type": _error_type(status, code), "param": None, "code": code}}
+        ).encode()
         self.send_response(status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(payload)))
@@ -341,8 +353,10 @@ class _Responder:
         self.handler.start_stream()
         self.handler.event("response.created", response={"id": self.response_id})
         if "failed" in markers:
-            self.handler.event("response.failed", response={"id": self.response_id, "error": {
-                "code": "server_error", "message": "scripted failure"}})
+            self.handler.event(
+                "response.failed",
+                response={"id": self.response_id, "error": {"code": "server_error", "message": "scripted failure"}},
+            )
             return
         output_index = 0
         if "reasoning" in markers:
@@ -352,12 +366,12 @@ class _Responder:
             self._function_call(output_index, markers["tool"])
         elif not self._message(output_index):
             return
-        usage = _usage(self.input_tokens, self.cached, self.deltas + self.reasoning_tokens,
-                       self.reasoning_tokens)
+        usage = _usage(self.input_tokens, self.cached, self.deltas + self.reasoning_tokens, self.reasoning_tokens)
         if "incomplete" in markers:
             details = {"reason": "max_output_tokens"}
-            self.handler.event("response.incomplete", response={
-                "id": self.response_id, "incomplete_details": details, "usage": usage})
+            self.handler.event(
+                "response.incomplete", response={"id": self.response_id, "incomplete_details": details, "usage": usage}
+            )
         else:
             self.handler.event("response.completed", response={"id": self.response_id, "usage": usage})
 
@@ -382,23 +396,43 @@ class _Responder:
 
     def _reasoning(self, output_index: int) -> None:
         item_id = self.state.new_id("rs")
-        self.handler.event("response.output_item.added", output_index=output_index,
-                           item={"type": "reasoning", "id": item_id, "summary": []})
+        self.handler.event(
+            "response.output_item.added",
+            output_index=output_index,
+            item={"type": "reasoning", "id": item_id, "summary": []},
+        )
         for chunk in _chunks(_REASONING_SUMMARY):
-            self.handler.event("response.reasoning_summary_text.delta", item_id=item_id,
-                               output_index=output_index, summary_index=0, delta=chunk)
+            self.handler.event(
+                "response.reasoning_summary_text.delta",
+                item_id=item_id,
+                output_index=output_index,
+                summary_index=0,
+                delta=chunk,
+            )
             self.reasoning_tokens += 1
-        self.handler.event("response.output_item.done", output_index=output_index, item={
-            "type": "reasoning", "id": item_id,
-            "summary": [{"type": "summary_text", "text": _REASONING_SUMMARY}]})
+        self.handler.event(
+            "response.output_item.done",
+            output_index=output_index,
+            item={
+                "type": "reasoning",
+                "id": item_id,
+                "summary": [{"type": "summary_text", "text": _REASONING_SUMMARY}],
+            },
+        )
 
     def _function_call(self, output_index: int, command: str) -> None:
-        item = {"type": "function_call", "id": self.state.new_id("fc"), "call_id": self.state.new_id("call"),
-                "name": "exec_command"}
-        self.handler.event("response.output_item.added", output_index=output_index,
-                           item={**item, "arguments": ""})
-        self.handler.event("response.output_item.done", output_index=output_index,
-                           item={**item, "arguments": json.dumps({"cmd": command})})
+        item = {
+            "type": "function_call",
+            "id": self.state.new_id("fc"),
+            "call_id": self.state.new_id("call"),
+            "name": "exec_command",
+        }
+        self.handler.event("response.output_item.added", output_index=output_index, item={**item, "arguments": ""})
+        self.handler.event(
+            "response.output_item.done",
+            output_index=output_index,
+            item={**item, "arguments": json.dumps({"cmd": command})},
+        )
 
     def _message(self, output_index: int) -> bool:
         """Stream the assistant message; False when the script cuts the stream short after two deltas."""
@@ -406,20 +440,27 @@ class _Responder:
         cut = "stall-mid" in markers or ("flaky" in markers and self.state.first_flaky(self.request))
         chunks = _chunks(self.reply)
         item = {"type": "message", "role": "assistant", "id": self.state.new_id("msg")}
-        self.handler.event("response.output_item.added", output_index=output_index,
-                           item={**item, "content": []})
+        self.handler.event("response.output_item.added", output_index=output_index, item={**item, "content": []})
         for chunk in chunks[:2] if cut else chunks:
             if self.delay:
                 self.handler.pause(self.delay)
-            self.handler.event("response.output_text.delta", item_id=item["id"], output_index=output_index,
-                               content_index=0, delta=chunk)
+            self.handler.event(
+                "response.output_text.delta",
+                item_id=item["id"],
+                output_index=output_index,
+                content_index=0,
+                delta=chunk,
+            )
             self.deltas += 1
         if cut:
             if "stall-mid" in markers:
                 self.handler.hold()
             return False
-        self.handler.event("response.output_item.done", output_index=output_index,
-                           item={**item, "content": [{"type": "output_text", "text": self.reply}]})
+        self.handler.event(
+            "response.output_item.done",
+            output_index=output_index,
+            item={**item, "content": [{"type": "output_text", "text": self.reply}]},
+        )
         return True
 
 
@@ -436,8 +477,12 @@ class ModelServer:
         if self._httpd is not None:
             raise RuntimeError("ModelServer already started")
         self._httpd = _HTTPServer(self._address, self._state)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": _POLL_S},
-                                        daemon=True, name="claif-test-model-server")
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": _POLL_S},
+            daemon=True,
+            name="claif-test-model-server",
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -462,8 +507,9 @@ class ModelServer:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     @property

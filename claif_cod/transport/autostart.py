@@ -44,9 +44,20 @@ def ensure_daemon(path: Path) -> None:
         log_path = path.parent / "codd.log"
         with open(log_path, "ab") as log_file:
             subprocess.Popen(
-                [sys.executable, "-m", "claif_codd", "serve", "--socket", str(path),
-                 "--idle-timeout", str(IDLE_TIMEOUT_S)],
-                stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, start_new_session=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "claif_codd",
+                    "serve",
+                    "--socket",
+                    str(path),
+                    "--idle-timeout",
+                    str(IDLE_TIMEOUT_S),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=log_file,
+                start_new_session=True,
             )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:

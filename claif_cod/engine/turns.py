@@ -1,0 +1,269 @@
+"""Turns: a running Codex turn and the thread handle it owns while it runs.
+
+A :class:`Turn` reads its thread's notifications, translates them into engine events, enforces the
+caller's deadline, and, when the caller stops listening early, interrupts the turn and keeps the
+thread locked until Codex confirms that it ended (so a later turn can never steer this one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import msgspec
+
+from claif_cod._log import get_logger
+from claif_cod.engine import wire
+from claif_cod.engine.appserver import AppServer, Notification, ProcessExit, ThreadMessage
+from claif_cod.engine.config import ProcessKey
+from claif_cod.engine.errors import TurnTimedOut
+from claif_cod.engine.events import (
+    ItemCompleted,
+    ItemStarted,
+    TextDelta,
+    TextReset,
+    TurnEvent,
+    TurnFinished,
+    TurnUsage,
+    UsageUpdated,
+)
+
+log = get_logger("claif_cod.engine")
+
+Decision = Literal["accept", "acceptForSession", "decline", "cancel"]
+
+TurnOutcome = Literal["done", "broken", "died"]
+"""How a turn let go of its thread: Codex ended it; it never confirmed its end; its process went."""
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    kind: Literal["command", "file_change"]
+    thread_id: str
+    turn_id: str
+    item_id: str
+    command: str | None = None
+    cwd: str | None = None
+    reason: str | None = None
+
+
+ApprovalHandler = Callable[[ApprovalRequest], Awaitable[Decision]]
+
+
+async def decline_all(_request: ApprovalRequest) -> Decision:
+    """The policy when nobody can be asked: Codex goes on without running the action."""
+    return "decline"
+
+
+@dataclass
+class ThreadHandle:
+    """A Codex thread and the process that has it loaded."""
+
+    thread_id: str
+    key: ProcessKey
+    api_key: str | None = field(repr=False)
+    server: AppServer
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    turns: int = 0
+    last_used: float = field(default_factory=time.time)
+    broken: bool = False
+    retarget: bool = False
+    """The caller's settings changed since the thread was loaded: the next turn carries them."""
+
+
+@dataclass(frozen=True)
+class TurnOptions:
+    model: str | None = None
+    effort: str | None = None
+    output_schema: object = None
+    timeout: float | None = None
+    approvals: ApprovalHandler = decline_all
+
+
+def retarget_params(handle: ThreadHandle) -> dict[str, Any]:
+    if not handle.retarget:
+        return {}
+    key = handle.key
+    return {
+        "cwd": key.working_dir,
+        "approval_policy": key.approval,
+        "sandbox_policy": wire.SandboxPolicy.from_mode(key.sandbox) if key.sandbox else None,
+    }
+
+
+class Turn:
+    """A running turn: iterate for events; :meth:`interrupt` to stop it early."""
+
+    def __init__(
+        self,
+        handle: ThreadHandle,
+        turn_id: str,
+        queue: asyncio.Queue[ThreadMessage],
+        timeout: float | None,
+        on_done: Callable[[Turn, TurnOutcome], None],
+    ) -> None:
+        self.handle = handle
+        self.turn_id = turn_id
+        self.server = handle.server
+        """The process this turn runs on (the handle may move to another one afterwards)."""
+        self._liveness = handle.server.liveness
+        self._queue = queue
+        self._timeout = timeout
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+        self._on_done = on_done
+        self._finished = False
+        self._interrupt_sent = False
+        self._abandoning: asyncio.Task[None] | None = None
+        self.usage = TurnUsage()
+
+    async def interrupt(self) -> None:
+        if self._finished or self._interrupt_sent:
+            return
+        self._interrupt_sent = True
+        with contextlib.suppress(Exception):
+            # A hung process is found out here too: the request's deadline runs the probe.
+            await self.server.request(
+                "turn/interrupt",
+                wire.TurnInterruptParams(thread_id=self.handle.thread_id, turn_id=self.turn_id),
+                msgspec.Raw,
+                timeout=self._liveness.interrupt_grace,
+            )
+
+    async def events(self) -> AsyncGenerator[TurnEvent, None]:
+        open_messages: set[str] = set()
+        started_messages: set[str] = set()
+        try:
+            while True:
+                message = await self._next()
+                if isinstance(message, ProcessExit):
+                    self._finish("died")  # the turn went with its process; the thread can be resumed
+                    raise message.error
+                for event in self._translate(message, open_messages, started_messages):
+                    yield event
+                    if isinstance(event, TurnFinished):
+                        self._finish("done")
+                        return
+        finally:
+            if not self._finished and self._abandoning is None:
+                # The caller stopped listening (cancelled, timed out, stop sequence): the
+                # thread must not take another turn until Codex says this one is over.
+                self._abandoning = asyncio.get_running_loop().create_task(self._abandon())
+
+    async def _next(self) -> ThreadMessage:
+        """The turn's next message, within the caller's deadline, probing the process when it goes quiet."""
+        silence = self._liveness.turn_silence
+        while True:
+            if not self._queue.empty():
+                return self._queue.get_nowait()
+            wait = silence
+            if self._deadline is not None:
+                remaining = self._deadline - time.monotonic()
+                if remaining <= 0:
+                    assert self._timeout is not None
+                    raise TurnTimedOut(self._timeout)
+                wait = remaining if wait is None else min(wait, remaining)
+            try:
+                return await asyncio.wait_for(self._queue.get(), wait)
+            except asyncio.TimeoutError:
+                pass
+            if self._deadline is None or time.monotonic() < self._deadline:
+                # Quiet for ``turn_silence``: a slow model is fine, a hung process is not.  The
+                # probe runs in the background; if it condemns the process, ProcessExit arrives.
+                self.server.check_alive_soon()
+
+    def _translate(self, message: Notification, open_messages: set[str], started: set[str]) -> list[TurnEvent]:
+        method, params = message.method, message.params
+        if method == "item/agentMessage/delta":
+            delta = msgspec.json.decode(params, type=wire.AgentMessageDelta)
+            if delta.turn_id == self.turn_id:
+                return [TextDelta(item_id=delta.item_id, delta=delta.delta)]
+        elif method in ("item/started", "item/completed"):
+            note = msgspec.json.decode(params, type=wire.ItemNotification)
+            if note.turn_id != self.turn_id:
+                return []
+            item = wire.decode_item(note.item)
+            if method == "item/completed":
+                open_messages.discard(item.id)
+                return [ItemCompleted(item=item)]
+            events: list[TurnEvent] = []
+            if isinstance(item, wire.AgentMessageItem):
+                if item.id in started:  # Codex retried and re-sends this message from the start
+                    events.append(TextReset(item_id=item.id))
+                started.add(item.id)
+                open_messages.add(item.id)
+            events.append(ItemStarted(item=item))
+            return events
+        elif method == "thread/tokenUsage/updated":
+            update = msgspec.json.decode(params, type=wire.TokenUsageUpdated)
+            if update.turn_id == self.turn_id:
+                last = update.token_usage.last
+                self.usage = self.usage.add(
+                    TurnUsage(
+                        input_tokens=last.input_tokens,
+                        cached_input_tokens=last.cached_input_tokens,
+                        output_tokens=last.output_tokens,
+                        reasoning_output_tokens=last.reasoning_output_tokens,
+                        total_tokens=last.total_tokens,
+                        requests=1,
+                    )
+                )
+                return [UsageUpdated(usage=self.usage)]
+        elif method == "error":
+            note_error = msgspec.json.decode(params, type=wire.ErrorNotification)
+            if note_error.turn_id == self.turn_id and note_error.will_retry:
+                resets: list[TurnEvent] = [TextReset(item_id=item_id) for item_id in sorted(open_messages)]
+                open_messages.clear()
+                return resets
+        elif method == "turn/completed":
+            done = msgspec.json.decode(params, type=wire.TurnCompleted)
+            if done.turn.id == self.turn_id:
+                status = "completed" if done.turn.status == "inProgress" else done.turn.status
+                error = done.turn.error
+                return [
+                    TurnFinished(
+                        status=status,
+                        usage=self.usage,
+                        error_message=error.message if error else None,
+                        error_info=error.codex_error_info if error else None,
+                    )
+                ]
+        return []
+
+    def _finish(self, outcome: TurnOutcome) -> None:
+        if not self._finished:
+            self._finished = True
+            if outcome == "broken":
+                self.handle.broken = True
+            self._on_done(self, outcome)
+
+    async def _abandon(self) -> None:
+        """Interrupt, and wait for Codex to confirm; no confirmation → retire the thread, probe the process."""
+        outcome: TurnOutcome = "broken"
+        try:
+            await self.interrupt()
+            outcome = await self._await_completion(self._liveness.interrupt_grace)
+            if outcome == "broken":
+                log.warning("engine.interrupt_unconfirmed", thread_id=self.handle.thread_id, pid=self.server.pid)
+                if not await self.server.check_alive():
+                    outcome = "died"  # hung: check_alive condemned it, the pool replaces it
+        finally:
+            self._finish(outcome)
+
+    async def _await_completion(self, grace: float) -> TurnOutcome:
+        deadline = time.monotonic() + grace
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                message = await asyncio.wait_for(self._queue.get(), remaining)
+            except asyncio.TimeoutError:
+                break
+            if isinstance(message, ProcessExit):
+                return "died"
+            if message.method == "turn/completed":
+                done = msgspec.json.decode(message.params, type=wire.TurnCompleted)
+                if done.turn.id == self.turn_id:
+                    return "done"
+        return "broken"

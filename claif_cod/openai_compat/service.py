@@ -13,12 +13,24 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Literal
 
+import msgspec
+
 from claif_cod._log import get_logger
 from claif_cod.engine import wire
 from claif_cod.engine.config import CodexConfig, ProcessKey
+from claif_cod.engine.control import TurnControl
 from claif_cod.engine.engine import ApprovalHandler, Engine, ThreadHandle, TurnOptions, decline_all
 from claif_cod.engine.errors import InvalidRequest, TurnFailed
-from claif_cod.engine.events import ItemCompleted, TextDelta, TextReset, TurnFinished, TurnUsage
+from claif_cod.engine.events import (
+    ItemCompleted,
+    TextDelta,
+    TextReset,
+    TurnEvent,
+    TurnFinished,
+    TurnUsage,
+    UsageUpdated,
+)
+from claif_cod.engine.turns import Turn
 from claif_cod.openai_compat.errors import APIFailure, translate
 from claif_cod.openai_compat.request import ParsedRequest, parse_chat_request
 from claif_cod.openai_compat.schema import (
@@ -38,6 +50,9 @@ from claif_cod.openai_compat.text import ChoiceText, RetryDiverged
 log = get_logger("claif_cod.service")
 
 _LENGTH_MARKER = "max_output_tokens"
+STOP_USAGE_WAIT_S = 1.0
+"""After a stop sequence, how long the model request that produced it may take to finish (and be
+counted by Codex) before the turn is interrupted: Codex never counts a request it abandoned."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +65,8 @@ class RequestOptions:
     timeout: float | None = None
     session_id: str | None = None
     approvals: ApprovalHandler = decline_all
+    control: TurnControl | None = None
+    """Set by the daemon, so ``turn.interrupt`` can name the request; records whether a turn was interrupted."""
 
 
 @dataclass
@@ -61,6 +78,8 @@ class _ChoiceResult:
     usage: TurnUsage = field(default_factory=TurnUsage)
     clean: bool = True
     """False when the thread's history no longer matches what the caller saw (stop cut, length)."""
+    interrupted: bool = False
+    """The turn was interrupted from outside (``turn.interrupt``), not cut by a stop sequence."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +114,7 @@ class ChatService:
                 for r in results
             ],
             usage=Usage.from_turns([r.usage for r in results]),
+            interrupted=True if any(r.interrupted for r in results) else msgspec.UNSET,
         )
         return completion, run.parsed.ignored
 
@@ -131,6 +151,27 @@ class ChatService:
             raise InvalidRequest("n > 1 cannot be combined with a named session", param="n")
         key = await self.engine.resolve(options.config)
         return _Run(self.engine, key, options, parsed)
+
+
+async def _usage_after_stop(turn: Turn, events: AsyncGenerator[TurnEvent, None]) -> TurnUsage:
+    """The usage Codex counted for a turn cut by a stop sequence.
+
+    The model request that completed the stop sequence has usually sent all its text already, and
+    Codex reports its usage when it ends: wait for that (at most ``STOP_USAGE_WAIT_S``; the text
+    is final meanwhile), then interrupt the turn and wait for Codex to end it.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STOP_USAGE_WAIT_S
+    try:
+        while (remaining := deadline - loop.time()) > 0:
+            event = await asyncio.wait_for(events.__anext__(), remaining)
+            if isinstance(event, TurnFinished):
+                return event.usage
+            if isinstance(event, UsageUpdated):
+                break
+    except (asyncio.TimeoutError, StopAsyncIteration):
+        pass  # a request still running when interrupted is not counted by Codex
+    return await turn.stop()
 
 
 async def _prepend(
@@ -194,6 +235,8 @@ class _Run:
             index=index, handle=handle, text=ChoiceText(self.parsed.stop, streaming=sink is not None)
         )
         turn = await self.engine.start_turn(handle, self.parsed.conversation.prompt, self._turn_options())
+        if self.options.control is not None:
+            await self.options.control.attach(turn)
         events = turn.events()
         finished: TurnFinished | None = None
         try:
@@ -212,8 +255,7 @@ class _Run:
                     sink.put_nowait(_Piece(index, out))
                 if result.text.stopped:
                     result.clean = False
-                    await turn.interrupt()
-                    result.usage = turn.usage
+                    result.usage = await _usage_after_stop(turn, events)
                     break
         finally:
             await events.aclose()
@@ -241,6 +283,9 @@ class _Run:
             raise TurnFailed(message, event.error_info, result.text.text)
         if event.status == "interrupted":
             result.clean = False
+            result.interrupted = True
+            if self.options.control is not None:
+                self.options.control.interrupted = True
 
     async def gather(self) -> list[_ChoiceResult]:
         handles = await self._threads()

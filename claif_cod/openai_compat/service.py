@@ -20,7 +20,7 @@ from claif_cod.engine import wire
 from claif_cod.engine.config import CodexConfig, ProcessKey
 from claif_cod.engine.control import TurnControl
 from claif_cod.engine.engine import ApprovalHandler, Engine, ThreadHandle, TurnOptions, decline_all
-from claif_cod.engine.errors import InvalidRequest, TurnFailed
+from claif_cod.engine.errors import InvalidRequest, TurnFailed, TurnTimedOut
 from claif_cod.engine.events import (
     ItemCompleted,
     TextDelta,
@@ -63,6 +63,8 @@ class RequestOptions:
     default_model: str | None = None
     strict: bool = False
     timeout: float | None = None
+    timeout_source: str | None = None
+    """Where ``timeout`` came from, named in the error when it passes (``timeout=``, a header...)."""
     session_id: str | None = None
     approvals: ApprovalHandler = decline_all
     control: TurnControl | None = None
@@ -238,9 +240,10 @@ class _Run:
         if self.options.control is not None:
             await self.options.control.attach(turn)
         events = turn.events()
+        named = self._deadline_named(events)
         finished: TurnFinished | None = None
         try:
-            async for event in events:
+            async for event in named:
                 out = ""
                 if isinstance(event, TextDelta):
                     out = result.text.delta(event.item_id, event.delta)
@@ -258,6 +261,7 @@ class _Run:
                     result.usage = await _usage_after_stop(turn, events)
                     break
         finally:
+            await named.aclose()
             await events.aclose()
         if finished is not None:
             result.usage = finished.usage
@@ -272,6 +276,16 @@ class _Run:
         if self.session_id is not None:
             self.engine.session_turn_done(self.session_id, handle, self.parsed.request.model)
         return result
+
+    async def _deadline_named(self, events: AsyncGenerator[TurnEvent, None]) -> AsyncGenerator[TurnEvent, None]:
+        """A passed deadline is reported as the request's (rounded, with its source), not the turn's remainder."""
+        try:
+            async for event in events:
+                yield event
+        except TurnTimedOut as exc:
+            if type(exc) is not TurnTimedOut or self.options.timeout is None:
+                raise
+            raise TurnTimedOut(self.options.timeout, self.options.timeout_source) from exc
 
     def _finish(self, result: _ChoiceResult, event: TurnFinished) -> None:
         if event.status == "failed":

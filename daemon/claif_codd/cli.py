@@ -109,6 +109,13 @@ def _http_args(listen: str | None, token_file: Path | None, working_dir: Path | 
     return args
 
 
+class CliFailure(click.ClickException):
+    """Shown as ``claif-codd: error: ...``, the style of ``claif-cod`` (click's own is ``Error: ...``)."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"claif-codd: error: {self.format_message()}", err=True)
+
+
 @click.group()
 @click.version_option(__version__, prog_name="claif-codd")
 def main() -> None:
@@ -167,7 +174,7 @@ def serve(
     try:
         run(config)
     except UnsafeSocketDirectory as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CliFailure(str(exc)) from None
 
 
 @main.command()
@@ -203,9 +210,9 @@ def start(
             click.echo(f"claif-codd {__version__} running (pid {proc.pid}) on {path}")
             return
         if proc.poll() is not None:
-            raise click.ClickException(f"claif-codd exited with code {proc.returncode}; see {log_path}")
+            raise CliFailure(f"claif-codd exited with code {proc.returncode}; see {log_path}")
         time.sleep(0.02)
-    raise click.ClickException(f"claif-codd did not accept connections within {START_TIMEOUT_S:g} s; see {log_path}")
+    raise CliFailure(f"claif-codd did not accept connections within {START_TIMEOUT_S:g} s; see {log_path}")
 
 
 async def _call(path: Path, request_type: Any) -> msgspec.Raw:
@@ -220,7 +227,7 @@ def _query(path: Path, request_type: Any) -> msgspec.Raw:
     try:
         return asyncio.run(_call(path, request_type))
     except DaemonUnavailable as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CliFailure(str(exc)) from None
 
 
 @main.command()
@@ -331,7 +338,7 @@ def install_systemd(
     for command in commands:
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
-            raise click.ClickException(f"{' '.join(command)} failed: {result.stderr.strip()}")
+            raise CliFailure(f"{' '.join(command)} failed: {result.stderr.strip()}")
     if http:
         click.echo(f"{' and '.join(units)} enabled: the daemon runs from login, with the HTTP endpoint on {http}")
     else:

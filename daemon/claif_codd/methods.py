@@ -148,6 +148,7 @@ class Methods:
             default_model=options.model,
             strict=options.strict,
             timeout=options.timeout_s,
+            timeout_source="options.timeout_s",
             session_id=options.session_id,
             approvals=conn.approval_handler(request_id),
             control=control,

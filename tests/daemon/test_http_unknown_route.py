@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
+
 import openai
 import pytest
 from test_http_endpoint import HttpDaemon
@@ -20,3 +24,19 @@ def test_unknown_route_names_itself_like_the_in_process_client(http: HttpDaemon)
     assert over_http.value.message == in_process.value.message
     assert "POST /v1/embeddings" in over_http.value.message
     assert isinstance(over_http.value.body, dict) and over_http.value.body["code"] == "unknown_url"
+
+
+def test_a_passed_deadline_is_rounded_and_names_its_source(http: HttpDaemon) -> None:
+    """The SDK's read timeout (``X-Stainless-Read-Timeout``) is the deadline: reported as given, not as the rest."""
+    body = json.dumps({"model": "o4-mini", "messages": [{"role": "user", "content": "[[stall]] never answered"}]})
+    request = urllib.request.Request(
+        http.url + "/v1/chat/completions",
+        data=body.encode(),
+        headers={"Content-Type": "application/json", "X-Stainless-Read-Timeout": "2"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=60)
+    assert info.value.code == 504
+    message = json.loads(info.value.read())["error"]["message"]
+    assert "exceeded its 2 s deadline (from X-Stainless-Read-Timeout)" in message, message
+    http.wait_idle()

@@ -241,7 +241,9 @@ class HttpEndpoint:
             sandbox_mode=request.headers.get(SANDBOX_HEADER),
             approval_policy=request.headers.get(APPROVAL_HEADER),
         )
-        return RequestOptions(config=config, timeout=_positive(request.headers.get(TIMEOUT_HEADER)))
+        return RequestOptions(
+            config=config, timeout=_positive(request.headers.get(TIMEOUT_HEADER)), timeout_source=TIMEOUT_HEADER
+        )
 
 
 def overloaded(message: str) -> APIFailure:

@@ -242,7 +242,10 @@ class HttpEndpoint:
             approval_policy=request.headers.get(APPROVAL_HEADER),
         )
         return RequestOptions(
-            config=config, timeout=_positive(request.headers.get(TIMEOUT_HEADER)), timeout_source=TIMEOUT_HEADER
+            config=config,
+            strict=self.settings.strict,
+            timeout=_positive(request.headers.get(TIMEOUT_HEADER)),
+            timeout_source=TIMEOUT_HEADER,
         )
 
 

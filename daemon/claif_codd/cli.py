@@ -215,6 +215,8 @@ def start(
         proc = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, start_new_session=True
         )
+    if sys.stderr.isatty():  # seconds of silence otherwise; nothing extra when piped
+        click.echo(f"claif-codd: starting (its log: {log_path})...", err=True)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if answers(path):

@@ -549,7 +549,7 @@ def check_testing_your_code_offline(run: Run) -> None:
         # ModelServer, and $CODEX_HOME aimed at it for the length of the test.
         "codex_model_server": run.server,
         "codex_home": Path(os.environ["CODEX_HOME"]),
-        "codex_binary": Path(codex_cli_bin.bundled_codex_path()),
+        "codex_binary": Path(os.environ.get("CLAIF_COD_CODEX_PATH") or codex_cli_bin.bundled_codex_path()),
         "tmp_path": tmp,
     }
     for name in KIT_TESTS:

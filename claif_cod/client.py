@@ -15,6 +15,7 @@ import openai
 from openai.resources.chat import AsyncChat, Chat
 from openai.resources.chat.completions import AsyncCompletions, Completions
 
+from claif_cod._defaults import DEFAULT_TIMEOUT
 from claif_cod.engine.config import CodexConfig
 from claif_cod.engine.engine import ApprovalHandler, decline_all
 from claif_cod.openai_compat.service import RequestOptions
@@ -26,8 +27,6 @@ BASE_URL = "http://claif-cod.invalid/v1"
 
 _NO_KEY = "codex-local-auth"
 """What openai sees as the key when Codex uses its own login; it is never passed to Codex."""
-
-DEFAULT_TIMEOUT = 600.0
 
 
 def _options(

@@ -8,7 +8,7 @@ import msgspec
 
 from claif_cod.engine.events import TurnUsage
 
-FinishReason = Literal["stop", "length"]
+FinishReason = Literal["stop", "length", "content_filter"]
 
 
 class PromptTokensDetails(msgspec.Struct):

@@ -204,7 +204,12 @@ class _Run:
                 elif isinstance(event, TextReset):
                     result.text.reset(event.item_id)
                 elif isinstance(event, ItemCompleted) and isinstance(event.item, wire.AgentMessageItem):
-                    out = result.text.complete(event.item.id, event.item.text)
+                    if event.item.withheld:  # Codex's moderation hid or blocked the answer
+                        result.text.withhold(event.item.id)
+                        result.finish_reason = "content_filter"
+                        result.clean = False
+                    else:
+                        out = result.text.complete(event.item.id, event.item.text)
                 elif isinstance(event, TurnFinished):
                     finished = event  # the last event: let the turn close itself before judging it
                     continue

@@ -7,6 +7,7 @@ is claif_cod, so every type, stream and exception is openai's own.
 from __future__ import annotations
 
 import os
+import weakref
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -56,6 +57,18 @@ def _options(
         session_id=session_id,
         approvals=approval_handler or decline_all,
     )
+
+
+def _core(client: object, options: RequestOptions, mode: DaemonMode) -> TransportCore:
+    """The client's transport core, released when the client is garbage-collected unclosed.
+
+    A client a script drops (or a framework holds until the end) must leave quietly: its loop
+    closes the daemon connection or the Codex children and ends; ``loop_thread`` waits for that
+    at interpreter exit.
+    """
+    core = TransportCore(options, mode)
+    weakref.finalize(client, core.release).atexit = False  # at exit, loop_thread ends every loop
+    return core
 
 
 class _Completions(Completions):
@@ -124,7 +137,7 @@ class CodexClient(openai.OpenAI):
         )
         self._claif_default_model = model
         self.daemon_mode: Literal["auto", "require", "off"] = daemon_mode(daemon)
-        self._core = TransportCore(options, self.daemon_mode)
+        self._core = _core(self, options, self.daemon_mode)
         super().__init__(
             api_key=api_key or _NO_KEY,
             base_url=BASE_URL,
@@ -177,7 +190,7 @@ class AsyncCodexClient(openai.AsyncOpenAI):
         )
         self._claif_default_model = model
         self.daemon_mode: Literal["auto", "require", "off"] = daemon_mode(daemon)
-        self._core = TransportCore(options, self.daemon_mode)
+        self._core = _core(self, options, self.daemon_mode)
         super().__init__(
             api_key=api_key or _NO_KEY,
             base_url=BASE_URL,

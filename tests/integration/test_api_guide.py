@@ -33,6 +33,7 @@ import tenacity
 from api_guide import (
     EXAMPLE_CODEX_HOME,
     GUIDE_CANDIDATES,
+    GUIDE_WARNINGS,
     REPO_ROOT,
     Example,
     GuideRunner,
@@ -45,7 +46,7 @@ import claif_cod.testing.pytest_plugin as codex_pytest_plugin
 from claif_cod import CodexClient
 from claif_cod.testing import RecordedRequest
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), GUIDE_WARNINGS]
 
 GUIDE, EXAMPLES = load_examples()
 NO_GUIDE = "the API guide is missing: looked for " + " and ".join(str(p) for p in GUIDE_CANDIDATES)

@@ -23,6 +23,7 @@ Failure rules (timings from :class:`~claif_cod.engine.appserver.Liveness`):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections.abc import Mapping
@@ -278,8 +279,11 @@ class Engine:
     async def start_turn(self, handle: ThreadHandle, text: str, options: TurnOptions) -> Turn:
         """Start a turn once the thread is free; the returned :class:`Turn` owns the thread until it ends."""
         await handle.lock.acquire()
+        held: AppServer | None = None
         try:
             await self.ensure_loaded(handle)
+            held = handle.server
+            self._pool.hold(held)  # let go in _turn_done: a process with a turn in flight is never evicted
             queue = handle.server.subscribe(handle.thread_id)
             self._approvers[handle.thread_id] = options.approvals
             result = await handle.server.request(
@@ -296,6 +300,8 @@ class Engine:
             )
             handle.retarget = False
         except BaseException as exc:
+            if held is not None:
+                self._pool.let_go(held)
             self._approvers.pop(handle.thread_id, None)
             handle.server.unsubscribe(handle.thread_id)
             if isinstance(exc, CodexRequestTimedOut):
@@ -324,6 +330,7 @@ class Engine:
             del self._active[handle.thread_id]
         self._approvers.pop(handle.thread_id, None)
         turn.server.unsubscribe(handle.thread_id)
+        self._pool.let_go(turn.server)
         if outcome == "broken":
             self._index.forget_thread(handle.thread_id)
         elif outcome == "done":
@@ -362,8 +369,16 @@ class Engine:
             if not cursor:
                 return models
 
-    def processes(self) -> list[tuple[ProcessKey, AppServer, int]]:
-        return self._pool.servers()
+    def hold(self, server: AppServer) -> contextlib.AbstractContextManager[None]:
+        """Keep ``server`` from being evicted while the caller waits on it (turns are held already)."""
+        return self._pool.holding(server)
+
+    def processes(self) -> list[tuple[ProcessKey, AppServer, int, int]]:
+        """Live processes: key, server, turns in flight on it, and holds (turns plus anything else waiting)."""
+        turns: dict[AppServer, int] = {}
+        for turn in self._active.values():
+            turns[turn.server] = turns.get(turn.server, 0) + 1
+        return [(key, server, turns.get(server, 0), self._pool.holds(server)) for key, server in self._pool.servers()]
 
     def threads(self) -> list[ThreadHandle]:
         return list(self._threads.values())

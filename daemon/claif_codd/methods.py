@@ -302,7 +302,7 @@ class Methods:
         for handle in engine.threads():
             if handle.server.alive:
                 loaded[handle.server.pid] = loaded.get(handle.server.pid, 0) + 1
-        for key, server, busy in engine.processes():
+        for key, server, turns, _holds in engine.processes():
             binary = engine.known_binary(key.codex_path)
             processes.append(
                 ProcessInfo(
@@ -311,7 +311,7 @@ class Methods:
                     codex_path=key.codex_path,
                     codex_version=binary.version if binary else "unknown",
                     threads=loaded.get(server.pid, 0),
-                    turns_in_flight=busy,
+                    turns_in_flight=turns,
                     rss_bytes=rss_bytes(server.pid),
                 )
             )

@@ -41,6 +41,7 @@ from claif_cod.engine.errors import (
     CodexProcessHung,
     CodexRequestTimedOut,
     CodexRpcError,
+    SessionStoreFailed,
 )
 from claif_cod.engine.pool import ProcessPool
 from claif_cod.engine.sessions import MemorySessionStore, SessionRecord, SessionStore
@@ -80,6 +81,8 @@ class Engine:
         )
         self.sessions: SessionStore = sessions or MemorySessionStore()
         self._session_locks: dict[str, asyncio.Lock] = {}
+        self._unsaved: dict[str, SessionRecord] = {}
+        """Session records a failing store refused after their turn ran; written by the next save."""
         self._index = ConversationIndex()
         self._threads: dict[str, ThreadHandle] = {}
         self._approvers: dict[str, ApprovalHandler] = {}
@@ -242,37 +245,59 @@ class Engine:
     async def session_thread(
         self, session_id: str, key: ProcessKey, api_key: str | None, conversation: Conversation, *, model: str | None
     ) -> tuple[ThreadHandle, bool]:
-        """The session's thread (resumed if need be), or a new one seeded from ``conversation``."""
+        """The session's thread (resumed if need be), or a new one seeded from ``conversation``.
+
+        The session's record is written here, before any turn: a store that cannot be written fails
+        the request with :class:`SessionStoreFailed` while nothing has run yet.
+        """
         async with self._session_locks.setdefault(session_id, asyncio.Lock()):
-            record = self.sessions.get(session_id)
+            record = self._session_record(session_id)
             if record is not None:
                 try:
-                    return await self.resume_thread(key, api_key, record.thread_id), True
+                    handle = await self.resume_thread(key, api_key, record.thread_id)
                 except CodexRpcError:
                     # Codex writes a thread's rollout at its first turn: a session bound just before a
                     # crash (or whose first turn never started) has nothing to resume, and no history.
                     if record.turns:
                         raise
                     log.warning("engine.session_restarted", session=session_id, thread_id=record.thread_id)
+                else:
+                    self._save(dataclasses.replace(record, last_used=time.time()))
+                    return handle, True
             handle = await self.start_thread(
                 key, api_key, instructions=conversation.instructions, history=conversation.history, model=model
             )
-            self.sessions.put(SessionRecord(session_id, handle.thread_id, key.working_dir, model, 0, time.time()))
+            self._save(SessionRecord(session_id, handle.thread_id, key.working_dir, model, 0, time.time()))
             return handle, False
 
     def session_turn_done(self, session_id: str, handle: ThreadHandle, model: str | None) -> None:
-        record = self.sessions.get(session_id)
+        """Record a finished turn; the answer is delivered even if the store fails now (retried later)."""
+        record = self._session_record(session_id)
         if record is not None and record.thread_id == handle.thread_id:
-            self.sessions.put(
-                SessionRecord(
-                    session_id,
-                    handle.thread_id,
-                    record.working_dir,
-                    model or record.model,
-                    record.turns + 1,
-                    time.time(),
-                )
-            )
+            now = time.time()
+            done = dataclasses.replace(record, model=model or record.model, turns=record.turns + 1, last_used=now)
+            try:
+                self._save(done)
+            except SessionStoreFailed as exc:
+                self._unsaved[session_id] = done
+                log.warning("engine.session_save_deferred", session=session_id, error=str(exc))
+
+    def _session_record(self, session_id: str) -> SessionRecord | None:
+        unsaved = self._unsaved.get(session_id)
+        return unsaved if unsaved is not None else self.sessions.get(session_id)
+
+    def _save(self, record: SessionRecord) -> None:
+        """Write ``record`` (after any writes a failing store deferred); SessionStoreFailed if it can't."""
+        for pending in [p for p in self._unsaved.values() if p.session_id != record.session_id]:
+            self.sessions.put(pending)
+            del self._unsaved[pending.session_id]
+        self.sessions.put(record)
+        self._unsaved.pop(record.session_id, None)
+
+    def close_session(self, session_id: str) -> bool:
+        """Forget a named session; its thread stays in Codex's rollouts."""
+        deferred = self._unsaved.pop(session_id, None) is not None
+        return self.sessions.delete(session_id) or deferred
 
     # --- turns ---------------------------------------------------------------------------
 

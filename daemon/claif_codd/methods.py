@@ -266,7 +266,7 @@ class Methods:
         return SessionsListResult(sessions=infos)
 
     def session_close(self, request: SessionCloseRequest) -> ClosedResult:
-        return ClosedResult(closed=self.daemon.engine.sessions.delete(request.params.session_id))
+        return ClosedResult(closed=self.daemon.engine.close_session(request.params.session_id))
 
     async def turn_interrupt(self, conn: Connection, request: TurnInterruptRequest) -> InterruptedResult:
         params = request.params

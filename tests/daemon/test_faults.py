@@ -35,8 +35,8 @@ async def wait_for_status(client: Client, condition: Callable[..., bool], what: 
 
 
 async def test_process_cap_is_exceeded_rather_than_evicting_a_running_turn(
-    start_daemon: Callable[..., DaemonProcess],
-    tmp_path: Path,  # noqa: F811
+    start_daemon: Callable[..., DaemonProcess],  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     """With --max-processes 1, a turn stalled on the model in directory A keeps its process while a request
     in directory B gets a second one; status shows the turn on A's process; A ends only when cancelled."""

@@ -25,6 +25,8 @@ import typing
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from claif_cod._log import get_logger
 from claif_cod.engine.engine import ApprovalHandler, ApprovalRequest, Decision
 from claif_cod.openai_compat.errors import APIFailure
@@ -37,11 +39,13 @@ from claif_cod.protocol import (
     DuplicateId,
     ErrorResponse,
     FrameDecoder,
+    FrameTooLarge,
     FramingError,
     HelloRequest,
     HelloRequired,
     HelloTimeout,
     InternalError,
+    InvalidRequest,
     ModelsListRequest,
     Notification,
     Overloaded,
@@ -70,6 +74,21 @@ WORK_REQUESTS = (*TURN_REQUESTS, ModelsListRequest)
 """Requests that need Codex: refused while the daemon drains for shutdown."""
 INFLIGHT_RETRY_AFTER_S = 0.5
 TURNS_RETRY_AFTER_S = 1.0
+REPLY_ROOM = 1024
+"""Bytes a request's id must leave free in a frame, so that an error reply can always echo it."""
+
+
+def error_frame(request_id: RequestId | None, error: ProtocolError, max_frame: int) -> tuple[bytes, bool]:
+    """The framed error reply for ``request_id``, and whether it carries that id.
+
+    An id too large to be echoed within a frame gets the error with ``id`` null instead (the caller
+    should then close the connection: the client cannot tell which request failed).
+    """
+    try:
+        return encode_frame(encode(ErrorResponse(id=request_id, error=error.to_error())), max_frame), True
+    except FrameTooLarge:
+        unechoable = InvalidRequest(f"a request id too large to echo within the {max_frame}-byte frame limit")
+        return encode_frame(encode(ErrorResponse(id=None, error=unechoable.to_error())), max_frame), False
 
 
 class Connection:
@@ -170,6 +189,10 @@ class Connection:
         if not isinstance(message, REQUEST_TYPES):
             return  # responses and daemon-side notifications mean nothing coming from a client
         request = message
+        if len(msgspec.json.encode(request.id)) + REPLY_ROOM > self.daemon.config.max_frame_size:
+            self._send_error(None, InvalidRequest("request id too large: no reply could echo it; closing"))
+            self.close()
+            return
         if self.client_name is None and not isinstance(request, HelloRequest):
             self._send_error(request.id, HelloRequired("send hello first"))
             return
@@ -251,7 +274,7 @@ class Connection:
         """Queue ``message`` for the writer; never waits, so no turn is ever held up by this client."""
         if self._dropped or (self.closed and not isinstance(message, (Response, ErrorResponse))):
             return
-        frame = encode_frame(encode(message), self.daemon.config.max_frame_size)
+        frame = self._frame(message)
         pending = self.pending_bytes
         # A frame larger than the cap still goes out when nothing else waits: the cap is on backlog.
         if pending and pending + len(frame) > self.daemon.config.max_outbound_bytes:
@@ -259,6 +282,22 @@ class Connection:
             return
         self._queued_bytes += len(frame)
         self._outbox.put_nowait(frame)
+
+    def _frame(self, message: Request | Notification | Response[Any] | ErrorResponse) -> bytes:
+        """``message`` framed; a reply too large for a frame becomes an error that fits (see error_frame)."""
+        max_frame = self.daemon.config.max_frame_size
+        try:
+            return encode_frame(encode(message), max_frame)
+        except FrameTooLarge as exc:
+            if not isinstance(message, (Response, ErrorResponse)):
+                tag = message.__struct_config__.tag
+                raise InternalError(f"a {tag} message does not fit in a frame: {exc}") from None
+            self.log.warning("connection.reply_too_large", request=_short(message.id))
+            error = InternalError(f"the reply does not fit in the {max_frame}-byte frame limit")
+            frame, echoed = error_frame(message.id, error, max_frame)
+            if not echoed:
+                self.close()
+            return frame
 
     @property
     def pending_bytes(self) -> int:
@@ -333,3 +372,8 @@ class Connection:
                 self.approvals.pop(approval_id, None)
 
         return ask
+
+
+def _short(request_id: RequestId | None) -> RequestId | None:
+    """A request id as it may appear in a log line (client-supplied: capped)."""
+    return request_id[:100] if isinstance(request_id, str) else request_id

@@ -30,17 +30,14 @@ from claif_cod.engine.sessions import SessionStore
 from claif_cod.openai_compat.service import ChatService
 from claif_cod.protocol import (
     DEFAULT_MAX_FRAME,
-    ErrorResponse,
     FrameDecoder,
     Overloaded,
     ProtocolError,
     RequestId,
     decode,
-    encode,
-    encode_frame,
 )
 from claif_cod.transport.socket_path import default_socket_path, ensure_directory, listening, peer_uid
-from claif_codd.connection import REQUEST_TYPES, Connection
+from claif_codd.connection import REQUEST_TYPES, Connection, error_frame
 from claif_codd.http.settings import HttpSettings
 from claif_codd.methods import Methods
 
@@ -199,7 +196,7 @@ class Daemon:
         answered = False
 
         def reply(request_id: RequestId | None) -> None:
-            writer.write(encode_frame(encode(ErrorResponse(id=request_id, error=error.to_error())), max_frame))
+            writer.write(error_frame(request_id, error, max_frame)[0])
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + REFUSE_GRACE_S

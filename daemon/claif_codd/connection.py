@@ -105,6 +105,9 @@ class Connection:
         self.tasks: dict[RequestId, asyncio.Task[None]] = {}
         self.approvals: dict[str, asyncio.Future[Decision]] = {}
         self.client_name: str | None = None
+        self.sessions: set[str] = set()
+        """Named sessions this connection has sent turns to (it follows them)."""
+        self._session_of: dict[RequestId, str] = {}
         self.closed = False
         self.log = log.bind(conn=self.id)
 
@@ -116,9 +119,15 @@ class Connection:
             await self._read_loop()
         finally:
             self.closed = True
-            for task in list(self.tasks.values()):
-                task.cancel()
-            await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+            followed = self._sessions_others_follow()
+            leaving = []
+            for request_id, task in list(self.tasks.items()):
+                if self._session_of.get(request_id) in followed:
+                    self.daemon.adopt(task)  # the turn belongs to a session others follow: let it finish
+                else:
+                    task.cancel()  # which interrupts its turn
+                    leaving.append(task)
+            await asyncio.gather(*leaving, return_exceptions=True)
             for future in self.approvals.values():
                 if not future.done():
                     future.set_result("decline")
@@ -163,6 +172,10 @@ class Connection:
         if not self.closed:
             self.closed = True
             self._reader.feed_eof()
+
+    def _sessions_others_follow(self) -> set[str]:
+        others = [conn for conn in self.daemon.connections if conn is not self and not conn.closed]
+        return {session for session in self.sessions if any(session in conn.sessions for conn in others)}
 
     def cancel_requests(self, error: ProtocolError) -> list[asyncio.Task[None]]:
         """Cancel every request in flight, answering each with ``error`` instead of REQUEST_CANCELLED."""
@@ -209,6 +222,10 @@ class Connection:
         turn = isinstance(request, TURN_REQUESTS)
         if turn:
             self.daemon.turn_requests += 1
+            session = session_of(request)
+            if session is not None:
+                self.sessions.add(session)
+                self._session_of[request.id] = session
         task = asyncio.create_task(self._serve(request))
         self.tasks[request.id] = task
         task.add_done_callback(functools.partial(self._request_done, request.id, turn))
@@ -262,6 +279,7 @@ class Connection:
         """Bookkeeping that must happen even for a task cancelled before it ever ran."""
         if self.tasks.get(request_id) is task:
             del self.tasks[request_id]
+        self._session_of.pop(request_id, None)
         reason = self._cancel_errors.pop(request_id, None)
         if task.cancelled():  # cancelled before its first step: _serve never ran, so answer here
             self._send_error(request_id, reason or RequestCancelled("request cancelled"))
@@ -377,3 +395,12 @@ class Connection:
 def _short(request_id: RequestId | None) -> RequestId | None:
     """A request id as it may appear in a log line (client-supplied: capped)."""
     return request_id[:100] if isinstance(request_id, str) else request_id
+
+
+def session_of(request: Request) -> str | None:
+    """The named session a turn-starting request continues, if any."""
+    if isinstance(request, SessionSendRequest):
+        return request.params.session_id
+    if isinstance(request, ChatCompletionsCreateRequest):
+        return request.params.options.session_id
+    return None

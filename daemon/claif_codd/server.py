@@ -99,6 +99,8 @@ class Daemon:
         self._stop = asyncio.Event()
         self._drain_now = asyncio.Event()
         self._handlers: set[asyncio.Task[None]] = set()
+        self._adopted: set[asyncio.Task[None]] = set()
+        """Requests whose connection closed but whose turn continues a session other clients follow."""
         self._last_activity = time.monotonic()
 
     # --- start ------------------------------------------------------------------------------
@@ -233,6 +235,11 @@ class Daemon:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), REFUSE_GRACE_S)
 
+    def adopt(self, task: asyncio.Task[None]) -> None:
+        """Keep ``task`` running after its connection closed (cancelled only by a shutdown)."""
+        self._adopted.add(task)
+        task.add_done_callback(self._adopted.discard)
+
     def touch(self) -> None:
         self._last_activity = time.monotonic()
 
@@ -299,7 +306,8 @@ class Daemon:
 
     def _busy(self) -> bool:
         http_requests = self.http is not None and bool(self.http.requests)
-        return any(conn.tasks for conn in self.connections) or http_requests or self.engine.turns_in_flight > 0
+        busy = any(conn.tasks for conn in self.connections) or bool(self._adopted)
+        return busy or http_requests or self.engine.turns_in_flight > 0
 
     async def shutdown(self) -> None:
         self._stop.set()
@@ -319,6 +327,9 @@ class Daemon:
         tasks: list[asyncio.Task[Any]] = [t for conn in list(self.connections) for t in conn.cancel_requests(error)]
         if self.http is not None:
             tasks += self.http.cancel_requests(str(error))
+        for task in self._adopted:
+            task.cancel()
+            tasks.append(task)
         if tasks:
             log.warning("daemon.drain_timeout", interrupted=len(tasks), drain_timeout=timeout)
         await asyncio.gather(*tasks, return_exceptions=True)

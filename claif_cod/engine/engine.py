@@ -23,6 +23,7 @@ Failure rules (timings from :class:`~claif_cod.engine.appserver.Liveness`):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections.abc import Mapping
@@ -40,6 +41,7 @@ from claif_cod.engine.errors import (
     CodexProcessHung,
     CodexRequestTimedOut,
     CodexRpcError,
+    SessionStoreFailed,
 )
 from claif_cod.engine.pool import ProcessPool
 from claif_cod.engine.sessions import MemorySessionStore, SessionRecord, SessionStore
@@ -79,6 +81,8 @@ class Engine:
         )
         self.sessions: SessionStore = sessions or MemorySessionStore()
         self._session_locks: dict[str, asyncio.Lock] = {}
+        self._unsaved: dict[str, SessionRecord] = {}
+        """Session records a failing store refused after their turn ran; written by the next save."""
         self._index = ConversationIndex()
         self._threads: dict[str, ThreadHandle] = {}
         self._approvers: dict[str, ApprovalHandler] = {}
@@ -241,45 +245,70 @@ class Engine:
     async def session_thread(
         self, session_id: str, key: ProcessKey, api_key: str | None, conversation: Conversation, *, model: str | None
     ) -> tuple[ThreadHandle, bool]:
-        """The session's thread (resumed if need be), or a new one seeded from ``conversation``."""
+        """The session's thread (resumed if need be), or a new one seeded from ``conversation``.
+
+        The session's record is written here, before any turn: a store that cannot be written fails
+        the request with :class:`SessionStoreFailed` while nothing has run yet.
+        """
         async with self._session_locks.setdefault(session_id, asyncio.Lock()):
-            record = self.sessions.get(session_id)
+            record = self._session_record(session_id)
             if record is not None:
                 try:
-                    return await self.resume_thread(key, api_key, record.thread_id), True
+                    handle = await self.resume_thread(key, api_key, record.thread_id)
                 except CodexRpcError:
                     # Codex writes a thread's rollout at its first turn: a session bound just before a
                     # crash (or whose first turn never started) has nothing to resume, and no history.
                     if record.turns:
                         raise
                     log.warning("engine.session_restarted", session=session_id, thread_id=record.thread_id)
+                else:
+                    self._save(dataclasses.replace(record, last_used=time.time()))
+                    return handle, True
             handle = await self.start_thread(
                 key, api_key, instructions=conversation.instructions, history=conversation.history, model=model
             )
-            self.sessions.put(SessionRecord(session_id, handle.thread_id, key.working_dir, model, 0, time.time()))
+            self._save(SessionRecord(session_id, handle.thread_id, key.working_dir, model, 0, time.time()))
             return handle, False
 
     def session_turn_done(self, session_id: str, handle: ThreadHandle, model: str | None) -> None:
-        record = self.sessions.get(session_id)
+        """Record a finished turn; the answer is delivered even if the store fails now (retried later)."""
+        record = self._session_record(session_id)
         if record is not None and record.thread_id == handle.thread_id:
-            self.sessions.put(
-                SessionRecord(
-                    session_id,
-                    handle.thread_id,
-                    record.working_dir,
-                    model or record.model,
-                    record.turns + 1,
-                    time.time(),
-                )
-            )
+            now = time.time()
+            done = dataclasses.replace(record, model=model or record.model, turns=record.turns + 1, last_used=now)
+            try:
+                self._save(done)
+            except SessionStoreFailed as exc:
+                self._unsaved[session_id] = done
+                log.warning("engine.session_save_deferred", session=session_id, error=str(exc))
+
+    def _session_record(self, session_id: str) -> SessionRecord | None:
+        unsaved = self._unsaved.get(session_id)
+        return unsaved if unsaved is not None else self.sessions.get(session_id)
+
+    def _save(self, record: SessionRecord) -> None:
+        """Write ``record`` (after any writes a failing store deferred); SessionStoreFailed if it can't."""
+        for pending in [p for p in self._unsaved.values() if p.session_id != record.session_id]:
+            self.sessions.put(pending)
+            del self._unsaved[pending.session_id]
+        self.sessions.put(record)
+        self._unsaved.pop(record.session_id, None)
+
+    def close_session(self, session_id: str) -> bool:
+        """Forget a named session; its thread stays in Codex's rollouts."""
+        deferred = self._unsaved.pop(session_id, None) is not None
+        return self.sessions.delete(session_id) or deferred
 
     # --- turns ---------------------------------------------------------------------------
 
     async def start_turn(self, handle: ThreadHandle, text: str, options: TurnOptions) -> Turn:
         """Start a turn once the thread is free; the returned :class:`Turn` owns the thread until it ends."""
         await handle.lock.acquire()
+        held: AppServer | None = None
         try:
             await self.ensure_loaded(handle)
+            held = handle.server
+            self._pool.hold(held)  # let go in _turn_done: a process with a turn in flight is never evicted
             queue = handle.server.subscribe(handle.thread_id)
             self._approvers[handle.thread_id] = options.approvals
             result = await handle.server.request(
@@ -296,6 +325,8 @@ class Engine:
             )
             handle.retarget = False
         except BaseException as exc:
+            if held is not None:
+                self._pool.let_go(held)
             self._approvers.pop(handle.thread_id, None)
             handle.server.unsubscribe(handle.thread_id)
             if isinstance(exc, CodexRequestTimedOut):
@@ -324,6 +355,7 @@ class Engine:
             del self._active[handle.thread_id]
         self._approvers.pop(handle.thread_id, None)
         turn.server.unsubscribe(handle.thread_id)
+        self._pool.let_go(turn.server)
         if outcome == "broken":
             self._index.forget_thread(handle.thread_id)
         elif outcome == "done":
@@ -362,8 +394,16 @@ class Engine:
             if not cursor:
                 return models
 
-    def processes(self) -> list[tuple[ProcessKey, AppServer, int]]:
-        return self._pool.servers()
+    def hold(self, server: AppServer) -> contextlib.AbstractContextManager[None]:
+        """Keep ``server`` from being evicted while the caller waits on it (turns are held already)."""
+        return self._pool.holding(server)
+
+    def processes(self) -> list[tuple[ProcessKey, AppServer, int, int]]:
+        """Live processes: key, server, turns in flight on it, and holds (turns plus anything else waiting)."""
+        turns: dict[AppServer, int] = {}
+        for turn in self._active.values():
+            turns[turn.server] = turns.get(turn.server, 0) + 1
+        return [(key, server, turns.get(server, 0), self._pool.holds(server)) for key, server in self._pool.servers()]
 
     def threads(self) -> list[ThreadHandle]:
         return list(self._threads.values())

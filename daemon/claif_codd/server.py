@@ -30,17 +30,14 @@ from claif_cod.engine.sessions import SessionStore
 from claif_cod.openai_compat.service import ChatService
 from claif_cod.protocol import (
     DEFAULT_MAX_FRAME,
-    ErrorResponse,
     FrameDecoder,
     Overloaded,
     ProtocolError,
     RequestId,
     decode,
-    encode,
-    encode_frame,
 )
 from claif_cod.transport.socket_path import default_socket_path, ensure_directory, listening, peer_uid
-from claif_codd.connection import REQUEST_TYPES, Connection
+from claif_codd.connection import REQUEST_TYPES, Connection, error_frame
 from claif_codd.http.settings import HttpSettings
 from claif_codd.methods import Methods
 
@@ -102,6 +99,8 @@ class Daemon:
         self._stop = asyncio.Event()
         self._drain_now = asyncio.Event()
         self._handlers: set[asyncio.Task[None]] = set()
+        self._adopted: set[asyncio.Task[None]] = set()
+        """Requests whose connection closed but whose turn continues a session other clients follow."""
         self._last_activity = time.monotonic()
 
     # --- start ------------------------------------------------------------------------------
@@ -199,7 +198,7 @@ class Daemon:
         answered = False
 
         def reply(request_id: RequestId | None) -> None:
-            writer.write(encode_frame(encode(ErrorResponse(id=request_id, error=error.to_error())), max_frame))
+            writer.write(error_frame(request_id, error, max_frame)[0])
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + REFUSE_GRACE_S
@@ -235,6 +234,11 @@ class Daemon:
             writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), REFUSE_GRACE_S)
+
+    def adopt(self, task: asyncio.Task[None]) -> None:
+        """Keep ``task`` running after its connection closed (cancelled only by a shutdown)."""
+        self._adopted.add(task)
+        task.add_done_callback(self._adopted.discard)
 
     def touch(self) -> None:
         self._last_activity = time.monotonic()
@@ -302,7 +306,8 @@ class Daemon:
 
     def _busy(self) -> bool:
         http_requests = self.http is not None and bool(self.http.requests)
-        return any(conn.tasks for conn in self.connections) or http_requests or self.engine.turns_in_flight > 0
+        busy = any(conn.tasks for conn in self.connections) or bool(self._adopted)
+        return busy or http_requests or self.engine.turns_in_flight > 0
 
     async def shutdown(self) -> None:
         self._stop.set()
@@ -322,6 +327,9 @@ class Daemon:
         tasks: list[asyncio.Task[Any]] = [t for conn in list(self.connections) for t in conn.cancel_requests(error)]
         if self.http is not None:
             tasks += self.http.cancel_requests(str(error))
+        for task in self._adopted:
+            task.cancel()
+            tasks.append(task)
         if tasks:
             log.warning("daemon.drain_timeout", interrupted=len(tasks), drain_timeout=timeout)
         await asyncio.gather(*tasks, return_exceptions=True)

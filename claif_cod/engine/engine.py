@@ -27,14 +27,15 @@ import contextlib
 import dataclasses
 import time
 from collections.abc import Mapping
+from typing import Literal
 
 import msgspec
 
 from claif_cod._log import get_logger
-from claif_cod.engine import appserver, wire
+from claif_cod.engine import appserver, idle, wire
 from claif_cod.engine.appserver import AppServer, Liveness, RpcErrorReply
 from claif_cod.engine.config import CodexConfig, ProcessKey
-from claif_cod.engine.conversations import Conversation, ConversationIndex, Message, history_hash
+from claif_cod.engine.conversations import Conversation, ConversationIndex, Message
 from claif_cod.engine.discovery import CodexBinary, find_codex, probe
 from claif_cod.engine.errors import (
     CodexProcessDied,
@@ -43,6 +44,7 @@ from claif_cod.engine.errors import (
     CodexRpcError,
     SessionStoreFailed,
 )
+from claif_cod.engine.idle import UNLOAD_DELAY_OVERRIDE, IdleThreads
 from claif_cod.engine.pool import ProcessPool
 from claif_cod.engine.sessions import MemorySessionStore, SessionRecord, SessionStore
 from claif_cod.engine.turns import (
@@ -70,6 +72,7 @@ class Engine:
         env: Mapping[str, str] | None = None,
         sessions: SessionStore | None = None,
         liveness: Liveness | None = None,
+        thread_idle_timeout: float | Literal["default"] | None = "default",
     ) -> None:
         self.liveness = liveness or appserver.DEFAULT_LIVENESS
         """Deadlines that tell a slow Codex from a hung one (see the module documentation)."""
@@ -78,6 +81,7 @@ class Engine:
             max_processes=max_processes,
             base_env=env,
             liveness=self.liveness,
+            config_overrides=[UNLOAD_DELAY_OVERRIDE],
         )
         self.sessions: SessionStore = sessions or MemorySessionStore()
         self._session_locks: dict[str, asyncio.Lock] = {}
@@ -88,6 +92,10 @@ class Engine:
         self._approvers: dict[str, ApprovalHandler] = {}
         self._active: dict[str, Turn] = {}
         self._binaries: dict[str | None, CodexBinary] = {}
+        if thread_idle_timeout == "default":
+            thread_idle_timeout = idle.DEFAULT_THREAD_IDLE_TIMEOUT_S  # read now, so tests may replace it
+        self.idle = IdleThreads(thread_idle_timeout, self._threads, self._index, self._prune_session_locks)
+        """Unloads threads unused for ``thread_idle_timeout`` seconds (None: never); see engine/idle.py."""
 
     # --- resolution ---------------------------------------------------------------------
 
@@ -122,7 +130,10 @@ class Engine:
         instructions: str | None,
         history: tuple[Message, ...],
         model: str | None,
+        ephemeral: bool,
     ) -> ThreadHandle:
+        """A new thread seeded with ``history``; ``ephemeral`` ones are cheaper per turn (no rollout)
+        but cannot be resumed or forked, which only a named session needs."""
         server = await self._server(key, api_key)
         result = await server.request(
             "thread/start",
@@ -132,12 +143,12 @@ class Engine:
                 sandbox=key.sandbox,
                 approval_policy=key.approval,
                 developer_instructions=instructions,
-                ephemeral=False,
+                ephemeral=ephemeral,
             ),
             wire.ThreadResult,
         )
-        handle = ThreadHandle(thread_id=result.thread.id, key=key, api_key=api_key, server=server)
-        self._threads[handle.thread_id] = handle
+        handle = ThreadHandle(thread_id=result.thread.id, key=key, api_key=api_key, server=server, ephemeral=ephemeral)
+        self._add(handle)
         if history:
             items = [
                 wire.MessageItem(
@@ -157,8 +168,18 @@ class Engine:
             "thread/fork", wire.ThreadForkParams(thread_id=source.thread_id), wire.ThreadResult
         )
         handle = ThreadHandle(thread_id=result.thread.id, key=source.key, api_key=source.api_key, server=source.server)
-        self._threads[handle.thread_id] = handle
+        self._add(handle)
         return handle
+
+    def _add(self, handle: ThreadHandle) -> None:
+        self._threads[handle.thread_id] = handle
+        self.idle.watch()
+
+    def _drop(self, handle: ThreadHandle) -> None:
+        """Forget a thread that can no longer be used (an ephemeral one whose process went)."""
+        if self._threads.get(handle.thread_id) is handle:
+            del self._threads[handle.thread_id]
+        self._index.forget_thread(handle.thread_id)
 
     async def resume_thread(self, key: ProcessKey, api_key: str | None, thread_id: str) -> ThreadHandle:
         """Load a thread from its rollout (after a restart or a crash of its process)."""
@@ -167,7 +188,7 @@ class Engine:
             server = await self._server(key, api_key)
             handle = ThreadHandle(thread_id=thread_id, key=key, api_key=api_key, server=server)
             await self._resume_into(handle, server)
-            self._threads[thread_id] = handle
+            self._add(handle)
         elif handle.key != key or handle.api_key != api_key:
             await self._move(handle, key, api_key)
         await self.ensure_loaded(handle)
@@ -191,10 +212,19 @@ class Engine:
         handle.retarget = True
 
     async def ensure_loaded(self, handle: ThreadHandle) -> None:
-        if handle.server.alive:
+        if handle.server.alive and not handle.unloaded:
             return
+        if handle.ephemeral:
+            self._drop(handle)
+            raise handle.server.death or CodexProcessDied(
+                None, "the conversation's thread was unloaded and has no rollout to resume", pid=handle.server.pid
+            )
         server = await self._server(handle.key, handle.api_key)
         await self._resume_into(handle, server)
+        if handle.unloaded:
+            handle.unloaded = False
+            self._threads.setdefault(handle.thread_id, handle)
+            self.idle.watch()
 
     async def _resume_into(self, handle: ThreadHandle, server: AppServer) -> None:
         await server.request(
@@ -213,34 +243,49 @@ class Engine:
     async def open_conversation(
         self, key: ProcessKey, api_key: str | None, conversation: Conversation, *, model: str | None, n: int = 1
     ) -> tuple[list[ThreadHandle], bool]:
-        """Threads ready to take ``conversation.prompt``: the warm one if any (plus forks for n > 1)."""
-        digest = history_hash(key, conversation.instructions, conversation.history)
-        warm_id = self._index.take(digest)
+        """Threads ready to take ``conversation.prompt``: the warm one if any, else new ones seeded
+        with the history.  Anonymous conversations get ephemeral threads: their callers re-send the
+        whole history, so a thread lost to a restart, a crash or idleness is simply seeded again."""
+        warm_id = self._index.take(conversation.history_digest(key))
         warm = self._threads.get(warm_id) if warm_id else None
+        if warm is not None and warm.ephemeral and not warm.server.alive:
+            self._drop(warm)  # went with its process: nothing to resume
+            warm = None
         if warm is not None and not warm.broken and not warm.lock.locked():
+            warm.last_used = time.time()
             try:
                 await self.ensure_loaded(warm)
             except Exception:
                 log.warning("engine.resume_failed", thread_id=warm.thread_id)
             else:
-                forks = await asyncio.gather(*(self.fork_thread(warm) for _ in range(n - 1)))
-                return [warm, *forks], True
-        fresh = await asyncio.gather(
-            *(
-                self.start_thread(
-                    key, api_key, instructions=conversation.instructions, history=conversation.history, model=model
+                # An ephemeral thread cannot be forked: the other choices start from the same history.
+                more = (
+                    self._start_anonymous(key, api_key, conversation, model)
+                    if warm.ephemeral
+                    else self.fork_thread(warm)
+                    for _ in range(n - 1)
                 )
-                for _ in range(n)
-            )
-        )
+                return [warm, *await asyncio.gather(*more)], True
+        fresh = await asyncio.gather(*(self._start_anonymous(key, api_key, conversation, model) for _ in range(n)))
         return list(fresh), False
+
+    async def _start_anonymous(
+        self, key: ProcessKey, api_key: str | None, conversation: Conversation, model: str | None
+    ) -> ThreadHandle:
+        return await self.start_thread(
+            key,
+            api_key,
+            instructions=conversation.instructions,
+            history=conversation.history,
+            model=model,
+            ephemeral=True,
+        )
 
     def remember(self, handle: ThreadHandle, conversation: Conversation, reply: str) -> None:
         """Make the thread the warm continuation of the conversation including ``reply``."""
-        if handle.broken:
+        if handle.broken or handle.unloaded:
             return
-        digest = history_hash(handle.key, conversation.instructions, conversation.continued(reply))
-        self._index.remember(digest, handle.thread_id)
+        self._index.remember(conversation.continued_digest(handle.key, reply), handle.thread_id)
 
     async def session_thread(
         self, session_id: str, key: ProcessKey, api_key: str | None, conversation: Conversation, *, model: str | None
@@ -265,7 +310,12 @@ class Engine:
                     self._save(dataclasses.replace(record, last_used=time.time()))
                     return handle, True
             handle = await self.start_thread(
-                key, api_key, instructions=conversation.instructions, history=conversation.history, model=model
+                key,
+                api_key,
+                instructions=conversation.instructions,
+                history=conversation.history,
+                model=model,
+                ephemeral=False,  # continued by name, also after a restart: it needs its rollout
             )
             self._save(SessionRecord(session_id, handle.thread_id, key.working_dir, model, 0, time.time()))
             return handle, False
@@ -356,6 +406,7 @@ class Engine:
         self._approvers.pop(handle.thread_id, None)
         turn.server.unsubscribe(handle.thread_id)
         self._pool.let_go(turn.server)
+        handle.last_used = time.time()
         if outcome == "broken":
             self._index.forget_thread(handle.thread_id)
         elif outcome == "done":
@@ -408,7 +459,12 @@ class Engine:
     def threads(self) -> list[ThreadHandle]:
         return list(self._threads.values())
 
+    def _prune_session_locks(self) -> None:
+        for session_id in [s for s, lock in self._session_locks.items() if not lock.locked()]:
+            del self._session_locks[session_id]
+
     async def close(self) -> None:
+        await self.idle.close()
         await self._pool.close()
 
 

@@ -66,11 +66,13 @@ class ProcessPool:
         crash_loop_threshold: int | None = None,
         crash_loop_window: float | None = None,
         crash_loop_cooldown: float | None = None,
+        config_overrides: list[str] | None = None,
     ) -> None:
         self._handle_server_request = handle_server_request
         self._max = max_processes
         self._base_env = base_env
         self._liveness = liveness
+        self._config_overrides = config_overrides
         self._crash_threshold = CRASH_LOOP_THRESHOLD if crash_loop_threshold is None else crash_loop_threshold
         self._crash_window = CRASH_LOOP_WINDOW_S if crash_loop_window is None else crash_loop_window
         self._crash_cooldown = CRASH_LOOP_COOLDOWN_S if crash_loop_cooldown is None else crash_loop_cooldown
@@ -152,6 +154,7 @@ class ProcessPool:
                     cwd=key.working_dir,
                     env=env,
                     handle_server_request=self._handle_server_request,
+                    config_overrides=self._config_overrides,
                     liveness=self._liveness,
                 )
         except CodexStartFailed as exc:

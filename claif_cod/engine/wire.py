@@ -101,6 +101,10 @@ class ThreadResumeParams(_Camel):
     exclude_turns: bool = True
 
 
+class ThreadUnsubscribeParams(_Camel):
+    thread_id: str
+
+
 class ThreadForkParams(_Camel):
     thread_id: str
     ephemeral: bool = False

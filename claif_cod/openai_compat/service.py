@@ -225,7 +225,7 @@ class _Run:
                 sink.put_nowait(_Piece(index, out))
             if result.text.stopped:
                 result.clean = False
-        if result.clean:
+        if result.clean and self.session_id is None:  # a session's thread is continued by name only
             self.engine.remember(handle, self.parsed.conversation, result.text.text)
         if self.session_id is not None:
             self.engine.session_turn_done(self.session_id, handle, self.parsed.request.model)

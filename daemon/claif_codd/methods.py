@@ -154,7 +154,7 @@ class Methods:
         log = conn.log.bind(request=request.id, session=options.session_id)
         if not wants_stream(body):
             completion, _ = await service.complete(body, options)
-            log.info("chat.completed", choices=len(completion.choices), tokens=completion.usage.total_tokens)
+            log.debug("chat.completed", choices=len(completion.choices), tokens=completion.usage.total_tokens)
             return msgspec.Raw(_encoder.encode(completion))
         chunks, _ = await service.stream(body, options)
         count = 0
@@ -165,7 +165,7 @@ class Methods:
                 conn.send(ChatCompletionsChunkNotification(params=ChatCompletionsChunkParams(request.id, raw)))
         finally:
             await chunks.aclose()
-        log.info("chat.streamed", chunks=count)
+        log.debug("chat.streamed", chunks=count)
         return StreamDone(chunks=count)
 
     async def models(self, request: ModelsListRequest) -> ModelList:
@@ -233,7 +233,7 @@ class Methods:
             await events.aclose()
         assert finished is not None
         engine.session_turn_done(params.session_id, handle, options.default_model)
-        conn.log.info(
+        conn.log.debug(
             "session.turn", request=request.id, session=params.session_id, thread_id=handle.thread_id,
             status=finished.status, tokens=finished.usage.total_tokens,
         )

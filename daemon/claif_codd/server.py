@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from claif_cod._log import get_logger
 from claif_cod.engine.engine import Engine
+from claif_cod.engine.idle import DEFAULT_THREAD_IDLE_TIMEOUT_S
 from claif_cod.engine.sessions import SessionStore
 from claif_cod.openai_compat.service import ChatService
 from claif_cod.protocol import (
@@ -77,6 +78,8 @@ class DaemonConfig:
     max_outbound_bytes: int = 64 * 1024 * 1024
     """Backlog one client may leave unread before it is disconnected as a slow reader."""
     max_processes: int = 8
+    thread_idle_timeout: float | None = DEFAULT_THREAD_IDLE_TIMEOUT_S
+    """Codex threads unused this long are unloaded (None: never); see claif_cod/engine/idle.py."""
     approval_timeout: float = 120.0
     drain_timeout: float = 60.0
     http: HttpSettings | None = None
@@ -86,7 +89,9 @@ class DaemonConfig:
 class Daemon:
     def __init__(self, config: DaemonConfig, *, sessions: SessionStore | None = None) -> None:
         self.config = config
-        self.engine = Engine(max_processes=config.max_processes, sessions=sessions)
+        self.engine = Engine(
+            max_processes=config.max_processes, sessions=sessions, thread_idle_timeout=config.thread_idle_timeout
+        )
         self.service = ChatService(self.engine)
         self.methods = Methods(self)
         self.connections: set[Connection] = set()

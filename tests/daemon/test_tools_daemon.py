@@ -103,3 +103,23 @@ def test_tool_round_trip_over_http_streamed(http: HttpDaemon, codex_model_server
     )
     assert len(codex_model_server.requests) == 2
     http.wait_idle()
+
+
+def test_shutdown_does_not_wait_for_a_suspended_turn_and_the_results_work_after_a_restart(
+    daemon: DaemonProcess, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    with CodexClient(daemon="require") as client:
+        message = client.chat.completions.create(model="o4-mini", messages=ASK, tools=TOOLS).choices[0].message
+    assert daemon.status().turns_in_flight == 1
+    assert daemon.stop() == 0  # within DaemonProcess.stop's 30 s, though the drain deadline is 60 s
+    assert "daemon.drain_timeout" not in daemon.log.read_text()
+
+    daemon.start()
+    calls = [c.model_dump() for c in message.tool_calls or []]
+    with CodexClient(daemon="require") as client:
+        reply = client.chat.completions.create(model="o4-mini", messages=results_for(calls), tools=TOOLS)
+    assert reply.choices[0].message.content == (
+        "Tool get_weather returned: get_weather ok\nTool get_time returned: get_time ok"
+    )
+    replayed = codex_model_server.requests[-1]
+    assert [c.call_id for c in replayed.function_calls()] == [c["id"] for c in calls]  # injected, not flattened

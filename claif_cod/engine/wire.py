@@ -83,8 +83,8 @@ class InitializeResult(_Camel):
     codex_home: str | None = None
 
 
-class DynamicToolSpec(_Camel):
-    """A caller-defined function tool (experimental API), fixed for the thread."""
+class DynamicToolSpec(msgspec.Struct, rename="camel"):
+    """A caller-defined function tool (experimental API), fixed for the thread; ``type`` always sent."""
 
     name: str
     description: str

@@ -198,13 +198,18 @@ class _Run:
         suspensions = self.engine.suspensions
         if results:
             suspension = suspensions.for_results(results)
-            if suspension is not None and suspension.turn.handle.key == self.key and suspension.tools == tools:
+            if suspension is not None and self._resumable(suspension):
                 return [suspension]
         elif tools.enabled:
             retried = suspensions.for_origin(self._origin())
             if retried is not None:
                 return [_Replay(retried)]
         return list(await self._threads())
+
+    def _resumable(self, suspension: Suspension) -> bool:
+        """Same Codex settings and tools, and its process still there (else: replayed as a transcript)."""
+        turn = suspension.turn
+        return turn.server.alive and turn.handle.key == self.key and suspension.tools == self.parsed.tools
 
     def _origin(self) -> str:
         conversation = self.parsed.conversation

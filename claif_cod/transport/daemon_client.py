@@ -21,9 +21,8 @@ import msgspec
 from claif_cod._log import get_logger
 from claif_cod._version import __version__
 from claif_cod.engine.engine import ApprovalHandler, ApprovalRequest
-from claif_cod.engine.errors import EngineError
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
-from claif_cod.openai_compat.request import parse_chat_request
+from claif_cod.openai_compat.request import stream_and_ignored
 from claif_cod.openai_compat.service import RequestOptions
 from claif_cod.protocol import (
     PROTOCOL_VERSION,
@@ -54,7 +53,7 @@ from claif_cod.protocol import (
     encode,
     encode_frame,
 )
-from claif_cod.transport.backend import SSE_DONE, JsonReply, Reply, StreamReply, ignored_headers, sse, wants_stream
+from claif_cod.transport.backend import SSE_DONE, JsonReply, Reply, StreamReply, ignored_headers, sse
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, check_peer, check_socket
 from claif_cod.transport.wire_errors import error_to_failure
 
@@ -271,13 +270,13 @@ class DaemonBackend:
         self.conn = conn
 
     async def chat(self, body: bytes, options: RequestOptions) -> Reply:
-        ignored = _ignored(body, options)
+        stream, ignored = stream_and_ignored(body)
         request_id = self.conn.next_id()
         request = ChatCompletionsCreateRequest(
             id=request_id,
             params=ChatCompletionsCreateParams(body=msgspec.Raw(body), options=codex_options(options)),
         )
-        if not wants_stream(body):
+        if not stream:
             raw = await self.conn.call(request, approvals=options.approvals)
             return JsonReply(bytes(raw), ignored_headers(ignored))
         chunks: asyncio.Queue[msgspec.Raw] = asyncio.Queue()
@@ -338,10 +337,3 @@ async def _first(
         return chunks.get_nowait()
     future.result()  # raises the request's failure
     return None
-
-
-def _ignored(body: bytes, options: RequestOptions) -> tuple[str, ...]:
-    try:
-        return parse_chat_request(body, default_model=options.default_model, strict=False).ignored
-    except EngineError:
-        return ()  # the daemon reports the problem

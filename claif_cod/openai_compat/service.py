@@ -228,7 +228,8 @@ class _Run:
         if result.clean:
             self.engine.remember(handle, self.parsed.conversation, result.text.text)
         if self.session_id is not None:
-            self.engine.session_turn_done(self.session_id, handle, self.parsed.request.model)
+            prompt = self.parsed.conversation.prompt
+            self.engine.session_turn_done(self.session_id, handle, self.parsed.request.model, prompt, result.text.text)
         return result
 
     def _finish(self, result: _ChoiceResult, event: TurnFinished) -> None:

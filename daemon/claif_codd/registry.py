@@ -39,9 +39,16 @@ Files and permissions
 Missing parent directories are created with mode 0700 (``os.mkdir(..., 0o700)``, never wider
 than 0700 whatever the umask, then set to exactly 0700). Existing directories are left alone.
 The database file is created by ``os.open(..., O_CREAT, 0o600)`` before SQLite touches it, so it
-is never wider than 0600 at any instant, then set to exactly 0600; SQLite gives the ``-wal`` and
-``-shm`` files it creates the database file's mode. No process-wide umask is changed (the umask
+is never wider than 0600 at any instant, then set to exactly 0600; SQLite gives the ``-wal`` file
+it creates the database file's mode. No process-wide umask is changed (the umask
 is shared by every thread of the daemon).
+
+Locking
+-------
+Only the daemon opens the registry, in ``locking_mode=EXCLUSIVE``: WAL's index then lives in the
+daemon's own memory, not in a shared ``-shm`` mapping (a truncated or frozen ``-shm`` file would
+otherwise kill the daemon with SIGBUS). Another process opening the file while the daemon runs gets
+"database is locked".
 
 Integrity
 ---------
@@ -257,6 +264,10 @@ class SqliteSessionStore:
         return sqlite3.connect(self._path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
 
     def _configure(self, conn: sqlite3.Connection) -> None:
+        # Only the daemon opens the registry: exclusive locking keeps WAL's index in private memory
+        # instead of a shared ``-shm`` mapping, which anyone able to truncate that file could turn
+        # into a SIGBUS that kills the daemon with every connection and turn.
+        conn.execute("PRAGMA locking_mode = EXCLUSIVE")
         (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
         if str(mode).lower() != "wal":
             # e.g. a filesystem without shared-memory support; a rollback journal still keeps

@@ -56,3 +56,16 @@ def test_v1_sessions_survive_the_v2_migration_and_history_is_kept_per_home(db_pa
         assert [m.text for m in store.history("s")] == ["hi", "hello", "again"]
         assert [m.text for m in store.history("s", "/home/b")] == ["other"]
         assert store.delete("s") and store.history("s") == [] and store.get("s", "/home/b") is None
+
+
+def test_no_shared_memory_file_so_a_truncated_shm_cannot_sigbus_the_daemon(
+    store: SqliteSessionStore, db_path: Path
+) -> None:
+    store.put(rec("a"))
+    shm = db_path.with_name(db_path.name + "-shm")
+    assert not shm.exists()  # WAL's index lives in the daemon's private memory
+    shm.write_bytes(b"\xff" * 65536)  # what an unlucky cleanup or an attacker could leave there
+    shm.write_bytes(b"")
+    for i in range(50):
+        store.put(rec("a", i + 2))
+    assert store.get("a") == rec("a", 51)

@@ -297,8 +297,9 @@ class _Run:
                 result.clean = False
         if result.clean and self.session_id is None:  # a session's thread is continued by name only
             self.engine.remember(handle, self.parsed.conversation, result.text.text)
-        if self.session_id is not None:
-            self.engine.session_turn_done(self.session_id, handle, self.parsed.request.model)
+        prompt = self.parsed.conversation.prompt
+        if self.session_id is not None and prompt is not None:  # session_thread refused anything else
+            self.engine.session_turn_done(self.session_id, handle, self.parsed.request.model, prompt, result.text.text)
         return result
 
     def _suspended(self, result: _ChoiceResult, sink: _Sink | None) -> _ChoiceResult:

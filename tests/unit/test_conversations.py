@@ -170,3 +170,12 @@ def test_default_capacity_is_large() -> None:
     for i in range(1000):
         index.remember(str(i), str(i))
     assert len(index) == 1000
+
+
+def test_running_digests_equal_the_full_hashes() -> None:
+    """The engine hashes a request's history once and extends that hash by the reply."""
+    conversation = Conversation(instructions="i", history=HISTORY, prompt="next")
+    assert conversation.history_digest(KEY) == history_hash(KEY, "i", HISTORY)
+    assert conversation.continued_digest(KEY, "reply") == history_hash(KEY, "i", conversation.continued("reply"))
+    assert conversation.continued_digest(KEY, "other") != conversation.continued_digest(KEY, "reply")
+    assert conversation.history_digest(KEY) == history_hash(KEY, "i", HISTORY)  # extending left the state alone

@@ -99,6 +99,16 @@ class RecordedRequest:
         """Texts of developer messages: the model's base instructions first, then any extra instructions."""
         return [text for role, text in self._message_items() if role == "developer" and text]
 
+    def images(self) -> list[str]:
+        """``image_url`` of every ``input_image`` part of the user messages (``data:`` URLs included), in order."""
+        return [
+            str(part.get("image_url"))
+            for item in self.body.get("input") or []
+            if isinstance(item, dict) and item.get("type") == "message" and item.get("role") == "user"
+            for part in item.get("content") or []
+            if isinstance(part, dict) and part.get("type") == "input_image"
+        ]
+
     def messages(self) -> list[tuple[str, str]]:
         """``(role, text)`` of the conversation after Codex's leading developer/context preamble."""
         items = [(role, text) for role, text in self._message_items() if text]

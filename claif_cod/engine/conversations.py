@@ -16,6 +16,7 @@ from typing import Literal
 import msgspec
 
 from claif_cod.engine.config import ProcessKey
+from claif_cod.engine.images import Image
 
 Role = Literal["user", "assistant"]
 
@@ -24,6 +25,7 @@ Role = Literal["user", "assistant"]
 class Message:
     role: Role
     text: str
+    images: tuple[Image, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -33,10 +35,11 @@ class Conversation:
     instructions: str | None
     history: tuple[Message, ...]
     prompt: str
+    prompt_images: tuple[Image, ...] = ()
 
     def continued(self, reply: str) -> tuple[Message, ...]:
         """The history after this turn, as the caller will send it next time."""
-        return (*self.history, Message("user", self.prompt), Message("assistant", reply))
+        return (*self.history, Message("user", self.prompt, self.prompt_images), Message("assistant", reply))
 
 
 def history_hash(key: ProcessKey, instructions: str | None, history: tuple[Message, ...]) -> str:
@@ -44,7 +47,7 @@ def history_hash(key: ProcessKey, instructions: str | None, history: tuple[Messa
         [
             [key.codex_path, key.codex_home, key.key_fingerprint, key.working_dir, key.sandbox, key.approval],
             instructions,
-            [[m.role, m.text] for m in history],
+            [[m.role, m.text, *(i.source for i in m.images)] for m in history],
         ]
     )
     return hashlib.sha256(material).hexdigest()

@@ -25,7 +25,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Literal
 
 import msgspec
 
@@ -41,6 +42,7 @@ from claif_cod.engine.errors import (
     CodexRequestTimedOut,
     CodexRpcError,
 )
+from claif_cod.engine.images import Image, TurnImages
 from claif_cod.engine.pool import ProcessPool
 from claif_cod.engine.sessions import MemorySessionStore, SessionRecord, SessionStore
 from claif_cod.engine.turns import (
@@ -83,6 +85,7 @@ class Engine:
         self._threads: dict[str, ThreadHandle] = {}
         self._approvers: dict[str, ApprovalHandler] = {}
         self._active: dict[str, Turn] = {}
+        self._turn_files: dict[Turn, TurnImages] = {}
         self._binaries: dict[str | None, CodexBinary] = {}
 
     # --- resolution ---------------------------------------------------------------------
@@ -134,23 +137,25 @@ class Engine:
         )
         handle = ThreadHandle(thread_id=result.thread.id, key=key, api_key=api_key, server=server)
         self._threads[handle.thread_id] = handle
-        if history:
-            items = [
-                wire.MessageItem(
-                    role=m.role,
-                    content=[wire.ContentPart(type="input_text" if m.role == "user" else "output_text", text=m.text)],
-                )
-                for m in history
-            ]
-            await server.request(
-                "thread/inject_items", wire.InjectItemsParams(thread_id=handle.thread_id, items=items), msgspec.Raw
-            )
+        await self.inject(handle, history)
         return handle
 
-    async def fork_thread(self, source: ThreadHandle) -> ThreadHandle:
+    async def inject(self, handle: ThreadHandle, history: Sequence[Message | str]) -> None:
+        """Append messages to the thread's model-visible history (a ``str`` is a developer message)."""
+        if not history:
+            return
+        items = [_message_item(m) for m in history]
+        await handle.server.request(
+            "thread/inject_items", wire.InjectItemsParams(thread_id=handle.thread_id, items=items), msgspec.Raw
+        )
+
+    async def fork_thread(self, source: ThreadHandle, *, last_turn_id: str | None = None) -> ThreadHandle:
+        """A copy of ``source`` (through ``last_turn_id`` only, when given)."""
         await self.ensure_loaded(source)
         result = await source.server.request(
-            "thread/fork", wire.ThreadForkParams(thread_id=source.thread_id), wire.ThreadResult
+            "thread/fork",
+            wire.ThreadForkParams(thread_id=source.thread_id, last_turn_id=last_turn_id),
+            wire.ThreadResult,
         )
         handle = ThreadHandle(thread_id=result.thread.id, key=source.key, api_key=source.api_key, server=source.server)
         self._threads[handle.thread_id] = handle
@@ -275,20 +280,25 @@ class Engine:
 
     # --- turns ---------------------------------------------------------------------------
 
-    async def start_turn(self, handle: ThreadHandle, text: str, options: TurnOptions) -> Turn:
+    async def start_turn(
+        self, handle: ThreadHandle, text: str, options: TurnOptions, *, images: Sequence[Image] = ()
+    ) -> Turn:
         """Start a turn once the thread is free; the returned :class:`Turn` owns the thread until it ends."""
         await handle.lock.acquire()
+        files: TurnImages | None = None
         try:
             await self.ensure_loaded(handle)
             queue = handle.server.subscribe(handle.thread_id)
             self._approvers[handle.thread_id] = options.approvals
+            files = TurnImages(images)
             result = await handle.server.request(
                 "turn/start",
                 wire.TurnStartParams(
                     thread_id=handle.thread_id,
-                    input=[wire.TextInput(text=text)],
+                    input=[wire.TextInput(text=text), *files.inputs],
                     model=options.model,
                     effort=options.effort,
+                    summary=options.summary,
                     output_schema=options.output_schema,
                     **retarget_params(handle),
                 ),
@@ -296,6 +306,8 @@ class Engine:
             )
             handle.retarget = False
         except BaseException as exc:
+            if files is not None:
+                files.remove()
             self._approvers.pop(handle.thread_id, None)
             handle.server.unsubscribe(handle.thread_id)
             if isinstance(exc, CodexRequestTimedOut):
@@ -308,6 +320,8 @@ class Engine:
         handle.last_used = time.time()
         turn = Turn(handle, result.turn.id, queue, options.timeout, self._turn_done)
         self._active[handle.thread_id] = turn
+        if files.directory is not None:
+            self._turn_files[turn] = files
         return turn
 
     def active_turn(self, thread_id: str) -> Turn | None:
@@ -323,6 +337,9 @@ class Engine:
         if self._active.get(handle.thread_id) is turn:
             del self._active[handle.thread_id]
         self._approvers.pop(handle.thread_id, None)
+        files = self._turn_files.pop(turn, None)
+        if files is not None:
+            files.remove()
         turn.server.unsubscribe(handle.thread_id)
         if outcome == "broken":
             self._index.forget_thread(handle.thread_id)
@@ -370,6 +387,17 @@ class Engine:
 
     async def close(self) -> None:
         await self._pool.close()
+
+
+def _message_item(message: Message | str) -> wire.MessageItem:
+    if isinstance(message, str):
+        return wire.MessageItem(role="developer", content=[wire.ContentPart(type="input_text", text=message)])
+    text_type: Literal["input_text", "output_text"] = "input_text" if message.role == "user" else "output_text"
+    content: list[wire.ContentPart | wire.ImagePart] = []
+    if message.text or not message.images:
+        content.append(wire.ContentPart(type=text_type, text=message.text))
+    content.extend(wire.ImagePart(image_url=image.data_url) for image in message.images)
+    return wire.MessageItem(role=message.role, content=content)
 
 
 __all__ = [

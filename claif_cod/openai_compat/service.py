@@ -129,6 +129,7 @@ class ChatService:
         parsed = parse_chat_request(body, default_model=options.default_model, strict=options.strict)
         if parsed.request.n > 1 and options.session_id is not None:  # the body's session_id is checked in parsing
             raise InvalidRequest("n > 1 cannot be combined with a named session", param="n")
+        await parsed.with_images()
         key = await self.engine.resolve(options.config)
         return _Run(self.engine, key, options, parsed)
 
@@ -193,7 +194,10 @@ class _Run:
         result = _ChoiceResult(
             index=index, handle=handle, text=ChoiceText(self.parsed.stop, streaming=sink is not None)
         )
-        turn = await self.engine.start_turn(handle, self.parsed.conversation.prompt, self._turn_options())
+        conversation = self.parsed.conversation
+        turn = await self.engine.start_turn(
+            handle, conversation.prompt, self._turn_options(), images=conversation.prompt_images
+        )
         events = turn.events()
         finished: TurnFinished | None = None
         try:

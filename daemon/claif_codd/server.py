@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from claif_cod._log import get_logger
 from claif_cod.engine.engine import Engine
 from claif_cod.engine.sessions import SessionStore
+from claif_cod.openai_compat.responses_service import ResponsesService
 from claif_cod.openai_compat.service import ChatService
 from claif_cod.protocol import (
     DEFAULT_MAX_FRAME,
@@ -91,6 +92,7 @@ class Daemon:
         self.config = config
         self.engine = Engine(max_processes=config.max_processes, sessions=sessions)
         self.service = ChatService(self.engine)
+        self.responses = ResponsesService(self.engine)
         self.methods = Methods(self)
         self.connections: set[Connection] = set()
         self.turn_requests = 0

@@ -40,6 +40,7 @@ from api_guide import (
     guide_runner,
     load_examples,
 )
+from api_guide_responses import RESPONSES_CHECKS
 
 import claif_cod.testing.pytest_plugin as codex_pytest_plugin
 from claif_cod import CodexClient
@@ -595,6 +596,7 @@ CHECKS: dict[str, Callable[[Run], None]] = {
     "usage-when-streaming": check_usage_when_streaming,
     "timeouts": check_timeouts,
     "testing-your-code-offline": check_testing_your_code_offline,
+    **RESPONSES_CHECKS,
 }
 
 

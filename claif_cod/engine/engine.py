@@ -26,7 +26,6 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Mapping, Sequence
-from typing import Literal
 
 import msgspec
 
@@ -34,7 +33,7 @@ from claif_cod._log import get_logger
 from claif_cod.engine import appserver, wire
 from claif_cod.engine.appserver import AppServer, Liveness, RpcErrorReply
 from claif_cod.engine.config import CodexConfig, ProcessKey
-from claif_cod.engine.conversations import Conversation, ConversationIndex, Message, history_hash
+from claif_cod.engine.conversations import Conversation, ConversationIndex, HistoryItem, history_hash, inject_item
 from claif_cod.engine.discovery import CodexBinary, find_codex, probe
 from claif_cod.engine.errors import (
     CodexProcessDied,
@@ -42,9 +41,20 @@ from claif_cod.engine.errors import (
     CodexRequestTimedOut,
     CodexRpcError,
 )
+from claif_cod.engine.events import ToolCallsRequested
 from claif_cod.engine.images import Image, TurnImages
 from claif_cod.engine.pool import ProcessPool
 from claif_cod.engine.sessions import MemorySessionStore, SessionRecord, SessionStore
+from claif_cod.engine.tools import (
+    NO_TOOLS,
+    Suspension,
+    Suspensions,
+    ThreadTools,
+    ToolResult,
+    ToolRouter,
+    failed_results,
+    thread_start_fields,
+)
 from claif_cod.engine.turns import (
     ApprovalHandler,
     ApprovalRequest,
@@ -87,6 +97,9 @@ class Engine:
         self._active: dict[str, Turn] = {}
         self._turn_files: dict[Turn, TurnImages] = {}
         self._binaries: dict[str | None, CodexBinary] = {}
+        self._tool_router = ToolRouter()
+        self.suspensions = Suspensions(self._suspension_expired)
+        """Turns waiting for caller tool results (see :mod:`claif_cod.engine.tools`)."""
 
     # --- resolution ---------------------------------------------------------------------
 
@@ -119,8 +132,9 @@ class Engine:
         api_key: str | None,
         *,
         instructions: str | None,
-        history: tuple[Message, ...],
+        history: tuple[HistoryItem, ...],
         model: str | None,
+        tools: ThreadTools = NO_TOOLS,
     ) -> ThreadHandle:
         server = await self._server(key, api_key)
         result = await server.request(
@@ -132,19 +146,20 @@ class Engine:
                 approval_policy=key.approval,
                 developer_instructions=instructions,
                 ephemeral=False,
+                **thread_start_fields(tools),
             ),
             wire.ThreadResult,
         )
-        handle = ThreadHandle(thread_id=result.thread.id, key=key, api_key=api_key, server=server)
+        handle = ThreadHandle(thread_id=result.thread.id, key=key, api_key=api_key, server=server, tools=tools)
         self._threads[handle.thread_id] = handle
         await self.inject(handle, history)
         return handle
 
-    async def inject(self, handle: ThreadHandle, history: Sequence[Message | str]) -> None:
-        """Append messages to the thread's model-visible history (a ``str`` is a developer message)."""
+    async def inject(self, handle: ThreadHandle, history: Sequence[HistoryItem | str]) -> None:
+        """Append items to the thread's model-visible history (a ``str`` is a developer message)."""
         if not history:
             return
-        items = [_message_item(m) for m in history]
+        items = [_developer(m) if isinstance(m, str) else inject_item(m) for m in history]
         await handle.server.request(
             "thread/inject_items", wire.InjectItemsParams(thread_id=handle.thread_id, items=items), msgspec.Raw
         )
@@ -157,7 +172,9 @@ class Engine:
             wire.ThreadForkParams(thread_id=source.thread_id, last_turn_id=last_turn_id),
             wire.ThreadResult,
         )
-        handle = ThreadHandle(thread_id=result.thread.id, key=source.key, api_key=source.api_key, server=source.server)
+        handle = ThreadHandle(
+            thread_id=result.thread.id, key=source.key, api_key=source.api_key, server=source.server, tools=source.tools
+        )
         self._threads[handle.thread_id] = handle
         return handle
 
@@ -212,12 +229,24 @@ class Engine:
         handle.broken = False
 
     async def open_conversation(
-        self, key: ProcessKey, api_key: str | None, conversation: Conversation, *, model: str | None, n: int = 1
+        self,
+        key: ProcessKey,
+        api_key: str | None,
+        conversation: Conversation,
+        *,
+        model: str | None,
+        n: int = 1,
+        tools: ThreadTools = NO_TOOLS,
     ) -> tuple[list[ThreadHandle], bool]:
-        """Threads ready to take ``conversation.prompt``: the warm one if any (plus forks for n > 1)."""
-        digest = history_hash(key, conversation.instructions, conversation.history)
+        """Threads ready to take ``conversation.prompt``: the warm one if any (plus forks for n > 1).
+
+        A thread with caller tools is warm only while its process lives (a resumed thread would lose
+        the raw events that show a response's calls) and is never forked (forks lose them too)."""
+        digest = history_hash(key, conversation.instructions, conversation.history, tools)
         warm_id = self._index.take(digest)
         warm = self._threads.get(warm_id) if warm_id else None
+        if warm is not None and tools != NO_TOOLS and (n > 1 or not warm.server.alive):
+            warm = None
         if warm is not None and not warm.broken and not warm.lock.locked():
             try:
                 await self.ensure_loaded(warm)
@@ -229,7 +258,12 @@ class Engine:
         fresh = await asyncio.gather(
             *(
                 self.start_thread(
-                    key, api_key, instructions=conversation.instructions, history=conversation.history, model=model
+                    key,
+                    api_key,
+                    instructions=conversation.instructions,
+                    history=conversation.history,
+                    model=model,
+                    tools=tools,
                 )
                 for _ in range(n)
             )
@@ -240,7 +274,7 @@ class Engine:
         """Make the thread the warm continuation of the conversation including ``reply``."""
         if handle.broken:
             return
-        digest = history_hash(handle.key, conversation.instructions, conversation.continued(reply))
+        digest = history_hash(handle.key, conversation.instructions, conversation.continued(reply), handle.tools)
         self._index.remember(digest, handle.thread_id)
 
     async def session_thread(
@@ -281,9 +315,12 @@ class Engine:
     # --- turns ---------------------------------------------------------------------------
 
     async def start_turn(
-        self, handle: ThreadHandle, text: str, options: TurnOptions, *, images: Sequence[Image] = ()
+        self, handle: ThreadHandle, text: str | None, options: TurnOptions, *, images: Sequence[Image] = ()
     ) -> Turn:
-        """Start a turn once the thread is free; the returned :class:`Turn` owns the thread until it ends."""
+        """Start a turn once the thread is free; the returned :class:`Turn` owns the thread until it ends.
+
+        ``text`` None starts a turn without a new user message: the model answers the history as it
+        stands (tool results injected with the thread, by a caller replaying a transcript)."""
         await handle.lock.acquire()
         files: TurnImages | None = None
         try:
@@ -295,7 +332,7 @@ class Engine:
                 "turn/start",
                 wire.TurnStartParams(
                     thread_id=handle.thread_id,
-                    input=[wire.TextInput(text=text), *files.inputs],
+                    input=[*([] if text is None else [wire.TextInput(text=text)]), *files.inputs],
                     model=options.model,
                     effort=options.effort,
                     summary=options.summary,
@@ -318,11 +355,38 @@ class Engine:
             raise
         handle.turns += 1
         handle.last_used = time.time()
-        turn = Turn(handle, result.turn.id, queue, options.timeout, self._turn_done)
+        tool_timeout = options.tool_timeout
+        turn = Turn(
+            handle,
+            result.turn.id,
+            queue,
+            options.timeout,
+            self._turn_done,
+            lambda t, event: self._suspended(t, event, tool_timeout),
+        )
         self._active[handle.thread_id] = turn
         if files.directory is not None:
             self._turn_files[turn] = files
         return turn
+
+    # --- caller tools (see claif_cod.engine.tools) ------------------------------------------
+
+    def _suspended(self, turn: Turn, event: ToolCallsRequested, timeout: float) -> None:
+        suspension = Suspension(turn, event.calls, "", event.usage, turn.handle.tools)
+        self.suspensions.add(suspension, timeout)
+
+    def resume_tools(self, suspension: Suspension, results: tuple[ToolResult, ...], timeout: float | None) -> Turn:
+        """Hand the results to the suspended turn; iterate the returned turn's ``events()`` for what follows."""
+        self.suspensions.take(suspension)
+        turn = suspension.turn
+        turn.resume(timeout)
+        self._tool_router.answer(turn.handle.thread_id, results)
+        return turn
+
+    def _suspension_expired(self, suspension: Suspension) -> None:
+        thread_id = suspension.turn.handle.thread_id
+        reason = "the caller did not return a result for this tool call in time"
+        suspension.turn.give_up(lambda: self._tool_router.answer(thread_id, failed_results(suspension.calls, reason)))
 
     def active_turn(self, thread_id: str) -> Turn | None:
         """The turn running on ``thread_id``, if any (for interrupting it from elsewhere)."""
@@ -341,6 +405,10 @@ class Engine:
         if files is not None:
             files.remove()
         turn.server.unsubscribe(handle.thread_id)
+        self._tool_router.drop_thread(handle.thread_id, "the turn ended before the tool result arrived")
+        suspension = self.suspensions.for_thread(handle.thread_id)
+        if suspension is not None and suspension.turn is turn:
+            self.suspensions.take(suspension)
         if outcome == "broken":
             self._index.forget_thread(handle.thread_id)
         elif outcome == "done":
@@ -348,6 +416,8 @@ class Engine:
         handle.lock.release()
 
     async def _on_server_request(self, method: str, params: msgspec.Raw) -> object:
+        if method == "item/tool/call":
+            return await self._tool_router.on_call(params)
         if method == "item/commandExecution/requestApproval":
             cmd = msgspec.json.decode(params, type=wire.CommandApprovalParams)
             request = ApprovalRequest(
@@ -389,15 +459,8 @@ class Engine:
         await self._pool.close()
 
 
-def _message_item(message: Message | str) -> wire.MessageItem:
-    if isinstance(message, str):
-        return wire.MessageItem(role="developer", content=[wire.ContentPart(type="input_text", text=message)])
-    text_type: Literal["input_text", "output_text"] = "input_text" if message.role == "user" else "output_text"
-    content: list[wire.ContentPart | wire.ImagePart] = []
-    if message.text or not message.images:
-        content.append(wire.ContentPart(type=text_type, text=message.text))
-    content.extend(wire.ImagePart(image_url=image.data_url) for image in message.images)
-    return wire.MessageItem(role=message.role, content=content)
+def _developer(text: str) -> wire.MessageItem:
+    return wire.MessageItem(role="developer", content=[wire.ContentPart(type="input_text", text=text)])
 
 
 __all__ = [
@@ -408,7 +471,10 @@ __all__ = [
     "Decision",
     "Engine",
     "Liveness",
+    "Suspension",
     "ThreadHandle",
+    "ThreadTools",
+    "ToolResult",
     "Turn",
     "TurnOptions",
     "TurnOutcome",

@@ -12,10 +12,12 @@ from typing import Any, Literal
 
 import msgspec
 
-from claif_cod.engine.conversations import Message
+from claif_cod.engine.conversations import HistoryItem, Message
 from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.images import Image
+from claif_cod.engine.tools import ThreadTools, ToolCall, ToolResult
 from claif_cod.openai_compat.images import ImageRef, load_images
+from claif_cod.openai_compat.tool_calls import ChatTool, FunctionDef, thread_tools
 
 
 class TextFormat(msgspec.Struct):
@@ -37,6 +39,16 @@ class ReasoningConfig(msgspec.Struct):
     generate_summary: str | None = None
 
 
+class FunctionTool(msgspec.Struct):
+    """A Responses tool: function tools are flat (``name`` beside ``type``), unlike chat's."""
+
+    type: str
+    name: str = ""
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
 class ResponsesRequest(msgspec.Struct):
     """The parameters claif_cod acts on; the rest stay in the raw body and are reported."""
 
@@ -50,6 +62,11 @@ class ResponsesRequest(msgspec.Struct):
     metadata: dict[str, str] | None = None
     store: bool = True
     strict: bool | None = None
+    tools: list[FunctionTool] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    builtin_tools: bool | None = None
+    tool_timeout: float | None = None
 
 
 HONOURED = frozenset(
@@ -64,6 +81,11 @@ HONOURED = frozenset(
         "metadata",
         "store",
         "strict",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "builtin_tools",
+        "tool_timeout",
     }
 )
 NO_EFFECT = frozenset({"user", "safety_identifier"})
@@ -74,14 +96,25 @@ class ParsedResponses(msgspec.Struct):
     request: ResponsesRequest
     instructions: str | None
     """``instructions`` plus the input's system/developer messages: the thread's developer instructions."""
-    history: tuple[Message, ...]
-    prompt: str
+    history: tuple[HistoryItem, ...]
+    prompt: str | None
+    """None when the input ends with ``function_call_output`` items: the turn answers those results."""
     prompt_images: tuple[Image, ...]
+    tools: ThreadTools
     output_schema: dict[str, Any] | None
     ignored: tuple[str, ...]
     image_refs: list[ImageRef]
     image_owner: list[int]
     """For each image ref, the index of the user message (in history + prompt) that holds it."""
+
+    def pending_results(self) -> tuple[ToolResult, ...]:
+        """The ``function_call_output`` items that end the input (empty when it ends with a user message)."""
+        tail: list[ToolResult] = []
+        for item in reversed(self.history if self.prompt is None else ()):
+            if not isinstance(item, ToolResult):
+                break
+            tail.insert(0, item)
+        return tuple(tail)
 
     async def with_images(self) -> None:
         """Fetch/decode the image parts and attach them to their messages."""
@@ -92,7 +125,7 @@ class ParsedResponses(msgspec.Struct):
         for ref, owner in zip(self.image_refs, self.image_owner, strict=True):
             by_message.setdefault(owner, []).append(loaded[ref.where])
         self.history = tuple(
-            Message(m.role, m.text, tuple(by_message.get(i, ()))) if i in by_message else m
+            Message(m.role, m.text, tuple(by_message[i])) if isinstance(m, Message) and i in by_message else m
             for i, m in enumerate(self.history)
         )
         self.prompt_images = tuple(by_message.get(len(self.history), ()))
@@ -116,7 +149,14 @@ def parse_responses_request(body: bytes, *, default_model: str | None, strict: b
     output_schema = _output_schema(request.text, ignored)
     if request.reasoning is not None and request.reasoning.generate_summary is not None:
         ignored.append("reasoning.generate_summary")
-    instructions, history, refs, owners = _items(request.input, ignored)
+    instructions, items, refs, owners = _items(request.input, ignored)
+    chat_tools = [
+        ChatTool(t.type, FunctionDef(t.name, t.description, t.parameters, t.strict) if t.type == "function" else None)
+        for t in request.tools or []
+    ]
+    tools = thread_tools(chat_tools, request.tool_choice, request.parallel_tool_calls, request.builtin_tools, ignored)
+    if request.tool_timeout is not None and not 0 < request.tool_timeout <= 86400:
+        raise InvalidRequest("tool_timeout must be between 0 and 86400 seconds", param="tool_timeout")
     if strict and ignored:
         names = ", ".join(sorted(ignored))
         raise InvalidRequest(
@@ -124,14 +164,17 @@ def parse_responses_request(body: bytes, *, default_model: str | None, strict: b
         )
     if request.instructions:
         instructions.insert(0, request.instructions)
-    if not history or history[-1].role != "user":
-        raise InvalidRequest("input must end with a user message", param="input")
+    last = items[-1] if items else None
+    ends_with_results = isinstance(last, ToolResult)
+    if not ends_with_results and not (isinstance(last, Message) and last.role == "user"):
+        raise InvalidRequest("input must end with a user message or function_call_output items", param="input")
     return ParsedResponses(
         request=request,
         instructions="\n\n".join(instructions) if instructions else None,
-        history=tuple(history[:-1]),
-        prompt=history[-1].text,
+        history=tuple(items) if ends_with_results else tuple(items[:-1]),
+        prompt=None if ends_with_results or not isinstance(last, Message) else last.text,
         prompt_images=(),
+        tools=tools,
         output_schema=output_schema,
         ignored=tuple(sorted(set(ignored))),
         image_refs=refs,
@@ -157,14 +200,14 @@ def _output_schema(text: TextConfig | None, ignored: list[str]) -> dict[str, Any
 
 def _items(
     items: str | list[dict[str, Any]], ignored: list[str]
-) -> tuple[list[str], list[Message], list[ImageRef], list[int]]:
-    """Developer instructions, the user/assistant messages, and the image parts with their message index."""
+) -> tuple[list[str], list[HistoryItem], list[ImageRef], list[int]]:
+    """Developer instructions, the messages, calls and results, and the image parts with their item index."""
     if isinstance(items, str):
         return [], [Message("user", items)], [], []
     if not items:
         raise InvalidRequest("input must not be empty", param="input")
     instructions: list[str] = []
-    messages: list[Message] = []
+    messages: list[HistoryItem] = []
     refs: list[ImageRef] = []
     owners: list[int] = []
     for index, item in enumerate(items):
@@ -172,6 +215,13 @@ def _items(
         kind = item.get("type", "message")
         if kind == "reasoning":
             ignored.append("input.reasoning")  # opaque to Codex: earlier reasoning cannot be replayed
+            continue
+        if kind == "function_call":
+            messages.append(ToolCall(_string(item, "call_id", where), _string(item, "name", where), _arguments(item)))
+            continue
+        if kind == "function_call_output":
+            output, _ = _content(item.get("output"), where, images=False)
+            messages.append(ToolResult(_string(item, "call_id", where), output))
             continue
         if kind != "message":
             raise InvalidRequest(f"{where}: input items of type {kind!r} are not supported", param=where)
@@ -204,3 +254,15 @@ def _content(content: object, where: str, *, images: bool) -> tuple[str, list[Im
         else:
             raise InvalidRequest(f"{where}.content[{j}]: content part of type {kind!r} is not supported", param=where)
     return "\n".join(texts), refs
+
+
+def _string(item: Mapping[str, Any], key: str, where: str) -> str:
+    value = item.get(key)
+    if not isinstance(value, str) or not value:
+        raise InvalidRequest(f"{where}: {key} must be a non-empty string", param=where)
+    return value
+
+
+def _arguments(item: Mapping[str, Any]) -> str:
+    value = item.get("arguments", "")
+    return value if isinstance(value, str) else msgspec.json.encode(value).decode()

@@ -38,7 +38,17 @@ class ReasoningOutput(msgspec.Struct, tag_field="type", tag="reasoning", kw_only
     status: ItemStatus = "completed"
 
 
-OutputItem = OutputMessage | ReasoningOutput
+class FunctionCallOutput(msgspec.Struct, tag_field="type", tag="function_call", kw_only=True):
+    """A call of one of the caller's function tools; ``call_id`` is Codex's."""
+
+    id: str
+    call_id: str
+    name: str
+    arguments: str
+    status: ItemStatus = "completed"
+
+
+OutputItem = OutputMessage | ReasoningOutput | FunctionCallOutput
 
 
 class InputTokensDetails(msgspec.Struct):
@@ -184,6 +194,18 @@ class OutputTextDone(_Event, tag="response.output_text.done"):
     logprobs: list[Any] = []
 
 
+class FunctionCallArgumentsDelta(_Event, tag="response.function_call_arguments.delta"):
+    item_id: str
+    output_index: int
+    delta: str
+
+
+class FunctionCallArgumentsDone(_Event, tag="response.function_call_arguments.done"):
+    item_id: str
+    output_index: int
+    arguments: str
+
+
 ResponseEvent = (
     ResponseCreated
     | ResponseInProgress
@@ -196,5 +218,7 @@ ResponseEvent = (
     | ContentPartDone
     | OutputTextDelta
     | OutputTextDone
+    | FunctionCallArgumentsDelta
+    | FunctionCallArgumentsDone
 )
 TERMINAL_EVENTS = (ResponseCompleted, ResponseFailed, ResponseIncomplete)

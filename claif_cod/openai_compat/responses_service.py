@@ -20,16 +20,28 @@ import msgspec
 
 from claif_cod._log import get_logger
 from claif_cod.engine import wire
-from claif_cod.engine.conversations import Message
+from claif_cod.engine.conversations import HistoryItem
 from claif_cod.engine.engine import Engine, ThreadHandle, Turn, TurnOptions
 from claif_cod.engine.errors import InvalidRequest, TurnFailed
-from claif_cod.engine.events import ItemCompleted, ItemStarted, TextDelta, TextReset, TurnEvent, TurnFinished
+from claif_cod.engine.events import (
+    ItemCompleted,
+    ItemStarted,
+    TextDelta,
+    TextReset,
+    ToolCallsRequested,
+    TurnEvent,
+    TurnFinished,
+)
+from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail, translate
 from claif_cod.openai_compat.responses_request import ParsedResponses, parse_responses_request
 from claif_cod.openai_compat.responses_schema import (
     TERMINAL_EVENTS,
     ContentPartAdded,
     ContentPartDone,
+    FunctionCallArgumentsDelta,
+    FunctionCallArgumentsDone,
+    FunctionCallOutput,
     IncompleteDetails,
     OutputItem,
     OutputItemAdded,
@@ -171,7 +183,25 @@ class _Run:
         config = self.options.config
         key = await self.engine.resolve(config)
         previous_id = self.request.previous_response_id
-        inject: list[Message | str] = []
+        inject: list[HistoryItem | str] = []
+        results = self.parsed.pending_results()
+        suspension = self.engine.suspensions.for_results(results) if results else None
+        if suspension is not None:
+            # The input answers calls a suspended turn is waiting for: that same turn goes on.
+            self._claim(suspension.turn.handle)
+            try:
+                self.turn = self.engine.resume_tools(suspension, results, self.options.timeout)
+            except BaseException:
+                self.store.delete(self.response.id)
+                raise
+            self._save(None)
+            return
+        if results and previous_id is not None:
+            message = (
+                f"the tool calls of response '{previous_id}' are no longer waiting for results (the turn ended); "
+                "send the whole transcript without previous_response_id"
+            )
+            raise InvalidRequest(message, param="previous_response_id")
         if previous_id is None:
             handle = await self.engine.start_thread(
                 key,
@@ -179,6 +209,7 @@ class _Run:
                 instructions=self.instructions,
                 history=self.parsed.history,
                 model=self.request.model,
+                tools=self.parsed.tools,
             )
             self._claim(handle)
         else:
@@ -225,6 +256,7 @@ class _Run:
             output_schema=self.parsed.output_schema,
             timeout=self.options.timeout,
             approvals=self.options.approvals,
+            tool_timeout=self.request.tool_timeout or DEFAULT_TOOL_TIMEOUT_S,
         )
 
     def _save(self, status: ResponseStatus | None) -> None:
@@ -303,9 +335,32 @@ class _Run:
                 OutputItemAdded(output_index=index, item=reasoning),
                 OutputItemDone(output_index=index, item=reasoning),
             ]
+        elif isinstance(event, ToolCallsRequested):
+            return self._calls(event)
         elif isinstance(event, TurnFinished):
             return self._finish(event)
         return []
+
+    def _calls(self, event: ToolCallsRequested) -> list[ResponseEvent]:
+        """The model called the caller's tools: the response ends here, and the turn waits for the results."""
+        out: list[ResponseEvent] = []
+        for message in self._messages.values():
+            out.extend(self._done(message, "completed"))
+        for call in event.calls:
+            item = FunctionCallOutput(id=f"fc_{call.call_id}", call_id=call.call_id, name=call.name, arguments="")
+            index = self._append(item)
+            added = msgspec.structs.replace(item, status="in_progress")
+            item.arguments = call.arguments
+            out += [
+                OutputItemAdded(output_index=index, item=added),
+                FunctionCallArgumentsDelta(item_id=item.id, output_index=index, delta=call.arguments),
+                FunctionCallArgumentsDone(item_id=item.id, output_index=index, arguments=call.arguments),
+                OutputItemDone(output_index=index, item=item),
+            ]
+        self.response.usage = ResponseUsage.from_turn(event.usage)
+        self.response.status = "completed"
+        out.append(ResponseCompleted(response=self._snapshot()))
+        return out
 
     def _append(self, item: OutputItem) -> int:
         self.response.output.append(item)

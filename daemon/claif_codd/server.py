@@ -302,9 +302,12 @@ class Daemon:
                 self.request_shutdown()
                 return
 
-    def _busy(self) -> bool:
+    def _busy(self, *, draining: bool = False) -> bool:
+        """Work in flight.  A turn suspended on tool calls keeps the daemon up, but a drain does not
+        wait for it: its results could not get in (new work is refused) and arrive as a transcript later."""
         http_requests = self.http is not None and bool(self.http.requests)
-        return any(conn.tasks for conn in self.connections) or http_requests or self.engine.turns_in_flight > 0
+        turns = self.engine.turns_in_flight - (len(self.engine.suspensions) if draining else 0)
+        return any(conn.tasks for conn in self.connections) or http_requests or turns > 0
 
     async def shutdown(self) -> None:
         self._stop.set()
@@ -317,7 +320,7 @@ class Daemon:
             requests = sum(len(conn.tasks) for conn in self.connections)
             log.info("daemon.draining", requests=requests, turns=self.engine.turns_in_flight, drain_timeout=timeout)
         deadline = time.monotonic() + timeout
-        while self._busy() and time.monotonic() < deadline and not self._drain_now.is_set():  # noqa: ASYNC110
+        while self._busy(draining=True) and time.monotonic() < deadline and not self._drain_now.is_set():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
         why = "a second signal cut the drain short" if self._drain_now.is_set() else f"the {timeout:g} s drain deadline"
         error = self.shutdown_error(f"claif-codd is shutting down: the request was interrupted ({why})")

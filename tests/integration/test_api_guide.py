@@ -530,6 +530,22 @@ def check_timeouts(run: Run) -> None:
     assert ask("Still there?") == echo("Still there?")
 
 
+def check_tool_calling(run: Run) -> None:
+    assert run.stdout == "Tool get_weather returned: 22 degrees and sunny in Paris\n"
+    first, second = run.server.requests
+    assert "get_weather" in first.tool_names()
+    [call] = second.function_calls()
+    assert (call.name, json.loads(call.arguments)) == ("get_weather", {"city": "Paris"})
+    assert [o.output for o in second.function_outputs()] == ["22 degrees and sunny in Paris"]
+    assert thread_of(first) == thread_of(second)  # the same Codex turn went on
+
+
+def check_only_your_tools(run: Run) -> None:
+    assert run.stdout == 'lookup_order {"order_id": "42"}\n'
+    [request] = run.server.requests
+    assert request.tool_names() == ["lookup_order"]
+
+
 KIT_TESTS = ["test_the_prompt_reaches_the_model", "test_rate_limits_raise_openais_error",
              "test_with_a_model_server_of_your_own"]
 """In the order the example defines them, which is the order they run in."""
@@ -595,6 +611,8 @@ CHECKS: dict[str, Callable[[Run], None]] = {
     "stop-sequences": check_stop_sequences,
     "usage-when-streaming": check_usage_when_streaming,
     "timeouts": check_timeouts,
+    "tool-calling": check_tool_calling,
+    "only-your-tools": check_only_your_tools,
     "testing-your-code-offline": check_testing_your_code_offline,
     **RESPONSES_CHECKS,
 }

@@ -218,6 +218,9 @@ class _Run:
                 raise InvalidRequest(
                     f"Previous response with id '{previous_id}' not found.", param="previous_response_id"
                 )
+            if self.engine.suspensions.for_thread(previous.thread_id) is not None:
+                message = f"response '{previous_id}' is waiting for its tool calls' function_call_output items"
+                raise InvalidRequest(message, param="input")
             source = await self.engine.resume_thread(key, config.api_key, previous.thread_id)
             if self.store.tip(previous.thread_id) == previous_id:
                 handle = source

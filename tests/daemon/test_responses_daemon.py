@@ -120,3 +120,32 @@ def test_registry_file_is_private(daemon: DaemonProcess, workdir: Path) -> None:
         client.responses.create(input="hi")
     assert daemon.stop() == 0
     assert os.stat(daemon.state_dir / "responses.db").st_mode & 0o777 == 0o600
+
+
+def test_tool_calls_over_the_socket_answered_over_http(
+    daemon_env: dict[str, str], tmp_path: Path, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    process = DaemonProcess(
+        socket=Path(daemon_env["CLAIF_COD_SOCKET"]), state_dir=tmp_path / "state", log=tmp_path / "codd.log",
+        env=daemon_env,
+    )  # fmt: skip
+    process.start("--http", "127.0.0.1:0", "--http-working-dir", str(workdir))
+    tool = {"type": "function", "name": "get_time", "parameters": {"type": "object", "properties": {}}}
+    try:
+        with CodexClient(daemon="require", model="o4-mini", working_dir=str(workdir)) as client:
+            first = client.responses.create(input="[[call:get_time {}]]", tools=[tool])  # type: ignore[list-item]
+        [call] = [item for item in first.output if item.type == "function_call"]
+        url = process.status().http
+        assert url is not None
+        http = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+        second = http.responses.create(
+            model="o4-mini",
+            previous_response_id=first.id,
+            input=[{"type": "function_call_output", "call_id": call.call_id, "output": "noon"}],
+            tools=[tool],  # type: ignore[list-item]
+        )
+    finally:
+        process.stop()
+    assert second.output_text == "Tool get_time returned: noon"
+    one, two = codex_model_server.requests
+    assert thread_of(one) == thread_of(two)

@@ -38,6 +38,15 @@ def check_branching_from_an_earlier_response(run: Run) -> None:
     assert cooler.user_texts() == ["Name a colour", "Make it cooler"]
 
 
+def check_responses_with_tools(run: Run) -> None:
+    assert run.stdout == "Tool get_weather returned: 22 degrees and sunny in Oslo\n"
+    first, second = run.server.requests
+    assert _thread(first) == _thread(second)  # the suspended turn went on
+    assert [(c.name, c.arguments) for c in first.function_calls()] == []
+    assert [c.name for c in second.function_calls()] == ["get_weather"]
+    assert [o.output for o in second.function_outputs()] == ["22 degrees and sunny in Oslo"]
+
+
 def check_images(run: Run) -> None:
     assert run.stdout == "Echo: What is in this image?\nEcho: Describe it in one word\n"
     png = run["png"]
@@ -48,5 +57,6 @@ def check_images(run: Run) -> None:
 RESPONSES_CHECKS: dict[str, Callable[[Run], None]] = {
     "responses-api": check_responses_api,
     "branching-from-an-earlier-response": check_branching_from_an_earlier_response,
+    "responses-with-tools": check_responses_with_tools,
     "images": check_images,
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import openai
 import pytest
 
 from claif_cod import AsyncCodexClient, CodexClient
@@ -90,3 +91,13 @@ async def test_cold_transcript_replay_injects_calls_and_results(
     [request] = codex_model_server.requests
     assert [(c.call_id, c.name) for c in request.function_calls()] == [("call_old", "get_weather")]
     assert [(o.call_id, o.output) for o in request.function_outputs()] == [("call_old", "hot")]
+
+
+def test_a_user_message_while_calls_wait_is_a_400(client: CodexClient, codex_model_server: ModelServer) -> None:
+    first = client.responses.create(input="[[call:get_time {}]]", tools=[TIME])
+    with pytest.raises(openai.BadRequestError, match="waiting for its tool calls"):
+        client.responses.create(previous_response_id=first.id, input="never mind", tools=[TIME])
+    [call] = [item for item in first.output if item.type == "function_call"]
+    after = client.responses.create(previous_response_id=first.id, input=outputs([call]), tools=[TIME])
+    assert after.output_text == "Tool get_time returned: sunny get_time"  # the turn still waited
+    assert len(codex_model_server.requests) == 2

@@ -121,7 +121,7 @@ class SqliteResponseStore:
 
     def _fail_unfinished(self) -> None:
         rows = self._conn.execute(
-            f'SELECT {_COLUMNS} FROM responses WHERE body LIKE \'%"status":"in_progress"%\''
+            f'SELECT {_COLUMNS} FROM responses WHERE CAST(body AS TEXT) LIKE \'%"status":"in_progress"%\''
         ).fetchall()
         for row in rows:
             record = _record(row)

@@ -27,7 +27,7 @@ import contextlib
 import dataclasses
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import msgspec
@@ -48,6 +48,7 @@ from claif_cod.engine.errors import (
 )
 from claif_cod.engine.events import ToolCallsRequested
 from claif_cod.engine.idle import UNLOAD_DELAY_OVERRIDE, IdleThreads
+from claif_cod.engine.images import Image, TurnImages
 from claif_cod.engine.pool import ProcessPool
 from claif_cod.engine.sessions import MemorySessionStore, SessionBook, SessionRecord, SessionStore
 from claif_cod.engine.tools import (
@@ -102,6 +103,7 @@ class Engine:
         self._threads: dict[str, ThreadHandle] = {}
         self._approvers: dict[str, ApprovalHandler] = {}
         self._active: dict[str, Turn] = {}
+        self._turn_files: dict[Turn, TurnImages] = {}
         self._binaries: dict[str | None, CodexBinary] = {}
         if thread_idle_timeout == "default":
             thread_idle_timeout = idle.DEFAULT_THREAD_IDLE_TIMEOUT_S  # read now, so tests may replace it
@@ -175,19 +177,29 @@ class Engine:
             thread_id=result.thread.id, key=key, api_key=api_key, server=server, ephemeral=ephemeral, tools=tools
         )
         self._add(handle)
-        if history:
-            items = [inject_item(m) for m in history]
-            await server.request(
-                "thread/inject_items", wire.InjectItemsParams(thread_id=handle.thread_id, items=items), msgspec.Raw
-            )
+        await self.inject(handle, history)
         return handle
 
-    async def fork_thread(self, source: ThreadHandle) -> ThreadHandle:
+    async def inject(self, handle: ThreadHandle, history: Sequence[HistoryItem | str]) -> None:
+        """Append items to the thread's model-visible history (a ``str`` is a developer message)."""
+        if not history:
+            return
+        items = [_developer(m) if isinstance(m, str) else inject_item(m) for m in history]
+        await handle.server.request(
+            "thread/inject_items", wire.InjectItemsParams(thread_id=handle.thread_id, items=items), msgspec.Raw
+        )
+
+    async def fork_thread(self, source: ThreadHandle, *, last_turn_id: str | None = None) -> ThreadHandle:
+        """A copy of ``source`` (through ``last_turn_id`` only, when given)."""
         await self.ensure_loaded(source)
         result = await source.server.request(
-            "thread/fork", wire.ThreadForkParams(thread_id=source.thread_id), wire.ThreadResult
+            "thread/fork",
+            wire.ThreadForkParams(thread_id=source.thread_id, last_turn_id=last_turn_id),
+            wire.ThreadResult,
         )
-        handle = ThreadHandle(thread_id=result.thread.id, key=source.key, api_key=source.api_key, server=source.server)
+        handle = ThreadHandle(
+            thread_id=result.thread.id, key=source.key, api_key=source.api_key, server=source.server, tools=source.tools
+        )
         self._add(handle)
         return handle
 
@@ -407,26 +419,31 @@ class Engine:
 
     # --- turns ---------------------------------------------------------------------------
 
-    async def start_turn(self, handle: ThreadHandle, text: str | None, options: TurnOptions) -> Turn:
+    async def start_turn(
+        self, handle: ThreadHandle, text: str | None, options: TurnOptions, *, images: Sequence[Image] = ()
+    ) -> Turn:
         """Start a turn once the thread is free; the returned :class:`Turn` owns the thread until it ends.
 
         ``text`` None starts a turn without a new user message: the model answers the history as it
         stands (tool results injected with the thread, by a caller replaying a transcript)."""
         await handle.lock.acquire()
         held: AppServer | None = None
+        files: TurnImages | None = None
         try:
             await self.ensure_loaded(handle)
             held = handle.server
             self._pool.hold(held)  # let go in _turn_done: a process with a turn in flight is never evicted
             queue = handle.server.subscribe(handle.thread_id)
             self._approvers[handle.thread_id] = options.approvals
+            files = TurnImages(images)
             result = await handle.server.request(
                 "turn/start",
                 wire.TurnStartParams(
                     thread_id=handle.thread_id,
-                    input=[] if text is None else [wire.TextInput(text=text)],
+                    input=[*([] if text is None else [wire.TextInput(text=text)]), *files.inputs],
                     model=options.model,
                     effort=options.effort,
+                    summary=options.summary,
                     output_schema=options.output_schema,
                     **retarget_params(handle),
                 ),
@@ -436,6 +453,8 @@ class Engine:
         except BaseException as exc:
             if held is not None:
                 self._pool.let_go(held)
+            if files is not None:
+                files.remove()
             self._approvers.pop(handle.thread_id, None)
             handle.server.unsubscribe(handle.thread_id)
             if isinstance(exc, CodexRequestTimedOut):
@@ -457,6 +476,8 @@ class Engine:
             self._interrupted,
         )
         self._active[handle.thread_id] = turn
+        if files.directory is not None:
+            self._turn_files[turn] = files
         return turn
 
     # --- caller tools (see claif_cod.engine.tools) ------------------------------------------
@@ -493,6 +514,9 @@ class Engine:
         if self._active.get(handle.thread_id) is turn:
             del self._active[handle.thread_id]
         self._approvers.pop(handle.thread_id, None)
+        files = self._turn_files.pop(turn, None)
+        if files is not None:
+            files.remove()
         turn.server.unsubscribe(handle.thread_id)
         self._pool.let_go(turn.server)
         handle.last_used = time.time()
@@ -561,6 +585,10 @@ class Engine:
     async def close(self) -> None:
         await self.idle.close()
         await self._pool.close()
+
+
+def _developer(text: str) -> wire.MessageItem:
+    return wire.MessageItem(role="developer", content=[wire.ContentPart(type="input_text", text=text)])
 
 
 __all__ = [

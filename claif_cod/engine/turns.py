@@ -87,6 +87,7 @@ class ThreadHandle:
 class TurnOptions:
     model: str | None = None
     effort: str | None = None
+    summary: str | None = None
     output_schema: object = None
     timeout: float | None = None
     approvals: ApprovalHandler = decline_all

@@ -156,6 +156,7 @@ class ChatService:
             raise InvalidRequest("n > 1 cannot be combined with a named session", param="n")
         if parsed.tools.enabled and options.session_id is not None:
             raise InvalidRequest("tools cannot be combined with a named session", param="tools")
+        await parsed.with_images()
         key = await self.engine.resolve(options.config)
         return _Run(self.engine, key, options, parsed)
 
@@ -217,7 +218,10 @@ class _Run:
         if isinstance(source, Suspension):
             results = self.parsed.conversation.pending_results()
             return self.engine.resume_tools(source, results, self._turn_options().timeout)
-        return await self.engine.start_turn(source, self.parsed.conversation.prompt, self._turn_options())
+        conversation = self.parsed.conversation
+        return await self.engine.start_turn(
+            source, conversation.prompt, self._turn_options(), images=conversation.prompt_images
+        )
 
     async def _threads(self) -> list[ThreadHandle]:
         conversation = self.parsed.conversation

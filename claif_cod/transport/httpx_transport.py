@@ -60,6 +60,10 @@ class TransportCore:
         route = path.rstrip("/").rsplit("/v1", 1)[-1]
         if method == "POST" and route == "/chat/completions":
             return await self._backend.chat(body, options)
+        if method == "POST" and route == "/responses":
+            return await self._backend.responses(body, options)
+        if method == "GET" and route.startswith("/responses/") and route.count("/") == 2:
+            return await self._backend.retrieve_response(route.removeprefix("/responses/"), options)
         if method == "GET" and route == "/models":
             return await self._backend.models(options)
         if method == "GET" and route.startswith("/models/"):

@@ -54,6 +54,7 @@ from claif_cod.protocol import (
     RequestCancelled,
     RequestId,
     Response,
+    ResponsesCreateRequest,
     SessionSendRequest,
     decode,
     encode,
@@ -68,7 +69,7 @@ log = get_logger("claif_codd.connection")
 
 _ids = itertools.count(1)
 REQUEST_TYPES = typing.get_args(Request)
-TURN_REQUESTS = (ChatCompletionsCreateRequest, SessionSendRequest)
+TURN_REQUESTS = (ChatCompletionsCreateRequest, ResponsesCreateRequest, SessionSendRequest)
 """Requests that run a Codex turn: counted against the daemon's ``max_turns_in_flight``."""
 WORK_REQUESTS = (*TURN_REQUESTS, ModelsListRequest)
 """Requests that need Codex: refused while the daemon drains for shutdown."""

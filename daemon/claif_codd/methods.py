@@ -53,6 +53,10 @@ from claif_cod.protocol import (
     ProcessInfo,
     ReasoningItem,
     Request,
+    ResponsesCreateRequest,
+    ResponsesEventNotification,
+    ResponsesEventParams,
+    ResponsesRetrieveRequest,
     SessionCloseRequest,
     SessionEvent,
     SessionEventNotification,
@@ -91,6 +95,10 @@ class Methods:
             return self.hello(conn, request)
         if isinstance(request, ChatCompletionsCreateRequest):
             return await self.chat(conn, request)
+        if isinstance(request, ResponsesCreateRequest):
+            return await self.responses_create(conn, request)
+        if isinstance(request, ResponsesRetrieveRequest):
+            return msgspec.Raw(self.daemon.responses.retrieve(request.params.response_id))
         if isinstance(request, ModelsListRequest):
             return await self.models(request)
         if isinstance(request, SessionSendRequest):
@@ -122,7 +130,7 @@ class Methods:
             protocol_version=PROTOCOL_VERSION,
             package_version=__version__,
             daemon_pid=os.getpid(),
-            capabilities=["chat", "sessions", "approvals", "cancel"],
+            capabilities=["chat", "responses", "sessions", "approvals", "cancel"],
             max_frame_size=self.daemon.config.max_frame_size,
         )
 
@@ -166,6 +174,27 @@ class Methods:
         finally:
             await chunks.aclose()
         log.debug("chat.streamed", chunks=count)
+        return StreamDone(chunks=count)
+
+    async def responses_create(self, conn: Connection, request: ResponsesCreateRequest) -> Any:
+        options = self._request_options(conn, request.id, request.params.options)
+        body = bytes(request.params.body)
+        service = self.daemon.responses
+        log = conn.log.bind(request=request.id)
+        if not wants_stream(body):
+            response, _ = await service.create(body, options)
+            log.info("responses.completed", status=response.status, output=len(response.output))
+            return msgspec.Raw(_encoder.encode(response))
+        events, _ = await service.stream(body, options)
+        count = 0
+        try:
+            async for event in events:
+                count += 1
+                raw = msgspec.Raw(_encoder.encode(event))
+                conn.send(ResponsesEventNotification(params=ResponsesEventParams(request.id, raw)))
+        finally:
+            await events.aclose()
+        log.info("responses.streamed", events=count)
         return StreamDone(chunks=count)
 
     async def models(self, request: ModelsListRequest) -> ModelList:

@@ -9,6 +9,7 @@ import sys
 from claif_cod._log import get_logger
 from claif_codd import systemd
 from claif_codd.registry import SqliteSessionStore
+from claif_codd.response_registry import SqliteResponseStore
 from claif_codd.server import AlreadyRunning, Daemon, DaemonConfig, HttpUnavailable
 
 log = get_logger("claif_codd.run")
@@ -27,6 +28,8 @@ async def serve(config: DaemonConfig, notifier: systemd.SystemdNotifier) -> None
     # Opened only once the socket is ours: a second daemon must never touch the live registry.
     store = SqliteSessionStore(config.state_dir / "sessions.db")
     daemon.engine.sessions = store
+    responses = SqliteResponseStore(config.state_dir / "responses.db")
+    daemon.responses.store = responses
     http = f" and {daemon.http.url}" if daemon.http is not None else ""
     notifier.notify("READY=1", f"STATUS=serving on {config.socket_path}{http}")
     watchdog = (
@@ -43,6 +46,7 @@ async def serve(config: DaemonConfig, notifier: systemd.SystemdNotifier) -> None
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
         store.close()
+        responses.close()
 
 
 def run(config: DaemonConfig) -> None:

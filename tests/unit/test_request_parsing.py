@@ -190,7 +190,6 @@ def test_list_of_text_parts_is_joined_by_newlines() -> None:
 @pytest.mark.parametrize(
     "part",
     [
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
         {"type": "input_audio", "input_audio": {"data": "", "format": "wav"}},
         {"type": "text"},
         {"type": "text", "text": 5},

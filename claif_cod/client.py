@@ -7,16 +7,21 @@ is claif_cod, so every type, stream and exception is openai's own.
 from __future__ import annotations
 
 import os
+import weakref
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx2
 import openai
+from openai import AsyncStream, Stream
 from openai.resources.chat import AsyncChat, Chat
 from openai.resources.chat.completions import AsyncCompletions, Completions
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from claif_cod._defaults import DEFAULT_TIMEOUT
 from claif_cod.engine.config import CodexConfig
 from claif_cod.engine.engine import ApprovalHandler, decline_all
+from claif_cod.fast_create import prepare
 from claif_cod.openai_compat.service import RequestOptions
 from claif_cod.transport.httpx_transport import AsyncCodexTransport, CodexTransport, TransportCore
 from claif_cod.transport.select import DaemonMode, SelectingBackend, daemon_mode
@@ -26,8 +31,6 @@ BASE_URL = "http://claif-cod.invalid/v1"
 
 _NO_KEY = "codex-local-auth"
 """What openai sees as the key when Codex uses its own login; it is never passed to Codex."""
-
-DEFAULT_TIMEOUT = 600.0
 
 
 def _options(
@@ -59,6 +62,18 @@ def _options(
     )
 
 
+def _core(client: object, options: RequestOptions, mode: DaemonMode) -> TransportCore:
+    """The client's transport core, released when the client is garbage-collected unclosed.
+
+    A client a script drops (or a framework holds until the end) must leave quietly: its loop
+    closes the daemon connection or the Codex children and ends; ``loop_thread`` waits for that
+    at interpreter exit.
+    """
+    core = TransportCore(options, mode)
+    weakref.finalize(client, core.release).atexit = False  # at exit, loop_thread ends every loop
+    return core
+
+
 class _Completions(Completions):
     if not TYPE_CHECKING:
 
@@ -66,7 +81,18 @@ class _Completions(Completions):
             default = self._client._claif_default_model  # type: ignore[attr-defined]
             if "model" not in kwargs and default is not None:
                 kwargs["model"] = default
-            return super().create(**kwargs)
+            fast = prepare(kwargs)
+            if fast is None:
+                return super().create(**kwargs)
+            return self._post(
+                "/chat/completions",
+                body=fast.body,
+                content=fast.content,
+                options=fast.options,
+                cast_to=ChatCompletion,
+                stream=fast.stream,
+                stream_cls=Stream[ChatCompletionChunk],
+            )
 
 
 class _Chat(Chat):
@@ -82,7 +108,18 @@ class _AsyncCompletions(AsyncCompletions):
             default = self._client._claif_default_model
             if "model" not in kwargs and default is not None:
                 kwargs["model"] = default
-            return await super().create(**kwargs)
+            fast = prepare(kwargs)
+            if fast is None:
+                return await super().create(**kwargs)
+            return await self._post(
+                "/chat/completions",
+                body=fast.body,
+                content=fast.content,
+                options=fast.options,
+                cast_to=ChatCompletion,
+                stream=fast.stream,
+                stream_cls=AsyncStream[ChatCompletionChunk],
+            )
 
 
 class _AsyncChat(AsyncChat):
@@ -125,7 +162,7 @@ class CodexClient(openai.OpenAI):
         )
         self._claif_default_model = model
         self.daemon_mode: Literal["auto", "require", "off"] = daemon_mode(daemon)
-        self._core = TransportCore(options, self.daemon_mode)
+        self._core = _core(self, options, self.daemon_mode)
         super().__init__(
             api_key=api_key or _NO_KEY,
             base_url=BASE_URL,
@@ -178,7 +215,7 @@ class AsyncCodexClient(openai.AsyncOpenAI):
         )
         self._claif_default_model = model
         self.daemon_mode: Literal["auto", "require", "off"] = daemon_mode(daemon)
-        self._core = TransportCore(options, self.daemon_mode)
+        self._core = _core(self, options, self.daemon_mode)
         super().__init__(
             api_key=api_key or _NO_KEY,
             base_url=BASE_URL,

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import msgspec
 
@@ -46,6 +47,8 @@ class Conversation:
     history: tuple[HistoryItem, ...]
     prompt: str | None
     prompt_images: tuple[Image, ...] = ()
+    _states: dict[tuple[ProcessKey, bytes], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """The hash state after the history, per process key and tool set: a reply's hash continues it."""
 
     def sent(self) -> tuple[HistoryItem, ...]:
         """Everything the caller sent, in order (the history and the new user message)."""
@@ -55,8 +58,7 @@ class Conversation:
 
     def continued(self, reply: str, calls: tuple[ToolCall, ...] = ()) -> tuple[HistoryItem, ...]:
         """The history after this turn, as the caller will send it next time."""
-        answer: tuple[HistoryItem, ...] = (Message("assistant", reply),) if reply or not calls else ()
-        return (*self.sent(), *answer, *calls)
+        return (*self.sent(), *_answer(reply, calls))
 
     def pending_results(self) -> tuple[ToolResult, ...]:
         """The tool results that end the request (empty when it ends with a user message)."""
@@ -68,6 +70,37 @@ class Conversation:
                 break
             tail.insert(0, item)
         return tuple(tail)
+
+    def _state(self, key: ProcessKey, tools: ThreadTools) -> Any:
+        slot = (key, _encode(tools.material()))
+        state = self._states.get(slot)
+        if state is None:
+            state = self._states[slot] = _hash_state(key, self.instructions, tools, self.history)
+        return state
+
+    def history_digest(self, key: ProcessKey, tools: ThreadTools = NO_TOOLS) -> str:
+        """``history_hash`` of this request's history (computed once per conversation)."""
+        return str(self._state(key, tools).hexdigest())
+
+    def sent_digest(self, key: ProcessKey, tools: ThreadTools = NO_TOOLS) -> str:
+        """``history_hash`` of :meth:`sent`, extending the history's hash by the new message only."""
+        state = self._state(key, tools).copy()
+        if self.prompt is not None:
+            _feed(state, (Message("user", self.prompt, self.prompt_images),))
+        return str(state.hexdigest())
+
+    def continued_digest(
+        self, key: ProcessKey, reply: str, tools: ThreadTools = NO_TOOLS, calls: tuple[ToolCall, ...] = ()
+    ) -> str:
+        """``history_hash`` of :meth:`continued`, extending the history's hash by this turn's items only."""
+        state = self._state(key, tools).copy()
+        _feed(state, (*self.sent()[len(self.history) :], *_answer(reply, calls)))
+        return str(state.hexdigest())
+
+
+def _answer(reply: str, calls: tuple[ToolCall, ...]) -> tuple[HistoryItem, ...]:
+    text: tuple[HistoryItem, ...] = (Message("assistant", reply),) if reply or not calls else ()
+    return (*text, *calls)
 
 
 def inject_item(item: HistoryItem) -> wire.InjectItem:
@@ -83,6 +116,9 @@ def inject_item(item: HistoryItem) -> wire.InjectItem:
     return wire.MessageItem(role=item.role, content=content)
 
 
+_encode = msgspec.json.encode
+
+
 def _item_material(item: HistoryItem) -> list[str]:
     if isinstance(item, Message):
         return [item.role, item.text, *(image.source for image in item.images)]
@@ -91,18 +127,31 @@ def _item_material(item: HistoryItem) -> list[str]:
     return ["result", item.call_id, item.output]
 
 
+def _feed(state: Any, items: Iterable[HistoryItem]) -> None:
+    # Each item is one JSON array: self-delimiting, so item boundaries are part of the hash.
+    for item in items:
+        state.update(_encode(_item_material(item)))
+
+
+def _hash_state(key: ProcessKey, instructions: str | None, tools: ThreadTools, history: Iterable[HistoryItem]) -> Any:
+    state = hashlib.sha256(
+        _encode(
+            [
+                [key.codex_path, key.codex_home, key.key_fingerprint, key.working_dir, key.sandbox, key.approval],
+                instructions,
+                tools.material(),
+            ]
+        )
+    )
+    _feed(state, history)
+    return state
+
+
 def history_hash(
     key: ProcessKey, instructions: str | None, history: tuple[HistoryItem, ...], tools: ThreadTools = NO_TOOLS
 ) -> str:
-    material = msgspec.json.encode(
-        [
-            [key.codex_path, key.codex_home, key.key_fingerprint, key.working_dir, key.sandbox, key.approval],
-            instructions,
-            [_item_material(m) for m in history],
-            tools.material(),
-        ]
-    )
-    return hashlib.sha256(material).hexdigest()
+    """What a warm thread is remembered under; a running hash, so a reply extends it cheaply."""
+    return str(_hash_state(key, instructions, tools, history).hexdigest())
 
 
 class ConversationIndex:
@@ -129,7 +178,10 @@ class ConversationIndex:
             self._entries.popitem(last=False)
 
     def forget_thread(self, thread_id: str) -> None:
-        for digest in [d for d, t in self._entries.items() if t == thread_id]:
+        self.forget_threads({thread_id})
+
+    def forget_threads(self, thread_ids: set[str]) -> None:
+        for digest in [d for d, t in self._entries.items() if t in thread_ids]:
             del self._entries[digest]
 
     def __len__(self) -> int:

@@ -73,6 +73,10 @@ class ThreadHandle:
     turns: int = 0
     last_used: float = field(default_factory=time.time)
     broken: bool = False
+    ephemeral: bool = False
+    """Codex keeps no rollout: the thread dies with its process (or its unloading) and cannot be forked."""
+    unloaded: bool = False
+    """Unsubscribed for idleness: Codex has dropped it; a persisted thread is resumed on its next turn."""
     retarget: bool = False
     """The caller's settings changed since the thread was loaded: the next turn carries them."""
     tools: ThreadTools = NO_TOOLS

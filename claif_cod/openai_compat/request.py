@@ -129,12 +129,36 @@ class ParsedRequest(msgspec.Struct):
 
 
 _decoder = msgspec.json.Decoder(ChatRequest)
+_top_level = msgspec.json.Decoder(dict[str, msgspec.Raw])
+"""The parameter names alone: values stay unparsed bytes (cheap for a long history)."""
+
+
+class _Reported(msgspec.Struct):
+    stream: bool = False
+    response_format: ResponseFormat | None = None
+
+
+_reported = msgspec.json.Decoder(_Reported)
+
+
+def stream_and_ignored(body: bytes) -> tuple[bool, tuple[str, ...]]:
+    """``stream`` and what :func:`parse_chat_request` would report as ignored, without reading the
+    messages: what a daemon client needs (the daemon parses and validates the request itself)."""
+    try:
+        keys = _top_level.decode(body).keys()
+        reported = _reported.decode(body)
+    except msgspec.DecodeError:
+        return False, ()  # the daemon reports the problem
+    ignored = [key for key in keys if key not in HONOURED and key not in NO_EFFECT]
+    if reported.response_format is not None and reported.response_format.type == "json_object":
+        ignored.append("response_format.json_object")
+    return reported.stream, tuple(sorted(ignored))
 
 
 def parse_chat_request(body: bytes, *, default_model: str | None, strict: bool) -> ParsedRequest:
     try:
         request = _decoder.decode(body)
-        raw_keys = msgspec.json.decode(body, type=dict[str, Any]).keys()
+        raw_keys = _top_level.decode(body).keys()
     except msgspec.ValidationError as exc:
         raise InvalidRequest(f"invalid request body: {exc}") from None
     except msgspec.DecodeError as exc:

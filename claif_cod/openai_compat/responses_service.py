@@ -210,6 +210,7 @@ class _Run:
                 history=self.parsed.history,
                 model=self.request.model,
                 tools=self.parsed.tools,
+                ephemeral=False,  # continued by previous_response_id, forked for branches: it needs its rollout
             )
             self._claim(handle)
         else:

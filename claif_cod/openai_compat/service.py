@@ -16,7 +16,6 @@ from typing import Literal
 from claif_cod._log import get_logger
 from claif_cod.engine import wire
 from claif_cod.engine.config import CodexConfig, ProcessKey
-from claif_cod.engine.conversations import history_hash
 from claif_cod.engine.engine import ApprovalHandler, Engine, Suspension, ThreadHandle, Turn, TurnOptions, decline_all
 from claif_cod.engine.errors import InvalidRequest, TurnFailed
 from claif_cod.engine.events import ItemCompleted, TextDelta, TextReset, ToolCallsRequested, TurnFinished, TurnUsage
@@ -199,7 +198,7 @@ class _Run:
         suspensions = self.engine.suspensions
         if results:
             suspension = suspensions.for_results(results)
-            if suspension is not None and suspension.turn.handle.key == self.key and suspension.tools == tools:
+            if suspension is not None and self._resumable(suspension):
                 return [suspension]
         elif tools.enabled:
             retried = suspensions.for_origin(self._origin())
@@ -207,9 +206,13 @@ class _Run:
                 return [_Replay(retried)]
         return list(await self._threads())
 
+    def _resumable(self, suspension: Suspension) -> bool:
+        """Same Codex settings and tools, and its process still there (else: replayed as a transcript)."""
+        turn = suspension.turn
+        return turn.server.alive and turn.handle.key == self.key and suspension.tools == self.parsed.tools
+
     def _origin(self) -> str:
-        conversation = self.parsed.conversation
-        return history_hash(self.key, conversation.instructions, conversation.sent(), self.parsed.tools)
+        return self.parsed.conversation.sent_digest(self.key, self.parsed.tools)
 
     async def _turn(self, source: ThreadHandle | Suspension) -> Turn:
         if isinstance(source, Suspension):
@@ -265,7 +268,12 @@ class _Run:
                 elif isinstance(event, TextReset):
                     result.text.reset(event.item_id)
                 elif isinstance(event, ItemCompleted) and isinstance(event.item, wire.AgentMessageItem):
-                    out = result.text.complete(event.item.id, event.item.text)
+                    if event.item.withheld:  # Codex's moderation hid or blocked the answer
+                        result.text.withhold(event.item.id)
+                        result.finish_reason = "content_filter"
+                        result.clean = False
+                    else:
+                        out = result.text.complete(event.item.id, event.item.text)
                 elif isinstance(event, TurnFinished):
                     finished = event  # the last event: let the turn close itself before judging it
                     continue
@@ -291,10 +299,11 @@ class _Run:
                 sink.put_nowait(_Piece(index, out))
             if result.text.stopped:
                 result.clean = False
-        if result.clean:
+        if result.clean and self.session_id is None:  # a session's thread is continued by name only
             self.engine.remember(handle, self.parsed.conversation, result.text.text)
-        if self.session_id is not None:
-            self.engine.session_turn_done(self.session_id, handle, self.parsed.request.model)
+        prompt = self.parsed.conversation.prompt
+        if self.session_id is not None and prompt is not None:  # session_thread refused anything else
+            self.engine.session_turn_done(self.session_id, handle, self.parsed.request.model, prompt, result.text.text)
         return result
 
     def _suspended(self, result: _ChoiceResult, sink: _Sink | None) -> _ChoiceResult:

@@ -23,7 +23,7 @@ from claif_cod._version import __version__
 from claif_cod.engine.engine import ApprovalHandler, ApprovalRequest
 from claif_cod.engine.errors import EngineError
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
-from claif_cod.openai_compat.request import parse_chat_request
+from claif_cod.openai_compat.request import stream_and_ignored
 from claif_cod.openai_compat.responses_request import parse_responses_request
 from claif_cod.openai_compat.service import RequestOptions
 from claif_cod.protocol import (
@@ -290,13 +290,13 @@ class DaemonBackend:
         self.conn = conn
 
     async def chat(self, body: bytes, options: RequestOptions) -> Reply:
-        ignored = _ignored(body, options)
+        stream, ignored = stream_and_ignored(body)
         request_id = self.conn.next_id()
         request = ChatCompletionsCreateRequest(
             id=request_id,
             params=ChatCompletionsCreateParams(body=msgspec.Raw(body), options=codex_options(options)),
         )
-        if not wants_stream(body):
+        if not stream:
             raw = await self.conn.call(request, approvals=options.approvals)
             return JsonReply(bytes(raw), ignored_headers(ignored))
         chunks: asyncio.Queue[msgspec.Raw] = asyncio.Queue()
@@ -383,13 +383,6 @@ async def _first(
         return chunks.get_nowait()
     future.result()  # raises the request's failure
     return None
-
-
-def _ignored(body: bytes, options: RequestOptions) -> tuple[str, ...]:
-    try:
-        return parse_chat_request(body, default_model=options.default_model, strict=False).ignored
-    except EngineError:
-        return ()  # the daemon reports the problem
 
 
 def _ignored_responses(body: bytes, options: RequestOptions) -> tuple[str, ...]:

@@ -162,7 +162,7 @@ class Methods:
         log = conn.log.bind(request=request.id, session=options.session_id)
         if not wants_stream(body):
             completion, _ = await service.complete(body, options)
-            log.info("chat.completed", choices=len(completion.choices), tokens=completion.usage.total_tokens)
+            log.debug("chat.completed", choices=len(completion.choices), tokens=completion.usage.total_tokens)
             return msgspec.Raw(_encoder.encode(completion))
         chunks, _ = await service.stream(body, options)
         count = 0
@@ -173,7 +173,7 @@ class Methods:
                 conn.send(ChatCompletionsChunkNotification(params=ChatCompletionsChunkParams(request.id, raw)))
         finally:
             await chunks.aclose()
-        log.info("chat.streamed", chunks=count)
+        log.debug("chat.streamed", chunks=count)
         return StreamDone(chunks=count)
 
     async def responses_create(self, conn: Connection, request: ResponsesCreateRequest) -> Any:
@@ -261,8 +261,8 @@ class Methods:
         finally:
             await events.aclose()
         assert finished is not None
-        engine.session_turn_done(params.session_id, handle, options.default_model)
-        conn.log.info(
+        engine.session_turn_done(params.session_id, handle, options.default_model, params.text, text.text)
+        conn.log.debug(
             "session.turn", request=request.id, session=params.session_id, thread_id=handle.thread_id,
             status=finished.status, tokens=finished.usage.total_tokens,
         )
@@ -295,7 +295,7 @@ class Methods:
         return SessionsListResult(sessions=infos)
 
     def session_close(self, request: SessionCloseRequest) -> ClosedResult:
-        return ClosedResult(closed=self.daemon.engine.sessions.delete(request.params.session_id))
+        return ClosedResult(closed=self.daemon.engine.close_session(request.params.session_id))
 
     async def turn_interrupt(self, conn: Connection, request: TurnInterruptRequest) -> InterruptedResult:
         params = request.params
@@ -306,12 +306,10 @@ class Methods:
             task.cancel()  # the request's turn is interrupted as its task unwinds
             return InterruptedResult(interrupted=True)
         if params.session_id is not None:
-            record = self.daemon.engine.sessions.get(params.session_id)
-            turn = self.daemon.engine.active_turn(record.thread_id) if record else None
-            if turn is None:
-                return InterruptedResult(interrupted=False)
-            await turn.interrupt()
-            return InterruptedResult(interrupted=True)
+            turns = self.daemon.engine.session_turns(params.session_id)
+            for turn in turns:
+                await turn.interrupt()
+            return InterruptedResult(interrupted=bool(turns))
         return InterruptedResult(interrupted=False)
 
     def approval_respond(self, conn: Connection, request: ApprovalRespondRequest) -> OkResult:
@@ -331,7 +329,7 @@ class Methods:
         for handle in engine.threads():
             if handle.server.alive:
                 loaded[handle.server.pid] = loaded.get(handle.server.pid, 0) + 1
-        for key, server, busy in engine.processes():
+        for key, server, turns, _holds in engine.processes():
             binary = engine.known_binary(key.codex_path)
             processes.append(
                 ProcessInfo(
@@ -340,7 +338,7 @@ class Methods:
                     codex_path=key.codex_path,
                     codex_version=binary.version if binary else "unknown",
                     threads=loaded.get(server.pid, 0),
-                    turns_in_flight=busy,
+                    turns_in_flight=turns,
                     rss_bytes=rss_bytes(server.pid),
                 )
             )

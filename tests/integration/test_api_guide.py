@@ -33,6 +33,7 @@ import tenacity
 from api_guide import (
     EXAMPLE_CODEX_HOME,
     GUIDE_CANDIDATES,
+    GUIDE_WARNINGS,
     REPO_ROOT,
     Example,
     GuideRunner,
@@ -46,7 +47,7 @@ import claif_cod.testing.pytest_plugin as codex_pytest_plugin
 from claif_cod import CodexClient
 from claif_cod.testing import RecordedRequest
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), GUIDE_WARNINGS]
 
 GUIDE, EXAMPLES = load_examples()
 NO_GUIDE = "the API guide is missing: looked for " + " and ".join(str(p) for p in GUIDE_CANDIDATES)
@@ -566,7 +567,7 @@ def check_testing_your_code_offline(run: Run) -> None:
         # ModelServer, and $CODEX_HOME aimed at it for the length of the test.
         "codex_model_server": run.server,
         "codex_home": Path(os.environ["CODEX_HOME"]),
-        "codex_binary": Path(codex_cli_bin.bundled_codex_path()),
+        "codex_binary": Path(os.environ.get("CLAIF_COD_CODEX_PATH") or codex_cli_bin.bundled_codex_path()),
         "tmp_path": tmp,
     }
     for name in KIT_TESTS:

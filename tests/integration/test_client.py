@@ -318,6 +318,7 @@ def test_missing_binary_everywhere_lists_path_and_bundle(
     import claif_cod.engine.discovery as discovery
 
     monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.delenv("CLAIF_COD_CODEX_PATH", raising=False)  # set when the run chose a Codex
     monkeypatch.setattr(discovery, "_bundled_path", lambda: None)
     with CodexClient(daemon="off") as client, pytest.raises(openai.APIConnectionError) as info:
         client.chat.completions.create(model="o4-mini", messages=[user("hi")])
@@ -390,7 +391,7 @@ def test_close_leaves_no_codex_process_behind(codex_home: Path, workdir: Path) -
     assert client.backend is not None
     backend = client.backend.local
     assert isinstance(backend, InProcessBackend)
-    pids = [server.pid for _, server, _ in backend.engine.processes()]
+    pids = [server.pid for _, server, *_ in backend.engine.processes()]
     assert pids
     client.close()
     for pid in pids:

@@ -98,6 +98,18 @@ def test_parallel_calls_come_back_together_and_the_same_turn_continues(
     assert (second.usage.prompt_tokens, second.usage.completion_tokens) == (input_words(follow_up), 8)
     assert engine_of(client).turns_in_flight == 0
 
+    # The conversation goes on warm, even from a caller that re-serialises the arguments it got.
+    history = answered(messages, choice.message, {"get_weather": "sunny", "get_time": "noon"})
+    for call in history[1]["tool_calls"]:
+        call["function"]["arguments"] = json.dumps(json.loads(call["function"]["arguments"]), separators=(",", ":"))
+    assert history[1]["tool_calls"][0]["function"]["arguments"] == '{"city":"Paris"}'  # not what the model wrote
+    history += [{"role": "assistant", "content": second.choices[0].message.content}, user("thanks")]
+    third = client.chat.completions.create(model="o4-mini", messages=history, tools=TOOLS)
+    assert third.choices[0].message.content == "[turn 2] Echo: thanks"
+    last = codex_model_server.requests[-1]
+    assert last.body["prompt_cache_key"] == request.body["prompt_cache_key"]
+    assert len(last.function_calls()) == 2  # the thread's own history, nothing injected twice
+
 
 async def test_streamed_round_trip_async(aclient: AsyncCodexClient, codex_model_server: ModelServer) -> None:
     messages: list[Any] = [user('Note it. [[call:get_weather {"city": "Oslo"}]]')]

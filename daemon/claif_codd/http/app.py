@@ -162,7 +162,7 @@ class HttpEndpoint:
                 self.requests.discard(task)
                 self._cancel_reasons.pop(task, None)
                 self.daemon.touch()  # HTTP traffic keeps an --idle-timeout daemon alive, like socket clients
-            log.info(
+            log.debug(
                 "http.request", method=request.method, path=request.path, status=status,
                 ms=round((time.monotonic() - started) * 1000, 1),
             )

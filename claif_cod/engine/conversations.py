@@ -85,8 +85,7 @@ class Conversation:
     def sent_digest(self, key: ProcessKey, tools: ThreadTools = NO_TOOLS) -> str:
         """``history_hash`` of :meth:`sent`, extending the history's hash by the new message only."""
         state = self._state(key, tools).copy()
-        if self.prompt is not None:
-            _feed(state, (Message("user", self.prompt, self.prompt_images),))
+        _feed(state, self.sent()[len(self.history) :])
         return str(state.hexdigest())
 
     def continued_digest(

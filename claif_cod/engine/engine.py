@@ -58,7 +58,6 @@ from claif_cod.engine.tools import (
     ThreadTools,
     ToolResult,
     ToolRouter,
-    failed_results,
     thread_start_fields,
 )
 from claif_cod.engine.turns import (
@@ -428,8 +427,8 @@ class Engine:
         ``text`` None starts a turn without a new user message: the model answers the history as it
         stands (tool results injected with the thread, by a caller replaying a transcript)."""
         await handle.lock.acquire()
-        files: TurnImages | None = None
         held: AppServer | None = None
+        files: TurnImages | None = None
         try:
             await self.ensure_loaded(handle)
             held = handle.server
@@ -452,10 +451,10 @@ class Engine:
             )
             handle.retarget = False
         except BaseException as exc:
-            if files is not None:
-                files.remove()
             if held is not None:
                 self._pool.let_go(held)
+            if files is not None:
+                files.remove()
             self._approvers.pop(handle.thread_id, None)
             handle.server.unsubscribe(handle.thread_id)
             if isinstance(exc, CodexRequestTimedOut):
@@ -474,6 +473,7 @@ class Engine:
             options.timeout,
             self._turn_done,
             lambda t, event: self._suspended(t, event, tool_timeout),
+            self._interrupted,
         )
         self._active[handle.thread_id] = turn
         if files.directory is not None:
@@ -495,9 +495,11 @@ class Engine:
         return turn
 
     def _suspension_expired(self, suspension: Suspension) -> None:
-        thread_id = suspension.turn.handle.thread_id
-        reason = "the caller did not return a result for this tool call in time"
-        suspension.turn.give_up(lambda: self._tool_router.answer(thread_id, failed_results(suspension.calls, reason)))
+        suspension.turn.give_up()
+
+    def _interrupted(self, turn: Turn) -> None:
+        reason = "no result: the turn was given up (caller deadline, disconnect or tool_timeout)"
+        self._tool_router.drop_thread(turn.handle.thread_id, reason)
 
     def active_turn(self, thread_id: str) -> Turn | None:
         """The turn running on ``thread_id``, if any (for interrupting it from elsewhere)."""

@@ -183,8 +183,8 @@ def parse_chat_request(body: bytes, *, default_model: str | None, strict: bool) 
         raise InvalidRequest("n > 1 cannot be combined with a named session", param="n")
     if tools.enabled and request.n > 1:
         raise InvalidRequest("n > 1 cannot be combined with tools", param="n")
-    if tools.enabled and request.session_id is not None:
-        raise InvalidRequest("tools cannot be combined with a named session", param="tools")
+    if request.session_id is not None:
+        no_session(tools)
     if request.tool_timeout is not None and not 0 < request.tool_timeout <= 86400:
         raise InvalidRequest("tool_timeout must be between 0 and 86400 seconds", param="tool_timeout")
     stop = (request.stop,) if isinstance(request.stop, str) else tuple(request.stop or ())
@@ -200,6 +200,14 @@ def parse_chat_request(body: bytes, *, default_model: str | None, strict: bool) 
         tools=tools,
         image_refs=refs,
     )
+
+
+def no_session(tools: ThreadTools) -> None:
+    """A named session's thread is resumed across restarts, which would lose what caller tools need."""
+    if tools.enabled:
+        raise InvalidRequest("tools cannot be combined with a named session", param="tools")
+    if not tools.builtin:
+        raise InvalidRequest("builtin_tools=false cannot be combined with a named session", param="builtin_tools")
 
 
 def _output_schema(fmt: ResponseFormat | None, ignored: list[str]) -> dict[str, Any] | None:

@@ -209,8 +209,10 @@ class _Run:
                 instructions=self.instructions,
                 history=self.parsed.history,
                 model=self.request.model,
+                # A stored response is continued or branched by id, also after a restart: that needs a
+                # rollout. One that is not stored cannot be referred to again, so it costs no rollout.
+                ephemeral=not self.request.store,
                 tools=self.parsed.tools,
-                ephemeral=False,  # continued by previous_response_id, forked for branches: it needs its rollout
             )
             self._claim(handle)
         else:

@@ -21,7 +21,7 @@ from claif_cod.engine.errors import InvalidRequest, TurnFailed
 from claif_cod.engine.events import ItemCompleted, TextDelta, TextReset, ToolCallsRequested, TurnFinished, TurnUsage
 from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S, ToolCall
 from claif_cod.openai_compat.errors import APIFailure, translate
-from claif_cod.openai_compat.request import ParsedRequest, parse_chat_request
+from claif_cod.openai_compat.request import ParsedRequest, no_session, parse_chat_request
 from claif_cod.openai_compat.schema import (
     AssistantMessage,
     ChatCompletion,
@@ -154,8 +154,8 @@ class ChatService:
         parsed = parse_chat_request(body, default_model=options.default_model, strict=options.strict)
         if parsed.request.n > 1 and options.session_id is not None:  # the body's session_id is checked in parsing
             raise InvalidRequest("n > 1 cannot be combined with a named session", param="n")
-        if parsed.tools.enabled and options.session_id is not None:
-            raise InvalidRequest("tools cannot be combined with a named session", param="tools")
+        if options.session_id is not None:
+            no_session(parsed.tools)
         await parsed.with_images()
         key = await self.engine.resolve(options.config)
         return _Run(self.engine, key, options, parsed)

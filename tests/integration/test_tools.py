@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import msgspec
 import openai
 import pytest
 
 from claif_cod import AsyncCodexClient, CodexClient
+from claif_cod.engine.config import CodexConfig
 from claif_cod.engine.engine import Engine
-from claif_cod.testing import ModelServer, RecordedRequest
+from claif_cod.openai_compat.service import ChatService, RequestOptions
+from claif_cod.testing import ModelServer, RecordedRequest, write_codex_home
 from claif_cod.testing.recorded import item_words
 from claif_cod.transport.backend import InProcessBackend
 
@@ -260,3 +264,53 @@ def test_builtin_tools_false_offers_only_the_callers_tools(
     plain = client.chat.completions.create(model="o4-mini", messages=[user("hi")], tools=TOOLS)
     assert plain.choices[0].message.content == "Echo: hi"
     assert "exec_command" in codex_model_server.requests[1].tool_names()  # Codex's own tools otherwise stay
+
+
+def test_a_model_stream_that_breaks_after_a_call_ends_at_the_callers_deadline(
+    tmp_path: Path, workdir: Path, codex_model_server: ModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Known limit: Codex holds a broken response's announced call and reports the break only once
+    the call is answered, so the batch never closes; the caller's timeout ends it and frees the thread."""
+    home = write_codex_home(tmp_path / "retrying-home", codex_model_server.url, stream_max_retries=1)
+    monkeypatch.setenv("CODEX_HOME", str(home))
+    with CodexClient(daemon="off", model="o4-mini") as client:
+        with pytest.raises(openai.APITimeoutError):
+            client.chat.completions.create(
+                model="o4-mini", messages=[user(f"[[flaky]] {PARALLEL}")], tools=TOOLS, timeout=2
+            )
+        engine = engine_of(client)
+        wait_until(lambda: engine.turns_in_flight == 0, what="the interrupted turn to end")
+        assert len(engine.suspensions) == 0
+        reply = client.chat.completions.create(model="o4-mini", messages=[user("still there?")], tools=TOOLS)
+    assert reply.choices[0].message.content == "Echo: still there?"
+
+
+async def test_a_suspended_turn_keeps_its_process_from_eviction(
+    codex_home: Path, tmp_path: Path, codex_model_server: ModelServer
+) -> None:
+    engine = Engine(max_processes=1)
+    service = ChatService(engine)
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    for d in dirs:
+        d.mkdir()
+    try:
+        ask = {"model": "o4-mini", "messages": [user("[[call:get_time]]")], "tools": TOOLS}
+        options_a = RequestOptions(CodexConfig(working_dir=str(dirs[0])))
+        first, _ = await service.complete(json.dumps(ask).encode(), options_a)
+        [call] = first.choices[0].message.tool_calls or []
+        # Another directory needs a second process; the cap is exceeded rather than the suspended one evicted.
+        other = {"model": "o4-mini", "messages": [user("hi")]}
+        await service.complete(json.dumps(other).encode(), RequestOptions(CodexConfig(working_dir=str(dirs[1]))))
+        assert len(engine.processes()) == 2
+        answer = {
+            **ask,
+            "messages": [
+                *ask["messages"],
+                {"role": "assistant", "tool_calls": [msgspec.to_builtins(call)]},
+                {"role": "tool", "tool_call_id": call.id, "content": "noon"},
+            ],
+        }
+        done, _ = await service.complete(json.dumps(answer).encode(), options_a)
+        assert done.choices[0].message.content == "Tool get_time returned: noon"
+    finally:
+        await engine.close()

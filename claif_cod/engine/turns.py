@@ -153,6 +153,11 @@ class Turn:
             self.suspended = False
             self._abandoning = asyncio.get_running_loop().create_task(self._abandon())
 
+    @property
+    def finished(self) -> bool:
+        """Codex ended the turn (or its process went): interrupting it does nothing any more."""
+        return self._finished
+
     async def interrupt(self) -> None:
         if self._finished or self._interrupt_sent:
             return
@@ -165,6 +170,20 @@ class Turn:
                 msgspec.Raw,
                 timeout=self._liveness.interrupt_grace,
             )
+
+    async def stop(self) -> TurnUsage:
+        """Interrupt, and wait (at most ``interrupt_grace``) for Codex to end the turn.
+
+        Returns the usage Codex counted for the turn's model requests: a request that finished
+        before the interrupt (as the one whose text hit a stop sequence usually has) reports its
+        usage just before ``turn/completed``; one cut off mid-answer is never counted by Codex.
+        Call it while iterating :meth:`events`; closing the iterator afterwards waits no longer.
+        """
+        if not self._finished and self._abandoning is None:
+            self._abandoning = asyncio.get_running_loop().create_task(self._abandon())
+        if self._abandoning is not None:
+            await asyncio.wait({self._abandoning}, timeout=self._liveness.interrupt_grace)
+        return self.usage
 
     async def events(self) -> AsyncGenerator[TurnEvent, None]:
         open_messages: set[str] = set()
@@ -330,4 +349,6 @@ class Turn:
                 done = msgspec.json.decode(message.params, type=wire.TurnCompleted)
                 if done.turn.id == self.turn_id:
                     return "done"
+            elif message.method == "thread/tokenUsage/updated":
+                self._translate(message, set(), set())  # counts the usage of a request that finished
         return "broken"

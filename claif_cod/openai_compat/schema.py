@@ -62,6 +62,8 @@ class ChatCompletion(msgspec.Struct):
     usage: Usage
     object: Literal["chat.completion"] = "chat.completion"
     system_fingerprint: None = None
+    interrupted: bool | msgspec.UnsetType = msgspec.UNSET
+    """claif_cod's own member, present (``true``) only when the turn was interrupted (``turn.interrupt``)."""
 
 
 class Delta(msgspec.Struct, omit_defaults=True):

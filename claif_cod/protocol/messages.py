@@ -270,6 +270,8 @@ class StreamDone(_Payload, omit_defaults=False, kw_only=True):
 
     done: Literal[True] = True
     chunks: int
+    interrupted: bool = False
+    """A turn of the request was interrupted (``turn.interrupt``); the chunks hold what it produced."""
 
 
 class ResponsesCreateParams(_Payload):

@@ -56,7 +56,9 @@ class TransportCore:
         """Runs on the engine loop."""
         if self._backend is None:
             self._backend = SelectingBackend(self.mode)
-        options = self.options if timeout is None else dataclasses.replace(self.options, timeout=timeout)
+        options = self.options
+        if timeout is not None:
+            options = dataclasses.replace(options, timeout=timeout, timeout_source="the client's timeout")
         route = path.rstrip("/").rsplit("/v1", 1)[-1]
         if method == "POST" and route == "/chat/completions":
             return await self._backend.chat(body, options)

@@ -237,10 +237,16 @@ def test_result_round_trip(method: str) -> None:
 
 def test_stream_done_result() -> None:
     wire = encode(Response(id="a", result=StreamDone(chunks=3)))
-    assert wire == b'{"jsonrpc":"2.0","id":"a","result":{"done":true,"chunks":3}}'
+    assert wire == b'{"jsonrpc":"2.0","id":"a","result":{"done":true,"chunks":3,"interrupted":false}}'
     response = decode(wire)
     assert isinstance(response, Response)
     assert decode_result(response.result, StreamDone) == StreamDone(chunks=3)
+    interrupted = decode(encode(Response(id="b", result=StreamDone(chunks=1, interrupted=True))))
+    assert isinstance(interrupted, Response)
+    assert decode_result(interrupted.result, StreamDone).interrupted is True
+    older = decode(b'{"jsonrpc":"2.0","id":"c","result":{"done":true,"chunks":2}}')  # a daemon before 0.3
+    assert isinstance(older, Response)
+    assert decode_result(older.result, StreamDone) == StreamDone(chunks=2, interrupted=False)
 
 
 def test_error_response_round_trip() -> None:

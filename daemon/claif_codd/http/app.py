@@ -147,7 +147,10 @@ class HttpEndpoint:
             return response
         except web.HTTPException as exc:
             status = exc.status
-            return error_response(exc.status, exc.reason, "invalid_request_error", _http_code(exc.status))
+            message = exc.reason
+            if exc.status in (404, 405):  # as the in-process client answers: name what is not served
+                message = f"claif_cod does not implement {request.method} {request.path[:MAX_PATH_IN_ERROR]}"
+            return error_response(exc.status, message, "invalid_request_error", _http_code(exc.status))
         except asyncio.CancelledError:
             reason = self._claim_cancellation(task)
             if reason is None:
@@ -260,7 +263,12 @@ class HttpEndpoint:
             sandbox_mode=request.headers.get(SANDBOX_HEADER),
             approval_policy=request.headers.get(APPROVAL_HEADER),
         )
-        return RequestOptions(config=config, timeout=_positive(request.headers.get(TIMEOUT_HEADER)))
+        return RequestOptions(
+            config=config,
+            strict=self.settings.strict,
+            timeout=_positive(request.headers.get(TIMEOUT_HEADER)),
+            timeout_source=TIMEOUT_HEADER,
+        )
 
 
 def overloaded(message: str) -> APIFailure:
@@ -270,6 +278,10 @@ def overloaded(message: str) -> APIFailure:
 
 def _retry_after(failure: APIFailure) -> dict[str, str] | None:
     return {"Retry-After": "1"} if failure.detail.code == "overloaded" else None
+
+
+MAX_PATH_IN_ERROR = 200
+"""A client's path is echoed back, cut to this many characters."""
 
 
 def _http_code(status: int) -> str | None:

@@ -97,7 +97,9 @@ __all__ = [
     "SCHEMA_VERSION",
     "Migration",
     "RegistrySchemaError",
+    "RegistryUnusable",
     "SqliteSessionStore",
+    "check_usable",
 ]
 
 logger = logging.getLogger("claif_codd.registry")
@@ -109,6 +111,30 @@ _SIDECAR_SUFFIXES = ("-wal", "-shm", "-journal")
 _SQLITE_CORRUPT = 11
 _SQLITE_NOTADB = 26
 _BUSY_TIMEOUT_S = 2.0
+
+
+class RegistryUnusable(RuntimeError):
+    """The registry's directory or file cannot be used; the message names the path and the fix."""
+
+
+def check_usable(path: Path) -> None:
+    """Fail fast, before a daemon binds its socket, when ``path`` cannot serve as the registry."""
+    directory = path.parent
+    try:
+        _ensure_private_dir(directory)
+    except OSError as exc:
+        raise RegistryUnusable(
+            f"state directory {directory} cannot be created ({exc.strerror}); "
+            "point --state-dir (or CLAIF_COD_STATE_DIR) at a writable directory"
+        ) from None
+    if not directory.is_dir():
+        raise RegistryUnusable(f"state directory {directory} is not a directory; move it away or use --state-dir")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise RegistryUnusable(f"state directory {directory} is not writable; chmod u+rwx it or use --state-dir")
+    if path.exists() and not path.is_file():
+        raise RegistryUnusable(f"session registry {path} is not a regular file; move it away or use --state-dir")
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        raise RegistryUnusable(f"session registry {path} is not readable and writable; chmod u+rw it")
 
 
 class RegistrySchemaError(RuntimeError):

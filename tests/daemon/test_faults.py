@@ -10,6 +10,8 @@ import asyncio
 import shutil
 import socket
 import stat
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -193,3 +195,33 @@ async def test_a_session_whose_rollout_is_gone_goes_on_seeded_with_its_history(
     registry = tmp_path / "state" / "sessions.db"
     assert stat.S_IMODE(registry.stat().st_mode) == 0o600  # the history is private
     assert stat.S_IMODE(registry.parent.stat().st_mode) == 0o700
+
+
+# --- 6. unusable state at start-up -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["registry is a directory", "state dir is a file"])
+def test_unusable_state_stops_serve_before_it_binds_with_one_line_naming_the_path(
+    daemon_env: dict[str, str], tmp_path: Path, fault: str
+) -> None:
+    state = tmp_path / "state"
+    if fault == "registry is a directory":
+        (state / "sessions.db").mkdir(parents=True)
+        named = state / "sessions.db"
+    else:
+        state.write_text("not a directory")
+        named = state
+    socket_path = Path(daemon_env["CLAIF_COD_SOCKET"])
+    done = subprocess.run(
+        [sys.executable, "-m", "claif_codd", "serve", "--socket", str(socket_path), "--state-dir", str(state)],
+        env=daemon_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 78, done
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("claif-codd:")]
+    assert str(named) in line and ("move it away" in line or "--state-dir" in line), done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert not socket_path.exists()  # it never bound

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
 import pytest
 from daemon_process import DaemonProcess
 from test_limits import (
@@ -29,10 +30,16 @@ from test_limits import (
 )
 
 from claif_cod.protocol import (
+    PROTOCOL_VERSION,
     CancelNotification,
     CancelParams,
+    ChatCompletionsCreateParams,
+    ChatCompletionsCreateRequest,
     CodexOptions,
     ErrorResponse,
+    FrameDecoder,
+    HelloParams,
+    HelloRequest,
     Response,
     SessionSendParams,
     SessionSendRequest,
@@ -225,3 +232,34 @@ def test_unusable_state_stops_serve_before_it_binds_with_one_line_naming_the_pat
     assert str(named) in line and ("move it away" in line or "--state-dir" in line), done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     assert not socket_path.exists()  # it never bound
+
+
+# --- 8. logs an attacker cannot fill ---------------------------------------------------------------------------
+
+
+async def test_client_supplied_strings_are_cut_in_logs(daemon: DaemonProcess, workdir: Path) -> None:
+    huge = "n" * (4 << 20)
+    reader, writer = await asyncio.open_unix_connection(str(daemon.socket), limit=1 << 20)
+    before = daemon.log.stat().st_size
+    try:
+        params = HelloParams(protocol_version=PROTOCOL_VERSION, package_version="test", client_name=huge)
+        writer.write(encode_frame(encode(HelloRequest(id=huge[:100_000], params=params))))
+        options = CodexOptions(working_dir=str(workdir) + "/" + "p" * 100_000, session_id="s" * 100_000)
+        for i in range(4):
+            body = msgspec.json.encode({"model": "m" * 100_000, "messages": [{"role": "user", "content": "hi"}]})
+            request = ChatCompletionsCreateRequest(
+                id=f"{i}" * 100_000, params=ChatCompletionsCreateParams(body=msgspec.Raw(body), options=options)
+            )
+            writer.write(encode_frame(encode(request)))
+        await writer.drain()
+        decoder, replies = FrameDecoder(), 0
+        while replies < 5:
+            data = await asyncio.wait_for(reader.read(1 << 20), WAIT_S)
+            assert data, "the daemon closed the connection"
+            replies += len(decoder.feed(data))
+    finally:
+        writer.close()
+    watcher = await Client.connect(daemon.socket)  # a round trip later, everything about them is logged
+    await watcher.close()
+    grown = daemon.log.stat().st_size - before
+    assert grown < 64 * 1024, f"{grown} bytes of log for 5 requests"

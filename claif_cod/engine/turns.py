@@ -119,6 +119,7 @@ class Turn:
         self._interrupt_sent = False
         self._abandoning: asyncio.Task[None] | None = None
         self.usage = TurnUsage()
+        self._last_error: wire.TurnError | None = None
 
     async def interrupt(self) -> None:
         if self._finished or self._interrupt_sent:
@@ -218,11 +219,13 @@ class Turn:
                 resets: list[TurnEvent] = [TextReset(item_id=item_id) for item_id in sorted(open_messages)]
                 open_messages.clear()
                 return resets
+            if note_error.turn_id == self.turn_id:
+                self._last_error = note_error.error  # the reason, should turn/completed not repeat it
         elif method == "turn/completed":
             done = msgspec.json.decode(params, type=wire.TurnCompleted)
             if done.turn.id == self.turn_id:
                 status = "completed" if done.turn.status == "inProgress" else done.turn.status
-                error = done.turn.error
+                error = done.turn.error or (self._last_error if status == "failed" else None)
                 return [
                     TurnFinished(
                         status=status,

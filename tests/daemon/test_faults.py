@@ -263,3 +263,24 @@ async def test_client_supplied_strings_are_cut_in_logs(daemon: DaemonProcess, wo
     await watcher.close()
     grown = daemon.log.stat().st_size - before
     assert grown < 64 * 1024, f"{grown} bytes of log for 5 requests"
+
+
+# --- 10. a failed turn carries its reason ------------------------------------------------------------------------
+
+
+async def test_a_session_turn_that_fails_after_partial_text_is_an_error_with_codex_reason(
+    daemon: DaemonProcess, workdir: Path, codex_model_server: ModelServer, tmp_path: Path
+) -> None:
+    """The model sends two deltas, then stalls: Codex gives up; the caller learns why, not just "failed"."""
+    home = write_codex_home(tmp_path / "impatient", codex_model_server.url, stream_idle_timeout_ms=300)
+    client = await Client.connect(daemon.socket)
+    try:
+        options = CodexOptions(working_dir=str(workdir), codex_home=str(home))
+        request = SessionSendRequest(
+            id=client.next_id(), params=SessionSendParams(session_id="stalls", text="[[stall-mid]]", options=options)
+        )
+        reply = await client.call(request)
+        assert isinstance(reply, ErrorResponse), reply
+        assert "idle" in reply.error.message.lower() or "timeout" in reply.error.message.lower(), reply.error
+    finally:
+        await client.close()

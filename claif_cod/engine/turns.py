@@ -139,6 +139,7 @@ class Turn:
         """Waiting for caller tool results: ``events()`` ended without the turn ending."""
         self.usage = TurnUsage()
         """Usage of the model requests since the turn started, or since it was last resumed."""
+        self._last_error: wire.TurnError | None = None
 
     def resume(self, timeout: float | None) -> None:
         """Leave the suspension (the results have been handed to Codex); ``events()`` goes on from here."""
@@ -268,11 +269,13 @@ class Turn:
                 resets: list[TurnEvent] = [TextReset(item_id=item_id) for item_id in sorted(open_messages)]
                 open_messages.clear()
                 return resets
+            if note_error.turn_id == self.turn_id:
+                self._last_error = note_error.error  # the reason, should turn/completed not repeat it
         elif method == "turn/completed":
             done = msgspec.json.decode(params, type=wire.TurnCompleted)
             if done.turn.id == self.turn_id:
                 status = "completed" if done.turn.status == "inProgress" else done.turn.status
-                error = done.turn.error
+                error = done.turn.error or (self._last_error if status == "failed" else None)
                 return [
                     TurnFinished(
                         status=status,

@@ -284,8 +284,9 @@ class Methods:
             "session.turn", request=request.id, session=params.session_id, thread_id=handle.thread_id,
             status=finished.status, tokens=finished.usage.total_tokens,
         )
-        if finished.status == "failed" and not text.text:
-            raise translate(TurnFailed(finished.error_message or "Codex turn failed", finished.error_info))
+        if finished.status == "failed":  # always with its reason, even after partial text
+            reason = finished.error_message or "Codex turn failed without saying why"
+            raise translate(TurnFailed(reason, finished.error_info, text.text))
         return SessionTurnResult(
             session_id=params.session_id,
             thread_id=handle.thread_id,

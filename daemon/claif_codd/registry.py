@@ -56,7 +56,9 @@ On open, ``PRAGMA quick_check`` runs. If the file is not a database or is corrup
 to ``<name>.corrupt-<UTC timestamp>`` (its ``-wal``/``-shm``/``-journal`` files follow as
 ``<name>.corrupt-<timestamp>-wal`` etc., so the copy can still be opened for forensics, and a stale
 WAL can never be replayed into the fresh file), a warning is logged on ``claif_codd.registry``,
-and an empty registry starts. Errors that are not corruption (locked, permission denied, I/O)
+and the sessions and messages that can still be read from it are copied into a fresh registry
+(the warning says how many were kept; see :mod:`claif_codd.registry_salvage`).
+Errors that are not corruption (locked, permission denied, I/O)
 propagate and never cause the file to be moved.
 
 Schema
@@ -90,6 +92,7 @@ from claif_cod.engine.conversations import Message
 from claif_cod.engine.errors import SessionStoreFailed
 from claif_cod.engine.sessions import SessionRecord
 from claif_codd import registry_schema as sql
+from claif_codd.registry_salvage import salvage
 from claif_codd.registry_schema import MIGRATIONS, SCHEMA_VERSION, Migration
 
 __all__ = [
@@ -97,7 +100,9 @@ __all__ = [
     "SCHEMA_VERSION",
     "Migration",
     "RegistrySchemaError",
+    "RegistryUnusable",
     "SqliteSessionStore",
+    "check_usable",
 ]
 
 logger = logging.getLogger("claif_codd.registry")
@@ -109,6 +114,30 @@ _SIDECAR_SUFFIXES = ("-wal", "-shm", "-journal")
 _SQLITE_CORRUPT = 11
 _SQLITE_NOTADB = 26
 _BUSY_TIMEOUT_S = 2.0
+
+
+class RegistryUnusable(RuntimeError):
+    """The registry's directory or file cannot be used; the message names the path and the fix."""
+
+
+def check_usable(path: Path) -> None:
+    """Fail fast, before a daemon binds its socket, when ``path`` cannot serve as the registry."""
+    directory = path.parent
+    try:
+        _ensure_private_dir(directory)
+    except OSError as exc:
+        raise RegistryUnusable(
+            f"state directory {directory} cannot be created ({exc.strerror}); "
+            "point --state-dir (or CLAIF_COD_STATE_DIR) at a writable directory"
+        ) from None
+    if not directory.is_dir():
+        raise RegistryUnusable(f"state directory {directory} is not a directory; move it away or use --state-dir")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise RegistryUnusable(f"state directory {directory} is not writable; chmod u+rwx it or use --state-dir")
+    if path.exists() and not path.is_file():
+        raise RegistryUnusable(f"session registry {path} is not a regular file; move it away or use --state-dir")
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        raise RegistryUnusable(f"session registry {path} is not readable and writable; chmod u+rw it")
 
 
 class RegistrySchemaError(RuntimeError):
@@ -240,19 +269,25 @@ class SqliteSessionStore:
             problem = _corruption(checker)
         finally:
             checker.close()
+        aside = None
         if problem is not None:
             aside = _move_aside(self._path)
-            logger.warning(
-                "session registry %s is unusable (%s); moved it aside to %s and starting empty",
-                self._path,
-                problem,
-                aside,
-            )
             _ensure_private_file(self._path)
         conn = self._connect()
         try:
             self._configure(conn)
             self._migrate(conn)
+            if aside is not None:
+                sessions, messages = salvage(aside, conn)
+                logger.warning(
+                    "session registry %s is corrupt (%s); moved it aside to %s and kept the %d sessions "
+                    "and %d messages that could be read",
+                    self._path,
+                    problem,
+                    aside,
+                    sessions,
+                    messages,
+                )
         except BaseException:
             conn.close()
             raise

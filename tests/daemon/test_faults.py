@@ -10,9 +10,12 @@ import asyncio
 import shutil
 import socket
 import stat
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
 import pytest
 from daemon_process import DaemonProcess
 from test_limits import (
@@ -27,10 +30,16 @@ from test_limits import (
 )
 
 from claif_cod.protocol import (
+    PROTOCOL_VERSION,
     CancelNotification,
     CancelParams,
+    ChatCompletionsCreateParams,
+    ChatCompletionsCreateRequest,
     CodexOptions,
     ErrorResponse,
+    FrameDecoder,
+    HelloParams,
+    HelloRequest,
     Response,
     SessionSendParams,
     SessionSendRequest,
@@ -193,3 +202,85 @@ async def test_a_session_whose_rollout_is_gone_goes_on_seeded_with_its_history(
     registry = tmp_path / "state" / "sessions.db"
     assert stat.S_IMODE(registry.stat().st_mode) == 0o600  # the history is private
     assert stat.S_IMODE(registry.parent.stat().st_mode) == 0o700
+
+
+# --- 6. unusable state at start-up -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["registry is a directory", "state dir is a file"])
+def test_unusable_state_stops_serve_before_it_binds_with_one_line_naming_the_path(
+    daemon_env: dict[str, str], tmp_path: Path, fault: str
+) -> None:
+    state = tmp_path / "state"
+    if fault == "registry is a directory":
+        (state / "sessions.db").mkdir(parents=True)
+        named = state / "sessions.db"
+    else:
+        state.write_text("not a directory")
+        named = state
+    socket_path = Path(daemon_env["CLAIF_COD_SOCKET"])
+    done = subprocess.run(
+        [sys.executable, "-m", "claif_codd", "serve", "--socket", str(socket_path), "--state-dir", str(state)],
+        env=daemon_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 78, done
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("claif-codd:")]
+    assert str(named) in line and ("move it away" in line or "--state-dir" in line), done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert not socket_path.exists()  # it never bound
+
+
+# --- 8. logs an attacker cannot fill ---------------------------------------------------------------------------
+
+
+async def test_client_supplied_strings_are_cut_in_logs(daemon: DaemonProcess, workdir: Path) -> None:
+    huge = "n" * (4 << 20)
+    reader, writer = await asyncio.open_unix_connection(str(daemon.socket), limit=1 << 20)
+    before = daemon.log.stat().st_size
+    try:
+        params = HelloParams(protocol_version=PROTOCOL_VERSION, package_version="test", client_name=huge)
+        writer.write(encode_frame(encode(HelloRequest(id=huge[:100_000], params=params))))
+        options = CodexOptions(working_dir=str(workdir) + "/" + "p" * 100_000, session_id="s" * 100_000)
+        for i in range(4):
+            body = msgspec.json.encode({"model": "m" * 100_000, "messages": [{"role": "user", "content": "hi"}]})
+            request = ChatCompletionsCreateRequest(
+                id=f"{i}" * 100_000, params=ChatCompletionsCreateParams(body=msgspec.Raw(body), options=options)
+            )
+            writer.write(encode_frame(encode(request)))
+        await writer.drain()
+        decoder, replies = FrameDecoder(), 0
+        while replies < 5:
+            data = await asyncio.wait_for(reader.read(1 << 20), WAIT_S)
+            assert data, "the daemon closed the connection"
+            replies += len(decoder.feed(data))
+    finally:
+        writer.close()
+    watcher = await Client.connect(daemon.socket)  # a round trip later, everything about them is logged
+    await watcher.close()
+    grown = daemon.log.stat().st_size - before
+    assert grown < 64 * 1024, f"{grown} bytes of log for 5 requests"
+
+
+# --- 10. a failed turn carries its reason ------------------------------------------------------------------------
+
+
+async def test_a_session_turn_that_fails_after_partial_text_is_an_error_with_codex_reason(
+    daemon: DaemonProcess, workdir: Path, codex_model_server: ModelServer, tmp_path: Path
+) -> None:
+    """The model sends two deltas, then stalls: Codex gives up; the caller learns why, not just "failed"."""
+    home = write_codex_home(tmp_path / "impatient", codex_model_server.url, stream_idle_timeout_ms=300)
+    client = await Client.connect(daemon.socket)
+    try:
+        options = CodexOptions(working_dir=str(workdir), codex_home=str(home))
+        request = SessionSendRequest(
+            id=client.next_id(), params=SessionSendParams(session_id="stalls", text="[[stall-mid]]", options=options)
+        )
+        reply = await client.call(request)
+        assert isinstance(reply, ErrorResponse), reply
+        assert "idle" in reply.error.message.lower() or "timeout" in reply.error.message.lower(), reply.error
+    finally:
+        await client.close()

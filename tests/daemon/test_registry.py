@@ -290,7 +290,8 @@ def test_corrupt_btree_is_moved_aside(db_path: Path, caplog: pytest.LogCaptureFi
     raw[page_size : 3 * page_size] = bytes([0xA5]) * (2 * page_size)  # trash pages 2 and 3
     db_path.write_bytes(bytes(raw))
     with caplog.at_level(logging.WARNING, logger=LOGGER), SqliteSessionStore(db_path) as s:
-        assert s.all() == []
+        kept = s.all()  # what the damage left readable is salvaged (test_registry_faults.py)
+    assert all(r == rec(r.session_id, last_used=r.last_used) for r in kept)
     (aside,) = corrupt_databases(db_path.parent)
     assert aside.read_bytes() == bytes(raw)  # moved as found: no checkpoint or rewrite on the way out
     assert any(r.name == LOGGER and r.levelno == logging.WARNING for r in caplog.records)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,3 +70,23 @@ def test_no_shared_memory_file_so_a_truncated_shm_cannot_sigbus_the_daemon(
     for i in range(50):
         store.put(rec("a", i + 2))
     assert store.get("a") == rec("a", 51)
+
+
+def test_a_corrupt_registry_keeps_what_can_still_be_read(db_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    originals = {
+        f"s{i:03d}": SessionRecord(f"s{i:03d}", f"t{i}" + "x" * 300, "/w", None, i, 1000.0 + i) for i in range(300)
+    }
+    with SqliteSessionStore(db_path) as store:
+        for record in originals.values():
+            store.put(record)
+    size = db_path.stat().st_size
+    with db_path.open("r+b") as f:  # scribble over one page near the end: a torn write, a bad sector
+        f.seek(size - 3 * 4096)
+        f.write(b"\xa5" * 4096)
+    caplog.set_level(logging.WARNING, logger="claif_codd.registry")
+    with SqliteSessionStore(db_path) as store:
+        kept = store.all()
+    assert 0 < len(kept) < len(originals)  # some rows were behind the damage, most were not
+    assert all(originals[r.session_id] == r for r in kept)
+    [warning] = [r.getMessage() for r in caplog.records if "corrupt" in r.getMessage()]
+    assert f"kept the {len(kept)} sessions" in warning

@@ -7,6 +7,7 @@ is claif_cod, so every type, stream and exception is openai's own.
 from __future__ import annotations
 
 import os
+import weakref
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -17,6 +18,7 @@ from openai.resources.chat import AsyncChat, Chat
 from openai.resources.chat.completions import AsyncCompletions, Completions
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from claif_cod._defaults import DEFAULT_TIMEOUT
 from claif_cod.engine.config import CodexConfig
 from claif_cod.engine.engine import ApprovalHandler, decline_all
 from claif_cod.fast_create import prepare
@@ -29,8 +31,6 @@ BASE_URL = "http://claif-cod.invalid/v1"
 
 _NO_KEY = "codex-local-auth"
 """What openai sees as the key when Codex uses its own login; it is never passed to Codex."""
-
-DEFAULT_TIMEOUT = 600.0
 
 
 def _options(
@@ -60,6 +60,18 @@ def _options(
         session_id=session_id,
         approvals=approval_handler or decline_all,
     )
+
+
+def _core(client: object, options: RequestOptions, mode: DaemonMode) -> TransportCore:
+    """The client's transport core, released when the client is garbage-collected unclosed.
+
+    A client a script drops (or a framework holds until the end) must leave quietly: its loop
+    closes the daemon connection or the Codex children and ends; ``loop_thread`` waits for that
+    at interpreter exit.
+    """
+    core = TransportCore(options, mode)
+    weakref.finalize(client, core.release).atexit = False  # at exit, loop_thread ends every loop
+    return core
 
 
 class _Completions(Completions):
@@ -150,7 +162,7 @@ class CodexClient(openai.OpenAI):
         )
         self._claif_default_model = model
         self.daemon_mode: Literal["auto", "require", "off"] = daemon_mode(daemon)
-        self._core = TransportCore(options, self.daemon_mode)
+        self._core = _core(self, options, self.daemon_mode)
         super().__init__(
             api_key=api_key or _NO_KEY,
             base_url=BASE_URL,
@@ -203,7 +215,7 @@ class AsyncCodexClient(openai.AsyncOpenAI):
         )
         self._claif_default_model = model
         self.daemon_mode: Literal["auto", "require", "off"] = daemon_mode(daemon)
-        self._core = TransportCore(options, self.daemon_mode)
+        self._core = _core(self, options, self.daemon_mode)
         super().__init__(
             api_key=api_key or _NO_KEY,
             base_url=BASE_URL,

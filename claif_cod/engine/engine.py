@@ -23,6 +23,7 @@ Failure rules (timings from :class:`~claif_cod.engine.appserver.Liveness`):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections.abc import Mapping
@@ -34,17 +35,29 @@ from claif_cod._log import get_logger
 from claif_cod.engine import appserver, idle, wire
 from claif_cod.engine.appserver import AppServer, Liveness, RpcErrorReply
 from claif_cod.engine.config import CodexConfig, ProcessKey
-from claif_cod.engine.conversations import Conversation, ConversationIndex, Message
+from claif_cod.engine.conversations import Conversation, ConversationIndex, HistoryItem, inject_item
 from claif_cod.engine.discovery import CodexBinary, find_codex, probe
 from claif_cod.engine.errors import (
     CodexProcessDied,
     CodexProcessHung,
     CodexRequestTimedOut,
     CodexRpcError,
+    SessionStoreFailed,
 )
+from claif_cod.engine.events import ToolCallsRequested
 from claif_cod.engine.idle import UNLOAD_DELAY_OVERRIDE, IdleThreads
 from claif_cod.engine.pool import ProcessPool
 from claif_cod.engine.sessions import MemorySessionStore, SessionRecord, SessionStore
+from claif_cod.engine.tools import (
+    NO_TOOLS,
+    Suspension,
+    Suspensions,
+    ThreadTools,
+    ToolResult,
+    ToolRouter,
+    failed_results,
+    thread_start_fields,
+)
 from claif_cod.engine.turns import (
     ApprovalHandler,
     ApprovalRequest,
@@ -83,6 +96,8 @@ class Engine:
         )
         self.sessions: SessionStore = sessions or MemorySessionStore()
         self._session_locks: dict[str, asyncio.Lock] = {}
+        self._unsaved: dict[str, SessionRecord] = {}
+        """Session records a failing store refused after their turn ran; written by the next save."""
         self._index = ConversationIndex()
         self._threads: dict[str, ThreadHandle] = {}
         self._approvers: dict[str, ApprovalHandler] = {}
@@ -92,6 +107,9 @@ class Engine:
             thread_idle_timeout = idle.DEFAULT_THREAD_IDLE_TIMEOUT_S  # read now, so tests may replace it
         self.idle = IdleThreads(thread_idle_timeout, self._threads, self._index, self._prune_session_locks)
         """Unloads threads unused for ``thread_idle_timeout`` seconds (None: never); see engine/idle.py."""
+        self._tool_router = ToolRouter()
+        self.suspensions = Suspensions(self._suspension_expired)
+        """Turns waiting for caller tool results (see :mod:`claif_cod.engine.tools`)."""
 
     # --- resolution ---------------------------------------------------------------------
 
@@ -124,9 +142,10 @@ class Engine:
         api_key: str | None,
         *,
         instructions: str | None,
-        history: tuple[Message, ...],
+        history: tuple[HistoryItem, ...],
         model: str | None,
         ephemeral: bool,
+        tools: ThreadTools = NO_TOOLS,
     ) -> ThreadHandle:
         """A new thread seeded with ``history``; ``ephemeral`` ones are cheaper per turn (no rollout)
         but cannot be resumed or forked, which only a named session needs."""
@@ -140,19 +159,16 @@ class Engine:
                 approval_policy=key.approval,
                 developer_instructions=instructions,
                 ephemeral=ephemeral,
+                **thread_start_fields(tools),
             ),
             wire.ThreadResult,
         )
-        handle = ThreadHandle(thread_id=result.thread.id, key=key, api_key=api_key, server=server, ephemeral=ephemeral)
+        handle = ThreadHandle(
+            thread_id=result.thread.id, key=key, api_key=api_key, server=server, ephemeral=ephemeral, tools=tools
+        )
         self._add(handle)
         if history:
-            items = [
-                wire.MessageItem(
-                    role=m.role,
-                    content=[wire.ContentPart(type="input_text" if m.role == "user" else "output_text", text=m.text)],
-                )
-                for m in history
-            ]
+            items = [inject_item(m) for m in history]
             await server.request(
                 "thread/inject_items", wire.InjectItemsParams(thread_id=handle.thread_id, items=items), msgspec.Raw
             )
@@ -237,15 +253,27 @@ class Engine:
         handle.broken = False
 
     async def open_conversation(
-        self, key: ProcessKey, api_key: str | None, conversation: Conversation, *, model: str | None, n: int = 1
+        self,
+        key: ProcessKey,
+        api_key: str | None,
+        conversation: Conversation,
+        *,
+        model: str | None,
+        n: int = 1,
+        tools: ThreadTools = NO_TOOLS,
     ) -> tuple[list[ThreadHandle], bool]:
         """Threads ready to take ``conversation.prompt``: the warm one if any, else new ones seeded
         with the history.  Anonymous conversations get ephemeral threads: their callers re-send the
-        whole history, so a thread lost to a restart, a crash or idleness is simply seeded again."""
-        warm_id = self._index.take(conversation.history_digest(key))
+        whole history, so a thread lost to a restart, a crash or idleness is simply seeded again.
+
+        A thread with caller tools is warm only while its process lives (a resumed thread would lose
+        the raw events that show a response's calls) and is never forked (forks lose them too)."""
+        warm_id = self._index.take(conversation.history_digest(key, tools))
         warm = self._threads.get(warm_id) if warm_id else None
         if warm is not None and warm.ephemeral and not warm.server.alive:
             self._drop(warm)  # went with its process: nothing to resume
+            warm = None
+        if warm is not None and tools != NO_TOOLS and (n > 1 or not warm.server.alive):
             warm = None
         if warm is not None and not warm.broken and not warm.lock.locked():
             warm.last_used = time.time()
@@ -256,17 +284,19 @@ class Engine:
             else:
                 # An ephemeral thread cannot be forked: the other choices start from the same history.
                 more = (
-                    self._start_anonymous(key, api_key, conversation, model)
+                    self._start_anonymous(key, api_key, conversation, model, tools)
                     if warm.ephemeral
                     else self.fork_thread(warm)
                     for _ in range(n - 1)
                 )
                 return [warm, *await asyncio.gather(*more)], True
-        fresh = await asyncio.gather(*(self._start_anonymous(key, api_key, conversation, model) for _ in range(n)))
+        fresh = await asyncio.gather(
+            *(self._start_anonymous(key, api_key, conversation, model, tools) for _ in range(n))
+        )
         return list(fresh), False
 
     async def _start_anonymous(
-        self, key: ProcessKey, api_key: str | None, conversation: Conversation, model: str | None
+        self, key: ProcessKey, api_key: str | None, conversation: Conversation, model: str | None, tools: ThreadTools
     ) -> ThreadHandle:
         return await self.start_thread(
             key,
@@ -275,29 +305,37 @@ class Engine:
             history=conversation.history,
             model=model,
             ephemeral=True,
+            tools=tools,
         )
 
     def remember(self, handle: ThreadHandle, conversation: Conversation, reply: str) -> None:
         """Make the thread the warm continuation of the conversation including ``reply``."""
         if handle.broken or handle.unloaded:
             return
-        self._index.remember(conversation.continued_digest(handle.key, reply), handle.thread_id)
+        self._index.remember(conversation.continued_digest(handle.key, reply, handle.tools), handle.thread_id)
 
     async def session_thread(
         self, session_id: str, key: ProcessKey, api_key: str | None, conversation: Conversation, *, model: str | None
     ) -> tuple[ThreadHandle, bool]:
-        """The session's thread (resumed if need be), or a new one seeded from ``conversation``."""
+        """The session's thread (resumed if need be), or a new one seeded from ``conversation``.
+
+        The session's record is written here, before any turn: a store that cannot be written fails
+        the request with :class:`SessionStoreFailed` while nothing has run yet.
+        """
         async with self._session_locks.setdefault(session_id, asyncio.Lock()):
-            record = self.sessions.get(session_id)
+            record = self._session_record(session_id)
             if record is not None:
                 try:
-                    return await self.resume_thread(key, api_key, record.thread_id), True
+                    handle = await self.resume_thread(key, api_key, record.thread_id)
                 except CodexRpcError:
                     # Codex writes a thread's rollout at its first turn: a session bound just before a
                     # crash (or whose first turn never started) has nothing to resume, and no history.
                     if record.turns:
                         raise
                     log.warning("engine.session_restarted", session=session_id, thread_id=record.thread_id)
+                else:
+                    self._save(dataclasses.replace(record, last_used=time.time()))
+                    return handle, True
             handle = await self.start_thread(
                 key,
                 api_key,
@@ -306,37 +344,58 @@ class Engine:
                 model=model,
                 ephemeral=False,  # continued by name, also after a restart: it needs its rollout
             )
-            self.sessions.put(SessionRecord(session_id, handle.thread_id, key.working_dir, model, 0, time.time()))
+            self._save(SessionRecord(session_id, handle.thread_id, key.working_dir, model, 0, time.time()))
             return handle, False
 
     def session_turn_done(self, session_id: str, handle: ThreadHandle, model: str | None) -> None:
-        record = self.sessions.get(session_id)
+        """Record a finished turn; the answer is delivered even if the store fails now (retried later)."""
+        record = self._session_record(session_id)
         if record is not None and record.thread_id == handle.thread_id:
-            self.sessions.put(
-                SessionRecord(
-                    session_id,
-                    handle.thread_id,
-                    record.working_dir,
-                    model or record.model,
-                    record.turns + 1,
-                    time.time(),
-                )
-            )
+            now = time.time()
+            done = dataclasses.replace(record, model=model or record.model, turns=record.turns + 1, last_used=now)
+            try:
+                self._save(done)
+            except SessionStoreFailed as exc:
+                self._unsaved[session_id] = done
+                log.warning("engine.session_save_deferred", session=session_id, error=str(exc))
+
+    def _session_record(self, session_id: str) -> SessionRecord | None:
+        unsaved = self._unsaved.get(session_id)
+        return unsaved if unsaved is not None else self.sessions.get(session_id)
+
+    def _save(self, record: SessionRecord) -> None:
+        """Write ``record`` (after any writes a failing store deferred); SessionStoreFailed if it can't."""
+        for pending in [p for p in self._unsaved.values() if p.session_id != record.session_id]:
+            self.sessions.put(pending)
+            del self._unsaved[pending.session_id]
+        self.sessions.put(record)
+        self._unsaved.pop(record.session_id, None)
+
+    def close_session(self, session_id: str) -> bool:
+        """Forget a named session; its thread stays in Codex's rollouts."""
+        deferred = self._unsaved.pop(session_id, None) is not None
+        return self.sessions.delete(session_id) or deferred
 
     # --- turns ---------------------------------------------------------------------------
 
-    async def start_turn(self, handle: ThreadHandle, text: str, options: TurnOptions) -> Turn:
-        """Start a turn once the thread is free; the returned :class:`Turn` owns the thread until it ends."""
+    async def start_turn(self, handle: ThreadHandle, text: str | None, options: TurnOptions) -> Turn:
+        """Start a turn once the thread is free; the returned :class:`Turn` owns the thread until it ends.
+
+        ``text`` None starts a turn without a new user message: the model answers the history as it
+        stands (tool results injected with the thread, by a caller replaying a transcript)."""
         await handle.lock.acquire()
+        held: AppServer | None = None
         try:
             await self.ensure_loaded(handle)
+            held = handle.server
+            self._pool.hold(held)  # let go in _turn_done: a process with a turn in flight is never evicted
             queue = handle.server.subscribe(handle.thread_id)
             self._approvers[handle.thread_id] = options.approvals
             result = await handle.server.request(
                 "turn/start",
                 wire.TurnStartParams(
                     thread_id=handle.thread_id,
-                    input=[wire.TextInput(text=text)],
+                    input=[] if text is None else [wire.TextInput(text=text)],
                     model=options.model,
                     effort=options.effort,
                     output_schema=options.output_schema,
@@ -346,6 +405,8 @@ class Engine:
             )
             handle.retarget = False
         except BaseException as exc:
+            if held is not None:
+                self._pool.let_go(held)
             self._approvers.pop(handle.thread_id, None)
             handle.server.unsubscribe(handle.thread_id)
             if isinstance(exc, CodexRequestTimedOut):
@@ -356,9 +417,36 @@ class Engine:
             raise
         handle.turns += 1
         handle.last_used = time.time()
-        turn = Turn(handle, result.turn.id, queue, options.timeout, self._turn_done)
+        tool_timeout = options.tool_timeout
+        turn = Turn(
+            handle,
+            result.turn.id,
+            queue,
+            options.timeout,
+            self._turn_done,
+            lambda t, event: self._suspended(t, event, tool_timeout),
+        )
         self._active[handle.thread_id] = turn
         return turn
+
+    # --- caller tools (see claif_cod.engine.tools) ------------------------------------------
+
+    def _suspended(self, turn: Turn, event: ToolCallsRequested, timeout: float) -> None:
+        suspension = Suspension(turn, event.calls, "", event.usage, turn.handle.tools)
+        self.suspensions.add(suspension, timeout)
+
+    def resume_tools(self, suspension: Suspension, results: tuple[ToolResult, ...], timeout: float | None) -> Turn:
+        """Hand the results to the suspended turn; iterate the returned turn's ``events()`` for what follows."""
+        self.suspensions.take(suspension)
+        turn = suspension.turn
+        turn.resume(timeout)
+        self._tool_router.answer(turn.handle.thread_id, results)
+        return turn
+
+    def _suspension_expired(self, suspension: Suspension) -> None:
+        thread_id = suspension.turn.handle.thread_id
+        reason = "the caller did not return a result for this tool call in time"
+        suspension.turn.give_up(lambda: self._tool_router.answer(thread_id, failed_results(suspension.calls, reason)))
 
     def active_turn(self, thread_id: str) -> Turn | None:
         """The turn running on ``thread_id``, if any (for interrupting it from elsewhere)."""
@@ -374,7 +462,12 @@ class Engine:
             del self._active[handle.thread_id]
         self._approvers.pop(handle.thread_id, None)
         turn.server.unsubscribe(handle.thread_id)
+        self._pool.let_go(turn.server)
         handle.last_used = time.time()
+        self._tool_router.drop_thread(handle.thread_id, "the turn ended before the tool result arrived")
+        suspension = self.suspensions.for_thread(handle.thread_id)
+        if suspension is not None and suspension.turn is turn:
+            self.suspensions.take(suspension)
         if outcome == "broken":
             self._index.forget_thread(handle.thread_id)
         elif outcome == "done":
@@ -382,6 +475,8 @@ class Engine:
         handle.lock.release()
 
     async def _on_server_request(self, method: str, params: msgspec.Raw) -> object:
+        if method == "item/tool/call":
+            return await self._tool_router.on_call(params)
         if method == "item/commandExecution/requestApproval":
             cmd = msgspec.json.decode(params, type=wire.CommandApprovalParams)
             request = ApprovalRequest(
@@ -413,8 +508,16 @@ class Engine:
             if not cursor:
                 return models
 
-    def processes(self) -> list[tuple[ProcessKey, AppServer, int]]:
-        return self._pool.servers()
+    def hold(self, server: AppServer) -> contextlib.AbstractContextManager[None]:
+        """Keep ``server`` from being evicted while the caller waits on it (turns are held already)."""
+        return self._pool.holding(server)
+
+    def processes(self) -> list[tuple[ProcessKey, AppServer, int, int]]:
+        """Live processes: key, server, turns in flight on it, and holds (turns plus anything else waiting)."""
+        turns: dict[AppServer, int] = {}
+        for turn in self._active.values():
+            turns[turn.server] = turns.get(turn.server, 0) + 1
+        return [(key, server, turns.get(server, 0), self._pool.holds(server)) for key, server in self._pool.servers()]
 
     def threads(self) -> list[ThreadHandle]:
         return list(self._threads.values())
@@ -436,7 +539,10 @@ __all__ = [
     "Decision",
     "Engine",
     "Liveness",
+    "Suspension",
     "ThreadHandle",
+    "ThreadTools",
+    "ToolResult",
     "Turn",
     "TurnOptions",
     "TurnOutcome",

@@ -83,6 +83,15 @@ class InitializeResult(_Camel):
     codex_home: str | None = None
 
 
+class DynamicToolSpec(msgspec.Struct, rename="camel"):
+    """A caller-defined function tool (experimental API), fixed for the thread; ``type`` always sent."""
+
+    name: str
+    description: str
+    input_schema: Any
+    type: Literal["function"] = "function"
+
+
 class ThreadStartParams(_Camel):
     cwd: str
     model: str | None = None
@@ -90,6 +99,11 @@ class ThreadStartParams(_Camel):
     approval_policy: str | None = None
     developer_instructions: str | None = None
     ephemeral: bool | None = None
+    dynamic_tools: list[DynamicToolSpec] | None = None
+    experimental_raw_events: bool | None = None
+    environments: list[Any] | None = None
+    """Empty: no shell, patch or image-viewing tools for the thread's turns."""
+    config: dict[str, Any] | None = None
 
 
 class ThreadResumeParams(_Camel):
@@ -127,17 +141,32 @@ class ContentPart(msgspec.Struct):
     text: str
 
 
-class MessageItem(msgspec.Struct):
+class MessageItem(msgspec.Struct, tag_field="type", tag="message"):
     """A raw Responses API message item, as ``thread/inject_items`` takes it."""
 
     role: Literal["user", "assistant"]
     content: list[ContentPart]
-    type: Literal["message"] = "message"
+
+
+class FunctionCallItem(msgspec.Struct, tag_field="type", tag="function_call"):
+    """A raw Responses ``function_call`` item: a tool call the model made earlier."""
+
+    call_id: str
+    name: str
+    arguments: str
+
+
+class FunctionCallOutputItem(msgspec.Struct, tag_field="type", tag="function_call_output"):
+    call_id: str
+    output: str
+
+
+InjectItem = MessageItem | FunctionCallItem | FunctionCallOutputItem
 
 
 class InjectItemsParams(_Camel):
     thread_id: str
-    items: list[MessageItem]
+    items: list[InjectItem]
 
 
 class TextInput(msgspec.Struct):
@@ -364,3 +393,50 @@ class FileChangeApprovalParams(_Camel):
 
 class ApprovalDecisionResult(msgspec.Struct):
     decision: str
+
+
+# --- caller-defined (dynamic) tools -------------------------------------------------------------
+
+
+class DynamicToolCallParams(_Camel):
+    """``item/tool/call``: Codex waits for the caller to run a dynamic tool."""
+
+    thread_id: str
+    turn_id: str
+    call_id: str
+    tool: str
+    arguments: Any = None
+    namespace: str | None = None
+
+
+class InputTextContent(msgspec.Struct, tag_field="type", tag="inputText"):
+    text: str
+
+
+class DynamicToolCallResponse(_Camel):
+    content_items: list[InputTextContent]
+    success: bool
+
+
+class RawResponseItem(msgspec.Struct):
+    """A model output item as the Responses API sent it (``experimentalRawEvents``); only calls are read."""
+
+    type: str
+    call_id: str | None = None
+    name: str | None = None
+    arguments: str | None = None
+    namespace: str | None = None
+
+
+class RawResponseItemCompleted(_Camel):
+    thread_id: str
+    turn_id: str
+    item: RawResponseItem
+
+
+class RawResponseCompleted(_Camel):
+    """One model response is complete (every item of it has been announced)."""
+
+    thread_id: str
+    turn_id: str
+    usage: TokenUsageBreakdown | None = None

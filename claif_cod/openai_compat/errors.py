@@ -22,6 +22,7 @@ from claif_cod.engine.errors import (
     CodexStartFailed,
     EngineError,
     InvalidRequest,
+    SessionStoreFailed,
     TurnFailed,
     TurnTimedOut,
 )
@@ -90,6 +91,8 @@ def translate(error: BaseException) -> APIFailure:
         if error.code == -32001:  # Codex says: server overloaded, retry later
             return _status(503, error.message, "server_overloaded")
         return _status(400, f"Codex rejected {error.method}: {error.message}")
+    if isinstance(error, SessionStoreFailed):
+        return _status(503, str(error), "session_registry_unwritable")
     if isinstance(error, (CodexNotFound, CodexStartFailed, CodexProcessDied)):
         return APIFailure("connection", 0, ErrorDetail(str(error), "connection_error"))
     if isinstance(error, EngineError):

@@ -10,8 +10,10 @@ from typing import Any, Literal
 
 import msgspec
 
-from claif_cod.engine.conversations import Conversation, Message
+from claif_cod.engine.conversations import Conversation, HistoryItem, Message
 from claif_cod.engine.errors import InvalidRequest
+from claif_cod.engine.tools import ThreadTools, ToolResult
+from claif_cod.openai_compat.tool_calls import ChatTool, ChatToolCall, engine_calls, thread_tools
 
 MAX_N = 16
 
@@ -20,7 +22,8 @@ class ChatMessage(msgspec.Struct):
     role: str
     content: str | list[dict[str, Any]] | None = None
     name: str | None = None
-    tool_calls: list[Any] | None = None
+    tool_calls: list[ChatToolCall] | None = None
+    tool_call_id: str | None = None
 
 
 class StreamOptions(msgspec.Struct):
@@ -51,6 +54,13 @@ class ChatRequest(msgspec.Struct):
     reasoning_effort: str | None = None
     session_id: str | None = None
     strict: bool | None = None
+    tools: list[ChatTool] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    builtin_tools: bool | None = None
+    """claif_cod's own: False offers the model only the caller's tools (no shell, patch, web search)."""
+    tool_timeout: float | None = None
+    """claif_cod's own: seconds a turn may wait for the results of the tool calls it returned."""
 
 
 HONOURED = frozenset(
@@ -65,6 +75,11 @@ HONOURED = frozenset(
         "reasoning_effort",
         "session_id",
         "strict",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "builtin_tools",
+        "tool_timeout",
     }
 )
 NO_EFFECT = frozenset({"user", "metadata", "store", "safety_identifier"})
@@ -81,9 +96,6 @@ IGNORED = frozenset(
         "logit_bias",
         "logprobs",
         "top_logprobs",
-        "tools",
-        "tool_choice",
-        "parallel_tool_calls",
         "functions",
         "function_call",
         "modalities",
@@ -104,6 +116,7 @@ class ParsedRequest(msgspec.Struct):
     stop: tuple[str, ...]
     output_schema: dict[str, Any] | None
     ignored: tuple[str, ...]
+    tools: ThreadTools
 
 
 _decoder = msgspec.json.Decoder(ChatRequest)
@@ -147,6 +160,9 @@ def parse_chat_request(body: bytes, *, default_model: str | None, strict: bool) 
 
     ignored = [key for key in raw_keys if key not in HONOURED and key not in NO_EFFECT]
     output_schema = _output_schema(request.response_format, ignored)
+    tools = thread_tools(
+        request.tools, request.tool_choice, request.parallel_tool_calls, request.builtin_tools, ignored
+    )
     if strict and ignored:
         names = ", ".join(sorted(ignored))
         raise InvalidRequest(
@@ -156,6 +172,12 @@ def parse_chat_request(body: bytes, *, default_model: str | None, strict: bool) 
         raise InvalidRequest(f"n must be between 1 and {MAX_N}", param="n")
     if request.n > 1 and request.session_id is not None:
         raise InvalidRequest("n > 1 cannot be combined with a named session", param="n")
+    if tools.enabled and request.n > 1:
+        raise InvalidRequest("n > 1 cannot be combined with tools", param="n")
+    if tools.enabled and request.session_id is not None:
+        raise InvalidRequest("tools cannot be combined with a named session", param="tools")
+    if request.tool_timeout is not None and not 0 < request.tool_timeout <= 86400:
+        raise InvalidRequest("tool_timeout must be between 0 and 86400 seconds", param="tool_timeout")
     stop = (request.stop,) if isinstance(request.stop, str) else tuple(request.stop or ())
     if len(stop) > 4 or any(not s for s in stop):
         raise InvalidRequest("stop takes up to 4 non-empty strings", param="stop")
@@ -165,6 +187,7 @@ def parse_chat_request(body: bytes, *, default_model: str | None, strict: bool) 
         stop=stop,
         output_schema=output_schema,
         ignored=tuple(sorted(ignored)),
+        tools=tools,
     )
 
 
@@ -180,11 +203,14 @@ def _output_schema(fmt: ResponseFormat | None, ignored: list[str]) -> dict[str, 
 
 
 def build_conversation(messages: list[ChatMessage]) -> Conversation:
-    """System and developer messages become instructions; the rest must be user/assistant text."""
+    """System and developer messages become instructions; the rest user/assistant text, tool calls and results.
+
+    The request ends with a user message (the turn's input) or with the results of the tool calls of
+    the assistant message before them (the turn answers them)."""
     if not messages:
         raise InvalidRequest("messages must not be empty", param="messages")
     instructions: list[str] = []
-    turns: list[Message] = []
+    turns: list[HistoryItem] = []
     for index, message in enumerate(messages):
         where = f"messages[{index}]"
         text = _text(message, where)
@@ -193,20 +219,22 @@ def build_conversation(messages: list[ChatMessage]) -> Conversation:
         elif message.role == "user":
             turns.append(Message("user", text))
         elif message.role == "assistant":
-            if message.tool_calls:
-                raise InvalidRequest(f"{where}: assistant tool_calls cannot be replayed into Codex", param=where)
-            turns.append(Message("assistant", text))
+            if text or not message.tool_calls:
+                turns.append(Message("assistant", text))
+            turns += engine_calls(message.tool_calls or [], where)
+        elif message.role == "tool":
+            if not message.tool_call_id:
+                raise InvalidRequest(f"{where}: a tool message needs tool_call_id", param=where)
+            turns.append(ToolResult(call_id=message.tool_call_id, output=text))
         else:
-            raise InvalidRequest(
-                f"{where}: role {message.role!r} is not supported (Codex runs its own tools)", param=where
-            )
-    if not turns or turns[-1].role != "user":
-        raise InvalidRequest("the last non-system message must come from the user", param="messages")
-    return Conversation(
-        instructions="\n\n".join(instructions) if instructions else None,
-        history=tuple(turns[:-1]),
-        prompt=turns[-1].text,
-    )
+            raise InvalidRequest(f"{where}: role {message.role!r} is not supported", param=where)
+    last = turns[-1] if turns else None
+    instructions_text = "\n\n".join(instructions) if instructions else None
+    if isinstance(last, ToolResult):
+        return Conversation(instructions=instructions_text, history=tuple(turns), prompt=None)
+    if not isinstance(last, Message) or last.role != "user":
+        raise InvalidRequest("the last non-system message must come from the user or a tool", param="messages")
+    return Conversation(instructions=instructions_text, history=tuple(turns[:-1]), prompt=last.text)
 
 
 def _text(message: ChatMessage, where: str) -> str:

@@ -9,7 +9,6 @@ responses; connection failures and timeouts, which it models as exceptions, are 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import queue
 import threading
@@ -50,7 +49,7 @@ class TransportCore:
             if self.closed:
                 raise RuntimeError("this client has been closed")
             if self._loop is None:
-                self._loop = LoopThread()
+                self._loop = LoopThread(cleanup=self._close_backend)
             return self._loop
 
     async def dispatch(self, method: str, path: str, body: bytes, timeout: float | None) -> Reply:
@@ -71,18 +70,29 @@ class TransportCore:
         assert self._backend is not None
         return pick_model(await self._backend.models(options), model_id)
 
+    async def _close_backend(self) -> None:
+        """The loop's last work, however it ends: the daemon connection or the Codex children go first."""
+        if self._backend is not None:
+            await self._backend.aclose()
+
     def close(self) -> None:
+        """Close and wait until the daemon connection or every Codex child is gone."""
+        loop = self._mark_closed()
+        if loop is not None:
+            loop.stop()
+
+    def release(self) -> None:
+        """What an unclosed client's finalizer does: the same close, without waiting (any thread)."""
+        loop = self._mark_closed()
+        if loop is not None:
+            loop.end()
+
+    def _mark_closed(self) -> LoopThread | None:
         with self._lock:
             if self.closed:
-                return
+                return None
             self.closed = True
-            loop = self._loop
-        if loop is None:
-            return
-        if self._backend is not None:
-            with contextlib.suppress(Exception):  # closing must not raise; children die with their stdin
-                loop.run(self._backend.aclose(), timeout=30)
-        loop.stop()
+            return self._loop
 
 
 def _detail(message: str, code: str) -> ErrorDetail:

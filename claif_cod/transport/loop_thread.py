@@ -3,28 +3,52 @@
 Sync callers cannot await, and async callers' loops come and go (``asyncio.run`` per
 call), while warm Codex processes must outlive both; so the engine gets a loop of its own
 and callers reach it through thread-safe futures.
+
+A script may never close its client. So the loop ends itself in order, whoever asks: its
+owner's ``cleanup`` first (closing the daemon connection or the Codex children), then every
+task left, then the loop. At interpreter exit every loop still running is ended that way
+and waited for, before the interpreter tears down what those tasks use.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
+import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
+CLEANUP_TIMEOUT_S = 10.0
+"""How long an owner's cleanup may take (the Codex kill ladder needs at most a few seconds)."""
+
+_running: set[LoopThread] = set()
+_running_lock = threading.RLock()
+"""Reentrant: a finalizer may end a loop from inside a critical section of the same thread."""
+
 
 class LoopThread:
-    def __init__(self, name: str = "claif-cod-engine") -> None:
+    def __init__(self, name: str = "claif-cod-engine", cleanup: Callable[[], Awaitable[None]] | None = None) -> None:
         self.loop = asyncio.new_event_loop()
+        self._cleanup = cleanup
+        self._ending = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        with _running_lock:
+            _running.add(self)
         self._thread.start()
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
+        try:
+            self.loop.run_forever()
+            _finish_tasks(self.loop)
+        finally:
+            self.loop.close()
+            with _running_lock:
+                _running.discard(self)
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
@@ -49,28 +73,58 @@ class LoopThread:
             future.cancel()
             raise
 
-    def next_item(self, iterator: AsyncIterator[T]) -> T:
-        """One item of an async iterator living on the engine loop (StopAsyncIteration at the end)."""
-        return self.run(_anext(iterator))
+    def end(self) -> None:
+        """Run the cleanup, then stop the loop; returns at once, from any thread (a finalizer's too)."""
+        with contextlib.suppress(RuntimeError):  # already closed
+            self.loop.call_soon_threadsafe(self._end_soon)
 
-    async def next_item_async(self, iterator: AsyncIterator[T]) -> T:
-        return await self.run_async(_anext(iterator))
+    def _end_soon(self) -> None:
+        if not self._ending:  # on the loop's own thread: no race
+            self._ending = True
+            self.loop.create_task(self._end())
+
+    async def _end(self) -> None:
+        try:
+            if self._cleanup is not None:
+                with contextlib.suppress(Exception, asyncio.TimeoutError):  # ending must not fail
+                    await asyncio.wait_for(self._cleanup(), CLEANUP_TIMEOUT_S)
+        finally:
+            self.loop.stop()
+
+    def join(self, timeout: float | None = None) -> None:
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
 
     def stop(self) -> None:
-        if self.loop.is_closed():
-            return
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=10)
-        if not self._thread.is_alive():
-            self.loop.close()
+        """End the loop and wait for it."""
+        self.end()
+        self.join(CLEANUP_TIMEOUT_S + 5)
 
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
 
 
-async def _anext(iterator: AsyncIterator[T]) -> T:
-    return await iterator.__anext__()
+def _finish_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """What ``asyncio.run`` does before closing its loop: no task is left pending for the GC to find."""
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.run_until_complete(loop.shutdown_default_executor())
+
+
+@atexit.register
+def _end_all_at_exit() -> None:
+    """Unclosed clients' loops end before the interpreter does: quietly, and with no Codex child left."""
+    with _running_lock:
+        threads = list(_running)
+    for thread in threads:
+        thread.end()
+    for thread in threads:
+        thread.join(CLEANUP_TIMEOUT_S + 5)
 
 
 Outcome = tuple[bool, Any]

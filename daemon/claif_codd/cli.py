@@ -130,6 +130,8 @@ def main() -> None:
               help="Turn-starting requests in flight in the whole daemon; more get OVERLOADED.")
 @click.option("--max-outbound-bytes", type=click.IntRange(min=1), default=64 * 2**20, show_default=True,
               help="Unread backlog after which a client that stopped reading is disconnected.")
+@click.option("--max-processes", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Warm Codex processes kept; beyond it the least recently used idle one is closed.")
 @click.option("--drain-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
               help="On SIGTERM or stop, seconds running requests get to finish before they are interrupted.")
 @click.option("--thread-idle-timeout", type=click.FloatRange(min=0), default=DEFAULT_THREAD_IDLE_TIMEOUT_S,
@@ -146,6 +148,7 @@ def serve(
     max_inflight: int,
     max_turns: int,
     max_outbound_bytes: int,
+    max_processes: int,
     drain_timeout: float,
     thread_idle_timeout: float,
     http: str | None,
@@ -166,6 +169,7 @@ def serve(
         max_inflight_per_connection=max_inflight,
         max_turns_in_flight=max_turns,
         max_outbound_bytes=max_outbound_bytes,
+        max_processes=max_processes,
         drain_timeout=drain_timeout,
         thread_idle_timeout=thread_idle_timeout or None,
         http=http_settings,

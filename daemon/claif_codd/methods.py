@@ -266,7 +266,7 @@ class Methods:
         return SessionsListResult(sessions=infos)
 
     def session_close(self, request: SessionCloseRequest) -> ClosedResult:
-        return ClosedResult(closed=self.daemon.engine.sessions.delete(request.params.session_id))
+        return ClosedResult(closed=self.daemon.engine.close_session(request.params.session_id))
 
     async def turn_interrupt(self, conn: Connection, request: TurnInterruptRequest) -> InterruptedResult:
         params = request.params
@@ -302,7 +302,7 @@ class Methods:
         for handle in engine.threads():
             if handle.server.alive:
                 loaded[handle.server.pid] = loaded.get(handle.server.pid, 0) + 1
-        for key, server, busy in engine.processes():
+        for key, server, turns, _holds in engine.processes():
             binary = engine.known_binary(key.codex_path)
             processes.append(
                 ProcessInfo(
@@ -311,7 +311,7 @@ class Methods:
                     codex_path=key.codex_path,
                     codex_version=binary.version if binary else "unknown",
                     threads=loaded.get(server.pid, 0),
-                    turns_in_flight=busy,
+                    turns_in_flight=turns,
                     rss_bytes=rss_bytes(server.pid),
                 )
             )

@@ -79,6 +79,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
+from claif_cod.engine.errors import SessionStoreFailed
 from claif_cod.engine.sessions import SessionRecord
 
 __all__ = [
@@ -171,7 +172,7 @@ class SqliteSessionStore:
         return _record(rows[0]) if rows else None
 
     def put(self, record: SessionRecord) -> None:
-        self._db().execute(
+        self._write(
             _SQL_PUT,
             (
                 record.session_id,
@@ -184,7 +185,15 @@ class SqliteSessionStore:
         )
 
     def delete(self, session_id: str) -> bool:
-        return self._db().execute(_SQL_DELETE, (session_id,)).rowcount > 0
+        return self._write(_SQL_DELETE, (session_id,)).rowcount > 0
+
+    def _write(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor:
+        """One committed statement; a failure (read-only, disk full, I/O) names the file."""
+        db = self._db()
+        try:
+            return db.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise SessionStoreFailed(str(self._path), str(exc)) from exc
 
     def all(self) -> list[SessionRecord]:
         return [_record(row) for row in self._db().execute(_SQL_ALL).fetchall()]

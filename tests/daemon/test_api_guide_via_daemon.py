@@ -38,10 +38,10 @@ INTEGRATION = Path(__file__).resolve().parents[1] / "integration"
 if str(INTEGRATION) not in sys.path:
     sys.path.insert(0, str(INTEGRATION))
 
-from api_guide import Example, GuideRunner, guide_runner, load_examples  # noqa: E402
+from api_guide import GUIDE_WARNINGS, Example, GuideRunner, guide_runner, load_examples  # noqa: E402
 from test_api_guide import CHECKS, IN_PROCESS_ONLY, NO_GUIDE  # noqa: E402
 
-pytestmark = [pytest.mark.codex, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.codex, pytest.mark.timeout(60), GUIDE_WARNINGS]
 
 GUIDE, EXAMPLES = load_examples()
 _OWN_MODE = pytest.mark.skip(reason="the example picks its own daemon mode ('off', and 'require' with no daemon)")

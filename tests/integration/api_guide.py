@@ -51,6 +51,11 @@ DAEMON_HELPERS = REPO_ROOT / "tests" / "daemon"
 
 CLIENT_TYPES = (CodexClient, AsyncCodexClient)
 
+GUIDE_WARNINGS = pytest.mark.filterwarnings("ignore:The `dict` method is deprecated:DeprecationWarning")
+"""The guide's Flask, FastAPI and response-processing examples call pydantic's deprecated ``.dict()``.
+
+The guide is kept verbatim, so the warning is filtered wherever its examples run."""
+
 _FENCE = re.compile(r"^(`{3,}|~{3,})\s*([\w+-]*)")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 

@@ -33,6 +33,7 @@ import tenacity
 from api_guide import (
     EXAMPLE_CODEX_HOME,
     GUIDE_CANDIDATES,
+    GUIDE_WARNINGS,
     REPO_ROOT,
     Example,
     GuideRunner,
@@ -45,7 +46,7 @@ import claif_cod.testing.pytest_plugin as codex_pytest_plugin
 from claif_cod import CodexClient
 from claif_cod.testing import RecordedRequest
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), GUIDE_WARNINGS]
 
 GUIDE, EXAMPLES = load_examples()
 NO_GUIDE = "the API guide is missing: looked for " + " and ".join(str(p) for p in GUIDE_CANDIDATES)
@@ -529,6 +530,22 @@ def check_timeouts(run: Run) -> None:
     assert ask("Still there?") == echo("Still there?")
 
 
+def check_tool_calling(run: Run) -> None:
+    assert run.stdout == "Tool get_weather returned: 22 degrees and sunny in Paris\n"
+    first, second = run.server.requests
+    assert "get_weather" in first.tool_names()
+    [call] = second.function_calls()
+    assert (call.name, json.loads(call.arguments)) == ("get_weather", {"city": "Paris"})
+    assert [o.output for o in second.function_outputs()] == ["22 degrees and sunny in Paris"]
+    assert thread_of(first) == thread_of(second)  # the same Codex turn went on
+
+
+def check_only_your_tools(run: Run) -> None:
+    assert run.stdout == 'lookup_order {"order_id": "42"}\n'
+    [request] = run.server.requests
+    assert request.tool_names() == ["lookup_order"]
+
+
 KIT_TESTS = ["test_the_prompt_reaches_the_model", "test_rate_limits_raise_openais_error",
              "test_with_a_model_server_of_your_own"]
 """In the order the example defines them, which is the order they run in."""
@@ -549,7 +566,7 @@ def check_testing_your_code_offline(run: Run) -> None:
         # ModelServer, and $CODEX_HOME aimed at it for the length of the test.
         "codex_model_server": run.server,
         "codex_home": Path(os.environ["CODEX_HOME"]),
-        "codex_binary": Path(codex_cli_bin.bundled_codex_path()),
+        "codex_binary": Path(os.environ.get("CLAIF_COD_CODEX_PATH") or codex_cli_bin.bundled_codex_path()),
         "tmp_path": tmp,
     }
     for name in KIT_TESTS:
@@ -594,6 +611,8 @@ CHECKS: dict[str, Callable[[Run], None]] = {
     "stop-sequences": check_stop_sequences,
     "usage-when-streaming": check_usage_when_streaming,
     "timeouts": check_timeouts,
+    "tool-calling": check_tool_calling,
+    "only-your-tools": check_only_your_tools,
     "testing-your-code-offline": check_testing_your_code_offline,
 }
 

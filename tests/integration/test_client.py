@@ -390,7 +390,7 @@ def test_close_leaves_no_codex_process_behind(codex_home: Path, workdir: Path) -
     assert client.backend is not None
     backend = client.backend.local
     assert isinstance(backend, InProcessBackend)
-    pids = [server.pid for _, server, _ in backend.engine.processes()]
+    pids = [server.pid for _, server, *_ in backend.engine.processes()]
     assert pids
     client.close()
     for pid in pids:

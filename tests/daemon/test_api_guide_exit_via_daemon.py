@@ -1,0 +1,71 @@
+"""Every API guide example, run as a script that never closes its clients, exits quietly through claif-codd.
+
+As ``tests/integration/test_api_guide_exit.py``, with a daemon running and ``CLAIF_COD_DAEMON=require``
+(examples that pick their own mode keep it): every client talked to the daemon, and the script's
+exit must print nothing (no "Task was destroyed ... DaemonConnection._read_loop()") and leave no
+process behind.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from daemon_process import DaemonProcess
+
+INTEGRATION = Path(__file__).resolve().parents[1] / "integration"
+if str(INTEGRATION) not in sys.path:
+    sys.path.insert(0, str(INTEGRATION))
+
+from api_guide import Example, load_examples  # noqa: E402
+from guide_exit import can_reap, run_fresh  # noqa: E402
+from test_api_guide import NO_GUIDE  # noqa: E402
+from test_api_guide_exit import script_env  # noqa: E402
+
+from claif_cod import CodexClient  # noqa: E402
+from claif_cod.testing import ModelServer  # noqa: E402
+from claif_cod.transport.loop_thread import LoopThread  # noqa: E402
+
+pytestmark = [pytest.mark.codex, pytest.mark.timeout(150)]
+
+GUIDE, EXAMPLES = load_examples()
+_PARAMS = [pytest.param(e, id=e.id) for e in EXAMPLES] or [
+    pytest.param(None, id="no-guide", marks=pytest.mark.skip(reason=NO_GUIDE))
+]
+
+
+@pytest.mark.skipif(not can_reap(), reason="finding leftover processes needs Linux's child subreaper")
+@pytest.mark.parametrize("example", _PARAMS)
+def test_example_exits_quietly_through_the_daemon(
+    example: Example, daemon: DaemonProcess, codex_model_server: ModelServer, tmp_path: Path
+) -> None:
+    assert GUIDE is not None
+    workdir, env = script_env(tmp_path, codex_model_server)
+    env["CLAIF_COD_DAEMON"] = "require"
+    env["CLAIF_COD_SOCKET"] = str(daemon.socket)
+    result = run_fresh(GUIDE, example.id, cwd=workdir, env=env, report=tmp_path / "report.json")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert result.left_running == []
+
+
+def test_a_dropped_client_closes_its_daemon_connection(daemon: DaemonProcess, codex_home: Path) -> None:
+    """Collected without ``close()``: its connection ends and its loop thread with it, while the program runs on."""
+
+    def use() -> LoopThread:
+        client = CodexClient(daemon="require")
+        client.chat.completions.create(model="o4-mini", messages=[{"role": "user", "content": "hi"}])
+        return client._core.loop
+
+    loop = use()
+    assert daemon.status().connections == 2  # the dropped client's, and the status call's own
+    gc.collect()
+    loop.join(timeout=30)
+    assert not loop.alive
+    deadline = time.monotonic() + 10
+    while (connections := daemon.status().connections) != 1 and time.monotonic() < deadline:
+        time.sleep(0.05)  # the daemon notices the closed socket on its own loop
+    assert connections == 1

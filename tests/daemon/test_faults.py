@@ -1,0 +1,143 @@
+"""claif-codd under faults and hostile input: nothing that was acknowledged is lost, every request is answered.
+
+Real daemon processes, real Codex, the offline model; the socket client is the protocol-only one of
+``test_limits``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from daemon_process import DaemonProcess
+from test_limits import (
+    WAIT_S,
+    Client,
+    async_wait_until,
+    chat_request,
+    hello_request,
+    log_text,
+    session_request,
+    start_daemon,  # noqa: F401 (a fixture)
+)
+
+from claif_cod.protocol import (
+    CancelNotification,
+    CancelParams,
+    ErrorResponse,
+    Response,
+    SessionsListRequest,
+    SessionsListResult,
+    SessionTurnResult,
+    decode_result,
+    encode,
+    encode_frame,
+)
+from claif_cod.testing import ModelServer
+
+pytestmark = [pytest.mark.codex, pytest.mark.timeout(120)]
+
+
+async def wait_for_status(client: Client, condition: Callable[..., bool], what: str) -> None:
+    deadline = asyncio.get_running_loop().time() + WAIT_S
+    while not condition(status := await client.status()):
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}: {status}"
+        await asyncio.sleep(0.05)
+
+
+# --- 1. the process cap never kills a turn ---------------------------------------------------------------------
+
+
+async def test_process_cap_is_exceeded_rather_than_evicting_a_running_turn(
+    start_daemon: Callable[..., DaemonProcess],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """With --max-processes 1, a turn stalled on the model in directory A keeps its process while a request
+    in directory B gets a second one; status shows the turn on A's process; A ends only when cancelled."""
+    daemon = start_daemon("--max-processes", "1")
+    dir_a, dir_b = tmp_path / "a", tmp_path / "b"
+    dir_a.mkdir()
+    dir_b.mkdir()
+    client = await Client.connect(daemon.socket)
+    try:
+        stalled = chat_request(client.next_id(), "[[stall]]", dir_a)
+        reply_a = client.start(stalled)
+        await wait_for_status(client, lambda s: s.turns_in_flight == 1, "the stalled turn")
+        assert await client.chat("in b", dir_b) == "Echo: in b"
+        status = await client.status()
+        by_dir = {p.working_dir: p for p in status.processes}
+        assert set(by_dir) == {str(dir_a), str(dir_b)}, status  # the cap of 1 was exceeded, not enforced
+        assert by_dir[str(dir_a)].turns_in_flight == 1 and by_dir[str(dir_b)].turns_in_flight == 0, status
+        assert not reply_a.done(), reply_a  # the stalled turn is still running, its process alive
+        client.send(CancelNotification(params=CancelParams(id=stalled.id)))
+        reply = await asyncio.wait_for(reply_a, WAIT_S)
+        assert isinstance(reply, ErrorResponse) and "cancelled" in reply.error.message, reply
+        # Now A is idle: the next new directory evicts the least recently used idle process.
+        dir_c = tmp_path / "c"
+        dir_c.mkdir()
+        assert await client.chat("in c", dir_c) == "Echo: in c"
+        await wait_for_status(client, lambda s: len(s.processes) == 1, "the evictions")
+        assert str(dir_c) in {p.working_dir for p in (await client.status()).processes}
+    finally:
+        await client.close()
+
+
+# --- 9. a connection that goes away takes its turns with it ---------------------------------------------------
+
+
+async def test_a_closed_connection_interrupts_its_turn(
+    daemon: DaemonProcess, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    watcher = await Client.connect(daemon.socket)
+    leaving = await Client.connect(daemon.socket)
+    try:
+        leaving.start(chat_request(leaving.next_id(), "[[long:2000]] [[slow:20]]", workdir))
+        await async_wait_until(lambda: len(leaving.chunks[2]) > 3, what="the turn to stream")
+        await leaving.close()
+        await wait_for_status(watcher, lambda s: s.turns_in_flight == 0 and s.connections == 1, "the interrupt")
+    finally:
+        await watcher.close()
+
+
+async def test_a_dropped_slow_reader_has_its_turn_interrupted(
+    start_daemon: Callable[..., DaemonProcess],  # noqa: F811
+    workdir: Path,
+) -> None:
+    """The turn would stream for 100 s; once its reader is dropped it must end within the wait."""
+    daemon = start_daemon("--max-outbound-bytes", str(64 * 1024))
+    watcher = await Client.connect(daemon.socket)
+    reader, writer = await asyncio.open_unix_connection(str(daemon.socket), limit=1024)
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        writer.write(encode_frame(encode(hello_request(1))))
+        writer.write(encode_frame(encode(session_request(2, "s", "[[long:20000]] [[slow:5]]", workdir))))
+        await writer.drain()  # and never read again
+        await async_wait_until(lambda: "connection.slow_reader_dropped" in log_text(daemon), what="the drop")
+        await wait_for_status(watcher, lambda s: s.turns_in_flight == 0 and s.connections == 1, "the interrupt")
+    finally:
+        writer.close()
+        await watcher.close()
+
+
+async def test_a_turn_of_a_session_others_follow_survives_its_connection(daemon: DaemonProcess, workdir: Path) -> None:
+    follower = await Client.connect(daemon.socket)
+    leaving = await Client.connect(daemon.socket)
+    try:
+        first = await follower.call(session_request(follower.next_id(), "shared", "one", workdir))
+        assert isinstance(first, Response), first
+        leaving.start(session_request(leaving.next_id(), "shared", "[[long:30]] [[slow:50]]", workdir))
+        await wait_for_status(follower, lambda s: s.turns_in_flight == 1, "the leaving client's turn")
+        await leaving.close()
+        third = await follower.call(session_request(follower.next_id(), "shared", "three", workdir))
+        assert isinstance(third, Response), third
+        assert decode_result(third.result, SessionTurnResult).text == "[turn 3] Echo: three"
+        listing = await follower.call(SessionsListRequest(id=follower.next_id()))
+        assert isinstance(listing, Response), listing
+        [session] = decode_result(listing.result, SessionsListResult).sessions
+        assert session.turns == 3  # the leaving client's turn ran to its end and was recorded
+    finally:
+        await follower.close()

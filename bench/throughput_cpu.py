@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 await client_block(remote, 1, 1, "warm daemon")
                 assert local.backend is not None
                 assert local.backend.local is not None
-                local_pids = [os.getpid()] + [s.pid for _, s, _ in local.backend.local.engine.processes()]
+                local_pids = [os.getpid()] + [s.pid for _, s, *_ in local.backend.local.engine.processes()]
                 daemon_pids = [os.getpid(), daemon.pid] + [p["pid"] for p in daemon.status()["processes"]]
                 for block in range(args.blocks):
                     for mode in ("raw", "in-process", "daemon"):

@@ -313,10 +313,43 @@ class TurnStarted(_Camel):
 # --- thread items ---------------------------------------------------------------------
 
 
+class ModerationKind(_Camel):
+    """A hidden answer's ``replacement`` or a blocked one's ``reason``: Codex 0.171 gives only a kind
+    (``wellbeingPromptHelpline``; ``protection``, ``cyber``), no replacement text."""
+
+    kind: str = ""
+
+
+class AgentMessageDisplay(_Camel):
+    """How Codex says to present a moderated answer: ``show``, ``hide`` or ``block``.
+
+    One struct with an open ``mode`` rather than a tagged union: a mode a later Codex adds must
+    not make the whole item undecodable.
+    """
+
+    mode: str
+    replacement: ModerationKind | None = None
+    reason: ModerationKind | None = None
+
+
+class AgentMessageModeration(_Camel):
+    """``agentMessage.moderation`` (Codex 0.171+)."""
+
+    moderated: bool = False
+    display: AgentMessageDisplay | None = None
+
+
 class AgentMessageItem(_Camel, tag_field="type", tag="agentMessage"):
     id: str
     text: str = ""
     phase: str | None = None
+    moderation: AgentMessageModeration | None = None
+
+    @property
+    def withheld(self) -> bool:
+        """Moderation says this answer must not be shown (hidden or blocked)."""
+        display = self.moderation.display if self.moderation is not None else None
+        return display is not None and display.mode in ("hide", "block")
 
 
 class ReasoningItem(_Camel, tag_field="type", tag="reasoning"):

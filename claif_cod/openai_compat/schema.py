@@ -9,7 +9,7 @@ import msgspec
 from claif_cod.engine.events import TurnUsage
 from claif_cod.openai_compat.tool_calls import ChatToolCall, ToolCallDelta
 
-FinishReason = Literal["stop", "length", "tool_calls"]
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
 
 
 class PromptTokensDetails(msgspec.Struct):

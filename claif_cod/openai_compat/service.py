@@ -264,7 +264,12 @@ class _Run:
                 elif isinstance(event, TextReset):
                     result.text.reset(event.item_id)
                 elif isinstance(event, ItemCompleted) and isinstance(event.item, wire.AgentMessageItem):
-                    out = result.text.complete(event.item.id, event.item.text)
+                    if event.item.withheld:  # Codex's moderation hid or blocked the answer
+                        result.text.withhold(event.item.id)
+                        result.finish_reason = "content_filter"
+                        result.clean = False
+                    else:
+                        out = result.text.complete(event.item.id, event.item.text)
                 elif isinstance(event, TurnFinished):
                     finished = event  # the last event: let the turn close itself before judging it
                     continue
@@ -292,8 +297,9 @@ class _Run:
                 result.clean = False
         if result.clean and self.session_id is None:  # a session's thread is continued by name only
             self.engine.remember(handle, self.parsed.conversation, result.text.text)
-        if self.session_id is not None:
-            self.engine.session_turn_done(self.session_id, handle, self.parsed.request.model)
+        prompt = self.parsed.conversation.prompt
+        if self.session_id is not None and prompt is not None:  # session_thread refused anything else
+            self.engine.session_turn_done(self.session_id, handle, self.parsed.request.model, prompt, result.text.text)
         return result
 
     def _suspended(self, result: _ChoiceResult, sink: _Sink | None) -> _ChoiceResult:

@@ -232,7 +232,7 @@ class Methods:
         finally:
             await events.aclose()
         assert finished is not None
-        engine.session_turn_done(params.session_id, handle, options.default_model)
+        engine.session_turn_done(params.session_id, handle, options.default_model, params.text, text.text)
         conn.log.debug(
             "session.turn", request=request.id, session=params.session_id, thread_id=handle.thread_id,
             status=finished.status, tokens=finished.usage.total_tokens,
@@ -277,12 +277,10 @@ class Methods:
             task.cancel()  # the request's turn is interrupted as its task unwinds
             return InterruptedResult(interrupted=True)
         if params.session_id is not None:
-            record = self.daemon.engine.sessions.get(params.session_id)
-            turn = self.daemon.engine.active_turn(record.thread_id) if record else None
-            if turn is None:
-                return InterruptedResult(interrupted=False)
-            await turn.interrupt()
-            return InterruptedResult(interrupted=True)
+            turns = self.daemon.engine.session_turns(params.session_id)
+            for turn in turns:
+                await turn.interrupt()
+            return InterruptedResult(interrupted=bool(turns))
         return InterruptedResult(interrupted=False)
 
     def approval_respond(self, conn: Connection, request: ApprovalRespondRequest) -> OkResult:

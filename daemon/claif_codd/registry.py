@@ -39,9 +39,16 @@ Files and permissions
 Missing parent directories are created with mode 0700 (``os.mkdir(..., 0o700)``, never wider
 than 0700 whatever the umask, then set to exactly 0700). Existing directories are left alone.
 The database file is created by ``os.open(..., O_CREAT, 0o600)`` before SQLite touches it, so it
-is never wider than 0600 at any instant, then set to exactly 0600; SQLite gives the ``-wal`` and
-``-shm`` files it creates the database file's mode. No process-wide umask is changed (the umask
+is never wider than 0600 at any instant, then set to exactly 0600; SQLite gives the ``-wal`` file
+it creates the database file's mode. No process-wide umask is changed (the umask
 is shared by every thread of the daemon).
+
+Locking
+-------
+Only the daemon opens the registry, in ``locking_mode=EXCLUSIVE``: WAL's index then lives in the
+daemon's own memory, not in a shared ``-shm`` mapping (a truncated or frozen ``-shm`` file would
+otherwise kill the daemon with SIGBUS). Another process opening the file while the daemon runs gets
+"database is locked".
 
 Integrity
 ---------
@@ -74,13 +81,16 @@ import sqlite3
 import stat
 import time
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
+from claif_cod.engine.conversations import Message
 from claif_cod.engine.errors import SessionStoreFailed
 from claif_cod.engine.sessions import SessionRecord
+from claif_codd import registry_schema as sql
+from claif_codd.registry_schema import MIGRATIONS, SCHEMA_VERSION, Migration
 
 __all__ = [
     "MIGRATIONS",
@@ -92,8 +102,6 @@ __all__ = [
 
 logger = logging.getLogger("claif_codd.registry")
 
-Migration = Callable[[sqlite3.Connection], None]
-"""Brings the schema from version ``i`` to ``i + 1``; runs inside a transaction. Must not commit."""
 
 _DIR_MODE = 0o700
 _FILE_MODE = 0o600
@@ -101,40 +109,6 @@ _SIDECAR_SUFFIXES = ("-wal", "-shm", "-journal")
 _SQLITE_CORRUPT = 11
 _SQLITE_NOTADB = 26
 _BUSY_TIMEOUT_S = 2.0
-
-
-def _migrate_v1(conn: sqlite3.Connection) -> None:
-    conn.execute(
-        """
-        CREATE TABLE sessions (
-            session_id  TEXT PRIMARY KEY NOT NULL,
-            thread_id   TEXT NOT NULL,
-            working_dir TEXT NOT NULL,
-            model       TEXT,
-            turns       INTEGER NOT NULL,
-            last_used   REAL NOT NULL
-        ) WITHOUT ROWID
-        """
-    )
-    conn.execute("CREATE INDEX sessions_last_used ON sessions (last_used DESC)")
-
-
-MIGRATIONS: tuple[Migration, ...] = (_migrate_v1,)
-SCHEMA_VERSION = len(MIGRATIONS)
-
-_COLUMNS = "session_id, thread_id, working_dir, model, turns, last_used"
-_SQL_GET = f"SELECT {_COLUMNS} FROM sessions WHERE session_id = ?"
-_SQL_ALL = f"SELECT {_COLUMNS} FROM sessions ORDER BY last_used DESC, session_id"
-_SQL_PUT = f"""
-    INSERT INTO sessions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)
-    ON CONFLICT (session_id) DO UPDATE SET
-        thread_id = excluded.thread_id,
-        working_dir = excluded.working_dir,
-        model = excluded.model,
-        turns = excluded.turns,
-        last_used = excluded.last_used
-"""
-_SQL_DELETE = "DELETE FROM sessions WHERE session_id = ?"
 
 
 class RegistrySchemaError(RuntimeError):
@@ -165,38 +139,49 @@ class SqliteSessionStore:
 
     # -- SessionStore ---------------------------------------------------------------------
 
-    def get(self, session_id: str) -> SessionRecord | None:
+    def get(self, session_id: str, codex_home: str = "") -> SessionRecord | None:
         # fetchall() runs the statement to completion, ending the implicit read transaction
         # at once (a half-read cursor would pin a WAL snapshot and hold back checkpoints).
-        rows = self._db().execute(_SQL_GET, (session_id,)).fetchall()
+        rows = self._db().execute(sql.SQL_GET, (session_id, codex_home)).fetchall()
         return _record(rows[0]) if rows else None
 
-    def put(self, record: SessionRecord) -> None:
-        self._write(
-            _SQL_PUT,
-            (
-                record.session_id,
-                record.thread_id,
-                record.working_dir,
-                record.model,
-                record.turns,
-                record.last_used,
-            ),
-        )
-
-    def delete(self, session_id: str) -> bool:
-        return self._write(_SQL_DELETE, (session_id,)).rowcount > 0
-
-    def _write(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor:
-        """One committed statement; a failure (read-only, disk full, I/O) names the file."""
+    def put(self, record: SessionRecord, messages: Sequence[Message] = ()) -> None:
+        """Write ``record`` and append ``messages`` to its history, in one transaction."""
         db = self._db()
+        key = (record.session_id, record.codex_home)
+        row = (*key[:1], record.thread_id, record.working_dir, record.model, record.turns, record.last_used, key[1])
         try:
-            return db.execute(sql, args)
+            if not messages:
+                db.execute(sql.SQL_PUT, row)
+                return
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(sql.SQL_PUT, row)
+                (seq,) = db.execute(sql.SQL_NEXT_SEQ, key).fetchone()
+                db.executemany(sql.SQL_ADD_MESSAGE, [(*key, seq + i, m.role, m.text) for i, m in enumerate(messages)])
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise SessionStoreFailed(str(self._path), str(exc)) from exc
 
+    def history(self, session_id: str, codex_home: str = "") -> list[Message]:
+        rows = self._db().execute(sql.SQL_HISTORY, (session_id, codex_home)).fetchall()
+        return [Message("assistant" if role == "assistant" else "user", text) for role, text in rows]
+
+    def delete(self, session_id: str) -> bool:
+        """Forget the session in every Codex home, with its history."""
+        db = self._db()
+        try:
+            deleted = db.execute(sql.SQL_DELETE, (session_id,)).rowcount > 0
+            db.execute(sql.SQL_DELETE_MESSAGES, (session_id,))
+        except sqlite3.Error as exc:
+            raise SessionStoreFailed(str(self._path), str(exc)) from exc
+        return deleted
+
     def all(self) -> list[SessionRecord]:
-        return [_record(row) for row in self._db().execute(_SQL_ALL).fetchall()]
+        return [_record(row) for row in self._db().execute(sql.SQL_ALL).fetchall()]
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -279,6 +264,10 @@ class SqliteSessionStore:
         return sqlite3.connect(self._path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
 
     def _configure(self, conn: sqlite3.Connection) -> None:
+        # Only the daemon opens the registry: exclusive locking keeps WAL's index in private memory
+        # instead of a shared ``-shm`` mapping, which anyone able to truncate that file could turn
+        # into a SIGBUS that kills the daemon with every connection and turn.
+        conn.execute("PRAGMA locking_mode = EXCLUSIVE")
         (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
         if str(mode).lower() != "wal":
             # e.g. a filesystem without shared-memory support; a rollback journal still keeps
@@ -308,7 +297,7 @@ class SqliteSessionStore:
 
 
 def _record(row: Any) -> SessionRecord:
-    session_id, thread_id, working_dir, model, turns, last_used = row
+    session_id, thread_id, working_dir, model, turns, last_used, codex_home = row
     return SessionRecord(
         session_id=session_id,
         thread_id=thread_id,
@@ -316,6 +305,7 @@ def _record(row: Any) -> SessionRecord:
         model=model,
         turns=int(turns),
         last_used=float(last_used),
+        codex_home=codex_home,
     )
 
 

@@ -7,7 +7,9 @@ Real daemon processes, real Codex, the offline model; the socket client is the p
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,8 +29,11 @@ from test_limits import (
 from claif_cod.protocol import (
     CancelNotification,
     CancelParams,
+    CodexOptions,
     ErrorResponse,
     Response,
+    SessionSendParams,
+    SessionSendRequest,
     SessionsListRequest,
     SessionsListResult,
     SessionTurnResult,
@@ -37,6 +42,7 @@ from claif_cod.protocol import (
     encode_frame,
 )
 from claif_cod.testing import ModelServer
+from claif_cod.testing.codex_home import write_codex_home
 
 pytestmark = [pytest.mark.codex, pytest.mark.timeout(120)]
 
@@ -109,7 +115,7 @@ async def test_a_dropped_slow_reader_has_its_turn_interrupted(
     """The turn would stream for 100 s; once its reader is dropped it must end within the wait."""
     daemon = start_daemon("--max-outbound-bytes", str(64 * 1024))
     watcher = await Client.connect(daemon.socket)
-    reader, writer = await asyncio.open_unix_connection(str(daemon.socket), limit=1024)
+    _reader, writer = await asyncio.open_unix_connection(str(daemon.socket), limit=1024)
     sock = writer.get_extra_info("socket")
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     try:
@@ -141,3 +147,49 @@ async def test_a_turn_of_a_session_others_follow_survives_its_connection(daemon:
         assert session.turns == 3  # the leaving client's turn ran to its end and was recorded
     finally:
         await follower.close()
+
+
+# --- 3. a named session outlives its rollout; one session per Codex home ------------------------------------------
+
+
+async def session_text(client: Client, session: str, text: str, workdir: Path, codex_home: Path | None = None) -> str:
+    options = CodexOptions(working_dir=str(workdir), codex_home=str(codex_home) if codex_home else None)
+    request = SessionSendRequest(
+        id=client.next_id(), params=SessionSendParams(session_id=session, text=text, options=options)
+    )
+    reply = await client.call(request)
+    assert isinstance(reply, Response), reply
+    return decode_result(reply.result, SessionTurnResult).text
+
+
+async def test_a_session_whose_rollout_is_gone_goes_on_seeded_with_its_history(
+    daemon: DaemonProcess, workdir: Path, codex_home: Path, codex_model_server: ModelServer, tmp_path: Path
+) -> None:
+    client = await Client.connect(daemon.socket)
+    try:
+        assert await session_text(client, "notes", "one", workdir) == "Echo: one"
+        assert await session_text(client, "notes", "two", workdir) == "[turn 2] Echo: two"
+    finally:
+        await client.close()
+    daemon.stop()
+    shutil.rmtree(codex_home / "sessions")  # the user cleaned up Codex's rollouts
+    daemon.start()
+    client = await Client.connect(daemon.socket)
+    try:
+        assert await session_text(client, "notes", "three", workdir) == "[turn 3] Echo: three"
+        assert await session_text(client, "notes", "four", workdir) == "[turn 4] Echo: four"
+        assert log_text(daemon).count("engine.session_reseeded") == 1  # warned once
+        assert codex_model_server.requests[-1].user_texts() == ["one", "two", "three", "four"]
+        # The same name under another Codex home is another session.
+        other_home = write_codex_home(tmp_path / "other_home", codex_model_server.url)
+        assert await session_text(client, "notes", "elsewhere", workdir, other_home) == "Echo: elsewhere"
+        assert await session_text(client, "notes", "five", workdir) == "[turn 5] Echo: five"
+        listing = await client.call(SessionsListRequest(id=client.next_id()))
+        assert isinstance(listing, Response), listing
+        turns = sorted(s.turns for s in decode_result(listing.result, SessionsListResult).sessions)
+        assert turns == [1, 5]
+    finally:
+        await client.close()
+    registry = tmp_path / "state" / "sessions.db"
+    assert stat.S_IMODE(registry.stat().st_mode) == 0o600  # the history is private
+    assert stat.S_IMODE(registry.parent.stat().st_mode) == 0o700

@@ -73,13 +73,6 @@ class LoopThread:
             future.cancel()
             raise
 
-    def next_item(self, iterator: AsyncIterator[T]) -> T:
-        """One item of an async iterator living on the engine loop (StopAsyncIteration at the end)."""
-        return self.run(_anext(iterator))
-
-    async def next_item_async(self, iterator: AsyncIterator[T]) -> T:
-        return await self.run_async(_anext(iterator))
-
     def end(self) -> None:
         """Run the cleanup, then stop the loop; returns at once, from any thread (a finalizer's too)."""
         with contextlib.suppress(RuntimeError):  # already closed
@@ -132,10 +125,6 @@ def _end_all_at_exit() -> None:
         thread.end()
     for thread in threads:
         thread.join(CLEANUP_TIMEOUT_S + 5)
-
-
-async def _anext(iterator: AsyncIterator[T]) -> T:
-    return await iterator.__anext__()
 
 
 Outcome = tuple[bool, Any]

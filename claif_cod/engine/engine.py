@@ -55,7 +55,6 @@ from claif_cod.engine.tools import (
     ThreadTools,
     ToolResult,
     ToolRouter,
-    failed_results,
     thread_start_fields,
 )
 from claif_cod.engine.turns import (
@@ -425,6 +424,7 @@ class Engine:
             options.timeout,
             self._turn_done,
             lambda t, event: self._suspended(t, event, tool_timeout),
+            self._interrupted,
         )
         self._active[handle.thread_id] = turn
         return turn
@@ -444,9 +444,11 @@ class Engine:
         return turn
 
     def _suspension_expired(self, suspension: Suspension) -> None:
-        thread_id = suspension.turn.handle.thread_id
-        reason = "the caller did not return a result for this tool call in time"
-        suspension.turn.give_up(lambda: self._tool_router.answer(thread_id, failed_results(suspension.calls, reason)))
+        suspension.turn.give_up()
+
+    def _interrupted(self, turn: Turn) -> None:
+        reason = "no result: the turn was given up (caller deadline, disconnect or tool_timeout)"
+        self._tool_router.drop_thread(turn.handle.thread_id, reason)
 
     def active_turn(self, thread_id: str) -> Turn | None:
         """The turn running on ``thread_id``, if any (for interrupting it from elsewhere)."""

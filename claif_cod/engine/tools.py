@@ -284,7 +284,3 @@ class Suspensions:
 
     def __len__(self) -> int:
         return len(self._by_thread)
-
-
-def failed_results(calls: Iterable[ToolCall], reason: str) -> list[ToolResult]:
-    return [ToolResult(call.call_id, reason, success=False) for call in calls]

@@ -116,6 +116,7 @@ class Turn:
         timeout: float | None,
         on_done: Callable[[Turn, TurnOutcome], None],
         on_suspend: Callable[[Turn, ToolCallsRequested], None] | None = None,
+        on_interrupted: Callable[[Turn], None] | None = None,
     ) -> None:
         self.handle = handle
         self.turn_id = turn_id
@@ -127,6 +128,8 @@ class Turn:
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._on_done = on_done
         self._on_suspend = on_suspend
+        self._on_interrupted = on_interrupted
+        """Called once the interrupt is sent: Codex cannot end a turn that still waits on a tool call."""
         self._finished = False
         self._interrupt_sent = False
         self._abandoning: asyncio.Task[None] | None = None
@@ -143,11 +146,11 @@ class Turn:
         self._timeout = timeout
         self._deadline = None if timeout is None else time.monotonic() + timeout
 
-    def give_up(self, answer: Callable[[], None]) -> None:
-        """End a suspension nobody resumes: interrupt, then ``answer`` the pending calls, then release."""
+    def give_up(self) -> None:
+        """End a suspension nobody resumes: interrupt, answer the pending calls as failed, release the thread."""
         if self._abandoning is None and not self._finished:
             self.suspended = False
-            self._abandoning = asyncio.get_running_loop().create_task(self._abandon(answer))
+            self._abandoning = asyncio.get_running_loop().create_task(self._abandon())
 
     async def interrupt(self) -> None:
         if self._finished or self._interrupt_sent:
@@ -298,13 +301,13 @@ class Turn:
                 self.handle.broken = True
             self._on_done(self, outcome)
 
-    async def _abandon(self, after_interrupt: Callable[[], None] | None = None) -> None:
+    async def _abandon(self) -> None:
         """Interrupt, and wait for Codex to confirm; no confirmation → retire the thread, probe the process."""
         outcome: TurnOutcome = "broken"
         try:
             await self.interrupt()
-            if after_interrupt is not None:
-                after_interrupt()
+            if self._on_interrupted is not None:
+                self._on_interrupted(self)
             outcome = await self._await_completion(self._liveness.interrupt_grace)
             if outcome == "broken":
                 log.warning("engine.interrupt_unconfirmed", thread_id=self.handle.thread_id, pid=self.server.pid)

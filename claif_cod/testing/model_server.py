@@ -308,9 +308,12 @@ class _Responder:
             self._reasoning(output_index)
             output_index += 1
         if self.calls:
-            for call in self.calls:
+            cut = "flaky" in markers and self.state.first_flaky(self.request)
+            for call in self.calls[:1] if cut else self.calls:
                 self._function_call(output_index, call.name, call.arguments)
                 output_index += 1
+            if cut:
+                return
         elif "tool" in markers and self.tool_outputs is None:
             self._function_call(output_index, calls.SHELL_TOOL, json.dumps({"cmd": markers["tool"]}))
         elif not self._message(output_index):

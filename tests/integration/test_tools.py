@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -12,7 +13,7 @@ import pytest
 
 from claif_cod import AsyncCodexClient, CodexClient
 from claif_cod.engine.engine import Engine
-from claif_cod.testing import ModelServer, RecordedRequest
+from claif_cod.testing import ModelServer, RecordedRequest, write_codex_home
 from claif_cod.testing.recorded import item_words
 from claif_cod.transport.backend import InProcessBackend
 
@@ -260,3 +261,22 @@ def test_builtin_tools_false_offers_only_the_callers_tools(
     plain = client.chat.completions.create(model="o4-mini", messages=[user("hi")], tools=TOOLS)
     assert plain.choices[0].message.content == "Echo: hi"
     assert "exec_command" in codex_model_server.requests[1].tool_names()  # Codex's own tools otherwise stay
+
+
+def test_a_model_stream_that_breaks_after_a_call_ends_at_the_callers_deadline(
+    tmp_path: Path, workdir: Path, codex_model_server: ModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Known limit: Codex holds a broken response's announced call and reports the break only once
+    the call is answered, so the batch never closes; the caller's timeout ends it and frees the thread."""
+    home = write_codex_home(tmp_path / "retrying-home", codex_model_server.url, stream_max_retries=1)
+    monkeypatch.setenv("CODEX_HOME", str(home))
+    with CodexClient(daemon="off", model="o4-mini") as client:
+        with pytest.raises(openai.APITimeoutError):
+            client.chat.completions.create(
+                model="o4-mini", messages=[user(f"[[flaky]] {PARALLEL}")], tools=TOOLS, timeout=2
+            )
+        engine = engine_of(client)
+        wait_until(lambda: engine.turns_in_flight == 0, what="the interrupted turn to end")
+        assert len(engine.suspensions) == 0
+        reply = client.chat.completions.create(model="o4-mini", messages=[user("still there?")], tools=TOOLS)
+    assert reply.choices[0].message.content == "Echo: still there?"

@@ -56,9 +56,9 @@ async def test_tool_plain_round_trip(model: Requests) -> None:
         def roll_die(sides: int) -> str:
             """Roll a die with this many sides."""
             rolls.append(sides)
-            return "4"
+            return "rolled a 4"
 
         result = await agent.run('Roll it [[call:roll_die {"sides": 6}]]')
 
     assert rolls == [6]
-    assert result.output == "Tool roll_die returned: 4"
+    assert result.output == "Tool roll_die returned: rolled a 4"

@@ -469,7 +469,7 @@ def check_daemon_or_in_process(run: Run) -> None:
 def check_strict_mode_and_reported_parameters(run: Run) -> None:
     reply = echo("Name a sorting algorithm")
     rejected = "strict mode: Codex cannot honour temperature (see docs/parameters.md)"
-    assert run.stdout == f"Ignored: max_tokens,temperature\n{reply}\nRejected: Error code: 400 - {rejected}\n"
+    assert run.stdout == f"Ignored: max_tokens,temperature\n{reply}\nRejected: temperature - {rejected}\n"
     assert len(run.server.requests) == 1  # the strict client never reached Codex
     # Strict for one call; parameters that never change the answer pass even in strict mode.
     with pytest.raises(openai.BadRequestError) as info:

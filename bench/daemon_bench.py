@@ -13,8 +13,8 @@ in a temporary directory and always stops it (SIGTERM, then wait) at the end, al
    ``in-process``  ``CodexClient(daemon="off")``: the engine and its app-server in this process.
    ``codex exec``  ``codex exec --json --skip-git-repo-check hello`` spawned per turn.
    ``raw``         The floor: a warm ``codex app-server`` driven directly with claif_cod's
-                   ``AppServer`` (``thread/start`` once, then per turn ``turn/start`` and wait for
-                   ``turn/completed``), timed inside its event loop.
+                   ``AppServer`` (``thread/start`` of an ephemeral thread once, then per turn
+                   ``turn/start`` and wait for ``turn/completed``), timed inside its event loop.
 
    The warm modes each continue one multi-turn conversation (the clients resend the history
    with the last reply and a new user message), so each reuses a warm Codex thread.
@@ -163,6 +163,8 @@ class Daemon:
     log: Path
     env: dict[str, str]
     proc: subprocess.Popen[bytes] | None = None
+    extra_args: list[str] = field(default_factory=list)
+    """More ``serve`` options (``--thread-idle-timeout``...)."""
     children: set[int] = field(default_factory=set)
     stop_report: str = ""
 
@@ -177,7 +179,7 @@ class Daemon:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "claif_codd", "serve", "--socket", str(self.socket),
-                 "--state-dir", str(self.state_dir), "--http", "127.0.0.1:0"],
+                 "--state-dir", str(self.state_dir), "--http", "127.0.0.1:0", *self.extra_args],
                 env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
             )
         deadline = time.monotonic() + DAEMON_START_TIMEOUT_S
@@ -316,14 +318,18 @@ class RawAppServer:
         )
         return elapsed_ms(start)
 
-    def new_thread(self) -> str:
-        return self.run(self._new_thread())
+    def new_thread(self, *, ephemeral: bool = True, seed: Sequence[wire.MessageItem] = ()) -> str:
+        """A thread like a careful hand-written client's: ephemeral (Codex writes no rollout), seeded untimed."""
+        return self.run(self._new_thread(ephemeral, seed))
 
-    async def _new_thread(self) -> str:
+    async def _new_thread(self, ephemeral: bool, seed: Sequence[wire.MessageItem]) -> str:
         assert self.server is not None
-        params = wire.ThreadStartParams(cwd=str(self.workdir), model=MODEL, ephemeral=False)
+        params = wire.ThreadStartParams(cwd=str(self.workdir), model=MODEL, ephemeral=ephemeral)
         result = await self.server.request("thread/start", params, wire.ThreadResult)
         thread_id = result.thread.id
+        if seed:
+            inject = wire.InjectItemsParams(thread_id=thread_id, items=list(seed))
+            await self.server.request("thread/inject_items", inject, msgspec.Raw)
         self.queues[thread_id] = self.server.subscribe(thread_id)
         return thread_id
 

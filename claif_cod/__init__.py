@@ -1,7 +1,36 @@
-"""claif_cod: the OpenAI Codex CLI as a drop-in ``openai`` client."""
+"""claif_cod: the OpenAI Codex CLI as a drop-in ``openai`` client.
+
+The clients are imported on first use: importing ``openai`` takes seconds on a cold disk, and
+``claif-cod --version`` or the daemon's command line should not pay for it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from claif_cod._version import __version__
-from claif_cod.client import AsyncCodexClient, CodexClient
-from claif_cod.engine.engine import ApprovalHandler, ApprovalRequest, Decision
+
+if TYPE_CHECKING:
+    from claif_cod.client import AsyncCodexClient, CodexClient
+    from claif_cod.engine.engine import ApprovalHandler, ApprovalRequest, Decision
+
+_LAZY = {
+    "AsyncCodexClient": "claif_cod.client",
+    "CodexClient": "claif_cod.client",
+    "ApprovalHandler": "claif_cod.engine.engine",
+    "ApprovalRequest": "claif_cod.engine.engine",
+    "Decision": "claif_cod.engine.engine",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'claif_cod' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
 
 __all__ = ["ApprovalHandler", "ApprovalRequest", "AsyncCodexClient", "CodexClient", "Decision", "__version__"]

@@ -13,11 +13,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx2
 import openai
+from openai import AsyncStream, Stream
 from openai.resources.chat import AsyncChat, Chat
 from openai.resources.chat.completions import AsyncCompletions, Completions
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from claif_cod._defaults import DEFAULT_TIMEOUT
 from claif_cod.engine.config import CodexConfig
 from claif_cod.engine.engine import ApprovalHandler, decline_all
+from claif_cod.fast_create import prepare
 from claif_cod.openai_compat.service import RequestOptions
 from claif_cod.transport.httpx_transport import AsyncCodexTransport, CodexTransport, TransportCore
 from claif_cod.transport.select import DaemonMode, SelectingBackend, daemon_mode
@@ -27,8 +31,6 @@ BASE_URL = "http://claif-cod.invalid/v1"
 
 _NO_KEY = "codex-local-auth"
 """What openai sees as the key when Codex uses its own login; it is never passed to Codex."""
-
-DEFAULT_TIMEOUT = 600.0
 
 
 def _options(
@@ -79,7 +81,18 @@ class _Completions(Completions):
             default = self._client._claif_default_model  # type: ignore[attr-defined]
             if "model" not in kwargs and default is not None:
                 kwargs["model"] = default
-            return super().create(**kwargs)
+            fast = prepare(kwargs)
+            if fast is None:
+                return super().create(**kwargs)
+            return self._post(
+                "/chat/completions",
+                body=fast.body,
+                content=fast.content,
+                options=fast.options,
+                cast_to=ChatCompletion,
+                stream=fast.stream,
+                stream_cls=Stream[ChatCompletionChunk],
+            )
 
 
 class _Chat(Chat):
@@ -95,7 +108,18 @@ class _AsyncCompletions(AsyncCompletions):
             default = self._client._claif_default_model
             if "model" not in kwargs and default is not None:
                 kwargs["model"] = default
-            return await super().create(**kwargs)
+            fast = prepare(kwargs)
+            if fast is None:
+                return await super().create(**kwargs)
+            return await self._post(
+                "/chat/completions",
+                body=fast.body,
+                content=fast.content,
+                options=fast.options,
+                cast_to=ChatCompletion,
+                stream=fast.stream,
+                stream_cls=AsyncStream[ChatCompletionChunk],
+            )
 
 
 class _AsyncChat(AsyncChat):

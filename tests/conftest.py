@@ -1,10 +1,47 @@
-"""Shared test setup: each test gets its own model server, CODEX_HOME and working directory."""
+"""Shared test setup: each test gets its own model server, CODEX_HOME and working directory.
+
+``CLAIF_COD_TEST_CODEX=/path/to/codex`` runs the tests against that Codex binary instead of the
+one bundled with ``openai-codex-cli-bin`` (see docs/testing.md); CI uses it for the newest npm release.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+ENV_TEST_CODEX = "CLAIF_COD_TEST_CODEX"
+
+
+def _chosen_codex() -> str | None:
+    chosen = os.environ.get(ENV_TEST_CODEX)
+    if not chosen:
+        return None
+    if not (os.path.isfile(chosen) and os.access(chosen, os.X_OK)):
+        raise pytest.UsageError(f"${ENV_TEST_CODEX}={chosen} is not an executable file")
+    return chosen
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    chosen = _chosen_codex()
+    return f"codex: {chosen} (${ENV_TEST_CODEX})" if chosen else "codex: the bundled openai-codex-cli-bin binary"
+
+
+@pytest.fixture(scope="session")
+def codex_binary() -> Path:
+    """The Codex the tests drive: ``$CLAIF_COD_TEST_CODEX``, else the bundled one (overrides the kit's fixture)."""
+    chosen = _chosen_codex()
+    if chosen:
+        return Path(chosen)
+    codex_cli_bin = pytest.importorskip("codex_cli_bin", reason="openai-codex-cli-bin is not installed")
+    return Path(codex_cli_bin.bundled_codex_path())
+
+
+@pytest.fixture(scope="session")
+def _probe_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One private cache home for the session: the user's own probe cache is neither read nor written."""
+    return tmp_path_factory.mktemp("xdg-cache")
 
 
 @pytest.fixture
@@ -17,9 +54,15 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _no_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never reach a daemon the developer may have running, unless they start their own."""
+def _no_daemon(monkeypatch: pytest.MonkeyPatch, _probe_cache_home: Path) -> None:
+    """Tests never reach a daemon the developer may have running, unless they start their own;
+    they use the chosen Codex (or the bundled one), never one from the developer's environment."""
     monkeypatch.setenv("CLAIF_COD_SOCKET", "/nonexistent/claif-cod-test.sock")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(_probe_cache_home))
     monkeypatch.delenv("CLAIF_COD_DAEMON", raising=False)
-    monkeypatch.delenv("CLAIF_COD_CODEX_PATH", raising=False)
+    chosen = _chosen_codex()
+    if chosen:
+        monkeypatch.setenv("CLAIF_COD_CODEX_PATH", chosen)
+    else:
+        monkeypatch.delenv("CLAIF_COD_CODEX_PATH", raising=False)
     monkeypatch.delenv("CODEX_API_KEY", raising=False)

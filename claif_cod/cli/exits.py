@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import openai
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where used: by then a failed request has loaded openai
+    import openai
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -19,6 +22,8 @@ EXIT_INTERRUPTED = 130
 
 def exit_code(error: openai.OpenAIError) -> int:
     """The exit code for an error raised by the client (timeouts are connection errors to openai: test first)."""
+    import openai
+
     if isinstance(error, openai.APITimeoutError):
         return EXIT_TIMEOUT
     if isinstance(error, openai.APIConnectionError):
@@ -28,6 +33,8 @@ def exit_code(error: openai.OpenAIError) -> int:
 
 def describe(error: openai.OpenAIError, timeout: float | None = None) -> str:
     """One line for the terminal: the error class, the HTTP status if any, and the model's own message."""
+    import openai
+
     if isinstance(error, openai.APITimeoutError):
         limit = f" of {timeout:g} s" if timeout is not None else ""
         return f"the turn passed its deadline{limit} (--timeout) and was interrupted"

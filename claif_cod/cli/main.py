@@ -11,23 +11,27 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import msgspec
-import openai
 
+from claif_cod._defaults import DEFAULT_TIMEOUT
 from claif_cod._version import __version__
 from claif_cod.cli import history
 from claif_cod.cli.exits import EXIT_CONNECTION, EXIT_INTERRUPTED, describe, exit_code
 from claif_cod.cli.terminal import Console, TerminalApprover, is_interactive
 from claif_cod.cli.turns import Interrupted, TurnResult, TurnRunner, messages_for, stream_turn
-from claif_cod.client import DEFAULT_TIMEOUT, AsyncCodexClient, CodexClient
 from claif_cod.protocol import SessionInfo, SessionsListRequest, SessionsListResult, decode_result
 from claif_cod.transport.autostart import answers, autostart_enabled
 from claif_cod.transport.daemon_client import DaemonConnection, DaemonUnavailable
 from claif_cod.transport.select import DaemonMode, daemon_mode
 from claif_cod.transport.socket_path import default_socket_path
+
+if TYPE_CHECKING:  # the commands import these when they run: openai takes seconds to import, --version none
+    import openai
+
+    from claif_cod.client import AsyncCodexClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -204,6 +208,10 @@ def query(
         loop, console, interactive=is_interactive(), prompt_stream=sys.stderr if as_json else None
     )
     runner = TurnRunner(loop, approver)
+    import openai
+
+    from claif_cod.client import AsyncCodexClient
+
     client = AsyncCodexClient(session_id=session, approval_handler=approver, **options.client_kwargs())
     try:
         try:
@@ -303,6 +311,10 @@ def chat(
     loop = asyncio.new_event_loop()
     approver = TerminalApprover(loop, console, interactive=interactive)
     runner = TurnRunner(loop, approver)
+    import openai
+
+    from claif_cod.client import AsyncCodexClient
+
     client = AsyncCodexClient(session_id=name, approval_handler=approver, **options.client_kwargs())
     saved = history.start() if interactive else None
     click.echo(f"claif-cod chat: session {name} ({where})")
@@ -361,6 +373,10 @@ def _where(mode: DaemonMode) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the OpenAI model objects as a JSON list.")
 def models(daemon: DaemonMode, codex_path: str | None, as_json: bool) -> None:
     """List the models Codex offers."""
+    import openai
+
+    from claif_cod.client import CodexClient
+
     try:
         with CodexClient(daemon=daemon, codex_path=codex_path) as client:
             listing = list(client.models.list())

@@ -13,13 +13,15 @@ import contextlib
 import signal
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
-
-from openai.types import CompletionUsage
-from openai.types.chat import ChatCompletionMessageParam
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from claif_cod.cli.terminal import Console, TerminalApprover
-from claif_cod.client import AsyncCodexClient
+
+if TYPE_CHECKING:  # openai loads with the client, when a command first needs it
+    from openai.types import CompletionUsage
+    from openai.types.chat import ChatCompletionMessageParam
+
+    from claif_cod.client import AsyncCodexClient
 
 T = TypeVar("T")
 

@@ -56,6 +56,10 @@ LINE_LIMIT = 256 * 1024 * 1024
 
 STDERR_TAIL = 8192
 INITIALIZE_TIMEOUT_S = 30.0
+SPAWN_OPTIONS = ("-c", "features.plugins=false")
+"""Work Codex need not do for us: the plugin marketplace sync runs ``git ls-remote`` against GitHub
+on every start (a network call that hangs or fails offline).  ``-c`` rather than ``--disable``: a
+Codex that does not know the feature ignores the key instead of refusing to start."""
 EXIT_DRAIN_S = 0.25
 """After the child exits, how long its pipes may take to deliver their last lines.
 
@@ -181,7 +185,7 @@ class AppServer:
         config_overrides: list[str] | None = None,
         liveness: Liveness | None = None,
     ) -> AppServer:
-        args = [codex_path, "app-server"]
+        args = [codex_path, "app-server", *SPAWN_OPTIONS]
         for override in config_overrides or []:
             args += ["-c", override]
         try:

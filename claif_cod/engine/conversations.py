@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import msgspec
 
+from claif_cod.engine import wire
 from claif_cod.engine.config import ProcessKey
+from claif_cod.engine.images import Image
+from claif_cod.engine.tools import NO_TOOLS, ThreadTools, ToolCall, ToolResult, canonical_arguments
 
 Role = Literal["user", "assistant"]
 
@@ -24,30 +28,129 @@ Role = Literal["user", "assistant"]
 class Message:
     role: Role
     text: str
+    images: tuple[Image, ...] = ()
+
+
+HistoryItem = Message | ToolCall | ToolResult
+"""A message, a tool call the model made, or the result the caller gave it."""
 
 
 @dataclass(frozen=True)
 class Conversation:
-    """A request as Codex sees it: instructions, earlier turns, and the new user message."""
+    """A request as Codex sees it: instructions, earlier turns, and the new user message.
+
+    ``prompt`` is None when the request ends with tool results instead of a user message: the
+    results (the last items of ``history``) are what the turn answers.
+    """
 
     instructions: str | None
-    history: tuple[Message, ...]
-    prompt: str
+    history: tuple[HistoryItem, ...]
+    prompt: str | None
+    prompt_images: tuple[Image, ...] = ()
+    _states: dict[tuple[ProcessKey, bytes], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """The hash state after the history, per process key and tool set: a reply's hash continues it."""
 
-    def continued(self, reply: str) -> tuple[Message, ...]:
+    def sent(self) -> tuple[HistoryItem, ...]:
+        """Everything the caller sent, in order (the history and the new user message)."""
+        if self.prompt is None:
+            return self.history
+        return (*self.history, Message("user", self.prompt, self.prompt_images))
+
+    def continued(self, reply: str, calls: tuple[ToolCall, ...] = ()) -> tuple[HistoryItem, ...]:
         """The history after this turn, as the caller will send it next time."""
-        return (*self.history, Message("user", self.prompt), Message("assistant", reply))
+        return (*self.sent(), *_answer(reply, calls))
+
+    def pending_results(self) -> tuple[ToolResult, ...]:
+        """The tool results that end the request (empty when it ends with a user message)."""
+        if self.prompt is not None:
+            return ()
+        tail: list[ToolResult] = []
+        for item in reversed(self.history):
+            if not isinstance(item, ToolResult):
+                break
+            tail.insert(0, item)
+        return tuple(tail)
+
+    def _state(self, key: ProcessKey, tools: ThreadTools) -> Any:
+        slot = (key, _encode(tools.material()))
+        state = self._states.get(slot)
+        if state is None:
+            state = self._states[slot] = _hash_state(key, self.instructions, tools, self.history)
+        return state
+
+    def history_digest(self, key: ProcessKey, tools: ThreadTools = NO_TOOLS) -> str:
+        """``history_hash`` of this request's history (computed once per conversation)."""
+        return str(self._state(key, tools).hexdigest())
+
+    def sent_digest(self, key: ProcessKey, tools: ThreadTools = NO_TOOLS) -> str:
+        """``history_hash`` of :meth:`sent`, extending the history's hash by the new message only."""
+        state = self._state(key, tools).copy()
+        _feed(state, self.sent()[len(self.history) :])
+        return str(state.hexdigest())
+
+    def continued_digest(
+        self, key: ProcessKey, reply: str, tools: ThreadTools = NO_TOOLS, calls: tuple[ToolCall, ...] = ()
+    ) -> str:
+        """``history_hash`` of :meth:`continued`, extending the history's hash by this turn's items only."""
+        state = self._state(key, tools).copy()
+        _feed(state, (*self.sent()[len(self.history) :], *_answer(reply, calls)))
+        return str(state.hexdigest())
 
 
-def history_hash(key: ProcessKey, instructions: str | None, history: tuple[Message, ...]) -> str:
-    material = msgspec.json.encode(
-        [
-            [key.codex_path, key.codex_home, key.key_fingerprint, key.working_dir, key.sandbox, key.approval],
-            instructions,
-            [[m.role, m.text] for m in history],
-        ]
+def _answer(reply: str, calls: tuple[ToolCall, ...]) -> tuple[HistoryItem, ...]:
+    text: tuple[HistoryItem, ...] = (Message("assistant", reply),) if reply or not calls else ()
+    return (*text, *calls)
+
+
+def inject_item(item: HistoryItem) -> wire.InjectItem:
+    """A history item as the raw Responses item ``thread/inject_items`` takes: never flattened into text."""
+    if isinstance(item, ToolCall):
+        return wire.FunctionCallItem(call_id=item.call_id, name=item.name, arguments=item.arguments)
+    if isinstance(item, ToolResult):
+        return wire.FunctionCallOutputItem(call_id=item.call_id, output=item.output)
+    content: list[wire.ContentPart | wire.ImagePart] = []
+    if item.text or not item.images:
+        content.append(wire.ContentPart(type="input_text" if item.role == "user" else "output_text", text=item.text))
+    content.extend(wire.ImagePart(image_url=image.data_url) for image in item.images)
+    return wire.MessageItem(role=item.role, content=content)
+
+
+_encode = msgspec.json.encode
+
+
+def _item_material(item: HistoryItem) -> list[str]:
+    if isinstance(item, Message):
+        return [item.role, item.text, *(image.source for image in item.images)]
+    if isinstance(item, ToolCall):
+        return ["call", item.call_id, item.name, canonical_arguments(item.arguments)]
+    return ["result", item.call_id, item.output]
+
+
+def _feed(state: Any, items: Iterable[HistoryItem]) -> None:
+    # Each item is one JSON array: self-delimiting, so item boundaries are part of the hash.
+    for item in items:
+        state.update(_encode(_item_material(item)))
+
+
+def _hash_state(key: ProcessKey, instructions: str | None, tools: ThreadTools, history: Iterable[HistoryItem]) -> Any:
+    state = hashlib.sha256(
+        _encode(
+            [
+                [key.codex_path, key.codex_home, key.key_fingerprint, key.working_dir, key.sandbox, key.approval],
+                instructions,
+                tools.material(),
+            ]
+        )
     )
-    return hashlib.sha256(material).hexdigest()
+    _feed(state, history)
+    return state
+
+
+def history_hash(
+    key: ProcessKey, instructions: str | None, history: tuple[HistoryItem, ...], tools: ThreadTools = NO_TOOLS
+) -> str:
+    """What a warm thread is remembered under; a running hash, so a reply extends it cheaply."""
+    return str(_hash_state(key, instructions, tools, history).hexdigest())
 
 
 class ConversationIndex:
@@ -74,7 +177,10 @@ class ConversationIndex:
             self._entries.popitem(last=False)
 
     def forget_thread(self, thread_id: str) -> None:
-        for digest in [d for d, t in self._entries.items() if t == thread_id]:
+        self.forget_threads({thread_id})
+
+    def forget_threads(self, thread_ids: set[str]) -> None:
+        for digest in [d for d, t in self._entries.items() if t in thread_ids]:
             del self._entries[digest]
 
     def __len__(self) -> int:

@@ -2,7 +2,7 @@
 
 Codex's flags and enum values churn between releases (``on-failure`` disappeared around
 0.145), so instead of hard-coding them we ask the binary itself: ``codex --version`` and
-the JSON Schema it generates for its app-server protocol.
+the JSON Schema it generates for its app-server protocol, once per binary (remembered on disk).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from claif_cod.engine import probe_cache
 from claif_cod.engine.errors import CodexNotFound, CodexStartFailed, InvalidRequest
 
 ENV_CODEX_PATH = "CLAIF_COD_CODEX_PATH"
@@ -141,29 +142,49 @@ def _is_script(path: Path) -> bool:
 
 
 def probe(path: str) -> CodexBinary:
-    """Version and accepted enum values of the binary at ``path`` (cached per file identity)."""
-    st = os.stat(path)
-    return _probe(path, st.st_mtime_ns, st.st_size)
+    """Version and accepted enum values of the binary at ``path``.
+
+    Remembered per file identity: in this process, and on disk across processes
+    (:mod:`claif_cod.engine.probe_cache`), so a warm machine starts without running Codex.
+    """
+    return _probe(probe_cache.Identity.of(path))
 
 
 @functools.lru_cache(maxsize=16)
-def _probe(path: str, _mtime_ns: int, _size: int) -> CodexBinary:
-    try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30, check=True)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise CodexStartFailed(f"`{path} --version` failed: {exc}") from exc
-    version = out.stdout.strip().rsplit(" ", 1)[-1]
-    approval, sandbox = _schema_enums(path)
-    return CodexBinary(path=path, version=version, approval_values=approval, sandbox_values=sandbox)
+def _probe(identity: probe_cache.Identity) -> CodexBinary:
+    path = identity.path
+    entry = probe_cache.load(identity)
+    if entry is None:
+        try:
+            out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30, check=True)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise CodexStartFailed(f"`{path} --version` failed: {exc}") from exc
+        version = out.stdout.strip().rsplit(" ", 1)[-1]
+        enums = _schema_enums(path)
+        if enums is None:  # not remembered: a failure may be passing (a timeout under load)
+            return CodexBinary(path, version, _DEFAULT_APPROVAL, _DEFAULT_SANDBOX)
+        entry = probe_cache.Entry(identity, version, sorted(enums[0]), sorted(enums[1]))
+        probe_cache.store(entry)
+    return CodexBinary(
+        path=path,
+        version=entry.version,
+        approval_values=frozenset(entry.approval_values) or _DEFAULT_APPROVAL,
+        sandbox_values=frozenset(entry.sandbox_values) or _DEFAULT_SANDBOX,
+    )
 
 
 _DEFAULT_APPROVAL = frozenset({"untrusted", "on-request", "never"})
 _DEFAULT_SANDBOX = frozenset({"read-only", "workspace-write", "danger-full-access"})
 
 
-def _schema_enums(path: str) -> tuple[frozenset[str], frozenset[str]]:
-    """Accepted approval and sandbox values, read from the binary's own protocol schema."""
-    with tempfile.TemporaryDirectory(prefix="claif-cod-schema-") as out_dir:
+def _schema_enums(path: str) -> tuple[frozenset[str], frozenset[str]] | None:
+    """Accepted approval and sandbox values from the binary's own protocol schema (None: unreadable).
+
+    The schema is written inside the private cache directory, not the shared temporary folder;
+    only when that directory is unusable does it fall back to the temporary folder.
+    """
+    work = probe_cache.work_dir()
+    with tempfile.TemporaryDirectory(prefix="schema-" if work else "claif-cod-schema-", dir=work) as out_dir:
         try:
             subprocess.run(
                 [path, "app-server", "generate-json-schema", "--out", out_dir],
@@ -173,8 +194,8 @@ def _schema_enums(path: str) -> tuple[frozenset[str], frozenset[str]]:
             )
             schema = json.loads((Path(out_dir) / "v2" / "ThreadStartParams.json").read_text())
         except (OSError, subprocess.SubprocessError, ValueError):
-            return _DEFAULT_APPROVAL, _DEFAULT_SANDBOX
-    definitions = schema.get("definitions", {})
+            return None
+    definitions = schema.get("definitions", {}) if isinstance(schema, dict) else {}
     return (
         frozenset(_string_enum(definitions.get("AskForApproval"))) or _DEFAULT_APPROVAL,
         frozenset(_string_enum(definitions.get("SandboxMode"))) or _DEFAULT_SANDBOX,

@@ -10,7 +10,8 @@ EngineError
 ├── TurnFailed           the turn ended ``failed`` (carries Codex's error info)
 ├── TurnTimedOut         our own deadline hit; the turn was interrupted
 │   └── CodexRequestTimedOut  one request got no answer in time (the process still answers others)
-└── InvalidRequest       the caller asked for something Codex cannot do
+├── InvalidRequest       the caller asked for something Codex cannot do
+└── SessionStoreFailed   a named session's record cannot be written (the turn did not run)
 """
 
 from __future__ import annotations
@@ -110,3 +111,15 @@ class InvalidRequest(EngineError):
         self.message = message
         self.param = param
         super().__init__(message)
+
+
+class SessionStoreFailed(EngineError):
+    """The session store refused a write; raised before a turn, so nothing ran."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"the session registry {path} cannot be written ({reason}); the turn was not run. "
+            "Make the file and its directory writable (or free disk space) and retry"
+        )

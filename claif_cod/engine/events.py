@@ -6,6 +6,7 @@ from typing import Literal
 
 import msgspec
 
+from claif_cod.engine.tools import ToolCall
 from claif_cod.engine.wire import ThreadItem
 
 
@@ -60,4 +61,13 @@ class TurnFinished(msgspec.Struct, tag="finished"):
     error_info: object = None
 
 
-TurnEvent = TextDelta | TextReset | ItemStarted | ItemCompleted | UsageUpdated | TurnFinished
+class ToolCallsRequested(msgspec.Struct, tag="tool_calls"):
+    """The model called caller tools: every call of its response, and that response's usage.
+
+    The turn is suspended after this event (see :mod:`claif_cod.engine.tools`)."""
+
+    calls: tuple[ToolCall, ...]
+    usage: TurnUsage
+
+
+TurnEvent = TextDelta | TextReset | ItemStarted | ItemCompleted | UsageUpdated | ToolCallsRequested | TurnFinished

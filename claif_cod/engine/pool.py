@@ -1,7 +1,9 @@
 """Warm ``codex app-server`` processes, one per :class:`ProcessKey`.
 
 Spawning costs tens of milliseconds and ~90 MiB, so processes are kept and shared; a cap
-with LRU eviction of idle ones bounds memory, and a crashed (or hung, see
+with LRU eviction of idle ones bounds memory (a process is idle when nobody is acquiring it and
+nobody holds it: the engine holds a process for every turn in flight on it, and anything else that
+waits on a process holds it too; when every process is held the cap is exceeded), and a crashed (or hung, see
 :mod:`claif_cod.engine.appserver`) process is replaced on the next request after a short,
 growing back-off.
 
@@ -16,10 +18,11 @@ clears the history, failure opens it again for another cool-down.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from claif_cod._log import get_logger
@@ -63,17 +66,20 @@ class ProcessPool:
         crash_loop_threshold: int | None = None,
         crash_loop_window: float | None = None,
         crash_loop_cooldown: float | None = None,
+        config_overrides: list[str] | None = None,
     ) -> None:
         self._handle_server_request = handle_server_request
         self._max = max_processes
         self._base_env = base_env
         self._liveness = liveness
+        self._config_overrides = config_overrides
         self._crash_threshold = CRASH_LOOP_THRESHOLD if crash_loop_threshold is None else crash_loop_threshold
         self._crash_window = CRASH_LOOP_WINDOW_S if crash_loop_window is None else crash_loop_window
         self._crash_cooldown = CRASH_LOOP_COOLDOWN_S if crash_loop_cooldown is None else crash_loop_cooldown
         self._slots: OrderedDict[ProcessKey, _Slot] = OrderedDict()
         self._home_locks: dict[str | None, asyncio.Lock] = {}
         self._retiring: set[asyncio.Task[None]] = set()
+        self._holds: dict[AppServer, int] = {}
         self._closed = False
 
     async def acquire(self, key: ProcessKey, api_key: str | None) -> AppServer:
@@ -101,6 +107,31 @@ class ProcessPool:
             slot.busy = max(0, slot.busy - 1)
             slot.last_used = time.monotonic()
 
+    def hold(self, server: AppServer) -> None:
+        """``server`` is working for someone (a turn, a pending approval): never evict it until :meth:`let_go`."""
+        self._holds[server] = self._holds.get(server, 0) + 1
+
+    def let_go(self, server: AppServer) -> None:
+        left = self._holds.get(server, 0) - 1
+        if left > 0:
+            self._holds[server] = left
+        else:
+            self._holds.pop(server, None)
+
+    @contextlib.contextmanager
+    def holding(self, server: AppServer) -> Iterator[None]:
+        self.hold(server)
+        try:
+            yield
+        finally:
+            self.let_go(server)
+
+    def holds(self, server: AppServer) -> int:
+        return self._holds.get(server, 0)
+
+    def _idle(self, slot: _Slot) -> bool:
+        return slot.busy == 0 and (slot.server is None or self._holds.get(slot.server, 0) == 0)
+
     async def _spawn(self, key: ProcessKey, slot: _Slot, api_key: str | None) -> AppServer:
         previous = slot.server
         if previous is not None:
@@ -123,6 +154,7 @@ class ProcessPool:
                     cwd=key.working_dir,
                     env=env,
                     handle_server_request=self._handle_server_request,
+                    config_overrides=self._config_overrides,
                     liveness=self._liveness,
                 )
         except CodexStartFailed as exc:
@@ -180,7 +212,7 @@ class ProcessPool:
     async def _evict_for_room(self, incoming: ProcessKey) -> None:
         live = [k for k, s in self._slots.items() if s.server is not None and s.server.alive and k != incoming]
         while len(live) >= self._max:
-            idle = [k for k in live if self._slots[k].busy == 0]
+            idle = [k for k in live if self._idle(self._slots[k])]
             if not idle:
                 return  # every process is working; exceed the cap rather than fail a request
             victim = min(idle, key=lambda k: self._slots[k].last_used)
@@ -190,8 +222,8 @@ class ProcessPool:
                 log.info("pool.evicted", pid=slot.server.pid, working_dir=victim.working_dir)
                 await slot.server.close()
 
-    def servers(self) -> list[tuple[ProcessKey, AppServer, int]]:
-        return [(k, s.server, s.busy) for k, s in self._slots.items() if s.server is not None and s.server.alive]
+    def servers(self) -> list[tuple[ProcessKey, AppServer]]:
+        return [(k, s.server) for k, s in self._slots.items() if s.server is not None and s.server.alive]
 
     async def close(self) -> None:
         self._closed = True

@@ -26,11 +26,13 @@ from claif_cod.engine.events import (
     ItemStarted,
     TextDelta,
     TextReset,
+    ToolCallsRequested,
     TurnEvent,
     TurnFinished,
     TurnUsage,
     UsageUpdated,
 )
+from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S, NO_TOOLS, CallBatch, ThreadTools
 
 log = get_logger("claif_cod.engine")
 
@@ -71,17 +73,26 @@ class ThreadHandle:
     turns: int = 0
     last_used: float = field(default_factory=time.time)
     broken: bool = False
+    ephemeral: bool = False
+    """Codex keeps no rollout: the thread dies with its process (or its unloading) and cannot be forked."""
+    unloaded: bool = False
+    """Unsubscribed for idleness: Codex has dropped it; a persisted thread is resumed on its next turn."""
     retarget: bool = False
     """The caller's settings changed since the thread was loaded: the next turn carries them."""
+    tools: ThreadTools = NO_TOOLS
+    """Fixed when the thread starts; a thread with caller tools cannot be resumed in another process."""
 
 
 @dataclass(frozen=True)
 class TurnOptions:
     model: str | None = None
     effort: str | None = None
+    summary: str | None = None
     output_schema: object = None
     timeout: float | None = None
     approvals: ApprovalHandler = decline_all
+    tool_timeout: float = DEFAULT_TOOL_TIMEOUT_S
+    """How long the turn may stay suspended on caller tool calls (see :mod:`claif_cod.engine.tools`)."""
 
 
 def retarget_params(handle: ThreadHandle) -> dict[str, Any]:
@@ -105,6 +116,8 @@ class Turn:
         queue: asyncio.Queue[ThreadMessage],
         timeout: float | None,
         on_done: Callable[[Turn, TurnOutcome], None],
+        on_suspend: Callable[[Turn, ToolCallsRequested], None] | None = None,
+        on_interrupted: Callable[[Turn], None] | None = None,
     ) -> None:
         self.handle = handle
         self.turn_id = turn_id
@@ -115,10 +128,31 @@ class Turn:
         self._timeout = timeout
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._on_done = on_done
+        self._on_suspend = on_suspend
+        self._on_interrupted = on_interrupted
+        """Called once the interrupt is sent: Codex cannot end a turn that still waits on a tool call."""
         self._finished = False
         self._interrupt_sent = False
         self._abandoning: asyncio.Task[None] | None = None
+        self._batch = CallBatch(handle.tools.names()) if handle.tools.enabled else None
+        self.suspended = False
+        """Waiting for caller tool results: ``events()`` ended without the turn ending."""
         self.usage = TurnUsage()
+        """Usage of the model requests since the turn started, or since it was last resumed."""
+        self._last_error: wire.TurnError | None = None
+
+    def resume(self, timeout: float | None) -> None:
+        """Leave the suspension (the results have been handed to Codex); ``events()`` goes on from here."""
+        self.suspended = False
+        self.usage = TurnUsage()
+        self._timeout = timeout
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+
+    def give_up(self) -> None:
+        """End a suspension nobody resumes: interrupt, answer the pending calls as failed, release the thread."""
+        if self._abandoning is None and not self._finished:
+            self.suspended = False
+            self._abandoning = asyncio.get_running_loop().create_task(self._abandon())
 
     @property
     def finished(self) -> bool:
@@ -162,12 +196,18 @@ class Turn:
                     self._finish("died")  # the turn went with its process; the thread can be resumed
                     raise message.error
                 for event in self._translate(message, open_messages, started_messages):
+                    if isinstance(event, ToolCallsRequested):
+                        self.suspended = True
+                        if self._on_suspend is not None:
+                            self._on_suspend(self, event)
                     yield event
                     if isinstance(event, TurnFinished):
                         self._finish("done")
                         return
+                    if self.suspended:
+                        return
         finally:
-            if not self._finished and self._abandoning is None:
+            if not self._finished and self._abandoning is None and not self.suspended:
                 # The caller stopped listening (cancelled, timed out, stop sequence): the
                 # thread must not take another turn until Codex says this one is over.
                 self._abandoning = asyncio.get_running_loop().create_task(self._abandon())
@@ -216,20 +256,12 @@ class Turn:
                 open_messages.add(item.id)
             events.append(ItemStarted(item=item))
             return events
+        elif self._batch is not None and method in ("rawResponseItem/completed", "rawResponse/completed"):
+            return self._raw(method, params)
         elif method == "thread/tokenUsage/updated":
             update = msgspec.json.decode(params, type=wire.TokenUsageUpdated)
-            if update.turn_id == self.turn_id:
-                last = update.token_usage.last
-                self.usage = self.usage.add(
-                    TurnUsage(
-                        input_tokens=last.input_tokens,
-                        cached_input_tokens=last.cached_input_tokens,
-                        output_tokens=last.output_tokens,
-                        reasoning_output_tokens=last.reasoning_output_tokens,
-                        total_tokens=last.total_tokens,
-                        requests=1,
-                    )
-                )
+            if update.turn_id == self.turn_id and self._batch is None:  # with raw events, counted per response
+                self._count(update.token_usage.last)
                 return [UsageUpdated(usage=self.usage)]
         elif method == "error":
             note_error = msgspec.json.decode(params, type=wire.ErrorNotification)
@@ -237,11 +269,13 @@ class Turn:
                 resets: list[TurnEvent] = [TextReset(item_id=item_id) for item_id in sorted(open_messages)]
                 open_messages.clear()
                 return resets
+            if note_error.turn_id == self.turn_id:
+                self._last_error = note_error.error  # the reason, should turn/completed not repeat it
         elif method == "turn/completed":
             done = msgspec.json.decode(params, type=wire.TurnCompleted)
             if done.turn.id == self.turn_id:
                 status = "completed" if done.turn.status == "inProgress" else done.turn.status
-                error = done.turn.error
+                error = done.turn.error or (self._last_error if status == "failed" else None)
                 return [
                     TurnFinished(
                         status=status,
@@ -251,6 +285,37 @@ class Turn:
                     )
                 ]
         return []
+
+    def _count(self, last: wire.TokenUsageBreakdown) -> None:
+        """Add one model request's usage."""
+        self.usage = self.usage.add(
+            TurnUsage(
+                input_tokens=last.input_tokens,
+                cached_input_tokens=last.cached_input_tokens,
+                output_tokens=last.output_tokens,
+                reasoning_output_tokens=last.reasoning_output_tokens,
+                total_tokens=last.total_tokens,
+                requests=1,
+            )
+        )
+
+    def _raw(self, method: str, params: msgspec.Raw) -> list[TurnEvent]:
+        """Raw Responses events (threads with caller tools): collect calls, close the batch per response."""
+        assert self._batch is not None
+        if method == "rawResponseItem/completed":
+            self._batch.raw_item(params, self.turn_id)
+            return []
+        done = msgspec.json.decode(params, type=wire.RawResponseCompleted)
+        if done.turn_id != self.turn_id:
+            return []
+        events: list[TurnEvent] = []
+        if done.usage is not None:
+            self._count(done.usage)
+            events.append(UsageUpdated(usage=self.usage))
+        calls = self._batch.close()
+        if calls:
+            events.append(ToolCallsRequested(calls=tuple(calls), usage=self.usage))
+        return events
 
     def _finish(self, outcome: TurnOutcome) -> None:
         if not self._finished:
@@ -264,6 +329,8 @@ class Turn:
         outcome: TurnOutcome = "broken"
         try:
             await self.interrupt()
+            if self._on_interrupted is not None:
+                self._on_interrupted(self)
             outcome = await self._await_completion(self._liveness.interrupt_grace)
             if outcome == "broken":
                 log.warning("engine.interrupt_unconfirmed", thread_id=self.handle.thread_id, pid=self.server.pid)

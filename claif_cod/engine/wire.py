@@ -83,6 +83,15 @@ class InitializeResult(_Camel):
     codex_home: str | None = None
 
 
+class DynamicToolSpec(msgspec.Struct, rename="camel"):
+    """A caller-defined function tool (experimental API), fixed for the thread; ``type`` always sent."""
+
+    name: str
+    description: str
+    input_schema: Any
+    type: Literal["function"] = "function"
+
+
 class ThreadStartParams(_Camel):
     cwd: str
     model: str | None = None
@@ -90,6 +99,11 @@ class ThreadStartParams(_Camel):
     approval_policy: str | None = None
     developer_instructions: str | None = None
     ephemeral: bool | None = None
+    dynamic_tools: list[DynamicToolSpec] | None = None
+    experimental_raw_events: bool | None = None
+    environments: list[Any] | None = None
+    """Empty: no shell, patch or image-viewing tools for the thread's turns."""
+    config: dict[str, Any] | None = None
 
 
 class ThreadResumeParams(_Camel):
@@ -101,10 +115,16 @@ class ThreadResumeParams(_Camel):
     exclude_turns: bool = True
 
 
+class ThreadUnsubscribeParams(_Camel):
+    thread_id: str
+
+
 class ThreadForkParams(_Camel):
     thread_id: str
     ephemeral: bool = False
     exclude_turns: bool = True
+    last_turn_id: str | None = None
+    """Fork through this turn (inclusive): later turns stay out of the fork."""
 
 
 class Thread(_Camel):
@@ -123,22 +143,54 @@ class ContentPart(msgspec.Struct):
     text: str
 
 
-class MessageItem(msgspec.Struct):
+class ImagePart(msgspec.Struct):
+    """An image in an injected message, as a ``data:`` URL (Codex refuses remote image URLs)."""
+
+    image_url: str
+    type: Literal["input_image"] = "input_image"
+
+
+class MessageItem(msgspec.Struct, tag_field="type", tag="message"):
     """A raw Responses API message item, as ``thread/inject_items`` takes it."""
 
-    role: Literal["user", "assistant"]
-    content: list[ContentPart]
-    type: Literal["message"] = "message"
+    role: Literal["user", "assistant", "developer"]
+    content: list[ContentPart | ImagePart]
+
+
+class FunctionCallItem(msgspec.Struct, tag_field="type", tag="function_call"):
+    """A raw Responses ``function_call`` item: a tool call the model made earlier."""
+
+    call_id: str
+    name: str
+    arguments: str
+
+
+class FunctionCallOutputItem(msgspec.Struct, tag_field="type", tag="function_call_output"):
+    call_id: str
+    output: str
+
+
+InjectItem = MessageItem | FunctionCallItem | FunctionCallOutputItem
 
 
 class InjectItemsParams(_Camel):
     thread_id: str
-    items: list[MessageItem]
+    items: list[InjectItem]
 
 
 class TextInput(msgspec.Struct):
     text: str
     type: Literal["text"] = "text"
+
+
+class LocalImageInput(msgspec.Struct):
+    """An image file Codex reads (and may downscale) before the model request."""
+
+    path: str
+    type: Literal["localImage"] = "localImage"
+
+
+UserInput = TextInput | LocalImageInput
 
 
 class SandboxPolicy(msgspec.Struct):
@@ -153,9 +205,10 @@ class SandboxPolicy(msgspec.Struct):
 
 class TurnStartParams(_Camel):
     thread_id: str
-    input: list[TextInput]
+    input: list[UserInput]
     model: str | None = None
     effort: str | None = None
+    summary: str | None = None
     output_schema: Any = None
     cwd: str | None = None
     approval_policy: str | None = None
@@ -280,10 +333,43 @@ class TurnStarted(_Camel):
 # --- thread items ---------------------------------------------------------------------
 
 
+class ModerationKind(_Camel):
+    """A hidden answer's ``replacement`` or a blocked one's ``reason``: Codex 0.171 gives only a kind
+    (``wellbeingPromptHelpline``; ``protection``, ``cyber``), no replacement text."""
+
+    kind: str = ""
+
+
+class AgentMessageDisplay(_Camel):
+    """How Codex says to present a moderated answer: ``show``, ``hide`` or ``block``.
+
+    One struct with an open ``mode`` rather than a tagged union: a mode a later Codex adds must
+    not make the whole item undecodable.
+    """
+
+    mode: str
+    replacement: ModerationKind | None = None
+    reason: ModerationKind | None = None
+
+
+class AgentMessageModeration(_Camel):
+    """``agentMessage.moderation`` (Codex 0.171+)."""
+
+    moderated: bool = False
+    display: AgentMessageDisplay | None = None
+
+
 class AgentMessageItem(_Camel, tag_field="type", tag="agentMessage"):
     id: str
     text: str = ""
     phase: str | None = None
+    moderation: AgentMessageModeration | None = None
+
+    @property
+    def withheld(self) -> bool:
+        """Moderation says this answer must not be shown (hidden or blocked)."""
+        display = self.moderation.display if self.moderation is not None else None
+        return display is not None and display.mode in ("hide", "block")
 
 
 class ReasoningItem(_Camel, tag_field="type", tag="reasoning"):
@@ -360,3 +446,50 @@ class FileChangeApprovalParams(_Camel):
 
 class ApprovalDecisionResult(msgspec.Struct):
     decision: str
+
+
+# --- caller-defined (dynamic) tools -------------------------------------------------------------
+
+
+class DynamicToolCallParams(_Camel):
+    """``item/tool/call``: Codex waits for the caller to run a dynamic tool."""
+
+    thread_id: str
+    turn_id: str
+    call_id: str
+    tool: str
+    arguments: Any = None
+    namespace: str | None = None
+
+
+class InputTextContent(msgspec.Struct, tag_field="type", tag="inputText"):
+    text: str
+
+
+class DynamicToolCallResponse(_Camel):
+    content_items: list[InputTextContent]
+    success: bool
+
+
+class RawResponseItem(msgspec.Struct):
+    """A model output item as the Responses API sent it (``experimentalRawEvents``); only calls are read."""
+
+    type: str
+    call_id: str | None = None
+    name: str | None = None
+    arguments: str | None = None
+    namespace: str | None = None
+
+
+class RawResponseItemCompleted(_Camel):
+    thread_id: str
+    turn_id: str
+    item: RawResponseItem
+
+
+class RawResponseCompleted(_Camel):
+    """One model response is complete (every item of it has been announced)."""
+
+    thread_id: str
+    turn_id: str
+    usage: TokenUsageBreakdown | None = None

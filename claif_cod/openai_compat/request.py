@@ -6,12 +6,17 @@ parameter is either honoured by the wrapper itself or reported (see docs/paramet
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import msgspec
 
-from claif_cod.engine.conversations import Conversation, Message
+from claif_cod.engine.conversations import Conversation, HistoryItem, Message
 from claif_cod.engine.errors import InvalidRequest
+from claif_cod.engine.images import Image
+from claif_cod.engine.tools import ThreadTools, ToolResult
+from claif_cod.openai_compat.images import ImageRef, load_images
+from claif_cod.openai_compat.tool_calls import ChatTool, ChatToolCall, engine_calls, thread_tools
 
 MAX_N = 16
 
@@ -20,7 +25,8 @@ class ChatMessage(msgspec.Struct):
     role: str
     content: str | list[dict[str, Any]] | None = None
     name: str | None = None
-    tool_calls: list[Any] | None = None
+    tool_calls: list[ChatToolCall] | None = None
+    tool_call_id: str | None = None
 
 
 class StreamOptions(msgspec.Struct):
@@ -51,6 +57,13 @@ class ChatRequest(msgspec.Struct):
     reasoning_effort: str | None = None
     session_id: str | None = None
     strict: bool | None = None
+    tools: list[ChatTool] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    builtin_tools: bool | None = None
+    """claif_cod's own: False offers the model only the caller's tools (no shell, patch, web search)."""
+    tool_timeout: float | None = None
+    """claif_cod's own: seconds a turn may wait for the results of the tool calls it returned."""
 
 
 HONOURED = frozenset(
@@ -65,6 +78,11 @@ HONOURED = frozenset(
         "reasoning_effort",
         "session_id",
         "strict",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "builtin_tools",
+        "tool_timeout",
     }
 )
 NO_EFFECT = frozenset({"user", "metadata", "store", "safety_identifier"})
@@ -81,9 +99,6 @@ IGNORED = frozenset(
         "logit_bias",
         "logprobs",
         "top_logprobs",
-        "tools",
-        "tool_choice",
-        "parallel_tool_calls",
         "functions",
         "function_call",
         "modalities",
@@ -104,15 +119,46 @@ class ParsedRequest(msgspec.Struct):
     stop: tuple[str, ...]
     output_schema: dict[str, Any] | None
     ignored: tuple[str, ...]
+    tools: ThreadTools
+    image_refs: list[ImageRef]
+    """Image parts still to be loaded (:meth:`with_images` puts them into the conversation)."""
+
+    async def with_images(self) -> None:
+        if self.image_refs:
+            self.conversation = build_conversation(self.request.messages, await load_images(self.image_refs))
 
 
 _decoder = msgspec.json.Decoder(ChatRequest)
+_top_level = msgspec.json.Decoder(dict[str, msgspec.Raw])
+"""The parameter names alone: values stay unparsed bytes (cheap for a long history)."""
+
+
+class _Reported(msgspec.Struct):
+    stream: bool = False
+    response_format: ResponseFormat | None = None
+
+
+_reported = msgspec.json.Decoder(_Reported)
+
+
+def stream_and_ignored(body: bytes) -> tuple[bool, tuple[str, ...]]:
+    """``stream`` and what :func:`parse_chat_request` would report as ignored, without reading the
+    messages: what a daemon client needs (the daemon parses and validates the request itself)."""
+    try:
+        keys = _top_level.decode(body).keys()
+        reported = _reported.decode(body)
+    except msgspec.DecodeError:
+        return False, ()  # the daemon reports the problem
+    ignored = [key for key in keys if key not in HONOURED and key not in NO_EFFECT]
+    if reported.response_format is not None and reported.response_format.type == "json_object":
+        ignored.append("response_format.json_object")
+    return reported.stream, tuple(sorted(ignored))
 
 
 def parse_chat_request(body: bytes, *, default_model: str | None, strict: bool) -> ParsedRequest:
     try:
         request = _decoder.decode(body)
-        raw_keys = msgspec.json.decode(body, type=dict[str, Any]).keys()
+        raw_keys = _top_level.decode(body).keys()
     except msgspec.ValidationError as exc:
         raise InvalidRequest(f"invalid request body: {exc}") from None
     except msgspec.DecodeError as exc:
@@ -123,6 +169,9 @@ def parse_chat_request(body: bytes, *, default_model: str | None, strict: bool) 
 
     ignored = [key for key in raw_keys if key not in HONOURED and key not in NO_EFFECT]
     output_schema = _output_schema(request.response_format, ignored)
+    tools = thread_tools(
+        request.tools, request.tool_choice, request.parallel_tool_calls, request.builtin_tools, ignored
+    )
     if strict and ignored:
         names = ", ".join(sorted(ignored))
         raise InvalidRequest(
@@ -132,16 +181,33 @@ def parse_chat_request(body: bytes, *, default_model: str | None, strict: bool) 
         raise InvalidRequest(f"n must be between 1 and {MAX_N}", param="n")
     if request.n > 1 and request.session_id is not None:
         raise InvalidRequest("n > 1 cannot be combined with a named session", param="n")
+    if tools.enabled and request.n > 1:
+        raise InvalidRequest("n > 1 cannot be combined with tools", param="n")
+    if request.session_id is not None:
+        no_session(tools)
+    if request.tool_timeout is not None and not 0 < request.tool_timeout <= 86400:
+        raise InvalidRequest("tool_timeout must be between 0 and 86400 seconds", param="tool_timeout")
     stop = (request.stop,) if isinstance(request.stop, str) else tuple(request.stop or ())
     if len(stop) > 4 or any(not s for s in stop):
         raise InvalidRequest("stop takes up to 4 non-empty strings", param="stop")
+    refs: list[ImageRef] = []
     return ParsedRequest(
         request=request,
-        conversation=build_conversation(request.messages),
+        conversation=build_conversation(request.messages, refs=refs),
         stop=stop,
         output_schema=output_schema,
         ignored=tuple(sorted(ignored)),
+        tools=tools,
+        image_refs=refs,
     )
+
+
+def no_session(tools: ThreadTools) -> None:
+    """A named session's thread is resumed across restarts, which would lose what caller tools need."""
+    if tools.enabled:
+        raise InvalidRequest("tools cannot be combined with a named session", param="tools")
+    if not tools.builtin:
+        raise InvalidRequest("builtin_tools=false cannot be combined with a named session", param="builtin_tools")
 
 
 def _output_schema(fmt: ResponseFormat | None, ignored: list[str]) -> dict[str, Any] | None:
@@ -155,45 +221,66 @@ def _output_schema(fmt: ResponseFormat | None, ignored: list[str]) -> dict[str, 
     return fmt.json_schema.schema
 
 
-def build_conversation(messages: list[ChatMessage]) -> Conversation:
-    """System and developer messages become instructions; the rest must be user/assistant text."""
+def build_conversation(
+    messages: list[ChatMessage], images: Mapping[str, Image] | None = None, *, refs: list[ImageRef] | None = None
+) -> Conversation:
+    """System and developer messages become instructions; the rest user/assistant text, tool calls and results.
+
+    The request ends with a user message (the turn's input) or with the results of the tool calls of
+    the assistant message before them (the turn answers them). Image parts of user messages are
+    collected into ``refs`` and taken from ``images`` once loaded."""
     if not messages:
         raise InvalidRequest("messages must not be empty", param="messages")
     instructions: list[str] = []
-    turns: list[Message] = []
+    turns: list[HistoryItem] = []
     for index, message in enumerate(messages):
         where = f"messages[{index}]"
-        text = _text(message, where)
+        text, parts = _content(message, where, allow_images=message.role == "user")
+        if refs is not None:
+            refs.extend(parts)
         if message.role in ("system", "developer"):
             instructions.append(text)
         elif message.role == "user":
-            turns.append(Message("user", text))
+            found = tuple(images[p.where] for p in parts if images and p.where in images)
+            turns.append(Message("user", text, found))
         elif message.role == "assistant":
-            if message.tool_calls:
-                raise InvalidRequest(f"{where}: assistant tool_calls cannot be replayed into Codex", param=where)
-            turns.append(Message("assistant", text))
+            if text or not message.tool_calls:
+                turns.append(Message("assistant", text))
+            turns += engine_calls(message.tool_calls or [], where)
+        elif message.role == "tool":
+            if not message.tool_call_id:
+                raise InvalidRequest(f"{where}: a tool message needs tool_call_id", param=where)
+            turns.append(ToolResult(call_id=message.tool_call_id, output=text))
         else:
-            raise InvalidRequest(
-                f"{where}: role {message.role!r} is not supported (Codex runs its own tools)", param=where
-            )
-    if not turns or turns[-1].role != "user":
-        raise InvalidRequest("the last non-system message must come from the user", param="messages")
+            raise InvalidRequest(f"{where}: role {message.role!r} is not supported", param=where)
+    last = turns[-1] if turns else None
+    instructions_text = "\n\n".join(instructions) if instructions else None
+    if isinstance(last, ToolResult):
+        return Conversation(instructions=instructions_text, history=tuple(turns), prompt=None)
+    if not isinstance(last, Message) or last.role != "user":
+        raise InvalidRequest("the last non-system message must come from the user or a tool", param="messages")
     return Conversation(
-        instructions="\n\n".join(instructions) if instructions else None,
-        history=tuple(turns[:-1]),
-        prompt=turns[-1].text,
+        instructions=instructions_text, history=tuple(turns[:-1]), prompt=last.text, prompt_images=last.images
     )
 
 
-def _text(message: ChatMessage, where: str) -> str:
+def _content(message: ChatMessage, where: str, *, allow_images: bool) -> tuple[str, list[ImageRef]]:
     content = message.content
     if content is None:
-        return ""
+        return "", []
     if isinstance(content, str):
-        return content
+        return content, []
     texts: list[str] = []
-    for part in content:
-        if part.get("type") != "text" or not isinstance(part.get("text"), str):
-            raise InvalidRequest(f"{where}: content part of type {part.get('type')!r} is not supported", param=where)
-        texts.append(part["text"])
-    return "\n".join(texts)
+    refs: list[ImageRef] = []
+    for j, part in enumerate(content):
+        kind = part.get("type")
+        if kind == "text" and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+            continue
+        image_url = part.get("image_url")
+        url = image_url.get("url") if isinstance(image_url, dict) else None
+        if kind == "image_url" and allow_images and isinstance(url, str):
+            refs.append(ImageRef(url, f"{where}.content[{j}]"))
+            continue
+        raise InvalidRequest(f"{where}: content part of type {kind!r} is not supported", param=where)
+    return "\n".join(texts), refs

@@ -7,8 +7,9 @@ from typing import Literal
 import msgspec
 
 from claif_cod.engine.events import TurnUsage
+from claif_cod.openai_compat.tool_calls import ChatToolCall, ToolCallDelta
 
-FinishReason = Literal["stop", "length"]
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
 
 
 class PromptTokensDetails(msgspec.Struct):
@@ -40,9 +41,10 @@ class Usage(msgspec.Struct):
 
 
 class AssistantMessage(msgspec.Struct):
-    content: str
+    content: str | None
     role: Literal["assistant"] = "assistant"
     refusal: None = None
+    tool_calls: list[ChatToolCall] | None = None
 
 
 class Choice(msgspec.Struct):
@@ -67,6 +69,7 @@ class ChatCompletion(msgspec.Struct):
 class Delta(msgspec.Struct, omit_defaults=True):
     role: Literal["assistant"] | None = None
     content: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
 
 
 class ChunkChoice(msgspec.Struct):

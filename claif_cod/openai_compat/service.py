@@ -19,20 +19,21 @@ from claif_cod._log import get_logger
 from claif_cod.engine import wire
 from claif_cod.engine.config import CodexConfig, ProcessKey
 from claif_cod.engine.control import TurnControl
-from claif_cod.engine.engine import ApprovalHandler, Engine, ThreadHandle, TurnOptions, decline_all
+from claif_cod.engine.engine import ApprovalHandler, Engine, Suspension, ThreadHandle, Turn, TurnOptions, decline_all
 from claif_cod.engine.errors import InvalidRequest, TurnFailed, TurnTimedOut
 from claif_cod.engine.events import (
     ItemCompleted,
     TextDelta,
     TextReset,
+    ToolCallsRequested,
     TurnEvent,
     TurnFinished,
     TurnUsage,
     UsageUpdated,
 )
-from claif_cod.engine.turns import Turn
+from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S, ToolCall
 from claif_cod.openai_compat.errors import APIFailure, translate
-from claif_cod.openai_compat.request import ParsedRequest, parse_chat_request
+from claif_cod.openai_compat.request import ParsedRequest, no_session, parse_chat_request
 from claif_cod.openai_compat.schema import (
     AssistantMessage,
     ChatCompletion,
@@ -46,6 +47,7 @@ from claif_cod.openai_compat.schema import (
     Usage,
 )
 from claif_cod.openai_compat.text import ChoiceText, RetryDiverged
+from claif_cod.openai_compat.tool_calls import chat_tool_calls, tool_call_deltas
 
 log = get_logger("claif_cod.service")
 
@@ -80,6 +82,7 @@ class _ChoiceResult:
     usage: TurnUsage = field(default_factory=TurnUsage)
     clean: bool = True
     """False when the thread's history no longer matches what the caller saw (stop cut, length)."""
+    tool_calls: tuple[ToolCall, ...] = ()
     interrupted: bool = False
     """The turn was interrupted from outside (``turn.interrupt``), not cut by a stop sequence."""
 
@@ -88,10 +91,25 @@ class _ChoiceResult:
 class _Piece:
     index: int
     text: str
+    calls: tuple[ToolCall, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Replay:
+    """A retried request whose turn is suspended on tool calls: answered with the same calls again."""
+
+    suspension: Suspension
+
+
+_Source = ThreadHandle | Suspension | _Replay
+"""Where a choice comes from: a thread to start a turn on, a suspended turn to resume, or a replay."""
 
 
 class _Done:
     pass
+
+
+_Sink = asyncio.Queue[_Piece | _Done]
 
 
 class ChatService:
@@ -112,7 +130,14 @@ class ChatService:
             created=run.created,
             model=run.model,
             choices=[
-                Choice(index=r.index, message=AssistantMessage(content=r.text.text), finish_reason=r.finish_reason)
+                Choice(
+                    index=r.index,
+                    message=AssistantMessage(
+                        content=r.text.text or (None if r.tool_calls else ""),
+                        tool_calls=chat_tool_calls(r.tool_calls) if r.tool_calls else None,
+                    ),
+                    finish_reason=r.finish_reason,
+                )
                 for r in results
             ],
             usage=Usage.from_turns([r.usage for r in results]),
@@ -151,6 +176,9 @@ class ChatService:
         parsed = parse_chat_request(body, default_model=options.default_model, strict=options.strict)
         if parsed.request.n > 1 and options.session_id is not None:  # the body's session_id is checked in parsing
             raise InvalidRequest("n > 1 cannot be combined with a named session", param="n")
+        if options.session_id is not None:
+            no_session(parsed.tools)
+        await parsed.with_images()
         key = await self.engine.resolve(options.config)
         return _Run(self.engine, key, options, parsed)
 
@@ -206,6 +234,38 @@ class _Run:
         self.model = parsed.request.model or "codex-default"
         self.deadline = None if options.timeout is None else time.monotonic() + options.timeout
 
+    async def _sources(self) -> list[_Source]:
+        """A suspended turn these tool results answer, a replay for a retried request, else threads."""
+        conversation, tools = self.parsed.conversation, self.parsed.tools
+        results = conversation.pending_results()
+        suspensions = self.engine.suspensions
+        if results:
+            suspension = suspensions.for_results(results)
+            if suspension is not None and self._resumable(suspension):
+                return [suspension]
+        elif tools.enabled:
+            retried = suspensions.for_origin(self._origin())
+            if retried is not None:
+                return [_Replay(retried)]
+        return list(await self._threads())
+
+    def _resumable(self, suspension: Suspension) -> bool:
+        """Same Codex settings and tools, and its process still there (else: replayed as a transcript)."""
+        turn = suspension.turn
+        return turn.server.alive and turn.handle.key == self.key and suspension.tools == self.parsed.tools
+
+    def _origin(self) -> str:
+        return self.parsed.conversation.sent_digest(self.key, self.parsed.tools)
+
+    async def _turn(self, source: ThreadHandle | Suspension) -> Turn:
+        if isinstance(source, Suspension):
+            results = self.parsed.conversation.pending_results()
+            return self.engine.resume_tools(source, results, self._turn_options().timeout)
+        conversation = self.parsed.conversation
+        return await self.engine.start_turn(
+            source, conversation.prompt, self._turn_options(), images=conversation.prompt_images
+        )
+
     async def _threads(self) -> list[ThreadHandle]:
         conversation = self.parsed.conversation
         api_key = self.options.config.api_key
@@ -214,7 +274,7 @@ class _Run:
             handle, _ = await self.engine.session_thread(self.session_id, self.key, api_key, conversation, model=model)
             return [handle]
         handles, warm = await self.engine.open_conversation(
-            self.key, api_key, conversation, model=model, n=self.parsed.request.n
+            self.key, api_key, conversation, model=model, n=self.parsed.request.n, tools=self.parsed.tools
         )
         log.debug("service.threads", warm=warm, n=len(handles))
         return handles
@@ -228,15 +288,19 @@ class _Run:
             output_schema=self.parsed.output_schema,
             timeout=remaining,
             approvals=self.options.approvals,
+            tool_timeout=request.tool_timeout or DEFAULT_TOOL_TIMEOUT_S,
         )
 
     async def _run_choice(
-        self, index: int, handle: ThreadHandle, sink: asyncio.Queue[_Piece | _Done] | None
+        self, index: int, source: _Source, sink: asyncio.Queue[_Piece | _Done] | None
     ) -> _ChoiceResult:
+        if isinstance(source, _Replay):
+            return self._replay(index, source.suspension, sink)
+        turn = await self._turn(source)
+        handle = turn.handle
         result = _ChoiceResult(
             index=index, handle=handle, text=ChoiceText(self.parsed.stop, streaming=sink is not None)
         )
-        turn = await self.engine.start_turn(handle, self.parsed.conversation.prompt, self._turn_options())
         if self.options.control is not None:
             await self.options.control.attach(turn)
         events = turn.events()
@@ -250,10 +314,18 @@ class _Run:
                 elif isinstance(event, TextReset):
                     result.text.reset(event.item_id)
                 elif isinstance(event, ItemCompleted) and isinstance(event.item, wire.AgentMessageItem):
-                    out = result.text.complete(event.item.id, event.item.text)
+                    if event.item.withheld:  # Codex's moderation hid or blocked the answer
+                        result.text.withhold(event.item.id)
+                        result.finish_reason = "content_filter"
+                        result.clean = False
+                    else:
+                        out = result.text.complete(event.item.id, event.item.text)
                 elif isinstance(event, TurnFinished):
                     finished = event  # the last event: let the turn close itself before judging it
                     continue
+                elif isinstance(event, ToolCallsRequested):
+                    result.tool_calls, result.usage = event.calls, event.usage
+                    out = result.text.finish()
                 if out and sink is not None:
                     sink.put_nowait(_Piece(index, out))
                 if result.text.stopped:
@@ -263,6 +335,8 @@ class _Run:
         finally:
             await named.aclose()
             await events.aclose()
+        if result.tool_calls:
+            return self._suspended(result, sink)
         if finished is not None:
             result.usage = finished.usage
             self._finish(result, finished)
@@ -271,10 +345,34 @@ class _Run:
                 sink.put_nowait(_Piece(index, out))
             if result.text.stopped:
                 result.clean = False
-        if result.clean:
+        if result.clean and self.session_id is None:  # a session's thread is continued by name only
             self.engine.remember(handle, self.parsed.conversation, result.text.text)
-        if self.session_id is not None:
-            self.engine.session_turn_done(self.session_id, handle, self.parsed.request.model)
+        prompt = self.parsed.conversation.prompt
+        if self.session_id is not None and prompt is not None:  # session_thread refused anything else
+            self.engine.session_turn_done(self.session_id, handle, self.parsed.request.model, prompt, result.text.text)
+        return result
+
+    def _suspended(self, result: _ChoiceResult, sink: _Sink | None) -> _ChoiceResult:
+        """The turn waits for the caller's tool results: answer with its calls; a retry gets them again."""
+        result.finish_reason, result.clean = "tool_calls", False
+        suspension = self.engine.suspensions.for_thread(result.handle.thread_id)
+        if suspension is not None:
+            suspension.text = result.text.text
+            self.engine.suspensions.tag_origin(suspension, self._origin())
+        if sink is not None:
+            sink.put_nowait(_Piece(result.index, "", result.tool_calls))
+        return result
+
+    def _replay(self, index: int, suspension: Suspension, sink: _Sink | None) -> _ChoiceResult:
+        handle = suspension.turn.handle
+        result = _ChoiceResult(index, handle, ChoiceText((), streaming=sink is not None), usage=suspension.usage)
+        result.tool_calls = suspension.calls
+        text = result.text.complete("replay", suspension.text) + result.text.finish()
+        if text and sink is not None:
+            sink.put_nowait(_Piece(index, text))
+        result.finish_reason, result.clean = "tool_calls", False
+        if sink is not None:
+            sink.put_nowait(_Piece(index, "", suspension.calls))
         return result
 
     async def _deadline_named(self, events: AsyncGenerator[TurnEvent, None]) -> AsyncGenerator[TurnEvent, None]:
@@ -302,7 +400,7 @@ class _Run:
                 self.options.control.interrupted = True
 
     async def gather(self) -> list[_ChoiceResult]:
-        handles = await self._threads()
+        handles = await self._sources()
         tasks = [asyncio.create_task(self._run_choice(i, h, None)) for i, h in enumerate(handles)]
         try:
             return list(await asyncio.gather(*tasks))
@@ -312,7 +410,7 @@ class _Run:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def chunks(self) -> AsyncGenerator[ChatCompletionChunk, None]:
-        handles = await self._threads()
+        handles = await self._sources()
         sink: asyncio.Queue[_Piece | _Done] = asyncio.Queue()
         tasks = [asyncio.create_task(self._run_choice(i, h, sink)) for i, h in enumerate(handles)]
         for task in tasks:
@@ -328,7 +426,7 @@ class _Run:
                         if task.done() and not task.cancelled() and task.exception() is not None:
                             raise task.exception()  # type: ignore[misc]
                     continue
-                delta = Delta(content=piece.text)
+                delta = Delta(tool_calls=tool_call_deltas(piece.calls)) if piece.calls else Delta(content=piece.text)
                 if piece.index not in started:
                     started.add(piece.index)
                     delta.role = "assistant"

@@ -5,6 +5,7 @@ access or API keys. The pytest fixtures live in :mod:`claif_cod.testing.pytest_p
 """
 
 from claif_cod.testing.codex_home import model_catalog, write_codex_home
-from claif_cod.testing.model_server import ModelServer, RecordedRequest
+from claif_cod.testing.model_server import ModelServer
+from claif_cod.testing.recorded import FunctionCall, FunctionOutput, RecordedRequest
 
-__all__ = ["ModelServer", "RecordedRequest", "model_catalog", "write_codex_home"]
+__all__ = ["FunctionCall", "FunctionOutput", "ModelServer", "RecordedRequest", "model_catalog", "write_codex_home"]

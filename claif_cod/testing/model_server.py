@@ -16,11 +16,13 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, cast
+
+from claif_cod.testing import calls
+from claif_cod.testing.recorded import RecordedRequest, item_words
 
 _MARKER = re.compile(
     r"\[\[(reply|long|slow|status|stall-mid|stall|flaky|incomplete|failed|reasoning|tool|barrier)"
@@ -28,7 +30,6 @@ _MARKER = re.compile(
     re.DOTALL,
 )
 _REASONING_SUMMARY = "Thinking about how to answer this request."  # seven words = reasoning_tokens
-_TOOL_OUTPUT_CHARS = 200
 _POLL_S = 0.02  # how quickly stop() is noticed by the serve loop and stalled handlers
 
 _ERROR_MESSAGES = {
@@ -48,64 +49,6 @@ class _BadMarker(ValueError):
     """A marker argument that cannot be parsed; answered with HTTP 400 so the test author sees it."""
 
 
-def _texts(content: Any) -> list[str]:
-    """Text parts of message content, tool output or a reasoning summary (a string or ``{"text"}`` parts)."""
-    if isinstance(content, str):
-        return [content]
-    if isinstance(content, list):
-        return [p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
-    return []
-
-
-def _visible_text(content: Any) -> str:
-    """A message's text without Codex's ``<tagged>`` context parts (environment, permissions, skills)."""
-    return "\n".join(t for t in _texts(content) if not t.startswith("<"))
-
-
-def _item_words(item: Any) -> list[str]:
-    """Every word an input item contributes to the prompt, Codex's own context included."""
-    if not isinstance(item, dict):
-        return []
-    kind = item.get("type")
-    if kind == "function_call":
-        texts = [str(item.get("arguments", ""))]
-    elif kind == "function_call_output":
-        texts = _texts(item.get("output"))
-    elif kind == "reasoning":
-        texts = _texts(item.get("summary"))
-    else:
-        texts = _texts(item.get("content"))
-    return [word for text in texts for word in text.split()]
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One HTTP request as the server received it, with helpers that see past Codex's preamble."""
-
-    path: str
-    headers: dict[str, str]
-    body: dict[str, Any]
-
-    def _message_items(self) -> Iterator[tuple[str, str]]:
-        for item in self.body.get("input") or []:
-            if isinstance(item, dict) and item.get("type") == "message":
-                yield str(item.get("role", "")), _visible_text(item.get("content"))
-
-    def user_texts(self) -> list[str]:
-        """Texts of the real user messages; Codex's ``<environment_context>``-style ones are skipped."""
-        return [text for role, text in self._message_items() if role == "user" and text]
-
-    def developer_texts(self) -> list[str]:
-        """Texts of developer messages: the model's base instructions first, then any extra instructions."""
-        return [text for role, text in self._message_items() if role == "developer" and text]
-
-    def messages(self) -> list[tuple[str, str]]:
-        """``(role, text)`` of the conversation after Codex's leading developer/context preamble."""
-        items = [(role, text) for role, text in self._message_items() if text]
-        start = next((i for i, (role, _) in enumerate(items) if role != "developer"), len(items))
-        return items[start:]
-
-
 @dataclass(frozen=True)
 class _Script:
     """What the last real user message asked the model to do."""
@@ -116,7 +59,7 @@ class _Script:
     @classmethod
     def parse(cls, message: str) -> _Script:
         markers = {m.group(1): m.group(2) or "" for m in _MARKER.finditer(message)}
-        return cls(_MARKER.sub("", message).strip(), markers)
+        return cls(calls.CALL_MARKER.sub("", _MARKER.sub("", message)).strip(), markers)
 
     def number(self, name: str) -> int:
         try:
@@ -267,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if not isinstance(body, dict):
             body = {}
-        words = [word for item in body.get("input") or [] for word in _item_words(item)]
+        words = [word for item in body.get("input") or [] for word in item_words(item)]
         request, cached = self._record(body, words)
         if not self.path.rstrip("/").endswith("/responses"):
             self.error(404, "not_found", f"No route for POST {self.path}")
@@ -328,8 +271,10 @@ class _Responder:
         user_texts = request.user_texts()
         self.script = _Script.parse(user_texts[-1] if user_texts else "")
         self.turn = len(user_texts)
-        self.tool_output = self._tool_output()
+        self.tool_outputs = calls.returned_outputs(request)
+        self.missing: list[str] = []
         # Parse every marker argument before the first byte goes out, so a typo becomes a clean 400.
+        self.calls = [] if self.tool_outputs is not None else self._calls(user_texts[-1] if user_texts else "")
         self.status = self.script.status() if "status" in self.script.markers else None
         self.delay = self.script.number("slow") / 1000 if "slow" in self.script.markers else 0.0
         self.reply = self._reply_text()
@@ -362,8 +307,15 @@ class _Responder:
         if "reasoning" in markers:
             self._reasoning(output_index)
             output_index += 1
-        if "tool" in markers and self.tool_output is None:
-            self._function_call(output_index, markers["tool"])
+        if self.calls:
+            cut = "flaky" in markers and self.state.first_flaky(self.request)
+            for call in self.calls[:1] if cut else self.calls:
+                self._function_call(output_index, call.name, call.arguments)
+                output_index += 1
+            if cut:
+                return
+        elif "tool" in markers and self.tool_outputs is None:
+            self._function_call(output_index, calls.SHELL_TOOL, json.dumps({"cmd": markers["tool"]}))
         elif not self._message(output_index):
             return
         usage = _usage(self.input_tokens, self.cached, self.deltas + self.reasoning_tokens, self.reasoning_tokens)
@@ -375,18 +327,21 @@ class _Responder:
         else:
             self.handler.event("response.completed", response={"id": self.response_id, "usage": usage})
 
-    def _tool_output(self) -> str | None:
-        """The command output when this request follows up a tool call, else None."""
-        items = self.request.body.get("input") or []
-        last = items[-1] if items else None
-        if not isinstance(last, dict) or last.get("type") != "function_call_output":
-            return None
-        return "\n".join(_texts(last.get("output")))
+    def _calls(self, message: str) -> list[calls.ScriptedCall]:
+        """The scripted calls, all to offered tools; none when a called tool was not offered (the reply says so)."""
+        try:
+            scripted = calls.scripted_calls(message)
+        except calls.BadCallMarker as exc:
+            raise _BadMarker(str(exc)) from None
+        self.missing = calls.missing_tools(self.request, scripted)
+        return [] if self.missing else scripted
 
     def _reply_text(self) -> str:
         markers = self.script.markers
-        if self.tool_output is not None:
-            return f"Tool said: {self.tool_output[:_TOOL_OUTPUT_CHARS]}"
+        if self.tool_outputs is not None:
+            return calls.report(self.tool_outputs)
+        if self.missing:
+            return f"Not offered: {', '.join(self.missing)}"
         if "reply" in markers:
             return markers["reply"]
         if "long" in markers:
@@ -420,19 +375,21 @@ class _Responder:
             },
         )
 
-    def _function_call(self, output_index: int, command: str) -> None:
+    def _function_call(self, output_index: int, name: str, arguments: str) -> None:
         item = {
             "type": "function_call",
             "id": self.state.new_id("fc"),
             "call_id": self.state.new_id("call"),
-            "name": "exec_command",
+            "name": name,
         }
         self.handler.event("response.output_item.added", output_index=output_index, item={**item, "arguments": ""})
         self.handler.event(
-            "response.output_item.done",
-            output_index=output_index,
-            item={**item, "arguments": json.dumps({"cmd": command})},
+            "response.function_call_arguments.delta", item_id=item["id"], output_index=output_index, delta=arguments
         )
+        self.handler.event(
+            "response.output_item.done", output_index=output_index, item={**item, "arguments": arguments}
+        )
+        self.deltas += 1
 
     def _message(self, output_index: int) -> bool:
         """Stream the assistant message; False when the script cuts the stream short after two deltas."""

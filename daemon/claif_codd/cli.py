@@ -19,6 +19,7 @@ import msgspec
 import structlog
 
 from claif_cod._version import __version__
+from claif_cod.engine.idle import DEFAULT_THREAD_IDLE_TIMEOUT_S
 from claif_cod.protocol import (
     DaemonShutdownRequest,
     DaemonStatus,
@@ -145,8 +146,13 @@ def main() -> None:
               help="Turn-starting requests in flight in the whole daemon; more get OVERLOADED.")
 @click.option("--max-outbound-bytes", type=click.IntRange(min=1), default=64 * 2**20, show_default=True,
               help="Unread backlog after which a client that stopped reading is disconnected.")
+@click.option("--max-processes", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Warm Codex processes kept; beyond it the least recently used idle one is closed.")
 @click.option("--drain-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
               help="On SIGTERM or stop, seconds running requests get to finish before they are interrupted.")
+@click.option("--thread-idle-timeout", type=click.FloatRange(min=0), default=DEFAULT_THREAD_IDLE_TIMEOUT_S,
+              show_default=True, metavar="SECONDS",
+              help="Unload a Codex thread unused this long (sessions resume, conversations are re-seeded); 0: never.")
 @http_options
 def serve(
     socket_path: Path | None,
@@ -158,7 +164,9 @@ def serve(
     max_inflight: int,
     max_turns: int,
     max_outbound_bytes: int,
+    max_processes: int,
     drain_timeout: float,
+    thread_idle_timeout: float,
     http: str | None,
     http_token_file: Path | None,
     http_working_dir: Path | None,
@@ -178,7 +186,9 @@ def serve(
         max_inflight_per_connection=max_inflight,
         max_turns_in_flight=max_turns,
         max_outbound_bytes=max_outbound_bytes,
+        max_processes=max_processes,
         drain_timeout=drain_timeout,
+        thread_idle_timeout=thread_idle_timeout or None,
         http=http_settings,
     )
     try:

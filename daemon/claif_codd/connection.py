@@ -25,6 +25,8 @@ import typing
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from claif_cod._log import get_logger
 from claif_cod.engine.control import TurnControl
 from claif_cod.engine.engine import ApprovalHandler, ApprovalRequest, Decision
@@ -38,11 +40,13 @@ from claif_cod.protocol import (
     DuplicateId,
     ErrorResponse,
     FrameDecoder,
+    FrameTooLarge,
     FramingError,
     HelloRequest,
     HelloRequired,
     HelloTimeout,
     InternalError,
+    InvalidRequest,
     ModelsListRequest,
     Notification,
     Overloaded,
@@ -51,6 +55,7 @@ from claif_cod.protocol import (
     RequestCancelled,
     RequestId,
     Response,
+    ResponsesCreateRequest,
     SessionSendRequest,
     decode,
     encode,
@@ -65,12 +70,27 @@ log = get_logger("claif_codd.connection")
 
 _ids = itertools.count(1)
 REQUEST_TYPES = typing.get_args(Request)
-TURN_REQUESTS = (ChatCompletionsCreateRequest, SessionSendRequest)
+TURN_REQUESTS = (ChatCompletionsCreateRequest, ResponsesCreateRequest, SessionSendRequest)
 """Requests that run a Codex turn: counted against the daemon's ``max_turns_in_flight``."""
 WORK_REQUESTS = (*TURN_REQUESTS, ModelsListRequest)
 """Requests that need Codex: refused while the daemon drains for shutdown."""
 INFLIGHT_RETRY_AFTER_S = 0.5
 TURNS_RETRY_AFTER_S = 1.0
+REPLY_ROOM = 1024
+"""Bytes a request's id must leave free in a frame, so that an error reply can always echo it."""
+
+
+def error_frame(request_id: RequestId | None, error: ProtocolError, max_frame: int) -> tuple[bytes, bool]:
+    """The framed error reply for ``request_id``, and whether it carries that id.
+
+    An id too large to be echoed within a frame gets the error with ``id`` null instead (the caller
+    should then close the connection: the client cannot tell which request failed).
+    """
+    try:
+        return encode_frame(encode(ErrorResponse(id=request_id, error=error.to_error())), max_frame), True
+    except FrameTooLarge:
+        unechoable = InvalidRequest(f"a request id too large to echo within the {max_frame}-byte frame limit")
+        return encode_frame(encode(ErrorResponse(id=None, error=unechoable.to_error())), max_frame), False
 
 
 class Connection:
@@ -89,6 +109,9 @@ class Connection:
         """The turns of each turn-running request in flight, for ``turn.interrupt`` by ``request_id``."""
         self.approvals: dict[str, asyncio.Future[Decision]] = {}
         self.client_name: str | None = None
+        self.sessions: set[str] = set()
+        """Named sessions this connection has sent turns to (it follows them)."""
+        self._session_of: dict[RequestId, str] = {}
         self.closed = False
         self.log = log.bind(conn=self.id)
 
@@ -100,9 +123,15 @@ class Connection:
             await self._read_loop()
         finally:
             self.closed = True
-            for task in list(self.tasks.values()):
-                task.cancel()
-            await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+            followed = self._sessions_others_follow()
+            leaving = []
+            for request_id, task in list(self.tasks.items()):
+                if self._session_of.get(request_id) in followed:
+                    self.daemon.adopt(task)  # the turn belongs to a session others follow: let it finish
+                else:
+                    task.cancel()  # which interrupts its turn
+                    leaving.append(task)
+            await asyncio.gather(*leaving, return_exceptions=True)
             for future in self.approvals.values():
                 if not future.done():
                     future.set_result("decline")
@@ -148,6 +177,10 @@ class Connection:
             self.closed = True
             self._reader.feed_eof()
 
+    def _sessions_others_follow(self) -> set[str]:
+        others = [conn for conn in self.daemon.connections if conn is not self and not conn.closed]
+        return {session for session in self.sessions if any(session in conn.sessions for conn in others)}
+
     def cancel_requests(self, error: ProtocolError) -> list[asyncio.Task[None]]:
         """Cancel every request in flight, answering each with ``error`` instead of REQUEST_CANCELLED."""
         tasks = list(self.tasks.items())
@@ -173,6 +206,10 @@ class Connection:
         if not isinstance(message, REQUEST_TYPES):
             return  # responses and daemon-side notifications mean nothing coming from a client
         request = message
+        if len(msgspec.json.encode(request.id)) + REPLY_ROOM > self.daemon.config.max_frame_size:
+            self._send_error(None, InvalidRequest("request id too large: no reply could echo it; closing"))
+            self.close()
+            return
         if self.client_name is None and not isinstance(request, HelloRequest):
             self._send_error(request.id, HelloRequired("send hello first"))
             return
@@ -189,6 +226,10 @@ class Connection:
         turn = isinstance(request, TURN_REQUESTS)
         if turn:
             self.daemon.turn_requests += 1
+            session = session_of(request)
+            if session is not None:
+                self.sessions.add(session)
+                self._session_of[request.id] = session
         task = asyncio.create_task(self._serve(request))
         self.tasks[request.id] = task
         task.add_done_callback(functools.partial(self._request_done, request.id, turn))
@@ -242,6 +283,7 @@ class Connection:
         """Bookkeeping that must happen even for a task cancelled before it ever ran."""
         if self.tasks.get(request_id) is task:
             del self.tasks[request_id]
+        self._session_of.pop(request_id, None)
         reason = self._cancel_errors.pop(request_id, None)
         if task.cancelled():  # cancelled before its first step: _serve never ran, so answer here
             self._send_error(request_id, reason or RequestCancelled("request cancelled"))
@@ -254,7 +296,7 @@ class Connection:
         """Queue ``message`` for the writer; never waits, so no turn is ever held up by this client."""
         if self._dropped or (self.closed and not isinstance(message, (Response, ErrorResponse))):
             return
-        frame = encode_frame(encode(message), self.daemon.config.max_frame_size)
+        frame = self._frame(message)
         pending = self.pending_bytes
         # A frame larger than the cap still goes out when nothing else waits: the cap is on backlog.
         if pending and pending + len(frame) > self.daemon.config.max_outbound_bytes:
@@ -262,6 +304,22 @@ class Connection:
             return
         self._queued_bytes += len(frame)
         self._outbox.put_nowait(frame)
+
+    def _frame(self, message: Request | Notification | Response[Any] | ErrorResponse) -> bytes:
+        """``message`` framed; a reply too large for a frame becomes an error that fits (see error_frame)."""
+        max_frame = self.daemon.config.max_frame_size
+        try:
+            return encode_frame(encode(message), max_frame)
+        except FrameTooLarge as exc:
+            if not isinstance(message, (Response, ErrorResponse)):
+                tag = message.__struct_config__.tag
+                raise InternalError(f"a {tag} message does not fit in a frame: {exc}") from None
+            self.log.warning("connection.reply_too_large", request=_short(message.id))
+            error = InternalError(f"the reply does not fit in the {max_frame}-byte frame limit")
+            frame, echoed = error_frame(message.id, error, max_frame)
+            if not echoed:
+                self.close()
+            return frame
 
     @property
     def pending_bytes(self) -> int:
@@ -336,3 +394,17 @@ class Connection:
                 self.approvals.pop(approval_id, None)
 
         return ask
+
+
+def _short(request_id: RequestId | None) -> RequestId | None:
+    """A request id as it may appear in a log line (client-supplied: capped)."""
+    return request_id[:100] if isinstance(request_id, str) else request_id
+
+
+def session_of(request: Request) -> str | None:
+    """The named session a turn-starting request continues, if any."""
+    if isinstance(request, SessionSendRequest):
+        return request.params.session_id
+    if isinstance(request, ChatCompletionsCreateRequest):
+        return request.params.options.session_id
+    return None

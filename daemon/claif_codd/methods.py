@@ -56,6 +56,10 @@ from claif_cod.protocol import (
     ProcessInfo,
     ReasoningItem,
     Request,
+    ResponsesCreateRequest,
+    ResponsesEventNotification,
+    ResponsesEventParams,
+    ResponsesRetrieveRequest,
     SessionCloseRequest,
     SessionEvent,
     SessionEventNotification,
@@ -94,6 +98,10 @@ class Methods:
             return self.hello(conn, request)
         if isinstance(request, ChatCompletionsCreateRequest):
             return await self.chat(conn, request)
+        if isinstance(request, ResponsesCreateRequest):
+            return await self.responses_create(conn, request)
+        if isinstance(request, ResponsesRetrieveRequest):
+            return msgspec.Raw(self.daemon.responses.retrieve(request.params.response_id))
         if isinstance(request, ModelsListRequest):
             return await self.models(request)
         if isinstance(request, SessionSendRequest):
@@ -125,7 +133,7 @@ class Methods:
             protocol_version=PROTOCOL_VERSION,
             package_version=__version__,
             daemon_pid=os.getpid(),
-            capabilities=["chat", "sessions", "approvals", "cancel"],
+            capabilities=["chat", "responses", "sessions", "approvals", "cancel"],
             max_frame_size=self.daemon.config.max_frame_size,
         )
 
@@ -165,7 +173,7 @@ class Methods:
         log = conn.log.bind(request=request.id, session=options.session_id)
         if not wants_stream(body):
             completion, _ = await service.complete(body, options)
-            log.info("chat.completed", choices=len(completion.choices), tokens=completion.usage.total_tokens)
+            log.debug("chat.completed", choices=len(completion.choices), tokens=completion.usage.total_tokens)
             return msgspec.Raw(_encoder.encode(completion))
         chunks, _ = await service.stream(body, options)
         count = 0
@@ -176,8 +184,29 @@ class Methods:
                 conn.send(ChatCompletionsChunkNotification(params=ChatCompletionsChunkParams(request.id, raw)))
         finally:
             await chunks.aclose()
-        log.info("chat.streamed", chunks=count, interrupted=control.interrupted)
+        log.debug("chat.streamed", chunks=count, interrupted=control.interrupted)
         return StreamDone(chunks=count, interrupted=control.interrupted)
+
+    async def responses_create(self, conn: Connection, request: ResponsesCreateRequest) -> Any:
+        options = self._request_options(conn, request.id, request.params.options)
+        body = bytes(request.params.body)
+        service = self.daemon.responses
+        log = conn.log.bind(request=request.id)
+        if not wants_stream(body):
+            response, _ = await service.create(body, options)
+            log.info("responses.completed", status=response.status, output=len(response.output))
+            return msgspec.Raw(_encoder.encode(response))
+        events, _ = await service.stream(body, options)
+        count = 0
+        try:
+            async for event in events:
+                count += 1
+                raw = msgspec.Raw(_encoder.encode(event))
+                conn.send(ResponsesEventNotification(params=ResponsesEventParams(request.id, raw)))
+        finally:
+            await events.aclose()
+        log.info("responses.streamed", events=count)
+        return StreamDone(chunks=count)
 
     async def models(self, request: ModelsListRequest) -> ModelList:
         options = request.params.options
@@ -250,13 +279,14 @@ class Methods:
         finally:
             await events.aclose()
         assert finished is not None
-        engine.session_turn_done(params.session_id, handle, options.default_model)
-        conn.log.info(
+        engine.session_turn_done(params.session_id, handle, options.default_model, params.text, text.text)
+        conn.log.debug(
             "session.turn", request=request.id, session=params.session_id, thread_id=handle.thread_id,
             status=finished.status, tokens=finished.usage.total_tokens,
         )
-        if finished.status == "failed" and not text.text:
-            raise translate(TurnFailed(finished.error_message or "Codex turn failed", finished.error_info))
+        if finished.status == "failed":  # always with its reason, even after partial text
+            reason = finished.error_message or "Codex turn failed without saying why"
+            raise translate(TurnFailed(reason, finished.error_info, text.text))
         return SessionTurnResult(
             session_id=params.session_id,
             thread_id=handle.thread_id,
@@ -284,7 +314,7 @@ class Methods:
         return SessionsListResult(sessions=infos)
 
     def session_close(self, request: SessionCloseRequest) -> ClosedResult:
-        return ClosedResult(closed=self.daemon.engine.sessions.delete(request.params.session_id))
+        return ClosedResult(closed=self.daemon.engine.close_session(request.params.session_id))
 
     async def turn_interrupt(self, conn: Connection, request: TurnInterruptRequest) -> InterruptedResult:
         params = request.params
@@ -294,12 +324,10 @@ class Methods:
                 return InterruptedResult(interrupted=False)
             return InterruptedResult(interrupted=await control.interrupt())
         if params.session_id is not None:
-            record = self.daemon.engine.sessions.get(params.session_id)
-            turn = self.daemon.engine.active_turn(record.thread_id) if record else None
-            if turn is None:
-                return InterruptedResult(interrupted=False)
-            await turn.interrupt()
-            return InterruptedResult(interrupted=True)
+            turns = self.daemon.engine.session_turns(params.session_id)
+            for turn in turns:
+                await turn.interrupt()
+            return InterruptedResult(interrupted=bool(turns))
         return InterruptedResult(interrupted=False)
 
     def approval_respond(self, conn: Connection, request: ApprovalRespondRequest) -> OkResult:
@@ -319,7 +347,7 @@ class Methods:
         for handle in engine.threads():
             if handle.server.alive:
                 loaded[handle.server.pid] = loaded.get(handle.server.pid, 0) + 1
-        for key, server, busy in engine.processes():
+        for key, server, turns, _holds in engine.processes():
             binary = engine.known_binary(key.codex_path)
             processes.append(
                 ProcessInfo(
@@ -328,7 +356,7 @@ class Methods:
                     codex_path=key.codex_path,
                     codex_version=binary.version if binary else "unknown",
                     threads=loaded.get(server.pid, 0),
-                    turns_in_flight=busy,
+                    turns_in_flight=turns,
                     rss_bytes=rss_bytes(server.pid),
                 )
             )

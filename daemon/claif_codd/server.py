@@ -26,21 +26,20 @@ from typing import TYPE_CHECKING, Any
 
 from claif_cod._log import get_logger
 from claif_cod.engine.engine import Engine
+from claif_cod.engine.idle import DEFAULT_THREAD_IDLE_TIMEOUT_S
 from claif_cod.engine.sessions import SessionStore
+from claif_cod.openai_compat.responses_service import ResponsesService
 from claif_cod.openai_compat.service import ChatService
 from claif_cod.protocol import (
     DEFAULT_MAX_FRAME,
-    ErrorResponse,
     FrameDecoder,
     Overloaded,
     ProtocolError,
     RequestId,
     decode,
-    encode,
-    encode_frame,
 )
 from claif_cod.transport.socket_path import default_socket_path, ensure_directory, listening, peer_uid
-from claif_codd.connection import REQUEST_TYPES, Connection
+from claif_codd.connection import REQUEST_TYPES, Connection, error_frame
 from claif_codd.http.settings import HttpSettings
 from claif_codd.methods import Methods
 
@@ -80,6 +79,8 @@ class DaemonConfig:
     max_outbound_bytes: int = 64 * 1024 * 1024
     """Backlog one client may leave unread before it is disconnected as a slow reader."""
     max_processes: int = 8
+    thread_idle_timeout: float | None = DEFAULT_THREAD_IDLE_TIMEOUT_S
+    """Codex threads unused this long are unloaded (None: never); see claif_cod/engine/idle.py."""
     approval_timeout: float = 120.0
     drain_timeout: float = 60.0
     http: HttpSettings | None = None
@@ -89,8 +90,11 @@ class DaemonConfig:
 class Daemon:
     def __init__(self, config: DaemonConfig, *, sessions: SessionStore | None = None) -> None:
         self.config = config
-        self.engine = Engine(max_processes=config.max_processes, sessions=sessions)
+        self.engine = Engine(
+            max_processes=config.max_processes, sessions=sessions, thread_idle_timeout=config.thread_idle_timeout
+        )
         self.service = ChatService(self.engine)
+        self.responses = ResponsesService(self.engine)
         self.methods = Methods(self)
         self.connections: set[Connection] = set()
         self.turn_requests = 0
@@ -102,6 +106,8 @@ class Daemon:
         self._stop = asyncio.Event()
         self._drain_now = asyncio.Event()
         self._handlers: set[asyncio.Task[None]] = set()
+        self._adopted: set[asyncio.Task[None]] = set()
+        """Requests whose connection closed but whose turn continues a session other clients follow."""
         self._last_activity = time.monotonic()
 
     # --- start ------------------------------------------------------------------------------
@@ -199,7 +205,7 @@ class Daemon:
         answered = False
 
         def reply(request_id: RequestId | None) -> None:
-            writer.write(encode_frame(encode(ErrorResponse(id=request_id, error=error.to_error())), max_frame))
+            writer.write(error_frame(request_id, error, max_frame)[0])
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + REFUSE_GRACE_S
@@ -235,6 +241,11 @@ class Daemon:
             writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), REFUSE_GRACE_S)
+
+    def adopt(self, task: asyncio.Task[None]) -> None:
+        """Keep ``task`` running after its connection closed (cancelled only by a shutdown)."""
+        self._adopted.add(task)
+        task.add_done_callback(self._adopted.discard)
 
     def touch(self) -> None:
         self._last_activity = time.monotonic()
@@ -300,9 +311,13 @@ class Daemon:
                 self.request_shutdown()
                 return
 
-    def _busy(self) -> bool:
+    def _busy(self, *, draining: bool = False) -> bool:
+        """Work in flight.  A turn suspended on tool calls keeps the daemon up, but a drain does not
+        wait for it: its results could not get in (new work is refused) and arrive as a transcript later."""
         http_requests = self.http is not None and bool(self.http.requests)
-        return any(conn.tasks for conn in self.connections) or http_requests or self.engine.turns_in_flight > 0
+        turns = self.engine.turns_in_flight - (len(self.engine.suspensions) if draining else 0)
+        busy = any(conn.tasks for conn in self.connections) or bool(self._adopted)
+        return busy or http_requests or turns > 0
 
     async def shutdown(self) -> None:
         self._stop.set()
@@ -315,13 +330,16 @@ class Daemon:
             requests = sum(len(conn.tasks) for conn in self.connections)
             log.info("daemon.draining", requests=requests, turns=self.engine.turns_in_flight, drain_timeout=timeout)
         deadline = time.monotonic() + timeout
-        while self._busy() and time.monotonic() < deadline and not self._drain_now.is_set():  # noqa: ASYNC110
+        while self._busy(draining=True) and time.monotonic() < deadline and not self._drain_now.is_set():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
         why = "a second signal cut the drain short" if self._drain_now.is_set() else f"the {timeout:g} s drain deadline"
         error = self.shutdown_error(f"claif-codd is shutting down: the request was interrupted ({why})")
         tasks: list[asyncio.Task[Any]] = [t for conn in list(self.connections) for t in conn.cancel_requests(error)]
         if self.http is not None:
             tasks += self.http.cancel_requests(str(error))
+        for task in self._adopted:
+            task.cancel()
+            tasks.append(task)
         if tasks:
             log.warning("daemon.drain_timeout", interrupted=len(tasks), drain_timeout=timeout)
         await asyncio.gather(*tasks, return_exceptions=True)

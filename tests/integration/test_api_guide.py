@@ -41,6 +41,7 @@ from api_guide import (
     guide_runner,
     load_examples,
 )
+from api_guide_responses import RESPONSES_CHECKS
 
 import claif_cod.testing.pytest_plugin as codex_pytest_plugin
 from claif_cod import CodexClient
@@ -468,7 +469,7 @@ def check_daemon_or_in_process(run: Run) -> None:
 def check_strict_mode_and_reported_parameters(run: Run) -> None:
     reply = echo("Name a sorting algorithm")
     rejected = "strict mode: Codex cannot honour temperature (see docs/parameters.md)"
-    assert run.stdout == f"Ignored: max_tokens,temperature\n{reply}\nRejected: Error code: 400 - {rejected}\n"
+    assert run.stdout == f"Ignored: max_tokens,temperature\n{reply}\nRejected: temperature - {rejected}\n"
     assert len(run.server.requests) == 1  # the strict client never reached Codex
     # Strict for one call; parameters that never change the answer pass even in strict mode.
     with pytest.raises(openai.BadRequestError) as info:
@@ -530,6 +531,22 @@ def check_timeouts(run: Run) -> None:
     assert ask("Still there?") == echo("Still there?")
 
 
+def check_tool_calling(run: Run) -> None:
+    assert run.stdout == "Tool get_weather returned: 22 degrees and sunny in Paris\n"
+    first, second = run.server.requests
+    assert "get_weather" in first.tool_names()
+    [call] = second.function_calls()
+    assert (call.name, json.loads(call.arguments)) == ("get_weather", {"city": "Paris"})
+    assert [o.output for o in second.function_outputs()] == ["22 degrees and sunny in Paris"]
+    assert thread_of(first) == thread_of(second)  # the same Codex turn went on
+
+
+def check_only_your_tools(run: Run) -> None:
+    assert run.stdout == 'lookup_order {"order_id": "42"}\n'
+    [request] = run.server.requests
+    assert request.tool_names() == ["lookup_order"]
+
+
 KIT_TESTS = ["test_the_prompt_reaches_the_model", "test_rate_limits_raise_openais_error",
              "test_with_a_model_server_of_your_own"]
 """In the order the example defines them, which is the order they run in."""
@@ -550,7 +567,7 @@ def check_testing_your_code_offline(run: Run) -> None:
         # ModelServer, and $CODEX_HOME aimed at it for the length of the test.
         "codex_model_server": run.server,
         "codex_home": Path(os.environ["CODEX_HOME"]),
-        "codex_binary": Path(codex_cli_bin.bundled_codex_path()),
+        "codex_binary": Path(os.environ.get("CLAIF_COD_CODEX_PATH") or codex_cli_bin.bundled_codex_path()),
         "tmp_path": tmp,
     }
     for name in KIT_TESTS:
@@ -595,7 +612,10 @@ CHECKS: dict[str, Callable[[Run], None]] = {
     "stop-sequences": check_stop_sequences,
     "usage-when-streaming": check_usage_when_streaming,
     "timeouts": check_timeouts,
+    "tool-calling": check_tool_calling,
+    "only-your-tools": check_only_your_tools,
     "testing-your-code-offline": check_testing_your_code_offline,
+    **RESPONSES_CHECKS,
 }
 
 

@@ -76,7 +76,7 @@ def engine_of(client: CodexClient) -> Engine:
 
 
 def pids(client: CodexClient) -> list[int]:
-    return [server.pid for _, server, _ in engine_of(client).processes()]
+    return [server.pid for _, server, *_ in engine_of(client).processes()]
 
 
 def ask(client: CodexClient, text: str, timeout: float | None = 60.0) -> str:

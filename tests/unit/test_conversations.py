@@ -170,3 +170,30 @@ def test_default_capacity_is_large() -> None:
     for i in range(1000):
         index.remember(str(i), str(i))
     assert len(index) == 1000
+
+
+def test_running_digests_equal_the_full_hash_with_tools_and_calls() -> None:
+    from claif_cod.engine.tools import NO_TOOLS, ThreadTools, ToolCall, ToolResult, ToolSpec
+
+    tools = ThreadTools(specs=(ToolSpec(name="f", description="d", parameters={"type": "object"}),))
+    call = ToolCall(call_id="c1", name="f", arguments='{"a": 1}')
+    history = (*HISTORY, call, ToolResult(call_id="c1", output="out"))
+    for prompt in ("next", None):
+        conversation = Conversation("i", history, prompt)
+        for t in (NO_TOOLS, tools):
+            assert conversation.history_digest(KEY, t) == history_hash(KEY, "i", history, t)
+            assert conversation.sent_digest(KEY, t) == history_hash(KEY, "i", conversation.sent(), t)
+            for reply, calls in (("reply", ()), ("", (call,)), ("text", (call,))):
+                assert conversation.continued_digest(KEY, reply, t, calls) == history_hash(
+                    KEY, "i", conversation.continued(reply, calls), t
+                )
+    assert history_hash(KEY, "i", history, tools) != history_hash(KEY, "i", history, NO_TOOLS)
+
+
+def test_running_digests_equal_the_full_hashes() -> None:
+    """The engine hashes a request's history once and extends that hash by the reply."""
+    conversation = Conversation(instructions="i", history=HISTORY, prompt="next")
+    assert conversation.history_digest(KEY) == history_hash(KEY, "i", HISTORY)
+    assert conversation.continued_digest(KEY, "reply") == history_hash(KEY, "i", conversation.continued("reply"))
+    assert conversation.continued_digest(KEY, "other") != conversation.continued_digest(KEY, "reply")
+    assert conversation.history_digest(KEY) == history_hash(KEY, "i", HISTORY)  # extending left the state alone

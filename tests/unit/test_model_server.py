@@ -5,9 +5,15 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
+import shlex
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -244,12 +250,12 @@ def test_tool_call_then_follow_up(server: ModelServer) -> None:
     prompt = 'go [[tool:echo "hi there"]]'
     first = ask(server, prompt)
     call = first.events[-2]["item"]
-    assert first.types() == ["response.created", "response.output_item.added",
+    assert first.types() == ["response.created", "response.output_item.added", "response.function_call_arguments.delta",
                              "response.output_item.done", "response.completed"]
     assert call["type"] == "function_call"
     assert call["name"] == "exec_command"
     assert json.loads(call["arguments"]) == {"cmd": 'echo "hi there"'}
-    assert first.usage()["output_tokens"] == 0
+    assert first.usage()["output_tokens"] == 1  # one arguments delta
 
     call_items = [{k: call[k] for k in ("type", "call_id", "name", "arguments")}]
     as_string = post(server, body(user(prompt), *call_items, {
@@ -259,6 +265,81 @@ def test_tool_call_then_follow_up(server: ModelServer) -> None:
         "type": "function_call_output", "call_id": call["call_id"],
         "output": [{"type": "input_text", "text": "listed output"}]}))
     assert as_list.text() == "Tool said: listed output"
+
+
+def function(name: str) -> dict[str, Any]:
+    return {"type": "function", "name": name, "description": "", "strict": False, "parameters": {"type": "object"}}
+
+
+def test_call_markers_call_offered_tools_in_parallel(server: ModelServer) -> None:
+    prompt = 'go [[call:get_weather {"city": "Paris"}]] [[call:get_time]]'
+    first = post(server, {**body(user(prompt)), "tools": [function("get_weather"), function("get_time")]})
+    calls = [e["item"] for e in first.events if e["type"] == "response.output_item.done"]
+    assert [(c["type"], c["name"], json.loads(c["arguments"])) for c in calls] == [
+        ("function_call", "get_weather", {"city": "Paris"}), ("function_call", "get_time", {})]
+    assert [e["output_index"] for e in first.events if e["type"] == "response.output_item.done"] == [0, 1]
+    assert first.usage()["output_tokens"] == 2
+
+    items = [{k: c[k] for k in ("type", "call_id", "name", "arguments")} for c in calls]
+    outputs = [{"type": "function_call_output", "call_id": c["call_id"], "output": out}
+               for c, out in zip(calls, ["sunny", [{"type": "input_text", "text": "noon"}]], strict=True)]
+    follow_up = post(server, body(user(prompt), *items, *outputs))
+    assert follow_up.text() == "Tool get_weather returned: sunny\nTool get_time returned: noon"
+
+    recorded = server.requests[-1]
+    assert [(c.name, c.arguments) for c in recorded.function_calls()] == [
+        ("get_weather", '{"city": "Paris"}'), ("get_time", "{}")]
+    assert [(o.call_id, o.output) for o in recorded.function_outputs()] == [
+        (calls[0]["call_id"], "sunny"), (calls[1]["call_id"], "noon")]
+    assert server.requests[0].tool_names() == ["get_weather", "get_time"]
+
+
+def test_a_call_to_a_tool_that_was_not_offered_is_said_in_text(server: ModelServer) -> None:
+    reply = post(server, {**body(user("[[call:get_weather {}]] [[call:nope {}]]")), "tools": [function("get_weather")]})
+    assert reply.text() == "Not offered: nope"
+
+
+@pytest.mark.parametrize("marker", ["[[call:f [1, 2]]]", "[[call:f {nope}]]"])
+def test_call_arguments_must_be_a_json_object(server: ModelServer, marker: str) -> None:
+    reply = post(server, {**body(user(marker)), "tools": [function("f")]})
+    assert reply.status == 400
+    assert reply.error()["code"] == "invalid_marker"
+
+
+def test_recorded_request_lists_tools_and_images(server: ModelServer) -> None:
+    image = {"type": "input_image", "image_url": "data:image/png;base64,AAAA"}
+    message = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "look"}, image]}
+    tools = [function("f"), {"type": "namespace", "name": "ns", "tools": [function("g")]}, {"type": "web_search"}]
+    post(server, {**body(message), "tools": tools})
+    [request] = server.requests
+    assert request.tool_names() == ["f", "ns.g", "web_search"]
+    assert request.tool("f") == function("f")
+    assert request.tool("g") is None
+    assert request.images() == ["data:image/png;base64,AAAA"]
+    assert request.user_texts()[-1] == "look"
+
+
+def test_the_command_line_serves_until_interrupted(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "claif_cod.testing"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("export CODEX_HOME=")
+        home = Path(shlex.split(line.removeprefix("export "))[0].partition("=")[2])
+        config = (home / "config.toml").read_text()
+        url = re.search(r'base_url = "(http://127\.0\.0\.1:\d+/v1)"', config)
+        assert url is not None
+        with urllib.request.urlopen(urllib.request.Request(
+                url.group(1) + "/responses", json.dumps(body(user("[[reply:up]]"))).encode(),
+                {"content-type": "application/json"}), timeout=5) as response:
+            assert b'"delta": "up"' in response.read()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "served 1 requests" in err
+    assert not home.exists()  # the temporary home is removed
 
 
 def test_usage_counts_words_and_cached_prefix_per_cache_key(server: ModelServer) -> None:

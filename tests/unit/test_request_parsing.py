@@ -9,6 +9,7 @@ import pytest
 
 from claif_cod.engine.conversations import Conversation, Message
 from claif_cod.engine.errors import InvalidRequest
+from claif_cod.engine.tools import ToolCall, ToolResult, ToolSpec
 from claif_cod.openai_compat.request import (
     HONOURED,
     IGNORED,
@@ -104,7 +105,7 @@ def test_empty_messages_are_rejected() -> None:
     assert "empty" in error.message
 
 
-@pytest.mark.parametrize("role", ["tool", "function", "critic"])
+@pytest.mark.parametrize("role", ["function", "critic"])
 def test_other_roles_are_rejected_naming_the_message(role: str) -> None:
     error = rejected(messages=[msg("user", "q"), msg(role, "result"), msg("user", "again")])
     assert error.param == "messages[1]"
@@ -112,11 +113,72 @@ def test_other_roles_are_rejected_naming_the_message(role: str) -> None:
     assert error.message.startswith("messages[1]:")
 
 
-def test_assistant_tool_calls_are_rejected() -> None:
-    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
-    error = rejected(messages=[msg("user", "q"), msg("assistant", None, tool_calls=[call]), msg("user", "q2")])
+def test_a_tool_message_needs_its_call_id() -> None:
+    error = rejected(messages=[msg("user", "q"), msg("tool", "result"), msg("user", "again")])
     assert error.param == "messages[1]"
-    assert "tool_calls" in error.message
+    assert "tool_call_id" in error.message
+
+
+def test_tool_calls_and_results_become_history_items() -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
+    messages = [msg("user", "q"), msg("assistant", None, tool_calls=[call]), msg("tool", "42", tool_call_id="c1")]
+    conversation = parse(messages=messages).conversation
+    assert conversation.prompt is None  # the turn answers the results
+    assert conversation.history == (Message("user", "q"), ToolCall("c1", "f", '{"a": 1}'), ToolResult("c1", "42"))
+    assert conversation.pending_results() == (ToolResult("c1", "42"),)
+    with_text = [msg("user", "q"), msg("assistant", "let me look", tool_calls=[call]),
+                 msg("tool", "42", tool_call_id="c1"), msg("user", "and?")]
+    conversation = parse(messages=with_text).conversation
+    assert conversation.history[1:3] == (Message("assistant", "let me look"), ToolCall("c1", "f", '{"a": 1}'))
+    assert conversation.prompt == "and?"
+    assert conversation.pending_results() == ()
+
+
+# --- tools -----------------------------------------------------------------------------------
+
+WEATHER = {"type": "function", "function": {"name": "weather", "description": "d",
+                                            "parameters": {"type": "object", "properties": {}}}}
+
+
+def test_function_tools_become_thread_tools() -> None:
+    parsed = parse(tools=[WEATHER])
+    assert parsed.tools.specs == (ToolSpec("weather", "d", {"type": "object", "properties": {}}),)
+    assert parsed.tools.builtin is True
+    assert parsed.ignored == ()
+
+
+def test_tool_choice_none_offers_no_tools() -> None:
+    assert parse(tools=[WEATHER], tool_choice="none").tools.specs == ()
+    assert parse(tools=[WEATHER], tool_choice="auto").tools.specs != ()
+
+
+@pytest.mark.parametrize("choice", ["required", {"type": "function", "function": {"name": "weather"}}])
+def test_forced_tool_choice_is_reported_and_strict_rejects_it(choice: Any) -> None:
+    assert parse(tools=[WEATHER], tool_choice=choice).ignored == ("tool_choice",)
+    assert rejected(strict=True, tools=[WEATHER], tool_choice=choice).param == "tool_choice"
+
+
+def test_sequential_tool_calls_and_strict_arguments_are_reported() -> None:
+    strict_tool = {"type": "function", "function": {**WEATHER["function"], "strict": True}}
+    assert parse(tools=[strict_tool], parallel_tool_calls=False).ignored == (
+        "parallel_tool_calls", "tools.function.strict")
+    assert parse(tools=[WEATHER], parallel_tool_calls=True).ignored == ()
+
+
+def test_builtin_tools_false_asks_for_a_tools_only_thread() -> None:
+    assert parse(tools=[WEATHER], builtin_tools=False).tools.builtin is False
+
+
+@pytest.mark.parametrize(("fields", "param"), [
+    ({"tools": [{"type": "custom", "custom": {"name": "x"}}]}, "tools[0]"),
+    ({"tools": [WEATHER, WEATHER]}, "tools"),
+    ({"tools": [WEATHER], "n": 2}, "n"),
+    ({"tools": [WEATHER], "session_id": "s"}, "tools"),
+    ({"builtin_tools": False, "session_id": "s"}, "builtin_tools"),
+    ({"tool_timeout": 0}, "tool_timeout"),
+])
+def test_tools_that_cannot_be_offered_are_rejected(fields: dict[str, Any], param: str) -> None:
+    assert rejected(**fields).param == param
 
 
 def test_list_of_text_parts_is_joined_by_newlines() -> None:
@@ -129,7 +191,6 @@ def test_list_of_text_parts_is_joined_by_newlines() -> None:
 @pytest.mark.parametrize(
     "part",
     [
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
         {"type": "input_audio", "input_audio": {"data": "", "format": "wav"}},
         {"type": "text"},
         {"type": "text", "text": 5},
@@ -260,8 +321,8 @@ def test_unknown_response_format_type_is_invalid() -> None:
 
 
 def test_ignored_parameters_are_reported_sorted() -> None:
-    parsed = parse(temperature=0.2, tools=[], max_tokens=5, seed=1, top_p=1.0)
-    assert parsed.ignored == ("max_tokens", "seed", "temperature", "tools", "top_p")
+    parsed = parse(temperature=0.2, functions=[], max_tokens=5, seed=1, top_p=1.0)
+    assert parsed.ignored == ("functions", "max_tokens", "seed", "temperature", "top_p")
 
 
 def test_every_known_ignored_parameter_is_reported() -> None:

@@ -1,0 +1,296 @@
+"""Warm turns against the floor, as the history grows: raw ephemeral thread, in-process, daemon, HTTP, exec.
+
+The floor is what a careful hand-written client gets: a warm ``codex app-server`` driven directly
+(claif_cod's ``AppServer``, timed inside its own event loop) on an **ephemeral** thread seeded with
+the same history.  For each history size (10 to 200 messages, and 10 messages one of which is
+100 KB) every row takes one turn per round, interleaved, so load on the shared machine falls on
+every row alike:
+
+``raw``                  the floor: ``turn/start`` → ``turn/completed`` (its first delta is the TTFT floor)
+``raw persisted``        the same on a persisted thread (``ephemeral: false``): what Codex's rollout costs
+``in-process``           ``CodexClient(daemon="off")``, the whole history re-sent each turn (+ a streamed twin)
+``daemon``               ``CodexClient(daemon="require")`` through claif-codd's socket (+ a streamed twin)
+``daemon HTTP``          the plain ``openai`` SDK against claif-codd's ``--http`` endpoint (+ a streamed twin)
+``in-process session``   ``session_id=``: only the new message is sent; the thread is persisted
+``daemon session``       the same through the daemon
+``codex exec``           ``codex exec --json`` spawned per turn
+
+Round 0 of each size is untimed (it seeds every thread).  Nothing asserts on time; every reply is
+checked (``[turn K]`` counts the user messages the Codex thread holds, so a lost history shows).
+Run: ``python bench/floor_bench.py [--turns N] [--sizes 10,50,100,200] [--json PATH]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import codex_cli_bin
+import openai
+from bench_common import at_least_two, codex_version, elapsed_ms, machine
+from daemon_bench import (
+    MODEL,
+    PROMPT,
+    Daemon,
+    RawAppServer,
+    expect_reply,
+    progress,
+    sigterm_as_interrupt,
+)
+from openai.types.chat import ChatCompletionMessageParam
+
+from claif_cod import CodexClient
+from claif_cod.engine import wire
+from claif_cod.testing import ModelServer, write_codex_home
+
+RAW, RAW_PERSISTED, EXEC = "raw (ephemeral)", "raw persisted", "codex exec"
+LOCAL, DAEMON, HTTP = "in-process", "daemon socket", "daemon HTTP"
+LOCAL_SESSION, DAEMON_SESSION = "in-process session", "daemon session"
+TURN_ROWS = (RAW, RAW_PERSISTED, LOCAL, DAEMON, HTTP, LOCAL_SESSION, DAEMON_SESSION, EXEC)
+FIRST_ROWS = (RAW, LOCAL, DAEMON, HTTP)
+BIG = 100 * 1024
+
+
+@dataclass
+class Chat:
+    """A conversation prefilled with ``size`` messages (user/assistant pairs), growing one turn per round."""
+
+    topic: str
+    size: int
+    big: bool
+    messages: list[ChatCompletionMessageParam] = field(default_factory=list)
+    turns: int = 0
+
+    def __post_init__(self) -> None:
+        for i in range(1, self.size // 2 + 1):
+            text = f"{self.topic} message {i}"
+            if self.big and i == 1:
+                text += " " + "x" * BIG
+            self.messages += [{"role": "user", "content": text}, {"role": "assistant", "content": f"reply {i}"}]
+        self.turns = self.size // 2
+
+    def seed(self) -> list[wire.MessageItem]:
+        return [
+            wire.MessageItem(
+                role="user" if m["role"] == "user" else "assistant",
+                content=[wire.ContentPart(type="input_text" if m["role"] == "user" else "output_text",
+                                          text=str(m["content"]))],
+            )
+            for m in self.messages
+        ]
+
+    def ask(self) -> str:
+        self.turns += 1
+        text = f"{self.topic} message {self.turns}"
+        self.messages.append({"role": "user", "content": text})
+        return text
+
+    def answer(self, reply: str) -> None:
+        expect_reply(reply, str(self.messages[-1]["content"]), self.turns)
+        self.messages.append({"role": "assistant", "content": reply})
+
+
+def turn(client: openai.OpenAI, chat: Chat, *, session: bool = False) -> float:
+    text = chat.ask()
+    messages = chat.messages if not session or chat.turns == chat.size // 2 + 1 else chat.messages[-1:]
+    start = time.perf_counter()
+    completion = client.chat.completions.create(model=MODEL, messages=messages)
+    took = elapsed_ms(start)
+    chat.answer(completion.choices[0].message.content or "")
+    assert text in (completion.choices[0].message.content or "")
+    return took
+
+
+def first_token(client: openai.OpenAI, chat: Chat) -> float:
+    chat.ask()
+    first: float | None = None
+    parts: list[str] = []
+    start = time.perf_counter()
+    with client.chat.completions.create(model=MODEL, messages=chat.messages, stream=True) as stream:
+        for chunk in stream:
+            content = chunk.choices[0].delta.content if chunk.choices else None
+            if content:
+                first = elapsed_ms(start) if first is None else first
+                parts.append(content)
+    assert first is not None
+    chat.answer("".join(parts))
+    return first
+
+
+def raw_turn(raw: RawAppServer, thread_id: str, chat: Chat) -> tuple[float, float]:
+    text = chat.ask()
+    result = raw.turn(thread_id, text)
+    chat.answer(result.reply)
+    return result.total_ms, result.first_delta_ms
+
+
+def exec_turn(codex: str, workdir: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run([codex, "exec", "--json", "--skip-git-repo-check", PROMPT], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, cwd=workdir, env=env, timeout=60, check=False)
+    took = elapsed_ms(start)
+    if done.returncode != 0 or f"Echo: {PROMPT}" not in done.stdout:
+        raise RuntimeError(f"codex exec failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return took
+
+
+@dataclass
+class Phase:
+    label: str
+    turns: dict[str, list[float]] = field(default_factory=lambda: {r: [] for r in TURN_ROWS})
+    firsts: dict[str, list[float]] = field(default_factory=lambda: {r: [] for r in FIRST_ROWS})
+
+
+def run_phase(label: str, size: int, big: bool, rounds: int, ctx: dict[str, Any]) -> Phase:
+    phase = Phase(label)
+    raw: RawAppServer = ctx["raw"]
+    chats = {name: Chat(f"{label} {name}", size, big) for name in
+             ("raw", "persisted", "raw first", "local", "daemon", "http", "local first", "daemon first", "http first",
+              "local session", "daemon session")}
+    raw_thread = raw.new_thread(seed=chats["raw"].seed())
+    first_thread = raw.new_thread(seed=chats["raw first"].seed())
+    persisted_thread = raw.new_thread(ephemeral=False, seed=chats["persisted"].seed())
+    sessions = {
+        LOCAL_SESSION: CodexClient(working_dir=ctx["workdir"], daemon="off", session_id=f"{label} local"),
+        DAEMON_SESSION: CodexClient(working_dir=ctx["workdir"], daemon="require", session_id=f"{label} daemon"),
+    }
+    try:
+        for round_no in range(rounds + 1):
+            progress(f"{label}: round {round_no}/{rounds}")
+            t: dict[str, float] = {}
+            f: dict[str, float] = {}
+            t[EXEC] = exec_turn(ctx["codex"], ctx["workdir"], ctx["env"])
+            t[RAW], _ = raw_turn(raw, raw_thread, chats["raw"])
+            t[RAW_PERSISTED], _ = raw_turn(raw, persisted_thread, chats["persisted"])
+            _, f[RAW] = raw_turn(raw, first_thread, chats["raw first"])
+            t[LOCAL] = turn(ctx["local"], chats["local"])
+            t[DAEMON] = turn(ctx["daemon"], chats["daemon"])
+            t[HTTP] = turn(ctx["http"], chats["http"])
+            f[LOCAL] = first_token(ctx["local"], chats["local first"])
+            f[DAEMON] = first_token(ctx["daemon"], chats["daemon first"])
+            f[HTTP] = first_token(ctx["http"], chats["http first"])
+            t[LOCAL_SESSION] = turn(sessions[LOCAL_SESSION], chats["local session"], session=True)
+            t[DAEMON_SESSION] = turn(sessions[DAEMON_SESSION], chats["daemon session"], session=True)
+            if round_no == 0:
+                continue  # seeds every thread
+            for row, took in t.items():
+                phase.turns[row].append(took)
+            for row, took in f.items():
+                phase.firsts[row].append(took)
+    finally:
+        for client in sessions.values():
+            client.close()
+    return phase
+
+
+def median(samples: Sequence[float]) -> float:
+    return statistics.median(samples)
+
+
+def render(phases: list[Phase], meta: dict[str, Any]) -> str:
+    lines = [
+        f"Codex:   {meta['codex_version']}",
+        f"Machine: {meta['platform']}, {meta['cpu_count']} CPUs, Python {meta['python']}, "
+        f"claif_cod {meta['claif_cod']}",
+        f"Load average (1 min) at start {meta['load_start']:.2f}, at end {meta['load_end']:.2f}; "
+        f"{meta['turns']} timed turns per row and size, interleaved; total {meta['wall_s']:.0f} s",
+        "",
+        "Warm turn, median ms (and median - raw)",
+        "",
+        f"{'row':<22}" + "".join(f"{p.label:>20}" for p in phases),
+        "-" * (22 + 20 * len(phases)),
+    ]
+    for row in TURN_ROWS:
+        cells = []
+        for p in phases:
+            m, floor = median(p.turns[row]), median(p.turns[RAW])
+            cells.append(f"{m:8.1f} ({m - floor:+6.1f})" if row != RAW else f"{m:8.1f}         ")
+        lines.append(f"{row:<22}" + "".join(f"{c:>20}" for c in cells))
+    lines.append(f"{'exec / daemon socket':<22}" + "".join(
+        f"{median(p.turns[EXEC]) / median(p.turns[DAEMON]):>19.1f}x" for p in phases))
+    lines.append(f"{'exec / in-process':<22}" + "".join(
+        f"{median(p.turns[EXEC]) / median(p.turns[LOCAL]):>19.1f}x" for p in phases))
+    lines += ["", "Time to first token, median ms (and median - raw first delta)", "",
+              f"{'row':<22}" + "".join(f"{p.label:>20}" for p in phases), "-" * (22 + 20 * len(phases))]
+    for row in FIRST_ROWS:
+        cells = []
+        for p in phases:
+            m, floor = median(p.firsts[row]), median(p.firsts[RAW])
+            cells.append(f"{m:8.1f} ({m - floor:+6.1f})" if row != RAW else f"{m:8.1f}         ")
+        lines.append(f"{row:<22}" + "".join(f"{c:>20}" for c in cells))
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
+    parser.add_argument("--turns", type=at_least_two, default=20, help="timed turns per row and size (default 20)")
+    parser.add_argument("--sizes", default="10,50,100,200", help="history sizes in messages (default 10,50,100,200)")
+    parser.add_argument("--no-big", action="store_true", help="skip the 10-message history with a 100 KB message")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the raw samples to PATH")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    codex = str(codex_cli_bin.bundled_codex_path())
+    started = time.perf_counter()
+    load_start = os.getloadavg()[0]
+    phases: list[Phase] = []
+    with sigterm_as_interrupt(), tempfile.TemporaryDirectory(prefix="claif-cod-floor-bench-") as scratch, \
+            ModelServer() as server, contextlib.ExitStack() as cleanup:
+        root = Path(scratch)
+        home = write_codex_home(root / "codex-home", server.url)
+        run_dir = root / "run"
+        run_dir.mkdir(mode=0o700)
+        os.environ.pop("CLAIF_COD_AUTOSTART", None)
+        os.environ["CODEX_HOME"] = str(home)
+        os.environ["CLAIF_COD_SOCKET"] = str(run_dir / "codd.sock")
+        env = {**os.environ}
+        workdir = root / "work"
+        workdir.mkdir()
+        daemon = Daemon(socket=run_dir / "codd.sock", state_dir=root / "state", log=root / "codd.log", env=env)
+        cleanup.callback(daemon.stop)
+        cleanup.push(daemon.show_log_on_error)
+        daemon.start()
+        raw = RawAppServer(codex, workdir, env)
+        cleanup.callback(raw.close)
+        raw.start()
+        local = cleanup.enter_context(CodexClient(working_dir=workdir, daemon="off"))
+        via_daemon = cleanup.enter_context(CodexClient(working_dir=workdir, daemon="require"))
+        http = cleanup.enter_context(openai.OpenAI(
+            base_url=f"{daemon.status()['http']}/v1", api_key="unused", max_retries=0,
+            default_headers={"X-Claif-Cod-Working-Dir": str(workdir)}))
+        ctx = {"raw": raw, "local": local, "daemon": via_daemon, "http": http, "codex": codex, "workdir": workdir,
+               "env": env}
+        plan = [(f"{n} messages", n, False) for n in sizes]
+        if not args.no_big:
+            plan.append(("10 incl. 100 KB", 10, True))
+        for label, size, big in plan:
+            phases.append(run_phase(label, size, big, args.turns, ctx))
+        progress("")
+    meta = {"codex_version": codex_version(codex), **machine(), "turns": args.turns, "load_start": load_start,
+            "load_end": os.getloadavg()[0], "wall_s": time.perf_counter() - started}
+    print(render(phases, meta))
+    if args.json is not None:
+        args.json.write_text(json.dumps({"meta": meta, "phases": [vars(p) for p in phases]}, indent=1) + "\n")
+        print(f"\nRaw samples written to {args.json}")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("\ninterrupted; the daemon and every Codex process were stopped", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,99 @@
+"""Unloading idle threads, so that a long-lived engine does not keep every conversation in Codex.
+
+A loaded thread costs its Codex process 1.2 to 2 MiB for as long as the process lives.  A thread
+nobody used for ``timeout`` seconds is unsubscribed; Codex, started with
+:data:`UNLOAD_DELAY_OVERRIDE`, then unloads it at once (``thread/closed`` follows).  The engine
+forgets it: a named session's persisted thread is resumed from its rollout on its next turn
+(~30 ms), and an anonymous conversation's ephemeral thread, which has no rollout, is started
+again and seeded from the history its caller re-sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from claif_cod._log import get_logger
+from claif_cod.engine import wire
+
+if TYPE_CHECKING:
+    from claif_cod.engine.conversations import ConversationIndex
+    from claif_cod.engine.turns import ThreadHandle
+
+log = get_logger("claif_cod.engine")
+
+DEFAULT_THREAD_IDLE_TIMEOUT_S = 600.0
+"""How long a thread may sit unused before it is unloaded, unless the engine is told otherwise."""
+
+UNLOAD_DELAY_OVERRIDE = "thread_unload_delay_secs=0"
+"""Given to every ``codex app-server``: unload a thread as soon as we unsubscribe it (Codex's
+own default is 30 minutes).  We only unsubscribe threads we decided are idle."""
+
+
+class IdleThreads:
+    """Sweeps the engine's thread table: unsubscribes and forgets threads idle for ``timeout`` seconds."""
+
+    def __init__(
+        self,
+        timeout: float | None,
+        threads: dict[str, ThreadHandle],
+        index: ConversationIndex,
+        after_sweep: Callable[[], None],
+    ) -> None:
+        self.timeout = timeout
+        self._threads = threads
+        self._index = index
+        self._after_sweep = after_sweep
+        self._task: asyncio.Task[None] | None = None
+
+    def watch(self) -> None:
+        """A thread was added: make sure the sweeper runs (it stops by itself when the table is empty)."""
+        if self.timeout is not None and (self._task is None or self._task.done()):
+            self._task = asyncio.get_running_loop().create_task(self._run(self.timeout), name="claif-cod-idle-threads")
+
+    async def _run(self, timeout: float) -> None:
+        interval = max(0.05, min(timeout / 4, 30.0))
+        while self._threads:
+            await asyncio.sleep(interval)
+            try:
+                await self.sweep()
+            except Exception:  # the sweeper must outlive a bad sweep
+                log.exception("engine.idle_sweep_failed")
+
+    async def sweep(self) -> int:
+        """Unload every thread idle for ``timeout`` seconds now; returns how many."""
+        if self.timeout is None:
+            return 0
+        cutoff = time.time() - self.timeout
+        idle = [h for h in self._threads.values() if not h.lock.locked() and h.last_used <= cutoff]
+        if idle:
+            # Forget first (no await yet), so no request can pick one of them up from now on.
+            self._index.forget_threads({h.thread_id for h in idle})
+            for handle in idle:
+                del self._threads[handle.thread_id]
+                handle.unloaded = True
+            await asyncio.gather(*(_unsubscribe(h) for h in idle))
+            log.debug("engine.threads_unloaded", count=len(idle), loaded=len(self._threads))
+        self._after_sweep()
+        return len(idle)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+async def _unsubscribe(handle: ThreadHandle) -> None:
+    # Held while unsubscribing: a turn on a stale reference waits, then finds the thread unloaded.
+    async with handle.lock:
+        if handle.server.alive:
+            with contextlib.suppress(Exception):  # a dying process unloads it just the same
+                await handle.server.request(
+                    "thread/unsubscribe", wire.ThreadUnsubscribeParams(thread_id=handle.thread_id), msgspec.Raw
+                )

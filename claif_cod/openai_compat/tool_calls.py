@@ -1,0 +1,100 @@
+"""OpenAI function tools in ``chat.completions`` ↔ the engine's caller tools (see docs/parameters.md).
+
+Request side: ``tools``, ``tool_choice`` and ``parallel_tool_calls`` become a :class:`ThreadTools`
+(what a thread offers) plus the names of what cannot be honoured; assistant ``tool_calls`` and
+``tool`` messages become history items.  Response side: the engine's calls become OpenAI
+``tool_calls`` (whole, or as stream deltas).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from claif_cod.engine.errors import InvalidRequest
+from claif_cod.engine.tools import ThreadTools, ToolCall, ToolSpec
+
+_NAME_LIMIT = 64
+
+
+class FunctionDef(msgspec.Struct):
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ChatTool(msgspec.Struct):
+    type: str
+    function: FunctionDef | None = None
+
+
+class CalledFunction(msgspec.Struct):
+    name: str
+    arguments: str = ""
+
+
+class ChatToolCall(msgspec.Struct):
+    """An assistant message's tool call, as the caller sends it back (and as we send it out)."""
+
+    id: str
+    function: CalledFunction
+    type: Literal["function"] = "function"
+
+
+def thread_tools(
+    tools: list[ChatTool] | None,
+    tool_choice: str | dict[str, Any] | None,
+    parallel_tool_calls: bool | None,
+    builtin_tools: bool | None,
+    ignored: list[str],
+) -> ThreadTools:
+    """What the turn's thread offers; appends to ``ignored`` what Codex cannot honour."""
+    specs: list[ToolSpec] = []
+    for index, tool in enumerate(tools or []):
+        where = f"tools[{index}]"
+        if tool.type != "function" or tool.function is None:
+            raise InvalidRequest(f"{where}: only function tools can be offered through Codex", param=where)
+        fn = tool.function
+        if not fn.name or len(fn.name) > _NAME_LIMIT:
+            raise InvalidRequest(f"{where}: function.name must be 1 to {_NAME_LIMIT} characters", param=where)
+        if fn.strict and "tools.function.strict" not in ignored:
+            ignored.append("tools.function.strict")
+        specs.append(ToolSpec(fn.name, fn.description or "", fn.parameters or {}))
+    if len({s.name for s in specs}) != len(specs):
+        raise InvalidRequest("tools: function names must be unique", param="tools")
+    if tool_choice == "none":
+        specs = []  # not offered for this turn: a thread without them takes it
+    elif tool_choice not in (None, "auto"):
+        ignored.append("tool_choice")  # Codex cannot force a call: treated as "auto"
+    if parallel_tool_calls is False and specs:
+        ignored.append("parallel_tool_calls")
+    return ThreadTools(specs=tuple(specs), builtin=builtin_tools is not False)
+
+
+def engine_calls(calls: list[ChatToolCall], where: str) -> list[ToolCall]:
+    for call in calls:
+        if call.type != "function":
+            raise InvalidRequest(f"{where}: tool call of type {call.type!r} is not supported", param=where)
+    return [ToolCall(call_id=c.id, name=c.function.name, arguments=c.function.arguments) for c in calls]
+
+
+def chat_tool_calls(calls: tuple[ToolCall, ...]) -> list[ChatToolCall]:
+    return [ChatToolCall(id=c.call_id, function=CalledFunction(name=c.name, arguments=c.arguments)) for c in calls]
+
+
+class ToolCallDelta(msgspec.Struct):
+    """One tool call in a stream chunk: sent whole, in one delta (Codex reports a call once it is complete)."""
+
+    index: int
+    id: str
+    function: CalledFunction
+    type: Literal["function"] = "function"
+
+
+def tool_call_deltas(calls: tuple[ToolCall, ...]) -> list[ToolCallDelta]:
+    return [
+        ToolCallDelta(index=i, id=c.call_id, function=CalledFunction(name=c.name, arguments=c.arguments))
+        for i, c in enumerate(calls)
+    ]

@@ -1,0 +1,46 @@
+"""``--version`` and ``import claif_cod`` do not import openai, which alone takes seconds on a cold disk."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("openai", "httpx2", "aiohttp", "pydantic")
+
+REPORT = f"""
+import sys
+heavy = sorted({{m.split(".")[0] for m in sys.modules}} & set({HEAVY!r}))
+print("heavy:", ",".join(heavy) or "none")
+"""
+
+
+def run(code: str) -> list[str]:
+    done = subprocess.run([sys.executable, "-c", code + REPORT], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+@pytest.mark.parametrize(("module", "name"), [("claif_cod.cli", "claif-cod"), ("claif_codd.cli", "claif-codd")])
+def test_version_imports_no_openai(module: str, name: str) -> None:
+    code = f"""
+import sys
+from {module} import main
+sys.argv = ["{name}", "--version"]
+try:
+    main()
+except SystemExit as exit:
+    assert exit.code in (0, None), exit.code
+"""
+    out = run(code)
+    assert out[0].startswith(f"{name}, version ")
+    assert out[-1] == "heavy: none"
+
+
+def test_the_package_imports_its_clients_on_first_use() -> None:
+    assert run("import claif_cod") == ["heavy: none"]
+    out = run("import openai, claif_cod\nprint(issubclass(claif_cod.CodexClient, openai.OpenAI))")
+    assert out[0] == "True"
+    with pytest.raises(AssertionError, match="no attribute 'Nope'"):
+        run("import claif_cod\nclaif_cod.Nope")

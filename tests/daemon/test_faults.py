@@ -1,0 +1,286 @@
+"""claif-codd under faults and hostile input: nothing that was acknowledged is lost, every request is answered.
+
+Real daemon processes, real Codex, the offline model; the socket client is the protocol-only one of
+``test_limits``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+import pytest
+from daemon_process import DaemonProcess
+from test_limits import (
+    WAIT_S,
+    Client,
+    async_wait_until,
+    chat_request,
+    hello_request,
+    log_text,
+    session_request,
+    start_daemon,  # noqa: F401 (a fixture)
+)
+
+from claif_cod.protocol import (
+    PROTOCOL_VERSION,
+    CancelNotification,
+    CancelParams,
+    ChatCompletionsCreateParams,
+    ChatCompletionsCreateRequest,
+    CodexOptions,
+    ErrorResponse,
+    FrameDecoder,
+    HelloParams,
+    HelloRequest,
+    Response,
+    SessionSendParams,
+    SessionSendRequest,
+    SessionsListRequest,
+    SessionsListResult,
+    SessionTurnResult,
+    decode_result,
+    encode,
+    encode_frame,
+)
+from claif_cod.testing import ModelServer
+from claif_cod.testing.codex_home import write_codex_home
+
+pytestmark = [pytest.mark.codex, pytest.mark.timeout(120)]
+
+
+async def wait_for_status(client: Client, condition: Callable[..., bool], what: str) -> None:
+    deadline = asyncio.get_running_loop().time() + WAIT_S
+    while not condition(status := await client.status()):
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}: {status}"
+        await asyncio.sleep(0.05)
+
+
+# --- 1. the process cap never kills a turn ---------------------------------------------------------------------
+
+
+async def test_process_cap_is_exceeded_rather_than_evicting_a_running_turn(
+    start_daemon: Callable[..., DaemonProcess],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """With --max-processes 1, a turn stalled on the model in directory A keeps its process while a request
+    in directory B gets a second one; status shows the turn on A's process; A ends only when cancelled."""
+    daemon = start_daemon("--max-processes", "1")
+    dir_a, dir_b = tmp_path / "a", tmp_path / "b"
+    dir_a.mkdir()
+    dir_b.mkdir()
+    client = await Client.connect(daemon.socket)
+    try:
+        stalled = chat_request(client.next_id(), "[[stall]]", dir_a)
+        reply_a = client.start(stalled)
+        await wait_for_status(client, lambda s: s.turns_in_flight == 1, "the stalled turn")
+        assert await client.chat("in b", dir_b) == "Echo: in b"
+        status = await client.status()
+        by_dir = {p.working_dir: p for p in status.processes}
+        assert set(by_dir) == {str(dir_a), str(dir_b)}, status  # the cap of 1 was exceeded, not enforced
+        assert by_dir[str(dir_a)].turns_in_flight == 1 and by_dir[str(dir_b)].turns_in_flight == 0, status
+        assert not reply_a.done(), reply_a  # the stalled turn is still running, its process alive
+        client.send(CancelNotification(params=CancelParams(id=stalled.id)))
+        reply = await asyncio.wait_for(reply_a, WAIT_S)
+        assert isinstance(reply, ErrorResponse) and "cancelled" in reply.error.message, reply
+        # Now A is idle: the next new directory evicts the least recently used idle process.
+        dir_c = tmp_path / "c"
+        dir_c.mkdir()
+        assert await client.chat("in c", dir_c) == "Echo: in c"
+        await wait_for_status(client, lambda s: len(s.processes) == 1, "the evictions")
+        assert str(dir_c) in {p.working_dir for p in (await client.status()).processes}
+    finally:
+        await client.close()
+
+
+# --- 9. a connection that goes away takes its turns with it ---------------------------------------------------
+
+
+async def test_a_closed_connection_interrupts_its_turn(
+    daemon: DaemonProcess, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    watcher = await Client.connect(daemon.socket)
+    leaving = await Client.connect(daemon.socket)
+    try:
+        leaving.start(chat_request(leaving.next_id(), "[[long:2000]] [[slow:20]]", workdir))
+        await async_wait_until(lambda: len(leaving.chunks[2]) > 3, what="the turn to stream")
+        await leaving.close()
+        await wait_for_status(watcher, lambda s: s.turns_in_flight == 0 and s.connections == 1, "the interrupt")
+    finally:
+        await watcher.close()
+
+
+async def test_a_dropped_slow_reader_has_its_turn_interrupted(
+    start_daemon: Callable[..., DaemonProcess],  # noqa: F811
+    workdir: Path,
+) -> None:
+    """The turn would stream for 100 s; once its reader is dropped it must end within the wait."""
+    daemon = start_daemon("--max-outbound-bytes", str(64 * 1024))
+    watcher = await Client.connect(daemon.socket)
+    _reader, writer = await asyncio.open_unix_connection(str(daemon.socket), limit=1024)
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        writer.write(encode_frame(encode(hello_request(1))))
+        writer.write(encode_frame(encode(session_request(2, "s", "[[long:20000]] [[slow:5]]", workdir))))
+        await writer.drain()  # and never read again
+        await async_wait_until(lambda: "connection.slow_reader_dropped" in log_text(daemon), what="the drop")
+        await wait_for_status(watcher, lambda s: s.turns_in_flight == 0 and s.connections == 1, "the interrupt")
+    finally:
+        writer.close()
+        await watcher.close()
+
+
+async def test_a_turn_of_a_session_others_follow_survives_its_connection(daemon: DaemonProcess, workdir: Path) -> None:
+    follower = await Client.connect(daemon.socket)
+    leaving = await Client.connect(daemon.socket)
+    try:
+        first = await follower.call(session_request(follower.next_id(), "shared", "one", workdir))
+        assert isinstance(first, Response), first
+        leaving.start(session_request(leaving.next_id(), "shared", "[[long:30]] [[slow:50]]", workdir))
+        await wait_for_status(follower, lambda s: s.turns_in_flight == 1, "the leaving client's turn")
+        await leaving.close()
+        third = await follower.call(session_request(follower.next_id(), "shared", "three", workdir))
+        assert isinstance(third, Response), third
+        assert decode_result(third.result, SessionTurnResult).text == "[turn 3] Echo: three"
+        listing = await follower.call(SessionsListRequest(id=follower.next_id()))
+        assert isinstance(listing, Response), listing
+        [session] = decode_result(listing.result, SessionsListResult).sessions
+        assert session.turns == 3  # the leaving client's turn ran to its end and was recorded
+    finally:
+        await follower.close()
+
+
+# --- 3. a named session outlives its rollout; one session per Codex home ------------------------------------------
+
+
+async def session_text(client: Client, session: str, text: str, workdir: Path, codex_home: Path | None = None) -> str:
+    options = CodexOptions(working_dir=str(workdir), codex_home=str(codex_home) if codex_home else None)
+    request = SessionSendRequest(
+        id=client.next_id(), params=SessionSendParams(session_id=session, text=text, options=options)
+    )
+    reply = await client.call(request)
+    assert isinstance(reply, Response), reply
+    return decode_result(reply.result, SessionTurnResult).text
+
+
+async def test_a_session_whose_rollout_is_gone_goes_on_seeded_with_its_history(
+    daemon: DaemonProcess, workdir: Path, codex_home: Path, codex_model_server: ModelServer, tmp_path: Path
+) -> None:
+    client = await Client.connect(daemon.socket)
+    try:
+        assert await session_text(client, "notes", "one", workdir) == "Echo: one"
+        assert await session_text(client, "notes", "two", workdir) == "[turn 2] Echo: two"
+    finally:
+        await client.close()
+    daemon.stop()
+    shutil.rmtree(codex_home / "sessions")  # the user cleaned up Codex's rollouts
+    daemon.start()
+    client = await Client.connect(daemon.socket)
+    try:
+        assert await session_text(client, "notes", "three", workdir) == "[turn 3] Echo: three"
+        assert await session_text(client, "notes", "four", workdir) == "[turn 4] Echo: four"
+        assert log_text(daemon).count("engine.session_reseeded") == 1  # warned once
+        assert codex_model_server.requests[-1].user_texts() == ["one", "two", "three", "four"]
+        # The same name under another Codex home is another session.
+        other_home = write_codex_home(tmp_path / "other_home", codex_model_server.url)
+        assert await session_text(client, "notes", "elsewhere", workdir, other_home) == "Echo: elsewhere"
+        assert await session_text(client, "notes", "five", workdir) == "[turn 5] Echo: five"
+        listing = await client.call(SessionsListRequest(id=client.next_id()))
+        assert isinstance(listing, Response), listing
+        turns = sorted(s.turns for s in decode_result(listing.result, SessionsListResult).sessions)
+        assert turns == [1, 5]
+    finally:
+        await client.close()
+    registry = tmp_path / "state" / "sessions.db"
+    assert stat.S_IMODE(registry.stat().st_mode) == 0o600  # the history is private
+    assert stat.S_IMODE(registry.parent.stat().st_mode) == 0o700
+
+
+# --- 6. unusable state at start-up -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["registry is a directory", "state dir is a file"])
+def test_unusable_state_stops_serve_before_it_binds_with_one_line_naming_the_path(
+    daemon_env: dict[str, str], tmp_path: Path, fault: str
+) -> None:
+    state = tmp_path / "state"
+    if fault == "registry is a directory":
+        (state / "sessions.db").mkdir(parents=True)
+        named = state / "sessions.db"
+    else:
+        state.write_text("not a directory")
+        named = state
+    socket_path = Path(daemon_env["CLAIF_COD_SOCKET"])
+    done = subprocess.run(
+        [sys.executable, "-m", "claif_codd", "serve", "--socket", str(socket_path), "--state-dir", str(state)],
+        env=daemon_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 78, done
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("claif-codd:")]
+    assert str(named) in line and ("move it away" in line or "--state-dir" in line), done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert not socket_path.exists()  # it never bound
+
+
+# --- 8. logs an attacker cannot fill ---------------------------------------------------------------------------
+
+
+async def test_client_supplied_strings_are_cut_in_logs(daemon: DaemonProcess, workdir: Path) -> None:
+    huge = "n" * (4 << 20)
+    reader, writer = await asyncio.open_unix_connection(str(daemon.socket), limit=1 << 20)
+    before = daemon.log.stat().st_size
+    try:
+        params = HelloParams(protocol_version=PROTOCOL_VERSION, package_version="test", client_name=huge)
+        writer.write(encode_frame(encode(HelloRequest(id=huge[:100_000], params=params))))
+        options = CodexOptions(working_dir=str(workdir) + "/" + "p" * 100_000, session_id="s" * 100_000)
+        for i in range(4):
+            body = msgspec.json.encode({"model": "m" * 100_000, "messages": [{"role": "user", "content": "hi"}]})
+            request = ChatCompletionsCreateRequest(
+                id=f"{i}" * 100_000, params=ChatCompletionsCreateParams(body=msgspec.Raw(body), options=options)
+            )
+            writer.write(encode_frame(encode(request)))
+        await writer.drain()
+        decoder, replies = FrameDecoder(), 0
+        while replies < 5:
+            data = await asyncio.wait_for(reader.read(1 << 20), WAIT_S)
+            assert data, "the daemon closed the connection"
+            replies += len(decoder.feed(data))
+    finally:
+        writer.close()
+    watcher = await Client.connect(daemon.socket)  # a round trip later, everything about them is logged
+    await watcher.close()
+    grown = daemon.log.stat().st_size - before
+    assert grown < 64 * 1024, f"{grown} bytes of log for 5 requests"
+
+
+# --- 10. a failed turn carries its reason ------------------------------------------------------------------------
+
+
+async def test_a_session_turn_that_fails_after_partial_text_is_an_error_with_codex_reason(
+    daemon: DaemonProcess, workdir: Path, codex_model_server: ModelServer, tmp_path: Path
+) -> None:
+    """The model sends two deltas, then stalls: Codex gives up; the caller learns why, not just "failed"."""
+    home = write_codex_home(tmp_path / "impatient", codex_model_server.url, stream_idle_timeout_ms=300)
+    client = await Client.connect(daemon.socket)
+    try:
+        options = CodexOptions(working_dir=str(workdir), codex_home=str(home))
+        request = SessionSendRequest(
+            id=client.next_id(), params=SessionSendParams(session_id="stalls", text="[[stall-mid]]", options=options)
+        )
+        reply = await client.call(request)
+        assert isinstance(reply, ErrorResponse), reply
+        assert "idle" in reply.error.message.lower() or "timeout" in reply.error.message.lower(), reply.error
+    finally:
+        await client.close()

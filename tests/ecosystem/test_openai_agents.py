@@ -1,0 +1,101 @@
+"""openai-agents (the OpenAI Agents SDK) on Codex: an ``Agent`` with a ``@function_tool``.
+
+Both ways its docs show for a custom client: ``set_default_openai_client(AsyncCodexClient())``,
+which runs on the Responses API (the SDK's default), and ``OpenAIChatCompletionsModel``.
+Tracing is turned off as the SDK's docs say for non-OpenAI clients (it would upload to OpenAI).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from ecosystem_support import INSTALL_HINT, Requests, needs_responses
+
+from claif_cod import AsyncCodexClient
+
+agents = pytest.importorskip("agents", reason=f"openai-agents is not installed ({INSTALL_HINT})")
+from agents import (  # noqa: E402
+    Agent,
+    OpenAIChatCompletionsModel,
+    Runner,
+    function_tool,
+    set_default_openai_client,
+    set_tracing_disabled,
+)
+from agents.models import _openai_shared  # noqa: E402
+
+pytestmark = pytest.mark.codex
+
+CALLS: list[str] = []
+
+
+@function_tool
+def get_weather(city: str) -> str:
+    """The current weather in a city."""
+    CALLS.append(city)
+    return f"Sunny in {city}"
+
+
+@pytest.fixture(autouse=True)
+def _sdk_state() -> Iterator[None]:
+    """The SDK's defaults are process-wide: every test starts and ends with the SDK's own."""
+    set_tracing_disabled(True)
+    CALLS.clear()
+    yield
+    _openai_shared.set_default_openai_client(None)  # type: ignore[arg-type]
+    set_tracing_disabled(False)
+
+
+async def test_chat_completions_model_answers(model: Requests) -> None:
+    async with AsyncCodexClient(daemon="off") as client:
+        agent = Agent(
+            name="Assistant",
+            instructions="AGENT-RULE-7",
+            model=OpenAIChatCompletionsModel(model="o4-mini", openai_client=client),
+        )
+        result = await Runner.run(agent, "hello agents")
+
+    assert result.final_output == "Echo: hello agents"
+    [request] = model.since()
+    assert any("AGENT-RULE-7" in text for text in request.developer_texts())
+
+
+async def test_chat_completions_model_runs_a_function_tool(model: Requests) -> None:
+    async with AsyncCodexClient(daemon="off") as client:
+        agent = Agent(
+            name="Assistant",
+            model=OpenAIChatCompletionsModel(model="o4-mini", openai_client=client),
+            tools=[get_weather],
+        )
+        result = await Runner.run(agent, 'Weather? [[call:get_weather {"city": "Paris"}]]')
+
+    assert CALLS == ["Paris"]
+    assert result.final_output == "Tool get_weather returned: Sunny in Paris"
+    offered = model.since()[0].tool("get_weather")
+    assert offered is not None
+    assert offered["parameters"]["properties"]["city"]["type"] == "string"
+
+
+@needs_responses
+async def test_default_client_on_the_responses_api_answers(model: Requests) -> None:
+    set_default_openai_client(AsyncCodexClient(daemon="off"))
+    agent = Agent(name="Assistant", instructions="AGENT-RULE-8", model="o4-mini")
+
+    result = await Runner.run(agent, "hello responses")
+
+    assert result.final_output == "Echo: hello responses"
+    [request] = model.since()
+    assert any("AGENT-RULE-8" in text for text in request.developer_texts())
+
+
+@needs_responses
+async def test_default_client_on_the_responses_api_runs_a_function_tool(model: Requests) -> None:
+    set_default_openai_client(AsyncCodexClient(daemon="off"))
+    agent = Agent(name="Assistant", model="o4-mini", tools=[get_weather])
+
+    result = await Runner.run(agent, 'Weather? [[call:get_weather {"city": "Oslo"}]]')
+
+    assert CALLS == ["Oslo"]
+    assert result.final_output == "Tool get_weather returned: Sunny in Oslo"
+    assert model.since()[0].tool("get_weather") is not None

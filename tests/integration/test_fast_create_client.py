@@ -1,0 +1,96 @@
+"""CodexClient's create() fast path is still openai all the way: objects, errors, raw responses, options, retries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import openai
+import pytest
+from openai.resources.chat.completions import completions as openai_completions
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+from claif_cod import AsyncCodexClient, CodexClient
+from claif_cod.testing import ModelServer
+
+pytestmark = pytest.mark.codex
+
+
+def user(text: str) -> dict[str, str]:
+    return {"role": "user", "content": text}
+
+
+@pytest.fixture
+def no_transform(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Proves the fast path ran: openai's own create() would call maybe_transform."""
+
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("openai's transform ran: the fast path was not taken")
+
+    monkeypatch.setattr(openai_completions, "maybe_transform", refuse)
+    monkeypatch.setattr(openai_completions, "async_maybe_transform", refuse)
+
+
+@pytest.fixture
+def client(codex_home: Path, workdir: Path) -> Iterator[CodexClient]:
+    with CodexClient(daemon="off", model="o4-mini") as c:
+        yield c
+
+
+def test_objects_streams_and_raw_responses_are_openais(no_transform: None, client: CodexClient) -> None:
+    assert isinstance(client, openai.OpenAI)
+    completion = client.chat.completions.create(messages=[user("a b")])
+    assert isinstance(completion, ChatCompletion) and completion.choices[0].message.content == "Echo: a b"
+    stream = client.chat.completions.create(messages=[user("c d")], stream=True)
+    assert isinstance(stream, openai.Stream)
+    chunks = list(stream)
+    assert all(isinstance(c, ChatCompletionChunk) for c in chunks)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Echo: c d"
+    raw = client.chat.completions.with_raw_response.create(messages=[user("e")], temperature=0.2)
+    assert raw.headers["x-claif-cod-ignored-params"] == "temperature"
+    assert raw.parse().choices[0].message.content == "Echo: e"
+    with client.chat.completions.with_streaming_response.create(messages=[user("f")], stream=True) as response:
+        assert response.headers["content-type"] == "text/event-stream"
+        assert "".join(c.choices[0].delta.content or "" for c in response.parse() if c.choices) == "Echo: f"
+
+
+def test_per_call_options_reach_the_request(no_transform: None, client: CodexClient) -> None:
+    seen: list[httpx2.Request] = []
+    client._client.event_hooks["request"].append(seen.append)
+    raw = client.chat.completions.with_raw_response.create(
+        messages=[user("g")],
+        extra_headers={"X-Trace": "t1"},
+        extra_query={"q": "1"},
+        extra_body={"seed": 7},
+        timeout=30.0,
+    )
+    assert raw.headers["x-claif-cod-ignored-params"] == "seed"  # extra_body was merged into the body
+    (request,) = seen
+    assert request.headers["x-trace"] == "t1" and request.url.params["q"] == "1"
+    assert request.extensions["timeout"]["read"] == 30.0
+
+
+def test_errors_and_retries_are_openais(
+    no_transform: None, codex_home: Path, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    with CodexClient(daemon="off", model="o4-mini", max_retries=2) as client:
+        with pytest.raises(openai.RateLimitError):
+            client.chat.completions.create(messages=[user("[[status:429]]")])
+        assert len(codex_model_server.requests) == 3  # openai retried the 429 twice
+        with pytest.raises(openai.BadRequestError):
+            client.chat.completions.create(messages=[{"role": "tool", "content": "x"}])
+
+
+async def test_the_async_client_takes_the_fast_path_too(no_transform: None, codex_home: Path, workdir: Path) -> None:
+    async with AsyncCodexClient(daemon="off", model="o4-mini") as client:
+        completion = await client.chat.completions.create(messages=[user("h")])
+        assert isinstance(completion, ChatCompletion) and completion.choices[0].message.content == "Echo: h"
+        raw = await client.chat.completions.with_raw_response.create(messages=[user("i")], stream=True)
+        assert "".join([c.choices[0].delta.content or "" async for c in raw.parse() if c.choices]) == "Echo: i"
+
+
+def test_arguments_that_need_openais_transform_still_work(client: CodexClient) -> None:
+    completion = client.chat.completions.create(messages=(user("j"),))  # a tuple: openai's create() handles it
+    assert completion.choices[0].message.content == "Echo: j"

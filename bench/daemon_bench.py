@@ -163,6 +163,8 @@ class Daemon:
     log: Path
     env: dict[str, str]
     proc: subprocess.Popen[bytes] | None = None
+    extra_args: list[str] = field(default_factory=list)
+    """More ``serve`` options (``--thread-idle-timeout``...)."""
     children: set[int] = field(default_factory=set)
     stop_report: str = ""
 
@@ -177,7 +179,7 @@ class Daemon:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "claif_codd", "serve", "--socket", str(self.socket),
-                 "--state-dir", str(self.state_dir), "--http", "127.0.0.1:0"],
+                 "--state-dir", str(self.state_dir), "--http", "127.0.0.1:0", *self.extra_args],
                 env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
             )
         deadline = time.monotonic() + DAEMON_START_TIMEOUT_S

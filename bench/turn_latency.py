@@ -17,6 +17,11 @@ answers ``Echo: <text>`` word by word), so only Codex and claif_cod are being ti
 ``engine stream``
     The same on a second conversation with ``stream=True``: time to the first content chunk
     and to the end of the stream.
+``raw app-server``
+    The floor: a warm ``codex app-server`` driven directly (``RawAppServer`` from
+    ``daemon_bench.py``) on an ephemeral thread, timed inside its own event loop from
+    ``turn/start`` to ``turn/completed``; its first ``item/agentMessage/delta`` is the
+    first-token floor.
 
 Why ratios, and why one run: absolute milliseconds depend on the machine and on what else
 it is doing, so every mode is measured side by side in the same process, interleaved round
@@ -49,6 +54,7 @@ from typing import Any
 
 import codex_cli_bin
 from bench_common import at_least_two, codex_version, elapsed_ms, machine
+from daemon_bench import RawAppServer
 from openai.types.chat import ChatCompletionMessageParam
 
 from claif_cod import CodexClient
@@ -61,7 +67,9 @@ COLD = "engine cold first turn"
 WARM = "engine warm turn"
 FIRST_CHUNK = "engine warm stream: first chunk"
 STREAM_END = "engine warm stream: complete"
-MODES = (EXEC, COLD, WARM, FIRST_CHUNK, STREAM_END)
+RAW = "raw app-server warm turn"
+RAW_FIRST = "raw app-server: first delta"
+MODES = (EXEC, COLD, WARM, FIRST_CHUNK, STREAM_END, RAW, RAW_FIRST)
 
 
 @dataclass
@@ -202,12 +210,19 @@ def run_rounds(bench: Bench, turns: int) -> None:
     """Round 0 warms up; rounds 1..turns take one sample of every mode, interleaved."""
     client = new_client(bench)
     warm, streamed = Conversation("plain"), Conversation("streamed")
+    raw = RawAppServer(bench.codex, bench.workdir, bench.env)
     try:
+        raw.start()
+        raw_thread, raw_turns = raw.new_thread(), 0
         for round_no in range(turns + 1):
             progress(f"round {round_no}/{turns}")
             samples = {EXEC: exec_turn(bench), COLD: cold_turn(bench)}
             samples[WARM], warm_hit = warm_turn(client, warm)
             samples[FIRST_CHUNK], samples[STREAM_END], stream_hit = stream_turn(client, streamed)
+            raw_turns += 1
+            result = raw.turn(raw_thread, f"raw message {raw_turns}")
+            expect_reply(result.reply, f"Echo: raw message {raw_turns}")
+            samples[RAW], samples[RAW_FIRST] = result.total_ms, result.first_delta_ms
             if round_no == 0:
                 bench.warmup = samples
                 continue
@@ -217,6 +232,7 @@ def run_rounds(bench: Bench, turns: int) -> None:
                 bench.samples[mode].append(took)
     finally:
         client.close()
+        raw.close()
         progress("")
 
 

@@ -26,9 +26,23 @@ def _rename_reserved(_logger: Any, _method: str, event_dict: MutableMapping[str,
     return event_dict
 
 
+MAX_VALUE_CHARS = 300
+"""Every string in a log record is cut to this: many come from clients (names, ids, models, paths)."""
+MAX_TRACEBACK_CHARS = 16_000
+
+
+def _cap_strings(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in event_dict.items():
+        limit = MAX_TRACEBACK_CHARS if key == "exception" else MAX_VALUE_CHARS
+        if isinstance(value, str) and len(value) > limit:
+            event_dict[key] = f"{value[:limit]}...(+{len(value) - limit} chars)"
+    return event_dict
+
+
 _PROCESSORS: list[Any] = [
     structlog.stdlib.filter_by_level,
     structlog.processors.format_exc_info,
+    _cap_strings,
     _rename_reserved,
     structlog.stdlib.render_to_log_kwargs,
 ]

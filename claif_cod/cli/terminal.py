@@ -47,15 +47,32 @@ class Console:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.at_line_start = True
+        self._status = False
+
+    def status(self, message: str) -> None:
+        """A passing note on a terminal (Codex starting, say), erased by what comes next; nothing when piped."""
+        if self.err.isatty():
+            self.end_line()
+            self.err.write(f"claif-cod: {message}\r")
+            self.err.flush()
+            self._status = True
+
+    def clear_status(self) -> None:
+        if self._status:
+            self._status = False
+            self.err.write("\r\x1b[K")
+            self.err.flush()
 
     def write(self, text: str) -> None:
         if text:
+            self.clear_status()
             self.out.write(text)
             self.out.flush()
             self.at_line_start = text.endswith("\n")
 
     def end_line(self) -> None:
         """Finish a half-written line of streamed text."""
+        self.clear_status()
         if not self.at_line_start:
             self.write("\n")
 

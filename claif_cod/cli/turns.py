@@ -56,13 +56,20 @@ async def stream_turn(
 ) -> TurnResult:
     """Stream one turn, writing each delta to ``console`` (if any) as it arrives."""
     result = TurnResult()
-    stream = await client.chat.completions.create(
-        # None lets Codex use the model of its own configuration (openai's signature wants a str).
-        model=cast(str, model),
-        messages=messages,
-        stream=True,
-        stream_options={"include_usage": True},
-    )
+    if console is not None:
+        console.status("waiting for Codex...")  # the first turn also starts it: seconds of silence otherwise
+    try:
+        stream = await client.chat.completions.create(
+            # None lets Codex use the model of its own configuration (openai's signature wants a str).
+            model=cast(str, model),
+            messages=messages,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    except BaseException:
+        if console is not None:
+            console.clear_status()  # before the error is shown
+        raise
     try:
         async for chunk in stream:
             result.id = chunk.id
@@ -84,6 +91,8 @@ async def stream_turn(
         # it closes itself then, so a refusal to close it twice is harmless.
         with contextlib.suppress(RuntimeError):
             await stream.close()
+        if console is not None:
+            console.clear_status()
     return result
 
 

@@ -18,6 +18,7 @@ import msgspec
 
 from claif_cod.engine import wire
 from claif_cod.engine.config import ProcessKey
+from claif_cod.engine.images import Image
 from claif_cod.engine.tools import NO_TOOLS, ThreadTools, ToolCall, ToolResult, canonical_arguments
 
 Role = Literal["user", "assistant"]
@@ -27,6 +28,7 @@ Role = Literal["user", "assistant"]
 class Message:
     role: Role
     text: str
+    images: tuple[Image, ...] = ()
 
 
 HistoryItem = Message | ToolCall | ToolResult
@@ -44,12 +46,15 @@ class Conversation:
     instructions: str | None
     history: tuple[HistoryItem, ...]
     prompt: str | None
+    prompt_images: tuple[Image, ...] = ()
     _states: dict[tuple[ProcessKey, bytes], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     """The hash state after the history, per process key and tool set: a reply's hash continues it."""
 
     def sent(self) -> tuple[HistoryItem, ...]:
         """Everything the caller sent, in order (the history and the new user message)."""
-        return self.history if self.prompt is None else (*self.history, Message("user", self.prompt))
+        if self.prompt is None:
+            return self.history
+        return (*self.history, Message("user", self.prompt, self.prompt_images))
 
     def continued(self, reply: str, calls: tuple[ToolCall, ...] = ()) -> tuple[HistoryItem, ...]:
         """The history after this turn, as the caller will send it next time."""
@@ -80,8 +85,7 @@ class Conversation:
     def sent_digest(self, key: ProcessKey, tools: ThreadTools = NO_TOOLS) -> str:
         """``history_hash`` of :meth:`sent`, extending the history's hash by the new message only."""
         state = self._state(key, tools).copy()
-        if self.prompt is not None:
-            _feed(state, (Message("user", self.prompt),))
+        _feed(state, self.sent()[len(self.history) :])
         return str(state.hexdigest())
 
     def continued_digest(
@@ -104,8 +108,11 @@ def inject_item(item: HistoryItem) -> wire.InjectItem:
         return wire.FunctionCallItem(call_id=item.call_id, name=item.name, arguments=item.arguments)
     if isinstance(item, ToolResult):
         return wire.FunctionCallOutputItem(call_id=item.call_id, output=item.output)
-    part = wire.ContentPart(type="input_text" if item.role == "user" else "output_text", text=item.text)
-    return wire.MessageItem(role=item.role, content=[part])
+    content: list[wire.ContentPart | wire.ImagePart] = []
+    if item.text or not item.images:
+        content.append(wire.ContentPart(type="input_text" if item.role == "user" else "output_text", text=item.text))
+    content.extend(wire.ImagePart(image_url=image.data_url) for image in item.images)
+    return wire.MessageItem(role=item.role, content=content)
 
 
 _encode = msgspec.json.encode
@@ -113,7 +120,7 @@ _encode = msgspec.json.encode
 
 def _item_material(item: HistoryItem) -> list[str]:
     if isinstance(item, Message):
-        return [item.role, item.text]
+        return [item.role, item.text, *(image.source for image in item.images)]
     if isinstance(item, ToolCall):
         return ["call", item.call_id, item.name, canonical_arguments(item.arguments)]
     return ["result", item.call_id, item.output]

@@ -25,8 +25,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import msgspec
@@ -35,19 +36,21 @@ from claif_cod._log import get_logger
 from claif_cod.engine import appserver, idle, wire
 from claif_cod.engine.appserver import AppServer, Liveness, RpcErrorReply
 from claif_cod.engine.config import CodexConfig, ProcessKey
-from claif_cod.engine.conversations import Conversation, ConversationIndex, HistoryItem, inject_item
+from claif_cod.engine.conversations import Conversation, ConversationIndex, HistoryItem, Message, inject_item
 from claif_cod.engine.discovery import CodexBinary, find_codex, probe
 from claif_cod.engine.errors import (
     CodexProcessDied,
     CodexProcessHung,
     CodexRequestTimedOut,
     CodexRpcError,
+    InvalidRequest,
     SessionStoreFailed,
 )
 from claif_cod.engine.events import ToolCallsRequested
 from claif_cod.engine.idle import UNLOAD_DELAY_OVERRIDE, IdleThreads
+from claif_cod.engine.images import Image, TurnImages
 from claif_cod.engine.pool import ProcessPool
-from claif_cod.engine.sessions import MemorySessionStore, SessionRecord, SessionStore
+from claif_cod.engine.sessions import MemorySessionStore, SessionBook, SessionRecord, SessionStore
 from claif_cod.engine.tools import (
     NO_TOOLS,
     Suspension,
@@ -93,14 +96,14 @@ class Engine:
             liveness=self.liveness,
             config_overrides=[UNLOAD_DELAY_OVERRIDE],
         )
-        self.sessions: SessionStore = sessions or MemorySessionStore()
-        self._session_locks: dict[str, asyncio.Lock] = {}
-        self._unsaved: dict[str, SessionRecord] = {}
-        """Session records a failing store refused after their turn ran; written by the next save."""
+        self._env = env
+        self._book = SessionBook(sessions or MemorySessionStore())
+        self._session_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._index = ConversationIndex()
         self._threads: dict[str, ThreadHandle] = {}
         self._approvers: dict[str, ApprovalHandler] = {}
         self._active: dict[str, Turn] = {}
+        self._turn_files: dict[Turn, TurnImages] = {}
         self._binaries: dict[str | None, CodexBinary] = {}
         if thread_idle_timeout == "default":
             thread_idle_timeout = idle.DEFAULT_THREAD_IDLE_TIMEOUT_S  # read now, so tests may replace it
@@ -109,6 +112,14 @@ class Engine:
         self._tool_router = ToolRouter()
         self.suspensions = Suspensions(self._suspension_expired)
         """Turns waiting for caller tool results (see :mod:`claif_cod.engine.tools`)."""
+
+    @property
+    def sessions(self) -> SessionStore:
+        return self._book.store
+
+    @sessions.setter
+    def sessions(self, store: SessionStore) -> None:
+        self._book.store = store
 
     # --- resolution ---------------------------------------------------------------------
 
@@ -166,19 +177,29 @@ class Engine:
             thread_id=result.thread.id, key=key, api_key=api_key, server=server, ephemeral=ephemeral, tools=tools
         )
         self._add(handle)
-        if history:
-            items = [inject_item(m) for m in history]
-            await server.request(
-                "thread/inject_items", wire.InjectItemsParams(thread_id=handle.thread_id, items=items), msgspec.Raw
-            )
+        await self.inject(handle, history)
         return handle
 
-    async def fork_thread(self, source: ThreadHandle) -> ThreadHandle:
+    async def inject(self, handle: ThreadHandle, history: Sequence[HistoryItem | str]) -> None:
+        """Append items to the thread's model-visible history (a ``str`` is a developer message)."""
+        if not history:
+            return
+        items = [_developer(m) if isinstance(m, str) else inject_item(m) for m in history]
+        await handle.server.request(
+            "thread/inject_items", wire.InjectItemsParams(thread_id=handle.thread_id, items=items), msgspec.Raw
+        )
+
+    async def fork_thread(self, source: ThreadHandle, *, last_turn_id: str | None = None) -> ThreadHandle:
+        """A copy of ``source`` (through ``last_turn_id`` only, when given)."""
         await self.ensure_loaded(source)
         result = await source.server.request(
-            "thread/fork", wire.ThreadForkParams(thread_id=source.thread_id), wire.ThreadResult
+            "thread/fork",
+            wire.ThreadForkParams(thread_id=source.thread_id, last_turn_id=last_turn_id),
+            wire.ThreadResult,
         )
-        handle = ThreadHandle(thread_id=result.thread.id, key=source.key, api_key=source.api_key, server=source.server)
+        handle = ThreadHandle(
+            thread_id=result.thread.id, key=source.key, api_key=source.api_key, server=source.server, tools=source.tools
+        )
         self._add(handle)
         return handle
 
@@ -313,90 +334,116 @@ class Engine:
             return
         self._index.remember(conversation.continued_digest(handle.key, reply, handle.tools), handle.thread_id)
 
+    def codex_home(self, key: ProcessKey) -> str:
+        """The Codex home a process key runs in: a session lives in exactly one."""
+        home = key.codex_home or (self._env if self._env is not None else os.environ).get("CODEX_HOME")
+        return os.path.abspath(os.path.expanduser(home or "~/.codex"))
+
     async def session_thread(
         self, session_id: str, key: ProcessKey, api_key: str | None, conversation: Conversation, *, model: str | None
     ) -> tuple[ThreadHandle, bool]:
         """The session's thread (resumed if need be), or a new one seeded from ``conversation``.
 
-        The session's record is written here, before any turn: a store that cannot be written fails
-        the request with :class:`SessionStoreFailed` while nothing has run yet.
+        When Codex no longer has the session's rollout (its sessions were cleaned up), a new thread
+        is seeded with the history the store kept, and a warning logged. The session's record is
+        written here, before any turn: a store that cannot be written fails the request with
+        :class:`SessionStoreFailed` while nothing has run yet.
         """
-        async with self._session_locks.setdefault(session_id, asyncio.Lock()):
-            record = self._session_record(session_id)
+        messages = tuple(m for m in conversation.history if isinstance(m, Message))
+        if conversation.prompt is None or len(messages) != len(conversation.history):
+            # The store keeps a session's messages to re-seed it; tools and sessions do not combine.
+            raise InvalidRequest("a named session's history holds messages only, not tool calls", param="messages")
+        home = self.codex_home(key)
+        async with self._session_locks.setdefault((session_id, home), asyncio.Lock()):
+            record = self._book.lookup(session_id, home)
+            history: tuple[HistoryItem, ...] = messages
+            seed: tuple[Message, ...] = messages
             if record is not None:
                 try:
                     handle = await self.resume_thread(key, api_key, record.thread_id)
-                except CodexRpcError:
+                except CodexRpcError as exc:
+                    kept = self._book.history(record)
                     # Codex writes a thread's rollout at its first turn: a session bound just before a
                     # crash (or whose first turn never started) has nothing to resume, and no history.
-                    if record.turns:
+                    if record.turns and not kept:
                         raise
-                    log.warning("engine.session_restarted", session=session_id, thread_id=record.thread_id)
+                    log.warning(
+                        "engine.session_reseeded" if kept else "engine.session_restarted",
+                        session=session_id[:100],
+                        thread_id=record.thread_id,
+                        messages=len(kept),
+                        error=exc.message[:200],
+                    )
+                    history, seed = tuple(kept), ()
                 else:
-                    self._save(dataclasses.replace(record, last_used=time.time()))
+                    self._book.save(dataclasses.replace(record, last_used=time.time()))
                     return handle, True
             handle = await self.start_thread(
                 key,
                 api_key,
                 instructions=conversation.instructions,
-                history=conversation.history,
+                history=history,
                 model=model,
                 ephemeral=False,  # continued by name, also after a restart: it needs its rollout
             )
-            self._save(SessionRecord(session_id, handle.thread_id, key.working_dir, model, 0, time.time()))
+            turns = record.turns if record is not None else 0
+            self._book.save(
+                SessionRecord(session_id, handle.thread_id, key.working_dir, model, turns, time.time(), home), seed
+            )
             return handle, False
 
-    def session_turn_done(self, session_id: str, handle: ThreadHandle, model: str | None) -> None:
-        """Record a finished turn; the answer is delivered even if the store fails now (retried later)."""
-        record = self._session_record(session_id)
+    def session_turn_done(
+        self, session_id: str, handle: ThreadHandle, model: str | None, prompt: str, reply: str
+    ) -> None:
+        """Record a finished turn and its messages; the answer is delivered even if the store fails now
+        (the write is retried with the next one)."""
+        record = self._book.lookup(session_id, self.codex_home(handle.key))
         if record is not None and record.thread_id == handle.thread_id:
             now = time.time()
             done = dataclasses.replace(record, model=model or record.model, turns=record.turns + 1, last_used=now)
+            messages = (Message("user", prompt), Message("assistant", reply))
             try:
-                self._save(done)
+                self._book.save(done, messages)
             except SessionStoreFailed as exc:
-                self._unsaved[session_id] = done
-                log.warning("engine.session_save_deferred", session=session_id, error=str(exc))
-
-    def _session_record(self, session_id: str) -> SessionRecord | None:
-        unsaved = self._unsaved.get(session_id)
-        return unsaved if unsaved is not None else self.sessions.get(session_id)
-
-    def _save(self, record: SessionRecord) -> None:
-        """Write ``record`` (after any writes a failing store deferred); SessionStoreFailed if it can't."""
-        for pending in [p for p in self._unsaved.values() if p.session_id != record.session_id]:
-            self.sessions.put(pending)
-            del self._unsaved[pending.session_id]
-        self.sessions.put(record)
-        self._unsaved.pop(record.session_id, None)
+                self._book.defer(done, messages)
+                log.warning("engine.session_save_deferred", session=session_id[:100], error=str(exc))
 
     def close_session(self, session_id: str) -> bool:
-        """Forget a named session; its thread stays in Codex's rollouts."""
-        deferred = self._unsaved.pop(session_id, None) is not None
-        return self.sessions.delete(session_id) or deferred
+        """Forget a named session (in every Codex home); its threads stay in Codex's rollouts."""
+        return self._book.close(session_id)
+
+    def session_turns(self, session_id: str) -> list[Turn]:
+        """The turns running in the named session, in whichever Codex home."""
+        records = [r for r in self.sessions.all() if r.session_id == session_id]
+        return [turn for r in records if (turn := self._active.get(r.thread_id)) is not None]
 
     # --- turns ---------------------------------------------------------------------------
 
-    async def start_turn(self, handle: ThreadHandle, text: str | None, options: TurnOptions) -> Turn:
+    async def start_turn(
+        self, handle: ThreadHandle, text: str | None, options: TurnOptions, *, images: Sequence[Image] = ()
+    ) -> Turn:
         """Start a turn once the thread is free; the returned :class:`Turn` owns the thread until it ends.
 
         ``text`` None starts a turn without a new user message: the model answers the history as it
         stands (tool results injected with the thread, by a caller replaying a transcript)."""
         await handle.lock.acquire()
         held: AppServer | None = None
+        files: TurnImages | None = None
         try:
             await self.ensure_loaded(handle)
             held = handle.server
             self._pool.hold(held)  # let go in _turn_done: a process with a turn in flight is never evicted
             queue = handle.server.subscribe(handle.thread_id)
             self._approvers[handle.thread_id] = options.approvals
+            files = TurnImages(images)
             result = await handle.server.request(
                 "turn/start",
                 wire.TurnStartParams(
                     thread_id=handle.thread_id,
-                    input=[] if text is None else [wire.TextInput(text=text)],
+                    input=[*([] if text is None else [wire.TextInput(text=text)]), *files.inputs],
                     model=options.model,
                     effort=options.effort,
+                    summary=options.summary,
                     output_schema=options.output_schema,
                     **retarget_params(handle),
                 ),
@@ -406,6 +453,8 @@ class Engine:
         except BaseException as exc:
             if held is not None:
                 self._pool.let_go(held)
+            if files is not None:
+                files.remove()
             self._approvers.pop(handle.thread_id, None)
             handle.server.unsubscribe(handle.thread_id)
             if isinstance(exc, CodexRequestTimedOut):
@@ -427,6 +476,8 @@ class Engine:
             self._interrupted,
         )
         self._active[handle.thread_id] = turn
+        if files.directory is not None:
+            self._turn_files[turn] = files
         return turn
 
     # --- caller tools (see claif_cod.engine.tools) ------------------------------------------
@@ -463,6 +514,9 @@ class Engine:
         if self._active.get(handle.thread_id) is turn:
             del self._active[handle.thread_id]
         self._approvers.pop(handle.thread_id, None)
+        files = self._turn_files.pop(turn, None)
+        if files is not None:
+            files.remove()
         turn.server.unsubscribe(handle.thread_id)
         self._pool.let_go(turn.server)
         handle.last_used = time.time()
@@ -531,6 +585,10 @@ class Engine:
     async def close(self) -> None:
         await self.idle.close()
         await self._pool.close()
+
+
+def _developer(text: str) -> wire.MessageItem:
+    return wire.MessageItem(role="developer", content=[wire.ContentPart(type="input_text", text=text)])
 
 
 __all__ = [

@@ -91,9 +91,10 @@ class TurnFailed(EngineError):
 
 
 class TurnTimedOut(EngineError):
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, source: str | None = None) -> None:
         self.seconds = seconds
-        super().__init__(f"turn exceeded its {seconds:g} s deadline and was interrupted")
+        origin = f" (from {source})" if source else ""
+        super().__init__(f"turn exceeded its {round(seconds, 1):g} s deadline{origin} and was interrupted")
 
 
 class CodexRequestTimedOut(TurnTimedOut, asyncio.TimeoutError):

@@ -87,6 +87,7 @@ class ThreadHandle:
 class TurnOptions:
     model: str | None = None
     effort: str | None = None
+    summary: str | None = None
     output_schema: object = None
     timeout: float | None = None
     approvals: ApprovalHandler = decline_all
@@ -138,6 +139,7 @@ class Turn:
         """Waiting for caller tool results: ``events()`` ended without the turn ending."""
         self.usage = TurnUsage()
         """Usage of the model requests since the turn started, or since it was last resumed."""
+        self._last_error: wire.TurnError | None = None
 
     def resume(self, timeout: float | None) -> None:
         """Leave the suspension (the results have been handed to Codex); ``events()`` goes on from here."""
@@ -152,6 +154,11 @@ class Turn:
             self.suspended = False
             self._abandoning = asyncio.get_running_loop().create_task(self._abandon())
 
+    @property
+    def finished(self) -> bool:
+        """Codex ended the turn (or its process went): interrupting it does nothing any more."""
+        return self._finished
+
     async def interrupt(self) -> None:
         if self._finished or self._interrupt_sent:
             return
@@ -164,6 +171,20 @@ class Turn:
                 msgspec.Raw,
                 timeout=self._liveness.interrupt_grace,
             )
+
+    async def stop(self) -> TurnUsage:
+        """Interrupt, and wait (at most ``interrupt_grace``) for Codex to end the turn.
+
+        Returns the usage Codex counted for the turn's model requests: a request that finished
+        before the interrupt (as the one whose text hit a stop sequence usually has) reports its
+        usage just before ``turn/completed``; one cut off mid-answer is never counted by Codex.
+        Call it while iterating :meth:`events`; closing the iterator afterwards waits no longer.
+        """
+        if not self._finished and self._abandoning is None:
+            self._abandoning = asyncio.get_running_loop().create_task(self._abandon())
+        if self._abandoning is not None:
+            await asyncio.wait({self._abandoning}, timeout=self._liveness.interrupt_grace)
+        return self.usage
 
     async def events(self) -> AsyncGenerator[TurnEvent, None]:
         open_messages: set[str] = set()
@@ -248,11 +269,13 @@ class Turn:
                 resets: list[TurnEvent] = [TextReset(item_id=item_id) for item_id in sorted(open_messages)]
                 open_messages.clear()
                 return resets
+            if note_error.turn_id == self.turn_id:
+                self._last_error = note_error.error  # the reason, should turn/completed not repeat it
         elif method == "turn/completed":
             done = msgspec.json.decode(params, type=wire.TurnCompleted)
             if done.turn.id == self.turn_id:
                 status = "completed" if done.turn.status == "inProgress" else done.turn.status
-                error = done.turn.error
+                error = done.turn.error or (self._last_error if status == "failed" else None)
                 return [
                     TurnFinished(
                         status=status,
@@ -329,4 +352,6 @@ class Turn:
                 done = msgspec.json.decode(message.params, type=wire.TurnCompleted)
                 if done.turn.id == self.turn_id:
                     return "done"
+            elif message.method == "thread/tokenUsage/updated":
+                self._translate(message, set(), set())  # counts the usage of a request that finished
         return "broken"

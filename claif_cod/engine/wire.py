@@ -123,6 +123,8 @@ class ThreadForkParams(_Camel):
     thread_id: str
     ephemeral: bool = False
     exclude_turns: bool = True
+    last_turn_id: str | None = None
+    """Fork through this turn (inclusive): later turns stay out of the fork."""
 
 
 class Thread(_Camel):
@@ -141,11 +143,18 @@ class ContentPart(msgspec.Struct):
     text: str
 
 
+class ImagePart(msgspec.Struct):
+    """An image in an injected message, as a ``data:`` URL (Codex refuses remote image URLs)."""
+
+    image_url: str
+    type: Literal["input_image"] = "input_image"
+
+
 class MessageItem(msgspec.Struct, tag_field="type", tag="message"):
     """A raw Responses API message item, as ``thread/inject_items`` takes it."""
 
-    role: Literal["user", "assistant"]
-    content: list[ContentPart]
+    role: Literal["user", "assistant", "developer"]
+    content: list[ContentPart | ImagePart]
 
 
 class FunctionCallItem(msgspec.Struct, tag_field="type", tag="function_call"):
@@ -174,6 +183,16 @@ class TextInput(msgspec.Struct):
     type: Literal["text"] = "text"
 
 
+class LocalImageInput(msgspec.Struct):
+    """An image file Codex reads (and may downscale) before the model request."""
+
+    path: str
+    type: Literal["localImage"] = "localImage"
+
+
+UserInput = TextInput | LocalImageInput
+
+
 class SandboxPolicy(msgspec.Struct):
     type: str
 
@@ -186,9 +205,10 @@ class SandboxPolicy(msgspec.Struct):
 
 class TurnStartParams(_Camel):
     thread_id: str
-    input: list[TextInput]
+    input: list[UserInput]
     model: str | None = None
     effort: str | None = None
+    summary: str | None = None
     output_schema: Any = None
     cwd: str | None = None
     approval_policy: str | None = None
@@ -313,10 +333,43 @@ class TurnStarted(_Camel):
 # --- thread items ---------------------------------------------------------------------
 
 
+class ModerationKind(_Camel):
+    """A hidden answer's ``replacement`` or a blocked one's ``reason``: Codex 0.171 gives only a kind
+    (``wellbeingPromptHelpline``; ``protection``, ``cyber``), no replacement text."""
+
+    kind: str = ""
+
+
+class AgentMessageDisplay(_Camel):
+    """How Codex says to present a moderated answer: ``show``, ``hide`` or ``block``.
+
+    One struct with an open ``mode`` rather than a tagged union: a mode a later Codex adds must
+    not make the whole item undecodable.
+    """
+
+    mode: str
+    replacement: ModerationKind | None = None
+    reason: ModerationKind | None = None
+
+
+class AgentMessageModeration(_Camel):
+    """``agentMessage.moderation`` (Codex 0.171+)."""
+
+    moderated: bool = False
+    display: AgentMessageDisplay | None = None
+
+
 class AgentMessageItem(_Camel, tag_field="type", tag="agentMessage"):
     id: str
     text: str = ""
     phase: str | None = None
+    moderation: AgentMessageModeration | None = None
+
+    @property
+    def withheld(self) -> bool:
+        """Moderation says this answer must not be shown (hidden or blocked)."""
+        display = self.moderation.display if self.moderation is not None else None
+        return display is not None and display.mode in ("hide", "block")
 
 
 class ReasoningItem(_Camel, tag_field="type", tag="reasoning"):

@@ -1,7 +1,7 @@
 """Engine failures as the HTTP status and OpenAI error body that make ``openai`` raise its own class.
 
     status 400 → BadRequestError      401 → AuthenticationError    404 → NotFoundError
-    status 429 → RateLimitError       ≥500 → InternalServerError
+    status 429 → RateLimitError       ≥500 → InternalServerError (503: retry later)
     kind "connection" → APIConnectionError                 kind "timeout" → APITimeoutError
 
 Connection failures and timeouts have no HTTP status in ``openai``: the transport raises
@@ -138,11 +138,28 @@ def _upstream_error(message: str) -> APIFailure | None:
     return APIFailure("status", status or 400, detail)
 
 
+_POLICY_REFUSALS = {
+    "cyberPolicy": ("cyber_policy", "flagged for possible cybersecurity risk"),
+    "bioPolicy": ("bio_policy", "flagged for possible biological risk"),
+    "misalignmentPolicyViolation": ("misalignment_policy_violation", "blocked by a misalignment policy"),
+    "inferenceHookDenied": ("inference_hook_denied", "denied by the workspace's inference hook"),
+}
+"""Refusals by policy (Codex 0.171+): the request was understood and refused, so a 400 that says so."""
+
+
 def _turn_failure(message: str, info: object) -> APIFailure:
     upstream = _upstream_error(message)
     if upstream is not None:
         return upstream
     name, http_status = _http_status(info)
+    refusal = _POLICY_REFUSALS.get(name or "")
+    if refusal is not None:
+        code, why = refusal
+        return _status(400, f"The request was refused by policy ({why}): {message}", code)
+    if name == "modelNotFound":
+        return _status(404, message, "model_not_found")
+    if name == "policyCapacityUnavailable":
+        return _status(503, message, "policy_capacity_unavailable")
     if name == "contextWindowExceeded":
         return _status(400, message, "context_length_exceeded")
     if name == "usageLimitExceeded":

@@ -6,13 +6,16 @@ parameter is either honoured by the wrapper itself or reported (see docs/paramet
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import msgspec
 
 from claif_cod.engine.conversations import Conversation, HistoryItem, Message
 from claif_cod.engine.errors import InvalidRequest
+from claif_cod.engine.images import Image
 from claif_cod.engine.tools import ThreadTools, ToolResult
+from claif_cod.openai_compat.images import ImageRef, load_images
 from claif_cod.openai_compat.tool_calls import ChatTool, ChatToolCall, engine_calls, thread_tools
 
 MAX_N = 16
@@ -117,6 +120,12 @@ class ParsedRequest(msgspec.Struct):
     output_schema: dict[str, Any] | None
     ignored: tuple[str, ...]
     tools: ThreadTools
+    image_refs: list[ImageRef]
+    """Image parts still to be loaded (:meth:`with_images` puts them into the conversation)."""
+
+    async def with_images(self) -> None:
+        if self.image_refs:
+            self.conversation = build_conversation(self.request.messages, await load_images(self.image_refs))
 
 
 _decoder = msgspec.json.Decoder(ChatRequest)
@@ -174,21 +183,31 @@ def parse_chat_request(body: bytes, *, default_model: str | None, strict: bool) 
         raise InvalidRequest("n > 1 cannot be combined with a named session", param="n")
     if tools.enabled and request.n > 1:
         raise InvalidRequest("n > 1 cannot be combined with tools", param="n")
-    if tools.enabled and request.session_id is not None:
-        raise InvalidRequest("tools cannot be combined with a named session", param="tools")
+    if request.session_id is not None:
+        no_session(tools)
     if request.tool_timeout is not None and not 0 < request.tool_timeout <= 86400:
         raise InvalidRequest("tool_timeout must be between 0 and 86400 seconds", param="tool_timeout")
     stop = (request.stop,) if isinstance(request.stop, str) else tuple(request.stop or ())
     if len(stop) > 4 or any(not s for s in stop):
         raise InvalidRequest("stop takes up to 4 non-empty strings", param="stop")
+    refs: list[ImageRef] = []
     return ParsedRequest(
         request=request,
-        conversation=build_conversation(request.messages),
+        conversation=build_conversation(request.messages, refs=refs),
         stop=stop,
         output_schema=output_schema,
         ignored=tuple(sorted(ignored)),
         tools=tools,
+        image_refs=refs,
     )
+
+
+def no_session(tools: ThreadTools) -> None:
+    """A named session's thread is resumed across restarts, which would lose what caller tools need."""
+    if tools.enabled:
+        raise InvalidRequest("tools cannot be combined with a named session", param="tools")
+    if not tools.builtin:
+        raise InvalidRequest("builtin_tools=false cannot be combined with a named session", param="builtin_tools")
 
 
 def _output_schema(fmt: ResponseFormat | None, ignored: list[str]) -> dict[str, Any] | None:
@@ -202,22 +221,28 @@ def _output_schema(fmt: ResponseFormat | None, ignored: list[str]) -> dict[str, 
     return fmt.json_schema.schema
 
 
-def build_conversation(messages: list[ChatMessage]) -> Conversation:
+def build_conversation(
+    messages: list[ChatMessage], images: Mapping[str, Image] | None = None, *, refs: list[ImageRef] | None = None
+) -> Conversation:
     """System and developer messages become instructions; the rest user/assistant text, tool calls and results.
 
     The request ends with a user message (the turn's input) or with the results of the tool calls of
-    the assistant message before them (the turn answers them)."""
+    the assistant message before them (the turn answers them). Image parts of user messages are
+    collected into ``refs`` and taken from ``images`` once loaded."""
     if not messages:
         raise InvalidRequest("messages must not be empty", param="messages")
     instructions: list[str] = []
     turns: list[HistoryItem] = []
     for index, message in enumerate(messages):
         where = f"messages[{index}]"
-        text = _text(message, where)
+        text, parts = _content(message, where, allow_images=message.role == "user")
+        if refs is not None:
+            refs.extend(parts)
         if message.role in ("system", "developer"):
             instructions.append(text)
         elif message.role == "user":
-            turns.append(Message("user", text))
+            found = tuple(images[p.where] for p in parts if images and p.where in images)
+            turns.append(Message("user", text, found))
         elif message.role == "assistant":
             if text or not message.tool_calls:
                 turns.append(Message("assistant", text))
@@ -234,18 +259,28 @@ def build_conversation(messages: list[ChatMessage]) -> Conversation:
         return Conversation(instructions=instructions_text, history=tuple(turns), prompt=None)
     if not isinstance(last, Message) or last.role != "user":
         raise InvalidRequest("the last non-system message must come from the user or a tool", param="messages")
-    return Conversation(instructions=instructions_text, history=tuple(turns[:-1]), prompt=last.text)
+    return Conversation(
+        instructions=instructions_text, history=tuple(turns[:-1]), prompt=last.text, prompt_images=last.images
+    )
 
 
-def _text(message: ChatMessage, where: str) -> str:
+def _content(message: ChatMessage, where: str, *, allow_images: bool) -> tuple[str, list[ImageRef]]:
     content = message.content
     if content is None:
-        return ""
+        return "", []
     if isinstance(content, str):
-        return content
+        return content, []
     texts: list[str] = []
-    for part in content:
-        if part.get("type") != "text" or not isinstance(part.get("text"), str):
-            raise InvalidRequest(f"{where}: content part of type {part.get('type')!r} is not supported", param=where)
-        texts.append(part["text"])
-    return "\n".join(texts)
+    refs: list[ImageRef] = []
+    for j, part in enumerate(content):
+        kind = part.get("type")
+        if kind == "text" and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+            continue
+        image_url = part.get("image_url")
+        url = image_url.get("url") if isinstance(image_url, dict) else None
+        if kind == "image_url" and allow_images and isinstance(url, str):
+            refs.append(ImageRef(url, f"{where}.content[{j}]"))
+            continue
+        raise InvalidRequest(f"{where}: content part of type {kind!r} is not supported", param=where)
+    return "\n".join(texts), refs

@@ -9,7 +9,7 @@ import msgspec
 from claif_cod.engine.events import TurnUsage
 from claif_cod.openai_compat.tool_calls import ChatToolCall, ToolCallDelta
 
-FinishReason = Literal["stop", "length", "tool_calls"]
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
 
 
 class PromptTokensDetails(msgspec.Struct):
@@ -62,6 +62,8 @@ class ChatCompletion(msgspec.Struct):
     usage: Usage
     object: Literal["chat.completion"] = "chat.completion"
     system_fingerprint: None = None
+    interrupted: bool | msgspec.UnsetType = msgspec.UNSET
+    """claif_cod's own member, present (``true``) only when the turn was interrupted (``turn.interrupt``)."""
 
 
 class Delta(msgspec.Struct, omit_defaults=True):

@@ -13,15 +13,27 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Literal
 
+import msgspec
+
 from claif_cod._log import get_logger
 from claif_cod.engine import wire
 from claif_cod.engine.config import CodexConfig, ProcessKey
+from claif_cod.engine.control import TurnControl
 from claif_cod.engine.engine import ApprovalHandler, Engine, Suspension, ThreadHandle, Turn, TurnOptions, decline_all
-from claif_cod.engine.errors import InvalidRequest, TurnFailed
-from claif_cod.engine.events import ItemCompleted, TextDelta, TextReset, ToolCallsRequested, TurnFinished, TurnUsage
+from claif_cod.engine.errors import InvalidRequest, TurnFailed, TurnTimedOut
+from claif_cod.engine.events import (
+    ItemCompleted,
+    TextDelta,
+    TextReset,
+    ToolCallsRequested,
+    TurnEvent,
+    TurnFinished,
+    TurnUsage,
+    UsageUpdated,
+)
 from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S, ToolCall
 from claif_cod.openai_compat.errors import APIFailure, translate
-from claif_cod.openai_compat.request import ParsedRequest, parse_chat_request
+from claif_cod.openai_compat.request import ParsedRequest, no_session, parse_chat_request
 from claif_cod.openai_compat.schema import (
     AssistantMessage,
     ChatCompletion,
@@ -40,6 +52,9 @@ from claif_cod.openai_compat.tool_calls import chat_tool_calls, tool_call_deltas
 log = get_logger("claif_cod.service")
 
 _LENGTH_MARKER = "max_output_tokens"
+STOP_USAGE_WAIT_S = 1.0
+"""After a stop sequence, how long the model request that produced it may take to finish (and be
+counted by Codex) before the turn is interrupted: Codex never counts a request it abandoned."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +65,12 @@ class RequestOptions:
     default_model: str | None = None
     strict: bool = False
     timeout: float | None = None
+    timeout_source: str | None = None
+    """Where ``timeout`` came from, named in the error when it passes (``timeout=``, a header...)."""
     session_id: str | None = None
     approvals: ApprovalHandler = decline_all
+    control: TurnControl | None = None
+    """Set by the daemon, so ``turn.interrupt`` can name the request; records whether a turn was interrupted."""
 
 
 @dataclass
@@ -64,6 +83,8 @@ class _ChoiceResult:
     clean: bool = True
     """False when the thread's history no longer matches what the caller saw (stop cut, length)."""
     tool_calls: tuple[ToolCall, ...] = ()
+    interrupted: bool = False
+    """The turn was interrupted from outside (``turn.interrupt``), not cut by a stop sequence."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +141,7 @@ class ChatService:
                 for r in results
             ],
             usage=Usage.from_turns([r.usage for r in results]),
+            interrupted=True if any(r.interrupted for r in results) else msgspec.UNSET,
         )
         return completion, run.parsed.ignored
 
@@ -154,10 +176,32 @@ class ChatService:
         parsed = parse_chat_request(body, default_model=options.default_model, strict=options.strict)
         if parsed.request.n > 1 and options.session_id is not None:  # the body's session_id is checked in parsing
             raise InvalidRequest("n > 1 cannot be combined with a named session", param="n")
-        if parsed.tools.enabled and options.session_id is not None:
-            raise InvalidRequest("tools cannot be combined with a named session", param="tools")
+        if options.session_id is not None:
+            no_session(parsed.tools)
+        await parsed.with_images()
         key = await self.engine.resolve(options.config)
         return _Run(self.engine, key, options, parsed)
+
+
+async def _usage_after_stop(turn: Turn, events: AsyncGenerator[TurnEvent, None]) -> TurnUsage:
+    """The usage Codex counted for a turn cut by a stop sequence.
+
+    The model request that completed the stop sequence has usually sent all its text already, and
+    Codex reports its usage when it ends: wait for that (at most ``STOP_USAGE_WAIT_S``; the text
+    is final meanwhile), then interrupt the turn and wait for Codex to end it.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STOP_USAGE_WAIT_S
+    try:
+        while (remaining := deadline - loop.time()) > 0:
+            event = await asyncio.wait_for(events.__anext__(), remaining)
+            if isinstance(event, TurnFinished):
+                return event.usage
+            if isinstance(event, UsageUpdated):
+                break
+    except (asyncio.TimeoutError, StopAsyncIteration):
+        pass  # a request still running when interrupted is not counted by Codex
+    return await turn.stop()
 
 
 async def _prepend(
@@ -217,7 +261,10 @@ class _Run:
         if isinstance(source, Suspension):
             results = self.parsed.conversation.pending_results()
             return self.engine.resume_tools(source, results, self._turn_options().timeout)
-        return await self.engine.start_turn(source, self.parsed.conversation.prompt, self._turn_options())
+        conversation = self.parsed.conversation
+        return await self.engine.start_turn(
+            source, conversation.prompt, self._turn_options(), images=conversation.prompt_images
+        )
 
     async def _threads(self) -> list[ThreadHandle]:
         conversation = self.parsed.conversation
@@ -254,17 +301,25 @@ class _Run:
         result = _ChoiceResult(
             index=index, handle=handle, text=ChoiceText(self.parsed.stop, streaming=sink is not None)
         )
+        if self.options.control is not None:
+            await self.options.control.attach(turn)
         events = turn.events()
+        named = self._deadline_named(events)
         finished: TurnFinished | None = None
         try:
-            async for event in events:
+            async for event in named:
                 out = ""
                 if isinstance(event, TextDelta):
                     out = result.text.delta(event.item_id, event.delta)
                 elif isinstance(event, TextReset):
                     result.text.reset(event.item_id)
                 elif isinstance(event, ItemCompleted) and isinstance(event.item, wire.AgentMessageItem):
-                    out = result.text.complete(event.item.id, event.item.text)
+                    if event.item.withheld:  # Codex's moderation hid or blocked the answer
+                        result.text.withhold(event.item.id)
+                        result.finish_reason = "content_filter"
+                        result.clean = False
+                    else:
+                        out = result.text.complete(event.item.id, event.item.text)
                 elif isinstance(event, TurnFinished):
                     finished = event  # the last event: let the turn close itself before judging it
                     continue
@@ -275,10 +330,10 @@ class _Run:
                     sink.put_nowait(_Piece(index, out))
                 if result.text.stopped:
                     result.clean = False
-                    await turn.interrupt()
-                    result.usage = turn.usage
+                    result.usage = await _usage_after_stop(turn, events)
                     break
         finally:
+            await named.aclose()
             await events.aclose()
         if result.tool_calls:
             return self._suspended(result, sink)
@@ -292,8 +347,9 @@ class _Run:
                 result.clean = False
         if result.clean and self.session_id is None:  # a session's thread is continued by name only
             self.engine.remember(handle, self.parsed.conversation, result.text.text)
-        if self.session_id is not None:
-            self.engine.session_turn_done(self.session_id, handle, self.parsed.request.model)
+        prompt = self.parsed.conversation.prompt
+        if self.session_id is not None and prompt is not None:  # session_thread refused anything else
+            self.engine.session_turn_done(self.session_id, handle, self.parsed.request.model, prompt, result.text.text)
         return result
 
     def _suspended(self, result: _ChoiceResult, sink: _Sink | None) -> _ChoiceResult:
@@ -319,6 +375,16 @@ class _Run:
             sink.put_nowait(_Piece(index, "", suspension.calls))
         return result
 
+    async def _deadline_named(self, events: AsyncGenerator[TurnEvent, None]) -> AsyncGenerator[TurnEvent, None]:
+        """A passed deadline is reported as the request's (rounded, with its source), not the turn's remainder."""
+        try:
+            async for event in events:
+                yield event
+        except TurnTimedOut as exc:
+            if type(exc) is not TurnTimedOut or self.options.timeout is None:
+                raise
+            raise TurnTimedOut(self.options.timeout, self.options.timeout_source) from exc
+
     def _finish(self, result: _ChoiceResult, event: TurnFinished) -> None:
         if event.status == "failed":
             message = event.error_message or "Codex turn failed"
@@ -329,6 +395,9 @@ class _Run:
             raise TurnFailed(message, event.error_info, result.text.text)
         if event.status == "interrupted":
             result.clean = False
+            result.interrupted = True
+            if self.options.control is not None:
+                self.options.control.interrupted = True
 
     async def gather(self) -> list[_ChoiceResult]:
         handles = await self._sources()

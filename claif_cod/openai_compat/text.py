@@ -62,6 +62,15 @@ class ChoiceText:
         self._rebuild()
         return self._release(final=False)
 
+    def withhold(self, item_id: str) -> None:
+        """Moderation hid this message: drop its text.  What a stream already sent stays sent."""
+        if item_id not in self._texts:
+            self._order.append(item_id)
+        self._texts[item_id] = ""
+        self._rebuild()
+        if self._streaming and not self._visible.startswith(self.sent):
+            self._visible = self.sent
+
     def finish(self) -> str:
         """The rest, once the turn is over (nothing is held back for stop sequences any more)."""
         return self._release(final=True)

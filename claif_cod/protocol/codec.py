@@ -8,6 +8,7 @@ against the struct registered for its method, so msgspec's error paths read ``$.
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
 import msgspec
@@ -61,6 +62,10 @@ _DECODE_FAILURES = (msgspec.DecodeError, RecursionError, UnicodeDecodeError)
 
 def decode(body: bytes) -> Message:
     """Parse one frame body; raises only ``ProtocolError`` subclasses, carrying the id when known."""
+    try:
+        body.decode("utf-8")  # also inside members that are ignored, which msgspec skips unchecked
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"body is not valid UTF-8 at byte {exc.start}", request_id=_probe_id(body)) from None
     envelope = _decode_envelope(body)
     if envelope.jsonrpc != "2.0":
         raise InvalidRequest('"jsonrpc" must be "2.0"', request_id=_known_id(envelope.id))
@@ -83,15 +88,57 @@ def _decode_envelope(body: bytes) -> _Envelope:
     except msgspec.ValidationError as exc:
         raise InvalidRequest(str(exc), request_id=_probe_id(body)) from exc
     except _DECODE_FAILURES as exc:
-        raise ParseError(str(exc)) from exc
+        raise ParseError(_describe(exc, body), request_id=_probe_id(body)) from exc
+
+
+_LONE_SURROGATE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|(?<![0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+
+
+def _describe(exc: Exception, body: bytes) -> str:
+    if isinstance(exc, msgspec.DecodeError) and _LONE_SURROGATE.search(body):
+        return "invalid \\u escape: a lone UTF-16 surrogate is not a character"
+    return str(exc)
 
 
 def _probe_id(body: bytes) -> RequestId | None:
-    """Best-effort id of a message whose envelope didn't validate."""
+    """Best-effort id of a message whose envelope didn't validate (or didn't parse at all)."""
     try:
         return _id_decoder.decode(body).id
+    except msgspec.ValidationError:
+        return None  # it parsed: the id itself is wrong
     except _DECODE_FAILURES:
-        return None
+        return _scan_id(body)
+
+
+def _scan_id(body: bytes) -> RequestId | None:
+    """The top-level ``"id"`` of a body msgspec cannot parse (nested too deep, a bad escape elsewhere):
+    a scan that only tracks strings and depth, so it never recurses."""
+    depth, i, n = 0, 0, len(body)
+    while i < n:
+        c = body[i]
+        if c == 0x22:  # a string: skip it, noting whether it is the key "id" at the top level
+            end = i + 1
+            while end < n and body[end] != 0x22:
+                end += 2 if body[end] == 0x5C else 1
+            if depth == 1 and body[i + 1 : end] == b"id":
+                rest = body[end + 1 :].lstrip()
+                if rest[:1] == b":":
+                    value = re.match(rb'\s*(-?\d+(?=\s*[,}])|"(?:[^"\\]|\\.)*")', rest[1:])
+                    if value is not None:
+                        try:
+                            return _id_decoder.decode(b'{"id":' + value.group(1) + b"}").id
+                        except _DECODE_FAILURES:
+                            return None
+            i = end + 1
+            continue
+        if c in b"{[":
+            depth += 1
+        elif c in b"}]":
+            depth -= 1
+        i += 1
+    return None
 
 
 def _known_id(raw_id: RequestId | UnsetType | None) -> RequestId | None:

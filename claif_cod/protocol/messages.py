@@ -68,6 +68,12 @@ __all__ = [
     "ReasoningItem",
     "Request",
     "Response",
+    "ResponsesCreateParams",
+    "ResponsesCreateRequest",
+    "ResponsesEventNotification",
+    "ResponsesEventParams",
+    "ResponsesRetrieveParams",
+    "ResponsesRetrieveRequest",
     "SessionCloseParams",
     "SessionCloseRequest",
     "SessionEvent",
@@ -259,10 +265,29 @@ class ChatCompletionsChunkParams(_Payload):
 
 
 class StreamDone(_Payload, omit_defaults=False, kw_only=True):
-    """Result of a streaming ``chat.completions.create``, sent after its last chunk."""
+    """Result of a streaming ``chat.completions.create`` or ``responses.create``, sent after its last
+    chunk or event (``chunks`` counts them)."""
 
     done: Literal[True] = True
     chunks: int
+    interrupted: bool = False
+    """A turn of the request was interrupted (``turn.interrupt``); the chunks hold what it produced."""
+
+
+class ResponsesCreateParams(_Payload):
+    body: msgspec.Raw
+    """An OpenAI ``responses.create`` request object, passed through to the engine untouched."""
+    options: CodexOptions = _NO_OPTIONS
+
+
+class ResponsesEventParams(_Payload):
+    request_id: RequestId
+    event: msgspec.Raw
+    """An OpenAI ``ResponseStreamEvent`` object (``type`` names it, ``sequence_number`` orders it)."""
+
+
+class ResponsesRetrieveParams(_Payload):
+    response_id: str
 
 
 class ModelsListParams(_Payload):
@@ -426,6 +451,14 @@ class ChatCompletionsCreateRequest(_RequestBase, tag="chat.completions.create", 
     params: ChatCompletionsCreateParams
 
 
+class ResponsesCreateRequest(_RequestBase, tag="responses.create", kw_only=True):
+    params: ResponsesCreateParams
+
+
+class ResponsesRetrieveRequest(_RequestBase, tag="responses.retrieve", kw_only=True):
+    params: ResponsesRetrieveParams
+
+
 class ModelsListRequest(_RequestBase, tag="models.list", kw_only=True):
     params: ModelsListParams = msgspec.field(default_factory=ModelsListParams)
 
@@ -460,6 +493,10 @@ class DaemonShutdownRequest(_RequestBase, tag="daemon.shutdown", kw_only=True):
 
 class ChatCompletionsChunkNotification(_NotificationBase, tag="chat.completions.chunk", kw_only=True):
     params: ChatCompletionsChunkParams
+
+
+class ResponsesEventNotification(_NotificationBase, tag="responses.event", kw_only=True):
+    params: ResponsesEventParams
 
 
 class SessionEventNotification(_NotificationBase, tag="session.event", kw_only=True):
@@ -500,6 +537,8 @@ class ErrorResponse(msgspec.Struct, kw_only=True):
 Request: TypeAlias = (
     HelloRequest
     | ChatCompletionsCreateRequest
+    | ResponsesCreateRequest
+    | ResponsesRetrieveRequest
     | ModelsListRequest
     | SessionSendRequest
     | SessionsListRequest
@@ -510,7 +549,11 @@ Request: TypeAlias = (
     | DaemonShutdownRequest
 )
 Notification: TypeAlias = (
-    ChatCompletionsChunkNotification | SessionEventNotification | ApprovalRequestedNotification | CancelNotification
+    ChatCompletionsChunkNotification
+    | ResponsesEventNotification
+    | SessionEventNotification
+    | ApprovalRequestedNotification
+    | CancelNotification
 )
 Message: TypeAlias = Request | Notification | Response[msgspec.Raw] | ErrorResponse
 """Anything ``codec.decode`` can return."""
@@ -542,6 +585,9 @@ METHODS: Final[Mapping[str, MethodSpec]] = _index(
     MethodSpec(HelloRequest, HelloParams, HelloResult),
     # Raw: the chat.completion object, or StreamDone when the request body has "stream": true.
     MethodSpec(ChatCompletionsCreateRequest, ChatCompletionsCreateParams, msgspec.Raw),
+    # Raw: the Response object, or StreamDone (its ``chunks`` counts events) when the body streams.
+    MethodSpec(ResponsesCreateRequest, ResponsesCreateParams, msgspec.Raw),
+    MethodSpec(ResponsesRetrieveRequest, ResponsesRetrieveParams, msgspec.Raw),
     MethodSpec(ModelsListRequest, ModelsListParams, ModelList),
     MethodSpec(SessionSendRequest, SessionSendParams, SessionTurnResult),
     MethodSpec(SessionsListRequest, SessionsListParams, SessionsListResult),
@@ -551,6 +597,7 @@ METHODS: Final[Mapping[str, MethodSpec]] = _index(
     MethodSpec(DaemonStatusRequest, DaemonStatusParams, DaemonStatus),
     MethodSpec(DaemonShutdownRequest, DaemonShutdownParams, OkResult),
     MethodSpec(ChatCompletionsChunkNotification, ChatCompletionsChunkParams, None),
+    MethodSpec(ResponsesEventNotification, ResponsesEventParams, None),
     MethodSpec(SessionEventNotification, SessionEventParams, None),
     MethodSpec(ApprovalRequestedNotification, ApprovalRequestedParams, None),
     MethodSpec(CancelNotification, CancelParams, None),

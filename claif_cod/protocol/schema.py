@@ -2,6 +2,10 @@
 
 ``python -m claif_cod.protocol.schema > docs/protocol.schema.json`` regenerates the committed copy;
 ``tests/protocol/test_schema_in_sync.py`` fails when it is stale.
+
+The protocol passes OpenAI objects through as raw JSON; their schema (``params.body``, the
+non-streamed chat result) comes from the structs ``claif_cod.openai_compat`` reads and writes them
+with. Only this generator looks there: the protocol package itself depends on msgspec alone.
 """
 
 from __future__ import annotations
@@ -12,6 +16,9 @@ import sys
 from typing import Any
 
 import msgspec
+
+from claif_cod.openai_compat.request import ChatRequest
+from claif_cod.openai_compat.schema import ChatCompletion
 
 from .framing import DEFAULT_MAX_FRAME
 from .messages import (
@@ -28,6 +35,11 @@ from .messages import (
 __all__ = ["main", "protocol_schema", "render_schema"]
 
 _REF_TEMPLATE = "#/$defs/{name}"
+_RENAMED = {
+    "claif_cod.protocol.messages.Usage": "Usage",
+    "claif_cod.openai_compat.schema.Usage": "CompletionUsage",
+}
+"""msgspec qualifies the two ``Usage`` structs' names; the OpenAI one gets OpenAI's name."""
 
 
 def protocol_schema() -> dict[str, Any]:
@@ -37,9 +49,17 @@ def protocol_schema() -> dict[str, Any]:
     envelope_types: list[Any] = [Request, Notification, Response[msgspec.Raw], ErrorResponse]
     result_types = [spec.result_type for spec in specs if spec.result_type is not None]
     all_refs, defs = msgspec.json.schema_components(
-        [*envelope_types, *(spec.params_type for spec in specs), *result_types, StreamDone],
+        [
+            *envelope_types,
+            *(spec.params_type for spec in specs),
+            *result_types,
+            StreamDone,
+            ChatCompletion,
+            ChatRequest,
+        ],
         ref_template=_REF_TEMPLATE,
     )
+    defs = _renamed(defs)
     refs = iter(all_refs)
     envelopes = [next(refs) for _ in envelope_types]
     methods: dict[str, dict[str, Any]] = {
@@ -49,12 +69,20 @@ def protocol_schema() -> dict[str, Any]:
     for spec in specs:
         if spec.result_type is not None:
             methods[spec.name]["result"] = next(refs)
-    stream_done = next(refs)
+    stream_done, completion, chat_request = next(refs), next(refs), next(refs)
     for spec in specs:
-        if spec.result_type is msgspec.Raw:  # chat.completions.create: verbatim OpenAI object, or StreamDone
-            methods[spec.name]["result"] = {
-                "anyOf": [{"description": "the OpenAI object, verbatim (non-streaming)"}, stream_done]
-            }
+        if spec.result_type is msgspec.Raw:  # chat.completions.create: the OpenAI object, or StreamDone
+            methods[spec.name]["result"] = {"anyOf": [completion, stream_done]}
+    defs["ChatCompletion"]["description"] = (
+        "Result of a non-streaming chat.completions.create: OpenAI's chat.completion object, plus "
+        "`interrupted` (true) when turn.interrupt stopped the turn."
+    )
+    defs["ChatRequest"]["description"] = (
+        "An OpenAI chat.completions request body. The members listed are the ones claif_cod acts on; "
+        "any other is accepted and reported as ignored, or refused in strict mode (docs/parameters.md)."
+    )
+    body = defs["ChatCompletionsCreateParams"]["properties"]["body"]
+    defs["ChatCompletionsCreateParams"]["properties"]["body"] = {**body, **chat_request}
     _require_jsonrpc(defs)
     _clean_descriptions(defs)
     return {
@@ -69,6 +97,13 @@ def protocol_schema() -> dict[str, Any]:
         "x-methods": methods,
         "$defs": defs,
     }
+
+
+def _renamed(defs: dict[str, Any]) -> dict[str, Any]:
+    text = json.dumps(defs)
+    for old, new in _RENAMED.items():
+        text = text.replace(f'"{_REF_TEMPLATE.format(name=old)}"', f'"{_REF_TEMPLATE.format(name=new)}"')
+    return {_RENAMED.get(name, name): definition for name, definition in json.loads(text).items()}
 
 
 def _require_jsonrpc(defs: dict[str, Any]) -> None:

@@ -14,6 +14,8 @@ import msgspec
 
 from claif_cod.engine.engine import Engine
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
+from claif_cod.openai_compat.responses_schema import ResponseEvent
+from claif_cod.openai_compat.responses_service import ResponsesService
 from claif_cod.openai_compat.schema import ModelList
 from claif_cod.openai_compat.service import ChatService, RequestOptions
 
@@ -41,6 +43,10 @@ class Backend(Protocol):
     async def chat(self, body: bytes, options: RequestOptions) -> Reply: ...
 
     async def models(self, options: RequestOptions) -> JsonReply: ...
+
+    async def responses(self, body: bytes, options: RequestOptions) -> Reply: ...
+
+    async def retrieve_response(self, response_id: str, options: RequestOptions) -> JsonReply: ...
 
     async def aclose(self) -> None: ...
 
@@ -81,6 +87,36 @@ async def chat_reply(service: ChatService, body: bytes, options: RequestOptions)
     return StreamReply(_sse_events(chunks), ignored_headers(ignored))
 
 
+async def responses_reply(service: ResponsesService, body: bytes, options: RequestOptions) -> Reply:
+    """A ``responses.create`` request answered in HTTP terms (SSE with named events when streamed)."""
+    if not wants_stream(body):
+        response, ignored = await service.create(body, options)
+        return JsonReply(_encoder.encode(response), ignored_headers(ignored))
+    events, ignored = await service.stream(body, options)
+    return StreamReply(_named_events(events), ignored_headers(ignored))
+
+
+def sse_event(payload: bytes) -> bytes:
+    """One Responses stream event; OpenAI names each SSE event after its ``type``."""
+    name = _event_type.decode(payload).type
+    return b"event: " + name.encode() + b"\n" + sse(payload)
+
+
+class _EventType(msgspec.Struct):
+    type: str
+
+
+_event_type = msgspec.json.Decoder(_EventType)
+
+
+async def _named_events(events: AsyncGenerator[ResponseEvent, None]) -> AsyncGenerator[bytes, None]:
+    try:
+        async for event in events:
+            yield sse_event(_encoder.encode(event))
+    finally:
+        await events.aclose()
+
+
 async def models_reply(service: ChatService, options: RequestOptions) -> JsonReply:
     return JsonReply(_encoder.encode(await service.models(options)))
 
@@ -100,9 +136,16 @@ class InProcessBackend:
     def __init__(self, engine: Engine | None = None) -> None:
         self.engine = engine or Engine()
         self.service = ChatService(self.engine)
+        self.responses_service = ResponsesService(self.engine)
 
     async def chat(self, body: bytes, options: RequestOptions) -> Reply:
         return await chat_reply(self.service, body, options)
+
+    async def responses(self, body: bytes, options: RequestOptions) -> Reply:
+        return await responses_reply(self.responses_service, body, options)
+
+    async def retrieve_response(self, response_id: str, options: RequestOptions) -> JsonReply:
+        return JsonReply(self.responses_service.retrieve(response_id))
 
     async def models(self, options: RequestOptions) -> JsonReply:
         return await models_reply(self.service, options)

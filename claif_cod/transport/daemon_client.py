@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import itertools
 import os
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,8 +21,10 @@ import msgspec
 from claif_cod._log import get_logger
 from claif_cod._version import __version__
 from claif_cod.engine.engine import ApprovalHandler, ApprovalRequest
+from claif_cod.engine.errors import EngineError
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.request import stream_and_ignored
+from claif_cod.openai_compat.responses_request import parse_responses_request
 from claif_cod.openai_compat.service import RequestOptions
 from claif_cod.protocol import (
     PROTOCOL_VERSION,
@@ -48,12 +50,26 @@ from claif_cod.protocol import (
     Request,
     RequestId,
     Response,
+    ResponsesCreateParams,
+    ResponsesCreateRequest,
+    ResponsesEventNotification,
+    ResponsesRetrieveParams,
+    ResponsesRetrieveRequest,
     decode,
     decode_result,
     encode,
     encode_frame,
 )
-from claif_cod.transport.backend import SSE_DONE, JsonReply, Reply, StreamReply, ignored_headers, sse
+from claif_cod.transport.backend import (
+    SSE_DONE,
+    JsonReply,
+    Reply,
+    StreamReply,
+    ignored_headers,
+    sse,
+    sse_event,
+    wants_stream,
+)
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, check_peer, check_socket
 from claif_cod.transport.wire_errors import error_to_failure
 
@@ -201,6 +217,10 @@ class DaemonConnection:
             pending = self._pending.get(message.params.request_id)
             if pending is not None and pending.chunks is not None:
                 pending.chunks.put_nowait(message.params.chunk)
+        elif isinstance(message, ResponsesEventNotification):
+            pending = self._pending.get(message.params.request_id)
+            if pending is not None and pending.chunks is not None:
+                pending.chunks.put_nowait(message.params.event)
         elif isinstance(message, ApprovalRequestedNotification):
             pending = self._pending.get(message.params.request_id)
             task = asyncio.create_task(self._approve(message, pending.approvals if pending else None))
@@ -284,24 +304,50 @@ class DaemonBackend:
         first = await _first(chunks, future, request_id)
         return StreamReply(self._events(first, chunks, future, request_id), ignored_headers(ignored))
 
+    async def responses(self, body: bytes, options: RequestOptions) -> Reply:
+        ignored = _ignored_responses(body, options)
+        request_id = self.conn.next_id()
+        request = ResponsesCreateRequest(
+            id=request_id, params=ResponsesCreateParams(body=msgspec.Raw(body), options=codex_options(options))
+        )
+        if not wants_stream(body):
+            raw = await self.conn.call(request, approvals=options.approvals)
+            return JsonReply(bytes(raw), ignored_headers(ignored))
+        events: asyncio.Queue[msgspec.Raw] = asyncio.Queue()
+        future = self.conn.start(request, chunks=events, approvals=options.approvals)
+        first = await _first(events, future, request_id)
+        return StreamReply(
+            self._events(first, events, future, request_id, frame=sse_event, done=b""), ignored_headers(ignored)
+        )
+
+    async def retrieve_response(self, response_id: str, options: RequestOptions) -> JsonReply:
+        raw = await self.conn.call(
+            ResponsesRetrieveRequest(id=self.conn.next_id(), params=ResponsesRetrieveParams(response_id=response_id))
+        )
+        return JsonReply(bytes(raw))
+
     async def _events(
         self,
         first: msgspec.Raw | None,
         chunks: asyncio.Queue[msgspec.Raw],
         future: asyncio.Future[msgspec.Raw],
         request_id: int,
+        *,
+        frame: Callable[[bytes], bytes] = sse,
+        done: bytes = SSE_DONE,
     ) -> AsyncGenerator[bytes, None]:
         finished = False
         try:
             if first is not None:
-                yield sse(bytes(first))
+                yield frame(bytes(first))
             while True:
                 chunk = await _first(chunks, future, request_id)
                 if chunk is None:
                     break
-                yield sse(bytes(chunk))
+                yield frame(bytes(chunk))
             finished = True
-            yield SSE_DONE
+            if done:
+                yield done
         finally:
             if not finished:
                 self.conn.cancel(request_id)
@@ -337,3 +383,10 @@ async def _first(
         return chunks.get_nowait()
     future.result()  # raises the request's failure
     return None
+
+
+def _ignored_responses(body: bytes, options: RequestOptions) -> tuple[str, ...]:
+    try:
+        return parse_responses_request(body, default_model=options.default_model, strict=False).ignored
+    except EngineError:
+        return ()  # the daemon reports the problem

@@ -8,9 +8,12 @@ responses; connection failures and timeouts, which it models as exceptions, are 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import queue
 import threading
 from collections.abc import AsyncIterator, Iterator
+from typing import cast
 
 import httpx2
 import msgspec
@@ -19,7 +22,7 @@ import openai
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.service import RequestOptions
 from claif_cod.transport.backend import JsonReply, Reply, pick_model
-from claif_cod.transport.loop_thread import LoopThread
+from claif_cod.transport.loop_thread import LoopThread, Outcome, Pump
 from claif_cod.transport.select import DaemonMode, SelectingBackend
 
 _encoder = msgspec.json.Encoder()
@@ -53,10 +56,16 @@ class TransportCore:
         """Runs on the engine loop."""
         if self._backend is None:
             self._backend = SelectingBackend(self.mode)
-        options = self.options if timeout is None else dataclasses.replace(self.options, timeout=timeout)
+        options = self.options
+        if timeout is not None:
+            options = dataclasses.replace(options, timeout=timeout, timeout_source="the client's timeout")
         route = path.rstrip("/").rsplit("/v1", 1)[-1]
         if method == "POST" and route == "/chat/completions":
             return await self._backend.chat(body, options)
+        if method == "POST" and route == "/responses":
+            return await self._backend.responses(body, options)
+        if method == "GET" and route.startswith("/responses/") and route.count("/") == 2:
+            return await self._backend.retrieve_response(route.removeprefix("/responses/"), options)
         if method == "GET" and route == "/models":
             return await self._backend.models(options)
         if method == "GET" and route.startswith("/models/"):
@@ -151,64 +160,76 @@ def midstream_error(request: httpx2.Request, failure: APIFailure) -> openai.Open
     return cls(str(failure), response=response, body=msgspec.to_builtins(failure.detail))
 
 
+def _outcome(outcome: Outcome, request: httpx2.Request) -> bytes:
+    ok, value = outcome
+    if ok:
+        return cast(bytes, value)
+    if isinstance(value, APIFailure):
+        raise midstream_error(request, value) from None
+    raise value
+
+
 class _SyncEvents(httpx2.SyncByteStream):
+    """Chunks handed over by a :class:`Pump` into a thread-safe queue."""
+
     def __init__(self, loop: LoopThread, events: AsyncIterator[bytes], request: httpx2.Request) -> None:
-        self._loop = loop
-        self._events = events
         self._request = request
+        self._queue: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+        self._pump = Pump(loop, events, self._queue.put)
         self._done = False
 
     def __iter__(self) -> Iterator[bytes]:
         while not self._done:
             try:
-                yield self._loop.next_item(self._events)
+                yield _outcome(self._queue.get(), self._request)
             except StopAsyncIteration:
                 self._done = True
-            except APIFailure as failure:
-                self._done = True
-                raise midstream_error(self._request, failure) from None
             except BaseException:
-                # Interrupted mid-fetch (Ctrl-C, cancellation): the generator on the engine loop is
-                # still running; it is finished off there, so close() must not touch it again.
+                # A midstream failure, or interrupted while waiting (Ctrl-C): the generator on the
+                # engine loop is finished off there.
                 self._done = True
+                self._pump.cancel()
                 raise
 
     def close(self) -> None:
         if not self._done:
             self._done = True
-            aclose = getattr(self._events, "aclose", None)
-            if aclose is not None:
-                self._loop.run(aclose(), timeout=30)
+            self._pump.cancel()
+            self._pump.closed.wait(30)  # the turn is interrupted before close() returns
 
 
 class _AsyncEvents(httpx2.AsyncByteStream):
+    """Chunks handed over by a :class:`Pump` to the caller's event loop."""
+
     def __init__(self, loop: LoopThread, events: AsyncIterator[bytes], request: httpx2.Request) -> None:
-        self._loop = loop
-        self._events = events
         self._request = request
+        self._queue: asyncio.Queue[Outcome] = asyncio.Queue()
+        self._caller = asyncio.get_running_loop()
+        self._pump = Pump(loop, events, self._deliver)
         self._done = False
+
+    def _deliver(self, outcome: Outcome) -> None:
+        """Runs on the engine loop; a caller's loop that is gone raises, which stops the pump."""
+        self._caller.call_soon_threadsafe(self._queue.put_nowait, outcome)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         while not self._done:
             try:
-                yield await self._loop.next_item_async(self._events)
+                yield _outcome(await self._queue.get(), self._request)
             except StopAsyncIteration:
                 self._done = True
-            except APIFailure as failure:
-                self._done = True
-                raise midstream_error(self._request, failure) from None
             except BaseException:
-                # Interrupted mid-fetch (Ctrl-C, cancellation): the generator on the engine loop is
-                # still running; it is finished off there, so close() must not touch it again.
+                # A midstream failure, or cancelled while waiting: the generator on the engine loop is
+                # finished off there.
                 self._done = True
+                self._pump.cancel()
                 raise
 
     async def aclose(self) -> None:
         if not self._done:
             self._done = True
-            aclose = getattr(self._events, "aclose", None)
-            if aclose is not None:
-                await self._loop.run_async(aclose())
+            self._pump.cancel()
+            await asyncio.to_thread(self._pump.closed.wait, 30)
 
 
 class CodexTransport(httpx2.BaseTransport):

@@ -18,7 +18,7 @@ import concurrent.futures
 import contextlib
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -72,13 +72,6 @@ class LoopThread:
         except asyncio.CancelledError:
             future.cancel()
             raise
-
-    def next_item(self, iterator: AsyncIterator[T]) -> T:
-        """One item of an async iterator living on the engine loop (StopAsyncIteration at the end)."""
-        return self.run(_anext(iterator))
-
-    async def next_item_async(self, iterator: AsyncIterator[T]) -> T:
-        return await self.run_async(_anext(iterator))
 
     def end(self) -> None:
         """Run the cleanup, then stop the loop; returns at once, from any thread (a finalizer's too)."""
@@ -134,5 +127,38 @@ def _end_all_at_exit() -> None:
         thread.join(CLEANUP_TIMEOUT_S + 5)
 
 
-async def _anext(iterator: AsyncIterator[T]) -> T:
-    return await iterator.__anext__()
+Outcome = tuple[bool, Any]
+"""``(True, item)``, or ``(False, exception)`` once the iterator ended (``StopAsyncIteration``) or failed."""
+
+
+class Pump(Generic[T]):
+    """Drains an async iterator on the engine loop into ``deliver``, for a consumer in another thread.
+
+    One hop starts it; after that each item costs one hand-over instead of a round trip per item
+    (a request to the engine loop and an answer back).  :meth:`cancel` stops it and closes the
+    iterator there.
+    """
+
+    def __init__(self, loop: LoopThread, iterator: AsyncIterator[T], deliver: Callable[[Outcome], None]) -> None:
+        self._deliver = deliver
+        self.closed = threading.Event()
+        """Set once the iterator was closed on the engine loop."""
+        self._future = loop.submit(self._drain(iterator))
+
+    async def _drain(self, iterator: AsyncIterator[T]) -> None:
+        try:
+            async for item in iterator:
+                self._deliver((True, item))
+            self._deliver((False, StopAsyncIteration()))
+        except Exception as exc:  # the consumer raises it
+            self._deliver((False, exc))
+        finally:
+            try:
+                aclose = getattr(iterator, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+            finally:
+                self.closed.set()
+
+    def cancel(self) -> None:
+        self._future.cancel()

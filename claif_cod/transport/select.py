@@ -73,6 +73,12 @@ class SelectingBackend:
     async def models(self, options: RequestOptions) -> JsonReply:
         return await (await self.current()).models(options)
 
+    async def responses(self, body: bytes, options: RequestOptions) -> Reply:
+        return await (await self.current()).responses(body, options)
+
+    async def retrieve_response(self, response_id: str, options: RequestOptions) -> JsonReply:
+        return await (await self.current()).retrieve_response(response_id, options)
+
     async def aclose(self) -> None:
         for backend in (self.daemon, self.local):
             if backend is not None:

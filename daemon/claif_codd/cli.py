@@ -78,21 +78,26 @@ def http_options(command: Any) -> Any:
                      help=f"Require this bearer token (a file only you can read); else ${ENV_TOKEN} if set."),
         click.option("--http-working-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
                      help="Where Codex runs for HTTP requests without X-Claif-Cod-Working-Dir (default: home)."),
+        click.option("--http-strict", is_flag=True, default=False,
+                     help='Strict mode for every HTTP request: a parameter Codex cannot honour is a 400, not reported '
+                          'in a header (a body\'s own "strict" still decides for that request).'),
     ]
     for option in reversed(options):
         command = option(command)
     return command
 
 
-def _http_settings(listen: str | None, token_file: Path | None, working_dir: Path | None) -> HttpSettings | None:
+def _http_settings(
+    listen: str | None, token_file: Path | None, working_dir: Path | None, strict: bool = False
+) -> HttpSettings | None:
     """``--http`` and its companions, checked before anything starts; None when HTTP is off."""
     if listen is None:
-        if token_file is not None or working_dir is not None:
-            raise click.UsageError("--http-token-file and --http-working-dir need --http")
+        if token_file is not None or working_dir is not None or strict:
+            raise click.UsageError("--http-token-file, --http-working-dir and --http-strict need --http")
         return None
     try:
         host, port = parse_listen(listen)
-        settings = HttpSettings(host, port, token=read_token(token_file))
+        settings = HttpSettings(host, port, token=read_token(token_file), strict=strict)
         if working_dir is not None:
             settings = dataclasses.replace(settings, working_dir=str(working_dir.resolve()))
         settings.check()
@@ -101,13 +106,24 @@ def _http_settings(listen: str | None, token_file: Path | None, working_dir: Pat
     return settings
 
 
-def _http_args(listen: str | None, token_file: Path | None, working_dir: Path | None) -> list[str]:
+def _http_args(
+    listen: str | None, token_file: Path | None, working_dir: Path | None, strict: bool = False
+) -> list[str]:
     """The same options for a ``serve`` started elsewhere (in the background, by systemd): paths made absolute."""
     args = ["--http", listen] if listen is not None else []
+    if strict:
+        args.append("--http-strict")
     for flag, path in (("--http-token-file", token_file), ("--http-working-dir", working_dir)):
         if path is not None:
             args += [flag, str(path.resolve())]
     return args
+
+
+class CliFailure(click.ClickException):
+    """Shown as ``claif-codd: error: ...``, the style of ``claif-cod`` (click's own is ``Error: ...``)."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"claif-codd: error: {self.format_message()}", err=True)
 
 
 @click.group()
@@ -154,12 +170,13 @@ def serve(
     http: str | None,
     http_token_file: Path | None,
     http_working_dir: Path | None,
+    http_strict: bool,
 ) -> None:
     """Run in the foreground (what systemd and `start` run)."""
     from claif_codd.run import run
     from claif_codd.server import DaemonConfig
 
-    http_settings = _http_settings(http, http_token_file, http_working_dir)
+    http_settings = _http_settings(http, http_token_file, http_working_dir, http_strict)
     configure_logging(log_format, log_level)
     config = DaemonConfig(
         socket_path=socket_path or default_socket_path(),
@@ -177,7 +194,7 @@ def serve(
     try:
         run(config)
     except UnsafeSocketDirectory as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CliFailure(str(exc)) from None
 
 
 @main.command()
@@ -190,32 +207,35 @@ def start(
     http: str | None,
     http_token_file: Path | None,
     http_working_dir: Path | None,
+    http_strict: bool,
 ) -> None:
     """Start in the background and return once the socket (and --http endpoint) accept connections."""
     path = socket_path or default_socket_path()
     if answers(path):
         click.echo(f"claif-codd already running on {path}")
         return
-    _http_settings(http, http_token_file, http_working_dir)  # usage errors here, not in the log file
+    _http_settings(http, http_token_file, http_working_dir, http_strict)  # usage errors here, not in the log file
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     log_path = path.parent / "codd.log"
     args = [sys.executable, "-m", "claif_codd", "serve", "--socket", str(path), "--log-format", "json"]
     if idle_timeout is not None:
         args += ["--idle-timeout", str(idle_timeout)]
-    args += _http_args(http, http_token_file, http_working_dir)
+    args += _http_args(http, http_token_file, http_working_dir, http_strict)
     with open(log_path, "ab") as log_file:
         proc = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, start_new_session=True
         )
+    if sys.stderr.isatty():  # seconds of silence otherwise; nothing extra when piped
+        click.echo(f"claif-codd: starting (its log: {log_path})...", err=True)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if answers(path):
             click.echo(f"claif-codd {__version__} running (pid {proc.pid}) on {path}")
             return
         if proc.poll() is not None:
-            raise click.ClickException(f"claif-codd exited with code {proc.returncode}; see {log_path}")
+            raise CliFailure(f"claif-codd exited with code {proc.returncode}; see {log_path}")
         time.sleep(0.02)
-    raise click.ClickException(f"claif-codd did not accept connections within {START_TIMEOUT_S:g} s; see {log_path}")
+    raise CliFailure(f"claif-codd did not accept connections within {START_TIMEOUT_S:g} s; see {log_path}")
 
 
 async def _call(path: Path, request_type: Any) -> msgspec.Raw:
@@ -230,7 +250,7 @@ def _query(path: Path, request_type: Any) -> msgspec.Raw:
     try:
         return asyncio.run(_call(path, request_type))
     except DaemonUnavailable as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CliFailure(str(exc)) from None
 
 
 @main.command()
@@ -318,15 +338,20 @@ def unit_texts(serve_args: list[str] | None = None) -> dict[str, str]:
 @click.option("--enable/--no-enable", default=True, show_default=True, help="Run systemctl --user to enable them.")
 @http_options
 def install_systemd(
-    unit_dir: Path | None, enable: bool, http: str | None, http_token_file: Path | None, http_working_dir: Path | None
+    unit_dir: Path | None,
+    enable: bool,
+    http: str | None,
+    http_token_file: Path | None,
+    http_working_dir: Path | None,
+    http_strict: bool,
 ) -> None:
     """Install the socket-activated user service: the daemon starts on first connection.
 
     With --http the service also starts at login, so the HTTP endpoint is up before any
     socket client has connected.
     """
-    _http_settings(http, http_token_file, http_working_dir)
-    serve_args = _http_args(http, http_token_file, http_working_dir)
+    _http_settings(http, http_token_file, http_working_dir, http_strict)
+    serve_args = _http_args(http, http_token_file, http_working_dir, http_strict)
     config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     target = unit_dir or Path(config) / "systemd" / "user"
     target.mkdir(parents=True, exist_ok=True)
@@ -341,7 +366,7 @@ def install_systemd(
     for command in commands:
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
-            raise click.ClickException(f"{' '.join(command)} failed: {result.stderr.strip()}")
+            raise CliFailure(f"{' '.join(command)} failed: {result.stderr.strip()}")
     if http:
         click.echo(f"{' and '.join(units)} enabled: the daemon runs from login, with the HTTP endpoint on {http}")
     else:

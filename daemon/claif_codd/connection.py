@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from claif_cod._log import get_logger
+from claif_cod.engine.control import TurnControl
 from claif_cod.engine.engine import ApprovalHandler, ApprovalRequest, Decision
 from claif_cod.openai_compat.errors import APIFailure
 from claif_cod.protocol import (
@@ -54,6 +55,7 @@ from claif_cod.protocol import (
     RequestCancelled,
     RequestId,
     Response,
+    ResponsesCreateRequest,
     SessionSendRequest,
     decode,
     encode,
@@ -68,7 +70,7 @@ log = get_logger("claif_codd.connection")
 
 _ids = itertools.count(1)
 REQUEST_TYPES = typing.get_args(Request)
-TURN_REQUESTS = (ChatCompletionsCreateRequest, SessionSendRequest)
+TURN_REQUESTS = (ChatCompletionsCreateRequest, ResponsesCreateRequest, SessionSendRequest)
 """Requests that run a Codex turn: counted against the daemon's ``max_turns_in_flight``."""
 WORK_REQUESTS = (*TURN_REQUESTS, ModelsListRequest)
 """Requests that need Codex: refused while the daemon drains for shutdown."""
@@ -103,6 +105,8 @@ class Connection:
         self._dropped = False
         self._cancel_errors: dict[RequestId, ProtocolError] = {}
         self.tasks: dict[RequestId, asyncio.Task[None]] = {}
+        self.turn_controls: dict[RequestId, TurnControl] = {}
+        """The turns of each turn-running request in flight, for ``turn.interrupt`` by ``request_id``."""
         self.approvals: dict[str, asyncio.Future[Decision]] = {}
         self.client_name: str | None = None
         self.sessions: set[str] = set()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +14,7 @@ import msgspec
 from claif_cod._version import __version__
 from claif_cod.engine import wire
 from claif_cod.engine.config import CodexConfig
+from claif_cod.engine.control import TurnControl
 from claif_cod.engine.conversations import Conversation
 from claif_cod.engine.engine import TurnOptions
 from claif_cod.engine.errors import InvalidRequest, TurnFailed
@@ -53,6 +56,10 @@ from claif_cod.protocol import (
     ProcessInfo,
     ReasoningItem,
     Request,
+    ResponsesCreateRequest,
+    ResponsesEventNotification,
+    ResponsesEventParams,
+    ResponsesRetrieveRequest,
     SessionCloseRequest,
     SessionEvent,
     SessionEventNotification,
@@ -91,6 +98,10 @@ class Methods:
             return self.hello(conn, request)
         if isinstance(request, ChatCompletionsCreateRequest):
             return await self.chat(conn, request)
+        if isinstance(request, ResponsesCreateRequest):
+            return await self.responses_create(conn, request)
+        if isinstance(request, ResponsesRetrieveRequest):
+            return msgspec.Raw(self.daemon.responses.retrieve(request.params.response_id))
         if isinstance(request, ModelsListRequest):
             return await self.models(request)
         if isinstance(request, SessionSendRequest):
@@ -122,13 +133,15 @@ class Methods:
             protocol_version=PROTOCOL_VERSION,
             package_version=__version__,
             daemon_pid=os.getpid(),
-            capabilities=["chat", "sessions", "approvals", "cancel"],
+            capabilities=["chat", "responses", "sessions", "approvals", "cancel"],
             max_frame_size=self.daemon.config.max_frame_size,
         )
 
     # --- OpenAI-shaped methods --------------------------------------------------------------------
 
-    def _request_options(self, conn: Connection, request_id: Any, options: CodexOptions) -> RequestOptions:
+    def _request_options(
+        self, conn: Connection, request_id: Any, options: CodexOptions, control: TurnControl | None = None
+    ) -> RequestOptions:
         if options.working_dir is None or not os.path.isabs(options.working_dir):
             raise translate(InvalidRequest("options.working_dir must be an absolute path", param="working_dir"))
         return RequestOptions(
@@ -143,12 +156,18 @@ class Methods:
             default_model=options.model,
             strict=options.strict,
             timeout=options.timeout_s,
+            timeout_source="options.timeout_s",
             session_id=options.session_id,
             approvals=conn.approval_handler(request_id),
+            control=control,
         )
 
     async def chat(self, conn: Connection, request: ChatCompletionsCreateRequest) -> Any:
-        options = self._request_options(conn, request.id, request.params.options)
+        with turn_control(conn, request.id) as control:
+            return await self._chat(conn, request, control)
+
+    async def _chat(self, conn: Connection, request: ChatCompletionsCreateRequest, control: TurnControl) -> Any:
+        options = self._request_options(conn, request.id, request.params.options, control)
         body = bytes(request.params.body)
         service = self.daemon.service
         log = conn.log.bind(request=request.id, session=options.session_id)
@@ -165,7 +184,28 @@ class Methods:
                 conn.send(ChatCompletionsChunkNotification(params=ChatCompletionsChunkParams(request.id, raw)))
         finally:
             await chunks.aclose()
-        log.debug("chat.streamed", chunks=count)
+        log.debug("chat.streamed", chunks=count, interrupted=control.interrupted)
+        return StreamDone(chunks=count, interrupted=control.interrupted)
+
+    async def responses_create(self, conn: Connection, request: ResponsesCreateRequest) -> Any:
+        options = self._request_options(conn, request.id, request.params.options)
+        body = bytes(request.params.body)
+        service = self.daemon.responses
+        log = conn.log.bind(request=request.id)
+        if not wants_stream(body):
+            response, _ = await service.create(body, options)
+            log.info("responses.completed", status=response.status, output=len(response.output))
+            return msgspec.Raw(_encoder.encode(response))
+        events, _ = await service.stream(body, options)
+        count = 0
+        try:
+            async for event in events:
+                count += 1
+                raw = msgspec.Raw(_encoder.encode(event))
+                conn.send(ResponsesEventNotification(params=ResponsesEventParams(request.id, raw)))
+        finally:
+            await events.aclose()
+        log.info("responses.streamed", events=count)
         return StreamDone(chunks=count)
 
     async def models(self, request: ModelsListRequest) -> ModelList:
@@ -181,8 +221,14 @@ class Methods:
     # --- sessions ----------------------------------------------------------------------------------
 
     async def session_send(self, conn: Connection, request: SessionSendRequest) -> SessionTurnResult:
+        with turn_control(conn, request.id) as control:
+            return await self._session_send(conn, request, control)
+
+    async def _session_send(
+        self, conn: Connection, request: SessionSendRequest, control: TurnControl
+    ) -> SessionTurnResult:
         params = request.params
-        options = self._request_options(conn, request.id, params.options)
+        options = self._request_options(conn, request.id, params.options, control)
         engine = self.daemon.engine
         try:
             key = await engine.resolve(options.config)
@@ -195,6 +241,7 @@ class Methods:
                 params.text,
                 TurnOptions(model=options.default_model, timeout=options.timeout, approvals=options.approvals),
             )
+            await control.attach(turn)
         except Exception as exc:
             raise translate(exc) from exc
 
@@ -232,13 +279,14 @@ class Methods:
         finally:
             await events.aclose()
         assert finished is not None
-        engine.session_turn_done(params.session_id, handle, options.default_model)
+        engine.session_turn_done(params.session_id, handle, options.default_model, params.text, text.text)
         conn.log.debug(
             "session.turn", request=request.id, session=params.session_id, thread_id=handle.thread_id,
             status=finished.status, tokens=finished.usage.total_tokens,
         )
-        if finished.status == "failed" and not text.text:
-            raise translate(TurnFailed(finished.error_message or "Codex turn failed", finished.error_info))
+        if finished.status == "failed":  # always with its reason, even after partial text
+            reason = finished.error_message or "Codex turn failed without saying why"
+            raise translate(TurnFailed(reason, finished.error_info, text.text))
         return SessionTurnResult(
             session_id=params.session_id,
             thread_id=handle.thread_id,
@@ -271,18 +319,15 @@ class Methods:
     async def turn_interrupt(self, conn: Connection, request: TurnInterruptRequest) -> InterruptedResult:
         params = request.params
         if params.request_id is not None:
-            task = conn.tasks.get(params.request_id)
-            if task is None:
+            control = conn.turn_controls.get(params.request_id)
+            if control is None:
                 return InterruptedResult(interrupted=False)
-            task.cancel()  # the request's turn is interrupted as its task unwinds
-            return InterruptedResult(interrupted=True)
+            return InterruptedResult(interrupted=await control.interrupt())
         if params.session_id is not None:
-            record = self.daemon.engine.sessions.get(params.session_id)
-            turn = self.daemon.engine.active_turn(record.thread_id) if record else None
-            if turn is None:
-                return InterruptedResult(interrupted=False)
-            await turn.interrupt()
-            return InterruptedResult(interrupted=True)
+            turns = self.daemon.engine.session_turns(params.session_id)
+            for turn in turns:
+                await turn.interrupt()
+            return InterruptedResult(interrupted=bool(turns))
         return InterruptedResult(interrupted=False)
 
     def approval_respond(self, conn: Connection, request: ApprovalRespondRequest) -> OkResult:
@@ -327,6 +372,16 @@ class Methods:
             turns_in_flight=engine.turns_in_flight,
             http=daemon.http.url if daemon.http is not None else None,
         )
+
+
+@contextlib.contextmanager
+def turn_control(conn: Connection, request_id: Any) -> Iterator[TurnControl]:
+    """The request's :class:`TurnControl`, findable by ``turn.interrupt`` while the request runs."""
+    control = conn.turn_controls[request_id] = TurnControl()
+    try:
+        yield control
+    finally:
+        conn.turn_controls.pop(request_id, None)
 
 
 def usage(turn: TurnUsage) -> Usage:

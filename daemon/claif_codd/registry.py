@@ -39,9 +39,16 @@ Files and permissions
 Missing parent directories are created with mode 0700 (``os.mkdir(..., 0o700)``, never wider
 than 0700 whatever the umask, then set to exactly 0700). Existing directories are left alone.
 The database file is created by ``os.open(..., O_CREAT, 0o600)`` before SQLite touches it, so it
-is never wider than 0600 at any instant, then set to exactly 0600; SQLite gives the ``-wal`` and
-``-shm`` files it creates the database file's mode. No process-wide umask is changed (the umask
+is never wider than 0600 at any instant, then set to exactly 0600; SQLite gives the ``-wal`` file
+it creates the database file's mode. No process-wide umask is changed (the umask
 is shared by every thread of the daemon).
+
+Locking
+-------
+Only the daemon opens the registry, in ``locking_mode=EXCLUSIVE``: WAL's index then lives in the
+daemon's own memory, not in a shared ``-shm`` mapping (a truncated or frozen ``-shm`` file would
+otherwise kill the daemon with SIGBUS). Another process opening the file while the daemon runs gets
+"database is locked".
 
 Integrity
 ---------
@@ -49,7 +56,9 @@ On open, ``PRAGMA quick_check`` runs. If the file is not a database or is corrup
 to ``<name>.corrupt-<UTC timestamp>`` (its ``-wal``/``-shm``/``-journal`` files follow as
 ``<name>.corrupt-<timestamp>-wal`` etc., so the copy can still be opened for forensics, and a stale
 WAL can never be replayed into the fresh file), a warning is logged on ``claif_codd.registry``,
-and an empty registry starts. Errors that are not corruption (locked, permission denied, I/O)
+and the sessions and messages that can still be read from it are copied into a fresh registry
+(the warning says how many were kept; see :mod:`claif_codd.registry_salvage`).
+Errors that are not corruption (locked, permission denied, I/O)
 propagate and never cause the file to be moved.
 
 Schema
@@ -74,26 +83,30 @@ import sqlite3
 import stat
 import time
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
+from claif_cod.engine.conversations import Message
 from claif_cod.engine.errors import SessionStoreFailed
 from claif_cod.engine.sessions import SessionRecord
+from claif_codd import registry_schema as sql
+from claif_codd.registry_salvage import salvage
+from claif_codd.registry_schema import MIGRATIONS, SCHEMA_VERSION, Migration
 
 __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "Migration",
     "RegistrySchemaError",
+    "RegistryUnusable",
     "SqliteSessionStore",
+    "check_usable",
 ]
 
 logger = logging.getLogger("claif_codd.registry")
 
-Migration = Callable[[sqlite3.Connection], None]
-"""Brings the schema from version ``i`` to ``i + 1``; runs inside a transaction. Must not commit."""
 
 _DIR_MODE = 0o700
 _FILE_MODE = 0o600
@@ -103,38 +116,28 @@ _SQLITE_NOTADB = 26
 _BUSY_TIMEOUT_S = 2.0
 
 
-def _migrate_v1(conn: sqlite3.Connection) -> None:
-    conn.execute(
-        """
-        CREATE TABLE sessions (
-            session_id  TEXT PRIMARY KEY NOT NULL,
-            thread_id   TEXT NOT NULL,
-            working_dir TEXT NOT NULL,
-            model       TEXT,
-            turns       INTEGER NOT NULL,
-            last_used   REAL NOT NULL
-        ) WITHOUT ROWID
-        """
-    )
-    conn.execute("CREATE INDEX sessions_last_used ON sessions (last_used DESC)")
+class RegistryUnusable(RuntimeError):
+    """The registry's directory or file cannot be used; the message names the path and the fix."""
 
 
-MIGRATIONS: tuple[Migration, ...] = (_migrate_v1,)
-SCHEMA_VERSION = len(MIGRATIONS)
-
-_COLUMNS = "session_id, thread_id, working_dir, model, turns, last_used"
-_SQL_GET = f"SELECT {_COLUMNS} FROM sessions WHERE session_id = ?"
-_SQL_ALL = f"SELECT {_COLUMNS} FROM sessions ORDER BY last_used DESC, session_id"
-_SQL_PUT = f"""
-    INSERT INTO sessions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)
-    ON CONFLICT (session_id) DO UPDATE SET
-        thread_id = excluded.thread_id,
-        working_dir = excluded.working_dir,
-        model = excluded.model,
-        turns = excluded.turns,
-        last_used = excluded.last_used
-"""
-_SQL_DELETE = "DELETE FROM sessions WHERE session_id = ?"
+def check_usable(path: Path) -> None:
+    """Fail fast, before a daemon binds its socket, when ``path`` cannot serve as the registry."""
+    directory = path.parent
+    try:
+        _ensure_private_dir(directory)
+    except OSError as exc:
+        raise RegistryUnusable(
+            f"state directory {directory} cannot be created ({exc.strerror}); "
+            "point --state-dir (or CLAIF_COD_STATE_DIR) at a writable directory"
+        ) from None
+    if not directory.is_dir():
+        raise RegistryUnusable(f"state directory {directory} is not a directory; move it away or use --state-dir")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise RegistryUnusable(f"state directory {directory} is not writable; chmod u+rwx it or use --state-dir")
+    if path.exists() and not path.is_file():
+        raise RegistryUnusable(f"session registry {path} is not a regular file; move it away or use --state-dir")
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        raise RegistryUnusable(f"session registry {path} is not readable and writable; chmod u+rw it")
 
 
 class RegistrySchemaError(RuntimeError):
@@ -165,38 +168,49 @@ class SqliteSessionStore:
 
     # -- SessionStore ---------------------------------------------------------------------
 
-    def get(self, session_id: str) -> SessionRecord | None:
+    def get(self, session_id: str, codex_home: str = "") -> SessionRecord | None:
         # fetchall() runs the statement to completion, ending the implicit read transaction
         # at once (a half-read cursor would pin a WAL snapshot and hold back checkpoints).
-        rows = self._db().execute(_SQL_GET, (session_id,)).fetchall()
+        rows = self._db().execute(sql.SQL_GET, (session_id, codex_home)).fetchall()
         return _record(rows[0]) if rows else None
 
-    def put(self, record: SessionRecord) -> None:
-        self._write(
-            _SQL_PUT,
-            (
-                record.session_id,
-                record.thread_id,
-                record.working_dir,
-                record.model,
-                record.turns,
-                record.last_used,
-            ),
-        )
-
-    def delete(self, session_id: str) -> bool:
-        return self._write(_SQL_DELETE, (session_id,)).rowcount > 0
-
-    def _write(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor:
-        """One committed statement; a failure (read-only, disk full, I/O) names the file."""
+    def put(self, record: SessionRecord, messages: Sequence[Message] = ()) -> None:
+        """Write ``record`` and append ``messages`` to its history, in one transaction."""
         db = self._db()
+        key = (record.session_id, record.codex_home)
+        row = (*key[:1], record.thread_id, record.working_dir, record.model, record.turns, record.last_used, key[1])
         try:
-            return db.execute(sql, args)
+            if not messages:
+                db.execute(sql.SQL_PUT, row)
+                return
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(sql.SQL_PUT, row)
+                (seq,) = db.execute(sql.SQL_NEXT_SEQ, key).fetchone()
+                db.executemany(sql.SQL_ADD_MESSAGE, [(*key, seq + i, m.role, m.text) for i, m in enumerate(messages)])
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise SessionStoreFailed(str(self._path), str(exc)) from exc
 
+    def history(self, session_id: str, codex_home: str = "") -> list[Message]:
+        rows = self._db().execute(sql.SQL_HISTORY, (session_id, codex_home)).fetchall()
+        return [Message("assistant" if role == "assistant" else "user", text) for role, text in rows]
+
+    def delete(self, session_id: str) -> bool:
+        """Forget the session in every Codex home, with its history."""
+        db = self._db()
+        try:
+            deleted = db.execute(sql.SQL_DELETE, (session_id,)).rowcount > 0
+            db.execute(sql.SQL_DELETE_MESSAGES, (session_id,))
+        except sqlite3.Error as exc:
+            raise SessionStoreFailed(str(self._path), str(exc)) from exc
+        return deleted
+
     def all(self) -> list[SessionRecord]:
-        return [_record(row) for row in self._db().execute(_SQL_ALL).fetchall()]
+        return [_record(row) for row in self._db().execute(sql.SQL_ALL).fetchall()]
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -255,19 +269,25 @@ class SqliteSessionStore:
             problem = _corruption(checker)
         finally:
             checker.close()
+        aside = None
         if problem is not None:
             aside = _move_aside(self._path)
-            logger.warning(
-                "session registry %s is unusable (%s); moved it aside to %s and starting empty",
-                self._path,
-                problem,
-                aside,
-            )
             _ensure_private_file(self._path)
         conn = self._connect()
         try:
             self._configure(conn)
             self._migrate(conn)
+            if aside is not None:
+                sessions, messages = salvage(aside, conn)
+                logger.warning(
+                    "session registry %s is corrupt (%s); moved it aside to %s and kept the %d sessions "
+                    "and %d messages that could be read",
+                    self._path,
+                    problem,
+                    aside,
+                    sessions,
+                    messages,
+                )
         except BaseException:
             conn.close()
             raise
@@ -279,6 +299,10 @@ class SqliteSessionStore:
         return sqlite3.connect(self._path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
 
     def _configure(self, conn: sqlite3.Connection) -> None:
+        # Only the daemon opens the registry: exclusive locking keeps WAL's index in private memory
+        # instead of a shared ``-shm`` mapping, which anyone able to truncate that file could turn
+        # into a SIGBUS that kills the daemon with every connection and turn.
+        conn.execute("PRAGMA locking_mode = EXCLUSIVE")
         (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
         if str(mode).lower() != "wal":
             # e.g. a filesystem without shared-memory support; a rollback journal still keeps
@@ -308,7 +332,7 @@ class SqliteSessionStore:
 
 
 def _record(row: Any) -> SessionRecord:
-    session_id, thread_id, working_dir, model, turns, last_used = row
+    session_id, thread_id, working_dir, model, turns, last_used, codex_home = row
     return SessionRecord(
         session_id=session_id,
         thread_id=thread_id,
@@ -316,6 +340,7 @@ def _record(row: Any) -> SessionRecord:
         model=model,
         turns=int(turns),
         last_used=float(last_used),
+        codex_home=codex_home,
     )
 
 

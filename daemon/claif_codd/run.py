@@ -4,29 +4,51 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import sys
+from typing import NoReturn
 
 from claif_cod._log import get_logger
 from claif_codd import systemd
-from claif_codd.registry import SqliteSessionStore
+from claif_codd.registry import RegistrySchemaError, RegistryUnusable, SqliteSessionStore, check_usable
+from claif_codd.response_registry import SqliteResponseStore
 from claif_codd.server import AlreadyRunning, Daemon, DaemonConfig, HttpUnavailable
 
 log = get_logger("claif_codd.run")
 
 
+EXIT_STATE_UNUSABLE = 78
+"""``EX_CONFIG``: the state directory or registry cannot be used (the message says how to fix it)."""
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    log.error("daemon.start_failed", error=message)
+    print(f"claif-codd: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
 async def serve(config: DaemonConfig, notifier: systemd.SystemdNotifier) -> None:
     assert config.state_dir is not None
+    registry = config.state_dir / "sessions.db"
+    try:
+        check_usable(registry)  # before the socket exists: a daemon that cannot keep sessions never listens
+    except RegistryUnusable as exc:
+        _fail(str(exc), EXIT_STATE_UNUSABLE)
     daemon = Daemon(config)
     activated = systemd.listen_fds()
     try:
         await daemon.start(activated[0] if activated else None)
     except (AlreadyRunning, HttpUnavailable) as exc:
-        log.error("daemon.start_failed", error=str(exc))
-        print(f"claif-codd: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
+        _fail(str(exc), 1)
     # Opened only once the socket is ours: a second daemon must never touch the live registry.
-    store = SqliteSessionStore(config.state_dir / "sessions.db")
+    try:
+        store = SqliteSessionStore(registry)
+    except (sqlite3.Error, OSError, RegistrySchemaError) as exc:
+        await daemon.shutdown()  # removes the socket it bound
+        _fail(f"session registry {registry} cannot be opened: {exc}", EXIT_STATE_UNUSABLE)
     daemon.engine.sessions = store
+    responses = SqliteResponseStore(config.state_dir / "responses.db")
+    daemon.responses.store = responses
     http = f" and {daemon.http.url}" if daemon.http is not None else ""
     notifier.notify("READY=1", f"STATUS=serving on {config.socket_path}{http}")
     watchdog = (
@@ -43,6 +65,7 @@ async def serve(config: DaemonConfig, notifier: systemd.SystemdNotifier) -> None
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
         store.close()
+        responses.close()
 
 
 def run(config: DaemonConfig) -> None:

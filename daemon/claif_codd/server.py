@@ -28,6 +28,7 @@ from claif_cod._log import get_logger
 from claif_cod.engine.engine import Engine
 from claif_cod.engine.idle import DEFAULT_THREAD_IDLE_TIMEOUT_S
 from claif_cod.engine.sessions import SessionStore
+from claif_cod.openai_compat.responses_service import ResponsesService
 from claif_cod.openai_compat.service import ChatService
 from claif_cod.protocol import (
     DEFAULT_MAX_FRAME,
@@ -93,6 +94,7 @@ class Daemon:
             max_processes=config.max_processes, sessions=sessions, thread_idle_timeout=config.thread_idle_timeout
         )
         self.service = ChatService(self.engine)
+        self.responses = ResponsesService(self.engine)
         self.methods = Methods(self)
         self.connections: set[Connection] = set()
         self.turn_requests = 0

@@ -7,10 +7,15 @@ Real daemon processes, real Codex, the offline model; the socket client is the p
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
+import stat
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
 import pytest
 from daemon_process import DaemonProcess
 from test_limits import (
@@ -25,10 +30,19 @@ from test_limits import (
 )
 
 from claif_cod.protocol import (
+    PROTOCOL_VERSION,
     CancelNotification,
     CancelParams,
+    ChatCompletionsCreateParams,
+    ChatCompletionsCreateRequest,
+    CodexOptions,
     ErrorResponse,
+    FrameDecoder,
+    HelloParams,
+    HelloRequest,
     Response,
+    SessionSendParams,
+    SessionSendRequest,
     SessionsListRequest,
     SessionsListResult,
     SessionTurnResult,
@@ -37,6 +51,7 @@ from claif_cod.protocol import (
     encode_frame,
 )
 from claif_cod.testing import ModelServer
+from claif_cod.testing.codex_home import write_codex_home
 
 pytestmark = [pytest.mark.codex, pytest.mark.timeout(120)]
 
@@ -109,7 +124,7 @@ async def test_a_dropped_slow_reader_has_its_turn_interrupted(
     """The turn would stream for 100 s; once its reader is dropped it must end within the wait."""
     daemon = start_daemon("--max-outbound-bytes", str(64 * 1024))
     watcher = await Client.connect(daemon.socket)
-    reader, writer = await asyncio.open_unix_connection(str(daemon.socket), limit=1024)
+    _reader, writer = await asyncio.open_unix_connection(str(daemon.socket), limit=1024)
     sock = writer.get_extra_info("socket")
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     try:
@@ -141,3 +156,131 @@ async def test_a_turn_of_a_session_others_follow_survives_its_connection(daemon:
         assert session.turns == 3  # the leaving client's turn ran to its end and was recorded
     finally:
         await follower.close()
+
+
+# --- 3. a named session outlives its rollout; one session per Codex home ------------------------------------------
+
+
+async def session_text(client: Client, session: str, text: str, workdir: Path, codex_home: Path | None = None) -> str:
+    options = CodexOptions(working_dir=str(workdir), codex_home=str(codex_home) if codex_home else None)
+    request = SessionSendRequest(
+        id=client.next_id(), params=SessionSendParams(session_id=session, text=text, options=options)
+    )
+    reply = await client.call(request)
+    assert isinstance(reply, Response), reply
+    return decode_result(reply.result, SessionTurnResult).text
+
+
+async def test_a_session_whose_rollout_is_gone_goes_on_seeded_with_its_history(
+    daemon: DaemonProcess, workdir: Path, codex_home: Path, codex_model_server: ModelServer, tmp_path: Path
+) -> None:
+    client = await Client.connect(daemon.socket)
+    try:
+        assert await session_text(client, "notes", "one", workdir) == "Echo: one"
+        assert await session_text(client, "notes", "two", workdir) == "[turn 2] Echo: two"
+    finally:
+        await client.close()
+    daemon.stop()
+    shutil.rmtree(codex_home / "sessions")  # the user cleaned up Codex's rollouts
+    daemon.start()
+    client = await Client.connect(daemon.socket)
+    try:
+        assert await session_text(client, "notes", "three", workdir) == "[turn 3] Echo: three"
+        assert await session_text(client, "notes", "four", workdir) == "[turn 4] Echo: four"
+        assert log_text(daemon).count("engine.session_reseeded") == 1  # warned once
+        assert codex_model_server.requests[-1].user_texts() == ["one", "two", "three", "four"]
+        # The same name under another Codex home is another session.
+        other_home = write_codex_home(tmp_path / "other_home", codex_model_server.url)
+        assert await session_text(client, "notes", "elsewhere", workdir, other_home) == "Echo: elsewhere"
+        assert await session_text(client, "notes", "five", workdir) == "[turn 5] Echo: five"
+        listing = await client.call(SessionsListRequest(id=client.next_id()))
+        assert isinstance(listing, Response), listing
+        turns = sorted(s.turns for s in decode_result(listing.result, SessionsListResult).sessions)
+        assert turns == [1, 5]
+    finally:
+        await client.close()
+    registry = tmp_path / "state" / "sessions.db"
+    assert stat.S_IMODE(registry.stat().st_mode) == 0o600  # the history is private
+    assert stat.S_IMODE(registry.parent.stat().st_mode) == 0o700
+
+
+# --- 6. unusable state at start-up -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["registry is a directory", "state dir is a file"])
+def test_unusable_state_stops_serve_before_it_binds_with_one_line_naming_the_path(
+    daemon_env: dict[str, str], tmp_path: Path, fault: str
+) -> None:
+    state = tmp_path / "state"
+    if fault == "registry is a directory":
+        (state / "sessions.db").mkdir(parents=True)
+        named = state / "sessions.db"
+    else:
+        state.write_text("not a directory")
+        named = state
+    socket_path = Path(daemon_env["CLAIF_COD_SOCKET"])
+    done = subprocess.run(
+        [sys.executable, "-m", "claif_codd", "serve", "--socket", str(socket_path), "--state-dir", str(state)],
+        env=daemon_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 78, done
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("claif-codd:")]
+    assert str(named) in line and ("move it away" in line or "--state-dir" in line), done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert not socket_path.exists()  # it never bound
+
+
+# --- 8. logs an attacker cannot fill ---------------------------------------------------------------------------
+
+
+async def test_client_supplied_strings_are_cut_in_logs(daemon: DaemonProcess, workdir: Path) -> None:
+    huge = "n" * (4 << 20)
+    reader, writer = await asyncio.open_unix_connection(str(daemon.socket), limit=1 << 20)
+    before = daemon.log.stat().st_size
+    try:
+        params = HelloParams(protocol_version=PROTOCOL_VERSION, package_version="test", client_name=huge)
+        writer.write(encode_frame(encode(HelloRequest(id=huge[:100_000], params=params))))
+        options = CodexOptions(working_dir=str(workdir) + "/" + "p" * 100_000, session_id="s" * 100_000)
+        for i in range(4):
+            body = msgspec.json.encode({"model": "m" * 100_000, "messages": [{"role": "user", "content": "hi"}]})
+            request = ChatCompletionsCreateRequest(
+                id=f"{i}" * 100_000, params=ChatCompletionsCreateParams(body=msgspec.Raw(body), options=options)
+            )
+            writer.write(encode_frame(encode(request)))
+        await writer.drain()
+        decoder, replies = FrameDecoder(), 0
+        while replies < 5:
+            data = await asyncio.wait_for(reader.read(1 << 20), WAIT_S)
+            assert data, "the daemon closed the connection"
+            replies += len(decoder.feed(data))
+    finally:
+        writer.close()
+    watcher = await Client.connect(daemon.socket)  # a round trip later, everything about them is logged
+    await watcher.close()
+    grown = daemon.log.stat().st_size - before
+    assert grown < 64 * 1024, f"{grown} bytes of log for 5 requests"
+
+
+# --- 10. a failed turn carries its reason ------------------------------------------------------------------------
+
+
+async def test_a_session_turn_that_fails_after_partial_text_is_an_error_with_codex_reason(
+    daemon: DaemonProcess, workdir: Path, codex_model_server: ModelServer, tmp_path: Path
+) -> None:
+    """The model sends two deltas, then stalls: Codex gives up; the caller learns why, not just "failed"."""
+    home = write_codex_home(tmp_path / "impatient", codex_model_server.url, stream_idle_timeout_ms=300)
+    client = await Client.connect(daemon.socket)
+    try:
+        options = CodexOptions(working_dir=str(workdir), codex_home=str(home))
+        request = SessionSendRequest(
+            id=client.next_id(), params=SessionSendParams(session_id="stalls", text="[[stall-mid]]", options=options)
+        )
+        reply = await client.call(request)
+        assert isinstance(reply, ErrorResponse), reply
+        assert "idle" in reply.error.message.lower() or "timeout" in reply.error.message.lower(), reply.error
+    finally:
+        await client.close()

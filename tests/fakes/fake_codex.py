@@ -25,6 +25,8 @@ for one turn via a marker in its text:
                                                  ``FAKE_CODEX_PIDFILE``; linger after stdin EOF
                              [[slow:MS]]         wait MS milliseconds before each delta
                              [[silent:MS]]       say nothing for MS milliseconds after turn/started
+                             [[moderation:MODE]] the message completes with Codex 0.171's
+                                                 ``moderation`` (MODE: show, hide, block or other)
 
 Other knobs: ``FAKE_CODEX_HANG_ON=METHOD`` stops answering anything once METHOD arrives;
 ``FAKE_CODEX_IGNORE=METHOD`` never answers METHOD but everything else (for both, ``@FILE``
@@ -264,12 +266,27 @@ def run_turn(thread_id: str, turn_id: str, text: str, interrupted: threading.Eve
             hang()
         if "garbage" in modes:
             write(b"not json between deltas\n")
-    notify("item/completed", {**ids, "item": {"type": "agentMessage", "id": item_id, "text": reply}})
+    item: dict[str, Any] = {"type": "agentMessage", "id": item_id, "text": reply}
+    if "moderation" in markers:
+        item["moderation"] = moderation(markers["moderation"])
+    notify("item/completed", {**ids, "item": item})
     usage = {"inputTokens": len(text.split()), "cachedInputTokens": 0, "outputTokens": len(words),
              "reasoningOutputTokens": 0, "totalTokens": len(text.split()) + len(words)}
     notify("thread/tokenUsage/updated", {**ids, "tokenUsage": {"last": usage, "total": usage,
                                                                 "modelContextWindow": 272000}})
     finish(thread_id, turn_id, "completed")
+
+
+def moderation(mode: str) -> dict[str, Any]:
+    """``agentMessage.moderation`` as Codex 0.171's schema describes it (AgentMessageDisplay)."""
+    display: dict[str, Any] = {"mode": mode, "version": 1}
+    if mode == "show":
+        display["trustedContacts"] = "skip"
+    elif mode == "hide":
+        display["replacement"] = {"kind": "wellbeingPromptHelpline"}
+    elif mode == "block":
+        display["reason"] = {"kind": "cyber", "trustedAccess": False}
+    return {"moderated": mode != "show", "display": display}
 
 
 def finish(thread_id: str, turn_id: str, status: str) -> None:

@@ -41,6 +41,7 @@ from api_guide import (
     guide_runner,
     load_examples,
 )
+from api_guide_responses import RESPONSES_CHECKS
 
 import claif_cod.testing.pytest_plugin as codex_pytest_plugin
 from claif_cod import CodexClient
@@ -614,6 +615,7 @@ CHECKS: dict[str, Callable[[Run], None]] = {
     "tool-calling": check_tool_calling,
     "only-your-tools": check_only_your_tools,
     "testing-your-code-offline": check_testing_your_code_offline,
+    **RESPONSES_CHECKS,
 }
 
 

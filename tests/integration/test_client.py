@@ -318,6 +318,7 @@ def test_missing_binary_everywhere_lists_path_and_bundle(
     import claif_cod.engine.discovery as discovery
 
     monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.delenv("CLAIF_COD_CODEX_PATH", raising=False)  # set when the run chose a Codex
     monkeypatch.setattr(discovery, "_bundled_path", lambda: None)
     with CodexClient(daemon="off") as client, pytest.raises(openai.APIConnectionError) as info:
         client.chat.completions.create(model="o4-mini", messages=[user("hi")])

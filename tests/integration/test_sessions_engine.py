@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 
 import openai
 import pytest
 
 from claif_cod import CodexClient
+from claif_cod.engine.conversations import Message
 from claif_cod.engine.errors import SessionStoreFailed
-from claif_cod.engine.sessions import MemorySessionStore, SessionRecord
+from claif_cod.engine.sessions import MemorySessionStore, SessionRecord, SessionStore
 from claif_cod.testing import ModelServer
 
 pytestmark = pytest.mark.codex
@@ -25,13 +27,18 @@ def test_a_session_bound_to_a_thread_that_never_ran_a_turn_starts_afresh(
         client.chat.completions.create(model="o4-mini", messages=[{"role": "user", "content": "one"}])
         assert client.backend is not None and client.backend.local is not None
         sessions = client.backend.local.engine.sessions
-        record = sessions.get("fresh")
+        record = named(sessions, "fresh")
         assert record is not None
         sessions.put(dataclasses.replace(record, thread_id="00000000-0000-7000-8000-000000000000", turns=0))
         reply = client.chat.completions.create(model="o4-mini", messages=[{"role": "user", "content": "two"}])
-    assert reply.choices[0].message.content == "Echo: two"
-    record = sessions.get("fresh")
+    assert reply.choices[0].message.content == "[turn 2] Echo: two"  # seeded with the history the store kept
+    record = named(sessions, "fresh")
     assert record is not None and record.thread_id != "00000000-0000-7000-8000-000000000000"
+
+
+def named(store: SessionStore, session_id: str) -> SessionRecord | None:
+    """The session's record, in whichever Codex home (these tests use one)."""
+    return next((r for r in store.all() if r.session_id == session_id), None)
 
 
 class FlakyStore(MemorySessionStore):
@@ -39,10 +46,10 @@ class FlakyStore(MemorySessionStore):
 
     broken = False
 
-    def put(self, record: SessionRecord) -> None:
+    def put(self, record: SessionRecord, messages: Sequence[Message] = ()) -> None:
         if self.broken:
             raise SessionStoreFailed("/state/sessions.db", "attempt to write a readonly database")
-        super().put(record)
+        super().put(record, messages)
 
 
 def flaky_store(client: CodexClient) -> FlakyStore:
@@ -51,7 +58,7 @@ def flaky_store(client: CodexClient) -> FlakyStore:
     engine = client.backend.local.engine
     store = FlakyStore()
     for record in engine.sessions.all():
-        store.put(record)
+        store.put(record, engine.sessions.history(record.session_id, record.codex_home))
     engine.sessions = store
     return store
 
@@ -72,7 +79,7 @@ def test_a_session_turn_the_store_cannot_record_is_refused_before_it_runs(
         store.broken = False
         reply = client.chat.completions.create(model="o4-mini", messages=[{"role": "user", "content": "two"}])
     assert reply.choices[0].message.content == "[turn 2] Echo: two"  # "lost" is not in the thread
-    record = store.get("kept")
+    record = named(store, "kept")
     assert record is not None and record.turns == 2
 
 
@@ -84,16 +91,19 @@ def test_a_store_failing_after_the_turn_still_delivers_the_answer_and_saves_late
         store = flaky_store(client)
         real_put = store.put
 
-        def fail_after_the_turn(record: SessionRecord) -> None:
+        def fail_after_the_turn(record: SessionRecord, messages: Sequence[Message] = ()) -> None:
             if record.turns == 2:  # the write after the second turn, not the one before it
                 raise SessionStoreFailed("/state/sessions.db", "database or disk is full")
-            real_put(record)
+            real_put(record, messages)
 
         store.put = fail_after_the_turn  # type: ignore[method-assign]
         reply = client.chat.completions.create(model="o4-mini", messages=[{"role": "user", "content": "two"}])
         assert reply.choices[0].message.content == "[turn 2] Echo: two"
-        assert store.get("late").turns == 1  # type: ignore[union-attr]
+        assert named(store, "late").turns == 1  # type: ignore[union-attr]
         store.put = real_put  # type: ignore[method-assign]
         reply = client.chat.completions.create(model="o4-mini", messages=[{"role": "user", "content": "three"}])
     assert reply.choices[0].message.content == "[turn 3] Echo: three"
-    assert store.get("late").turns == 3  # type: ignore[union-attr]
+    record = named(store, "late")
+    assert record is not None and record.turns == 3
+    texts = [m.text for m in store.history("late", record.codex_home)]
+    assert texts == ["one", "Echo: one", "two", "[turn 2] Echo: two", "three", "[turn 3] Echo: three"]

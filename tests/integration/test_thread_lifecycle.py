@@ -34,7 +34,7 @@ def loaded_in_codex(client: CodexClient) -> list[str]:
     """What Codex itself reports as loaded, over every process of the client's engine."""
     engine = engine_of(client)
     loaded: list[str] = []
-    for _key, server, _busy in engine.processes():
+    for _key, server, *_ in engine.processes():
         raw = client._core.loop.run(server.request("thread/loaded/list", {}, msgspec.Raw))
         loaded += msgspec.json.decode(raw)["data"]
     return loaded

@@ -8,11 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import openai
 import pytest
 
 from claif_cod import AsyncCodexClient, CodexClient
+from claif_cod.engine.config import CodexConfig
 from claif_cod.engine.engine import Engine
+from claif_cod.openai_compat.service import ChatService, RequestOptions
 from claif_cod.testing import ModelServer, RecordedRequest, write_codex_home
 from claif_cod.testing.recorded import item_words
 from claif_cod.transport.backend import InProcessBackend
@@ -280,3 +283,34 @@ def test_a_model_stream_that_breaks_after_a_call_ends_at_the_callers_deadline(
         assert len(engine.suspensions) == 0
         reply = client.chat.completions.create(model="o4-mini", messages=[user("still there?")], tools=TOOLS)
     assert reply.choices[0].message.content == "Echo: still there?"
+
+
+async def test_a_suspended_turn_keeps_its_process_from_eviction(
+    codex_home: Path, tmp_path: Path, codex_model_server: ModelServer
+) -> None:
+    engine = Engine(max_processes=1)
+    service = ChatService(engine)
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    for d in dirs:
+        d.mkdir()
+    try:
+        ask = {"model": "o4-mini", "messages": [user("[[call:get_time]]")], "tools": TOOLS}
+        options_a = RequestOptions(CodexConfig(working_dir=str(dirs[0])))
+        first, _ = await service.complete(json.dumps(ask).encode(), options_a)
+        [call] = first.choices[0].message.tool_calls or []
+        # Another directory needs a second process; the cap is exceeded rather than the suspended one evicted.
+        other = {"model": "o4-mini", "messages": [user("hi")]}
+        await service.complete(json.dumps(other).encode(), RequestOptions(CodexConfig(working_dir=str(dirs[1]))))
+        assert len(engine.processes()) == 2
+        answer = {
+            **ask,
+            "messages": [
+                *ask["messages"],
+                {"role": "assistant", "tool_calls": [msgspec.to_builtins(call)]},
+                {"role": "tool", "tool_call_id": call.id, "content": "noon"},
+            ],
+        }
+        done, _ = await service.complete(json.dumps(answer).encode(), options_a)
+        assert done.choices[0].message.content == "Tool get_time returned: noon"
+    finally:
+        await engine.close()

@@ -42,7 +42,7 @@ def used_client() -> tuple[LoopThread, list[int]]:
     client = CodexClient(daemon="off")
     client.chat.completions.create(model="o4-mini", messages=[user("hi")])
     assert client.backend is not None and client.backend.local is not None
-    pids = [server.pid for _, server, _ in client.backend.local.engine.processes()]
+    pids = [server.pid for _, server, *_ in client.backend.local.engine.processes()]
     loop = client._core.loop
     return loop, pids
 
@@ -62,7 +62,7 @@ def test_a_dropped_async_client_ends_its_loop_and_its_codex(codex_home: Path, wo
         client = AsyncCodexClient(daemon="off")
         await client.chat.completions.create(model="o4-mini", messages=[user("hi")])
         assert client.backend is not None and client.backend.local is not None
-        return client._core.loop, [server.pid for _, server, _ in client.backend.local.engine.processes()]
+        return client._core.loop, [server.pid for _, server, *_ in client.backend.local.engine.processes()]
 
     loop, pids = asyncio.run(use())
     assert pids and loop.alive

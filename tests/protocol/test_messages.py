@@ -61,6 +61,12 @@ from claif_cod.protocol import (
     ReasoningItem,
     Request,
     Response,
+    ResponsesCreateParams,
+    ResponsesCreateRequest,
+    ResponsesEventNotification,
+    ResponsesEventParams,
+    ResponsesRetrieveParams,
+    ResponsesRetrieveRequest,
     SessionCloseParams,
     SessionCloseRequest,
     SessionEvent,
@@ -90,10 +96,14 @@ OPTIONS = CodexOptions(working_dir="/repo", model="gpt-5-codex", sandbox_mode="w
 USAGE = Usage(prompt_tokens=10, completion_tokens=5, total_tokens=15, cached_tokens=2)
 CHAT_BODY = msgspec.Raw(b'{"model":"gpt-5-codex","messages":[{"role":"user","content":"hi"}],"stream":true}')
 CHUNK = msgspec.Raw(b'{"id":"c1","object":"chat.completion.chunk","choices":[]}')
+RESPONSES_BODY = msgspec.Raw(b'{"model":"gpt-5-codex","input":"hi","stream":true}')
+RESPONSE_EVENT = msgspec.Raw(b'{"type":"response.output_text.delta","sequence_number":3,"delta":"hi"}')
 
 REQUESTS: list[Request] = [
     HelloRequest(id=1, params=HelloParams(protocol_version=1, package_version="0.2.0", client_name="vim")),
     ChatCompletionsCreateRequest(id="a", params=ChatCompletionsCreateParams(body=CHAT_BODY, options=OPTIONS)),
+    ResponsesCreateRequest(id="r", params=ResponsesCreateParams(body=RESPONSES_BODY, options=OPTIONS)),
+    ResponsesRetrieveRequest(id="q", params=ResponsesRetrieveParams(response_id="resp_1")),
     ModelsListRequest(id=3),
     SessionSendRequest(
         id=4, params=SessionSendParams(session_id="s1", text="fix it", options=OPTIONS, system="be terse")
@@ -119,6 +129,7 @@ EVENTS: list[SessionEvent] = [
 ]
 NOTIFICATIONS: list[Notification] = [
     ChatCompletionsChunkNotification(params=ChatCompletionsChunkParams(request_id="a", chunk=CHUNK)),
+    ResponsesEventNotification(params=ResponsesEventParams(request_id="r", event=RESPONSE_EVENT)),
     *(
         SessionEventNotification(params=SessionEventParams(request_id=4, session_id="s1", event=event))
         for event in EVENTS
@@ -142,6 +153,8 @@ RESULTS: dict[str, Any] = {
         protocol_version=1, package_version="0.2.0", daemon_pid=42, capabilities=["sessions"], max_frame_size=16
     ),
     "chat.completions.create": msgspec.Raw(b'{"id":"x","object":"chat.completion","choices":[]}'),
+    "responses.create": msgspec.Raw(b'{"id":"resp_1","object":"response","output":[]}'),
+    "responses.retrieve": msgspec.Raw(b'{"id":"resp_1","object":"response","status":"completed"}'),
     "models.list": ModelList(data=[msgspec.Raw(b'{"id":"gpt-5-codex","object":"model"}')]),
     "session.send": SessionTurnResult(
         session_id="s1", thread_id="th1", turn_id="t1", text="done", status="completed", usage=USAGE
@@ -224,10 +237,16 @@ def test_result_round_trip(method: str) -> None:
 
 def test_stream_done_result() -> None:
     wire = encode(Response(id="a", result=StreamDone(chunks=3)))
-    assert wire == b'{"jsonrpc":"2.0","id":"a","result":{"done":true,"chunks":3}}'
+    assert wire == b'{"jsonrpc":"2.0","id":"a","result":{"done":true,"chunks":3,"interrupted":false}}'
     response = decode(wire)
     assert isinstance(response, Response)
     assert decode_result(response.result, StreamDone) == StreamDone(chunks=3)
+    interrupted = decode(encode(Response(id="b", result=StreamDone(chunks=1, interrupted=True))))
+    assert isinstance(interrupted, Response)
+    assert decode_result(interrupted.result, StreamDone).interrupted is True
+    older = decode(b'{"jsonrpc":"2.0","id":"c","result":{"done":true,"chunks":2}}')  # a daemon before 0.3
+    assert isinstance(older, Response)
+    assert decode_result(older.result, StreamDone) == StreamDone(chunks=2, interrupted=False)
 
 
 def test_error_response_round_trip() -> None:

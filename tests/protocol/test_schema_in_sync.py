@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from claif_cod.protocol import (
@@ -112,3 +113,23 @@ def test_hello_frame_hex_dump_is_exact() -> None:
     assert dump == hexdump(frame)
     assert f"{len(frame) - 4}-byte body" in PROTOCOL_MD
     assert f"frame is {len(frame)} bytes" in PROTOCOL_MD
+
+
+def test_doc_chat_examples_match_the_openai_structs_the_schema_names() -> None:
+    """``params.body`` and the non-streamed result are typed in the schema by these structs."""
+    from claif_cod.openai_compat.request import ChatRequest
+    from claif_cod.openai_compat.schema import ChatCompletion
+
+    chats = [decode(text.encode()) for _, text in MESSAGE_BLOCKS if '"chat.completions.create"' in text]
+    assert chats
+    for request in chats:
+        msgspec.json.decode(bytes(request.params.body), type=ChatRequest)  # type: ignore[attr-defined]
+    [(_, result)] = [(labels, text) for labels, text in MESSAGE_BLOCKS if "result=chat.completions.create" in labels]
+    response = decode(result.encode())
+    assert isinstance(response, Response)
+    msgspec.json.decode(bytes(response.result), type=ChatCompletion)
+    schema = protocol_schema()
+    assert schema["$defs"]["ChatCompletionsCreateParams"]["properties"]["body"]["$ref"] == "#/$defs/ChatRequest"
+    assert {"$ref": "#/$defs/ChatCompletion"} in schema["x-methods"]["chat.completions.create"]["result"]["anyOf"]
+    assert "interrupted" in schema["$defs"]["ChatCompletion"]["properties"]
+    assert "interrupted" in schema["$defs"]["StreamDone"]["properties"]

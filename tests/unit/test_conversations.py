@@ -188,3 +188,12 @@ def test_running_digests_equal_the_full_hash_with_tools_and_calls() -> None:
                     KEY, "i", conversation.continued(reply, calls), t
                 )
     assert history_hash(KEY, "i", history, tools) != history_hash(KEY, "i", history, NO_TOOLS)
+
+
+def test_running_digests_equal_the_full_hashes() -> None:
+    """The engine hashes a request's history once and extends that hash by the reply."""
+    conversation = Conversation(instructions="i", history=HISTORY, prompt="next")
+    assert conversation.history_digest(KEY) == history_hash(KEY, "i", HISTORY)
+    assert conversation.continued_digest(KEY, "reply") == history_hash(KEY, "i", conversation.continued("reply"))
+    assert conversation.continued_digest(KEY, "other") != conversation.continued_digest(KEY, "reply")
+    assert conversation.history_digest(KEY) == history_hash(KEY, "i", HISTORY)  # extending left the state alone

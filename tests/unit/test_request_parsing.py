@@ -174,6 +174,7 @@ def test_builtin_tools_false_asks_for_a_tools_only_thread() -> None:
     ({"tools": [WEATHER, WEATHER]}, "tools"),
     ({"tools": [WEATHER], "n": 2}, "n"),
     ({"tools": [WEATHER], "session_id": "s"}, "tools"),
+    ({"builtin_tools": False, "session_id": "s"}, "builtin_tools"),
     ({"tool_timeout": 0}, "tool_timeout"),
 ])
 def test_tools_that_cannot_be_offered_are_rejected(fields: dict[str, Any], param: str) -> None:
@@ -190,7 +191,6 @@ def test_list_of_text_parts_is_joined_by_newlines() -> None:
 @pytest.mark.parametrize(
     "part",
     [
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
         {"type": "input_audio", "input_audio": {"data": "", "format": "wav"}},
         {"type": "text"},
         {"type": "text", "text": 5},

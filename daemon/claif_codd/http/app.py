@@ -1,8 +1,10 @@
 """``claif-codd serve --http``: the OpenAI REST API on the daemon's own loop, engine and sessions.
 
-Routes: ``POST /v1/chat/completions`` (JSON, or SSE ending in ``data: [DONE]``), ``GET /v1/models``,
+Routes: ``POST /v1/chat/completions`` (JSON, or SSE ending in ``data: [DONE]``), ``POST /v1/responses``
+(JSON, or SSE of named Responses events), ``GET /v1/responses/{id}``, ``GET /v1/models``,
 ``GET /v1/models/{id}`` and ``GET /healthz``. A request runs exactly as a socket client's would
-(the same :class:`ChatService`), with these per-request settings taken from headers:
+(the same :class:`ChatService` and :class:`ResponsesService`), with these per-request settings
+taken from headers:
 
 * ``X-Claif-Cod-Working-Dir``: where Codex runs (default ``--http-working-dir``);
 * ``X-Claif-Cod-Sandbox`` and ``X-Claif-Cod-Approval-Policy``: as ``CodexClient``'s ``sandbox_mode`` and
@@ -36,7 +38,7 @@ from claif_cod._version import __version__
 from claif_cod.engine.config import CodexConfig
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.service import RequestOptions
-from claif_cod.transport.backend import JsonReply, chat_reply, models_reply, pick_model
+from claif_cod.transport.backend import JsonReply, Reply, chat_reply, models_reply, pick_model, responses_reply
 from claif_codd.http.guard import make_guard
 from claif_codd.http.responses import error_response, failure_event, failure_response, json_response
 from claif_codd.http.settings import HttpSettings
@@ -82,6 +84,8 @@ class HttpEndpoint:
             client_max_size=self.daemon.config.max_frame_size,
         )
         app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/v1/responses", self.responses)
+        app.router.add_get("/v1/responses/{response_id}", self.retrieve_response)
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/v1/models/{model}", self.model)
         app.router.add_get("/healthz", self.healthz)
@@ -143,7 +147,10 @@ class HttpEndpoint:
             return response
         except web.HTTPException as exc:
             status = exc.status
-            return error_response(exc.status, exc.reason, "invalid_request_error", _http_code(exc.status))
+            message = exc.reason
+            if exc.status in (404, 405):  # as the in-process client answers: name what is not served
+                message = f"claif_cod does not implement {request.method} {request.path[:MAX_PATH_IN_ERROR]}"
+            return error_response(exc.status, message, "invalid_request_error", _http_code(exc.status))
         except asyncio.CancelledError:
             reason = self._claim_cancellation(task)
             if reason is None:
@@ -172,29 +179,47 @@ class HttpEndpoint:
         options = self._options(request)
         daemon.turn_requests += 1
         try:
-            reply = await chat_reply(daemon.service, body, options)
-            if isinstance(reply, JsonReply):
-                return json_response(reply.body, headers=reply.headers)
-            response = web.StreamResponse(
-                headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **reply.headers}
-            )
-            await response.prepare(request)
-            async with contextlib.aclosing(reply.events) as events:
-                try:
-                    async for event in events:
-                        await response.write(event)
-                except APIFailure as failure:
-                    await response.write(failure_event(failure))
-                except asyncio.CancelledError:
-                    reason = self._claim_cancellation(asyncio.current_task())
-                    if reason is None:
-                        raise
-                    await response.write(failure_event(reason))
-            with contextlib.suppress(ConnectionError):
-                await response.write_eof()
-            return response
+            return await self._send(request, await chat_reply(daemon.service, body, options))
         finally:
             daemon.turn_requests -= 1
+
+    async def responses(self, request: web.Request) -> web.StreamResponse:
+        daemon = self.daemon
+        self._refuse_when_unable(turn=True)
+        body = await request.read()
+        options = self._options(request)
+        daemon.turn_requests += 1
+        try:
+            return await self._send(request, await responses_reply(daemon.responses, body, options))
+        finally:
+            daemon.turn_requests -= 1
+
+    async def retrieve_response(self, request: web.Request) -> web.StreamResponse:
+        self._refuse_when_unable(turn=False)
+        return json_response(self.daemon.responses.retrieve(request.match_info["response_id"]))
+
+    async def _send(self, request: web.Request, reply: Reply) -> web.StreamResponse:
+        """A JSON reply, or an SSE stream whose failures after the first byte become an error event."""
+        if isinstance(reply, JsonReply):
+            return json_response(reply.body, headers=reply.headers)
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **reply.headers}
+        )
+        await response.prepare(request)
+        async with contextlib.aclosing(reply.events) as events:
+            try:
+                async for event in events:
+                    await response.write(event)
+            except APIFailure as failure:
+                await response.write(failure_event(failure))
+            except asyncio.CancelledError:
+                reason = self._claim_cancellation(asyncio.current_task())
+                if reason is None:
+                    raise
+                await response.write(failure_event(reason))
+        with contextlib.suppress(ConnectionError):
+            await response.write_eof()
+        return response
 
     async def models(self, request: web.Request) -> web.StreamResponse:
         self._refuse_when_unable(turn=False)
@@ -238,7 +263,12 @@ class HttpEndpoint:
             sandbox_mode=request.headers.get(SANDBOX_HEADER),
             approval_policy=request.headers.get(APPROVAL_HEADER),
         )
-        return RequestOptions(config=config, timeout=_positive(request.headers.get(TIMEOUT_HEADER)))
+        return RequestOptions(
+            config=config,
+            strict=self.settings.strict,
+            timeout=_positive(request.headers.get(TIMEOUT_HEADER)),
+            timeout_source=TIMEOUT_HEADER,
+        )
 
 
 def overloaded(message: str) -> APIFailure:
@@ -248,6 +278,10 @@ def overloaded(message: str) -> APIFailure:
 
 def _retry_after(failure: APIFailure) -> dict[str, str] | None:
     return {"Retry-After": "1"} if failure.detail.code == "overloaded" else None
+
+
+MAX_PATH_IN_ERROR = 200
+"""A client's path is echoed back, cut to this many characters."""
 
 
 def _http_code(status: int) -> str | None:

@@ -22,6 +22,8 @@ class HttpSettings:
     token: str | None = field(default=None, repr=False)
     working_dir: str = field(default_factory=lambda: str(Path.home()))
     """Where Codex runs for requests that do not name a directory (``X-Claif-Cod-Working-Dir``)."""
+    strict: bool = False
+    """``--http-strict``: strict mode for requests whose body does not set ``strict`` itself."""
 
     @property
     def loopback(self) -> bool:

@@ -1,0 +1,66 @@
+"""Images a turn shows the model, always as bytes: Codex refuses remote image URLs.
+
+Codex 0.163 answers a remote URL in ``turn/start`` or ``thread/inject_items`` with "remote image
+URLs are not supported; use an inline data URL instead", so callers hand the engine bytes. A
+turn's images are written to 0600 files in a fresh 0700 directory that Codex reads (and may
+downscale) as ``localImage`` inputs; the directory is removed when the turn ends. Images in
+injected history travel as ``data:`` URLs.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from claif_cod.engine import wire
+
+_SUFFIXES = {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp"}
+
+
+@dataclass(frozen=True)
+class Image:
+    """One image: its bytes and MIME type; ``source`` is where the caller's request had it from."""
+
+    source: str
+    data: bytes = field(repr=False, compare=False)
+    mime: str
+
+    @property
+    def data_url(self) -> str:
+        return f"data:{self.mime};base64,{base64.b64encode(self.data).decode('ascii')}"
+
+
+class TurnImages:
+    """``localImage`` inputs for a turn's images, and the private files behind them."""
+
+    def __init__(self, images: Sequence[Image]) -> None:
+        self.inputs: list[wire.UserInput] = []
+        self._dir: str | None = None
+        try:
+            for index, image in enumerate(images):
+                self.inputs.append(wire.LocalImageInput(path=self._write(index, image)))
+        except BaseException:
+            self.remove()
+            raise
+
+    def _write(self, index: int, image: Image) -> str:
+        if self._dir is None:
+            self._dir = tempfile.mkdtemp(prefix="claif-cod-images-")  # mode 0700
+        path = os.path.join(self._dir, f"image-{index}{_SUFFIXES.get(image.mime, '')}")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(image.data)
+        return path
+
+    @property
+    def directory(self) -> str | None:
+        return self._dir
+
+    def remove(self) -> None:
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None

@@ -1,0 +1,111 @@
+"""Image parts of OpenAI requests (chat ``image_url``, Responses ``input_image``) as engine images.
+
+Codex only takes image bytes (see :mod:`claif_cod.engine.images`), so a ``data:`` URL is decoded
+here and an http(s) URL is downloaded here, once per request, within a size cap and a deadline.
+Anything that is not a readable PNG, JPEG, GIF or WebP image within ``MAX_IMAGE_BYTES`` is a 400
+that names the offending part, before any turn starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import re
+
+import aiohttp
+
+from claif_cod.engine.errors import InvalidRequest
+from claif_cod.engine.images import Image
+
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+"""OpenAI's own per-image limit."""
+FETCH_TIMEOUT_S = 30.0
+
+_DATA_URL = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)(?P<params>(?:;[^,;]*)*?);base64,(?P<data>.*)", re.DOTALL)
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+
+
+class ImageRef:
+    """An image part as the caller sent it, before its bytes are in hand."""
+
+    def __init__(self, url: str, where: str) -> None:
+        self.url = url
+        self.where = where
+
+
+def _too_large(ref: ImageRef) -> InvalidRequest:
+    return InvalidRequest(f"{ref.where}: the image is larger than {MAX_IMAGE_BYTES} bytes", param=ref.where)
+
+
+def _sniff(data: bytes) -> str | None:
+    for magic, mime in _MAGIC:
+        if data.startswith(magic):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _checked(data: bytes, ref: ImageRef) -> Image:
+    if len(data) > MAX_IMAGE_BYTES:
+        raise _too_large(ref)
+    mime = _sniff(data)
+    if mime is None:
+        raise InvalidRequest(f"{ref.where}: not a PNG, JPEG, GIF or WebP image", param=ref.where)
+    # A data: URL is identified by its bytes (it may be megabytes long), a remote one by its URL.
+    source = "sha256:" + hashlib.sha256(data).hexdigest() if ref.url.startswith("data:") else ref.url
+    return Image(source=source, data=data, mime=mime)
+
+
+def decode_data_url(ref: ImageRef) -> Image:
+    match = _DATA_URL.fullmatch(ref.url)
+    if match is None:
+        raise InvalidRequest(f"{ref.where}: a data: URL must be data:<type>;base64,<data>", param=ref.where)
+    if len(match["data"]) > MAX_IMAGE_BYTES * 4 // 3 + 4:
+        raise _too_large(ref)
+    try:
+        data = base64.b64decode(match["data"], validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest(f"{ref.where}: the data: URL is not valid base64", param=ref.where) from None
+    return _checked(data, ref)
+
+
+async def _download(session: aiohttp.ClientSession, ref: ImageRef) -> Image:
+    try:
+        async with session.get(ref.url, allow_redirects=True, max_redirects=5) as response:
+            if response.status != 200:
+                status = response.status
+                raise InvalidRequest(f"{ref.where}: fetching the image answered HTTP {status}", param=ref.where)
+            if (response.content_length or 0) > MAX_IMAGE_BYTES:
+                raise _too_large(ref)
+            data = await response.content.read(MAX_IMAGE_BYTES + 1)
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+        reason = type(exc).__name__ if isinstance(exc, asyncio.TimeoutError) else str(exc)[:200]
+        raise InvalidRequest(f"{ref.where}: the image could not be fetched: {reason}", param=ref.where) from None
+    return _checked(data, ref)
+
+
+async def load_images(refs: list[ImageRef]) -> dict[str, Image]:
+    """Every referenced image, keyed by ``where``; remote ones fetched concurrently."""
+    images: dict[str, Image] = {}
+    remote: list[ImageRef] = []
+    for ref in refs:
+        if ref.url.startswith("data:"):
+            images[ref.where] = decode_data_url(ref)
+        elif ref.url.startswith(("https://", "http://")):
+            remote.append(ref)
+        else:
+            raise InvalidRequest(f"{ref.where}: image_url must be an https or data: URL", param=ref.where)
+    if remote:
+        timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_S)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            fetched = await asyncio.gather(*(_download(session, ref) for ref in remote))
+        images.update((ref.where, image) for ref, image in zip(remote, fetched, strict=True))
+    return images

@@ -1,0 +1,268 @@
+"""Reading an OpenAI ``responses.create`` body: input items, instructions and parameter policy.
+
+Like the chat parser, every parameter is honoured or reported (docs/parameters.md, "Responses").
+``input`` becomes the turn's prompt (the last user message, with its images) plus the items
+before it, which are injected into the thread as history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import msgspec
+
+from claif_cod.engine.conversations import HistoryItem, Message
+from claif_cod.engine.errors import InvalidRequest
+from claif_cod.engine.images import Image
+from claif_cod.engine.tools import ThreadTools, ToolCall, ToolResult
+from claif_cod.openai_compat.images import ImageRef, load_images
+from claif_cod.openai_compat.tool_calls import ChatTool, FunctionDef, thread_tools
+
+
+class TextFormat(msgspec.Struct):
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    name: str | None = None
+    schema: dict[str, Any] | None = None
+    strict: bool | None = None
+    description: str | None = None
+
+
+class TextConfig(msgspec.Struct):
+    format: TextFormat | None = None
+    verbosity: str | None = None
+
+
+class ReasoningConfig(msgspec.Struct):
+    effort: str | None = None
+    summary: str | None = None
+    generate_summary: str | None = None
+
+
+class FunctionTool(msgspec.Struct):
+    """A Responses tool: function tools are flat (``name`` beside ``type``), unlike chat's."""
+
+    type: str
+    name: str = ""
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ResponsesRequest(msgspec.Struct):
+    """The parameters claif_cod acts on; the rest stay in the raw body and are reported."""
+
+    input: str | list[dict[str, Any]]
+    model: str | None = None
+    instructions: str | None = None
+    previous_response_id: str | None = None
+    stream: bool = False
+    text: TextConfig | None = None
+    reasoning: ReasoningConfig | None = None
+    metadata: dict[str, str] | None = None
+    store: bool = True
+    strict: bool | None = None
+    tools: list[FunctionTool] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    builtin_tools: bool | None = None
+    tool_timeout: float | None = None
+
+
+HONOURED = frozenset(
+    {
+        "input",
+        "model",
+        "instructions",
+        "previous_response_id",
+        "stream",
+        "text",
+        "reasoning",
+        "metadata",
+        "store",
+        "strict",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "builtin_tools",
+        "tool_timeout",
+    }
+)
+NO_EFFECT = frozenset({"user", "safety_identifier"})
+"""Accepted: they never change the answer."""
+
+
+class ParsedResponses(msgspec.Struct):
+    request: ResponsesRequest
+    instructions: str | None
+    """``instructions`` plus the input's system/developer messages: the thread's developer instructions."""
+    history: tuple[HistoryItem, ...]
+    prompt: str | None
+    """None when the input ends with ``function_call_output`` items: the turn answers those results."""
+    prompt_images: tuple[Image, ...]
+    tools: ThreadTools
+    output_schema: dict[str, Any] | None
+    ignored: tuple[str, ...]
+    image_refs: list[ImageRef]
+    image_owner: list[int]
+    """For each image ref, the index of the user message (in history + prompt) that holds it."""
+
+    def pending_results(self) -> tuple[ToolResult, ...]:
+        """The ``function_call_output`` items that end the input (empty when it ends with a user message)."""
+        tail: list[ToolResult] = []
+        for item in reversed(self.history if self.prompt is None else ()):
+            if not isinstance(item, ToolResult):
+                break
+            tail.insert(0, item)
+        return tuple(tail)
+
+    async def with_images(self) -> None:
+        """Fetch/decode the image parts and attach them to their messages."""
+        if not self.image_refs:
+            return
+        loaded = await load_images(self.image_refs)
+        by_message: dict[int, list[Image]] = {}
+        for ref, owner in zip(self.image_refs, self.image_owner, strict=True):
+            by_message.setdefault(owner, []).append(loaded[ref.where])
+        self.history = tuple(
+            Message(m.role, m.text, tuple(by_message[i])) if isinstance(m, Message) and i in by_message else m
+            for i, m in enumerate(self.history)
+        )
+        self.prompt_images = tuple(by_message.get(len(self.history), ()))
+
+
+_decoder = msgspec.json.Decoder(ResponsesRequest)
+
+
+def parse_responses_request(body: bytes, *, default_model: str | None, strict: bool) -> ParsedResponses:
+    try:
+        request = _decoder.decode(body)
+        raw = msgspec.json.decode(body, type=dict[str, Any])
+    except msgspec.ValidationError as exc:
+        raise InvalidRequest(f"invalid request body: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    if request.model is None:
+        request.model = default_model
+    strict = strict if request.strict is None else request.strict
+    ignored = [key for key in raw if key not in HONOURED and key not in NO_EFFECT]
+    output_schema = _output_schema(request.text, ignored)
+    if request.reasoning is not None and request.reasoning.generate_summary is not None:
+        ignored.append("reasoning.generate_summary")
+    instructions, items, refs, owners = _items(request.input, ignored)
+    chat_tools = [
+        ChatTool(t.type, FunctionDef(t.name, t.description, t.parameters, t.strict) if t.type == "function" else None)
+        for t in request.tools or []
+    ]
+    tools = thread_tools(chat_tools, request.tool_choice, request.parallel_tool_calls, request.builtin_tools, ignored)
+    if request.tool_timeout is not None and not 0 < request.tool_timeout <= 86400:
+        raise InvalidRequest("tool_timeout must be between 0 and 86400 seconds", param="tool_timeout")
+    if strict and ignored:
+        names = ", ".join(sorted(ignored))
+        raise InvalidRequest(
+            f"strict mode: Codex cannot honour {names} (see docs/parameters.md)", param=sorted(ignored)[0]
+        )
+    if request.instructions:
+        instructions.insert(0, request.instructions)
+    last = items[-1] if items else None
+    ends_with_results = isinstance(last, ToolResult)
+    if not ends_with_results and not (isinstance(last, Message) and last.role == "user"):
+        raise InvalidRequest("input must end with a user message or function_call_output items", param="input")
+    return ParsedResponses(
+        request=request,
+        instructions="\n\n".join(instructions) if instructions else None,
+        history=tuple(items) if ends_with_results else tuple(items[:-1]),
+        prompt=None if ends_with_results or not isinstance(last, Message) else last.text,
+        prompt_images=(),
+        tools=tools,
+        output_schema=output_schema,
+        ignored=tuple(sorted(set(ignored))),
+        image_refs=refs,
+        image_owner=owners,
+    )
+
+
+def _output_schema(text: TextConfig | None, ignored: list[str]) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    if text.verbosity is not None:
+        ignored.append("text.verbosity")
+    fmt = text.format
+    if fmt is None or fmt.type == "text":
+        return None
+    if fmt.type == "json_object":
+        ignored.append("text.format.json_object")
+        return None
+    if fmt.schema is None:
+        raise InvalidRequest("text.format json_schema needs a schema", param="text.format.schema")
+    return fmt.schema
+
+
+def _items(
+    items: str | list[dict[str, Any]], ignored: list[str]
+) -> tuple[list[str], list[HistoryItem], list[ImageRef], list[int]]:
+    """Developer instructions, the messages, calls and results, and the image parts with their item index."""
+    if isinstance(items, str):
+        return [], [Message("user", items)], [], []
+    if not items:
+        raise InvalidRequest("input must not be empty", param="input")
+    instructions: list[str] = []
+    messages: list[HistoryItem] = []
+    refs: list[ImageRef] = []
+    owners: list[int] = []
+    for index, item in enumerate(items):
+        where = f"input[{index}]"
+        kind = item.get("type", "message")
+        if kind == "reasoning":
+            ignored.append("input.reasoning")  # opaque to Codex: earlier reasoning cannot be replayed
+            continue
+        if kind == "function_call":
+            messages.append(ToolCall(_string(item, "call_id", where), _string(item, "name", where), _arguments(item)))
+            continue
+        if kind == "function_call_output":
+            output, _ = _content(item.get("output"), where, images=False)
+            messages.append(ToolResult(_string(item, "call_id", where), output))
+            continue
+        if kind != "message":
+            raise InvalidRequest(f"{where}: input items of type {kind!r} are not supported", param=where)
+        role = item.get("role")
+        text, parts = _content(item.get("content"), where, images=role == "user")
+        if role in ("system", "developer"):
+            instructions.append(text)
+        elif role in ("user", "assistant"):
+            refs.extend(parts)
+            owners.extend(len(messages) for _ in parts)
+            messages.append(Message(role, text))
+        else:
+            raise InvalidRequest(f"{where}: role {role!r} is not supported", param=where)
+    return instructions, messages, refs, owners
+
+
+def _content(content: object, where: str, *, images: bool) -> tuple[str, list[ImageRef]]:
+    if isinstance(content, str):
+        return content, []
+    if not isinstance(content, list):
+        raise InvalidRequest(f"{where}: content must be a string or a list of parts", param=where)
+    texts: list[str] = []
+    refs: list[ImageRef] = []
+    for j, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, Mapping) else None
+        if kind in ("input_text", "output_text") and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif kind == "input_image" and images and isinstance(part.get("image_url"), str):
+            refs.append(ImageRef(part["image_url"], f"{where}.content[{j}]"))
+        else:
+            raise InvalidRequest(f"{where}.content[{j}]: content part of type {kind!r} is not supported", param=where)
+    return "\n".join(texts), refs
+
+
+def _string(item: Mapping[str, Any], key: str, where: str) -> str:
+    value = item.get(key)
+    if not isinstance(value, str) or not value:
+        raise InvalidRequest(f"{where}: {key} must be a non-empty string", param=where)
+    return value
+
+
+def _arguments(item: Mapping[str, Any]) -> str:
+    value = item.get("arguments", "")
+    return value if isinstance(value, str) else msgspec.json.encode(value).decode()

@@ -1,0 +1,448 @@
+"""``responses.create`` and ``responses.retrieve`` on top of the same engine as chat.
+
+A response is one Codex turn. Without ``previous_response_id`` it runs on a fresh thread whose
+history is the request's earlier input items; with one, it continues that response's thread
+directly when the response is still the thread's newest, and otherwise forks the thread through
+that response's turn (``thread/fork`` with ``lastTurnId``), so a branch never rewrites a history
+someone else continued. Codex's agent messages become ``message`` output items and its reasoning
+summaries ``reasoning`` items, streamed as OpenAI's own ``ResponseStreamEvent`` sequence.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+
+import msgspec
+
+from claif_cod._log import get_logger
+from claif_cod.engine import wire
+from claif_cod.engine.conversations import HistoryItem
+from claif_cod.engine.engine import Engine, ThreadHandle, Turn, TurnOptions
+from claif_cod.engine.errors import InvalidRequest, TurnFailed
+from claif_cod.engine.events import (
+    ItemCompleted,
+    ItemStarted,
+    TextDelta,
+    TextReset,
+    ToolCallsRequested,
+    TurnEvent,
+    TurnFinished,
+)
+from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S
+from claif_cod.openai_compat.errors import APIFailure, ErrorDetail, translate
+from claif_cod.openai_compat.responses_request import ParsedResponses, parse_responses_request
+from claif_cod.openai_compat.responses_schema import (
+    TERMINAL_EVENTS,
+    ContentPartAdded,
+    ContentPartDone,
+    FunctionCallArgumentsDelta,
+    FunctionCallArgumentsDone,
+    FunctionCallOutput,
+    IncompleteDetails,
+    OutputItem,
+    OutputItemAdded,
+    OutputItemDone,
+    OutputMessage,
+    OutputText,
+    OutputTextDelta,
+    OutputTextDone,
+    ReasoningEcho,
+    ReasoningOutput,
+    Response,
+    ResponseCompleted,
+    ResponseCreated,
+    ResponseError,
+    ResponseEvent,
+    ResponseFailed,
+    ResponseIncomplete,
+    ResponseInProgress,
+    ResponseStatus,
+    ResponseUsage,
+    SummaryText,
+    TextEcho,
+    TextFormatEcho,
+)
+from claif_cod.openai_compat.responses_store import MemoryResponseStore, ResponseRecord, ResponseStore
+from claif_cod.openai_compat.service import RequestOptions
+from claif_cod.openai_compat.text import ChoiceText
+
+log = get_logger("claif_cod.responses")
+
+_LENGTH_MARKER = "max_output_tokens"
+_encoder = msgspec.json.Encoder()
+_response_decoder = msgspec.json.Decoder(Response)
+
+
+class ResponsesService:
+    def __init__(self, engine: Engine, store: ResponseStore | None = None) -> None:
+        self.engine = engine
+        self.store: ResponseStore = store or MemoryResponseStore()
+
+    async def create(self, body: bytes, options: RequestOptions) -> tuple[Response, tuple[str, ...]]:
+        """The whole response, plus the names of parameters that had no effect."""
+        try:
+            run = await self._start(body, options, streaming=False)
+            final: Response | None = None
+            async for event in run.events():
+                if isinstance(event, TERMINAL_EVENTS):
+                    final = event.response
+        except Exception as exc:
+            raise translate(exc) from exc
+        assert final is not None
+        return final, run.parsed.ignored
+
+    async def stream(
+        self, body: bytes, options: RequestOptions
+    ) -> tuple[AsyncGenerator[ResponseEvent, None], tuple[str, ...]]:
+        """Events as Codex produces them; failures before the first event raise here (an HTTP status)."""
+        try:
+            run = await self._start(body, options, streaming=True)
+        except Exception as exc:
+            raise translate(exc) from exc
+        events = run.events()
+        try:
+            first = await events.__anext__()
+        except Exception as exc:
+            await events.aclose()
+            raise translate(exc) from exc
+        return _prepend(first, events), run.parsed.ignored
+
+    def retrieve(self, response_id: str) -> bytes:
+        record = self.store.get(response_id)
+        if record is None or not record.stored:
+            detail = ErrorDetail(f"Response with id '{response_id}' not found.", "invalid_request_error", None, "id")
+            raise APIFailure("status", 404, detail)
+        return record.body
+
+    async def _start(self, body: bytes, options: RequestOptions, *, streaming: bool) -> _Run:
+        parsed = parse_responses_request(body, default_model=options.default_model, strict=options.strict)
+        await parsed.with_images()
+        run = _Run(self, parsed, options, streaming)
+        await run.start()
+        return run
+
+
+async def _prepend(
+    first: ResponseEvent, rest: AsyncGenerator[ResponseEvent, None]
+) -> AsyncGenerator[ResponseEvent, None]:
+    try:
+        yield first
+        async for event in rest:
+            yield event
+    except Exception as exc:
+        raise translate(exc) from exc
+    finally:
+        await rest.aclose()
+
+
+@dataclass
+class _Message:
+    index: int
+    item: OutputMessage
+    text: ChoiceText
+
+
+class _Run:
+    """One ``responses.create`` call: one turn on the thread its ``previous_response_id`` names."""
+
+    def __init__(self, service: ResponsesService, parsed: ParsedResponses, options: RequestOptions, streaming: bool):
+        self.engine = service.engine
+        self.store = service.store
+        self.parsed = parsed
+        self.options = options
+        self.streaming = streaming
+        self.request = parsed.request
+        self.response = Response(
+            id=f"resp_{uuid.uuid4().hex}",
+            created_at=int(time.time()),
+            model=parsed.request.model or "codex-default",
+            status="in_progress",
+            output=[],
+            instructions=parsed.request.instructions,
+            metadata=parsed.request.metadata or {},
+            previous_response_id=parsed.request.previous_response_id,
+            reasoning=ReasoningEcho(
+                effort=parsed.request.reasoning.effort if parsed.request.reasoning else None,
+                summary=parsed.request.reasoning.summary if parsed.request.reasoning else None,
+            ),
+            text=TextEcho(format=_format_echo(parsed)),
+            store=parsed.request.store,
+        )
+        self.instructions = parsed.instructions
+        self.handle: ThreadHandle | None = None
+        self.turn: Turn | None = None
+        self._messages: dict[str, _Message] = {}
+
+    # --- starting ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        config = self.options.config
+        key = await self.engine.resolve(config)
+        previous_id = self.request.previous_response_id
+        inject: list[HistoryItem | str] = []
+        results = self.parsed.pending_results()
+        suspension = self.engine.suspensions.for_results(results) if results else None
+        if suspension is not None:
+            # The input answers calls a suspended turn is waiting for: that same turn goes on.
+            self._claim(suspension.turn.handle)
+            try:
+                self.turn = self.engine.resume_tools(suspension, results, self.options.timeout)
+            except BaseException:
+                self.store.delete(self.response.id)
+                raise
+            self._save(None)
+            return
+        if results and previous_id is not None:
+            message = (
+                f"the tool calls of response '{previous_id}' are no longer waiting for results (the turn ended); "
+                "send the whole transcript without previous_response_id"
+            )
+            raise InvalidRequest(message, param="previous_response_id")
+        if previous_id is None:
+            handle = await self.engine.start_thread(
+                key,
+                config.api_key,
+                instructions=self.instructions,
+                history=self.parsed.history,
+                model=self.request.model,
+                # A stored response is continued or branched by id, also after a restart: that needs a
+                # rollout. One that is not stored cannot be referred to again, so it costs no rollout.
+                ephemeral=not self.request.store,
+                tools=self.parsed.tools,
+            )
+            self._claim(handle)
+        else:
+            previous = self.store.get(previous_id)
+            if previous is None or not previous.stored or previous.turn_id is None:
+                raise InvalidRequest(
+                    f"Previous response with id '{previous_id}' not found.", param="previous_response_id"
+                )
+            if self.engine.suspensions.for_thread(previous.thread_id) is not None:
+                message = f"response '{previous_id}' is waiting for its tool calls' function_call_output items"
+                raise InvalidRequest(message, param="input")
+            source = await self.engine.resume_thread(key, config.api_key, previous.thread_id)
+            if self.store.tip(previous.thread_id) == previous_id:
+                handle = source
+                self._claim(handle)  # no await since the tip check: nobody else can claim it in between
+            else:
+                handle = await self.engine.fork_thread(source, last_turn_id=previous.turn_id)
+                self._claim(handle)
+                log.info("responses.branch", previous=previous_id, thread_id=handle.thread_id)
+            if self.instructions and self.instructions != previous.instructions:
+                inject.append(self.instructions)
+            else:
+                self.instructions = previous.instructions
+            inject.extend(self.parsed.history)
+        self.handle = handle
+        try:
+            await self.engine.inject(handle, inject)
+            self.turn = await self.engine.start_turn(
+                handle, self.parsed.prompt, self._turn_options(), images=self.parsed.prompt_images
+            )
+        except BaseException:
+            self.store.delete(self.response.id)  # the caller is told it failed: it must not have happened
+            raise
+        self._save(None)
+
+    def _claim(self, handle: ThreadHandle) -> None:
+        """Record the response (in progress) as its thread's newest, before anything can race it."""
+        self.handle = handle
+        self._save(None)
+
+    def _turn_options(self) -> TurnOptions:
+        reasoning = self.request.reasoning
+        return TurnOptions(
+            model=self.request.model,
+            effort=reasoning.effort if reasoning else None,
+            summary=reasoning.summary if reasoning else None,
+            output_schema=self.parsed.output_schema,
+            timeout=self.options.timeout,
+            approvals=self.options.approvals,
+            tool_timeout=self.request.tool_timeout or DEFAULT_TOOL_TIMEOUT_S,
+        )
+
+    def _save(self, status: ResponseStatus | None) -> None:
+        if status is not None:
+            self.response.status = status
+        assert self.handle is not None
+        self.store.put(
+            ResponseRecord(
+                response_id=self.response.id,
+                thread_id=self.handle.thread_id,
+                turn_id=self.turn.turn_id if self.turn else None,
+                working_dir=self.handle.key.working_dir,
+                instructions=self.instructions,
+                created_at=self.response.created_at,
+                stored=self.request.store,
+                body=_encoder.encode(self.response),
+            )
+        )
+
+    # --- events --------------------------------------------------------------------------------
+
+    async def events(self) -> AsyncGenerator[ResponseEvent, None]:
+        assert self.turn is not None
+        numbers = itertools.count()
+        turn_events = self.turn.events()
+        started = False
+        try:
+            async for event in turn_events:
+                if not started:
+                    if isinstance(event, TurnFinished):
+                        self._raise_if_failed_early(event)
+                    started = True
+                    opening: list[ResponseEvent] = [
+                        ResponseCreated(response=self._snapshot()),
+                        ResponseInProgress(response=self._snapshot()),
+                    ]
+                    for out in opening:
+                        out.sequence_number = next(numbers)
+                        yield out
+                for translated in self._translate(event):
+                    translated.sequence_number = next(numbers)
+                    yield translated
+        finally:
+            await turn_events.aclose()
+            if self.response.status == "in_progress":
+                self.response.status = "cancelled"  # the caller stopped listening or the turn raised
+            self._save(None)
+
+    def _raise_if_failed_early(self, event: TurnFinished) -> None:
+        """A turn that failed before saying anything fails the request itself (an HTTP status)."""
+        if event.status == "failed" and _LENGTH_MARKER not in (event.error_message or ""):
+            self.response.status = "failed"
+            raise TurnFailed(event.error_message or "Codex turn failed", event.error_info)
+
+    def _snapshot(self) -> Response:
+        return msgspec.structs.replace(self.response, output=list(self.response.output))
+
+    def _translate(self, event: TurnEvent) -> list[ResponseEvent]:
+        if isinstance(event, ItemStarted) and isinstance(event.item, wire.AgentMessageItem):
+            return self._open(event.item.id)
+        if isinstance(event, TextDelta):
+            out = self._open(event.item_id)
+            message = self._messages[event.item_id]
+            out.extend(self._delta(message, message.text.delta(event.item_id, event.delta)))
+            return out
+        if isinstance(event, TextReset) and event.item_id in self._messages:
+            self._messages[event.item_id].text.reset(event.item_id)
+        elif isinstance(event, ItemCompleted) and isinstance(event.item, wire.AgentMessageItem):
+            return self._close(event.item)
+        elif isinstance(event, ItemCompleted) and isinstance(event.item, wire.ReasoningItem) and event.item.summary:
+            reasoning = ReasoningOutput(
+                id=f"rs_{event.item.id}", summary=[SummaryText(text=t) for t in event.item.summary]
+            )
+            index = self._append(reasoning)
+            return [
+                OutputItemAdded(output_index=index, item=reasoning),
+                OutputItemDone(output_index=index, item=reasoning),
+            ]
+        elif isinstance(event, ToolCallsRequested):
+            return self._calls(event)
+        elif isinstance(event, TurnFinished):
+            return self._finish(event)
+        return []
+
+    def _calls(self, event: ToolCallsRequested) -> list[ResponseEvent]:
+        """The model called the caller's tools: the response ends here, and the turn waits for the results."""
+        out: list[ResponseEvent] = []
+        for message in self._messages.values():
+            out.extend(self._done(message, "completed"))
+        for call in event.calls:
+            item = FunctionCallOutput(id=f"fc_{call.call_id}", call_id=call.call_id, name=call.name, arguments="")
+            index = self._append(item)
+            added = msgspec.structs.replace(item, status="in_progress")
+            item.arguments = call.arguments
+            out += [
+                OutputItemAdded(output_index=index, item=added),
+                FunctionCallArgumentsDelta(item_id=item.id, output_index=index, delta=call.arguments),
+                FunctionCallArgumentsDone(item_id=item.id, output_index=index, arguments=call.arguments),
+                OutputItemDone(output_index=index, item=item),
+            ]
+        self.response.usage = ResponseUsage.from_turn(event.usage)
+        self.response.status = "completed"
+        out.append(ResponseCompleted(response=self._snapshot()))
+        return out
+
+    def _append(self, item: OutputItem) -> int:
+        self.response.output.append(item)
+        return len(self.response.output) - 1
+
+    def _open(self, codex_id: str) -> list[ResponseEvent]:
+        if codex_id in self._messages:
+            return []
+        item = OutputMessage(id=f"msg_{codex_id}", content=[OutputText(text="")], status="in_progress")
+        index = self._append(item)
+        self._messages[codex_id] = _Message(index, item, ChoiceText())
+        empty = OutputMessage(id=item.id, content=[], status="in_progress")
+        return [
+            OutputItemAdded(output_index=index, item=empty),
+            ContentPartAdded(item_id=item.id, output_index=index, content_index=0, part=OutputText(text="")),
+        ]
+
+    def _delta(self, message: _Message, text: str) -> list[ResponseEvent]:
+        if not text:
+            return []
+        message.item.content[0].text = message.text.sent
+        return [OutputTextDelta(item_id=message.item.id, output_index=message.index, content_index=0, delta=text)]
+
+    def _close(self, item: wire.AgentMessageItem) -> list[ResponseEvent]:
+        out = self._open(item.id)
+        message = self._messages[item.id]
+        out.extend(self._delta(message, message.text.complete(item.id, item.text) + message.text.finish()))
+        return out + self._done(message, "completed")
+
+    def _done(self, message: _Message, status: str) -> list[ResponseEvent]:
+        if message.item.status != "in_progress":
+            return []
+        text = message.text.text
+        part = OutputText(text=text)
+        message.item.content = [part]
+        message.item.status = "completed" if status == "completed" else "incomplete"
+        ids = {"item_id": message.item.id, "output_index": message.index, "content_index": 0}
+        return [
+            OutputTextDone(text=text, **ids),  # type: ignore[arg-type]
+            ContentPartDone(part=part, **ids),  # type: ignore[arg-type]
+            OutputItemDone(output_index=message.index, item=message.item),
+        ]
+
+    def _finish(self, event: TurnFinished) -> list[ResponseEvent]:
+        out: list[ResponseEvent] = []
+        message_error = event.error_message or "Codex turn failed"
+        length = event.status == "failed" and _LENGTH_MARKER in message_error
+        for message in self._messages.values():
+            out.extend(self._done(message, "completed" if event.status == "completed" else "incomplete"))
+        self.response.usage = ResponseUsage.from_turn(event.usage)
+        if event.status == "completed":
+            self.response.status = "completed"
+            out.append(ResponseCompleted(response=self._snapshot()))
+        elif length:
+            self.response.status = "incomplete"
+            self.response.incomplete_details = IncompleteDetails(reason="max_output_tokens")
+            out.append(ResponseIncomplete(response=self._snapshot()))
+        elif event.status == "interrupted":
+            self.response.status = "cancelled"
+            out.append(ResponseIncomplete(response=self._snapshot()))
+        else:
+            self.response.status = "failed"
+            self.response.error = ResponseError(code="server_error", message=message_error)
+            if not self.streaming:
+                raise TurnFailed(message_error, event.error_info, "")
+            out.append(ResponseFailed(response=self._snapshot()))
+        return out
+
+
+def _format_echo(parsed: ParsedResponses) -> TextFormatEcho:
+    text = parsed.request.text
+    fmt = text.format if text else None
+    if fmt is None:
+        return TextFormatEcho(type="text")
+    return TextFormatEcho(type=fmt.type, name=fmt.name, schema=fmt.schema, strict=fmt.strict)
+
+
+def decode_response(body: bytes) -> Response:
+    return _response_decoder.decode(body)

@@ -1,0 +1,73 @@
+"""Where Responses live between requests: response id → its Codex thread, turn and body.
+
+``previous_response_id`` needs to know which thread and which turn produced a response, and
+whether the thread has moved on since (then a continuation forks instead of appending to a
+history someone else continued). In-process the records live in memory; the daemon keeps them
+in SQLite (``claif_codd.response_registry``) so response ids survive its restarts.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ResponseRecord:
+    response_id: str
+    thread_id: str
+    turn_id: str | None
+    """None while the turn has not started yet (the record then only claims the thread)."""
+    working_dir: str
+    instructions: str | None
+    created_at: float
+    stored: bool
+    """False for ``store=false``: the record keeps the thread's order, but the response cannot be fetched."""
+    body: bytes
+    """The ``Response`` JSON as last reported (``in_progress`` until the turn ends)."""
+
+
+class ResponseStore(Protocol):
+    def get(self, response_id: str) -> ResponseRecord | None: ...
+
+    def put(self, record: ResponseRecord) -> None:
+        """Insert or replace; a new record becomes its thread's tip."""
+
+    def delete(self, response_id: str) -> None: ...
+
+    def tip(self, thread_id: str) -> str | None:
+        """The id of the newest response on ``thread_id``."""
+
+
+class MemoryResponseStore:
+    """The in-process store: the newest ``capacity`` responses."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._capacity = capacity
+        self._records: OrderedDict[str, ResponseRecord] = OrderedDict()
+        self._tips: dict[str, str] = {}
+
+    def get(self, response_id: str) -> ResponseRecord | None:
+        return self._records.get(response_id)
+
+    def put(self, record: ResponseRecord) -> None:
+        if record.response_id not in self._records:
+            self._tips[record.thread_id] = record.response_id
+        self._records[record.response_id] = record
+        while len(self._records) > self._capacity:
+            _, old = self._records.popitem(last=False)
+            if self._tips.get(old.thread_id) == old.response_id:
+                del self._tips[old.thread_id]
+
+    def delete(self, response_id: str) -> None:
+        record = self._records.pop(response_id, None)
+        if record is not None and self._tips.get(record.thread_id) == response_id:
+            newer = [r for r in self._records.values() if r.thread_id == record.thread_id]
+            if newer:
+                self._tips[record.thread_id] = newer[-1].response_id
+            else:
+                del self._tips[record.thread_id]
+
+    def tip(self, thread_id: str) -> str | None:
+        return self._tips.get(thread_id)

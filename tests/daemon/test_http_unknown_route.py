@@ -1,0 +1,79 @@
+"""What a newcomer to the HTTP endpoint meets: unknown routes named, deadlines explained, ``--http-strict``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+from test_http_endpoint import HttpDaemon, start_http_daemon
+from test_http_endpoint import http as http  # the fixture, re-exported by its name
+
+from claif_cod import CodexClient
+
+pytestmark = pytest.mark.codex
+
+
+def test_unknown_route_names_itself_like_the_in_process_client(http: HttpDaemon) -> None:
+    with pytest.raises(openai.NotFoundError) as over_http:
+        http.client().embeddings.create(model="text-embedding-3-small", input="hi")
+    with CodexClient(daemon="off") as local, pytest.raises(openai.NotFoundError) as in_process:
+        local.embeddings.create(model="text-embedding-3-small", input="hi")
+    assert over_http.value.message == in_process.value.message
+    assert "POST /v1/embeddings" in over_http.value.message
+    assert isinstance(over_http.value.body, dict) and over_http.value.body["code"] == "unknown_url"
+
+
+def test_a_passed_deadline_is_rounded_and_names_its_source(http: HttpDaemon) -> None:
+    """The SDK's read timeout (``X-Stainless-Read-Timeout``) is the deadline: reported as given, not as the rest."""
+    body = json.dumps({"model": "o4-mini", "messages": [{"role": "user", "content": "[[stall]] never answered"}]})
+    request = urllib.request.Request(
+        http.url + "/v1/chat/completions",
+        data=body.encode(),
+        headers={"Content-Type": "application/json", "X-Stainless-Read-Timeout": "2"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=60)
+    assert info.value.code == 504
+    message = json.loads(info.value.read())["error"]["message"]
+    assert "exceeded its 2 s deadline (from X-Stainless-Read-Timeout)" in message, message
+    http.wait_idle()
+
+
+@pytest.fixture
+def strict_http(daemon_env: dict[str, str], tmp_path: Path, workdir: Path) -> Iterator[HttpDaemon]:
+    process = start_http_daemon(daemon_env, tmp_path, "--http-strict")
+    yield HttpDaemon(process, workdir)
+    process.stop()
+
+
+def test_http_strict_refuses_what_codex_cannot_honour_for_every_client(strict_http: HttpDaemon) -> None:
+    """Node, litellm and ``llm`` users cannot add ``"strict": true`` to every body: the server decides."""
+    client = strict_http.client()
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="o4-mini", messages=[{"role": "user", "content": "hi"}], temperature=0.2)
+    assert "temperature" in info.value.message
+    plain = client.chat.completions.create(model="o4-mini", messages=[{"role": "user", "content": "hi"}])
+    assert plain.choices[0].message.content == "Echo: hi"
+    opted_out = client.chat.completions.with_raw_response.create(
+        model="o4-mini", messages=[{"role": "user", "content": "hi"}], temperature=0.2, extra_body={"strict": False}
+    )
+    assert opted_out.headers["x-claif-cod-ignored-params"] == "temperature"
+
+
+def test_http_strict_needs_http(daemon_env: dict[str, str], tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "claif_codd", "serve", "--http-strict", "--state-dir", str(tmp_path / "s")],
+        env=daemon_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2 and "--http-strict need --http" in done.stderr, done.stderr

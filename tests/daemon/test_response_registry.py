@@ -1,0 +1,67 @@
+"""The daemon's Responses registry: records, thread tips, capacity, unfinished responses after a restart."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgspec
+
+from claif_cod.openai_compat.responses_schema import Response
+from claif_cod.openai_compat.responses_store import ResponseRecord
+from claif_codd.response_registry import SqliteResponseStore
+
+
+def record(response_id: str, thread_id: str = "th1", status: str = "completed") -> ResponseRecord:
+    body = Response(id=response_id, created_at=1, model="m", status=status, output=[])  # type: ignore[arg-type]
+    return ResponseRecord(
+        response_id, thread_id, "turn-" + response_id, "/w", None, 1.0, True, msgspec.json.encode(body)
+    )
+
+
+def test_records_and_tips_survive_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "responses.db"
+    store = SqliteResponseStore(path)
+    store.put(record("r1"))
+    store.put(record("r2"))
+    store.put(record("r3", thread_id="th2"))
+    store.put(record("r1"))  # an update does not make r1 the tip again
+    store.close()
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    store = SqliteResponseStore(path)
+    assert store.get("r2") == record("r2")
+    assert store.tip("th1") == "r2" and store.tip("th2") == "r3" and store.tip("th3") is None
+    store.delete("r2")
+    assert store.tip("th1") == "r1" and store.get("r2") is None
+    store.close()
+
+
+def test_only_the_newest_are_kept(tmp_path: Path) -> None:
+    store = SqliteResponseStore(tmp_path / "responses.db", capacity=2)
+    for n in range(4):
+        store.put(record(f"r{n}"))
+    assert [store.get(f"r{n}") is not None for n in range(4)] == [False, False, True, True]
+    store.close()
+
+
+def test_a_response_unfinished_at_shutdown_is_failed_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "responses.db"
+    store = SqliteResponseStore(path)
+    store.put(record("r1", status="in_progress"))
+    store.put(record("r2"))
+    store.close()
+    store = SqliteResponseStore(path)
+    failed = msgspec.json.decode(store.get("r1").body, type=Response)  # type: ignore[union-attr]
+    assert failed.status == "failed" and failed.error is not None
+    assert msgspec.json.decode(store.get("r2").body, type=Response).status == "completed"  # type: ignore[union-attr]
+    store.close()
+
+
+def test_an_unreadable_file_is_moved_aside(tmp_path: Path) -> None:
+    path = tmp_path / "responses.db"
+    path.write_bytes(b"not a database at all" * 100)
+    store = SqliteResponseStore(path)
+    store.put(record("r1"))
+    assert store.get("r1") is not None
+    store.close()
+    assert [p.name for p in tmp_path.iterdir() if ".corrupt-" in p.name]

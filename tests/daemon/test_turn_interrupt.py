@@ -1,0 +1,242 @@
+"""``turn.interrupt`` named by ``request_id``, as a client written from docs/protocol.md uses it.
+
+The turn stops and its request finishes normally (never REQUEST_CANCELLED): a ``session.send``
+answers ``status: interrupted``, a chat (streamed or not, with or without a session) answers
+with what the turn produced and says it was interrupted. Usage is what Codex counted for the
+turn's model requests that finished: a turn interrupted while a command runs reports its
+first request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from test_sessions_socket import Connect, SocketClient, turn_result
+from test_sessions_socket import connect as connect  # the fixture, re-exported by its name
+
+from claif_cod.protocol import (
+    ChatCompletionsChunkNotification,
+    ChatCompletionsCreateParams,
+    ChatCompletionsCreateRequest,
+    CodexOptions,
+    ErrorResponse,
+    InterruptedResult,
+    Response,
+    SessionEventNotification,
+    StreamDone,
+    TextDelta,
+    TurnInterruptParams,
+    TurnInterruptRequest,
+    UsageEvent,
+    decode_result,
+)
+from claif_cod.testing import ModelServer, RecordedRequest
+
+pytestmark = [pytest.mark.codex, pytest.mark.timeout(90)]
+
+WORDS = " ".join(f"w{i}" for i in range(12))
+SLOW = f"[[slow:300]] {WORDS}"
+FULL = f"Echo: {WORDS}"
+TOOL_OPTIONS: dict[str, Any] = {"approval_policy": "never", "sandbox_mode": "danger-full-access"}
+
+
+@pytest.fixture(autouse=True)
+def private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before the daemon starts: Codex runs commands in a login shell, which must not read the user's ``~/.bashrc``."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+
+
+def chat(
+    client: SocketClient, text: str, workdir: Path, *, stream: bool = False, include_usage: bool = False, **options: Any
+) -> ChatCompletionsCreateRequest:
+    body: dict[str, Any] = {"model": "o4-mini", "messages": [{"role": "user", "content": text}], "stream": stream}
+    if include_usage:
+        body["stream_options"] = {"include_usage": True}
+    return ChatCompletionsCreateRequest(
+        id=client.next_id(),
+        params=ChatCompletionsCreateParams(
+            body=msgspec.Raw(json.dumps(body).encode()), options=CodexOptions(working_dir=str(workdir), **options)
+        ),
+    )
+
+
+async def interrupt(client: SocketClient, request_id: int) -> bool:
+    request = TurnInterruptRequest(id=client.next_id(), params=TurnInterruptParams(request_id=request_id))
+    return (await client.call(request, InterruptedResult)).interrupted
+
+
+def chunks_of(client: SocketClient, request_id: int) -> list[dict[str, Any]]:
+    return [
+        json.loads(bytes(m.params.chunk))
+        for m in client.messages
+        if isinstance(m, ChatCompletionsChunkNotification) and m.params.request_id == request_id
+    ]
+
+
+def input_words(request: RecordedRequest) -> int:
+    """The offline model's ``input_tokens`` for a request of plain messages (docs/testing.md)."""
+    texts = [
+        part.get("text", "")
+        for item in request.body["input"]
+        for part in item.get("content") or []
+        if isinstance(part, dict)
+    ]
+    return len("\n".join(texts).split())
+
+
+async def first_model_request(server: ModelServer) -> RecordedRequest:
+    """Returns once Codex has sent the turn's first model request."""
+    deadline = time.monotonic() + 30
+    while not server.requests:
+        assert time.monotonic() < deadline, "Codex never asked the model"
+        await asyncio.sleep(0.02)
+    return server.requests[0]
+
+
+async def file_appears(path: Path) -> None:
+    deadline = time.monotonic() + 30
+    while not path.exists():  # noqa: ASYNC240 (a stat per poll)
+        assert time.monotonic() < deadline, f"{path} never appeared: the command did not run"
+        await asyncio.sleep(0.02)
+
+
+async def test_session_send_interrupted_by_its_request_finishes_normally(connect: Connect, workdir: Path) -> None:
+    client = await connect()
+    send = client.session_send("by-request", SLOW, workdir)
+    mark = client.send(send)
+    await client.wait_for(
+        lambda m: (
+            isinstance(m, SessionEventNotification)
+            and m.params.request_id == send.id
+            and isinstance(m.params.event, TextDelta)
+        ),
+        after=mark,
+    )
+    assert await interrupt(client, send.id) is True
+    result = turn_result(await client.reply(send.id, after=mark))
+    assert result.status == "interrupted"
+    assert FULL.startswith(result.text) and 0 < len(result.text) < len(FULL), result.text
+
+    after = turn_result(await client.request(client.session_send("by-request", "after", workdir)))
+    assert (after.status, after.thread_id) == ("completed", result.thread_id)
+    assert await interrupt(client, send.id) is False  # that request is over
+
+
+async def test_streamed_chat_interrupted_by_its_request_finishes_normally(connect: Connect, workdir: Path) -> None:
+    client = await connect()
+    request = chat(client, SLOW, workdir, stream=True)
+    mark = client.send(request)
+    await client.wait_for(
+        lambda m: isinstance(m, ChatCompletionsChunkNotification) and m.params.request_id == request.id, after=mark
+    )
+    assert await interrupt(client, request.id) is True
+    reply = await client.reply(request.id, after=mark)
+    assert isinstance(reply, Response), reply
+    chunks = chunks_of(client, request.id)
+    assert decode_result(reply.result, StreamDone) == StreamDone(chunks=len(chunks), interrupted=True)
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert FULL.startswith(text) and 0 < len(text) < len(FULL), text
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+
+    assert (await client.status()).turns_in_flight == 0
+    done = await client.request(chat(client, "next", workdir, stream=True))
+    assert isinstance(done, Response) and decode_result(done.result, StreamDone).interrupted is False
+
+
+async def test_chat_without_a_session_interrupted_by_its_request_finishes_normally(
+    connect: Connect, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    """Such a chat can only be named by its request."""
+    client = await connect()
+    request = chat(client, SLOW, workdir)
+    mark = client.send(request)
+    await first_model_request(codex_model_server)
+    assert await interrupt(client, request.id) is True
+    reply = await client.reply(request.id, after=mark)
+    assert isinstance(reply, Response), reply
+    completion = json.loads(bytes(reply.result))
+    assert completion["interrupted"] is True
+    [choice] = completion["choices"]
+    assert choice["finish_reason"] == "stop"
+    assert FULL.startswith(choice["message"]["content"]) and len(choice["message"]["content"]) < len(FULL)
+
+    complete = await client.request(chat(client, "next", workdir))
+    assert isinstance(complete, Response) and "interrupted" not in json.loads(bytes(complete.result))
+
+
+async def test_interrupted_chat_reports_the_usage_codex_counted(
+    connect: Connect, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    """Interrupted while its command runs: the model request that asked for the command was counted."""
+    client = await connect()
+    request = chat(client, "[[tool:touch started && sleep 30]] go", workdir, **TOOL_OPTIONS)
+    mark = client.send(request)
+    await file_appears(workdir / "started")
+    assert await interrupt(client, request.id) is True
+    reply = await client.reply(request.id, after=mark)
+    assert isinstance(reply, Response), reply
+    completion = json.loads(bytes(reply.result))
+    assert completion["interrupted"] is True
+    [asked] = codex_model_server.requests
+    usage = completion["usage"]
+    assert usage["prompt_tokens"] == input_words(asked) > 0
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+async def test_interrupted_stream_reports_the_usage_codex_counted(
+    connect: Connect, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    client = await connect()
+    request = chat(
+        client, "[[tool:touch started && sleep 30]] go", workdir, stream=True, include_usage=True, **TOOL_OPTIONS
+    )
+    mark = client.send(request)
+    await file_appears(workdir / "started")
+    assert await interrupt(client, request.id) is True
+    reply = await client.reply(request.id, after=mark)
+    assert isinstance(reply, Response), reply
+    assert decode_result(reply.result, StreamDone).interrupted is True
+    usage = chunks_of(client, request.id)[-1]["usage"]
+    [asked] = codex_model_server.requests
+    assert usage["prompt_tokens"] == input_words(asked) > 0
+
+
+async def test_interrupted_session_turn_reports_the_usage_codex_counted(
+    connect: Connect, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    client = await connect()
+    send = client.session_send("counted", "[[tool:sleep 30]] go", workdir, **TOOL_OPTIONS)
+    mark = client.send(send)
+    _, counted = await client.wait_for(
+        lambda m: (
+            isinstance(m, SessionEventNotification)
+            and m.params.request_id == send.id
+            and isinstance(m.params.event, UsageEvent)
+        ),
+        after=mark,
+    )
+    assert await interrupt(client, send.id) is True
+    result = turn_result(await client.reply(send.id, after=mark))
+    assert result.status == "interrupted"
+    [asked] = codex_model_server.requests
+    assert result.usage is not None
+    assert result.usage.prompt_tokens == input_words(asked) > 0
+    assert isinstance(counted, SessionEventNotification) and isinstance(counted.params.event, UsageEvent)
+    assert result.usage == counted.params.event.usage
+
+
+async def test_interrupt_of_a_request_that_runs_no_turn_is_false(connect: Connect) -> None:
+    client = await connect()
+    assert await interrupt(client, 999) is False
+    reply = await client.request(
+        TurnInterruptRequest(id=client.next_id(), params=TurnInterruptParams(request_id="no-such"))
+    )
+    assert isinstance(reply, Response) and not isinstance(reply, ErrorResponse)

@@ -1,0 +1,62 @@
+"""Checks for the API guide's Responses API and image examples (``docs/python-api.md``)."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable
+
+from api_guide import Run
+
+from claif_cod.testing import RecordedRequest
+
+
+def _thread(request: RecordedRequest) -> str:
+    return str(request.body["prompt_cache_key"])
+
+
+def check_responses_api(run: Run) -> None:
+    lines = run.stdout.splitlines()
+    assert lines[:3] == [
+        "Echo: Review: def add(a, b): return a - b",
+        "[turn 2] Echo: Suggest a fix",
+        "[turn 3] Echo: Write a test for it",
+    ]
+    tokens = re.fullmatch(r"\[(\d+) tokens\]", lines[3])
+    assert tokens is not None and int(tokens[1]) > 0
+    assert lines[4:] == ["completed"]
+    first, second, third = run.server.requests
+    assert _thread(first) == _thread(second) == _thread(third)
+    assert "You are a concise code reviewer." in first.developer_texts()
+    assert third.user_texts() == ["Review: def add(a, b): return a - b", "Suggest a fix", "Write a test for it"]
+
+
+def check_branching_from_an_earlier_response(run: Run) -> None:
+    assert run.stdout == "[turn 2] Echo: Make it warmer\n[turn 2] Echo: Make it cooler\n"
+    draft, warmer, cooler = run.server.requests
+    assert _thread(draft) == _thread(warmer) != _thread(cooler)
+    assert cooler.user_texts() == ["Name a colour", "Make it cooler"]
+
+
+def check_responses_with_tools(run: Run) -> None:
+    assert run.stdout == "Tool get_weather returned: 22 degrees and sunny in Oslo\n"
+    first, second = run.server.requests
+    assert _thread(first) == _thread(second)  # the suspended turn went on
+    assert [(c.name, c.arguments) for c in first.function_calls()] == []
+    assert [c.name for c in second.function_calls()] == ["get_weather"]
+    assert [o.output for o in second.function_outputs()] == ["22 degrees and sunny in Oslo"]
+
+
+def check_images(run: Run) -> None:
+    assert run.stdout == "Echo: What is in this image?\nEcho: Describe it in one word\n"
+    png = run["png"]
+    for request in run.server.requests:
+        assert [base64.b64decode(url.split(",", 1)[1]) for url in request.images()] == [png]
+
+
+RESPONSES_CHECKS: dict[str, Callable[[Run], None]] = {
+    "responses-api": check_responses_api,
+    "branching-from-an-earlier-response": check_branching_from_an_earlier_response,
+    "responses-with-tools": check_responses_with_tools,
+    "images": check_images,
+}

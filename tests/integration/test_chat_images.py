@@ -1,0 +1,97 @@
+"""``image_url`` parts in chat messages reach the model through the real Codex binary."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import openai
+import pytest
+
+from claif_cod import CodexClient
+from claif_cod.testing import ModelServer
+
+pytestmark = pytest.mark.codex
+
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+PNG_URL = "data:image/png;base64," + base64.b64encode(PNG).decode()
+
+
+def decoded(urls: list[str]) -> list[bytes]:
+    return [base64.b64decode(url.split(",", 1)[1]) for url in urls]
+
+
+def look(text: str, url: str) -> dict[str, Any]:
+    return {
+        "role": "user",
+        "content": [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": url}}],
+    }
+
+
+def test_data_url_image_reaches_the_model(client: CodexClient, codex_model_server: ModelServer) -> None:
+    reply = client.chat.completions.create(model="o4-mini", messages=[look("what is it", PNG_URL)])  # type: ignore[list-item]
+    assert reply.choices[0].message.content == "Echo: what is it"
+    [request] = codex_model_server.requests
+    assert decoded(request.images()) == [PNG]
+
+
+def test_image_in_replayed_history_is_injected(client: CodexClient, codex_model_server: ModelServer) -> None:
+    client.chat.completions.create(
+        model="o4-mini",
+        messages=[  # type: ignore[list-item]
+            look("earlier", PNG_URL),
+            {"role": "assistant", "content": "a pixel"},
+            {"role": "user", "content": "and now?"},
+        ],
+    )
+    [request] = codex_model_server.requests
+    assert decoded(request.images()) == [PNG]
+    assert request.messages() == [("user", "earlier"), ("assistant", "a pixel"), ("user", "and now?")]
+
+
+class _Images(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "image/png")
+        self.send_header("content-length", str(len(PNG)))
+        self.end_headers()
+        self.wfile.write(PNG)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def image_host() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Images)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_remote_image_is_fetched_and_sent_inline(
+    client: CodexClient, codex_model_server: ModelServer, image_host: str
+) -> None:
+    client.chat.completions.create(model="o4-mini", messages=[look("remote", f"{image_host}/p.png")])  # type: ignore[list-item]
+    [request] = codex_model_server.requests
+    assert decoded(request.images()) == [PNG]
+
+
+def test_bad_image_is_a_400_naming_the_part_and_no_turn_runs(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(
+            model="o4-mini",
+            messages=[{"role": "user", "content": "hi"}, look("x", "data:image/png;base64,####")],  # type: ignore[list-item]
+        )
+    assert caught.value.body["param"] == "messages[1].content[1]"  # type: ignore[index]
+    assert codex_model_server.requests == []

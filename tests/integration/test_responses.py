@@ -1,0 +1,259 @@
+"""``client.responses`` through the real Codex binary and the offline model (in-process engine)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import tempfile
+from pathlib import Path
+
+import openai
+import pytest
+from openai.types.responses import Response
+
+from claif_cod import AsyncCodexClient, CodexClient
+from claif_cod.testing import ModelServer
+
+pytestmark = pytest.mark.codex
+
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+PNG_URL = "data:image/png;base64," + base64.b64encode(PNG).decode()
+
+
+def thread_of(request: object) -> str:
+    return str(request.body["prompt_cache_key"])  # type: ignore[attr-defined]  # Codex's thread id
+
+
+def test_create_returns_an_openai_response_with_real_usage(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    response = client.responses.create(model="o4-mini", input="hello world", instructions="RULE-77")
+
+    assert isinstance(response, Response)
+    assert response.status == "completed"
+    assert response.output_text == "Echo: hello world"
+    assert response.id.startswith("resp_")
+    assert response.model == "o4-mini"
+    assert response.instructions == "RULE-77"
+    [request] = codex_model_server.requests
+    assert any("RULE-77" in text for text in request.developer_texts())
+    usage = response.usage
+    assert usage is not None
+    assert usage.output_tokens == 3  # one delta per word
+    assert usage.input_tokens > 0
+    assert usage.total_tokens == usage.input_tokens + usage.output_tokens
+
+
+async def test_async_create(aclient: AsyncCodexClient) -> None:
+    response = await aclient.responses.create(input="async hello")
+    assert response.output_text == "Echo: async hello"
+
+
+def test_stream_emits_openai_events_in_order(client: CodexClient) -> None:
+    with client.responses.create(input="one two three", stream=True) as stream:
+        events = list(stream)
+
+    types = [e.type for e in events]
+    assert types[:4] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+    ]
+    assert types[-4:] == [
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
+    assert len(deltas) == 4 and "".join(deltas) == "Echo: one two three"  # one delta per word
+    done = events[-1]
+    assert done.type == "response.completed"
+    assert done.response.output_text == "Echo: one two three"
+    assert done.response.usage is not None and done.response.usage.output_tokens == 4
+    assert events[0].response.status == "in_progress"  # type: ignore[union-attr]
+
+
+async def test_async_stream(aclient: AsyncCodexClient) -> None:
+    stream = await aclient.responses.create(input="streamed", stream=True)
+    text = "".join([e.delta async for e in stream if e.type == "response.output_text.delta"])
+    assert text == "Echo: streamed"
+
+
+def test_previous_response_id_continues_the_same_thread(client: CodexClient, codex_model_server: ModelServer) -> None:
+    first = client.responses.create(input="first")
+    second = client.responses.create(input="second", previous_response_id=first.id)
+
+    assert second.output_text == "[turn 2] Echo: second"
+    assert second.previous_response_id == first.id
+    one, two = codex_model_server.requests
+    assert thread_of(one) == thread_of(two)
+    assert two.messages() == [("user", "first"), ("assistant", "Echo: first"), ("user", "second")]
+
+
+def test_branching_from_an_older_response_forks_and_leaves_the_continued_thread_alone(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    root = client.responses.create(input="root")
+    main = client.responses.create(input="main line", previous_response_id=root.id)
+    branch = client.responses.create(input="side line", previous_response_id=root.id)
+    client.responses.create(input="main again", previous_response_id=main.id)
+
+    r_root, r_main, r_branch, r_after = codex_model_server.requests
+    assert r_branch.messages() == [("user", "root"), ("assistant", "Echo: root"), ("user", "side line")]
+    assert thread_of(r_branch) != thread_of(r_root)  # a fork, not the original thread
+    assert thread_of(r_after) == thread_of(r_main) == thread_of(r_root)
+    assert ("user", "side line") not in r_after.messages()
+    assert r_after.messages()[-2:] == [("assistant", main.output_text), ("user", "main again")]
+    assert branch.output_text == "[turn 2] Echo: side line"
+    # The branch is a thread of its own that continues like any other.
+    again = client.responses.create(input="branch again", previous_response_id=branch.id)
+    assert thread_of(codex_model_server.requests[-1]) == thread_of(r_branch)
+    assert again.output_text == "[turn 3] Echo: branch again"
+
+
+def test_input_items_become_history_and_instructions(client: CodexClient, codex_model_server: ModelServer) -> None:
+    response = client.responses.create(
+        input=[
+            {"role": "system", "content": "SYS-RULE"},
+            {"role": "user", "content": "earlier question"},
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "earlier answer"}]},
+            {"role": "user", "content": [{"type": "input_text", "text": "now"}]},
+        ],
+    )
+    assert response.output_text == "[turn 2] Echo: now"
+    [request] = codex_model_server.requests
+    assert any("SYS-RULE" in text for text in request.developer_texts())
+    assert request.messages() == [("user", "earlier question"), ("assistant", "earlier answer"), ("user", "now")]
+
+
+def test_json_schema_becomes_codex_output_schema(client: CodexClient, codex_model_server: ModelServer) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "string"}},
+        "required": ["a"],
+        "additionalProperties": False,
+    }
+    response = client.responses.create(
+        input='[[reply:{"a": "x"}]]',
+        text={"format": {"type": "json_schema", "name": "thing", "schema": schema, "strict": True}},
+    )
+    assert json.loads(response.output_text) == {"a": "x"}
+    [request] = codex_model_server.requests
+    assert request.body["text"]["format"]["type"] == "json_schema"
+    assert request.body["text"]["format"]["schema"]["properties"] == schema["properties"]
+    assert response.text.format.type == "json_schema"
+
+
+def test_reasoning_effort_and_summaries(client: CodexClient, codex_model_server: ModelServer) -> None:
+    response = client.responses.create(input="think [[reasoning]]", reasoning={"effort": "low", "summary": "auto"})
+    [request] = codex_model_server.requests
+    assert request.body["reasoning"]["effort"] == "low"
+    assert request.body["reasoning"]["summary"] == "auto"
+    kinds = [item.type for item in response.output]
+    assert kinds == ["reasoning", "message"]
+    reasoning = response.output[0]
+    assert reasoning.type == "reasoning"
+    assert [s.text for s in reasoning.summary] == ["Thinking about how to answer this request."]
+    assert response.usage is not None
+    assert response.usage.output_tokens_details.reasoning_tokens == 7
+
+
+def test_retrieve_returns_the_stored_response(client: CodexClient) -> None:
+    created = client.responses.create(input="keep me")
+    fetched = client.responses.retrieve(created.id)
+    assert fetched.id == created.id and fetched.output_text == "Echo: keep me" and fetched.status == "completed"
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve("resp_unknown")
+
+
+def test_store_false_is_not_retrievable(client: CodexClient) -> None:
+    created = client.responses.create(input="forget me", store=False)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(created.id)
+    with pytest.raises(openai.BadRequestError):
+        client.responses.create(input="more", previous_response_id=created.id)
+
+
+def test_unknown_previous_response_is_a_400(client: CodexClient, codex_model_server: ModelServer) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(input="x", previous_response_id="resp_nope")
+    assert caught.value.body["param"] == "previous_response_id"  # type: ignore[index]
+    assert codex_model_server.requests == []
+
+
+def test_unhonoured_parameters_are_reported_or_refused(client: CodexClient) -> None:
+    raw = client.responses.with_raw_response.create(input="hi", temperature=0.2, max_output_tokens=50)
+    assert raw.headers["x-claif-cod-ignored-params"] == "max_output_tokens,temperature"
+    with pytest.raises(openai.BadRequestError, match="strict mode"):
+        client.responses.create(input="hi", temperature=0.2, extra_body={"strict": True})
+
+
+def test_a_failed_turn_raises_the_openai_error(client: CodexClient) -> None:
+    with pytest.raises(openai.AuthenticationError):
+        client.responses.create(input="[[status:401:invalid_api_key]]")
+
+
+def test_input_image_reaches_the_model_and_its_file_is_removed(
+    client: CodexClient, codex_model_server: ModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
+    response = client.responses.create(
+        input=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "what is this"},
+                    {"type": "input_image", "image_url": PNG_URL},
+                ],
+            }
+        ]
+    )
+    assert response.output_text == "Echo: what is this"
+    [request] = codex_model_server.requests
+    [image] = request.images()
+    assert base64.b64decode(image.split(",", 1)[1]) == PNG
+    assert list(private_tmp.iterdir()) == []  # the turn's image directory is gone
+
+
+def test_unreadable_image_is_a_400_naming_the_part(client: CodexClient, codex_model_server: ModelServer) -> None:
+    bad = "data:image/png;base64," + base64.b64encode(b"not an image").decode()
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(
+            input=[
+                {
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": "x"}, {"type": "input_image", "image_url": bad}],
+                }
+            ]
+        )
+    assert caught.value.body["param"] == "input[0].content[1]"  # type: ignore[index]
+    assert codex_model_server.requests == []
+
+
+async def test_concurrent_continuations_of_one_response_never_share_a_thread(
+    aclient: AsyncCodexClient, codex_model_server: ModelServer
+) -> None:
+    root = await aclient.responses.create(input="root")
+    replies = await asyncio.gather(
+        *(aclient.responses.create(input=f"[[barrier:2]] child {i}", previous_response_id=root.id) for i in range(2))
+    )
+    assert sorted(r.output_text for r in replies) == ["[turn 2] Echo: child 0", "[turn 2] Echo: child 1"]
+    _, one, two = codex_model_server.requests
+    assert thread_of(one) != thread_of(two)  # one continued the thread, the other forked it
+    assert {thread_of(one), thread_of(two)} & {thread_of(codex_model_server.requests[0])}
+    for request in (one, two):
+        assert len(request.user_texts()) == 2  # root + its own child, never the sibling
+
+
+def test_incomplete_for_length(client: CodexClient) -> None:
+    response = client.responses.create(input="long story [[incomplete]]")
+    assert response.status == "incomplete"
+    assert response.incomplete_details is not None and response.incomplete_details.reason == "max_output_tokens"

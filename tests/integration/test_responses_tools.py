@@ -1,0 +1,103 @@
+"""Caller function tools through ``client.responses``: ``function_call`` output items, then
+``function_call_output`` input items resume the same suspended Codex turn (real binary, offline model)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import openai
+import pytest
+
+from claif_cod import AsyncCodexClient, CodexClient
+from claif_cod.testing import ModelServer
+
+pytestmark = pytest.mark.codex
+
+WEATHER: dict[str, Any] = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Weather of a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+TIME: dict[str, Any] = {"type": "function", "name": "get_time", "parameters": {"type": "object", "properties": {}}}
+
+
+def thread_of(request: object) -> str:
+    return str(request.body["prompt_cache_key"])  # type: ignore[attr-defined]
+
+
+def outputs(calls: list[Any], text: str = "sunny") -> list[dict[str, Any]]:
+    return [{"type": "function_call_output", "call_id": c.call_id, "output": f"{text} {c.name}"} for c in calls]
+
+
+def test_function_call_then_output_with_previous_response_id(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    first = client.responses.create(input='Weather? [[call:get_weather {"city": "Paris"}]]', tools=[WEATHER])
+    [call] = [item for item in first.output if item.type == "function_call"]
+    assert call.name == "get_weather" and json.loads(call.arguments) == {"city": "Paris"}
+    assert first.status == "completed" and first.usage is not None and first.usage.output_tokens > 0
+    assert "get_weather" in codex_model_server.requests[0].tool_names()
+
+    second = client.responses.create(previous_response_id=first.id, input=outputs([call]), tools=[WEATHER])
+
+    assert second.output_text == "Tool get_weather returned: sunny get_weather"
+    one, two = codex_model_server.requests
+    assert thread_of(one) == thread_of(two)  # the same suspended turn went on
+    assert [(o.call_id, o.output) for o in two.function_outputs()] == [(call.call_id, "sunny get_weather")]
+
+
+def test_parallel_calls_come_back_together_and_a_replayed_transcript_resumes(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    prompt = 'Weather and time? [[call:get_weather {"city": "Oslo"}]] [[call:get_time {}]]'
+    first = client.responses.create(input=prompt, tools=[WEATHER, TIME])
+    calls = [item for item in first.output if item.type == "function_call"]
+    assert sorted(c.name for c in calls) == ["get_time", "get_weather"]
+    # As the Agents SDK does by default: the whole transcript again, no previous_response_id.
+    transcript: list[Any] = [{"role": "user", "content": prompt}]
+    transcript += [c.model_dump(exclude_none=True) for c in calls]
+    transcript += outputs(calls, "ok")
+    second = client.responses.create(input=transcript, tools=[WEATHER, TIME])
+
+    assert sorted(second.output_text.splitlines()) == ["Tool get_time returned: ok get_time",
+                                                       "Tool get_weather returned: ok get_weather"]  # fmt: skip
+    assert len(codex_model_server.requests) == 2  # resumed: the model was not asked again from scratch
+    assert thread_of(codex_model_server.requests[0]) == thread_of(codex_model_server.requests[1])
+
+
+def test_streamed_function_call_events(client: CodexClient) -> None:
+    with client.responses.create(input="[[call:get_time {}]]", tools=[TIME], stream=True) as stream:
+        events = list(stream)
+    types = [e.type for e in events]
+    assert "response.function_call_arguments.delta" in types and "response.function_call_arguments.done" in types
+    done = [e for e in events if e.type == "response.output_item.done"][-1]
+    assert done.item.type == "function_call" and done.item.name == "get_time"  # type: ignore[union-attr]
+    assert types[-1] == "response.completed"
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+
+
+async def test_cold_transcript_replay_injects_calls_and_results(
+    aclient: AsyncCodexClient, codex_model_server: ModelServer
+) -> None:
+    transcript: list[Any] = [
+        {"role": "user", "content": "Weather?"},
+        {"type": "function_call", "call_id": "call_old", "name": "get_weather", "arguments": '{"city": "Rome"}'},
+        {"type": "function_call_output", "call_id": "call_old", "output": "hot"},
+    ]
+    response = await aclient.responses.create(input=transcript, tools=[WEATHER])
+    assert response.output_text == "Tool get_weather returned: hot"
+    [request] = codex_model_server.requests
+    assert [(c.call_id, c.name) for c in request.function_calls()] == [("call_old", "get_weather")]
+    assert [(o.call_id, o.output) for o in request.function_outputs()] == [("call_old", "hot")]
+
+
+def test_a_user_message_while_calls_wait_is_a_400(client: CodexClient, codex_model_server: ModelServer) -> None:
+    first = client.responses.create(input="[[call:get_time {}]]", tools=[TIME])
+    with pytest.raises(openai.BadRequestError, match="waiting for its tool calls"):
+        client.responses.create(previous_response_id=first.id, input="never mind", tools=[TIME])
+    [call] = [item for item in first.output if item.type == "function_call"]
+    after = client.responses.create(previous_response_id=first.id, input=outputs([call]), tools=[TIME])
+    assert after.output_text == "Tool get_time returned: sunny get_time"  # the turn still waited
+    assert len(codex_model_server.requests) == 2

@@ -1,0 +1,150 @@
+"""Image parts of chat and Responses requests: collected at parse time, loaded (decoded or fetched) before the turn."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import stat
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from claif_cod.engine.errors import InvalidRequest
+from claif_cod.engine.images import Image, TurnImages
+from claif_cod.openai_compat import images
+from claif_cod.openai_compat.images import ImageRef, load_images
+from claif_cod.openai_compat.request import parse_chat_request
+from claif_cod.openai_compat.responses_request import parse_responses_request
+
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+PNG_URL = "data:image/png;base64," + base64.b64encode(PNG).decode()
+
+
+def chat(*messages: dict[str, Any]) -> bytes:
+    return json.dumps({"messages": list(messages)}).encode()
+
+
+def image_part(url: str) -> dict[str, Any]:
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def test_chat_image_parts_load_into_the_prompt_and_history() -> None:
+    parsed = parse_chat_request(
+        chat(
+            {"role": "user", "content": [{"type": "text", "text": "a"}, image_part(PNG_URL)]},
+            {"role": "assistant", "content": "b"},
+            {"role": "user", "content": [image_part(PNG_URL), {"type": "text", "text": "c"}]},
+        ),
+        default_model=None,
+        strict=False,
+    )
+    assert [r.where for r in parsed.image_refs] == ["messages[0].content[1]", "messages[2].content[0]"]
+    asyncio.run(parsed.with_images())
+    conversation = parsed.conversation
+    assert conversation.prompt == "c"
+    assert [i.data for i in conversation.prompt_images] == [PNG]
+    assert [i.mime for i in conversation.history[0].images] == ["image/png"]
+
+
+def test_images_outside_user_messages_are_rejected() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_chat_request(
+            chat({"role": "system", "content": [image_part(PNG_URL)]}, {"role": "user", "content": "x"}),
+            default_model=None,
+            strict=False,
+        )
+    assert caught.value.param == "messages[0]"
+
+
+def test_responses_input_images_attach_to_their_message() -> None:
+    body = {
+        "input": [
+            {"role": "user", "content": [{"type": "input_image", "image_url": PNG_URL}]},
+            {"role": "assistant", "content": "seen"},
+            {"role": "user", "content": [{"type": "input_text", "text": "and now"}]},
+        ]
+    }
+    parsed = parse_responses_request(json.dumps(body).encode(), default_model=None, strict=False)
+    asyncio.run(parsed.with_images())
+    assert [len(m.images) for m in parsed.history] == [1, 0]
+    assert parsed.prompt_images == ()
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("data:image/png;base64,!!!", "not valid base64"),
+        ("data:image/png," + "AAAA", "data:<type>;base64"),
+        ("data:image/png;base64," + base64.b64encode(b"plain text").decode(), "not a PNG"),
+        ("ftp://example.com/a.png", "https or data: URL"),
+        ("file:///etc/passwd", "https or data: URL"),
+    ],
+)
+def test_unreadable_images_are_rejected_naming_the_part(url: str, reason: str) -> None:
+    with pytest.raises(InvalidRequest, match=reason) as caught:
+        asyncio.run(load_images([ImageRef(url, "messages[3].content[1]")]))
+    assert caught.value.param == "messages[3].content[1]"
+    assert caught.value.message.startswith("messages[3].content[1]: ")
+
+
+def test_oversized_images_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(images, "MAX_IMAGE_BYTES", len(PNG) - 1)
+    with pytest.raises(InvalidRequest, match="larger than") as caught:
+        asyncio.run(load_images([ImageRef(PNG_URL, "input[0].content[0]")]))
+    assert caught.value.param == "input[0].content[0]"
+
+
+class _Images(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.path == "/cat.png":
+            self.send_response(200)
+            self.send_header("content-type", "image/png")
+            self.send_header("content-length", str(len(PNG)))
+            self.end_headers()
+            self.wfile.write(PNG)
+        else:
+            self.send_error(404)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def image_host() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Images)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_remote_images_are_fetched(image_host: str) -> None:
+    loaded = asyncio.run(load_images([ImageRef(f"{image_host}/cat.png", "p")]))
+    assert loaded["p"].data == PNG and loaded["p"].source == f"{image_host}/cat.png"
+
+
+def test_a_remote_image_that_cannot_be_fetched_is_a_400(image_host: str) -> None:
+    with pytest.raises(InvalidRequest, match="HTTP 404") as caught:
+        asyncio.run(load_images([ImageRef(f"{image_host}/missing.png", "messages[0].content[2]")]))
+    assert caught.value.param == "messages[0].content[2]"
+
+
+def test_turn_images_are_private_files_removed_afterwards() -> None:
+    files = TurnImages([Image("a", PNG, "image/png"), Image("b", PNG, "image/png")])
+    assert files.directory is not None
+    assert stat.S_IMODE(os.stat(files.directory).st_mode) == 0o700
+    paths = [getattr(i, "path") for i in files.inputs]  # noqa: B009
+    assert all(stat.S_IMODE(os.stat(p).st_mode) == 0o600 for p in paths)
+    assert [open(p, "rb").read() for p in paths] == [PNG, PNG]  # noqa: SIM115
+    directory = files.directory
+    files.remove()
+    assert not os.path.exists(directory)

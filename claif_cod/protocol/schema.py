@@ -71,8 +71,10 @@ def protocol_schema() -> dict[str, Any]:
             methods[spec.name]["result"] = next(refs)
     stream_done, completion, chat_request = next(refs), next(refs), next(refs)
     for spec in specs:
-        if spec.result_type is msgspec.Raw:  # chat.completions.create: the OpenAI object, or StreamDone
-            methods[spec.name]["result"] = {"anyOf": [completion, stream_done]}
+        if spec.result_type is msgspec.Raw:  # an OpenAI object passed through, or StreamDone when streamed
+            verbatim = {"description": "the OpenAI object, verbatim (non-streaming)"}
+            chat = spec.name == "chat.completions.create"
+            methods[spec.name]["result"] = {"anyOf": [completion if chat else verbatim, stream_done]}
     defs["ChatCompletion"]["description"] = (
         "Result of a non-streaming chat.completions.create: OpenAI's chat.completion object, plus "
         "`interrupted` (true) when turn.interrupt stopped the turn."

@@ -216,7 +216,13 @@ def query(
     try:
         try:
             result = runner.run(
-                stream_turn(client, messages_for(text, system), model=model, console=None if as_json else console)
+                stream_turn(
+                    client,
+                    messages_for(text, system),
+                    model=model,
+                    console=None if as_json else console,
+                    progress=True,
+                )
             )
         except Interrupted:
             console.note("interrupted")

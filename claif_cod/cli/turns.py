@@ -53,11 +53,16 @@ async def stream_turn(
     *,
     model: str | None,
     console: Console | None,
+    progress: bool = False,
 ) -> TurnResult:
-    """Stream one turn, writing each delta to ``console`` (if any) as it arrives."""
+    """Stream one turn, writing each delta to ``console`` (if any) as it arrives.
+
+    ``progress``: say on the terminal that Codex is awaited until the first text (``query``'s one
+    turn also starts Codex: seconds of silence otherwise; ``chat`` shows its banner instead).
+    """
     result = TurnResult()
-    if console is not None:
-        console.status("waiting for Codex...")  # the first turn also starts it: seconds of silence otherwise
+    if console is not None and progress:
+        console.status("waiting for Codex...")
     try:
         stream = await client.chat.completions.create(
             # None lets Codex use the model of its own configuration (openai's signature wants a str).

@@ -16,14 +16,23 @@ def daemon_env(codex_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     run_dir.mkdir(mode=0o700)
     socket = run_dir / "codd.sock"
     monkeypatch.setenv("CLAIF_COD_SOCKET", str(socket))
-    env = {**os.environ, "CLAIF_COD_SOCKET": str(socket), "CODEX_HOME": str(codex_home)}
+    state = tmp_path / "state"  # every daemon a test starts (`start` included) keeps its registry here
+    monkeypatch.setenv("CLAIF_COD_STATE_DIR", str(state))
+    env = {
+        **os.environ,
+        "CLAIF_COD_SOCKET": str(socket),
+        "CODEX_HOME": str(codex_home),
+        "CLAIF_COD_STATE_DIR": str(state),
+    }
     return env
 
 
 @pytest.fixture
 def daemon(daemon_env: dict[str, str], tmp_path: Path) -> Iterator[DaemonProcess]:
     process = DaemonProcess(
-        socket=Path(daemon_env["CLAIF_COD_SOCKET"]), state_dir=tmp_path / "state", log=tmp_path / "codd.log",
+        socket=Path(daemon_env["CLAIF_COD_SOCKET"]),
+        state_dir=tmp_path / "state",
+        log=tmp_path / "codd.log",
         env=daemon_env,
     )
     process.start()

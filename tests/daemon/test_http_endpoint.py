@@ -424,6 +424,7 @@ def test_start_in_the_background_with_http(daemon_env: dict[str, str], tmp_path:
         )
     finally:
         codd("stop")
+    assert (tmp_path / "state" / "sessions.db").exists()  # its own state dir, not the user's ~/.local/state
 
 
 # --- the examples in docs/daemon.md ---------------------------------------------------------------------

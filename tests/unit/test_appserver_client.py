@@ -7,6 +7,7 @@ import contextlib
 import ctypes
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -517,6 +518,25 @@ def test_child_environment_drops_service_manager_plumbing_and_adds_codex_variabl
     assert "NOTIFY_SOCKET" in base  # the caller's mapping is left alone
 
 
-def test_fake_is_valid_python() -> None:
-    compile(FAKE, "fake-codex", "exec")
-    json.dumps(APPROVAL_PARAMS)
+def test_the_fake_speaks_the_protocol_on_its_own(fake_path: Path) -> None:
+    """Driven by hand, without AppServer: the client tests above cannot pass on a fake broken to match."""
+    lines = [
+        {"id": 1, "method": "initialize", "params": {}},
+        {"method": "initialized"},
+        {"id": 2, "method": "echo", "params": {"a": [1, "x"]}},
+        {"id": 3, "method": "nonsense"},
+    ]
+    done = subprocess.run(
+        [str(fake_path)],
+        input="".join(json.dumps(m) + "\n" for m in lines),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert [json.loads(line) for line in done.stdout.splitlines()] == [
+        {"id": 1, "result": {"userAgent": "fake/0.0.1", "codexHome": "/fake/home"}},
+        {"id": 2, "result": {"a": [1, "x"]}},
+        {"id": 3, "error": {"code": -32601, "message": "unknown method nonsense"}},
+    ]
+    json.dumps(APPROVAL_PARAMS)  # the approval fixture is plain JSON

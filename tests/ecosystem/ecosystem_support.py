@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
-import pytest
-
 from claif_cod.testing import ModelServer, RecordedRequest
 
 INSTALL_HINT = "pip install 'claif_cod[ecosystem]'"
@@ -24,11 +20,3 @@ class Requests:
     def since(self) -> list[RecordedRequest]:
         """Requests the model received since this test began."""
         return self.server.requests[self.start :]
-
-
-needs_responses = pytest.mark.xfail(
-    importlib.util.find_spec("claif_cod.openai_compat.responses_service") is None,
-    reason="the Responses API (client.responses, /v1/responses: issue 9 §2) is not in this build yet",
-    strict=True,
-)
-"""For the tests of the Responses API paths: expected to fail exactly while that feature is missing."""

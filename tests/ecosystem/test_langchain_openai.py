@@ -81,3 +81,21 @@ def test_bind_tools_round_trip(http_url: str, model: Requests) -> None:
 
     assert final.content == "Tool multiply returned: 42"
     assert [(c.name, c.arguments) for c in model.since()[-1].function_calls()] == [("multiply", '{"a": 6, "b": 7}')]
+
+
+def test_responses_api_bind_tools_round_trip(http_url: str, model: Requests) -> None:
+    """What langchain does for any model whose name contains "codex": the same, over /v1/responses."""
+    llm = ChatOpenAI(
+        model="o4-mini", base_url=http_url, api_key="unused", max_retries=0, use_responses_api=True
+    ).bind_tools([multiply])  # type: ignore[arg-type]
+    messages: list[object] = [HumanMessage('Six times seven? [[call:multiply {"a": 6, "b": 7}]]')]
+
+    ai = llm.invoke(messages)  # type: ignore[arg-type]
+    assert isinstance(ai, AIMessage)
+    [call] = ai.tool_calls
+    assert (call["name"], call["args"]) == ("multiply", {"a": 6, "b": 7})
+    messages += [ai, multiply.invoke(call)]
+    final = llm.invoke(messages)  # type: ignore[arg-type]
+
+    assert final.text == "Tool multiply returned: 42"
+    assert ai.response_metadata["object"] == "response"  # answered by /v1/responses, not chat completions

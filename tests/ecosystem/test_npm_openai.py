@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ecosystem_support import Requests, needs_responses
+from ecosystem_support import Requests
 
 pytestmark = [
     pytest.mark.codex,
@@ -71,7 +71,6 @@ def test_chat_tool_call_round_trip(node_client: Path, http_url: str, model: Requ
     assert model.since()[0].tool("get_weather") is not None
 
 
-@needs_responses
 def test_responses_create_continue_and_retrieve(node_client: Path, http_url: str, model: Requests) -> None:
     seen = run_node(node_client, "responses", http_url)
 
@@ -86,7 +85,6 @@ def test_responses_create_continue_and_retrieve(node_client: Path, http_url: str
     assert first.body["prompt_cache_key"] == second.body["prompt_cache_key"]
 
 
-@needs_responses
 def test_responses_function_tool_round_trip(node_client: Path, http_url: str, model: Requests) -> None:
     seen = run_node(node_client, "responsesTools", http_url)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from ecosystem_support import INSTALL_HINT, Requests, needs_responses
+from ecosystem_support import INSTALL_HINT, Requests
 
 from claif_cod import AsyncCodexClient
 
@@ -77,7 +77,6 @@ async def test_chat_completions_model_runs_a_function_tool(model: Requests) -> N
     assert offered["parameters"]["properties"]["city"]["type"] == "string"
 
 
-@needs_responses
 async def test_default_client_on_the_responses_api_answers(model: Requests) -> None:
     set_default_openai_client(AsyncCodexClient(daemon="off"))
     agent = Agent(name="Assistant", instructions="AGENT-RULE-8", model="o4-mini")
@@ -89,7 +88,6 @@ async def test_default_client_on_the_responses_api_answers(model: Requests) -> N
     assert any("AGENT-RULE-8" in text for text in request.developer_texts())
 
 
-@needs_responses
 async def test_default_client_on_the_responses_api_runs_a_function_tool(model: Requests) -> None:
     set_default_openai_client(AsyncCodexClient(daemon="off"))
     agent = Agent(name="Assistant", model="o4-mini", tools=[get_weather])

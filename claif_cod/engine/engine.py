@@ -58,6 +58,7 @@ from claif_cod.engine.tools import (
     ThreadTools,
     ToolResult,
     ToolRouter,
+    check_tools_only,
     thread_start_fields,
 )
 from claif_cod.engine.turns import (
@@ -159,6 +160,10 @@ class Engine:
     ) -> ThreadHandle:
         """A new thread seeded with ``history``; ``ephemeral`` ones are cheaper per turn (no rollout)
         but cannot be resumed or forked, which only a named session needs."""
+        binary = self.known_binary(key.codex_path)
+        if binary is None:
+            binary = await asyncio.to_thread(self.binary, key.codex_path)
+        check_tools_only(tools, binary.version)
         server = await self._server(key, api_key)
         result = await server.request(
             "thread/start",

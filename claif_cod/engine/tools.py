@@ -126,6 +126,31 @@ TOOLS_ONLY_CONFIG: dict[str, Any] = {
 }
 """Config overrides that, with ``environments: []``, leave the model only the dynamic tools (Codex 0.163)."""
 
+TOOLS_ONLY_NEWEST_VERIFIED = (0, 163)
+"""The newest Codex minor version on which tools-only mode was seen to offer the caller's tools only.
+
+Codex 0.171 still offers ``exec_command``, ``write_stdin``, ``apply_patch`` and ``view_image`` with
+``environments: []`` (``features.shell_tool=false`` removes the first two; nothing found removes
+the others), so a newer binary is refused rather than trusted to hide its own tools."""
+
+
+def check_tools_only(tools: ThreadTools, codex_version: str) -> None:
+    """Refuse ``builtin=False`` on a Codex not verified to honour it: silently offering Codex's own
+    tools would break the promise made to the caller."""
+    if tools.builtin:
+        return
+    try:
+        major, minor = (int(part) for part in codex_version.split(".")[:2])
+    except ValueError:
+        major, minor = TOOLS_ONLY_NEWEST_VERIFIED[0], TOOLS_ONLY_NEWEST_VERIFIED[1] + 1
+    if (major, minor) > TOOLS_ONLY_NEWEST_VERIFIED:
+        newest = ".".join(map(str, TOOLS_ONLY_NEWEST_VERIFIED))
+        raise InvalidRequest(
+            f"builtin_tools=false is not supported by codex {codex_version}: it still offers the model its "
+            f"own shell, patch and image tools (tools-only mode is verified up to codex {newest}.x)",
+            param="builtin_tools",
+        )
+
 
 # --- the batch of one model response ------------------------------------------------------------
 

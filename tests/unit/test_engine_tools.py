@@ -23,6 +23,7 @@ from claif_cod.engine.tools import (
     ToolRouter,
     ToolSpec,
     canonical_arguments,
+    check_tools_only,
     thread_start_fields,
 )
 
@@ -136,3 +137,16 @@ def test_thread_start_fields() -> None:
         "type": "function",
     }
     assert params["experimentalRawEvents"] is True
+
+
+@pytest.mark.parametrize("version", ["0.163.0", "0.163.7", "0.150.0"])
+def test_tools_only_is_allowed_on_a_verified_codex(version: str) -> None:
+    check_tools_only(ThreadTools(builtin=False), version)
+
+
+@pytest.mark.parametrize("version", ["0.164.0", "0.171.0", "1.0.0", "unknown"])
+def test_tools_only_is_refused_on_a_codex_not_verified_for_it(version: str) -> None:
+    with pytest.raises(InvalidRequest, match=f"not supported by codex {version}") as caught:
+        check_tools_only(ThreadTools(builtin=False), version)
+    assert caught.value.param == "builtin_tools"
+    check_tools_only(ThreadTools(), version)  # Codex's own tools wanted: nothing to verify

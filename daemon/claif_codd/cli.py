@@ -173,8 +173,8 @@ def serve(
     http_strict: bool,
 ) -> None:
     """Run in the foreground (what systemd and `start` run)."""
+    from claif_codd.config import DaemonConfig
     from claif_codd.run import run
-    from claif_codd.server import DaemonConfig
 
     http_settings = _http_settings(http, http_token_file, http_working_dir, http_strict)
     configure_logging(log_format, log_level)

@@ -64,7 +64,7 @@ from claif_cod.protocol import (
 from claif_cod.transport.wire_errors import failure_to_error
 
 if TYPE_CHECKING:
-    from claif_codd.server import Daemon
+    from claif_codd.host import DaemonHost
 
 log = get_logger("claif_codd.connection")
 
@@ -94,7 +94,9 @@ def error_frame(request_id: RequestId | None, error: ProtocolError, max_frame: i
 
 
 class Connection:
-    def __init__(self, daemon: Daemon, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, daemon: DaemonHost[Connection], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         self.daemon = daemon
         self.id = next(_ids)
         self._reader = reader

@@ -84,13 +84,13 @@ from claif_cod.transport.backend import wants_stream
 
 if TYPE_CHECKING:
     from claif_codd.connection import Connection
-    from claif_codd.server import Daemon
+    from claif_codd.host import DaemonHost
 
 _encoder = msgspec.json.Encoder()
 
 
 class Methods:
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: DaemonHost[Connection]) -> None:
         self.daemon = daemon
 
     async def call(self, conn: Connection, request: Request) -> Any:

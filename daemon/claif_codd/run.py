@@ -10,9 +10,10 @@ from typing import NoReturn
 
 from claif_cod._log import get_logger
 from claif_codd import systemd
+from claif_codd.config import DaemonConfig
 from claif_codd.registry import RegistrySchemaError, RegistryUnusable, SqliteSessionStore, check_usable
 from claif_codd.response_registry import SqliteResponseStore
-from claif_codd.server import AlreadyRunning, Daemon, DaemonConfig, HttpUnavailable
+from claif_codd.server import AlreadyRunning, Daemon, HttpUnavailable
 
 log = get_logger("claif_codd.run")
 

@@ -20,25 +20,22 @@ import os
 import signal
 import socket
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from claif_cod._log import get_logger
 from claif_cod.engine.engine import Engine
-from claif_cod.engine.idle import DEFAULT_THREAD_IDLE_TIMEOUT_S
 from claif_cod.engine.sessions import SessionStore
 from claif_cod.openai_compat.responses_service import ResponsesService
 from claif_cod.openai_compat.service import ChatService
 from claif_cod.protocol import (
-    DEFAULT_MAX_FRAME,
     FrameDecoder,
     Overloaded,
     ProtocolError,
     RequestId,
     decode,
 )
-from claif_cod.transport.socket_path import default_socket_path, ensure_directory, listening, peer_uid
+from claif_cod.transport.socket_path import ensure_directory, listening, peer_uid
+from claif_codd.config import DaemonConfig
 from claif_codd.connection import REQUEST_TYPES, Connection, error_frame
 from claif_codd.http.settings import HttpSettings
 from claif_codd.methods import Methods
@@ -64,27 +61,6 @@ class AlreadyRunning(Exception):
 
 class HttpUnavailable(Exception):
     """The ``--http`` address could not be listened on."""
-
-
-@dataclass
-class DaemonConfig:
-    socket_path: Path = field(default_factory=default_socket_path)
-    state_dir: Path | None = None
-    idle_timeout: float | None = None
-    max_frame_size: int = DEFAULT_MAX_FRAME
-    max_connections: int = 256
-    max_inflight_per_connection: int = 128
-    max_turns_in_flight: int = 512
-    """Turn-starting requests (chat, session.send) in flight in the whole daemon, queued ones included."""
-    max_outbound_bytes: int = 64 * 1024 * 1024
-    """Backlog one client may leave unread before it is disconnected as a slow reader."""
-    max_processes: int = 8
-    thread_idle_timeout: float | None = DEFAULT_THREAD_IDLE_TIMEOUT_S
-    """Codex threads unused this long are unloaded (None: never); see claif_cod/engine/idle.py."""
-    approval_timeout: float = 120.0
-    drain_timeout: float = 60.0
-    http: HttpSettings | None = None
-    """The optional OpenAI-compatible HTTP endpoint; off when None."""
 
 
 class Daemon:

@@ -27,7 +27,7 @@ import math
 import os
 import sys
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from aiohttp import web
@@ -44,7 +44,7 @@ from claif_codd.http.responses import error_response, failure_event, failure_res
 from claif_codd.http.settings import HttpSettings
 
 if TYPE_CHECKING:
-    from claif_codd.server import Daemon
+    from claif_codd.host import DaemonHost
 
 log = get_logger("claif_codd.http")
 
@@ -66,7 +66,7 @@ class _Health(msgspec.Struct):
 
 
 class HttpEndpoint:
-    def __init__(self, daemon: Daemon, settings: HttpSettings) -> None:
+    def __init__(self, daemon: DaemonHost[Any], settings: HttpSettings) -> None:
         self.daemon = daemon
         self.settings = settings
         self.requests: set[asyncio.Task[object]] = set()

@@ -1,0 +1,59 @@
+"""The daemon package's imports flow one way: every import counts, ``TYPE_CHECKING`` and local ones too."""
+
+from __future__ import annotations
+
+import ast
+import graphlib
+from pathlib import Path
+
+import claif_codd
+
+PACKAGE = Path(claif_codd.__file__).parent
+COMPOSITION_ROOT = {"claif_codd.run", "claif_codd.cli"}
+"""The only modules that may import the server: they build it."""
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Each claif_codd module → the claif_codd modules it imports anywhere in its source."""
+    paths = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                    base = f"{anchor}.{base}" if base else anchor
+                for alias in node.names:
+                    submodule = f"{base}.{alias.name}"
+                    targets.add(submodule if submodule in paths else base)
+        graph[name] = {target for target in targets if target in paths and target != name}
+    return graph
+
+
+def test_the_import_graph_is_read() -> None:
+    graph = _import_graph()
+    assert {"claif_codd.connection", "claif_codd.methods", "claif_codd.http.app"} <= graph["claif_codd.server"]
+    assert "claif_codd.host" in graph["claif_codd.connection"]
+
+
+def test_only_the_composition_root_imports_the_server() -> None:
+    importers = {name for name, targets in _import_graph().items() if "claif_codd.server" in targets}
+    assert importers <= COMPOSITION_ROOT
+
+
+def test_the_daemon_package_has_no_import_cycle() -> None:
+    sorter = graphlib.TopologicalSorter(_import_graph())
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as exc:
+        raise AssertionError(f"import cycle, each importing the next: {' -> '.join(reversed(exc.args[1]))}") from None

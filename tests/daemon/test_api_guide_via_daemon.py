@@ -38,7 +38,7 @@ INTEGRATION = Path(__file__).resolve().parents[1] / "integration"
 if str(INTEGRATION) not in sys.path:
     sys.path.insert(0, str(INTEGRATION))
 
-from api_guide import GUIDE_WARNINGS, Example, GuideRunner, guide_runner, load_examples  # noqa: E402
+from api_guide import GUIDE_WARNINGS, Example, GuideRunner, guide_runner, load_examples, unsupported_here  # noqa: E402
 from test_api_guide import CHECKS, IN_PROCESS_ONLY, NO_GUIDE  # noqa: E402
 
 pytestmark = [pytest.mark.codex, pytest.mark.timeout(60), GUIDE_WARNINGS]
@@ -101,6 +101,8 @@ def guide(
 def test_example_runs_through_the_daemon(
     example: Example, guide: GuideRunner, daemon: DaemonProcess, local_engines: list[Any]
 ) -> None:
+    if (reason := unsupported_here(example.id)) is not None:
+        pytest.skip(reason)
     run = guide.run(example)
     check = CHECKS.get(example.id)
     if check is not None:

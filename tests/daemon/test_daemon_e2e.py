@@ -45,7 +45,7 @@ def test_raw_socket_client_streams_a_chat(daemon: DaemonProcess, workdir: Path) 
     assert all(m["params"]["request_id"] == 2 for m in stream)
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
     assert text == "Echo: raw hello"
-    assert final == {"jsonrpc": "2.0", "id": 2, "result": {"done": True, "chunks": len(chunks)}}
+    assert final == {"jsonrpc": "2.0", "id": 2, "result": {"done": True, "chunks": len(chunks), "interrupted": False}}
 
 
 def test_client_with_daemon_required_uses_the_daemon(daemon: DaemonProcess, workdir: Path) -> None:

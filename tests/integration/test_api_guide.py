@@ -40,6 +40,7 @@ from api_guide import (
     Run,
     guide_runner,
     load_examples,
+    unsupported_here,
 )
 from api_guide_responses import RESPONSES_CHECKS
 
@@ -628,6 +629,8 @@ _PARAMS = [pytest.param(e, id=e.id) for e in EXAMPLES] or [
 @pytest.mark.codex
 @pytest.mark.parametrize("example", _PARAMS)
 def test_example_runs_as_written(example: Example, guide: GuideRunner) -> None:
+    if (reason := unsupported_here(example.id)) is not None:
+        pytest.skip(reason)
     if example.id in NEEDS_DAEMON:
         guide.start_daemon()
     run = guide.run(example)

@@ -54,9 +54,17 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _no_daemon(monkeypatch: pytest.MonkeyPatch, _probe_cache_home: Path) -> None:
+def _no_daemon(monkeypatch: pytest.MonkeyPatch, _probe_cache_home: Path, tmp_path: Path) -> None:
     """Tests never reach a daemon the developer may have running, unless they start their own;
-    they use the chosen Codex (or the bundled one), never one from the developer's environment."""
+    they use the chosen Codex (or the bundled one), never one from the developer's environment.
+
+    Each test has its own empty ``HOME`` and state directory: nothing is written to the user's, and
+    the ``bash -lc`` that Codex runs commands with does not read the user's shell profile (which can
+    take seconds and leave processes behind)."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
     monkeypatch.setenv("CLAIF_COD_SOCKET", "/nonexistent/claif-cod-test.sock")
     monkeypatch.setenv("XDG_CACHE_HOME", str(_probe_cache_home))
     monkeypatch.delenv("CLAIF_COD_DAEMON", raising=False)

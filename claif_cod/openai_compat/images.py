@@ -13,11 +13,13 @@ import base64
 import binascii
 import hashlib
 import re
-
-import aiohttp
+from typing import TYPE_CHECKING
 
 from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.images import Image
+
+if TYPE_CHECKING:
+    import aiohttp
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 """OpenAI's own per-image limit."""
@@ -78,6 +80,8 @@ def decode_data_url(ref: ImageRef) -> Image:
 
 
 async def _download(session: aiohttp.ClientSession, ref: ImageRef) -> Image:
+    import aiohttp  # only when an image is fetched: importing it costs every client start
+
     try:
         async with session.get(ref.url, allow_redirects=True, max_redirects=5) as response:
             if response.status != 200:
@@ -104,6 +108,8 @@ async def load_images(refs: list[ImageRef]) -> dict[str, Image]:
         else:
             raise InvalidRequest(f"{ref.where}: image_url must be an https or data: URL", param=ref.where)
     if remote:
+        import aiohttp
+
         timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_S)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             fetched = await asyncio.gather(*(_download(session, ref) for ref in remote))

@@ -61,7 +61,7 @@ def _no_daemon(monkeypatch: pytest.MonkeyPatch, _probe_cache_home: Path, tmp_pat
     Each test has its own empty ``HOME`` and state directory: nothing is written to the user's, and
     the ``bash -lc`` that Codex runs commands with does not read the user's shell profile (which can
     take seconds and leave processes behind)."""
-    home = tmp_path / "home"
+    home = tmp_path / "user-home"
     home.mkdir(exist_ok=True)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))

@@ -46,14 +46,6 @@ FULL = f"Echo: {WORDS}"
 TOOL_OPTIONS: dict[str, Any] = {"approval_policy": "never", "sandbox_mode": "danger-full-access"}
 
 
-@pytest.fixture(autouse=True)
-def private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Before the daemon starts: Codex runs commands in a login shell, which must not read the user's ``~/.bashrc``."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-
-
 def chat(
     client: SocketClient, text: str, workdir: Path, *, stream: bool = False, include_usage: bool = False, **options: Any
 ) -> ChatCompletionsCreateRequest:

@@ -182,15 +182,6 @@ async def test_kill_9_under_traffic_loses_no_acknowledged_session(
             f"{summary}\n{attempt}"
         )
 
-    # --- the registry file survived 50 kills ---------------------------------------------------------
-    db = sqlite3.connect(f"file:{daemon.state_dir / 'sessions.db'}?mode=ro", uri=True)
-    try:
-        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)], summary
-        rows = dict(db.execute("SELECT session_id, thread_id FROM sessions").fetchall())
-    finally:
-        db.close()
-    assert {s: rows.get(s) for s in expected_thread} == expected_thread, summary
-
     # --- the restarted daemon lists every acknowledged session on its acknowledged thread --------------
     listed = {info.session_id: info for info in (await list_sessions(daemon.socket)).sessions}
     assert {s: listed[s].thread_id if s in listed else None for s in expected_thread} == expected_thread, summary
@@ -229,4 +220,14 @@ async def test_kill_9_under_traffic_loses_no_acknowledged_session(
     assert daemon.proc is not None
     own = {pid: info for pid, info in codex_processes(codex_home).items() if info[0] == daemon.proc.pid}
     assert len(own) <= 1, f"{summary}\nthe final daemon runs {own}"
+    # --- the registry file survived 50 kills (read once the daemon, which locks it exclusively, is gone) --
+    daemon.stop()
+    db = sqlite3.connect(f"file:{daemon.state_dir / 'sessions.db'}?mode=ro", uri=True)
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)], summary
+        rows = dict(db.execute("SELECT session_id, thread_id FROM sessions").fetchall())
+    finally:
+        db.close()
+    assert {s: rows.get(s) for s in expected_thread} == expected_thread, summary
+
     print(f"{summary} total_s={time.monotonic() - started:.1f}")

@@ -543,10 +543,12 @@ async def test_protocol_errors_leave_other_connections_working(connect: Connect,
     )
     assert cancelled
 
-    # Malformed JSON: PARSE_ERROR with a null id, and the connection still works.
+    # Malformed JSON: PARSE_ERROR carrying the top-level id it could still read, and the connection still works.
     malformed = rude.send_raw(encode_frame(b'{"jsonrpc": "2.0", "id": 7, "method": '))
-    parse_error = await rude.error(None, after=malformed)
+    parse_error = await rude.error(7, after=malformed)
     assert parse_error.error.code == -32700
+    no_id = rude.send_raw(encode_frame(b'{"jsonrpc": "2.0", "method": '))
+    assert (await rude.error(None, after=no_id)).error.code == -32700
     assert (await rude.status()).pid > 0
 
     # A header announcing 17 MiB: FRAME_TOO_LARGE, then the daemon hangs up.

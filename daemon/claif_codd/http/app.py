@@ -27,6 +27,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -173,24 +174,22 @@ class HttpEndpoint:
     # --- routes --------------------------------------------------------------------------------
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
-        daemon = self.daemon
-        self._refuse_when_unable(turn=True)
-        body = await request.read()
-        options = self._options(request)
-        daemon.turn_requests += 1
-        try:
-            return await self._send(request, await chat_reply(daemon.service, body, options))
-        finally:
-            daemon.turn_requests -= 1
+        return await self._turn(request, lambda body, options: chat_reply(self.daemon.service, body, options))
 
     async def responses(self, request: web.Request) -> web.StreamResponse:
+        return await self._turn(request, lambda body, options: responses_reply(self.daemon.responses, body, options))
+
+    async def _turn(
+        self, request: web.Request, answer: Callable[[bytes, RequestOptions], Awaitable[Reply]]
+    ) -> web.StreamResponse:
+        """A request that runs a Codex turn: refused while the daemon cannot take one, counted while it runs."""
         daemon = self.daemon
         self._refuse_when_unable(turn=True)
         body = await request.read()
         options = self._options(request)
         daemon.turn_requests += 1
         try:
-            return await self._send(request, await responses_reply(daemon.responses, body, options))
+            return await self._send(request, await answer(body, options))
         finally:
             daemon.turn_requests -= 1
 

@@ -20,7 +20,7 @@ INTEGRATION = Path(__file__).resolve().parents[1] / "integration"
 if str(INTEGRATION) not in sys.path:
     sys.path.insert(0, str(INTEGRATION))
 
-from api_guide import Example, load_examples  # noqa: E402
+from api_guide import Example, load_examples, unsupported_here  # noqa: E402
 from guide_exit import can_reap, run_fresh  # noqa: E402
 from test_api_guide import NO_GUIDE  # noqa: E402
 from test_api_guide_exit import script_env  # noqa: E402
@@ -43,6 +43,8 @@ def test_example_exits_quietly_through_the_daemon(
     example: Example, daemon: DaemonProcess, codex_model_server: ModelServer, tmp_path: Path
 ) -> None:
     assert GUIDE is not None
+    if (reason := unsupported_here(example.id)) is not None:
+        pytest.skip(reason)
     workdir, env = script_env(tmp_path, codex_model_server)
     env["CLAIF_COD_DAEMON"] = "require"
     env["CLAIF_COD_SOCKET"] = str(daemon.socket)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_guide import EXAMPLE_CODEX_HOME, EXAMPLE_FOLDERS, Example, load_examples
+from api_guide import EXAMPLE_CODEX_HOME, EXAMPLE_FOLDERS, Example, load_examples, unsupported_here
 from guide_exit import can_reap, run_fresh
 from test_api_guide import NEEDS_DAEMON, NO_GUIDE
 
@@ -54,6 +54,8 @@ def server() -> Iterator[ModelServer]:
 @pytest.mark.parametrize("example", _PARAMS)
 def test_example_exits_quietly_in_process(example: Example, server: ModelServer, tmp_path: Path) -> None:
     assert GUIDE is not None
+    if (reason := unsupported_here(example.id)) is not None:
+        pytest.skip(reason)
     workdir, env = script_env(tmp_path, server)
     env["CLAIF_COD_DAEMON"] = "off"
     result = run_fresh(GUIDE, example.id, cwd=workdir, env=env, report=tmp_path / "report.json")

@@ -90,6 +90,9 @@ async def test_process_cap_is_exceeded_rather_than_evicting_a_running_turn(
         client.send(CancelNotification(params=CancelParams(id=stalled.id)))
         reply = await asyncio.wait_for(reply_a, WAIT_S)
         assert isinstance(reply, ErrorResponse) and "cancelled" in reply.error.message, reply
+        # The cancel's reply comes before Codex confirms the interrupt (protocol.md): A holds its process
+        # until then, and the pool only evicts when a process is asked for.
+        await wait_for_status(client, lambda s: s.turns_in_flight == 0, "the cancelled turn to end")
         # Now A is idle: the next new directory evicts the least recently used idle process.
         dir_c = tmp_path / "c"
         dir_c.mkdir()

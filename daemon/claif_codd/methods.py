@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -176,14 +176,10 @@ class Methods:
             log.debug("chat.completed", choices=len(completion.choices), tokens=completion.usage.total_tokens)
             return msgspec.Raw(_encoder.encode(completion))
         chunks, _ = await service.stream(body, options)
-        count = 0
-        try:
-            async for chunk in chunks:
-                count += 1
-                raw = msgspec.Raw(_encoder.encode(chunk))
-                conn.send(ChatCompletionsChunkNotification(params=ChatCompletionsChunkParams(request.id, raw)))
-        finally:
-            await chunks.aclose()
+        count = await _relay(
+            chunks,
+            lambda raw: conn.send(ChatCompletionsChunkNotification(params=ChatCompletionsChunkParams(request.id, raw))),
+        )
         log.debug("chat.streamed", chunks=count, interrupted=control.interrupted)
         return StreamDone(chunks=count, interrupted=control.interrupted)
 
@@ -197,14 +193,9 @@ class Methods:
             log.info("responses.completed", status=response.status, output=len(response.output))
             return msgspec.Raw(_encoder.encode(response))
         events, _ = await service.stream(body, options)
-        count = 0
-        try:
-            async for event in events:
-                count += 1
-                raw = msgspec.Raw(_encoder.encode(event))
-                conn.send(ResponsesEventNotification(params=ResponsesEventParams(request.id, raw)))
-        finally:
-            await events.aclose()
+        count = await _relay(
+            events, lambda raw: conn.send(ResponsesEventNotification(params=ResponsesEventParams(request.id, raw)))
+        )
         log.info("responses.streamed", events=count)
         return StreamDone(chunks=count)
 
@@ -420,3 +411,15 @@ def rss_bytes(pid: int) -> int | None:
     except OSError:
         return None
     return None
+
+
+async def _relay(items: AsyncGenerator[Any, None], send: Callable[[msgspec.Raw], None]) -> int:
+    """Send each streamed item as it comes (chat chunks, Responses events); the count goes into StreamDone."""
+    count = 0
+    try:
+        async for item in items:
+            count += 1
+            send(msgspec.Raw(_encoder.encode(item)))
+    finally:
+        await items.aclose()
+    return count

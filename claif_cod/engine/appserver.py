@@ -41,7 +41,7 @@ import msgspec
 
 from claif_cod._log import get_logger
 from claif_cod._version import __version__
-from claif_cod.engine import wire
+from claif_cod.engine import wire, wire_notifications
 from claif_cod.engine.child_process import LINE_LIMIT, ChildProcess
 from claif_cod.engine.errors import (
     CodexProcessDied,
@@ -125,7 +125,7 @@ class ProcessExit:
 ThreadMessage = Notification | ProcessExit
 
 _envelope = msgspec.json.Decoder(wire.Envelope)
-_scoped = msgspec.json.Decoder(wire.ThreadScoped)
+_scoped = msgspec.json.Decoder(wire_notifications.ThreadScoped)
 _encoder = msgspec.json.Encoder()
 
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from claif_cod._log import get_logger
-from claif_cod.engine import wire
+from claif_cod.engine import wire, wire_notifications
 from claif_cod.engine.errors import InvalidRequest
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ class CallBatch:
     calls: list[ToolCall] = field(default_factory=list)
 
     def raw_item(self, params: msgspec.Raw, turn_id: str) -> None:
-        note = msgspec.json.decode(params, type=wire.RawResponseItemCompleted)
+        note = msgspec.json.decode(params, type=wire_notifications.RawResponseItemCompleted)
         item = note.item
         if note.turn_id != turn_id:
             return

@@ -58,7 +58,7 @@ from bench_common import at_least_two, codex_version, elapsed_ms, machine
 from openai.types.chat import ChatCompletionMessageParam
 
 from claif_cod import AsyncCodexClient, CodexClient
-from claif_cod.engine import wire
+from claif_cod.engine import wire, wire_notifications
 from claif_cod.engine.appserver import AppServer, Notification, ProcessExit, RpcErrorReply, ThreadMessage
 from claif_cod.testing import ModelServer, write_codex_home
 from claif_cod.transport.autostart import answers
@@ -351,16 +351,16 @@ class RawAppServer:
                 raise message.error
             assert isinstance(message, Notification)
             if message.method == "item/agentMessage/delta":
-                delta = msgspec.json.decode(message.params, type=wire.AgentMessageDelta)
+                delta = msgspec.json.decode(message.params, type=wire_notifications.AgentMessageDelta)
                 if delta.turn_id == turn_id:
                     first = elapsed_ms(start) if first is None else first
                     parts.append(delta.delta)
             elif message.method == "thread/tokenUsage/updated":
-                usage = msgspec.json.decode(message.params, type=wire.TokenUsageUpdated)
+                usage = msgspec.json.decode(message.params, type=wire_notifications.TokenUsageUpdated)
                 if usage.turn_id == turn_id and usage.token_usage.last.cached_input_tokens:
                     cached = True
             elif message.method == "turn/completed":
-                done = msgspec.json.decode(message.params, type=wire.TurnCompleted)
+                done = msgspec.json.decode(message.params, type=wire_notifications.TurnCompleted)
                 if done.turn.id == turn_id:
                     break
         total = elapsed_ms(start)

@@ -34,6 +34,7 @@ from claif_cod.engine.events import (
 )
 from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail, translate
+from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_compat.responses_request import ParsedResponses, parse_responses_request
 from claif_cod.openai_compat.responses_schema import (
     TERMINAL_EVENTS,
@@ -67,7 +68,6 @@ from claif_cod.openai_compat.responses_schema import (
     TextFormatEcho,
 )
 from claif_cod.openai_compat.responses_store import MemoryResponseStore, ResponseRecord, ResponseStore
-from claif_cod.openai_compat.service import RequestOptions
 from claif_cod.openai_compat.text import ChoiceText
 
 log = get_logger("claif_cod.responses")

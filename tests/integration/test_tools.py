@@ -18,7 +18,8 @@ from claif_cod.engine.discovery import find_codex, probe
 from claif_cod.engine.engine import Engine
 from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.tools import ThreadTools, check_tools_only
-from claif_cod.openai_compat.service import ChatService, RequestOptions
+from claif_cod.openai_compat.options import RequestOptions
+from claif_cod.openai_compat.service import ChatService
 from claif_cod.testing import ModelServer, RecordedRequest, write_codex_home
 from claif_cod.testing.recorded import item_words
 from claif_cod.transport.backend import InProcessBackend

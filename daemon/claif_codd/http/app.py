@@ -38,7 +38,7 @@ from claif_cod._log import get_logger
 from claif_cod._version import __version__
 from claif_cod.engine.config import CodexConfig
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
-from claif_cod.openai_compat.service import RequestOptions
+from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.transport.backend import JsonReply, Reply, chat_reply, models_reply, pick_model, responses_reply
 from claif_codd.http.guard import make_guard
 from claif_codd.http.responses import error_response, failure_event, failure_response, json_response

@@ -23,7 +23,8 @@ from claif_cod.engine.conversations import Conversation, ConversationIndex, Hist
 from claif_cod.engine.errors import CodexProcessDied
 from claif_cod.engine.idle import IdleThreads
 from claif_cod.engine.pool import ProcessPool
-from claif_cod.engine.tools import NO_TOOLS, ThreadTools, check_tools_only, thread_start_fields
+from claif_cod.engine.tools import NO_TOOLS, ThreadTools, thread_start_fields
+from claif_cod.engine.tools_only import ToolsOnly
 from claif_cod.engine.turns import ThreadHandle
 
 log = get_logger("claif_cod.engine")
@@ -41,6 +42,7 @@ class Threads:
     ) -> None:
         self._pool = pool
         self._codex_version = codex_version
+        self._tools_only = ToolsOnly()
         self._table: dict[str, ThreadHandle] = {}
         self.index = ConversationIndex()
         """Conversation history digest → the thread that continues it."""
@@ -68,7 +70,10 @@ class Threads:
     ) -> ThreadHandle:
         """A new thread seeded with ``history``; ``ephemeral`` ones are cheaper per turn (no rollout)
         but cannot be resumed or forked, which only a named session needs."""
-        check_tools_only(tools, await self._codex_version(key.codex_path))
+        fields = thread_start_fields(tools)
+        if not tools.builtin:
+            version = await self._codex_version(key.codex_path)
+            fields |= await self._tools_only.thread_fields(version, key, self._pool.child_env(key, api_key))
         server = await self._server(key, api_key)
         result = await server.request(
             "thread/start",
@@ -79,7 +84,7 @@ class Threads:
                 approval_policy=key.approval,
                 developer_instructions=instructions,
                 ephemeral=ephemeral,
-                **thread_start_fields(tools),
+                **fields,
             ),
             wire.ThreadResult,
         )

@@ -1,0 +1,124 @@
+"""Tools-only mode (``builtin_tools=False``) through the real Codex: the model server's record of the
+tools each model request offered must be exactly the caller's, on every Codex it is supported on.
+
+Run against another binary with ``CLAIF_COD_TEST_CODEX=/path/to/codex`` (docs/testing.md); the
+recipes per Codex version are in claif_cod/engine/tools_only.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from claif_cod import CodexClient
+from claif_cod.engine.discovery import find_codex, probe
+from claif_cod.engine.errors import InvalidRequest
+from claif_cod.engine.tools_only import recipe
+from claif_cod.testing import ModelServer, write_codex_home
+
+pytestmark = pytest.mark.codex
+
+TOOLS: list[Any] = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Current weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    },
+    {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}},
+]
+CALLERS = ["get_weather", "get_time"]
+ONLY = {"builtin_tools": False}
+
+
+def user(text: str) -> dict[str, str]:
+    return {"role": "user", "content": text}
+
+
+def how(codex_binary: Path) -> str | None:
+    """The recipe this Codex gets, or None when tools-only mode is refused on it."""
+    try:
+        return recipe(probe(find_codex(str(codex_binary))).version)
+    except InvalidRequest:
+        return None
+
+
+def code_mode_home(path: Path, server: ModelServer) -> Path:
+    """A CODEX_HOME whose models run in code mode with an experimental tool, as Codex's own catalog has them."""
+    home = write_codex_home(path, server.url)
+    catalog_file = home / "model_catalog.json"
+    catalog = json.loads(catalog_file.read_text())
+    for model in catalog["models"]:
+        model["tool_mode"] = "code_mode_only"
+        model["experimental_supported_tools"] = ["list_dir"]
+    catalog_file.write_text(json.dumps(catalog))
+    return home
+
+
+def round_trip(client: CodexClient) -> None:
+    """A call to a caller tool and its answer: two model requests of one turn."""
+    first = [user("[[call:get_time {}]]")]
+    reply = client.chat.completions.create(model="o4-mini", messages=first, tools=TOOLS, extra_body=ONLY)
+    assert reply.choices[0].finish_reason == "tool_calls"
+    call = reply.choices[0].message.tool_calls[0]
+    answer = [*first, reply.choices[0].message.model_dump(exclude_none=True)]
+    answer.append({"role": "tool", "tool_call_id": call.id, "content": "noon"})
+    done = client.chat.completions.create(model="o4-mini", messages=answer, tools=TOOLS, extra_body=ONLY)
+    assert done.choices[0].message.content == "Tool get_time returned: noon"
+
+
+def test_the_model_is_offered_exactly_the_callers_tools(
+    client: CodexClient, codex_model_server: ModelServer, codex_binary: Path
+) -> None:
+    if how(codex_binary) is None:
+        pytest.skip("tools-only mode is refused by this Codex (test_refused_on_a_codex_it_cannot_be_done_on)")
+    round_trip(client)
+    assert [r.tool_names() for r in codex_model_server.requests] == [CALLERS, CALLERS]
+    plain = client.chat.completions.create(model="o4-mini", messages=[user("hi")], tools=TOOLS)
+    assert plain.choices[0].message.content == "Echo: hi"
+    offered = codex_model_server.requests[-1].tool_names()
+    assert {"exec_command", "apply_patch", "view_image"} <= set(offered)  # Codex's own tools otherwise stay
+
+
+def test_models_in_code_mode_get_the_callers_tools_as_functions(
+    tmp_path: Path, workdir: Path, codex_model_server: ModelServer, codex_binary: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Codex's own catalog puts most models in code mode: every tool behind its JavaScript ``exec``."""
+    monkeypatch.setenv("CODEX_HOME", str(code_mode_home(tmp_path / "code-mode-home", codex_model_server)))
+    with CodexClient(daemon="off", model="o4-mini") as client:
+        plain = client.chat.completions.create(model="o4-mini", messages=[user("hi")], tools=TOOLS)
+        assert plain.choices[0].message.content == "Echo: hi"
+        assert "exec" in codex_model_server.requests[0].tool_names()  # the catalog really is in code mode
+        recipe_here = how(codex_binary)
+        if recipe_here != "catalog":
+            why = "code mode" if recipe_here == "environments" else "not supported by codex"
+            with pytest.raises(openai.BadRequestError, match=why) as refused:
+                client.chat.completions.create(
+                    model="o4-mini", messages=[user("[[call:get_time {}]]")], tools=TOOLS, extra_body=ONLY
+                )
+            assert refused.value.body["param"] == "builtin_tools"  # type: ignore[index]
+            assert len(codex_model_server.requests) == 1  # refused before any thread started
+            return
+        round_trip(client)
+    assert [r.tool_names() for r in codex_model_server.requests[1:]] == [CALLERS, CALLERS]
+
+
+def test_refused_on_a_codex_it_cannot_be_done_on(
+    client: CodexClient, codex_model_server: ModelServer, codex_binary: Path
+) -> None:
+    if how(codex_binary) is not None:
+        pytest.skip("this Codex supports tools-only mode (see the tests above)")
+    version = probe(find_codex(str(codex_binary))).version
+    with pytest.raises(openai.BadRequestError, match=f"builtin_tools=false is not supported by codex {version}"):
+        client.chat.completions.create(
+            model="o4-mini", messages=[user("[[call:get_time {}]]")], tools=TOOLS, extra_body=ONLY
+        )
+    assert codex_model_server.requests == []  # refused before any thread or turn started
+    plain = client.chat.completions.create(model="o4-mini", messages=[user("hi")], tools=TOOLS)
+    assert plain.choices[0].message.content == "Echo: hi"

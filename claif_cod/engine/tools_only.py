@@ -14,7 +14,8 @@ request offered (tests/integration/test_tools_only.py); see docs/parameters.md:
   and ``features.view_image`` remove the shell and the image viewer; ``apply_patch``, code mode and
   a model's experimental tools come from the model catalog, which these versions let
   ``thread/start`` replace for one thread (``config.model_catalog_json``).  The thread gets a
-  copy of Codex's effective catalog (``codex debug models``) without those three fields.
+  copy of Codex's effective catalog (``codex debug models``) without them (and on the standard
+  request format, not the "lite" one).
 * 0.164 to 0.168 (0.166 checked: neither recipe works there) and anything newer than 0.171
   (not checked) are refused.
 """
@@ -44,8 +45,10 @@ BASE_CONFIG: dict[str, Any] = {
 CATALOG_FEATURES: dict[str, bool] = {"shell_tool": False, "view_image": False}
 """Added on the catalog recipe: ``exec_command``/``write_stdin`` and ``view_image`` (0.169 to 0.171)."""
 
-CATALOG_FIELDS_REMOVED = ("apply_patch_tool_type", "tool_mode")
-"""Model-catalog fields that give a model Codex's ``apply_patch`` and code mode (``exec``/``wait``)."""
+CATALOG_FIELDS_REMOVED = ("apply_patch_tool_type", "tool_mode", "use_responses_lite")
+"""Model-catalog fields that give a model Codex's ``apply_patch`` and code mode (``exec``/``wait``), and
+the "lite" request format (tools in an ``additional_tools`` input item instead of ``tools``; the
+standard format is the one claif_cod's tool calls are verified on)."""
 CATALOG_FIELDS_EMPTIED = ("experimental_supported_tools",)
 """Required model-catalog fields that list per-model extra tools (``list_dir``, ``clock``...)."""
 

@@ -50,12 +50,13 @@ def how(codex_binary: Path) -> str | None:
 
 
 def code_mode_home(path: Path, server: ModelServer) -> Path:
-    """A CODEX_HOME whose models run in code mode with an experimental tool, as Codex's own catalog has them."""
+    """A CODEX_HOME whose models are like most of Codex's own: code mode, the lite request format, extra tools."""
     home = write_codex_home(path, server.url)
     catalog_file = home / "model_catalog.json"
     catalog = json.loads(catalog_file.read_text())
     for model in catalog["models"]:
         model["tool_mode"] = "code_mode_only"
+        model["use_responses_lite"] = True
         model["experimental_supported_tools"] = ["list_dir"]
     catalog_file.write_text(json.dumps(catalog))
     return home
@@ -86,15 +87,18 @@ def test_the_model_is_offered_exactly_the_callers_tools(
     assert {"exec_command", "apply_patch", "view_image"} <= set(offered)  # Codex's own tools otherwise stay
 
 
-def test_models_in_code_mode_get_the_callers_tools_as_functions(
+def test_models_like_codexs_own_get_the_callers_tools_as_functions(
     tmp_path: Path, workdir: Path, codex_model_server: ModelServer, codex_binary: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Codex's own catalog puts most models in code mode: every tool behind its JavaScript ``exec``."""
+    """Codex's own catalog puts most models in code mode (every tool behind its JavaScript ``exec``) and on
+    the lite request format (tools in an ``additional_tools`` input item)."""
     monkeypatch.setenv("CODEX_HOME", str(code_mode_home(tmp_path / "code-mode-home", codex_model_server)))
     with CodexClient(daemon="off", model="o4-mini") as client:
         plain = client.chat.completions.create(model="o4-mini", messages=[user("hi")], tools=TOOLS)
         assert plain.choices[0].message.content == "Echo: hi"
-        assert "exec" in codex_model_server.requests[0].tool_names()  # the catalog really is in code mode
+        lite = codex_model_server.requests[0].body
+        assert "tools" not in lite and "additional_tools" in json.dumps(lite["input"])  # the lite format
+        assert '"name": "exec"' in json.dumps(lite["input"])  # in code mode
         recipe_here = how(codex_binary)
         if recipe_here != "catalog":
             why = "code mode" if recipe_here == "environments" else "not supported by codex"

@@ -19,7 +19,13 @@ from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.tools_only import BASE_CONFIG, Catalog, ToolsOnly, recipe
 
 PLAIN = {"slug": "plain", "base_instructions": "be plain", "apply_patch_tool_type": "freeform", "shell_type": "x"}
-CODE_MODE = {**PLAIN, "slug": "coder", "tool_mode": "code_mode_only", "experimental_supported_tools": ["clock"]}
+CODE_MODE = {
+    **PLAIN,
+    "slug": "coder",
+    "tool_mode": "code_mode_only",
+    "use_responses_lite": True,
+    "experimental_supported_tools": ["clock"],
+}
 
 
 @pytest.mark.parametrize(("version", "expected"), [("0.150.0", "environments"), ("0.163.0", "environments")])

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import msgspec
 
@@ -29,6 +31,9 @@ from claif_cod.engine.turns import ThreadHandle
 
 log = get_logger("claif_cod.engine")
 
+REMEMBERED_TOOL_SETS = 4096
+"""Threads whose caller tools are remembered for resuming (the newest; a restart forgets them all)."""
+
 
 class Threads:
     """The loaded threads, the conversations they are warm for, and the sweeper that unloads them."""
@@ -43,6 +48,8 @@ class Threads:
         self._pool = pool
         self._codex_version = codex_version
         self._tools_only = ToolsOnly()
+        self._tools_of: OrderedDict[str, ThreadTools] = OrderedDict()
+        """The caller tools of threads started here, so a thread resumed after unloading keeps them."""
         self._table: dict[str, ThreadHandle] = {}
         self.index = ConversationIndex()
         """Conversation history digest → the thread that continues it."""
@@ -109,7 +116,9 @@ class Threads:
         await self.ensure_loaded(source)
         result = await source.server.request(
             "thread/fork",
-            wire.ThreadForkParams(thread_id=source.thread_id, last_turn_id=last_turn_id),
+            wire.ThreadForkParams(
+                thread_id=source.thread_id, last_turn_id=last_turn_id, config=await self._tools_only_config(source)
+            ),
             wire.ThreadResult,
         )
         handle = ThreadHandle(
@@ -120,6 +129,10 @@ class Threads:
 
     def _add(self, handle: ThreadHandle) -> None:
         self._table[handle.thread_id] = handle
+        if handle.tools != NO_TOOLS:
+            self._tools_of[handle.thread_id] = handle.tools
+            if len(self._tools_of) > REMEMBERED_TOOL_SETS:
+                self._tools_of.popitem(last=False)
         self.idle.watch()
 
     def _drop(self, handle: ThreadHandle) -> None:
@@ -133,7 +146,8 @@ class Threads:
         handle = self._table.get(thread_id)
         if handle is None:
             server = await self._server(key, api_key)
-            handle = ThreadHandle(thread_id=thread_id, key=key, api_key=api_key, server=server)
+            tools = self._tools_of.get(thread_id, NO_TOOLS)
+            handle = ThreadHandle(thread_id=thread_id, key=key, api_key=api_key, server=server, tools=tools)
             await self._resume_into(handle, server)
             self._add(handle)
         elif handle.key != key or handle.api_key != api_key:
@@ -173,6 +187,14 @@ class Threads:
             self._table.setdefault(handle.thread_id, handle)
             self.idle.watch()
 
+    async def _tools_only_config(self, handle: ThreadHandle) -> dict[str, Any] | None:
+        """What a fork or resume of ``handle`` needs to stay tools-only (Codex does not keep it)."""
+        if handle.tools.builtin:
+            return None
+        version = await self._codex_version(handle.key.codex_path)
+        env = self._pool.child_env(handle.key, handle.api_key)
+        return await self._tools_only.reload_config(version, handle.key, env)
+
     async def _resume_into(self, handle: ThreadHandle, server: AppServer) -> None:
         await server.request(
             "thread/resume",
@@ -181,6 +203,7 @@ class Threads:
                 cwd=handle.key.working_dir,
                 sandbox=handle.key.sandbox,
                 approval_policy=handle.key.approval,
+                config=await self._tools_only_config(handle),
             ),
             msgspec.Raw,
         )

@@ -161,6 +161,19 @@ class ToolsOnly:
         self._catalogs[key] = (time.monotonic(), catalog)
         return catalog
 
+    async def reload_config(self, version: str, key: ProcessKey, env: Mapping[str, str]) -> dict[str, Any]:
+        """The ``config`` a tools-only thread is forked or resumed with: neither keeps the thread's own
+        (Codex reverts to its full tool set), and neither takes ``environments``, so on Codex 0.163 and
+        older a tools-only thread cannot be branched or resumed (InvalidRequest)."""
+        if recipe(version) == "environments":
+            raise InvalidRequest(
+                f"codex {version} cannot branch or resume a thread with builtin_tools=false and keep its own tools "
+                "away from the model (thread/fork and thread/resume take no environments); codex 0.169 to 0.171 can",
+                param="builtin_tools",
+            )
+        config: dict[str, Any] = (await self.thread_fields(version, key, env))["config"]
+        return config
+
     async def thread_fields(self, version: str, key: ProcessKey, env: Mapping[str, str]) -> dict[str, Any]:
         """``environments`` and ``config`` for a tools-only thread on this Codex; InvalidRequest if impossible."""
         how = recipe(version)

@@ -113,6 +113,7 @@ class ThreadResumeParams(_Camel):
     sandbox: str | None = None
     approval_policy: str | None = None
     exclude_turns: bool = True
+    config: dict[str, Any] | None = None
 
 
 class ThreadUnsubscribeParams(_Camel):
@@ -125,6 +126,7 @@ class ThreadForkParams(_Camel):
     exclude_turns: bool = True
     last_turn_id: str | None = None
     """Fork through this turn (inclusive): later turns stay out of the fork."""
+    config: dict[str, Any] | None = None
 
 
 class Thread(_Camel):

@@ -8,6 +8,8 @@ recipes per Codex version are in claif_cod/engine/tools_only.py.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +17,13 @@ import openai
 import pytest
 
 from claif_cod import CodexClient
+from claif_cod.engine import idle
 from claif_cod.engine.discovery import find_codex, probe
+from claif_cod.engine.engine import Engine
 from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.tools_only import recipe
 from claif_cod.testing import ModelServer, write_codex_home
+from claif_cod.transport.backend import InProcessBackend
 
 pytestmark = pytest.mark.codex
 
@@ -47,6 +52,19 @@ def how(codex_binary: Path) -> str | None:
         return recipe(probe(find_codex(str(codex_binary))).version)
     except InvalidRequest:
         return None
+
+
+def engine_of(client: CodexClient) -> Engine:
+    assert client.backend is not None and isinstance(client.backend.local, InProcessBackend)
+    return client.backend.local.engine
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
 
 
 def code_mode_home(path: Path, server: ModelServer) -> Path:
@@ -126,3 +144,55 @@ def test_refused_on_a_codex_it_cannot_be_done_on(
     assert codex_model_server.requests == []  # refused before any thread or turn started
     plain = client.chat.completions.create(model="o4-mini", messages=[user("hi")], tools=TOOLS)
     assert plain.choices[0].message.content == "Echo: hi"
+
+
+RESPONSES_TOOLS: list[Any] = [{"type": "function", **TOOLS[1]["function"]}]
+
+
+def continue_from(client: CodexClient, previous: str, text: str) -> Any:
+    return client.responses.create(
+        model="o4-mini", input=text, previous_response_id=previous, tools=RESPONSES_TOOLS, extra_body=ONLY
+    )
+
+
+def test_a_branch_stays_tools_only(client: CodexClient, codex_model_server: ModelServer, codex_binary: Path) -> None:
+    """Branching an older response forks its thread; Codex gives a fork its full tool set unless told."""
+    recipe_here = how(codex_binary)
+    if recipe_here is None:
+        pytest.skip("tools-only mode is refused by this Codex")
+    first = client.responses.create(model="o4-mini", input="hi", tools=RESPONSES_TOOLS, extra_body=ONLY)
+    continue_from(client, first.id, "one")
+    if recipe_here == "environments":
+        with pytest.raises(openai.BadRequestError, match="cannot branch or resume a thread with builtin_tools=false"):
+            continue_from(client, first.id, "two")
+        assert len(codex_model_server.requests) == 2
+        return
+    continue_from(client, first.id, "two")  # a fork of the first response's thread
+    assert [r.user_texts()[-1] for r in codex_model_server.requests] == ["hi", "one", "two"]
+    assert [r.tool_names() for r in codex_model_server.requests] == [["get_time"]] * 3
+
+
+def test_a_resumed_thread_stays_tools_only(
+    codex_home: Path,
+    workdir: Path,
+    codex_model_server: ModelServer,
+    codex_binary: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stored response's thread unloaded when idle is resumed; Codex resumes it with its full tool set unless told."""
+    recipe_here = how(codex_binary)
+    if recipe_here is None:
+        pytest.skip("tools-only mode is refused by this Codex")
+    monkeypatch.setattr(idle, "DEFAULT_THREAD_IDLE_TIMEOUT_S", 0.3)
+    with CodexClient(daemon="off", model="o4-mini") as client:
+        first = client.responses.create(model="o4-mini", input="hi", tools=RESPONSES_TOOLS, extra_body=ONLY)
+        engine = engine_of(client)
+        wait_until(lambda: not engine.threads.loaded(), "the idle thread to be unloaded")
+        if recipe_here == "environments":
+            with pytest.raises(openai.BadRequestError, match="cannot branch or resume"):
+                continue_from(client, first.id, "again")
+            assert len(codex_model_server.requests) == 1
+            return
+        again = continue_from(client, first.id, "again")
+    assert again.output_text == "[turn 2] Echo: again"  # the same thread, resumed
+    assert [r.tool_names() for r in codex_model_server.requests] == [["get_time"]] * 2

@@ -30,7 +30,6 @@ from typing import Any
 import msgspec
 
 from claif_cod.engine import wire, wire_notifications
-from claif_cod.engine.errors import InvalidRequest
 
 DEFAULT_TOOL_TIMEOUT_S = 600.0
 """How long a suspended turn waits for its tool results before its calls are answered as failed."""

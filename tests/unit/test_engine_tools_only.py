@@ -122,3 +122,13 @@ async def test_an_unsupported_version_is_refused_before_codex_is_run(tmp_path: P
     with pytest.raises(InvalidRequest, match=r"not supported by codex 0\.166\.0"):
         await ToolsOnly().thread_fields("0.166.0", key_for(codex, tmp_path), os.environ)
     assert not runs.exists()
+
+
+async def test_a_fork_or_resume_gets_the_same_config_or_a_refusal(tmp_path: Path) -> None:
+    codex, _ = fake_codex(tmp_path, {"models": [PLAIN]})
+    tools_only, key = ToolsOnly(), key_for(codex, tmp_path)
+    started = await tools_only.thread_fields("0.171.0", key, os.environ)
+    assert await tools_only.reload_config("0.171.0", key, os.environ) == started["config"]
+    with pytest.raises(InvalidRequest, match="cannot branch or resume") as caught:
+        await tools_only.reload_config("0.163.0", key, os.environ)
+    assert caught.value.param == "builtin_tools"

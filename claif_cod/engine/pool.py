@@ -83,6 +83,10 @@ class ProcessPool:
         self._holds: dict[AppServer, int] = {}
         self._closed = False
 
+    def child_env(self, key: ProcessKey, api_key: str | None) -> dict[str, str]:
+        """The environment the Codex process for ``key`` runs with (also for one-off Codex commands)."""
+        return child_environment(self._base_env or os.environ, codex_home=key.codex_home, api_key=api_key)
+
     async def acquire(self, key: ProcessKey, api_key: str | None) -> AppServer:
         """A live process for ``key``, spawned if needed; pair with :meth:`release`."""
         if self._closed:
@@ -144,7 +148,7 @@ class ProcessPool:
         if delay > 0:
             await asyncio.sleep(delay)
         await self._evict_for_room(key)
-        env = child_environment(self._base_env or os.environ, codex_home=key.codex_home, api_key=api_key)
+        env = self.child_env(key, api_key)
         # Codex initialises sqlite state in CODEX_HOME on start-up and fails when two processes
         # do it at once, so start-ups sharing a home take turns (each takes ~50 ms).
         home_lock = self._home_locks.setdefault(key.codex_home or env.get("CODEX_HOME"), asyncio.Lock())

@@ -70,8 +70,12 @@ CASES: dict[str, tuple[bytes, int]] = {
     "two_hosts": (request(b"Host: evil.example"), 400),
     "bad_request_line": (b"THIS IS NOT HTTP " + b"x" * 2000 + b"\r\n\r\n", 400),
     "invalid_chunked_body": (
-        request(b"Content-Type: application/json", b"Transfer-Encoding: chunked", start=CHUNKED_START,
-                body=b"zz\r\n{}\r\n0\r\n\r\n"),
+        request(
+            b"Content-Type: application/json",
+            b"Transfer-Encoding: chunked",
+            start=CHUNKED_START,
+            body=b"zz\r\n{}\r\n0\r\n\r\n",
+        ),
         400,
     ),
 }
@@ -115,8 +119,14 @@ def test_unparsable_request_gets_an_openai_error_and_one_warning(http: HttpDaemo
 def test_a_body_that_breaks_after_its_handler_began_reading_is_a_400_too(http: HttpDaemon) -> None:
     """The handler is reading (it sent ``100 Continue``) when the broken chunk arrives: one answer, one warning."""
     with socket.create_connection(address(http), timeout=30) as sock:
-        sock.sendall(request(b"Content-Type: application/json", b"Transfer-Encoding: chunked",
-                             b"Expect: 100-continue", start=CHUNKED_START))
+        sock.sendall(
+            request(
+                b"Content-Type: application/json",
+                b"Transfer-Encoding: chunked",
+                b"Expect: 100-continue",
+                start=CHUNKED_START,
+            )
+        )
         assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
         sock.sendall(b"2\r\n{}\r\nzz\r\n")
         received = b""

@@ -27,8 +27,9 @@ def unparsable(request: web.BaseRequest, status: int, reason: str) -> web.Respon
     reason = " ".join(reason.split())[:MAX_VALUE_CHARS]  # aiohttp's reasons quote the client's bytes
     code = "request_header_too_large" if status == 431 else "malformed_request"
     log.warning("http.unparsable_request", status=status, reason=reason, peer=request.remote)
-    response = error_response(status, f"claif-codd could not parse this HTTP request: {reason}",
-                              "invalid_request_error", code)
+    response = error_response(
+        status, f"claif-codd could not parse this HTTP request: {reason}", "invalid_request_error", code
+    )
     response.force_close()  # what follows on the connection cannot be trusted to start a new request
     return response
 
@@ -50,7 +51,10 @@ class JsonErrorHandler(web.RequestHandler):
             request.content.feed_eof()  # nothing more will come: aiohttp must not wait to drain it afterwards
 
     def handle_error(
-        self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None,
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
         if status >= 500:  # a handler raised something unexpected, or timed out: our bug, not the client's
@@ -58,8 +62,7 @@ class JsonErrorHandler(web.RequestHandler):
         if request.writer.output_size > 0:  # as aiohttp: the answer has begun, the connection is broken
             raise ConnectionError("the response had begun; cannot send an error instead")
         if status >= 500:
-            response = error_response(status, "claif-codd failed to answer this request; see its log",
-                                      "server_error")
+            response = error_response(status, "claif-codd failed to answer this request; see its log", "server_error")
             response.force_close()
             return response
         if isinstance(exc, LineTooLong):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import msgspec
 
 from claif_cod._log import get_logger
-from claif_cod.engine import wire
+from claif_cod.engine import wire_items
 from claif_cod.engine.conversations import HistoryItem
 from claif_cod.engine.engine import Engine, ThreadHandle, Turn, TurnOptions
 from claif_cod.engine.errors import InvalidRequest, TurnFailed
@@ -321,7 +321,7 @@ class _Run:
         return msgspec.structs.replace(self.response, output=list(self.response.output))
 
     def _translate(self, event: TurnEvent) -> list[ResponseEvent]:
-        if isinstance(event, ItemStarted) and isinstance(event.item, wire.AgentMessageItem):
+        if isinstance(event, ItemStarted) and isinstance(event.item, wire_items.AgentMessageItem):
             return self._open(event.item.id)
         if isinstance(event, TextDelta):
             out = self._open(event.item_id)
@@ -330,9 +330,13 @@ class _Run:
             return out
         if isinstance(event, TextReset) and event.item_id in self._messages:
             self._messages[event.item_id].text.reset(event.item_id)
-        elif isinstance(event, ItemCompleted) and isinstance(event.item, wire.AgentMessageItem):
+        elif isinstance(event, ItemCompleted) and isinstance(event.item, wire_items.AgentMessageItem):
             return self._close(event.item)
-        elif isinstance(event, ItemCompleted) and isinstance(event.item, wire.ReasoningItem) and event.item.summary:
+        elif (
+            isinstance(event, ItemCompleted)
+            and isinstance(event.item, wire_items.ReasoningItem)
+            and event.item.summary
+        ):
             reasoning = ReasoningOutput(
                 id=f"rs_{event.item.id}", summary=[SummaryText(text=t) for t in event.item.summary]
             )
@@ -390,7 +394,7 @@ class _Run:
         message.item.content[0].text = message.text.sent
         return [OutputTextDelta(item_id=message.item.id, output_index=message.index, content_index=0, delta=text)]
 
-    def _close(self, item: wire.AgentMessageItem) -> list[ResponseEvent]:
+    def _close(self, item: wire_items.AgentMessageItem) -> list[ResponseEvent]:
         out = self._open(item.id)
         message = self._messages[item.id]
         out.extend(self._delta(message, message.text.complete(item.id, item.text) + message.text.finish()))

@@ -46,6 +46,8 @@ class Sample:
     rss: int
     threads: int
     tasks: int | None = None
+    heap_blocks: int | None = None
+    """CPython's live allocations after a garbage collection (``sys.getallocatedblocks()``)."""
 
 
 @dataclass
@@ -106,15 +108,15 @@ class Daemon:
             threads=int(fields["Threads"]),
         )
 
-    async def tasks(self) -> int | None:
-        """The daemon's asyncio task count, from the ``daemon.stats`` line it logs on SIGUSR1."""
+    async def stats(self) -> dict[str, Any] | None:
+        """The ``daemon.stats`` line the daemon logs on SIGUSR1 (asyncio tasks, heap blocks...)."""
         before = len(self.stats_lines())
         os.kill(self.pid, signal.SIGUSR1)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             lines = self.stats_lines()
             if len(lines) > before:
-                return int(lines[-1]["tasks"])
+                return lines[-1]
             await asyncio.sleep(0.02)
         return None
 
@@ -127,9 +129,10 @@ class Daemon:
         return lines
 
     async def full_sample(self) -> Sample:
-        tasks = await self.tasks()
+        stats = await self.stats()
         sample = self.sample()
-        sample.tasks = tasks
+        if stats is not None:
+            sample.tasks, sample.heap_blocks = int(stats["tasks"]), int(stats["heap_blocks"])
         return sample
 
     async def status(self) -> DaemonStatus:

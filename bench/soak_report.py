@@ -124,6 +124,9 @@ def render(results: Results) -> str:
             row("threads", [str(x.threads) for x in (b, p, *afters)], ok["threads"]),
             row("asyncio tasks", [tasks(x) for x in (b, p, *afters)], ok["tasks"]),
             row("RSS MiB", [f"{x.rss / MiB:.1f}" for x in (b, p, *afters)], ok["rss"], rss_note),
+            f"{'heap blocks':<14}"
+            + "".join(f"{'?' if x.heap_blocks is None else x.heap_blocks:>12}" for x in (b, p, *afters))
+            + "  (live CPython allocations after gc.collect(): steady while RSS creeps = fragmentation, not a leak)",
             "(peaks: fds, RSS and threads sampled every 0.25 s, asyncio tasks every 1 s; 'after' once every client",
             " has disconnected and no turn runs)",
         ]

@@ -268,10 +268,13 @@ class AgentMessageDelta(_Camel):
 
 
 class ReasoningSummaryDelta(_Camel):
+    """``item/reasoning/summaryTextDelta``; also ``item/reasoning/summaryPartAdded`` (without ``delta``)."""
+
     thread_id: str
     turn_id: str
     item_id: str
-    delta: str
+    summary_index: int = 0
+    delta: str = ""
 
 
 class ItemNotification(_Camel):

@@ -10,26 +10,17 @@ summaries ``reasoning`` items, streamed as OpenAI's own ``ResponseStreamEvent`` 
 
 from __future__ import annotations
 
-import itertools
 import time
 import uuid
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
 
 import msgspec
 
 from claif_cod._log import get_logger
-from claif_cod.engine import wire
 from claif_cod.engine.conversations import HistoryItem
 from claif_cod.engine.engine import Engine, ThreadHandle, Turn, TurnOptions
 from claif_cod.engine.errors import InvalidRequest, TurnFailed
 from claif_cod.engine.events import (
-    ItemCompleted,
-    ItemStarted,
-    TextDelta,
-    TextReset,
-    ToolCallsRequested,
-    TurnEvent,
     TurnFinished,
 )
 from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S
@@ -37,42 +28,21 @@ from claif_cod.openai_compat.errors import APIFailure, ErrorDetail, translate
 from claif_cod.openai_compat.responses_request import ParsedResponses, parse_responses_request
 from claif_cod.openai_compat.responses_schema import (
     TERMINAL_EVENTS,
-    ContentPartAdded,
-    ContentPartDone,
-    FunctionCallArgumentsDelta,
-    FunctionCallArgumentsDone,
-    FunctionCallOutput,
-    IncompleteDetails,
-    OutputItem,
-    OutputItemAdded,
-    OutputItemDone,
-    OutputMessage,
-    OutputText,
-    OutputTextDelta,
-    OutputTextDone,
     ReasoningEcho,
-    ReasoningOutput,
     Response,
-    ResponseCompleted,
     ResponseCreated,
-    ResponseError,
     ResponseEvent,
-    ResponseFailed,
-    ResponseIncomplete,
     ResponseInProgress,
     ResponseStatus,
-    ResponseUsage,
-    SummaryText,
     TextEcho,
     TextFormatEcho,
 )
 from claif_cod.openai_compat.responses_store import MemoryResponseStore, ResponseRecord, ResponseStore
+from claif_cod.openai_compat.responses_stream import LENGTH_MARKER, ResponseBuilder
 from claif_cod.openai_compat.service import RequestOptions
-from claif_cod.openai_compat.text import ChoiceText
 
 log = get_logger("claif_cod.responses")
 
-_LENGTH_MARKER = "max_output_tokens"
 _encoder = msgspec.json.Encoder()
 _response_decoder = msgspec.json.Decoder(Response)
 
@@ -139,13 +109,6 @@ async def _prepend(
         await rest.aclose()
 
 
-@dataclass
-class _Message:
-    index: int
-    item: OutputMessage
-    text: ChoiceText
-
-
 class _Run:
     """One ``responses.create`` call: one turn on the thread its ``previous_response_id`` names."""
 
@@ -173,9 +136,9 @@ class _Run:
             store=parsed.request.store,
         )
         self.instructions = parsed.instructions
+        self.builder = ResponseBuilder(self.response, streaming=streaming)
         self.handle: ThreadHandle | None = None
         self.turn: Turn | None = None
-        self._messages: dict[str, _Message] = {}
 
     # --- starting ------------------------------------------------------------------------------
 
@@ -286,7 +249,6 @@ class _Run:
 
     async def events(self) -> AsyncGenerator[ResponseEvent, None]:
         assert self.turn is not None
-        numbers = itertools.count()
         turn_events = self.turn.events()
         started = False
         try:
@@ -296,14 +258,12 @@ class _Run:
                         self._raise_if_failed_early(event)
                     started = True
                     opening: list[ResponseEvent] = [
-                        ResponseCreated(response=self._snapshot()),
-                        ResponseInProgress(response=self._snapshot()),
+                        ResponseCreated(response=self.builder.snapshot()),
+                        ResponseInProgress(response=self.builder.snapshot()),
                     ]
-                    for out in opening:
-                        out.sequence_number = next(numbers)
+                    for out in self.builder.numbered(opening):
                         yield out
-                for translated in self._translate(event):
-                    translated.sequence_number = next(numbers)
+                for translated in self.builder.numbered(self.builder.translate(event)):
                     yield translated
         finally:
             await turn_events.aclose()
@@ -313,127 +273,9 @@ class _Run:
 
     def _raise_if_failed_early(self, event: TurnFinished) -> None:
         """A turn that failed before saying anything fails the request itself (an HTTP status)."""
-        if event.status == "failed" and _LENGTH_MARKER not in (event.error_message or ""):
+        if event.status == "failed" and LENGTH_MARKER not in (event.error_message or ""):
             self.response.status = "failed"
             raise TurnFailed(event.error_message or "Codex turn failed", event.error_info)
-
-    def _snapshot(self) -> Response:
-        return msgspec.structs.replace(self.response, output=list(self.response.output))
-
-    def _translate(self, event: TurnEvent) -> list[ResponseEvent]:
-        if isinstance(event, ItemStarted) and isinstance(event.item, wire.AgentMessageItem):
-            return self._open(event.item.id)
-        if isinstance(event, TextDelta):
-            out = self._open(event.item_id)
-            message = self._messages[event.item_id]
-            out.extend(self._delta(message, message.text.delta(event.item_id, event.delta)))
-            return out
-        if isinstance(event, TextReset) and event.item_id in self._messages:
-            self._messages[event.item_id].text.reset(event.item_id)
-        elif isinstance(event, ItemCompleted) and isinstance(event.item, wire.AgentMessageItem):
-            return self._close(event.item)
-        elif isinstance(event, ItemCompleted) and isinstance(event.item, wire.ReasoningItem) and event.item.summary:
-            reasoning = ReasoningOutput(
-                id=f"rs_{event.item.id}", summary=[SummaryText(text=t) for t in event.item.summary]
-            )
-            index = self._append(reasoning)
-            return [
-                OutputItemAdded(output_index=index, item=reasoning),
-                OutputItemDone(output_index=index, item=reasoning),
-            ]
-        elif isinstance(event, ToolCallsRequested):
-            return self._calls(event)
-        elif isinstance(event, TurnFinished):
-            return self._finish(event)
-        return []
-
-    def _calls(self, event: ToolCallsRequested) -> list[ResponseEvent]:
-        """The model called the caller's tools: the response ends here, and the turn waits for the results."""
-        out: list[ResponseEvent] = []
-        for message in self._messages.values():
-            out.extend(self._done(message, "completed"))
-        for call in event.calls:
-            item = FunctionCallOutput(id=f"fc_{call.call_id}", call_id=call.call_id, name=call.name, arguments="")
-            index = self._append(item)
-            added = msgspec.structs.replace(item, status="in_progress")
-            item.arguments = call.arguments
-            out += [
-                OutputItemAdded(output_index=index, item=added),
-                FunctionCallArgumentsDelta(item_id=item.id, output_index=index, delta=call.arguments),
-                FunctionCallArgumentsDone(item_id=item.id, output_index=index, arguments=call.arguments),
-                OutputItemDone(output_index=index, item=item),
-            ]
-        self.response.usage = ResponseUsage.from_turn(event.usage)
-        self.response.status = "completed"
-        out.append(ResponseCompleted(response=self._snapshot()))
-        return out
-
-    def _append(self, item: OutputItem) -> int:
-        self.response.output.append(item)
-        return len(self.response.output) - 1
-
-    def _open(self, codex_id: str) -> list[ResponseEvent]:
-        if codex_id in self._messages:
-            return []
-        item = OutputMessage(id=f"msg_{codex_id}", content=[OutputText(text="")], status="in_progress")
-        index = self._append(item)
-        self._messages[codex_id] = _Message(index, item, ChoiceText())
-        empty = OutputMessage(id=item.id, content=[], status="in_progress")
-        return [
-            OutputItemAdded(output_index=index, item=empty),
-            ContentPartAdded(item_id=item.id, output_index=index, content_index=0, part=OutputText(text="")),
-        ]
-
-    def _delta(self, message: _Message, text: str) -> list[ResponseEvent]:
-        if not text:
-            return []
-        message.item.content[0].text = message.text.sent
-        return [OutputTextDelta(item_id=message.item.id, output_index=message.index, content_index=0, delta=text)]
-
-    def _close(self, item: wire.AgentMessageItem) -> list[ResponseEvent]:
-        out = self._open(item.id)
-        message = self._messages[item.id]
-        out.extend(self._delta(message, message.text.complete(item.id, item.text) + message.text.finish()))
-        return out + self._done(message, "completed")
-
-    def _done(self, message: _Message, status: str) -> list[ResponseEvent]:
-        if message.item.status != "in_progress":
-            return []
-        text = message.text.text
-        part = OutputText(text=text)
-        message.item.content = [part]
-        message.item.status = "completed" if status == "completed" else "incomplete"
-        ids = {"item_id": message.item.id, "output_index": message.index, "content_index": 0}
-        return [
-            OutputTextDone(text=text, **ids),  # type: ignore[arg-type]
-            ContentPartDone(part=part, **ids),  # type: ignore[arg-type]
-            OutputItemDone(output_index=message.index, item=message.item),
-        ]
-
-    def _finish(self, event: TurnFinished) -> list[ResponseEvent]:
-        out: list[ResponseEvent] = []
-        message_error = event.error_message or "Codex turn failed"
-        length = event.status == "failed" and _LENGTH_MARKER in message_error
-        for message in self._messages.values():
-            out.extend(self._done(message, "completed" if event.status == "completed" else "incomplete"))
-        self.response.usage = ResponseUsage.from_turn(event.usage)
-        if event.status == "completed":
-            self.response.status = "completed"
-            out.append(ResponseCompleted(response=self._snapshot()))
-        elif length:
-            self.response.status = "incomplete"
-            self.response.incomplete_details = IncompleteDetails(reason="max_output_tokens")
-            out.append(ResponseIncomplete(response=self._snapshot()))
-        elif event.status == "interrupted":
-            self.response.status = "cancelled"
-            out.append(ResponseIncomplete(response=self._snapshot()))
-        else:
-            self.response.status = "failed"
-            self.response.error = ResponseError(code="server_error", message=message_error)
-            if not self.streaming:
-                raise TurnFailed(message_error, event.error_info, "")
-            out.append(ResponseFailed(response=self._snapshot()))
-        return out
 
 
 def _format_echo(parsed: ParsedResponses) -> TextFormatEcho:

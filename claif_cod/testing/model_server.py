@@ -350,29 +350,31 @@ class _Responder:
         return f"{prefix}Echo: {self.script.text}"
 
     def _reasoning(self, output_index: int) -> None:
+        """``[[reasoning]]``: one summary, deltas only; ``[[reasoning:N]]``: N summary parts, each announced."""
+        parts = self.script.number("reasoning") if self.script.markers["reasoning"] else 0
+        texts = [_REASONING_SUMMARY] if parts == 0 else [f"Part {i} of the reasoning." for i in range(1, parts + 1)]
         item_id = self.state.new_id("rs")
+        ids = {"item_id": item_id, "output_index": output_index}
         self.handler.event(
             "response.output_item.added",
             output_index=output_index,
             item={"type": "reasoning", "id": item_id, "summary": []},
         )
-        for chunk in _chunks(_REASONING_SUMMARY):
-            self.handler.event(
-                "response.reasoning_summary_text.delta",
-                item_id=item_id,
-                output_index=output_index,
-                summary_index=0,
-                delta=chunk,
-            )
-            self.reasoning_tokens += 1
+        for index, text in enumerate(texts):
+            part = {"type": "summary_text", "text": ""}
+            if parts:
+                self.handler.event("response.reasoning_summary_part.added", **ids, summary_index=index, part=part)
+            for chunk in _chunks(text):
+                self.handler.event("response.reasoning_summary_text.delta", **ids, summary_index=index, delta=chunk)
+                self.reasoning_tokens += 1
+            if parts:
+                self.handler.event("response.reasoning_summary_text.done", **ids, summary_index=index, text=text)
+                done = {"type": "summary_text", "text": text}
+                self.handler.event("response.reasoning_summary_part.done", **ids, summary_index=index, part=done)
         self.handler.event(
             "response.output_item.done",
             output_index=output_index,
-            item={
-                "type": "reasoning",
-                "id": item_id,
-                "summary": [{"type": "summary_text", "text": _REASONING_SUMMARY}],
-            },
+            item={"type": "reasoning", "id": item_id, "summary": [{"type": "summary_text", "text": t} for t in texts]},
         )
 
     def _function_call(self, output_index: int, name: str, arguments: str) -> None:

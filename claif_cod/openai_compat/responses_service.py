@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
 
 import msgspec
 
@@ -65,9 +66,7 @@ class ResponsesService:
         assert final is not None
         return final, run.parsed.ignored
 
-    async def stream(
-        self, body: bytes, options: RequestOptions
-    ) -> tuple[AsyncGenerator[ResponseEvent, None], tuple[str, ...]]:
+    async def stream(self, body: bytes, options: RequestOptions) -> ResponseStream:
         """Events as Codex produces them; failures before the first event raise here (an HTTP status)."""
         try:
             run = await self._start(body, options, streaming=True)
@@ -79,7 +78,7 @@ class ResponsesService:
         except Exception as exc:
             await events.aclose()
             raise translate(exc) from exc
-        return _prepend(first, events), run.parsed.ignored
+        return ResponseStream(_prepend(first, events), run.parsed.ignored, run.cut_short)
 
     def retrieve(self, response_id: str) -> bytes:
         record = self.store.get(response_id)
@@ -94,6 +93,15 @@ class ResponsesService:
         run = _Run(self, parsed, options, streaming)
         await run.start()
         return run
+
+
+@dataclass(frozen=True)
+class ResponseStream:
+    events: AsyncGenerator[ResponseEvent, None]
+    ignored: tuple[str, ...]
+    """Parameters that had no effect."""
+    cut_short: Callable[[str], list[ResponseEvent]]
+    """The events that end a stream cut short from outside (saying why): ``response.failed``."""
 
 
 async def _prepend(
@@ -157,7 +165,7 @@ class _Run:
             except BaseException:
                 self.store.delete(self.response.id)
                 raise
-            self._save(None)
+            await self._attach()
             return
         if results and previous_id is not None:
             message = (
@@ -209,7 +217,13 @@ class _Run:
         except BaseException:
             self.store.delete(self.response.id)  # the caller is told it failed: it must not have happened
             raise
+        await self._attach()
+
+    async def _attach(self) -> None:
+        """The turn is under way: recorded, and interruptible by ``turn.interrupt`` naming the request."""
         self._save(None)
+        if self.options.control is not None and self.turn is not None:
+            await self.options.control.attach(self.turn)
 
     def _claim(self, handle: ThreadHandle) -> None:
         """Record the response (in progress) as its thread's newest, before anything can race it."""
@@ -263,6 +277,8 @@ class _Run:
                     ]
                     for out in self.builder.numbered(opening):
                         yield out
+                if isinstance(event, TurnFinished) and event.status == "interrupted" and self.options.control:
+                    self.options.control.interrupted = True
                 for translated in self.builder.numbered(self.builder.translate(event)):
                     yield translated
         finally:
@@ -270,6 +286,11 @@ class _Run:
             if self.response.status == "in_progress":
                 self.response.status = "cancelled"  # the caller stopped listening or the turn raised
             self._save(None)
+
+    def cut_short(self, message: str) -> list[ResponseEvent]:
+        out = self.builder.numbered(self.builder.fail(message))
+        self._save(None)  # the events generator has already ended (and saved it as cancelled)
+        return out
 
     def _raise_if_failed_early(self, event: TurnFinished) -> None:
         """A turn that failed before saying anything fails the request itself (an HTTP status)."""

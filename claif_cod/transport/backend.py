@@ -6,7 +6,7 @@ bytes for streams); the httpx transport turns that into an HTTP response.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -34,6 +34,8 @@ class StreamReply:
 
     events: AsyncGenerator[bytes, None]
     headers: dict[str, str] = field(default_factory=dict)
+    cut_short: Callable[[APIFailure], bytes] | None = None
+    """The last events of a stream cut short by ``failure`` after it began; None: an ``{"error": ...}`` event."""
 
 
 Reply = JsonReply | StreamReply
@@ -92,8 +94,13 @@ async def responses_reply(service: ResponsesService, body: bytes, options: Reque
     if not wants_stream(body):
         response, ignored = await service.create(body, options)
         return JsonReply(_encoder.encode(response), ignored_headers(ignored))
-    events, ignored = await service.stream(body, options)
-    return StreamReply(_named_events(events), ignored_headers(ignored))
+    stream = await service.stream(body, options)
+
+    def cut_short(failure: APIFailure) -> bytes:
+        events = stream.cut_short(failure.detail.message)
+        return b"".join(sse_event(_encoder.encode(event)) for event in events)
+
+    return StreamReply(_named_events(stream.events), ignored_headers(stream.ignored), cut_short)
 
 
 def sse_event(payload: bytes) -> bytes:

@@ -184,7 +184,11 @@ class Methods:
         return StreamDone(chunks=count, interrupted=control.interrupted)
 
     async def responses_create(self, conn: Connection, request: ResponsesCreateRequest) -> Any:
-        options = self._request_options(conn, request.id, request.params.options)
+        with turn_control(conn, request.id) as control:
+            return await self._responses_create(conn, request, control)
+
+    async def _responses_create(self, conn: Connection, request: ResponsesCreateRequest, control: TurnControl) -> Any:
+        options = self._request_options(conn, request.id, request.params.options, control)
         body = bytes(request.params.body)
         service = self.daemon.responses
         log = conn.log.bind(request=request.id)
@@ -192,12 +196,13 @@ class Methods:
             response, _ = await service.create(body, options)
             log.info("responses.completed", status=response.status, output=len(response.output))
             return msgspec.Raw(_encoder.encode(response))
-        events, _ = await service.stream(body, options)
+        stream = await service.stream(body, options)
         count = await _relay(
-            events, lambda raw: conn.send(ResponsesEventNotification(params=ResponsesEventParams(request.id, raw)))
+            stream.events,
+            lambda raw: conn.send(ResponsesEventNotification(params=ResponsesEventParams(request.id, raw))),
         )
-        log.info("responses.streamed", events=count)
-        return StreamDone(chunks=count)
+        log.info("responses.streamed", events=count, interrupted=control.interrupted)
+        return StreamDone(chunks=count, interrupted=control.interrupted)
 
     async def models(self, request: ModelsListRequest) -> ModelList:
         options = request.params.options

@@ -3,6 +3,7 @@ and raw protocol messages) and ``serve --http`` (the real ``openai`` SDK), with 
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,3 +47,39 @@ def test_reasoning_summaries_stream_through_both_doors(doors: Doors) -> None:
         check_reasoning_stream(list(stream), TWO_PARTS)
     with doors.http.responses.create(**body, stream=True) as stream:  # type: ignore[call-overload]
         check_reasoning_stream(list(stream), TWO_PARTS)
+
+
+def test_http_stream_cut_short_by_a_stopping_daemon_ends_with_response_failed(
+    daemon_env: dict[str, str], tmp_path: Path, workdir: Path
+) -> None:
+    process = DaemonProcess(
+        socket=Path(daemon_env["CLAIF_COD_SOCKET"]), state_dir=tmp_path / "state", log=tmp_path / "codd.log",
+        env=daemon_env,
+    )  # fmt: skip
+    process.start("--http", "127.0.0.1:0", "--http-working-dir", str(workdir), "--drain-timeout", "0.5")
+    doors = Doors(process, workdir)
+    stream = doors.http.responses.create(model="o4-mini", input="[[stall-mid]] a b", stream=True)
+    events = iter(stream)
+    first = next(events)
+    assert process.proc is not None
+    process.proc.send_signal(signal.SIGTERM)
+    rest = list(events)  # no exception: the stream ends with an event, as OpenAI's does
+    assert process.proc.wait(timeout=30) == 0
+
+    everything = [first, *rest]
+    assert [e.sequence_number for e in everything] == list(range(len(everything)))
+    last = everything[-1]
+    assert last.type == "response.failed"
+    assert last.response.status == "failed"
+    assert last.response.error is not None and "shutting down" in last.response.error.message
+    assert last.response.error.code == "server_error"
+    [message] = last.response.output
+    assert message.type == "message" and message.status == "incomplete"
+    assert message.content[0].text == "".join(e.delta for e in rest if e.type == "response.output_text.delta")
+    assert rest[-2].type == "response.output_item.done"  # the message was closed before the response failed
+
+    process.start()
+    with doors.socket() as client:
+        stored = client.responses.retrieve(last.response.id)
+    assert stored.status == "failed" and stored.error is not None and "shutting down" in stored.error.message
+    process.stop()

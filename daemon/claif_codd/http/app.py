@@ -205,17 +205,18 @@ class HttpEndpoint:
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **reply.headers}
         )
         await response.prepare(request)
+        last_words = reply.cut_short or failure_event  # Responses end with response.failed, chat with an error
         async with contextlib.aclosing(reply.events) as events:
             try:
                 async for event in events:
                     await response.write(event)
             except APIFailure as failure:
-                await response.write(failure_event(failure))
+                await response.write(last_words(failure))
             except asyncio.CancelledError:
                 reason = self._claim_cancellation(asyncio.current_task())
                 if reason is None:
                     raise
-                await response.write(failure_event(reason))
+                await response.write(last_words(reason))
         with contextlib.suppress(ConnectionError):
             await response.write_eof()
         return response

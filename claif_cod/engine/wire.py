@@ -148,6 +148,7 @@ class ImagePart(msgspec.Struct):
 
     image_url: str
     type: Literal["input_image"] = "input_image"
+    detail: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class MessageItem(msgspec.Struct, tag_field="type", tag="message"):
@@ -188,6 +189,7 @@ class LocalImageInput(msgspec.Struct):
 
     path: str
     type: Literal["localImage"] = "localImage"
+    detail: str | msgspec.UnsetType = msgspec.UNSET
 
 
 UserInput = TextInput | LocalImageInput

@@ -150,6 +150,8 @@ def parse_responses_request(body: bytes, *, default_model: str | None, strict: b
     if request.reasoning is not None and request.reasoning.generate_summary is not None:
         ignored.append("reasoning.generate_summary")
     instructions, items, refs, owners = _items(request.input, ignored)
+    if any(ref.detail_dropped for ref in refs):
+        ignored.append("input_image.detail")  # "low": Codex would drop the image (see images.DETAILS)
     chat_tools = [
         ChatTool(t.type, FunctionDef(t.name, t.description, t.parameters, t.strict) if t.type == "function" else None)
         for t in request.tools or []
@@ -250,7 +252,7 @@ def _content(content: object, where: str, *, images: bool) -> tuple[str, list[Im
         if kind in ("input_text", "output_text") and isinstance(part.get("text"), str):
             texts.append(part["text"])
         elif kind == "input_image" and images and isinstance(part.get("image_url"), str):
-            refs.append(ImageRef(part["image_url"], f"{where}.content[{j}]"))
+            refs.append(ImageRef(part["image_url"], f"{where}.content[{j}]", part.get("detail")))
         else:
             raise InvalidRequest(f"{where}.content[{j}]: content part of type {kind!r} is not supported", param=where)
     return "\n".join(texts), refs

@@ -10,9 +10,11 @@ from pathlib import Path
 import openai
 import pytest
 from daemon_process import DaemonProcess
+from image_details import chat_messages, image_details, responses_input
 from responses_events import TWO_PARTS, check_reasoning_stream
 
 from claif_cod import CodexClient
+from claif_cod.testing import ModelServer
 
 pytestmark = pytest.mark.codex
 
@@ -83,3 +85,26 @@ def test_http_stream_cut_short_by_a_stopping_daemon_ends_with_response_failed(
         stored = client.responses.retrieve(last.response.id)
     assert stored.status == "failed" and stored.error is not None and "shutting down" in stored.error.message
     process.stop()
+
+
+def test_image_detail_through_both_doors(doors: Doors, codex_model_server: ModelServer) -> None:
+    with doors.socket() as client:
+        via_socket = client.responses.create(input=responses_input("auto", "auto"))
+        low = client.chat.completions.with_raw_response.create(
+            model="o4-mini",
+            messages=chat_messages(None, "low"),  # type: ignore[arg-type]
+        )
+    via_http = doors.http.responses.create(model="o4-mini", input=responses_input("auto", "auto"))  # type: ignore[arg-type]
+    low_http = doors.http.chat.completions.with_raw_response.create(
+        model="o4-mini",
+        messages=chat_messages(None, "low"),  # type: ignore[arg-type]
+    )
+    assert via_socket.output_text == via_http.output_text == "[turn 2] Echo: see"
+    assert (
+        low.headers["x-claif-cod-ignored-params"]
+        == low_http.headers["x-claif-cod-ignored-params"]
+        == ("image_url.detail")
+    )
+    socket_r, socket_low, http_r, http_low = codex_model_server.requests
+    assert image_details(socket_r) == image_details(http_r) == ["auto", "auto"]
+    assert image_details(socket_low) == image_details(http_low) == [None, "high"]

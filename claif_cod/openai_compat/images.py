@@ -36,7 +36,7 @@ _MAGIC = (
 
 DETAILS = ("auto", "low", "high")
 """OpenAI's image ``detail`` values. Codex takes ``auto`` and ``high``, but replaces an image sent with
-``low`` by the text "image content omitted because detail 'low' is not supported" (0.163 to 0.171):
+``low`` by the text "image content omitted because detail 'low' is not supported" (seen with 0.163):
 such an image goes without ``detail`` (Codex's default, ``high``) and ``detail`` is reported."""
 
 

@@ -67,6 +67,7 @@ class ResponsesRequest(msgspec.Struct):
     parallel_tool_calls: bool | None = None
     builtin_tools: bool | None = None
     tool_timeout: float | None = None
+    background: bool = False
 
 
 HONOURED = frozenset(
@@ -86,6 +87,7 @@ HONOURED = frozenset(
         "parallel_tool_calls",
         "builtin_tools",
         "tool_timeout",
+        "background",
     }
 )
 NO_EFFECT = frozenset({"user", "safety_identifier"})
@@ -144,6 +146,9 @@ def parse_responses_request(body: bytes, *, default_model: str | None, strict: b
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
     if request.model is None:
         request.model = default_model
+    if request.background:
+        message = "background responses are not supported by claif_cod: a response runs while its request waits"
+        raise InvalidRequest(message, param="background")
     strict = strict if request.strict is None else request.strict
     ignored = [key for key in raw if key not in HONOURED and key not in NO_EFFECT]
     output_schema = _output_schema(request.text, ignored)

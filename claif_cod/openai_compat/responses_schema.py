@@ -128,6 +128,14 @@ class Response(msgspec.Struct, kw_only=True):
     top_p: None = None
 
 
+class ResponseDeleted(msgspec.Struct):
+    """What ``DELETE /v1/responses/{id}`` answers (``openai`` itself discards it)."""
+
+    id: str
+    object: Literal["response.deleted"] = "response.deleted"
+    deleted: bool = True
+
+
 # --- stream events: ``sequence_number`` is set as each event goes out ------------------------------
 
 

@@ -26,12 +26,14 @@ from claif_cod.engine.events import (
 )
 from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail, translate
+from claif_cod.openai_compat.responses_items import input_items, page
 from claif_cod.openai_compat.responses_request import ParsedResponses, parse_responses_request
 from claif_cod.openai_compat.responses_schema import (
     TERMINAL_EVENTS,
     ReasoningEcho,
     Response,
     ResponseCreated,
+    ResponseDeleted,
     ResponseEvent,
     ResponseInProgress,
     ResponseStatus,
@@ -81,11 +83,36 @@ class ResponsesService:
         return ResponseStream(_prepend(first, events), run.parsed.ignored, run.cut_short)
 
     def retrieve(self, response_id: str) -> bytes:
+        return self._stored(response_id).body
+
+    def delete(self, response_id: str) -> bytes:
+        """``responses.delete``: the response can no longer be fetched, listed or continued; a response
+        that continued it (same thread) or branched from it is untouched."""
+        record = self._stored(response_id)
+        if decode_response(record.body).status == "in_progress":
+            message = f"Response '{response_id}' is still in progress; it can be deleted once it has ended."
+            raise APIFailure.bad_request(message)
+        self.store.forget(response_id)
+        return _encoder.encode(ResponseDeleted(id=response_id))
+
+    def input_items(self, response_id: str, *, after: str | None, limit: int | None, order: str | None) -> bytes:
+        stored = self._stored(response_id).input
+        try:
+            return page(stored, after=after, limit=limit, order=order)
+        except Exception as exc:
+            raise translate(exc) from exc
+
+    def cancel(self, response_id: str) -> bytes:
+        """Only ``background`` responses can be cancelled, and claif_cod refuses to create those."""
+        self._stored(response_id)
+        raise APIFailure.bad_request("Cannot cancel a synchronous response.")
+
+    def _stored(self, response_id: str) -> ResponseRecord:
         record = self.store.get(response_id)
         if record is None or not record.stored:
             detail = ErrorDetail(f"Response with id '{response_id}' not found.", "invalid_request_error", None, "id")
             raise APIFailure("status", 404, detail)
-        return record.body
+        return record
 
     async def _start(self, body: bytes, options: RequestOptions, *, streaming: bool) -> _Run:
         parsed = parse_responses_request(body, default_model=options.default_model, strict=options.strict)
@@ -145,6 +172,7 @@ class _Run:
         )
         self.instructions = parsed.instructions
         self.builder = ResponseBuilder(self.response, streaming=streaming)
+        self.input_items = input_items(parsed.request.input)
         self.handle: ThreadHandle | None = None
         self.turn: Turn | None = None
 
@@ -246,6 +274,9 @@ class _Run:
         if status is not None:
             self.response.status = status
         assert self.handle is not None
+        current = self.store.get(self.response.id)
+        if current is not None and self.request.store and not current.stored:
+            return  # deleted (responses.delete) as soon as it ended: it stays deleted
         self.store.put(
             ResponseRecord(
                 response_id=self.response.id,
@@ -256,6 +287,7 @@ class _Run:
                 created_at=self.response.created_at,
                 stored=self.request.store,
                 body=_encoder.encode(self.response),
+                input=self.input_items,
             )
         )
 

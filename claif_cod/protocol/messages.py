@@ -68,10 +68,14 @@ __all__ = [
     "ReasoningItem",
     "Request",
     "Response",
+    "ResponsesCancelRequest",
     "ResponsesCreateParams",
     "ResponsesCreateRequest",
+    "ResponsesDeleteRequest",
     "ResponsesEventNotification",
     "ResponsesEventParams",
+    "ResponsesInputItemsParams",
+    "ResponsesInputItemsRequest",
     "ResponsesRetrieveParams",
     "ResponsesRetrieveRequest",
     "SessionCloseParams",
@@ -287,7 +291,18 @@ class ResponsesEventParams(_Payload):
 
 
 class ResponsesRetrieveParams(_Payload):
+    """Also the params of ``responses.delete`` and ``responses.cancel``."""
+
     response_id: str
+
+
+class ResponsesInputItemsParams(_Payload):
+    """``responses.input_items.list``: OpenAI's query parameters of ``GET /v1/responses/{id}/input_items``."""
+
+    response_id: str
+    after: str | None = None
+    limit: int | None = None
+    order: Literal["asc", "desc"] | None = None
 
 
 class ModelsListParams(_Payload):
@@ -459,6 +474,18 @@ class ResponsesRetrieveRequest(_RequestBase, tag="responses.retrieve", kw_only=T
     params: ResponsesRetrieveParams
 
 
+class ResponsesDeleteRequest(_RequestBase, tag="responses.delete", kw_only=True):
+    params: ResponsesRetrieveParams
+
+
+class ResponsesCancelRequest(_RequestBase, tag="responses.cancel", kw_only=True):
+    params: ResponsesRetrieveParams
+
+
+class ResponsesInputItemsRequest(_RequestBase, tag="responses.input_items.list", kw_only=True):
+    params: ResponsesInputItemsParams
+
+
 class ModelsListRequest(_RequestBase, tag="models.list", kw_only=True):
     params: ModelsListParams = msgspec.field(default_factory=ModelsListParams)
 
@@ -539,6 +566,9 @@ Request: TypeAlias = (
     | ChatCompletionsCreateRequest
     | ResponsesCreateRequest
     | ResponsesRetrieveRequest
+    | ResponsesDeleteRequest
+    | ResponsesCancelRequest
+    | ResponsesInputItemsRequest
     | ModelsListRequest
     | SessionSendRequest
     | SessionsListRequest
@@ -588,6 +618,9 @@ METHODS: Final[Mapping[str, MethodSpec]] = _index(
     # Raw: the Response object, or StreamDone (its ``chunks`` counts events) when the body streams.
     MethodSpec(ResponsesCreateRequest, ResponsesCreateParams, msgspec.Raw),
     MethodSpec(ResponsesRetrieveRequest, ResponsesRetrieveParams, msgspec.Raw),
+    MethodSpec(ResponsesDeleteRequest, ResponsesRetrieveParams, msgspec.Raw),
+    MethodSpec(ResponsesCancelRequest, ResponsesRetrieveParams, msgspec.Raw),
+    MethodSpec(ResponsesInputItemsRequest, ResponsesInputItemsParams, msgspec.Raw),
     MethodSpec(ModelsListRequest, ModelsListParams, ModelList),
     MethodSpec(SessionSendRequest, SessionSendParams, SessionTurnResult),
     MethodSpec(SessionsListRequest, SessionsListParams, SessionsListResult),

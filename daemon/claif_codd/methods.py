@@ -56,9 +56,12 @@ from claif_cod.protocol import (
     ProcessInfo,
     ReasoningItem,
     Request,
+    ResponsesCancelRequest,
     ResponsesCreateRequest,
+    ResponsesDeleteRequest,
     ResponsesEventNotification,
     ResponsesEventParams,
+    ResponsesInputItemsRequest,
     ResponsesRetrieveRequest,
     SessionCloseRequest,
     SessionEvent,
@@ -80,7 +83,7 @@ from claif_cod.protocol import ItemCompleted as ItemCompletedEvent
 from claif_cod.protocol import ItemStarted as ItemStartedEvent
 from claif_cod.protocol import TextDelta as TextDeltaEvent
 from claif_cod.protocol import TextReset as TextResetEvent
-from claif_cod.transport.backend import wants_stream
+from claif_cod.transport.backend import stored_response_reply, wants_stream
 
 if TYPE_CHECKING:
     from claif_codd.connection import Connection
@@ -102,6 +105,8 @@ class Methods:
             return await self.responses_create(conn, request)
         if isinstance(request, ResponsesRetrieveRequest):
             return msgspec.Raw(self.daemon.responses.retrieve(request.params.response_id))
+        if isinstance(request, ResponsesDeleteRequest | ResponsesCancelRequest | ResponsesInputItemsRequest):
+            return msgspec.Raw(stored_response_reply(self.daemon.responses, request))
         if isinstance(request, ModelsListRequest):
             return await self.models(request)
         if isinstance(request, SessionSendRequest):

@@ -108,3 +108,44 @@ def test_image_detail_through_both_doors(doors: Doors, codex_model_server: Model
     socket_r, socket_low, http_r, http_low = codex_model_server.requests
     assert image_details(socket_r) == image_details(http_r) == ["auto", "auto"]
     assert image_details(socket_low) == image_details(http_low) == [None, "high"]
+
+
+def test_input_items_delete_and_cancel_through_both_doors_and_a_restart(
+    doors: Doors, codex_model_server: ModelServer
+) -> None:
+    transcript = [
+        {"role": "user", "content": "first words"},
+        {"role": "assistant", "content": "noted"},
+        {"role": "user", "content": "second words"},
+    ]
+    with doors.socket() as client:
+        kept = client.responses.create(input=transcript)  # type: ignore[arg-type]
+        doomed = client.responses.create(input="doomed words", previous_response_id=kept.id)
+        via_socket = client.responses.input_items.list(kept.id, order="asc")
+        with pytest.raises(openai.BadRequestError, match="Cannot cancel a synchronous response"):
+            client.responses.cancel(kept.id)
+    via_http = doors.http.responses.input_items.list(kept.id, order="asc")
+    assert via_socket.model_dump() == via_http.model_dump()
+    assert [i.content[0].text for i in via_http.data] == ["first words", "noted", "second words"]  # type: ignore[union-attr]
+    assert [i.id for i in doors.http.responses.input_items.list(kept.id, limit=1, order="asc")] == [
+        i.id for i in via_http.data
+    ]  # paged one by one over HTTP (after=...)
+    with pytest.raises(openai.BadRequestError, match="Cannot cancel a synchronous response"):
+        doors.http.responses.cancel(kept.id)
+    with pytest.raises(openai.BadRequestError, match="background"):
+        doors.http.responses.create(model="o4-mini", input="x", background=True)
+
+    doors.http.responses.delete(doomed.id)
+    with doors.socket() as client, pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(doomed.id)
+
+    assert doors.process.stop() == 0
+    doors.process.start()
+    with doors.socket() as client:
+        assert client.responses.input_items.list(kept.id, order="asc").model_dump() == via_http.model_dump()
+        for call in (client.responses.retrieve, client.responses.input_items.list, client.responses.delete):
+            with pytest.raises(openai.NotFoundError):
+                call(doomed.id)
+        branch = client.responses.create(input="branch", previous_response_id=kept.id)
+    assert branch.output_text == "[turn 3] Echo: branch"
+    assert ("user", "doomed words") not in codex_model_server.requests[-1].messages()  # forked past the deleted one

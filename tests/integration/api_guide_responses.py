@@ -38,6 +38,12 @@ def check_branching_from_an_earlier_response(run: Run) -> None:
     assert cooler.user_texts() == ["Name a colour", "Make it cooler"]
 
 
+def check_listing_and_deleting_responses(run: Run) -> None:
+    assert run.stdout == "message user Shorter\n[turn 3] Echo: Again\n"
+    first, second, third = run.server.requests
+    assert _thread(first) == _thread(second) == _thread(third)
+
+
 def check_responses_with_tools(run: Run) -> None:
     assert run.stdout == "Tool get_weather returned: 22 degrees and sunny in Oslo\n"
     first, second = run.server.requests
@@ -57,6 +63,7 @@ def check_images(run: Run) -> None:
 RESPONSES_CHECKS: dict[str, Callable[[Run], None]] = {
     "responses-api": check_responses_api,
     "branching-from-an-earlier-response": check_branching_from_an_earlier_response,
+    "listing-and-deleting-responses": check_listing_and_deleting_responses,
     "responses-with-tools": check_responses_with_tools,
     "images": check_images,
 }

@@ -27,6 +27,7 @@ from claif_cod.engine.events import (
 from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail, translate
 from claif_cod.openai_compat.responses_items import input_items, page
+from claif_cod.openai_compat.responses_replay import replayed
 from claif_cod.openai_compat.responses_request import ParsedResponses, parse_responses_request
 from claif_cod.openai_compat.responses_schema import (
     TERMINAL_EVENTS,
@@ -196,11 +197,9 @@ class _Run:
             await self._attach()
             return
         if results and previous_id is not None:
-            message = (
-                f"the tool calls of response '{previous_id}' are no longer waiting for results (the turn ended); "
-                "send the whole transcript without previous_response_id"
-            )
-            raise InvalidRequest(message, param="previous_response_id")
+            # The turn that made the calls is gone (a restart, its tool_timeout): replay the stored chain.
+            await self._replay(previous_id)
+            previous_id = None
         if previous_id is None:
             handle = await self.engine.start_thread(
                 key,
@@ -252,6 +251,21 @@ class _Run:
         self._save(None)
         if self.options.control is not None and self.turn is not None:
             await self.options.control.attach(self.turn)
+
+    async def _replay(self, previous_id: str) -> None:
+        options = self.options
+        replay = replayed(
+            self.store, self.parsed, previous_id, default_model=options.default_model, strict=options.strict
+        )
+        if replay is None:
+            message = (
+                f"the tool calls of response '{previous_id}' are no longer waiting for results, and a response "
+                "of its conversation is gone; send the whole transcript without previous_response_id"
+            )
+            raise InvalidRequest(message, param="previous_response_id")
+        await replay.with_images()
+        self.parsed, self.instructions = replay, replay.instructions
+        log.info("responses.replayed", previous=previous_id, items=len(replay.history))
 
     def _claim(self, handle: ThreadHandle) -> None:
         """Record the response (in progress) as its thread's newest, before anything can race it."""

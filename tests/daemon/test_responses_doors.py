@@ -149,3 +149,49 @@ def test_input_items_delete_and_cancel_through_both_doors_and_a_restart(
         branch = client.responses.create(input="branch", previous_response_id=kept.id)
     assert branch.output_text == "[turn 3] Echo: branch"
     assert ("user", "doomed words") not in codex_model_server.requests[-1].messages()  # forked past the deleted one
+
+
+GET_TIME = {"type": "function", "name": "get_time", "parameters": {"type": "object", "properties": {}}}
+
+
+def test_tool_calls_are_answered_after_a_daemon_restart(doors: Doors, codex_model_server: ModelServer) -> None:
+    """The suspended turn died with the daemon: the stored conversation is replayed on a new thread, the
+    calls and the results as real items, and the answer goes on (socket and HTTP, restarts in between)."""
+    with doors.socket() as client:
+        zero = client.responses.create(
+            input="remember 7",
+            tools=[GET_TIME],  # type: ignore[list-item]
+            instructions="RULE-9",
+        )
+        first = client.responses.create(
+            input="what time? [[call:get_time {}]]",
+            previous_response_id=zero.id,
+            tools=[GET_TIME],  # type: ignore[list-item]
+        )
+    [call] = [item for item in first.output if item.type == "function_call"]
+    assert doors.process.stop() == 0
+    doors.process.start("--http", "127.0.0.1:0", "--http-working-dir", str(doors.workdir))
+    doors = Doors(doors.process, doors.workdir)
+    answered = doors.http.responses.create(
+        model="o4-mini",
+        previous_response_id=first.id,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "noon"}],
+        tools=[GET_TIME],  # type: ignore[list-item]
+    )
+    assert answered.output_text == "Tool get_time returned: noon"
+    with doors.socket() as client:
+        after = client.responses.create(input="and later?", previous_response_id=answered.id)
+    assert after.output_text == "[turn 3] Echo: and later?"
+
+    _, asked, replay, later = codex_model_server.requests
+    assert replay.body["prompt_cache_key"] != asked.body["prompt_cache_key"]  # a new thread
+    assert later.body["prompt_cache_key"] == replay.body["prompt_cache_key"]  # which then goes on directly
+    assert [(c.call_id, c.name, c.arguments) for c in replay.function_calls()] == [(call.call_id, "get_time", "{}")]
+    assert [(o.call_id, o.output) for o in replay.function_outputs()] == [(call.call_id, "noon")]
+    assert replay.messages()[:3] == [
+        ("user", "remember 7"),
+        ("assistant", "Echo: remember 7"),
+        ("user", "what time? [[call:get_time {}]]"),
+    ]  # the whole chain, in order
+    assert any("RULE-9" in text for text in replay.developer_texts())
+    assert [t["name"] for t in replay.body["tools"] if t.get("name") == "get_time"] == ["get_time"]

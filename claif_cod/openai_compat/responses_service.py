@@ -173,7 +173,8 @@ class _Run:
         )
         self.instructions = parsed.instructions
         self.builder = ResponseBuilder(self.response, streaming=streaming)
-        self.input_items = input_items(parsed.request.input)
+        # The input is kept for input_items.list and replays; store=false keeps it nowhere.
+        self.input_items = input_items(parsed.request.input) if parsed.request.store else b"[]"
         self.handle: ThreadHandle | None = None
         self.turn: Turn | None = None
 

@@ -54,6 +54,7 @@ from typing import Any, TypeVar
 import codex_cli_bin
 import msgspec
 import openai
+import uvloop
 from bench_common import at_least_two, codex_version, elapsed_ms, machine
 from openai.types.chat import ChatCompletionMessageParam
 
@@ -289,7 +290,7 @@ async def refuse(method: str, _params: msgspec.Raw) -> object:
 
 
 class RawAppServer:
-    """One ``codex app-server`` driven with ``AppServer`` on an event loop of its own.
+    """One ``codex app-server`` driven with ``AppServer`` on an event loop of its own (uvloop, as claif_cod's).
 
     Each turn is timed inside that loop, from just before ``turn/start`` is written to the
     ``turn/completed`` notification, so no thread hop is counted: this is the floor.
@@ -297,7 +298,7 @@ class RawAppServer:
 
     def __init__(self, codex: str, workdir: Path, env: dict[str, str]) -> None:
         self.codex, self.workdir, self.env = codex, workdir, env
-        self.loop = asyncio.new_event_loop()
+        self.loop = uvloop.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="raw-app-server", daemon=True)
         self._thread.start()
         self.server: AppServer | None = None

@@ -10,13 +10,18 @@ every row alike:
 ``raw persisted``        the same on a persisted thread (``ephemeral: false``): what Codex's rollout costs
 ``in-process``           ``CodexClient(daemon="off")``, the whole history re-sent each turn (+ a streamed twin)
 ``daemon``               ``CodexClient(daemon="require")`` through claif-codd's socket (+ a streamed twin)
-``daemon HTTP``          the plain ``openai`` SDK against claif-codd's ``--http`` endpoint (+ a streamed twin)
+``daemon HTTP``          claif-codd's ``--http`` endpoint, posted to by a lean client (``httpx``, the body
+                         encoded once; + a streamed twin reading the SSE).  The ``openai`` Python SDK
+                         would add its own per-message ``maybe_transform`` (~0.15 ms a message), a
+                         client cost ``CodexClient`` avoids and this row leaves out
 ``in-process session``   ``session_id=``: only the new message is sent; the thread is persisted
 ``daemon session``       the same through the daemon
 ``codex exec``           ``codex exec --json`` spawned per turn
 
-Round 0 of each size is untimed (it seeds every thread).  Nothing asserts on time; every reply is
-checked (``[turn K]`` counts the user messages the Codex thread holds, so a lost history shows).
+Round 0 of each size is untimed (it seeds every thread).  The rows' order rotates every round, so
+that work Codex leaves behind after a turn (a persisted thread's writes) falls on every row alike.
+Nothing asserts on time; every reply is checked (``[turn K]`` counts the user messages the Codex
+thread holds, so a lost history shows).
 Run: ``python bench/floor_bench.py [--turns N] [--sizes 10,50,100,200] [--json PATH]``.
 """
 
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import json
 import os
 import statistics
@@ -31,12 +37,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+import urllib.parse
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import codex_cli_bin
+import msgspec
 import openai
 from bench_common import at_least_two, codex_version, elapsed_ms, machine
 from daemon_bench import (
@@ -128,6 +136,55 @@ def first_token(client: openai.OpenAI, chat: Chat) -> float:
     return first
 
 
+class LeanHttp:
+    """What a careful hand-written HTTP client does: one JSON encode, one POST on a kept-alive
+    connection (the standard library's ``http.client``), one decode."""
+
+    def __init__(self, base_url: str, workdir: Path) -> None:
+        url = urllib.parse.urlsplit(base_url)
+        self.path = url.path.rstrip("/") + "/chat/completions"
+        self.connection = http.client.HTTPConnection(url.netloc, timeout=60)
+        self.headers = {"content-type": "application/json", "X-Claif-Cod-Working-Dir": str(workdir)}
+
+    def _post(self, body: dict[str, Any]) -> http.client.HTTPResponse:
+        self.connection.request("POST", self.path, body=msgspec.json.encode(body), headers=self.headers)
+        response = self.connection.getresponse()
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}: {response.read()[:500]!r}")
+        return response
+
+    def turn(self, chat: Chat) -> float:
+        text = chat.ask()
+        start = time.perf_counter()
+        response = self._post({"model": MODEL, "messages": chat.messages})
+        reply = msgspec.json.decode(response.read())["choices"][0]["message"]["content"]
+        took = elapsed_ms(start)
+        assert text in reply, reply
+        chat.answer(reply)
+        return took
+
+    def first_token(self, chat: Chat) -> float:
+        chat.ask()
+        first: float | None = None
+        parts: list[str] = []
+        start = time.perf_counter()
+        response = self._post({"model": MODEL, "messages": chat.messages, "stream": True})
+        for line in response:
+            if not line.startswith(b"data: ") or line.strip() == b"data: [DONE]":
+                continue
+            choices = msgspec.json.decode(line[6:])["choices"]
+            content = choices[0]["delta"].get("content") if choices else None
+            if content:
+                first = elapsed_ms(start) if first is None else first
+                parts.append(content)
+        assert first is not None
+        chat.answer("".join(parts))
+        return first
+
+    def close(self) -> None:
+        self.connection.close()
+
+
 def raw_turn(raw: RawAppServer, thread_id: str, chat: Chat) -> tuple[float, float]:
     text = chat.ask()
     result = raw.turn(thread_id, text)
@@ -166,22 +223,28 @@ def run_phase(label: str, size: int, big: bool, rounds: int, ctx: dict[str, Any]
         DAEMON_SESSION: CodexClient(working_dir=ctx["workdir"], daemon="require", session_id=f"{label} daemon"),
     }
     try:
+        http: LeanHttp = ctx["http"]
+        steps: list[tuple[str, str, Callable[[], float]]] = [
+            ("t", EXEC, lambda: exec_turn(ctx["codex"], ctx["workdir"], ctx["env"])),
+            ("t", RAW, lambda: raw_turn(raw, raw_thread, chats["raw"])[0]),
+            ("t", RAW_PERSISTED, lambda: raw_turn(raw, persisted_thread, chats["persisted"])[0]),
+            ("f", RAW, lambda: raw_turn(raw, first_thread, chats["raw first"])[1]),
+            ("t", LOCAL, lambda: turn(ctx["local"], chats["local"])),
+            ("t", DAEMON, lambda: turn(ctx["daemon"], chats["daemon"])),
+            ("t", HTTP, lambda: http.turn(chats["http"])),
+            ("f", LOCAL, lambda: first_token(ctx["local"], chats["local first"])),
+            ("f", DAEMON, lambda: first_token(ctx["daemon"], chats["daemon first"])),
+            ("f", HTTP, lambda: http.first_token(chats["http first"])),
+            ("t", LOCAL_SESSION, lambda: turn(sessions[LOCAL_SESSION], chats["local session"], session=True)),
+            ("t", DAEMON_SESSION, lambda: turn(sessions[DAEMON_SESSION], chats["daemon session"], session=True)),
+        ]
         for round_no in range(rounds + 1):
             progress(f"{label}: round {round_no}/{rounds}")
             t: dict[str, float] = {}
             f: dict[str, float] = {}
-            t[EXEC] = exec_turn(ctx["codex"], ctx["workdir"], ctx["env"])
-            t[RAW], _ = raw_turn(raw, raw_thread, chats["raw"])
-            t[RAW_PERSISTED], _ = raw_turn(raw, persisted_thread, chats["persisted"])
-            _, f[RAW] = raw_turn(raw, first_thread, chats["raw first"])
-            t[LOCAL] = turn(ctx["local"], chats["local"])
-            t[DAEMON] = turn(ctx["daemon"], chats["daemon"])
-            t[HTTP] = turn(ctx["http"], chats["http"])
-            f[LOCAL] = first_token(ctx["local"], chats["local first"])
-            f[DAEMON] = first_token(ctx["daemon"], chats["daemon first"])
-            f[HTTP] = first_token(ctx["http"], chats["http first"])
-            t[LOCAL_SESSION] = turn(sessions[LOCAL_SESSION], chats["local session"], session=True)
-            t[DAEMON_SESSION] = turn(sessions[DAEMON_SESSION], chats["daemon session"], session=True)
+            shift = round_no % len(steps)
+            for kind, row, step in steps[shift:] + steps[:shift]:
+                (t if kind == "t" else f)[row] = step()
             if round_no == 0:
                 continue  # seeds every thread
             for row, took in t.items():
@@ -269,9 +332,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         raw.start()
         local = cleanup.enter_context(CodexClient(working_dir=workdir, daemon="off"))
         via_daemon = cleanup.enter_context(CodexClient(working_dir=workdir, daemon="require"))
-        http = cleanup.enter_context(openai.OpenAI(
-            base_url=f"{daemon.status()['http']}/v1", api_key="unused", max_retries=0,
-            default_headers={"X-Claif-Cod-Working-Dir": str(workdir)}))
+        http = LeanHttp(f"{daemon.status()['http']}/v1", workdir)
+        cleanup.callback(http.close)
         ctx = {"raw": raw, "local": local, "daemon": via_daemon, "http": http, "codex": codex, "workdir": workdir,
                "env": env}
         plan = [(f"{n} messages", n, False) for n in sizes]

@@ -25,15 +25,23 @@ _KNOWN = frozenset(inspect.signature(Completions.create).parameters) - {"self"}
 _encode = msgspec.json.encode
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _plain(value: object) -> bool:
-    """Exactly JSON's types (no subclasses, no tuples): what openai's transform leaves unchanged."""
+    """Exactly JSON's types (no subclasses, no tuples): what openai's transform leaves unchanged.
+
+    Scalars are checked inline rather than by recursion: a re-sent history has thousands of them."""
     kind = type(value)
-    if kind is str or kind is int or kind is float or kind is bool or value is None:
+    if kind in _SCALARS:
         return True
     if kind is dict:
-        return all(type(k) is str and _plain(v) for k, v in value.items())  # type: ignore[attr-defined]
+        for key, item in value.items():  # type: ignore[attr-defined]
+            if type(key) is not str or (type(item) not in _SCALARS and not _plain(item)):
+                return False
+        return True
     if kind is list:
-        return all(_plain(v) for v in value)  # type: ignore[attr-defined]
+        return all(type(item) in _SCALARS or _plain(item) for item in value)  # type: ignore[attr-defined]
     return False
 
 

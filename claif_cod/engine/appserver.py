@@ -48,6 +48,7 @@ from claif_cod.engine.errors import (
     CodexRpcError,
     CodexStartFailed,
 )
+from claif_cod.engine.waiting import within
 
 T = TypeVar("T")
 
@@ -272,7 +273,7 @@ class AppServer:
         self._pending[request_id] = (method, future)
         try:
             await self._write(wire.OutgoingRequest(id=request_id, method=method, params=params))
-            return await asyncio.wait_for(future, timeout)
+            return await within(future, timeout)
         finally:
             self._pending.pop(request_id, None)
 

@@ -24,8 +24,7 @@ from claif_cod.engine.tools import NO_TOOLS, ThreadTools, ToolCall, ToolResult, 
 Role = Literal["user", "assistant"]
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(msgspec.Struct, frozen=True):
     role: Role
     text: str
     images: tuple[Image, ...] = ()
@@ -120,18 +119,22 @@ def inject_item(item: HistoryItem) -> wire.InjectItem:
 _encode = msgspec.json.encode
 
 
-def _item_material(item: HistoryItem) -> list[str]:
-    if isinstance(item, Message):
-        return [item.role, item.text, *(image.source for image in item.images)]
+def _item_material(item: HistoryItem) -> bytes:
+    """One JSON value per item (an object or an array: self-delimiting, so item boundaries are
+    part of the hash)."""
+    if type(item) is Message:
+        if not item.images:
+            return _encode(item)  # the common case, in C: histories are re-sent and hashed each turn
+        return _encode([item.role, item.text, *(image.source for image in item.images)])
     if isinstance(item, ToolCall):
-        return ["call", item.call_id, item.name, canonical_arguments(item.arguments)]
-    return ["result", item.call_id, item.output]
+        return _encode(["call", item.call_id, item.name, canonical_arguments(item.arguments)])
+    if isinstance(item, ToolResult):
+        return _encode(["result", item.call_id, item.output])
+    raise TypeError(f"not a history item: {type(item).__name__}")
 
 
 def _feed(state: Any, items: Iterable[HistoryItem]) -> None:
-    # Each item is one JSON array: self-delimiting, so item boundaries are part of the hash.
-    for item in items:
-        state.update(_encode(_item_material(item)))
+    state.update(b"".join(map(_item_material, items)))
 
 
 def _hash_state(key: ProcessKey, instructions: str | None, tools: ThreadTools, history: Iterable[HistoryItem]) -> Any:

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import Literal
@@ -36,30 +34,25 @@ from claif_cod._log import get_logger
 from claif_cod.engine import appserver, idle, wire
 from claif_cod.engine.appserver import AppServer, Liveness, RpcErrorReply
 from claif_cod.engine.config import CodexConfig, ProcessKey
-from claif_cod.engine.conversations import Conversation, ConversationIndex, HistoryItem, Message, inject_item
 from claif_cod.engine.discovery import CodexBinary, find_codex, probe
 from claif_cod.engine.errors import (
     CodexProcessDied,
     CodexProcessHung,
     CodexRequestTimedOut,
-    CodexRpcError,
-    InvalidRequest,
-    SessionStoreFailed,
 )
 from claif_cod.engine.events import ToolCallsRequested
-from claif_cod.engine.idle import UNLOAD_DELAY_OVERRIDE, IdleThreads
+from claif_cod.engine.idle import UNLOAD_DELAY_OVERRIDE
 from claif_cod.engine.images import Image, TurnImages
+from claif_cod.engine.named_sessions import NamedSessions
 from claif_cod.engine.pool import ProcessPool
-from claif_cod.engine.sessions import MemorySessionStore, SessionBook, SessionRecord, SessionStore
+from claif_cod.engine.sessions import MemorySessionStore, SessionStore
+from claif_cod.engine.threads import Threads
 from claif_cod.engine.tools import (
-    NO_TOOLS,
     Suspension,
     Suspensions,
     ThreadTools,
     ToolResult,
     ToolRouter,
-    check_tools_only,
-    thread_start_fields,
 )
 from claif_cod.engine.turns import (
     ApprovalHandler,
@@ -97,30 +90,29 @@ class Engine:
             liveness=self.liveness,
             config_overrides=[UNLOAD_DELAY_OVERRIDE],
         )
-        self._env = env
-        self._book = SessionBook(sessions or MemorySessionStore())
-        self._session_locks: dict[tuple[str, str], asyncio.Lock] = {}
-        self._index = ConversationIndex()
-        self._threads: dict[str, ThreadHandle] = {}
-        self._approvers: dict[str, ApprovalHandler] = {}
         self._active: dict[str, Turn] = {}
+        self._approvers: dict[str, ApprovalHandler] = {}
         self._turn_files: dict[Turn, TurnImages] = {}
         self._binaries: dict[str | None, CodexBinary] = {}
         if thread_idle_timeout == "default":
             thread_idle_timeout = idle.DEFAULT_THREAD_IDLE_TIMEOUT_S  # read now, so tests may replace it
-        self.idle = IdleThreads(thread_idle_timeout, self._threads, self._index, self._prune_session_locks)
-        """Unloads threads unused for ``thread_idle_timeout`` seconds (None: never); see engine/idle.py."""
+        self.threads = Threads(
+            self._pool, self._codex_version, thread_idle_timeout, after_sweep=lambda: self.named.prune_locks()
+        )
+        """Which thread serves a conversation (see engine/threads.py)."""
+        self.named = NamedSessions(sessions or MemorySessionStore(), self.threads, env, self._active.get)
+        """Named sessions and their threads (see engine/named_sessions.py)."""
         self._tool_router = ToolRouter()
         self.suspensions = Suspensions(self._suspension_expired)
         """Turns waiting for caller tool results (see :mod:`claif_cod.engine.tools`)."""
 
     @property
     def sessions(self) -> SessionStore:
-        return self._book.store
+        return self.named.book.store
 
     @sessions.setter
     def sessions(self, store: SessionStore) -> None:
-        self._book.store = store
+        self.named.book.store = store
 
     # --- resolution ---------------------------------------------------------------------
 
@@ -140,287 +132,11 @@ class Engine:
             binary = await asyncio.to_thread(self.binary, config.codex_path)
         return ProcessKey.resolve(config, binary)
 
-    # --- threads -------------------------------------------------------------------------
-
-    async def _server(self, key: ProcessKey, api_key: str | None) -> AppServer:
-        server = await self._pool.acquire(key, api_key)
-        self._pool.release(key)
-        return server
-
-    async def start_thread(
-        self,
-        key: ProcessKey,
-        api_key: str | None,
-        *,
-        instructions: str | None,
-        history: tuple[HistoryItem, ...],
-        model: str | None,
-        ephemeral: bool,
-        tools: ThreadTools = NO_TOOLS,
-    ) -> ThreadHandle:
-        """A new thread seeded with ``history``; ``ephemeral`` ones are cheaper per turn (no rollout)
-        but cannot be resumed or forked, which only a named session needs."""
-        binary = self.known_binary(key.codex_path)
+    async def _codex_version(self, path: str) -> str:
+        binary = self.known_binary(path)
         if binary is None:
-            binary = await asyncio.to_thread(self.binary, key.codex_path)
-        check_tools_only(tools, binary.version)
-        server = await self._server(key, api_key)
-        result = await server.request(
-            "thread/start",
-            wire.ThreadStartParams(
-                cwd=key.working_dir,
-                model=model,
-                sandbox=key.sandbox,
-                approval_policy=key.approval,
-                developer_instructions=instructions,
-                ephemeral=ephemeral,
-                **thread_start_fields(tools),
-            ),
-            wire.ThreadResult,
-        )
-        handle = ThreadHandle(
-            thread_id=result.thread.id, key=key, api_key=api_key, server=server, ephemeral=ephemeral, tools=tools
-        )
-        self._add(handle)
-        await self.inject(handle, history)
-        return handle
-
-    async def inject(self, handle: ThreadHandle, history: Sequence[HistoryItem | str]) -> None:
-        """Append items to the thread's model-visible history (a ``str`` is a developer message)."""
-        if not history:
-            return
-        items = [_developer(m) if isinstance(m, str) else inject_item(m) for m in history]
-        await handle.server.request(
-            "thread/inject_items", wire.InjectItemsParams(thread_id=handle.thread_id, items=items), msgspec.Raw
-        )
-
-    async def fork_thread(self, source: ThreadHandle, *, last_turn_id: str | None = None) -> ThreadHandle:
-        """A copy of ``source`` (through ``last_turn_id`` only, when given)."""
-        await self.ensure_loaded(source)
-        result = await source.server.request(
-            "thread/fork",
-            wire.ThreadForkParams(thread_id=source.thread_id, last_turn_id=last_turn_id),
-            wire.ThreadResult,
-        )
-        handle = ThreadHandle(
-            thread_id=result.thread.id, key=source.key, api_key=source.api_key, server=source.server, tools=source.tools
-        )
-        self._add(handle)
-        return handle
-
-    def _add(self, handle: ThreadHandle) -> None:
-        self._threads[handle.thread_id] = handle
-        self.idle.watch()
-
-    def _drop(self, handle: ThreadHandle) -> None:
-        """Forget a thread that can no longer be used (an ephemeral one whose process went)."""
-        if self._threads.get(handle.thread_id) is handle:
-            del self._threads[handle.thread_id]
-        self._index.forget_thread(handle.thread_id)
-
-    async def resume_thread(self, key: ProcessKey, api_key: str | None, thread_id: str) -> ThreadHandle:
-        """Load a thread from its rollout (after a restart or a crash of its process)."""
-        handle = self._threads.get(thread_id)
-        if handle is None:
-            server = await self._server(key, api_key)
-            handle = ThreadHandle(thread_id=thread_id, key=key, api_key=api_key, server=server)
-            await self._resume_into(handle, server)
-            self._add(handle)
-        elif handle.key != key or handle.api_key != api_key:
-            await self._move(handle, key, api_key)
-        await self.ensure_loaded(handle)
-        return handle
-
-    async def _move(self, handle: ThreadHandle, key: ProcessKey, api_key: str | None) -> None:
-        """The caller now wants another sandbox, approval policy or directory.
-
-        A thread cannot be resumed in a second process while the first holds it (Codex allows
-        one writer), so it stays where it is and its next turn overrides the settings; should its
-        process die, it is resumed in a process with the new settings.  The API key of a live
-        process cannot change: a warm thread keeps the key its process started with.
-        """
-        self._index.forget_thread(handle.thread_id)
-        if handle.server.alive:
-            handle.key = dataclasses.replace(
-                handle.key, working_dir=key.working_dir, sandbox=key.sandbox, approval=key.approval
-            )
-        else:
-            handle.key, handle.api_key = key, api_key
-        handle.retarget = True
-
-    async def ensure_loaded(self, handle: ThreadHandle) -> None:
-        if handle.server.alive and not handle.unloaded:
-            return
-        if handle.ephemeral:
-            self._drop(handle)
-            raise handle.server.death or CodexProcessDied(
-                None, "the conversation's thread was unloaded and has no rollout to resume", pid=handle.server.pid
-            )
-        server = await self._server(handle.key, handle.api_key)
-        await self._resume_into(handle, server)
-        if handle.unloaded:
-            handle.unloaded = False
-            self._threads.setdefault(handle.thread_id, handle)
-            self.idle.watch()
-
-    async def _resume_into(self, handle: ThreadHandle, server: AppServer) -> None:
-        await server.request(
-            "thread/resume",
-            wire.ThreadResumeParams(
-                thread_id=handle.thread_id,
-                cwd=handle.key.working_dir,
-                sandbox=handle.key.sandbox,
-                approval_policy=handle.key.approval,
-            ),
-            msgspec.Raw,
-        )
-        handle.server = server
-        handle.broken = False
-
-    async def open_conversation(
-        self,
-        key: ProcessKey,
-        api_key: str | None,
-        conversation: Conversation,
-        *,
-        model: str | None,
-        n: int = 1,
-        tools: ThreadTools = NO_TOOLS,
-    ) -> tuple[list[ThreadHandle], bool]:
-        """Threads ready to take ``conversation.prompt``: the warm one if any, else new ones seeded
-        with the history.  Anonymous conversations get ephemeral threads: their callers re-send the
-        whole history, so a thread lost to a restart, a crash or idleness is simply seeded again.
-
-        A thread with caller tools is warm only while its process lives (a resumed thread would lose
-        the raw events that show a response's calls) and is never forked (forks lose them too)."""
-        warm_id = self._index.take(conversation.history_digest(key, tools))
-        warm = self._threads.get(warm_id) if warm_id else None
-        if warm is not None and warm.ephemeral and not warm.server.alive:
-            self._drop(warm)  # went with its process: nothing to resume
-            warm = None
-        if warm is not None and tools != NO_TOOLS and (n > 1 or not warm.server.alive):
-            warm = None
-        if warm is not None and not warm.broken and not warm.lock.locked():
-            warm.last_used = time.time()
-            try:
-                await self.ensure_loaded(warm)
-            except Exception:
-                log.warning("engine.resume_failed", thread_id=warm.thread_id)
-            else:
-                # An ephemeral thread cannot be forked: the other choices start from the same history.
-                more = (
-                    self._start_anonymous(key, api_key, conversation, model, tools)
-                    if warm.ephemeral
-                    else self.fork_thread(warm)
-                    for _ in range(n - 1)
-                )
-                return [warm, *await asyncio.gather(*more)], True
-        fresh = await asyncio.gather(
-            *(self._start_anonymous(key, api_key, conversation, model, tools) for _ in range(n))
-        )
-        return list(fresh), False
-
-    async def _start_anonymous(
-        self, key: ProcessKey, api_key: str | None, conversation: Conversation, model: str | None, tools: ThreadTools
-    ) -> ThreadHandle:
-        return await self.start_thread(
-            key,
-            api_key,
-            instructions=conversation.instructions,
-            history=conversation.history,
-            model=model,
-            ephemeral=True,
-            tools=tools,
-        )
-
-    def remember(self, handle: ThreadHandle, conversation: Conversation, reply: str) -> None:
-        """Make the thread the warm continuation of the conversation including ``reply``."""
-        if handle.broken or handle.unloaded:
-            return
-        self._index.remember(conversation.continued_digest(handle.key, reply, handle.tools), handle.thread_id)
-
-    def codex_home(self, key: ProcessKey) -> str:
-        """The Codex home a process key runs in: a session lives in exactly one."""
-        home = key.codex_home or (self._env if self._env is not None else os.environ).get("CODEX_HOME")
-        return os.path.abspath(os.path.expanduser(home or "~/.codex"))
-
-    async def session_thread(
-        self, session_id: str, key: ProcessKey, api_key: str | None, conversation: Conversation, *, model: str | None
-    ) -> tuple[ThreadHandle, bool]:
-        """The session's thread (resumed if need be), or a new one seeded from ``conversation``.
-
-        When Codex no longer has the session's rollout (its sessions were cleaned up), a new thread
-        is seeded with the history the store kept, and a warning logged. The session's record is
-        written here, before any turn: a store that cannot be written fails the request with
-        :class:`SessionStoreFailed` while nothing has run yet.
-        """
-        messages = tuple(m for m in conversation.history if isinstance(m, Message))
-        if conversation.prompt is None or len(messages) != len(conversation.history):
-            # The store keeps a session's messages to re-seed it; tools and sessions do not combine.
-            raise InvalidRequest("a named session's history holds messages only, not tool calls", param="messages")
-        home = self.codex_home(key)
-        async with self._session_locks.setdefault((session_id, home), asyncio.Lock()):
-            record = self._book.lookup(session_id, home)
-            history: tuple[HistoryItem, ...] = messages
-            seed: tuple[Message, ...] = messages
-            if record is not None:
-                try:
-                    handle = await self.resume_thread(key, api_key, record.thread_id)
-                except CodexRpcError as exc:
-                    kept = self._book.history(record)
-                    # Codex writes a thread's rollout at its first turn: a session bound just before a
-                    # crash (or whose first turn never started) has nothing to resume, and no history.
-                    if record.turns and not kept:
-                        raise
-                    log.warning(
-                        "engine.session_reseeded" if kept else "engine.session_restarted",
-                        session=session_id[:100],
-                        thread_id=record.thread_id,
-                        messages=len(kept),
-                        error=exc.message[:200],
-                    )
-                    history, seed = tuple(kept), ()
-                else:
-                    self._book.save(dataclasses.replace(record, last_used=time.time()))
-                    return handle, True
-            handle = await self.start_thread(
-                key,
-                api_key,
-                instructions=conversation.instructions,
-                history=history,
-                model=model,
-                ephemeral=False,  # continued by name, also after a restart: it needs its rollout
-            )
-            turns = record.turns if record is not None else 0
-            self._book.save(
-                SessionRecord(session_id, handle.thread_id, key.working_dir, model, turns, time.time(), home), seed
-            )
-            return handle, False
-
-    def session_turn_done(
-        self, session_id: str, handle: ThreadHandle, model: str | None, prompt: str, reply: str
-    ) -> None:
-        """Record a finished turn and its messages; the answer is delivered even if the store fails now
-        (the write is retried with the next one)."""
-        record = self._book.lookup(session_id, self.codex_home(handle.key))
-        if record is not None and record.thread_id == handle.thread_id:
-            now = time.time()
-            done = dataclasses.replace(record, model=model or record.model, turns=record.turns + 1, last_used=now)
-            messages = (Message("user", prompt), Message("assistant", reply))
-            try:
-                self._book.save(done, messages)
-            except SessionStoreFailed as exc:
-                self._book.defer(done, messages)
-                log.warning("engine.session_save_deferred", session=session_id[:100], error=str(exc))
-
-    def close_session(self, session_id: str) -> bool:
-        """Forget a named session (in every Codex home); its threads stay in Codex's rollouts."""
-        return self._book.close(session_id)
-
-    def session_turns(self, session_id: str) -> list[Turn]:
-        """The turns running in the named session, in whichever Codex home."""
-        records = [r for r in self.sessions.all() if r.session_id == session_id]
-        return [turn for r in records if (turn := self._active.get(r.thread_id)) is not None]
+            binary = await asyncio.to_thread(self.binary, path)
+        return binary.version
 
     # --- turns ---------------------------------------------------------------------------
 
@@ -435,7 +151,7 @@ class Engine:
         held: AppServer | None = None
         files: TurnImages | None = None
         try:
-            await self.ensure_loaded(handle)
+            await self.threads.ensure_loaded(handle)
             held = handle.server
             self._pool.hold(held)  # let go in _turn_done: a process with a turn in flight is never evicted
             queue = handle.server.subscribe(handle.thread_id)
@@ -465,7 +181,7 @@ class Engine:
             if isinstance(exc, CodexRequestTimedOut):
                 # Codex may still start the turn; a later turn/start would then steer it.
                 handle.broken = True
-                self._index.forget_thread(handle.thread_id)
+                self.threads.forget(handle.thread_id)
             handle.lock.release()
             raise
         handle.turns += 1
@@ -530,7 +246,7 @@ class Engine:
         if suspension is not None and suspension.turn is turn:
             self.suspensions.take(suspension)
         if outcome == "broken":
-            self._index.forget_thread(handle.thread_id)
+            self.threads.forget(handle.thread_id)
         elif outcome == "done":
             self._pool.mark_healthy(handle.key)
         handle.lock.release()
@@ -559,7 +275,8 @@ class Engine:
     # --- models & lifecycle -------------------------------------------------------------------
 
     async def list_models(self, key: ProcessKey, api_key: str | None) -> list[wire.CodexModel]:
-        server = await self._server(key, api_key)
+        server = await self._pool.acquire(key, api_key)
+        self._pool.release(key)
         models: list[wire.CodexModel] = []
         cursor: str | None = None
         while True:
@@ -580,20 +297,9 @@ class Engine:
             turns[turn.server] = turns.get(turn.server, 0) + 1
         return [(key, server, turns.get(server, 0), self._pool.holds(server)) for key, server in self._pool.servers()]
 
-    def threads(self) -> list[ThreadHandle]:
-        return list(self._threads.values())
-
-    def _prune_session_locks(self) -> None:
-        for session_id in [s for s, lock in self._session_locks.items() if not lock.locked()]:
-            del self._session_locks[session_id]
-
     async def close(self) -> None:
-        await self.idle.close()
+        await self.threads.idle.close()
         await self._pool.close()
-
-
-def _developer(text: str) -> wire.MessageItem:
-    return wire.MessageItem(role="developer", content=[wire.ContentPart(type="input_text", text=text)])
 
 
 __all__ = [

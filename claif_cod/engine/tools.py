@@ -2,7 +2,7 @@
 
 Contract (what a caller of the engine, chat or Responses, relies on):
 
-* A thread is started with a :class:`ThreadTools` (``Engine.start_thread(..., tools=)``); its tools
+* A thread is started with a :class:`ThreadTools` (``Threads.start(..., tools=)``); its tools
   are fixed for the thread's life, so they are part of what a warm thread is matched on.  With
   ``builtin=False`` the model is offered the caller's tools only: no shell, patch, image viewer,
   web search, sub-agents or goals.

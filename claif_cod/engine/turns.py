@@ -34,6 +34,7 @@ from claif_cod.engine.events import (
     UsageUpdated,
 )
 from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S, NO_TOOLS, CallBatch, ThreadTools
+from claif_cod.engine.waiting import within
 
 log = get_logger("claif_cod.engine")
 
@@ -227,7 +228,7 @@ class Turn:
                     raise TurnTimedOut(self._timeout)
                 wait = remaining if wait is None else min(wait, remaining)
             try:
-                return await asyncio.wait_for(self._queue.get(), wait)
+                return await within(self._queue.get(), wait)
             except asyncio.TimeoutError:
                 pass
             if self._deadline is None or time.monotonic() < self._deadline:
@@ -349,7 +350,7 @@ class Turn:
         deadline = time.monotonic() + grace
         while (remaining := deadline - time.monotonic()) > 0:
             try:
-                message = await asyncio.wait_for(self._queue.get(), remaining)
+                message = await within(self._queue.get(), remaining)
             except asyncio.TimeoutError:
                 break
             if isinstance(message, ProcessExit):

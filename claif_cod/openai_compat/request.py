@@ -256,25 +256,33 @@ def build_conversation(
     instructions: list[str] = []
     turns: list[HistoryItem] = []
     for index, message in enumerate(messages):
+        role, content = message.role, message.content
+        if type(content) is str:  # the common case, kept cheap: histories are re-sent each turn
+            if role == "user":
+                turns.append(Message("user", content))
+                continue
+            if role == "assistant" and not message.tool_calls:
+                turns.append(Message("assistant", content))
+                continue
         where = f"messages[{index}]"
-        text, parts = _content(message, where, allow_images=message.role == "user")
+        text, parts = _content(message, where, allow_images=role == "user")
         if refs is not None:
             refs.extend(parts)
-        if message.role in ("system", "developer"):
+        if role in ("system", "developer"):
             instructions.append(text)
-        elif message.role == "user":
+        elif role == "user":
             found = tuple(images[p.where] for p in parts if images and p.where in images)
             turns.append(Message("user", text, found))
-        elif message.role == "assistant":
+        elif role == "assistant":
             if text or not message.tool_calls:
                 turns.append(Message("assistant", text))
             turns += engine_calls(message.tool_calls or [], where)
-        elif message.role == "tool":
+        elif role == "tool":
             if not message.tool_call_id:
                 raise InvalidRequest(f"{where}: a tool message needs tool_call_id", param=where)
             turns.append(ToolResult(call_id=message.tool_call_id, output=text))
         else:
-            raise InvalidRequest(f"{where}: role {message.role!r} is not supported", param=where)
+            raise InvalidRequest(f"{where}: role {role!r} is not supported", param=where)
     last = turns[-1] if turns else None
     instructions_text = "\n\n".join(instructions) if instructions else None
     if isinstance(last, ToolResult):

@@ -202,7 +202,7 @@ class _Run:
             await self._replay(previous_id)
             previous_id = None
         if previous_id is None:
-            handle = await self.engine.start_thread(
+            handle = await self.engine.threads.start(
                 key,
                 config.api_key,
                 instructions=self.instructions,
@@ -223,12 +223,12 @@ class _Run:
             if self.engine.suspensions.for_thread(previous.thread_id) is not None:
                 message = f"response '{previous_id}' is waiting for its tool calls' function_call_output items"
                 raise InvalidRequest(message, param="input")
-            source = await self.engine.resume_thread(key, config.api_key, previous.thread_id)
+            source = await self.engine.threads.resume(key, config.api_key, previous.thread_id)
             if self.store.tip(previous.thread_id) == previous_id:
                 handle = source
                 self._claim(handle)  # no await since the tip check: nobody else can claim it in between
             else:
-                handle = await self.engine.fork_thread(source, last_turn_id=previous.turn_id)
+                handle = await self.engine.threads.fork(source, last_turn_id=previous.turn_id)
                 self._claim(handle)
                 log.info("responses.branch", previous=previous_id, thread_id=handle.thread_id)
             if self.instructions and self.instructions != previous.instructions:
@@ -238,7 +238,7 @@ class _Run:
             inject.extend(self.parsed.history)
         self.handle = handle
         try:
-            await self.engine.inject(handle, inject)
+            await self.engine.threads.inject(handle, inject)
             self.turn = await self.engine.start_turn(
                 handle, self.parsed.prompt, self._turn_options(), images=self.parsed.prompt_images
             )

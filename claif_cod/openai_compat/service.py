@@ -271,9 +271,9 @@ class _Run:
         api_key = self.options.config.api_key
         model = self.parsed.request.model
         if self.session_id is not None:
-            handle, _ = await self.engine.session_thread(self.session_id, self.key, api_key, conversation, model=model)
+            handle, _ = await self.engine.named.thread(self.session_id, self.key, api_key, conversation, model=model)
             return [handle]
-        handles, warm = await self.engine.open_conversation(
+        handles, warm = await self.engine.threads.open_conversation(
             self.key, api_key, conversation, model=model, n=self.parsed.request.n, tools=self.parsed.tools
         )
         log.debug("service.threads", warm=warm, n=len(handles))
@@ -346,10 +346,10 @@ class _Run:
             if result.text.stopped:
                 result.clean = False
         if result.clean and self.session_id is None:  # a session's thread is continued by name only
-            self.engine.remember(handle, self.parsed.conversation, result.text.text)
+            self.engine.threads.remember(handle, self.parsed.conversation, result.text.text)
         prompt = self.parsed.conversation.prompt
-        if self.session_id is not None and prompt is not None:  # session_thread refused anything else
-            self.engine.session_turn_done(self.session_id, handle, self.parsed.request.model, prompt, result.text.text)
+        if self.session_id is not None and prompt is not None:  # named.thread refused anything else
+            self.engine.named.turn_done(self.session_id, handle, self.parsed.request.model, prompt, result.text.text)
         return result
 
     def _suspended(self, result: _ChoiceResult, sink: _Sink | None) -> _ChoiceResult:

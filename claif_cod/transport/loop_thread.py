@@ -30,9 +30,19 @@ _running_lock = threading.RLock()
 """Reentrant: a finalizer may end a loop from inside a critical section of the same thread."""
 
 
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it exists (as in the daemon): every event of a turn passes through this loop, and
+    uvloop's are about half the cost of asyncio's."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 class LoopThread:
     def __init__(self, name: str = "claif-cod-engine", cleanup: Callable[[], Awaitable[None]] | None = None) -> None:
-        self.loop = asyncio.new_event_loop()
+        self.loop = _new_loop()
         self._cleanup = cleanup
         self._ending = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)

@@ -234,7 +234,7 @@ class Methods:
         try:
             key = await engine.resolve(options.config)
             conversation = Conversation(params.system, (), params.text)
-            handle, _ = await engine.session_thread(
+            handle, _ = await engine.named.thread(
                 params.session_id, key, options.config.api_key, conversation, model=options.default_model
             )
             turn = await engine.start_turn(
@@ -280,7 +280,7 @@ class Methods:
         finally:
             await events.aclose()
         assert finished is not None
-        engine.session_turn_done(params.session_id, handle, options.default_model, params.text, text.text)
+        engine.named.turn_done(params.session_id, handle, options.default_model, params.text, text.text)
         conn.log.debug(
             "session.turn", request=request.id, session=params.session_id, thread_id=handle.thread_id,
             status=finished.status, tokens=finished.usage.total_tokens,
@@ -315,7 +315,7 @@ class Methods:
         return SessionsListResult(sessions=infos)
 
     def session_close(self, request: SessionCloseRequest) -> ClosedResult:
-        return ClosedResult(closed=self.daemon.engine.close_session(request.params.session_id))
+        return ClosedResult(closed=self.daemon.engine.named.close(request.params.session_id))
 
     async def turn_interrupt(self, conn: Connection, request: TurnInterruptRequest) -> InterruptedResult:
         params = request.params
@@ -325,7 +325,7 @@ class Methods:
                 return InterruptedResult(interrupted=False)
             return InterruptedResult(interrupted=await control.interrupt())
         if params.session_id is not None:
-            turns = self.daemon.engine.session_turns(params.session_id)
+            turns = self.daemon.engine.named.turns(params.session_id)
             for turn in turns:
                 await turn.interrupt()
             return InterruptedResult(interrupted=bool(turns))
@@ -345,7 +345,7 @@ class Methods:
         engine = daemon.engine
         processes = []
         loaded: dict[int, int] = {}
-        for handle in engine.threads():
+        for handle in engine.threads.loaded():
             if handle.server.alive:
                 loaded[handle.server.pid] = loaded.get(handle.server.pid, 0) + 1
         for key, server, turns, _holds in engine.processes():

@@ -272,7 +272,7 @@ class Daemon:
             turn_requests=self.turn_requests,
             turns_in_flight=self.engine.turns_in_flight,
             processes=len(self.engine.processes()),
-            threads=len(self.engine.threads()),
+            threads=len(self.engine.threads.loaded()),
         )
 
     async def _idle_watch(self) -> None:

@@ -44,10 +44,10 @@ def wait_until_unloaded(client: CodexClient, timeout: float = 20.0) -> None:
     """Until the engine forgot every thread and Codex holds none loaded (the sweeper's observable effect)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not engine_of(client).threads() and not loaded_in_codex(client):
+        if not engine_of(client).threads.loaded() and not loaded_in_codex(client):
             return
         time.sleep(0.02)
-    raise AssertionError(f"still loaded: engine {engine_of(client).threads()}, codex {loaded_in_codex(client)}")
+    raise AssertionError(f"still loaded: engine {engine_of(client).threads.loaded()}, codex {loaded_in_codex(client)}")
 
 
 @pytest.fixture
@@ -66,11 +66,11 @@ def test_anonymous_conversations_leave_no_rollout_but_sessions_do(
             messages=[user("a"), {"role": "assistant", "content": reply}, user("b")]
         )
         assert second.choices[0].message.content == "[turn 2] Echo: b"
-        assert [t.ephemeral for t in engine_of(client).threads()] == [True]
+        assert [t.ephemeral for t in engine_of(client).threads.loaded()] == [True]
     assert rollouts(codex_home) == []  # ephemeral: Codex wrote no state for it
     with CodexClient(daemon="off", model="o4-mini", session_id="kept") as client:
         client.chat.completions.create(messages=[user("c")])
-        assert [t.ephemeral for t in engine_of(client).threads()] == [False]
+        assert [t.ephemeral for t in engine_of(client).threads.loaded()] == [False]
     assert len(rollouts(codex_home)) == 1  # a named session is persisted, so it can be resumed
 
 

@@ -192,7 +192,7 @@ def test_an_abandoned_suspension_is_given_up_and_the_thread_released(
     engine = engine_of(client)
     wait_until(lambda: engine.turns_in_flight == 0, what="the suspension to expire")
     assert len(engine.suspensions) == 0
-    [thread] = engine.threads()
+    [thread] = engine.threads.loaded()
     assert not thread.lock.locked() and not thread.broken
     assert len(codex_model_server.requests) == 1  # interrupted: the model was not asked again
 

@@ -1,0 +1,176 @@
+"""Where a warm in-process turn's time goes, stage by stage, beside the raw floor.
+
+Each round takes one raw turn (``RawAppServer``: an ephemeral thread driven directly) and one
+``CodexClient(daemon="off")`` turn, alternating which goes first.  The client's turn is cut at
+points observed by wrapping a few functions of this process (nothing in claif_cod is changed):
+
+``openai request``   ``create()`` called → the request reaches claif_cod's httpx transport
+``hop in``           → the engine's loop thread starts on it
+``to turn/start``    → ``turn/start`` is written to Codex (parsing, warm-thread lookup, start)
+``codex``            → ``turn/completed`` is read (what the raw floor measures, give or take)
+``to reply``         → the reply body is ready on the loop thread
+``hop out``          → the caller's thread has it
+``openai response``  → ``create()`` returns openai's ``ChatCompletion``
+
+``--profile`` also runs cProfile in both threads (the caller's and the engine loop's) and prints
+the functions with the most internal time in each.  Nothing asserts on time.
+Run: ``python bench/turn_stages.py [--turns 40] [--sizes 10,200] [--profile]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import itertools
+import os
+import pstats
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import codex_cli_bin
+from bench_common import at_least_two, elapsed_ms
+from daemon_bench import MODEL, RawAppServer
+from floor_bench import Chat
+
+from claif_cod import CodexClient
+from claif_cod.engine import appserver
+from claif_cod.testing import ModelServer, write_codex_home
+from claif_cod.transport import httpx_transport
+
+STAGES = ("openai request", "hop in", "to turn/start", "codex", "to reply", "hop out", "openai response")
+marks: dict[str, float] = {}
+
+
+def _mark_around(owner: Any, name: str, before: str, after: str) -> None:
+    original = getattr(owner, name)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        marks[before] = time.perf_counter()
+        result = original(*args, **kwargs)
+        marks[after] = time.perf_counter()
+        return result
+
+    async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+        marks[before] = time.perf_counter()
+        result = await original(*args, **kwargs)
+        marks[after] = time.perf_counter()
+        return result
+
+    setattr(owner, name, async_wrapper if asyncio.iscoroutinefunction(original) else wrapper)
+
+
+def instrument() -> None:
+    _mark_around(httpx_transport.CodexTransport, "handle_request", "transport", "transport done")
+    _mark_around(httpx_transport.TransportCore, "dispatch", "loop", "loop done")
+    request = appserver.AppServer.request
+
+    async def timed_request(self: appserver.AppServer, method: str, *args: Any, **kwargs: Any) -> Any:
+        if method == "turn/start":
+            marks["turn/start"] = time.perf_counter()
+        return await request(self, method, *args, **kwargs)
+
+    dispatch = appserver.AppServer._dispatch
+
+    def timed_dispatch(self: appserver.AppServer, line: bytes) -> None:
+        if b'"turn/completed"' in line:
+            marks["turn/completed"] = time.perf_counter()
+        dispatch(self, line)
+
+    appserver.AppServer.request = timed_request  # type: ignore[method-assign]
+    appserver.AppServer._dispatch = timed_dispatch  # type: ignore[method-assign]
+
+
+def client_turn(client: CodexClient, chat: Chat) -> tuple[float, list[float]]:
+    chat.ask()
+    marks.clear()
+    start = time.perf_counter()
+    completion = client.chat.completions.create(model=MODEL, messages=chat.messages)
+    end = time.perf_counter()
+    chat.answer(completion.choices[0].message.content or "")
+    cuts = [
+        start,
+        *(marks[k] for k in ("transport", "loop", "turn/start", "turn/completed", "loop done")),
+        marks["transport done"],
+        end,
+    ]
+    return elapsed_ms(start), [(b - a) * 1000 for a, b in itertools.pairwise(cuts)]
+
+
+def run_size(size: int, turns: int, raw: RawAppServer, client: CodexClient) -> None:
+    raw_chat, our_chat = Chat(f"raw {size}", size, False), Chat(f"ours {size}", size, False)
+    thread = raw.new_thread(seed=raw_chat.seed())
+    floor: list[float] = []
+    ours: list[float] = []
+    stages: list[list[float]] = []
+    for round_no in range(turns + 1):
+        ours_first = round_no % 2 == 1
+        if ours_first:
+            total, cut = client_turn(client, our_chat)
+        raw_result = raw.turn(thread, raw_chat.ask())
+        raw_chat.answer(raw_result.reply)
+        if not ours_first:
+            total, cut = client_turn(client, our_chat)
+        if round_no > 0:  # round 0 seeds the threads
+            floor.append(raw_result.total_ms)
+            ours.append(total)
+            stages.append(cut)
+    m = statistics.median
+    print(
+        f"\n{size} messages (growing by one turn a round), {turns} turns: raw {m(floor):.2f} ms, "
+        f"in-process {m(ours):.2f} ms ({m(ours) - m(floor):+.2f})"
+    )
+    per_stage = {name: m(samples) for name, samples in zip(STAGES, zip(*stages, strict=True), strict=True)}
+    for name, value in per_stage.items():
+        print(f"  {name:<16} {value:8.3f} ms")
+    print(f"  {'all but codex':<16} {sum(v for n, v in per_stage.items() if n != 'codex'):8.3f} ms")
+
+
+def on_loop(client: CodexClient, coro: Coroutine[Any, Any, None]) -> None:
+    client._core.loop.run(coro)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
+    parser.add_argument("--turns", type=at_least_two, default=40)
+    parser.add_argument("--sizes", default="10,200")
+    parser.add_argument("--profile", action="store_true", help="also cProfile both threads")
+    args = parser.parse_args()
+    instrument()
+    with ModelServer() as server, tempfile.TemporaryDirectory(prefix="claif-cod-stages-") as scratch:
+        root = Path(scratch)
+        os.environ["CODEX_HOME"] = str(write_codex_home(root / "codex-home", server.url))
+        workdir = root / "work"
+        workdir.mkdir()
+        raw = RawAppServer(str(codex_cli_bin.bundled_codex_path()), workdir, dict(os.environ))
+        raw.start()
+        caller, engine = cProfile.Profile(), cProfile.Profile()
+        with CodexClient(working_dir=workdir, daemon="off") as client:
+            client.models.list()  # starts the engine loop and a Codex process
+            if args.profile:
+                on_loop(client, _call(engine.enable))
+                caller.enable()
+            try:
+                for size in (int(s) for s in args.sizes.split(",")):
+                    run_size(size, args.turns, raw, client)
+            finally:
+                if args.profile:
+                    caller.disable()
+                    on_loop(client, _call(engine.disable))
+        raw.close()
+    if args.profile:
+        for title, profile in (("caller's thread", caller), ("engine loop thread", engine)):
+            print(f"\n=== {title}")
+            pstats.Stats(profile).sort_stats("tottime").print_stats(20)
+
+
+async def _call(function: Callable[[], None]) -> None:
+    function()
+
+
+if __name__ == "__main__":
+    main()

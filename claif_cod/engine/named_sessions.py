@@ -1,0 +1,128 @@
+"""Named sessions on threads: resolving a session name to its Codex thread, and recording its turns.
+
+A session's thread is persisted (it is continued by name, also after a restart, so it needs its
+rollout).  Its record is written before any turn runs, so that a store that cannot be written fails
+the request while nothing has happened; the messages it keeps re-seed a new thread when Codex has
+lost the rollout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import time
+from collections.abc import Callable, Mapping
+
+from claif_cod._log import get_logger
+from claif_cod.engine.config import ProcessKey
+from claif_cod.engine.conversations import Conversation, HistoryItem, Message
+from claif_cod.engine.errors import CodexRpcError, InvalidRequest, SessionStoreFailed
+from claif_cod.engine.sessions import SessionBook, SessionRecord, SessionStore
+from claif_cod.engine.threads import Threads
+from claif_cod.engine.turns import ThreadHandle, Turn
+
+log = get_logger("claif_cod.engine")
+
+
+class NamedSessions:
+    """Sessions by name, each living in one Codex home, their threads taken from :class:`Threads`."""
+
+    def __init__(
+        self,
+        store: SessionStore,
+        threads: Threads,
+        env: Mapping[str, str] | None,
+        active_turn: Callable[[str], Turn | None],
+    ) -> None:
+        self.book = SessionBook(store)
+        self._threads = threads
+        self._env = env
+        self._active_turn = active_turn
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    def codex_home(self, key: ProcessKey) -> str:
+        """The Codex home a process key runs in: a session lives in exactly one."""
+        home = key.codex_home or (self._env if self._env is not None else os.environ).get("CODEX_HOME")
+        return os.path.abspath(os.path.expanduser(home or "~/.codex"))
+
+    async def thread(
+        self, session_id: str, key: ProcessKey, api_key: str | None, conversation: Conversation, *, model: str | None
+    ) -> tuple[ThreadHandle, bool]:
+        """The session's thread (resumed if need be), or a new one seeded from ``conversation``.
+
+        When Codex no longer has the session's rollout (its sessions were cleaned up), a new thread
+        is seeded with the history the store kept, and a warning logged. The session's record is
+        written here, before any turn: a store that cannot be written fails the request with
+        :class:`SessionStoreFailed` while nothing has run yet.
+        """
+        messages = tuple(m for m in conversation.history if isinstance(m, Message))
+        if conversation.prompt is None or len(messages) != len(conversation.history):
+            # The store keeps a session's messages to re-seed it; tools and sessions do not combine.
+            raise InvalidRequest("a named session's history holds messages only, not tool calls", param="messages")
+        home = self.codex_home(key)
+        async with self._locks.setdefault((session_id, home), asyncio.Lock()):
+            record = self.book.lookup(session_id, home)
+            history: tuple[HistoryItem, ...] = messages
+            seed: tuple[Message, ...] = messages
+            if record is not None:
+                try:
+                    handle = await self._threads.resume(key, api_key, record.thread_id)
+                except CodexRpcError as exc:
+                    kept = self.book.history(record)
+                    # Codex writes a thread's rollout at its first turn: a session bound just before a
+                    # crash (or whose first turn never started) has nothing to resume, and no history.
+                    if record.turns and not kept:
+                        raise
+                    log.warning(
+                        "engine.session_reseeded" if kept else "engine.session_restarted",
+                        session=session_id[:100],
+                        thread_id=record.thread_id,
+                        messages=len(kept),
+                        error=exc.message[:200],
+                    )
+                    history, seed = tuple(kept), ()
+                else:
+                    self.book.save(dataclasses.replace(record, last_used=time.time()))
+                    return handle, True
+            handle = await self._threads.start(
+                key,
+                api_key,
+                instructions=conversation.instructions,
+                history=history,
+                model=model,
+                ephemeral=False,  # continued by name, also after a restart: it needs its rollout
+            )
+            turns = record.turns if record is not None else 0
+            self.book.save(
+                SessionRecord(session_id, handle.thread_id, key.working_dir, model, turns, time.time(), home), seed
+            )
+            return handle, False
+
+    def turn_done(self, session_id: str, handle: ThreadHandle, model: str | None, prompt: str, reply: str) -> None:
+        """Record a finished turn and its messages; the answer is delivered even if the store fails now
+        (the write is retried with the next one)."""
+        record = self.book.lookup(session_id, self.codex_home(handle.key))
+        if record is not None and record.thread_id == handle.thread_id:
+            now = time.time()
+            done = dataclasses.replace(record, model=model or record.model, turns=record.turns + 1, last_used=now)
+            messages = (Message("user", prompt), Message("assistant", reply))
+            try:
+                self.book.save(done, messages)
+            except SessionStoreFailed as exc:
+                self.book.defer(done, messages)
+                log.warning("engine.session_save_deferred", session=session_id[:100], error=str(exc))
+
+    def close(self, session_id: str) -> bool:
+        """Forget a named session (in every Codex home); its threads stay in Codex's rollouts."""
+        return self.book.close(session_id)
+
+    def turns(self, session_id: str) -> list[Turn]:
+        """The turns running in the named session, in whichever Codex home."""
+        records = [r for r in self.book.store.all() if r.session_id == session_id]
+        return [turn for r in records if (turn := self._active_turn(r.thread_id)) is not None]
+
+    def prune_locks(self) -> None:
+        """Drop the locks of sessions nobody is resolving (called after each idle sweep)."""
+        for name in [s for s, lock in self._locks.items() if not lock.locked()]:
+            del self._locks[name]

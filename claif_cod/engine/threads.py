@@ -1,0 +1,253 @@
+"""The engine's threads: which Codex thread serves a conversation, and how it gets there.
+
+A conversation is continued on its warm thread when one matches its history, else new threads
+are started and seeded with it.  A persisted thread lost to a crash, a restart or idleness is
+resumed from its rollout; an ephemeral one has none and is simply seeded again by its caller's
+next request.  Running turns on a thread is the engine's business (:mod:`claif_cod.engine.engine`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+import msgspec
+
+from claif_cod._log import get_logger
+from claif_cod.engine import wire
+from claif_cod.engine.appserver import AppServer
+from claif_cod.engine.config import ProcessKey
+from claif_cod.engine.conversations import Conversation, ConversationIndex, HistoryItem, inject_item
+from claif_cod.engine.errors import CodexProcessDied
+from claif_cod.engine.idle import IdleThreads
+from claif_cod.engine.pool import ProcessPool
+from claif_cod.engine.tools import NO_TOOLS, ThreadTools, check_tools_only, thread_start_fields
+from claif_cod.engine.turns import ThreadHandle
+
+log = get_logger("claif_cod.engine")
+
+
+class Threads:
+    """The loaded threads, the conversations they are warm for, and the sweeper that unloads them."""
+
+    def __init__(
+        self,
+        pool: ProcessPool,
+        codex_version: Callable[[str], Awaitable[str]],
+        idle_timeout: float | None,
+        after_sweep: Callable[[], None],
+    ) -> None:
+        self._pool = pool
+        self._codex_version = codex_version
+        self._table: dict[str, ThreadHandle] = {}
+        self.index = ConversationIndex()
+        """Conversation history digest → the thread that continues it."""
+        self.idle = IdleThreads(idle_timeout, self._table, self.index, after_sweep)
+        """Unloads threads unused for ``idle_timeout`` seconds (None: never); see engine/idle.py."""
+
+    def loaded(self) -> list[ThreadHandle]:
+        return list(self._table.values())
+
+    async def _server(self, key: ProcessKey, api_key: str | None) -> AppServer:
+        server = await self._pool.acquire(key, api_key)
+        self._pool.release(key)
+        return server
+
+    async def start(
+        self,
+        key: ProcessKey,
+        api_key: str | None,
+        *,
+        instructions: str | None,
+        history: tuple[HistoryItem, ...],
+        model: str | None,
+        ephemeral: bool,
+        tools: ThreadTools = NO_TOOLS,
+    ) -> ThreadHandle:
+        """A new thread seeded with ``history``; ``ephemeral`` ones are cheaper per turn (no rollout)
+        but cannot be resumed or forked, which only a named session needs."""
+        check_tools_only(tools, await self._codex_version(key.codex_path))
+        server = await self._server(key, api_key)
+        result = await server.request(
+            "thread/start",
+            wire.ThreadStartParams(
+                cwd=key.working_dir,
+                model=model,
+                sandbox=key.sandbox,
+                approval_policy=key.approval,
+                developer_instructions=instructions,
+                ephemeral=ephemeral,
+                **thread_start_fields(tools),
+            ),
+            wire.ThreadResult,
+        )
+        handle = ThreadHandle(
+            thread_id=result.thread.id, key=key, api_key=api_key, server=server, ephemeral=ephemeral, tools=tools
+        )
+        self._add(handle)
+        await self.inject(handle, history)
+        return handle
+
+    async def inject(self, handle: ThreadHandle, history: Sequence[HistoryItem | str]) -> None:
+        """Append items to the thread's model-visible history (a ``str`` is a developer message)."""
+        if not history:
+            return
+        items = [_developer(m) if isinstance(m, str) else inject_item(m) for m in history]
+        await handle.server.request(
+            "thread/inject_items", wire.InjectItemsParams(thread_id=handle.thread_id, items=items), msgspec.Raw
+        )
+
+    async def fork(self, source: ThreadHandle, *, last_turn_id: str | None = None) -> ThreadHandle:
+        """A copy of ``source`` (through ``last_turn_id`` only, when given)."""
+        await self.ensure_loaded(source)
+        result = await source.server.request(
+            "thread/fork",
+            wire.ThreadForkParams(thread_id=source.thread_id, last_turn_id=last_turn_id),
+            wire.ThreadResult,
+        )
+        handle = ThreadHandle(
+            thread_id=result.thread.id, key=source.key, api_key=source.api_key, server=source.server, tools=source.tools
+        )
+        self._add(handle)
+        return handle
+
+    def _add(self, handle: ThreadHandle) -> None:
+        self._table[handle.thread_id] = handle
+        self.idle.watch()
+
+    def _drop(self, handle: ThreadHandle) -> None:
+        """Forget a thread that can no longer be used (an ephemeral one whose process went)."""
+        if self._table.get(handle.thread_id) is handle:
+            del self._table[handle.thread_id]
+        self.index.forget_thread(handle.thread_id)
+
+    async def resume(self, key: ProcessKey, api_key: str | None, thread_id: str) -> ThreadHandle:
+        """Load a thread from its rollout (after a restart or a crash of its process)."""
+        handle = self._table.get(thread_id)
+        if handle is None:
+            server = await self._server(key, api_key)
+            handle = ThreadHandle(thread_id=thread_id, key=key, api_key=api_key, server=server)
+            await self._resume_into(handle, server)
+            self._add(handle)
+        elif handle.key != key or handle.api_key != api_key:
+            self._move(handle, key, api_key)
+        await self.ensure_loaded(handle)
+        return handle
+
+    def _move(self, handle: ThreadHandle, key: ProcessKey, api_key: str | None) -> None:
+        """The caller now wants another sandbox, approval policy or directory.
+
+        A thread cannot be resumed in a second process while the first holds it (Codex allows
+        one writer), so it stays where it is and its next turn overrides the settings; should its
+        process die, it is resumed in a process with the new settings.  The API key of a live
+        process cannot change: a warm thread keeps the key its process started with.
+        """
+        self.index.forget_thread(handle.thread_id)
+        if handle.server.alive:
+            handle.key = dataclasses.replace(
+                handle.key, working_dir=key.working_dir, sandbox=key.sandbox, approval=key.approval
+            )
+        else:
+            handle.key, handle.api_key = key, api_key
+        handle.retarget = True
+
+    async def ensure_loaded(self, handle: ThreadHandle) -> None:
+        if handle.server.alive and not handle.unloaded:
+            return
+        if handle.ephemeral:
+            self._drop(handle)
+            raise handle.server.death or CodexProcessDied(
+                None, "the conversation's thread was unloaded and has no rollout to resume", pid=handle.server.pid
+            )
+        server = await self._server(handle.key, handle.api_key)
+        await self._resume_into(handle, server)
+        if handle.unloaded:
+            handle.unloaded = False
+            self._table.setdefault(handle.thread_id, handle)
+            self.idle.watch()
+
+    async def _resume_into(self, handle: ThreadHandle, server: AppServer) -> None:
+        await server.request(
+            "thread/resume",
+            wire.ThreadResumeParams(
+                thread_id=handle.thread_id,
+                cwd=handle.key.working_dir,
+                sandbox=handle.key.sandbox,
+                approval_policy=handle.key.approval,
+            ),
+            msgspec.Raw,
+        )
+        handle.server = server
+        handle.broken = False
+
+    async def open_conversation(
+        self,
+        key: ProcessKey,
+        api_key: str | None,
+        conversation: Conversation,
+        *,
+        model: str | None,
+        n: int = 1,
+        tools: ThreadTools = NO_TOOLS,
+    ) -> tuple[list[ThreadHandle], bool]:
+        """Threads ready to take ``conversation.prompt``: the warm one if any, else new ones seeded
+        with the history.  Anonymous conversations get ephemeral threads: their callers re-send the
+        whole history, so a thread lost to a restart, a crash or idleness is simply seeded again.
+
+        A thread with caller tools is warm only while its process lives (a resumed thread would lose
+        the raw events that show a response's calls) and is never forked (forks lose them too)."""
+        warm_id = self.index.take(conversation.history_digest(key, tools))
+        warm = self._table.get(warm_id) if warm_id else None
+        if warm is not None and warm.ephemeral and not warm.server.alive:
+            self._drop(warm)  # went with its process: nothing to resume
+            warm = None
+        if warm is not None and tools != NO_TOOLS and (n > 1 or not warm.server.alive):
+            warm = None
+        if warm is not None and not warm.broken and not warm.lock.locked():
+            warm.last_used = time.time()
+            try:
+                await self.ensure_loaded(warm)
+            except Exception:
+                log.warning("engine.resume_failed", thread_id=warm.thread_id)
+            else:
+                # An ephemeral thread cannot be forked: the other choices start from the same history.
+                more = (
+                    self._start_anonymous(key, api_key, conversation, model, tools)
+                    if warm.ephemeral
+                    else self.fork(warm)
+                    for _ in range(n - 1)
+                )
+                return [warm, *await asyncio.gather(*more)], True
+        fresh = await asyncio.gather(
+            *(self._start_anonymous(key, api_key, conversation, model, tools) for _ in range(n))
+        )
+        return list(fresh), False
+
+    async def _start_anonymous(
+        self, key: ProcessKey, api_key: str | None, conversation: Conversation, model: str | None, tools: ThreadTools
+    ) -> ThreadHandle:
+        return await self.start(
+            key,
+            api_key,
+            instructions=conversation.instructions,
+            history=conversation.history,
+            model=model,
+            ephemeral=True,
+            tools=tools,
+        )
+
+    def remember(self, handle: ThreadHandle, conversation: Conversation, reply: str) -> None:
+        """Make the thread the warm continuation of the conversation including ``reply``."""
+        if handle.broken or handle.unloaded:
+            return
+        self.index.remember(conversation.continued_digest(handle.key, reply, handle.tools), handle.thread_id)
+
+    def forget(self, thread_id: str) -> None:
+        """No conversation continues on ``thread_id`` any more (its state is in doubt)."""
+        self.index.forget_thread(thread_id)
+
+
+def _developer(text: str) -> wire.MessageItem:
+    return wire.MessageItem(role="developer", content=[wire.ContentPart(type="input_text", text=text)])

@@ -12,8 +12,11 @@ import pytest
 from daemon_process import DaemonProcess
 from image_details import chat_messages, image_details, responses_input
 from responses_events import TWO_PARTS, check_reasoning_stream
+from test_sessions_socket import SocketClient
+from test_turn_interrupt import FULL, SLOW
 
 from claif_cod import CodexClient
+from claif_cod.protocol import InterruptedResult, TurnInterruptParams, TurnInterruptRequest
 from claif_cod.testing import ModelServer
 
 pytestmark = pytest.mark.codex
@@ -195,3 +198,40 @@ def test_tool_calls_are_answered_after_a_daemon_restart(doors: Doors, codex_mode
     ]  # the whole chain, in order
     assert any("RULE-9" in text for text in replay.developer_texts())
     assert [t["name"] for t in replay.body["tools"] if t.get("name") == "get_time"] == ["get_time"]
+
+
+async def test_http_chat_stream_cut_by_turn_interrupt_says_so(doors: Doors) -> None:
+    """A chat served over HTTP in a named session, interrupted by a socket client naming that session: the
+    chunk with its finish_reason carries ``interrupted: true`` (what ``StreamDone.interrupted`` says on the socket)."""
+    http = openai.AsyncOpenAI(base_url=str(doors.http.base_url), api_key="unused", max_retries=0)
+    editor = await SocketClient.connect(doors.process.socket)
+    try:
+        stream = await http.chat.completions.create(
+            model="o4-mini",
+            messages=[{"role": "user", "content": SLOW}],
+            stream=True,
+            extra_body={"session_id": "cut-over-http"},
+        )
+        chunks = []
+        async for chunk in stream:
+            chunks.append(chunk)
+            if len(chunks) == 1:
+                request = TurnInterruptRequest(
+                    id=editor.next_id(), params=TurnInterruptParams(session_id="cut-over-http")
+                )
+                assert (await editor.call(request, InterruptedResult)).interrupted is True
+    finally:
+        await editor.close()
+        await http.close()
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert FULL.startswith(text) and len(text) < len(FULL), text
+    [finish] = [c for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finish.choices[0].finish_reason == "stop"
+    assert (finish.model_extra or {}).get("interrupted") is True
+    assert all("interrupted" not in (c.model_extra or {}) for c in chunks if c is not finish)
+
+    again = doors.http.chat.completions.create(
+        model="o4-mini", messages=[{"role": "user", "content": "again"}], stream=True,
+        extra_body={"session_id": "cut-over-http"},
+    )  # fmt: skip
+    assert all("interrupted" not in (c.model_extra or {}) for c in again)

@@ -6,6 +6,7 @@ import openai
 import pytest
 from image_details import PNG_URL
 from openai.types.responses import ResponseInputMessageItem
+from test_tools import engine_of, wait_until
 
 from claif_cod import CodexClient
 from claif_cod.testing import ModelServer
@@ -118,3 +119,31 @@ def test_background_is_refused_not_ignored(client: CodexClient, codex_model_serv
     assert caught.value.param == "background"  # type: ignore[attr-defined]
     assert client.responses.create(model="o4-mini", input="now", background=False).output_text == "Echo: now"
     assert len(codex_model_server.requests) == 1
+
+
+def test_results_after_the_tool_timeout_replay_the_stored_conversation(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    """In-process the suspended turn goes when its ``tool_timeout`` passes; the results then still answer
+    the calls, replayed (calls and results as real items) on a new thread."""
+    tool = {"type": "function", "name": "get_time", "parameters": {"type": "object", "properties": {}}}
+    first = client.responses.create(
+        model="o4-mini",
+        input="time? [[call:get_time {}]]",
+        tools=[tool],  # type: ignore[list-item]
+        extra_body={"tool_timeout": 0.5},
+    )
+    [call] = [item for item in first.output if item.type == "function_call"]
+    engine = engine_of(client)
+    wait_until(lambda: engine.turns_in_flight == 0, what="the suspension to expire")
+    late = client.responses.create(
+        model="o4-mini",
+        previous_response_id=first.id,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "noon"}],
+        tools=[tool],  # type: ignore[list-item]
+    )
+    assert late.output_text == "Tool get_time returned: noon"
+    asked, replay = codex_model_server.requests
+    assert thread_of(replay) != thread_of(asked)
+    assert [(c.call_id, c.name) for c in replay.function_calls()] == [(call.call_id, "get_time")]
+    assert [(o.call_id, o.output) for o in replay.function_outputs()] == [(call.call_id, "noon")]

@@ -47,16 +47,10 @@ import codex_cli_bin
 import msgspec
 import openai
 from bench_common import at_least_two, codex_version, elapsed_ms, machine
-from daemon_bench import (
-    MODEL,
-    PROMPT,
-    Daemon,
-    RawAppServer,
-    expect_reply,
-    progress,
-    sigterm_as_interrupt,
-)
+from offline_chat import MODEL, PROMPT, expect_reply, progress
 from openai.types.chat import ChatCompletionMessageParam
+from private_daemon import Daemon, sigterm_as_interrupt
+from raw_app_server import RawAppServer
 
 from claif_cod import CodexClient
 from claif_cod.engine import wire

@@ -27,7 +27,8 @@ from typing import Any
 
 import codex_cli_bin
 from bench_common import codex_version, elapsed_ms, machine
-from daemon_bench import MODEL, Daemon, Memory, expect_reply, progress, sigterm_as_interrupt
+from offline_chat import MODEL, expect_reply, progress
+from private_daemon import Daemon, Memory, sigterm_as_interrupt
 
 from claif_cod import CodexClient
 from claif_cod.testing import ModelServer, write_codex_home

@@ -30,7 +30,9 @@ from pathlib import Path
 
 import codex_cli_bin
 from bench_common import codex_version, machine
-from daemon_bench import MODEL, Conversation, Daemon, RawAppServer, expect_reply, progress, sigterm_as_interrupt
+from offline_chat import MODEL, Conversation, expect_reply, progress
+from private_daemon import Daemon, sigterm_as_interrupt
+from raw_app_server import RawAppServer
 
 from claif_cod import AsyncCodexClient
 from claif_cod.testing import ModelServer, write_codex_home

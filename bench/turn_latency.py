@@ -54,8 +54,8 @@ from typing import Any
 
 import codex_cli_bin
 from bench_common import at_least_two, codex_version, elapsed_ms, machine
-from daemon_bench import RawAppServer
 from openai.types.chat import ChatCompletionMessageParam
+from raw_app_server import RawAppServer
 
 from claif_cod import CodexClient
 from claif_cod.testing import ModelServer, write_codex_home

@@ -34,8 +34,9 @@ from typing import Any
 
 import codex_cli_bin
 from bench_common import at_least_two, elapsed_ms
-from daemon_bench import MODEL, RawAppServer
 from floor_bench import Chat
+from offline_chat import MODEL
+from raw_app_server import RawAppServer
 
 from claif_cod import CodexClient
 from claif_cod.engine import appserver

@@ -20,7 +20,11 @@ Dead, hung and broken children
   waiting on it fails with :class:`CodexProcessHung` and the kill ladder runs in the
   background, so the pool replaces it on the next request.
 * **Garbage.** Lines that are not JSON-RPC objects are logged and skipped.  A line beyond
-  :data:`LINE_LIMIT` leaves the stream unframed, so that child is condemned as well.
+  :data:`~claif_cod.engine.child_process.LINE_LIMIT` leaves the stream unframed, so that child is
+  condemned as well.
+
+The child as an OS process (spawn, exit, stderr, kill ladder) is :mod:`claif_cod.engine.child_process`;
+this module is the conversation with it.
 """
 
 from __future__ import annotations
@@ -28,19 +32,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import os
-import signal
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import msgspec
 
 from claif_cod._log import get_logger
 from claif_cod._version import __version__
-from claif_cod.engine import wire
+from claif_cod.engine import wire, wire_notifications
+from claif_cod.engine.child_process import LINE_LIMIT, ChildProcess
 from claif_cod.engine.errors import (
     CodexProcessDied,
     CodexProcessHung,
@@ -52,23 +54,11 @@ from claif_cod.engine.waiting import within
 
 T = TypeVar("T")
 
-LINE_LIMIT = 256 * 1024 * 1024
-"""Codex sends whole turns (with command output) on one line."""
-
-STDERR_TAIL = 8192
 INITIALIZE_TIMEOUT_S = 30.0
-SPAWN_OPTIONS = ("-c", "features.plugins=false")
-"""Work Codex need not do for us: the plugin marketplace sync runs ``git ls-remote`` against GitHub
-on every start (a network call that hangs or fails offline).  ``-c`` rather than ``--disable``: a
-Codex that does not know the feature ignores the key instead of refusing to start."""
 EXIT_DRAIN_S = 0.25
 """After the child exits, how long its pipes may take to deliver their last lines.
 
 Normally they reach EOF at once; a descendant holding them open must not delay the news."""
-
-EXIT_POLL_S = 0.1
-"""Where no pidfd is available: how often the child's exit status is checked."""
-KILL_WAIT_S = 10.0
 
 PROBE_METHOD = "thread/loaded/list"
 """Codex has no ping; this one is cheap, side-effect free and answered while turns run."""
@@ -136,7 +126,7 @@ class ProcessExit:
 ThreadMessage = Notification | ProcessExit
 
 _envelope = msgspec.json.Decoder(wire.Envelope)
-_scoped = msgspec.json.Decoder(wire.ThreadScoped)
+_scoped = msgspec.json.Decoder(wire_notifications.ThreadScoped)
 _encoder = msgspec.json.Encoder()
 
 
@@ -145,14 +135,15 @@ class AppServer:
 
     def __init__(
         self,
-        proc: asyncio.subprocess.Process,
+        child: ChildProcess,
         *,
         codex_path: str,
         cwd: str,
         handle_server_request: ServerRequestHandler,
         liveness: Liveness | None = None,
     ) -> None:
-        self._proc = proc
+        self._child = child
+        self._proc = child.proc
         self.codex_path = codex_path
         self.cwd = cwd
         self.liveness = liveness or DEFAULT_LIVENESS
@@ -164,16 +155,12 @@ class AppServer:
         self._pending: dict[int, tuple[str, asyncio.Future[msgspec.Raw]]] = {}
         self._threads: dict[str, asyncio.Queue[ThreadMessage]] = {}
         self._server_requests: set[asyncio.Task[None]] = set()
-        self._stderr: deque[bytes] = deque()
-        self._stderr_size = 0
         self._death: CodexProcessDied | None = None
         self._closing = False
         self._probe: asyncio.Task[bool] | None = None
         self._close_task: asyncio.Task[None] | None = None
-        self._reader = asyncio.create_task(self._read_stdout(), name=f"codex-stdout-{proc.pid}")
-        self._stderr_reader = asyncio.create_task(self._read_stderr(), name=f"codex-stderr-{proc.pid}")
-        self._exit = asyncio.create_task(self._wait_for_exit(), name=f"codex-exit-{proc.pid}")
-        self._watcher = asyncio.create_task(self._watch_exit(), name=f"codex-watch-{proc.pid}")
+        self._reader = asyncio.create_task(self._read_stdout(), name=f"codex-stdout-{child.pid}")
+        self._watcher = asyncio.create_task(self._watch_exit(), name=f"codex-watch-{child.pid}")
 
     @classmethod
     async def start(
@@ -186,24 +173,9 @@ class AppServer:
         config_overrides: list[str] | None = None,
         liveness: Liveness | None = None,
     ) -> AppServer:
-        args = [codex_path, "app-server", *SPAWN_OPTIONS]
-        for override in config_overrides or []:
-            args += ["-c", override]
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *args,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                cwd=cwd,
-                env=dict(env),
-                limit=LINE_LIMIT,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            raise CodexStartFailed(f"could not start {codex_path} app-server in {cwd}: {exc}") from exc
+        child = await ChildProcess.spawn(codex_path, cwd=cwd, env=env, config_overrides=config_overrides)
         server = cls(
-            proc, codex_path=codex_path, cwd=cwd, handle_server_request=handle_server_request, liveness=liveness
+            child, codex_path=codex_path, cwd=cwd, handle_server_request=handle_server_request, liveness=liveness
         )
         try:
             params = wire.InitializeParams(
@@ -223,7 +195,7 @@ class AppServer:
                     f"codex app-server did not complete its handshake: {exc}", stderr_tail=server.stderr_tail()
                 ) from exc
             raise
-        log.debug("appserver.started", pid=proc.pid, cwd=cwd)
+        log.debug("appserver.started", pid=child.pid, cwd=cwd)
         return server
 
     # --- state ---------------------------------------------------------------------------
@@ -237,7 +209,7 @@ class AppServer:
         return self._death is None and not self._closing and self._proc.returncode is None
 
     def stderr_tail(self) -> str:
-        return b"".join(self._stderr).decode("utf-8", "replace")
+        return self._child.stderr_tail()
 
     @property
     def death(self) -> CodexProcessDied | None:
@@ -369,39 +341,15 @@ class AppServer:
             self.last_heard = time.monotonic()
             self._dispatch(line)
         # EOF: the child exits, or closed its stdout and is no use to us any more.
-        if await self._exited(1.0):
+        if await self._child.exited(1.0):
             return
         self.condemn(CodexProcessDied(None, "the app-server closed its stdout", pid=self.pid))
 
-    async def _wait_for_exit(self) -> int:
-        """The exit status as soon as the child is gone.
-
-        ``Process.wait()`` only returns once the pipes are closed too, which a descendant
-        that inherited them can postpone forever; the status itself is known earlier.  A
-        pidfd tells us the moment the child exits (Linux); elsewhere the status is polled.
-        """
-        proc = self._proc
-        waiter = asyncio.ensure_future(proc.wait())
-        gone, cleanup = _pidfd_exit(proc.pid)
-        try:
-            interval = EXIT_POLL_S if gone is None else None
-            while proc.returncode is None:
-                watched: list[asyncio.Future[Any]] = [waiter]
-                if gone is not None and not gone.done():
-                    watched.append(gone)
-                await asyncio.wait(watched, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
-                if gone is not None and gone.done():
-                    interval = 0.005  # the child watcher reaps it any moment now
-            return proc.returncode
-        finally:
-            waiter.cancel()
-            cleanup()
-
     async def _watch_exit(self) -> None:
-        returncode = await self._exit
+        returncode = await self._child.exit
         # The last words (stderr, a final response) are often the reason; they come at once
         # unless a descendant still holds the pipes, which must not delay the news.
-        await asyncio.wait([self._reader, self._stderr_reader], timeout=EXIT_DRAIN_S)
+        await asyncio.wait([self._reader, self._child.stderr_reader], timeout=EXIT_DRAIN_S)
         self._die(CodexProcessDied(returncode, self.stderr_tail(), pid=self.pid))
         # Whatever the leader left behind in its group (commands it ran) has no one to report to.
         self._start_close(0.0)
@@ -451,15 +399,6 @@ class AppServer:
         with contextlib.suppress(CodexProcessDied):
             await self._write(reply)
 
-    async def _read_stderr(self) -> None:
-        stderr = self._proc.stderr
-        assert stderr is not None
-        while chunk := await stderr.read(4096):
-            self._stderr.append(chunk)
-            self._stderr_size += len(chunk)
-            while self._stderr_size > STDERR_TAIL and len(self._stderr) > 1:
-                self._stderr_size -= len(self._stderr.popleft())
-
     def _die(self, error: CodexProcessDied) -> None:
         if self._death is not None:
             return
@@ -490,78 +429,12 @@ class AppServer:
 
     async def _kill_ladder(self, grace: float) -> None:
         self._closing = True
-        proc = self._proc
         try:
-            if proc.stdin is not None and not proc.stdin.is_closing():
-                proc.stdin.close()
-            if not await self._exited(grace):
-                _signal_group(proc.pid, signal.SIGTERM)
-                if not await self._exited(grace):
-                    _signal_group(proc.pid, signal.SIGKILL)
-                    await self._exited(KILL_WAIT_S)
+            await self._child.kill(grace)
         finally:
-            # Grandchildren that outlived the leader are still in its group.
-            _signal_group(proc.pid, signal.SIGKILL)
             # A running probe is not cancelled: _die() below fails its request, and it reports that.
-            tasks = [self._reader, self._stderr_reader, self._watcher, self._exit, *self._server_requests]
+            tasks = [self._reader, self._watcher, *self._child.tasks, *self._server_requests]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            self._die(CodexProcessDied(proc.returncode, "closed", pid=proc.pid))
-
-    async def _exited(self, timeout: float) -> bool:
-        try:
-            await asyncio.wait_for(asyncio.shield(self._exit), timeout)
-        except asyncio.TimeoutError:
-            return False
-        return True
-
-
-def _pidfd_exit(pid: int) -> tuple[asyncio.Future[None] | None, Callable[[], None]]:
-    """A future set when process ``pid`` exits (before it is reaped), and its clean-up; Linux only."""
-    pidfd_open = getattr(os, "pidfd_open", None)
-    if pidfd_open is None:
-        return None, lambda: None
-    try:
-        fd: int = pidfd_open(pid)
-    except OSError:
-        return None, lambda: None
-    loop = asyncio.get_running_loop()
-    gone: asyncio.Future[None] = loop.create_future()
-
-    def readable() -> None:
-        loop.remove_reader(fd)
-        if not gone.done():
-            gone.set_result(None)
-
-    try:
-        loop.add_reader(fd, readable)
-    except (NotImplementedError, OSError):
-        os.close(fd)
-        return None, lambda: None
-
-    def cleanup() -> None:
-        loop.remove_reader(fd)
-        os.close(fd)
-
-    return gone, cleanup
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def child_environment(base: Mapping[str, str], *, codex_home: str | None, api_key: str | None) -> dict[str, str]:
-    """The child's environment: ours minus service-manager plumbing, plus Codex's own variables."""
-    env = {k: v for k, v in base.items() if k not in _NOT_FOR_CHILDREN}
-    if codex_home:
-        env["CODEX_HOME"] = codex_home
-    if api_key:
-        env["CODEX_API_KEY"] = api_key
-    return env
-
-
-_NOT_FOR_CHILDREN = frozenset(
-    {"NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID", "INVOCATION_ID"}
-)
+            self._die(CodexProcessDied(self._proc.returncode, "closed", pid=self.pid))

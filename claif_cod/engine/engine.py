@@ -46,14 +46,9 @@ from claif_cod.engine.images import Image, TurnImages
 from claif_cod.engine.named_sessions import NamedSessions
 from claif_cod.engine.pool import ProcessPool
 from claif_cod.engine.sessions import MemorySessionStore, SessionStore
+from claif_cod.engine.suspensions import Suspension, Suspensions
 from claif_cod.engine.threads import Threads
-from claif_cod.engine.tools import (
-    Suspension,
-    Suspensions,
-    ThreadTools,
-    ToolResult,
-    ToolRouter,
-)
+from claif_cod.engine.tools import ThreadTools, ToolResult, ToolRouter
 from claif_cod.engine.turns import (
     ApprovalHandler,
     ApprovalRequest,

@@ -7,7 +7,7 @@ from typing import Literal
 import msgspec
 
 from claif_cod.engine.tools import ToolCall
-from claif_cod.engine.wire import ThreadItem
+from claif_cod.engine.wire_items import ThreadItem
 
 
 class TurnUsage(msgspec.Struct):

@@ -12,7 +12,8 @@ Contract (what a caller of the engine, chat or Responses, relies on):
   that response; its ``events()`` iterator then ends and the turn is **suspended**: Codex waits on
   its ``item/tool/call`` requests, the thread stays locked and the turn stays in flight.
 * ``Engine.suspension(...)`` finds a suspended turn (by the call ids of the results, by its
-  thread, or by the request that produced it, for a client that retries); ``Engine.resume_tools``
+  thread, or by the request that produced it, for a client that retries; see
+  :mod:`claif_cod.engine.suspensions`); ``Engine.resume_tools``
   answers its calls with :class:`ToolResult` s and returns the same :class:`Turn`, whose
   ``events()`` continue with what the model says next (text, or more tool calls).
 * A suspension nobody resumes within its deadline (``TurnOptions.tool_timeout``) is given up: its
@@ -22,21 +23,14 @@ Contract (what a caller of the engine, chat or Responses, relies on):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
-from claif_cod._log import get_logger
-from claif_cod.engine import wire
+from claif_cod.engine import wire, wire_notifications
 from claif_cod.engine.errors import InvalidRequest
-
-if TYPE_CHECKING:
-    from claif_cod.engine.events import TurnUsage
-    from claif_cod.engine.turns import Turn
-
-log = get_logger("claif_cod.engine.tools")
 
 DEFAULT_TOOL_TIMEOUT_S = 600.0
 """How long a suspended turn waits for its tool results before its calls are answered as failed."""
@@ -163,7 +157,7 @@ class CallBatch:
     calls: list[ToolCall] = field(default_factory=list)
 
     def raw_item(self, params: msgspec.Raw, turn_id: str) -> None:
-        note = msgspec.json.decode(params, type=wire.RawResponseItemCompleted)
+        note = msgspec.json.decode(params, type=wire_notifications.RawResponseItemCompleted)
         item = note.item
         if note.turn_id != turn_id:
             return
@@ -219,93 +213,3 @@ class ToolRouter:
             future = self._calls.pop(key)
             if not future.done():
                 future.set_result(ToolResult(key[1], reason, success=False))
-
-
-# --- suspended turns ----------------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class Suspension:
-    """A turn waiting for the results of ``calls``; ``text`` and ``usage`` are those of the response that made them."""
-
-    turn: Turn
-    calls: tuple[ToolCall, ...]
-    text: str
-    usage: TurnUsage
-    tools: ThreadTools
-    origin: str | None = None
-    """Digest of the request that produced it, so a client that retries that request gets it back."""
-    expiry: asyncio.TimerHandle | None = None
-
-    @property
-    def call_ids(self) -> frozenset[str]:
-        return frozenset(call.call_id for call in self.calls)
-
-    def missing(self, results: Iterable[ToolResult]) -> list[str]:
-        given = {r.call_id for r in results}
-        return [c.call_id for c in self.calls if c.call_id not in given]
-
-
-class Suspensions:
-    """Suspended turns by call id, by thread and by originating request; each expires at its deadline."""
-
-    def __init__(self, on_expired: Callable[[Suspension], None]) -> None:
-        self._by_call: dict[str, Suspension] = {}
-        self._by_thread: dict[str, Suspension] = {}
-        self._by_origin: dict[str, Suspension] = {}
-        self._on_expired = on_expired
-
-    def add(self, suspension: Suspension, timeout: float) -> None:
-        loop = asyncio.get_running_loop()
-        suspension.expiry = loop.call_later(timeout, self._expire, suspension)
-        self._by_thread[suspension.turn.handle.thread_id] = suspension
-        for call in suspension.calls:
-            self._by_call[call.call_id] = suspension
-
-    def tag_origin(self, suspension: Suspension, digest: str) -> None:
-        if self._by_thread.get(suspension.turn.handle.thread_id) is suspension:
-            suspension.origin = digest
-            self._by_origin[digest] = suspension
-
-    def for_results(self, results: Iterable[ToolResult]) -> Suspension | None:
-        """The suspension these results answer; InvalidRequest when they mix several or leave calls out."""
-        found = {self._by_call.get(r.call_id) for r in results}
-        found.discard(None)
-        if not found:
-            return None
-        if len(found) > 1:
-            raise InvalidRequest("the tool results answer calls of different responses", param="messages")
-        suspension = found.pop()
-        assert suspension is not None
-        missing = suspension.missing(results)
-        if missing:
-            raise InvalidRequest(f"no tool result for call {missing[0]} (every call needs one)", param="messages")
-        return suspension
-
-    def for_thread(self, thread_id: str) -> Suspension | None:
-        return self._by_thread.get(thread_id)
-
-    def for_origin(self, digest: str) -> Suspension | None:
-        return self._by_origin.get(digest)
-
-    def take(self, suspension: Suspension) -> None:
-        """The suspension ends (resumed, expired or its turn gone): unindex it and stop its timer."""
-        if suspension.expiry is not None:
-            suspension.expiry.cancel()
-        thread_id = suspension.turn.handle.thread_id
-        if self._by_thread.get(thread_id) is suspension:
-            del self._by_thread[thread_id]
-        for call in suspension.calls:
-            if self._by_call.get(call.call_id) is suspension:
-                del self._by_call[call.call_id]
-        if suspension.origin is not None and self._by_origin.get(suspension.origin) is suspension:
-            del self._by_origin[suspension.origin]
-
-    def _expire(self, suspension: Suspension) -> None:
-        if self._by_thread.get(suspension.turn.handle.thread_id) is suspension:
-            log.warning("engine.tool_calls_abandoned", thread_id=suspension.turn.handle.thread_id)
-            self.take(suspension)
-            self._on_expired(suspension)
-
-    def __len__(self) -> int:
-        return len(self._by_thread)

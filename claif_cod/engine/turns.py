@@ -17,7 +17,7 @@ from typing import Any, Literal
 import msgspec
 
 from claif_cod._log import get_logger
-from claif_cod.engine import wire
+from claif_cod.engine import wire, wire_items, wire_notifications
 from claif_cod.engine.appserver import AppServer, Notification, ProcessExit, ThreadMessage
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.errors import TurnTimedOut
@@ -141,7 +141,7 @@ class Turn:
         """Waiting for caller tool results: ``events()`` ended without the turn ending."""
         self.usage = TurnUsage()
         """Usage of the model requests since the turn started, or since it was last resumed."""
-        self._last_error: wire.TurnError | None = None
+        self._last_error: wire_notifications.TurnError | None = None
 
     def resume(self, timeout: float | None) -> None:
         """Leave the suspension (the results have been handed to Codex); ``events()`` goes on from here."""
@@ -239,24 +239,24 @@ class Turn:
     def _translate(self, message: Notification, open_messages: set[str], started: set[str]) -> list[TurnEvent]:
         method, params = message.method, message.params
         if method == "item/agentMessage/delta":
-            delta = msgspec.json.decode(params, type=wire.AgentMessageDelta)
+            delta = msgspec.json.decode(params, type=wire_notifications.AgentMessageDelta)
             if delta.turn_id == self.turn_id:
                 return [TextDelta(item_id=delta.item_id, delta=delta.delta)]
         elif method in ("item/reasoning/summaryTextDelta", "item/reasoning/summaryPartAdded"):
-            summary = msgspec.json.decode(params, type=wire.ReasoningSummaryDelta)
+            summary = msgspec.json.decode(params, type=wire_notifications.ReasoningSummaryDelta)
             if summary.turn_id == self.turn_id:
                 added = method == "item/reasoning/summaryPartAdded"
                 return [ReasoningDelta(summary.item_id, summary.summary_index, summary.delta, part_added=added)]
         elif method in ("item/started", "item/completed"):
-            note = msgspec.json.decode(params, type=wire.ItemNotification)
+            note = msgspec.json.decode(params, type=wire_notifications.ItemNotification)
             if note.turn_id != self.turn_id:
                 return []
-            item = wire.decode_item(note.item)
+            item = wire_items.decode_item(note.item)
             if method == "item/completed":
                 open_messages.discard(item.id)
                 return [ItemCompleted(item=item)]
             events: list[TurnEvent] = []
-            if isinstance(item, wire.AgentMessageItem):
+            if isinstance(item, wire_items.AgentMessageItem):
                 if item.id in started:  # Codex retried and re-sends this message from the start
                     events.append(TextReset(item_id=item.id))
                 started.add(item.id)
@@ -266,12 +266,12 @@ class Turn:
         elif self._batch is not None and method in ("rawResponseItem/completed", "rawResponse/completed"):
             return self._raw(method, params)
         elif method == "thread/tokenUsage/updated":
-            update = msgspec.json.decode(params, type=wire.TokenUsageUpdated)
+            update = msgspec.json.decode(params, type=wire_notifications.TokenUsageUpdated)
             if update.turn_id == self.turn_id and self._batch is None:  # with raw events, counted per response
                 self._count(update.token_usage.last)
                 return [UsageUpdated(usage=self.usage)]
         elif method == "error":
-            note_error = msgspec.json.decode(params, type=wire.ErrorNotification)
+            note_error = msgspec.json.decode(params, type=wire_notifications.ErrorNotification)
             if note_error.turn_id == self.turn_id and note_error.will_retry:
                 resets: list[TurnEvent] = [TextReset(item_id=item_id) for item_id in sorted(open_messages)]
                 open_messages.clear()
@@ -279,7 +279,7 @@ class Turn:
             if note_error.turn_id == self.turn_id:
                 self._last_error = note_error.error  # the reason, should turn/completed not repeat it
         elif method == "turn/completed":
-            done = msgspec.json.decode(params, type=wire.TurnCompleted)
+            done = msgspec.json.decode(params, type=wire_notifications.TurnCompleted)
             if done.turn.id == self.turn_id:
                 status = "completed" if done.turn.status == "inProgress" else done.turn.status
                 error = done.turn.error or (self._last_error if status == "failed" else None)
@@ -293,7 +293,7 @@ class Turn:
                 ]
         return []
 
-    def _count(self, last: wire.TokenUsageBreakdown) -> None:
+    def _count(self, last: wire_notifications.TokenUsageBreakdown) -> None:
         """Add one model request's usage."""
         self.usage = self.usage.add(
             TurnUsage(
@@ -312,7 +312,7 @@ class Turn:
         if method == "rawResponseItem/completed":
             self._batch.raw_item(params, self.turn_id)
             return []
-        done = msgspec.json.decode(params, type=wire.RawResponseCompleted)
+        done = msgspec.json.decode(params, type=wire_notifications.RawResponseCompleted)
         if done.turn_id != self.turn_id:
             return []
         events: list[TurnEvent] = []
@@ -356,7 +356,7 @@ class Turn:
             if isinstance(message, ProcessExit):
                 return "died"
             if message.method == "turn/completed":
-                done = msgspec.json.decode(message.params, type=wire.TurnCompleted)
+                done = msgspec.json.decode(message.params, type=wire_notifications.TurnCompleted)
                 if done.turn.id == self.turn_id:
                     return "done"
             elif message.method == "thread/tokenUsage/updated":

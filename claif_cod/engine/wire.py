@@ -1,8 +1,11 @@
-"""Typed messages of `codex app-server`'s stdio JSON-RPC (the subset claif_cod uses).
+"""Typed messages of `codex app-server`'s stdio JSON-RPC (the subset claif_cod uses): the envelope,
+and the requests of both directions with their results.
 
 Codex speaks JSON-RPC 2.0 *without* the ``"jsonrpc"`` member, one JSON object per line.
 Only the fields we read are declared; msgspec ignores the rest, so new Codex fields
 never break decoding.  Field names follow Codex's camelCase via ``rename="camel"``.
+What a turn streams is apart: its notifications in :mod:`.wire_notifications`, the items they
+carry in :mod:`.wire_items`.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ import msgspec
 RequestId = int | str
 
 
-class _Camel(msgspec.Struct, rename="camel", omit_defaults=True):
-    pass
+class Camel(msgspec.Struct, rename="camel", omit_defaults=True):
+    """Codex's field naming; the base of its params, results and notifications."""
 
 
 # --- envelope -------------------------------------------------------------------------
@@ -61,7 +64,7 @@ class OutgoingError(msgspec.Struct):
 # --- client → server requests ---------------------------------------------------------
 
 
-class ClientInfo(_Camel):
+class ClientInfo(Camel):
     name: str
     version: str
 
@@ -73,12 +76,12 @@ class InitializeCapabilities(msgspec.Struct, rename="camel"):
     opt_out_notification_methods: list[str] = []
 
 
-class InitializeParams(_Camel):
+class InitializeParams(Camel):
     client_info: ClientInfo
     capabilities: InitializeCapabilities
 
 
-class InitializeResult(_Camel):
+class InitializeResult(Camel):
     user_agent: str = ""
     codex_home: str | None = None
 
@@ -92,7 +95,7 @@ class DynamicToolSpec(msgspec.Struct, rename="camel"):
     type: Literal["function"] = "function"
 
 
-class ThreadStartParams(_Camel):
+class ThreadStartParams(Camel):
     cwd: str
     model: str | None = None
     sandbox: str | None = None
@@ -106,7 +109,7 @@ class ThreadStartParams(_Camel):
     config: dict[str, Any] | None = None
 
 
-class ThreadResumeParams(_Camel):
+class ThreadResumeParams(Camel):
     thread_id: str
     cwd: str | None = None
     model: str | None = None
@@ -115,11 +118,11 @@ class ThreadResumeParams(_Camel):
     exclude_turns: bool = True
 
 
-class ThreadUnsubscribeParams(_Camel):
+class ThreadUnsubscribeParams(Camel):
     thread_id: str
 
 
-class ThreadForkParams(_Camel):
+class ThreadForkParams(Camel):
     thread_id: str
     ephemeral: bool = False
     exclude_turns: bool = True
@@ -127,11 +130,11 @@ class ThreadForkParams(_Camel):
     """Fork through this turn (inclusive): later turns stay out of the fork."""
 
 
-class Thread(_Camel):
+class Thread(Camel):
     id: str
 
 
-class ThreadResult(_Camel):
+class ThreadResult(Camel):
     """Result of ``thread/start``, ``thread/resume`` and ``thread/fork``."""
 
     thread: Thread
@@ -174,7 +177,7 @@ class FunctionCallOutputItem(msgspec.Struct, tag_field="type", tag="function_cal
 InjectItem = MessageItem | FunctionCallItem | FunctionCallOutputItem
 
 
-class InjectItemsParams(_Camel):
+class InjectItemsParams(Camel):
     thread_id: str
     items: list[InjectItem]
 
@@ -205,7 +208,7 @@ class SandboxPolicy(msgspec.Struct):
         return cls(type=head + "".join(part.title() for part in rest))
 
 
-class TurnStartParams(_Camel):
+class TurnStartParams(Camel):
     thread_id: str
     input: list[UserInput]
     model: str | None = None
@@ -217,29 +220,29 @@ class TurnStartParams(_Camel):
     sandbox_policy: SandboxPolicy | None = None
 
 
-class TurnRef(_Camel):
+class TurnRef(Camel):
     id: str
 
 
-class TurnStartResult(_Camel):
+class TurnStartResult(Camel):
     turn: TurnRef
 
 
-class TurnInterruptParams(_Camel):
+class TurnInterruptParams(Camel):
     thread_id: str
     turn_id: str
 
 
-class ThreadIdParams(_Camel):
+class ThreadIdParams(Camel):
     thread_id: str
 
 
-class ModelListParams(_Camel):
+class ModelListParams(Camel):
     cursor: str | None = None
     include_hidden: bool | None = None
 
 
-class CodexModel(_Camel):
+class CodexModel(Camel):
     id: str
     model: str = ""
     display_name: str = ""
@@ -248,191 +251,15 @@ class CodexModel(_Camel):
     is_default: bool = False
 
 
-class ModelListResult(_Camel):
+class ModelListResult(Camel):
     data: list[CodexModel]
     next_cursor: str | None = None
-
-
-# --- server → client notifications -----------------------------------------------------
-
-
-class ThreadScoped(_Camel):
-    """Just enough of any notification's params to route it to its thread."""
-
-    thread_id: str | None = None
-
-
-class AgentMessageDelta(_Camel):
-    thread_id: str
-    turn_id: str
-    item_id: str
-    delta: str
-
-
-class ReasoningSummaryDelta(_Camel):
-    """``item/reasoning/summaryTextDelta``; also ``item/reasoning/summaryPartAdded`` (without ``delta``)."""
-
-    thread_id: str
-    turn_id: str
-    item_id: str
-    summary_index: int = 0
-    delta: str = ""
-
-
-class ItemNotification(_Camel):
-    """``item/started`` and ``item/completed``; ``item`` is decoded by :func:`decode_item`."""
-
-    thread_id: str
-    turn_id: str
-    item: msgspec.Raw
-
-
-class TokenUsageBreakdown(_Camel):
-    input_tokens: int = 0
-    cached_input_tokens: int = 0
-    output_tokens: int = 0
-    reasoning_output_tokens: int = 0
-    total_tokens: int = 0
-
-
-class ThreadTokenUsage(_Camel):
-    last: TokenUsageBreakdown
-    total: TokenUsageBreakdown
-
-
-class TokenUsageUpdated(_Camel):
-    thread_id: str
-    turn_id: str
-    token_usage: ThreadTokenUsage
-
-
-class TurnError(_Camel):
-    message: str
-    codex_error_info: Any = None
-    additional_details: str | None = None
-
-
-class ErrorNotification(_Camel):
-    thread_id: str
-    turn_id: str
-    error: TurnError
-    will_retry: bool = False
-
-
-class CompletedTurn(_Camel):
-    id: str
-    status: Literal["completed", "interrupted", "failed", "inProgress"]
-    error: TurnError | None = None
-
-
-class TurnCompleted(_Camel):
-    thread_id: str
-    turn: CompletedTurn
-
-
-class TurnStarted(_Camel):
-    thread_id: str
-    turn: TurnRef
-
-
-# --- thread items ---------------------------------------------------------------------
-
-
-class ModerationKind(_Camel):
-    """A hidden answer's ``replacement`` or a blocked one's ``reason``: Codex 0.171 gives only a kind
-    (``wellbeingPromptHelpline``; ``protection``, ``cyber``), no replacement text."""
-
-    kind: str = ""
-
-
-class AgentMessageDisplay(_Camel):
-    """How Codex says to present a moderated answer: ``show``, ``hide`` or ``block``.
-
-    One struct with an open ``mode`` rather than a tagged union: a mode a later Codex adds must
-    not make the whole item undecodable.
-    """
-
-    mode: str
-    replacement: ModerationKind | None = None
-    reason: ModerationKind | None = None
-
-
-class AgentMessageModeration(_Camel):
-    """``agentMessage.moderation`` (Codex 0.171+)."""
-
-    moderated: bool = False
-    display: AgentMessageDisplay | None = None
-
-
-class AgentMessageItem(_Camel, tag_field="type", tag="agentMessage"):
-    id: str
-    text: str = ""
-    phase: str | None = None
-    moderation: AgentMessageModeration | None = None
-
-    @property
-    def withheld(self) -> bool:
-        """Moderation says this answer must not be shown (hidden or blocked)."""
-        display = self.moderation.display if self.moderation is not None else None
-        return display is not None and display.mode in ("hide", "block")
-
-
-class ReasoningItem(_Camel, tag_field="type", tag="reasoning"):
-    id: str
-    summary: list[str] = []
-
-
-class CommandExecutionItem(_Camel, tag_field="type", tag="commandExecution"):
-    id: str
-    command: str = ""
-    cwd: str = ""
-    status: str = "inProgress"
-    exit_code: int | None = None
-    aggregated_output: str | None = None
-
-
-class PatchKind(msgspec.Struct):
-    type: str
-
-
-class FileUpdate(_Camel):
-    path: str
-    kind: PatchKind
-
-
-class FileChangeItem(_Camel, tag_field="type", tag="fileChange"):
-    id: str
-    status: str = "inProgress"
-    changes: list[FileUpdate] = []
-
-
-class OtherItem(msgspec.Struct):
-    """Any item type we do not interpret (user messages, web searches, ...)."""
-
-    id: str
-    type: str
-
-
-KnownItem = AgentMessageItem | ReasoningItem | CommandExecutionItem | FileChangeItem
-ThreadItem = KnownItem | OtherItem
-
-_KNOWN_ITEM_TYPES = frozenset({"agentMessage", "reasoning", "commandExecution", "fileChange"})
-_known_item_decoder = msgspec.json.Decoder(KnownItem)
-_other_item_decoder = msgspec.json.Decoder(OtherItem)
-
-
-def decode_item(raw: msgspec.Raw) -> ThreadItem:
-    other = _other_item_decoder.decode(raw)
-    if other.type in _KNOWN_ITEM_TYPES:
-        known: KnownItem = _known_item_decoder.decode(raw)
-        return known
-    return other
 
 
 # --- server → client requests (approvals) -----------------------------------------------
 
 
-class CommandApprovalParams(_Camel):
+class CommandApprovalParams(Camel):
     thread_id: str
     turn_id: str
     item_id: str
@@ -441,7 +268,7 @@ class CommandApprovalParams(_Camel):
     reason: str | None = None
 
 
-class FileChangeApprovalParams(_Camel):
+class FileChangeApprovalParams(Camel):
     thread_id: str
     turn_id: str
     item_id: str
@@ -456,7 +283,7 @@ class ApprovalDecisionResult(msgspec.Struct):
 # --- caller-defined (dynamic) tools -------------------------------------------------------------
 
 
-class DynamicToolCallParams(_Camel):
+class DynamicToolCallParams(Camel):
     """``item/tool/call``: Codex waits for the caller to run a dynamic tool."""
 
     thread_id: str
@@ -471,30 +298,6 @@ class InputTextContent(msgspec.Struct, tag_field="type", tag="inputText"):
     text: str
 
 
-class DynamicToolCallResponse(_Camel):
+class DynamicToolCallResponse(Camel):
     content_items: list[InputTextContent]
     success: bool
-
-
-class RawResponseItem(msgspec.Struct):
-    """A model output item as the Responses API sent it (``experimentalRawEvents``); only calls are read."""
-
-    type: str
-    call_id: str | None = None
-    name: str | None = None
-    arguments: str | None = None
-    namespace: str | None = None
-
-
-class RawResponseItemCompleted(_Camel):
-    thread_id: str
-    turn_id: str
-    item: RawResponseItem
-
-
-class RawResponseCompleted(_Camel):
-    """One model response is complete (every item of it has been announced)."""
-
-    thread_id: str
-    turn_id: str
-    usage: TokenUsageBreakdown | None = None

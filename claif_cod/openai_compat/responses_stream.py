@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from claif_cod.engine import wire
+from claif_cod.engine import wire_items
 from claif_cod.engine.errors import TurnFailed
 from claif_cod.engine.events import (
     ItemCompleted,
@@ -93,7 +93,7 @@ class ResponseBuilder:
         return msgspec.structs.replace(self.response, output=list(self.response.output))
 
     def translate(self, event: TurnEvent) -> list[ResponseEvent]:
-        if isinstance(event, ItemStarted) and isinstance(event.item, wire.AgentMessageItem):
+        if isinstance(event, ItemStarted) and isinstance(event.item, wire_items.AgentMessageItem):
             return self._open(event.item.id)
         if isinstance(event, TextDelta):
             out = self._open(event.item_id)
@@ -104,9 +104,9 @@ class ResponseBuilder:
             return self._reasoning_delta(event)
         if isinstance(event, TextReset) and event.item_id in self._messages:
             self._messages[event.item_id].text.reset(event.item_id)
-        elif isinstance(event, ItemCompleted) and isinstance(event.item, wire.AgentMessageItem):
+        elif isinstance(event, ItemCompleted) and isinstance(event.item, wire_items.AgentMessageItem):
             return self._close(event.item)
-        elif isinstance(event, ItemCompleted) and isinstance(event.item, wire.ReasoningItem):
+        elif isinstance(event, ItemCompleted) and isinstance(event.item, wire_items.ReasoningItem):
             return self._reasoning_done(event.item)
         elif isinstance(event, ToolCallsRequested):
             return self._calls(event)
@@ -145,7 +145,7 @@ class ResponseBuilder:
         message.item.content[0].text = message.text.sent
         return [OutputTextDelta(item_id=message.item.id, output_index=message.index, content_index=0, delta=text)]
 
-    def _close(self, item: wire.AgentMessageItem) -> list[ResponseEvent]:
+    def _close(self, item: wire_items.AgentMessageItem) -> list[ResponseEvent]:
         out = self._open(item.id)
         message = self._messages[item.id]
         out.extend(self._delta(message, message.text.complete(item.id, item.text) + message.text.finish()))
@@ -212,7 +212,7 @@ class ResponseBuilder:
             ReasoningSummaryPartDone(part=SummaryText(text=text), **ids),  # type: ignore[arg-type]
         ]
 
-    def _reasoning_done(self, item: wire.ReasoningItem) -> list[ResponseEvent]:
+    def _reasoning_done(self, item: wire_items.ReasoningItem) -> list[ResponseEvent]:
         reasoning = self._reasoning.get(item.id)
         if reasoning is None:  # not streamed: the whole summary at once (none: no item, as before)
             if not item.summary:

@@ -16,7 +16,7 @@ from typing import Literal
 import msgspec
 
 from claif_cod._log import get_logger
-from claif_cod.engine import wire
+from claif_cod.engine import wire_items
 from claif_cod.engine.config import CodexConfig, ProcessKey
 from claif_cod.engine.control import TurnControl
 from claif_cod.engine.engine import ApprovalHandler, Engine, Suspension, ThreadHandle, Turn, TurnOptions, decline_all
@@ -313,7 +313,7 @@ class _Run:
                     out = result.text.delta(event.item_id, event.delta)
                 elif isinstance(event, TextReset):
                     result.text.reset(event.item_id)
-                elif isinstance(event, ItemCompleted) and isinstance(event.item, wire.AgentMessageItem):
+                elif isinstance(event, ItemCompleted) and isinstance(event.item, wire_items.AgentMessageItem):
                     if event.item.withheld:  # Codex's moderation hid or blocked the answer
                         result.text.withhold(event.item.id)
                         result.finish_reason = "content_filter"

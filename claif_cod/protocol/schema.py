@@ -29,14 +29,14 @@ from .messages import (
     Notification,
     Request,
     Response,
-    StreamDone,
 )
+from .params import StreamDone
 
 __all__ = ["main", "protocol_schema", "render_schema"]
 
 _REF_TEMPLATE = "#/$defs/{name}"
 _RENAMED = {
-    "claif_cod.protocol.messages.Usage": "Usage",
+    "claif_cod.protocol.turn_events.Usage": "Usage",
     "claif_cod.openai_compat.schema.Usage": "CompletionUsage",
 }
 """msgspec qualifies the two ``Usage`` structs' names; the OpenAI one gets OpenAI's name."""

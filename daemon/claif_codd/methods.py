@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from claif_cod._version import __version__
-from claif_cod.engine import wire
+from claif_cod.engine import wire_items
 from claif_cod.engine.config import CodexConfig
 from claif_cod.engine.control import TurnControl
 from claif_cod.engine.conversations import Conversation
@@ -268,7 +268,7 @@ class Methods:
                 elif isinstance(event, ItemStarted):
                     emit(ItemStartedEvent(item=codex_item(event.item)))
                 elif isinstance(event, ItemCompleted):
-                    if isinstance(event.item, wire.AgentMessageItem):
+                    if isinstance(event.item, wire_items.AgentMessageItem):
                         text.complete(event.item.id, event.item.text)
                     emit(ItemCompletedEvent(item=codex_item(event.item)))
                 elif isinstance(event, UsageUpdated):
@@ -395,19 +395,19 @@ def usage(turn: TurnUsage) -> Usage:
     )
 
 
-def codex_item(item: wire.ThreadItem) -> CodexItem:
-    if isinstance(item, wire.AgentMessageItem):
+def codex_item(item: wire_items.ThreadItem) -> CodexItem:
+    if isinstance(item, wire_items.AgentMessageItem):
         return AgentMessageItem(id=item.id, text=item.text)
-    if isinstance(item, wire.CommandExecutionItem):
+    if isinstance(item, wire_items.CommandExecutionItem):
         return CommandExecutionItem(
             id=item.id, command=item.command, cwd=item.cwd, status=item.status, exit_code=item.exit_code,
             output=item.aggregated_output,
         )
-    if isinstance(item, wire.FileChangeItem):
+    if isinstance(item, wire_items.FileChangeItem):
         return FileChangeItem(
             id=item.id, status=item.status, changes=[FileChange(path=c.path, kind=c.kind.type) for c in item.changes]
         )
-    if isinstance(item, wire.ReasoningItem):
+    if isinstance(item, wire_items.ReasoningItem):
         return ReasoningItem(id=item.id, summary="\n".join(item.summary))
     return OtherItem(id=item.id, item_type=item.type)
 

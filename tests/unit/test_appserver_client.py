@@ -26,8 +26,8 @@ from claif_cod.engine.appserver import (
     ProcessExit,
     RpcErrorReply,
     ThreadMessage,
-    child_environment,
 )
+from claif_cod.engine.child_process import STDERR_TAIL, child_environment
 from claif_cod.engine.errors import CodexProcessDied, CodexRpcError, CodexStartFailed
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="process groups and signals are POSIX")
@@ -386,7 +386,7 @@ async def test_only_the_tail_of_a_long_stderr_is_kept(server: AppServer) -> None
     with pytest.raises(CodexProcessDied) as info:
         await call(server, "die", {"stderr": noise + "LAST WORDS\n"})
     assert info.value.stderr_tail.endswith("LAST WORDS\n")
-    assert len(info.value.stderr_tail) <= appserver.STDERR_TAIL + 4096
+    assert len(info.value.stderr_tail) <= STDERR_TAIL + 4096
     assert len(str(info.value)) < 600
 
 

@@ -11,12 +11,11 @@ import pytest
 from claif_cod.engine import wire
 from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.events import TurnUsage
+from claif_cod.engine.suspensions import Suspension, Suspensions
 from claif_cod.engine.tools import (
     NO_TOOLS,
     TOOLS_ONLY_CONFIG,
     CallBatch,
-    Suspension,
-    Suspensions,
     ThreadTools,
     ToolCall,
     ToolResult,

@@ -12,7 +12,7 @@ import json
 import msgspec
 import pytest
 
-from claif_cod.engine.wire import AgentMessageItem, decode_item
+from claif_cod.engine.wire_items import AgentMessageItem, decode_item
 from claif_cod.openai_compat.text import ChoiceText
 
 

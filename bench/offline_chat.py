@@ -1,0 +1,76 @@
+"""What every benchmark here asks the offline test model, and what it must get back.
+
+The model (``claif_cod.testing.ModelServer``) answers ``Echo: <text>`` word by word, prefixed with
+``[turn K]`` from the second user message on, so a reply proves the turn reached the right thread
+with the whole history. Beside that: the status line the benchmarks print while they run, and the
+summary (median, p90, p99, min) of their timings.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from openai.types.chat import ChatCompletionMessageParam
+
+MODEL = "o4-mini"
+PROMPT = "hello"
+
+
+@dataclass
+class Conversation:
+    """A chat history that grows by one user message and one assistant reply per turn.
+
+    The engine finds a warm thread by hashing the history, so two conversations with the
+    same text would share threads; ``topic`` keeps their messages apart.
+    """
+
+    topic: str
+    messages: list[ChatCompletionMessageParam] = field(default_factory=list)
+    turns: int = 0
+
+    def next_text(self) -> str:
+        self.turns += 1
+        return f"{self.topic} message {self.turns}"
+
+    def ask(self) -> list[ChatCompletionMessageParam]:
+        self.messages.append({"role": "user", "content": self.next_text()})
+        return self.messages
+
+    def answer(self, reply: str) -> None:
+        self.messages.append({"role": "assistant", "content": reply})
+
+    def retract(self) -> None:
+        """Forget the last question after a failed turn, so the next one continues cleanly."""
+        self.messages.pop()
+        self.turns -= 1
+
+
+@dataclass(frozen=True)
+class Summary:
+    median: float
+    p90: float
+    p99: float
+    min: float
+
+    @classmethod
+    def of(cls, samples: Sequence[float]) -> Summary:
+        p90 = statistics.quantiles(samples, n=10, method="inclusive")[-1]
+        p99 = statistics.quantiles(samples, n=100, method="inclusive")[-1]
+        return cls(median=statistics.median(samples), p90=p90, p99=p99, min=min(samples))
+
+
+def expect_reply(reply: str, text: str, turn: int) -> None:
+    """The model answers ``[turn K] Echo: <last user message>`` (no prefix on turn 1), where K counts
+    the user messages the Codex thread holds; anything else is a crossed reply or a lost history."""
+    expected = f"[turn {turn}] Echo: {text}" if turn > 1 else f"Echo: {text}"
+    if reply.strip() != expected:
+        raise RuntimeError(f"unexpected reply {reply!r}; wanted {expected!r}")
+
+
+def progress(text: str) -> None:
+    """A one-line status on a terminal's stderr; nothing when stderr is a file or a pipe."""
+    if sys.stderr.isatty():
+        print(f"\r{text:<40}", end="\r", file=sys.stderr, flush=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from claif_cod.engine.errors import InvalidRequest
 from claif_cod.openai_compat.responses_request import ParsedResponses, parse_responses_request
 from claif_cod.openai_compat.responses_schema import FunctionCallOutput, OutputMessage, Response
 from claif_cod.openai_compat.responses_store import ResponseRecord, ResponseStore
@@ -46,6 +47,10 @@ def replayed(
         items.extend(
             _as_input(item) for item in response.output if isinstance(item, OutputMessage | FunctionCallOutput)
         )
+    called = {item["call_id"] for item in items if item.get("type") == "function_call"}
+    for result in parsed.pending_results():
+        if result.call_id not in called:
+            raise InvalidRequest(f"No tool call found for function call output with call_id {result.call_id}.", "input")
     request = parsed.request
     own = [{"role": "user", "content": request.input}] if isinstance(request.input, str) else request.input
     whole = msgspec.structs.replace(

@@ -255,6 +255,11 @@ class _Run:
 
     async def _replay(self, previous_id: str) -> None:
         options = self.options
+        previous = self.store.get(previous_id)
+        if previous is not None and self.engine.suspensions.for_thread(previous.thread_id) is not None:
+            # Its turn still waits, for other calls than these results answer.
+            message = f"response '{previous_id}' is waiting for its tool calls' function_call_output items"
+            raise InvalidRequest(message, param="input")
         replay = replayed(
             self.store, self.parsed, previous_id, default_model=options.default_model, strict=options.strict
         )

@@ -136,6 +136,12 @@ def test_results_after_the_tool_timeout_replay_the_stored_conversation(
     [call] = [item for item in first.output if item.type == "function_call"]
     engine = engine_of(client)
     wait_until(lambda: engine.turns_in_flight == 0, what="the suspension to expire")
+    with pytest.raises(openai.BadRequestError, match="No tool call found for function call output with call_id nope"):
+        client.responses.create(
+            model="o4-mini",
+            previous_response_id=first.id,
+            input=[{"type": "function_call_output", "call_id": "nope", "output": "noon"}],
+        )
     late = client.responses.create(
         model="o4-mini",
         previous_response_id=first.id,

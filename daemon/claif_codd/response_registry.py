@@ -86,6 +86,9 @@ class SqliteResponseStore:
         record = self.get(response_id)
         if record is not None:
             self.put(forgotten(record))  # an update: the record keeps its place (seq) in its thread
+            # secure_delete zeroed the freed pages; the checkpoint moves that into the file and empties
+            # the WAL, so the deleted input and output are nowhere on disk.
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def tip(self, thread_id: str) -> str | None:
         rows = self._conn.execute(
@@ -117,6 +120,7 @@ class SqliteResponseStore:
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA secure_delete=ON")  # freed pages zeroed (Debian's build does so by default)
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise RuntimeError(f"{self._path} was written by a newer claif-codd (schema {version})")

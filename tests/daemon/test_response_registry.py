@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -92,4 +93,20 @@ def test_a_schema_1_registry_gains_input_items_and_keeps_its_records(tmp_path: P
     forgotten = store.get("r1")
     assert forgotten is not None and (forgotten.stored, forgotten.body, forgotten.input) == (False, b"", b"[]")
     assert store.tip("th1") == "r2"
+    store.close()
+
+
+def test_a_forgotten_response_leaves_no_trace_on_disk(tmp_path: Path) -> None:
+    path = tmp_path / "responses.db"
+    store = SqliteResponseStore(path)
+    secret = b'[{"type":"message","role":"user","content":[{"type":"input_text","text":"SECRET-7731 ' + b"x" * 5000
+    store.put(dataclasses.replace(record("r1"), input=secret + b'"}]}]'))
+    store.put(dataclasses.replace(record("r2"), input=b'[{"text":"KEPT-4410"}]'))
+    store.close()  # checkpointed: the secret is in the database file itself now
+    store = SqliteResponseStore(path)
+    store.forget("r1")
+    files = [p for p in tmp_path.iterdir() if p.name.startswith("responses.db")]
+    on_disk = b"".join(p.read_bytes() for p in files)
+    assert b"SECRET-7731" not in on_disk
+    assert b"KEPT-4410" in on_disk  # the other response is still there
     store.close()

@@ -6,7 +6,6 @@ many named sessions (their memory is read around them by the run).
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import openai
 from bench_common import elapsed_ms
-from offline_chat import MODEL, PROMPT, Conversation, expect_reply, progress
+from offline_chat import MODEL, Conversation, exec_turn, expect_reply, progress
 from raw_app_server import RawAppServer, RawTurn
 
 from claif_cod import AsyncCodexClient, CodexClient
@@ -56,26 +55,6 @@ class Latency:
 
     def count_reuse(self, mode: str, hit: bool) -> None:
         self.reused[mode] = self.reused.get(mode, 0) + hit
-
-
-def exec_turn(bench: Latency) -> float:
-    """Spawn ``codex exec`` for one turn; milliseconds from spawn to exit."""
-    command = [bench.codex, "exec", "--json", "--skip-git-repo-check", PROMPT]
-    start = time.perf_counter()
-    done = subprocess.run(
-        command,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        cwd=bench.workdir,
-        env=bench.env,
-        timeout=60,
-        check=False,
-    )
-    took = elapsed_ms(start)
-    if done.returncode != 0 or f"Echo: {PROMPT}" not in done.stdout:
-        raise RuntimeError(f"codex exec failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return took
 
 
 def client_turn(client: openai.OpenAI, conversation: Conversation) -> tuple[float, bool]:
@@ -153,7 +132,7 @@ def run_rounds(bench: Latency, turns: int) -> None:
         }
         for round_no in range(turns + 1):
             progress(f"latency round {round_no}/{turns}")
-            samples: dict[str, float] = {EXEC: exec_turn(bench)}
+            samples: dict[str, float] = {EXEC: exec_turn(bench.codex, bench.workdir, bench.env)}
             hits: dict[str, bool] = {}
             samples[DAEMON], hits[DAEMON] = client_turn(daemon, chats[DAEMON])
             samples[HTTP], hits[HTTP] = client_turn(http, chats[HTTP])

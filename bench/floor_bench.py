@@ -33,7 +33,6 @@ import http.client
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,7 +46,7 @@ import codex_cli_bin
 import msgspec
 import openai
 from bench_common import at_least_two, codex_version, elapsed_ms, machine
-from offline_chat import MODEL, PROMPT, expect_reply, progress
+from offline_chat import MODEL, exec_turn, expect_reply, progress
 from openai.types.chat import ChatCompletionMessageParam
 from private_daemon import Daemon, sigterm_as_interrupt
 from raw_app_server import RawAppServer
@@ -184,16 +183,6 @@ def raw_turn(raw: RawAppServer, thread_id: str, chat: Chat) -> tuple[float, floa
     result = raw.turn(thread_id, text)
     chat.answer(result.reply)
     return result.total_ms, result.first_delta_ms
-
-
-def exec_turn(codex: str, workdir: Path, env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    done = subprocess.run([codex, "exec", "--json", "--skip-git-repo-check", PROMPT], stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, cwd=workdir, env=env, timeout=60, check=False)
-    took = elapsed_ms(start)
-    if done.returncode != 0 or f"Echo: {PROMPT}" not in done.stdout:
-        raise RuntimeError(f"codex exec failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return took
 
 
 @dataclass

@@ -3,15 +3,19 @@
 The model (``claif_cod.testing.ModelServer``) answers ``Echo: <text>`` word by word, prefixed with
 ``[turn K]`` from the second user message on, so a reply proves the turn reached the right thread
 with the whole history. Beside that: the status line the benchmarks print while they run, and the
-summary (median, p90, p99, min) of their timings.
+summary (median, p90, p99, min) of their timings, and ``codex exec`` run once per turn (what a wrapper
+that shells out to the CLI pays for every request).
 """
 
 from __future__ import annotations
 
 import statistics
+import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from openai.types.chat import ChatCompletionMessageParam
 
@@ -74,3 +78,23 @@ def progress(text: str) -> None:
     """A one-line status on a terminal's stderr; nothing when stderr is a file or a pipe."""
     if sys.stderr.isatty():
         print(f"\r{text:<40}", end="\r", file=sys.stderr, flush=True)
+
+
+def exec_turn(codex: str, workdir: Path, env: Mapping[str, str]) -> float:
+    """Spawn ``codex exec`` for one turn; milliseconds from spawn to exit."""
+    command = [codex, "exec", "--json", "--skip-git-repo-check", PROMPT]
+    start = time.perf_counter()
+    done = subprocess.run(
+        command,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+        env=dict(env),
+        timeout=60,
+        check=False,
+    )
+    took = (time.perf_counter() - start) * 1000
+    if done.returncode != 0 or f"Echo: {PROMPT}" not in done.stdout:
+        raise RuntimeError(f"codex exec failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return took

@@ -43,7 +43,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -54,14 +53,12 @@ from typing import Any
 
 import codex_cli_bin
 from bench_common import at_least_two, codex_version, elapsed_ms, machine
-from openai.types.chat import ChatCompletionMessageParam
+from offline_chat import MODEL, PROMPT, Conversation, exec_turn
 from raw_app_server import RawAppServer
 
 from claif_cod import CodexClient
 from claif_cod.testing import ModelServer, write_codex_home
 
-MODEL = "o4-mini"
-PROMPT = "hello"
 EXEC = "codex exec"
 COLD = "engine cold first turn"
 WARM = "engine warm turn"
@@ -70,26 +67,6 @@ STREAM_END = "engine warm stream: complete"
 RAW = "raw app-server warm turn"
 RAW_FIRST = "raw app-server: first delta"
 MODES = (EXEC, COLD, WARM, FIRST_CHUNK, STREAM_END, RAW, RAW_FIRST)
-
-
-@dataclass
-class Conversation:
-    """A chat history that grows by one user message and one assistant reply per turn.
-
-    The engine finds a warm thread by hashing the history, so two conversations with the
-    same text would share threads; ``topic`` keeps their messages apart.
-    """
-
-    topic: str
-    messages: list[ChatCompletionMessageParam] = field(default_factory=list)
-
-    def ask(self) -> list[ChatCompletionMessageParam]:
-        turn = sum(1 for m in self.messages if m["role"] == "user") + 1
-        self.messages.append({"role": "user", "content": f"{self.topic} message {turn}"})
-        return self.messages
-
-    def answer(self, reply: str) -> None:
-        self.messages.append({"role": "assistant", "content": reply})
 
 
 @dataclass
@@ -118,26 +95,6 @@ class Summary:
 
 
 # --- the four modes, one sample each ------------------------------------------------------
-
-
-def exec_turn(bench: Bench) -> float:
-    """Spawn ``codex exec`` for one turn; milliseconds from spawn to exit."""
-    command = [bench.codex, "exec", "--json", "--skip-git-repo-check", PROMPT]
-    start = time.perf_counter()
-    done = subprocess.run(
-        command,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        cwd=bench.workdir,
-        env=bench.env,
-        timeout=60,
-        check=False,
-    )
-    took = elapsed_ms(start)
-    if done.returncode != 0 or f"Echo: {PROMPT}" not in done.stdout:
-        raise RuntimeError(f"codex exec failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return took
 
 
 def new_client(bench: Bench) -> CodexClient:
@@ -216,7 +173,7 @@ def run_rounds(bench: Bench, turns: int) -> None:
         raw_thread, raw_turns = raw.new_thread(), 0
         for round_no in range(turns + 1):
             progress(f"round {round_no}/{turns}")
-            samples = {EXEC: exec_turn(bench), COLD: cold_turn(bench)}
+            samples = {EXEC: exec_turn(bench.codex, bench.workdir, bench.env), COLD: cold_turn(bench)}
             samples[WARM], warm_hit = warm_turn(client, warm)
             samples[FIRST_CHUNK], samples[STREAM_END], stream_hit = stream_turn(client, streamed)
             raw_turns += 1

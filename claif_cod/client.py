@@ -22,7 +22,7 @@ from claif_cod._defaults import DEFAULT_TIMEOUT
 from claif_cod.engine.config import CodexConfig
 from claif_cod.engine.engine import ApprovalHandler, decline_all
 from claif_cod.fast_create import prepare
-from claif_cod.openai_compat.service import RequestOptions
+from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.transport.httpx_transport import AsyncCodexTransport, CodexTransport, TransportCore
 from claif_cod.transport.select import DaemonMode, SelectingBackend, daemon_mode
 

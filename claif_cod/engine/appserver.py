@@ -216,6 +216,11 @@ class AppServer:
         """Why this child can no longer be used (exit, hang, close), once that is known."""
         return self._death
 
+    @property
+    def requests_in_flight(self) -> int:
+        """Requests sent and not yet answered: a process with any is working for someone."""
+        return len(self._pending)
+
     # --- requests --------------------------------------------------------------------------
 
     async def request(self, method: str, params: object, result_type: type[T], *, timeout: float | None = None) -> T:
@@ -423,7 +428,12 @@ class AppServer:
         assert self._close_task is not None
         await asyncio.shield(self._close_task)
 
+    def start_closing(self) -> None:
+        """Take no more work from now on (``alive`` is False at once) and close in the background."""
+        self._start_close(self.liveness.kill_grace)
+
     def _start_close(self, grace: float) -> None:
+        self._closing = True
         if self._close_task is None:
             self._close_task = asyncio.create_task(self._kill_ladder(grace), name=f"codex-close-{self.pid}")
 

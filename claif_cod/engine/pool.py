@@ -1,9 +1,11 @@
 """Warm ``codex app-server`` processes, one per :class:`ProcessKey`.
 
 Spawning costs tens of milliseconds and ~90 MiB, so processes are kept and shared; a cap
-with LRU eviction of idle ones bounds memory (a process is idle when nobody is acquiring it and
-nobody holds it: the engine holds a process for every turn in flight on it, and anything else that
-waits on a process holds it too; when every process is held the cap is exceeded), and a crashed (or hung, see
+with LRU eviction of idle ones bounds memory (a process is idle when nobody is acquiring it, nobody
+holds it and no request to it awaits an answer: the engine holds a process for every turn in flight on
+it, and anything else that waits on a process holds it too; when every process is held the cap is
+exceeded, and each time a hold is let go the idle processes above the cap are closed, least recently
+used first, so a burst does not leave the pool above its cap), and a crashed (or hung, see
 :mod:`claif_cod.engine.appserver`) process is replaced on the next request after a short,
 growing back-off.
 
@@ -83,6 +85,10 @@ class ProcessPool:
         self._holds: dict[AppServer, int] = {}
         self._closed = False
 
+    def child_env(self, key: ProcessKey, api_key: str | None) -> dict[str, str]:
+        """The environment the Codex process for ``key`` runs with (also for one-off Codex commands)."""
+        return child_environment(self._base_env or os.environ, codex_home=key.codex_home, api_key=api_key)
+
     async def acquire(self, key: ProcessKey, api_key: str | None) -> AppServer:
         """A live process for ``key``, spawned if needed; pair with :meth:`release`."""
         if self._closed:
@@ -116,8 +122,22 @@ class ProcessPool:
         left = self._holds.get(server, 0) - 1
         if left > 0:
             self._holds[server] = left
-        else:
-            self._holds.pop(server, None)
+            return
+        self._holds.pop(server, None)
+        for slot in self._slots.values():
+            if slot.server is server:
+                slot.last_used = time.monotonic()
+        self._trim()
+
+    def _trim(self) -> None:
+        """Back down to the cap once processes that were held beyond it are idle: least recently used first."""
+        live = [k for k, s in self._slots.items() if s.server is not None and s.server.alive]
+        idle = sorted((k for k in live if self._idle(self._slots[k])), key=lambda k: self._slots[k].last_used)
+        for key in idle[: max(0, len(live) - self._max)]:
+            server = self._slots.pop(key).server
+            assert server is not None
+            log.info("pool.trimmed", pid=server.pid, working_dir=key.working_dir)
+            self._retire(server)
 
     @contextlib.contextmanager
     def holding(self, server: AppServer) -> Iterator[None]:
@@ -131,7 +151,10 @@ class ProcessPool:
         return self._holds.get(server, 0)
 
     def _idle(self, slot: _Slot) -> bool:
-        return slot.busy == 0 and (slot.server is None or self._holds.get(slot.server, 0) == 0)
+        server = slot.server
+        if server is None:
+            return slot.busy == 0
+        return slot.busy == 0 and self._holds.get(server, 0) == 0 and not server.requests_in_flight
 
     async def _spawn(self, key: ProcessKey, slot: _Slot, api_key: str | None) -> AppServer:
         previous = slot.server
@@ -144,7 +167,7 @@ class ProcessPool:
         if delay > 0:
             await asyncio.sleep(delay)
         await self._evict_for_room(key)
-        env = child_environment(self._base_env or os.environ, codex_home=key.codex_home, api_key=api_key)
+        env = self.child_env(key, api_key)
         # Codex initialises sqlite state in CODEX_HOME on start-up and fails when two processes
         # do it at once, so start-ups sharing a home take turns (each takes ~50 ms).
         home_lock = self._home_locks.setdefault(key.codex_home or env.get("CODEX_HOME"), asyncio.Lock())
@@ -206,6 +229,7 @@ class ProcessPool:
             slot.not_before = 0.0
 
     def _retire(self, server: AppServer) -> None:
+        server.start_closing()  # nobody may pick it up while its close waits for the loop
         task = asyncio.create_task(server.close(), name=f"codex-retire-{server.pid}")
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)

@@ -5,7 +5,8 @@ schema (~5 MB of files, ~0.2 s); doing that in every new process made each cold 
 and left ``claif-cod-schema-*`` folders in /tmp whenever a process was killed mid-probe.  The
 answer is kept per binary identity (path, size, mtime, ctime, inode: a replaced or rebuilt
 binary gets a new entry) in ``$XDG_CACHE_HOME/claif-cod/codex-probe/`` (default
-``~/.cache/claif-cod/codex-probe/``), a 0700 directory of 0600 files.  The schema itself is
+``~/.cache/claif-cod/codex-probe/``), a 0700 directory of 0600 files (which also holds the model
+catalogs written for tools-only threads, see engine/tools_only.py).  The schema itself is
 generated inside that directory, never in the shared temporary folder.  An unusable directory
 (unwritable, not ours, group/world-accessible) or a corrupt entry is never fatal: the probe
 is simply redone and, where possible, rewritten.
@@ -97,18 +98,31 @@ def load(identity: Identity) -> Entry | None:
 def store(entry: Entry) -> None:
     """Remember a probe; failing to write is not an error (the next process probes again)."""
     directory = _private_dir(create=True)
+    if directory is not None:
+        _write(_entry_path(directory, entry.identity), msgspec.json.encode(entry))
+
+
+def store_file(name: str, data: bytes) -> Path | None:
+    """Write ``data`` as ``name`` in the private directory (0600, atomically); None when that fails."""
+    directory = _private_dir(create=True)
     if directory is None:
-        return
-    target = _entry_path(directory, entry.identity)
+        return None
+    target = directory / name
+    return target if _write(target, data) else None
+
+
+def _write(target: Path, data: bytes) -> bool:
     partial = target.with_name(f"{target.stem}.{os.getpid()}.partial")
     try:
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as f:
-            f.write(msgspec.json.encode(entry))
+            f.write(data)
         os.replace(partial, target)
     except OSError:
         with contextlib.suppress(OSError):
             partial.unlink()
+        return False
+    return True
 
 
 def work_dir() -> Path | None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import msgspec
 
@@ -23,10 +25,14 @@ from claif_cod.engine.conversations import Conversation, ConversationIndex, Hist
 from claif_cod.engine.errors import CodexProcessDied
 from claif_cod.engine.idle import IdleThreads
 from claif_cod.engine.pool import ProcessPool
-from claif_cod.engine.tools import NO_TOOLS, ThreadTools, check_tools_only, thread_start_fields
+from claif_cod.engine.tools import NO_TOOLS, ThreadTools, thread_start_fields
+from claif_cod.engine.tools_only import ToolsOnly
 from claif_cod.engine.turns import ThreadHandle
 
 log = get_logger("claif_cod.engine")
+
+REMEMBERED_TOOL_SETS = 4096
+"""Threads whose caller tools are remembered for resuming (the newest; a restart forgets them all)."""
 
 
 class Threads:
@@ -41,6 +47,9 @@ class Threads:
     ) -> None:
         self._pool = pool
         self._codex_version = codex_version
+        self._tools_only = ToolsOnly()
+        self._tools_of: OrderedDict[str, ThreadTools] = OrderedDict()
+        """The caller tools of threads started here, so a thread resumed after unloading keeps them."""
         self._table: dict[str, ThreadHandle] = {}
         self.index = ConversationIndex()
         """Conversation history digest → the thread that continues it."""
@@ -68,7 +77,10 @@ class Threads:
     ) -> ThreadHandle:
         """A new thread seeded with ``history``; ``ephemeral`` ones are cheaper per turn (no rollout)
         but cannot be resumed or forked, which only a named session needs."""
-        check_tools_only(tools, await self._codex_version(key.codex_path))
+        fields = thread_start_fields(tools)
+        if not tools.builtin:
+            version = await self._codex_version(key.codex_path)
+            fields |= await self._tools_only.thread_fields(version, key, self._pool.child_env(key, api_key))
         server = await self._server(key, api_key)
         result = await server.request(
             "thread/start",
@@ -79,7 +91,7 @@ class Threads:
                 approval_policy=key.approval,
                 developer_instructions=instructions,
                 ephemeral=ephemeral,
-                **thread_start_fields(tools),
+                **fields,
             ),
             wire.ThreadResult,
         )
@@ -104,7 +116,9 @@ class Threads:
         await self.ensure_loaded(source)
         result = await source.server.request(
             "thread/fork",
-            wire.ThreadForkParams(thread_id=source.thread_id, last_turn_id=last_turn_id),
+            wire.ThreadForkParams(
+                thread_id=source.thread_id, last_turn_id=last_turn_id, config=await self._tools_only_config(source)
+            ),
             wire.ThreadResult,
         )
         handle = ThreadHandle(
@@ -115,6 +129,10 @@ class Threads:
 
     def _add(self, handle: ThreadHandle) -> None:
         self._table[handle.thread_id] = handle
+        if handle.tools != NO_TOOLS:
+            self._tools_of[handle.thread_id] = handle.tools
+            if len(self._tools_of) > REMEMBERED_TOOL_SETS:
+                self._tools_of.popitem(last=False)
         self.idle.watch()
 
     def _drop(self, handle: ThreadHandle) -> None:
@@ -128,7 +146,8 @@ class Threads:
         handle = self._table.get(thread_id)
         if handle is None:
             server = await self._server(key, api_key)
-            handle = ThreadHandle(thread_id=thread_id, key=key, api_key=api_key, server=server)
+            tools = self._tools_of.get(thread_id, NO_TOOLS)
+            handle = ThreadHandle(thread_id=thread_id, key=key, api_key=api_key, server=server, tools=tools)
             await self._resume_into(handle, server)
             self._add(handle)
         elif handle.key != key or handle.api_key != api_key:
@@ -168,6 +187,14 @@ class Threads:
             self._table.setdefault(handle.thread_id, handle)
             self.idle.watch()
 
+    async def _tools_only_config(self, handle: ThreadHandle) -> dict[str, Any] | None:
+        """What a fork or resume of ``handle`` needs to stay tools-only (Codex does not keep it)."""
+        if handle.tools.builtin:
+            return None
+        version = await self._codex_version(handle.key.codex_path)
+        env = self._pool.child_env(handle.key, handle.api_key)
+        return await self._tools_only.reload_config(version, handle.key, env)
+
     async def _resume_into(self, handle: ThreadHandle, server: AppServer) -> None:
         await server.request(
             "thread/resume",
@@ -176,6 +203,7 @@ class Threads:
                 cwd=handle.key.working_dir,
                 sandbox=handle.key.sandbox,
                 approval_policy=handle.key.approval,
+                config=await self._tools_only_config(handle),
             ),
             msgspec.Raw,
         )

@@ -30,7 +30,6 @@ from typing import Any
 import msgspec
 
 from claif_cod.engine import wire, wire_notifications
-from claif_cod.engine.errors import InvalidRequest
 
 DEFAULT_TOOL_TIMEOUT_S = 600.0
 """How long a suspended turn waits for its tool results before its calls are answered as failed."""
@@ -94,56 +93,23 @@ def canonical_arguments(arguments: str) -> str:
 
 
 def thread_start_fields(tools: ThreadTools) -> dict[str, Any]:
-    """Extra ``thread/start`` params for a tool set: dynamic tools, raw events, tools-only config."""
-    if not tools.enabled and tools.builtin:
+    """Extra ``thread/start`` params for caller tools: dynamic tools and raw events.
+
+    What makes a thread tools-only (``builtin=False``) depends on the Codex version: engine/tools_only.py."""
+    if not tools.enabled:
         return {}
-    fields: dict[str, Any] = {}
-    if tools.enabled:
-        fields["dynamic_tools"] = [
+    return {
+        "dynamic_tools": [
             wire.DynamicToolSpec(name=s.name, description=s.description, input_schema=s.parameters or _EMPTY_SCHEMA)
             for s in tools.specs
-        ]
+        ],
         # The only place a model response's complete set of calls can be seen before Codex asks for
         # the first one (it asks for them one at a time): rawResponseItem/completed + rawResponse/completed.
-        fields["experimental_raw_events"] = True
-    if not tools.builtin:
-        fields["environments"] = []  # no shell, apply_patch or view_image
-        fields["config"] = TOOLS_ONLY_CONFIG
-    return fields
+        "experimental_raw_events": True,
+    }
 
 
 _EMPTY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
-TOOLS_ONLY_CONFIG: dict[str, Any] = {
-    "features": {"multi_agent": False, "goals": False},
-    "web_search": "disabled",
-    "tools": {"experimental_request_user_input": {"enabled": False}},
-}
-"""Config overrides that, with ``environments: []``, leave the model only the dynamic tools (Codex 0.163)."""
-
-TOOLS_ONLY_NEWEST_VERIFIED = (0, 163)
-"""The newest Codex minor version on which tools-only mode was seen to offer the caller's tools only.
-
-Codex 0.171 still offers ``exec_command``, ``write_stdin``, ``apply_patch`` and ``view_image`` with
-``environments: []`` (``features.shell_tool=false`` removes the first two; nothing found removes
-the others), so a newer binary is refused rather than trusted to hide its own tools."""
-
-
-def check_tools_only(tools: ThreadTools, codex_version: str) -> None:
-    """Refuse ``builtin=False`` on a Codex not verified to honour it: silently offering Codex's own
-    tools would break the promise made to the caller."""
-    if tools.builtin:
-        return
-    try:
-        major, minor = (int(part) for part in codex_version.split(".")[:2])
-    except ValueError:
-        major, minor = TOOLS_ONLY_NEWEST_VERIFIED[0], TOOLS_ONLY_NEWEST_VERIFIED[1] + 1
-    if (major, minor) > TOOLS_ONLY_NEWEST_VERIFIED:
-        newest = ".".join(map(str, TOOLS_ONLY_NEWEST_VERIFIED))
-        raise InvalidRequest(
-            f"builtin_tools=false is not supported by codex {codex_version}: it still offers the model its "
-            f"own shell, patch and image tools (tools-only mode is verified up to codex {newest}.x)",
-            param="builtin_tools",
-        )
 
 
 # --- the batch of one model response ------------------------------------------------------------

@@ -116,6 +116,7 @@ class ThreadResumeParams(Camel):
     sandbox: str | None = None
     approval_policy: str | None = None
     exclude_turns: bool = True
+    config: dict[str, Any] | None = None
 
 
 class ThreadUnsubscribeParams(Camel):
@@ -128,6 +129,7 @@ class ThreadForkParams(Camel):
     exclude_turns: bool = True
     last_turn_id: str | None = None
     """Fork through this turn (inclusive): later turns stay out of the fork."""
+    config: dict[str, Any] | None = None
 
 
 class Thread(Camel):

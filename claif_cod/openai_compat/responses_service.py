@@ -26,6 +26,7 @@ from claif_cod.engine.events import (
 )
 from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail, translate
+from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_compat.responses_items import input_items, page
 from claif_cod.openai_compat.responses_replay import replayed
 from claif_cod.openai_compat.responses_request import ParsedResponses, parse_responses_request
@@ -43,7 +44,6 @@ from claif_cod.openai_compat.responses_schema import (
 )
 from claif_cod.openai_compat.responses_store import MemoryResponseStore, ResponseRecord, ResponseStore
 from claif_cod.openai_compat.responses_stream import LENGTH_MARKER, ResponseBuilder
-from claif_cod.openai_compat.service import RequestOptions
 
 log = get_logger("claif_cod.responses")
 

@@ -14,10 +14,11 @@ import msgspec
 
 from claif_cod.engine.engine import Engine
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
+from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_compat.responses_schema import ResponseEvent
 from claif_cod.openai_compat.responses_service import ResponsesService
 from claif_cod.openai_compat.schema import ModelList
-from claif_cod.openai_compat.service import ChatService, RequestOptions
+from claif_cod.openai_compat.service import ChatService
 from claif_cod.protocol import (
     ResponsesCancelRequest,
     ResponsesDeleteRequest,

@@ -23,9 +23,9 @@ from claif_cod._version import __version__
 from claif_cod.engine.engine import ApprovalHandler, ApprovalRequest
 from claif_cod.engine.errors import EngineError
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
+from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_compat.request import stream_and_ignored
 from claif_cod.openai_compat.responses_request import parse_responses_request
-from claif_cod.openai_compat.service import RequestOptions
 from claif_cod.protocol import (
     PROTOCOL_VERSION,
     ApprovalRequestedNotification,

@@ -20,7 +20,7 @@ import msgspec
 import openai
 
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
-from claif_cod.openai_compat.service import RequestOptions
+from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.transport.backend import JsonReply, Reply, pick_model, stored_response_action
 from claif_cod.transport.loop_thread import LoopThread, Outcome, Pump
 from claif_cod.transport.select import DaemonMode, SelectingBackend

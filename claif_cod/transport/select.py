@@ -13,7 +13,7 @@ from typing import Literal, cast
 
 from claif_cod._log import get_logger
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
-from claif_cod.openai_compat.service import RequestOptions
+from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.transport.autostart import autostart_enabled, ensure_daemon
 from claif_cod.transport.backend import InProcessBackend, JsonReply, Reply, StoredResponseAction
 from claif_cod.transport.daemon_client import DaemonBackend, DaemonConnection, DaemonUnavailable, UntrustedDaemon

@@ -28,7 +28,7 @@ from claif_cod.engine.events import (
     UsageUpdated,
 )
 from claif_cod.openai_compat.errors import translate
-from claif_cod.openai_compat.service import RequestOptions
+from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_compat.text import ChoiceText
 from claif_cod.protocol import (
     PROTOCOL_VERSION,

@@ -52,10 +52,13 @@ otherwise kill the daemon with SIGBUS). Another process opening the file while t
 
 Integrity
 ---------
-On open, ``PRAGMA quick_check`` runs. If the file is not a database or is corrupt, it is renamed
+On open, ``PRAGMA quick_check`` runs on the daemon's own connection, already exclusive (so not even
+the check maps a ``-shm`` file). If the file is not a database or is corrupt, it is renamed
 to ``<name>.corrupt-<UTC timestamp>`` (its ``-wal``/``-shm``/``-journal`` files follow as
 ``<name>.corrupt-<timestamp>-wal`` etc., so the copy can still be opened for forensics, and a stale
-WAL can never be replayed into the fresh file), a warning is logged on ``claif_codd.registry``,
+WAL can never be replayed into the fresh file; closing the checking connection afterwards folds
+a WAL it had read into the moved copy, which reads the same), a warning is logged on
+``claif_codd.registry``,
 and the sessions and messages that can still be read from it are copied into a fresh registry
 (the warning says how many were kept; see :mod:`claif_codd.registry_salvage`).
 Errors that are not corruption (locked, permission denied, I/O)
@@ -77,12 +80,12 @@ One connection, created by and used only from the daemon's event-loop thread (sq
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
 import stat
 import time
-import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -92,7 +95,7 @@ from claif_cod.engine.conversations import Message
 from claif_cod.engine.errors import SessionStoreFailed
 from claif_cod.engine.sessions import SessionRecord
 from claif_codd import registry_schema as sql
-from claif_codd.registry_salvage import salvage
+from claif_codd.registry_salvage import keep, rescue
 from claif_codd.registry_schema import MIGRATIONS, SCHEMA_VERSION, Migration
 
 __all__ = [
@@ -259,50 +262,54 @@ class SqliteSessionStore:
     def _open(self) -> sqlite3.Connection:
         _ensure_private_dir(self._path.parent)
         _ensure_private_file(self._path)
-        # Check through a read-only connection: closing it never checkpoints a WAL into (or
-        # deletes a WAL beside) a file that turns out to be corrupt, so what is moved aside is
-        # exactly what was found.
-        checker = sqlite3.connect(
-            f"file:{urllib.parse.quote(str(self._path))}?mode=ro", uri=True, timeout=_BUSY_TIMEOUT_S
-        )
+        conn = self._connect()
         try:
-            problem = _corruption(checker)
-        finally:
-            checker.close()
-        aside = None
-        if problem is not None:
+            problem = _corruption(conn)
+            if problem is None:
+                self._configure(conn)
+                self._migrate(conn)
+                return conn
+            rescued = rescue(conn)
+            # Moved aside before the checking connection closes: its close checkpoints the WAL into the
+            # moved copy (which reads the same), and finds no WAL under the old name to delete.
             aside = _move_aside(self._path)
-            _ensure_private_file(self._path)
+        except BaseException:
+            conn.close()
+            raise
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
+        _ensure_private_file(self._path)
         conn = self._connect()
         try:
             self._configure(conn)
             self._migrate(conn)
-            if aside is not None:
-                sessions, messages = salvage(aside, conn)
-                logger.warning(
-                    "session registry %s is corrupt (%s); moved it aside to %s and kept the %d sessions "
-                    "and %d messages that could be read",
-                    self._path,
-                    problem,
-                    aside,
-                    sessions,
-                    messages,
-                )
+            keep(rescued, conn)
         except BaseException:
             conn.close()
             raise
+        logger.warning(
+            "session registry %s is corrupt (%s); moved it aside to %s and kept the %d sessions "
+            "and %d messages that could be read",
+            self._path,
+            problem,
+            aside,
+            len(rescued.sessions),
+            len(rescued.messages),
+        )
         return conn
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: autocommit, so each put/delete statement is its own transaction,
         # committed before execute() returns; migrations issue BEGIN/COMMIT explicitly.
-        return sqlite3.connect(self._path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
+        conn = sqlite3.connect(self._path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
+        # Only the daemon opens the registry: exclusive locking, set before the first read (the
+        # integrity check's included), keeps WAL's index in private memory instead of a shared
+        # ``-shm`` mapping, which anyone able to truncate that file could turn into a SIGBUS that
+        # kills the daemon with every connection and turn.
+        conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+        return conn
 
     def _configure(self, conn: sqlite3.Connection) -> None:
-        # Only the daemon opens the registry: exclusive locking keeps WAL's index in private memory
-        # instead of a shared ``-shm`` mapping, which anyone able to truncate that file could turn
-        # into a SIGBUS that kills the daemon with every connection and turn.
-        conn.execute("PRAGMA locking_mode = EXCLUSIVE")
         (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
         if str(mode).lower() != "wal":
             # e.g. a filesystem without shared-memory support; a rollback journal still keeps

@@ -2,15 +2,16 @@
 
 SQLite reads a damaged file up to the first bad page a scan meets, so each table is scanned from both
 ends of its key (and sessions also through their ``last_used`` index): a bad page then loses only the
-rows on it. What could be read is put into the fresh registry, and the log says how much was kept.
+rows on it. The rows are read through the connection that found the damage (exclusive, so no ``-shm``
+file is ever made for it) and, once that connection is closed, put into the fresh registry; the log
+says how much was kept.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import urllib.parse
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import dataclass
 
 from claif_codd import registry_schema as sql
 
@@ -21,37 +22,40 @@ _SESSIONS_V2 = f"SELECT {sql.COLUMNS} FROM sessions"
 _MESSAGES = "SELECT session_id, codex_home, seq, role, text FROM session_messages"
 
 
-def salvage(damaged: Path, into: sqlite3.Connection) -> tuple[int, int]:
-    """Copy the readable sessions and messages of ``damaged`` into ``into``; returns (sessions, messages)."""
-    try:
-        source = sqlite3.connect(f"file:{urllib.parse.quote(str(damaged))}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return 0, 0
-    try:
-        version = _read(source, "PRAGMA user_version")
-        schema = int(str(version[0][0])) if version else 0
-        sessions = messages = []
-        if schema >= 1:
-            select = _SESSIONS_V2 if schema >= 2 else _SESSIONS_V1
-            scans = [
-                f"{select} ORDER BY session_id, codex_home",
-                f"{select} ORDER BY session_id DESC, codex_home DESC",
-                f"{select} INDEXED BY sessions_last_used ORDER BY last_used",
-            ]
-            sessions = _union(source, scans, lambda row: (row[0], row[6]))
-        if schema >= 2:
-            scans = [
-                f"{_MESSAGES} ORDER BY session_id, codex_home, seq",
-                f"{_MESSAGES} ORDER BY 1 DESC, 2 DESC, 3 DESC",
-            ]
-            messages = _union(source, scans, lambda row: row[:3])
-    finally:
-        source.close()
+@dataclass(frozen=True)
+class Rescued:
+    sessions: list[Row]
+    messages: list[Row]
+
+
+def rescue(source: sqlite3.Connection) -> Rescued:
+    """The sessions and messages of a damaged registry that can still be read through ``source``."""
+    version = _read(source, "PRAGMA user_version")
+    schema = int(str(version[0][0])) if version else 0
+    sessions: list[Row] = []
+    messages: list[Row] = []
+    if schema >= 1:
+        select = _SESSIONS_V2 if schema >= 2 else _SESSIONS_V1
+        scans = [
+            f"{select} ORDER BY session_id, codex_home",
+            f"{select} ORDER BY session_id DESC, codex_home DESC",
+            f"{select} INDEXED BY sessions_last_used ORDER BY last_used",
+        ]
+        sessions = _union(source, scans, lambda row: (row[0], row[6]))
+    if schema >= 2:
+        scans = [
+            f"{_MESSAGES} ORDER BY session_id, codex_home, seq",
+            f"{_MESSAGES} ORDER BY 1 DESC, 2 DESC, 3 DESC",
+        ]
+        messages = _union(source, scans, lambda row: row[:3])
+    return Rescued(sessions, messages)
+
+
+def keep(rescued: Rescued, into: sqlite3.Connection) -> None:
     into.execute("BEGIN IMMEDIATE")
-    into.executemany(sql.SQL_PUT, sessions)
-    into.executemany(sql.SQL_ADD_MESSAGE, messages)
+    into.executemany(sql.SQL_PUT, rescued.sessions)
+    into.executemany(sql.SQL_ADD_MESSAGE, rescued.messages)
     into.execute("COMMIT")
-    return len(sessions), len(messages)
 
 
 def _union(conn: sqlite3.Connection, scans: list[str], key: Callable[[Row], object]) -> list[Row]:

@@ -21,6 +21,7 @@ from daemon_process import DaemonProcess
 from test_limits import (
     WAIT_S,
     Client,
+    Reply,
     async_wait_until,
     chat_request,
     hello_request,
@@ -36,6 +37,7 @@ from claif_cod.protocol import (
     ChatCompletionsCreateParams,
     ChatCompletionsCreateRequest,
     CodexOptions,
+    DaemonStatus,
     ErrorResponse,
     FrameDecoder,
     HelloParams,
@@ -70,35 +72,48 @@ async def test_process_cap_is_exceeded_rather_than_evicting_a_running_turn(
     start_daemon: Callable[..., DaemonProcess],  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    """With --max-processes 1, a turn stalled on the model in directory A keeps its process while a request
-    in directory B gets a second one; status shows the turn on A's process; A ends only when cancelled."""
+    """With --max-processes 1, a turn stalled on the model in directory A keeps its process while a turn in
+    directory B gets a second one; status shows a turn on each; once B's turn ends the pool is trimmed back
+    to its cap (B goes, A's turn keeps A); A ends only when cancelled and then stays, at the cap."""
     daemon = start_daemon("--max-processes", "1")
     dir_a, dir_b = tmp_path / "a", tmp_path / "b"
     dir_a.mkdir()
     dir_b.mkdir()
     client = await Client.connect(daemon.socket)
+
+    async def cancel(request_id: int, reply: asyncio.Future[Reply]) -> None:
+        client.send(CancelNotification(params=CancelParams(id=request_id)))
+        answer = await asyncio.wait_for(reply, WAIT_S)
+        assert isinstance(answer, ErrorResponse) and "cancelled" in answer.error.message, answer
+
+    def working_dirs(status: DaemonStatus) -> list[str]:
+        return [p.working_dir for p in status.processes]
+
     try:
-        stalled = chat_request(client.next_id(), "[[stall]]", dir_a)
-        reply_a = client.start(stalled)
+        stalled_a = chat_request(client.next_id(), "[[stall]]", dir_a)
+        reply_a = client.start(stalled_a)
         await wait_for_status(client, lambda s: s.turns_in_flight == 1, "the stalled turn")
-        assert await client.chat("in b", dir_b) == "Echo: in b"
+        stalled_b = chat_request(client.next_id(), "[[stall]]", dir_b)
+        reply_b = client.start(stalled_b)
+        await wait_for_status(client, lambda s: s.turns_in_flight == 2, "the second stalled turn")
         status = await client.status()
         by_dir = {p.working_dir: p for p in status.processes}
         assert set(by_dir) == {str(dir_a), str(dir_b)}, status  # the cap of 1 was exceeded, not enforced
-        assert by_dir[str(dir_a)].turns_in_flight == 1 and by_dir[str(dir_b)].turns_in_flight == 0, status
+        assert by_dir[str(dir_a)].turns_in_flight == 1 and by_dir[str(dir_b)].turns_in_flight == 1, status
+        # The cancel's reply comes before Codex confirms the interrupt (protocol.md): B holds its process
+        # until then; when it lets go, B is idle above the cap and is closed.
+        await cancel(stalled_b.id, reply_b)
+        await wait_for_status(client, lambda s: working_dirs(s) == [str(dir_a)], "the trim back to the cap")
+        assert (await client.status()).processes[0].turns_in_flight == 1
         assert not reply_a.done(), reply_a  # the stalled turn is still running, its process alive
-        client.send(CancelNotification(params=CancelParams(id=stalled.id)))
-        reply = await asyncio.wait_for(reply_a, WAIT_S)
-        assert isinstance(reply, ErrorResponse) and "cancelled" in reply.error.message, reply
-        # The cancel's reply comes before Codex confirms the interrupt (protocol.md): A holds its process
-        # until then, and the pool only evicts when a process is asked for.
+        await cancel(stalled_a.id, reply_a)
         await wait_for_status(client, lambda s: s.turns_in_flight == 0, "the cancelled turn to end")
-        # Now A is idle: the next new directory evicts the least recently used idle process.
+        assert working_dirs(await client.status()) == [str(dir_a)]  # at the cap: A stays warm
+        # The next new directory evicts the least recently used idle process.
         dir_c = tmp_path / "c"
         dir_c.mkdir()
         assert await client.chat("in c", dir_c) == "Echo: in c"
-        await wait_for_status(client, lambda s: len(s.processes) == 1, "the evictions")
-        assert str(dir_c) in {p.working_dir for p in (await client.status()).processes}
+        await wait_for_status(client, lambda s: working_dirs(s) == [str(dir_c)], "the eviction")
     finally:
         await client.close()
 

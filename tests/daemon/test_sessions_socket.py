@@ -487,8 +487,10 @@ async def test_approval_goes_to_the_requesting_connection_only(connect: Connect,
     assert "decline" in approval.available_decisions
     assert approval.deadline_s > 0
 
-    await asyncio.sleep(0.5)
-    assert bystander.messages[seen_by_bystander:] == []  # nothing, while the approval waits
+    # A round trip on the bystander's connection: anything the daemon sent it about the approval (which
+    # the owner has already received) would arrive before this reply, on the same connection.
+    await bystander.status()
+    assert [type(m) for m in bystander.messages[seen_by_bystander:]] == [Response]  # only its own reply
 
     respond = ApprovalRespondParams(approval_id=approval.approval_id, decision="decline")
     ok = await owner.call(ApprovalRespondRequest(id=owner.next_id(), params=respond), OkResult)
@@ -500,7 +502,8 @@ async def test_approval_goes_to_the_requesting_connection_only(connect: Connect,
     # Answered already: a second answer is refused.
     late = await owner.call(ApprovalRespondRequest(id=owner.next_id(), params=respond), OkResult)
     assert late == OkResult(ok=False)
-    assert bystander.messages[seen_by_bystander:] == []
+    await bystander.status()  # the same barrier, now that the turn has ended
+    assert [type(m) for m in bystander.messages[seen_by_bystander:]] == [Response, Response]
 
 
 # --- protocol errors --------------------------------------------------------------------------------
@@ -532,7 +535,8 @@ async def test_protocol_errors_leave_other_connections_working(connect: Connect,
     # Duplicate id while the first request with that id is still in flight.
     stalled = rude.chat("[[stall]] wait", workdir, request_id=500)
     stalled_mark = rude.send(stalled)
-    await asyncio.sleep(0.3)
+    # No wait needed: one connection's frames are handled in order, and a request's id is in flight from
+    # the moment it is read; the stalled turn never ends by itself (checked below: no reply of its own).
     duplicate = await rude.error(500, after=rude.send(DaemonStatusRequest(id=500)))
     assert duplicate.error.code == -32008
     rude.send(CancelNotification(params=CancelParams(id=500)))
@@ -600,10 +604,10 @@ async def test_two_connections_take_turns_on_one_session(
     )
     second = b.session_send("shared", "second", workdir)
     b_mark = b.send(second)
-    await asyncio.sleep(0.5)
-    # Turn 1 is still streaming: turn 2 waits, it has not reached the model.
+    await b.status()  # a round trip behind it on b's connection: the daemon has read and taken turn 2
+    # Turn 1 is still streaming (else this check would prove nothing: fail instead): turn 2 waits.
+    assert all(not (isinstance(m, Response) and m.id == first.id) for m in a.messages), "turn 1 ended too soon"
     assert len(codex_model_server.requests) == 1
-    assert [m for m in a.messages if isinstance(m, Response)][-1].id != first.id
     assert b.events(second.id) == []
 
     one = turn_result(await a.reply(first.id, after=a_mark))

@@ -350,18 +350,18 @@ def guide_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 def unsupported_here(example_id: str) -> str | None:
     """Why an example cannot run against the Codex under test, or None.
 
-    "Only Your Tools" needs tools-only mode, which claif_cod refuses on a Codex newer than the one
-    it was verified on (``check_tools_only``; the refusal itself is tested in test_tools.py).
+    "Only Your Tools" needs tools-only mode, which claif_cod refuses on a Codex it has no recipe for
+    (``engine.tools_only.recipe``; the refusal itself is tested in test_tools_only.py).
     """
     if example_id != "only-your-tools":
         return None
     from claif_cod.engine.discovery import find_codex, probe
     from claif_cod.engine.errors import InvalidRequest
-    from claif_cod.engine.tools import ThreadTools, check_tools_only
+    from claif_cod.engine.tools_only import recipe
 
     version = probe(find_codex(None)).version
     try:
-        check_tools_only(ThreadTools(builtin=False), version)
+        recipe(version)
     except InvalidRequest as refused:
         return f"codex {version}: {refused.message}"
     return None

@@ -318,8 +318,18 @@ def test_crash_loop_breaker_fails_fast_then_recovers(
 
     # Codex is fixed and the cool-down passes: one start, which closes the breaker.
     monkeypatch.delenv("FAKE_CODEX_MODE")
-    time.sleep(1.0)
-    assert ask(fake_client, "back") == "Echo: back"
+    def after_the_cool_down() -> str | None:
+        try:
+            return ask(fake_client, "back")
+        except openai.APIConnectionError as exc:  # fails fast, without a spawn, until the cool-down passed
+            if "not retrying for" not in str(exc):
+                raise
+            return None
+
+    deadline = time.monotonic() + 10
+    while (answer := after_the_cool_down()) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert answer == "Echo: back"
     assert spawned() == pool.CRASH_LOOP_THRESHOLD + 1
 
     # The success reset the breaker: a new failure is tried again rather than re-opening it at once.

@@ -14,11 +14,9 @@ import pytest
 
 from claif_cod import AsyncCodexClient, CodexClient
 from claif_cod.engine.config import CodexConfig
-from claif_cod.engine.discovery import find_codex, probe
 from claif_cod.engine.engine import Engine
-from claif_cod.engine.errors import InvalidRequest
-from claif_cod.engine.tools import ThreadTools, check_tools_only
-from claif_cod.openai_compat.service import ChatService, RequestOptions
+from claif_cod.openai_compat.options import RequestOptions
+from claif_cod.openai_compat.service import ChatService
 from claif_cod.testing import ModelServer, RecordedRequest, write_codex_home
 from claif_cod.testing.recorded import item_words
 from claif_cod.transport.backend import InProcessBackend
@@ -254,44 +252,6 @@ def test_forced_tool_choice_is_reported(client: CodexClient, codex_model_server:
         client.chat.completions.create(
             model="o4-mini", messages=[user("hi")], tools=TOOLS, tool_choice="required", extra_body={"strict": True}
         )
-
-
-def _tools_only_verified(codex_binary: Path) -> bool:
-    try:
-        check_tools_only(ThreadTools(builtin=False), probe(find_codex(str(codex_binary))).version)
-    except InvalidRequest:
-        return False
-    return True
-
-
-def test_builtin_tools_false_offers_only_the_callers_tools(
-    client: CodexClient, codex_model_server: ModelServer, codex_binary: Path
-) -> None:
-    if not _tools_only_verified(codex_binary):
-        pytest.skip("tools-only mode is refused by this Codex (see the next test)")
-    reply = client.chat.completions.create(
-        model="o4-mini", messages=[user("[[call:get_time {}]]")], tools=TOOLS, extra_body={"builtin_tools": False}
-    )
-    assert reply.choices[0].finish_reason == "tool_calls"
-    assert codex_model_server.requests[0].tool_names() == ["get_weather", "get_time"]
-    plain = client.chat.completions.create(model="o4-mini", messages=[user("hi")], tools=TOOLS)
-    assert plain.choices[0].message.content == "Echo: hi"
-    assert "exec_command" in codex_model_server.requests[1].tool_names()  # Codex's own tools otherwise stay
-
-
-def test_builtin_tools_false_is_refused_by_a_codex_not_verified_for_it(
-    client: CodexClient, codex_model_server: ModelServer, codex_binary: Path
-) -> None:
-    if _tools_only_verified(codex_binary):
-        pytest.skip("this Codex honours tools-only mode (see the previous test)")
-    version = probe(find_codex(str(codex_binary))).version
-    with pytest.raises(openai.BadRequestError, match=f"builtin_tools=false is not supported by codex {version}"):
-        client.chat.completions.create(
-            model="o4-mini", messages=[user("[[call:get_time {}]]")], tools=TOOLS, extra_body={"builtin_tools": False}
-        )
-    assert codex_model_server.requests == []  # refused before any thread or turn started
-    plain = client.chat.completions.create(model="o4-mini", messages=[user("hi")], tools=TOOLS)
-    assert plain.choices[0].message.content == "Echo: hi"
 
 
 def test_a_model_stream_that_breaks_after_a_call_ends_at_the_callers_deadline(

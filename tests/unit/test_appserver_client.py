@@ -496,7 +496,9 @@ async def test_after_close_requests_and_subscriptions_report_the_closure(fake_pa
     server = await start(fake_path)
     queue = server.subscribe("t1")
     pending = asyncio.create_task(server.request_raw("hang", None, timeout=10))
-    await asyncio.sleep(0.05)
+    while not server._pending:  # the request is in flight once it awaits its answer
+        assert not pending.done(), pending
+        await asyncio.sleep(0)
     await server.close(grace=0.5)
     with pytest.raises(CodexProcessDied):
         await asyncio.wait_for(pending, 10)

@@ -14,7 +14,6 @@ from claif_cod.engine.events import TurnUsage
 from claif_cod.engine.suspensions import Suspension, Suspensions
 from claif_cod.engine.tools import (
     NO_TOOLS,
-    TOOLS_ONLY_CONFIG,
     CallBatch,
     ThreadTools,
     ToolCall,
@@ -22,7 +21,6 @@ from claif_cod.engine.tools import (
     ToolRouter,
     ToolSpec,
     canonical_arguments,
-    check_tools_only,
     thread_start_fields,
 )
 
@@ -120,15 +118,15 @@ def test_canonical_arguments_ignore_formatting_only() -> None:
 
 def test_thread_start_fields() -> None:
     assert thread_start_fields(NO_TOOLS) == {}
+    assert thread_start_fields(ThreadTools(builtin=False)) == {}  # tools-only fields: engine/tools_only.py
     spec = ToolSpec("f", "does f", {"type": "object", "properties": {"x": {"type": "string"}}})
     fields = thread_start_fields(ThreadTools((spec,)))
     assert fields == {
         "dynamic_tools": [wire.DynamicToolSpec(name="f", description="does f", input_schema=spec.parameters)],
         "experimental_raw_events": True,
     }
-    only = thread_start_fields(ThreadTools((spec,), builtin=False))
-    assert only["environments"] == [] and only["config"] == TOOLS_ONLY_CONFIG
-    params = msgspec.json.decode(msgspec.json.encode(wire.ThreadStartParams(cwd="/w", **only)))
+    assert thread_start_fields(ThreadTools((spec,), builtin=False)) == fields
+    params = msgspec.json.decode(msgspec.json.encode(wire.ThreadStartParams(cwd="/w", **fields)))
     assert params["dynamicTools"][0] == {
         "name": "f",
         "description": "does f",
@@ -136,16 +134,3 @@ def test_thread_start_fields() -> None:
         "type": "function",
     }
     assert params["experimentalRawEvents"] is True
-
-
-@pytest.mark.parametrize("version", ["0.163.0", "0.163.7", "0.150.0"])
-def test_tools_only_is_allowed_on_a_verified_codex(version: str) -> None:
-    check_tools_only(ThreadTools(builtin=False), version)
-
-
-@pytest.mark.parametrize("version", ["0.164.0", "0.171.0", "1.0.0", "unknown"])
-def test_tools_only_is_refused_on_a_codex_not_verified_for_it(version: str) -> None:
-    with pytest.raises(InvalidRequest, match=f"not supported by codex {version}") as caught:
-        check_tools_only(ThreadTools(builtin=False), version)
-    assert caught.value.param == "builtin_tools"
-    check_tools_only(ThreadTools(), version)  # Codex's own tools wanted: nothing to verify

@@ -396,20 +396,28 @@ def test_stall_sends_nothing(server: ModelServer) -> None:
 def test_stop_ends_stalled_requests_promptly() -> None:
     server = ModelServer()
     server.start()
-    outcomes: list[BaseException | Reply] = []
+    outcomes: list[BaseException | int] = []
+    streaming = threading.Semaphore(0)
 
     def stalled(prompt: str) -> None:
+        conn = http.client.HTTPConnection(*address(server), timeout=5)
         try:
-            outcomes.append(ask(server, prompt, cache_key=prompt))
+            conn.request("POST", "/v1/responses", json.dumps(body(user(prompt))), {"content-type": "application/json"})
+            response = conn.getresponse()
+            streaming.release()  # its stream has begun: the handler is sending deltas or holding mid-stream
+            response.read()
+            outcomes.append(response.status)
         except (OSError, http.client.HTTPException) as exc:
             outcomes.append(exc)
+        finally:
+            conn.close()
 
     threads = [threading.Thread(target=stalled, args=(p,)) for p in ("[[stall]]", "a b c [[stall-mid]]",
                                                                       "[[long:50]] [[slow:1000]]")]
     for thread in threads:
         thread.start()
-    server.wait_for_requests(3)
-    time.sleep(0.1)
+    server.wait_for_requests(3)  # "[[stall]]" holds once recorded, before it sends anything
+    assert streaming.acquire(timeout=5) and streaming.acquire(timeout=5), "the two streams never began"
     started = time.monotonic()
     server.stop()
     assert time.monotonic() - started < 1.0

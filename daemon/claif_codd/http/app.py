@@ -39,7 +39,7 @@ from claif_cod._log import get_logger
 from claif_cod._version import __version__
 from claif_cod.engine.config import CodexConfig
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
-from claif_cod.openai_compat.service import RequestOptions
+from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.transport.backend import (
     JsonReply,
     Reply,
@@ -51,6 +51,7 @@ from claif_cod.transport.backend import (
     stored_response_reply,
 )
 from claif_codd.http.guard import make_guard
+from claif_codd.http.parse_errors import JsonErrorRunner, unparsable
 from claif_codd.http.responses import error_response, failure_event, failure_response, json_response
 from claif_codd.http.settings import HttpSettings
 
@@ -83,7 +84,7 @@ class HttpEndpoint:
         self.requests: set[asyncio.Task[object]] = set()
         """Handlers in flight (``/healthz`` aside): what a drain waits for."""
         self._cancel_reasons: dict[asyncio.Task[object], APIFailure] = {}
-        self._runner: web.AppRunner | None = None
+        self._runner: JsonErrorRunner | None = None
         self._site: web.TCPSite | None = None
         self.address: tuple[str, int] | None = None
 
@@ -103,7 +104,7 @@ class HttpEndpoint:
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/v1/models/{model}", self.model)
         app.router.add_get("/healthz", self.healthz)
-        self._runner = web.AppRunner(
+        self._runner = JsonErrorRunner(
             app, handle_signals=False, handler_cancellation=True, access_log=None, shutdown_timeout=CLOSE_TIMEOUT_S
         )
         await self._runner.setup()
@@ -157,6 +158,10 @@ class HttpEndpoint:
             return response
         except APIFailure as failure:
             response = failure_response(failure, _retry_after(failure))
+            status = response.status
+            return response
+        except web.RequestPayloadError as exc:  # a body that broke after its handler began reading it
+            response = unparsable(request, 400, str(exc))
             status = response.status
             return response
         except web.HTTPException as exc:

@@ -1,0 +1,339 @@
+"""One chat request's turns: its threads or suspended turns, one choice each, merged into a
+completion or a stream of chunks (stop sequences, tool calls, deadlines and retries included)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from claif_cod._log import get_logger
+from claif_cod.engine import wire_items
+from claif_cod.engine.config import ProcessKey
+from claif_cod.engine.engine import Engine, Suspension, ThreadHandle, Turn, TurnOptions
+from claif_cod.engine.errors import TurnFailed, TurnTimedOut
+from claif_cod.engine.events import (
+    ItemCompleted,
+    TextDelta,
+    TextReset,
+    ToolCallsRequested,
+    TurnEvent,
+    TurnFinished,
+    TurnUsage,
+    UsageUpdated,
+)
+from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S, ToolCall
+from claif_cod.openai_compat.options import RequestOptions
+from claif_cod.openai_compat.request import ParsedRequest
+from claif_cod.openai_compat.schema import (
+    ChatCompletionChunk,
+    ChunkChoice,
+    Delta,
+    FinishReason,
+    Usage,
+)
+from claif_cod.openai_compat.text import ChoiceText
+from claif_cod.openai_compat.tool_calls import tool_call_deltas
+
+log = get_logger("claif_cod.service")
+
+_LENGTH_MARKER = "max_output_tokens"
+STOP_USAGE_WAIT_S = 1.0
+"""After a stop sequence, how long the model request that produced it may take to finish (and be
+counted by Codex) before the turn is interrupted: Codex never counts a request it abandoned."""
+
+
+@dataclass
+class _ChoiceResult:
+    index: int
+    handle: ThreadHandle
+    text: ChoiceText
+    finish_reason: FinishReason = "stop"
+    usage: TurnUsage = field(default_factory=TurnUsage)
+    clean: bool = True
+    """False when the thread's history no longer matches what the caller saw (stop cut, length)."""
+    tool_calls: tuple[ToolCall, ...] = ()
+    interrupted: bool = False
+    """The turn was interrupted from outside (``turn.interrupt``), not cut by a stop sequence."""
+
+
+@dataclass(frozen=True)
+class _Piece:
+    index: int
+    text: str
+    calls: tuple[ToolCall, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Replay:
+    """A retried request whose turn is suspended on tool calls: answered with the same calls again."""
+
+    suspension: Suspension
+
+
+_Source = ThreadHandle | Suspension | _Replay
+"""Where a choice comes from: a thread to start a turn on, a suspended turn to resume, or a replay."""
+
+
+class _Done:
+    pass
+
+
+_Sink = asyncio.Queue[_Piece | _Done]
+
+
+async def _usage_after_stop(turn: Turn, events: AsyncGenerator[TurnEvent, None]) -> TurnUsage:
+    """The usage Codex counted for a turn cut by a stop sequence.
+
+    The model request that completed the stop sequence has usually sent all its text already, and
+    Codex reports its usage when it ends: wait for that (at most ``STOP_USAGE_WAIT_S``; the text
+    is final meanwhile), then interrupt the turn and wait for Codex to end it.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STOP_USAGE_WAIT_S
+    try:
+        while (remaining := deadline - loop.time()) > 0:
+            event = await asyncio.wait_for(events.__anext__(), remaining)
+            if isinstance(event, TurnFinished):
+                return event.usage
+            if isinstance(event, UsageUpdated):
+                break
+    except (asyncio.TimeoutError, StopAsyncIteration):
+        pass  # a request still running when interrupted is not counted by Codex
+    return await turn.stop()
+
+
+class ChatRun:
+    """One ``create()`` call: n choices, each a turn on its own thread."""
+
+    def __init__(self, engine: Engine, key: ProcessKey, options: RequestOptions, parsed: ParsedRequest) -> None:
+        self.engine = engine
+        self.key = key
+        self.options = options
+        self.parsed = parsed
+        self.session_id = parsed.request.session_id or options.session_id
+        self.completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+        self.created = int(time.time())
+        self.model = parsed.request.model or "codex-default"
+        self.deadline = None if options.timeout is None else time.monotonic() + options.timeout
+
+    async def _sources(self) -> list[_Source]:
+        """A suspended turn these tool results answer, a replay for a retried request, else threads."""
+        conversation, tools = self.parsed.conversation, self.parsed.tools
+        results = conversation.pending_results()
+        suspensions = self.engine.suspensions
+        if results:
+            suspension = suspensions.for_results(results)
+            if suspension is not None and self._resumable(suspension):
+                return [suspension]
+        elif tools.enabled:
+            retried = suspensions.for_origin(self._origin())
+            if retried is not None:
+                return [_Replay(retried)]
+        return list(await self._threads())
+
+    def _resumable(self, suspension: Suspension) -> bool:
+        """Same Codex settings and tools, and its process still there (else: replayed as a transcript)."""
+        turn = suspension.turn
+        return turn.server.alive and turn.handle.key == self.key and suspension.tools == self.parsed.tools
+
+    def _origin(self) -> str:
+        return self.parsed.conversation.sent_digest(self.key, self.parsed.tools)
+
+    async def _turn(self, source: ThreadHandle | Suspension) -> Turn:
+        if isinstance(source, Suspension):
+            results = self.parsed.conversation.pending_results()
+            return self.engine.resume_tools(source, results, self._turn_options().timeout)
+        conversation = self.parsed.conversation
+        return await self.engine.start_turn(
+            source, conversation.prompt, self._turn_options(), images=conversation.prompt_images
+        )
+
+    async def _threads(self) -> list[ThreadHandle]:
+        conversation = self.parsed.conversation
+        api_key = self.options.config.api_key
+        model = self.parsed.request.model
+        if self.session_id is not None:
+            handle, _ = await self.engine.named.thread(self.session_id, self.key, api_key, conversation, model=model)
+            return [handle]
+        handles, warm = await self.engine.threads.open_conversation(
+            self.key, api_key, conversation, model=model, n=self.parsed.request.n, tools=self.parsed.tools
+        )
+        log.debug("service.threads", warm=warm, n=len(handles))
+        return handles
+
+    def _turn_options(self) -> TurnOptions:
+        remaining = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+        request = self.parsed.request
+        return TurnOptions(
+            model=request.model,
+            effort=request.reasoning_effort,
+            output_schema=self.parsed.output_schema,
+            timeout=remaining,
+            approvals=self.options.approvals,
+            tool_timeout=request.tool_timeout or DEFAULT_TOOL_TIMEOUT_S,
+        )
+
+    async def _run_choice(
+        self, index: int, source: _Source, sink: asyncio.Queue[_Piece | _Done] | None
+    ) -> _ChoiceResult:
+        if isinstance(source, _Replay):
+            return self._replay(index, source.suspension, sink)
+        turn = await self._turn(source)
+        handle = turn.handle
+        result = _ChoiceResult(
+            index=index, handle=handle, text=ChoiceText(self.parsed.stop, streaming=sink is not None)
+        )
+        if self.options.control is not None:
+            await self.options.control.attach(turn)
+        events = turn.events()
+        named = self._deadline_named(events)
+        finished: TurnFinished | None = None
+        try:
+            async for event in named:
+                out = ""
+                if isinstance(event, TextDelta):
+                    out = result.text.delta(event.item_id, event.delta)
+                elif isinstance(event, TextReset):
+                    result.text.reset(event.item_id)
+                elif isinstance(event, ItemCompleted) and isinstance(event.item, wire_items.AgentMessageItem):
+                    if event.item.withheld:  # Codex's moderation hid or blocked the answer
+                        result.text.withhold(event.item.id)
+                        result.finish_reason = "content_filter"
+                        result.clean = False
+                    else:
+                        out = result.text.complete(event.item.id, event.item.text)
+                elif isinstance(event, TurnFinished):
+                    finished = event  # the last event: let the turn close itself before judging it
+                    continue
+                elif isinstance(event, ToolCallsRequested):
+                    result.tool_calls, result.usage = event.calls, event.usage
+                    out = result.text.finish()
+                if out and sink is not None:
+                    sink.put_nowait(_Piece(index, out))
+                if result.text.stopped:
+                    result.clean = False
+                    result.usage = await _usage_after_stop(turn, events)
+                    break
+        finally:
+            await named.aclose()
+            await events.aclose()
+        if result.tool_calls:
+            return self._suspended(result, sink)
+        if finished is not None:
+            result.usage = finished.usage
+            self._finish(result, finished)
+            out = result.text.finish()
+            if out and sink is not None:
+                sink.put_nowait(_Piece(index, out))
+            if result.text.stopped:
+                result.clean = False
+        if result.clean and self.session_id is None:  # a session's thread is continued by name only
+            self.engine.threads.remember(handle, self.parsed.conversation, result.text.text)
+        prompt = self.parsed.conversation.prompt
+        if self.session_id is not None and prompt is not None:  # named.thread refused anything else
+            self.engine.named.turn_done(self.session_id, handle, self.parsed.request.model, prompt, result.text.text)
+        return result
+
+    def _suspended(self, result: _ChoiceResult, sink: _Sink | None) -> _ChoiceResult:
+        """The turn waits for the caller's tool results: answer with its calls; a retry gets them again."""
+        result.finish_reason, result.clean = "tool_calls", False
+        suspension = self.engine.suspensions.for_thread(result.handle.thread_id)
+        if suspension is not None:
+            suspension.text = result.text.text
+            self.engine.suspensions.tag_origin(suspension, self._origin())
+        if sink is not None:
+            sink.put_nowait(_Piece(result.index, "", result.tool_calls))
+        return result
+
+    def _replay(self, index: int, suspension: Suspension, sink: _Sink | None) -> _ChoiceResult:
+        handle = suspension.turn.handle
+        result = _ChoiceResult(index, handle, ChoiceText((), streaming=sink is not None), usage=suspension.usage)
+        result.tool_calls = suspension.calls
+        text = result.text.complete("replay", suspension.text) + result.text.finish()
+        if text and sink is not None:
+            sink.put_nowait(_Piece(index, text))
+        result.finish_reason, result.clean = "tool_calls", False
+        if sink is not None:
+            sink.put_nowait(_Piece(index, "", suspension.calls))
+        return result
+
+    async def _deadline_named(self, events: AsyncGenerator[TurnEvent, None]) -> AsyncGenerator[TurnEvent, None]:
+        """A passed deadline is reported as the request's (rounded, with its source), not the turn's remainder."""
+        try:
+            async for event in events:
+                yield event
+        except TurnTimedOut as exc:
+            if type(exc) is not TurnTimedOut or self.options.timeout is None:
+                raise
+            raise TurnTimedOut(self.options.timeout, self.options.timeout_source) from exc
+
+    def _finish(self, result: _ChoiceResult, event: TurnFinished) -> None:
+        if event.status == "failed":
+            message = event.error_message or "Codex turn failed"
+            if _LENGTH_MARKER in message:
+                result.finish_reason = "length"
+                result.clean = False
+                return
+            raise TurnFailed(message, event.error_info, result.text.text)
+        if event.status == "interrupted":
+            result.clean = False
+            result.interrupted = True
+            if self.options.control is not None:
+                self.options.control.interrupted = True
+
+    async def gather(self) -> list[_ChoiceResult]:
+        handles = await self._sources()
+        tasks = [asyncio.create_task(self._run_choice(i, h, None)) for i, h in enumerate(handles)]
+        try:
+            return list(await asyncio.gather(*tasks))
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def chunks(self) -> AsyncGenerator[ChatCompletionChunk, None]:
+        handles = await self._sources()
+        sink: asyncio.Queue[_Piece | _Done] = asyncio.Queue()
+        tasks = [asyncio.create_task(self._run_choice(i, h, sink)) for i, h in enumerate(handles)]
+        for task in tasks:
+            task.add_done_callback(lambda _t: sink.put_nowait(_Done()))
+        started: set[int] = set()
+        try:
+            pending = len(tasks)
+            while pending:
+                piece = await sink.get()
+                if isinstance(piece, _Done):
+                    pending -= 1
+                    for task in tasks:
+                        if task.done() and not task.cancelled() and task.exception() is not None:
+                            raise task.exception()  # type: ignore[misc]
+                    continue
+                delta = Delta(tool_calls=tool_call_deltas(piece.calls)) if piece.calls else Delta(content=piece.text)
+                if piece.index not in started:
+                    started.add(piece.index)
+                    delta.role = "assistant"
+                yield self._chunk([ChunkChoice(index=piece.index, delta=delta)])
+            results = [task.result() for task in tasks]
+            for r in results:
+                role: Literal["assistant"] | None = None if r.index in started else "assistant"
+                delta = Delta(role=role)
+                finish = self._chunk([ChunkChoice(index=r.index, delta=delta, finish_reason=r.finish_reason)])
+                if r.interrupted:
+                    finish.interrupted = True
+                yield finish
+            stream_options = self.parsed.request.stream_options
+            if stream_options is not None and stream_options.include_usage:
+                yield self._chunk([], usage=Usage.from_turns([r.usage for r in results]))
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _chunk(self, choices: list[ChunkChoice], usage: Usage | None = None) -> ChatCompletionChunk:
+        return ChatCompletionChunk(
+            id=self.completion_id, created=self.created, model=self.model, choices=choices, usage=usage
+        )

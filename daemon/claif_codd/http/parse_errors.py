@@ -1,0 +1,87 @@
+"""Requests that cannot be parsed get an OpenAI error body and one warning, like every other bad request.
+
+aiohttp answers a request it cannot parse (a NUL in a header, an over-long header line, two ``Host``
+headers, a bad request line, a broken chunked body) itself, before any middleware runs, with a
+plain-text 400 and an error-level traceback; it has no public hook for that (aio-libs/aiohttp#3287).
+That answer is built by ``RequestHandler.handle_error``, so our connections use a handler class that
+overrides that method, put in place by :class:`JsonErrorRunner`. A body that turns out broken after
+its handler began reading it (a bad chunk arriving late) is an error aiohttp queues behind the
+request while the handler waits for the rest of a body that never comes; the handler here hands that
+error to the body instead, and the middleware answers it with :func:`unparsable`.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
+from aiohttp.web_protocol import _ErrInfo
+
+from claif_cod._log import MAX_VALUE_CHARS, get_logger
+from claif_codd.http.responses import error_response
+
+log = get_logger("claif_codd.http")
+
+
+def unparsable(request: web.BaseRequest, status: int, reason: str) -> web.Response:
+    """The answer to a request we could not read, logged once as a warning (it is the client's fault)."""
+    reason = " ".join(reason.split())[:MAX_VALUE_CHARS]  # aiohttp's reasons quote the client's bytes
+    code = "request_header_too_large" if status == 431 else "malformed_request"
+    log.warning("http.unparsable_request", status=status, reason=reason, peer=request.remote)
+    response = error_response(
+        status, f"claif-codd could not parse this HTTP request: {reason}", "invalid_request_error", code
+    )
+    response.force_close()  # what follows on the connection cannot be trusted to start a new request
+    return response
+
+
+class JsonErrorHandler(web.RequestHandler):
+    """aiohttp's connection handler, answering with OpenAI error bodies instead of plain text."""
+
+    __slots__ = ()
+
+    def data_received(self, data: bytes) -> None:
+        queued = len(self._messages)
+        super().data_received(data)
+        request = self._current_request
+        if request is None or request.content.is_eof() or len(self._messages) == queued:
+            return
+        error = self._messages[-1][0]
+        if isinstance(error, _ErrInfo):  # the body being read broke: fail its read rather than wait forever
+            request.content.set_exception(web.RequestPayloadError(error.message))
+            request.content.feed_eof()  # nothing more will come: aiohttp must not wait to drain it afterwards
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if status >= 500:  # a handler raised something unexpected, or timed out: our bug, not the client's
+            log.error("http.handler_failed", status=status, exc_info=exc)
+        if request.writer.output_size > 0:  # as aiohttp: the answer has begun, the connection is broken
+            raise ConnectionError("the response had begun; cannot send an error instead")
+        if status >= 500:
+            response = error_response(status, "claif-codd failed to answer this request; see its log", "server_error")
+            response.force_close()
+            return response
+        if isinstance(exc, LineTooLong):
+            status = 431
+        reason = exc.message if isinstance(exc, HttpProcessingError) else message or "bad request"
+        return unparsable(request, status, reason)
+
+
+class _Server(web.Server):
+    def __call__(self) -> web.RequestHandler:
+        handler = super().__call__()
+        handler.__class__ = JsonErrorHandler  # a subclass with no slots of its own: only a method differs
+        return handler
+
+
+class JsonErrorRunner(web.AppRunner):
+    """An ``AppRunner`` whose connections are :class:`JsonErrorHandler`\\ s."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = _Server  # adds no state: only the connection factory differs
+        return server

@@ -1,0 +1,198 @@
+"""Tools-only mode (``builtin_tools=False``) through the real Codex: the model server's record of the
+tools each model request offered must be exactly the caller's, on every Codex it is supported on.
+
+Run against another binary with ``CLAIF_COD_TEST_CODEX=/path/to/codex`` (docs/testing.md); the
+recipes per Codex version are in claif_cod/engine/tools_only.py.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from claif_cod import CodexClient
+from claif_cod.engine import idle
+from claif_cod.engine.discovery import find_codex, probe
+from claif_cod.engine.engine import Engine
+from claif_cod.engine.errors import InvalidRequest
+from claif_cod.engine.tools_only import recipe
+from claif_cod.testing import ModelServer, write_codex_home
+from claif_cod.transport.backend import InProcessBackend
+
+pytestmark = pytest.mark.codex
+
+TOOLS: list[Any] = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Current weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    },
+    {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}},
+]
+CALLERS = ["get_weather", "get_time"]
+ONLY = {"builtin_tools": False}
+
+
+def user(text: str) -> dict[str, str]:
+    return {"role": "user", "content": text}
+
+
+def how(codex_binary: Path) -> str | None:
+    """The recipe this Codex gets, or None when tools-only mode is refused on it."""
+    try:
+        return recipe(probe(find_codex(str(codex_binary))).version)
+    except InvalidRequest:
+        return None
+
+
+def engine_of(client: CodexClient) -> Engine:
+    assert client.backend is not None and isinstance(client.backend.local, InProcessBackend)
+    return client.backend.local.engine
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def code_mode_home(path: Path, server: ModelServer) -> Path:
+    """A CODEX_HOME whose models are like most of Codex's own: code mode, the lite request format, extra tools."""
+    home = write_codex_home(path, server.url)
+    catalog_file = home / "model_catalog.json"
+    catalog = json.loads(catalog_file.read_text())
+    for model in catalog["models"]:
+        model["tool_mode"] = "code_mode_only"
+        model["use_responses_lite"] = True
+        model["experimental_supported_tools"] = ["list_dir"]
+    catalog_file.write_text(json.dumps(catalog))
+    return home
+
+
+def round_trip(client: CodexClient) -> None:
+    """A call to a caller tool and its answer: two model requests of one turn."""
+    first = [user("[[call:get_time {}]]")]
+    reply = client.chat.completions.create(model="o4-mini", messages=first, tools=TOOLS, extra_body=ONLY)
+    assert reply.choices[0].finish_reason == "tool_calls"
+    call = reply.choices[0].message.tool_calls[0]
+    answer = [*first, reply.choices[0].message.model_dump(exclude_none=True)]
+    answer.append({"role": "tool", "tool_call_id": call.id, "content": "noon"})
+    done = client.chat.completions.create(model="o4-mini", messages=answer, tools=TOOLS, extra_body=ONLY)
+    assert done.choices[0].message.content == "Tool get_time returned: noon"
+
+
+def test_the_model_is_offered_exactly_the_callers_tools(
+    client: CodexClient, codex_model_server: ModelServer, codex_binary: Path
+) -> None:
+    if how(codex_binary) is None:
+        pytest.skip("tools-only mode is refused by this Codex (test_refused_on_a_codex_it_cannot_be_done_on)")
+    round_trip(client)
+    assert [r.tool_names() for r in codex_model_server.requests] == [CALLERS, CALLERS]
+    plain = client.chat.completions.create(model="o4-mini", messages=[user("hi")], tools=TOOLS)
+    assert plain.choices[0].message.content == "Echo: hi"
+    offered = codex_model_server.requests[-1].tool_names()
+    assert {"exec_command", "apply_patch", "view_image"} <= set(offered)  # Codex's own tools otherwise stay
+
+
+def test_models_like_codexs_own_get_the_callers_tools_as_functions(
+    tmp_path: Path, workdir: Path, codex_model_server: ModelServer, codex_binary: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Codex's own catalog puts most models in code mode (every tool behind its JavaScript ``exec``) and on
+    the lite request format (tools in an ``additional_tools`` input item)."""
+    monkeypatch.setenv("CODEX_HOME", str(code_mode_home(tmp_path / "code-mode-home", codex_model_server)))
+    with CodexClient(daemon="off", model="o4-mini") as client:
+        plain = client.chat.completions.create(model="o4-mini", messages=[user("hi")], tools=TOOLS)
+        assert plain.choices[0].message.content == "Echo: hi"
+        lite = codex_model_server.requests[0].body
+        assert "tools" not in lite and "additional_tools" in json.dumps(lite["input"])  # the lite format
+        assert '"name": "exec"' in json.dumps(lite["input"])  # in code mode
+        recipe_here = how(codex_binary)
+        if recipe_here != "catalog":
+            why = "code mode" if recipe_here == "environments" else "not supported by codex"
+            with pytest.raises(openai.BadRequestError, match=why) as refused:
+                client.chat.completions.create(
+                    model="o4-mini", messages=[user("[[call:get_time {}]]")], tools=TOOLS, extra_body=ONLY
+                )
+            assert refused.value.body["param"] == "builtin_tools"  # type: ignore[index]
+            assert len(codex_model_server.requests) == 1  # refused before any thread started
+            return
+        round_trip(client)
+    assert [r.tool_names() for r in codex_model_server.requests[1:]] == [CALLERS, CALLERS]
+
+
+def test_refused_on_a_codex_it_cannot_be_done_on(
+    client: CodexClient, codex_model_server: ModelServer, codex_binary: Path
+) -> None:
+    if how(codex_binary) is not None:
+        pytest.skip("this Codex supports tools-only mode (see the tests above)")
+    version = probe(find_codex(str(codex_binary))).version
+    with pytest.raises(openai.BadRequestError, match=f"builtin_tools=false is not supported by codex {version}"):
+        client.chat.completions.create(
+            model="o4-mini", messages=[user("[[call:get_time {}]]")], tools=TOOLS, extra_body=ONLY
+        )
+    assert codex_model_server.requests == []  # refused before any thread or turn started
+    plain = client.chat.completions.create(model="o4-mini", messages=[user("hi")], tools=TOOLS)
+    assert plain.choices[0].message.content == "Echo: hi"
+
+
+RESPONSES_TOOLS: list[Any] = [{"type": "function", **TOOLS[1]["function"]}]
+
+
+def continue_from(client: CodexClient, previous: str, text: str) -> Any:
+    return client.responses.create(
+        model="o4-mini", input=text, previous_response_id=previous, tools=RESPONSES_TOOLS, extra_body=ONLY
+    )
+
+
+def test_a_branch_stays_tools_only(client: CodexClient, codex_model_server: ModelServer, codex_binary: Path) -> None:
+    """Branching an older response forks its thread; Codex gives a fork its full tool set unless told."""
+    recipe_here = how(codex_binary)
+    if recipe_here is None:
+        pytest.skip("tools-only mode is refused by this Codex")
+    first = client.responses.create(model="o4-mini", input="hi", tools=RESPONSES_TOOLS, extra_body=ONLY)
+    continue_from(client, first.id, "one")
+    if recipe_here == "environments":
+        with pytest.raises(openai.BadRequestError, match="cannot branch or resume a thread with builtin_tools=false"):
+            continue_from(client, first.id, "two")
+        assert len(codex_model_server.requests) == 2
+        return
+    continue_from(client, first.id, "two")  # a fork of the first response's thread
+    assert [r.user_texts()[-1] for r in codex_model_server.requests] == ["hi", "one", "two"]
+    assert [r.tool_names() for r in codex_model_server.requests] == [["get_time"]] * 3
+
+
+def test_a_resumed_thread_stays_tools_only(
+    codex_home: Path,
+    workdir: Path,
+    codex_model_server: ModelServer,
+    codex_binary: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stored response's thread unloaded when idle is resumed; Codex resumes it with its full tool set unless told."""
+    recipe_here = how(codex_binary)
+    if recipe_here is None:
+        pytest.skip("tools-only mode is refused by this Codex")
+    monkeypatch.setattr(idle, "DEFAULT_THREAD_IDLE_TIMEOUT_S", 0.3)
+    with CodexClient(daemon="off", model="o4-mini") as client:
+        first = client.responses.create(model="o4-mini", input="hi", tools=RESPONSES_TOOLS, extra_body=ONLY)
+        engine = engine_of(client)
+        wait_until(lambda: not engine.threads.loaded(), "the idle thread to be unloaded")
+        if recipe_here == "environments":
+            with pytest.raises(openai.BadRequestError, match="cannot branch or resume"):
+                continue_from(client, first.id, "again")
+            assert len(codex_model_server.requests) == 1
+            return
+        again = continue_from(client, first.id, "again")
+    assert again.output_text == "[turn 2] Echo: again"  # the same thread, resumed
+    assert [r.tool_names() for r in codex_model_server.requests] == [["get_time"]] * 2

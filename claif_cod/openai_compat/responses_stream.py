@@ -154,7 +154,8 @@ class ResponseBuilder:
     def _done(self, message: _Message, status: ItemStatus) -> list[ResponseEvent]:
         if message.item.status != "in_progress":
             return []
-        text = message.text.text
+        # An unfinished message keeps what was streamed of it (a stream cannot take text back).
+        text = message.text.text if status == "completed" else message.text.sent
         part = OutputText(text=text)
         message.item.content = [part]
         message.item.status = status
@@ -264,7 +265,9 @@ class ResponseBuilder:
     def _finish(self, event: TurnFinished) -> list[ResponseEvent]:
         message_error = event.error_message or "Codex turn failed"
         length = event.status == "failed" and LENGTH_MARKER in message_error
-        out = self._close_all("completed" if event.status == "completed" else "incomplete")
+        # Whatever Codex did not complete stays incomplete, also in a completed turn: a message or
+        # reasoning item of a model request Codex retried (its replacement comes as a new item).
+        out = self._close_all("incomplete")
         self.response.usage = ResponseUsage.from_turn(event.usage)
         if event.status == "completed":
             self.response.status = "completed"

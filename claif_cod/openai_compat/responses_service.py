@@ -1,11 +1,13 @@
-"""``responses.create`` and ``responses.retrieve`` on top of the same engine as chat.
+"""``responses.create``, ``retrieve``, ``delete``, ``cancel`` and ``input_items.list`` on the same engine as chat.
 
 A response is one Codex turn. Without ``previous_response_id`` it runs on a fresh thread whose
 history is the request's earlier input items; with one, it continues that response's thread
 directly when the response is still the thread's newest, and otherwise forks the thread through
 that response's turn (``thread/fork`` with ``lastTurnId``), so a branch never rewrites a history
 someone else continued. Codex's agent messages become ``message`` output items and its reasoning
-summaries ``reasoning`` items, streamed as OpenAI's own ``ResponseStreamEvent`` sequence.
+summaries ``reasoning`` items, streamed as OpenAI's own ``ResponseStreamEvent`` sequence
+(:mod:`.responses_stream`). Results for tool calls whose turn is gone are replayed with the stored
+conversation (:mod:`.responses_replay`).
 """
 
 from __future__ import annotations

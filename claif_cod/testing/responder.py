@@ -136,6 +136,7 @@ class Responder:
         self.calls = [] if self.tool_outputs is not None else self._calls(user_texts[-1] if user_texts else "")
         self.status = self.script.status() if "status" in self.script.markers else None
         self.delay = self.script.number("slow") / 1000 if "slow" in self.script.markers else 0.0
+        self.summary_parts = self.script.number("reasoning") if self.script.markers.get("reasoning") else 0
         self.reply = self._reply_text()
         self.input_tokens = input_tokens
         self.cached = cached
@@ -210,7 +211,7 @@ class Responder:
 
     def _reasoning(self, output_index: int) -> None:
         """``[[reasoning]]``: one summary, deltas only; ``[[reasoning:N]]``: N summary parts, each announced."""
-        parts = self.script.number("reasoning") if self.script.markers["reasoning"] else 0
+        parts = self.summary_parts
         texts = [_REASONING_SUMMARY] if parts == 0 else [f"Part {i} of the reasoning." for i in range(1, parts + 1)]
         item_id = self.state.new_id("rs")
         ids = {"item_id": item_id, "output_index": output_index}

@@ -206,10 +206,12 @@ class _SyncEvents(httpx2.SyncByteStream):
 class _AsyncEvents(httpx2.AsyncByteStream):
     """Chunks handed over by a :class:`Pump` to the caller's event loop."""
 
-    def __init__(self, loop: LoopThread, events: AsyncIterator[bytes], request: httpx2.Request) -> None:
+    def __init__(
+        self, loop: LoopThread, caller: asyncio.AbstractEventLoop, events: AsyncIterator[bytes], request: httpx2.Request
+    ) -> None:
         self._request = request
         self._queue: asyncio.Queue[Outcome] = asyncio.Queue()
-        self._caller = asyncio.get_running_loop()
+        self._caller = caller
         self._pump = Pump(loop, events, self._deliver)
         self._done = False
 
@@ -244,19 +246,25 @@ class CodexTransport(httpx2.BaseTransport):
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         loop = self.core.loop
         body = request.read()
-        try:
-            reply = loop.run(
-                self.core.dispatch(request.method, request.url.path, body, _read_timeout(request), request.url.params)
+
+        async def dispatch() -> JsonReply | tuple[dict[str, str], _SyncEvents]:
+            reply = await self.core.dispatch(
+                request.method, request.url.path, body, _read_timeout(request), request.url.params
             )
+            if isinstance(reply, JsonReply):
+                return reply
+            # Pumped from here, so the first chunk is on its way while the caller sets up its stream.
+            return reply.headers, _SyncEvents(loop, reply.events, request)
+
+        try:
+            reply = loop.run(dispatch())
         except APIFailure as failure:
             return _failure_response(request, failure)
         if isinstance(reply, JsonReply):
             return _response(request, reply)
+        headers, events = reply
         return httpx2.Response(
-            200,
-            headers={"content-type": "text/event-stream", **reply.headers},
-            stream=_SyncEvents(loop, reply.events, request),
-            request=request,
+            200, headers={"content-type": "text/event-stream", **headers}, stream=events, request=request
         )
 
     def close(self) -> None:
@@ -270,19 +278,26 @@ class AsyncCodexTransport(httpx2.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         loop = self.core.loop
         body = await request.aread()
-        try:
-            reply = await loop.run_async(
-                self.core.dispatch(request.method, request.url.path, body, _read_timeout(request), request.url.params)
+        caller = asyncio.get_running_loop()
+
+        async def dispatch() -> JsonReply | tuple[dict[str, str], _AsyncEvents]:
+            reply = await self.core.dispatch(
+                request.method, request.url.path, body, _read_timeout(request), request.url.params
             )
+            if isinstance(reply, JsonReply):
+                return reply
+            # Pumped from here, so the first chunk is on its way while the caller sets up its stream.
+            return reply.headers, _AsyncEvents(loop, caller, reply.events, request)
+
+        try:
+            reply = await loop.run_async(dispatch())
         except APIFailure as failure:
             return _failure_response(request, failure)
         if isinstance(reply, JsonReply):
             return _response(request, reply)
+        headers, events = reply
         return httpx2.Response(
-            200,
-            headers={"content-type": "text/event-stream", **reply.headers},
-            stream=_AsyncEvents(loop, reply.events, request),
-            request=request,
+            200, headers={"content-type": "text/event-stream", **headers}, stream=events, request=request
         )
 
     async def aclose(self) -> None:

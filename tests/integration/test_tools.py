@@ -286,10 +286,16 @@ async def test_a_suspended_turn_keeps_its_process_from_eviction(
         options_a = RequestOptions(CodexConfig(working_dir=str(dirs[0])))
         first, _ = await service.complete(json.dumps(ask).encode(), options_a)
         [call] = first.choices[0].message.tool_calls or []
-        # Another directory needs a second process; the cap is exceeded rather than the suspended one evicted.
+        [(_, suspended, _, _)] = engine.processes()
+        # Another directory needs a second process: the cap is exceeded rather than the suspended one
+        # evicted, and once that turn is over the idle newcomer is the one trimmed back to the cap.
         other = {"model": "o4-mini", "messages": [user("hi")]}
-        await service.complete(json.dumps(other).encode(), RequestOptions(CodexConfig(working_dir=str(dirs[1]))))
-        assert len(engine.processes()) == 2
+        reply, _ = await service.complete(
+            json.dumps(other).encode(), RequestOptions(CodexConfig(working_dir=str(dirs[1])))
+        )
+        assert reply.choices[0].message.content == "Echo: hi"
+        assert [server for _, server, _, _ in engine.processes()] == [suspended]
+        assert suspended.alive
         answer = {
             **ask,
             "messages": [

@@ -110,7 +110,9 @@ def inject_item(item: HistoryItem) -> wire.InjectItem:
     content: list[wire.ContentPart | wire.ImagePart] = []
     if item.text or not item.images:
         content.append(wire.ContentPart(type="input_text" if item.role == "user" else "output_text", text=item.text))
-    content.extend(wire.ImagePart(image_url=image.data_url) for image in item.images)
+    content.extend(
+        wire.ImagePart(image_url=image.data_url, detail=image.detail or msgspec.UNSET) for image in item.images
+    )
     return wire.MessageItem(role=item.role, content=content)
 
 

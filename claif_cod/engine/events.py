@@ -36,6 +36,15 @@ class TextDelta(msgspec.Struct, tag="text_delta"):
     delta: str
 
 
+class ReasoningDelta(msgspec.Struct, tag="reasoning_delta"):
+    """Streamed reasoning summary text; ``part_added`` (empty ``delta``) opens summary part ``summary_index``."""
+
+    item_id: str
+    summary_index: int
+    delta: str
+    part_added: bool = False
+
+
 class TextReset(msgspec.Struct, tag="text_reset"):
     """Codex retried the model request: the text streamed so far for ``item_id`` is void."""
 
@@ -70,4 +79,13 @@ class ToolCallsRequested(msgspec.Struct, tag="tool_calls"):
     usage: TurnUsage
 
 
-TurnEvent = TextDelta | TextReset | ItemStarted | ItemCompleted | UsageUpdated | ToolCallsRequested | TurnFinished
+TurnEvent = (
+    TextDelta
+    | ReasoningDelta
+    | TextReset
+    | ItemStarted
+    | ItemCompleted
+    | UsageUpdated
+    | ToolCallsRequested
+    | TurnFinished
+)

@@ -16,6 +16,8 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import msgspec
+
 from claif_cod.engine import wire
 
 _SUFFIXES = {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp"}
@@ -28,6 +30,8 @@ class Image:
     source: str
     data: bytes = field(repr=False, compare=False)
     mime: str
+    detail: str | None = None
+    """OpenAI's ``detail`` (``low``, ``high``, ``auto``), passed on to Codex as given."""
 
     @property
     def data_url(self) -> str:
@@ -42,7 +46,8 @@ class TurnImages:
         self._dir: str | None = None
         try:
             for index, image in enumerate(images):
-                self.inputs.append(wire.LocalImageInput(path=self._write(index, image)))
+                path = self._write(index, image)
+                self.inputs.append(wire.LocalImageInput(path=path, detail=image.detail or msgspec.UNSET))
         except BaseException:
             self.remove()
             raise

@@ -24,6 +24,7 @@ from claif_cod.engine.errors import TurnTimedOut
 from claif_cod.engine.events import (
     ItemCompleted,
     ItemStarted,
+    ReasoningDelta,
     TextDelta,
     TextReset,
     ToolCallsRequested,
@@ -241,6 +242,11 @@ class Turn:
             delta = msgspec.json.decode(params, type=wire_notifications.AgentMessageDelta)
             if delta.turn_id == self.turn_id:
                 return [TextDelta(item_id=delta.item_id, delta=delta.delta)]
+        elif method in ("item/reasoning/summaryTextDelta", "item/reasoning/summaryPartAdded"):
+            summary = msgspec.json.decode(params, type=wire_notifications.ReasoningSummaryDelta)
+            if summary.turn_id == self.turn_id:
+                added = method == "item/reasoning/summaryPartAdded"
+                return [ReasoningDelta(summary.item_id, summary.summary_index, summary.delta, part_added=added)]
         elif method in ("item/started", "item/completed"):
             note = msgspec.json.decode(params, type=wire_notifications.ItemNotification)
             if note.turn_id != self.turn_id:

@@ -153,6 +153,7 @@ class ImagePart(msgspec.Struct):
 
     image_url: str
     type: Literal["input_image"] = "input_image"
+    detail: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class MessageItem(msgspec.Struct, tag_field="type", tag="message"):
@@ -193,6 +194,7 @@ class LocalImageInput(msgspec.Struct):
 
     path: str
     type: Literal["localImage"] = "localImage"
+    detail: str | msgspec.UnsetType = msgspec.UNSET
 
 
 UserInput = TextInput | LocalImageInput

@@ -27,10 +27,13 @@ class AgentMessageDelta(Camel):
 
 
 class ReasoningSummaryDelta(Camel):
+    """``item/reasoning/summaryTextDelta``; also ``item/reasoning/summaryPartAdded`` (without ``delta``)."""
+
     thread_id: str
     turn_id: str
     item_id: str
-    delta: str
+    summary_index: int = 0
+    delta: str = ""
 
 
 class ItemNotification(Camel):

@@ -320,7 +320,11 @@ class ChatRun:
             results = [task.result() for task in tasks]
             for r in results:
                 role: Literal["assistant"] | None = None if r.index in started else "assistant"
-                yield self._chunk([ChunkChoice(index=r.index, delta=Delta(role=role), finish_reason=r.finish_reason)])
+                delta = Delta(role=role)
+                finish = self._chunk([ChunkChoice(index=r.index, delta=delta, finish_reason=r.finish_reason)])
+                if r.interrupted:
+                    finish.interrupted = True
+                yield finish
             stream_options = self.parsed.request.stream_options
             if stream_options is not None and stream_options.include_usage:
                 yield self._chunk([], usage=Usage.from_turns([r.usage for r in results]))

@@ -34,12 +34,23 @@ _MAGIC = (
 )
 
 
+DETAILS = ("auto", "low", "high")
+"""OpenAI's image ``detail`` values. Codex takes ``auto`` and ``high``, but replaces an image sent with
+``low`` by the text "image content omitted because detail 'low' is not supported" (seen with 0.163):
+such an image goes without ``detail`` (Codex's default, ``high``) and ``detail`` is reported."""
+
+
 class ImageRef:
     """An image part as the caller sent it, before its bytes are in hand."""
 
-    def __init__(self, url: str, where: str) -> None:
+    def __init__(self, url: str, where: str, detail: object = None) -> None:
         self.url = url
         self.where = where
+        if detail is not None and detail not in DETAILS:
+            message = f"{where}: detail must be one of {', '.join(DETAILS)}"
+            raise InvalidRequest(message, param=f"{where}.detail")
+        self.detail_dropped = detail == "low"
+        self.detail = detail if isinstance(detail, str) and not self.detail_dropped else None
 
 
 def _too_large(ref: ImageRef) -> InvalidRequest:
@@ -63,7 +74,7 @@ def _checked(data: bytes, ref: ImageRef) -> Image:
         raise InvalidRequest(f"{ref.where}: not a PNG, JPEG, GIF or WebP image", param=ref.where)
     # A data: URL is identified by its bytes (it may be megabytes long), a remote one by its URL.
     source = "sha256:" + hashlib.sha256(data).hexdigest() if ref.url.startswith("data:") else ref.url
-    return Image(source=source, data=data, mime=mime)
+    return Image(source=source, data=data, mime=mime, detail=ref.detail)
 
 
 def decode_data_url(ref: ImageRef) -> Image:

@@ -152,7 +152,26 @@ def stream_and_ignored(body: bytes) -> tuple[bool, tuple[str, ...]]:
     ignored = [key for key in keys if key not in HONOURED and key not in NO_EFFECT]
     if reported.response_format is not None and reported.response_format.type == "json_object":
         ignored.append("response_format.json_object")
+    if b'"low"' in body and _low_detail(body):
+        ignored.append(LOW_DETAIL)
     return reported.stream, tuple(sorted(ignored))
+
+
+LOW_DETAIL = "image_url.detail"
+"""Reported for an image part with ``detail: "low"``, which Codex cannot honour (see ``images.DETAILS``)."""
+
+
+def _low_detail(body: bytes) -> bool:
+    try:
+        messages = _decoder.decode(body).messages
+    except msgspec.DecodeError:
+        return False
+    refs: list[ImageRef] = []
+    try:
+        build_conversation(messages, refs=refs)
+    except InvalidRequest:
+        return False
+    return any(ref.detail_dropped for ref in refs)
 
 
 def parse_chat_request(body: bytes, *, default_model: str | None, strict: bool) -> ParsedRequest:
@@ -172,6 +191,10 @@ def parse_chat_request(body: bytes, *, default_model: str | None, strict: bool) 
     tools = thread_tools(
         request.tools, request.tool_choice, request.parallel_tool_calls, request.builtin_tools, ignored
     )
+    refs: list[ImageRef] = []
+    conversation = build_conversation(request.messages, refs=refs)
+    if any(ref.detail_dropped for ref in refs):
+        ignored.append(LOW_DETAIL)
     if strict and ignored:
         names = ", ".join(sorted(ignored))
         raise InvalidRequest(
@@ -190,10 +213,9 @@ def parse_chat_request(body: bytes, *, default_model: str | None, strict: bool) 
     stop = (request.stop,) if isinstance(request.stop, str) else tuple(request.stop or ())
     if len(stop) > 4 or any(not s for s in stop):
         raise InvalidRequest("stop takes up to 4 non-empty strings", param="stop")
-    refs: list[ImageRef] = []
     return ParsedRequest(
         request=request,
-        conversation=build_conversation(request.messages, refs=refs),
+        conversation=conversation,
         stop=stop,
         output_schema=output_schema,
         ignored=tuple(sorted(ignored)),
@@ -288,7 +310,8 @@ def _content(message: ChatMessage, where: str, *, allow_images: bool) -> tuple[s
         image_url = part.get("image_url")
         url = image_url.get("url") if isinstance(image_url, dict) else None
         if kind == "image_url" and allow_images and isinstance(url, str):
-            refs.append(ImageRef(url, f"{where}.content[{j}]"))
+            detail = image_url.get("detail") if isinstance(image_url, dict) else None
+            refs.append(ImageRef(url, f"{where}.content[{j}]", detail))
             continue
         raise InvalidRequest(f"{where}: content part of type {kind!r} is not supported", param=where)
     return "\n".join(texts), refs

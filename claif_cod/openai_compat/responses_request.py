@@ -67,6 +67,7 @@ class ResponsesRequest(msgspec.Struct):
     parallel_tool_calls: bool | None = None
     builtin_tools: bool | None = None
     tool_timeout: float | None = None
+    background: bool = False
 
 
 HONOURED = frozenset(
@@ -86,6 +87,7 @@ HONOURED = frozenset(
         "parallel_tool_calls",
         "builtin_tools",
         "tool_timeout",
+        "background",
     }
 )
 NO_EFFECT = frozenset({"user", "safety_identifier"})
@@ -144,12 +146,17 @@ def parse_responses_request(body: bytes, *, default_model: str | None, strict: b
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
     if request.model is None:
         request.model = default_model
+    if request.background:
+        message = "background responses are not supported by claif_cod: a response runs while its request waits"
+        raise InvalidRequest(message, param="background")
     strict = strict if request.strict is None else request.strict
     ignored = [key for key in raw if key not in HONOURED and key not in NO_EFFECT]
     output_schema = _output_schema(request.text, ignored)
     if request.reasoning is not None and request.reasoning.generate_summary is not None:
         ignored.append("reasoning.generate_summary")
     instructions, items, refs, owners = _items(request.input, ignored)
+    if any(ref.detail_dropped for ref in refs):
+        ignored.append("input_image.detail")  # "low": Codex would drop the image (see images.DETAILS)
     chat_tools = [
         ChatTool(t.type, FunctionDef(t.name, t.description, t.parameters, t.strict) if t.type == "function" else None)
         for t in request.tools or []
@@ -250,7 +257,7 @@ def _content(content: object, where: str, *, images: bool) -> tuple[str, list[Im
         if kind in ("input_text", "output_text") and isinstance(part.get("text"), str):
             texts.append(part["text"])
         elif kind == "input_image" and images and isinstance(part.get("image_url"), str):
-            refs.append(ImageRef(part["image_url"], f"{where}.content[{j}]"))
+            refs.append(ImageRef(part["image_url"], f"{where}.content[{j}]", part.get("detail")))
         else:
             raise InvalidRequest(f"{where}.content[{j}]: content part of type {kind!r} is not supported", param=where)
     return "\n".join(texts), refs

@@ -85,7 +85,8 @@ class ResponseError(msgspec.Struct):
 
 
 class IncompleteDetails(msgspec.Struct):
-    reason: Literal["max_output_tokens", "content_filter"]
+    reason: Literal["max_output_tokens", "content_filter", "interrupted"]
+    """OpenAI's two reasons, and claif_cod's own ``interrupted`` (``turn.interrupt``, ``responses.cancel``)."""
 
 
 class TextFormatEcho(msgspec.Struct, omit_defaults=True):
@@ -125,6 +126,14 @@ class Response(msgspec.Struct, kw_only=True):
     tools: list[Any] = []
     temperature: None = None
     top_p: None = None
+
+
+class ResponseDeleted(msgspec.Struct):
+    """What ``DELETE /v1/responses/{id}`` answers (``openai`` itself discards it)."""
+
+    id: str
+    object: Literal["response.deleted"] = "response.deleted"
+    deleted: bool = True
 
 
 # --- stream events: ``sequence_number`` is set as each event goes out ------------------------------
@@ -206,6 +215,34 @@ class FunctionCallArgumentsDone(_Event, tag="response.function_call_arguments.do
     arguments: str
 
 
+class ReasoningSummaryPartAdded(_Event, tag="response.reasoning_summary_part.added"):
+    item_id: str
+    output_index: int
+    summary_index: int
+    part: SummaryText
+
+
+class ReasoningSummaryPartDone(_Event, tag="response.reasoning_summary_part.done"):
+    item_id: str
+    output_index: int
+    summary_index: int
+    part: SummaryText
+
+
+class ReasoningSummaryTextDelta(_Event, tag="response.reasoning_summary_text.delta"):
+    item_id: str
+    output_index: int
+    summary_index: int
+    delta: str
+
+
+class ReasoningSummaryTextDone(_Event, tag="response.reasoning_summary_text.done"):
+    item_id: str
+    output_index: int
+    summary_index: int
+    text: str
+
+
 ResponseEvent = (
     ResponseCreated
     | ResponseInProgress
@@ -220,5 +257,9 @@ ResponseEvent = (
     | OutputTextDone
     | FunctionCallArgumentsDelta
     | FunctionCallArgumentsDone
+    | ReasoningSummaryPartAdded
+    | ReasoningSummaryPartDone
+    | ReasoningSummaryTextDelta
+    | ReasoningSummaryTextDone
 )
 TERMINAL_EVENTS = (ResponseCompleted, ResponseFailed, ResponseIncomplete)

@@ -1,78 +1,54 @@
-"""``responses.create`` and ``responses.retrieve`` on top of the same engine as chat.
+"""``responses.create``, ``retrieve``, ``delete``, ``cancel`` and ``input_items.list`` on the same engine as chat.
 
 A response is one Codex turn. Without ``previous_response_id`` it runs on a fresh thread whose
 history is the request's earlier input items; with one, it continues that response's thread
 directly when the response is still the thread's newest, and otherwise forks the thread through
 that response's turn (``thread/fork`` with ``lastTurnId``), so a branch never rewrites a history
 someone else continued. Codex's agent messages become ``message`` output items and its reasoning
-summaries ``reasoning`` items, streamed as OpenAI's own ``ResponseStreamEvent`` sequence.
+summaries ``reasoning`` items, streamed as OpenAI's own ``ResponseStreamEvent`` sequence
+(:mod:`.responses_stream`). Results for tool calls whose turn is gone are replayed with the stored
+conversation (:mod:`.responses_replay`).
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
 import msgspec
 
 from claif_cod._log import get_logger
-from claif_cod.engine import wire_items
 from claif_cod.engine.conversations import HistoryItem
 from claif_cod.engine.engine import Engine, ThreadHandle, Turn, TurnOptions
 from claif_cod.engine.errors import InvalidRequest, TurnFailed
 from claif_cod.engine.events import (
-    ItemCompleted,
-    ItemStarted,
-    TextDelta,
-    TextReset,
-    ToolCallsRequested,
-    TurnEvent,
     TurnFinished,
 )
 from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail, translate
 from claif_cod.openai_compat.options import RequestOptions
+from claif_cod.openai_compat.responses_items import input_items, page
+from claif_cod.openai_compat.responses_replay import replayed
 from claif_cod.openai_compat.responses_request import ParsedResponses, parse_responses_request
 from claif_cod.openai_compat.responses_schema import (
     TERMINAL_EVENTS,
-    ContentPartAdded,
-    ContentPartDone,
-    FunctionCallArgumentsDelta,
-    FunctionCallArgumentsDone,
-    FunctionCallOutput,
-    IncompleteDetails,
-    OutputItem,
-    OutputItemAdded,
-    OutputItemDone,
-    OutputMessage,
-    OutputText,
-    OutputTextDelta,
-    OutputTextDone,
     ReasoningEcho,
-    ReasoningOutput,
     Response,
-    ResponseCompleted,
     ResponseCreated,
-    ResponseError,
+    ResponseDeleted,
     ResponseEvent,
-    ResponseFailed,
-    ResponseIncomplete,
     ResponseInProgress,
     ResponseStatus,
-    ResponseUsage,
-    SummaryText,
     TextEcho,
     TextFormatEcho,
 )
 from claif_cod.openai_compat.responses_store import MemoryResponseStore, ResponseRecord, ResponseStore
-from claif_cod.openai_compat.text import ChoiceText
+from claif_cod.openai_compat.responses_stream import LENGTH_MARKER, ResponseBuilder
 
 log = get_logger("claif_cod.responses")
 
-_LENGTH_MARKER = "max_output_tokens"
 _encoder = msgspec.json.Encoder()
 _response_decoder = msgspec.json.Decoder(Response)
 
@@ -95,9 +71,7 @@ class ResponsesService:
         assert final is not None
         return final, run.parsed.ignored
 
-    async def stream(
-        self, body: bytes, options: RequestOptions
-    ) -> tuple[AsyncGenerator[ResponseEvent, None], tuple[str, ...]]:
+    async def stream(self, body: bytes, options: RequestOptions) -> ResponseStream:
         """Events as Codex produces them; failures before the first event raise here (an HTTP status)."""
         try:
             run = await self._start(body, options, streaming=True)
@@ -109,14 +83,39 @@ class ResponsesService:
         except Exception as exc:
             await events.aclose()
             raise translate(exc) from exc
-        return _prepend(first, events), run.parsed.ignored
+        return ResponseStream(_prepend(first, events), run.parsed.ignored, run.cut_short)
 
     def retrieve(self, response_id: str) -> bytes:
+        return self._stored(response_id).body
+
+    def delete(self, response_id: str) -> bytes:
+        """``responses.delete``: the response can no longer be fetched, listed or continued; a response
+        that continued it (same thread) or branched from it is untouched."""
+        record = self._stored(response_id)
+        if decode_response(record.body).status == "in_progress":
+            message = f"Response '{response_id}' is still in progress; it can be deleted once it has ended."
+            raise APIFailure.bad_request(message)
+        self.store.forget(response_id)
+        return _encoder.encode(ResponseDeleted(id=response_id))
+
+    def input_items(self, response_id: str, *, after: str | None, limit: int | None, order: str | None) -> bytes:
+        stored = self._stored(response_id).input
+        try:
+            return page(stored, after=after, limit=limit, order=order)
+        except Exception as exc:
+            raise translate(exc) from exc
+
+    def cancel(self, response_id: str) -> bytes:
+        """Only ``background`` responses can be cancelled, and claif_cod refuses to create those."""
+        self._stored(response_id)
+        raise APIFailure.bad_request("Cannot cancel a synchronous response.")
+
+    def _stored(self, response_id: str) -> ResponseRecord:
         record = self.store.get(response_id)
         if record is None or not record.stored:
             detail = ErrorDetail(f"Response with id '{response_id}' not found.", "invalid_request_error", None, "id")
             raise APIFailure("status", 404, detail)
-        return record.body
+        return record
 
     async def _start(self, body: bytes, options: RequestOptions, *, streaming: bool) -> _Run:
         parsed = parse_responses_request(body, default_model=options.default_model, strict=options.strict)
@@ -124,6 +123,15 @@ class ResponsesService:
         run = _Run(self, parsed, options, streaming)
         await run.start()
         return run
+
+
+@dataclass(frozen=True)
+class ResponseStream:
+    events: AsyncGenerator[ResponseEvent, None]
+    ignored: tuple[str, ...]
+    """Parameters that had no effect."""
+    cut_short: Callable[[str], list[ResponseEvent]]
+    """The events that end a stream cut short from outside (saying why): ``response.failed``."""
 
 
 async def _prepend(
@@ -137,13 +145,6 @@ async def _prepend(
         raise translate(exc) from exc
     finally:
         await rest.aclose()
-
-
-@dataclass
-class _Message:
-    index: int
-    item: OutputMessage
-    text: ChoiceText
 
 
 class _Run:
@@ -173,9 +174,11 @@ class _Run:
             store=parsed.request.store,
         )
         self.instructions = parsed.instructions
+        self.builder = ResponseBuilder(self.response, streaming=streaming)
+        # The input is kept for input_items.list and replays; store=false keeps it nowhere.
+        self.input_items = input_items(parsed.request.input) if parsed.request.store else b"[]"
         self.handle: ThreadHandle | None = None
         self.turn: Turn | None = None
-        self._messages: dict[str, _Message] = {}
 
     # --- starting ------------------------------------------------------------------------------
 
@@ -194,14 +197,12 @@ class _Run:
             except BaseException:
                 self.store.delete(self.response.id)
                 raise
-            self._save(None)
+            await self._attach()
             return
         if results and previous_id is not None:
-            message = (
-                f"the tool calls of response '{previous_id}' are no longer waiting for results (the turn ended); "
-                "send the whole transcript without previous_response_id"
-            )
-            raise InvalidRequest(message, param="previous_response_id")
+            # The turn that made the calls is gone (a restart, its tool_timeout): replay the stored chain.
+            await self._replay(previous_id)
+            previous_id = None
         if previous_id is None:
             handle = await self.engine.threads.start(
                 key,
@@ -246,7 +247,33 @@ class _Run:
         except BaseException:
             self.store.delete(self.response.id)  # the caller is told it failed: it must not have happened
             raise
+        await self._attach()
+
+    async def _attach(self) -> None:
+        """The turn is under way: recorded, and interruptible by ``turn.interrupt`` naming the request."""
         self._save(None)
+        if self.options.control is not None and self.turn is not None:
+            await self.options.control.attach(self.turn)
+
+    async def _replay(self, previous_id: str) -> None:
+        options = self.options
+        previous = self.store.get(previous_id)
+        if previous is not None and self.engine.suspensions.for_thread(previous.thread_id) is not None:
+            # Its turn still waits, for other calls than these results answer.
+            message = f"response '{previous_id}' is waiting for its tool calls' function_call_output items"
+            raise InvalidRequest(message, param="input")
+        replay = replayed(
+            self.store, self.parsed, previous_id, default_model=options.default_model, strict=options.strict
+        )
+        if replay is None:
+            message = (
+                f"the tool calls of response '{previous_id}' are no longer waiting for results, and a response "
+                "of its conversation is gone; send the whole transcript without previous_response_id"
+            )
+            raise InvalidRequest(message, param="previous_response_id")
+        await replay.with_images()
+        self.parsed, self.instructions = replay, replay.instructions
+        log.info("responses.replayed", previous=previous_id, items=len(replay.history))
 
     def _claim(self, handle: ThreadHandle) -> None:
         """Record the response (in progress) as its thread's newest, before anything can race it."""
@@ -269,6 +296,9 @@ class _Run:
         if status is not None:
             self.response.status = status
         assert self.handle is not None
+        current = self.store.get(self.response.id)
+        if current is not None and self.request.store and not current.stored:
+            return  # deleted (responses.delete) as soon as it ended: it stays deleted
         self.store.put(
             ResponseRecord(
                 response_id=self.response.id,
@@ -279,6 +309,7 @@ class _Run:
                 created_at=self.response.created_at,
                 stored=self.request.store,
                 body=_encoder.encode(self.response),
+                input=self.input_items,
             )
         )
 
@@ -286,7 +317,6 @@ class _Run:
 
     async def events(self) -> AsyncGenerator[ResponseEvent, None]:
         assert self.turn is not None
-        numbers = itertools.count()
         turn_events = self.turn.events()
         started = False
         try:
@@ -296,14 +326,14 @@ class _Run:
                         self._raise_if_failed_early(event)
                     started = True
                     opening: list[ResponseEvent] = [
-                        ResponseCreated(response=self._snapshot()),
-                        ResponseInProgress(response=self._snapshot()),
+                        ResponseCreated(response=self.builder.snapshot()),
+                        ResponseInProgress(response=self.builder.snapshot()),
                     ]
-                    for out in opening:
-                        out.sequence_number = next(numbers)
+                    for out in self.builder.numbered(opening):
                         yield out
-                for translated in self._translate(event):
-                    translated.sequence_number = next(numbers)
+                if isinstance(event, TurnFinished) and event.status == "interrupted" and self.options.control:
+                    self.options.control.interrupted = True
+                for translated in self.builder.numbered(self.builder.translate(event)):
                     yield translated
         finally:
             await turn_events.aclose()
@@ -311,133 +341,16 @@ class _Run:
                 self.response.status = "cancelled"  # the caller stopped listening or the turn raised
             self._save(None)
 
+    def cut_short(self, message: str) -> list[ResponseEvent]:
+        out = self.builder.numbered(self.builder.fail(message))
+        self._save(None)  # the events generator has already ended (and saved it as cancelled)
+        return out
+
     def _raise_if_failed_early(self, event: TurnFinished) -> None:
         """A turn that failed before saying anything fails the request itself (an HTTP status)."""
-        if event.status == "failed" and _LENGTH_MARKER not in (event.error_message or ""):
+        if event.status == "failed" and LENGTH_MARKER not in (event.error_message or ""):
             self.response.status = "failed"
             raise TurnFailed(event.error_message or "Codex turn failed", event.error_info)
-
-    def _snapshot(self) -> Response:
-        return msgspec.structs.replace(self.response, output=list(self.response.output))
-
-    def _translate(self, event: TurnEvent) -> list[ResponseEvent]:
-        if isinstance(event, ItemStarted) and isinstance(event.item, wire_items.AgentMessageItem):
-            return self._open(event.item.id)
-        if isinstance(event, TextDelta):
-            out = self._open(event.item_id)
-            message = self._messages[event.item_id]
-            out.extend(self._delta(message, message.text.delta(event.item_id, event.delta)))
-            return out
-        if isinstance(event, TextReset) and event.item_id in self._messages:
-            self._messages[event.item_id].text.reset(event.item_id)
-        elif isinstance(event, ItemCompleted) and isinstance(event.item, wire_items.AgentMessageItem):
-            return self._close(event.item)
-        elif (
-            isinstance(event, ItemCompleted)
-            and isinstance(event.item, wire_items.ReasoningItem)
-            and event.item.summary
-        ):
-            reasoning = ReasoningOutput(
-                id=f"rs_{event.item.id}", summary=[SummaryText(text=t) for t in event.item.summary]
-            )
-            index = self._append(reasoning)
-            return [
-                OutputItemAdded(output_index=index, item=reasoning),
-                OutputItemDone(output_index=index, item=reasoning),
-            ]
-        elif isinstance(event, ToolCallsRequested):
-            return self._calls(event)
-        elif isinstance(event, TurnFinished):
-            return self._finish(event)
-        return []
-
-    def _calls(self, event: ToolCallsRequested) -> list[ResponseEvent]:
-        """The model called the caller's tools: the response ends here, and the turn waits for the results."""
-        out: list[ResponseEvent] = []
-        for message in self._messages.values():
-            out.extend(self._done(message, "completed"))
-        for call in event.calls:
-            item = FunctionCallOutput(id=f"fc_{call.call_id}", call_id=call.call_id, name=call.name, arguments="")
-            index = self._append(item)
-            added = msgspec.structs.replace(item, status="in_progress")
-            item.arguments = call.arguments
-            out += [
-                OutputItemAdded(output_index=index, item=added),
-                FunctionCallArgumentsDelta(item_id=item.id, output_index=index, delta=call.arguments),
-                FunctionCallArgumentsDone(item_id=item.id, output_index=index, arguments=call.arguments),
-                OutputItemDone(output_index=index, item=item),
-            ]
-        self.response.usage = ResponseUsage.from_turn(event.usage)
-        self.response.status = "completed"
-        out.append(ResponseCompleted(response=self._snapshot()))
-        return out
-
-    def _append(self, item: OutputItem) -> int:
-        self.response.output.append(item)
-        return len(self.response.output) - 1
-
-    def _open(self, codex_id: str) -> list[ResponseEvent]:
-        if codex_id in self._messages:
-            return []
-        item = OutputMessage(id=f"msg_{codex_id}", content=[OutputText(text="")], status="in_progress")
-        index = self._append(item)
-        self._messages[codex_id] = _Message(index, item, ChoiceText())
-        empty = OutputMessage(id=item.id, content=[], status="in_progress")
-        return [
-            OutputItemAdded(output_index=index, item=empty),
-            ContentPartAdded(item_id=item.id, output_index=index, content_index=0, part=OutputText(text="")),
-        ]
-
-    def _delta(self, message: _Message, text: str) -> list[ResponseEvent]:
-        if not text:
-            return []
-        message.item.content[0].text = message.text.sent
-        return [OutputTextDelta(item_id=message.item.id, output_index=message.index, content_index=0, delta=text)]
-
-    def _close(self, item: wire_items.AgentMessageItem) -> list[ResponseEvent]:
-        out = self._open(item.id)
-        message = self._messages[item.id]
-        out.extend(self._delta(message, message.text.complete(item.id, item.text) + message.text.finish()))
-        return out + self._done(message, "completed")
-
-    def _done(self, message: _Message, status: str) -> list[ResponseEvent]:
-        if message.item.status != "in_progress":
-            return []
-        text = message.text.text
-        part = OutputText(text=text)
-        message.item.content = [part]
-        message.item.status = "completed" if status == "completed" else "incomplete"
-        ids = {"item_id": message.item.id, "output_index": message.index, "content_index": 0}
-        return [
-            OutputTextDone(text=text, **ids),  # type: ignore[arg-type]
-            ContentPartDone(part=part, **ids),  # type: ignore[arg-type]
-            OutputItemDone(output_index=message.index, item=message.item),
-        ]
-
-    def _finish(self, event: TurnFinished) -> list[ResponseEvent]:
-        out: list[ResponseEvent] = []
-        message_error = event.error_message or "Codex turn failed"
-        length = event.status == "failed" and _LENGTH_MARKER in message_error
-        for message in self._messages.values():
-            out.extend(self._done(message, "completed" if event.status == "completed" else "incomplete"))
-        self.response.usage = ResponseUsage.from_turn(event.usage)
-        if event.status == "completed":
-            self.response.status = "completed"
-            out.append(ResponseCompleted(response=self._snapshot()))
-        elif length:
-            self.response.status = "incomplete"
-            self.response.incomplete_details = IncompleteDetails(reason="max_output_tokens")
-            out.append(ResponseIncomplete(response=self._snapshot()))
-        elif event.status == "interrupted":
-            self.response.status = "cancelled"
-            out.append(ResponseIncomplete(response=self._snapshot()))
-        else:
-            self.response.status = "failed"
-            self.response.error = ResponseError(code="server_error", message=message_error)
-            if not self.streaming:
-                raise TurnFailed(message_error, event.error_info, "")
-            out.append(ResponseFailed(response=self._snapshot()))
-        return out
 
 
 def _format_echo(parsed: ParsedResponses) -> TextFormatEcho:

@@ -9,7 +9,7 @@ in SQLite (``claif_codd.response_registry``) so response ids survive its restart
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 
@@ -26,6 +26,8 @@ class ResponseRecord:
     """False for ``store=false``: the record keeps the thread's order, but the response cannot be fetched."""
     body: bytes
     """The ``Response`` JSON as last reported (``in_progress`` until the turn ends)."""
+    input: bytes = b"[]"
+    """The request's input items as ``responses.input_items.list`` lists them (a JSON array)."""
 
 
 class ResponseStore(Protocol):
@@ -34,7 +36,11 @@ class ResponseStore(Protocol):
     def put(self, record: ResponseRecord) -> None:
         """Insert or replace; a new record becomes its thread's tip."""
 
-    def delete(self, response_id: str) -> None: ...
+    def delete(self, response_id: str) -> None:
+        """Remove the record altogether (a response that never happened); see also ``forget``."""
+
+    def forget(self, response_id: str) -> None:
+        """``responses.delete``: drop the body and input, keep the thread's order (the record's place)."""
 
     def tip(self, thread_id: str) -> str | None:
         """The id of the newest response on ``thread_id``."""
@@ -71,3 +77,13 @@ class MemoryResponseStore:
 
     def tip(self, thread_id: str) -> str | None:
         return self._tips.get(thread_id)
+
+    def forget(self, response_id: str) -> None:
+        record = self._records.get(response_id)
+        if record is not None:
+            self._records[response_id] = forgotten(record)
+
+
+def forgotten(record: ResponseRecord) -> ResponseRecord:
+    """What a deleted response leaves behind: its place in its thread, nothing the caller sent or got."""
+    return replace(record, stored=False, instructions=None, body=b"", input=b"[]")

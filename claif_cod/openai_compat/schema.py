@@ -87,6 +87,9 @@ class ChatCompletionChunk(msgspec.Struct):
     usage: Usage | None = None
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
     system_fingerprint: None = None
+    interrupted: bool | msgspec.UnsetType = msgspec.UNSET
+    """claif_cod's own member, present (``true``) only on the chunk with the ``finish_reason`` of a choice whose
+    turn was interrupted: what ``StreamDone.interrupted`` says on the socket, for SSE clients (``serve --http``)."""
 
 
 class Model(msgspec.Struct):

@@ -34,6 +34,7 @@ from .params import (
     OkResult,
     ResponsesCreateParams,
     ResponsesEventParams,
+    ResponsesInputItemsParams,
     ResponsesRetrieveParams,
     SessionCloseParams,
     SessionEventParams,
@@ -83,6 +84,18 @@ class ResponsesCreateRequest(_RequestBase, tag="responses.create", kw_only=True)
 
 class ResponsesRetrieveRequest(_RequestBase, tag="responses.retrieve", kw_only=True):
     params: ResponsesRetrieveParams
+
+
+class ResponsesDeleteRequest(_RequestBase, tag="responses.delete", kw_only=True):
+    params: ResponsesRetrieveParams
+
+
+class ResponsesCancelRequest(_RequestBase, tag="responses.cancel", kw_only=True):
+    params: ResponsesRetrieveParams
+
+
+class ResponsesInputItemsRequest(_RequestBase, tag="responses.input_items.list", kw_only=True):
+    params: ResponsesInputItemsParams
 
 
 class ModelsListRequest(_RequestBase, tag="models.list", kw_only=True):
@@ -165,6 +178,9 @@ Request: TypeAlias = (
     | ChatCompletionsCreateRequest
     | ResponsesCreateRequest
     | ResponsesRetrieveRequest
+    | ResponsesDeleteRequest
+    | ResponsesCancelRequest
+    | ResponsesInputItemsRequest
     | ModelsListRequest
     | SessionSendRequest
     | SessionsListRequest
@@ -214,6 +230,9 @@ METHODS: Final[Mapping[str, MethodSpec]] = _index(
     # Raw: the Response object, or StreamDone (its ``chunks`` counts events) when the body streams.
     MethodSpec(ResponsesCreateRequest, ResponsesCreateParams, msgspec.Raw),
     MethodSpec(ResponsesRetrieveRequest, ResponsesRetrieveParams, msgspec.Raw),
+    MethodSpec(ResponsesDeleteRequest, ResponsesRetrieveParams, msgspec.Raw),
+    MethodSpec(ResponsesCancelRequest, ResponsesRetrieveParams, msgspec.Raw),
+    MethodSpec(ResponsesInputItemsRequest, ResponsesInputItemsParams, msgspec.Raw),
     MethodSpec(ModelsListRequest, ModelsListParams, ModelList),
     MethodSpec(SessionSendRequest, SessionSendParams, SessionTurnResult),
     MethodSpec(SessionsListRequest, SessionsListParams, SessionsListResult),

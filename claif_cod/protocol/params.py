@@ -97,7 +97,18 @@ class ResponsesEventParams(Payload):
 
 
 class ResponsesRetrieveParams(Payload):
+    """Also the params of ``responses.delete`` and ``responses.cancel``."""
+
     response_id: str
+
+
+class ResponsesInputItemsParams(Payload):
+    """``responses.input_items.list``: OpenAI's query parameters of ``GET /v1/responses/{id}/input_items``."""
+
+    response_id: str
+    after: str | None = None
+    limit: int | None = None
+    order: Literal["asc", "desc"] | None = None
 
 
 class ModelsListParams(Payload):

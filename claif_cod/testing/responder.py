@@ -136,6 +136,7 @@ class Responder:
         self.calls = [] if self.tool_outputs is not None else self._calls(user_texts[-1] if user_texts else "")
         self.status = self.script.status() if "status" in self.script.markers else None
         self.delay = self.script.number("slow") / 1000 if "slow" in self.script.markers else 0.0
+        self.summary_parts = self.script.number("reasoning") if self.script.markers.get("reasoning") else 0
         self.reply = self._reply_text()
         self.input_tokens = input_tokens
         self.cached = cached
@@ -209,29 +210,31 @@ class Responder:
         return f"{prefix}Echo: {self.script.text}"
 
     def _reasoning(self, output_index: int) -> None:
+        """``[[reasoning]]``: one summary, deltas only; ``[[reasoning:N]]``: N summary parts, each announced."""
+        parts = self.summary_parts
+        texts = [_REASONING_SUMMARY] if parts == 0 else [f"Part {i} of the reasoning." for i in range(1, parts + 1)]
         item_id = self.state.new_id("rs")
+        ids = {"item_id": item_id, "output_index": output_index}
         self.handler.event(
             "response.output_item.added",
             output_index=output_index,
             item={"type": "reasoning", "id": item_id, "summary": []},
         )
-        for chunk in _chunks(_REASONING_SUMMARY):
-            self.handler.event(
-                "response.reasoning_summary_text.delta",
-                item_id=item_id,
-                output_index=output_index,
-                summary_index=0,
-                delta=chunk,
-            )
-            self.reasoning_tokens += 1
+        for index, text in enumerate(texts):
+            part = {"type": "summary_text", "text": ""}
+            if parts:
+                self.handler.event("response.reasoning_summary_part.added", **ids, summary_index=index, part=part)
+            for chunk in _chunks(text):
+                self.handler.event("response.reasoning_summary_text.delta", **ids, summary_index=index, delta=chunk)
+                self.reasoning_tokens += 1
+            if parts:
+                self.handler.event("response.reasoning_summary_text.done", **ids, summary_index=index, text=text)
+                done = {"type": "summary_text", "text": text}
+                self.handler.event("response.reasoning_summary_part.done", **ids, summary_index=index, part=done)
         self.handler.event(
             "response.output_item.done",
             output_index=output_index,
-            item={
-                "type": "reasoning",
-                "id": item_id,
-                "summary": [{"type": "summary_text", "text": _REASONING_SUMMARY}],
-            },
+            item={"type": "reasoning", "id": item_id, "summary": [{"type": "summary_text", "text": t} for t in texts]},
         )
 
     def _function_call(self, output_index: int, name: str, arguments: str) -> None:

@@ -6,7 +6,7 @@ bytes for streams); the httpx transport turns that into an HTTP response.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -19,6 +19,13 @@ from claif_cod.openai_compat.responses_schema import ResponseEvent
 from claif_cod.openai_compat.responses_service import ResponsesService
 from claif_cod.openai_compat.schema import ModelList
 from claif_cod.openai_compat.service import ChatService
+from claif_cod.protocol import (
+    ResponsesCancelRequest,
+    ResponsesDeleteRequest,
+    ResponsesInputItemsParams,
+    ResponsesInputItemsRequest,
+    ResponsesRetrieveParams,
+)
 
 IGNORED_HEADER = "x-claif-cod-ignored-params"
 
@@ -35,6 +42,8 @@ class StreamReply:
 
     events: AsyncGenerator[bytes, None]
     headers: dict[str, str] = field(default_factory=dict)
+    cut_short: Callable[[APIFailure], bytes] | None = None
+    """The last events of a stream cut short by ``failure`` after it began; None: an ``{"error": ...}`` event."""
 
 
 Reply = JsonReply | StreamReply
@@ -48,6 +57,9 @@ class Backend(Protocol):
     async def responses(self, body: bytes, options: RequestOptions) -> Reply: ...
 
     async def retrieve_response(self, response_id: str, options: RequestOptions) -> JsonReply: ...
+
+    async def stored_response(self, action: StoredResponseAction) -> JsonReply:
+        """``responses.delete``, ``responses.cancel`` or ``responses.input_items.list`` of a stored response."""
 
     async def aclose(self) -> None: ...
 
@@ -93,8 +105,13 @@ async def responses_reply(service: ResponsesService, body: bytes, options: Reque
     if not wants_stream(body):
         response, ignored = await service.create(body, options)
         return JsonReply(_encoder.encode(response), ignored_headers(ignored))
-    events, ignored = await service.stream(body, options)
-    return StreamReply(_named_events(events), ignored_headers(ignored))
+    stream = await service.stream(body, options)
+
+    def cut_short(failure: APIFailure) -> bytes:
+        events = stream.cut_short(failure.detail.message)
+        return b"".join(sse_event(_encoder.encode(event)) for event in events)
+
+    return StreamReply(_named_events(stream.events), ignored_headers(stream.ignored), cut_short)
 
 
 def sse_event(payload: bytes) -> bytes:
@@ -131,6 +148,46 @@ def pick_model(listing: JsonReply, model_id: str) -> JsonReply:
     raise APIFailure("status", 404, detail)
 
 
+StoredResponseAction = ResponsesDeleteRequest | ResponsesCancelRequest | ResponsesInputItemsRequest
+"""The protocol's own request types say what to do with a stored response, in-process as on the socket."""
+
+
+def stored_response_action(method: str, route: str, query: Mapping[str, str]) -> StoredResponseAction | None:
+    """The action an HTTP route (``/responses/...`` below ``/v1``) asks of a stored response, if it is one;
+    ``include`` in the query only asks for fields these items never have."""
+    parts = route.split("/")  # "", "responses", id[, "input_items" | "cancel"]
+    if len(parts) < 3 or parts[1] != "responses" or not parts[2]:
+        return None
+    params = ResponsesRetrieveParams(response_id=parts[2])
+    if method == "DELETE" and len(parts) == 3:
+        return ResponsesDeleteRequest(id=0, params=params)
+    if method == "POST" and parts[3:] == ["cancel"]:
+        return ResponsesCancelRequest(id=0, params=params)
+    if method == "GET" and parts[3:] == ["input_items"]:
+        limit = query.get("limit")
+        if limit is not None and not limit.isdigit():
+            raise APIFailure.bad_request("limit must be an integer", param="limit")
+        order = query.get("order")
+        if order not in (None, "asc", "desc"):
+            raise APIFailure.bad_request("order must be 'asc' or 'desc'", param="order")
+        query_params = ResponsesInputItemsParams(
+            response_id=parts[2], after=query.get("after"), limit=None if limit is None else int(limit),
+            order=order,  # type: ignore[arg-type]
+        )
+        return ResponsesInputItemsRequest(id=0, params=query_params)
+    return None
+
+
+def stored_response_reply(service: ResponsesService, action: StoredResponseAction) -> bytes:
+    params = action.params
+    if isinstance(action, ResponsesDeleteRequest):
+        return service.delete(params.response_id)
+    if isinstance(action, ResponsesCancelRequest):
+        return service.cancel(params.response_id)
+    query = action.params
+    return service.input_items(query.response_id, after=query.after, limit=query.limit, order=query.order)
+
+
 class InProcessBackend:
     """Runs the engine inside this process: no daemon needed."""
 
@@ -147,6 +204,9 @@ class InProcessBackend:
 
     async def retrieve_response(self, response_id: str, options: RequestOptions) -> JsonReply:
         return JsonReply(self.responses_service.retrieve(response_id))
+
+    async def stored_response(self, action: StoredResponseAction) -> JsonReply:
+        return JsonReply(stored_response_reply(self.responses_service, action))
 
     async def models(self, options: RequestOptions) -> JsonReply:
         return await models_reply(self.service, options)

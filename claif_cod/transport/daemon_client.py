@@ -64,6 +64,7 @@ from claif_cod.transport.backend import (
     SSE_DONE,
     JsonReply,
     Reply,
+    StoredResponseAction,
     StreamReply,
     ignored_headers,
     sse,
@@ -319,6 +320,9 @@ class DaemonBackend:
         return StreamReply(
             self._events(first, events, future, request_id, frame=sse_event, done=b""), ignored_headers(ignored)
         )
+
+    async def stored_response(self, action: StoredResponseAction) -> JsonReply:
+        return JsonReply(bytes(await self.conn.call(msgspec.structs.replace(action, id=self.conn.next_id()))))
 
     async def retrieve_response(self, response_id: str, options: RequestOptions) -> JsonReply:
         raw = await self.conn.call(

@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import queue
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import cast
 
 import httpx2
@@ -21,7 +21,7 @@ import openai
 
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.options import RequestOptions
-from claif_cod.transport.backend import JsonReply, Reply, pick_model
+from claif_cod.transport.backend import JsonReply, Reply, pick_model, stored_response_action
 from claif_cod.transport.loop_thread import LoopThread, Outcome, Pump
 from claif_cod.transport.select import DaemonMode, SelectingBackend
 
@@ -52,7 +52,9 @@ class TransportCore:
                 self._loop = LoopThread(cleanup=self._close_backend)
             return self._loop
 
-    async def dispatch(self, method: str, path: str, body: bytes, timeout: float | None) -> Reply:
+    async def dispatch(
+        self, method: str, path: str, body: bytes, timeout: float | None, query: Mapping[str, str] | None = None
+    ) -> Reply:
         """Runs on the engine loop."""
         if self._backend is None:
             self._backend = SelectingBackend(self.mode)
@@ -66,6 +68,9 @@ class TransportCore:
             return await self._backend.responses(body, options)
         if method == "GET" and route.startswith("/responses/") and route.count("/") == 2:
             return await self._backend.retrieve_response(route.removeprefix("/responses/"), options)
+        action = stored_response_action(method, route, query or {})
+        if action is not None:
+            return await self._backend.stored_response(action)
         if method == "GET" and route == "/models":
             return await self._backend.models(options)
         if method == "GET" and route.startswith("/models/"):
@@ -243,7 +248,9 @@ class CodexTransport(httpx2.BaseTransport):
         body = request.read()
 
         async def dispatch() -> JsonReply | tuple[dict[str, str], _SyncEvents]:
-            reply = await self.core.dispatch(request.method, request.url.path, body, _read_timeout(request))
+            reply = await self.core.dispatch(
+                request.method, request.url.path, body, _read_timeout(request), request.url.params
+            )
             if isinstance(reply, JsonReply):
                 return reply
             # Pumped from here, so the first chunk is on its way while the caller sets up its stream.
@@ -274,7 +281,9 @@ class AsyncCodexTransport(httpx2.AsyncBaseTransport):
         caller = asyncio.get_running_loop()
 
         async def dispatch() -> JsonReply | tuple[dict[str, str], _AsyncEvents]:
-            reply = await self.core.dispatch(request.method, request.url.path, body, _read_timeout(request))
+            reply = await self.core.dispatch(
+                request.method, request.url.path, body, _read_timeout(request), request.url.params
+            )
             if isinstance(reply, JsonReply):
                 return reply
             # Pumped from here, so the first chunk is on its way while the caller sets up its stream.

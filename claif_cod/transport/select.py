@@ -15,7 +15,7 @@ from claif_cod._log import get_logger
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.transport.autostart import autostart_enabled, ensure_daemon
-from claif_cod.transport.backend import InProcessBackend, JsonReply, Reply
+from claif_cod.transport.backend import InProcessBackend, JsonReply, Reply, StoredResponseAction
 from claif_cod.transport.daemon_client import DaemonBackend, DaemonConnection, DaemonUnavailable, UntrustedDaemon
 from claif_cod.transport.socket_path import default_socket_path
 
@@ -78,6 +78,9 @@ class SelectingBackend:
 
     async def retrieve_response(self, response_id: str, options: RequestOptions) -> JsonReply:
         return await (await self.current()).retrieve_response(response_id, options)
+
+    async def stored_response(self, action: StoredResponseAction) -> JsonReply:
+        return await (await self.current()).stored_response(action)
 
     async def aclose(self) -> None:
         for backend in (self.daemon, self.local):

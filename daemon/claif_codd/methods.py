@@ -56,9 +56,12 @@ from claif_cod.protocol import (
     ProcessInfo,
     ReasoningItem,
     Request,
+    ResponsesCancelRequest,
     ResponsesCreateRequest,
+    ResponsesDeleteRequest,
     ResponsesEventNotification,
     ResponsesEventParams,
+    ResponsesInputItemsRequest,
     ResponsesRetrieveRequest,
     SessionCloseRequest,
     SessionEvent,
@@ -80,7 +83,7 @@ from claif_cod.protocol import ItemCompleted as ItemCompletedEvent
 from claif_cod.protocol import ItemStarted as ItemStartedEvent
 from claif_cod.protocol import TextDelta as TextDeltaEvent
 from claif_cod.protocol import TextReset as TextResetEvent
-from claif_cod.transport.backend import wants_stream
+from claif_cod.transport.backend import stored_response_reply, wants_stream
 
 if TYPE_CHECKING:
     from claif_codd.connection import Connection
@@ -102,6 +105,8 @@ class Methods:
             return await self.responses_create(conn, request)
         if isinstance(request, ResponsesRetrieveRequest):
             return msgspec.Raw(self.daemon.responses.retrieve(request.params.response_id))
+        if isinstance(request, ResponsesDeleteRequest | ResponsesCancelRequest | ResponsesInputItemsRequest):
+            return msgspec.Raw(stored_response_reply(self.daemon.responses, request))
         if isinstance(request, ModelsListRequest):
             return await self.models(request)
         if isinstance(request, SessionSendRequest):
@@ -184,7 +189,11 @@ class Methods:
         return StreamDone(chunks=count, interrupted=control.interrupted)
 
     async def responses_create(self, conn: Connection, request: ResponsesCreateRequest) -> Any:
-        options = self._request_options(conn, request.id, request.params.options)
+        with turn_control(conn, request.id) as control:
+            return await self._responses_create(conn, request, control)
+
+    async def _responses_create(self, conn: Connection, request: ResponsesCreateRequest, control: TurnControl) -> Any:
+        options = self._request_options(conn, request.id, request.params.options, control)
         body = bytes(request.params.body)
         service = self.daemon.responses
         log = conn.log.bind(request=request.id)
@@ -192,12 +201,13 @@ class Methods:
             response, _ = await service.create(body, options)
             log.info("responses.completed", status=response.status, output=len(response.output))
             return msgspec.Raw(_encoder.encode(response))
-        events, _ = await service.stream(body, options)
+        stream = await service.stream(body, options)
         count = await _relay(
-            events, lambda raw: conn.send(ResponsesEventNotification(params=ResponsesEventParams(request.id, raw)))
+            stream.events,
+            lambda raw: conn.send(ResponsesEventNotification(params=ResponsesEventParams(request.id, raw))),
         )
-        log.info("responses.streamed", events=count)
-        return StreamDone(chunks=count)
+        log.info("responses.streamed", events=count, interrupted=control.interrupted)
+        return StreamDone(chunks=count, interrupted=control.interrupted)
 
     async def models(self, request: ModelsListRequest) -> ModelList:
         options = request.params.options

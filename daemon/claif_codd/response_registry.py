@@ -24,13 +24,14 @@ from pathlib import Path
 import msgspec
 
 from claif_cod.openai_compat.responses_schema import Response, ResponseError
-from claif_cod.openai_compat.responses_store import ResponseRecord
+from claif_cod.openai_compat.responses_store import ResponseRecord, forgotten
 
 logger = logging.getLogger("claif_codd.response_registry")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: the first; 2 adds ``input`` (the request's input items, for ``responses.input_items.list``)."""
 DEFAULT_CAPACITY = 100_000
-_COLUMNS = "response_id, thread_id, turn_id, working_dir, instructions, created_at, stored, body"
+_COLUMNS = "response_id, thread_id, turn_id, working_dir, instructions, created_at, stored, body, input"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -41,7 +42,8 @@ CREATE TABLE IF NOT EXISTS responses (
     instructions TEXT,
     created_at   REAL NOT NULL,
     stored       INTEGER NOT NULL,
-    body         BLOB NOT NULL
+    body         BLOB NOT NULL,
+    input        BLOB NOT NULL DEFAULT X'5B5D'
 );
 CREATE INDEX IF NOT EXISTS responses_thread ON responses (thread_id, seq DESC);
 """
@@ -64,21 +66,29 @@ class SqliteResponseStore:
     def put(self, record: ResponseRecord) -> None:
         values = (
             record.response_id, record.thread_id, record.turn_id, record.working_dir, record.instructions,
-            record.created_at, int(record.stored), record.body,
+            record.created_at, int(record.stored), record.body, record.input,
         )  # fmt: skip
         updated = self._conn.execute(
             "UPDATE responses SET thread_id = ?, turn_id = ?, working_dir = ?, instructions = ?, created_at = ?,"
-            " stored = ?, body = ? WHERE response_id = ?",
+            " stored = ?, body = ?, input = ? WHERE response_id = ?",
             (*values[1:], record.response_id),
         ).rowcount
         if not updated:
-            self._conn.execute(f"INSERT INTO responses ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
+            self._conn.execute(f"INSERT INTO responses ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
             self._conn.execute(
                 "DELETE FROM responses WHERE seq <= (SELECT MAX(seq) FROM responses) - ?", (self._capacity,)
             )
 
     def delete(self, response_id: str) -> None:
         self._conn.execute("DELETE FROM responses WHERE response_id = ?", (response_id,))
+
+    def forget(self, response_id: str) -> None:
+        record = self.get(response_id)
+        if record is not None:
+            self.put(forgotten(record))  # an update: the record keeps its place (seq) in its thread
+            # secure_delete zeroed the freed pages; the checkpoint moves that into the file and empties
+            # the WAL, so the deleted input and output are nowhere on disk.
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def tip(self, thread_id: str) -> str | None:
         rows = self._conn.execute(
@@ -110,9 +120,12 @@ class SqliteResponseStore:
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA secure_delete=ON")  # freed pages zeroed (Debian's build does so by default)
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise RuntimeError(f"{self._path} was written by a newer claif-codd (schema {version})")
+            if version == 1:
+                conn.execute("ALTER TABLE responses ADD COLUMN input BLOB NOT NULL DEFAULT X'5B5D'")
             conn.executescript(_SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
         except BaseException:
             conn.close()
@@ -134,7 +147,7 @@ class SqliteResponseStore:
 
 
 def _record(row: tuple[object, ...]) -> ResponseRecord:
-    response_id, thread_id, turn_id, working_dir, instructions, created_at, stored, body = row
+    response_id, thread_id, turn_id, working_dir, instructions, created_at, stored, body, input_items = row
     return ResponseRecord(
         response_id=str(response_id),
         thread_id=str(thread_id),
@@ -144,4 +157,5 @@ def _record(row: tuple[object, ...]) -> ResponseRecord:
         created_at=float(str(created_at)),
         stored=bool(stored),
         body=body if isinstance(body, bytes) else str(body).encode(),
+        input=input_items if isinstance(input_items, bytes) else str(input_items).encode(),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -65,3 +66,47 @@ def test_an_unreadable_file_is_moved_aside(tmp_path: Path) -> None:
     assert store.get("r1") is not None
     store.close()
     assert [p.name for p in tmp_path.iterdir() if ".corrupt-" in p.name]
+
+
+def test_a_schema_1_registry_gains_input_items_and_keeps_its_records(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "responses.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "CREATE TABLE responses (seq INTEGER PRIMARY KEY AUTOINCREMENT, response_id TEXT UNIQUE NOT NULL,"
+        " thread_id TEXT NOT NULL, turn_id TEXT, working_dir TEXT NOT NULL, instructions TEXT,"
+        " created_at REAL NOT NULL, stored INTEGER NOT NULL, body BLOB NOT NULL); PRAGMA user_version = 1;"
+    )
+    old = record("r1")
+    conn.execute(
+        "INSERT INTO responses (response_id, thread_id, turn_id, working_dir, instructions, created_at, stored, body)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (old.response_id, old.thread_id, old.turn_id, old.working_dir, None, 1.0, 1, old.body),
+    )
+    conn.commit()
+    conn.close()
+    store = SqliteResponseStore(path)
+    assert store.get("r1") == old and old.input == b"[]"
+    store.put(record("r2"))
+    store.forget("r1")  # responses.delete: nothing the caller sent or got stays, the thread's order does
+    forgotten = store.get("r1")
+    assert forgotten is not None and (forgotten.stored, forgotten.body, forgotten.input) == (False, b"", b"[]")
+    assert store.tip("th1") == "r2"
+    store.close()
+
+
+def test_a_forgotten_response_leaves_no_trace_on_disk(tmp_path: Path) -> None:
+    path = tmp_path / "responses.db"
+    store = SqliteResponseStore(path)
+    secret = b'[{"type":"message","role":"user","content":[{"type":"input_text","text":"SECRET-7731 ' + b"x" * 5000
+    store.put(dataclasses.replace(record("r1"), input=secret + b'"}]}]'))
+    store.put(dataclasses.replace(record("r2"), input=b'[{"text":"KEPT-4410"}]'))
+    store.close()  # checkpointed: the secret is in the database file itself now
+    store = SqliteResponseStore(path)
+    store.forget("r1")
+    files = [p for p in tmp_path.iterdir() if p.name.startswith("responses.db")]
+    on_disk = b"".join(p.read_bytes() for p in files)
+    assert b"SECRET-7731" not in on_disk
+    assert b"KEPT-4410" in on_disk  # the other response is still there
+    store.close()

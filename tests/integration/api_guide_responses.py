@@ -38,6 +38,20 @@ def check_branching_from_an_earlier_response(run: Run) -> None:
     assert cooler.user_texts() == ["Name a colour", "Make it cooler"]
 
 
+def check_streaming_reasoning_summaries(run: Run) -> None:
+    assert run.stdout == (
+        "[summary 0] Part 1 of the reasoning.\n[summary 1] Part 2 of the reasoning.\nEcho: Plan a refactor\n"
+    )
+    [request] = run.server.requests
+    assert request.body["reasoning"] == {"effort": "low", "summary": "auto"}
+
+
+def check_listing_and_deleting_responses(run: Run) -> None:
+    assert run.stdout == "message user Shorter\n[turn 3] Echo: Again\n"
+    first, second, third = run.server.requests
+    assert _thread(first) == _thread(second) == _thread(third)
+
+
 def check_responses_with_tools(run: Run) -> None:
     assert run.stdout == "Tool get_weather returned: 22 degrees and sunny in Oslo\n"
     first, second = run.server.requests
@@ -57,6 +71,8 @@ def check_images(run: Run) -> None:
 RESPONSES_CHECKS: dict[str, Callable[[Run], None]] = {
     "responses-api": check_responses_api,
     "branching-from-an-earlier-response": check_branching_from_an_earlier_response,
+    "streaming-reasoning-summaries": check_streaming_reasoning_summaries,
+    "listing-and-deleting-responses": check_listing_and_deleting_responses,
     "responses-with-tools": check_responses_with_tools,
     "images": check_images,
 }

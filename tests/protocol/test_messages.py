@@ -61,10 +61,14 @@ from claif_cod.protocol import (
     ReasoningItem,
     Request,
     Response,
+    ResponsesCancelRequest,
     ResponsesCreateParams,
     ResponsesCreateRequest,
+    ResponsesDeleteRequest,
     ResponsesEventNotification,
     ResponsesEventParams,
+    ResponsesInputItemsParams,
+    ResponsesInputItemsRequest,
     ResponsesRetrieveParams,
     ResponsesRetrieveRequest,
     SessionCloseParams,
@@ -104,6 +108,11 @@ REQUESTS: list[Request] = [
     ChatCompletionsCreateRequest(id="a", params=ChatCompletionsCreateParams(body=CHAT_BODY, options=OPTIONS)),
     ResponsesCreateRequest(id="r", params=ResponsesCreateParams(body=RESPONSES_BODY, options=OPTIONS)),
     ResponsesRetrieveRequest(id="q", params=ResponsesRetrieveParams(response_id="resp_1")),
+    ResponsesDeleteRequest(id="d", params=ResponsesRetrieveParams(response_id="resp_1")),
+    ResponsesCancelRequest(id="c", params=ResponsesRetrieveParams(response_id="resp_1")),
+    ResponsesInputItemsRequest(
+        id="i", params=ResponsesInputItemsParams(response_id="resp_1", after="msg_1", limit=5, order="asc")
+    ),
     ModelsListRequest(id=3),
     SessionSendRequest(
         id=4, params=SessionSendParams(session_id="s1", text="fix it", options=OPTIONS, system="be terse")
@@ -155,6 +164,9 @@ RESULTS: dict[str, Any] = {
     "chat.completions.create": msgspec.Raw(b'{"id":"x","object":"chat.completion","choices":[]}'),
     "responses.create": msgspec.Raw(b'{"id":"resp_1","object":"response","output":[]}'),
     "responses.retrieve": msgspec.Raw(b'{"id":"resp_1","object":"response","status":"completed"}'),
+    "responses.delete": msgspec.Raw(b'{"id":"resp_1","object":"response.deleted","deleted":true}'),
+    "responses.cancel": msgspec.Raw(b'{"id":"resp_1","object":"response","status":"cancelled"}'),
+    "responses.input_items.list": msgspec.Raw(b'{"object":"list","data":[],"has_more":false}'),
     "models.list": ModelList(data=[msgspec.Raw(b'{"id":"gpt-5-codex","object":"model"}')]),
     "session.send": SessionTurnResult(
         session_id="s1", thread_id="th1", turn_id="t1", text="done", status="completed", usage=USAGE

@@ -28,7 +28,8 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 PROTOCOL_MD = (DOCS / "protocol.md").read_text(encoding="utf-8")
 REGENERATE = "python -m claif_cod.protocol.schema > docs/protocol.schema.json"
 
-# ```json message [hello-frame] [result=<method>|result=stream]
+# ```json message [hello-frame] [result=<method>|result=stream|error=<method>]
+# (``error=``: a method whose documented answer is an error, such as ``responses.cancel``)
 BLOCK = re.compile(r"^```(\w+)((?: [\w.=$/-]+)*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 
 
@@ -82,6 +83,9 @@ def test_docs_have_message_examples() -> None:
 def test_doc_example_decodes(labels: set[str], text: str) -> None:
     message = decode(text.encode())
     for label in labels - {"message", "hello-frame"}:
+        if label.startswith("error="):
+            assert isinstance(message, ErrorResponse) and label.removeprefix("error=") in METHODS
+            continue
         assert isinstance(message, Response)
         method = label.removeprefix("result=")
         result_type = StreamDone if method == "stream" else METHODS[method].result_type
@@ -95,7 +99,7 @@ def test_docs_show_every_method_and_every_result() -> None:
     messages = [decode(text.encode()) for _, text in MESSAGE_BLOCKS]
     shown = {str(type(m).__struct_config__.tag) for m in messages if not isinstance(m, (Response, ErrorResponse))}
     assert shown == set(METHODS)
-    results = {label.removeprefix("result=") for labels, _ in MESSAGE_BLOCKS for label in labels if "=" in label}
+    results = {label.split("=", 1)[1] for labels, _ in MESSAGE_BLOCKS for label in labels if "=" in label}
     assert results >= {name for name, spec in METHODS.items() if not spec.is_notification}
 
 

@@ -246,6 +246,26 @@ def test_reasoning_item_precedes_the_message(server: ModelServer) -> None:
     assert usage["output_tokens"] == 2 + 7
 
 
+def test_reasoning_in_announced_summary_parts(server: ModelServer) -> None:
+    reply = ask(server, "think [[reasoning:2]]")
+    item_id = reply.events[1]["item"]["id"]
+    parts = [e for e in reply.events if e["type"].startswith("response.reasoning_summary")]
+    assert all(e["item_id"] == item_id and e["output_index"] == 0 for e in parts)
+    for index, text in enumerate(["Part 1 of the reasoning.", "Part 2 of the reasoning."]):
+        mine = [e for e in parts if e["summary_index"] == index]
+        assert [e["type"] for e in mine] == [
+            "response.reasoning_summary_part.added",
+            *["response.reasoning_summary_text.delta"] * 5,
+            "response.reasoning_summary_text.done",
+            "response.reasoning_summary_part.done",
+        ]
+        assert "".join(e["delta"] for e in mine[1:-2]) == mine[-2]["text"] == mine[-1]["part"]["text"] == text
+    done = next(e for e in reply.events if e["type"] == "response.output_item.done")
+    assert [s["text"] for s in done["item"]["summary"]] == ["Part 1 of the reasoning.", "Part 2 of the reasoning."]
+    assert reply.usage()["output_tokens_details"]["reasoning_tokens"] == 10
+    assert ask(server, "think [[reasoning:two]]").status == 400  # a typo shows at once
+
+
 def test_tool_call_then_follow_up(server: ModelServer) -> None:
     prompt = 'go [[tool:echo "hi there"]]'
     first = ask(server, prompt)

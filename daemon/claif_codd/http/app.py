@@ -1,7 +1,8 @@
 """``claif-codd serve --http``: the OpenAI REST API on the daemon's own loop, engine and sessions.
 
 Routes: ``POST /v1/chat/completions`` (JSON, or SSE ending in ``data: [DONE]``), ``POST /v1/responses``
-(JSON, or SSE of named Responses events), ``GET /v1/responses/{id}``, ``GET /v1/models``,
+(JSON, or SSE of named Responses events), ``GET``/``DELETE /v1/responses/{id}``,
+``GET /v1/responses/{id}/input_items``, ``POST /v1/responses/{id}/cancel``, ``GET /v1/models``,
 ``GET /v1/models/{id}`` and ``GET /healthz``. A request runs exactly as a socket client's would
 (the same :class:`ChatService` and :class:`ResponsesService`), with these per-request settings
 taken from headers:
@@ -39,7 +40,16 @@ from claif_cod._version import __version__
 from claif_cod.engine.config import CodexConfig
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.options import RequestOptions
-from claif_cod.transport.backend import JsonReply, Reply, chat_reply, models_reply, pick_model, responses_reply
+from claif_cod.transport.backend import (
+    JsonReply,
+    Reply,
+    chat_reply,
+    models_reply,
+    pick_model,
+    responses_reply,
+    stored_response_action,
+    stored_response_reply,
+)
 from claif_codd.http.guard import make_guard
 from claif_codd.http.parse_errors import JsonErrorRunner, unparsable
 from claif_codd.http.responses import error_response, failure_event, failure_response, json_response
@@ -88,6 +98,9 @@ class HttpEndpoint:
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/responses", self.responses)
         app.router.add_get("/v1/responses/{response_id}", self.retrieve_response)
+        app.router.add_delete("/v1/responses/{response_id}", self.stored_response)
+        app.router.add_post("/v1/responses/{response_id}/cancel", self.stored_response)
+        app.router.add_get("/v1/responses/{response_id}/input_items", self.stored_response)
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/v1/models/{model}", self.model)
         app.router.add_get("/healthz", self.healthz)
@@ -202,6 +215,13 @@ class HttpEndpoint:
         self._refuse_when_unable(turn=False)
         return json_response(self.daemon.responses.retrieve(request.match_info["response_id"]))
 
+    async def stored_response(self, request: web.Request) -> web.StreamResponse:
+        """``DELETE /v1/responses/{id}``, ``POST .../cancel``, ``GET .../input_items``."""
+        self._refuse_when_unable(turn=False)
+        action = stored_response_action(request.method, request.path.removeprefix("/v1"), request.query)
+        assert action is not None  # the router only sends these routes here
+        return json_response(stored_response_reply(self.daemon.responses, action))
+
     async def _send(self, request: web.Request, reply: Reply) -> web.StreamResponse:
         """A JSON reply, or an SSE stream whose failures after the first byte become an error event."""
         if isinstance(reply, JsonReply):
@@ -210,17 +230,18 @@ class HttpEndpoint:
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **reply.headers}
         )
         await response.prepare(request)
+        last_words = reply.cut_short or failure_event  # Responses end with response.failed, chat with an error
         async with contextlib.aclosing(reply.events) as events:
             try:
                 async for event in events:
                     await response.write(event)
             except APIFailure as failure:
-                await response.write(failure_event(failure))
+                await response.write(last_words(failure))
             except asyncio.CancelledError:
                 reason = self._claim_cancellation(asyncio.current_task())
                 if reason is None:
                     raise
-                await response.write(failure_event(reason))
+                await response.write(last_words(reason))
         with contextlib.suppress(ConnectionError):
             await response.write_eof()
         return response

@@ -1,0 +1,47 @@
+"""The images the offline model received, with their ``detail`` (shared by the in-process and daemon tests)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+PNG_URL = "data:image/png;base64," + base64.b64encode(PNG).decode()
+OMITTED = "image content omitted"
+
+
+def image_details(request: Any) -> list[str | None]:
+    """``detail`` of each ``input_image`` the model got, oldest first; fails if Codex replaced an image by text."""
+    details: list[str | None] = []
+    for item in request.body["input"]:
+        for part in item.get("content") or []:
+            if not isinstance(part, dict):
+                continue
+            assert OMITTED not in str(part.get("text", "")), part["text"]
+            if part.get("type") == "input_image":
+                details.append(part.get("detail"))
+    return details
+
+
+def responses_input(history_detail: str | None, prompt_detail: str | None) -> list[dict[str, Any]]:
+    def image(detail: str | None) -> dict[str, Any]:
+        return {"type": "input_image", "image_url": PNG_URL, **({"detail": detail} if detail else {})}
+
+    return [
+        {"role": "user", "content": [{"type": "input_text", "text": "old"}, image(history_detail)]},
+        {"role": "assistant", "content": "seen"},
+        {"role": "user", "content": [{"type": "input_text", "text": "see"}, image(prompt_detail)]},
+    ]
+
+
+def chat_messages(history_detail: str | None, prompt_detail: str | None) -> list[dict[str, Any]]:
+    def image(detail: str | None) -> dict[str, Any]:
+        return {"type": "image_url", "image_url": {"url": PNG_URL, **({"detail": detail} if detail else {})}}
+
+    return [
+        {"role": "user", "content": [{"type": "text", "text": "old"}, image(history_detail)]},
+        {"role": "assistant", "content": "seen"},
+        {"role": "user", "content": [{"type": "text", "text": "see"}, image(prompt_detail)]},
+    ]

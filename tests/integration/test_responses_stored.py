@@ -1,0 +1,155 @@
+"""A stored response's other endpoints: ``input_items.list``, ``delete`` and ``cancel`` (in-process engine)."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+from image_details import PNG_URL
+from openai.types.responses import ResponseInputMessageItem
+from test_tools import engine_of, wait_until
+
+from claif_cod import CodexClient
+from claif_cod.testing import ModelServer
+
+pytestmark = pytest.mark.codex
+
+TRANSCRIPT = [
+    {
+        "role": "user",
+        "content": [{"type": "input_text", "text": "look"}, {"type": "input_image", "image_url": PNG_URL}],
+    },
+    {"role": "assistant", "content": "a pixel"},
+    {"type": "function_call", "call_id": "call_1", "name": "size", "arguments": "{}", "id": "fc_given"},
+    {"type": "function_call_output", "call_id": "call_1", "output": "1x1"},
+    {"role": "user", "content": "and now?"},
+]
+
+
+def thread_of(request: object) -> str:
+    return str(request.body["prompt_cache_key"])  # type: ignore[attr-defined]  # Codex's thread id
+
+
+def test_input_items_are_the_requests_own_input_in_openai_pages(client: CodexClient) -> None:
+    first = client.responses.create(model="o4-mini", input="hello")
+    second = client.responses.create(model="o4-mini", input=TRANSCRIPT)  # type: ignore[arg-type]
+    [only] = client.responses.input_items.list(first.id).data
+    assert isinstance(only, ResponseInputMessageItem)
+    assert (only.role, only.status, [(c.type, c.text) for c in only.content]) == (  # type: ignore[union-attr]
+        "user",
+        "completed",
+        [("input_text", "hello")],
+    )
+    assert only.id.startswith("msg_")
+
+    newest_first = client.responses.input_items.list(second.id)
+    assert [i.type for i in newest_first.data] == [
+        "message",
+        "function_call_output",
+        "function_call",
+        "message",
+        "message",
+    ]
+    assert newest_first.has_more is False
+    assert (newest_first.first_id, newest_first.last_id) == (newest_first.data[0].id, newest_first.data[-1].id)
+    oldest = newest_first.data[-1]
+    assert isinstance(oldest, ResponseInputMessageItem)
+    assert [c.type for c in oldest.content] == ["input_text", "input_image"]
+    assert oldest.content[1].image_url == PNG_URL  # type: ignore[union-attr]
+    assert newest_first.data[2].id == "fc_given"  # the caller's own id is kept
+    assert newest_first.data[3].content[0].text == "a pixel"  # type: ignore[union-attr]
+
+    pages = client.responses.input_items.list(second.id, order="asc", limit=2)
+    assert [i.id for i in pages.data] == [i.id for i in reversed(newest_first.data)][:2] and pages.has_more
+    every = list(pages)  # the SDK follows `after` = last_id until has_more is false
+    assert [i.id for i in every] == [i.id for i in reversed(newest_first.data)]
+
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.input_items.list(second.id, limit=101)
+    assert caught.value.param == "limit"  # type: ignore[attr-defined]
+    with pytest.raises(openai.NotFoundError):
+        client.responses.input_items.list("resp_missing")
+
+
+def test_delete_leaves_the_responses_that_continued_it_working(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    first = client.responses.create(model="o4-mini", input="one")
+    second = client.responses.create(model="o4-mini", input="two", previous_response_id=first.id)
+    assert client.responses.delete(first.id) is None  # openai's own return value
+
+    for call in (client.responses.retrieve, client.responses.input_items.list, client.responses.delete):
+        with pytest.raises(openai.NotFoundError):
+            call(first.id)
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="o4-mini", input="x", previous_response_id=first.id)
+    assert caught.value.param == "previous_response_id"  # type: ignore[attr-defined]
+
+    assert client.responses.retrieve(second.id).output_text == "[turn 2] Echo: two"
+    third = client.responses.create(model="o4-mini", input="three", previous_response_id=second.id)
+    assert third.output_text == "[turn 3] Echo: three"
+    r_one, r_two, r_three = codex_model_server.requests
+    assert thread_of(r_one) == thread_of(r_two) == thread_of(r_three)  # still the same thread
+
+
+def test_a_branch_from_before_a_deleted_response_does_not_see_it(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    """The deleted response keeps its place in its thread: continuing an older one forks past it."""
+    first = client.responses.create(model="o4-mini", input="base")
+    newer = client.responses.create(model="o4-mini", input="secret", previous_response_id=first.id)
+    client.responses.delete(newer.id)
+    branch = client.responses.create(model="o4-mini", input="branch", previous_response_id=first.id)
+    assert branch.output_text == "[turn 2] Echo: branch"
+    r_first, _, r_branch = codex_model_server.requests
+    assert thread_of(r_branch) != thread_of(r_first)
+    assert ("user", "secret") not in r_branch.messages()
+
+
+def test_cancel_is_refused_as_openai_refuses_a_synchronous_response(client: CodexClient) -> None:
+    done = client.responses.create(model="o4-mini", input="quick")
+    with pytest.raises(openai.BadRequestError, match="Cannot cancel a synchronous response"):
+        client.responses.cancel(done.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.cancel("resp_missing")
+
+
+def test_background_is_refused_not_ignored(client: CodexClient, codex_model_server: ModelServer) -> None:
+    with pytest.raises(openai.BadRequestError, match="background") as caught:
+        client.responses.create(model="o4-mini", input="later", background=True)
+    assert caught.value.param == "background"  # type: ignore[attr-defined]
+    assert client.responses.create(model="o4-mini", input="now", background=False).output_text == "Echo: now"
+    assert len(codex_model_server.requests) == 1
+
+
+def test_results_after_the_tool_timeout_replay_the_stored_conversation(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    """In-process the suspended turn goes when its ``tool_timeout`` passes; the results then still answer
+    the calls, replayed (calls and results as real items) on a new thread."""
+    tool = {"type": "function", "name": "get_time", "parameters": {"type": "object", "properties": {}}}
+    first = client.responses.create(
+        model="o4-mini",
+        input="time? [[call:get_time {}]]",
+        tools=[tool],  # type: ignore[list-item]
+        extra_body={"tool_timeout": 0.5},
+    )
+    [call] = [item for item in first.output if item.type == "function_call"]
+    engine = engine_of(client)
+    wait_until(lambda: engine.turns_in_flight == 0, what="the suspension to expire")
+    with pytest.raises(openai.BadRequestError, match="No tool call found for function call output with call_id nope"):
+        client.responses.create(
+            model="o4-mini",
+            previous_response_id=first.id,
+            input=[{"type": "function_call_output", "call_id": "nope", "output": "noon"}],
+        )
+    late = client.responses.create(
+        model="o4-mini",
+        previous_response_id=first.id,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "noon"}],
+        tools=[tool],  # type: ignore[list-item]
+    )
+    assert late.output_text == "Tool get_time returned: noon"
+    asked, replay = codex_model_server.requests
+    assert thread_of(replay) != thread_of(asked)
+    assert [(c.call_id, c.name) for c in replay.function_calls()] == [(call.call_id, "get_time")]
+    assert [(o.call_id, o.output) for o in replay.function_outputs()] == [(call.call_id, "noon")]

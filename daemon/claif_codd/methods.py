@@ -199,14 +199,14 @@ class Methods:
         log = conn.log.bind(request=request.id)
         if not wants_stream(body):
             response, _ = await service.create(body, options)
-            log.info("responses.completed", status=response.status, output=len(response.output))
+            log.debug("responses.completed", status=response.status, output=len(response.output))
             return msgspec.Raw(_encoder.encode(response))
         stream = await service.stream(body, options)
         count = await _relay(
             stream.events,
             lambda raw: conn.send(ResponsesEventNotification(params=ResponsesEventParams(request.id, raw))),
         )
-        log.info("responses.streamed", events=count, interrupted=control.interrupted)
+        log.debug("responses.streamed", events=count, interrupted=control.interrupted)
         return StreamDone(chunks=count, interrupted=control.interrupted)
 
     async def models(self, request: ModelsListRequest) -> ModelList:

@@ -631,7 +631,10 @@ def test_codex_children_get_no_daemon_fds_and_no_systemd_variables(
         os.close(inherited)
         notify.close()
     assert process.proc is not None
-    daemon_fds = {os.readlink(f"/proc/{process.proc.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{process.proc.pid}/fd")}
+    daemon_fds = set()
+    for fd in os.listdir(f"/proc/{process.proc.pid}/fd"):
+        with contextlib.suppress(FileNotFoundError):  # closed between the listing and the readlink
+            daemon_fds.add(os.readlink(f"/proc/{process.proc.pid}/fd/{fd}"))
     assert str(marker) in daemon_fds  # the daemon did inherit it ...
 
     monkeypatch.setenv("CLAIF_COD_SOCKET", str(process.socket))

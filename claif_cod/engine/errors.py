@@ -11,6 +11,8 @@ EngineError
 ├── TurnTimedOut         our own deadline hit; the turn was interrupted
 │   └── CodexRequestTimedOut  one request got no answer in time (the process still answers others)
 ├── InvalidRequest       the caller asked for something Codex cannot do
+├── CallerToolsNotResumable  a thread with caller tools cannot be resumed or forked
+│                        (the caller re-seeds a new thread from the history instead)
 └── SessionStoreFailed   a named session's record cannot be written (the turn did not run)
 """
 
@@ -111,6 +113,25 @@ class InvalidRequest(EngineError):
         self.message = message
         self.param = param
         super().__init__(message)
+
+
+class CallerToolsNotResumable(EngineError):
+    """A thread with caller tools left its process (idle unload, crash, restart) or was to be forked.
+
+    Codex sends raw response events only to threads started with them, and neither ``thread/resume``
+    nor ``thread/fork`` can ask for them again; without them claif_cod cannot see the model's calls
+    to caller tools, so such a turn would wait forever.  Not the caller's fault: whoever holds the
+    conversation's history starts a new thread seeded with it instead (chat and Responses do).
+    """
+
+    def __init__(self, thread_id: str, action: str) -> None:
+        self.thread_id = thread_id
+        self.action = action
+        super().__init__(
+            f"thread {thread_id} has caller tools and cannot be {action}: Codex would not report the model's "
+            "calls to them (no raw response events after thread/resume or thread/fork); "
+            "a new thread seeded with the history is needed"
+        )
 
 
 class SessionStoreFailed(EngineError):

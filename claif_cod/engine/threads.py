@@ -3,7 +3,9 @@
 A conversation is continued on its warm thread when one matches its history, else new threads
 are started and seeded with it.  A persisted thread lost to a crash, a restart or idleness is
 resumed from its rollout; an ephemeral one has none and is simply seeded again by its caller's
-next request.  Running turns on a thread is the engine's business (:mod:`claif_cod.engine.engine`).
+next request.  A thread with caller tools is never resumed or forked (:class:`CallerToolsNotResumable`):
+Codex would not report its calls to them.  Running turns on a thread is the engine's business
+(:mod:`claif_cod.engine.engine`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from claif_cod.engine import wire
 from claif_cod.engine.appserver import AppServer
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.conversations import Conversation, ConversationIndex, HistoryItem, inject_item
-from claif_cod.engine.errors import CodexProcessDied
+from claif_cod.engine.errors import CallerToolsNotResumable, CodexProcessDied
 from claif_cod.engine.idle import IdleThreads
 from claif_cod.engine.pool import ProcessPool
 from claif_cod.engine.tools import NO_TOOLS, ThreadTools, thread_start_fields
@@ -32,7 +34,8 @@ from claif_cod.engine.turns import ThreadHandle
 log = get_logger("claif_cod.engine")
 
 REMEMBERED_TOOL_SETS = 4096
-"""Threads whose caller tools are remembered for resuming (the newest; a restart forgets them all)."""
+"""Threads whose caller tools are remembered, to refuse resuming them (the newest; a restart forgets them
+all, but a continuation that offers caller tools is refused as well)."""
 
 
 class Threads:
@@ -49,7 +52,7 @@ class Threads:
         self._codex_version = codex_version
         self._tools_only = ToolsOnly()
         self._tools_of: OrderedDict[str, ThreadTools] = OrderedDict()
-        """The caller tools of threads started here, so a thread resumed after unloading keeps them."""
+        """The caller tools of threads started here: such a thread is never resumed (CallerToolsNotResumable)."""
         self._table: dict[str, ThreadHandle] = {}
         self.index = ConversationIndex()
         """Conversation history digest → the thread that continues it."""
@@ -112,7 +115,9 @@ class Threads:
         )
 
     async def fork(self, source: ThreadHandle, *, last_turn_id: str | None = None) -> ThreadHandle:
-        """A copy of ``source`` (through ``last_turn_id`` only, when given)."""
+        """A copy of ``source`` (through ``last_turn_id`` only, when given); never of a thread with caller tools."""
+        if source.tools.enabled:
+            raise CallerToolsNotResumable(source.thread_id, "forked")
         await self.ensure_loaded(source)
         result = await source.server.request(
             "thread/fork",
@@ -141,13 +146,20 @@ class Threads:
             del self._table[handle.thread_id]
         self.index.forget_thread(handle.thread_id)
 
-    async def resume(self, key: ProcessKey, api_key: str | None, thread_id: str) -> ThreadHandle:
-        """Load a thread from its rollout (after a restart or a crash of its process)."""
+    async def resume(
+        self, key: ProcessKey, api_key: str | None, thread_id: str, *, tools: ThreadTools = NO_TOOLS
+    ) -> ThreadHandle:
+        """The thread, loaded from its rollout if it left its process (a restart, a crash, idleness).
+
+        ``tools`` are those the caller's next turn offers: a thread that has or needs caller tools
+        is only ever continued while loaded in its process, else CallerToolsNotResumable."""
         handle = self._table.get(thread_id)
         if handle is None:
+            remembered = self._tools_of.get(thread_id, NO_TOOLS)
+            if remembered.enabled or tools.enabled:
+                raise CallerToolsNotResumable(thread_id, "resumed")
             server = await self._server(key, api_key)
-            tools = self._tools_of.get(thread_id, NO_TOOLS)
-            handle = ThreadHandle(thread_id=thread_id, key=key, api_key=api_key, server=server, tools=tools)
+            handle = ThreadHandle(thread_id=thread_id, key=key, api_key=api_key, server=server, tools=remembered)
             await self._resume_into(handle, server)
             self._add(handle)
         elif handle.key != key or handle.api_key != api_key:
@@ -173,6 +185,7 @@ class Threads:
         handle.retarget = True
 
     async def ensure_loaded(self, handle: ThreadHandle) -> None:
+        """Resume the thread if it left its process; one with caller tools cannot be (it is forgotten)."""
         if handle.server.alive and not handle.unloaded:
             return
         if handle.ephemeral:
@@ -180,6 +193,9 @@ class Threads:
             raise handle.server.death or CodexProcessDied(
                 None, "the conversation's thread was unloaded and has no rollout to resume", pid=handle.server.pid
             )
+        if handle.tools.enabled:
+            self._drop(handle)
+            raise CallerToolsNotResumable(handle.thread_id, "resumed")
         server = await self._server(handle.key, handle.api_key)
         await self._resume_into(handle, server)
         if handle.unloaded:

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 import msgspec
 
 from claif_cod._log import get_logger
+from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.conversations import HistoryItem
 from claif_cod.engine.engine import Engine, ThreadHandle, Turn, TurnOptions
-from claif_cod.engine.errors import InvalidRequest, TurnFailed
+from claif_cod.engine.errors import CallerToolsNotResumable, InvalidRequest, TurnFailed
 from claif_cod.engine.events import (
     TurnFinished,
 )
@@ -201,22 +202,10 @@ class _Run:
             return
         if results and previous_id is not None:
             # The turn that made the calls is gone (a restart, its tool_timeout): replay the stored chain.
-            await self._replay(previous_id)
+            gone = f"the tool calls of response '{previous_id}' are no longer waiting for results"
+            await self._replay(previous_id, gone)
             previous_id = None
-        if previous_id is None:
-            handle = await self.engine.threads.start(
-                key,
-                config.api_key,
-                instructions=self.instructions,
-                history=self.parsed.history,
-                model=self.request.model,
-                # A stored response is continued or branched by id, also after a restart: that needs a
-                # rollout. One that is not stored cannot be referred to again, so it costs no rollout.
-                ephemeral=not self.request.store,
-                tools=self.parsed.tools,
-            )
-            self._claim(handle)
-        else:
+        if previous_id is not None:
             previous = self.store.get(previous_id)
             if previous is None or not previous.stored or previous.turn_id is None:
                 raise InvalidRequest(
@@ -225,19 +214,26 @@ class _Run:
             if self.engine.suspensions.for_thread(previous.thread_id) is not None:
                 message = f"response '{previous_id}' is waiting for its tool calls' function_call_output items"
                 raise InvalidRequest(message, param="input")
-            source = await self.engine.threads.resume(key, config.api_key, previous.thread_id)
-            if self.store.tip(previous.thread_id) == previous_id:
+            try:
+                tools = self.parsed.tools
+                source = await self.engine.threads.resume(key, config.api_key, previous.thread_id, tools=tools)
+                if self.store.tip(previous.thread_id) != previous_id:
+                    source = await self.engine.threads.fork(source, last_turn_id=previous.turn_id)
+                    log.info("responses.branch", previous=previous_id, thread_id=source.thread_id)
+            except CallerToolsNotResumable:
+                # Codex would not report the calls of a resumed or forked thread: a new one gets the chain.
+                await self._replay(previous_id, f"the thread of response '{previous_id}' has caller tools")
+                previous_id = None
+            else:
                 handle = source
                 self._claim(handle)  # no await since the tip check: nobody else can claim it in between
-            else:
-                handle = await self.engine.threads.fork(source, last_turn_id=previous.turn_id)
-                self._claim(handle)
-                log.info("responses.branch", previous=previous_id, thread_id=handle.thread_id)
-            if self.instructions and self.instructions != previous.instructions:
-                inject.append(self.instructions)
-            else:
-                self.instructions = previous.instructions
-            inject.extend(self.parsed.history)
+                if self.instructions and self.instructions != previous.instructions:
+                    inject.append(self.instructions)
+                else:
+                    self.instructions = previous.instructions
+                inject.extend(self.parsed.history)
+        if previous_id is None:
+            handle = await self._start_thread(key)
         self.handle = handle
         try:
             await self.engine.threads.inject(handle, inject)
@@ -255,7 +251,23 @@ class _Run:
         if self.options.control is not None and self.turn is not None:
             await self.options.control.attach(self.turn)
 
-    async def _replay(self, previous_id: str) -> None:
+    async def _start_thread(self, key: ProcessKey) -> ThreadHandle:
+        handle = await self.engine.threads.start(
+            key,
+            self.options.config.api_key,
+            instructions=self.instructions,
+            history=self.parsed.history,
+            model=self.request.model,
+            # A stored response is continued or branched by id, also after a restart: that needs a
+            # rollout. One that is not stored cannot be referred to again, so it costs no rollout.
+            ephemeral=not self.request.store,
+            tools=self.parsed.tools,
+        )
+        self._claim(handle)
+        return handle
+
+    async def _replay(self, previous_id: str, why: str) -> None:
+        """Make this request the whole transcript of ``previous_id``'s conversation plus its own input."""
         options = self.options
         previous = self.store.get(previous_id)
         if previous is not None and self.engine.suspensions.for_thread(previous.thread_id) is not None:
@@ -267,8 +279,8 @@ class _Run:
         )
         if replay is None:
             message = (
-                f"the tool calls of response '{previous_id}' are no longer waiting for results, and a response "
-                "of its conversation is gone; send the whole transcript without previous_response_id"
+                f"{why}, and a response of its conversation is gone; "
+                "send the whole transcript without previous_response_id"
             )
             raise InvalidRequest(message, param="previous_response_id")
         await replay.with_images()

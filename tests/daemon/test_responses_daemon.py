@@ -149,3 +149,30 @@ def test_tool_calls_over_the_socket_answered_over_http(
     assert second.output_text == "Tool get_time returned: noon"
     one, two = codex_model_server.requests
     assert thread_of(one) == thread_of(two)
+
+
+def test_tool_calls_on_a_conversation_continued_after_a_daemon_restart(
+    daemon: DaemonProcess, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    """Its thread went with the old daemon's Codex; a thread with caller tools is never resumed (Codex would
+    not report its calls) but re-seeded from the stored conversation on a new thread."""
+    tool = {"type": "function", "name": "get_time", "parameters": {"type": "object", "properties": {}}}
+    with CodexClient(daemon="require", model="o4-mini", working_dir=str(workdir)) as client:
+        first = client.responses.create(input="Hello there", tools=[tool])  # type: ignore[list-item]
+    assert daemon.stop() == 0
+    daemon.start()
+    # timeout: a hang fails the test instead of stalling the run; never reached when green.
+    with CodexClient(daemon="require", model="o4-mini", working_dir=str(workdir), timeout=60) as client:
+        second = client.responses.create(
+            previous_response_id=first.id, input="[[call:get_time {}]]", tools=[tool]  # type: ignore[list-item]
+        )
+        [call] = [item for item in second.output if item.type == "function_call"]
+        third = client.responses.create(
+            previous_response_id=second.id,
+            input=[{"type": "function_call_output", "call_id": call.call_id, "output": "noon"}],
+            tools=[tool],  # type: ignore[list-item]
+        )
+    assert third.output_text == "Tool get_time returned: noon"
+    one, two, three = codex_model_server.requests
+    assert thread_of(one) != thread_of(two) == thread_of(three)
+    assert two.messages()[:2] == [("user", "Hello there"), ("assistant", "Echo: Hello there")]

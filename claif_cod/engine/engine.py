@@ -142,6 +142,7 @@ class Engine:
 
         ``text`` None starts a turn without a new user message: the model answers the history as it
         stands (tool results injected with the thread, by a caller replaying a transcript)."""
+        await self.threads.check_turn_model(handle, options.model)  # caller tools and code mode: engine/code_mode.py
         await handle.lock.acquire()
         held: AppServer | None = None
         files: TurnImages | None = None

@@ -77,7 +77,7 @@ class IdleThreads:
             for handle in idle:
                 del self._threads[handle.thread_id]
                 handle.unloaded = True
-            await asyncio.gather(*(_unsubscribe(h) for h in idle))
+            await asyncio.gather(*(unsubscribe(h) for h in idle))
             log.debug("engine.threads_unloaded", count=len(idle), loaded=len(self._threads))
         self._after_sweep()
         return len(idle)
@@ -89,7 +89,7 @@ class IdleThreads:
                 await self._task
 
 
-async def _unsubscribe(handle: ThreadHandle) -> None:
+async def unsubscribe(handle: ThreadHandle) -> None:
     # Held while unsubscribing: a turn on a stale reference waits, then finds the thread unloaded.
     async with handle.lock:
         if handle.server.alive:

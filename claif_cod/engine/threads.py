@@ -22,10 +22,11 @@ import msgspec
 from claif_cod._log import get_logger
 from claif_cod.engine import wire
 from claif_cod.engine.appserver import AppServer
+from claif_cod.engine.code_mode import CodeMode
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.conversations import Conversation, ConversationIndex, HistoryItem, inject_item
-from claif_cod.engine.errors import CallerToolsNotResumable, CodexProcessDied
-from claif_cod.engine.idle import IdleThreads
+from claif_cod.engine.errors import CallerToolsNotResumable, CodexProcessDied, InvalidRequest
+from claif_cod.engine.idle import IdleThreads, unsubscribe
 from claif_cod.engine.pool import ProcessPool
 from claif_cod.engine.tools import NO_TOOLS, ThreadTools, thread_start_fields
 from claif_cod.engine.tools_only import ToolsOnly
@@ -51,6 +52,7 @@ class Threads:
         self._pool = pool
         self._codex_version = codex_version
         self._tools_only = ToolsOnly()
+        self._code_mode = CodeMode(self._tools_only)
         self._tools_of: OrderedDict[str, ThreadTools] = OrderedDict()
         """The caller tools of threads started here: such a thread is never resumed (CallerToolsNotResumable)."""
         self._table: dict[str, ThreadHandle] = {}
@@ -81,9 +83,16 @@ class Threads:
         """A new thread seeded with ``history``; ``ephemeral`` ones are cheaper per turn (no rollout)
         but cannot be resumed or forked, which only a named session needs."""
         fields = thread_start_fields(tools)
+        version = await self._codex_version(key.codex_path)
+        env = self._pool.child_env(key, api_key)
         if not tools.builtin:
-            version = await self._codex_version(key.codex_path)
-            fields |= await self._tools_only.thread_fields(version, key, self._pool.child_env(key, api_key))
+            fields |= await self._tools_only.thread_fields(version, key, env)
+        elif tools.enabled:
+            config = await self._code_mode.thread_config(version, key, env)
+            if config is not None:
+                fields["config"] = config
+            if model:
+                await self._code_mode.check_model(version, key, env, model)
         server = await self._server(key, api_key)
         result = await server.request(
             "thread/start",
@@ -101,9 +110,22 @@ class Threads:
         handle = ThreadHandle(
             thread_id=result.thread.id, key=key, api_key=api_key, server=server, ephemeral=ephemeral, tools=tools
         )
+        if tools.enabled and not model:
+            try:  # Codex's own choice of model: known only now
+                await self._code_mode.check_model(version, key, env, result.model)
+            except InvalidRequest:
+                await unsubscribe(handle)  # nothing ran on it: gone at once
+                raise
         self._add(handle)
         await self.inject(handle, history)
         return handle
+
+    async def check_turn_model(self, handle: ThreadHandle, model: str | None) -> None:
+        """A turn with caller tools may not switch its thread to a model Codex runs in code mode."""
+        if handle.tools.enabled and model:
+            version = await self._codex_version(handle.key.codex_path)
+            env = self._pool.child_env(handle.key, handle.api_key)
+            await self._code_mode.check_model(version, handle.key, env, model)
 
     async def inject(self, handle: ThreadHandle, history: Sequence[HistoryItem | str]) -> None:
         """Append items to the thread's model-visible history (a ``str`` is a developer message)."""

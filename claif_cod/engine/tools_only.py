@@ -49,6 +49,8 @@ CATALOG_FIELDS_REMOVED = ("apply_patch_tool_type", "tool_mode", "use_responses_l
 """Model-catalog fields that give a model Codex's ``apply_patch`` and code mode (``exec``/``wait``), and
 the "lite" request format (tools in an ``additional_tools`` input item instead of ``tools``; the
 standard format is the one claif_cod's tool calls are verified on)."""
+CATALOG_FIELDS_CODE_MODE = ("tool_mode", "use_responses_lite")
+"""What :meth:`Catalog.functions` removes: code mode and the lite format, the model's tools otherwise kept."""
 CATALOG_FIELDS_EMPTIED = ("experimental_supported_tools",)
 """Required model-catalog fields that list per-model extra tools (``list_dir``, ``clock``...)."""
 
@@ -59,7 +61,7 @@ CATALOG_TTL_S = 300.0
 DEBUG_MODELS_TIMEOUT_S = 30.0
 
 
-def _minor(version: str) -> tuple[int, int] | None:
+def minor_version(version: str) -> tuple[int, int] | None:
     try:
         major, minor = (int(part) for part in version.split(".")[:2])
     except ValueError:
@@ -69,7 +71,7 @@ def _minor(version: str) -> tuple[int, int] | None:
 
 def recipe(version: str) -> str:
     """``"environments"`` or ``"catalog"``: how this Codex is made tools-only; InvalidRequest when it cannot be."""
-    minor = _minor(version)
+    minor = minor_version(version)
     for name, (low, high) in (("environments", ENVIRONMENTS_RECIPE), ("catalog", CATALOG_RECIPE)):
         if minor is not None and low <= minor <= high:
             return name
@@ -97,6 +99,11 @@ class Catalog:
 
     def code_mode_models(self) -> list[str]:
         return [str(m.get("slug")) for m in self.models if m.get("tool_mode")]
+
+    def functions(self) -> bytes:
+        """The same catalog without code mode and the lite format: every tool offered as a plain function (JSON)."""
+        models = [{k: v for k, v in m.items() if k not in CATALOG_FIELDS_CODE_MODE} for m in self.models]
+        return json.dumps({**self.extra, "models": models}, sort_keys=True).encode()
 
     def tools_only(self) -> bytes:
         """The same catalog without the fields that bring Codex's own tools (JSON)."""
@@ -153,7 +160,7 @@ class ToolsOnly:
     def __init__(self) -> None:
         self._catalogs: dict[ProcessKey, tuple[float, Catalog]] = {}
 
-    async def _catalog(self, key: ProcessKey, env: Mapping[str, str]) -> Catalog:
+    async def catalog(self, key: ProcessKey, env: Mapping[str, str]) -> Catalog:
         cached = self._catalogs.get(key)
         if cached is not None and time.monotonic() - cached[0] < CATALOG_TTL_S:
             return cached[1]
@@ -177,7 +184,7 @@ class ToolsOnly:
     async def thread_fields(self, version: str, key: ProcessKey, env: Mapping[str, str]) -> dict[str, Any]:
         """``environments`` and ``config`` for a tools-only thread on this Codex; InvalidRequest if impossible."""
         how = recipe(version)
-        catalog = await self._catalog(key, env)
+        catalog = await self.catalog(key, env)
         if how == "environments":
             code_mode = catalog.code_mode_models()
             if code_mode:

@@ -132,6 +132,8 @@ class Responder:
         self.turn = len(user_texts)
         self.tool_outputs = calls.returned_outputs(request)
         self.missing: list[str] = []
+        self.via_exec = False
+        """Code mode: the calls go through one JavaScript ``exec`` call (see claif_cod.testing.calls)."""
         # Parse every marker argument before the first byte goes out, so a typo becomes a clean 400.
         self.calls = [] if self.tool_outputs is not None else self._calls(user_texts[-1] if user_texts else "")
         self.status = self.script.status() if "status" in self.script.markers else None
@@ -167,7 +169,9 @@ class Responder:
         if "reasoning" in markers:
             self._reasoning(output_index)
             output_index += 1
-        if self.calls:
+        if self.calls and self.via_exec:
+            self._exec_call(output_index, calls.exec_script(self.calls))
+        elif self.calls:
             cut = "flaky" in markers and self.state.first_flaky(self.request)
             for call in self.calls[:1] if cut else self.calls:
                 self._function_call(output_index, call.name, call.arguments)
@@ -194,6 +198,8 @@ class Responder:
         except calls.BadCallMarker as exc:
             raise BadMarker(str(exc)) from None
         self.missing = calls.missing_tools(self.request, scripted)
+        if self.missing and calls.exec_offered(self.request):
+            self.missing, self.via_exec = [], True
         return [] if self.missing else scripted
 
     def _reply_text(self) -> str:
@@ -251,6 +257,16 @@ class Responder:
         self.handler.event(
             "response.output_item.done", output_index=output_index, item={**item, "arguments": arguments}
         )
+        self.deltas += 1
+
+    def _exec_call(self, output_index: int, script: str) -> None:
+        item = {"type": "custom_tool_call", "id": self.state.new_id("ctc"), "call_id": self.state.new_id("call")}
+        item["name"] = calls.EXEC_TOOL
+        self.handler.event("response.output_item.added", output_index=output_index, item={**item, "input": ""})
+        self.handler.event(
+            "response.custom_tool_call_input.delta", item_id=item["id"], output_index=output_index, delta=script
+        )
+        self.handler.event("response.output_item.done", output_index=output_index, item={**item, "input": script})
         self.deltas += 1
 
     def _message(self, output_index: int) -> bool:

@@ -15,6 +15,8 @@ import openai
 import pytest
 
 from claif_cod import CodexClient
+from claif_cod.engine.code_mode import catalog_per_thread
+from claif_cod.engine.discovery import find_codex, probe
 from claif_cod.testing import ModelServer, write_codex_home
 
 pytestmark = pytest.mark.codex
@@ -68,10 +70,11 @@ def test_strict_mode_refuses_what_codex_cannot_honour(client: CodexClient, codex
 
 
 def test_models_on_the_lite_request_format_get_parallel_tool_calls_false(
-    tmp_path: Path, workdir: Path, codex_model_server: ModelServer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, workdir: Path, codex_model_server: ModelServer, monkeypatch: pytest.MonkeyPatch, codex_binary: Path
 ) -> None:
     """Most models of Codex's own catalog have ``use_responses_lite``: Codex then sends
-    ``parallel_tool_calls: false`` and moves the tools into an ``additional_tools`` input item."""
+    ``parallel_tool_calls: false`` and moves the tools into an ``additional_tools`` input item, unless
+    the thread gets a catalog copy without it (Codex 0.169 to 0.171, every thread with caller tools)."""
     home = write_codex_home(tmp_path / "lite-home", codex_model_server.url)
     catalog = json.loads((home / "model_catalog.json").read_text())
     for model in catalog["models"]:
@@ -81,6 +84,10 @@ def test_models_on_the_lite_request_format_get_parallel_tool_calls_false(
     with CodexClient(daemon="off", model="o4-mini") as client:
         client.chat.completions.create(model="o4-mini", messages=HI, tools=[WEATHER])
     body = codex_model_server.requests[0].body
+    if catalog_per_thread(probe(find_codex(str(codex_binary))).version):
+        assert (body["tool_choice"], body["parallel_tool_calls"], "tools" in body) == ("auto", True, True)
+        assert "get_weather" in codex_model_server.requests[0].tool_names()
+        return
     assert (body["tool_choice"], body["parallel_tool_calls"], "tools" in body) == ("auto", False, False)
     extra_tools = [item for item in body["input"] if item.get("type") == "additional_tools"]
     names = [tool["name"] for item in extra_tools for space in item["tools"] for tool in space.get("tools", [])]

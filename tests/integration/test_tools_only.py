@@ -112,7 +112,8 @@ def test_models_like_codexs_own_get_the_callers_tools_as_functions(
     the lite request format (tools in an ``additional_tools`` input item)."""
     monkeypatch.setenv("CODEX_HOME", str(code_mode_home(tmp_path / "code-mode-home", codex_model_server)))
     with CodexClient(daemon="off", model="o4-mini") as client:
-        plain = client.chat.completions.create(model="o4-mini", messages=[user("hi")], tools=TOOLS)
+        # No caller tools: with them, the model would leave code mode (test_code_mode_tools.py).
+        plain = client.chat.completions.create(model="o4-mini", messages=[user("hi")])
         assert plain.choices[0].message.content == "Echo: hi"
         lite = codex_model_server.requests[0].body
         assert "tools" not in lite and "additional_tools" in json.dumps(lite["input"])  # the lite format

@@ -12,7 +12,8 @@ Checked with the offline model server scripting such an ``exec`` call, on 0.163 
   Codex's effective catalog without code mode and the lite request format, so every model is
   offered the caller's tools as plain functions (Codex's own tools stay).
 * Any other Codex reads its catalog once per process: a turn with caller tools on a model in code
-  mode is refused (InvalidRequest naming the model), before it starts.
+  mode is refused (InvalidRequest naming the model), before it starts.  A Codex whose catalog cannot
+  be read (older ones have no ``codex debug models``) is let through with a warning.
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from claif_cod._log import get_logger
 from claif_cod.engine import probe_cache
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.tools_only import CATALOG_RECIPE, Catalog, ToolsOnly, minor_version
+
+log = get_logger("claif_cod.engine.tools")
 
 
 def catalog_per_thread(version: str) -> bool:
@@ -65,7 +69,13 @@ class CodeMode:
         """Refuse a turn with caller tools on ``model`` when this Codex would run it in code mode."""
         if catalog_per_thread(version) or not model:
             return
-        if model in (await self._catalog(key, env)).code_mode_models():
+        try:
+            catalog = await self._catalogs.catalog(key, env)
+        except InvalidRequest:
+            # An older Codex without `debug models` predates code mode: nothing to keep the tools from.
+            log.warning("engine.code_mode_unknown", codex=version)
+            return
+        if model in catalog.code_mode_models():
             raise InvalidRequest(
                 f"codex {version} runs model {model!r} in code mode, where the model reaches caller tools only "
                 "from JavaScript in Codex's exec tool and claif_cod cannot report those calls; use a model "

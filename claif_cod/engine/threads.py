@@ -83,8 +83,10 @@ class Threads:
         """A new thread seeded with ``history``; ``ephemeral`` ones are cheaper per turn (no rollout)
         but cannot be resumed or forked, which only a named session needs."""
         fields = thread_start_fields(tools)
-        version = await self._codex_version(key.codex_path)
-        env = self._pool.child_env(key, api_key)
+        version, env = "", {}
+        if not tools.builtin or tools.enabled:
+            version = await self._codex_version(key.codex_path)
+            env = self._pool.child_env(key, api_key)
         if not tools.builtin:
             fields |= await self._tools_only.thread_fields(version, key, env)
         elif tools.enabled:

@@ -42,3 +42,14 @@ async def test_code_mode_models_are_refused_where_the_catalog_is_per_process(tmp
     config = await guard.thread_config("0.171.0", key, {})
     assert config is not None
     assert "tool_mode" not in await asyncio.to_thread(Path(config["model_catalog_json"]).read_text)
+
+
+async def test_an_unreadable_catalog(tmp_path: Path) -> None:
+    """Where a catalog copy is needed it is a clear refusal; where only the check needs it, the turn goes on."""
+    codex, _ = fake_codex(tmp_path, "no catalog here", exit_code=1)
+    guard = CodeMode(ToolsOnly())
+    key = key_for(codex, tmp_path)
+    await guard.check_model("0.150.0", key, {}, "coder")
+    with pytest.raises(InvalidRequest, match="caller tools need Codex's model catalog") as refused:
+        await guard.thread_config("0.171.0", key, {})
+    assert refused.value.param == "tools"

@@ -85,7 +85,10 @@ async def soak(daemon: Daemon, dirs: list[Path], results: Results) -> None:
     await daemon.settle()
     results.baseline = await daemon.full_sample()
     peak = Sample(results.baseline.fds, results.baseline.rss, results.baseline.threads)
-    conversations = [Conversation(i, str(dirs[i % len(dirs)])) for i in range(results.clients)]
+    conversations = [
+        Conversation(i, str(dirs[i % len(dirs)]), session=f"soak-{i}" if results.sessions else None)
+        for i in range(results.clients)
+    ]
     results.totals.started = time.perf_counter()
     errors = Errors()
     tasks_peak: list[int] = []
@@ -145,6 +148,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=16.0,
         help="MiB the daemon's RSS may stay above the baseline after the run (default 16)",
     )
+    parser.add_argument(
+        "--sessions",
+        action="store_true",
+        help="clients continue named sessions, each request carrying only its new message (constant-size bodies)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this file")
     args = parser.parse_args(argv)
     if min(args.clients, args.requests, args.rounds, args.dirs, args.words) < 1:
@@ -160,6 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rounds=args.rounds,
         dirs=args.dirs,
         words=args.words,
+        sessions=args.sessions,
         rss_tolerance=int(args.rss_tolerance * MiB),
         machine=machine(),
     )

@@ -106,10 +106,14 @@ def reply_text(words: int) -> str:
     return " ".join(f"w{i}" for i in range(1, words + 1))
 
 
-async def stream_once(conn: Conn, messages: list[dict[str, str]], workdir: str, words: int, totals: Totals) -> str:
+async def stream_once(
+    conn: Conn, messages: list[dict[str, str]], workdir: str, words: int, totals: Totals, session: str | None = None
+) -> str:
     """One streamed chat; returns the reply text, adding what was seen to ``totals``."""
     request_id = conn.next_id()
-    body = {"model": MODEL, "stream": True, "messages": messages}
+    body: dict[str, object] = {"model": MODEL, "stream": True, "messages": messages}
+    if session is not None:
+        body["session_id"] = session
     params = ChatCompletionsCreateParams(
         body=msgspec.Raw(msgspec.json.encode(body)), options=CodexOptions(working_dir=workdir)
     )
@@ -152,12 +156,16 @@ async def stream_once(conn: Conn, messages: list[dict[str, str]], workdir: str, 
 
 @dataclass
 class Conversation:
-    """One simulated client's chat history; it carries over from round to round."""
+    """One simulated client's chat history; it carries over from round to round.
+
+    With ``session`` the client continues a named session instead: each request carries only its
+    new message, so request bodies stay the same size however long the conversation gets."""
 
     index: int
     workdir: str
     messages: list[dict[str, str]] = field(default_factory=list)
     turns: int = 0
+    session: str | None = None
 
 
 async def simulated_client(
@@ -180,7 +188,8 @@ async def simulated_client(
             ]
             try:
                 reply = await asyncio.wait_for(
-                    stream_once(conn, asked, conversation.workdir, words, totals), REQUEST_TIMEOUT_S
+                    stream_once(conn, asked, conversation.workdir, words, totals, conversation.session),
+                    REQUEST_TIMEOUT_S,
                 )
             except Exception as exc:
                 errors.add(f"client {index} turn {turn}: {type(exc).__name__}: {exc}")
@@ -194,7 +203,8 @@ async def simulated_client(
             totals.per_request.append(
                 (index, turn, round((time.perf_counter() - totals.started) * 1000 - complete), complete)
             )
-            conversation.messages = [*asked, {"role": "assistant", "content": reply}]
+            if conversation.session is None:
+                conversation.messages = [*asked, {"role": "assistant", "content": reply}]
             conversation.turns += 1
     finally:
         await conn.close()

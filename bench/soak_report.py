@@ -22,6 +22,8 @@ class Results:
     dirs: int
     words: int
     rounds: int
+    sessions: bool = False
+    """Named sessions (each request carries only its new message) instead of re-sent histories."""
     seconds: float = 0.0
     totals: Totals = field(default_factory=Totals)
     errors: list[str] = field(default_factory=list)
@@ -74,7 +76,9 @@ def render(results: Results) -> str:
         f"Machine: {results.machine['platform']}, {results.machine['cpus']} CPUs, "
         f"Python {results.machine['python']}, claif_cod {results.machine['claif_cod']}",
         f"Soak:    {results.clients} clients x {results.requests} streaming requests x {results.rounds} round(s) over "
-        f"{results.dirs} working directories, {results.words} words per reply; {results.seconds:.1f} s, "
+        f"{results.dirs} working directories, {results.words} words per reply"
+        f"{', named sessions (constant-size bodies)' if results.sessions else ', histories re-sent'}; "
+        f"{results.seconds:.1f} s, "
         f"{t.requests_ok / results.seconds if results.seconds else 0:.1f} requests/s",
         "",
         f"{'requests ok':<28}{t.requests_ok:>10} / {total}",

@@ -10,11 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 from daemon_process import DaemonProcess
 from test_http_endpoint import HttpDaemon, start_http_daemon
 
 from claif_cod import CodexClient
+from claif_cod.engine.code_mode import catalog_per_thread
+from claif_cod.engine.discovery import find_codex, probe
 from claif_cod.testing import ModelServer
 
 pytestmark = pytest.mark.codex
@@ -123,3 +126,34 @@ def test_shutdown_does_not_wait_for_a_suspended_turn_and_the_results_work_after_
     )
     replayed = codex_model_server.requests[-1]
     assert [c.call_id for c in replayed.function_calls()] == [c["id"] for c in calls]  # injected, not flattened
+
+
+def test_caller_tools_on_a_code_mode_model_through_the_daemon(
+    daemon_env: dict[str, str], codex_home: Path, tmp_path: Path, workdir: Path, codex_model_server: ModelServer,
+    codex_binary: Path,
+) -> None:  # fmt: skip
+    """As in-process (tests/integration/test_code_mode_tools.py): plain functions on 0.169-0.171, else a 400."""
+    catalog_file = codex_home / "model_catalog.json"
+    catalog = json.loads(catalog_file.read_text())
+    for model in catalog["models"]:
+        model["tool_mode"] = "code_mode_only"
+    catalog_file.write_text(json.dumps(catalog))
+    process = DaemonProcess(
+        socket=Path(daemon_env["CLAIF_COD_SOCKET"]), state_dir=tmp_path / "state", log=tmp_path / "codd.log",
+        env=daemon_env,
+    )  # fmt: skip
+    process.start()
+    try:
+        # timeout: a hang fails the test instead of stalling the run; never reached when green.
+        with CodexClient(daemon="require", model="o4-mini", working_dir=str(workdir), timeout=60) as client:
+            if not catalog_per_thread(probe(find_codex(str(codex_binary))).version):
+                with pytest.raises(openai.BadRequestError, match="runs model 'o4-mini' in code mode"):
+                    client.chat.completions.create(model="o4-mini", messages=ASK, tools=TOOLS)
+                assert codex_model_server.requests == []
+                return
+            reply = client.chat.completions.create(model="o4-mini", messages=ASK, tools=TOOLS)
+    finally:
+        process.stop()
+    assert reply.choices[0].finish_reason == "tool_calls"
+    assert [c.function.name for c in reply.choices[0].message.tool_calls or []] == ["get_weather", "get_time"]
+    assert "exec" not in codex_model_server.requests[0].tool_names()

@@ -114,3 +114,24 @@ async def test_a_turn_suspended_on_tool_calls_is_never_unloaded(
     assert one.body["prompt_cache_key"] == two.body["prompt_cache_key"]  # the same turn went on
     assert not thread.lock.locked() and len(engine.suspensions) == 0
     assert await unload_all(aclient) == 1  # released when the turn ended: now it may go
+
+
+async def test_a_chat_conversation_with_tools_after_idle_unload(
+    aclient: AsyncCodexClient, codex_model_server: ModelServer
+) -> None:
+    """Chat threads are ephemeral: after an unload the history the caller re-sends seeds a new one."""
+    tools: list[Any] = [{"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}]
+    history: list[Any] = [{"role": "user", "content": "Hello there"}]
+    first = await aclient.chat.completions.create(model="o4-mini", messages=history, tools=tools)
+    assert await unload_all(aclient) == 1
+    history += [{"role": "assistant", "content": first.choices[0].message.content},
+                {"role": "user", "content": "[[call:get_time {}]]"}]  # fmt: skip
+
+    second = await asyncio.wait_for(
+        aclient.chat.completions.create(model="o4-mini", messages=history, tools=tools), GUARD_S
+    )
+
+    assert second.choices[0].finish_reason == "tool_calls"
+    one, two = codex_model_server.requests
+    assert one.body["prompt_cache_key"] != two.body["prompt_cache_key"]
+    assert two.messages()[:2] == [("user", "Hello there"), ("assistant", "Echo: Hello there")]

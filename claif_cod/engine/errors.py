@@ -134,6 +134,21 @@ class CallerToolsNotResumable(EngineError):
         )
 
 
+class ToolSetChanged(EngineError):
+    """A thread was to be continued with other caller tools (or none, or tools-only mode switched).
+
+    Codex fixes a thread's dynamic tools when it starts it, so the model on that thread would still
+    be offered the old set.  Not the caller's fault: a new thread seeded with the history is needed.
+    """
+
+    def __init__(self, thread_id: str) -> None:
+        self.thread_id = thread_id
+        super().__init__(
+            f"thread {thread_id} was started with other tools: Codex fixes a thread's tools when it starts it, "
+            "so a new thread seeded with the history is needed"
+        )
+
+
 class SessionStoreFailed(EngineError):
     """The session store refused a write; raised before a turn, so nothing ran."""
 

@@ -25,7 +25,7 @@ from claif_cod.engine.appserver import AppServer
 from claif_cod.engine.code_mode import CodeMode
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.conversations import Conversation, ConversationIndex, HistoryItem, inject_item
-from claif_cod.engine.errors import CallerToolsNotResumable, CodexProcessDied, InvalidRequest
+from claif_cod.engine.errors import CallerToolsNotResumable, CodexProcessDied, InvalidRequest, ToolSetChanged
 from claif_cod.engine.idle import IdleThreads, unsubscribe
 from claif_cod.engine.pool import ProcessPool
 from claif_cod.engine.tools import NO_TOOLS, ThreadTools, thread_start_fields
@@ -176,7 +176,8 @@ class Threads:
         """The thread, loaded from its rollout if it left its process (a restart, a crash, idleness).
 
         ``tools`` are those the caller's next turn offers: a thread that has or needs caller tools
-        is only ever continued while loaded in its process, else CallerToolsNotResumable."""
+        is only ever continued while loaded in its process, else CallerToolsNotResumable; one that
+        was started with another tool set cannot offer these (ToolSetChanged)."""
         handle = self._table.get(thread_id)
         if handle is None:
             remembered = self._tools_of.get(thread_id, NO_TOOLS)
@@ -186,6 +187,8 @@ class Threads:
             handle = ThreadHandle(thread_id=thread_id, key=key, api_key=api_key, server=server, tools=remembered)
             await self._resume_into(handle, server)
             self._add(handle)
+        elif handle.tools.material() != tools.material():
+            raise ToolSetChanged(thread_id)
         elif handle.key != key or handle.api_key != api_key:
             self._move(handle, key, api_key)
         await self.ensure_loaded(handle)

@@ -23,7 +23,7 @@ from claif_cod._log import get_logger
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.conversations import HistoryItem
 from claif_cod.engine.engine import Engine, ThreadHandle, Turn, TurnOptions
-from claif_cod.engine.errors import CallerToolsNotResumable, InvalidRequest, TurnFailed
+from claif_cod.engine.errors import CallerToolsNotResumable, InvalidRequest, ToolSetChanged, TurnFailed
 from claif_cod.engine.events import (
     TurnFinished,
 )
@@ -220,9 +220,11 @@ class _Run:
                 if self.store.tip(previous.thread_id) != previous_id:
                     source = await self.engine.threads.fork(source, last_turn_id=previous.turn_id)
                     log.info("responses.branch", previous=previous_id, thread_id=source.thread_id)
-            except CallerToolsNotResumable:
-                # Codex would not report the calls of a resumed or forked thread: a new one gets the chain.
-                await self._replay(previous_id, f"the thread of response '{previous_id}' has caller tools")
+            except (CallerToolsNotResumable, ToolSetChanged) as exc:
+                # Codex would not report the calls of a resumed or forked thread, and cannot change a
+                # thread's tools: a new thread gets the chain.
+                why = "has caller tools" if isinstance(exc, CallerToolsNotResumable) else "was started with other tools"
+                await self._replay(previous_id, f"the thread of response '{previous_id}' {why}")
                 previous_id = None
             else:
                 handle = source

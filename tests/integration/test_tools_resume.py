@@ -135,3 +135,34 @@ async def test_a_chat_conversation_with_tools_after_idle_unload(
     one, two = codex_model_server.requests
     assert one.body["prompt_cache_key"] != two.body["prompt_cache_key"]
     assert two.messages()[:2] == [("user", "Hello there"), ("assistant", "Echo: Hello there")]
+
+
+async def test_tools_added_when_continuing_a_loaded_thread_are_offered(
+    aclient: AsyncCodexClient, codex_model_server: ModelServer
+) -> None:
+    """Codex fixes a thread's tools when it starts it: continuing a thread started without tools
+    with tools needs a new thread, seeded with the conversation, that offers them."""
+    first = await aclient.responses.create(input="Hello there")
+    second = await asyncio.wait_for(
+        aclient.responses.create(previous_response_id=first.id, input="[[call:get_time {}]]", tools=[TIME]), GUARD_S
+    )
+
+    [call] = [item for item in second.output if item.type == "function_call"]
+    assert call.name == "get_time"
+    one, two = codex_model_server.requests
+    assert "get_time" not in one.tool_names() and "get_time" in two.tool_names()
+    assert one.body["prompt_cache_key"] != two.body["prompt_cache_key"]  # a new thread
+    assert two.messages()[:3] == [("user", "Hello there"), ("assistant", first.output_text),
+                                  ("user", "[[call:get_time {}]]")]  # fmt: skip
+
+
+async def test_tools_dropped_when_continuing_a_loaded_thread_are_not_offered(
+    aclient: AsyncCodexClient, codex_model_server: ModelServer
+) -> None:
+    first = await aclient.responses.create(input="Hello there", tools=[TIME])
+    second = await aclient.responses.create(previous_response_id=first.id, input="and now?")
+
+    assert second.output_text
+    one, two = codex_model_server.requests
+    assert "get_time" in one.tool_names() and "get_time" not in two.tool_names()
+    assert two.messages()[:3] == [("user", "Hello there"), ("assistant", first.output_text), ("user", "and now?")]

@@ -69,8 +69,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     codex = str(codex_cli_bin.bundled_codex_path())
     started = time.perf_counter()
-    with sigterm_as_interrupt(), tempfile.TemporaryDirectory(prefix="claif-cod-daemon-bench-") as scratch, \
-            ModelServer() as server, contextlib.ExitStack() as cleanup:
+    with (
+        sigterm_as_interrupt(),
+        tempfile.TemporaryDirectory(prefix="claif-cod-daemon-bench-") as scratch,
+        ModelServer() as server,
+        contextlib.ExitStack() as cleanup,
+    ):
         root = Path(scratch)
         home = write_codex_home(root / "codex-home", server.url)
         run_dir = root / "run"

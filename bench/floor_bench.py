@@ -85,8 +85,11 @@ class Chat:
         return [
             wire.MessageItem(
                 role="user" if m["role"] == "user" else "assistant",
-                content=[wire.ContentPart(type="input_text" if m["role"] == "user" else "output_text",
-                                          text=str(m["content"]))],
+                content=[
+                    wire.ContentPart(
+                        type="input_text" if m["role"] == "user" else "output_text", text=str(m["content"])
+                    )
+                ],
             )
             for m in self.messages
         ]
@@ -195,9 +198,22 @@ class Phase:
 def run_phase(label: str, size: int, big: bool, rounds: int, ctx: dict[str, Any]) -> Phase:
     phase = Phase(label)
     raw: RawAppServer = ctx["raw"]
-    chats = {name: Chat(f"{label} {name}", size, big) for name in
-             ("raw", "persisted", "raw first", "local", "daemon", "http", "local first", "daemon first", "http first",
-              "local session", "daemon session")}
+    chats = {
+        name: Chat(f"{label} {name}", size, big)
+        for name in (
+            "raw",
+            "persisted",
+            "raw first",
+            "local",
+            "daemon",
+            "http",
+            "local first",
+            "daemon first",
+            "http first",
+            "local session",
+            "daemon session",
+        )
+    }
     raw_thread = raw.new_thread(seed=chats["raw"].seed())
     first_thread = raw.new_thread(seed=chats["raw first"].seed())
     persisted_thread = raw.new_thread(ephemeral=False, seed=chats["persisted"].seed())
@@ -263,12 +279,21 @@ def render(phases: list[Phase], meta: dict[str, Any]) -> str:
             m, floor = median(p.turns[row]), median(p.turns[RAW])
             cells.append(f"{m:8.1f} ({m - floor:+6.1f})" if row != RAW else f"{m:8.1f}         ")
         lines.append(f"{row:<22}" + "".join(f"{c:>20}" for c in cells))
-    lines.append(f"{'exec / daemon socket':<22}" + "".join(
-        f"{median(p.turns[EXEC]) / median(p.turns[DAEMON]):>19.1f}x" for p in phases))
-    lines.append(f"{'exec / in-process':<22}" + "".join(
-        f"{median(p.turns[EXEC]) / median(p.turns[LOCAL]):>19.1f}x" for p in phases))
-    lines += ["", "Time to first token, median ms (and median - raw first delta)", "",
-              f"{'row':<22}" + "".join(f"{p.label:>20}" for p in phases), "-" * (22 + 20 * len(phases))]
+    lines.append(
+        f"{'exec / daemon socket':<22}"
+        + "".join(f"{median(p.turns[EXEC]) / median(p.turns[DAEMON]):>19.1f}x" for p in phases)
+    )
+    lines.append(
+        f"{'exec / in-process':<22}"
+        + "".join(f"{median(p.turns[EXEC]) / median(p.turns[LOCAL]):>19.1f}x" for p in phases)
+    )
+    lines += [
+        "",
+        "Time to first token, median ms (and median - raw first delta)",
+        "",
+        f"{'row':<22}" + "".join(f"{p.label:>20}" for p in phases),
+        "-" * (22 + 20 * len(phases)),
+    ]
     for row in FIRST_ROWS:
         cells = []
         for p in phases:
@@ -294,8 +319,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
     load_start = os.getloadavg()[0]
     phases: list[Phase] = []
-    with sigterm_as_interrupt(), tempfile.TemporaryDirectory(prefix="claif-cod-floor-bench-") as scratch, \
-            ModelServer() as server, contextlib.ExitStack() as cleanup:
+    with (
+        sigterm_as_interrupt(),
+        tempfile.TemporaryDirectory(prefix="claif-cod-floor-bench-") as scratch,
+        ModelServer() as server,
+        contextlib.ExitStack() as cleanup,
+    ):
         root = Path(scratch)
         home = write_codex_home(root / "codex-home", server.url)
         run_dir = root / "run"
@@ -317,16 +346,29 @@ def main(argv: Sequence[str] | None = None) -> None:
         via_daemon = cleanup.enter_context(CodexClient(working_dir=workdir, daemon="require"))
         http = LeanHttp(f"{daemon.status()['http']}/v1", workdir)
         cleanup.callback(http.close)
-        ctx = {"raw": raw, "local": local, "daemon": via_daemon, "http": http, "codex": codex, "workdir": workdir,
-               "env": env}
+        ctx = {
+            "raw": raw,
+            "local": local,
+            "daemon": via_daemon,
+            "http": http,
+            "codex": codex,
+            "workdir": workdir,
+            "env": env,
+        }
         plan = [(f"{n} messages", n, False) for n in sizes]
         if not args.no_big:
             plan.append(("10 incl. 100 KB", 10, True))
         for label, size, big in plan:
             phases.append(run_phase(label, size, big, args.turns, ctx))
         progress("")
-    meta = {"codex_version": codex_version(codex), **machine(), "turns": args.turns, "load_start": load_start,
-            "load_end": os.getloadavg()[0], "wall_s": time.perf_counter() - started}
+    meta = {
+        "codex_version": codex_version(codex),
+        **machine(),
+        "turns": args.turns,
+        "load_start": load_start,
+        "load_end": os.getloadavg()[0],
+        "wall_s": time.perf_counter() - started,
+    }
     print(render(phases, meta))
     if args.json is not None:
         args.json.write_text(json.dumps({"meta": meta, "phases": [vars(p) for p in phases]}, indent=1) + "\n")

@@ -69,8 +69,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     codex = str(codex_cli_bin.bundled_codex_path())
     load_start = os.getloadavg()[0]
     started = time.perf_counter()
-    with sigterm_as_interrupt(), tempfile.TemporaryDirectory(prefix="claif-cod-idle-bench-") as scratch, \
-            ModelServer() as server, contextlib.ExitStack() as cleanup:
+    with (
+        sigterm_as_interrupt(),
+        tempfile.TemporaryDirectory(prefix="claif-cod-idle-bench-") as scratch,
+        ModelServer() as server,
+        contextlib.ExitStack() as cleanup,
+    ):
         root = Path(scratch)
         home = write_codex_home(root / "codex-home", server.url)
         run_dir = root / "run"
@@ -81,8 +85,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         dirs = [root / "work-a", root / "work-b"]
         for d in dirs:
             d.mkdir()
-        daemon = Daemon(socket=run_dir / "codd.sock", state_dir=root / "state", log=root / "codd.log",
-                        env={**os.environ}, extra_args=["--thread-idle-timeout", str(args.idle_timeout)])
+        daemon = Daemon(
+            socket=run_dir / "codd.sock",
+            state_dir=root / "state",
+            log=root / "codd.log",
+            env={**os.environ},
+            extra_args=["--thread-idle-timeout", str(args.idle_timeout)],
+        )
         cleanup.callback(daemon.stop)
         cleanup.push(daemon.show_log_on_error)
         daemon.start()
@@ -117,8 +126,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     ]
     for m in snapshots:
         threads = sum(p.get("threads") or 0 for p in m.codex)
-        lines.append(f"{m.label:<34}{m.codex_rss / MiB:>8.1f} MiB{(m.codex_rss - base) / MiB:>+8.1f} MiB"
-                     f"{threads:>9}{m.daemon_rss / MiB:>8.1f} MiB")
+        lines.append(
+            f"{m.label:<34}{m.codex_rss / MiB:>8.1f} MiB{(m.codex_rss - base) / MiB:>+8.1f} MiB"
+            f"{threads:>9}{m.daemon_rss / MiB:>8.1f} MiB"
+        )
     over = (snapshots[2].codex_rss - base) / MiB
     lines += [
         "",
@@ -132,8 +143,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     ]
     print("\n".join(lines))
     if args.json is not None:
-        payload: dict[str, Any] = {"first_ms": first, "second_ms": second, "unload_s": unload_s,
-                                   "snapshots": [vars(m) for m in snapshots]}
+        payload: dict[str, Any] = {
+            "first_ms": first,
+            "second_ms": second,
+            "unload_s": unload_s,
+            "snapshots": [vars(m) for m in snapshots],
+        }
         args.json.write_text(json.dumps(payload, indent=1) + "\n")
 
 

@@ -88,8 +88,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     load_start = os.getloadavg()[0]
     per_turn: dict[str, list[float]] = {"raw": [], "in-process": [], "daemon": []}
     wall: dict[str, list[float]] = {k: [] for k in per_turn}
-    with sigterm_as_interrupt(), tempfile.TemporaryDirectory(prefix="claif-cod-cpu-bench-") as scratch, \
-            ModelServer() as server, contextlib.ExitStack() as cleanup:
+    with (
+        sigterm_as_interrupt(),
+        tempfile.TemporaryDirectory(prefix="claif-cod-cpu-bench-") as scratch,
+        ModelServer() as server,
+        contextlib.ExitStack() as cleanup,
+    ):
         root = Path(scratch)
         home = write_codex_home(root / "codex-home", server.url)
         run_dir = root / "run"
@@ -99,8 +103,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         os.environ["CLAIF_COD_SOCKET"] = str(run_dir / "codd.sock")
         workdir = root / "work"
         workdir.mkdir()
-        daemon = Daemon(socket=run_dir / "codd.sock", state_dir=root / "state", log=root / "codd.log",
-                        env={**os.environ})
+        daemon = Daemon(
+            socket=run_dir / "codd.sock", state_dir=root / "state", log=root / "codd.log", env={**os.environ}
+        )
         cleanup.callback(daemon.stop)
         daemon.start()
         raw = RawAppServer(codex, workdir, {**os.environ})
@@ -122,8 +127,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                     for mode in ("raw", "in-process", "daemon"):
                         progress(f"block {block + 1}/{args.blocks}: {mode}")
                         tag = f"{mode} {block}"
-                        pids = {"raw": [os.getpid(), raw.server.pid], "in-process": local_pids,
-                                "daemon": daemon_pids}[mode]
+                        pids = {"raw": [os.getpid(), raw.server.pid], "in-process": local_pids, "daemon": daemon_pids}[
+                            mode
+                        ]
                         before, start = cpu_of(pids), time.perf_counter()
                         if mode == "raw":
                             await asyncio.to_thread(raw_block, raw, args.conversations, args.turns, tag)
@@ -143,14 +149,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     floor = statistics.median(per_turn["raw"])
     print(f"Codex:   {codex_version(codex)}")
     print("Machine: {platform}, {cpu_count} CPUs, Python {python}, claif_cod {claif_cod}".format(**machine()))
-    print(f"Load average (1 min) at start {load_start:.2f}, at end {os.getloadavg()[0]:.2f}; "
-          f"{args.conversations} concurrent conversations x {args.turns} turns, {args.blocks} blocks per mode")
+    print(
+        f"Load average (1 min) at start {load_start:.2f}, at end {os.getloadavg()[0]:.2f}; "
+        f"{args.conversations} concurrent conversations x {args.turns} turns, {args.blocks} blocks per mode"
+    )
     print()
     print(f"{'mode':<14}{'CPU ms / turn (median)':>24}{'x raw':>8}{'turns/s (median)':>18}   blocks")
     for mode, samples in per_turn.items():
         med = statistics.median(samples)
-        print(f"{mode:<14}{med:>24.1f}{med / floor:>8.2f}{statistics.median(wall[mode]):>18.1f}   "
-              + ", ".join(f"{s:.1f}" for s in samples))
+        print(
+            f"{mode:<14}{med:>24.1f}{med / floor:>8.2f}{statistics.median(wall[mode]):>18.1f}   "
+            + ", ".join(f"{s:.1f}" for s in samples)
+        )
     print()
     print(daemon.stop_report)
 

@@ -171,7 +171,9 @@ def stored_response_action(method: str, route: str, query: Mapping[str, str]) ->
         if order not in (None, "asc", "desc"):
             raise APIFailure.bad_request("order must be 'asc' or 'desc'", param="order")
         query_params = ResponsesInputItemsParams(
-            response_id=parts[2], after=query.get("after"), limit=None if limit is None else int(limit),
+            response_id=parts[2],
+            after=query.get("after"),
+            limit=None if limit is None else int(limit),
             order=order,  # type: ignore[arg-type]
         )
         return ResponsesInputItemsRequest(id=0, params=query_params)

@@ -65,22 +65,41 @@ def configure_logging(fmt: str, level: str) -> None:
 
 
 socket_option = click.option(
-    "--socket", "socket_path", type=click.Path(path_type=Path), default=None,
+    "--socket",
+    "socket_path",
+    type=click.Path(path_type=Path),
+    default=None,
     help="Socket path (default: $CLAIF_COD_SOCKET, else $XDG_RUNTIME_DIR/claif-cod/codd.sock).",
 )
 
 
 def http_options(command: Any) -> Any:
     options = [
-        click.option("--http", metavar="[HOST:]PORT", default=None,
-                     help="Also serve the OpenAI REST API here (a bare port means 127.0.0.1). Off by default."),
-        click.option("--http-token-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
-                     help=f"Require this bearer token (a file only you can read); else ${ENV_TOKEN} if set."),
-        click.option("--http-working-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-                     help="Where Codex runs for HTTP requests without X-Claif-Cod-Working-Dir (default: home)."),
-        click.option("--http-strict", is_flag=True, default=False,
-                     help='Strict mode for every HTTP request: a parameter Codex cannot honour is a 400, not reported '
-                          'in a header (a body\'s own "strict" still decides for that request).'),
+        click.option(
+            "--http",
+            metavar="[HOST:]PORT",
+            default=None,
+            help="Also serve the OpenAI REST API here (a bare port means 127.0.0.1). Off by default.",
+        ),
+        click.option(
+            "--http-token-file",
+            type=click.Path(path_type=Path, dir_okay=False),
+            default=None,
+            help=f"Require this bearer token (a file only you can read); else ${ENV_TOKEN} if set.",
+        ),
+        click.option(
+            "--http-working-dir",
+            type=click.Path(path_type=Path, file_okay=False),
+            default=None,
+            help="Where Codex runs for HTTP requests without X-Claif-Cod-Working-Dir (default: home).",
+        ),
+        click.option(
+            "--http-strict",
+            is_flag=True,
+            default=False,
+            help="Strict mode for every HTTP request: a parameter Codex cannot honour is a 400, not reported "
+            'in a header (a body\'s own "strict" still decides for that request).',
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -138,21 +157,56 @@ def main() -> None:
 @click.option("--log-format", type=click.Choice(["json", "console"]), default="console", show_default=True)
 @click.option("--log-level", default="info", show_default=True)
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None, help="Where the session registry lives.")
-@click.option("--max-connections", type=click.IntRange(min=1), default=256, show_default=True,
-              help="Connections beyond this get a retryable OVERLOADED error and are closed.")
-@click.option("--max-inflight", type=click.IntRange(min=1), default=128, show_default=True,
-              help="Requests in flight per connection; more get a retryable OVERLOADED error.")
-@click.option("--max-turns", type=click.IntRange(min=1), default=512, show_default=True,
-              help="Turn-starting requests in flight in the whole daemon; more get OVERLOADED.")
-@click.option("--max-outbound-bytes", type=click.IntRange(min=1), default=64 * 2**20, show_default=True,
-              help="Unread backlog after which a client that stopped reading is disconnected.")
-@click.option("--max-processes", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Warm Codex processes kept; beyond it the least recently used idle one is closed.")
-@click.option("--drain-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
-              help="On SIGTERM or stop, seconds running requests get to finish before they are interrupted.")
-@click.option("--thread-idle-timeout", type=click.FloatRange(min=0), default=DEFAULT_THREAD_IDLE_TIMEOUT_S,
-              show_default=True, metavar="SECONDS",
-              help="Unload a Codex thread unused this long (sessions resume, conversations are re-seeded); 0: never.")
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="Connections beyond this get a retryable OVERLOADED error and are closed.",
+)
+@click.option(
+    "--max-inflight",
+    type=click.IntRange(min=1),
+    default=128,
+    show_default=True,
+    help="Requests in flight per connection; more get a retryable OVERLOADED error.",
+)
+@click.option(
+    "--max-turns",
+    type=click.IntRange(min=1),
+    default=512,
+    show_default=True,
+    help="Turn-starting requests in flight in the whole daemon; more get OVERLOADED.",
+)
+@click.option(
+    "--max-outbound-bytes",
+    type=click.IntRange(min=1),
+    default=64 * 2**20,
+    show_default=True,
+    help="Unread backlog after which a client that stopped reading is disconnected.",
+)
+@click.option(
+    "--max-processes",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Warm Codex processes kept; beyond it the least recently used idle one is closed.",
+)
+@click.option(
+    "--drain-timeout",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="On SIGTERM or stop, seconds running requests get to finish before they are interrupted.",
+)
+@click.option(
+    "--thread-idle-timeout",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_THREAD_IDLE_TIMEOUT_S,
+    show_default=True,
+    metavar="SECONDS",
+    help="Unload a Codex thread unused this long (sessions resume, conversations are re-seeded); 0: never.",
+)
 @http_options
 def serve(
     socket_path: Path | None,
@@ -323,16 +377,21 @@ def unit_texts(serve_args: list[str] | None = None) -> dict[str, str]:
     texts = {name: _unit_dir().joinpath(name).read_text() for name in UNIT_FILES}
     exec_start = f"ExecStart={sys.executable} -m claif_codd serve"
     extra = "".join(f" {shlex.quote(arg)}" for arg in serve_args or [])
-    texts["claif-codd.service"] = "\n".join(
-        exec_start + line.split(" serve", 1)[1] + extra if line.startswith("ExecStart=") else line
-        for line in texts["claif-codd.service"].splitlines()
-    ) + "\n"
+    texts["claif-codd.service"] = (
+        "\n".join(
+            exec_start + line.split(" serve", 1)[1] + extra if line.startswith("ExecStart=") else line
+            for line in texts["claif-codd.service"].splitlines()
+        )
+        + "\n"
+    )
     return texts
 
 
 @main.command("install-systemd")
 @click.option(
-    "--unit-dir", type=click.Path(path_type=Path), default=None,
+    "--unit-dir",
+    type=click.Path(path_type=Path),
+    default=None,
     help="Where to write the user units (default: $XDG_CONFIG_HOME/systemd/user).",
 )
 @click.option("--enable/--no-enable", default=True, show_default=True, help="Run systemctl --user to enable them.")

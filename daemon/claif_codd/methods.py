@@ -213,8 +213,12 @@ class Methods:
         options = request.params.options
         working_dir = options.working_dir or str(Path.home())
         config = CodexConfig(
-            working_dir=working_dir, codex_path=options.codex_path, codex_home=options.codex_home,
-            api_key=options.api_key, sandbox_mode=options.sandbox_mode, approval_policy=options.approval_policy,
+            working_dir=working_dir,
+            codex_path=options.codex_path,
+            codex_home=options.codex_home,
+            api_key=options.api_key,
+            sandbox_mode=options.sandbox_mode,
+            approval_policy=options.approval_policy,
         )
         listing = await self.daemon.service.models(RequestOptions(config=config))
         return ModelList(data=[msgspec.Raw(_encoder.encode(m)) for m in listing.data])
@@ -282,8 +286,12 @@ class Methods:
         assert finished is not None
         engine.named.turn_done(params.session_id, handle, options.default_model, params.text, text.text)
         conn.log.debug(
-            "session.turn", request=request.id, session=params.session_id, thread_id=handle.thread_id,
-            status=finished.status, tokens=finished.usage.total_tokens,
+            "session.turn",
+            request=request.id,
+            session=params.session_id,
+            thread_id=handle.thread_id,
+            status=finished.status,
+            tokens=finished.usage.total_tokens,
         )
         if finished.status == "failed":  # always with its reason, even after partial text
             reason = finished.error_message or "Codex turn failed without saying why"
@@ -400,7 +408,11 @@ def codex_item(item: wire_items.ThreadItem) -> CodexItem:
         return AgentMessageItem(id=item.id, text=item.text)
     if isinstance(item, wire_items.CommandExecutionItem):
         return CommandExecutionItem(
-            id=item.id, command=item.command, cwd=item.cwd, status=item.status, exit_code=item.exit_code,
+            id=item.id,
+            command=item.command,
+            cwd=item.cwd,
+            status=item.status,
+            exit_code=item.exit_code,
             output=item.aggregated_output,
         )
     if isinstance(item, wire_items.FileChangeItem):

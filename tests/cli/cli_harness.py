@@ -28,8 +28,13 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[=>]")
 
 def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """The test's environment (CODEX_HOME, socket...) plus a private state dir and a plain terminal."""
-    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), "TERM": "dumb", "INPUTRC": "/dev/null",
-           "PYTHONFAULTHANDLER": "1"}
+    env = {
+        **os.environ,
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "TERM": "dumb",
+        "INPUTRC": "/dev/null",
+        "PYTHONFAULTHANDLER": "1",
+    }
     env.pop("COLUMNS", None)
     env.update(extra)
     return env
@@ -38,9 +43,7 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 def run_cli(
     *args: str, env: dict[str, str], cwd: Path, stdin: str = "", timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args], input=stdin, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout
-    )
+    return subprocess.run([*CLI, *args], input=stdin, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
 
 
 class PtyProcess:
@@ -51,7 +54,12 @@ class PtyProcess:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", _CONTROLLING_TTY, *args],
-                stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd, start_new_session=True,
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
             )
         finally:
             os.close(slave)

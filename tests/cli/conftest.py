@@ -26,8 +26,9 @@ def cli_daemon(env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, str]]:
     run_dir.mkdir(mode=0o700)
     socket = run_dir / "codd.sock"
     daemon_env = {**env, "CLAIF_COD_SOCKET": str(socket)}
-    process = DaemonProcess(socket=socket, state_dir=tmp_path / "daemon-state", log=tmp_path / "codd.log",
-                            env=daemon_env)
+    process = DaemonProcess(
+        socket=socket, state_dir=tmp_path / "daemon-state", log=tmp_path / "codd.log", env=daemon_env
+    )
     process.start()
     try:
         yield daemon_env

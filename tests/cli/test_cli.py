@@ -41,7 +41,10 @@ def test_query_streams_chunks_as_they_arrive_and_ctrl_c_exits_130(env: dict[str,
     # The model sends two deltas, then hangs: they can only be on the terminal if each chunk is flushed.
     proc = subprocess.Popen(
         [*CLI, "query", "[[stall-mid]] one two three"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=workdir,
     )
     try:
         assert proc.stdout is not None
@@ -257,8 +260,12 @@ def test_shell_completion_script_and_choices(tmp_path: Path) -> None:
     env = {**os.environ, "_CLAIF_COD_COMPLETE": "bash_source"}
     script = subprocess.run(CLI, env=env, capture_output=True, text=True, timeout=60)
     assert "complete -o nosort -F _claif_cod_completion claif-cod" in script.stdout
-    env = {**os.environ, "_CLAIF_COD_COMPLETE": "bash_complete", "COMP_WORDS": "claif-cod query --sandbox ",
-           "COMP_CWORD": "3"}
+    env = {
+        **os.environ,
+        "_CLAIF_COD_COMPLETE": "bash_complete",
+        "COMP_WORDS": "claif-cod query --sandbox ",
+        "COMP_CWORD": "3",
+    }
     choices = subprocess.run(CLI, env=env, capture_output=True, text=True, timeout=60)
     assert choices.stdout.split() == ["plain,read-only", "plain,workspace-write", "plain,danger-full-access"]
 

@@ -30,9 +30,24 @@ class DaemonProcess:
     def start(self, *extra: str) -> None:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "claif_codd", "serve", "--socket", str(self.socket),
-                 "--state-dir", str(self.state_dir), "--log-level", "debug", *extra],
-                env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "claif_codd",
+                    "serve",
+                    "--socket",
+                    str(self.socket),
+                    "--state-dir",
+                    str(self.state_dir),
+                    "--log-level",
+                    "debug",
+                    *extra,
+                ],
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
             )
         deadline = time.monotonic() + START_TIMEOUT_S
         while not answers(self.socket):
@@ -58,7 +73,11 @@ class DaemonProcess:
         """``claif-codd status --json``, as a user runs it."""
         out = subprocess.run(
             [sys.executable, "-m", "claif_codd", "status", "--json", "--socket", str(self.socket)],
-            capture_output=True, text=True, check=True, env=self.env, timeout=60,
+            capture_output=True,
+            text=True,
+            check=True,
+            env=self.env,
+            timeout=60,
         )
         return json.loads(out.stdout)  # type: ignore[no-any-return]
 

@@ -36,12 +36,28 @@ def main() -> None:
     path, workdir, prompt = sys.argv[1:4]
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(path)
-    send(sock, {"jsonrpc": "2.0", "id": 1, "method": "hello",
-                "params": {"protocol_version": 1, "package_version": "raw", "client_name": "raw-test"}})
+    send(
+        sock,
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "hello",
+            "params": {"protocol_version": 1, "package_version": "raw", "client_name": "raw-test"},
+        },
+    )
     print(json.dumps(receive(sock)), flush=True)
-    send(sock, {"jsonrpc": "2.0", "id": 2, "method": "chat.completions.create", "params": {
-        "body": {"model": "o4-mini", "stream": True, "messages": [{"role": "user", "content": prompt}]},
-        "options": {"working_dir": workdir}}})
+    send(
+        sock,
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "chat.completions.create",
+            "params": {
+                "body": {"model": "o4-mini", "stream": True, "messages": [{"role": "user", "content": prompt}]},
+                "options": {"working_dir": workdir},
+            },
+        },
+    )
     while True:
         message = receive(sock)
         print(json.dumps(message), flush=True)

@@ -61,7 +61,9 @@ class HttpDaemon:
 
 def start_http_daemon(daemon_env: dict[str, str], tmp_path: Path, *extra: str) -> DaemonProcess:
     process = DaemonProcess(
-        socket=Path(daemon_env["CLAIF_COD_SOCKET"]), state_dir=tmp_path / "state", log=tmp_path / "codd.log",
+        socket=Path(daemon_env["CLAIF_COD_SOCKET"]),
+        state_dir=tmp_path / "state",
+        log=tmp_path / "codd.log",
         env=daemon_env,
     )
     process.start("--http", "127.0.0.1:0", "--http-working-dir", str(tmp_path / "work"), *extra)
@@ -177,11 +179,16 @@ def test_named_session_is_shared_between_socket_and_http(http: HttpDaemon, codex
     )
     assert reply.choices[0].message.content == "[turn 2] Echo: what did I say"  # the model saw turn 1
     assert codex_model_server.requests[-1].messages() == [
-        ("user", "remember apples"), ("assistant", "Echo: remember apples"), ("user", "what did I say"),
+        ("user", "remember apples"),
+        ("assistant", "Echo: remember apples"),
+        ("user", "what did I say"),
     ]
     listing = subprocess.run(
-        [sys.executable, "-m", "claif_codd", "sessions", "--json", "--socket",
-         str(http.process.socket)], capture_output=True, text=True, check=True, env=http.process.env,
+        [sys.executable, "-m", "claif_codd", "sessions", "--json", "--socket", str(http.process.socket)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=http.process.env,
     )
     [entry] = json.loads(listing.stdout)
     assert entry["session_id"] == "shared" and entry["turns"] == 2
@@ -197,7 +204,9 @@ def test_history_continues_the_warm_thread(http: HttpDaemon, codex_model_server:
         p.threads for p in http.process.status().processes
     ) == 1
     assert codex_model_server.requests[-1].messages() == [
-        ("user", "first"), ("assistant", "Echo: first"), ("user", "second"),
+        ("user", "first"),
+        ("assistant", "Echo: first"),
+        ("user", "second"),
     ]
 
 
@@ -226,8 +235,13 @@ def test_curl_streams_sse_ending_in_done(http: HttpDaemon) -> None:
     chunks = [json.loads(e.removeprefix("data: ")) for e in events[:-1]]
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == "Echo: via curl"
     plain = json.loads(
-        http.curl("-H", "Content-Type: application/json", "-d", body.replace('"stream": true', '"stream": false'),
-                  http.url + "/v1/chat/completions").stdout
+        http.curl(
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            body.replace('"stream": true', '"stream": false'),
+            http.url + "/v1/chat/completions",
+        ).stdout
     )
     assert plain["choices"][0]["message"]["content"] == "Echo: via curl"
 
@@ -248,8 +262,9 @@ def test_curl_sees_health_and_json_errors(http: HttpDaemon) -> None:
 @needs_curl
 def test_the_sdks_read_timeout_header_interrupts_the_turn_with_504(http: HttpDaemon) -> None:
     body = json.dumps({"model": "o4-mini", "messages": [user("[[stall]] never answered")]})
-    out = http.curl("-w", "\n%{http_code}", "-H", "X-Stainless-Read-Timeout: 1", "-d", body,
-                    http.url + "/v1/chat/completions").stdout
+    out = http.curl(
+        "-w", "\n%{http_code}", "-H", "X-Stainless-Read-Timeout: 1", "-d", body, http.url + "/v1/chat/completions"
+    ).stdout
     reply, code = out.rsplit("\n", 1)
     assert code == "504" and json.loads(reply)["error"]["type"] == "timeout"
     http.wait_idle()
@@ -308,8 +323,11 @@ def test_bearer_token_is_required_when_configured(daemon_env: dict[str, str], tm
 def test_bad_http_settings_are_usage_errors(daemon_env: dict[str, str], tmp_path: Path) -> None:
     def serve(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "claif_codd", "serve", "--socket", str(tmp_path / "s.sock"),
-             *args], capture_output=True, text=True, env=daemon_env, timeout=30,
+            [sys.executable, "-m", "claif_codd", "serve", "--socket", str(tmp_path / "s.sock"), *args],
+            capture_output=True,
+            text=True,
+            env=daemon_env,
+            timeout=30,
         )
 
     result = serve("--http", "0.0.0.0:0")
@@ -329,7 +347,9 @@ def test_port_in_use_fails_the_start_and_leaves_no_socket(daemon_env: dict[str, 
         taken.listen()
         port = taken.getsockname()[1]
         process = DaemonProcess(
-            socket=Path(daemon_env["CLAIF_COD_SOCKET"]), state_dir=tmp_path / "state", log=tmp_path / "codd.log",
+            socket=Path(daemon_env["CLAIF_COD_SOCKET"]),
+            state_dir=tmp_path / "state",
+            log=tmp_path / "codd.log",
             env=daemon_env,
         )
         with pytest.raises(RuntimeError, match="did not start"):
@@ -410,7 +430,11 @@ def test_start_in_the_background_with_http(daemon_env: dict[str, str], tmp_path:
     def codd(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "claif_codd", *args, "--socket", str(socket_path)],
-            capture_output=True, text=True, env=daemon_env, timeout=60, check=True,
+            capture_output=True,
+            text=True,
+            env=daemon_env,
+            timeout=60,
+            check=True,
         )
 
     codd("start", "--http", "127.0.0.1:0", "--http-working-dir", str(tmp_path))
@@ -435,7 +459,7 @@ DOC_URL = "http://127.0.0.1:8765"
 
 def doc_blocks(language: str) -> list[str]:
     text = DAEMON_MD.read_text()
-    section = text[text.index("## The OpenAI-compatible HTTP endpoint"):]
+    section = text[text.index("## The OpenAI-compatible HTTP endpoint") :]
     section = section[: section.index("\n## ", 1)]
     return [block.split("\n", 1)[1] for block in section.split("```")[1::2] if block.startswith(language + "\n")]
 

@@ -34,7 +34,10 @@ def test_installed_units_verify(tmp_path: Path) -> None:
     env = {"XDG_RUNTIME_DIR": str(runtime), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
     out = subprocess.run(
         ["systemd-analyze", "--user", "verify", str(units / "claif-codd.socket"), str(units / "claif-codd.service")],
-        capture_output=True, text=True, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
 
@@ -45,8 +48,16 @@ def test_http_endpoint_is_passed_to_serve_and_the_service_starts_at_login(tmp_pa
     token.chmod(0o600)
     result = CliRunner().invoke(
         main,
-        ["install-systemd", "--unit-dir", str(tmp_path / "u"), "--no-enable", "--http", "8765",
-         "--http-token-file", str(token)],
+        [
+            "install-systemd",
+            "--unit-dir",
+            str(tmp_path / "u"),
+            "--no-enable",
+            "--http",
+            "8765",
+            "--http-token-file",
+            str(token),
+        ],
     )
     assert result.exit_code == 0, result.output
     service = (tmp_path / "u" / "claif-codd.service").read_text()

@@ -164,7 +164,9 @@ def test_tool_calls_on_a_conversation_continued_after_a_daemon_restart(
     # timeout: a hang fails the test instead of stalling the run; never reached when green.
     with CodexClient(daemon="require", model="o4-mini", working_dir=str(workdir), timeout=60) as client:
         second = client.responses.create(
-            previous_response_id=first.id, input="[[call:get_time {}]]", tools=[tool]  # type: ignore[list-item]
+            previous_response_id=first.id,
+            input="[[call:get_time {}]]",
+            tools=[tool],  # type: ignore[list-item]
         )
         [call] = [item for item in second.output if item.type == "function_call"]
         third = client.responses.create(

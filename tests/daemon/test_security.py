@@ -59,8 +59,9 @@ API_KEY = "sk-SECRET-123"
 PROMPT = "PROMPT-SECRET-456"
 CLAIF_CODD = [sys.executable, "-m", "claif_codd"]
 HELLO = encode_frame(
-    encode(HelloRequest(id=1, params=HelloParams(protocol_version=PROTOCOL_VERSION, package_version="t",
-                                                 client_name="t")))
+    encode(
+        HelloRequest(id=1, params=HelloParams(protocol_version=PROTOCOL_VERSION, package_version="t", client_name="t"))
+    )
 )
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: chown, and a child that becomes another uid")
@@ -92,8 +93,14 @@ def launch(
         args += ["--log-level", log_level]
     with open(process.log, "ab") as log:
         process.proc = subprocess.Popen(
-            args, env=full_env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-            pass_fds=pass_fds, umask=umask,
+            args,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            pass_fds=pass_fds,
+            umask=umask,
         )
     deadline = time.monotonic() + START_TIMEOUT_S
     while not _hello_answered(socket):
@@ -238,13 +245,14 @@ UNSAFE_KINDS = ["mode-0770", "mode-0777", "mode-0707", pytest.param("foreign-own
 
 
 @pytest.mark.parametrize("kind", UNSAFE_KINDS)
-def test_daemon_refuses_an_unsafe_socket_directory_naming_the_fix(
-    kind: str, tmp_path: Path, codex_home: Path
-) -> None:
+def test_daemon_refuses_an_unsafe_socket_directory_naming_the_fix(kind: str, tmp_path: Path, codex_home: Path) -> None:
     directory, fix = make_unsafe(kind, tmp_path)
     out = subprocess.run(
         [*CLAIF_CODD, "serve", "--socket", str(directory / "codd.sock"), "--state-dir", str(tmp_path / "state")],
-        capture_output=True, text=True, timeout=30, env={**os.environ, "CODEX_HOME": str(codex_home)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "CODEX_HOME": str(codex_home)},
     )
     assert out.returncode != 0, out.stderr
     for words in fix:
@@ -286,10 +294,18 @@ def test_check_socket_accepts_our_socket_and_refuses_planted_files(tmp_path: Pat
 def impostor(path: Path, ready: int) -> Callable[[], bytes]:
     """In a child of another uid: a fake claif-codd that answers hello and records everything it is sent."""
     hello_reply = encode_frame(
-        encode(Response(id=1, result=HelloResult(
-            protocol_version=PROTOCOL_VERSION, package_version="evil", daemon_pid=1, capabilities=[],
-            max_frame_size=1 << 24,
-        )))
+        encode(
+            Response(
+                id=1,
+                result=HelloResult(
+                    protocol_version=PROTOCOL_VERSION,
+                    package_version="evil",
+                    daemon_pid=1,
+                    capabilities=[],
+                    max_frame_size=1 << 24,
+                ),
+            )
+        )
     )
     error = encode_frame(encode(ErrorResponse(id=2, error=ErrorObject(code=-32603, message="gotcha"))))
 
@@ -338,8 +354,9 @@ def start_impostor(directory: Path) -> Child:
 
 
 @root_only
-def test_check_peer_names_a_listener_of_another_uid(public_tmp: Path, daemons: list[DaemonProcess], codex_home: Path,
-                                                    tmp_path: Path) -> None:
+def test_check_peer_names_a_listener_of_another_uid(
+    public_tmp: Path, daemons: list[DaemonProcess], codex_home: Path, tmp_path: Path
+) -> None:
     evil = public_tmp / "evil"
     child = start_impostor(evil)
     try:
@@ -407,8 +424,9 @@ def test_client_never_sends_its_key_to_an_impostor(
 # --- the socket is born 0600 ---------------------------------------------------------------------
 
 
-def test_socket_is_0600_and_ours_right_after_start(tmp_path: Path, codex_home: Path,
-                                                   daemons: list[DaemonProcess]) -> None:
+def test_socket_is_0600_and_ours_right_after_start(
+    tmp_path: Path, codex_home: Path, daemons: list[DaemonProcess]
+) -> None:
     run = tmp_path / "run"
     run.mkdir(mode=0o700)
     process = launch(run / "codd.sock", tmp_path, codex_home)
@@ -421,8 +439,9 @@ def test_socket_is_0600_and_ours_right_after_start(tmp_path: Path, codex_home: P
     assert stat.S_ISDIR(dir_st.st_mode) and stat.S_IMODE(dir_st.st_mode) == 0o700 and dir_st.st_uid == os.getuid()
 
 
-def test_socket_is_never_observable_with_a_wider_mode(tmp_path: Path, codex_home: Path,
-                                                      daemons: list[DaemonProcess]) -> None:
+def test_socket_is_never_observable_with_a_wider_mode(
+    tmp_path: Path, codex_home: Path, daemons: list[DaemonProcess]
+) -> None:
     """Poll lstat in a tight loop while daemons started with umask 000 come up: bind-then-chmod would
     show 0777 for a moment; binding under umask 0o177 never does."""
     modes: set[int] = set()
@@ -540,7 +559,11 @@ def _error_texts(exc: BaseException) -> list[str]:
 @pytest.mark.codex
 @pytest.mark.parametrize("log_level", [None, "debug"], ids=["default-level", "debug-level"])
 def test_no_secret_reaches_the_log_or_an_error(
-    log_level: str | None, tmp_path: Path, codex_home: Path, workdir: Path, daemons: list[DaemonProcess],
+    log_level: str | None,
+    tmp_path: Path,
+    codex_home: Path,
+    workdir: Path,
+    daemons: list[DaemonProcess],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     run = tmp_path / "run"
@@ -616,7 +639,10 @@ def test_codex_children_get_no_daemon_fds_and_no_systemd_variables(
     run.mkdir(mode=0o700)
     try:
         process = launch(
-            run / "codd.sock", tmp_path, codex_home, pass_fds=(inherited,),
+            run / "codd.sock",
+            tmp_path,
+            codex_home,
+            pass_fds=(inherited,),
             env={
                 "NOTIFY_SOCKET": str(tmp_path / "notify.sock"),
                 "WATCHDOG_USEC": "60000000",
@@ -665,8 +691,9 @@ def test_codex_children_get_no_daemon_fds_and_no_systemd_variables(
 # --- the socket the daemon removes is the one it bound -------------------------------------------
 
 
-def test_shutdown_leaves_a_socket_that_replaced_ours_alone(tmp_path: Path, codex_home: Path,
-                                                          daemons: list[DaemonProcess]) -> None:
+def test_shutdown_leaves_a_socket_that_replaced_ours_alone(
+    tmp_path: Path, codex_home: Path, daemons: list[DaemonProcess]
+) -> None:
     run = tmp_path / "run"
     run.mkdir(mode=0o700)
     process = launch(run / "codd.sock", tmp_path, codex_home)

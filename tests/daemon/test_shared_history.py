@@ -30,7 +30,12 @@ SCRIPT = textwrap.dedent(
 def run(daemon: DaemonProcess, workdir: Path, messages: list[dict[str, str]]) -> str:
     out = subprocess.run(
         [sys.executable, "-c", SCRIPT, json.dumps(messages)],
-        capture_output=True, text=True, check=True, env=daemon.env, cwd=workdir, timeout=60,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=daemon.env,
+        cwd=workdir,
+        timeout=60,
     )
     return out.stdout.strip()
 

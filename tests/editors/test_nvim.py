@@ -66,10 +66,19 @@ def nvim(script: Path, *, cwd: Path, env: dict[str, str] | None = None) -> subpr
     assert NVIM is not None
     rtp = str(PLUGIN).replace("\\", "\\\\").replace(" ", "\\ ").replace(",", "\\,")
     command = [
-        NVIM, "--headless", "-u", "NONE", "-i", "NONE", "-n",
-        "--cmd", f"set rtp+={rtp}",
-        "-c", f"luafile {script}",
-        "-c", "cquit 3",  # only reached if the script died before quitting
+        NVIM,
+        "--headless",
+        "-u",
+        "NONE",
+        "-i",
+        "NONE",
+        "-n",
+        "--cmd",
+        f"set rtp+={rtp}",
+        "-c",
+        f"luafile {script}",
+        "-c",
+        "cquit 3",  # only reached if the script died before quitting
     ]
     return subprocess.run(
         command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=NVIM_TIMEOUT_S
@@ -84,12 +93,13 @@ def private_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_scenario(
-    scenario: str, *, workdir: Path, socket: Path, tmp_path: Path, **extra_env: str
-) -> dict[str, Any]:
+def run_scenario(scenario: str, *, workdir: Path, socket: Path, tmp_path: Path, **extra_env: str) -> dict[str, Any]:
     report_path = tmp_path / f"report-{scenario}.json"
     env = private_env(
-        tmp_path, CLAIF_COD_SOCKET=str(socket), CLAIF_TEST_SCENARIO=scenario, CLAIF_TEST_OUT=str(report_path),
+        tmp_path,
+        CLAIF_COD_SOCKET=str(socket),
+        CLAIF_TEST_SCENARIO=scenario,
+        CLAIF_TEST_OUT=str(report_path),
         **extra_env,
     )
     proc = nvim(HERE / "ask.lua", cwd=workdir, env=env)
@@ -208,12 +218,24 @@ def test_ask_streams_the_answer_into_a_scratch_buffer(
 
     # The scratch buffer: one section per turn, the streamed text exactly, usage at the end.
     assert report["buffer"] == [
-        "## explain", "", *reply1.split("\n"), "", usage_line(first["usage"]),
-        "", "## summarize", "", *reply2.split("\n"), "", usage_line(second["usage"]),
+        "## explain",
+        "",
+        *reply1.split("\n"),
+        "",
+        usage_line(first["usage"]),
+        "",
+        "## summarize",
+        "",
+        *reply2.split("\n"),
+        "",
+        usage_line(second["usage"]),
     ]
     [output] = [w for w in report["windows"] if w["name"] == f"claif://{session}"]
     assert output == {
-        "name": f"claif://{session}", "buftype": "nofile", "filetype": "markdown", "modifiable": False,
+        "name": f"claif://{session}",
+        "buftype": "nofile",
+        "filetype": "markdown",
+        "modifiable": False,
         "current": False,  # the cursor stayed in example.py
     }
 
@@ -229,9 +251,7 @@ def test_ask_streams_the_answer_into_a_scratch_buffer(
 
 @pytest.mark.codex
 @pytest.mark.timeout(120)
-def test_approval_prompt_declined_leaves_no_file(
-    daemon: DaemonProcess, project: Path, tmp_path: Path
-) -> None:
+def test_approval_prompt_declined_leaves_no_file(daemon: DaemonProcess, project: Path, tmp_path: Path) -> None:
     report = run_scenario("approval", workdir=project, socket=daemon.socket, tmp_path=tmp_path)
 
     [select] = report["selects"]
@@ -260,9 +280,7 @@ def test_approval_prompt_declined_leaves_no_file(
 
 @pytest.mark.codex
 @pytest.mark.timeout(120)
-def test_approval_by_confirm_accepted_runs_the_command(
-    daemon: DaemonProcess, project: Path, tmp_path: Path
-) -> None:
+def test_approval_by_confirm_accepted_runs_the_command(daemon: DaemonProcess, project: Path, tmp_path: Path) -> None:
     report = run_scenario(
         "approval_confirm", workdir=project, socket=daemon.socket, tmp_path=tmp_path, CLAIF_TEST_CONFIRM="Accept"
     )

@@ -50,8 +50,15 @@ from typing import Any
 VERSION = "0.163.0"
 MODES = {m.strip() for m in os.environ.get("FAKE_CODEX_MODE", "").split(",") if m.strip()}
 MARKER = re.compile(r"\[\[([a-z-]+)(?::(.*?))?\]\]")
-GARBAGE = [b"this is not json\n", b"{\"id\": 1, \"result\n", b"\xff\xfe not even utf-8\n", b"[1, 2, 3]\n",
-           b"\"a string\"\n", b"\n", b"WARN codex_core: a log line on the wrong stream\n"]
+GARBAGE = [
+    b"this is not json\n",
+    b'{"id": 1, "result\n',
+    b"\xff\xfe not even utf-8\n",
+    b"[1, 2, 3]\n",
+    b'"a string"\n',
+    b"\n",
+    b"WARN codex_core: a log line on the wrong stream\n",
+]
 
 _out_lock = threading.Lock()
 _hung = threading.Event()
@@ -220,8 +227,16 @@ def handle(method: str, params: dict[str, Any]) -> Any:
         return {"data": sorted(_threads), "nextCursor": None}
     if method == "model/list":
         return {
-            "data": [{"id": "fake-model", "model": "fake-model", "displayName": "Fake", "description": "fake",
-                      "hidden": False, "isDefault": True}],
+            "data": [
+                {
+                    "id": "fake-model",
+                    "model": "fake-model",
+                    "displayName": "Fake",
+                    "description": "fake",
+                    "hidden": False,
+                    "isDefault": True,
+                }
+            ],
             "nextCursor": None,
         }
     if method == "turn/interrupt":
@@ -233,9 +248,7 @@ def handle(method: str, params: dict[str, Any]) -> Any:
         turn_id = f"turn-{next(_ids)}"
         text = " ".join(part.get("text", "") for part in params["input"])
         interrupted = _turns[turn_id] = threading.Event()
-        runner = threading.Thread(
-            target=run_turn, args=(params["threadId"], turn_id, text, interrupted), daemon=True
-        )
+        runner = threading.Thread(target=run_turn, args=(params["threadId"], turn_id, text, interrupted), daemon=True)
         return {"turn": {"id": turn_id, "status": "inProgress", "items": [], "error": None}}, runner
     return None
 
@@ -270,10 +283,17 @@ def run_turn(thread_id: str, turn_id: str, text: str, interrupted: threading.Eve
     if "moderation" in markers:
         item["moderation"] = moderation(markers["moderation"])
     notify("item/completed", {**ids, "item": item})
-    usage = {"inputTokens": len(text.split()), "cachedInputTokens": 0, "outputTokens": len(words),
-             "reasoningOutputTokens": 0, "totalTokens": len(text.split()) + len(words)}
-    notify("thread/tokenUsage/updated", {**ids, "tokenUsage": {"last": usage, "total": usage,
-                                                                "modelContextWindow": 272000}})
+    usage = {
+        "inputTokens": len(text.split()),
+        "cachedInputTokens": 0,
+        "outputTokens": len(words),
+        "reasoningOutputTokens": 0,
+        "totalTokens": len(text.split()) + len(words),
+    }
+    notify(
+        "thread/tokenUsage/updated",
+        {**ids, "tokenUsage": {"last": usage, "total": usage, "modelContextWindow": 272000}},
+    )
     finish(thread_id, turn_id, "completed")
 
 
@@ -291,8 +311,9 @@ def moderation(mode: str) -> dict[str, Any]:
 
 def finish(thread_id: str, turn_id: str, status: str) -> None:
     _turns.pop(turn_id, None)
-    notify("turn/completed", {"threadId": thread_id, "turn": {"id": turn_id, "status": status, "items": [],
-                                                             "error": None}})
+    notify(
+        "turn/completed", {"threadId": thread_id, "turn": {"id": turn_id, "status": status, "items": [], "error": None}}
+    )
 
 
 if __name__ == "__main__":

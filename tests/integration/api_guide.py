@@ -145,8 +145,11 @@ def free_names(code: str) -> set[str]:
             walk(child)
 
     walk(top)
-    return {name for name in used - bound
-            if not (name.startswith("__") and name.endswith("__")) and not hasattr(builtins, name)}
+    return {
+        name
+        for name in used - bound
+        if not (name.startswith("__") and name.endswith("__")) and not hasattr(builtins, name)
+    }
 
 
 # --- what earlier examples set up -------------------------------------------------------------
@@ -159,6 +162,7 @@ CONTEXT: dict[str, Callable[[], Any]] = {
 
 
 # --- processes ---------------------------------------------------------------------------------
+
 
 def child_pids() -> set[int] | None:
     """Live (or unreaped) child processes of this process; ``None`` where ``/proc`` is missing."""
@@ -217,6 +221,7 @@ def close_client(client: Any) -> None:
 
 # --- running an example ------------------------------------------------------------------------
 
+
 @dataclass
 class Run:
     """One example after ``exec``: what it printed and left behind, and the model it talked to."""
@@ -243,8 +248,14 @@ class Run:
 class GuideRunner:
     """Runs examples in a fresh working directory, with ``CODEX_HOME`` on the offline model."""
 
-    def __init__(self, server: ModelServer, workdir: Path, capsys: pytest.CaptureFixture[str],
-                 tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(
+        self,
+        server: ModelServer,
+        workdir: Path,
+        capsys: pytest.CaptureFixture[str],
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
         self.server = server
         self.workdir = workdir
         self.capsys = capsys
@@ -263,8 +274,12 @@ class GuideRunner:
         run_dir = self.tmp_path / "daemon"
         run_dir.mkdir(mode=0o700)
         socket = run_dir / "codd.sock"
-        self.daemon = DaemonProcess(socket=socket, state_dir=self.tmp_path / "daemon-state",
-                                    log=self.tmp_path / "codd.log", env={**os.environ, "CLAIF_COD_SOCKET": str(socket)})
+        self.daemon = DaemonProcess(
+            socket=socket,
+            state_dir=self.tmp_path / "daemon-state",
+            log=self.tmp_path / "codd.log",
+            env={**os.environ, "CLAIF_COD_SOCKET": str(socket)},
+        )
         self.daemon.start()
         self.monkeypatch.setenv("CLAIF_COD_SOCKET", str(socket))
 
@@ -276,7 +291,8 @@ class GuideRunner:
         missing = free_names(example.code) - CONTEXT.keys()
         assert not missing, (
             f"example {example.id!r} ({example.path}:{example.line}) uses {sorted(missing)}, "
-            f"which neither it nor the context the guide sets up earlier ({sorted(CONTEXT)}) defines")
+            f"which neither it nor the context the guide sets up earlier ({sorted(CONTEXT)}) defines"
+        )
         for name in sorted(free_names(example.code)):
             namespace[name] = CONTEXT[name]()
         code = example.compile()
@@ -306,8 +322,9 @@ class GuideRunner:
 
 
 @contextlib.contextmanager
-def guide_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                 capsys: pytest.CaptureFixture[str]) -> Iterator[GuideRunner]:
+def guide_runner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[GuideRunner]:
     """A running offline model, ``CODEX_HOME`` aimed at it, and a fresh working directory.
 
     Every ``CodexClient``/``AsyncCodexClient`` created meanwhile (even inside an example's

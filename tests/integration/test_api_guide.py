@@ -97,8 +97,12 @@ def thread_of(request: RecordedRequest) -> str:
 
 def context_text(request: RecordedRequest) -> str:
     """Every text Codex sent, its own ``<environment_context>`` and permission instructions included."""
-    return "\n".join(part.get("text", "") for item in request.body["input"]
-                     for part in item.get("content") or [] if isinstance(part, dict))
+    return "\n".join(
+        part.get("text", "")
+        for item in request.body["input"]
+        for part in item.get("content") or []
+        if isinstance(part, dict)
+    )
 
 
 def mentions_path(text: str, template: str, path: Path) -> bool:
@@ -122,6 +126,7 @@ def call_pytest_style(test: Callable[..., None], *args: object, **fixtures: obje
 
 
 # --- one check per example, keyed by the example's id ------------------------------------------
+
 
 def check_basic_usage(run: Run) -> None:
     assert run.stdout == ""
@@ -193,8 +198,11 @@ def check_multi_turn_conversations(run: Run) -> None:
     assert run.stdout == "".join(f"AI: {reply}\n" for reply in replies)
     assert [m["role"] for m in run["conversation"]] == ["system"] + ["user", "assistant"] * 3
     last = run.server.requests[-1]
-    assert last.user_texts() == ["Write a class for a todo list", "Add a method to mark items as completed",
-                                 "Add unit tests for this class"]
+    assert last.user_texts() == [
+        "Write a class for a todo list",
+        "Add a method to mark items as completed",
+        "Add unit tests for this class",
+    ]
     assert ("assistant", replies[1]) in last.messages()
 
 
@@ -256,7 +264,8 @@ def check_response_processing(run: Run) -> None:
     assert run.stdout == ""
     reply = "Here:\n```python\ndef f():\n    return 1\n```\nand\n```javascript\nconst f = () => 1;\n```"
     response = run.new_client().chat.completions.create(
-        messages=[{"role": "user", "content": f"[[reply:{reply}]]"}], model="o4-mini")
+        messages=[{"role": "user", "content": f"[[reply:{reply}]]"}], model="o4-mini"
+    )
     assert response.choices[0].message.content == reply
     assert run["extract_code_blocks"](response) == [
         {"language": "python", "code": "def f():\n    return 1"},
@@ -351,6 +360,7 @@ def check_integration_testing(run: Run) -> None:
 
 # --- claif_cod's own features ------------------------------------------------------------------
 
+
 def check_named_sessions(run: Run) -> None:
     first, second = "Review the error handling in api.py", "Which of those issues is the most serious?"
     other = "Start a design note for the cache"
@@ -370,13 +380,15 @@ def check_named_sessions(run: Run) -> None:
     assert last.user_texts() == [first, second, "And next?"]
     assert "NOT-SENT-AGAIN" not in context_text(last) and "edited" not in context_text(last)
     # So did the per-call session.
-    reply = client.chat.completions.create(model="o4-mini", messages=[user("Add a section")],
-                                           extra_body={"session_id": "design-notes"})
+    reply = client.chat.completions.create(
+        model="o4-mini", messages=[user("Add a section")], extra_body={"session_id": "design-notes"}
+    )
     assert reply.choices[0].message.content == "[turn 2] " + echo("Add a section")
     assert thread_of(run.server.requests[-1]) == thread_of(three)
     with pytest.raises(openai.BadRequestError, match="named session"):
-        client.chat.completions.create(model="o4-mini", messages=[user("Two answers")], n=2,
-                                       extra_body={"session_id": "design-notes"})
+        client.chat.completions.create(
+            model="o4-mini", messages=[user("Two answers")], n=2, extra_body={"session_id": "design-notes"}
+        )
     with pytest.raises(openai.BadRequestError, match="named session"):
         client.chat.completions.create(model="o4-mini", messages=[user("Two answers")], n=2)
 
@@ -392,13 +404,19 @@ def check_sharing_a_session_between_clients(run: Run) -> None:
         assert backend is not None and backend.daemon is not None and backend.local is None, name
 
 
-REVIEW_QUESTIONS = ["Review: for i in range(len(xs)): print(xs[i])", "Rewrite it the idiomatic way",
-                    "Now add type hints"]
+REVIEW_QUESTIONS = [
+    "Review: for i in range(len(xs)): print(xs[i])",
+    "Rewrite it the idiomatic way",
+    "Now add type hints",
+]
 
 
 def check_continuing_a_conversation_without_a_session(run: Run) -> None:
-    replies = [echo(REVIEW_QUESTIONS[0]), "[turn 2] " + echo(REVIEW_QUESTIONS[1]),
-               "[turn 3] " + echo(REVIEW_QUESTIONS[2])]
+    replies = [
+        echo(REVIEW_QUESTIONS[0]),
+        "[turn 2] " + echo(REVIEW_QUESTIONS[1]),
+        "[turn 3] " + echo(REVIEW_QUESTIONS[2]),
+    ]
     assert run.stdout == "".join(f"{reply}\n" for reply in replies)
     requests = run.server.requests
     assert len(requests) == 3
@@ -412,8 +430,13 @@ def check_continuing_a_conversation_without_a_session(run: Run) -> None:
     assert reply.choices[0].message.content == "[turn 3] " + echo("Are you sure?")
     last = run.server.requests[-1]
     assert thread_of(last) != thread_of(requests[0])
-    assert last.messages() == [("user", REVIEW_QUESTIONS[0]), ("assistant", replies[0]),
-                               ("user", REVIEW_QUESTIONS[1]), ("assistant", "Looks fine."), ("user", "Are you sure?")]
+    assert last.messages() == [
+        ("user", REVIEW_QUESTIONS[0]),
+        ("assistant", replies[0]),
+        ("user", REVIEW_QUESTIONS[1]),
+        ("assistant", "Looks fine."),
+        ("user", "Are you sure?"),
+    ]
 
 
 def check_approving_commands(run: Run) -> None:
@@ -422,7 +445,8 @@ def check_approving_commands(run: Run) -> None:
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):  # the handler prints each question
         accepted = run["client"].chat.completions.create(
-            model="o4-mini", messages=[user("[[tool:touch CHANGELOG.md]] go")])
+            model="o4-mini", messages=[user("[[tool:touch CHANGELOG.md]] go")]
+        )
         declined = run["client"].chat.completions.create(model="o4-mini", messages=[user("[[tool:rm old.log]] go")])
     asked = printed.getvalue().splitlines()
     assert len(asked) == 2, asked
@@ -474,11 +498,13 @@ def check_strict_mode_and_reported_parameters(run: Run) -> None:
     assert len(run.server.requests) == 1  # the strict client never reached Codex
     # Strict for one call; parameters that never change the answer pass even in strict mode.
     with pytest.raises(openai.BadRequestError) as info:
-        run["client"].chat.completions.create(model="o4-mini", messages=[user("Hi")], seed=7,
-                                              extra_body={"strict": True})
+        run["client"].chat.completions.create(
+            model="o4-mini", messages=[user("Hi")], seed=7, extra_body={"strict": True}
+        )
     assert info.value.param == "seed"
     raw = run["strict"].chat.completions.with_raw_response.create(
-        model="o4-mini", messages=[user("Hi")], user="user-42", metadata={"team": "docs"}, store=False)
+        model="o4-mini", messages=[user("Hi")], user="user-42", metadata={"team": "docs"}, store=False
+    )
     assert "x-claif-cod-ignored-params" not in raw.headers
     assert raw.parse().choices[0].message.content == echo("Hi")
 
@@ -493,7 +519,8 @@ def check_structured_output(run: Run) -> None:
     assert text_format["type"] == "json_schema"
     assert text_format["schema"]["properties"] == run["REVIEW"]["properties"]
     raw = run["client"].chat.completions.with_raw_response.create(
-        model="o4-mini", messages=[user("Hi")], response_format={"type": "json_object"})
+        model="o4-mini", messages=[user("Hi")], response_format={"type": "json_object"}
+    )
     assert raw.headers["x-claif-cod-ignored-params"] == "response_format.json_object"
     assert "format" not in run.server.requests[-1].body.get("text", {})  # no output schema went to Codex
 
@@ -505,11 +532,13 @@ def check_stop_sequences(run: Run) -> None:
     [first] = run.server.requests
     # The cut reply is not what the thread holds: sent back, it starts a new thread.
     again = run["client"].chat.completions.create(
-        model="o4-mini", messages=[user(prompt), assistant(cut), user("Shorter, please")])
+        model="o4-mini", messages=[user(prompt), assistant(cut), user("Shorter, please")]
+    )
     assert again.choices[0].message.content == "[turn 2] " + echo("Shorter, please")
     assert thread_of(run.server.requests[-1]) != thread_of(first)
     stream = run["client"].chat.completions.create(
-        model="o4-mini", messages=[user("[[reply:alpha beta ENDING gamma]]")], stop="END", stream=True)
+        model="o4-mini", messages=[user("[[reply:alpha beta ENDING gamma]]")], stop="END", stream=True
+    )
     chunks = [chunk.choices[0] for chunk in stream if chunk.choices]
     assert "".join(c.delta.content or "" for c in chunks) == "alpha beta "
     assert chunks[-1].finish_reason == "stop"
@@ -548,8 +577,11 @@ def check_only_your_tools(run: Run) -> None:
     assert request.tool_names() == ["lookup_order"]
 
 
-KIT_TESTS = ["test_the_prompt_reaches_the_model", "test_rate_limits_raise_openais_error",
-             "test_with_a_model_server_of_your_own"]
+KIT_TESTS = [
+    "test_the_prompt_reaches_the_model",
+    "test_rate_limits_raise_openais_error",
+    "test_with_a_model_server_of_your_own",
+]
 """In the order the example defines them, which is the order they run in."""
 
 
@@ -578,7 +610,9 @@ def check_testing_your_code_offline(run: Run) -> None:
         call_pytest_style(tests[name], **{fixture: fixtures[fixture] for fixture in wanted})
     # The first two reached the runner's model; the third brought a server of its own.
     assert [r.user_texts()[-1] for r in run.server.requests] == [
-        "Status? [[reply:All green.]]", "Hi [[status:429:rate_limit_exceeded]]"]
+        "Status? [[reply:All green.]]",
+        "Hi [[status:429:rate_limit_exceeded]]",
+    ]
 
 
 CHECKS: dict[str, Callable[[Run], None]] = {
@@ -623,7 +657,8 @@ CHECKS: dict[str, Callable[[Run], None]] = {
 # --- the tests ---------------------------------------------------------------------------------
 
 _PARAMS = [pytest.param(e, id=e.id) for e in EXAMPLES] or [
-    pytest.param(None, id="no-guide", marks=pytest.mark.skip(reason=NO_GUIDE))]
+    pytest.param(None, id="no-guide", marks=pytest.mark.skip(reason=NO_GUIDE))
+]
 
 
 @pytest.mark.codex

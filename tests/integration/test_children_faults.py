@@ -318,6 +318,7 @@ def test_crash_loop_breaker_fails_fast_then_recovers(
 
     # Codex is fixed and the cool-down passes: one start, which closes the breaker.
     monkeypatch.delenv("FAKE_CODEX_MODE")
+
     def after_the_cool_down() -> str | None:
         try:
             return ask(fake_client, "back")

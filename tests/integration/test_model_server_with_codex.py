@@ -23,16 +23,24 @@ Events = list[dict[str, Any]]
 def codex_exec(codex: Path, cwd: Path, *args: str, home: Path | None = None) -> tuple[int, Events]:
     """Run ``codex exec --json`` to completion and return its exit code and JSONL events."""
     env = {**os.environ, "CODEX_HOME": str(home)} if home else None
-    result = subprocess.run([str(codex), "exec", "--json", "--skip-git-repo-check", *args],
-                            stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=cwd, env=env,
-                            timeout=TIMEOUT_S, check=False)
+    result = subprocess.run(
+        [str(codex), "exec", "--json", "--skip-git-repo-check", *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
     events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     return result.returncode, events
 
 
 def final_message(events: Events) -> str:
-    messages: list[str] = [e["item"]["text"] for e in events
-                           if e["type"] == "item.completed" and e["item"]["type"] == "agent_message"]
+    messages: list[str] = [
+        e["item"]["text"] for e in events if e["type"] == "item.completed" and e["item"]["type"] == "agent_message"
+    ]
     return messages[-1]
 
 
@@ -40,8 +48,9 @@ def input_words(body: dict[str, Any]) -> int:
     return sum(len(part["text"].split()) for item in body["input"] for part in item.get("content", []))
 
 
-def test_exec_prints_the_echo_as_final_message(codex_binary: Path, codex_home: Path, tmp_path: Path,
-                                               codex_model_server: ModelServer) -> None:
+def test_exec_prints_the_echo_as_final_message(
+    codex_binary: Path, codex_home: Path, tmp_path: Path, codex_model_server: ModelServer
+) -> None:
     code, events = codex_exec(codex_binary, tmp_path, "hello from the test")
     assert code == 0
     assert final_message(events) == "Echo: hello from the test"
@@ -52,9 +61,9 @@ def test_exec_prints_the_echo_as_final_message(codex_binary: Path, codex_home: P
     assert request.messages() == [("user", "hello from the test")]
 
 
-def test_usage_in_turn_completed_is_what_the_server_computed(codex_binary: Path, codex_home: Path,
-                                                              tmp_path: Path,
-                                                              codex_model_server: ModelServer) -> None:
+def test_usage_in_turn_completed_is_what_the_server_computed(
+    codex_binary: Path, codex_home: Path, tmp_path: Path, codex_model_server: ModelServer
+) -> None:
     code, events = codex_exec(codex_binary, tmp_path, "count my words [[reasoning]]")
     assert code == 0
     [request] = codex_model_server.requests
@@ -72,8 +81,9 @@ def test_http_500_fails_the_turn(codex_binary: Path, codex_home: Path, tmp_path:
     assert events[-1]["type"] == "turn.failed"
 
 
-def test_flaky_stream_is_retried_and_the_retry_hits_the_cache(codex_binary: Path, tmp_path: Path,
-                                                             codex_model_server: ModelServer) -> None:
+def test_flaky_stream_is_retried_and_the_retry_hits_the_cache(
+    codex_binary: Path, tmp_path: Path, codex_model_server: ModelServer
+) -> None:
     home = write_codex_home(tmp_path / "retrying_home", codex_model_server.url, stream_max_retries=1)
     code, events = codex_exec(codex_binary, tmp_path, "try twice [[flaky]]", home=home)
     assert code == 0
@@ -83,8 +93,9 @@ def test_flaky_stream_is_retried_and_the_retry_hits_the_cache(codex_binary: Path
     assert events[-1]["usage"]["cached_input_tokens"] == input_words(first.body)
 
 
-def test_tool_call_round_trip(codex_binary: Path, codex_home: Path, tmp_path: Path,
-                              codex_model_server: ModelServer) -> None:
+def test_tool_call_round_trip(
+    codex_binary: Path, codex_home: Path, tmp_path: Path, codex_model_server: ModelServer
+) -> None:
     code, events = codex_exec(codex_binary, tmp_path, "run it [[tool:echo tool-ran]]")
     assert code == 0
     assert any(e["type"] == "item.completed" and e["item"]["type"] == "command_execution" for e in events)
@@ -103,13 +114,22 @@ def test_resumed_thread_is_turn_two(codex_binary: Path, codex_home: Path, tmp_pa
 
 def test_app_server_lists_the_test_models(codex_binary: Path, codex_home: Path, tmp_path: Path) -> None:
     requests = [
-        {"id": 1, "method": "initialize",
-         "params": {"clientInfo": {"name": "t", "version": "0"}, "capabilities": {"experimentalApi": True}}},
+        {
+            "id": 1,
+            "method": "initialize",
+            "params": {"clientInfo": {"name": "t", "version": "0"}, "capabilities": {"experimentalApi": True}},
+        },
         {"method": "initialized"},
         {"id": 2, "method": "model/list", "params": {}},
     ]
-    with subprocess.Popen([str(codex_binary), "app-server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                          stderr=subprocess.DEVNULL, text=True, cwd=tmp_path) as proc:
+    with subprocess.Popen(
+        [str(codex_binary), "app-server"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=tmp_path,
+    ) as proc:
         watchdog = threading.Timer(TIMEOUT_S, proc.kill)  # a hung server ends the readline loop below
         watchdog.start()
         try:

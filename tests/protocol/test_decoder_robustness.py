@@ -122,9 +122,21 @@ def test_libfuzzer_run_5s(tmp_path: Path) -> None:
     work = tmp_path / "corpus"
     work.mkdir()
     proc = subprocess.run(
-        [sys.executable, str(FUZZ_TARGET), "-max_total_time=5", "-seed=1", "-timeout=10", "-rss_limit_mb=1024",
-         f"-artifact_prefix={tmp_path}/", str(work), str(fuzz.CORPUS_DIR)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            str(FUZZ_TARGET),
+            "-max_total_time=5",
+            "-seed=1",
+            "-timeout=10",
+            "-rss_limit_mb=1024",
+            f"-artifact_prefix={tmp_path}/",
+            str(work),
+            str(fuzz.CORPUS_DIR),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "CLAIF_COD_FUZZ_DIR": str(tmp_path / "scratch")},
     )
     tail = proc.stderr[-3000:]

@@ -26,12 +26,19 @@ from claif_cod.testing import ModelServer, RecordedRequest, model_catalog, write
 
 PREAMBLE = [
     {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "You are Codex."}]},
-    {"type": "message", "role": "developer", "content": [
-        {"type": "input_text", "text": "Be terse."},
-        {"type": "input_text", "text": "<permissions instructions>\nread-only\n</permissions instructions>"},
-    ]},
-    {"type": "message", "role": "user", "content": [
-        {"type": "input_text", "text": "<environment_context>\n  <cwd>/x</cwd>\n</environment_context>"}]},
+    {
+        "type": "message",
+        "role": "developer",
+        "content": [
+            {"type": "input_text", "text": "Be terse."},
+            {"type": "input_text", "text": "<permissions instructions>\nread-only\n</permissions instructions>"},
+        ],
+    },
+    {
+        "type": "message",
+        "role": "user",
+        "content": [{"type": "input_text", "text": "<environment_context>\n  <cwd>/x</cwd>\n</environment_context>"}],
+    },
 ]
 PREAMBLE_WORDS = 3 + 7 + 3  # every word counts, Codex's <tagged> context included
 
@@ -93,8 +100,7 @@ def address(server: ModelServer) -> tuple[str, int]:
     return url.hostname, url.port
 
 
-def post(server: ModelServer, payload: dict[str, Any], path: str = "/v1/responses",
-         timeout: float = 5.0) -> Reply:
+def post(server: ModelServer, payload: dict[str, Any], path: str = "/v1/responses", timeout: float = 5.0) -> Reply:
     conn = http.client.HTTPConnection(*address(server), timeout=timeout)
     try:
         conn.request("POST", path, json.dumps(payload), {"content-type": "application/json"})
@@ -126,9 +132,13 @@ def test_default_reply_streams_echo_as_one_delta_per_word(server: ModelServer) -
     assert reply.status == 200
     assert reply.headers["content-type"] == "text/event-stream"
     assert reply.headers["connection"] == "close"
-    assert reply.types() == ["response.created", "response.output_item.added",
-                             *["response.output_text.delta"] * 4,
-                             "response.output_item.done", "response.completed"]
+    assert reply.types() == [
+        "response.created",
+        "response.output_item.added",
+        *["response.output_text.delta"] * 4,
+        "response.output_item.done",
+        "response.completed",
+    ]
     events = reply.events
     deltas = [e["delta"] for e in events if e["type"] == "response.output_text.delta"]
     assert deltas == ["Echo:", " hello", "   brave", " world"]
@@ -155,12 +165,15 @@ def test_recorded_request_sees_past_codex_preamble(server: ModelServer) -> None:
     assert request.messages() == [("user", "first"), ("assistant", "answer"), ("user", "second")]
 
 
-@pytest.mark.parametrize(("prompt", "expected"), [
-    ("say [[reply:Exactly  this, please.]] now", "Exactly  this, please."),
-    ("[[long:5]]", "w1 w2 w3 w4 w5"),
-    ("hi [[unknown]]", "Echo: hi [[unknown]]"),
-    ("only markers [[slow:1]]", "Echo: only markers"),
-])
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        ("say [[reply:Exactly  this, please.]] now", "Exactly  this, please."),
+        ("[[long:5]]", "w1 w2 w3 w4 w5"),
+        ("hi [[unknown]]", "Echo: hi [[unknown]]"),
+        ("only markers [[slow:1]]", "Echo: only markers"),
+    ],
+)
 def test_reply_text_markers(server: ModelServer, prompt: str, expected: str) -> None:
     reply = ask(server, prompt)
     assert reply.text() == expected
@@ -184,16 +197,20 @@ def test_slow_waits_before_each_delta(server: ModelServer) -> None:
     assert reply.text() == "a b c d"
 
 
-@pytest.mark.parametrize(("marker", "status", "code", "error_type"), [
-    ("[[status:400:context_length_exceeded]]", 400, "context_length_exceeded", "invalid_request_error"),
-    ("[[status:429:rate_limit_exceeded]]", 429, "rate_limit_exceeded", "requests"),
-    ("[[status:429:insufficient_quota]]", 429, "insufficient_quota", "insufficient_quota"),
-    ("[[status:401:invalid_api_key]]", 401, "invalid_api_key", "invalid_request_error"),
-    ("[[status:500:server_error]]", 500, "server_error", "server_error"),
-    ("[[status:503]]", 503, None, "server_error"),
-])
-def test_status_marker_sends_openai_error(server: ModelServer, marker: str, status: int, code: str | None,
-                                          error_type: str) -> None:
+@pytest.mark.parametrize(
+    ("marker", "status", "code", "error_type"),
+    [
+        ("[[status:400:context_length_exceeded]]", 400, "context_length_exceeded", "invalid_request_error"),
+        ("[[status:429:rate_limit_exceeded]]", 429, "rate_limit_exceeded", "requests"),
+        ("[[status:429:insufficient_quota]]", 429, "insufficient_quota", "insufficient_quota"),
+        ("[[status:401:invalid_api_key]]", 401, "invalid_api_key", "invalid_request_error"),
+        ("[[status:500:server_error]]", 500, "server_error", "server_error"),
+        ("[[status:503]]", 503, None, "server_error"),
+    ],
+)
+def test_status_marker_sends_openai_error(
+    server: ModelServer, marker: str, status: int, code: str | None, error_type: str
+) -> None:
     reply = ask(server, f"boom {marker}")
     assert reply.status == status
     assert reply.headers["content-type"] == "application/json"
@@ -270,20 +287,40 @@ def test_tool_call_then_follow_up(server: ModelServer) -> None:
     prompt = 'go [[tool:echo "hi there"]]'
     first = ask(server, prompt)
     call = first.events[-2]["item"]
-    assert first.types() == ["response.created", "response.output_item.added", "response.function_call_arguments.delta",
-                             "response.output_item.done", "response.completed"]
+    assert first.types() == [
+        "response.created",
+        "response.output_item.added",
+        "response.function_call_arguments.delta",
+        "response.output_item.done",
+        "response.completed",
+    ]
     assert call["type"] == "function_call"
     assert call["name"] == "exec_command"
     assert json.loads(call["arguments"]) == {"cmd": 'echo "hi there"'}
     assert first.usage()["output_tokens"] == 1  # one arguments delta
 
     call_items = [{k: call[k] for k in ("type", "call_id", "name", "arguments")}]
-    as_string = post(server, body(user(prompt), *call_items, {
-        "type": "function_call_output", "call_id": call["call_id"], "output": "hi there\n" + "x" * 300}))
+    as_string = post(
+        server,
+        body(
+            user(prompt),
+            *call_items,
+            {"type": "function_call_output", "call_id": call["call_id"], "output": "hi there\n" + "x" * 300},
+        ),
+    )
     assert as_string.text() == "Tool said: hi there\n" + "x" * 191
-    as_list = post(server, body(user(prompt), *call_items, {
-        "type": "function_call_output", "call_id": call["call_id"],
-        "output": [{"type": "input_text", "text": "listed output"}]}))
+    as_list = post(
+        server,
+        body(
+            user(prompt),
+            *call_items,
+            {
+                "type": "function_call_output",
+                "call_id": call["call_id"],
+                "output": [{"type": "input_text", "text": "listed output"}],
+            },
+        ),
+    )
     assert as_list.text() == "Tool said: listed output"
 
 
@@ -296,21 +333,29 @@ def test_call_markers_call_offered_tools_in_parallel(server: ModelServer) -> Non
     first = post(server, {**body(user(prompt)), "tools": [function("get_weather"), function("get_time")]})
     calls = [e["item"] for e in first.events if e["type"] == "response.output_item.done"]
     assert [(c["type"], c["name"], json.loads(c["arguments"])) for c in calls] == [
-        ("function_call", "get_weather", {"city": "Paris"}), ("function_call", "get_time", {})]
+        ("function_call", "get_weather", {"city": "Paris"}),
+        ("function_call", "get_time", {}),
+    ]
     assert [e["output_index"] for e in first.events if e["type"] == "response.output_item.done"] == [0, 1]
     assert first.usage()["output_tokens"] == 2
 
     items = [{k: c[k] for k in ("type", "call_id", "name", "arguments")} for c in calls]
-    outputs = [{"type": "function_call_output", "call_id": c["call_id"], "output": out}
-               for c, out in zip(calls, ["sunny", [{"type": "input_text", "text": "noon"}]], strict=True)]
+    outputs = [
+        {"type": "function_call_output", "call_id": c["call_id"], "output": out}
+        for c, out in zip(calls, ["sunny", [{"type": "input_text", "text": "noon"}]], strict=True)
+    ]
     follow_up = post(server, body(user(prompt), *items, *outputs))
     assert follow_up.text() == "Tool get_weather returned: sunny\nTool get_time returned: noon"
 
     recorded = server.requests[-1]
     assert [(c.name, c.arguments) for c in recorded.function_calls()] == [
-        ("get_weather", '{"city": "Paris"}'), ("get_time", "{}")]
+        ("get_weather", '{"city": "Paris"}'),
+        ("get_time", "{}"),
+    ]
     assert [(o.call_id, o.output) for o in recorded.function_outputs()] == [
-        (calls[0]["call_id"], "sunny"), (calls[1]["call_id"], "noon")]
+        (calls[0]["call_id"], "sunny"),
+        (calls[1]["call_id"], "noon"),
+    ]
     assert server.requests[0].tool_names() == ["get_weather", "get_time"]
 
 
@@ -340,8 +385,9 @@ def test_recorded_request_lists_tools_and_images(server: ModelServer) -> None:
 
 
 def test_the_command_line_serves_until_interrupted(tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "claif_cod.testing"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "claif_cod.testing"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -350,9 +396,14 @@ def test_the_command_line_serves_until_interrupted(tmp_path: Path) -> None:
         config = (home / "config.toml").read_text()
         url = re.search(r'base_url = "(http://127\.0\.0\.1:\d+/v1)"', config)
         assert url is not None
-        with urllib.request.urlopen(urllib.request.Request(
-                url.group(1) + "/responses", json.dumps(body(user("[[reply:up]]"))).encode(),
-                {"content-type": "application/json"}), timeout=5) as response:
+        with urllib.request.urlopen(
+            urllib.request.Request(
+                url.group(1) + "/responses",
+                json.dumps(body(user("[[reply:up]]"))).encode(),
+                {"content-type": "application/json"},
+            ),
+            timeout=5,
+        ) as response:
             assert b'"delta": "up"' in response.read()
     finally:
         proc.send_signal(signal.SIGINT)
@@ -364,23 +415,30 @@ def test_the_command_line_serves_until_interrupted(tmp_path: Path) -> None:
 
 def test_usage_counts_words_and_cached_prefix_per_cache_key(server: ModelServer) -> None:
     first = ask(server, "one two three", cache_key="k").usage()
-    assert first == {"input_tokens": PREAMBLE_WORDS + 3, "input_tokens_details": {"cached_tokens": 0},
-                     "output_tokens": 4, "output_tokens_details": {"reasoning_tokens": 0},
-                     "total_tokens": PREAMBLE_WORDS + 3 + 4}
+    assert first == {
+        "input_tokens": PREAMBLE_WORDS + 3,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": 4,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": PREAMBLE_WORDS + 3 + 4,
+    }
     second = ask(server, "one two three", "Echo: one two three", "four", cache_key="k").usage()
     assert second["input_tokens"] == PREAMBLE_WORDS + 3 + 4 + 1
     assert second["input_tokens_details"]["cached_tokens"] == PREAMBLE_WORDS + 3
     diverged = ask(server, "one two changed", cache_key="k").usage()
     assert diverged["input_tokens_details"]["cached_tokens"] == PREAMBLE_WORDS + 2
-    assert ask(server, "one two changed", cache_key="other").usage()["input_tokens_details"] == {
-        "cached_tokens": 0}
+    assert ask(server, "one two changed", cache_key="other").usage()["input_tokens_details"] == {"cached_tokens": 0}
     assert ask(server, "one two changed").usage()["input_tokens_details"] == {"cached_tokens": 0}
 
 
 def test_flaky_drops_the_first_attempt_only(server: ModelServer) -> None:
     first = ask(server, "please work [[flaky]]")
-    assert first.types() == ["response.created", "response.output_item.added",
-                             "response.output_text.delta", "response.output_text.delta"]
+    assert first.types() == [
+        "response.created",
+        "response.output_item.added",
+        "response.output_text.delta",
+        "response.output_text.delta",
+    ]
     retry = ask(server, "please work [[flaky]]")
     assert retry.text() == "Echo: please work"
     assert retry.types()[-1] == "response.completed"
@@ -392,8 +450,10 @@ def read_until_quiet(server: ModelServer, prompt: str, quiet: float) -> bytes:
     """Read a streamed answer until the server sends nothing for ``quiet`` seconds."""
     with socket.create_connection(address(server), timeout=quiet) as sock:
         payload = json.dumps(body(user(prompt))).encode()
-        sock.sendall(b"POST /v1/responses HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
-                     b"content-length: %d\r\n\r\n%s" % (len(payload), payload))
+        sock.sendall(
+            b"POST /v1/responses HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\n\r\n%s" % (len(payload), payload)
+        )
         received = b""
         try:
             while chunk := sock.recv(65536):
@@ -432,8 +492,10 @@ def test_stop_ends_stalled_requests_promptly() -> None:
         finally:
             conn.close()
 
-    threads = [threading.Thread(target=stalled, args=(p,)) for p in ("[[stall]]", "a b c [[stall-mid]]",
-                                                                      "[[long:50]] [[slow:1000]]")]
+    threads = [
+        threading.Thread(target=stalled, args=(p,))
+        for p in ("[[stall]]", "a b c [[stall-mid]]", "[[long:50]] [[slow:1000]]")
+    ]
     for thread in threads:
         thread.start()
     server.wait_for_requests(3)  # "[[stall]]" holds once recorded, before it sends anything
@@ -488,18 +550,33 @@ def test_url_requires_a_running_server() -> None:
 
 def test_write_codex_home_config(tmp_path: Path) -> None:
     tomllib = pytest.importorskip("tomllib")
-    home = write_codex_home(tmp_path / "home", "http://127.0.0.1:9/v1", model="o4", env_key="TEST_KEY",
-                            request_max_retries=2, stream_max_retries=3, stream_idle_timeout_ms=500,
-                            extra={"model_providers": {"claif-test": {"name": 'quote " and \\ and \n'}},
-                                   "notify": ["a", "b\tc"], "weird key": True})
+    home = write_codex_home(
+        tmp_path / "home",
+        "http://127.0.0.1:9/v1",
+        model="o4",
+        env_key="TEST_KEY",
+        request_max_retries=2,
+        stream_max_retries=3,
+        stream_idle_timeout_ms=500,
+        extra={
+            "model_providers": {"claif-test": {"name": 'quote " and \\ and \n'}},
+            "notify": ["a", "b\tc"],
+            "weird key": True,
+        },
+    )
     config = tomllib.loads((home / "config.toml").read_text())
     assert config["model_provider"] == "claif-test"
     assert config["model"] == "o4"
     assert config["project_doc_max_bytes"] == 0
     assert config["model_providers"]["claif-test"] == {
-        "name": 'quote " and \\ and \n', "base_url": "http://127.0.0.1:9/v1", "wire_api": "responses",
-        "request_max_retries": 2, "stream_max_retries": 3, "env_key": "TEST_KEY",
-        "stream_idle_timeout_ms": 500}
+        "name": 'quote " and \\ and \n',
+        "base_url": "http://127.0.0.1:9/v1",
+        "wire_api": "responses",
+        "request_max_retries": 2,
+        "stream_max_retries": 3,
+        "env_key": "TEST_KEY",
+        "stream_idle_timeout_ms": 500,
+    }
     assert config["notify"] == ["a", "b\tc"]
     assert config["weird key"] is True
     catalog = json.loads(Path(config["model_catalog_json"]).read_text())
@@ -512,8 +589,12 @@ def test_write_codex_home_defaults_omit_optional_keys(tmp_path: Path) -> None:
     config = tomllib.loads((write_codex_home(tmp_path, "http://h/v1") / "config.toml").read_text())
     assert config["model"] == "o4-mini"
     assert config["model_providers"]["claif-test"] == {
-        "name": "claif-test", "base_url": "http://h/v1", "wire_api": "responses",
-        "request_max_retries": 0, "stream_max_retries": 0}
+        "name": "claif-test",
+        "base_url": "http://h/v1",
+        "wire_api": "responses",
+        "request_max_retries": 0,
+        "stream_max_retries": 0,
+    }
 
 
 def test_codex_home_fixture_exports_codex_home(codex_home: Path, codex_model_server: ModelServer) -> None:

@@ -126,8 +126,12 @@ def test_tool_calls_and_results_become_history_items() -> None:
     assert conversation.prompt is None  # the turn answers the results
     assert conversation.history == (Message("user", "q"), ToolCall("c1", "f", '{"a": 1}'), ToolResult("c1", "42"))
     assert conversation.pending_results() == (ToolResult("c1", "42"),)
-    with_text = [msg("user", "q"), msg("assistant", "let me look", tool_calls=[call]),
-                 msg("tool", "42", tool_call_id="c1"), msg("user", "and?")]
+    with_text = [
+        msg("user", "q"),
+        msg("assistant", "let me look", tool_calls=[call]),
+        msg("tool", "42", tool_call_id="c1"),
+        msg("user", "and?"),
+    ]
     conversation = parse(messages=with_text).conversation
     assert conversation.history[1:3] == (Message("assistant", "let me look"), ToolCall("c1", "f", '{"a": 1}'))
     assert conversation.prompt == "and?"
@@ -136,8 +140,10 @@ def test_tool_calls_and_results_become_history_items() -> None:
 
 # --- tools -----------------------------------------------------------------------------------
 
-WEATHER = {"type": "function", "function": {"name": "weather", "description": "d",
-                                            "parameters": {"type": "object", "properties": {}}}}
+WEATHER = {
+    "type": "function",
+    "function": {"name": "weather", "description": "d", "parameters": {"type": "object", "properties": {}}},
+}
 
 
 def test_function_tools_become_thread_tools() -> None:
@@ -161,7 +167,9 @@ def test_forced_tool_choice_is_reported_and_strict_rejects_it(choice: Any) -> No
 def test_sequential_tool_calls_and_strict_arguments_are_reported() -> None:
     strict_tool = {"type": "function", "function": {**WEATHER["function"], "strict": True}}
     assert parse(tools=[strict_tool], parallel_tool_calls=False).ignored == (
-        "parallel_tool_calls", "tools.function.strict")
+        "parallel_tool_calls",
+        "tools.function.strict",
+    )
     assert parse(tools=[WEATHER], parallel_tool_calls=True).ignored == ()
 
 
@@ -169,14 +177,17 @@ def test_builtin_tools_false_asks_for_a_tools_only_thread() -> None:
     assert parse(tools=[WEATHER], builtin_tools=False).tools.builtin is False
 
 
-@pytest.mark.parametrize(("fields", "param"), [
-    ({"tools": [{"type": "custom", "custom": {"name": "x"}}]}, "tools[0]"),
-    ({"tools": [WEATHER, WEATHER]}, "tools"),
-    ({"tools": [WEATHER], "n": 2}, "n"),
-    ({"tools": [WEATHER], "session_id": "s"}, "tools"),
-    ({"builtin_tools": False, "session_id": "s"}, "builtin_tools"),
-    ({"tool_timeout": 0}, "tool_timeout"),
-])
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"tools": [{"type": "custom", "custom": {"name": "x"}}]}, "tools[0]"),
+        ({"tools": [WEATHER, WEATHER]}, "tools"),
+        ({"tools": [WEATHER], "n": 2}, "n"),
+        ({"tools": [WEATHER], "session_id": "s"}, "tools"),
+        ({"builtin_tools": False, "session_id": "s"}, "builtin_tools"),
+        ({"tool_timeout": 0}, "tool_timeout"),
+    ],
+)
 def test_tools_that_cannot_be_offered_are_rejected(fields: dict[str, Any], param: str) -> None:
     assert rejected(**fields).param == param
 

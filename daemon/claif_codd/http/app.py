@@ -185,7 +185,10 @@ class HttpEndpoint:
                 self._cancel_reasons.pop(task, None)
                 self.daemon.touch()  # HTTP traffic keeps an --idle-timeout daemon alive, like socket clients
             log.debug(
-                "http.request", method=request.method, path=request.path, status=status,
+                "http.request",
+                method=request.method,
+                path=request.path,
+                status=status,
                 ms=round((time.monotonic() - started) * 1000, 1),
             )
 
@@ -319,4 +322,3 @@ def _positive(value: str | None) -> float | None:
     except ValueError:
         return None
     return seconds if math.isfinite(seconds) and seconds > 0 else None
-

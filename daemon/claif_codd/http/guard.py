@@ -64,7 +64,10 @@ def _token_refusal(request: web.Request, token: str) -> web.Response | None:
     if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
         return None
     return error_response(
-        401, "a valid bearer token is required", "authentication_error", "invalid_api_key",
+        401,
+        "a valid bearer token is required",
+        "authentication_error",
+        "invalid_api_key",
         headers={"WWW-Authenticate": "Bearer"},
     )
 
@@ -80,6 +83,8 @@ def _peer_refusal(request: web.Request) -> web.Response | None:
         return None
     why = "belongs to another user" if uid is not None else "could not be traced to a local user"
     return error_response(
-        403, f"this connection {why}; only the daemon's own user may connect without a token",
-        "permission_error", "peer_refused",
+        403,
+        f"this connection {why}; only the daemon's own user may connect without a token",
+        "permission_error",
+        "peer_refused",
     )

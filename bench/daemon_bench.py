@@ -48,7 +48,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import codex_cli_bin
-from bench_common import at_least_two, codex_version, machine
+from bench_common import at_least_two, codex_version, machine, private_home
 from daemon_bench_report import Results, evaluate, print_errors, render, write_json
 from daemon_bench_runs import DIRECTORIES, SESSIONS, Latency, create_sessions, run_rounds, run_throughput
 from offline_chat import progress
@@ -81,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         run_dir.mkdir(mode=0o700)
         socket_path = run_dir / "codd.sock"
         os.environ.pop("CLAIF_COD_AUTOSTART", None)  # only the daemon started here may answer
+        private_home(root)
         os.environ["CODEX_HOME"] = str(home)  # clients pass their environment on to Codex
         os.environ["CLAIF_COD_SOCKET"] = str(socket_path)
         env = {**os.environ}

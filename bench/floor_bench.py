@@ -45,7 +45,7 @@ from typing import Any
 import codex_cli_bin
 import msgspec
 import openai
-from bench_common import at_least_two, codex_version, elapsed_ms, machine
+from bench_common import at_least_two, codex_version, elapsed_ms, machine, private_home
 from offline_chat import MODEL, exec_turn, expect_reply, progress
 from openai.types.chat import ChatCompletionMessageParam
 from private_daemon import Daemon, sigterm_as_interrupt
@@ -330,6 +330,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         run_dir = root / "run"
         run_dir.mkdir(mode=0o700)
         os.environ.pop("CLAIF_COD_AUTOSTART", None)
+        private_home(root)
         os.environ["CODEX_HOME"] = str(home)
         os.environ["CLAIF_COD_SOCKET"] = str(run_dir / "codd.sock")
         env = {**os.environ}

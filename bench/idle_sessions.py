@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import codex_cli_bin
-from bench_common import codex_version, elapsed_ms, machine
+from bench_common import codex_version, elapsed_ms, machine, private_home
 from offline_chat import MODEL, expect_reply, progress
 from private_daemon import Daemon, Memory, sigterm_as_interrupt
 
@@ -80,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         run_dir = root / "run"
         run_dir.mkdir(mode=0o700)
         os.environ.pop("CLAIF_COD_AUTOSTART", None)
+        private_home(root)
         os.environ["CODEX_HOME"] = str(home)
         os.environ["CLAIF_COD_SOCKET"] = str(run_dir / "codd.sock")
         dirs = [root / "work-a", root / "work-b"]

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from bench_common import private_home
 from soak_client import Conn, Conversation, Errors, Totals, simulated_client, stream_once
 from soak_daemon import Daemon, Sample, model_server
 from soak_report import MiB, Results, render
@@ -174,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     with tempfile.TemporaryDirectory(prefix="claif-soak-") as tmp, model_server() as url:
         root = Path(tmp)
+        private_home(root)
         home = write_codex_home(root / "codex_home", url)
         run_dir = root / "run"
         run_dir.mkdir(mode=0o700)

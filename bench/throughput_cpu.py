@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import codex_cli_bin
-from bench_common import codex_version, machine
+from bench_common import codex_version, machine, private_home
 from offline_chat import MODEL, Conversation, expect_reply, progress
 from private_daemon import Daemon, sigterm_as_interrupt
 from raw_app_server import RawAppServer
@@ -99,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         run_dir = root / "run"
         run_dir.mkdir(mode=0o700)
         os.environ.pop("CLAIF_COD_AUTOSTART", None)
+        private_home(root)
         os.environ["CODEX_HOME"] = str(home)
         os.environ["CLAIF_COD_SOCKET"] = str(run_dir / "codd.sock")
         workdir = root / "work"

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import codex_cli_bin
-from bench_common import at_least_two, codex_version, elapsed_ms, machine
+from bench_common import at_least_two, codex_version, elapsed_ms, machine, private_home
 from offline_chat import MODEL, PROMPT, Conversation, exec_turn
 from raw_app_server import RawAppServer
 
@@ -252,6 +252,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="claif-cod-bench-") as scratch, ModelServer() as server:
         root = Path(scratch)
         home = write_codex_home(root / "codex-home", server.url)
+        private_home(root)
         os.environ["CODEX_HOME"] = str(home)  # clients pass their environment on to Codex
         workdir = root / "work"
         workdir.mkdir()

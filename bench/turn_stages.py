@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import codex_cli_bin
-from bench_common import at_least_two, elapsed_ms
+from bench_common import at_least_two, elapsed_ms, private_home
 from floor_bench import Chat
 from offline_chat import MODEL
 from raw_app_server import RawAppServer
@@ -144,6 +144,7 @@ def main() -> None:
     instrument()
     with ModelServer() as server, tempfile.TemporaryDirectory(prefix="claif-cod-stages-") as scratch:
         root = Path(scratch)
+        private_home(root)
         os.environ["CODEX_HOME"] = str(write_codex_home(root / "codex-home", server.url))
         workdir = root / "work"
         workdir.mkdir()

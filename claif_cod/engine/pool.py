@@ -154,7 +154,11 @@ class ProcessPool:
         server = slot.server
         if server is None:
             return slot.busy == 0
-        return slot.busy == 0 and self._holds.get(server, 0) == 0 and not server.requests_in_flight
+        return slot.busy == 0 and not self._working(server)
+
+    def _working(self, server: AppServer) -> bool:
+        """Held (a turn, an approval, a suspended tool call) or awaiting an answer from Codex."""
+        return self._holds.get(server, 0) > 0 or bool(server.requests_in_flight)
 
     async def _spawn(self, key: ProcessKey, slot: _Slot, api_key: str | None) -> AppServer:
         previous = slot.server
@@ -167,20 +171,8 @@ class ProcessPool:
         if delay > 0:
             await asyncio.sleep(delay)
         await self._evict_for_room(key)
-        env = self.child_env(key, api_key)
-        # Codex initialises sqlite state in CODEX_HOME on start-up and fails when two processes
-        # do it at once, so start-ups sharing a home take turns (each takes ~50 ms).
-        home_lock = self._home_locks.setdefault(key.codex_home or env.get("CODEX_HOME"), asyncio.Lock())
         try:
-            async with home_lock:
-                server = await AppServer.start(
-                    key.codex_path,
-                    cwd=key.working_dir,
-                    env=env,
-                    handle_server_request=self._handle_server_request,
-                    config_overrides=self._config_overrides,
-                    liveness=self._liveness,
-                )
+            server = await self._start(key, api_key)
         except CodexStartFailed as exc:
             self._start_failed(key, slot, exc)
             raise
@@ -193,6 +185,47 @@ class ProcessPool:
             slot.not_before = time.monotonic() + min(BACKOFF_MAX_S, BACKOFF_START_S * 2 ** (slot.failures - 1))
         log.info("pool.spawned", pid=server.pid, working_dir=key.working_dir)
         return server
+
+    async def _start(self, key: ProcessKey, api_key: str | None) -> AppServer:
+        env = self.child_env(key, api_key)
+        # Codex initialises sqlite state in CODEX_HOME on start-up and fails when two processes
+        # do it at once, so start-ups sharing a home take turns (each takes ~50 ms).
+        home_lock = self._home_locks.setdefault(key.codex_home or env.get("CODEX_HOME"), asyncio.Lock())
+        async with home_lock:
+            return await AppServer.start(
+                key.codex_path,
+                cwd=key.working_dir,
+                env=env,
+                handle_server_request=self._handle_server_request,
+                config_overrides=self._config_overrides,
+                liveness=self._liveness,
+            )
+
+    async def recycle(self, server: AppServer, api_key: str | None) -> None:
+        """Replace an idle process that no longer has a loaded thread with a fresh one.
+
+        Codex's allocator keeps much of what unloaded threads used (200 sessions: about half of
+        their memory stays with the process), so the process stays warm but starts over.
+        A request for its key meanwhile waits for the fresh process; a failed start leaves the
+        old one serving."""
+        key = next((k for k, slot in self._slots.items() if slot.server is server), None)
+        if key is None or self._closed:
+            return
+        slot = self._slots[key]
+        async with slot.lock:
+            if slot.server is not server or not server.alive or not self._idle(slot):
+                return
+            try:
+                fresh = await self._start(key, api_key)
+            except CodexStartFailed as exc:
+                log.warning("pool.recycle_failed", pid=server.pid, error=str(exc)[:300])
+                return
+            if self._closed or slot.server is not server or self._working(server):
+                self._retire(fresh)  # closed, or put to work meanwhile: keep what is serving
+                return
+            slot.server = fresh
+        log.info("pool.recycled", old_pid=server.pid, pid=fresh.pid, working_dir=key.working_dir)
+        self._retire(server)
 
     def _check_breaker(self, slot: _Slot) -> None:
         remaining = slot.breaker_until - time.monotonic()

@@ -58,7 +58,7 @@ class Threads:
         self._table: dict[str, ThreadHandle] = {}
         self.index = ConversationIndex()
         """Conversation history digest → the thread that continues it."""
-        self.idle = IdleThreads(idle_timeout, self._table, self.index, after_sweep)
+        self.idle = IdleThreads(idle_timeout, self._table, self.index, after_sweep, pool.recycle)
         """Unloads threads unused for ``idle_timeout`` seconds (None: never); see engine/idle.py."""
 
     def loaded(self) -> list[ThreadHandle]:

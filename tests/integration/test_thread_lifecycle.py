@@ -118,3 +118,45 @@ def test_an_idle_anonymous_conversation_is_seeded_again_from_its_history(
     first, second = codex_model_server.requests
     assert second.body["prompt_cache_key"] != first.body["prompt_cache_key"]  # a new thread...
     assert second.messages()[-3:] == [("user", "one"), ("assistant", "Echo: one"), ("user", "two")]  # ...seeded
+
+
+def pids(client: CodexClient) -> list[int]:
+    return [server.pid for _key, server, *_ in engine_of(client).processes()]
+
+
+def test_a_process_left_without_loaded_threads_is_replaced_by_a_fresh_one(
+    quick_unload: None, codex_home: Path, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    """Codex keeps much of an unloaded thread's memory: an emptied process starts over, still warm."""
+    with CodexClient(daemon="off", model="o4-mini", session_id="s") as client:
+        assert client.chat.completions.create(messages=[user("one")]).choices[0].message.content == "Echo: one"
+        [old] = pids(client)
+        deadline = time.monotonic() + 20
+        while pids(client) in ([old], []) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        [fresh] = pids(client)
+        assert fresh != old
+        deadline = time.monotonic() + 20
+        while Path(f"/proc/{old}").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not Path(f"/proc/{old}").exists(), "the replaced process was not closed"
+        again = client.chat.completions.create(messages=[user("two")])
+        assert again.choices[0].message.content == "[turn 2] Echo: two"  # resumed in the fresh process
+        assert pids(client) == [fresh]
+
+
+def test_a_process_with_a_loaded_thread_is_not_replaced(
+    codex_home: Path, workdir: Path, codex_model_server: ModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Of two conversations on one process, unloading the idle one leaves the process alone."""
+    monkeypatch.setattr(idle, "DEFAULT_THREAD_IDLE_TIMEOUT_S", 3600.0)
+    with CodexClient(daemon="off", model="o4-mini") as client:
+        client.chat.completions.create(messages=[user("old")])
+        client.chat.completions.create(messages=[user("recent")])
+        engine = engine_of(client)
+        old, recent = sorted(engine.threads.loaded(), key=lambda h: h.last_used)
+        old.last_used -= 7200
+        [pid] = pids(client)
+        assert client._core.loop.run(engine.threads.idle.sweep()) == 1
+        assert [h.thread_id for h in engine.threads.loaded()] == [recent.thread_id]
+        assert pids(client) == [pid]

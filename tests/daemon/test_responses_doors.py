@@ -183,7 +183,11 @@ def test_tool_calls_are_answered_after_a_daemon_restart(doors: Doors, codex_mode
     )
     assert answered.output_text == "Tool get_time returned: noon"
     with doors.socket() as client:
-        after = client.responses.create(input="and later?", previous_response_id=answered.id)
+        after = client.responses.create(
+            input="and later?",
+            previous_response_id=answered.id,
+            tools=[GET_TIME],  # type: ignore[list-item]  # the same tools: the thread goes on as it is
+        )
     assert after.output_text == "[turn 3] Echo: and later?"
 
     _, asked, replay, later = codex_model_server.requests

@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import queue
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import cast
 
 import httpx2
@@ -51,6 +51,30 @@ class TransportCore:
             if self._loop is None:
                 self._loop = LoopThread(cleanup=self._close_backend)
             return self._loop
+
+    async def respond(
+        self,
+        request: httpx2.Request,
+        body: bytes,
+        stream: Callable[[AsyncIterator[bytes]], httpx2.SyncByteStream | httpx2.AsyncByteStream],
+    ) -> httpx2.Response:
+        """Runs on the engine loop: ``request`` answered as httpx's response. A stream's events are
+        handed to ``stream`` (which starts pumping them) here, so the first chunk is on its way to
+        the caller while it sets up openai's ``Stream``."""
+        try:
+            reply = await self.dispatch(
+                request.method, request.url.path, body, _read_timeout(request), request.url.params
+            )
+        except APIFailure as failure:
+            return _failure_response(request, failure)
+        if isinstance(reply, JsonReply):
+            return _response(request, reply)
+        return httpx2.Response(
+            200,
+            headers={"content-type": "text/event-stream", **reply.headers},
+            stream=stream(reply.events),
+            request=request,
+        )
 
     async def dispatch(
         self, method: str, path: str, body: bytes, timeout: float | None, query: Mapping[str, str] | None = None
@@ -246,26 +270,7 @@ class CodexTransport(httpx2.BaseTransport):
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         loop = self.core.loop
         body = request.read()
-
-        async def dispatch() -> JsonReply | tuple[dict[str, str], _SyncEvents]:
-            reply = await self.core.dispatch(
-                request.method, request.url.path, body, _read_timeout(request), request.url.params
-            )
-            if isinstance(reply, JsonReply):
-                return reply
-            # Pumped from here, so the first chunk is on its way while the caller sets up its stream.
-            return reply.headers, _SyncEvents(loop, reply.events, request)
-
-        try:
-            reply = loop.run(dispatch())
-        except APIFailure as failure:
-            return _failure_response(request, failure)
-        if isinstance(reply, JsonReply):
-            return _response(request, reply)
-        headers, events = reply
-        return httpx2.Response(
-            200, headers={"content-type": "text/event-stream", **headers}, stream=events, request=request
-        )
+        return loop.run(self.core.respond(request, body, lambda events: _SyncEvents(loop, events, request)))
 
     def close(self) -> None:
         self.core.close()
@@ -279,25 +284,8 @@ class AsyncCodexTransport(httpx2.AsyncBaseTransport):
         loop = self.core.loop
         body = await request.aread()
         caller = asyncio.get_running_loop()
-
-        async def dispatch() -> JsonReply | tuple[dict[str, str], _AsyncEvents]:
-            reply = await self.core.dispatch(
-                request.method, request.url.path, body, _read_timeout(request), request.url.params
-            )
-            if isinstance(reply, JsonReply):
-                return reply
-            # Pumped from here, so the first chunk is on its way while the caller sets up its stream.
-            return reply.headers, _AsyncEvents(loop, caller, reply.events, request)
-
-        try:
-            reply = await loop.run_async(dispatch())
-        except APIFailure as failure:
-            return _failure_response(request, failure)
-        if isinstance(reply, JsonReply):
-            return _response(request, reply)
-        headers, events = reply
-        return httpx2.Response(
-            200, headers={"content-type": "text/event-stream", **headers}, stream=events, request=request
+        return await loop.run_async(
+            self.core.respond(request, body, lambda events: _AsyncEvents(loop, caller, events, request))
         )
 
     async def aclose(self) -> None:

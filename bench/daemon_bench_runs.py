@@ -13,7 +13,7 @@ from pathlib import Path
 
 import openai
 from bench_common import elapsed_ms
-from offline_chat import MODEL, Conversation, exec_turn, expect_reply, progress
+from offline_chat import MODEL, Conversation, exec_turn, expect_reply, progress, streamed
 from raw_app_server import RawAppServer, RawTurn
 
 from claif_cod import AsyncCodexClient, CodexClient
@@ -74,28 +74,10 @@ def client_turn(client: openai.OpenAI, conversation: Conversation) -> tuple[floa
 def client_stream(client: openai.OpenAI, conversation: Conversation) -> tuple[float, bool]:
     """One streamed turn; milliseconds to the first content chunk, and thread reuse."""
     messages = conversation.ask()
-    text = conversation.messages[-1]["content"]
-    first: float | None = None
-    parts: list[str] = []
-    cached = 0
-    start = time.perf_counter()
-    stream = client.chat.completions.create(
-        model=MODEL, messages=messages, stream=True, stream_options={"include_usage": True}
-    )
-    with stream:
-        for chunk in stream:
-            content = chunk.choices[0].delta.content if chunk.choices else None
-            if content:
-                first = elapsed_ms(start) if first is None else first
-                parts.append(content)
-            if chunk.usage and chunk.usage.prompt_tokens_details:
-                cached = chunk.usage.prompt_tokens_details.cached_tokens or 0
-    if first is None:
-        raise RuntimeError("the stream ended without a content chunk")
-    reply = "".join(parts)
-    expect_reply(reply, str(text), conversation.turns)
+    reply, first, _, cached = streamed(client, messages)
+    expect_reply(reply, str(messages[-1]["content"]), conversation.turns)
     conversation.answer(reply)
-    return first, cached > 0
+    return first, cached
 
 
 def raw_turn(raw: RawAppServer, thread_id: str, conversation: Conversation) -> RawTurn:

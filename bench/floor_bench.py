@@ -46,7 +46,7 @@ import codex_cli_bin
 import msgspec
 import openai
 from bench_common import at_least_two, codex_version, elapsed_ms, machine, private_home
-from offline_chat import MODEL, exec_turn, expect_reply, progress
+from offline_chat import MODEL, exec_turn, expect_reply, progress, streamed
 from openai.types.chat import ChatCompletionMessageParam
 from private_daemon import Daemon, sigterm_as_interrupt
 from raw_app_server import RawAppServer
@@ -118,17 +118,8 @@ def turn(client: openai.OpenAI, chat: Chat, *, session: bool = False) -> float:
 
 def first_token(client: openai.OpenAI, chat: Chat) -> float:
     chat.ask()
-    first: float | None = None
-    parts: list[str] = []
-    start = time.perf_counter()
-    with client.chat.completions.create(model=MODEL, messages=chat.messages, stream=True) as stream:
-        for chunk in stream:
-            content = chunk.choices[0].delta.content if chunk.choices else None
-            if content:
-                first = elapsed_ms(start) if first is None else first
-                parts.append(content)
-    assert first is not None
-    chat.answer("".join(parts))
+    reply, first, _, _ = streamed(client, chat.messages)
+    chat.answer(reply)
     return first
 
 

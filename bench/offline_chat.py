@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import openai
 from openai.types.chat import ChatCompletionMessageParam
 
 MODEL = "o4-mini"
@@ -98,3 +99,27 @@ def exec_turn(codex: str, workdir: Path, env: Mapping[str, str]) -> float:
     if done.returncode != 0 or f"Echo: {PROMPT}" not in done.stdout:
         raise RuntimeError(f"codex exec failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
     return took
+
+
+def streamed(client: openai.OpenAI, messages: list[ChatCompletionMessageParam]) -> tuple[str, float, float, bool]:
+    """One streamed ``chat.completions`` request: the reply, milliseconds to its first content chunk
+    and to its end, and whether Codex reused the thread (a cached prompt prefix in the usage)."""
+    first: float | None = None
+    parts: list[str] = []
+    cached = 0
+    start = time.perf_counter()
+    stream = client.chat.completions.create(
+        model=MODEL, messages=messages, stream=True, stream_options={"include_usage": True}
+    )
+    with stream:
+        for chunk in stream:
+            content = chunk.choices[0].delta.content if chunk.choices else None
+            if content:
+                first = (time.perf_counter() - start) * 1000 if first is None else first
+                parts.append(content)
+            if chunk.usage and chunk.usage.prompt_tokens_details:
+                cached = chunk.usage.prompt_tokens_details.cached_tokens or 0
+    end = (time.perf_counter() - start) * 1000
+    if first is None:
+        raise RuntimeError("the stream ended without a content chunk")
+    return "".join(parts), first, end, cached > 0

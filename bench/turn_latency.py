@@ -53,7 +53,7 @@ from typing import Any
 
 import codex_cli_bin
 from bench_common import at_least_two, codex_version, elapsed_ms, machine, private_home
-from offline_chat import MODEL, PROMPT, Conversation, exec_turn
+from offline_chat import MODEL, PROMPT, Conversation, exec_turn, streamed
 from raw_app_server import RawAppServer
 
 from claif_cod import CodexClient
@@ -130,29 +130,10 @@ def warm_turn(client: CodexClient, conversation: Conversation) -> tuple[float, b
 
 def stream_turn(client: CodexClient, conversation: Conversation) -> tuple[float, float, bool]:
     """One streamed turn; milliseconds to the first content chunk and to the end, and thread reuse."""
-    messages = conversation.ask()
-    first: float | None = None
-    parts: list[str] = []
-    cached = 0
-    start = time.perf_counter()
-    stream = client.chat.completions.create(
-        model=MODEL, messages=messages, stream=True, stream_options={"include_usage": True}
-    )
-    with stream:
-        for chunk in stream:
-            content = chunk.choices[0].delta.content if chunk.choices else None
-            if content:
-                first = elapsed_ms(start) if first is None else first
-                parts.append(content)
-            if chunk.usage and chunk.usage.prompt_tokens_details:
-                cached = chunk.usage.prompt_tokens_details.cached_tokens or 0
-    end = elapsed_ms(start)
-    if first is None:
-        raise RuntimeError("the stream ended without a content chunk")
-    reply = "".join(parts)
+    reply, first, end, cached = streamed(client, conversation.ask())
     expect_reply(reply, f"Echo: {conversation.topic} message")
     conversation.answer(reply)
-    return first, end, cached > 0
+    return first, end, cached
 
 
 def expect_reply(reply: str, expected: str) -> None:

@@ -151,10 +151,7 @@ class ProcessPool:
         return self._holds.get(server, 0)
 
     def _idle(self, slot: _Slot) -> bool:
-        server = slot.server
-        if server is None:
-            return slot.busy == 0
-        return slot.busy == 0 and not self._working(server)
+        return slot.busy == 0 and (slot.server is None or not self._working(slot.server))
 
     def _working(self, server: AppServer) -> bool:
         """Held (a turn, an approval, a suspended tool call) or awaiting an answer from Codex."""

@@ -44,6 +44,16 @@ from claif_cod.testing import ModelServer, write_codex_home
 from claif_cod.transport import httpx_transport
 
 STAGES = ("openai request", "hop in", "to turn/start", "codex", "to reply", "hop out", "openai response")
+STREAM_STAGES = (
+    "openai request",
+    "hop in",
+    "to turn/start",
+    "codex",
+    "to 1st chunk",
+    "hop out",
+    "openai Stream",
+    "1st chunk out",
+)
 marks: dict[str, float] = {}
 
 
@@ -68,6 +78,7 @@ def _mark_around(owner: Any, name: str, before: str, after: str) -> None:
 def instrument() -> None:
     _mark_around(httpx_transport.CodexTransport, "handle_request", "transport", "transport done")
     _mark_around(httpx_transport.TransportCore, "dispatch", "loop", "loop done")
+    _mark_around(httpx_transport.TransportCore, "respond", "respond", "respond done")
     request = appserver.AppServer.request
 
     async def timed_request(self: appserver.AppServer, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -80,6 +91,8 @@ def instrument() -> None:
     def timed_dispatch(self: appserver.AppServer, line: bytes) -> None:
         if b'"turn/completed"' in line:
             marks["turn/completed"] = time.perf_counter()
+        elif b'"item/agentMessage/delta"' in line and "delta" not in marks:
+            marks["delta"] = time.perf_counter()
         dispatch(self, line)
 
     appserver.AppServer.request = timed_request  # type: ignore[method-assign]
@@ -102,7 +115,28 @@ def client_turn(client: CodexClient, chat: Chat) -> tuple[float, list[float]]:
     return elapsed_ms(start), [(b - a) * 1000 for a, b in itertools.pairwise(cuts)]
 
 
-def run_size(size: int, turns: int, raw: RawAppServer, client: CodexClient) -> None:
+def client_stream_turn(client: CodexClient, chat: Chat) -> tuple[float, list[float]]:
+    chat.ask()
+    marks.clear()
+    start = time.perf_counter()
+    stream = client.chat.completions.create(model=MODEL, messages=chat.messages, stream=True)
+    created = time.perf_counter()
+    first: float | None = None
+    parts: list[str] = []
+    with stream:
+        for chunk in stream:
+            content = chunk.choices[0].delta.content if chunk.choices else None
+            if content:
+                first = time.perf_counter() if first is None else first
+                parts.append(content)
+    chat.answer("".join(parts))
+    assert first is not None
+    keys = ("transport", "respond", "turn/start", "delta", "respond done", "transport done")
+    cuts = [start, *(marks[k] for k in keys), created, first]
+    return (first - start) * 1000, [(b - a) * 1000 for a, b in itertools.pairwise(cuts)]
+
+
+def run_size(size: int, turns: int, raw: RawAppServer, client: CodexClient, stream: bool) -> None:
     raw_chat, our_chat = Chat(f"raw {size}", size, False), Chat(f"ours {size}", size, False)
     thread = raw.new_thread(seed=raw_chat.seed())
     floor: list[float] = []
@@ -110,22 +144,25 @@ def run_size(size: int, turns: int, raw: RawAppServer, client: CodexClient) -> N
     stages: list[list[float]] = []
     for round_no in range(turns + 1):
         ours_first = round_no % 2 == 1
+        ours_turn = client_stream_turn if stream else client_turn
         if ours_first:
-            total, cut = client_turn(client, our_chat)
+            total, cut = ours_turn(client, our_chat)
         raw_result = raw.turn(thread, raw_chat.ask())
         raw_chat.answer(raw_result.reply)
         if not ours_first:
-            total, cut = client_turn(client, our_chat)
+            total, cut = ours_turn(client, our_chat)
         if round_no > 0:  # round 0 seeds the threads
-            floor.append(raw_result.total_ms)
+            floor.append(raw_result.first_delta_ms if stream else raw_result.total_ms)
             ours.append(total)
             stages.append(cut)
     m = statistics.median
+    what = "first token" if stream else "turn"
     print(
-        f"\n{size} messages (growing by one turn a round), {turns} turns: raw {m(floor):.2f} ms, "
+        f"\n{size} messages (growing by one turn a round), {turns} turns, {what}: raw {m(floor):.2f} ms, "
         f"in-process {m(ours):.2f} ms ({m(ours) - m(floor):+.2f})"
     )
-    per_stage = {name: m(samples) for name, samples in zip(STAGES, zip(*stages, strict=True), strict=True)}
+    names = STREAM_STAGES if stream else STAGES
+    per_stage = {name: m(samples) for name, samples in zip(names, zip(*stages, strict=True), strict=True)}
     for name, value in per_stage.items():
         print(f"  {name:<16} {value:8.3f} ms")
     print(f"  {'all but codex':<16} {sum(v for n, v in per_stage.items() if n != 'codex'):8.3f} ms")
@@ -140,6 +177,7 @@ def main() -> None:
     parser.add_argument("--turns", type=at_least_two, default=40)
     parser.add_argument("--sizes", default="10,200")
     parser.add_argument("--profile", action="store_true", help="also cProfile both threads")
+    parser.add_argument("--stream", action="store_true", help="streamed turns, cut up to the first content chunk")
     args = parser.parse_args()
     instrument()
     with ModelServer() as server, tempfile.TemporaryDirectory(prefix="claif-cod-stages-") as scratch:
@@ -158,7 +196,7 @@ def main() -> None:
                 caller.enable()
             try:
                 for size in (int(s) for s in args.sizes.split(",")):
-                    run_size(size, args.turns, raw, client)
+                    run_size(size, args.turns, raw, client, args.stream)
             finally:
                 if args.profile:
                     caller.disable()

@@ -153,20 +153,28 @@ class Engine:
             queue = handle.server.subscribe(handle.thread_id)
             self._approvers[handle.thread_id] = options.approvals
             files = TurnImages(images)
+            effort = await self._effort_change(handle, options.effort)
+            # A request without a summary wants none, as OpenAI's do ("none" undoes an earlier turn's).
+            summary = None if options.summary == handle.summary else (options.summary or "none")
             result = await handle.server.request(
                 "turn/start",
                 wire.TurnStartParams(
                     thread_id=handle.thread_id,
                     input=[*([] if text is None else [wire.TextInput(text=text)]), *files.inputs],
-                    model=options.model,
-                    effort=options.effort,
-                    summary=options.summary,
+                    model=None if options.model == handle.model else options.model,
+                    effort=effort,
+                    summary=summary,
                     output_schema=options.output_schema,
                     **retarget_params(handle),
                 ),
                 wire.TurnStartResult,
             )
             handle.retarget = False
+            if options.model:
+                handle.model = options.model  # a turn's model and effort stay the thread's
+            if effort is not None:
+                handle.effort = options.effort or handle.base_effort
+            handle.summary = options.summary
         except BaseException as exc:
             if held is not None:
                 self._pool.let_go(held)
@@ -196,6 +204,19 @@ class Engine:
         if files.directory is not None:
             self._turn_files[turn] = files
         return turn
+
+    async def _effort_change(self, handle: ThreadHandle, wanted: str | None) -> str | None:
+        """The effort ``turn/start`` must carry: None when the thread already runs at the one wanted
+        (a turn that names none wants the thread's own, which may mean undoing an earlier turn's)."""
+        target = wanted or handle.base_effort
+        if target == handle.effort:
+            return None
+        if target is None:  # back to the model's default, which Codex only names in its model list
+            models = await self.list_models(handle.key, handle.api_key)
+            target = next((m.default_reasoning_effort for m in models if handle.model in (m.id, m.model)), None)
+            if target is None:
+                log.warning("turn.effort_not_reset", model=handle.model, effort=handle.effort)
+        return target
 
     # --- caller tools (see claif_cod.engine.tools) ------------------------------------------
 

@@ -110,7 +110,15 @@ class Threads:
             wire.ThreadResult,
         )
         handle = ThreadHandle(
-            thread_id=result.thread.id, key=key, api_key=api_key, server=server, ephemeral=ephemeral, tools=tools
+            thread_id=result.thread.id,
+            key=key,
+            api_key=api_key,
+            server=server,
+            ephemeral=ephemeral,
+            tools=tools,
+            model=result.model,
+            effort=result.reasoning_effort,
+            base_effort=result.reasoning_effort,
         )
         if tools.enabled and not model:
             try:  # Codex's own choice of model: known only now
@@ -151,7 +159,14 @@ class Threads:
             wire.ThreadResult,
         )
         handle = ThreadHandle(
-            thread_id=result.thread.id, key=source.key, api_key=source.api_key, server=source.server, tools=source.tools
+            thread_id=result.thread.id,
+            key=source.key,
+            api_key=source.api_key,
+            server=source.server,
+            tools=source.tools,
+            model=result.model,
+            effort=result.reasoning_effort,
+            base_effort=source.base_effort,
         )
         self._add(handle)
         return handle
@@ -186,6 +201,7 @@ class Threads:
             server = await self._server(key, api_key)
             handle = ThreadHandle(thread_id=thread_id, key=key, api_key=api_key, server=server, tools=remembered)
             await self._resume_into(handle, server)
+            handle.base_effort = handle.effort  # what it started with is not known any more
             self._add(handle)
         elif handle.tools.material() != tools.material():
             raise ToolSetChanged(thread_id)
@@ -239,7 +255,7 @@ class Threads:
         return await self._tools_only.reload_config(version, handle.key, env)
 
     async def _resume_into(self, handle: ThreadHandle, server: AppServer) -> None:
-        await server.request(
+        result = await server.request(
             "thread/resume",
             wire.ThreadResumeParams(
                 thread_id=handle.thread_id,
@@ -248,9 +264,11 @@ class Threads:
                 approval_policy=handle.key.approval,
                 config=await self._tools_only_config(handle),
             ),
-            msgspec.Raw,
+            wire.ThreadResult,
         )
         handle.server = server
+        handle.model, handle.effort = result.model, result.reasoning_effort
+        handle.summary = ""  # whatever the rollout restored: the next turn says what it wants
         handle.broken = False
 
     async def open_conversation(

@@ -83,6 +83,19 @@ class ThreadHandle:
     """The caller's settings changed since the thread was loaded: the next turn carries them."""
     tools: ThreadTools = NO_TOOLS
     """Fixed when the thread starts; a thread with caller tools cannot be resumed in another process."""
+    model: str = ""
+    """The model the thread runs now (Codex's answer when it was started, resumed or forked, or the
+    last turn's override): a turn that asks for it again sends no override, which Codex would
+    otherwise apply as a change of turn settings before the model is called."""
+    effort: str | None = None
+    """The reasoning effort the thread runs at now (None: the model's default).  Codex keeps a
+    turn's effort for the turns after it, so this tells when a turn must send one."""
+    summary: str | None = None
+    """The reasoning summary a turn last asked for (None: none asked, or undone with "none";
+    "": not known, after a resume)."""
+    base_effort: str | None = None
+    """The effort the thread started with (Codex's config, or None): what a turn that names no
+    effort gets, as each OpenAI request without ``reasoning_effort`` gets the default."""
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,8 @@ class ThreadResult(Camel):
 
     thread: Thread
     model: str = ""
+    reasoning_effort: str | None = None
+    """None: the model's default effort (no ``model_reasoning_effort`` configured, no override)."""
 
 
 class ContentPart(msgspec.Struct):
@@ -251,6 +253,7 @@ class CodexModel(Camel):
     description: str = ""
     hidden: bool = False
     is_default: bool = False
+    default_reasoning_effort: str | None = None
 
 
 class ModelListResult(Camel):

@@ -87,12 +87,30 @@ class UntrustedDaemon(DaemonUnavailable):
     """The socket path, or the process behind it, is not the user's own: nothing is sent to it."""
 
 
+Chunks = asyncio.Queue[msgspec.Raw | None]
+"""A streamed request's items as they arrive, then ``None`` once its reply (or failure) is in."""
+
+
 @dataclass
 class _Pending:
     future: asyncio.Future[msgspec.Raw]
-    chunks: asyncio.Queue[msgspec.Raw] | None = None
+    chunks: Chunks | None = None
     approvals: ApprovalHandler | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def resolve(self, result: msgspec.Raw) -> None:
+        if not self.future.done():
+            self.future.set_result(result)
+        self._end()
+
+    def fail(self, failure: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(failure)
+        self._end()
+
+    def _end(self) -> None:
+        if self.chunks is not None:
+            self.chunks.put_nowait(None)
 
 
 class DaemonConnection:
@@ -154,7 +172,7 @@ class DaemonConnection:
         self,
         request: Request,
         *,
-        chunks: asyncio.Queue[msgspec.Raw] | None = None,
+        chunks: Chunks | None = None,
         approvals: ApprovalHandler | None = None,
     ) -> msgspec.Raw:
         """Send ``request`` and wait for its result (``APIFailure`` on an error reply)."""
@@ -165,7 +183,7 @@ class DaemonConnection:
         self,
         request: Request,
         *,
-        chunks: asyncio.Queue[msgspec.Raw] | None = None,
+        chunks: Chunks | None = None,
         approvals: ApprovalHandler | None = None,
     ) -> asyncio.Future[msgspec.Raw]:
         if self._broken is not None:
@@ -199,19 +217,18 @@ class DaemonConnection:
                 "connection", 0, ErrorDetail(f"connection to claif-codd lost: {self._broken}", "connection_error")
             )
             for pending in self._pending.values():
-                if not pending.future.done():
-                    pending.future.set_exception(failure)
+                pending.fail(failure)
             self._pending.clear()
 
     def _dispatch(self, message: Any) -> None:
         if isinstance(message, Response):
             pending = self._pending.pop(message.id, None) if message.id is not None else None
-            if pending is not None and not pending.future.done():
-                pending.future.set_result(message.result)
+            if pending is not None:
+                pending.resolve(message.result)
         elif isinstance(message, ErrorResponse):
             pending = self._pending.pop(message.id, None) if message.id is not None else None
-            if pending is not None and not pending.future.done():
-                pending.future.set_exception(error_to_failure(message.error))
+            if pending is not None:
+                pending.fail(error_to_failure(message.error))
             elif message.id is None:
                 log.warning("daemon.error", code=message.error.code, error=message.error.message)
         elif isinstance(message, ChatCompletionsChunkNotification):
@@ -300,9 +317,9 @@ class DaemonBackend:
         if not stream:
             raw = await self.conn.call(request, approvals=options.approvals)
             return JsonReply(bytes(raw), ignored_headers(ignored))
-        chunks: asyncio.Queue[msgspec.Raw] = asyncio.Queue()
+        chunks: Chunks = asyncio.Queue()
         future = self.conn.start(request, chunks=chunks, approvals=options.approvals)
-        first = await _first(chunks, future, request_id)
+        first = await _next(chunks, future)
         return StreamReply(self._events(first, chunks, future, request_id), ignored_headers(ignored))
 
     async def responses(self, body: bytes, options: RequestOptions) -> Reply:
@@ -314,9 +331,9 @@ class DaemonBackend:
         if not wants_stream(body):
             raw = await self.conn.call(request, approvals=options.approvals)
             return JsonReply(bytes(raw), ignored_headers(ignored))
-        events: asyncio.Queue[msgspec.Raw] = asyncio.Queue()
+        events: Chunks = asyncio.Queue()
         future = self.conn.start(request, chunks=events, approvals=options.approvals)
-        first = await _first(events, future, request_id)
+        first = await _next(events, future)
         return StreamReply(
             self._events(first, events, future, request_id, frame=sse_event, done=b""), ignored_headers(ignored)
         )
@@ -333,7 +350,7 @@ class DaemonBackend:
     async def _events(
         self,
         first: msgspec.Raw | None,
-        chunks: asyncio.Queue[msgspec.Raw],
+        chunks: Chunks,
         future: asyncio.Future[msgspec.Raw],
         request_id: int,
         *,
@@ -344,11 +361,8 @@ class DaemonBackend:
         try:
             if first is not None:
                 yield frame(bytes(first))
-            while True:
-                chunk = await _first(chunks, future, request_id)
-                if chunk is None:
-                    break
-                yield frame(bytes(chunk))
+                while (chunk := await _next(chunks, future)) is not None:
+                    yield frame(bytes(chunk))
             finished = True
             if done:
                 yield done
@@ -369,24 +383,12 @@ class DaemonBackend:
         await self.conn.close()
 
 
-async def _first(
-    chunks: asyncio.Queue[msgspec.Raw], future: asyncio.Future[msgspec.Raw], request_id: int
-) -> msgspec.Raw | None:
+async def _next(chunks: Chunks, future: asyncio.Future[msgspec.Raw]) -> msgspec.Raw | None:
     """The next chunk, or None once the request finished (raising its failure, if any)."""
-    if not chunks.empty():
-        return chunks.get_nowait()
-    getter = asyncio.ensure_future(chunks.get())
-    try:
-        await asyncio.wait({getter, future}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        if not getter.done():
-            getter.cancel()
-    if getter.done() and not getter.cancelled():
-        return getter.result()
-    if not chunks.empty():
-        return chunks.get_nowait()
-    future.result()  # raises the request's failure
-    return None
+    chunk = await chunks.get()
+    if chunk is None:
+        future.result()
+    return chunk
 
 
 def _ignored_responses(body: bytes, options: RequestOptions) -> tuple[str, ...]:

@@ -201,10 +201,10 @@ def _outcome(outcome: Outcome, request: httpx2.Request) -> bytes:
 class _SyncEvents(httpx2.SyncByteStream):
     """Chunks handed over by a :class:`Pump` into a thread-safe queue."""
 
-    def __init__(self, loop: LoopThread, events: AsyncIterator[bytes], request: httpx2.Request) -> None:
+    def __init__(self, events: AsyncIterator[bytes], request: httpx2.Request) -> None:
         self._request = request
         self._queue: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
-        self._pump = Pump(loop, events, self._queue.put)
+        self._pump = Pump(events, self._queue.put)
         self._done = False
 
     def __iter__(self) -> Iterator[bytes]:
@@ -231,12 +231,12 @@ class _AsyncEvents(httpx2.AsyncByteStream):
     """Chunks handed over by a :class:`Pump` to the caller's event loop."""
 
     def __init__(
-        self, loop: LoopThread, caller: asyncio.AbstractEventLoop, events: AsyncIterator[bytes], request: httpx2.Request
+        self, caller: asyncio.AbstractEventLoop, events: AsyncIterator[bytes], request: httpx2.Request
     ) -> None:
         self._request = request
         self._queue: asyncio.Queue[Outcome] = asyncio.Queue()
         self._caller = caller
-        self._pump = Pump(loop, events, self._deliver)
+        self._pump = Pump(events, self._deliver)
         self._done = False
 
     def _deliver(self, outcome: Outcome) -> None:
@@ -270,7 +270,7 @@ class CodexTransport(httpx2.BaseTransport):
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         loop = self.core.loop
         body = request.read()
-        return loop.run(self.core.respond(request, body, lambda events: _SyncEvents(loop, events, request)))
+        return loop.run(self.core.respond(request, body, lambda events: _SyncEvents(events, request)))
 
     def close(self) -> None:
         self.core.close()
@@ -285,7 +285,7 @@ class AsyncCodexTransport(httpx2.AsyncBaseTransport):
         body = await request.aread()
         caller = asyncio.get_running_loop()
         return await loop.run_async(
-            self.core.respond(request, body, lambda events: _AsyncEvents(loop, caller, events, request))
+            self.core.respond(request, body, lambda events: _AsyncEvents(caller, events, request))
         )
 
     async def aclose(self) -> None:

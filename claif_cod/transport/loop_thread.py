@@ -144,16 +144,17 @@ Outcome = tuple[bool, Any]
 class Pump(Generic[T]):
     """Drains an async iterator on the engine loop into ``deliver``, for a consumer in another thread.
 
-    One hop starts it; after that each item costs one hand-over instead of a round trip per item
-    (a request to the engine loop and an answer back).  :meth:`cancel` stops it and closes the
-    iterator there.
+    Created on the engine loop, where it starts at once (the first item is on its way before the
+    consumer is ready for it); after that each item costs one hand-over instead of a round trip
+    per item.  :meth:`cancel`, from any thread, stops it and closes the iterator there.
     """
 
-    def __init__(self, loop: LoopThread, iterator: AsyncIterator[T], deliver: Callable[[Outcome], None]) -> None:
+    def __init__(self, iterator: AsyncIterator[T], deliver: Callable[[Outcome], None]) -> None:
         self._deliver = deliver
         self.closed = threading.Event()
         """Set once the iterator was closed on the engine loop."""
-        self._future = loop.submit(self._drain(iterator))
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._drain(iterator))
 
     async def _drain(self, iterator: AsyncIterator[T]) -> None:
         try:
@@ -171,4 +172,5 @@ class Pump(Generic[T]):
                 self.closed.set()
 
     def cancel(self) -> None:
-        self._future.cancel()
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the task ended with it
+            self._loop.call_soon_threadsafe(self._task.cancel)

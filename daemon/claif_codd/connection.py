@@ -1,8 +1,9 @@
 """One client connection: framing, the hello gate, request tasks, cancellation, back-pressure.
 
 Every request runs in its own task so a slow turn never blocks the connection; outgoing
-frames go through a bounded queue drained by one writer task, so a client that stops
-reading is dropped instead of stalling the turns that feed it (or anyone else).
+frames are handed to the transport at once (no writer task between a chunk and the socket),
+and a client that stops reading is dropped instead of stalling the turns that feed it (or
+anyone else).
 
 Load limits answered here, each with a retryable OVERLOADED error sent at once (never a wait):
 
@@ -11,14 +12,13 @@ Load limits answered here, each with a retryable OVERLOADED error sent at once (
   ``session.send``) in flight in the whole daemon;
 * work-starting requests while the daemon drains for shutdown.
 
-``max_outbound_bytes`` caps what may wait to be written to this client (our queue plus the
-transport's buffer); a client that lets more pile up is logged and disconnected.
+``max_outbound_bytes`` caps what may wait to be written to this client (the transport's
+buffer); a client that lets more pile up is logged and disconnected.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import itertools
 import typing
@@ -76,6 +76,8 @@ WORK_REQUESTS = (*TURN_REQUESTS, ModelsListRequest)
 """Requests that need Codex: refused while the daemon drains for shutdown."""
 INFLIGHT_RETRY_AFTER_S = 0.5
 TURNS_RETRY_AFTER_S = 1.0
+FLUSH_TIMEOUT_S = 2.0
+"""How long a closing connection may take to write what is buffered for its client."""
 REPLY_ROOM = 1024
 """Bytes a request's id must leave free in a frame, so that an error reply can always echo it."""
 
@@ -102,8 +104,6 @@ class Connection:
         self._reader = reader
         self._writer = writer
         self._decoder = FrameDecoder(daemon.config.max_frame_size)
-        self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self._queued_bytes = 0
         self._dropped = False
         self._cancel_errors: dict[RequestId, ProtocolError] = {}
         self.tasks: dict[RequestId, asyncio.Task[None]] = {}
@@ -120,7 +120,6 @@ class Connection:
     # --- lifecycle --------------------------------------------------------------------------
 
     async def run(self) -> None:
-        writer_task = asyncio.create_task(self._write_loop())
         try:
             await self._read_loop()
         finally:
@@ -137,13 +136,11 @@ class Connection:
             for future in self.approvals.values():
                 if not future.done():
                     future.set_result("decline")
-            self._outbox.put_nowait(None)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer_task, 2.0)
-            writer_task.cancel()
-            self._writer.close()
-            with contextlib.suppress(Exception):
-                await self._writer.wait_closed()
+            self._writer.close()  # what is buffered is still written; a client that never reads is cut off
+            try:
+                await asyncio.wait_for(self._writer.wait_closed(), FLUSH_TIMEOUT_S)
+            except Exception:
+                self._writer.transport.abort()
             self.log.debug("connection.closed")
 
     async def _read_loop(self) -> None:
@@ -299,13 +296,15 @@ class Connection:
         if self._dropped or (self.closed and not isinstance(message, (Response, ErrorResponse))):
             return
         frame = self._frame(message)
-        pending = self.pending_bytes
+        transport = self._writer.transport
+        if transport.is_closing():
+            return
+        pending = transport.get_write_buffer_size()
         # A frame larger than the cap still goes out when nothing else waits: the cap is on backlog.
         if pending and pending + len(frame) > self.daemon.config.max_outbound_bytes:
             self._drop_slow_reader(pending)
             return
-        self._queued_bytes += len(frame)
-        self._outbox.put_nowait(frame)
+        self._writer.write(frame)
 
     def _frame(self, message: Request | Notification | Response[Any] | ErrorResponse) -> bytes:
         """``message`` framed; a reply too large for a frame becomes an error that fits (see error_frame)."""
@@ -323,13 +322,6 @@ class Connection:
                 self.close()
             return frame
 
-    @property
-    def pending_bytes(self) -> int:
-        """Bytes produced for this client and not yet handed to the kernel."""
-        transport = self._writer.transport
-        buffered = 0 if transport.is_closing() else transport.get_write_buffer_size()
-        return self._queued_bytes + buffered
-
     def _drop_slow_reader(self, pending: int) -> None:
         self.log.warning(
             "connection.slow_reader_dropped",
@@ -338,25 +330,11 @@ class Connection:
             requests=len(self.tasks),
         )
         self._dropped = True
-        while not self._outbox.empty():  # free the backlog now, not when the writer gets to it
-            self._outbox.get_nowait()
-        self._queued_bytes = 0
-        self._outbox.put_nowait(None)
-        self._writer.transport.abort()
+        self._writer.transport.abort()  # frees the backlog now
         self.close()
 
     def _send_error(self, request_id: RequestId | None, exc: ProtocolError) -> None:
         self.send(ErrorResponse(id=request_id, error=exc.to_error()))
-
-    async def _write_loop(self) -> None:
-        while (frame := await self._outbox.get()) is not None:
-            self._queued_bytes -= len(frame)
-            try:
-                self._writer.write(frame)
-                await self._writer.drain()
-            except (ConnectionError, RuntimeError):
-                self.close()
-                return
 
     # --- approvals -------------------------------------------------------------------------
 

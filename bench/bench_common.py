@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +52,41 @@ def private_home(root: Path) -> Path:
     home.mkdir(mode=0o700, exist_ok=True)
     os.environ["HOME"] = str(home)
     return home
+
+
+_MODEL_SERVER = """
+import sys
+from claif_cod.testing import ModelServer, model_server
+model_server._HTTPServer.request_queue_size = 1024
+with ModelServer() as server:
+    print(server.url, flush=True)
+    sys.stdin.read()
+"""
+
+
+@contextlib.contextmanager
+def model_server_process() -> Iterator[tuple[str, int]]:
+    """The offline model in a child process of its own: its URL and pid.
+
+    In the benchmark's own process it would share the GIL with the client under test, so the
+    more Python work a client does while Codex waits for the model, the slower the model would
+    answer (a remote model has no such tie).  The deep listen backlog keeps hundreds of
+    concurrent turns from waiting on SYN retransmits in the kernel.
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _MODEL_SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        if not url:
+            raise RuntimeError("the model server did not start")
+        yield url, proc.pid
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,8 +1,8 @@
 """The daemon's price: claif-codd against the in-process engine, ``codex exec`` and a bare app-server.
 
 Everything runs in one process against one offline test model (``claif_cod.testing.ModelServer``,
-which answers ``Echo: <text>`` word by word) and one ``CODEX_HOME``, so only Codex, claif_cod and
-claif-codd are being timed. The script starts its own ``claif-codd serve`` on a private socket
+in a process of its own, which answers ``Echo: <text>`` word by word) and one ``CODEX_HOME``, so
+only Codex, claif_cod and claif-codd are being timed. The script starts its own ``claif-codd serve`` on a private socket
 in a temporary directory and always stops it (SIGTERM, then wait) at the end, also on Ctrl-C.
 
 1. Warm turn latency, interleaved round by round (one sample of each mode per round):
@@ -48,14 +48,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import codex_cli_bin
-from bench_common import at_least_two, codex_version, machine, private_home
+from bench_common import at_least_two, codex_version, machine, model_server_process, private_home
 from daemon_bench_report import Results, evaluate, print_errors, render, write_json
 from daemon_bench_runs import DIRECTORIES, SESSIONS, Latency, create_sessions, run_rounds, run_throughput
 from offline_chat import progress
 from private_daemon import Daemon, Memory, sigterm_as_interrupt
 from raw_app_server import RawAppServer
 
-from claif_cod.testing import ModelServer, write_codex_home
+from claif_cod.testing import write_codex_home
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -72,11 +72,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     with (
         sigterm_as_interrupt(),
         tempfile.TemporaryDirectory(prefix="claif-cod-daemon-bench-") as scratch,
-        ModelServer() as server,
+        model_server_process() as (model_url, _),
         contextlib.ExitStack() as cleanup,
     ):
         root = Path(scratch)
-        home = write_codex_home(root / "codex-home", server.url)
+        home = write_codex_home(root / "codex-home", model_url)
         run_dir = root / "run"
         run_dir.mkdir(mode=0o700)
         socket_path = run_dir / "codd.sock"

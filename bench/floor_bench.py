@@ -7,6 +7,10 @@ the same history.  For each history size (10 to 200 messages, and 10 messages on
 every row alike:
 
 ``raw``                  the floor: ``turn/start`` → ``turn/completed`` (its first delta is the TTFT floor)
+``raw, same process``    the same driven on the in-process client's own Codex process and event loop:
+                         Codex processes differ by up to ~0.7 ms a turn, so ``in-process`` is also
+                         given against this floor (``in-process - same process``), where only the
+                         client differs
 ``raw persisted``        the same on a persisted thread (``ephemeral: false``): what Codex's rollout costs
 ``in-process``           ``CodexClient(daemon="off")``, the whole history re-sent each turn (+ a streamed twin)
 ``daemon``               ``CodexClient(daemon="require")`` through claif-codd's socket (+ a streamed twin)
@@ -45,7 +49,7 @@ from typing import Any
 import codex_cli_bin
 import msgspec
 import openai
-from bench_common import at_least_two, codex_version, elapsed_ms, machine, private_home
+from bench_common import at_least_two, codex_version, elapsed_ms, machine, model_server_process, private_home
 from offline_chat import MODEL, exec_turn, expect_reply, progress, streamed
 from openai.types.chat import ChatCompletionMessageParam
 from private_daemon import Daemon, sigterm_as_interrupt
@@ -53,13 +57,14 @@ from raw_app_server import RawAppServer
 
 from claif_cod import CodexClient
 from claif_cod.engine import wire
-from claif_cod.testing import ModelServer, write_codex_home
+from claif_cod.testing import write_codex_home
 
 RAW, RAW_PERSISTED, EXEC = "raw (ephemeral)", "raw persisted", "codex exec"
+RAW_SHARED = "raw, same process"
 LOCAL, DAEMON, HTTP = "in-process", "daemon socket", "daemon HTTP"
 LOCAL_SESSION, DAEMON_SESSION = "in-process session", "daemon session"
-TURN_ROWS = (RAW, RAW_PERSISTED, LOCAL, DAEMON, HTTP, LOCAL_SESSION, DAEMON_SESSION, EXEC)
-FIRST_ROWS = (RAW, LOCAL, DAEMON, HTTP)
+TURN_ROWS = (RAW, RAW_SHARED, RAW_PERSISTED, LOCAL, DAEMON, HTTP, LOCAL_SESSION, DAEMON_SESSION, EXEC)
+FIRST_ROWS = (RAW, RAW_SHARED, LOCAL, DAEMON, HTTP)
 BIG = 100 * 1024
 
 
@@ -193,8 +198,10 @@ def run_phase(label: str, size: int, big: bool, rounds: int, ctx: dict[str, Any]
         name: Chat(f"{label} {name}", size, big)
         for name in (
             "raw",
+            "shared",
             "persisted",
             "raw first",
+            "shared first",
             "local",
             "daemon",
             "http",
@@ -207,6 +214,9 @@ def run_phase(label: str, size: int, big: bool, rounds: int, ctx: dict[str, Any]
     }
     raw_thread = raw.new_thread(seed=chats["raw"].seed())
     first_thread = raw.new_thread(seed=chats["raw first"].seed())
+    shared: RawAppServer = ctx["shared"]
+    shared_thread = shared.new_thread(seed=chats["shared"].seed())
+    shared_first = shared.new_thread(seed=chats["shared first"].seed())
     persisted_thread = raw.new_thread(ephemeral=False, seed=chats["persisted"].seed())
     sessions = {
         LOCAL_SESSION: CodexClient(working_dir=ctx["workdir"], daemon="off", session_id=f"{label} local"),
@@ -219,6 +229,8 @@ def run_phase(label: str, size: int, big: bool, rounds: int, ctx: dict[str, Any]
             ("t", RAW, lambda: raw_turn(raw, raw_thread, chats["raw"])[0]),
             ("t", RAW_PERSISTED, lambda: raw_turn(raw, persisted_thread, chats["persisted"])[0]),
             ("f", RAW, lambda: raw_turn(raw, first_thread, chats["raw first"])[1]),
+            ("t", RAW_SHARED, lambda: raw_turn(shared, shared_thread, chats["shared"])[0]),
+            ("f", RAW_SHARED, lambda: raw_turn(shared, shared_first, chats["shared first"])[1]),
             ("t", LOCAL, lambda: turn(ctx["local"], chats["local"])),
             ("t", DAEMON, lambda: turn(ctx["daemon"], chats["daemon"])),
             ("t", HTTP, lambda: http.turn(chats["http"])),
@@ -270,6 +282,7 @@ def render(phases: list[Phase], meta: dict[str, Any]) -> str:
             m, floor = median(p.turns[row]), median(p.turns[RAW])
             cells.append(f"{m:8.1f} ({m - floor:+6.1f})" if row != RAW else f"{m:8.1f}         ")
         lines.append(f"{row:<22}" + "".join(f"{c:>20}" for c in cells))
+    lines.append(_same_process_line(phases, "turns"))
     lines.append(
         f"{'exec / daemon socket':<22}"
         + "".join(f"{median(p.turns[EXEC]) / median(p.turns[DAEMON]):>19.1f}x" for p in phases)
@@ -291,7 +304,17 @@ def render(phases: list[Phase], meta: dict[str, Any]) -> str:
             m, floor = median(p.firsts[row]), median(p.firsts[RAW])
             cells.append(f"{m:8.1f} ({m - floor:+6.1f})" if row != RAW else f"{m:8.1f}         ")
         lines.append(f"{row:<22}" + "".join(f"{c:>20}" for c in cells))
+    lines.append(_same_process_line(phases, "firsts"))
     return "\n".join(lines)
+
+
+def _same_process_line(phases: list[Phase], kind: str) -> str:
+    """``in-process`` against the floor in its own Codex process: only the client differs."""
+    cells = []
+    for p in phases:
+        samples = getattr(p, kind)
+        cells.append(f"{median(samples[LOCAL]) - median(samples[RAW_SHARED]):+17.1f}   ")
+    return f"{'in-process - same proc':<22}" + "".join(f"{c:>20}" for c in cells)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -313,11 +336,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     with (
         sigterm_as_interrupt(),
         tempfile.TemporaryDirectory(prefix="claif-cod-floor-bench-") as scratch,
-        ModelServer() as server,
+        model_server_process() as (model_url, _),
         contextlib.ExitStack() as cleanup,
     ):
         root = Path(scratch)
-        home = write_codex_home(root / "codex-home", server.url)
+        home = write_codex_home(root / "codex-home", model_url)
         run_dir = root / "run"
         run_dir.mkdir(mode=0o700)
         os.environ.pop("CLAIF_COD_AUTOSTART", None)
@@ -335,11 +358,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         cleanup.callback(raw.close)
         raw.start()
         local = cleanup.enter_context(CodexClient(working_dir=workdir, daemon="off"))
+        local.models.list()  # starts its Codex process, which the same-process floor shares
+        assert local.backend is not None
+        assert local.backend.local is not None
+        (_, local_server, *_), *_ = local.backend.local.engine.processes()
+        shared = RawAppServer.attached(local_server, local._core.loop.loop, workdir)
         via_daemon = cleanup.enter_context(CodexClient(working_dir=workdir, daemon="require"))
         http = LeanHttp(f"{daemon.status()['http']}/v1", workdir)
         cleanup.callback(http.close)
         ctx = {
             "raw": raw,
+            "shared": shared,
             "local": local,
             "daemon": via_daemon,
             "http": http,

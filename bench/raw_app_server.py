@@ -45,10 +45,23 @@ class RawAppServer:
     def __init__(self, codex: str, workdir: Path, env: dict[str, str]) -> None:
         self.codex, self.workdir, self.env = codex, workdir, env
         self.loop = uvloop.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="raw-app-server", daemon=True)
+        self._thread: threading.Thread | None = threading.Thread(
+            target=self.loop.run_forever, name="raw-app-server", daemon=True
+        )
         self._thread.start()
         self.server: AppServer | None = None
         self.queues: dict[str, asyncio.Queue[ThreadMessage]] = {}
+
+    @classmethod
+    def attached(cls, server: AppServer, loop: asyncio.AbstractEventLoop, workdir: Path) -> RawAppServer:
+        """Raw turns on a process someone else runs (claif_cod's own, on its engine loop): the same
+        Codex process answers both, so what differs between the two is only the client.  Codex
+        processes differ from each other by up to ~0.7 ms a turn (placement, memory layout), which
+        would otherwise be counted as the client's."""
+        raw = cls.__new__(cls)
+        raw.codex, raw.workdir, raw.env = "", workdir, {}
+        raw.loop, raw._thread, raw.server, raw.queues = loop, None, server, {}
+        return raw
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
@@ -116,6 +129,8 @@ class RawAppServer:
         return RawTurn(first_delta_ms=first, total_ms=total, reply="".join(parts), cached=cached)
 
     def close(self) -> None:
+        if self._thread is None:
+            return  # attached: its owner closes the process
         try:
             if self.server is not None:
                 self.run(self.server.close(), timeout=15)

@@ -49,9 +49,9 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from bench_common import private_home
+from bench_common import model_server_process, private_home
 from soak_client import Conn, Conversation, Errors, Totals, simulated_client, stream_once
-from soak_daemon import Daemon, Sample, model_server
+from soak_daemon import Daemon, Sample
 from soak_report import MiB, Results, render
 
 import claif_cod
@@ -173,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rss_tolerance=int(args.rss_tolerance * MiB),
         machine=machine(),
     )
-    with tempfile.TemporaryDirectory(prefix="claif-soak-") as tmp, model_server() as url:
+    with tempfile.TemporaryDirectory(prefix="claif-soak-") as tmp, model_server_process() as (url, _):
         root = Path(tmp)
         private_home(root)
         home = write_codex_home(root / "codex_home", url)

@@ -1,6 +1,6 @@
 """The daemon under soak and what it holds: ``claif-codd serve`` on a private socket, its file
 descriptors, RSS, OS threads and asyncio tasks (sampled from ``/proc`` and its SIGUSR1 stats line),
-and the offline test model in a child process of its own.
+beside the offline test model (``bench_common.model_server_process``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,18 +25,6 @@ from claif_cod.transport.autostart import answers
 DAEMON_START_TIMEOUT_S = 20.0
 DAEMON_STOP_TIMEOUT_S = 60.0
 SETTLE_TIMEOUT_S = 30.0
-
-# The test model is a ThreadingHTTPServer with socketserver's listen backlog of 5: with hundreds of
-# turns asking it at once, connections would wait for SYN retransmits (or fail) in the kernel and the
-# soak would measure that. A deeper backlog keeps the model out of the picture.
-MODEL_SERVER = """
-import sys
-from claif_cod.testing import ModelServer, model_server
-model_server._HTTPServer.request_queue_size = 1024
-with ModelServer() as server:
-    print(server.url, flush=True)
-    sys.stdin.read()
-"""
 
 
 @dataclass
@@ -161,22 +148,3 @@ class Daemon:
             if '"level": "warning"' in line or '"level": "error"' in line or "Traceback" in line:
                 out.append(line)
         return out
-
-
-@contextlib.contextmanager
-def model_server() -> Iterator[str]:
-    proc = subprocess.Popen([sys.executable, "-c", MODEL_SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().decode().strip()
-        if not url.startswith("http"):
-            raise RuntimeError("the model server did not start")
-        yield url
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

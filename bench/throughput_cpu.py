@@ -5,12 +5,16 @@ once, against the offline model, in alternating blocks (``--blocks``, default 3 
 on the shared machine falls on each alike:
 
 ``raw``         one warm ``codex app-server`` driven directly (``RawAppServer``), ephemeral threads
+``raw, same``   the same driven on the in-process client's own Codex process and engine loop: Codex
+                processes differ from each other by a few percent of CPU per turn, so ``in-process``
+                is also given against this floor, where only the client differs
 ``in-process``  ``AsyncCodexClient(daemon="off")``: the engine and its app-server in this process
 ``daemon``      ``AsyncCodexClient(daemon="require")`` through ``claif-codd``
 
-CPU is user+system time from ``/proc/<pid>/stat`` of every process involved (this one, which also
-runs the model server and the clients, the app-server, and for the daemon row the daemon), summed
-over the block and divided by its turns.  Nothing asserts; every reply is checked.
+CPU is user+system time from ``/proc/<pid>/stat`` of every process involved (this one, which runs
+the clients, the app-server, and for the daemon row the daemon), summed over the block and divided
+by its turns; the offline model runs in a process of its own and is counted for no row.  Nothing
+asserts; every reply is checked.
 
 Run: ``python bench/throughput_cpu.py [--conversations 16] [--turns 10] [--blocks 3]``.
 """
@@ -29,13 +33,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import codex_cli_bin
-from bench_common import codex_version, machine, private_home
+from bench_common import codex_version, machine, model_server_process, private_home
 from offline_chat import MODEL, Conversation, expect_reply, progress
 from private_daemon import Daemon, sigterm_as_interrupt
 from raw_app_server import RawAppServer
 
 from claif_cod import AsyncCodexClient
-from claif_cod.testing import ModelServer, write_codex_home
+from claif_cod.testing import write_codex_home
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -86,16 +90,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     codex = str(codex_cli_bin.bundled_codex_path())
     load_start = os.getloadavg()[0]
-    per_turn: dict[str, list[float]] = {"raw": [], "in-process": [], "daemon": []}
+    per_turn: dict[str, list[float]] = {"raw": [], "raw, same": [], "in-process": [], "daemon": []}
     wall: dict[str, list[float]] = {k: [] for k in per_turn}
     with (
         sigterm_as_interrupt(),
         tempfile.TemporaryDirectory(prefix="claif-cod-cpu-bench-") as scratch,
-        ModelServer() as server,
+        model_server_process() as (model_url, _),
         contextlib.ExitStack() as cleanup,
     ):
         root = Path(scratch)
-        home = write_codex_home(root / "codex-home", server.url)
+        home = write_codex_home(root / "codex-home", model_url)
         run_dir = root / "run"
         run_dir.mkdir(mode=0o700)
         os.environ.pop("CLAIF_COD_AUTOSTART", None)
@@ -123,17 +127,23 @@ def main(argv: Sequence[str] | None = None) -> None:
                 assert local.backend is not None
                 assert local.backend.local is not None
                 local_pids = [os.getpid()] + [s.pid for _, s, *_ in local.backend.local.engine.processes()]
+                (_, local_server, *_), *_ = local.backend.local.engine.processes()
+                shared = RawAppServer.attached(local_server, local._core.loop.loop, workdir)
                 daemon_pids = [os.getpid(), daemon.pid] + [p["pid"] for p in daemon.status()["processes"]]
                 for block in range(args.blocks):
-                    for mode in ("raw", "in-process", "daemon"):
+                    for mode in per_turn:
                         progress(f"block {block + 1}/{args.blocks}: {mode}")
                         tag = f"{mode} {block}"
-                        pids = {"raw": [os.getpid(), raw.server.pid], "in-process": local_pids, "daemon": daemon_pids}[
-                            mode
-                        ]
+                        pids = {
+                            "raw": [os.getpid(), raw.server.pid],
+                            "raw, same": local_pids,
+                            "in-process": local_pids,
+                            "daemon": daemon_pids,
+                        }[mode]
                         before, start = cpu_of(pids), time.perf_counter()
-                        if mode == "raw":
-                            await asyncio.to_thread(raw_block, raw, args.conversations, args.turns, tag)
+                        if mode.startswith("raw"):
+                            driver = raw if mode == "raw" else shared
+                            await asyncio.to_thread(raw_block, driver, args.conversations, args.turns, tag)
                         else:
                             client = local if mode == "in-process" else remote
                             await client_block(client, args.conversations, args.turns, tag)
@@ -162,6 +172,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{mode:<14}{med:>24.1f}{med / floor:>8.2f}{statistics.median(wall[mode]):>18.1f}   "
             + ", ".join(f"{s:.1f}" for s in samples)
         )
+    same = statistics.median(per_turn["in-process"]) / statistics.median(per_turn["raw, same"])
+    print(f"in-process / raw on the same Codex process: {same:.2f}")
     print()
     print(daemon.stop_report)
 

@@ -1,7 +1,7 @@
 """Per-turn latency: ``codex exec`` per turn versus claif_cod's warm ``codex app-server`` engine.
 
-What is measured, against the offline test model (``claif_cod.testing.ModelServer``, which
-answers ``Echo: <text>`` word by word), so only Codex and claif_cod are being timed:
+What is measured, against the offline test model (``claif_cod.testing.ModelServer``, in a process of its
+own, which answers ``Echo: <text>`` word by word), so only Codex and claif_cod are being timed:
 
 ``codex exec``
     ``codex exec --json --skip-git-repo-check hello`` spawned once per turn, from spawn to
@@ -52,12 +52,12 @@ from pathlib import Path
 from typing import Any
 
 import codex_cli_bin
-from bench_common import at_least_two, codex_version, elapsed_ms, machine, private_home
+from bench_common import at_least_two, codex_version, elapsed_ms, machine, model_server_process, private_home
 from offline_chat import MODEL, PROMPT, Conversation, exec_turn, streamed
 from raw_app_server import RawAppServer
 
 from claif_cod import CodexClient
-from claif_cod.testing import ModelServer, write_codex_home
+from claif_cod.testing import write_codex_home
 
 EXEC = "codex exec"
 COLD = "engine cold first turn"
@@ -230,9 +230,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     codex = str(codex_cli_bin.bundled_codex_path())
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="claif-cod-bench-") as scratch, ModelServer() as server:
+    with tempfile.TemporaryDirectory(prefix="claif-cod-bench-") as scratch, model_server_process() as (model_url, _):
         root = Path(scratch)
-        home = write_codex_home(root / "codex-home", server.url)
+        home = write_codex_home(root / "codex-home", model_url)
         private_home(root)
         os.environ["CODEX_HOME"] = str(home)  # clients pass their environment on to Codex
         workdir = root / "work"

@@ -1,6 +1,7 @@
 """Where a warm in-process turn's time goes, stage by stage, beside the raw floor.
 
-Each round takes one raw turn (``RawAppServer``: an ephemeral thread driven directly) and one
+Each round takes one raw turn (``RawAppServer``: an ephemeral thread driven directly, on the
+client's own Codex process and event loop, so that only the client differs) and one
 ``CodexClient(daemon="off")`` turn, alternating which goes first.  The client's turn is cut at
 points observed by wrapping a few functions of this process (nothing in claif_cod is changed):
 
@@ -32,15 +33,14 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-import codex_cli_bin
-from bench_common import at_least_two, elapsed_ms, private_home
+from bench_common import at_least_two, elapsed_ms, model_server_process, private_home
 from floor_bench import Chat
 from offline_chat import MODEL
 from raw_app_server import RawAppServer
 
 from claif_cod import CodexClient
 from claif_cod.engine import appserver
-from claif_cod.testing import ModelServer, write_codex_home
+from claif_cod.testing import write_codex_home
 from claif_cod.transport import httpx_transport
 
 STAGES = ("openai request", "hop in", "to turn/start", "codex", "to reply", "hop out", "openai response")
@@ -180,17 +180,19 @@ def main() -> None:
     parser.add_argument("--stream", action="store_true", help="streamed turns, cut up to the first content chunk")
     args = parser.parse_args()
     instrument()
-    with ModelServer() as server, tempfile.TemporaryDirectory(prefix="claif-cod-stages-") as scratch:
+    with model_server_process() as (model_url, _), tempfile.TemporaryDirectory(prefix="claif-cod-stages-") as scratch:
         root = Path(scratch)
         private_home(root)
-        os.environ["CODEX_HOME"] = str(write_codex_home(root / "codex-home", server.url))
+        os.environ["CODEX_HOME"] = str(write_codex_home(root / "codex-home", model_url))
         workdir = root / "work"
         workdir.mkdir()
-        raw = RawAppServer(str(codex_cli_bin.bundled_codex_path()), workdir, dict(os.environ))
-        raw.start()
         caller, engine = cProfile.Profile(), cProfile.Profile()
         with CodexClient(working_dir=workdir, daemon="off") as client:
             client.models.list()  # starts the engine loop and a Codex process
+            assert client.backend is not None
+            assert client.backend.local is not None
+            (_, server, *_), *_ = client.backend.local.engine.processes()
+            raw = RawAppServer.attached(server, client._core.loop.loop, workdir)
             if args.profile:
                 on_loop(client, _call(engine.enable))
                 caller.enable()
@@ -201,7 +203,6 @@ def main() -> None:
                 if args.profile:
                     caller.disable()
                     on_loop(client, _call(engine.disable))
-        raw.close()
     if args.profile:
         for title, profile in (("caller's thread", caller), ("engine loop thread", engine)):
             print(f"\n=== {title}")

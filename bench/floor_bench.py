@@ -11,7 +11,8 @@ every row alike:
                          Codex processes differ by up to ~0.7 ms a turn, so ``in-process`` is also
                          given against this floor (``in-process - same process``), where only the
                          client differs
-``raw persisted``        the same on a persisted thread (``ephemeral: false``): what Codex's rollout costs
+``raw persisted``        the same on a persisted thread (``ephemeral: false``) in another app-server (its
+                         writes would slow the floor's turns): what Codex's rollout costs
 ``in-process``           ``CodexClient(daemon="off")``, the whole history re-sent each turn (+ a streamed twin)
 ``daemon``               ``CodexClient(daemon="require")`` through claif-codd's socket (+ a streamed twin)
 ``daemon HTTP``          claif-codd's ``--http`` endpoint, posted to by a lean client (``httpx``, the body
@@ -217,7 +218,8 @@ def run_phase(label: str, size: int, big: bool, rounds: int, ctx: dict[str, Any]
     shared: RawAppServer = ctx["shared"]
     shared_thread = shared.new_thread(seed=chats["shared"].seed())
     shared_first = shared.new_thread(seed=chats["shared first"].seed())
-    persisted_thread = raw.new_thread(ephemeral=False, seed=chats["persisted"].seed())
+    persisting: RawAppServer = ctx["persisting"]
+    persisted_thread = persisting.new_thread(ephemeral=False, seed=chats["persisted"].seed())
     sessions = {
         LOCAL_SESSION: CodexClient(working_dir=ctx["workdir"], daemon="off", session_id=f"{label} local"),
         DAEMON_SESSION: CodexClient(working_dir=ctx["workdir"], daemon="require", session_id=f"{label} daemon"),
@@ -227,7 +229,7 @@ def run_phase(label: str, size: int, big: bool, rounds: int, ctx: dict[str, Any]
         steps: list[tuple[str, str, Callable[[], float]]] = [
             ("t", EXEC, lambda: exec_turn(ctx["codex"], ctx["workdir"], ctx["env"])),
             ("t", RAW, lambda: raw_turn(raw, raw_thread, chats["raw"])[0]),
-            ("t", RAW_PERSISTED, lambda: raw_turn(raw, persisted_thread, chats["persisted"])[0]),
+            ("t", RAW_PERSISTED, lambda: raw_turn(persisting, persisted_thread, chats["persisted"])[0]),
             ("f", RAW, lambda: raw_turn(raw, first_thread, chats["raw first"])[1]),
             ("t", RAW_SHARED, lambda: raw_turn(shared, shared_thread, chats["shared"])[0]),
             ("f", RAW_SHARED, lambda: raw_turn(shared, shared_first, chats["shared first"])[1]),
@@ -357,6 +359,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         raw = RawAppServer(codex, workdir, env)
         cleanup.callback(raw.close)
         raw.start()
+        # Persisted threads in a process of their own: their writes slowed the floor's turns by ~1 ms.
+        persisting = RawAppServer(codex, workdir, env)
+        cleanup.callback(persisting.close)
+        persisting.start()
         local = cleanup.enter_context(CodexClient(working_dir=workdir, daemon="off"))
         local.models.list()  # starts its Codex process, which the same-process floor shares
         assert local.backend is not None
@@ -368,6 +374,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         cleanup.callback(http.close)
         ctx = {
             "raw": raw,
+            "persisting": persisting,
             "shared": shared,
             "local": local,
             "daemon": via_daemon,

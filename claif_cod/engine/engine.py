@@ -212,7 +212,7 @@ class Engine:
         if target == handle.effort:
             return None
         if target is None:  # back to the model's default, which Codex only names in its model list
-            models = await self.list_models(handle.key, handle.api_key)
+            models = await _models_of(handle.server)
             target = next((m.default_reasoning_effort for m in models if handle.model in (m.id, m.model)), None)
             if target is None:
                 log.warning("turn.effort_not_reset", model=handle.model, effort=handle.effort)
@@ -294,14 +294,7 @@ class Engine:
     async def list_models(self, key: ProcessKey, api_key: str | None) -> list[wire.CodexModel]:
         server = await self._pool.acquire(key, api_key)
         self._pool.release(key)
-        models: list[wire.CodexModel] = []
-        cursor: str | None = None
-        while True:
-            page = await server.request("model/list", wire.ModelListParams(cursor=cursor), wire.ModelListResult)
-            models.extend(page.data)
-            cursor = page.next_cursor
-            if not cursor:
-                return models
+        return await _models_of(server)
 
     def hold(self, server: AppServer) -> contextlib.AbstractContextManager[None]:
         """Keep ``server`` from being evicted while the caller waits on it (turns are held already)."""
@@ -317,6 +310,17 @@ class Engine:
     async def close(self) -> None:
         await self.threads.idle.close()
         await self._pool.close()
+
+
+async def _models_of(server: AppServer) -> list[wire.CodexModel]:
+    models: list[wire.CodexModel] = []
+    cursor: str | None = None
+    while True:
+        page = await server.request("model/list", wire.ModelListParams(cursor=cursor), wire.ModelListResult)
+        models.extend(page.data)
+        cursor = page.next_cursor
+        if not cursor:
+            return models
 
 
 __all__ = [

@@ -18,7 +18,7 @@ from claif_cod.engine.events import TurnUsage
 from claif_cod.engine.tools import ThreadTools, ToolCall, ToolResult
 from claif_cod.engine.turns import Turn
 
-log = get_logger("claif_cod.engine.tools")
+log = get_logger("claif_cod.engine.suspensions")
 
 
 @dataclass(eq=False)

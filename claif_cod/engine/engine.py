@@ -39,6 +39,7 @@ from claif_cod.engine.errors import (
     CodexProcessDied,
     CodexProcessHung,
     CodexRequestTimedOut,
+    CodexRpcError,
 )
 from claif_cod.engine.events import ToolCallsRequested
 from claif_cod.engine.idle import UNLOAD_DELAY_OVERRIDE
@@ -212,7 +213,11 @@ class Engine:
         if target == handle.effort:
             return None
         if target is None:  # back to the model's default, which Codex only names in its model list
-            models = await _models_of(handle.server)
+            try:
+                models = await _models_of(handle.server)
+            except CodexRpcError as exc:  # not worth failing the turn over: it runs at the old effort
+                log.warning("turn.effort_not_reset", model=handle.model, effort=handle.effort, error=str(exc))
+                return None
             target = next((m.default_reasoning_effort for m in models if handle.model in (m.id, m.model)), None)
             if target is None:
                 log.warning("turn.effort_not_reset", model=handle.model, effort=handle.effort)

@@ -10,6 +10,7 @@ proves each turn ran as its request asked.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from claif_cod import CodexClient
 from claif_cod.engine import appserver
+from claif_cod.engine.errors import CodexRpcError
 from claif_cod.testing import ModelServer
 
 
@@ -84,3 +86,31 @@ def test_a_response_without_a_summary_gets_none_after_one_that_asked(
     assert reached == [None, "detailed", None, "concise", "concise", None]
     assert len({start["threadId"] for start in turn_starts}) == 1
     assert [start.get("summary") for start in turn_starts] == [None, "detailed", "none", "concise", None, "none"]
+
+
+def test_a_failing_model_list_leaves_the_effort_as_it_was_and_says_so(
+    codex_home: Path,
+    workdir: Path,
+    codex_model_server: ModelServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    request = appserver.AppServer.request
+
+    async def no_model_list(self: appserver.AppServer, method: str, *args: Any, **kwargs: Any) -> Any:
+        if method == "model/list":
+            raise CodexRpcError(method, -32603, "model catalog unavailable")
+        return await request(self, method, *args, **kwargs)
+
+    monkeypatch.setattr(appserver.AppServer, "request", no_model_list)
+    caplog.set_level(logging.WARNING, logger="claif_cod.engine")
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "first"}]
+    with CodexClient(daemon="off", model="o4-mini") as client:
+        reply = client.chat.completions.create(messages=messages, reasoning_effort="high")
+        messages += [
+            {"role": "assistant", "content": reply.choices[0].message.content or ""},
+            {"role": "user", "content": "second"},
+        ]
+        client.chat.completions.create(messages=messages)  # the turn still runs
+    assert [request.body["reasoning"]["effort"] for request in codex_model_server.requests] == ["high", "high"]
+    assert [r.msg for r in caplog.records] == ["turn.effort_not_reset"]

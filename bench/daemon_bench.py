@@ -2,8 +2,9 @@
 
 Everything runs in one process against one offline test model (``claif_cod.testing.ModelServer``,
 in a process of its own, which answers ``Echo: <text>`` word by word) and one ``CODEX_HOME``, so
-only Codex, claif_cod and claif-codd are being timed. The script starts its own ``claif-codd serve`` on a private socket
-in a temporary directory and always stops it (SIGTERM, then wait) at the end, also on Ctrl-C.
+only Codex, claif_cod and claif-codd are being timed. The script starts its own ``claif-codd
+serve`` on a private socket in a temporary directory and always stops it (SIGTERM, then wait) at
+the end, also on Ctrl-C.
 
 1. Warm turn latency, interleaved round by round (one sample of each mode per round):
 

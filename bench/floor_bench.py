@@ -365,10 +365,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         persisting.start()
         local = cleanup.enter_context(CodexClient(working_dir=workdir, daemon="off"))
         local.models.list()  # starts its Codex process, which the same-process floor shares
-        assert local.backend is not None
-        assert local.backend.local is not None
-        (_, local_server, *_), *_ = local.backend.local.engine.processes()
-        shared = RawAppServer.attached(local_server, local._core.loop.loop, workdir)
+        shared = RawAppServer.attached(local, workdir)
         via_daemon = cleanup.enter_context(CodexClient(working_dir=workdir, daemon="require"))
         http = LeanHttp(f"{daemon.status()['http']}/v1", workdir)
         cleanup.callback(http.close)

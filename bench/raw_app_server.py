@@ -17,6 +17,7 @@ import uvloop
 from bench_common import elapsed_ms
 from offline_chat import MODEL
 
+from claif_cod import AsyncCodexClient, CodexClient
 from claif_cod.engine import wire, wire_notifications
 from claif_cod.engine.appserver import AppServer, Notification, ProcessExit, RpcErrorReply, ThreadMessage
 
@@ -53,14 +54,17 @@ class RawAppServer:
         self.queues: dict[str, asyncio.Queue[ThreadMessage]] = {}
 
     @classmethod
-    def attached(cls, server: AppServer, loop: asyncio.AbstractEventLoop, workdir: Path) -> RawAppServer:
-        """Raw turns on a process someone else runs (claif_cod's own, on its engine loop): the same
-        Codex process answers both, so what differs between the two is only the client.  Codex
-        processes differ from each other by up to ~0.7 ms a turn (placement, memory layout), which
-        would otherwise be counted as the client's."""
+    def attached(cls, client: CodexClient | AsyncCodexClient, workdir: Path) -> RawAppServer:
+        """Raw turns on an in-process client's own Codex process, on its engine loop (the client
+        must have started it): the same Codex process answers both, so what differs between the
+        two is only the client.  Codex processes differ from each other by up to ~0.7 ms a turn
+        (placement, memory layout), which would otherwise be counted as the client's."""
+        assert client.backend is not None
+        assert client.backend.local is not None
+        (_, server, *_), *_ = client.backend.local.engine.processes()
         raw = cls.__new__(cls)
         raw.codex, raw.workdir, raw.env = "", workdir, {}
-        raw.loop, raw._thread, raw.server, raw.queues = loop, None, server, {}
+        raw.loop, raw._thread, raw.server, raw.queues = client._core.loop.loop, None, server, {}
         return raw
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:

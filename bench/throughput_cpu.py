@@ -127,8 +127,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 assert local.backend is not None
                 assert local.backend.local is not None
                 local_pids = [os.getpid()] + [s.pid for _, s, *_ in local.backend.local.engine.processes()]
-                (_, local_server, *_), *_ = local.backend.local.engine.processes()
-                shared = RawAppServer.attached(local_server, local._core.loop.loop, workdir)
+                shared = RawAppServer.attached(local, workdir)
                 daemon_pids = [os.getpid(), daemon.pid] + [p["pid"] for p in daemon.status()["processes"]]
                 for block in range(args.blocks):
                     for mode in per_turn:

@@ -1,7 +1,8 @@
 """Per-turn latency: ``codex exec`` per turn versus claif_cod's warm ``codex app-server`` engine.
 
-What is measured, against the offline test model (``claif_cod.testing.ModelServer``, in a process of its
-own, which answers ``Echo: <text>`` word by word), so only Codex and claif_cod are being timed:
+What is measured, against the offline test model (``claif_cod.testing.ModelServer``, in a
+process of its own, which answers ``Echo: <text>`` word by word), so only Codex and claif_cod are
+being timed:
 
 ``codex exec``
     ``codex exec --json --skip-git-repo-check hello`` spawned once per turn, from spawn to

@@ -189,10 +189,7 @@ def main() -> None:
         caller, engine = cProfile.Profile(), cProfile.Profile()
         with CodexClient(working_dir=workdir, daemon="off") as client:
             client.models.list()  # starts the engine loop and a Codex process
-            assert client.backend is not None
-            assert client.backend.local is not None
-            (_, server, *_), *_ = client.backend.local.engine.processes()
-            raw = RawAppServer.attached(server, client._core.loop.loop, workdir)
+            raw = RawAppServer.attached(client, workdir)
             if args.profile:
                 on_loop(client, _call(engine.enable))
                 caller.enable()

@@ -16,13 +16,16 @@ import openai
 from openai import AsyncStream, Stream
 from openai.resources.chat import AsyncChat, Chat
 from openai.resources.chat.completions import AsyncCompletions, Completions
+from openai.resources.responses import AsyncResponses, Responses
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.responses import Response, ResponseStreamEvent
 
 from claif_cod._defaults import DEFAULT_TIMEOUT
 from claif_cod.engine.config import CodexConfig
 from claif_cod.engine.engine import ApprovalHandler, decline_all
-from claif_cod.fast_create import prepare
+from claif_cod.fast_create import CHAT, RESPONSES, prepare
 from claif_cod.openai_compat.options import RequestOptions
+from claif_cod.transport.early import read_timeout, started, started_async
 from claif_cod.transport.httpx_transport import AsyncCodexTransport, CodexTransport, TransportCore
 from claif_cod.transport.select import DaemonMode, SelectingBackend, daemon_mode
 
@@ -81,18 +84,19 @@ class _Completions(Completions):
             default = self._client._claif_default_model  # type: ignore[attr-defined]
             if "model" not in kwargs and default is not None:
                 kwargs["model"] = default
-            fast = prepare(kwargs)
+            fast = prepare(kwargs, CHAT)
             if fast is None:
                 return super().create(**kwargs)
-            return self._post(
-                "/chat/completions",
-                body=fast.body,
-                content=fast.content,
-                options=fast.options,
-                cast_to=ChatCompletion,
-                stream=fast.stream,
-                stream_cls=Stream[ChatCompletionChunk],
-            )
+            timeout = read_timeout(fast.options.get("timeout", self._client.timeout))
+            with started(self._client._core, fast.content, timeout):
+                return self._post(
+                    "/chat/completions",
+                    content=fast.content,
+                    options=fast.options,
+                    cast_to=ChatCompletion,
+                    stream=fast.stream,
+                    stream_cls=Stream[ChatCompletionChunk],
+                )
 
 
 class _Chat(Chat):
@@ -108,24 +112,59 @@ class _AsyncCompletions(AsyncCompletions):
             default = self._client._claif_default_model
             if "model" not in kwargs and default is not None:
                 kwargs["model"] = default
-            fast = prepare(kwargs)
+            fast = prepare(kwargs, CHAT)
             if fast is None:
                 return await super().create(**kwargs)
-            return await self._post(
-                "/chat/completions",
-                body=fast.body,
-                content=fast.content,
-                options=fast.options,
-                cast_to=ChatCompletion,
-                stream=fast.stream,
-                stream_cls=AsyncStream[ChatCompletionChunk],
-            )
+            timeout = read_timeout(fast.options.get("timeout", self._client.timeout))
+            async with started_async(self._client._core, fast.content, timeout):
+                return await self._post(
+                    "/chat/completions",
+                    content=fast.content,
+                    options=fast.options,
+                    cast_to=ChatCompletion,
+                    stream=fast.stream,
+                    stream_cls=AsyncStream[ChatCompletionChunk],
+                )
 
 
 class _AsyncChat(AsyncChat):
     @cached_property
     def completions(self) -> AsyncCompletions:
         return _AsyncCompletions(self._client)
+
+
+class _Responses(Responses):
+    if not TYPE_CHECKING:
+
+        def create(self, **kwargs: Any) -> Any:
+            fast = prepare(kwargs, RESPONSES)
+            if fast is None:
+                return super().create(**kwargs)
+            return self._post(
+                "/responses",
+                content=fast.content,
+                options=fast.options,
+                cast_to=Response,
+                stream=fast.stream,
+                stream_cls=Stream[ResponseStreamEvent],
+            )
+
+
+class _AsyncResponses(AsyncResponses):
+    if not TYPE_CHECKING:
+
+        async def create(self, **kwargs: Any) -> Any:
+            fast = prepare(kwargs, RESPONSES)
+            if fast is None:
+                return await super().create(**kwargs)
+            return await self._post(
+                "/responses",
+                content=fast.content,
+                options=fast.options,
+                cast_to=Response,
+                stream=fast.stream,
+                stream_cls=AsyncStream[ResponseStreamEvent],
+            )
 
 
 class CodexClient(openai.OpenAI):
@@ -174,6 +213,10 @@ class CodexClient(openai.OpenAI):
     @cached_property
     def chat(self) -> Chat:
         return _Chat(self)
+
+    @cached_property
+    def responses(self) -> Responses:
+        return _Responses(self)
 
     @property
     def backend(self) -> SelectingBackend | None:
@@ -227,6 +270,10 @@ class AsyncCodexClient(openai.AsyncOpenAI):
     @cached_property
     def chat(self) -> AsyncChat:
         return _AsyncChat(self)
+
+    @cached_property
+    def responses(self) -> AsyncResponses:
+        return _AsyncResponses(self)
 
     @property
     def backend(self) -> SelectingBackend | None:

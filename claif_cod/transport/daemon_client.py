@@ -175,9 +175,25 @@ class DaemonConnection:
         chunks: Chunks | None = None,
         approvals: ApprovalHandler | None = None,
     ) -> msgspec.Raw:
-        """Send ``request`` and wait for its result (``APIFailure`` on an error reply)."""
+        """Send ``request`` and wait for its result (``APIFailure`` on an error reply); cancelled,
+        the daemon is told to stop it."""
         future = self.start(request, chunks=chunks, approvals=approvals)
-        return await future
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            assert isinstance(request.id, int)
+            self.abandon(request.id, future)
+            raise
+
+    async def first_chunk(
+        self, request_id: int, chunks: Chunks, future: asyncio.Future[msgspec.Raw]
+    ) -> msgspec.Raw | None:
+        """A streamed request's first chunk (None: it ended without one); cancelled, the daemon is told."""
+        try:
+            return await _next(chunks, future)
+        except asyncio.CancelledError:
+            self.abandon(request_id, future)
+            raise
 
     def start(
         self,
@@ -194,9 +210,12 @@ class DaemonConnection:
         self._send(request)
         return future
 
-    def cancel(self, request_id: int) -> None:
+    def abandon(self, request_id: int, future: asyncio.Future[msgspec.Raw]) -> None:
+        """Nobody awaits this request any more: the daemon stops it (a turn is interrupted there), and
+        its answer ("cancelled", most likely) is expected, not news."""
         if self._broken is None and request_id in self._pending:
             self._send(CancelNotification(params=CancelParams(id=request_id)))
+        future.add_done_callback(_consume)
 
     def _send(self, message: Request | Notification) -> None:
         self._writer.write(encode_frame(encode(message)))
@@ -319,7 +338,7 @@ class DaemonBackend:
             return JsonReply(bytes(raw), ignored_headers(ignored))
         chunks: Chunks = asyncio.Queue()
         future = self.conn.start(request, chunks=chunks, approvals=options.approvals)
-        first = await _next(chunks, future)
+        first = await self.conn.first_chunk(request_id, chunks, future)
         return StreamReply(self._events(first, chunks, future, request_id), ignored_headers(ignored))
 
     async def responses(self, body: bytes, options: RequestOptions) -> Reply:
@@ -333,7 +352,7 @@ class DaemonBackend:
             return JsonReply(bytes(raw), ignored_headers(ignored))
         events: Chunks = asyncio.Queue()
         future = self.conn.start(request, chunks=events, approvals=options.approvals)
-        first = await _next(events, future)
+        first = await self.conn.first_chunk(request_id, events, future)
         return StreamReply(
             self._events(first, events, future, request_id, frame=sse_event, done=b""), ignored_headers(ignored)
         )
@@ -368,9 +387,7 @@ class DaemonBackend:
                 yield done
         finally:
             if not finished:
-                self.conn.cancel(request_id)
-                # Nobody awaits the request any more: its "cancelled" answer is expected, not news.
-                future.add_done_callback(_consume)
+                self.conn.abandon(request_id, future)
 
     async def models(self, options: RequestOptions) -> JsonReply:
         raw = await self.conn.call(

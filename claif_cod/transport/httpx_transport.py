@@ -22,6 +22,7 @@ import openai
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.transport.backend import JsonReply, Reply, pick_model, stored_response_action
+from claif_cod.transport.early import CHAT_PATH, Early, claim
 from claif_cod.transport.loop_thread import LoopThread, Outcome, Pump
 from claif_cod.transport.select import DaemonMode, SelectingBackend
 
@@ -57,14 +58,19 @@ class TransportCore:
         request: httpx2.Request,
         body: bytes,
         stream: Callable[[AsyncIterator[bytes]], httpx2.SyncByteStream | httpx2.AsyncByteStream],
+        early: Early | None,
     ) -> httpx2.Response:
-        """Runs on the engine loop: ``request`` answered as httpx's response. A stream's events are
-        handed to ``stream`` (which starts pumping them) here, so the first chunk is on its way to
-        the caller while it sets up openai's ``Stream``."""
+        """Runs on the engine loop: ``request`` answered as httpx's response (by ``early``'s dispatch
+        when ``create()`` started it). A stream's events are handed to ``stream`` (which starts
+        pumping them) here, so the first chunk is on its way to the caller while it sets up
+        openai's ``Stream``."""
         try:
-            reply = await self.dispatch(
-                request.method, request.url.path, body, _read_timeout(request), request.url.params
-            )
+            if early is not None:
+                reply = await early.task
+            else:
+                reply = await self.dispatch(
+                    request.method, request.url.path, body, read_timeout_of(request), request.url.params
+                )
         except APIFailure as failure:
             return _failure_response(request, failure)
         if isinstance(reply, JsonReply):
@@ -75,6 +81,13 @@ class TransportCore:
             stream=stream(reply.events),
             request=request,
         )
+
+    async def begin_chat(self, body: bytes, timeout: float | None) -> asyncio.Task[Reply]:
+        """Runs on the engine loop: a chat request dispatched ahead of its HTTP request (see
+        :mod:`claif_cod.transport.early`), returned once its first step ran, so that its first
+        message to Codex is out."""
+        task = asyncio.get_running_loop().create_task(self.dispatch("POST", CHAT_PATH, body, timeout))
+        return task
 
     async def dispatch(
         self, method: str, path: str, body: bytes, timeout: float | None, query: Mapping[str, str] | None = None
@@ -138,7 +151,7 @@ def _not_implemented(method: str, path: str) -> ErrorDetail:
     return _detail(f"claif_cod does not implement {method} {path}", "unknown_url")
 
 
-def _read_timeout(request: httpx2.Request) -> float | None:
+def read_timeout_of(request: httpx2.Request) -> float | None:
     timeout = request.extensions.get("timeout")
     if isinstance(timeout, dict):
         value = timeout.get("read")
@@ -270,7 +283,8 @@ class CodexTransport(httpx2.BaseTransport):
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         loop = self.core.loop
         body = request.read()
-        return loop.run(self.core.respond(request, body, lambda events: _SyncEvents(events, request)))
+        early = claim(request, body, read_timeout_of(request))
+        return loop.run(self.core.respond(request, body, lambda events: _SyncEvents(events, request), early))
 
     def close(self) -> None:
         self.core.close()
@@ -284,8 +298,9 @@ class AsyncCodexTransport(httpx2.AsyncBaseTransport):
         loop = self.core.loop
         body = await request.aread()
         caller = asyncio.get_running_loop()
+        early = claim(request, body, read_timeout_of(request))
         return await loop.run_async(
-            self.core.respond(request, body, lambda events: _AsyncEvents(caller, events, request))
+            self.core.respond(request, body, lambda events: _AsyncEvents(caller, events, request), early)
         )
 
     async def aclose(self) -> None:

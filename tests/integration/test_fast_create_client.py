@@ -1,4 +1,5 @@
-"""CodexClient's create() fast path is still openai all the way: objects, errors, raw responses, options, retries."""
+"""CodexClient's create() fast paths (chat and Responses) are still openai all the way: objects,
+errors, raw responses, options, retries."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import httpx2
 import openai
 import pytest
 from openai.resources.chat.completions import completions as openai_completions
+from openai.resources.responses import responses as openai_responses
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.responses import Response, ResponseCompletedEvent
 
 from claif_cod import AsyncCodexClient, CodexClient
 from claif_cod.testing import ModelServer
@@ -29,8 +32,9 @@ def no_transform(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*_args: Any, **_kwargs: Any) -> Any:
         raise AssertionError("openai's transform ran: the fast path was not taken")
 
-    monkeypatch.setattr(openai_completions, "maybe_transform", refuse)
-    monkeypatch.setattr(openai_completions, "async_maybe_transform", refuse)
+    for module in (openai_completions, openai_responses):
+        monkeypatch.setattr(module, "maybe_transform", refuse)
+        monkeypatch.setattr(module, "async_maybe_transform", refuse)
 
 
 @pytest.fixture
@@ -89,8 +93,33 @@ async def test_the_async_client_takes_the_fast_path_too(no_transform: None, code
         assert isinstance(completion, ChatCompletion) and completion.choices[0].message.content == "Echo: h"
         raw = await client.chat.completions.with_raw_response.create(messages=[user("i")], stream=True)
         assert "".join([c.choices[0].delta.content or "" async for c in raw.parse() if c.choices]) == "Echo: i"
+        response = await client.responses.create(input=[user("j")])
+        assert isinstance(response, Response) and response.output_text == "Echo: j"
+        stream = await client.responses.create(input="k", stream=True)
+        assert [e.response.output_text async for e in stream if isinstance(e, ResponseCompletedEvent)] == ["Echo: k"]
 
 
 def test_arguments_that_need_openais_transform_still_work(client: CodexClient) -> None:
     completion = client.chat.completions.create(messages=(user("j"),))  # a tuple: openai's create() handles it
     assert completion.choices[0].message.content == "Echo: j"
+
+
+def test_responses_take_the_fast_path_and_stay_openais(
+    no_transform: None, client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    history: list[Any] = [
+        {"role": "user", "content": "a"},
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "b"}]},
+        {"role": "user", "content": [{"type": "input_text", "text": "c d"}]},
+    ]
+    response = client.responses.create(input=history, instructions="RULE-9")
+    assert isinstance(response, Response) and response.output_text == "[turn 2] Echo: c d"
+    assert codex_model_server.requests[-1].user_texts() == ["a", "c d"]
+    raw = client.responses.with_raw_response.create(input="e", previous_response_id=response.id, temperature=0.2)
+    assert raw.headers["x-claif-cod-ignored-params"] == "temperature"
+    assert raw.parse().output_text == "[turn 3] Echo: e"
+    with client.responses.create(input="f", stream=True, extra_body={"store": False}) as stream:
+        events = list(stream)
+    assert isinstance(events[-1], ResponseCompletedEvent) and events[-1].response.output_text == "Echo: f"
+    with pytest.raises(openai.BadRequestError, match="not found"):  # store=False (in extra_body) was honoured
+        client.responses.create(input="g", previous_response_id=events[-1].response.id)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import openai
 import pytest
+from waiting import wait_until
 
 from claif_cod import AsyncCodexClient, CodexClient
 from claif_cod.engine.config import CodexConfig
@@ -48,14 +47,6 @@ def answered(messages: list[Any], message: Any, outputs: dict[str, str]) -> list
 
 def input_words(request: RecordedRequest) -> int:
     return sum(len(item_words(item)) for item in request.body["input"])
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def engine_of(client: CodexClient | AsyncCodexClient) -> Engine:

@@ -8,13 +8,12 @@ recipes per Codex version are in claif_cod/engine/tools_only.py.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
+from waiting import wait_until
 
 from claif_cod import CodexClient
 from claif_cod.engine import idle
@@ -57,14 +56,6 @@ def how(codex_binary: Path) -> str | None:
 def engine_of(client: CodexClient) -> Engine:
     assert client.backend is not None and isinstance(client.backend.local, InProcessBackend)
     return client.backend.local.engine
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def code_mode_home(path: Path, server: ModelServer) -> Path:

@@ -10,8 +10,9 @@ import pytest
 from openai import NOT_GIVEN, omit
 from openai._utils import maybe_transform
 from openai.types.chat import completion_create_params
+from openai.types.responses import response_create_params
 
-from claif_cod.fast_create import prepare
+from claif_cod.fast_create import CHAT, RESPONSES, prepare
 
 MESSAGES: list[Any] = [
     {"role": "system", "content": "be brief"},
@@ -42,9 +43,8 @@ def openai_body(kwargs: dict[str, Any]) -> Any:
     ],
 )
 def test_plain_arguments_give_the_body_openai_would_send(kwargs: dict[str, Any]) -> None:
-    prepared = prepare(kwargs)
+    prepared = prepare(kwargs, CHAT)
     assert prepared is not None
-    assert prepared.body is None and prepared.content is not None
     assert msgspec.json.decode(prepared.content) == openai_body(kwargs)
     assert prepared.stream is bool(kwargs.get("stream"))
     assert prepared.options.get("timeout", NOT_GIVEN) == kwargs.get("timeout", NOT_GIVEN)
@@ -57,16 +57,17 @@ def test_request_options_are_openais() -> None:
             "messages": MESSAGES,
             "extra_headers": {"X-A": "1"},
             "extra_query": {"q": "2"},
-            "extra_body": {"temperature": 0.1},
-        }
+            "extra_body": {"temperature": 0.1, "model": "n"},
+        },
+        CHAT,
     )
     assert prepared is not None
-    body, content, options, _ = prepared
-    assert body == {"model": "m", "messages": MESSAGES}  # a mapping, so openai merges extra_body into it
-    assert content is None
+    content, options, _ = prepared
+    # extra_body merged as openai merges it (its keys win), so the body is known before openai runs
+    assert msgspec.json.decode(content) == {"model": "n", "messages": MESSAGES, "temperature": 0.1}
     assert options["headers"] == {"X-A": "1"}
     assert options["params"] == {"q": "2"}
-    assert options["extra_json"] == {"temperature": 0.1}
+    assert "extra_json" not in options
 
 
 class Point(pydantic.BaseModel):
@@ -87,8 +88,62 @@ def messages_iter() -> Any:
         {"model": "m", "messages": MESSAGES, "response_format": Point},  # openai refuses it: use parse()
         {"model": "m", "messages": MESSAGES, "no_such_parameter": 1},
         {"messages": MESSAGES},  # openai's own create reports the missing model
+        {"model": "m", "messages": MESSAGES, "extra_body": {"seed": omit}},  # openai drops omitted keys
+        {"model": "m", "messages": MESSAGES, "extra_body": Point(x=1)},
     ],
-    ids=["tuple", "iterator", "nested-not-given", "pydantic", "pydantic-class", "unknown-keyword", "no-model"],
+    ids=[
+        "tuple",
+        "iterator",
+        "nested-not-given",
+        "pydantic",
+        "pydantic-class",
+        "unknown-keyword",
+        "no-model",
+        "omit-in-extra-body",
+        "pydantic-extra-body",
+    ],
 )
 def test_anything_but_plain_json_goes_through_openais_create(kwargs: dict[str, Any]) -> None:
-    assert prepare(kwargs) is None
+    assert prepare(kwargs, CHAT) is None
+
+
+INPUT: list[Any] = [
+    {"role": "user", "content": [{"type": "input_text", "text": "hi"}, {"type": "input_image", "image_url": "x"}]},
+    {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "hello"}]},
+    {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+    {"type": "function_call_output", "call_id": "c1", "output": 'ünïcode "quotes"'},
+]
+TOOLS: list[Any] = [{"type": "function", "name": "f", "parameters": {"type": "object"}, "strict": True}]
+
+
+def openai_responses_body(kwargs: dict[str, Any]) -> Any:
+    params = {k: v for k, v in kwargs.items() if not k.startswith("extra_") and k != "timeout"}
+    kind = (
+        response_create_params.ResponseCreateParamsStreaming
+        if params.get("stream")
+        else response_create_params.ResponseCreateParamsNonStreaming
+    )
+    return {k: v for k, v in maybe_transform(params, kind).items() if v is not NOT_GIVEN and v is not omit}
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"model": "o4-mini", "input": "hi"},
+        {"model": "o4-mini", "input": INPUT, "tools": TOOLS, "tool_choice": "auto", "stream": True},
+        {"input": INPUT, "instructions": "be brief", "reasoning": {"effort": "low", "summary": "auto"}},
+        {"model": "m", "input": INPUT, "text": {"format": {"type": "json_schema", "name": "a", "schema": {}}}},
+        {"model": "m", "input": "x", "previous_response_id": "resp_1", "store": False, "temperature": NOT_GIVEN},
+    ],
+)
+def test_plain_responses_arguments_give_the_body_openai_would_send(kwargs: dict[str, Any]) -> None:
+    prepared = prepare(kwargs, RESPONSES)
+    assert prepared is not None
+    assert msgspec.json.decode(prepared.content) == openai_responses_body(kwargs)
+    assert prepared.stream is bool(kwargs.get("stream"))
+
+
+def test_responses_arguments_openai_must_transform_take_its_create() -> None:
+    assert prepare({"input": tuple(INPUT)}, RESPONSES) is None
+    assert prepare({"input": "x", "metadata": Point(x=1)}, RESPONSES) is None
+    assert prepare({"input": "x", "messages": []}, RESPONSES) is None  # not a Responses keyword

@@ -1,0 +1,106 @@
+"""A chat request handed to the engine before openai builds its HTTP request.
+
+Between ``create()`` and the transport, openai spends ~0.2-0.4 ms building the request (options,
+headers, URL, httpx's ``Request`` and ``send``).  ``create()`` already holds the body, so it starts
+the dispatch first and Codex works on the turn while that code runs.  The transport claims the
+started dispatch for the one request that is exactly it (method, route, body bytes, read timeout);
+a retry or any other request is dispatched as usual.  A dispatch nobody claimed (openai failed
+before reaching the transport) is stopped, and waited for, before ``create()`` returns or raises,
+so a request the caller sees fail has not happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import httpx2
+
+from claif_cod.transport.backend import Reply, StreamReply
+from claif_cod.transport.loop_thread import LoopThread
+
+CHAT_PATH = "/chat/completions"
+
+
+@dataclass
+class Early:
+    body: bytes
+    timeout: float | None
+    task: asyncio.Task[Reply] = field(repr=False)
+    claimed: bool = False
+
+
+class Starter(Protocol):
+    """What starts the dispatch: the transport core."""
+
+    @property
+    def loop(self) -> LoopThread: ...
+
+    async def begin_chat(self, body: bytes, timeout: float | None) -> asyncio.Task[Reply]: ...
+
+
+_current: ContextVar[Early | None] = ContextVar("claif_cod_early_chat", default=None)
+
+
+def read_timeout(timeout: object) -> float | None:
+    """The read timeout httpx will put on the request for openai's ``timeout`` (a number,
+    ``httpx.Timeout`` or None), as the transport reads it back."""
+    if isinstance(timeout, httpx2.Timeout):
+        return timeout.read
+    return float(timeout) if isinstance(timeout, (int, float)) else None
+
+
+def claim(request: httpx2.Request, body: bytes, timeout: float | None) -> Early | None:
+    """The started dispatch this request is, once; None for anything else.  Called by the transport
+    in the caller's context (the one ``create()`` set the dispatch in)."""
+    early = _current.get()
+    if early is None or early.claimed or request.method != "POST":
+        return None
+    if not request.url.path.endswith(CHAT_PATH) or body != early.body or timeout != early.timeout:
+        return None
+    early.claimed = True
+    return early
+
+
+@contextlib.contextmanager
+def started(core: Starter, body: bytes, timeout: float | None) -> Iterator[None]:
+    """Around a sync ``create()``: the dispatch runs from here on; unclaimed, it is undone."""
+    loop = core.loop
+    early = Early(body, timeout, loop.run(core.begin_chat(body, timeout)))
+    token = _current.set(early)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+        if not early.claimed:
+            loop.run(_undo(early.task))
+
+
+@contextlib.asynccontextmanager
+async def started_async(core: Starter, body: bytes, timeout: float | None) -> AsyncIterator[None]:
+    loop = core.loop
+    early = Early(body, timeout, await loop.run_async(core.begin_chat(body, timeout)))
+    token = _current.set(early)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+        if not early.claimed:
+            await loop.run_async(_undo(early.task))
+
+
+async def _undo(task: asyncio.Task[Reply]) -> None:
+    """Stop the dispatch: cancelled while it runs; a stream it already began is closed, which
+    interrupts its turn.  A request that already completed cannot be taken back (openai would have
+    had to fail for longer than the whole turn took)."""
+    task.cancel()
+    await asyncio.wait({task})
+    if task.cancelled() or task.exception() is not None:
+        return
+    reply = task.result()
+    if isinstance(reply, StreamReply):
+        await reply.events.aclose()

@@ -1,0 +1,85 @@
+"""Through the daemon too, create() hands the turn over before openai builds its HTTP request,
+and a request nobody waits for any more (openai failed to send it, or its caller was cancelled)
+is stopped in the daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import openai
+import pytest
+from daemon_process import DaemonProcess
+from waiting import wait_until
+
+from claif_cod import AsyncCodexClient, CodexClient
+from claif_cod.testing import ModelServer
+
+pytestmark = pytest.mark.codex
+
+
+class Refused(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def refused() -> Iterator[None]:
+    """openai raises what failed before the transport as it is, or (older versions) wrapped."""
+    with pytest.raises((Refused, openai.APIConnectionError)) as info:
+        yield
+    assert isinstance(info.value, Refused) or isinstance(info.value.__cause__, Refused)
+
+
+def user(text: str) -> dict[str, str]:
+    return {"role": "user", "content": text}
+
+
+def test_the_daemon_has_the_turn_early_and_takes_back_one_never_sent(
+    daemon: DaemonProcess, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    def wait_for_the_model(_request: httpx2.Request) -> None:
+        codex_model_server.wait_for_requests(1, timeout=20)  # only a turn started earlier gets there
+
+    def refuse(_request: httpx2.Request) -> None:
+        codex_model_server.wait_for_requests(2, timeout=20)
+        raise Refused("refused before the transport")
+
+    with CodexClient(daemon="require", model="o4-mini") as client:
+        client._client.event_hooks["request"] = [wait_for_the_model]
+        first = client.chat.completions.create(messages=[user("one")])
+        assert first.choices[0].message.content == "Echo: one"
+        history = [user("one"), {"role": "assistant", "content": first.choices[0].message.content}]
+        client._client.event_hooks["request"] = [refuse]
+        with refused():
+            client.chat.completions.create(messages=[*history, user("[[stall]] two")], stream=True)
+        wait_until(
+            lambda: sum(p.turns_in_flight for p in daemon.status().processes) == 0,
+            "the daemon to interrupt the turn openai never sent",
+        )
+        client._client.event_hooks["request"] = []
+        again = client.chat.completions.create(messages=[*history, user("two")])
+        assert again.choices[0].message.content == "[turn 2] Echo: two"
+        assert client.backend is not None and client.backend.local is None
+    assert codex_model_server.requests[-1].user_texts() == ["one", "two"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_request_cancelled_before_its_first_chunk_stops_in_the_daemon(
+    daemon: DaemonProcess, workdir: Path, codex_model_server: ModelServer, stream: bool
+) -> None:
+    async with AsyncCodexClient(daemon="require", model="o4-mini") as client:
+        waiting = asyncio.create_task(client.chat.completions.create(messages=[user("[[stall]] x")], stream=stream))
+        await asyncio.to_thread(codex_model_server.wait_for_requests, 1, 20)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await asyncio.to_thread(
+            wait_until,
+            lambda: sum(p.turns_in_flight for p in daemon.status().processes) == 0,
+            "the daemon to interrupt the cancelled request's turn",
+        )
+        after = await client.chat.completions.create(messages=[user("y")])
+        assert after.choices[0].message.content == "Echo: y"

@@ -1,0 +1,124 @@
+"""create() hands the turn to Codex before openai builds its HTTP request, and takes it back
+whole when openai fails before reaching the transport."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import httpx2
+import openai
+import pytest
+from waiting import wait_until
+
+from claif_cod import AsyncCodexClient, CodexClient
+from claif_cod.testing import ModelServer
+from claif_cod.transport import early
+
+pytestmark = pytest.mark.codex
+
+
+def user(text: str) -> dict[str, str]:
+    return {"role": "user", "content": text}
+
+
+def test_codex_has_the_turn_while_openai_still_builds_the_request(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    def request_hook(_request: httpx2.Request) -> None:
+        # httpx runs this just before the transport: only a turn started earlier reaches the model.
+        codex_model_server.wait_for_requests(1, timeout=20)
+
+    client._client.event_hooks["request"].append(request_hook)
+    completion = client.chat.completions.create(messages=[user("early bird")])
+    assert completion.choices[0].message.content == "Echo: early bird"
+
+
+async def test_the_async_client_starts_the_turn_early_too(
+    aclient: AsyncCodexClient, codex_model_server: ModelServer
+) -> None:
+    async def request_hook(_request: httpx2.Request) -> None:
+        codex_model_server.wait_for_requests(1, timeout=20)  # blocking on purpose: nothing else may run
+
+    aclient._client.event_hooks["request"].append(request_hook)
+    stream = await aclient.chat.completions.create(messages=[user("early worm")], stream=True)
+    assert "".join([c.choices[0].delta.content or "" async for c in stream if c.choices]) == "Echo: early worm"
+
+
+class Refused(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def refused() -> Iterator[None]:
+    """openai raises what failed before the transport as it is, or (older versions) wrapped."""
+    with pytest.raises((Refused, openai.APIConnectionError)) as info:
+        yield
+    assert isinstance(info.value, Refused) or isinstance(info.value.__cause__, Refused)
+
+
+def interrupted(client: CodexClient | AsyncCodexClient) -> None:
+    """The abandoned turn ends: Codex confirms the interrupt (it is not left running at the model)."""
+    assert client.backend is not None and client.backend.local is not None
+    engine = client.backend.local.engine
+    wait_until(lambda: engine.turns_in_flight == 0, "the abandoned turn to be interrupted")
+
+
+def refuse_once_the_model_has_it(server: ModelServer, requests: int) -> Any:
+    def refuse(_request: httpx2.Request) -> None:
+        server.wait_for_requests(requests, timeout=20)  # the early turn is at the model, stalled there
+        raise Refused("refused before the transport")
+
+    return refuse
+
+
+def test_a_request_openai_fails_before_the_transport_did_not_happen(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    first = client.chat.completions.create(messages=[user("one")])
+    history = [user("one"), {"role": "assistant", "content": first.choices[0].message.content}]
+    refuse = refuse_once_the_model_has_it(codex_model_server, 2)
+    client._client.event_hooks["request"].append(refuse)
+    with refused():
+        client.chat.completions.create(messages=[*history, user("[[stall]] two")])
+    interrupted(client)
+    client._client.event_hooks["request"].remove(refuse)
+    again = client.chat.completions.create(messages=[*history, user("two")])
+    assert again.choices[0].message.content == "[turn 2] Echo: two"  # the failed turn is not in the thread
+    assert codex_model_server.requests[-1].user_texts() == ["one", "two"]
+
+
+async def test_the_async_client_takes_back_a_turn_openai_failed_to_send(
+    aclient: AsyncCodexClient, codex_model_server: ModelServer
+) -> None:
+    refuse = refuse_once_the_model_has_it(codex_model_server, 2)
+
+    async def refuse_async(request: httpx2.Request) -> None:
+        refuse(request)
+
+    first = await aclient.chat.completions.create(messages=[user("uno")])
+    history = [user("uno"), {"role": "assistant", "content": first.choices[0].message.content}]
+    aclient._client.event_hooks["request"].append(refuse_async)
+    with refused():
+        await aclient.chat.completions.create(messages=[*history, user("[[stall]] dos")], stream=True)
+    interrupted(aclient)
+    aclient._client.event_hooks["request"].remove(refuse_async)
+    again = await aclient.chat.completions.create(messages=[*history, user("dos")])
+    assert again.choices[0].message.content == "[turn 2] Echo: dos"
+    assert codex_model_server.requests[-1].user_texts() == ["uno", "dos"]
+
+
+def test_a_stream_that_began_before_openai_failed_is_interrupted(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    def refuse_once_streaming(_request: httpx2.Request) -> None:
+        started = early._current.get()
+        assert started is not None
+        wait_until(started.task.done, "the stream's first chunk")  # the model sent two words, then stalls
+        raise Refused("refused before the transport")
+
+    client._client.event_hooks["request"].append(refuse_once_streaming)
+    with refused():
+        client.chat.completions.create(messages=[user("[[stall-mid]] three four five")], stream=True)
+    interrupted(client)

@@ -22,6 +22,7 @@ from claif_cod.engine.images import Image
 from claif_cod.engine.tools import NO_TOOLS, ThreadTools, ToolCall, ToolResult, canonical_arguments
 
 Role = Literal["user", "assistant"]
+Api = Literal["chat", "responses"]
 
 
 class Message(msgspec.Struct, frozen=True):
@@ -46,6 +47,9 @@ class Conversation:
     history: tuple[HistoryItem, ...]
     prompt: str | None
     prompt_images: tuple[Image, ...] = ()
+    api: Api = "chat"
+    """The API it came through: part of the hash, so a chat request never continues a Responses
+    thread (whose newest stored response must stay the one it ended with) nor the other way round."""
     _states: dict[tuple[ProcessKey, bytes], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     """The hash state after the history, per process key and tool set: a reply's hash continues it."""
 
@@ -74,7 +78,7 @@ class Conversation:
         slot = (key, _encode(tools.material()))
         state = self._states.get(slot)
         if state is None:
-            state = self._states[slot] = _hash_state(key, self.instructions, tools, self.history)
+            state = self._states[slot] = _hash_state(key, self.instructions, tools, self.history, self.api)
         return state
 
     def history_digest(self, key: ProcessKey, tools: ThreadTools = NO_TOOLS) -> str:
@@ -137,13 +141,16 @@ def _feed(state: Any, items: Iterable[HistoryItem]) -> None:
     state.update(b"".join(map(_item_material, items)))
 
 
-def _hash_state(key: ProcessKey, instructions: str | None, tools: ThreadTools, history: Iterable[HistoryItem]) -> Any:
+def _hash_state(
+    key: ProcessKey, instructions: str | None, tools: ThreadTools, history: Iterable[HistoryItem], api: Api
+) -> Any:
     state = hashlib.sha256(
         _encode(
             [
                 [key.codex_path, key.codex_home, key.key_fingerprint, key.working_dir, key.sandbox, key.approval],
                 instructions,
                 tools.material(),
+                api,
             ]
         )
     )
@@ -152,10 +159,14 @@ def _hash_state(key: ProcessKey, instructions: str | None, tools: ThreadTools, h
 
 
 def history_hash(
-    key: ProcessKey, instructions: str | None, history: tuple[HistoryItem, ...], tools: ThreadTools = NO_TOOLS
+    key: ProcessKey,
+    instructions: str | None,
+    history: tuple[HistoryItem, ...],
+    tools: ThreadTools = NO_TOOLS,
+    api: Api = "chat",
 ) -> str:
     """What a warm thread is remembered under; a running hash, so a reply extends it cheaply."""
-    return str(_hash_state(key, instructions, tools, history).hexdigest())
+    return str(_hash_state(key, instructions, tools, history, api).hexdigest())
 
 
 class ConversationIndex:

@@ -280,10 +280,12 @@ class Threads:
         model: str | None,
         n: int = 1,
         tools: ThreadTools = NO_TOOLS,
+        ephemeral: bool = True,
     ) -> tuple[list[ThreadHandle], bool]:
         """Threads ready to take ``conversation.prompt``: the warm one if any, else new ones seeded
         with the history.  Anonymous conversations get ephemeral threads: their callers re-send the
-        whole history, so a thread lost to a restart, a crash or idleness is simply seeded again.
+        whole history, so a thread lost to a restart, a crash or idleness is simply seeded again
+        (a stored Responses conversation, which can also be continued by id, asks for a rollout).
 
         A thread with caller tools is warm only while its process lives (a resumed thread would lose
         the raw events that show a response's calls) and is never forked (forks lose them too)."""
@@ -294,6 +296,8 @@ class Threads:
             warm = None
         if warm is not None and tools != NO_TOOLS and (n > 1 or not warm.server.alive):
             warm = None
+        if warm is not None and warm.ephemeral and not ephemeral:
+            warm = None  # it has no rollout to continue it from after a restart
         if warm is not None and not warm.broken and not warm.lock.locked():
             warm.last_used = time.time()
             try:
@@ -303,19 +307,25 @@ class Threads:
             else:
                 # An ephemeral thread cannot be forked: the other choices start from the same history.
                 more = (
-                    self._start_anonymous(key, api_key, conversation, model, tools)
+                    self._start_anonymous(key, api_key, conversation, model, tools, ephemeral)
                     if warm.ephemeral
                     else self.fork(warm)
                     for _ in range(n - 1)
                 )
                 return [warm, *await asyncio.gather(*more)], True
         fresh = await asyncio.gather(
-            *(self._start_anonymous(key, api_key, conversation, model, tools) for _ in range(n))
+            *(self._start_anonymous(key, api_key, conversation, model, tools, ephemeral) for _ in range(n))
         )
         return list(fresh), False
 
     async def _start_anonymous(
-        self, key: ProcessKey, api_key: str | None, conversation: Conversation, model: str | None, tools: ThreadTools
+        self,
+        key: ProcessKey,
+        api_key: str | None,
+        conversation: Conversation,
+        model: str | None,
+        tools: ThreadTools,
+        ephemeral: bool,
     ) -> ThreadHandle:
         return await self.start(
             key,
@@ -323,7 +333,7 @@ class Threads:
             instructions=conversation.instructions,
             history=conversation.history,
             model=model,
-            ephemeral=True,
+            ephemeral=ephemeral,
             tools=tools,
         )
 

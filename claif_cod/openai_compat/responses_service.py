@@ -21,7 +21,7 @@ import msgspec
 
 from claif_cod._log import get_logger
 from claif_cod.engine.config import ProcessKey
-from claif_cod.engine.conversations import HistoryItem
+from claif_cod.engine.conversations import Conversation, HistoryItem
 from claif_cod.engine.engine import Engine, ThreadHandle, Turn, TurnOptions
 from claif_cod.engine.errors import CallerToolsNotResumable, InvalidRequest, ToolSetChanged, TurnFailed
 from claif_cod.engine.events import (
@@ -35,6 +35,8 @@ from claif_cod.openai_compat.responses_replay import replayed
 from claif_cod.openai_compat.responses_request import ParsedResponses, parse_responses_request
 from claif_cod.openai_compat.responses_schema import (
     TERMINAL_EVENTS,
+    FunctionCallOutput,
+    OutputMessage,
     ReasoningEcho,
     Response,
     ResponseCreated,
@@ -180,6 +182,8 @@ class _Run:
         self.input_items = input_items(parsed.request.input) if parsed.request.store else b"[]"
         self.handle: ThreadHandle | None = None
         self.turn: Turn | None = None
+        self.conversation: Conversation | None = None
+        """The input as a stateless conversation, when it started or continued one by its history."""
 
     # --- starting ------------------------------------------------------------------------------
 
@@ -254,19 +258,36 @@ class _Run:
             await self.options.control.attach(self.turn)
 
     async def _start_thread(self, key: ProcessKey) -> ThreadHandle:
-        handle = await self.engine.threads.start(
+        """The thread for an input without ``previous_response_id``: warm when the input is the whole
+        transcript of an earlier response's conversation (what most agent libraries re-send each
+        turn), else a new one seeded with the input's history, as for ``chat.completions``."""
+        self.conversation = Conversation(
+            self.instructions, self.parsed.history, self.parsed.prompt, self.parsed.prompt_images, api="responses"
+        )
+        (handle,), warm = await self.engine.threads.open_conversation(
             key,
             self.options.config.api_key,
-            instructions=self.instructions,
-            history=self.parsed.history,
+            self.conversation,
             model=self.request.model,
+            tools=self.parsed.tools,
             # A stored response is continued or branched by id, also after a restart: that needs a
             # rollout. One that is not stored cannot be referred to again, so it costs no rollout.
             ephemeral=not self.request.store,
-            tools=self.parsed.tools,
         )
+        log.debug("responses.thread", warm=warm)
         self._claim(handle)
         return handle
+
+    def _remember(self) -> None:
+        """A completed response of one message is its conversation's warm continuation: the caller
+        that re-sends the whole input next time, with that message in it, continues the thread."""
+        if self.conversation is None or self.handle is None or self.response.status != "completed":
+            return
+        messages = [item for item in self.response.output if isinstance(item, OutputMessage)]
+        calls = [item for item in self.response.output if isinstance(item, FunctionCallOutput)]
+        if len(messages) == 1 and not calls:
+            reply = "\n".join(part.text for part in messages[0].content)  # as the parser joins parts
+            self.engine.threads.remember(self.handle, self.conversation, reply)
 
     async def _replay(self, previous_id: str, why: str) -> None:
         """Make this request the whole transcript of ``previous_id``'s conversation plus its own input."""
@@ -290,8 +311,10 @@ class _Run:
         log.info("responses.replayed", previous=previous_id, items=len(replay.history))
 
     def _claim(self, handle: ThreadHandle) -> None:
-        """Record the response (in progress) as its thread's newest, before anything can race it."""
+        """Record the response (in progress) as its thread's newest, before anything can race it.
+        The thread moves on from whatever transcript it was the warm continuation of."""
         self.handle = handle
+        self.engine.threads.forget(handle.thread_id)
         self._save(None)
 
     def _turn_options(self) -> TurnOptions:
@@ -349,6 +372,7 @@ class _Run:
                     self.options.control.interrupted = True
                 for translated in self.builder.numbered(self.builder.translate(event)):
                     yield translated
+            self._remember()
         finally:
             await turn_events.aclose()
             if self.response.status == "in_progress":

@@ -7,6 +7,7 @@ import base64
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -115,6 +116,71 @@ def test_branching_from_an_older_response_forks_and_leaves_the_continued_thread_
     again = client.responses.create(input="branch again", previous_response_id=branch.id)
     assert thread_of(codex_model_server.requests[-1]) == thread_of(r_branch)
     assert again.output_text == "[turn 3] Echo: branch again"
+
+
+@pytest.mark.parametrize("store", [True, False])
+def test_a_re_sent_transcript_continues_the_warm_thread(
+    client: CodexClient, codex_model_server: ModelServer, store: bool
+) -> None:
+    # What agent libraries do without previous_response_id: send the whole transcript, with the
+    # output items of the last response as they came back, each turn.
+    transcript: list[Any] = [{"role": "user", "content": "one"}]
+    first = client.responses.create(input=transcript, instructions="RULE-5", store=store)
+    transcript += [item.model_dump(exclude_none=True) for item in first.output]
+    transcript.append({"role": "user", "content": "two"})
+    second = client.responses.create(input=transcript, instructions="RULE-5", store=store)
+    assert second.output_text == "[turn 2] Echo: two"
+    one, two = codex_model_server.requests
+    assert thread_of(two) == thread_of(one)  # no new thread, nothing injected again
+    assert two.messages() == [("user", "one"), ("assistant", "Echo: one"), ("user", "two")]
+    transcript += [item.model_dump(exclude_none=True) for item in second.output]
+    # A transcript that differs from what the thread holds (an edited reply) gets a thread of its own.
+    edited = [*transcript[:1], {"role": "assistant", "content": "Echo: uno"}, *transcript[2:]]
+    branch = client.responses.create(
+        input=[*edited, {"role": "user", "content": "three"}], instructions="RULE-5", store=store
+    )
+    assert branch.output_text == "[turn 3] Echo: three"
+    assert thread_of(codex_model_server.requests[-1]) != thread_of(one)
+    assert ("assistant", "Echo: uno") in codex_model_server.requests[-1].messages()
+    # The warm thread still continues the unedited transcript.
+    third = client.responses.create(
+        input=[*transcript, {"role": "user", "content": "four"}], instructions="RULE-5", store=store
+    )
+    assert third.output_text == "[turn 3] Echo: four"
+    assert thread_of(codex_model_server.requests[-1]) == thread_of(one)
+
+
+def test_a_thread_continued_by_id_is_no_longer_the_warm_end_of_its_old_transcript(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    first = client.responses.create(input=[{"role": "user", "content": "one"}])
+    client.responses.create(input="two", previous_response_id=first.id)  # the thread moves on
+    transcript = [{"role": "user", "content": "one"}, *(i.model_dump() for i in first.output)]
+    again = client.responses.create(input=[*transcript, {"role": "user", "content": "three"}])
+    assert again.output_text == "[turn 2] Echo: three"
+    assert codex_model_server.requests[-1].user_texts() == ["one", "three"]  # not "two"
+
+
+def test_chat_never_continues_a_responses_thread(client: CodexClient, codex_model_server: ModelServer) -> None:
+    first = client.responses.create(input=[{"role": "user", "content": "one"}])
+    chat = [{"role": "user", "content": "one"}, {"role": "assistant", "content": first.output_text}]
+    client.chat.completions.create(model="o4-mini", messages=[*chat, {"role": "user", "content": "two"}])
+    assert thread_of(codex_model_server.requests[-1]) != thread_of(codex_model_server.requests[0])
+    after = client.responses.create(input="three", previous_response_id=first.id)
+    assert after.output_text == "[turn 2] Echo: three"
+    assert codex_model_server.requests[-1].user_texts() == ["one", "three"]  # first is still its thread's tip
+
+
+def test_a_stored_response_does_not_continue_a_thread_without_a_rollout(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    first = client.responses.create(input="one", store=False)
+    transcript: list[Any] = ["one", *first.output, "two"]
+    transcript = [{"role": "user", "content": t} if isinstance(t, str) else t.model_dump() for t in transcript]
+    second = client.responses.create(input=transcript)  # stored: continued by id later, also after a restart
+    assert second.output_text == "[turn 2] Echo: two"
+    one, two = codex_model_server.requests
+    assert thread_of(two) != thread_of(one)  # the ephemeral thread could not be resumed from a rollout
 
 
 def test_input_items_become_history_and_instructions(client: CodexClient, codex_model_server: ModelServer) -> None:

@@ -43,6 +43,7 @@ def test_hash_is_stable() -> None:
 )
 def test_hash_depends_on_the_messages(other: tuple[Message, ...]) -> None:
     assert history_hash(KEY, "i", HISTORY) != history_hash(KEY, "i", other)
+    assert history_hash(KEY, "i", HISTORY) != history_hash(KEY, "i", HISTORY, api="responses")
 
 
 def test_message_boundaries_matter() -> None:

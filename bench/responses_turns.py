@@ -1,0 +1,159 @@
+"""Warm Responses turns the ways agent libraries send them, beside chat and the raw floor.
+
+Each round takes one turn of every row, in a shifting order, on conversations that grow by one
+turn a round, all on one ``CodexClient(daemon="off")`` and its Codex process:
+
+``raw, same process``        the floor: an ephemeral thread driven directly on the client's own
+                             Codex process and event loop (``RawAppServer.attached``)
+``chat``                     ``chat.completions.create`` with the whole history
+``responses, transcript``    ``responses.create`` with the whole transcript as ``input`` (the earlier
+                             input items, each response's output items as they came back, the new
+                             message), no ``previous_response_id``: what the Agents SDK,
+                             langchain-openai and pydantic-ai send; stored (``store`` default true)
+``  ... store=false``        the same with ``store=False``
+``responses, previous id``   ``responses.create(previous_response_id=..., input=<new message>)``
+
+Stored responses run on persisted threads (continued by id, also after a restart: that needs a
+rollout), which costs Codex ~15 ms a turn (see floor_bench's ``raw persisted``).  Every reply is
+checked; nothing asserts on time.
+Run: ``python bench/responses_turns.py [--turns 20]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench_common import at_least_two, elapsed_ms, machine, model_server_process, private_home
+from offline_chat import MODEL, expect_reply, progress
+from raw_app_server import RawAppServer
+
+from claif_cod import CodexClient
+from claif_cod.testing import write_codex_home
+
+RAW, CHAT = "raw, same process", "chat"
+TRANSCRIPT, TRANSCRIPT_EPHEMERAL, PREVIOUS = (
+    "responses, transcript",
+    "  ... store=false",
+    "responses, previous id",
+)
+ROWS = (RAW, CHAT, TRANSCRIPT, TRANSCRIPT_EPHEMERAL, PREVIOUS)
+
+
+class Talk:
+    """One conversation: its turn count and what its row re-sends or chains."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic, self.turns = topic, 0
+        self.items: list[Any] = []
+        self.previous: str | None = None
+
+    def ask(self) -> str:
+        self.turns += 1
+        return f"{self.topic} message {self.turns}"
+
+    def check(self, reply: str, text: str) -> None:
+        expect_reply(reply, text, self.turns)
+
+
+def timed(step: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = step()
+    return elapsed_ms(start), result
+
+
+def run(turns: int) -> dict[str, list[float]]:
+    samples: dict[str, list[float]] = {row: [] for row in ROWS}
+    with model_server_process() as (url, _), tempfile.TemporaryDirectory(prefix="claif-cod-resp-bench-") as scratch:
+        root = Path(scratch)
+        private_home(root)
+        os.environ["CODEX_HOME"] = str(write_codex_home(root / "codex-home", url))
+        workdir = root / "work"
+        workdir.mkdir()
+        with CodexClient(working_dir=workdir, daemon="off") as client:
+            client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "start"}])
+            raw = RawAppServer.attached(client, workdir)
+            raw_thread = raw.new_thread()
+            talks = {row: Talk(row.strip(" .")) for row in ROWS}
+
+            def raw_turn() -> None:
+                talk = talks[RAW]
+                text = talk.ask()
+                result = raw.turn(raw_thread, text)  # timed inside the engine loop: no thread hop counted
+                talk.check(result.reply, text)
+                samples[RAW].append(result.total_ms)
+
+            def chat_turn() -> None:
+                talk = talks[CHAT]
+                text = talk.ask()
+                talk.items.append({"role": "user", "content": text})
+                took, completion = timed(lambda: client.chat.completions.create(model=MODEL, messages=talk.items))
+                reply = completion.choices[0].message.content or ""
+                talk.check(reply, text)
+                talk.items.append({"role": "assistant", "content": reply})
+                samples[CHAT].append(took)
+
+            def transcript_turn(row: str, store: bool) -> None:
+                talk = talks[row]
+                text = talk.ask()
+                talk.items.append({"role": "user", "content": text})
+                took, response = timed(lambda: client.responses.create(model=MODEL, input=talk.items, store=store))
+                talk.check(response.output_text, text)
+                talk.items += [item.model_dump(exclude_none=True) for item in response.output]
+                samples[row].append(took)
+
+            def previous_turn() -> None:
+                talk = talks[PREVIOUS]
+                text = talk.ask()
+                took, response = timed(
+                    lambda: client.responses.create(model=MODEL, input=text, previous_response_id=talk.previous)
+                )
+                talk.check(response.output_text, text)
+                talk.previous = response.id
+                samples[PREVIOUS].append(took)
+
+            steps = [
+                raw_turn,
+                chat_turn,
+                lambda: transcript_turn(TRANSCRIPT, True),
+                lambda: transcript_turn(TRANSCRIPT_EPHEMERAL, False),
+                previous_turn,
+            ]
+            for round_no in range(turns + 1):
+                progress(f"round {round_no}/{turns}")
+                shift = round_no % len(steps)
+                for step in steps[shift:] + steps[:shift]:
+                    step()
+                if round_no == 0:  # starts every conversation: not a warm turn
+                    for row in ROWS:
+                        samples[row].clear()
+            progress("")
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
+    parser.add_argument("--turns", type=at_least_two, default=20)
+    args = parser.parse_args()
+    load = os.getloadavg()[0]
+    samples = run(args.turns)
+    print("Machine: {platform}, {cpu_count} CPUs, Python {python}, claif_cod {claif_cod}".format(**machine()))
+    print(f"Load average (1 min) at start {load:.2f}, at end {os.getloadavg()[0]:.2f}; {args.turns} warm turns a row")
+    print()
+    floor = statistics.median(samples[RAW])
+    print(f"{'row':<26}{'median ms':>10}{'- floor':>9}{'p90 ms':>9}")
+    for row in ROWS:
+        values = sorted(samples[row])
+        med = statistics.median(values)
+        p90 = values[min(len(values) - 1, int(0.9 * len(values)))]
+        print(f"{row:<26}{med:>10.1f}{med - floor:>+9.1f}{p90:>9.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -23,7 +23,7 @@ from openai.types.responses import Response, ResponseStreamEvent
 from claif_cod._defaults import DEFAULT_TIMEOUT
 from claif_cod.engine.config import CodexConfig
 from claif_cod.engine.engine import ApprovalHandler, decline_all
-from claif_cod.fast_create import CHAT, RESPONSES, prepare
+from claif_cod.fast_create import CHAT, RESPONSES, FastRequest, prepare
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.transport.early import read_timeout, started, started_async
 from claif_cod.transport.httpx_transport import AsyncCodexTransport, CodexTransport, TransportCore
@@ -77,6 +77,17 @@ def _core(client: object, options: RequestOptions, mode: DaemonMode) -> Transpor
     return core
 
 
+def _posted(fast: FastRequest, cast_to: type[Any], stream_cls: type[Any]) -> dict[str, Any]:
+    """openai's ``_post`` arguments for a request built by the fast path."""
+    return {
+        "content": fast.content,
+        "options": fast.options,
+        "cast_to": cast_to,
+        "stream": fast.stream,
+        "stream_cls": stream_cls,
+    }
+
+
 class _Completions(Completions):
     if not TYPE_CHECKING:
 
@@ -89,14 +100,7 @@ class _Completions(Completions):
                 return super().create(**kwargs)
             timeout = read_timeout(fast.options.get("timeout", self._client.timeout))
             with started(self._client._core, fast.content, timeout):
-                return self._post(
-                    "/chat/completions",
-                    content=fast.content,
-                    options=fast.options,
-                    cast_to=ChatCompletion,
-                    stream=fast.stream,
-                    stream_cls=Stream[ChatCompletionChunk],
-                )
+                return self._post("/chat/completions", **_posted(fast, ChatCompletion, Stream[ChatCompletionChunk]))
 
 
 class _Chat(Chat):
@@ -117,14 +121,8 @@ class _AsyncCompletions(AsyncCompletions):
                 return await super().create(**kwargs)
             timeout = read_timeout(fast.options.get("timeout", self._client.timeout))
             async with started_async(self._client._core, fast.content, timeout):
-                return await self._post(
-                    "/chat/completions",
-                    content=fast.content,
-                    options=fast.options,
-                    cast_to=ChatCompletion,
-                    stream=fast.stream,
-                    stream_cls=AsyncStream[ChatCompletionChunk],
-                )
+                posted = _posted(fast, ChatCompletion, AsyncStream[ChatCompletionChunk])
+                return await self._post("/chat/completions", **posted)
 
 
 class _AsyncChat(AsyncChat):
@@ -140,14 +138,7 @@ class _Responses(Responses):
             fast = prepare(kwargs, RESPONSES)
             if fast is None:
                 return super().create(**kwargs)
-            return self._post(
-                "/responses",
-                content=fast.content,
-                options=fast.options,
-                cast_to=Response,
-                stream=fast.stream,
-                stream_cls=Stream[ResponseStreamEvent],
-            )
+            return self._post("/responses", **_posted(fast, Response, Stream[ResponseStreamEvent]))
 
 
 class _AsyncResponses(AsyncResponses):
@@ -157,14 +148,7 @@ class _AsyncResponses(AsyncResponses):
             fast = prepare(kwargs, RESPONSES)
             if fast is None:
                 return await super().create(**kwargs)
-            return await self._post(
-                "/responses",
-                content=fast.content,
-                options=fast.options,
-                cast_to=Response,
-                stream=fast.stream,
-                stream_cls=AsyncStream[ResponseStreamEvent],
-            )
+            return await self._post("/responses", **_posted(fast, Response, AsyncStream[ResponseStreamEvent]))
 
 
 class CodexClient(openai.OpenAI):

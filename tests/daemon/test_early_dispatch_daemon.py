@@ -5,32 +5,18 @@ is stopped in the daemon."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
-import openai
 import pytest
 from daemon_process import DaemonProcess
+from refusals import Refused, refused
 from waiting import wait_until
 
 from claif_cod import AsyncCodexClient, CodexClient
 from claif_cod.testing import ModelServer
 
 pytestmark = pytest.mark.codex
-
-
-class Refused(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def refused() -> Iterator[None]:
-    """openai raises what failed before the transport as it is, or (older versions) wrapped."""
-    with pytest.raises((Refused, openai.APIConnectionError)) as info:
-        yield
-    assert isinstance(info.value, Refused) or isinstance(info.value.__cause__, Refused)
 
 
 def user(text: str) -> dict[str, str]:

@@ -3,13 +3,11 @@ whole when openai fails before reaching the transport."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import httpx2
-import openai
 import pytest
+from refusals import Refused, refused
 from waiting import wait_until
 
 from claif_cod import AsyncCodexClient, CodexClient
@@ -44,18 +42,6 @@ async def test_the_async_client_starts_the_turn_early_too(
     aclient._client.event_hooks["request"].append(request_hook)
     stream = await aclient.chat.completions.create(messages=[user("early worm")], stream=True)
     assert "".join([c.choices[0].delta.content or "" async for c in stream if c.choices]) == "Echo: early worm"
-
-
-class Refused(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def refused() -> Iterator[None]:
-    """openai raises what failed before the transport as it is, or (older versions) wrapped."""
-    with pytest.raises((Refused, openai.APIConnectionError)) as info:
-        yield
-    assert isinstance(info.value, Refused) or isinstance(info.value.__cause__, Refused)
 
 
 def interrupted(client: CodexClient | AsyncCodexClient) -> None:

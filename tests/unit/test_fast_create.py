@@ -22,13 +22,20 @@ MESSAGES: list[Any] = [
 ]
 
 
-def openai_body(kwargs: dict[str, Any]) -> Any:
+CHAT_PARAMS = (
+    completion_create_params.CompletionCreateParamsNonStreaming,
+    completion_create_params.CompletionCreateParamsStreaming,
+)
+RESPONSES_PARAMS = (
+    response_create_params.ResponseCreateParamsNonStreaming,
+    response_create_params.ResponseCreateParamsStreaming,
+)
+
+
+def openai_body(kwargs: dict[str, Any], kinds: tuple[Any, Any] = CHAT_PARAMS) -> Any:
+    """The body openai's own ``create`` sends: its transform of the parameters, unset ones dropped."""
     params = {k: v for k, v in kwargs.items() if not k.startswith("extra_") and k != "timeout"}
-    kind = (
-        completion_create_params.CompletionCreateParamsStreaming
-        if params.get("stream")
-        else completion_create_params.CompletionCreateParamsNonStreaming
-    )
+    kind = kinds[bool(params.get("stream"))]
     return {k: v for k, v in maybe_transform(params, kind).items() if v is not NOT_GIVEN and v is not omit}
 
 
@@ -116,16 +123,6 @@ INPUT: list[Any] = [
 TOOLS: list[Any] = [{"type": "function", "name": "f", "parameters": {"type": "object"}, "strict": True}]
 
 
-def openai_responses_body(kwargs: dict[str, Any]) -> Any:
-    params = {k: v for k, v in kwargs.items() if not k.startswith("extra_") and k != "timeout"}
-    kind = (
-        response_create_params.ResponseCreateParamsStreaming
-        if params.get("stream")
-        else response_create_params.ResponseCreateParamsNonStreaming
-    )
-    return {k: v for k, v in maybe_transform(params, kind).items() if v is not NOT_GIVEN and v is not omit}
-
-
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -139,7 +136,7 @@ def openai_responses_body(kwargs: dict[str, Any]) -> Any:
 def test_plain_responses_arguments_give_the_body_openai_would_send(kwargs: dict[str, Any]) -> None:
     prepared = prepare(kwargs, RESPONSES)
     assert prepared is not None
-    assert msgspec.json.decode(prepared.content) == openai_responses_body(kwargs)
+    assert msgspec.json.decode(prepared.content) == openai_body(kwargs, RESPONSES_PARAMS)
     assert prepared.stream is bool(kwargs.get("stream"))
 
 

@@ -5,17 +5,20 @@ client's own Codex process and event loop, so that only the client differs) and 
 ``CodexClient(daemon="off")`` turn, alternating which goes first.  The client's turn is cut at
 points observed by wrapping a few functions of this process (nothing in claif_cod is changed):
 
-``openai request``   ``create()`` called → the request reaches claif_cod's httpx transport
-``hop in``           → the engine's loop thread starts on it
+``to the engine``    ``create()`` called → the engine loop starts the dispatch (``create()``
+                     dispatches a chat body itself, before openai builds the HTTP request)
 ``to turn/start``    → ``turn/start`` is written to Codex (parsing, warm-thread lookup, start)
 ``codex``            → ``turn/completed`` is read (what the raw floor measures, give or take)
 ``to reply``         → the reply body is ready on the loop thread
-``hop out``          → the caller's thread has it
+``hop out``          → the caller's thread has the HTTP response (which waits for openai's
+                     request to reach the transport, if that is still under way)
 ``openai response``  → ``create()`` returns openai's ``ChatCompletion``
 
-``--profile`` also runs cProfile in both threads (the caller's and the engine loop's) and prints
-the functions with the most internal time in each.  Nothing asserts on time.
-Run: ``python bench/turn_stages.py [--turns 40] [--sizes 10,200] [--profile]``.
+``openai request`` (``create()`` → the request reaches claif_cod's transport) runs while Codex
+works on the turn, so it is shown beside the stages, not among them.  ``--profile`` also runs
+cProfile in both threads (the caller's and the engine loop's) and prints the functions with the
+most internal time in each.  Nothing asserts on time.
+Run: ``python bench/turn_stages.py [--turns 40] [--sizes 10,200] [--stream] [--profile]``.
 """
 
 from __future__ import annotations
@@ -43,13 +46,13 @@ from claif_cod.engine import appserver
 from claif_cod.testing import write_codex_home
 from claif_cod.transport import httpx_transport
 
-STAGES = ("openai request", "hop in", "to turn/start", "codex", "to reply", "hop out", "openai response")
+STAGES = ("to the engine", "to turn/start", "codex", "to reply", "hop out", "openai response")
 STREAM_STAGES = (
-    "openai request",
-    "hop in",
+    "to the engine",
     "to turn/start",
     "codex",
     "to 1st chunk",
+    "response",
     "hop out",
     "openai Stream",
     "1st chunk out",
@@ -99,23 +102,19 @@ def instrument() -> None:
     appserver.AppServer._dispatch = timed_dispatch  # type: ignore[method-assign]
 
 
-def client_turn(client: CodexClient, chat: Chat) -> tuple[float, list[float]]:
+def client_turn(client: CodexClient, chat: Chat) -> tuple[float, list[float], float]:
     chat.ask()
     marks.clear()
     start = time.perf_counter()
     completion = client.chat.completions.create(model=MODEL, messages=chat.messages)
     end = time.perf_counter()
     chat.answer(completion.choices[0].message.content or "")
-    cuts = [
-        start,
-        *(marks[k] for k in ("transport", "loop", "turn/start", "turn/completed", "loop done")),
-        marks["transport done"],
-        end,
-    ]
-    return elapsed_ms(start), [(b - a) * 1000 for a, b in itertools.pairwise(cuts)]
+    keys = ("loop", "turn/start", "turn/completed", "loop done", "transport done")
+    cuts = [start, *(marks[k] for k in keys), end]
+    return elapsed_ms(start), [(b - a) * 1000 for a, b in itertools.pairwise(cuts)], (marks["transport"] - start) * 1000
 
 
-def client_stream_turn(client: CodexClient, chat: Chat) -> tuple[float, list[float]]:
+def client_stream_turn(client: CodexClient, chat: Chat) -> tuple[float, list[float], float]:
     chat.ask()
     marks.clear()
     start = time.perf_counter()
@@ -131,9 +130,10 @@ def client_stream_turn(client: CodexClient, chat: Chat) -> tuple[float, list[flo
                 parts.append(content)
     chat.answer("".join(parts))
     assert first is not None
-    keys = ("transport", "respond", "turn/start", "delta", "respond done", "transport done")
+    keys = ("loop", "turn/start", "delta", "loop done", "respond done", "transport done")
     cuts = [start, *(marks[k] for k in keys), created, first]
-    return (first - start) * 1000, [(b - a) * 1000 for a, b in itertools.pairwise(cuts)]
+    openai_request = (marks["transport"] - start) * 1000
+    return (first - start) * 1000, [(b - a) * 1000 for a, b in itertools.pairwise(cuts)], openai_request
 
 
 def run_size(size: int, turns: int, raw: RawAppServer, client: CodexClient, stream: bool) -> None:
@@ -142,19 +142,21 @@ def run_size(size: int, turns: int, raw: RawAppServer, client: CodexClient, stre
     floor: list[float] = []
     ours: list[float] = []
     stages: list[list[float]] = []
+    requests: list[float] = []
     for round_no in range(turns + 1):
         ours_first = round_no % 2 == 1
         ours_turn = client_stream_turn if stream else client_turn
         if ours_first:
-            total, cut = ours_turn(client, our_chat)
+            total, cut, request = ours_turn(client, our_chat)
         raw_result = raw.turn(thread, raw_chat.ask())
         raw_chat.answer(raw_result.reply)
         if not ours_first:
-            total, cut = ours_turn(client, our_chat)
+            total, cut, request = ours_turn(client, our_chat)
         if round_no > 0:  # round 0 seeds the threads
             floor.append(raw_result.first_delta_ms if stream else raw_result.total_ms)
             ours.append(total)
             stages.append(cut)
+            requests.append(request)
     m = statistics.median
     what = "first token" if stream else "turn"
     print(
@@ -166,6 +168,7 @@ def run_size(size: int, turns: int, raw: RawAppServer, client: CodexClient, stre
     for name, value in per_stage.items():
         print(f"  {name:<16} {value:8.3f} ms")
     print(f"  {'all but codex':<16} {sum(v for n, v in per_stage.items() if n != 'codex'):8.3f} ms")
+    print(f"  (openai request   {m(requests):8.3f} ms, while Codex works)")
 
 
 def on_loop(client: CodexClient, coro: Coroutine[Any, Any, None]) -> None:

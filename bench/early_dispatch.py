@@ -1,0 +1,88 @@
+"""What dispatching a chat turn before openai builds its HTTP request saves (``claif_cod/transport/early.py``).
+
+One ``CodexClient(daemon="off")`` and its Codex process take turns in two modes, alternating which
+goes first each round, on conversations that grow by one turn a round: ``early`` is claif_cod as
+shipped; ``late`` replaces the early dispatch, in this process only, with nothing, so the turn
+starts when openai's request reaches the transport (as before the early dispatch existed).  Each
+mode runs a plain turn and a streamed one (time to the first content chunk).  Every reply is
+checked; nothing asserts on time.
+Run: ``python bench/early_dispatch.py [--turns 60]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from bench_common import at_least_two, elapsed_ms, machine, model_server_process, private_home
+from offline_chat import MODEL, Conversation, expect_reply, progress, streamed
+
+import claif_cod.client
+from claif_cod import CodexClient
+from claif_cod.testing import write_codex_home
+
+MODES = ("early", "late")
+SHIPPED = claif_cod.client.started
+
+
+@contextlib.contextmanager
+def no_early_dispatch(*_args: object) -> Iterator[None]:
+    yield
+
+
+def answered(conversation: Conversation, reply: str) -> None:
+    expect_reply(reply, str(conversation.messages[-1]["content"]), conversation.turns)
+    conversation.answer(reply)
+
+
+def run(turns: int) -> dict[str, dict[str, list[float]]]:
+    samples = {mode: {"turn": [], "first token": []} for mode in MODES}
+    with model_server_process() as (url, _), tempfile.TemporaryDirectory(prefix="claif-cod-early-") as scratch:
+        root = Path(scratch)
+        private_home(root)
+        os.environ["CODEX_HOME"] = str(write_codex_home(root / "codex-home", url))
+        with CodexClient(working_dir=root, daemon="off") as client:
+            plain = {mode: Conversation(f"{mode} plain") for mode in MODES}
+            streaming = {mode: Conversation(f"{mode} stream") for mode in MODES}
+            for round_no in range(turns + 1):
+                progress(f"round {round_no}/{turns}")
+                for mode in MODES if round_no % 2 else MODES[::-1]:
+                    claif_cod.client.started = SHIPPED if mode == "early" else no_early_dispatch  # type: ignore[assignment]
+                    messages = plain[mode].ask()
+                    start = time.perf_counter()
+                    completion = client.chat.completions.create(model=MODEL, messages=messages)
+                    took = elapsed_ms(start)
+                    answered(plain[mode], completion.choices[0].message.content or "")
+                    reply, first, _, _ = streamed(client, streaming[mode].ask())
+                    answered(streaming[mode], reply)
+                    if round_no > 0:  # round 0 starts the conversations
+                        samples[mode]["turn"].append(took)
+                        samples[mode]["first token"].append(first)
+            claif_cod.client.started = SHIPPED
+            progress("")
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
+    parser.add_argument("--turns", type=at_least_two, default=60)
+    args = parser.parse_args()
+    load = os.getloadavg()[0]
+    samples = run(args.turns)
+    print("Machine: {platform}, {cpu_count} CPUs, Python {python}, claif_cod {claif_cod}".format(**machine()))
+    print(f"Load average (1 min) at start {load:.2f}, at end {os.getloadavg()[0]:.2f}; {args.turns} rounds")
+    print()
+    print(f"{'median ms':<14}{'early':>8}{'late':>8}{'early - late':>14}")
+    for kind in ("turn", "first token"):
+        early, late = (statistics.median(samples[mode][kind]) for mode in MODES)
+        print(f"{kind:<14}{early:>8.2f}{late:>8.2f}{early - late:>+14.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -87,6 +87,7 @@ class TransportCore:
         :mod:`claif_cod.transport.early`), returned once its first step ran, so that its first
         message to Codex is out."""
         task = asyncio.get_running_loop().create_task(self.dispatch("POST", CHAT_PATH, body, timeout))
+        await asyncio.sleep(0)
         return task
 
     async def dispatch(

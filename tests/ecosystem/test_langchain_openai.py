@@ -99,3 +99,18 @@ def test_responses_api_bind_tools_round_trip(http_url: str, model: Requests) -> 
 
     assert final.text == "Tool multiply returned: 42"
     assert ai.response_metadata["object"] == "response"  # answered by /v1/responses, not chat completions
+
+
+def test_responses_api_conversation_stays_on_its_codex_thread(http_url: str, model: Requests) -> None:
+    """langchain re-sends the whole conversation each call; over /v1/responses the daemon continues
+    the same Codex thread, as it does for chat completions."""
+    llm = ChatOpenAI(model="o4-mini", base_url=http_url, api_key="unused", max_retries=0, use_responses_api=True)  # type: ignore[arg-type]
+    messages: list[object] = [SystemMessage("LC-RULE-5"), HumanMessage("first")]
+    first = llm.invoke(messages)  # type: ignore[arg-type]
+    messages += [first, HumanMessage("second")]
+    second = llm.invoke(messages)  # type: ignore[arg-type]
+
+    assert second.text == "[turn 2] Echo: second"
+    one, two = model.since()
+    assert two.body["prompt_cache_key"] == one.body["prompt_cache_key"]  # Codex's thread id: no new thread
+    assert two.user_texts() == ["first", "second"]

@@ -97,3 +97,17 @@ async def test_default_client_on_the_responses_api_runs_a_function_tool(model: R
     assert CALLS == ["Oslo"]
     assert result.final_output == "Tool get_weather returned: Sunny in Oslo"
     assert model.since()[0].tool("get_weather") is not None
+
+
+async def test_a_conversation_continued_with_to_input_list_stays_on_its_codex_thread(model: Requests) -> None:
+    """The SDK's multi-turn pattern re-sends the whole transcript: Codex continues the same thread."""
+    set_default_openai_client(AsyncCodexClient(daemon="off"))
+    agent = Agent(name="Assistant", instructions="AGENT-RULE-9", model="o4-mini")
+
+    first = await Runner.run(agent, "first question")
+    second = await Runner.run(agent, [*first.to_input_list(), {"role": "user", "content": "second question"}])
+
+    assert second.final_output == "[turn 2] Echo: second question"
+    one, two = model.since()
+    assert two.body["prompt_cache_key"] == one.body["prompt_cache_key"]  # Codex's thread id: no new thread
+    assert two.user_texts() == ["first question", "second question"]

@@ -173,31 +173,44 @@ class ConversationIndex:
     """``history hash → thread id`` with LRU eviction; taking an entry removes it.
 
     Removal on take is what keeps two concurrent requests with the same history from
-    sharing one thread: the second misses and gets a thread of its own.
+    sharing one thread: the second misses and gets a thread of its own.  The reverse map makes
+    forgetting a thread cost its own entries only (a Responses request forgets its thread's).
     """
 
     def __init__(self, capacity: int = 4096) -> None:
         self._capacity = capacity
         self._entries: OrderedDict[str, str] = OrderedDict()
+        self._by_thread: dict[str, set[str]] = {}
 
     def take(self, digest: str) -> str | None:
-        return self._entries.pop(digest, None)
+        thread_id = self._entries.pop(digest, None)
+        if thread_id is not None:
+            self._unlink(digest, thread_id)
+        return thread_id
 
     def peek(self, digest: str) -> str | None:
         return self._entries.get(digest)
 
     def remember(self, digest: str, thread_id: str) -> None:
+        self.take(digest)
         self._entries[digest] = thread_id
-        self._entries.move_to_end(digest)
+        self._by_thread.setdefault(thread_id, set()).add(digest)
         while len(self._entries) > self._capacity:
-            self._entries.popitem(last=False)
+            self._unlink(*self._entries.popitem(last=False))
 
     def forget_thread(self, thread_id: str) -> None:
         self.forget_threads({thread_id})
 
     def forget_threads(self, thread_ids: set[str]) -> None:
-        for digest in [d for d, t in self._entries.items() if t in thread_ids]:
-            del self._entries[digest]
+        for thread_id in thread_ids:
+            for digest in self._by_thread.pop(thread_id, ()):
+                del self._entries[digest]
+
+    def _unlink(self, digest: str, thread_id: str) -> None:
+        digests = self._by_thread[thread_id]
+        digests.discard(digest)
+        if not digests:
+            del self._by_thread[thread_id]
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -166,6 +166,20 @@ def test_forget_thread_removes_every_hash_of_that_thread() -> None:
     assert len(index) == 1
 
 
+def test_forgetting_a_thread_spares_what_moved_to_another_or_left() -> None:
+    index = ConversationIndex(capacity=3)
+    index.remember("h1", "t1")
+    index.remember("h2", "t1")
+    index.remember("h1", "t2")  # h1 now continues t2
+    assert index.take("h2") == "t1"
+    index.forget_thread("t1")  # t1 has nothing left
+    assert index.peek("h1") == "t2"
+    for i in range(4):  # h1 is evicted, then its thread forgotten: nothing to trip over
+        index.remember(f"x{i}", "t3")
+    index.forget_threads({"t2", "t3"})
+    assert len(index) == 0
+
+
 def test_default_capacity_is_large() -> None:
     index = ConversationIndex()
     for i in range(1000):

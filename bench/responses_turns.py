@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_common import at_least_two, elapsed_ms, machine, model_server_process, private_home
-from offline_chat import MODEL, expect_reply, progress
+from offline_chat import MODEL, Summary, expect_reply, progress
 from raw_app_server import RawAppServer
 
 from claif_cod import CodexClient
@@ -149,10 +149,8 @@ def main() -> None:
     floor = statistics.median(samples[RAW])
     print(f"{'row':<26}{'median ms':>10}{'- floor':>9}{'p90 ms':>9}")
     for row in ROWS:
-        values = sorted(samples[row])
-        med = statistics.median(values)
-        p90 = values[min(len(values) - 1, int(0.9 * len(values)))]
-        print(f"{row:<26}{med:>10.1f}{med - floor:>+9.1f}{p90:>9.1f}")
+        summary = Summary.of(samples[row])
+        print(f"{row:<26}{summary.median:>10.1f}{summary.median - floor:>+9.1f}{summary.p90:>9.1f}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,9 @@ turn a round, all on one ``CodexClient(daemon="off")`` and its Codex process:
                              langchain-openai and pydantic-ai send; stored (``store`` default true)
 ``  ... store=false``        the same with ``store=False``
 ``responses, previous id``   ``responses.create(previous_response_id=..., input=<new message>)``
+``tool loop: message → call`` the Agents SDK's loop with one function tool, whole transcript each
+                             request (stored): a new user message the model answers with a call
+``tool loop: results → answer`` then the transcript with the call's output: the answer
 
 Stored responses run on persisted threads (continued by id, also after a restart: that needs a
 rollout), which costs Codex ~15 ms a turn (see floor_bench's ``raw persisted``).  Every reply is
@@ -43,7 +46,13 @@ TRANSCRIPT, TRANSCRIPT_EPHEMERAL, PREVIOUS = (
     "  ... store=false",
     "responses, previous id",
 )
-ROWS = (RAW, CHAT, TRANSCRIPT, TRANSCRIPT_EPHEMERAL, PREVIOUS)
+TOOL_CALL, TOOL_ANSWER = "tool loop: message → call", "tool loop: results → answer"
+ROWS = (RAW, CHAT, TRANSCRIPT, TRANSCRIPT_EPHEMERAL, PREVIOUS, TOOL_CALL, TOOL_ANSWER)
+TOOL: dict[str, Any] = {
+    "type": "function",
+    "name": "lookup",
+    "parameters": {"type": "object", "properties": {"key": {"type": "string"}}, "required": ["key"]},
+}
 
 
 class Talk:
@@ -118,12 +127,28 @@ def run(turns: int) -> dict[str, list[float]]:
                 talk.previous = response.id
                 samples[PREVIOUS].append(took)
 
+            def tool_loop() -> None:
+                talk = talks[TOOL_CALL]
+                text = talk.ask()
+                talk.items.append({"role": "user", "content": f'{text} [[call:lookup {{"key": "k{talk.turns}"}}]]'})
+                took, response = timed(lambda: client.responses.create(model=MODEL, input=talk.items, tools=[TOOL]))
+                [call] = [item for item in response.output if item.type == "function_call"]
+                talk.items += [item.model_dump(exclude_none=True) for item in response.output]
+                talk.items.append({"type": "function_call_output", "call_id": call.call_id, "output": f"v{talk.turns}"})
+                samples[TOOL_CALL].append(took)
+                took, response = timed(lambda: client.responses.create(model=MODEL, input=talk.items, tools=[TOOL]))
+                if response.output_text != f"Tool lookup returned: v{talk.turns}":
+                    raise SystemExit(f"unexpected answer {response.output_text!r}")
+                talk.items += [item.model_dump(exclude_none=True) for item in response.output]
+                samples[TOOL_ANSWER].append(took)
+
             steps = [
                 raw_turn,
                 chat_turn,
                 lambda: transcript_turn(TRANSCRIPT, True),
                 lambda: transcript_turn(TRANSCRIPT_EPHEMERAL, False),
                 previous_turn,
+                tool_loop,
             ]
             for round_no in range(turns + 1):
                 progress(f"round {round_no}/{turns}")
@@ -147,10 +172,10 @@ def main() -> None:
     print(f"Load average (1 min) at start {load:.2f}, at end {os.getloadavg()[0]:.2f}; {args.turns} warm turns a row")
     print()
     floor = statistics.median(samples[RAW])
-    print(f"{'row':<26}{'median ms':>10}{'- floor':>9}{'p90 ms':>9}")
+    print(f"{'row':<30}{'median ms':>10}{'- floor':>9}{'p90 ms':>9}")
     for row in ROWS:
         summary = Summary.of(samples[row])
-        print(f"{row:<26}{summary.median:>10.1f}{summary.median - floor:>+9.1f}{summary.p90:>9.1f}")
+        print(f"{row:<30}{summary.median:>10.1f}{summary.median - floor:>+9.1f}{summary.p90:>9.1f}")
 
 
 if __name__ == "__main__":

@@ -59,9 +59,10 @@ class Conversation:
             return self.history
         return (*self.history, Message("user", self.prompt, self.prompt_images))
 
-    def continued(self, reply: str, calls: tuple[ToolCall, ...] = ()) -> tuple[HistoryItem, ...]:
-        """The history after this turn, as the caller will send it next time."""
-        return (*self.sent(), *_answer(reply, calls))
+    def continued(self, replies: tuple[str, ...], calls: tuple[ToolCall, ...] = ()) -> tuple[HistoryItem, ...]:
+        """The history after this turn (its assistant messages, then its calls), as the caller will
+        send it next time."""
+        return (*self.sent(), *_answer(replies, calls))
 
     def pending_results(self) -> tuple[ToolResult, ...]:
         """The tool results that end the request (empty when it ends with a user message)."""
@@ -92,17 +93,25 @@ class Conversation:
         return str(state.hexdigest())
 
     def continued_digest(
-        self, key: ProcessKey, reply: str, tools: ThreadTools = NO_TOOLS, calls: tuple[ToolCall, ...] = ()
+        self,
+        key: ProcessKey,
+        replies: tuple[str, ...],
+        tools: ThreadTools = NO_TOOLS,
+        calls: tuple[ToolCall, ...] = (),
     ) -> str:
         """``history_hash`` of :meth:`continued`, extending the history's hash by this turn's items only."""
         state = self._state(key, tools).copy()
-        _feed(state, (*self.sent()[len(self.history) :], *_answer(reply, calls)))
+        _feed(state, (*self.sent()[len(self.history) :], *_answer(replies, calls)))
         return str(state.hexdigest())
 
 
-def _answer(reply: str, calls: tuple[ToolCall, ...]) -> tuple[HistoryItem, ...]:
-    text: tuple[HistoryItem, ...] = (Message("assistant", reply),) if reply or not calls else ()
-    return (*text, *calls)
+def _answer(replies: tuple[str, ...], calls: tuple[ToolCall, ...]) -> tuple[HistoryItem, ...]:
+    """A turn's items as a caller sends them back: one assistant message per non-empty text (an empty
+    one for a turn that said nothing and called nothing), then the calls."""
+    texts: tuple[HistoryItem, ...] = tuple(Message("assistant", reply) for reply in replies if reply)
+    if not texts and not calls:
+        texts = (Message("assistant", ""),)
+    return (*texts, *calls)
 
 
 def inject_item(item: HistoryItem) -> wire.InjectItem:

@@ -337,11 +337,12 @@ class Threads:
             tools=tools,
         )
 
-    def remember(self, handle: ThreadHandle, conversation: Conversation, reply: str) -> None:
-        """Make the thread the warm continuation of the conversation including ``reply``."""
+    def remember(self, handle: ThreadHandle, conversation: Conversation, replies: tuple[str, ...]) -> None:
+        """Make the thread the warm continuation of the conversation including its reply (the text of
+        each assistant message, in order)."""
         if handle.broken or handle.unloaded:
             return
-        self.index.remember(conversation.continued_digest(handle.key, reply, handle.tools), handle.thread_id)
+        self.index.remember(conversation.continued_digest(handle.key, replies, handle.tools), handle.thread_id)
 
     def forget(self, thread_id: str) -> None:
         """No conversation continues on ``thread_id`` any more (its state is in doubt)."""

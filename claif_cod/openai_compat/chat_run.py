@@ -232,7 +232,7 @@ class ChatRun:
             if result.text.stopped:
                 result.clean = False
         if result.clean and self.session_id is None:  # a session's thread is continued by name only
-            self.engine.threads.remember(handle, self.parsed.conversation, result.text.text)
+            self.engine.threads.remember(handle, self.parsed.conversation, (result.text.text,))
         prompt = self.parsed.conversation.prompt
         if self.session_id is not None and prompt is not None:  # named.thread refused anything else
             self.engine.named.turn_done(self.session_id, handle, self.parsed.request.model, prompt, result.text.text)

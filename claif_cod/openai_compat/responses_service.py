@@ -197,6 +197,8 @@ class _Run:
         if suspension is not None:
             # The input answers calls a suspended turn is waiting for: that same turn goes on.
             self._claim(suspension.turn.handle)
+            if previous_id is None:  # a whole transcript: its answer is remembered, as a new thread's
+                self.conversation = self._as_conversation()
             try:
                 self.turn = self.engine.resume_tools(suspension, results, self.options.timeout)
             except BaseException:
@@ -261,9 +263,7 @@ class _Run:
         """The thread for an input without ``previous_response_id``: warm when the input is the whole
         transcript of an earlier response's conversation (what most agent libraries re-send each
         turn), else a new one seeded with the input's history, as for ``chat.completions``."""
-        self.conversation = Conversation(
-            self.instructions, self.parsed.history, self.parsed.prompt, self.parsed.prompt_images, api="responses"
-        )
+        self.conversation = self._as_conversation()
         (handle,), warm = await self.engine.threads.open_conversation(
             key,
             self.options.config.api_key,
@@ -278,16 +278,24 @@ class _Run:
         self._claim(handle)
         return handle
 
+    def _as_conversation(self) -> Conversation:
+        return Conversation(
+            self.instructions, self.parsed.history, self.parsed.prompt, self.parsed.prompt_images, api="responses"
+        )
+
     def _remember(self) -> None:
-        """A completed response of one message is its conversation's warm continuation: the caller
-        that re-sends the whole input next time, with that message in it, continues the thread."""
+        """A completed response without calls is its conversation's warm continuation: the caller that
+        re-sends the whole input next time, with its messages in it, continues the thread."""
         if self.conversation is None or self.handle is None or self.response.status != "completed":
             return
-        messages = [item for item in self.response.output if isinstance(item, OutputMessage)]
-        calls = [item for item in self.response.output if isinstance(item, FunctionCallOutput)]
-        if len(messages) == 1 and not calls:
-            reply = "\n".join(part.text for part in messages[0].content)  # as the parser joins parts
-            self.engine.threads.remember(self.handle, self.conversation, reply)
+        if any(isinstance(item, FunctionCallOutput) for item in self.response.output):
+            return
+        replies = tuple(
+            "\n".join(part.text for part in item.content)  # as the parser joins a message's parts
+            for item in self.response.output
+            if isinstance(item, OutputMessage)
+        )
+        self.engine.threads.remember(self.handle, self.conversation, replies)
 
     async def _replay(self, previous_id: str, why: str) -> None:
         """Make this request the whole transcript of ``previous_id``'s conversation plus its own input."""

@@ -180,8 +180,12 @@ class Responder:
                 return
         elif "tool" in markers and self.tool_outputs is None:
             self._function_call(output_index, calls.SHELL_TOOL, json.dumps({"cmd": markers["tool"]}))
-        elif not self._message(output_index):
-            return
+        else:
+            if "preamble" in markers:
+                self._preamble(output_index, markers["preamble"])
+                output_index += 1
+            if not self._message(output_index):
+                return
         usage = _usage(self.input_tokens, self.cached, self.deltas + self.reasoning_tokens, self.reasoning_tokens)
         if "incomplete" in markers:
             details = {"reason": "max_output_tokens"}
@@ -268,6 +272,17 @@ class Responder:
         )
         self.handler.event("response.output_item.done", output_index=output_index, item={**item, "input": script})
         self.deltas += 1
+
+    def _preamble(self, output_index: int, text: str) -> None:
+        """``[[preamble:TEXT]]``: a whole commentary message before the answer, as agentic models send."""
+        item = {"type": "message", "role": "assistant", "id": self.state.new_id("msg"), "phase": "commentary"}
+        self.handler.event("response.output_item.added", output_index=output_index, item={**item, "content": []})
+        ids = {"item_id": item["id"], "output_index": output_index, "content_index": 0}
+        for chunk in _chunks(text):
+            self.handler.event("response.output_text.delta", **ids, delta=chunk)
+            self.deltas += 1
+        done = {**item, "content": [{"type": "output_text", "text": text}]}
+        self.handler.event("response.output_item.done", output_index=output_index, item=done)
 
     def _message(self, output_index: int) -> bool:
         """Stream the assistant message; False when the script cuts the stream short after two deltas."""

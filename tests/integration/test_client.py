@@ -7,7 +7,7 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import openai
 import pytest
@@ -84,6 +84,24 @@ def test_continuing_a_conversation_reuses_the_warm_thread(client: CodexClient, c
     assert one.body["prompt_cache_key"] == two.body["prompt_cache_key"]  # the same Codex thread
     assert two.messages()[-3:] == [("user", "one"), ("assistant", "Echo: one"), ("user", "two")]
     assert two.user_texts().count("one") == 1  # history was not injected a second time
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_reply_of_two_messages_comes_back_whole_and_continues_warm(
+    client: CodexClient, codex_model_server: ModelServer, stream: bool
+) -> None:
+    messages: list[Any] = [user("one [[preamble:Looking into it.]]")]
+    if stream:
+        chunks = client.chat.completions.create(model="o4-mini", messages=messages, stream=True)
+        reply = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    else:
+        reply = client.chat.completions.create(model="o4-mini", messages=messages).choices[0].message.content or ""
+    assert "Looking into it." in reply and "Echo: one" in reply
+    messages += [{"role": "assistant", "content": reply}, user("two")]
+    second = client.chat.completions.create(model="o4-mini", messages=messages)
+    assert second.choices[0].message.content == "[turn 2] Echo: two"
+    one, two = codex_model_server.requests
+    assert one.body["prompt_cache_key"] == two.body["prompt_cache_key"]
 
 
 def test_edited_history_starts_a_new_thread(client: CodexClient, codex_model_server: ModelServer) -> None:

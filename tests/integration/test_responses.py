@@ -150,6 +150,21 @@ def test_a_re_sent_transcript_continues_the_warm_thread(
     assert thread_of(codex_model_server.requests[-1]) == thread_of(one)
 
 
+def test_a_transcript_after_a_response_of_two_messages_continues_the_warm_thread(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    # Agentic models often send a commentary message before the answer: both come back as items.
+    transcript: list[Any] = [{"role": "user", "content": "one [[preamble:Looking into it.]]"}]
+    first = client.responses.create(input=transcript)
+    assert [item.type for item in first.output] == ["message", "message"]
+    transcript += [item.model_dump(exclude_none=True) for item in first.output]
+    second = client.responses.create(input=[*transcript, {"role": "user", "content": "two"}])
+    assert second.output_text == "[turn 2] Echo: two"
+    one, two = codex_model_server.requests
+    assert thread_of(two) == thread_of(one)
+    assert two.messages()[1:] == [("assistant", "Looking into it."), ("assistant", "Echo: one"), ("user", "two")]
+
+
 def test_a_thread_continued_by_id_is_no_longer_the_warm_end_of_its_old_transcript(
     client: CodexClient, codex_model_server: ModelServer
 ) -> None:

@@ -101,3 +101,25 @@ def test_a_user_message_while_calls_wait_is_a_400(client: CodexClient, codex_mod
     after = client.responses.create(previous_response_id=first.id, input=outputs([call]), tools=[TIME])
     assert after.output_text == "Tool get_time returned: sunny get_time"  # the turn still waited
     assert len(codex_model_server.requests) == 2
+
+
+@pytest.mark.parametrize("store", [True, False])
+def test_an_agent_loop_with_tools_stays_on_one_thread(
+    client: CodexClient, codex_model_server: ModelServer, store: bool
+) -> None:
+    # The Agents SDK's loop without previous_response_id: the whole transcript each request, tool
+    # results answering the calls, then the next user message after the final answer.
+    transcript: list[Any] = [{"role": "user", "content": 'Weather? [[call:get_weather {"city": "Rome"}]]'}]
+    first = client.responses.create(input=transcript, tools=[WEATHER], store=store)
+    calls = [item for item in first.output if item.type == "function_call"]
+    transcript += [item.model_dump(exclude_none=True) for item in first.output]
+    transcript += outputs(calls)
+    answer = client.responses.create(input=transcript, tools=[WEATHER], store=store)
+    assert answer.output_text == "Tool get_weather returned: sunny get_weather"
+    transcript += [item.model_dump(exclude_none=True) for item in answer.output]
+    transcript.append({"role": "user", "content": "thanks"})
+    after = client.responses.create(input=transcript, tools=[WEATHER], store=store)
+
+    assert after.output_text == "[turn 2] Echo: thanks"
+    assert len({thread_of(r) for r in codex_model_server.requests}) == 1  # nothing seeded again
+    assert codex_model_server.requests[-1].user_texts()[-1] == "thanks"

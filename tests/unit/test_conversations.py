@@ -85,13 +85,25 @@ def test_every_process_key_field_is_covered() -> None:
 
 def test_continued_history_hashes_like_the_next_request() -> None:
     conversation = Conversation(instructions="i", history=HISTORY, prompt="next")
-    continued = conversation.continued("reply")
+    continued = conversation.continued(("reply",))
     assert continued == (*HISTORY, Message("user", "next"), Message("assistant", "reply"))
     assert history_hash(KEY, "i", continued) == history_hash(
         KEY,
         "i",
         (Message("user", "hi"), Message("assistant", "hello"), Message("user", "next"), Message("assistant", "reply")),
     )
+
+
+def test_a_reply_of_several_messages_continues_as_several_assistant_messages() -> None:
+    conversation = Conversation(instructions="i", history=HISTORY, prompt="next")
+    sent = (*HISTORY, Message("user", "next"))
+    assert conversation.continued(("plan", "answer")) == (
+        *sent,
+        Message("assistant", "plan"),
+        Message("assistant", "answer"),
+    )
+    assert conversation.continued(("", "answer")) == (*sent, Message("assistant", "answer"))
+    assert conversation.continued(()) == conversation.continued(("",)) == (*sent, Message("assistant", ""))
 
 
 # --- the index ----------------------------------------------------------------------------
@@ -198,7 +210,14 @@ def test_running_digests_equal_the_full_hash_with_tools_and_calls() -> None:
         for t in (NO_TOOLS, tools):
             assert conversation.history_digest(KEY, t) == history_hash(KEY, "i", history, t)
             assert conversation.sent_digest(KEY, t) == history_hash(KEY, "i", conversation.sent(), t)
-            for reply, calls in (("reply", ()), ("", (call,)), ("text", (call,))):
+            cases: tuple[tuple[tuple[str, ...], tuple[ToolCall, ...]], ...] = (
+                (("reply",), ()),
+                ((), (call,)),
+                (("",), (call,)),
+                (("text",), (call,)),
+                (("a", "b"), ()),
+            )
+            for reply, calls in cases:
                 assert conversation.continued_digest(KEY, reply, t, calls) == history_hash(
                     KEY, "i", conversation.continued(reply, calls), t
                 )
@@ -209,6 +228,6 @@ def test_running_digests_equal_the_full_hashes() -> None:
     """The engine hashes a request's history once and extends that hash by the reply."""
     conversation = Conversation(instructions="i", history=HISTORY, prompt="next")
     assert conversation.history_digest(KEY) == history_hash(KEY, "i", HISTORY)
-    assert conversation.continued_digest(KEY, "reply") == history_hash(KEY, "i", conversation.continued("reply"))
-    assert conversation.continued_digest(KEY, "other") != conversation.continued_digest(KEY, "reply")
+    assert conversation.continued_digest(KEY, ("reply",)) == history_hash(KEY, "i", conversation.continued(("reply",)))
+    assert conversation.continued_digest(KEY, ("other",)) != conversation.continued_digest(KEY, ("reply",))
     assert conversation.history_digest(KEY) == history_hash(KEY, "i", HISTORY)  # extending left the state alone

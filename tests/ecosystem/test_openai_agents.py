@@ -111,3 +111,21 @@ async def test_a_conversation_continued_with_to_input_list_stays_on_its_codex_th
     one, two = model.since()
     assert two.body["prompt_cache_key"] == one.body["prompt_cache_key"]  # Codex's thread id: no new thread
     assert two.user_texts() == ["first question", "second question"]
+
+
+async def test_a_conversation_with_a_tool_call_continued_with_to_input_list_stays_on_its_codex_thread(
+    model: Requests,
+) -> None:
+    """After a run with a tool call (a call, its result, the answer), the next run's re-sent transcript
+    continues the same Codex thread: nothing is injected again."""
+    set_default_openai_client(AsyncCodexClient(daemon="off"))
+    agent = Agent(name="Assistant", model="o4-mini", tools=[get_weather])
+
+    first = await Runner.run(agent, 'Weather? [[call:get_weather {"city": "Lima"}]]')
+    second = await Runner.run(agent, [*first.to_input_list(), {"role": "user", "content": "thanks"}])
+
+    assert CALLS == ["Lima"]
+    assert second.final_output == "[turn 2] Echo: thanks"
+    requests = model.since()
+    assert len({r.body["prompt_cache_key"] for r in requests}) == 1  # one Codex thread throughout
+    assert len(requests[-1].function_calls()) == 1  # the thread's own call, not injected a second time

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import pty
 import re
 import select
@@ -13,6 +14,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+from waiting import wait_until
 
 CLI = [sys.executable, "-m", "claif_cod.cli"]
 
@@ -24,6 +27,8 @@ _CONTROLLING_TTY = (
     "os.execv(sys.executable, [sys.executable, '-m', 'claif_cod.cli', *sys.argv[1:]])\n"
 )
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[=>]")
+_SELECT_SYSCALLS = {"x86_64": {"23", "270"}, "aarch64": {"72"}}.get(platform.machine(), set())
+"""``select``/``pselect6``: where Python's readline waits for a key."""
 
 
 def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -118,6 +123,18 @@ class PtyProcess:
 
     def send(self, text: str) -> None:
         os.write(self.master, text.encode())
+
+    def wait_until_waiting_for_a_key(self) -> None:
+        """Until the CLI's main thread blocks in readline's ``select()`` again.
+
+        Python's readline checks for signals only when that ``select()`` is interrupted: a Ctrl-C that
+        lands while it still handles the previous key (its echo already shown) is only acted on at the
+        next key. No person types that fast; a test does, so it waits for the observable state first.
+        """
+        if not _SELECT_SYSCALLS:  # an architecture whose numbers are not listed: no way to look
+            return
+        path = Path(f"/proc/{self.proc.pid}/syscall")
+        wait_until(lambda: path.read_text().split(" ", 1)[0] in _SELECT_SYSCALLS, "the CLI to wait for a key")
 
     def wait(self, timeout: float = 30) -> int:
         return self.proc.wait(timeout)

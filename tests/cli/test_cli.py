@@ -171,6 +171,7 @@ def test_chat_turns_share_a_session_and_ctrl_c_interrupts_only_the_turn(
         assert term.proc.poll() is None
         term.send("typed then abandoned")
         term.expect("abandoned")  # echoed: readline has the text (a ^C sent with it could flush it unread)
+        term.wait_until_waiting_for_a_key()
         term.send("\x03")  # Ctrl-C at the prompt only drops the line
         term.expect(r"\^C\nyou> ")
         term.send("after\n")

@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import queue
 import threading
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import cast
 
@@ -39,6 +40,21 @@ class TransportCore:
         self._loop: LoopThread | None = None
         self._lock = threading.Lock()
         self.closed = False
+        self._clients = 0
+
+    def attach(self, client: object) -> None:
+        """``client`` (the original or a copy) uses this core: it is released, as by :meth:`release`,
+        once every client using it has been garbage-collected unclosed."""
+        with self._lock:
+            self._clients += 1
+        weakref.finalize(client, self._detach).atexit = False  # at exit, loop_thread ends every loop
+
+    def _detach(self) -> None:
+        with self._lock:
+            self._clients -= 1
+            last = self._clients == 0
+        if last:
+            self.release()
 
     @property
     def backend(self) -> SelectingBackend | None:

@@ -115,6 +115,14 @@ def test_edited_history_starts_a_new_thread(client: CodexClient, codex_model_ser
     assert ("assistant", "something else") in two.messages()
 
 
+def test_a_failure_before_the_first_chunk_is_the_status_of_a_stream(client: CodexClient) -> None:
+    # As with OpenAI's API: a rate limit or a bad request fails create(), not the iteration.
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(  # CodexClient does not retry unless asked
+            model="o4-mini", messages=[user("[[status:429:rate_limit_exceeded]] hi")], stream=True
+        )
+
+
 def test_stream_relays_deltas_before_the_turn_completes(client: CodexClient) -> None:
     # The model sends two deltas and then hangs: only real streaming can deliver them.
     stream = client.chat.completions.create(

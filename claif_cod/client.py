@@ -81,6 +81,13 @@ def _core(client: object, options: RequestOptions, mode: DaemonMode) -> Transpor
     return core
 
 
+def _defaulted(client: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with the client's ``model=`` when the call names none (openai's ``parse`` and
+    ``stream`` helpers require one)."""
+    default = client._claif_default_model
+    return kwargs if "model" in kwargs or default is None else {**kwargs, "model": default}
+
+
 def _posted(fast: FastRequest, cast_to: type[Any], stream_cls: type[Any]) -> dict[str, Any]:
     """openai's ``_post`` arguments for a request built by the fast path."""
     return {
@@ -96,15 +103,18 @@ class _Completions(Completions):
     if not TYPE_CHECKING:
 
         def create(self, **kwargs: Any) -> Any:
-            default = self._client._claif_default_model  # type: ignore[attr-defined]
-            if "model" not in kwargs and default is not None:
-                kwargs["model"] = default
-            fast = prepare(kwargs, CHAT)
+            fast = prepare(_defaulted(self._client, kwargs), CHAT)
             if fast is None:
-                return super().create(**kwargs)
+                return super().create(**_defaulted(self._client, kwargs))
             timeout = read_timeout(fast.options.get("timeout", self._client.timeout))
             with started(self._client._core, fast.content, timeout):
                 return self._post("/chat/completions", **_posted(fast, ChatCompletion, Stream[ChatCompletionChunk]))
+
+        def parse(self, **kwargs: Any) -> Any:
+            return super().parse(**_defaulted(self._client, kwargs))
+
+        def stream(self, **kwargs: Any) -> Any:
+            return super().stream(**_defaulted(self._client, kwargs))
 
 
 class _Chat(Chat):
@@ -117,16 +127,19 @@ class _AsyncCompletions(AsyncCompletions):
     if not TYPE_CHECKING:
 
         async def create(self, **kwargs: Any) -> Any:
-            default = self._client._claif_default_model
-            if "model" not in kwargs and default is not None:
-                kwargs["model"] = default
-            fast = prepare(kwargs, CHAT)
+            fast = prepare(_defaulted(self._client, kwargs), CHAT)
             if fast is None:
-                return await super().create(**kwargs)
+                return await super().create(**_defaulted(self._client, kwargs))
             timeout = read_timeout(fast.options.get("timeout", self._client.timeout))
             async with started_async(self._client._core, fast.content, timeout):
                 posted = _posted(fast, ChatCompletion, AsyncStream[ChatCompletionChunk])
                 return await self._post("/chat/completions", **posted)
+
+        async def parse(self, **kwargs: Any) -> Any:
+            return await super().parse(**_defaulted(self._client, kwargs))
+
+        def stream(self, **kwargs: Any) -> Any:
+            return super().stream(**_defaulted(self._client, kwargs))
 
 
 class _AsyncChat(AsyncChat):
@@ -144,6 +157,9 @@ class _Responses(Responses):
                 return super().create(**kwargs)
             return self._post("/responses", **_posted(fast, Response, Stream[ResponseStreamEvent]))
 
+        def stream(self, **kwargs: Any) -> Any:
+            return super().stream(**_defaulted(self._client, kwargs))
+
 
 class _AsyncResponses(AsyncResponses):
     if not TYPE_CHECKING:
@@ -153,6 +169,9 @@ class _AsyncResponses(AsyncResponses):
             if fast is None:
                 return await super().create(**kwargs)
             return await self._post("/responses", **_posted(fast, Response, AsyncStream[ResponseStreamEvent]))
+
+        def stream(self, **kwargs: Any) -> Any:
+            return super().stream(**_defaulted(self._client, kwargs))
 
 
 class CodexClient(openai.OpenAI):

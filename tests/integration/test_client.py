@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import openai
+import pydantic
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
@@ -47,6 +48,36 @@ def test_model_defaults_to_the_client_model(client: CodexClient, codex_model_ser
     response = client.chat.completions.create(messages=[user("hi")])  # type: ignore[call-overload]
     assert response.model == "o4-mini"
     assert codex_model_server.requests[0].body["model"] == "o4-mini"
+
+
+class Answer(pydantic.BaseModel):
+    text: str
+
+
+def test_the_client_model_applies_to_openais_parse_and_stream_helpers(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    # openai's helpers take model= as required; a CodexClient(model=...) fills it in as for create().
+    parsed = client.chat.completions.parse(  # type: ignore[call-arg]
+        messages=[user('[[reply:{"text": "x"}]]')], response_format=Answer
+    )
+    assert parsed.choices[0].message.parsed == Answer(text="x")
+    with client.chat.completions.stream(messages=[user("s")]) as stream:  # type: ignore[call-arg]
+        assert stream.get_final_completion().choices[0].message.content == "Echo: s"
+    with client.responses.stream(input="r") as events:
+        assert events.get_final_response().output_text == "Echo: r"
+    assert [r.body["model"] for r in codex_model_server.requests] == ["o4-mini"] * 3
+
+
+async def test_the_async_client_model_applies_to_the_helpers_too(aclient: AsyncCodexClient) -> None:
+    parsed = await aclient.chat.completions.parse(  # type: ignore[call-arg]
+        messages=[user('[[reply:{"text": "y"}]]')], response_format=Answer
+    )
+    assert parsed.choices[0].message.parsed == Answer(text="y")
+    async with aclient.chat.completions.stream(messages=[user("s")]) as stream:  # type: ignore[call-arg]
+        assert (await stream.get_final_completion()).choices[0].message.content == "Echo: s"
+    async with aclient.responses.stream(input="r") as events:
+        assert (await events.get_final_response()).output_text == "Echo: r"
 
 
 def test_system_message_reaches_the_model_as_developer_instructions(

@@ -46,28 +46,53 @@ class ResponseStore(Protocol):
         """The id of the newest response on ``thread_id``."""
 
 
-class MemoryResponseStore:
-    """The in-process store: the newest ``capacity`` responses."""
+MEMORY_CAPACITY = 4096
+MEMORY_MAX_BYTES = 64 * 1024 * 1024
+"""Agent libraries re-send the whole transcript each turn, and each response keeps its input: a
+count alone would let a long conversation's records hold hundreds of MiB."""
 
-    def __init__(self, capacity: int = 4096) -> None:
+
+def size(record: ResponseRecord) -> int:
+    """What a record costs, counted by its two unbounded parts."""
+    return len(record.body) + len(record.input)
+
+
+class MemoryResponseStore:
+    """The in-process store: the newest ``capacity`` responses, at most ``max_bytes`` of bodies and
+    inputs (the newest one is kept whatever its size)."""
+
+    def __init__(self, capacity: int = MEMORY_CAPACITY, max_bytes: int = MEMORY_MAX_BYTES) -> None:
         self._capacity = capacity
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._records: OrderedDict[str, ResponseRecord] = OrderedDict()
         self._tips: dict[str, str] = {}
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
 
     def get(self, response_id: str) -> ResponseRecord | None:
         return self._records.get(response_id)
 
     def put(self, record: ResponseRecord) -> None:
-        if record.response_id not in self._records:
+        old = self._records.get(record.response_id)
+        if old is None:
             self._tips[record.thread_id] = record.response_id
+        else:
+            self._bytes -= size(old)
         self._records[record.response_id] = record
-        while len(self._records) > self._capacity:
-            _, old = self._records.popitem(last=False)
-            if self._tips.get(old.thread_id) == old.response_id:
-                del self._tips[old.thread_id]
+        self._bytes += size(record)
+        while len(self._records) > 1 and (len(self._records) > self._capacity or self._bytes > self._max_bytes):
+            _, evicted = self._records.popitem(last=False)
+            self._bytes -= size(evicted)
+            if self._tips.get(evicted.thread_id) == evicted.response_id:
+                del self._tips[evicted.thread_id]
 
     def delete(self, response_id: str) -> None:
         record = self._records.pop(response_id, None)
+        if record is not None:
+            self._bytes -= size(record)
         if record is not None and self._tips.get(record.thread_id) == response_id:
             newer = [r for r in self._records.values() if r.thread_id == record.thread_id]
             if newer:
@@ -82,6 +107,7 @@ class MemoryResponseStore:
         record = self._records.get(response_id)
         if record is not None:
             self._records[response_id] = forgotten(record)
+            self._bytes -= size(record) - size(self._records[response_id])
 
 
 def forgotten(record: ResponseRecord) -> ResponseRecord:

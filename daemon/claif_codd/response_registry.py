@@ -4,7 +4,9 @@ A separate file (``responses.db`` beside ``sessions.db``) with its own schema ve
 session registry and this one evolve independently. Each ``put`` is one autocommitted statement
 in WAL mode, as in :mod:`claif_codd.registry`: a response the daemon acknowledged survives the
 daemon being killed. The file is 0600 in the 0700 state directory. Only the newest
-``capacity`` responses are kept. A file that is not a readable database is moved aside
+``capacity`` responses are kept, and at most ``max_bytes`` of their bodies and inputs (agent
+libraries re-send the whole transcript each turn, and each response keeps its input). A file
+that is not a readable database is moved aside
 (``responses.db.corrupt-<time>``) and an empty registry starts: losing old response ids is
 better than a daemon that cannot start.
 
@@ -31,6 +33,8 @@ logger = logging.getLogger("claif_codd.response_registry")
 SCHEMA_VERSION = 2
 """1: the first; 2 adds ``input`` (the request's input items, for ``responses.input_items.list``)."""
 DEFAULT_CAPACITY = 100_000
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+_SIZE = "length(body) + length(input)"
 _COLUMNS = "response_id, thread_id, turn_id, working_dir, instructions, created_at, stored, body, input"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -53,10 +57,13 @@ _INTERRUPTED = "claif-codd stopped before this response completed"
 class SqliteResponseStore:
     """A :class:`~claif_cod.openai_compat.responses_store.ResponseStore` in one SQLite file; one thread only."""
 
-    def __init__(self, path: Path, *, capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(self, path: Path, *, capacity: int = DEFAULT_CAPACITY, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self._path = Path(path)
         self._capacity = capacity
+        self._max_bytes = max_bytes
         self._conn = self._open()
+        self.bytes = int(self._conn.execute(f"SELECT COALESCE(SUM({_SIZE}), 0) FROM responses").fetchone()[0])
+        """The bodies and inputs of every row, kept here so that a put does not sum the table."""
         self._fail_unfinished()
 
     def get(self, response_id: str) -> ResponseRecord | None:
@@ -68,6 +75,7 @@ class SqliteResponseStore:
             record.response_id, record.thread_id, record.turn_id, record.working_dir, record.instructions,
             record.created_at, int(record.stored), record.body, record.input,
         )  # fmt: skip
+        old = self._size_of(response_id=record.response_id)
         updated = self._conn.execute(
             "UPDATE responses SET thread_id = ?, turn_id = ?, working_dir = ?, instructions = ?, created_at = ?,"
             " stored = ?, body = ?, input = ? WHERE response_id = ?",
@@ -75,12 +83,35 @@ class SqliteResponseStore:
         ).rowcount
         if not updated:
             self._conn.execute(f"INSERT INTO responses ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
-            self._conn.execute(
-                "DELETE FROM responses WHERE seq <= (SELECT MAX(seq) FROM responses) - ?", (self._capacity,)
-            )
+        self.bytes += len(record.body) + len(record.input) - old
+        self._evict()
 
     def delete(self, response_id: str) -> None:
+        self.bytes -= self._size_of(response_id=response_id)
         self._conn.execute("DELETE FROM responses WHERE response_id = ?", (response_id,))
+
+    def _size_of(self, *, response_id: str) -> int:
+        row = self._conn.execute(f"SELECT {_SIZE} FROM responses WHERE response_id = ?", (response_id,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def _evict(self) -> None:
+        """Oldest first, past ``capacity`` rows or ``max_bytes``; the newest row always stays."""
+        beyond = "FROM responses WHERE seq <= (SELECT MAX(seq) FROM responses) - ?"
+        over = self._conn.execute(f"SELECT COALESCE(SUM({_SIZE}), 0) {beyond}", (self._capacity,)).fetchone()[0]
+        self.bytes -= int(over)
+        self._conn.execute(f"DELETE {beyond}", (self._capacity,))
+        while self.bytes > self._max_bytes:
+            older = "FROM responses WHERE seq < (SELECT MAX(seq) FROM responses)"
+            rows = self._conn.execute(f"SELECT seq, {_SIZE} {older} ORDER BY seq LIMIT 256").fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            for seq, size in rows:
+                self.bytes -= int(size)
+                last = seq
+                if self.bytes <= self._max_bytes:
+                    break
+            self._conn.execute("DELETE FROM responses WHERE seq <= ?", (last,))
 
     def forget(self, response_id: str) -> None:
         record = self.get(response_id)

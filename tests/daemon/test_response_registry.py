@@ -110,3 +110,28 @@ def test_a_forgotten_response_leaves_no_trace_on_disk(tmp_path: Path) -> None:
     assert b"SECRET-7731" not in on_disk
     assert b"KEPT-4410" in on_disk  # the other response is still there
     store.close()
+
+
+def sized(response_id: str, input_bytes: int) -> ResponseRecord:
+    return dataclasses.replace(record(response_id), input=b"[" + b" " * (input_bytes - 2) + b"]")
+
+
+def test_the_oldest_go_once_bodies_and_inputs_pass_max_bytes(tmp_path: Path) -> None:
+    # What an agent library's re-sent transcripts do: every response keeps a growing input.
+    body = len(record("r0").body)
+    store = SqliteResponseStore(tmp_path / "responses.db", max_bytes=3 * (body + 1000))
+    for n in range(5):
+        store.put(sized(f"r{n}", 1000))
+    assert [store.get(f"r{n}") is not None for n in range(5)] == [False, False, True, True, True]
+    assert store.bytes == 3 * (body + 1000)
+    store.put(dataclasses.replace(store.get("r2") or record("x"), input=b"[]"))  # an update frees its old input
+    assert store.bytes == 2 * (body + 1000) + body + 2
+    store.forget("r3")
+    store.delete("r4")
+    store.put(sized("huge", 10_000))  # the newest stays, whatever its size
+    assert [store.get(r) is not None for r in ("r2", "r3", "r4", "huge")] == [False, False, False, True]
+    total = store.bytes
+    store.close()
+    reopened = SqliteResponseStore(tmp_path / "responses.db", max_bytes=3 * (body + 1000))
+    assert reopened.bytes == total == len(reopened.get("huge").body) + 10_000  # type: ignore[union-attr]
+    reopened.close()

@@ -131,13 +131,20 @@ class ProcessPool:
 
     def _trim(self) -> None:
         """Back down to the cap once processes that were held beyond it are idle: least recently used first."""
-        live = [k for k, s in self._slots.items() if s.server is not None and s.server.alive]
-        idle = sorted((k for k in live if self._idle(self._slots[k])), key=lambda k: self._slots[k].last_used)
-        for key in idle[: max(0, len(live) - self._max)]:
+        live = self._live()
+        for key in self._least_recent_idle(live, len(live) - self._max):
             server = self._slots.pop(key).server
             assert server is not None
             log.info("pool.trimmed", pid=server.pid, working_dir=key.working_dir)
             self._retire(server)
+
+    def _live(self, excluding: ProcessKey | None = None) -> list[ProcessKey]:
+        return [k for k, s in self._slots.items() if s.server is not None and s.server.alive and k != excluding]
+
+    def _least_recent_idle(self, keys: list[ProcessKey], count: int) -> list[ProcessKey]:
+        """Up to ``count`` of ``keys`` whose processes are idle, least recently used first."""
+        idle = sorted((k for k in keys if self._idle(self._slots[k])), key=lambda k: self._slots[k].last_used)
+        return idle[: max(0, count)]
 
     @contextlib.contextmanager
     def holding(self, server: AppServer) -> Iterator[None]:
@@ -265,20 +272,21 @@ class ProcessPool:
         task.add_done_callback(self._retiring.discard)
 
     async def _evict_for_room(self, incoming: ProcessKey) -> None:
-        live = [k for k, s in self._slots.items() if s.server is not None and s.server.alive and k != incoming]
-        while len(live) >= self._max:
-            idle = [k for k in live if self._idle(self._slots[k])]
-            if not idle:
-                return  # every process is working; exceed the cap rather than fail a request
-            victim = min(idle, key=lambda k: self._slots[k].last_used)
-            live.remove(victim)
-            slot = self._slots.pop(victim)
-            if slot.server is not None:
-                log.info("pool.evicted", pid=slot.server.pid, working_dir=victim.working_dir)
-                await slot.server.close()
+        """Below the cap before ``incoming`` spawns: idle processes close, least recently used first (one at
+        a time, as idleness changes while a close is awaited); every process working exceeds the cap rather
+        than fail a request."""
+        while True:
+            live = self._live(excluding=incoming)
+            victims = self._least_recent_idle(live, len(live) - self._max + 1)
+            if not victims:
+                return
+            server = self._slots.pop(victims[0]).server
+            assert server is not None
+            log.info("pool.evicted", pid=server.pid, working_dir=victims[0].working_dir)
+            await server.close()
 
     def servers(self) -> list[tuple[ProcessKey, AppServer]]:
-        return [(k, s.server) for k, s in self._slots.items() if s.server is not None and s.server.alive]
+        return [(k, server) for k in self._live() if (server := self._slots[k].server) is not None]
 
     async def close(self) -> None:
         self._closed = True

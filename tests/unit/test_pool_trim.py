@@ -117,3 +117,14 @@ async def test_a_process_answering_a_request_is_not_trimmed(fake_codex: Path, tm
         await asyncio.gather(question, return_exceptions=True)
     finally:
         await pool.close()
+
+
+async def test_at_the_cap_an_idle_process_closes_before_another_directory_spawns(
+    pool: ProcessPool, fake_codex: Path, tmp_path: Path
+) -> None:
+    older = await pool.acquire(key(fake_codex, tmp_path, "older"), None)
+    pool.release(key(fake_codex, tmp_path, "older"))  # idle; releasing trims nothing by itself
+    newer = await pool.acquire(key(fake_codex, tmp_path, "newer"), None)
+    # Closed, and waited for, before the new process started: never two processes at a cap of 1.
+    assert not older.alive and newer.alive
+    assert live(pool) == ["newer"]

@@ -7,13 +7,12 @@ is claif_cod, so every type, stream and exception is openai's own.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx2
 import openai
-from openai import NOT_GIVEN, AsyncStream, NotGiven, Stream
+from openai import AsyncStream, Stream
 from openai.resources.chat import AsyncChat, Chat
 from openai.resources.chat.completions import AsyncCompletions, Completions
 from openai.resources.responses import AsyncResponses, Responses
@@ -21,7 +20,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response, ResponseStreamEvent
 
 from claif_cod._defaults import DEFAULT_TIMEOUT
-from claif_cod.client_copy import copied
+from claif_cod.client_copy import Copyable
 from claif_cod.engine.config import CodexConfig
 from claif_cod.engine.engine import ApprovalHandler, decline_all
 from claif_cod.fast_create import CHAT, RESPONSES, FastRequest, prepare
@@ -31,7 +30,7 @@ from claif_cod.transport.httpx_transport import AsyncCodexTransport, CodexTransp
 from claif_cod.transport.select import DaemonMode, SelectingBackend, daemon_mode
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    pass
 
 BASE_URL = "http://claif-cod.invalid/v1"
 """Never contacted: the transport answers every request itself."""
@@ -174,7 +173,7 @@ class _AsyncResponses(AsyncResponses):
             return super().stream(**_defaulted(self._client, kwargs))
 
 
-class CodexClient(openai.OpenAI):
+class CodexClient(Copyable, openai.OpenAI):
     """``openai.OpenAI`` backed by the Codex CLI (through claif-codd when it runs)."""
 
     def __init__(
@@ -230,33 +229,8 @@ class CodexClient(openai.OpenAI):
         """The backend serving this client once a request was made (daemon or in-process)."""
         return self._core.backend
 
-    def copy(
-        self,
-        *,
-        timeout: float | httpx2.Timeout | NotGiven | None = NOT_GIVEN,
-        max_retries: int | NotGiven = NOT_GIVEN,
-        default_headers: Mapping[str, str] | None = None,
-        set_default_headers: Mapping[str, str] | None = None,
-        default_query: Mapping[str, object] | None = None,
-        set_default_query: Mapping[str, object] | None = None,
-        **other: Any,
-    ) -> Self:
-        """A client on the same engine (see :mod:`claif_cod.client_copy`) with other request defaults."""
-        return copied(
-            self,
-            timeout=timeout,
-            max_retries=max_retries,
-            default_headers=default_headers,
-            set_default_headers=set_default_headers,
-            default_query=default_query,
-            set_default_query=set_default_query,
-            other=other,
-        )
 
-    with_options = copy
-
-
-class AsyncCodexClient(openai.AsyncOpenAI):
+class AsyncCodexClient(Copyable, openai.AsyncOpenAI):
     """``openai.AsyncOpenAI`` backed by the Codex CLI (through claif-codd when it runs)."""
 
     def __init__(
@@ -306,31 +280,6 @@ class AsyncCodexClient(openai.AsyncOpenAI):
     @cached_property
     def responses(self) -> AsyncResponses:
         return _AsyncResponses(self)
-
-    def copy(
-        self,
-        *,
-        timeout: float | httpx2.Timeout | NotGiven | None = NOT_GIVEN,
-        max_retries: int | NotGiven = NOT_GIVEN,
-        default_headers: Mapping[str, str] | None = None,
-        set_default_headers: Mapping[str, str] | None = None,
-        default_query: Mapping[str, object] | None = None,
-        set_default_query: Mapping[str, object] | None = None,
-        **other: Any,
-    ) -> Self:
-        """A client on the same engine (see :mod:`claif_cod.client_copy`) with other request defaults."""
-        return copied(
-            self,
-            timeout=timeout,
-            max_retries=max_retries,
-            default_headers=default_headers,
-            set_default_headers=set_default_headers,
-            default_query=default_query,
-            set_default_query=set_default_query,
-            other=other,
-        )
-
-    with_options = copy
 
     @property
     def backend(self) -> SelectingBackend | None:

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cached_property
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from openai import NotGiven
+import httpx2
+from openai import NOT_GIVEN, NotGiven
 
 from claif_cod.transport.httpx_transport import TransportCore
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 class _Client(Protocol):
@@ -72,3 +76,32 @@ def copied(
     clone._custom_query = _merged(client._custom_query, default_query, set_default_query, "query")
     client._core.attach(clone)
     return clone
+
+
+class Copyable:
+    """``copy()`` and its alias ``with_options()``, for both clients (first in their bases)."""
+
+    def copy(
+        self,
+        *,
+        timeout: float | httpx2.Timeout | NotGiven | None = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        default_headers: Mapping[str, str] | None = None,
+        set_default_headers: Mapping[str, str] | None = None,
+        default_query: Mapping[str, object] | None = None,
+        set_default_query: Mapping[str, object] | None = None,
+        **other: Any,
+    ) -> Self:
+        """A client on the same engine with other request defaults."""
+        return copied(
+            self,  # type: ignore[type-var]
+            timeout=timeout,
+            max_retries=max_retries,
+            default_headers=default_headers,
+            set_default_headers=set_default_headers,
+            default_query=default_query,
+            set_default_query=set_default_query,
+            other=other,
+        )
+
+    with_options = copy

@@ -29,9 +29,6 @@ from claif_cod.transport.early import read_timeout, started, started_async
 from claif_cod.transport.httpx_transport import AsyncCodexTransport, CodexTransport, TransportCore
 from claif_cod.transport.select import DaemonMode, SelectingBackend, daemon_mode
 
-if TYPE_CHECKING:
-    pass
-
 BASE_URL = "http://claif-cod.invalid/v1"
 """Never contacted: the transport answers every request itself."""
 

@@ -18,10 +18,7 @@ from typing import Any
 
 from bench_common import elapsed_ms
 
-from claif_cod.transport.autostart import answers
-
-DAEMON_START_TIMEOUT_S = 20.0
-DAEMON_STOP_TIMEOUT_S = 30.0
+from claif_cod.testing.daemon import start_daemon, stop_daemon
 
 
 @dataclass
@@ -46,32 +43,9 @@ class Daemon:
     def start(self) -> float:
         """Start and wait until the socket accepts; returns milliseconds to readiness."""
         start = time.perf_counter()
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "claif_codd",
-                    "serve",
-                    "--socket",
-                    str(self.socket),
-                    "--state-dir",
-                    str(self.state_dir),
-                    "--http",
-                    "127.0.0.1:0",
-                    *self.extra_args,
-                ],
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + DAEMON_START_TIMEOUT_S
-        while not answers(self.socket):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"claif-codd did not start:\n{self.log_tail()}")
-            time.sleep(0.01)
+        self.proc = start_daemon(
+            self.socket, self.state_dir, self.log, self.env, ["--http", "127.0.0.1:0", *self.extra_args]
+        )
         return elapsed_ms(start)
 
     def status(self) -> dict[str, Any]:
@@ -98,17 +72,7 @@ class Daemon:
             return
         self.children.update(child_pids(self.proc.pid))
         start = time.perf_counter()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=DAEMON_STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            except BaseException:  # Ctrl-C while waiting: do not leave it running
-                self.proc.kill()
-                self.proc.wait()
-                raise
+        stop_daemon(self.proc)
         took = elapsed_ms(start)
         left = sorted(pid for pid in self.children if alive(pid))
         for pid in left:

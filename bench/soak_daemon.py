@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +19,8 @@ from typing import Any
 from soak_client import Conn
 
 from claif_cod.protocol import DaemonStatus, DaemonStatusRequest, Response, decode_result
-from claif_cod.transport.autostart import answers
+from claif_cod.testing.daemon import start_daemon, stop_daemon
 
-DAEMON_START_TIMEOUT_S = 20.0
-DAEMON_STOP_TIMEOUT_S = 60.0
 SETTLE_TIMEOUT_S = 30.0
 
 
@@ -51,40 +48,13 @@ class Daemon:
         return self.proc.pid
 
     def start(self) -> None:
-        command = [
-            sys.executable,
-            "-m",
-            "claif_codd",
-            "serve",
-            "--socket",
-            str(self.socket),
-            "--state-dir",
-            str(self.state_dir),
-            "--log-format",
-            "json",
-            "--log-level",
-            "info",
-        ]
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                command, env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
-            )
-        deadline = time.monotonic() + DAEMON_START_TIMEOUT_S
-        while not answers(self.socket):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"claif-codd did not start:\n{self.log.read_text()}")
-            time.sleep(0.02)
+        self.proc = start_daemon(
+            self.socket, self.state_dir, self.log, self.env, ["--log-format", "json", "--log-level", "info"]
+        )
 
     def stop(self) -> int | None:
-        if self.proc is None or self.proc.poll() is not None:
-            return None if self.proc is None else self.proc.returncode
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(DAEMON_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            return None
+        """The exit code (negative: the signal that ended it, SIGKILL when it hung); None if never started."""
+        return None if self.proc is None else stop_daemon(self.proc)
 
     def sample(self) -> Sample:
         status = Path(f"/proc/{self.pid}/status").read_text()

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from claif_cod.protocol import DaemonStatus, DaemonStatusRequest, decode_result
-from claif_cod.transport.autostart import answers
+from claif_cod.testing.daemon import start_daemon, stop_daemon
 from claif_cod.transport.daemon_client import DaemonConnection
-
-START_TIMEOUT_S = 20.0
 
 
 @dataclass
@@ -28,34 +24,7 @@ class DaemonProcess:
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self, *extra: str) -> None:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "claif_codd",
-                    "serve",
-                    "--socket",
-                    str(self.socket),
-                    "--state-dir",
-                    str(self.state_dir),
-                    "--log-level",
-                    "debug",
-                    *extra,
-                ],
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not answers(self.socket):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.proc.kill()  # never leave a daemon behind that starts after we gave up
-                self.proc.wait()
-                raise RuntimeError(f"daemon did not start:\n{self.log.read_text()}")
-            time.sleep(0.02)
+        self.proc = start_daemon(self.socket, self.state_dir, self.log, self.env, ["--log-level", "debug", *extra])
 
     def status(self) -> DaemonStatus:
         """``daemon.status`` over the socket, typed."""
@@ -89,11 +58,4 @@ class DaemonProcess:
 
     def stop(self) -> int:
         assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_daemon(self.proc)

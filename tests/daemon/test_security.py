@@ -34,7 +34,7 @@ from typing import Any
 import msgspec
 import openai
 import pytest
-from daemon_process import START_TIMEOUT_S, DaemonProcess
+from daemon_process import DaemonProcess
 
 from claif_cod import CodexClient
 from claif_cod.engine.config import CodexConfig
@@ -50,6 +50,7 @@ from claif_cod.protocol import (
     encode,
     encode_frame,
 )
+from claif_cod.testing.daemon import START_TIMEOUT_S
 from claif_cod.transport import daemon_client, socket_path
 from claif_cod.transport.autostart import answers
 from claif_cod.transport.socket_path import ForeignSocket, UnsafeSocketDirectory, check_peer, check_socket

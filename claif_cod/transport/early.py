@@ -69,8 +69,12 @@ def claim(request: httpx2.Request, body: bytes, timeout: float | None) -> Early 
 @contextlib.contextmanager
 def started(core: Starter, body: bytes, timeout: float | None) -> Iterator[None]:
     """Around a sync ``create()``: the dispatch runs from here on; unclaimed, it is undone."""
-    loop = core.loop
-    early = Early(body, timeout, loop.run(core.begin_chat(body, timeout)))
+    try:
+        loop = core.loop
+        early = Early(body, timeout, loop.run(core.begin_chat(body, timeout)))
+    except RuntimeError:  # a closed client: openai's own request reports it (APIConnectionError)
+        yield
+        return
     token = _current.set(early)
     try:
         yield
@@ -82,8 +86,12 @@ def started(core: Starter, body: bytes, timeout: float | None) -> Iterator[None]
 
 @contextlib.asynccontextmanager
 async def started_async(core: Starter, body: bytes, timeout: float | None) -> AsyncIterator[None]:
-    loop = core.loop
-    early = Early(body, timeout, await loop.run_async(core.begin_chat(body, timeout)))
+    try:
+        loop = core.loop
+        early = Early(body, timeout, await loop.run_async(core.begin_chat(body, timeout)))
+    except RuntimeError:  # a closed client: openai's own request reports it (APIConnectionError)
+        yield
+        return
     token = _current.set(early)
     try:
         yield

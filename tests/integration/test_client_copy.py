@@ -69,3 +69,29 @@ async def test_the_async_client_copies_too(aclient: AsyncCodexClient) -> None:
     assert isinstance(quick, AsyncCodexClient) and quick.max_retries == 0
     completion = await quick.chat.completions.create(model="o4-mini", messages=[user("hi")])
     assert completion.choices[0].message.content == "Echo: hi"
+
+
+def closed_client_error() -> tuple[type[Exception], str]:
+    """What this openai version raises for a request on a closed client (3.0 an APIConnectionError, newer
+    ones httpx's RuntimeError), and its message."""
+    plain = openai.OpenAI(api_key="unused", base_url="http://127.0.0.1:9/v1", max_retries=0)
+    plain.close()
+    try:
+        plain.models.list()
+    except Exception as exc:
+        return type(exc), str(exc)
+    raise AssertionError("a closed openai client sent a request")
+
+
+def test_closing_a_copy_closes_the_engine_it_shares(codex_home: Path, workdir: Path) -> None:
+    original = CodexClient(daemon="off", model="o4-mini")
+    original.with_options(timeout=30).close()  # as openai's copies, which share their HTTP client
+    for request in (
+        lambda: original.chat.completions.create(messages=[user("hi")]),  # type: ignore[call-overload]
+        lambda: original.models.list(),
+    ):
+        kind, message = closed_client_error()
+        with pytest.raises(kind) as raised:  # as a closed openai client
+            request()
+        assert str(raised.value) == message
+    original.close()

@@ -17,6 +17,8 @@ from claif_cod import AsyncCodexClient
 agents = pytest.importorskip("agents", reason=f"openai-agents is not installed ({INSTALL_HINT})")
 from agents import (  # noqa: E402
     Agent,
+    ModelRetrySettings,
+    ModelSettings,
     OpenAIChatCompletionsModel,
     Runner,
     function_tool,
@@ -129,3 +131,18 @@ async def test_a_conversation_with_a_tool_call_continued_with_to_input_list_stay
     requests = model.since()
     assert len({r.body["prompt_cache_key"] for r in requests}) == 1  # one Codex thread throughout
     assert len(requests[-1].function_calls()) == 1  # the thread's own call, not injected a second time
+
+
+@pytest.mark.parametrize("api", ["responses", "chat_completions"])
+async def test_an_explicit_no_retry_budget_runs_on_a_client_copy(model: Requests, api: str) -> None:
+    """With ``retry=ModelRetrySettings(max_retries=0)`` the SDK calls ``client.with_options(max_retries=0)``."""
+    client = AsyncCodexClient(daemon="off")
+    set_default_openai_client(client, use_for_tracing=False)
+    settings = ModelSettings(retry=ModelRetrySettings(max_retries=0))
+    chosen = "o4-mini" if api == "responses" else OpenAIChatCompletionsModel(model="o4-mini", openai_client=client)
+    agent = Agent(name="Assistant", model=chosen, model_settings=settings)
+
+    result = await Runner.run(agent, "no retries")
+
+    assert result.final_output == "Echo: no retries"
+    assert len(model.since()) == 1

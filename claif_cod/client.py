@@ -99,9 +99,10 @@ class _Completions(Completions):
     if not TYPE_CHECKING:
 
         def create(self, **kwargs: Any) -> Any:
-            fast = prepare(_defaulted(self._client, kwargs), CHAT)
+            kwargs = _defaulted(self._client, kwargs)
+            fast = prepare(kwargs, CHAT)
             if fast is None:
-                return super().create(**_defaulted(self._client, kwargs))
+                return super().create(**kwargs)
             timeout = read_timeout(fast.options.get("timeout", self._client.timeout))
             with started(self._client._core, fast.content, timeout):
                 return self._post("/chat/completions", **_posted(fast, ChatCompletion, Stream[ChatCompletionChunk]))
@@ -123,9 +124,10 @@ class _AsyncCompletions(AsyncCompletions):
     if not TYPE_CHECKING:
 
         async def create(self, **kwargs: Any) -> Any:
-            fast = prepare(_defaulted(self._client, kwargs), CHAT)
+            kwargs = _defaulted(self._client, kwargs)
+            fast = prepare(kwargs, CHAT)
             if fast is None:
-                return await super().create(**_defaulted(self._client, kwargs))
+                return await super().create(**kwargs)
             timeout = read_timeout(fast.options.get("timeout", self._client.timeout))
             async with started_async(self._client._core, fast.content, timeout):
                 posted = _posted(fast, ChatCompletion, AsyncStream[ChatCompletionChunk])

@@ -58,7 +58,7 @@ def copied(
     set_default_query: Mapping[str, object] | None,
     other: Mapping[str, Any],
 ) -> C:
-    refused = sorted(name for name, value in other.items() if _given(value) and value != {})
+    refused = sorted(name for name, value in other.items() if _given(value))
     if refused:
         raise TypeError(
             f"{type(client).__name__}.copy() cannot change {', '.join(refused)}: a copy shares the original's "

@@ -91,9 +91,10 @@ class MemoryResponseStore:
 
     def delete(self, response_id: str) -> None:
         record = self._records.pop(response_id, None)
-        if record is not None:
-            self._bytes -= size(record)
-        if record is not None and self._tips.get(record.thread_id) == response_id:
+        if record is None:
+            return
+        self._bytes -= size(record)
+        if self._tips.get(record.thread_id) == response_id:
             newer = [r for r in self._records.values() if r.thread_id == record.thread_id]
             if newer:
                 self._tips[record.thread_id] = newer[-1].response_id

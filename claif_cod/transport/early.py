@@ -72,7 +72,7 @@ def started(core: Starter, body: bytes, timeout: float | None) -> Iterator[None]
     try:
         loop = core.loop
         early = Early(body, timeout, loop.run(core.begin_chat(body, timeout)))
-    except RuntimeError:  # a closed client: openai's own request reports it (APIConnectionError)
+    except RuntimeError:  # a closed client: openai's own request reports it, as for its own closed client
         yield
         return
     token = _current.set(early)
@@ -89,7 +89,7 @@ async def started_async(core: Starter, body: bytes, timeout: float | None) -> As
     try:
         loop = core.loop
         early = Early(body, timeout, await loop.run_async(core.begin_chat(body, timeout)))
-    except RuntimeError:  # a closed client: openai's own request reports it (APIConnectionError)
+    except RuntimeError:  # a closed client: openai's own request reports it, as for its own closed client
         yield
         return
     token = _current.set(early)

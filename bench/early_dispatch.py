@@ -4,7 +4,8 @@ One ``CodexClient(daemon="off")`` and its Codex process take turns in two modes,
 goes first each round, on conversations that grow by one turn a round: ``early`` is claif_cod as
 shipped; ``late`` replaces the early dispatch, in this process only, with nothing, so the turn
 starts when openai's request reaches the transport (as before the early dispatch existed).  Each
-mode runs a plain turn and a streamed one (time to the first content chunk).  Every reply is
+mode runs a plain turn, a streamed one (time to the first content chunk) and a ``responses.create``
+turn with the whole transcript (``store=False``, as an agent library re-sends it).  Every reply is
 checked; nothing asserts on time.
 Run: ``python bench/early_dispatch.py [--turns 60]``.
 """
@@ -19,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from bench_common import at_least_two, elapsed_ms, machine, model_server_process, private_home
 from offline_chat import MODEL, Conversation, expect_reply, progress, streamed
@@ -28,6 +30,7 @@ from claif_cod import CodexClient
 from claif_cod.testing import write_codex_home
 
 MODES = ("early", "late")
+KINDS = ("turn", "first token", "response")
 SHIPPED = claif_cod.client.started
 
 
@@ -42,7 +45,7 @@ def answered(conversation: Conversation, reply: str) -> None:
 
 
 def run(turns: int) -> dict[str, dict[str, list[float]]]:
-    samples = {mode: {"turn": [], "first token": []} for mode in MODES}
+    samples: dict[str, dict[str, list[float]]] = {mode: {kind: [] for kind in KINDS} for mode in MODES}
     with model_server_process() as (url, _), tempfile.TemporaryDirectory(prefix="claif-cod-early-") as scratch:
         root = Path(scratch)
         private_home(root)
@@ -50,6 +53,7 @@ def run(turns: int) -> dict[str, dict[str, list[float]]]:
         with CodexClient(working_dir=root, daemon="off") as client:
             plain = {mode: Conversation(f"{mode} plain") for mode in MODES}
             streaming = {mode: Conversation(f"{mode} stream") for mode in MODES}
+            transcripts: dict[str, list[Any]] = {mode: [] for mode in MODES}
             for round_no in range(turns + 1):
                 progress(f"round {round_no}/{turns}")
                 for mode in MODES if round_no % 2 else MODES[::-1]:
@@ -61,9 +65,17 @@ def run(turns: int) -> dict[str, dict[str, list[float]]]:
                     answered(plain[mode], completion.choices[0].message.content or "")
                     reply, first, _, _ = streamed(client, streaming[mode].ask())
                     answered(streaming[mode], reply)
+                    text = f"{mode} response {round_no + 1}"
+                    transcripts[mode].append({"role": "user", "content": text})
+                    start = time.perf_counter()
+                    response = client.responses.create(model=MODEL, input=transcripts[mode], store=False)
+                    responded = elapsed_ms(start)
+                    expect_reply(response.output_text, text, round_no + 1)
+                    transcripts[mode] += [item.model_dump(exclude_none=True) for item in response.output]
                     if round_no > 0:  # round 0 starts the conversations
                         samples[mode]["turn"].append(took)
                         samples[mode]["first token"].append(first)
+                        samples[mode]["response"].append(responded)
             claif_cod.client.started = SHIPPED
             progress("")
     return samples
@@ -79,7 +91,7 @@ def main() -> None:
     print(f"Load average (1 min) at start {load:.2f}, at end {os.getloadavg()[0]:.2f}; {args.turns} rounds")
     print()
     print(f"{'median ms':<14}{'early':>8}{'late':>8}{'early - late':>14}")
-    for kind in ("turn", "first token"):
+    for kind in KINDS:
         early, late = (statistics.median(samples[mode][kind]) for mode in MODES)
         print(f"{kind:<14}{early:>8.2f}{late:>8.2f}{early - late:>+14.2f}")
 

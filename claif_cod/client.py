@@ -25,7 +25,7 @@ from claif_cod.engine.config import CodexConfig
 from claif_cod.engine.engine import ApprovalHandler, decline_all
 from claif_cod.fast_create import CHAT, RESPONSES, FastRequest, prepare
 from claif_cod.openai_compat.options import RequestOptions
-from claif_cod.transport.early import read_timeout, started, started_async
+from claif_cod.transport.early import CHAT_PATH, RESPONSES_PATH, read_timeout, started, started_async
 from claif_cod.transport.httpx_transport import AsyncCodexTransport, CodexTransport, TransportCore
 from claif_cod.transport.select import DaemonMode, SelectingBackend, daemon_mode
 
@@ -104,8 +104,8 @@ class _Completions(Completions):
             if fast is None:
                 return super().create(**kwargs)
             timeout = read_timeout(fast.options.get("timeout", self._client.timeout))
-            with started(self._client._core, fast.content, timeout):
-                return self._post("/chat/completions", **_posted(fast, ChatCompletion, Stream[ChatCompletionChunk]))
+            with started(self._client._core, CHAT_PATH, fast.content, timeout):
+                return self._post(CHAT_PATH, **_posted(fast, ChatCompletion, Stream[ChatCompletionChunk]))
 
         def parse(self, **kwargs: Any) -> Any:
             return super().parse(**_defaulted(self._client, kwargs))
@@ -129,9 +129,9 @@ class _AsyncCompletions(AsyncCompletions):
             if fast is None:
                 return await super().create(**kwargs)
             timeout = read_timeout(fast.options.get("timeout", self._client.timeout))
-            async with started_async(self._client._core, fast.content, timeout):
+            async with started_async(self._client._core, CHAT_PATH, fast.content, timeout):
                 posted = _posted(fast, ChatCompletion, AsyncStream[ChatCompletionChunk])
-                return await self._post("/chat/completions", **posted)
+                return await self._post(CHAT_PATH, **posted)
 
         async def parse(self, **kwargs: Any) -> Any:
             return await super().parse(**_defaulted(self._client, kwargs))
@@ -153,7 +153,9 @@ class _Responses(Responses):
             fast = prepare(kwargs, RESPONSES)
             if fast is None:
                 return super().create(**kwargs)
-            return self._post("/responses", **_posted(fast, Response, Stream[ResponseStreamEvent]))
+            timeout = read_timeout(fast.options.get("timeout", self._client.timeout))
+            with started(self._client._core, RESPONSES_PATH, fast.content, timeout):
+                return self._post(RESPONSES_PATH, **_posted(fast, Response, Stream[ResponseStreamEvent]))
 
         def stream(self, **kwargs: Any) -> Any:
             return super().stream(**_defaulted(self._client, kwargs))
@@ -166,7 +168,10 @@ class _AsyncResponses(AsyncResponses):
             fast = prepare(kwargs, RESPONSES)
             if fast is None:
                 return await super().create(**kwargs)
-            return await self._post("/responses", **_posted(fast, Response, AsyncStream[ResponseStreamEvent]))
+            timeout = read_timeout(fast.options.get("timeout", self._client.timeout))
+            async with started_async(self._client._core, RESPONSES_PATH, fast.content, timeout):
+                posted = _posted(fast, Response, AsyncStream[ResponseStreamEvent])
+                return await self._post(RESPONSES_PATH, **posted)
 
         def stream(self, **kwargs: Any) -> Any:
             return super().stream(**_defaulted(self._client, kwargs))

@@ -1,12 +1,13 @@
-"""A chat request handed to the engine before openai builds its HTTP request.
+"""A request handed to the engine before openai builds its HTTP request.
 
 Between ``create()`` and the transport, openai spends ~0.2-0.4 ms building the request (options,
-headers, URL, httpx's ``Request`` and ``send``).  ``create()`` already holds the body, so it starts
-the dispatch first and Codex works on the turn while that code runs.  The transport claims the
-started dispatch for the one request that is exactly it (method, route, body bytes, read timeout);
-a retry or any other request is dispatched as usual.  A dispatch nobody claimed (openai failed
-before reaching the transport) is stopped, and waited for, before ``create()`` returns or raises,
-so a request the caller sees fail has not happened.
+headers, URL, httpx's ``Request`` and ``send``).  ``create()`` (``chat.completions`` and
+``responses``) already holds the body, so it starts the dispatch first and Codex works on the turn
+while that code runs.  The transport claims the started dispatch for the one request that is
+exactly it (method, route, body bytes, read timeout); a retry or any other request is dispatched
+as usual.  A dispatch nobody claimed (openai failed before reaching the transport) is stopped, and
+waited for, before ``create()`` returns or raises, as a request the caller cancels is: its turn is
+interrupted (a stored response is left ``cancelled``, under an id the caller never saw).
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from claif_cod.transport.backend import Reply, StreamReply
 from claif_cod.transport.loop_thread import LoopThread
 
 CHAT_PATH = "/chat/completions"
+RESPONSES_PATH = "/responses"
 
 
 @dataclass
 class Early:
+    path: str
     body: bytes
     timeout: float | None
     task: asyncio.Task[Reply] = field(repr=False)
@@ -40,7 +43,7 @@ class Starter(Protocol):
     @property
     def loop(self) -> LoopThread: ...
 
-    async def begin_chat(self, body: bytes, timeout: float | None) -> asyncio.Task[Reply]: ...
+    async def begin(self, path: str, body: bytes, timeout: float | None) -> asyncio.Task[Reply]: ...
 
 
 _current: ContextVar[Early | None] = ContextVar("claif_cod_early_chat", default=None)
@@ -60,18 +63,18 @@ def claim(request: httpx2.Request, body: bytes, timeout: float | None) -> Early 
     early = _current.get()
     if early is None or early.claimed or request.method != "POST":
         return None
-    if not request.url.path.endswith(CHAT_PATH) or body != early.body or timeout != early.timeout:
+    if not request.url.path.endswith(early.path) or body != early.body or timeout != early.timeout:
         return None
     early.claimed = True
     return early
 
 
 @contextlib.contextmanager
-def started(core: Starter, body: bytes, timeout: float | None) -> Iterator[None]:
+def started(core: Starter, path: str, body: bytes, timeout: float | None) -> Iterator[None]:
     """Around a sync ``create()``: the dispatch runs from here on; unclaimed, it is undone."""
     try:
         loop = core.loop
-        early = Early(body, timeout, loop.run(core.begin_chat(body, timeout)))
+        early = Early(path, body, timeout, loop.run(core.begin(path, body, timeout)))
     except RuntimeError:  # a closed client: openai's own request reports it, as for its own closed client
         yield
         return
@@ -85,10 +88,10 @@ def started(core: Starter, body: bytes, timeout: float | None) -> Iterator[None]
 
 
 @contextlib.asynccontextmanager
-async def started_async(core: Starter, body: bytes, timeout: float | None) -> AsyncIterator[None]:
+async def started_async(core: Starter, path: str, body: bytes, timeout: float | None) -> AsyncIterator[None]:
     try:
         loop = core.loop
-        early = Early(body, timeout, await loop.run_async(core.begin_chat(body, timeout)))
+        early = Early(path, body, timeout, await loop.run_async(core.begin(path, body, timeout)))
     except RuntimeError:  # a closed client: openai's own request reports it, as for its own closed client
         yield
         return

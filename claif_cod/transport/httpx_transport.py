@@ -23,7 +23,7 @@ import openai
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.transport.backend import JsonReply, Reply, pick_model, stored_response_action
-from claif_cod.transport.early import CHAT_PATH, Early, claim
+from claif_cod.transport.early import Early, claim
 from claif_cod.transport.loop_thread import LoopThread, Outcome, Pump
 from claif_cod.transport.select import DaemonMode, SelectingBackend
 
@@ -98,11 +98,11 @@ class TransportCore:
             request=request,
         )
 
-    async def begin_chat(self, body: bytes, timeout: float | None) -> asyncio.Task[Reply]:
-        """Runs on the engine loop: a chat request dispatched ahead of its HTTP request (see
+    async def begin(self, path: str, body: bytes, timeout: float | None) -> asyncio.Task[Reply]:
+        """Runs on the engine loop: a ``POST`` to ``path`` dispatched ahead of its HTTP request (see
         :mod:`claif_cod.transport.early`), returned once its first step ran, so that its first
         message to Codex is out."""
-        task = asyncio.get_running_loop().create_task(self.dispatch("POST", CHAT_PATH, body, timeout))
+        task = asyncio.get_running_loop().create_task(self.dispatch("POST", path, body, timeout))
         await asyncio.sleep(0)
         return task
 

@@ -52,6 +52,34 @@ def test_the_daemon_has_the_turn_early_and_takes_back_one_never_sent(
     assert codex_model_server.requests[-1].user_texts() == ["one", "two"]
 
 
+def test_the_daemon_starts_a_response_early_and_takes_back_one_never_sent(
+    daemon: DaemonProcess, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    def wait_for_the_model(_request: httpx2.Request) -> None:
+        codex_model_server.wait_for_requests(1, timeout=20)
+
+    def refuse(_request: httpx2.Request) -> None:
+        codex_model_server.wait_for_requests(2, timeout=20)
+        raise Refused("refused before the transport")
+
+    with CodexClient(daemon="require", model="o4-mini") as client:
+        client._client.event_hooks["request"] = [wait_for_the_model]
+        first = client.responses.create(input=[user("one")], store=False)
+        assert first.output_text == "Echo: one"
+        transcript = [user("one"), *(item.model_dump(exclude_none=True) for item in first.output)]
+        client._client.event_hooks["request"] = [refuse]
+        with refused():
+            client.responses.create(input=[*transcript, user("[[stall]] two")], store=False)
+        wait_until(
+            lambda: sum(p.turns_in_flight for p in daemon.status().processes) == 0,
+            "the daemon to interrupt the turn openai never sent",
+        )
+        client._client.event_hooks["request"] = []
+        again = client.responses.create(input=[*transcript, user("two")], store=False)
+        assert again.output_text == "[turn 2] Echo: two"
+    assert codex_model_server.requests[-1].user_texts() == ["one", "two"]
+
+
 @pytest.mark.parametrize("stream", [False, True])
 async def test_a_request_cancelled_before_its_first_chunk_stops_in_the_daemon(
     daemon: DaemonProcess, workdir: Path, codex_model_server: ModelServer, stream: bool

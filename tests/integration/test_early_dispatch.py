@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx2
+import openai
 import pytest
 from refusals import Refused, refused
 from waiting import wait_until
@@ -108,3 +109,43 @@ def test_a_stream_that_began_before_openai_failed_is_interrupted(
     with refused():
         client.chat.completions.create(messages=[user("[[stall-mid]] three four five")], stream=True)
     interrupted(client)
+
+
+# --- responses.create: the same early dispatch ----------------------------------------------------
+
+
+def test_a_response_starts_while_openai_still_builds_the_request(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    def request_hook(_request: httpx2.Request) -> None:
+        codex_model_server.wait_for_requests(1, timeout=20)  # only a turn started earlier reaches the model
+
+    client._client.event_hooks["request"].append(request_hook)
+    assert client.responses.create(input="early response").output_text == "Echo: early response"
+    with client.responses.create(input="early stream", stream=True) as stream:
+        assert [e.response.output_text for e in stream if e.type == "response.completed"] == ["Echo: early stream"]
+
+
+def test_each_retry_of_a_response_is_a_new_dispatch(
+    codex_home: object, workdir: object, codex_model_server: ModelServer
+) -> None:
+    with CodexClient(daemon="off", model="o4-mini", max_retries=2) as client, pytest.raises(openai.RateLimitError):
+        client.responses.create(input="[[status:429]] again")
+    assert len(codex_model_server.requests) == 3  # openai's two retries each reached the model
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_response_openai_fails_to_send_is_interrupted_and_not_continued(
+    client: CodexClient, codex_model_server: ModelServer, stream: bool
+) -> None:
+    first = client.responses.create(input=[user("one")], store=False)
+    transcript = [user("one"), *(item.model_dump(exclude_none=True) for item in first.output)]
+    refuse = refuse_once_the_model_has_it(codex_model_server, 2)
+    client._client.event_hooks["request"].append(refuse)
+    with refused():
+        client.responses.create(input=[*transcript, user("[[stall]] two")], store=False, stream=stream)
+    interrupted(client)
+    client._client.event_hooks["request"].remove(refuse)
+    again = client.responses.create(input=[*transcript, user("two")], store=False)
+    assert again.output_text == "[turn 2] Echo: two"  # the failed turn is in no thread it continues
+    assert codex_model_server.requests[-1].user_texts() == ["one", "two"]

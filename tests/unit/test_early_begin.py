@@ -12,7 +12,7 @@ from claif_cod.transport.backend import Reply
 from claif_cod.transport.httpx_transport import TransportCore
 
 
-async def test_begin_chat_returns_once_the_dispatch_took_its_first_step(tmp_path: Path) -> None:
+async def test_begin_returns_once_the_dispatch_took_its_first_step(tmp_path: Path) -> None:
     core = TransportCore(RequestOptions(config=CodexConfig(working_dir=str(tmp_path))), "off")
     steps: list[tuple[str, bytes, float | None]] = []
     never = asyncio.Event()
@@ -23,7 +23,7 @@ async def test_begin_chat_returns_once_the_dispatch_took_its_first_step(tmp_path
         raise AssertionError("unreachable")
 
     core.dispatch = dispatch  # type: ignore[method-assign]
-    task = await core.begin_chat(b'{"messages": []}', 2.5)
+    task = await core.begin("/chat/completions", b'{"messages": []}', 2.5)
     assert steps == [("/chat/completions", b'{"messages": []}', 2.5)]
     task.cancel()
     await asyncio.wait({task})

@@ -4,9 +4,9 @@ One ``CodexClient(daemon="off")`` and its Codex process take turns in two modes,
 goes first each round, on conversations that grow by one turn a round: ``early`` is claif_cod as
 shipped; ``late`` replaces the early dispatch, in this process only, with nothing, so the turn
 starts when openai's request reaches the transport (as before the early dispatch existed).  Each
-mode runs a plain turn, a streamed one (time to the first content chunk) and a ``responses.create``
-turn with the whole transcript (``store=False``, as an agent library re-sends it).  Every reply is
-checked; nothing asserts on time.
+mode runs a plain turn and a streamed one (time to the first content chunk); then, in rounds of
+their own, a ``responses.create`` turn with the whole transcript (``store=False``, as an agent
+library re-sends it).  Every reply is checked; nothing asserts on time.
 Run: ``python bench/early_dispatch.py [--turns 60]``.
 """
 
@@ -55,7 +55,7 @@ def run(turns: int) -> dict[str, dict[str, list[float]]]:
             streaming = {mode: Conversation(f"{mode} stream") for mode in MODES}
             transcripts: dict[str, list[Any]] = {mode: [] for mode in MODES}
             for round_no in range(turns + 1):
-                progress(f"round {round_no}/{turns}")
+                progress(f"chat round {round_no}/{turns}")
                 for mode in MODES if round_no % 2 else MODES[::-1]:
                     claif_cod.client.started = SHIPPED if mode == "early" else no_early_dispatch  # type: ignore[assignment]
                     messages = plain[mode].ask()
@@ -65,6 +65,15 @@ def run(turns: int) -> dict[str, dict[str, list[float]]]:
                     answered(plain[mode], completion.choices[0].message.content or "")
                     reply, first, _, _ = streamed(client, streaming[mode].ask())
                     answered(streaming[mode], reply)
+                    if round_no > 0:  # round 0 starts the conversations
+                        samples[mode]["turn"].append(took)
+                        samples[mode]["first token"].append(first)
+            # Apart from the chat rounds: mixed in, a Responses turn moved the next turns' figures by
+            # milliseconds depending on their order (not on the dispatch), on this 2-CPU machine.
+            for round_no in range(turns + 1):
+                progress(f"responses round {round_no}/{turns}")
+                for mode in MODES if round_no % 2 else MODES[::-1]:
+                    claif_cod.client.started = SHIPPED if mode == "early" else no_early_dispatch  # type: ignore[assignment]
                     text = f"{mode} response {round_no + 1}"
                     transcripts[mode].append({"role": "user", "content": text})
                     start = time.perf_counter()
@@ -72,9 +81,7 @@ def run(turns: int) -> dict[str, dict[str, list[float]]]:
                     responded = elapsed_ms(start)
                     expect_reply(response.output_text, text, round_no + 1)
                     transcripts[mode] += [item.model_dump(exclude_none=True) for item in response.output]
-                    if round_no > 0:  # round 0 starts the conversations
-                        samples[mode]["turn"].append(took)
-                        samples[mode]["first token"].append(first)
+                    if round_no > 0:
                         samples[mode]["response"].append(responded)
             claif_cod.client.started = SHIPPED
             progress("")

@@ -62,3 +62,26 @@ async def test_tool_plain_round_trip(model: Requests) -> None:
 
     assert rolls == [6]
     assert result.output == "Tool roll_die returned: rolled a 4"
+
+
+async def test_a_conversation_on_the_responses_api_stays_on_its_codex_thread(model: Requests) -> None:
+    """``OpenAIResponsesModel`` re-sends the whole history (``message_history=``) each run, a tool call
+    and its result included: Codex continues one thread, with nothing injected again."""
+    from pydantic_ai.models.openai import OpenAIResponsesModel
+
+    async with AsyncCodexClient(daemon="off") as client:
+        agent = Agent(OpenAIResponsesModel("o4-mini", provider=OpenAIProvider(openai_client=client)))
+
+        @agent.tool_plain
+        def look_up(key: str) -> str:
+            """Look a key up."""
+            return f"value of {key}"
+
+        first = await agent.run('Look it up [[call:look_up {"key": "k1"}]]')
+        second = await agent.run("thanks", message_history=first.all_messages())
+
+    assert first.output == "Tool look_up returned: value of k1"
+    assert second.output == "[turn 2] Echo: thanks"
+    requests = model.since()
+    assert len({r.body["prompt_cache_key"] for r in requests}) == 1  # one Codex thread throughout
+    assert len(requests[-1].function_calls()) == 1  # the thread's own call, not injected a second time

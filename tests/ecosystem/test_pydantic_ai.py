@@ -1,6 +1,6 @@
 """pydantic-ai on Codex: ``OpenAIChatModel`` with ``OpenAIProvider(openai_client=AsyncCodexClient())``,
-as its docs show for a custom OpenAI client; ``output_type=`` in its default (tool) mode and
-``@agent.tool_plain``."""
+as its docs show for a custom OpenAI client; ``output_type=`` in its default (tool) mode,
+``@agent.tool_plain``, and ``OpenAIResponsesModel`` continuing a conversation on one Codex thread."""
 
 from __future__ import annotations
 

@@ -34,6 +34,14 @@ def machine() -> dict[str, Any]:
     }
 
 
+def run_header(load_start: float, what: str) -> str:
+    """The two lines a benchmark's report starts with: the machine, and the load it ran under."""
+    return (
+        "Machine: {platform}, {cpu_count} CPUs, Python {python}, claif_cod {claif_cod}\n".format(**machine())
+        + f"Load average (1 min) at start {load_start:.2f}, at end {os.getloadavg()[0]:.2f}; {what}"
+    )
+
+
 def at_least_two(text: str) -> int:
     value = int(text)
     if value < 2:

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench_common import at_least_two, elapsed_ms, machine, model_server_process, private_home
+from bench_common import at_least_two, elapsed_ms, model_server_process, private_home, run_header
 from offline_chat import MODEL, Conversation, expect_reply, progress, streamed
 
 import claif_cod.client
@@ -94,8 +94,7 @@ def main() -> None:
     args = parser.parse_args()
     load = os.getloadavg()[0]
     samples = run(args.turns)
-    print("Machine: {platform}, {cpu_count} CPUs, Python {python}, claif_cod {claif_cod}".format(**machine()))
-    print(f"Load average (1 min) at start {load:.2f}, at end {os.getloadavg()[0]:.2f}; {args.turns} rounds")
+    print(run_header(load, f"{args.turns} rounds"))
     print()
     print(f"{'median ms':<14}{'early':>8}{'late':>8}{'early - late':>14}")
     for kind in KINDS:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import codex_cli_bin
-from bench_common import codex_version, elapsed_ms, machine, private_home
+from bench_common import codex_version, elapsed_ms, private_home, run_header
 from offline_chat import MODEL, expect_reply, progress
 from private_daemon import Daemon, Memory, sigterm_as_interrupt
 
@@ -117,10 +117,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     base = snapshots[0].codex_rss
     lines = [
         f"Codex:   {codex_version(codex)}",
-        "Machine: {platform}, {cpu_count} CPUs, Python {python}, claif_cod {claif_cod}".format(**machine()),
-        f"Load average (1 min) at start {load_start:.2f}, at end {os.getloadavg()[0]:.2f}; "
-        f"{args.sessions} sessions over {len(dirs)} working directories; --thread-idle-timeout {args.idle_timeout:g}; "
-        f"total {time.perf_counter() - started:.0f} s",
+        run_header(
+            load_start,
+            f"{args.sessions} sessions over {len(dirs)} working directories; "
+            f"--thread-idle-timeout {args.idle_timeout:g}; total {time.perf_counter() - started:.0f} s",
+        ),
         "",
         f"{'when':<34}{'Codex RSS':>12}{'over fresh':>12}{'threads':>9}{'daemon RSS':>12}",
         "-" * 79,

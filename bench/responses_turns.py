@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench_common import at_least_two, elapsed_ms, machine, model_server_process, private_home
+from bench_common import at_least_two, elapsed_ms, model_server_process, private_home, run_header
 from offline_chat import MODEL, Summary, expect_reply, progress
 from raw_app_server import RawAppServer
 
@@ -168,8 +168,7 @@ def main() -> None:
     args = parser.parse_args()
     load = os.getloadavg()[0]
     samples = run(args.turns)
-    print("Machine: {platform}, {cpu_count} CPUs, Python {python}, claif_cod {claif_cod}".format(**machine()))
-    print(f"Load average (1 min) at start {load:.2f}, at end {os.getloadavg()[0]:.2f}; {args.turns} warm turns a row")
+    print(run_header(load, f"{args.turns} warm turns a row"))
     print()
     floor = statistics.median(samples[RAW])
     print(f"{'row':<30}{'median ms':>10}{'- floor':>9}{'p90 ms':>9}")

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import codex_cli_bin
-from bench_common import codex_version, machine, model_server_process, private_home
+from bench_common import codex_version, model_server_process, private_home, run_header
 from offline_chat import MODEL, Conversation, expect_reply, progress
 from private_daemon import Daemon, sigterm_as_interrupt
 from raw_app_server import RawAppServer
@@ -158,10 +158,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         cleanup.close()
     floor = statistics.median(per_turn["raw"])
     print(f"Codex:   {codex_version(codex)}")
-    print("Machine: {platform}, {cpu_count} CPUs, Python {python}, claif_cod {claif_cod}".format(**machine()))
     print(
-        f"Load average (1 min) at start {load_start:.2f}, at end {os.getloadavg()[0]:.2f}; "
-        f"{args.conversations} concurrent conversations x {args.turns} turns, {args.blocks} blocks per mode"
+        run_header(
+            load_start,
+            f"{args.conversations} concurrent conversations x {args.turns} turns, {args.blocks} blocks per mode",
+        )
     )
     print()
     print(f"{'mode':<14}{'CPU ms / turn (median)':>24}{'x raw':>8}{'turns/s (median)':>18}   blocks")

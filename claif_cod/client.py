@@ -6,6 +6,7 @@ is claif_cod, so every type, stream and exception is openai's own.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
@@ -84,6 +85,18 @@ def _defaulted(client: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     return kwargs if "model" in kwargs or default is None else {**kwargs, "model": default}
 
 
+def _dispatched(resource: Any, path: str, fast: FastRequest) -> contextlib.AbstractContextManager[None]:
+    """The early dispatch of ``fast`` (see :mod:`claif_cod.transport.early`), with the read timeout
+    httpx will put on the request."""
+    timeout = read_timeout(fast.options.get("timeout", resource._client.timeout))
+    return started(resource._client._core, path, fast.content, timeout)
+
+
+def _dispatched_async(resource: Any, path: str, fast: FastRequest) -> contextlib.AbstractAsyncContextManager[None]:
+    timeout = read_timeout(fast.options.get("timeout", resource._client.timeout))
+    return started_async(resource._client._core, path, fast.content, timeout)
+
+
 def _posted(fast: FastRequest, cast_to: type[Any], stream_cls: type[Any]) -> dict[str, Any]:
     """openai's ``_post`` arguments for a request built by the fast path."""
     return {
@@ -103,8 +116,7 @@ class _Completions(Completions):
             fast = prepare(kwargs, CHAT)
             if fast is None:
                 return super().create(**kwargs)
-            timeout = read_timeout(fast.options.get("timeout", self._client.timeout))
-            with started(self._client._core, CHAT_PATH, fast.content, timeout):
+            with _dispatched(self, CHAT_PATH, fast):
                 return self._post(CHAT_PATH, **_posted(fast, ChatCompletion, Stream[ChatCompletionChunk]))
 
         def parse(self, **kwargs: Any) -> Any:
@@ -128,8 +140,7 @@ class _AsyncCompletions(AsyncCompletions):
             fast = prepare(kwargs, CHAT)
             if fast is None:
                 return await super().create(**kwargs)
-            timeout = read_timeout(fast.options.get("timeout", self._client.timeout))
-            async with started_async(self._client._core, CHAT_PATH, fast.content, timeout):
+            async with _dispatched_async(self, CHAT_PATH, fast):
                 posted = _posted(fast, ChatCompletion, AsyncStream[ChatCompletionChunk])
                 return await self._post(CHAT_PATH, **posted)
 
@@ -153,8 +164,7 @@ class _Responses(Responses):
             fast = prepare(kwargs, RESPONSES)
             if fast is None:
                 return super().create(**kwargs)
-            timeout = read_timeout(fast.options.get("timeout", self._client.timeout))
-            with started(self._client._core, RESPONSES_PATH, fast.content, timeout):
+            with _dispatched(self, RESPONSES_PATH, fast):
                 return self._post(RESPONSES_PATH, **_posted(fast, Response, Stream[ResponseStreamEvent]))
 
         def stream(self, **kwargs: Any) -> Any:
@@ -168,8 +178,7 @@ class _AsyncResponses(AsyncResponses):
             fast = prepare(kwargs, RESPONSES)
             if fast is None:
                 return await super().create(**kwargs)
-            timeout = read_timeout(fast.options.get("timeout", self._client.timeout))
-            async with started_async(self._client._core, RESPONSES_PATH, fast.content, timeout):
+            async with _dispatched_async(self, RESPONSES_PATH, fast):
                 posted = _posted(fast, Response, AsyncStream[ResponseStreamEvent])
                 return await self._post(RESPONSES_PATH, **posted)
 

@@ -6,12 +6,13 @@ import argparse
 import contextlib
 import os
 import platform
+import random
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import claif_cod
 
@@ -40,6 +41,21 @@ def run_header(load_start: float, what: str) -> str:
         "Machine: {platform}, {cpu_count} CPUs, Python {python}, claif_cod {claif_cod}\n".format(**machine())
         + f"Load average (1 min) at start {load_start:.2f}, at end {os.getloadavg()[0]:.2f}; {what}"
     )
+
+
+Step = TypeVar("Step")
+
+
+def round_orders(steps: Sequence[Step], seed: int = 0) -> Iterator[list[Step]]:
+    """The order of each round's steps: a new random permutation every round (seeded, so a run can be
+    repeated). Rotating a fixed list is not enough: each step would always follow the same step,
+    and the work a turn leaves behind (Codex's writes, a daemon's bookkeeping) would always fall on
+    the same row."""
+    rng = random.Random(seed)
+    while True:
+        order = list(steps)
+        rng.shuffle(order)
+        yield order
 
 
 def at_least_two(text: str) -> int:

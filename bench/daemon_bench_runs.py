@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import openai
-from bench_common import elapsed_ms
+from bench_common import elapsed_ms, round_orders
 from offline_chat import MODEL, Conversation, exec_turn, expect_reply, progress, streamed
 from raw_app_server import RawAppServer, RawTurn
 
@@ -88,7 +89,8 @@ def raw_turn(raw: RawAppServer, thread_id: str, conversation: Conversation) -> R
 
 
 def run_rounds(bench: Latency, turns: int) -> None:
-    """Round 0 warms up; rounds 1..turns take one sample of every mode, interleaved."""
+    """Round 0 warms up; rounds 1..turns take one sample of every mode, interleaved in a new random
+    order each round."""
     daemon = CodexClient(working_dir=bench.workdir, codex_path=bench.codex, daemon="require")
     local = CodexClient(working_dir=bench.workdir, codex_path=bench.codex, daemon="off")
     http = openai.OpenAI(
@@ -112,20 +114,33 @@ def run_rounds(bench: Latency, turns: int) -> None:
                 (RAW_FIRST, "raw streamed"),
             )
         }
-        for round_no in range(turns + 1):
+
+        def raw_total(thread: str, mode: str) -> tuple[float, bool]:
+            turn = raw_turn(bench.raw, thread, chats[mode])
+            return turn.total_ms, turn.cached
+
+        def raw_first(thread: str, mode: str) -> tuple[float, bool]:
+            turn = raw_turn(bench.raw, thread, chats[mode])
+            return turn.first_delta_ms, turn.cached
+
+        steps: list[tuple[str, Callable[[], tuple[float, bool]]]] = [
+            (EXEC, lambda: (exec_turn(bench.codex, bench.workdir, bench.env), True)),
+            (DAEMON, lambda: client_turn(daemon, chats[DAEMON])),
+            (HTTP, lambda: client_turn(http, chats[HTTP])),
+            (LOCAL, lambda: client_turn(local, chats[LOCAL])),
+            (RAW, lambda: raw_total(raw_thread, RAW)),
+            (DAEMON_FIRST, lambda: client_stream(daemon, chats[DAEMON_FIRST])),
+            (HTTP_FIRST, lambda: client_stream(http, chats[HTTP_FIRST])),
+            (LOCAL_FIRST, lambda: client_stream(local, chats[LOCAL_FIRST])),
+            (RAW_FIRST, lambda: raw_first(raw_stream_thread, RAW_FIRST)),
+        ]
+        for round_no, order in zip(range(turns + 1), round_orders(steps), strict=False):
             progress(f"latency round {round_no}/{turns}")
-            samples: dict[str, float] = {EXEC: exec_turn(bench.codex, bench.workdir, bench.env)}
+            samples: dict[str, float] = {}
             hits: dict[str, bool] = {}
-            samples[DAEMON], hits[DAEMON] = client_turn(daemon, chats[DAEMON])
-            samples[HTTP], hits[HTTP] = client_turn(http, chats[HTTP])
-            samples[LOCAL], hits[LOCAL] = client_turn(local, chats[LOCAL])
-            turn = raw_turn(bench.raw, raw_thread, chats[RAW])
-            samples[RAW], hits[RAW] = turn.total_ms, turn.cached
-            samples[DAEMON_FIRST], hits[DAEMON_FIRST] = client_stream(daemon, chats[DAEMON_FIRST])
-            samples[HTTP_FIRST], hits[HTTP_FIRST] = client_stream(http, chats[HTTP_FIRST])
-            samples[LOCAL_FIRST], hits[LOCAL_FIRST] = client_stream(local, chats[LOCAL_FIRST])
-            turn = raw_turn(bench.raw, raw_stream_thread, chats[RAW_FIRST])
-            samples[RAW_FIRST], hits[RAW_FIRST] = turn.first_delta_ms, turn.cached
+            for mode, step in order:
+                samples[mode], hits[mode] = step()
+            hits.pop(EXEC)
             if round_no == 0:
                 bench.warmup = samples
                 continue

@@ -23,8 +23,9 @@ every row alike:
 ``daemon session``       the same through the daemon
 ``codex exec``           ``codex exec --json`` spawned per turn
 
-Round 0 of each size is untimed (it seeds every thread).  The rows' order rotates every round, so
-that work Codex leaves behind after a turn (a persisted thread's writes) falls on every row alike.
+Round 0 of each size is untimed (it seeds every thread).  The rows take their turns in a new random
+order every round (``bench_common.round_orders``), so that work left behind after a turn (a
+persisted thread's writes) falls on every row alike.
 Nothing asserts on time; every reply is checked (``[turn K]`` counts the user messages the Codex
 thread holds, so a lost history shows).
 Run: ``python bench/floor_bench.py [--turns N] [--sizes 10,50,100,200] [--json PATH]``.
@@ -50,7 +51,15 @@ from typing import Any
 import codex_cli_bin
 import msgspec
 import openai
-from bench_common import at_least_two, codex_version, elapsed_ms, machine, model_server_process, private_home
+from bench_common import (
+    at_least_two,
+    codex_version,
+    elapsed_ms,
+    machine,
+    model_server_process,
+    private_home,
+    round_orders,
+)
 from offline_chat import MODEL, exec_turn, expect_reply, progress, streamed
 from openai.types.chat import ChatCompletionMessageParam
 from private_daemon import Daemon, sigterm_as_interrupt
@@ -242,12 +251,11 @@ def run_phase(label: str, size: int, big: bool, rounds: int, ctx: dict[str, Any]
             ("t", LOCAL_SESSION, lambda: turn(sessions[LOCAL_SESSION], chats["local session"], session=True)),
             ("t", DAEMON_SESSION, lambda: turn(sessions[DAEMON_SESSION], chats["daemon session"], session=True)),
         ]
-        for round_no in range(rounds + 1):
+        for round_no, order in zip(range(rounds + 1), round_orders(steps), strict=False):
             progress(f"{label}: round {round_no}/{rounds}")
             t: dict[str, float] = {}
             f: dict[str, float] = {}
-            shift = round_no % len(steps)
-            for kind, row, step in steps[shift:] + steps[:shift]:
+            for kind, row, step in order:
                 (t if kind == "t" else f)[row] = step()
             if round_no == 0:
                 continue  # seeds every thread

@@ -1,6 +1,6 @@
 """Warm Responses turns the ways agent libraries send them, beside chat and the raw floor.
 
-Each round takes one turn of every row, in a shifting order, on conversations that grow by one
+Each round takes one turn of every row, in a new random order, on conversations that grow by one
 turn a round, all on one ``CodexClient(daemon="off")`` and its Codex process:
 
 ``raw, same process``        the floor: an ephemeral thread driven directly on the client's own
@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench_common import at_least_two, elapsed_ms, model_server_process, private_home, run_header
+from bench_common import at_least_two, elapsed_ms, model_server_process, private_home, round_orders, run_header
 from offline_chat import MODEL, Summary, expect_reply, progress
 from raw_app_server import RawAppServer
 
@@ -150,10 +150,9 @@ def run(turns: int) -> dict[str, list[float]]:
                 previous_turn,
                 tool_loop,
             ]
-            for round_no in range(turns + 1):
+            for round_no, order in zip(range(turns + 1), round_orders(steps), strict=False):
                 progress(f"round {round_no}/{turns}")
-                shift = round_no % len(steps)
-                for step in steps[shift:] + steps[:shift]:
+                for step in order:
                     step()
                 if round_no == 0:  # starts every conversation: not a warm turn
                     for row in ROWS:

@@ -47,13 +47,21 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import codex_cli_bin
-from bench_common import at_least_two, codex_version, elapsed_ms, machine, model_server_process, private_home
+from bench_common import (
+    at_least_two,
+    codex_version,
+    elapsed_ms,
+    machine,
+    model_server_process,
+    private_home,
+    round_orders,
+)
 from offline_chat import MODEL, PROMPT, Conversation, exec_turn, streamed
 from raw_app_server import RawAppServer
 
@@ -145,30 +153,58 @@ def expect_reply(reply: str, expected: str) -> None:
 # --- the run ---------------------------------------------------------------------------------
 
 
+Step = tuple[dict[str, float], dict[str, bool]]
+"""One step's samples by mode, and whether each reused its Codex thread."""
+
+
 def run_rounds(bench: Bench, turns: int) -> None:
-    """Round 0 warms up; rounds 1..turns take one sample of every mode, interleaved."""
+    """Round 0 warms up; rounds 1..turns take one sample of every mode, interleaved in a new random
+    order each round."""
     client = new_client(bench)
     warm, streamed = Conversation("plain"), Conversation("streamed")
     raw = RawAppServer(bench.codex, bench.workdir, bench.env)
     try:
         raw.start()
-        raw_thread, raw_turns = raw.new_thread(), 0
-        for round_no in range(turns + 1):
-            progress(f"round {round_no}/{turns}")
-            samples = {EXEC: exec_turn(bench.codex, bench.workdir, bench.env), COLD: cold_turn(bench)}
-            samples[WARM], warm_hit = warm_turn(client, warm)
-            samples[FIRST_CHUNK], samples[STREAM_END], stream_hit = stream_turn(client, streamed)
+        raw_thread = raw.new_thread()
+        raw_turns = 0
+
+        def warm_step() -> Step:
+            took, hit = warm_turn(client, warm)
+            return {WARM: took}, {WARM: hit}
+
+        def stream_step() -> Step:
+            first, end, hit = stream_turn(client, streamed)
+            return {FIRST_CHUNK: first, STREAM_END: end}, {FIRST_CHUNK: hit}
+
+        def raw_step() -> Step:
+            nonlocal raw_turns
             raw_turns += 1
             result = raw.turn(raw_thread, f"raw message {raw_turns}")
             expect_reply(result.reply, f"Echo: raw message {raw_turns}")
-            samples[RAW], samples[RAW_FIRST] = result.total_ms, result.first_delta_ms
+            return {RAW: result.total_ms, RAW_FIRST: result.first_delta_ms}, {}
+
+        steps: list[Callable[[], Step]] = [
+            lambda: ({EXEC: exec_turn(bench.codex, bench.workdir, bench.env)}, {}),
+            lambda: ({COLD: cold_turn(bench)}, {}),
+            warm_step,
+            stream_step,
+            raw_step,
+        ]
+        for round_no, order in zip(range(turns + 1), round_orders(steps), strict=False):
+            progress(f"round {round_no}/{turns}")
+            samples: dict[str, float] = {}
+            hits: dict[str, bool] = {}
+            for step in order:
+                took, hit = step()
+                samples |= took
+                hits |= hit
             if round_no == 0:
                 bench.warmup = samples
                 continue
-            bench.warm_hits += warm_hit
-            bench.stream_hits += stream_hit
-            for mode, took in samples.items():
-                bench.samples[mode].append(took)
+            bench.warm_hits += hits[WARM]
+            bench.stream_hits += hits[FIRST_CHUNK]
+            for mode, took_ms in samples.items():
+                bench.samples[mode].append(took_ms)
     finally:
         client.close()
         raw.close()

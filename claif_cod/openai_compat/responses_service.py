@@ -86,7 +86,7 @@ class ResponsesService:
         except Exception as exc:
             await events.aclose()
             raise translate(exc) from exc
-        return ResponseStream(_prepend(first, events), run.parsed.ignored, run.cut_short)
+        return ResponseStream(run.handed_out(first, events), run.parsed.ignored, run.cut_short)
 
     def retrieve(self, response_id: str) -> bytes:
         return self._stored(response_id).body
@@ -137,19 +137,6 @@ class ResponseStream:
     """The events that end a stream cut short from outside (saying why): ``response.failed``."""
 
 
-async def _prepend(
-    first: ResponseEvent, rest: AsyncGenerator[ResponseEvent, None]
-) -> AsyncGenerator[ResponseEvent, None]:
-    try:
-        yield first
-        async for event in rest:
-            yield event
-    except Exception as exc:
-        raise translate(exc) from exc
-    finally:
-        await rest.aclose()
-
-
 class _Run:
     """One ``responses.create`` call: one turn on the thread its ``previous_response_id`` names."""
 
@@ -184,6 +171,9 @@ class _Run:
         self.turn: Turn | None = None
         self.conversation: Conversation | None = None
         """The input as a stateless conversation, when it started or continued one by its history."""
+        self.seen = False
+        """The caller has the response's id: a stream handed out its first event, or the whole
+        response is being returned. Until then, a request that ends leaves no response behind."""
 
     # --- starting ------------------------------------------------------------------------------
 
@@ -360,6 +350,20 @@ class _Run:
 
     # --- events --------------------------------------------------------------------------------
 
+    async def handed_out(
+        self, first: ResponseEvent, rest: AsyncGenerator[ResponseEvent, None]
+    ) -> AsyncGenerator[ResponseEvent, None]:
+        """A stream's events once its consumer asks for them: from then on the caller has the id."""
+        try:
+            self.seen = True
+            yield first
+            async for event in rest:
+                yield event
+        except Exception as exc:
+            raise translate(exc) from exc
+        finally:
+            await rest.aclose()
+
     async def events(self) -> AsyncGenerator[ResponseEvent, None]:
         assert self.turn is not None
         turn_events = self.turn.events()
@@ -381,11 +385,17 @@ class _Run:
                 for translated in self.builder.numbered(self.builder.translate(event)):
                     yield translated
             self._remember()
+            self.seen = True  # a stream's consumer had every event; create() returns the response
         finally:
             await turn_events.aclose()
             if self.response.status == "in_progress":
                 self.response.status = "cancelled"  # the caller stopped listening or the turn raised
             self._save(None)
+            if not self.seen:
+                # The caller was told the request failed (or gave up on it) without ever seeing its
+                # id: it must not have happened. A tombstone keeps the thread's order, so that a
+                # continuation of the response before it forks past the abandoned turn.
+                self.store.forget(self.response.id)
 
     def cut_short(self, message: str) -> list[ResponseEvent]:
         out = self.builder.numbered(self.builder.fail(message))

@@ -7,7 +7,7 @@ while that code runs.  The transport claims the started dispatch for the one req
 exactly it (method, route, body bytes, read timeout); a retry or any other request is dispatched
 as usual.  A dispatch nobody claimed (openai failed before reaching the transport) is stopped, and
 waited for, before ``create()`` returns or raises, as a request the caller cancels is: its turn is
-interrupted (a stored response is left ``cancelled``, under an id the caller never saw).
+interrupted, and a response whose id the caller never saw is not kept.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ is stopped in the daemon."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from pathlib import Path
 
 import httpx2
@@ -77,6 +79,35 @@ def test_the_daemon_starts_a_response_early_and_takes_back_one_never_sent(
         client._client.event_hooks["request"] = []
         again = client.responses.create(input=[*transcript, user("two")], store=False)
         assert again.output_text == "[turn 2] Echo: two"
+    assert codex_model_server.requests[-1].user_texts() == ["one", "two"]
+
+
+def response_ids(daemon: DaemonProcess) -> list[str]:
+    """Every response the daemon's registry holds that can still be fetched (read beside it)."""
+    with contextlib.closing(sqlite3.connect(daemon.state_dir / "responses.db")) as db:
+        return [row[0] for row in db.execute("SELECT response_id FROM responses WHERE stored = 1 ORDER BY seq")]
+
+
+def test_the_daemon_keeps_no_stored_response_it_took_back(
+    daemon: DaemonProcess, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    def refuse(_request: httpx2.Request) -> None:
+        codex_model_server.wait_for_requests(2, timeout=20)
+        raise Refused("refused before the transport")
+
+    with CodexClient(daemon="require", model="o4-mini") as client:
+        first = client.responses.create(input="one")
+        client._client.event_hooks["request"] = [refuse]
+        with refused():
+            client.responses.create(input="[[stall]] two", previous_response_id=first.id)
+        wait_until(
+            lambda: sum(p.turns_in_flight for p in daemon.status().processes) == 0,
+            "the daemon to interrupt the turn openai never sent",
+        )
+        wait_until(lambda: response_ids(daemon) == [first.id], "the abandoned response to be dropped")
+        client._client.event_hooks["request"] = []
+        again = client.responses.create(input="two", previous_response_id=first.id)
+        assert again.output_text == "[turn 2] Echo: two"  # forked past the abandoned turn
     assert codex_model_server.requests[-1].user_texts() == ["one", "two"]
 
 

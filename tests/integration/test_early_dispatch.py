@@ -9,6 +9,7 @@ import httpx2
 import openai
 import pytest
 from refusals import Refused, refused
+from test_responses_stored import recorded_ids
 from waiting import wait_until
 
 from claif_cod import AsyncCodexClient, CodexClient
@@ -148,4 +149,26 @@ def test_a_response_openai_fails_to_send_is_interrupted_and_not_continued(
     client._client.event_hooks["request"].remove(refuse)
     again = client.responses.create(input=[*transcript, user("two")], store=False)
     assert again.output_text == "[turn 2] Echo: two"  # the failed turn is in no thread it continues
+    assert codex_model_server.requests[-1].user_texts() == ["one", "two"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_stored_response_openai_fails_to_send_leaves_no_response(
+    client: CodexClient, codex_model_server: ModelServer, monkeypatch: pytest.MonkeyPatch, stream: bool
+) -> None:
+    """Its id was never seen: it is not found, and continuing the response before it forks past
+    the abandoned turn (its place in the thread's order is kept)."""
+    ids = recorded_ids(client, monkeypatch)
+    first = client.responses.create(input="one")
+    refuse = refuse_once_the_model_has_it(codex_model_server, 2)
+    client._client.event_hooks["request"].append(refuse)
+    with refused():
+        client.responses.create(input="[[stall]] two", previous_response_id=first.id, stream=stream)
+    interrupted(client)
+    client._client.event_hooks["request"].remove(refuse)
+    (abandoned,) = (i for i in ids if i != first.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(abandoned)
+    again = client.responses.create(input="two", previous_response_id=first.id)
+    assert again.output_text == "[turn 2] Echo: two"
     assert codex_model_server.requests[-1].user_texts() == ["one", "two"]

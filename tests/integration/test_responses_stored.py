@@ -1,4 +1,5 @@
-"""A stored response's other endpoints: ``input_items.list``, ``delete`` and ``cancel`` (in-process engine)."""
+"""A stored response's other endpoints: ``input_items.list``, ``delete`` and ``cancel``, and what is
+kept of a request that ends early (in-process engine)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from openai.types.responses import ResponseInputMessageItem
 from test_tools import engine_of, wait_until
 
 from claif_cod import CodexClient
+from claif_cod.openai_compat.responses_store import ResponseRecord
 from claif_cod.testing import ModelServer
+from claif_cod.transport.backend import InProcessBackend
 
 pytestmark = pytest.mark.codex
 
@@ -119,6 +122,46 @@ def test_background_is_refused_not_ignored(client: CodexClient, codex_model_serv
     assert caught.value.param == "background"  # type: ignore[attr-defined]
     assert client.responses.create(model="o4-mini", input="now", background=False).output_text == "Echo: now"
     assert len(codex_model_server.requests) == 1
+
+
+def recorded_ids(client: CodexClient, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every response id the client's store is given, in order: also those the caller never sees."""
+    client.models.list()  # the engine starts with the first request
+    assert client.backend is not None and isinstance(client.backend.local, InProcessBackend)
+    store = client.backend.local.responses_service.store
+    ids: list[str] = []
+    put = store.put
+
+    def recording(record: ResponseRecord) -> None:
+        if record.response_id not in ids:
+            ids.append(record.response_id)
+        put(record)
+
+    monkeypatch.setattr(store, "put", recording)
+    return ids
+
+
+def test_a_response_that_failed_as_an_http_status_is_not_kept(
+    workdir: object, codex_home: object, codex_model_server: ModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with CodexClient(daemon="off", model="o4-mini", max_retries=0) as client:
+        ids = recorded_ids(client, monkeypatch)
+        with pytest.raises(openai.RateLimitError):
+            client.responses.create(input="[[status:429]] busy")
+        (failed,) = ids
+        with pytest.raises(openai.NotFoundError):
+            client.responses.retrieve(failed)
+
+
+def test_a_stream_closed_after_its_first_event_is_kept_as_cancelled(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    """The caller has the id from ``response.created``: the response stays, as ``cancelled``."""
+    with client.responses.create(model="o4-mini", input="[[stall-mid]] one two three", stream=True) as stream:
+        created = next(event for event in stream if event.type == "response.created")
+    engine = engine_of(client)
+    wait_until(lambda: engine.turns_in_flight == 0, "the closed stream's turn to be interrupted")
+    assert client.responses.retrieve(created.response.id).status == "cancelled"
 
 
 def test_results_after_the_tool_timeout_replay_the_stored_conversation(

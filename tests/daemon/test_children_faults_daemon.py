@@ -11,8 +11,8 @@ from pathlib import Path
 
 import openai
 import pytest
+from chat_messages import user
 from daemon_process import DaemonProcess
-from openai.types.chat import ChatCompletionUserMessageParam
 
 from claif_cod import CodexClient
 
@@ -22,10 +22,6 @@ pytestmark = [
 ]
 
 KILL_BOUND_S = 1.0  # a correctness bound: a dead child must not leave its caller waiting
-
-
-def user(text: str) -> ChatCompletionUserMessageParam:
-    return {"role": "user", "content": text}
 
 
 def ask(client: CodexClient, text: str) -> str:

@@ -5,16 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from chat_messages import user
 from daemon_process import DaemonProcess
 
 from claif_cod import CodexClient
 from claif_cod.testing import ModelServer
 
 pytestmark = pytest.mark.codex
-
-
-def user(text: str) -> dict[str, str]:
-    return {"role": "user", "content": text}
 
 
 def test_an_anonymous_conversation_survives_a_daemon_restart_by_reinjection(

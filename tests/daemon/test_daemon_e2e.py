@@ -17,6 +17,7 @@ from typing import Literal
 
 import openai
 import pytest
+from chat_messages import user
 from daemon_process import DaemonProcess
 
 from claif_cod import ApprovalRequest, AsyncCodexClient, CodexClient
@@ -24,10 +25,6 @@ from claif_cod.testing import ModelServer
 
 pytestmark = pytest.mark.codex
 HERE = Path(__file__).parent
-
-
-def user(text: str) -> dict[str, str]:
-    return {"role": "user", "content": text}
 
 
 def test_raw_socket_client_streams_a_chat(daemon: DaemonProcess, workdir: Path) -> None:

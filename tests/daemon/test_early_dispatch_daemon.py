@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from chat_messages import user
 from daemon_process import DaemonProcess
 from refusals import Refused, refused
 from waiting import wait_until
@@ -19,10 +20,6 @@ from claif_cod import AsyncCodexClient, CodexClient
 from claif_cod.testing import ModelServer
 
 pytestmark = pytest.mark.codex
-
-
-def user(text: str) -> dict[str, str]:
-    return {"role": "user", "content": text}
 
 
 def test_the_daemon_has_the_turn_early_and_takes_back_one_never_sent(

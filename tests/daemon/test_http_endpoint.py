@@ -21,6 +21,7 @@ from pathlib import Path
 
 import openai
 import pytest
+from chat_messages import user
 from daemon_process import DaemonProcess
 
 from claif_cod import CodexClient
@@ -29,10 +30,6 @@ from claif_cod.testing import ModelServer
 pytestmark = pytest.mark.codex
 
 needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
-
-
-def user(text: str) -> dict[str, str]:
-    return {"role": "user", "content": text}
 
 
 class HttpDaemon:

@@ -34,6 +34,7 @@ from typing import Any
 import msgspec
 import openai
 import pytest
+from chat_messages import user
 from daemon_process import DaemonProcess
 
 from claif_cod import CodexClient
@@ -66,10 +67,6 @@ HELLO = encode_frame(
 )
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: chown, and a child that becomes another uid")
-
-
-def user(text: str) -> dict[str, str]:
-    return {"role": "user", "content": text}
 
 
 # --- helpers: daemons with chosen options, and children of another uid ---------------------------

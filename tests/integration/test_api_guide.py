@@ -43,6 +43,7 @@ from api_guide import (
     unsupported_here,
 )
 from api_guide_responses import RESPONSES_CHECKS
+from chat_messages import user
 
 import claif_cod.testing.pytest_plugin as codex_pytest_plugin
 from claif_cod import CodexClient
@@ -78,10 +79,6 @@ def usage_adds_up(usage: dict[str, object] | object) -> None:
     get = usage.get if isinstance(usage, dict) else lambda key: getattr(usage, key)
     assert get("prompt_tokens") > 0
     assert get("total_tokens") == get("prompt_tokens") + get("completion_tokens")
-
-
-def user(text: str) -> dict[str, str]:
-    return {"role": "user", "content": text}
 
 
 def assistant(text: str) -> dict[str, str]:

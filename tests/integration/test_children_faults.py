@@ -20,7 +20,7 @@ from pathlib import Path
 
 import openai
 import pytest
-from openai.types.chat import ChatCompletionUserMessageParam
+from chat_messages import user
 
 import claif_cod.engine.appserver as appserver
 import claif_cod.engine.pool as pool
@@ -33,10 +33,6 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pr
 
 FAKE_CODEX = Path(__file__).resolve().parents[1] / "fakes" / "fake_codex.py"
 KILL_BOUND_S = 1.0  # a correctness bound: a dead child must not leave its caller waiting
-
-
-def user(text: str) -> ChatCompletionUserMessageParam:
-    return {"role": "user", "content": text}
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import openai
 import pydantic
 import pytest
+from chat_messages import user
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from claif_cod import ApprovalRequest, AsyncCodexClient, CodexClient
@@ -19,10 +20,6 @@ from claif_cod.testing import ModelServer, write_codex_home
 from claif_cod.transport.backend import InProcessBackend
 
 pytestmark = pytest.mark.codex
-
-
-def user(text: str) -> dict[str, str]:
-    return {"role": "user", "content": text}
 
 
 def test_sync_completion_is_an_openai_object_with_real_usage(

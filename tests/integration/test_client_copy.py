@@ -8,15 +8,12 @@ from pathlib import Path
 
 import openai
 import pytest
+from chat_messages import user
 
 from claif_cod import AsyncCodexClient, CodexClient
 from claif_cod.testing import ModelServer
 
 pytestmark = pytest.mark.codex
-
-
-def user(text: str) -> dict[str, str]:
-    return {"role": "user", "content": text}
 
 
 def test_with_options_continues_on_the_same_engine_with_its_own_defaults(

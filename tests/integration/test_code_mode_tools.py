@@ -16,6 +16,7 @@ from typing import Any
 
 import openai
 import pytest
+from chat_messages import user
 
 from claif_cod import CodexClient
 from claif_cod.engine.code_mode import catalog_per_thread
@@ -29,10 +30,6 @@ PLAIN_MODEL = "gpt-test-large"
 """The one model of the test catalog left out of code mode."""
 GUARD_S = 60.0
 """A hang fails the request after this long instead of stalling the run; never reached when green."""
-
-
-def user(text: str) -> dict[str, str]:
-    return {"role": "user", "content": text}
 
 
 def per_thread(codex_binary: Path) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 import httpx2
 import openai
 import pytest
+from chat_messages import user
 from refusals import Refused, refused
 from test_responses_stored import recorded_ids
 from waiting import wait_until
@@ -17,10 +18,6 @@ from claif_cod.testing import ModelServer
 from claif_cod.transport import early
 
 pytestmark = pytest.mark.codex
-
-
-def user(text: str) -> dict[str, str]:
-    return {"role": "user", "content": text}
 
 
 def test_codex_has_the_turn_while_openai_still_builds_the_request(

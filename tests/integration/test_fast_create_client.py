@@ -10,6 +10,7 @@ from typing import Any
 import httpx2
 import openai
 import pytest
+from chat_messages import user
 from openai.resources.chat.completions import completions as openai_completions
 from openai.resources.responses import responses as openai_responses
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
@@ -19,10 +20,6 @@ from claif_cod import AsyncCodexClient, CodexClient
 from claif_cod.testing import ModelServer
 
 pytestmark = pytest.mark.codex
-
-
-def user(text: str) -> dict[str, str]:
-    return {"role": "user", "content": text}
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from chat_messages import user
 
 from claif_cod import CodexClient
 from claif_cod.engine import idle
@@ -15,10 +16,6 @@ from claif_cod.testing import ModelServer
 from claif_cod.transport.backend import InProcessBackend
 
 pytestmark = pytest.mark.codex
-
-
-def user(text: str) -> dict[str, str]:
-    return {"role": "user", "content": text}
 
 
 def engine_of(client: CodexClient) -> Engine:

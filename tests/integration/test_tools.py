@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 import openai
 import pytest
+from chat_messages import user
 from waiting import wait_until
 
 from claif_cod import AsyncCodexClient, CodexClient
@@ -33,10 +34,6 @@ WEATHER = {
 TIME = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}
 TOOLS: list[Any] = [WEATHER, TIME]
 PARALLEL = 'Weather and time? [[call:get_weather {"city": "Paris"}]] [[call:get_time {}]]'
-
-
-def user(text: str) -> dict[str, str]:
-    return {"role": "user", "content": text}
 
 
 def answered(messages: list[Any], message: Any, outputs: dict[str, str]) -> list[Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import openai
 import pytest
+from chat_messages import user
 from waiting import wait_until
 
 from claif_cod import CodexClient
@@ -39,10 +40,6 @@ TOOLS: list[Any] = [
 ]
 CALLERS = ["get_weather", "get_time"]
 ONLY = {"builtin_tools": False}
-
-
-def user(text: str) -> dict[str, str]:
-    return {"role": "user", "content": text}
 
 
 def how(codex_binary: Path) -> str | None:

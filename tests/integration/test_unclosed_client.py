@@ -13,15 +13,12 @@ import os
 from pathlib import Path
 
 import pytest
+from chat_messages import user
 
 from claif_cod import AsyncCodexClient, CodexClient
 from claif_cod.transport.loop_thread import LoopThread
 
 pytestmark = pytest.mark.codex
-
-
-def user(text: str) -> dict[str, str]:
-    return {"role": "user", "content": text}
 
 
 def gone(pid: int) -> bool:

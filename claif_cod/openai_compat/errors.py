@@ -11,7 +11,8 @@ them as exceptions instead of answering with a response.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from collections.abc import AsyncGenerator, Callable
+from typing import Literal, TypeVar
 
 import msgspec
 
@@ -28,6 +29,7 @@ from claif_cod.engine.errors import (
 )
 
 Kind = Literal["status", "connection", "timeout"]
+T = TypeVar("T")
 
 
 class ErrorDetail(msgspec.Struct):
@@ -185,3 +187,21 @@ def _turn_failure(message: str, info: object) -> APIFailure:
             return _status(400, message, "context_length_exceeded")
         return _status(http_status if 400 <= http_status < 600 else 500, message)
     return _status(500, message)
+
+
+async def translated_stream(
+    first: T, rest: AsyncGenerator[T, None], on_start: Callable[[], None] | None = None
+) -> AsyncGenerator[T, None]:
+    """A stream whose first item was awaited before the response began (so that a failure then
+    is still an HTTP status), as its consumer reads it: later failures become :class:`APIFailure`.
+    ``on_start`` runs when the consumer asks for the first item."""
+    try:
+        if on_start is not None:
+            on_start()
+        yield first
+        async for item in rest:
+            yield item
+    except Exception as exc:
+        raise translate(exc) from exc
+    finally:
+        await rest.aclose()

@@ -28,7 +28,7 @@ from claif_cod.engine.events import (
     TurnFinished,
 )
 from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S
-from claif_cod.openai_compat.errors import APIFailure, ErrorDetail, translate
+from claif_cod.openai_compat.errors import APIFailure, ErrorDetail, translate, translated_stream
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_compat.responses_items import input_items, page
 from claif_cod.openai_compat.responses_replay import replayed
@@ -86,7 +86,7 @@ class ResponsesService:
         except Exception as exc:
             await events.aclose()
             raise translate(exc) from exc
-        return ResponseStream(run.handed_out(first, events), run.parsed.ignored, run.cut_short)
+        return ResponseStream(translated_stream(first, events, run.handed_out), run.parsed.ignored, run.cut_short)
 
     def retrieve(self, response_id: str) -> bytes:
         return self._stored(response_id).body
@@ -350,19 +350,9 @@ class _Run:
 
     # --- events --------------------------------------------------------------------------------
 
-    async def handed_out(
-        self, first: ResponseEvent, rest: AsyncGenerator[ResponseEvent, None]
-    ) -> AsyncGenerator[ResponseEvent, None]:
-        """A stream's events once its consumer asks for them: from then on the caller has the id."""
-        try:
-            self.seen = True
-            yield first
-            async for event in rest:
-                yield event
-        except Exception as exc:
-            raise translate(exc) from exc
-        finally:
-            await rest.aclose()
+    def handed_out(self) -> None:
+        """A stream's consumer asked for its first event: from then on the caller has the id."""
+        self.seen = True
 
     async def events(self) -> AsyncGenerator[ResponseEvent, None]:
         assert self.turn is not None

@@ -13,7 +13,7 @@ import msgspec
 from claif_cod.engine.engine import Engine
 from claif_cod.engine.errors import InvalidRequest
 from claif_cod.openai_compat.chat_run import ChatRun
-from claif_cod.openai_compat.errors import translate
+from claif_cod.openai_compat.errors import translate, translated_stream
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_compat.request import no_session, parse_chat_request
 from claif_cod.openai_compat.schema import (
@@ -72,13 +72,11 @@ class ChatService:
             raise translate(exc) from exc
         chunks = run.chunks()
         try:
-            first = await chunks.__anext__()
-        except StopAsyncIteration:  # pragma: no cover - a stream always ends with a finish chunk
-            first = None
+            first = await chunks.__anext__()  # a stream always has its finish chunk
         except Exception as exc:
             await chunks.aclose()
             raise translate(exc) from exc
-        return _prepend(first, chunks), run.parsed.ignored
+        return translated_stream(first, chunks), run.parsed.ignored
 
     async def models(self, options: RequestOptions) -> ModelList:
         try:
@@ -97,22 +95,3 @@ class ChatService:
         await parsed.with_images()
         key = await self.engine.resolve(options.config)
         return ChatRun(self.engine, key, options, parsed)
-
-
-async def _prepend(
-    first: ChatCompletionChunk | None, rest: AsyncGenerator[ChatCompletionChunk, None]
-) -> AsyncGenerator[ChatCompletionChunk, None]:
-    try:
-        if first is not None:
-            yield first
-        async for chunk in rest:
-            yield chunk
-    except Exception as exc:
-        raise translate(exc) from exc
-    finally:
-        aclose = getattr(rest, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-
-__all__ = ["ChatService"]

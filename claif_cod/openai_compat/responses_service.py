@@ -380,8 +380,9 @@ class _Run:
             await turn_events.aclose()
             if self.response.status == "in_progress":
                 self.response.status = "cancelled"  # the caller stopped listening or the turn raised
-            self._save(None)
-            if not self.seen:
+            if self.seen:
+                self._save(None)
+            else:
                 # The caller was told the request failed (or gave up on it) without ever seeing its
                 # id: it must not have happened. A tombstone keeps the thread's order, so that a
                 # continuation of the response before it forks past the abandoned turn.

@@ -95,3 +95,6 @@ class ChatService:
         await parsed.with_images()
         key = await self.engine.resolve(options.config)
         return ChatRun(self.engine, key, options, parsed)
+
+
+__all__ = ["ChatService"]

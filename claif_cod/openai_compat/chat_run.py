@@ -287,6 +287,8 @@ class ChatRun:
 
     async def gather(self) -> list[_ChoiceResult]:
         handles = await self._sources()
+        if len(handles) == 1:  # the usual n=1: no task to start and gather, a few loop steps fewer
+            return [await self._run_choice(0, handles[0], None)]
         tasks = [asyncio.create_task(self._run_choice(i, h, None)) for i, h in enumerate(handles)]
         try:
             return list(await asyncio.gather(*tasks))

@@ -5,19 +5,20 @@ client's own Codex process and event loop, so that only the client differs) and 
 ``CodexClient(daemon="off")`` turn, alternating which goes first.  The client's turn is cut at
 points observed by wrapping a few functions of this process (nothing in claif_cod is changed):
 
-``to the engine``    ``create()`` called → the engine loop starts the dispatch (``create()``
-                     dispatches a chat body itself, before openai builds the HTTP request)
+``to the engine``    ``create()`` called → the engine loop starts the dispatch
 ``to turn/start``    → ``turn/start`` is written to Codex (parsing, warm-thread lookup, start)
 ``codex``            → ``turn/completed`` is read (what the raw floor measures, give or take)
 ``to reply``         → the reply body is ready on the loop thread
-``hop out``          → the caller's thread has the HTTP response (which waits for openai's
-                     request to reach the transport, if that is still under way)
-``openai response``  → ``create()`` returns openai's ``ChatCompletion``
+``hop out``          → the caller's thread has the HTTP response
+``openai object``    → ``create()`` returns openai's ``ChatCompletion``, built from it as openai's
+                     pipeline builds it (a plain ``create()`` sends no HTTP request through
+                     openai: see ``claif_cod/fast_create.py``)
 
-``openai request`` (``create()`` → the request reaches claif_cod's transport) runs while Codex
-works on the turn, so it is shown beside the stages, not among them.  ``--profile`` also runs
-cProfile in both threads (the caller's and the engine loop's) and prints the functions with the
-most internal time in each.  Nothing asserts on time.
+With ``--stream`` the turns are streamed and cut up to the first content chunk: Codex's stage ends
+at its first delta; then the first chunk on the engine loop, the HTTP response, the hop back,
+openai's ``Stream`` built and the chunk coming out of it.  ``--profile`` also runs cProfile in both
+threads (the caller's and the engine loop's) and prints the functions with the most internal
+time in each.  Nothing asserts on time.
 Run: ``python bench/turn_stages.py [--turns 40] [--sizes 10,200] [--stream] [--profile]``.
 """
 
@@ -46,7 +47,7 @@ from claif_cod.engine import appserver
 from claif_cod.testing import write_codex_home
 from claif_cod.transport import httpx_transport
 
-STAGES = ("to the engine", "to turn/start", "codex", "to reply", "hop out", "openai response")
+STAGES = ("to the engine", "to turn/start", "codex", "to reply", "hop out", "openai object")
 STREAM_STAGES = (
     "to the engine",
     "to turn/start",
@@ -79,7 +80,7 @@ def _mark_around(owner: Any, name: str, before: str, after: str) -> None:
 
 
 def instrument() -> None:
-    _mark_around(httpx_transport.CodexTransport, "handle_request", "transport", "transport done")
+    _mark_around(httpx_transport.TransportCore, "settled", "settle", "settled")
     _mark_around(httpx_transport.TransportCore, "dispatch", "loop", "loop done")
     _mark_around(httpx_transport.TransportCore, "respond", "respond", "respond done")
     request = appserver.AppServer.request
@@ -102,19 +103,19 @@ def instrument() -> None:
     appserver.AppServer._dispatch = timed_dispatch  # type: ignore[method-assign]
 
 
-def client_turn(client: CodexClient, chat: Chat) -> tuple[float, list[float], float]:
+def client_turn(client: CodexClient, chat: Chat) -> tuple[float, list[float]]:
     chat.ask()
     marks.clear()
     start = time.perf_counter()
     completion = client.chat.completions.create(model=MODEL, messages=chat.messages)
     end = time.perf_counter()
     chat.answer(completion.choices[0].message.content or "")
-    keys = ("loop", "turn/start", "turn/completed", "loop done", "transport done")
+    keys = ("loop", "turn/start", "turn/completed", "loop done", "settled")
     cuts = [start, *(marks[k] for k in keys), end]
-    return elapsed_ms(start), [(b - a) * 1000 for a, b in itertools.pairwise(cuts)], (marks["transport"] - start) * 1000
+    return elapsed_ms(start), [(b - a) * 1000 for a, b in itertools.pairwise(cuts)]
 
 
-def client_stream_turn(client: CodexClient, chat: Chat) -> tuple[float, list[float], float]:
+def client_stream_turn(client: CodexClient, chat: Chat) -> tuple[float, list[float]]:
     chat.ask()
     marks.clear()
     start = time.perf_counter()
@@ -130,10 +131,9 @@ def client_stream_turn(client: CodexClient, chat: Chat) -> tuple[float, list[flo
                 parts.append(content)
     chat.answer("".join(parts))
     assert first is not None
-    keys = ("loop", "turn/start", "delta", "loop done", "respond done", "transport done")
+    keys = ("loop", "turn/start", "delta", "loop done", "respond done", "settled")
     cuts = [start, *(marks[k] for k in keys), created, first]
-    openai_request = (marks["transport"] - start) * 1000
-    return (first - start) * 1000, [(b - a) * 1000 for a, b in itertools.pairwise(cuts)], openai_request
+    return (first - start) * 1000, [(b - a) * 1000 for a, b in itertools.pairwise(cuts)]
 
 
 def run_size(size: int, turns: int, raw: RawAppServer, client: CodexClient, stream: bool) -> None:
@@ -142,21 +142,19 @@ def run_size(size: int, turns: int, raw: RawAppServer, client: CodexClient, stre
     floor: list[float] = []
     ours: list[float] = []
     stages: list[list[float]] = []
-    requests: list[float] = []
     for round_no in range(turns + 1):
         ours_first = round_no % 2 == 1
         ours_turn = client_stream_turn if stream else client_turn
         if ours_first:
-            total, cut, request = ours_turn(client, our_chat)
+            total, cut = ours_turn(client, our_chat)
         raw_result = raw.turn(thread, raw_chat.ask())
         raw_chat.answer(raw_result.reply)
         if not ours_first:
-            total, cut, request = ours_turn(client, our_chat)
+            total, cut = ours_turn(client, our_chat)
         if round_no > 0:  # round 0 seeds the threads
             floor.append(raw_result.first_delta_ms if stream else raw_result.total_ms)
             ours.append(total)
             stages.append(cut)
-            requests.append(request)
     m = statistics.median
     what = "first token" if stream else "turn"
     print(
@@ -168,7 +166,6 @@ def run_size(size: int, turns: int, raw: RawAppServer, client: CodexClient, stre
     for name, value in per_stage.items():
         print(f"  {name:<16} {value:8.3f} ms")
     print(f"  {'all but codex':<16} {sum(v for n, v in per_stage.items() if n != 'codex'):8.3f} ms")
-    print(f"  (openai request   {m(requests):8.3f} ms, while Codex works)")
 
 
 def on_loop(client: CodexClient, coro: Coroutine[Any, Any, None]) -> None:

@@ -6,7 +6,6 @@ is claif_cod, so every type, stream and exception is openai's own.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
@@ -24,9 +23,10 @@ from claif_cod._defaults import DEFAULT_TIMEOUT
 from claif_cod.client_copy import Copyable
 from claif_cod.engine.config import CodexConfig
 from claif_cod.engine.engine import ApprovalHandler, decline_all
-from claif_cod.fast_create import CHAT, RESPONSES, FastRequest, prepare
+from claif_cod.fast_create import CHAT, RESPONSES, create, create_async, prepare
 from claif_cod.openai_compat.options import RequestOptions
-from claif_cod.transport.early import CHAT_PATH, RESPONSES_PATH, read_timeout, started, started_async
+from claif_cod.openai_objects import FastObjects
+from claif_cod.transport.early import CHAT_PATH, RESPONSES_PATH
 from claif_cod.transport.httpx_transport import AsyncCodexTransport, CodexTransport, TransportCore
 from claif_cod.transport.select import DaemonMode, SelectingBackend, daemon_mode
 
@@ -85,29 +85,6 @@ def _defaulted(client: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     return kwargs if "model" in kwargs or default is None else {**kwargs, "model": default}
 
 
-def _dispatched(resource: Any, path: str, fast: FastRequest) -> contextlib.AbstractContextManager[None]:
-    """The early dispatch of ``fast`` (see :mod:`claif_cod.transport.early`), with the read timeout
-    httpx will put on the request."""
-    timeout = read_timeout(fast.options.get("timeout", resource._client.timeout))
-    return started(resource._client._core, path, fast.content, timeout)
-
-
-def _dispatched_async(resource: Any, path: str, fast: FastRequest) -> contextlib.AbstractAsyncContextManager[None]:
-    timeout = read_timeout(fast.options.get("timeout", resource._client.timeout))
-    return started_async(resource._client._core, path, fast.content, timeout)
-
-
-def _posted(fast: FastRequest, cast_to: type[Any], stream_cls: type[Any]) -> dict[str, Any]:
-    """openai's ``_post`` arguments for a request built by the fast path."""
-    return {
-        "content": fast.content,
-        "options": fast.options,
-        "cast_to": cast_to,
-        "stream": fast.stream,
-        "stream_cls": stream_cls,
-    }
-
-
 class _Completions(Completions):
     if not TYPE_CHECKING:
 
@@ -116,8 +93,7 @@ class _Completions(Completions):
             fast = prepare(kwargs, CHAT)
             if fast is None:
                 return super().create(**kwargs)
-            with _dispatched(self, CHAT_PATH, fast):
-                return self._post(CHAT_PATH, **_posted(fast, ChatCompletion, Stream[ChatCompletionChunk]))
+            return create(self, CHAT_PATH, fast, ChatCompletion, Stream[ChatCompletionChunk])
 
         def parse(self, **kwargs: Any) -> Any:
             return super().parse(**_defaulted(self._client, kwargs))
@@ -140,9 +116,7 @@ class _AsyncCompletions(AsyncCompletions):
             fast = prepare(kwargs, CHAT)
             if fast is None:
                 return await super().create(**kwargs)
-            async with _dispatched_async(self, CHAT_PATH, fast):
-                posted = _posted(fast, ChatCompletion, AsyncStream[ChatCompletionChunk])
-                return await self._post(CHAT_PATH, **posted)
+            return await create_async(self, CHAT_PATH, fast, ChatCompletion, AsyncStream[ChatCompletionChunk])
 
         async def parse(self, **kwargs: Any) -> Any:
             return await super().parse(**_defaulted(self._client, kwargs))
@@ -164,8 +138,7 @@ class _Responses(Responses):
             fast = prepare(kwargs, RESPONSES)
             if fast is None:
                 return super().create(**kwargs)
-            with _dispatched(self, RESPONSES_PATH, fast):
-                return self._post(RESPONSES_PATH, **_posted(fast, Response, Stream[ResponseStreamEvent]))
+            return create(self, RESPONSES_PATH, fast, Response, Stream[ResponseStreamEvent])
 
         def stream(self, **kwargs: Any) -> Any:
             return super().stream(**_defaulted(self._client, kwargs))
@@ -178,15 +151,13 @@ class _AsyncResponses(AsyncResponses):
             fast = prepare(kwargs, RESPONSES)
             if fast is None:
                 return await super().create(**kwargs)
-            async with _dispatched_async(self, RESPONSES_PATH, fast):
-                posted = _posted(fast, Response, AsyncStream[ResponseStreamEvent])
-                return await self._post(RESPONSES_PATH, **posted)
+            return await create_async(self, RESPONSES_PATH, fast, Response, AsyncStream[ResponseStreamEvent])
 
         def stream(self, **kwargs: Any) -> Any:
             return super().stream(**_defaulted(self._client, kwargs))
 
 
-class CodexClient(Copyable, openai.OpenAI):
+class CodexClient(Copyable, FastObjects, openai.OpenAI):
     """``openai.OpenAI`` backed by the Codex CLI (through claif-codd when it runs)."""
 
     def __init__(
@@ -243,7 +214,7 @@ class CodexClient(Copyable, openai.OpenAI):
         return self._core.backend
 
 
-class AsyncCodexClient(Copyable, openai.AsyncOpenAI):
+class AsyncCodexClient(Copyable, FastObjects, openai.AsyncOpenAI):
     """``openai.AsyncOpenAI`` backed by the Codex CLI (through claif-codd when it runs)."""
 
     def __init__(

@@ -1,27 +1,42 @@
 """``chat.completions.create`` and ``responses.create`` without openai's parameter transform, for
-plain JSON arguments.
+plain JSON arguments, and without its HTTP round trip when it would only build its object.
 
 openai's ``create`` runs ``maybe_transform`` over every argument (~0.15 ms per message or input
 item, so ~30 ms for a 200-item history a client re-sends each turn).  For arguments that are
 already plain JSON (dicts, lists, str, numbers, bools, None: what nearly every caller passes)
 that transform changes nothing (neither endpoint's parameter types rename or reformat a field),
-so the body is encoded directly and handed to openai's own ``_post``: the request options,
-headers, retries, ``with_raw_response``, streams, response objects and errors are all still
-openai's.  Anything else (pydantic models, iterators, ``NotGiven`` inside a message, an unknown
-keyword) takes openai's own ``create``.
+so the body is encoded directly and dispatched to the engine at once (see
+:mod:`claif_cod.transport.early`).  Anything else (pydantic models, iterators, ``NotGiven`` inside
+a message, an unknown keyword) takes openai's own ``create``.
+
+Then, when openai would do nothing with the response but build its object or ``Stream`` from it
+(no raw response asked for), ``create()`` takes the dispatch's response itself and builds them as
+openai does, from openai's classes (see :mod:`claif_cod.openai_objects`): openai's request and
+response pipeline (~0.4 ms hot, three times that right after a turn) is skipped, and with it the
+CPU it took from Codex while the turn ran.  Its effects on a request that succeeds are headers the
+transport ignores and httpx's ``HTTP Request:`` log line.  A dispatch that failed is handed to
+openai's ``_post``, so its exceptions and retries are openai's own, and so is every raw response.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import httpx2
 import msgspec
 from openai import NOT_GIVEN, NotGiven, Omit
 from openai._base_client import make_request_options
+from openai._constants import OVERRIDE_CAST_TO_HEADER, RAW_RESPONSE_HEADER
+from openai._models import FinalRequestOptions
+from openai._streaming import extract_stream_chunk_type
 from openai._types import RequestOptions
 from openai.resources.chat.completions.completions import Completions
 from openai.resources.responses.responses import Responses
+
+from claif_cod.openai_objects import from_json
+from claif_cod.transport.early import read_timeout, started, started_async
 
 _REQUEST_OPTIONS = frozenset({"extra_headers", "extra_query", "extra_body", "timeout"})
 _encode = msgspec.json.encode
@@ -97,3 +112,62 @@ def prepare(kwargs: dict[str, Any], endpoint: Endpoint) -> FastRequest | None:
         security={"bearer_auth": True},
     )
     return FastRequest(_encode(params), options, bool(params.get("stream", False)))
+
+
+_RAW_HEADERS = frozenset({RAW_RESPONSE_HEADER.lower(), OVERRIDE_CAST_TO_HEADER.lower()})
+"""What ``with_raw_response`` and ``with_streaming_response`` add to ask openai for its response wrapper."""
+
+
+def _only_built(client: Any, fast: FastRequest) -> bool:
+    """Whether openai's pipeline would only build its object or ``Stream`` from the response: no raw
+    response asked for.  (A Codex client never turns on openai's strict response validation.)"""
+    headers = {**client._custom_headers, **fast.options.get("headers", {})}
+    return not any(name.lower() in _RAW_HEADERS for name in headers)
+
+
+def _timeout(client: Any, fast: FastRequest) -> float | None:
+    """The read timeout httpx would put on the request."""
+    return read_timeout(fast.options.get("timeout", client.timeout))
+
+
+def _answer(
+    client: Any, path: str, fast: FastRequest, cast_to: Any, stream_cls: Any
+) -> tuple[httpx2.Request, Callable[[httpx2.Response], Any]]:
+    """The request openai would have sent (the response's: its errors name it), and what openai's
+    pipeline returns for the response to it; both made while Codex works on the turn."""
+    request = httpx2.Request("POST", client._prepare_url(path))
+    if not fast.stream:
+        return request, lambda response: from_json(cast_to, response.content)
+    options = FinalRequestOptions.construct(method="post", url=path, content=fast.content, **fast.options)
+    chunk = extract_stream_chunk_type(stream_cls)
+    return request, lambda response: stream_cls(cast_to=chunk, response=response, client=client, options=options)
+
+
+def _posted(resource: Any, path: str, fast: FastRequest, cast_to: Any, stream_cls: Any) -> Any:
+    """openai's own ``_post`` of the request."""
+    return resource._post(
+        path, content=fast.content, options=fast.options, cast_to=cast_to, stream=fast.stream, stream_cls=stream_cls
+    )
+
+
+def create(resource: Any, path: str, fast: FastRequest, cast_to: Any, stream_cls: Any) -> Any:
+    """A sync ``create()`` of ``fast``: dispatched at once, then answered as described above."""
+    client = resource._client
+    with started(client._core, path, fast.content, _timeout(client, fast)) as early:
+        if early is not None and _only_built(client, fast):
+            request, answer = _answer(client, path, fast, cast_to, stream_cls)
+            response = client._core.settled(request, early)
+            if response is not None:
+                return answer(response)
+        return _posted(resource, path, fast, cast_to, stream_cls)
+
+
+async def create_async(resource: Any, path: str, fast: FastRequest, cast_to: Any, stream_cls: Any) -> Any:
+    client = resource._client
+    async with started_async(client._core, path, fast.content, _timeout(client, fast)) as early:
+        if early is not None and _only_built(client, fast):
+            request, answer = _answer(client, path, fast, cast_to, stream_cls)
+            response = await client._core.settled_async(request, early)
+            if response is not None:
+                return answer(response)
+        return await _posted(resource, path, fast, cast_to, stream_cls)

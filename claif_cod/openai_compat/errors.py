@@ -16,6 +16,7 @@ from typing import Literal, TypeVar
 
 import msgspec
 
+from claif_cod.chained_stream import ChainedStream
 from claif_cod.engine.errors import (
     CodexNotFound,
     CodexProcessDied,
@@ -189,12 +190,18 @@ def _turn_failure(message: str, info: object) -> APIFailure:
     return _status(500, message)
 
 
-async def translated_stream(
+def translated_stream(
     first: T, rest: AsyncGenerator[T, None], on_start: Callable[[], None] | None = None
-) -> AsyncGenerator[T, None]:
+) -> ChainedStream[T]:
     """A stream whose first item was awaited before the response began (so that a failure then
     is still an HTTP status), as its consumer reads it: later failures become :class:`APIFailure`.
     ``on_start`` runs when the consumer asks for the first item."""
+    return ChainedStream(_translated(first, rest, on_start), rest.aclose)
+
+
+async def _translated(
+    first: T, rest: AsyncGenerator[T, None], on_start: Callable[[], None] | None
+) -> AsyncGenerator[T, None]:
     try:
         if on_start is not None:
             on_start()

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import msgspec
 
 from claif_cod._log import get_logger
+from claif_cod.chained_stream import ChainedStream
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.conversations import Conversation, HistoryItem
 from claif_cod.engine.engine import Engine, ThreadHandle, Turn, TurnOptions
@@ -130,7 +131,7 @@ class ResponsesService:
 
 @dataclass(frozen=True)
 class ResponseStream:
-    events: AsyncGenerator[ResponseEvent, None]
+    events: ChainedStream[ResponseEvent]
     ignored: tuple[str, ...]
     """Parameters that had no effect."""
     cut_short: Callable[[str], list[ResponseEvent]]

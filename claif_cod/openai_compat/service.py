@@ -6,10 +6,9 @@ same whichever path it takes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-
 import msgspec
 
+from claif_cod.chained_stream import ChainedStream
 from claif_cod.engine.engine import Engine
 from claif_cod.engine.errors import InvalidRequest
 from claif_cod.openai_compat.chat_run import ChatRun
@@ -63,7 +62,7 @@ class ChatService:
 
     async def stream(
         self, body: bytes, options: RequestOptions
-    ) -> tuple[AsyncGenerator[ChatCompletionChunk, None], tuple[str, ...]]:
+    ) -> tuple[ChainedStream[ChatCompletionChunk], tuple[str, ...]]:
         """Chunks as Codex produces them.  Failures before the first chunk raise here, so
         callers can still answer with a proper HTTP status; later ones raise from the iterator."""
         try:

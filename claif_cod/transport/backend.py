@@ -6,12 +6,13 @@ bytes for streams); the httpx transport turns that into an HTTP response.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import msgspec
 
+from claif_cod.chained_stream import ChainedStream
 from claif_cod.engine.engine import Engine
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.options import RequestOptions
@@ -40,7 +41,7 @@ class JsonReply:
 class StreamReply:
     """Server-sent events, already framed as ``data: ...\\n\\n`` lines, ending with ``[DONE]``."""
 
-    events: AsyncGenerator[bytes, None]
+    events: ChainedStream[bytes]
     headers: dict[str, str] = field(default_factory=dict)
     cut_short: Callable[[APIFailure], bytes] | None = None
     """The last events of a stream cut short by ``failure`` after it began; None: an ``{"error": ...}`` event."""
@@ -97,7 +98,7 @@ async def chat_reply(service: ChatService, body: bytes, options: RequestOptions)
         completion, ignored = await service.complete(body, options)
         return JsonReply(_encoder.encode(completion), ignored_headers(ignored))
     chunks, ignored = await service.stream(body, options)
-    return StreamReply(_sse_events(chunks), ignored_headers(ignored))
+    return StreamReply(ChainedStream(_sse_events(chunks), chunks.aclose), ignored_headers(ignored))
 
 
 async def responses_reply(service: ResponsesService, body: bytes, options: RequestOptions) -> Reply:
@@ -111,7 +112,8 @@ async def responses_reply(service: ResponsesService, body: bytes, options: Reque
         events = stream.cut_short(failure.detail.message)
         return b"".join(sse_event(_encoder.encode(event)) for event in events)
 
-    return StreamReply(_named_events(stream.events), ignored_headers(stream.ignored), cut_short)
+    events = ChainedStream(_named_events(stream.events), stream.events.aclose)
+    return StreamReply(events, ignored_headers(stream.ignored), cut_short)
 
 
 def sse_event(payload: bytes) -> bytes:
@@ -127,7 +129,7 @@ class _EventType(msgspec.Struct):
 _event_type = msgspec.json.Decoder(_EventType)
 
 
-async def _named_events(events: AsyncGenerator[ResponseEvent, None]) -> AsyncGenerator[bytes, None]:
+async def _named_events(events: ChainedStream[ResponseEvent]) -> AsyncGenerator[bytes, None]:
     try:
         async for event in events:
             yield sse_event(_encoder.encode(event))
@@ -217,12 +219,10 @@ class InProcessBackend:
         await self.engine.close()
 
 
-async def _sse_events(chunks: AsyncIterator[msgspec.Struct]) -> AsyncGenerator[bytes, None]:
+async def _sse_events(chunks: ChainedStream[msgspec.Struct]) -> AsyncGenerator[bytes, None]:
     try:
         async for chunk in chunks:
             yield sse(_encoder.encode(chunk))
         yield SSE_DONE
     finally:
-        aclose = getattr(chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await chunks.aclose()

@@ -20,6 +20,7 @@ import msgspec
 
 from claif_cod._log import get_logger
 from claif_cod._version import __version__
+from claif_cod.chained_stream import ChainedStream
 from claif_cod.engine.engine import ApprovalHandler, ApprovalRequest
 from claif_cod.engine.errors import EngineError
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
@@ -339,7 +340,7 @@ class DaemonBackend:
         chunks: Chunks = asyncio.Queue()
         future = self.conn.start(request, chunks=chunks, approvals=options.approvals)
         first = await self.conn.first_chunk(request_id, chunks, future)
-        return StreamReply(self._events(first, chunks, future, request_id), ignored_headers(ignored))
+        return StreamReply(self._stream(first, chunks, future, request_id), ignored_headers(ignored))
 
     async def responses(self, body: bytes, options: RequestOptions) -> Reply:
         ignored = _ignored_responses(body, options)
@@ -354,7 +355,7 @@ class DaemonBackend:
         future = self.conn.start(request, chunks=events, approvals=options.approvals)
         first = await self.conn.first_chunk(request_id, events, future)
         return StreamReply(
-            self._events(first, events, future, request_id, frame=sse_event, done=b""), ignored_headers(ignored)
+            self._stream(first, events, future, request_id, frame=sse_event, done=b""), ignored_headers(ignored)
         )
 
     async def stored_response(self, action: StoredResponseAction) -> JsonReply:
@@ -366,7 +367,7 @@ class DaemonBackend:
         )
         return JsonReply(bytes(raw))
 
-    async def _events(
+    def _stream(
         self,
         first: msgspec.Raw | None,
         chunks: Chunks,
@@ -375,19 +376,28 @@ class DaemonBackend:
         *,
         frame: Callable[[bytes], bytes] = sse,
         done: bytes = SSE_DONE,
+    ) -> ChainedStream[bytes]:
+        """The request's frames; closed before they are all read, the daemon stops the request."""
+
+        async def abandon() -> None:
+            self.conn.abandon(request_id, future)
+
+        return ChainedStream(self._events(first, chunks, future, frame, done), abandon)
+
+    async def _events(
+        self,
+        first: msgspec.Raw | None,
+        chunks: Chunks,
+        future: asyncio.Future[msgspec.Raw],
+        frame: Callable[[bytes], bytes],
+        done: bytes,
     ) -> AsyncGenerator[bytes, None]:
-        finished = False
-        try:
-            if first is not None:
-                yield frame(bytes(first))
-                while (chunk := await _next(chunks, future)) is not None:
-                    yield frame(bytes(chunk))
-            finished = True
-            if done:
-                yield done
-        finally:
-            if not finished:
-                self.conn.abandon(request_id, future)
+        if first is not None:
+            yield frame(bytes(first))
+            while (chunk := await _next(chunks, future)) is not None:
+                yield frame(bytes(chunk))
+        if done:
+            yield done
 
     async def models(self, options: RequestOptions) -> JsonReply:
         raw = await self.conn.call(

@@ -8,6 +8,12 @@ exactly it (method, route, body bytes, read timeout); a retry or any other reque
 as usual.  A dispatch nobody claimed (openai failed before reaching the transport) is stopped, and
 waited for, before ``create()`` returns or raises, as a request the caller cancels is: its turn is
 interrupted, and a response whose id the caller never saw is not kept.
+
+When openai would only build its object or ``Stream`` from the response (no raw response asked
+for), ``create()`` need not send the request at all: it takes the dispatch's response itself
+(``TransportCore.settled``) and builds openai's object from it as openai does.  A failure is left
+to openai's pipeline, which claims the dispatch as above, so that its exceptions and retries are
+openai's own.
 """
 
 from __future__ import annotations
@@ -70,17 +76,18 @@ def claim(request: httpx2.Request, body: bytes, timeout: float | None) -> Early 
 
 
 @contextlib.contextmanager
-def started(core: Starter, path: str, body: bytes, timeout: float | None) -> Iterator[None]:
-    """Around a sync ``create()``: the dispatch runs from here on; unclaimed, it is undone."""
+def started(core: Starter, path: str, body: bytes, timeout: float | None) -> Iterator[Early | None]:
+    """Around a sync ``create()``: the dispatch runs from here on; unclaimed, it is undone.  None: the
+    client is closed."""
     try:
         loop = core.loop
         early = Early(path, body, timeout, loop.run(core.begin(path, body, timeout)))
     except RuntimeError:  # a closed client: openai's own request reports it, as for its own closed client
-        yield
+        yield None
         return
     token = _current.set(early)
     try:
-        yield
+        yield early
     finally:
         _current.reset(token)
         if not early.claimed:
@@ -88,16 +95,16 @@ def started(core: Starter, path: str, body: bytes, timeout: float | None) -> Ite
 
 
 @contextlib.asynccontextmanager
-async def started_async(core: Starter, path: str, body: bytes, timeout: float | None) -> AsyncIterator[None]:
+async def started_async(core: Starter, path: str, body: bytes, timeout: float | None) -> AsyncIterator[Early | None]:
     try:
         loop = core.loop
         early = Early(path, body, timeout, await loop.run_async(core.begin(path, body, timeout)))
     except RuntimeError:  # a closed client: openai's own request reports it, as for its own closed client
-        yield
+        yield None
         return
     token = _current.set(early)
     try:
-        yield
+        yield early
     finally:
         _current.reset(token)
         if not early.claimed:

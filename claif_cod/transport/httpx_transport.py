@@ -98,6 +98,30 @@ class TransportCore:
             request=request,
         )
 
+    def settled(self, request: httpx2.Request, early: Early) -> httpx2.Response | None:
+        """The response to ``early``'s dispatch, waited for and claimed by ``create()`` itself when openai
+        would only build its object from it; None (unclaimed) when the dispatch failed: openai's
+        pipeline then claims it, to raise and maybe retry."""
+        return self.loop.run(self._settle(request, early, lambda events: _SyncEvents(events, request)))
+
+    async def settled_async(self, request: httpx2.Request, early: Early) -> httpx2.Response | None:
+        caller = asyncio.get_running_loop()
+        return await self.loop.run_async(
+            self._settle(request, early, lambda events: _AsyncEvents(caller, events, request))
+        )
+
+    async def _settle(
+        self,
+        request: httpx2.Request,
+        early: Early,
+        stream: Callable[[AsyncIterator[bytes]], httpx2.SyncByteStream | httpx2.AsyncByteStream],
+    ) -> httpx2.Response | None:
+        await asyncio.wait({early.task})
+        if early.task.cancelled() or early.task.exception() is not None:
+            return None
+        early.claimed = True
+        return await self.respond(request, b"", stream, early)
+
     async def begin(self, path: str, body: bytes, timeout: float | None) -> asyncio.Task[Reply]:
         """Runs on the engine loop: a ``POST`` to ``path`` dispatched ahead of its HTTP request (see
         :mod:`claif_cod.transport.early`), returned once its first step ran, so that its first

@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from claif_cod._version import __version__
+from claif_cod.chained_stream import ChainedStream
 from claif_cod.engine import wire_items
 from claif_cod.engine.config import CodexConfig
 from claif_cod.engine.control import TurnControl
@@ -435,7 +436,7 @@ def rss_bytes(pid: int) -> int | None:
     return None
 
 
-async def _relay(items: AsyncGenerator[Any, None], send: Callable[[msgspec.Raw], None]) -> int:
+async def _relay(items: ChainedStream[Any], send: Callable[[msgspec.Raw], None]) -> int:
     """Send each streamed item as it comes (chat chunks, Responses events); the count goes into StreamDone."""
     count = 0
     try:

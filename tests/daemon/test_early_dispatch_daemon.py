@@ -1,6 +1,7 @@
 """Through the daemon too, create() hands the turn over before openai builds its HTTP request,
 and a request nobody waits for any more (openai failed to send it, or its caller was cancelled)
-is stopped in the daemon."""
+is stopped in the daemon.  (A plain create() sends no HTTP request at all: these go through
+openai's pipeline as raw responses do.)"""
 
 from __future__ import annotations
 
@@ -34,12 +35,12 @@ def test_the_daemon_has_the_turn_early_and_takes_back_one_never_sent(
 
     with CodexClient(daemon="require", model="o4-mini") as client:
         client._client.event_hooks["request"] = [wait_for_the_model]
-        first = client.chat.completions.create(messages=[user("one")])
+        first = client.chat.completions.with_raw_response.create(messages=[user("one")]).parse()
         assert first.choices[0].message.content == "Echo: one"
         history = [user("one"), {"role": "assistant", "content": first.choices[0].message.content}]
         client._client.event_hooks["request"] = [refuse]
         with refused():
-            client.chat.completions.create(messages=[*history, user("[[stall]] two")], stream=True)
+            client.chat.completions.with_raw_response.create(messages=[*history, user("[[stall]] two")], stream=True)
         wait_until(
             lambda: sum(p.turns_in_flight for p in daemon.status().processes) == 0,
             "the daemon to interrupt the turn openai never sent",
@@ -63,12 +64,12 @@ def test_the_daemon_starts_a_response_early_and_takes_back_one_never_sent(
 
     with CodexClient(daemon="require", model="o4-mini") as client:
         client._client.event_hooks["request"] = [wait_for_the_model]
-        first = client.responses.create(input=[user("one")], store=False)
+        first = client.responses.with_raw_response.create(input=[user("one")], store=False).parse()
         assert first.output_text == "Echo: one"
         transcript = [user("one"), *(item.model_dump(exclude_none=True) for item in first.output)]
         client._client.event_hooks["request"] = [refuse]
         with refused():
-            client.responses.create(input=[*transcript, user("[[stall]] two")], store=False)
+            client.responses.with_raw_response.create(input=[*transcript, user("[[stall]] two")], store=False)
         wait_until(
             lambda: sum(p.turns_in_flight for p in daemon.status().processes) == 0,
             "the daemon to interrupt the turn openai never sent",
@@ -96,7 +97,7 @@ def test_the_daemon_keeps_no_stored_response_it_took_back(
         first = client.responses.create(input="one")
         client._client.event_hooks["request"] = [refuse]
         with refused():
-            client.responses.create(input="[[stall]] two", previous_response_id=first.id)
+            client.responses.with_raw_response.create(input="[[stall]] two", previous_response_id=first.id)
         wait_until(
             lambda: sum(p.turns_in_flight for p in daemon.status().processes) == 0,
             "the daemon to interrupt the turn openai never sent",

@@ -1,5 +1,8 @@
 """create() hands the turn to Codex before openai builds its HTTP request, and takes it back
-whole when openai fails before reaching the transport."""
+whole when openai fails before reaching the transport.
+
+A plain ``create()`` sends no HTTP request at all (see test_fast_create_client.py), so these tests
+go through openai's pipeline the way that still uses it: raw responses, streamed or not."""
 
 from __future__ import annotations
 
@@ -28,8 +31,8 @@ def test_codex_has_the_turn_while_openai_still_builds_the_request(
         codex_model_server.wait_for_requests(1, timeout=20)
 
     client._client.event_hooks["request"].append(request_hook)
-    completion = client.chat.completions.create(messages=[user("early bird")])
-    assert completion.choices[0].message.content == "Echo: early bird"
+    raw = client.chat.completions.with_raw_response.create(messages=[user("early bird")])
+    assert raw.parse().choices[0].message.content == "Echo: early bird"
 
 
 async def test_the_async_client_starts_the_turn_early_too(
@@ -39,8 +42,8 @@ async def test_the_async_client_starts_the_turn_early_too(
         codex_model_server.wait_for_requests(1, timeout=20)  # blocking on purpose: nothing else may run
 
     aclient._client.event_hooks["request"].append(request_hook)
-    stream = await aclient.chat.completions.create(messages=[user("early worm")], stream=True)
-    assert "".join([c.choices[0].delta.content or "" async for c in stream if c.choices]) == "Echo: early worm"
+    raw = await aclient.chat.completions.with_raw_response.create(messages=[user("early worm")], stream=True)
+    assert "".join([c.choices[0].delta.content or "" async for c in raw.parse() if c.choices]) == "Echo: early worm"
 
 
 def interrupted(client: CodexClient | AsyncCodexClient) -> None:
@@ -66,7 +69,7 @@ def test_a_request_openai_fails_before_the_transport_did_not_happen(
     refuse = refuse_once_the_model_has_it(codex_model_server, 2)
     client._client.event_hooks["request"].append(refuse)
     with refused():
-        client.chat.completions.create(messages=[*history, user("[[stall]] two")])
+        client.chat.completions.with_raw_response.create(messages=[*history, user("[[stall]] two")])
     interrupted(client)
     client._client.event_hooks["request"].remove(refuse)
     again = client.chat.completions.create(messages=[*history, user("two")])
@@ -86,7 +89,7 @@ async def test_the_async_client_takes_back_a_turn_openai_failed_to_send(
     history = [user("uno"), {"role": "assistant", "content": first.choices[0].message.content}]
     aclient._client.event_hooks["request"].append(refuse_async)
     with refused():
-        await aclient.chat.completions.create(messages=[*history, user("[[stall]] dos")], stream=True)
+        await aclient.chat.completions.with_raw_response.create(messages=[*history, user("[[stall]] dos")], stream=True)
     interrupted(aclient)
     aclient._client.event_hooks["request"].remove(refuse_async)
     again = await aclient.chat.completions.create(messages=[*history, user("dos")])
@@ -105,7 +108,7 @@ def test_a_stream_that_began_before_openai_failed_is_interrupted(
 
     client._client.event_hooks["request"].append(refuse_once_streaming)
     with refused():
-        client.chat.completions.create(messages=[user("[[stall-mid]] three four five")], stream=True)
+        client.chat.completions.with_raw_response.create(messages=[user("[[stall-mid]] three four five")], stream=True)
     interrupted(client)
 
 
@@ -119,8 +122,10 @@ def test_a_response_starts_while_openai_still_builds_the_request(
         codex_model_server.wait_for_requests(1, timeout=20)  # only a turn started earlier reaches the model
 
     client._client.event_hooks["request"].append(request_hook)
-    assert client.responses.create(input="early response").output_text == "Echo: early response"
-    with client.responses.create(input="early stream", stream=True) as stream:
+    assert (
+        client.responses.with_raw_response.create(input="early response").parse().output_text == "Echo: early response"
+    )
+    with client.responses.with_raw_response.create(input="early stream", stream=True).parse() as stream:
         assert [e.response.output_text for e in stream if e.type == "response.completed"] == ["Echo: early stream"]
 
 
@@ -132,6 +137,11 @@ def test_each_retry_of_a_response_is_a_new_dispatch(
     assert len(codex_model_server.requests) == 3  # openai's two retries each reached the model
 
 
+def create_response(client: CodexClient, stream: bool, **params: Any) -> object:
+    """Through openai's pipeline: a raw response."""
+    return client.responses.with_raw_response.create(**params, stream=stream)
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_response_openai_fails_to_send_is_interrupted_and_not_continued(
     client: CodexClient, codex_model_server: ModelServer, stream: bool
@@ -141,7 +151,7 @@ def test_a_response_openai_fails_to_send_is_interrupted_and_not_continued(
     refuse = refuse_once_the_model_has_it(codex_model_server, 2)
     client._client.event_hooks["request"].append(refuse)
     with refused():
-        client.responses.create(input=[*transcript, user("[[stall]] two")], store=False, stream=stream)
+        create_response(client, stream, input=[*transcript, user("[[stall]] two")], store=False)
     interrupted(client)
     client._client.event_hooks["request"].remove(refuse)
     again = client.responses.create(input=[*transcript, user("two")], store=False)
@@ -160,7 +170,7 @@ def test_a_stored_response_openai_fails_to_send_leaves_no_response(
     refuse = refuse_once_the_model_has_it(codex_model_server, 2)
     client._client.event_hooks["request"].append(refuse)
     with refused():
-        client.responses.create(input="[[stall]] two", previous_response_id=first.id, stream=stream)
+        create_response(client, stream, input="[[stall]] two", previous_response_id=first.id)
     interrupted(client)
     client._client.event_hooks["request"].remove(refuse)
     (abandoned,) = (i for i in ids if i != first.id)

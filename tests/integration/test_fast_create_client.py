@@ -1,5 +1,6 @@
 """CodexClient's create() fast paths (chat and Responses) are still openai all the way: objects,
-errors, raw responses, options, retries."""
+errors, raw responses, options, retries.  A plain non-streamed create() builds openai's object from
+the reply without sending openai's HTTP request; everything else still goes through it."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import pytest
 from chat_messages import user
 from openai.resources.chat.completions import completions as openai_completions
 from openai.resources.responses import responses as openai_responses
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
-from openai.types.responses import Response, ResponseCompletedEvent
+from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage
+from openai.types.completion_usage import CompletionUsage
+from openai.types.responses import Response, ResponseCompletedEvent, ResponseOutputMessage, ResponseUsage
 
 from claif_cod import AsyncCodexClient, CodexClient
 from claif_cod.testing import ModelServer
@@ -73,21 +75,78 @@ def test_per_call_options_reach_the_request(no_transform: None, client: CodexCli
     assert request.extensions["timeout"]["read"] == 30.0
 
 
+def no_http_request(client: CodexClient | AsyncCodexClient) -> list[httpx2.Request]:
+    """The requests openai's pipeline sends, from here on."""
+    sent: list[httpx2.Request] = []
+
+    def hook(request: httpx2.Request) -> None:
+        sent.append(request)
+
+    async def async_hook(request: httpx2.Request) -> None:
+        sent.append(request)
+
+    client._client.event_hooks["request"].append(async_hook if isinstance(client, AsyncCodexClient) else hook)
+    return sent
+
+
+def without_ids(completion: ChatCompletion) -> dict[str, Any]:
+    return completion.model_dump(exclude={"id", "created"})
+
+
+def test_a_plain_create_builds_openais_object_without_an_http_request(no_transform: None, client: CodexClient) -> None:
+    sent = no_http_request(client)
+    completion = client.chat.completions.create(messages=[user("same words")], max_completion_tokens=50)
+    assert sent == []
+    assert isinstance(completion.choices[0].message, ChatCompletionMessage)
+    assert isinstance(completion.usage, CompletionUsage) and completion._request_id is None
+    parsed = client.chat.completions.with_raw_response.create(messages=[user("same words")], max_completion_tokens=50)
+    assert len(sent) == 1  # a raw response still goes through openai's request and response code
+    assert without_ids(completion) == without_ids(parsed.parse())
+    response = client.responses.create(input="in a response")
+    assert sent[1:] == []
+    assert isinstance(response, Response) and isinstance(response.output[0], ResponseOutputMessage)
+    assert isinstance(response.usage, ResponseUsage) and response.output_text == "Echo: in a response"
+    with client.chat.completions.create(messages=[user("streamed")], stream=True) as stream:
+        assert isinstance(stream, openai.Stream) and stream.response.request.url.path == "/v1/chat/completions"
+        chunks = list(stream)
+    assert all(isinstance(c, ChatCompletionChunk) for c in chunks)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Echo: streamed"
+    with client.responses.create(input="streamed too", stream=True) as events:
+        assert [e.response.output_text for e in events if e.type == "response.completed"] == ["Echo: streamed too"]
+    assert sent[1:] == []
+    with client.chat.completions.with_streaming_response.create(messages=[user("x")]) as streamed:
+        assert streamed.parse().choices[0].message.content == "Echo: x"
+    assert len(sent) == 2
+
+
 def test_errors_and_retries_are_openais(
     no_transform: None, codex_home: Path, workdir: Path, codex_model_server: ModelServer
 ) -> None:
+    """A failed dispatch goes through openai's pipeline, which raises and retries as for a server;
+    so does a stream that fails before its first chunk."""
     with CodexClient(daemon="off", model="o4-mini", max_retries=2) as client:
-        with pytest.raises(openai.RateLimitError):
+        sent = no_http_request(client)
+        with pytest.raises(openai.RateLimitError) as limited:
             client.chat.completions.create(messages=[user("[[status:429]]")])
         assert len(codex_model_server.requests) == 3  # openai retried the 429 twice
+        assert limited.value.status_code == 429 and limited.value.response.request is sent[-1]
+        assert len(sent) == 3
         with pytest.raises(openai.BadRequestError):
             client.chat.completions.create(messages=[{"role": "tool", "content": "x"}])
+        with pytest.raises(openai.RateLimitError):
+            client.chat.completions.create(messages=[user("[[status:429]]")], stream=True)
+        assert len(codex_model_server.requests) == 6 and len(sent) == 7
 
 
 async def test_the_async_client_takes_the_fast_path_too(no_transform: None, codex_home: Path, workdir: Path) -> None:
-    async with AsyncCodexClient(daemon="off", model="o4-mini") as client:
+    async with AsyncCodexClient(daemon="off", model="o4-mini", max_retries=1) as client:
+        sent = no_http_request(client)
         completion = await client.chat.completions.create(messages=[user("h")])
         assert isinstance(completion, ChatCompletion) and completion.choices[0].message.content == "Echo: h"
+        assert isinstance(completion.choices[0].message, ChatCompletionMessage) and sent == []
+        with pytest.raises(openai.InternalServerError):
+            await client.chat.completions.create(messages=[user("[[status:500]]")])
+        assert len(sent) == 2  # the failure, then openai's retry
         raw = await client.chat.completions.with_raw_response.create(messages=[user("i")], stream=True)
         assert "".join([c.choices[0].delta.content or "" async for c in raw.parse() if c.choices]) == "Echo: i"
         response = await client.responses.create(input=[user("j")])

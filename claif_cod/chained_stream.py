@@ -1,0 +1,36 @@
+"""A stream read from another, which it closes when closed, read or not.
+
+Each layer of a reply stream (Codex's turn events, openai's chunks, SSE frames, the daemon's
+frames) is an async generator that closes its source in its ``finally``.  An async generator
+closed before its first step skips that ``finally``, so a stream taken back unread (a request
+openai failed to send, see :mod:`claif_cod.transport.early`) would leave its turn running until
+the garbage collector found it.  Wrapped in :class:`ChainedStream`, closing any layer closes the
+layers below it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T", covariant=True)
+
+
+class ChainedStream(AsyncIterator[T]):
+    def __init__(self, items: AsyncGenerator[T, None], close_source: Callable[[], Awaitable[None]]) -> None:
+        self._items = items
+        self._close_source = close_source
+
+    def __aiter__(self) -> ChainedStream[T]:
+        return self
+
+    def __anext__(self) -> Awaitable[T]:
+        return self._items.__anext__()
+
+    async def aclose(self) -> None:
+        """Closes the items, then the source (again, when the items' ``finally`` already did: closing
+        is idempotent)."""
+        try:
+            await self._items.aclose()
+        finally:
+            await self._close_source()

@@ -14,11 +14,11 @@ import pytest
 from chat_messages import user
 from openai._models import construct_type
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
-from openai.types.responses import Response
+from openai.types.responses import Response, ResponseStreamEvent
 from test_tools import PARALLEL, TOOLS
 
 from claif_cod import CodexClient
-from claif_cod.openai_objects import VALIDATED, FastObjects, from_json
+from claif_cod.openai_objects import EVENTS, VALIDATED, FastObjects, from_json
 
 pytestmark = pytest.mark.codex
 
@@ -85,23 +85,23 @@ def test_every_streamed_chunk_is_the_one_openai_builds(client: CodexClient, para
         assert shape(ours) == shape(construct_type(type_=ChatCompletionChunk, value=data))
 
 
-@pytest.mark.parametrize(
-    "params",
-    [
-        {"input": "plain words"},
-        {"input": "[[reasoning]] thought first", "reasoning": {"effort": "low", "summary": "auto"}},
-        {
-            "input": PARALLEL,
-            "tools": [
-                {"type": "function", "name": "get_weather", "parameters": {}},
-                {"type": "function", "name": "get_time", "parameters": {}},
-            ],
-        },
-        {"input": "[[long:400]] cut", "max_output_tokens": 16},
-        {"input": "with a shape", "text": {"format": {"type": "json_object"}}, "metadata": {"k": "v"}},
-    ],
-    ids=["plain", "reasoning", "tools", "incomplete", "format"],
-)
+RESPONSES_REPLIES: list[dict[str, Any]] = [
+    {"input": "plain words"},
+    {"input": "[[reasoning]] thought first", "reasoning": {"effort": "low", "summary": "auto"}},
+    {
+        "input": PARALLEL,
+        "tools": [
+            {"type": "function", "name": "get_weather", "parameters": {}},
+            {"type": "function", "name": "get_time", "parameters": {}},
+        ],
+    },
+    {"input": "[[incomplete]] cut", "max_output_tokens": 16},
+    {"input": "with a shape", "text": {"format": {"type": "json_object"}}, "metadata": {"k": "v"}},
+]
+RESPONSES_IDS = ["plain", "reasoning", "tools", "incomplete", "format"]
+
+
+@pytest.mark.parametrize("params", RESPONSES_REPLIES, ids=RESPONSES_IDS)
 def test_a_response_is_the_one_openai_builds(client: CodexClient, params: dict[str, Any]) -> None:
     body = client.responses.with_raw_response.create(**params).http_response.content
     assert shape(from_json(Response, body)) == shape(built_by_openai(Response, body))
@@ -116,3 +116,18 @@ def test_a_reply_that_does_not_validate_is_built_as_openai_builds_it() -> None:
 
 def test_only_the_compared_types_are_validated() -> None:
     assert {ChatCompletion, ChatCompletionChunk, Response} == VALIDATED
+
+
+def test_every_responses_stream_event_is_the_one_openai_builds(client: CodexClient) -> None:
+    seen: set[str] = set()
+    for params in [*RESPONSES_REPLIES, {"input": "[[failed]] no luck"}]:
+        with client.responses.with_streaming_response.create(**params, stream=True) as response:
+            lines = [line for line in response.iter_lines() if line.startswith("data: {")]
+        for line in lines:
+            data = json.loads(line.removeprefix("data: "))
+            seen.add(data["type"])
+            ours = FastObjects._process_response_data(
+                client, data=data, cast_to=ResponseStreamEvent, response=response.http_response
+            )
+            assert shape(ours) == shape(construct_type(type_=ResponseStreamEvent, value=data))
+    assert seen == set(EVENTS)  # every event type claif_cod sends was compared

@@ -132,15 +132,22 @@ def _timeout(client: Any, fast: FastRequest) -> float | None:
 
 def _answer(
     client: Any, path: str, fast: FastRequest, cast_to: Any, stream_cls: Any
-) -> tuple[httpx2.Request, Callable[[httpx2.Response], Any]]:
-    """The request openai would have sent (the response's: its errors name it), and what openai's
-    pipeline returns for the response to it; both made while Codex works on the turn."""
+) -> tuple[httpx2.Request, Callable[[bytes | httpx2.Response], Any]]:
+    """The request openai would have sent (a stream's response names it, as do its errors), and
+    what openai's pipeline returns for a JSON body or a streamed response; made while Codex works
+    on the turn."""
     request = httpx2.Request("POST", client._prepare_url(path))
-    if not fast.stream:
-        return request, lambda response: from_json(cast_to, response.content)
-    options = FinalRequestOptions.construct(method="post", url=path, content=fast.content, **fast.options)
-    chunk = extract_stream_chunk_type(stream_cls)
-    return request, lambda response: stream_cls(cast_to=chunk, response=response, client=client, options=options)
+    options, chunk = None, None
+    if fast.stream:
+        options = FinalRequestOptions.construct(method="post", url=path, content=fast.content, **fast.options)
+        chunk = extract_stream_chunk_type(stream_cls)
+
+    def answer(reply: bytes | httpx2.Response) -> Any:
+        if isinstance(reply, bytes):
+            return from_json(cast_to, reply)
+        return stream_cls(cast_to=chunk, response=reply, client=client, options=options)
+
+    return request, answer
 
 
 def _posted(resource: Any, path: str, fast: FastRequest, cast_to: Any, stream_cls: Any) -> Any:

@@ -22,7 +22,7 @@ import openai
 
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.options import RequestOptions
-from claif_cod.transport.backend import JsonReply, Reply, pick_model, stored_response_action
+from claif_cod.transport.backend import JsonReply, Reply, StreamReply, pick_model, stored_response_action
 from claif_cod.transport.early import Early, claim
 from claif_cod.transport.loop_thread import LoopThread, Outcome, Pump
 from claif_cod.transport.select import DaemonMode, SelectingBackend
@@ -91,20 +91,15 @@ class TransportCore:
             return _failure_response(request, failure)
         if isinstance(reply, JsonReply):
             return _response(request, reply)
-        return httpx2.Response(
-            200,
-            headers={"content-type": "text/event-stream", **reply.headers},
-            stream=stream(reply.events),
-            request=request,
-        )
+        return _stream_response(request, reply, stream)
 
-    def settled(self, request: httpx2.Request, early: Early) -> httpx2.Response | None:
-        """The response to ``early``'s dispatch, waited for and claimed by ``create()`` itself when openai
-        would only build its object from it; None (unclaimed) when the dispatch failed: openai's
-        pipeline then claims it, to raise and maybe retry."""
+    def settled(self, request: httpx2.Request, early: Early) -> bytes | httpx2.Response | None:
+        """``early``'s dispatch, waited for and claimed by ``create()`` itself when openai would only
+        build its object from the response: a JSON body, or a stream's HTTP response; None (unclaimed)
+        when the dispatch failed: openai's pipeline then claims it, to raise and maybe retry."""
         return self.loop.run(self._settle(request, early, lambda events: _SyncEvents(events, request)))
 
-    async def settled_async(self, request: httpx2.Request, early: Early) -> httpx2.Response | None:
+    async def settled_async(self, request: httpx2.Request, early: Early) -> bytes | httpx2.Response | None:
         caller = asyncio.get_running_loop()
         return await self.loop.run_async(
             self._settle(request, early, lambda events: _AsyncEvents(caller, events, request))
@@ -115,12 +110,14 @@ class TransportCore:
         request: httpx2.Request,
         early: Early,
         stream: Callable[[AsyncIterator[bytes]], httpx2.SyncByteStream | httpx2.AsyncByteStream],
-    ) -> httpx2.Response | None:
-        await asyncio.wait({early.task})
-        if early.task.cancelled() or early.task.exception() is not None:
+    ) -> bytes | httpx2.Response | None:
+        task = early.task
+        await asyncio.wait({task})
+        if task.cancelled() or task.exception() is not None:
             return None
         early.claimed = True
-        return await self.respond(request, b"", stream, early)
+        reply = task.result()
+        return reply.body if isinstance(reply, JsonReply) else _stream_response(request, reply, stream)
 
     async def begin(self, path: str, body: bytes, timeout: float | None) -> asyncio.Task[Reply]:
         """Runs on the engine loop: a ``POST`` to ``path`` dispatched ahead of its HTTP request (see
@@ -203,6 +200,19 @@ def read_timeout_of(request: httpx2.Request) -> float | None:
 def _response(request: httpx2.Request, reply: JsonReply) -> httpx2.Response:
     headers = {"content-type": "application/json", **reply.headers}
     return httpx2.Response(200, headers=headers, content=reply.body, request=request)
+
+
+def _stream_response(
+    request: httpx2.Request,
+    reply: StreamReply,
+    stream: Callable[[AsyncIterator[bytes]], httpx2.SyncByteStream | httpx2.AsyncByteStream],
+) -> httpx2.Response:
+    return httpx2.Response(
+        200,
+        headers={"content-type": "text/event-stream", **reply.headers},
+        stream=stream(reply.events),
+        request=request,
+    )
 
 
 def _failure_response(request: httpx2.Request, failure: APIFailure) -> httpx2.Response:

@@ -25,7 +25,10 @@ every row alike:
 
 Round 0 of each size is untimed (it seeds every thread).  The rows take their turns in a new random
 order every round (``bench_common.round_orders``), so that work left behind after a turn (a
-persisted thread's writes) falls on every row alike.
+persisted thread's writes) falls on every row alike.  Besides each row's median against the
+floor's, the ``paired`` lines give the median of the per-round differences (``in-process`` against
+``raw, same process``, ``daemon`` against ``raw``): both turns were taken in the same round, so the
+machine's drift over the run cancels out of them.
 Nothing asserts on time; every reply is checked (``[turn K]`` counts the user messages the Codex
 thread holds, so a lost history shows).
 Run: ``python bench/floor_bench.py [--turns N] [--sizes 10,50,100,200] [--json PATH]``.
@@ -293,6 +296,8 @@ def render(phases: list[Phase], meta: dict[str, Any]) -> str:
             cells.append(f"{m:8.1f} ({m - floor:+6.1f})" if row != RAW else f"{m:8.1f}         ")
         lines.append(f"{row:<22}" + "".join(f"{c:>20}" for c in cells))
     lines.append(_same_process_line(phases, "turns"))
+    lines.append(_paired_line(phases, "turns", LOCAL, RAW_SHARED, "  paired"))
+    lines.append(_paired_line(phases, "turns", DAEMON, RAW, "daemon - raw, paired"))
     lines.append(
         f"{'exec / daemon socket':<22}"
         + "".join(f"{median(p.turns[EXEC]) / median(p.turns[DAEMON]):>19.1f}x" for p in phases)
@@ -315,6 +320,8 @@ def render(phases: list[Phase], meta: dict[str, Any]) -> str:
             cells.append(f"{m:8.1f} ({m - floor:+6.1f})" if row != RAW else f"{m:8.1f}         ")
         lines.append(f"{row:<22}" + "".join(f"{c:>20}" for c in cells))
     lines.append(_same_process_line(phases, "firsts"))
+    lines.append(_paired_line(phases, "firsts", LOCAL, RAW_SHARED, "  paired"))
+    lines.append(_paired_line(phases, "firsts", DAEMON, RAW, "daemon - raw, paired"))
     return "\n".join(lines)
 
 
@@ -325,6 +332,16 @@ def _same_process_line(phases: list[Phase], kind: str) -> str:
         samples = getattr(p, kind)
         cells.append(f"{median(samples[LOCAL]) - median(samples[RAW_SHARED]):+17.1f}   ")
     return f"{'in-process - same proc':<22}" + "".join(f"{c:>20}" for c in cells)
+
+
+def _paired_line(phases: list[Phase], kind: str, row: str, floor: str, label: str) -> str:
+    """The median of the per-round differences: both took their turns in the same round, so the
+    machine's drift over the run cancels out."""
+    cells = []
+    for p in phases:
+        samples = getattr(p, kind)
+        cells.append(f"{median([a - b for a, b in zip(samples[row], samples[floor], strict=True)]):+17.1f}   ")
+    return f"{label:<22}" + "".join(f"{c:>20}" for c in cells)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -6,6 +6,7 @@ go through openai's pipeline the way that still uses it: raw responses, streamed
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx2
@@ -179,3 +180,23 @@ def test_a_stored_response_openai_fails_to_send_leaves_no_response(
     again = client.responses.create(input="two", previous_response_id=first.id)
     assert again.output_text == "[turn 2] Echo: two"
     assert codex_model_server.requests[-1].user_texts() == ["one", "two"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_plain_create_cancelled_while_codex_works_interrupts_its_turn(
+    aclient: AsyncCodexClient, codex_model_server: ModelServer, stream: bool
+) -> None:
+    """A plain create() waits for the dispatch itself (no HTTP request): cancelled there, its turn is
+    interrupted, and the conversation goes on without it."""
+    first = await aclient.chat.completions.create(messages=[user("one")])
+    history = [user("one"), {"role": "assistant", "content": first.choices[0].message.content}]
+    waiting = asyncio.create_task(
+        aclient.chat.completions.create(messages=[*history, user("[[stall]] two")], stream=stream)
+    )
+    await asyncio.to_thread(codex_model_server.wait_for_requests, 2, 20)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    interrupted(aclient)
+    again = await aclient.chat.completions.create(messages=[*history, user("two")])
+    assert again.choices[0].message.content == "[turn 2] Echo: two"

@@ -82,7 +82,7 @@ def _mark_around(owner: Any, name: str, before: str, after: str) -> None:
 def instrument() -> None:
     _mark_around(httpx_transport.TransportCore, "settled", "settle", "settled")
     _mark_around(httpx_transport.TransportCore, "dispatch", "loop", "loop done")
-    _mark_around(httpx_transport.TransportCore, "respond", "respond", "respond done")
+    _mark_around(httpx_transport, "_stream_response", "response", "response built")
     request = appserver.AppServer.request
 
     async def timed_request(self: appserver.AppServer, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -131,7 +131,7 @@ def client_stream_turn(client: CodexClient, chat: Chat) -> tuple[float, list[flo
                 parts.append(content)
     chat.answer("".join(parts))
     assert first is not None
-    keys = ("loop", "turn/start", "delta", "loop done", "respond done", "settled")
+    keys = ("loop", "turn/start", "delta", "loop done", "response built", "settled")
     cuts = [start, *(marks[k] for k in keys), created, first]
     return (first - start) * 1000, [(b - a) * 1000 for a, b in itertools.pairwise(cuts)]
 

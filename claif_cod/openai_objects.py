@@ -13,10 +13,10 @@ the class openai's discriminator picks by its ``type``); anything else is openai
 
 from __future__ import annotations
 
+import json
 import typing
 from typing import Any, cast
 
-import msgspec
 import openai
 import pydantic
 from openai._models import add_request_id, construct_type
@@ -50,7 +50,7 @@ def from_json(cast_to: type[openai.BaseModel], body: bytes) -> openai.BaseModel:
     try:
         parsed = cast_to.model_validate_json(body)
     except pydantic.ValidationError:
-        parsed = cast(openai.BaseModel, construct_type(type_=cast_to, value=msgspec.json.decode(body)))
+        parsed = cast(openai.BaseModel, construct_type(type_=cast_to, value=json.loads(body)))  # as openai reads it
     add_request_id(parsed, None)
     return parsed
 

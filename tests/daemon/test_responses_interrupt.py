@@ -69,10 +69,14 @@ async def test_response_interrupted_by_its_request_is_incomplete(
     response = await result_of(client, request.id, mark)
     assert response["status"] == "incomplete"
     assert response["incomplete_details"] == {"reason": "interrupted"}
-    [message] = response["output"]
-    assert message["status"] == "incomplete"
-    text = message["content"][0]["text"]
-    assert FULL.startswith(text) and len(text) < len(FULL), text
+    # The model pauses before each word, so the turn holds at most the message's start and a few
+    # words; on a loaded machine the interrupt can even reach Codex before the message began (a
+    # non-streamed request shows nothing to wait for), and then the response holds no output.
+    for message in response["output"]:
+        assert message["status"] == "incomplete"
+        text = message["content"][0]["text"] if message["content"] else ""
+        assert FULL.startswith(text) and len(text) < len(FULL), text
+    assert len(response["output"]) <= 1
 
     fetched = await client.request(
         ResponsesRetrieveRequest(id=client.next_id(), params=ResponsesRetrieveParams(response_id=response["id"]))

@@ -4,7 +4,6 @@ the reply without sending openai's HTTP request; everything else still goes thro
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +33,6 @@ def no_transform(monkeypatch: pytest.MonkeyPatch) -> None:
     for module in (openai_completions, openai_responses):
         monkeypatch.setattr(module, "maybe_transform", refuse)
         monkeypatch.setattr(module, "async_maybe_transform", refuse)
-
-
-@pytest.fixture
-def client(codex_home: Path, workdir: Path) -> Iterator[CodexClient]:
-    with CodexClient(daemon="off", model="o4-mini") as c:
-        yield c
 
 
 def test_objects_streams_and_raw_responses_are_openais(no_transform: None, client: CodexClient) -> None:

@@ -5,8 +5,6 @@ field by field, type by type, on real replies of every shape claif_cod sends."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import openai
@@ -45,12 +43,6 @@ def built_by_openai(cast_to: type[openai.BaseModel], body: bytes) -> Any:
     parsed = construct_type(type_=cast_to, value=json.loads(body))
     parsed._request_id = None
     return parsed
-
-
-@pytest.fixture
-def client(codex_home: Path, workdir: Path) -> Iterator[CodexClient]:
-    with CodexClient(daemon="off", model="o4-mini") as c:
-        yield c
 
 
 CHAT_REPLIES: list[dict[str, Any]] = [

@@ -80,7 +80,7 @@ def _mark_around(owner: Any, name: str, before: str, after: str) -> None:
 
 
 def instrument() -> None:
-    _mark_around(httpx_transport.TransportCore, "settled", "settle", "settled")
+    _mark_around(httpx_transport.TransportCore, "answer", "answer", "settled")
     _mark_around(httpx_transport.TransportCore, "dispatch", "loop", "loop done")
     _mark_around(httpx_transport, "_stream_response", "response", "response built")
     request = appserver.AppServer.request
@@ -136,8 +136,8 @@ def client_stream_turn(client: CodexClient, chat: Chat) -> tuple[float, list[flo
     return (first - start) * 1000, [(b - a) * 1000 for a, b in itertools.pairwise(cuts)]
 
 
-def run_size(size: int, turns: int, raw: RawAppServer, client: CodexClient, stream: bool) -> None:
-    raw_chat, our_chat = Chat(f"raw {size}", size, False), Chat(f"ours {size}", size, False)
+def run_size(size: int, turns: int, raw: RawAppServer, client: CodexClient, stream: bool, pace: int) -> None:
+    raw_chat, our_chat = Chat(f"raw {size}", size, False, pace), Chat(f"ours {size}", size, False, pace)
     thread = raw.new_thread(seed=raw_chat.seed())
     floor: list[float] = []
     ours: list[float] = []
@@ -178,6 +178,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="10,200")
     parser.add_argument("--profile", action="store_true", help="also cProfile both threads")
     parser.add_argument("--stream", action="store_true", help="streamed turns, cut up to the first content chunk")
+    parser.add_argument(
+        "--pace", type=int, default=0, metavar="MS", help="the offline model waits MS ms before each streamed word"
+    )
     args = parser.parse_args()
     instrument()
     with model_server_process() as (model_url, _), tempfile.TemporaryDirectory(prefix="claif-cod-stages-") as scratch:
@@ -195,7 +198,7 @@ def main() -> None:
                 caller.enable()
             try:
                 for size in (int(s) for s in args.sizes.split(",")):
-                    run_size(size, args.turns, raw, client, args.stream)
+                    run_size(size, args.turns, raw, client, args.stream, args.pace)
             finally:
                 if args.profile:
                     caller.disable()
@@ -203,7 +206,9 @@ def main() -> None:
     if args.profile:
         for title, profile in (("caller's thread", caller), ("engine loop thread", engine)):
             print(f"\n=== {title}")
-            pstats.Stats(profile).sort_stats("tottime").print_stats(20)
+            pstats.Stats(profile).sort_stats(os.environ.get("SORT", "tottime")).print_stats(
+                int(os.environ.get("ROWS", "20"))
+            )
 
 
 async def _call(function: Callable[[], None]) -> None:

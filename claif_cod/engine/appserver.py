@@ -123,7 +123,13 @@ class ProcessExit:
         self.error = error
 
 
-ThreadMessage = Notification | ProcessExit
+class Wakeup:
+    """Put on a thread queue by whoever waits on it, to wake itself (see :mod:`claif_cod.engine.turn_wait`)."""
+
+    __slots__ = ()
+
+
+ThreadMessage = Notification | ProcessExit | Wakeup
 
 _envelope = msgspec.json.Decoder(wire.Envelope)
 _scoped = msgspec.json.Decoder(wire_notifications.ThreadScoped)

@@ -18,9 +18,8 @@ import msgspec
 
 from claif_cod._log import get_logger
 from claif_cod.engine import wire, wire_items, wire_notifications
-from claif_cod.engine.appserver import AppServer, Notification, ProcessExit, ThreadMessage
+from claif_cod.engine.appserver import AppServer, Notification, ProcessExit, ThreadMessage, Wakeup
 from claif_cod.engine.config import ProcessKey
-from claif_cod.engine.errors import TurnTimedOut
 from claif_cod.engine.events import (
     ItemCompleted,
     ItemStarted,
@@ -34,6 +33,7 @@ from claif_cod.engine.events import (
     UsageUpdated,
 )
 from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S, NO_TOOLS, CallBatch, ThreadTools
+from claif_cod.engine.turn_wait import TurnWait
 from claif_cod.engine.waiting import within
 
 log = get_logger("claif_cod.engine")
@@ -140,8 +140,8 @@ class Turn:
         """The process this turn runs on (the handle may move to another one afterwards)."""
         self._liveness = handle.server.liveness
         self._queue = queue
-        self._timeout = timeout
-        self._deadline = None if timeout is None else time.monotonic() + timeout
+        self._wait = TurnWait(queue, self._liveness.turn_silence, self.server.check_alive_soon)
+        self._wait.limit(timeout)
         self._on_done = on_done
         self._on_suspend = on_suspend
         self._on_interrupted = on_interrupted
@@ -160,8 +160,7 @@ class Turn:
         """Leave the suspension (the results have been handed to Codex); ``events()`` goes on from here."""
         self.suspended = False
         self.usage = TurnUsage()
-        self._timeout = timeout
-        self._deadline = None if timeout is None else time.monotonic() + timeout
+        self._wait.limit(timeout)
 
     def give_up(self) -> None:
         """End a suspension nobody resumes: interrupt, answer the pending calls as failed, release the thread."""
@@ -206,7 +205,7 @@ class Turn:
         started_messages: set[str] = set()
         try:
             while True:
-                message = await self._next()
+                message = await self._wait.next()
                 if isinstance(message, ProcessExit):
                     self._finish("died")  # the turn went with its process; the thread can be resumed
                     raise message.error
@@ -222,32 +221,11 @@ class Turn:
                     if self.suspended:
                         return
         finally:
+            self._wait.stop()
             if not self._finished and self._abandoning is None and not self.suspended:
                 # The caller stopped listening (cancelled, timed out, stop sequence): the
                 # thread must not take another turn until Codex says this one is over.
                 self._abandoning = asyncio.get_running_loop().create_task(self._abandon())
-
-    async def _next(self) -> ThreadMessage:
-        """The turn's next message, within the caller's deadline, probing the process when it goes quiet."""
-        silence = self._liveness.turn_silence
-        while True:
-            if not self._queue.empty():
-                return self._queue.get_nowait()
-            wait = silence
-            if self._deadline is not None:
-                remaining = self._deadline - time.monotonic()
-                if remaining <= 0:
-                    assert self._timeout is not None
-                    raise TurnTimedOut(self._timeout)
-                wait = remaining if wait is None else min(wait, remaining)
-            try:
-                return await within(self._queue.get(), wait)
-            except asyncio.TimeoutError:
-                pass
-            if self._deadline is None or time.monotonic() < self._deadline:
-                # Quiet for ``turn_silence``: a slow model is fine, a hung process is not.  The
-                # probe runs in the background; if it condemns the process, ProcessExit arrives.
-                self.server.check_alive_soon()
 
     def _translate(self, message: Notification, open_messages: set[str], started: set[str]) -> list[TurnEvent]:
         method, params = message.method, message.params
@@ -368,6 +346,8 @@ class Turn:
                 break
             if isinstance(message, ProcessExit):
                 return "died"
+            if isinstance(message, Wakeup):
+                continue
             if message.method == "turn/completed":
                 done = msgspec.json.decode(message.params, type=wire_notifications.TurnCompleted)
                 if done.turn.id == self.turn_id:

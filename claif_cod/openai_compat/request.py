@@ -134,8 +134,14 @@ _top_level = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
 
 class _Reported(msgspec.Struct):
+    """What ``ignored`` depends on besides the parameter names, without the messages."""
+
     stream: bool = False
     response_format: ResponseFormat | None = None
+    tools: list[ChatTool] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    builtin_tools: bool | None = None
 
 
 _reported = msgspec.json.Decoder(_Reported)
@@ -150,8 +156,13 @@ def stream_and_ignored(body: bytes) -> tuple[bool, tuple[str, ...]]:
     except msgspec.DecodeError:
         return False, ()  # the daemon reports the problem
     ignored = [key for key in keys if key not in HONOURED and key not in NO_EFFECT]
-    if reported.response_format is not None and reported.response_format.type == "json_object":
-        ignored.append("response_format.json_object")
+    try:
+        _output_schema(reported.response_format, ignored)
+        thread_tools(
+            reported.tools, reported.tool_choice, reported.parallel_tool_calls, reported.builtin_tools, ignored
+        )
+    except InvalidRequest:
+        return reported.stream, ()  # the daemon reports the problem
     if b'"low"' in body and _low_detail(body):
         ignored.append(LOW_DETAIL)
     return reported.stream, tuple(sorted(ignored))

@@ -157,11 +157,7 @@ def parse_responses_request(body: bytes, *, default_model: str | None, strict: b
     instructions, items, refs, owners = _items(request.input, ignored)
     if any(ref.detail_dropped for ref in refs):
         ignored.append("input_image.detail")  # "low": Codex would drop the image (see images.DETAILS)
-    chat_tools = [
-        ChatTool(t.type, FunctionDef(t.name, t.description, t.parameters, t.strict) if t.type == "function" else None)
-        for t in request.tools or []
-    ]
-    tools = thread_tools(chat_tools, request.tool_choice, request.parallel_tool_calls, request.builtin_tools, ignored)
+    tools = _thread_tools(request, ignored)
     if request.tool_timeout is not None and not 0 < request.tool_timeout <= 86400:
         raise InvalidRequest("tool_timeout must be between 0 and 86400 seconds", param="tool_timeout")
     if strict and ignored:
@@ -187,6 +183,61 @@ def parse_responses_request(body: bytes, *, default_model: str | None, strict: b
         image_refs=refs,
         image_owner=owners,
     )
+
+
+class _ItemType(msgspec.Struct):
+    type: str = "message"
+
+
+class _Reported(msgspec.Struct):
+    """What ``ignored`` depends on besides the parameter names: an input item's type, not its content."""
+
+    input: str | list[_ItemType] = ""
+    text: TextConfig | None = None
+    reasoning: ReasoningConfig | None = None
+    tools: list[FunctionTool] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    builtin_tools: bool | None = None
+
+
+_reported = msgspec.json.Decoder(_Reported)
+_top_level = msgspec.json.Decoder(dict[str, msgspec.Raw])
+
+
+def responses_ignored(body: bytes) -> tuple[str, ...]:
+    """What :func:`parse_responses_request` would report as ignored, without building the input's
+    history (~0.4 ms for 200 items): what a daemon client needs (the daemon parses and validates
+    the request itself, and reports any problem)."""
+    if b'"low"' in body:  # an image part's detail takes the whole parse (rare)
+        try:
+            return parse_responses_request(body, default_model=None, strict=False).ignored
+        except InvalidRequest:
+            return ()
+    try:
+        keys = _top_level.decode(body).keys()
+        reported = _reported.decode(body)
+    except msgspec.DecodeError:
+        return ()
+    ignored = [key for key in keys if key not in HONOURED and key not in NO_EFFECT]
+    try:
+        _output_schema(reported.text, ignored)
+        _thread_tools(reported, ignored)
+    except InvalidRequest:
+        return ()
+    if reported.reasoning is not None and reported.reasoning.generate_summary is not None:
+        ignored.append("reasoning.generate_summary")
+    if not isinstance(reported.input, str) and any(item.type == "reasoning" for item in reported.input):
+        ignored.append("input.reasoning")
+    return tuple(sorted(set(ignored)))
+
+
+def _thread_tools(request: ResponsesRequest | _Reported, ignored: list[str]) -> ThreadTools:
+    chat_tools = [
+        ChatTool(t.type, FunctionDef(t.name, t.description, t.parameters, t.strict) if t.type == "function" else None)
+        for t in request.tools or []
+    ]
+    return thread_tools(chat_tools, request.tool_choice, request.parallel_tool_calls, request.builtin_tools, ignored)
 
 
 def _output_schema(text: TextConfig | None, ignored: list[str]) -> dict[str, Any] | None:

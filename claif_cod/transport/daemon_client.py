@@ -22,11 +22,10 @@ from claif_cod._log import get_logger
 from claif_cod._version import __version__
 from claif_cod.chained_stream import ChainedStream
 from claif_cod.engine.engine import ApprovalHandler, ApprovalRequest
-from claif_cod.engine.errors import EngineError
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_compat.request import stream_and_ignored
-from claif_cod.openai_compat.responses_request import parse_responses_request
+from claif_cod.openai_compat.responses_request import responses_ignored
 from claif_cod.protocol import (
     PROTOCOL_VERSION,
     ApprovalRequestedNotification,
@@ -343,7 +342,7 @@ class DaemonBackend:
         return StreamReply(self._stream(first, chunks, future, request_id), ignored_headers(ignored))
 
     async def responses(self, body: bytes, options: RequestOptions) -> Reply:
-        ignored = _ignored_responses(body, options)
+        ignored = responses_ignored(body)
         request_id = self.conn.next_id()
         request = ResponsesCreateRequest(
             id=request_id, params=ResponsesCreateParams(body=msgspec.Raw(body), options=codex_options(options))
@@ -416,10 +415,3 @@ async def _next(chunks: Chunks, future: asyncio.Future[msgspec.Raw]) -> msgspec.
     if chunk is None:
         future.result()
     return chunk
-
-
-def _ignored_responses(body: bytes, options: RequestOptions) -> tuple[str, ...]:
-    try:
-        return parse_responses_request(body, default_model=options.default_model, strict=False).ignored
-    except EngineError:
-        return ()  # the daemon reports the problem

@@ -10,17 +10,17 @@ waited for, before ``create()`` returns or raises, as a request the caller cance
 interrupted, and a response whose id the caller never saw is not kept.
 
 When openai would only build its object or ``Stream`` from the response (no raw response asked
-for), ``create()`` need not send the request at all: it takes the dispatch's response itself
-(``TransportCore.settled``) and builds openai's object from it as openai does.  A failure is left
-to openai's pipeline, which claims the dispatch as above, so that its exceptions and retries are
-openai's own.
+for), ``create()`` need not send the request at all: it dispatches and waits in one round trip to
+the engine loop (:func:`answered`, ``TransportCore.answer``) and builds openai's object from the
+response as openai does.  A failure is left to openai's pipeline, which claims the dispatch as
+above, so that its exceptions and retries are openai's own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -39,8 +39,13 @@ class Early:
     path: str
     body: bytes
     timeout: float | None
-    task: asyncio.Task[Reply] = field(repr=False)
+    task: asyncio.Task[Reply] | None = field(default=None, repr=False)
+    """Set on the engine loop once dispatched."""
     claimed: bool = False
+
+
+MakeRequest = Callable[[], httpx2.Request]
+"""A stream's request, made on the engine loop once the dispatch took its first step."""
 
 
 class Starter(Protocol):
@@ -50,6 +55,10 @@ class Starter(Protocol):
     def loop(self) -> LoopThread: ...
 
     async def begin(self, path: str, body: bytes, timeout: float | None) -> asyncio.Task[Reply]: ...
+
+    def answer(self, early: Early, make_request: MakeRequest | None) -> bytes | httpx2.Response | None: ...
+
+    async def answer_async(self, early: Early, make_request: MakeRequest | None) -> bytes | httpx2.Response | None: ...
 
 
 _current: ContextVar[Early | None] = ContextVar("claif_cod_early_chat", default=None)
@@ -81,33 +90,92 @@ def started(core: Starter, path: str, body: bytes, timeout: float | None) -> Ite
     client is closed."""
     try:
         loop = core.loop
-        early = Early(path, body, timeout, loop.run(core.begin(path, body, timeout)))
+        task = loop.run(core.begin(path, body, timeout))
     except RuntimeError:  # a closed client: openai's own request reports it, as for its own closed client
         yield None
         return
+    early = Early(path, body, timeout, task)
     token = _current.set(early)
     try:
         yield early
     finally:
         _current.reset(token)
         if not early.claimed:
-            loop.run(_undo(early.task))
+            loop.run(_undo(task))
 
 
 @contextlib.asynccontextmanager
 async def started_async(core: Starter, path: str, body: bytes, timeout: float | None) -> AsyncIterator[Early | None]:
     try:
         loop = core.loop
-        early = Early(path, body, timeout, await loop.run_async(core.begin(path, body, timeout)))
+        task = await loop.run_async(core.begin(path, body, timeout))
     except RuntimeError:  # a closed client: openai's own request reports it, as for its own closed client
         yield None
         return
+    early = Early(path, body, timeout, task)
     token = _current.set(early)
     try:
         yield early
     finally:
         _current.reset(token)
         if not early.claimed:
+            await loop.run_async(_undo(task))
+
+
+@contextlib.contextmanager
+def answered(
+    core: Starter, path: str, body: bytes, timeout: float | None, make_request: MakeRequest | None
+) -> Iterator[bytes | httpx2.Response | None]:
+    """Around a sync ``create()`` that openai would only build its object for: the dispatch's JSON
+    body or stream response, or None when it failed (then left, unclaimed, for openai's pipeline)
+    or the client is closed (openai's own request reports it).  Unclaimed, it is undone."""
+    try:
+        loop = core.loop
+    except RuntimeError:
+        yield None
+        return
+    early = Early(path, body, timeout)
+    try:
+        try:
+            response = core.answer(early, make_request)
+        except RuntimeError:
+            if early.task is not None:
+                raise
+            response = None  # closed before the dispatch began: openai's own request reports it
+        token = _current.set(early)
+        try:
+            yield response
+        finally:
+            _current.reset(token)
+    finally:
+        if not early.claimed and early.task is not None:
+            loop.run(_undo(early.task))
+
+
+@contextlib.asynccontextmanager
+async def answered_async(
+    core: Starter, path: str, body: bytes, timeout: float | None, make_request: MakeRequest | None
+) -> AsyncIterator[bytes | httpx2.Response | None]:
+    try:
+        loop = core.loop
+    except RuntimeError:
+        yield None
+        return
+    early = Early(path, body, timeout)
+    try:
+        try:
+            response = await core.answer_async(early, make_request)
+        except RuntimeError:
+            if early.task is not None:
+                raise
+            response = None  # closed before the dispatch began: openai's own request reports it
+        token = _current.set(early)
+        try:
+            yield response
+        finally:
+            _current.reset(token)
+    finally:
+        if not early.claimed and early.task is not None:
             await loop.run_async(_undo(early.task))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import queue
 import threading
 import weakref
@@ -23,7 +24,7 @@ import openai
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.transport.backend import JsonReply, Reply, StreamReply, pick_model, stored_response_action
-from claif_cod.transport.early import Early, claim
+from claif_cod.transport.early import Early, MakeRequest, claim
 from claif_cod.transport.loop_thread import LoopThread, Outcome, Pump
 from claif_cod.transport.select import DaemonMode, SelectingBackend
 
@@ -82,6 +83,7 @@ class TransportCore:
         openai's ``Stream``."""
         try:
             if early is not None:
+                assert early.task is not None  # claimed only once dispatched
                 reply = await early.task
             else:
                 reply = await self.dispatch(
@@ -93,31 +95,44 @@ class TransportCore:
             return _response(request, reply)
         return _stream_response(request, reply, stream)
 
-    def settled(self, request: httpx2.Request, early: Early) -> bytes | httpx2.Response | None:
-        """``early``'s dispatch, waited for and claimed by ``create()`` itself when openai would only
-        build its object from the response: a JSON body, or a stream's HTTP response; None (unclaimed)
-        when the dispatch failed: openai's pipeline then claims it, to raise and maybe retry."""
-        return self.loop.run(self._settle(request, early, lambda events: _SyncEvents(events, request)))
+    def answer(self, early: Early, make_request: MakeRequest | None) -> bytes | httpx2.Response | None:
+        """``early`` dispatched and waited for in one round trip to the engine loop, and claimed by
+        ``create()`` itself when it succeeded: a JSON body, or a stream's HTTP response (for the
+        request ``make_request`` makes, on this loop while Codex works); None (unclaimed) when it
+        failed: openai's pipeline then claims it, to raise and maybe retry."""
+        return self.loop.run(self._answer(early, make_request, _SyncEvents))
 
-    async def settled_async(self, request: httpx2.Request, early: Early) -> bytes | httpx2.Response | None:
+    async def answer_async(self, early: Early, make_request: MakeRequest | None) -> bytes | httpx2.Response | None:
         caller = asyncio.get_running_loop()
-        return await self.loop.run_async(
-            self._settle(request, early, lambda events: _AsyncEvents(caller, events, request))
-        )
+        return await self.loop.run_async(self._answer(early, make_request, functools.partial(_AsyncEvents, caller)))
 
-    async def _settle(
+    async def _answer(
         self,
-        request: httpx2.Request,
         early: Early,
-        stream: Callable[[AsyncIterator[bytes]], httpx2.SyncByteStream | httpx2.AsyncByteStream],
+        make_request: MakeRequest | None,
+        stream: Callable[[AsyncIterator[bytes], httpx2.Request], httpx2.SyncByteStream | httpx2.AsyncByteStream],
     ) -> bytes | httpx2.Response | None:
-        task = early.task
-        await asyncio.wait({task})
+        loop = asyncio.get_running_loop()
+        early.task = task = loop.create_task(self.dispatch("POST", early.path, early.body, early.timeout))
+        made: list[httpx2.Request] = []
+        try:
+            if make_request is not None:
+                # Made while Codex works: queued behind the dispatch's first step and the steps it
+                # scheduled (a stream's turn starts in a task of its own), so turn/start goes first.
+                await asyncio.sleep(0)
+                loop.call_soon(lambda: made.append(make_request()))
+            await asyncio.wait({task})
+        except asyncio.CancelledError:  # the caller gave up (Ctrl-C, cancelled): so does its dispatch
+            task.cancel()
+            raise
         if task.cancelled() or task.exception() is not None:
             return None
         early.claimed = True
         reply = task.result()
-        return reply.body if isinstance(reply, JsonReply) else _stream_response(request, reply, stream)
+        if isinstance(reply, JsonReply):
+            return reply.body
+        (request,) = made  # a stream answers a request that asked for one
+        return _stream_response(request, reply, lambda events: stream(events, request))
 
     async def begin(self, path: str, body: bytes, timeout: float | None) -> asyncio.Task[Reply]:
         """Runs on the engine loop: a ``POST`` to ``path`` dispatched ahead of its HTTP request (see

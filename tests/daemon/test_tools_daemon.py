@@ -157,3 +157,26 @@ def test_caller_tools_on_a_code_mode_model_through_the_daemon(
     assert reply.choices[0].finish_reason == "tool_calls"
     assert [c.function.name for c in reply.choices[0].message.tool_calls or []] == ["get_weather", "get_time"]
     assert "exec" not in codex_model_server.requests[0].tool_names()
+
+
+def test_tool_parameters_codex_cannot_honour_are_reported_through_the_socket(
+    daemon: DaemonProcess, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    """As in-process (tests/integration/test_tools.py): the daemon client reports them without
+    parsing the history itself."""
+    with CodexClient(daemon="require") as client:
+        chat = client.chat.completions.with_raw_response.create(
+            model="o4-mini",
+            messages=[{"role": "user", "content": "hi"}],
+            tools=TOOLS,
+            tool_choice="required",
+            parallel_tool_calls=False,
+        )
+        responses = client.responses.with_raw_response.create(
+            model="o4-mini",
+            input=[{"type": "reasoning", "id": "rs_1", "summary": []}, {"role": "user", "content": "hi"}],
+            tools=[{"type": "function", "name": "get_time", "parameters": {"type": "object"}, "strict": True}],
+            tool_choice="required",
+        )
+    assert chat.headers["x-claif-cod-ignored-params"] == "parallel_tool_calls,tool_choice"
+    assert responses.headers["x-claif-cod-ignored-params"] == "input.reasoning,tool_choice,tools.function.strict"

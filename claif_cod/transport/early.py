@@ -42,6 +42,9 @@ class Early:
     task: asyncio.Task[Reply] | None = field(default=None, repr=False)
     """Set on the engine loop once dispatched."""
     claimed: bool = False
+    stream: httpx2.Response | None = field(default=None, repr=False)
+    """A stream's response, made for ``create()`` on the engine loop: closed there if it never
+    reached the caller (Ctrl-C, or cancelled, in that instant), which interrupts its turn."""
 
 
 MakeRequest = Callable[[], httpx2.Request]
@@ -135,6 +138,7 @@ def answered(
         yield None
         return
     early = Early(path, body, timeout)
+    delivered = False
     try:
         try:
             response = core.answer(early, make_request)
@@ -142,6 +146,7 @@ def answered(
             if early.task is not None:
                 raise
             response = None  # closed before the dispatch began: openai's own request reports it
+        delivered = True
         token = _current.set(early)
         try:
             yield response
@@ -150,6 +155,8 @@ def answered(
     finally:
         if not early.claimed and early.task is not None:
             loop.run(_undo(early.task))
+        elif not delivered and early.stream is not None:
+            early.stream.close()
 
 
 @contextlib.asynccontextmanager
@@ -162,6 +169,7 @@ async def answered_async(
         yield None
         return
     early = Early(path, body, timeout)
+    delivered = False
     try:
         try:
             response = await core.answer_async(early, make_request)
@@ -169,6 +177,7 @@ async def answered_async(
             if early.task is not None:
                 raise
             response = None  # closed before the dispatch began: openai's own request reports it
+        delivered = True
         token = _current.set(early)
         try:
             yield response
@@ -177,6 +186,8 @@ async def answered_async(
     finally:
         if not early.claimed and early.task is not None:
             await loop.run_async(_undo(early.task))
+        elif not delivered and early.stream is not None:
+            await early.stream.aclose()
 
 
 async def _undo(task: asyncio.Task[Reply]) -> None:

@@ -132,7 +132,8 @@ class TransportCore:
         if isinstance(reply, JsonReply):
             return reply.body
         (request,) = made  # a stream answers a request that asked for one
-        return _stream_response(request, reply, lambda events: stream(events, request))
+        early.stream = _stream_response(request, reply, lambda events: stream(events, request))
+        return early.stream
 
     async def begin(self, path: str, body: bytes, timeout: float | None) -> asyncio.Task[Reply]:
         """Runs on the engine loop: a ``POST`` to ``path`` dispatched ahead of its HTTP request (see

@@ -14,11 +14,10 @@ Then, when openai would do nothing with the response but build its object or ``S
 loop, takes the dispatch's response itself and builds them as openai does, from openai's classes
 (see :mod:`claif_cod.openai_objects`): openai's request and response pipeline (~0.4 ms hot, three
 times that right after a turn) is skipped, and with it the CPU it took from Codex while the turn
-ran.  A request that succeeds then goes without what only
-that pipeline does: the headers it builds (the transport ignores them), httpx's ``HTTP Request:``
-log line and the event hooks of the client's private httpx client.  A dispatch that failed is
-handed to openai's ``_post``, so its exceptions and retries are openai's own, and so is every raw
-response.
+ran.  A request that succeeds then goes without what only that pipeline does: the headers it
+builds (the transport ignores them), httpx's ``HTTP Request:`` log line and the event hooks of the
+client's private httpx client.  A dispatch that failed is handed to openai's ``_post``, so its
+exceptions and retries are openai's own, and so is every raw response.
 """
 
 from __future__ import annotations

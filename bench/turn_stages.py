@@ -206,9 +206,7 @@ def main() -> None:
     if args.profile:
         for title, profile in (("caller's thread", caller), ("engine loop thread", engine)):
             print(f"\n=== {title}")
-            pstats.Stats(profile).sort_stats(os.environ.get("SORT", "tottime")).print_stats(
-                int(os.environ.get("ROWS", "20"))
-            )
+            pstats.Stats(profile).sort_stats("tottime").print_stats(20)
 
 
 async def _call(function: Callable[[], None]) -> None:

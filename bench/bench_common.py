@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import claif_cod
+from claif_cod.testing import write_codex_home
 
 
 def elapsed_ms(start: float) -> float:
@@ -76,6 +77,17 @@ def private_home(root: Path) -> Path:
     home.mkdir(mode=0o700, exist_ok=True)
     os.environ["HOME"] = str(home)
     return home
+
+
+def offline_workdir(root: Path, model_url: str) -> Path:
+    """A private ``HOME`` (see :func:`private_home`) and a ``CODEX_HOME`` whose model is the offline
+    one at ``model_url``, for this process and every Codex it starts, under ``root``; returns a new
+    working directory there."""
+    private_home(root)
+    os.environ["CODEX_HOME"] = str(write_codex_home(root / "codex-home", model_url))
+    workdir = root / "work"
+    workdir.mkdir()
+    return workdir
 
 
 _MODEL_SERVER = """

@@ -29,14 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import codex_cli_bin
-from bench_common import at_least_two, codex_version, model_server_process, private_home, run_header
+from bench_common import at_least_two, codex_version, model_server_process, offline_workdir, run_header
 from floor_bench import Chat
 from offline_chat import MODEL
 from raw_app_server import RawAppServer
 from throughput_cpu import cpu_s
 
 from claif_cod import CodexClient
-from claif_cod.testing import write_codex_home
 
 
 @dataclass
@@ -84,10 +83,7 @@ def main() -> None:
     rows = {"raw": Row(), "in-process": Row()}
     with model_server_process() as (model_url, _), tempfile.TemporaryDirectory(prefix="claif-cod-pycpu-") as scratch:
         root = Path(scratch)
-        private_home(root)
-        os.environ["CODEX_HOME"] = str(write_codex_home(root / "codex-home", model_url))
-        workdir = root / "work"
-        workdir.mkdir()
+        workdir = offline_workdir(root, model_url)
         with CodexClient(working_dir=workdir, daemon="off") as client:
             client.models.list()  # starts the engine loop and a Codex process
             raw = RawAppServer.attached(client, workdir)

@@ -33,12 +33,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench_common import at_least_two, elapsed_ms, model_server_process, private_home, round_orders, run_header
+from bench_common import at_least_two, elapsed_ms, model_server_process, offline_workdir, round_orders, run_header
 from offline_chat import MODEL, Summary, expect_reply, progress
 from raw_app_server import RawAppServer
 
 from claif_cod import CodexClient
-from claif_cod.testing import write_codex_home
 
 RAW, CHAT = "raw, same process", "chat"
 TRANSCRIPT, TRANSCRIPT_EPHEMERAL, PREVIOUS = (
@@ -81,10 +80,7 @@ def run(turns: int) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {row: [] for row in ROWS}
     with model_server_process() as (url, _), tempfile.TemporaryDirectory(prefix="claif-cod-resp-bench-") as scratch:
         root = Path(scratch)
-        private_home(root)
-        os.environ["CODEX_HOME"] = str(write_codex_home(root / "codex-home", url))
-        workdir = root / "work"
-        workdir.mkdir()
+        workdir = offline_workdir(root, url)
         with CodexClient(working_dir=workdir, daemon="off") as client:
             client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "start"}])
             raw = RawAppServer.attached(client, workdir)

@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import cProfile
 import itertools
-import os
 import pstats
 import statistics
 import tempfile
@@ -37,14 +36,13 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from bench_common import at_least_two, elapsed_ms, model_server_process, private_home
+from bench_common import at_least_two, elapsed_ms, model_server_process, offline_workdir
 from floor_bench import Chat
 from offline_chat import MODEL
 from raw_app_server import RawAppServer
 
 from claif_cod import CodexClient
 from claif_cod.engine import appserver
-from claif_cod.testing import write_codex_home
 from claif_cod.transport import httpx_transport
 
 STAGES = ("to the engine", "to turn/start", "codex", "to reply", "hop out", "openai object")
@@ -185,10 +183,7 @@ def main() -> None:
     instrument()
     with model_server_process() as (model_url, _), tempfile.TemporaryDirectory(prefix="claif-cod-stages-") as scratch:
         root = Path(scratch)
-        private_home(root)
-        os.environ["CODEX_HOME"] = str(write_codex_home(root / "codex-home", model_url))
-        workdir = root / "work"
-        workdir.mkdir()
+        workdir = offline_workdir(root, model_url)
         caller, engine = cProfile.Profile(), cProfile.Profile()
         with CodexClient(working_dir=workdir, daemon="off") as client:
             client.models.list()  # starts the engine loop and a Codex process

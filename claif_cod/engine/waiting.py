@@ -1,7 +1,8 @@
-"""Waiting with a deadline, cheaply: every event of a turn is awaited this way.
+"""Waiting with a deadline, cheaply: each request to Codex is awaited this way, and an interrupted
+turn's wait for its end (a running turn's events share one timer: :mod:`claif_cod.engine.turn_wait`).
 
-``asyncio.wait_for`` wraps a coroutine in a new task on each call (about 10 µs on CPython 3.11,
-several times per turn); ``asyncio.timeout`` (3.11+) only arms a timer on the current task.
+``asyncio.wait_for`` wraps a coroutine in a new task on each call (about 10 µs on CPython 3.11);
+``asyncio.timeout`` (3.11+) only arms a timer on the current task.
 """
 
 from __future__ import annotations

@@ -100,31 +100,41 @@ class TransportCore:
         ``create()`` itself when it succeeded: a JSON body, or a stream's HTTP response (for the
         request ``make_request`` makes, on this loop while Codex works); None (unclaimed) when it
         failed: openai's pipeline then claims it, to raise and maybe retry."""
-        return self.loop.run(self._answer(early, make_request, _SyncEvents))
+        made: list[httpx2.Request] = []
+        return self.loop.run_task(
+            lambda: self._dispatch_early(early, make_request, made),
+            lambda task: self._answered(early, task, made, _SyncEvents),
+        )
 
     async def answer_async(self, early: Early, make_request: MakeRequest | None) -> bytes | httpx2.Response | None:
-        caller = asyncio.get_running_loop()
-        return await self.loop.run_async(self._answer(early, make_request, functools.partial(_AsyncEvents, caller)))
+        events = functools.partial(_AsyncEvents, asyncio.get_running_loop())
+        made: list[httpx2.Request] = []
+        return await self.loop.run_task_async(
+            lambda: self._dispatch_early(early, make_request, made),
+            lambda task: self._answered(early, task, made, events),
+        )
 
-    async def _answer(
-        self,
-        early: Early,
-        make_request: MakeRequest | None,
-        stream: Callable[[AsyncIterator[bytes], httpx2.Request], httpx2.SyncByteStream | httpx2.AsyncByteStream],
-    ) -> bytes | httpx2.Response | None:
+    def _dispatch_early(
+        self, early: Early, make_request: MakeRequest | None, made: list[httpx2.Request]
+    ) -> asyncio.Task[Reply]:
+        """On the engine loop: the dispatch's task, the one the caller waits for (cancelled if it
+        gives up).  A stream's request is made while Codex works, queued behind the dispatch's first
+        step and the steps it schedules (a stream's turn starts in a task of its own), so that
+        ``turn/start`` goes first."""
         loop = asyncio.get_running_loop()
         early.task = task = loop.create_task(self.dispatch("POST", early.path, early.body, early.timeout))
-        made: list[httpx2.Request] = []
-        try:
-            if make_request is not None:
-                # Made while Codex works: queued behind the dispatch's first step and the steps it
-                # scheduled (a stream's turn starts in a task of its own), so turn/start goes first.
-                await asyncio.sleep(0)
-                loop.call_soon(lambda: made.append(make_request()))
-            await asyncio.wait({task})
-        except asyncio.CancelledError:  # the caller gave up (Ctrl-C, cancelled): so does its dispatch
-            task.cancel()
-            raise
+        if make_request is not None:
+            loop.call_soon(loop.call_soon, lambda: made.append(make_request()))
+        return task
+
+    def _answered(
+        self,
+        early: Early,
+        task: asyncio.Task[Reply],
+        made: list[httpx2.Request],
+        stream: Callable[[AsyncIterator[bytes], httpx2.Request], httpx2.SyncByteStream | httpx2.AsyncByteStream],
+    ) -> bytes | httpx2.Response | None:
+        """On the engine loop, once the dispatch is done: what :meth:`answer` returns."""
         if task.cancelled() or task.exception() is not None:
             return None
         early.claimed = True

@@ -208,15 +208,15 @@ def test_a_stream_made_in_the_instant_its_caller_was_interrupted_is_closed(
     """Ctrl-C lands after the engine loop made the stream's response, before create() had it: the
     stream is closed, which interrupts its turn (it is not left running to the model's end)."""
     loop = client._core.loop
-    run = loop.run
+    run_task = loop.run_task
 
-    def interrupted_once_made(coro: Any, timeout: float | None = None) -> Any:
-        result = run(coro, timeout)
+    def interrupted_once_made(*args: Any, **kwargs: Any) -> Any:
+        result = run_task(*args, **kwargs)
         if isinstance(result, httpx2.Response):
             raise KeyboardInterrupt
         return result
 
-    monkeypatch.setattr(loop, "run", interrupted_once_made)
+    monkeypatch.setattr(loop, "run_task", interrupted_once_made)
     with pytest.raises(KeyboardInterrupt):
         client.chat.completions.create(messages=[user("[[stall-mid]] three four five")], stream=True)
     interrupted(client)
@@ -226,15 +226,15 @@ async def test_a_stream_made_in_the_instant_its_caller_was_cancelled_is_closed(
     aclient: AsyncCodexClient, codex_model_server: ModelServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     loop = aclient._core.loop
-    run_async = loop.run_async
+    run_task_async = loop.run_task_async
 
-    async def cancelled_once_made(coro: Any) -> Any:
-        result = await run_async(coro)
+    async def cancelled_once_made(*args: Any, **kwargs: Any) -> Any:
+        result = await run_task_async(*args, **kwargs)
         if isinstance(result, httpx2.Response):
             raise asyncio.CancelledError
         return result
 
-    monkeypatch.setattr(loop, "run_async", cancelled_once_made)
+    monkeypatch.setattr(loop, "run_task_async", cancelled_once_made)
     with pytest.raises(asyncio.CancelledError):
         await aclient.chat.completions.create(messages=[user("[[stall-mid]] three four five")], stream=True)
     interrupted(aclient)

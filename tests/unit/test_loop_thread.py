@@ -1,0 +1,162 @@
+"""The engine loop's round trip: results, errors, cancellation and a closed loop, from a thread and from
+another event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import gc
+import threading
+import warnings
+from collections.abc import Iterator
+
+import pytest
+
+from claif_cod.transport.loop_thread import LoopThread
+
+
+@pytest.fixture
+def engine_loop() -> Iterator[LoopThread]:
+    loop = LoopThread(name="test-engine")
+    yield loop
+    loop.stop()
+    assert not loop.alive
+
+
+async def _answer(value: int) -> int:
+    await asyncio.sleep(0)
+    return value
+
+
+async def _fail() -> None:
+    await asyncio.sleep(0)
+    raise ValueError("boom")
+
+
+def test_run_returns_the_result_and_raises_the_error(engine_loop: LoopThread) -> None:
+    assert engine_loop.run(_answer(7)) == 7
+    with pytest.raises(ValueError, match="boom"):
+        engine_loop.run(_fail())
+
+
+def test_run_task_makes_its_answer_on_the_engine_loop(engine_loop: LoopThread) -> None:
+    where: list[str] = []
+
+    def then(task: asyncio.Task[int]) -> str:
+        where.append(threading.current_thread().name)
+        return f"got {task.result()}"
+
+    assert engine_loop.run_task(lambda: engine_loop.loop.create_task(_answer(3)), then) == "got 3"
+    assert where == ["test-engine"]
+
+
+def test_a_timeout_cancels_the_work(engine_loop: LoopThread) -> None:
+    cancelled = threading.Event()
+
+    async def forever() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    with pytest.raises(TimeoutError):
+        engine_loop.run(forever(), timeout=0.05)
+    assert cancelled.wait(5)
+
+
+def test_work_cancelled_on_the_loop_raises_cancelled_error_in_the_caller(engine_loop: LoopThread) -> None:
+    async def cancelled() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()
+        await asyncio.sleep(0)
+
+    with pytest.raises(concurrent.futures.CancelledError):
+        engine_loop.run(cancelled())
+
+
+def _never_awaited(caught: list[warnings.WarningMessage]) -> list[str]:
+    return [str(w.message) for w in caught if "never awaited" in str(w.message)]
+
+
+def test_a_closed_loop_refuses_and_closes_the_coroutine(engine_loop: LoopThread) -> None:
+    engine_loop.stop()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(RuntimeError):
+            engine_loop.run(_answer(1))
+        gc.collect()
+    assert _never_awaited(caught) == []
+
+
+def test_the_loop_cannot_wait_for_itself(engine_loop: LoopThread) -> None:
+    async def nested() -> str:
+        try:
+            engine_loop.run(_answer(1))
+        except RuntimeError as exc:
+            return str(exc)
+        return "ran"
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert "own loop" in engine_loop.run(nested())
+        gc.collect()
+    assert _never_awaited(caught) == []
+
+
+def test_run_async_from_another_loop(engine_loop: LoopThread) -> None:
+    async def caller() -> tuple[int, str]:
+        value = await engine_loop.run_async(_answer(5))
+        try:
+            await engine_loop.run_async(_fail())
+        except ValueError as exc:
+            return value, str(exc)
+        return value, "no error"
+
+    assert asyncio.run(caller()) == (5, "boom")
+
+
+def test_cancelling_the_async_caller_cancels_the_work(engine_loop: LoopThread) -> None:
+    started, cancelled = threading.Event(), threading.Event()
+
+    async def forever() -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    async def caller() -> None:
+        waiting = asyncio.ensure_future(engine_loop.run_async(forever()))
+        await asyncio.to_thread(started.wait, 5)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+
+    asyncio.run(caller())
+    assert cancelled.wait(5)
+
+
+def test_an_answer_for_a_caller_loop_that_is_gone_is_dropped(engine_loop: LoopThread) -> None:
+    """The caller's loop was closed while the work ran (its waiting task never cancelled): the engine
+    loop hands the answer to nobody, quietly, and keeps serving."""
+    started, release = threading.Event(), threading.Event()
+    errors: list[dict[str, object]] = []
+    engine_loop.loop.set_exception_handler(lambda _loop, context: errors.append(context))
+
+    async def slow() -> int:
+        started.set()
+        await asyncio.to_thread(release.wait, 5)
+        return 1
+
+    caller = asyncio.new_event_loop()
+    caller.set_exception_handler(lambda _loop, _context: None)  # "Task was destroyed but it is pending"
+    waiting = caller.create_task(engine_loop.run_async(slow()))
+    caller.run_until_complete(asyncio.to_thread(started.wait, 5))
+    caller.close()
+    release.set()
+    assert engine_loop.run(_answer(2)) == 2  # after the answer was handed to nobody
+    assert errors == []
+    del waiting

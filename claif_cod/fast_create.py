@@ -3,11 +3,12 @@ plain JSON arguments, and without its HTTP round trip when it would only build i
 
 openai's ``create`` runs ``maybe_transform`` over every argument (~0.15 ms per message or input
 item, so ~30 ms for a 200-item history a client re-sends each turn).  For arguments that are
-already plain JSON (dicts, lists, str, numbers, bools, None: what nearly every caller passes)
-that transform changes nothing (neither endpoint's parameter types rename or reformat a field),
-so the body is encoded directly and dispatched to the engine at once (see
-:mod:`claif_cod.transport.early`).  Anything else (pydantic models, iterators, ``NotGiven`` inside
-a message, an unknown keyword) takes openai's own ``create``.
+already JSON (dicts, lists, strings, numbers, bools, None, which a JSON round trip gives back
+unchanged: what nearly every caller passes) that transform changes nothing (neither endpoint's
+parameter types rename or reformat a field), so the body is encoded directly and dispatched to
+the engine at once (see :mod:`claif_cod.transport.early`).  Anything else (pydantic models,
+iterators, tuples, ``NotGiven`` inside a message, an unknown keyword) takes openai's own
+``create``.
 
 Then, when openai would do nothing with the response but build its object or ``Stream`` from it
 (no raw response asked for), ``create()`` dispatches and waits in one round trip to the engine
@@ -41,6 +42,7 @@ from claif_cod.transport.early import answered, answered_async, read_timeout, st
 
 _REQUEST_OPTIONS = frozenset({"extra_headers", "extra_query", "extra_body", "timeout"})
 _encode = msgspec.json.encode
+_decode = msgspec.json.decode
 
 
 class Endpoint(NamedTuple):
@@ -58,24 +60,17 @@ CHAT = Endpoint(_keywords(Completions.create), ("messages", "model"))
 RESPONSES = Endpoint(_keywords(Responses.create), ())
 
 
-_SCALARS = (str, int, float, bool, type(None))
-
-
-def _plain(value: object) -> bool:
-    """Exactly JSON's types (no subclasses, no tuples): what openai's transform leaves unchanged.
-
-    Scalars are checked inline rather than by recursion: a re-sent history has thousands of them."""
-    kind = type(value)
-    if kind in _SCALARS:
-        return True
-    if kind is dict:
-        for key, item in value.items():  # type: ignore[attr-defined]
-            if type(key) is not str or (type(item) not in _SCALARS and not _plain(item)):
-                return False
-        return True
-    if kind is list:
-        return all(type(item) in _SCALARS or _plain(item) for item in value)  # type: ignore[attr-defined]
-    return False
+def _json(params: dict[str, Any]) -> bytes | None:
+    """``params`` as a JSON body, when they are already JSON: what openai's transform leaves
+    unchanged.  Checked by a round trip, in C (a re-sent history holds thousands of values): a value
+    JSON would change or cannot hold (a tuple, a set, bytes, a date, NaN, a key that is not a
+    string, a dataclass) does not come back equal, and a model, an iterator or ``NotGiven`` does
+    not encode at all."""
+    try:
+        body = _encode(params)
+    except TypeError:
+        return None
+    return body if _decode(body) == params else None
 
 
 def _given(value: object) -> bool:
@@ -104,7 +99,10 @@ def prepare(kwargs: dict[str, Any], endpoint: Endpoint) -> FastRequest | None:
         if type(extra_body) is not dict:
             return None
         params.update(extra_body)
-    if not all(name in params for name in endpoint.required) or not _plain(params):
+    if not all(name in params for name in endpoint.required):
+        return None
+    body = _json(params)
+    if body is None:
         return None
     options = make_request_options(
         extra_headers=kwargs.get("extra_headers"),
@@ -112,7 +110,7 @@ def prepare(kwargs: dict[str, Any], endpoint: Endpoint) -> FastRequest | None:
         timeout=kwargs.get("timeout", NOT_GIVEN),
         security={"bearer_auth": True},
     )
-    return FastRequest(_encode(params), options, bool(params.get("stream", False)))
+    return FastRequest(body, options, bool(params.get("stream", False)))
 
 
 _RAW_HEADERS = frozenset({RAW_RESPONSE_HEADER.lower(), OVERRIDE_CAST_TO_HEADER.lower()})

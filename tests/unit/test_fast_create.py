@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
+import enum
+import math
 from typing import Any
 
 import msgspec
@@ -20,6 +24,20 @@ MESSAGES: list[Any] = [
     {"role": "assistant", "content": "hello", "tool_calls": None},
     {"role": "user", "content": 'more ünïcode \u2028 "quotes"'},
 ]
+
+
+@dataclasses.dataclass
+class Message:
+    role: str
+    content: str
+
+
+class Role(enum.Enum):
+    USER = "user"
+
+
+class StrRole(str, enum.Enum):
+    USER = "user"
 
 
 CHAT_PARAMS = (
@@ -47,6 +65,7 @@ def openai_body(kwargs: dict[str, Any], kinds: tuple[Any, Any] = CHAT_PARAMS) ->
         {"model": "m", "messages": MESSAGES, "n": 2, "stop": ["x"], "temperature": 0.5, "seed": 1, "user": "u"},
         {"model": "m", "messages": MESSAGES, "response_format": {"type": "json_schema", "json_schema": {"name": "a"}}},
         {"model": "m", "messages": MESSAGES, "temperature": NOT_GIVEN, "top_p": omit, "timeout": 3.0},
+        {"model": "m", "messages": [{"role": StrRole.USER, "content": "hi"}]},  # a str: JSON keeps it
     ],
 )
 def test_plain_arguments_give_the_body_openai_would_send(kwargs: dict[str, Any]) -> None:
@@ -97,6 +116,14 @@ def messages_iter() -> Any:
         {"messages": MESSAGES},  # openai's own create reports the missing model
         {"model": "m", "messages": MESSAGES, "extra_body": {"seed": omit}},  # openai drops omitted keys
         {"model": "m", "messages": MESSAGES, "extra_body": Point(x=1)},
+        {"model": "m", "messages": MESSAGES, "metadata": {"at": datetime.datetime(2026, 12, 3)}},
+        {"model": "m", "messages": MESSAGES, "metadata": {"tags": {"a"}}},
+        {"model": "m", "messages": MESSAGES, "metadata": {"raw": b"x"}},
+        {"model": "m", "messages": MESSAGES, "temperature": math.nan},
+        {"model": "m", "messages": MESSAGES, "logit_bias": {50256: -100}},
+        {"model": "m", "messages": [Message("user", "hi")]},
+        {"model": "m", "messages": [{"role": "user", "content": ("a", "b")}]},
+        {"model": "m", "messages": [{"role": Role.USER, "content": "hi"}]},
     ],
     ids=[
         "tuple",
@@ -108,6 +135,14 @@ def messages_iter() -> Any:
         "no-model",
         "omit-in-extra-body",
         "pydantic-extra-body",
+        "datetime",
+        "set",
+        "bytes",
+        "nan",
+        "int-key",
+        "dataclass",
+        "nested-tuple",
+        "enum",
     ],
 )
 def test_anything_but_plain_json_goes_through_openais_create(kwargs: dict[str, Any]) -> None:

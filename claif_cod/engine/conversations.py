@@ -133,21 +133,27 @@ _encode = msgspec.json.encode
 
 
 def _item_material(item: HistoryItem) -> bytes:
-    """One JSON value per item (an object or an array: self-delimiting, so item boundaries are
-    part of the hash)."""
+    """One JSON value per item (an object or an array), each followed by a comma: item boundaries
+    are part of the hash, and the material of a history is that of its parts one after another."""
     if type(item) is Message:
         if not item.images:
-            return _encode(item)  # the common case, in C: histories are re-sent and hashed each turn
-        return _encode([item.role, item.text, *(image.source for image in item.images)])
+            return _encode(item) + b","
+        return _encode([item.role, item.text, *(image.source for image in item.images)]) + b","
     if isinstance(item, ToolCall):
-        return _encode(["call", item.call_id, item.name, canonical_arguments(item.arguments)])
+        return _encode(["call", item.call_id, item.name, canonical_arguments(item.arguments)]) + b","
     if isinstance(item, ToolResult):
-        return _encode(["result", item.call_id, item.output])
+        return _encode(["result", item.call_id, item.output]) + b","
     raise TypeError(f"not a history item: {type(item).__name__}")
 
 
 def _feed(state: Any, items: Iterable[HistoryItem]) -> None:
-    state.update(b"".join(map(_item_material, items)))
+    items = tuple(items)
+    if items and all(type(item) is Message and not item.images for item in items):
+        # The common case (text messages only) in one call into C: a history is re-sent and hashed
+        # each turn.  The array's elements are the items' own encodings, comma-separated.
+        state.update(_encode(items)[1:-1] + b",")
+    else:
+        state.update(b"".join(map(_item_material, items)))
 
 
 def _hash_state(

@@ -64,6 +64,8 @@ from claif_cod.engine.turns import (
 
 log = get_logger("claif_cod.engine")
 
+MAX_RESOLVED_KEYS = 256
+
 
 class Engine:
     """Runs conversations on warm Codex processes; one instance per client or per daemon."""
@@ -90,6 +92,8 @@ class Engine:
         self._approvers: dict[str, ApprovalHandler] = {}
         self._turn_files: dict[Turn, TurnImages] = {}
         self._binaries: dict[str | None, CodexBinary] = {}
+        self._keys: dict[CodexConfig, ProcessKey] = {}
+        """Resolved keys: a client sends the same settings with every request."""
         if thread_idle_timeout == "default":
             thread_idle_timeout = idle.DEFAULT_THREAD_IDLE_TIMEOUT_S  # read now, so tests may replace it
         self.threads = Threads(
@@ -123,10 +127,17 @@ class Engine:
         return next((b for b in self._binaries.values() if b.path == path), None)
 
     async def resolve(self, config: CodexConfig) -> ProcessKey:
+        key = self._keys.get(config)
+        if key is not None:
+            return key
         binary = self._binaries.get(config.codex_path)
         if binary is None:
             binary = await asyncio.to_thread(self.binary, config.codex_path)
-        return ProcessKey.resolve(config, binary)
+        key = ProcessKey.resolve(config, binary)
+        if len(self._keys) >= MAX_RESOLVED_KEYS:
+            self._keys.clear()  # a daemon serving many settings re-resolves them, as it did each request
+        self._keys[config] = key
+        return key
 
     async def _codex_version(self, path: str) -> str:
         binary = self.known_binary(path)

@@ -131,6 +131,8 @@ class ProcessPool:
 
     def _trim(self) -> None:
         """Back down to the cap once processes that were held beyond it are idle: least recently used first."""
+        if len(self._slots) <= self._max:
+            return  # the common case, after every turn
         live = self._live()
         for key in self._least_recent_idle(live, len(live) - self._max):
             server = self._slots.pop(key).server

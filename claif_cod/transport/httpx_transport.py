@@ -38,6 +38,7 @@ class TransportCore:
         self.options = options
         self.mode = mode
         self._backend: SelectingBackend | None = None
+        self._timed_options: RequestOptions | None = None
         self._loop: LoopThread | None = None
         self._lock = threading.Lock()
         self.closed = False
@@ -159,9 +160,7 @@ class TransportCore:
         """Runs on the engine loop."""
         if self._backend is None:
             self._backend = SelectingBackend(self.mode)
-        options = self.options
-        if timeout is not None:
-            options = dataclasses.replace(options, timeout=timeout, timeout_source="the client's timeout")
+        options = self.options if timeout is None else self._timed(timeout)
         route = path.rstrip("/").rsplit("/v1", 1)[-1]
         if method == "POST" and route == "/chat/completions":
             return await self._backend.chat(body, options)
@@ -177,6 +176,15 @@ class TransportCore:
         if method == "GET" and route.startswith("/models/"):
             return await self._model(route.removeprefix("/models/"), options)
         raise APIFailure("status", 404, _not_implemented(method, path))
+
+    def _timed(self, timeout: float) -> RequestOptions:
+        """The options with the client's timeout (openai sends the same one with nearly every request)."""
+        timed = self._timed_options
+        if timed is None or timed.timeout != timeout:
+            timed = self._timed_options = dataclasses.replace(
+                self.options, timeout=timeout, timeout_source="the client's timeout"
+            )
+        return timed
 
     async def _model(self, model_id: str, options: RequestOptions) -> JsonReply:
         assert self._backend is not None

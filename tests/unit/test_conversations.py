@@ -231,3 +231,21 @@ def test_running_digests_equal_the_full_hashes() -> None:
     assert conversation.continued_digest(KEY, ("reply",)) == history_hash(KEY, "i", conversation.continued(("reply",)))
     assert conversation.continued_digest(KEY, ("other",)) != conversation.continued_digest(KEY, ("reply",))
     assert conversation.history_digest(KEY) == history_hash(KEY, "i", HISTORY)  # extending left the state alone
+
+
+def test_images_are_hashed_by_their_source_however_the_history_is_split() -> None:
+    """An image counts by where the caller had it from (the bytes are kept for Codex, not hashed),
+    whether its message is hashed with the history or as part of a turn's new items."""
+    from claif_cod.engine.images import Image
+    from claif_cod.engine.tools import ToolCall
+
+    def looking(data: bytes) -> Message:
+        return Message("user", "look", (Image("sha256:abc", data, "image/png"),))
+
+    assert history_hash(KEY, None, (looking(b"1"),)) == history_hash(KEY, None, (looking(b"2"),))
+    assert history_hash(KEY, None, (looking(b"1"),)) != history_hash(KEY, None, (Message("user", "look"),))
+    call = ToolCall(call_id="c1", name="f", arguments="{}")
+    conversation = Conversation(None, (looking(b"1"),), "next")
+    for reply, calls in ((("reply",), ()), (("text",), (call,))):
+        expected = history_hash(KEY, None, conversation.continued(reply, calls))
+        assert conversation.continued_digest(KEY, reply, calls=calls) == expected

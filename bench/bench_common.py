@@ -7,6 +7,7 @@ import contextlib
 import os
 import platform
 import random
+import statistics
 import subprocess
 import sys
 import time
@@ -59,6 +60,15 @@ def round_orders(steps: Sequence[Step], seed: int = 0) -> Iterator[list[Step]]:
         yield order
 
 
+def median_interval(samples: Sequence[float], resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """A 95% bootstrap interval for the median of ``samples`` (seeded, so a run can be repeated):
+    whether a median difference is below a goal, or only looks so in this run."""
+    rng = random.Random(seed)
+    n = len(samples)
+    medians = sorted(statistics.median(rng.choices(samples, k=n)) for _ in range(resamples))
+    return medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
+
+
 def at_least_two(text: str) -> int:
     value = int(text)
     if value < 2:
@@ -77,6 +87,27 @@ def private_home(root: Path) -> Path:
     home.mkdir(mode=0o700, exist_ok=True)
     os.environ["HOME"] = str(home)
     return home
+
+
+SYSTEM_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem")
+
+
+def one_ca_store(root: Path) -> None:
+    """Give every Codex this process starts a trust store of one certificate (``SSL_CERT_FILE``,
+    and an empty ``SSL_CERT_DIR``): Codex loads its whole trust store three times a turn, about
+    half of a warm turn's time and much of its variance (see bench/README.md, "Codex's CA store").
+    The offline model is plain ``http://``, so no turn needs it; every row gets the same."""
+    bundle = next((Path(p) for p in SYSTEM_CA_BUNDLES if Path(p).is_file()), None)
+    if bundle is None:
+        raise SystemExit("--one-ca: no system CA bundle found to take one certificate from")
+    end = "-----END CERTIFICATE-----"
+    text = bundle.read_text()
+    (root / "one-ca.pem").write_text(
+        text[text.index("-----BEGIN CERTIFICATE-----") : text.index(end) + len(end)] + "\n"
+    )
+    (root / "no-certs").mkdir()
+    os.environ["SSL_CERT_FILE"] = str(root / "one-ca.pem")
+    os.environ["SSL_CERT_DIR"] = str(root / "no-certs")
 
 
 def offline_workdir(root: Path, model_url: str) -> Path:

@@ -28,13 +28,19 @@ order every round (``bench_common.round_orders``), so that work left behind afte
 persisted thread's writes) falls on every row alike.  Besides each row's median against the
 floor's, the ``paired`` lines give the median of the per-round differences (``in-process`` against
 ``raw, same process``, ``daemon`` against ``raw``): both turns were taken in the same round, so the
-machine's drift over the run cancels out of them.
+machine's drift over the run cancels out of them; below each, its 95% bootstrap interval says
+whether a goal is met or only looks so in this run (20 turns leave it ±1-2 ms wide; 100 narrow it).
+``--rows`` runs only some rows besides the floor (``codex exec`` alone takes half a round), so that a
+run can afford 100 turns per row.  ``--one-ca`` gives every Codex a trust store of one certificate:
+Codex loads its whole store three times a turn, half its time and much of the variance that
+widens those intervals (bench/README.md, "Codex's CA store"); the offline model needs none.
 ``--pace MS`` has the offline model wait MS ms before each streamed word, as a real model streams
 (by default it sends the whole answer in one burst, which our stream then handles while it hands
 out the first chunk); ``codex exec`` asks without it, so its ratios then compare unequal turns.
 Nothing asserts on time; every reply is checked (``[turn K]`` counts the user messages the Codex
 thread holds, so a lost history shows).
-Run: ``python bench/floor_bench.py [--turns N] [--sizes 10,50,100,200] [--pace MS] [--json PATH]``.
+Run: ``python bench/floor_bench.py [--turns N] [--sizes 10,50,100,200] [--pace MS] [--rows ...] [--one-ca]
+[--json PATH]``.
 """
 
 from __future__ import annotations
@@ -44,7 +50,6 @@ import contextlib
 import http.client
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -63,8 +68,23 @@ from bench_common import (
     elapsed_ms,
     machine,
     model_server_process,
+    one_ca_store,
     private_home,
     round_orders,
+)
+from floor_report import (
+    DAEMON,
+    DAEMON_SESSION,
+    EXEC,
+    HTTP,
+    LOCAL,
+    LOCAL_SESSION,
+    RAW,
+    RAW_PERSISTED,
+    RAW_SHARED,
+    ROW_NAMES,
+    Phase,
+    render,
 )
 from offline_chat import MODEL, exec_turn, expect_reply, progress, streamed
 from openai.types.chat import ChatCompletionMessageParam
@@ -75,12 +95,6 @@ from claif_cod import CodexClient
 from claif_cod.engine import wire
 from claif_cod.testing import write_codex_home
 
-RAW, RAW_PERSISTED, EXEC = "raw (ephemeral)", "raw persisted", "codex exec"
-RAW_SHARED = "raw, same process"
-LOCAL, DAEMON, HTTP = "in-process", "daemon socket", "daemon HTTP"
-LOCAL_SESSION, DAEMON_SESSION = "in-process session", "daemon session"
-TURN_ROWS = (RAW, RAW_SHARED, RAW_PERSISTED, LOCAL, DAEMON, HTTP, LOCAL_SESSION, DAEMON_SESSION, EXEC)
-FIRST_ROWS = (RAW, RAW_SHARED, LOCAL, DAEMON, HTTP)
 BIG = 100 * 1024
 
 
@@ -204,13 +218,6 @@ def raw_turn(raw: RawAppServer, thread_id: str, chat: Chat) -> tuple[float, floa
     return result.total_ms, result.first_delta_ms
 
 
-@dataclass
-class Phase:
-    label: str
-    turns: dict[str, list[float]] = field(default_factory=lambda: {r: [] for r in TURN_ROWS})
-    firsts: dict[str, list[float]] = field(default_factory=lambda: {r: [] for r in FIRST_ROWS})
-
-
 def run_phase(label: str, size: int, big: bool, rounds: int, ctx: dict[str, Any]) -> Phase:
     phase = Phase(label)
     raw: RawAppServer = ctx["raw"]
@@ -261,6 +268,7 @@ def run_phase(label: str, size: int, big: bool, rounds: int, ctx: dict[str, Any]
             ("t", LOCAL_SESSION, lambda: turn(sessions[LOCAL_SESSION], chats["local session"], session=True)),
             ("t", DAEMON_SESSION, lambda: turn(sessions[DAEMON_SESSION], chats["daemon session"], session=True)),
         ]
+        steps = [step for step in steps if step[1] in ctx["rows"]]
         for round_no, order in zip(range(rounds + 1), round_orders(steps), strict=False):
             progress(f"{label}: round {round_no}/{rounds}")
             t: dict[str, float] = {}
@@ -279,78 +287,6 @@ def run_phase(label: str, size: int, big: bool, rounds: int, ctx: dict[str, Any]
     return phase
 
 
-def median(samples: Sequence[float]) -> float:
-    return statistics.median(samples)
-
-
-def render(phases: list[Phase], meta: dict[str, Any]) -> str:
-    lines = [
-        f"Codex:   {meta['codex_version']}",
-        f"Machine: {meta['platform']}, {meta['cpu_count']} CPUs, Python {meta['python']}, "
-        f"claif_cod {meta['claif_cod']}",
-        f"Load average (1 min) at start {meta['load_start']:.2f}, at end {meta['load_end']:.2f}; "
-        f"{meta['turns']} timed turns per row and size, interleaved; total {meta['wall_s']:.0f} s",
-        "",
-        "Warm turn, median ms (and median - raw)",
-        "",
-        f"{'row':<22}" + "".join(f"{p.label:>20}" for p in phases),
-        "-" * (22 + 20 * len(phases)),
-    ]
-    for row in TURN_ROWS:
-        cells = []
-        for p in phases:
-            m, floor = median(p.turns[row]), median(p.turns[RAW])
-            cells.append(f"{m:8.1f} ({m - floor:+6.1f})" if row != RAW else f"{m:8.1f}         ")
-        lines.append(f"{row:<22}" + "".join(f"{c:>20}" for c in cells))
-    lines.append(_same_process_line(phases, "turns"))
-    lines.append(_paired_line(phases, "turns", LOCAL, RAW_SHARED, "  paired"))
-    lines.append(_paired_line(phases, "turns", DAEMON, RAW, "daemon - raw, paired"))
-    lines.append(
-        f"{'exec / daemon socket':<22}"
-        + "".join(f"{median(p.turns[EXEC]) / median(p.turns[DAEMON]):>19.1f}x" for p in phases)
-    )
-    lines.append(
-        f"{'exec / in-process':<22}"
-        + "".join(f"{median(p.turns[EXEC]) / median(p.turns[LOCAL]):>19.1f}x" for p in phases)
-    )
-    lines += [
-        "",
-        "Time to first token, median ms (and median - raw first delta)",
-        "",
-        f"{'row':<22}" + "".join(f"{p.label:>20}" for p in phases),
-        "-" * (22 + 20 * len(phases)),
-    ]
-    for row in FIRST_ROWS:
-        cells = []
-        for p in phases:
-            m, floor = median(p.firsts[row]), median(p.firsts[RAW])
-            cells.append(f"{m:8.1f} ({m - floor:+6.1f})" if row != RAW else f"{m:8.1f}         ")
-        lines.append(f"{row:<22}" + "".join(f"{c:>20}" for c in cells))
-    lines.append(_same_process_line(phases, "firsts"))
-    lines.append(_paired_line(phases, "firsts", LOCAL, RAW_SHARED, "  paired"))
-    lines.append(_paired_line(phases, "firsts", DAEMON, RAW, "daemon - raw, paired"))
-    return "\n".join(lines)
-
-
-def _same_process_line(phases: list[Phase], kind: str) -> str:
-    """``in-process`` against the floor in its own Codex process: only the client differs."""
-    cells = []
-    for p in phases:
-        samples = getattr(p, kind)
-        cells.append(f"{median(samples[LOCAL]) - median(samples[RAW_SHARED]):+17.1f}   ")
-    return f"{'in-process - same proc':<22}" + "".join(f"{c:>20}" for c in cells)
-
-
-def _paired_line(phases: list[Phase], kind: str, row: str, floor: str, label: str) -> str:
-    """The median of the per-round differences: both took their turns in the same round, so the
-    machine's drift over the run cancels out."""
-    cells = []
-    for p in phases:
-        samples = getattr(p, kind)
-        cells.append(f"{median([a - b for a, b in zip(samples[row], samples[floor], strict=True)]):+17.1f}   ")
-    return f"{label:<22}" + "".join(f"{c:>20}" for c in cells)
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
     parser.add_argument("--turns", type=at_least_two, default=20, help="timed turns per row and size (default 20)")
@@ -360,7 +296,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--pace", type=int, default=0, metavar="MS", help="the offline model waits MS ms before each streamed word"
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--one-ca",
+        action="store_true",
+        help="Codex trusts one certificate: half its turn's work and variance, the same for every row",
+    )
+    parser.add_argument(
+        "--rows",
+        default=",".join(ROW_NAMES),
+        help=f"rows to run besides the raw floor, of {','.join(ROW_NAMES)} (default: all)",
+    )
+    args = parser.parse_args(argv)
+    unknown = set(args.rows.split(",")) - set(ROW_NAMES)
+    if unknown:
+        parser.error(f"unknown rows: {', '.join(sorted(unknown))}")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -382,6 +332,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         run_dir.mkdir(mode=0o700)
         os.environ.pop("CLAIF_COD_AUTOSTART", None)
         private_home(root)
+        if args.one_ca:
+            one_ca_store(root)
         os.environ["CODEX_HOME"] = str(home)
         os.environ["CLAIF_COD_SOCKET"] = str(run_dir / "codd.sock")
         env = {**os.environ}
@@ -415,6 +367,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "workdir": workdir,
             "env": env,
             "pace_ms": args.pace,
+            "rows": {RAW, *(ROW_NAMES[name] for name in args.rows.split(","))},
         }
         plan = [(f"{n} messages", n, False) for n in sizes]
         if not args.no_big:
@@ -427,6 +380,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         **machine(),
         "turns": args.turns,
         "pace_ms": args.pace,
+        "one_ca": args.one_ca,
         "load_start": load_start,
         "load_end": os.getloadavg()[0],
         "wall_s": time.perf_counter() - started,

@@ -1,0 +1,126 @@
+"""``floor_bench.py``'s rows, its samples per history size, and its report (medians against the
+floor, paired differences with their 95% bootstrap intervals, the ``codex exec`` ratios)."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench_common import median_interval
+
+RAW, RAW_PERSISTED, EXEC = "raw (ephemeral)", "raw persisted", "codex exec"
+RAW_SHARED = "raw, same process"
+LOCAL, DAEMON, HTTP = "in-process", "daemon socket", "daemon HTTP"
+LOCAL_SESSION, DAEMON_SESSION = "in-process session", "daemon session"
+TURN_ROWS = (RAW, RAW_SHARED, RAW_PERSISTED, LOCAL, DAEMON, HTTP, LOCAL_SESSION, DAEMON_SESSION, EXEC)
+FIRST_ROWS = (RAW, RAW_SHARED, LOCAL, DAEMON, HTTP)
+ROW_NAMES = {
+    "shared": RAW_SHARED,
+    "persisted": RAW_PERSISTED,
+    "local": LOCAL,
+    "daemon": DAEMON,
+    "http": HTTP,
+    "local-session": LOCAL_SESSION,
+    "daemon-session": DAEMON_SESSION,
+    "exec": EXEC,
+}
+"""``--rows`` names; the floor (``raw``) always runs."""
+
+
+@dataclass
+class Phase:
+    label: str
+    turns: dict[str, list[float]] = field(default_factory=lambda: {r: [] for r in TURN_ROWS})
+    firsts: dict[str, list[float]] = field(default_factory=lambda: {r: [] for r in FIRST_ROWS})
+
+
+def median(samples: Sequence[float]) -> float:
+    return statistics.median(samples)
+
+
+def render(phases: list[Phase], meta: dict[str, Any]) -> str:
+    lines = [
+        f"Codex:   {meta['codex_version']}",
+        f"Machine: {meta['platform']}, {meta['cpu_count']} CPUs, Python {meta['python']}, "
+        f"claif_cod {meta['claif_cod']}",
+        f"Load average (1 min) at start {meta['load_start']:.2f}, at end {meta['load_end']:.2f}; "
+        f"{meta['turns']} timed turns per row and size, interleaved; total {meta['wall_s']:.0f} s",
+        f"Model pace {meta['pace_ms']} ms a word; Codex trusts "
+        + ("one certificate (--one-ca)" if meta["one_ca"] else "the system's CA store"),
+        "",
+        "Warm turn, median ms (and median - raw)",
+        "",
+        f"{'row':<22}" + "".join(f"{p.label:>20}" for p in phases),
+        "-" * (22 + 20 * len(phases)),
+    ]
+    for row in _ran(phases, "turns", TURN_ROWS):
+        cells = []
+        for p in phases:
+            m, floor = median(p.turns[row]), median(p.turns[RAW])
+            cells.append(f"{m:8.1f} ({m - floor:+6.1f})" if row != RAW else f"{m:8.1f}         ")
+        lines.append(f"{row:<22}" + "".join(f"{c:>20}" for c in cells))
+    lines += _comparisons(phases, "turns")
+    for row in _ran(phases, "turns", (DAEMON, LOCAL)):
+        if phases[0].turns[EXEC]:
+            name = f"exec / {row.removesuffix(' socket')}"
+            lines.append(
+                f"{name:<22}" + "".join(f"{median(p.turns[EXEC]) / median(p.turns[row]):>19.1f}x" for p in phases)
+            )
+    lines += [
+        "",
+        "Time to first token, median ms (and median - raw first delta)",
+        "",
+        f"{'row':<22}" + "".join(f"{p.label:>20}" for p in phases),
+        "-" * (22 + 20 * len(phases)),
+    ]
+    for row in _ran(phases, "firsts", FIRST_ROWS):
+        cells = []
+        for p in phases:
+            m, floor = median(p.firsts[row]), median(p.firsts[RAW])
+            cells.append(f"{m:8.1f} ({m - floor:+6.1f})" if row != RAW else f"{m:8.1f}         ")
+        lines.append(f"{row:<22}" + "".join(f"{c:>20}" for c in cells))
+    lines += _comparisons(phases, "firsts")
+    return "\n".join(lines)
+
+
+def _ran(phases: list[Phase], kind: str, rows: Sequence[str]) -> list[str]:
+    return [row for row in rows if getattr(phases[0], kind)[row]]
+
+
+def _comparisons(phases: list[Phase], kind: str) -> list[str]:
+    """The client rows against their floors, for the rows that ran."""
+    ran = set(_ran(phases, kind, TURN_ROWS if kind == "turns" else FIRST_ROWS))
+    lines = []
+    if {LOCAL, RAW_SHARED} <= ran:
+        lines.append(_same_process_line(phases, kind))
+        lines += _paired_lines(phases, kind, LOCAL, RAW_SHARED, "  paired")
+    if DAEMON in ran:
+        lines += _paired_lines(phases, kind, DAEMON, RAW, "daemon - raw, paired")
+    return lines
+
+
+def _same_process_line(phases: list[Phase], kind: str) -> str:
+    """``in-process`` against the floor in its own Codex process: only the client differs."""
+    cells = []
+    for p in phases:
+        samples = getattr(p, kind)
+        cells.append(f"{median(samples[LOCAL]) - median(samples[RAW_SHARED]):+17.1f}   ")
+    return f"{'in-process - same proc':<22}" + "".join(f"{c:>20}" for c in cells)
+
+
+def _paired_lines(phases: list[Phase], kind: str, row: str, floor: str, label: str) -> list[str]:
+    """The median of the per-round differences (both took their turns in the same round, so the
+    machine's drift over the run cancels out), and its 95% bootstrap interval below it."""
+    cells, intervals = [], []
+    for p in phases:
+        samples = getattr(p, kind)
+        differences = [a - b for a, b in zip(samples[row], samples[floor], strict=True)]
+        low, high = median_interval(differences)
+        cells.append(f"{median(differences):+17.1f}   ")
+        intervals.append(f"[{low:+.1f}, {high:+.1f}]  ")
+    return [
+        f"{label:<22}" + "".join(f"{c:>20}" for c in cells),
+        f"{'  95% interval':<22}" + "".join(f"{c:>20}" for c in intervals),
+    ]

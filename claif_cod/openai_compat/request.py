@@ -145,17 +145,20 @@ class _Reported(msgspec.Struct):
 
 
 _reported = msgspec.json.Decoder(_Reported)
+_REPORTED_KEYS = {name: msgspec.json.encode(name) + b":" for name in _Reported.__struct_fields__}
 
 
 def stream_and_ignored(body: bytes) -> tuple[bool, tuple[str, ...]]:
     """``stream`` and what :func:`parse_chat_request` would report as ignored, without reading the
     messages: what a daemon client needs (the daemon parses and validates the request itself)."""
     try:
-        keys = _top_level.decode(body).keys()
-        reported = _reported.decode(body)
+        values = _top_level.decode(body)  # one pass over the body; then only these few values
+        reported = _reported.decode(
+            b"{" + b",".join(_REPORTED_KEYS[k] + values[k] for k in _REPORTED_KEYS if k in values) + b"}"
+        )
     except msgspec.DecodeError:
         return False, ()  # the daemon reports the problem
-    ignored = [key for key in keys if key not in HONOURED and key not in NO_EFFECT]
+    ignored = [key for key in values if key not in HONOURED and key not in NO_EFFECT]
     try:
         _output_schema(reported.response_format, ignored)
         thread_tools(

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx2
 import openai
-from openai import AsyncStream, Stream
 from openai.resources.chat import AsyncChat, Chat
 from openai.resources.chat.completions import AsyncCompletions, Completions
 from openai.resources.responses import AsyncResponses, Responses
@@ -23,6 +22,7 @@ from claif_cod._defaults import DEFAULT_TIMEOUT
 from claif_cod.client_copy import Copyable
 from claif_cod.engine.config import CodexConfig
 from claif_cod.engine.engine import ApprovalHandler, decline_all
+from claif_cod.event_stream import AsyncEventStream, EventStream
 from claif_cod.fast_create import CHAT, RESPONSES, create, create_async, prepare
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_objects import FastObjects
@@ -93,7 +93,7 @@ class _Completions(Completions):
             fast = prepare(kwargs, CHAT)
             if fast is None:
                 return super().create(**kwargs)
-            return create(self, CHAT_PATH, fast, ChatCompletion, Stream[ChatCompletionChunk])
+            return create(self, CHAT_PATH, fast, ChatCompletion, EventStream[ChatCompletionChunk])
 
         def parse(self, **kwargs: Any) -> Any:
             return super().parse(**_defaulted(self._client, kwargs))
@@ -116,7 +116,7 @@ class _AsyncCompletions(AsyncCompletions):
             fast = prepare(kwargs, CHAT)
             if fast is None:
                 return await super().create(**kwargs)
-            return await create_async(self, CHAT_PATH, fast, ChatCompletion, AsyncStream[ChatCompletionChunk])
+            return await create_async(self, CHAT_PATH, fast, ChatCompletion, AsyncEventStream[ChatCompletionChunk])
 
         async def parse(self, **kwargs: Any) -> Any:
             return await super().parse(**_defaulted(self._client, kwargs))
@@ -138,7 +138,7 @@ class _Responses(Responses):
             fast = prepare(kwargs, RESPONSES)
             if fast is None:
                 return super().create(**kwargs)
-            return create(self, RESPONSES_PATH, fast, Response, Stream[ResponseStreamEvent])
+            return create(self, RESPONSES_PATH, fast, Response, EventStream[ResponseStreamEvent])
 
         def stream(self, **kwargs: Any) -> Any:
             return super().stream(**_defaulted(self._client, kwargs))
@@ -151,7 +151,7 @@ class _AsyncResponses(AsyncResponses):
             fast = prepare(kwargs, RESPONSES)
             if fast is None:
                 return await super().create(**kwargs)
-            return await create_async(self, RESPONSES_PATH, fast, Response, AsyncStream[ResponseStreamEvent])
+            return await create_async(self, RESPONSES_PATH, fast, Response, AsyncEventStream[ResponseStreamEvent])
 
         def stream(self, **kwargs: Any) -> Any:
             return super().stream(**_defaulted(self._client, kwargs))

@@ -104,11 +104,11 @@ class TransportCore:
         made: list[httpx2.Request] = []
         return self.loop.run_task(
             lambda: self._dispatch_early(early, make_request, made),
-            lambda task: self._answered(early, task, made, _SyncEvents),
+            lambda task: self._answered(early, task, made, SyncEvents),
         )
 
     async def answer_async(self, early: Early, make_request: MakeRequest | None) -> bytes | httpx2.Response | None:
-        events = functools.partial(_AsyncEvents, asyncio.get_running_loop())
+        events = functools.partial(AsyncEvents, asyncio.get_running_loop())
         made: list[httpx2.Request] = []
         return await self.loop.run_task_async(
             lambda: self._dispatch_early(early, make_request, made),
@@ -296,7 +296,7 @@ def _outcome(outcome: Outcome, request: httpx2.Request) -> bytes:
     raise value
 
 
-class _SyncEvents(httpx2.SyncByteStream):
+class SyncEvents(httpx2.SyncByteStream):
     """Chunks handed over by a :class:`Pump` into a thread-safe queue."""
 
     def __init__(self, events: AsyncIterator[bytes], request: httpx2.Request) -> None:
@@ -325,7 +325,7 @@ class _SyncEvents(httpx2.SyncByteStream):
             self._pump.closed.wait(30)  # the turn is interrupted before close() returns
 
 
-class _AsyncEvents(httpx2.AsyncByteStream):
+class AsyncEvents(httpx2.AsyncByteStream):
     """Chunks handed over by a :class:`Pump` to the caller's event loop."""
 
     def __init__(
@@ -369,7 +369,7 @@ class CodexTransport(httpx2.BaseTransport):
         loop = self.core.loop
         body = request.read()
         early = claim(request, body, read_timeout_of(request))
-        return loop.run(self.core.respond(request, body, lambda events: _SyncEvents(events, request), early))
+        return loop.run(self.core.respond(request, body, lambda events: SyncEvents(events, request), early))
 
     def close(self) -> None:
         self.core.close()
@@ -385,7 +385,7 @@ class AsyncCodexTransport(httpx2.AsyncBaseTransport):
         caller = asyncio.get_running_loop()
         early = claim(request, body, read_timeout_of(request))
         return await loop.run_async(
-            self.core.respond(request, body, lambda events: _AsyncEvents(caller, events, request), early)
+            self.core.respond(request, body, lambda events: AsyncEvents(caller, events, request), early)
         )
 
     async def aclose(self) -> None:

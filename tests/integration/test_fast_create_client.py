@@ -172,3 +172,29 @@ def test_responses_take_the_fast_path_and_stay_openais(
     assert isinstance(events[-1], ResponseCompletedEvent) and events[-1].response.output_text == "Echo: f"
     with pytest.raises(openai.BadRequestError, match="not found"):  # store=False (in extra_body) was honoured
         client.responses.create(input="g", previous_response_id=events[-1].response.id)
+
+
+@pytest.fixture
+def no_byte_iteration(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Proves a stream read claif_cod's events directly: openai's own reading goes through these."""
+
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("the stream was read through httpx's byte iteration")
+
+    monkeypatch.setattr(httpx2.Response, "iter_bytes", refuse)
+    monkeypatch.setattr(httpx2.Response, "aiter_bytes", refuse)
+
+
+def test_streams_read_the_events_directly(no_byte_iteration: None, client: CodexClient) -> None:
+    chat = client.chat.completions.create(messages=[user("h i")], stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in chat if c.choices) == "Echo: h i"
+    events = client.responses.create(input="j k", stream=True)
+    assert [e.type for e in events][-1] == "response.completed"
+
+
+async def test_async_streams_read_the_events_directly(no_byte_iteration: None, aclient: AsyncCodexClient) -> None:
+    chat = await aclient.chat.completions.create(messages=[user("l m")], stream=True)
+    assert isinstance(chat, openai.AsyncStream)
+    assert "".join([c.choices[0].delta.content or "" async for c in chat if c.choices]) == "Echo: l m"
+    events = await aclient.responses.create(input="n o", stream=True)
+    assert [e.type async for e in events][-1] == "response.completed"

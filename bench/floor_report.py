@@ -64,7 +64,7 @@ def render(phases: list[Phase], meta: dict[str, Any]) -> str:
     lines += _comparisons(phases, "turns")
     for row in _ran(phases, "turns", (DAEMON, LOCAL)):
         if phases[0].turns[EXEC]:
-            name = f"exec / {row.removesuffix(' socket')}"
+            name = f"exec / {row}"
             lines.append(
                 f"{name:<22}" + "".join(f"{median(p.turns[EXEC]) / median(p.turns[row]):>19.1f}x" for p in phases)
             )

@@ -49,40 +49,29 @@ def render(phases: list[Phase], meta: dict[str, Any]) -> str:
         f"{meta['turns']} timed turns per row and size, interleaved; total {meta['wall_s']:.0f} s",
         f"Model pace {meta['pace_ms']} ms a word; Codex trusts "
         + ("one certificate (--one-ca)" if meta["one_ca"] else "the system's CA store"),
-        "",
-        "Warm turn, median ms (and median - raw)",
-        "",
-        f"{'row':<22}" + "".join(f"{p.label:>20}" for p in phases),
-        "-" * (22 + 20 * len(phases)),
     ]
-    for row in _ran(phases, "turns", TURN_ROWS):
-        cells = []
-        for p in phases:
-            m, floor = median(p.turns[row]), median(p.turns[RAW])
-            cells.append(f"{m:8.1f} ({m - floor:+6.1f})" if row != RAW else f"{m:8.1f}         ")
-        lines.append(f"{row:<22}" + "".join(f"{c:>20}" for c in cells))
-    lines += _comparisons(phases, "turns")
+    lines += _table(phases, "turns", "Warm turn, median ms (and median - raw)")
     for row in _ran(phases, "turns", (DAEMON, LOCAL)):
         if phases[0].turns[EXEC]:
             name = f"exec / {row}"
             lines.append(
                 f"{name:<22}" + "".join(f"{median(p.turns[EXEC]) / median(p.turns[row]):>19.1f}x" for p in phases)
             )
-    lines += [
-        "",
-        "Time to first token, median ms (and median - raw first delta)",
-        "",
-        f"{'row':<22}" + "".join(f"{p.label:>20}" for p in phases),
-        "-" * (22 + 20 * len(phases)),
-    ]
-    for row in _ran(phases, "firsts", FIRST_ROWS):
+    lines += _table(phases, "firsts", "Time to first token, median ms (and median - raw first delta)")
+    return "\n".join(lines)
+
+
+def _table(phases: list[Phase], kind: str, title: str) -> list[str]:
+    """Each row's median against the floor's, then the client rows' paired differences."""
+    lines = ["", title, "", f"{'row':<22}" + "".join(f"{p.label:>20}" for p in phases), "-" * (22 + 20 * len(phases))]
+    for row in _ran(phases, kind, TURN_ROWS if kind == "turns" else FIRST_ROWS):
         cells = []
         for p in phases:
-            m, floor = median(p.firsts[row]), median(p.firsts[RAW])
+            samples = getattr(p, kind)
+            m, floor = median(samples[row]), median(samples[RAW])
             cells.append(f"{m:8.1f} ({m - floor:+6.1f})" if row != RAW else f"{m:8.1f}         ")
         lines.append(f"{row:<22}" + "".join(f"{c:>20}" for c in cells))
-    lines += _comparisons(phases, "firsts")
-    return "\n".join(lines)
+    return lines + _comparisons(phases, kind)
 
 
 def _ran(phases: list[Phase], kind: str, rows: Sequence[str]) -> list[str]:

@@ -20,6 +20,7 @@ from offline_chat import MODEL
 from claif_cod import AsyncCodexClient, CodexClient
 from claif_cod.engine import wire, wire_notifications
 from claif_cod.engine.appserver import AppServer, Notification, ProcessExit, RpcErrorReply, ThreadMessage
+from claif_cod.engine.inbox import Inbox
 
 T = TypeVar("T")
 
@@ -51,7 +52,7 @@ class RawAppServer:
         )
         self._thread.start()
         self.server: AppServer | None = None
-        self.queues: dict[str, asyncio.Queue[ThreadMessage]] = {}
+        self.queues: dict[str, Inbox[ThreadMessage]] = {}
 
     @classmethod
     def attached(cls, client: CodexClient | AsyncCodexClient, workdir: Path) -> RawAppServer:

@@ -50,6 +50,7 @@ from claif_cod.engine.errors import (
     CodexRpcError,
     CodexStartFailed,
 )
+from claif_cod.engine.inbox import Inbox
 from claif_cod.engine.waiting import within
 
 T = TypeVar("T")
@@ -159,7 +160,7 @@ class AppServer:
         self._handle_server_request = handle_server_request
         self._ids = itertools.count(1)
         self._pending: dict[int, tuple[str, asyncio.Future[msgspec.Raw]]] = {}
-        self._threads: dict[str, asyncio.Queue[ThreadMessage]] = {}
+        self._threads: dict[str, Inbox[ThreadMessage]] = {}
         self._server_requests: set[asyncio.Task[None]] = set()
         self._death: CodexProcessDied | None = None
         self._closing = False
@@ -325,8 +326,8 @@ class AppServer:
 
     # --- thread event routing --------------------------------------------------------------
 
-    def subscribe(self, thread_id: str) -> asyncio.Queue[ThreadMessage]:
-        queue: asyncio.Queue[ThreadMessage] = asyncio.Queue()
+    def subscribe(self, thread_id: str) -> Inbox[ThreadMessage]:
+        queue: Inbox[ThreadMessage] = Inbox()
         if self._death is not None:
             queue.put_nowait(ProcessExit(self._death))
         self._threads[thread_id] = queue

@@ -14,14 +14,13 @@ from collections.abc import Callable
 
 from claif_cod.engine.appserver import Notification, ProcessExit, ThreadMessage, Wakeup
 from claif_cod.engine.errors import TurnTimedOut
+from claif_cod.engine.inbox import Inbox
 
 _WAKEUP = Wakeup()
 
 
 class TurnWait:
-    def __init__(
-        self, queue: asyncio.Queue[ThreadMessage], silence: float | None, on_silence: Callable[[], None]
-    ) -> None:
+    def __init__(self, queue: Inbox[ThreadMessage], silence: float | None, on_silence: Callable[[], None]) -> None:
         self._queue = queue
         self._silence = silence
         self._on_silence = on_silence

@@ -32,6 +32,7 @@ from claif_cod.engine.events import (
     TurnUsage,
     UsageUpdated,
 )
+from claif_cod.engine.inbox import Inbox
 from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S, NO_TOOLS, CallBatch, ThreadTools
 from claif_cod.engine.turn_wait import TurnWait
 from claif_cod.engine.waiting import within
@@ -128,7 +129,7 @@ class Turn:
         self,
         handle: ThreadHandle,
         turn_id: str,
-        queue: asyncio.Queue[ThreadMessage],
+        queue: Inbox[ThreadMessage],
         timeout: float | None,
         on_done: Callable[[Turn, TurnOutcome], None],
         on_suspend: Callable[[Turn, ToolCallsRequested], None] | None = None,

@@ -10,6 +10,7 @@ import pytest
 
 from claif_cod.engine.appserver import Notification, ThreadMessage, Wakeup
 from claif_cod.engine.errors import TurnTimedOut
+from claif_cod.engine.inbox import Inbox
 from claif_cod.engine.turn_wait import TurnWait
 
 
@@ -28,7 +29,7 @@ class Probes:
 
 
 async def test_messages_come_in_order_and_no_probe_runs_while_they_do() -> None:
-    queue: asyncio.Queue[ThreadMessage] = asyncio.Queue()
+    queue: Inbox[ThreadMessage] = Inbox()
     probes = Probes()
     wait = TurnWait(queue, 30.0, probes)
     wait.limit(30.0)
@@ -43,7 +44,7 @@ async def test_messages_come_in_order_and_no_probe_runs_while_they_do() -> None:
 
 
 async def test_a_passed_deadline_ends_the_wait_with_the_callers_timeout() -> None:
-    queue: asyncio.Queue[ThreadMessage] = asyncio.Queue()
+    queue: Inbox[ThreadMessage] = Inbox()
     wait = TurnWait(queue, None, Probes())
     wait.limit(0.2)
     started = time.monotonic()
@@ -56,7 +57,7 @@ async def test_a_passed_deadline_ends_the_wait_with_the_callers_timeout() -> Non
 
 async def test_the_deadline_is_kept_while_messages_keep_coming() -> None:
     """A turn whose queue never empties still ends at its deadline."""
-    queue: asyncio.Queue[ThreadMessage] = asyncio.Queue()
+    queue: Inbox[ThreadMessage] = Inbox()
     wait = TurnWait(queue, None, Probes())
     wait.limit(0.05)
 
@@ -71,7 +72,7 @@ async def test_the_deadline_is_kept_while_messages_keep_coming() -> None:
 
 
 async def test_silence_runs_the_probe_and_the_wait_goes_on() -> None:
-    queue: asyncio.Queue[ThreadMessage] = asyncio.Queue()
+    queue: Inbox[ThreadMessage] = Inbox()
     probes = Probes()
     wait = TurnWait(queue, 0.03, probes)
     wait.limit(None)
@@ -86,7 +87,7 @@ async def test_silence_runs_the_probe_and_the_wait_goes_on() -> None:
 
 async def test_silence_counts_from_the_start_of_the_current_wait() -> None:
     """The timer armed by an earlier wait does not cut a later wait's silence short."""
-    queue: asyncio.Queue[ThreadMessage] = asyncio.Queue()
+    queue: Inbox[ThreadMessage] = Inbox()
     probes = Probes()
     wait = TurnWait(queue, 0.05, probes)
     wait.limit(None)
@@ -104,7 +105,7 @@ async def test_silence_counts_from_the_start_of_the_current_wait() -> None:
 
 
 async def test_a_wakeup_left_behind_a_message_is_skipped_without_a_probe() -> None:
-    queue: asyncio.Queue[ThreadMessage] = asyncio.Queue()
+    queue: Inbox[ThreadMessage] = Inbox()
     probes = Probes()
     wait = TurnWait(queue, 30.0, probes)
     wait.limit(None)

@@ -192,10 +192,9 @@ class ChatRun:
         if self.options.control is not None:
             await self.options.control.attach(turn)
         events = turn.events()
-        named = self._deadline_named(events)
         finished: TurnFinished | None = None
         try:
-            async for event in named:
+            async for event in events:
                 out = ""
                 if isinstance(event, TextDelta):
                     out = result.text.delta(event.item_id, event.delta)
@@ -220,8 +219,11 @@ class ChatRun:
                     result.clean = False
                     result.usage = await _usage_after_stop(turn, events)
                     break
+        except TurnTimedOut as exc:  # reported as the request's deadline (rounded, with its source)
+            if type(exc) is not TurnTimedOut or self.options.timeout is None:
+                raise
+            raise TurnTimedOut(self.options.timeout, self.options.timeout_source) from exc
         finally:
-            await named.aclose()
             await events.aclose()
         if result.tool_calls:
             return self._suspended(result, sink)
@@ -262,16 +264,6 @@ class ChatRun:
         if sink is not None:
             sink.put_nowait(_Piece(index, "", suspension.calls))
         return result
-
-    async def _deadline_named(self, events: AsyncGenerator[TurnEvent, None]) -> AsyncGenerator[TurnEvent, None]:
-        """A passed deadline is reported as the request's (rounded, with its source), not the turn's remainder."""
-        try:
-            async for event in events:
-                yield event
-        except TurnTimedOut as exc:
-            if type(exc) is not TurnTimedOut or self.options.timeout is None:
-                raise
-            raise TurnTimedOut(self.options.timeout, self.options.timeout_source) from exc
 
     def _finish(self, result: _ChoiceResult, event: TurnFinished) -> None:
         if event.status == "failed":

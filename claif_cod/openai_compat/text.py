@@ -45,6 +45,8 @@ class ChoiceText:
             self._visible += delta  # the common case: appending to the last message
         else:
             self._rebuild()
+        if not (self._stop or self._streaming):
+            return ""  # a whole completion without stop sequences: nothing to cut or send yet
         return self._release(final=False)
 
     def reset(self, item_id: str) -> None:

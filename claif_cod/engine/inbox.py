@@ -1,9 +1,11 @@
-"""A thread's messages from Codex, in order, for the turn that reads them.
+"""Items in order, for whoever reads them on the same event loop: an unbounded ``asyncio.Queue``
+in fewer steps.
 
-Every notification of a turn passes through one of these (~15 a turn, most of them in one burst
-at its end).  ``asyncio.Queue`` spends five or six Python calls on each (its size limit, its
-unfinished-task count and event, its putters); this keeps only what a reader needs: the items, and
-the readers waiting for one.
+Every notification of a turn passes through one (a thread's messages from Codex, ~15 a turn, most
+of them in one burst at its end), and so does every streamed chunk (a choice's pieces, a daemon
+client's chunks, an async caller's events).  ``asyncio.Queue`` spends five or six Python calls on
+each item (its size limit, its unfinished-task count and event, its putters); this keeps only what
+a reader needs: the items, and the readers waiting for one.
 """
 
 from __future__ import annotations

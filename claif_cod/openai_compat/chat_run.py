@@ -26,6 +26,7 @@ from claif_cod.engine.events import (
     TurnUsage,
     UsageUpdated,
 )
+from claif_cod.engine.inbox import Inbox
 from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S, ToolCall
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_compat.request import ParsedRequest
@@ -83,7 +84,7 @@ class _Done:
     pass
 
 
-_Sink = asyncio.Queue[_Piece | _Done]
+_Sink = Inbox[_Piece | _Done]
 
 
 async def _usage_after_stop(turn: Turn, events: AsyncGenerator[TurnEvent, None]) -> TurnUsage:
@@ -179,9 +180,7 @@ class ChatRun:
             tool_timeout=request.tool_timeout or DEFAULT_TOOL_TIMEOUT_S,
         )
 
-    async def _run_choice(
-        self, index: int, source: _Source, sink: asyncio.Queue[_Piece | _Done] | None
-    ) -> _ChoiceResult:
+    async def _run_choice(self, index: int, source: _Source, sink: _Sink | None) -> _ChoiceResult:
         if isinstance(source, _Replay):
             return self._replay(index, source.suspension, sink)
         turn = await self._turn(source)
@@ -293,7 +292,7 @@ class ChatRun:
 
     async def chunks(self) -> AsyncGenerator[ChatCompletionChunk, None]:
         handles = await self._sources()
-        sink: asyncio.Queue[_Piece | _Done] = asyncio.Queue()
+        sink: _Sink = Inbox()
         tasks = [asyncio.create_task(self._run_choice(i, h, sink)) for i, h in enumerate(handles)]
         for task in tasks:
             task.add_done_callback(lambda _t: sink.put_nowait(_Done()))

@@ -22,6 +22,7 @@ from claif_cod._log import get_logger
 from claif_cod._version import __version__
 from claif_cod.chained_stream import ChainedStream
 from claif_cod.engine.engine import ApprovalHandler, ApprovalRequest
+from claif_cod.engine.inbox import Inbox
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_compat.request import stream_and_ignored
@@ -87,7 +88,7 @@ class UntrustedDaemon(DaemonUnavailable):
     """The socket path, or the process behind it, is not the user's own: nothing is sent to it."""
 
 
-Chunks = asyncio.Queue[msgspec.Raw | None]
+Chunks = Inbox[msgspec.Raw | None]
 """A streamed request's items as they arrive, then ``None`` once its reply (or failure) is in."""
 
 
@@ -336,7 +337,7 @@ class DaemonBackend:
         if not stream:
             raw = await self.conn.call(request, approvals=options.approvals)
             return JsonReply(bytes(raw), ignored_headers(ignored))
-        chunks: Chunks = asyncio.Queue()
+        chunks: Chunks = Inbox()
         future = self.conn.start(request, chunks=chunks, approvals=options.approvals)
         first = await self.conn.first_chunk(request_id, chunks, future)
         return StreamReply(self._stream(first, chunks, future, request_id), ignored_headers(ignored))
@@ -350,7 +351,7 @@ class DaemonBackend:
         if not wants_stream(body):
             raw = await self.conn.call(request, approvals=options.approvals)
             return JsonReply(bytes(raw), ignored_headers(ignored))
-        events: Chunks = asyncio.Queue()
+        events: Chunks = Inbox()
         future = self.conn.start(request, chunks=events, approvals=options.approvals)
         first = await self.conn.first_chunk(request_id, events, future)
         return StreamReply(

@@ -21,6 +21,7 @@ import httpx2
 import msgspec
 import openai
 
+from claif_cod.engine.inbox import Inbox
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.transport.backend import JsonReply, Reply, StreamReply, pick_model, stored_response_action
@@ -332,7 +333,7 @@ class AsyncEvents(httpx2.AsyncByteStream):
         self, caller: asyncio.AbstractEventLoop, events: AsyncIterator[bytes], request: httpx2.Request
     ) -> None:
         self._request = request
-        self._queue: asyncio.Queue[Outcome] = asyncio.Queue()
+        self._queue: Inbox[Outcome] = Inbox()
         self._caller = caller
         self._pump = Pump(events, self._deliver)
         self._done = False

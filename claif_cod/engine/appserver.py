@@ -260,6 +260,8 @@ class AppServer:
             return await within(future, timeout)
         finally:
             self._pending.pop(request_id, None)
+            if future.done() and not future.cancelled():
+                future.exception()  # a death set on it while the write failed is what the write raised
 
     # --- liveness ----------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import gc
 import json
 import os
 import subprocess
@@ -411,12 +412,17 @@ async def test_a_child_that_exits_at_start_leaves_its_stderr_in_the_error(tmp_pa
     quick.write_text("#!/bin/sh\necho 'error: unknown variant `on-failure` in config.toml' >&2\nexit 1\n")
     quick.chmod(0o755)
     messages = []
+    unretrieved: list[str] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: unretrieved.append(context["message"]))
     for _ in range(40):  # the child and its pipes race each other; a few tries show the loss
         with pytest.raises(CodexStartFailed) as info:
             await start(quick)
         messages.append(str(info.value))
+    del info
+    gc.collect()
     lost = [m for m in messages if "unknown variant" not in m]
     assert not lost, f"{len(lost)}/40 start failures lost the child's stderr, e.g. {lost[0]!r}"
+    assert unretrieved == []  # "Future exception was never retrieved": the death reached the caller once
 
 
 async def test_start_when_initialize_is_refused(fake_path: Path) -> None:

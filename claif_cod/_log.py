@@ -48,7 +48,18 @@ _PROCESSORS: list[Any] = [
 ]
 
 
+class _BoundLogger(structlog.stdlib.BoundLogger):
+    """Drops a debug record before structlog's processor chain when debug is off: some are written
+    on every turn, and building one to drop it cost ~2.5 µs."""
+
+    def debug(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
+        if not self._logger.isEnabledFor(logging.DEBUG):
+            return None
+        return super().debug(event, *args, **kw)
+
+
 def get_logger(name: str) -> Any:
+    """Cached on first use: otherwise the lazy proxy binds a new logger for every record."""
     return structlog.wrap_logger(
-        logging.getLogger(name), processors=_PROCESSORS, wrapper_class=structlog.stdlib.BoundLogger
+        logging.getLogger(name), processors=_PROCESSORS, wrapper_class=_BoundLogger, cache_logger_on_first_use=True
     )

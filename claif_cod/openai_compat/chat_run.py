@@ -4,7 +4,6 @@ completion or a stream of chunks (stop sequences, tool calls, deadlines and retr
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator
@@ -164,8 +163,7 @@ class ChatRun:
         handles, warm = await self.engine.threads.open_conversation(
             self.key, api_key, conversation, model=model, n=self.parsed.request.n, tools=self.parsed.tools
         )
-        if log.isEnabledFor(logging.DEBUG):  # every turn: a dropped record still costs structlog's chain
-            log.debug("service.threads", warm=warm, n=len(handles))
+        log.debug("service.threads", warm=warm, n=len(handles))
         return handles
 
     def _turn_options(self) -> TurnOptions:

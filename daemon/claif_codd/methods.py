@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -177,24 +176,22 @@ class Methods:
         options = self._request_options(conn, request.id, request.params.options, control)
         body = bytes(request.params.body)
         service = self.daemon.service
-        log = conn.log
         if not wants_stream(body):
             completion, _ = await service.complete(body, options)
-            if log.isEnabledFor(logging.DEBUG):  # every turn: a dropped record still costs structlog's chain
-                log.debug(
-                    "chat.completed",
-                    request=request.id,
-                    session=options.session_id,
-                    choices=len(completion.choices),
-                    tokens=completion.usage.total_tokens,
-                )
+            conn.log.debug(
+                "chat.completed",
+                request=request.id,
+                session=options.session_id,
+                choices=len(completion.choices),
+                tokens=completion.usage.total_tokens,
+            )
             return msgspec.Raw(_encoder.encode(completion))
         chunks, _ = await service.stream(body, options)
         count = await _relay(
             chunks,
             lambda raw: conn.send(ChatCompletionsChunkNotification(params=ChatCompletionsChunkParams(request.id, raw))),
         )
-        log.debug(
+        conn.log.debug(
             "chat.streamed",
             request=request.id,
             session=options.session_id,
@@ -211,19 +208,18 @@ class Methods:
         options = self._request_options(conn, request.id, request.params.options, control)
         body = bytes(request.params.body)
         service = self.daemon.responses
-        log = conn.log
         if not wants_stream(body):
             response, _ = await service.create(body, options)
-            if log.isEnabledFor(logging.DEBUG):
-                output = len(response.output)
-                log.debug("responses.completed", request=request.id, status=response.status, output=output)
+            conn.log.debug(
+                "responses.completed", request=request.id, status=response.status, output=len(response.output)
+            )
             return msgspec.Raw(_encoder.encode(response))
         stream = await service.stream(body, options)
         count = await _relay(
             stream.events,
             lambda raw: conn.send(ResponsesEventNotification(params=ResponsesEventParams(request.id, raw))),
         )
-        log.debug("responses.streamed", request=request.id, events=count, interrupted=control.interrupted)
+        conn.log.debug("responses.streamed", request=request.id, events=count, interrupted=control.interrupted)
         return StreamDone(chunks=count, interrupted=control.interrupted)
 
     async def models(self, request: ModelsListRequest) -> ModelList:

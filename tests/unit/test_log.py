@@ -17,3 +17,22 @@ def test_reserved_names_do_not_break_logging(caplog: pytest.LogCaptureFixture) -
     assert record.thread_ == "t-1"  # type: ignore[attr-defined]
     assert record.message_ == "m"  # type: ignore[attr-defined]
     assert record.request == 7  # type: ignore[attr-defined]
+
+
+def test_a_debug_record_reaches_logging_only_when_debug_is_on(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dropped before structlog's processors run (some debug records are written every turn)."""
+    from claif_cod import _log
+
+    ran: list[str] = []
+    first, *rest = _log._PROCESSORS
+    monkeypatch.setattr(_log, "_PROCESSORS", [lambda *a: ran.append("chain") or first(*a), *rest])
+    log = get_logger("claif_cod.test_log_debug").bind(request=3)
+    with caplog.at_level(logging.INFO, logger="claif_cod.test_log_debug"):
+        log.debug("quiet.event", n=1)
+    assert caplog.records == [] and ran == []
+    with caplog.at_level(logging.DEBUG, logger="claif_cod.test_log_debug"):
+        log.debug("loud.event", n=2)
+    [record] = caplog.records
+    assert record.n == 2 and record.request == 3 and ran == ["chain"]  # type: ignore[attr-defined]

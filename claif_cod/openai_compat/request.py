@@ -16,6 +16,7 @@ from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.images import Image
 from claif_cod.engine.tools import ThreadTools, ToolResult
 from claif_cod.openai_compat.images import ImageRef, load_images
+from claif_cod.openai_compat.light_parse import LightParse, top_level
 from claif_cod.openai_compat.tool_calls import ChatTool, ChatToolCall, engine_calls, thread_tools
 
 MAX_N = 16
@@ -129,8 +130,6 @@ class ParsedRequest(msgspec.Struct):
 
 
 _decoder = msgspec.json.Decoder(ChatRequest)
-_top_level = msgspec.json.Decoder(dict[str, msgspec.Raw])
-"""The parameter names alone: values stay unparsed bytes (cheap for a long history)."""
 
 
 class _Reported(msgspec.Struct):
@@ -144,18 +143,14 @@ class _Reported(msgspec.Struct):
     builtin_tools: bool | None = None
 
 
-_reported = msgspec.json.Decoder(_Reported)
-_REPORTED_KEYS = {name: msgspec.json.encode(name) + b":" for name in _Reported.__struct_fields__}
+_reported = LightParse(_Reported)
 
 
 def stream_and_ignored(body: bytes) -> tuple[bool, tuple[str, ...]]:
     """``stream`` and what :func:`parse_chat_request` would report as ignored, without reading the
     messages: what a daemon client needs (the daemon parses and validates the request itself)."""
     try:
-        values = _top_level.decode(body)  # one pass over the body; then only these few values
-        reported = _reported.decode(
-            b"{" + b",".join(_REPORTED_KEYS[k] + values[k] for k in _REPORTED_KEYS if k in values) + b"}"
-        )
+        values, reported = _reported(body)
     except msgspec.DecodeError:
         return False, ()  # the daemon reports the problem
     ignored = [key for key in values if key not in HONOURED and key not in NO_EFFECT]
@@ -191,7 +186,7 @@ def _low_detail(body: bytes) -> bool:
 def parse_chat_request(body: bytes, *, default_model: str | None, strict: bool) -> ParsedRequest:
     try:
         request = _decoder.decode(body)
-        raw_keys = _top_level.decode(body).keys()
+        raw_keys = top_level.decode(body).keys()
     except msgspec.ValidationError as exc:
         raise InvalidRequest(f"invalid request body: {exc}") from None
     except msgspec.DecodeError as exc:

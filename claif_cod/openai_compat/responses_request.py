@@ -17,6 +17,7 @@ from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.images import Image
 from claif_cod.engine.tools import ThreadTools, ToolCall, ToolResult
 from claif_cod.openai_compat.images import ImageRef, load_images
+from claif_cod.openai_compat.light_parse import LightParse, top_level
 from claif_cod.openai_compat.tool_calls import ChatTool, FunctionDef, thread_tools
 
 
@@ -139,7 +140,7 @@ _decoder = msgspec.json.Decoder(ResponsesRequest)
 def parse_responses_request(body: bytes, *, default_model: str | None, strict: bool) -> ParsedResponses:
     try:
         request = _decoder.decode(body)
-        raw = msgspec.json.decode(body, type=dict[str, Any])
+        raw = top_level.decode(body)
     except msgspec.ValidationError as exc:
         raise InvalidRequest(f"invalid request body: {exc}") from None
     except msgspec.DecodeError as exc:
@@ -201,8 +202,7 @@ class _Reported(msgspec.Struct):
     builtin_tools: bool | None = None
 
 
-_reported = msgspec.json.Decoder(_Reported)
-_top_level = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_reported = LightParse(_Reported)
 
 
 def responses_ignored(body: bytes) -> tuple[str, ...]:
@@ -215,11 +215,10 @@ def responses_ignored(body: bytes) -> tuple[str, ...]:
         except InvalidRequest:
             return ()
     try:
-        keys = _top_level.decode(body).keys()
-        reported = _reported.decode(body)
+        values, reported = _reported(body)
     except msgspec.DecodeError:
         return ()
-    ignored = [key for key in keys if key not in HONOURED and key not in NO_EFFECT]
+    ignored = [key for key in values if key not in HONOURED and key not in NO_EFFECT]
     try:
         _output_schema(reported.text, ignored)
         _thread_tools(reported, ignored)

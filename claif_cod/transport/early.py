@@ -43,8 +43,8 @@ class Early:
     """Set on the engine loop once dispatched."""
     claimed: bool = False
     stream: httpx2.Response | None = field(default=None, repr=False)
-    """A stream's response, made for ``create()`` on the engine loop: closed there if it never
-    reached the caller (Ctrl-C, or cancelled, in that instant), which interrupts its turn."""
+    """A stream's response, made for ``create()`` on the engine loop: closed by :func:`answered` if
+    it never reached the caller (Ctrl-C, or cancelled, in that instant), which interrupts its turn."""
 
 
 MakeRequest = Callable[[], httpx2.Request]

@@ -9,14 +9,15 @@ points observed by wrapping a few functions of this process (nothing in claif_co
 ``to turn/start``    → ``turn/start`` is written to Codex (parsing, warm-thread lookup, start)
 ``codex``            → ``turn/completed`` is read (what the raw floor measures, give or take)
 ``to reply``         → the reply body is ready on the loop thread
-``hop out``          → the caller's thread has the HTTP response
+``hop out``          → the caller's thread has the reply
 ``openai object``    → ``create()`` returns openai's ``ChatCompletion``, built from it as openai's
                      pipeline builds it (a plain ``create()`` sends no HTTP request through
                      openai: see ``claif_cod/fast_create.py``)
 
 With ``--stream`` the turns are streamed and cut up to the first content chunk: Codex's stage ends
-at its first delta; then the first chunk on the engine loop, the HTTP response, the hop back,
-openai's ``Stream`` built and the chunk coming out of it.  ``--profile`` also runs cProfile in both
+at its first delta; then the first chunk on the engine loop, its events started and the hop back
+with openai's ``Stream`` (made on the engine loop while Codex worked), ``create()`` returning it,
+and the chunk coming out of it.  ``--profile`` also runs cProfile in both
 threads (the caller's and the engine loop's) and prints the functions with the most internal
 time in each.  Nothing asserts on time.
 Run: ``python bench/turn_stages.py [--turns 40] [--sizes 10,200] [--stream] [--profile]``.
@@ -51,9 +52,8 @@ STREAM_STAGES = (
     "to turn/start",
     "codex",
     "to 1st chunk",
-    "response",
     "hop out",
-    "openai Stream",
+    "create() returns",
     "1st chunk out",
 )
 marks: dict[str, float] = {}
@@ -80,7 +80,6 @@ def _mark_around(owner: Any, name: str, before: str, after: str) -> None:
 def instrument() -> None:
     _mark_around(httpx_transport.TransportCore, "answer", "answer", "settled")
     _mark_around(httpx_transport.TransportCore, "dispatch", "loop", "loop done")
-    _mark_around(httpx_transport, "_stream_response", "response", "response built")
     request = appserver.AppServer.request
 
     async def timed_request(self: appserver.AppServer, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -129,7 +128,7 @@ def client_stream_turn(client: CodexClient, chat: Chat) -> tuple[float, list[flo
                 parts.append(content)
     chat.answer("".join(parts))
     assert first is not None
-    keys = ("loop", "turn/start", "delta", "loop done", "response built", "settled")
+    keys = ("loop", "turn/start", "delta", "loop done", "settled")
     cuts = [start, *(marks[k] for k in keys), created, first]
     return (first - start) * 1000, [(b - a) * 1000 for a, b in itertools.pairwise(cuts)]
 

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx2
+import openai
 
 from claif_cod.transport.backend import Reply, StreamReply
 from claif_cod.transport.loop_thread import LoopThread
@@ -47,8 +48,16 @@ class Early:
     it never reached the caller (Ctrl-C, or cancelled, in that instant), which interrupts its turn."""
 
 
-MakeRequest = Callable[[], httpx2.Request]
-"""A stream's request, made on the engine loop once the dispatch took its first step."""
+OpenAIStream = openai.Stream[Any] | openai.AsyncStream[Any]
+
+
+class StreamMaker(Protocol):
+    """A stream's request and openai's ``Stream`` of its response: both made on the engine loop once
+    the dispatch took its first step, while Codex works on the turn (see ``TransportCore.answer``)."""
+
+    def request(self) -> httpx2.Request: ...
+
+    def __call__(self, response: httpx2.Response) -> OpenAIStream: ...
 
 
 class Starter(Protocol):
@@ -59,9 +68,9 @@ class Starter(Protocol):
 
     async def begin(self, path: str, body: bytes, timeout: float | None) -> asyncio.Task[Reply]: ...
 
-    def answer(self, early: Early, make_request: MakeRequest | None) -> bytes | httpx2.Response | None: ...
+    def answer(self, early: Early, stream: StreamMaker | None) -> bytes | OpenAIStream | None: ...
 
-    async def answer_async(self, early: Early, make_request: MakeRequest | None) -> bytes | httpx2.Response | None: ...
+    async def answer_async(self, early: Early, stream: StreamMaker | None) -> bytes | OpenAIStream | None: ...
 
 
 _current: ContextVar[Early | None] = ContextVar("claif_cod_early_chat", default=None)
@@ -127,10 +136,10 @@ async def started_async(core: Starter, path: str, body: bytes, timeout: float | 
 
 @contextlib.contextmanager
 def answered(
-    core: Starter, path: str, body: bytes, timeout: float | None, make_request: MakeRequest | None
-) -> Iterator[bytes | httpx2.Response | None]:
+    core: Starter, path: str, body: bytes, timeout: float | None, stream: StreamMaker | None
+) -> Iterator[bytes | OpenAIStream | None]:
     """Around a sync ``create()`` that openai would only build its object for: the dispatch's JSON
-    body or stream response, or None when it failed (then left, unclaimed, for openai's pipeline)
+    body or openai's ``Stream`` of its events, or None when it failed (then left, unclaimed, for openai's pipeline)
     or the client is closed (openai's own request reports it).  Unclaimed, it is undone."""
     try:
         loop = core.loop
@@ -141,15 +150,15 @@ def answered(
     delivered = False
     try:
         try:
-            response = core.answer(early, make_request)
+            reply = core.answer(early, stream)
         except RuntimeError:
             if early.task is not None:
                 raise
-            response = None  # closed before the dispatch began: openai's own request reports it
+            reply = None  # closed before the dispatch began: openai's own request reports it
         delivered = True
         token = _current.set(early)
         try:
-            yield response
+            yield reply
         finally:
             _current.reset(token)
     finally:
@@ -161,8 +170,8 @@ def answered(
 
 @contextlib.asynccontextmanager
 async def answered_async(
-    core: Starter, path: str, body: bytes, timeout: float | None, make_request: MakeRequest | None
-) -> AsyncIterator[bytes | httpx2.Response | None]:
+    core: Starter, path: str, body: bytes, timeout: float | None, stream: StreamMaker | None
+) -> AsyncIterator[bytes | OpenAIStream | None]:
     try:
         loop = core.loop
     except RuntimeError:
@@ -172,15 +181,15 @@ async def answered_async(
     delivered = False
     try:
         try:
-            response = await core.answer_async(early, make_request)
+            reply = await core.answer_async(early, stream)
         except RuntimeError:
             if early.task is not None:
                 raise
-            response = None  # closed before the dispatch began: openai's own request reports it
+            reply = None  # closed before the dispatch began: openai's own request reports it
         delivered = True
         token = _current.set(early)
         try:
-            yield response
+            yield reply
         finally:
             _current.reset(token)
     finally:

@@ -15,7 +15,7 @@ import queue
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from typing import cast
+from typing import NamedTuple, cast
 
 import httpx2
 import msgspec
@@ -25,7 +25,7 @@ from claif_cod.engine.inbox import Inbox
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.transport.backend import JsonReply, Reply, StreamReply, pick_model, stored_response_action
-from claif_cod.transport.early import Early, MakeRequest, claim
+from claif_cod.transport.early import Early, OpenAIStream, StreamMaker, claim
 from claif_cod.transport.loop_thread import LoopThread, Outcome, Pump
 from claif_cod.transport.select import DaemonMode, SelectingBackend
 
@@ -97,55 +97,61 @@ class TransportCore:
             return _response(request, reply)
         return _stream_response(request, reply, stream)
 
-    def answer(self, early: Early, make_request: MakeRequest | None) -> bytes | httpx2.Response | None:
+    def answer(self, early: Early, stream: StreamMaker | None) -> bytes | OpenAIStream | None:
         """``early`` dispatched and waited for in one round trip to the engine loop, and claimed by
-        ``create()`` itself when it succeeded: a JSON body, or a stream's HTTP response (for the
-        request ``make_request`` makes, on this loop while Codex works); None (unclaimed) when it
-        failed: openai's pipeline then claims it, to raise and maybe retry."""
-        made: list[httpx2.Request] = []
+        ``create()`` itself when it succeeded: a JSON body, or openai's ``Stream`` of a stream's
+        events; None (unclaimed) when it failed: openai's pipeline then claims it, to raise and
+        maybe retry.  A stream's request, HTTP response and openai ``Stream`` are made on the engine
+        loop while Codex works (~0.15 ms right after a turn, which the first chunk no longer waits
+        for); its events start flowing once the dispatch succeeded."""
+        made: list[_Prebuilt] = []
         return self.loop.run_task(
-            lambda: self._dispatch_early(early, make_request, made),
-            lambda task: self._answered(early, task, made, SyncEvents),
+            lambda: self._dispatch_early(early, stream, SyncEvents, made),
+            lambda task: self._answered(early, task, made),
         )
 
-    async def answer_async(self, early: Early, make_request: MakeRequest | None) -> bytes | httpx2.Response | None:
+    async def answer_async(self, early: Early, stream: StreamMaker | None) -> bytes | OpenAIStream | None:
         events = functools.partial(AsyncEvents, asyncio.get_running_loop())
-        made: list[httpx2.Request] = []
+        made: list[_Prebuilt] = []
         return await self.loop.run_task_async(
-            lambda: self._dispatch_early(early, make_request, made),
-            lambda task: self._answered(early, task, made, events),
+            lambda: self._dispatch_early(early, stream, events, made),
+            lambda task: self._answered(early, task, made),
         )
 
     def _dispatch_early(
-        self, early: Early, make_request: MakeRequest | None, made: list[httpx2.Request]
-    ) -> asyncio.Task[Reply]:
-        """On the engine loop: the dispatch's task, the one the caller waits for (cancelled if it
-        gives up).  A stream's request is made while Codex works, queued behind the dispatch's first
-        step and the steps it schedules (a stream's turn starts in a task of its own), so that
-        ``turn/start`` goes first."""
-        loop = asyncio.get_running_loop()
-        early.task = task = loop.create_task(self.dispatch("POST", early.path, early.body, early.timeout))
-        if make_request is not None:
-            loop.call_soon(loop.call_soon, lambda: made.append(make_request()))
-        return task
-
-    def _answered(
         self,
         early: Early,
-        task: asyncio.Task[Reply],
-        made: list[httpx2.Request],
-        stream: Callable[[AsyncIterator[bytes], httpx2.Request], httpx2.SyncByteStream | httpx2.AsyncByteStream],
-    ) -> bytes | httpx2.Response | None:
+        stream: StreamMaker | None,
+        events: Callable[[httpx2.Request], SyncEvents | AsyncEvents],
+        made: list[_Prebuilt],
+    ) -> asyncio.Task[Reply]:
+        """On the engine loop: the dispatch's task, the one the caller waits for (cancelled if it
+        gives up).  A stream's objects are made while Codex works, queued behind the dispatch's
+        first step and the steps it schedules (a stream's turn starts in a task of its own), so
+        that ``turn/start`` goes first."""
+        loop = asyncio.get_running_loop()
+        early.task = task = loop.create_task(self.dispatch("POST", early.path, early.body, early.timeout))
+        if stream is not None:
+            loop.call_soon(loop.call_soon, lambda: made.append(_prebuilt(stream, events)))
+        return task
+
+    def _answered(self, early: Early, task: asyncio.Task[Reply], made: list[_Prebuilt]) -> bytes | OpenAIStream | None:
         """On the engine loop, once the dispatch is done: what :meth:`answer` returns."""
         if task.cancelled() or task.exception() is not None:
             return None
-        early.claimed = True
         reply = task.result()
         if isinstance(reply, JsonReply):
+            early.claimed = True
             return reply.body
-        (request,) = made  # a stream answers a request that asked for one
-        early.stream = _stream_response(request, reply, lambda events: stream(events, request))
-        return early.stream
+        if not made:  # making them raised (the loop logged it): openai's pipeline makes its own
+            return None
+        early.claimed = True
+        built = made[0]
+        if reply.headers:
+            built.response.headers.update(reply.headers)
+        built.events.start(reply.events)
+        early.stream = built.response
+        return built.stream
 
     async def begin(self, path: str, body: bytes, timeout: float | None) -> asyncio.Task[Reply]:
         """Runs on the engine loop: a ``POST`` to ``path`` dispatched ahead of its HTTP request (see
@@ -242,12 +248,25 @@ def _stream_response(
     reply: StreamReply,
     stream: Callable[[AsyncIterator[bytes]], httpx2.SyncByteStream | httpx2.AsyncByteStream],
 ) -> httpx2.Response:
-    return httpx2.Response(
-        200,
-        headers={"content-type": "text/event-stream", **reply.headers},
-        stream=stream(reply.events),
-        request=request,
-    )
+    return httpx2.Response(200, headers={**_SSE, **reply.headers}, stream=stream(reply.events), request=request)
+
+
+_SSE = {"content-type": "text/event-stream"}
+
+
+class _Prebuilt(NamedTuple):
+    """A stream's objects, made before its events exist."""
+
+    events: SyncEvents | AsyncEvents
+    response: httpx2.Response
+    stream: OpenAIStream
+
+
+def _prebuilt(stream: StreamMaker, events: Callable[[httpx2.Request], SyncEvents | AsyncEvents]) -> _Prebuilt:
+    request = stream.request()
+    shell = events(request)
+    response = httpx2.Response(200, headers=_SSE, stream=shell, request=request)
+    return _Prebuilt(shell, response, stream(response))
 
 
 def _failure_response(request: httpx2.Request, failure: APIFailure) -> httpx2.Response:
@@ -298,13 +317,19 @@ def _outcome(outcome: Outcome, request: httpx2.Request) -> bytes:
 
 
 class SyncEvents(httpx2.SyncByteStream):
-    """Chunks handed over by a :class:`Pump` into a thread-safe queue."""
+    """Chunks handed over by a :class:`Pump` into a thread-safe queue, once :meth:`start` ed.
+    Made on the engine loop."""
 
-    def __init__(self, events: AsyncIterator[bytes], request: httpx2.Request) -> None:
+    def __init__(self, request: httpx2.Request) -> None:
         self._request = request
         self._queue: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
-        self._pump = Pump(events, self._queue.put)
+        self._pump: Pump[bytes] = Pump(self._queue.put)
         self._done = False
+
+    def start(self, events: AsyncIterator[bytes]) -> SyncEvents:
+        """On the engine loop: the events start flowing."""
+        self._pump.start(events)
+        return self
 
     def __iter__(self) -> Iterator[bytes]:
         while not self._done:
@@ -327,16 +352,20 @@ class SyncEvents(httpx2.SyncByteStream):
 
 
 class AsyncEvents(httpx2.AsyncByteStream):
-    """Chunks handed over by a :class:`Pump` to the caller's event loop."""
+    """Chunks handed over by a :class:`Pump` to the caller's event loop, once :meth:`start` ed.
+    Made on the engine loop."""
 
-    def __init__(
-        self, caller: asyncio.AbstractEventLoop, events: AsyncIterator[bytes], request: httpx2.Request
-    ) -> None:
+    def __init__(self, caller: asyncio.AbstractEventLoop, request: httpx2.Request) -> None:
         self._request = request
         self._queue: Inbox[Outcome] = Inbox()
         self._caller = caller
-        self._pump = Pump(events, self._deliver)
+        self._pump: Pump[bytes] = Pump(self._deliver)
         self._done = False
+
+    def start(self, events: AsyncIterator[bytes]) -> AsyncEvents:
+        """On the engine loop: the events start flowing."""
+        self._pump.start(events)
+        return self
 
     def _deliver(self, outcome: Outcome) -> None:
         """Runs on the engine loop; a caller's loop that is gone raises, which stops the pump."""
@@ -370,7 +399,7 @@ class CodexTransport(httpx2.BaseTransport):
         loop = self.core.loop
         body = request.read()
         early = claim(request, body, read_timeout_of(request))
-        return loop.run(self.core.respond(request, body, lambda events: SyncEvents(events, request), early))
+        return loop.run(self.core.respond(request, body, lambda events: SyncEvents(request).start(events), early))
 
     def close(self) -> None:
         self.core.close()
@@ -386,7 +415,7 @@ class AsyncCodexTransport(httpx2.AsyncBaseTransport):
         caller = asyncio.get_running_loop()
         early = claim(request, body, read_timeout_of(request))
         return await loop.run_async(
-            self.core.respond(request, body, lambda events: AsyncEvents(caller, events, request), early)
+            self.core.respond(request, body, lambda events: AsyncEvents(caller, request).start(events), early)
         )
 
     async def aclose(self) -> None:

@@ -244,16 +244,21 @@ Outcome = tuple[bool, Any]
 class Pump(Generic[T]):
     """Drains an async iterator on the engine loop into ``deliver``, for a consumer in another thread.
 
-    Created on the engine loop, where it starts at once (the first item is on its way before the
-    consumer is ready for it); after that each item costs one hand-over instead of a round trip
-    per item.  :meth:`cancel`, from any thread, stops it and closes the iterator there.
+    Made on the engine loop and started there (the first item is on its way before the consumer is
+    ready for it); after that each item costs one hand-over instead of a round trip per item.
+    :meth:`cancel`, from any thread, stops it and closes the iterator there.
     """
 
-    def __init__(self, iterator: AsyncIterator[T], deliver: Callable[[Outcome], None]) -> None:
+    _task: asyncio.Task[None]
+    """Set by :meth:`start`, before the consumer sees the pump."""
+
+    def __init__(self, deliver: Callable[[Outcome], None]) -> None:
         self._deliver = deliver
         self.closed = threading.Event()
         """Set once the iterator was closed on the engine loop."""
         self._loop = asyncio.get_running_loop()
+
+    def start(self, iterator: AsyncIterator[T]) -> None:
         self._task = self._loop.create_task(self._drain(iterator))
 
     async def _drain(self, iterator: AsyncIterator[T]) -> None:

@@ -205,14 +205,14 @@ async def test_a_plain_create_cancelled_while_codex_works_interrupts_its_turn(
 def test_a_stream_made_in_the_instant_its_caller_was_interrupted_is_closed(
     client: CodexClient, codex_model_server: ModelServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Ctrl-C lands after the engine loop made the stream's response, before create() had it: the
+    """Ctrl-C lands after the engine loop made the stream, before create() had it: the
     stream is closed, which interrupts its turn (it is not left running to the model's end)."""
     loop = client._core.loop
     run_task = loop.run_task
 
     def interrupted_once_made(*args: Any, **kwargs: Any) -> Any:
         result = run_task(*args, **kwargs)
-        if isinstance(result, httpx2.Response):
+        if isinstance(result, openai.Stream):
             raise KeyboardInterrupt
         return result
 
@@ -230,7 +230,7 @@ async def test_a_stream_made_in_the_instant_its_caller_was_cancelled_is_closed(
 
     async def cancelled_once_made(*args: Any, **kwargs: Any) -> Any:
         result = await run_task_async(*args, **kwargs)
-        if isinstance(result, httpx2.Response):
+        if isinstance(result, openai.AsyncStream):
             raise asyncio.CancelledError
         return result
 

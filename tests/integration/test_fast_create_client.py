@@ -17,8 +17,10 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletio
 from openai.types.completion_usage import CompletionUsage
 from openai.types.responses import Response, ResponseCompletedEvent, ResponseOutputMessage, ResponseUsage
 
-from claif_cod import AsyncCodexClient, CodexClient
+from claif_cod import AsyncCodexClient, CodexClient, fast_create
+from claif_cod.event_stream import AsyncEventStream, EventStream
 from claif_cod.testing import ModelServer
+from claif_cod.transport import backend
 
 pytestmark = pytest.mark.codex
 
@@ -198,3 +200,64 @@ async def test_async_streams_read_the_events_directly(no_byte_iteration: None, a
     assert "".join([c.choices[0].delta.content or "" async for c in chat if c.choices]) == "Echo: l m"
     events = await aclient.responses.create(input="n o", stream=True)
     assert [e.type async for e in events][-1] == "response.completed"
+
+
+@pytest.fixture
+def order(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """When openai's ``Stream`` objects are made, and when the first event is framed for them."""
+    seen: list[str] = []
+    for cls in (EventStream, AsyncEventStream):
+        made = cls.__init__
+
+        def init(self: Any, *args: Any, __made: Any = made, **kwargs: Any) -> None:
+            seen.append("stream")
+            __made(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "__init__", init)
+    for name in ("sse", "sse_event"):
+        frame = getattr(backend, name)
+
+        def framed(payload: bytes, __frame: Any = frame) -> bytes:
+            seen.append("event")
+            return bytes(__frame(payload))
+
+        monkeypatch.setattr(backend, name, framed)
+    return seen
+
+
+def test_a_streams_objects_are_made_while_codex_works(order: list[str], client: CodexClient) -> None:
+    """openai's ``Stream`` is made on the engine loop before the first event exists, so that the
+    first chunk does not wait for it."""
+    chat = client.chat.completions.create(messages=[user("p q")], stream=True)
+    assert isinstance(chat, EventStream)
+    assert "".join(c.choices[0].delta.content or "" for c in chat if c.choices) == "Echo: p q"
+    assert order[:2] == ["stream", "event"]
+    order.clear()
+    with client.responses.create(input="r s", stream=True) as events:
+        assert [e.type for e in events][-1] == "response.completed"
+    assert order[:2] == ["stream", "event"]
+
+
+async def test_an_async_streams_objects_are_made_while_codex_works(
+    order: list[str], aclient: AsyncCodexClient
+) -> None:
+    chat = await aclient.chat.completions.create(messages=[user("t u")], stream=True)
+    assert isinstance(chat, AsyncEventStream)
+    assert "".join([c.choices[0].delta.content or "" async for c in chat if c.choices]) == "Echo: t u"
+    assert order[:2] == ["stream", "event"]
+
+
+def test_a_stream_whose_objects_could_not_be_made_early_takes_openais_pipeline(
+    monkeypatch: pytest.MonkeyPatch, client: CodexClient
+) -> None:
+    """A fault in making them early is the loop's to log; the stream is openai's own then."""
+
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("making the stream's objects early failed")
+
+    monkeypatch.setattr(fast_create._StreamAnswer, "request", refuse)
+    seen: list[httpx2.Request] = []
+    client._client.event_hooks["request"].append(seen.append)
+    chat = client.chat.completions.create(messages=[user("v w")], stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in chat if c.choices) == "Echo: v w"
+    assert [request.url.path for request in seen] == ["/v1/chat/completions"]  # sent through openai's pipeline

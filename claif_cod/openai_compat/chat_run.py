@@ -4,6 +4,7 @@ completion or a stream of chunks (stop sequences, tool calls, deadlines and retr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncGenerator
@@ -179,13 +180,28 @@ class ChatRun:
         )
 
     async def _run_choice(self, index: int, source: _Source, sink: _Sink | None) -> _ChoiceResult:
+        """One choice in a task of its own: its pieces go to ``sink`` (None: not streamed)."""
+        results: list[_ChoiceResult] = []
+        async with contextlib.aclosing(self._choice(index, source, sink is not None, results)) as pieces:
+            async for piece in pieces:
+                assert sink is not None  # only a streamed choice has pieces
+                sink.put_nowait(piece)
+        return results[0]
+
+    async def _choice(
+        self, index: int, source: _Source, streaming: bool, results: list[_ChoiceResult]
+    ) -> AsyncGenerator[_Piece, None]:
+        """One choice's pieces as Codex produces them (streaming only); its result is appended to
+        ``results`` once it is done."""
         if isinstance(source, _Replay):
-            return self._replay(index, source.suspension, sink)
+            result, pieces = self._replay(index, source.suspension, streaming)
+            for piece in pieces:
+                yield piece
+            results.append(result)
+            return
         turn = await self._turn(source)
         handle = turn.handle
-        result = _ChoiceResult(
-            index=index, handle=handle, text=ChoiceText(self.parsed.stop, streaming=sink is not None)
-        )
+        result = _ChoiceResult(index=index, handle=handle, text=ChoiceText(self.parsed.stop, streaming=streaming))
         if self.options.control is not None:
             await self.options.control.attach(turn)
         events = turn.events()
@@ -210,8 +226,8 @@ class ChatRun:
                 elif isinstance(event, ToolCallsRequested):
                     result.tool_calls, result.usage = event.calls, event.usage
                     out = result.text.finish()
-                if out and sink is not None:
-                    sink.put_nowait(_Piece(index, out))
+                if out and streaming:
+                    yield _Piece(index, out)
                 if result.text.stopped:
                     result.clean = False
                     result.usage = await _usage_after_stop(turn, events)
@@ -223,13 +239,17 @@ class ChatRun:
         finally:
             await events.aclose()
         if result.tool_calls:
-            return self._suspended(result, sink)
+            self._suspended(result)  # before the calls go out: their results may come back at once
+            if streaming:
+                yield _Piece(index, "", result.tool_calls)
+            results.append(result)
+            return
         if finished is not None:
             result.usage = finished.usage
             self._finish(result, finished)
             out = result.text.finish()
-            if out and sink is not None:
-                sink.put_nowait(_Piece(index, out))
+            if out and streaming:
+                yield _Piece(index, out)
             if result.text.stopped:
                 result.clean = False
         if result.clean and self.session_id is None:  # a session's thread is continued by name only
@@ -237,30 +257,26 @@ class ChatRun:
         prompt = self.parsed.conversation.prompt
         if self.session_id is not None and prompt is not None:  # named.thread refused anything else
             self.engine.named.turn_done(self.session_id, handle, self.parsed.request.model, prompt, result.text.text)
-        return result
+        results.append(result)
 
-    def _suspended(self, result: _ChoiceResult, sink: _Sink | None) -> _ChoiceResult:
+    def _suspended(self, result: _ChoiceResult) -> None:
         """The turn waits for the caller's tool results: answer with its calls; a retry gets them again."""
         result.finish_reason, result.clean = "tool_calls", False
         suspension = self.engine.suspensions.for_thread(result.handle.thread_id)
         if suspension is not None:
             suspension.text = result.text.text
             self.engine.suspensions.tag_origin(suspension, self._origin())
-        if sink is not None:
-            sink.put_nowait(_Piece(result.index, "", result.tool_calls))
-        return result
 
-    def _replay(self, index: int, suspension: Suspension, sink: _Sink | None) -> _ChoiceResult:
+    def _replay(self, index: int, suspension: Suspension, streaming: bool) -> tuple[_ChoiceResult, list[_Piece]]:
         handle = suspension.turn.handle
-        result = _ChoiceResult(index, handle, ChoiceText((), streaming=sink is not None), usage=suspension.usage)
+        result = _ChoiceResult(index, handle, ChoiceText((), streaming=streaming), usage=suspension.usage)
         result.tool_calls = suspension.calls
         text = result.text.complete("replay", suspension.text) + result.text.finish()
-        if text and sink is not None:
-            sink.put_nowait(_Piece(index, text))
         result.finish_reason, result.clean = "tool_calls", False
-        if sink is not None:
-            sink.put_nowait(_Piece(index, "", suspension.calls))
-        return result
+        if not streaming:
+            return result, []
+        pieces = [_Piece(index, text)] if text else []
+        return result, [*pieces, _Piece(index, "", suspension.calls)]
 
     def _finish(self, result: _ChoiceResult, event: TurnFinished) -> None:
         if event.status == "failed":
@@ -290,11 +306,35 @@ class ChatRun:
 
     async def chunks(self) -> AsyncGenerator[ChatCompletionChunk, None]:
         handles = await self._sources()
+        results: list[_ChoiceResult] = []
+        # the usual n=1 runs in the caller's task: each piece reaches the stream one loop step sooner
+        pieces = self._choice(0, handles[0], True, results) if len(handles) == 1 else self._merged(handles, results)
+        started: set[int] = set()
+        async with contextlib.aclosing(pieces):
+            async for piece in pieces:
+                delta = Delta(tool_calls=tool_call_deltas(piece.calls)) if piece.calls else Delta(content=piece.text)
+                if piece.index not in started:
+                    started.add(piece.index)
+                    delta.role = "assistant"
+                yield self._chunk([ChunkChoice(index=piece.index, delta=delta)])
+        for r in results:
+            role: Literal["assistant"] | None = None if r.index in started else "assistant"
+            delta = Delta(role=role)
+            finish = self._chunk([ChunkChoice(index=r.index, delta=delta, finish_reason=r.finish_reason)])
+            if r.interrupted:
+                finish.interrupted = True
+            yield finish
+        stream_options = self.parsed.request.stream_options
+        if stream_options is not None and stream_options.include_usage:
+            yield self._chunk([], usage=Usage.from_turns([r.usage for r in results]))
+
+    async def _merged(self, handles: list[_Source], results: list[_ChoiceResult]) -> AsyncGenerator[_Piece, None]:
+        """n > 1: every choice's pieces as they come, each choice in a task of its own; their
+        results are appended to ``results`` in choice order once all are done."""
         sink: _Sink = Inbox()
         tasks = [asyncio.create_task(self._run_choice(i, h, sink)) for i, h in enumerate(handles)]
         for task in tasks:
             task.add_done_callback(lambda _t: sink.put_nowait(_Done()))
-        started: set[int] = set()
         try:
             pending = len(tasks)
             while pending:
@@ -305,22 +345,8 @@ class ChatRun:
                         if task.done() and not task.cancelled() and task.exception() is not None:
                             raise task.exception()  # type: ignore[misc]
                     continue
-                delta = Delta(tool_calls=tool_call_deltas(piece.calls)) if piece.calls else Delta(content=piece.text)
-                if piece.index not in started:
-                    started.add(piece.index)
-                    delta.role = "assistant"
-                yield self._chunk([ChunkChoice(index=piece.index, delta=delta)])
-            results = [task.result() for task in tasks]
-            for r in results:
-                role: Literal["assistant"] | None = None if r.index in started else "assistant"
-                delta = Delta(role=role)
-                finish = self._chunk([ChunkChoice(index=r.index, delta=delta, finish_reason=r.finish_reason)])
-                if r.interrupted:
-                    finish.interrupted = True
-                yield finish
-            stream_options = self.parsed.request.stream_options
-            if stream_options is not None and stream_options.include_usage:
-                yield self._chunk([], usage=Usage.from_turns([r.usage for r in results]))
+                yield piece
+            results.extend(task.result() for task in tasks)
         finally:
             for task in tasks:
                 task.cancel()

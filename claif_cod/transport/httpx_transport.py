@@ -127,7 +127,7 @@ class TransportCore:
     ) -> asyncio.Task[Reply]:
         """On the engine loop: the dispatch's task, the one the caller waits for (cancelled if it
         gives up).  A stream's objects are made while Codex works, queued behind the dispatch's
-        first step and the steps it schedules (a stream's turn starts in a task of its own), so
+        first step and the steps it schedules (with n > 1 each choice starts in a task of its own), so
         that ``turn/start`` goes first."""
         loop = asyncio.get_running_loop()
         early.task = task = loop.create_task(self.dispatch("POST", early.path, early.body, early.timeout))

@@ -17,7 +17,7 @@ from typing import TypeVar
 from openai import AsyncStream, Stream
 from openai._streaming import ServerSentEvent
 
-from claif_cod.transport.httpx_transport import AsyncEvents, SyncEvents
+from claif_cod.transport.stream_events import AsyncEvents, SyncEvents
 
 _T = TypeVar("_T")
 

@@ -11,25 +11,23 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import queue
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from typing import NamedTuple, cast
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import NamedTuple
 
 import httpx2
-import msgspec
-import openai
 
-from claif_cod.engine.inbox import Inbox
+from claif_cod._log import get_logger
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.transport.backend import JsonReply, Reply, StreamReply, pick_model, stored_response_action
 from claif_cod.transport.early import Early, OpenAIStream, StreamMaker, claim
-from claif_cod.transport.loop_thread import LoopThread, Outcome, Pump
+from claif_cod.transport.loop_thread import LoopThread
 from claif_cod.transport.select import DaemonMode, SelectingBackend
+from claif_cod.transport.stream_events import AsyncEvents, SyncEvents, failure_response
 
-_encoder = msgspec.json.Encoder()
+log = get_logger("claif_cod.transport")
 
 
 class TransportCore:
@@ -92,7 +90,7 @@ class TransportCore:
                     request.method, request.url.path, body, read_timeout_of(request), request.url.params
                 )
         except APIFailure as failure:
-            return _failure_response(request, failure)
+            return failure_response(request, failure)
         if isinstance(reply, JsonReply):
             return _response(request, reply)
         return _stream_response(request, reply, stream)
@@ -104,7 +102,7 @@ class TransportCore:
         maybe retry.  A stream's request, HTTP response and openai ``Stream`` are made on the engine
         loop while Codex works (~0.15 ms right after a turn, which the first chunk no longer waits
         for); its events start flowing once the dispatch succeeded."""
-        made: list[_Prebuilt] = []
+        made: list[_StreamObjects] = []
         return self.loop.run_task(
             lambda: self._dispatch_early(early, stream, SyncEvents, made),
             lambda task: self._answered(early, task, made),
@@ -112,7 +110,7 @@ class TransportCore:
 
     async def answer_async(self, early: Early, stream: StreamMaker | None) -> bytes | OpenAIStream | None:
         events = functools.partial(AsyncEvents, asyncio.get_running_loop())
-        made: list[_Prebuilt] = []
+        made: list[_StreamObjects] = []
         return await self.loop.run_task_async(
             lambda: self._dispatch_early(early, stream, events, made),
             lambda task: self._answered(early, task, made),
@@ -123,30 +121,34 @@ class TransportCore:
         early: Early,
         stream: StreamMaker | None,
         events: Callable[[httpx2.Request], SyncEvents | AsyncEvents],
-        made: list[_Prebuilt],
+        made: list[_StreamObjects],
     ) -> asyncio.Task[Reply]:
         """On the engine loop: the dispatch's task, the one the caller waits for (cancelled if it
-        gives up).  A stream's objects are made while Codex works, queued behind the dispatch's
-        first step and the steps it schedules (with n > 1 each choice starts in a task of its own), so
-        that ``turn/start`` goes first."""
+        gives up), and for a stream, its objects to come (see :class:`_StreamObjects`)."""
         loop = asyncio.get_running_loop()
         early.task = task = loop.create_task(self.dispatch("POST", early.path, early.body, early.timeout))
         if stream is not None:
-            loop.call_soon(loop.call_soon, lambda: made.append(_prebuilt(stream, events)))
+            made.append(_StreamObjects(loop, stream, events))
         return task
 
-    def _answered(self, early: Early, task: asyncio.Task[Reply], made: list[_Prebuilt]) -> bytes | OpenAIStream | None:
+    def _answered(
+        self, early: Early, task: asyncio.Task[Reply], made: list[_StreamObjects]
+    ) -> bytes | OpenAIStream | None:
         """On the engine loop, once the dispatch is done: what :meth:`answer` returns."""
+        objects = made[0] if made else None
         if task.cancelled() or task.exception() is not None:
+            if objects is not None:
+                objects.drop()
             return None
         reply = task.result()
         if isinstance(reply, JsonReply):
             early.claimed = True
             return reply.body
-        if not made:  # making them raised (the loop logged it): openai's pipeline makes its own
+        assert objects is not None  # a stream answers a request that asked for one
+        built = objects.take()
+        if built is None:  # making them failed (logged): openai's pipeline makes its own
             return None
         early.claimed = True
-        built = made[0]
         if reply.headers:
             built.response.headers.update(reply.headers)
         built.events.start(reply.events)
@@ -262,133 +264,49 @@ class _Prebuilt(NamedTuple):
     stream: OpenAIStream
 
 
-def _prebuilt(stream: StreamMaker, events: Callable[[httpx2.Request], SyncEvents | AsyncEvents]) -> _Prebuilt:
-    request = stream.request()
-    shell = events(request)
-    response = httpx2.Response(200, headers=_SSE, stream=shell, request=request)
-    return _Prebuilt(shell, response, stream(response))
+STREAM_OBJECTS_DELAY_S = 0.002
+"""How long after a stream's dispatch began its objects are made (see :class:`_StreamObjects`)."""
 
 
-def _failure_response(request: httpx2.Request, failure: APIFailure) -> httpx2.Response:
-    """Statuses become responses; connection problems and timeouts become openai's exceptions."""
-    if failure.kind == "timeout":
-        raise openai.APITimeoutError(request=request)
-    if failure.kind == "connection":
-        raise openai.APIConnectionError(message=str(failure), request=request)
-    return httpx2.Response(
-        failure.status,
-        headers={"content-type": "application/json"},
-        content=_encoder.encode(failure.body),
-        request=request,
-    )
+class _StreamObjects:
+    """A stream's request, HTTP response and openai ``Stream``, made on the engine loop while Codex
+    works (~0.2 ms right after a turn, which the first chunk would otherwise wait for).
 
+    Not at once: a reader woken by a write tends to be run on the writer's CPU, and made right after
+    the request went out they held up the daemon's reading of it (~0.2 ms, as much as they saved).
+    A stream answered before the timer (a replayed tool call) makes them when it is answered."""
 
-_STATUS_ERRORS: dict[int, type[openai.APIStatusError]] = {
-    400: openai.BadRequestError,
-    401: openai.AuthenticationError,
-    403: openai.PermissionDeniedError,
-    404: openai.NotFoundError,
-    409: openai.ConflictError,
-    422: openai.UnprocessableEntityError,
-    429: openai.RateLimitError,
-}
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        stream: StreamMaker,
+        events: Callable[[httpx2.Request], SyncEvents | AsyncEvents],
+    ) -> None:
+        self._stream, self._events = stream, events
+        self._made: _Prebuilt | None = None
+        self._failed = False
+        self._timer = loop.call_later(STREAM_OBJECTS_DELAY_S, self._make)
 
+    def _make(self) -> None:
+        try:
+            request = self._stream.request()
+            shell = self._events(request)
+            response = httpx2.Response(200, headers=_SSE, stream=shell, request=request)
+            self._made = _Prebuilt(shell, response, self._stream(response))
+        except Exception:
+            log.exception("transport.stream_objects_failed")  # openai's pipeline makes its own
+            self._failed = True
 
-def midstream_error(request: httpx2.Request, failure: APIFailure) -> openai.OpenAIError:
-    """A failure after the response started: raised from the stream as openai's own class."""
-    if failure.kind == "timeout":
-        return openai.APITimeoutError(request=request)
-    if failure.kind == "connection":
-        return openai.APIConnectionError(message=str(failure), request=request)
-    response = _failure_response(request, failure)
-    cls = _STATUS_ERRORS.get(
-        failure.status, openai.InternalServerError if failure.status >= 500 else openai.APIStatusError
-    )
-    return cls(str(failure), response=response, body=msgspec.to_builtins(failure.detail))
+    def take(self) -> _Prebuilt | None:
+        """The objects (None: making them failed)."""
+        self._timer.cancel()
+        if self._made is None and not self._failed:
+            self._make()
+        return self._made
 
-
-def _outcome(outcome: Outcome, request: httpx2.Request) -> bytes:
-    ok, value = outcome
-    if ok:
-        return cast(bytes, value)
-    if isinstance(value, APIFailure):
-        raise midstream_error(request, value) from None
-    raise value
-
-
-class SyncEvents(httpx2.SyncByteStream):
-    """Chunks handed over by a :class:`Pump` into a thread-safe queue, once :meth:`start` ed.
-    Made on the engine loop."""
-
-    def __init__(self, request: httpx2.Request) -> None:
-        self._request = request
-        self._queue: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
-        self._pump: Pump[bytes] = Pump(self._queue.put)
-        self._done = False
-
-    def start(self, events: AsyncIterator[bytes]) -> SyncEvents:
-        """On the engine loop: the events start flowing."""
-        self._pump.start(events)
-        return self
-
-    def __iter__(self) -> Iterator[bytes]:
-        while not self._done:
-            try:
-                yield _outcome(self._queue.get(), self._request)
-            except StopAsyncIteration:
-                self._done = True
-            except BaseException:
-                # A midstream failure, or interrupted while waiting (Ctrl-C): the generator on the
-                # engine loop is finished off there.
-                self._done = True
-                self._pump.cancel()
-                raise
-
-    def close(self) -> None:
-        if not self._done:
-            self._done = True
-            self._pump.cancel()
-            self._pump.closed.wait(30)  # the turn is interrupted before close() returns
-
-
-class AsyncEvents(httpx2.AsyncByteStream):
-    """Chunks handed over by a :class:`Pump` to the caller's event loop, once :meth:`start` ed.
-    Made on the engine loop."""
-
-    def __init__(self, caller: asyncio.AbstractEventLoop, request: httpx2.Request) -> None:
-        self._request = request
-        self._queue: Inbox[Outcome] = Inbox()
-        self._caller = caller
-        self._pump: Pump[bytes] = Pump(self._deliver)
-        self._done = False
-
-    def start(self, events: AsyncIterator[bytes]) -> AsyncEvents:
-        """On the engine loop: the events start flowing."""
-        self._pump.start(events)
-        return self
-
-    def _deliver(self, outcome: Outcome) -> None:
-        """Runs on the engine loop; a caller's loop that is gone raises, which stops the pump."""
-        self._caller.call_soon_threadsafe(self._queue.put_nowait, outcome)
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        while not self._done:
-            try:
-                yield _outcome(await self._queue.get(), self._request)
-            except StopAsyncIteration:
-                self._done = True
-            except BaseException:
-                # A midstream failure, or cancelled while waiting: the generator on the engine loop is
-                # finished off there.
-                self._done = True
-                self._pump.cancel()
-                raise
-
-    async def aclose(self) -> None:
-        if not self._done:
-            self._done = True
-            self._pump.cancel()
-            await asyncio.to_thread(self._pump.closed.wait, 30)
+    def drop(self) -> None:
+        """The dispatch failed: none are needed."""
+        self._timer.cancel()
 
 
 class CodexTransport(httpx2.BaseTransport):

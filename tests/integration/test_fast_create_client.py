@@ -20,7 +20,8 @@ from openai.types.responses import Response, ResponseCompletedEvent, ResponseOut
 from claif_cod import AsyncCodexClient, CodexClient, fast_create
 from claif_cod.event_stream import AsyncEventStream, EventStream
 from claif_cod.testing import ModelServer
-from claif_cod.transport import backend
+from claif_cod.openai_compat.text import ChoiceText
+from claif_cod.transport import httpx_transport
 
 pytestmark = pytest.mark.codex
 
@@ -204,7 +205,7 @@ async def test_async_streams_read_the_events_directly(no_byte_iteration: None, a
 
 @pytest.fixture
 def order(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """When openai's ``Stream`` objects are made, and when the first event is framed for them."""
+    """When openai's ``Stream`` objects are made, and when the engine reads Codex's first text."""
     seen: list[str] = []
     for cls in (EventStream, AsyncEventStream):
         made = cls.__init__
@@ -214,43 +215,54 @@ def order(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             __made(self, *args, **kwargs)
 
         monkeypatch.setattr(cls, "__init__", init)
-    for name in ("sse", "sse_event"):
-        frame = getattr(backend, name)
+    delta = ChoiceText.delta
 
-        def framed(payload: bytes, __frame: Any = frame) -> bytes:
-            seen.append("event")
-            return bytes(__frame(payload))
+    def text(self: ChoiceText, item_id: str, piece: str) -> str:
+        seen.append("delta")
+        return delta(self, item_id, piece)
 
-        monkeypatch.setattr(backend, name, framed)
+    monkeypatch.setattr(ChoiceText, "delta", text)
     return seen
 
 
+SLOW = "[[slow:200]] p q"
+"""The model's first word comes 200 ms after the turn starts: long after the stream's objects."""
+
+
 def test_a_streams_objects_are_made_while_codex_works(order: list[str], client: CodexClient) -> None:
-    """openai's ``Stream`` is made on the engine loop before the first event exists, so that the
-    first chunk does not wait for it."""
-    chat = client.chat.completions.create(messages=[user("p q")], stream=True)
+    """openai's ``Stream`` is made on the engine loop before Codex's first text, so that the first
+    chunk does not wait for it."""
+    chat = client.chat.completions.create(messages=[user(SLOW)], stream=True)
     assert isinstance(chat, EventStream)
-    assert "".join(c.choices[0].delta.content or "" for c in chat if c.choices) == "Echo: p q"
-    assert order[:2] == ["stream", "event"]
-    order.clear()
-    with client.responses.create(input="r s", stream=True) as events:
-        assert [e.type for e in events][-1] == "response.completed"
-    assert order[:2] == ["stream", "event"]
+    assert "".join(c.choices[0].delta.content or "" for c in chat if c.choices).endswith("p q")
+    assert order[:2] == ["stream", "delta"]
 
 
 async def test_an_async_streams_objects_are_made_while_codex_works(
     order: list[str], aclient: AsyncCodexClient
 ) -> None:
-    chat = await aclient.chat.completions.create(messages=[user("t u")], stream=True)
+    chat = await aclient.chat.completions.create(messages=[user(SLOW)], stream=True)
     assert isinstance(chat, AsyncEventStream)
-    assert "".join([c.choices[0].delta.content or "" async for c in chat if c.choices]) == "Echo: t u"
-    assert order[:2] == ["stream", "event"]
+    assert "".join([c.choices[0].delta.content or "" async for c in chat if c.choices]).endswith("p q")
+    assert order[:2] == ["stream", "delta"]
+
+
+def test_a_stream_answered_before_its_objects_were_due_makes_them_then(
+    order: list[str], monkeypatch: pytest.MonkeyPatch, client: CodexClient
+) -> None:
+    monkeypatch.setattr(httpx_transport, "STREAM_OBJECTS_DELAY_S", 3600)
+    sent: list[httpx2.Request] = []
+    client._client.event_hooks["request"].append(sent.append)
+    chat = client.chat.completions.create(messages=[user("p q")], stream=True)
+    assert isinstance(chat, EventStream) and order.index("stream") > order.index("delta")
+    assert "".join(c.choices[0].delta.content or "" for c in chat if c.choices) == "Echo: p q"
+    assert sent == []  # not left to openai's pipeline
 
 
 def test_a_stream_whose_objects_could_not_be_made_early_takes_openais_pipeline(
     monkeypatch: pytest.MonkeyPatch, client: CodexClient
 ) -> None:
-    """A fault in making them early is the loop's to log; the stream is openai's own then."""
+    """A fault in making them early is logged; the stream is openai's own then."""
 
     def refuse(*_args: Any, **_kwargs: Any) -> Any:
         raise RuntimeError("making the stream's objects early failed")

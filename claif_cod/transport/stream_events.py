@@ -1,0 +1,141 @@
+"""A stream's events handed from the engine loop to its caller (a thread, or another event loop),
+and failures raised as ``openai``'s own exceptions."""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+from collections.abc import AsyncIterator, Iterator
+from typing import cast
+
+import httpx2
+import msgspec
+import openai
+
+from claif_cod.engine.inbox import Inbox
+from claif_cod.openai_compat.errors import APIFailure
+from claif_cod.transport.loop_thread import Outcome, Pump
+
+_encoder = msgspec.json.Encoder()
+
+
+def failure_response(request: httpx2.Request, failure: APIFailure) -> httpx2.Response:
+    """Statuses become responses; connection problems and timeouts become openai's exceptions."""
+    if failure.kind == "timeout":
+        raise openai.APITimeoutError(request=request)
+    if failure.kind == "connection":
+        raise openai.APIConnectionError(message=str(failure), request=request)
+    return httpx2.Response(
+        failure.status,
+        headers={"content-type": "application/json"},
+        content=_encoder.encode(failure.body),
+        request=request,
+    )
+
+
+_STATUS_ERRORS: dict[int, type[openai.APIStatusError]] = {
+    400: openai.BadRequestError,
+    401: openai.AuthenticationError,
+    403: openai.PermissionDeniedError,
+    404: openai.NotFoundError,
+    409: openai.ConflictError,
+    422: openai.UnprocessableEntityError,
+    429: openai.RateLimitError,
+}
+
+
+def midstream_error(request: httpx2.Request, failure: APIFailure) -> openai.OpenAIError:
+    """A failure after the response started: raised from the stream as openai's own class."""
+    if failure.kind == "timeout":
+        return openai.APITimeoutError(request=request)
+    if failure.kind == "connection":
+        return openai.APIConnectionError(message=str(failure), request=request)
+    response = failure_response(request, failure)
+    cls = _STATUS_ERRORS.get(
+        failure.status, openai.InternalServerError if failure.status >= 500 else openai.APIStatusError
+    )
+    return cls(str(failure), response=response, body=msgspec.to_builtins(failure.detail))
+
+
+def _outcome(outcome: Outcome, request: httpx2.Request) -> bytes:
+    ok, value = outcome
+    if ok:
+        return cast(bytes, value)
+    if isinstance(value, APIFailure):
+        raise midstream_error(request, value) from None
+    raise value
+
+
+class SyncEvents(httpx2.SyncByteStream):
+    """Chunks handed over by a :class:`Pump` into a thread-safe queue, once :meth:`start` ed.
+    Made on the engine loop."""
+
+    def __init__(self, request: httpx2.Request) -> None:
+        self._request = request
+        self._queue: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+        self._pump: Pump[bytes] = Pump(self._queue.put)
+        self._done = False
+
+    def start(self, events: AsyncIterator[bytes]) -> SyncEvents:
+        """On the engine loop: the events start flowing."""
+        self._pump.start(events)
+        return self
+
+    def __iter__(self) -> Iterator[bytes]:
+        while not self._done:
+            try:
+                yield _outcome(self._queue.get(), self._request)
+            except StopAsyncIteration:
+                self._done = True
+            except BaseException:
+                # A midstream failure, or interrupted while waiting (Ctrl-C): the generator on the
+                # engine loop is finished off there.
+                self._done = True
+                self._pump.cancel()
+                raise
+
+    def close(self) -> None:
+        if not self._done:
+            self._done = True
+            self._pump.cancel()
+            self._pump.closed.wait(30)  # the turn is interrupted before close() returns
+
+
+class AsyncEvents(httpx2.AsyncByteStream):
+    """Chunks handed over by a :class:`Pump` to the caller's event loop, once :meth:`start` ed.
+    Made on the engine loop."""
+
+    def __init__(self, caller: asyncio.AbstractEventLoop, request: httpx2.Request) -> None:
+        self._request = request
+        self._queue: Inbox[Outcome] = Inbox()
+        self._caller = caller
+        self._pump: Pump[bytes] = Pump(self._deliver)
+        self._done = False
+
+    def start(self, events: AsyncIterator[bytes]) -> AsyncEvents:
+        """On the engine loop: the events start flowing."""
+        self._pump.start(events)
+        return self
+
+    def _deliver(self, outcome: Outcome) -> None:
+        """Runs on the engine loop; a caller's loop that is gone raises, which stops the pump."""
+        self._caller.call_soon_threadsafe(self._queue.put_nowait, outcome)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while not self._done:
+            try:
+                yield _outcome(await self._queue.get(), self._request)
+            except StopAsyncIteration:
+                self._done = True
+            except BaseException:
+                # A midstream failure, or cancelled while waiting: the generator on the engine loop is
+                # finished off there.
+                self._done = True
+                self._pump.cancel()
+                raise
+
+    async def aclose(self) -> None:
+        if not self._done:
+            self._done = True
+            self._pump.cancel()
+            await asyncio.to_thread(self._pump.closed.wait, 30)

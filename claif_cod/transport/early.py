@@ -52,8 +52,8 @@ OpenAIStream = openai.Stream[Any] | openai.AsyncStream[Any]
 
 
 class StreamMaker(Protocol):
-    """A stream's request and openai's ``Stream`` of its response: both made on the engine loop once
-    the dispatch took its first step, while Codex works on the turn (see ``TransportCore.answer``)."""
+    """A stream's request and openai's ``Stream`` of its response: both made on the engine loop while
+    Codex works on the turn (see ``TransportCore.answer``)."""
 
     def request(self) -> httpx2.Request: ...
 
@@ -139,8 +139,9 @@ def answered(
     core: Starter, path: str, body: bytes, timeout: float | None, stream: StreamMaker | None
 ) -> Iterator[bytes | OpenAIStream | None]:
     """Around a sync ``create()`` that openai would only build its object for: the dispatch's JSON
-    body or openai's ``Stream`` of its events, or None when it failed (then left, unclaimed, for openai's pipeline)
-    or the client is closed (openai's own request reports it).  Unclaimed, it is undone."""
+    body or openai's ``Stream`` of its events, or None when it failed (then left, unclaimed, for
+    openai's pipeline) or the client is closed (openai's own request reports it).  Unclaimed, it is
+    undone."""
     try:
         loop = core.loop
     except RuntimeError:

@@ -100,8 +100,8 @@ class TransportCore:
         ``create()`` itself when it succeeded: a JSON body, or openai's ``Stream`` of a stream's
         events; None (unclaimed) when it failed: openai's pipeline then claims it, to raise and
         maybe retry.  A stream's request, HTTP response and openai ``Stream`` are made on the engine
-        loop while Codex works (~0.15 ms right after a turn, which the first chunk no longer waits
-        for); its events start flowing once the dispatch succeeded."""
+        loop while Codex works (:class:`_StreamObjects`); its events start flowing once the
+        dispatch succeeded."""
         made: list[_StreamObjects] = []
         return self.loop.run_task(
             lambda: self._dispatch_early(early, stream, SyncEvents, made),

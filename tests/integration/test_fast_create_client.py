@@ -19,8 +19,8 @@ from openai.types.responses import Response, ResponseCompletedEvent, ResponseOut
 
 from claif_cod import AsyncCodexClient, CodexClient, fast_create
 from claif_cod.event_stream import AsyncEventStream, EventStream
-from claif_cod.testing import ModelServer
 from claif_cod.openai_compat.text import ChoiceText
+from claif_cod.testing import ModelServer
 from claif_cod.transport import httpx_transport
 
 pytestmark = pytest.mark.codex
@@ -238,9 +238,7 @@ def test_a_streams_objects_are_made_while_codex_works(order: list[str], client: 
     assert order[:2] == ["stream", "delta"]
 
 
-async def test_an_async_streams_objects_are_made_while_codex_works(
-    order: list[str], aclient: AsyncCodexClient
-) -> None:
+async def test_an_async_streams_objects_are_made_while_codex_works(order: list[str], aclient: AsyncCodexClient) -> None:
     chat = await aclient.chat.completions.create(messages=[user(SLOW)], stream=True)
     assert isinstance(chat, AsyncEventStream)
     assert "".join([c.choices[0].delta.content or "" async for c in chat if c.choices]).endswith("p q")

@@ -15,6 +15,10 @@ every row alike:
                          writes would slow the floor's turns): what Codex's rollout costs
 ``in-process``           ``CodexClient(daemon="off")``, the whole history re-sent each turn (+ a streamed twin)
 ``daemon``               ``CodexClient(daemon="require")`` through claif-codd's socket (+ a streamed twin)
+``daemon, lean socket``  the same socket, the same Codex options, driven by a lean blocking client in the
+                         caller's thread (``lean_socket.py``; + a streamed twin): ``daemon - lean`` is
+                         what the client library adds (its thread hops, its per-request work, openai's
+                         objects)
 ``daemon HTTP``          claif-codd's ``--http`` endpoint, posted to by a lean client (``httpx``, the body
                          encoded once; + a streamed twin reading the SSE).  The ``openai`` Python SDK
                          would add its own per-message ``maybe_transform`` (~0.15 ms a message), a
@@ -77,6 +81,7 @@ from floor_report import (
     DAEMON_SESSION,
     EXEC,
     HTTP,
+    LEAN,
     LOCAL,
     LOCAL_SESSION,
     RAW,
@@ -86,6 +91,7 @@ from floor_report import (
     Phase,
     render,
 )
+from lean_socket import LeanSocket
 from offline_chat import MODEL, exec_turn, expect_reply, progress, streamed
 from openai.types.chat import ChatCompletionMessageParam
 from private_daemon import Daemon, sigterm_as_interrupt
@@ -94,6 +100,7 @@ from raw_app_server import RawAppServer
 from claif_cod import CodexClient
 from claif_cod.engine import wire
 from claif_cod.testing import write_codex_home
+from claif_cod.transport.daemon_client import codex_options
 
 BIG = 100 * 1024
 
@@ -231,9 +238,11 @@ def run_phase(label: str, size: int, big: bool, rounds: int, ctx: dict[str, Any]
             "shared first",
             "local",
             "daemon",
+            "lean",
             "http",
             "local first",
             "daemon first",
+            "lean first",
             "http first",
             "local session",
             "daemon session",
@@ -252,6 +261,7 @@ def run_phase(label: str, size: int, big: bool, rounds: int, ctx: dict[str, Any]
     }
     try:
         http: LeanHttp = ctx["http"]
+        lean: LeanSocket = ctx["lean"]
         steps: list[tuple[str, str, Callable[[], float]]] = [
             ("t", EXEC, lambda: exec_turn(ctx["codex"], ctx["workdir"], ctx["env"])),
             ("t", RAW, lambda: raw_turn(raw, raw_thread, chats["raw"])[0]),
@@ -261,9 +271,11 @@ def run_phase(label: str, size: int, big: bool, rounds: int, ctx: dict[str, Any]
             ("f", RAW_SHARED, lambda: raw_turn(shared, shared_first, chats["shared first"])[1]),
             ("t", LOCAL, lambda: turn(ctx["local"], chats["local"])),
             ("t", DAEMON, lambda: turn(ctx["daemon"], chats["daemon"])),
+            ("t", LEAN, lambda: lean.turn(chats["lean"])),
             ("t", HTTP, lambda: http.turn(chats["http"])),
             ("f", LOCAL, lambda: first_token(ctx["local"], chats["local first"])),
             ("f", DAEMON, lambda: first_token(ctx["daemon"], chats["daemon first"])),
+            ("f", LEAN, lambda: lean.first_token(chats["lean first"])),
             ("f", HTTP, lambda: http.first_token(chats["http first"])),
             ("t", LOCAL_SESSION, lambda: turn(sessions[LOCAL_SESSION], chats["local session"], session=True)),
             ("t", DAEMON_SESSION, lambda: turn(sessions[DAEMON_SESSION], chats["daemon session"], session=True)),
@@ -356,6 +368,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         via_daemon = cleanup.enter_context(CodexClient(working_dir=workdir, daemon="require"))
         http = LeanHttp(f"{daemon.status()['http']}/v1", workdir)
         cleanup.callback(http.close)
+        lean = LeanSocket(run_dir / "codd.sock", codex_options(via_daemon._core.options))
+        cleanup.callback(lean.close)
         ctx = {
             "raw": raw,
             "persisting": persisting,
@@ -363,6 +377,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "local": local,
             "daemon": via_daemon,
             "http": http,
+            "lean": lean,
             "codex": codex,
             "workdir": workdir,
             "env": env,

@@ -13,14 +13,16 @@ from bench_common import median_interval
 RAW, RAW_PERSISTED, EXEC = "raw (ephemeral)", "raw persisted", "codex exec"
 RAW_SHARED = "raw, same process"
 LOCAL, DAEMON, HTTP = "in-process", "daemon socket", "daemon HTTP"
+LEAN = "daemon, lean socket"
 LOCAL_SESSION, DAEMON_SESSION = "in-process session", "daemon session"
-TURN_ROWS = (RAW, RAW_SHARED, RAW_PERSISTED, LOCAL, DAEMON, HTTP, LOCAL_SESSION, DAEMON_SESSION, EXEC)
-FIRST_ROWS = (RAW, RAW_SHARED, LOCAL, DAEMON, HTTP)
+TURN_ROWS = (RAW, RAW_SHARED, RAW_PERSISTED, LOCAL, DAEMON, LEAN, HTTP, LOCAL_SESSION, DAEMON_SESSION, EXEC)
+FIRST_ROWS = (RAW, RAW_SHARED, LOCAL, DAEMON, LEAN, HTTP)
 ROW_NAMES = {
     "shared": RAW_SHARED,
     "persisted": RAW_PERSISTED,
     "local": LOCAL,
     "daemon": DAEMON,
+    "lean": LEAN,
     "http": HTTP,
     "local-session": LOCAL_SESSION,
     "daemon-session": DAEMON_SESSION,
@@ -87,6 +89,8 @@ def _comparisons(phases: list[Phase], kind: str) -> list[str]:
         lines += _paired_lines(phases, kind, LOCAL, RAW_SHARED, "  paired")
     if DAEMON in ran:
         lines += _paired_lines(phases, kind, DAEMON, RAW, "daemon - raw, paired")
+    if {DAEMON, LEAN} <= ran:
+        lines += _paired_lines(phases, kind, DAEMON, LEAN, "daemon - lean, paired")
     return lines
 
 

@@ -273,7 +273,8 @@ class _StreamObjects:
     works (~0.2 ms right after a turn, which the first chunk would otherwise wait for).
 
     Not at once: a reader woken by a write tends to be run on the writer's CPU, and made right after
-    the request went out they held up the daemon's reading of it (~0.2 ms, as much as they saved).
+    the request went out they held up the daemon's reading of it (0.30 against 0.08 ms; see
+    bench/README.md, "When to make them").
     A stream answered before the timer (a replayed tool call) makes them when it is answered."""
 
     def __init__(

@@ -17,6 +17,7 @@ from typing import TypeVar
 from openai import AsyncStream, Stream
 from openai._streaming import ServerSentEvent
 
+from claif_cod.transport.direct_daemon import SocketEvents
 from claif_cod.transport.stream_events import AsyncEvents, SyncEvents
 
 _T = TypeVar("_T")
@@ -25,7 +26,7 @@ _T = TypeVar("_T")
 class EventStream(Stream[_T]):
     def _iter_events(self) -> Iterator[ServerSentEvent]:
         events = self.response.stream
-        if not isinstance(events, SyncEvents):
+        if not isinstance(events, (SyncEvents, SocketEvents)):
             yield from super()._iter_events()
             return
         for framed in events:

@@ -124,6 +124,7 @@ class DaemonConnection:
         self._broken: BaseException | None = None
         self._read_task = asyncio.create_task(self._read_loop())
         self.hello: HelloResult | None = None
+        self.path: Path | None = None
 
     @classmethod
     async def open(cls, path: Path, client_name: str = "claif_cod") -> DaemonConnection:
@@ -142,6 +143,7 @@ class DaemonConnection:
             writer.close()
             raise UntrustedDaemon(f"refusing to talk to claif-codd at {path}: {exc}") from None
         conn = cls(reader, writer)
+        conn.path = path
         try:
             raw = await asyncio.wait_for(
                 conn.call(
@@ -233,9 +235,7 @@ class DaemonConnection:
             self._broken = ConnectionAbortedError("closed")
             raise
         finally:
-            failure = APIFailure(
-                "connection", 0, ErrorDetail(f"connection to claif-codd lost: {self._broken}", "connection_error")
-            )
+            failure = connection_lost(self._broken)
             for pending in self._pending.values():
                 pending.fail(failure)
             self._pending.clear()
@@ -297,6 +297,11 @@ class DaemonConnection:
         self._writer.close()
         with contextlib.suppress(Exception):
             await self._writer.wait_closed()
+
+
+def connection_lost(reason: object) -> APIFailure:
+    """What a request in flight on a connection that failed with ``reason`` fails with."""
+    return APIFailure("connection", 0, ErrorDetail(f"connection to claif-codd lost: {reason}", "connection_error"))
 
 
 def _consume(future: asyncio.Future[msgspec.Raw]) -> None:

@@ -19,9 +19,11 @@ from typing import NamedTuple
 import httpx2
 
 from claif_cod._log import get_logger
+from claif_cod.engine.turns import decline_all
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.transport.backend import JsonReply, Reply, StreamReply, pick_model, stored_response_action
+from claif_cod.transport.direct_daemon import DirectDaemon
 from claif_cod.transport.early import Early, OpenAIStream, StreamMaker, claim
 from claif_cod.transport.loop_thread import LoopThread
 from claif_cod.transport.select import DaemonMode, SelectingBackend
@@ -39,6 +41,7 @@ class TransportCore:
         self._backend: SelectingBackend | None = None
         self._timed_options: RequestOptions | None = None
         self._loop: LoopThread | None = None
+        self._direct_daemon: DirectDaemon | None = None
         self._lock = threading.Lock()
         self.closed = False
         self._clients = 0
@@ -102,11 +105,42 @@ class TransportCore:
         maybe retry.  A stream's request, HTTP response and openai ``Stream`` are made on the engine
         loop while Codex works (:class:`_StreamObjects`); its events start flowing once the
         dispatch succeeded."""
+        direct = self._direct()
+        if direct is not None:
+            reply = direct.answer(early, self._options_for(early.timeout), stream)
+            if isinstance(reply, APIFailure):
+                early.task = self.loop.run(_failing(reply))  # openai's pipeline claims it, to raise or retry
+                return None
+            if reply is not None:
+                early.claimed = True
+                return reply
         made: list[_StreamObjects] = []
         return self.loop.run_task(
             lambda: self._dispatch_early(early, stream, SyncEvents, made),
             lambda task: self._answered(early, task, made),
         )
+
+    def _direct(self) -> DirectDaemon | None:
+        """The callers' own connections to the daemon (see :mod:`claif_cod.transport.direct_daemon`),
+        once the engine loop's backend is connected to one; never with an approval handler."""
+        backend = self._backend
+        daemon = backend.daemon if backend is not None else None
+        if daemon is None or not daemon.conn.alive or self.options.approvals is not decline_all:
+            return None
+        direct, path = self._direct_daemon, daemon.conn.path
+        if path is None:
+            return None
+        if direct is not None and direct.path == path:
+            return direct
+        with self._lock:  # the first request from here on, or the loop's connection moved to another socket
+            direct = self._direct_daemon
+            if self.closed:
+                return None
+            if direct is None or direct.path != path:
+                if direct is not None:
+                    direct.close()
+                direct = self._direct_daemon = DirectDaemon(path)
+            return direct
 
     async def answer_async(self, early: Early, stream: StreamMaker | None) -> bytes | OpenAIStream | None:
         events = functools.partial(AsyncEvents, asyncio.get_running_loop())
@@ -169,7 +203,7 @@ class TransportCore:
         """Runs on the engine loop."""
         if self._backend is None:
             self._backend = SelectingBackend(self.mode)
-        options = self.options if timeout is None else self._timed(timeout)
+        options = self._options_for(timeout)
         route = path.rstrip("/").rsplit("/v1", 1)[-1]
         if method == "POST" and route == "/chat/completions":
             return await self._backend.chat(body, options)
@@ -186,8 +220,10 @@ class TransportCore:
             return await self._model(route.removeprefix("/models/"), options)
         raise APIFailure("status", 404, _not_implemented(method, path))
 
-    def _timed(self, timeout: float) -> RequestOptions:
+    def _options_for(self, timeout: float | None) -> RequestOptions:
         """The options with the client's timeout (openai sends the same one with nearly every request)."""
+        if timeout is None:
+            return self.options
         timed = self._timed_options
         if timed is None or timed.timeout != timeout:
             timed = self._timed_options = dataclasses.replace(
@@ -221,7 +257,18 @@ class TransportCore:
             if self.closed:
                 return None
             self.closed = True
+            if self._direct_daemon is not None:
+                self._direct_daemon.close()
             return self._loop
+
+
+async def _failing(failure: APIFailure) -> asyncio.Task[Reply]:
+    """On the engine loop: a dispatch that failed with ``failure``."""
+    return asyncio.get_running_loop().create_task(_raise(failure))
+
+
+async def _raise(failure: APIFailure) -> Reply:
+    raise failure
 
 
 def _detail(message: str, code: str) -> ErrorDetail:

@@ -1,0 +1,159 @@
+"""One blocking connection to claif-codd, used from a caller's own thread (see
+:mod:`claif_cod.transport.direct_daemon`).
+
+The same checks as the engine loop's connection (``DaemonConnection.open``): the socket's directory
+and owner before connecting, the listening process's uid right after, then ``hello``; nothing is
+sent to a daemon that is not the user's own.  It carries one request at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import socket
+from collections import deque
+from pathlib import Path
+
+from claif_cod._version import __version__
+from claif_cod.protocol import (
+    PROTOCOL_VERSION,
+    ApprovalRequestedNotification,
+    ApprovalRespondParams,
+    ApprovalRespondRequest,
+    CancelNotification,
+    CancelParams,
+    ErrorResponse,
+    FrameDecoder,
+    HelloParams,
+    HelloRequest,
+    HelloResult,
+    Message,
+    Notification,
+    ProtocolError,
+    Request,
+    Response,
+    decode,
+    decode_result,
+    encode,
+    encode_frame,
+)
+from claif_cod.transport.daemon_client import CONNECT_TIMEOUT_S, DaemonUnavailable, UntrustedDaemon
+from claif_cod.transport.socket_path import UnsafeSocketDirectory, check_peer, check_socket
+
+READ_SIZE = 256 * 1024
+
+
+class ConnectionLost(Exception):
+    """The daemon closed the connection, or what it sent cannot be read."""
+
+
+class BlockingConnection:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._decoder = FrameDecoder()
+        self._messages: deque[Message] = deque()
+        self._ids = itertools.count(1)
+        self.broken = False
+        """Set once the connection cannot carry another request."""
+
+    @classmethod
+    def open(cls, path: Path, client_name: str) -> BlockingConnection:
+        """Connected and greeted; :class:`DaemonUnavailable` (or :class:`UntrustedDaemon`) otherwise."""
+        try:
+            check_socket(path)
+        except UnsafeSocketDirectory as exc:
+            raise UntrustedDaemon(f"refusing to connect to claif-codd at {path}: {exc}") from None
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(CONNECT_TIMEOUT_S)
+            sock.connect(str(path))
+            check_peer(sock, path)
+            conn = cls(sock)
+            sock.settimeout(CONNECT_TIMEOUT_S * 2)
+            conn._hello(client_name)
+            sock.settimeout(None)
+        except UnsafeSocketDirectory as exc:
+            sock.close()
+            raise UntrustedDaemon(f"refusing to talk to claif-codd at {path}: {exc}") from None
+        except (OSError, ConnectionLost, ProtocolError) as exc:
+            sock.close()
+            raise DaemonUnavailable(f"no claif-codd answers at {path}: {exc}") from None
+        except BaseException:
+            sock.close()
+            raise
+        return conn
+
+    def _hello(self, client_name: str) -> None:
+        params = HelloParams(protocol_version=PROTOCOL_VERSION, package_version=__version__, client_name=client_name)
+        request_id = self.next_id()
+        self.send(HelloRequest(id=request_id, params=params))
+        while True:
+            message = self.receive()
+            if isinstance(message, Response) and message.id == request_id:
+                decode_result(message.result, HelloResult)
+                return
+            if isinstance(message, ErrorResponse):
+                raise ConnectionLost(f"the handshake was refused: {message.error.message}")
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    def send(self, message: Request | Notification) -> None:
+        self.sock.sendall(encode_frame(encode(message)))
+
+    def receive(self) -> Message:
+        """The next message, waiting for it; :class:`ConnectionLost` once there can be none."""
+        while not self._messages:
+            try:
+                data = self.sock.recv(READ_SIZE)
+            except OSError as exc:
+                self.broken = True
+                raise ConnectionLost(str(exc) or type(exc).__name__) from None
+            self._read(data)
+        return self._messages.popleft()
+
+    def _read(self, data: bytes) -> None:
+        if not data:
+            self.broken = True
+            raise ConnectionLost("claif-codd closed the connection")
+        try:
+            self._messages.extend(decode(body) for body in self._decoder.feed(data))
+        except ProtocolError as exc:
+            self.broken = True
+            raise ConnectionLost(exc.message) from None
+
+    def idle(self) -> bool:
+        """Whether the connection is still up between requests.  What arrived since its last request
+        (the replies to its approval answers) is dropped."""
+        if self.broken:
+            return False
+        try:
+            while True:
+                self._read(self.sock.recv(READ_SIZE, socket.MSG_DONTWAIT))
+        except BlockingIOError:
+            self._messages.clear()
+            return True
+        except (OSError, ConnectionLost):
+            self.broken = True
+            return False
+
+    def decline(self, message: ApprovalRequestedNotification) -> None:
+        """What the engine loop's connection answers without an approval handler of the client's own:
+        the action is declined.  Its reply is dropped."""
+        params = ApprovalRespondParams(approval_id=message.params.approval_id, decision="decline")
+        self.send(ApprovalRespondRequest(id=self.next_id(), params=params))
+
+    def cancel(self, request_id: int) -> None:
+        """The daemon stops the request (a turn is interrupted); a connection already gone has."""
+        with contextlib.suppress(OSError):
+            self.send(CancelNotification(params=CancelParams(id=request_id)))
+
+    def close(self) -> None:
+        self.broken = True
+        self.sock.close()
+
+    def wake(self) -> None:
+        """From another thread: a read waiting on this connection returns (``ConnectionLost``)."""
+        self.broken = True
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)

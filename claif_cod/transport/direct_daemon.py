@@ -1,0 +1,338 @@
+"""A sync caller's ``create()`` sent to claif-codd from its own thread, on a connection of its own.
+
+Through the engine loop a daemon turn crosses threads twice on the client's side (the caller
+hands the request to the loop, the loop hands the reply, or each chunk, back) and the loop
+frames and decodes in between: ~0.5 ms of a warm turn and more of a stream's first chunk
+(bench/README.md, "Where a daemon turn's time goes").  A sync ``create()`` that would only build
+openai's object from the reply instead writes the request to a blocking connection and reads its
+reply (or its stream's events, as the caller iterates) in its own thread.
+
+It takes a request only once the engine loop's backend is connected to a daemon, and only for a
+client without an approval handler of its own (approvals are declined, as the loop's connection
+declines them; a handler is a coroutine, run on the engine loop).  Whatever it does not take (a
+raw response, an async client, every connection busy, one that cannot connect) goes through the
+engine loop as before; a request that failed is handed to openai's pipeline there, so that its
+exceptions and retries are openai's own.  Interrupted (Ctrl-C) or closed early, the daemon is told
+to stop the request, as the loop's connection tells it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx2
+import msgspec
+
+from claif_cod._log import get_logger
+from claif_cod.openai_compat.errors import APIFailure
+from claif_cod.openai_compat.options import RequestOptions
+from claif_cod.openai_compat.request import stream_and_ignored
+from claif_cod.openai_compat.responses_request import responses_ignored
+from claif_cod.protocol import (
+    ApprovalRequestedNotification,
+    ChatCompletionsChunkNotification,
+    ChatCompletionsCreateParams,
+    ChatCompletionsCreateRequest,
+    ErrorResponse,
+    Response,
+    ResponsesCreateParams,
+    ResponsesCreateRequest,
+    ResponsesEventNotification,
+)
+from claif_cod.transport.backend import SSE_DONE, ignored_headers, sse, sse_event
+from claif_cod.transport.blocking_connection import BlockingConnection, ConnectionLost
+from claif_cod.transport.daemon_client import DaemonUnavailable, codex_options, connection_lost
+from claif_cod.transport.early import CHAT_PATH, Early, OpenAIStream, StreamMaker
+from claif_cod.transport.stream_events import midstream_error
+from claif_cod.transport.wire_errors import error_to_failure
+
+log = get_logger("claif_cod.direct_daemon")
+
+MAX_CONNECTIONS = 16
+"""Requests in flight from callers' threads at once; more go through the engine loop."""
+STREAM_OBJECTS_DELAY_S = 0.002
+"""How long a stream waits for its first event before making its objects (see ``httpx_transport``'s
+``_StreamObjects``: a reader woken by a write tends to run on the writer's CPU)."""
+CLOSE_WAIT_S = 30.0
+"""How long closing an unfinished stream waits for the daemon to confirm its turn stopped."""
+
+
+class _Done(msgspec.Struct):
+    """The request's reply: its result."""
+
+    result: msgspec.Raw
+
+
+def _next(conn: BlockingConnection, request_id: int) -> msgspec.Raw | _Done:
+    """The request's next streamed item, or its reply; its failure raised as :class:`APIFailure`."""
+    while True:
+        message = conn.receive()
+        if isinstance(message, ChatCompletionsChunkNotification):
+            if message.params.request_id == request_id:
+                return message.params.chunk
+        elif isinstance(message, ResponsesEventNotification):
+            if message.params.request_id == request_id:
+                return message.params.event
+        elif isinstance(message, Response):
+            if message.id == request_id:
+                return _Done(message.result)
+        elif isinstance(message, ErrorResponse):
+            if message.id is None:  # about the connection, which the daemon now closes
+                conn.broken = True
+            if message.id in (request_id, None):
+                raise error_to_failure(message.error)
+        elif isinstance(message, ApprovalRequestedNotification):
+            conn.decline(message)
+
+
+def _request(
+    chat: bool, request_id: int, body: bytes, options: RequestOptions
+) -> ChatCompletionsCreateRequest | ResponsesCreateRequest:
+    codex = codex_options(options)
+    if chat:
+        return ChatCompletionsCreateRequest(
+            id=request_id, params=ChatCompletionsCreateParams(body=msgspec.Raw(body), options=codex)
+        )
+    return ResponsesCreateRequest(id=request_id, params=ResponsesCreateParams(body=msgspec.Raw(body), options=codex))
+
+
+_SSE = {"content-type": "text/event-stream"}
+
+
+class DirectDaemon:
+    """Callers' connections to the daemon at ``path``; an idle one is kept for the next request."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._idle: list[BlockingConnection] = []
+        self._busy: set[BlockingConnection] = set()
+        self._opening = 0
+        self._lock = threading.RLock()  # a stream's finalizer may run while this thread holds it
+        self._closed = False
+        weakref.finalize(self, _close_all, self._idle, self._busy)
+
+    def answer(
+        self, early: Early, options: RequestOptions, stream: StreamMaker | None
+    ) -> bytes | OpenAIStream | APIFailure | None:
+        """``early``'s reply as a JSON body, or openai's ``Stream`` of its events (then ``early.stream``
+        is its response); its failure; or None when this path does not take it (nothing was sent)."""
+        conn = self._take()
+        if conn is None:
+            return None
+        chat = early.path == CHAT_PATH
+        request_id = conn.next_id()
+        try:
+            conn.send(_request(chat, request_id, early.body, options))
+        except OSError:
+            conn.broken = True
+            self.release(conn)
+            return None  # the daemon is gone: the engine loop finds out what to do
+        except BaseException:  # interrupted with the frame maybe half-written: the daemon drops it
+            self.abandon(conn, request_id)
+            raise
+        if stream is None:
+            return self._reply(conn, request_id)
+        return self._stream(conn, request_id, early, stream, chat)
+
+    def _reply(self, conn: BlockingConnection, request_id: int) -> bytes | APIFailure:
+        try:
+            while not isinstance(item := _next(conn, request_id), _Done):
+                pass  # a request that is not streamed has no items
+        except APIFailure as failure:
+            self.release(conn)
+            return failure
+        except ConnectionLost as exc:
+            self.release(conn)
+            return connection_lost(exc)
+        except BaseException:
+            self.abandon(conn, request_id)
+            raise
+        self.release(conn)
+        return bytes(item.result)
+
+    def _stream(
+        self, conn: BlockingConnection, request_id: int, early: Early, maker: StreamMaker, chat: bool
+    ) -> OpenAIStream | APIFailure | None:
+        """openai's ``Stream``, made while Codex works (unless its first event is in within
+        ``STREAM_OBJECTS_DELAY_S``), returned once the first event is in."""
+        with contextlib.suppress(OSError, ValueError):
+            select.select([conn.sock], [], [], STREAM_OBJECTS_DELAY_S)
+        events: SocketEvents | None = None
+        try:
+            request = maker.request()
+            events = SocketEvents(self, conn, request_id, request, chat)
+            ignored = stream_and_ignored(early.body)[1] if chat else responses_ignored(early.body)
+            headers = {**_SSE, **ignored_headers(ignored)}
+            response = httpx2.Response(200, headers=headers, stream=events, request=request)
+            made = maker(response)
+        except Exception:
+            log.exception("direct_daemon.stream_objects_failed")
+            if events is not None:
+                events.abandon()
+            else:
+                self.abandon(conn, request_id)
+            return None  # the engine loop takes the request again, from the start
+        failure = events.first()
+        if failure is not None:
+            return failure
+        early.stream = response
+        return made
+
+    def _take(self) -> BlockingConnection | None:
+        with self._lock:
+            if self._closed:
+                return None
+            while self._idle:
+                conn = self._idle.pop()
+                if conn.idle():
+                    self._busy.add(conn)
+                    return conn
+                conn.close()
+            if len(self._busy) + self._opening >= MAX_CONNECTIONS:
+                return None
+            self._opening += 1
+        opened: BlockingConnection | None = None
+        try:
+            opened = BlockingConnection.open(self.path, "claif_cod")
+        except DaemonUnavailable as exc:
+            log.debug("direct_daemon.unavailable", reason=str(exc))
+        finally:
+            with self._lock:
+                self._opening -= 1
+                if opened is not None and self._closed:
+                    opened.close()
+                    opened = None
+                if opened is not None:
+                    self._busy.add(opened)
+        return opened
+
+    def release(self, conn: BlockingConnection) -> None:
+        """``conn``'s request is over: it is kept for the next one, unless it is broken."""
+        with self._lock:
+            self._busy.discard(conn)
+            if conn.broken or self._closed:
+                conn.close()
+            else:
+                self._idle.append(conn)
+
+    def abandon(self, conn: BlockingConnection, request_id: int) -> None:
+        """Nobody waits for the request any more: the daemon stops it, and the connection is closed."""
+        conn.cancel(request_id)
+        conn.close()
+        with self._lock:
+            self._busy.discard(conn)
+
+    def stop(self, conn: BlockingConnection, request_id: int) -> None:
+        """The daemon stops the request, and the connection is kept once it confirmed (closed if that
+        takes longer than ``CLOSE_WAIT_S``)."""
+        conn.cancel(request_id)
+        try:
+            conn.sock.settimeout(CLOSE_WAIT_S)
+            while not isinstance(_next(conn, request_id), _Done):
+                pass
+        except (APIFailure, ConnectionLost, OSError):
+            pass  # "cancelled", as expected; or the connection is broken
+        except BaseException:
+            self.abandon(conn, request_id)
+            raise
+        with contextlib.suppress(OSError):
+            conn.sock.settimeout(None)
+        self.release(conn)
+
+    def close(self) -> None:
+        """Idle connections are closed; a caller reading one in flight is woken (its request fails)."""
+        with self._lock:
+            self._closed = True
+            for conn in self._idle:
+                conn.close()
+            self._idle.clear()
+            for conn in self._busy:
+                conn.wake()
+
+
+def _close_all(idle: list[BlockingConnection], busy: set[BlockingConnection]) -> None:
+    for conn in [*idle, *busy]:
+        conn.close()
+
+
+class SocketEvents(httpx2.SyncByteStream):
+    """A stream's events, read from its connection as the caller iterates, framed as the engine
+    loop's are (``EventStream`` splits them at once).  Dropped unfinished and unclosed, the daemon
+    is told to stop the request."""
+
+    def __init__(
+        self, owner: DirectDaemon, conn: BlockingConnection, request_id: int, request: httpx2.Request, chat: bool
+    ) -> None:
+        self._owner, self._conn, self._id, self._request = owner, conn, request_id, request
+        self._frame: Callable[[bytes], bytes] = sse if chat else sse_event
+        self._last = SSE_DONE if chat else b""
+        self._first: bytes | None = None
+        self._finished = False
+        self._finalizer = weakref.finalize(self, owner.abandon, conn, request_id)
+
+    def first(self) -> APIFailure | None:
+        """Waits for the first event (or the end of a stream without any); the request's failure."""
+        try:
+            item = _next(self._conn, self._id)
+        except APIFailure as failure:
+            self._finish()
+            return failure
+        except ConnectionLost as exc:
+            self._finish()
+            return connection_lost(exc)
+        except BaseException:
+            self.abandon()
+            raise
+        if isinstance(item, _Done):
+            self._finish()
+        else:
+            self._first = self._frame(bytes(item))
+        return None
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._first is not None:
+            first, self._first = self._first, None
+            yield first
+        while not self._finished:
+            try:
+                item = _next(self._conn, self._id)
+            except APIFailure as failure:
+                self._finish()
+                raise midstream_error(self._request, failure) from None
+            except ConnectionLost as exc:
+                self._finish()
+                raise midstream_error(self._request, connection_lost(exc)) from None
+            except BaseException:
+                self.abandon()
+                raise
+            if isinstance(item, _Done):
+                self._finish()
+            else:
+                yield self._frame(bytes(item))
+        last, self._last = self._last, b""
+        if last:
+            yield last
+
+    def _finish(self) -> None:
+        self._finished = True
+        self._finalizer.detach()
+        self._owner.release(self._conn)
+
+    def abandon(self) -> None:
+        """Interrupted: the daemon stops the request (not waited for) and the connection is closed."""
+        if not self._finished:
+            self._finished = True
+            self._finalizer.detach()
+            self._owner.abandon(self._conn, self._id)
+
+    def close(self) -> None:
+        """Closed before its end: the turn is stopped before this returns, as the engine loop's are."""
+        if not self._finished:
+            self._finished = True
+            self._finalizer.detach()
+            self._owner.stop(self._conn, self._id)

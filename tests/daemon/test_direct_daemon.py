@@ -1,0 +1,280 @@
+"""A sync client's ``create()`` goes to the daemon from the caller's own thread once the engine
+loop is connected (``transport.direct_daemon``): same answers, openai's own errors and retries,
+the daemon told to stop what nobody waits for, nothing left behind."""
+
+from __future__ import annotations
+
+import gc
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from chat_messages import user
+from daemon_process import DaemonProcess
+from waiting import wait_until
+
+from claif_cod import CodexClient
+from claif_cod.testing import ModelServer
+from claif_cod.transport import direct_daemon
+from claif_cod.transport.backend import IGNORED_HEADER
+from claif_cod.transport.daemon_client import DaemonBackend
+
+pytestmark = pytest.mark.codex
+
+
+@pytest.fixture
+def loop_calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """How many requests the engine loop's daemon connection carried, by endpoint."""
+    calls: Counter[str] = Counter()
+    for name in ("chat", "responses"):
+        original = getattr(DaemonBackend, name)
+
+        async def counted(self: DaemonBackend, body: bytes, options: Any, _name: str = name, _f: Any = original) -> Any:
+            calls[_name] += 1
+            return await _f(self, body, options)
+
+        monkeypatch.setattr(DaemonBackend, name, counted)
+    return calls
+
+
+def turns_stop(daemon: DaemonProcess) -> None:
+    wait_until(lambda: daemon.status().turns_in_flight == 0, "the daemon to stop the abandoned turn")
+
+
+def test_turns_after_the_first_go_from_the_callers_thread(
+    daemon: DaemonProcess, workdir: Path, loop_calls: Counter[str]
+) -> None:
+    with CodexClient(daemon="require", model="o4-mini") as client:
+        first = client.chat.completions.create(messages=[user("one")])
+        history = [user("one"), {"role": "assistant", "content": first.choices[0].message.content}]
+        second = client.chat.completions.create(messages=[*history, user("two")])
+        assert second.choices[0].message.content == "[turn 2] Echo: two"  # the same warm thread
+        assert isinstance(second, openai.types.chat.ChatCompletion)
+        history += [user("two"), {"role": "assistant", "content": second.choices[0].message.content}]
+        stream = client.chat.completions.create(messages=[*history, user("three four")], stream=True, seed=7)
+        assert isinstance(stream, openai.Stream)
+        assert stream.response.headers[IGNORED_HEADER] == "seed"
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+        assert text == "[turn 3] Echo: three four"
+        response = client.responses.create(input="five")
+        assert response.output_text == "Echo: five"
+        events = [event.type for event in client.responses.create(input="six", stream=True)]
+        assert events[0] == "response.created" and events[-1] == "response.completed"
+        assert loop_calls == {"chat": 1}
+        assert daemon.status().connections == 3  # the loop's, one of the caller's, and this status call
+
+
+def test_a_failed_request_raises_openais_error_and_the_connection_serves_the_next(
+    daemon: DaemonProcess, workdir: Path, loop_calls: Counter[str]
+) -> None:
+    with CodexClient(daemon="require", model="o4-mini", max_retries=0) as client:
+        client.chat.completions.create(messages=[user("warm")])
+        with pytest.raises(openai.BadRequestError) as info:
+            client.chat.completions.create(messages=[user("hi")], n=0)
+        assert info.value.param == "n"
+        with pytest.raises(openai.RateLimitError):
+            client.chat.completions.create(messages=[user("[[status:429]] hi")], stream=True)
+        assert client.chat.completions.create(messages=[user("ok")]).choices[0].message.content == "Echo: ok"
+        assert loop_calls == {"chat": 1}
+        assert daemon.status().connections == 3
+
+
+def test_a_retried_request_goes_through_the_engine_loop(
+    daemon: DaemonProcess, workdir: Path, loop_calls: Counter[str], codex_model_server: ModelServer
+) -> None:
+    with CodexClient(daemon="require", model="o4-mini", max_retries=1) as client:
+        client.chat.completions.create(messages=[user("warm")])
+        with pytest.raises(openai.InternalServerError):
+            client.chat.completions.create(messages=[user("[[status:500]] hi")])
+    assert loop_calls == {"chat": 2}  # the first request, and the retry of the one that failed
+    assert [r.user_texts()[-1] for r in codex_model_server.requests[-2:]] == ["[[status:500]] hi"] * 2
+
+
+def test_approvals_are_declined_without_a_handler(
+    daemon: DaemonProcess, workdir: Path, loop_calls: Counter[str]
+) -> None:
+    with CodexClient(
+        daemon="require", model="o4-mini", approval_policy="untrusted", sandbox_mode="workspace-write"
+    ) as client:
+        client.chat.completions.create(messages=[user("warm")])
+        response = client.chat.completions.create(messages=[user("[[tool:touch declined.txt]] go")])
+        assert response.choices[0].message.content
+        assert client.chat.completions.create(messages=[user("after")]).choices[0].message.content == "Echo: after"
+    assert not (workdir / "declined.txt").exists()
+    assert loop_calls == {"chat": 1}
+
+
+def test_a_client_with_an_approval_handler_keeps_the_engine_loop(
+    daemon: DaemonProcess, workdir: Path, loop_calls: Counter[str]
+) -> None:
+    async def handler(_request: Any) -> str:
+        return "decline"
+
+    with CodexClient(daemon="require", model="o4-mini", approval_handler=handler) as client:
+        for text in ("one", "two"):
+            client.chat.completions.create(messages=[user(text)])
+    assert loop_calls == {"chat": 2}
+
+
+def test_ctrl_c_stops_the_turn_in_the_daemon(
+    daemon: DaemonProcess, workdir: Path, codex_model_server: ModelServer, loop_calls: Counter[str]
+) -> None:
+    main = threading.main_thread().ident
+    assert main == threading.get_ident()
+
+    def interrupt_once_at_the_model() -> None:
+        codex_model_server.wait_for_requests(2, timeout=20)
+        signal.pthread_kill(main, signal.SIGINT)
+
+    with CodexClient(daemon="require", model="o4-mini") as client:
+        client.chat.completions.create(messages=[user("warm")])
+        interrupter = threading.Thread(target=interrupt_once_at_the_model)
+        interrupter.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                client.chat.completions.create(messages=[user("[[stall]] two")])
+        finally:
+            interrupter.join()
+        turns_stop(daemon)
+        assert client.chat.completions.create(messages=[user("after")]).choices[0].message.content == "Echo: after"
+    assert loop_calls == {"chat": 1}
+
+
+def idle_connections(client: CodexClient) -> list[Any]:
+    pool = client._core._direct_daemon
+    assert pool is not None
+    return list(pool._idle)
+
+
+def test_a_stream_closed_early_stops_its_turn_and_keeps_its_connection(daemon: DaemonProcess, workdir: Path) -> None:
+    """The daemon confirms the turn stopped before the connection goes back for the next request."""
+    with CodexClient(daemon="require", model="o4-mini") as client:
+        client.chat.completions.create(messages=[user("warm")])
+        stream = client.chat.completions.create(messages=[user("[[stall-mid]] a b c")], stream=True)
+        next(iter(stream))
+        stream.close()
+        kept = idle_connections(client)
+        assert len(kept) == 1
+        turns_stop(daemon)
+        assert client.chat.completions.create(messages=[user("next")]).choices[0].message.content == "Echo: next"
+        assert idle_connections(client) == kept
+
+
+@pytest.mark.parametrize("read", [True, False])
+def test_a_stream_dropped_unclosed_stops_its_turn(daemon: DaemonProcess, workdir: Path, read: bool) -> None:
+    with CodexClient(daemon="require", model="o4-mini") as client:
+        client.chat.completions.create(messages=[user("warm")])
+        stream = client.chat.completions.create(messages=[user("[[stall-mid]] a b c")], stream=True)
+        if read:
+            next(iter(stream))
+        del stream
+        gc.collect()
+        turns_stop(daemon)
+        assert client.chat.completions.create(messages=[user("next")]).choices[0].message.content == "Echo: next"
+
+
+def test_a_daemon_restarted_between_turns_is_found_again(daemon: DaemonProcess, workdir: Path) -> None:
+    with CodexClient(daemon="require", model="o4-mini", max_retries=0) as client:
+        for _ in range(2):
+            client.chat.completions.create(messages=[user("before")])
+        daemon.stop()
+        daemon.start()
+        replies = [client.chat.completions.create(messages=[user(f"after {i}")]) for i in range(3)]
+    assert [r.choices[0].message.content for r in replies] == ["Echo: after 0", "Echo: after 1", "Echo: after 2"]
+
+
+def test_a_daemon_killed_mid_turn_is_a_connection_error(
+    daemon: DaemonProcess, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    def kill_once_at_the_model() -> None:
+        codex_model_server.wait_for_requests(2, timeout=20)
+        daemon.kill9()
+
+    with CodexClient(daemon="require", model="o4-mini", max_retries=0) as client:
+        client.chat.completions.create(messages=[user("warm")])
+        killer = threading.Thread(target=kill_once_at_the_model)
+        killer.start()
+        try:
+            with pytest.raises(openai.APIConnectionError):
+                client.chat.completions.create(messages=[user("[[stall]] two")])
+        finally:
+            killer.join()
+
+
+def test_closing_the_client_from_another_thread_ends_a_waiting_turn(
+    daemon: DaemonProcess, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    client = CodexClient(daemon="require", model="o4-mini", max_retries=0)
+    client.chat.completions.create(messages=[user("warm")])
+
+    def close_once_at_the_model() -> None:
+        codex_model_server.wait_for_requests(2, timeout=20)
+        client.close()
+
+    closer = threading.Thread(target=close_once_at_the_model)
+    closer.start()
+    try:  # what httpx raises for any request on a closed client, as through the engine loop
+        with pytest.raises(RuntimeError, match="client has been closed"):
+            client.chat.completions.create(messages=[user("[[stall]] two")])
+    finally:
+        closer.join()
+    turns_stop(daemon)
+
+
+def test_more_callers_than_connections_go_through_the_engine_loop(
+    daemon: DaemonProcess,
+    workdir: Path,
+    codex_model_server: ModelServer,
+    loop_calls: Counter[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(direct_daemon, "MAX_CONNECTIONS", 1)
+    with CodexClient(daemon="require", model="o4-mini") as client:
+        client.chat.completions.create(messages=[user("warm")])
+        replies: list[str | None] = []
+        waiting = threading.Thread(
+            target=lambda: replies.append(
+                client.chat.completions.create(messages=[user("[[barrier:2]] one")]).choices[0].message.content
+            )
+        )
+        waiting.start()
+        codex_model_server.wait_for_requests(2, timeout=20)
+        other = client.chat.completions.create(messages=[user("[[barrier:2]] two")])
+        waiting.join()
+    assert replies == ["Echo: one"] and other.choices[0].message.content == "Echo: two"
+    assert loop_calls == {"chat": 2}
+
+
+def test_a_script_that_never_closes_its_client_or_stream_exits_quietly(
+    daemon: DaemonProcess, daemon_env: dict[str, str], workdir: Path
+) -> None:
+    script = textwrap.dedent(
+        """
+        from claif_cod import CodexClient
+
+        client = CodexClient(daemon="require", model="o4-mini")
+        client.chat.completions.create(messages=[{"role": "user", "content": "warm"}])
+        print(client.chat.completions.create(messages=[{"role": "user", "content": "hi"}]).choices[0].message.content)
+        stream = client.chat.completions.create(
+            messages=[{"role": "user", "content": "[[stall-mid]] a b c"}], stream=True
+        )
+        next(iter(stream))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-W", "error", "-c", script],
+        cwd=workdir,
+        env=daemon_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "Echo: hi\n", "")
+    turns_stop(daemon)

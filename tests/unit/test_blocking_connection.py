@@ -1,0 +1,118 @@
+"""A caller's blocking connection to the daemon, against the other end of a socket pair."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import msgspec
+import pytest
+
+from claif_cod.openai_compat.errors import APIFailure
+from claif_cod.protocol import (
+    ApprovalRequestedNotification,
+    ApprovalRequestedParams,
+    ApprovalRespondRequest,
+    CancelNotification,
+    ChatCompletionsChunkNotification,
+    ChatCompletionsChunkParams,
+    ErrorResponse,
+    FrameDecoder,
+    InvalidRequest,
+    Response,
+    decode,
+    encode,
+    encode_frame,
+)
+from claif_cod.transport.blocking_connection import BlockingConnection, ConnectionLost
+from claif_cod.transport.direct_daemon import _Done, _next
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[BlockingConnection, socket.socket]]:
+    ours, theirs = socket.socketpair()
+    conn = BlockingConnection(ours)
+    yield conn, theirs
+    conn.close()
+    theirs.close()
+
+
+def sent(sock: socket.socket, *messages: object) -> None:
+    sock.sendall(b"".join(encode_frame(encode(m)) for m in messages))  # type: ignore[arg-type]
+
+
+def received(sock: socket.socket) -> list[object]:
+    sock.settimeout(5)
+    return [decode(body) for body in FrameDecoder().feed(sock.recv(65536))]
+
+
+def chunk(request_id: int, text: str) -> ChatCompletionsChunkNotification:
+    return ChatCompletionsChunkNotification(
+        params=ChatCompletionsChunkParams(request_id=request_id, chunk=msgspec.Raw(msgspec.json.encode(text)))
+    )
+
+
+def test_a_requests_items_then_its_reply_others_skipped(pair: tuple[BlockingConnection, socket.socket]) -> None:
+    conn, daemon = pair
+    sent(daemon, chunk(9, "not ours"), chunk(1, "a"), Response(id=8, result=None), Response(id=1, result="done"))
+    assert _next(conn, 1) == msgspec.Raw(b'"a"')
+    assert _next(conn, 1) == _Done(msgspec.Raw(b'"done"'))
+
+
+def test_an_error_reply_is_the_requests_failure_and_leaves_the_connection_usable(
+    pair: tuple[BlockingConnection, socket.socket],
+) -> None:
+    conn, daemon = pair
+    sent(daemon, ErrorResponse(id=1, error=InvalidRequest("no").to_error()))
+    with pytest.raises(APIFailure):
+        _next(conn, 1)
+    assert not conn.broken and conn.idle()
+
+
+def test_an_error_about_the_connection_fails_the_request_and_the_connection(
+    pair: tuple[BlockingConnection, socket.socket],
+) -> None:
+    conn, daemon = pair
+    sent(daemon, ErrorResponse(id=None, error=InvalidRequest("frame too large").to_error()))
+    with pytest.raises(APIFailure, match="frame too large"):
+        _next(conn, 1)
+    assert not conn.idle()
+
+
+def test_approvals_are_declined(pair: tuple[BlockingConnection, socket.socket]) -> None:
+    conn, daemon = pair
+    params = ApprovalRequestedParams(
+        approval_id="a1", request_id=1, kind="command", thread_id="t", turn_id="u", deadline_s=5.0
+    )
+    sent(daemon, ApprovalRequestedNotification(params=params), Response(id=1, result=None))
+    assert isinstance(_next(conn, 1), _Done)
+    [answer] = received(daemon)
+    assert isinstance(answer, ApprovalRespondRequest)
+    assert (answer.params.approval_id, answer.params.decision) == ("a1", "decline")
+
+
+def test_a_malformed_frame_or_a_closed_socket_loses_the_connection(
+    pair: tuple[BlockingConnection, socket.socket],
+) -> None:
+    conn, daemon = pair
+    daemon.sendall(b"\x00\x00\x00\x05nope!")
+    with pytest.raises(ConnectionLost):
+        _next(conn, 1)
+    assert conn.broken
+
+
+def test_idle_drops_late_replies_and_notices_a_closed_socket(pair: tuple[BlockingConnection, socket.socket]) -> None:
+    conn, daemon = pair
+    sent(daemon, Response(id=7, result=None))  # the reply to an approval answer, after the request ended
+    assert conn.idle()
+    sent(daemon, Response(id=2, result="mine"))
+    assert _next(conn, 2) == _Done(msgspec.Raw(b'"mine"'))
+    daemon.close()
+    assert not conn.idle()
+
+
+def test_cancel_tells_the_daemon(pair: tuple[BlockingConnection, socket.socket]) -> None:
+    conn, daemon = pair
+    conn.cancel(3)
+    [cancel] = received(daemon)
+    assert isinstance(cancel, CancelNotification) and cancel.params.id == 3

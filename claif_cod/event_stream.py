@@ -18,6 +18,7 @@ from openai import AsyncStream, Stream
 from openai._streaming import ServerSentEvent
 
 from claif_cod.transport.direct_daemon import SocketEvents
+from claif_cod.transport.loop_daemon import LoopEvents
 from claif_cod.transport.stream_events import AsyncEvents, SyncEvents
 
 _T = TypeVar("_T")
@@ -36,7 +37,7 @@ class EventStream(Stream[_T]):
 class AsyncEventStream(AsyncStream[_T]):
     async def _iter_events(self) -> AsyncIterator[ServerSentEvent]:
         events = self.response.stream
-        if not isinstance(events, AsyncEvents):
+        if not isinstance(events, (AsyncEvents, LoopEvents)):
             async for event in super()._iter_events():
                 yield event
             return

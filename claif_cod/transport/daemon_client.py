@@ -231,8 +231,9 @@ class DaemonConnection:
             self._broken = ConnectionResetError("claif-codd closed the connection")
         except (OSError, ProtocolError) as exc:
             self._broken = exc
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # closed, or the loop is ending (``asyncio.run``): so is the socket
             self._broken = ConnectionAbortedError("closed")
+            self._writer.close()
             raise
         finally:
             failure = connection_lost(self._broken)
@@ -289,6 +290,10 @@ class DaemonConnection:
                     id=self.next_id(), params=ApprovalRespondParams(approval_id=params.approval_id, decision=decision)
                 )
             )
+
+    def close_now(self) -> None:
+        """On its loop, without waiting: the connection is closed (the reader's cancellation closes it)."""
+        self._read_task.cancel()
 
     async def close(self) -> None:
         self._read_task.cancel()

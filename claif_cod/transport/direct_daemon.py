@@ -278,20 +278,9 @@ class SocketEvents(httpx2.SyncByteStream):
     def first(self) -> APIFailure | None:
         """Waits for the first event (or the end of a stream without any); the request's failure."""
         try:
-            item = _next(self._conn, self._id)
+            self._first = self._read()
         except APIFailure as failure:
-            self._finish()
             return failure
-        except ConnectionLost as exc:
-            self._finish()
-            return connection_lost(exc)
-        except BaseException:
-            self.abandon()
-            raise
-        if isinstance(item, _Done):
-            self._finish()
-        else:
-            self._first = self._frame(bytes(item))
         return None
 
     def __iter__(self) -> Iterator[bytes]:
@@ -300,23 +289,33 @@ class SocketEvents(httpx2.SyncByteStream):
             yield first
         while not self._finished:
             try:
-                item = _next(self._conn, self._id)
+                framed = self._read()
             except APIFailure as failure:
-                self._finish()
                 raise midstream_error(self._request, failure) from None
-            except ConnectionLost as exc:
-                self._finish()
-                raise midstream_error(self._request, connection_lost(exc)) from None
-            except BaseException:
-                self.abandon()
-                raise
-            if isinstance(item, _Done):
-                self._finish()
-            else:
-                yield self._frame(bytes(item))
+            if framed is not None:
+                yield framed
         last, self._last = self._last, b""
         if last:
             yield last
+
+    def _read(self) -> bytes | None:
+        """The next event, framed; None at the end.  The request's failure is raised as
+        :class:`APIFailure`; interrupted, the daemon is told to stop the request."""
+        try:
+            item = _next(self._conn, self._id)
+        except ConnectionLost as exc:
+            self._finish()
+            raise connection_lost(exc) from None
+        except APIFailure:
+            self._finish()
+            raise
+        except BaseException:
+            self.abandon()
+            raise
+        if isinstance(item, _Done):
+            self._finish()
+            return None
+        return self._frame(bytes(item))
 
     def _finish(self) -> None:
         self._finished = True

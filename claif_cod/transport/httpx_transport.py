@@ -14,6 +14,7 @@ import functools
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
 from typing import NamedTuple
 
 import httpx2
@@ -25,11 +26,24 @@ from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.transport.backend import JsonReply, Reply, StreamReply, pick_model, stored_response_action
 from claif_cod.transport.direct_daemon import DirectDaemon
 from claif_cod.transport.early import Early, OpenAIStream, StreamMaker, claim
+from claif_cod.transport.loop_daemon import LoopDaemon
 from claif_cod.transport.loop_thread import LoopThread
 from claif_cod.transport.select import DaemonMode, SelectingBackend
 from claif_cod.transport.stream_events import AsyncEvents, SyncEvents, failure_response
 
 log = get_logger("claif_cod.transport")
+
+
+class _CallerConnections(NamedTuple):
+    """Callers' own connections to the daemon at ``path``: sync callers', and async callers' loops'."""
+
+    path: Path
+    sync: DirectDaemon
+    loops: LoopDaemon
+
+    def close(self) -> None:
+        self.sync.close()
+        self.loops.close()
 
 
 class TransportCore:
@@ -41,7 +55,7 @@ class TransportCore:
         self._backend: SelectingBackend | None = None
         self._timed_options: RequestOptions | None = None
         self._loop: LoopThread | None = None
-        self._direct_daemon: DirectDaemon | None = None
+        self._direct_connections: _CallerConnections | None = None
         self._lock = threading.Lock()
         self.closed = False
         self._clients = 0
@@ -107,7 +121,7 @@ class TransportCore:
         dispatch succeeded."""
         direct = self._direct()
         if direct is not None:
-            reply = direct.answer(early, self._options_for(early.timeout), stream)
+            reply = direct.sync.answer(early, self._options_for(early.timeout), stream)
             if isinstance(reply, APIFailure):
                 early.task = self.loop.run(_failing(reply))  # openai's pipeline claims it, to raise or retry
                 return None
@@ -120,29 +134,39 @@ class TransportCore:
             lambda task: self._answered(early, task, made),
         )
 
-    def _direct(self) -> DirectDaemon | None:
-        """The callers' own connections to the daemon (see :mod:`claif_cod.transport.direct_daemon`),
-        once the engine loop's backend is connected to one; never with an approval handler."""
+    def _direct(self) -> _CallerConnections | None:
+        """The callers' own connections to the daemon (:mod:`claif_cod.transport.direct_daemon` for
+        sync callers, :mod:`claif_cod.transport.loop_daemon` for async ones), once the engine loop's
+        backend is connected to one; never with an approval handler."""
         backend = self._backend
         daemon = backend.daemon if backend is not None else None
         if daemon is None or not daemon.conn.alive or self.options.approvals is not decline_all:
             return None
-        direct, path = self._direct_daemon, daemon.conn.path
+        direct, path = self._direct_connections, daemon.conn.path
         if path is None:
             return None
         if direct is not None and direct.path == path:
             return direct
         with self._lock:  # the first request from here on, or the loop's connection moved to another socket
-            direct = self._direct_daemon
+            direct = self._direct_connections
             if self.closed:
                 return None
             if direct is None or direct.path != path:
                 if direct is not None:
                     direct.close()
-                direct = self._direct_daemon = DirectDaemon(path)
+                direct = self._direct_connections = _CallerConnections(path, DirectDaemon(path), LoopDaemon(path))
             return direct
 
     async def answer_async(self, early: Early, stream: StreamMaker | None) -> bytes | OpenAIStream | None:
+        direct = self._direct()
+        if direct is not None:
+            reply = await direct.loops.answer(early, self._options_for(early.timeout), stream)
+            if isinstance(reply, APIFailure):
+                early.task = await self.loop.run_async(_failing(reply))  # openai's pipeline claims it
+                return None
+            if reply is not None:
+                early.claimed = True
+                return reply
         events = functools.partial(AsyncEvents, asyncio.get_running_loop())
         made: list[_StreamObjects] = []
         return await self.loop.run_task_async(
@@ -257,8 +281,8 @@ class TransportCore:
             if self.closed:
                 return None
             self.closed = True
-            if self._direct_daemon is not None:
-                self._direct_daemon.close()
+            if self._direct_connections is not None:
+                self._direct_connections.close()
             return self._loop
 
 

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import gc
 import signal
-import subprocess
-import sys
-import textwrap
 import threading
 from collections import Counter
 from pathlib import Path
@@ -17,7 +14,7 @@ from typing import Any
 import openai
 import pytest
 from chat_messages import user
-from daemon_process import DaemonProcess
+from daemon_process import DaemonProcess, run_script
 from waiting import wait_until
 
 from claif_cod import CodexClient
@@ -148,9 +145,9 @@ def test_ctrl_c_stops_the_turn_in_the_daemon(
 
 
 def idle_connections(client: CodexClient) -> list[Any]:
-    pool = client._core._direct_daemon
-    assert pool is not None
-    return list(pool._idle)
+    direct = client._core._direct_connections
+    assert direct is not None
+    return list(direct.sync._idle)
 
 
 def test_a_stream_closed_early_stops_its_turn_and_keeps_its_connection(daemon: DaemonProcess, workdir: Path) -> None:
@@ -255,8 +252,7 @@ def test_more_callers_than_connections_go_through_the_engine_loop(
 def test_a_script_that_never_closes_its_client_or_stream_exits_quietly(
     daemon: DaemonProcess, daemon_env: dict[str, str], workdir: Path
 ) -> None:
-    script = textwrap.dedent(
-        """
+    script = """
         from claif_cod import CodexClient
 
         client = CodexClient(daemon="require", model="o4-mini")
@@ -267,14 +263,6 @@ def test_a_script_that_never_closes_its_client_or_stream_exits_quietly(
         )
         next(iter(stream))
         """
-    )
-    done = subprocess.run(
-        [sys.executable, "-X", "dev", "-W", "error", "-c", script],
-        cwd=workdir,
-        env=daemon_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_script(script, workdir, daemon_env)
     assert (done.returncode, done.stdout, done.stderr) == (0, "Echo: hi\n", "")
     turns_stop(daemon)

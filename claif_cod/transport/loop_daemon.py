@@ -1,0 +1,136 @@
+"""An async caller's ``create()`` sent to claif-codd on a connection of the caller's own event loop.
+
+What :mod:`claif_cod.transport.direct_daemon` is for sync callers: through the engine loop an async
+caller's request crosses to the engine's thread, and its reply, or each chunk of its stream, back
+to the caller's loop.  Once the engine loop is connected to a daemon, a ``create()`` that would
+only build openai's object from the reply is sent instead on a connection the caller's loop owns
+(the engine loop's kind, ``DaemonConnection``, opened on that loop), and its reply and events are
+read there.  The same rules: only for a client without an approval handler of its own; a failed
+request is handed to openai's pipeline on the engine loop (its exceptions and retries); a cancelled
+one is stopped in the daemon.
+
+A loop's first request goes through the engine loop, and its connection is opened for the second:
+a script that runs each request in an ``asyncio.run`` of its own would otherwise pay a connection
+and its ``hello`` per request (+0.7 ms a turn against the engine loop's, while a long-lived loop's
+turns are ~0.2 ms and its first tokens ~0.8 ms sooner on its own connection: bench/README.md,
+stop 23).  A loop's connection lives as long as the loop does: ``asyncio.run`` cancels its reader
+as it ends, which closes it; closing the client closes every loop's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx2
+
+from claif_cod._log import get_logger
+from claif_cod.chained_stream import ChainedStream
+from claif_cod.openai_compat.errors import APIFailure
+from claif_cod.openai_compat.options import RequestOptions
+from claif_cod.transport.backend import JsonReply
+from claif_cod.transport.daemon_client import DaemonBackend, DaemonConnection, DaemonUnavailable
+from claif_cod.transport.early import CHAT_PATH, Early, OpenAIStream, StreamMaker
+from claif_cod.transport.stream_events import midstream_error
+
+log = get_logger("claif_cod.loop_daemon")
+
+_SSE = {"content-type": "text/event-stream"}
+
+
+class LoopDaemon:
+    """Each caller loop's connection to the daemon at ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._backends: dict[asyncio.AbstractEventLoop, DaemonBackend] = {}
+        """Not weak: a connection's tasks hold its loop.  Pruned of closed loops as a loop is added."""
+        self._opening: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+        self._closed = False
+
+    async def answer(
+        self, early: Early, options: RequestOptions, stream: StreamMaker | None
+    ) -> bytes | OpenAIStream | APIFailure | None:
+        """``early``'s reply as a JSON body, or openai's ``AsyncStream`` of its events (then
+        ``early.stream`` is its response); its failure; or None when this path does not take it
+        (nothing was sent)."""
+        backend = await self._backend()
+        if backend is None:
+            return None
+        send = backend.chat if early.path == CHAT_PATH else backend.responses
+        try:
+            reply = await send(early.body, options)
+        except APIFailure as failure:
+            return failure
+        if isinstance(reply, JsonReply):
+            return reply.body
+        assert stream is not None  # a stream answers a request that asked for one
+        try:
+            request = stream.request()
+            events = LoopEvents(reply.events, request)
+            response = httpx2.Response(200, headers={**_SSE, **reply.headers}, stream=events, request=request)
+            made = stream(response)
+        except Exception:
+            log.exception("loop_daemon.stream_objects_failed")
+            await reply.events.aclose()  # the daemon stops it
+            return None  # the engine loop takes the request again, from the start
+        early.stream = response
+        return made
+
+    async def _backend(self) -> DaemonBackend | None:
+        loop = asyncio.get_running_loop()
+        backend = self._backends.get(loop)
+        if backend is not None and backend.conn.alive:
+            return backend
+        lock = self._opening.get(loop)
+        if lock is None:  # this loop's first request: through the engine loop (see above)
+            for ended in [other for other in list(self._opening) if other.is_closed()]:
+                self._opening.pop(ended, None)
+                self._backends.pop(ended, None)
+            self._opening[loop] = asyncio.Lock()
+            return None
+        async with lock:
+            backend = self._backends.get(loop)
+            if backend is not None and backend.conn.alive:
+                return backend
+            if backend is not None:
+                await backend.aclose()
+            if self._closed:
+                return None
+            try:
+                conn = await DaemonConnection.open(self.path)
+            except DaemonUnavailable as exc:
+                log.debug("loop_daemon.unavailable", reason=str(exc))
+                return None
+            if self._closed:
+                await conn.close()
+                return None
+            backend = self._backends[loop] = DaemonBackend(conn)
+            return backend
+
+    def close(self) -> None:
+        """From any thread: every loop's connection is closed on its loop (a request in flight fails)."""
+        self._closed = True
+        for loop, backend in list(self._backends.items()):
+            with contextlib.suppress(RuntimeError):  # that loop is closed, and so is its connection
+                loop.call_soon_threadsafe(backend.conn.close_now)
+
+
+class LoopEvents(httpx2.AsyncByteStream):
+    """A stream's framed events, read on the caller's loop (``AsyncEventStream`` splits them at
+    once); closed early, the daemon stops the request."""
+
+    def __init__(self, events: ChainedStream[bytes], request: httpx2.Request) -> None:
+        self._events, self._request = events, request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for framed in self._events:
+                yield framed
+        except APIFailure as failure:
+            raise midstream_error(self._request, failure) from None
+
+    async def aclose(self) -> None:
+        await self._events.aclose()

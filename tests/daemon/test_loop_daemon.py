@@ -1,0 +1,174 @@
+"""An async client's ``create()`` goes to the daemon on a connection of the caller's own loop once
+the engine loop is connected (``transport.loop_daemon``): same answers, openai's own errors and
+retries, cancelled requests stopped in the daemon, every loop's connection closed with it."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from chat_messages import user
+from daemon_process import DaemonProcess, run_script
+from waiting import wait_until
+
+from claif_cod import AsyncCodexClient
+from claif_cod.testing import ModelServer
+from claif_cod.transport.backend import IGNORED_HEADER
+from claif_cod.transport.daemon_client import DaemonBackend
+
+pytestmark = pytest.mark.codex
+
+
+@pytest.fixture
+def engine_loop_calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """How many requests the engine loop's daemon connection carried, by endpoint (the callers' loops'
+    connections are ``DaemonBackend`` s too: only those on the engine's thread are counted)."""
+    calls: Counter[str] = Counter()
+    for name in ("chat", "responses"):
+        original = getattr(DaemonBackend, name)
+
+        async def counted(self: DaemonBackend, body: bytes, options: Any, _name: str = name, _f: Any = original) -> Any:
+            if threading.current_thread().name == "claif-cod-engine":
+                calls[_name] += 1
+            return await _f(self, body, options)
+
+        monkeypatch.setattr(DaemonBackend, name, counted)
+    return calls
+
+
+async def warm(client: AsyncCodexClient) -> None:
+    """A loop's first requests (the client's first, then the loop's first with the daemon known) go
+    through the engine loop; later ones on the loop's own connection."""
+    for text in ("warm", "up"):
+        await client.chat.completions.create(messages=[user(text)])
+
+
+def turns_stop(daemon: DaemonProcess) -> None:
+    wait_until(lambda: daemon.status().turns_in_flight == 0, "the daemon to stop the abandoned turn")
+
+
+async def test_turns_after_the_first_go_on_the_callers_loop(
+    daemon: DaemonProcess, workdir: Path, engine_loop_calls: Counter[str]
+) -> None:
+    async with AsyncCodexClient(daemon="require", model="o4-mini") as client:
+        first = await client.chat.completions.create(messages=[user("one")])
+        history = [user("one"), {"role": "assistant", "content": first.choices[0].message.content}]
+        middle = await client.chat.completions.create(messages=[*history, user("two")])
+        history += [user("two"), {"role": "assistant", "content": middle.choices[0].message.content}]
+        assert engine_loop_calls == {"chat": 2}
+        second = await client.chat.completions.create(messages=[*history, user("two")])
+        assert second.choices[0].message.content == "[turn 3] Echo: two"
+        history += [user("two"), {"role": "assistant", "content": second.choices[0].message.content}]
+        stream = await client.chat.completions.create(messages=[*history, user("three four")], stream=True, seed=7)
+        assert isinstance(stream, openai.AsyncStream)
+        assert stream.response.headers[IGNORED_HEADER] == "seed"
+        text = "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
+        assert text == "[turn 4] Echo: three four"
+        assert (await client.responses.create(input="five")).output_text == "Echo: five"
+        events = [event.type async for event in await client.responses.create(input="six", stream=True)]
+        assert events[0] == "response.created" and events[-1] == "response.completed"
+        assert engine_loop_calls == {"chat": 2}
+        status = await asyncio.to_thread(daemon.status)
+        assert status.connections == 3  # the engine loop's, this loop's, and this status call
+
+
+async def test_a_failed_request_raises_openais_error_and_a_retry_goes_through_the_engine_loop(
+    daemon: DaemonProcess, workdir: Path, engine_loop_calls: Counter[str]
+) -> None:
+    async with AsyncCodexClient(daemon="require", model="o4-mini", max_retries=1) as client:
+        await warm(client)
+        with pytest.raises(openai.BadRequestError):
+            await client.chat.completions.create(messages=[user("hi")], n=0)
+        with pytest.raises(openai.InternalServerError):
+            await client.chat.completions.create(messages=[user("[[status:500]] hi")], stream=True)
+        reply = await client.chat.completions.create(messages=[user("ok")])
+        assert reply.choices[0].message.content == "Echo: ok"
+    assert engine_loop_calls == {"chat": 3}  # the first two requests, and the retry of the one that failed
+
+
+async def test_a_cancelled_request_is_stopped_in_the_daemon(
+    daemon: DaemonProcess, workdir: Path, codex_model_server: ModelServer, engine_loop_calls: Counter[str]
+) -> None:
+    async with AsyncCodexClient(daemon="require", model="o4-mini") as client:
+        await warm(client)
+        waiting = asyncio.create_task(client.chat.completions.create(messages=[user("[[stall]] two")]))
+        await asyncio.to_thread(codex_model_server.wait_for_requests, 2, 20)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await asyncio.to_thread(turns_stop, daemon)
+        reply = await client.chat.completions.create(messages=[user("after")])
+        assert reply.choices[0].message.content == "Echo: after"
+    assert engine_loop_calls == {"chat": 2}
+
+
+async def test_a_stream_closed_early_stops_its_turn(daemon: DaemonProcess, workdir: Path) -> None:
+    async with AsyncCodexClient(daemon="require", model="o4-mini") as client:
+        await warm(client)
+        stream = await client.chat.completions.create(messages=[user("[[stall-mid]] a b c")], stream=True)
+        await stream.__anext__()
+        await stream.close()
+        await asyncio.to_thread(turns_stop, daemon)
+
+
+async def test_a_client_with_an_approval_handler_keeps_the_engine_loop(
+    daemon: DaemonProcess, workdir: Path, engine_loop_calls: Counter[str]
+) -> None:
+    async def handler(_request: Any) -> str:
+        return "decline"
+
+    async with AsyncCodexClient(daemon="require", model="o4-mini", approval_handler=handler) as client:
+        for text in ("one", "two", "three", "four"):
+            await client.chat.completions.create(messages=[user(text)])
+    assert engine_loop_calls == {"chat": 4}
+
+
+def test_each_loop_has_its_connection_closed_with_it(
+    daemon: DaemonProcess, workdir: Path, engine_loop_calls: Counter[str]
+) -> None:
+    client = AsyncCodexClient(daemon="require", model="o4-mini")
+
+    async def turn(text: str) -> str | None:
+        return (await client.chat.completions.create(messages=[user(text)])).choices[0].message.content
+
+    async def three(text: str) -> list[str | None]:
+        return [await turn(text) for _ in range(3)]
+
+    assert asyncio.run(three("a")) == ["Echo: a"] * 3
+    assert asyncio.run(three("b")) == ["Echo: b"] * 3
+    assert engine_loop_calls == {"chat": 3}  # the client's first request, and each loop's first
+    wait_until(lambda: daemon.status().connections == 2, "the ended loops' connections to close")
+    direct = client._core._direct_connections
+    assert direct is not None and len(direct.loops._backends) == 1  # the first loop's was let go
+    asyncio.run(client.close())
+
+
+def test_a_script_that_never_closes_its_async_client_exits_quietly(
+    daemon: DaemonProcess, daemon_env: dict[str, str], workdir: Path
+) -> None:
+    script = """
+        import asyncio
+        from claif_cod import AsyncCodexClient
+
+        client = AsyncCodexClient(daemon="require", model="o4-mini")
+
+        async def main(text):
+            await client.chat.completions.create(messages=[{"role": "user", "content": "warm"}])
+            reply = await client.chat.completions.create(messages=[{"role": "user", "content": text}])
+            print(reply.choices[0].message.content)
+            stream = await client.chat.completions.create(
+                messages=[{"role": "user", "content": "[[stall-mid]] a b c"}], stream=True
+            )
+            await stream.__anext__()
+
+        asyncio.run(main("hi"))
+        asyncio.run(main("again"))
+        """
+    done = run_script(script, workdir, daemon_env)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "Echo: hi\nEcho: again\n", "")
+    turns_stop(daemon)

@@ -86,6 +86,7 @@ def sse(payload: bytes) -> bytes:
 
 
 SSE_DONE = b"data: [DONE]\n\n"
+SSE_HEADERS = {"content-type": "text/event-stream"}
 
 
 def ignored_headers(ignored: tuple[str, ...]) -> dict[str, str]:

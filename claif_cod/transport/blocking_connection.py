@@ -14,9 +14,7 @@ import socket
 from collections import deque
 from pathlib import Path
 
-from claif_cod._version import __version__
 from claif_cod.protocol import (
-    PROTOCOL_VERSION,
     ApprovalRequestedNotification,
     ApprovalRespondParams,
     ApprovalRespondRequest,
@@ -24,8 +22,6 @@ from claif_cod.protocol import (
     CancelParams,
     ErrorResponse,
     FrameDecoder,
-    HelloParams,
-    HelloRequest,
     HelloResult,
     Message,
     Notification,
@@ -37,7 +33,7 @@ from claif_cod.protocol import (
     encode,
     encode_frame,
 )
-from claif_cod.transport.daemon_client import CONNECT_TIMEOUT_S, DaemonUnavailable, UntrustedDaemon
+from claif_cod.transport.daemon_client import CONNECT_TIMEOUT_S, DaemonUnavailable, UntrustedDaemon, hello_request
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, check_peer, check_socket
 
 READ_SIZE = 256 * 1024
@@ -84,9 +80,8 @@ class BlockingConnection:
         return conn
 
     def _hello(self, client_name: str) -> None:
-        params = HelloParams(protocol_version=PROTOCOL_VERSION, package_version=__version__, client_name=client_name)
         request_id = self.next_id()
-        self.send(HelloRequest(id=request_id, params=params))
+        self.send(hello_request(request_id, client_name))
         while True:
             message = self.receive()
             if isinstance(message, Response) and message.id == request_id:

@@ -146,14 +146,7 @@ class DaemonConnection:
         conn.path = path
         try:
             raw = await asyncio.wait_for(
-                conn.call(
-                    HelloRequest(
-                        id=conn.next_id(),
-                        params=HelloParams(
-                            protocol_version=PROTOCOL_VERSION, package_version=__version__, client_name=client_name
-                        ),
-                    )
-                ),
+                conn.call(hello_request(conn.next_id(), client_name)),
                 CONNECT_TIMEOUT_S * 2,
             )
         except (APIFailure, asyncio.TimeoutError, DaemonUnavailable) as exc:
@@ -302,6 +295,12 @@ class DaemonConnection:
         self._writer.close()
         with contextlib.suppress(Exception):
             await self._writer.wait_closed()
+
+
+def hello_request(request_id: int, client_name: str) -> HelloRequest:
+    """The handshake every connection to the daemon starts with."""
+    params = HelloParams(protocol_version=PROTOCOL_VERSION, package_version=__version__, client_name=client_name)
+    return HelloRequest(id=request_id, params=params)
 
 
 def connection_lost(reason: object) -> APIFailure:

@@ -10,10 +10,11 @@ reply (or its stream's events, as the caller iterates) in its own thread.
 It takes a request only once the engine loop's backend is connected to a daemon, and only for a
 client without an approval handler of its own (approvals are declined, as the loop's connection
 declines them; a handler is a coroutine, run on the engine loop).  Whatever it does not take (a
-raw response, an async client, every connection busy, one that cannot connect) goes through the
-engine loop as before; a request that failed is handed to openai's pipeline there, so that its
-exceptions and retries are openai's own.  Interrupted (Ctrl-C) or closed early, the daemon is told
-to stop the request, as the loop's connection tells it.
+raw response, every connection busy, one that cannot connect) goes through the engine loop as
+before (an async client's request: see :mod:`claif_cod.transport.loop_daemon`); a request that
+failed is handed to openai's pipeline there, so that its exceptions and retries are openai's own.
+Interrupted (Ctrl-C) or closed early, the daemon is told to stop the request, as the loop's
+connection tells it.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from claif_cod.protocol import (
     ResponsesCreateRequest,
     ResponsesEventNotification,
 )
-from claif_cod.transport.backend import SSE_DONE, ignored_headers, sse, sse_event
+from claif_cod.transport.backend import SSE_DONE, SSE_HEADERS, ignored_headers, sse, sse_event
 from claif_cod.transport.blocking_connection import BlockingConnection, ConnectionLost
 from claif_cod.transport.daemon_client import DaemonUnavailable, codex_options, connection_lost
 from claif_cod.transport.early import CHAT_PATH, Early, OpenAIStream, StreamMaker
@@ -99,9 +100,6 @@ def _request(
             id=request_id, params=ChatCompletionsCreateParams(body=msgspec.Raw(body), options=codex)
         )
     return ResponsesCreateRequest(id=request_id, params=ResponsesCreateParams(body=msgspec.Raw(body), options=codex))
-
-
-_SSE = {"content-type": "text/event-stream"}
 
 
 class DirectDaemon:
@@ -167,7 +165,7 @@ class DirectDaemon:
             request = maker.request()
             events = SocketEvents(self, conn, request_id, request, chat)
             ignored = stream_and_ignored(early.body)[1] if chat else responses_ignored(early.body)
-            headers = {**_SSE, **ignored_headers(ignored)}
+            headers = {**SSE_HEADERS, **ignored_headers(ignored)}
             response = httpx2.Response(200, headers=headers, stream=events, request=request)
             made = maker(response)
         except Exception:

@@ -23,7 +23,14 @@ from claif_cod._log import get_logger
 from claif_cod.engine.turns import decline_all
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.options import RequestOptions
-from claif_cod.transport.backend import JsonReply, Reply, StreamReply, pick_model, stored_response_action
+from claif_cod.transport.backend import (
+    SSE_HEADERS,
+    JsonReply,
+    Reply,
+    StreamReply,
+    pick_model,
+    stored_response_action,
+)
 from claif_cod.transport.direct_daemon import DirectDaemon
 from claif_cod.transport.early import Early, OpenAIStream, StreamMaker, claim
 from claif_cod.transport.loop_daemon import LoopDaemon
@@ -321,10 +328,7 @@ def _stream_response(
     reply: StreamReply,
     stream: Callable[[AsyncIterator[bytes]], httpx2.SyncByteStream | httpx2.AsyncByteStream],
 ) -> httpx2.Response:
-    return httpx2.Response(200, headers={**_SSE, **reply.headers}, stream=stream(reply.events), request=request)
-
-
-_SSE = {"content-type": "text/event-stream"}
+    return httpx2.Response(200, headers={**SSE_HEADERS, **reply.headers}, stream=stream(reply.events), request=request)
 
 
 class _Prebuilt(NamedTuple):
@@ -363,7 +367,7 @@ class _StreamObjects:
         try:
             request = self._stream.request()
             shell = self._events(request)
-            response = httpx2.Response(200, headers=_SSE, stream=shell, request=request)
+            response = httpx2.Response(200, headers=SSE_HEADERS, stream=shell, request=request)
             self._made = _Prebuilt(shell, response, self._stream(response))
         except Exception:
             log.exception("transport.stream_objects_failed")  # openai's pipeline makes its own

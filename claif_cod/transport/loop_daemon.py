@@ -30,14 +30,12 @@ from claif_cod._log import get_logger
 from claif_cod.chained_stream import ChainedStream
 from claif_cod.openai_compat.errors import APIFailure
 from claif_cod.openai_compat.options import RequestOptions
-from claif_cod.transport.backend import JsonReply
+from claif_cod.transport.backend import SSE_HEADERS, JsonReply
 from claif_cod.transport.daemon_client import DaemonBackend, DaemonConnection, DaemonUnavailable
 from claif_cod.transport.early import CHAT_PATH, Early, OpenAIStream, StreamMaker
 from claif_cod.transport.stream_events import midstream_error
 
 log = get_logger("claif_cod.loop_daemon")
-
-_SSE = {"content-type": "text/event-stream"}
 
 
 class LoopDaemon:
@@ -70,7 +68,7 @@ class LoopDaemon:
         try:
             request = stream.request()
             events = LoopEvents(reply.events, request)
-            response = httpx2.Response(200, headers={**_SSE, **reply.headers}, stream=events, request=request)
+            response = httpx2.Response(200, headers={**SSE_HEADERS, **reply.headers}, stream=events, request=request)
             made = stream(response)
         except Exception:
             log.exception("loop_daemon.stream_objects_failed")

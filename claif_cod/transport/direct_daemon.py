@@ -48,7 +48,7 @@ from claif_cod.protocol import (
 from claif_cod.transport.backend import SSE_DONE, SSE_HEADERS, ignored_headers, sse, sse_event
 from claif_cod.transport.blocking_connection import BlockingConnection, ConnectionLost
 from claif_cod.transport.daemon_client import DaemonUnavailable, codex_options, connection_lost
-from claif_cod.transport.early import CHAT_PATH, Early, OpenAIStream, StreamMaker
+from claif_cod.transport.early import CHAT_PATH, STREAM_OBJECTS_DELAY_S, Early, OpenAIStream, StreamMaker
 from claif_cod.transport.stream_events import midstream_error
 from claif_cod.transport.wire_errors import error_to_failure
 
@@ -56,9 +56,6 @@ log = get_logger("claif_cod.direct_daemon")
 
 MAX_CONNECTIONS = 16
 """Requests in flight from callers' threads at once; more go through the engine loop."""
-STREAM_OBJECTS_DELAY_S = 0.002
-"""How long a stream waits for its first event before making its objects (see ``httpx_transport``'s
-``_StreamObjects``: a reader woken by a write tends to run on the writer's CPU)."""
 CLOSE_WAIT_S = 30.0
 """How long closing an unfinished stream waits for the daemon to confirm its turn stopped."""
 

@@ -32,7 +32,7 @@ from claif_cod.transport.backend import (
     stored_response_action,
 )
 from claif_cod.transport.direct_daemon import DirectDaemon
-from claif_cod.transport.early import Early, OpenAIStream, StreamMaker, claim
+from claif_cod.transport.early import STREAM_OBJECTS_DELAY_S, Early, OpenAIStream, StreamMaker, claim
 from claif_cod.transport.loop_daemon import LoopDaemon
 from claif_cod.transport.loop_thread import LoopThread
 from claif_cod.transport.select import DaemonMode, SelectingBackend
@@ -337,10 +337,6 @@ class _Prebuilt(NamedTuple):
     events: SyncEvents | AsyncEvents
     response: httpx2.Response
     stream: OpenAIStream
-
-
-STREAM_OBJECTS_DELAY_S = 0.002
-"""How long after a stream's dispatch began its objects are made (see :class:`_StreamObjects`)."""
 
 
 class _StreamObjects:

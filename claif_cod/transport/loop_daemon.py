@@ -13,8 +13,8 @@ A loop's first request goes through the engine loop, and its connection is opene
 a script that runs each request in an ``asyncio.run`` of its own would otherwise pay a connection
 and its ``hello`` per request (+0.7-0.9 ms a turn against the engine loop's, while a long-lived
 loop's turns are ~0.2 ms and its first tokens ~0.6 ms sooner on its own connection:
-``bench/loop_connection.py``).  A loop's connection lives as long as the loop does: ``asyncio.run`` cancels its reader
-as it ends, which closes it; closing the client closes every loop's.
+``bench/loop_connection.py``).  A loop's connection lives as long as the loop does: ``asyncio.run``
+cancels its reader as it ends, which closes it; closing the client closes every loop's.
 """
 
 from __future__ import annotations

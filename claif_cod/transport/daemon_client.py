@@ -78,6 +78,11 @@ from claif_cod.transport.wire_errors import error_to_failure
 T = TypeVar("T")
 log = get_logger("claif_cod.daemon_client")
 CONNECT_TIMEOUT_S = 2.0
+REOPEN_AFTER_S = 1.0
+"""How long a client waits before opening another caller connection after one could not be opened
+(a daemon at its ``--max-connections`` refuses it and asks for a second's wait): meanwhile its
+callers' requests go through the engine loop's connection, instead of each paying a refused
+connection and adding a warning to the daemon's log."""
 
 
 class DaemonUnavailable(Exception):

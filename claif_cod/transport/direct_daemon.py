@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import select
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -47,7 +48,7 @@ from claif_cod.protocol import (
 )
 from claif_cod.transport.backend import SSE_DONE, SSE_HEADERS, ignored_headers, sse, sse_event
 from claif_cod.transport.blocking_connection import BlockingConnection, ConnectionLost
-from claif_cod.transport.daemon_client import DaemonUnavailable, codex_options, connection_lost
+from claif_cod.transport.daemon_client import REOPEN_AFTER_S, DaemonUnavailable, codex_options, connection_lost
 from claif_cod.transport.early import CHAT_PATH, STREAM_OBJECTS_DELAY_S, Early, OpenAIStream, StreamMaker
 from claif_cod.transport.stream_events import midstream_error
 from claif_cod.transport.wire_errors import error_to_failure
@@ -107,6 +108,8 @@ class DirectDaemon:
         self._idle: list[BlockingConnection] = []
         self._busy: set[BlockingConnection] = set()
         self._opening = 0
+        self._reopen_at = 0.0
+        """No connection is opened before this (``time.monotonic``) after one could not be."""
         self._lock = threading.RLock()  # a stream's finalizer may run while this thread holds it
         self._closed = False
         weakref.finalize(self, _close_all, self._idle, self._busy)
@@ -188,7 +191,7 @@ class DirectDaemon:
                     self._busy.add(conn)
                     return conn
                 conn.close()
-            if len(self._busy) + self._opening >= MAX_CONNECTIONS:
+            if len(self._busy) + self._opening >= MAX_CONNECTIONS or time.monotonic() < self._reopen_at:
                 return None
             self._opening += 1
         opened: BlockingConnection | None = None
@@ -196,6 +199,7 @@ class DirectDaemon:
             opened = BlockingConnection.open(self.path, "claif_cod")
         except DaemonUnavailable as exc:
             log.debug("direct_daemon.unavailable", reason=str(exc))
+            self._reopen_at = time.monotonic() + REOPEN_AFTER_S
         finally:
             with self._lock:
                 self._opening -= 1

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from claif_cod.chained_stream import ChainedStream
 from claif_cod.openai_compat.errors import APIFailure
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.transport.backend import SSE_HEADERS, JsonReply
-from claif_cod.transport.daemon_client import DaemonBackend, DaemonConnection, DaemonUnavailable
+from claif_cod.transport.daemon_client import REOPEN_AFTER_S, DaemonBackend, DaemonConnection, DaemonUnavailable
 from claif_cod.transport.early import CHAT_PATH, Early, OpenAIStream, StreamMaker
 from claif_cod.transport.stream_events import midstream_error
 
@@ -46,6 +47,8 @@ class LoopDaemon:
         self._backends: dict[asyncio.AbstractEventLoop, DaemonBackend] = {}
         """Not weak: a connection's tasks hold its loop.  Pruned of closed loops as a loop is added."""
         self._opening: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+        self._reopen_at = 0.0
+        """No connection is opened before this (``time.monotonic``) after one could not be."""
         self._closed = False
 
     async def answer(
@@ -95,12 +98,13 @@ class LoopDaemon:
                 return backend
             if backend is not None:
                 await backend.aclose()
-            if self._closed:
+            if self._closed or time.monotonic() < self._reopen_at:
                 return None
             try:
                 conn = await DaemonConnection.open(self.path)
             except DaemonUnavailable as exc:
                 log.debug("loop_daemon.unavailable", reason=str(exc))
+                self._reopen_at = time.monotonic() + REOPEN_AFTER_S
                 return None
             if self._closed:
                 await conn.close()

@@ -11,8 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from waiting import wait_until
+
 from claif_cod.protocol import DaemonStatus, DaemonStatusRequest, decode_result
 from claif_cod.testing.daemon import start_daemon, stop_daemon
+from claif_cod.transport.blocking_connection import BlockingConnection
 from claif_cod.transport.daemon_client import DaemonConnection
 
 
@@ -72,3 +75,16 @@ def run_script(script: str, cwd: Path, env: dict[str, str]) -> subprocess.Comple
         text=True,
         timeout=120,
     )
+
+
+def full_daemon(daemon: DaemonProcess) -> BlockingConnection:
+    """The daemon restarted with room for two connections, one of them held by the test: the client's
+    engine loop gets the other, and a caller connection is refused."""
+    daemon.stop()
+    daemon.start("--max-connections", "2")
+    wait_until(lambda: daemon.status().connections == 1, "the readiness probe's connection to close")
+    return BlockingConnection.open(daemon.socket, "test")
+
+
+def refusals(daemon: DaemonProcess) -> int:
+    return daemon.log.read_text().count("daemon.connection_refused")

@@ -14,7 +14,7 @@ from typing import Any
 import openai
 import pytest
 from chat_messages import user
-from daemon_process import DaemonProcess, run_script
+from daemon_process import DaemonProcess, full_daemon, refusals, run_script
 from waiting import wait_until
 
 from claif_cod import CodexClient
@@ -247,6 +247,21 @@ def test_more_callers_than_connections_go_through_the_engine_loop(
         waiting.join()
     assert replies == ["Echo: one"] and other.choices[0].message.content == "Echo: two"
     assert loop_calls == {"chat": 2}
+
+
+def test_a_refused_caller_connection_is_not_tried_again_at_once(
+    daemon: DaemonProcess, workdir: Path, loop_calls: Counter[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(direct_daemon, "REOPEN_AFTER_S", 60.0)
+    holder = full_daemon(daemon)
+    try:
+        with CodexClient(daemon="require", model="o4-mini") as client:
+            replies = [client.chat.completions.create(messages=[user(f"turn {i}")]) for i in range(4)]
+    finally:
+        holder.close()
+    assert [r.choices[0].message.content for r in replies] == [f"Echo: turn {i}" for i in range(4)]
+    assert loop_calls == {"chat": 4}
+    assert refusals(daemon) == 1  # the second request's; the next two did not try again
 
 
 def test_a_script_that_never_closes_its_client_or_stream_exits_quietly(

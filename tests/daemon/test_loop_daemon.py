@@ -13,11 +13,12 @@ from typing import Any
 import openai
 import pytest
 from chat_messages import user
-from daemon_process import DaemonProcess, run_script
+from daemon_process import DaemonProcess, full_daemon, refusals, run_script
 from waiting import wait_until
 
 from claif_cod import AsyncCodexClient
 from claif_cod.testing import ModelServer
+from claif_cod.transport import loop_daemon
 from claif_cod.transport.backend import IGNORED_HEADER
 from claif_cod.transport.daemon_client import DaemonBackend
 
@@ -126,6 +127,28 @@ async def test_a_client_with_an_approval_handler_keeps_the_engine_loop(
         for text in ("one", "two", "three", "four"):
             await client.chat.completions.create(messages=[user(text)])
     assert engine_loop_calls == {"chat": 4}
+
+
+def test_a_refused_loop_connection_is_not_tried_again_at_once(
+    daemon: DaemonProcess, workdir: Path, engine_loop_calls: Counter[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loop_daemon, "REOPEN_AFTER_S", 60.0)
+    holder = full_daemon(daemon)
+
+    async def turns() -> list[str | None]:
+        async with AsyncCodexClient(daemon="require", model="o4-mini") as client:
+            return [
+                (await client.chat.completions.create(messages=[user(f"turn {i}")])).choices[0].message.content
+                for i in range(5)
+            ]
+
+    try:
+        replies = asyncio.run(turns())
+    finally:
+        holder.close()
+    assert replies == [f"Echo: turn {i}" for i in range(5)]
+    assert engine_loop_calls == {"chat": 5}
+    assert refusals(daemon) == 1  # the third request's (see warm()); the next two did not try again
 
 
 def test_each_loop_has_its_connection_closed_with_it(

@@ -144,7 +144,7 @@ def _url(client: Any, path: str) -> httpx2.URL:
 class _StreamAnswer:
     """A stream's request (its response names it, as do its errors) and openai's ``Stream`` of its
     response: made on the engine loop while Codex works on the turn (see
-    ``httpx_transport._StreamObjects``)."""
+    ``transport.stream_objects``)."""
 
     def __init__(self, client: Any, path: str, fast: FastRequest, stream_cls: Any) -> None:
         self._client, self._path, self._fast, self._stream_cls = client, path, fast, stream_cls

@@ -49,8 +49,9 @@ from claif_cod.protocol import (
 from claif_cod.transport.backend import SSE_DONE, SSE_HEADERS, ignored_headers, sse, sse_event
 from claif_cod.transport.blocking_connection import BlockingConnection, ConnectionLost
 from claif_cod.transport.daemon_client import REOPEN_AFTER_S, DaemonUnavailable, codex_options, connection_lost
-from claif_cod.transport.early import CHAT_PATH, STREAM_OBJECTS_DELAY_S, Early, OpenAIStream, StreamMaker
+from claif_cod.transport.early import CHAT_PATH, Early, OpenAIStream, StreamMaker
 from claif_cod.transport.stream_events import midstream_error
+from claif_cod.transport.stream_objects import STREAM_OBJECTS_DELAY_S
 from claif_cod.transport.wire_errors import error_to_failure
 
 log = get_logger("claif_cod.direct_daemon")

@@ -33,10 +33,6 @@ from claif_cod.transport.loop_thread import LoopThread
 
 CHAT_PATH = "/chat/completions"
 RESPONSES_PATH = "/responses"
-STREAM_OBJECTS_DELAY_S = 0.002
-"""How long after a stream's request went out its objects (:class:`StreamMaker`) are made, unless it
-was answered sooner: a reader woken by a write tends to be run on the writer's CPU, so made at once
-they hold up the daemon's reading of the request (see ``httpx_transport._StreamObjects``)."""
 
 
 @dataclass

@@ -32,11 +32,12 @@ from claif_cod.transport.backend import (
     stored_response_action,
 )
 from claif_cod.transport.direct_daemon import DirectDaemon
-from claif_cod.transport.early import STREAM_OBJECTS_DELAY_S, Early, OpenAIStream, StreamMaker, claim
+from claif_cod.transport.early import Early, OpenAIStream, StreamMaker, claim
 from claif_cod.transport.loop_daemon import LoopDaemon
 from claif_cod.transport.loop_thread import LoopThread
 from claif_cod.transport.select import DaemonMode, SelectingBackend
 from claif_cod.transport.stream_events import AsyncEvents, SyncEvents, failure_response
+from claif_cod.transport.stream_objects import StreamObjects
 
 log = get_logger("claif_cod.transport")
 
@@ -124,7 +125,7 @@ class TransportCore:
         ``create()`` itself when it succeeded: a JSON body, or openai's ``Stream`` of a stream's
         events; None (unclaimed) when it failed: openai's pipeline then claims it, to raise and
         maybe retry.  A stream's request, HTTP response and openai ``Stream`` are made on the engine
-        loop while Codex works (:class:`_StreamObjects`); its events start flowing once the
+        loop while Codex works (:class:`StreamObjects`); its events start flowing once the
         dispatch succeeded."""
         direct = self._direct()
         if direct is not None:
@@ -135,7 +136,7 @@ class TransportCore:
             if reply is not None:
                 early.claimed = True
                 return reply
-        made: list[_StreamObjects] = []
+        made: list[StreamObjects] = []
         return self.loop.run_task(
             lambda: self._dispatch_early(early, stream, SyncEvents, made),
             lambda task: self._answered(early, task, made),
@@ -175,7 +176,7 @@ class TransportCore:
                 early.claimed = True
                 return reply
         events = functools.partial(AsyncEvents, asyncio.get_running_loop())
-        made: list[_StreamObjects] = []
+        made: list[StreamObjects] = []
         return await self.loop.run_task_async(
             lambda: self._dispatch_early(early, stream, events, made),
             lambda task: self._answered(early, task, made),
@@ -186,18 +187,18 @@ class TransportCore:
         early: Early,
         stream: StreamMaker | None,
         events: Callable[[httpx2.Request], SyncEvents | AsyncEvents],
-        made: list[_StreamObjects],
+        made: list[StreamObjects],
     ) -> asyncio.Task[Reply]:
         """On the engine loop: the dispatch's task, the one the caller waits for (cancelled if it
-        gives up), and for a stream, its objects to come (see :class:`_StreamObjects`)."""
+        gives up), and for a stream, its objects to come (see :class:`StreamObjects`)."""
         loop = asyncio.get_running_loop()
         early.task = task = loop.create_task(self.dispatch("POST", early.path, early.body, early.timeout))
         if stream is not None:
-            made.append(_StreamObjects(loop, stream, events))
+            made.append(StreamObjects(loop, stream, events))
         return task
 
     def _answered(
-        self, early: Early, task: asyncio.Task[Reply], made: list[_StreamObjects]
+        self, early: Early, task: asyncio.Task[Reply], made: list[StreamObjects]
     ) -> bytes | OpenAIStream | None:
         """On the engine loop, once the dispatch is done: what :meth:`answer` returns."""
         objects = made[0] if made else None
@@ -329,56 +330,6 @@ def _stream_response(
     stream: Callable[[AsyncIterator[bytes]], httpx2.SyncByteStream | httpx2.AsyncByteStream],
 ) -> httpx2.Response:
     return httpx2.Response(200, headers={**SSE_HEADERS, **reply.headers}, stream=stream(reply.events), request=request)
-
-
-class _Prebuilt(NamedTuple):
-    """A stream's objects, made before its events exist."""
-
-    events: SyncEvents | AsyncEvents
-    response: httpx2.Response
-    stream: OpenAIStream
-
-
-class _StreamObjects:
-    """A stream's request, HTTP response and openai ``Stream``, made on the engine loop while Codex
-    works (~0.2 ms right after a turn, which the first chunk would otherwise wait for).
-
-    Not at once: a reader woken by a write tends to be run on the writer's CPU, and made right after
-    the request went out they held up the daemon's reading of it (0.30 against 0.08 ms; see
-    bench/README.md, "When to make them").
-    A stream answered before the timer (a replayed tool call) makes them when it is answered."""
-
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        stream: StreamMaker,
-        events: Callable[[httpx2.Request], SyncEvents | AsyncEvents],
-    ) -> None:
-        self._stream, self._events = stream, events
-        self._made: _Prebuilt | None = None
-        self._failed = False
-        self._timer = loop.call_later(STREAM_OBJECTS_DELAY_S, self._make)
-
-    def _make(self) -> None:
-        try:
-            request = self._stream.request()
-            shell = self._events(request)
-            response = httpx2.Response(200, headers=SSE_HEADERS, stream=shell, request=request)
-            self._made = _Prebuilt(shell, response, self._stream(response))
-        except Exception:
-            log.exception("transport.stream_objects_failed")  # openai's pipeline makes its own
-            self._failed = True
-
-    def take(self) -> _Prebuilt | None:
-        """The objects (None: making them failed)."""
-        self._timer.cancel()
-        if self._made is None and not self._failed:
-            self._make()
-        return self._made
-
-    def drop(self) -> None:
-        """The dispatch failed: none are needed."""
-        self._timer.cancel()
 
 
 class CodexTransport(httpx2.BaseTransport):

@@ -31,10 +31,11 @@ from claif_cod._log import get_logger
 from claif_cod.chained_stream import ChainedStream
 from claif_cod.openai_compat.errors import APIFailure
 from claif_cod.openai_compat.options import RequestOptions
-from claif_cod.transport.backend import SSE_HEADERS, JsonReply
+from claif_cod.transport.backend import JsonReply
 from claif_cod.transport.daemon_client import REOPEN_AFTER_S, DaemonBackend, DaemonConnection, DaemonUnavailable
 from claif_cod.transport.early import CHAT_PATH, Early, OpenAIStream, StreamMaker
 from claif_cod.transport.stream_events import midstream_error
+from claif_cod.transport.stream_objects import StreamObjects
 
 log = get_logger("claif_cod.loop_daemon")
 
@@ -61,24 +62,28 @@ class LoopDaemon:
         if backend is None:
             return None
         send = backend.chat if early.path == CHAT_PATH else backend.responses
+        objects = None if stream is None else StreamObjects(asyncio.get_running_loop(), stream, LoopEvents)
         try:
             reply = await send(early.body, options)
         except APIFailure as failure:
+            if objects is not None:
+                objects.drop()
             return failure
+        except BaseException:  # cancelled
+            if objects is not None:
+                objects.drop()
+            raise
         if isinstance(reply, JsonReply):
             return reply.body
-        assert stream is not None  # a stream answers a request that asked for one
-        try:
-            request = stream.request()
-            events = LoopEvents(reply.events, request)
-            response = httpx2.Response(200, headers={**SSE_HEADERS, **reply.headers}, stream=events, request=request)
-            made = stream(response)
-        except Exception:
-            log.exception("loop_daemon.stream_objects_failed")
+        assert objects is not None  # a stream answers a request that asked for one
+        built = objects.take()
+        if built is None:  # making them failed (logged)
             await reply.events.aclose()  # the daemon stops it
             return None  # the engine loop takes the request again, from the start
-        early.stream = response
-        return made
+        built.response.headers.update(reply.headers)
+        built.events.start(reply.events)
+        early.stream = built.response
+        return built.stream
 
     async def _backend(self) -> DaemonBackend | None:
         loop = asyncio.get_running_loop()
@@ -122,12 +127,17 @@ class LoopDaemon:
 
 class LoopEvents(httpx2.AsyncByteStream):
     """A stream's framed events, read on the caller's loop (``AsyncEventStream`` splits them at
-    once); closed early, the daemon stops the request."""
+    once) once :meth:`start` ed; closed early, the daemon stops the request."""
 
-    def __init__(self, events: ChainedStream[bytes], request: httpx2.Request) -> None:
-        self._events, self._request = events, request
+    def __init__(self, request: httpx2.Request) -> None:
+        self._request = request
+        self._events: ChainedStream[bytes] | None = None
+
+    def start(self, events: ChainedStream[bytes]) -> None:
+        self._events = events
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        assert self._events is not None  # started before openai's Stream reaches the caller
         try:
             async for framed in self._events:
                 yield framed
@@ -135,4 +145,5 @@ class LoopEvents(httpx2.AsyncByteStream):
             raise midstream_error(self._request, failure) from None
 
     async def aclose(self) -> None:
-        await self._events.aclose()
+        if self._events is not None:
+            await self._events.aclose()

@@ -16,7 +16,8 @@ from chat_messages import user
 from daemon_process import DaemonProcess, full_daemon, refusals, run_script
 from waiting import wait_until
 
-from claif_cod import AsyncCodexClient
+from claif_cod import AsyncCodexClient, fast_create
+from claif_cod.event_stream import AsyncEventStream
 from claif_cod.testing import ModelServer
 from claif_cod.transport import loop_daemon
 from claif_cod.transport.backend import IGNORED_HEADER
@@ -90,6 +91,56 @@ async def test_a_failed_request_raises_openais_error_and_a_retry_goes_through_th
         reply = await client.chat.completions.create(messages=[user("ok")])
         assert reply.choices[0].message.content == "Echo: ok"
     assert engine_loop_calls == {"chat": 3}  # the first two requests, and the retry of the one that failed
+
+
+async def test_a_streams_objects_are_made_while_codex_works(
+    daemon: DaemonProcess, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """openai's ``AsyncStream`` is made on the caller's loop while the daemon waits for Codex's first
+    text, so that the first chunk does not wait for it."""
+    order: list[str] = []
+    made = AsyncEventStream.__init__
+
+    def init(self: Any, *args: Any, __made: Any = made, **kwargs: Any) -> None:
+        order.append("stream")
+        __made(self, *args, **kwargs)
+
+    chat = DaemonBackend.chat
+
+    async def replied(self: DaemonBackend, body: bytes, options: Any) -> Any:
+        reply = await chat(self, body, options)
+        order.append("reply")
+        return reply
+
+    monkeypatch.setattr(AsyncEventStream, "__init__", init)
+    monkeypatch.setattr(DaemonBackend, "chat", replied)
+    async with AsyncCodexClient(daemon="require", model="o4-mini") as client:
+        await warm(client)
+        order.clear()
+        stream = await client.chat.completions.create(messages=[user("[[slow:200]] p q")], stream=True)
+        text = "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
+    assert text == "Echo: p q"
+    assert order == ["stream", "reply"]  # the reply comes with the first chunk, 200 ms in
+
+
+async def test_a_stream_whose_objects_could_not_be_made_goes_through_the_engine_loop(
+    daemon: DaemonProcess, workdir: Path, engine_loop_calls: Counter[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault in making them is logged; the daemon stops what it began, and the engine loop takes
+    the request again (where openai's own pipeline makes them)."""
+
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("making the stream's objects failed")
+
+    async with AsyncCodexClient(daemon="require", model="o4-mini") as client:
+        await warm(client)
+        monkeypatch.setattr(fast_create._StreamAnswer, "request", refuse)
+        stream = await client.chat.completions.create(messages=[user("[[stall-mid]] v w x")], stream=True)
+        first = await stream.__anext__()
+        await stream.close()
+        await asyncio.to_thread(turns_stop, daemon)  # the first try's turn too, stalled at the model
+    assert first.choices[0].delta.content == "Echo:"
+    assert engine_loop_calls == {"chat": 3}
 
 
 async def test_a_cancelled_request_is_stopped_in_the_daemon(

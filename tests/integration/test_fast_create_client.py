@@ -21,7 +21,7 @@ from claif_cod import AsyncCodexClient, CodexClient, fast_create
 from claif_cod.event_stream import AsyncEventStream, EventStream
 from claif_cod.openai_compat.text import ChoiceText
 from claif_cod.testing import ModelServer
-from claif_cod.transport import httpx_transport
+from claif_cod.transport import stream_objects
 
 pytestmark = pytest.mark.codex
 
@@ -248,7 +248,7 @@ async def test_an_async_streams_objects_are_made_while_codex_works(order: list[s
 def test_a_stream_answered_before_its_objects_were_due_makes_them_then(
     order: list[str], monkeypatch: pytest.MonkeyPatch, client: CodexClient
 ) -> None:
-    monkeypatch.setattr(httpx_transport, "STREAM_OBJECTS_DELAY_S", 3600)
+    monkeypatch.setattr(stream_objects, "STREAM_OBJECTS_DELAY_S", 3600)
     sent: list[httpx2.Request] = []
     client._client.event_hooks["request"].append(sent.append)
     chat = client.chat.completions.create(messages=[user("p q")], stream=True)

@@ -66,7 +66,9 @@ class Starter(Protocol):
     @property
     def loop(self) -> LoopThread: ...
 
-    async def begin(self, path: str, body: bytes, timeout: float | None) -> asyncio.Task[Reply]: ...
+    async def begin(
+        self, path: str, body: bytes, timeout: float | None, caller: asyncio.AbstractEventLoop | None = None
+    ) -> asyncio.Task[Reply]: ...
 
     def answer(self, early: Early, stream: StreamMaker | None) -> bytes | OpenAIStream | None: ...
 
@@ -120,7 +122,7 @@ def started(core: Starter, path: str, body: bytes, timeout: float | None) -> Ite
 async def started_async(core: Starter, path: str, body: bytes, timeout: float | None) -> AsyncIterator[Early | None]:
     try:
         loop = core.loop
-        task = await loop.run_async(core.begin(path, body, timeout))
+        task = await loop.run_async(core.begin(path, body, timeout, asyncio.get_running_loop()))
     except RuntimeError:  # a closed client: openai's own request reports it, as for its own closed client
         yield None
         return

@@ -20,7 +20,7 @@ from typing import NamedTuple
 import httpx2
 
 from claif_cod._log import get_logger
-from claif_cod.engine.turns import decline_all
+from claif_cod.engine.turns import ApprovalHandler, ApprovalRequest, Decision, decline_all
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.transport.backend import (
@@ -101,6 +101,7 @@ class TransportCore:
         body: bytes,
         stream: Callable[[AsyncIterator[bytes]], httpx2.SyncByteStream | httpx2.AsyncByteStream],
         early: Early | None,
+        caller: asyncio.AbstractEventLoop | None = None,
     ) -> httpx2.Response:
         """Runs on the engine loop: ``request`` answered as httpx's response (by ``early``'s dispatch
         when ``create()`` started it). A stream's events are handed to ``stream`` (which starts
@@ -112,7 +113,7 @@ class TransportCore:
                 reply = await early.task
             else:
                 reply = await self.dispatch(
-                    request.method, request.url.path, body, read_timeout_of(request), request.url.params
+                    request.method, request.url.path, body, read_timeout_of(request), request.url.params, caller
                 )
         except APIFailure as failure:
             return failure_response(request, failure)
@@ -127,7 +128,7 @@ class TransportCore:
         maybe retry.  A stream's request, HTTP response and openai ``Stream`` are made on the engine
         loop while Codex works (:class:`StreamObjects`); its events start flowing once the
         dispatch succeeded."""
-        direct = self._direct()
+        direct = self._direct() if self.options.approvals is decline_all else None
         if direct is not None:
             reply = direct.sync.answer(early, self._options_for(early.timeout), stream)
             if isinstance(reply, APIFailure):
@@ -145,10 +146,11 @@ class TransportCore:
     def _direct(self) -> _CallerConnections | None:
         """The callers' own connections to the daemon (:mod:`claif_cod.transport.direct_daemon` for
         sync callers, :mod:`claif_cod.transport.loop_daemon` for async ones), once the engine loop's
-        backend is connected to one; never with an approval handler."""
+        backend is connected to one.  A sync client with an approval handler does not use its own:
+        the handler is a coroutine, run on the engine loop."""
         backend = self._backend
         daemon = backend.daemon if backend is not None else None
-        if daemon is None or not daemon.conn.alive or self.options.approvals is not decline_all:
+        if daemon is None or not daemon.conn.alive:
             return None
         direct, path = self._direct_connections, daemon.conn.path
         if path is None:
@@ -166,19 +168,20 @@ class TransportCore:
             return direct
 
     async def answer_async(self, early: Early, stream: StreamMaker | None) -> bytes | OpenAIStream | None:
+        caller = asyncio.get_running_loop()
         direct = self._direct()
         if direct is not None:
-            reply = await direct.loops.answer(early, self._options_for(early.timeout), stream)
+            reply = await direct.loops.answer(early, self._options_for(early.timeout, caller), stream)
             if isinstance(reply, APIFailure):
                 early.task = await self.loop.run_async(_failing(reply))  # openai's pipeline claims it
                 return None
             if reply is not None:
                 early.claimed = True
                 return reply
-        events = functools.partial(AsyncEvents, asyncio.get_running_loop())
+        events = functools.partial(AsyncEvents, caller)
         made: list[StreamObjects] = []
         return await self.loop.run_task_async(
-            lambda: self._dispatch_early(early, stream, events, made),
+            lambda: self._dispatch_early(early, stream, events, made, caller),
             lambda task: self._answered(early, task, made),
         )
 
@@ -188,11 +191,14 @@ class TransportCore:
         stream: StreamMaker | None,
         events: Callable[[httpx2.Request], SyncEvents | AsyncEvents],
         made: list[StreamObjects],
+        caller: asyncio.AbstractEventLoop | None = None,
     ) -> asyncio.Task[Reply]:
         """On the engine loop: the dispatch's task, the one the caller waits for (cancelled if it
         gives up), and for a stream, its objects to come (see :class:`StreamObjects`)."""
         loop = asyncio.get_running_loop()
-        early.task = task = loop.create_task(self.dispatch("POST", early.path, early.body, early.timeout))
+        early.task = task = loop.create_task(
+            self.dispatch("POST", early.path, early.body, early.timeout, caller=caller)
+        )
         if stream is not None:
             made.append(StreamObjects(loop, stream, events))
         return task
@@ -221,21 +227,29 @@ class TransportCore:
         early.stream = built.response
         return built.stream
 
-    async def begin(self, path: str, body: bytes, timeout: float | None) -> asyncio.Task[Reply]:
+    async def begin(
+        self, path: str, body: bytes, timeout: float | None, caller: asyncio.AbstractEventLoop | None = None
+    ) -> asyncio.Task[Reply]:
         """Runs on the engine loop: a ``POST`` to ``path`` dispatched ahead of its HTTP request (see
         :mod:`claif_cod.transport.early`), returned once its first step ran, so that its first
         message to Codex is out."""
-        task = asyncio.get_running_loop().create_task(self.dispatch("POST", path, body, timeout))
+        task = asyncio.get_running_loop().create_task(self.dispatch("POST", path, body, timeout, caller=caller))
         await asyncio.sleep(0)
         return task
 
     async def dispatch(
-        self, method: str, path: str, body: bytes, timeout: float | None, query: Mapping[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        timeout: float | None,
+        query: Mapping[str, str] | None = None,
+        caller: asyncio.AbstractEventLoop | None = None,
     ) -> Reply:
-        """Runs on the engine loop."""
+        """Runs on the engine loop; ``caller``: the event loop of an async client's request."""
         if self._backend is None:
             self._backend = SelectingBackend(self.mode)
-        options = self._options_for(timeout)
+        options = self._options_for(timeout, caller)
         route = path.rstrip("/").rsplit("/v1", 1)[-1]
         if method == "POST" and route == "/chat/completions":
             return await self._backend.chat(body, options)
@@ -252,16 +266,20 @@ class TransportCore:
             return await self._model(route.removeprefix("/models/"), options)
         raise APIFailure("status", 404, _not_implemented(method, path))
 
-    def _options_for(self, timeout: float | None) -> RequestOptions:
-        """The options with the client's timeout (openai sends the same one with nearly every request)."""
-        if timeout is None:
-            return self.options
-        timed = self._timed_options
-        if timed is None or timed.timeout != timeout:
-            timed = self._timed_options = dataclasses.replace(
-                self.options, timeout=timeout, timeout_source="the client's timeout"
-            )
-        return timed
+    def _options_for(self, timeout: float | None, caller: asyncio.AbstractEventLoop | None = None) -> RequestOptions:
+        """The options with the client's timeout (openai sends the same one with nearly every request),
+        and for an async client's request (from ``caller``), its approval handler run on that loop."""
+        timed = self.options
+        if timeout is not None:
+            cached = self._timed_options
+            if cached is None or cached.timeout != timeout:
+                cached = self._timed_options = dataclasses.replace(
+                    self.options, timeout=timeout, timeout_source="the client's timeout"
+                )
+            timed = cached
+        if caller is None or timed.approvals is decline_all:
+            return timed
+        return dataclasses.replace(timed, approvals=_on_loop(timed.approvals, caller))
 
     async def _model(self, model_id: str, options: RequestOptions) -> JsonReply:
         assert self._backend is not None
@@ -292,6 +310,21 @@ class TransportCore:
             if self._direct_connections is not None:
                 self._direct_connections.close()
             return self._loop
+
+
+def _on_loop(handler: ApprovalHandler, caller: asyncio.AbstractEventLoop) -> ApprovalHandler:
+    """An async client's approval handler, run on the loop of the request that asks: the handler may
+    await that loop's futures and queues (an editor waiting for its user's answer)."""
+
+    async def asked(request: ApprovalRequest) -> Decision:
+        return await handler(request)
+
+    async def ask(request: ApprovalRequest) -> Decision:
+        if asyncio.get_running_loop() is caller:  # a caller loop's own daemon connection
+            return await handler(request)
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(asked(request), caller))
+
+    return ask
 
 
 async def _failing(failure: APIFailure) -> asyncio.Task[Reply]:
@@ -356,7 +389,7 @@ class AsyncCodexTransport(httpx2.AsyncBaseTransport):
         caller = asyncio.get_running_loop()
         early = claim(request, body, read_timeout_of(request))
         return await loop.run_async(
-            self.core.respond(request, body, lambda events: AsyncEvents(caller, request).start(events), early)
+            self.core.respond(request, body, lambda events: AsyncEvents(caller, request).start(events), early, caller)
         )
 
     async def aclose(self) -> None:

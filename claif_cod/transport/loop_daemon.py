@@ -5,9 +5,9 @@ caller's request crosses to the engine's thread, and its reply, or each chunk of
 to the caller's loop.  Once the engine loop is connected to a daemon, a ``create()`` that would
 only build openai's object from the reply is sent instead on a connection the caller's loop owns
 (the engine loop's kind, ``DaemonConnection``, opened on that loop), and its reply and events are
-read there.  The same rules: only for a client without an approval handler of its own; a failed
-request is handed to openai's pipeline on the engine loop (its exceptions and retries); a cancelled
-one is stopped in the daemon.
+read there, and so is the client's approval handler run (as it is for a request that goes through
+the engine loop: on the loop that made it).  A failed request is handed to openai's pipeline on the
+engine loop (its exceptions and retries); a cancelled one is stopped in the daemon.
 
 A loop's first request goes through the engine loop, and its connection is opened for the second:
 a script that runs each request in an ``asyncio.run`` of its own would otherwise pay a connection

@@ -168,16 +168,33 @@ async def test_a_stream_closed_early_stops_its_turn(daemon: DaemonProcess, workd
         await asyncio.to_thread(turns_stop, daemon)
 
 
-async def test_a_client_with_an_approval_handler_keeps_the_engine_loop(
+async def test_an_approval_handler_runs_on_the_callers_loop_on_either_connection(
     daemon: DaemonProcess, workdir: Path, engine_loop_calls: Counter[str]
 ) -> None:
-    async def handler(_request: Any) -> str:
-        return "decline"
+    """Through the engine loop's connection (the first requests) and the loop's own alike, the handler
+    runs on the loop that made the request, and may await what that loop resolves."""
+    caller = asyncio.get_running_loop()
+    loops: list[bool] = []
 
-    async with AsyncCodexClient(daemon="require", model="o4-mini", approval_handler=handler) as client:
-        for text in ("one", "two", "three", "four"):
-            await client.chat.completions.create(messages=[user(text)])
-    assert engine_loop_calls == {"chat": 4}
+    async def handler(_request: Any) -> str:
+        loops.append(asyncio.get_running_loop() is caller)
+        answer: asyncio.Future[str] = caller.create_future()
+        caller.call_soon(answer.set_result, "accept")
+        return await answer
+
+    async with AsyncCodexClient(
+        daemon="require",
+        model="o4-mini",
+        approval_policy="untrusted",
+        sandbox_mode="workspace-write",
+        approval_handler=handler,
+    ) as client:
+        for name in ("one", "two", "three"):
+            reply = await client.chat.completions.create(messages=[user(f"[[tool:touch {name}.txt]] go")])
+            assert (reply.choices[0].message.content or "").startswith("Tool said:")
+    assert loops == [True, True, True]
+    assert all((workdir / f"{name}.txt").exists() for name in ("one", "two", "three"))
+    assert engine_loop_calls == {"chat": 2}  # the third on the loop's own connection (see warm())
 
 
 def test_a_refused_loop_connection_is_not_tried_again_at_once(

@@ -15,7 +15,7 @@ import pytest
 from chat_messages import user
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from claif_cod import ApprovalRequest, AsyncCodexClient, CodexClient
+from claif_cod import ApprovalRequest, AsyncCodexClient, CodexClient, Decision
 from claif_cod.testing import ModelServer, write_codex_home
 from claif_cod.transport.backend import InProcessBackend
 
@@ -417,6 +417,37 @@ def test_approval_requests_reach_the_clients_handler(
     assert request.cwd == str(workdir)
     assert (workdir / "made.txt").exists() == (decision == "accept")
     assert (response.choices[0].message.content or "").startswith("Tool said:")
+
+
+@pytest.mark.parametrize("way", ["plain", "stream", "raw"])
+async def test_an_async_clients_approval_handler_runs_on_the_requests_loop(
+    codex_home: Path, workdir: Path, way: str
+) -> None:
+    """It may await what its own loop resolves (an editor waiting for its user's answer)."""
+    caller = asyncio.get_running_loop()
+    loops: list[bool] = []
+
+    async def handler(request: ApprovalRequest) -> Decision:
+        loops.append(asyncio.get_running_loop() is caller)
+        answer: asyncio.Future[Decision] = caller.create_future()
+        caller.call_soon(answer.set_result, "accept")
+        return await answer
+
+    messages = [user(f"[[tool:touch {way}.txt]] go")]
+    async with AsyncCodexClient(
+        daemon="off", approval_policy="untrusted", sandbox_mode="workspace-write", approval_handler=handler
+    ) as client:
+        if way == "stream":
+            stream = await client.chat.completions.create(model="o4-mini", messages=messages, stream=True)
+            text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+        elif way == "raw":
+            raw = await client.chat.completions.with_raw_response.create(model="o4-mini", messages=messages)
+            text = raw.parse().choices[0].message.content or ""
+        else:
+            text = (await client.chat.completions.create(model="o4-mini", messages=messages)).choices[0].message.content
+    assert loops == [True]
+    assert (workdir / f"{way}.txt").exists()
+    assert (text or "").startswith("Tool said:")
 
 
 def test_without_a_handler_approvals_are_declined(codex_home: Path, workdir: Path) -> None:

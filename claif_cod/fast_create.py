@@ -141,6 +141,22 @@ def _url(client: Any, path: str) -> httpx2.URL:
     return url
 
 
+_plain_options: dict[str, FinalRequestOptions] = {}
+"""openai's options for a request to each path with no options of its own (per-call headers, query,
+timeout), made once: ``construct`` deep-copies every unset field's default (~22 µs hot, ~0.15 ms
+right after a turn, while Codex works on it); a request gets a copy with its body (~2 µs)."""
+_chunk_types: dict[Any, Any] = {}
+
+
+def _final_options(path: str, fast: FastRequest) -> FinalRequestOptions:
+    if not fast.options.keys() <= {"security"}:  # what prepare() always sets
+        return FinalRequestOptions.construct(method="post", url=path, content=fast.content, **fast.options)
+    template = _plain_options.get(path)
+    if template is None:
+        template = _plain_options[path] = FinalRequestOptions.construct(method="post", url=path, **fast.options)
+    return template.model_copy(update={"content": fast.content})
+
+
 class _StreamAnswer:
     """A stream's request (its response names it, as do its errors) and openai's ``Stream`` of its
     response: made on the engine loop while Codex works on the turn (see
@@ -152,11 +168,11 @@ class _StreamAnswer:
         self._chunk: Any = None
 
     def request(self) -> httpx2.Request:
-        fast = self._fast
-        self._options = FinalRequestOptions.construct(
-            method="post", url=self._path, content=fast.content, **fast.options
-        )
-        self._chunk = extract_stream_chunk_type(self._stream_cls)
+        self._options = _final_options(self._path, self._fast)
+        chunk = _chunk_types.get(self._stream_cls)
+        if chunk is None:
+            chunk = _chunk_types[self._stream_cls] = extract_stream_chunk_type(self._stream_cls)
+        self._chunk = chunk
         return httpx2.Request("POST", _url(self._client, self._path))
 
     def __call__(self, response: httpx2.Response) -> Any:

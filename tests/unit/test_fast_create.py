@@ -11,12 +11,13 @@ from typing import Any
 import msgspec
 import pydantic
 import pytest
-from openai import NOT_GIVEN, omit
+from openai import NOT_GIVEN, NotGiven, omit
+from openai._models import FinalRequestOptions
 from openai._utils import maybe_transform
 from openai.types.chat import completion_create_params
 from openai.types.responses import response_create_params
 
-from claif_cod.fast_create import CHAT, RESPONSES, prepare
+from claif_cod.fast_create import CHAT, RESPONSES, _final_options, prepare
 
 MESSAGES: list[Any] = [
     {"role": "system", "content": "be brief"},
@@ -94,6 +95,25 @@ def test_request_options_are_openais() -> None:
     assert options["headers"] == {"X-A": "1"}
     assert options["params"] == {"q": "2"}
     assert "extra_json" not in options
+
+
+@pytest.mark.parametrize("extra", [{}, {"extra_headers": {"X-A": "1"}, "timeout": 3.0}])
+def test_a_streams_options_are_those_openai_constructs(extra: dict[str, Any]) -> None:
+    """Made once per path for requests without options of their own, then copied with each body."""
+    for body in ("one", "two"):
+        prepared = prepare({"model": "m", "messages": [{"role": "user", "content": body}], **extra}, CHAT)
+        assert prepared is not None
+        made = _final_options("/chat/completions", prepared)
+        openais = FinalRequestOptions.construct(
+            method="post", url="/chat/completions", content=prepared.content, **prepared.options
+        )
+        assert _fields(made) == _fields(openais)
+        assert made.model_fields_set == openais.model_fields_set
+
+
+def _fields(options: FinalRequestOptions) -> dict[str, Any]:
+    """Each ``construct`` deep-copies its own ``NotGiven`` s, which compare by identity."""
+    return {k: "NOT_GIVEN" if isinstance(v, NotGiven) else v for k, v in options.model_dump().items()}
 
 
 class Point(pydantic.BaseModel):

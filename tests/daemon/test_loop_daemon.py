@@ -14,6 +14,7 @@ import openai
 import pytest
 from chat_messages import user
 from daemon_process import DaemonProcess, full_daemon, refusals, run_script
+from loop_handlers import answered_on
 from waiting import wait_until
 
 from claif_cod import AsyncCodexClient, fast_create
@@ -173,14 +174,8 @@ async def test_an_approval_handler_runs_on_the_callers_loop_on_either_connection
 ) -> None:
     """Through the engine loop's connection (the first requests) and the loop's own alike, the handler
     runs on the loop that made the request, and may await what that loop resolves."""
-    caller = asyncio.get_running_loop()
     loops: list[bool] = []
-
-    async def handler(_request: Any) -> str:
-        loops.append(asyncio.get_running_loop() is caller)
-        answer: asyncio.Future[str] = caller.create_future()
-        caller.call_soon(answer.set_result, "accept")
-        return await answer
+    handler = answered_on(asyncio.get_running_loop(), loops)
 
     async with AsyncCodexClient(
         daemon="require",

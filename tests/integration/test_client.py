@@ -13,9 +13,10 @@ import openai
 import pydantic
 import pytest
 from chat_messages import user
+from loop_handlers import answered_on
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from claif_cod import ApprovalRequest, AsyncCodexClient, CodexClient, Decision
+from claif_cod import ApprovalRequest, AsyncCodexClient, CodexClient
 from claif_cod.testing import ModelServer, write_codex_home
 from claif_cod.transport.backend import InProcessBackend
 
@@ -424,14 +425,8 @@ async def test_an_async_clients_approval_handler_runs_on_the_requests_loop(
     codex_home: Path, workdir: Path, way: str
 ) -> None:
     """It may await what its own loop resolves (an editor waiting for its user's answer)."""
-    caller = asyncio.get_running_loop()
     loops: list[bool] = []
-
-    async def handler(request: ApprovalRequest) -> Decision:
-        loops.append(asyncio.get_running_loop() is caller)
-        answer: asyncio.Future[Decision] = caller.create_future()
-        caller.call_soon(answer.set_result, "accept")
-        return await answer
+    handler = answered_on(asyncio.get_running_loop(), loops)
 
     messages = [user(f"[[tool:touch {way}.txt]] go")]
     async with AsyncCodexClient(

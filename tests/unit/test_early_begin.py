@@ -17,7 +17,7 @@ async def test_begin_returns_once_the_dispatch_took_its_first_step(tmp_path: Pat
     steps: list[tuple[str, bytes, float | None]] = []
     never = asyncio.Event()
 
-    async def dispatch(method: str, path: str, body: bytes, timeout: float | None, *_: Any) -> Reply:
+    async def dispatch(method: str, path: str, body: bytes, timeout: float | None, *_: Any, **__: Any) -> Reply:
         steps.append((path, body, timeout))  # where the engine parses the body and writes to Codex
         await never.wait()
         raise AssertionError("unreachable")

@@ -204,9 +204,7 @@ def query(
     text = _read_prompt(prompt)
     console = _new_console()
     loop = asyncio.new_event_loop()
-    approver = TerminalApprover(
-        loop, console, interactive=is_interactive(), prompt_stream=sys.stderr if as_json else None
-    )
+    approver = TerminalApprover(console, interactive=is_interactive(), prompt_stream=sys.stderr if as_json else None)
     runner = TurnRunner(loop, approver)
     import openai
 
@@ -309,7 +307,7 @@ def chat(
     interactive = is_interactive()
     console = _new_console()
     loop = asyncio.new_event_loop()
-    approver = TerminalApprover(loop, console, interactive=interactive)
+    approver = TerminalApprover(console, interactive=interactive)
     runner = TurnRunner(loop, approver)
     import openai
 

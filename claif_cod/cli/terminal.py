@@ -92,21 +92,19 @@ def describe_request(request: ApprovalRequest) -> str:
 class TerminalApprover:
     """``approval_handler`` for :class:`~claif_cod.AsyncCodexClient`: asks on the terminal, or declines.
 
-    ``loop`` is the loop the command runs its turns on (in the main thread); questions are
-    asked there, one at a time, on ``prompt_stream``. Without a terminal every request is
-    declined with a note on stderr.
+    It runs on the loop the command runs its turns on (an async client runs its handler on the loop
+    of the request that asks); questions are asked one at a time, on ``prompt_stream``. Without a
+    terminal every request is declined with a note on stderr.
     """
 
     def __init__(
         self,
-        loop: asyncio.AbstractEventLoop,
         console: Console,
         *,
         interactive: bool,
         prompt_stream: TextIO | None = None,
         stdin_fd: int | None = None,
     ) -> None:
-        self.loop = loop
         self.console = console
         self.interactive = interactive
         self.prompt_stream = prompt_stream or console.out
@@ -118,17 +116,7 @@ class TerminalApprover:
         self.asked = 0
 
     async def __call__(self, request: ApprovalRequest) -> Decision:
-        """Runs on the engine's loop thread."""
-        if self.loop.is_closed():
-            return "decline"
-        future = asyncio.run_coroutine_threadsafe(self.decide(request, self.generation), self.loop)
-        try:
-            return await asyncio.wrap_future(future)
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
-
-    # --- on the command's loop ----------------------------------------------------------
+        return await self.decide(request, self.generation)
 
     def new_turn(self) -> None:
         self.generation += 1

@@ -147,6 +147,32 @@ def test_approvals_are_asked_on_the_terminal(env: dict[str, str], workdir: Path,
     assert (workdir / "made.txt").exists() == created, term.output
 
 
+def test_ctrl_c_while_asked_cancels_the_turn_and_the_next_one_asks_again(env: dict[str, str], workdir: Path) -> None:
+    """Ctrl-C while a question waits for its answer interrupts only that turn: nothing runs, and the
+    next turn's question is asked and answered as usual."""
+    term = PtyProcess(
+        "chat", "--session", "asked", "--approval", "untrusted", "--sandbox", SANDBOX, env=env, cwd=workdir
+    )
+    try:
+        term.expect("you> ")
+        term.send("[[tool:touch first.txt]] go\n")
+        term.expect(r"Allow\? \[y\]es")
+        term.send("\x03")
+        term.expect("turn interrupted\n")
+        term.expect("you> ")
+        term.send("[[tool:touch second.txt]] go\n")
+        term.expect(r"Allow\? \[y\]es")
+        term.send("y\n")
+        term.expect("-> allowed once")
+        term.expect("you> ")
+        term.send("/exit\n")
+        assert term.wait() == 0
+    finally:
+        term.close()
+    assert not (workdir / "first.txt").exists(), term.output
+    assert (workdir / "second.txt").exists(), term.output
+
+
 # --- chat --------------------------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ import socket
 from collections import deque
 from pathlib import Path
 
+from claif_cod.engine.turns import Decision
 from claif_cod.protocol import (
     ApprovalRequestedNotification,
     ApprovalRespondParams,
@@ -132,10 +133,9 @@ class BlockingConnection:
             self.broken = True
             return False
 
-    def decline(self, message: ApprovalRequestedNotification) -> None:
-        """What the engine loop's connection answers without an approval handler of the client's own:
-        the action is declined.  Its reply is dropped."""
-        params = ApprovalRespondParams(approval_id=message.params.approval_id, decision="decline")
+    def answer_approval(self, message: ApprovalRequestedNotification, decision: Decision) -> None:
+        """The daemon is told ``decision`` for the approval it asked for.  Its reply is dropped."""
+        params = ApprovalRespondParams(approval_id=message.params.approval_id, decision=decision)
         self.send(ApprovalRespondRequest(id=self.next_id(), params=params))
 
     def cancel(self, request_id: int) -> None:

@@ -30,6 +30,7 @@ from claif_cod.openai_compat.responses_request import responses_ignored
 from claif_cod.protocol import (
     PROTOCOL_VERSION,
     ApprovalRequestedNotification,
+    ApprovalRequestedParams,
     ApprovalRespondParams,
     ApprovalRespondRequest,
     CancelNotification,
@@ -87,6 +88,21 @@ connection and adding a warning to the daemon's log."""
 
 class DaemonUnavailable(Exception):
     """Nothing usable answers on the socket."""
+
+
+def approval_request(params: ApprovalRequestedParams) -> ApprovalRequest | None:
+    """What a client's approval handler is asked; None for a kind it is not asked about (declined)."""
+    if params.kind not in ("command", "file_change"):
+        return None
+    return ApprovalRequest(
+        kind=params.kind,
+        thread_id=params.thread_id,
+        turn_id=params.turn_id,
+        item_id=params.item_id if params.item_id is not None else params.approval_id,
+        command=params.command,
+        cwd=params.cwd,
+        reason=params.reason,
+    )
 
 
 class UntrustedDaemon(DaemonUnavailable):
@@ -268,16 +284,8 @@ class DaemonConnection:
     async def _approve(self, message: ApprovalRequestedNotification, handler: ApprovalHandler | None) -> None:
         params = message.params
         decision: Any = "decline"
-        if handler is not None and params.kind in ("command", "file_change"):
-            request = ApprovalRequest(
-                kind=params.kind,
-                thread_id=params.thread_id,
-                turn_id=params.turn_id,
-                item_id=params.item_id if params.item_id is not None else params.approval_id,
-                command=params.command,
-                cwd=params.cwd,
-                reason=params.reason,
-            )
+        request = approval_request(params)
+        if handler is not None and request is not None:
             try:
                 decision = await handler(request)
             except Exception:

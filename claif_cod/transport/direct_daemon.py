@@ -7,9 +7,10 @@ frames and decodes in between: ~0.5 ms of a warm turn and more of a stream's fir
 openai's object from the reply instead writes the request to a blocking connection and reads its
 reply (or its stream's events, as the caller iterates) in its own thread.
 
-It takes a request only once the engine loop's backend is connected to a daemon, and only for a
-client without an approval handler of its own (approvals are declined, as the loop's connection
-declines them; a handler is a coroutine, run on the engine loop).  Whatever it does not take (a
+It takes a request only once the engine loop's backend is connected to a daemon.  An approval the
+daemon asks for is declined, as the loop's connection declines it, unless the client has a handler:
+that is run to its decision on the engine loop (it is a coroutine), the caller's thread waiting for
+it as it waits for the turn.  Whatever it does not take (a
 raw response, every connection busy, one that cannot connect) goes through the engine loop as
 before (an async client's request: see :mod:`claif_cod.transport.loop_daemon`); a request that
 failed is handed to openai's pipeline there, so that its exceptions and retries are openai's own.
@@ -31,6 +32,7 @@ import httpx2
 import msgspec
 
 from claif_cod._log import get_logger
+from claif_cod.engine.turns import ApprovalRequest, Decision
 from claif_cod.openai_compat.errors import APIFailure
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_compat.request import stream_and_ignored
@@ -48,7 +50,13 @@ from claif_cod.protocol import (
 )
 from claif_cod.transport.backend import SSE_DONE, SSE_HEADERS, ignored_headers, sse, sse_event
 from claif_cod.transport.blocking_connection import BlockingConnection, ConnectionLost
-from claif_cod.transport.daemon_client import REOPEN_AFTER_S, DaemonUnavailable, codex_options, connection_lost
+from claif_cod.transport.daemon_client import (
+    REOPEN_AFTER_S,
+    DaemonUnavailable,
+    approval_request,
+    codex_options,
+    connection_lost,
+)
 from claif_cod.transport.early import CHAT_PATH, Early, OpenAIStream, StreamMaker
 from claif_cod.transport.stream_events import midstream_error
 from claif_cod.transport.stream_objects import STREAM_OBJECTS_DELAY_S
@@ -68,7 +76,22 @@ class _Done(msgspec.Struct):
     result: msgspec.Raw
 
 
-def _next(conn: BlockingConnection, request_id: int) -> msgspec.Raw | _Done:
+Approve = Callable[[ApprovalRequest], Decision]
+"""A sync client's approval handler, run to its decision from the caller's thread."""
+
+
+def _decision(approve: Approve | None, message: ApprovalRequestedNotification) -> Decision:
+    request = approval_request(message.params)
+    if approve is None or request is None:
+        return "decline"
+    try:
+        return approve(request)
+    except Exception:
+        log.exception("direct_daemon.approval_handler_failed")  # as in-process: logged, declined
+        return "decline"
+
+
+def _next(conn: BlockingConnection, request_id: int, approve: Approve | None) -> msgspec.Raw | _Done:
     """The request's next streamed item, or its reply; its failure raised as :class:`APIFailure`."""
     while True:
         message = conn.receive()
@@ -87,7 +110,7 @@ def _next(conn: BlockingConnection, request_id: int) -> msgspec.Raw | _Done:
             if message.id in (request_id, None):
                 raise error_to_failure(message.error)
         elif isinstance(message, ApprovalRequestedNotification):
-            conn.decline(message)
+            conn.answer_approval(message, _decision(approve, message))
 
 
 def _request(
@@ -116,10 +139,11 @@ class DirectDaemon:
         weakref.finalize(self, _close_all, self._idle, self._busy)
 
     def answer(
-        self, early: Early, options: RequestOptions, stream: StreamMaker | None
+        self, early: Early, options: RequestOptions, stream: StreamMaker | None, approve: Approve | None
     ) -> bytes | OpenAIStream | APIFailure | None:
         """``early``'s reply as a JSON body, or openai's ``Stream`` of its events (then ``early.stream``
-        is its response); its failure; or None when this path does not take it (nothing was sent)."""
+        is its response); its failure; or None when this path does not take it (nothing was sent).
+        ``approve`` decides what the daemon asks to approve (None: declined)."""
         conn = self._take()
         if conn is None:
             return None
@@ -135,12 +159,12 @@ class DirectDaemon:
             self.abandon(conn, request_id)
             raise
         if stream is None:
-            return self._reply(conn, request_id)
-        return self._stream(conn, request_id, early, stream, chat)
+            return self._reply(conn, request_id, approve)
+        return self._stream(conn, request_id, early, stream, chat, approve)
 
-    def _reply(self, conn: BlockingConnection, request_id: int) -> bytes | APIFailure:
+    def _reply(self, conn: BlockingConnection, request_id: int, approve: Approve | None) -> bytes | APIFailure:
         try:
-            while not isinstance(item := _next(conn, request_id), _Done):
+            while not isinstance(item := _next(conn, request_id, approve), _Done):
                 pass  # a request that is not streamed has no items
         except APIFailure as failure:
             self.release(conn)
@@ -155,7 +179,13 @@ class DirectDaemon:
         return bytes(item.result)
 
     def _stream(
-        self, conn: BlockingConnection, request_id: int, early: Early, maker: StreamMaker, chat: bool
+        self,
+        conn: BlockingConnection,
+        request_id: int,
+        early: Early,
+        maker: StreamMaker,
+        chat: bool,
+        approve: Approve | None,
     ) -> OpenAIStream | APIFailure | None:
         """openai's ``Stream``, made while Codex works (unless its first event is in within
         ``STREAM_OBJECTS_DELAY_S``), returned once the first event is in."""
@@ -164,7 +194,7 @@ class DirectDaemon:
         events: SocketEvents | None = None
         try:
             request = maker.request()
-            events = SocketEvents(self, conn, request_id, request, chat)
+            events = SocketEvents(self, conn, request_id, request, chat, approve)
             ignored = stream_and_ignored(early.body)[1] if chat else responses_ignored(early.body)
             headers = {**SSE_HEADERS, **ignored_headers(ignored)}
             response = httpx2.Response(200, headers=headers, stream=events, request=request)
@@ -233,7 +263,7 @@ class DirectDaemon:
         conn.cancel(request_id)
         try:
             conn.sock.settimeout(CLOSE_WAIT_S)
-            while not isinstance(_next(conn, request_id), _Done):
+            while not isinstance(_next(conn, request_id, None), _Done):  # stopping: approvals declined
                 pass
         except (APIFailure, ConnectionLost, OSError):
             pass  # "cancelled", as expected; or the connection is broken
@@ -266,9 +296,15 @@ class SocketEvents(httpx2.SyncByteStream):
     is told to stop the request."""
 
     def __init__(
-        self, owner: DirectDaemon, conn: BlockingConnection, request_id: int, request: httpx2.Request, chat: bool
+        self,
+        owner: DirectDaemon,
+        conn: BlockingConnection,
+        request_id: int,
+        request: httpx2.Request,
+        chat: bool,
+        approve: Approve | None,
     ) -> None:
-        self._owner, self._conn, self._id, self._request = owner, conn, request_id, request
+        self._owner, self._conn, self._id, self._request, self._approve = owner, conn, request_id, request, approve
         self._frame: Callable[[bytes], bytes] = sse if chat else sse_event
         self._last = SSE_DONE if chat else b""
         self._first: bytes | None = None
@@ -302,7 +338,7 @@ class SocketEvents(httpx2.SyncByteStream):
         """The next event, framed; None at the end.  The request's failure is raised as
         :class:`APIFailure`; interrupted, the daemon is told to stop the request."""
         try:
-            item = _next(self._conn, self._id)
+            item = _next(self._conn, self._id, self._approve)
         except ConnectionLost as exc:
             self._finish()
             raise connection_lost(exc) from None

@@ -128,9 +128,10 @@ class TransportCore:
         maybe retry.  A stream's request, HTTP response and openai ``Stream`` are made on the engine
         loop while Codex works (:class:`StreamObjects`); its events start flowing once the
         dispatch succeeded."""
-        direct = self._direct() if self.options.approvals is decline_all else None
+        direct = self._direct()
         if direct is not None:
-            reply = direct.sync.answer(early, self._options_for(early.timeout), stream)
+            approve = None if self.options.approvals is decline_all else self._approve_on_loop
+            reply = direct.sync.answer(early, self._options_for(early.timeout), stream, approve)
             if isinstance(reply, APIFailure):
                 early.task = self.loop.run(_failing(reply))  # openai's pipeline claims it, to raise or retry
                 return None
@@ -146,8 +147,7 @@ class TransportCore:
     def _direct(self) -> _CallerConnections | None:
         """The callers' own connections to the daemon (:mod:`claif_cod.transport.direct_daemon` for
         sync callers, :mod:`claif_cod.transport.loop_daemon` for async ones), once the engine loop's
-        backend is connected to one.  A sync client with an approval handler does not use its own:
-        the handler is a coroutine, run on the engine loop."""
+        backend is connected to one."""
         backend = self._backend
         daemon = backend.daemon if backend is not None else None
         if daemon is None or not daemon.conn.alive:
@@ -166,6 +166,11 @@ class TransportCore:
                     direct.close()
                 direct = self._direct_connections = _CallerConnections(path, DirectDaemon(path), LoopDaemon(path))
             return direct
+
+    def _approve_on_loop(self, request: ApprovalRequest) -> Decision:
+        """A sync client's approval handler run on the engine loop, as for its requests there: for a
+        request on a caller's own connection, from the caller's thread."""
+        return self.loop.run(_asked(self.options.approvals, request))
 
     async def answer_async(self, early: Early, stream: StreamMaker | None) -> bytes | OpenAIStream | None:
         caller = asyncio.get_running_loop()
@@ -316,15 +321,17 @@ def _on_loop(handler: ApprovalHandler, caller: asyncio.AbstractEventLoop) -> App
     """An async client's approval handler, run on the loop of the request that asks: the handler may
     await that loop's futures and queues (an editor waiting for its user's answer)."""
 
-    async def asked(request: ApprovalRequest) -> Decision:
-        return await handler(request)
-
     async def ask(request: ApprovalRequest) -> Decision:
         if asyncio.get_running_loop() is caller:  # a caller loop's own daemon connection
             return await handler(request)
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(asked(request), caller))
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_asked(handler, request), caller))
 
     return ask
+
+
+async def _asked(handler: ApprovalHandler, request: ApprovalRequest) -> Decision:
+    """The handler's answer, as a coroutine (a handler may return any awaitable)."""
+    return await handler(request)
 
 
 async def _failing(failure: APIFailure) -> asyncio.Task[Reply]:

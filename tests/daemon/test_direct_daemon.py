@@ -17,7 +17,7 @@ from chat_messages import user
 from daemon_process import DaemonProcess, full_daemon, refusals, run_script
 from waiting import wait_until
 
-from claif_cod import CodexClient
+from claif_cod import ApprovalRequest, CodexClient, Decision
 from claif_cod.testing import ModelServer
 from claif_cod.transport import direct_daemon
 from claif_cod.transport.backend import IGNORED_HEADER
@@ -108,16 +108,38 @@ def test_approvals_are_declined_without_a_handler(
     assert loop_calls == {"chat": 1}
 
 
-def test_a_client_with_an_approval_handler_keeps_the_engine_loop(
-    daemon: DaemonProcess, workdir: Path, loop_calls: Counter[str]
+@pytest.mark.parametrize("answer", ["accept", "raise"])
+def test_an_approval_handler_is_run_on_the_engine_loop_for_a_callers_connection(
+    daemon: DaemonProcess, workdir: Path, loop_calls: Counter[str], answer: str
 ) -> None:
-    async def handler(_request: Any) -> str:
-        return "decline"
+    """As for a request through the engine loop: the handler (a coroutine) runs there, and one that
+    raises is logged and declined; the request itself stays on the caller's own connection."""
+    asked: list[tuple[str, str | None]] = []
 
-    with CodexClient(daemon="require", model="o4-mini", approval_handler=handler) as client:
-        for text in ("one", "two"):
-            client.chat.completions.create(messages=[user(text)])
-    assert loop_calls == {"chat": 2}
+    async def handler(request: ApprovalRequest) -> Decision:
+        asked.append((threading.current_thread().name, request.command))
+        if answer == "raise":
+            raise RuntimeError("the handler failed")
+        return "accept"
+
+    with CodexClient(
+        daemon="require",
+        model="o4-mini",
+        approval_policy="untrusted",
+        sandbox_mode="workspace-write",
+        approval_handler=handler,
+    ) as client:
+        client.chat.completions.create(messages=[user("warm")])
+        reply = client.chat.completions.create(messages=[user("[[tool:touch plain.txt]] go")])
+        assert (reply.choices[0].message.content or "").startswith("Tool said:")
+        stream = client.chat.completions.create(messages=[user("[[tool:touch streamed.txt]] go")], stream=True)
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+        assert text.startswith("Tool said:")
+    assert [thread for thread, _ in asked] == ["claif-cod-engine"] * 2
+    assert all("touch" in (command or "") for _, command in asked)
+    for name in ("plain.txt", "streamed.txt"):
+        assert (workdir / name).exists() == (answer == "accept")
+    assert loop_calls == {"chat": 1}
 
 
 def test_ctrl_c_stops_the_turn_in_the_daemon(
@@ -268,7 +290,7 @@ def test_a_script_that_never_closes_its_client_or_stream_exits_quietly(
     daemon: DaemonProcess, daemon_env: dict[str, str], workdir: Path
 ) -> None:
     script = """
-        from claif_cod import CodexClient
+        from claif_cod import ApprovalRequest, CodexClient, Decision
 
         client = CodexClient(daemon="require", model="o4-mini")
         client.chat.completions.create(messages=[{"role": "user", "content": "warm"}])

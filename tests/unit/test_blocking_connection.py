@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import msgspec
 import pytest
 
+from claif_cod.engine.turns import ApprovalRequest, Decision
 from claif_cod.openai_compat.errors import APIFailure
 from claif_cod.protocol import (
     ApprovalRequestedNotification,
@@ -55,8 +57,8 @@ def chunk(request_id: int, text: str) -> ChatCompletionsChunkNotification:
 def test_a_requests_items_then_its_reply_others_skipped(pair: tuple[BlockingConnection, socket.socket]) -> None:
     conn, daemon = pair
     sent(daemon, chunk(9, "not ours"), chunk(1, "a"), Response(id=8, result=None), Response(id=1, result="done"))
-    assert _next(conn, 1) == msgspec.Raw(b'"a"')
-    assert _next(conn, 1) == _Done(msgspec.Raw(b'"done"'))
+    assert _next(conn, 1, None) == msgspec.Raw(b'"a"')
+    assert _next(conn, 1, None) == _Done(msgspec.Raw(b'"done"'))
 
 
 def test_an_error_reply_is_the_requests_failure_and_leaves_the_connection_usable(
@@ -65,7 +67,7 @@ def test_an_error_reply_is_the_requests_failure_and_leaves_the_connection_usable
     conn, daemon = pair
     sent(daemon, ErrorResponse(id=1, error=InvalidRequest("no").to_error()))
     with pytest.raises(APIFailure):
-        _next(conn, 1)
+        _next(conn, 1, None)
     assert not conn.broken and conn.idle()
 
 
@@ -75,20 +77,40 @@ def test_an_error_about_the_connection_fails_the_request_and_the_connection(
     conn, daemon = pair
     sent(daemon, ErrorResponse(id=None, error=InvalidRequest("frame too large").to_error()))
     with pytest.raises(APIFailure, match="frame too large"):
-        _next(conn, 1)
+        _next(conn, 1, None)
     assert not conn.idle()
 
 
-def test_approvals_are_declined(pair: tuple[BlockingConnection, socket.socket]) -> None:
+def _accept(request: ApprovalRequest) -> Decision:
+    assert (request.kind, request.command, request.item_id) == ("command", "touch x", "a1")
+    return "accept"
+
+
+def _fail(_request: ApprovalRequest) -> Decision:
+    raise RuntimeError("the handler failed")
+
+
+@pytest.mark.parametrize(
+    ("kind", "approve", "decision"),
+    [
+        ("command", None, "decline"),
+        ("command", _accept, "accept"),
+        ("command", _fail, "decline"),  # logged, as in-process
+        ("permissions", _accept, "decline"),  # a kind the handler is not asked about
+    ],
+)
+def test_approvals_are_decided_by_the_handler_or_declined(
+    pair: tuple[BlockingConnection, socket.socket], kind: Any, approve: Any, decision: str
+) -> None:
     conn, daemon = pair
     params = ApprovalRequestedParams(
-        approval_id="a1", request_id=1, kind="command", thread_id="t", turn_id="u", deadline_s=5.0
+        approval_id="a1", request_id=1, kind=kind, thread_id="t", turn_id="u", deadline_s=5.0, command="touch x"
     )
     sent(daemon, ApprovalRequestedNotification(params=params), Response(id=1, result=None))
-    assert isinstance(_next(conn, 1), _Done)
+    assert isinstance(_next(conn, 1, approve), _Done)
     [answer] = received(daemon)
     assert isinstance(answer, ApprovalRespondRequest)
-    assert (answer.params.approval_id, answer.params.decision) == ("a1", "decline")
+    assert (answer.params.approval_id, answer.params.decision) == ("a1", decision)
 
 
 def test_a_malformed_frame_or_a_closed_socket_loses_the_connection(
@@ -97,7 +119,7 @@ def test_a_malformed_frame_or_a_closed_socket_loses_the_connection(
     conn, daemon = pair
     daemon.sendall(b"\x00\x00\x00\x05nope!")
     with pytest.raises(ConnectionLost):
-        _next(conn, 1)
+        _next(conn, 1, None)
     assert conn.broken
 
 
@@ -106,7 +128,7 @@ def test_idle_drops_late_replies_and_notices_a_closed_socket(pair: tuple[Blockin
     sent(daemon, Response(id=7, result=None))  # the reply to an approval answer, after the request ended
     assert conn.idle()
     sent(daemon, Response(id=2, result="mine"))
-    assert _next(conn, 2) == _Done(msgspec.Raw(b'"mine"'))
+    assert _next(conn, 2, None) == _Done(msgspec.Raw(b'"mine"'))
     daemon.close()
     assert not conn.idle()
 

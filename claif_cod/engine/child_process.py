@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from claif_cod._forked import let_go_after_fork, transport_name
 from claif_cod.engine.errors import CodexStartFailed
 
 LINE_LIMIT = 256 * 1024 * 1024
@@ -36,6 +37,8 @@ class ChildProcess:
 
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
+        if proc.stdin is not None:  # a copy of its input, held in a forked child, would keep it from ending
+            let_go_after_fork(self, [transport_name(proc.stdin.transport)])
         self._stderr: deque[bytes] = deque()
         self._stderr_size = 0
         self.stderr_reader = asyncio.create_task(self._read_stderr(), name=f"codex-stderr-{proc.pid}")

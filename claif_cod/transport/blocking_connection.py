@@ -14,6 +14,7 @@ import socket
 from collections import deque
 from pathlib import Path
 
+from claif_cod._forked import fd_name, let_go_after_fork
 from claif_cod.engine.turns import Decision
 from claif_cod.protocol import (
     ApprovalRequestedNotification,
@@ -47,6 +48,7 @@ class ConnectionLost(Exception):
 class BlockingConnection:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        let_go_after_fork(self, [fd_name(sock.fileno())])
         self._decoder = FrameDecoder()
         self._messages: deque[Message] = deque()
         self._ids = itertools.count(1)

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from claif_cod._forked import let_go_after_fork, transport_name
 from claif_cod._log import get_logger
 from claif_cod._version import __version__
 from claif_cod.chained_stream import ChainedStream
@@ -165,6 +166,7 @@ class DaemonConnection:
             raise UntrustedDaemon(f"refusing to talk to claif-codd at {path}: {exc}") from None
         conn = cls(reader, writer)
         conn.path = path
+        let_go_after_fork(conn, [transport_name(writer.transport)])
         try:
             raw = await asyncio.wait_for(
                 conn.call(hello_request(conn.next_id(), client_name)),

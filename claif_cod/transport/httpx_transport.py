@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import os
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -54,6 +55,11 @@ class _CallerConnections(NamedTuple):
         self.loops.close()
 
 
+_cores: weakref.WeakSet[TransportCore] = weakref.WeakSet()
+_inherited: list[object] = []
+"""In a forked child, the parent's engine state (see :meth:`TransportCore._after_fork`): kept, never used."""
+
+
 class TransportCore:
     """Shared by the sync and async transports: the engine loop, the backend and the options."""
 
@@ -67,6 +73,7 @@ class TransportCore:
         self._lock = threading.Lock()
         self.closed = False
         self._clients = 0
+        _cores.add(self)
 
     def attach(self, client: object) -> None:
         """``client`` (the original or a copy) uses this core: it is released, as by :meth:`release`,
@@ -74,6 +81,15 @@ class TransportCore:
         with self._lock:
             self._clients += 1
         weakref.finalize(client, self._detach).atexit = False  # at exit, loop_thread ends every loop
+
+    def _after_fork(self) -> None:
+        """In a forked child: the engine loop's thread is not here, and its Codex children and daemon
+        connections are the parent's (two processes on one would mix their requests and answers).
+        This process starts its own on its next request; the parent's are kept, never used (their
+        pipes and sockets were let go of: :mod:`claif_cod._forked`)."""
+        self._lock = threading.Lock()  # another thread may have held it at the fork
+        _inherited.append((self._loop, self._backend, self._direct_connections))
+        self._loop, self._backend, self._direct_connections = None, None, None
 
     def _detach(self) -> None:
         with self._lock:
@@ -315,6 +331,14 @@ class TransportCore:
             if self._direct_connections is not None:
                 self._direct_connections.close()
             return self._loop
+
+
+def _after_fork_in_child() -> None:
+    for core in list(_cores):
+        core._after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _on_loop(handler: ApprovalHandler, caller: asyncio.AbstractEventLoop) -> ApprovalHandler:

@@ -18,6 +18,7 @@ import atexit
 import concurrent.futures
 import contextlib
 import functools
+import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, Generic, TypeVar
@@ -31,6 +32,20 @@ CLEANUP_TIMEOUT_S = 10.0
 _running: set[LoopThread] = set()
 _running_lock = threading.RLock()
 """Reentrant: a finalizer may end a loop from inside a critical section of the same thread."""
+_inherited: list[LoopThread] = []
+"""In a forked child, the loops that ran in its parent: their threads, tasks and Codex children are
+the parent's, so nothing here runs or ends them.  They are kept and never freed (freeing a loop
+that still believes it runs, and its pending tasks, would be reported)."""
+
+
+def _after_fork_in_child() -> None:
+    global _running_lock
+    _running_lock = threading.RLock()  # another thread may have held it at the fork
+    _inherited.extend(_running)
+    _running.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:

@@ -1,0 +1,38 @@
+"""A client used before ``os.fork()`` works in the child through the daemon too, on connections of
+its own: on the parent's, two processes would number their requests alike and could each read the
+other's answers (until this was fixed, the child's first request waited forever).  The child lets go
+at once of its copies of the parent's connections, so the daemon sees them close when the parent
+closes its client.  In-process: tests/integration/test_forked_child.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from daemon_process import DaemonProcess
+from forked_script import run_forking_script
+from waiting import wait_until
+
+pytestmark = [pytest.mark.codex, pytest.mark.timeout(150)]
+
+
+def test_a_forked_child_asks_on_its_own_connections(
+    daemon: DaemonProcess, daemon_env: dict[str, str], workdir: Path
+) -> None:
+    def parents_connections_closed() -> None:
+        # the child's two (its engine loop's, its caller connection) and this status call's
+        wait_until(lambda: daemon.status().connections == 3, "the parent's connections to close")
+
+    lines, stderr = run_forking_script(
+        workdir, {**daemon_env, "CLAIF_COD_DAEMON": "require"}, while_child_holds=parents_connections_closed
+    )
+    assert stderr == ""
+    parent = [line for line in lines if line["who"] == "parent"]
+    (child,) = [line for line in lines if line["who"] == "child"]
+    assert parent[0]["replies"] == ["Echo: parent before"]
+    assert parent[1]["replies"] == [f"Echo: parent {i}" for i in range(3)]
+    assert child["replies"] == [f"Echo: child {i}" for i in range(3)]
+    assert parent[0]["codex"] == child["codex"] == []  # both through the daemon
+    assert len(parent[0]["held"]) == 2 and not set(parent[0]["held"]) & set(child["fds"])
+    assert parent[3]["child_exit"] == 0

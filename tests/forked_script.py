@@ -1,0 +1,99 @@
+"""A script that forks with a used client, as ``multiprocessing`` does on Linux, for the in-process and
+daemon tests of what a forked child does (tests/integration/test_forked_child.py,
+tests/daemon/test_forked_child_daemon.py).
+
+Parent and child each ask three questions at the same time; the child then keeps everything it
+inherited open until the parent has closed its client and the test said so on the parent's stdin.
+Each process prints JSON lines: the replies it got, the Codex processes its client drove (in-process);
+the parent what its client holds (its Codex processes' input, its daemon connections, as ``/proc``
+names them), the child what it holds after its questions (every descriptor).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, os, signal, sys, warnings
+    from claif_cod import CodexClient
+    from claif_cod._forked import fd_name, transport_name
+
+    client = CodexClient(model="o4-mini")
+
+    def ask(text):
+        return client.chat.completions.create(messages=[{"role": "user", "content": text}]).choices[0].message.content
+
+    def codex():
+        local = client.backend.local if client.backend is not None else None
+        return [server.pid for _, server, *_ in local.engine.processes()] if local is not None else []
+
+    def held():  # what the parent's client holds: its Codex processes' input, its daemon connections
+        backend, direct = client.backend, client._core._direct_connections
+        servers = [server for _, server, *_ in backend.local.engine.processes()] if backend.local else []
+        names = [transport_name(server._child.proc.stdin.transport) for server in servers]
+        names += [transport_name(backend.daemon.conn._writer.transport)] if backend.daemon else []
+        return names + ([fd_name(conn.sock.fileno()) for conn in direct.sync._idle] if direct else [])
+
+    def report(**fields):
+        print(json.dumps(fields), flush=True)
+
+    ask("parent warm")  # a daemon client's second request has its own connection
+    report(who="parent", replies=[ask("parent before")], codex=codex(), held=held())
+    go, hold = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # Python 3.12+: fork() with threads running
+        pid = os.fork()
+    if pid == 0:
+        os.close(hold)
+        signal.alarm(60)  # a child that hangs ends, and the test sees what it did not print
+        replies = [ask(f"child {i}") for i in range(3)]
+        fds = [fd_name(int(fd)) for fd in os.listdir("/proc/self/fd")]
+        report(who="child", replies=replies, codex=codex(), fds=fds)
+        os.read(go, 1)  # everything inherited stays open until the parent has closed its client
+        sys.exit(0)
+    os.close(go)
+    report(who="parent", replies=[ask(f"parent {i}") for i in range(3)])
+    client.close()
+    report(who="parent", closed=True)
+    sys.stdin.readline()  # the test has looked at what the child holds
+    os.close(hold)
+    report(who="parent", child_exit=os.waitpid(pid, 0)[1])
+    """
+)
+
+
+def run_forking_script(
+    cwd: Path, env: dict[str, str], while_child_holds: Callable[[], None] = lambda: None
+) -> tuple[list[dict[str, Any]], str]:
+    """The script's JSON lines and its stderr; ``while_child_holds`` runs once the parent's client
+    is closed and before the child lets go of what it inherited."""
+    proc = subprocess.Popen(
+        [sys.executable, "-X", "dev", "-W", "error", "-c", SCRIPT],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    lines: list[dict[str, Any]] = []
+    try:
+        for line in proc.stdout:
+            lines.append(json.loads(line))
+            if "closed" in lines[-1]:
+                while_child_holds()
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()
+    return lines, stderr

@@ -1,0 +1,37 @@
+"""A client used before ``os.fork()`` (``multiprocessing``'s default on Linux) works in the child.
+
+The engine loop's thread is not in the child and its Codex process is the parent's: the child gets
+its own on its next request, and lets go at once of its copy of the parent's Codex input, so that
+the parent's ``close()`` still ends Codex with end of input (with a copy held open in the child,
+Codex saw none, and the kill ladder went on to SIGTERM 2 s later).
+Through a daemon: tests/daemon/test_forked_child_daemon.py.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from forked_script import run_forking_script
+from test_unclosed_client import gone
+
+pytestmark = [pytest.mark.codex, pytest.mark.timeout(150)]
+
+
+def test_a_forked_child_gets_its_own_codex_and_leaves_the_parents_alone(codex_home: Path, workdir: Path) -> None:
+    env = {**os.environ, "CLAIF_COD_DAEMON": "off"}
+    lines, stderr = run_forking_script(workdir, env)
+    assert stderr == ""
+    parent = [line for line in lines if line["who"] == "parent"]
+    (child,) = [line for line in lines if line["who"] == "child"]
+    assert parent[0]["replies"] == ["Echo: parent before"]
+    assert parent[1]["replies"] == [f"Echo: parent {i}" for i in range(3)]
+    assert child["replies"] == [f"Echo: child {i}" for i in range(3)]
+    (parents_codex,) = parent[0]["codex"]
+    (childs_codex,) = child["codex"]
+    assert childs_codex != parents_codex
+    (codex_input,) = parent[0]["held"]
+    assert codex_input is not None and codex_input not in child["fds"]
+    assert parent[3]["child_exit"] == 0
+    assert gone(childs_codex) and gone(parents_codex)

@@ -71,9 +71,22 @@ SCRIPT = textwrap.dedent(
 
 def run_forking_script(
     cwd: Path, env: dict[str, str], while_child_holds: Callable[[], None] = lambda: None
-) -> tuple[list[dict[str, Any]], str]:
-    """The script's JSON lines and its stderr; ``while_child_holds`` runs once the parent's client
-    is closed and before the child lets go of what it inherited."""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the parent reported before the fork and what the child reported, once each got its own
+    replies, both exited and nothing was written to stderr; ``while_child_holds`` runs once the
+    parent's client is closed and before the child lets go of what it inherited."""
+    lines, stderr = _run(cwd, env, while_child_holds)
+    assert stderr == ""
+    parent = [line for line in lines if line["who"] == "parent"]
+    (child,) = [line for line in lines if line["who"] == "child"]
+    assert parent[0]["replies"] == ["Echo: parent before"]
+    assert parent[1]["replies"] == [f"Echo: parent {i}" for i in range(3)]
+    assert child["replies"] == [f"Echo: child {i}" for i in range(3)]
+    assert parent[3]["child_exit"] == 0
+    return parent[0], child
+
+
+def _run(cwd: Path, env: dict[str, str], while_child_holds: Callable[[], None]) -> tuple[list[dict[str, Any]], str]:
     proc = subprocess.Popen(
         [sys.executable, "-X", "dev", "-W", "error", "-c", SCRIPT],
         cwd=cwd,

@@ -24,15 +24,8 @@ def test_a_forked_child_asks_on_its_own_connections(
         # the child's two (its engine loop's, its caller connection) and this status call's
         wait_until(lambda: daemon.status().connections == 3, "the parent's connections to close")
 
-    lines, stderr = run_forking_script(
+    parent, child = run_forking_script(
         workdir, {**daemon_env, "CLAIF_COD_DAEMON": "require"}, while_child_holds=parents_connections_closed
     )
-    assert stderr == ""
-    parent = [line for line in lines if line["who"] == "parent"]
-    (child,) = [line for line in lines if line["who"] == "child"]
-    assert parent[0]["replies"] == ["Echo: parent before"]
-    assert parent[1]["replies"] == [f"Echo: parent {i}" for i in range(3)]
-    assert child["replies"] == [f"Echo: child {i}" for i in range(3)]
-    assert parent[0]["codex"] == child["codex"] == []  # both through the daemon
-    assert len(parent[0]["held"]) == 2 and not set(parent[0]["held"]) & set(child["fds"])
-    assert parent[3]["child_exit"] == 0
+    assert parent["codex"] == child["codex"] == []  # both through the daemon
+    assert len(parent["held"]) == 2 and not set(parent["held"]) & set(child["fds"])

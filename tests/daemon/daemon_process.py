@@ -6,7 +6,6 @@ import asyncio
 import json
 import subprocess
 import sys
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,18 +62,6 @@ class DaemonProcess:
     def stop(self) -> int:
         assert self.proc is not None
         return stop_daemon(self.proc)
-
-
-def run_script(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """``script`` in a fresh interpreter, as a user runs it, with every warning an error."""
-    return subprocess.run(
-        [sys.executable, "-X", "dev", "-W", "error", "-c", textwrap.dedent(script)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def full_daemon(daemon: DaemonProcess) -> BlockingConnection:

@@ -13,7 +13,8 @@ from typing import Any
 import openai
 import pytest
 from chat_messages import user
-from daemon_process import DaemonProcess, full_daemon, refusals, run_script
+from daemon_process import DaemonProcess, full_daemon, refusals
+from fresh_script import run_script
 from loop_handlers import answered_on
 from waiting import wait_until
 

@@ -4,7 +4,9 @@ and failures raised as ``openai``'s own exceptions."""
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import cast
 
@@ -13,7 +15,7 @@ import msgspec
 import openai
 
 from claif_cod.engine.inbox import Inbox
-from claif_cod.openai_compat.errors import APIFailure
+from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.transport.loop_thread import Outcome, Pump
 
 _encoder = msgspec.json.Encoder()
@@ -75,6 +77,7 @@ class SyncEvents(httpx2.SyncByteStream):
         self._queue: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self._pump: Pump[bytes] = Pump(self._queue.put)
         self._done = False
+        _sync_streams.add(self)
 
     def start(self, events: AsyncIterator[bytes]) -> SyncEvents:
         """On the engine loop: the events start flowing."""
@@ -99,6 +102,29 @@ class SyncEvents(httpx2.SyncByteStream):
             self._done = True
             self._pump.cancel()
             self._pump.closed.wait(30)  # the turn is interrupted before close() returns
+
+    def _forked(self) -> None:
+        """In a forked child: these events come from the parent's engine thread, which is not here.
+        Read on, they end in openai's ``APIConnectionError`` instead of a wait that never ends, and
+        closing them does not wait for the parent's turn."""
+        self._queue.put((False, _IN_PARENT))
+        self._pump.closed.set()
+
+
+_sync_streams: weakref.WeakSet[SyncEvents] = weakref.WeakSet()
+_IN_PARENT = APIFailure(
+    "connection",
+    0,
+    ErrorDetail("this stream was opened before the process forked: read it in the parent", "connection_error"),
+)
+
+
+def _after_fork_in_child() -> None:
+    for events in list(_sync_streams):
+        events._forked()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class AsyncEvents(httpx2.AsyncByteStream):

@@ -11,9 +11,9 @@ Each piece below is what one side runs per streamed turn, without Codex (10 mess
 ``floor``            what a hand-written client runs: encode ``turn/start``, decode the first delta
 ``ours: request``    ``create()``'s request (``fast_create.prepare``), the engine's parse and history
                      hash (``parse_chat_request``, ``history_digest``)
-``ours: 1st chunk``  the first chunk as a client's ``Stream`` gets it from the transport: its event
-                     split off, its JSON parsed and openai's ``ChatCompletionChunk`` built
-                     (``openai_objects.FastObjects``)
+``ours: 1st chunk``  the first chunk as a client's ``Stream`` gets it from the transport: its
+                     event's data split off and openai's ``ChatCompletionChunk`` built from it
+                     (``event_stream``, ``openai_objects.event_from_json``)
 
 Each is timed back to back ("hot") and right after the thread slept 0.1 to 10 ms, medians of
 ``--rounds`` each.  Nothing asserts on time.
@@ -34,10 +34,10 @@ from openai.types.chat import ChatCompletionChunk
 
 from claif_cod.engine import wire, wire_notifications
 from claif_cod.engine.config import ProcessKey
-from claif_cod.event_stream import split_events
+from claif_cod.event_stream import split_data
 from claif_cod.fast_create import CHAT, prepare
 from claif_cod.openai_compat.request import parse_chat_request
-from claif_cod.openai_objects import FastObjects
+from claif_cod.openai_objects import event_from_json
 from claif_cod.transport.backend import sse
 
 IDLE_MS = (0.0, 0.1, 1.0, 2.0, 10.0)
@@ -75,12 +75,9 @@ def our_request() -> None:
     parsed.conversation.history_digest(KEY)
 
 
-_objects = FastObjects()
-
-
 def our_first_chunk() -> None:
-    (event,) = split_events(CHUNK)
-    _objects._process_response_data(data=event.json(), cast_to=ChatCompletionChunk, response=None)
+    (data,) = split_data(CHUNK)
+    event_from_json(None, ChatCompletionChunk, data, None)
 
 
 PIECES: dict[str, Callable[[], None]] = {

@@ -1,22 +1,25 @@
 """openai's ``Stream`` and ``AsyncStream``, reading claif_cod's own events directly.
 
 openai reads a stream's server-sent events through httpx's byte iteration (its content decoders,
-its chunker) and its own SSE parser: ~50 Python calls for each event, which for the first chunk
-come right after Codex ran, when that code is cold.  The events claif_cod's transport hands over
-are whole events it framed itself (``event:`` and ``data:`` lines, each event ending in a blank
-line), so these subclasses split them into openai's ``ServerSentEvent`` at once and leave
-everything else to openai: ``[DONE]``, error events, building each chunk or event object and
-closing the response.  A response from anywhere else is read as openai reads it.
+its chunker) and its own SSE parser, then parses each event's JSON with ``json.loads`` and checks
+it for an ``error`` key before building its object: ~50 Python calls for each event, which for the
+first chunk come right after Codex ran, when that code is cold.  The events claif_cod's transport
+hands over are whole events it framed itself (``event:`` and ``data:`` lines, each event ending in
+a blank line) from objects it encoded itself (never an ``error`` event: a failure is raised as
+openai's exception by the events' iterator), so for them these subclasses take each event's data
+at once, end at ``[DONE]`` and build each chunk or event from its JSON
+(:func:`claif_cod.openai_objects.event_from_json`), closing the response at the end as openai
+does.  A response from anywhere else is read as openai reads it.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from typing import TypeVar
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from typing import Any, TypeVar
 
 from openai import AsyncStream, Stream
-from openai._streaming import ServerSentEvent
 
+from claif_cod.openai_objects import event_from_json
 from claif_cod.transport.direct_daemon import SocketEvents
 from claif_cod.transport.loop_daemon import LoopEvents
 from claif_cod.transport.stream_events import AsyncEvents, SyncEvents
@@ -25,37 +28,62 @@ _T = TypeVar("_T")
 
 
 class EventStream(Stream[_T]):
-    def _iter_events(self) -> Iterator[ServerSentEvent]:
+    def __stream__(self) -> Iterator[_T]:
         events = self.response.stream
         if not isinstance(events, (SyncEvents, SocketEvents)):
-            yield from super()._iter_events()
+            yield from super().__stream__()
             return
-        for framed in events:
-            yield from split_events(framed)
+        cast_to: Any = self._cast_to
+        try:
+            for data in _data(events):
+                yield event_from_json(self._client, cast_to, data, self.response)
+        finally:
+            self.response.close()
 
 
 class AsyncEventStream(AsyncStream[_T]):
-    async def _iter_events(self) -> AsyncIterator[ServerSentEvent]:
+    async def __stream__(self) -> AsyncIterator[_T]:
         events = self.response.stream
         if not isinstance(events, (AsyncEvents, LoopEvents)):
-            async for event in super()._iter_events():
-                yield event
+            async for item in super().__stream__():
+                yield item
             return
-        async for framed in events:
-            for event in split_events(framed):
-                yield event
+        cast_to: Any = self._cast_to
+        try:
+            async for data in _data_async(events):
+                yield event_from_json(self._client, cast_to, data, self.response)
+        finally:
+            await self.response.aclose()
 
 
-def split_events(framed: bytes) -> list[ServerSentEvent]:
-    """The events of ``framed`` as claif_cod frames them (see ``transport.backend.sse``): an optional
-    ``event: name`` line, then one ``data:`` line (JSON has no raw line breaks), then a blank line."""
-    events = []
+def _data(events: Iterable[bytes]) -> Iterator[bytes]:
+    """Each event's data up to ``[DONE]``.  The events are read to their end (nothing follows it, as
+    openai drains an HTTP/1.1 response there), so that closing them has nothing left to stop."""
+    done = False
+    for framed in events:
+        for data in split_data(framed):
+            done = done or data.startswith(b"[DONE]")
+            if not done:
+                yield data
+
+
+async def _data_async(events: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    done = False
+    async for framed in events:
+        for data in split_data(framed):
+            done = done or data.startswith(b"[DONE]")
+            if not done:
+                yield data
+
+
+def split_data(framed: bytes) -> list[bytes]:
+    """The data of each event in ``framed`` as claif_cod frames them (see ``transport.backend.sse``): an
+    optional ``event: name`` line, then one ``data:`` line (JSON has no raw line breaks), then a blank line."""
+    found = []
     for block in framed.split(b"\n\n"):
         if not block:
             continue
-        name = None
         if block.startswith(b"event: "):
-            line, _, block = block.partition(b"\n")
-            name = line[7:].decode()
-        events.append(ServerSentEvent(event=name, data=block.removeprefix(b"data: ").decode()))
-    return events
+            block = block.partition(b"\n")[2]
+        found.append(block.removeprefix(b"data: "))
+    return found

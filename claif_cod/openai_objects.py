@@ -55,6 +55,19 @@ def from_json(cast_to: type[openai.BaseModel], body: bytes) -> openai.BaseModel:
     return parsed
 
 
+def event_from_json(client: Any, cast_to: Any, data: bytes, response: Any) -> Any:
+    """A streamed chunk or event as the client's ``Stream`` builds it from its JSON ``data``: a type
+    whose equality is checked is validated from the JSON itself (openai would parse it with
+    ``json.loads`` and check it for an ``error`` key first: ~8 µs a chunk hot, against ~3); the
+    others go through the client's own ``_process_response_data``."""
+    if cast_to in VALIDATED:
+        try:
+            return cast_to.model_validate_json(data)
+        except pydantic.ValidationError:
+            pass
+    return client._process_response_data(data=json.loads(data), cast_to=cast_to, response=response)
+
+
 class FastObjects:
     """Mixed into both clients (before openai's classes): their ``Stream`` chunks, raw responses'
     ``parse()`` and every other object openai builds go through here."""

@@ -1,6 +1,7 @@
 """The objects create() returns are the ones openai's own pipeline builds from the same replies:
-pydantic's validation (claif_cod.openai_objects) against openai's ``construct_type``, compared
-field by field, type by type, on real replies of every shape claif_cod sends."""
+pydantic's validation (claif_cod.openai_objects: ``from_json`` for a reply, ``event_from_json`` for
+each streamed chunk or event) against openai's ``construct_type``, compared field by field, type by
+type, on real replies of every shape claif_cod sends."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from openai.types.responses import Response, ResponseStreamEvent
 from test_tools import PARALLEL, TOOLS
 
 from claif_cod import CodexClient
-from claif_cod.openai_objects import EVENTS, VALIDATED, FastObjects, from_json
+from claif_cod.openai_objects import EVENTS, VALIDATED, event_from_json, from_json
 
 pytestmark = pytest.mark.codex
 
@@ -70,11 +71,9 @@ def test_every_streamed_chunk_is_the_one_openai_builds(client: CodexClient, para
         lines = [line for line in response.iter_lines() if line.startswith("data: {")]
     assert lines
     for line in lines:
-        data = json.loads(line.removeprefix("data: "))
-        ours = FastObjects._process_response_data(
-            client, data=data, cast_to=ChatCompletionChunk, response=response.http_response
-        )
-        assert shape(ours) == shape(construct_type(type_=ChatCompletionChunk, value=data))
+        data = line.removeprefix("data: ").encode()
+        ours = event_from_json(client, ChatCompletionChunk, data, response.http_response)
+        assert shape(ours) == shape(construct_type(type_=ChatCompletionChunk, value=json.loads(data)))
 
 
 RESPONSES_REPLIES: list[dict[str, Any]] = [
@@ -116,10 +115,8 @@ def test_every_responses_stream_event_is_the_one_openai_builds(client: CodexClie
         with client.responses.with_streaming_response.create(**params, stream=True) as response:
             lines = [line for line in response.iter_lines() if line.startswith("data: {")]
         for line in lines:
-            data = json.loads(line.removeprefix("data: "))
-            seen.add(data["type"])
-            ours = FastObjects._process_response_data(
-                client, data=data, cast_to=ResponseStreamEvent, response=response.http_response
-            )
-            assert shape(ours) == shape(construct_type(type_=ResponseStreamEvent, value=data))
+            data = line.removeprefix("data: ").encode()
+            seen.add(json.loads(data)["type"])
+            ours = event_from_json(client, ResponseStreamEvent, data, response.http_response)
+            assert shape(ours) == shape(construct_type(type_=ResponseStreamEvent, value=json.loads(data)))
     assert seen == set(EVENTS)  # every event type claif_cod sends was compared

@@ -9,7 +9,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionChunk
 
-from claif_cod.event_stream import AsyncEventStream, EventStream, split_events
+from claif_cod.event_stream import AsyncEventStream, EventStream, split_data
 
 CHUNK = (
     b'{"id":"c","object":"chat.completion.chunk","created":1,"model":"m",'
@@ -17,16 +17,14 @@ CHUNK = (
 )
 
 
-def test_split_events_reads_every_event_of_a_frame() -> None:
+def test_split_data_reads_every_event_of_a_frame() -> None:
     framed = b"data: " + CHUNK + b"\n\nevent: response.done\ndata: {}\n\ndata: [DONE]\n\n"
-    events = split_events(framed)
-    assert [(e.event, e.data) for e in events] == [(None, CHUNK.decode()), ("response.done", "{}"), (None, "[DONE]")]
+    assert split_data(framed) == [CHUNK, b"{}", b"[DONE]"]
 
 
-def test_split_events_keeps_text_that_looks_like_framing_inside_json() -> None:
+def test_split_data_keeps_text_that_looks_like_framing_inside_json() -> None:
     data = b'{"text":"data: x\\n\\nevent: y"}'
-    (event,) = split_events(b"data: " + data + b"\n\n")
-    assert event.json() == {"text": "data: x\n\nevent: y"}
+    assert split_data(b"data: " + data + b"\n\n") == [data]
 
 
 def _client() -> openai.OpenAI:

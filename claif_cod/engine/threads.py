@@ -305,6 +305,8 @@ class Threads:
             except Exception:
                 log.warning("engine.resume_failed", thread_id=warm.thread_id)
             else:
+                if n == 1:
+                    return [warm], True
                 # An ephemeral thread cannot be forked: the other choices start from the same history.
                 more = (
                     self._start_anonymous(key, api_key, conversation, model, tools, ephemeral)

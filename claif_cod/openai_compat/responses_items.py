@@ -8,7 +8,7 @@ they are listed as sent, images included, and go when the response is deleted.
 
 from __future__ import annotations
 
-import uuid
+import os
 from typing import Any, Literal
 
 import msgspec
@@ -53,7 +53,7 @@ def input_items(request_input: str | list[dict[str, Any]]) -> bytes:
                 {"detail": "auto", **part} if isinstance(part, dict) and part.get("type") == "input_image" else part
                 for part in item["content"]
             ]
-        item.setdefault("id", f"{_ID_PREFIX.get(kind, 'item')}_{uuid.uuid4().hex}")
+        item.setdefault("id", f"{_ID_PREFIX.get(kind, 'item')}_{os.urandom(16).hex()}")
         item.setdefault("status", "completed")
         items.append(item)
     return _encoder.encode(items)

@@ -12,8 +12,8 @@ conversation (:mod:`.responses_replay`).
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
@@ -149,7 +149,7 @@ class _Run:
         self.streaming = streaming
         self.request = parsed.request
         self.response = Response(
-            id=f"resp_{uuid.uuid4().hex}",
+            id=f"resp_{os.urandom(16).hex()}",
             created_at=int(time.time()),
             model=parsed.request.model or "codex-default",
             status="in_progress",

@@ -136,6 +136,11 @@ class ChildProcess:
         finally:
             # Grandchildren that outlived the leader are still in its group.
             _signal_group(proc.pid, signal.SIGKILL)
+            # Our ends of its pipes, which would otherwise close only once their end of file is
+            # read: a loop ended right after the ladder could find them open (a ResourceWarning).
+            transport = getattr(proc, "_transport", None)  # asyncio's Process keeps it private
+            if transport is not None:
+                transport.close()
 
 
 def _pidfd_exit(pid: int) -> tuple[asyncio.Future[None] | None, Callable[[], None]]:

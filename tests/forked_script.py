@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fresh_script import run_script
+
 SCRIPT = textwrap.dedent(
     """
     import json, os, signal, sys, warnings
@@ -76,7 +78,7 @@ def run_forking_script(
     replies, both exited and nothing was written to stderr; ``while_child_holds`` runs once the
     parent's client is closed and before the child lets go of what it inherited."""
     lines, stderr = _run(cwd, env, while_child_holds)
-    assert stderr == ""
+    assert stderr == "", stderr
     parent = [line for line in lines if line["who"] == "parent"]
     (child,) = [line for line in lines if line["who"] == "child"]
     assert parent[0]["replies"] == ["Echo: parent before"]
@@ -110,3 +112,47 @@ def _run(cwd: Path, env: dict[str, str], while_child_holds: Callable[[], None]) 
         proc.kill()
         proc.wait()
     return lines, stderr
+
+
+STREAM_SCRIPT = """
+import os, signal, sys, warnings
+import openai
+from claif_cod import CodexClient
+
+client = CodexClient(model="o4-mini")
+client.chat.completions.create(messages=[{"role": "user", "content": "warm"}])  # a daemon's next are on own connections
+stream = client.chat.completions.create(
+    messages=[{"role": "user", "content": "[[slow:150]] one two three four"}], stream=True
+)
+chunks = iter(stream)
+first = next(chunks)
+unread = client.chat.completions.create(
+    messages=[{"role": "user", "content": "[[slow:150]] five six"}], stream=True
+)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)  # Python 3.12+: fork() with threads running
+    pid = os.fork()
+if pid == 0:
+    signal.alarm(20)  # neither closing nor reading on may wait for the parent's engine thread
+    unread.close()
+    try:
+        for chunk in chunks:
+            pass
+    except openai.APIConnectionError as exc:
+        print(f"child: {type(exc).__name__}: {exc.message}", flush=True)
+    stream.close()
+    sys.exit(0)
+text = "".join(c.choices[0].delta.content or "" for c in [first, *chunks] if c.choices)
+print("parent:", text, "/", "".join(c.choices[0].delta.content or "" for c in unread if c.choices), flush=True)
+print("child exit:", os.waitpid(pid, 0)[1], flush=True)
+"""
+"""Two streams opened before the fork, mid-way (a slow model): the child closes one unread and reads
+on the other, which must end in openai's error at once (an alarm turns a wait into a failure), while
+the parent reads both to their ends."""
+
+
+def run_stream_forking_script(cwd: Path, env: dict[str, str]) -> list[str]:
+    """What ``STREAM_SCRIPT`` printed; nothing may go to stderr."""
+    done = run_script(STREAM_SCRIPT, cwd, env)
+    assert done.stderr == "", done.stderr
+    return done.stdout.splitlines()

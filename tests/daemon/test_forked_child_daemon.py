@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from daemon_process import DaemonProcess
-from forked_script import run_forking_script
+from forked_script import run_forking_script, run_stream_forking_script
 from waiting import wait_until
 
 pytestmark = [pytest.mark.codex, pytest.mark.timeout(150)]
@@ -29,3 +29,11 @@ def test_a_forked_child_asks_on_its_own_connections(
     )
     assert parent["codex"] == child["codex"] == []  # both through the daemon
     assert len(parent["held"]) == 2 and not set(parent["held"]) & set(child["fds"])
+
+
+def test_a_stream_opened_before_the_fork_ends_in_the_child_and_goes_on_in_the_parent(
+    daemon: DaemonProcess, daemon_env: dict[str, str], workdir: Path
+) -> None:
+    child, parent, child_exit = run_stream_forking_script(workdir, {**daemon_env, "CLAIF_COD_DAEMON": "require"})
+    assert child.startswith("child: APIConnectionError: connection to claif-codd lost")  # its copy is /dev/null
+    assert (parent, child_exit) == ("parent: Echo: one two three four / Echo: five six", "child exit: 0")

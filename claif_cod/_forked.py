@@ -1,4 +1,5 @@
-"""What a forked child lets go of at once: its copies of its parent's Codex pipes and daemon sockets.
+"""What a forked child does at once with what it inherited: its copies of its parent's Codex pipes and
+daemon sockets are let go of, and each object registered for it is told.
 
 ``os.fork()`` (``multiprocessing``'s default start on Linux) copies every descriptor into the child.
 A copy of a Codex child's stdin keeps that pipe open after the parent has closed it, so the kill
@@ -7,7 +8,9 @@ SIGTERM; a copy of a daemon connection keeps it open for the daemon after the pa
 it.  Right after a fork, the child points each such copy at ``/dev/null``: the pipe or socket is
 released, while the descriptor number stays valid for the parent's objects the child inherited
 (kept there unused: ``transport.loop_thread``), so nothing is closed twice and nothing the child
-sends reaches the parent's Codex or daemon.  Linux only (``/proc``); elsewhere nothing is done.
+sends reaches the parent's Codex or daemon (Linux only, ``/proc``; elsewhere they stay open).
+Objects whose state is the parent's (a transport's engine loop and connections, a stream's events
+from the parent's engine thread) register a callback with :func:`call_after_fork`.
 """
 
 from __future__ import annotations
@@ -15,9 +18,17 @@ from __future__ import annotations
 import asyncio
 import os
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 _held: weakref.WeakKeyDictionary[object, frozenset[str]] = weakref.WeakKeyDictionary()
+_calls: weakref.WeakKeyDictionary[Any, Callable[[Any], None]] = weakref.WeakKeyDictionary()
+
+
+def call_after_fork(owner: Any, callback: Callable[[Any], None]) -> None:
+    """While ``owner`` lives, ``callback(owner)`` runs in every child forked from this process (and
+    from those children), right after the fork."""
+    _calls[owner] = callback
 
 
 def let_go_after_fork(owner: object, names: Iterable[str | None]) -> None:
@@ -46,6 +57,12 @@ def transport_name(transport: asyncio.BaseTransport) -> str | None:
 
 
 def _after_fork_in_child() -> None:
+    for owner, callback in list(_calls.items()):
+        callback(owner)
+    _let_go()
+
+
+def _let_go() -> None:
     names = frozenset().union(*_held.values())
     _held.clear()
     if not names:

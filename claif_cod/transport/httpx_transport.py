@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import os
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -20,6 +19,7 @@ from typing import NamedTuple
 
 import httpx2
 
+from claif_cod._forked import call_after_fork
 from claif_cod._log import get_logger
 from claif_cod.engine.turns import ApprovalHandler, ApprovalRequest, Decision, decline_all
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
@@ -55,7 +55,6 @@ class _CallerConnections(NamedTuple):
         self.loops.close()
 
 
-_cores: weakref.WeakSet[TransportCore] = weakref.WeakSet()
 _inherited: list[object] = []
 """In a forked child, the parent's engine state (see :meth:`TransportCore._after_fork`): kept, never used."""
 
@@ -73,7 +72,7 @@ class TransportCore:
         self._lock = threading.Lock()
         self.closed = False
         self._clients = 0
-        _cores.add(self)
+        call_after_fork(self, TransportCore._after_fork)
 
     def attach(self, client: object) -> None:
         """``client`` (the original or a copy) uses this core: it is released, as by :meth:`release`,
@@ -331,14 +330,6 @@ class TransportCore:
             if self._direct_connections is not None:
                 self._direct_connections.close()
             return self._loop
-
-
-def _after_fork_in_child() -> None:
-    for core in list(_cores):
-        core._after_fork()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _on_loop(handler: ApprovalHandler, caller: asyncio.AbstractEventLoop) -> ApprovalHandler:

@@ -4,9 +4,7 @@ and failures raised as ``openai``'s own exceptions."""
 from __future__ import annotations
 
 import asyncio
-import os
 import queue
-import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import cast
 
@@ -14,6 +12,7 @@ import httpx2
 import msgspec
 import openai
 
+from claif_cod._forked import call_after_fork
 from claif_cod.engine.inbox import Inbox
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.transport.loop_thread import Outcome, Pump
@@ -77,7 +76,7 @@ class SyncEvents(httpx2.SyncByteStream):
         self._queue: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self._pump: Pump[bytes] = Pump(self._queue.put)
         self._done = False
-        _sync_streams.add(self)
+        call_after_fork(self, SyncEvents._forked)
 
     def start(self, events: AsyncIterator[bytes]) -> SyncEvents:
         """On the engine loop: the events start flowing."""
@@ -111,20 +110,11 @@ class SyncEvents(httpx2.SyncByteStream):
         self._pump.closed.set()
 
 
-_sync_streams: weakref.WeakSet[SyncEvents] = weakref.WeakSet()
 _IN_PARENT = APIFailure(
     "connection",
     0,
     ErrorDetail("this stream was opened before the process forked: read it in the parent", "connection_error"),
 )
-
-
-def _after_fork_in_child() -> None:
-    for events in list(_sync_streams):
-        events._forked()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class AsyncEvents(httpx2.AsyncByteStream):

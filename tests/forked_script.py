@@ -151,8 +151,72 @@ on the other, which must end in openai's error at once (an alarm turns a wait in
 the parent reads both to their ends."""
 
 
-def run_stream_forking_script(cwd: Path, env: dict[str, str]) -> list[str]:
-    """What ``STREAM_SCRIPT`` printed; nothing may go to stderr."""
-    done = run_script(STREAM_SCRIPT, cwd, env)
+ASYNC_STREAM_SCRIPT = """
+import asyncio, os, signal, sys, threading, warnings
+import openai
+from claif_cod import AsyncCodexClient
+
+loop = asyncio.new_event_loop()  # an application's event loop in a thread of its own
+threading.Thread(target=loop.run_forever, daemon=True).start()
+
+def run(coro):
+    return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+def text(chunks):
+    return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+async def opened():
+    client = AsyncCodexClient(model="o4-mini")
+    for _ in range(2):  # a daemon's next requests are on this loop's own connection
+        await client.chat.completions.create(messages=[{"role": "user", "content": "warm"}])
+    stream = await client.chat.completions.create(
+        messages=[{"role": "user", "content": "[[slow:150]] one two three four"}], stream=True
+    )
+    chunks = stream.__aiter__()
+    first = await chunks.__anext__()
+    other = await client.chat.completions.create(
+        messages=[{"role": "user", "content": "[[slow:150]] five six"}], stream=True
+    )
+    return stream, chunks, first, other
+
+async def in_child(stream, chunks):
+    try:
+        async for chunk in chunks:
+            pass
+    except openai.APIConnectionError as exc:
+        print(f"child: {type(exc).__name__}: {exc.message}", flush=True)
+    await stream.close()
+
+async def read(chunks, started=None):
+    read = []
+    async for chunk in chunks:
+        read.append(chunk)
+        if started is not None:
+            started.set()
+    return read
+
+stream, chunks, first, other = run(opened())
+started = threading.Event()
+reading = asyncio.run_coroutine_threadsafe(read(other, started), loop)
+started.wait()  # the loop's task has read the other stream's first word (the next is 150 ms away)
+run(asyncio.sleep(0))  # and has gone on to wait for the next: a task on the loop ran after it
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)  # Python 3.12+: fork() with threads running
+    pid = os.fork()
+if pid == 0:  # the loop's thread is not in the child: it reads on in a loop of its own
+    signal.alarm(20)  # neither closing nor reading on may wait for the parent's engine thread
+    asyncio.run(in_child(stream, chunks))
+    sys.exit(0)
+print("parent:", text([first, *run(read(chunks))]), "/", text(reading.result()), flush=True)
+print("child exit:", os.waitpid(pid, 0)[1], flush=True)
+"""
+"""``STREAM_SCRIPT`` with an ``AsyncCodexClient`` used on an event loop in a thread of its own, one of
+whose tasks waits on the other stream at the fork: a child that woke that task would schedule it on
+the parent's loop, from another thread (an error with asyncio's debug mode on, as ``-X dev`` sets)."""
+
+
+def run_stream_forking_script(cwd: Path, env: dict[str, str], *, asynchronous: bool = False) -> list[str]:
+    """What ``STREAM_SCRIPT`` (or ``ASYNC_STREAM_SCRIPT``) printed; nothing may go to stderr."""
+    done = run_script(ASYNC_STREAM_SCRIPT if asynchronous else STREAM_SCRIPT, cwd, env)
     assert done.stderr == "", done.stderr
     return done.stdout.splitlines()

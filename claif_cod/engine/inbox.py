@@ -29,6 +29,13 @@ class Inbox(Generic[T]):
         if self._readers:
             self._wake_next()
 
+    def put_after_fork(self, item: T) -> None:
+        """In a forked child: ``item`` is put for a reader on a loop of the child's own.  Readers
+        waiting are tasks of a loop that ran in the parent, not here: they are not woken (that would
+        schedule a callback on that loop, from a thread that may not be its own), and are kept (one
+        freed would be reported as a task destroyed while pending)."""
+        self._items.append(item)
+
     def empty(self) -> bool:
         return not self._items
 

@@ -61,6 +61,13 @@ class APIFailure(Exception):
     def bad_request(cls, message: str, *, param: str | None = None, code: str | None = None) -> APIFailure:
         return cls("status", 400, ErrorDetail(message, "invalid_request_error", code, param))
 
+    @classmethod
+    def opened_before_fork(cls) -> APIFailure:
+        """What a stream opened before ``os.fork()`` fails with when read on in the child: its events
+        go to the parent."""
+        message = "this stream was opened before the process forked: read it in the parent"
+        return cls("connection", 0, ErrorDetail(message, "connection_error"))
+
 
 _TYPES = {
     400: "invalid_request_error",

@@ -14,7 +14,7 @@ import socket
 from collections import deque
 from pathlib import Path
 
-from claif_cod._forked import fd_name, let_go_after_fork
+from claif_cod._forked import call_after_fork, fd_name, let_go_after_fork
 from claif_cod.engine.turns import Decision
 from claif_cod.protocol import (
     ApprovalRequestedNotification,
@@ -45,6 +45,10 @@ class ConnectionLost(Exception):
     """The daemon closed the connection, or what it sent cannot be read."""
 
 
+class ConnectionForked(ConnectionLost):
+    """The connection was opened before the process forked: it, and its request, are the parent's."""
+
+
 class BlockingConnection:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
@@ -54,6 +58,14 @@ class BlockingConnection:
         self._ids = itertools.count(1)
         self.broken = False
         """Set once the connection cannot carry another request."""
+        self._forked = False
+        call_after_fork(self, BlockingConnection._after_fork)
+
+    def _after_fork(self) -> None:
+        """In a forked child nothing is read or sent here, on any system (on Linux the child's copy of
+        the socket is let go of too): what is read belongs to the parent, and a cancel sent would stop
+        the parent's request."""
+        self.broken = self._forked = True
 
     @classmethod
     def open(cls, path: Path, client_name: str) -> BlockingConnection:
@@ -97,10 +109,14 @@ class BlockingConnection:
         return next(self._ids)
 
     def send(self, message: Request | Notification) -> None:
+        if self._forked:
+            raise ConnectionForked("opened before the process forked")
         self.sock.sendall(encode_frame(encode(message)))
 
     def receive(self) -> Message:
         """The next message, waiting for it; :class:`ConnectionLost` once there can be none."""
+        if self._forked:
+            raise ConnectionForked("opened before the process forked")
         while not self._messages:
             try:
                 data = self.sock.recv(READ_SIZE)
@@ -142,7 +158,7 @@ class BlockingConnection:
 
     def cancel(self, request_id: int) -> None:
         """The daemon stops the request (a turn is interrupted); a connection already gone has."""
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ConnectionForked):
             self.send(CancelNotification(params=CancelParams(id=request_id)))
 
     def close(self) -> None:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from claif_cod._forked import let_go_after_fork, transport_name
+from claif_cod._forked import call_after_fork, let_go_after_fork, transport_name
 from claif_cod._log import get_logger
 from claif_cod._version import __version__
 from claif_cod.chained_stream import ChainedStream
@@ -110,8 +110,9 @@ class UntrustedDaemon(DaemonUnavailable):
     """The socket path, or the process behind it, is not the user's own: nothing is sent to it."""
 
 
-Chunks = Inbox[msgspec.Raw | None]
-"""A streamed request's items as they arrive, then ``None`` once its reply (or failure) is in."""
+Chunks = Inbox[msgspec.Raw | APIFailure | None]
+"""A streamed request's items as they arrive, then ``None`` once its reply (or failure) is in; an
+``APIFailure`` in a forked child (:meth:`DaemonConnection._forked`)."""
 
 
 @dataclass
@@ -147,6 +148,7 @@ class DaemonConnection:
         self._read_task = asyncio.create_task(self._read_loop())
         self.hello: HelloResult | None = None
         self.path: Path | None = None
+        call_after_fork(self, DaemonConnection._forked)
 
     @classmethod
     async def open(cls, path: Path, client_name: str = "claif_cod") -> DaemonConnection:
@@ -299,6 +301,16 @@ class DaemonConnection:
                 )
             )
 
+    def _forked(self) -> None:
+        """In a forked child: this connection and its requests in flight are the parent's (the child's
+        copy of the socket is let go of), and its reader is not running here; a stream read on in
+        the child fails at once instead of waiting for it."""
+        self._broken = ConnectionAbortedError("the process forked")
+        failure = APIFailure.opened_before_fork()
+        for pending in self._pending.values():  # kept, as their futures are: what waits on them is the parent's
+            if pending.chunks is not None:
+                pending.chunks.put_after_fork(failure)
+
     def close_now(self) -> None:
         """On its loop, without waiting: the connection is closed (the reader's cancellation closes it)."""
         self._read_task.cancel()
@@ -439,4 +451,6 @@ async def _next(chunks: Chunks, future: asyncio.Future[msgspec.Raw]) -> msgspec.
     chunk = await chunks.get()
     if chunk is None:
         future.result()
+    elif isinstance(chunk, APIFailure):
+        raise chunk
     return chunk

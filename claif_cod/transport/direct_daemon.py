@@ -49,7 +49,7 @@ from claif_cod.protocol import (
     ResponsesEventNotification,
 )
 from claif_cod.transport.backend import SSE_DONE, SSE_HEADERS, ignored_headers, sse, sse_event
-from claif_cod.transport.blocking_connection import BlockingConnection, ConnectionLost
+from claif_cod.transport.blocking_connection import BlockingConnection, ConnectionForked, ConnectionLost
 from claif_cod.transport.daemon_client import (
     REOPEN_AFTER_S,
     DaemonUnavailable,
@@ -339,6 +339,9 @@ class SocketEvents(httpx2.SyncByteStream):
         :class:`APIFailure`; interrupted, the daemon is told to stop the request."""
         try:
             item = _next(self._conn, self._id, self._approve)
+        except ConnectionForked:
+            self._finish()
+            raise APIFailure.opened_before_fork() from None
         except ConnectionLost as exc:
             self._finish()
             raise connection_lost(exc) from None

@@ -14,7 +14,7 @@ import openai
 
 from claif_cod._forked import call_after_fork
 from claif_cod.engine.inbox import Inbox
-from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
+from claif_cod.openai_compat.errors import APIFailure
 from claif_cod.transport.loop_thread import Outcome, Pump
 
 _encoder = msgspec.json.Encoder()
@@ -106,15 +106,11 @@ class SyncEvents(httpx2.SyncByteStream):
         """In a forked child: these events come from the parent's engine thread, which is not here.
         Read on, they end in openai's ``APIConnectionError`` instead of a wait that never ends, and
         closing them does not wait for the parent's turn."""
-        self._queue.put((False, _IN_PARENT))
+        self._queue.put(_FORKED)
         self._pump.closed.set()
 
 
-_IN_PARENT = APIFailure(
-    "connection",
-    0,
-    ErrorDetail("this stream was opened before the process forked: read it in the parent", "connection_error"),
-)
+_FORKED: Outcome = (False, APIFailure.opened_before_fork())
 
 
 class AsyncEvents(httpx2.AsyncByteStream):
@@ -127,6 +123,7 @@ class AsyncEvents(httpx2.AsyncByteStream):
         self._caller = caller
         self._pump: Pump[bytes] = Pump(self._deliver)
         self._done = False
+        call_after_fork(self, AsyncEvents._forked)
 
     def start(self, events: AsyncIterator[bytes]) -> AsyncEvents:
         """On the engine loop: the events start flowing."""
@@ -155,3 +152,8 @@ class AsyncEvents(httpx2.AsyncByteStream):
             self._done = True
             self._pump.cancel()
             await asyncio.to_thread(self._pump.closed.wait, 30)
+
+    def _forked(self) -> None:
+        """:meth:`SyncEvents._forked`, for a child that reads on in an event loop of its own."""
+        self._queue.put_after_fork(_FORKED)
+        self._pump.closed.set()

@@ -37,3 +37,14 @@ def test_a_stream_opened_before_the_fork_ends_in_the_child_and_goes_on_in_the_pa
         "parent: Echo: one two three four / Echo: five six",
         "child exit: 0",
     ]
+
+
+def test_an_async_stream_opened_before_the_fork_ends_in_the_child_and_goes_on_in_the_parent(
+    codex_home: Path, workdir: Path
+) -> None:
+    env = {**os.environ, "CLAIF_COD_DAEMON": "off"}
+    assert run_stream_forking_script(workdir, env, asynchronous=True) == [
+        "child: APIConnectionError: this stream was opened before the process forked: read it in the parent",
+        "parent: Echo: one two three four / Echo: five six",
+        "child exit: 0",
+    ]

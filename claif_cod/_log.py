@@ -59,7 +59,6 @@ class _BoundLogger(structlog.stdlib.BoundLogger):
 
 
 def get_logger(name: str) -> Any:
-    """Cached on first use: otherwise the lazy proxy binds a new logger for every record."""
-    return structlog.wrap_logger(
-        logging.getLogger(name), processors=_PROCESSORS, wrapper_class=_BoundLogger, cache_logger_on_first_use=True
-    )
+    """Bound at once: nothing here depends on structlog's global configuration, and a lazy proxy
+    would cost every record two more calls (or, uncached, a new logger)."""
+    return structlog.wrap_logger(logging.getLogger(name), processors=_PROCESSORS, wrapper_class=_BoundLogger).bind()

@@ -78,6 +78,13 @@ def _core(client: object, options: RequestOptions, mode: DaemonMode) -> Transpor
     return core
 
 
+# The stream classes create() returns, subscripted once rather than on every call.
+_CHUNKS = EventStream[ChatCompletionChunk]
+_ASYNC_CHUNKS = AsyncEventStream[ChatCompletionChunk]
+_EVENTS = EventStream[ResponseStreamEvent]
+_ASYNC_EVENTS = AsyncEventStream[ResponseStreamEvent]
+
+
 def _defaulted(client: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     """``kwargs`` with the client's ``model=`` when the call names none (openai's ``parse`` and
     ``stream`` helpers require one)."""
@@ -93,7 +100,7 @@ class _Completions(Completions):
             fast = prepare(kwargs, CHAT)
             if fast is None:
                 return super().create(**kwargs)
-            return create(self, CHAT_PATH, fast, ChatCompletion, EventStream[ChatCompletionChunk])
+            return create(self, CHAT_PATH, fast, ChatCompletion, _CHUNKS)
 
         def parse(self, **kwargs: Any) -> Any:
             return super().parse(**_defaulted(self._client, kwargs))
@@ -116,7 +123,7 @@ class _AsyncCompletions(AsyncCompletions):
             fast = prepare(kwargs, CHAT)
             if fast is None:
                 return await super().create(**kwargs)
-            return await create_async(self, CHAT_PATH, fast, ChatCompletion, AsyncEventStream[ChatCompletionChunk])
+            return await create_async(self, CHAT_PATH, fast, ChatCompletion, _ASYNC_CHUNKS)
 
         async def parse(self, **kwargs: Any) -> Any:
             return await super().parse(**_defaulted(self._client, kwargs))
@@ -138,7 +145,7 @@ class _Responses(Responses):
             fast = prepare(kwargs, RESPONSES)
             if fast is None:
                 return super().create(**kwargs)
-            return create(self, RESPONSES_PATH, fast, Response, EventStream[ResponseStreamEvent])
+            return create(self, RESPONSES_PATH, fast, Response, _EVENTS)
 
         def stream(self, **kwargs: Any) -> Any:
             return super().stream(**_defaulted(self._client, kwargs))
@@ -151,7 +158,7 @@ class _AsyncResponses(AsyncResponses):
             fast = prepare(kwargs, RESPONSES)
             if fast is None:
                 return await super().create(**kwargs)
-            return await create_async(self, RESPONSES_PATH, fast, Response, AsyncEventStream[ResponseStreamEvent])
+            return await create_async(self, RESPONSES_PATH, fast, Response, _ASYNC_EVENTS)
 
         def stream(self, **kwargs: Any) -> Any:
             return super().stream(**_defaulted(self._client, kwargs))

@@ -4,6 +4,7 @@ and failures raised as ``openai``'s own exceptions."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import queue
 from collections.abc import AsyncIterator, Iterator
 from typing import cast
@@ -62,6 +63,10 @@ def _outcome(outcome: Outcome, request: httpx2.Request) -> bytes:
     ok, value = outcome
     if ok:
         return cast(bytes, value)
+    if isinstance(value, StopAsyncIteration):
+        # A new one: the stored one, raised from here, would hold this frame, which holds it (a
+        # reference cycle, left for the collector, with the stream's objects, at every stream's end).
+        raise StopAsyncIteration
     if isinstance(value, APIFailure):
         raise midstream_error(request, value) from None
     raise value
@@ -113,6 +118,11 @@ class SyncEvents(httpx2.SyncByteStream):
 _FORKED: Outcome = (False, APIFailure.opened_before_fork())
 
 
+def _deliver(caller: asyncio.AbstractEventLoop, queue: Inbox[Outcome], outcome: Outcome) -> None:
+    """Runs on the engine loop; a caller's loop that is gone raises, which stops the pump."""
+    caller.call_soon_threadsafe(queue.put_nowait, outcome)
+
+
 class AsyncEvents(httpx2.AsyncByteStream):
     """Chunks handed over by a :class:`Pump` to the caller's event loop, once :meth:`start` ed.
     Made on the engine loop."""
@@ -120,8 +130,8 @@ class AsyncEvents(httpx2.AsyncByteStream):
     def __init__(self, caller: asyncio.AbstractEventLoop, request: httpx2.Request) -> None:
         self._request = request
         self._queue: Inbox[Outcome] = Inbox()
-        self._caller = caller
-        self._pump: Pump[bytes] = Pump(self._deliver)
+        # Not a method of ours: the pump would hold us, and we it (a cycle left for the collector).
+        self._pump: Pump[bytes] = Pump(functools.partial(_deliver, caller, self._queue))
         self._done = False
         call_after_fork(self, AsyncEvents._forked)
 
@@ -129,10 +139,6 @@ class AsyncEvents(httpx2.AsyncByteStream):
         """On the engine loop: the events start flowing."""
         self._pump.start(events)
         return self
-
-    def _deliver(self, outcome: Outcome) -> None:
-        """Runs on the engine loop; a caller's loop that is gone raises, which stops the pump."""
-        self._caller.call_soon_threadsafe(self._queue.put_nowait, outcome)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         while not self._done:

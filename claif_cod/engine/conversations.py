@@ -55,9 +55,13 @@ class Conversation:
 
     def sent(self) -> tuple[HistoryItem, ...]:
         """Everything the caller sent, in order (the history and the new user message)."""
+        return (*self.history, *self._new())
+
+    def _new(self) -> tuple[HistoryItem, ...]:
+        """What :meth:`sent` adds to the history: the new user message, if the request ends with one."""
         if self.prompt is None:
-            return self.history
-        return (*self.history, Message("user", self.prompt, self.prompt_images))
+            return ()
+        return (Message("user", self.prompt, self.prompt_images),)
 
     def continued(self, replies: tuple[str, ...], calls: tuple[ToolCall, ...] = ()) -> tuple[HistoryItem, ...]:
         """The history after this turn (its assistant messages, then its calls), as the caller will
@@ -76,10 +80,10 @@ class Conversation:
         return tuple(tail)
 
     def _state(self, key: ProcessKey, tools: ThreadTools) -> Any:
-        slot = (key, _encode(tools.material()))
-        state = self._states.get(slot)
+        material = _encode(tools.material())
+        state = self._states.get((key, material))
         if state is None:
-            state = self._states[slot] = _hash_state(key, self.instructions, tools, self.history, self.api)
+            state = self._states[key, material] = _hash_state(key, self.instructions, material, self.history, self.api)
         return state
 
     def history_digest(self, key: ProcessKey, tools: ThreadTools = NO_TOOLS) -> str:
@@ -89,7 +93,7 @@ class Conversation:
     def sent_digest(self, key: ProcessKey, tools: ThreadTools = NO_TOOLS) -> str:
         """``history_hash`` of :meth:`sent`, extending the history's hash by the new message only."""
         state = self._state(key, tools).copy()
-        _feed(state, self.sent()[len(self.history) :])
+        _feed(state, self._new())
         return str(state.hexdigest())
 
     def continued_digest(
@@ -101,7 +105,7 @@ class Conversation:
     ) -> str:
         """``history_hash`` of :meth:`continued`, extending the history's hash by this turn's items only."""
         state = self._state(key, tools).copy()
-        _feed(state, (*self.sent()[len(self.history) :], *_answer(replies, calls)))
+        _feed(state, (*self._new(), *_answer(replies, calls)))
         return str(state.hexdigest())
 
 
@@ -157,14 +161,15 @@ def _feed(state: Any, items: Iterable[HistoryItem]) -> None:
 
 
 def _hash_state(
-    key: ProcessKey, instructions: str | None, tools: ThreadTools, history: Iterable[HistoryItem], api: Api
+    key: ProcessKey, instructions: str | None, tools_material: bytes, history: Iterable[HistoryItem], api: Api
 ) -> Any:
+    """``tools_material``: the JSON of :meth:`ThreadTools.material`, which the caller has made already."""
     state = hashlib.sha256(
         _encode(
             [
                 [key.codex_path, key.codex_home, key.key_fingerprint, key.working_dir, key.sandbox, key.approval],
                 instructions,
-                tools.material(),
+                msgspec.Raw(tools_material),
                 api,
             ]
         )
@@ -181,7 +186,7 @@ def history_hash(
     api: Api = "chat",
 ) -> str:
     """What a warm thread is remembered under; a running hash, so a reply extends it cheaply."""
-    return str(_hash_state(key, instructions, tools, history, api).hexdigest())
+    return str(_hash_state(key, instructions, _encode(tools.material()), history, api).hexdigest())
 
 
 class ConversationIndex:

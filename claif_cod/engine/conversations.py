@@ -12,7 +12,7 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 
@@ -35,6 +35,14 @@ HistoryItem = Message | ToolCall | ToolResult
 """A message, a tool call the model made, or the result the caller gave it."""
 
 
+class Prior(NamedTuple):
+    """An earlier request's hash states (see :meth:`Conversation.as_prior`) and the length of its
+    history, which a later conversation's history begins with, under the same instructions and API."""
+
+    states: dict[tuple[ProcessKey, bytes], Any]
+    length: int
+
+
 @dataclass(frozen=True)
 class Conversation:
     """A request as Codex sees it: instructions, earlier turns, and the new user message.
@@ -50,6 +58,9 @@ class Conversation:
     api: Api = "chat"
     """The API it came through: part of the hash, so a chat request never continues a Responses
     thread (whose newest stored response must stay the one it ended with) nor the other way round."""
+    prior: Prior | None = field(default=None, repr=False, compare=False)
+    """An earlier request's states this history's hash continues from (its history re-sent, read once:
+    see ``openai_compat.chat_history``)."""
     _states: dict[tuple[ProcessKey, bytes], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     """The hash state after the history, per process key and tool set: a reply's hash continues it."""
 
@@ -79,11 +90,22 @@ class Conversation:
             tail.insert(0, item)
         return tuple(tail)
 
+    def as_prior(self) -> Prior:
+        """What a later conversation whose history begins with this one's (and the prompt after it)
+        continues its hash from: the states this one's digests make, as they are made."""
+        return Prior(self._states, len(self.history))
+
     def _state(self, key: ProcessKey, tools: ThreadTools) -> Any:
         material = _encode(tools.material())
         state = self._states.get((key, material))
         if state is None:
-            state = self._states[key, material] = _hash_state(key, self.instructions, material, self.history, self.api)
+            prior = self.prior
+            if prior is not None and (earlier := prior.states.get((key, material))) is not None:
+                state = earlier.copy()
+                _feed(state, self.history[prior.length :])
+            else:
+                state = _hash_state(key, self.instructions, material, self.history, self.api)
+            self._states[key, material] = state
         return state
 
     def history_digest(self, key: ProcessKey, tools: ThreadTools = NO_TOOLS) -> str:

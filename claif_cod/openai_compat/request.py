@@ -6,28 +6,20 @@ parameter is either honoured by the wrapper itself or reported (see docs/paramet
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import msgspec
 
-from claif_cod.engine.conversations import Conversation, HistoryItem, Message
+from claif_cod.engine.conversations import Conversation
 from claif_cod.engine.errors import InvalidRequest
-from claif_cod.engine.images import Image
-from claif_cod.engine.tools import ThreadTools, ToolResult
+from claif_cod.engine.tools import ThreadTools
+from claif_cod.openai_compat.chat_history import ChatMessage, HistoryMemo, Messages, build_conversation
 from claif_cod.openai_compat.images import ImageRef, load_images
 from claif_cod.openai_compat.light_parse import LightParse, top_level
-from claif_cod.openai_compat.tool_calls import ChatTool, ChatToolCall, engine_calls, thread_tools
+from claif_cod.openai_compat.tool_calls import ChatTool, thread_tools
 
 MAX_N = 16
-
-
-class ChatMessage(msgspec.Struct):
-    role: str
-    content: str | list[dict[str, Any]] | None = None
-    name: str | None = None
-    tool_calls: list[ChatToolCall] | None = None
-    tool_call_id: str | None = None
 
 
 class StreamOptions(msgspec.Struct):
@@ -183,10 +175,34 @@ def _low_detail(body: bytes) -> bool:
     return any(ref.detail_dropped for ref in refs)
 
 
-def parse_chat_request(body: bytes, *, default_model: str | None, strict: bool) -> ParsedRequest:
+_OTHER_FIELDS = {name: msgspec.json.encode(name) + b":" for name in ChatRequest.__struct_fields__ if name != "messages"}
+
+
+def _decoded(body: bytes, memo: HistoryMemo | None) -> tuple[Iterable[str], ChatRequest, Messages | None]:
+    """The body's parameter names and the request; with a ``memo``, the messages are decoded apart
+    from the other parameters, each only once (see :class:`HistoryMemo`)."""
+    values = top_level.decode(body)
+    array = values.get("messages")
+    if memo is None or array is None:
+        return values.keys(), _decoder.decode(body), None
+    others = b"".join(key + values[name] + b"," for name, key in _OTHER_FIELDS.items() if name in values)
+    request = _decoder.decode(b"{" + others + b'"messages":[]}')
+    messages = memo.messages(bytes(array))
+    request.messages = messages.decoded
+    return values.keys(), request, messages
+
+
+def parse_chat_request(
+    body: bytes, *, default_model: str | None, strict: bool, memo: HistoryMemo | None = None
+) -> ParsedRequest:
+    """``memo``: what earlier requests' messages were read into, for a request that re-sends them."""
     try:
-        request = _decoder.decode(body)
-        raw_keys = top_level.decode(body).keys()
+        try:
+            raw_keys, request, messages = _decoded(body, memo)
+        except msgspec.DecodeError:
+            if memo is None:
+                raise
+            raw_keys, request, messages = _decoded(body, None)  # the error, worded as for the whole body
     except msgspec.ValidationError as exc:
         raise InvalidRequest(f"invalid request body: {exc}") from None
     except msgspec.DecodeError as exc:
@@ -201,7 +217,10 @@ def parse_chat_request(body: bytes, *, default_model: str | None, strict: bool) 
         request.tools, request.tool_choice, request.parallel_tool_calls, request.builtin_tools, ignored
     )
     refs: list[ImageRef] = []
-    conversation = build_conversation(request.messages, refs=refs)
+    if memo is not None and messages is not None:
+        conversation = memo.conversation(messages, refs)
+    else:
+        conversation = build_conversation(request.messages, refs=refs)
     if any(ref.detail_dropped for ref in refs):
         ignored.append(LOW_DETAIL)
     if strict and ignored:
@@ -250,77 +269,3 @@ def _output_schema(fmt: ResponseFormat | None, ignored: list[str]) -> dict[str, 
     if fmt.json_schema is None or fmt.json_schema.schema is None:
         raise InvalidRequest("response_format json_schema needs json_schema.schema", param="response_format")
     return fmt.json_schema.schema
-
-
-def build_conversation(
-    messages: list[ChatMessage], images: Mapping[str, Image] | None = None, *, refs: list[ImageRef] | None = None
-) -> Conversation:
-    """System and developer messages become instructions; the rest user/assistant text, tool calls and results.
-
-    The request ends with a user message (the turn's input) or with the results of the tool calls of
-    the assistant message before them (the turn answers them). Image parts of user messages are
-    collected into ``refs`` and taken from ``images`` once loaded."""
-    if not messages:
-        raise InvalidRequest("messages must not be empty", param="messages")
-    instructions: list[str] = []
-    turns: list[HistoryItem] = []
-    for index, message in enumerate(messages):
-        role, content = message.role, message.content
-        if type(content) is str:  # the common case, kept cheap: histories are re-sent each turn
-            if role == "user":
-                turns.append(Message("user", content))
-                continue
-            if role == "assistant" and not message.tool_calls:
-                turns.append(Message("assistant", content))
-                continue
-        where = f"messages[{index}]"
-        text, parts = _content(message, where, allow_images=role == "user")
-        if refs is not None:
-            refs.extend(parts)
-        if role in ("system", "developer"):
-            instructions.append(text)
-        elif role == "user":
-            found = tuple(images[p.where] for p in parts if images and p.where in images)
-            turns.append(Message("user", text, found))
-        elif role == "assistant":
-            if text or not message.tool_calls:
-                turns.append(Message("assistant", text))
-            turns += engine_calls(message.tool_calls or [], where)
-        elif role == "tool":
-            if not message.tool_call_id:
-                raise InvalidRequest(f"{where}: a tool message needs tool_call_id", param=where)
-            turns.append(ToolResult(call_id=message.tool_call_id, output=text))
-        else:
-            raise InvalidRequest(f"{where}: role {role!r} is not supported", param=where)
-    last = turns[-1] if turns else None
-    instructions_text = "\n\n".join(instructions) if instructions else None
-    if isinstance(last, ToolResult):
-        return Conversation(instructions=instructions_text, history=tuple(turns), prompt=None)
-    if not isinstance(last, Message) or last.role != "user":
-        raise InvalidRequest("the last non-system message must come from the user or a tool", param="messages")
-    return Conversation(
-        instructions=instructions_text, history=tuple(turns[:-1]), prompt=last.text, prompt_images=last.images
-    )
-
-
-def _content(message: ChatMessage, where: str, *, allow_images: bool) -> tuple[str, list[ImageRef]]:
-    content = message.content
-    if content is None:
-        return "", []
-    if isinstance(content, str):
-        return content, []
-    texts: list[str] = []
-    refs: list[ImageRef] = []
-    for j, part in enumerate(content):
-        kind = part.get("type")
-        if kind == "text" and isinstance(part.get("text"), str):
-            texts.append(part["text"])
-            continue
-        image_url = part.get("image_url")
-        url = image_url.get("url") if isinstance(image_url, dict) else None
-        if kind == "image_url" and allow_images and isinstance(url, str):
-            detail = image_url.get("detail") if isinstance(image_url, dict) else None
-            refs.append(ImageRef(url, f"{where}.content[{j}]", detail))
-            continue
-        raise InvalidRequest(f"{where}: content part of type {kind!r} is not supported", param=where)
-    return "\n".join(texts), refs

@@ -11,6 +11,7 @@ import msgspec
 from claif_cod.chained_stream import ChainedStream
 from claif_cod.engine.engine import Engine
 from claif_cod.engine.errors import InvalidRequest
+from claif_cod.openai_compat.chat_history import HistoryMemo
 from claif_cod.openai_compat.chat_run import ChatRun
 from claif_cod.openai_compat.errors import translate, translated_stream
 from claif_cod.openai_compat.options import RequestOptions
@@ -30,6 +31,7 @@ from claif_cod.openai_compat.tool_calls import chat_tool_calls
 class ChatService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._history = HistoryMemo()
 
     # --- public API ------------------------------------------------------------------------
 
@@ -86,7 +88,9 @@ class ChatService:
         return ModelList(data=[Model(id=m.id, created=0, owned_by="openai") for m in models if not m.hidden])
 
     async def _prepare(self, body: bytes, options: RequestOptions) -> ChatRun:
-        parsed = parse_chat_request(body, default_model=options.default_model, strict=options.strict)
+        parsed = parse_chat_request(
+            body, default_model=options.default_model, strict=options.strict, memo=self._history
+        )
         if parsed.request.n > 1 and options.session_id is not None:  # the body's session_id is checked in parsing
             raise InvalidRequest("n > 1 cannot be combined with a named session", param="n")
         if options.session_id is not None:

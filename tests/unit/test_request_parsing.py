@@ -10,14 +10,13 @@ import pytest
 from claif_cod.engine.conversations import Conversation, Message
 from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.tools import ToolCall, ToolResult, ToolSpec
+from claif_cod.openai_compat.chat_history import ChatMessage, build_conversation
 from claif_cod.openai_compat.request import (
     HONOURED,
     IGNORED,
     MAX_N,
     NO_EFFECT,
-    ChatMessage,
     ParsedRequest,
-    build_conversation,
     parse_chat_request,
 )
 

@@ -1,0 +1,221 @@
+"""A ``chat.completions`` request's messages as Codex sees them, and a re-sent history read once.
+
+A chat client re-sends the whole history with every request: the messages of its last request,
+the reply, and a new user message.  Reading them into a :class:`Conversation` and hashing that
+history to find its warm thread cost a few µs a message each time (~0.1 ms of the engine's time
+at 200 messages, several times that right after a turn, when the code is cold).
+:class:`HistoryMemo` keeps what reading a request's messages made; a later request that begins
+with exactly those messages reads only the ones after them, and its hash continues from the
+earlier request's (see :class:`claif_cod.engine.conversations.Prior`).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import msgspec
+
+from claif_cod.engine.conversations import Conversation, HistoryItem, Message, Prior
+from claif_cod.engine.errors import InvalidRequest
+from claif_cod.engine.images import Image
+from claif_cod.engine.tools import ToolResult
+from claif_cod.openai_compat.images import ImageRef
+from claif_cod.openai_compat.tool_calls import ChatToolCall, engine_calls
+
+
+class ChatMessage(msgspec.Struct):
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = None
+    tool_calls: list[ChatToolCall] | None = None
+    tool_call_id: str | None = None
+
+
+class _Read(NamedTuple):
+    """Messages read: the instructions and the history items they make, in order."""
+
+    messages: list[ChatMessage]
+    instructions: list[str]
+    turns: list[HistoryItem]
+
+
+def build_conversation(
+    messages: list[ChatMessage], images: Mapping[str, Image] | None = None, *, refs: list[ImageRef] | None = None
+) -> Conversation:
+    """System and developer messages become instructions; the rest user/assistant text, tool calls and results.
+
+    The request ends with a user message (the turn's input) or with the results of the tool calls of
+    the assistant message before them (the turn answers them). Image parts of user messages are
+    collected into ``refs`` and taken from ``images`` once loaded."""
+    if not messages:
+        raise InvalidRequest("messages must not be empty", param="messages")
+    return _conversation(_read(messages, None, images, refs))
+
+
+def _read(
+    messages: list[ChatMessage], start: _Read | None, images: Mapping[str, Image] | None, refs: list[ImageRef] | None
+) -> _Read:
+    """``messages`` read, after the first ones that ``start`` read already."""
+    instructions = [*start.instructions] if start is not None else []
+    turns = [*start.turns] if start is not None else []
+    for index in range(len(start.messages) if start is not None else 0, len(messages)):
+        message = messages[index]
+        role, content = message.role, message.content
+        if type(content) is str:  # the common case, kept cheap: histories are re-sent each turn
+            if role == "user":
+                turns.append(Message("user", content))
+                continue
+            if role == "assistant" and not message.tool_calls:
+                turns.append(Message("assistant", content))
+                continue
+        where = f"messages[{index}]"
+        text, parts = _content(message, where, allow_images=role == "user")
+        if refs is not None:
+            refs.extend(parts)
+        if role in ("system", "developer"):
+            instructions.append(text)
+        elif role == "user":
+            found = tuple(images[p.where] for p in parts if images and p.where in images)
+            turns.append(Message("user", text, found))
+        elif role == "assistant":
+            if text or not message.tool_calls:
+                turns.append(Message("assistant", text))
+            turns += engine_calls(message.tool_calls or [], where)
+        elif role == "tool":
+            if not message.tool_call_id:
+                raise InvalidRequest(f"{where}: a tool message needs tool_call_id", param=where)
+            turns.append(ToolResult(call_id=message.tool_call_id, output=text))
+        else:
+            raise InvalidRequest(f"{where}: role {role!r} is not supported", param=where)
+    return _Read(messages, instructions, turns)
+
+
+def _conversation(read: _Read, prior: Prior | None = None) -> Conversation:
+    turns = read.turns
+    last = turns[-1] if turns else None
+    instructions = "\n\n".join(read.instructions) if read.instructions else None
+    if isinstance(last, ToolResult):
+        return Conversation(instructions=instructions, history=tuple(turns), prompt=None, prior=prior)
+    if not isinstance(last, Message) or last.role != "user":
+        raise InvalidRequest("the last non-system message must come from the user or a tool", param="messages")
+    return Conversation(
+        instructions=instructions,
+        history=tuple(turns[:-1]),
+        prompt=last.text,
+        prompt_images=last.images,
+        prior=prior,
+    )
+
+
+def _content(message: ChatMessage, where: str, *, allow_images: bool) -> tuple[str, list[ImageRef]]:
+    content = message.content
+    if content is None:
+        return "", []
+    if isinstance(content, str):
+        return content, []
+    texts: list[str] = []
+    refs: list[ImageRef] = []
+    for j, part in enumerate(content):
+        kind = part.get("type")
+        if kind == "text" and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+            continue
+        image_url = part.get("image_url")
+        url = image_url.get("url") if isinstance(image_url, dict) else None
+        if kind == "image_url" and allow_images and isinstance(url, str):
+            detail = image_url.get("detail") if isinstance(image_url, dict) else None
+            refs.append(ImageRef(url, f"{where}.content[{j}]", detail))
+            continue
+        raise InvalidRequest(f"{where}: content part of type {kind!r} is not supported", param=where)
+    return "\n".join(texts), refs
+
+
+_decode_messages = msgspec.json.Decoder(list[ChatMessage]).decode
+
+
+class _Kept(NamedTuple):
+    head: memoryview
+    """The messages' JSON array without its closing bracket: what a request re-sending them begins with."""
+    read: _Read
+    prior: Prior
+
+
+class Messages(NamedTuple):
+    """A request's messages, decoded, and the kept read they begin with (None: read from the start)."""
+
+    decoded: list[ChatMessage]
+    array: bytes
+    earlier: _Kept | None
+
+
+_START_BYTES = 64
+"""A kept read is looked up by the first bytes of its messages' JSON (several may share them: the
+whole start is compared); a shorter history is not worth keeping."""
+_SHARING_A_START = 16
+
+
+class HistoryMemo:
+    """What reading recent requests' messages made, for requests that re-send them.
+
+    Only messages without images are kept (their images are loaded, and the conversation rebuilt, per
+    request), at most ``capacity`` reads and ``max_bytes`` of their JSON, least recently kept out
+    first; a read that a later request extends gives way to that request's.  Used on one event loop."""
+
+    def __init__(self, capacity: int = 64, max_bytes: int = 32 << 20) -> None:
+        self._capacity, self._max_bytes = capacity, max_bytes
+        self._order: OrderedDict[int, _Kept] = OrderedDict()
+        self._by_start: dict[bytes, list[_Kept]] = {}
+        self._bytes = 0
+
+    def messages(self, array: bytes) -> Messages:
+        """The messages of ``array`` (a request's ``messages``, as JSON), decoding only those after a
+        kept read's.  Raises ``msgspec.DecodeError`` as decoding them all would (maybe worded otherwise)."""
+        for kept in self._by_start.get(array[:_START_BYTES], ()):
+            if array.startswith(kept.head):
+                rest = array[len(kept.head) :].lstrip()
+                if rest[:1] == b"]":  # the same messages again
+                    return Messages([*kept.read.messages], array, kept)
+                if rest[:1] == b",":
+                    return Messages([*kept.read.messages, *_decode_messages(b"[" + rest[1:])], array, kept)
+        return Messages(_decode_messages(array), array, None)
+
+    def conversation(self, messages: Messages, refs: list[ImageRef]) -> Conversation:
+        """:func:`build_conversation` of the ``messages`` of a request, reading only those after the
+        kept read they begin with, and keeping this read; ``refs`` as there."""
+        if not messages.decoded:
+            raise InvalidRequest("messages must not be empty", param="messages")
+        earlier = messages.earlier
+        read = _read(messages.decoded, earlier.read if earlier is not None else None, None, refs)
+        same_instructions = earlier is not None and read.instructions == earlier.read.instructions
+        conversation = _conversation(read, earlier.prior if earlier is not None and same_instructions else None)
+        if earlier is not None:
+            self._drop(earlier)
+        array = messages.array
+        end = array.rindex(b"]")
+        while end > 0 and array[end - 1] in b" \t\r\n":
+            end -= 1
+        if not refs and _START_BYTES <= end <= self._max_bytes:
+            self._keep(_Kept(memoryview(array)[:end], read, conversation.as_prior()))
+        return conversation
+
+    def _keep(self, kept: _Kept) -> None:
+        sharing = self._by_start.setdefault(bytes(kept.head[:_START_BYTES]), [])
+        if len(sharing) == _SHARING_A_START:
+            self._drop(sharing[0])  # (the list stays: it holds others)
+        sharing.append(kept)
+        self._order[id(kept)] = kept
+        self._bytes += len(kept.head)
+        while len(self._order) > self._capacity or self._bytes > self._max_bytes:
+            self._drop(next(iter(self._order.values())))
+
+    def _drop(self, kept: _Kept) -> None:
+        if self._order.pop(id(kept), None) is None:
+            return  # dropped already (a read two requests extended)
+        self._bytes -= len(kept.head)
+        start = bytes(kept.head[:_START_BYTES])
+        sharing = self._by_start[start]
+        del sharing[next(i for i, other in enumerate(sharing) if other is kept)]
+        if not sharing:
+            del self._by_start[start]

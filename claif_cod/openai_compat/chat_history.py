@@ -163,7 +163,7 @@ class HistoryMemo:
     request), at most ``capacity`` reads and ``max_bytes`` of their JSON, least recently kept out
     first; a read that a later request extends gives way to that request's.  Used on one event loop."""
 
-    def __init__(self, capacity: int = 64, max_bytes: int = 32 << 20) -> None:
+    def __init__(self, capacity: int = 64, max_bytes: int = 16 << 20) -> None:
         self._capacity, self._max_bytes = capacity, max_bytes
         self._order: OrderedDict[int, _Kept] = OrderedDict()
         self._by_start: dict[bytes, list[_Kept]] = {}

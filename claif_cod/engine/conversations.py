@@ -59,8 +59,8 @@ class Conversation:
     """The API it came through: part of the hash, so a chat request never continues a Responses
     thread (whose newest stored response must stay the one it ended with) nor the other way round."""
     prior: Prior | None = field(default=None, repr=False, compare=False)
-    """An earlier request's states this history's hash continues from (its history re-sent, read once:
-    see ``openai_compat.chat_history``)."""
+    """An earlier request's states this history's hash continues from, given by a reader that knows
+    this history begins with that request's (a caller re-sends the whole history every time)."""
     _states: dict[tuple[ProcessKey, bytes], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     """The hash state after the history, per process key and tool set: a reply's hash continues it."""
 

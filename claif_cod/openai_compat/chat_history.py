@@ -211,8 +211,7 @@ class HistoryMemo:
             self._drop(next(iter(self._order.values())))
 
     def _drop(self, kept: _Kept) -> None:
-        if self._order.pop(id(kept), None) is None:
-            return  # dropped already (a read two requests extended)
+        del self._order[id(kept)]
         self._bytes -= len(kept.head)
         start = bytes(kept.head[:_START_BYTES])
         sharing = self._by_start[start]

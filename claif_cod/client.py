@@ -23,7 +23,7 @@ from claif_cod.client_copy import Copyable
 from claif_cod.engine.config import CodexConfig
 from claif_cod.engine.engine import ApprovalHandler, decline_all
 from claif_cod.event_stream import AsyncEventStream, EventStream
-from claif_cod.fast_create import CHAT, RESPONSES, create, create_async, prepare
+from claif_cod.fast_create import CHAT, RESPONSES, create, create_async, prepare, stream_class
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_objects import FastObjects
 from claif_cod.transport.early import CHAT_PATH, RESPONSES_PATH
@@ -79,10 +79,10 @@ def _core(client: object, options: RequestOptions, mode: DaemonMode) -> Transpor
 
 
 # The stream classes create() returns, subscripted once rather than on every call.
-_CHUNKS = EventStream[ChatCompletionChunk]
-_ASYNC_CHUNKS = AsyncEventStream[ChatCompletionChunk]
-_EVENTS = EventStream[ResponseStreamEvent]
-_ASYNC_EVENTS = AsyncEventStream[ResponseStreamEvent]
+_CHUNKS = stream_class(EventStream[ChatCompletionChunk])
+_ASYNC_CHUNKS = stream_class(AsyncEventStream[ChatCompletionChunk])
+_EVENTS = stream_class(EventStream[ResponseStreamEvent])
+_ASYNC_EVENTS = stream_class(AsyncEventStream[ResponseStreamEvent])
 
 
 def _defaulted(client: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -197,6 +197,7 @@ class CodexClient(Copyable, FastObjects, openai.OpenAI):
             approval_handler=approval_handler,
         )
         self._claif_default_model = model
+        self._claif_urls: dict[str, tuple[httpx2.URL, httpx2.URL]] = {}  # see fast_create._url
         self.daemon_mode: Literal["auto", "require", "off"] = daemon_mode(daemon)
         self._core = _core(self, options, self.daemon_mode)
         super().__init__(
@@ -254,6 +255,7 @@ class AsyncCodexClient(Copyable, FastObjects, openai.AsyncOpenAI):
             approval_handler=approval_handler,
         )
         self._claif_default_model = model
+        self._claif_urls: dict[str, tuple[httpx2.URL, httpx2.URL]] = {}  # see fast_create._url
         self.daemon_mode: Literal["auto", "require", "off"] = daemon_mode(daemon)
         self._core = _core(self, options, self.daemon_mode)
         super().__init__(

@@ -129,23 +129,20 @@ def _timeout(client: Any, fast: FastRequest) -> float | None:
     return read_timeout(fast.options.get("timeout", client.timeout))
 
 
-_urls: dict[tuple[httpx2.URL, str], httpx2.URL] = {}
-
-
 def _url(client: Any, path: str) -> httpx2.URL:
-    """openai's URL for ``path`` (parsing it costs ~0.02 ms a request)."""
-    key = (client.base_url, path)
-    url = _urls.get(key)
-    if url is None:
-        url = _urls[key] = client._prepare_url(path)
-    return url
+    """openai's URL for ``path``, made once for the client's base URL: parsing it costs ~0.02 ms,
+    and hashing an httpx ``URL`` (to look one up) makes its string (~0.04 ms right after a turn)."""
+    base = client.base_url
+    made: tuple[httpx2.URL, httpx2.URL] | None = client._claif_urls.get(path)
+    if made is None or made[0] is not base:
+        made = client._claif_urls[path] = (base, client._prepare_url(path))
+    return made[1]
 
 
 _plain_options: dict[str, FinalRequestOptions] = {}
 """openai's options for a request to each path with no options of its own (per-call headers, query,
 timeout), made once: ``construct`` deep-copies every unset field's default (~22 µs hot, ~0.15 ms
 right after a turn, while Codex works on it); a request gets a copy with its body (~2 µs)."""
-_chunk_types: dict[Any, Any] = {}
 
 
 def _final_options(path: str, fast: FastRequest) -> FinalRequestOptions:
@@ -157,37 +154,45 @@ def _final_options(path: str, fast: FastRequest) -> FinalRequestOptions:
     return template.model_copy(update={"content": fast.content})
 
 
+class StreamClass(NamedTuple):
+    """A ``Stream`` class ``create()`` returns, and the type of its chunks (which openai looks up in
+    the class's type arguments on every call)."""
+
+    cls: Any
+    chunk: Any
+
+
+def stream_class(cls: Any) -> StreamClass:
+    return StreamClass(cls, extract_stream_chunk_type(cls))
+
+
 class _StreamAnswer:
     """A stream's request (its response names it, as do its errors) and openai's ``Stream`` of its
     response: made on the engine loop while Codex works on the turn (see
     ``transport.stream_objects``)."""
 
-    def __init__(self, client: Any, path: str, fast: FastRequest, stream_cls: Any) -> None:
-        self._client, self._path, self._fast, self._stream_cls = client, path, fast, stream_cls
+    def __init__(self, client: Any, path: str, fast: FastRequest, stream: StreamClass) -> None:
+        self._client, self._path, self._fast, self._stream = client, path, fast, stream
         self._options: FinalRequestOptions | None = None
-        self._chunk: Any = None
 
     def request(self) -> httpx2.Request:
         self._options = _final_options(self._path, self._fast)
-        chunk = _chunk_types.get(self._stream_cls)
-        if chunk is None:
-            chunk = _chunk_types[self._stream_cls] = extract_stream_chunk_type(self._stream_cls)
-        self._chunk = chunk
         return httpx2.Request("POST", _url(self._client, self._path))
 
     def __call__(self, response: httpx2.Response) -> Any:
         """openai's ``Stream`` of ``response``, as its pipeline builds it."""
-        return self._stream_cls(cast_to=self._chunk, response=response, client=self._client, options=self._options)
+        stream = self._stream
+        return stream.cls(cast_to=stream.chunk, response=response, client=self._client, options=self._options)
 
 
-def _posted(resource: Any, path: str, fast: FastRequest, cast_to: Any, stream_cls: Any) -> Any:
+def _posted(resource: Any, path: str, fast: FastRequest, cast_to: Any, stream: StreamClass) -> Any:
     """openai's own ``_post`` of the request."""
     return resource._post(
-        path, content=fast.content, options=fast.options, cast_to=cast_to, stream=fast.stream, stream_cls=stream_cls
+        path, content=fast.content, options=fast.options, cast_to=cast_to, stream=fast.stream, stream_cls=stream.cls
     )
 
 
-def create(resource: Any, path: str, fast: FastRequest, cast_to: Any, stream_cls: Any) -> Any:
+def create(resource: Any, path: str, fast: FastRequest, cast_to: Any, stream_cls: StreamClass) -> Any:
     """A sync ``create()`` of ``fast``, answered as described above; with a raw response asked
     for, dispatched at once and sent through openai's pipeline."""
     client = resource._client
@@ -202,7 +207,7 @@ def create(resource: Any, path: str, fast: FastRequest, cast_to: Any, stream_cls
         return _posted(resource, path, fast, cast_to, stream_cls)
 
 
-async def create_async(resource: Any, path: str, fast: FastRequest, cast_to: Any, stream_cls: Any) -> Any:
+async def create_async(resource: Any, path: str, fast: FastRequest, cast_to: Any, stream_cls: StreamClass) -> Any:
     client = resource._client
     timeout = _timeout(client, fast)
     if not _only_built(client, fast):

@@ -85,6 +85,24 @@ def no_http_request(client: CodexClient | AsyncCodexClient) -> list[httpx2.Reque
     return sent
 
 
+def test_a_streams_request_names_the_clients_base_url_as_it_is_now(client: CodexClient) -> None:
+    """The URL is made once per base URL, not once per client: a new ``base_url`` is the next one's."""
+    original = client.base_url
+
+    def url() -> str:
+        with client.chat.completions.create(messages=[user("where")], stream=True) as stream:
+            list(stream)
+            return str(stream.response.request.url)
+
+    first = url()
+    client.base_url = "http://elsewhere.invalid/v9/"
+    moved = [url(), url()]
+    client.base_url = original
+    assert first.endswith("/v1/chat/completions")
+    assert moved == ["http://elsewhere.invalid/v9/chat/completions"] * 2
+    assert url() == first
+
+
 def without_ids(completion: ChatCompletion) -> dict[str, Any]:
     return completion.model_dump(exclude={"id", "created"})
 

@@ -198,7 +198,8 @@ def test_the_memo_is_bounded_by_reads_and_by_bytes() -> None:
         return [user(f"conversation {i} starts with a question long enough to be kept")]
 
     head = len(json.dumps(conversation(0), separators=(",", ":"))) - 1  # what is kept: the JSON without its "]"
-    for memo in (HistoryMemo(capacity=2), HistoryMemo(max_bytes=2 * head)):
+    held = 2 * head + 220  # what a read of one message is reckoned to hold
+    for memo in (HistoryMemo(capacity=2), HistoryMemo(max_bytes=2 * held)):
         firsts = [parse(conversation(i), memo).conversation for i in range(3)]
         # Each sent again (a read of the same size replaces the one it extends), newest first:
         again = [parse(conversation(i), memo).conversation for i in (2, 1, 0)]

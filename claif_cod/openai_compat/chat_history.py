@@ -49,8 +49,6 @@ def build_conversation(
     The request ends with a user message (the turn's input) or with the results of the tool calls of
     the assistant message before them (the turn answers them). Image parts of user messages are
     collected into ``refs`` and taken from ``images`` once loaded."""
-    if not messages:
-        raise InvalidRequest("messages must not be empty", param="messages")
     return _conversation(_read(messages, None, images, refs))
 
 
@@ -58,6 +56,8 @@ def _read(
     messages: list[ChatMessage], start: _Read | None, images: Mapping[str, Image] | None, refs: list[ImageRef] | None
 ) -> _Read:
     """``messages`` read, after the first ones that ``start`` read already."""
+    if not messages:
+        raise InvalidRequest("messages must not be empty", param="messages")
     instructions = [*start.instructions] if start is not None else []
     turns = [*start.turns] if start is not None else []
     for index in range(len(start.messages) if start is not None else 0, len(messages)):
@@ -188,8 +188,6 @@ class HistoryMemo:
     def conversation(self, messages: Messages, refs: list[ImageRef]) -> Conversation:
         """:func:`build_conversation` of the ``messages`` of a request, reading only those after the
         kept read they begin with, and keeping this read; ``refs`` as there."""
-        if not messages.decoded:
-            raise InvalidRequest("messages must not be empty", param="messages")
         earlier = messages.earlier
         read = _read(messages.decoded, earlier.read if earlier is not None else None, None, refs)
         same_instructions = earlier is not None and read.instructions == earlier.read.instructions

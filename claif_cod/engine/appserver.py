@@ -20,7 +20,7 @@ Dead, hung and broken children
   waiting on it fails with :class:`CodexProcessHung` and the kill ladder runs in the
   background, so the pool replaces it on the next request.
 * **Garbage.** Lines that are not JSON-RPC objects are logged and skipped.  A line beyond
-  :data:`~claif_cod.engine.child_process.LINE_LIMIT` leaves the stream unframed, so that child is
+  :data:`LINE_LIMIT` leaves the stream unframed, so that child is
   condemned as well.
 
 The child as an OS process (spawn, exit, stderr, kill ladder) is :mod:`claif_cod.engine.child_process`;
@@ -42,7 +42,7 @@ import msgspec
 from claif_cod._log import get_logger
 from claif_cod._version import __version__
 from claif_cod.engine import wire, wire_notifications
-from claif_cod.engine.child_process import LINE_LIMIT, ChildProcess
+from claif_cod.engine.child_process import ChildProcess
 from claif_cod.engine.errors import (
     CodexProcessDied,
     CodexProcessHung,
@@ -51,11 +51,14 @@ from claif_cod.engine.errors import (
     CodexStartFailed,
 )
 from claif_cod.engine.inbox import Inbox
+from claif_cod.engine.json_lines import LineSplitter, LineTooLong
 from claif_cod.engine.waiting import within
 
 T = TypeVar("T")
 
 INITIALIZE_TIMEOUT_S = 30.0
+LINE_LIMIT = 256 * 1024 * 1024
+"""Codex sends whole turns (with command output) on one line."""
 EXIT_DRAIN_S = 0.25
 """After the child exits, how long its pipes may take to deliver their last lines.
 
@@ -166,7 +169,10 @@ class AppServer:
         self._closing = False
         self._probe: asyncio.Task[bool] | None = None
         self._close_task: asyncio.Task[None] | None = None
-        self._reader = asyncio.create_task(self._read_stdout(), name=f"codex-stdout-{child.pid}")
+        self._lines = LineSplitter(LINE_LIMIT)
+        self._stdout_ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        child.read_stdout(self._stdout_received, self._stdout_closed)
+        self._reader = asyncio.create_task(self._watch_stdout(), name=f"codex-stdout-{child.pid}")
         self._watcher = asyncio.create_task(self._watch_exit(), name=f"codex-watch-{child.pid}")
 
     @classmethod
@@ -340,20 +346,28 @@ class AppServer:
 
     # --- reading ----------------------------------------------------------------------------
 
-    async def _read_stdout(self) -> None:
-        stdout = self._proc.stdout
-        assert stdout is not None
-        while True:
-            try:
-                line = await stdout.readline()
-            except ValueError:  # a line beyond LINE_LIMIT: the stream cannot be trusted any more
+    def _stdout_received(self, data: bytes) -> None:
+        """Called by the pipe as bytes arrive: each complete line is handled at once."""
+        try:
+            lines = self._lines.feed(data)
+        except LineTooLong as exc:
+            for line in exc.lines:
+                self._dispatch(line)
+            if self._death is None:
                 log.error("appserver.line_too_long", pid=self.pid)
                 self.condemn(CodexProcessDied(None, f"a line on stdout exceeded {LINE_LIMIT} bytes", pid=self.pid))
-                return
-            if not line:
-                break
+            return
+        if lines:
             self.last_heard = time.monotonic()
-            self._dispatch(line)
+            for line in lines:
+                self._dispatch(line)
+
+    def _stdout_closed(self) -> None:
+        if not self._stdout_ended.done():
+            self._stdout_ended.set_result(None)
+
+    async def _watch_stdout(self) -> None:
+        await self._stdout_ended
         # EOF: the child exits, or closed its stdout and is no use to us any more.
         if await self._child.exited(1.0):
             return

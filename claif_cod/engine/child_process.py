@@ -18,9 +18,6 @@ from typing import Any
 from claif_cod._forked import let_go_after_fork, transport_name
 from claif_cod.engine.errors import CodexStartFailed
 
-LINE_LIMIT = 256 * 1024 * 1024
-"""Codex sends whole turns (with command output) on one line."""
-
 STDERR_TAIL = 8192
 SPAWN_OPTIONS = ("-c", "features.plugins=false")
 """Work Codex need not do for us: the plugin marketplace sync runs ``git ls-remote`` against GitHub
@@ -32,11 +29,50 @@ EXIT_POLL_S = 0.1
 KILL_WAIT_S = 10.0
 
 
+class _Pipes(asyncio.subprocess.SubprocessStreamProtocol):
+    """asyncio's protocol for the child's pipes, except that stdout's bytes go to a reader as they
+    arrive (see :meth:`ChildProcess.read_stdout`) instead of into a ``StreamReader``: no buffer and
+    no task woken per read on the path of every message Codex sends."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=STDERR_TAIL, loop=loop)
+        self._received: Callable[[bytes], None] | None = None
+        self._closed: Callable[[], None] | None = None
+        self._early: list[bytes] = []
+        self._ended = False
+
+    def read_stdout(self, received: Callable[[bytes], None], closed: Callable[[], None]) -> None:
+        self._received, self._closed = received, closed
+        for data in self._early:
+            received(data)
+        self._early.clear()
+        if self._ended:
+            closed()
+
+    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
+        if fd != 1:
+            super().pipe_data_received(fd, data)
+            return
+        assert isinstance(data, bytes)
+        if self._received is None:
+            self._early.append(data)
+        else:
+            self._received(data)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if fd == 1 and not self._ended:
+            self._ended = True
+            if self._closed is not None:
+                self._closed()
+        super().pipe_connection_lost(fd, exc)
+
+
 class ChildProcess:
     """A started ``codex app-server``: its pipes, its exit, its stderr tail and its kill ladder."""
 
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, pipes: _Pipes) -> None:
         self.proc = proc
+        self._pipes = pipes
         if proc.stdin is not None:  # a copy of its input, held in a forked child, would keep it from ending
             let_go_after_fork(self, [transport_name(proc.stdin.transport)])
         self._stderr: deque[bytes] = deque()
@@ -52,20 +88,22 @@ class ChildProcess:
         args = [codex_path, "app-server", *SPAWN_OPTIONS]
         for override in config_overrides or []:
             args += ["-c", override]
+        loop = asyncio.get_running_loop()
         try:
-            proc = await asyncio.create_subprocess_exec(
+            # asyncio.create_subprocess_exec, with our protocol for the pipes
+            transport, pipes = await loop.subprocess_exec(
+                lambda: _Pipes(loop),
                 *args,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 cwd=cwd,
                 env=dict(env),
-                limit=LINE_LIMIT,
                 start_new_session=True,
             )
         except OSError as exc:
             raise CodexStartFailed(f"could not start {codex_path} app-server in {cwd}: {exc}") from exc
-        return cls(proc)
+        return cls(asyncio.subprocess.Process(transport, pipes, loop), pipes)
 
     @property
     def pid(self) -> int:
@@ -75,6 +113,11 @@ class ChildProcess:
     def tasks(self) -> tuple[asyncio.Task[Any], ...]:
         """The watchers to cancel once the child is being given up."""
         return (self.stderr_reader, self.exit)
+
+    def read_stdout(self, received: Callable[[bytes], None], closed: Callable[[], None]) -> None:
+        """From now on, the child's stdout goes to ``received`` as it arrives (what came before, at
+        once), and its end to ``closed``."""
+        self._pipes.read_stdout(received, closed)
 
     def stderr_tail(self) -> str:
         return b"".join(self._stderr).decode("utf-8", "replace")

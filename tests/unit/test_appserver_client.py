@@ -99,6 +99,13 @@ for line in sys.stdin:
         send({"method": "thread/started", "params": [1, 2]})
         send({"method": "thread/started"})
         send({"id": rid, "result": "still here"})
+    elif method == "big":
+        send({"id": rid, "result": "x" * params})
+    elif method == "answer-then-long-line":
+        sys.stdout.write(json.dumps({"id": rid, "result": "before"}) + "\\n" + "x" * params + "\\n")
+        sys.stdout.flush()
+    elif method == "close-stdout":
+        os.close(1)  # and stay alive, reading stdin
     elif method == "die":
         sys.stderr.write(params["stderr"])
         sys.stderr.flush()
@@ -380,6 +387,39 @@ async def test_a_pending_request_fails_when_the_child_exits_and_keeps_its_stderr
     message = await next_message(late)
     assert isinstance(message, ProcessExit)
     assert message.error is died
+
+
+async def test_a_line_that_arrives_in_many_reads_comes_whole(server: AppServer) -> None:
+    size = 3 * 1024 * 1024  # dozens of pipe reads
+    assert await call(server, "big", size) == "x" * size
+    assert await call(server, "echo", "after") == "after"
+
+
+async def test_a_line_beyond_the_limit_condemns_the_child_after_the_lines_before_it(
+    fake_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(appserver, "LINE_LIMIT", 1000)
+    server = await start(fake_path)
+    try:
+        queue = server.subscribe("t1")
+        hanging = asyncio.create_task(server.request_raw("hang", None, timeout=10))
+        assert await call(server, "answer-then-long-line", 5000) == "before"
+        with pytest.raises(CodexProcessDied, match="a line on stdout exceeded 1000 bytes"):
+            await asyncio.wait_for(hanging, 10)
+        assert isinstance(await next_message(queue), ProcessExit)
+        assert not server.alive
+    finally:
+        await server.close(grace=0.5)
+
+
+async def test_a_child_that_closes_its_stdout_but_stays_is_condemned(server: AppServer) -> None:
+    hanging = asyncio.create_task(server.request_raw("hang", None, timeout=10))
+    closing = asyncio.create_task(server.request_raw("close-stdout", None, timeout=10))
+    with pytest.raises(CodexProcessDied, match="closed its stdout"):
+        await asyncio.wait_for(hanging, 10)
+    with pytest.raises(CodexProcessDied, match="closed its stdout"):
+        await asyncio.wait_for(closing, 10)
+    assert not server.alive
 
 
 async def test_only_the_tail_of_a_long_stderr_is_kept(server: AppServer) -> None:

@@ -4,11 +4,11 @@ plain JSON arguments, and without its HTTP round trip when it would only build i
 openai's ``create`` runs ``maybe_transform`` over every argument (~0.15 ms per message or input
 item, so ~30 ms for a 200-item history a client re-sends each turn).  For arguments that are
 already JSON (dicts, lists, strings, numbers, bools, None, which a JSON round trip gives back
-unchanged: what nearly every caller passes) that transform changes nothing (neither endpoint's
-parameter types rename or reformat a field), so the body is encoded directly and dispatched to
-the engine at once (see :mod:`claif_cod.transport.early`).  Anything else (pydantic models,
-iterators, tuples, ``NotGiven`` inside a message, an unknown keyword) takes openai's own
-``create``.
+unchanged: what nearly every caller passes, see :mod:`claif_cod.json_args`) that transform changes
+nothing (neither endpoint's parameter types rename or reformat a field), so the body is encoded
+directly and dispatched to the engine at once (see :mod:`claif_cod.transport.early`).  Anything
+else (pydantic models, iterators, tuples, ``NotGiven`` inside a message, an unknown keyword) takes
+openai's own ``create``.
 
 Then, when openai would do nothing with the response but build its object or ``Stream`` from it
 (no raw response asked for), ``create()`` dispatches and waits in one round trip to the engine
@@ -27,7 +27,6 @@ import inspect
 from typing import Any, NamedTuple
 
 import httpx2
-import msgspec
 from openai import NOT_GIVEN, NotGiven, Omit
 from openai._base_client import make_request_options
 from openai._constants import OVERRIDE_CAST_TO_HEADER, RAW_RESPONSE_HEADER
@@ -37,12 +36,11 @@ from openai._types import RequestOptions
 from openai.resources.chat.completions.completions import Completions
 from openai.resources.responses.responses import Responses
 
+from claif_cod.json_args import as_json
 from claif_cod.openai_objects import from_json
 from claif_cod.transport.early import OpenAIStream, answered, answered_async, read_timeout, started, started_async
 
 _REQUEST_OPTIONS = frozenset({"extra_headers", "extra_query", "extra_body", "timeout"})
-_encode = msgspec.json.encode
-_decode = msgspec.json.decode
 
 
 class Endpoint(NamedTuple):
@@ -58,19 +56,6 @@ def _keywords(create: Any) -> frozenset[str]:
 
 CHAT = Endpoint(_keywords(Completions.create), ("messages", "model"))
 RESPONSES = Endpoint(_keywords(Responses.create), ())
-
-
-def _json(params: dict[str, Any]) -> bytes | None:
-    """``params`` as a JSON body, when they are already JSON: what openai's transform leaves
-    unchanged.  Checked by a round trip, in C (a re-sent history holds thousands of values): a value
-    JSON would change or cannot hold (a tuple, a set, bytes, a date, NaN, a key that is not a
-    string, a dataclass) does not come back equal, and a model, an iterator or ``NotGiven`` does
-    not encode at all."""
-    try:
-        body = _encode(params)
-    except TypeError:
-        return None
-    return body if _decode(body) == params else None
 
 
 def _given(value: object) -> bool:
@@ -101,7 +86,7 @@ def prepare(kwargs: dict[str, Any], endpoint: Endpoint) -> FastRequest | None:
         params.update(extra_body)
     if not all(name in params for name in endpoint.required):
         return None
-    body = _json(params)
+    body = as_json(params)
     if body is None:
         return None
     options = make_request_options(

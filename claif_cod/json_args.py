@@ -45,6 +45,7 @@ class _Decodes:
             else:
                 rest = array[len(earlier) :]
                 if rest == b"]":
+                    self._kept.move_to_end(earlier)
                     return self._kept[earlier]
                 if rest[:1] != b",":  # a longer first value, not more values
                     values = _decode(array)

@@ -106,6 +106,18 @@ def test_the_memo_is_bounded(decoded: list[bytes]) -> None:
     assert memo._bytes == sum(map(len, memo._kept))
 
 
+def test_a_history_sent_again_stays_kept(decoded: list[bytes]) -> None:
+    memo = json_args._decodes
+    again = {"messages": ["again", "x"]}
+    assert as_json(again) is not None
+    for n in range(5):  # more than the memo holds (4)
+        assert as_json({"messages": [n, "y"]}) is not None
+        decoded.clear()
+        assert as_json(again) is not None
+        assert decoded == [b"{}"]  # found kept: the most recently used, not the first kept
+    assert b'["again","x"' in memo._kept
+
+
 def test_threads_sharing_the_memo_each_get_their_own_body() -> None:
     failures: list[str] = []
 

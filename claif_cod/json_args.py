@@ -12,6 +12,7 @@ handed out, so nothing can change them.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -67,8 +68,15 @@ class _Decodes:
         del self._kept[head]
         self._bytes -= len(head)
 
+    def forget_after_fork(self) -> None:
+        """In a forked child: another thread of the parent may have held the lock, mid-update."""
+        self._lock = threading.Lock()
+        self._kept.clear()
+        self._bytes = 0
+
 
 _decodes = _Decodes()
+os.register_at_fork(after_in_child=lambda: _decodes.forget_after_fork())
 
 
 def as_json(params: dict[str, Any]) -> bytes | None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import select
+import signal
 import threading
 from typing import Any
 
@@ -141,3 +144,24 @@ def test_threads_sharing_the_memo_each_get_their_own_body() -> None:
 def test_arguments_without_a_history_list_take_one_round_trip() -> None:
     assert as_json({"input": "hi", "model": "m"}) == b'{"input":"hi","model":"m"}'
     assert as_json({"input": "hi", "metadata": {"when": math.inf}}) is None
+
+
+def test_a_forked_child_gets_a_memo_of_its_own_even_if_the_parent_held_it() -> None:
+    """A thread of the parent inside the memo while another forks must not leave the child's locked."""
+    params = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}]}
+    read, write = os.pipe()
+    with json_args._decodes._lock:  # as another thread of the parent might hold it at the fork
+        pid = os.fork()
+        if pid == 0:  # the child
+            os.write(write, as_json(params) or b"refused")
+            os._exit(0)
+    os.close(write)
+    try:
+        ready, _, _ = select.select([read], [], [], 10)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        assert ready, "the child hung on the lock it inherited"
+        assert msgspec.json.decode(os.read(read, 1000)) == params
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)

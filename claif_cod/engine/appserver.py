@@ -363,6 +363,9 @@ class AppServer:
                 self._dispatch(line)
 
     def _stdout_closed(self) -> None:
+        last = self._lines.end()
+        if last:  # a last line without its newline (what readline gave at EOF)
+            self._dispatch(last)
         if not self._stdout_ended.done():
             self._stdout_ended.set_result(None)
 

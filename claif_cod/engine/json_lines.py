@@ -29,10 +29,11 @@ class LineSplitter:
         self._partial = bytearray()
         self._failed = False
 
-    @property
-    def buffered(self) -> int:
-        """Bytes of a line not complete yet."""
-        return len(self._partial)
+    def end(self) -> bytes:
+        """At the end of the stream: the last line, if it had no ``\\n`` (empty if none)."""
+        rest = bytes(self._partial)
+        self._partial.clear()
+        return rest
 
     def feed(self, data: bytes) -> list[bytes]:
         if self._failed:

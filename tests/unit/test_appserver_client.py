@@ -104,6 +104,10 @@ for line in sys.stdin:
     elif method == "answer-then-long-line":
         sys.stdout.write(json.dumps({"id": rid, "result": "before"}) + "\\n" + "x" * params + "\\n")
         sys.stdout.flush()
+    elif method == "answer-without-newline-then-exit":
+        sys.stdout.write(json.dumps({"id": rid, "result": "last words"}))
+        sys.stdout.flush()
+        os._exit(0)
     elif method == "close-stdout":
         os.close(1)  # and stay alive, reading stdin
     elif method == "die":
@@ -410,6 +414,10 @@ async def test_a_line_beyond_the_limit_condemns_the_child_after_the_lines_before
         assert not server.alive
     finally:
         await server.close(grace=0.5)
+
+
+async def test_a_last_line_without_its_newline_still_answers(server: AppServer) -> None:
+    assert await call(server, "answer-without-newline-then-exit") == "last words"
 
 
 async def test_a_child_that_closes_its_stdout_but_stays_is_condemned(server: AppServer) -> None:

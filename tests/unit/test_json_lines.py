@@ -17,16 +17,17 @@ def test_lines_come_whole_whatever_the_reads(size: int) -> None:
     for start in range(0, len(STREAM), size):
         lines += splitter.feed(STREAM[start : start + size])
     assert lines == MESSAGES
-    assert splitter.buffered == 0
+    assert splitter.end() == b""
 
 
 def test_a_line_not_ended_yet_is_held() -> None:
     splitter = LineSplitter(1000)
     assert splitter.feed(b'{"a":1}\n{"b"') == [b'{"a":1}']
-    assert splitter.buffered == 4
     assert splitter.feed(b":2}") == []
     assert splitter.feed(b"\n") == [b'{"b":2}']
-    assert splitter.buffered == 0
+    assert splitter.feed(b'{"c":3}') == []
+    assert splitter.end() == b'{"c":3}'  # the last line, without its newline
+    assert splitter.end() == b""
 
 
 def test_a_line_of_exactly_the_limit_passes() -> None:
@@ -54,6 +55,6 @@ def test_a_line_beyond_the_limit_fails_the_stream_and_keeps_the_lines_before_it(
     with pytest.raises(LineTooLong, match="exceeded 10 bytes") as info:
         splitter.feed(reads[-1])
     assert [*seen, *info.value.lines] == good
-    assert splitter.buffered == 0
+    assert splitter.end() == b""
     with pytest.raises(LineTooLong):  # the position in the stream is lost for good
         splitter.feed(b"fine\n")

@@ -48,7 +48,7 @@ class _Decodes:
                 if rest == b"]":
                     self._kept.move_to_end(earlier)
                     return self._kept[earlier]
-                if rest[:1] != b",":  # a longer first value, not more values
+                if rest[:1] != b",":  # its last value goes on: not more values
                     values = _decode(array)
                 else:
                     values = [*self._kept[earlier], *_decode(b"[" + rest[1:])]

@@ -236,38 +236,69 @@ class AppServer:
 
     # --- requests --------------------------------------------------------------------------
 
-    async def request(self, method: str, params: object, result_type: type[T], *, timeout: float | None = None) -> T:
-        raw = await self.request_raw(method, params, timeout=timeout)
+    async def request(
+        self,
+        method: str,
+        params: object,
+        result_type: type[T],
+        *,
+        timeout: float | None = None,
+        cancelled: Callable[[asyncio.Future[msgspec.Raw]], None] | None = None,
+    ) -> T:
+        raw = await self.request_raw(method, params, timeout=timeout, cancelled=cancelled)
         return msgspec.json.decode(raw, type=result_type)
 
-    async def request_raw(self, method: str, params: object, *, timeout: float | None = None) -> msgspec.Raw:
+    async def request_raw(
+        self,
+        method: str,
+        params: object,
+        *,
+        timeout: float | None = None,
+        cancelled: Callable[[asyncio.Future[msgspec.Raw]], None] | None = None,
+    ) -> msgspec.Raw:
         """Send a request and await its answer within ``timeout`` (default :attr:`Liveness.request_timeout`).
 
         When the deadline passes the child is probed: if it is hung this raises
         :class:`CodexProcessHung` (and the child is being killed), else
         :class:`CodexRequestTimedOut`, which is also an :class:`asyncio.TimeoutError`.
+        A caller cancelled once the request was written gets its answer's future in ``cancelled``:
+        Codex acts on the request anyway (the future fails if the child dies, and has no deadline).
         """
         limit = self.liveness.request_timeout if timeout is None else timeout
         try:
-            return await self._request_once(method, params, limit)
+            return await self._request_once(method, params, limit, cancelled)
         except asyncio.TimeoutError:
             if await self.check_alive():
                 raise CodexRequestTimedOut(method, limit) from None
             raise self._death or CodexProcessHung(self.pid, f"no answer to {method}") from None
 
-    async def _request_once(self, method: str, params: object, timeout: float | None) -> msgspec.Raw:
+    async def _request_once(
+        self,
+        method: str,
+        params: object,
+        timeout: float | None,
+        cancelled: Callable[[asyncio.Future[msgspec.Raw]], None] | None = None,
+    ) -> msgspec.Raw:
         if self._death is not None:
             raise self._death
         request_id = next(self._ids)
         future: asyncio.Future[msgspec.Raw] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = (method, future)
+        kept = False
         try:
             await self._write(wire.OutgoingRequest(id=request_id, method=method, params=params))
-            return await within(future, timeout)
+            return await within(future if cancelled is None else asyncio.shield(future), timeout)
+        except asyncio.CancelledError:
+            if cancelled is not None and not future.cancelled():
+                kept = True
+                future.add_done_callback(lambda _: self._pending.pop(request_id, None))
+                cancelled(future)
+            raise
         finally:
-            self._pending.pop(request_id, None)
-            if future.done() and not future.cancelled():
-                future.exception()  # a death set on it while the write failed is what the write raised
+            if not kept:
+                self._pending.pop(request_id, None)
+                if future.done() and not future.cancelled():
+                    future.exception()  # a death set on it while the write failed is what the write raised
 
     # --- liveness ----------------------------------------------------------------------------
 

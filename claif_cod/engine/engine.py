@@ -32,7 +32,7 @@ import msgspec
 
 from claif_cod._log import get_logger
 from claif_cod.engine import appserver, idle, wire
-from claif_cod.engine.appserver import AppServer, Liveness, RpcErrorReply
+from claif_cod.engine.appserver import AppServer, Liveness, RpcErrorReply, ThreadMessage
 from claif_cod.engine.config import CodexConfig, ProcessKey
 from claif_cod.engine.discovery import CodexBinary, find_codex, probe
 from claif_cod.engine.errors import (
@@ -44,6 +44,7 @@ from claif_cod.engine.errors import (
 from claif_cod.engine.events import ToolCallsRequested
 from claif_cod.engine.idle import UNLOAD_DELAY_OVERRIDE
 from claif_cod.engine.images import Image, TurnImages
+from claif_cod.engine.inbox import Inbox
 from claif_cod.engine.named_sessions import NamedSessions
 from claif_cod.engine.pool import ProcessPool
 from claif_cod.engine.sessions import MemorySessionStore, SessionStore
@@ -61,6 +62,7 @@ from claif_cod.engine.turns import (
     decline_all,
     retarget_params,
 )
+from claif_cod.engine.waiting import within
 
 log = get_logger("claif_cod.engine")
 
@@ -103,6 +105,8 @@ class Engine:
         self.named = NamedSessions(sessions or MemorySessionStore(), self.threads, env, self._active.get)
         """Named sessions and their threads (see engine/named_sessions.py)."""
         self._tool_router = ToolRouter()
+        self._giving_up: set[asyncio.Task[None]] = set()
+        """Turns whose caller left before Codex named them (see :meth:`start_turn`)."""
         self.suspensions = Suspensions(self._suspension_expired)
         """Turns waiting for caller tool results (see :mod:`claif_cod.engine.tools`)."""
 
@@ -153,11 +157,15 @@ class Engine:
         """Start a turn once the thread is free; the returned :class:`Turn` owns the thread until it ends.
 
         ``text`` None starts a turn without a new user message: the model answers the history as it
-        stands (tool results injected with the thread, by a caller replaying a transcript)."""
+        stands (tool results injected with the thread, by a caller replaying a transcript).  Cancelled
+        once Codex has ``turn/start``, the turn starts anyway: it is given up once Codex names it
+        (interrupted; the thread stays taken until Codex confirms), as a turn whose caller left is."""
         await self.threads.check_turn_model(handle, options.model)  # caller tools and code mode: engine/code_mode.py
         await handle.lock.acquire()
         held: AppServer | None = None
         files: TurnImages | None = None
+        queue: Inbox[ThreadMessage] | None = None
+        given_up: list[asyncio.Future[msgspec.Raw]] = []
         try:
             await self.threads.ensure_loaded(handle)
             held = handle.server
@@ -180,32 +188,52 @@ class Engine:
                     **retarget_params(handle),
                 ),
                 wire.TurnStartResult,
+                cancelled=given_up.append,
             )
-            handle.retarget = False
-            if options.model:
-                handle.model = options.model  # a turn's model and effort stay the thread's
-            if effort is not None:
-                handle.effort = options.effort or handle.base_effort
-            handle.summary = options.summary
+            self._started(handle, options, effort)
         except BaseException as exc:
-            if held is not None:
-                self._pool.let_go(held)
-            if files is not None:
-                files.remove()
-            self._approvers.pop(handle.thread_id, None)
-            handle.server.unsubscribe(handle.thread_id)
-            if isinstance(exc, CodexRequestTimedOut):
-                # Codex may still start the turn; a later turn/start would then steer it.
-                handle.broken = True
-                self.threads.forget(handle.thread_id)
-            handle.lock.release()
+            if given_up and queue is not None and files is not None:  # Codex has the turn/start
+                giving_up = self._give_up_unnamed(handle, queue, files, options, effort, given_up[0])
+                task = asyncio.get_running_loop().create_task(giving_up)
+                self._giving_up.add(task)
+                task.add_done_callback(self._giving_up.discard)
+            else:
+                self._start_failed(handle, held, files, exc)
             raise
+        return self._turn(handle, result.turn.id, queue, files, options)
+
+    def _started(self, handle: ThreadHandle, options: TurnOptions, effort: str | None) -> None:
+        handle.retarget = False
+        if options.model:
+            handle.model = options.model  # a turn's model and effort stay the thread's
+        if effort is not None:
+            handle.effort = options.effort or handle.base_effort
+        handle.summary = options.summary
+
+    def _start_failed(
+        self, handle: ThreadHandle, held: AppServer | None, files: TurnImages | None, exc: BaseException
+    ) -> None:
+        if held is not None:
+            self._pool.let_go(held)
+        if files is not None:
+            files.remove()
+        self._approvers.pop(handle.thread_id, None)
+        handle.server.unsubscribe(handle.thread_id)
+        if isinstance(exc, CodexRequestTimedOut):
+            # Codex may still start the turn; a later turn/start would then steer it.
+            handle.broken = True
+            self.threads.forget(handle.thread_id)
+        handle.lock.release()
+
+    def _turn(
+        self, handle: ThreadHandle, turn_id: str, queue: Inbox[ThreadMessage], files: TurnImages, options: TurnOptions
+    ) -> Turn:
         handle.turns += 1
         handle.last_used = time.time()
         tool_timeout = options.tool_timeout
         turn = Turn(
             handle,
-            result.turn.id,
+            turn_id,
             queue,
             options.timeout,
             self._turn_done,
@@ -216,6 +244,27 @@ class Engine:
         if files.directory is not None:
             self._turn_files[turn] = files
         return turn
+
+    async def _give_up_unnamed(
+        self,
+        handle: ThreadHandle,
+        queue: Inbox[ThreadMessage],
+        files: TurnImages,
+        options: TurnOptions,
+        effort: str | None,
+        answer: asyncio.Future[msgspec.Raw],
+    ) -> None:
+        """A turn started for a caller who left before Codex named it: given up once named."""
+        try:
+            raw = await within(answer, handle.server.liveness.request_timeout)
+            turn_id = msgspec.json.decode(raw, type=wire.TurnStartResult).turn.id
+        except Exception as exc:  # no turn, or none known: its thread's state is in doubt
+            handle.broken = True
+            self.threads.forget(handle.thread_id)
+            self._start_failed(handle, handle.server, files, exc)
+            return
+        self._started(handle, options, effort)
+        self._turn(handle, turn_id, queue, files, options).give_up()
 
     async def _effort_change(self, handle: ThreadHandle, wanted: str | None) -> str | None:
         """The effort ``turn/start`` must carry: None when the thread already runs at the one wanted

@@ -164,7 +164,8 @@ class Turn:
         self._wait.limit(timeout)
 
     def give_up(self) -> None:
-        """End a suspension nobody resumes: interrupt, answer the pending calls as failed, release the thread."""
+        """End a turn nobody reads (a suspension nobody resumes, a start whose caller left): interrupt,
+        answer the pending calls as failed, release the thread once Codex confirms."""
         if self._abandoning is None and not self._finished:
             self.suspended = False
             self._abandoning = asyncio.get_running_loop().create_task(self._abandon())

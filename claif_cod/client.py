@@ -23,7 +23,7 @@ from claif_cod.client_copy import Copyable
 from claif_cod.engine.config import CodexConfig
 from claif_cod.engine.engine import ApprovalHandler, decline_all
 from claif_cod.event_stream import AsyncEventStream, EventStream
-from claif_cod.fast_create import CHAT, RESPONSES, create, create_async, prepare, stream_class
+from claif_cod.fast_create import CHAT, RESPONSES, NotPlain, create, create_async, prepare, stream_class
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_objects import FastObjects
 from claif_cod.transport.early import CHAT_PATH, RESPONSES_PATH
@@ -100,7 +100,10 @@ class _Completions(Completions):
             fast = prepare(kwargs, CHAT)
             if fast is None:
                 return super().create(**kwargs)
-            return create(self, CHAT_PATH, fast, ChatCompletion, _CHUNKS)
+            try:
+                return create(self, CHAT_PATH, fast, ChatCompletion, _CHUNKS)
+            except NotPlain:
+                return super().create(**kwargs)
 
         def parse(self, **kwargs: Any) -> Any:
             return super().parse(**_defaulted(self._client, kwargs))
@@ -123,7 +126,10 @@ class _AsyncCompletions(AsyncCompletions):
             fast = prepare(kwargs, CHAT)
             if fast is None:
                 return await super().create(**kwargs)
-            return await create_async(self, CHAT_PATH, fast, ChatCompletion, _ASYNC_CHUNKS)
+            try:
+                return await create_async(self, CHAT_PATH, fast, ChatCompletion, _ASYNC_CHUNKS)
+            except NotPlain:
+                return await super().create(**kwargs)
 
         async def parse(self, **kwargs: Any) -> Any:
             return await super().parse(**_defaulted(self._client, kwargs))
@@ -145,7 +151,10 @@ class _Responses(Responses):
             fast = prepare(kwargs, RESPONSES)
             if fast is None:
                 return super().create(**kwargs)
-            return create(self, RESPONSES_PATH, fast, Response, _EVENTS)
+            try:
+                return create(self, RESPONSES_PATH, fast, Response, _EVENTS)
+            except NotPlain:
+                return super().create(**kwargs)
 
         def stream(self, **kwargs: Any) -> Any:
             return super().stream(**_defaulted(self._client, kwargs))
@@ -158,7 +167,10 @@ class _AsyncResponses(AsyncResponses):
             fast = prepare(kwargs, RESPONSES)
             if fast is None:
                 return await super().create(**kwargs)
-            return await create_async(self, RESPONSES_PATH, fast, Response, _ASYNC_EVENTS)
+            try:
+                return await create_async(self, RESPONSES_PATH, fast, Response, _ASYNC_EVENTS)
+            except NotPlain:
+                return await super().create(**kwargs)
 
         def stream(self, **kwargs: Any) -> Any:
             return super().stream(**_defaulted(self._client, kwargs))
@@ -198,6 +210,7 @@ class CodexClient(Copyable, FastObjects, openai.OpenAI):
         )
         self._claif_default_model = model
         self._claif_urls: dict[str, tuple[httpx2.URL, httpx2.URL]] = {}  # see fast_create._url
+        self._claif_not_plain = False  # see fast_create.create
         self.daemon_mode: Literal["auto", "require", "off"] = daemon_mode(daemon)
         self._core = _core(self, options, self.daemon_mode)
         super().__init__(
@@ -256,6 +269,7 @@ class AsyncCodexClient(Copyable, FastObjects, openai.AsyncOpenAI):
         )
         self._claif_default_model = model
         self._claif_urls: dict[str, tuple[httpx2.URL, httpx2.URL]] = {}  # see fast_create._url
+        self._claif_not_plain = False  # see fast_create.create
         self.daemon_mode: Literal["auto", "require", "off"] = daemon_mode(daemon)
         self._core = _core(self, options, self.daemon_mode)
         super().__init__(

@@ -143,7 +143,8 @@ class DirectDaemon:
     ) -> bytes | OpenAIStream | APIFailure | None:
         """``early``'s reply as a JSON body, or openai's ``Stream`` of its events (then ``early.stream``
         is its response); its failure; or None when this path does not take it (nothing was sent).
-        ``approve`` decides what the daemon asks to approve (None: declined)."""
+        ``approve`` decides what the daemon asks to approve (None: declined).  ``early.verify`` runs
+        once the request is sent; what it raises is raised once the daemon stopped the request."""
         conn = self._take()
         if conn is None:
             return None
@@ -158,6 +159,15 @@ class DirectDaemon:
         except BaseException:  # interrupted with the frame maybe half-written: the daemon drops it
             self.abandon(conn, request_id)
             raise
+        if early.verify is not None:
+            try:
+                early.verify()
+            except Exception:
+                self.stop(conn, request_id)  # undone before the caller hears of it
+                raise
+            except BaseException:
+                self.abandon(conn, request_id)
+                raise
         if stream is None:
             return self._reply(conn, request_id, approve)
         return self._stream(conn, request_id, early, stream, chat, approve)

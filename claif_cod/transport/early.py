@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -46,6 +46,11 @@ class Early:
     stream: httpx2.Response | None = field(default=None, repr=False)
     """A stream's response, made for ``create()`` on the engine loop: closed by :func:`answered` if
     it never reached the caller (Ctrl-C, or cancelled, in that instant), which interrupts its turn."""
+    verify: Callable[[], None] | None = field(default=None, repr=False)
+    """What ``create()`` still checks in its own thread while the engine starts the turn (see
+    :meth:`Starter.answer`); what it raises undoes the dispatch."""
+    abandoned: bool = False
+    """Set on the engine loop once the caller gave up on the answer: nothing claims it after that."""
 
 
 OpenAIStream = openai.Stream[Any] | openai.AsyncStream[Any]
@@ -70,7 +75,9 @@ class Starter(Protocol):
         self, path: str, body: bytes, timeout: float | None, caller: asyncio.AbstractEventLoop | None = None
     ) -> asyncio.Task[Reply]: ...
 
-    def answer(self, early: Early, stream: StreamMaker | None) -> bytes | OpenAIStream | None: ...
+    def answer(self, early: Early, stream: StreamMaker | None) -> bytes | OpenAIStream | None:
+        """The dispatch's answer (see :func:`answered`); ``early.verify`` runs in the caller's
+        thread once the engine has started the turn, or before the request goes out."""
 
     async def answer_async(self, early: Early, stream: StreamMaker | None) -> bytes | OpenAIStream | None: ...
 
@@ -138,18 +145,24 @@ async def started_async(core: Starter, path: str, body: bytes, timeout: float | 
 
 @contextlib.contextmanager
 def answered(
-    core: Starter, path: str, body: bytes, timeout: float | None, stream: StreamMaker | None
+    core: Starter,
+    path: str,
+    body: bytes,
+    timeout: float | None,
+    stream: StreamMaker | None,
+    verify: Callable[[], None] | None = None,
 ) -> Iterator[bytes | OpenAIStream | None]:
     """Around a sync ``create()`` that openai would only build its object for: the dispatch's JSON
     body or openai's ``Stream`` of its events, or None when it failed (then left, unclaimed, for
     openai's pipeline) or the client is closed (openai's own request reports it).  Unclaimed, it is
-    undone."""
+    undone.  ``verify`` runs while the engine starts the turn; what it raises is raised here, once
+    the dispatch is undone."""
     try:
         loop = core.loop
     except RuntimeError:
         yield None
         return
-    early = Early(path, body, timeout)
+    early = Early(path, body, timeout, verify=verify)
     delivered = False
     try:
         try:
@@ -165,10 +178,12 @@ def answered(
         finally:
             _current.reset(token)
     finally:
-        if not early.claimed and early.task is not None:
+        if not delivered and early.task is not None:
+            loop.run(_abandon(early))
+            if early.stream is not None:  # claimed and made before that: closing it interrupts the turn
+                early.stream.close()
+        elif not early.claimed and early.task is not None:
             loop.run(_undo(early.task))
-        elif not delivered and early.stream is not None:
-            early.stream.close()
 
 
 @contextlib.asynccontextmanager
@@ -196,10 +211,20 @@ async def answered_async(
         finally:
             _current.reset(token)
     finally:
-        if not early.claimed and early.task is not None:
+        if not delivered and early.task is not None:
+            await loop.run_async(_abandon(early))
+            if early.stream is not None:  # claimed and made before that: closing it interrupts the turn
+                await early.stream.aclose()
+        elif not early.claimed and early.task is not None:
             await loop.run_async(_undo(early.task))
-        elif not delivered and early.stream is not None:
-            await early.stream.aclose()
+
+
+async def _abandon(early: Early) -> None:
+    """The caller will not take the answer (Ctrl-C, cancelled, or ``verify`` raised): on the engine
+    loop, where it is claimed, so that whether it was is settled; unclaimed, it is undone."""
+    early.abandoned = True
+    if not early.claimed and early.task is not None:
+        await _undo(early.task)
 
 
 async def _undo(task: asyncio.Task[Reply]) -> None:

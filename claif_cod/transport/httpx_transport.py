@@ -157,6 +157,7 @@ class TransportCore:
         return self.loop.run_task(
             lambda: self._dispatch_early(early, stream, SyncEvents, made),
             lambda task: self._answered(early, task, made),
+            meanwhile=early.verify,
         )
 
     def _direct(self) -> _CallerConnections | None:
@@ -228,7 +229,7 @@ class TransportCore:
     ) -> bytes | OpenAIStream | None:
         """On the engine loop, once the dispatch is done: what :meth:`answer` returns."""
         objects = made[0] if made else None
-        if task.cancelled() or task.exception() is not None:
+        if early.abandoned or task.cancelled() or task.exception() is not None:
             if objects is not None:
                 objects.drop()
             return None

@@ -20,6 +20,7 @@ import contextlib
 import functools
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
@@ -93,10 +94,13 @@ class LoopThread:
         timeout: float | None = None,
         *,
         refused: Callable[[], None] | None = None,
+        meanwhile: Callable[[], object] | None = None,
     ) -> T:
         """Block the calling thread until the task ``start`` makes on the engine loop is done; then
         return what ``then`` makes of it there (or raise what it raised).  ``refused`` runs when the
-        loop takes nothing (closed, or this is its own thread).
+        loop takes nothing (closed, or this is its own thread).  ``meanwhile`` runs in the calling
+        thread once the task's first step is done (it waits for its first I/O): what the caller can
+        do while the task waits instead of before it starts; what it raises cancels the task.
 
         A task, a callback and a lock instead of ``run_coroutine_threadsafe``: every warm turn makes
         this round trip, and its concurrent future, condition and chained callbacks cost ~40 µs of it."""
@@ -104,19 +108,24 @@ class LoopThread:
             if refused is not None:
                 refused()
             raise RuntimeError("LoopThread.run called from its own loop")
-        done = _thread.allocate_lock()
-        done.acquire()
+        done = _held()
         outcome: list[Outcome] = []
 
         def finish(task: asyncio.Task[R]) -> None:
             outcome.append(_made(then, task))
             done.release()
 
-        task = self._start(start, finish, refused)
+        begun = _held() if meanwhile is not None else None
+        task = self._start(start, finish, refused, begun)
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            if not done.acquire(timeout=-1 if timeout is None else timeout):
+            if meanwhile is not None and begun is not None:
+                if not begun.acquire(timeout=_left(deadline)):
+                    raise TimeoutError
+                meanwhile()
+            if not done.acquire(timeout=_left(deadline)):
                 raise TimeoutError
-        except BaseException:  # Ctrl-C or a timeout here must not leave the work running
+        except BaseException:  # Ctrl-C, a timeout or meanwhile's failure must not leave the work running
             self._cancel(task)
             raise
         result: T = _unpacked(outcome[0])
@@ -137,7 +146,7 @@ class LoopThread:
             with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody waits
                 caller.call_soon_threadsafe(_settle, future, _made(then, task))
 
-        task = self._start(start, finish, refused)
+        task = self._start(start, finish, refused, None)
         try:
             result: T = _unpacked(await future)
             return result
@@ -150,13 +159,18 @@ class LoopThread:
         start: Callable[[], asyncio.Task[R]],
         finish: Callable[[asyncio.Task[R]], None],
         refused: Callable[[], None] | None,
+        begun: _thread.LockType | None,
     ) -> list[asyncio.Task[R]]:
-        """Runs ``start`` on the engine loop, from any other thread; the list holds its task once it exists."""
+        """Runs ``start`` on the engine loop, from any other thread; the list holds its task once it
+        exists.  ``begun`` is released once the task's first step is done (the step was scheduled
+        first, so it runs first)."""
         task: list[asyncio.Task[R]] = []
 
         def begin() -> None:
             task.append(start())
             task[0].add_done_callback(finish)
+            if begun is not None:
+                self.loop.call_soon(begun.release)
 
         try:
             self.loop.call_soon_threadsafe(begin)
@@ -201,6 +215,18 @@ class LoopThread:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+
+def _left(deadline: float | None) -> float:
+    """A lock's wait until ``deadline`` (-1: no end)."""
+    return -1 if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def _held() -> _thread.LockType:
+    """A lock already acquired: the caller waits on it until the engine loop releases it."""
+    lock = _thread.allocate_lock()
+    lock.acquire()
+    return lock
 
 
 def _outcome(task: asyncio.Task[T]) -> T:

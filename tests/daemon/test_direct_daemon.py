@@ -167,6 +167,33 @@ def test_ctrl_c_stops_the_turn_in_the_daemon(
     assert loop_calls == {"chat": 1}
 
 
+def test_arguments_found_not_plain_stop_the_turn_sent_for_them(
+    daemon: DaemonProcess, workdir: Path, codex_model_server: ModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checked once the request is on its way: the daemon stops it before openai's own create() sends
+    them; that client's later such arguments are checked first (nothing sent to stop)."""
+    stopped: list[int] = []
+    stop = direct_daemon.DirectDaemon.stop
+
+    def counted(self: direct_daemon.DirectDaemon, conn: Any, request_id: int) -> None:
+        stopped.append(request_id)
+        stop(self, conn, request_id)
+
+    monkeypatch.setattr(direct_daemon.DirectDaemon, "stop", counted)
+    with CodexClient(daemon="require", model="o4-mini") as client:
+        first = client.chat.completions.create(messages=[user("one")])
+        history = [user("one"), {"role": "assistant", "content": first.choices[0].message.content}]
+        again = client.chat.completions.create(messages=(*history, user("two")))  # a tuple: openai lists it
+        assert again.choices[0].message.content == "[turn 2] Echo: two"
+        assert len(stopped) == 1
+        turns_stop(daemon)
+        history += [user("two"), {"role": "assistant", "content": again.choices[0].message.content}]
+        third = client.chat.completions.create(messages=(*history, user("three")))
+        assert third.choices[0].message.content == "[turn 3] Echo: three"
+        assert len(stopped) == 1
+    assert codex_model_server.requests[-1].user_texts() == ["one", "two", "three"]
+
+
 def idle_connections(client: CodexClient) -> list[Any]:
     direct = client._core._direct_connections
     assert direct is not None

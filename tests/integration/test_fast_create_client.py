@@ -16,8 +16,11 @@ from openai.resources.responses import responses as openai_responses
 from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage
 from openai.types.completion_usage import CompletionUsage
 from openai.types.responses import Response, ResponseCompletedEvent, ResponseOutputMessage, ResponseUsage
+from test_early_dispatch import interrupted
+from waiting import wait_until
 
 from claif_cod import AsyncCodexClient, CodexClient, fast_create
+from claif_cod.engine.appserver import AppServer
 from claif_cod.event_stream import AsyncEventStream, EventStream
 from claif_cod.openai_compat.text import ChoiceText
 from claif_cod.testing import ModelServer
@@ -169,9 +172,40 @@ async def test_the_async_client_takes_the_fast_path_too(no_transform: None, code
         assert [e.response.output_text async for e in stream if isinstance(e, ResponseCompletedEvent)] == ["Echo: k"]
 
 
-def test_arguments_that_need_openais_transform_still_work(client: CodexClient) -> None:
-    completion = client.chat.completions.create(messages=(user("j"),))  # a tuple: openai's create() handles it
-    assert completion.choices[0].message.content == "Echo: j"
+@pytest.fixture
+def requests_to_codex(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The methods of the requests the engine sends Codex, in order."""
+    sent: list[str] = []
+    request = AppServer.request
+
+    async def recorded(self: AppServer, method: str, *args: Any, **kwargs: Any) -> Any:
+        sent.append(method)
+        return await request(self, method, *args, **kwargs)
+
+    monkeypatch.setattr(AppServer, "request", recorded)
+    return sent
+
+
+def test_arguments_found_not_plain_while_the_turn_starts_go_through_openais_create(
+    client: CodexClient, requests_to_codex: list[str], codex_model_server: ModelServer
+) -> None:
+    """A tuple encodes like a list but is not plain JSON: the turn the fast path started is undone
+    (its history stays as it was) and openai's own create() answers; from then on that client
+    checks its arguments before it starts a turn."""
+    first = client.chat.completions.create(messages=[user("i")])
+    history = [user("i"), {"role": "assistant", "content": first.choices[0].message.content}]
+    requests_to_codex.clear()
+    completion = client.chat.completions.create(messages=(*history, user("j")))  # openai's create() lists it
+    assert completion.choices[0].message.content == "[turn 2] Echo: j"
+    assert codex_model_server.requests[-1].user_texts() == ["i", "j"]
+    assert requests_to_codex.count("turn/start") == 2  # the fast path's, undone, then openai's
+    wait_until(lambda: "turn/interrupt" in requests_to_codex, "the fast path's turn to be interrupted")
+    interrupted(client)
+    history += [user("j"), {"role": "assistant", "content": completion.choices[0].message.content}]
+    requests_to_codex.clear()
+    again = client.chat.completions.create(messages=(*history, user("k")), stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in again if c.choices) == "[turn 3] Echo: k"
+    assert requests_to_codex.count("turn/start") == 1  # checked first: no turn started to undo
 
 
 def test_responses_take_the_fast_path_and_stay_openais(

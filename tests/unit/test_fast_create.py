@@ -71,7 +71,7 @@ def openai_body(kwargs: dict[str, Any], kinds: tuple[Any, Any] = CHAT_PARAMS) ->
 )
 def test_plain_arguments_give_the_body_openai_would_send(kwargs: dict[str, Any]) -> None:
     prepared = prepare(kwargs, CHAT)
-    assert prepared is not None
+    assert prepared is not None and prepared.plain()
     assert msgspec.json.decode(prepared.content) == openai_body(kwargs)
     assert prepared.stream is bool(kwargs.get("stream"))
     assert prepared.options.get("timeout", NOT_GIVEN) == kwargs.get("timeout", NOT_GIVEN)
@@ -89,7 +89,7 @@ def test_request_options_are_openais() -> None:
         CHAT,
     )
     assert prepared is not None
-    content, options, _ = prepared
+    content, options = prepared.content, prepared.options
     # extra_body merged as openai merges it (its keys win), so the body is known before openai runs
     assert msgspec.json.decode(content) == {"model": "n", "messages": MESSAGES, "temperature": 0.1}
     assert options["headers"] == {"X-A": "1"}
@@ -166,7 +166,9 @@ def messages_iter() -> Any:
     ],
 )
 def test_anything_but_plain_json_goes_through_openais_create(kwargs: dict[str, Any]) -> None:
-    assert prepare(kwargs, CHAT) is None
+    """Refused at once, or found by the check create() makes before the body is used."""
+    prepared = prepare(kwargs, CHAT)
+    assert prepared is None or not prepared.plain()
 
 
 INPUT: list[Any] = [
@@ -190,12 +192,13 @@ TOOLS: list[Any] = [{"type": "function", "name": "f", "parameters": {"type": "ob
 )
 def test_plain_responses_arguments_give_the_body_openai_would_send(kwargs: dict[str, Any]) -> None:
     prepared = prepare(kwargs, RESPONSES)
-    assert prepared is not None
+    assert prepared is not None and prepared.plain()
     assert msgspec.json.decode(prepared.content) == openai_body(kwargs, RESPONSES_PARAMS)
     assert prepared.stream is bool(kwargs.get("stream"))
 
 
 def test_responses_arguments_openai_must_transform_take_its_create() -> None:
-    assert prepare({"input": tuple(INPUT)}, RESPONSES) is None
+    prepared = prepare({"input": tuple(INPUT)}, RESPONSES)
+    assert prepared is not None and not prepared.plain()
     assert prepare({"input": "x", "metadata": Point(x=1)}, RESPONSES) is None
     assert prepare({"input": "x", "messages": []}, RESPONSES) is None  # not a Responses keyword

@@ -1,4 +1,4 @@
-"""as_json: plain JSON arguments as a body, a re-sent history's decode done once."""
+"""encoded: arguments as a body, whether they are plain JSON, a re-sent history's decode done once."""
 
 from __future__ import annotations
 
@@ -13,12 +13,18 @@ import msgspec
 import pytest
 
 from claif_cod import json_args
-from claif_cod.json_args import as_json
+from claif_cod.json_args import encoded
+
+
+def as_json(params: dict[str, Any]) -> bytes | None:
+    """The body, when the arguments are plain JSON (what create() sends)."""
+    body = encoded(params)
+    return body.content if body is not None and body.plain() else None
 
 
 @pytest.fixture
 def decoded(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """A fresh memo, and every JSON text as_json decodes."""
+    """A fresh memo, and every JSON text the check decodes."""
     seen: list[bytes] = []
     decode = msgspec.json.decode
 

@@ -50,6 +50,43 @@ def test_run_task_makes_its_answer_on_the_engine_loop(engine_loop: LoopThread) -
     assert where == ["test-engine"]
 
 
+def test_meanwhile_runs_in_the_caller_once_the_work_waits(engine_loop: LoopThread) -> None:
+    steps: list[str] = []
+    go_on = threading.Event()
+
+    async def work() -> str:
+        steps.append("first step")
+        await asyncio.to_thread(go_on.wait)  # waits, as a request for Codex's answer does
+        steps.append("second step")
+        return "done"
+
+    def meanwhile() -> None:
+        steps.append(f"meanwhile in {threading.current_thread().name}")
+        go_on.set()
+
+    start = lambda: engine_loop.loop.create_task(work())  # noqa: E731
+    assert engine_loop.run_task(start, lambda task: task.result(), meanwhile=meanwhile) == "done"
+    assert steps == ["first step", f"meanwhile in {threading.current_thread().name}", "second step"]
+
+
+def test_what_meanwhile_raises_cancels_the_work(engine_loop: LoopThread) -> None:
+    cancelled = threading.Event()
+
+    async def work() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    def meanwhile() -> None:
+        raise LookupError("not plain")
+
+    with pytest.raises(LookupError, match="not plain"):
+        engine_loop.run_task(lambda: engine_loop.loop.create_task(work()), lambda task: None, meanwhile=meanwhile)
+    assert cancelled.wait(5)
+
+
 def test_a_timeout_cancels_the_work(engine_loop: LoopThread) -> None:
     cancelled = threading.Event()
 

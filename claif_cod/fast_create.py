@@ -100,13 +100,19 @@ def prepare(kwargs: dict[str, Any], endpoint: Endpoint) -> FastRequest | None:
     body = encoded(params)
     if body is None:
         return None
-    options = make_request_options(
-        extra_headers=kwargs.get("extra_headers"),
-        extra_query=kwargs.get("extra_query"),
-        timeout=kwargs.get("timeout", NOT_GIVEN),
-        security={"bearer_auth": True},
-    )
+    if kwargs.keys().isdisjoint(_PER_CALL):
+        options: RequestOptions = {"security": {"bearer_auth": True}}  # what openai makes of no options
+    else:
+        options = make_request_options(
+            extra_headers=kwargs.get("extra_headers"),
+            extra_query=kwargs.get("extra_query"),
+            timeout=kwargs.get("timeout", NOT_GIVEN),
+            security={"bearer_auth": True},
+        )
     return FastRequest(body.content, options, bool(params.get("stream", False)), body.plain)
+
+
+_PER_CALL = frozenset({"extra_headers", "extra_query", "timeout"})
 
 
 _RAW_HEADERS = frozenset({RAW_RESPONSE_HEADER.lower(), OVERRIDE_CAST_TO_HEADER.lower()})

@@ -12,6 +12,7 @@ import msgspec
 import pydantic
 import pytest
 from openai import NOT_GIVEN, NotGiven, omit
+from openai._base_client import make_request_options
 from openai._models import FinalRequestOptions
 from openai._utils import maybe_transform
 from openai.types.chat import completion_create_params
@@ -74,7 +75,12 @@ def test_plain_arguments_give_the_body_openai_would_send(kwargs: dict[str, Any])
     assert prepared is not None and prepared.plain()
     assert msgspec.json.decode(prepared.content) == openai_body(kwargs)
     assert prepared.stream is bool(kwargs.get("stream"))
-    assert prepared.options.get("timeout", NOT_GIVEN) == kwargs.get("timeout", NOT_GIVEN)
+    assert prepared.options == make_request_options(
+        extra_headers=kwargs.get("extra_headers"),
+        extra_query=kwargs.get("extra_query"),
+        timeout=kwargs.get("timeout", NOT_GIVEN),
+        security={"bearer_auth": True},
+    )
 
 
 def test_request_options_are_openais() -> None:

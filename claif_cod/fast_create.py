@@ -83,7 +83,7 @@ class FastRequest(NamedTuple):
 def prepare(kwargs: dict[str, Any], endpoint: Endpoint) -> FastRequest | None:
     """The request for openai's ``_post``, or None when only openai's own ``create`` can build it
     (it then also raises openai's errors for bad arguments).  Arguments that encode but are not
-    plain JSON are found later, by :meth:`FastRequest.verify`.
+    plain JSON are found later, by ``FastRequest.plain`` (see :func:`create`).
 
     A plain ``extra_body`` is merged here as openai would merge it (its keys win), so the body
     is known before openai builds the request."""
@@ -213,14 +213,15 @@ def create(resource: Any, path: str, fast: FastRequest, cast_to: Any, stream_cls
         _verify(client, fast)
         with started(client._core, path, fast.content, timeout):
             return _posted(resource, path, fast, cast_to, stream_cls)
-    verify = functools.partial(_verify, client, fast)
+    check: Callable[[], None] | None = functools.partial(_verify, client, fast)
     if client._claif_not_plain:
-        verify()
+        _verify(client, fast)
+        check = None
     stream = _StreamAnswer(client, path, fast, stream_cls) if fast.stream else None
-    with answered(client._core, path, fast.content, timeout, stream, verify) as reply:
+    with answered(client._core, path, fast.content, timeout, stream, check) as reply:
         if reply is not None:
             return _built(reply, cast_to)
-        verify()  # (done already, unless the client was closed before the dispatch began)
+        _verify(client, fast)  # (done already, unless the client was closed before the dispatch began)
         return _posted(resource, path, fast, cast_to, stream_cls)
 
 

@@ -207,9 +207,9 @@ def create(resource: Any, path: str, fast: FastRequest, cast_to: Any, stream_cls
     the engine, they are checked while it starts the turn (the check is most of ``prepare()``'s
     time: ~0.1 ms right after a turn at 10 messages); once a client's were not, its later ones are
     checked first, so that a caller who passes such arguments starts no turn it undoes again.  The
-    turn undone is interrupted ~0.2 ms after ``turn/start`` (before Codex asked the model, in the
-    tests); a reply complete before the check ends (a replayed tool-call answer) is not taken back,
-    and openai's ``create`` asks again."""
+    turn undone is interrupted as soon as Codex names it, the check's time and a hop after
+    ``turn/start`` (in the tests, before Codex asked the model); a reply complete before the check
+    ends (a replayed tool-call answer) is not taken back, and openai's ``create`` asks again."""
     client = resource._client
     timeout = _timeout(client, fast)
     if not _only_built(client, fast):

@@ -193,7 +193,7 @@ class Engine:
             self._started(handle, options, effort)
         except BaseException as exc:
             if given_up and queue is not None and files is not None:  # Codex has the turn/start
-                giving_up = self._give_up_unnamed(handle, queue, files, options, effort, given_up[0])
+                giving_up = self._give_up_once_named(handle, queue, files, options, effort, given_up[0])
                 task = asyncio.get_running_loop().create_task(giving_up)
                 self._giving_up.add(task)
                 task.add_done_callback(self._giving_up.discard)
@@ -245,7 +245,7 @@ class Engine:
             self._turn_files[turn] = files
         return turn
 
-    async def _give_up_unnamed(
+    async def _give_up_once_named(
         self,
         handle: ThreadHandle,
         queue: Inbox[ThreadMessage],

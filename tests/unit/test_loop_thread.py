@@ -72,34 +72,29 @@ def test_meanwhile_runs_in_the_caller_once_the_work_waits(engine_loop: LoopThrea
 def test_what_meanwhile_raises_cancels_the_work(engine_loop: LoopThread) -> None:
     cancelled = threading.Event()
 
-    async def work() -> None:
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-
     def meanwhile() -> None:
         raise LookupError("not plain")
 
+    start = lambda: engine_loop.loop.create_task(_until_cancelled(cancelled))  # noqa: E731
     with pytest.raises(LookupError, match="not plain"):
-        engine_loop.run_task(lambda: engine_loop.loop.create_task(work()), lambda task: None, meanwhile=meanwhile)
+        engine_loop.run_task(start, lambda task: None, meanwhile=meanwhile)
     assert cancelled.wait(5)
 
 
 def test_a_timeout_cancels_the_work(engine_loop: LoopThread) -> None:
     cancelled = threading.Event()
-
-    async def forever() -> None:
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-
     with pytest.raises(TimeoutError):
-        engine_loop.run(forever(), timeout=0.05)
+        engine_loop.run(_until_cancelled(cancelled), timeout=0.05)
     assert cancelled.wait(5)
+
+
+async def _until_cancelled(cancelled: threading.Event) -> None:
+    """Work that never ends by itself; ``cancelled`` is set once it is cancelled."""
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        cancelled.set()
+        raise
 
 
 def test_work_cancelled_on_the_loop_raises_cancelled_error_in_the_caller(engine_loop: LoopThread) -> None:

@@ -99,7 +99,9 @@ async def chat_reply(service: ChatService, body: bytes, options: RequestOptions)
         completion, ignored = await service.complete(body, options)
         return JsonReply(_encoder.encode(completion), ignored_headers(ignored))
     chunks, ignored = await service.stream(body, options)
-    return StreamReply(ChainedStream(_sse_events(chunks), chunks.aclose), ignored_headers(ignored))
+    events = ChainedStream(_sse_events(chunks), chunks.aclose)
+    await events.prefetch()  # the first chunk is there: its event is handed over with the reply
+    return StreamReply(events, ignored_headers(ignored))
 
 
 async def responses_reply(service: ResponsesService, body: bytes, options: RequestOptions) -> Reply:

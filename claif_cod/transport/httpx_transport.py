@@ -158,6 +158,7 @@ class TransportCore:
             lambda: self._dispatch_early(early, stream, SyncEvents, made),
             lambda task: self._answered(early, task, made),
             meanwhile=early.verify,
+            hand_over=stream is not None,
         )
 
     def _direct(self) -> _CallerConnections | None:
@@ -204,6 +205,7 @@ class TransportCore:
         return await self.loop.run_task_async(
             lambda: self._dispatch_early(early, stream, events, made, caller),
             lambda task: self._answered(early, task, made),
+            hand_over=stream is not None,
         )
 
     def _dispatch_early(

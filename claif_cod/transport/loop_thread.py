@@ -24,11 +24,17 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
+from claif_cod.chained_stream import ChainedStream
+
 T = TypeVar("T")
 R = TypeVar("R")
 
 CLEANUP_TIMEOUT_S = 10.0
 """How long an owner's cleanup may take (the Codex kill ladder needs at most a few seconds)."""
+
+HAND_OVER_WAIT_S = 0.0005
+"""How long the engine loop waits for a caller it hands the GIL to (see :meth:`LoopThread.run_task`):
+~0.03 ms usually; a caller that cannot run sooner is left to take its turn."""
 
 _running: set[LoopThread] = set()
 _running_lock = threading.RLock()
@@ -95,12 +101,17 @@ class LoopThread:
         *,
         refused: Callable[[], None] | None = None,
         meanwhile: Callable[[], object] | None = None,
+        hand_over: bool = False,
     ) -> T:
         """Block the calling thread until the task ``start`` makes on the engine loop is done; then
         return what ``then`` makes of it there (or raise what it raised).  ``refused`` runs when the
         loop takes nothing (closed, or this is its own thread).  ``meanwhile`` runs in the calling
         thread once the task's first step is done (it waits for its first I/O): what the caller can
         do while the task waits instead of before it starts; what it raises cancels the task.
+        ``hand_over``: the task's outcome is followed at once by more work on the engine loop (a
+        stream's first chunk by the rest of Codex's burst), so the loop waits until the calling
+        thread runs, at most :data:`HAND_OVER_WAIT_S`: busy with that burst, the loop would take the
+        GIL back each time before the woken thread got to run (~0.1-0.2 ms of a stream's first token).
 
         A task, a callback and a lock instead of ``run_coroutine_threadsafe``: every warm turn makes
         this round trip, and its concurrent future, condition and chained callbacks cost ~40 µs of it."""
@@ -109,11 +120,14 @@ class LoopThread:
                 refused()
             raise RuntimeError("LoopThread.run called from its own loop")
         done = _held()
+        running = _held() if hand_over else None
         outcome: list[Outcome] = []
 
         def finish(task: asyncio.Task[R]) -> None:
             outcome.append(_made(then, task))
             done.release()
+            if running is not None:
+                running.acquire(timeout=HAND_OVER_WAIT_S)
 
         begun = _held() if meanwhile is not None else None
         task = self._start(start, finish, refused, begun)
@@ -125,6 +139,8 @@ class LoopThread:
                 meanwhile()
             if not done.acquire(timeout=_left(deadline)):
                 raise TimeoutError
+            if running is not None:
+                running.release()  # (this thread holds the GIL now, until it waits again)
         except BaseException:  # Ctrl-C, a timeout or meanwhile's failure must not leave the work running
             self._cancel(task)
             raise
@@ -137,22 +153,30 @@ class LoopThread:
         then: Callable[[asyncio.Task[R]], T],
         *,
         refused: Callable[[], None] | None = None,
+        hand_over: bool = False,
     ) -> T:
-        """:meth:`run_task` for a caller on another event loop; cancelling us cancels the task."""
+        """:meth:`run_task` for a caller on another event loop; cancelling us cancels the task.
+        ``hand_over``: as there, until the caller's task runs again."""
         caller = asyncio.get_running_loop()
         future: asyncio.Future[Outcome] = caller.create_future()
+        running = _held() if hand_over and caller is not self.loop else None
 
         def finish(task: asyncio.Task[R]) -> None:
             with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody waits
                 caller.call_soon_threadsafe(_settle, future, _made(then, task))
+                if running is not None:
+                    running.acquire(timeout=HAND_OVER_WAIT_S)
 
         task = self._start(start, finish, refused, None)
         try:
-            result: T = _unpacked(await future)
-            return result
+            outcome = await future
         except asyncio.CancelledError:
             self._cancel(task)
             raise
+        if running is not None:
+            running.release()
+        result: T = _unpacked(outcome)
+        return result
 
     def _start(
         self,
@@ -301,6 +325,9 @@ class Pump(Generic[T]):
 
     def start(self, iterator: AsyncIterator[T]) -> None:
         self._task = self._loop.create_task(self._drain(iterator))
+        if isinstance(iterator, ChainedStream):
+            for item in iterator.take_ready():  # made already: handed over now, not a loop step later
+                self._deliver((True, item))
 
     async def _drain(self, iterator: AsyncIterator[T]) -> None:
         try:

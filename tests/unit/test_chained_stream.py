@@ -1,4 +1,5 @@
-"""A reply stream taken back before anyone read it still closes what it reads from (its turn)."""
+"""A reply stream taken back before anyone read it still closes what it reads from (its turn); its first
+item made ahead is read first, or taken once."""
 
 from __future__ import annotations
 
@@ -63,4 +64,30 @@ async def test_the_early_dispatch_undone_closes_a_stream_it_began() -> None:
     task = asyncio.get_running_loop().create_task(dispatched())
     await asyncio.wait({task})
     await early._undo(task)
+    assert closed == ["turn"]
+
+
+async def test_a_prefetched_item_is_read_first_and_only_once() -> None:
+    closed: list[str] = []
+    stream = await started_stream(closed)
+    await stream.prefetch()
+    await stream.prefetch()  # made already: nothing more is read
+    assert [item async for item in stream] == [b"first", b"second"]
+    assert closed == ["turn"]
+
+
+async def test_a_prefetched_item_taken_is_not_read_again() -> None:
+    closed: list[str] = []
+    stream = await started_stream(closed)
+    await stream.prefetch()
+    assert stream.take_ready() == [b"first"]
+    assert stream.take_ready() == []
+    assert [item async for item in stream] == [b"second"]
+
+
+async def test_a_prefetched_stream_closed_unread_closes_its_turn() -> None:
+    closed: list[str] = []
+    stream = await started_stream(closed)
+    await stream.prefetch()
+    await stream.aclose()
     assert closed == ["turn"]

@@ -1,18 +1,21 @@
 """The engine loop's round trip: results, errors, cancellation and a closed loop, from a thread and from
-another event loop."""
+another event loop; handing the GIL over to the caller, and a stream's first item handed over at once."""
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import concurrent.futures
 import gc
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 
 import pytest
 
-from claif_cod.transport.loop_thread import LoopThread
+from claif_cod.chained_stream import ChainedStream
+from claif_cod.transport import loop_thread
+from claif_cod.transport.loop_thread import LoopThread, Outcome, Pump
 
 
 @pytest.fixture
@@ -192,3 +195,109 @@ def test_an_answer_for_a_caller_loop_that_is_gone_is_dropped(engine_loop: LoopTh
     assert engine_loop.run(_answer(2)) == 2  # after the answer was handed to nobody
     assert errors == []
     del waiting
+
+
+class _Logged:
+    """A lock made held, as ``loop_thread._held`` makes it, whose uses are logged with their thread."""
+
+    def __init__(self, name: str, log: list[tuple[str, str]]) -> None:
+        self._name, self._log = name, log
+        self._lock = _thread.allocate_lock()
+        self._lock.acquire()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        got = self._lock.acquire(blocking, timeout)
+        self._log.append((threading.current_thread().name, f"{self._name} {'acquired' if got else 'timed out'}"))
+        return got
+
+    def release(self) -> None:
+        self._log.append((threading.current_thread().name, f"{self._name} released"))
+        self._lock.release()
+
+
+LockLog = list[tuple[str, str]]
+
+
+@pytest.fixture
+def log_locks(monkeypatch: pytest.MonkeyPatch) -> Callable[..., LockLog]:
+    """``log_locks(*names)``: the round trip's next locks, named in the order they are made, logged (the
+    ones after them are not); a hand-over that never came would hold the engine loop for a minute."""
+    made = loop_thread._held
+
+    def logged(*names: str) -> LockLog:
+        log: LockLog = []
+        left = list(names)
+        monkeypatch.setattr(loop_thread, "_held", lambda: _Logged(left.pop(0), log) if left else made())
+        return log
+
+    monkeypatch.setattr(loop_thread, "HAND_OVER_WAIT_S", 60.0)
+    return logged
+
+
+def test_a_hand_over_holds_the_engine_loop_until_the_caller_runs(
+    engine_loop: LoopThread, log_locks: Callable[..., LockLog]
+) -> None:
+    log = log_locks("done", "running")
+    start = lambda: engine_loop.loop.create_task(_answer(4))  # noqa: E731
+    assert engine_loop.run_task(start, lambda task: task.result(), hand_over=True) == 4
+    engine_loop.run(_answer(0))  # the loop has gone on
+    caller = threading.current_thread().name
+    assert log == [
+        ("test-engine", "done released"),
+        (caller, "done acquired"),
+        (caller, "running released"),
+        ("test-engine", "running acquired"),
+    ]
+
+
+def test_without_a_hand_over_the_engine_loop_goes_on_at_once(
+    engine_loop: LoopThread, log_locks: Callable[..., LockLog]
+) -> None:
+    log = log_locks("done", "next")
+    start = lambda: engine_loop.loop.create_task(_answer(4))  # noqa: E731
+    assert engine_loop.run_task(start, lambda task: task.result()) == 4
+    assert [what for _, what in log] == ["done released", "done acquired"]
+
+
+def test_a_hand_over_to_another_loop_holds_the_engine_loop_until_the_caller_task_runs(
+    engine_loop: LoopThread, log_locks: Callable[..., LockLog]
+) -> None:
+    log = log_locks("running")
+
+    async def caller() -> int:
+        start = lambda: engine_loop.loop.create_task(_answer(6))  # noqa: E731
+        answer = await engine_loop.run_task_async(start, lambda task: task.result(), hand_over=True)
+        await engine_loop.run_async(_answer(0))  # the loop has gone on
+        return answer
+
+    assert asyncio.run(caller()) == 6
+    assert log == [(threading.current_thread().name, "running released"), ("test-engine", "running acquired")]
+
+
+async def _items(closed: list[str]) -> AsyncGenerator[str, None]:
+    try:
+        yield "first"
+        yield "second"
+    finally:
+        closed.append("items")
+
+
+def test_a_pump_hands_over_a_prefetched_item_before_its_first_step(engine_loop: LoopThread) -> None:
+    delivered: list[Outcome] = []
+    closed: list[str] = []
+
+    async def started() -> list[Outcome]:
+        stream = ChainedStream(_items(closed), _nothing)
+        await stream.prefetch()
+        Pump(delivered.append).start(stream)
+        return list(delivered)  # before the pump's task took a step
+
+    assert engine_loop.run(started()) == [(True, "first")]
+    engine_loop.run(_answer(0))
+    assert delivered[:2] == [(True, "first"), (True, "second")]
+    assert isinstance(delivered[2][1], StopAsyncIteration)
+    assert closed == ["items"]
+
+
+async def _nothing() -> None:
+    pass

@@ -119,8 +119,8 @@ class LoopThread:
             if refused is not None:
                 refused()
             raise RuntimeError("LoopThread.run called from its own loop")
-        done = _held()
-        running = _held() if hand_over else None
+        done = held_lock()
+        running = held_lock() if hand_over else None
         outcome: list[Outcome] = []
 
         def finish(task: asyncio.Task[R]) -> None:
@@ -129,7 +129,7 @@ class LoopThread:
             if running is not None:
                 running.acquire(timeout=HAND_OVER_WAIT_S)
 
-        begun = _held() if meanwhile is not None else None
+        begun = held_lock() if meanwhile is not None else None
         task = self._start(start, finish, refused, begun)
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
@@ -159,7 +159,7 @@ class LoopThread:
         ``hand_over``: as there, until the caller's task runs again."""
         caller = asyncio.get_running_loop()
         future: asyncio.Future[Outcome] = caller.create_future()
-        running = _held() if hand_over and caller is not self.loop else None
+        running = held_lock() if hand_over and caller is not self.loop else None
 
         def finish(task: asyncio.Task[R]) -> None:
             with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody waits
@@ -246,8 +246,8 @@ def _left(deadline: float | None) -> float:
     return -1 if deadline is None else max(0.0, deadline - time.monotonic())
 
 
-def _held() -> _thread.LockType:
-    """A lock already acquired: the caller waits on it until the engine loop releases it."""
+def held_lock() -> _thread.LockType:
+    """A lock already acquired, for one thread to wait on until another releases it."""
     lock = _thread.allocate_lock()
     lock.acquire()
     return lock

@@ -3,15 +3,17 @@ another event loop; handing the GIL over to the caller, and a stream's first ite
 
 from __future__ import annotations
 
-import _thread
 import asyncio
 import concurrent.futures
+import functools
 import gc
 import threading
 import warnings
 from collections.abc import AsyncGenerator, Callable, Iterator
 
+import logged_locks
 import pytest
+from logged_locks import LockLog
 
 from claif_cod.chained_stream import ChainedStream
 from claif_cod.transport import loop_thread
@@ -197,41 +199,10 @@ def test_an_answer_for_a_caller_loop_that_is_gone_is_dropped(engine_loop: LoopTh
     del waiting
 
 
-class _Logged:
-    """A lock made held, as ``loop_thread._held`` makes it, whose uses are logged with their thread."""
-
-    def __init__(self, name: str, log: list[tuple[str, str]]) -> None:
-        self._name, self._log = name, log
-        self._lock = _thread.allocate_lock()
-        self._lock.acquire()
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        got = self._lock.acquire(blocking, timeout)
-        self._log.append((threading.current_thread().name, f"{self._name} {'acquired' if got else 'timed out'}"))
-        return got
-
-    def release(self) -> None:
-        self._log.append((threading.current_thread().name, f"{self._name} released"))
-        self._lock.release()
-
-
-LockLog = list[tuple[str, str]]
-
-
 @pytest.fixture
 def log_locks(monkeypatch: pytest.MonkeyPatch) -> Callable[..., LockLog]:
-    """``log_locks(*names)``: the round trip's next locks, named in the order they are made, logged (the
-    ones after them are not); a hand-over that never came would hold the engine loop for a minute."""
-    made = loop_thread._held
-
-    def logged(*names: str) -> LockLog:
-        log: LockLog = []
-        left = list(names)
-        monkeypatch.setattr(loop_thread, "_held", lambda: _Logged(left.pop(0), log) if left else made())
-        return log
-
-    monkeypatch.setattr(loop_thread, "HAND_OVER_WAIT_S", 60.0)
-    return logged
+    """``log_locks(*names)``: the round trip's next locks, logged (see ``logged_locks``)."""
+    return functools.partial(logged_locks.log_locks, monkeypatch, loop_thread)
 
 
 def test_a_hand_over_holds_the_engine_loop_until_the_caller_runs(

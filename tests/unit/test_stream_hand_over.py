@@ -1,0 +1,82 @@
+"""A stream's event put while its reader waits is handed over: the engine loop goes on only once the
+reader, in its thread or on its event loop, has the event (or the wait timed out)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncGenerator, Iterator
+
+import httpx2
+import pytest
+from logged_locks import log_locks
+
+from claif_cod.transport import stream_events
+from claif_cod.transport.loop_thread import LoopThread
+from claif_cod.transport.stream_events import AsyncEvents, SyncEvents
+
+REQUEST = httpx2.Request("POST", "http://codex.invalid/v1/responses")
+
+
+@pytest.fixture
+def engine_loop() -> Iterator[LoopThread]:
+    loop = LoopThread(name="test-engine")
+    yield loop
+    loop.stop()
+
+
+async def _events(reader_waits: threading.Event | None) -> AsyncGenerator[bytes, None]:
+    """One event, once the reader waits for it (None: at once), then the end."""
+    if reader_waits is not None:
+        await asyncio.to_thread(reader_waits.wait, 10)
+    yield b"data: one\n\n"
+
+
+async def _sync_events(reader_waits: threading.Event | None) -> SyncEvents:
+    return SyncEvents(REQUEST).start(_events(reader_waits))
+
+
+async def _nothing() -> None:
+    pass
+
+
+def test_an_event_for_a_waiting_reader_holds_the_engine_loop_until_the_reader_has_it(
+    engine_loop: LoopThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader_waits = threading.Event()
+    log = log_locks(monkeypatch, stream_events, "waiting", made=reader_waits)
+    events = engine_loop.run(_sync_events(reader_waits))
+    assert list(events) == [b"data: one\n\n"]
+    engine_loop.run(_nothing())  # the loop has gone on
+    reader = threading.current_thread().name
+    assert log[:2] == [(reader, "waiting released"), ("test-engine", "waiting acquired")]
+
+
+def test_an_event_put_before_the_reader_asks_holds_nothing(
+    engine_loop: LoopThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = log_locks(monkeypatch, stream_events, "waiting")
+    events = engine_loop.run(_sync_events(None))
+    engine_loop.run(_nothing())  # the pump's first step came before it: the event is there
+    assert next(iter(events)) == b"data: one\n\n"
+    assert log == []
+
+
+def test_an_event_for_a_reader_waiting_on_its_loop_holds_the_engine_loop_until_it_runs(
+    engine_loop: LoopThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader_waits = threading.Event()
+    log = log_locks(monkeypatch, stream_events, "waiting", made=reader_waits)
+
+    async def made(caller: asyncio.AbstractEventLoop) -> AsyncEvents:
+        return AsyncEvents(caller, REQUEST).start(_events(reader_waits))
+
+    async def read() -> list[bytes]:
+        events = await engine_loop.run_async(made(asyncio.get_running_loop()))
+        read = [event async for event in events]
+        await engine_loop.run_async(_nothing())  # the loop has gone on
+        return read
+
+    assert asyncio.run(read()) == [b"data: one\n\n"]
+    reader = threading.current_thread().name
+    assert log[:2] == [(reader, "waiting released"), ("test-engine", "waiting acquired")]

@@ -34,6 +34,8 @@ floor's, the ``paired`` lines give the median of the per-round differences (``in
 ``raw, same process``, ``daemon`` against ``raw``): both turns were taken in the same round, so the
 machine's drift over the run cancels out of them; below each, its 95% bootstrap interval says
 whether a goal is met or only looks so in this run (20 turns leave it ±1-2 ms wide; 100 narrow it).
+Their last column, ``all sizes``, takes every size's rounds together: the overhead as a whole, with
+an interval narrower than a size's.
 ``--rows`` runs only some rows besides the floor (``codex exec`` alone takes half a round), so that a
 run can afford 100 turns per row.  ``--one-ca`` gives every Codex a trust store of one certificate:
 Codex loads its whole store three times a turn, half its time and much of the variance that

@@ -29,6 +29,9 @@ ROW_NAMES = {
     "exec": EXEC,
 }
 """``--rows`` names; the floor (``raw``) always runs."""
+POOLED = "all sizes"
+"""The paired lines' last column: every size's rounds together, the turn's overhead as a whole (its
+interval is narrower than a size's, from five times the rounds)."""
 
 
 @dataclass
@@ -65,7 +68,8 @@ def render(phases: list[Phase], meta: dict[str, Any]) -> str:
 
 def _table(phases: list[Phase], kind: str, title: str) -> list[str]:
     """Each row's median against the floor's, then the client rows' paired differences."""
-    lines = ["", title, "", f"{'row':<22}" + "".join(f"{p.label:>20}" for p in phases), "-" * (22 + 20 * len(phases))]
+    header = f"{'row':<22}" + "".join(f"{p.label:>20}" for p in phases) + f"{POOLED:>20}"
+    lines = ["", title, "", header, "-" * (22 + 20 * (len(phases) + 1))]
     for row in _ran(phases, kind, TURN_ROWS if kind == "turns" else FIRST_ROWS):
         cells = []
         for p in phases:
@@ -105,11 +109,11 @@ def _same_process_line(phases: list[Phase], kind: str) -> str:
 
 def _paired_lines(phases: list[Phase], kind: str, row: str, floor: str, label: str) -> list[str]:
     """The median of the per-round differences (both took their turns in the same round, so the
-    machine's drift over the run cancels out), and its 95% bootstrap interval below it."""
+    machine's drift over the run cancels out), and its 95% bootstrap interval below it: per size,
+    then for every size's rounds together (:data:`POOLED`)."""
     cells, intervals = [], []
-    for p in phases:
-        samples = getattr(p, kind)
-        differences = [a - b for a, b in zip(samples[row], samples[floor], strict=True)]
+    per_size = [[a - b for a, b in zip(getattr(p, kind)[row], getattr(p, kind)[floor], strict=True)] for p in phases]
+    for differences in [*per_size, [d for size in per_size for d in size]]:
         low, high = median_interval(differences)
         cells.append(f"{median(differences):+17.1f}   ")
         intervals.append(f"[{low:+.1f}, {high:+.1f}]  ")

@@ -1,11 +1,10 @@
-"""Hand-over locks (``loop_thread.held_lock``) whose uses are logged with their thread: which thread
+"""Hand-over locks (``loop_thread._held``) whose uses are logged with their thread: which thread
 waited for which, and whether a wait ended by a release or timed out."""
 
 from __future__ import annotations
 
 import _thread
 import threading
-from types import ModuleType
 
 import pytest
 
@@ -15,7 +14,7 @@ LockLog = list[tuple[str, str]]
 
 
 class Logged:
-    """A lock made held, as ``held_lock`` makes it; ``made`` is set once it exists."""
+    """A lock made held, as ``_held`` makes it; ``made`` is set once it exists."""
 
     def __init__(self, name: str, log: LockLog, made: threading.Event) -> None:
         self._name, self._log = name, log
@@ -33,16 +32,14 @@ class Logged:
         self._lock.release()
 
 
-def log_locks(
-    monkeypatch: pytest.MonkeyPatch, module: ModuleType, *names: str, made: threading.Event | None = None
-) -> LockLog:
-    """The next locks ``module`` makes with ``held_lock``, named in the order they are made, logged
+def log_locks(monkeypatch: pytest.MonkeyPatch, *names: str, made: threading.Event | None = None) -> LockLog:
+    """The next locks ``loop_thread`` makes with ``_held``, named in the order they are made, logged
     (the ones after them are not); ``made`` is set as each is made.  A hand-over that never came would
     hold the engine loop for a minute, and show as timed out."""
     log: LockLog = []
     left = list(names)
     event = made or threading.Event()
-    plain = loop_thread.held_lock
-    monkeypatch.setattr(module, "held_lock", lambda: Logged(left.pop(0), log, event) if left else plain())
+    plain = loop_thread._held
+    monkeypatch.setattr(loop_thread, "_held", lambda: Logged(left.pop(0), log, event) if left else plain())
     monkeypatch.setattr(loop_thread, "HAND_OVER_WAIT_S", 60.0)
     return log

@@ -33,8 +33,8 @@ CLEANUP_TIMEOUT_S = 10.0
 """How long an owner's cleanup may take (the Codex kill ladder needs at most a few seconds)."""
 
 HAND_OVER_WAIT_S = 0.0005
-"""How long the engine loop waits for a caller it hands the GIL to (see :meth:`LoopThread.run_task`):
-~0.03 ms usually; a caller that cannot run sooner is left to take its turn."""
+"""How long the engine loop waits for a waiter it hands the GIL to (see :class:`HandOver`): ~0.03 ms
+usually; one that cannot run sooner is left to take its turn."""
 
 _running: set[LoopThread] = set()
 _running_lock = threading.RLock()
@@ -109,9 +109,7 @@ class LoopThread:
         thread once the task's first step is done (it waits for its first I/O): what the caller can
         do while the task waits instead of before it starts; what it raises cancels the task.
         ``hand_over``: the task's outcome is followed at once by more work on the engine loop (a
-        stream's first chunk by the rest of Codex's burst), so the loop waits until the calling
-        thread runs, at most :data:`HAND_OVER_WAIT_S`: busy with that burst, the loop would take the
-        GIL back each time before the woken thread got to run (~0.1-0.2 ms of a stream's first token).
+        stream's first chunk by the rest of Codex's burst): it is handed over (:class:`HandOver`).
 
         A task, a callback and a lock instead of ``run_coroutine_threadsafe``: every warm turn makes
         this round trip, and its concurrent future, condition and chained callbacks cost ~40 µs of it."""
@@ -119,17 +117,18 @@ class LoopThread:
             if refused is not None:
                 refused()
             raise RuntimeError("LoopThread.run called from its own loop")
-        done = held_lock()
-        running = held_lock() if hand_over else None
+        done = _held()
+        handing = HandOver() if hand_over else None
+        running = handing.waiting() if handing is not None else None
         outcome: list[Outcome] = []
 
         def finish(task: asyncio.Task[R]) -> None:
             outcome.append(_made(then, task))
             done.release()
-            if running is not None:
-                running.acquire(timeout=HAND_OVER_WAIT_S)
+            if handing is not None:
+                handing.hand_over()
 
-        begun = held_lock() if meanwhile is not None else None
+        begun = _held() if meanwhile is not None else None
         task = self._start(start, finish, refused, begun)
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
@@ -139,8 +138,8 @@ class LoopThread:
                 meanwhile()
             if not done.acquire(timeout=_left(deadline)):
                 raise TimeoutError
-            if running is not None:
-                running.release()  # (this thread holds the GIL now, until it waits again)
+            if handing is not None and running is not None:
+                handing.running(running)
         except BaseException:  # Ctrl-C, a timeout or meanwhile's failure must not leave the work running
             self._cancel(task)
             raise
@@ -159,13 +158,14 @@ class LoopThread:
         ``hand_over``: as there, until the caller's task runs again."""
         caller = asyncio.get_running_loop()
         future: asyncio.Future[Outcome] = caller.create_future()
-        running = held_lock() if hand_over and caller is not self.loop else None
+        handing = HandOver() if hand_over and caller is not self.loop else None
+        running = handing.waiting() if handing is not None else None
 
         def finish(task: asyncio.Task[R]) -> None:
             with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody waits
                 caller.call_soon_threadsafe(_settle, future, _made(then, task))
-                if running is not None:
-                    running.acquire(timeout=HAND_OVER_WAIT_S)
+                if handing is not None:
+                    handing.hand_over()
 
         task = self._start(start, finish, refused, None)
         try:
@@ -173,8 +173,8 @@ class LoopThread:
         except asyncio.CancelledError:
             self._cancel(task)
             raise
-        if running is not None:
-            running.release()
+        if handing is not None and running is not None:
+            handing.running(running)
         result: T = _unpacked(outcome)
         return result
 
@@ -246,11 +246,39 @@ def _left(deadline: float | None) -> float:
     return -1 if deadline is None else max(0.0, deadline - time.monotonic())
 
 
-def held_lock() -> _thread.LockType:
+def _held() -> _thread.LockType:
     """A lock already acquired, for one thread to wait on until another releases it."""
     lock = _thread.allocate_lock()
     lock.acquire()
     return lock
+
+
+class HandOver:
+    """A wait for what the engine loop gives, handed over: having given it, the loop waits (at most
+    :data:`HAND_OVER_WAIT_S`) until the waiter runs.  With more to do at once (the rest of Codex's
+    burst after a stream's chunk), the loop would otherwise take the GIL back after each I/O
+    callback before the woken waiter got to run (~0.1-0.3 ms of a stream's first text).  The loop's
+    side holds nothing else of the waiter's (a stream's pump holds it, not the stream)."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock: _thread.LockType | None = None
+
+    def waiting(self) -> _thread.LockType:
+        """The waiter is about to wait: what it passes to :meth:`running` once it has what it waited for."""
+        lock = self._lock = _held()
+        return lock
+
+    def running(self, lock: _thread.LockType) -> None:
+        self._lock = None
+        lock.release()  # (the waiter holds the GIL now, until it waits again)
+
+    def hand_over(self) -> None:
+        """On the engine loop, once given: at most one wait for each of the waiter's."""
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.acquire(timeout=HAND_OVER_WAIT_S)
 
 
 def _outcome(task: asyncio.Task[T]) -> T:

@@ -3,7 +3,6 @@ and failures raised as ``openai``'s own exceptions."""
 
 from __future__ import annotations
 
-import _thread
 import asyncio
 import contextlib
 import functools
@@ -18,8 +17,7 @@ import openai
 from claif_cod._forked import call_after_fork
 from claif_cod.engine.inbox import Inbox
 from claif_cod.openai_compat.errors import APIFailure
-from claif_cod.transport import loop_thread
-from claif_cod.transport.loop_thread import Outcome, Pump, held_lock
+from claif_cod.transport.loop_thread import HandOver, Outcome, Pump
 
 _encoder = msgspec.json.Encoder()
 
@@ -75,47 +73,19 @@ def _outcome(outcome: Outcome, request: httpx2.Request) -> bytes:
     raise value
 
 
-class _Waiter:
-    """A reader's wait for its stream's next event, handed over by the engine loop: having put one
-    while the reader waits, the loop waits (at most ``HAND_OVER_WAIT_S``) until the reader runs, as
-    ``LoopThread.run_task``'s ``hand_over`` does for an answer.  With more of Codex's burst to read,
-    the loop would otherwise keep the GIL from the reader (~0.3 ms of a Responses stream's first text
-    delta).  Apart from the events' objects, so that the pump that holds it does not hold them."""
-
-    __slots__ = ("_lock",)
-
-    def __init__(self) -> None:
-        self._lock: _thread.LockType | None = None
-
-    def waiting(self) -> _thread.LockType:
-        """The reader is about to wait: what it passes to :meth:`running` once it has an event."""
-        lock = self._lock = held_lock()
-        return lock
-
-    def running(self, lock: _thread.LockType) -> None:
-        self._lock = None
-        lock.release()  # (the reader holds the GIL now, until it waits again)
-
-    def hand_over(self) -> None:
-        """On the engine loop, once an event is put: at most one wait for each of the reader's."""
-        lock, self._lock = self._lock, None
-        if lock is not None:
-            lock.acquire(timeout=loop_thread.HAND_OVER_WAIT_S)
-
-
-def _put(events: queue.SimpleQueue[Outcome], waiter: _Waiter, outcome: Outcome) -> None:
+def _put(events: queue.SimpleQueue[Outcome], waiter: HandOver, outcome: Outcome) -> None:
     events.put(outcome)
     waiter.hand_over()
 
 
 class SyncEvents(httpx2.SyncByteStream):
     """Chunks handed over by a :class:`Pump` into a thread-safe queue, once :meth:`start` ed, each
-    to a reader that waits for it (:class:`_Waiter`).  Made on the engine loop."""
+    to a reader that waits for it (:class:`HandOver`).  Made on the engine loop."""
 
     def __init__(self, request: httpx2.Request) -> None:
         self._request = request
         self._queue: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
-        self._waiter = _Waiter()
+        self._waiter = HandOver()
         self._pump: Pump[bytes] = Pump(functools.partial(_put, self._queue, self._waiter))
         self._done = False
         call_after_fork(self, SyncEvents._forked)
@@ -164,7 +134,7 @@ class SyncEvents(httpx2.SyncByteStream):
 _FORKED: Outcome = (False, APIFailure.opened_before_fork())
 
 
-def _deliver(caller: asyncio.AbstractEventLoop, queue: Inbox[Outcome], waiter: _Waiter, outcome: Outcome) -> None:
+def _deliver(caller: asyncio.AbstractEventLoop, queue: Inbox[Outcome], waiter: HandOver, outcome: Outcome) -> None:
     """Runs on the engine loop; a caller's loop that is gone raises, which stops the pump."""
     caller.call_soon_threadsafe(queue.put_nowait, outcome)
     waiter.hand_over()
@@ -172,12 +142,12 @@ def _deliver(caller: asyncio.AbstractEventLoop, queue: Inbox[Outcome], waiter: _
 
 class AsyncEvents(httpx2.AsyncByteStream):
     """Chunks handed over by a :class:`Pump` to the caller's event loop, once :meth:`start` ed, each
-    to a reader that waits for it (:class:`_Waiter`).  Made on the engine loop."""
+    to a reader that waits for it (:class:`HandOver`).  Made on the engine loop."""
 
     def __init__(self, caller: asyncio.AbstractEventLoop, request: httpx2.Request) -> None:
         self._request = request
         self._queue: Inbox[Outcome] = Inbox()
-        self._waiter = _Waiter()
+        self._waiter = HandOver()
         # Not a method of ours: the pump would hold us, and we it (a cycle left for the collector).
         self._pump: Pump[bytes] = Pump(functools.partial(_deliver, caller, self._queue, self._waiter))
         self._done = False

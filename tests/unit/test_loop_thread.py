@@ -16,7 +16,6 @@ import pytest
 from logged_locks import LockLog
 
 from claif_cod.chained_stream import ChainedStream
-from claif_cod.transport import loop_thread
 from claif_cod.transport.loop_thread import LoopThread, Outcome, Pump
 
 
@@ -202,7 +201,7 @@ def test_an_answer_for_a_caller_loop_that_is_gone_is_dropped(engine_loop: LoopTh
 @pytest.fixture
 def log_locks(monkeypatch: pytest.MonkeyPatch) -> Callable[..., LockLog]:
     """``log_locks(*names)``: the round trip's next locks, logged (see ``logged_locks``)."""
-    return functools.partial(logged_locks.log_locks, monkeypatch, loop_thread)
+    return functools.partial(logged_locks.log_locks, monkeypatch)
 
 
 def test_a_hand_over_holds_the_engine_loop_until_the_caller_runs(

@@ -11,7 +11,6 @@ import httpx2
 import pytest
 from logged_locks import log_locks
 
-from claif_cod.transport import stream_events
 from claif_cod.transport.loop_thread import LoopThread
 from claif_cod.transport.stream_events import AsyncEvents, SyncEvents
 
@@ -44,8 +43,8 @@ def test_an_event_for_a_waiting_reader_holds_the_engine_loop_until_the_reader_ha
     engine_loop: LoopThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reader_waits = threading.Event()
-    log = log_locks(monkeypatch, stream_events, "waiting", made=reader_waits)
     events = engine_loop.run(_sync_events(reader_waits))
+    log = log_locks(monkeypatch, "waiting", made=reader_waits)
     assert list(events) == [b"data: one\n\n"]
     engine_loop.run(_nothing())  # the loop has gone on
     reader = threading.current_thread().name
@@ -55,9 +54,9 @@ def test_an_event_for_a_waiting_reader_holds_the_engine_loop_until_the_reader_ha
 def test_an_event_put_before_the_reader_asks_holds_nothing(
     engine_loop: LoopThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    log = log_locks(monkeypatch, stream_events, "waiting")
     events = engine_loop.run(_sync_events(None))
     engine_loop.run(_nothing())  # the pump's first step came before it: the event is there
+    log = log_locks(monkeypatch, "waiting")
     assert next(iter(events)) == b"data: one\n\n"
     assert log == []
 
@@ -66,7 +65,7 @@ def test_an_event_for_a_reader_waiting_on_its_loop_holds_the_engine_loop_until_i
     engine_loop: LoopThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reader_waits = threading.Event()
-    log = log_locks(monkeypatch, stream_events, "waiting", made=reader_waits)
+    log = log_locks(monkeypatch, "waiting", made=reader_waits)
 
     async def made(caller: asyncio.AbstractEventLoop) -> AsyncEvents:
         return AsyncEvents(caller, REQUEST).start(_events(reader_waits))

@@ -27,22 +27,32 @@ from pathlib import Path
 from bench_common import at_least_two, model_server_process, offline_workdir, round_orders, run_header
 from floor_bench import Chat
 from offline_chat import MODEL
-from turn_stages import instrument, marks
+from openai.types.responses import ResponseStreamEvent
+from turn_stages import StreamedText, instrument, marks
 
 from claif_cod import AsyncCodexClient, CodexClient
 
 
 class Responses:
-    """A Responses conversation continued by ``previous_response_id``."""
+    """A Responses conversation continued by ``previous_response_id``; :meth:`take` reads its turns' events."""
 
     def __init__(self, pace_ms: int) -> None:
         self.pace_ms, self.turns = pace_ms, 0
         self.previous: str | None = None
+        self.first: float | None = None
+        """When the turn's first text came out."""
 
     def ask(self) -> str:
         self.turns += 1
+        self.first = None
         text = f"responses message {self.turns}"
         return f"{text} [[slow:{self.pace_ms}]]" if self.pace_ms else text
+
+    def take(self, event: ResponseStreamEvent) -> None:
+        if event.type == "response.output_text.delta" and self.first is None:
+            self.first = time.perf_counter()
+        elif event.type == "response.completed":
+            self.previous = event.response.id
 
 
 def _first_text(started: float | None) -> float:
@@ -52,58 +62,42 @@ def _first_text(started: float | None) -> float:
 
 def chat_sync(client: CodexClient, chat: Chat) -> float:
     chat.ask()
-    first: float | None = None
-    parts: list[str] = []
+    text = StreamedText()
     with client.chat.completions.create(model=MODEL, messages=chat.messages, stream=True) as stream:
         for chunk in stream:
-            content = chunk.choices[0].delta.content if chunk.choices else None
-            if content:
-                first = time.perf_counter() if first is None else first
-                parts.append(content)
-    chat.answer("".join(parts))
-    return _first_text(first)
+            text.take(chunk)
+    chat.answer("".join(text.parts))
+    return _first_text(text.first)
 
 
 async def chat_async(client: AsyncCodexClient, chat: Chat) -> float:
     chat.ask()
-    first: float | None = None
-    parts: list[str] = []
+    text = StreamedText()
     async with await client.chat.completions.create(model=MODEL, messages=chat.messages, stream=True) as stream:
         async for chunk in stream:
-            content = chunk.choices[0].delta.content if chunk.choices else None
-            if content:
-                first = time.perf_counter() if first is None else first
-                parts.append(content)
-    chat.answer("".join(parts))
-    return _first_text(first)
+            text.take(chunk)
+    chat.answer("".join(text.parts))
+    return _first_text(text.first)
 
 
 def responses_sync(client: CodexClient, conversation: Responses) -> float:
-    first: float | None = None
-    stream = client.responses.create(
-        model=MODEL, input=conversation.ask(), stream=True, previous_response_id=conversation.previous
-    )
-    with stream:
+    question = conversation.ask()
+    with client.responses.create(
+        model=MODEL, input=question, stream=True, previous_response_id=conversation.previous
+    ) as stream:
         for event in stream:
-            if event.type == "response.output_text.delta" and first is None:
-                first = time.perf_counter()
-            elif event.type == "response.completed":
-                conversation.previous = event.response.id
-    return _first_text(first)
+            conversation.take(event)
+    return _first_text(conversation.first)
 
 
 async def responses_async(client: AsyncCodexClient, conversation: Responses) -> float:
-    first: float | None = None
-    stream = await client.responses.create(
-        model=MODEL, input=conversation.ask(), stream=True, previous_response_id=conversation.previous
-    )
-    async with stream:
+    question = conversation.ask()
+    async with await client.responses.create(
+        model=MODEL, input=question, stream=True, previous_response_id=conversation.previous
+    ) as stream:
         async for event in stream:
-            if event.type == "response.output_text.delta" and first is None:
-                first = time.perf_counter()
-            elif event.type == "response.completed":
-                conversation.previous = event.response.id
-    return _first_text(first)
+            conversation.take(event)
+    return _first_text(conversation.first)
 
 
 def main() -> None:

@@ -40,6 +40,7 @@ from typing import Any
 from bench_common import at_least_two, elapsed_ms, model_server_process, offline_workdir
 from floor_bench import Chat
 from offline_chat import MODEL
+from openai.types.chat import ChatCompletionChunk
 from raw_app_server import RawAppServer
 
 from claif_cod import CodexClient
@@ -112,21 +113,32 @@ def client_turn(client: CodexClient, chat: Chat) -> tuple[float, list[float]]:
     return elapsed_ms(start), [(b - a) * 1000 for a, b in itertools.pairwise(cuts)]
 
 
+class StreamedText:
+    """A streamed reply's text, taken chunk by chunk, and when its first piece came out."""
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+        self.parts: list[str] = []
+
+    def take(self, chunk: ChatCompletionChunk) -> None:
+        content = chunk.choices[0].delta.content if chunk.choices else None
+        if content:
+            self.first = time.perf_counter() if self.first is None else self.first
+            self.parts.append(content)
+
+
 def client_stream_turn(client: CodexClient, chat: Chat) -> tuple[float, list[float]]:
     chat.ask()
     marks.clear()
     start = time.perf_counter()
     stream = client.chat.completions.create(model=MODEL, messages=chat.messages, stream=True)
     created = time.perf_counter()
-    first: float | None = None
-    parts: list[str] = []
+    text = StreamedText()
     with stream:
         for chunk in stream:
-            content = chunk.choices[0].delta.content if chunk.choices else None
-            if content:
-                first = time.perf_counter() if first is None else first
-                parts.append(content)
-    chat.answer("".join(parts))
+            text.take(chunk)
+    chat.answer("".join(text.parts))
+    first = text.first
     assert first is not None
     keys = ("loop", "turn/start", "delta", "loop done", "settled")
     cuts = [start, *(marks[k] for k in keys), created, first]

@@ -100,7 +100,7 @@ class Daemon:
         # The backlog again here: the loop re-listens the socket with its own default (100 under uvloop),
         # and a burst of clients connecting at once must not overflow it.
         self._server = await asyncio.start_unix_server(
-            self._accept, sock=sock, limit=self.config.max_frame_size, backlog=socket.SOMAXCONN
+            self._accept, sock=sock, limit=self.config.max_frame_size, backlog=socket.SOMAXCONN, **_KEEP_SOCKET_FILE
         )
         log.info("daemon.listening", socket=str(self.config.socket_path), pid=os.getpid())
 
@@ -345,6 +345,13 @@ class Daemon:
         with contextlib.suppress(FileNotFoundError):
             if os.stat(path).st_ino == self._socket_inode:
                 path.unlink()
+
+
+_KEEP_SOCKET_FILE: dict[str, Any] = {"cleanup_socket": False} if sys.version_info >= (3, 13) else {}
+"""From Python 3.13 on, asyncio and uvloop unlink a Unix server's socket file when the server
+closes, which the drain does first: the file must stay until the daemon exits (refusing
+connections meanwhile), and then go only if the daemon bound it (:meth:`Daemon._remove_socket`):
+under socket activation it is systemd's."""
 
 
 def _no_inherited_fds_for_children() -> None:

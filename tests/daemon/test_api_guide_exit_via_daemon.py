@@ -50,7 +50,7 @@ def test_example_exits_quietly_through_the_daemon(
     env["CLAIF_COD_SOCKET"] = str(daemon.socket)
     result = run_fresh(GUIDE, example.id, cwd=workdir, env=env, report=tmp_path / "report.json")
     assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
+    assert result.stderr == "", result.stderr
     assert result.left_running == []
 
 

@@ -65,6 +65,11 @@ class _Pipes(asyncio.subprocess.SubprocessStreamProtocol):
             if self._closed is not None:
                 self._closed()
         super().pipe_connection_lost(fd, exc)
+        if fd == 0 and exc is not None:
+            # Nobody awaits stdin's closing (``StreamWriter.wait_closed``); a broken pipe to a child
+            # that died would be logged as "Future exception was never retrieved" (CPython 3.10;
+            # 3.11 stopped logging it).
+            self._stdin_closed.exception()  # type: ignore[attr-defined]  # asyncio's own, since 3.8
 
 
 class ChildProcess:

@@ -68,6 +68,9 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 class LoopThread:
     def __init__(self, name: str = "claif-cod-engine", cleanup: Callable[[], Awaitable[None]] | None = None) -> None:
         self.loop = _new_loop()
+        self._executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix=f"{name}-io")
+        """The loop's default executor (``asyncio.to_thread``), ours to shut down: see :func:`_finish_tasks`."""
+        self.loop.set_default_executor(self._executor)
         self._cleanup = cleanup
         self._ending = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -80,6 +83,7 @@ class LoopThread:
         try:
             self.loop.run_forever()
             _finish_tasks(self.loop)
+            self._executor.shutdown(wait=True)
         finally:
             self.loop.close()
             with _running_lock:
@@ -309,14 +313,15 @@ def _settle(future: asyncio.Future[Outcome], outcome: Outcome) -> None:
 
 
 def _finish_tasks(loop: asyncio.AbstractEventLoop) -> None:
-    """What ``asyncio.run`` does before closing its loop: no task is left pending for the GC to find."""
+    """What ``asyncio.run`` does before closing its loop: no task is left pending for the GC to find.
+    (Its ``shutdown_default_executor`` waits in a new thread, which CPython 3.12 refuses to start
+    once the interpreter is exiting: the owner shuts its executor down itself, the loop being done.)"""
     tasks = asyncio.all_tasks(loop)
     for task in tasks:
         task.cancel()
     if tasks:
         loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
     loop.run_until_complete(loop.shutdown_asyncgens())
-    loop.run_until_complete(loop.shutdown_default_executor())
 
 
 @atexit.register

@@ -64,6 +64,11 @@ EXIT_DRAIN_S = 0.25
 
 Normally they reach EOF at once; a descendant holding them open must not delay the news."""
 
+UNUSED_NOTIFICATIONS = ["turn/started", "thread/status/changed", "account/rateLimits/updated"]
+"""Asked not to be sent (``initialize``'s ``optOutNotificationMethods``): four of the ~17 lines of
+every turn, which Codex would encode and write, and the engine read, decode and wake the turn's
+task for, only to drop them (the turn's id comes with ``turn/start``'s answer)."""
+
 PROBE_METHOD = "thread/loaded/list"
 """Codex has no ping; this one is cheap, side-effect free and answered while turns run."""
 
@@ -193,7 +198,7 @@ class AppServer:
         try:
             params = wire.InitializeParams(
                 client_info=wire.ClientInfo(name="claif_cod", version=__version__),
-                capabilities=wire.InitializeCapabilities(),
+                capabilities=wire.InitializeCapabilities(opt_out_notification_methods=UNUSED_NOTIFICATIONS),
             )
             # No probe here: a child that cannot finish its handshake is not worth keeping either way.
             raw = await server._request_once("initialize", params, INITIALIZE_TIMEOUT_S)

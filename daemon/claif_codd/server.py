@@ -56,6 +56,12 @@ SHUTDOWN_RETRY_AFTER_S = 1.0
 CLOSE_TIMEOUT_S = 5.0
 """How long shutdown waits for connections to flush their last replies."""
 
+_KEEP_SOCKET_FILE: dict[str, Any] = {"cleanup_socket": False} if sys.version_info >= (3, 13) else {}
+"""From Python 3.13 on, asyncio and uvloop unlink a Unix server's socket file when the server
+closes, which the drain does first: the file must stay until the daemon exits (refusing
+connections meanwhile), and then go only if the daemon bound it (:meth:`Daemon._remove_socket`):
+under socket activation it is systemd's."""
+
 
 class AlreadyRunning(Exception):
     """Another daemon answers on the socket path."""
@@ -345,13 +351,6 @@ class Daemon:
         with contextlib.suppress(FileNotFoundError):
             if os.stat(path).st_ino == self._socket_inode:
                 path.unlink()
-
-
-_KEEP_SOCKET_FILE: dict[str, Any] = {"cleanup_socket": False} if sys.version_info >= (3, 13) else {}
-"""From Python 3.13 on, asyncio and uvloop unlink a Unix server's socket file when the server
-closes, which the drain does first: the file must stay until the daemon exits (refusing
-connections meanwhile), and then go only if the daemon bound it (:meth:`Daemon._remove_socket`):
-under socket activation it is systemd's."""
 
 
 def _no_inherited_fds_for_children() -> None:

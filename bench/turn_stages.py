@@ -20,7 +20,7 @@ with openai's ``Stream`` (made on the engine loop while Codex worked), ``create(
 and the chunk coming out of it.  ``--profile`` also runs cProfile in both
 threads (the caller's and the engine loop's) and prints the functions with the most internal
 time in each.  Nothing asserts on time.
-Run: ``python bench/turn_stages.py [--turns 40] [--sizes 10,200] [--stream] [--profile]``.
+Run: ``python bench/turn_stages.py [--turns 40] [--sizes 10,200] [--stream] [--profile] [--one-ca]``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from bench_common import at_least_two, elapsed_ms, model_server_process, offline_workdir
+from bench_common import at_least_two, elapsed_ms, model_server_process, offline_workdir, one_ca_store
 from floor_bench import Chat
 from offline_chat import MODEL
 from openai.types.chat import ChatCompletionChunk
@@ -190,10 +190,13 @@ def main() -> None:
     parser.add_argument(
         "--pace", type=int, default=0, metavar="MS", help="the offline model waits MS ms before each streamed word"
     )
+    parser.add_argument("--one-ca", action="store_true", help="Codex trusts one certificate (as floor_bench.py's)")
     args = parser.parse_args()
     instrument()
     with model_server_process() as (model_url, _), tempfile.TemporaryDirectory(prefix="claif-cod-stages-") as scratch:
         root = Path(scratch)
+        if args.one_ca:
+            one_ca_store(root)
         workdir = offline_workdir(root, model_url)
         caller, engine = cProfile.Profile(), cProfile.Profile()
         with CodexClient(working_dir=workdir, daemon="off") as client:

@@ -20,7 +20,8 @@ with openai's ``Stream`` (made on the engine loop while Codex worked), ``create(
 and the chunk coming out of it.  ``--profile`` also runs cProfile in both
 threads (the caller's and the engine loop's) and prints the functions with the most internal
 time in each.  Nothing asserts on time.
-Run: ``python bench/turn_stages.py [--turns 40] [--sizes 10,200] [--stream] [--profile] [--one-ca]``.
+``--big`` puts a 100 KB message in each history.
+Run: ``python bench/turn_stages.py [--turns 40] [--sizes 10,200] [--stream] [--big] [--profile] [--one-ca]``.
 """
 
 from __future__ import annotations
@@ -145,8 +146,8 @@ def client_stream_turn(client: CodexClient, chat: Chat) -> tuple[float, list[flo
     return (first - start) * 1000, [(b - a) * 1000 for a, b in itertools.pairwise(cuts)]
 
 
-def run_size(size: int, turns: int, raw: RawAppServer, client: CodexClient, stream: bool, pace: int) -> None:
-    raw_chat, our_chat = Chat(f"raw {size}", size, False, pace), Chat(f"ours {size}", size, False, pace)
+def run_size(size: int, turns: int, raw: RawAppServer, client: CodexClient, stream: bool, pace: int, big: bool) -> None:
+    raw_chat, our_chat = Chat(f"raw {size}", size, big, pace), Chat(f"ours {size}", size, big, pace)
     thread = raw.new_thread(seed=raw_chat.seed())
     floor: list[float] = []
     ours: list[float] = []
@@ -167,7 +168,8 @@ def run_size(size: int, turns: int, raw: RawAppServer, client: CodexClient, stre
     m = statistics.median
     what = "first token" if stream else "turn"
     print(
-        f"\n{size} messages (growing by one turn a round), {turns} turns, {what}: raw {m(floor):.2f} ms, "
+        f"\n{size} messages{' incl. 100 KB' if big else ''} (growing by one turn a round), {turns} turns, {what}: "
+        f"raw {m(floor):.2f} ms, "
         f"in-process {m(ours):.2f} ms ({m(ours) - m(floor):+.2f})"
     )
     names = STREAM_STAGES if stream else STAGES
@@ -190,6 +192,7 @@ def main() -> None:
     parser.add_argument(
         "--pace", type=int, default=0, metavar="MS", help="the offline model waits MS ms before each streamed word"
     )
+    parser.add_argument("--big", action="store_true", help="each history holds a 100 KB message (as floor_bench.py's)")
     parser.add_argument("--one-ca", action="store_true", help="Codex trusts one certificate (as floor_bench.py's)")
     args = parser.parse_args()
     instrument()
@@ -207,7 +210,7 @@ def main() -> None:
                 caller.enable()
             try:
                 for size in (int(s) for s in args.sizes.split(",")):
-                    run_size(size, args.turns, raw, client, args.stream, args.pace)
+                    run_size(size, args.turns, raw, client, args.stream, args.pace, args.big)
             finally:
                 if args.profile:
                     caller.disable()

@@ -34,13 +34,13 @@ import contextlib
 import itertools
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import TypeVar
 
 import msgspec
 
 from claif_cod._log import get_logger
 from claif_cod._version import __version__
+from claif_cod.engine import liveness as _liveness
 from claif_cod.engine import wire, wire_notifications
 from claif_cod.engine.child_process import ChildProcess
 from claif_cod.engine.errors import (
@@ -52,6 +52,8 @@ from claif_cod.engine.errors import (
 )
 from claif_cod.engine.inbox import Inbox
 from claif_cod.engine.json_lines import LineSplitter, LineTooLong
+from claif_cod.engine.liveness import PROBE_METHOD, Liveness
+from claif_cod.engine.thread_messages import Notification, ProcessExit, ThreadMessage
 from claif_cod.engine.waiting import within
 
 T = TypeVar("T")
@@ -69,36 +71,6 @@ UNUSED_NOTIFICATIONS = ["turn/started", "thread/status/changed", "account/rateLi
 every turn, which Codex would encode and write, and the engine read, decode and wake the turn's
 task for, only to drop them (the turn's id comes with ``turn/start``'s answer)."""
 
-PROBE_METHOD = "thread/loaded/list"
-"""Codex has no ping; this one is cheap, side-effect free and answered while turns run."""
-
-
-@dataclass(frozen=True)
-class Liveness:
-    """How long Codex may keep us waiting before we decide it is gone (seconds).
-
-    The rule: a child is *hung* when it has been asked something (a request whose
-    deadline passed, or a probe because a turn went quiet) and then said nothing at all,
-    to anyone, for ``probe_timeout``.  Slowness alone is never fatal: a turn without a
-    caller deadline may take hours while Codex answers probes, and a request that times
-    out while the child still answers a probe fails alone (as a timeout).
-    """
-
-    request_timeout: float = 30.0
-    """Deadline of every request to the app-server that does not set its own."""
-    probe_timeout: float = 10.0
-    """How long the liveness probe may go unanswered (with no other output) before the child is condemned."""
-    turn_silence: float | None = 60.0
-    """A turn that received nothing for this long triggers a probe (``None``: never)."""
-    interrupt_grace: float = 5.0
-    """How long ``turn/interrupt`` and the ``turn/completed`` that must follow it may take."""
-    kill_grace: float = 2.0
-    """Each rung of the kill ladder (stdin EOF, SIGTERM) waits this long before the next."""
-
-
-DEFAULT_LIVENESS = Liveness()
-"""Used when none is given; tests may replace it (read at construction time)."""
-
 log = get_logger("claif_cod.appserver")
 
 
@@ -114,31 +86,6 @@ class RpcErrorReply(Exception):
 ServerRequestHandler = Callable[[str, msgspec.Raw], Awaitable[object]]
 """Answers one server → client request (approvals...); return the ``result`` or raise RpcErrorReply."""
 
-
-class Notification:
-    __slots__ = ("method", "params")
-
-    def __init__(self, method: str, params: msgspec.Raw) -> None:
-        self.method = method
-        self.params = params
-
-
-class ProcessExit:
-    """Put on every thread queue when the child dies."""
-
-    __slots__ = ("error",)
-
-    def __init__(self, error: CodexProcessDied) -> None:
-        self.error = error
-
-
-class Wakeup:
-    """Put on a thread queue by whoever waits on it, to wake itself (see :mod:`claif_cod.engine.turn_wait`)."""
-
-    __slots__ = ()
-
-
-ThreadMessage = Notification | ProcessExit | Wakeup
 
 _envelope = msgspec.json.Decoder(wire.Envelope)
 _scoped = msgspec.json.Decoder(wire_notifications.ThreadScoped)
@@ -161,7 +108,7 @@ class AppServer:
         self._proc = child.proc
         self.codex_path = codex_path
         self.cwd = cwd
-        self.liveness = liveness or DEFAULT_LIVENESS
+        self.liveness = liveness or _liveness.DEFAULT_LIVENESS
         self.started_at = time.monotonic()
         self.last_heard = self.started_at
         """When the child last wrote a line to stdout (monotonic)."""

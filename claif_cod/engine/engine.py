@@ -5,7 +5,7 @@ serve them (warm continuation, fork or fresh start), runs one turn at a time per
 enforces deadlines with ``turn/interrupt`` and routes approval requests to whoever owns
 the running turn.
 
-Failure rules (timings from :class:`~claif_cod.engine.appserver.Liveness`):
+Failure rules (timings from :class:`~claif_cod.engine.liveness.Liveness`):
 
 * A turn whose process exits fails at once with :class:`CodexProcessDied`; its thread
   is resumed on a fresh process by the next request that needs it.
@@ -31,8 +31,9 @@ from typing import Literal
 import msgspec
 
 from claif_cod._log import get_logger
-from claif_cod.engine import appserver, idle, wire
-from claif_cod.engine.appserver import AppServer, Liveness, RpcErrorReply, ThreadMessage
+from claif_cod.engine import idle, wire
+from claif_cod.engine import liveness as _liveness
+from claif_cod.engine.appserver import AppServer, RpcErrorReply
 from claif_cod.engine.config import CodexConfig, ProcessKey
 from claif_cod.engine.discovery import CodexBinary, find_codex, probe
 from claif_cod.engine.errors import (
@@ -45,10 +46,12 @@ from claif_cod.engine.events import ToolCallsRequested
 from claif_cod.engine.idle import UNLOAD_DELAY_OVERRIDE
 from claif_cod.engine.images import Image, TurnImages
 from claif_cod.engine.inbox import Inbox
+from claif_cod.engine.liveness import Liveness
 from claif_cod.engine.named_sessions import NamedSessions
 from claif_cod.engine.pool import ProcessPool
 from claif_cod.engine.sessions import MemorySessionStore, SessionStore
 from claif_cod.engine.suspensions import Suspension, Suspensions
+from claif_cod.engine.thread_messages import ThreadMessage
 from claif_cod.engine.threads import Threads
 from claif_cod.engine.tools import ThreadTools, ToolResult, ToolRouter
 from claif_cod.engine.turns import (
@@ -81,7 +84,7 @@ class Engine:
         liveness: Liveness | None = None,
         thread_idle_timeout: float | Literal["default"] | None = "default",
     ) -> None:
-        self.liveness = liveness or appserver.DEFAULT_LIVENESS
+        self.liveness = liveness or _liveness.DEFAULT_LIVENESS
         """Deadlines that tell a slow Codex from a hung one (see the module documentation)."""
         self._pool = ProcessPool(
             handle_server_request=self._on_server_request,

@@ -28,10 +28,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from claif_cod._log import get_logger
-from claif_cod.engine.appserver import AppServer, Liveness, ServerRequestHandler
+from claif_cod.engine.appserver import AppServer, ServerRequestHandler
 from claif_cod.engine.child_process import child_environment
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.errors import CodexStartFailed
+from claif_cod.engine.liveness import Liveness
 
 log = get_logger("claif_cod.pool")
 

@@ -12,9 +12,9 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from claif_cod.engine.appserver import Notification, ProcessExit, ThreadMessage, Wakeup
 from claif_cod.engine.errors import TurnTimedOut
 from claif_cod.engine.inbox import Inbox
+from claif_cod.engine.thread_messages import Notification, ProcessExit, ThreadMessage, Wakeup
 
 _WAKEUP = Wakeup()
 

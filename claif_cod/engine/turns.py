@@ -18,7 +18,7 @@ import msgspec
 
 from claif_cod._log import get_logger
 from claif_cod.engine import wire, wire_items, wire_notifications
-from claif_cod.engine.appserver import AppServer, Notification, ProcessExit, ThreadMessage, Wakeup
+from claif_cod.engine.appserver import AppServer
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.events import (
     ItemCompleted,
@@ -33,6 +33,7 @@ from claif_cod.engine.events import (
     UsageUpdated,
 )
 from claif_cod.engine.inbox import Inbox
+from claif_cod.engine.thread_messages import Notification, ProcessExit, ThreadMessage, Wakeup
 from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S, NO_TOOLS, CallBatch, ThreadTools
 from claif_cod.engine.turn_wait import TurnWait
 from claif_cod.engine.waiting import within

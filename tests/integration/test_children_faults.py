@@ -22,11 +22,11 @@ import openai
 import pytest
 from chat_messages import user
 
-import claif_cod.engine.appserver as appserver
+import claif_cod.engine.liveness as liveness_module
 import claif_cod.engine.pool as pool
 from claif_cod import CodexClient
-from claif_cod.engine.appserver import Liveness
 from claif_cod.engine.engine import Engine
+from claif_cod.engine.liveness import Liveness
 from claif_cod.transport.backend import InProcessBackend
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups, signals and /proc")
@@ -54,7 +54,7 @@ def fake_codex(tmp_path: Path) -> Path:
 def quick(monkeypatch: pytest.MonkeyPatch) -> Liveness:
     """Liveness deadlines short enough for tests (engines read the default when they are made)."""
     liveness = Liveness(request_timeout=1.0, probe_timeout=1.0, turn_silence=0.5, interrupt_grace=0.5, kill_grace=0.3)
-    monkeypatch.setattr(appserver, "DEFAULT_LIVENESS", liveness)
+    monkeypatch.setattr(liveness_module, "DEFAULT_LIVENESS", liveness)
     return liveness
 
 
@@ -206,7 +206,7 @@ def test_hung_child_past_the_callers_deadline_is_killed_and_replaced(
 ) -> None:
     # No silence probe: the caller's deadline, the unanswered interrupt and its probe find the hang.
     quick = dataclasses.replace(quick, turn_silence=None)
-    monkeypatch.setattr(appserver, "DEFAULT_LIVENESS", quick)  # before the client's engine is made
+    monkeypatch.setattr(liveness_module, "DEFAULT_LIVENESS", quick)  # before the client's engine is made
     assert ask(fake_client, "warm") == "Echo: warm"
     assert engine_of(fake_client).liveness.turn_silence is None
     [pid] = pids(fake_client)

@@ -8,9 +8,9 @@ import time
 import msgspec
 import pytest
 
-from claif_cod.engine.appserver import Notification, ThreadMessage, Wakeup
 from claif_cod.engine.errors import TurnTimedOut
 from claif_cod.engine.inbox import Inbox
+from claif_cod.engine.thread_messages import Notification, ThreadMessage, Wakeup
 from claif_cod.engine.turn_wait import TurnWait
 
 

@@ -3,7 +3,7 @@
 Starting Codex dominates these tests, so each module shares one offline model server, one
 ``CODEX_HOME`` and one working directory (and, where it needs one, one ``claif-codd serve --http``);
 tests only look at the requests their own calls sent (``Requests.since``). A library that is not
-installed skips its module with the extra to install: ``pip install 'claif_cod[ecosystem]'``.
+installed skips its module with the extra to install: ``pip install -e '.[ecosystem]'``.
 """
 
 from __future__ import annotations

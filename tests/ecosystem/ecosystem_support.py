@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from claif_cod.testing import ModelServer, RecordedRequest
 
-INSTALL_HINT = "pip install 'claif_cod[ecosystem]'"
+INSTALL_HINT = "pip install -e '.[ecosystem]'"
 
 
 class Requests:

@@ -31,7 +31,7 @@ class Image:
     data: bytes = field(repr=False, compare=False)
     mime: str
     detail: str | None = None
-    """OpenAI's ``detail`` (``low``, ``high``, ``auto``), passed on to Codex as given."""
+    """OpenAI's ``detail`` (``auto``, ``high``, ``original``), passed on to Codex as given."""
 
     @property
     def data_url(self) -> str:

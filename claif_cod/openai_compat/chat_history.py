@@ -31,25 +31,55 @@ class ChatMessage(msgspec.Struct):
     name: str | None = None
     tool_calls: list[ChatToolCall] | None = None
     tool_call_id: str | None = None
+    refusal: str | None = None
+    audio: dict[str, Any] | None = None
+    function_call: dict[str, Any] | None = None
+
+
+REPORTED_FIELDS = ("name", "refusal", "audio", "function_call")
+"""Message fields Codex has no place for (a participant's name, an assistant's refusal or audio, the
+deprecated ``function_call``): reported as ``messages.<field>``, the message read without them."""
+CACHE_BREAKPOINT = "prompt_cache_breakpoint"
+"""A content part's explicit cache breakpoint: Codex caches by thread, so reported."""
+
+
+def reported_fields(message: ChatMessage, reported: set[str]) -> None:
+    """Adds to ``reported`` what of ``message`` is reported (see :data:`REPORTED_FIELDS`)."""
+    for field in REPORTED_FIELDS:
+        if getattr(message, field) is not None:
+            reported.add(f"messages.{field}")
+    content = message.content
+    if type(content) is list and any(type(part) is dict and CACHE_BREAKPOINT in part for part in content):
+        reported.add(f"messages.content.{CACHE_BREAKPOINT}")
 
 
 class _Read(NamedTuple):
-    """Messages read: the instructions and the history items they make, in order."""
+    """Messages read: the instructions and the history items they make, in order, and what of them is
+    reported (:func:`reported_fields`)."""
 
     messages: list[ChatMessage]
     instructions: list[str]
     turns: list[HistoryItem]
+    reported: frozenset[str]
 
 
 def build_conversation(
-    messages: list[ChatMessage], images: Mapping[str, Image] | None = None, *, refs: list[ImageRef] | None = None
+    messages: list[ChatMessage],
+    images: Mapping[str, Image] | None = None,
+    *,
+    refs: list[ImageRef] | None = None,
+    reported: set[str] | None = None,
 ) -> Conversation:
     """System and developer messages become instructions; the rest user/assistant text, tool calls and results.
 
     The request ends with a user message (the turn's input) or with the results of the tool calls of
     the assistant message before them (the turn answers them). Image parts of user messages are
-    collected into ``refs`` and taken from ``images`` once loaded."""
-    return _conversation(_read(messages, None, images, refs))
+    collected into ``refs`` and taken from ``images`` once loaded; what is reported of the messages
+    is added to ``reported``."""
+    read = _read(messages, None, images, refs)
+    if reported is not None:
+        reported.update(read.reported)
+    return _conversation(read)
 
 
 def _read(
@@ -60,9 +90,14 @@ def _read(
         raise InvalidRequest("messages must not be empty", param="messages")
     instructions = [*start.instructions] if start is not None else []
     turns = [*start.turns] if start is not None else []
+    reported = set(start.reported) if start is not None else set()
     for index in range(len(start.messages) if start is not None else 0, len(messages)):
         message = messages[index]
         role, content = message.role, message.content
+        if type(content) is list or not (
+            message.name is None and message.refusal is None and message.audio is None and message.function_call is None
+        ):
+            reported_fields(message, reported)
         if type(content) is str:  # the common case, kept cheap: histories are re-sent each turn
             if role == "user":
                 turns.append(Message("user", content))
@@ -89,7 +124,7 @@ def _read(
             turns.append(ToolResult(call_id=message.tool_call_id, output=text))
         else:
             raise InvalidRequest(f"{where}: role {role!r} is not supported", param=where)
-    return _Read(messages, instructions, turns)
+    return _Read(messages, instructions, turns, frozenset(reported))
 
 
 def _conversation(read: _Read, prior: Prior | None = None) -> Conversation:
@@ -185,11 +220,12 @@ class HistoryMemo:
                     return Messages([*kept.read.messages, *_decode_messages(b"[" + rest[1:])], array, kept)
         return Messages(_decode_messages(array), array, None)
 
-    def conversation(self, messages: Messages, refs: list[ImageRef]) -> Conversation:
+    def conversation(self, messages: Messages, refs: list[ImageRef], reported: set[str]) -> Conversation:
         """:func:`build_conversation` of the ``messages`` of a request, reading only those after the
-        kept read they begin with, and keeping this read; ``refs`` as there."""
+        kept read they begin with, and keeping this read; ``refs`` and ``reported`` as there."""
         earlier = messages.earlier
         read = _read(messages.decoded, earlier.read if earlier is not None else None, None, refs)
+        reported.update(read.reported)
         same_instructions = earlier is not None and read.instructions == earlier.read.instructions
         conversation = _conversation(read, earlier.prior if earlier is not None and same_instructions else None)
         if earlier is not None:

@@ -34,10 +34,12 @@ _MAGIC = (
 )
 
 
-DETAILS = ("auto", "low", "high")
+DETAILS = ("auto", "low", "high", "original")
 """OpenAI's image ``detail`` values. Codex takes ``auto`` and ``high``, but replaces an image sent with
 ``low`` by the text "image content omitted because detail 'low' is not supported" (seen with 0.163):
-such an image goes without ``detail`` (Codex's default, ``high``) and ``detail`` is reported."""
+such an image goes without ``detail`` (Codex's default, ``high``) and ``detail`` is reported.
+``original`` is passed on and reported too: Codex sends the model ``high`` instead where the model
+lacks it (o4-mini, the test model's, on 0.163 and 0.171)."""
 
 
 class ImageRef:
@@ -49,8 +51,8 @@ class ImageRef:
         if detail is not None and detail not in DETAILS:
             message = f"{where}: detail must be one of {', '.join(DETAILS)}"
             raise InvalidRequest(message, param=f"{where}.detail")
-        self.detail_dropped = detail == "low"
-        self.detail = detail if isinstance(detail, str) and not self.detail_dropped else None
+        self.detail_reported = detail in ("low", "original")
+        self.detail = detail if isinstance(detail, str) and detail != "low" else None
 
 
 def _too_large(ref: ImageRef) -> InvalidRequest:

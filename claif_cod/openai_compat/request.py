@@ -14,7 +14,15 @@ import msgspec
 from claif_cod.engine.conversations import Conversation
 from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.tools import ThreadTools
-from claif_cod.openai_compat.chat_history import ChatMessage, HistoryMemo, Messages, build_conversation
+from claif_cod.openai_compat.chat_history import (
+    CACHE_BREAKPOINT,
+    REPORTED_FIELDS,
+    ChatMessage,
+    HistoryMemo,
+    Messages,
+    build_conversation,
+    reported_fields,
+)
 from claif_cod.openai_compat.images import ImageRef, load_images
 from claif_cod.openai_compat.light_parse import LightParse, top_level
 from claif_cod.openai_compat.tool_calls import ChatTool, thread_tools
@@ -24,12 +32,14 @@ MAX_N = 16
 
 class StreamOptions(msgspec.Struct):
     include_usage: bool = False
+    include_obfuscation: bool | None = None
 
 
 class JsonSchemaFormat(msgspec.Struct):
     name: str = "response"
     schema: dict[str, Any] | None = None
     strict: bool | None = None
+    description: str | None = None
 
 
 class ResponseFormat(msgspec.Struct):
@@ -44,6 +54,7 @@ class ChatRequest(msgspec.Struct):
     model: str | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
+    store: bool | None = None
     n: int = 1
     stop: str | list[str] | None = None
     response_format: ResponseFormat | None = None
@@ -65,6 +76,7 @@ HONOURED = frozenset(
         "model",
         "stream",
         "stream_options",
+        "store",
         "n",
         "stop",
         "response_format",
@@ -78,7 +90,7 @@ HONOURED = frozenset(
         "tool_timeout",
     }
 )
-NO_EFFECT = frozenset({"user", "metadata", "store", "safety_identifier"})
+NO_EFFECT = frozenset({"user", "metadata", "safety_identifier"})
 """Accepted everywhere: they never change the answer, so nothing is lost by not sending them."""
 IGNORED = frozenset(
     {
@@ -128,6 +140,8 @@ class _Reported(msgspec.Struct):
     """What ``ignored`` depends on besides the parameter names, without the messages."""
 
     stream: bool = False
+    stream_options: StreamOptions | None = None
+    store: bool | None = None
     response_format: ResponseFormat | None = None
     tools: list[ChatTool] | None = None
     tool_choice: str | dict[str, Any] | None = None
@@ -153,26 +167,46 @@ def stream_and_ignored(body: bytes) -> tuple[bool, tuple[str, ...]]:
         )
     except InvalidRequest:
         return reported.stream, ()  # the daemon reports the problem
-    if b'"low"' in body and _low_detail(body):
-        ignored.append(LOW_DETAIL)
+    _reported_options(reported, ignored)
+    if any(probe in body for probe in _MESSAGE_PROBES):
+        ignored += _message_reports(body)
     return reported.stream, tuple(sorted(ignored))
 
 
-LOW_DETAIL = "image_url.detail"
-"""Reported for an image part with ``detail: "low"``, which Codex cannot honour (see ``images.DETAILS``)."""
+IMAGE_DETAIL = "image_url.detail"
+"""Reported for an image part with ``detail`` ``low`` or ``original`` (see ``images.DETAILS``)."""
+_DETAIL_PROBES = (b'"low"', b'"original"')
+_MESSAGE_PROBES = (*_DETAIL_PROBES, *(b'"%s"' % name.encode() for name in (*REPORTED_FIELDS, CACHE_BREAKPOINT)))
+"""Bytes without which a body's messages hold nothing reported: the rest need not be read."""
 
 
-def _low_detail(body: bytes) -> bool:
+def _message_reports(body: bytes) -> list[str]:
+    """What :func:`parse_chat_request` reports of the messages, read without building their history."""
     try:
         messages = _decoder.decode(body).messages
     except msgspec.DecodeError:
-        return False
-    refs: list[ImageRef] = []
-    try:
-        build_conversation(messages, refs=refs)
-    except InvalidRequest:
-        return False
-    return any(ref.detail_dropped for ref in refs)
+        return []
+    reported: set[str] = set()
+    for message in messages:
+        reported_fields(message, reported)
+    if any(probe in body for probe in _DETAIL_PROBES):
+        refs: list[ImageRef] = []
+        try:
+            build_conversation(messages, refs=refs)
+        except InvalidRequest:
+            return []  # the daemon reports the problem
+        if any(ref.detail_reported for ref in refs):
+            reported.add(IMAGE_DETAIL)
+    return sorted(reported)
+
+
+def _reported_options(request: ChatRequest | _Reported, ignored: list[str]) -> None:
+    """``store`` asks OpenAI to keep the completion (claif_cod keeps none: ``chat.completions.retrieve``
+    is a 404); ``include_obfuscation`` for padding claif_cod never adds."""
+    if request.store:
+        ignored.append("store")
+    if request.stream_options is not None and request.stream_options.include_obfuscation:
+        ignored.append("stream_options.include_obfuscation")
 
 
 _OTHER_FIELDS = {name: msgspec.json.encode(name) + b":" for name in ChatRequest.__struct_fields__ if name != "messages"}
@@ -213,16 +247,19 @@ def parse_chat_request(
 
     ignored = [key for key in raw_keys if key not in HONOURED and key not in NO_EFFECT]
     output_schema = _output_schema(request.response_format, ignored)
+    _reported_options(request, ignored)
     tools = thread_tools(
         request.tools, request.tool_choice, request.parallel_tool_calls, request.builtin_tools, ignored
     )
     refs: list[ImageRef] = []
+    reported: set[str] = set()
     if memo is not None and messages is not None:
-        conversation = memo.conversation(messages, refs)
+        conversation = memo.conversation(messages, refs, reported)
     else:
-        conversation = build_conversation(request.messages, refs=refs)
-    if any(ref.detail_dropped for ref in refs):
-        ignored.append(LOW_DETAIL)
+        conversation = build_conversation(request.messages, refs=refs, reported=reported)
+    ignored += reported
+    if any(ref.detail_reported for ref in refs):
+        ignored.append(IMAGE_DETAIL)
     if strict and ignored:
         names = ", ".join(sorted(ignored))
         raise InvalidRequest(
@@ -268,4 +305,8 @@ def _output_schema(fmt: ResponseFormat | None, ignored: list[str]) -> dict[str, 
         return None
     if fmt.json_schema is None or fmt.json_schema.schema is None:
         raise InvalidRequest("response_format json_schema needs json_schema.schema", param="response_format")
+    if fmt.json_schema.strict is False:
+        ignored.append("response_format.json_schema.strict")  # Codex applies every schema strictly
+    if fmt.json_schema.description is not None:
+        ignored.append("response_format.json_schema.description")  # Codex takes the schema alone
     return fmt.json_schema.schema

@@ -7,7 +7,8 @@ before it, which are injected into the thread as history.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import msgspec
@@ -38,6 +39,8 @@ class ReasoningConfig(msgspec.Struct):
     effort: str | None = None
     summary: str | None = None
     generate_summary: str | None = None
+    mode: str | None = None
+    context: str | None = None
 
 
 class FunctionTool(msgspec.Struct):
@@ -48,6 +51,20 @@ class FunctionTool(msgspec.Struct):
     description: str | None = None
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
+    defer_loading: bool | None = None
+    allowed_callers: list[str] | None = None
+    output_schema: dict[str, Any] | None = None
+
+
+TOOL_FIELDS = ("defer_loading", "allowed_callers", "output_schema")
+"""A function tool's fields Codex's dynamic tools lack: reported as ``tools.<field>`` when given."""
+ITEM_FIELDS = {
+    "message": ("phase",),
+    "function_call": ("namespace", "caller"),
+    "function_call_output": ("name", "namespace", "caller"),
+}
+"""Input items' fields Codex's injected items lack: reported as ``input.<type>.<field>`` when given."""
+CACHE_BREAKPOINT = "prompt_cache_breakpoint"
 
 
 class ResponsesRequest(msgspec.Struct):
@@ -153,11 +170,10 @@ def parse_responses_request(body: bytes, *, default_model: str | None, strict: b
     strict = strict if request.strict is None else request.strict
     ignored = [key for key in raw if key not in HONOURED and key not in NO_EFFECT]
     output_schema = _output_schema(request.text, ignored)
-    if request.reasoning is not None and request.reasoning.generate_summary is not None:
-        ignored.append("reasoning.generate_summary")
+    _reasoning(request.reasoning, ignored)
     instructions, items, refs, owners = _items(request.input, ignored)
-    if any(ref.detail_dropped for ref in refs):
-        ignored.append("input_image.detail")  # "low": Codex would drop the image (see images.DETAILS)
+    if any(ref.detail_reported for ref in refs):
+        ignored.append("input_image.detail")  # "low" or "original" (see images.DETAILS)
     tools = _thread_tools(request, ignored)
     if request.tool_timeout is not None and not 0 < request.tool_timeout <= 86400:
         raise InvalidRequest("tool_timeout must be between 0 and 86400 seconds", param="tool_timeout")
@@ -188,6 +204,10 @@ def parse_responses_request(body: bytes, *, default_model: str | None, strict: b
 
 class _ItemType(msgspec.Struct):
     type: str = "message"
+    phase: Any = None
+    name: Any = None
+    namespace: Any = None
+    caller: Any = None
 
 
 class _Reported(msgspec.Struct):
@@ -209,7 +229,7 @@ def responses_ignored(body: bytes) -> tuple[str, ...]:
     """What :func:`parse_responses_request` would report as ignored, without building the input's
     history (~0.4 ms for 200 items): what a daemon client needs (the daemon parses and validates
     the request itself, and reports any problem)."""
-    if b'"low"' in body:  # an image part's detail takes the whole parse (rare)
+    if any(probe in body for probe in _WHOLE_PARSE_PROBES):  # rare: an image's detail, a cache breakpoint
         try:
             return parse_responses_request(body, default_model=None, strict=False).ignored
         except InvalidRequest:
@@ -224,14 +244,30 @@ def responses_ignored(body: bytes) -> tuple[str, ...]:
         _thread_tools(reported, ignored)
     except InvalidRequest:
         return ()
-    if reported.reasoning is not None and reported.reasoning.generate_summary is not None:
-        ignored.append("reasoning.generate_summary")
-    if not isinstance(reported.input, str) and any(item.type == "reasoning" for item in reported.input):
-        ignored.append("input.reasoning")
+    _reasoning(reported.reasoning, ignored)
+    if not isinstance(reported.input, str):
+        for item in reported.input:
+            if item.type == "reasoning":
+                ignored.append("input.reasoning")
+            _item_fields(item.type, functools.partial(getattr, item), ignored)
     return tuple(sorted(set(ignored)))
 
 
+_WHOLE_PARSE_PROBES = (b'"low"', b'"original"', b'"%s"' % CACHE_BREAKPOINT.encode())
+
+
+def _reasoning(reasoning: ReasoningConfig | None, ignored: list[str]) -> None:
+    """Codex takes an effort and a summary: not another mode, nor which earlier reasoning to reuse."""
+    if reasoning is not None:
+        ignored += (f"reasoning.{name}" for name in ("generate_summary", "mode", "context") if getattr(reasoning, name))
+
+
+def _item_fields(kind: str, get: Callable[[str], object], ignored: list[str]) -> None:
+    ignored += (f"input.{kind}.{field}" for field in ITEM_FIELDS.get(kind, ()) if get(field) is not None)
+
+
 def _thread_tools(request: ResponsesRequest | _Reported, ignored: list[str]) -> ThreadTools:
+    ignored += (f"tools.{field}" for tool in request.tools or [] for field in TOOL_FIELDS if getattr(tool, field))
     chat_tools = [
         ChatTool(t.type, FunctionDef(t.name, t.description, t.parameters, t.strict) if t.type == "function" else None)
         for t in request.tools or []
@@ -252,6 +288,10 @@ def _output_schema(text: TextConfig | None, ignored: list[str]) -> dict[str, Any
         return None
     if fmt.schema is None:
         raise InvalidRequest("text.format json_schema needs a schema", param="text.format.schema")
+    if fmt.strict is False:
+        ignored.append("text.format.strict")  # Codex applies every schema strictly
+    if fmt.description is not None:
+        ignored.append("text.format.description")  # Codex takes the schema alone
     return fmt.schema
 
 
@@ -273,6 +313,7 @@ def _items(
         if kind == "reasoning":
             ignored.append("input.reasoning")  # opaque to Codex: earlier reasoning cannot be replayed
             continue
+        _item_fields(kind, item.get, ignored)
         if kind == "function_call":
             messages.append(ToolCall(_string(item, "call_id", where), _string(item, "name", where), _arguments(item)))
             continue
@@ -283,7 +324,12 @@ def _items(
         if kind != "message":
             raise InvalidRequest(f"{where}: input items of type {kind!r} are not supported", param=where)
         role = item.get("role")
-        text, parts = _content(item.get("content"), where, images=role == "user")
+        content = item.get("content")
+        if isinstance(content, list) and any(
+            isinstance(part, Mapping) and CACHE_BREAKPOINT in part for part in content
+        ):
+            ignored.append(f"input.content.{CACHE_BREAKPOINT}")
+        text, parts = _content(content, where, images=role == "user")
         if role in ("system", "developer"):
             instructions.append(text)
         elif role in ("user", "assistant"):

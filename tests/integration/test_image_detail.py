@@ -1,4 +1,4 @@
-"""Image ``detail`` reaches the model through Codex (``auto``, ``high``); ``low``, which Codex would answer by
+"""Image ``detail`` reaches the model through Codex (``auto``, ``high``, ``original``); ``low``, which Codex would answer by
 dropping the image, is reported instead (in-process engine, real Codex, offline model)."""
 
 from __future__ import annotations
@@ -27,6 +27,20 @@ def test_chat_forwards_detail(client: CodexClient, codex_model_server: ModelServ
     client.chat.completions.create(model="o4-mini", messages=chat_messages("auto", None))  # type: ignore[arg-type]
     [request] = codex_model_server.requests
     assert image_details(request) == ["auto", "high"]  # no detail: Codex's default
+
+
+def test_original_detail_is_passed_on_and_reported(client: CodexClient, codex_model_server: ModelServer) -> None:
+    raw = client.responses.with_raw_response.create(model="o4-mini", input=responses_input("original", "original"))
+    assert raw.headers["x-claif-cod-ignored-params"] == "input_image.detail"
+    chat = client.chat.completions.with_raw_response.create(
+        model="o4-mini",
+        messages=chat_messages("original", "original"),  # type: ignore[arg-type]
+    )
+    assert chat.headers["x-claif-cod-ignored-params"] == "image_url.detail"
+    first, second = codex_model_server.requests
+    # Sent to Codex as "original" (tests/unit/test_images.py), and the model got "high":
+    # o4-mini has no original resolution (0.163, 0.171). Another model may get it: so passed on, and reported.
+    assert image_details(first) == image_details(second) == ["high", "high"]
 
 
 def test_low_detail_is_reported_and_the_image_still_reaches_the_model(

@@ -148,3 +148,20 @@ def test_turn_images_are_private_files_removed_afterwards() -> None:
     directory = files.directory
     files.remove()
     assert not os.path.exists(directory)
+
+
+@pytest.mark.parametrize(
+    ("detail", "sent", "reported"),
+    [
+        (None, None, False),
+        ("auto", "auto", False),
+        ("high", "high", False),
+        ("low", None, True),
+        ("original", "original", True),
+    ],
+)
+def test_detail_sent_to_codex_and_reported(detail: str | None, sent: str | None, reported: bool) -> None:
+    """``low`` is not sent (Codex would drop the image); ``original`` is, and reported: Codex sends the
+    model ``high`` for a model without it (tests/integration/test_image_detail.py)."""
+    ref = ImageRef(PNG_URL, "messages[0].content[1]", detail)
+    assert (ref.detail, ref.detail_reported) == (sent, reported)

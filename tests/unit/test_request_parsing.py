@@ -10,7 +10,7 @@ import pytest
 from claif_cod.engine.conversations import Conversation, Message
 from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.tools import ToolCall, ToolResult, ToolSpec
-from claif_cod.openai_compat.chat_history import ChatMessage, build_conversation
+from claif_cod.openai_compat.chat_history import ChatMessage, HistoryMemo, build_conversation
 from claif_cod.openai_compat.request import (
     HONOURED,
     IGNORED,
@@ -218,8 +218,38 @@ def test_null_content_is_empty_text() -> None:
     assert conversation.history == (Message("assistant", ""),)
 
 
-def test_message_name_is_accepted() -> None:
-    assert parse(messages=[msg("user", "q", name="alice")]).conversation.prompt == "q"
+@pytest.mark.parametrize(
+    ("message", "reported"),
+    [
+        (msg("user", "q", name="alice"), "messages.name"),
+        (msg("system", "s", name="bob"), "messages.name"),
+        (msg("assistant", None, refusal="no"), "messages.refusal"),
+        (msg("assistant", "a", audio={"id": "a1"}), "messages.audio"),
+        (msg("assistant", None, function_call={"name": "f", "arguments": "{}"}), "messages.function_call"),
+        (
+            msg("user", [{"type": "text", "text": "t", "prompt_cache_breakpoint": {"mode": "explicit"}}]),
+            "messages.content.prompt_cache_breakpoint",
+        ),
+    ],
+)
+def test_message_fields_codex_has_no_place_for_are_reported(message: dict[str, Any], reported: str) -> None:
+    """The message is read without them (a participant's name, a refusal, audio, the deprecated function call,
+    a cache breakpoint), and strict mode refuses them."""
+    messages = [message, msg("user", "q")] if message["role"] != "user" else [msg("user", "first"), message]
+    parsed = parse(messages=messages)
+    assert parsed.ignored == (reported,)
+    assert rejected(strict=True, messages=messages).param == reported
+
+
+def test_reported_message_fields_are_remembered_for_a_history_read_once() -> None:
+    """A re-sent history is read once (HistoryMemo): what it reported is reported again each time."""
+    memo = HistoryMemo()
+    history = [msg("system", "s" * 80, name="bob"), msg("user", "q1")]
+    first = parse_chat_request(body(messages=history), default_model=None, strict=False, memo=memo)
+    history += [msg("assistant", "a1"), msg("user", "q2")]
+    again = parse_chat_request(body(messages=history), default_model=None, strict=False, memo=memo)
+    assert first.ignored == again.ignored == ("messages.name",)
+    assert again.conversation.prior is not None  # (the kept read was continued, not read again)
 
 
 def test_build_conversation_directly() -> None:
@@ -310,6 +340,35 @@ def test_text_format_is_nothing() -> None:
     assert parsed.ignored == ()
 
 
+@pytest.mark.parametrize(
+    ("json_schema", "reported"),
+    [
+        ({"strict": True}, ()),
+        ({}, ()),  # absent: OpenAI's default is not strict; docs/parameters.md says Codex always is
+        ({"strict": False}, ("response_format.json_schema.strict",)),
+        ({"description": "a person"}, ("response_format.json_schema.description",)),
+    ],
+)
+def test_json_schema_strict_false_and_description_are_reported(
+    json_schema: dict[str, Any], reported: tuple[str, ...]
+) -> None:
+    fmt = {"type": "json_schema", "json_schema": {"name": "p", "schema": {"type": "object"}, **json_schema}}
+    assert parse(response_format=fmt).ignored == reported
+
+
+@pytest.mark.parametrize(
+    ("fields", "reported"),
+    [
+        ({"store": True}, ("store",)),  # a stored completion (chat.completions.retrieve) is not kept
+        ({"store": False}, ()),
+        ({"stream": True, "stream_options": {"include_obfuscation": True}}, ("stream_options.include_obfuscation",)),
+        ({"stream": True, "stream_options": {"include_obfuscation": False}}, ()),
+    ],
+)
+def test_store_and_obfuscation_are_reported_when_asked_for(fields: dict[str, Any], reported: tuple[str, ...]) -> None:
+    assert parse(**fields).ignored == reported
+
+
 def test_json_object_is_reported_as_ignored() -> None:
     parsed = parse(response_format={"type": "json_object"})
     assert parsed.output_schema is None
@@ -372,7 +431,7 @@ def test_parameter_sets_are_disjoint() -> None:
 
 @pytest.mark.parametrize("strict", [False, True])
 def test_no_effect_parameters_are_never_reported(strict: bool) -> None:
-    fields: dict[str, Any] = {"user": "u", "metadata": {"a": "b"}, "store": False, "safety_identifier": "x"}
+    fields: dict[str, Any] = {"user": "u", "metadata": {"a": "b"}, "safety_identifier": "x"}
     assert set(fields) == NO_EFFECT
     assert parse(strict=strict, **fields).ignored == ()
 

@@ -7,11 +7,16 @@ from typing import Any
 
 import pytest
 
+from claif_cod.engine.errors import InvalidRequest
 from claif_cod.openai_compat.request import parse_chat_request, stream_and_ignored
 from claif_cod.openai_compat.responses_request import parse_responses_request, responses_ignored
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 CHAT_TOOL = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+PNG = (
+    "data:image/png;base64,"
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
 STRICT_CHAT_TOOL = {"type": "function", "function": {"name": "g", "parameters": {"type": "object"}, "strict": True}}
 
 
@@ -33,6 +38,46 @@ STRICT_CHAT_TOOL = {"type": "function", "function": {"name": "g", "parameters": 
 def test_agrees_with_the_full_parse(extra: dict[str, Any]) -> None:
     body = json.dumps({"model": "m", "messages": MESSAGES, **extra}).encode()
     parsed = parse_chat_request(body, default_model=None, strict=False)
+    assert stream_and_ignored(body) == (parsed.request.stream, parsed.ignored)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"store": True, "stream": True, "stream_options": {"include_obfuscation": True}},
+        {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"schema": {}, "strict": False, "description": "d"},
+            }
+        },
+        {"messages": [{"role": "system", "content": "s", "name": "n"}, *MESSAGES]},
+        {
+            "messages": [
+                *MESSAGES,
+                {"role": "assistant", "content": None, "refusal": "r", "audio": {"id": "a"}},
+                *MESSAGES,
+            ]
+        },
+        {"messages": [*MESSAGES, {"role": "assistant", "function_call": {"name": "f", "arguments": ""}}, *MESSAGES]},
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": "t", "prompt_cache_breakpoint": {}}]}]},
+        {
+            "messages": [
+                {"role": "user", "content": [{"type": "image_url", "image_url": {"url": PNG, "detail": "low"}}]}
+            ]
+        },
+        {
+            "messages": [
+                {"role": "user", "content": [{"type": "image_url", "image_url": {"url": PNG, "detail": "original"}}]}
+            ]
+        },
+        {"tools": [CHAT_TOOL], "messages": [{"role": "user", "content": "named", "name": "alice"}]},
+    ],
+)
+def test_what_is_reported_of_the_messages_and_options_agrees(extra: dict[str, Any]) -> None:
+    body = json.dumps({"model": "m", "messages": MESSAGES, **extra}).encode()
+    parsed = parse_chat_request(body, default_model=None, strict=False)
+    assert parsed.ignored  # (each of these reports something)
     assert stream_and_ignored(body) == (parsed.request.stream, parsed.ignored)
 
 
@@ -86,6 +131,54 @@ def test_responses_agree_with_the_full_parse(extra: dict[str, Any]) -> None:
     body = json.dumps({"model": "m", "input": TRANSCRIPT, **extra}).encode()
     parsed = parse_responses_request(body, default_model=None, strict=False)
     assert responses_ignored(body) == parsed.ignored
+
+
+ASSISTANT = {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "x"}]}
+CALL = {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"}
+RESULT = {"type": "function_call_output", "call_id": "c", "output": "o"}
+USER = {"role": "user", "content": "q"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "reported"),
+    [
+        ({"reasoning": {"effort": "high", "mode": "pro"}}, ("reasoning.mode",)),
+        ({"reasoning": {"context": "all_turns"}}, ("reasoning.context",)),
+        (
+            {"text": {"format": {"type": "json_schema", "name": "x", "schema": {}, "strict": False}}},
+            ("text.format.strict",),
+        ),
+        (
+            {"text": {"format": {"type": "json_schema", "name": "x", "schema": {}, "description": "d"}}},
+            ("text.format.description",),
+        ),
+        ({"tools": [{**RESPONSES_TOOL, "defer_loading": True}]}, ("tools.defer_loading",)),
+        ({"tools": [{**RESPONSES_TOOL, "allowed_callers": ["programmatic"]}]}, ("tools.allowed_callers",)),
+        ({"tools": [{**RESPONSES_TOOL, "output_schema": {"type": "object"}}]}, ("tools.output_schema",)),
+        ({"input": [USER, {**ASSISTANT, "phase": "final_answer"}, USER]}, ("input.message.phase",)),
+        ({"input": [USER, {**CALL, "namespace": "n"}, RESULT]}, ("input.function_call.namespace",)),
+        ({"input": [USER, {**CALL, "caller": {"type": "direct"}}, RESULT]}, ("input.function_call.caller",)),
+        ({"input": [USER, CALL, {**RESULT, "name": "f"}]}, ("input.function_call_output.name",)),
+        (
+            {
+                "input": [
+                    {"role": "user", "content": [{"type": "input_text", "text": "t", "prompt_cache_breakpoint": {}}]}
+                ]
+            },
+            ("input.content.prompt_cache_breakpoint",),
+        ),
+        ({"input": [USER, ASSISTANT, USER], "tools": [RESPONSES_TOOL]}, ()),
+    ],
+)
+def test_responses_fields_codex_lacks_are_reported(extra: dict[str, Any], reported: tuple[str, ...]) -> None:
+    """Nested fields Codex has no place for are reported (and refused in strict mode), in the full parse
+    and by a daemon client alike."""
+    body = json.dumps({"model": "m", "input": TRANSCRIPT, **extra}).encode()
+    assert parse_responses_request(body, default_model=None, strict=False).ignored == reported
+    assert responses_ignored(body) == reported
+    if reported:
+        with pytest.raises(InvalidRequest, match="strict mode"):
+            parse_responses_request(body, default_model=None, strict=True)
 
 
 @pytest.mark.parametrize(

@@ -163,7 +163,8 @@ def _content(message: ChatMessage, where: str, *, allow_images: bool) -> tuple[s
             detail = image_url.get("detail") if isinstance(image_url, dict) else None
             refs.append(ImageRef(url, f"{where}.content[{j}]", detail))
             continue
-        raise InvalidRequest(f"{where}: content part of type {kind!r} is not supported", param=where)
+        part_where = f"{where}.content[{j}]"
+        raise InvalidRequest(f"{part_where}: content part of type {kind!r} is not supported", param=part_where)
     return "\n".join(texts), refs
 
 

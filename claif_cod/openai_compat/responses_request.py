@@ -355,7 +355,8 @@ def _content(content: object, where: str, *, images: bool) -> tuple[str, list[Im
         elif kind == "input_image" and images and isinstance(part.get("image_url"), str):
             refs.append(ImageRef(part["image_url"], f"{where}.content[{j}]", part.get("detail")))
         else:
-            raise InvalidRequest(f"{where}.content[{j}]: content part of type {kind!r} is not supported", param=where)
+            part_where = f"{where}.content[{j}]"
+            raise InvalidRequest(f"{part_where}: content part of type {kind!r} is not supported", param=part_where)
     return "\n".join(texts), refs
 
 

@@ -22,6 +22,7 @@ from claif_cod._forked import call_after_fork, let_go_after_fork, transport_name
 from claif_cod._log import get_logger
 from claif_cod._version import __version__
 from claif_cod.chained_stream import ChainedStream
+from claif_cod.engine.discovery import ENV_CODEX_PATH
 from claif_cod.engine.engine import ApprovalHandler, ApprovalRequest
 from claif_cod.engine.inbox import Inbox
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
@@ -340,6 +341,14 @@ def _consume(future: asyncio.Future[msgspec.Raw]) -> None:
         future.exception()
 
 
+def _env_codex_path() -> str | None:
+    """``$CLAIF_COD_CODEX_PATH`` as the daemon must take it: absolute (the daemon has its own working
+    directory), and only when the file exists, since in-process a missing one is skipped while an
+    explicit ``codex_path`` that is missing fails every request (docs/cli.md)."""
+    path = os.environ.get(ENV_CODEX_PATH)
+    return os.path.abspath(path) if path and os.path.isfile(path) else None
+
+
 def codex_options(options: RequestOptions) -> CodexOptions:
     """What the daemon needs to run Codex the way this process would (its env may differ from ours)."""
     config = options.config
@@ -348,7 +357,7 @@ def codex_options(options: RequestOptions) -> CodexOptions:
         model=options.default_model,
         sandbox_mode=config.sandbox_mode,
         approval_policy=config.approval_policy,
-        codex_path=config.codex_path or os.environ.get("CLAIF_COD_CODEX_PATH"),
+        codex_path=config.codex_path or _env_codex_path(),
         codex_home=config.codex_home or os.environ.get("CODEX_HOME"),
         api_key=config.api_key or os.environ.get("CODEX_API_KEY"),
         session_id=options.session_id,

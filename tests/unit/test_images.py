@@ -60,7 +60,7 @@ def test_images_outside_user_messages_are_rejected() -> None:
             default_model=None,
             strict=False,
         )
-    assert caught.value.param == "messages[0]"
+    assert caught.value.param == "messages[0].content[0]"
 
 
 def test_responses_input_images_attach_to_their_message() -> None:

@@ -208,7 +208,7 @@ def test_list_of_text_parts_is_joined_by_newlines() -> None:
 )
 def test_non_text_content_parts_are_rejected(part: dict[str, Any]) -> None:
     error = rejected(messages=[msg("user", [{"type": "text", "text": "look"}, part])])
-    assert error.param == "messages[0]"
+    assert error.param == "messages[0].content[1]"
     assert "content part" in error.message
     assert repr(part.get("type")) in error.message
 

@@ -32,8 +32,14 @@ def answers(path: Path) -> bool:
         return False
 
 
+class DaemonStartFailed(Exception):
+    """The daemon this client started exited, or did not answer in time; the message names its log."""
+
+
 def ensure_daemon(path: Path) -> None:
-    """Make sure a daemon answers on ``path``, starting one if needed (blocking)."""
+    """Make sure a daemon answers on ``path``, starting one if needed (blocking).  Raises
+    :class:`DaemonStartFailed`, or what preparing the socket's directory raises (``OSError``,
+    ``UnsafeSocketDirectory``)."""
     if answers(path):
         return
     ensure_directory(path.parent)
@@ -43,7 +49,7 @@ def ensure_daemon(path: Path) -> None:
             return
         log_path = path.parent / "codd.log"
         with open(log_path, "ab") as log_file:
-            subprocess.Popen(
+            daemon = subprocess.Popen(
                 [
                     sys.executable,
                     "-m",
@@ -63,5 +69,7 @@ def ensure_daemon(path: Path) -> None:
         while time.monotonic() < deadline:
             if answers(path):
                 return
+            if daemon.poll() is not None:  # (reaped)
+                raise DaemonStartFailed(f"claif-codd exited at start (status {daemon.returncode}); see {log_path}")
             time.sleep(0.02)
-        raise TimeoutError(f"claif-codd did not start within {START_TIMEOUT_S:g} s; see {log_path}")
+        raise DaemonStartFailed(f"claif-codd did not start within {START_TIMEOUT_S:g} s; see {log_path}")

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 from typing import Literal, cast
 
 from claif_cod._log import get_logger
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.options import RequestOptions
-from claif_cod.transport.autostart import autostart_enabled, ensure_daemon
+from claif_cod.transport.autostart import ENV_AUTOSTART, DaemonStartFailed, autostart_enabled, ensure_daemon
 from claif_cod.transport.backend import InProcessBackend, JsonReply, Reply, StoredResponseAction
 from claif_cod.transport.daemon_client import DaemonBackend, DaemonConnection, DaemonUnavailable, UntrustedDaemon
-from claif_cod.transport.socket_path import default_socket_path
+from claif_cod.transport.socket_path import UnsafeSocketDirectory, default_socket_path
 
 DaemonMode = Literal["auto", "require", "off"]
 ENV_DAEMON = "CLAIF_COD_DAEMON"
@@ -39,6 +40,7 @@ class SelectingBackend:
         self.daemon: DaemonBackend | None = None
         self.local: InProcessBackend | None = None
         self._connecting = asyncio.Lock()
+        self._autostart_failed = False
 
     async def current(self) -> DaemonBackend | InProcessBackend:
         if self.mode != "off":
@@ -62,10 +64,21 @@ class SelectingBackend:
                 await self.daemon.aclose()
                 self.daemon = None
             path = default_socket_path()
-            if autostart_enabled():
-                await asyncio.to_thread(ensure_daemon, path)
+            if autostart_enabled() and not self._autostart_failed:
+                await self._autostart(path)
             self.daemon = DaemonBackend(await DaemonConnection.open(path))
             return self.daemon
+
+    async def _autostart(self, path: Path) -> None:
+        """Start a daemon, once: a start that failed is not tried again by this client (each try could
+        wait :data:`~claif_cod.transport.autostart.START_TIMEOUT_S`), which then uses a daemon someone
+        else started, or (``auto``) runs Codex in-process."""
+        try:
+            await asyncio.to_thread(ensure_daemon, path)
+        except (DaemonStartFailed, OSError, UnsafeSocketDirectory) as exc:
+            self._autostart_failed = True
+            log.warning("select.autostart_failed", reason=str(exc))
+            raise DaemonUnavailable(f"could not start claif-codd ({ENV_AUTOSTART}=1): {exc}") from None
 
     async def chat(self, body: bytes, options: RequestOptions) -> Reply:
         return await (await self.current()).chat(body, options)

@@ -46,7 +46,11 @@ def default_state_dir() -> Path:
 
 def configure_logging(fmt: str, level: str) -> None:
     """structlog output for the daemon process: JSON lines (for journald) or console."""
-    renderer: Any = structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer()
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())  # a log file gets no escape codes
+    )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(

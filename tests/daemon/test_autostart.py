@@ -175,3 +175,59 @@ def test_twenty_racing_clients_start_exactly_one_daemon(
     assert wait_gone(family, 10.0) == set()
     assert serve_processes(socket) == []
     assert not socket.exists()
+
+
+FAILED_START_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import openai
+    from claif_cod import CodexClient
+
+    with CodexClient() as client:  # the mode from CLAIF_COD_DAEMON
+        try:
+            for text in ("first", sys.argv[1]):  # two requests: the second must not try a start again
+                response = client.chat.completions.create(model="o4-mini", messages=[{"role": "user", "content": text}])
+        except openai.APIConnectionError as exc:
+            print(json.dumps({"error": exc.message}))
+        else:
+            backend = client.backend
+            print(json.dumps({
+                "text": response.choices[0].message.content,
+                "in_process": backend is not None and backend.local is not None,
+                "daemon": backend is not None and backend.daemon is not None,
+            }))
+    """
+)
+
+
+@pytest.mark.parametrize("mode", ["auto", "require"])
+def test_a_daemon_that_cannot_start_leaves_auto_in_process_and_require_a_connection_error(
+    mode: str, autostart_env: dict[str, str], tmp_path: Path, workdir: Path
+) -> None:
+    """The daemon exits at start (its state directory is a file: exit 78): an ``auto`` client notices
+    the exit (no wait for the start's timeout) and answers in-process, trying no second start; a
+    ``require`` client raises openai's ``APIConnectionError`` naming the failure and the daemon's log."""
+    state = tmp_path / "state-is-a-file"
+    state.write_text("")
+    env = {**autostart_env, "CLAIF_COD_STATE_DIR": str(state), "CLAIF_COD_DAEMON": mode}
+    done = subprocess.run(
+        [sys.executable, "-c", FAILED_START_SCRIPT, "hello"],
+        env=env,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    log = Path(autostart_env["CLAIF_COD_SOCKET"]).parent / "codd.log"
+    if mode == "auto":
+        assert result == {"text": "Echo: hello", "in_process": True, "daemon": False}
+        assert done.stderr == ""
+        assert log.read_text().count("daemon.start_failed") == 1, log.read_text()  # one start, not one per request
+        assert "\x1b[" not in log.read_text()  # a log file, not a terminal: no colours
+    else:
+        expected = "could not start claif-codd (CLAIF_COD_AUTOSTART=1): claif-codd exited at start (status 78)"
+        assert expected in result["error"]
+        assert str(log) in result["error"]
+    assert serve_processes(Path(autostart_env["CLAIF_COD_SOCKET"])) == []

@@ -1,5 +1,6 @@
-"""Image ``detail`` reaches the model through Codex (``auto``, ``high``, ``original``); ``low``, which Codex would answer by
-dropping the image, is reported instead (in-process engine, real Codex, offline model)."""
+"""Image ``detail`` reaches the model through Codex (``auto``, ``high``); ``low``, which Codex would answer by
+dropping the image, is reported instead, and ``original``, which Codex turns into ``high`` for the test model,
+is passed on and reported (in-process engine, real Codex, offline model)."""
 
 from __future__ import annotations
 

@@ -123,8 +123,8 @@ class RegistryUnusable(RuntimeError):
     """The registry's directory or file cannot be used; the message names the path and the fix."""
 
 
-def check_usable(path: Path) -> None:
-    """Fail fast, before a daemon binds its socket, when ``path`` cannot serve as the registry."""
+def check_usable(path: Path, what: str = "session registry") -> None:
+    """Fail fast, before a daemon binds its socket, when ``path`` cannot serve as ``what``."""
     directory = path.parent
     try:
         _ensure_private_dir(directory)
@@ -138,9 +138,9 @@ def check_usable(path: Path) -> None:
     if not os.access(directory, os.W_OK | os.X_OK):
         raise RegistryUnusable(f"state directory {directory} is not writable; chmod u+rwx it or use --state-dir")
     if path.exists() and not path.is_file():
-        raise RegistryUnusable(f"session registry {path} is not a regular file; move it away or use --state-dir")
+        raise RegistryUnusable(f"{what} {path} is not a regular file; move it away or use --state-dir")
     if path.exists() and not os.access(path, os.R_OK | os.W_OK):
-        raise RegistryUnusable(f"session registry {path} is not readable and writable; chmod u+rw it")
+        raise RegistryUnusable(f"{what} {path} is not readable and writable; chmod u+rw it")
 
 
 class RegistrySchemaError(RuntimeError):

@@ -32,8 +32,10 @@ def _fail(message: str, code: int) -> NoReturn:
 async def serve(config: DaemonConfig, notifier: systemd.SystemdNotifier) -> None:
     assert config.state_dir is not None
     registry = config.state_dir / "sessions.db"
-    try:
-        check_usable(registry)  # before the socket exists: a daemon that cannot keep sessions never listens
+    response_registry = config.state_dir / "responses.db"
+    try:  # before the socket exists: a daemon that cannot keep sessions or responses never listens
+        check_usable(registry)
+        check_usable(response_registry, "response registry")
     except RegistryUnusable as exc:
         _fail(str(exc), EXIT_STATE_UNUSABLE)
     daemon = Daemon(config)
@@ -49,7 +51,12 @@ async def serve(config: DaemonConfig, notifier: systemd.SystemdNotifier) -> None
         await daemon.shutdown()  # removes the socket it bound
         _fail(f"session registry {registry} cannot be opened: {exc}", EXIT_STATE_UNUSABLE)
     daemon.engine.sessions = store
-    responses = SqliteResponseStore(config.state_dir / "responses.db")
+    try:
+        responses = SqliteResponseStore(response_registry)
+    except (sqlite3.Error, OSError) as exc:
+        store.close()
+        await daemon.shutdown()
+        _fail(f"response registry {response_registry} cannot be opened: {exc}", EXIT_STATE_UNUSABLE)
     daemon.responses.store = responses
     http = f" and {daemon.http.url}" if daemon.http is not None else ""
     # What exists now (modules, classes, the engine) lives as long as the daemon: the collector's

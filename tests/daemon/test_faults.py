@@ -225,14 +225,16 @@ async def test_a_session_whose_rollout_is_gone_goes_on_seeded_with_its_history(
 # --- 6. unusable state at start-up -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fault", ["registry is a directory", "state dir is a file"])
+@pytest.mark.parametrize(
+    "fault", ["registry is a directory", "response registry is a directory", "state dir is a file"]
+)
 def test_unusable_state_stops_serve_before_it_binds_with_one_line_naming_the_path(
     daemon_env: dict[str, str], tmp_path: Path, fault: str
 ) -> None:
     state = tmp_path / "state"
-    if fault == "registry is a directory":
-        (state / "sessions.db").mkdir(parents=True)
-        named = state / "sessions.db"
+    if fault.endswith("registry is a directory"):
+        named = state / ("sessions.db" if fault.startswith("registry") else "responses.db")
+        named.mkdir(parents=True)
     else:
         state.write_text("not a directory")
         named = state

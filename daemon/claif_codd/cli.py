@@ -311,6 +311,10 @@ def _query(path: Path, request_type: Any) -> msgspec.Raw:
         raise CliFailure(str(exc)) from None
 
 
+STOP_WAIT_S = 90.0
+"""How long ``stop`` waits for the daemon to be gone (its drain takes ``--drain-timeout``, 60 s by default)."""
+
+
 @main.command()
 @socket_option
 def stop(socket_path: Path | None) -> None:
@@ -319,11 +323,31 @@ def stop(socket_path: Path | None) -> None:
     if not answers(path):
         click.echo(f"claif-codd is not running on {path}")
         return
+    pid = decode_result(_query(path, DaemonStatusRequest), DaemonStatus).pid
     _query(path, DaemonShutdownRequest)
-    deadline = time.monotonic() + 90
-    while answers(path) and time.monotonic() < deadline:
+    deadline = time.monotonic() + STOP_WAIT_S
+    while _running(pid):  # not the socket: it stops accepting as soon as the drain begins
+        if time.monotonic() >= deadline:
+            raise CliFailure(
+                f"claif-codd on {path} is still draining its turns after {STOP_WAIT_S:g} s; "
+                "it exits once they end or its --drain-timeout passes"
+            )
         time.sleep(0.05)
     click.echo("claif-codd stopped")
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` still runs (the daemon's parent, systemd or init, reaps it, not us)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # reused by another user's process: ours is gone
+        return False
+    try:  # a zombie its parent has not reaped yet is gone too
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): kill(0) said it runs
 
 
 @main.command()

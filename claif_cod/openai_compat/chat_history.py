@@ -43,13 +43,19 @@ CACHE_BREAKPOINT = "prompt_cache_breakpoint"
 """A content part's explicit cache breakpoint: Codex caches by thread, so reported."""
 
 
-def reported_fields(message: ChatMessage, reported: set[str]) -> None:
-    """Adds to ``reported`` what of ``message`` is reported (see :data:`REPORTED_FIELDS`)."""
+def reported_fields(message: object, reported: set[str]) -> None:
+    """Adds to ``reported`` the :data:`REPORTED_FIELDS` ``message`` has (a :class:`ChatMessage`, or
+    however else a reader decoded it), and, for a list of content parts, what :func:`reported_parts` finds."""
     for field in REPORTED_FIELDS:
-        if getattr(message, field) is not None:
+        if getattr(message, field, None) is not None:
             reported.add(f"messages.{field}")
-    content = message.content
-    if type(content) is list and any(type(part) is dict and CACHE_BREAKPOINT in part for part in content):
+    content = getattr(message, "content", None)
+    if type(content) is list:
+        reported_parts(content, reported)
+
+
+def reported_parts(parts: list[Any], reported: set[str]) -> None:
+    if any(type(part) is dict and CACHE_BREAKPOINT in part for part in parts):
         reported.add(f"messages.content.{CACHE_BREAKPOINT}")
 
 

@@ -40,6 +40,7 @@ DETAILS = ("auto", "low", "high", "original")
 such an image goes without ``detail`` (Codex's default, ``high``) and ``detail`` is reported.
 ``original`` is passed on and reported too: Codex sends the model ``high`` instead where the model
 lacks it (o4-mini, the test model's, on 0.163 and 0.171)."""
+REPORTED_DETAILS = ("low", "original")
 
 
 class ImageRef:
@@ -51,7 +52,7 @@ class ImageRef:
         if detail is not None and detail not in DETAILS:
             message = f"{where}: detail must be one of {', '.join(DETAILS)}"
             raise InvalidRequest(message, param=f"{where}.detail")
-        self.detail_reported = detail in ("low", "original")
+        self.detail_reported = detail in REPORTED_DETAILS
         self.detail = detail if isinstance(detail, str) and detail != "low" else None
 
 

@@ -6,6 +6,7 @@ parameter is either honoured by the wrapper itself or reported (see docs/paramet
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -23,7 +24,7 @@ from claif_cod.openai_compat.chat_history import (
     build_conversation,
     reported_fields,
 )
-from claif_cod.openai_compat.images import ImageRef, load_images
+from claif_cod.openai_compat.images import REPORTED_DETAILS, ImageRef, load_images
 from claif_cod.openai_compat.light_parse import LightParse, top_level
 from claif_cod.openai_compat.tool_calls import ChatTool, thread_tools
 
@@ -136,6 +137,23 @@ class ParsedRequest(msgspec.Struct):
 _decoder = msgspec.json.Decoder(ChatRequest)
 
 
+class _MessageFlags(msgspec.Struct):
+    """A message as :func:`stream_and_ignored` reads it: what :func:`reported_fields` looks at."""
+
+    content: str | list[Any] | None = None
+    name: Any = None
+    refusal: Any = None
+    audio: Any = None
+    function_call: Any = None
+
+
+_flags = msgspec.json.Decoder(list[_MessageFlags])
+_MAY_REPORT = re.compile(
+    rb'"(?:%s|%s|detail)"' % (b"|".join(f.encode() for f in REPORTED_FIELDS), CACHE_BREAKPOINT.encode())
+)
+"""Keys without which a history's JSON holds nothing reported (one scan; most histories have none)."""
+
+
 class _Reported(msgspec.Struct):
     """What ``ignored`` depends on besides the parameter names, without the messages."""
 
@@ -168,36 +186,32 @@ def stream_and_ignored(body: bytes) -> tuple[bool, tuple[str, ...]]:
     except InvalidRequest:
         return reported.stream, ()  # the daemon reports the problem
     _reported_options(reported, ignored)
-    if any(probe in body for probe in _MESSAGE_PROBES):
-        ignored += _message_reports(body)
+    messages = values.get("messages")
+    if messages is not None and _MAY_REPORT.search(memoryview(messages)):
+        try:
+            ignored += _message_reports(_flags.decode(messages))
+        except msgspec.DecodeError:
+            return reported.stream, ()  # the daemon reports the problem
     return reported.stream, tuple(sorted(ignored))
 
 
 IMAGE_DETAIL = "image_url.detail"
 """Reported for an image part with ``detail`` ``low`` or ``original`` (see ``images.DETAILS``)."""
-_DETAIL_PROBES = (b'"low"', b'"original"')
-_MESSAGE_PROBES = (*_DETAIL_PROBES, *(b'"%s"' % name.encode() for name in (*REPORTED_FIELDS, CACHE_BREAKPOINT)))
-"""Bytes without which a body's messages hold nothing reported: the rest need not be read."""
 
 
-def _message_reports(body: bytes) -> list[str]:
+def _message_reports(messages: list[_MessageFlags]) -> set[str]:
     """What :func:`parse_chat_request` reports of the messages, read without building their history."""
-    try:
-        messages = _decoder.decode(body).messages
-    except msgspec.DecodeError:
-        return []
     reported: set[str] = set()
     for message in messages:
         reported_fields(message, reported)
-    if any(probe in body for probe in _DETAIL_PROBES):
-        refs: list[ImageRef] = []
-        try:
-            build_conversation(messages, refs=refs)
-        except InvalidRequest:
-            return []  # the daemon reports the problem
-        if any(ref.detail_reported for ref in refs):
+        if type(message.content) is list and any(_image_detail(part) in REPORTED_DETAILS for part in message.content):
             reported.add(IMAGE_DETAIL)
-    return sorted(reported)
+    return reported
+
+
+def _image_detail(part: object) -> object:
+    image_url = part.get("image_url") if type(part) is dict else None
+    return image_url.get("detail") if type(image_url) is dict else None
 
 
 def _reported_options(request: ChatRequest | _Reported, ignored: list[str]) -> None:

@@ -8,6 +8,7 @@ before it, which are injected into the thread as history.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
@@ -64,6 +65,7 @@ ITEM_FIELDS = {
     "function_call_output": ("name", "namespace", "caller"),
 }
 """Input items' fields Codex's injected items lack: reported as ``input.<type>.<field>`` when given."""
+_ANY_ITEM_FIELD = frozenset(field for fields in ITEM_FIELDS.values() for field in fields)
 CACHE_BREAKPOINT = "prompt_cache_breakpoint"
 
 
@@ -229,7 +231,7 @@ def responses_ignored(body: bytes) -> tuple[str, ...]:
     """What :func:`parse_responses_request` would report as ignored, without building the input's
     history (~0.4 ms for 200 items): what a daemon client needs (the daemon parses and validates
     the request itself, and reports any problem)."""
-    if any(probe in body for probe in _WHOLE_PARSE_PROBES):  # rare: an image's detail, a cache breakpoint
+    if _WHOLE_PARSE.search(body):  # rare: an image part's detail, a cache breakpoint
         try:
             return parse_responses_request(body, default_model=None, strict=False).ignored
         except InvalidRequest:
@@ -249,11 +251,13 @@ def responses_ignored(body: bytes) -> tuple[str, ...]:
         for item in reported.input:
             if item.type == "reasoning":
                 ignored.append("input.reasoning")
-            _item_fields(item.type, functools.partial(getattr, item), ignored)
+            elif not (item.phase is None and item.namespace is None and item.caller is None and item.name is None):
+                _item_fields(item.type, functools.partial(getattr, item), ignored)
     return tuple(sorted(set(ignored)))
 
 
-_WHOLE_PARSE_PROBES = (b'"low"', b'"original"', b'"%s"' % CACHE_BREAKPOINT.encode())
+_WHOLE_PARSE = re.compile(b'"(?:detail|%s)"' % CACHE_BREAKPOINT.encode())
+"""Keys that only the whole parse tells about (one scan; most inputs have none)."""
 
 
 def _reasoning(reasoning: ReasoningConfig | None, ignored: list[str]) -> None:
@@ -313,23 +317,19 @@ def _items(
         if kind == "reasoning":
             ignored.append("input.reasoning")  # opaque to Codex: earlier reasoning cannot be replayed
             continue
-        _item_fields(kind, item.get, ignored)
+        if not _ANY_ITEM_FIELD.isdisjoint(item):
+            _item_fields(kind, item.get, ignored)
         if kind == "function_call":
             messages.append(ToolCall(_string(item, "call_id", where), _string(item, "name", where), _arguments(item)))
             continue
         if kind == "function_call_output":
-            output, _ = _content(item.get("output"), where, images=False)
+            output, _ = _content(item.get("output"), where, ignored, images=False)
             messages.append(ToolResult(_string(item, "call_id", where), output))
             continue
         if kind != "message":
             raise InvalidRequest(f"{where}: input items of type {kind!r} are not supported", param=where)
         role = item.get("role")
-        content = item.get("content")
-        if isinstance(content, list) and any(
-            isinstance(part, Mapping) and CACHE_BREAKPOINT in part for part in content
-        ):
-            ignored.append(f"input.content.{CACHE_BREAKPOINT}")
-        text, parts = _content(content, where, images=role == "user")
+        text, parts = _content(item.get("content"), where, ignored, images=role == "user")
         if role in ("system", "developer"):
             instructions.append(text)
         elif role in ("user", "assistant"):
@@ -341,7 +341,7 @@ def _items(
     return instructions, messages, refs, owners
 
 
-def _content(content: object, where: str, *, images: bool) -> tuple[str, list[ImageRef]]:
+def _content(content: object, where: str, ignored: list[str], *, images: bool) -> tuple[str, list[ImageRef]]:
     if isinstance(content, str):
         return content, []
     if not isinstance(content, list):
@@ -350,6 +350,8 @@ def _content(content: object, where: str, *, images: bool) -> tuple[str, list[Im
     refs: list[ImageRef] = []
     for j, part in enumerate(content):
         kind = part.get("type") if isinstance(part, Mapping) else None
+        if kind is not None and CACHE_BREAKPOINT in part:
+            ignored.append(f"input.content.{CACHE_BREAKPOINT}")
         if kind in ("input_text", "output_text") and isinstance(part.get("text"), str):
             texts.append(part["text"])
         elif kind == "input_image" and images and isinstance(part.get("image_url"), str):

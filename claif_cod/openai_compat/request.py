@@ -171,8 +171,9 @@ _reported = LightParse(_Reported)
 
 
 def stream_and_ignored(body: bytes) -> tuple[bool, tuple[str, ...]]:
-    """``stream`` and what :func:`parse_chat_request` would report as ignored, without reading the
-    messages: what a daemon client needs (the daemon parses and validates the request itself)."""
+    """``stream`` and what :func:`parse_chat_request` would report as ignored, without building the
+    history (the messages are read only when a key that may be reported is in them): what a daemon
+    client needs (the daemon parses and validates the request itself)."""
     try:
         values, reported = _reported(body)
     except msgspec.DecodeError:

@@ -45,17 +45,12 @@ CACHE_BREAKPOINT = "prompt_cache_breakpoint"
 
 def reported_fields(message: object, reported: set[str]) -> None:
     """Adds to ``reported`` the :data:`REPORTED_FIELDS` ``message`` has (a :class:`ChatMessage`, or
-    however else a reader decoded it), and, for a list of content parts, what :func:`reported_parts` finds."""
+    however else a reader decoded it), and a content part's :data:`CACHE_BREAKPOINT`."""
     for field in REPORTED_FIELDS:
         if getattr(message, field, None) is not None:
             reported.add(f"messages.{field}")
     content = getattr(message, "content", None)
-    if type(content) is list:
-        reported_parts(content, reported)
-
-
-def reported_parts(parts: list[Any], reported: set[str]) -> None:
-    if any(type(part) is dict and CACHE_BREAKPOINT in part for part in parts):
+    if type(content) is list and any(type(part) is dict and CACHE_BREAKPOINT in part for part in content):
         reported.add(f"messages.content.{CACHE_BREAKPOINT}")
 
 

@@ -18,6 +18,7 @@ from claif_cod.engine.conversations import HistoryItem, Message
 from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.images import Image
 from claif_cod.engine.tools import ThreadTools, ToolCall, ToolResult
+from claif_cod.openai_compat.chat_history import CACHE_BREAKPOINT
 from claif_cod.openai_compat.images import ImageRef, load_images
 from claif_cod.openai_compat.light_parse import LightParse, top_level
 from claif_cod.openai_compat.tool_calls import ChatTool, FunctionDef, thread_tools
@@ -66,7 +67,6 @@ ITEM_FIELDS = {
 }
 """Input items' fields Codex's injected items lack: reported as ``input.<type>.<field>`` when given."""
 _ANY_ITEM_FIELD = frozenset(field for fields in ITEM_FIELDS.values() for field in fields)
-CACHE_BREAKPOINT = "prompt_cache_breakpoint"
 
 
 class ResponsesRequest(msgspec.Struct):
@@ -263,7 +263,8 @@ _WHOLE_PARSE = re.compile(b'"(?:detail|%s)"' % CACHE_BREAKPOINT.encode())
 def _reasoning(reasoning: ReasoningConfig | None, ignored: list[str]) -> None:
     """Codex takes an effort and a summary: not another mode, nor which earlier reasoning to reuse."""
     if reasoning is not None:
-        ignored += (f"reasoning.{name}" for name in ("generate_summary", "mode", "context") if getattr(reasoning, name))
+        fields = ("generate_summary", "mode", "context")
+        ignored += (f"reasoning.{name}" for name in fields if getattr(reasoning, name) is not None)
 
 
 def _item_fields(kind: str, get: Callable[[str], object], ignored: list[str]) -> None:

@@ -214,6 +214,14 @@ async def async_wait_until(condition: Callable[[], bool], timeout: float = WAIT_
         await asyncio.sleep(0.02)
 
 
+async def streaming(client: Client, text: str, workdir: Path) -> asyncio.Future[Reply]:
+    """A streamed chat started, once its first chunk is in: its reply to come."""
+    request = chat_request(client.next_id(), text, workdir)
+    reply = client.start(request)
+    await async_wait_until(lambda: bool(client.chunks[request.id]), WAIT_S, "the turn to stream")
+    return reply
+
+
 # --- a daemon per test, with the limits the test needs ------------------------------------------------
 
 
@@ -517,9 +525,7 @@ async def test_second_sigterm_cuts_the_drain_short(start_daemon: Callable[..., D
     assert daemon.proc is not None
     client = await Client.connect(daemon.socket)
     try:
-        request = chat_request(client.next_id(), "[[slow:1000]] a b c d e f g h", workdir)
-        reply = client.start(request)
-        await async_wait_until(lambda: bool(client.chunks[request.id]), WAIT_S, "the turn to stream")
+        reply = await streaming(client, "[[slow:1000]] a b c d e f g h", workdir)
         daemon.proc.send_signal(signal.SIGTERM)
         await async_wait_until(lambda: "daemon.draining" in log_text(daemon), 5, "the drain to start")
         daemon.proc.send_signal(signal.SIGTERM)
@@ -532,6 +538,30 @@ async def test_second_sigterm_cuts_the_drain_short(start_daemon: Callable[..., D
     finally:
         await client.close()
     assert "daemon.drain_cut_short" in log_text(daemon)
+
+
+async def test_stop_reports_a_daemon_still_draining_after_its_wait(
+    start_daemon: Callable[..., DaemonProcess], workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``claif-codd stop`` says the daemon is still draining (exit status 1) rather than "stopped" when
+    it is still there after its wait; the drain then ends as usual."""
+    from click.testing import CliRunner
+
+    from claif_codd import cli
+
+    daemon = start_daemon("--drain-timeout", "3")
+    assert daemon.proc is not None
+    client = await Client.connect(daemon.socket)
+    try:
+        reply = await streaming(client, "[[slow:1000]] a b c d e f g", workdir)
+        monkeypatch.setattr(cli, "STOP_WAIT_S", 0.0)  # the turn outlasts any wait
+        result = await asyncio.to_thread(CliRunner().invoke, cli.main, ["stop", "--socket", str(daemon.socket)])
+        assert result.exit_code == 1, result.output
+        assert "still draining its turns" in result.output and "stopped" not in result.output
+        assert_overloaded(await asyncio.wait_for(reply, WAIT_S), says="shutting down")  # cut at the drain deadline
+        assert await asyncio.to_thread(daemon.proc.wait, WAIT_S) == 0
+    finally:
+        await client.close()
 
 
 # --- 6. idle exit ---------------------------------------------------------------------------------------------
@@ -557,29 +587,3 @@ async def test_idle_timeout_waits_for_clients_and_turns(
     assert 0.9 < time.monotonic() - closed < 10
     assert not daemon.socket.exists()
     assert "daemon.idle_exit" in log_text(daemon)
-
-
-async def test_stop_reports_a_daemon_still_draining_after_its_wait(
-    start_daemon: Callable[..., DaemonProcess], workdir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """``claif-codd stop`` says the daemon is still draining (exit status 1) rather than "stopped" when
-    it is still there after its wait; the drain then ends as usual."""
-    from click.testing import CliRunner
-
-    from claif_codd import cli
-
-    daemon = start_daemon("--drain-timeout", "3")
-    assert daemon.proc is not None
-    client = await Client.connect(daemon.socket)
-    try:
-        request = chat_request(client.next_id(), "[[slow:1000]] a b c d e f g", workdir)
-        reply = client.start(request)
-        await async_wait_until(lambda: bool(client.chunks[request.id]), WAIT_S, "the turn to stream")
-        monkeypatch.setattr(cli, "STOP_WAIT_S", 0.0)  # the turn outlasts any wait
-        result = await asyncio.to_thread(CliRunner().invoke, cli.main, ["stop", "--socket", str(daemon.socket)])
-        assert result.exit_code == 1, result.output
-        assert "still draining its turns" in result.output and "stopped" not in result.output
-        assert_overloaded(await asyncio.wait_for(reply, WAIT_S), says="shutting down")  # cut at the drain deadline
-        assert await asyncio.to_thread(daemon.proc.wait, WAIT_S) == 0
-    finally:
-        await client.close()

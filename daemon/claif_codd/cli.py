@@ -296,15 +296,21 @@ def start(
     raise CliFailure(f"claif-codd did not accept connections within {START_TIMEOUT_S:g} s; see {log_path}")
 
 
-async def _call(path: Path, request_type: Any) -> msgspec.Raw:
+async def _call(path: Path, request_type: Any) -> tuple[int, msgspec.Raw]:
+    """The daemon's pid (from its hello) and its answer."""
     conn = await DaemonConnection.open(path, client_name="claif-codd-cli")
     try:
-        return await conn.call(request_type(id=conn.next_id()))
+        assert conn.hello is not None  # (open() said hello)
+        return conn.hello.daemon_pid, await conn.call(request_type(id=conn.next_id()))
     finally:
         await conn.close()
 
 
 def _query(path: Path, request_type: Any) -> msgspec.Raw:
+    return _ask(path, request_type)[1]
+
+
+def _ask(path: Path, request_type: Any) -> tuple[int, msgspec.Raw]:
     try:
         return asyncio.run(_call(path, request_type))
     except DaemonUnavailable as exc:
@@ -323,8 +329,7 @@ def stop(socket_path: Path | None) -> None:
     if not answers(path):
         click.echo(f"claif-codd is not running on {path}")
         return
-    pid = decode_result(_query(path, DaemonStatusRequest), DaemonStatus).pid
-    _query(path, DaemonShutdownRequest)
+    pid, _ = _ask(path, DaemonShutdownRequest)
     deadline = time.monotonic() + STOP_WAIT_S
     while _running(pid):  # not the socket: it stops accepting as soon as the drain begins
         if time.monotonic() >= deadline:

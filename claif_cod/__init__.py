@@ -13,14 +13,15 @@ from claif_cod._version import __version__
 
 if TYPE_CHECKING:
     from claif_cod.client import AsyncCodexClient, CodexClient
-    from claif_cod.engine.engine import ApprovalHandler, ApprovalRequest, Decision
+    from claif_cod.engine.approvals import ApprovalHandler, ApprovalRequest, Decision, FileChange
 
 _LAZY = {
     "AsyncCodexClient": "claif_cod.client",
     "CodexClient": "claif_cod.client",
-    "ApprovalHandler": "claif_cod.engine.engine",
-    "ApprovalRequest": "claif_cod.engine.engine",
-    "Decision": "claif_cod.engine.engine",
+    "ApprovalHandler": "claif_cod.engine.approvals",
+    "ApprovalRequest": "claif_cod.engine.approvals",
+    "Decision": "claif_cod.engine.approvals",
+    "FileChange": "claif_cod.engine.approvals",
 }
 
 
@@ -33,4 +34,12 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-__all__ = ["ApprovalHandler", "ApprovalRequest", "AsyncCodexClient", "CodexClient", "Decision", "__version__"]
+__all__ = [
+    "ApprovalHandler",
+    "ApprovalRequest",
+    "AsyncCodexClient",
+    "CodexClient",
+    "Decision",
+    "FileChange",
+    "__version__",
+]

@@ -20,8 +20,8 @@ from openai.types.responses import Response, ResponseStreamEvent
 
 from claif_cod._defaults import DEFAULT_TIMEOUT
 from claif_cod.client_copy import Copyable
+from claif_cod.engine.approvals import ApprovalHandler, decline_all
 from claif_cod.engine.config import CodexConfig
-from claif_cod.engine.engine import ApprovalHandler, decline_all
 from claif_cod.event_stream import AsyncEventStream, EventStream
 from claif_cod.fast_create import CHAT, RESPONSES, NotPlain, create, create_async, prepare, stream_class
 from claif_cod.openai_compat.options import RequestOptions

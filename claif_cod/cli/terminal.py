@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Any, TextIO
 
-from claif_cod.engine.engine import ApprovalRequest, Decision
+from claif_cod.engine.approvals import ApprovalRequest, Decision, FileChange
 
 ANSWERS: dict[str, Decision] = {
     "y": "accept",
@@ -86,7 +86,27 @@ class Console:
 def describe_request(request: ApprovalRequest) -> str:
     if request.kind == "command":
         return f"command `{request.command or '?'}`"
-    return "file change"
+    paths = ", ".join(change.path for change in request.changes)
+    return f"file change ({paths})" if paths else "file change"
+
+
+DIFF_LINES_SHOWN = 40
+"""How much of a file change's diffs a question shows (the rest is counted)."""
+
+
+def change_lines(changes: tuple[FileChange, ...]) -> list[str]:
+    """A file change as the question shows it: each file, then its diff (at most ``DIFF_LINES_SHOWN`` lines in all)."""
+    lines: list[str] = []
+    left = DIFF_LINES_SHOWN
+    for change in changes:
+        moved = f" -> {change.move_path}" if change.move_path else ""
+        lines.append(f"  {change.kind}: {change.path}{moved}")
+        diff = change.diff.splitlines()
+        lines.extend(f"    {line}" for line in diff[:left])
+        if len(diff) > left:
+            lines.append(f"    ... {len(diff) - left} more lines")
+        left = max(0, left - len(diff))
+    return lines
 
 
 class TerminalApprover:
@@ -155,6 +175,9 @@ class TerminalApprover:
             lines.append(f"  command: {request.command or '?'}")
         else:
             lines.append("  file change")
+            lines.extend(change_lines(request.changes))
+        if request.grant_root:
+            lines.append(f"  and write access under {request.grant_root} for the rest of the session")
         if request.cwd:
             lines.append(f"  cwd:     {request.cwd}")
         if request.reason:

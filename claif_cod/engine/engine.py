@@ -33,6 +33,7 @@ import msgspec
 from claif_cod._log import get_logger
 from claif_cod.engine import idle, wire
 from claif_cod.engine import liveness as _liveness
+from claif_cod.engine.approvals import ApprovalHandler, ApprovalRequest, Decision, FileChange, decline_all
 from claif_cod.engine.appserver import AppServer, RpcErrorReply
 from claif_cod.engine.config import CodexConfig, ProcessKey
 from claif_cod.engine.discovery import CodexBinary, find_codex, probe
@@ -54,17 +55,7 @@ from claif_cod.engine.suspensions import Suspension, Suspensions
 from claif_cod.engine.thread_messages import ThreadMessage
 from claif_cod.engine.threads import Threads
 from claif_cod.engine.tools import ThreadTools, ToolResult, ToolRouter
-from claif_cod.engine.turns import (
-    ApprovalHandler,
-    ApprovalRequest,
-    Decision,
-    ThreadHandle,
-    Turn,
-    TurnOptions,
-    TurnOutcome,
-    decline_all,
-    retarget_params,
-)
+from claif_cod.engine.turns import ThreadHandle, Turn, TurnOptions, TurnOutcome, retarget_params
 from claif_cod.engine.waiting import within
 
 log = get_logger("claif_cod.engine")
@@ -346,7 +337,17 @@ class Engine:
             )
         elif method == "item/fileChange/requestApproval":
             fc = msgspec.json.decode(params, type=wire.FileChangeApprovalParams)
-            request = ApprovalRequest("file_change", fc.thread_id, fc.turn_id, fc.item_id, reason=fc.reason)
+            turn = self._active.get(fc.thread_id)
+            changes = turn.file_changes(fc.item_id) if turn is not None else ()
+            request = ApprovalRequest(
+                "file_change",
+                fc.thread_id,
+                fc.turn_id,
+                fc.item_id,
+                reason=fc.reason,
+                changes=changes,
+                grant_root=fc.grant_root,
+            )
         else:
             raise RpcErrorReply(-32601, f"claif_cod does not handle {method}")
         approver = self._approvers.get(request.thread_id, decline_all)
@@ -398,6 +399,7 @@ __all__ = [
     "CodexProcessHung",
     "Decision",
     "Engine",
+    "FileChange",
     "Liveness",
     "Suspension",
     "ThreadHandle",

@@ -39,6 +39,10 @@ class Inbox(Generic[T]):
     def empty(self) -> bool:
         return not self._items
 
+    def queued(self) -> tuple[T, ...]:
+        """The items not read yet, oldest first (left in place)."""
+        return tuple(self._items)
+
     def get_nowait(self) -> T:
         if not self._items:
             raise asyncio.QueueEmpty

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -18,6 +18,7 @@ import msgspec
 
 from claif_cod._log import get_logger
 from claif_cod.engine import wire, wire_items, wire_notifications
+from claif_cod.engine.approvals import ApprovalHandler, FileChange, decline_all, file_changes
 from claif_cod.engine.appserver import AppServer
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.events import (
@@ -40,29 +41,8 @@ from claif_cod.engine.waiting import within
 
 log = get_logger("claif_cod.engine")
 
-Decision = Literal["accept", "acceptForSession", "decline", "cancel"]
-
 TurnOutcome = Literal["done", "broken", "died"]
 """How a turn let go of its thread: Codex ended it; it never confirmed its end; its process went."""
-
-
-@dataclass(frozen=True)
-class ApprovalRequest:
-    kind: Literal["command", "file_change"]
-    thread_id: str
-    turn_id: str
-    item_id: str
-    command: str | None = None
-    cwd: str | None = None
-    reason: str | None = None
-
-
-ApprovalHandler = Callable[[ApprovalRequest], Awaitable[Decision]]
-
-
-async def decline_all(_request: ApprovalRequest) -> Decision:
-    """The policy when nobody can be asked: Codex goes on without running the action."""
-    return "decline"
 
 
 @dataclass
@@ -157,6 +137,8 @@ class Turn:
         self.usage = TurnUsage()
         """Usage of the model requests since the turn started, or since it was last resumed."""
         self._last_error: wire_notifications.TurnError | None = None
+        self._file_changes: dict[str, tuple[FileChange, ...]] = {}
+        """The changes of the turn's ``fileChange`` items read so far, by item id."""
 
     def resume(self, timeout: float | None) -> None:
         """Leave the suspension (the results have been handed to Codex); ``events()`` goes on from here."""
@@ -246,6 +228,8 @@ class Turn:
             if note.turn_id != self.turn_id:
                 return []
             item = wire_items.decode_item(note.item)
+            if isinstance(item, wire_items.FileChangeItem):
+                self._file_changes[item.id] = file_changes(item)
             if method == "item/completed":
                 open_messages.discard(item.id)
                 return [ItemCompleted(item=item)]
@@ -286,6 +270,20 @@ class Turn:
                     )
                 ]
         return []
+
+    def file_changes(self, item_id: str) -> tuple[FileChange, ...]:
+        """The changes of the turn's ``fileChange`` item ``item_id``: Codex announces the item before
+        it asks to approve it, so it has been read already, or it waits in the queue."""
+        known = self._file_changes.get(item_id)
+        if known is not None:
+            return known
+        for message in self._queue.queued():
+            if isinstance(message, Notification) and message.method == "item/started":
+                note = msgspec.json.decode(message.params, type=wire_notifications.ItemNotification)
+                item = wire_items.decode_item(note.item)
+                if isinstance(item, wire_items.FileChangeItem) and item.id == item_id:
+                    return file_changes(item)
+        return ()
 
     def _count(self, last: wire_notifications.TokenUsageBreakdown) -> None:
         """Add one model request's usage."""

@@ -64,11 +64,13 @@ class CommandExecutionItem(Camel, tag_field="type", tag="commandExecution"):
 
 class PatchKind(msgspec.Struct):
     type: str
+    move_path: str | None = None
 
 
 class FileUpdate(Camel):
     path: str
     kind: PatchKind
+    diff: str = ""
 
 
 class FileChangeItem(Camel, tag_field="type", tag="fileChange"):

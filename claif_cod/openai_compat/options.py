@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from claif_cod.engine.approvals import ApprovalHandler, decline_all
 from claif_cod.engine.config import CodexConfig
 from claif_cod.engine.control import TurnControl
-from claif_cod.engine.turns import ApprovalHandler, decline_all
 
 
 @dataclass(frozen=True)

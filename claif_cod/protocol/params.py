@@ -195,9 +195,12 @@ class ApprovalRequestedParams(Payload):
     cwd: str | None = None
     reason: str | None = None
     changes: list[FileChange] = []
+    """A file change's files, as the ``file_change`` item ``item_id`` names them."""
     available_decisions: list[str] = []
     item_id: str | None = None
     """Codex's id of the command or file change waiting for approval (absent from daemons before 0.3.0)."""
+    grant_root: str | None = None
+    """A file change may also ask for write access under this directory for the rest of the session."""
 
 
 class ApprovalRespondParams(Payload):

@@ -23,6 +23,10 @@ class FileChange(Payload):
     path: str
     kind: str
     """Codex's change kind, e.g. ``add``, ``delete``, ``update``."""
+    diff: str = ""
+    """Codex's diff of the change: an added file's content, a unified diff for an update."""
+    move_path: str | None = None
+    """Where an ``update`` moves the file to, if it does."""
 
 
 # --- Codex items: what a turn produced, tagged by "type" -------------------------------------------

@@ -15,7 +15,7 @@ from collections import deque
 from pathlib import Path
 
 from claif_cod._forked import call_after_fork, fd_name, let_go_after_fork
-from claif_cod.engine.turns import Decision
+from claif_cod.engine.approvals import Decision
 from claif_cod.protocol import (
     ApprovalRequestedNotification,
     ApprovalRespondParams,

@@ -22,8 +22,8 @@ from claif_cod._forked import call_after_fork, let_go_after_fork, transport_name
 from claif_cod._log import get_logger
 from claif_cod._version import __version__
 from claif_cod.chained_stream import ChainedStream
+from claif_cod.engine.approvals import ApprovalHandler, ApprovalRequest, FileChange
 from claif_cod.engine.discovery import ENV_CODEX_PATH
-from claif_cod.engine.engine import ApprovalHandler, ApprovalRequest
 from claif_cod.engine.inbox import Inbox
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.options import RequestOptions
@@ -104,6 +104,8 @@ def approval_request(params: ApprovalRequestedParams) -> ApprovalRequest | None:
         command=params.command,
         cwd=params.cwd,
         reason=params.reason,
+        changes=tuple(FileChange(c.path, c.kind, c.diff, c.move_path) for c in params.changes),
+        grant_root=params.grant_root,
     )
 
 

@@ -32,7 +32,7 @@ import httpx2
 import msgspec
 
 from claif_cod._log import get_logger
-from claif_cod.engine.turns import ApprovalRequest, Decision
+from claif_cod.engine.approvals import ApprovalRequest, Decision
 from claif_cod.openai_compat.errors import APIFailure
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_compat.request import stream_and_ignored

@@ -21,7 +21,7 @@ import httpx2
 
 from claif_cod._forked import call_after_fork
 from claif_cod._log import get_logger
-from claif_cod.engine.turns import ApprovalHandler, ApprovalRequest, Decision, decline_all
+from claif_cod.engine.approvals import ApprovalHandler, ApprovalRequest, Decision, decline_all
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.transport.backend import (

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from claif_cod._log import get_logger
+from claif_cod.engine.approvals import ApprovalHandler, ApprovalRequest, Decision
 from claif_cod.engine.control import TurnControl
-from claif_cod.engine.engine import ApprovalHandler, ApprovalRequest, Decision
 from claif_cod.openai_compat.errors import APIFailure
 from claif_cod.protocol import (
     HELLO_TIMEOUT_S,
@@ -62,6 +62,7 @@ from claif_cod.protocol import (
     encode_frame,
 )
 from claif_cod.transport.wire_errors import failure_to_error
+from claif_codd.turn_items import protocol_changes
 
 if TYPE_CHECKING:
     from claif_codd.host import DaemonHost
@@ -365,6 +366,8 @@ class Connection:
                         cwd=approval.cwd,
                         reason=approval.reason,
                         item_id=approval.item_id,
+                        changes=protocol_changes(approval.changes),
+                        grant_root=approval.grant_root,
                         available_decisions=["accept", "acceptForSession", "decline", "cancel"],
                     )
                 )

@@ -25,7 +25,6 @@ from claif_cod.engine.events import (
     TextDelta,
     TextReset,
     TurnFinished,
-    TurnUsage,
     UsageUpdated,
 )
 from claif_cod.openai_compat.errors import translate
@@ -33,29 +32,22 @@ from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_compat.text import ChoiceText
 from claif_cod.protocol import (
     PROTOCOL_VERSION,
-    AgentMessageItem,
     ApprovalRespondRequest,
     ChatCompletionsChunkNotification,
     ChatCompletionsChunkParams,
     ChatCompletionsCreateRequest,
     ClosedResult,
-    CodexItem,
     CodexOptions,
-    CommandExecutionItem,
     DaemonShutdownRequest,
     DaemonStatus,
     DaemonStatusRequest,
-    FileChange,
-    FileChangeItem,
     HelloRequest,
     HelloResult,
     InterruptedResult,
     ModelList,
     ModelsListRequest,
     OkResult,
-    OtherItem,
     ProcessInfo,
-    ReasoningItem,
     Request,
     ResponsesCancelRequest,
     ResponsesCreateRequest,
@@ -76,7 +68,6 @@ from claif_cod.protocol import (
     StreamDone,
     TurnInterruptRequest,
     TurnStarted,
-    Usage,
     UsageEvent,
     VersionMismatch,
 )
@@ -85,6 +76,7 @@ from claif_cod.protocol import ItemStarted as ItemStartedEvent
 from claif_cod.protocol import TextDelta as TextDeltaEvent
 from claif_cod.protocol import TextReset as TextResetEvent
 from claif_cod.transport.backend import stored_response_reply, wants_stream
+from claif_codd.turn_items import codex_item, usage
 
 if TYPE_CHECKING:
     from claif_codd.connection import Connection
@@ -404,37 +396,6 @@ def turn_control(conn: Connection, request_id: Any) -> Iterator[TurnControl]:
         yield control
     finally:
         conn.turn_controls.pop(request_id, None)
-
-
-def usage(turn: TurnUsage) -> Usage:
-    return Usage(
-        prompt_tokens=turn.input_tokens,
-        completion_tokens=turn.output_tokens,
-        total_tokens=turn.total_tokens or turn.input_tokens + turn.output_tokens,
-        cached_tokens=turn.cached_input_tokens,
-        reasoning_tokens=turn.reasoning_output_tokens,
-    )
-
-
-def codex_item(item: wire_items.ThreadItem) -> CodexItem:
-    if isinstance(item, wire_items.AgentMessageItem):
-        return AgentMessageItem(id=item.id, text=item.text)
-    if isinstance(item, wire_items.CommandExecutionItem):
-        return CommandExecutionItem(
-            id=item.id,
-            command=item.command,
-            cwd=item.cwd,
-            status=item.status,
-            exit_code=item.exit_code,
-            output=item.aggregated_output,
-        )
-    if isinstance(item, wire_items.FileChangeItem):
-        return FileChangeItem(
-            id=item.id, status=item.status, changes=[FileChange(path=c.path, kind=c.kind.type) for c in item.changes]
-        )
-    if isinstance(item, wire_items.ReasoningItem):
-        return ReasoningItem(id=item.id, summary="\n".join(item.summary))
-    return OtherItem(id=item.id, item_type=item.type)
 
 
 def rss_bytes(pid: int) -> int | None:

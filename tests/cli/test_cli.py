@@ -147,6 +147,22 @@ def test_approvals_are_asked_on_the_terminal(env: dict[str, str], workdir: Path,
     assert (workdir / "made.txt").exists() == created, term.output
 
 
+def test_a_file_change_is_asked_with_its_files_and_diff(env: dict[str, str], workdir: Path) -> None:
+    patch = "*** Begin Patch\n*** Add File: notes.txt\n+first line\n*** End Patch"
+    prompt = f"[[tool:apply_patch <<'EOF'\n{patch}\nEOF]] go"
+    term = PtyProcess("query", "--approval", "untrusted", "--sandbox", SANDBOX, prompt, env=env, cwd=workdir)
+    try:
+        term.expect("Codex asks for approval")
+        term.expect(f"add: {workdir}/notes.txt\r?\n    first line")
+        term.expect(r"Allow\? ")
+        term.send("y\n")
+        term.expect("-> allowed once")
+        assert term.wait() == 0
+    finally:
+        term.close()
+    assert (workdir / "notes.txt").read_text() == "first line\n"
+
+
 def test_ctrl_c_while_asked_cancels_the_turn_and_the_next_one_asks_again(env: dict[str, str], workdir: Path) -> None:
     """Ctrl-C while a question waits for its answer interrupts only that turn: nothing runs, and the
     next turn's question is asked and answered as usual."""

@@ -13,14 +13,14 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import openai
 import pytest
 from chat_messages import user
 from daemon_process import DaemonProcess
 
-from claif_cod import ApprovalRequest, AsyncCodexClient, CodexClient
+from claif_cod import ApprovalRequest, AsyncCodexClient, CodexClient, FileChange
 from claif_cod.testing import ModelServer
 
 pytestmark = pytest.mark.codex
@@ -137,6 +137,32 @@ def test_approvals_reach_the_client_that_owns_the_turn(daemon: DaemonProcess, wo
     assert seen[0].item_id.startswith("call_")  # Codex's own id of the call, as in-process
     assert (workdir / "approved.txt").exists(), response.choices[0].message.content
     assert (response.choices[0].message.content or "").startswith("Tool said:")
+
+
+async def test_a_file_change_reaches_both_kinds_of_client_with_its_files(daemon: DaemonProcess, workdir: Path) -> None:
+    """The daemon forwards the files, kinds and diffs of a file change it asks about; a sync client
+    (which reads the socket in its own thread) and an async one both hand them to their handler."""
+    seen: list[ApprovalRequest] = []
+
+    async def handler(request: ApprovalRequest) -> Literal["accept"]:
+        seen.append(request)
+        return "accept"
+
+    def ask(name: str) -> list[dict[str, str]]:
+        patch = f"*** Begin Patch\n*** Add File: {name}\n+{name} line\n*** End Patch"
+        return [user(f"[[tool:apply_patch <<'EOF'\n{patch}\nEOF]] go")]
+
+    options: dict[str, Any] = dict(
+        daemon="require", approval_policy="untrusted", sandbox_mode="workspace-write", approval_handler=handler
+    )
+    with CodexClient(**options) as sync_client:
+        sync_client.chat.completions.create(model="o4-mini", messages=ask("sync.txt"))
+    async with AsyncCodexClient(**options) as async_client:
+        await async_client.chat.completions.create(model="o4-mini", messages=ask("async.txt"))
+    names = ("sync.txt", "async.txt")
+    expected = [("file_change", (FileChange(str(workdir / name), "add", f"{name} line\n"),)) for name in names]
+    assert [(r.kind, r.changes) for r in seen] == expected
+    assert (workdir / "sync.txt").exists() and (workdir / "async.txt").exists()
 
 
 def test_closing_a_stream_cancels_and_interrupts_the_turn(daemon: DaemonProcess, workdir: Path) -> None:

@@ -37,6 +37,8 @@ from claif_cod.protocol import (
     DaemonStatus,
     DaemonStatusRequest,
     ErrorResponse,
+    FileChange,
+    FileChangeItem,
     FrameDecoder,
     HelloParams,
     HelloRequest,
@@ -342,6 +344,33 @@ async def test_a_command_shows_up_as_command_execution_items(connect: Connect, w
     assert "hi" in (command.output or "")
     assert same_dir(command.cwd, workdir)
     assert result.text.startswith("Tool said:") and "hi" in result.text
+
+
+async def test_a_file_change_shows_its_diff_in_the_question_and_the_items(connect: Connect, workdir: Path) -> None:
+    (workdir / "a.py").write_text("x = 1\n")
+    client = await connect()
+    patch = "*** Begin Patch\n*** Update File: a.py\n*** Move to: b.py\n@@\n-x = 1\n+x = 2\n*** End Patch"
+    send = client.session_send(
+        "patch", f"[[tool:apply_patch <<'EOF'\n{patch}\nEOF]] go", workdir, approval_policy="untrusted"
+    )
+    mark = client.send(send)
+    _, message = await client.wait_for(lambda m: isinstance(m, ApprovalRequestedNotification), after=mark)
+    assert isinstance(message, ApprovalRequestedNotification)
+    approval = message.params
+    expected = FileChange(
+        path=str(workdir / "a.py"), kind="update", diff=approval.changes[0].diff, move_path=str(workdir / "b.py")
+    )
+    assert (approval.kind, approval.changes) == ("file_change", [expected])
+    assert "-x = 1\n+x = 2" in expected.diff
+    respond = ApprovalRespondParams(approval_id=approval.approval_id, decision="accept")
+    assert await client.call(ApprovalRespondRequest(id=client.next_id(), params=respond), OkResult) == OkResult(ok=True)
+    result = turn_result(await client.reply(send.id, after=mark))
+    assert result.status == "completed"
+    items = [
+        e.item for e in client.events(send.id) if isinstance(e, ItemCompleted) and isinstance(e.item, FileChangeItem)
+    ]
+    assert [(item.id, item.status, item.changes) for item in items] == [(approval.item_id, "completed", [expected])]
+    assert (workdir / "b.py").read_text() == "x = 2\n"
 
 
 async def test_sessions_list_and_close(connect: Connect, workdir: Path, codex_model_server: ModelServer) -> None:

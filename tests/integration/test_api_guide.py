@@ -448,11 +448,17 @@ def check_approving_commands(run: Run) -> None:
             model="o4-mini", messages=[user("[[tool:touch CHANGELOG.md]] go")]
         )
         declined = run["client"].chat.completions.create(model="o4-mini", messages=[user("[[tool:rm old.log]] go")])
+        patch = "*** Begin Patch\n*** Add File: notes.txt\n+a note\n*** End Patch"
+        run["client"].chat.completions.create(
+            model="o4-mini", messages=[user(f"[[tool:apply_patch <<'EOF'\n{patch}\nEOF]] go")]
+        )
     asked = printed.getvalue().splitlines()
-    assert len(asked) == 2, asked
-    assert asked[0].startswith("Codex asks: command ") and "touch CHANGELOG.md" in asked[0], asked
+    assert len(asked) == 5, asked
+    assert asked[0].startswith("Codex asks to run ") and "touch CHANGELOG.md" in asked[0], asked
     assert asked[0].endswith((f" in {run.workdir}", f" in {run.workdir.resolve()}")), asked
     assert "rm old.log" in asked[1], asked
+    assert asked[2:] == [f"Codex would add {run.workdir.resolve() / 'notes.txt'}:", "a note", ""], asked
+    assert not (run.workdir / "notes.txt").exists()  # file changes are declined
     assert (run.workdir / "CHANGELOG.md").exists()
     assert (run.workdir / "old.log").read_text() == "keep me"
     assert "Process exited with code 0" in (accepted.choices[0].message.content or "")

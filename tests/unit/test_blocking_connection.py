@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from claif_cod.engine.turns import ApprovalRequest, Decision
+from claif_cod.engine.approvals import ApprovalRequest, Decision
 from claif_cod.openai_compat.errors import APIFailure
 from claif_cod.protocol import (
     ApprovalRequestedNotification,

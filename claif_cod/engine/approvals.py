@@ -1,0 +1,56 @@
+"""What Codex asks before it runs a command or changes files, and what a caller answers.
+
+Codex's question about a file change names only the change's item: the changes themselves (paths,
+kinds, diffs) come in the ``fileChange`` item it announced just before. :func:`file_changes` reads
+them from that item, so that whoever is asked sees what would change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from claif_cod.engine import wire_items
+
+Decision = Literal["accept", "acceptForSession", "decline", "cancel"]
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One file of a change Codex asks to make."""
+
+    path: str
+    kind: str
+    """``add``, ``delete`` or ``update``."""
+    diff: str = ""
+    """Codex's diff of the change (an added file's content, a unified diff for an update)."""
+    move_path: str | None = None
+    """Where an ``update`` moves the file to, if it does."""
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    kind: Literal["command", "file_change"]
+    thread_id: str
+    turn_id: str
+    item_id: str
+    command: str | None = None
+    cwd: str | None = None
+    reason: str | None = None
+    changes: tuple[FileChange, ...] = ()
+    """A file change's files (empty for a command)."""
+    grant_root: str | None = None
+    """A file change may also ask for write access under this directory for the rest of the session."""
+
+
+ApprovalHandler = Callable[[ApprovalRequest], Awaitable[Decision]]
+
+
+async def decline_all(_request: ApprovalRequest) -> Decision:
+    """The policy when nobody can be asked: Codex goes on without running the action."""
+    return "decline"
+
+
+def file_changes(item: wire_items.FileChangeItem) -> tuple[FileChange, ...]:
+    return tuple(FileChange(c.path, c.kind.type, c.diff, c.kind.move_path) for c in item.changes)

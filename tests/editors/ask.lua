@@ -1,6 +1,6 @@
 -- Drives the plugin inside a headless Neovim against a real claif-codd (started by test_nvim.py).
 --
---   CLAIF_TEST_SCENARIO  ask | approval | approval_confirm | interrupt | bad_params | no_daemon
+--   CLAIF_TEST_SCENARIO  ask | approval | approval_confirm | approval_patch | interrupt | bad_params | no_daemon
 --   CLAIF_TEST_CONFIRM   the label vim.fn.confirm() picks (default "Decline")
 --   CLAIF_TEST_OUT       where to write the JSON report
 --
@@ -161,6 +161,17 @@ function scenarios.approval_confirm()
   open_example()
   ask("ClaifAsk [[tool:touch x.txt]] make the file")
   record_output()
+end
+
+function scenarios.approval_patch()
+  claif.setup({ approval_policy = "untrusted", sandbox_mode = "workspace-write", session = "nvim-patch" })
+  open_example()
+  claif.last_turn = nil
+  local started = now_ms()
+  local patch = "*** Begin Patch\n*** Update File: example.py\n*** Move to: renamed.py\n@@\n-    return a + b\n"
+    .. "+    return b + a\n*** End Patch"
+  claif.ask("[[tool:apply_patch <<'EOF'\n" .. patch .. "\nEOF]] go", { range = 0 })
+  wait_turn(started)
 end
 
 function scenarios.interrupt()

@@ -300,6 +300,19 @@ def test_approval_by_confirm_accepted_runs_the_command(daemon: DaemonProcess, pr
 
 @pytest.mark.codex
 @pytest.mark.timeout(120)
+def test_a_file_change_is_asked_with_its_files(daemon: DaemonProcess, project: Path, tmp_path: Path) -> None:
+    report = run_scenario("approval_patch", workdir=project, socket=daemon.socket, tmp_path=tmp_path)
+
+    [select] = report["selects"]
+    assert select["prompt"] == f"Codex wants to change files:\n  update {project}/example.py -> {project}/renamed.py"
+    [turn] = report["turns"]
+    assert turn["status"] == "completed", turn
+    assert turn["approvals"] == [{"kind": "file_change", "decision": "decline"}]
+    assert (project / "example.py").exists() and not (project / "renamed.py").exists()
+
+
+@pytest.mark.codex
+@pytest.mark.timeout(120)
 def test_interrupt_stops_the_turn(daemon: DaemonProcess, project: Path, tmp_path: Path) -> None:
     report = run_scenario("interrupt", workdir=project, socket=daemon.socket, tmp_path=tmp_path)
 

@@ -112,11 +112,17 @@ local function approval_question(params)
       lines[#lines + 1] = "in " .. params.cwd
     end
   elseif kind == "file_change" then
-    local paths = {}
+    lines[1] = "Codex wants to change files:"
     for _, change in ipairs(params.changes or {}) do
-      paths[#paths + 1] = tostring(change.path)
+      local line = "  " .. tostring(change.kind) .. " " .. tostring(change.path)
+      if change.move_path then
+        line = line .. " -> " .. change.move_path
+      end
+      lines[#lines + 1] = line
     end
-    lines[1] = "Codex wants to change: " .. (#paths > 0 and table.concat(paths, ", ") or "files")
+    if params.grant_root then
+      lines[#lines + 1] = "and write access under " .. params.grant_root .. " for the rest of the session"
+    end
   else
     lines[1] = "Codex asks for approval (" .. tostring(kind) .. ")"
   end

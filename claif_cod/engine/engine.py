@@ -233,6 +233,7 @@ class Engine:
             self._turn_done,
             lambda t, event: self._suspended(t, event, tool_timeout),
             self._interrupted,
+            gap=options.gap_timeout,
         )
         self._active[handle.thread_id] = turn
         if files.directory is not None:
@@ -283,11 +284,14 @@ class Engine:
         suspension = Suspension(turn, event.calls, "", event.usage, turn.handle.tools)
         self.suspensions.add(suspension, timeout)
 
-    def resume_tools(self, suspension: Suspension, results: tuple[ToolResult, ...], timeout: float | None) -> Turn:
-        """Hand the results to the suspended turn; iterate the returned turn's ``events()`` for what follows."""
+    def resume_tools(
+        self, suspension: Suspension, results: tuple[ToolResult, ...], timeout: float | None, gap: float | None = None
+    ) -> Turn:
+        """Hand the results to the suspended turn; iterate the returned turn's ``events()`` for what
+        follows (``timeout`` and ``gap`` as for a turn's start: see :class:`TurnOptions`)."""
         self.suspensions.take(suspension)
         turn = suspension.turn
-        turn.resume(timeout)
+        turn.resume(timeout, gap)
         self._tool_router.answer(turn.handle.thread_id, results)
         return turn
 

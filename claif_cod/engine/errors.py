@@ -93,10 +93,16 @@ class TurnFailed(EngineError):
 
 
 class TurnTimedOut(EngineError):
-    def __init__(self, seconds: float, source: str | None = None) -> None:
+    def __init__(self, seconds: float, source: str | None = None, *, between_events: bool = False) -> None:
         self.seconds = seconds
+        self.between_events = between_events
+        """A stream's timeout: no event came for ``seconds``."""
         origin = f" (from {source})" if source else ""
-        super().__init__(f"turn exceeded its {round(seconds, 1):g} s deadline{origin} and was interrupted")
+        shown = f"{round(seconds, 1):g} s"
+        if between_events:
+            super().__init__(f"turn sent no event for {shown}, its timeout{origin}, and was interrupted")
+        else:
+            super().__init__(f"turn exceeded its {shown} deadline{origin} and was interrupted")
 
 
 class CodexRequestTimedOut(TurnTimedOut, asyncio.TimeoutError):

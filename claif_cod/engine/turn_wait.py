@@ -25,13 +25,18 @@ class TurnWait:
         self._silence = silence
         self._on_silence = on_silence
         self._timeout: float | None = None
+        self._gap: float | None = None
         self._deadline: float | None = None
         self._waiting_since: float | None = None
         self._timer: asyncio.TimerHandle | None = None
 
-    def limit(self, timeout: float | None) -> None:
-        """From now, :meth:`next` raises ``TurnTimedOut`` once ``timeout`` seconds have passed (None: never)."""
+    def limit(self, timeout: float | None, gap: float | None = None) -> None:
+        """From now, :meth:`next` raises ``TurnTimedOut`` once ``timeout`` seconds have passed (None:
+        never).  With ``gap``, each message moves that point to ``gap`` seconds after it: a stream's
+        timeout bounds the wait for each of its events, as httpx's read timeout bounds each read of a
+        streamed response, not the whole turn."""
         self._timeout = timeout
+        self._gap = gap
         self._deadline = None if timeout is None else time.monotonic() + timeout
 
     async def next(self) -> Notification | ProcessExit:
@@ -45,6 +50,8 @@ class TurnWait:
                 self._check_deadline(time.monotonic())
                 message = queue.get_nowait()
             if not isinstance(message, Wakeup):
+                if self._gap is not None:
+                    self._deadline = time.monotonic() + self._gap
                 return message
             self._check_deadline(time.monotonic())
             if waited:  # (a Wakeup found behind a message is stale: Codex has just spoken)
@@ -67,6 +74,8 @@ class TurnWait:
         """Checked before every message, not only when a wait blocks: a turn whose messages never
         stop still ends at its deadline."""
         if self._deadline is not None and now >= self._deadline:
+            if self._gap is not None:
+                raise TurnTimedOut(self._gap, between_events=True)
             assert self._timeout is not None
             raise TurnTimedOut(self._timeout)
 

@@ -87,6 +87,8 @@ class TurnOptions:
     summary: str | None = None
     output_schema: object = None
     timeout: float | None = None
+    gap_timeout: float | None = None
+    """For a stream: each event of the turn gives it this many seconds more (see ``TurnWait.limit``)."""
     approvals: ApprovalHandler = decline_all
     tool_timeout: float = DEFAULT_TOOL_TIMEOUT_S
     """How long the turn may stay suspended on caller tool calls (see :mod:`claif_cod.engine.tools`)."""
@@ -115,6 +117,8 @@ class Turn:
         on_done: Callable[[Turn, TurnOutcome], None],
         on_suspend: Callable[[Turn, ToolCallsRequested], None] | None = None,
         on_interrupted: Callable[[Turn], None] | None = None,
+        *,
+        gap: float | None = None,
     ) -> None:
         self.handle = handle
         self.turn_id = turn_id
@@ -123,7 +127,7 @@ class Turn:
         self._liveness = handle.server.liveness
         self._queue = queue
         self._wait = TurnWait(queue, self._liveness.turn_silence, self.server.check_alive_soon)
-        self._wait.limit(timeout)
+        self._wait.limit(timeout, gap)
         self._on_done = on_done
         self._on_suspend = on_suspend
         self._on_interrupted = on_interrupted
@@ -140,11 +144,11 @@ class Turn:
         self._file_changes: dict[str, tuple[FileChange, ...]] = {}
         """The changes of the turn's ``fileChange`` items read so far, by item id."""
 
-    def resume(self, timeout: float | None) -> None:
+    def resume(self, timeout: float | None, gap: float | None = None) -> None:
         """Leave the suspension (the results have been handed to Codex); ``events()`` goes on from here."""
         self.suspended = False
         self.usage = TurnUsage()
-        self._wait.limit(timeout)
+        self._wait.limit(timeout, gap)
 
     def give_up(self) -> None:
         """End a turn nobody reads (a suspension nobody resumes, a start whose caller left): interrupt,

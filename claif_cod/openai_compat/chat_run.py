@@ -148,7 +148,8 @@ class ChatRun:
     async def _turn(self, source: ThreadHandle | Suspension) -> Turn:
         if isinstance(source, Suspension):
             results = self.parsed.conversation.pending_results()
-            return self.engine.resume_tools(source, results, self._turn_options().timeout)
+            options = self._turn_options()
+            return self.engine.resume_tools(source, results, options.timeout, options.gap_timeout)
         conversation = self.parsed.conversation
         return await self.engine.start_turn(
             source, conversation.prompt, self._turn_options(), images=conversation.prompt_images
@@ -175,6 +176,7 @@ class ChatRun:
             effort=request.reasoning_effort,
             output_schema=self.parsed.output_schema,
             timeout=remaining,
+            gap_timeout=self.options.timeout if request.stream else None,
             approvals=self.options.approvals,
             tool_timeout=request.tool_timeout or DEFAULT_TOOL_TIMEOUT_S,
         )
@@ -235,7 +237,9 @@ class ChatRun:
         except TurnTimedOut as exc:  # reported as the request's deadline (rounded, with its source)
             if type(exc) is not TurnTimedOut or self.options.timeout is None:
                 raise
-            raise TurnTimedOut(self.options.timeout, self.options.timeout_source) from exc
+            raise TurnTimedOut(
+                self.options.timeout, self.options.timeout_source, between_events=exc.between_events
+            ) from exc
         finally:
             await events.aclose()
         if result.tool_calls:

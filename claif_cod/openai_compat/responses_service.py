@@ -191,7 +191,8 @@ class _Run:
             if previous_id is None:  # a whole transcript: its answer is remembered, as a new thread's
                 self.conversation = self._as_conversation()
             try:
-                self.turn = self.engine.resume_tools(suspension, results, self.options.timeout)
+                options = self._turn_options()
+                self.turn = self.engine.resume_tools(suspension, results, options.timeout, options.gap_timeout)
             except BaseException:
                 self.store.delete(self.response.id)
                 raise
@@ -324,6 +325,7 @@ class _Run:
             summary=reasoning.summary if reasoning else None,
             output_schema=self.parsed.output_schema,
             timeout=self.options.timeout,
+            gap_timeout=self.options.timeout if self.request.stream else None,
             approvals=self.options.approvals,
             tool_timeout=self.request.tool_timeout or DEFAULT_TOOL_TIMEOUT_S,
         )

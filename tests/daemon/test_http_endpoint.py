@@ -267,6 +267,19 @@ def test_the_sdks_read_timeout_header_interrupts_the_turn_with_504(http: HttpDae
     http.wait_idle()
 
 
+def test_a_stream_outlives_the_sdks_read_timeout_while_it_streams(http: HttpDaemon) -> None:
+    """The SDK's read timeout bounds each read of a stream, not the whole stream: so does the daemon."""
+    client = http.client().with_options(timeout=1.2)
+    paced = [user("[[long:10]] [[slow:300]] count")]  # ~3 s in all, 0.3 s between words
+    stream = client.chat.completions.create(model="o4-mini", messages=paced, stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == " ".join(
+        f"w{i}" for i in range(1, 11)
+    )
+    with pytest.raises(openai.APITimeoutError):
+        client.chat.completions.create(model="o4-mini", messages=paced)
+    http.wait_idle()
+
+
 def test_oversized_body_is_refused_with_413(http: HttpDaemon) -> None:
     with pytest.raises(openai.APIStatusError) as info:
         http.client().chat.completions.create(model="o4-mini", messages=[user("x" * (17 * 2**20))])

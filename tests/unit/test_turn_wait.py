@@ -114,3 +114,20 @@ async def test_a_wakeup_left_behind_a_message_is_skipped_without_a_probe() -> No
     assert (await wait.next()).method == "a"  # type: ignore[union-attr]
     assert probes.times == []
     wait.stop()
+
+
+async def test_with_a_gap_each_message_moves_the_deadline() -> None:
+    """A stream's timeout: the turn may run past it while messages keep coming, and ends once none
+    comes for that long."""
+    queue: Inbox[ThreadMessage] = Inbox()
+    wait = TurnWait(queue, None, Probes())
+    wait.limit(0.5, gap=0.5)
+    started = time.monotonic()
+    for _ in range(7):  # 7 x 0.1 s: past the first 0.5 s, never 0.5 s without a message
+        asyncio.get_running_loop().call_later(0.1, queue.put_nowait, note("delta"))
+        assert (await wait.next()).method == "delta"  # type: ignore[union-attr]
+    assert time.monotonic() - started > 0.5
+    with pytest.raises(TurnTimedOut) as raised:
+        await wait.next()
+    assert raised.value.between_events and "no event for 0.5 s" in str(raised.value)
+    wait.stop()

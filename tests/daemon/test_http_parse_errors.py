@@ -116,6 +116,28 @@ def test_unparsable_request_gets_an_openai_error_and_one_warning(http: HttpDaemo
         bystander.close()
 
 
+SECRET = b"sk-PROMPT-AND-KEY-7431"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(request(b"Authorization: Bearer " + SECRET + b"\x0c"), id="key_in_a_bad_header"),
+        pytest.param(  # a client counting the body in characters, not bytes: the rest reads as a request
+            request(b"Content-Length: 2", body=b'{}{"messages": "' + SECRET + b'"}\r\n\r\n'),
+            id="prompt_in_a_misread_body",
+        ),
+    ],
+)
+def test_the_warning_keeps_none_of_the_clients_bytes(http: HttpDaemon, raw: bytes) -> None:
+    """aiohttp's reasons quote what they could not parse (a header with its key, a body with its
+    prompt): the warning keeps only what went wrong."""
+    exchange(address(http), raw)
+    [warning] = parse_warnings(http.process)
+    assert warning["reason"] in ("Invalid header value char", "Invalid method encountered"), warning
+    assert SECRET.decode() not in http.process.log.read_text()
+
+
 def test_a_body_that_breaks_after_its_handler_began_reading_is_a_400_too(http: HttpDaemon) -> None:
     """The handler is reading (it sent ``100 Continue``) when the broken chunk arrives: one answer, one warning."""
     with socket.create_connection(address(http), timeout=30) as sock:

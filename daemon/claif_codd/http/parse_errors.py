@@ -12,6 +12,8 @@ error to the body instead, and the middleware answers it with :func:`unparsable`
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import _ErrInfo
@@ -22,11 +24,23 @@ from claif_codd.http.responses import error_response
 log = get_logger("claif_codd.http")
 
 
+_QUOTED = re.compile(r"""\s*(?::|\bb?['"]).*""", re.DOTALL)
+"""Where an aiohttp reason starts quoting the client's bytes (``Invalid header value char: b'...'``,
+``Bad status line '...'``): a header, a request line or a body, with whatever keys or prompt text
+they hold."""
+
+
+def described(reason: str) -> str:
+    """An aiohttp reason without the client's bytes it quotes: what the log may keep."""
+    return _QUOTED.sub("", " ".join(reason.split())) or "unreadable request"
+
+
 def unparsable(request: web.BaseRequest, status: int, reason: str) -> web.Response:
-    """The answer to a request we could not read, logged once as a warning (it is the client's fault)."""
-    reason = " ".join(reason.split())[:MAX_VALUE_CHARS]  # aiohttp's reasons quote the client's bytes
+    """The answer to a request we could not read, logged once as a warning (it is the client's fault).
+    The client is told aiohttp's whole reason, its own bytes included; the log keeps only what went wrong."""
+    reason = " ".join(reason.split())[:MAX_VALUE_CHARS]
     code = "request_header_too_large" if status == 431 else "malformed_request"
-    log.warning("http.unparsable_request", status=status, reason=reason, peer=request.remote)
+    log.warning("http.unparsable_request", status=status, reason=described(reason), peer=request.remote)
     response = error_response(
         status, f"claif-codd could not parse this HTTP request: {reason}", "invalid_request_error", code
     )

@@ -48,7 +48,7 @@ from claif_cod.openai_compat.responses_schema import (
     TextEcho,
     TextFormatEcho,
 )
-from claif_cod.openai_compat.responses_store import MemoryResponseStore, ResponseRecord, ResponseStore
+from claif_cod.openai_compat.responses_store import MemoryResponseStore, ResponseRecord, ResponseStore, forgotten
 from claif_cod.openai_compat.responses_stream import LENGTH_MARKER, ResponseBuilder
 
 log = get_logger("claif_cod.responses")
@@ -337,19 +337,20 @@ class _Run:
         current = self.store.get(self.response.id)
         if current is not None and self.request.store and not current.stored:
             return  # deleted (responses.delete) as soon as it ended: it stays deleted
-        self.store.put(
-            ResponseRecord(
-                response_id=self.response.id,
-                thread_id=self.handle.thread_id,
-                turn_id=self.turn.turn_id if self.turn else None,
-                working_dir=self.handle.key.working_dir,
-                instructions=self.instructions,
-                created_at=self.response.created_at,
-                stored=self.request.store,
-                body=_encoder.encode(self.response),
-                input=self.input_items,
-            )
+        record = ResponseRecord(
+            response_id=self.response.id,
+            thread_id=self.handle.thread_id,
+            turn_id=self.turn.turn_id if self.turn else None,
+            working_dir=self.handle.key.working_dir,
+            instructions=self.instructions,
+            created_at=self.response.created_at,
+            stored=self.request.store,
+            body=_encoder.encode(self.response),
+            input=self.input_items,
         )
+        # store=false: only its place in its thread is kept (a later turn there makes an older
+        # response's continuation a fork), nothing the caller sent or got
+        self.store.put(record if self.request.store else forgotten(record))
 
     # --- events --------------------------------------------------------------------------------
 

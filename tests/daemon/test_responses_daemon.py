@@ -178,3 +178,14 @@ def test_tool_calls_on_a_conversation_continued_after_a_daemon_restart(
     one, two, three = codex_model_server.requests
     assert thread_of(one) != thread_of(two) == thread_of(three)
     assert two.messages()[:2] == [("user", "Hello there"), ("assistant", "Echo: Hello there")]
+
+
+def test_a_response_not_stored_leaves_none_of_its_text_on_disk(daemon: DaemonProcess, workdir: Path) -> None:
+    """store=false keeps only the response's place in its thread: not its input, instructions or output."""
+    with CodexClient(daemon="require", model="o4-mini") as client:
+        kept = client.responses.create(input="KEPT-MARK-1 in", instructions="KEPT-MARK-1 rules")
+        gone = client.responses.create(input="GONE-MARK-2 in", instructions="GONE-MARK-2 rules", store=False)
+        assert gone.output_text == "Echo: GONE-MARK-2 in"
+        client.responses.delete(kept.id)  # what a deleted response leaves behind, too
+        on_disk = b"".join(path.read_bytes() for path in daemon.state_dir.glob("responses.db*"))
+    assert b"GONE-MARK-2" not in on_disk and b"KEPT-MARK-1" not in on_disk

@@ -43,33 +43,45 @@ def ensure_daemon(path: Path) -> None:
     if answers(path):
         return
     ensure_directory(path.parent)
-    with open(path.parent / "autostart.lock", "a+") as lock:
+    with os.fdopen(_private(path.parent / "autostart.lock", os.O_RDWR), "r+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if answers(path):
             return
-        log_path = path.parent / "codd.log"
-        with open(log_path, "ab") as log_file:
-            daemon = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "claif_codd",
-                    "serve",
-                    "--socket",
-                    str(path),
-                    "--idle-timeout",
-                    str(IDLE_TIMEOUT_S),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=log_file,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if answers(path):
-                return
-            if daemon.poll() is not None:  # (reaped)
-                raise DaemonStartFailed(f"claif-codd exited at start (status {daemon.returncode}); see {log_path}")
-            time.sleep(0.02)
-        raise DaemonStartFailed(f"claif-codd did not start within {START_TIMEOUT_S:g} s; see {log_path}")
+        daemon, log_path = launch(path, ["--idle-timeout", str(IDLE_TIMEOUT_S)])
+        wait_until_answering(path, daemon, log_path)
+
+
+def launch(path: Path, options: list[str]) -> tuple[subprocess.Popen[bytes], Path]:
+    """``claif-codd serve --socket PATH OPTIONS...`` in a session of its own, its output appended to
+    ``codd.log`` beside the socket (0600, in the socket's directory, checked first, as the daemon
+    checks it: nothing is written to a directory others could read or swap)."""
+    ensure_directory(path.parent)
+    log_path = path.parent / "codd.log"
+    log = _private(log_path, os.O_WRONLY | os.O_APPEND)
+    try:
+        args = [sys.executable, "-m", "claif_codd", "serve", "--socket", str(path), *options]
+        daemon = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    finally:
+        os.close(log)
+    return daemon, log_path
+
+
+def wait_until_answering(path: Path, daemon: subprocess.Popen[bytes], log_path: Path) -> None:
+    """Until the daemon :func:`launch` started accepts on ``path``; raises :class:`DaemonStartFailed`
+    once it exited, or after ``START_TIMEOUT_S``."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if answers(path):
+            return
+        if daemon.poll() is not None:  # (reaped)
+            raise DaemonStartFailed(f"claif-codd exited at start (status {daemon.returncode}); see {log_path}")
+        time.sleep(0.02)
+    raise DaemonStartFailed(f"claif-codd did not start within {START_TIMEOUT_S:g} s; see {log_path}")
+
+
+def _private(path: Path, flags: int) -> int:
+    """A file of ours opened with ``flags``: created 0600, never through a symlink; one an older
+    version left with the umask's mode is closed to others too."""
+    fd = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    os.fchmod(fd, 0o600)
+    return fd

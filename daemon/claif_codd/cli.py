@@ -28,7 +28,7 @@ from claif_cod.protocol import (
     SessionsListResult,
     decode_result,
 )
-from claif_cod.transport.autostart import START_TIMEOUT_S, answers
+from claif_cod.transport.autostart import DaemonStartFailed, answers, launch, wait_until_answering
 from claif_cod.transport.daemon_client import DaemonConnection, DaemonUnavailable
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, default_socket_path
 from claif_codd.http.settings import ENV_TOKEN, HttpSettings, HttpSettingsError, parse_listen, read_token
@@ -273,27 +273,18 @@ def start(
         click.echo(f"claif-codd already running on {path}")
         return
     _http_settings(http, http_token_file, http_working_dir, http_strict)  # usage errors here, not in the log file
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    log_path = path.parent / "codd.log"
-    args = [sys.executable, "-m", "claif_codd", "serve", "--socket", str(path), "--log-format", "json"]
+    options = ["--log-format", "json"]
     if idle_timeout is not None:
-        args += ["--idle-timeout", str(idle_timeout)]
-    args += _http_args(http, http_token_file, http_working_dir, http_strict)
-    with open(log_path, "ab") as log_file:
-        proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, start_new_session=True
-        )
-    if sys.stderr.isatty():  # seconds of silence otherwise; nothing extra when piped
-        click.echo(f"claif-codd: starting (its log: {log_path})...", err=True)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if answers(path):
-            click.echo(f"claif-codd {__version__} running (pid {proc.pid}) on {path}")
-            return
-        if proc.poll() is not None:
-            raise CliFailure(f"claif-codd exited with code {proc.returncode}; see {log_path}")
-        time.sleep(0.02)
-    raise CliFailure(f"claif-codd did not accept connections within {START_TIMEOUT_S:g} s; see {log_path}")
+        options += ["--idle-timeout", str(idle_timeout)]
+    options += _http_args(http, http_token_file, http_working_dir, http_strict)
+    try:
+        proc, log_path = launch(path, options)
+        if sys.stderr.isatty():  # seconds of silence otherwise; nothing extra when piped
+            click.echo(f"claif-codd: starting (its log: {log_path})...", err=True)
+        wait_until_answering(path, proc, log_path)
+    except (UnsafeSocketDirectory, DaemonStartFailed, OSError) as exc:
+        raise CliFailure(str(exc)) from None
+    click.echo(f"claif-codd {__version__} running (pid {proc.pid}) on {path}")
 
 
 async def _call(path: Path, request_type: Any) -> tuple[int, msgspec.Raw]:

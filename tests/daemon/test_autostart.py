@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -160,8 +161,8 @@ def test_twenty_racing_clients_start_exactly_one_daemon(
     assert len(pids) == 1 and None not in pids, results
     [daemon_pid] = pids
     assert serve_processes(socket) == [daemon_pid]
-    log = socket.parent / "codd.log"
-    assert log.exists()
+    for name in ("codd.log", "autostart.lock"):  # private, whatever the umask
+        assert stat.S_IMODE((socket.parent / name).stat().st_mode) == 0o600, name
 
     family = {daemon_pid} | descendants(daemon_pid)  # the daemon and its Codex processes
     assert len(family) > 1, "the daemon should have a Codex process running"

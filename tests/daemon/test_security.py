@@ -705,3 +705,33 @@ def test_shutdown_leaves_a_socket_that_replaced_ours_alone(
         assert process.socket.exists() and answers(process.socket)  # not unlinked: not the daemon's inode
     finally:
         newcomer.close()
+
+
+def test_daemon_start_writes_its_log_only_in_a_private_directory(tmp_path: Path) -> None:
+    """``claif-codd start`` checks the socket's directory before it creates ``codd.log`` there, and
+    creates it 0600 whatever the umask."""
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+
+    def codd(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "claif_codd", *args], env=env, capture_output=True, text=True, timeout=60
+        )
+
+    open_dir = tmp_path / "open"
+    open_dir.mkdir(mode=0o755)
+    open_dir.chmod(0o755)
+    refused = codd("start", "--socket", str(open_dir / "codd.sock"))
+    assert refused.returncode == 1 and f"chmod 700 {open_dir}" in refused.stderr, refused.stderr
+    assert list(open_dir.iterdir()) == []
+
+    private = tmp_path / "run"
+    private.mkdir(mode=0o700)
+    socket_file = private / "codd.sock"
+    old_umask = os.umask(0o022)
+    try:
+        started = codd("start", "--socket", str(socket_file))
+    finally:
+        os.umask(old_umask)
+        codd("stop", "--socket", str(socket_file))
+    assert started.returncode == 0, started.stderr
+    assert stat.S_IMODE((private / "codd.log").stat().st_mode) == 0o600

@@ -307,6 +307,7 @@ class SqliteSessionStore:
         # ``-shm`` mapping, which anyone able to truncate that file could turn into a SIGBUS that
         # kills the daemon with every connection and turn.
         conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+        conn.execute("PRAGMA secure_delete = ON")  # a closed session's messages leave no trace in freed pages
         return conn
 
     def _configure(self, conn: sqlite3.Connection) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import claif_codd.registry as registry
+from claif_cod.engine.conversations import Message
 from claif_cod.engine.sessions import SessionRecord, SessionStore
 from claif_codd.registry import MIGRATIONS, SCHEMA_VERSION, RegistrySchemaError, SqliteSessionStore
 
@@ -492,3 +493,22 @@ def test_no_acknowledged_session_lost_on_kill_9(tmp_path: Path, caplog: pytest.L
         f"kill -9 loop: seed={SEED:#x} iterations={ITERATIONS} acknowledged_ops={total_acks} "
         f"in_flight_ops_found_committed={in_flight_committed} final_sessions={len(model)}"
     )
+
+
+def test_a_deleted_sessions_messages_leave_no_trace_in_the_file(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As with an SQLite built with secure_delete off (upstream's default; Debian's build turns it
+    on): the registry zeroes what it frees itself."""
+    connect = sqlite3.connect
+
+    def default_off(*args: object, **kwargs: object) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)  # type: ignore[arg-type]
+        conn.execute("PRAGMA secure_delete = OFF")
+        return conn
+
+    monkeypatch.setattr(registry.sqlite3, "connect", default_off)
+    store = SqliteSessionStore(db_path)
+    store.put(rec("s1"), [Message("user", "SESSION-SECRET-MARK " * 50)])
+    assert store.delete("s1")
+    store.close()
+    on_disk = b"".join(path.read_bytes() for path in db_path.parent.glob("sessions.db*"))
+    assert b"SESSION-SECRET-MARK" not in on_disk

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sqlite3
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from claif_cod.openai_compat.responses_schema import Response
-from claif_cod.openai_compat.responses_store import ResponseRecord
+from claif_cod.openai_compat.responses_store import ResponseRecord, forgotten
+from claif_codd import response_registry
 from claif_codd.response_registry import SqliteResponseStore
 
 
@@ -135,3 +138,22 @@ def test_the_oldest_go_once_bodies_and_inputs_pass_max_bytes(tmp_path: Path) -> 
     reopened = SqliteResponseStore(tmp_path / "responses.db", max_bytes=3 * (body + 1000))
     assert reopened.bytes == total == len(reopened.get("huge").body) + 10_000  # type: ignore[union-attr]
     reopened.close()
+
+
+def test_a_forgotten_response_leaves_no_trace_in_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As with an SQLite built with secure_delete off (upstream's default): the registry zeroes what it frees."""
+    connect = sqlite3.connect
+
+    def default_off(*args: object, **kwargs: object) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)  # type: ignore[arg-type]
+        conn.execute("PRAGMA secure_delete = OFF")
+        return conn
+
+    monkeypatch.setattr(response_registry.sqlite3, "connect", default_off)
+    path = tmp_path / "responses.db"
+    store = SqliteResponseStore(path)
+    secret = dataclasses.replace(record("r1"), instructions="RESPONSE-SECRET-MARK " * 50)
+    store.put(secret)
+    store.put(forgotten(secret))
+    store.close()
+    assert b"RESPONSE-SECRET-MARK" not in b"".join(p.read_bytes() for p in tmp_path.glob("responses.db*"))

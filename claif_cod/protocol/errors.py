@@ -112,6 +112,9 @@ class ErrorData(msgspec.Struct, omit_defaults=True, kw_only=True):
     """OPENAI_ERROR: the OpenAI error body, verbatim."""
     retry_after_s: float | None = None
     """OVERLOADED: how long to wait before retrying."""
+    turn_ran: bool = False
+    """OPENAI_ERROR: Codex ran a turn for the request before it failed; sending it again would run
+    the turn again (an HTTP answer says ``x-should-retry: false``)."""
 
 
 class ErrorObject(msgspec.Struct, omit_defaults=True, kw_only=True):

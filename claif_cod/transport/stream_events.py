@@ -30,7 +30,7 @@ def failure_response(request: httpx2.Request, failure: APIFailure) -> httpx2.Res
         raise openai.APIConnectionError(message=str(failure), request=request)
     return httpx2.Response(
         failure.status,
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", **failure.headers},
         content=_encoder.encode(failure.body),
         request=request,
     )

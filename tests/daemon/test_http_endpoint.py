@@ -275,9 +275,25 @@ def test_a_stream_outlives_the_sdks_read_timeout_while_it_streams(http: HttpDaem
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == " ".join(
         f"w{i}" for i in range(1, 11)
     )
-    with pytest.raises(openai.APITimeoutError):
+    with pytest.raises(openai.InternalServerError) as ended:  # the daemon's 504, just before the SDK gives up
         client.chat.completions.create(model="o4-mini", messages=paced)
+    assert ended.value.status_code == 504 and ended.value.type == "timeout"
     http.wait_idle()
+
+
+@pytest.mark.parametrize("marker", ["[[status:429:rate_limit_exceeded]]", "[[failed]]", "[[stall]]"])
+def test_the_sdk_does_not_run_a_failed_turn_again(
+    http: HttpDaemon, codex_model_server: ModelServer, marker: str
+) -> None:
+    """A turn that ran and failed (Codex retried its model requests already; it may have run
+    commands) is answered with ``x-should-retry: false``: the SDK's own retries leave it alone."""
+    client = http.client(max_retries=2, timeout=1.5)
+    with pytest.raises(openai.APIError) as failed:
+        client.chat.completions.with_raw_response.create(model="o4-mini", messages=[user(f"{marker} once")])
+    if isinstance(failed.value, openai.APIStatusError):
+        assert failed.value.response.headers["x-should-retry"] == "false"
+    http.wait_idle()
+    assert len(codex_model_server.requests) == 1  # one turn, one model request
 
 
 def test_oversized_body_is_refused_with_413(http: HttpDaemon) -> None:

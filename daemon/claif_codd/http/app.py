@@ -64,6 +64,10 @@ WORKING_DIR_HEADER = "X-Claif-Cod-Working-Dir"
 SANDBOX_HEADER = "X-Claif-Cod-Sandbox"
 APPROVAL_HEADER = "X-Claif-Cod-Approval-Policy"
 TIMEOUT_HEADER = "X-Stainless-Read-Timeout"
+ANSWER_EARLY_S = 0.5
+"""The turn ends this much (at most a tenth of it) before the SDK's read timeout: its caller then
+gets the 504, which is not retried (the turn ran), instead of giving up itself and sending the
+request again."""
 UNTRACKED_PATHS = frozenset({"/healthz"})
 """Requests that never hold up a drain."""
 CLOSE_TIMEOUT_S = 5.0
@@ -291,11 +295,15 @@ class HttpEndpoint:
             sandbox_mode=request.headers.get(SANDBOX_HEADER),
             approval_policy=request.headers.get(APPROVAL_HEADER),
         )
+        read_timeout = _positive(request.headers.get(TIMEOUT_HEADER))
+        if read_timeout is None:
+            return RequestOptions(config=config, strict=self.settings.strict)
+        early = min(ANSWER_EARLY_S, read_timeout * 0.1)
         return RequestOptions(
             config=config,
             strict=self.settings.strict,
-            timeout=_positive(request.headers.get(TIMEOUT_HEADER)),
-            timeout_source=TIMEOUT_HEADER,
+            timeout=read_timeout - early,
+            timeout_source=f"{TIMEOUT_HEADER}: {read_timeout:g} s, less {early:.2g} s to answer before the client does",
         )
 
 

@@ -20,7 +20,7 @@ def json_response(body: bytes, *, status: int = 200, headers: dict[str, str] | N
 
 def failure_response(failure: APIFailure, headers: dict[str, str] | None = None) -> web.Response:
     status = failure.status if failure.kind == "status" else _STATUS_BY_KIND[failure.kind]
-    return json_response(_encoder.encode(failure.body), status=status, headers=headers)
+    return json_response(_encoder.encode(failure.body), status=status, headers={**failure.headers, **(headers or {})})
 
 
 def error_response(

@@ -296,6 +296,20 @@ def test_the_sdk_does_not_run_a_failed_turn_again(
     assert len(codex_model_server.requests) == 1  # one turn, one model request
 
 
+def test_every_answer_names_its_request(http: HttpDaemon) -> None:
+    """``x-request-id``, as OpenAI's answers carry it: the SDK's ``request_id``."""
+    client = http.client()
+    plain = client.chat.completions.with_raw_response.create(model="o4-mini", messages=[user("hi")])
+    with client.chat.completions.with_streaming_response.create(
+        model="o4-mini", messages=[user("hi")], stream=True
+    ) as streamed:
+        streamed_id = streamed.request_id
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.responses.retrieve("resp_nope")
+    ids = [plain.request_id, streamed_id, missing.value.request_id, client.models.with_raw_response.list().request_id]
+    assert all(i is not None and i.startswith("req_") for i in ids) and len(set(ids)) == 4, ids
+
+
 def test_oversized_body_is_refused_with_413(http: HttpDaemon) -> None:
     with pytest.raises(openai.APIStatusError) as info:
         http.client().chat.completions.create(model="o4-mini", messages=[user("x" * (17 * 2**20))])

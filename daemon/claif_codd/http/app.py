@@ -29,6 +29,7 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -108,6 +109,7 @@ class HttpEndpoint:
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/v1/models/{model}", self.model)
         app.router.add_get("/healthz", self.healthz)
+        app.on_response_prepare.append(_with_request_id)
         self._runner = JsonErrorRunner(
             app, handle_signals=False, handler_cancellation=True, access_log=None, shutdown_timeout=CLOSE_TIMEOUT_S
         )
@@ -151,6 +153,8 @@ class HttpEndpoint:
         """Every failure as an OpenAI error body; in-flight requests tracked for the drain."""
         task: asyncio.Task[object] | None = asyncio.current_task()
         tracked = task is not None and request.path not in UNTRACKED_PATHS
+        request_id = f"req_{os.urandom(12).hex()}"
+        naming = _request_id.set(request_id)
         if tracked:
             assert task is not None
             self.requests.add(task)
@@ -159,21 +163,23 @@ class HttpEndpoint:
         try:
             response = await handler(request)
             status = response.status
-            return response
+            return _named(response, request_id)
         except APIFailure as failure:
             response = failure_response(failure, _retry_after(failure))
             status = response.status
-            return response
+            return _named(response, request_id)
         except web.RequestPayloadError as exc:  # a body that broke after its handler began reading it
             response = unparsable(request, 400, str(exc))
             status = response.status
-            return response
+            return _named(response, request_id)
         except web.HTTPException as exc:
             status = exc.status
             message = exc.reason
             if exc.status in (404, 405):  # as the in-process client answers: name what is not served
                 message = f"claif_cod does not implement {request.method} {request.path[:MAX_PATH_IN_ERROR]}"
-            return error_response(exc.status, message, "invalid_request_error", _http_code(exc.status))
+            return _named(
+                error_response(exc.status, message, "invalid_request_error", _http_code(exc.status)), request_id
+            )
         except asyncio.CancelledError:
             reason = self._claim_cancellation(task)
             if reason is None:
@@ -181,8 +187,9 @@ class HttpEndpoint:
                 raise
             response = failure_response(reason, _retry_after(reason))
             status = response.status
-            return response
+            return _named(response, request_id)
         finally:
+            _request_id.reset(naming)
             if tracked:
                 assert task is not None
                 self.requests.discard(task)
@@ -190,6 +197,7 @@ class HttpEndpoint:
                 self.daemon.touch()  # HTTP traffic keeps an --idle-timeout daemon alive, like socket clients
             log.debug(
                 "http.request",
+                request=request_id,
                 method=request.method,
                 path=request.path,
                 status=status,
@@ -305,6 +313,24 @@ class HttpEndpoint:
             timeout=read_timeout - early,
             timeout_source=f"{TIMEOUT_HEADER}: {read_timeout:g} s, less {early:.2g} s to answer before the client does",
         )
+
+
+_request_id: ContextVar[str | None] = ContextVar("claif_codd_http_request", default=None)
+"""The id of the request whose handler runs (see :func:`_named`)."""
+
+
+def _named(response: web.StreamResponse, request_id: str) -> web.StreamResponse:
+    """Every answer names its request, as OpenAI's do (``x-request-id``, the SDKs' ``request_id``),
+    and so does the daemon's log line for it: a stream's as its handler starts it, the others here."""
+    if not response.prepared:
+        response.headers["x-request-id"] = request_id
+    return response
+
+
+async def _with_request_id(_request: web.Request, response: web.StreamResponse) -> None:
+    request_id = _request_id.get()
+    if request_id is not None:
+        response.headers["x-request-id"] = request_id
 
 
 def overloaded(message: str) -> APIFailure:

@@ -19,8 +19,11 @@ EngineError
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 from collections.abc import Sequence
+
+import msgspec
 
 
 class EngineError(Exception):
@@ -115,10 +118,32 @@ class CodexRequestTimedOut(TurnTimedOut, asyncio.TimeoutError):
 
 
 class InvalidRequest(EngineError):
-    def __init__(self, message: str, param: str | None = None) -> None:
+    def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
         self.message = message
         self.param = param
+        self.code = code
         super().__init__(message)
+
+    @classmethod
+    def from_validation(cls, error: msgspec.ValidationError) -> InvalidRequest:
+        """A body of the wrong shape, with the ``param`` and ``code`` OpenAI would name: msgspec's
+        ``Object missing required field `role` - at `$.messages[0]``` is ``messages[0].role``,
+        ``missing_required_parameter``."""
+        text = str(error)
+        at = _AT.search(text)
+        path = at.group(1).removeprefix("$").removeprefix(".") if at else ""
+        missing = _MISSING.match(text)
+        if missing:
+            param = f"{path}.{missing.group(1)}" if path else missing.group(1)
+            code: str | None = "missing_required_parameter"
+        else:
+            param = path or None
+            code = "invalid_type" if text.startswith("Expected `") else "invalid_value" if param else None
+        return cls(f"invalid request body: {text}", param, code)
+
+
+_AT = re.compile(r" - at `(\$[^`]*)`$")
+_MISSING = re.compile(r"Object missing required field `([^`]+)`")
 
 
 class CallerToolsNotResumable(EngineError):

@@ -101,7 +101,7 @@ def translate(error: BaseException) -> APIFailure:
     if isinstance(error, APIFailure):
         return error
     if isinstance(error, InvalidRequest):
-        return APIFailure.bad_request(error.message, param=error.param)
+        return APIFailure.bad_request(error.message, param=error.param, code=error.code)
     if isinstance(error, TurnTimedOut):
         return APIFailure("timeout", 408, ErrorDetail(str(error), "timeout"), turn_ran=True)
     if isinstance(error, TurnFailed):

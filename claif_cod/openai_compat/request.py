@@ -253,7 +253,7 @@ def parse_chat_request(
                 raise
             raw_keys, request, messages = _decoded(body, None)  # the error, worded as for the whole body
     except msgspec.ValidationError as exc:
-        raise InvalidRequest(f"invalid request body: {exc}") from None
+        raise InvalidRequest.from_validation(exc) from None
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
     if request.model is None:

@@ -161,7 +161,7 @@ def parse_responses_request(body: bytes, *, default_model: str | None, strict: b
         request = _decoder.decode(body)
         raw = top_level.decode(body)
     except msgspec.ValidationError as exc:
-        raise InvalidRequest(f"invalid request body: {exc}") from None
+        raise InvalidRequest.from_validation(exc) from None
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
     if request.model is None:

@@ -498,3 +498,18 @@ def test_wrong_types_are_invalid_requests_naming_the_field(raw: bytes, where: st
         parse_chat_request(raw, default_model=None, strict=False)
     assert info.value.message.startswith("invalid request body:")
     assert where in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("body", "param", "code"),
+    [
+        ({"model": "m"}, "messages", "missing_required_parameter"),
+        ({"messages": [{"content": "x"}]}, "messages[0].role", "missing_required_parameter"),
+        ({"messages": [{"role": "user", "content": 3}]}, "messages[0].content", "invalid_type"),
+        ({"messages": [], "n": "two"}, "n", "invalid_type"),
+    ],
+)
+def test_a_body_of_the_wrong_shape_names_the_param_as_openai_does(body: dict[str, Any], param: str, code: str) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        parse_chat_request(json.dumps(body).encode(), default_model=None, strict=False)
+    assert (raised.value.param, raised.value.code) == (param, code), raised.value.message

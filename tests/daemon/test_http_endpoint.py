@@ -254,6 +254,8 @@ def test_curl_sees_health_and_json_errors(http: HttpDaemon) -> None:
     assert code == "400" and "not valid JSON" in json.loads(body)["error"]["message"]
     wrong_method = http.curl("-w", "\n%{http_code}", http.url + "/v1/chat/completions").stdout.rsplit("\n", 1)
     assert wrong_method[1] == "405" and json.loads(wrong_method[0])["error"]["code"] == "method_not_allowed"
+    allow = http.curl("-o", "/dev/null", "-D", "-", "-X", "PUT", http.url + "/v1/chat/completions").stdout
+    assert "\nallow: post\n" in allow.lower(), allow
 
 
 @needs_curl

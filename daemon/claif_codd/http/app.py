@@ -177,9 +177,10 @@ class HttpEndpoint:
             message = exc.reason
             if exc.status in (404, 405):  # as the in-process client answers: name what is not served
                 message = f"claif_cod does not implement {request.method} {request.path[:MAX_PATH_IN_ERROR]}"
-            return _named(
-                error_response(exc.status, message, "invalid_request_error", _http_code(exc.status)), request_id
-            )
+            allowed = exc.headers.get("Allow")  # a 405 names the methods the path takes, as HTTP asks
+            headers = {"Allow": allowed} if allowed else None
+            answer = error_response(exc.status, message, "invalid_request_error", _http_code(exc.status), headers)
+            return _named(answer, request_id)
         except asyncio.CancelledError:
             reason = self._claim_cancellation(task)
             if reason is None:

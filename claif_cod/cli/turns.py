@@ -57,9 +57,33 @@ async def stream_turn(
 ) -> TurnResult:
     """Stream one turn, writing each delta to ``console`` (if any) as it arrives.
 
+    ``--timeout`` is the deadline of the whole turn: the client's own ``timeout`` bounds only the
+    wait for each of a stream's events, so the turn runs in a task that the deadline cancels (which
+    closes the stream, and so interrupts the Codex turn), and openai's ``APITimeoutError`` says so.
+
     ``progress``: say on the terminal that Codex is awaited until the first text (``query``'s one
     turn also starts Codex: seconds of silence otherwise; ``chat`` shows its banner instead).
     """
+    import httpx2
+    import openai
+
+    turn = _streamed(client, messages, model=model, console=console, progress=progress)
+    deadline = client.timeout if isinstance(client.timeout, (int, float)) else None
+    try:
+        return await asyncio.wait_for(turn, deadline)
+    except asyncio.TimeoutError:
+        request = httpx2.Request("POST", client.base_url.join("chat/completions"))
+        raise openai.APITimeoutError(request=request) from None
+
+
+async def _streamed(
+    client: AsyncCodexClient,
+    messages: list[ChatCompletionMessageParam],
+    *,
+    model: str | None,
+    console: Console | None,
+    progress: bool,
+) -> TurnResult:
     result = TurnResult()
     if console is not None and progress:
         console.status("waiting for Codex...")

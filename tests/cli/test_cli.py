@@ -111,6 +111,14 @@ def test_query_exit_codes(env: dict[str, str], workdir: Path, args: list[str], c
     assert result.stdout == ""
 
 
+def test_timeout_is_the_deadline_of_the_whole_streamed_turn(env: dict[str, str], workdir: Path) -> None:
+    """The client's timeout bounds only the wait for each of a stream's events; --timeout bounds the turn."""
+    result = run_cli("query", "--timeout", "1.5", "[[long:10]] [[slow:300]] count", env=env, cwd=workdir)
+    assert result.returncode == EXIT_TIMEOUT, result.stderr
+    assert "deadline of 1.5 s" in result.stderr
+    assert result.stdout.startswith("w1 w2") and "w10" not in result.stdout  # streamed until the deadline
+
+
 def test_empty_prompt_from_stdin_is_a_usage_error(env: dict[str, str], workdir: Path) -> None:
     result = CliRunner().invoke(cli, ["query", "-"], input="  \n")
     assert result.exit_code == EXIT_USAGE

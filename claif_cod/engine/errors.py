@@ -88,18 +88,24 @@ class CodexRpcError(EngineError):
 
 
 class TurnFailed(EngineError):
-    def __init__(self, message: str, info: object, partial_text: str = "") -> None:
+    def __init__(self, message: str, info: object, partial_text: str = "", *, acted: bool = False) -> None:
         self.message = message
         self.info = info
         self.partial_text = partial_text
+        self.acted = acted
+        """Codex ran a command, changed files or called a tool before the turn failed."""
         super().__init__(message)
 
 
 class TurnTimedOut(EngineError):
-    def __init__(self, seconds: float, source: str | None = None, *, between_events: bool = False) -> None:
+    def __init__(
+        self, seconds: float, source: str | None = None, *, between_events: bool = False, acted: bool = False
+    ) -> None:
         self.seconds = seconds
         self.between_events = between_events
         """A stream's timeout: no event came for ``seconds``."""
+        self.acted = acted
+        """Codex ran a command, changed files or called a tool before the deadline passed."""
         origin = f" (from {source})" if source else ""
         shown = f"{round(seconds, 1):g} s"
         if between_events:

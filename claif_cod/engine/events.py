@@ -68,6 +68,8 @@ class TurnFinished(msgspec.Struct, tag="finished"):
     usage: TurnUsage
     error_message: str | None = None
     error_info: object = None
+    acted: bool = False
+    """Codex ran a command, changed files or called a tool in the turn (see ``wire_items.acts``)."""
 
 
 class ToolCallsRequested(msgspec.Struct, tag="tool_calls"):

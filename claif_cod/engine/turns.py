@@ -21,6 +21,7 @@ from claif_cod.engine import wire, wire_items, wire_notifications
 from claif_cod.engine.approvals import ApprovalHandler, FileChange, decline_all, file_changes
 from claif_cod.engine.appserver import AppServer
 from claif_cod.engine.config import ProcessKey
+from claif_cod.engine.errors import TurnTimedOut
 from claif_cod.engine.events import (
     ItemCompleted,
     ItemStarted,
@@ -141,6 +142,9 @@ class Turn:
         self.usage = TurnUsage()
         """Usage of the model requests since the turn started, or since it was last resumed."""
         self._last_error: wire_notifications.TurnError | None = None
+        self.acted = False
+        """Codex ran a command, changed files or called a tool in this turn: running it again
+        (a retry) would do so again."""
         self._file_changes: dict[str, tuple[FileChange, ...]] = {}
         """The changes of the turn's ``fileChange`` items read so far, by item id."""
 
@@ -194,7 +198,11 @@ class Turn:
         started_messages: set[str] = set()
         try:
             while True:
-                message = await self._wait.next()
+                try:
+                    message = await self._wait.next()
+                except TurnTimedOut as exc:
+                    exc.acted = self.acted
+                    raise
                 if isinstance(message, ProcessExit):
                     self._finish("died")  # the turn went with its process; the thread can be resumed
                     raise message.error
@@ -234,6 +242,8 @@ class Turn:
             item = wire_items.decode_item(note.item)
             if isinstance(item, wire_items.FileChangeItem):
                 self._file_changes[item.id] = file_changes(item)
+            if not self.acted and wire_items.acts(item):
+                self.acted = True
             if method == "item/completed":
                 open_messages.discard(item.id)
                 return [ItemCompleted(item=item)]
@@ -271,6 +281,7 @@ class Turn:
                         usage=self.usage,
                         error_message=error.message if error else None,
                         error_info=error.codex_error_info if error else None,
+                        acted=self.acted,
                     )
                 ]
         return []

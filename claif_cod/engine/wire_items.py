@@ -89,6 +89,18 @@ class OtherItem(msgspec.Struct):
 KnownItem = AgentMessageItem | ReasoningItem | CommandExecutionItem | FileChangeItem
 ThreadItem = KnownItem | OtherItem
 
+_ACTIONS = frozenset({"mcpToolCall", "dynamicToolCall", "collabAgentToolCall", "subAgentActivity"})
+"""Item types, besides commands and file changes, that act outside the conversation."""
+
+
+def acts(item: ThreadItem) -> bool:
+    """Whether Codex did something with ``item`` that running the turn again would do again: a
+    command, a file change, a tool call, a sub-agent."""
+    if isinstance(item, (CommandExecutionItem, FileChangeItem)):
+        return True
+    return isinstance(item, OtherItem) and item.type in _ACTIONS
+
+
 _KNOWN_ITEM_TYPES = frozenset({"agentMessage", "reasoning", "commandExecution", "fileChange"})
 _known_item_decoder = msgspec.json.Decoder(KnownItem)
 _other_item_decoder = msgspec.json.Decoder(OtherItem)

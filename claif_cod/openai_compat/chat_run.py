@@ -238,7 +238,7 @@ class ChatRun:
             if type(exc) is not TurnTimedOut or self.options.timeout is None:
                 raise
             raise TurnTimedOut(
-                self.options.timeout, self.options.timeout_source, between_events=exc.between_events
+                self.options.timeout, self.options.timeout_source, between_events=exc.between_events, acted=exc.acted
             ) from exc
         finally:
             await events.aclose()
@@ -289,7 +289,7 @@ class ChatRun:
                 result.finish_reason = "length"
                 result.clean = False
                 return
-            raise TurnFailed(message, event.error_info, result.text.text)
+            raise TurnFailed(message, event.error_info, result.text.text, acted=event.acted)
         if event.status == "interrupted":
             result.clean = False
             result.interrupted = True

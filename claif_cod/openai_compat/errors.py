@@ -47,20 +47,21 @@ class ErrorBody(msgspec.Struct):
 class APIFailure(Exception):
     """A request that failed, described the way the OpenAI API would answer it."""
 
-    def __init__(self, kind: Kind, status: int, detail: ErrorDetail, *, turn_ran: bool = False) -> None:
+    def __init__(self, kind: Kind, status: int, detail: ErrorDetail, *, turn_acted: bool = False) -> None:
         super().__init__(detail.message)
         self.kind = kind
         self.status = status
         self.detail = detail
-        self.turn_ran = turn_ran
-        """Codex ran a turn for the request before it failed (it may have run commands, and Codex
-        has retried its model requests already): sending the request again would run the turn
-        again, so the answer says ``x-should-retry: false``, which openai's SDKs obey."""
+        self.turn_acted = turn_acted
+        """Codex ran a command, changed files or called a tool in the request's turn before it
+        failed: sending the request again would do so again, so the answer says
+        ``x-should-retry: false``, which openai's SDKs obey (a failure without such actions they
+        may retry, as OpenAI's)."""
 
     @property
     def headers(self) -> dict[str, str]:
         """The HTTP headers that go with the answer."""
-        return {"x-should-retry": "false"} if self.turn_ran else {}
+        return {"x-should-retry": "false"} if self.turn_acted else {}
 
     @property
     def body(self) -> ErrorBody:
@@ -103,10 +104,10 @@ def translate(error: BaseException) -> APIFailure:
     if isinstance(error, InvalidRequest):
         return APIFailure.bad_request(error.message, param=error.param, code=error.code)
     if isinstance(error, TurnTimedOut):
-        return APIFailure("timeout", 408, ErrorDetail(str(error), "timeout"), turn_ran=True)
+        return APIFailure("timeout", 408, ErrorDetail(str(error), "timeout"), turn_acted=error.acted)
     if isinstance(error, TurnFailed):
         failure = _turn_failure(error.message, error.info)
-        failure.turn_ran = True
+        failure.turn_acted = error.acted
         return failure
     if isinstance(error, CodexRpcError):
         if error.code == -32001:  # Codex says: server overloaded, retry later

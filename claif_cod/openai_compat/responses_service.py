@@ -401,7 +401,7 @@ class _Run:
         """A turn that failed before saying anything fails the request itself (an HTTP status)."""
         if event.status == "failed" and LENGTH_MARKER not in (event.error_message or ""):
             self.response.status = "failed"
-            raise TurnFailed(event.error_message or "Codex turn failed", event.error_info)
+            raise TurnFailed(event.error_message or "Codex turn failed", event.error_info, acted=event.acted)
 
 
 def _format_echo(parsed: ParsedResponses) -> TextFormatEcho:

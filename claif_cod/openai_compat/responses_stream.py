@@ -282,6 +282,6 @@ class ResponseBuilder:
             self.response.status = "failed"
             self.response.error = ResponseError(code="server_error", message=message_error)
             if not self.streaming:
-                raise TurnFailed(message_error, event.error_info, "")
+                raise TurnFailed(message_error, event.error_info, "", acted=event.acted)
             out.append(ResponseFailed(response=self.snapshot()))
         return out

@@ -112,9 +112,10 @@ class ErrorData(msgspec.Struct, omit_defaults=True, kw_only=True):
     """OPENAI_ERROR: the OpenAI error body, verbatim."""
     retry_after_s: float | None = None
     """OVERLOADED: how long to wait before retrying."""
-    turn_ran: bool = False
-    """OPENAI_ERROR: Codex ran a turn for the request before it failed; sending it again would run
-    the turn again (an HTTP answer says ``x-should-retry: false``)."""
+    turn_acted: bool = False
+    """OPENAI_ERROR: Codex ran a command, changed files or called a tool in the request's turn
+    before it failed; sending the request again would do so again (an HTTP answer says
+    ``x-should-retry: false``)."""
 
 
 class ErrorObject(msgspec.Struct, omit_defaults=True, kw_only=True):

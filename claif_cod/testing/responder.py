@@ -159,7 +159,7 @@ class Responder:
             self.state.barrier(self.script.number("barrier"))
         self.handler.start_stream()
         self.handler.event("response.created", response={"id": self.response_id})
-        if "failed" in markers:
+        if "failed" in markers or ("failed-after-tool" in markers and self.tool_outputs is not None):
             self.handler.event(
                 "response.failed",
                 response={"id": self.response_id, "error": {"code": "server_error", "message": "scripted failure"}},

@@ -22,7 +22,7 @@ def failure_to_error(failure: APIFailure) -> ErrorObject:
     return ErrorObject(
         code=ErrorCode.OPENAI_ERROR,
         message=detail.message,
-        data=ErrorData(status_code=failure.status, body=body, turn_ran=failure.turn_ran),
+        data=ErrorData(status_code=failure.status, body=body, turn_acted=failure.turn_acted),
     )
 
 
@@ -37,7 +37,7 @@ def error_to_failure(error: ErrorObject) -> APIFailure:
             kind,  # type: ignore[arg-type]
             data.status_code or 500,
             ErrorDetail(detail.message, detail.type or "server_error", code, detail.param),
-            turn_ran=data.turn_ran,
+            turn_acted=data.turn_acted,
         )
     if error.code == ErrorCode.OVERLOADED:
         return APIFailure("status", 503, ErrorDetail(f"claif-codd: {error.message}", "server_error", "overloaded"))

@@ -300,7 +300,7 @@ class Methods:
         )
         if finished.status == "failed":  # always with its reason, even after partial text
             reason = finished.error_message or "Codex turn failed without saying why"
-            raise translate(TurnFailed(reason, finished.error_info, text.text))
+            raise translate(TurnFailed(reason, finished.error_info, text.text, acted=finished.acted))
         return SessionTurnResult(
             session_id=params.session_id,
             thread_id=handle.thread_id,

@@ -285,10 +285,10 @@ def test_stop_drains_and_removes_the_socket(daemon: DaemonProcess) -> None:
     assert not daemon.socket.exists()
 
 
-def test_a_turn_that_ran_and_failed_is_not_retried_through_the_daemon(
+def test_a_turn_that_ran_a_command_and_failed_is_not_retried_through_the_daemon(
     daemon: DaemonProcess, workdir: Path, codex_model_server: ModelServer
 ) -> None:
     with CodexClient(daemon="require", max_retries=2) as client, pytest.raises(openai.InternalServerError) as failed:
-        client.chat.completions.create(model="o4-mini", messages=[user("[[status:500]] once")])
+        client.chat.completions.create(model="o4-mini", messages=[user("[[tool:echo ran]] [[failed-after-tool]] go")])
     assert failed.value.response.headers["x-should-retry"] == "false"
-    assert len(codex_model_server.requests) == 1
+    assert len(codex_model_server.requests) == 2  # the command's call and its follow-up, once

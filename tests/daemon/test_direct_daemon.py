@@ -19,12 +19,10 @@ from fresh_script import run_script
 from waiting import wait_until
 
 from claif_cod import ApprovalRequest, CodexClient, Decision
-from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.testing import ModelServer
 from claif_cod.transport import direct_daemon
 from claif_cod.transport.backend import IGNORED_HEADER
 from claif_cod.transport.daemon_client import DaemonBackend
-from claif_cod.transport.direct_daemon import DirectDaemon
 
 pytestmark = pytest.mark.codex
 
@@ -87,41 +85,26 @@ def test_a_failed_request_raises_openais_error_and_the_connection_serves_the_nex
 
 
 def test_a_retried_request_goes_through_the_engine_loop(
-    daemon: DaemonProcess,
-    workdir: Path,
-    loop_calls: Counter[str],
-    codex_model_server: ModelServer,
-    monkeypatch: pytest.MonkeyPatch,
+    daemon: DaemonProcess, workdir: Path, loop_calls: Counter[str], codex_model_server: ModelServer
 ) -> None:
-    """A failure openai may retry (the daemon was busy: nothing ran) is handed to openai's pipeline,
-    and its retry goes through the engine loop's connection."""
-    answer = DirectDaemon.answer
-    busy = APIFailure("status", 503, ErrorDetail("claif-codd: busy", "server_error", "overloaded"))
-
-    def busy_once(self: DirectDaemon, early: Any, *args: Any) -> Any:
-        if b"retried" in early.body and not loop_calls["chat"] > 1:
-            return busy
-        return answer(self, early, *args)
-
-    monkeypatch.setattr(DirectDaemon, "answer", busy_once)
     with CodexClient(daemon="require", model="o4-mini", max_retries=1) as client:
         client.chat.completions.create(messages=[user("warm")])
-        retried = client.chat.completions.create(messages=[user("retried")])
-    assert retried.choices[0].message.content == "Echo: retried"
-    assert loop_calls == {"chat": 2}  # the first request, and the retry of the one the daemon refused
-    assert [r.user_texts()[-1] for r in codex_model_server.requests] == ["warm", "retried"]
+        with pytest.raises(openai.InternalServerError):
+            client.chat.completions.create(messages=[user("[[status:500]] hi")])
+    assert loop_calls == {"chat": 2}  # the first request, and the retry of the one that failed
+    assert [r.user_texts()[-1] for r in codex_model_server.requests[-2:]] == ["[[status:500]] hi"] * 2
 
 
-def test_a_turn_that_ran_and_failed_is_not_retried_from_the_callers_thread(
+def test_a_turn_that_ran_a_command_and_failed_is_not_retried_from_the_callers_thread(
     daemon: DaemonProcess, workdir: Path, loop_calls: Counter[str], codex_model_server: ModelServer
 ) -> None:
     with CodexClient(daemon="require", model="o4-mini", max_retries=1) as client:
         client.chat.completions.create(messages=[user("warm")])
         with pytest.raises(openai.InternalServerError) as failed:
-            client.chat.completions.create(messages=[user("[[status:500]] hi")])
+            client.chat.completions.create(messages=[user("[[tool:echo ran]] [[failed-after-tool]] go")])
     assert failed.value.response.headers["x-should-retry"] == "false"
     assert loop_calls == {"chat": 1}  # the first request only
-    assert [r.user_texts()[-1] for r in codex_model_server.requests] == ["warm", "[[status:500]] hi"]
+    assert len(codex_model_server.requests) == 3  # warm, then the command's call and its follow-up
 
 
 def test_approvals_are_declined_without_a_handler(

@@ -283,19 +283,18 @@ def test_a_stream_outlives_the_sdks_read_timeout_while_it_streams(http: HttpDaem
     http.wait_idle()
 
 
-@pytest.mark.parametrize("marker", ["[[status:429:rate_limit_exceeded]]", "[[failed]]", "[[stall]]"])
-def test_the_sdk_does_not_run_a_failed_turn_again(
-    http: HttpDaemon, codex_model_server: ModelServer, marker: str
-) -> None:
-    """A turn that ran and failed (Codex retried its model requests already; it may have run
-    commands) is answered with ``x-should-retry: false``: the SDK's own retries leave it alone."""
-    client = http.client(max_retries=2, timeout=1.5)
-    with pytest.raises(openai.APIError) as failed:
-        client.chat.completions.with_raw_response.create(model="o4-mini", messages=[user(f"{marker} once")])
-    if isinstance(failed.value, openai.APIStatusError):
-        assert failed.value.response.headers["x-should-retry"] == "false"
-    http.wait_idle()
-    assert len(codex_model_server.requests) == 1  # one turn, one model request
+def test_the_sdk_does_not_run_a_turn_that_acted_again(http: HttpDaemon, codex_model_server: ModelServer) -> None:
+    """A turn that ran a command and then failed is answered with ``x-should-retry: false``: the
+    SDK's own retries do not run it (and its command) again. One that did nothing may be retried."""
+    client = http.client(max_retries=2)
+    with pytest.raises(openai.InternalServerError) as failed:
+        client.chat.completions.create(model="o4-mini", messages=[user("[[tool:echo ran]] [[failed-after-tool]] go")])
+    assert failed.value.response.headers["x-should-retry"] == "false"
+    assert len(codex_model_server.requests) == 2  # the command's call and its follow-up, once
+    with pytest.raises(openai.RateLimitError) as limited:
+        client.chat.completions.create(model="o4-mini", messages=[user("[[status:429:rate_limit_exceeded]] x")])
+    assert "x-should-retry" not in limited.value.response.headers
+    assert len(codex_model_server.requests) == 5  # tried three times, as OpenAI's would be
 
 
 def test_every_answer_names_its_request(http: HttpDaemon) -> None:

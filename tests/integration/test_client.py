@@ -512,13 +512,15 @@ def test_relative_codex_home_is_resolved_when_the_client_is_created(
     assert reply.choices[0].message.content == "Echo: home"
 
 
-@pytest.mark.parametrize("marker", ["[[status:500]]", "[[status:429:rate_limit_exceeded]]"])
-def test_retries_leave_a_turn_that_ran_and_failed_alone(
-    codex_home: Path, workdir: Path, codex_model_server: ModelServer, marker: str
+@pytest.mark.parametrize("stream", [False, True])
+def test_retries_leave_a_turn_that_ran_a_command_alone(
+    codex_home: Path, workdir: Path, codex_model_server: ModelServer, stream: bool
 ) -> None:
-    """With max_retries, openai retries 429s and 5xx; a Codex turn that ran is not sent again (it may
-    have run commands, and Codex has retried its model requests already)."""
-    with CodexClient(daemon="off", max_retries=2) as client, pytest.raises(openai.APIStatusError) as failed:
-        client.chat.completions.create(model="o4-mini", messages=[user(f"{marker} once")])
+    """With max_retries, openai retries 429s and 5xx; a Codex turn that ran a command before it
+    failed is not sent again (the command would run again)."""
+    with CodexClient(daemon="off", max_retries=2) as client, pytest.raises(openai.InternalServerError) as failed:
+        client.chat.completions.create(
+            model="o4-mini", messages=[user("[[tool:echo ran]] [[failed-after-tool]] go")], stream=stream
+        )
     assert failed.value.response.headers["x-should-retry"] == "false"
-    assert len(codex_model_server.requests) == 1
+    assert len(codex_model_server.requests) == 2  # the command's call and its follow-up, once

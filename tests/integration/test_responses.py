@@ -338,3 +338,12 @@ def test_incomplete_for_length(client: CodexClient) -> None:
     response = client.responses.create(input="long story [[incomplete]]")
     assert response.status == "incomplete"
     assert response.incomplete_details is not None and response.incomplete_details.reason == "max_output_tokens"
+
+
+def test_retries_leave_a_response_whose_turn_ran_a_command_alone(
+    codex_home: Path, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    with CodexClient(daemon="off", max_retries=2) as client, pytest.raises(openai.InternalServerError) as failed:
+        client.responses.create(model="o4-mini", input="[[tool:echo ran]] [[failed-after-tool]] go")
+    assert failed.value.response.headers["x-should-retry"] == "false"
+    assert len(codex_model_server.requests) == 2  # the command's call and its follow-up, once

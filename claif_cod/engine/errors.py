@@ -120,6 +120,8 @@ class CodexRequestTimedOut(TurnTimedOut, asyncio.TimeoutError):
     def __init__(self, method: str, seconds: float) -> None:
         self.method = method
         self.seconds = seconds
+        self.between_events = False
+        self.acted = False  # a request, not a turn's wait
         EngineError.__init__(self, f"codex app-server did not answer {method} within {seconds:g} s")
 
 

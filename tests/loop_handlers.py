@@ -1,4 +1,5 @@
-"""An approval handler as an editor writes one: it waits for an answer its own event loop gives."""
+"""Approval handlers as tests write them: one that records and answers, one that waits for an answer
+its own event loop gives, as an editor's does."""
 
 from __future__ import annotations
 
@@ -16,5 +17,15 @@ def answered_on(caller: asyncio.AbstractEventLoop, loops: list[bool]) -> Approva
         answer: asyncio.Future[Decision] = caller.create_future()
         caller.call_soon(answer.set_result, "accept")
         return await answer
+
+    return handler
+
+
+def recording(seen: list[ApprovalRequest], decision: Decision = "accept") -> ApprovalHandler:
+    """Answers ``decision`` to every question, and records each in ``seen``."""
+
+    async def handler(request: ApprovalRequest) -> Decision:
+        seen.append(request)
+        return decision
 
     return handler

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from chat_messages import patch_prompt
 from cli_harness import CLI, PtyProcess, run_cli
 from click.testing import CliRunner
 
@@ -156,8 +157,7 @@ def test_approvals_are_asked_on_the_terminal(env: dict[str, str], workdir: Path,
 
 
 def test_a_file_change_is_asked_with_its_files_and_diff(env: dict[str, str], workdir: Path) -> None:
-    patch = "*** Begin Patch\n*** Add File: notes.txt\n+first line\n*** End Patch"
-    prompt = f"[[tool:apply_patch <<'EOF'\n{patch}\nEOF]] go"
+    prompt = patch_prompt("*** Add File: notes.txt", "+first line")
     term = PtyProcess("query", "--approval", "untrusted", "--sandbox", SANDBOX, prompt, env=env, cwd=workdir)
     try:
         term.expect("Codex asks for approval")

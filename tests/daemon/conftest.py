@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from daemon_process import DaemonProcess
@@ -39,3 +41,18 @@ def daemon(daemon_env: dict[str, str], tmp_path: Path) -> Iterator[DaemonProcess
     yield process
     if process.proc is not None and process.proc.poll() is None:
         process.stop()
+
+
+@pytest.fixture
+def secure_delete_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every SQLite connection opened in this process starts with ``secure_delete`` off, as on an
+    SQLite built with upstream's default (Debian's build turns it on): what a registry frees stays
+    in the file unless the registry turns it on itself."""
+    connect = sqlite3.connect
+
+    def default_off(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)
+        conn.execute("PRAGMA secure_delete = OFF")
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", default_off)

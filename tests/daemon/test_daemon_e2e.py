@@ -13,12 +13,13 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import openai
 import pytest
-from chat_messages import user
+from chat_messages import patch_prompt, user
 from daemon_process import DaemonProcess
+from loop_handlers import recording
 
 from claif_cod import ApprovalRequest, AsyncCodexClient, CodexClient, FileChange
 from claif_cod.testing import ModelServer
@@ -124,10 +125,7 @@ def test_kill_9_and_restart_continues_the_same_thread(
 
 def test_approvals_reach_the_client_that_owns_the_turn(daemon: DaemonProcess, workdir: Path) -> None:
     seen: list[ApprovalRequest] = []
-
-    async def handler(request: ApprovalRequest) -> Literal["accept"]:
-        seen.append(request)
-        return "accept"
+    handler = recording(seen)
 
     with CodexClient(
         daemon="require", approval_policy="untrusted", sandbox_mode="workspace-write", approval_handler=handler
@@ -143,14 +141,10 @@ async def test_a_file_change_reaches_both_kinds_of_client_with_its_files(daemon:
     """The daemon forwards the files, kinds and diffs of a file change it asks about; a sync client
     (which reads the socket in its own thread) and an async one both hand them to their handler."""
     seen: list[ApprovalRequest] = []
-
-    async def handler(request: ApprovalRequest) -> Literal["accept"]:
-        seen.append(request)
-        return "accept"
+    handler = recording(seen)
 
     def ask(name: str) -> list[dict[str, str]]:
-        patch = f"*** Begin Patch\n*** Add File: {name}\n+{name} line\n*** End Patch"
-        return [user(f"[[tool:apply_patch <<'EOF'\n{patch}\nEOF]] go")]
+        return [user(patch_prompt(f"*** Add File: {name}", f"+{name} line"))]
 
     options: dict[str, Any] = dict(
         daemon="require", approval_policy="untrusted", sandbox_mode="workspace-write", approval_handler=handler

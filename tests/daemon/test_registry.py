@@ -495,17 +495,9 @@ def test_no_acknowledged_session_lost_on_kill_9(tmp_path: Path, caplog: pytest.L
     )
 
 
-def test_a_deleted_sessions_messages_leave_no_trace_in_the_file(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_deleted_sessions_messages_leave_no_trace_in_the_file(db_path: Path, secure_delete_off: None) -> None:
     """As with an SQLite built with secure_delete off (upstream's default; Debian's build turns it
     on): the registry zeroes what it frees itself."""
-    connect = sqlite3.connect
-
-    def default_off(*args: object, **kwargs: object) -> sqlite3.Connection:
-        conn = connect(*args, **kwargs)  # type: ignore[arg-type]
-        conn.execute("PRAGMA secure_delete = OFF")
-        return conn
-
-    monkeypatch.setattr(registry.sqlite3, "connect", default_off)
     store = SqliteSessionStore(db_path)
     store.put(rec("s1"), [Message("user", "SESSION-SECRET-MARK " * 50)])
     assert store.delete("s1")

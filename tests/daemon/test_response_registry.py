@@ -8,11 +8,9 @@ import sqlite3
 from pathlib import Path
 
 import msgspec
-import pytest
 
 from claif_cod.openai_compat.responses_schema import Response
 from claif_cod.openai_compat.responses_store import ResponseRecord, forgotten
-from claif_codd import response_registry
 from claif_codd.response_registry import SqliteResponseStore
 
 
@@ -72,7 +70,6 @@ def test_an_unreadable_file_is_moved_aside(tmp_path: Path) -> None:
 
 
 def test_a_schema_1_registry_gains_input_items_and_keeps_its_records(tmp_path: Path) -> None:
-    import sqlite3
 
     path = tmp_path / "responses.db"
     conn = sqlite3.connect(path)
@@ -140,16 +137,8 @@ def test_the_oldest_go_once_bodies_and_inputs_pass_max_bytes(tmp_path: Path) -> 
     reopened.close()
 
 
-def test_a_forgotten_response_leaves_no_trace_in_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_forgotten_response_leaves_no_trace_in_the_file(tmp_path: Path, secure_delete_off: None) -> None:
     """As with an SQLite built with secure_delete off (upstream's default): the registry zeroes what it frees."""
-    connect = sqlite3.connect
-
-    def default_off(*args: object, **kwargs: object) -> sqlite3.Connection:
-        conn = connect(*args, **kwargs)  # type: ignore[arg-type]
-        conn.execute("PRAGMA secure_delete = OFF")
-        return conn
-
-    monkeypatch.setattr(response_registry.sqlite3, "connect", default_off)
     path = tmp_path / "responses.db"
     store = SqliteResponseStore(path)
     secret = dataclasses.replace(record("r1"), instructions="RESPONSE-SECRET-MARK " * 50)

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import msgspec
 import pytest
+from chat_messages import patch_prompt
 from daemon_process import DaemonProcess
 
 from claif_cod.protocol import (
@@ -349,10 +350,8 @@ async def test_a_command_shows_up_as_command_execution_items(connect: Connect, w
 async def test_a_file_change_shows_its_diff_in_the_question_and_the_items(connect: Connect, workdir: Path) -> None:
     (workdir / "a.py").write_text("x = 1\n")
     client = await connect()
-    patch = "*** Begin Patch\n*** Update File: a.py\n*** Move to: b.py\n@@\n-x = 1\n+x = 2\n*** End Patch"
-    send = client.session_send(
-        "patch", f"[[tool:apply_patch <<'EOF'\n{patch}\nEOF]] go", workdir, approval_policy="untrusted"
-    )
+    patch = patch_prompt("*** Update File: a.py", "*** Move to: b.py", "@@", "-x = 1", "+x = 2")
+    send = client.session_send("patch", patch, workdir, approval_policy="untrusted")
     mark = client.send(send)
     _, message = await client.wait_for(lambda m: isinstance(m, ApprovalRequestedNotification), after=mark)
     assert isinstance(message, ApprovalRequestedNotification)

@@ -43,7 +43,7 @@ from api_guide import (
     unsupported_here,
 )
 from api_guide_responses import RESPONSES_CHECKS
-from chat_messages import user
+from chat_messages import patch_prompt, user
 
 import claif_cod.testing.pytest_plugin as codex_pytest_plugin
 from claif_cod import CodexClient
@@ -448,9 +448,8 @@ def check_approving_commands(run: Run) -> None:
             model="o4-mini", messages=[user("[[tool:touch CHANGELOG.md]] go")]
         )
         declined = run["client"].chat.completions.create(model="o4-mini", messages=[user("[[tool:rm old.log]] go")])
-        patch = "*** Begin Patch\n*** Add File: notes.txt\n+a note\n*** End Patch"
         run["client"].chat.completions.create(
-            model="o4-mini", messages=[user(f"[[tool:apply_patch <<'EOF'\n{patch}\nEOF]] go")]
+            model="o4-mini", messages=[user(patch_prompt("*** Add File: notes.txt", "+a note"))]
         )
     asked = printed.getvalue().splitlines()
     assert len(asked) == 5, asked

@@ -13,7 +13,7 @@ import openai
 import pydantic
 import pytest
 from chat_messages import user
-from loop_handlers import answered_on
+from loop_handlers import answered_on, recording
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from claif_cod import ApprovalRequest, AsyncCodexClient, CodexClient
@@ -401,10 +401,7 @@ def test_approval_requests_reach_the_clients_handler(
     codex_home: Path, workdir: Path, decision: Literal["accept", "decline"]
 ) -> None:
     seen: list[ApprovalRequest] = []
-
-    async def handler(request: ApprovalRequest) -> Literal["accept", "decline"]:
-        seen.append(request)
-        return decision
+    handler = recording(seen, decision)
 
     # workspace-write: an accepted command may write in the working directory, whatever sandbox Codex uses.
     with CodexClient(

@@ -7,16 +7,10 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
-from chat_messages import user
+from chat_messages import patch_prompt, user
+from loop_handlers import recording
 
 from claif_cod import ApprovalRequest, CodexClient, FileChange
-
-
-def patch_call(*lines: str) -> str:
-    """A message that makes the offline model run ``apply_patch`` through Codex's shell tool, which
-    Codex takes over as a file change."""
-    body = "\n".join(["*** Begin Patch", *lines, "*** End Patch"])
-    return f"[[tool:apply_patch <<'EOF'\n{body}\nEOF]] go"
 
 
 @pytest.mark.parametrize("decision", ["decline", "accept"])
@@ -24,16 +18,13 @@ def test_an_added_file_is_shown_with_its_content(
     codex_home: Path, workdir: Path, decision: Literal["accept", "decline"]
 ) -> None:
     seen: list[ApprovalRequest] = []
-
-    async def handler(request: ApprovalRequest) -> Literal["accept", "decline"]:
-        seen.append(request)
-        return decision
+    handler = recording(seen, decision)
 
     with CodexClient(
         daemon="off", approval_policy="untrusted", sandbox_mode="workspace-write", approval_handler=handler
     ) as client:
         client.chat.completions.create(
-            model="o4-mini", messages=[user(patch_call("*** Add File: notes.txt", "+first line", "+second line"))]
+            model="o4-mini", messages=[user(patch_prompt("*** Add File: notes.txt", "+first line", "+second line"))]
         )
     [request] = seen
     assert request.kind == "file_change"
@@ -45,10 +36,7 @@ def test_an_added_file_is_shown_with_its_content(
 def test_an_update_is_shown_as_a_diff(codex_home: Path, workdir: Path) -> None:
     (workdir / "a.py").write_text("x = 1\ny = 2\n")
     seen: list[ApprovalRequest] = []
-
-    async def handler(request: ApprovalRequest) -> Literal["accept"]:
-        seen.append(request)
-        return "accept"
+    handler = recording(seen)
 
     with CodexClient(
         daemon="off", approval_policy="untrusted", sandbox_mode="workspace-write", approval_handler=handler
@@ -56,7 +44,7 @@ def test_an_update_is_shown_as_a_diff(codex_home: Path, workdir: Path) -> None:
         client.chat.completions.create(
             model="o4-mini",
             messages=[
-                user(patch_call("*** Update File: a.py", "*** Move to: b.py", "@@", " x = 1", "-y = 2", "+y = 3"))
+                user(patch_prompt("*** Update File: a.py", "*** Move to: b.py", "@@", " x = 1", "-y = 2", "+y = 3"))
             ],
         )
     [request] = seen

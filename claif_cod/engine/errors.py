@@ -139,7 +139,8 @@ class InvalidRequest(EngineError):
         ``missing_required_parameter``."""
         text = str(error)
         at = _AT.search(text)
-        path = at.group(1).removeprefix("$").removeprefix(".") if at else ""
+        # msgspec marks a mapping's value as ``[...]`` (its key unnamed): the mapping is the parameter.
+        path = at.group(1).removeprefix("$").removeprefix(".").replace("[...]", "") if at else ""
         missing = _MISSING.match(text)
         if missing:
             param = f"{path}.{missing.group(1)}" if path else missing.group(1)

@@ -69,6 +69,30 @@ class ChatRequest(msgspec.Struct):
     """claif_cod's own: False offers the model only the caller's tools (no shell, patch, web search)."""
     tool_timeout: float | None = None
     """claif_cod's own: seconds a turn may wait for the results of the tool calls it returned."""
+    # Not acted on (reported, or without effect), but typed as OpenAI types them: a value of the
+    # wrong type is refused (``invalid_type``) as OpenAI refuses it, not reported as if well formed.
+    temperature: float | None = None
+    top_p: float | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    seed: int | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    logit_bias: dict[str, int] | None = None
+    functions: list[dict[str, Any]] | None = None
+    function_call: str | dict[str, Any] | None = None
+    modalities: list[str] | None = None
+    audio: dict[str, Any] | None = None
+    prediction: dict[str, Any] | None = None
+    web_search_options: dict[str, Any] | None = None
+    verbosity: str | None = None
+    service_tier: str | None = None
+    prompt_cache_key: str | None = None
+    user: str | None = None
+    metadata: dict[str, str] | None = None
+    safety_identifier: str | None = None
 
 
 HONOURED = frozenset(
@@ -234,7 +258,8 @@ def _decoded(body: bytes, memo: HistoryMemo | None) -> tuple[Iterable[str], Chat
     array = values.get("messages")
     if memo is None or array is None:
         return values.keys(), _decoder.decode(body), None
-    others = b"".join(key + values[name] + b"," for name, key in _OTHER_FIELDS.items() if name in values)
+    fields = _OTHER_FIELDS
+    others = b"".join(fields[name] + value + b"," for name, value in values.items() if name in fields)
     request = _decoder.decode(b"{" + others + b'"messages":[]}')
     messages = memo.messages(bytes(array))
     request.messages = messages.decoded
@@ -258,6 +283,10 @@ def parse_chat_request(
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
     if request.model is None:
         request.model = default_model
+    if request.stream_options is not None and not request.stream:
+        raise InvalidRequest(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.", param="stream_options"
+        )
     strict = strict if request.strict is None else request.strict
 
     ignored = [key for key in raw_keys if key not in HONOURED and key not in NO_EFFECT]

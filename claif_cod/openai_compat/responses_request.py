@@ -88,6 +88,19 @@ class ResponsesRequest(msgspec.Struct):
     builtin_tools: bool | None = None
     tool_timeout: float | None = None
     background: bool = False
+    # Not acted on (reported, or without effect), but typed as OpenAI types them: a value of the
+    # wrong type is refused (``invalid_type``) as OpenAI refuses it, not reported as if well formed.
+    temperature: float | None = None
+    top_p: float | None = None
+    top_logprobs: int | None = None
+    max_output_tokens: int | None = None
+    max_tool_calls: int | None = None
+    truncation: str | None = None
+    include: list[str] | None = None
+    service_tier: str | None = None
+    prompt_cache_key: str | None = None
+    user: str | None = None
+    safety_identifier: str | None = None
 
 
 HONOURED = frozenset(

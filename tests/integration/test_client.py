@@ -265,6 +265,25 @@ def test_unsupported_parameters_are_reported_and_strict_rejects_them(codex_home:
 
 
 @pytest.mark.parametrize(
+    ("params", "param", "code"),
+    [
+        ({"temperature": "hot"}, "temperature", "invalid_type"),
+        ({"max_tokens": "100"}, "max_tokens", "invalid_type"),
+        ({"stream_options": {"include_usage": True}}, "stream_options", None),
+    ],
+)
+def test_what_openai_refuses_is_refused_before_codex_runs(
+    client: CodexClient, codex_model_server: ModelServer, params: dict[str, Any], param: str, code: str | None
+) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="o4-mini", messages=[user("hi")], **params)
+    assert (info.value.param, info.value.code) == (param, code)
+    assert codex_model_server.requests == []
+    answer = client.chat.completions.create(model="o4-mini", messages=[user("hi")])
+    assert answer.choices[0].message.content == "Echo: hi"
+
+
+@pytest.mark.parametrize(
     ("marker", "error", "code"),
     [
         ("[[status:401]]", openai.AuthenticationError, None),

@@ -16,6 +16,7 @@ from claif_cod.openai_compat.request import (
     IGNORED,
     MAX_N,
     NO_EFFECT,
+    ChatRequest,
     ParsedRequest,
     parse_chat_request,
 )
@@ -394,10 +395,81 @@ def test_ignored_parameters_are_reported_sorted() -> None:
     assert parsed.ignored == ("functions", "max_tokens", "seed", "temperature", "top_p")
 
 
+WELL_TYPED: dict[str, Any] = {
+    "temperature": 0.5,
+    "top_p": 1,
+    "frequency_penalty": -0.5,
+    "presence_penalty": 0.5,
+    "seed": 7,
+    "max_tokens": 100,
+    "max_completion_tokens": 100,
+    "logprobs": True,
+    "top_logprobs": 2,
+    "logit_bias": {"50256": -100},
+    "functions": [{"name": "f", "parameters": {}}],
+    "function_call": "auto",
+    "modalities": ["text"],
+    "audio": {"voice": "alloy", "format": "wav"},
+    "prediction": {"type": "content", "content": "x"},
+    "web_search_options": {},
+    "verbosity": "low",
+    "service_tier": "auto",
+    "prompt_cache_key": "k",
+}
+"""One value of each known ignored parameter of the type OpenAI takes."""
+
+
 def test_every_known_ignored_parameter_is_reported() -> None:
-    every: dict[str, Any] = dict.fromkeys(IGNORED, 1)
-    parsed = parse(**every)
+    assert set(WELL_TYPED) == IGNORED
+    parsed = parse(**WELL_TYPED)
     assert parsed.ignored == tuple(sorted(IGNORED))
+
+
+def test_every_parameter_not_acted_on_is_typed() -> None:
+    # A parameter that is reported or has no effect is still checked for its type, as OpenAI checks it.
+    assert set(ChatRequest.__struct_fields__) >= IGNORED | NO_EFFECT
+
+
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [
+        ("temperature", "hot"),
+        ("top_p", True),
+        ("max_tokens", "100"),
+        ("max_completion_tokens", 1.5),
+        ("seed", "7"),
+        ("logprobs", "yes"),
+        ("logit_bias", {"50256": "ban"}),
+        ("functions", {"name": "f"}),
+        ("modalities", "text"),
+        ("service_tier", 1),
+        ("user", 42),
+        ("metadata", {"a": 1}),
+    ],
+)
+def test_a_mistyped_parameter_is_refused_not_reported(param: str, value: Any) -> None:
+    error = rejected(**{param: value})
+    assert error.code == "invalid_type"
+    assert error.param == param
+
+
+@pytest.mark.parametrize("param", sorted(IGNORED))
+def test_a_null_ignored_parameter_is_reported(param: str) -> None:
+    assert parse(**{param: None}).ignored == (param,)
+
+
+@pytest.mark.parametrize("stream", [False, None])
+def test_stream_options_without_stream_is_refused_as_openai_refuses_it(stream: bool | None) -> None:
+    fields: dict[str, Any] = {"stream_options": {"include_usage": True}}
+    if stream is not None:
+        fields["stream"] = stream
+    error = rejected(**fields)
+    assert error.param == "stream_options"
+    assert "only allowed when 'stream' is enabled" in error.message
+
+
+def test_null_stream_options_without_stream_is_accepted() -> None:
+    assert parse(stream_options=None).ignored == ()
 
 
 def test_unknown_extra_body_keys_are_reported() -> None:

@@ -49,7 +49,8 @@ class ResponseFormat(msgspec.Struct):
 
 
 class ChatRequest(msgspec.Struct):
-    """The parameters claif_cod acts on; the rest stay in the raw body and are reported."""
+    """The parameters claif_cod acts on, then the types of those it does not act on; which of those a
+    request holds is read from the raw body (and reported, unless they have no effect)."""
 
     messages: list[ChatMessage]
     model: str | None = None

@@ -70,7 +70,8 @@ _ANY_ITEM_FIELD = frozenset(field for fields in ITEM_FIELDS.values() for field i
 
 
 class ResponsesRequest(msgspec.Struct):
-    """The parameters claif_cod acts on; the rest stay in the raw body and are reported."""
+    """The parameters claif_cod acts on, then the types of those it does not act on; which of those a
+    request holds is read from the raw body (and reported, unless they have no effect)."""
 
     input: str | list[dict[str, Any]]
     model: str | None = None

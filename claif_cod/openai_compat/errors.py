@@ -81,16 +81,19 @@ class APIFailure(Exception):
 
 _TYPES = {
     400: "invalid_request_error",
-    401: "authentication_error",
-    404: "not_found_error",
-    429: "rate_limit_error",
+    401: "invalid_request_error",
+    404: "invalid_request_error",
+    429: "requests",
     500: "server_error",
     503: "server_error",
 }
+"""The ``type`` OpenAI's API gives each status: a wrong key (``invalid_api_key``) and an unknown model
+(``model_not_found``) are ``invalid_request_error`` there, a rate limit ``requests``."""
 
 
 def _status(status: int, message: str, code: str | None = None) -> APIFailure:
-    return APIFailure("status", status, ErrorDetail(message, _TYPES.get(status, "server_error"), code))
+    type_ = "insufficient_quota" if code == "insufficient_quota" else _TYPES.get(status, "server_error")
+    return APIFailure("status", status, ErrorDetail(message, type_, code))
 
 
 _MISSING_KEY = re.compile(r"Missing environment variable", re.IGNORECASE)
@@ -140,6 +143,7 @@ _STATUS_BY_TYPE = {
     "not_found_error": 404,
     "rate_limit_error": 429,
     "requests": 429,
+    "tokens": 429,
     "insufficient_quota": 429,
     "server_error": 500,
 }

@@ -136,10 +136,13 @@ def test_models_list_and_retrieve(http: HttpDaemon) -> None:
 
 def test_errors_raise_openai_classes(http: HttpDaemon) -> None:
     client = http.client()
-    with pytest.raises(openai.AuthenticationError):
+    with pytest.raises(openai.AuthenticationError) as unauthorized:
         client.chat.completions.create(model="o4-mini", messages=[user("[[status:401:invalid_api_key]] hi")])
-    with pytest.raises(openai.RateLimitError):
+    with pytest.raises(openai.RateLimitError) as limited:
         client.chat.completions.create(model="o4-mini", messages=[user("[[status:429:rate_limit_exceeded]] hi")])
+    # The error types OpenAI's API gives (not "authentication_error" or "rate_limit_error").
+    assert (unauthorized.value.type, unauthorized.value.code) == ("invalid_request_error", "invalid_api_key")
+    assert (limited.value.type, limited.value.code) == ("requests", "rate_limit_exceeded")
     with pytest.raises(openai.BadRequestError, match="messages must not be empty"):
         client.chat.completions.create(model="o4-mini", messages=[])
     with pytest.raises(openai.BadRequestError, match="strict mode"):
@@ -352,8 +355,9 @@ def test_bearer_token_is_required_when_configured(daemon_env: dict[str, str], tm
     try:
         http = HttpDaemon(process, workdir)
         for wrong in ("unused", "s3cret-tokenX"):
-            with pytest.raises(openai.AuthenticationError):
+            with pytest.raises(openai.AuthenticationError) as info:
                 http.client(api_key=wrong).models.list()
+            assert (info.value.type, info.value.code) == ("invalid_request_error", "invalid_api_key")  # OpenAI's
         reply = http.client(api_key="s3cret-token").chat.completions.create(model="o4-mini", messages=[user("t")])
         assert reply.choices[0].message.content == "Echo: t"
         assert "s3cret" not in process.log.read_text()

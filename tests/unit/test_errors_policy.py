@@ -13,7 +13,7 @@ def test_model_not_found_is_a_404_with_openais_code() -> None:
     assert (failure.kind, failure.status, failure.detail.type, failure.detail.code) == (
         "status",
         404,
-        "not_found_error",
+        "invalid_request_error",
         "model_not_found",
     )
     assert failure.detail.message == "The model `gpt-9` does not exist"

@@ -66,7 +66,7 @@ def _token_refusal(request: web.Request, token: str) -> web.Response | None:
     return error_response(
         401,
         "a valid bearer token is required",
-        "authentication_error",
+        "invalid_request_error",
         "invalid_api_key",
         headers={"WWW-Authenticate": "Bearer"},
     )

@@ -31,7 +31,8 @@ MAX_VALUE_CHARS = 300
 MAX_TRACEBACK_CHARS = 16_000
 
 
-def _cap_strings(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def cap_strings(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A structlog processor; the daemon's handler also runs it on other libraries' records."""
     for key, value in event_dict.items():
         limit = MAX_TRACEBACK_CHARS if key == "exception" else MAX_VALUE_CHARS
         if isinstance(value, str) and len(value) > limit:
@@ -42,7 +43,7 @@ def _cap_strings(_logger: Any, _method: str, event_dict: MutableMapping[str, Any
 _PROCESSORS: list[Any] = [
     structlog.stdlib.filter_by_level,
     structlog.processors.format_exc_info,
-    _cap_strings,
+    cap_strings,
     _rename_reserved,
     structlog.stdlib.render_to_log_kwargs,
 ]

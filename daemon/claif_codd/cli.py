@@ -18,6 +18,7 @@ import click
 import msgspec
 import structlog
 
+from claif_cod._log import cap_strings
 from claif_cod._version import __version__
 from claif_cod.engine.idle import DEFAULT_THREAD_IDLE_TIMEOUT_S
 from claif_cod.protocol import (
@@ -57,6 +58,7 @@ def configure_logging(fmt: str, level: str) -> None:
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
             foreign_pre_chain=[
                 structlog.stdlib.ExtraAdder(),  # our loggers pass their key-values as `extra`
+                cap_strings,  # ours are capped already; other libraries' messages may hold a client's strings
                 structlog.stdlib.add_log_level,
                 structlog.stdlib.add_logger_name,
                 structlog.processors.TimeStamper(fmt="iso"),

@@ -36,3 +36,24 @@ def test_a_debug_record_reaches_logging_only_when_debug_is_on(
         log.debug("loud.event", n=2)
     [record] = caplog.records
     assert record.n == 2 and record.request == 3 and ran == ["chain"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_the_daemons_log_caps_other_libraries_strings_too(fmt: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A library's message may hold a client's string (a request line, a header): it is cut as ours are."""
+    from claif_cod._log import MAX_VALUE_CHARS
+    from claif_codd.cli import configure_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure_logging(fmt, "info")
+        logging.getLogger("aiohttp.server").warning("bad request line %s", "A" * 5000)
+        get_logger("claif_cod.test_log_cap").warning("our.event", value="B" * 5000)
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    err = capsys.readouterr().err
+    for letter in "AB":
+        assert letter * (MAX_VALUE_CHARS // 2) in err and letter * (MAX_VALUE_CHARS + 1) not in err
+    assert err.count("chars)") == 2

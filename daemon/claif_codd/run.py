@@ -23,6 +23,9 @@ EXIT_STATE_UNUSABLE = 78
 """``EX_CONFIG``: the state directory or registry cannot be used (the message says how to fix it)."""
 
 
+_MOVE_IT = "move it away or point --state-dir (or CLAIF_COD_STATE_DIR) elsewhere"
+
+
 def _fail(message: str, code: int) -> NoReturn:
     log.error("daemon.start_failed", error=message)
     print(f"claif-codd: {message}", file=sys.stderr)
@@ -49,14 +52,14 @@ async def serve(config: DaemonConfig, notifier: systemd.SystemdNotifier) -> None
         store = SqliteSessionStore(registry)
     except (sqlite3.Error, OSError, RegistrySchemaError) as exc:
         await daemon.shutdown()  # removes the socket it bound
-        _fail(f"session registry {registry} cannot be opened: {exc}", EXIT_STATE_UNUSABLE)
+        _fail(f"session registry {registry} cannot be opened: {exc}; {_MOVE_IT}", EXIT_STATE_UNUSABLE)
     daemon.engine.sessions = store
     try:
         responses = SqliteResponseStore(response_registry)
     except (sqlite3.Error, OSError) as exc:
         store.close()
         await daemon.shutdown()
-        _fail(f"response registry {response_registry} cannot be opened: {exc}", EXIT_STATE_UNUSABLE)
+        _fail(f"response registry {response_registry} cannot be opened: {exc}; {_MOVE_IT}", EXIT_STATE_UNUSABLE)
     daemon.responses.store = responses
     http = f" and {daemon.http.url}" if daemon.http is not None else ""
     # What exists now (modules, classes, the engine) lives as long as the daemon: the collector's

@@ -7,8 +7,10 @@ Real daemon processes, real Codex, the offline model; the socket client is the p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -54,6 +56,7 @@ from claif_cod.protocol import (
 )
 from claif_cod.testing import ModelServer
 from claif_cod.testing.codex_home import write_codex_home
+from claif_codd.registry import SCHEMA_VERSION
 
 pytestmark = [pytest.mark.codex, pytest.mark.timeout(120)]
 
@@ -252,6 +255,34 @@ def test_unusable_state_stops_serve_before_it_binds_with_one_line_naming_the_pat
     assert str(named) in line and ("move it away" in line or "--state-dir" in line), done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     assert not socket_path.exists()  # it never bound
+
+
+def test_a_registry_from_a_newer_daemon_stops_serve_with_one_line_and_no_socket(
+    daemon_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Found only once the socket is bound (only its owner may open the registry): the socket goes again."""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    registry = state / "sessions.db"
+    with contextlib.closing(sqlite3.connect(registry)) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        db.commit()
+    socket_path = Path(daemon_env["CLAIF_COD_SOCKET"])
+    done = subprocess.run(
+        [sys.executable, "-m", "claif_codd", "serve", "--socket", str(socket_path), "--state-dir", str(state)],
+        env=daemon_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 78, done
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("claif-codd:")]
+    assert str(registry) in line and "move it away" in line and "--state-dir" in line, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert not socket_path.exists()
+    with contextlib.closing(sqlite3.connect(registry)) as db:  # refused, not discarded
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION + 1,)
 
 
 # --- 8. logs an attacker cannot fill ---------------------------------------------------------------------------

@@ -67,8 +67,8 @@ APPROVAL_HEADER = "X-Claif-Cod-Approval-Policy"
 TIMEOUT_HEADER = "X-Stainless-Read-Timeout"
 ANSWER_EARLY_S = 0.5
 """The turn ends this much (at most a tenth of it) before the SDK's read timeout: its caller then
-gets the 504, which is not retried (the turn ran), instead of giving up itself and sending the
-request again."""
+gets the 504 from a turn already stopped, instead of giving up itself while the turn still runs
+(the SDK retries either, unless the turn acted: ``x-should-retry: false``)."""
 UNTRACKED_PATHS = frozenset({"/healthz"})
 """Requests that never hold up a drain."""
 CLOSE_TIMEOUT_S = 5.0

@@ -103,6 +103,9 @@ def test_unparsable_request_gets_an_openai_error_and_one_warning(http: HttpDaemo
         warnings = parse_warnings(http.process)
         assert len(warnings) == 1, warnings
         assert warnings[0]["level"] == "warning" and warnings[0]["status"] == status, warnings
+        # named as every answer is, and its warning with it
+        assert answer.headers["x-request-id"].startswith("req_"), answer.headers
+        assert warnings[0]["request"] == answer.headers["x-request-id"], warnings
         records = log_records(http.process)
         assert all(r["level"] not in ("error", "critical") for r in records), records
         assert all("exception" not in r and "Traceback" not in json.dumps(r) for r in records), records
@@ -158,6 +161,8 @@ def test_a_body_that_breaks_after_its_handler_began_reading_is_a_400_too(http: H
     head, _, body = received.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400 ") and b"application/json" in head, received
     assert json.loads(body)["error"]["code"] == "malformed_request", body
+    [warning] = parse_warnings(http.process)  # one id, in the answer and in its warning
+    assert f"x-request-id: {warning['request']}".encode() in head.lower(), received
     warnings = parse_warnings(http.process)
     assert len(warnings) == 1 and warnings[0]["status"] == 400, warnings
     assert all(r["level"] not in ("error", "critical") for r in log_records(http.process))

@@ -53,7 +53,7 @@ from claif_cod.transport.backend import (
 )
 from claif_codd.http.guard import make_guard
 from claif_codd.http.parse_errors import JsonErrorRunner, unparsable
-from claif_codd.http.responses import error_response, failure_event, failure_response, json_response
+from claif_codd.http.responses import error_response, failure_event, failure_response, json_response, new_request_id
 from claif_codd.http.settings import HttpSettings
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ class HttpEndpoint:
         """Every failure as an OpenAI error body; in-flight requests tracked for the drain."""
         task: asyncio.Task[object] | None = asyncio.current_task()
         tracked = task is not None and request.path not in UNTRACKED_PATHS
-        request_id = f"req_{os.urandom(12).hex()}"
+        request_id = new_request_id()
         naming = _request_id.set(request_id)
         if tracked:
             assert task is not None
@@ -169,7 +169,7 @@ class HttpEndpoint:
             status = response.status
             return _named(response, request_id)
         except web.RequestPayloadError as exc:  # a body that broke after its handler began reading it
-            response = unparsable(request, 400, str(exc))
+            response = unparsable(request, 400, str(exc), request_id)
             status = response.status
             return _named(response, request_id)
         except web.HTTPException as exc:

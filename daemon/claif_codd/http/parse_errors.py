@@ -19,7 +19,7 @@ from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import _ErrInfo
 
 from claif_cod._log import MAX_VALUE_CHARS, get_logger
-from claif_codd.http.responses import error_response
+from claif_codd.http.responses import error_response, new_request_id
 
 log = get_logger("claif_codd.http")
 
@@ -35,14 +35,22 @@ def described(reason: str) -> str:
     return _QUOTED.sub("", " ".join(reason.split())) or "unreadable request"
 
 
-def unparsable(request: web.BaseRequest, status: int, reason: str) -> web.Response:
+def unparsable(request: web.BaseRequest, status: int, reason: str, request_id: str | None = None) -> web.Response:
     """The answer to a request we could not read, logged once as a warning (it is the client's fault).
-    The client is told aiohttp's whole reason, its own bytes included; the log keeps only what went wrong."""
+    The client is told aiohttp's whole reason, its own bytes included; the log keeps only what went wrong.
+    ``request_id``: the one the middleware gave a request it began to handle, else a new one."""
+    request_id = request_id or new_request_id()
     reason = " ".join(reason.split())[:MAX_VALUE_CHARS]
     code = "request_header_too_large" if status == 431 else "malformed_request"
-    log.warning("http.unparsable_request", status=status, reason=described(reason), peer=request.remote)
+    log.warning(
+        "http.unparsable_request", request=request_id, status=status, reason=described(reason), peer=request.remote
+    )
     response = error_response(
-        status, f"claif-codd could not parse this HTTP request: {reason}", "invalid_request_error", code
+        status,
+        f"claif-codd could not parse this HTTP request: {reason}",
+        "invalid_request_error",
+        code,
+        {"x-request-id": request_id},
     )
     response.force_close()  # what follows on the connection cannot be trusted to start a new request
     return response
@@ -71,18 +79,20 @@ class JsonErrorHandler(web.RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
+        request_id = new_request_id()
         if status >= 500:  # a handler raised something unexpected, or timed out: our bug, not the client's
-            log.error("http.handler_failed", status=status, exc_info=exc)
+            log.error("http.handler_failed", request=request_id, status=status, exc_info=exc)
         if request.writer.output_size > 0:  # as aiohttp: the answer has begun, the connection is broken
             raise ConnectionError("the response had begun; cannot send an error instead")
         if status >= 500:
-            response = error_response(status, "claif-codd failed to answer this request; see its log", "server_error")
+            message = "claif-codd failed to answer this request; see its log"
+            response = error_response(status, message, "server_error", headers={"x-request-id": request_id})
             response.force_close()
             return response
         if isinstance(exc, LineTooLong):
             status = 431
         reason = exc.message if isinstance(exc, HttpProcessingError) else message or "bad request"
-        return unparsable(request, status, reason)
+        return unparsable(request, status, reason, request_id)
 
 
 class _Server(web.Server):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import msgspec
 from aiohttp import web
 
@@ -12,6 +14,11 @@ _encoder = msgspec.json.Encoder()
 
 _STATUS_BY_KIND = {"connection": 502, "timeout": 504}
 """In-process these are exceptions; over HTTP, a gateway status (which ``openai`` retries)."""
+
+
+def new_request_id() -> str:
+    """What names an answer (``x-request-id``, as OpenAI's answers carry it) and its log line."""
+    return f"req_{os.urandom(12).hex()}"
 
 
 def json_response(body: bytes, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

@@ -286,7 +286,8 @@ def test_approval_by_confirm_accepted_runs_the_command(daemon: DaemonProcess, pr
     )
 
     [confirm] = report["confirms"]
-    assert confirm["choices"] == "&Accept\n&Accept for session\n&Decline\n&Cancel"
+    # each button its own key ("a" for both Accepts would always pick the first)
+    assert confirm["choices"] == "&Accept\nAccept for &session\n&Decline\n&Cancel"
     assert confirm["msg"].startswith("Codex wants to run: ") and "touch x.txt" in confirm["msg"]
     assert report["selects"] == []
     [turn] = report["turns"]

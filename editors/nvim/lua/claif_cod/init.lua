@@ -102,6 +102,14 @@ local DECISION_LABELS = {
   decline = "Decline",
   cancel = "Cancel",
 }
+-- confirm()'s buttons: "&" marks each one's key, and no two may share one (confirm() takes the first
+-- button whose key was typed).
+local DECISION_BUTTONS = {
+  accept = "&Accept",
+  acceptForSession = "Accept for &session",
+  decline = "&Decline",
+  cancel = "&Cancel",
+}
 
 local function approval_question(params)
   local kind = params.kind
@@ -160,8 +168,7 @@ local function on_approval(params)
   if M.config.approval_ui == "confirm" then
     local labels = {}
     for i, decision in ipairs(decisions) do
-      local label = DECISION_LABELS[decision] or decision
-      labels[i] = "&" .. label
+      labels[i] = DECISION_BUTTONS[decision] or decision
     end
     local choice = vim.fn.confirm(question, table.concat(labels, "\n"), 0, "Question")
     answer(decisions[choice])
@@ -384,9 +391,7 @@ function M.interrupt()
   end)
 end
 
---- Forget this project's session (session.close): the next :ClaifAsk starts a new Codex thread,
---- with the current setup() options (a running session keeps the sandbox and approval policy it
---- was started with).
+--- Forget this project's session (session.close): the next :ClaifAsk starts a new Codex thread.
 function M.reset()
   local session = M.session_name()
   M.connect(function(err, conn)

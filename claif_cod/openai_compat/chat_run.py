@@ -11,6 +11,8 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Literal
 
+import msgspec
+
 from claif_cod._log import get_logger
 from claif_cod.engine import wire_items
 from claif_cod.engine.config import ProcessKey
@@ -121,6 +123,8 @@ class ChatRun:
         self.created = int(time.time())
         self.model = parsed.request.model or "codex-default"
         self.deadline = None if options.timeout is None else time.monotonic() + options.timeout
+        stream_options = parsed.request.stream_options
+        self._with_usage = stream_options is not None and stream_options.include_usage
 
     async def _sources(self) -> list[_Source]:
         """A suspended turn these tool results answer, a replay for a retried request, else threads."""
@@ -328,8 +332,7 @@ class ChatRun:
             if r.interrupted:
                 finish.interrupted = True
             yield finish
-        stream_options = self.parsed.request.stream_options
-        if stream_options is not None and stream_options.include_usage:
+        if self._with_usage:
             yield self._chunk([], usage=Usage.from_turns([r.usage for r in results]))
 
     async def _merged(self, handles: list[_Source], results: list[_ChoiceResult]) -> AsyncGenerator[_Piece, None]:
@@ -358,5 +361,9 @@ class ChatRun:
 
     def _chunk(self, choices: list[ChunkChoice], usage: Usage | None = None) -> ChatCompletionChunk:
         return ChatCompletionChunk(
-            id=self.completion_id, created=self.created, model=self.model, choices=choices, usage=usage
+            id=self.completion_id,
+            created=self.created,
+            model=self.model,
+            choices=choices,
+            usage=usage if self._with_usage else msgspec.UNSET,
         )

@@ -84,7 +84,8 @@ class ChatCompletionChunk(msgspec.Struct):
     created: int
     model: str
     choices: list[ChunkChoice]
-    usage: Usage | None = None
+    usage: Usage | msgspec.UnsetType | None = msgspec.UNSET
+    """As OpenAI sends it: only with ``stream_options.include_usage``, ``null`` on every chunk but the last."""
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
     system_fingerprint: None = None
     interrupted: bool | msgspec.UnsetType = msgspec.UNSET

@@ -185,6 +185,20 @@ def test_stream_chunks_and_usage(client: CodexClient) -> None:
     assert len({c.id for c in chunks}) == 1
 
 
+@pytest.mark.parametrize("include_usage", [False, True])
+def test_chunks_carry_usage_as_openais_do(client: CodexClient, include_usage: bool) -> None:
+    """OpenAI sends ``usage`` only with ``include_usage``: ``null`` on each chunk but the last."""
+    extra: dict[str, Any] = {"stream_options": {"include_usage": True}} if include_usage else {}
+    with client.chat.completions.with_streaming_response.create(
+        model="o4-mini", messages=[user("a b")], stream=True, **extra
+    ) as response:
+        chunks = [json.loads(line[6:]) for line in response.iter_lines() if line.startswith("data: {")]
+    if include_usage:
+        assert [chunk["usage"] is None for chunk in chunks] == [True] * (len(chunks) - 1) + [False]
+    else:
+        assert chunks and all("usage" not in chunk for chunk in chunks)
+
+
 def test_n_runs_independent_threads_each_with_its_own_continuation(
     client: CodexClient, codex_model_server: ModelServer
 ) -> None:

@@ -228,6 +228,24 @@ async def test_a_session_whose_rollout_is_gone_goes_on_seeded_with_its_history(
 # --- 6. unusable state at start-up -----------------------------------------------------------------------------
 
 
+def serve_refused(daemon_env: dict[str, str], state: Path) -> str:
+    """``claif-codd serve`` on ``state`` exits 78 with one line, no traceback and no socket left: that line."""
+    socket_path = Path(daemon_env["CLAIF_COD_SOCKET"])
+    done = subprocess.run(
+        [sys.executable, "-m", "claif_codd", "serve", "--socket", str(socket_path), "--state-dir", str(state)],
+        env=daemon_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 78, done
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("claif-codd:")]
+    assert "Traceback" not in done.stderr, done.stderr
+    assert not socket_path.exists()
+    return line
+
+
 @pytest.mark.parametrize(
     "fault", ["registry is a directory", "response registry is a directory", "state dir is a file"]
 )
@@ -241,20 +259,8 @@ def test_unusable_state_stops_serve_before_it_binds_with_one_line_naming_the_pat
     else:
         state.write_text("not a directory")
         named = state
-    socket_path = Path(daemon_env["CLAIF_COD_SOCKET"])
-    done = subprocess.run(
-        [sys.executable, "-m", "claif_codd", "serve", "--socket", str(socket_path), "--state-dir", str(state)],
-        env=daemon_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 78, done
-    [line] = [line for line in done.stderr.splitlines() if line.startswith("claif-codd:")]
-    assert str(named) in line and ("move it away" in line or "--state-dir" in line), done.stderr
-    assert "Traceback" not in done.stderr, done.stderr
-    assert not socket_path.exists()  # it never bound
+    line = serve_refused(daemon_env, state)
+    assert str(named) in line and ("move it away" in line or "--state-dir" in line), line
 
 
 def test_a_registry_from_a_newer_daemon_stops_serve_with_one_line_and_no_socket(
@@ -267,20 +273,8 @@ def test_a_registry_from_a_newer_daemon_stops_serve_with_one_line_and_no_socket(
     with contextlib.closing(sqlite3.connect(registry)) as db:
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
         db.commit()
-    socket_path = Path(daemon_env["CLAIF_COD_SOCKET"])
-    done = subprocess.run(
-        [sys.executable, "-m", "claif_codd", "serve", "--socket", str(socket_path), "--state-dir", str(state)],
-        env=daemon_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 78, done
-    [line] = [line for line in done.stderr.splitlines() if line.startswith("claif-codd:")]
-    assert str(registry) in line and "move it away" in line and "--state-dir" in line, done.stderr
-    assert "Traceback" not in done.stderr, done.stderr
-    assert not socket_path.exists()
+    line = serve_refused(daemon_env, state)
+    assert str(registry) in line and "move it away" in line and "--state-dir" in line, line
     with contextlib.closing(sqlite3.connect(registry)) as db:  # refused, not discarded
         assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION + 1,)
 

@@ -5,8 +5,11 @@ client's own Codex process and event loop, so that only the client differs) and 
 ``CodexClient(daemon="off")`` turn, alternating which goes first.  The client's turn is cut at
 points observed by wrapping a few functions of this process (nothing in claif_cod is changed):
 
-``to the engine``    ``create()`` called → the engine loop starts the dispatch
-``to turn/start``    → ``turn/start`` is written to Codex (parsing, warm-thread lookup, start)
+``to the engine``    ``create()`` called → the engine loop starts the dispatch; finer: → the task handed
+                     to the engine loop (openai's arguments checked and encoded), → the loop
+                     woken, → the dispatch begun
+``to turn/start``    → ``turn/start`` is written to Codex; finer: → the request parsed, → the warm
+                     thread found by the history's hash, → ``turn/start`` sent
 ``codex``            → ``turn/completed`` is read (what the raw floor measures, give or take)
 ``to reply``         → the reply body is ready on the loop thread
 ``hop out``          → the caller's thread has the reply
@@ -45,8 +48,9 @@ from openai.types.chat import ChatCompletionChunk
 from raw_app_server import RawAppServer
 
 from claif_cod import CodexClient
-from claif_cod.engine import appserver
-from claif_cod.transport import httpx_transport
+from claif_cod.engine import appserver, threads
+from claif_cod.openai_compat import service
+from claif_cod.transport import httpx_transport, loop_thread
 
 STAGES = ("to the engine", "to turn/start", "codex", "to reply", "hop out", "openai object")
 STREAM_STAGES = (
@@ -58,6 +62,12 @@ STREAM_STAGES = (
     "create() returns",
     "1st chunk out",
 )
+FINE_STAGES = (
+    ("to the engine", ("hand-over", "loop woken", "dispatch begun")),
+    ("to turn/start", ("request parsed", "warm thread found", "turn/start sent")),
+)
+FINE_KEYS = ("hand-over", "begin", "loop", "parsed", "thread found", "turn/start")
+"""The marks that cut ``to the engine`` and ``to turn/start`` finer, in order."""
 marks: dict[str, float] = {}
 
 
@@ -100,9 +110,47 @@ def instrument() -> None:
 
     appserver.AppServer.request = timed_request  # type: ignore[method-assign]
     appserver.AppServer._dispatch = timed_dispatch  # type: ignore[method-assign]
+    _instrument_fine()
 
 
-def client_turn(client: CodexClient, chat: Chat) -> tuple[float, list[float]]:
+def _instrument_fine() -> None:
+    """The marks of :data:`FINE_KEYS` (each turn's first: an early dispatch hands over once)."""
+    start_task = loop_thread.LoopThread._start
+
+    def timed_start(self: loop_thread.LoopThread, start: Any, *args: Any) -> Any:
+        marks.setdefault("hand-over", time.perf_counter())
+
+        def begin() -> Any:
+            marks.setdefault("begin", time.perf_counter())
+            return start()
+
+        return start_task(self, begin, *args)
+
+    parse = service.parse_chat_request  # type: ignore[attr-defined]
+
+    def timed_parse(*args: Any, **kwargs: Any) -> Any:
+        parsed = parse(*args, **kwargs)
+        marks.setdefault("parsed", time.perf_counter())
+        return parsed
+
+    open_conversation = threads.Threads.open_conversation
+
+    async def timed_open(self: threads.Threads, *args: Any, **kwargs: Any) -> Any:
+        found = await open_conversation(self, *args, **kwargs)
+        marks.setdefault("thread found", time.perf_counter())
+        return found
+
+    loop_thread.LoopThread._start = timed_start  # type: ignore[method-assign,assignment]
+    service.parse_chat_request = timed_parse  # type: ignore[attr-defined]
+    threads.Threads.open_conversation = timed_open  # type: ignore[method-assign]
+
+
+def fine_cuts(start: float) -> list[float]:
+    cuts = [start, *(marks[k] for k in FINE_KEYS)]
+    return [(b - a) * 1000 for a, b in itertools.pairwise(cuts)]
+
+
+def client_turn(client: CodexClient, chat: Chat) -> tuple[float, list[float], list[float]]:
     chat.ask()
     marks.clear()
     start = time.perf_counter()
@@ -111,7 +159,7 @@ def client_turn(client: CodexClient, chat: Chat) -> tuple[float, list[float]]:
     chat.answer(completion.choices[0].message.content or "")
     keys = ("loop", "turn/start", "turn/completed", "loop done", "settled")
     cuts = [start, *(marks[k] for k in keys), end]
-    return elapsed_ms(start), [(b - a) * 1000 for a, b in itertools.pairwise(cuts)]
+    return elapsed_ms(start), [(b - a) * 1000 for a, b in itertools.pairwise(cuts)], fine_cuts(start)
 
 
 class StreamedText:
@@ -128,7 +176,7 @@ class StreamedText:
             self.parts.append(content)
 
 
-def client_stream_turn(client: CodexClient, chat: Chat) -> tuple[float, list[float]]:
+def client_stream_turn(client: CodexClient, chat: Chat) -> tuple[float, list[float], list[float]]:
     chat.ask()
     marks.clear()
     start = time.perf_counter()
@@ -143,7 +191,7 @@ def client_stream_turn(client: CodexClient, chat: Chat) -> tuple[float, list[flo
     assert first is not None
     keys = ("loop", "turn/start", "delta", "loop done", "settled")
     cuts = [start, *(marks[k] for k in keys), created, first]
-    return (first - start) * 1000, [(b - a) * 1000 for a, b in itertools.pairwise(cuts)]
+    return (first - start) * 1000, [(b - a) * 1000 for a, b in itertools.pairwise(cuts)], fine_cuts(start)
 
 
 def run_size(size: int, turns: int, raw: RawAppServer, client: CodexClient, stream: bool, pace: int, big: bool) -> None:
@@ -152,19 +200,21 @@ def run_size(size: int, turns: int, raw: RawAppServer, client: CodexClient, stre
     floor: list[float] = []
     ours: list[float] = []
     stages: list[list[float]] = []
+    fine: list[list[float]] = []
     for round_no in range(turns + 1):
         ours_first = round_no % 2 == 1
         ours_turn = client_stream_turn if stream else client_turn
         if ours_first:
-            total, cut = ours_turn(client, our_chat)
+            total, cut, finer = ours_turn(client, our_chat)
         raw_result = raw.turn(thread, raw_chat.ask())
         raw_chat.answer(raw_result.reply)
         if not ours_first:
-            total, cut = ours_turn(client, our_chat)
+            total, cut, finer = ours_turn(client, our_chat)
         if round_no > 0:  # round 0 seeds the threads
             floor.append(raw_result.first_delta_ms if stream else raw_result.total_ms)
             ours.append(total)
             stages.append(cut)
+            fine.append(finer)
     m = statistics.median
     what = "first token" if stream else "turn"
     print(
@@ -174,8 +224,12 @@ def run_size(size: int, turns: int, raw: RawAppServer, client: CodexClient, stre
     )
     names = STREAM_STAGES if stream else STAGES
     per_stage = {name: m(samples) for name, samples in zip(names, zip(*stages, strict=True), strict=True)}
+    fine_medians = iter([m(samples) for samples in zip(*fine, strict=True)])
+    parts = dict(FINE_STAGES)
     for name, value in per_stage.items():
         print(f"  {name:<16} {value:8.3f} ms")
+        for part in parts.get(name, ()):
+            print(f"    {part:<18} {next(fine_medians):6.3f} ms")
     print(f"  {'all but codex':<16} {sum(v for n, v in per_stage.items() if n != 'codex'):8.3f} ms")
 
 

@@ -79,21 +79,18 @@ class APIFailure(Exception):
         return cls("connection", 0, ErrorDetail(message, "connection_error"))
 
 
-_TYPES = {
-    400: "invalid_request_error",
-    401: "invalid_request_error",
-    404: "invalid_request_error",
-    429: "requests",
-    500: "server_error",
-    503: "server_error",
-}
-"""The ``type`` OpenAI's API gives each status: a wrong key (``invalid_api_key``) and an unknown model
-(``model_not_found``) are ``invalid_request_error`` there, a rate limit ``requests``."""
+def _error_type(status: int, code: str | None) -> str:
+    """The ``type`` OpenAI's API gives an error: a client's fault (a wrong key, an unknown model) is
+    ``invalid_request_error``, a rate limit ``requests``, a spent quota ``insufficient_quota``."""
+    if code == "insufficient_quota":
+        return code
+    if status == 429:
+        return "requests"
+    return "server_error" if status >= 500 else "invalid_request_error"
 
 
 def _status(status: int, message: str, code: str | None = None) -> APIFailure:
-    type_ = "insufficient_quota" if code == "insufficient_quota" else _TYPES.get(status, "server_error")
-    return APIFailure("status", status, ErrorDetail(message, type_, code))
+    return APIFailure("status", status, ErrorDetail(message, _error_type(status, code), code))
 
 
 _MISSING_KEY = re.compile(r"Missing environment variable", re.IGNORECASE)

@@ -150,6 +150,14 @@ CASES: dict[str, Case] = {
         None,
         "not here",
     ),
+    "other client-side http status": Case(
+        TurnFailed("not for you", {"httpConnectionFailed": {"httpStatusCode": 403}}),
+        "status",
+        403,
+        "invalid_request_error",
+        None,
+        "not for you",
+    ),
     "unknown turn failure": Case(
         TurnFailed("scripted failure", "other"), "status", 500, "server_error", None, "scripted failure"
     ),

@@ -9,6 +9,7 @@ they are listed as sent, images included, and go when the response is deleted.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import msgspec
@@ -39,6 +40,12 @@ _encoder = msgspec.json.Encoder()
 
 def input_items(request_input: str | list[dict[str, Any]]) -> bytes:
     """The JSON array to store for a request whose ``input`` is ``request_input`` (already validated)."""
+    return _encoder.encode(listed_items(request_input))
+
+
+def listed_items(request_input: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``request_input`` (already validated) as OpenAI lists items: each with its ``type``, an ``id``
+    (the caller's, or a new one) and a ``status``, a message's text as content parts."""
     if isinstance(request_input, str):
         request_input = [{"role": "user", "content": request_input}]
     items = []
@@ -56,32 +63,37 @@ def input_items(request_input: str | list[dict[str, Any]]) -> bytes:
         item.setdefault("id", f"{_ID_PREFIX.get(kind, 'item')}_{os.urandom(16).hex()}")
         item.setdefault("status", "completed")
         items.append(item)
-    return _encoder.encode(items)
+    return items
 
 
 def page(stored: bytes, *, after: str | None, limit: int | None, order: str | None) -> bytes:
-    """One page of ``stored`` items, as OpenAI pages them: ``order`` ``desc`` (default) lists the newest first."""
+    """One page of a response's ``stored`` input items (a JSON array)."""
+    items = _items_decoder.decode(stored)
+    return page_of([(_id_decoder.decode(item).id, item) for item in items], after=after, limit=limit, order=order)
+
+
+def page_of(
+    items: Sequence[tuple[str, bytes | msgspec.Raw]], *, after: str | None, limit: int | None, order: str | None
+) -> bytes:
+    """One page of ``items`` (each item's id and JSON, oldest first), as OpenAI pages a list:
+    ``order`` ``desc`` (default) lists the newest first, ``after`` names the item before the page."""
     limit = DEFAULT_LIMIT if limit is None else limit
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidRequest(f"limit must be between 1 and {MAX_LIMIT}", param="limit")
     if order not in (None, "asc", "desc"):
         raise InvalidRequest("order must be 'asc' or 'desc'", param="order")
-    items = _items_decoder.decode(stored)
-    ids = [_id_decoder.decode(item).id for item in items]
-    if order != "asc":
-        items.reverse()
-        ids.reverse()
+    ordered = list(items) if order == "asc" else list(reversed(items))
+    ids = [item_id for item_id, _ in ordered]
     start = 0
     if after is not None:
         if after not in ids:
-            raise InvalidRequest(f"No input item with id '{after}' in this response.", param="after")
+            raise InvalidRequest(f"No item with id '{after}' in this list.", param="after")
         start = ids.index(after) + 1
-    chosen = items[start : start + limit]
-    chosen_ids = ids[start : start + limit]
+    chosen = ordered[start : start + limit]
     listing = ResponseItemList(
-        data=chosen,
-        first_id=chosen_ids[0] if chosen_ids else None,
-        last_id=chosen_ids[-1] if chosen_ids else None,
-        has_more=start + limit < len(items),
+        data=[body if isinstance(body, msgspec.Raw) else msgspec.Raw(body) for _, body in chosen],
+        first_id=chosen[0][0] if chosen else None,
+        last_id=chosen[-1][0] if chosen else None,
+        has_more=start + limit < len(ordered),
     )
     return _encoder.encode(listing)

@@ -69,6 +69,10 @@ ITEM_FIELDS = {
 _ANY_ITEM_FIELD = frozenset(field for fields in ITEM_FIELDS.values() for field in fields)
 
 
+class ConversationRef(msgspec.Struct):
+    id: str
+
+
 class ResponsesRequest(msgspec.Struct):
     """The parameters claif_cod acts on, then the types of those it does not act on; which of those a
     request holds is read from the raw body (and reported, unless they have no effect)."""
@@ -77,6 +81,7 @@ class ResponsesRequest(msgspec.Struct):
     model: str | None = None
     instructions: str | None = None
     previous_response_id: str | None = None
+    conversation: str | ConversationRef | None = None
     stream: bool = False
     text: TextConfig | None = None
     reasoning: ReasoningConfig | None = None
@@ -110,6 +115,7 @@ HONOURED = frozenset(
         "model",
         "instructions",
         "previous_response_id",
+        "conversation",
         "stream",
         "text",
         "reasoning",
@@ -169,8 +175,20 @@ class ParsedResponses(msgspec.Struct):
 
 _decoder = msgspec.json.Decoder(ResponsesRequest)
 
+ConversationItems = Callable[[str], list[dict[str, Any]]]
+"""A conversation's items by its id, oldest first (raises when there is no such conversation)."""
 
-def parse_responses_request(body: bytes, *, default_model: str | None, strict: bool) -> ParsedResponses:
+
+def conversation_id(request: ResponsesRequest) -> str | None:
+    conversation = request.conversation
+    return conversation.id if isinstance(conversation, ConversationRef) else conversation
+
+
+def parse_responses_request(
+    body: bytes, *, default_model: str | None, strict: bool, conversations: ConversationItems | None = None
+) -> ParsedResponses:
+    """With ``conversation``, the request's input follows that conversation's items (from
+    ``conversations``), as if the caller had sent them all."""
     try:
         request = _decoder.decode(body)
         raw = top_level.decode(body)
@@ -187,7 +205,7 @@ def parse_responses_request(body: bytes, *, default_model: str | None, strict: b
     ignored = [key for key in raw if key not in HONOURED and key not in NO_EFFECT]
     output_schema = _output_schema(request.text, ignored)
     _reasoning(request.reasoning, ignored)
-    instructions, items, refs, owners = _items(request.input, ignored)
+    instructions, items, refs, owners = _items(request.input, ignored, earlier=_earlier(request, conversations))
     if any(ref.detail_reported for ref in refs):
         ignored.append("input_image.detail")  # "low" or "original" (see images.DETAILS)
     tools = _thread_tools(request, ignored)
@@ -314,20 +332,49 @@ def _output_schema(text: TextConfig | None, ignored: list[str]) -> dict[str, Any
     return fmt.schema
 
 
+def _earlier(request: ResponsesRequest, conversations: ConversationItems | None) -> list[dict[str, Any]]:
+    """The items of the request's conversation that the input follows; its reasoning items are
+    left out unreported (Codex cannot replay them, and the caller did not send them)."""
+    named = conversation_id(request)
+    if named is None:
+        return []
+    if request.previous_response_id is not None:
+        message = (
+            "Mutually exclusive parameters: Ensure you are only providing one of: "
+            "'previous_response_id' or 'conversation'."
+        )
+        raise InvalidRequest(message, param="conversation")
+    assert conversations is not None, "a service that takes conversation= looks its items up"
+    return [item for item in conversations(named) if item.get("type") != "reasoning"]
+
+
+def check_items(items: list[dict[str, Any]], name: str) -> None:
+    """Raises unless ``items`` (named ``name``) could be a Responses input's items."""
+    _items(items, [], name=name)
+
+
 def _items(
-    items: str | list[dict[str, Any]], ignored: list[str]
+    items: str | list[dict[str, Any]],
+    ignored: list[str],
+    *,
+    name: str = "input",
+    earlier: list[dict[str, Any]] | None = None,
 ) -> tuple[list[str], list[HistoryItem], list[ImageRef], list[int]]:
-    """Developer instructions, the messages, calls and results, and the image parts with their item index."""
+    """Developer instructions, the messages, calls and results, and the image parts with their item
+    index; ``earlier``: the items of a conversation that ``items`` follow."""
     if isinstance(items, str):
-        return [], [Message("user", items)], [], []
+        if not earlier:
+            return [], [Message("user", items)], [], []
+        items = [{"role": "user", "content": items}]
     if not items:
-        raise InvalidRequest("input must not be empty", param="input")
+        raise InvalidRequest(f"{name} must not be empty", param=name)
+    skip = len(earlier or ())
     instructions: list[str] = []
     messages: list[HistoryItem] = []
     refs: list[ImageRef] = []
     owners: list[int] = []
-    for index, item in enumerate(items):
-        where = f"input[{index}]"
+    for index, item in enumerate([*(earlier or ()), *items]):
+        where = f"{name}[{index - skip}]" if index >= skip else f"conversation item {index}"
         kind = item.get("type", "message")
         if kind == "reasoning":
             ignored.append("input.reasoning")  # opaque to Codex: earlier reasoning cannot be replayed

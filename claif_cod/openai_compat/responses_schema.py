@@ -105,6 +105,10 @@ class ReasoningEcho(msgspec.Struct):
     summary: str | None = None
 
 
+class ConversationEcho(msgspec.Struct):
+    id: str
+
+
 class Response(msgspec.Struct, kw_only=True):
     id: str
     created_at: int
@@ -118,6 +122,7 @@ class Response(msgspec.Struct, kw_only=True):
     instructions: str | None = None
     metadata: dict[str, str] = {}
     previous_response_id: str | None = None
+    conversation: ConversationEcho | None = None
     reasoning: ReasoningEcho = msgspec.field(default_factory=ReasoningEcho)
     text: TextEcho = msgspec.field(default_factory=TextEcho)
     store: bool = True

@@ -29,13 +29,15 @@ from claif_cod.engine.events import (
     TurnFinished,
 )
 from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S
+from claif_cod.openai_compat.conversations_service import ConversationsService
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail, translate, translated_stream
 from claif_cod.openai_compat.options import RequestOptions
-from claif_cod.openai_compat.responses_items import input_items, page
+from claif_cod.openai_compat.responses_items import listed_items, page
 from claif_cod.openai_compat.responses_replay import replayed
-from claif_cod.openai_compat.responses_request import ParsedResponses, parse_responses_request
+from claif_cod.openai_compat.responses_request import ParsedResponses, conversation_id, parse_responses_request
 from claif_cod.openai_compat.responses_schema import (
     TERMINAL_EVENTS,
+    ConversationEcho,
     FunctionCallOutput,
     OutputMessage,
     ReasoningEcho,
@@ -58,9 +60,13 @@ _response_decoder = msgspec.json.Decoder(Response)
 
 
 class ResponsesService:
-    def __init__(self, engine: Engine, store: ResponseStore | None = None) -> None:
+    def __init__(
+        self, engine: Engine, store: ResponseStore | None = None, conversations: ConversationsService | None = None
+    ) -> None:
         self.engine = engine
         self.store: ResponseStore = store or MemoryResponseStore()
+        self.conversations = conversations or ConversationsService()
+        """Where ``conversation=`` finds its items, and puts the response's input and output."""
 
     async def create(self, body: bytes, options: RequestOptions) -> tuple[Response, tuple[str, ...]]:
         """The whole response, plus the names of parameters that had no effect."""
@@ -122,7 +128,9 @@ class ResponsesService:
         return record
 
     async def _start(self, body: bytes, options: RequestOptions, *, streaming: bool) -> _Run:
-        parsed = parse_responses_request(body, default_model=options.default_model, strict=options.strict)
+        parsed = parse_responses_request(
+            body, default_model=options.default_model, strict=options.strict, conversations=self.conversations.items_of
+        )
         await parsed.with_images()
         run = _Run(self, parsed, options, streaming)
         await run.start()
@@ -144,10 +152,12 @@ class _Run:
     def __init__(self, service: ResponsesService, parsed: ParsedResponses, options: RequestOptions, streaming: bool):
         self.engine = service.engine
         self.store = service.store
+        self.conversations = service.conversations
         self.parsed = parsed
         self.options = options
         self.streaming = streaming
         self.request = parsed.request
+        self.conversation_id = conversation_id(parsed.request)
         self.response = Response(
             id=f"resp_{os.urandom(16).hex()}",
             created_at=int(time.time()),
@@ -157,6 +167,7 @@ class _Run:
             instructions=parsed.request.instructions,
             metadata=parsed.request.metadata or {},
             previous_response_id=parsed.request.previous_response_id,
+            conversation=None if self.conversation_id is None else ConversationEcho(self.conversation_id),
             reasoning=ReasoningEcho(
                 effort=parsed.request.reasoning.effort if parsed.request.reasoning else None,
                 summary=parsed.request.reasoning.summary if parsed.request.reasoning else None,
@@ -166,8 +177,11 @@ class _Run:
         )
         self.instructions = parsed.instructions
         self.builder = ResponseBuilder(self.response, streaming=streaming)
-        # The input is kept for input_items.list and replays; store=false keeps it nowhere.
-        self.input_items = input_items(parsed.request.input) if parsed.request.store else b"[]"
+        # The input is kept for input_items.list and replays, and added to the conversation once the
+        # response completed; store=false keeps it nowhere else.
+        keep = parsed.request.store or self.conversation_id is not None
+        self.listed = listed_items(parsed.request.input) if keep else []
+        self.input_items = _encoder.encode(self.listed) if parsed.request.store else b"[]"
         self.handle: ThreadHandle | None = None
         self.turn: Turn | None = None
         self.conversation: Conversation | None = None
@@ -289,6 +303,14 @@ class _Run:
         )
         self.engine.threads.remember(self.handle, self.conversation, replies)
 
+    def _add_to_conversation(self) -> None:
+        """As OpenAI does once a response completed: its input, then its output, become items of its
+        conversation (before the caller has the response, so that its next request finds them)."""
+        if self.conversation_id is None or self.response.status not in ("completed", "incomplete"):
+            return
+        output = [msgspec.to_builtins(item) for item in self.response.output]
+        self.conversations.append(self.conversation_id, [*self.listed, *output])
+
     async def _replay(self, previous_id: str, why: str) -> None:
         """Make this request the whole transcript of ``previous_id``'s conversation plus its own input."""
         options = self.options
@@ -379,6 +401,7 @@ class _Run:
                 for translated in self.builder.numbered(self.builder.translate(event)):
                     yield translated
             self._remember()
+            self._add_to_conversation()
             self.seen = True  # a stream's consumer had every event; create() returns the response
         finally:
             await turn_events.aclose()

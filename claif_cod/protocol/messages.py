@@ -23,6 +23,11 @@ from .params import (
     ChatCompletionsChunkParams,
     ChatCompletionsCreateParams,
     ClosedResult,
+    ConversationBodyParams,
+    ConversationCreateParams,
+    ConversationItemParams,
+    ConversationItemsListParams,
+    ConversationParams,
     DaemonShutdownParams,
     DaemonStatus,
     DaemonStatusParams,
@@ -96,6 +101,51 @@ class ResponsesCancelRequest(_RequestBase, tag="responses.cancel", kw_only=True)
 
 class ResponsesInputItemsRequest(_RequestBase, tag="responses.input_items.list", kw_only=True):
     params: ResponsesInputItemsParams
+
+
+class ConversationsCreateRequest(_RequestBase, tag="conversations.create", kw_only=True):
+    params: ConversationCreateParams
+
+
+class ConversationsRetrieveRequest(_RequestBase, tag="conversations.retrieve", kw_only=True):
+    params: ConversationParams
+
+
+class ConversationsUpdateRequest(_RequestBase, tag="conversations.update", kw_only=True):
+    params: ConversationBodyParams
+
+
+class ConversationsDeleteRequest(_RequestBase, tag="conversations.delete", kw_only=True):
+    params: ConversationParams
+
+
+class ConversationItemsCreateRequest(_RequestBase, tag="conversations.items.create", kw_only=True):
+    params: ConversationBodyParams
+
+
+class ConversationItemsListRequest(_RequestBase, tag="conversations.items.list", kw_only=True):
+    params: ConversationItemsListParams
+
+
+class ConversationItemsRetrieveRequest(_RequestBase, tag="conversations.items.retrieve", kw_only=True):
+    params: ConversationItemParams
+
+
+class ConversationItemsDeleteRequest(_RequestBase, tag="conversations.items.delete", kw_only=True):
+    params: ConversationItemParams
+
+
+ConversationRequest: TypeAlias = (
+    ConversationsCreateRequest
+    | ConversationsRetrieveRequest
+    | ConversationsUpdateRequest
+    | ConversationsDeleteRequest
+    | ConversationItemsCreateRequest
+    | ConversationItemsListRequest
+    | ConversationItemsRetrieveRequest
+    | ConversationItemsDeleteRequest
+)
+"""OpenAI's Conversations API: each answers with OpenAI's object as JSON."""
 
 
 class ModelsListRequest(_RequestBase, tag="models.list", kw_only=True):
@@ -181,6 +231,7 @@ Request: TypeAlias = (
     | ResponsesDeleteRequest
     | ResponsesCancelRequest
     | ResponsesInputItemsRequest
+    | ConversationRequest
     | ModelsListRequest
     | SessionSendRequest
     | SessionsListRequest
@@ -233,6 +284,15 @@ METHODS: Final[Mapping[str, MethodSpec]] = _index(
     MethodSpec(ResponsesDeleteRequest, ResponsesRetrieveParams, msgspec.Raw),
     MethodSpec(ResponsesCancelRequest, ResponsesRetrieveParams, msgspec.Raw),
     MethodSpec(ResponsesInputItemsRequest, ResponsesInputItemsParams, msgspec.Raw),
+    # Raw: OpenAI's Conversation, ConversationItemList, ConversationItem or ConversationDeletedResource.
+    MethodSpec(ConversationsCreateRequest, ConversationCreateParams, msgspec.Raw),
+    MethodSpec(ConversationsRetrieveRequest, ConversationParams, msgspec.Raw),
+    MethodSpec(ConversationsUpdateRequest, ConversationBodyParams, msgspec.Raw),
+    MethodSpec(ConversationsDeleteRequest, ConversationParams, msgspec.Raw),
+    MethodSpec(ConversationItemsCreateRequest, ConversationBodyParams, msgspec.Raw),
+    MethodSpec(ConversationItemsListRequest, ConversationItemsListParams, msgspec.Raw),
+    MethodSpec(ConversationItemsRetrieveRequest, ConversationItemParams, msgspec.Raw),
+    MethodSpec(ConversationItemsDeleteRequest, ConversationItemParams, msgspec.Raw),
     MethodSpec(ModelsListRequest, ModelsListParams, ModelList),
     MethodSpec(SessionSendRequest, SessionSendParams, SessionTurnResult),
     MethodSpec(SessionsListRequest, SessionsListParams, SessionsListResult),

@@ -111,6 +111,41 @@ class ResponsesInputItemsParams(Payload):
     order: Literal["asc", "desc"] | None = None
 
 
+class ConversationParams(Payload):
+    """``conversations.retrieve`` and ``conversations.delete``."""
+
+    conversation_id: str
+
+
+class ConversationCreateParams(Payload):
+    """``conversations.create``: OpenAI's request body, untouched (``items``, ``metadata``)."""
+
+    body: msgspec.Raw
+
+
+class ConversationBodyParams(Payload):
+    """``conversations.update`` and ``conversations.items.create``: OpenAI's request body, untouched."""
+
+    conversation_id: str
+    body: msgspec.Raw
+
+
+class ConversationItemsListParams(Payload):
+    """``conversations.items.list``: OpenAI's query parameters of ``GET /v1/conversations/{id}/items``."""
+
+    conversation_id: str
+    after: str | None = None
+    limit: int | None = None
+    order: Literal["asc", "desc"] | None = None
+
+
+class ConversationItemParams(Payload):
+    """``conversations.items.retrieve`` and ``conversations.items.delete``."""
+
+    conversation_id: str
+    item_id: str
+
+
 class ModelsListParams(Payload):
     options: CodexOptions = _NO_OPTIONS
 

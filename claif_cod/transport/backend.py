@@ -6,7 +6,7 @@ bytes for streams); the httpx transport turns that into an HTTP response.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -14,18 +14,18 @@ import msgspec
 
 from claif_cod.chained_stream import ChainedStream
 from claif_cod.engine.engine import Engine
+from claif_cod.openai_compat.conversations_service import ConversationsService
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_compat.responses_schema import ResponseEvent
 from claif_cod.openai_compat.responses_service import ResponsesService
 from claif_cod.openai_compat.schema import ModelList
 from claif_cod.openai_compat.service import ChatService
-from claif_cod.protocol import (
-    ResponsesCancelRequest,
-    ResponsesDeleteRequest,
-    ResponsesInputItemsParams,
-    ResponsesInputItemsRequest,
-    ResponsesRetrieveParams,
+from claif_cod.protocol import ConversationRequest
+from claif_cod.transport.stored_routes import (
+    StoredResponseAction,
+    conversation_reply,
+    stored_response_reply,
 )
 
 IGNORED_HEADER = "x-claif-cod-ignored-params"
@@ -61,6 +61,9 @@ class Backend(Protocol):
 
     async def stored_response(self, action: StoredResponseAction) -> JsonReply:
         """``responses.delete``, ``responses.cancel`` or ``responses.input_items.list`` of a stored response."""
+
+    async def conversation(self, action: ConversationRequest) -> JsonReply:
+        """A request of OpenAI's Conversations API."""
 
     async def aclose(self) -> None: ...
 
@@ -153,55 +156,14 @@ def pick_model(listing: JsonReply, model_id: str) -> JsonReply:
     raise APIFailure("status", 404, detail)
 
 
-StoredResponseAction = ResponsesDeleteRequest | ResponsesCancelRequest | ResponsesInputItemsRequest
-"""The protocol's own request types say what to do with a stored response, in-process as on the socket."""
-
-
-def stored_response_action(method: str, route: str, query: Mapping[str, str]) -> StoredResponseAction | None:
-    """The action an HTTP route (``/responses/...`` below ``/v1``) asks of a stored response, if it is one;
-    ``include`` in the query only asks for fields these items never have."""
-    parts = route.split("/")  # "", "responses", id[, "input_items" | "cancel"]
-    if len(parts) < 3 or parts[1] != "responses" or not parts[2]:
-        return None
-    params = ResponsesRetrieveParams(response_id=parts[2])
-    if method == "DELETE" and len(parts) == 3:
-        return ResponsesDeleteRequest(id=0, params=params)
-    if method == "POST" and parts[3:] == ["cancel"]:
-        return ResponsesCancelRequest(id=0, params=params)
-    if method == "GET" and parts[3:] == ["input_items"]:
-        limit = query.get("limit")
-        if limit is not None and not limit.isdigit():
-            raise APIFailure.bad_request("limit must be an integer", param="limit")
-        order = query.get("order")
-        if order not in (None, "asc", "desc"):
-            raise APIFailure.bad_request("order must be 'asc' or 'desc'", param="order")
-        query_params = ResponsesInputItemsParams(
-            response_id=parts[2],
-            after=query.get("after"),
-            limit=None if limit is None else int(limit),
-            order=order,  # type: ignore[arg-type]
-        )
-        return ResponsesInputItemsRequest(id=0, params=query_params)
-    return None
-
-
-def stored_response_reply(service: ResponsesService, action: StoredResponseAction) -> bytes:
-    params = action.params
-    if isinstance(action, ResponsesDeleteRequest):
-        return service.delete(params.response_id)
-    if isinstance(action, ResponsesCancelRequest):
-        return service.cancel(params.response_id)
-    query = action.params
-    return service.input_items(query.response_id, after=query.after, limit=query.limit, order=query.order)
-
-
 class InProcessBackend:
     """Runs the engine inside this process: no daemon needed."""
 
     def __init__(self, engine: Engine | None = None) -> None:
         self.engine = engine or Engine()
         self.service = ChatService(self.engine)
-        self.responses_service = ResponsesService(self.engine)
+        self.conversations = ConversationsService()
+        self.responses_service = ResponsesService(self.engine, conversations=self.conversations)
 
     async def chat(self, body: bytes, options: RequestOptions) -> Reply:
         return await chat_reply(self.service, body, options)
@@ -214,6 +176,9 @@ class InProcessBackend:
 
     async def stored_response(self, action: StoredResponseAction) -> JsonReply:
         return JsonReply(stored_response_reply(self.responses_service, action))
+
+    async def conversation(self, action: ConversationRequest) -> JsonReply:
+        return JsonReply(conversation_reply(self.conversations, action))
 
     async def models(self, options: RequestOptions) -> JsonReply:
         return await models_reply(self.service, options)

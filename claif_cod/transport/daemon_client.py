@@ -41,6 +41,7 @@ from claif_cod.protocol import (
     ChatCompletionsCreateParams,
     ChatCompletionsCreateRequest,
     CodexOptions,
+    ConversationRequest,
     ErrorResponse,
     FrameDecoder,
     HelloParams,
@@ -68,7 +69,6 @@ from claif_cod.transport.backend import (
     SSE_DONE,
     JsonReply,
     Reply,
-    StoredResponseAction,
     StreamReply,
     ignored_headers,
     sse,
@@ -76,6 +76,7 @@ from claif_cod.transport.backend import (
     wants_stream,
 )
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, check_peer, check_socket
+from claif_cod.transport.stored_routes import StoredResponseAction
 from claif_cod.transport.wire_errors import error_to_failure
 
 T = TypeVar("T")
@@ -406,6 +407,9 @@ class DaemonBackend:
         )
 
     async def stored_response(self, action: StoredResponseAction) -> JsonReply:
+        return JsonReply(bytes(await self.conn.call(msgspec.structs.replace(action, id=self.conn.next_id()))))
+
+    async def conversation(self, action: ConversationRequest) -> JsonReply:
         return JsonReply(bytes(await self.conn.call(msgspec.structs.replace(action, id=self.conn.next_id()))))
 
     async def retrieve_response(self, response_id: str, options: RequestOptions) -> JsonReply:

@@ -30,13 +30,13 @@ from claif_cod.transport.backend import (
     Reply,
     StreamReply,
     pick_model,
-    stored_response_action,
 )
 from claif_cod.transport.direct_daemon import DirectDaemon
 from claif_cod.transport.early import Early, OpenAIStream, StreamMaker, claim
 from claif_cod.transport.loop_daemon import LoopDaemon
 from claif_cod.transport.loop_thread import LoopThread
 from claif_cod.transport.select import DaemonMode, SelectingBackend
+from claif_cod.transport.stored_routes import conversation_action, stored_response_action
 from claif_cod.transport.stream_events import AsyncEvents, SyncEvents, failure_response
 from claif_cod.transport.stream_objects import StreamObjects
 
@@ -283,6 +283,9 @@ class TransportCore:
         action = stored_response_action(method, route, query or {})
         if action is not None:
             return await self._backend.stored_response(action)
+        conversation = conversation_action(method, route, query or {}, body)
+        if conversation is not None:
+            return await self._backend.conversation(conversation)
         if method == "GET" and route == "/models":
             return await self._backend.models(options)
         if method == "GET" and route.startswith("/models/"):

@@ -15,10 +15,12 @@ from typing import Literal, cast
 from claif_cod._log import get_logger
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.options import RequestOptions
+from claif_cod.protocol import ConversationRequest
 from claif_cod.transport.autostart import ENV_AUTOSTART, DaemonStartFailed, autostart_enabled, ensure_daemon
-from claif_cod.transport.backend import InProcessBackend, JsonReply, Reply, StoredResponseAction
+from claif_cod.transport.backend import InProcessBackend, JsonReply, Reply
 from claif_cod.transport.daemon_client import DaemonBackend, DaemonConnection, DaemonUnavailable, UntrustedDaemon
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, default_socket_path
+from claif_cod.transport.stored_routes import StoredResponseAction
 
 DaemonMode = Literal["auto", "require", "off"]
 ENV_DAEMON = "CLAIF_COD_DAEMON"
@@ -94,6 +96,9 @@ class SelectingBackend:
 
     async def stored_response(self, action: StoredResponseAction) -> JsonReply:
         return await (await self.current()).stored_response(action)
+
+    async def conversation(self, action: ConversationRequest) -> JsonReply:
+        return await (await self.current()).conversation(action)
 
     async def aclose(self) -> None:
         for backend in (self.daemon, self.local):

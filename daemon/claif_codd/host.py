@@ -10,6 +10,7 @@ import asyncio
 from typing import Any, Protocol, TypeVar
 
 from claif_cod.engine.engine import Engine
+from claif_cod.openai_compat.conversations_service import ConversationsService
 from claif_cod.openai_compat.responses_service import ResponsesService
 from claif_cod.openai_compat.service import ChatService
 from claif_cod.protocol import HelloRequest, HelloResult, Overloaded, Request
@@ -38,6 +39,7 @@ class DaemonHost(Protocol[Conn]):
     engine: Engine
     service: ChatService
     responses: ResponsesService
+    conversations: ConversationsService
     connections: set[Conn]
     turn_requests: int
     """Turn-starting requests in flight across the socket and HTTP (see ``max_turns_in_flight``)."""

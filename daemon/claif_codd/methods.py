@@ -38,6 +38,7 @@ from claif_cod.protocol import (
     ChatCompletionsCreateRequest,
     ClosedResult,
     CodexOptions,
+    ConversationRequest,
     DaemonShutdownRequest,
     DaemonStatus,
     DaemonStatusRequest,
@@ -75,7 +76,8 @@ from claif_cod.protocol import ItemCompleted as ItemCompletedEvent
 from claif_cod.protocol import ItemStarted as ItemStartedEvent
 from claif_cod.protocol import TextDelta as TextDeltaEvent
 from claif_cod.protocol import TextReset as TextResetEvent
-from claif_cod.transport.backend import stored_response_reply, wants_stream
+from claif_cod.transport.backend import wants_stream
+from claif_cod.transport.stored_routes import conversation_reply, stored_response_reply
 from claif_codd.turn_items import codex_item, usage
 
 if TYPE_CHECKING:
@@ -100,6 +102,8 @@ class Methods:
             return msgspec.Raw(self.daemon.responses.retrieve(request.params.response_id))
         if isinstance(request, ResponsesDeleteRequest | ResponsesCancelRequest | ResponsesInputItemsRequest):
             return msgspec.Raw(stored_response_reply(self.daemon.responses, request))
+        if isinstance(request, ConversationRequest):
+            return msgspec.Raw(conversation_reply(self.daemon.conversations, request))
         if isinstance(request, ModelsListRequest):
             return await self.models(request)
         if isinstance(request, SessionSendRequest):
@@ -131,7 +135,7 @@ class Methods:
             protocol_version=PROTOCOL_VERSION,
             package_version=__version__,
             daemon_pid=os.getpid(),
-            capabilities=["chat", "responses", "sessions", "approvals", "cancel"],
+            capabilities=["chat", "responses", "conversations", "sessions", "approvals", "cancel"],
             max_frame_size=self.daemon.config.max_frame_size,
         )
 

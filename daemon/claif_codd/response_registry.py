@@ -1,4 +1,5 @@
-"""The daemon's Responses registry: response id → Codex thread, turn and body, in SQLite.
+"""The daemon's Responses registry: response id → Codex thread, turn and body, in SQLite (and the
+conversations, :mod:`claif_codd.conversation_registry`).
 
 A separate file (``responses.db`` beside ``sessions.db``) with its own schema version, so the
 session registry and this one evolve independently. Each ``put`` is one autocommitted statement
@@ -27,11 +28,13 @@ import msgspec
 
 from claif_cod.openai_compat.responses_schema import Response, ResponseError
 from claif_cod.openai_compat.responses_store import ResponseRecord, forgotten
+from claif_codd import conversation_registry
 
 logger = logging.getLogger("claif_codd.response_registry")
 
-SCHEMA_VERSION = 2
-"""1: the first; 2 adds ``input`` (the request's input items, for ``responses.input_items.list``)."""
+SCHEMA_VERSION = 3
+"""1: the first; 2 adds ``input`` (the request's input items, for ``responses.input_items.list``);
+3 adds the conversations and their items (:mod:`claif_codd.conversation_registry`)."""
 DEFAULT_CAPACITY = 100_000
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 _SIZE = "length(body) + length(input)"
@@ -65,6 +68,11 @@ class SqliteResponseStore:
         self.bytes = int(self._conn.execute(f"SELECT COALESCE(SUM({_SIZE}), 0) FROM responses").fetchone()[0])
         """The bodies and inputs of every row, kept here so that a put does not sum the table."""
         self._fail_unfinished()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The file's connection, which :class:`~claif_codd.conversation_registry.SqliteConversationStore` shares."""
+        return self._conn
 
     def get(self, response_id: str) -> ResponseRecord | None:
         rows = self._conn.execute(f"SELECT {_COLUMNS} FROM responses WHERE response_id = ?", (response_id,)).fetchall()
@@ -157,7 +165,7 @@ class SqliteResponseStore:
                 raise RuntimeError(f"{self._path} was written by a newer claif-codd (schema {version})")
             if version == 1:
                 conn.execute("ALTER TABLE responses ADD COLUMN input BLOB NOT NULL DEFAULT X'5B5D'")
-            conn.executescript(_SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
+            conn.executescript(_SCHEMA + conversation_registry.SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
         except BaseException:
             conn.close()
             raise

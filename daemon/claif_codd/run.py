@@ -12,6 +12,7 @@ from typing import NoReturn
 from claif_cod._log import get_logger
 from claif_codd import systemd
 from claif_codd.config import DaemonConfig
+from claif_codd.conversation_registry import SqliteConversationStore
 from claif_codd.registry import RegistrySchemaError, RegistryUnusable, SqliteSessionStore, check_usable
 from claif_codd.response_registry import SqliteResponseStore
 from claif_codd.server import AlreadyRunning, Daemon, HttpUnavailable
@@ -61,6 +62,7 @@ async def serve(config: DaemonConfig, notifier: systemd.SystemdNotifier) -> None
         await daemon.shutdown()
         _fail(f"response registry {response_registry} cannot be opened: {exc}; {_MOVE_IT}", EXIT_STATE_UNUSABLE)
     daemon.responses.store = responses
+    daemon.conversations.store = SqliteConversationStore(responses.connection)
     http = f" and {daemon.http.url}" if daemon.http is not None else ""
     # What exists now (modules, classes, the engine) lives as long as the daemon: the collector's
     # full passes, every few hundred turns, no longer walk it (bench/daemon_gc.py).  Not collected

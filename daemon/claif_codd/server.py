@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from claif_cod._log import get_logger
 from claif_cod.engine.engine import Engine
 from claif_cod.engine.sessions import SessionStore
+from claif_cod.openai_compat.conversations_service import ConversationsService
 from claif_cod.openai_compat.responses_service import ResponsesService
 from claif_cod.openai_compat.service import ChatService
 from claif_cod.protocol import (
@@ -78,7 +79,8 @@ class Daemon:
             max_processes=config.max_processes, sessions=sessions, thread_idle_timeout=config.thread_idle_timeout
         )
         self.service = ChatService(self.engine)
-        self.responses = ResponsesService(self.engine)
+        self.conversations = ConversationsService()
+        self.responses = ResponsesService(self.engine, conversations=self.conversations)
         self.methods = Methods(self)
         self.connections: set[Connection] = set()
         self.turn_requests = 0

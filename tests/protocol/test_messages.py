@@ -25,6 +25,19 @@ from claif_cod.protocol import (
     ClosedResult,
     CodexOptions,
     CommandExecutionItem,
+    ConversationBodyParams,
+    ConversationCreateParams,
+    ConversationItemParams,
+    ConversationItemsCreateRequest,
+    ConversationItemsDeleteRequest,
+    ConversationItemsListParams,
+    ConversationItemsListRequest,
+    ConversationItemsRetrieveRequest,
+    ConversationParams,
+    ConversationsCreateRequest,
+    ConversationsDeleteRequest,
+    ConversationsRetrieveRequest,
+    ConversationsUpdateRequest,
     DaemonShutdownRequest,
     DaemonStatus,
     DaemonStatusRequest,
@@ -113,6 +126,20 @@ REQUESTS: list[Request] = [
     ResponsesInputItemsRequest(
         id="i", params=ResponsesInputItemsParams(response_id="resp_1", after="msg_1", limit=5, order="asc")
     ),
+    ConversationsCreateRequest(id="cc", params=ConversationCreateParams(body=msgspec.Raw(b'{"metadata":{"a":"b"}}'))),
+    ConversationsRetrieveRequest(id="cr", params=ConversationParams(conversation_id="conv_1")),
+    ConversationsUpdateRequest(
+        id="cu", params=ConversationBodyParams(conversation_id="conv_1", body=msgspec.Raw(b'{"metadata":{}}'))
+    ),
+    ConversationsDeleteRequest(id="cd", params=ConversationParams(conversation_id="conv_1")),
+    ConversationItemsCreateRequest(
+        id="ic", params=ConversationBodyParams(conversation_id="conv_1", body=msgspec.Raw(b'{"items":[]}'))
+    ),
+    ConversationItemsListRequest(
+        id="il", params=ConversationItemsListParams(conversation_id="conv_1", after="msg_1", limit=5, order="asc")
+    ),
+    ConversationItemsRetrieveRequest(id="ir", params=ConversationItemParams(conversation_id="conv_1", item_id="msg_1")),
+    ConversationItemsDeleteRequest(id="id", params=ConversationItemParams(conversation_id="conv_1", item_id="msg_1")),
     ModelsListRequest(id=3),
     SessionSendRequest(
         id=4, params=SessionSendParams(session_id="s1", text="fix it", options=OPTIONS, system="be terse")
@@ -167,6 +194,14 @@ RESULTS: dict[str, Any] = {
     "responses.delete": msgspec.Raw(b'{"id":"resp_1","object":"response.deleted","deleted":true}'),
     "responses.cancel": msgspec.Raw(b'{"id":"resp_1","object":"response","status":"cancelled"}'),
     "responses.input_items.list": msgspec.Raw(b'{"object":"list","data":[],"has_more":false}'),
+    "conversations.create": msgspec.Raw(b'{"id":"conv_1","object":"conversation","created_at":1,"metadata":{}}'),
+    "conversations.retrieve": msgspec.Raw(b'{"id":"conv_1","object":"conversation","created_at":1,"metadata":{}}'),
+    "conversations.update": msgspec.Raw(b'{"id":"conv_1","object":"conversation","created_at":1,"metadata":{}}'),
+    "conversations.delete": msgspec.Raw(b'{"id":"conv_1","object":"conversation.deleted","deleted":true}'),
+    "conversations.items.create": msgspec.Raw(b'{"object":"list","data":[],"has_more":false}'),
+    "conversations.items.list": msgspec.Raw(b'{"object":"list","data":[],"has_more":false}'),
+    "conversations.items.retrieve": msgspec.Raw(b'{"id":"msg_1","type":"message","role":"user","content":[]}'),
+    "conversations.items.delete": msgspec.Raw(b'{"id":"conv_1","object":"conversation","created_at":1,"metadata":{}}'),
     "models.list": ModelList(data=[msgspec.Raw(b'{"id":"gpt-5-codex","object":"model"}')]),
     "session.send": SessionTurnResult(
         session_id="s1", thread_id="th1", turn_id="t1", text="done", status="completed", usage=USAGE

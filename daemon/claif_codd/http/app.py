@@ -2,7 +2,8 @@
 
 Routes: ``POST /v1/chat/completions`` (JSON, or SSE ending in ``data: [DONE]``), ``POST /v1/responses``
 (JSON, or SSE of named Responses events), ``GET``/``DELETE /v1/responses/{id}``,
-``GET /v1/responses/{id}/input_items``, ``POST /v1/responses/{id}/cancel``, ``GET /v1/models``,
+``GET /v1/responses/{id}/input_items``, ``POST /v1/responses/{id}/cancel``, OpenAI's Conversations
+API (``/v1/conversations...``), ``GET /v1/models``,
 ``GET /v1/models/{id}`` and ``GET /healthz``. A request runs exactly as a socket client's would
 (the same :class:`ChatService` and :class:`ResponsesService`), with these per-request settings
 taken from headers:
@@ -48,6 +49,10 @@ from claif_cod.transport.backend import (
     models_reply,
     pick_model,
     responses_reply,
+)
+from claif_cod.transport.stored_routes import (
+    conversation_action,
+    conversation_reply,
     stored_response_action,
     stored_response_reply,
 )
@@ -106,6 +111,13 @@ class HttpEndpoint:
         app.router.add_delete("/v1/responses/{response_id}", self.stored_response)
         app.router.add_post("/v1/responses/{response_id}/cancel", self.stored_response)
         app.router.add_get("/v1/responses/{response_id}/input_items", self.stored_response)
+        app.router.add_post("/v1/conversations", self.conversation)
+        for route in ("/v1/conversations/{conversation_id}", "/v1/conversations/{conversation_id}/items/{item_id}"):
+            app.router.add_get(route, self.conversation)
+            app.router.add_delete(route, self.conversation)
+        app.router.add_post("/v1/conversations/{conversation_id}", self.conversation)
+        app.router.add_get("/v1/conversations/{conversation_id}/items", self.conversation)
+        app.router.add_post("/v1/conversations/{conversation_id}/items", self.conversation)
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/v1/models/{model}", self.model)
         app.router.add_get("/healthz", self.healthz)
@@ -237,6 +249,14 @@ class HttpEndpoint:
         action = stored_response_action(request.method, request.path.removeprefix("/v1"), request.query)
         assert action is not None  # the router only sends these routes here
         return json_response(stored_response_reply(self.daemon.responses, action))
+
+    async def conversation(self, request: web.Request) -> web.StreamResponse:
+        """OpenAI's Conversations API (``/v1/conversations...``)."""
+        self._refuse_when_unable(turn=False)
+        body = await request.read()
+        action = conversation_action(request.method, request.path.removeprefix("/v1"), request.query, body)
+        assert action is not None  # the router only sends these routes here
+        return json_response(conversation_reply(self.daemon.conversations, action))
 
     async def _send(self, request: web.Request, reply: Reply) -> web.StreamResponse:
         """A JSON reply, or an SSE stream whose failures after the first byte become an error event."""

@@ -1,0 +1,201 @@
+"""``client.conversations`` and ``client.conversations.items``: OpenAI's Conversations API on a
+:class:`~.conversations_store.ConversationStore`.
+
+Items are checked as ``responses.create`` would check them as input (a conversation exists to be
+run on), given an ``id`` and a ``status`` as OpenAI lists them, and kept as sent. Every answer is
+the JSON of OpenAI's own object, which ``openai`` parses into ``Conversation``,
+``ConversationItemList``, ``ConversationItem`` or ``ConversationDeletedResource``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Literal
+
+import msgspec
+
+from claif_cod.engine.errors import InvalidRequest
+from claif_cod.openai_compat.conversations_store import (
+    ConversationRecord,
+    ConversationStore,
+    MemoryConversationStore,
+    StoredItem,
+)
+from claif_cod.openai_compat.errors import APIFailure, ErrorDetail, translate
+from claif_cod.openai_compat.responses_items import listed_items, page_of
+from claif_cod.openai_compat.responses_request import check_items
+
+MAX_ITEMS_PER_REQUEST = 20
+"""OpenAI's limit on the items one ``create`` or ``items.create`` adds."""
+MAX_METADATA_PAIRS, MAX_METADATA_KEY, MAX_METADATA_VALUE = 16, 64, 512
+
+
+class _CreateBody(msgspec.Struct, forbid_unknown_fields=True):
+    items: list[dict[str, Any]] | None = None
+    metadata: dict[str, str] | None = None
+
+
+class _UpdateBody(msgspec.Struct, forbid_unknown_fields=True):
+    metadata: dict[str, str]
+
+
+class _ItemsBody(msgspec.Struct, forbid_unknown_fields=True):
+    items: list[dict[str, Any]]
+
+
+class ConversationObject(msgspec.Struct, kw_only=True):
+    id: str
+    created_at: int
+    metadata: msgspec.Raw
+    object: Literal["conversation"] = "conversation"
+
+
+class ConversationDeleted(msgspec.Struct, kw_only=True):
+    id: str
+    object: Literal["conversation.deleted"] = "conversation.deleted"
+    deleted: bool = True
+
+
+class ItemsAdded(msgspec.Struct, kw_only=True):
+    """What ``items.create`` answers: the items it added (OpenAI's ``ConversationItemList``)."""
+
+    data: list[msgspec.Raw]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool = False
+    object: Literal["list"] = "list"
+
+
+_encoder = msgspec.json.Encoder()
+_item_decoder = msgspec.json.Decoder(dict[str, Any])
+
+
+class ConversationsService:
+    def __init__(self, store: ConversationStore | None = None) -> None:
+        self.store: ConversationStore = store or MemoryConversationStore()
+
+    # --- conversations ---------------------------------------------------------------------------
+
+    def create(self, body: bytes) -> bytes:
+        request = _decoded(body, _CreateBody)
+        metadata = _metadata(request.metadata or {})
+        items = _new_items(request.items or [])
+        record = ConversationRecord(f"conv_{os.urandom(24).hex()}", int(time.time()), metadata)
+        self.store.create(record, items)
+        return _encoder.encode(_object(record))
+
+    def retrieve(self, conversation_id: str) -> bytes:
+        return _encoder.encode(_object(self._record(conversation_id)))
+
+    def update(self, conversation_id: str, body: bytes) -> bytes:
+        self._record(conversation_id)
+        metadata = _metadata(_decoded(body, _UpdateBody).metadata)
+        self.store.set_metadata(conversation_id, metadata)
+        return self.retrieve(conversation_id)
+
+    def delete(self, conversation_id: str) -> bytes:
+        self._record(conversation_id)
+        self.store.delete(conversation_id)
+        return _encoder.encode(ConversationDeleted(id=conversation_id))
+
+    # --- items -----------------------------------------------------------------------------------
+
+    def add_items(self, conversation_id: str, body: bytes) -> bytes:
+        self._record(conversation_id)
+        items = _new_items(_decoded(body, _ItemsBody).items)
+        self.store.append(conversation_id, items)
+        return _encoder.encode(
+            ItemsAdded(
+                data=[msgspec.Raw(item.body) for item in items],
+                first_id=items[0].item_id if items else None,
+                last_id=items[-1].item_id if items else None,
+            )
+        )
+
+    def list_items(self, conversation_id: str, *, after: str | None, limit: int | None, order: str | None) -> bytes:
+        self._record(conversation_id)
+        try:
+            return page_of(self.store.items(conversation_id), after=after, limit=limit, order=order)
+        except InvalidRequest as exc:
+            raise translate(exc) from exc
+
+    def retrieve_item(self, conversation_id: str, item_id: str) -> bytes:
+        self._record(conversation_id)
+        found = next((item for item in self.store.items(conversation_id) if item.item_id == item_id), None)
+        if found is None:
+            raise _item_not_found(item_id)
+        return found.body
+
+    def delete_item(self, conversation_id: str, item_id: str) -> bytes:
+        """OpenAI answers with the conversation the item was taken from."""
+        self._record(conversation_id)
+        if not self.store.delete_item(conversation_id, item_id):
+            raise _item_not_found(item_id)
+        return self.retrieve(conversation_id)
+
+    # --- for responses.create(conversation=...) ---------------------------------------------------
+
+    def items_of(self, conversation_id: str) -> list[dict[str, Any]]:
+        """The conversation's items, oldest first, as input items (a 404 naming ``conversation``
+        when there is no such conversation)."""
+        self._record(conversation_id, param="conversation")
+        return [_item_decoder.decode(item.body) for item in self.store.items(conversation_id)]
+
+    def append(self, conversation_id: str, items: list[dict[str, Any]]) -> None:
+        """A response's input and output, once it completed (kept as given: they have their ids);
+        nothing when the conversation was deleted meanwhile."""
+        if self.store.get(conversation_id) is not None:
+            self.store.append(conversation_id, [StoredItem(item["id"], _encoder.encode(item)) for item in items])
+
+    def _record(self, conversation_id: str, *, param: str | None = None) -> ConversationRecord:
+        record = self.store.get(conversation_id)
+        if record is None:
+            message = f"Conversation with id '{conversation_id}' not found."
+            raise APIFailure("status", 404, ErrorDetail(message, "invalid_request_error", None, param))
+        return record
+
+
+def _decoded(body: bytes, kind: type[Any]) -> Any:
+    try:
+        return msgspec.json.decode(body or b"{}", type=kind)
+    except msgspec.ValidationError as exc:
+        raise translate(InvalidRequest.from_validation(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise APIFailure.bad_request(f"request body is not valid JSON: {exc}") from None
+
+
+def _metadata(metadata: dict[str, str]) -> bytes:
+    if len(metadata) > MAX_METADATA_PAIRS:
+        raise APIFailure.bad_request(f"metadata holds at most {MAX_METADATA_PAIRS} pairs", param="metadata")
+    for key, value in metadata.items():
+        if len(key) > MAX_METADATA_KEY or len(value) > MAX_METADATA_VALUE:
+            message = f"metadata keys hold at most {MAX_METADATA_KEY} characters, values {MAX_METADATA_VALUE}"
+            raise APIFailure.bad_request(message, param=f"metadata.{key[:MAX_METADATA_KEY]}")
+    return _encoder.encode(metadata)
+
+
+def _new_items(items: list[dict[str, Any]]) -> list[StoredItem]:
+    if len(items) > MAX_ITEMS_PER_REQUEST:
+        message = f"at most {MAX_ITEMS_PER_REQUEST} items can be added at a time (got {len(items)})"
+        raise APIFailure.bad_request(message, param="items")
+    for index, item in enumerate(items):
+        if not isinstance(item.get("id", ""), str):
+            raise APIFailure.bad_request(f"items[{index}].id must be a string", param=f"items[{index}].id")
+    if items:
+        try:
+            check_items(items, "items")
+        except InvalidRequest as exc:
+            raise translate(exc) from exc
+    return [StoredItem(item["id"], _encoder.encode(item)) for item in listed_items(items)]
+
+
+def _object(record: ConversationRecord) -> ConversationObject:
+    return ConversationObject(
+        id=record.conversation_id, created_at=record.created_at, metadata=msgspec.Raw(record.metadata)
+    )
+
+
+def _item_not_found(item_id: str) -> APIFailure:
+    message = f"Item with id '{item_id}' not found."
+    return APIFailure("status", 404, ErrorDetail(message, "invalid_request_error", None, "item_id"))

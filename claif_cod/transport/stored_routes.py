@@ -1,0 +1,145 @@
+"""OpenAI's routes to what is stored between requests (a response, a conversation and its items),
+as the protocol's own request types: the in-process transport, the daemon's socket and its
+``--http`` endpoint read a route into one of these, and the same function answers it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal, NamedTuple, cast
+
+import msgspec
+
+from claif_cod.openai_compat.conversations_service import ConversationsService
+from claif_cod.openai_compat.errors import APIFailure
+from claif_cod.openai_compat.responses_service import ResponsesService
+from claif_cod.protocol import (
+    ConversationBodyParams,
+    ConversationCreateParams,
+    ConversationItemParams,
+    ConversationItemsCreateRequest,
+    ConversationItemsDeleteRequest,
+    ConversationItemsListParams,
+    ConversationItemsListRequest,
+    ConversationItemsRetrieveRequest,
+    ConversationParams,
+    ConversationRequest,
+    ConversationsCreateRequest,
+    ConversationsDeleteRequest,
+    ConversationsRetrieveRequest,
+    ConversationsUpdateRequest,
+    ResponsesCancelRequest,
+    ResponsesDeleteRequest,
+    ResponsesInputItemsParams,
+    ResponsesInputItemsRequest,
+    ResponsesRetrieveParams,
+)
+
+StoredResponseAction = ResponsesDeleteRequest | ResponsesCancelRequest | ResponsesInputItemsRequest
+"""The protocol's own request types say what to do with a stored response, in-process as on the socket."""
+
+
+class _ListQuery(NamedTuple):
+    after: str | None
+    limit: int | None
+    order: Literal["asc", "desc"] | None
+
+
+def _list_query(query: Mapping[str, str]) -> _ListQuery:
+    """A list's query (``after``, ``limit``, ``order``); ``include`` only asks for fields these items never have."""
+    limit = query.get("limit")
+    if limit is not None and not limit.isdigit():
+        raise APIFailure.bad_request("limit must be an integer", param="limit")
+    order = query.get("order")
+    if order not in (None, "asc", "desc"):
+        raise APIFailure.bad_request("order must be 'asc' or 'desc'", param="order")
+    return _ListQuery(query.get("after"), None if limit is None else int(limit), cast(Literal["asc", "desc"], order))
+
+
+def stored_response_action(method: str, route: str, query: Mapping[str, str]) -> StoredResponseAction | None:
+    """The action an HTTP route (``/responses/...`` below ``/v1``) asks of a stored response, if it is one."""
+    parts = route.split("/")  # "", "responses", id[, "input_items" | "cancel"]
+    if len(parts) < 3 or parts[1] != "responses" or not parts[2]:
+        return None
+    params = ResponsesRetrieveParams(response_id=parts[2])
+    if method == "DELETE" and len(parts) == 3:
+        return ResponsesDeleteRequest(id=0, params=params)
+    if method == "POST" and parts[3:] == ["cancel"]:
+        return ResponsesCancelRequest(id=0, params=params)
+    if method == "GET" and parts[3:] == ["input_items"]:
+        listed = _list_query(query)
+        query_params = ResponsesInputItemsParams(
+            response_id=parts[2], after=listed.after, limit=listed.limit, order=listed.order
+        )
+        return ResponsesInputItemsRequest(id=0, params=query_params)
+    return None
+
+
+def stored_response_reply(service: ResponsesService, action: StoredResponseAction) -> bytes:
+    params = action.params
+    if isinstance(action, ResponsesDeleteRequest):
+        return service.delete(params.response_id)
+    if isinstance(action, ResponsesCancelRequest):
+        return service.cancel(params.response_id)
+    query = action.params
+    return service.input_items(query.response_id, after=query.after, limit=query.limit, order=query.order)
+
+
+def conversation_action(method: str, route: str, query: Mapping[str, str], body: bytes) -> ConversationRequest | None:
+    """The request an HTTP route (``/conversations...`` below ``/v1``) makes of OpenAI's
+    Conversations API, if it is one of its routes."""
+    parts = route.split("/")  # "", "conversations"[, id[, "items"[, item id]]]
+    if len(parts) < 2 or parts[1] != "conversations" or len(parts) > 5 or not all(parts[2:]):
+        return None
+    if len(parts) == 2:
+        if method != "POST":
+            return None
+        return ConversationsCreateRequest(id=0, params=ConversationCreateParams(body=msgspec.Raw(body)))
+    conversation_id = parts[2]
+    if len(parts) == 3:
+        if method == "POST":
+            return ConversationsUpdateRequest(
+                id=0, params=ConversationBodyParams(conversation_id=conversation_id, body=msgspec.Raw(body))
+            )
+        one = ConversationParams(conversation_id=conversation_id)
+        if method == "GET":
+            return ConversationsRetrieveRequest(id=0, params=one)
+        return ConversationsDeleteRequest(id=0, params=one) if method == "DELETE" else None
+    if parts[3] != "items":
+        return None
+    if len(parts) == 4:
+        if method == "POST":
+            return ConversationItemsCreateRequest(
+                id=0, params=ConversationBodyParams(conversation_id=conversation_id, body=msgspec.Raw(body))
+            )
+        if method != "GET":
+            return None
+        listed = _list_query(query)
+        list_params = ConversationItemsListParams(
+            conversation_id=conversation_id, after=listed.after, limit=listed.limit, order=listed.order
+        )
+        return ConversationItemsListRequest(id=0, params=list_params)
+    item = ConversationItemParams(conversation_id=conversation_id, item_id=parts[4])
+    if method == "GET":
+        return ConversationItemsRetrieveRequest(id=0, params=item)
+    return ConversationItemsDeleteRequest(id=0, params=item) if method == "DELETE" else None
+
+
+def conversation_reply(service: ConversationsService, action: ConversationRequest) -> bytes:
+    """OpenAI's answer to ``action``, as JSON."""
+    if isinstance(action, ConversationsCreateRequest):
+        return service.create(bytes(action.params.body))
+    if isinstance(action, ConversationsRetrieveRequest):
+        return service.retrieve(action.params.conversation_id)
+    if isinstance(action, ConversationsUpdateRequest):
+        return service.update(action.params.conversation_id, bytes(action.params.body))
+    if isinstance(action, ConversationsDeleteRequest):
+        return service.delete(action.params.conversation_id)
+    if isinstance(action, ConversationItemsCreateRequest):
+        return service.add_items(action.params.conversation_id, bytes(action.params.body))
+    if isinstance(action, ConversationItemsListRequest):
+        query = action.params
+        return service.list_items(query.conversation_id, after=query.after, limit=query.limit, order=query.order)
+    if isinstance(action, ConversationItemsRetrieveRequest):
+        return service.retrieve_item(action.params.conversation_id, action.params.item_id)
+    return service.delete_item(action.params.conversation_id, action.params.item_id)

@@ -1,0 +1,195 @@
+"""OpenAI's Conversations API in-process, with the real Codex binary: ``client.conversations`` and
+``client.conversations.items`` as openai's own objects, and ``responses.create(conversation=...)``
+running on a conversation's items, then adding the request's input and the response's output."""
+
+from __future__ import annotations
+
+import json
+
+import openai
+import pytest
+from openai.types.conversations import Conversation, ConversationDeletedResource, ConversationItemList, Message
+from test_responses_stored import thread_of
+
+from claif_cod import CodexClient
+from claif_cod.testing import ModelServer
+
+pytestmark = pytest.mark.codex
+
+WEATHER = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "The weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+
+def texts(client: CodexClient, conversation_id: str) -> list[tuple[str, str]]:
+    """Each item of the conversation, oldest first: its type, and its role and text or its call."""
+    out = []
+    for item in client.conversations.items.list(conversation_id, order="asc"):
+        if isinstance(item, Message):
+            out.append((item.role, " ".join(part.text for part in item.content)))  # type: ignore[union-attr]
+        else:
+            out.append((item.type, json.dumps(item.model_dump(include={"name", "output", "call_id"}), sort_keys=True)))
+    return out
+
+
+def test_conversations_and_items_are_openais_objects(client: CodexClient) -> None:
+    conversation = client.conversations.create(
+        items=[{"role": "user", "content": "hello"}, {"role": "assistant", "content": "hi there"}],
+        metadata={"topic": "greetings"},
+    )
+    assert isinstance(conversation, Conversation) and conversation.id.startswith("conv_")
+    assert conversation.metadata == {"topic": "greetings"} and conversation.object == "conversation"
+    assert client.conversations.retrieve(conversation.id) == conversation
+
+    added = client.conversations.items.create(conversation.id, items=[{"role": "user", "content": "more"}])
+    assert isinstance(added, ConversationItemList) and not added.has_more
+    [item] = added.data
+    assert isinstance(item, Message) and item.id.startswith("msg_") and item.status == "completed"
+    assert (item.role, [(c.type, c.text) for c in item.content]) == ("user", [("input_text", "more")])  # type: ignore[union-attr]
+    assert (added.first_id, added.last_id) == (item.id, item.id)
+
+    newest_first = client.conversations.items.list(conversation.id)
+    assert [i.content[0].text for i in newest_first.data] == ["more", "hi there", "hello"]  # type: ignore[union-attr]
+    assert newest_first.data[1].content[0].type == "output_text"  # type: ignore[union-attr]
+    page = client.conversations.items.list(conversation.id, order="asc", limit=2)
+    assert page.has_more and len(page.data) == 2
+    assert [i.id for i in page] == [i.id for i in reversed(newest_first.data)]  # the SDK follows `after`
+    assert client.conversations.items.retrieve(item.id, conversation_id=conversation.id) == item
+
+    after_delete = client.conversations.items.delete(item.id, conversation_id=conversation.id)
+    assert after_delete == conversation  # OpenAI answers with the conversation
+    assert [i.id for i in client.conversations.items.list(conversation.id)] == [i.id for i in newest_first.data[1:]]
+
+    updated = client.conversations.update(conversation.id, metadata={"topic": "farewells"})
+    assert updated.metadata == {"topic": "farewells"} and updated.created_at == conversation.created_at
+    deleted = client.conversations.delete(conversation.id)
+    assert isinstance(deleted, ConversationDeletedResource) and deleted.deleted and deleted.id == conversation.id
+    for gone in (
+        lambda: client.conversations.retrieve(conversation.id),
+        lambda: client.conversations.items.list(conversation.id),
+        lambda: client.conversations.items.retrieve("msg_x", conversation_id=conversation.id),
+    ):
+        with pytest.raises(openai.NotFoundError):
+            gone()
+
+
+def test_what_openai_refuses_is_refused_and_changes_nothing(client: CodexClient) -> None:
+    conversation = client.conversations.create()
+    refused = [
+        (lambda: client.conversations.items.create(conversation.id, items=[{"role": "user", "content": "x"}] * 21)),
+        (lambda: client.conversations.items.create(conversation.id, items=[{"type": "web_search_call"}])),
+        (lambda: client.conversations.items.create(conversation.id, items=[{"role": "critic", "content": "x"}])),
+        (lambda: client.conversations.create(metadata={f"k{i}": "v" for i in range(17)})),
+        (lambda: client.conversations.update(conversation.id, metadata={"k": "v" * 513})),
+        (lambda: client.conversations.create(extra_body={"colour": "blue"})),
+    ]
+    params = []
+    for call in refused:
+        with pytest.raises(openai.BadRequestError) as caught:
+            call()
+        params.append(caught.value.param)  # type: ignore[attr-defined]
+    assert params == ["items", "items[0]", "items[0]", "metadata", "metadata.k", None]
+    assert client.conversations.items.list(conversation.id).data == []
+    assert client.conversations.retrieve(conversation.id).metadata == {}
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.conversations.items.list(conversation.id, after="msg_unknown")
+    assert caught.value.param == "after"  # type: ignore[attr-defined]
+    with pytest.raises(openai.NotFoundError) as not_found:
+        client.conversations.items.delete("msg_unknown", conversation_id=conversation.id)
+    assert not_found.value.param == "item_id"  # type: ignore[attr-defined]
+
+
+def test_a_response_runs_on_its_conversation_and_adds_its_input_and_output(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    conversation = client.conversations.create(
+        items=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "my name is Ada"},
+            {"role": "assistant", "content": "Hello Ada"},
+        ]
+    )
+    first = client.responses.create(model="o4-mini", input="who am I?", conversation=conversation.id)
+    assert first.conversation is not None and first.conversation.id == conversation.id
+    assert first.output_text == "[turn 2] Echo: who am I?"
+    [request] = codex_model_server.requests
+    assert request.messages()[-3:] == [("user", "my name is Ada"), ("assistant", "Hello Ada"), ("user", "who am I?")]
+    assert "Be brief." in request.developer_texts()
+
+    second = client.responses.create(model="o4-mini", input="and now?", conversation={"id": conversation.id})
+    assert second.output_text == "[turn 3] Echo: and now?"
+    first_request, second_request = codex_model_server.requests
+    assert thread_of(second_request) == thread_of(first_request)  # the same warm Codex thread went on
+    assert texts(client, conversation.id) == [
+        ("system", "Be brief."),
+        ("user", "my name is Ada"),
+        ("assistant", "Hello Ada"),
+        ("user", "who am I?"),
+        ("assistant", "[turn 2] Echo: who am I?"),
+        ("user", "and now?"),
+        ("assistant", "[turn 3] Echo: and now?"),
+    ]
+    output_ids = [item.id for item in (*first.output, *second.output)]
+    listed = [item.id for item in client.conversations.items.list(conversation.id, order="asc")]
+    assert listed[4] == output_ids[0] and listed[6] == output_ids[1]  # the output items as the response had them
+
+
+def test_a_streamed_response_adds_to_its_conversation_too(client: CodexClient) -> None:
+    conversation = client.conversations.create()
+    with client.responses.create(model="o4-mini", input="hello", conversation=conversation.id, stream=True) as stream:
+        events = list(stream)
+    assert events[-1].type == "response.completed"
+    assert events[-1].response.conversation is not None
+    assert texts(client, conversation.id) == [("user", "hello"), ("assistant", "Echo: hello")]
+
+
+def test_tool_calls_go_round_through_a_conversation(client: CodexClient, codex_model_server: ModelServer) -> None:
+    conversation = client.conversations.create()
+    asked = client.responses.create(
+        model="o4-mini",
+        input='Weather? [[call:get_weather {"city": "Oslo"}]]',
+        tools=[WEATHER],  # type: ignore[list-item]
+        conversation=conversation.id,
+    )
+    [call] = asked.output
+    assert call.type == "function_call"
+    answered = client.responses.create(
+        model="o4-mini",
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}],
+        tools=[WEATHER],  # type: ignore[list-item]
+        conversation=conversation.id,
+    )
+    assert answered.output_text == "Tool get_weather returned: sunny"
+    assert thread_of(codex_model_server.requests[1]) == thread_of(codex_model_server.requests[0])  # the turn went on
+    assert [kind for kind, _ in texts(client, conversation.id)] == [
+        "user",
+        "function_call",
+        "function_call_output",
+        "assistant",
+    ]
+
+
+def test_a_refused_or_failed_response_adds_nothing(client: CodexClient, codex_model_server: ModelServer) -> None:
+    conversation = client.conversations.create(items=[{"role": "user", "content": "hello"}])
+    earlier = client.responses.create(model="o4-mini", input="first")
+    with pytest.raises(openai.BadRequestError) as both:
+        client.responses.create(
+            model="o4-mini", input="x", conversation=conversation.id, previous_response_id=earlier.id
+        )
+    assert both.value.param == "conversation"  # type: ignore[attr-defined]
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.responses.create(model="o4-mini", input="x", conversation="conv_missing")
+    assert missing.value.param == "conversation"  # type: ignore[attr-defined]
+    assert len(codex_model_server.requests) == 1  # only `earlier` reached the model
+
+    once = client.with_options(max_retries=0)
+    with pytest.raises(openai.APIError):
+        once.responses.create(model="o4-mini", input="[[failed]] go", conversation=conversation.id)
+    with once.responses.create(model="o4-mini", input="[[failed]] go", conversation=conversation.id, stream=True) as s:
+        assert [event.type for event in s][-1] == "response.failed"
+    assert texts(client, conversation.id) == [("user", "hello")]
+    client.responses.create(model="o4-mini", input="again", conversation=conversation.id)
+    assert [role for role, _ in texts(client, conversation.id)] == ["user", "user", "assistant"]

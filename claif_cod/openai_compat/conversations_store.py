@@ -51,7 +51,8 @@ class ConversationStore(Protocol):
 
 MEMORY_CAPACITY = 4096
 MEMORY_MAX_BYTES = 64 * 1024 * 1024
-"""A session re-adds each turn's items: a count alone would let long conversations hold hundreds of MiB."""
+"""Of items (metadata is small and bounded): a session adds each turn's items, so a count alone would
+let long conversations hold hundreds of MiB."""
 
 
 @dataclass
@@ -61,7 +62,7 @@ class _Held:
 
     @property
     def size(self) -> int:
-        return len(self.record.metadata) + sum(len(item.body) for item in self.items)
+        return sum(len(item.body) for item in self.items)
 
 
 class MemoryConversationStore:
@@ -86,9 +87,7 @@ class MemoryConversationStore:
 
     def set_metadata(self, conversation_id: str, metadata: bytes) -> None:
         held = self._written(conversation_id)
-        self.bytes += len(metadata) - len(held.record.metadata)
         held.record = ConversationRecord(conversation_id, held.record.created_at, metadata)
-        self._evict()
 
     def delete(self, conversation_id: str) -> None:
         held = self._held.pop(conversation_id, None)

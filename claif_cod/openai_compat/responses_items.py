@@ -38,11 +38,6 @@ _id_decoder = msgspec.json.Decoder(_Identified)
 _encoder = msgspec.json.Encoder()
 
 
-def input_items(request_input: str | list[dict[str, Any]]) -> bytes:
-    """The JSON array to store for a request whose ``input`` is ``request_input`` (already validated)."""
-    return _encoder.encode(listed_items(request_input))
-
-
 def listed_items(request_input: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``request_input`` (already validated) as OpenAI lists items: each with its ``type``, an ``id``
     (the caller's, or a new one) and a ``status``, a message's text as content parts."""

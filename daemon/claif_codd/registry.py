@@ -266,6 +266,7 @@ class SqliteSessionStore:
         try:
             problem = _corruption(conn)
             if problem is None:
+                self._known_version(conn)  # a newer daemon's file is refused before anything changes it
                 self._configure(conn)
                 self._migrate(conn)
                 return conn
@@ -319,7 +320,7 @@ class SqliteSessionStore:
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
         _tighten_sidecars(self._path)
 
-    def _migrate(self, conn: sqlite3.Connection) -> None:
+    def _known_version(self, conn: sqlite3.Connection) -> int:
         target = len(self._migrations)
         (current,) = conn.execute("PRAGMA user_version").fetchone()
         if current > target:
@@ -327,7 +328,11 @@ class SqliteSessionStore:
                 f"session registry {self._path} has schema version {current}; "
                 f"this daemon knows up to {target}. Refusing to open it (upgrade the daemon)."
             )
-        for version in range(current, target):
+        return int(current)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        target = len(self._migrations)
+        for version in range(self._known_version(conn), target):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 self._migrations[version](conn)

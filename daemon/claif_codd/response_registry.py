@@ -29,6 +29,7 @@ import msgspec
 from claif_cod.openai_compat.responses_schema import Response, ResponseError
 from claif_cod.openai_compat.responses_store import ResponseRecord, forgotten
 from claif_codd import conversation_registry
+from claif_codd.registry import RegistrySchemaError
 
 logger = logging.getLogger("claif_codd.response_registry")
 
@@ -157,12 +158,12 @@ class SqliteResponseStore:
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, isolation_level=None)
         try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:  # refused before anything changes the file
+                raise RegistrySchemaError(f"{self._path} was written by a newer claif-codd (schema {version})")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA secure_delete=ON")  # freed pages zeroed (Debian's build does so by default)
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(f"{self._path} was written by a newer claif-codd (schema {version})")
             if version == 1:
                 conn.execute("ALTER TABLE responses ADD COLUMN input BLOB NOT NULL DEFAULT X'5B5D'")
             conn.executescript(_SCHEMA + conversation_registry.SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")

@@ -57,7 +57,7 @@ async def serve(config: DaemonConfig, notifier: systemd.SystemdNotifier) -> None
     daemon.engine.sessions = store
     try:
         responses = SqliteResponseStore(response_registry)
-    except (sqlite3.Error, OSError) as exc:
+    except (sqlite3.Error, OSError, RegistrySchemaError) as exc:
         store.close()
         await daemon.shutdown()
         _fail(f"response registry {response_registry} cannot be opened: {exc}; {_MOVE_IT}", EXIT_STATE_UNUSABLE)

@@ -57,6 +57,7 @@ from claif_cod.protocol import (
 from claif_cod.testing import ModelServer
 from claif_cod.testing.codex_home import write_codex_home
 from claif_codd.registry import SCHEMA_VERSION
+from claif_codd.response_registry import SCHEMA_VERSION as RESPONSES_SCHEMA_VERSION
 
 pytestmark = [pytest.mark.codex, pytest.mark.timeout(120)]
 
@@ -263,20 +264,23 @@ def test_unusable_state_stops_serve_before_it_binds_with_one_line_naming_the_pat
     assert str(named) in line and ("move it away" in line or "--state-dir" in line), line
 
 
+@pytest.mark.parametrize(
+    ("name", "version"), [("sessions.db", SCHEMA_VERSION), ("responses.db", RESPONSES_SCHEMA_VERSION)]
+)
 def test_a_registry_from_a_newer_daemon_stops_serve_with_one_line_and_no_socket(
-    daemon_env: dict[str, str], tmp_path: Path
+    daemon_env: dict[str, str], tmp_path: Path, name: str, version: int
 ) -> None:
     """Found only once the socket is bound (only its owner may open the registry): the socket goes again."""
     state = tmp_path / "state"
     state.mkdir(mode=0o700)
-    registry = state / "sessions.db"
+    registry = state / name
     with contextlib.closing(sqlite3.connect(registry)) as db:
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        db.execute(f"PRAGMA user_version = {version + 1}")
         db.commit()
+    before = registry.read_bytes()
     line = serve_refused(daemon_env, state)
     assert str(registry) in line and "move it away" in line and "--state-dir" in line, line
-    with contextlib.closing(sqlite3.connect(registry)) as db:  # refused, not discarded
-        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION + 1,)
+    assert registry.read_bytes() == before  # refused, neither discarded nor changed
 
 
 # --- 8. logs an attacker cannot fill ---------------------------------------------------------------------------

@@ -3,12 +3,18 @@
 Both ways its docs show for a custom client: ``set_default_openai_client(AsyncCodexClient())``,
 which runs on the Responses API (the SDK's default), and ``OpenAIChatCompletionsModel``.
 Tracing is turned off as the SDK's docs say for non-OpenAI clients (it would upload to OpenAI).
+Conversation state both ways its docs show on OpenAI's Conversations API: an
+``OpenAIConversationsSession`` (the SDK reads the conversation's items and sends the whole
+transcript, then adds the run's items with ``conversations.items.create``) and a server-managed
+``conversation_id`` (the SDK sends ``conversation=`` and only the new input to ``responses.create``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
+import openai
 import pytest
 from ecosystem_support import INSTALL_HINT, Requests
 
@@ -20,6 +26,7 @@ from agents import (  # noqa: E402
     ModelRetrySettings,
     ModelSettings,
     OpenAIChatCompletionsModel,
+    OpenAIConversationsSession,
     Runner,
     function_tool,
     set_default_openai_client,
@@ -47,6 +54,17 @@ def _sdk_state() -> Iterator[None]:
     yield
     _openai_shared.set_default_openai_client(None)  # type: ignore[arg-type]
     set_tracing_disabled(False)
+
+
+def described(item: Mapping[str, Any]) -> tuple[str, str]:
+    """A Responses item as ``(role, text)`` for a message, else ``(type, what it holds)``."""
+    if item.get("type", "message") == "message":
+        return item["role"], " ".join(part["text"] for part in item["content"])
+    if item["type"] == "function_call":
+        return "function_call", f"{item['name']} {item['arguments']}"
+    if item["type"] == "function_call_output":
+        return "function_call_output", item["output"]
+    return item["type"], ""
 
 
 async def test_chat_completions_model_answers(model: Requests) -> None:
@@ -146,3 +164,191 @@ async def test_an_explicit_no_retry_budget_runs_on_a_client_copy(model: Requests
 
     assert result.final_output == "Echo: no retries"
     assert len(model.since()) == 1
+
+
+async def test_an_openai_conversations_session_carries_the_first_run_into_the_second(model: Requests) -> None:
+    """The session keeps each run's items in a conversation (``conversations.items.create``); the next
+    run reads them back (``conversations.items.list``) and sends them before its own input."""
+    async with AsyncCodexClient(daemon="off") as client:
+        set_default_openai_client(client)
+        agent = Agent(name="Assistant", instructions="AGENT-RULE-10", model="o4-mini")
+        session = OpenAIConversationsSession(openai_client=client)
+
+        first = await Runner.run(agent, "first question", session=session)
+        second = await Runner.run(agent, "second question", session=session)
+        items = await session.get_items()
+        conversation = await client.conversations.retrieve(session.session_id)
+
+    assert first.final_output == "Echo: first question"
+    assert second.final_output == "[turn 2] Echo: second question"
+    one, two = model.since()
+    assert one.messages() == [("user", "first question")]
+    assert two.messages() == [
+        ("user", "first question"),
+        ("assistant", "Echo: first question"),
+        ("user", "second question"),
+    ]
+    assert any("AGENT-RULE-10" in text for text in two.developer_texts())
+    assert [described(item) for item in items] == [
+        ("user", "first question"),
+        ("assistant", "Echo: first question"),
+        ("user", "second question"),
+        ("assistant", "[turn 2] Echo: second question"),
+    ]
+    assert len({item["id"] for item in items}) == 4  # type: ignore[typeddict-item]  # each has an id of its own
+    assert conversation.id == session.session_id
+
+
+async def test_an_openai_conversations_session_pops_items_and_clears(model: Requests) -> None:
+    """The SDK's docs' correction: ``pop_item()`` twice takes the last reply and question back, and the
+    next run goes on from the earlier items; ``clear_session()`` deletes the conversation, and the
+    session starts a new one on its next use."""
+    async with AsyncCodexClient(daemon="off") as client:
+        set_default_openai_client(client)
+        agent = Agent(name="Assistant", model="o4-mini")
+        session = OpenAIConversationsSession(openai_client=client)
+        await Runner.run(agent, "first question", session=session)
+        await Runner.run(agent, "second question", session=session)
+
+        reply = await session.pop_item()
+        question = await session.pop_item()
+        corrected = await Runner.run(agent, "corrected question", session=session)
+        after_correction = await session.get_items()
+
+        cleared_id = session.session_id
+        await session.clear_session()
+        with pytest.raises(openai.NotFoundError):
+            await client.conversations.retrieve(cleared_id)
+        assert await session.get_items() == []  # a new, empty conversation
+        fresh = await Runner.run(agent, "fresh start", session=session)
+        after_clear = await session.get_items()
+        fresh_id = session.session_id
+
+    assert reply is not None and described(reply) == ("assistant", "[turn 2] Echo: second question")
+    assert question is not None and described(question) == ("user", "second question")
+    assert corrected.final_output == "[turn 2] Echo: corrected question"
+    assert [described(item) for item in after_correction] == [
+        ("user", "first question"),
+        ("assistant", "Echo: first question"),
+        ("user", "corrected question"),
+        ("assistant", "[turn 2] Echo: corrected question"),
+    ]
+    assert fresh_id != cleared_id
+    assert fresh.final_output == "Echo: fresh start"
+    assert [described(item) for item in after_clear] == [("user", "fresh start"), ("assistant", "Echo: fresh start")]
+    *_, correcting, starting_afresh = model.since()
+    assert correcting.messages() == [
+        ("user", "first question"),
+        ("assistant", "Echo: first question"),
+        ("user", "corrected question"),
+    ]
+    assert starting_afresh.messages() == [("user", "fresh start")]
+
+
+async def test_an_openai_conversations_session_keeps_a_function_tools_call_and_output(model: Requests) -> None:
+    """A run with a tool call stores the call and its output as conversation items; the next run sends
+    them back, and Codex goes on with the same call (nothing injected twice)."""
+    async with AsyncCodexClient(daemon="off") as client:
+        set_default_openai_client(client)
+        agent = Agent(name="Assistant", model="o4-mini", tools=[get_weather])
+        session = OpenAIConversationsSession(openai_client=client)
+
+        first = await Runner.run(agent, 'Weather? [[call:get_weather {"city": "Rome"}]]', session=session)
+        second = await Runner.run(agent, "thanks", session=session)
+        items = await session.get_items()
+
+    assert CALLS == ["Rome"]
+    assert first.final_output == "Tool get_weather returned: Sunny in Rome"
+    assert second.final_output == "[turn 2] Echo: thanks"
+    assert [described(item) for item in items] == [
+        ("user", 'Weather? [[call:get_weather {"city": "Rome"}]]'),
+        ("function_call", 'get_weather {"city": "Rome"}'),
+        ("function_call_output", "Sunny in Rome"),
+        ("assistant", "Tool get_weather returned: Sunny in Rome"),
+        ("user", "thanks"),
+        ("assistant", "[turn 2] Echo: thanks"),
+    ]
+    call, output = items[1], items[2]
+    assert call["call_id"] == output["call_id"]  # type: ignore[typeddict-item]
+    last = model.since()[-1]
+    assert last.user_texts() == ['Weather? [[call:get_weather {"city": "Rome"}]]', "thanks"]
+    [sent_call] = last.function_calls()
+    assert (sent_call.name, sent_call.arguments) == ("get_weather", '{"city": "Rome"}')
+    assert [(o.call_id, o.output) for o in last.function_outputs()] == [(sent_call.call_id, "Sunny in Rome")]
+
+
+async def test_a_server_managed_conversation_id_carries_the_first_run_into_the_second(model: Requests) -> None:
+    """``Runner.run(..., conversation_id=)``: the SDK sends ``conversation=`` and only the run's new
+    input; claif_cod puts the conversation's items before it and adds the input and the reply to it."""
+    async with AsyncCodexClient(daemon="off") as client:
+        set_default_openai_client(client)
+        agent = Agent(name="Assistant", instructions="AGENT-RULE-11", model="o4-mini")
+        conversation = await client.conversations.create()
+
+        first = await Runner.run(agent, "alpha question", conversation_id=conversation.id)
+        second = await Runner.run(agent, "beta question", conversation_id=conversation.id)
+        items = [item.model_dump() async for item in client.conversations.items.list(conversation.id, order="asc")]
+        assert second.last_response_id is not None
+        response = await client.responses.retrieve(second.last_response_id)
+        sent = await client.responses.input_items.list(second.last_response_id)
+
+    assert first.final_output == "Echo: alpha question"
+    assert second.final_output == "[turn 2] Echo: beta question"
+    # What the SDK sent: the conversation by its id, and only the new question.
+    assert response.conversation is not None and response.conversation.id == conversation.id
+    assert [described(item.model_dump()) for item in sent.data] == [("user", "beta question")]
+    # What the model received: the conversation's items first.
+    one, two = model.since()
+    assert one.messages() == [("user", "alpha question")]
+    assert two.messages() == [
+        ("user", "alpha question"),
+        ("assistant", "Echo: alpha question"),
+        ("user", "beta question"),
+    ]
+    assert any("AGENT-RULE-11" in text for text in two.developer_texts())
+    assert [described(item) for item in items] == [
+        ("user", "alpha question"),
+        ("assistant", "Echo: alpha question"),
+        ("user", "beta question"),
+        ("assistant", "[turn 2] Echo: beta question"),
+    ]
+
+
+async def test_a_server_managed_conversation_id_keeps_a_function_tools_call_and_output(model: Requests) -> None:
+    """Within a run the SDK sends the tool's output alone with ``conversation=``: the call it answers
+    is already one of the conversation's items. The next run finds the call and output there too."""
+    async with AsyncCodexClient(daemon="off") as client:
+        set_default_openai_client(client)
+        agent = Agent(name="Assistant", model="o4-mini", tools=[get_weather])
+        conversation = await client.conversations.create()
+
+        first = await Runner.run(
+            agent, 'Weather? [[call:get_weather {"city": "Kyiv"}]]', conversation_id=conversation.id
+        )
+        second = await Runner.run(agent, "thanks", conversation_id=conversation.id)
+        items = [item.model_dump() async for item in client.conversations.items.list(conversation.id, order="asc")]
+        sent = [
+            [described(item.model_dump()) for item in (await client.responses.input_items.list(raw.response_id)).data]
+            for raw in first.raw_responses
+            if raw.response_id is not None
+        ]
+
+    assert CALLS == ["Kyiv"]
+    assert first.final_output == "Tool get_weather returned: Sunny in Kyiv"
+    assert second.final_output == "[turn 2] Echo: thanks"
+    assert sent == [
+        [("user", 'Weather? [[call:get_weather {"city": "Kyiv"}]]')],
+        [("function_call_output", "Sunny in Kyiv")],
+    ]
+    assert [described(item) for item in items] == [
+        ("user", 'Weather? [[call:get_weather {"city": "Kyiv"}]]'),
+        ("function_call", 'get_weather {"city": "Kyiv"}'),
+        ("function_call_output", "Sunny in Kyiv"),
+        ("assistant", "Tool get_weather returned: Sunny in Kyiv"),
+        ("user", "thanks"),
+        ("assistant", "[turn 2] Echo: thanks"),
+    ]
+    last = model.since()[-1]
+    assert last.user_texts() == ['Weather? [[call:get_weather {"city": "Kyiv"}]]', "thanks"]
+    [sent_call] = last.function_calls()
+    assert [(o.call_id, o.output) for o in last.function_outputs()] == [(sent_call.call_id, "Sunny in Kyiv")]

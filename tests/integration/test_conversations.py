@@ -193,3 +193,17 @@ def test_a_refused_or_failed_response_adds_nothing(client: CodexClient, codex_mo
     assert texts(client, conversation.id) == [("user", "hello")]
     client.responses.create(model="o4-mini", input="again", conversation=conversation.id)
     assert [role for role, _ in texts(client, conversation.id)] == ["user", "user", "assistant"]
+
+
+def test_reasoning_items_are_kept_but_not_replayed(client: CodexClient) -> None:
+    conversation = client.conversations.create()
+    client.responses.create(
+        model="o4-mini", input="think [[reasoning]]", reasoning={"summary": "auto"}, conversation=conversation.id
+    )
+    assert [kind for kind, _ in texts(client, conversation.id)] == ["user", "reasoning", "assistant"]
+    # Codex cannot replay reasoning: left out, and not reported, since the caller did not send it
+    raw = client.responses.with_raw_response.create(
+        model="o4-mini", input="go on", conversation=conversation.id, extra_body={"strict": True}
+    )
+    assert "x-claif-cod-ignored-params" not in raw.headers
+    assert raw.parse().output_text == "[turn 2] Echo: go on"

@@ -32,10 +32,12 @@ class ProcessKey:
     approval: str | None
 
     @classmethod
-    def resolve(cls, config: CodexConfig, binary: CodexBinary) -> ProcessKey:
+    def resolve(cls, config: CodexConfig, binary: CodexBinary, *, default_home: str | None) -> ProcessKey:
+        """``default_home``: the ``CODEX_HOME`` a child gets when the caller names none (the engine's
+        own), so that a caller naming it and one that does not share a process."""
         return cls(
             codex_path=binary.path,
-            codex_home=config.codex_home,
+            codex_home=config.codex_home or default_home,
             key_fingerprint=key_fingerprint(config.api_key),
             working_dir=config.working_dir,
             sandbox=binary.check_sandbox(config.sandbox_mode),

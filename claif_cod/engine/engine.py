@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import Literal
@@ -75,6 +76,7 @@ class Engine:
         liveness: Liveness | None = None,
         thread_idle_timeout: float | Literal["default"] | None = "default",
     ) -> None:
+        self._env = env
         self.liveness = liveness or _liveness.DEFAULT_LIVENESS
         """Deadlines that tell a slow Codex from a hung one (see the module documentation)."""
         self._pool = ProcessPool(
@@ -131,7 +133,7 @@ class Engine:
         binary = self._binaries.get(config.codex_path)
         if binary is None:
             binary = await asyncio.to_thread(self.binary, config.codex_path)
-        key = ProcessKey.resolve(config, binary)
+        key = ProcessKey.resolve(config, binary, default_home=(self._env or os.environ).get("CODEX_HOME"))
         if len(self._keys) >= MAX_RESOLVED_KEYS:
             self._keys.clear()  # a daemon serving many settings re-resolves them, as it did each request
         self._keys[config] = key

@@ -196,6 +196,7 @@ class Turn:
     async def events(self) -> AsyncGenerator[TurnEvent, None]:
         open_messages: set[str] = set()
         started_messages: set[str] = set()
+        ended = False
         try:
             while True:
                 try:
@@ -211,14 +212,17 @@ class Turn:
                         self.suspended = True
                         if self._on_suspend is not None:
                             self._on_suspend(self, event)
+                    ended = isinstance(event, TurnFinished)
                     yield event
-                    if isinstance(event, TurnFinished):
+                    if ended:
                         self._finish("done")
                         return
                     if self.suspended:
                         return
         finally:
             self._wait.stop()
+            if ended and not self._finished:
+                self._finish("done")  # closed as it handed out the turn's end: nothing to interrupt
             if not self._finished and self._abandoning is None and not self.suspended:
                 # The caller stopped listening (cancelled, timed out, stop sequence): the
                 # thread must not take another turn until Codex says this one is over.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Set as AbstractSet
 from typing import Any, Literal
 
 import msgspec
@@ -34,10 +35,13 @@ MAX_METADATA_PAIRS, MAX_METADATA_KEY, MAX_METADATA_VALUE = 16, 64, 512
 class _CreateBody(msgspec.Struct, forbid_unknown_fields=True):
     items: list[dict[str, Any]] | None = None
     metadata: dict[str, str] | None = None
+    safety_identifier: str | None = None
+    """Accepted: it never changes an answer (as for ``responses.create``)."""
 
 
 class _UpdateBody(msgspec.Struct, forbid_unknown_fields=True):
-    metadata: dict[str, str]
+    metadata: dict[str, str] | None
+    """Required, as OpenAI's; ``null`` clears it."""
 
 
 class _ItemsBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -80,7 +84,7 @@ class ConversationsService:
     def create(self, body: bytes) -> bytes:
         request = _decoded(body, _CreateBody)
         metadata = _metadata(request.metadata or {})
-        items = _new_items(request.items or [])
+        items = _new_items(request.items or [], taken=frozenset())
         record = ConversationRecord(f"conv_{os.urandom(24).hex()}", int(time.time()), metadata)
         self.store.create(record, items)
         return _encoder.encode(_object(record))
@@ -90,7 +94,7 @@ class ConversationsService:
 
     def update(self, conversation_id: str, body: bytes) -> bytes:
         self._record(conversation_id)
-        metadata = _metadata(_decoded(body, _UpdateBody).metadata)
+        metadata = _metadata(_decoded(body, _UpdateBody).metadata or {})
         self.store.set_metadata(conversation_id, metadata)
         return self.retrieve(conversation_id)
 
@@ -103,7 +107,8 @@ class ConversationsService:
 
     def add_items(self, conversation_id: str, body: bytes) -> bytes:
         self._record(conversation_id)
-        items = _new_items(_decoded(body, _ItemsBody).items)
+        taken = {item.item_id for item in self.store.items(conversation_id)}
+        items = _new_items(_decoded(body, _ItemsBody).items, taken=taken)
         self.store.append(conversation_id, items)
         return _encoder.encode(
             ItemsAdded(
@@ -175,13 +180,21 @@ def _metadata(metadata: dict[str, str]) -> bytes:
     return _encoder.encode(metadata)
 
 
-def _new_items(items: list[dict[str, Any]]) -> list[StoredItem]:
+def _new_items(items: list[dict[str, Any]], *, taken: AbstractSet[str]) -> list[StoredItem]:
+    """``items`` checked and listed; an id the caller gives must be a string, and new to the
+    conversation (``taken``): an id names one item (``items.retrieve``, ``items.delete``, ``after``)."""
     if len(items) > MAX_ITEMS_PER_REQUEST:
         message = f"at most {MAX_ITEMS_PER_REQUEST} items can be added at a time (got {len(items)})"
         raise APIFailure.bad_request(message, param="items")
+    ids = set(taken)
     for index, item in enumerate(items):
-        if not isinstance(item.get("id", ""), str):
+        given = item.get("id", "")
+        if not isinstance(given, str):
             raise APIFailure.bad_request(f"items[{index}].id must be a string", param=f"items[{index}].id")
+        if given and given in ids:
+            message = f"items[{index}]: an item with id '{given}' is already in this conversation"
+            raise APIFailure.bad_request(message, param=f"items[{index}].id")
+        ids.add(given)
     if items:
         try:
             check_items(items, "items")

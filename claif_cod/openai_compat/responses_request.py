@@ -206,8 +206,6 @@ def parse_responses_request(
     output_schema = _output_schema(request.text, ignored)
     _reasoning(request.reasoning, ignored)
     instructions, items, refs, owners = _items(request.input, ignored, earlier=_earlier(request, conversations))
-    if any(ref.detail_reported for ref in refs):
-        ignored.append("input_image.detail")  # "low" or "original" (see images.DETAILS)
     tools = _thread_tools(request, ignored)
     if request.tool_timeout is not None and not 0 < request.tool_timeout <= 86400:
         raise InvalidRequest("tool_timeout must be between 0 and 86400 seconds", param="tool_timeout")
@@ -333,8 +331,7 @@ def _output_schema(text: TextConfig | None, ignored: list[str]) -> dict[str, Any
 
 
 def _earlier(request: ResponsesRequest, conversations: ConversationItems | None) -> list[dict[str, Any]]:
-    """The items of the request's conversation that the input follows; its reasoning items are
-    left out unreported (Codex cannot replay them, and the caller did not send them)."""
+    """The items of the request's conversation, which the input follows."""
     named = conversation_id(request)
     if named is None:
         return []
@@ -345,7 +342,7 @@ def _earlier(request: ResponsesRequest, conversations: ConversationItems | None)
         )
         raise InvalidRequest(message, param="conversation")
     assert conversations is not None, "a service that takes conversation= looks its items up"
-    return [item for item in conversations(named) if item.get("type") != "reasoning"]
+    return conversations(named)
 
 
 def check_items(items: list[dict[str, Any]], name: str) -> None:
@@ -361,7 +358,8 @@ def _items(
     earlier: list[dict[str, Any]] | None = None,
 ) -> tuple[list[str], list[HistoryItem], list[ImageRef], list[int]]:
     """Developer instructions, the messages, calls and results, and the image parts with their item
-    index; ``earlier``: the items of a conversation that ``items`` follow."""
+    index; ``earlier``: the items of a conversation that ``items`` follow (what they hold that Codex
+    cannot take is dropped unreported: this request did not send it)."""
     if isinstance(items, str):
         if not earlier:
             return [], [Message("user", items)], [], []
@@ -374,24 +372,26 @@ def _items(
     refs: list[ImageRef] = []
     owners: list[int] = []
     for index, item in enumerate([*(earlier or ()), *items]):
-        where = f"{name}[{index - skip}]" if index >= skip else f"conversation item {index}"
+        sent = index >= skip
+        where = f"{name}[{index - skip}]" if sent else f"conversation item {index}"
+        noted = ignored if sent else []
         kind = item.get("type", "message")
         if kind == "reasoning":
-            ignored.append("input.reasoning")  # opaque to Codex: earlier reasoning cannot be replayed
+            noted.append("input.reasoning")  # opaque to Codex: earlier reasoning cannot be replayed
             continue
         if not _ANY_ITEM_FIELD.isdisjoint(item):
-            _item_fields(kind, item.get, ignored)
+            _item_fields(kind, item.get, noted)
         if kind == "function_call":
             messages.append(ToolCall(_string(item, "call_id", where), _string(item, "name", where), _arguments(item)))
             continue
         if kind == "function_call_output":
-            output, _ = _content(item.get("output"), where, ignored, images=False)
+            output, _ = _content(item.get("output"), where, noted, images=False)
             messages.append(ToolResult(_string(item, "call_id", where), output))
             continue
         if kind != "message":
             raise InvalidRequest(f"{where}: input items of type {kind!r} are not supported", param=where)
         role = item.get("role")
-        text, parts = _content(item.get("content"), where, ignored, images=role == "user")
+        text, parts = _content(item.get("content"), where, noted, images=role == "user")
         if role in ("system", "developer"):
             instructions.append(text)
         elif role in ("user", "assistant"):
@@ -418,6 +418,8 @@ def _content(content: object, where: str, ignored: list[str], *, images: bool) -
             texts.append(part["text"])
         elif kind == "input_image" and images and isinstance(part.get("image_url"), str):
             refs.append(ImageRef(part["image_url"], f"{where}.content[{j}]", part.get("detail")))
+            if refs[-1].detail_reported:
+                ignored.append("input_image.detail")  # "low" or "original" (see images.DETAILS)
         else:
             part_where = f"{where}.content[{j}]"
             raise InvalidRequest(f"{part_where}: content part of type {kind!r} is not supported", param=part_where)

@@ -186,6 +186,8 @@ class _Run:
         self.turn: Turn | None = None
         self.conversation: Conversation | None = None
         """The input as a stateless conversation, when it started or continued one by its history."""
+        self.ended = False
+        """Its terminal event was made (and the response saved as it ended)."""
         self.seen = False
         """The caller has the response's id: a stream handed out its first event, or the whole
         response is being returned. Until then, a request that ends leaves no response behind."""
@@ -303,6 +305,16 @@ class _Run:
         )
         self.engine.threads.remember(self.handle, self.conversation, replies)
 
+    def _ended(self) -> None:
+        """The response is complete, and its last event goes out next: a stream's consumer may act on
+        that event at once (and never ask for another), so what it may rely on is in place first: the
+        warm thread remembered, the conversation's new items, the record."""
+        self._remember()
+        self._add_to_conversation()
+        self.seen = True
+        self._save(None)
+        self.ended = True
+
     def _add_to_conversation(self) -> None:
         """As OpenAI does once a response completed: its input, then its output, become items of its
         conversation (before the caller has the response, so that its next request finds them)."""
@@ -399,15 +411,16 @@ class _Run:
                 if isinstance(event, TurnFinished) and event.status == "interrupted" and self.options.control:
                     self.options.control.interrupted = True
                 for translated in self.builder.numbered(self.builder.translate(event)):
+                    if isinstance(translated, TERMINAL_EVENTS):
+                        self._ended()
                     yield translated
-            self._remember()
-            self._add_to_conversation()
-            self.seen = True  # a stream's consumer had every event; create() returns the response
         finally:
             await turn_events.aclose()
             if self.response.status == "in_progress":
                 self.response.status = "cancelled"  # the caller stopped listening or the turn raised
-            if self.seen:
+            if self.ended:
+                pass  # saved as it ended
+            elif self.seen:
                 self._save(None)
             else:
                 # The caller was told the request failed (or gave up on it) without ever seeing its

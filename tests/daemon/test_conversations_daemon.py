@@ -128,7 +128,9 @@ def test_responses_on_a_conversation_through_both_doors(doors: Doors, codex_mode
         ("assistant", "[turn 3] Echo: and now?"),
         ("user", "once more"),
     ]
-    assert thread_of(r_third) == thread_of(r_second)  # the warm thread went on
+    # The warm thread went on, from one door to the other: the socket's client names its CODEX_HOME,
+    # the HTTP request none, and both mean the daemon's own.
+    assert thread_of(r_first) == thread_of(r_second) == thread_of(r_third)
 
     with doors.socket() as client:
         by_socket = client.conversations.items.list(conversation.id, order="asc")

@@ -59,6 +59,17 @@ def test_items_are_kept_as_openai_lists_them() -> None:
     assert call(service.retrieve(conversation))["metadata"] == {"k": "v"}
 
 
+def test_what_the_sdk_may_send_is_taken() -> None:
+    service = ConversationsService()
+    made = call(service.create(b'{"items": null, "metadata": null, "safety_identifier": "user-1"}'))
+    assert (
+        made["metadata"] == {}
+        and call(service.list_items(made["id"], after=None, limit=None, order=None))["data"] == []
+    )
+    no_ids = b'{"items": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]}'
+    assert len(call(service.add_items(made["id"], no_ids))["data"]) == 2
+
+
 def test_items_are_paged_as_openai_pages_them() -> None:
     service = ConversationsService()
     conversation = new(service, items=[{"role": "user", "content": str(i)} for i in range(5)])
@@ -90,9 +101,16 @@ def test_each_change_answers_as_openai_does_and_a_refused_one_changes_nothing() 
     assert service.list_items(conversation, after=None, limit=None, order=None) == before
 
     assert refused(service.update, conversation, b"{}").detail.param == "metadata"  # required, as OpenAI's
+    taken = json.dumps({"items": [{"role": "user", "content": "x", "id": added["first_id"]}]}).encode()
+    assert refused(service.add_items, conversation, taken).detail.param == "items[0].id"
+    twice = b'{"items": [{"role": "user", "content": "x", "id": "m"}, {"role": "user", "content": "y", "id": "m"}]}'
+    assert refused(service.add_items, conversation, twice).detail.param == "items[1].id"
     many = json.dumps({"metadata": {f"k{i}": "v" for i in range(17)}}).encode()
     assert refused(service.update, conversation, many).detail.param == "metadata"
     assert call(service.retrieve(conversation))["metadata"] == {}
+
+    assert call(service.update(conversation, b'{"metadata": {"a": "b"}}'))["metadata"] == {"a": "b"}
+    assert call(service.update(conversation, b'{"metadata": null}'))["metadata"] == {}  # null clears it
 
     removed = call(service.delete_item(conversation, added["first_id"]))
     assert removed["object"] == "conversation"  # OpenAI answers with the conversation

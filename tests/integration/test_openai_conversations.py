@@ -8,11 +8,14 @@ import json
 
 import openai
 import pytest
+from image_details import PNG_URL
 from openai.types.conversations import Conversation, ConversationDeletedResource, ConversationItemList, Message
 from test_responses_stored import thread_of
 
 from claif_cod import CodexClient
+from claif_cod.openai_compat.responses_schema import ResponseCompleted
 from claif_cod.testing import ModelServer
+from claif_cod.transport.backend import InProcessBackend
 
 pytestmark = pytest.mark.codex
 
@@ -207,3 +210,61 @@ def test_reasoning_items_are_kept_but_not_replayed(client: CodexClient) -> None:
     )
     assert "x-claif-cod-ignored-params" not in raw.headers
     assert raw.parse().output_text == "[turn 2] Echo: go on"
+
+
+def test_a_stream_read_only_to_its_last_event_has_added_its_items(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    """An agent acts on ``response.completed`` at once and may never ask for more: what it relies on
+    is in place before that event is made (read here from the service itself, which is held at that
+    event: the client's transport reads on ahead, and would hide a race)."""
+    conversation = client.conversations.create()
+    assert client.backend is not None and isinstance(client.backend.local, InProcessBackend)
+    service = client.backend.local.responses_service
+    body = json.dumps({"model": "o4-mini", "input": "hello", "conversation": conversation.id, "stream": True})
+
+    async def held_at_the_last_event() -> tuple[str, list[dict[str, object]]]:
+        stream = await service.stream(body.encode(), client._core.options)
+        try:
+            async for event in stream.events:
+                if isinstance(event, ResponseCompleted):
+                    return event.response.id, service.conversations.items_of(conversation.id)
+        finally:
+            await stream.events.aclose()
+        raise AssertionError("no response.completed")
+
+    response_id, items = client._core.loop.run(held_at_the_last_event())
+    assert [(item["role"], item["content"][0]["text"]) for item in items] == [  # type: ignore[index]
+        ("user", "hello"),
+        ("assistant", "Echo: hello"),
+    ]
+    assert client.responses.retrieve(response_id).status == "completed"
+    after = client.responses.create(model="o4-mini", input="again", conversation=conversation.id)
+    assert after.output_text == "[turn 2] Echo: again"
+    assert thread_of(codex_model_server.requests[1]) == thread_of(codex_model_server.requests[0])  # still warm
+
+
+def test_what_a_conversations_items_hold_that_codex_cannot_take_is_not_reported_later(client: CodexClient) -> None:
+    """Reported (or refused by strict mode) in the request that sends it, not in every later one."""
+    items = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "input_text", "text": "see"},
+                {"type": "input_image", "image_url": PNG_URL, "detail": "low"},
+            ],
+        },
+        {"role": "assistant", "content": "a pixel", "phase": "final_answer"},
+    ]
+    conversation = client.conversations.create(items=items)  # type: ignore[arg-type]
+    raw = client.responses.with_raw_response.create(
+        model="o4-mini", input="and?", conversation=conversation.id, extra_body={"strict": True}
+    )
+    assert "x-claif-cod-ignored-params" not in raw.headers
+    assert raw.parse().output_text == "[turn 2] Echo: and?"
+    sent_now = client.responses.with_raw_response.create(
+        model="o4-mini",
+        input=[{"role": "user", "content": [{"type": "input_image", "image_url": PNG_URL, "detail": "low"}]}],
+        conversation=conversation.id,
+    )
+    assert sent_now.headers["x-claif-cod-ignored-params"] == "input_image.detail"

@@ -52,6 +52,19 @@ def check_listing_and_deleting_responses(run: Run) -> None:
     assert _thread(first) == _thread(second) == _thread(third)
 
 
+def check_conversations(run: Run) -> None:
+    assert run.stdout == (
+        "[turn 2] Echo: Shorter\n"
+        "message user Draft a haiku\n"
+        "message assistant Echo: Draft a haiku\n"
+        "message user Shorter\n"
+        "message assistant [turn 2] Echo: Shorter\n"
+    )
+    first, second = run.server.requests
+    assert _thread(first) == _thread(second)  # the conversation's next response went on on the warm thread
+    assert second.user_texts() == ["Draft a haiku", "Shorter"]
+
+
 def check_responses_with_tools(run: Run) -> None:
     assert run.stdout == "Tool get_weather returned: 22 degrees and sunny in Oslo\n"
     first, second = run.server.requests
@@ -73,6 +86,7 @@ RESPONSES_CHECKS: dict[str, Callable[[Run], None]] = {
     "branching-from-an-earlier-response": check_branching_from_an_earlier_response,
     "streaming-reasoning-summaries": check_streaming_reasoning_summaries,
     "listing-and-deleting-responses": check_listing_and_deleting_responses,
+    "conversations": check_conversations,
     "responses-with-tools": check_responses_with_tools,
     "images": check_images,
 }

@@ -24,7 +24,7 @@ from claif_cod.openai_compat.conversations_store import (
     StoredItem,
 )
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail, translate
-from claif_cod.openai_compat.responses_items import listed_items, page_of
+from claif_cod.openai_compat.responses_items import ResponseItemList, listed_items, page_of
 from claif_cod.openai_compat.responses_request import check_items
 
 MAX_ITEMS_PER_REQUEST = 20
@@ -59,16 +59,6 @@ class ConversationDeleted(msgspec.Struct, kw_only=True):
     id: str
     object: Literal["conversation.deleted"] = "conversation.deleted"
     deleted: bool = True
-
-
-class ItemsAdded(msgspec.Struct, kw_only=True):
-    """What ``items.create`` answers: the items it added (OpenAI's ``ConversationItemList``)."""
-
-    data: list[msgspec.Raw]
-    first_id: str | None
-    last_id: str | None
-    has_more: bool = False
-    object: Literal["list"] = "list"
 
 
 _encoder = msgspec.json.Encoder()
@@ -110,11 +100,12 @@ class ConversationsService:
         taken = {item.item_id for item in self.store.items(conversation_id)}
         items = _new_items(_decoded(body, _ItemsBody).items, taken=taken)
         self.store.append(conversation_id, items)
-        return _encoder.encode(
-            ItemsAdded(
+        return _encoder.encode(  # the items added, as OpenAI's ConversationItemList
+            ResponseItemList(
                 data=[msgspec.Raw(item.body) for item in items],
                 first_id=items[0].item_id if items else None,
                 last_id=items[-1].item_id if items else None,
+                has_more=False,
             )
         )
 

@@ -4,8 +4,9 @@ They live in ``responses.db`` beside the responses they are run with
 (:mod:`claif_codd.response_registry` opens the file, keeps it private and owns its schema version;
 this module adds two tables to it): a row per conversation, a row per item in order. Each write is
 one autocommitted statement in WAL mode. At most ``capacity`` conversations and ``max_bytes`` of
-items are kept: the conversation written longest ago goes first. A deleted conversation or item
-leaves nothing on disk (``secure_delete``, then a WAL checkpoint), as a deleted response does.
+items are kept: the conversation written longest ago goes first. A deleted or evicted conversation,
+or a deleted item, leaves nothing on disk (``secure_delete``, then a WAL checkpoint), as a deleted
+response does.
 """
 
 from __future__ import annotations
@@ -122,12 +123,17 @@ class SqliteConversationStore:
         self.bytes -= int(size)
 
     def _evict(self, *, keep: str) -> None:
-        """The conversations written longest ago, past ``capacity`` or ``max_bytes``; never ``keep``."""
+        """The conversations written longest ago, past ``capacity`` or ``max_bytes``; never ``keep``.
+        What they held leaves the disk as a deleted conversation's does."""
+        evicted = False
         while self.count > self._capacity or self.bytes > self._max_bytes:
             oldest = self._conn.execute(
                 "SELECT conversation_id FROM conversations WHERE conversation_id != ? ORDER BY touched LIMIT 1",
                 (keep,),
             ).fetchone()
             if oldest is None:
-                return
+                break
             self._remove(str(oldest[0]))
+            evicted = True
+        if evicted:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -301,3 +301,15 @@ def test_a_deleted_item_leaves_no_trace_on_disk(tmp_path: Path, secure_delete_of
     assert [i.item_id for i in db.conversations.items("conv_a")] == ["msg_1", "msg_3"]
     db.check_books()
     db.close()
+
+
+def test_an_evicted_conversation_leaves_no_trace_on_disk(tmp_path: Path, secure_delete_off: None) -> None:
+    db = Opened(tmp_path / "responses.db", capacity=1)
+    db.conversations.create(conversation("conv_old", note=SECRET), [item("msg_1", SECRET, size=9000)])
+    assert SECRET.encode() in on_disk(tmp_path)
+    db.conversations.create(conversation("conv_new"), [item("msg_2", "KEPT-NEWEST-7741")])  # past capacity
+    assert db.ids() == ["conv_new"]
+    disk = on_disk(tmp_path)
+    assert SECRET.encode() not in disk and b"KEPT-NEWEST-7741" in disk
+    db.check_books()
+    db.close()

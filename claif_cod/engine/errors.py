@@ -151,6 +151,23 @@ class InvalidRequest(EngineError):
         return cls(f"invalid request body: {text}", param, code)
 
 
+class ReadingBody:
+    """``with READING_BODY:`` around a request body's decoding: a body of the wrong shape or not JSON
+    at all raises the :class:`InvalidRequest` OpenAI would answer (one rule for every endpoint)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
+        if isinstance(error, msgspec.ValidationError):
+            raise InvalidRequest.from_validation(error) from None
+        if isinstance(error, msgspec.DecodeError):
+            raise InvalidRequest(f"request body is not valid JSON: {error}") from None
+
+
+READING_BODY = ReadingBody()
+
+
 _AT = re.compile(r" - at `(\$[^`]*)`$")
 _MISSING = re.compile(r"Object missing required field `([^`]+)`")
 

@@ -16,14 +16,14 @@ from typing import Any, Literal
 
 import msgspec
 
-from claif_cod.engine.errors import InvalidRequest
+from claif_cod.engine.errors import READING_BODY, InvalidRequest
 from claif_cod.openai_compat.conversations_store import (
     ConversationRecord,
     ConversationStore,
     MemoryConversationStore,
     StoredItem,
 )
-from claif_cod.openai_compat.errors import APIFailure, ErrorDetail, translate
+from claif_cod.openai_compat.errors import APIFailure, translate
 from claif_cod.openai_compat.responses_items import ResponseItemList, listed_items, page_of
 from claif_cod.openai_compat.responses_request import check_items
 
@@ -148,17 +148,16 @@ class ConversationsService:
         record = self.store.get(conversation_id)
         if record is None:
             message = f"Conversation with id '{conversation_id}' not found."
-            raise APIFailure("status", 404, ErrorDetail(message, "invalid_request_error", None, param))
+            raise APIFailure.not_found(message, param=param)
         return record
 
 
 def _decoded(body: bytes, kind: type[Any]) -> Any:
     try:
-        return msgspec.json.decode(body or b"{}", type=kind)
-    except msgspec.ValidationError as exc:
-        raise translate(InvalidRequest.from_validation(exc)) from None
-    except msgspec.DecodeError as exc:
-        raise APIFailure.bad_request(f"request body is not valid JSON: {exc}") from None
+        with READING_BODY:
+            return msgspec.json.decode(body or b"{}", type=kind)
+    except InvalidRequest as exc:
+        raise translate(exc) from None
 
 
 def _metadata(metadata: dict[str, str]) -> bytes:
@@ -201,5 +200,4 @@ def _object(record: ConversationRecord) -> ConversationObject:
 
 
 def _item_not_found(item_id: str) -> APIFailure:
-    message = f"Item with id '{item_id}' not found."
-    return APIFailure("status", 404, ErrorDetail(message, "invalid_request_error", None, "item_id"))
+    return APIFailure.not_found(f"Item with id '{item_id}' not found.", param="item_id")

@@ -72,6 +72,10 @@ class APIFailure(Exception):
         return cls("status", 400, ErrorDetail(message, "invalid_request_error", code, param))
 
     @classmethod
+    def not_found(cls, message: str, *, param: str | None = None, code: str | None = None) -> APIFailure:
+        return cls("status", 404, ErrorDetail(message, "invalid_request_error", code, param))
+
+    @classmethod
     def opened_before_fork(cls) -> APIFailure:
         """What a stream opened before ``os.fork()`` fails with when read on in the child: its events
         go to the parent."""

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import msgspec
 
 from claif_cod.engine.conversations import Conversation
-from claif_cod.engine.errors import InvalidRequest
+from claif_cod.engine.errors import READING_BODY, InvalidRequest
 from claif_cod.engine.tools import ThreadTools
 from claif_cod.openai_compat.chat_history import (
     CACHE_BREAKPOINT,
@@ -271,17 +271,13 @@ def parse_chat_request(
     body: bytes, *, default_model: str | None, strict: bool, memo: HistoryMemo | None = None
 ) -> ParsedRequest:
     """``memo``: what earlier requests' messages were read into, for a request that re-sends them."""
-    try:
+    with READING_BODY:
         try:
             raw_keys, request, messages = _decoded(body, memo)
         except msgspec.DecodeError:
             if memo is None:
                 raise
             raw_keys, request, messages = _decoded(body, None)  # the error, worded as for the whole body
-    except msgspec.ValidationError as exc:
-        raise InvalidRequest.from_validation(exc) from None
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
     if request.model is None:
         request.model = default_model
     if request.stream_options is not None and not request.stream:

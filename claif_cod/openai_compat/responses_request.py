@@ -15,7 +15,7 @@ from typing import Any, Literal
 import msgspec
 
 from claif_cod.engine.conversations import HistoryItem, Message
-from claif_cod.engine.errors import InvalidRequest
+from claif_cod.engine.errors import READING_BODY, InvalidRequest
 from claif_cod.engine.images import Image
 from claif_cod.engine.tools import ThreadTools, ToolCall, ToolResult
 from claif_cod.openai_compat.chat_history import CACHE_BREAKPOINT
@@ -189,13 +189,9 @@ def parse_responses_request(
 ) -> ParsedResponses:
     """With ``conversation``, the request's input follows that conversation's items (from
     ``conversations``), as if the caller had sent them all."""
-    try:
+    with READING_BODY:
         request = _decoder.decode(body)
         raw = top_level.decode(body)
-    except msgspec.ValidationError as exc:
-        raise InvalidRequest.from_validation(exc) from None
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
     if request.model is None:
         request.model = default_model
     if request.background:

@@ -30,7 +30,7 @@ from claif_cod.engine.events import (
 )
 from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S
 from claif_cod.openai_compat.conversations_service import ConversationsService
-from claif_cod.openai_compat.errors import APIFailure, ErrorDetail, translate, translated_stream
+from claif_cod.openai_compat.errors import APIFailure, translate, translated_stream
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_compat.responses_items import listed_items, page
 from claif_cod.openai_compat.responses_replay import replayed
@@ -123,8 +123,7 @@ class ResponsesService:
     def _stored(self, response_id: str) -> ResponseRecord:
         record = self.store.get(response_id)
         if record is None or not record.stored:
-            detail = ErrorDetail(f"Response with id '{response_id}' not found.", "invalid_request_error", None, "id")
-            raise APIFailure("status", 404, detail)
+            raise APIFailure.not_found(f"Response with id '{response_id}' not found.", param="id")
         return record
 
     async def _start(self, body: bytes, options: RequestOptions, *, streaming: bool) -> _Run:

@@ -15,7 +15,7 @@ import msgspec
 from claif_cod.chained_stream import ChainedStream
 from claif_cod.engine.engine import Engine
 from claif_cod.openai_compat.conversations_service import ConversationsService
-from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
+from claif_cod.openai_compat.errors import APIFailure
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_compat.responses_schema import ResponseEvent
 from claif_cod.openai_compat.responses_service import ResponsesService
@@ -152,8 +152,7 @@ def pick_model(listing: JsonReply, model_id: str) -> JsonReply:
     for model in _model_list.decode(listing.body).data:
         if model.id == model_id:
             return JsonReply(_encoder.encode(model))
-    detail = ErrorDetail(f"The model '{model_id}' does not exist", "invalid_request_error", "model_not_found")
-    raise APIFailure("status", 404, detail)
+    raise APIFailure.not_found(f"The model '{model_id}' does not exist", code="model_not_found")
 
 
 class InProcessBackend:

@@ -417,15 +417,13 @@ class _Run:
             await turn_events.aclose()
             if self.response.status == "in_progress":
                 self.response.status = "cancelled"  # the caller stopped listening or the turn raised
-            if self.ended:
-                pass  # saved as it ended
-            elif self.seen:
-                self._save(None)
-            else:
+            if not self.seen:
                 # The caller was told the request failed (or gave up on it) without ever seeing its
                 # id: it must not have happened. A tombstone keeps the thread's order, so that a
                 # continuation of the response before it forks past the abandoned turn.
                 self.store.forget(self.response.id)
+            elif not self.ended:  # (one that ended was saved then)
+                self._save(None)
 
     def cut_short(self, message: str) -> list[ResponseEvent]:
         out = self.builder.numbered(self.builder.fail(message))

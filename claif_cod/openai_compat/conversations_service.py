@@ -68,6 +68,8 @@ _item_decoder = msgspec.json.Decoder(dict[str, Any])
 class ConversationsService:
     def __init__(self, store: ConversationStore | None = None) -> None:
         self.store: ConversationStore = store or MemoryConversationStore()
+        self._running: set[str] = set()
+        """Conversations a response is running on (:meth:`claim`)."""
 
     # --- conversations ---------------------------------------------------------------------------
 
@@ -137,6 +139,18 @@ class ConversationsService:
         when there is no such conversation)."""
         self._record(conversation_id, param="conversation")
         return [_item_decoder.decode(item.body) for item in self.store.items(conversation_id)]
+
+    def claim(self, conversation_id: str) -> None:
+        """One response at a time on a conversation, as OpenAI's (a second one is a 400,
+        ``conversation_locked``): each runs on the items the one before it added. Released by
+        :meth:`release` once the response has ended, however it ended."""
+        if conversation_id in self._running:
+            message = f"Another response is running on conversation '{conversation_id}'; retry once it has ended."
+            raise APIFailure.bad_request(message, param="conversation", code="conversation_locked")
+        self._running.add(conversation_id)
+
+    def release(self, conversation_id: str) -> None:
+        self._running.discard(conversation_id)
 
     def append(self, conversation_id: str, items: list[dict[str, Any]]) -> None:
         """A response's input and output, once it completed (kept as given: they have their ids);

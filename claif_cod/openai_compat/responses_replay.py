@@ -43,7 +43,9 @@ def replayed(
         response_id = response.previous_response_id
     items: list[dict[str, Any]] = []
     for record, response in reversed(chain):
-        items.extend(i for i in _items.decode(record.input) if i.get("role") not in _DROPPED_ROLES)
+        # without their ids: a chain may repeat one (only a request's own input and its conversation
+        # are checked for that), and Codex is given none
+        items.extend(_without_id(i) for i in _items.decode(record.input) if i.get("role") not in _DROPPED_ROLES)
         items.extend(
             _as_input(item) for item in response.output if isinstance(item, OutputMessage | FunctionCallOutput)
         )
@@ -62,6 +64,11 @@ def replayed(
     replay = parse_responses_request(msgspec.json.encode(whole), default_model=default_model, strict=strict)
     replay.ignored = parsed.ignored
     return replay
+
+
+def _without_id(item: dict[str, Any]) -> dict[str, Any]:
+    item.pop("id", None)
+    return item
 
 
 def _as_input(item: OutputMessage | FunctionCallOutput) -> dict[str, Any]:

@@ -367,11 +367,17 @@ def _items(
     messages: list[HistoryItem] = []
     refs: list[ImageRef] = []
     owners: list[int] = []
+    ids: set[str] = set()
     for index, item in enumerate([*(earlier or ()), *items]):
         sent = index >= skip
         where = f"{name}[{index - skip}]" if sent else f"conversation item {index}"
         noted = ignored if sent else []
         kind = item.get("type", "message")
+        if isinstance(ident := item.get("id"), str):
+            if sent and ident in ids:  # as OpenAI: an id names one item, in a request and its conversation
+                message = f"Duplicate item found with id {ident}. Remove duplicate items from your input and try again."
+                raise InvalidRequest(message, param=name)
+            ids.add(ident)
         if kind == "reasoning":
             noted.append("input.reasoning")  # opaque to Codex: earlier reasoning cannot be replayed
             continue

@@ -130,9 +130,13 @@ class ResponsesService:
         parsed = parse_responses_request(
             body, default_model=options.default_model, strict=options.strict, conversations=self.conversations.items_of
         )
-        await parsed.with_images()
         run = _Run(self, parsed, options, streaming)
-        await run.start()
+        try:
+            await parsed.with_images()
+            await run.start()
+        except BaseException:
+            run.release_conversation()
+            raise
         return run
 
 
@@ -190,6 +194,10 @@ class _Run:
         self.seen = False
         """The caller has the response's id: a stream handed out its first event, or the whole
         response is being returned. Until then, a request that ends leaves no response behind."""
+        if self.conversation_id is not None:
+            # its items were read just now by the parse, with no await since: it runs on the newest
+            self.conversations.claim(self.conversation_id)
+        self.holds_conversation = self.conversation_id is not None
 
     # --- starting ------------------------------------------------------------------------------
 
@@ -310,6 +318,7 @@ class _Run:
         warm thread remembered, the conversation's new items, the record."""
         self._remember()
         self._add_to_conversation()
+        self.release_conversation()
         self.seen = True
         self._save(None)
         self.ended = True
@@ -321,6 +330,13 @@ class _Run:
             return
         output = [msgspec.to_builtins(item) for item in self.response.output]
         self.conversations.append(self.conversation_id, [*self.listed, *output])
+
+    def release_conversation(self) -> None:
+        """The next response on the conversation may start (once: by then another may hold it)."""
+        if self.holds_conversation:
+            self.holds_conversation = False
+            assert self.conversation_id is not None
+            self.conversations.release(self.conversation_id)
 
     async def _replay(self, previous_id: str, why: str) -> None:
         """Make this request the whole transcript of ``previous_id``'s conversation plus its own input."""
@@ -415,6 +431,7 @@ class _Run:
                     yield translated
         finally:
             await turn_events.aclose()
+            self.release_conversation()
             if self.response.status == "in_progress":
                 self.response.status = "cancelled"  # the caller stopped listening or the turn raised
             if not self.seen:

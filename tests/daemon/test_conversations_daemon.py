@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -296,3 +297,28 @@ def test_raw_socket_requests_get_openais_json_and_its_errors(doors: Doors) -> No
     assert "conv_missing" in detail["message"] and detail["message"] == no_conversation["error"]["message"]
     assert detail["type"] == "invalid_request_error"
     assert http_get(f"{base}/conversations/conv_missing/items") == (404, no_conversation["error"]["data"]["body"])
+
+
+def test_one_response_at_a_time_on_a_conversation_whichever_door(doors: Doors) -> None:
+    """The daemon's doors share one lock per conversation: a response running on it through the socket
+    makes one asked over HTTP a 400 ``conversation_locked``, until it has ended."""
+    conversation = doors.http.conversations.create()
+    held = {"model": "o4-mini", "input": "[[stall-mid]] one two three", "conversation": conversation.id}
+    with doors.socket() as client, client.responses.create(**held, stream=True) as stream:  # type: ignore[call-overload]
+        next(event for event in stream if event.type == "response.output_text.delta")
+        with pytest.raises(openai.BadRequestError) as locked:
+            doors.http.responses.create(model="o4-mini", input="meanwhile", conversation=conversation.id)
+        assert (locked.value.code, locked.value.param) == ("conversation_locked", "conversation")  # type: ignore[attr-defined]
+
+    def now() -> openai.types.responses.Response:
+        """Asked once the daemon has seen the socket's stream closed (it hears so asynchronously)."""
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                return doors.http.responses.create(model="o4-mini", input="now", conversation=conversation.id)
+            except openai.BadRequestError as exc:
+                if exc.code != "conversation_locked" or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
+    assert now().output_text.endswith("Echo: now")

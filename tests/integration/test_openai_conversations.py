@@ -11,6 +11,7 @@ import pytest
 from image_details import PNG_URL
 from openai.types.conversations import Conversation, ConversationDeletedResource, ConversationItemList, Message
 from test_responses_stored import thread_of
+from test_tools import engine_of, wait_until
 
 from claif_cod import CodexClient
 from claif_cod.openai_compat.responses_schema import ResponseCompleted
@@ -223,25 +224,31 @@ def test_a_stream_read_only_to_its_last_event_has_added_its_items(
     service = client.backend.local.responses_service
     body = json.dumps({"model": "o4-mini", "input": "hello", "conversation": conversation.id, "stream": True})
 
-    async def held_at_the_last_event() -> tuple[str, list[dict[str, object]]]:
+    async def held_at_the_last_event() -> tuple[str, list[dict[str, object]], str]:
         stream = await service.stream(body.encode(), client._core.options)
         try:
             async for event in stream.events:
                 if isinstance(event, ResponseCompleted):
-                    return event.response.id, service.conversations.items_of(conversation.id)
+                    items = service.conversations.items_of(conversation.id)
+                    # nor does the conversation wait for the stream to be closed
+                    nxt = {"model": "o4-mini", "input": "next", "conversation": conversation.id}
+                    reply, _ = await service.create(json.dumps(nxt).encode(), client._core.options)
+                    return event.response.id, items, reply.status
         finally:
             await stream.events.aclose()
         raise AssertionError("no response.completed")
 
-    response_id, items = client._core.loop.run(held_at_the_last_event())
+    response_id, items, status = client._core.loop.run(held_at_the_last_event())
+    assert status == "completed"
     assert [(item["role"], item["content"][0]["text"]) for item in items] == [  # type: ignore[index]
         ("user", "hello"),
         ("assistant", "Echo: hello"),
     ]
     assert client.responses.retrieve(response_id).status == "completed"
     after = client.responses.create(model="o4-mini", input="again", conversation=conversation.id)
-    assert after.output_text == "[turn 2] Echo: again"
-    assert thread_of(codex_model_server.requests[1]) == thread_of(codex_model_server.requests[0])  # still warm
+    assert after.output_text == "[turn 3] Echo: again"
+    # "next" came while the first turn was still ending, so it had a thread of its own: "again" continues that
+    assert thread_of(codex_model_server.requests[2]) == thread_of(codex_model_server.requests[1])
 
 
 def test_what_a_conversations_items_hold_that_codex_cannot_take_is_not_reported_later(client: CodexClient) -> None:
@@ -268,3 +275,75 @@ def test_what_a_conversations_items_hold_that_codex_cannot_take_is_not_reported_
         conversation=conversation.id,
     )
     assert sent_now.headers["x-claif-cod-ignored-params"] == "input_image.detail"
+
+
+def test_one_response_at_a_time_on_a_conversation(client: CodexClient, codex_model_server: ModelServer) -> None:
+    """As OpenAI's: a second response on a conversation while one runs is a 400
+    (``conversation_locked``) that reaches no model; another conversation is not held up, and the
+    conversation is free again once the response has ended, however it ended."""
+    held, other = client.conversations.create(), client.conversations.create()
+    bad_image = {"type": "input_image", "image_url": "data:image/png;base64,@@@"}
+    with pytest.raises(openai.BadRequestError, match="not valid base64"):  # refused as it starts: held no longer
+        client.responses.create(
+            model="o4-mini",
+            input=[{"role": "user", "content": [bad_image, {"type": "input_text", "text": "look"}]}],  # type: ignore[list-item]
+            conversation=held.id,
+        )
+    with client.responses.create(
+        model="o4-mini", input="[[stall-mid]] one two three", conversation=held.id, stream=True
+    ) as stream:
+        next(event for event in stream if event.type == "response.output_text.delta")
+        with pytest.raises(openai.BadRequestError) as locked:
+            client.responses.create(model="o4-mini", input="meanwhile", conversation=held.id)
+        assert (locked.value.code, locked.value.param) == ("conversation_locked", "conversation")  # type: ignore[attr-defined]
+        assert client.responses.create(model="o4-mini", input="elsewhere", conversation=other.id).output_text
+        assert len(codex_model_server.requests) == 2  # the held response's and the other conversation's
+    engine = engine_of(client)
+    wait_until(lambda: engine.turns_in_flight == 0, what="the closed stream's turn to be interrupted")
+    assert texts(client, held.id) == []  # the cancelled response added nothing
+    after = client.responses.create(model="o4-mini", input="now", conversation=held.id)
+    assert after.output_text.endswith("Echo: now")
+    assert texts(client, held.id) == [("user", "now"), ("assistant", after.output_text)]
+
+
+def test_an_item_id_names_one_item_of_a_request_and_its_conversation(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    """As OpenAI's "Duplicate item found": input that repeats an id, its own or its conversation's, is a
+    400 naming ``input`` that changes nothing."""
+    conversation = client.conversations.create(items=[{"id": "msg_mine", "role": "user", "content": "hello"}])
+    for sent in (
+        [{"id": "msg_mine", "role": "user", "content": "again"}],
+        [{"id": "msg_x", "role": "user", "content": "a"}, {"id": "msg_x", "role": "user", "content": "b"}],
+    ):
+        with pytest.raises(openai.BadRequestError, match="Duplicate item found with id msg_") as duplicate:
+            client.responses.create(model="o4-mini", input=sent, conversation=conversation.id)  # type: ignore[arg-type]
+        assert duplicate.value.param == "input"  # type: ignore[attr-defined]
+    twice = [{"id": "msg_y", "role": "user", "content": "a"}, {"id": "msg_y", "role": "user", "content": "b"}]
+    with pytest.raises(openai.BadRequestError, match="Duplicate item found with id msg_y"):
+        client.responses.create(model="o4-mini", input=twice)  # type: ignore[arg-type]
+    assert not codex_model_server.requests
+    assert texts(client, conversation.id) == [("user", "hello")]
+    fresh = client.responses.create(
+        model="o4-mini", input=[{"id": "msg_new", "role": "user", "content": "go"}], conversation=conversation.id
+    )
+    assert [item.id for item in client.conversations.items.list(conversation.id, order="asc")][:2] == [
+        "msg_mine",
+        "msg_new",
+    ]
+    assert fresh.output_text.endswith("Echo: go")
+
+
+def test_a_chain_that_repeats_an_id_is_replayed(client: CodexClient, codex_model_server: ModelServer) -> None:
+    """Only a request's own input and its conversation are checked for repeated ids, not the chain
+    ``previous_response_id`` names: a replay of that chain (here: the tools changed) gives Codex the
+    items without their ids, and does not trip over one a caller sent twice."""
+    first = client.responses.create(model="o4-mini", input=[{"id": "msg_mine", "role": "user", "content": "hi"}])
+    again = client.responses.create(
+        model="o4-mini",
+        previous_response_id=first.id,
+        input=[{"id": "msg_mine", "role": "user", "content": "more"}],
+        tools=[WEATHER],  # type: ignore[list-item]
+    )
+    assert again.output_text.endswith("Echo: more")
+    assert thread_of(codex_model_server.requests[1]) != thread_of(codex_model_server.requests[0])  # replayed

@@ -37,7 +37,9 @@ acknowledged by a daemon that then crashed or was killed is lost", holds under N
 Files and permissions
 ---------------------
 Missing parent directories are created with mode 0700 (``os.mkdir(..., 0o700)``, never wider
-than 0700 whatever the umask, then set to exactly 0700). Existing directories are left alone.
+than 0700 whatever the umask, then set to exactly 0700). Existing parents are left alone; the state
+directory itself must be the user's own and closed to group and others (``check_usable`` refuses
+it otherwise, naming the ``chmod`` that fixes it, as for the socket's directory).
 The database file is created by ``os.open(..., O_CREAT, 0o600)`` before SQLite touches it, so it
 is never wider than 0600 at any instant, then set to exactly 0600; SQLite gives the ``-wal`` file
 it creates the database file's mode. No process-wide umask is changed (the umask
@@ -135,6 +137,17 @@ def check_usable(path: Path, what: str = "session registry") -> None:
         ) from None
     if not directory.is_dir():
         raise RegistryUnusable(f"state directory {directory} is not a directory; move it away or use --state-dir")
+    owner, mode = _owner_and_mode(directory)
+    if owner != os.getuid():
+        raise RegistryUnusable(
+            f"state directory {directory} is owned by uid {owner}, not by you (uid {os.getuid()}); "
+            "point --state-dir at a directory of your own"
+        )
+    if mode & 0o077:
+        raise RegistryUnusable(
+            f"state directory {directory} has mode {mode:04o}; it keeps your conversations, so group and others "
+            f"must have no access: chmod 700 {directory}"
+        )
     if not os.access(directory, os.W_OK | os.X_OK):
         raise RegistryUnusable(f"state directory {directory} is not writable; chmod u+rwx it or use --state-dir")
     if path.exists() and not path.is_file():
@@ -378,6 +391,11 @@ def _corruption(conn: sqlite3.Connection) -> str | None:
     if messages == ["ok"]:
         return None
     return "; ".join(messages[:5]) + (f" (+{len(messages) - 5} more)" if len(messages) > 5 else "")
+
+
+def _owner_and_mode(directory: Path) -> tuple[int, int]:
+    st = directory.stat()  # a symlink's target: what the files land in
+    return st.st_uid, stat.S_IMODE(st.st_mode)
 
 
 def _ensure_private_dir(directory: Path) -> None:

@@ -248,7 +248,8 @@ def serve_refused(daemon_env: dict[str, str], state: Path) -> str:
 
 
 @pytest.mark.parametrize(
-    "fault", ["registry is a directory", "response registry is a directory", "state dir is a file"]
+    "fault",
+    ["registry is a directory", "response registry is a directory", "state dir is a file", "state dir open to others"],
 )
 def test_unusable_state_stops_serve_before_it_binds_with_one_line_naming_the_path(
     daemon_env: dict[str, str], tmp_path: Path, fault: str
@@ -257,11 +258,18 @@ def test_unusable_state_stops_serve_before_it_binds_with_one_line_naming_the_pat
     if fault.endswith("registry is a directory"):
         named = state / ("sessions.db" if fault.startswith("registry") else "responses.db")
         named.mkdir(parents=True)
+        state.chmod(0o700)
+    elif fault == "state dir open to others":
+        state.mkdir(mode=0o750)
+        state.chmod(0o750)  # whatever the umask
+        named = state
     else:
         state.write_text("not a directory")
         named = state
     line = serve_refused(daemon_env, state)
-    assert str(named) in line and ("move it away" in line or "--state-dir" in line), line
+    assert str(named) in line and ("move it away" in line or "--state-dir" in line or "chmod 700" in line), line
+    if fault == "state dir open to others":
+        assert "mode 0750" in line and not any(state.iterdir())  # refused before anything was written there
 
 
 @pytest.mark.parametrize(

@@ -458,7 +458,7 @@ def test_socket_is_never_observable_with_a_wider_mode(
         poller.start()
         try:
             state = tmp_path / f"d{attempt}"
-            state.mkdir()
+            state.mkdir(mode=0o700)
             process = launch(path, state, codex_home, umask=0o000)  # bind-then-chmod would show 0777
             daemons.append(process)
         finally:

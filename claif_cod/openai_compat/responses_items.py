@@ -18,7 +18,13 @@ from claif_cod.engine.errors import InvalidRequest
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
-_ID_PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "fco", "reasoning": "rs"}
+_ID_PREFIX = {
+    "message": "msg",
+    "function_call": "fc",
+    "function_call_output": "fco",
+    "reasoning": "rs",
+    "compaction": "cmp",
+}
 
 
 class ResponseItemList(msgspec.Struct, kw_only=True):

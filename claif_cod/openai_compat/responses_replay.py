@@ -32,23 +32,10 @@ def replayed(
 ) -> ParsedResponses | None:
     """``parsed`` (whose input ends with results for ``previous_id``'s calls) as a whole transcript without
     ``previous_response_id``; None when a response of the chain is gone (deleted, or past capacity)."""
-    chain: list[tuple[ResponseRecord, Response]] = []
-    response_id: str | None = previous_id
-    while response_id is not None:
-        record = store.get(response_id)
-        if record is None or not record.stored:
-            return None
-        response = _response.decode(record.body)
-        chain.append((record, response))
-        response_id = response.previous_response_id
-    items: list[dict[str, Any]] = []
-    for record, response in reversed(chain):
-        # without their ids: a chain may repeat one (only a request's own input and its conversation
-        # are checked for that), and Codex is given none
-        items.extend(_without_id(i) for i in _items.decode(record.input) if i.get("role") not in _DROPPED_ROLES)
-        items.extend(
-            _as_input(item) for item in response.output if isinstance(item, OutputMessage | FunctionCallOutput)
-        )
+    chain = _chain(store, previous_id)
+    if chain is None:
+        return None
+    items = _transcript(chain)
     called = {item["call_id"] for item in items if item.get("type") == "function_call"}
     for result in parsed.pending_results():
         if result.call_id not in called:
@@ -64,6 +51,39 @@ def replayed(
     replay = parse_responses_request(msgspec.json.encode(whole), default_model=default_model, strict=strict)
     replay.ignored = parsed.ignored
     return replay
+
+
+def chain_items(store: ResponseStore, previous_id: str) -> list[dict[str, Any]] | None:
+    """The input items of ``previous_id``'s chain and its outputs, oldest first, without system or
+    developer messages; None when a response of the chain is gone."""
+    chain = _chain(store, previous_id)
+    return None if chain is None else _transcript(chain)
+
+
+def _chain(store: ResponseStore, previous_id: str) -> list[tuple[ResponseRecord, Response]] | None:
+    """The responses of the chain, newest first."""
+    chain: list[tuple[ResponseRecord, Response]] = []
+    response_id: str | None = previous_id
+    while response_id is not None:
+        record = store.get(response_id)
+        if record is None or not record.stored:
+            return None
+        response = _response.decode(record.body)
+        chain.append((record, response))
+        response_id = response.previous_response_id
+    return chain
+
+
+def _transcript(chain: list[tuple[ResponseRecord, Response]]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for record, response in reversed(chain):
+        # without their ids: a chain may repeat one (only a request's own input and its conversation
+        # are checked for that), and Codex is given none
+        items.extend(_without_id(i) for i in _items.decode(record.input) if i.get("role") not in _DROPPED_ROLES)
+        items.extend(
+            _as_input(item) for item in response.output if isinstance(item, OutputMessage | FunctionCallOutput)
+        )
+    return items
 
 
 def _without_id(item: dict[str, Any]) -> dict[str, Any]:

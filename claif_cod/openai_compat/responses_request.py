@@ -19,6 +19,7 @@ from claif_cod.engine.errors import READING_BODY, InvalidRequest
 from claif_cod.engine.images import Image
 from claif_cod.engine.tools import ThreadTools, ToolCall, ToolResult
 from claif_cod.openai_compat.chat_history import CACHE_BREAKPOINT
+from claif_cod.openai_compat.compaction_item import summary_message
 from claif_cod.openai_compat.images import ImageRef, load_images
 from claif_cod.openai_compat.light_parse import LightParse, top_level
 from claif_cod.openai_compat.tool_calls import ChatTool, FunctionDef, thread_tools
@@ -389,6 +390,9 @@ def _items(
         if kind == "function_call_output":
             output, _ = _content(item.get("output"), where, noted, images=False)
             messages.append(ToolResult(_string(item, "call_id", where), output))
+            continue
+        if kind == "compaction":  # what responses.compact made of the conversation before it
+            messages.append(Message("user", summary_message(item.get("encrypted_content"), where)))
             continue
         if kind != "message":
             raise InvalidRequest(f"{where}: input items of type {kind!r} are not supported", param=where)

@@ -87,6 +87,10 @@ class ResponsesCreateRequest(_RequestBase, tag="responses.create", kw_only=True)
     params: ResponsesCreateParams
 
 
+class ResponsesCompactRequest(_RequestBase, tag="responses.compact", kw_only=True):
+    params: ResponsesCreateParams
+
+
 class ResponsesRetrieveRequest(_RequestBase, tag="responses.retrieve", kw_only=True):
     params: ResponsesRetrieveParams
 
@@ -227,6 +231,7 @@ Request: TypeAlias = (
     HelloRequest
     | ChatCompletionsCreateRequest
     | ResponsesCreateRequest
+    | ResponsesCompactRequest
     | ResponsesRetrieveRequest
     | ResponsesDeleteRequest
     | ResponsesCancelRequest
@@ -280,6 +285,8 @@ METHODS: Final[Mapping[str, MethodSpec]] = _index(
     MethodSpec(ChatCompletionsCreateRequest, ChatCompletionsCreateParams, msgspec.Raw),
     # Raw: the Response object, or StreamDone (its ``chunks`` counts events) when the body streams.
     MethodSpec(ResponsesCreateRequest, ResponsesCreateParams, msgspec.Raw),
+    # Raw: OpenAI's CompactedResponse (the body is responses.compact's; it runs one turn).
+    MethodSpec(ResponsesCompactRequest, ResponsesCreateParams, msgspec.Raw),
     MethodSpec(ResponsesRetrieveRequest, ResponsesRetrieveParams, msgspec.Raw),
     MethodSpec(ResponsesDeleteRequest, ResponsesRetrieveParams, msgspec.Raw),
     MethodSpec(ResponsesCancelRequest, ResponsesRetrieveParams, msgspec.Raw),

@@ -17,6 +17,7 @@ from claif_cod.engine.engine import Engine
 from claif_cod.openai_compat.conversations_service import ConversationsService
 from claif_cod.openai_compat.errors import APIFailure
 from claif_cod.openai_compat.options import RequestOptions
+from claif_cod.openai_compat.responses_compact import compact
 from claif_cod.openai_compat.responses_schema import ResponseEvent
 from claif_cod.openai_compat.responses_service import ResponsesService
 from claif_cod.openai_compat.schema import ModelList
@@ -58,6 +59,9 @@ class Backend(Protocol):
     async def responses(self, body: bytes, options: RequestOptions) -> Reply: ...
 
     async def retrieve_response(self, response_id: str, options: RequestOptions) -> JsonReply: ...
+
+    async def compact(self, body: bytes, options: RequestOptions) -> JsonReply:
+        """``responses.compact``: one turn, answered with OpenAI's ``CompactedResponse``."""
 
     async def stored_response(self, action: StoredResponseAction) -> JsonReply:
         """``responses.delete``, ``responses.cancel`` or ``responses.input_items.list`` of a stored response."""
@@ -143,6 +147,11 @@ async def _named_events(events: ChainedStream[ResponseEvent]) -> AsyncGenerator[
         await events.aclose()
 
 
+async def compact_reply(service: ResponsesService, body: bytes, options: RequestOptions) -> JsonReply:
+    compacted, ignored = await compact(service, body, options)
+    return JsonReply(compacted, ignored_headers(ignored))
+
+
 async def models_reply(service: ChatService, options: RequestOptions) -> JsonReply:
     return JsonReply(_encoder.encode(await service.models(options)))
 
@@ -172,6 +181,9 @@ class InProcessBackend:
 
     async def retrieve_response(self, response_id: str, options: RequestOptions) -> JsonReply:
         return JsonReply(self.responses_service.retrieve(response_id))
+
+    async def compact(self, body: bytes, options: RequestOptions) -> JsonReply:
+        return await compact_reply(self.responses_service, body, options)
 
     async def stored_response(self, action: StoredResponseAction) -> JsonReply:
         return JsonReply(stored_response_reply(self.responses_service, action))

@@ -28,6 +28,7 @@ from claif_cod.engine.inbox import Inbox
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_compat.request import stream_and_ignored
+from claif_cod.openai_compat.responses_compact import compact_ignored
 from claif_cod.openai_compat.responses_request import responses_ignored
 from claif_cod.protocol import (
     PROTOCOL_VERSION,
@@ -55,6 +56,7 @@ from claif_cod.protocol import (
     Request,
     RequestId,
     Response,
+    ResponsesCompactRequest,
     ResponsesCreateParams,
     ResponsesCreateRequest,
     ResponsesEventNotification,
@@ -405,6 +407,13 @@ class DaemonBackend:
         return StreamReply(
             self._stream(first, events, future, request_id, frame=sse_event, done=b""), ignored_headers(ignored)
         )
+
+    async def compact(self, body: bytes, options: RequestOptions) -> JsonReply:
+        request = ResponsesCompactRequest(
+            id=self.conn.next_id(), params=ResponsesCreateParams(body=msgspec.Raw(body), options=codex_options(options))
+        )
+        raw = await self.conn.call(request, approvals=options.approvals)
+        return JsonReply(bytes(raw), ignored_headers(compact_ignored(body)))
 
     async def stored_response(self, action: StoredResponseAction) -> JsonReply:
         return JsonReply(bytes(await self.conn.call(msgspec.structs.replace(action, id=self.conn.next_id()))))

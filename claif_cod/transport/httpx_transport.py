@@ -278,6 +278,8 @@ class TransportCore:
             return await self._backend.chat(body, options)
         if method == "POST" and route == "/responses":
             return await self._backend.responses(body, options)
+        if method == "POST" and route == "/responses/compact":
+            return await self._backend.compact(body, options)
         if method == "GET" and route.startswith("/responses/") and route.count("/") == 2:
             return await self._backend.retrieve_response(route.removeprefix("/responses/"), options)
         action = stored_response_action(method, route, query or {})

@@ -91,6 +91,9 @@ class SelectingBackend:
     async def responses(self, body: bytes, options: RequestOptions) -> Reply:
         return await (await self.current()).responses(body, options)
 
+    async def compact(self, body: bytes, options: RequestOptions) -> JsonReply:
+        return await (await self.current()).compact(body, options)
+
     async def retrieve_response(self, response_id: str, options: RequestOptions) -> JsonReply:
         return await (await self.current()).retrieve_response(response_id, options)
 

@@ -55,6 +55,7 @@ from claif_cod.protocol import (
     RequestCancelled,
     RequestId,
     Response,
+    ResponsesCompactRequest,
     ResponsesCreateRequest,
     SessionSendRequest,
     decode,
@@ -71,7 +72,7 @@ log = get_logger("claif_codd.connection")
 
 _ids = itertools.count(1)
 REQUEST_TYPES = typing.get_args(Request)
-TURN_REQUESTS = (ChatCompletionsCreateRequest, ResponsesCreateRequest, SessionSendRequest)
+TURN_REQUESTS = (ChatCompletionsCreateRequest, ResponsesCreateRequest, ResponsesCompactRequest, SessionSendRequest)
 """Requests that run a Codex turn: counted against the daemon's ``max_turns_in_flight``."""
 WORK_REQUESTS = (*TURN_REQUESTS, ModelsListRequest)
 """Requests that need Codex: refused while the daemon drains for shutdown."""

@@ -29,6 +29,7 @@ from claif_cod.engine.events import (
 )
 from claif_cod.openai_compat.errors import translate
 from claif_cod.openai_compat.options import RequestOptions
+from claif_cod.openai_compat.responses_compact import compact
 from claif_cod.openai_compat.text import ChoiceText
 from claif_cod.protocol import (
     PROTOCOL_VERSION,
@@ -51,6 +52,7 @@ from claif_cod.protocol import (
     ProcessInfo,
     Request,
     ResponsesCancelRequest,
+    ResponsesCompactRequest,
     ResponsesCreateRequest,
     ResponsesDeleteRequest,
     ResponsesEventNotification,
@@ -98,6 +100,8 @@ class Methods:
             return await self.chat(conn, request)
         if isinstance(request, ResponsesCreateRequest):
             return await self.responses_create(conn, request)
+        if isinstance(request, ResponsesCompactRequest):
+            return await self.responses_compact(conn, request)
         if isinstance(request, ResponsesRetrieveRequest):
             return msgspec.Raw(self.daemon.responses.retrieve(request.params.response_id))
         if isinstance(request, ResponsesDeleteRequest | ResponsesCancelRequest | ResponsesInputItemsRequest):
@@ -135,7 +139,7 @@ class Methods:
             protocol_version=PROTOCOL_VERSION,
             package_version=__version__,
             daemon_pid=os.getpid(),
-            capabilities=["chat", "responses", "conversations", "sessions", "approvals", "cancel"],
+            capabilities=["chat", "responses", "responses.compact", "conversations", "sessions", "approvals", "cancel"],
             max_frame_size=self.daemon.config.max_frame_size,
         )
 
@@ -217,6 +221,12 @@ class Methods:
         )
         conn.log.debug("responses.streamed", request=request.id, events=count, interrupted=control.interrupted)
         return StreamDone(chunks=count, interrupted=control.interrupted)
+
+    async def responses_compact(self, conn: Connection, request: ResponsesCompactRequest) -> msgspec.Raw:
+        with turn_control(conn, request.id) as control:
+            options = self._request_options(conn, request.id, request.params.options, control)
+            compacted, _ = await compact(self.daemon.responses, bytes(request.params.body), options)
+            return msgspec.Raw(compacted)
 
     async def models(self, request: ModelsListRequest) -> ModelList:
         options = request.params.options

@@ -236,6 +236,9 @@ def http_get(url: str) -> tuple[int, Any]:
             return refused.code, json.load(refused)
 
 
+HELLO = {"protocol_version": 1, "package_version": "raw", "client_name": "raw-client"}
+
+
 @contextlib.contextmanager
 def raw_connection(doors: Doors) -> Iterator[Callable[[str, dict[str, Any]], dict[str, Any]]]:
     """A connection speaking the documented framing and JSON alone; ``call(method, params)`` is the reply."""
@@ -252,8 +255,7 @@ def raw_connection(doors: Doors) -> Iterator[Callable[[str, dict[str, Any]], dic
 
     with contextlib.closing(sock):
         sock.connect(str(doors.process.socket))
-        hello = {"protocol_version": 1, "package_version": "raw", "client_name": "raw-conversations"}
-        assert "conversations" in call("hello", hello)["result"]["capabilities"]
+        assert {"conversations", "responses.compact"} <= set(call("hello", HELLO)["result"]["capabilities"])
         yield call
 
 

@@ -7,6 +7,7 @@ Conversation state both ways its docs show on OpenAI's Conversations API: an
 ``OpenAIConversationsSession`` (the SDK reads the conversation's items and sends the whole
 transcript, then adds the run's items with ``conversations.items.create``) and a server-managed
 ``conversation_id`` (the SDK sends ``conversation=`` and only the new input to ``responses.create``).
+An ``OpenAIResponsesCompactionSession`` compacts a session's history with ``responses.compact``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from agents import (  # noqa: E402
     ModelSettings,
     OpenAIChatCompletionsModel,
     OpenAIConversationsSession,
+    OpenAIResponsesCompactionSession,
     Runner,
+    SQLiteSession,
     function_tool,
     set_default_openai_client,
     set_tracing_disabled,
@@ -352,3 +355,35 @@ async def test_a_server_managed_conversation_id_keeps_a_function_tools_call_and_
     assert last.user_texts() == ['Weather? [[call:get_weather {"city": "Kyiv"}]]', "thanks"]
     [sent_call] = last.function_calls()
     assert [(o.call_id, o.output) for o in last.function_outputs()] == [(sent_call.call_id, "Sunny in Kyiv")]
+
+
+@pytest.mark.parametrize("mode", ["previous_response_id", "input"])
+async def test_a_responses_compaction_session_compacts_the_history_and_goes_on(model: Requests, mode: str) -> None:
+    """After each run the session asks ``responses.compact`` (here every time) and keeps what it answers:
+    the user messages and a compaction item, which the next run sends back as the summary."""
+    async with AsyncCodexClient(daemon="off") as client:
+        set_default_openai_client(client)
+        agent = Agent(name="Assistant", instructions="AGENT-RULE-12", model="o4-mini")
+        session = OpenAIResponsesCompactionSession(
+            "compacted",
+            SQLiteSession("compacted"),
+            client=client,
+            model="o4-mini",
+            compaction_mode=mode,  # type: ignore[arg-type]
+            should_trigger_compaction=lambda context: True,
+        )
+        first = await Runner.run(agent, "first question", session=session)
+        kept = await session.get_items()
+        second = await Runner.run(agent, "second question", session=session)
+
+    assert first.final_output == "Echo: first question"
+    assert [described(item)[0] for item in kept] == ["user", "compaction"]
+    assert second.final_output.endswith("Echo: second question")
+    run, compacting, again, compacting_again = model.since()  # each run is followed by a compaction
+    assert compacting.user_texts()[-1].startswith("Compact this conversation")
+    assert ("assistant", "Echo: first question") in compacting.messages()
+    assert ("assistant", "Echo: first question") not in again.messages()  # compacted away
+    assert any(text.startswith("The conversation before this point was compacted") for text in again.user_texts())
+    assert again.user_texts()[-1] == "second question" and "first question" in again.user_texts()
+    assert compacting_again.user_texts()[-1].startswith("Compact this conversation")
+    assert run.user_texts() == ["first question"]

@@ -65,6 +65,16 @@ def check_conversations(run: Run) -> None:
     assert second.user_texts() == ["Draft a haiku", "Shorter"]
 
 
+def check_compacting_a_conversation(run: Run) -> None:
+    assert run.stdout == "['message', 'compaction']\n[turn 3] Echo: Start with the lexer\n", run.stdout
+    compacting, follow_up = run.server.requests
+    assert compacting.user_texts()[-1].startswith("Compact this conversation")
+    assert ("assistant", "Split it into a lexer and a parser.") in compacting.messages()
+    assert ("assistant", "Split it into a lexer and a parser.") not in follow_up.messages()
+    assert follow_up.user_texts()[0] == "Plan a refactor of the parser"
+    assert follow_up.user_texts()[1].startswith("The conversation before this point was compacted")
+
+
 def check_responses_with_tools(run: Run) -> None:
     assert run.stdout == "Tool get_weather returned: 22 degrees and sunny in Oslo\n"
     first, second = run.server.requests
@@ -87,6 +97,7 @@ RESPONSES_CHECKS: dict[str, Callable[[Run], None]] = {
     "streaming-reasoning-summaries": check_streaming_reasoning_summaries,
     "listing-and-deleting-responses": check_listing_and_deleting_responses,
     "conversations": check_conversations,
+    "compacting-a-conversation": check_compacting_a_conversation,
     "responses-with-tools": check_responses_with_tools,
     "images": check_images,
 }

@@ -1,7 +1,7 @@
 """``claif-codd serve --http``: the OpenAI REST API on the daemon's own loop, engine and sessions.
 
 Routes: ``POST /v1/chat/completions`` (JSON, or SSE ending in ``data: [DONE]``), ``POST /v1/responses``
-(JSON, or SSE of named Responses events), ``GET``/``DELETE /v1/responses/{id}``,
+(JSON, or SSE of named Responses events), ``POST /v1/responses/compact``, ``GET``/``DELETE /v1/responses/{id}``,
 ``GET /v1/responses/{id}/input_items``, ``POST /v1/responses/{id}/cancel``, OpenAI's Conversations
 API (``/v1/conversations...``), ``GET /v1/models``,
 ``GET /v1/models/{id}`` and ``GET /healthz``. A request runs exactly as a socket client's would
@@ -46,6 +46,7 @@ from claif_cod.transport.backend import (
     JsonReply,
     Reply,
     chat_reply,
+    compact_reply,
     models_reply,
     pick_model,
     responses_reply,
@@ -107,6 +108,7 @@ class HttpEndpoint:
         )
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/responses", self.responses)
+        app.router.add_post("/v1/responses/compact", self.compact)
         app.router.add_get("/v1/responses/{response_id}", self.retrieve_response)
         app.router.add_delete("/v1/responses/{response_id}", self.stored_response)
         app.router.add_post("/v1/responses/{response_id}/cancel", self.stored_response)
@@ -224,6 +226,9 @@ class HttpEndpoint:
 
     async def responses(self, request: web.Request) -> web.StreamResponse:
         return await self._turn(request, lambda body, options: responses_reply(self.daemon.responses, body, options))
+
+    async def compact(self, request: web.Request) -> web.StreamResponse:
+        return await self._turn(request, lambda body, options: compact_reply(self.daemon.responses, body, options))
 
     async def _turn(
         self, request: web.Request, answer: Callable[[bytes, RequestOptions], Awaitable[Reply]]

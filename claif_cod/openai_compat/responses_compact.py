@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from claif_cod.engine.errors import READING_BODY, InvalidRequest
+from claif_cod.engine.errors import READING_BODY, EngineError, InvalidRequest
 from claif_cod.openai_compat.compaction_item import compaction_item
 from claif_cod.openai_compat.errors import translate
 from claif_cod.openai_compat.options import RequestOptions
@@ -121,6 +121,10 @@ async def _compact(service: ResponsesService, body: bytes, options: RequestOptio
     response, turn_ignored = await service.create(_turn_body(request, strict=strict), options)
     replies = [item for item in response.output if isinstance(item, OutputMessage)]
     summary = "\n".join(part.text for item in replies for part in item.content)
+    if response.status != "completed" or not summary.strip():
+        # a summary cut short would stand for the whole conversation from then on: none is kept
+        why = response.incomplete_details.reason if response.incomplete_details else "no text"
+        raise EngineError(f"Codex's summary turn ended {response.status} ({why}): the conversation was not compacted")
     users = [i for i in [*earlier, *_own(request)] if i.get("type", "message") == "message" and i.get("role") == "user"]
     compacted = CompactedResponse(
         id=f"resp_{os.urandom(24).hex()}",

@@ -13,6 +13,7 @@ from openai.types.responses import CompactedResponse
 from test_responses_stored import thread_of
 
 from claif_cod import CodexClient
+from claif_cod.openai_compat import responses_compact
 from claif_cod.openai_compat.compaction_item import SUMMARY_HEADER
 from claif_cod.openai_compat.responses_compact import COMPACT_PROMPT
 from claif_cod.testing import ModelServer
@@ -68,9 +69,10 @@ def test_compacting_a_stored_chain_keeps_the_chain_as_it_was(
     assert COMPACT_PROMPT not in codex_model_server.requests[3].user_texts()  # the chain never saw the summary turn
 
 
-def test_what_cannot_be_compacted_or_read_is_refused_before_any_turn(
-    client: CodexClient, codex_model_server: ModelServer
+def test_what_cannot_be_compacted_or_read_is_refused(
+    client: CodexClient, codex_model_server: ModelServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Before any turn, but for a summary cut short, which is an error rather than a compaction."""
     foreign = {"type": "compaction", "id": "cmp_1", "encrypted_content": "gAAAAABo-not-ours"}
     with pytest.raises(openai.BadRequestError, match="not made by claif_cod") as unreadable:
         client.responses.create(model="o4-mini", input=[foreign, {"role": "user", "content": "hi"}])  # type: ignore[list-item]
@@ -84,6 +86,11 @@ def test_what_cannot_be_compacted_or_read_is_refused_before_any_turn(
     with pytest.raises(openai.BadRequestError, match="strict mode: Codex cannot honour prompt_cache_key"):
         client.responses.compact(model="o4-mini", input=HISTORY, prompt_cache_key="k", extra_body={"strict": True})
     assert not codex_model_server.requests
-    raw = client.responses.with_raw_response.compact(model="o4-mini", input=HISTORY, prompt_cache_key="k")
+    with monkeypatch.context() as patched:  # the model stops the summary for length
+        patched.setattr(responses_compact, "COMPACT_PROMPT", f"{COMPACT_PROMPT} [[incomplete]]")
+        with pytest.raises(openai.InternalServerError, match="summary turn ended incomplete"):
+            client.with_options(max_retries=0).responses.compact(model="o4-mini", input=HISTORY)
+    assert len(codex_model_server.requests) == 1
+    raw = client.responses.with_raw_response.compact(model="o4-mini", input=HISTORY, prompt_cache_key="k")  # a turn
     assert raw.headers["x-claif-cod-ignored-params"] == "prompt_cache_key"
     assert raw.parse().output[-1].type == "compaction"

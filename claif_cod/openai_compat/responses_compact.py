@@ -34,7 +34,7 @@ COMPACT_PROMPT = (
     "found (files, commands, results), what is still open, and the next steps. Answer with the summary "
     "alone."
 )
-HONOURED = frozenset({"model", "input", "instructions", "previous_response_id"})
+HONOURED = frozenset({"model", "input", "instructions", "previous_response_id", "strict"})
 NO_EFFECT = frozenset({"safety_identifier"})
 """As for ``responses.create``: never changes an answer. Every other key is reported."""
 
@@ -80,7 +80,7 @@ def _read(body: bytes) -> tuple[_CompactBody, list[str]]:
     with READING_BODY:
         request = msgspec.json.decode(body, type=_CompactBody)
         keys = _top_level.decode(body)
-    return request, sorted(key for key in keys if key not in HONOURED and key not in NO_EFFECT and key != "strict")
+    return request, sorted(key for key in keys if key not in HONOURED and key not in NO_EFFECT)
 
 
 def _turn_body(request: _CompactBody, *, strict: bool) -> bytes:

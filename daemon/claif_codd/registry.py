@@ -137,7 +137,8 @@ def check_usable(path: Path, what: str = "session registry") -> None:
         ) from None
     if not directory.is_dir():
         raise RegistryUnusable(f"state directory {directory} is not a directory; move it away or use --state-dir")
-    owner, mode = _owner_and_mode(directory)
+    st = directory.stat()  # a symlink's target: what the files land in
+    owner, mode = st.st_uid, stat.S_IMODE(st.st_mode)
     if owner != os.getuid():
         raise RegistryUnusable(
             f"state directory {directory} is owned by uid {owner}, not by you (uid {os.getuid()}); "
@@ -391,11 +392,6 @@ def _corruption(conn: sqlite3.Connection) -> str | None:
     if messages == ["ok"]:
         return None
     return "; ".join(messages[:5]) + (f" (+{len(messages) - 5} more)" if len(messages) > 5 else "")
-
-
-def _owner_and_mode(directory: Path) -> tuple[int, int]:
-    st = directory.stat()  # a symlink's target: what the files land in
-    return st.st_uid, stat.S_IMODE(st.st_mode)
 
 
 def _ensure_private_dir(directory: Path) -> None:

@@ -102,7 +102,7 @@ from raw_app_server import RawAppServer
 from claif_cod import CodexClient
 from claif_cod.engine import wire
 from claif_cod.testing import write_codex_home
-from claif_cod.transport.daemon_client import codex_options
+from claif_cod.transport.daemon_backend import codex_options
 
 BIG = 100 * 1024
 

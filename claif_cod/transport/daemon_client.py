@@ -1,4 +1,5 @@
-"""The daemon as a backend: requests go over claif-codd's socket instead of to a local engine.
+"""A client's connection to claif-codd's socket (:mod:`claif_cod.transport.daemon_backend` sends
+the openai transport's requests over it).
 
 One connection per client, multiplexed by request id; a reader task routes responses to
 their futures, streamed chunks to their request's queue, and approval requests to the
@@ -10,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import os
-from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,15 +20,9 @@ import msgspec
 from claif_cod._forked import call_after_fork, let_go_after_fork, transport_name
 from claif_cod._log import get_logger
 from claif_cod._version import __version__
-from claif_cod.chained_stream import ChainedStream
 from claif_cod.engine.approvals import ApprovalHandler, ApprovalRequest, FileChange
-from claif_cod.engine.discovery import ENV_CODEX_PATH
 from claif_cod.engine.inbox import Inbox
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
-from claif_cod.openai_compat.options import RequestOptions
-from claif_cod.openai_compat.request import stream_and_ignored
-from claif_cod.openai_compat.responses_compact import compact_ignored
-from claif_cod.openai_compat.responses_request import responses_ignored
 from claif_cod.protocol import (
     PROTOCOL_VERSION,
     ApprovalRequestedNotification,
@@ -39,46 +32,23 @@ from claif_cod.protocol import (
     CancelNotification,
     CancelParams,
     ChatCompletionsChunkNotification,
-    ChatCompletionsCreateParams,
-    ChatCompletionsCreateRequest,
-    CodexOptions,
-    ConversationRequest,
     ErrorResponse,
     FrameDecoder,
     HelloParams,
     HelloRequest,
     HelloResult,
-    ModelList,
-    ModelsListParams,
-    ModelsListRequest,
     Notification,
     ProtocolError,
     Request,
     RequestId,
     Response,
-    ResponsesCompactRequest,
-    ResponsesCreateParams,
-    ResponsesCreateRequest,
     ResponsesEventNotification,
-    ResponsesRetrieveParams,
-    ResponsesRetrieveRequest,
     decode,
     decode_result,
     encode,
     encode_frame,
 )
-from claif_cod.transport.backend import (
-    SSE_DONE,
-    JsonReply,
-    Reply,
-    StreamReply,
-    ignored_headers,
-    sse,
-    sse_event,
-    wants_stream,
-)
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, check_peer, check_socket
-from claif_cod.transport.stored_routes import StoredResponseAction
 from claif_cod.transport.wire_errors import error_to_failure
 
 T = TypeVar("T")
@@ -217,7 +187,7 @@ class DaemonConnection:
     ) -> msgspec.Raw | None:
         """A streamed request's first chunk (None: it ended without one); cancelled, the daemon is told."""
         try:
-            return await _next(chunks, future)
+            return await next_chunk(chunks, future)
         except asyncio.CancelledError:
             self.abandon(request_id, future)
             raise
@@ -346,131 +316,7 @@ def _consume(future: asyncio.Future[msgspec.Raw]) -> None:
         future.exception()
 
 
-def _env_codex_path() -> str | None:
-    """``$CLAIF_COD_CODEX_PATH`` as the daemon must take it: absolute (the daemon has its own working
-    directory), and only when the file exists, since in-process a missing one is skipped while an
-    explicit ``codex_path`` that is missing fails every request (docs/cli.md)."""
-    path = os.environ.get(ENV_CODEX_PATH)
-    return os.path.abspath(path) if path and os.path.isfile(path) else None
-
-
-def codex_options(options: RequestOptions) -> CodexOptions:
-    """What the daemon needs to run Codex the way this process would (its env may differ from ours)."""
-    config = options.config
-    return CodexOptions(
-        working_dir=config.working_dir,
-        model=options.default_model,
-        sandbox_mode=config.sandbox_mode,
-        approval_policy=config.approval_policy,
-        codex_path=config.codex_path or _env_codex_path(),
-        codex_home=config.codex_home or os.environ.get("CODEX_HOME"),
-        api_key=config.api_key or os.environ.get("CODEX_API_KEY"),
-        session_id=options.session_id,
-        strict=options.strict,
-        timeout_s=options.timeout,
-    )
-
-
-class DaemonBackend:
-    """Serves the openai transport through claif-codd."""
-
-    def __init__(self, conn: DaemonConnection) -> None:
-        self.conn = conn
-
-    async def chat(self, body: bytes, options: RequestOptions) -> Reply:
-        stream, ignored = stream_and_ignored(body)
-        request_id = self.conn.next_id()
-        request = ChatCompletionsCreateRequest(
-            id=request_id,
-            params=ChatCompletionsCreateParams(body=msgspec.Raw(body), options=codex_options(options)),
-        )
-        if not stream:
-            raw = await self.conn.call(request, approvals=options.approvals)
-            return JsonReply(bytes(raw), ignored_headers(ignored))
-        chunks: Chunks = Inbox()
-        future = self.conn.start(request, chunks=chunks, approvals=options.approvals)
-        first = await self.conn.first_chunk(request_id, chunks, future)
-        return StreamReply(self._stream(first, chunks, future, request_id), ignored_headers(ignored))
-
-    async def responses(self, body: bytes, options: RequestOptions) -> Reply:
-        ignored = responses_ignored(body)
-        request_id = self.conn.next_id()
-        request = ResponsesCreateRequest(
-            id=request_id, params=ResponsesCreateParams(body=msgspec.Raw(body), options=codex_options(options))
-        )
-        if not wants_stream(body):
-            raw = await self.conn.call(request, approvals=options.approvals)
-            return JsonReply(bytes(raw), ignored_headers(ignored))
-        events: Chunks = Inbox()
-        future = self.conn.start(request, chunks=events, approvals=options.approvals)
-        first = await self.conn.first_chunk(request_id, events, future)
-        return StreamReply(
-            self._stream(first, events, future, request_id, frame=sse_event, done=b""), ignored_headers(ignored)
-        )
-
-    async def compact(self, body: bytes, options: RequestOptions) -> JsonReply:
-        request = ResponsesCompactRequest(
-            id=self.conn.next_id(), params=ResponsesCreateParams(body=msgspec.Raw(body), options=codex_options(options))
-        )
-        raw = await self.conn.call(request, approvals=options.approvals)
-        return JsonReply(bytes(raw), ignored_headers(compact_ignored(body)))
-
-    async def stored_response(self, action: StoredResponseAction) -> JsonReply:
-        return JsonReply(bytes(await self.conn.call(msgspec.structs.replace(action, id=self.conn.next_id()))))
-
-    async def conversation(self, action: ConversationRequest) -> JsonReply:
-        return JsonReply(bytes(await self.conn.call(msgspec.structs.replace(action, id=self.conn.next_id()))))
-
-    async def retrieve_response(self, response_id: str, options: RequestOptions) -> JsonReply:
-        raw = await self.conn.call(
-            ResponsesRetrieveRequest(id=self.conn.next_id(), params=ResponsesRetrieveParams(response_id=response_id))
-        )
-        return JsonReply(bytes(raw))
-
-    def _stream(
-        self,
-        first: msgspec.Raw | None,
-        chunks: Chunks,
-        future: asyncio.Future[msgspec.Raw],
-        request_id: int,
-        *,
-        frame: Callable[[bytes], bytes] = sse,
-        done: bytes = SSE_DONE,
-    ) -> ChainedStream[bytes]:
-        """The request's frames; closed before they are all read, the daemon stops the request."""
-
-        async def abandon() -> None:
-            self.conn.abandon(request_id, future)
-
-        return ChainedStream(self._events(first, chunks, future, frame, done), abandon)
-
-    async def _events(
-        self,
-        first: msgspec.Raw | None,
-        chunks: Chunks,
-        future: asyncio.Future[msgspec.Raw],
-        frame: Callable[[bytes], bytes],
-        done: bytes,
-    ) -> AsyncGenerator[bytes, None]:
-        if first is not None:
-            yield frame(bytes(first))
-            while (chunk := await _next(chunks, future)) is not None:
-                yield frame(bytes(chunk))
-        if done:
-            yield done
-
-    async def models(self, options: RequestOptions) -> JsonReply:
-        raw = await self.conn.call(
-            ModelsListRequest(id=self.conn.next_id(), params=ModelsListParams(options=codex_options(options)))
-        )
-        listing = decode_result(raw, ModelList)
-        return JsonReply(msgspec.json.encode(listing))
-
-    async def aclose(self) -> None:
-        await self.conn.close()
-
-
-async def _next(chunks: Chunks, future: asyncio.Future[msgspec.Raw]) -> msgspec.Raw | None:
+async def next_chunk(chunks: Chunks, future: asyncio.Future[msgspec.Raw]) -> msgspec.Raw | None:
     """The next chunk, or None once the request finished (raising its failure, if any)."""
     chunk = await chunks.get()
     if chunk is None:

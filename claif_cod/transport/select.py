@@ -18,7 +18,8 @@ from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.protocol import ConversationRequest
 from claif_cod.transport.autostart import ENV_AUTOSTART, DaemonStartFailed, autostart_enabled, ensure_daemon
 from claif_cod.transport.backend import InProcessBackend, JsonReply, Reply
-from claif_cod.transport.daemon_client import DaemonBackend, DaemonConnection, DaemonUnavailable, UntrustedDaemon
+from claif_cod.transport.daemon_backend import DaemonBackend
+from claif_cod.transport.daemon_client import DaemonConnection, DaemonUnavailable, UntrustedDaemon
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, default_socket_path
 from claif_cod.transport.stored_routes import StoredResponseAction
 

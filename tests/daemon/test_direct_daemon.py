@@ -22,7 +22,7 @@ from claif_cod import ApprovalRequest, CodexClient, Decision
 from claif_cod.testing import ModelServer
 from claif_cod.transport import direct_daemon
 from claif_cod.transport.backend import IGNORED_HEADER
-from claif_cod.transport.daemon_client import DaemonBackend
+from claif_cod.transport.daemon_backend import DaemonBackend
 
 pytestmark = pytest.mark.codex
 

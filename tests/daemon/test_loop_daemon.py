@@ -23,7 +23,7 @@ from claif_cod.event_stream import AsyncEventStream
 from claif_cod.testing import ModelServer
 from claif_cod.transport import loop_daemon
 from claif_cod.transport.backend import IGNORED_HEADER
-from claif_cod.transport.daemon_client import DaemonBackend
+from claif_cod.transport.daemon_backend import DaemonBackend
 
 pytestmark = pytest.mark.codex
 

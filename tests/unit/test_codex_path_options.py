@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from claif_cod import CodexClient
-from claif_cod.transport.daemon_client import codex_options
+from claif_cod.transport.daemon_backend import codex_options
 
 
 @pytest.fixture

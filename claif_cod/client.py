@@ -14,21 +14,22 @@ import httpx2
 import openai
 from openai.resources.chat import AsyncChat, Chat
 from openai.resources.chat.completions import AsyncCompletions, Completions
-from openai.resources.responses import AsyncResponses, Responses
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
-from openai.types.responses import Response, ResponseStreamEvent
 
 from claif_cod._defaults import DEFAULT_TIMEOUT
 from claif_cod.client_copy import Copyable
 from claif_cod.engine.approvals import ApprovalHandler, decline_all
 from claif_cod.engine.config import CodexConfig
 from claif_cod.event_stream import AsyncEventStream, EventStream
-from claif_cod.fast_create import CHAT, RESPONSES, NotPlain, create, create_async, prepare, stream_class
+from claif_cod.fast_create import CHAT, NotPlain, create, create_async, defaulted, prepare, stream_class
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_objects import FastObjects
-from claif_cod.transport.early import CHAT_PATH, RESPONSES_PATH
+from claif_cod.transport.early import CHAT_PATH
 from claif_cod.transport.httpx_transport import AsyncCodexTransport, CodexTransport, TransportCore
 from claif_cod.transport.select import DaemonMode, SelectingBackend, daemon_mode
+
+if TYPE_CHECKING:
+    from openai.resources.responses import AsyncResponses, Responses
 
 BASE_URL = "http://claif-cod.invalid/v1"
 """Never contacted: the transport answers every request itself."""
@@ -81,22 +82,13 @@ def _core(client: object, options: RequestOptions, mode: DaemonMode) -> Transpor
 # The stream classes create() returns, subscripted once rather than on every call.
 _CHUNKS = stream_class(EventStream[ChatCompletionChunk])
 _ASYNC_CHUNKS = stream_class(AsyncEventStream[ChatCompletionChunk])
-_EVENTS = stream_class(EventStream[ResponseStreamEvent])
-_ASYNC_EVENTS = stream_class(AsyncEventStream[ResponseStreamEvent])
-
-
-def _defaulted(client: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """``kwargs`` with the client's ``model=`` when the call names none (openai's ``parse`` and
-    ``stream`` helpers require one)."""
-    default = client._claif_default_model
-    return kwargs if "model" in kwargs or default is None else {**kwargs, "model": default}
 
 
 class _Completions(Completions):
     if not TYPE_CHECKING:
 
         def create(self, **kwargs: Any) -> Any:
-            kwargs = _defaulted(self._client, kwargs)
+            kwargs = defaulted(self._client, kwargs)
             fast = prepare(kwargs, CHAT)
             if fast is None:
                 return super().create(**kwargs)
@@ -106,10 +98,10 @@ class _Completions(Completions):
                 return super().create(**kwargs)
 
         def parse(self, **kwargs: Any) -> Any:
-            return super().parse(**_defaulted(self._client, kwargs))
+            return super().parse(**defaulted(self._client, kwargs))
 
         def stream(self, **kwargs: Any) -> Any:
-            return super().stream(**_defaulted(self._client, kwargs))
+            return super().stream(**defaulted(self._client, kwargs))
 
 
 class _Chat(Chat):
@@ -122,7 +114,7 @@ class _AsyncCompletions(AsyncCompletions):
     if not TYPE_CHECKING:
 
         async def create(self, **kwargs: Any) -> Any:
-            kwargs = _defaulted(self._client, kwargs)
+            kwargs = defaulted(self._client, kwargs)
             fast = prepare(kwargs, CHAT)
             if fast is None:
                 return await super().create(**kwargs)
@@ -132,48 +124,16 @@ class _AsyncCompletions(AsyncCompletions):
                 return await super().create(**kwargs)
 
         async def parse(self, **kwargs: Any) -> Any:
-            return await super().parse(**_defaulted(self._client, kwargs))
+            return await super().parse(**defaulted(self._client, kwargs))
 
         def stream(self, **kwargs: Any) -> Any:
-            return super().stream(**_defaulted(self._client, kwargs))
+            return super().stream(**defaulted(self._client, kwargs))
 
 
 class _AsyncChat(AsyncChat):
     @cached_property
     def completions(self) -> AsyncCompletions:
         return _AsyncCompletions(self._client)
-
-
-class _Responses(Responses):
-    if not TYPE_CHECKING:
-
-        def create(self, **kwargs: Any) -> Any:
-            fast = prepare(kwargs, RESPONSES)
-            if fast is None:
-                return super().create(**kwargs)
-            try:
-                return create(self, RESPONSES_PATH, fast, Response, _EVENTS)
-            except NotPlain:
-                return super().create(**kwargs)
-
-        def stream(self, **kwargs: Any) -> Any:
-            return super().stream(**_defaulted(self._client, kwargs))
-
-
-class _AsyncResponses(AsyncResponses):
-    if not TYPE_CHECKING:
-
-        async def create(self, **kwargs: Any) -> Any:
-            fast = prepare(kwargs, RESPONSES)
-            if fast is None:
-                return await super().create(**kwargs)
-            try:
-                return await create_async(self, RESPONSES_PATH, fast, Response, _ASYNC_EVENTS)
-            except NotPlain:
-                return await super().create(**kwargs)
-
-        def stream(self, **kwargs: Any) -> Any:
-            return super().stream(**_defaulted(self._client, kwargs))
 
 
 class CodexClient(Copyable, FastObjects, openai.OpenAI):
@@ -227,7 +187,9 @@ class CodexClient(Copyable, FastObjects, openai.OpenAI):
 
     @cached_property
     def responses(self) -> Responses:
-        return _Responses(self)
+        from claif_cod.responses_resource import CodexResponses  # see there: imported on first use
+
+        return CodexResponses(self)
 
     @property
     def backend(self) -> SelectingBackend | None:
@@ -286,7 +248,9 @@ class AsyncCodexClient(Copyable, FastObjects, openai.AsyncOpenAI):
 
     @cached_property
     def responses(self) -> AsyncResponses:
-        return _AsyncResponses(self)
+        from claif_cod.responses_resource import AsyncCodexResponses  # see there: imported on first use
+
+        return AsyncCodexResponses(self)
 
     @property
     def backend(self) -> SelectingBackend | None:

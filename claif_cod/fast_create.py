@@ -36,7 +36,6 @@ from openai._models import FinalRequestOptions
 from openai._streaming import extract_stream_chunk_type
 from openai._types import RequestOptions
 from openai.resources.chat.completions.completions import Completions
-from openai.resources.responses.responses import Responses
 
 from claif_cod.json_args import encoded
 from claif_cod.openai_objects import from_json
@@ -52,12 +51,18 @@ class Endpoint(NamedTuple):
     """Without these, openai's own ``create`` must report what is missing."""
 
 
-def _keywords(create: Any) -> frozenset[str]:
+def keywords(create: Any) -> frozenset[str]:
     return frozenset(inspect.signature(create).parameters) - {"self"}
 
 
-CHAT = Endpoint(_keywords(Completions.create), ("messages", "model"))
-RESPONSES = Endpoint(_keywords(Responses.create), ())
+CHAT = Endpoint(keywords(Completions.create), ("messages", "model"))
+
+
+def defaulted(client: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with the client's ``model=`` when the call names none (openai's ``parse`` and
+    ``stream`` helpers require one)."""
+    default = client._claif_default_model
+    return kwargs if "model" in kwargs or default is None else {**kwargs, "model": default}
 
 
 def _given(value: object) -> bool:

@@ -44,3 +44,23 @@ def test_the_package_imports_its_clients_on_first_use() -> None:
     assert out[0] == "True"
     with pytest.raises(AssertionError, match="no attribute 'Nope'"):
         run("import claif_cod\nclaif_cod.Nope")
+
+
+def test_a_client_imports_openais_responses_resource_on_first_use() -> None:
+    """openai's Responses resource brings its streaming helpers (~75 ms of a fresh process): a
+    script that only chats does not pay for them."""
+    code = """
+import sys
+from claif_cod import AsyncCodexClient, CodexClient
+loaded = lambda: "openai.resources.responses.responses" in sys.modules
+clients = [CodexClient(daemon="off"), AsyncCodexClient(daemon="off")]
+for client in clients:
+    client.chat.completions
+    client.with_raw_response.chat.completions
+    client.models
+print("after chat:", loaded())
+print(type(clients[0].responses).__name__, type(clients[1].responses).__name__, "after responses:", loaded())
+clients[0].close()
+"""
+    out = run(code)
+    assert out[:2] == ["after chat: False", "CodexResponses AsyncCodexResponses after responses: True"]

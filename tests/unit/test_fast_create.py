@@ -18,7 +18,8 @@ from openai._utils import maybe_transform
 from openai.types.chat import completion_create_params
 from openai.types.responses import response_create_params
 
-from claif_cod.fast_create import CHAT, RESPONSES, _final_options, prepare
+from claif_cod.fast_create import CHAT, _final_options, prepare
+from claif_cod.responses_resource import RESPONSES
 
 MESSAGES: list[Any] = [
     {"role": "system", "content": "be brief"},

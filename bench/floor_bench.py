@@ -14,6 +14,10 @@ every row alike:
 ``raw persisted``        the same on a persisted thread (``ephemeral: false``) in another app-server (its
                          writes would slow the floor's turns): what Codex's rollout costs
 ``in-process``           ``CodexClient(daemon="off")``, the whole history re-sent each turn (+ a streamed twin)
+``in-process async``     ``AsyncCodexClient(daemon="off")`` the same, awaited on one long-lived asyncio loop of the
+                         benchmark's main thread (as an agent library's), timed inside it (+ a streamed twin);
+                         its floor ``raw, async's process`` drives its own Codex process, as ``raw, same
+                         process`` does the sync client's
 ``daemon``               ``CodexClient(daemon="require")`` through claif-codd's socket (+ a streamed twin)
 ``daemon, lean socket``  the same socket, the same Codex options, driven by a lean blocking client in the
                          caller's thread (``lean_socket.py``; + a streamed twin): ``daemon - lean`` is
@@ -52,6 +56,7 @@ Run: ``python bench/floor_bench.py [--turns N] [--sizes 10,50,100,200] [--pace M
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import http.client
 import json
@@ -85,10 +90,12 @@ from floor_report import (
     HTTP,
     LEAN,
     LOCAL,
+    LOCAL_ASYNC,
     LOCAL_SESSION,
     RAW,
     RAW_PERSISTED,
     RAW_SHARED,
+    RAW_SHARED_ASYNC,
     ROW_NAMES,
     Phase,
     render,
@@ -99,7 +106,7 @@ from openai.types.chat import ChatCompletionMessageParam
 from private_daemon import Daemon, sigterm_as_interrupt
 from raw_app_server import RawAppServer
 
-from claif_cod import CodexClient
+from claif_cod import AsyncCodexClient, CodexClient
 from claif_cod.engine import wire
 from claif_cod.testing import write_codex_home
 from claif_cod.transport.daemon_backend import codex_options
@@ -169,6 +176,32 @@ def first_token(client: openai.OpenAI, chat: Chat) -> float:
     chat.ask()
     reply, first, _, _ = streamed(client, chat.messages)
     chat.answer(reply)
+    return first
+
+
+async def async_turn(client: openai.AsyncOpenAI, chat: Chat) -> float:
+    chat.ask()
+    start = time.perf_counter()
+    completion = await client.chat.completions.create(model=MODEL, messages=chat.messages)
+    took = elapsed_ms(start)
+    chat.answer(completion.choices[0].message.content or "")
+    return took
+
+
+async def async_first_token(client: openai.AsyncOpenAI, chat: Chat) -> float:
+    chat.ask()
+    first: float | None = None
+    parts: list[str] = []
+    start = time.perf_counter()
+    stream = await client.chat.completions.create(model=MODEL, messages=chat.messages, stream=True)
+    async with stream:
+        async for chunk in stream:
+            content = chunk.choices[0].delta.content if chunk.choices else None
+            if content:
+                first = elapsed_ms(start) if first is None else first
+                parts.append(content)
+    assert first is not None
+    chat.answer("".join(parts))
     return first
 
 
@@ -248,6 +281,10 @@ def run_phase(label: str, size: int, big: bool, rounds: int, ctx: dict[str, Any]
             "http first",
             "local session",
             "daemon session",
+            "async",
+            "async first",
+            "shared async",
+            "shared async first",
         )
     }
     raw_thread = raw.new_thread(seed=chats["raw"].seed())
@@ -255,6 +292,12 @@ def run_phase(label: str, size: int, big: bool, rounds: int, ctx: dict[str, Any]
     shared: RawAppServer = ctx["shared"]
     shared_thread = shared.new_thread(seed=chats["shared"].seed())
     shared_first = shared.new_thread(seed=chats["shared first"].seed())
+    caller: asyncio.AbstractEventLoop | None = ctx["caller_loop"]
+    local_async: AsyncCodexClient | None = ctx["local_async"]
+    shared_async: RawAppServer | None = ctx["shared_async"]
+    if shared_async is not None:
+        async_thread = shared_async.new_thread(seed=chats["shared async"].seed())
+        async_first = shared_async.new_thread(seed=chats["shared async first"].seed())
     persisting: RawAppServer = ctx["persisting"]
     persisted_thread = persisting.new_thread(ephemeral=False, seed=chats["persisted"].seed())
     sessions = {
@@ -280,6 +323,10 @@ def run_phase(label: str, size: int, big: bool, rounds: int, ctx: dict[str, Any]
             ("f", LEAN, lambda: lean.first_token(chats["lean first"])),
             ("f", HTTP, lambda: http.first_token(chats["http first"])),
             ("t", LOCAL_SESSION, lambda: turn(sessions[LOCAL_SESSION], chats["local session"], session=True)),
+            ("t", RAW_SHARED_ASYNC, lambda: raw_turn(shared_async, async_thread, chats["shared async"])[0]),
+            ("f", RAW_SHARED_ASYNC, lambda: raw_turn(shared_async, async_first, chats["shared async first"])[1]),
+            ("t", LOCAL_ASYNC, lambda: caller.run_until_complete(async_turn(local_async, chats["async"]))),
+            ("f", LOCAL_ASYNC, lambda: caller.run_until_complete(async_first_token(local_async, chats["async first"]))),
             ("t", DAEMON_SESSION, lambda: turn(sessions[DAEMON_SESSION], chats["daemon session"], session=True)),
         ]
         steps = [step for step in steps if step[1] in ctx["rows"]]
@@ -367,6 +414,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         local = cleanup.enter_context(CodexClient(working_dir=workdir, daemon="off"))
         local.models.list()  # starts its Codex process, which the same-process floor shares
         shared = RawAppServer.attached(local, workdir)
+        rows = {RAW, *(ROW_NAMES[name] for name in args.rows.split(","))}
+        caller_loop = local_async = shared_async = None
+        if LOCAL_ASYNC in rows:
+            rows.add(RAW_SHARED_ASYNC)
+            caller_loop = asyncio.new_event_loop()  # asyncio's own, as most agent libraries run
+            cleanup.callback(caller_loop.close)
+            local_async = AsyncCodexClient(working_dir=workdir, daemon="off")
+            cleanup.callback(caller_loop.run_until_complete, local_async.close())
+            caller_loop.run_until_complete(local_async.models.list())  # starts its Codex process
+            shared_async = RawAppServer.attached(local_async, workdir)
         via_daemon = cleanup.enter_context(CodexClient(working_dir=workdir, daemon="require"))
         http = LeanHttp(f"{daemon.status()['http']}/v1", workdir)
         cleanup.callback(http.close)
@@ -384,7 +441,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             "workdir": workdir,
             "env": env,
             "pace_ms": args.pace,
-            "rows": {RAW, *(ROW_NAMES[name] for name in args.rows.split(","))},
+            "rows": rows,
+            "caller_loop": caller_loop,
+            "local_async": local_async,
+            "shared_async": shared_async,
         }
         plan = [(f"{n} messages", n, False) for n in sizes]
         if not args.no_big:

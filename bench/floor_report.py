@@ -15,10 +15,25 @@ RAW_SHARED = "raw, same process"
 LOCAL, DAEMON, HTTP = "in-process", "daemon socket", "daemon HTTP"
 LEAN = "daemon, lean socket"
 LOCAL_SESSION, DAEMON_SESSION = "in-process session", "daemon session"
-TURN_ROWS = (RAW, RAW_SHARED, RAW_PERSISTED, LOCAL, DAEMON, LEAN, HTTP, LOCAL_SESSION, DAEMON_SESSION, EXEC)
-FIRST_ROWS = (RAW, RAW_SHARED, LOCAL, DAEMON, LEAN, HTTP)
+LOCAL_ASYNC, RAW_SHARED_ASYNC = "in-process async", "raw, async's process"
+TURN_ROWS = (
+    RAW,
+    RAW_SHARED,
+    RAW_SHARED_ASYNC,
+    RAW_PERSISTED,
+    LOCAL,
+    LOCAL_ASYNC,
+    DAEMON,
+    LEAN,
+    HTTP,
+    LOCAL_SESSION,
+    DAEMON_SESSION,
+    EXEC,
+)
+FIRST_ROWS = (RAW, RAW_SHARED, RAW_SHARED_ASYNC, LOCAL, LOCAL_ASYNC, DAEMON, LEAN, HTTP)
 ROW_NAMES = {
     "shared": RAW_SHARED,
+    "local-async": LOCAL_ASYNC,
     "persisted": RAW_PERSISTED,
     "local": LOCAL,
     "daemon": DAEMON,
@@ -28,7 +43,8 @@ ROW_NAMES = {
     "daemon-session": DAEMON_SESSION,
     "exec": EXEC,
 }
-"""``--rows`` names; the floor (``raw``) always runs."""
+"""``--rows`` names; the floor (``raw``) always runs, and ``local-async`` brings its own floor
+(:data:`RAW_SHARED_ASYNC`)."""
 POOLED = "all sizes"
 """The paired lines' last column: every size's rounds together, the turn's overhead as a whole (its
 interval is narrower than a size's, from five times the rounds)."""
@@ -91,6 +107,8 @@ def _comparisons(phases: list[Phase], kind: str) -> list[str]:
     if {LOCAL, RAW_SHARED} <= ran:
         lines.append(_same_process_line(phases, kind))
         lines += _paired_lines(phases, kind, LOCAL, RAW_SHARED, "  paired")
+    if {LOCAL_ASYNC, RAW_SHARED_ASYNC} <= ran:
+        lines += _paired_lines(phases, kind, LOCAL_ASYNC, RAW_SHARED_ASYNC, "async - its proc, paired")
     if DAEMON in ran:
         lines += _paired_lines(phases, kind, DAEMON, RAW, "daemon - raw, paired")
     if {DAEMON, LEAN} <= ran:

@@ -13,13 +13,14 @@ import base64
 import binascii
 import hashlib
 import re
+from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING
 
 from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.images import Image
 
 if TYPE_CHECKING:
-    import aiohttp
+    import httpx2
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 """OpenAI's own per-image limit."""
@@ -93,21 +94,38 @@ def decode_data_url(ref: ImageRef) -> Image:
     return _checked(data, ref)
 
 
-async def _download(session: aiohttp.ClientSession, ref: ImageRef) -> Image:
-    import aiohttp  # only when an image is fetched: importing it costs every client start
+async def _download(client: httpx2.AsyncClient, ref: ImageRef) -> Image:
+    import httpx2  # imported by then (see load_images)
 
     try:
-        async with session.get(ref.url, allow_redirects=True, max_redirects=5) as response:
-            if response.status != 200:
-                status = response.status
+        async with client.stream("GET", ref.url) as response:
+            if response.status_code != 200:
+                status = response.status_code
                 raise InvalidRequest(f"{ref.where}: fetching the image answered HTTP {status}", param=ref.where)
-            if (response.content_length or 0) > MAX_IMAGE_BYTES:
+            length = response.headers.get("content-length", "")
+            if length.isdigit() and int(length) > MAX_IMAGE_BYTES:
                 raise _too_large(ref)
-            data = await response.content.read(MAX_IMAGE_BYTES + 1)
-    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-        reason = type(exc).__name__ if isinstance(exc, asyncio.TimeoutError) else str(exc)[:200]
+            data = bytearray()
+            async for chunk in response.aiter_bytes():
+                data += chunk
+                if len(data) > MAX_IMAGE_BYTES:
+                    raise _too_large(ref)
+    except httpx2.HTTPError as exc:
+        raise InvalidRequest(f"{ref.where}: the image could not be fetched: {_reason(exc)}", param=ref.where) from None
+    return _checked(bytes(data), ref)
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc)[:200] or type(exc).__name__
+
+
+async def _fetched(client: httpx2.AsyncClient, ref: ImageRef) -> Image:
+    """One download within :data:`FETCH_TIMEOUT_S` in all (redirects and a slow body included)."""
+    try:
+        return await asyncio.wait_for(_download(client, ref), FETCH_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        reason = f"no whole answer within {FETCH_TIMEOUT_S:g} s"
         raise InvalidRequest(f"{ref.where}: the image could not be fetched: {reason}", param=ref.where) from None
-    return _checked(data, ref)
 
 
 async def load_images(refs: list[ImageRef]) -> dict[str, Image]:
@@ -122,10 +140,26 @@ async def load_images(refs: list[ImageRef]) -> dict[str, Image]:
         else:
             raise InvalidRequest(f"{ref.where}: image_url must be an https or data: URL", param=ref.where)
     if remote:
-        import aiohttp
+        import httpx2  # only when an image is fetched: `claif-cod --version` imports none of openai's
 
-        timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_S)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            fetched = await asyncio.gather(*(_download(session, ref) for ref in remote))
+        # httpx2 is openai's own HTTP client: fetching needs no package of its own.  Proxies named in
+        # the environment are not used (trust_env=False): an image is fetched directly.
+        client = httpx2.AsyncClient(
+            timeout=httpx2.Timeout(FETCH_TIMEOUT_S), follow_redirects=True, max_redirects=5, trust_env=False
+        )
+        async with client:
+            fetched = await _all(_fetched(client, ref) for ref in remote)
         images.update((ref.where, image) for ref, image in zip(remote, fetched, strict=True))
     return images
+
+
+async def _all(fetches: Iterable[Coroutine[object, object, Image]]) -> list[Image]:
+    """Every fetch's image; the first failure stops the others (the request fails with it)."""
+    tasks = [asyncio.ensure_future(fetch) for fetch in fetches]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+        raise

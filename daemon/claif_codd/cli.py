@@ -121,6 +121,11 @@ def _http_settings(
             raise click.UsageError("--http-token-file, --http-working-dir and --http-strict need --http")
         return None
     try:
+        import aiohttp  # noqa: F401  (the endpoint's server; asked for here, before anything starts)
+    except ImportError:
+        message = "--http needs aiohttp: install claif_cod with its http extra, 'claif_cod[http]'"
+        raise click.UsageError(message) from None
+    try:
         host, port = parse_listen(listen)
         settings = HttpSettings(host, port, token=read_token(token_file), strict=strict)
         if working_dir is not None:

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import base64
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import openai
 import pytest
+from image_details import PNG, PNG_URL
+from image_host import png_host
 
 from claif_cod import CodexClient
 from claif_cod.testing import ModelServer
 
 pytestmark = pytest.mark.codex
-
-PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
-)
-PNG_URL = "data:image/png;base64," + base64.b64encode(PNG).decode()
 
 
 def decoded(urls: list[str]) -> list[bytes]:
@@ -54,27 +49,10 @@ def test_image_in_replayed_history_is_injected(client: CodexClient, codex_model_
     assert request.messages() == [("user", "earlier"), ("assistant", "a pixel"), ("user", "and now?")]
 
 
-class _Images(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("content-type", "image/png")
-        self.send_header("content-length", str(len(PNG)))
-        self.end_headers()
-        self.wfile.write(PNG)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def image_host() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Images)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with png_host() as url:
+        yield url
 
 
 def test_remote_image_is_fetched_and_sent_inline(

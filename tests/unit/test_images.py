@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import stat
@@ -101,16 +102,45 @@ def test_oversized_images_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
     assert caught.value.param == "input[0].content[0]"
 
 
+_HANG = threading.Event()
+"""Set when a test's image host stops: ``/hang`` answers nothing until then."""
+
+
 class _Images(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/cat.png":
-            self.send_response(200)
-            self.send_header("content-type", "image/png")
-            self.send_header("content-length", str(len(PNG)))
+            self._send(PNG, declared=len(PNG))
+        elif self.path == "/moved":
+            self.send_response(302)
+            self.send_header("location", "/cat.png")
+            self.send_header("content-length", "0")
             self.end_headers()
-            self.wfile.write(PNG)
+        elif self.path == "/endless":  # no content-length, no end: the cap is found while reading
+            self._send_endless()
+        elif self.path == "/big-declared":
+            self._send(PNG, declared=images.MAX_IMAGE_BYTES + 1)
+        elif self.path == "/hang":
+            _HANG.wait(30)
         else:
             self.send_error(404)
+
+    def _send(self, body: bytes, declared: int | None) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "image/png")
+        if declared is not None:
+            self.send_header("content-length", str(declared))
+        self.end_headers()
+        with contextlib.suppress(OSError):  # the client stops reading at the cap
+            self.wfile.write(body)
+
+    def _send_endless(self) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "image/png")
+        self.end_headers()
+        with contextlib.suppress(OSError):  # until the client stops reading
+            self.wfile.write(PNG)
+            while not _HANG.is_set():
+                self.wfile.write(bytes(64 * 1024))
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -118,10 +148,12 @@ class _Images(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def image_host() -> Iterator[str]:
+    _HANG.clear()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Images)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
+    _HANG.set()
     server.shutdown()
     server.server_close()
     thread.join()
@@ -165,3 +197,37 @@ def test_detail_sent_to_codex_and_reported(detail: str | None, sent: str | None,
     model ``high`` for a model without it (tests/integration/test_image_detail.py)."""
     ref = ImageRef(PNG_URL, "messages[0].content[1]", detail)
     assert (ref.detail, ref.detail_reported) == (sent, reported)
+
+
+def test_a_remote_image_is_fetched_through_redirects(image_host: str) -> None:
+    loaded = asyncio.run(load_images([ImageRef(f"{image_host}/moved", "p")]))
+    assert loaded["p"].data == PNG
+
+
+@pytest.mark.parametrize("path", ["/endless", "/big-declared"])
+def test_a_remote_image_over_the_limit_is_a_400(image_host: str, path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(images, "MAX_IMAGE_BYTES", 64 * 1024)
+    with pytest.raises(InvalidRequest, match="larger than 65536 bytes") as caught:
+        asyncio.run(load_images([ImageRef(f"{image_host}{path}", "input[0].content[1]")]))
+    assert caught.value.param == "input[0].content[1]"
+
+
+def test_a_remote_image_that_never_comes_is_a_400_after_the_deadline(
+    image_host: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(images, "FETCH_TIMEOUT_S", 0.2)
+    with pytest.raises(InvalidRequest, match=r"no whole answer within 0\.2 s") as caught:
+        asyncio.run(load_images([ImageRef(f"{image_host}/hang", "messages[1].content[0]")]))
+    assert caught.value.param == "messages[1].content[0]"
+
+
+def test_one_failed_fetch_stops_the_others(image_host: str) -> None:
+    """The request fails with the first failure; nothing it started goes on fetching."""
+
+    async def load() -> set[asyncio.Task[Any]]:
+        refs = [ImageRef(f"{image_host}/hang", "p0"), ImageRef(f"{image_host}/missing.png", "p1")]
+        with pytest.raises(InvalidRequest, match="HTTP 404"):
+            await load_images(refs)
+        return asyncio.all_tasks() - {asyncio.current_task()}
+
+    assert asyncio.run(load()) == set()

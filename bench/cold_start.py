@@ -4,7 +4,9 @@
 
 Each ``--source LABEL=DIR`` is a checkout of claif_cod run with this interpreter
 (``PYTHONPATH=DIR:DIR/daemon``), so two versions are measured on the same machine, same Codex and
-same offline model, round by round.  Per round and source, each a fresh process:
+same offline model, round by round.  ``LABEL=DIR@PYTHON`` runs it with another interpreter, whose
+environment's packages it then uses (one without aiohttp, as a plain ``pip install`` now is).
+Per round and source, each a fresh process:
 
 - ``--version``: ``python -m claif_cod.cli --version``;
 - ``first turn, in-process``: a script that imports ``CodexClient`` and asks one question with
@@ -54,9 +56,10 @@ METRICS = (
 
 
 class Source:
-    def __init__(self, label: str, root: Path, scratch: Path, codex: str, server_url: str) -> None:
+    def __init__(self, label: str, root: Path, python: str, scratch: Path, codex: str, server_url: str) -> None:
         self.label = label
         self.root = root.resolve()
+        self.python = python
         self.dir = scratch / label
         for sub in ("home", "tmp", "cache", "run", "work"):
             (self.dir / sub).mkdir(parents=True, mode=0o700)
@@ -77,7 +80,7 @@ class Source:
     def run(self, *args: str, env: dict[str, str] | None = None) -> float:
         start = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, *args],
+            [self.python, *args],
             env=env or self.env,
             cwd=self.dir / "work",
             stdin=subprocess.DEVNULL,
@@ -118,7 +121,7 @@ class Source:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--source", action="append", required=True, metavar="LABEL=DIR")
+    parser.add_argument("--source", action="append", required=True, metavar="LABEL=DIR[@PYTHON]")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--codex", default=None, help="Codex binary (default: found like CodexClient finds it)")
     args = parser.parse_args()
@@ -127,8 +130,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="claif-cold-start-") as scratch, ModelServer() as server:
         sources = []
         for spec in args.source:
-            label, _, root = spec.partition("=")
-            sources.append(Source(label, Path(root), Path(scratch), codex, server.url))
+            label, _, where = spec.partition("=")
+            root, _, python = where.partition("@")
+            sources.append(Source(label, Path(root), python or sys.executable, Path(scratch), codex, server.url))
             results[label] = {metric: [] for metric in METRICS}
         for source in sources:  # warm each source's probe cache (and the page cache) once, untimed
             source.turn("off")

@@ -39,7 +39,8 @@ print(sorted(name for name in sys.modules if name.split(".")[0] == "aiohttp"))
 
 
 @pytest.fixture
-def without_aiohttp(daemon_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+def daemon_env(daemon_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """The daemon's and the scripts' environment, with the failing ``aiohttp`` first on the path."""
     stub = tmp_path / "no-aiohttp" / "aiohttp"
     stub.mkdir(parents=True)
     (stub / "__init__.py").write_text('raise ImportError("no aiohttp here (a stub on PYTHONPATH)")\n')
@@ -54,28 +55,19 @@ def image_url() -> Iterator[str]:
 
 
 def test_clients_and_the_daemon_run_without_aiohttp(
-    without_aiohttp: dict[str, str], tmp_path: Path, workdir: Path, image_url: str
+    daemon: DaemonProcess, daemon_env: dict[str, str], workdir: Path, image_url: str
 ) -> None:
-    daemon = DaemonProcess(
-        socket=Path(without_aiohttp["CLAIF_COD_SOCKET"]),
-        state_dir=tmp_path / "state",
-        log=tmp_path / "codd.log",
-        env=without_aiohttp,
-    )
-    daemon.start()
-    try:
-        done = run_script(SCRIPT.format(image=image_url), workdir, without_aiohttp)
-    finally:
-        assert daemon.stop() == 0
+    done = run_script(SCRIPT.format(image=image_url), workdir, daemon_env)
     assert (done.returncode, done.stderr) == (0, "")
     # In-process and through the daemon, each fetching the image itself (a failed fetch is a 400).
     assert done.stdout.splitlines() == ["Echo: off False", "Echo:", "Echo: require True", "Echo:", "[]"]
+    assert daemon.stop() == 0
 
 
-def test_serve_http_without_aiohttp_says_what_to_install(without_aiohttp: dict[str, str], tmp_path: Path) -> None:
+def test_serve_http_without_aiohttp_says_what_to_install(daemon_env: dict[str, str], tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "claif_codd", "serve", "--http", "127.0.0.1:0", "--state-dir", str(tmp_path / "s")],
-        env=without_aiohttp,
+        env=daemon_env,
         capture_output=True,
         text=True,
         timeout=60,

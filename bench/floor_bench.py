@@ -101,7 +101,7 @@ from floor_report import (
     render,
 )
 from lean_socket import LeanSocket
-from offline_chat import MODEL, exec_turn, expect_reply, progress, streamed
+from offline_chat import MODEL, StreamedText, exec_turn, expect_reply, progress, streamed
 from openai.types.chat import ChatCompletionMessageParam
 from private_daemon import Daemon, sigterm_as_interrupt
 from raw_app_server import RawAppServer
@@ -190,19 +190,15 @@ async def async_turn(client: openai.AsyncOpenAI, chat: Chat) -> float:
 
 async def async_first_token(client: openai.AsyncOpenAI, chat: Chat) -> float:
     chat.ask()
-    first: float | None = None
-    parts: list[str] = []
+    text = StreamedText()
     start = time.perf_counter()
     stream = await client.chat.completions.create(model=MODEL, messages=chat.messages, stream=True)
     async with stream:
         async for chunk in stream:
-            content = chunk.choices[0].delta.content if chunk.choices else None
-            if content:
-                first = elapsed_ms(start) if first is None else first
-                parts.append(content)
-    assert first is not None
-    chat.answer("".join(parts))
-    return first
+            text.take(chunk)
+    assert text.first is not None
+    chat.answer("".join(text.parts))
+    return (text.first - start) * 1000
 
 
 class LeanHttp:

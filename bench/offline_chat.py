@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import openai
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 MODEL = "o4-mini"
 PROMPT = "hello"
@@ -101,11 +101,24 @@ def exec_turn(codex: str, workdir: Path, env: Mapping[str, str]) -> float:
     return took
 
 
+class StreamedText:
+    """A streamed reply's text, taken chunk by chunk, and when its first piece came out."""
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+        self.parts: list[str] = []
+
+    def take(self, chunk: ChatCompletionChunk) -> None:
+        content = chunk.choices[0].delta.content if chunk.choices else None
+        if content:
+            self.first = time.perf_counter() if self.first is None else self.first
+            self.parts.append(content)
+
+
 def streamed(client: openai.OpenAI, messages: list[ChatCompletionMessageParam]) -> tuple[str, float, float, bool]:
     """One streamed ``chat.completions`` request: the reply, milliseconds to its first content chunk
     and to its end, and whether Codex reused the thread (a cached prompt prefix in the usage)."""
-    first: float | None = None
-    parts: list[str] = []
+    text = StreamedText()
     cached = 0
     start = time.perf_counter()
     stream = client.chat.completions.create(
@@ -113,13 +126,10 @@ def streamed(client: openai.OpenAI, messages: list[ChatCompletionMessageParam]) 
     )
     with stream:
         for chunk in stream:
-            content = chunk.choices[0].delta.content if chunk.choices else None
-            if content:
-                first = (time.perf_counter() - start) * 1000 if first is None else first
-                parts.append(content)
+            text.take(chunk)
             if chunk.usage and chunk.usage.prompt_tokens_details:
                 cached = chunk.usage.prompt_tokens_details.cached_tokens or 0
     end = (time.perf_counter() - start) * 1000
-    if first is None:
+    if text.first is None:
         raise RuntimeError("the stream ended without a content chunk")
-    return "".join(parts), first, end, cached > 0
+    return "".join(text.parts), (text.first - start) * 1000, end, cached > 0

@@ -43,8 +43,7 @@ from typing import Any
 
 from bench_common import at_least_two, elapsed_ms, model_server_process, offline_workdir, one_ca_store
 from floor_bench import Chat
-from offline_chat import MODEL
-from openai.types.chat import ChatCompletionChunk
+from offline_chat import MODEL, StreamedText
 from raw_app_server import RawAppServer
 
 from claif_cod import CodexClient
@@ -160,20 +159,6 @@ def client_turn(client: CodexClient, chat: Chat) -> tuple[float, list[float], li
     keys = ("loop", "turn/start", "turn/completed", "loop done", "settled")
     cuts = [start, *(marks[k] for k in keys), end]
     return elapsed_ms(start), [(b - a) * 1000 for a, b in itertools.pairwise(cuts)], fine_cuts(start)
-
-
-class StreamedText:
-    """A streamed reply's text, taken chunk by chunk, and when its first piece came out."""
-
-    def __init__(self) -> None:
-        self.first: float | None = None
-        self.parts: list[str] = []
-
-    def take(self, chunk: ChatCompletionChunk) -> None:
-        content = chunk.choices[0].delta.content if chunk.choices else None
-        if content:
-            self.first = time.perf_counter() if self.first is None else self.first
-            self.parts.append(content)
 
 
 def client_stream_turn(client: CodexClient, chat: Chat) -> tuple[float, list[float], list[float]]:

@@ -74,3 +74,6 @@ def _no_daemon(monkeypatch: pytest.MonkeyPatch, _probe_cache_home: Path, tmp_pat
     else:
         monkeypatch.delenv("CLAIF_COD_CODEX_PATH", raising=False)
     monkeypatch.delenv("CODEX_API_KEY", raising=False)
+    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):  # the tests' servers are on loopback
+        monkeypatch.delenv(proxy, raising=False)
+        monkeypatch.delenv(proxy.lower(), raising=False)

@@ -142,11 +142,11 @@ async def load_images(refs: list[ImageRef]) -> dict[str, Image]:
     if remote:
         import httpx2  # only when an image is fetched: `claif-cod --version` imports none of openai's
 
-        # httpx2 is openai's own HTTP client: fetching needs no package of its own.  Proxies named in
-        # the environment are not used (trust_env=False): an image is fetched directly.
-        client = httpx2.AsyncClient(
-            timeout=httpx2.Timeout(FETCH_TIMEOUT_S), follow_redirects=True, max_redirects=5, trust_env=False
-        )
+        # httpx2 is openai's own HTTP client: fetching needs no package of its own, and reaches the
+        # network as openai's does, through the environment's proxies (HTTP(S)_PROXY, ALL_PROXY,
+        # NO_PROXY) and CA store (SSL_CERT_FILE, SSL_CERT_DIR).  httpx2 reads no .netrc: a fetch
+        # carries no credentials to the image's host.
+        client = httpx2.AsyncClient(timeout=httpx2.Timeout(FETCH_TIMEOUT_S), follow_redirects=True, max_redirects=5)
         async with client:
             fetched = await _all(_fetched(client, ref) for ref in remote)
         images.update((ref.where, image) for ref, image in zip(remote, fetched, strict=True))

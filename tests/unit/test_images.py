@@ -11,7 +11,9 @@ import stat
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -107,7 +109,14 @@ _HANG = threading.Event()
 
 
 class _Images(BaseHTTPRequestHandler):
+    """An image host; also an HTTP proxy that serves every URL it is asked for as that host would."""
+
+    seen: list[tuple[str, str | None]] = []
+    """Each request's target (a proxy is sent the whole URL) and its Authorization header."""
+
     def do_GET(self) -> None:
+        _Images.seen.append((self.path, self.headers.get("authorization")))
+        self.path = urlsplit(self.path).path  # as a proxy, the host's own path
         if self.path == "/cat.png":
             self._send(PNG, declared=len(PNG))
         elif self.path == "/moved":
@@ -149,6 +158,7 @@ class _Images(BaseHTTPRequestHandler):
 @pytest.fixture
 def image_host() -> Iterator[str]:
     _HANG.clear()
+    _Images.seen.clear()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Images)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -231,3 +241,30 @@ def test_one_failed_fetch_stops_the_others(image_host: str) -> None:
         return asyncio.all_tasks() - {asyncio.current_task()}
 
     assert asyncio.run(load()) == set()
+
+
+def test_a_remote_image_is_fetched_through_the_environments_proxy(
+    image_host: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As openai's own client goes: a host only the proxy can reach is fetched through it."""
+    monkeypatch.setenv("HTTP_PROXY", image_host)
+    loaded = asyncio.run(load_images([ImageRef("http://images.invalid/cat.png", "p")]))
+    assert loaded["p"].data == PNG
+    assert [target for target, _ in _Images.seen] == ["http://images.invalid/cat.png"]
+
+
+def test_no_proxy_hosts_are_fetched_directly(image_host: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there: used, it would fail
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    loaded = asyncio.run(load_images([ImageRef(f"{image_host}/cat.png", "p")]))
+    assert loaded["p"].data == PNG
+    assert _Images.seen == [("/cat.png", None)]
+
+
+def test_no_credentials_are_sent_with_a_fetch(image_host: str) -> None:
+    """A .netrc entry for the image's host stays unused: the URL comes from a request, not the user."""
+    netrc = Path(os.environ["HOME"], ".netrc")  # the test's own HOME (tests/conftest.py)
+    netrc.write_text("machine 127.0.0.1 login someone password secret\n")
+    netrc.chmod(0o600)
+    asyncio.run(load_images([ImageRef(f"{image_host}/cat.png", "p")]))
+    assert _Images.seen == [("/cat.png", None)]

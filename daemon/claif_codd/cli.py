@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 import os
@@ -32,7 +31,7 @@ from claif_cod.protocol import (
 from claif_cod.transport.autostart import DaemonStartFailed, answers, launch, wait_until_answering
 from claif_cod.transport.daemon_client import DaemonConnection, DaemonUnavailable
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, default_socket_path
-from claif_codd.http.settings import ENV_TOKEN, HttpSettings, HttpSettingsError, parse_listen, read_token
+from claif_codd.http.options import checked_http_settings, http_args, http_options
 
 ENV_STATE_DIR = "CLAIF_COD_STATE_DIR"
 
@@ -77,76 +76,6 @@ socket_option = click.option(
     default=None,
     help="Socket path (default: $CLAIF_COD_SOCKET, else $XDG_RUNTIME_DIR/claif-cod/codd.sock).",
 )
-
-
-def http_options(command: Any) -> Any:
-    options = [
-        click.option(
-            "--http",
-            metavar="[HOST:]PORT",
-            default=None,
-            help="Also serve the OpenAI REST API here (a bare port means 127.0.0.1). Off by default.",
-        ),
-        click.option(
-            "--http-token-file",
-            type=click.Path(path_type=Path, dir_okay=False),
-            default=None,
-            help=f"Require this bearer token (a file only you can read); else ${ENV_TOKEN} if set.",
-        ),
-        click.option(
-            "--http-working-dir",
-            type=click.Path(path_type=Path, file_okay=False),
-            default=None,
-            help="Where Codex runs for HTTP requests without X-Claif-Cod-Working-Dir (default: home).",
-        ),
-        click.option(
-            "--http-strict",
-            is_flag=True,
-            default=False,
-            help="Strict mode for every HTTP request: a parameter Codex cannot honour is a 400, not reported "
-            'in a header (a body\'s own "strict" still decides for that request).',
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def _http_settings(
-    listen: str | None, token_file: Path | None, working_dir: Path | None, strict: bool = False
-) -> HttpSettings | None:
-    """``--http`` and its companions, checked before anything starts; None when HTTP is off."""
-    if listen is None:
-        if token_file is not None or working_dir is not None or strict:
-            raise click.UsageError("--http-token-file, --http-working-dir and --http-strict need --http")
-        return None
-    try:
-        import aiohttp  # noqa: F401  (the endpoint's server; asked for here, before anything starts)
-    except ImportError:
-        message = "--http needs aiohttp: install claif_cod with its http extra, 'claif_cod[http]'"
-        raise click.UsageError(message) from None
-    try:
-        host, port = parse_listen(listen)
-        settings = HttpSettings(host, port, token=read_token(token_file), strict=strict)
-        if working_dir is not None:
-            settings = dataclasses.replace(settings, working_dir=str(working_dir.resolve()))
-        settings.check()
-    except HttpSettingsError as exc:
-        raise click.UsageError(str(exc)) from None
-    return settings
-
-
-def _http_args(
-    listen: str | None, token_file: Path | None, working_dir: Path | None, strict: bool = False
-) -> list[str]:
-    """The same options for a ``serve`` started elsewhere (in the background, by systemd): paths made absolute."""
-    args = ["--http", listen] if listen is not None else []
-    if strict:
-        args.append("--http-strict")
-    for flag, path in (("--http-token-file", token_file), ("--http-working-dir", working_dir)):
-        if path is not None:
-            args += [flag, str(path.resolve())]
-    return args
 
 
 class CliFailure(click.ClickException):
@@ -241,7 +170,7 @@ def serve(
     from claif_codd.config import DaemonConfig
     from claif_codd.run import run
 
-    http_settings = _http_settings(http, http_token_file, http_working_dir, http_strict)
+    http_settings = checked_http_settings(http, http_token_file, http_working_dir, http_strict)
     configure_logging(log_format, log_level)
     config = DaemonConfig(
         socket_path=socket_path or default_socket_path(),
@@ -279,11 +208,11 @@ def start(
     if answers(path):
         click.echo(f"claif-codd already running on {path}")
         return
-    _http_settings(http, http_token_file, http_working_dir, http_strict)  # usage errors here, not in the log file
+    checked_http_settings(http, http_token_file, http_working_dir, http_strict)  # usage errors here, not in its log
     options = ["--log-format", "json"]
     if idle_timeout is not None:
         options += ["--idle-timeout", str(idle_timeout)]
-    options += _http_args(http, http_token_file, http_working_dir, http_strict)
+    options += http_args(http, http_token_file, http_working_dir, http_strict)
     try:
         proc, log_path = launch(path, options)
         if sys.stderr.isatty():  # seconds of silence otherwise; nothing extra when piped
@@ -440,8 +369,8 @@ def install_systemd(
     With --http the service also starts at login, so the HTTP endpoint is up before any
     socket client has connected.
     """
-    _http_settings(http, http_token_file, http_working_dir, http_strict)
-    serve_args = _http_args(http, http_token_file, http_working_dir, http_strict)
+    checked_http_settings(http, http_token_file, http_working_dir, http_strict)
+    serve_args = http_args(http, http_token_file, http_working_dir, http_strict)
     config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     target = unit_dir or Path(config) / "systemd" / "user"
     target.mkdir(parents=True, exist_ok=True)

@@ -289,8 +289,9 @@ def test_check_socket_accepts_our_socket_and_refuses_planted_files(tmp_path: Pat
         check_socket(run / "codd.sock")
 
 
-def impostor(path: Path, ready: int) -> Callable[[], bytes]:
-    """In a child of another uid: a fake claif-codd that answers hello and records everything it is sent."""
+def impostor(path: Path, ready: int, done: tuple[int, int]) -> Callable[[], bytes]:
+    """In a child of another uid: a fake claif-codd that answers hello and records everything it is
+    sent, until ``done``'s write end is closed (by the test, once its client is finished)."""
     hello_reply = encode_frame(
         encode(
             Response(
@@ -308,15 +309,19 @@ def impostor(path: Path, ready: int) -> Callable[[], bytes]:
     error = encode_frame(encode(ErrorResponse(id=2, error=ErrorObject(code=-32603, message="gotcha"))))
 
     def run() -> bytes:
+        done_r, done_w = done
+        os.close(done_w)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(str(path))
         os.chmod(path, 0o666)
         listener.listen(8)
-        listener.settimeout(15)
         os.write(ready, b"R")
         captured = b""
         try:
             while True:
+                readable, _, _ = select.select([listener, done_r], [], [], 15)
+                if done_r in readable or not readable:  # the test is done (or gave up on the client)
+                    return captured
                 conn, _ = listener.accept()
                 conn.settimeout(5)
                 replies = [hello_reply, error]
@@ -328,27 +333,34 @@ def impostor(path: Path, ready: int) -> Callable[[], bytes]:
                 except OSError:
                     pass
                 conn.close()
-                listener.settimeout(1)  # a reconnect would come at once
-        except OSError:  # accept timed out: the client is done
+        except OSError:
             return captured
 
     return run
 
 
-def start_impostor(directory: Path) -> Child:
+class Impostor:
     """An impostor of uid 65534 listening at ``directory/codd.sock`` (a directory 65534 owns)."""
-    directory.mkdir(mode=0o755)
-    os.chown(directory, NOBODY, NOBODY)
-    ready_r, ready_w = os.pipe()
-    try:
-        child = Child(NOBODY, impostor(directory / "codd.sock", ready_w))
-        os.close(ready_w)
-        ready, _, _ = select.select([ready_r], [], [], 10)
-        if not (ready and os.read(ready_r, 1) == b"R"):
-            raise AssertionError(f"impostor did not start: {child.result(timeout=5)!r}")
-    finally:
-        os.close(ready_r)
-    return child
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(mode=0o755)
+        os.chown(directory, NOBODY, NOBODY)
+        ready_r, ready_w = os.pipe()
+        done_r, self._done_w = os.pipe()
+        try:
+            self._child = Child(NOBODY, impostor(directory / "codd.sock", ready_w, (done_r, self._done_w)))
+            os.close(ready_w)
+            ready, _, _ = select.select([ready_r], [], [], 10)
+            if not (ready and os.read(ready_r, 1) == b"R"):
+                raise AssertionError(f"impostor did not start: {self.captured()!r}")
+        finally:
+            os.close(ready_r)
+            os.close(done_r)
+
+    def captured(self) -> bytes:
+        """Everything the impostor was sent, once it stopped (told to now)."""
+        os.close(self._done_w)
+        return self._child.result(timeout=20)
 
 
 @root_only
@@ -356,7 +368,7 @@ def test_check_peer_names_a_listener_of_another_uid(
     public_tmp: Path, daemons: list[DaemonProcess], codex_home: Path, tmp_path: Path
 ) -> None:
     evil = public_tmp / "evil"
-    child = start_impostor(evil)
+    impostor = Impostor(evil)
     try:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.connect(str(evil / "codd.sock"))
@@ -365,7 +377,7 @@ def test_check_peer_names_a_listener_of_another_uid(
             check_peer(sock, evil / "codd.sock")
         sock.close()
     finally:
-        child.result(timeout=20)
+        impostor.captured()
     run = tmp_path / "run"
     run.mkdir(mode=0o700)
     ours = launch(run / "codd.sock", tmp_path, codex_home)
@@ -399,7 +411,7 @@ def test_client_never_sends_its_key_to_an_impostor(
     listening is uid 65534's, as after a path swap (only check_peer, i.e. SO_PEERCRED, can tell).
     """
     evil = public_tmp / "evil"
-    child = start_impostor(evil)
+    impostor = Impostor(evil)
     path = evil / "codd.sock"
     if planted == "planted-socket":
         ours = public_tmp / "run"
@@ -413,7 +425,7 @@ def test_client_never_sends_its_key_to_an_impostor(
         with CodexClient(daemon="require", api_key=API_KEY) as client, pytest.raises(openai.APIConnectionError) as exc:
             client.chat.completions.create(model="o4-mini", messages=[user(PROMPT)])
     finally:
-        captured = child.result(timeout=20)
+        captured = impostor.captured()
     assert API_KEY.encode() not in captured and PROMPT.encode() not in captured, captured[:400]
     assert captured == b"", "the client sent something to a daemon another user runs"
     assert str(path.parent) in str(exc.value) or str(path) in str(exc.value)

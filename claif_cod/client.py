@@ -21,7 +21,7 @@ from claif_cod.client_copy import Copyable
 from claif_cod.engine.approvals import ApprovalHandler, decline_all
 from claif_cod.engine.config import CodexConfig
 from claif_cod.event_stream import AsyncEventStream, EventStream
-from claif_cod.fast_create import CHAT, NotPlain, create, create_async, defaulted, prepare, stream_class
+from claif_cod.fast_create import CHAT, defaulted, fast_or_openai, fast_or_openai_async, stream_class
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_objects import FastObjects
 from claif_cod.transport.early import CHAT_PATH
@@ -89,13 +89,7 @@ class _Completions(Completions):
 
         def create(self, **kwargs: Any) -> Any:
             kwargs = defaulted(self._client, kwargs)
-            fast = prepare(kwargs, CHAT)
-            if fast is None:
-                return super().create(**kwargs)
-            try:
-                return create(self, CHAT_PATH, fast, ChatCompletion, _CHUNKS)
-            except NotPlain:
-                return super().create(**kwargs)
+            return fast_or_openai(super().create, self, kwargs, CHAT, CHAT_PATH, ChatCompletion, _CHUNKS)
 
         def parse(self, **kwargs: Any) -> Any:
             return super().parse(**defaulted(self._client, kwargs))
@@ -115,13 +109,9 @@ class _AsyncCompletions(AsyncCompletions):
 
         async def create(self, **kwargs: Any) -> Any:
             kwargs = defaulted(self._client, kwargs)
-            fast = prepare(kwargs, CHAT)
-            if fast is None:
-                return await super().create(**kwargs)
-            try:
-                return await create_async(self, CHAT_PATH, fast, ChatCompletion, _ASYNC_CHUNKS)
-            except NotPlain:
-                return await super().create(**kwargs)
+            return await fast_or_openai_async(
+                super().create, self, kwargs, CHAT, CHAT_PATH, ChatCompletion, _ASYNC_CHUNKS
+            )
 
         async def parse(self, **kwargs: Any) -> Any:
             return await super().parse(**defaulted(self._client, kwargs))

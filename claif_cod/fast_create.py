@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
 import httpx2
@@ -246,6 +246,46 @@ async def create_async(resource: Any, path: str, fast: FastRequest, cast_to: Any
         if reply is not None:
             return _built(reply, cast_to)
         return await _posted(resource, path, fast, cast_to, stream_cls)
+
+
+def fast_or_openai(
+    openai_create: Callable[..., Any],
+    resource: Any,
+    kwargs: dict[str, Any],
+    endpoint: Endpoint,
+    path: str,
+    cast_to: Any,
+    stream_cls: StreamClass,
+) -> Any:
+    """What a resource's sync ``create(**kwargs)`` returns: answered by :func:`create` when
+    :func:`prepare` takes the arguments and they are plain JSON, else by openai's own
+    ``openai_create``."""
+    fast = prepare(kwargs, endpoint)
+    if fast is not None:
+        try:
+            return create(resource, path, fast, cast_to, stream_cls)
+        except NotPlain:
+            pass
+    return openai_create(**kwargs)
+
+
+async def fast_or_openai_async(
+    openai_create: Callable[..., Awaitable[Any]],
+    resource: Any,
+    kwargs: dict[str, Any],
+    endpoint: Endpoint,
+    path: str,
+    cast_to: Any,
+    stream_cls: StreamClass,
+) -> Any:
+    """:func:`fast_or_openai` for an async resource."""
+    fast = prepare(kwargs, endpoint)
+    if fast is not None:
+        try:
+            return await create_async(resource, path, fast, cast_to, stream_cls)
+        except NotPlain:
+            pass
+    return await openai_create(**kwargs)
 
 
 def _built(reply: bytes | OpenAIStream, cast_to: Any) -> Any:

@@ -13,7 +13,7 @@ from openai.resources.responses.responses import AsyncResponses, Responses
 from openai.types.responses import Response, ResponseStreamEvent
 
 from claif_cod.event_stream import AsyncEventStream, EventStream
-from claif_cod.fast_create import Endpoint, NotPlain, create, create_async, defaulted, keywords, prepare, stream_class
+from claif_cod.fast_create import Endpoint, defaulted, fast_or_openai, fast_or_openai_async, keywords, stream_class
 from claif_cod.transport.early import RESPONSES_PATH
 
 RESPONSES = Endpoint(keywords(Responses.create), ())
@@ -27,13 +27,7 @@ class CodexResponses(Responses):
     if not TYPE_CHECKING:
 
         def create(self, **kwargs: Any) -> Any:
-            fast = prepare(kwargs, RESPONSES)
-            if fast is None:
-                return super().create(**kwargs)
-            try:
-                return create(self, RESPONSES_PATH, fast, Response, _EVENTS)
-            except NotPlain:
-                return super().create(**kwargs)
+            return fast_or_openai(super().create, self, kwargs, RESPONSES, RESPONSES_PATH, Response, _EVENTS)
 
         def stream(self, **kwargs: Any) -> Any:
             return super().stream(**defaulted(self._client, kwargs))
@@ -43,13 +37,9 @@ class AsyncCodexResponses(AsyncResponses):
     if not TYPE_CHECKING:
 
         async def create(self, **kwargs: Any) -> Any:
-            fast = prepare(kwargs, RESPONSES)
-            if fast is None:
-                return await super().create(**kwargs)
-            try:
-                return await create_async(self, RESPONSES_PATH, fast, Response, _ASYNC_EVENTS)
-            except NotPlain:
-                return await super().create(**kwargs)
+            return await fast_or_openai_async(
+                super().create, self, kwargs, RESPONSES, RESPONSES_PATH, Response, _ASYNC_EVENTS
+            )
 
         def stream(self, **kwargs: Any) -> Any:
             return super().stream(**defaulted(self._client, kwargs))

@@ -159,9 +159,8 @@ def test_ctrl_c_stops_the_turn_in_the_daemon(
     daemon: DaemonProcess, workdir: Path, codex_model_server: ModelServer, loop_calls: Counter[str]
 ) -> None:
     main = threading.main_thread()
-    assert main.ident == threading.get_ident()
-    assert main.ident is not None
-    main_thread = main.ident
+    assert main.ident is not None and main.ident == threading.get_ident()
+    caller = main.ident
     wchan = Path(f"/proc/self/task/{main.native_id}/wchan")
 
     def interrupt_once_at_the_model() -> None:
@@ -170,7 +169,7 @@ def test_ctrl_c_stops_the_turn_in_the_daemon(
         # a blocking call does not interrupt that call (CPython checks for it between bytecodes and on
         # EINTR only), as a Ctrl-C landing in that instant waits for the next one.
         wait_until(lambda: wchan.read_text().startswith("unix_stream_read"), "the caller to wait on the daemon")
-        signal.pthread_kill(main_thread, signal.SIGINT)
+        signal.pthread_kill(caller, signal.SIGINT)
 
     with CodexClient(daemon="require", model="o4-mini") as client:
         client.chat.completions.create(messages=[user("warm")])

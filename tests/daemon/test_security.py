@@ -368,7 +368,7 @@ def test_check_peer_names_a_listener_of_another_uid(
     public_tmp: Path, daemons: list[DaemonProcess], codex_home: Path, tmp_path: Path
 ) -> None:
     evil = public_tmp / "evil"
-    impostor = Impostor(evil)
+    evil_daemon = Impostor(evil)
     try:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.connect(str(evil / "codd.sock"))
@@ -377,7 +377,7 @@ def test_check_peer_names_a_listener_of_another_uid(
             check_peer(sock, evil / "codd.sock")
         sock.close()
     finally:
-        impostor.captured()
+        evil_daemon.captured()
     run = tmp_path / "run"
     run.mkdir(mode=0o700)
     ours = launch(run / "codd.sock", tmp_path, codex_home)
@@ -411,7 +411,7 @@ def test_client_never_sends_its_key_to_an_impostor(
     listening is uid 65534's, as after a path swap (only check_peer, i.e. SO_PEERCRED, can tell).
     """
     evil = public_tmp / "evil"
-    impostor = Impostor(evil)
+    evil_daemon = Impostor(evil)
     path = evil / "codd.sock"
     if planted == "planted-socket":
         ours = public_tmp / "run"
@@ -425,7 +425,7 @@ def test_client_never_sends_its_key_to_an_impostor(
         with CodexClient(daemon="require", api_key=API_KEY) as client, pytest.raises(openai.APIConnectionError) as exc:
             client.chat.completions.create(model="o4-mini", messages=[user(PROMPT)])
     finally:
-        captured = impostor.captured()
+        captured = evil_daemon.captured()
     assert API_KEY.encode() not in captured and PROMPT.encode() not in captured, captured[:400]
     assert captured == b"", "the client sent something to a daemon another user runs"
     assert str(path.parent) in str(exc.value) or str(path) in str(exc.value)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from claif_cod.engine import wire_items
+if TYPE_CHECKING:
+    from claif_cod.engine import wire_items
 
 Decision = Literal["accept", "acceptForSession", "decline", "cancel"]
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from claif_cod.engine.approvals import ApprovalHandler, decline_all
 from claif_cod.engine.config import CodexConfig
-from claif_cod.engine.control import TurnControl
+
+if TYPE_CHECKING:
+    from claif_cod.engine.control import TurnControl  # the daemon's: its turns are the engine's
 
 
 @dataclass(frozen=True)

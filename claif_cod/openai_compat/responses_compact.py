@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
@@ -26,7 +26,9 @@ from claif_cod.openai_compat.responses_items import listed_items
 from claif_cod.openai_compat.responses_replay import chain_items
 from claif_cod.openai_compat.responses_request import responses_ignored
 from claif_cod.openai_compat.responses_schema import OutputMessage, ResponseUsage
-from claif_cod.openai_compat.responses_service import ResponsesService
+
+if TYPE_CHECKING:
+    from claif_cod.openai_compat.responses_service import ResponsesService
 
 COMPACT_PROMPT = (
     "Compact this conversation: write a summary of everything above that lets the work go on without "

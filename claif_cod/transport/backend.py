@@ -1,33 +1,26 @@
 """Where a request is served: the in-process engine, or the daemon over its socket.
 
 Backends live on the engine loop and answer in OpenAI wire terms (JSON bytes, or SSE
-bytes for streams); the httpx transport turns that into an HTTP response.
+bytes for streams); the httpx transport turns that into an HTTP response.  This module holds what
+every backend shares; the engine's own backend is in :mod:`.in_process`, imported only by a client
+that runs Codex itself (a daemon's client never loads the engine).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
 from claif_cod.chained_stream import ChainedStream
-from claif_cod.engine.engine import Engine
-from claif_cod.openai_compat.conversations_service import ConversationsService
 from claif_cod.openai_compat.errors import APIFailure
-from claif_cod.openai_compat.options import RequestOptions
-from claif_cod.openai_compat.responses_compact import compact
-from claif_cod.openai_compat.responses_schema import ResponseEvent
-from claif_cod.openai_compat.responses_service import ResponsesService
-from claif_cod.openai_compat.schema import ModelList
-from claif_cod.openai_compat.service import ChatService
-from claif_cod.protocol import ConversationRequest
-from claif_cod.transport.stored_routes import (
-    StoredResponseAction,
-    conversation_reply,
-    stored_response_reply,
-)
+
+if TYPE_CHECKING:
+    from claif_cod.openai_compat.options import RequestOptions
+    from claif_cod.protocol import ConversationRequest
+    from claif_cod.transport.stored_routes import StoredResponseAction
 
 IGNORED_HEADER = "x-claif-cod-ignored-params"
 
@@ -76,9 +69,17 @@ class _StreamFlag(msgspec.Struct):
     stream: bool = False
 
 
+class _ModelList(msgspec.Struct):
+    data: list[msgspec.Raw]
+
+
+class _ModelId(msgspec.Struct):
+    id: str
+
+
 _stream_flag = msgspec.json.Decoder(_StreamFlag)
-_model_list = msgspec.json.Decoder(ModelList)
-_encoder = msgspec.json.Encoder()
+_model_list = msgspec.json.Decoder(_ModelList)
+_model_id = msgspec.json.Decoder(_ModelId)
 
 
 def wants_stream(body: bytes) -> bool:
@@ -100,32 +101,6 @@ def ignored_headers(ignored: tuple[str, ...]) -> dict[str, str]:
     return {IGNORED_HEADER: ",".join(ignored)} if ignored else {}
 
 
-async def chat_reply(service: ChatService, body: bytes, options: RequestOptions) -> Reply:
-    """A ``chat.completions`` request answered in HTTP terms (also what ``claif-codd --http`` serves)."""
-    if not wants_stream(body):
-        completion, ignored = await service.complete(body, options)
-        return JsonReply(_encoder.encode(completion), ignored_headers(ignored))
-    chunks, ignored = await service.stream(body, options)
-    events = ChainedStream(_sse_events(chunks), chunks.aclose)
-    await events.prefetch()  # the first chunk is there: its event is handed over with the reply
-    return StreamReply(events, ignored_headers(ignored))
-
-
-async def responses_reply(service: ResponsesService, body: bytes, options: RequestOptions) -> Reply:
-    """A ``responses.create`` request answered in HTTP terms (SSE with named events when streamed)."""
-    if not wants_stream(body):
-        response, ignored = await service.create(body, options)
-        return JsonReply(_encoder.encode(response), ignored_headers(ignored))
-    stream = await service.stream(body, options)
-
-    def cut_short(failure: APIFailure) -> bytes:
-        events = stream.cut_short(failure.detail.message)
-        return b"".join(sse_event(_encoder.encode(event)) for event in events)
-
-    events = ChainedStream(_named_events(stream.events), stream.events.aclose)
-    return StreamReply(events, ignored_headers(stream.ignored), cut_short)
-
-
 def sse_event(payload: bytes) -> bytes:
     """One Responses stream event; OpenAI names each SSE event after its ``type``."""
     name = _event_type.decode(payload).type
@@ -139,69 +114,9 @@ class _EventType(msgspec.Struct):
 _event_type = msgspec.json.Decoder(_EventType)
 
 
-async def _named_events(events: ChainedStream[ResponseEvent]) -> AsyncGenerator[bytes, None]:
-    try:
-        async for event in events:
-            yield sse_event(_encoder.encode(event))
-    finally:
-        await events.aclose()
-
-
-async def compact_reply(service: ResponsesService, body: bytes, options: RequestOptions) -> JsonReply:
-    compacted, ignored = await compact(service, body, options)
-    return JsonReply(compacted, ignored_headers(ignored))
-
-
-async def models_reply(service: ChatService, options: RequestOptions) -> JsonReply:
-    return JsonReply(_encoder.encode(await service.models(options)))
-
-
 def pick_model(listing: JsonReply, model_id: str) -> JsonReply:
     """``GET /models/{id}``: that entry of a ``/models`` reply, or OpenAI's 404."""
     for model in _model_list.decode(listing.body).data:
-        if model.id == model_id:
-            return JsonReply(_encoder.encode(model))
+        if _model_id.decode(model).id == model_id:
+            return JsonReply(bytes(model))
     raise APIFailure.not_found(f"The model '{model_id}' does not exist", code="model_not_found")
-
-
-class InProcessBackend:
-    """Runs the engine inside this process: no daemon needed."""
-
-    def __init__(self, engine: Engine | None = None) -> None:
-        self.engine = engine or Engine()
-        self.service = ChatService(self.engine)
-        self.conversations = ConversationsService()
-        self.responses_service = ResponsesService(self.engine, conversations=self.conversations)
-
-    async def chat(self, body: bytes, options: RequestOptions) -> Reply:
-        return await chat_reply(self.service, body, options)
-
-    async def responses(self, body: bytes, options: RequestOptions) -> Reply:
-        return await responses_reply(self.responses_service, body, options)
-
-    async def retrieve_response(self, response_id: str, options: RequestOptions) -> JsonReply:
-        return JsonReply(self.responses_service.retrieve(response_id))
-
-    async def compact(self, body: bytes, options: RequestOptions) -> JsonReply:
-        return await compact_reply(self.responses_service, body, options)
-
-    async def stored_response(self, action: StoredResponseAction) -> JsonReply:
-        return JsonReply(stored_response_reply(self.responses_service, action))
-
-    async def conversation(self, action: ConversationRequest) -> JsonReply:
-        return JsonReply(conversation_reply(self.conversations, action))
-
-    async def models(self, options: RequestOptions) -> JsonReply:
-        return await models_reply(self.service, options)
-
-    async def aclose(self) -> None:
-        await self.engine.close()
-
-
-async def _sse_events(chunks: ChainedStream[msgspec.Struct]) -> AsyncGenerator[bytes, None]:
-    try:
-        async for chunk in chunks:
-            yield sse(_encoder.encode(chunk))
-        yield SSE_DONE
-    finally:
-        await chunks.aclose()

@@ -10,18 +10,21 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 from claif_cod._log import get_logger
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.protocol import ConversationRequest
 from claif_cod.transport.autostart import ENV_AUTOSTART, DaemonStartFailed, autostart_enabled, ensure_daemon
-from claif_cod.transport.backend import InProcessBackend, JsonReply, Reply
+from claif_cod.transport.backend import JsonReply, Reply
 from claif_cod.transport.daemon_backend import DaemonBackend
 from claif_cod.transport.daemon_client import DaemonConnection, DaemonUnavailable, UntrustedDaemon
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, default_socket_path
 from claif_cod.transport.stored_routes import StoredResponseAction
+
+if TYPE_CHECKING:
+    from claif_cod.transport.in_process import InProcessBackend
 
 DaemonMode = Literal["auto", "require", "off"]
 ENV_DAEMON = "CLAIF_COD_DAEMON"
@@ -56,7 +59,9 @@ class SelectingBackend:
                     log.warning("select.untrusted_daemon", reason=str(exc))
                 log.debug("select.in_process", reason=str(exc))
         if self.local is None:
-            self.local = InProcessBackend()
+            from claif_cod.transport import in_process  # the engine: loaded only to run Codex here
+
+            self.local = in_process.InProcessBackend()
         return self.local
 
     async def _daemon(self) -> DaemonBackend:

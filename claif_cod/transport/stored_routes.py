@@ -6,13 +6,11 @@ as the protocol's own request types: the in-process transport, the daemon's sock
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal, NamedTuple, cast
+from typing import TYPE_CHECKING, Literal, NamedTuple, cast
 
 import msgspec
 
-from claif_cod.openai_compat.conversations_service import ConversationsService
 from claif_cod.openai_compat.errors import APIFailure
-from claif_cod.openai_compat.responses_service import ResponsesService
 from claif_cod.protocol import (
     ConversationBodyParams,
     ConversationCreateParams,
@@ -34,6 +32,10 @@ from claif_cod.protocol import (
     ResponsesInputItemsRequest,
     ResponsesRetrieveParams,
 )
+
+if TYPE_CHECKING:
+    from claif_cod.openai_compat.conversations_service import ConversationsService
+    from claif_cod.openai_compat.responses_service import ResponsesService
 
 StoredResponseAction = ResponsesDeleteRequest | ResponsesCancelRequest | ResponsesInputItemsRequest
 """The protocol's own request types say what to do with a stored response, in-process as on the socket."""

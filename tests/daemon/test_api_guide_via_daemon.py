@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from daemon_process import DaemonProcess
 
-import claif_cod.transport.select as select_module
+import claif_cod.transport.in_process as in_process_module
 from claif_cod.protocol import (
     PROTOCOL_VERSION,
     DaemonStatus,
@@ -77,14 +77,14 @@ def daemon_status(path: Path) -> DaemonStatus:
 def local_engines(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Every in-process backend a client creates (there must be none when the daemon is required)."""
     created: list[Any] = []
-    real = select_module.InProcessBackend
+    real = in_process_module.InProcessBackend
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         backend = real(*args, **kwargs)
         created.append(backend)
         return backend
 
-    monkeypatch.setattr(select_module, "InProcessBackend", spy)
+    monkeypatch.setattr(in_process_module, "InProcessBackend", spy)
     return created
 
 

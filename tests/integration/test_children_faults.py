@@ -27,7 +27,7 @@ import claif_cod.engine.pool as pool
 from claif_cod import CodexClient
 from claif_cod.engine.engine import Engine
 from claif_cod.engine.liveness import Liveness
-from claif_cod.transport.backend import InProcessBackend
+from claif_cod.transport.in_process import InProcessBackend
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups, signals and /proc")
 

@@ -18,7 +18,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from claif_cod import ApprovalRequest, AsyncCodexClient, CodexClient
 from claif_cod.testing import ModelServer, write_codex_home
-from claif_cod.transport.backend import InProcessBackend
+from claif_cod.transport.in_process import InProcessBackend
 
 pytestmark = pytest.mark.codex
 

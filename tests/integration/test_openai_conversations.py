@@ -16,7 +16,7 @@ from test_tools import engine_of, wait_until
 from claif_cod import CodexClient
 from claif_cod.openai_compat.responses_schema import ResponseCompleted
 from claif_cod.testing import ModelServer
-from claif_cod.transport.backend import InProcessBackend
+from claif_cod.transport.in_process import InProcessBackend
 
 pytestmark = pytest.mark.codex
 

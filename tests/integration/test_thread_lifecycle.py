@@ -13,7 +13,7 @@ from claif_cod import CodexClient
 from claif_cod.engine import idle
 from claif_cod.engine.engine import Engine
 from claif_cod.testing import ModelServer
-from claif_cod.transport.backend import InProcessBackend
+from claif_cod.transport.in_process import InProcessBackend
 
 pytestmark = pytest.mark.codex
 

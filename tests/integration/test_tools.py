@@ -19,7 +19,7 @@ from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_compat.service import ChatService
 from claif_cod.testing import ModelServer, RecordedRequest, write_codex_home
 from claif_cod.testing.recorded import item_words
-from claif_cod.transport.backend import InProcessBackend
+from claif_cod.transport.in_process import InProcessBackend
 
 pytestmark = pytest.mark.codex
 

@@ -23,7 +23,7 @@ from claif_cod.engine.engine import Engine
 from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.tools_only import recipe
 from claif_cod.testing import ModelServer, write_codex_home
-from claif_cod.transport.backend import InProcessBackend
+from claif_cod.transport.in_process import InProcessBackend
 
 pytestmark = pytest.mark.codex
 

@@ -14,7 +14,7 @@ import pytest
 from claif_cod import AsyncCodexClient
 from claif_cod.engine.engine import Engine
 from claif_cod.testing import ModelServer
-from claif_cod.transport.backend import InProcessBackend
+from claif_cod.transport.in_process import InProcessBackend
 
 pytestmark = pytest.mark.codex
 

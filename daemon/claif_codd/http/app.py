@@ -42,15 +42,8 @@ from claif_cod._version import __version__
 from claif_cod.engine.config import CodexConfig
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.options import RequestOptions
-from claif_cod.transport.backend import (
-    JsonReply,
-    Reply,
-    chat_reply,
-    compact_reply,
-    models_reply,
-    pick_model,
-    responses_reply,
-)
+from claif_cod.transport.backend import JsonReply, Reply, pick_model
+from claif_cod.transport.in_process import chat_reply, compact_reply, models_reply, responses_reply
 from claif_cod.transport.stored_routes import (
     conversation_action,
     conversation_reply,

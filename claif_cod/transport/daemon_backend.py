@@ -16,7 +16,7 @@ from claif_cod.engine.discovery import ENV_CODEX_PATH
 from claif_cod.engine.inbox import Inbox
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_compat.request import stream_and_ignored
-from claif_cod.openai_compat.responses_compact import compact_ignored
+from claif_cod.openai_compat.responses_compact_request import compact_ignored
 from claif_cod.openai_compat.responses_request import responses_ignored
 from claif_cod.protocol import (
     ChatCompletionsCreateParams,

@@ -12,7 +12,7 @@ from test_conversations_daemon import raw_connection
 from test_responses_doors import Doors
 from test_responses_doors import doors as doors  # the fixture, re-exported by its name
 
-from claif_cod.openai_compat.responses_compact import COMPACT_PROMPT
+from claif_cod.openai_compat.responses_compact_request import COMPACT_PROMPT
 from claif_cod.testing import ModelServer
 
 pytestmark = pytest.mark.codex

@@ -25,6 +25,7 @@ ENGINE = (
     "claif_cod.openai_compat.service",
     "claif_cod.openai_compat.responses_service",
     "claif_cod.openai_compat.conversations_service",
+    "claif_cod.openai_compat.responses_compact",
 )
 hi = [{"role": "user", "content": "hi"}]
 
@@ -32,6 +33,7 @@ with CodexClient(daemon="require", model="o4-mini") as client:
     print(client.chat.completions.create(messages=hi).choices[0].message.content)
     print("".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(messages=hi, stream=True)))
     print(client.responses.create(input="there").output_text)
+    print(client.responses.compact(model="o4-mini", input="long").output[-1].type)
     print(len(client.models.list().data) > 0)
 
 
@@ -55,6 +57,7 @@ def test_a_daemon_client_never_imports_the_engine(
         "Echo: hi",
         "Echo: hi",
         "Echo: there",
+        "compaction",
         "True",
         "Echo: hi",
         "Echo: there",

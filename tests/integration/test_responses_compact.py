@@ -13,9 +13,9 @@ from openai.types.responses import CompactedResponse
 from test_responses_stored import thread_of
 
 from claif_cod import CodexClient
-from claif_cod.openai_compat import responses_compact
+from claif_cod.openai_compat import responses_compact_request
 from claif_cod.openai_compat.compaction_item import SUMMARY_HEADER
-from claif_cod.openai_compat.responses_compact import COMPACT_PROMPT
+from claif_cod.openai_compat.responses_compact_request import COMPACT_PROMPT
 from claif_cod.testing import ModelServer
 
 pytestmark = pytest.mark.codex
@@ -87,7 +87,7 @@ def test_what_cannot_be_compacted_or_read_is_refused(
         client.responses.compact(model="o4-mini", input=HISTORY, prompt_cache_key="k", extra_body={"strict": True})
     assert not codex_model_server.requests
     with monkeypatch.context() as patched:  # the model stops the summary for length
-        patched.setattr(responses_compact, "COMPACT_PROMPT", f"{COMPACT_PROMPT} [[incomplete]]")
+        patched.setattr(responses_compact_request, "COMPACT_PROMPT", f"{COMPACT_PROMPT} [[incomplete]]")
         with pytest.raises(openai.InternalServerError, match="summary turn ended incomplete"):
             client.with_options(max_retries=0).responses.compact(model="o4-mini", input=HISTORY)
     assert len(codex_model_server.requests) == 1

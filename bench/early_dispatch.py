@@ -2,7 +2,8 @@
 
 One ``CodexClient(daemon="off")`` and its Codex process take turns in two modes, alternating which
 goes first each round, on conversations that grow by one turn a round: ``early`` is claif_cod as
-shipped; ``late`` replaces the early dispatch, in this process only, with nothing, so the turn
+shipped; ``late`` replaces the early dispatch (``fast_create``'s ``answered`` and ``started``), in
+this process only, with nothing, so that ``create()`` goes through openai's own pipeline and the turn
 starts when openai's request reaches the transport (as before the early dispatch existed).  Each
 mode runs a plain turn and a streamed one (time to the first content chunk); then, in rounds of
 their own, a ``responses.create`` turn with the whole transcript (``store=False``, as an agent
@@ -25,18 +26,25 @@ from typing import Any
 from bench_common import at_least_two, elapsed_ms, model_server_process, private_home, run_header
 from offline_chat import MODEL, Conversation, expect_reply, progress, streamed
 
-import claif_cod.client
+import claif_cod.fast_create
 from claif_cod import CodexClient
 from claif_cod.testing import write_codex_home
 
 MODES = ("early", "late")
 KINDS = ("turn", "first token", "response")
-SHIPPED = claif_cod.client.started
+SHIPPED = (claif_cod.fast_create.answered, claif_cod.fast_create.started)
 
 
 @contextlib.contextmanager
 def no_early_dispatch(*_args: object) -> Iterator[None]:
     yield
+
+
+def dispatch(mode: str) -> None:
+    """``create()`` as shipped (``early``), or without its early dispatch (``late``)."""
+    answered, started = SHIPPED if mode == "early" else (no_early_dispatch, no_early_dispatch)
+    claif_cod.fast_create.answered = answered  # type: ignore[assignment]
+    claif_cod.fast_create.started = started  # type: ignore[assignment]
 
 
 def answered(conversation: Conversation, reply: str) -> None:
@@ -57,7 +65,7 @@ def run(turns: int) -> dict[str, dict[str, list[float]]]:
             for round_no in range(turns + 1):
                 progress(f"chat round {round_no}/{turns}")
                 for mode in MODES if round_no % 2 else MODES[::-1]:
-                    claif_cod.client.started = SHIPPED if mode == "early" else no_early_dispatch  # type: ignore[assignment]
+                    dispatch(mode)
                     messages = plain[mode].ask()
                     start = time.perf_counter()
                     completion = client.chat.completions.create(model=MODEL, messages=messages)
@@ -73,7 +81,7 @@ def run(turns: int) -> dict[str, dict[str, list[float]]]:
             for round_no in range(turns + 1):
                 progress(f"responses round {round_no}/{turns}")
                 for mode in MODES if round_no % 2 else MODES[::-1]:
-                    claif_cod.client.started = SHIPPED if mode == "early" else no_early_dispatch  # type: ignore[assignment]
+                    dispatch(mode)
                     text = f"{mode} response {round_no + 1}"
                     transcripts[mode].append({"role": "user", "content": text})
                     start = time.perf_counter()
@@ -83,7 +91,7 @@ def run(turns: int) -> dict[str, dict[str, list[float]]]:
                     transcripts[mode] += [item.model_dump(exclude_none=True) for item in response.output]
                     if round_no > 0:
                         samples[mode]["response"].append(responded)
-            claif_cod.client.started = SHIPPED
+            dispatch("early")
             progress("")
     return samples
 

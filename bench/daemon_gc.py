@@ -48,8 +48,8 @@ VARIANTS = ("frozen", "unfrozen")
 def _report(name: str, log: Path, turns: list[float]) -> list[str]:
     by_generation: dict[int, list[tuple[float, int]]] = collections.defaultdict(list)
     for line in log.read_text().splitlines():
-        generation, ms, walked = line.split()
-        by_generation[int(generation)].append((float(ms), int(walked)))
+        gen, ms, objects = line.split()
+        by_generation[int(gen)].append((float(ms), int(objects)))
     lines = [f"{name}:"]
     for generation, entries in sorted(by_generation.items()):
         times = [ms for ms, _ in entries]

@@ -29,10 +29,11 @@ from offline_chat import MODEL, Conversation, expect_reply, progress, streamed
 import claif_cod.fast_create
 from claif_cod import CodexClient
 from claif_cod.testing import write_codex_home
+from claif_cod.transport import early
 
 MODES = ("early", "late")
 KINDS = ("turn", "first token", "response")
-SHIPPED = (claif_cod.fast_create.answered, claif_cod.fast_create.started)
+SHIPPED = (early.answered, early.started)
 
 
 @contextlib.contextmanager
@@ -43,8 +44,7 @@ def no_early_dispatch(*_args: object) -> Iterator[None]:
 def dispatch(mode: str) -> None:
     """``create()`` as shipped (``early``), or without its early dispatch (``late``)."""
     answered, started = SHIPPED if mode == "early" else (no_early_dispatch, no_early_dispatch)
-    claif_cod.fast_create.answered = answered  # type: ignore[assignment]
-    claif_cod.fast_create.started = started  # type: ignore[assignment]
+    vars(claif_cod.fast_create).update(answered=answered, started=started)  # the names create() calls
 
 
 def answered(conversation: Conversation, reply: str) -> None:

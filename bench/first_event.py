@@ -26,9 +26,9 @@ from pathlib import Path
 
 from bench_common import at_least_two, model_server_process, offline_workdir, round_orders, run_header
 from floor_bench import Chat
-from offline_chat import MODEL
+from offline_chat import MODEL, StreamedText
 from openai.types.responses import ResponseStreamEvent
-from turn_stages import StreamedText, instrument, marks
+from turn_stages import instrument, marks
 
 from claif_cod import AsyncCodexClient, CodexClient
 

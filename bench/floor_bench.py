@@ -319,12 +319,21 @@ def run_phase(label: str, size: int, big: bool, rounds: int, ctx: dict[str, Any]
             ("f", LEAN, lambda: lean.first_token(chats["lean first"])),
             ("f", HTTP, lambda: http.first_token(chats["http first"])),
             ("t", LOCAL_SESSION, lambda: turn(sessions[LOCAL_SESSION], chats["local session"], session=True)),
-            ("t", RAW_SHARED_ASYNC, lambda: raw_turn(shared_async, async_thread, chats["shared async"])[0]),
-            ("f", RAW_SHARED_ASYNC, lambda: raw_turn(shared_async, async_first, chats["shared async first"])[1]),
-            ("t", LOCAL_ASYNC, lambda: caller.run_until_complete(async_turn(local_async, chats["async"]))),
-            ("f", LOCAL_ASYNC, lambda: caller.run_until_complete(async_first_token(local_async, chats["async first"]))),
-            ("t", DAEMON_SESSION, lambda: turn(sessions[DAEMON_SESSION], chats["daemon session"], session=True)),
         ]
+        if shared_async is not None and caller is not None and local_async is not None:  # the async rows asked for
+            steps += [
+                ("t", RAW_SHARED_ASYNC, lambda: raw_turn(shared_async, async_thread, chats["shared async"])[0]),
+                ("f", RAW_SHARED_ASYNC, lambda: raw_turn(shared_async, async_first, chats["shared async first"])[1]),
+                ("t", LOCAL_ASYNC, lambda: caller.run_until_complete(async_turn(local_async, chats["async"]))),
+                (
+                    "f",
+                    LOCAL_ASYNC,
+                    lambda: caller.run_until_complete(async_first_token(local_async, chats["async first"])),
+                ),
+            ]
+        steps.append(
+            ("t", DAEMON_SESSION, lambda: turn(sessions[DAEMON_SESSION], chats["daemon session"], session=True))
+        )
         steps = [step for step in steps if step[1] in ctx["rows"]]
         for round_no, order in zip(range(rounds + 1), round_orders(steps), strict=False):
             progress(f"{label}: round {round_no}/{rounds}")

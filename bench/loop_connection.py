@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_common import median_interval, model_server_process, one_ca_store, private_home, round_orders, run_header
+from openai.types.chat import ChatCompletionMessageParam
 
 from claif_cod import AsyncCodexClient
 from claif_cod.testing import write_codex_home
@@ -43,9 +44,10 @@ loop_daemon.LoopDaemon.answer = _switched  # type: ignore[method-assign]
 
 class Chat:
     def __init__(self, name: str) -> None:
-        self.name, self.messages, self.turns = name, [], 0
+        self.name, self.turns = name, 0
+        self.messages: list[ChatCompletionMessageParam] = []
 
-    def ask(self) -> list[dict[str, str]]:
+    def ask(self) -> list[ChatCompletionMessageParam]:
         if len(self.messages) > 20:  # a new conversation now and then, as in turn_stages.py
             self.messages = []
         self.turns += 1
@@ -58,7 +60,7 @@ class Chat:
 
 async def turn(client: AsyncCodexClient, chat: Chat) -> float:
     start = time.perf_counter()
-    reply = await client.chat.completions.create(messages=chat.ask())
+    reply = await client.chat.completions.create(model="o4-mini", messages=chat.ask())
     took = (time.perf_counter() - start) * 1000
     chat.answer(reply.choices[0].message.content or "")
     return took
@@ -66,7 +68,7 @@ async def turn(client: AsyncCodexClient, chat: Chat) -> float:
 
 async def first_token(client: AsyncCodexClient, chat: Chat) -> float:
     start = time.perf_counter()
-    stream = await client.chat.completions.create(messages=chat.ask(), stream=True)
+    stream = await client.chat.completions.create(model="o4-mini", messages=chat.ask(), stream=True)
     parts = []
     took = None
     async for chunk in stream:

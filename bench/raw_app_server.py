@@ -47,7 +47,7 @@ class RawAppServer:
 
     def __init__(self, codex: str, workdir: Path, env: dict[str, str]) -> None:
         self.codex, self.workdir, self.env = codex, workdir, env
-        self.loop = uvloop.new_event_loop()
+        self.loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
         self._thread: threading.Thread | None = threading.Thread(
             target=self.loop.run_forever, name="raw-app-server", daemon=True
         )

@@ -31,10 +31,11 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bench_common import at_least_two, elapsed_ms, model_server_process, offline_workdir, round_orders, run_header
 from offline_chat import MODEL, Summary, expect_reply, progress
+from openai.types.responses import FunctionToolParam
 from raw_app_server import RawAppServer
 
 from claif_cod import CodexClient
@@ -47,11 +48,14 @@ TRANSCRIPT, TRANSCRIPT_EPHEMERAL, PREVIOUS = (
 )
 TOOL_CALL, TOOL_ANSWER = "tool loop: message → call", "tool loop: results → answer"
 ROWS = (RAW, CHAT, TRANSCRIPT, TRANSCRIPT_EPHEMERAL, PREVIOUS, TOOL_CALL, TOOL_ANSWER)
-TOOL: dict[str, Any] = {
-    "type": "function",
-    "name": "lookup",
-    "parameters": {"type": "object", "properties": {"key": {"type": "string"}}, "required": ["key"]},
-}
+TOOL = cast(
+    FunctionToolParam,  # openai's type requires "strict"; sent without it, as before
+    {
+        "type": "function",
+        "name": "lookup",
+        "parameters": {"type": "object", "properties": {"key": {"type": "string"}}, "required": ["key"]},
+    },
+)
 
 
 class Talk:

@@ -117,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         cleanup.callback(raw.close)
         raw.start()
         assert raw.server is not None
+        raw_pid = raw.server.pid
 
         async def run_clients() -> None:
             local = AsyncCodexClient(working_dir=workdir, daemon="off")
@@ -134,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         progress(f"block {block + 1}/{args.blocks}: {mode}")
                         tag = f"{mode} {block}"
                         pids = {
-                            "raw": [os.getpid(), raw.server.pid],
+                            "raw": [os.getpid(), raw_pid],
                             "raw, same": local_pids,
                             "in-process": local_pids,
                             "daemon": daemon_pids,

@@ -38,6 +38,12 @@ def daemon_mode(requested: str | None) -> DaemonMode:
     return cast(DaemonMode, value)
 
 
+def _in_process_backend() -> type[InProcessBackend]:
+    from claif_cod.transport.in_process import InProcessBackend
+
+    return InProcessBackend
+
+
 class SelectingBackend:
     """Routes each request to the daemon or the local engine, reconnecting as needed."""
 
@@ -59,9 +65,11 @@ class SelectingBackend:
                     log.warning("select.untrusted_daemon", reason=str(exc))
                 log.debug("select.in_process", reason=str(exc))
         if self.local is None:
-            from claif_cod.transport import in_process  # the engine: loaded only to run Codex here
-
-            self.local = in_process.InProcessBackend()
+            # The engine's modules, loaded only to run Codex here; in a worker thread, since importing
+            # them takes 0.1-0.2 s, which this loop must not stall for (asyncio's debug mode reports it).
+            backend = await asyncio.to_thread(_in_process_backend)
+            if self.local is None:
+                self.local = backend()
         return self.local
 
     async def _daemon(self) -> DaemonBackend:

@@ -6,7 +6,8 @@ Each ``--source LABEL=DIR`` is a checkout of claif_cod run with this interpreter
 (``PYTHONPATH=DIR:DIR/daemon``), so two versions are measured on the same machine, same Codex and
 same offline model, round by round.  ``LABEL=DIR@PYTHON`` runs it with another interpreter, whose
 environment's packages it then uses (one without aiohttp, as a plain ``pip install`` now is).
-Per round and source, each a fresh process:
+Per round, each metric is taken for every source in turn (the order swapped every round), each a
+fresh process:
 
 - ``--version``: ``python -m claif_cod.cli --version``;
 - ``first turn, in-process``: a script that imports ``CodexClient`` and asks one question with
@@ -17,8 +18,10 @@ Per round and source, each a fresh process:
   (its Codex not yet started: the first turn includes the daemon spawning Codex).
 
 Every run gets a private ``HOME`` (Codex's shell snapshot sources the login profile) and
-``TMPDIR``; the files left in that ``TMPDIR`` are counted at the end.  Medians are printed and the
-whole record is written to ``bench/results/cold_start-<time>.json``.
+``TMPDIR``; the files left in that ``TMPDIR`` are counted at the end.  Medians are printed, and for
+every source after the first its paired difference from the first (the median of the rounds'
+differences, with a 95% interval: this VM's slow and fast minutes fall on both sides of a pair
+alike); the whole record is written to ``bench/results/cold_start-<time>.json``.
 """
 
 from __future__ import annotations
@@ -32,10 +35,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench_common import codex_version, machine
+from bench_common import codex_version, machine, median_interval
 
 from claif_cod.engine.discovery import find_codex
 from claif_cod.testing import ModelServer, write_codex_home
@@ -97,23 +101,18 @@ class Source:
     def turn(self, mode: str, env: dict[str, str] | None = None) -> float:
         return self.run("-c", SCRIPT.format(mode=mode), env=env)
 
-    def round(self) -> dict[str, float]:
+    def cold_cache_turn(self) -> float:
         cold = tempfile.mkdtemp(dir=self.dir, prefix="cold-cache-")
         try:
-            cold_ms = self.turn("off", {**self.env, "XDG_CACHE_HOME": cold})
+            return self.turn("off", {**self.env, "XDG_CACHE_HOME": cold})
         finally:
             shutil.rmtree(cold)
-        times = {
-            "--version": self.run("-m", "claif_cod.cli", "--version"),
-            "first turn, in-process": self.turn("off"),
-            "first turn, in-process, cold cache": cold_ms,
-            "codd start -> ready": self.run("-m", "claif_codd", "start", "--socket", str(self.socket)),
-        }
-        try:
-            times["first turn, via daemon"] = self.turn("require")
-        finally:
-            self.run("-m", "claif_codd", "stop", "--socket", str(self.socket))
-        return times
+
+    def start_daemon(self) -> float:
+        return self.run("-m", "claif_codd", "start", "--socket", str(self.socket))
+
+    def stop_daemon(self) -> None:
+        self.run("-m", "claif_codd", "stop", "--socket", str(self.socket))
 
     def left_in_tmp(self) -> list[str]:
         return sorted(p.name for p in (self.dir / "tmp").iterdir())
@@ -136,25 +135,51 @@ def main() -> None:
             results[label] = {metric: [] for metric in METRICS}
         for source in sources:  # warm each source's probe cache (and the page cache) once, untimed
             source.turn("off")
-        for _ in range(args.rounds):
-            for source in sources:
-                for metric, value in source.round().items():
-                    results[source.label][metric].append(value)
+        for round_no in range(args.rounds):
+            one_round(sources[:: -1 if round_no % 2 else 1], results)
         leftovers = {source.label: source.left_in_tmp() for source in sources}
     report(results, leftovers, codex, args.rounds)
+
+
+def one_round(sources: list[Source], results: dict[str, dict[str, list[float]]]) -> None:
+    """Every metric once per source, the sources taking turns metric by metric."""
+    steps: list[tuple[str, Callable[[Source], float]]] = [
+        ("--version", lambda source: source.run("-m", "claif_cod.cli", "--version")),
+        ("first turn, in-process", lambda source: source.turn("off")),
+        ("first turn, in-process, cold cache", Source.cold_cache_turn),
+        ("codd start -> ready", Source.start_daemon),
+        ("first turn, via daemon", lambda source: source.turn("require")),
+    ]
+    try:
+        for metric, step in steps:
+            for source in sources:
+                results[source.label][metric].append(step(source))
+    finally:
+        for source in sources:
+            if source.socket.exists():
+                source.stop_daemon()
 
 
 def report(
     results: dict[str, dict[str, list[float]]], leftovers: dict[str, list[str]], codex: str, rounds: int
 ) -> None:
     labels = list(results)
+    first, others = labels[0], labels[1:]
     print(f"codex: {codex} ({codex_version(codex)}), {rounds} rounds, medians in ms (min in brackets)")
-    print(f"{'':<38}" + "".join(f"{label:>20}" for label in labels))
+    print(
+        f"{'':<38}"
+        + "".join(f"{label:>20}" for label in labels)
+        + "".join(f"{f'{label} - {first}, paired':>32}" for label in others)
+    )
     for metric in METRICS:
         cells = "".join(
             f"{statistics.median(results[label][metric]):>11.0f} [{min(results[label][metric]):>5.0f}]"
             for label in labels
         )
+        for label in others:
+            differences = [b - a for a, b in zip(results[first][metric], results[label][metric], strict=True)]
+            low, high = median_interval(differences)
+            cells += f"{statistics.median(differences):>+14.0f} [{low:>+6.0f}, {high:>+6.0f}]"
         print(f"{metric:<38}{cells}")
     for label, names in leftovers.items():
         print(f"left in TMPDIR by {label}: {len(names)} {names[:5]}")

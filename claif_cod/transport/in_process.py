@@ -1,7 +1,7 @@
 """The engine's answers in HTTP terms: the in-process backend, and what ``claif-codd --http`` serves.
 
-Imported only where Codex runs in this process (:mod:`.select` imports it on first use), so that a
-client of the daemon never loads the engine.
+Imported only where Codex runs in this process (:mod:`.select` imports it on a client's first
+in-process request, in a worker thread), so that a client of the daemon never loads the engine.
 """
 
 from __future__ import annotations

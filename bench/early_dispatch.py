@@ -43,8 +43,8 @@ def no_early_dispatch(*_args: object) -> Iterator[None]:
 
 def dispatch(mode: str) -> None:
     """``create()`` as shipped (``early``), or without its early dispatch (``late``)."""
-    answered, started = SHIPPED if mode == "early" else (no_early_dispatch, no_early_dispatch)
-    vars(claif_cod.fast_create).update(answered=answered, started=started)  # the names create() calls
+    dispatches = SHIPPED if mode == "early" else (no_early_dispatch, no_early_dispatch)
+    vars(claif_cod.fast_create).update(zip(("answered", "started"), dispatches, strict=True))  # what create() calls
 
 
 def answered(conversation: Conversation, reply: str) -> None:

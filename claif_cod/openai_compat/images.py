@@ -12,6 +12,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import os
 import re
 from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING
@@ -20,6 +21,8 @@ from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.images import Image
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx2
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
@@ -146,11 +149,37 @@ async def load_images(refs: list[ImageRef]) -> dict[str, Image]:
         # network as openai's does, through the environment's proxies (HTTP(S)_PROXY, ALL_PROXY,
         # NO_PROXY) and CA store (SSL_CERT_FILE, SSL_CERT_DIR).  httpx2 reads no .netrc: a fetch
         # carries no credentials to the image's host.
-        client = httpx2.AsyncClient(timeout=httpx2.Timeout(FETCH_TIMEOUT_S), follow_redirects=True, max_redirects=5)
+        timeout = httpx2.Timeout(FETCH_TIMEOUT_S)
+        tls = await _tls_context()
+        client = httpx2.AsyncClient(verify=tls, timeout=timeout, follow_redirects=True, max_redirects=5)
         async with client:
             fetched = await _all(_fetched(client, ref) for ref in remote)
         images.update((ref.where, image) for ref, image in zip(remote, fetched, strict=True))
     return images
+
+
+_TLS_CONTEXTS: dict[tuple[str | None, str | None], ssl.SSLContext] = {}
+
+
+async def _tls_context() -> ssl.SSLContext:
+    """The TLS context httpx2 would make (the CA store named by ``SSL_CERT_FILE`` or ``SSL_CERT_DIR``,
+    else the system's), made once per store by :func:`_first_fetch_setup` in a worker thread."""
+    store = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    context = _TLS_CONTEXTS.get(store)
+    if context is None:
+        context = _TLS_CONTEXTS[store] = await asyncio.to_thread(_first_fetch_setup)
+    return context
+
+
+def _first_fetch_setup() -> ssl.SSLContext:
+    """What a first fetch would otherwise do on the engine loop, stalling every other session's turn:
+    load the CA store (50-100 ms) and import anyio's asyncio backend, which httpx2's async I/O loads
+    on first use (~25 ms)."""
+    import anyio
+    import httpx2
+
+    anyio.run(anyio.sleep, 0, backend="asyncio")
+    return httpx2.create_ssl_context()
 
 
 async def _all(fetches: Iterable[Coroutine[object, object, Image]]) -> list[Image]:

@@ -7,6 +7,7 @@ import base64
 import contextlib
 import json
 import os
+import ssl
 import stat
 import threading
 from collections.abc import Iterator
@@ -172,6 +173,37 @@ def image_host() -> Iterator[str]:
 def test_remote_images_are_fetched(image_host: str) -> None:
     loaded = asyncio.run(load_images([ImageRef(f"{image_host}/cat.png", "p")]))
     assert loaded["p"].data == PNG and loaded["p"].source == f"{image_host}/cat.png"
+
+
+def test_the_tls_context_is_made_off_the_loop_once_per_store(image_host: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading a CA store takes 50-100 ms: on the engine loop it stalled every other turn (asyncio's
+    debug mode caught a 0.12 s step in CI), so it is made in a worker thread, once per store (and
+    tests/integration/test_first_use_off_loop.py in a fresh interpreter)."""
+    import httpx2
+
+    made: list[tuple[int, str | None]] = []
+    create = httpx2.create_ssl_context
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        made.append((threading.get_ident(), os.environ.get("SSL_CERT_FILE")))
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(httpx2, "create_ssl_context", recording)
+    monkeypatch.setattr(images, "_TLS_CONTEXTS", {})
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    store = ssl.get_default_verify_paths().openssl_cafile
+
+    async def load_three() -> int:
+        for _ in range(2):
+            await load_images([ImageRef(f"{image_host}/cat.png", "p")])
+        monkeypatch.setenv("SSL_CERT_FILE", store)
+        await load_images([ImageRef(f"{image_host}/cat.png", "p")])
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(load_three())
+    assert [store_file for _, store_file in made] == [None, store]
+    assert loop_thread not in {thread for thread, _ in made}
 
 
 def test_a_remote_image_that_cannot_be_fetched_is_a_400(image_host: str) -> None:

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 """OpenAI's own per-image limit."""
 FETCH_TIMEOUT_S = 30.0
+LARGE_DATA_URL = 1 << 20
+"""A ``data:`` URL longer than this (~0.75 MB of image) is decoded in a worker thread: decoding takes
+~5 ms a MB, which on the engine loop would hold up every other session's turn."""
 
 _DATA_URL = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)(?P<params>(?:;[^,;]*)*?);base64,(?P<data>.*)", re.DOTALL)
 _MAGIC = (
@@ -136,7 +139,9 @@ async def load_images(refs: list[ImageRef]) -> dict[str, Image]:
     images: dict[str, Image] = {}
     remote: list[ImageRef] = []
     for ref in refs:
-        if ref.url.startswith("data:"):
+        if ref.url.startswith("data:") and len(ref.url) > LARGE_DATA_URL:
+            images[ref.where] = await asyncio.to_thread(decode_data_url, ref)
+        elif ref.url.startswith("data:"):
             images[ref.where] = decode_data_url(ref)
         elif ref.url.startswith(("https://", "http://")):
             remote.append(ref)

@@ -98,6 +98,29 @@ def test_unreadable_images_are_rejected_naming_the_part(url: str, reason: str) -
     assert caught.value.message.startswith("messages[3].content[1]: ")
 
 
+def test_a_large_data_url_is_decoded_off_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """~5 ms a MB of decoding would hold up every other session's turn on the engine loop; a small
+    image is decoded where it is, without a hand-over to a worker thread."""
+    decoded: dict[str, int] = {}
+    decode = images.decode_data_url
+
+    def recording(ref: ImageRef) -> Image:
+        decoded[ref.where] = threading.get_ident()
+        return decode(ref)
+
+    monkeypatch.setattr(images, "decode_data_url", recording)
+    large = PNG + bytes(images.LARGE_DATA_URL)  # a PNG's bytes, then padding: still a PNG to the sniffer
+    large_url = "data:image/png;base64," + base64.b64encode(large).decode()
+
+    async def load() -> tuple[int, dict[str, Image]]:
+        refs = [ImageRef(PNG_URL, "small"), ImageRef(large_url, "large")]
+        return threading.get_ident(), await load_images(refs)
+
+    loop_thread, loaded = asyncio.run(load())
+    assert (loaded["small"].data, loaded["large"].data) == (PNG, large)
+    assert decoded["small"] == loop_thread != decoded["large"]
+
+
 def test_oversized_images_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(images, "MAX_IMAGE_BYTES", len(PNG) - 1)
     with pytest.raises(InvalidRequest, match="larger than") as caught:

@@ -30,7 +30,10 @@ MAX_IMAGE_BYTES = 20 * 1024 * 1024
 FETCH_TIMEOUT_S = 30.0
 LARGE_DATA_URL = 1 << 20
 """A ``data:`` URL longer than this (~0.75 MB of image) is decoded in a worker thread: decoding takes
-~5 ms a MB, which on the engine loop would hold up every other session's turn."""
+~7 ms a MB, which on the engine loop would hold up every other session's turn."""
+DECODE_CHUNK = 1 << 18
+"""Base64 characters decoded at a time (a multiple of 4): binascii holds the GIL for a whole call, so
+a large image decoded in one call would stall the engine loop even from a worker thread."""
 
 _DATA_URL = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)(?P<params>(?:;[^,;]*)*?);base64,(?P<data>.*)", re.DOTALL)
 _MAGIC = (
@@ -94,10 +97,23 @@ def decode_data_url(ref: ImageRef) -> Image:
     if len(match["data"]) > MAX_IMAGE_BYTES * 4 // 3 + 4:
         raise _too_large(ref)
     try:
-        data = base64.b64decode(match["data"], validate=True)
+        data = _b64decode(match["data"])
     except (binascii.Error, ValueError):
         raise InvalidRequest(f"{ref.where}: the data: URL is not valid base64", param=ref.where) from None
     return _checked(data, ref)
+
+
+def _b64decode(text: str) -> bytes:
+    """``base64.b64decode(text, validate=True)``, :data:`DECODE_CHUNK` characters at a time."""
+    if len(text) <= DECODE_CHUNK:
+        return base64.b64decode(text, validate=True)
+    parts = []
+    for start in range(0, len(text), DECODE_CHUNK):
+        chunk = text[start : start + DECODE_CHUNK]
+        if start + DECODE_CHUNK < len(text) and "=" in chunk:  # as one call would: padding only at the end
+            raise binascii.Error("Excess data after padding")
+        parts.append(base64.b64decode(chunk, validate=True))
+    return b"".join(parts)
 
 
 async def _download(client: httpx2.AsyncClient, ref: ImageRef) -> Image:

@@ -63,7 +63,10 @@ _DECODE_FAILURES = (msgspec.DecodeError, RecursionError, UnicodeDecodeError)
 def decode(body: bytes) -> Message:
     """Parse one frame body; raises only ``ProtocolError`` subclasses, carrying the id when known."""
     try:
-        body.decode("utf-8")  # also inside members that are ignored, which msgspec skips unchecked
+        # Also inside members that are ignored, which msgspec skips unchecked.  An ASCII body (most
+        # requests; an image's base64) is valid UTF-8, and checked ~10x faster than by decoding.
+        if not body.isascii():
+            body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ParseError(f"body is not valid UTF-8 at byte {exc.start}", request_id=_probe_id(body)) from None
     envelope = _decode_envelope(body)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import contextlib
 import json
 import os
@@ -21,7 +22,7 @@ import pytest
 from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.images import Image, TurnImages
 from claif_cod.openai_compat import images
-from claif_cod.openai_compat.images import ImageRef, load_images
+from claif_cod.openai_compat.images import ImageRef, decode_data_url, load_images
 from claif_cod.openai_compat.request import parse_chat_request
 from claif_cod.openai_compat.responses_request import parse_responses_request
 
@@ -119,6 +120,20 @@ def test_a_large_data_url_is_decoded_off_the_loop(monkeypatch: pytest.MonkeyPatc
     loop_thread, loaded = asyncio.run(load())
     assert (loaded["small"].data, loaded["large"].data) == (PNG, large)
     assert decoded["small"] == loop_thread != decoded["large"]
+
+
+@pytest.mark.parametrize("chunk", [4, 8, 12, 1 << 18])
+def test_base64_decoded_in_chunks_as_in_one_call(chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """binascii holds the GIL for a whole call, so a large image is decoded a chunk at a time: what
+    one call takes or refuses (padding anywhere but at the end included), the chunks do too."""
+    monkeypatch.setattr(images, "DECODE_CHUNK", chunk)
+    encoded = base64.b64encode(PNG + b"tail").decode()
+    assert decode_data_url(ImageRef(f"data:image/png;base64,{encoded}", "p")).data == PNG + b"tail"
+    for bad in ("YQ==" + encoded, encoded[:-1], encoded[:-6] + "!" + encoded[-5:], encoded[:-4] + "=" + encoded[-3:]):
+        with pytest.raises(binascii.Error):
+            base64.b64decode(bad, validate=True)
+        with pytest.raises(InvalidRequest, match="not valid base64"):
+            decode_data_url(ImageRef(f"data:image/png;base64,{bad}", "p"))
 
 
 def test_oversized_images_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:

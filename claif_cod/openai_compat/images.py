@@ -171,7 +171,7 @@ async def load_images(refs: list[ImageRef]) -> dict[str, Image]:
         # NO_PROXY) and CA store (SSL_CERT_FILE, SSL_CERT_DIR).  httpx2 reads no .netrc: a fetch
         # carries no credentials to the image's host.
         timeout = httpx2.Timeout(FETCH_TIMEOUT_S)
-        tls = await _tls_context()
+        tls = await _tls_context(remote[0])
         client = httpx2.AsyncClient(verify=tls, timeout=timeout, follow_redirects=True, max_redirects=5)
         async with client:
             fetched = await _all(_fetched(client, ref) for ref in remote)
@@ -182,13 +182,20 @@ async def load_images(refs: list[ImageRef]) -> dict[str, Image]:
 _TLS_CONTEXTS: dict[tuple[str | None, str | None], ssl.SSLContext] = {}
 
 
-async def _tls_context() -> ssl.SSLContext:
+async def _tls_context(ref: ImageRef) -> ssl.SSLContext:
     """The TLS context httpx2 would make (the CA store named by ``SSL_CERT_FILE`` or ``SSL_CERT_DIR``,
-    else the system's), made once per store by :func:`_first_fetch_setup` in a worker thread."""
+    else the system's), made once per store by :func:`_first_fetch_setup` in a worker thread; a store
+    that cannot be read fails the download of ``ref``, as a failed TLS handshake would."""
     store = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
     context = _TLS_CONTEXTS.get(store)
     if context is None:
-        context = _TLS_CONTEXTS[store] = await asyncio.to_thread(_first_fetch_setup)
+        try:
+            context = _TLS_CONTEXTS[store] = await asyncio.to_thread(_first_fetch_setup)
+        except OSError as exc:  # ssl.SSLError too
+            file, directory = store  # SSL_CERT_FILE wins, as in httpx2
+            named = f"SSL_CERT_FILE={file}" if file else f"SSL_CERT_DIR={directory}" if directory else "the system's"
+            reason = f"the CA store ({named}) could not be loaded: {_reason(exc)}"
+            raise InvalidRequest(f"{ref.where}: the image could not be fetched: {reason}", param=ref.where) from None
     return context
 
 

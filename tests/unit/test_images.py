@@ -244,6 +244,20 @@ def test_the_tls_context_is_made_off_the_loop_once_per_store(image_host: str, mo
     assert loop_thread not in {thread for thread, _ in made}
 
 
+def test_a_ca_store_that_cannot_be_read_is_named_in_the_400(
+    image_host: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Not cached: a store put right is read on the next download."""
+    monkeypatch.setattr(images, "_TLS_CONTEXTS", {})
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))  # SSL_CERT_FILE wins, and is the one named
+    with pytest.raises(InvalidRequest, match=r"the CA store \(SSL_CERT_FILE=.*missing\.pem\) could not be") as caught:
+        asyncio.run(load_images([ImageRef(f"{image_host}/cat.png", "messages[0].content[1]")]))
+    assert caught.value.param == "messages[0].content[1]"
+    monkeypatch.setenv("SSL_CERT_FILE", ssl.get_default_verify_paths().openssl_cafile)
+    assert asyncio.run(load_images([ImageRef(f"{image_host}/cat.png", "p")]))["p"].data == PNG
+
+
 def test_a_remote_image_that_cannot_be_fetched_is_a_400(image_host: str) -> None:
     with pytest.raises(InvalidRequest, match="HTTP 404") as caught:
         asyncio.run(load_images([ImageRef(f"{image_host}/missing.png", "messages[0].content[2]")]))

@@ -105,8 +105,6 @@ def decode_data_url(ref: ImageRef) -> Image:
 
 def _b64decode(text: str) -> bytes:
     """``base64.b64decode(text, validate=True)``, :data:`DECODE_CHUNK` characters at a time."""
-    if len(text) <= DECODE_CHUNK:
-        return base64.b64decode(text, validate=True)
     parts = []
     for start in range(0, len(text), DECODE_CHUNK):
         chunk = text[start : start + DECODE_CHUNK]
@@ -155,10 +153,9 @@ async def load_images(refs: list[ImageRef]) -> dict[str, Image]:
     images: dict[str, Image] = {}
     remote: list[ImageRef] = []
     for ref in refs:
-        if ref.url.startswith("data:") and len(ref.url) > LARGE_DATA_URL:
-            images[ref.where] = await asyncio.to_thread(decode_data_url, ref)
-        elif ref.url.startswith("data:"):
-            images[ref.where] = decode_data_url(ref)
+        if ref.url.startswith("data:"):
+            large = len(ref.url) > LARGE_DATA_URL
+            images[ref.where] = await asyncio.to_thread(decode_data_url, ref) if large else decode_data_url(ref)
         elif ref.url.startswith(("https://", "http://")):
             remote.append(ref)
         else:

@@ -100,7 +100,7 @@ def test_unreadable_images_are_rejected_naming_the_part(url: str, reason: str) -
 
 
 def test_a_large_data_url_is_decoded_off_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    """~5 ms a MB of decoding would hold up every other session's turn on the engine loop; a small
+    """~7 ms a MB of decoding would hold up every other session's turn on the engine loop; a small
     image is decoded where it is, without a hand-over to a worker thread."""
     decoded: dict[str, int] = {}
     decode = images.decode_data_url

@@ -3,7 +3,8 @@
 As ``tests/integration/test_api_guide_exit.py``, with a daemon running and ``CLAIF_COD_DAEMON=require``
 (examples that pick their own mode keep it): every client talked to the daemon, and the script's
 exit must print nothing (no "Task was destroyed ... DaemonConnection._read_loop()") and leave no
-process behind.
+process behind. Each example has a daemon and a model server of its own, and the next test's example
+runs beside the current one's (``guide_lookahead``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import gc
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,8 @@ if str(INTEGRATION) not in sys.path:
     sys.path.insert(0, str(INTEGRATION))
 
 from api_guide import Example, load_examples, unsupported_here  # noqa: E402
-from guide_exit import can_reap, run_fresh  # noqa: E402
+from guide_exit import Exit, can_reap, run_fresh  # noqa: E402
+from guide_lookahead import Lookahead, lookahead  # noqa: E402
 from test_api_guide import NO_GUIDE  # noqa: E402
 from test_api_guide_exit import script_env  # noqa: E402
 
@@ -37,18 +40,50 @@ _PARAMS = [pytest.param(e, id=e.id) for e in EXAMPLES] or [
 ]
 
 
+def run_via_daemon(example: Example, tmp_path: Path, base: dict[str, str]) -> Exit:
+    """The example as a script whose clients all talk to a daemon of its own (private socket and state)."""
+    assert GUIDE is not None
+    tmp_path.mkdir()
+    with ModelServer() as server:
+        workdir, env = script_env(tmp_path, server, base)
+        run_dir = tmp_path / "run"
+        run_dir.mkdir(mode=0o700)
+        env["CLAIF_COD_SOCKET"] = str(run_dir / "codd.sock")
+        env["CLAIF_COD_STATE_DIR"] = str(tmp_path / "state")
+        daemon = DaemonProcess(
+            socket=run_dir / "codd.sock", state_dir=tmp_path / "state", log=tmp_path / "codd.log", env=env
+        )
+        daemon.start()
+        try:
+            return run_fresh(
+                GUIDE,
+                example.id,
+                cwd=workdir,
+                env={**env, "CLAIF_COD_DAEMON": "require"},
+                report=tmp_path / "report.json",
+            )
+        finally:
+            daemon.stop()
+
+
+def runs_here(example: Example) -> bool:
+    return unsupported_here(example.id) is None
+
+
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lookahead]:
+    with lookahead(run_via_daemon, tmp_path_factory.mktemp("guide-exit-daemon"), runs_here) as ahead:
+        yield ahead
+
+
 @pytest.mark.skipif(not can_reap(), reason="finding leftover processes needs Linux's child subreaper")
 @pytest.mark.parametrize("example", _PARAMS)
 def test_example_exits_quietly_through_the_daemon(
-    example: Example, daemon: DaemonProcess, codex_model_server: ModelServer, tmp_path: Path
+    example: Example, examples: Lookahead, request: pytest.FixtureRequest
 ) -> None:
-    assert GUIDE is not None
     if (reason := unsupported_here(example.id)) is not None:
         pytest.skip(reason)
-    workdir, env = script_env(tmp_path, codex_model_server)
-    env["CLAIF_COD_DAEMON"] = "require"
-    env["CLAIF_COD_SOCKET"] = str(daemon.socket)
-    result = run_fresh(GUIDE, example.id, cwd=workdir, env=env, report=tmp_path / "report.json")
+    result = examples.exit_of(request)
     assert result.returncode == 0, result.stderr
     assert result.stderr == "", result.stderr
     assert result.left_running == []

@@ -4,7 +4,8 @@ Codex 0.163 answers a remote URL in ``turn/start`` or ``thread/inject_items`` wi
 URLs are not supported; use an inline data URL instead", so callers hand the engine bytes. A
 turn's images are written to 0600 files in a fresh 0700 directory that Codex reads (and may
 downscale) as ``localImage`` inputs; the directory is removed when the turn ends. Images in
-injected history travel as ``data:`` URLs.
+injected history travel as ``data:`` URLs, encoded in a worker thread once they pass
+:data:`LARGE_IMAGES` (see :func:`large`).
 """
 
 from __future__ import annotations
@@ -13,12 +14,18 @@ import base64
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
 
 from claif_cod.engine import wire
+
+LARGE_IMAGES = 1 << 20
+"""Bytes of images past which their ``data:`` URLs are made off the event loop (~3.5 ms a MB here)."""
+ENCODE_CHUNK = 3 << 16
+"""Bytes base64-encoded per call: a multiple of 3, so the chunks' text is one call's. binascii holds
+the GIL for a whole call; between chunks the event loop's thread gets it back."""
 
 _SUFFIXES = {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp"}
 
@@ -35,7 +42,14 @@ class Image:
 
     @property
     def data_url(self) -> str:
-        return f"data:{self.mime};base64,{base64.b64encode(self.data).decode('ascii')}"
+        data = memoryview(self.data)
+        encoded = b"".join(base64.b64encode(data[i : i + ENCODE_CHUNK]) for i in range(0, len(data), ENCODE_CHUNK))
+        return f"data:{self.mime};base64,{encoded.decode('ascii')}"
+
+
+def large(images: Iterable[Image]) -> bool:
+    """Whether these images' ``data:`` URLs are to be made in a worker thread, not on the event loop."""
+    return sum(len(image.data) for image in images) > LARGE_IMAGES
 
 
 class TurnImages:

@@ -24,9 +24,10 @@ from claif_cod.engine import wire
 from claif_cod.engine.appserver import AppServer
 from claif_cod.engine.code_mode import CodeMode
 from claif_cod.engine.config import ProcessKey
-from claif_cod.engine.conversations import Conversation, ConversationIndex, HistoryItem, inject_item
+from claif_cod.engine.conversations import Conversation, ConversationIndex, HistoryItem, Message, inject_item
 from claif_cod.engine.errors import CallerToolsNotResumable, CodexProcessDied, InvalidRequest, ToolSetChanged
 from claif_cod.engine.idle import IdleThreads, unsubscribe
+from claif_cod.engine.images import large
 from claif_cod.engine.pool import ProcessPool
 from claif_cod.engine.tools import NO_TOOLS, ThreadTools, thread_start_fields
 from claif_cod.engine.tools_only import ToolsOnly
@@ -141,7 +142,8 @@ class Threads:
         """Append items to the thread's model-visible history (a ``str`` is a developer message)."""
         if not history:
             return
-        items = [_developer(m) if isinstance(m, str) else inject_item(m) for m in history]
+        images = (image for item in history if isinstance(item, Message) for image in item.images)
+        items = await asyncio.to_thread(_inject_items, history) if large(images) else _inject_items(history)
         await handle.server.request(
             "thread/inject_items", wire.InjectItemsParams(thread_id=handle.thread_id, items=items), msgspec.Raw
         )
@@ -353,3 +355,8 @@ class Threads:
 
 def _developer(text: str) -> wire.MessageItem:
     return wire.MessageItem(role="developer", content=[wire.ContentPart(type="input_text", text=text)])
+
+
+def _inject_items(history: Sequence[HistoryItem | str]) -> list[wire.InjectItem]:
+    """``thread/inject_items``' items; their images' ``data:`` URLs are the costly part (see ``large``)."""
+    return [_developer(m) if isinstance(m, str) else inject_item(m) for m in history]

@@ -8,7 +8,6 @@ thread locked until Codex confirms that it ended (so a later turn can never stee
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from claif_cod.engine import wire, wire_items, wire_notifications
 from claif_cod.engine.approvals import ApprovalHandler, FileChange, decline_all, file_changes
 from claif_cod.engine.appserver import AppServer
 from claif_cod.engine.config import ProcessKey
-from claif_cod.engine.errors import TurnTimedOut
+from claif_cod.engine.errors import CodexRpcError, TurnTimedOut
 from claif_cod.engine.events import (
     ItemCompleted,
     ItemStarted,
@@ -44,6 +43,9 @@ log = get_logger("claif_cod.engine")
 
 TurnOutcome = Literal["done", "broken", "died"]
 """How a turn let go of its thread: Codex ended it; it never confirmed its end; its process went."""
+INTERRUPT_RETRY_S = 0.005
+"""First pause before asking again when Codex refused an interrupt because the turn it has just
+started is not active yet (seen on Codex 0.163 under load); doubled each time, within the grace."""
 
 
 @dataclass
@@ -167,10 +169,20 @@ class Turn:
         return self._finished
 
     async def interrupt(self) -> None:
+        """Ask Codex to end the turn, and ask again while Codex says it has not started it yet (and
+        nobody saw it end): the caller reading its events sees it end ``interrupted``."""
         if self._finished or self._interrupt_sent:
             return
         self._interrupt_sent = True
-        with contextlib.suppress(Exception):
+        deadline = time.monotonic() + self._liveness.interrupt_grace
+        pause = INTERRUPT_RETRY_S
+        while not await self._interrupt_once() and not self._finished and time.monotonic() + pause < deadline:
+            await asyncio.sleep(pause)
+            pause *= 2
+
+    async def _interrupt_once(self) -> bool:
+        """One ``turn/interrupt``; False when Codex refused it as too early, to be asked again."""
+        try:
             # A hung process is found out here too: the request's deadline runs the probe.
             await self.server.request(
                 "turn/interrupt",
@@ -178,6 +190,11 @@ class Turn:
                 msgspec.Raw,
                 timeout=self._liveness.interrupt_grace,
             )
+        except CodexRpcError as exc:
+            return not _not_active_yet(exc)
+        except Exception:
+            pass  # the process is gone or hung: the wait for turn/completed finds out
+        return True
 
     async def stop(self) -> TurnUsage:
         """Interrupt, and wait (at most ``interrupt_grace``) for Codex to end the turn.
@@ -346,10 +363,13 @@ class Turn:
         """Interrupt, and wait for Codex to confirm; no confirmation → retire the thread, probe the process."""
         outcome: TurnOutcome = "broken"
         try:
-            await self.interrupt()
+            refused = False
+            if not self._interrupt_sent:  # else asked already (and asked again, if need be, by interrupt())
+                self._interrupt_sent = True
+                refused = not await self._interrupt_once()
             if self._on_interrupted is not None:
                 self._on_interrupted(self)
-            outcome = await self._await_completion(self._liveness.interrupt_grace)
+            outcome = await self._await_completion(self._liveness.interrupt_grace, ask_again=refused)
             if outcome == "broken":
                 log.warning("engine.interrupt_unconfirmed", thread_id=self.handle.thread_id, pid=self.server.pid)
                 if not await self.server.check_alive():
@@ -357,13 +377,18 @@ class Turn:
         finally:
             self._finish(outcome)
 
-    async def _await_completion(self, grace: float) -> TurnOutcome:
+    async def _await_completion(self, grace: float, *, ask_again: bool = False) -> TurnOutcome:
+        """``turn/completed`` read within ``grace``; ``ask_again``: the interrupt was refused as too
+        early, and is sent again (pausing twice as long each time) until Codex takes it."""
         deadline = time.monotonic() + grace
+        pause = INTERRUPT_RETRY_S
         while (remaining := deadline - time.monotonic()) > 0:
             try:
-                message = await within(self._queue.get(), remaining)
+                message = await within(self._queue.get(), min(remaining, pause) if ask_again else remaining)
             except asyncio.TimeoutError:
-                break
+                if ask_again:
+                    ask_again, pause = not await self._interrupt_once(), pause * 2
+                continue
             if isinstance(message, ProcessExit):
                 return "died"
             if isinstance(message, Wakeup):
@@ -375,3 +400,8 @@ class Turn:
             elif message.method == "thread/tokenUsage/updated":
                 self._translate(message, set(), set())  # counts the usage of a request that finished
         return "broken"
+
+
+def _not_active_yet(error: CodexRpcError) -> bool:
+    """Codex's refusal of an interrupt that came before the turn it had just started was active."""
+    return error.code == -32600 and "no active turn" in error.message

@@ -6,7 +6,7 @@ session's next turn was sent to a thread that still had one.
 Codex 0.163 may also refuse an interrupt that comes right after ``turn/start`` ("no active turn to
 interrupt": the turn is not active yet), seen under load; the engine then asks again. Before, the
 refusal was taken as an answer: the turn ran on at the model, and after the interrupt's grace its
-thread was retired as broken (a named session re-seeded without it)."""
+thread was retired as broken."""
 
 from __future__ import annotations
 

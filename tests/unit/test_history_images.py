@@ -17,14 +17,16 @@ from claif_cod.engine.images import Image
 from claif_cod.engine.threads import Threads
 
 
-@pytest.mark.parametrize("chunk", [3, 6, 3 << 16])
-@pytest.mark.parametrize("size", [0, 1, 2, 3, 4, 5, 6, 7, 100])
-def test_a_data_url_encoded_in_chunks_is_one_calls(chunk: int, size: int, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("chunk", [3, 6, images.ENCODE_CHUNK])  # the last: the one shipped
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 4, 5, 6, 7, "two chunks and a byte"])
+def test_a_data_url_encoded_in_chunks_is_one_calls(
+    chunk: int, size: int | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """binascii holds the GIL for a whole call: a large image is encoded a chunk at a time, and the
     chunks (a multiple of 3 bytes each) must give exactly the text one call gives."""
     monkeypatch.setattr(images, "ENCODE_CHUNK", chunk)
-    data = bytes(range(256)) * (size // 256 + 1)
-    data = data[:size] if size < 100 else data[: chunk * 2 + 1]
+    length = 2 * chunk + 1 if isinstance(size, str) else size
+    data = (bytes(range(251)) * (length // 251 + 1))[:length]
     expected = "data:image/png;base64," + base64.b64encode(data).decode()
     assert Image("s", data, "image/png").data_url == expected
 

@@ -133,9 +133,10 @@ class LoopThread:
                 handing.hand_over()
 
         begun = _held() if meanwhile is not None else None
-        task = self._start(start, finish, refused, begun)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        try:
+        task: list[asyncio.Task[R]] = []
+        try:  # from the moment the work may be on the loop: a Ctrl-C in between must not leave it running
+            self._start(start, finish, refused, begun, task)
+            deadline = None if timeout is None else time.monotonic() + timeout
             if meanwhile is not None and begun is not None:
                 if not begun.acquire(timeout=_left(deadline)):
                     raise TimeoutError
@@ -145,7 +146,7 @@ class LoopThread:
             if handing is not None and running is not None:
                 handing.running(running)
         except BaseException:  # Ctrl-C, a timeout or meanwhile's failure must not leave the work running
-            self._cancel(task)
+            self._cancel(task, refused)
             raise
         result: T = _unpacked(outcome[0])
         return result
@@ -171,11 +172,12 @@ class LoopThread:
                 if handing is not None:
                     handing.hand_over()
 
-        task = self._start(start, finish, refused, None)
+        task: list[asyncio.Task[R]] = []
+        self._start(start, finish, refused, None, task)
         try:
             outcome = await future
         except asyncio.CancelledError:
-            self._cancel(task)
+            self._cancel(task, refused)
             raise
         if handing is not None and running is not None:
             handing.running(running)
@@ -188,11 +190,11 @@ class LoopThread:
         finish: Callable[[asyncio.Task[R]], None],
         refused: Callable[[], None] | None,
         begun: _thread.LockType | None,
-    ) -> list[asyncio.Task[R]]:
-        """Runs ``start`` on the engine loop, from any other thread; the list holds its task once it
+        task: list[asyncio.Task[R]],
+    ) -> None:
+        """Runs ``start`` on the engine loop, from any other thread; ``task`` holds its task once it
         exists.  ``begun`` is released once the task's first step is done (the step was scheduled
         first, so it runs first)."""
-        task: list[asyncio.Task[R]] = []
 
         def begin() -> None:
             task.append(start())
@@ -206,12 +208,19 @@ class LoopThread:
             if refused is not None:
                 refused()
             raise
-        return task
 
-    def _cancel(self, task: list[asyncio.Task[R]]) -> None:
-        """Cancel what :meth:`_start` started (callbacks run in order, so it exists by then)."""
+    def _cancel(self, task: list[asyncio.Task[R]], refused: Callable[[], None] | None) -> None:
+        """Cancel what :meth:`_start` started (callbacks run in order, so it exists by then); when
+        :meth:`_start` was interrupted before it handed anything to the loop, the loop took nothing."""
+
+        def cancel() -> None:
+            if task:
+                task[0].cancel()
+            elif refused is not None:
+                refused()
+
         with contextlib.suppress(RuntimeError):  # the loop is closed: the task ended with it
-            self.loop.call_soon_threadsafe(lambda: task[0].cancel())
+            self.loop.call_soon_threadsafe(cancel)
 
     def end(self) -> None:
         """Run the cleanup, then stop the loop; returns at once, from any thread (a finalizer's too)."""

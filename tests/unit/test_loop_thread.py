@@ -7,6 +7,7 @@ import asyncio
 import concurrent.futures
 import functools
 import gc
+import inspect
 import threading
 import warnings
 from collections.abc import AsyncGenerator, Callable, Iterator
@@ -90,6 +91,49 @@ def test_a_timeout_cancels_the_work(engine_loop: LoopThread) -> None:
     with pytest.raises(TimeoutError):
         engine_loop.run(_until_cancelled(cancelled), timeout=0.05)
     assert cancelled.wait(5)
+
+
+def test_a_ctrl_c_right_after_the_work_is_handed_to_the_loop_cancels_it(
+    engine_loop: LoopThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The signal lands once the work may be on the loop, before the caller waits for it."""
+    started: list[asyncio.Task[None]] = []
+
+    def start() -> asyncio.Task[None]:
+        started.append(engine_loop.loop.create_task(_until_cancelled(threading.Event())))
+        return started[-1]
+
+    hand_to_loop = engine_loop._start
+
+    def then_interrupted(*args: object) -> None:
+        hand_to_loop(*args)  # type: ignore[arg-type]
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(engine_loop, "_start", then_interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            engine_loop.run_task(start, lambda task: None)
+    engine_loop.run(_answer(0))  # the loop has taken the cancel, and the work its next step
+    assert started[0].cancelled()
+
+
+def test_a_ctrl_c_before_anything_reached_the_loop_leaves_it_and_the_work_quiet(
+    engine_loop: LoopThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    errors: list[dict[str, object]] = []
+    engine_loop.loop.call_soon_threadsafe(engine_loop.loop.set_exception_handler, lambda _, ctx: errors.append(ctx))
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    work = _answer(1)
+    with monkeypatch.context() as patched:
+        patched.setattr(engine_loop, "_start", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            engine_loop.run(work)
+    assert engine_loop.run(_answer(2)) == 2  # after the cancel the interrupted call asked for
+    assert errors == []
+    assert inspect.getcoroutinestate(work) == inspect.CORO_CLOSED  # not left to warn that it was never awaited
 
 
 async def _until_cancelled(cancelled: threading.Event) -> None:

@@ -28,14 +28,16 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"codex: {chosen} (${ENV_TEST_CODEX})" if chosen else "codex: the bundled openai-codex-cli-bin binary"
 
 
+def _bundled_codex() -> str:
+    import codex_cli_bin  # a test dependency: the suite drives this binary unless told otherwise
+
+    return str(codex_cli_bin.bundled_codex_path())
+
+
 @pytest.fixture(scope="session")
 def codex_binary() -> Path:
     """The Codex the tests drive: ``$CLAIF_COD_TEST_CODEX``, else the bundled one (overrides the kit's fixture)."""
-    chosen = _chosen_codex()
-    if chosen:
-        return Path(chosen)
-    codex_cli_bin = pytest.importorskip("codex_cli_bin", reason="openai-codex-cli-bin is not installed")
-    return Path(codex_cli_bin.bundled_codex_path())
+    return Path(_chosen_codex() or _bundled_codex())
 
 
 @pytest.fixture(scope="session")
@@ -68,11 +70,8 @@ def _no_daemon(monkeypatch: pytest.MonkeyPatch, _probe_cache_home: Path, tmp_pat
     monkeypatch.setenv("CLAIF_COD_SOCKET", "/nonexistent/claif-cod-test.sock")
     monkeypatch.setenv("XDG_CACHE_HOME", str(_probe_cache_home))
     monkeypatch.delenv("CLAIF_COD_DAEMON", raising=False)
-    chosen = _chosen_codex()
-    if chosen:
-        monkeypatch.setenv("CLAIF_COD_CODEX_PATH", chosen)
-    else:
-        monkeypatch.delenv("CLAIF_COD_CODEX_PATH", raising=False)
+    # Named, so that a `codex` on the developer's PATH (found before the bundled one) is not used.
+    monkeypatch.setenv("CLAIF_COD_CODEX_PATH", _chosen_codex() or _bundled_codex())
     monkeypatch.delenv("CODEX_API_KEY", raising=False)
     for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):  # the tests' servers are on loopback
         monkeypatch.delenv(proxy, raising=False)

@@ -29,6 +29,12 @@ def real(path: Path | str) -> str:
     return os.path.realpath(path)
 
 
+@pytest.fixture(autouse=True)
+def _search_unnamed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about the search itself: the suite's own choice of Codex is not named."""
+    monkeypatch.delenv(ENV_CODEX_PATH, raising=False)
+
+
 @pytest.fixture
 def places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     """A codex in each of the four places; PATH and the bundled package point at ours only."""

@@ -53,7 +53,7 @@ def _options(
 ) -> RequestOptions:
     return RequestOptions(
         config=CodexConfig(
-            working_dir=os.path.abspath(working_dir if working_dir is not None else os.getcwd()),
+            working_dir=os.path.abspath(os.path.expanduser(working_dir if working_dir is not None else os.getcwd())),
             codex_path=os.path.abspath(os.path.expanduser(codex_path)) if codex_path else None,
             codex_home=os.path.abspath(os.path.expanduser(codex_home)) if codex_home is not None else None,
             api_key=api_key,

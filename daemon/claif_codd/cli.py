@@ -32,6 +32,7 @@ from claif_cod.transport.autostart import DaemonStartFailed, answers, launch, wa
 from claif_cod.transport.daemon_client import DaemonConnection, DaemonUnavailable
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, default_socket_path
 from claif_codd.http.options import checked_http_settings, http_args, http_options
+from claif_codd.http.settings import ENV_TOKEN, HttpSettings, http_url
 
 ENV_STATE_DIR = "CLAIF_COD_STATE_DIR"
 
@@ -205,10 +206,16 @@ def start(
 ) -> None:
     """Start in the background and return once the socket (and --http endpoint) accept connections."""
     path = socket_path or default_socket_path()
+    settings = checked_http_settings(http, http_token_file, http_working_dir, http_strict)  # usage errors here
     if answers(path):
-        click.echo(f"claif-codd already running on {path}")
+        unchecked = {
+            "--idle-timeout": idle_timeout is not None,
+            "--http-token-file": http_token_file is not None,
+            "--http-working-dir": http_working_dir is not None,
+            "--http-strict": http_strict,
+        }
+        _already_running(path, settings, [name for name, given in unchecked.items() if given])
         return
-    checked_http_settings(http, http_token_file, http_working_dir, http_strict)  # usage errors here, not in its log
     options = ["--log-format", "json"]
     if idle_timeout is not None:
         options += ["--idle-timeout", str(idle_timeout)]
@@ -221,6 +228,27 @@ def start(
     except (UnsafeSocketDirectory, DaemonStartFailed, OSError) as exc:
         raise CliFailure(str(exc)) from None
     click.echo(f"claif-codd {__version__} running (pid {proc.pid}) on {path}")
+
+
+def _already_running(path: Path, http: HttpSettings | None, unchecked: list[str]) -> None:
+    """``start`` with a daemon already answering changes nothing: an HTTP endpoint it was asked for
+    must be the running daemon's, and the ``unchecked`` options are said to be left as they are."""
+    if http is not None:
+        asked = http_url(http.host, http.port)
+        serving = decode_result(_query(path, DaemonStatusRequest), DaemonStatus).http
+        if serving != asked and not (http.port == 0 and serving is not None and _host(serving) == _host(asked)):
+            running = f"serving HTTP on {serving}" if serving is not None else "without an HTTP endpoint"
+            raise CliFailure(
+                f"claif-codd already running on {path}, {running}: stop it first (claif-codd stop) "
+                f"to start one serving {asked}"
+            )
+    click.echo(f"claif-codd already running on {path}")
+    if unchecked:
+        click.echo(f"claif-codd: not applied to the running daemon: {', '.join(unchecked)}", err=True)
+
+
+def _host(url: str) -> str:
+    return url.rpartition(":")[0]
 
 
 async def _call(path: Path, request_type: Any) -> tuple[int, msgspec.Raw]:
@@ -369,6 +397,11 @@ def install_systemd(
     With --http the service also starts at login, so the HTTP endpoint is up before any
     socket client has connected.
     """
+    if http is not None and http_token_file is None and os.environ.get(ENV_TOKEN):
+        raise click.UsageError(
+            f"the systemd service does not see ${ENV_TOKEN}: give the token in a file only you can read "
+            "(--http-token-file FILE)"
+        )
     checked_http_settings(http, http_token_file, http_working_dir, http_strict)
     serve_args = http_args(http, http_token_file, http_working_dir, http_strict)
     config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")

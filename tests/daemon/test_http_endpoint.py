@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import openai
@@ -471,14 +471,14 @@ def test_shutdown_drains_then_ends_a_running_stream_with_an_error(
 def test_start_in_the_background_with_http(daemon_env: dict[str, str], tmp_path: Path) -> None:
     socket_path = Path(daemon_env["CLAIF_COD_SOCKET"])
 
-    def codd(*args: str) -> subprocess.CompletedProcess[str]:
+    def codd(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "claif_codd", *args, "--socket", str(socket_path)],
             capture_output=True,
             text=True,
             env=daemon_env,
             timeout=60,
-            check=True,
+            check=check,
         )
 
     codd("start", "--http", "127.0.0.1:0", "--http-working-dir", str(tmp_path))
@@ -490,9 +490,41 @@ def test_start_in_the_background_with_http(daemon_env: dict[str, str], tmp_path:
         assert client.chat.completions.create(model="o4-mini", messages=[user("bg")]).choices[0].message.content == (
             "Echo: bg"
         )
+        _start_again_changes_nothing(codd, socket_path, url.removesuffix("/v1"))
     finally:
         codd("stop")
     assert (tmp_path / "state" / "sessions.db").exists()  # its own state dir, not the user's ~/.local/state
+
+
+def _start_again_changes_nothing(
+    codd: Callable[..., subprocess.CompletedProcess[str]], socket_path: Path, serving: str
+) -> None:
+    """A second ``start`` succeeds where the running daemon already serves what it asks for, says
+    which options it did not apply, and fails where it asks for an endpoint the daemon lacks."""
+    port = serving.rpartition(":")[2]
+    for same in ([], ["--http", f"127.0.0.1:{port}"], ["--http", "127.0.0.1:0"]):
+        again = codd("start", *same)
+        assert again.stdout == f"claif-codd already running on {socket_path}\n" and again.stderr == ""
+    unapplied = codd("start", "--idle-timeout", "5", "--http", f"127.0.0.1:{port}", "--http-strict")
+    assert unapplied.stderr == "claif-codd: not applied to the running daemon: --idle-timeout, --http-strict\n"
+    other = codd("start", "--http", f"127.0.0.1:{int(port) + 1 if int(port) < 65535 else 1}", check=False)
+    assert other.returncode == 1 and other.stdout == ""
+    assert other.stderr.startswith(f"claif-codd: error: claif-codd already running on {socket_path}, serving HTTP on")
+
+
+def test_start_with_http_fails_against_a_running_daemon_without_an_endpoint(daemon: DaemonProcess) -> None:
+    again = subprocess.run(
+        [sys.executable, "-m", "claif_codd", "start", "--http", "127.0.0.1:0", "--socket", str(daemon.socket)],
+        capture_output=True,
+        text=True,
+        env=daemon.env,
+        timeout=60,
+    )
+    assert again.returncode == 1, again.stderr
+    assert again.stderr == (
+        f"claif-codd: error: claif-codd already running on {daemon.socket}, without an HTTP endpoint: "
+        "stop it first (claif-codd stop) to start one serving http://127.0.0.1:0\n"
+    )
 
 
 # --- the examples in docs/daemon.md ---------------------------------------------------------------------

@@ -67,6 +67,17 @@ def test_http_endpoint_is_passed_to_serve_and_the_service_starts_at_login(tmp_pa
     assert "systemctl --user enable --now claif-codd.socket claif-codd.service" in result.output
 
 
+def test_a_token_only_in_the_environment_is_refused_since_the_service_would_not_see_it(tmp_path: Path) -> None:
+    for listen in ("8765", "0.0.0.0:8765"):  # on loopback it would serve without one; beyond, not start at all
+        result = CliRunner().invoke(
+            main,
+            ["install-systemd", "--unit-dir", str(tmp_path / "u"), "--no-enable", "--http", listen],
+            env={"CLAIF_CODD_HTTP_TOKEN": "t0ken"},
+        )
+        assert result.exit_code == 2 and "does not see $CLAIF_CODD_HTTP_TOKEN" in result.output
+        assert not (tmp_path / "u").exists()
+
+
 def test_http_settings_are_checked_before_anything_is_written(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["install-systemd", "--unit-dir", str(tmp_path / "u"), "--http", "0.0.0.0:80"])
     assert result.exit_code == 2 and "needs a bearer token" in result.output

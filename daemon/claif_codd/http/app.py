@@ -53,7 +53,7 @@ from claif_cod.transport.stored_routes import (
 from claif_codd.http.guard import make_guard
 from claif_codd.http.parse_errors import JsonErrorRunner, unparsable
 from claif_codd.http.responses import error_response, failure_event, failure_response, json_response, new_request_id
-from claif_codd.http.settings import HttpSettings
+from claif_codd.http.settings import HttpSettings, http_url
 
 if TYPE_CHECKING:
     from claif_codd.host import DaemonHost
@@ -150,8 +150,7 @@ class HttpEndpoint:
     def url(self) -> str | None:
         if self.address is None:
             return None
-        host, port = self.address
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        return http_url(*self.address)
 
     # --- middleware ----------------------------------------------------------------------------
 

@@ -11,6 +11,11 @@ from pathlib import Path
 ENV_TOKEN = "CLAIF_CODD_HTTP_TOKEN"
 
 
+def http_url(host: str, port: int) -> str:
+    """The endpoint's base URL (an IPv6 host in brackets), as ``claif-codd status`` shows it."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 class HttpSettingsError(ValueError):
     """An ``--http`` setting that cannot be served safely; the message names the fix."""
 

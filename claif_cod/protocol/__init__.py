@@ -17,7 +17,7 @@ Receiving::
         message = decode(body)
 """
 
-from .codec import decode, decode_result, encode
+from .codec import decode, decode_as_client, decode_result, encode
 from .errors import (
     DuplicateId,
     EmptyFrame,
@@ -261,6 +261,7 @@ __all__ = [
     "UsageEvent",
     "VersionMismatch",
     "decode",
+    "decode_as_client",
     "decode_result",
     "encode",
     "encode_frame",

@@ -21,6 +21,7 @@ from .errors import (
     InvalidResult,
     MethodNotFound,
     ParseError,
+    ProtocolError,
     RequestId,
 )
 from .messages import METHODS, ErrorResponse, Message, Notification, Request, Response
@@ -75,6 +76,18 @@ def decode(body: bytes) -> Message:
     if isinstance(envelope.method, UnsetType):
         return _decode_reply(envelope)
     return _decode_method(body, envelope.method, envelope.id)
+
+
+def decode_as_client(body: bytes) -> Message | None:
+    """:func:`decode` for a client: None for a notification it cannot read (a method, or a value, that
+    a newer daemon added), which needs no answer and is skipped (see docs/protocol.md, "Versioning");
+    anything else it cannot read raises, as then the connection's state is in doubt."""
+    try:
+        return decode(body)
+    except ProtocolError as exc:
+        if exc.notification:
+            return None
+        raise
 
 
 def decode_result(result: msgspec.Raw, result_type: type[T]) -> T:

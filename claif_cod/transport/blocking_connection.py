@@ -30,7 +30,7 @@ from claif_cod.protocol import (
     ProtocolError,
     Request,
     Response,
-    decode,
+    decode_as_client,
     decode_result,
     encode,
     encode_frame,
@@ -131,7 +131,10 @@ class BlockingConnection:
             self.broken = True
             raise ConnectionLost("claif-codd closed the connection")
         try:
-            self._messages.extend(decode(body) for body in self._decoder.feed(data))
+            for body in self._decoder.feed(data):
+                message = decode_as_client(body)
+                if message is not None:
+                    self._messages.append(message)
         except ProtocolError as exc:
             self.broken = True
             raise ConnectionLost(exc.message) from None

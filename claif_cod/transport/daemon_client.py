@@ -43,7 +43,7 @@ from claif_cod.protocol import (
     RequestId,
     Response,
     ResponsesEventNotification,
-    decode,
+    decode_as_client,
     decode_result,
     encode,
     encode_frame,
@@ -221,7 +221,9 @@ class DaemonConnection:
         try:
             while data := await self._reader.read(256 * 1024):
                 for body in self._decoder.feed(data):
-                    self._dispatch(decode(body))
+                    message = decode_as_client(body)
+                    if message is not None:
+                        self._dispatch(message)
             self._broken = ConnectionResetError("claif-codd closed the connection")
         except (OSError, ProtocolError) as exc:
             self._broken = exc

@@ -8,8 +8,8 @@ anyone else).
 Load limits answered here, each with a retryable OVERLOADED error sent at once (never a wait):
 
 * more than ``max_inflight_per_connection`` requests in flight on this connection;
-* more than ``max_turns_in_flight`` turn-starting requests (``chat.completions.create``,
-  ``session.send``) in flight in the whole daemon;
+* more than ``max_turns_in_flight`` turn-starting requests (:data:`TURN_REQUESTS`, and the HTTP
+  endpoint's turns) in flight in the whole daemon;
 * work-starting requests while the daemon drains for shutdown.
 
 ``max_outbound_bytes`` caps what may wait to be written to this client (the transport's

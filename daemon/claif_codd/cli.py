@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import shlex
 import subprocess
@@ -70,6 +71,22 @@ def configure_logging(fmt: str, level: str) -> None:
     root.setLevel(level.upper())
 
 
+class _PositiveSeconds(click.FloatRange):
+    """Seconds greater than 0 (``inf``: never); ``nan`` is refused, not taken to mean anything."""
+
+    def __init__(self) -> None:
+        super().__init__(min=0, min_open=True)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if math.isnan(seconds):
+            self.fail("nan is not a number of seconds", param, ctx)
+        return seconds
+
+
+IDLE_TIMEOUT = _PositiveSeconds()
+IDLE_TIMEOUT_HELP = "Exit after this many seconds with no clients and no work (a positive number); default: never."
+
 socket_option = click.option(
     "--socket",
     "socket_path",
@@ -94,9 +111,14 @@ def main() -> None:
 
 @main.command()
 @socket_option
-@click.option("--idle-timeout", type=float, default=None, help="Exit after this many seconds with no clients.")
+@click.option("--idle-timeout", type=IDLE_TIMEOUT, default=None, help=IDLE_TIMEOUT_HELP)
 @click.option("--log-format", type=click.Choice(["json", "console"]), default="console", show_default=True)
-@click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False),
+    default="info",
+    show_default=True,
+)
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None, help="Where the session registry lives.")
 @click.option(
     "--max-connections",
@@ -194,7 +216,7 @@ def serve(
 
 @main.command()
 @socket_option
-@click.option("--idle-timeout", type=float, default=None)
+@click.option("--idle-timeout", type=IDLE_TIMEOUT, default=None, help=IDLE_TIMEOUT_HELP)
 @http_options
 def start(
     socket_path: Path | None,

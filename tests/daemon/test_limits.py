@@ -14,6 +14,8 @@ import json
 import signal
 import socket
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -587,3 +589,27 @@ async def test_idle_timeout_waits_for_clients_and_turns(
     assert 0.9 < time.monotonic() - closed < 10
     assert not daemon.socket.exists()
     assert "daemon.idle_exit" in log_text(daemon)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--idle-timeout", "0"], ["--idle-timeout", "-1"], ["--idle-timeout", "nan"], ["--log-level", "bogus"]],
+)
+@pytest.mark.parametrize("command", ["serve", "start"])
+def test_a_meaningless_idle_timeout_or_log_level_is_a_usage_error(
+    command: str, args: list[str], daemon_env: dict[str, str]
+) -> None:
+    """0 used to turn the idle exit off, a negative one spun the idle watch, nan meant never, and an
+    unknown log level was a traceback."""
+    if command == "start" and args[0] == "--log-level":
+        pytest.skip("start runs serve with its own log options")
+    out = subprocess.run(
+        [sys.executable, "-m", "claif_codd", command, *args, "--socket", daemon_env["CLAIF_COD_SOCKET"]],
+        capture_output=True,
+        text=True,
+        env=daemon_env,
+        timeout=60,
+    )
+    assert out.returncode == 2, out.stderr
+    assert f"Invalid value for '{args[0]}'" in out.stderr
+    assert not Path(daemon_env["CLAIF_COD_SOCKET"]).exists()

@@ -23,6 +23,12 @@ _EVENTS = stream_class(EventStream[ResponseStreamEvent])
 _ASYNC_EVENTS = stream_class(AsyncEventStream[ResponseStreamEvent])
 
 
+def _defaulted(client: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The client's ``model=`` for a new response's stream, not for one of a stored response (openai
+    refuses a ``model`` beside ``response_id``)."""
+    return kwargs if "response_id" in kwargs else defaulted(client, kwargs)
+
+
 class CodexResponses(Responses):
     if not TYPE_CHECKING:
 
@@ -30,7 +36,7 @@ class CodexResponses(Responses):
             return fast_or_openai(super().create, self, kwargs, RESPONSES, RESPONSES_PATH, Response, _EVENTS)
 
         def stream(self, **kwargs: Any) -> Any:
-            return super().stream(**defaulted(self._client, kwargs))
+            return super().stream(**_defaulted(self._client, kwargs))
 
 
 class AsyncCodexResponses(AsyncResponses):
@@ -42,4 +48,4 @@ class AsyncCodexResponses(AsyncResponses):
             )
 
         def stream(self, **kwargs: Any) -> Any:
-            return super().stream(**defaulted(self._client, kwargs))
+            return super().stream(**_defaulted(self._client, kwargs))

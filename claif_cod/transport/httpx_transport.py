@@ -36,7 +36,7 @@ from claif_cod.transport.early import Early, OpenAIStream, StreamMaker, claim
 from claif_cod.transport.loop_daemon import LoopDaemon
 from claif_cod.transport.loop_thread import LoopThread
 from claif_cod.transport.select import DaemonMode, SelectingBackend
-from claif_cod.transport.stored_routes import conversation_action, stored_response_action
+from claif_cod.transport.stored_routes import check_retrieve_query, conversation_action, stored_response_action
 from claif_cod.transport.stream_events import AsyncEvents, SyncEvents, failure_response
 from claif_cod.transport.stream_objects import StreamObjects
 
@@ -281,6 +281,7 @@ class TransportCore:
         if method == "POST" and route == "/responses/compact":
             return await self._backend.compact(body, options)
         if method == "GET" and route.startswith("/responses/") and route.count("/") == 2:
+            check_retrieve_query(query or {})
             return await self._backend.retrieve_response(route.removeprefix("/responses/"), options)
         action = stored_response_action(method, route, query or {})
         if action is not None:

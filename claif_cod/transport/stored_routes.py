@@ -58,6 +58,19 @@ def _list_query(query: Mapping[str, str]) -> _ListQuery:
     return _ListQuery(query.get("after"), None if limit is None else int(limit), cast(Literal["asc", "desc"], order))
 
 
+def check_retrieve_query(query: Mapping[str, str]) -> None:
+    """``GET /responses/{id}``'s query.  ``include`` asks for fields claif_cod's responses never have
+    (logprobs, encrypted reasoning, tool results) and changes nothing; a stream of a stored response
+    (``stream``, ``starting_after``) is OpenAI's for a background response, which claif_cod never
+    makes, so it is refused rather than answered with the response's JSON, which openai's ``Stream``
+    would read as no events at all."""
+    if query.get("stream", "false").lower() != "false" or "starting_after" in query:
+        raise APIFailure.bad_request(
+            "claif_cod makes no background responses: a stored response can be retrieved, not streamed again",
+            param="stream",
+        )
+
+
 def stored_response_action(method: str, route: str, query: Mapping[str, str]) -> StoredResponseAction | None:
     """The action an HTTP route (``/responses/...`` below ``/v1``) asks of a stored response, if it is one."""
     parts = route.split("/")  # "", "responses", id[, "input_items" | "cancel"]

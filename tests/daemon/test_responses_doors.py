@@ -90,6 +90,16 @@ def test_http_stream_cut_short_by_a_stopping_daemon_ends_with_response_failed(
     process.stop()
 
 
+def test_a_stored_response_is_not_streamed_again_through_either_door(doors: Doors) -> None:
+    with doors.socket() as client:
+        created = client.responses.create(input="keep me")
+        with pytest.raises(openai.BadRequestError, match="not streamed again"):
+            client.responses.retrieve(created.id, stream=True)
+    with pytest.raises(openai.BadRequestError, match="not streamed again"):
+        doors.http.responses.retrieve(created.id, stream=True)
+    assert doors.http.responses.retrieve(created.id, include=["reasoning.encrypted_content"]).id == created.id
+
+
 def test_image_detail_through_both_doors(doors: Doors, codex_model_server: ModelServer) -> None:
     with doors.socket() as client:
         via_socket = client.responses.create(input=responses_input("auto", "auto"))

@@ -253,6 +253,23 @@ def test_retrieve_returns_the_stored_response(client: CodexClient) -> None:
         client.responses.retrieve("resp_unknown")
 
 
+def test_a_stored_response_is_retrieved_whatever_it_includes_but_not_streamed_again(client: CodexClient) -> None:
+    """``include`` asks for fields these responses never have; streaming a stored response again is
+    for OpenAI's background responses (an empty stream before: openai's ``Stream`` over the JSON)."""
+    created = client.responses.create(input="keep me")
+    fetched = client.responses.retrieve(created.id, include=["message.output_text.logprobs"])
+    assert fetched.output_text == "Echo: keep me"
+    with pytest.raises(openai.BadRequestError, match="not streamed again") as info:
+        client.responses.retrieve(created.id, stream=True)
+    assert info.value.param == "stream"
+    # (openai's TypeError before, for the client's model= beside response_id)
+    with (
+        pytest.raises(openai.BadRequestError, match="not streamed again"),
+        client.responses.stream(response_id=created.id) as events,
+    ):
+        list(events)
+
+
 def test_store_false_is_not_retrievable(client: CodexClient) -> None:
     created = client.responses.create(input="forget me", store=False)
     with pytest.raises(openai.NotFoundError):

@@ -45,6 +45,7 @@ from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.transport.backend import JsonReply, Reply, pick_model
 from claif_cod.transport.in_process import chat_reply, compact_reply, models_reply, responses_reply
 from claif_cod.transport.stored_routes import (
+    check_retrieve_query,
     conversation_action,
     conversation_reply,
     stored_response_action,
@@ -238,6 +239,7 @@ class HttpEndpoint:
 
     async def retrieve_response(self, request: web.Request) -> web.StreamResponse:
         self._refuse_when_unable(turn=False)
+        check_retrieve_query(request.query)
         return json_response(self.daemon.responses.retrieve(request.match_info["response_id"]))
 
     async def stored_response(self, request: web.Request) -> web.StreamResponse:

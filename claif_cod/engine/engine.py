@@ -55,7 +55,7 @@ from claif_cod.engine.sessions import MemorySessionStore, SessionStore
 from claif_cod.engine.suspensions import Suspension, Suspensions
 from claif_cod.engine.thread_messages import ThreadMessage
 from claif_cod.engine.threads import Threads
-from claif_cod.engine.tools import ThreadTools, ToolResult, ToolRouter
+from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S, ThreadTools, ToolResult, ToolRouter
 from claif_cod.engine.turns import ThreadHandle, Turn, TurnOptions, TurnOutcome, retarget_params
 from claif_cod.engine.waiting import within
 
@@ -87,7 +87,9 @@ class Engine:
             config_overrides=[UNLOAD_DELAY_OVERRIDE],
         )
         self._active: dict[str, Turn] = {}
-        self._approvers: dict[str, ApprovalHandler] = {}
+        self._running: dict[str, TurnOptions] = {}
+        """The options of each thread's running turn: its approvals and tool timeout are asked for as it
+        runs, and those of the request whose tool results resumed it replace them."""
         self._turn_files: dict[Turn, TurnImages] = {}
         self._binaries: dict[str | None, CodexBinary] = {}
         self._keys: dict[CodexConfig, ProcessKey] = {}
@@ -167,7 +169,7 @@ class Engine:
             held = handle.server
             self._pool.hold(held)  # let go in _turn_done: a process with a turn in flight is never evicted
             queue = handle.server.subscribe(handle.thread_id)
-            self._approvers[handle.thread_id] = options.approvals
+            self._running[handle.thread_id] = options
             files = TurnImages(images)
             effort = await self._effort_change(handle, options.effort)
             # A request without a summary wants none, as OpenAI's do ("none" undoes an earlier turn's).
@@ -213,7 +215,7 @@ class Engine:
             self._pool.let_go(held)
         if files is not None:
             files.remove()
-        self._approvers.pop(handle.thread_id, None)
+        self._running.pop(handle.thread_id, None)
         handle.server.unsubscribe(handle.thread_id)
         if isinstance(exc, CodexRequestTimedOut):
             # Codex may still start the turn; a later turn/start would then steer it.
@@ -226,14 +228,13 @@ class Engine:
     ) -> Turn:
         handle.turns += 1
         handle.last_used = time.time()
-        tool_timeout = options.tool_timeout
         turn = Turn(
             handle,
             turn_id,
             queue,
             options.timeout,
             self._turn_done,
-            lambda t, event: self._suspended(t, event, tool_timeout),
+            self._suspended,
             self._interrupted,
             gap=options.gap_timeout,
         )
@@ -282,18 +283,42 @@ class Engine:
 
     # --- caller tools (see claif_cod.engine.tools) ------------------------------------------
 
-    def _suspended(self, turn: Turn, event: ToolCallsRequested, timeout: float) -> None:
+    def _suspended(self, turn: Turn, event: ToolCallsRequested) -> None:
         suspension = Suspension(turn, event.calls, "", event.usage, turn.handle.tools)
-        self.suspensions.add(suspension, timeout)
+        running = self._running.get(turn.handle.thread_id)
+        self.suspensions.add(suspension, running.tool_timeout if running is not None else DEFAULT_TOOL_TIMEOUT_S)
 
-    def resume_tools(
-        self, suspension: Suspension, results: tuple[ToolResult, ...], timeout: float | None, gap: float | None = None
-    ) -> Turn:
+    def resumable(self, suspension: Suspension, key: ProcessKey, tools: ThreadTools, options: TurnOptions) -> bool:
+        """Whether a request whose tool results answer ``suspension`` can go on in its turn: its process
+        is still there, and the request asks for the same Codex settings, tools, model, reasoning and
+        output schema as the turn was started with (a turn cannot change them midway: else the
+        caller's transcript goes to a new thread, see :meth:`release`)."""
+        turn = suspension.turn
+        started = self._running.get(turn.handle.thread_id)
+        return (
+            turn.server.alive
+            and started is not None
+            and turn.handle.key == key
+            and suspension.tools == tools
+            and options.model in (None, started.model)
+            and (options.effort, options.summary) == (started.effort, started.summary)
+            and options.output_schema == started.output_schema
+        )
+
+    def release(self, suspension: Suspension) -> None:
+        """End a suspension answered by a request that cannot go on in it: nobody else will answer its
+        calls, so its turn is given up now rather than holding its thread until its tool timeout."""
+        self.suspensions.take(suspension)
+        suspension.turn.give_up()
+
+    def resume_tools(self, suspension: Suspension, results: tuple[ToolResult, ...], options: TurnOptions) -> Turn:
         """Hand the results to the suspended turn; iterate the returned turn's ``events()`` for what
-        follows (``timeout`` and ``gap`` as for a turn's start: see :class:`TurnOptions`)."""
+        follows.  The request's deadlines, approvals and tool timeout are the turn's from now on (its
+        other options are the turn's own: see :meth:`resumable`)."""
         self.suspensions.take(suspension)
         turn = suspension.turn
-        turn.resume(timeout, gap)
+        self._running[turn.handle.thread_id] = options
+        turn.resume(options.timeout, options.gap_timeout)
         self._tool_router.answer(turn.handle.thread_id, results)
         return turn
 
@@ -316,7 +341,7 @@ class Engine:
         handle = turn.handle
         if self._active.get(handle.thread_id) is turn:
             del self._active[handle.thread_id]
-        self._approvers.pop(handle.thread_id, None)
+        self._running.pop(handle.thread_id, None)
         files = self._turn_files.pop(turn, None)
         if files is not None:
             files.remove()
@@ -356,7 +381,8 @@ class Engine:
             )
         else:
             raise RpcErrorReply(-32601, f"claif_cod does not handle {method}")
-        approver = self._approvers.get(request.thread_id, decline_all)
+        running = self._running.get(request.thread_id)
+        approver = running.approvals if running is not None else decline_all
         try:
             decision = await approver(request)
         except Exception:

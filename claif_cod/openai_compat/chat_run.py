@@ -133,27 +133,22 @@ class ChatRun:
         suspensions = self.engine.suspensions
         if results:
             suspension = suspensions.for_results(results)
-            if suspension is not None and self._resumable(suspension):
-                return [suspension]
+            if suspension is not None:
+                if self.engine.resumable(suspension, self.key, tools, self._turn_options()):
+                    return [suspension]
+                self.engine.release(suspension)  # replayed as a transcript below
         elif tools.enabled:
             retried = suspensions.for_origin(self._origin())
             if retried is not None:
                 return [_Replay(retried)]
         return list(await self._threads())
 
-    def _resumable(self, suspension: Suspension) -> bool:
-        """Same Codex settings and tools, and its process still there (else: replayed as a transcript)."""
-        turn = suspension.turn
-        return turn.server.alive and turn.handle.key == self.key and suspension.tools == self.parsed.tools
-
     def _origin(self) -> str:
         return self.parsed.conversation.sent_digest(self.key, self.parsed.tools)
 
     async def _turn(self, source: ThreadHandle | Suspension) -> Turn:
         if isinstance(source, Suspension):
-            results = self.parsed.conversation.pending_results()
-            options = self._turn_options()
-            return self.engine.resume_tools(source, results, options.timeout, options.gap_timeout)
+            return self.engine.resume_tools(source, self.parsed.conversation.pending_results(), self._turn_options())
         conversation = self.parsed.conversation
         return await self.engine.start_turn(
             source, conversation.prompt, self._turn_options(), images=conversation.prompt_images

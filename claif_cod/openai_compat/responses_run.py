@@ -108,14 +108,17 @@ class ResponseRun:
         inject: list[HistoryItem | str] = []
         results = self.parsed.pending_results()
         suspension = self.engine.suspensions.for_results(results) if results else None
+        options = self._turn_options()
+        if suspension is not None and not self.engine.resumable(suspension, key, self.parsed.tools, options):
+            self.engine.release(suspension)  # the transcript goes to a new thread below, as for a turn gone
+            suspension = None
         if suspension is not None:
             # The input answers calls a suspended turn is waiting for: that same turn goes on.
             self._claim(suspension.turn.handle)
             if previous_id is None:  # a whole transcript: its answer is remembered, as a new thread's
                 self.conversation = self._as_conversation()
             try:
-                options = self._turn_options()
-                self.turn = self.engine.resume_tools(suspension, results, options.timeout, options.gap_timeout)
+                self.turn = self.engine.resume_tools(suspension, results, options)
             except BaseException:
                 self.store.delete(self.response.id)
                 raise

@@ -48,6 +48,23 @@ def test_function_call_then_output_with_previous_response_id(
     assert [(o.call_id, o.output) for o in two.function_outputs()] == [(call.call_id, "sunny get_weather")]
 
 
+def test_outputs_sent_with_another_reasoning_effort_replay_the_chain_on_a_new_thread(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    """As for chat (test_tools.py): a turn cannot change its effort midway, so the stored chain goes to
+    a new thread at the effort asked for, and the suspended turn is given up."""
+    first = client.responses.create(input='Weather? [[call:get_weather {"city": "Paris"}]]', tools=[WEATHER])
+    [call] = [item for item in first.output if item.type == "function_call"]
+    second = client.responses.create(
+        previous_response_id=first.id, input=outputs([call]), tools=[WEATHER], reasoning={"effort": "high"}
+    )
+    assert second.output_text == "Tool get_weather returned: sunny get_weather"
+    one, two = codex_model_server.requests
+    assert thread_of(one) != thread_of(two)
+    assert two.body["reasoning"]["effort"] == "high"
+    assert [(o.call_id, o.output) for o in two.function_outputs()] == [(call.call_id, "sunny get_weather")]
+
+
 def test_parallel_calls_come_back_together_and_a_replayed_transcript_resumes(
     client: CodexClient, codex_model_server: ModelServer
 ) -> None:

@@ -190,6 +190,25 @@ def test_an_abandoned_suspension_is_given_up_and_the_thread_released(
     assert replayed.body["prompt_cache_key"] != codex_model_server.requests[0].body["prompt_cache_key"]
 
 
+def test_results_sent_with_another_reasoning_effort_go_to_a_new_thread_and_the_turn_is_given_up(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    """A turn cannot change its effort midway: the transcript goes to a new thread at the effort asked
+    for (before, the suspended turn went on at its own, and nothing said so), and the turn nobody
+    will resume releases its thread at once, not after its tool timeout."""
+    messages: list[Any] = [user('Weather? [[call:get_weather {"city": "Paris"}]]')]
+    first = client.chat.completions.create(model="o4-mini", messages=messages, tools=TOOLS)
+    results = answered(messages, first.choices[0].message, {"get_weather": "a"})
+    reply = client.chat.completions.create(model="o4-mini", messages=results, tools=TOOLS, reasoning_effort="high")
+    assert reply.choices[0].message.content == "Tool get_weather returned: a"
+    one, two = codex_model_server.requests
+    assert two.body["prompt_cache_key"] != one.body["prompt_cache_key"]
+    assert two.body["reasoning"]["effort"] == "high"
+    engine = engine_of(client)
+    wait_until(lambda: engine.turns_in_flight == 0, what="the suspended turn to be given up")
+    assert len(engine.suspensions) == 0 and len(codex_model_server.requests) == 2
+
+
 def test_a_tool_transcript_without_a_thread_is_injected_as_calls_and_outputs(
     client: CodexClient, codex_model_server: ModelServer
 ) -> None:

@@ -186,10 +186,17 @@ def conversation_id(request: ResponsesRequest) -> str | None:
 
 
 def parse_responses_request(
-    body: bytes, *, default_model: str | None, strict: bool, conversations: ConversationItems | None = None
+    body: bytes,
+    *,
+    default_model: str | None,
+    strict: bool,
+    conversations: ConversationItems | None = None,
+    client_options: tuple[str, ...] = (),
 ) -> ParsedResponses:
     """With ``conversation``, the request's input follows that conversation's items (from
-    ``conversations``), as if the caller had sent them all."""
+    ``conversations``), as if the caller had sent them all.  ``client_options``: settings of the
+    caller's client that Responses does not apply (a client's ``session_id``), reported as the
+    body's are."""
     with READING_BODY:
         request = _decoder.decode(body)
         raw = top_level.decode(body)
@@ -200,6 +207,7 @@ def parse_responses_request(
         raise InvalidRequest(message, param="background")
     strict = strict if request.strict is None else request.strict
     ignored = [key for key in raw if key not in HONOURED and key not in NO_EFFECT]
+    ignored += client_options
     output_schema = _output_schema(request.text, ignored)
     _reasoning(request.reasoning, ignored)
     instructions, items, refs, owners = _items(request.input, ignored, earlier=_earlier(request, conversations))

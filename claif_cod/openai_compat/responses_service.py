@@ -106,7 +106,11 @@ class ResponsesService:
 
     async def _start(self, body: bytes, options: RequestOptions, *, streaming: bool) -> ResponseRun:
         parsed = parse_responses_request(
-            body, default_model=options.default_model, strict=options.strict, conversations=self.conversations.items_of
+            body,
+            default_model=options.default_model,
+            strict=options.strict,
+            conversations=self.conversations.items_of,
+            client_options=("session_id",) if options.session_id is not None else (),
         )
         run = ResponseRun(self.engine, self.store, self.conversations, parsed, options, streaming)
         try:

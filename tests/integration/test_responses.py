@@ -292,6 +292,15 @@ def test_unhonoured_parameters_are_reported_or_refused(client: CodexClient) -> N
         client.responses.create(input="hi", temperature=0.2, extra_body={"strict": True})
 
 
+def test_a_clients_session_id_is_reported_since_responses_do_not_take_it(codex_home: Path, workdir: Path) -> None:
+    with CodexClient(daemon="off", model="o4-mini", session_id="notes") as client:
+        raw = client.responses.with_raw_response.create(input="hi")
+        assert raw.headers["x-claif-cod-ignored-params"] == "session_id"
+        assert raw.parse().output_text == "Echo: hi"
+        with pytest.raises(openai.BadRequestError, match="strict mode: Codex cannot honour session_id"):
+            client.responses.create(input="hi", extra_body={"strict": True})
+
+
 def test_a_failed_turn_raises_the_openai_error(client: CodexClient) -> None:
     with pytest.raises(openai.AuthenticationError):
         client.responses.create(input="[[status:401:invalid_api_key]]")

@@ -6,14 +6,18 @@ same whichever path it takes.
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 
 from claif_cod.chained_stream import ChainedStream
 from claif_cod.engine.engine import Engine
-from claif_cod.engine.errors import InvalidRequest
+from claif_cod.engine.errors import EngineError, InvalidRequest
+from claif_cod.engine.waiting import within
+from claif_cod.engine.wire import CodexModel
 from claif_cod.openai_compat.chat_history import HistoryMemo
 from claif_cod.openai_compat.chat_run import ChatRun
-from claif_cod.openai_compat.errors import translate, translated_stream
+from claif_cod.openai_compat.errors import APIFailure, ErrorDetail, translate, translated_stream
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_compat.request import no_session, parse_chat_request
 from claif_cod.openai_compat.schema import (
@@ -80,12 +84,19 @@ class ChatService:
         return translated_stream(first, chunks), run.parsed.ignored
 
     async def models(self, options: RequestOptions) -> ModelList:
+        """Codex's models, within the request's ``timeout`` (the first may have to start Codex)."""
         try:
-            key = await self.engine.resolve(options.config)
-            models = await self.engine.list_models(key, options.config.api_key)
+            models = await within(self._models(options), options.timeout)
         except Exception as exc:
+            if isinstance(exc, asyncio.TimeoutError) and not isinstance(exc, EngineError):  # the caller's deadline
+                message = f"models.list took longer than its timeout of {options.timeout:g} s"
+                raise APIFailure("timeout", 408, ErrorDetail(message, "timeout")) from None
             raise translate(exc) from exc
         return ModelList(data=[Model(id=m.id, created=0, owned_by="openai") for m in models if not m.hidden])
+
+    async def _models(self, options: RequestOptions) -> list[CodexModel]:
+        key = await self.engine.resolve(options.config)
+        return await self.engine.list_models(key, options.config.api_key)
 
     async def _prepare(self, body: bytes, options: RequestOptions) -> ChatRun:
         parsed = parse_chat_request(

@@ -239,7 +239,7 @@ class Methods:
             sandbox_mode=options.sandbox_mode,
             approval_policy=options.approval_policy,
         )
-        listing = await self.daemon.service.models(RequestOptions(config=config))
+        listing = await self.daemon.service.models(RequestOptions(config=config, timeout=options.timeout_s))
         return ModelList(data=[msgspec.Raw(_encoder.encode(m)) for m in listing.data])
 
     # --- sessions ----------------------------------------------------------------------------------

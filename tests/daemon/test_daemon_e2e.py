@@ -58,6 +58,13 @@ def test_client_with_daemon_required_uses_the_daemon(daemon: DaemonProcess, work
     assert [p["working_dir"] for p in info["processes"]] == [str(workdir)]
 
 
+def test_models_list_keeps_to_its_timeout_through_the_daemon(daemon: DaemonProcess, workdir: Path) -> None:
+    with CodexClient(daemon="require") as client:
+        with pytest.raises(openai.APITimeoutError):
+            client.models.list(timeout=0.001)  # the daemon's first list starts Codex, which takes far longer
+        assert [m.id for m in client.models.list()] == ["o4-mini", "o4", "gpt-test-large"]
+
+
 def test_errors_cross_the_socket_as_openai_classes(daemon: DaemonProcess, workdir: Path) -> None:
     with CodexClient(daemon="require") as client:
         with pytest.raises(openai.RateLimitError):

@@ -135,7 +135,11 @@ def codex_options(command: F) -> F:
             help="When Codex asks before running a command (default: Codex's configuration).",
         ),
         click.option(
-            "--system", "system", default=None, metavar="TEXT", help="System prompt (Codex's developer instructions)."
+            "--system",
+            "system",
+            default=None,
+            metavar="TEXT",
+            help="System prompt (Codex's developer instructions); with --session, only for a new session.",
         ),
         click.option(
             "--timeout",

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 from chaos_traffic import Attempt, TrafficLog, TrafficWorker, connect, list_sessions, send_turn
+from codex_processes import codex_processes
 from daemon_process import DaemonProcess
 
 from claif_cod.testing import ModelServer
@@ -43,31 +44,6 @@ ROUND_ACK_TARGETS = (0, 1, 1, 2, 2, 3)
 MAX_KILL_DELAY_S = 0.25
 ROUND_TIMEOUT_S = 30.0
 ORPHAN_EXIT_TIMEOUT_S = 15.0
-
-
-def codex_processes(codex_home: Path) -> dict[int, tuple[int, str]]:
-    """Live (non-zombie) ``codex`` processes started with our ``CODEX_HOME``: pid -> (ppid, command line)."""
-    found: dict[int, tuple[int, str]] = {}
-    marker = f"CODEX_HOME={codex_home}".encode()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
-                argv = f.read().rstrip(b"\0").split(b"\0")
-            if os.path.basename(argv[0]) != b"codex":
-                continue
-            with open(f"/proc/{entry.name}/environ", "rb") as f:
-                if marker not in f.read().split(b"\0"):
-                    continue
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:  # gone meanwhile
-            continue
-        state, ppid = stat.rsplit(b")", 1)[1].split()[:2]
-        if state != b"Z":
-            found[int(entry.name)] = (int(ppid), b" ".join(argv[1:]).decode(errors="replace"))
-    return found
 
 
 def orphans(codex_home: Path, daemon: DaemonProcess) -> dict[int, tuple[int, str]]:

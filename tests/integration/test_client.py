@@ -13,6 +13,7 @@ import openai
 import pydantic
 import pytest
 from chat_messages import user
+from codex_processes import codex_processes
 from loop_handlers import answered_on, recording
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
@@ -380,25 +381,12 @@ async def test_four_concurrent_async_requests_overlap(
     assert len({r.body["prompt_cache_key"] for r in codex_model_server.requests}) == 4
 
 
-def _codex_children() -> list[int]:
-    """This process's children that are Codex (a start cut short must not leave one behind)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == os.getpid() and "codex" in (stat.parent / "comm").read_text():
-                found.append(int(stat.parent.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    return found
-
-
 def test_models_list_keeps_to_its_timeout(codex_home: Path, workdir: Path) -> None:
     with CodexClient(daemon="off") as client:
         with pytest.raises(openai.APITimeoutError):
             client.models.list(timeout=0.001)  # the first list starts Codex, which takes far longer
         assert [m.id for m in client.models.list()] == ["o4-mini", "o4", "gpt-test-large"]
-    assert _codex_children() == []
+    assert codex_processes(codex_home) == {}  # nothing left of the start the timeout cut short
 
 
 def test_models_list_comes_from_codex(client: CodexClient) -> None:

@@ -5,7 +5,9 @@ import, Codex's start, the interpreter's exit) while pytest only waits for it: o
 of them take about the time of one. Each example still runs in directories of its own, with its
 own model server (and daemon), and its outcome is asserted by its own test; only when it runs
 moves ahead, by one test. The test after the current one is read from the session's collected
-items, so ``-k``, deselection and skips start nothing that will not be asserted.
+items, so ``-k``, deselection and skips start nothing that will not be asserted. Under pytest-xdist
+it looks ahead only with ``--dist loadfile`` (the default in pyproject.toml), which runs a file on
+one worker, in order; otherwise the next test may run on another worker.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ class Lookahead:
         node = request.node
         items = request.session.items
         here = items.index(node)
-        for item in [node, *items[here + 1 : here + 2]]:
+        # A worker's own options say "no" distribution; the arguments it was started with say which.
+        in_order = "PYTEST_XDIST_WORKER" not in os.environ or request.config.known_args_namespace.dist == "loadfile"
+        for item in [node, *items[here + 1 : here + 2 if in_order else here + 1]]:
             if item.nodeid in self._started or not isinstance(item, pytest.Function):
                 continue
             example = item.callspec.params.get("example") if item.originalname == node.originalname else None

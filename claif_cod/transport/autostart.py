@@ -1,7 +1,9 @@
 """Opt-in daemon auto-start (``CLAIF_COD_AUTOSTART=1``): exactly one daemon however many clients race.
 
 A lock file beside the socket serialises starters: the first starts ``claif-codd serve`` and
-waits until it accepts; the others, once they get the lock, find it answering.
+waits until it accepts; the others, once they get the lock, find it answering. The daemon outlives
+the client that started it and serves every later one, so it does not keep that client's Codex
+settings (:data:`PER_CLIENT`): each client sends its own, and one without them gets Codex's defaults.
 """
 
 from __future__ import annotations
@@ -13,11 +15,15 @@ import sys
 import time
 from pathlib import Path
 
+from claif_cod.engine.discovery import ENV_CODEX_PATH
 from claif_cod.transport.socket_path import ensure_directory, listening
 
 ENV_AUTOSTART = "CLAIF_COD_AUTOSTART"
 START_TIMEOUT_S = 20.0
 IDLE_TIMEOUT_S = 900
+PER_CLIENT = ("CODEX_HOME", "CODEX_API_KEY", ENV_CODEX_PATH)
+"""What a daemon client sends with every request that has them (``daemon_backend.codex_options``);
+in an autostarted daemon's environment they would be the defaults of every client without them."""
 
 
 def autostart_enabled() -> bool:
@@ -47,20 +53,23 @@ def ensure_daemon(path: Path) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if answers(path):
             return
-        daemon, log_path = launch(path, ["--idle-timeout", str(IDLE_TIMEOUT_S)])
+        env = {name: value for name, value in os.environ.items() if name not in PER_CLIENT}
+        daemon, log_path = launch(path, ["--idle-timeout", str(IDLE_TIMEOUT_S)], env)
         wait_until_answering(path, daemon, log_path)
 
 
-def launch(path: Path, options: list[str]) -> tuple[subprocess.Popen[bytes], Path]:
-    """``claif-codd serve --socket PATH OPTIONS...`` in a session of its own, its output appended to
-    ``codd.log`` beside the socket (0600, in the socket's directory, checked first, as the daemon
-    checks it: nothing is written to a directory others could read or swap)."""
+def launch(path: Path, options: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], Path]:
+    """``claif-codd serve --socket PATH OPTIONS...`` in a session of its own (with ``env``, else ours),
+    its output appended to ``codd.log`` beside the socket (0600, in the socket's directory, checked
+    first, as the daemon checks it: nothing is written to a directory others could read or swap)."""
     ensure_directory(path.parent)
     log_path = path.parent / "codd.log"
     log = _private(log_path, os.O_WRONLY | os.O_APPEND)
     try:
         args = [sys.executable, "-m", "claif_codd", "serve", "--socket", str(path), *options]
-        daemon = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        daemon = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, env=env
+        )
     finally:
         os.close(log)
     return daemon, log_path

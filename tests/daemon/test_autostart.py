@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from claif_cod.testing import ModelServer, write_codex_home
+
 pytestmark = [pytest.mark.codex, pytest.mark.timeout(180)]
 
 CLIENTS = 20
@@ -232,3 +234,37 @@ def test_a_daemon_that_cannot_start_leaves_auto_in_process_and_require_a_connect
         assert expected in result["error"]
         assert str(log) in result["error"]
     assert serve_processes(Path(autostart_env["CLAIF_COD_SOCKET"])) == []
+
+
+def _environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(entry.decode(errors="replace").partition("=")[::2] for entry in raw.split(b"\0") if entry)
+
+
+def test_an_autostarted_daemon_keeps_none_of_its_starters_codex_settings(
+    autostart_env: dict[str, str], codex_model_server: ModelServer, workdir: Path
+) -> None:
+    """The first client's ``CODEX_HOME`` and ``CODEX_API_KEY`` (which it sends with its requests)
+    are not the daemon's: a later client without them reaches the Codex home of its user, as it
+    would in-process, not the first client's model."""
+    starter = {**autostart_env, "CODEX_API_KEY": "sk-test-first-client"}
+
+    def ask(env: dict[str, str], text: str) -> dict[str, object]:
+        args = [sys.executable, "-c", CLIENT_SCRIPT, text]
+        done = subprocess.run(args, env=env, cwd=workdir, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and done.stderr == "", done.stderr[-2000:]
+        result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+        return result
+
+    first = ask(starter, "from the first client")
+    with ModelServer() as users_model:
+        write_codex_home(Path(autostart_env["HOME"]) / ".codex", users_model.url)
+        later = {k: v for k, v in autostart_env.items() if k not in ("CODEX_HOME", "CODEX_API_KEY")}
+        second = ask(later, "from a later client")
+        assert [r.user_texts() for r in users_model.requests] == [["from a later client"]]
+    assert first["daemon_pid"] == second["daemon_pid"] is not None
+    assert (first["text"], second["text"]) == ("Echo: from the first client", "Echo: from a later client")
+    assert [r.user_texts() for r in codex_model_server.requests] == [["from the first client"]]
+    daemon = _environ(int(str(first["daemon_pid"])))
+    assert {"CODEX_HOME", "CODEX_API_KEY", "CLAIF_COD_CODEX_PATH"} & daemon.keys() == set()
+    assert daemon["CLAIF_COD_STATE_DIR"] == autostart_env["CLAIF_COD_STATE_DIR"]  # the rest is kept

@@ -67,6 +67,9 @@ HELLO = encode_frame(
 )
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: chown, and a child that becomes another uid")
+# Child forks on purpose (then only syscalls and plain Python before _exit); a pytest-xdist worker has
+# a thread of its own, which Python 3.12+ warns of at every fork.
+pytestmark = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 
 
 # --- helpers: daemons with chosen options, and children of another uid ---------------------------

@@ -152,6 +152,8 @@ def test_arguments_without_a_history_list_take_one_round_trip() -> None:
     assert as_json({"input": "hi", "metadata": {"when": math.inf}}) is None
 
 
+# The fork is the point; a pytest-xdist worker has a thread of its own, which Python 3.12+ warns of.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_forked_child_gets_a_memo_of_its_own_even_if_the_parent_held_it() -> None:
     """A thread of the parent inside the memo while another forks must not leave the child's locked."""
     params = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}]}

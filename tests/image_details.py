@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import os
+import struct
+import zlib
 from typing import Any
 
 PNG = base64.b64decode(
@@ -10,6 +13,15 @@ PNG = base64.b64decode(
 )
 PNG_URL = "data:image/png;base64," + base64.b64encode(PNG).decode()
 OMITTED = "image content omitted"
+
+
+def padded_png(size: int) -> bytes:
+    """:data:`PNG` grown to ``size`` bytes by a private ancillary chunk of random bytes, which image
+    decoders skip: a large image that is still the 1x1 picture."""
+    padding = os.urandom(size - len(PNG) - 12)
+    kind = b"prVt"  # ancillary (lower-case first letter), private (lower-case second)
+    chunk = struct.pack(">I", len(padding)) + kind + padding + struct.pack(">I", zlib.crc32(kind + padding))
+    return PNG[:33] + chunk + PNG[33:]  # after the signature and IHDR
 
 
 def image_details(request: Any) -> list[str | None]:

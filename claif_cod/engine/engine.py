@@ -46,7 +46,7 @@ from claif_cod.engine.errors import (
 )
 from claif_cod.engine.events import ToolCallsRequested
 from claif_cod.engine.idle import UNLOAD_DELAY_OVERRIDE
-from claif_cod.engine.images import Image, TurnImages
+from claif_cod.engine.images import Image, TurnImages, turn_images
 from claif_cod.engine.inbox import Inbox
 from claif_cod.engine.liveness import Liveness
 from claif_cod.engine.named_sessions import NamedSessions
@@ -170,7 +170,7 @@ class Engine:
             self._pool.hold(held)  # let go in _turn_done: a process with a turn in flight is never evicted
             queue = handle.server.subscribe(handle.thread_id)
             self._running[handle.thread_id] = options
-            files = TurnImages(images)
+            files = await turn_images(images)
             effort = await self._effort_change(handle, options.effort)
             # A request without a summary wants none, as OpenAI's do ("none" undoes an earlier turn's).
             summary = None if options.summary == handle.summary else (options.summary or "none")

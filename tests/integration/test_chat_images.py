@@ -8,10 +8,11 @@ from typing import Any
 
 import openai
 import pytest
-from image_details import PNG, PNG_URL
+from image_details import PNG, PNG_URL, padded_png
 from image_host import png_host
 
 from claif_cod import CodexClient
+from claif_cod.engine.images import LARGE_IMAGES
 from claif_cod.testing import ModelServer
 
 pytestmark = pytest.mark.codex
@@ -33,6 +34,16 @@ def test_data_url_image_reaches_the_model(client: CodexClient, codex_model_serve
     assert reply.choices[0].message.content == "Echo: what is it"
     [request] = codex_model_server.requests
     assert decoded(request.images()) == [PNG]
+
+
+def test_a_large_image_reaches_the_model(client: CodexClient, codex_model_server: ModelServer) -> None:
+    """Past LARGE_IMAGES, the turn's image file is written in a worker thread."""
+    png = padded_png(LARGE_IMAGES + 4096)
+    url = "data:image/png;base64," + base64.b64encode(png).decode()
+    reply = client.chat.completions.create(model="o4-mini", messages=[look("and this", url)])  # type: ignore[list-item]
+    assert reply.choices[0].message.content == "Echo: and this"
+    [request] = codex_model_server.requests
+    assert decoded(request.images()) == [png]
 
 
 def test_image_in_replayed_history_is_injected(client: CodexClient, codex_model_server: ModelServer) -> None:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from claif_cod.engine.errors import InvalidRequest
-from claif_cod.engine.images import Image, TurnImages
+from claif_cod.engine.images import LARGE_IMAGES, Image, TurnImages, turn_images
 from claif_cod.openai_compat import images
 from claif_cod.openai_compat.images import ImageRef, decode_data_url, load_images
 from claif_cod.openai_compat.request import parse_chat_request
@@ -273,6 +273,66 @@ def test_turn_images_are_private_files_removed_afterwards() -> None:
     assert [open(p, "rb").read() for p in paths] == [PNG, PNG]  # noqa: SIM115
     directory = files.directory
     files.remove()
+    assert not os.path.exists(directory)
+
+
+def _record_writes(
+    monkeypatch: pytest.MonkeyPatch, written: threading.Event | None = None, gate: threading.Event | None = None
+) -> list[tuple[int, str]]:
+    """Each image file written, as (the writing thread, its directory); then ``written`` is set, and
+    the write waits for ``gate``."""
+    writes: list[tuple[int, str]] = []
+    write = TurnImages._write
+
+    def recorded(self: TurnImages, index: int, image: Image) -> str:
+        path = write(self, index, image)
+        writes.append((threading.get_ident(), os.path.dirname(path)))
+        if written is not None and gate is not None:
+            written.set()
+            gate.wait(10)
+        return path
+
+    monkeypatch.setattr(TurnImages, "_write", recorded)
+    return writes
+
+
+def test_a_turns_large_images_are_written_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    writes = _record_writes(monkeypatch)
+    small, big = Image("a", PNG, "image/png"), Image("b", PNG + bytes(LARGE_IMAGES), "image/png")
+
+    async def main() -> tuple[int, TurnImages, TurnImages]:
+        return threading.get_ident(), await turn_images([small]), await turn_images([big])
+
+    loop_thread, on_loop, off_loop = asyncio.run(main())
+    assert [thread == loop_thread for thread, _ in writes] == [True, False]
+    assert [open(getattr(i, "path"), "rb").read() for i in off_loop.inputs] == [big.data]  # noqa: B009, SIM115
+    for files in (on_loop, off_loop):
+        files.remove()
+
+
+def test_a_caller_cancelled_while_its_images_are_written_leaves_no_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    written, gate, removed = threading.Event(), threading.Event(), threading.Event()
+    writes = _record_writes(monkeypatch, written, gate)
+    remove = TurnImages.remove
+
+    def signalled(self: TurnImages) -> None:
+        remove(self)
+        removed.set()
+
+    monkeypatch.setattr(TurnImages, "remove", signalled)
+    big = Image("b", PNG + bytes(LARGE_IMAGES), "image/png")
+
+    async def main() -> None:
+        task = asyncio.create_task(turn_images([big]))
+        assert await asyncio.to_thread(written.wait, 10)  # the file is written; the thread waits at the gate
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        gate.set()
+        assert await asyncio.to_thread(removed.wait, 10)  # the write ends in the worker, its removal on the loop
+
+    asyncio.run(main())
+    [(_, directory)] = writes
     assert not os.path.exists(directory)
 
 

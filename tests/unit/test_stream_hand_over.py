@@ -11,7 +11,7 @@ import httpx2
 import pytest
 from logged_locks import log_locks
 
-from claif_cod.transport.loop_thread import LoopThread
+from claif_cod.transport.loop_thread import HandOver, LoopThread
 from claif_cod.transport.stream_events import AsyncEvents, SyncEvents
 
 REQUEST = httpx2.Request("POST", "http://codex.invalid/v1/responses")
@@ -64,11 +64,26 @@ def test_an_event_put_before_the_reader_asks_holds_nothing(
 def test_an_event_for_a_reader_waiting_on_its_loop_holds_the_engine_loop_until_it_runs(
     engine_loop: LoopThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    reader_waits = threading.Event()
+    reader_waits, handing_over = threading.Event(), threading.Event()
     log = log_locks(monkeypatch, "waiting", made=reader_waits)
+    hand_over = HandOver.hand_over
+
+    def signalled(self: HandOver) -> None:
+        handing_over.set()
+        hand_over(self)
+
+    monkeypatch.setattr(HandOver, "hand_over", signalled)
+
+    async def events(caller: asyncio.AbstractEventLoop) -> AsyncGenerator[bytes, None]:
+        # The event reaches the reader's loop by a write to its wake-up pipe, which lets go of the GIL
+        # before the engine loop's hand-over: the reader could take the event first, and then there is
+        # nothing to wait for. Its loop is held until the engine loop hands over, as a busy one would be.
+        async for event in _events(reader_waits):
+            caller.call_soon_threadsafe(handing_over.wait, 10)
+            yield event
 
     async def made(caller: asyncio.AbstractEventLoop) -> AsyncEvents:
-        return AsyncEvents(caller, REQUEST).start(_events(reader_waits))
+        return AsyncEvents(caller, REQUEST).start(events(caller))
 
     async def read() -> list[bytes]:
         events = await engine_loop.run_async(made(asyncio.get_running_loop()))

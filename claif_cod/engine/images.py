@@ -4,8 +4,8 @@ Codex 0.163 answers a remote URL in ``turn/start`` or ``thread/inject_items`` wi
 URLs are not supported; use an inline data URL instead", so callers hand the engine bytes. A
 turn's images are written to 0600 files in a fresh 0700 directory that Codex reads (and may
 downscale) as ``localImage`` inputs; the directory is removed when the turn ends. Images in
-injected history travel as ``data:`` URLs, encoded in a worker thread once they pass
-:data:`LARGE_IMAGES` (see :func:`large`).
+injected history travel as ``data:`` URLs. Past :data:`LARGE_IMAGES` (see :func:`large`), a turn's
+files are written, and history's ``data:`` URLs encoded, in a worker thread.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ import msgspec
 from claif_cod._log import get_logger
 from claif_cod._version import __version__
 from claif_cod.engine import liveness as _liveness
-from claif_cod.engine import wire, wire_notifications
+from claif_cod.engine import overload, wire, wire_notifications
 from claif_cod.engine.child_process import ChildProcess
 from claif_cod.engine.errors import (
     CodexProcessDied,
@@ -115,6 +115,7 @@ class AppServer:
         self._handle_server_request = handle_server_request
         self._ids = itertools.count(1)
         self._pending: dict[int, tuple[str, asyncio.Future[msgspec.Raw]]] = {}
+        self._room = asyncio.Semaphore(overload.IN_FLIGHT)
         self._threads: dict[str, Inbox[ThreadMessage]] = {}
         self._server_requests: set[asyncio.Task[None]] = set()
         self._death: CodexProcessDied | None = None
@@ -215,14 +216,24 @@ class AppServer:
         :class:`CodexRequestTimedOut`, which is also an :class:`asyncio.TimeoutError`.
         A caller cancelled once the request was written gets its answer's future in ``cancelled``:
         Codex acts on the request anyway (the future fails if the child dies, and has no deadline).
+        At most :data:`~claif_cod.engine.overload.IN_FLIGHT` requests are in Codex at once (the
+        probe aside), and one that Codex refuses for want of room is sent again.
         """
         limit = self.liveness.request_timeout if timeout is None else timeout
-        try:
-            return await self._request_once(method, params, limit, cancelled)
-        except asyncio.TimeoutError:
-            if await self.check_alive():
-                raise CodexRequestTimedOut(method, limit) from None
-            raise self._death or CodexProcessHung(self.pid, f"no answer to {method}") from None
+        waits = overload.backoff()
+        async with self._room:
+            while True:
+                try:
+                    return await self._request_once(method, params, limit, cancelled)
+                except CodexRpcError as exc:
+                    if exc.code != overload.OVERLOADED or (wait := next(waits, None)) is None:
+                        raise
+                    log.debug("appserver.overloaded", pid=self.pid, method=method, retry_in=round(wait, 3))
+                except asyncio.TimeoutError:
+                    if await self.check_alive():
+                        raise CodexRequestTimedOut(method, limit) from None
+                    raise self._death or CodexProcessHung(self.pid, f"no answer to {method}") from None
+                await asyncio.sleep(wait)
 
     async def _request_once(
         self,

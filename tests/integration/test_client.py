@@ -389,6 +389,15 @@ def test_models_list_keeps_to_its_timeout(codex_home: Path, workdir: Path) -> No
     assert codex_processes(codex_home) == {}  # nothing left of the start the timeout cut short
 
 
+async def test_a_burst_beyond_codexs_queue_is_answered_in_full(aclient: AsyncCodexClient) -> None:
+    # Codex refuses requests beyond its 128-message queue, and drops those refusals when its queue
+    # of answers is full too (before: 8 and 167 refusals, or 40-208 lists never answered, of 600).
+    once = aclient.with_options(max_retries=0)
+    lists = await asyncio.gather(*(once.models.list() for _ in range(600)), return_exceptions=True)
+    assert [repr(e) for e in lists if isinstance(e, BaseException)][:3] == []
+    assert all(len(page.data) == 3 for page in lists if not isinstance(page, BaseException))
+
+
 def test_models_list_comes_from_codex(client: CodexClient) -> None:
     models = client.models.list()
     ids = [m.id for m in models]

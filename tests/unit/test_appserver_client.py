@@ -33,6 +33,8 @@ import json, os, signal, sys, time
 
 MODE = os.environ.get("FAKE_MODE", "normal")
 received = []
+refused = {}
+held = []
 waiting = {}  # id of our server -> client request: id of the client request it answers
 linger = False
 
@@ -66,6 +68,10 @@ for line in sys.stdin:
             send({"id": asked_by, "result": message})
         continue
     if "id" not in message:
+        if method == "release":  # answer every held request with how many were held
+            for held_id in held:
+                send({"id": held_id, "result": len(held)})
+            held.clear()
         continue  # a notification
     rid, params = message["id"], message.get("params")
     if method == "initialize":
@@ -77,6 +83,14 @@ for line in sys.stdin:
         send({"id": rid, "result": {"userAgent": "fake/0.0.1", "codexHome": "/fake/home"}})
     elif method == "echo":
         send({"id": rid, "result": params})
+    elif method == "busy":  # refused for want of room until the call with this key has come params["refuse"] times
+        refused[params["key"]] = refused.get(params["key"], 0) + 1
+        if refused[params["key"]] <= params["refuse"]:
+            send({"id": rid, "error": {"code": -32001, "message": "Server overloaded; retry later."}})
+        else:
+            send({"id": rid, "result": refused[params["key"]]})
+    elif method == "hold":
+        held.append(rid)
     elif method == "received":
         send({"id": rid, "result": received[:-1]})
     elif method == "fail":
@@ -218,16 +232,65 @@ async def test_concurrent_requests_get_their_own_answers(server: AppServer) -> N
 
 async def test_error_answers_raise_codex_rpc_error(server: AppServer) -> None:
     with pytest.raises(CodexRpcError) as info:
-        await call(server, "fail", {"code": -32001, "message": "Server overloaded; retry later."})
+        await call(server, "fail", {"code": -32600, "message": "Invalid request: not this way"})
     assert (info.value.method, info.value.code, info.value.message) == (
         "fail",
-        -32001,
-        "Server overloaded; retry later.",
+        -32600,
+        "Invalid request: not this way",
     )
     with pytest.raises(CodexRpcError) as unknown:
         await call(server, "no/such/method")
     assert unknown.value.code == -32601
     assert server.alive
+
+
+async def busy_requests(server: AppServer) -> list[int]:
+    """The ids of the ``busy`` requests the fake has received so far."""
+    return [m["id"] for m in await call(server, "received") if m.get("method") == "busy"]
+
+
+async def test_a_request_refused_for_want_of_room_is_sent_again(server: AppServer) -> None:
+    # Codex refuses a request its full queue has no room for (-32001), without acting on it.
+    assert await call(server, "busy", {"key": "a", "refuse": 3}) == 4
+    ids = await busy_requests(server)
+    assert len(ids) == len(set(ids)) == 4  # each attempt is a request of its own
+    assert server._pending == {}
+
+
+async def test_a_refusal_that_outlasts_the_backoff_stands(server: AppServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(appserver.overload, "BACKOFF_S", (0.001, 0.002))
+    with pytest.raises(CodexRpcError) as info:
+        await call(server, "busy", {"key": "b", "refuse": 100})
+    assert (info.value.code, info.value.message) == (-32001, "Server overloaded; retry later.")
+    assert len(await busy_requests(server)) == 3
+    assert server.alive
+
+
+async def test_a_caller_cancelled_while_waiting_to_retry_sends_nothing_more(
+    server: AppServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(appserver.overload, "BACKOFF_S", (60.0,))
+    task = asyncio.create_task(call(server, "busy", {"key": "c", "refuse": 1}))
+    while not await busy_requests(server):  # refused once: the task now waits to send it again
+        pass
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(await busy_requests(server)) == 1
+    assert server._pending == {}
+
+
+async def test_a_burst_of_requests_keeps_within_codexs_queue(server: AppServer) -> None:
+    # Codex holds 128 messages; a burst beyond it was refused, and the refusals themselves dropped.
+    burst = [asyncio.create_task(call(server, "hold")) for _ in range(100)]
+    for wave, answered in ((64, 0), (36, 64)):
+        deadline = time.monotonic() + 10
+        while server.requests_in_flight < wave or sum(t.done() for t in burst) < answered:
+            assert time.monotonic() < deadline, f"{server.requests_in_flight} in flight, waiting for {wave}"
+            await asyncio.sleep(0)
+        await server.notify("release")  # after the requests on the pipe: the fake has read them all
+    answers = await asyncio.gather(*burst)
+    assert sorted(set(answers)) == [36, 64] and answers.count(64) == 64
 
 
 async def test_request_timeout_forgets_the_request(server: AppServer) -> None:

@@ -30,18 +30,24 @@ class ProcessKey:
     working_dir: str
     sandbox: str | None
     approval: str | None
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+    """For each request with these settings: what was changed to suit the binary (a retired approval value)."""
 
     @classmethod
     def resolve(cls, config: CodexConfig, binary: CodexBinary, *, default_home: str | None) -> ProcessKey:
         """``default_home``: the ``CODEX_HOME`` a child gets when the caller names none (the engine's
         own), so that a caller naming it and one that does not share a process."""
+        requested = config.approval_policy
+        approval = binary.approval_policy(requested)
+        mapped = f"approval_policy={requested!r} is not accepted by codex {binary.version}; using {approval!r} instead"
         return cls(
             codex_path=binary.path,
             codex_home=config.codex_home or default_home,
             key_fingerprint=key_fingerprint(config.api_key),
             working_dir=config.working_dir,
             sandbox=binary.check_sandbox(config.sandbox_mode),
-            approval=binary.approval_policy(config.approval_policy),
+            approval=approval,
+            warnings=(mapped,) if approval != requested else (),
         )
 
 

@@ -13,8 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from claif_cod.engine import probe_cache
@@ -37,23 +36,13 @@ class CodexBinary:
     version: str
     approval_values: frozenset[str]
     sandbox_values: frozenset[str]
-    _warned: set[str] = field(default_factory=set, compare=False, hash=False, repr=False)
 
     def approval_policy(self, requested: str | None) -> str | None:
-        """The value this binary accepts that is nearest to ``requested`` (warns once if mapped)."""
+        """The value this binary accepts that is nearest to ``requested`` (the caller says so if mapped)."""
         if requested is None or requested in self.approval_values:
             return requested
         for candidate in _APPROVAL_FALLBACKS.get(requested, ()):
             if candidate in self.approval_values:
-                if requested in self._warned:
-                    return candidate
-                self._warned.add(requested)
-                warnings.warn(
-                    f"approval_policy={requested!r} is not accepted by codex {self.version}; "
-                    f"using {candidate!r} instead",
-                    UserWarning,
-                    stacklevel=2,
-                )
                 return candidate
         accepted = ", ".join(sorted(self.approval_values))
         raise InvalidRequest(

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 import msgspec
@@ -128,17 +128,20 @@ class Engine:
     def known_binary(self, path: str) -> CodexBinary | None:
         return next((b for b in self._binaries.values() if b.path == path), None)
 
-    async def resolve(self, config: CodexConfig) -> ProcessKey:
+    async def resolve(self, config: CodexConfig, warn: Callable[[str], None] | None = None) -> ProcessKey:
+        """The process ``config`` selects; ``warn`` hears, on every request, what was changed to suit the binary."""
         key = self._keys.get(config)
-        if key is not None:
-            return key
-        binary = self._binaries.get(config.codex_path)
-        if binary is None:
-            binary = await asyncio.to_thread(self.binary, config.codex_path)
-        key = ProcessKey.resolve(config, binary, default_home=(self._env or os.environ).get("CODEX_HOME"))
-        if len(self._keys) >= MAX_RESOLVED_KEYS:
-            self._keys.clear()  # a daemon serving many settings re-resolves them, as it did each request
-        self._keys[config] = key
+        if key is None:
+            binary = self._binaries.get(config.codex_path)
+            if binary is None:
+                binary = await asyncio.to_thread(self.binary, config.codex_path)
+            key = ProcessKey.resolve(config, binary, default_home=(self._env or os.environ).get("CODEX_HOME"))
+            if len(self._keys) >= MAX_RESOLVED_KEYS:
+                self._keys.clear()  # a daemon serving many settings re-resolves them, as it did each request
+            self._keys[config] = key
+        if key.warnings and warn is not None:
+            for warning in key.warnings:
+                warn(warning)
         return key
 
     async def _codex_version(self, path: str) -> str:

@@ -103,7 +103,7 @@ class ResponseRun:
 
     async def start(self) -> None:
         config = self.options.config
-        key = await self.engine.resolve(config)
+        key = await self.engine.resolve(config, self.options.warn)
         previous_id = self.request.previous_response_id
         inject: list[HistoryItem | str] = []
         results = self.parsed.pending_results()

@@ -95,7 +95,7 @@ class ChatService:
         return ModelList(data=[Model(id=m.id, created=0, owned_by="openai") for m in models if not m.hidden])
 
     async def _models(self, options: RequestOptions) -> list[CodexModel]:
-        key = await self.engine.resolve(options.config)
+        key = await self.engine.resolve(options.config, options.warn)
         return await self.engine.list_models(key, options.config.api_key)
 
     async def _prepare(self, body: bytes, options: RequestOptions) -> ChatRun:
@@ -107,7 +107,7 @@ class ChatService:
         if options.session_id is not None:
             no_session(parsed.tools)
         await parsed.with_images()
-        key = await self.engine.resolve(options.config)
+        key = await self.engine.resolve(options.config, options.warn)
         return ChatRun(self.engine, key, options, parsed)
 
 

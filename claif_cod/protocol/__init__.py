@@ -86,6 +86,7 @@ from .messages import (
     SessionSendRequest,
     SessionsListRequest,
     TurnInterruptRequest,
+    WarningNotification,
 )
 from .params import (
     ApprovalRequestedParams,
@@ -123,6 +124,7 @@ from .params import (
     SessionTurnResult,
     StreamDone,
     TurnInterruptParams,
+    WarningParams,
 )
 from .turn_events import (
     AgentMessageItem,
@@ -260,6 +262,8 @@ __all__ = [
     "Usage",
     "UsageEvent",
     "VersionMismatch",
+    "WarningNotification",
+    "WarningParams",
     "decode",
     "decode_as_client",
     "decode_result",

@@ -48,6 +48,7 @@ from .params import (
     SessionsListResult,
     SessionTurnResult,
     TurnInterruptParams,
+    WarningParams,
 )
 
 PROTOCOL_VERSION: Final = 1
@@ -200,6 +201,12 @@ class ApprovalRequestedNotification(_NotificationBase, tag="approval.requested",
     params: ApprovalRequestedParams
 
 
+class WarningNotification(_NotificationBase, tag="warning", kw_only=True):
+    """Something the caller should know about its request, sent before the request's reply."""
+
+    params: WarningParams
+
+
 class CancelNotification(_NotificationBase, tag="$/cancel", kw_only=True):
     """Cancel a request; if it started a turn, the turn is interrupted."""
 
@@ -251,6 +258,7 @@ Notification: TypeAlias = (
     | ResponsesEventNotification
     | SessionEventNotification
     | ApprovalRequestedNotification
+    | WarningNotification
     | CancelNotification
 )
 Message: TypeAlias = Request | Notification | Response[msgspec.Raw] | ErrorResponse
@@ -312,5 +320,6 @@ METHODS: Final[Mapping[str, MethodSpec]] = _index(
     MethodSpec(ResponsesEventNotification, ResponsesEventParams, None),
     MethodSpec(SessionEventNotification, SessionEventParams, None),
     MethodSpec(ApprovalRequestedNotification, ApprovalRequestedParams, None),
+    MethodSpec(WarningNotification, WarningParams, None),
     MethodSpec(CancelNotification, CancelParams, None),
 )

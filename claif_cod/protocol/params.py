@@ -281,6 +281,14 @@ class DaemonShutdownParams(Payload):
     pass
 
 
+class WarningParams(Payload):
+    request_id: RequestId
+    """The request the warning is about; it goes on (the warning never fails it)."""
+    message: str
+    """For the caller, as a client library's ``UserWarning`` (say, a setting the Codex binary no
+    longer accepts, replaced by the nearest one it does)."""
+
+
 class CancelParams(Payload):
     id: RequestId
     """The ``id`` of the request to cancel."""

@@ -23,6 +23,7 @@ from claif_cod._version import __version__
 from claif_cod.engine.approvals import ApprovalHandler, ApprovalRequest, FileChange
 from claif_cod.engine.inbox import Inbox
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
+from claif_cod.openai_compat.options import python_warning
 from claif_cod.protocol import (
     PROTOCOL_VERSION,
     ApprovalRequestedNotification,
@@ -43,6 +44,7 @@ from claif_cod.protocol import (
     RequestId,
     Response,
     ResponsesEventNotification,
+    WarningNotification,
     decode_as_client,
     decode_result,
     encode,
@@ -256,6 +258,8 @@ class DaemonConnection:
             pending = self._pending.get(message.params.request_id)
             if pending is not None and pending.chunks is not None:
                 pending.chunks.put_nowait(message.params.event)
+        elif isinstance(message, WarningNotification):
+            python_warning(message.params.message)
         elif isinstance(message, ApprovalRequestedNotification):
             pending = self._pending.get(message.params.request_id)
             task = asyncio.create_task(self._approve(message, pending.approvals if pending else None))

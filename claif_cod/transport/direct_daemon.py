@@ -34,7 +34,7 @@ import msgspec
 from claif_cod._log import get_logger
 from claif_cod.engine.approvals import ApprovalRequest, Decision
 from claif_cod.openai_compat.errors import APIFailure
-from claif_cod.openai_compat.options import RequestOptions
+from claif_cod.openai_compat.options import RequestOptions, python_warning
 from claif_cod.openai_compat.request import stream_and_ignored
 from claif_cod.openai_compat.responses_request import responses_ignored
 from claif_cod.protocol import (
@@ -47,11 +47,17 @@ from claif_cod.protocol import (
     ResponsesCreateParams,
     ResponsesCreateRequest,
     ResponsesEventNotification,
+    WarningNotification,
 )
 from claif_cod.transport.backend import SSE_DONE, SSE_HEADERS, ignored_headers, sse, sse_event
 from claif_cod.transport.blocking_connection import BlockingConnection, ConnectionForked, ConnectionLost
 from claif_cod.transport.daemon_backend import codex_options
-from claif_cod.transport.daemon_client import REOPEN_AFTER_S, DaemonUnavailable, approval_request, connection_lost
+from claif_cod.transport.daemon_client import (
+    REOPEN_AFTER_S,
+    DaemonUnavailable,
+    approval_request,
+    connection_lost,
+)
 from claif_cod.transport.early import CHAT_PATH, Early, OpenAIStream, StreamMaker
 from claif_cod.transport.stream_events import midstream_error
 from claif_cod.transport.stream_objects import STREAM_OBJECTS_DELAY_S
@@ -106,6 +112,8 @@ def _next(conn: BlockingConnection, request_id: int, approve: Approve | None) ->
                 raise error_to_failure(message.error)
         elif isinstance(message, ApprovalRequestedNotification):
             conn.answer_approval(message, _decision(approve, message))
+        elif isinstance(message, WarningNotification):
+            python_warning(message.params.message)
 
 
 def _request(

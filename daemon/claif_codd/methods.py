@@ -73,6 +73,8 @@ from claif_cod.protocol import (
     TurnStarted,
     UsageEvent,
     VersionMismatch,
+    WarningNotification,
+    WarningParams,
 )
 from claif_cod.protocol import ItemCompleted as ItemCompletedEvent
 from claif_cod.protocol import ItemStarted as ItemStartedEvent
@@ -109,7 +111,7 @@ class Methods:
         if isinstance(request, ConversationRequest):
             return msgspec.Raw(conversation_reply(self.daemon.conversations, request))
         if isinstance(request, ModelsListRequest):
-            return await self.models(request)
+            return await self.models(conn, request)
         if isinstance(request, SessionSendRequest):
             return await self.session_send(conn, request)
         if isinstance(request, SessionsListRequest):
@@ -166,6 +168,7 @@ class Methods:
             session_id=options.session_id,
             approvals=conn.approval_handler(request_id),
             control=control,
+            warn=_warner(conn, request_id),
         )
 
     async def chat(self, conn: Connection, request: ChatCompletionsCreateRequest) -> Any:
@@ -228,7 +231,7 @@ class Methods:
             compacted, _ = await compact(self.daemon.responses, bytes(request.params.body), options)
             return msgspec.Raw(compacted)
 
-    async def models(self, request: ModelsListRequest) -> ModelList:
+    async def models(self, conn: Connection, request: ModelsListRequest) -> ModelList:
         options = request.params.options
         working_dir = options.working_dir or str(Path.home())
         config = CodexConfig(
@@ -239,7 +242,9 @@ class Methods:
             sandbox_mode=options.sandbox_mode,
             approval_policy=options.approval_policy,
         )
-        listing = await self.daemon.service.models(RequestOptions(config=config, timeout=options.timeout_s))
+        listing = await self.daemon.service.models(
+            RequestOptions(config=config, timeout=options.timeout_s, warn=_warner(conn, request.id))
+        )
         return ModelList(data=[msgspec.Raw(_encoder.encode(m)) for m in listing.data])
 
     # --- sessions ----------------------------------------------------------------------------------
@@ -255,7 +260,7 @@ class Methods:
         options = self._request_options(conn, request.id, params.options, control)
         engine = self.daemon.engine
         try:
-            key = await engine.resolve(options.config)
+            key = await engine.resolve(options.config, options.warn)
             conversation = Conversation(params.system, (), params.text)
             handle, _ = await engine.named.thread(
                 params.session_id, key, options.config.api_key, conversation, model=options.default_model
@@ -410,6 +415,16 @@ def turn_control(conn: Connection, request_id: Any) -> Iterator[TurnControl]:
         yield control
     finally:
         conn.turn_controls.pop(request_id, None)
+
+
+def _warner(conn: Connection, request_id: Any) -> Callable[[str], None]:
+    """A request's warnings go to its client (before its reply) and into the log."""
+
+    def warn(message: str) -> None:
+        conn.log.info("request.warning", request=request_id, warning=message)
+        conn.send(WarningNotification(params=WarningParams(request_id=request_id, message=message)))
+
+    return warn
 
 
 def rss_bytes(pid: int) -> int | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import signal
 import threading
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,46 @@ def test_approvals_are_declined_without_a_handler(
         assert response.choices[0].message.content
         assert client.chat.completions.create(messages=[user("after")]).choices[0].message.content == "Echo: after"
     assert not (workdir / "declined.txt").exists()
+    assert loop_calls == {"chat": 1}
+
+
+def test_a_retired_approval_value_warns_the_client_through_the_daemon(
+    daemon: DaemonProcess, workdir: Path, loop_calls: Counter[str]
+) -> None:
+    """The daemon maps it as the engine does in-process, and its client gets the same UserWarning:
+    each request, whether it goes through the engine loop or the caller's own connection."""
+    with (
+        CodexClient(daemon="require", model="o4-mini", approval_policy="on-failure") as client,
+        warnings.catch_warnings(record=True) as warned,
+    ):
+        warnings.simplefilter("always")
+        client.chat.completions.create(messages=[user("through the engine loop")])
+        client.chat.completions.create(messages=[user("from the caller's thread")])
+        "".join(
+            c.choices[0].delta.content or ""
+            for c in client.chat.completions.create(messages=[user("streamed")], stream=True)
+            if c.choices
+        )
+        client.responses.create(input="a response")
+        client.models.list()
+    mapped = [w for w in warned if "approval_policy='on-failure'" in str(w.message)]
+    assert [w.category for w in mapped] == [UserWarning] * 5
+    assert "using 'on-request' instead" in str(mapped[0].message)
+    assert loop_calls == {"chat": 1}  # the first request; models.list goes through the loop too
+
+
+def test_warning_filters_that_make_it_an_error_leave_a_daemons_request_running(
+    daemon: DaemonProcess, workdir: Path, loop_calls: Counter[str]
+) -> None:
+    """The request runs in the daemon already when its warning comes: it goes on (the warning is logged)."""
+    with (
+        CodexClient(daemon="require", model="o4-mini", approval_policy="on-failure") as client,
+        warnings.catch_warnings(),
+    ):
+        warnings.filterwarnings("error", category=UserWarning)
+        for text in ("through the engine loop", "from the caller's thread"):
+            assert client.chat.completions.create(messages=[user(text)]).choices[0].message.content == f"Echo: {text}"
+        assert [m.id for m in client.models.list()] == ["o4-mini", "o4", "gpt-test-large"]
     assert loop_calls == {"chat": 1}
 
 

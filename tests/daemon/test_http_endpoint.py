@@ -124,6 +124,15 @@ def test_n_choices_and_ignored_params_header(http: HttpDaemon) -> None:
     assert all(c.message.content == "Echo: twice" for c in completion.choices)
 
 
+def test_a_retired_approval_value_is_mapped_and_said_in_the_log(http: HttpDaemon) -> None:
+    client = http.client(default_headers={"X-Claif-Cod-Approval-Policy": "on-failure"})
+    response = client.chat.completions.create(model="o4-mini", messages=[user("hi")])
+    assert response.choices[0].message.content == "Echo: hi"
+    [line] = [line for line in http.process.log.read_text().splitlines() if "http.request_warning" in line]
+    assert "approval_policy='on-failure' is not accepted" in line
+    assert response._request_id and response._request_id in line
+
+
 def test_models_list_and_retrieve(http: HttpDaemon) -> None:
     client = http.client()
     ids = [m.id for m in client.models.list()]

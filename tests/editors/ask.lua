@@ -1,6 +1,7 @@
 -- Drives the plugin inside a headless Neovim against a real claif-codd (started by test_nvim.py).
 --
---   CLAIF_TEST_SCENARIO  ask | approval | approval_confirm | approval_patch | interrupt | bad_params | no_daemon
+--   CLAIF_TEST_SCENARIO  ask | approval | approval_confirm | approval_patch | interrupt | retired_approval |
+--                        bad_params | no_daemon
 --   CLAIF_TEST_CONFIRM   the label vim.fn.confirm() picks (default "Decline")
 --   CLAIF_TEST_OUT       where to write the JSON report
 --
@@ -187,6 +188,13 @@ function scenarios.interrupt()
   end, 10)
   vim.cmd("ClaifInterrupt")
   wait_turn(started)
+  record_output()
+end
+
+function scenarios.retired_approval()
+  claif.setup({ approval_policy = "on-failure", session = "nvim-retired" })
+  open_example()
+  ask("ClaifAsk explain")
   record_output()
 end
 

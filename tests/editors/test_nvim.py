@@ -329,6 +329,21 @@ def test_interrupt_stops_the_turn(daemon: DaemonProcess, project: Path, tmp_path
 
 @pytest.mark.codex
 @pytest.mark.timeout(120)
+def test_a_daemons_warning_is_notified_and_the_turn_goes_on(
+    daemon: DaemonProcess, project: Path, tmp_path: Path
+) -> None:
+    report = run_scenario("retired_approval", workdir=project, socket=daemon.socket, tmp_path=tmp_path)
+
+    [notification] = report["notifications"]
+    assert notification["level"] == WARN
+    assert notification["message"].startswith("claif-cod: approval_policy='on-failure' is not accepted by codex")
+    assert notification["message"].endswith("using 'on-request' instead")
+    [turn] = report["turns"]
+    assert turn["status"] == "completed"
+
+
+@pytest.mark.codex
+@pytest.mark.timeout(120)
 def test_daemon_errors_are_notified(daemon: DaemonProcess, project: Path, tmp_path: Path) -> None:
     # setup({options = {timeout_s = "soon"}}): the daemon answers INVALID_PARAMS with the path.
     report = run_scenario("bad_params", workdir=project, socket=daemon.socket, tmp_path=tmp_path)

@@ -105,6 +105,8 @@ from claif_cod.protocol import (
     Usage,
     UsageEvent,
     VersionMismatch,
+    WarningNotification,
+    WarningParams,
     decode,
     decode_result,
     encode,
@@ -184,6 +186,7 @@ NOTIFICATIONS: list[Notification] = [
             available_decisions=["accept", "decline"],
         )
     ),
+    WarningNotification(params=WarningParams(request_id=4, message="approval_policy='on-failure' is not accepted")),
     CancelNotification(params=CancelParams(id="a")),
 ]
 RESULTS: dict[str, Any] = {

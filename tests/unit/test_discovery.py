@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 import claif_cod.engine.discovery as discovery
+from claif_cod.engine.config import CodexConfig, ProcessKey
 from claif_cod.engine.discovery import ENV_CODEX_PATH, CodexBinary, find_codex, native_binary, probe
+from claif_cod.engine.engine import Engine
 from claif_cod.engine.errors import CodexNotFound, CodexStartFailed, InvalidRequest
 
 NATIVE = b"\x00fake native codex\n"  # executable, and not a script: no "#!"
@@ -240,27 +242,39 @@ def test_accepted_values_pass_without_warning() -> None:
             assert codex.check_sandbox(value) == value
 
 
-def test_retired_on_failure_maps_to_on_request_with_one_warning() -> None:
+def test_retired_on_failure_maps_to_on_request_and_every_request_hears_so() -> None:
     codex = binary()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        assert codex.approval_policy("on-failure") == "on-request"
-        assert codex.approval_policy("on-failure") == "on-request"
-    assert len(caught) == 1
-    assert caught[0].category is UserWarning
-    text = str(caught[0].message)
-    assert "'on-failure'" in text
-    assert "'on-request'" in text
-    assert "0.163.0" in text
+    assert codex.approval_policy("on-failure") == "on-request"
+    config = CodexConfig(working_dir="/w", approval_policy="on-failure")
+    key = ProcessKey.resolve(config, codex, default_home=None)
+    assert key.approval == "on-request"
+    assert key.warnings == (
+        "approval_policy='on-failure' is not accepted by codex 0.163.0; using 'on-request' instead",
+    )
+    # the warning is not part of what selects the process
+    assert key == ProcessKey.resolve(
+        CodexConfig(working_dir="/w", approval_policy="on-request"), codex, default_home=None
+    )
+    assert ProcessKey.resolve(CodexConfig(working_dir="/w"), codex, default_home=None).warnings == ()
+
+
+async def test_the_engine_tells_each_request_what_it_changed(tmp_path: Path) -> None:
+    engine = Engine()
+    engine._binaries[None] = binary()
+    heard: list[str] = []
+    config = CodexConfig(working_dir=str(tmp_path), approval_policy="on-failure")
+    first = await engine.resolve(config, heard.append)
+    second = await engine.resolve(config, heard.append)  # the key remembered: still said
+    assert first is second
+    assert len(heard) == 2 and "'on-failure'" in heard[0]
+    await engine.resolve(CodexConfig(working_dir=str(tmp_path), approval_policy="never"), heard.append)
+    assert len(heard) == 2
 
 
 def test_mapping_takes_the_nearest_value_this_binary_accepts() -> None:
-    with pytest.warns(UserWarning, match="'on-failure'.*'untrusted'"):
-        assert binary({"untrusted", "never"}).approval_policy("on-failure") == "untrusted"
-    with pytest.warns(UserWarning, match="'on-request'.*'untrusted'"):
-        assert binary({"untrusted", "never"}).approval_policy("on-request") == "untrusted"
-    with pytest.warns(UserWarning, match="'untrusted'.*'never'"):
-        assert binary({"never"}).approval_policy("untrusted") == "never"
+    assert binary({"untrusted", "never"}).approval_policy("on-failure") == "untrusted"
+    assert binary({"untrusted", "never"}).approval_policy("on-request") == "untrusted"
+    assert binary({"never"}).approval_policy("untrusted") == "never"
 
 
 def test_unknown_approval_value_lists_the_accepted_ones() -> None:
@@ -333,8 +347,9 @@ def test_probe_adapts_to_a_binary_without_on_request(tmp_path: Path) -> None:
     assert codex.version == "9.8.7"
     assert codex.approval_values == {"untrusted", "never"}
     assert codex.sandbox_values == {"read-only", "workspace-write"}
-    with pytest.warns(UserWarning, match="'on-request'.*codex 9.8.7.*'untrusted'"):
-        assert codex.approval_policy("on-request") == "untrusted"
+    key = ProcessKey.resolve(CodexConfig(working_dir="/w", approval_policy="on-request"), codex, default_home=None)
+    assert key.approval == "untrusted"
+    assert key.warnings == ("approval_policy='on-request' is not accepted by codex 9.8.7; using 'untrusted' instead",)
     with pytest.raises(InvalidRequest, match="use one of read-only, workspace-write"):
         codex.check_sandbox("danger-full-access")
 

@@ -325,11 +325,12 @@ class HttpEndpoint:
         )
         read_timeout = _positive(request.headers.get(TIMEOUT_HEADER))
         if read_timeout is None:
-            return RequestOptions(config=config, strict=self.settings.strict)
+            return RequestOptions(config=config, strict=self.settings.strict, warn=_log_warning)
         early = min(ANSWER_EARLY_S, read_timeout * 0.1)
         return RequestOptions(
             config=config,
             strict=self.settings.strict,
+            warn=_log_warning,
             timeout=read_timeout - early,
             timeout_source=f"{TIMEOUT_HEADER}: {read_timeout:g} s, less {early:.2g} s to answer before the client does",
         )
@@ -337,6 +338,11 @@ class HttpEndpoint:
 
 _request_id: ContextVar[str | None] = ContextVar("claif_codd_http_request", default=None)
 """The id of the request whose handler runs (see :func:`_named`)."""
+
+
+def _log_warning(message: str) -> None:
+    """OpenAI's HTTP API has no place for a warning: the daemon's log gets it, with the request's id."""
+    log.warning("http.request_warning", request=_request_id.get(), warning=message)
 
 
 def _named(response: web.StreamResponse, request_id: str) -> web.StreamResponse:

@@ -215,6 +215,8 @@ local function on_notification(method, params)
     on_session_event(params)
   elseif method == "approval.requested" then
     on_approval(params)
+  elseif method == "warning" then -- the request goes on (say, a retired approval_policy, replaced)
+    notify(params.message, vim.log.levels.WARN)
   end
 end
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from claif_cod.protocol import (
     CodexOptions,
     ErrorResponse,
     InterruptedResult,
+    Message,
     Response,
     SessionEventNotification,
     StreamDone,
@@ -205,24 +207,34 @@ async def test_interrupted_session_turn_reports_the_usage_codex_counted(
     connect: Connect, workdir: Path, codex_model_server: ModelServer
 ) -> None:
     client = await connect()
-    send = client.session_send("counted", "[[tool:sleep 30]] go", workdir, **TOOL_OPTIONS)
+    # The command's answer is counted; the model's next answer never ends. (A running command will
+    # not do: Codex may count the answer that asked for it only once the command yields, at 10 s.)
+    send = client.session_send("counted", "[[tool:echo ran]] [[stall-mid]] go", workdir, **TOOL_OPTIONS)
     mark = client.send(send)
-    _, counted = await client.wait_for(
-        lambda m: (
+
+    def event(kind: type[object]) -> Callable[[Message], bool]:
+        return lambda m: (
             isinstance(m, SessionEventNotification)
             and m.params.request_id == send.id
-            and isinstance(m.params.event, UsageEvent)
-        ),
-        after=mark,
-    )
+            and isinstance(m.params.event, kind)
+        )
+
+    at, counted = await client.wait_for(event(UsageEvent), after=mark)
+    await client.wait_for(event(TextDelta), after=at)  # the second answer is streaming, and stalls
     assert await interrupt(client, send.id) is True
     result = turn_result(await client.reply(send.id, after=mark))
     assert result.status == "interrupted"
-    [asked] = codex_model_server.requests
-    assert result.usage is not None
-    assert result.usage.prompt_tokens == input_words(asked) > 0
     assert isinstance(counted, SessionEventNotification) and isinstance(counted.params.event, UsageEvent)
-    assert result.usage == counted.params.event.usage
+    assert counted.params.event.usage.prompt_tokens == input_words(codex_model_server.requests[0]) > 0
+    # Codex 0.163 also counts the answer it cut short. Either way the result is the last count the
+    # session reported, each count covering one model request more.
+    counts = [
+        m.params.event.usage
+        for m in client.messages[mark:]
+        if isinstance(m, SessionEventNotification) and isinstance(m.params.event, UsageEvent) and event(UsageEvent)(m)
+    ]
+    assert result.usage is not None and result.usage == counts[-1]
+    assert result.usage.prompt_tokens == sum(input_words(r) for r in codex_model_server.requests[: len(counts)])
 
 
 async def test_interrupt_of_a_request_that_runs_no_turn_is_false(connect: Connect) -> None:

@@ -216,12 +216,12 @@ class AppServer:
         :class:`CodexRequestTimedOut`, which is also an :class:`asyncio.TimeoutError`.
         A caller cancelled once the request was written gets its answer's future in ``cancelled``:
         Codex acts on the request anyway (the future fails if the child dies, and has no deadline).
-        At most :data:`~claif_cod.engine.overload.IN_FLIGHT` requests are in Codex at once (the
-        probe aside), and one that Codex refuses for want of room is sent again.
+        At most :data:`~claif_cod.engine.overload.IN_FLIGHT` requests are in Codex at once (an
+        interrupt and the probe aside), and one that Codex refuses for want of room is sent again.
         """
         limit = self.liveness.request_timeout if timeout is None else timeout
         waits = overload.backoff()
-        async with self._room:
+        async with self._room if method not in overload.UNQUEUED else contextlib.nullcontext():
             while True:
                 try:
                     return await self._request_once(method, params, limit, cancelled)

@@ -20,6 +20,9 @@ OVERLOADED = -32001
 IN_FLIGHT = 64
 """Requests one client keeps in one Codex at a time: half its queue, the rest left for our
 notifications and answers to its requests, which wait for room rather than being refused."""
+UNQUEUED = frozenset({"turn/interrupt"})
+"""Sent at once, however many requests are in flight: a caller told its turn stopped must not wait
+behind other callers' requests for that to happen."""
 BACKOFF_S = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 """Waits before each new attempt (each times 0.5-1.5, at random): ~1.9 s in all, then the refusal stands."""
 

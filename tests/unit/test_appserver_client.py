@@ -91,6 +91,8 @@ for line in sys.stdin:
             send({"id": rid, "result": refused[params["key"]]})
     elif method == "hold":
         held.append(rid)
+    elif method == "turn/interrupt":
+        send({"id": rid, "result": {"held": len(held)}})
     elif method == "received":
         send({"id": rid, "result": received[:-1]})
     elif method == "fail":
@@ -280,17 +282,33 @@ async def test_a_caller_cancelled_while_waiting_to_retry_sends_nothing_more(
     assert server._pending == {}
 
 
-async def test_a_burst_of_requests_keeps_within_codexs_queue(server: AppServer) -> None:
-    # Codex holds 128 messages; a burst beyond it was refused, and the refusals themselves dropped.
-    burst = [asyncio.create_task(call(server, "hold")) for _ in range(100)]
-    for wave, answered in ((64, 0), (36, 64)):
+async def release_in_waves(server: AppServer, burst: list[asyncio.Task[Any]], waves: tuple[int, ...]) -> list[Any]:
+    """Lets the fake answer its held requests once each wave of them is in flight."""
+    answered = 0
+    for wave in waves:
         deadline = time.monotonic() + 10
         while server.requests_in_flight < wave or sum(t.done() for t in burst) < answered:
             assert time.monotonic() < deadline, f"{server.requests_in_flight} in flight, waiting for {wave}"
             await asyncio.sleep(0)
         await server.notify("release")  # after the requests on the pipe: the fake has read them all
-    answers = await asyncio.gather(*burst)
-    assert sorted(set(answers)) == [36, 64] and answers.count(64) == 64
+        answered += wave
+    return await asyncio.gather(*burst)
+
+
+async def test_a_burst_of_requests_keeps_within_codexs_queue(server: AppServer) -> None:
+    # Codex holds 128 messages; a burst beyond it was refused, and the refusals themselves dropped.
+    burst = [asyncio.create_task(call(server, "hold")) for _ in range(100)]
+    assert await release_in_waves(server, burst, (64, 36)) == [64] * 64 + [36] * 36
+
+
+async def test_an_interrupt_does_not_wait_for_room(server: AppServer) -> None:
+    burst = [asyncio.create_task(call(server, "hold")) for _ in range(70)]
+    deadline = time.monotonic() + 10
+    while server.requests_in_flight < 64:  # and six wait for room
+        assert time.monotonic() < deadline, f"{server.requests_in_flight} in flight, waiting for 64"
+        await asyncio.sleep(0)
+    assert await call(server, "turn/interrupt", {"threadId": "t", "turnId": "u"}) == {"held": 64}
+    assert await release_in_waves(server, burst, (64, 6)) == [64] * 64 + [6] * 6
 
 
 async def test_request_timeout_forgets_the_request(server: AppServer) -> None:

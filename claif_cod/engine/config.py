@@ -39,7 +39,10 @@ class ProcessKey:
         own), so that a caller naming it and one that does not share a process."""
         requested = config.approval_policy
         approval = binary.approval_policy(requested)
-        mapped = f"approval_policy={requested!r} is not accepted by codex {binary.version}; using {approval!r} instead"
+        said: tuple[str, ...] = ()
+        if approval != requested:
+            version = binary.version
+            said = (f"approval_policy={requested!r} is not accepted by codex {version}; using {approval!r} instead",)
         return cls(
             codex_path=binary.path,
             codex_home=config.codex_home or default_home,
@@ -47,7 +50,7 @@ class ProcessKey:
             working_dir=config.working_dir,
             sandbox=binary.check_sandbox(config.sandbox_mode),
             approval=approval,
-            warnings=(mapped,) if approval != requested else (),
+            warnings=said,
         )
 
 

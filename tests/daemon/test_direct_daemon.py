@@ -134,11 +134,8 @@ def test_a_retired_approval_value_warns_the_client_through_the_daemon(
         warnings.simplefilter("always")
         client.chat.completions.create(messages=[user("through the engine loop")])
         client.chat.completions.create(messages=[user("from the caller's thread")])
-        "".join(
-            c.choices[0].delta.content or ""
-            for c in client.chat.completions.create(messages=[user("streamed")], stream=True)
-            if c.choices
-        )
+        stream = client.chat.completions.create(messages=[user("streamed")], stream=True)
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "Echo: streamed"
         client.responses.create(input="a response")
         client.models.list()
     mapped = [w for w in warned if "approval_policy='on-failure'" in str(w.message)]

@@ -231,7 +231,9 @@ async def test_interrupted_session_turn_reports_the_usage_codex_counted(
     counts = [
         m.params.event.usage
         for m in client.messages[mark:]
-        if isinstance(m, SessionEventNotification) and isinstance(m.params.event, UsageEvent) and event(UsageEvent)(m)
+        if isinstance(m, SessionEventNotification)
+        and m.params.request_id == send.id
+        and isinstance(m.params.event, UsageEvent)
     ]
     assert result.usage is not None and result.usage == counts[-1]
     assert result.usage.prompt_tokens == sum(input_words(r) for r in codex_model_server.requests[: len(counts)])

@@ -52,12 +52,7 @@ from claif_cod.protocol import (
 from claif_cod.transport.backend import SSE_DONE, SSE_HEADERS, ignored_headers, sse, sse_event
 from claif_cod.transport.blocking_connection import BlockingConnection, ConnectionForked, ConnectionLost
 from claif_cod.transport.daemon_backend import codex_options
-from claif_cod.transport.daemon_client import (
-    REOPEN_AFTER_S,
-    DaemonUnavailable,
-    approval_request,
-    connection_lost,
-)
+from claif_cod.transport.daemon_client import REOPEN_AFTER_S, DaemonUnavailable, approval_request, connection_lost
 from claif_cod.transport.early import CHAT_PATH, Early, OpenAIStream, StreamMaker
 from claif_cod.transport.stream_events import midstream_error
 from claif_cod.transport.stream_objects import STREAM_OBJECTS_DELAY_S

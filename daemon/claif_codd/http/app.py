@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import math
 import os
 import sys
@@ -323,14 +324,13 @@ class HttpEndpoint:
             sandbox_mode=request.headers.get(SANDBOX_HEADER),
             approval_policy=request.headers.get(APPROVAL_HEADER),
         )
+        options = RequestOptions(config=config, strict=self.settings.strict, warn=_log_warning)
         read_timeout = _positive(request.headers.get(TIMEOUT_HEADER))
         if read_timeout is None:
-            return RequestOptions(config=config, strict=self.settings.strict, warn=_log_warning)
+            return options
         early = min(ANSWER_EARLY_S, read_timeout * 0.1)
-        return RequestOptions(
-            config=config,
-            strict=self.settings.strict,
-            warn=_log_warning,
+        return dataclasses.replace(
+            options,
             timeout=read_timeout - early,
             timeout_source=f"{TIMEOUT_HEADER}: {read_timeout:g} s, less {early:.2g} s to answer before the client does",
         )

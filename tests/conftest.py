@@ -28,6 +28,38 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"codex: {chosen} (${ENV_TEST_CODEX})" if chosen else "codex: the bundled openai-codex-cli-bin binary"
 
 
+WORKER_MEMORY = 1 << 30
+"""What one pytest-xdist worker may take at its peak: its Codex processes, model servers and
+daemons (two workers here peaked at ~1.4 GiB together)."""
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: a worker per CPU this process may run on, but no more than the memory available
+    holds, so that a machine with many CPUs and little memory runs the suite slower, not out of memory."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    available = _available_memory()
+    return cpus if available is None else max(1, min(cpus, available // WORKER_MEMORY))
+
+
+def _available_memory() -> int | None:
+    """Bytes the system says it can give without swapping (Linux: ``MemAvailable``, within the
+    cgroup's own limit when it has one); None where that is not known."""
+    try:
+        meminfo = Path("/proc/meminfo").read_text()
+    except OSError:
+        return None
+    fields = dict(line.split(":", 1) for line in meminfo.splitlines() if ":" in line)
+    if "MemAvailable" not in fields:
+        return None
+    available = int(fields["MemAvailable"].split()[0]) * 1024
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+    except (OSError, ValueError):
+        return available
+    return available if limit == "max" else min(available, int(limit) - used)
+
+
 def _bundled_codex() -> str:
     import codex_cli_bin  # a test dependency: the suite drives this binary unless told otherwise
 

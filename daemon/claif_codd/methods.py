@@ -153,14 +153,7 @@ class Methods:
         if options.working_dir is None or not os.path.isabs(options.working_dir):
             raise translate(InvalidRequest("options.working_dir must be an absolute path", param="working_dir"))
         return RequestOptions(
-            config=CodexConfig(
-                working_dir=options.working_dir,
-                codex_path=options.codex_path,
-                codex_home=options.codex_home,
-                api_key=options.api_key,
-                sandbox_mode=options.sandbox_mode,
-                approval_policy=options.approval_policy,
-            ),
+            config=_codex_config(options, options.working_dir),
             default_model=options.model,
             strict=options.strict,
             timeout=options.timeout_s,
@@ -233,15 +226,7 @@ class Methods:
 
     async def models(self, conn: Connection, request: ModelsListRequest) -> ModelList:
         options = request.params.options
-        working_dir = options.working_dir or str(Path.home())
-        config = CodexConfig(
-            working_dir=working_dir,
-            codex_path=options.codex_path,
-            codex_home=options.codex_home,
-            api_key=options.api_key,
-            sandbox_mode=options.sandbox_mode,
-            approval_policy=options.approval_policy,
-        )
+        config = _codex_config(options, options.working_dir or str(Path.home()))  # any directory lists them
         listing = await self.daemon.service.models(
             RequestOptions(config=config, timeout=options.timeout_s, warn=_warner(conn, request.id))
         )
@@ -425,6 +410,18 @@ def _warner(conn: Connection, request_id: Any) -> Callable[[str], None]:
         conn.send(WarningNotification(params=WarningParams(request_id=request_id, message=message)))
 
     return warn
+
+
+def _codex_config(options: CodexOptions, working_dir: str) -> CodexConfig:
+    """The Codex settings of a request's options (``working_dir`` checked, or chosen, by the caller)."""
+    return CodexConfig(
+        working_dir=working_dir,
+        codex_path=options.codex_path,
+        codex_home=options.codex_home,
+        api_key=options.api_key,
+        sandbox_mode=options.sandbox_mode,
+        approval_policy=options.approval_policy,
+    )
 
 
 def rss_bytes(pid: int) -> int | None:

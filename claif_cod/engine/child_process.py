@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
+import resource
 import signal
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -107,7 +109,8 @@ class ChildProcess:
                 start_new_session=True,
             )
         except OSError as exc:
-            raise CodexStartFailed(f"could not start {codex_path} app-server in {cwd}: {exc}") from exc
+            reason = f"{exc}{_descriptors_note()}"
+            raise CodexStartFailed(f"could not start {codex_path} app-server in {cwd}: {reason}") from exc
         return cls(asyncio.subprocess.Process(transport, pipes, loop), pipes)
 
     @property
@@ -239,3 +242,16 @@ def child_environment(base: Mapping[str, str], *, codex_home: str | None, api_ke
 _NOT_FOR_CHILDREN = frozenset(
     {"NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID", "INVOCATION_ID"}
 )
+
+
+def _descriptors_note() -> str:
+    """What a failed start owes to the process's file descriptor limit, when it is at it: uvloop
+    reports running out of them while making the child's pipes as ``[Errno -1] Unknown error -1``."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        open_now = len(os.listdir("/proc/self/fd")) - 1  # less the one listing them
+    except OSError as exc:
+        if exc.errno in (errno.EMFILE, errno.ENFILE):
+            return f" (out of file descriptors: the limit is {soft})"
+        return ""  # no /proc: not Linux, nothing to say
+    return f" (out of file descriptors: {open_now} open, the limit is {soft})" if soft - open_now < 16 else ""

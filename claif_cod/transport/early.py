@@ -93,6 +93,13 @@ def read_timeout(timeout: object) -> float | None:
     return float(timeout) if isinstance(timeout, (int, float)) else None
 
 
+NO_ENGINE_LOOP = (RuntimeError, OSError)
+"""What asking for the engine loop raises when there is none to have: the client is closed
+(``RuntimeError``), or the loop or its thread could not be made (no file descriptors or threads
+left).  The dispatch is then left to openai's own request, which reports it as openai does: its
+own error for a closed client, ``APIConnectionError`` for the rest."""
+
+
 def claim(request: httpx2.Request, body: bytes, timeout: float | None) -> Early | None:
     """The started dispatch this request is, once; None for anything else.  Called by the transport
     in the caller's context (the one ``create()`` set the dispatch in)."""
@@ -112,7 +119,7 @@ def started(core: Starter, path: str, body: bytes, timeout: float | None) -> Ite
     try:
         loop = core.loop
         task = loop.run(core.begin(path, body, timeout))
-    except RuntimeError:  # a closed client: openai's own request reports it, as for its own closed client
+    except NO_ENGINE_LOOP:
         yield None
         return
     early = Early(path, body, timeout, task)
@@ -130,7 +137,7 @@ async def started_async(core: Starter, path: str, body: bytes, timeout: float | 
     try:
         loop = core.loop
         task = await loop.run_async(core.begin(path, body, timeout, asyncio.get_running_loop()))
-    except RuntimeError:  # a closed client: openai's own request reports it, as for its own closed client
+    except NO_ENGINE_LOOP:
         yield None
         return
     early = Early(path, body, timeout, task)
@@ -159,7 +166,7 @@ def answered(
     the dispatch is undone."""
     try:
         loop = core.loop
-    except RuntimeError:
+    except NO_ENGINE_LOOP:
         yield None
         return
     early = Early(path, body, timeout, verify=verify)
@@ -192,7 +199,7 @@ async def answered_async(
 ) -> AsyncIterator[bytes | OpenAIStream | None]:
     try:
         loop = core.loop
-    except RuntimeError:
+    except NO_ENGINE_LOOP:
         yield None
         return
     early = Early(path, body, timeout)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import httpx2
+import openai
 
 from claif_cod._forked import call_after_fork
 from claif_cod._log import get_logger
@@ -41,6 +42,19 @@ from claif_cod.transport.stream_events import AsyncEvents, SyncEvents, failure_r
 from claif_cod.transport.stream_objects import StreamObjects
 
 log = get_logger("claif_cod.transport")
+
+
+class NoEngineLoop(OSError):
+    """The engine's event loop or its thread could not be made: the process is out of file
+    descriptors or threads.  Raised to openai as ``APIConnectionError`` (see :func:`_engine_loop`),
+    as openai's own client fails when it cannot open a socket."""
+
+
+def _engine_loop(core: TransportCore, request: httpx2.Request) -> LoopThread:
+    try:
+        return core.loop
+    except NoEngineLoop as exc:
+        raise openai.APIConnectionError(message=str(exc), request=request) from exc
 
 
 class _CallerConnections(NamedTuple):
@@ -107,7 +121,10 @@ class TransportCore:
             if self.closed:
                 raise RuntimeError("this client has been closed")
             if self._loop is None:
-                self._loop = LoopThread(cleanup=self._close_backend)
+                try:
+                    self._loop = LoopThread(cleanup=self._close_backend)
+                except (OSError, RuntimeError) as exc:  # RuntimeError: "can't start new thread"
+                    raise NoEngineLoop(f"claif_cod could not start its engine loop: {exc}") from exc
             return self._loop
 
     async def respond(
@@ -401,7 +418,7 @@ class CodexTransport(httpx2.BaseTransport):
         self.core = core
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        loop = self.core.loop
+        loop = _engine_loop(self.core, request)
         body = request.read()
         early = claim(request, body, read_timeout_of(request))
         return loop.run(self.core.respond(request, body, lambda events: SyncEvents(request).start(events), early))
@@ -415,7 +432,7 @@ class AsyncCodexTransport(httpx2.AsyncBaseTransport):
         self.core = core
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        loop = self.core.loop
+        loop = _engine_loop(self.core, request)
         body = await request.aread()
         caller = asyncio.get_running_loop()
         early = claim(request, body, read_timeout_of(request))

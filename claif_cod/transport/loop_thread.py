@@ -76,7 +76,14 @@ class LoopThread:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         with _running_lock:
             _running.add(self)
-        self._thread.start()
+        try:
+            self._thread.start()
+        except BaseException:  # no thread left to have: nothing of this loop may stay behind
+            with _running_lock:
+                _running.discard(self)
+            self._executor.shutdown(wait=False)
+            self.loop.close()
+            raise
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)

@@ -12,6 +12,7 @@ import ctypes
 import dataclasses
 import logging
 import os
+import resource
 import signal
 import sys
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 import openai
 import pytest
 from chat_messages import user
+from waiting import wait_until
 
 import claif_cod.engine.liveness as liveness_module
 import claif_cod.engine.pool as pool
@@ -160,6 +162,25 @@ def test_child_killed_mid_turn_is_a_connection_error_within_a_second(any_codex_c
     assert after.choices[0].message.content == "Echo: after the kill"
     [new_pid] = pids(client)
     assert new_pid != pid
+
+
+def test_a_child_that_cannot_start_for_want_of_file_descriptors_says_so(fake_client: CodexClient) -> None:
+    """uvloop reports the pipes it could not make as ``[Errno -1] Unknown error -1``: the error names
+    what the process lacks, and with descriptors free again the same client starts Codex anew."""
+    assert ask(fake_client, "warm up") == "Echo: warm up"
+    [pid] = pids(fake_client)
+    os.killpg(pid, signal.SIGKILL)
+    wait_until(lambda: not pids(fake_client), "the engine to let the killed child go")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    open_now = len(os.listdir("/proc/self/fd")) - 1  # less the one listing them
+    resource.setrlimit(resource.RLIMIT_NOFILE, (open_now, hard))
+    try:
+        with pytest.raises(openai.APIConnectionError, match="could not start") as failed:
+            ask(fake_client, "no pipes")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert "out of file descriptors" in str(failed.value) and f"the limit is {open_now})" in str(failed.value)
+    assert ask(fake_client, "descriptors again") == "Echo: descriptors again"
 
 
 def test_child_crashing_mid_turn_reports_its_exit_and_last_words(fake_client: CodexClient) -> None:

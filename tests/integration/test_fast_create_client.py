@@ -4,6 +4,8 @@ the reply without sending openai's HTTP request; everything else still goes thro
 
 from __future__ import annotations
 
+import errno
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ from claif_cod.engine.appserver import AppServer
 from claif_cod.event_stream import AsyncEventStream, EventStream
 from claif_cod.openai_compat.text import ChoiceText
 from claif_cod.testing import ModelServer
-from claif_cod.transport import stream_objects
+from claif_cod.transport import loop_thread, stream_objects
 
 pytestmark = pytest.mark.codex
 
@@ -153,6 +155,53 @@ def test_errors_and_retries_are_openais(
         with pytest.raises(openai.RateLimitError):
             client.chat.completions.create(messages=[user("[[status:429]]")], stream=True)
         assert len(codex_model_server.requests) == 6 and len(sent) == 7
+
+
+@pytest.fixture
+def no_engine_loop(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """The engine loop cannot be made (the process is out of file descriptors) until the callable
+    it returns is called."""
+    made = loop_thread._new_loop
+
+    def out_of_fds() -> Any:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(loop_thread, "_new_loop", out_of_fds)
+    return lambda: monkeypatch.setattr(loop_thread, "_new_loop", made)
+
+
+def test_an_engine_loop_that_cannot_be_made_is_openais_connection_error(
+    no_transform: None, no_engine_loop: Callable[[], None], codex_home: Path, workdir: Path
+) -> None:
+    """As openai's own client fails when it cannot open a socket: ``APIConnectionError``, never a
+    bare ``OSError``, on every path; the client works once the process has descriptors again."""
+    with CodexClient(daemon="off", model="o4-mini") as client:
+        calls: list[Callable[[], object]] = [
+            lambda: client.chat.completions.create(messages=[user("a")]),
+            lambda: client.chat.completions.create(messages=[user("a")], stream=True),
+            lambda: client.chat.completions.with_raw_response.create(messages=[user("a")]),
+            lambda: client.responses.create(input="a"),
+            lambda: client.models.list(),
+        ]
+        for call in calls:
+            with pytest.raises(openai.APIConnectionError) as failed:
+                call()
+            assert isinstance(failed.value.__cause__, OSError)
+        no_engine_loop()
+        assert client.chat.completions.create(messages=[user("a")]).choices[0].message.content == "Echo: a"
+
+
+async def test_an_async_clients_engine_loop_that_cannot_be_made_is_openais_connection_error(
+    no_transform: None, no_engine_loop: Callable[[], None], codex_home: Path, workdir: Path
+) -> None:
+    async with AsyncCodexClient(daemon="off", model="o4-mini") as client:
+        with pytest.raises(openai.APIConnectionError):
+            await client.chat.completions.create(messages=[user("a")])
+        with pytest.raises(openai.APIConnectionError):
+            await client.chat.completions.with_raw_response.create(messages=[user("a")])
+        no_engine_loop()
+        completion = await client.chat.completions.create(messages=[user("a")])
+        assert completion.choices[0].message.content == "Echo: a"
 
 
 async def test_the_async_client_takes_the_fast_path_too(no_transform: None, codex_home: Path, workdir: Path) -> None:

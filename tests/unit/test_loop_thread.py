@@ -17,6 +17,7 @@ import pytest
 from logged_locks import LockLog
 
 from claif_cod.chained_stream import ChainedStream
+from claif_cod.transport import loop_thread
 from claif_cod.transport.loop_thread import LoopThread, Outcome, Pump
 
 
@@ -168,6 +169,28 @@ def test_a_closed_loop_refuses_and_closes_the_coroutine(engine_loop: LoopThread)
             engine_loop.run(_answer(1))
         gc.collect()
     assert _never_awaited(caught) == []
+
+
+def test_a_loop_whose_thread_cannot_start_leaves_nothing_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No thread left to have (``can't start new thread``): the error is raised, and neither the loop nor
+    its place among the loops ended at exit stays (ending one that never ran would fail at exit)."""
+    made: list[asyncio.AbstractEventLoop] = []
+    new_loop = loop_thread._new_loop
+
+    def recorded() -> asyncio.AbstractEventLoop:
+        made.append(new_loop())
+        return made[-1]
+
+    def refuse(_thread: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(loop_thread, "_new_loop", recorded)
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        LoopThread(name="test-no-thread")
+    [loop] = made
+    assert loop.is_closed()
+    assert all(thread.loop is not loop for thread in loop_thread._running)
 
 
 def test_the_loop_cannot_wait_for_itself(engine_loop: LoopThread) -> None:

@@ -31,7 +31,7 @@ from claif_cod._log import get_logger
 from claif_cod.engine.appserver import AppServer, ServerRequestHandler
 from claif_cod.engine.child_process import child_environment
 from claif_cod.engine.config import ProcessKey
-from claif_cod.engine.errors import CodexStartFailed
+from claif_cod.engine.errors import CodexStartFailed, InvalidRequest
 from claif_cod.engine.liveness import Liveness
 
 log = get_logger("claif_cod.pool")
@@ -181,6 +181,9 @@ class ProcessPool:
         try:
             server = await self._start(key, api_key)
         except CodexStartFailed as exc:
+            if not await asyncio.to_thread(os.path.isdir, key.working_dir):  # the caller's to mend, not a crash
+                message = f"working_dir {key.working_dir} does not exist or is not a directory"
+                raise InvalidRequest(message, param="working_dir") from exc
             self._start_failed(key, slot, exc)
             raise
         slot.start_failures.clear()

@@ -75,3 +75,17 @@ def test_child_killed_mid_turn_fails_its_caller_only(daemon: DaemonProcess, work
         pids = codex_pids(daemon)
         assert pids[str(workdir)] != victim_pid
         assert pids[str(elsewhere)] == bystander_pid
+
+
+def test_a_working_directory_that_is_not_there_is_a_bad_request_through_the_daemon(
+    daemon: DaemonProcess, workdir: Path, tmp_path: Path
+) -> None:
+    """The daemon's engine says the same as the in-process one: the caller's setting to mend, a 400."""
+    missing = tmp_path / "not-yet"
+    with CodexClient(daemon="require", working_dir=missing) as client:
+        with pytest.raises(openai.BadRequestError, match="does not exist or is not a directory") as refused:
+            ask(client, "hi")
+        assert client.backend is not None and client.backend.local is None  # the daemon said it
+        assert isinstance(refused.value.body, dict) and refused.value.body["param"] == "working_dir"
+        missing.mkdir()
+        assert ask(client, "now it is") == "Echo: now it is"

@@ -361,6 +361,26 @@ def test_crash_loop_breaker_fails_fast_then_recovers(
     assert spawned() == pool.CRASH_LOOP_THRESHOLD + 3
 
 
+def test_a_working_directory_that_is_not_there_is_the_callers_error_not_a_crash(
+    fake_codex: Path, tmp_path: Path, quick: Liveness
+) -> None:
+    """Codex cannot start in it: a 400 naming ``working_dir`` (openai does not retry it), however often
+    asked (the crash-loop breaker is for Codex's failures), and a start as soon as the directory exists."""
+    missing = tmp_path / "not-yet"
+    with CodexClient(daemon="off", codex_path=str(fake_codex), working_dir=missing, max_retries=2) as client:
+        for _ in range(pool.CRASH_LOOP_THRESHOLD + 1):
+            with pytest.raises(openai.BadRequestError) as refused:
+                ask(client, "hi")
+            assert refused.value.body == {
+                "message": f"working_dir {missing} does not exist or is not a directory",
+                "type": "invalid_request_error",
+                "param": "working_dir",
+                "code": None,
+            }
+        missing.mkdir()
+        assert ask(client, "now it is") == "Echo: now it is"
+
+
 # --- 5. the kill ladder ---------------------------------------------------------------------------
 
 

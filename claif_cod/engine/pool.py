@@ -181,9 +181,10 @@ class ProcessPool:
         try:
             server = await self._start(key, api_key)
         except CodexStartFailed as exc:
-            if not await asyncio.to_thread(os.path.isdir, key.working_dir):  # the caller's to mend, not a crash
-                message = f"working_dir {key.working_dir} does not exist or is not a directory"
-                raise InvalidRequest(message, param="working_dir") from exc
+            missing = await asyncio.to_thread(_missing_directory, key)
+            if missing is not None:  # the caller's setting to mend, not a crash to back off from
+                setting, path = missing
+                raise InvalidRequest(f"{setting} {path} does not exist or is not a directory", param=setting) from exc
             self._start_failed(key, slot, exc)
             raise
         slot.start_failures.clear()
@@ -299,3 +300,13 @@ class ProcessPool:
         servers = [s.server for s in self._slots.values() if s.server is not None]
         self._slots.clear()
         await asyncio.gather(*(server.close() for server in servers), *self._retiring, return_exceptions=True)
+
+
+def _missing_directory(key: ProcessKey) -> tuple[str, str] | None:
+    """The setting of ``key`` that names a directory which is not there, and that directory: Codex
+    cannot start in a missing working directory, nor with a ``CODEX_HOME`` that is missing."""
+    if not os.path.isdir(key.working_dir):
+        return "working_dir", key.working_dir
+    if key.codex_home is not None and not os.path.isdir(key.codex_home):
+        return "codex_home", key.codex_home
+    return None

@@ -381,6 +381,25 @@ def test_a_working_directory_that_is_not_there_is_the_callers_error_not_a_crash(
         assert ask(client, "now it is") == "Echo: now it is"
 
 
+@pytest.mark.codex
+def test_a_codex_home_that_is_not_there_is_the_callers_error_too(codex_home: Path, workdir: Path) -> None:
+    """Codex refuses to start with a ``CODEX_HOME`` that is missing: a 400 naming ``codex_home``."""
+    moved = codex_home.with_name("moved-away")
+    with CodexClient(daemon="off", codex_home=str(codex_home)) as client:
+        codex_home.rename(moved)
+        for _ in range(pool.CRASH_LOOP_THRESHOLD + 1):
+            with pytest.raises(openai.BadRequestError) as refused:
+                ask(client, "hi")
+            assert refused.value.body == {
+                "message": f"codex_home {codex_home} does not exist or is not a directory",
+                "type": "invalid_request_error",
+                "param": "codex_home",
+                "code": None,
+            }
+        moved.rename(codex_home)
+        assert ask(client, "back home") == "Echo: back home"
+
+
 # --- 5. the kill ladder ---------------------------------------------------------------------------
 
 

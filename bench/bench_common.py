@@ -140,20 +140,19 @@ def model_server_process() -> Iterator[tuple[str, int]]:
     answer (a remote model has no such tie).  The deep listen backlog keeps hundreds of
     concurrent turns from waiting on SYN retransmits in the kernel.
     """
-    proc = subprocess.Popen(
+    with subprocess.Popen(  # leaving it closes the pipes too
         [sys.executable, "-c", _MODEL_SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip()
-        if not url:
-            raise RuntimeError("the model server did not start")
-        yield url, proc.pid
-    finally:
-        if proc.stdin is not None:
-            proc.stdin.close()
+    ) as proc:
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            assert proc.stdout is not None
+            url = proc.stdout.readline().strip()
+            if not url:
+                raise RuntimeError("the model server did not start")
+            yield url, proc.pid
+        finally:
+            if proc.stdin is not None:
+                proc.stdin.close()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()

@@ -138,7 +138,8 @@ class DaemonConnection:
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), CONNECT_TIMEOUT_S)
         except (OSError, asyncio.TimeoutError) as exc:
-            raise DaemonUnavailable(f"no claif-codd answers at {path}: {exc}") from None
+            reason = f"no answer within {CONNECT_TIMEOUT_S:g} s" if isinstance(exc, asyncio.TimeoutError) else exc
+            raise DaemonUnavailable(f"no claif-codd answers at {path}: {reason}") from None
         try:
             check_peer(writer.get_extra_info("socket"), path)
         except UnsafeSocketDirectory as exc:
@@ -152,7 +153,13 @@ class DaemonConnection:
                 conn.call(hello_request(conn.next_id(), client_name)),
                 CONNECT_TIMEOUT_S * 2,
             )
-        except (APIFailure, asyncio.TimeoutError, DaemonUnavailable) as exc:
+        except asyncio.TimeoutError:
+            await conn.close()
+            waited = CONNECT_TIMEOUT_S * 2
+            raise DaemonUnavailable(
+                f"claif-codd at {path} did not answer the handshake within {waited:g} s (stopped or hung?)"
+            ) from None
+        except (APIFailure, DaemonUnavailable) as exc:
             await conn.close()
             raise DaemonUnavailable(f"claif-codd at {path} refused the handshake: {exc}") from None
         conn.hello = decode_result(raw, HelloResult)

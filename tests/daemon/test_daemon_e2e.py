@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
 import stat
 import struct
@@ -82,6 +83,28 @@ def test_require_without_a_daemon_is_a_connection_error(
     monkeypatch.setenv("CLAIF_COD_SOCKET", str(tmp_path / "none" / "codd.sock"))
     with CodexClient(daemon="require") as client, pytest.raises(openai.APIConnectionError, match="claif-codd"):
         client.chat.completions.create(model="o4-mini", messages=[user("hi")])
+
+
+@pytest.mark.parametrize("mode", ["auto", "require"])
+def test_a_daemon_that_does_not_answer_leaves_auto_in_process_and_require_an_error_saying_so(
+    mode: str, daemon: DaemonProcess, workdir: Path
+) -> None:
+    """A daemon stopped (SIGSTOP) or hung takes connections but answers nothing: once the handshake's
+    deadline passes, an ``auto`` client answers in-process, and a ``require`` one raises openai's
+    ``APIConnectionError`` saying the daemon did not answer (not that it refused)."""
+    assert daemon.proc is not None
+    os.kill(daemon.proc.pid, signal.SIGSTOP)
+    try:
+        with CodexClient(daemon=mode, model="o4-mini") as client:
+            if mode == "auto":
+                assert client.chat.completions.create(messages=[user("hi")]).choices[0].message.content == "Echo: hi"
+                assert client.backend is not None and client.backend.local is not None
+            else:
+                with pytest.raises(openai.APIConnectionError) as failed:
+                    client.chat.completions.create(messages=[user("hi")])
+                assert f"claif-codd at {daemon.socket} did not answer the handshake within 4 s" in str(failed.value)
+    finally:
+        os.kill(daemon.proc.pid, signal.SIGCONT)
 
 
 def test_two_processes_share_a_named_session(

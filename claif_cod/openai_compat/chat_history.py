@@ -107,6 +107,8 @@ def _read(
                 turns.append(Message("assistant", content))
                 continue
         where = f"messages[{index}]"
+        if content is None and role in _CONTENT_REQUIRED:  # as OpenAI refuses it: only an assistant's may be null
+            raise InvalidRequest("Invalid value for 'content': expected a string, got null.", param=f"{where}.content")
         text, parts = _content(message, where, allow_images=role == "user")
         if refs is not None:
             refs.extend(parts)
@@ -143,6 +145,9 @@ def _conversation(read: _Read, prior: Prior | None = None) -> Conversation:
         prompt_images=last.images,
         prior=prior,
     )
+
+
+_CONTENT_REQUIRED = frozenset({"system", "developer", "user", "tool"})
 
 
 def _content(message: ChatMessage, where: str, *, allow_images: bool) -> tuple[str, list[ImageRef]]:

@@ -220,6 +220,26 @@ def test_null_content_is_empty_text() -> None:
 
 
 @pytest.mark.parametrize(
+    "message",
+    [
+        msg("system", None),
+        msg("developer", None),
+        msg("user", None),
+        {"role": "user"},
+        msg("tool", None, tool_call_id="c"),
+    ],
+)
+def test_null_or_missing_content_is_refused_but_an_assistants(message: dict[str, Any]) -> None:
+    """As OpenAI answers it (a tool that returned None is the common cause): not an empty message."""
+    call = {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    error = rejected(messages=[msg("user", "q"), msg("assistant", None, tool_calls=[call]), message, msg("user", "u")])
+    assert (error.message, error.param) == (
+        "Invalid value for 'content': expected a string, got null.",
+        "messages[2].content",
+    )
+
+
+@pytest.mark.parametrize(
     ("message", "reported"),
     [
         (msg("user", "q", name="alice"), "messages.name"),

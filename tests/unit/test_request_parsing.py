@@ -231,12 +231,75 @@ def test_null_content_is_empty_text() -> None:
 )
 def test_null_or_missing_content_is_refused_but_an_assistants(message: dict[str, Any]) -> None:
     """As OpenAI answers it (a tool that returned None is the common cause): not an empty message."""
-    call = {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}
-    error = rejected(messages=[msg("user", "q"), msg("assistant", None, tool_calls=[call]), message, msg("user", "u")])
+    before = [msg("user", "q"), msg("assistant", "a")]
+    if message["role"] == "tool":
+        before[1] = msg("assistant", None, tool_calls=[call("c")])
+    error = rejected(messages=[*before, message, msg("user", "u")])
     assert (error.message, error.param) == (
         "Invalid value for 'content': expected a string, got null.",
         "messages[2].content",
     )
+
+
+def call(call_id: str) -> dict[str, Any]:
+    return {"id": call_id, "type": "function", "function": {"name": "f", "arguments": "{}"}}
+
+
+@pytest.mark.parametrize(
+    ("messages", "param", "says"),
+    [
+        ([msg("user", "q"), msg("tool", "r", tool_call_id="x")], "messages[1].role", "no call 'x' awaits"),
+        (
+            [msg("user", "q"), msg("assistant", None, tool_calls=[call("c1")]), msg("tool", "r", tool_call_id="zz")],
+            "messages[2].role",
+            "no call 'zz' awaits",
+        ),
+        (
+            [
+                msg("user", "q"),
+                msg("assistant", None, tool_calls=[call("c1")]),
+                msg("tool", "r", tool_call_id="c1"),
+                msg("tool", "again", tool_call_id="c1"),
+            ],
+            "messages[3].role",
+            "no call 'c1' awaits",
+        ),
+        (
+            [
+                msg("user", "q"),
+                msg("assistant", None, tool_calls=[call("c1"), call("c2")]),
+                msg("tool", "r", tool_call_id="c2"),
+                msg("user", "and?"),
+            ],
+            "messages[3].role",
+            "The following tool_call_ids did not have response messages: c1",
+        ),
+        (
+            [msg("user", "q"), msg("assistant", None, tool_calls=[call("c1")]), msg("system", "s"), msg("user", "u")],
+            "messages[2].role",
+            "did not have response messages: c1",
+        ),
+    ],
+)
+def test_tool_messages_must_answer_the_calls_before_them(messages: list[dict[str, Any]], param: str, says: str) -> None:
+    """As OpenAI refuses them: a result no call awaits (it used to reach the model as an orphan, or a
+    call was answered 'aborted'), and a message of another role before every call is answered."""
+    error = rejected(messages=messages)
+    assert error.param == param and says in error.message
+
+
+def test_a_history_read_once_still_knows_which_calls_await_results() -> None:
+    """A request re-sending an earlier one's messages is read from where that one stopped (its read
+    kept by the memo): a call that earlier request left unanswered still awaits its result."""
+    memo = HistoryMemo()
+    earlier = [
+        msg("user", "q"),
+        msg("assistant", None, tool_calls=[call("c1"), call("c2")]),
+        msg("tool", "r", tool_call_id="c1"),
+    ]
+    parse_chat_request(body(messages=earlier), default_model="m", strict=False, memo=memo)
+    with pytest.raises(InvalidRequest, match="did not have response messages: c2"):
+        parse_chat_request(body(messages=[*earlier, msg("user", "skip")]), default_model="m", strict=False, memo=memo)
 
 
 @pytest.mark.parametrize(

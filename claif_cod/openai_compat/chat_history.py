@@ -20,7 +20,7 @@ import msgspec
 from claif_cod.engine.conversations import Conversation, HistoryItem, Message, Prior
 from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.images import Image
-from claif_cod.engine.tools import ToolCall, ToolResult
+from claif_cod.engine.tools import ToolResult
 from claif_cod.openai_compat.images import ImageRef
 from claif_cod.openai_compat.tool_calls import ChatToolCall, engine_calls
 
@@ -92,16 +92,12 @@ def _read(
     instructions = [*start.instructions] if start is not None else []
     turns = [*start.turns] if start is not None else []
     reported = set(start.reported) if start is not None else set()
-    unanswered = _unanswered(turns)
+    unanswered: list[str] = []  # a read kept to start from has none: every request answers all its calls
     for index in range(len(start.messages) if start is not None else 0, len(messages)):
         message = messages[index]
         role, content = message.role, message.content
         if unanswered and role != "tool":
-            raise InvalidRequest(
-                "An assistant message with 'tool_calls' must be followed by tool messages responding to each "
-                f"'tool_call_id'. The following tool_call_ids did not have response messages: {', '.join(unanswered)}",
-                param=f"messages[{index}].role",
-            )
+            raise _unanswered_calls(unanswered, f"messages[{index}].role")
         if type(content) is list or not (
             message.name is None and message.refusal is None and message.audio is None and message.function_call is None
         ):
@@ -143,22 +139,17 @@ def _read(
             turns.append(ToolResult(call_id=message.tool_call_id, output=text))
         else:
             raise InvalidRequest(f"{where}: role {role!r} is not supported", param=where)
+    if unanswered:
+        raise _unanswered_calls(unanswered, "messages")
     return _Read(messages, instructions, turns, frozenset(reported))
 
 
-def _unanswered(turns: list[HistoryItem]) -> list[str]:
-    """The calls of the history's last assistant message that no tool message has answered yet: the
-    messages that follow must answer them (OpenAI refuses anything else in between)."""
-    calls: list[str] = []
-    answered: set[str] = set()
-    for item in reversed(turns):
-        if isinstance(item, ToolResult):
-            answered.add(item.call_id)
-        elif isinstance(item, ToolCall):
-            calls.insert(0, item.call_id)
-        else:
-            break
-    return [call for call in calls if call not in answered]
+def _unanswered_calls(calls: list[str], param: str) -> InvalidRequest:
+    return InvalidRequest(
+        "An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+        f"'tool_call_id'. The following tool_call_ids did not have response messages: {', '.join(calls)}",
+        param=param,
+    )
 
 
 def _conversation(read: _Read, prior: Prior | None = None) -> Conversation:

@@ -279,27 +279,23 @@ def call(call_id: str) -> dict[str, Any]:
             "messages[2].role",
             "did not have response messages: c1",
         ),
+        (
+            [
+                msg("user", "q"),
+                msg("assistant", None, tool_calls=[call("c1"), call("c2")]),
+                msg("tool", "r", tool_call_id="c1"),
+            ],
+            "messages",
+            "did not have response messages: c2",
+        ),
     ],
 )
 def test_tool_messages_must_answer_the_calls_before_them(messages: list[dict[str, Any]], param: str, says: str) -> None:
     """As OpenAI refuses them: a result no call awaits (it used to reach the model as an orphan, or a
-    call was answered 'aborted'), and a message of another role before every call is answered."""
+    call was answered 'aborted'), a message of another role before every call is answered, and a
+    request that ends before then (its other calls were answered 'aborted')."""
     error = rejected(messages=messages)
     assert error.param == param and says in error.message
-
-
-def test_a_history_read_once_still_knows_which_calls_await_results() -> None:
-    """A request re-sending an earlier one's messages is read from where that one stopped (its read
-    kept by the memo): a call that earlier request left unanswered still awaits its result."""
-    memo = HistoryMemo()
-    earlier = [
-        msg("user", "q"),
-        msg("assistant", None, tool_calls=[call("c1"), call("c2")]),
-        msg("tool", "r", tool_call_id="c1"),
-    ]
-    parse_chat_request(body(messages=earlier), default_model="m", strict=False, memo=memo)
-    with pytest.raises(InvalidRequest, match="did not have response messages: c2"):
-        parse_chat_request(body(messages=[*earlier, msg("user", "skip")]), default_model="m", strict=False, memo=memo)
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from claif_cod.openai_compat.chat_history import CACHE_BREAKPOINT
 from claif_cod.openai_compat.compaction_item import summary_message
 from claif_cod.openai_compat.images import ImageRef, load_images
 from claif_cod.openai_compat.light_parse import LightParse, top_level
+from claif_cod.openai_compat.responses_calls import check_calls
 from claif_cod.openai_compat.tool_calls import ChatTool, FunctionDef, thread_tools
 
 
@@ -211,6 +212,7 @@ def parse_responses_request(
     output_schema = _output_schema(request.text, ignored)
     _reasoning(request.reasoning, ignored)
     instructions, items, refs, owners = _items(request.input, ignored, earlier=_earlier(request, conversations))
+    check_calls(items, continuing=request.previous_response_id is not None)
     tools = _thread_tools(request, ignored)
     if request.tool_timeout is not None and not 0 < request.tool_timeout <= 86400:
         raise InvalidRequest("tool_timeout must be between 0 and 86400 seconds", param="tool_timeout")

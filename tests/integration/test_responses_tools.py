@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import openai
@@ -118,6 +119,25 @@ def test_a_user_message_while_calls_wait_is_a_400(client: CodexClient, codex_mod
     after = client.responses.create(previous_response_id=first.id, input=outputs([call]), tools=[TIME])
     assert after.output_text == "Tool get_time returned: sunny get_time"  # the turn still waited
     assert len(codex_model_server.requests) == 2
+
+
+def test_continuing_a_response_that_made_calls_needs_their_outputs(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    """Its turn already went on with the outputs (so the chain is replayed on a new thread): another
+    branch from it without outputs is refused as OpenAI refuses it, as is an output of no call."""
+    first = client.responses.create(input="[[call:get_time {}]]", tools=[TIME])
+    [call] = [item for item in first.output if item.type == "function_call"]
+    client.responses.create(previous_response_id=first.id, input=outputs([call]), tools=[TIME])
+    with pytest.raises(
+        openai.BadRequestError, match=re.escape(f"No tool output found for function call {call.call_id}.")
+    ):
+        client.responses.create(previous_response_id=first.id, input="never mind", tools=[TIME])
+    with pytest.raises(
+        openai.BadRequestError, match=re.escape("No tool call found for function call output with call_id nope.")
+    ):
+        client.responses.create(input=[{"type": "function_call_output", "call_id": "nope", "output": "x"}])
+    assert len(codex_model_server.requests) == 2  # neither reached the model
 
 
 @pytest.mark.parametrize("store", [True, False])

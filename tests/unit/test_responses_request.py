@@ -55,3 +55,41 @@ def test_a_mistyped_parameter_is_refused_not_reported(param: str, value: Any) ->
         parse(**{param: value})
     assert info.value.param == param
     assert info.value.code == "invalid_type"
+
+
+def call(call_id: str) -> dict[str, Any]:
+    return {"type": "function_call", "call_id": call_id, "name": "f", "arguments": "{}"}
+
+
+def output(call_id: str) -> dict[str, Any]:
+    return {"type": "function_call_output", "call_id": call_id, "output": "r"}
+
+
+@pytest.mark.parametrize(
+    ("items", "says"),
+    [
+        ([output("nope")], "No tool call found for function call output with call_id nope."),
+        (
+            [{"role": "user", "content": "q"}, output("nope")],
+            "No tool call found for function call output with call_id nope.",
+        ),
+        ([output("k1"), call("k1")], "No tool call found for function call output with call_id k1."),
+        (
+            [{"role": "user", "content": "q"}, call("k1"), {"role": "user", "content": "next"}],
+            "No tool output found for function call k1.",
+        ),
+        ([call("k1"), call("k2"), output("k2")], "No tool output found for function call k1."),
+    ],
+)
+def test_calls_and_their_outputs_must_pair_as_openai_requires(items: list[dict[str, Any]], says: str) -> None:
+    """Codex would take either alone (an output of nothing reaches the model; a call without its output is
+    answered 'aborted'); OpenAI refuses both."""
+    with pytest.raises(InvalidRequest) as refused:
+        parse(input=items)
+    assert (refused.value.message, refused.value.param) == (says, "input")
+
+
+def test_outputs_may_answer_a_previous_responses_calls() -> None:
+    parsed = parse(previous_response_id="resp_1", input=[output("c1"), output("c2")])
+    assert [result.call_id for result in parsed.pending_results()] == ["c1", "c2"]
+    assert parse(input=[{"role": "user", "content": "q"}, call("k1"), output("k1")]).pending_results()

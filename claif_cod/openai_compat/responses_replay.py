@@ -16,7 +16,6 @@ from typing import Any
 
 import msgspec
 
-from claif_cod.engine.errors import InvalidRequest
 from claif_cod.openai_compat.responses_request import ParsedResponses, parse_responses_request
 from claif_cod.openai_compat.responses_schema import FunctionCallOutput, OutputMessage, Response
 from claif_cod.openai_compat.responses_store import ResponseRecord, ResponseStore
@@ -36,10 +35,6 @@ def replayed(
     if chain is None:
         return None
     items = _transcript(chain)
-    called = {item["call_id"] for item in items if item.get("type") == "function_call"}
-    for result in parsed.pending_results():
-        if result.call_id not in called:
-            raise InvalidRequest(f"No tool call found for function call output with call_id {result.call_id}.", "input")
     request = parsed.request
     own = [{"role": "user", "content": request.input}] if isinstance(request.input, str) else request.input
     whole = msgspec.structs.replace(

@@ -361,6 +361,19 @@ def test_crash_loop_breaker_fails_fast_then_recovers(
     assert spawned() == pool.CRASH_LOOP_THRESHOLD + 3
 
 
+def refused_every_time(client: CodexClient, setting: str, path: Path) -> None:
+    """More requests than the crash-loop breaker lets fail, each a 400 naming ``setting``."""
+    for _ in range(pool.CRASH_LOOP_THRESHOLD + 1):
+        with pytest.raises(openai.BadRequestError) as refused:
+            ask(client, "hi")
+        assert refused.value.body == {
+            "message": f"{setting} {path} does not exist or is not a directory",
+            "type": "invalid_request_error",
+            "param": setting,
+            "code": None,
+        }
+
+
 def test_a_working_directory_that_is_not_there_is_the_callers_error_not_a_crash(
     fake_codex: Path, tmp_path: Path, quick: Liveness
 ) -> None:
@@ -368,15 +381,7 @@ def test_a_working_directory_that_is_not_there_is_the_callers_error_not_a_crash(
     asked (the crash-loop breaker is for Codex's failures), and a start as soon as the directory exists."""
     missing = tmp_path / "not-yet"
     with CodexClient(daemon="off", codex_path=str(fake_codex), working_dir=missing, max_retries=2) as client:
-        for _ in range(pool.CRASH_LOOP_THRESHOLD + 1):
-            with pytest.raises(openai.BadRequestError) as refused:
-                ask(client, "hi")
-            assert refused.value.body == {
-                "message": f"working_dir {missing} does not exist or is not a directory",
-                "type": "invalid_request_error",
-                "param": "working_dir",
-                "code": None,
-            }
+        refused_every_time(client, "working_dir", missing)
         missing.mkdir()
         assert ask(client, "now it is") == "Echo: now it is"
 
@@ -387,15 +392,7 @@ def test_a_codex_home_that_is_not_there_is_the_callers_error_too(codex_home: Pat
     moved = codex_home.with_name("moved-away")
     with CodexClient(daemon="off", codex_home=str(codex_home)) as client:
         codex_home.rename(moved)
-        for _ in range(pool.CRASH_LOOP_THRESHOLD + 1):
-            with pytest.raises(openai.BadRequestError) as refused:
-                ask(client, "hi")
-            assert refused.value.body == {
-                "message": f"codex_home {codex_home} does not exist or is not a directory",
-                "type": "invalid_request_error",
-                "param": "codex_home",
-                "code": None,
-            }
+        refused_every_time(client, "codex_home", codex_home)
         moved.rename(codex_home)
         assert ask(client, "back home") == "Echo: back home"
 

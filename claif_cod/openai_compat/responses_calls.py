@@ -17,11 +17,11 @@ from claif_cod.engine.tools import ToolCall, ToolResult
 def check_calls(items: Sequence[HistoryItem], *, continuing: bool) -> None:
     """Every ``function_call`` of ``items`` has its output after it, and every output a call before it;
     ``continuing`` a previous response, an output may answer one of that response's calls instead."""
-    calls: list[str] = []
+    calls: dict[str, None] = {}  # in order, each looked up at once: an agent's transcript may hold hundreds
     answered: set[str] = set()
     for item in items:
         if isinstance(item, ToolCall):
-            calls.append(item.call_id)
+            calls[item.call_id] = None
         elif isinstance(item, ToolResult):
             if item.call_id not in calls and not continuing:
                 message = f"No tool call found for function call output with call_id {item.call_id}."

@@ -61,6 +61,11 @@ LENGTH_MARKER = "max_output_tokens"
 """In a failed turn's error message: the model stopped for length (an ``incomplete`` response)."""
 
 
+def _item_id(prefix: str, codex_id: str) -> str:
+    """An output item's id: Codex passes on the model's own (``msg_...``), which keeps it; others get the prefix."""
+    return codex_id if codex_id.startswith(prefix) else prefix + codex_id
+
+
 @dataclass
 class _Message:
     index: int
@@ -130,7 +135,7 @@ class ResponseBuilder:
     def _open(self, codex_id: str) -> list[ResponseEvent]:
         if codex_id in self._messages:
             return []
-        item = OutputMessage(id=f"msg_{codex_id}", content=[OutputText(text="")], status="in_progress")
+        item = OutputMessage(id=_item_id("msg_", codex_id), content=[OutputText(text="")], status="in_progress")
         index = self._append(item)
         self._messages[codex_id] = _Message(index, item, ChoiceText())
         empty = OutputMessage(id=item.id, content=[], status="in_progress")
@@ -172,7 +177,7 @@ class ResponseBuilder:
         out: list[ResponseEvent] = []
         reasoning = self._reasoning.get(event.item_id)
         if reasoning is None:
-            item = ReasoningOutput(id=f"rs_{event.item_id}", summary=[], status="in_progress")
+            item = ReasoningOutput(id=_item_id("rs_", event.item_id), summary=[], status="in_progress")
             reasoning = self._reasoning[event.item_id] = _Reasoning(self._append(item), item)
             out.append(OutputItemAdded(output_index=reasoning.index, item=msgspec.structs.replace(item, summary=[])))
         summary = reasoning.item.summary
@@ -218,7 +223,7 @@ class ResponseBuilder:
         if reasoning is None:  # not streamed: the whole summary at once (none: no item, as before)
             if not item.summary:
                 return []
-            whole = ReasoningOutput(id=f"rs_{item.id}", summary=[SummaryText(text=t) for t in item.summary])
+            whole = ReasoningOutput(id=_item_id("rs_", item.id), summary=[SummaryText(text=t) for t in item.summary])
             index = self._append(whole)
             return [OutputItemAdded(output_index=index, item=whole), OutputItemDone(output_index=index, item=whole)]
         out = self._part_done(reasoning)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -243,6 +244,16 @@ def test_reasoning_effort_and_summaries(client: CodexClient, codex_model_server:
     assert [s.text for s in reasoning.summary] == ["Thinking about how to answer this request."]
     assert response.usage is not None
     assert response.usage.output_tokens_details.reasoning_tokens == 7
+
+
+def test_output_items_keep_the_models_own_ids(client: CodexClient) -> None:
+    """Codex passes on the model's item ids (``rs_57``, ``msg_58`` from the offline model, as
+    OpenAI's ``msg_...``): they are the response's, not prefixed again (``msg_msg_58``)."""
+    response = client.responses.create(input="think [[reasoning]]")
+    assert [re.sub(r"\d+", "N", item.id or "") for item in response.output] == ["rs_N", "msg_N"]
+    stream = client.responses.create(input="think [[reasoning]]", stream=True)
+    done = [event.item.id for event in stream if event.type == "response.output_item.done"]
+    assert [re.sub(r"\d+", "N", item_id or "") for item_id in done] == ["rs_N", "msg_N"]
 
 
 def test_retrieve_returns_the_stored_response(client: CodexClient) -> None:

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from claif_cod._log import get_logger
-from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.events import TurnUsage
 from claif_cod.engine.tools import ThreadTools, ToolCall, ToolResult
 from claif_cod.engine.turns import Turn
@@ -65,18 +64,15 @@ class Suspensions:
             self._by_origin[digest] = suspension
 
     def for_results(self, results: Iterable[ToolResult]) -> Suspension | None:
-        """The suspension these results answer; InvalidRequest when they mix several or leave calls out."""
+        """The suspension these results answer, all of its calls and none of another's. Results that
+        answer some calls or several turns' come from a transcript the caller made its own (checked
+        call by call as it was read): it runs as a transcript, and the turns wait on for theirs."""
         found = {self._by_call.get(r.call_id) for r in results}
-        found.discard(None)
-        if not found:
+        if len(found) != 1:
             return None
-        if len(found) > 1:
-            raise InvalidRequest("the tool results answer calls of different responses", param="messages")
         suspension = found.pop()
-        assert suspension is not None
-        missing = suspension.missing(results)
-        if missing:
-            raise InvalidRequest(f"no tool result for call {missing[0]} (every call needs one)", param="messages")
+        if suspension is None or suspension.missing(results):
+            return None
         return suspension
 
     def for_thread(self, thread_id: str) -> Suspension | None:

@@ -212,7 +212,8 @@ def parse_responses_request(
     output_schema = _output_schema(request.text, ignored)
     _reasoning(request.reasoning, ignored)
     instructions, items, refs, owners = _items(request.input, ignored, earlier=_earlier(request, conversations))
-    check_calls(items, continuing=request.previous_response_id is not None)
+    if request.previous_response_id is None:  # else checked against that response's calls as it starts
+        check_calls(items)
     tools = _thread_tools(request, ignored)
     if request.tool_timeout is not None and not 0 < request.tool_timeout <= 86400:
         raise InvalidRequest("tool_timeout must be between 0 and 86400 seconds", param="tool_timeout")

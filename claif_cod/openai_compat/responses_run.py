@@ -18,6 +18,7 @@ from claif_cod.engine.events import TurnFinished
 from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S
 from claif_cod.openai_compat.conversations_service import ConversationsService
 from claif_cod.openai_compat.options import RequestOptions
+from claif_cod.openai_compat.responses_calls import calls_made, check_calls
 from claif_cod.openai_compat.responses_items import listed_items
 from claif_cod.openai_compat.responses_replay import replayed
 from claif_cod.openai_compat.responses_request import ParsedResponses, conversation_id
@@ -103,8 +104,11 @@ class ResponseRun:
 
     async def start(self) -> None:
         config = self.options.config
-        key = await self.engine.resolve(config, self.options.warn)
         previous_id = self.request.previous_response_id
+        previous = None if previous_id is None else self._previous(previous_id)  # None once its chain is replayed
+        if previous is not None:
+            check_calls(self.parsed.history, waiting=calls_made(previous.body))
+        key = await self.engine.resolve(config, self.options.warn)
         inject: list[HistoryItem | str] = []
         results = self.parsed.pending_results()
         suspension = self.engine.suspensions.for_results(results) if results else None
@@ -115,7 +119,7 @@ class ResponseRun:
         if suspension is not None:
             # The input answers calls a suspended turn is waiting for: that same turn goes on.
             self._claim(suspension.turn.handle)
-            if previous_id is None:  # a whole transcript: its answer is remembered, as a new thread's
+            if previous is None:  # a whole transcript: its answer is remembered, as a new thread's
                 self.conversation = self._as_conversation()
             try:
                 self.turn = self.engine.resume_tools(suspension, results, options)
@@ -124,32 +128,24 @@ class ResponseRun:
                 raise
             await self._attach()
             return
-        if results and previous_id is not None:
+        if results and previous is not None:
             # The turn that made the calls is gone (a restart, its tool_timeout): replay the stored chain.
-            gone = f"the tool calls of response '{previous_id}' are no longer waiting for results"
-            await self._replay(previous_id, gone)
-            previous_id = None
-        if previous_id is not None:
-            previous = self.store.get(previous_id)
-            if previous is None or not previous.stored or previous.turn_id is None:
-                raise InvalidRequest(
-                    f"Previous response with id '{previous_id}' not found.", param="previous_response_id"
-                )
-            if self.engine.suspensions.for_thread(previous.thread_id) is not None:
-                message = f"response '{previous_id}' is waiting for its tool calls' function_call_output items"
-                raise InvalidRequest(message, param="input")
+            gone = f"the tool calls of response '{previous.response_id}' are no longer waiting for results"
+            await self._replay(previous.response_id, gone)
+            previous = None
+        if previous is not None:
             try:
                 tools = self.parsed.tools
                 source = await self.engine.threads.resume(key, config.api_key, previous.thread_id, tools=tools)
-                if self.store.tip(previous.thread_id) != previous_id:
+                if self.store.tip(previous.thread_id) != previous.response_id:
                     source = await self.engine.threads.fork(source, last_turn_id=previous.turn_id)
-                    log.info("responses.branch", previous=previous_id, thread_id=source.thread_id)
+                    log.info("responses.branch", previous=previous.response_id, thread_id=source.thread_id)
             except (CallerToolsNotResumable, ToolSetChanged) as exc:
                 # Codex would not report the calls of a resumed or forked thread, and cannot change a
                 # thread's tools: a new thread gets the chain.
                 why = "has caller tools" if isinstance(exc, CallerToolsNotResumable) else "was started with other tools"
-                await self._replay(previous_id, f"the thread of response '{previous_id}' {why}")
-                previous_id = None
+                await self._replay(previous.response_id, f"the thread of response '{previous.response_id}' {why}")
+                previous = None
             else:
                 handle = source
                 self._claim(handle)  # no await since the tip check: nobody else can claim it in between
@@ -158,7 +154,7 @@ class ResponseRun:
                 else:
                     self.instructions = previous.instructions
                 inject.extend(self.parsed.history)
-        if previous_id is None:
+        if previous is None:
             handle = await self._start_thread(key)
         self.handle = handle
         try:
@@ -244,11 +240,6 @@ class ResponseRun:
     async def _replay(self, previous_id: str, why: str) -> None:
         """Make this request the whole transcript of ``previous_id``'s conversation plus its own input."""
         options = self.options
-        previous = self.store.get(previous_id)
-        if previous is not None and self.engine.suspensions.for_thread(previous.thread_id) is not None:
-            # Its turn still waits, for other calls than these results answer.
-            message = f"response '{previous_id}' is waiting for its tool calls' function_call_output items"
-            raise InvalidRequest(message, param="input")
         replay = replayed(
             self.store, self.parsed, previous_id, default_model=options.default_model, strict=options.strict
         )
@@ -261,6 +252,13 @@ class ResponseRun:
         await replay.with_images()
         self.parsed, self.instructions = replay, replay.instructions
         log.info("responses.replayed", previous=previous_id, items=len(replay.history))
+
+    def _previous(self, previous_id: str) -> ResponseRecord:
+        previous = self.store.get(previous_id)
+        if previous is None or not previous.stored or previous.turn_id is None:
+            message = f"Previous response with id '{previous_id}' not found."
+            raise InvalidRequest(message, param="previous_response_id", code="previous_response_not_found")
+        return previous
 
     def _claim(self, handle: ThreadHandle) -> None:
         """Record the response (in progress) as its thread's newest, before anything can race it.

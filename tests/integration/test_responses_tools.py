@@ -113,12 +113,61 @@ async def test_cold_transcript_replay_injects_calls_and_results(
 
 def test_a_user_message_while_calls_wait_is_a_400(client: CodexClient, codex_model_server: ModelServer) -> None:
     first = client.responses.create(input="[[call:get_time {}]]", tools=[TIME])
-    with pytest.raises(openai.BadRequestError, match="waiting for its tool calls"):
-        client.responses.create(previous_response_id=first.id, input="never mind", tools=[TIME])
     [call] = [item for item in first.output if item.type == "function_call"]
+    with pytest.raises(
+        openai.BadRequestError, match=re.escape(f"No tool output found for function call {call.call_id}.")
+    ):
+        client.responses.create(previous_response_id=first.id, input="never mind", tools=[TIME])
     after = client.responses.create(previous_response_id=first.id, input=outputs([call]), tools=[TIME])
     assert after.output_text == "Tool get_time returned: sunny get_time"  # the turn still waited
     assert len(codex_model_server.requests) == 2
+
+
+def test_outputs_answer_the_calls_of_the_response_they_continue_each_and_no_other(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    """Continuing ``a`` with the outputs of ``b``'s calls went on with ``b``'s turn (another
+    conversation) under ``a``'s name; some of ``a``'s calls answered was refused in claif_cod's words.
+    Each is OpenAI's 400 now, and both turns still wait for their own outputs."""
+    a = client.responses.create(input="[[call:get_time {}]] [[call:get_time {}]]", tools=[TIME])
+    b = client.responses.create(input="[[call:get_time {}]]", tools=[TIME])
+    a_calls = [item for item in a.output if item.type == "function_call"]
+    [b_call] = [item for item in b.output if item.type == "function_call"]
+    with pytest.raises(
+        openai.BadRequestError,
+        match=re.escape(f"No tool call found for function call output with call_id {b_call.call_id}."),
+    ):
+        client.responses.create(previous_response_id=a.id, input=outputs([b_call]), tools=[TIME])
+    with pytest.raises(
+        openai.BadRequestError, match=re.escape(f"No tool output found for function call {a_calls[1].call_id}.")
+    ):
+        client.responses.create(previous_response_id=a.id, input=outputs(a_calls[:1]), tools=[TIME])
+    with pytest.raises(openai.BadRequestError, match="Previous response with id 'resp_nope' not found") as unknown:
+        client.responses.create(previous_response_id="resp_nope", input=outputs([b_call]), tools=[TIME])
+    assert (unknown.value.param, unknown.value.code) == ("previous_response_id", "previous_response_not_found")
+    assert len(codex_model_server.requests) == 2  # none reached the model
+
+    a_done = client.responses.create(previous_response_id=a.id, input=outputs(a_calls, "a"), tools=[TIME])
+    b_done = client.responses.create(previous_response_id=b.id, input=outputs([b_call], "b"), tools=[TIME])
+    assert a_done.output_text == "Tool get_time returned: a get_time\nTool get_time returned: a get_time"
+    assert b_done.output_text == "Tool get_time returned: b get_time"
+    requests = codex_model_server.requests
+    assert [thread_of(r) for r in requests[2:]] == [thread_of(requests[0]), thread_of(requests[1])]
+
+
+def test_a_branch_from_a_response_before_one_that_waits_for_outputs_takes_a_thread_of_its_own(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    """It was refused, saying the response branched from waited for outputs (a later one did)."""
+    first = client.responses.create(input="one", tools=[TIME])
+    waiting = client.responses.create(previous_response_id=first.id, input="two [[call:get_time {}]]", tools=[TIME])
+    branch = client.responses.create(previous_response_id=first.id, input="three", tools=[TIME])
+    assert branch.output_text == "[turn 2] Echo: three"
+    assert codex_model_server.requests[-1].user_texts()[-2:] == ["one", "three"]
+    [call] = [item for item in waiting.output if item.type == "function_call"]
+    after = client.responses.create(previous_response_id=waiting.id, input=outputs([call]), tools=[TIME])
+    assert after.output_text == "Tool get_time returned: sunny get_time"
+    assert thread_of(codex_model_server.requests[-1]) == thread_of(codex_model_server.requests[1])
 
 
 def test_continuing_a_response_that_made_calls_needs_their_outputs(

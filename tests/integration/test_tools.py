@@ -168,6 +168,26 @@ def test_results_that_leave_a_call_out_are_rejected_and_lose_nothing(
     assert len(codex_model_server.requests) == 2
 
 
+def test_a_transcript_that_answers_calls_of_its_own_making_runs_as_a_transcript(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    """A caller that keeps one of the model's two calls (and answers it) has a transcript OpenAI takes:
+    it was refused ("no tool result for call ..."). It runs on a thread of its own, and the turn that
+    made both calls still waits for their results."""
+    messages: list[Any] = [user(PARALLEL)]
+    message = client.chat.completions.create(model="o4-mini", messages=messages, tools=TOOLS).choices[0].message
+    kept = message.model_copy(update={"tool_calls": message.tool_calls[:1]})
+    own = client.chat.completions.create(
+        model="o4-mini", messages=answered(messages, kept, {"get_weather": "a"}), tools=TOOLS
+    )
+    assert own.choices[0].message.content == "Tool get_weather returned: a"
+    both = answered(messages, message, {"get_weather": "b", "get_time": "c"})
+    waited = client.chat.completions.create(model="o4-mini", messages=both, tools=TOOLS)
+    assert waited.choices[0].message.content == "Tool get_weather returned: b\nTool get_time returned: c"
+    first, transcript, resumed = codex_model_server.requests
+    assert transcript.body["prompt_cache_key"] != first.body["prompt_cache_key"] == resumed.body["prompt_cache_key"]
+
+
 def test_an_abandoned_suspension_is_given_up_and_the_thread_released(
     client: CodexClient, codex_model_server: ModelServer
 ) -> None:

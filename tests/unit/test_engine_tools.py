@@ -6,10 +6,8 @@ import asyncio
 from typing import Any
 
 import msgspec
-import pytest
 
 from claif_cod.engine import wire
-from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.events import TurnUsage
 from claif_cod.engine.suspensions import Suspension, Suspensions
 from claif_cod.engine.tools import (
@@ -92,10 +90,10 @@ async def test_suspensions_are_found_by_results_thread_and_origin() -> None:
     assert registry.for_results([ToolResult("zzz", "")]) is None
     assert registry.for_thread("t2") is second
     assert registry.for_origin("digest") is first
-    with pytest.raises(InvalidRequest, match="no tool result for call b"):
-        registry.for_results([ToolResult("a", "")])
-    with pytest.raises(InvalidRequest, match="different responses"):
-        registry.for_results([ToolResult("a", ""), ToolResult("b", ""), ToolResult("c", "")])
+    # A transcript that answers only some of a turn's calls, or several turns', is the caller's own.
+    assert registry.for_results([ToolResult("a", "")]) is None
+    assert registry.for_results([ToolResult("a", ""), ToolResult("b", ""), ToolResult("c", "")]) is None
+    assert registry.for_results([ToolResult("a", ""), ToolResult("b", ""), ToolResult("zzz", "")]) is None
     registry.take(first)
     assert registry.for_results([ToolResult("a", ""), ToolResult("b", "")]) is None
     assert registry.for_origin("digest") is None

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from claif_cod.engine.errors import InvalidRequest
+from claif_cod.engine.tools import ToolCall, ToolResult
+from claif_cod.openai_compat.responses_calls import calls_made, check_calls
 from claif_cod.openai_compat.responses_request import ParsedResponses, parse_responses_request
 
 WELL_TYPED: dict[str, Any] = {
@@ -90,6 +92,26 @@ def test_calls_and_their_outputs_must_pair_as_openai_requires(items: list[dict[s
 
 
 def test_outputs_may_answer_a_previous_responses_calls() -> None:
+    """Checked as the response starts, against the calls the previous response made (below)."""
     parsed = parse(previous_response_id="resp_1", input=[output("c1"), output("c2")])
     assert [result.call_id for result in parsed.pending_results()] == ["c1", "c2"]
     assert parse(input=[{"role": "user", "content": "q"}, call("k1"), output("k1")]).pending_results()
+
+
+def test_a_continued_responses_calls_are_each_answered_and_no_other_call() -> None:
+    made = {"type": "function_call", "name": "f", "arguments": "{}", "status": "completed"}
+    output_items = [{"type": "message", "id": "msg_1"}, {**made, "call_id": "c1"}, {**made, "call_id": "c2"}]
+    waiting = calls_made(json.dumps({"id": "resp_1", "output": output_items}).encode())
+    assert waiting == ["c1", "c2"]
+    check_calls([ToolResult("c2", "x"), ToolResult("c1", "y")], waiting)
+    check_calls([ToolResult("c1", "x"), ToolResult("c2", "y"), ToolCall("k", "f", "{}"), ToolResult("k", "z")], waiting)
+    check_calls([], calls_made(b'{"id": "resp_2", "output": []}'))
+    unknown = [ToolResult("c1", "x"), ToolResult("c2", "y"), ToolResult("c3", "z")]
+    for items, says in [
+        ([], "No tool output found for function call c1."),
+        ([ToolResult("c1", "x")], "No tool output found for function call c2."),
+        (unknown, "No tool call found for function call output with call_id c3."),
+    ]:
+        with pytest.raises(InvalidRequest) as refused:
+            check_calls(items, waiting)
+        assert (refused.value.message, refused.value.param) == (says, "input")

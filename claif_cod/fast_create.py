@@ -40,6 +40,7 @@ from openai.resources.chat.completions.completions import Completions
 from claif_cod.json_args import encoded
 from claif_cod.openai_objects import from_json
 from claif_cod.transport.early import OpenAIStream, answered, answered_async, read_timeout, started, started_async
+from claif_cod.transport.other_loops import on_asyncio
 
 _REQUEST_OPTIONS = frozenset({"extra_headers", "extra_query", "extra_body", "timeout"})
 
@@ -237,6 +238,8 @@ async def create_async(resource: Any, path: str, fast: FastRequest, cast_to: Any
     """The async ``create()``: its arguments are checked before anything is sent."""
     client = resource._client
     _verify(client, fast)
+    if not on_asyncio():  # trio: no dispatch ahead of openai's pipeline (it is asyncio's), the body still ours
+        return await _posted(resource, path, fast, cast_to, stream_cls)
     timeout = _timeout(client, fast)
     if not _only_built(client, fast):
         async with started_async(client._core, path, fast.content, timeout):

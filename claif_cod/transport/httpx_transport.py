@@ -36,6 +36,7 @@ from claif_cod.transport.direct_daemon import DirectDaemon
 from claif_cod.transport.early import Early, OpenAIStream, StreamMaker, claim
 from claif_cod.transport.loop_daemon import LoopDaemon
 from claif_cod.transport.loop_thread import LoopThread
+from claif_cod.transport.other_loops import ForeignEvents, on_asyncio, on_engine_loop
 from claif_cod.transport.select import DaemonMode, SelectingBackend
 from claif_cod.transport.stored_routes import check_retrieve_query, conversation_action, stored_response_action
 from claif_cod.transport.stream_events import AsyncEvents, SyncEvents, failure_response
@@ -434,6 +435,9 @@ class AsyncCodexTransport(httpx2.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         loop = _engine_loop(self.core, request)
         body = await request.aread()
+        if not on_asyncio():  # trio
+            respond = self.core.respond(request, body, lambda events: ForeignEvents(request).start(events), None)
+            return await on_engine_loop(loop.loop, respond)
         caller = asyncio.get_running_loop()
         early = claim(request, body, read_timeout_of(request))
         return await loop.run_async(

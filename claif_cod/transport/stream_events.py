@@ -60,7 +60,8 @@ def midstream_error(request: httpx2.Request, failure: APIFailure) -> openai.Open
     return cls(str(failure), response=response, body=msgspec.to_builtins(failure.detail))
 
 
-def _outcome(outcome: Outcome, request: httpx2.Request) -> bytes:
+def outcome_of(outcome: Outcome, request: httpx2.Request) -> bytes:
+    """A chunk handed over, or the failure or end it stands for, raised as openai raises them."""
     ok, value = outcome
     if ok:
         return cast(bytes, value)
@@ -107,7 +108,7 @@ class SyncEvents(httpx2.SyncByteStream):
     def __iter__(self) -> Iterator[bytes]:
         while not self._done:
             try:
-                yield _outcome(self._get(), self._request)
+                yield outcome_of(self._get(), self._request)
             except StopAsyncIteration:
                 self._done = True
             except BaseException:
@@ -161,7 +162,7 @@ class AsyncEvents(httpx2.AsyncByteStream):
     async def __aiter__(self) -> AsyncIterator[bytes]:
         while not self._done:
             try:
-                yield _outcome(await self._get(), self._request)
+                yield outcome_of(await self._get(), self._request)
             except StopAsyncIteration:
                 self._done = True
             except BaseException:

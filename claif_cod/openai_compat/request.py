@@ -26,6 +26,7 @@ from claif_cod.openai_compat.chat_history import (
 )
 from claif_cod.openai_compat.images import REPORTED_DETAILS, ImageRef, load_images
 from claif_cod.openai_compat.light_parse import LightParse, top_level
+from claif_cod.openai_compat.ranges import check_ranges
 from claif_cod.openai_compat.tool_calls import ChatTool, thread_tools
 
 MAX_N = 16
@@ -284,6 +285,7 @@ def parse_chat_request(
         raise InvalidRequest(
             "The 'stream_options' parameter is only allowed when 'stream' is enabled.", param="stream_options"
         )
+    check_ranges(request)
     strict = strict if request.strict is None else request.strict
 
     ignored = [key for key in raw_keys if key not in HONOURED and key not in NO_EFFECT]

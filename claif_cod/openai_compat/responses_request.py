@@ -22,6 +22,7 @@ from claif_cod.openai_compat.chat_history import CACHE_BREAKPOINT
 from claif_cod.openai_compat.compaction_item import summary_message
 from claif_cod.openai_compat.images import ImageRef, load_images
 from claif_cod.openai_compat.light_parse import LightParse, top_level
+from claif_cod.openai_compat.ranges import check_ranges
 from claif_cod.openai_compat.responses_calls import check_calls
 from claif_cod.openai_compat.tool_calls import ChatTool, FunctionDef, thread_tools
 
@@ -206,6 +207,7 @@ def parse_responses_request(
     if request.background:
         message = "background responses are not supported by claif_cod: a response runs while its request waits"
         raise InvalidRequest(message, param="background")
+    check_ranges(request)
     strict = strict if request.strict is None else request.strict
     ignored = [key for key in raw if key not in HONOURED and key not in NO_EFFECT]
     ignored += client_options

@@ -664,3 +664,53 @@ def test_a_body_of_the_wrong_shape_names_the_param_as_openai_does(body: dict[str
     with pytest.raises(InvalidRequest) as raised:
         parse_chat_request(json.dumps(body).encode(), default_model=None, strict=False)
     assert (raised.value.param, raised.value.code) == (param, code), raised.value.message
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says", "code"),
+    [
+        (
+            "temperature",
+            3,
+            "Invalid 'temperature': decimal above maximum value. Expected a value <= 2, but got 3 instead.",
+            "decimal_above_max_value",
+        ),
+        (
+            "temperature",
+            -0.5,
+            "Invalid 'temperature': decimal below minimum value. Expected a value >= 0, but got -0.5 instead.",
+            "decimal_below_min_value",
+        ),
+        (
+            "top_p",
+            1.5,
+            "Invalid 'top_p': decimal above maximum value. Expected a value <= 1, but got 1.5 instead.",
+            "decimal_above_max_value",
+        ),
+        (
+            "presence_penalty",
+            -2.5,
+            "Invalid 'presence_penalty': decimal below minimum value. Expected a value >= -2, but got -2.5 instead.",
+            "decimal_below_min_value",
+        ),
+        (
+            "frequency_penalty",
+            2.1,
+            "Invalid 'frequency_penalty': decimal above maximum value. Expected a value <= 2, but got 2.1 instead.",
+            "decimal_above_max_value",
+        ),
+        (
+            "top_logprobs",
+            21,
+            "Invalid 'top_logprobs': integer above maximum value. Expected a value <= 20, but got 21 instead.",
+            "integer_above_max_value",
+        ),
+    ],
+)
+def test_sampling_parameters_out_of_openais_range_are_openais_400(
+    field: str, value: float, says: str, code: str
+) -> None:
+    """Codex takes none of them (reported), but OpenAI refuses these values: so does claif_cod."""
+    error = rejected(**{field: value})
+    assert (error.message, error.param, error.code) == (says, field, code)
+    assert parse(**{field: 2 if field == "temperature" else 0}).ignored == (field,)  # in range: reported

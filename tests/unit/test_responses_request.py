@@ -115,3 +115,10 @@ def test_a_continued_responses_calls_are_each_answered_and_no_other_call() -> No
         with pytest.raises(InvalidRequest) as refused:
             check_calls(items, waiting)
         assert (refused.value.message, refused.value.param) == (says, "input")
+
+
+@pytest.mark.parametrize(("field", "value"), [("temperature", 2.5), ("top_p", -1), ("top_logprobs", 30)])
+def test_sampling_parameters_out_of_openais_range_are_refused_as_for_chat(field: str, value: float) -> None:
+    with pytest.raises(InvalidRequest, match=rf"^Invalid '{field}': (decimal|integer) (above|below)") as refused:
+        parse(**{field: value})
+    assert refused.value.param == field

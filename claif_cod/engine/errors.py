@@ -135,20 +135,23 @@ class InvalidRequest(EngineError):
     @classmethod
     def from_validation(cls, error: msgspec.ValidationError) -> InvalidRequest:
         """A body of the wrong shape, with the ``param`` and ``code`` OpenAI would name: msgspec's
-        ``Object missing required field `role` - at `$.messages[0]``` is ``messages[0].role``,
-        ``missing_required_parameter``."""
+        ``Object missing required field `role` - at `$.messages[0]``` is OpenAI's ``Missing required
+        parameter: 'messages[0].role'.``, ``missing_required_parameter``."""
         text = str(error)
         at = _AT.search(text)
         # msgspec marks a mapping's value as ``[...]`` (its key unnamed): the mapping is the parameter.
         path = at.group(1).removeprefix("$").removeprefix(".").replace("[...]", "") if at else ""
-        missing = _MISSING.match(text)
-        if missing:
-            param = f"{path}.{missing.group(1)}" if path else missing.group(1)
-            code: str | None = "missing_required_parameter"
-        else:
-            param = path or None
-            code = "invalid_type" if text.startswith("Expected `") else "invalid_value" if param else None
+        absent = _MISSING.match(text)
+        if absent:
+            return missing(f"{path}.{absent.group(1)}" if path else absent.group(1))
+        param = path or None
+        code = "invalid_type" if text.startswith("Expected `") else "invalid_value" if param else None
         return cls(f"invalid request body: {text}", param, code)
+
+
+def missing(param: str) -> InvalidRequest:
+    """OpenAI's refusal of a request without ``param``."""
+    return InvalidRequest(f"Missing required parameter: '{param}'.", param, "missing_required_parameter")
 
 
 class ReadingBody:

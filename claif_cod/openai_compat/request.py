@@ -13,7 +13,7 @@ from typing import Any, Literal
 import msgspec
 
 from claif_cod.engine.conversations import Conversation
-from claif_cod.engine.errors import READING_BODY, InvalidRequest
+from claif_cod.engine.errors import READING_BODY, InvalidRequest, missing
 from claif_cod.engine.tools import ThreadTools
 from claif_cod.openai_compat.chat_history import (
     CACHE_BREAKPOINT,
@@ -38,7 +38,7 @@ class StreamOptions(msgspec.Struct):
 
 
 class JsonSchemaFormat(msgspec.Struct):
-    name: str = "response"
+    name: str
     schema: dict[str, Any] | None = None
     strict: bool | None = None
     description: str | None = None
@@ -346,7 +346,9 @@ def _output_schema(fmt: ResponseFormat | None, ignored: list[str]) -> dict[str, 
     if fmt.type == "json_object":
         ignored.append("response_format.json_object")
         return None
-    if fmt.json_schema is None or fmt.json_schema.schema is None:
+    if fmt.json_schema is None:
+        raise missing("response_format.json_schema")
+    if fmt.json_schema.schema is None:
         raise InvalidRequest("response_format json_schema needs json_schema.schema", param="response_format")
     if fmt.json_schema.strict is False:
         ignored.append("response_format.json_schema.strict")  # Codex applies every schema strictly

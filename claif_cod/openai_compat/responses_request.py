@@ -15,7 +15,7 @@ from typing import Any, Literal
 import msgspec
 
 from claif_cod.engine.conversations import HistoryItem, Message
-from claif_cod.engine.errors import READING_BODY, InvalidRequest
+from claif_cod.engine.errors import READING_BODY, InvalidRequest, missing
 from claif_cod.engine.images import Image
 from claif_cod.engine.tools import ThreadTools, ToolCall, ToolResult
 from claif_cod.openai_compat.chat_history import CACHE_BREAKPOINT
@@ -317,7 +317,8 @@ def _thread_tools(request: ResponsesRequest | _Reported, ignored: list[str]) -> 
         ChatTool(t.type, FunctionDef(t.name, t.description, t.parameters, t.strict) if t.type == "function" else None)
         for t in request.tools or []
     ]
-    return thread_tools(chat_tools, request.tool_choice, request.parallel_tool_calls, request.builtin_tools, ignored)
+    tool_choice, parallel, builtin = request.tool_choice, request.parallel_tool_calls, request.builtin_tools
+    return thread_tools(chat_tools, tool_choice, parallel, builtin, ignored, name_field="name")
 
 
 def _output_schema(text: TextConfig | None, ignored: list[str]) -> dict[str, Any] | None:
@@ -331,6 +332,8 @@ def _output_schema(text: TextConfig | None, ignored: list[str]) -> dict[str, Any
     if fmt.type == "json_object":
         ignored.append("text.format.json_object")
         return None
+    if fmt.name is None:
+        raise missing("text.format.name")
     if fmt.schema is None:
         raise InvalidRequest("text.format json_schema needs a schema", param="text.format.schema")
     if fmt.strict is False:

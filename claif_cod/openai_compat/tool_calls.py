@@ -8,6 +8,7 @@ Request side: ``tools``, ``tool_choice`` and ``parallel_tool_calls`` become a :c
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 import msgspec
@@ -16,6 +17,8 @@ from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.tools import ThreadTools, ToolCall, ToolSpec
 
 _NAME_LIMIT = 64
+_NAME = re.compile(r"[a-zA-Z0-9_-]+")
+_CHOICES = ("none", "auto", "required")
 
 
 class FunctionDef(msgspec.Struct):
@@ -49,21 +52,25 @@ def thread_tools(
     parallel_tool_calls: bool | None,
     builtin_tools: bool | None,
     ignored: list[str],
+    name_field: str = "function.name",
 ) -> ThreadTools:
-    """What the turn's thread offers; appends to ``ignored`` what Codex cannot honour."""
+    """What the turn's thread offers; appends to ``ignored`` what Codex cannot honour.  ``name_field``:
+    where a tool's name is in the request (Responses has it at the tool's top level)."""
     specs: list[ToolSpec] = []
     for index, tool in enumerate(tools or []):
         where = f"tools[{index}]"
         if tool.type != "function" or tool.function is None:
             raise InvalidRequest(f"{where}: only function tools can be offered through Codex", param=where)
         fn = tool.function
-        if not fn.name or len(fn.name) > _NAME_LIMIT:
-            raise InvalidRequest(f"{where}: function.name must be 1 to {_NAME_LIMIT} characters", param=where)
+        _check_name(fn.name, f"{where}.{name_field}")
         if fn.strict and "tools.function.strict" not in ignored:
             ignored.append("tools.function.strict")
         specs.append(ToolSpec(fn.name, fn.description or "", fn.parameters or {}))
     if len({s.name for s in specs}) != len(specs):
         raise InvalidRequest("tools: function names must be unique", param="tools")
+    if isinstance(tool_choice, str) and tool_choice not in _CHOICES:
+        message = f"Invalid value: '{tool_choice}'. Supported values are: 'none', 'auto', and 'required'."
+        raise InvalidRequest(message, param="tool_choice", code="invalid_value")
     if tool_choice == "none":
         specs = []  # not offered for this turn: a thread without them takes it
     elif tool_choice not in (None, "auto"):
@@ -71,6 +78,23 @@ def thread_tools(
     if parallel_tool_calls is False and specs:
         ignored.append("parallel_tool_calls")
     return ThreadTools(specs=tuple(specs), builtin=builtin_tools is not False)
+
+
+def _check_name(name: str, param: str) -> None:
+    """A function's name as OpenAI takes it (the model behind Codex is asked with it), in its words."""
+    if len(name) > _NAME_LIMIT:
+        code = "string_above_max_length"
+        message = f"string too long. Expected a string with maximum length {_NAME_LIMIT}, "
+        message += f"but got a string with length {len(name)} instead."
+    elif not name:
+        code = "empty_string"
+        message = "empty string. Expected a string with minimum length 1, but got an empty string instead."
+    elif not _NAME.fullmatch(name):
+        code = "invalid_value"
+        message = "string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'."
+    else:
+        return
+    raise InvalidRequest(f"Invalid '{param}': {message}", param=param, code=code)
 
 
 def engine_calls(calls: list[ChatToolCall], where: str) -> list[ToolCall]:

@@ -217,6 +217,11 @@ def check_concurrent_requests(run: Run) -> None:
     assert len(run.server.requests) == 4
 
 
+def check_on_trio(run: Run) -> None:
+    assert run.stdout == echo("Name one structured concurrency idea") + "\n" + echo("Explain nurseries")
+    assert len(run.server.requests) == 2
+
+
 def check_exception_types(run: Run) -> None:
     assert run.stdout == ""  # no except branch ran
     assert run["response"].choices[0].message.content == echo("Hello")
@@ -631,6 +636,7 @@ CHECKS: dict[str, Callable[[Run], None]] = {
     "async-client": check_async_client,
     "async-streaming": check_async_streaming,
     "concurrent-requests": check_concurrent_requests,
+    "on-trio": check_on_trio,
     "exception-types": check_exception_types,
     "retry-logic": check_retry_logic,
     "graceful-degradation": check_graceful_degradation,

@@ -192,6 +192,51 @@ def test_tools_that_cannot_be_offered_are_rejected(fields: dict[str, Any], param
     assert rejected(**fields).param == param
 
 
+def named(name: str) -> dict[str, Any]:
+    return {"type": "function", "function": {**WEATHER["function"], "name": name}}
+
+
+@pytest.mark.parametrize(
+    ("fields", "param", "says", "code"),
+    [
+        (
+            {"tools": [WEATHER], "tool_choice": "any"},
+            "tool_choice",
+            "Invalid value: 'any'. Supported values are: 'none', 'auto', and 'required'.",
+            "invalid_value",
+        ),
+        (
+            {"tools": [named("get weather")]},
+            "tools[0].function.name",
+            "Invalid 'tools[0].function.name': string does not match pattern. "
+            "Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.",
+            "invalid_value",
+        ),
+        (
+            {"tools": [WEATHER, named("x" * 65)]},
+            "tools[1].function.name",
+            "Invalid 'tools[1].function.name': string too long. "
+            "Expected a string with maximum length 64, but got a string with length 65 instead.",
+            "string_above_max_length",
+        ),
+        (
+            {"tools": [named("")]},
+            "tools[0].function.name",
+            "Invalid 'tools[0].function.name': empty string. "
+            "Expected a string with minimum length 1, but got an empty string instead.",
+            "empty_string",
+        ),
+    ],
+)
+def test_tool_choices_and_names_openai_refuses_are_refused_in_its_words(
+    fields: dict[str, Any], param: str, says: str, code: str
+) -> None:
+    """Codex would offer them to the model (whose API refuses the names mid-turn), or report the choice."""
+    error = rejected(**fields)
+    assert (error.message, error.param, error.code) == (says, param, code)
+    assert parse(tools=[named("Get_weather-2" + "x" * 51)]).tools.specs[0].name == "Get_weather-2" + "x" * 51
+
+
 def test_list_of_text_parts_is_joined_by_newlines() -> None:
     parts = [{"type": "text", "text": "first"}, {"type": "text", "text": "second"}]
     conversation = parse(messages=[msg("system", parts), msg("user", parts)]).conversation
@@ -408,10 +453,27 @@ def test_json_schema_becomes_output_schema() -> None:
 
 
 def test_json_schema_without_schema_is_rejected() -> None:
-    for fmt in ({"type": "json_schema"}, {"type": "json_schema", "json_schema": {"name": "x"}}):
-        error = rejected(response_format=fmt)
-        assert error.param == "response_format"
-        assert "json_schema.schema" in error.message
+    error = rejected(response_format={"type": "json_schema", "json_schema": {"name": "x"}})
+    assert error.param == "response_format"
+    assert "json_schema.schema" in error.message
+
+
+@pytest.mark.parametrize(
+    ("fmt", "param"),
+    [
+        ({"type": "json_schema"}, "response_format.json_schema"),
+        ({"type": "json_schema", "json_schema": {"schema": {"type": "object"}}}, "response_format.json_schema.name"),
+    ],
+)
+def test_json_schema_without_its_object_or_name_is_refused_as_openai_refuses_it(
+    fmt: dict[str, Any], param: str
+) -> None:
+    error = rejected(response_format=fmt)
+    assert (error.message, error.param, error.code) == (
+        f"Missing required parameter: '{param}'.",
+        param,
+        "missing_required_parameter",
+    )
 
 
 def test_text_format_is_nothing() -> None:
@@ -647,7 +709,7 @@ def test_bad_json(raw: bytes) -> None:
 def test_wrong_types_are_invalid_requests_naming_the_field(raw: bytes, where: str) -> None:
     with pytest.raises(InvalidRequest) as info:
         parse_chat_request(raw, default_model=None, strict=False)
-    assert info.value.message.startswith("invalid request body:")
+    assert info.value.message.startswith(("invalid request body:", "Missing required parameter: '"))
     assert where in info.value.message
 
 
@@ -664,6 +726,8 @@ def test_a_body_of_the_wrong_shape_names_the_param_as_openai_does(body: dict[str
     with pytest.raises(InvalidRequest) as raised:
         parse_chat_request(json.dumps(body).encode(), default_model=None, strict=False)
     assert (raised.value.param, raised.value.code) == (param, code), raised.value.message
+    if code == "missing_required_parameter":
+        assert raised.value.message == f"Missing required parameter: '{param}'."
 
 
 @pytest.mark.parametrize(

@@ -122,3 +122,16 @@ def test_sampling_parameters_out_of_openais_range_are_refused_as_for_chat(field:
     with pytest.raises(InvalidRequest, match=rf"^Invalid '{field}': (decimal|integer) (above|below)") as refused:
         parse(**{field: value})
     assert refused.value.param == field
+
+
+def test_a_json_schema_format_needs_its_name_and_a_tool_its_valid_name_as_for_chat() -> None:
+    with pytest.raises(InvalidRequest, match=r"^Missing required parameter: 'text.format.name'.$") as nameless:
+        parse(text={"format": {"type": "json_schema", "schema": {"type": "object"}}})
+    assert (nameless.value.param, nameless.value.code) == ("text.format.name", "missing_required_parameter")
+    tool = {"type": "function", "name": "a.b", "parameters": {"type": "object", "properties": {}}}
+    with pytest.raises(InvalidRequest, match="string does not match pattern") as badly_named:
+        parse(tools=[tool])
+    assert badly_named.value.param == "tools[0].name"
+    with pytest.raises(InvalidRequest, match="Supported values are") as bogus:
+        parse(tools=[{**tool, "name": "ab"}], tool_choice="always")
+    assert bogus.value.param == "tool_choice"

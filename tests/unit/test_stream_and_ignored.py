@@ -27,7 +27,7 @@ STRICT_CHAT_TOOL = {"type": "function", "function": {"name": "g", "parameters": 
         {"stream": True, "stream_options": {"include_usage": True}},
         {"temperature": 0.2, "seed": 3, "user": "u", "metadata": {"a": "b"}},
         {"response_format": {"type": "json_object"}, "top_p": 1},
-        {"response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "object"}}}},
+        {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}},
         {"brand_new_parameter": [1, 2], "stream": False},
         {"tools": [CHAT_TOOL], "tool_choice": "required"},
         {"tools": [STRICT_CHAT_TOOL], "parallel_tool_calls": False},
@@ -48,7 +48,7 @@ def test_agrees_with_the_full_parse(extra: dict[str, Any]) -> None:
         {
             "response_format": {
                 "type": "json_schema",
-                "json_schema": {"schema": {}, "strict": False, "description": "d"},
+                "json_schema": {"name": "x", "schema": {}, "strict": False, "description": "d"},
             }
         },
         {"messages": [{"role": "system", "content": "s", "name": "n"}, *MESSAGES]},

@@ -23,8 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from async_turns import Chat, first_token, turn
 from bench_common import median_interval, model_server_process, one_ca_store, private_home, round_orders, run_header
-from openai.types.chat import ChatCompletionMessageParam
 
 from claif_cod import AsyncCodexClient
 from claif_cod.testing import write_codex_home
@@ -40,44 +40,6 @@ async def _switched(self: loop_daemon.LoopDaemon, *args: Any, **kwargs: Any) -> 
 
 
 loop_daemon.LoopDaemon.answer = _switched  # type: ignore[method-assign]
-
-
-class Chat:
-    def __init__(self, name: str) -> None:
-        self.name, self.turns = name, 0
-        self.messages: list[ChatCompletionMessageParam] = []
-
-    def ask(self) -> list[ChatCompletionMessageParam]:
-        if len(self.messages) > 20:  # a new conversation now and then, as in turn_stages.py
-            self.messages = []
-        self.turns += 1
-        self.messages.append({"role": "user", "content": f"{self.name} {self.turns}"})
-        return self.messages
-
-    def answer(self, text: str) -> None:
-        self.messages.append({"role": "assistant", "content": text})
-
-
-async def turn(client: AsyncCodexClient, chat: Chat) -> float:
-    start = time.perf_counter()
-    reply = await client.chat.completions.create(model="o4-mini", messages=chat.ask())
-    took = (time.perf_counter() - start) * 1000
-    chat.answer(reply.choices[0].message.content or "")
-    return took
-
-
-async def first_token(client: AsyncCodexClient, chat: Chat) -> float:
-    start = time.perf_counter()
-    stream = await client.chat.completions.create(model="o4-mini", messages=chat.ask(), stream=True)
-    parts = []
-    took = None
-    async for chunk in stream:
-        if chunk.choices and chunk.choices[0].delta.content:
-            took = took or (time.perf_counter() - start) * 1000
-            parts.append(chunk.choices[0].delta.content)
-    chat.answer("".join(parts))
-    assert took is not None
-    return took
 
 
 def paired(label: str, own: list[float], engine: list[float]) -> str:

@@ -70,3 +70,15 @@ def test_tool_call_round_trip(http_url: str, model: Requests) -> None:
     )
 
     assert final.choices[0].message.content == "Tool get_weather returned: Sunny in Rome"
+
+
+def test_responses_continued_by_previous_response_id(http_url: str, model: Requests) -> None:
+    """``litellm.responses`` sends its own HTTP requests (a ``client=`` is not used for it): with
+    ``api_base`` it reaches the daemon's endpoint, and a response is continued on its Codex thread."""
+    first = litellm.responses(model="openai/o4-mini", api_base=http_url, api_key="unused", input="one")
+    second = litellm.responses(
+        model="openai/o4-mini", api_base=http_url, api_key="unused", input="two", previous_response_id=first.id
+    )
+
+    assert (first.output_text, second.output_text) == ("Echo: one", "[turn 2] Echo: two")
+    assert [request.user_texts() for request in model.since()] == [["one"], ["one", "two"]]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from claif_cod.engine.errors import InvalidRequest
 
 _DECIMALS = {"temperature": (0, 2), "top_p": (0, 1), "frequency_penalty": (-2, 2), "presence_penalty": (-2, 2)}
-_INTEGERS = {"top_logprobs": (0, 20)}
+_INTEGERS = {"top_logprobs": (0, 20), "max_output_tokens": (16, float("inf"))}
 
 
 def check_ranges(request: object) -> None:

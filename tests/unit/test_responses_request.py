@@ -124,6 +124,14 @@ def test_sampling_parameters_out_of_openais_range_are_refused_as_for_chat(field:
     assert refused.value.param == field
 
 
+def test_max_output_tokens_under_openais_minimum_is_refused_in_its_words() -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        parse(max_output_tokens=10)
+    says = "Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got 10 instead."
+    assert (refused.value.message, refused.value.code) == (says, "integer_below_min_value")
+    assert parse(max_output_tokens=16).ignored == ("max_output_tokens",)
+
+
 def test_a_json_schema_format_needs_its_name_and_a_tool_its_valid_name_as_for_chat() -> None:
     with pytest.raises(InvalidRequest, match=r"^Missing required parameter: 'text.format.name'.$") as nameless:
         parse(text={"format": {"type": "json_schema", "schema": {"type": "object"}}})

@@ -6,7 +6,13 @@ from __future__ import annotations
 from claif_cod.engine.errors import InvalidRequest
 
 _DECIMALS = {"temperature": (0, 2), "top_p": (0, 1), "frequency_penalty": (-2, 2), "presence_penalty": (-2, 2)}
-_INTEGERS = {"top_logprobs": (0, 20), "max_output_tokens": (16, float("inf"))}
+_UNBOUNDED = float("inf")
+_INTEGERS = {
+    "top_logprobs": (0, 20),
+    "max_tokens": (1, _UNBOUNDED),
+    "max_completion_tokens": (1, _UNBOUNDED),
+    "max_output_tokens": (16, _UNBOUNDED),
+}
 
 
 def check_ranges(request: object) -> None:

@@ -769,6 +769,12 @@ def test_a_body_of_the_wrong_shape_names_the_param_as_openai_does(body: dict[str
             "Invalid 'top_logprobs': integer above maximum value. Expected a value <= 20, but got 21 instead.",
             "integer_above_max_value",
         ),
+        (
+            "max_completion_tokens",
+            0,
+            "Invalid 'max_completion_tokens': integer below minimum value. Expected a value >= 1, but got 0 instead.",
+            "integer_below_min_value",
+        ),
     ],
 )
 def test_sampling_parameters_out_of_openais_range_are_openais_400(
@@ -777,4 +783,4 @@ def test_sampling_parameters_out_of_openais_range_are_openais_400(
     """Codex takes none of them (reported), but OpenAI refuses these values: so does claif_cod."""
     error = rejected(**{field: value})
     assert (error.message, error.param, error.code) == (says, field, code)
-    assert parse(**{field: 2 if field == "temperature" else 0}).ignored == (field,)  # in range: reported
+    assert parse(**{field: 2 if field == "temperature" else 1}).ignored == (field,)  # in range: reported

@@ -3,8 +3,10 @@ two ways the same client answers (``loop_connection.py``, ``trio_turns.py``)."""
 
 from __future__ import annotations
 
+import statistics
 import time
 
+from bench_common import median_interval
 from openai.types.chat import ChatCompletionMessageParam
 
 from claif_cod import AsyncCodexClient
@@ -46,3 +48,14 @@ async def first_token(client: AsyncCodexClient, chat: Chat) -> float:
     chat.answer("".join(parts))
     assert took is not None
     return took
+
+
+def paired(label: str, first: tuple[str, list[float]], second: tuple[str, list[float]], width: int = 28) -> str:
+    """Two ways' medians and their paired difference (first - second) with its 95% interval."""
+    (one, a), (other, b) = first, second
+    diffs = [x - y for x, y in zip(a, b, strict=True)]
+    low, high = median_interval(diffs)
+    return (
+        f"{label:<{width}} {one} {statistics.median(a):6.2f}  {other} {statistics.median(b):6.2f}"
+        f"  paired {statistics.median(diffs):+.2f} [{low:+.2f}, {high:+.2f}] ms"
+    )

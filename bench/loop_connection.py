@@ -16,15 +16,14 @@ import argparse
 import asyncio
 import contextlib
 import os
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from async_turns import Chat, first_token, turn
-from bench_common import median_interval, model_server_process, one_ca_store, private_home, round_orders, run_header
+from async_turns import Chat, first_token, paired, turn
+from bench_common import model_server_process, one_ca_store, private_home, round_orders, run_header
 
 from claif_cod import AsyncCodexClient
 from claif_cod.testing import write_codex_home
@@ -42,15 +41,6 @@ async def _switched(self: loop_daemon.LoopDaemon, *args: Any, **kwargs: Any) -> 
 loop_daemon.LoopDaemon.answer = _switched  # type: ignore[method-assign]
 
 
-def paired(label: str, own: list[float], engine: list[float]) -> str:
-    diffs = [a - b for a, b in zip(own, engine, strict=True)]
-    low, high = median_interval(diffs)
-    return (
-        f"{label:<28} own loop {statistics.median(own):6.2f}  engine loop {statistics.median(engine):6.2f}"
-        f"  paired {statistics.median(diffs):+.2f} [{low:+.2f}, {high:+.2f}] ms"
-    )
-
-
 async def long_lived(client: AsyncCodexClient, turns: int) -> list[str]:
     kinds: dict[str, Callable[[AsyncCodexClient, Chat], Any]] = {"turn": turn, "first token": first_token}
     chats = {(kind, own): Chat(f"{kind} {own}") for kind in kinds for own in (True, False)}
@@ -62,7 +52,10 @@ async def long_lived(client: AsyncCodexClient, turns: int) -> list[str]:
             took = await kinds[kind](client, chats[(kind, own)])
             if round_ >= 2:
                 samples[(kind, own)].append(took)
-    return [paired(f"one loop, {kind}", samples[(kind, True)], samples[(kind, False)]) for kind in kinds]
+    return [
+        paired(f"one loop, {kind}", ("own loop", samples[(kind, True)]), ("engine loop", samples[(kind, False)]))
+        for kind in kinds
+    ]
 
 
 def per_call(client: AsyncCodexClient, turns: int) -> str:
@@ -75,7 +68,7 @@ def per_call(client: AsyncCodexClient, turns: int) -> str:
             start = time.perf_counter()
             asyncio.run(turn(client, chats[own]))
             samples[own].append((time.perf_counter() - start) * 1000)
-    return paired("asyncio.run per turn", samples[True], samples[False])
+    return paired("asyncio.run per turn", ("own loop", samples[True]), ("engine loop", samples[False]))
 
 
 def main() -> None:

@@ -16,15 +16,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import trio
-from async_turns import Chat, first_token, turn
-from bench_common import median_interval, model_server_process, one_ca_store, private_home, round_orders, run_header
+from async_turns import Chat, first_token, paired, turn
+from bench_common import model_server_process, one_ca_store, private_home, round_orders, run_header
 
 from claif_cod import AsyncCodexClient
 from claif_cod.testing import write_codex_home
@@ -40,15 +39,6 @@ def timed(loop: str, kind: Kind, client: AsyncCodexClient, chat: Chat) -> float:
     return took
 
 
-def paired(label: str, on_trio: list[float], on_asyncio: list[float]) -> str:
-    diffs = [a - b for a, b in zip(on_trio, on_asyncio, strict=True)]
-    low, high = median_interval(diffs)
-    return (
-        f"{label:<12} trio {statistics.median(on_trio):6.2f}  asyncio {statistics.median(on_asyncio):6.2f}"
-        f"  paired {statistics.median(diffs):+.2f} [{low:+.2f}, {high:+.2f}] ms"
-    )
-
-
 def compare(client: AsyncCodexClient, turns: int) -> list[str]:
     steps = [(kind, loop) for kind in KINDS for loop in ("trio", "asyncio")]
     chats = {step: Chat(" ".join(step)) for step in steps}
@@ -59,7 +49,10 @@ def compare(client: AsyncCodexClient, turns: int) -> list[str]:
             took = timed(loop, KINDS[kind], client, chats[(kind, loop)])
             if round_ >= 2:
                 samples[(kind, loop)].append(took)
-    return [paired(kind, samples[(kind, "trio")], samples[(kind, "asyncio")]) for kind in KINDS]
+    return [
+        paired(kind, ("trio", samples[(kind, "trio")]), ("asyncio", samples[(kind, "asyncio")]), width=12)
+        for kind in KINDS
+    ]
 
 
 def main() -> None:

@@ -133,6 +133,13 @@ class ResponseRun:
             gone = f"the tool calls of response '{previous.response_id}' are no longer waiting for results"
             await self._replay(previous.response_id, gone)
             previous = None
+        if previous is not None and self.engine.suspensions.for_thread(previous.thread_id) is not None:
+            # Its thread's turn waits for outputs (a later response's calls, or this one's answered
+            # with a message after them): no turn can start there, so the chain takes a thread of its own.
+            await self._replay(
+                previous.response_id, f"the thread of response '{previous.response_id}' waits for outputs"
+            )
+            previous = None
         if previous is not None:
             try:
                 tools = self.parsed.tools

@@ -155,6 +155,22 @@ def test_outputs_answer_the_calls_of_the_response_they_continue_each_and_no_othe
     assert [thread_of(r) for r in requests[2:]] == [thread_of(requests[0]), thread_of(requests[1])]
 
 
+def test_outputs_with_a_message_after_them_continue_a_waiting_response_on_a_thread_of_its_own(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    """No turn can start on the thread whose turn waits for these outputs (one did, and hung): the
+    chain, the outputs and the message go to a new thread, as OpenAI answers them in one response."""
+    first = client.responses.create(input="[[call:get_time {}]]", tools=[TIME])
+    [call] = [item for item in first.output if item.type == "function_call"]
+    then = client.responses.create(
+        previous_response_id=first.id, input=[*outputs([call]), {"role": "user", "content": "and then?"}], tools=[TIME]
+    )
+    assert then.output_text == "[turn 2] Echo: and then?"
+    request = codex_model_server.requests[-1]
+    assert [(o.call_id, o.output) for o in request.function_outputs()] == [(call.call_id, "sunny get_time")]
+    assert thread_of(request) != thread_of(codex_model_server.requests[0])
+
+
 def test_a_branch_from_a_response_before_one_that_waits_for_outputs_takes_a_thread_of_its_own(
     client: CodexClient, codex_model_server: ModelServer
 ) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -129,7 +129,7 @@ def started(core: Starter, path: str, body: bytes, timeout: float | None) -> Ite
     finally:
         _current.reset(token)
         if not early.claimed:
-            loop.run(_undo(task))
+            _settled(loop, _undo(task))
 
 
 @contextlib.asynccontextmanager
@@ -147,7 +147,7 @@ async def started_async(core: Starter, path: str, body: bytes, timeout: float | 
     finally:
         _current.reset(token)
         if not early.claimed:
-            await loop.run_async(_undo(task))
+            await _settled_async(loop, _undo(task))
 
 
 @contextlib.contextmanager
@@ -186,11 +186,11 @@ def answered(
             _current.reset(token)
     finally:
         if not delivered and early.task is not None:
-            loop.run(_abandon(early))
+            _settled(loop, _abandon(early))
             if early.stream is not None:  # claimed and made before that: closing it interrupts the turn
                 early.stream.close()
         elif not early.claimed and early.task is not None:
-            loop.run(_undo(early.task))
+            _settled(loop, _undo(early.task))
 
 
 @contextlib.asynccontextmanager
@@ -219,11 +219,29 @@ async def answered_async(
             _current.reset(token)
     finally:
         if not delivered and early.task is not None:
-            await loop.run_async(_abandon(early))
+            await _settled_async(loop, _abandon(early))
             if early.stream is not None:  # claimed and made before that: closing it interrupts the turn
                 await early.stream.aclose()
         elif not early.claimed and early.task is not None:
-            await loop.run_async(_undo(early.task))
+            await _settled_async(loop, _undo(early.task))
+
+
+def _settled(loop: LoopThread, coro: Coroutine[Any, Any, None]) -> None:
+    """``coro`` run on the engine loop to settle a dispatch; a loop closed meanwhile (the client closed
+    while its request ran) ended the dispatch with it, and its closing is not the caller's error."""
+    try:
+        loop.run(coro)
+    except RuntimeError:
+        if not loop.loop.is_closed():
+            raise
+
+
+async def _settled_async(loop: LoopThread, coro: Coroutine[Any, Any, None]) -> None:
+    try:
+        await loop.run_async(coro)
+    except RuntimeError:
+        if not loop.loop.is_closed():
+            raise
 
 
 async def _abandon(early: Early) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 import warnings
 from pathlib import Path
 from typing import Any, Literal
@@ -537,6 +538,51 @@ def test_close_leaves_no_codex_process_behind(codex_home: Path, workdir: Path) -
     refusal = info.value.__cause__ if isinstance(info.value, openai.APIConnectionError) else info.value
     assert isinstance(refusal, RuntimeError)
     assert "closed" in str(refusal)
+
+
+def closed_client_refusal(failure: BaseException) -> BaseException:
+    """httpx's refusal of a closed client (openai < 3.4 wraps it in APIConnectionError)."""
+    return failure.__cause__ if isinstance(failure, openai.APIConnectionError) and failure.__cause__ else failure
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_request_running_when_its_client_is_closed_says_the_client_was_closed(
+    codex_home: Path, workdir: Path, codex_model_server: ModelServer, stream: bool
+) -> None:
+    """Its dispatch ended with the engine loop, and settling it there raised 'Event loop is closed'
+    over what happened."""
+    client = CodexClient(daemon="off", model="o4-mini")
+    failures: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            reply = client.chat.completions.create(messages=[user("[[stall]] closing")], stream=stream)
+            if stream:
+                list(reply)
+        except BaseException as exc:  # what the caller sees, whatever it is
+            failures.append(exc)
+
+    asking = threading.Thread(target=ask)
+    asking.start()
+    codex_model_server.wait_for_requests(1, timeout=20)
+    client.close()
+    asking.join(30)
+    [failure] = failures
+    refusal = closed_client_refusal(failure)
+    assert isinstance(refusal, RuntimeError) and "client has been closed" in str(refusal), repr(failure)
+
+
+async def test_an_async_request_running_when_its_client_is_closed_says_the_client_was_closed(
+    codex_home: Path, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    client = AsyncCodexClient(daemon="off", model="o4-mini")
+    asking = asyncio.create_task(client.chat.completions.create(messages=[user("[[stall]] closing")]))
+    await asyncio.to_thread(codex_model_server.wait_for_requests, 1, 20)
+    await client.close()
+    with pytest.raises((RuntimeError, openai.APIConnectionError)) as failure:
+        await asking
+    refusal = closed_client_refusal(failure.value)
+    assert isinstance(refusal, RuntimeError) and "client has been closed" in str(refusal), repr(failure.value)
 
 
 @pytest.mark.parametrize(("option", "value"), [("sandbox_mode", "yolo"), ("approval_policy", "sometimes")])

@@ -24,8 +24,8 @@ from claif_cod.openai_compat.conversations_store import (
     StoredItem,
 )
 from claif_cod.openai_compat.errors import APIFailure, translate
+from claif_cod.openai_compat.responses_input import check_items
 from claif_cod.openai_compat.responses_items import ResponseItemList, listed_items, page_of
-from claif_cod.openai_compat.responses_request import check_items
 
 MAX_ITEMS_PER_REQUEST = 20
 """OpenAI's limit on the items one ``create`` or ``items.create`` adds."""

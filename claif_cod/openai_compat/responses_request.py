@@ -1,4 +1,5 @@
-"""Reading an OpenAI ``responses.create`` body: input items, instructions and parameter policy.
+"""Reading an OpenAI ``responses.create`` body: its input (items read by :mod:`.responses_input`),
+instructions and parameter policy.
 
 Like the chat parser, every parameter is honoured or reported (docs/parameters.md, "Responses").
 ``input`` becomes the turn's prompt (the last user message, with its images) plus the items
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Literal
 
 import msgspec
@@ -17,13 +18,13 @@ import msgspec
 from claif_cod.engine.conversations import HistoryItem, Message
 from claif_cod.engine.errors import READING_BODY, InvalidRequest, missing
 from claif_cod.engine.images import Image
-from claif_cod.engine.tools import ThreadTools, ToolCall, ToolResult
+from claif_cod.engine.tools import ThreadTools, ToolResult
 from claif_cod.openai_compat.chat_history import CACHE_BREAKPOINT
-from claif_cod.openai_compat.compaction_item import summary_message
 from claif_cod.openai_compat.images import ImageRef, load_images
 from claif_cod.openai_compat.light_parse import LightParse, top_level
 from claif_cod.openai_compat.ranges import check_ranges
 from claif_cod.openai_compat.responses_calls import check_calls
+from claif_cod.openai_compat.responses_input import item_fields, read_items
 from claif_cod.openai_compat.tool_calls import ChatTool, FunctionDef, thread_tools
 
 
@@ -63,13 +64,6 @@ class FunctionTool(msgspec.Struct):
 
 TOOL_FIELDS = ("defer_loading", "allowed_callers", "output_schema")
 """A function tool's fields Codex's dynamic tools lack: reported as ``tools.<field>`` when given."""
-ITEM_FIELDS = {
-    "message": ("phase",),
-    "function_call": ("namespace", "caller"),
-    "function_call_output": ("name", "namespace", "caller"),
-}
-"""Input items' fields Codex's injected items lack: reported as ``input.<type>.<field>`` when given."""
-_ANY_ITEM_FIELD = frozenset(field for fields in ITEM_FIELDS.values() for field in fields)
 
 
 class ConversationRef(msgspec.Struct):
@@ -213,7 +207,7 @@ def parse_responses_request(
     ignored += client_options
     output_schema = _output_schema(request.text, ignored)
     _reasoning(request.reasoning, ignored)
-    instructions, items, refs, owners = _items(request.input, ignored, earlier=_earlier(request, conversations))
+    instructions, items, refs, owners = read_items(request.input, ignored, earlier=_earlier(request, conversations))
     if request.previous_response_id is None:  # else checked against that response's calls as it starts
         check_calls(items)
     tools = _thread_tools(request, ignored)
@@ -292,7 +286,7 @@ def responses_ignored(body: bytes) -> tuple[str, ...]:
             if item.type == "reasoning":
                 ignored.append("input.reasoning")
             elif not (item.phase is None and item.namespace is None and item.caller is None and item.name is None):
-                _item_fields(item.type, functools.partial(getattr, item), ignored)
+                item_fields(item.type, functools.partial(getattr, item), ignored)
     return tuple(sorted(set(ignored)))
 
 
@@ -305,10 +299,6 @@ def _reasoning(reasoning: ReasoningConfig | None, ignored: list[str]) -> None:
     if reasoning is not None:
         fields = ("generate_summary", "mode", "context")
         ignored += (f"reasoning.{name}" for name in fields if getattr(reasoning, name) is not None)
-
-
-def _item_fields(kind: str, get: Callable[[str], object], ignored: list[str]) -> None:
-    ignored += (f"input.{kind}.{field}" for field in ITEM_FIELDS.get(kind, ()) if get(field) is not None)
 
 
 def _thread_tools(request: ResponsesRequest | _Reported, ignored: list[str]) -> ThreadTools:
@@ -356,105 +346,3 @@ def _earlier(request: ResponsesRequest, conversations: ConversationItems | None)
         raise InvalidRequest(message, param="conversation")
     assert conversations is not None, "a service that takes conversation= looks its items up"
     return conversations(named)
-
-
-def check_items(items: list[dict[str, Any]], name: str) -> None:
-    """Raises unless ``items`` (named ``name``) could be a Responses input's items."""
-    _items(items, [], name=name)
-
-
-def _items(
-    items: str | list[dict[str, Any]],
-    ignored: list[str],
-    *,
-    name: str = "input",
-    earlier: list[dict[str, Any]] | None = None,
-) -> tuple[list[str], list[HistoryItem], list[ImageRef], list[int]]:
-    """Developer instructions, the messages, calls and results, and the image parts with their item
-    index; ``earlier``: the items of a conversation that ``items`` follow (what they hold that Codex
-    cannot take is dropped unreported: this request did not send it)."""
-    if isinstance(items, str):
-        if not earlier:
-            return [], [Message("user", items)], [], []
-        items = [{"role": "user", "content": items}]
-    if not items:
-        raise InvalidRequest(f"{name} must not be empty", param=name)
-    skip = len(earlier or ())
-    instructions: list[str] = []
-    messages: list[HistoryItem] = []
-    refs: list[ImageRef] = []
-    owners: list[int] = []
-    ids: set[str] = set()
-    for index, item in enumerate([*(earlier or ()), *items]):
-        sent = index >= skip
-        where = f"{name}[{index - skip}]" if sent else f"conversation item {index}"
-        noted = ignored if sent else []
-        kind = item.get("type", "message")
-        if isinstance(ident := item.get("id"), str):
-            if sent and ident in ids:  # as OpenAI: an id names one item, in a request and its conversation
-                message = f"Duplicate item found with id {ident}. Remove duplicate items from your input and try again."
-                raise InvalidRequest(message, param=name)
-            ids.add(ident)
-        if kind == "reasoning":
-            noted.append("input.reasoning")  # opaque to Codex: earlier reasoning cannot be replayed
-            continue
-        if not _ANY_ITEM_FIELD.isdisjoint(item):
-            _item_fields(kind, item.get, noted)
-        if kind == "function_call":
-            messages.append(ToolCall(_string(item, "call_id", where), _string(item, "name", where), _arguments(item)))
-            continue
-        if kind == "function_call_output":
-            output, _ = _content(item.get("output"), where, noted, images=False)
-            messages.append(ToolResult(_string(item, "call_id", where), output))
-            continue
-        if kind == "compaction":  # what responses.compact made of the conversation before it
-            messages.append(Message("user", summary_message(item.get("encrypted_content"), where)))
-            continue
-        if kind != "message":
-            raise InvalidRequest(f"{where}: input items of type {kind!r} are not supported", param=where)
-        role = item.get("role")
-        text, parts = _content(item.get("content"), where, noted, images=role == "user")
-        if role in ("system", "developer"):
-            instructions.append(text)
-        elif role in ("user", "assistant"):
-            refs.extend(parts)
-            owners.extend(len(messages) for _ in parts)
-            messages.append(Message(role, text))
-        else:
-            raise InvalidRequest(f"{where}: role {role!r} is not supported", param=where)
-    return instructions, messages, refs, owners
-
-
-def _content(content: object, where: str, ignored: list[str], *, images: bool) -> tuple[str, list[ImageRef]]:
-    if isinstance(content, str):
-        return content, []
-    if not isinstance(content, list):
-        raise InvalidRequest(f"{where}: content must be a string or a list of parts", param=where)
-    texts: list[str] = []
-    refs: list[ImageRef] = []
-    for j, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, Mapping) else None
-        if kind is not None and CACHE_BREAKPOINT in part:
-            ignored.append(f"input.content.{CACHE_BREAKPOINT}")
-        if kind in ("input_text", "output_text") and isinstance(part.get("text"), str):
-            texts.append(part["text"])
-        elif kind == "input_image" and images and isinstance(part.get("image_url"), str):
-            refs.append(ImageRef(part["image_url"], f"{where}.content[{j}]", part.get("detail")))
-            if refs[-1].detail_reported:
-                ignored.append("input_image.detail")  # "low" or "original" (see images.DETAILS)
-        else:
-            part_where = f"{where}.content[{j}]"
-            raise InvalidRequest(f"{part_where}: content part of type {kind!r} is not supported", param=part_where)
-    return "\n".join(texts), refs
-
-
-def _string(item: Mapping[str, Any], key: str, where: str) -> str:
-    value = item.get(key)
-    if not isinstance(value, str) or not value:
-        raise InvalidRequest(f"{where}: {key} must be a non-empty string", param=where)
-    return value
-
-
-def _arguments(item: Mapping[str, Any]) -> str:
-    value = item.get("arguments", "")
-    return value if isinstance(value, str) else msgspec.json.encode(value).decode()

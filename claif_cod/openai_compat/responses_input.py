@@ -1,0 +1,130 @@
+"""A Responses input's items read into the engine's history: messages (their text and images),
+function calls and their outputs, compaction summaries; developer messages become instructions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import msgspec
+
+from claif_cod.engine.conversations import HistoryItem, Message
+from claif_cod.engine.errors import InvalidRequest
+from claif_cod.engine.tools import ToolCall, ToolResult
+from claif_cod.openai_compat.chat_history import CACHE_BREAKPOINT
+from claif_cod.openai_compat.compaction_item import summary_message
+from claif_cod.openai_compat.images import ImageRef
+
+ITEM_FIELDS = {
+    "message": ("phase",),
+    "function_call": ("namespace", "caller"),
+    "function_call_output": ("name", "namespace", "caller"),
+}
+"""Input items' fields Codex's injected items lack: reported as ``input.<type>.<field>`` when given."""
+_ANY_ITEM_FIELD = frozenset(field for fields in ITEM_FIELDS.values() for field in fields)
+
+
+def item_fields(kind: str, get: Callable[[str], object], ignored: list[str]) -> None:
+    ignored += (f"input.{kind}.{field}" for field in ITEM_FIELDS.get(kind, ()) if get(field) is not None)
+
+
+def check_items(items: list[dict[str, Any]], name: str) -> None:
+    """Raises unless ``items`` (named ``name``) could be a Responses input's items."""
+    read_items(items, [], name=name)
+
+
+def read_items(
+    items: str | list[dict[str, Any]],
+    ignored: list[str],
+    *,
+    name: str = "input",
+    earlier: list[dict[str, Any]] | None = None,
+) -> tuple[list[str], list[HistoryItem], list[ImageRef], list[int]]:
+    """Developer instructions, the messages, calls and results, and the image parts with their item
+    index; ``earlier``: the items of a conversation that ``items`` follow (what they hold that Codex
+    cannot take is dropped unreported: this request did not send it)."""
+    if isinstance(items, str):
+        if not earlier:
+            return [], [Message("user", items)], [], []
+        items = [{"role": "user", "content": items}]
+    if not items:
+        raise InvalidRequest(f"{name} must not be empty", param=name)
+    skip = len(earlier or ())
+    instructions: list[str] = []
+    messages: list[HistoryItem] = []
+    refs: list[ImageRef] = []
+    owners: list[int] = []
+    ids: set[str] = set()
+    for index, item in enumerate([*(earlier or ()), *items]):
+        sent = index >= skip
+        where = f"{name}[{index - skip}]" if sent else f"conversation item {index}"
+        noted = ignored if sent else []
+        kind = item.get("type", "message")
+        if isinstance(ident := item.get("id"), str):
+            if sent and ident in ids:  # as OpenAI: an id names one item, in a request and its conversation
+                message = f"Duplicate item found with id {ident}. Remove duplicate items from your input and try again."
+                raise InvalidRequest(message, param=name)
+            ids.add(ident)
+        if kind == "reasoning":
+            noted.append("input.reasoning")  # opaque to Codex: earlier reasoning cannot be replayed
+            continue
+        if not _ANY_ITEM_FIELD.isdisjoint(item):
+            item_fields(kind, item.get, noted)
+        if kind == "function_call":
+            messages.append(ToolCall(_string(item, "call_id", where), _string(item, "name", where), _arguments(item)))
+            continue
+        if kind == "function_call_output":
+            output, _ = _content(item.get("output"), where, noted, images=False)
+            messages.append(ToolResult(_string(item, "call_id", where), output))
+            continue
+        if kind == "compaction":  # what responses.compact made of the conversation before it
+            messages.append(Message("user", summary_message(item.get("encrypted_content"), where)))
+            continue
+        if kind != "message":
+            raise InvalidRequest(f"{where}: input items of type {kind!r} are not supported", param=where)
+        role = item.get("role")
+        text, parts = _content(item.get("content"), where, noted, images=role == "user")
+        if role in ("system", "developer"):
+            instructions.append(text)
+        elif role in ("user", "assistant"):
+            refs.extend(parts)
+            owners.extend(len(messages) for _ in parts)
+            messages.append(Message(role, text))
+        else:
+            raise InvalidRequest(f"{where}: role {role!r} is not supported", param=where)
+    return instructions, messages, refs, owners
+
+
+def _content(content: object, where: str, ignored: list[str], *, images: bool) -> tuple[str, list[ImageRef]]:
+    if isinstance(content, str):
+        return content, []
+    if not isinstance(content, list):
+        raise InvalidRequest(f"{where}: content must be a string or a list of parts", param=where)
+    texts: list[str] = []
+    refs: list[ImageRef] = []
+    for j, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, Mapping) else None
+        if kind is not None and CACHE_BREAKPOINT in part:
+            ignored.append(f"input.content.{CACHE_BREAKPOINT}")
+        if kind in ("input_text", "output_text") and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif kind == "input_image" and images and isinstance(part.get("image_url"), str):
+            refs.append(ImageRef(part["image_url"], f"{where}.content[{j}]", part.get("detail")))
+            if refs[-1].detail_reported:
+                ignored.append("input_image.detail")  # "low" or "original" (see images.DETAILS)
+        else:
+            part_where = f"{where}.content[{j}]"
+            raise InvalidRequest(f"{part_where}: content part of type {kind!r} is not supported", param=part_where)
+    return "\n".join(texts), refs
+
+
+def _string(item: Mapping[str, Any], key: str, where: str) -> str:
+    value = item.get(key)
+    if not isinstance(value, str) or not value:
+        raise InvalidRequest(f"{where}: {key} must be a non-empty string", param=where)
+    return value
+
+
+def _arguments(item: Mapping[str, Any]) -> str:
+    value = item.get("arguments", "")
+    return value if isinstance(value, str) else msgspec.json.encode(value).decode()

@@ -227,12 +227,12 @@ async def answered_async(
 
 
 def _settled(loop: LoopThread, coro: Coroutine[Any, Any, None]) -> None:
-    """``coro`` run on the engine loop to settle a dispatch; a loop closed meanwhile (the client closed
-    while its request ran) ended the dispatch with it, and its closing is not the caller's error."""
+    """``coro`` run on the engine loop to settle a dispatch; a loop ending meanwhile (the client closed
+    while its request ran) ends the dispatch with it, and its ending is not the caller's error."""
     try:
         loop.run(coro)
     except RuntimeError:
-        if not loop.loop.is_closed():
+        if not loop.shut:
             raise
 
 
@@ -240,7 +240,7 @@ async def _settled_async(loop: LoopThread, coro: Coroutine[Any, Any, None]) -> N
     try:
         await loop.run_async(coro)
     except RuntimeError:
-        if not loop.loop.is_closed():
+        if not loop.shut:
             raise
 
 

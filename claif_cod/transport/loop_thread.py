@@ -73,6 +73,12 @@ class LoopThread:
         self.loop.set_default_executor(self._executor)
         self._cleanup = cleanup
         self._ending = False
+        self._handed: dict[object, Callable[[], None]] = {}
+        """Work handed to the loop whose first step has not run: each one's refusal, for a loop that
+        closes first (its waiter must not wait for ever)."""
+        self._handed_lock = threading.Lock()
+        self._shut = False
+        """Set as the loop ends: it takes nothing more."""
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         with _running_lock:
             _running.add(self)
@@ -89,12 +95,19 @@ class LoopThread:
         asyncio.set_event_loop(self.loop)
         try:
             self.loop.run_forever()
-            _finish_tasks(self.loop)
+            with self._handed_lock:
+                self._shut = True
+            _finish_tasks(self.loop)  # what was handed to it before, its tasks cancelled with the rest
             self._executor.shutdown(wait=True)
         finally:
             self.loop.close()
             with _running_lock:
                 _running.discard(self)
+            with self._handed_lock:
+                left = list(self._handed.values())
+                self._handed.clear()
+            for refuse in left:  # (only when ending failed: then nothing ran them)
+                refuse()
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Block the calling thread until ``coro`` finishes on the engine loop."""
@@ -134,15 +147,21 @@ class LoopThread:
         outcome: list[Outcome] = []
 
         def finish(task: asyncio.Task[R]) -> None:
-            outcome.append(_made(then, task))
+            outcome.append(self._made(then, task))
             done.release()
             if handing is not None:
                 handing.hand_over()
 
+        def fail(exc: BaseException) -> None:
+            outcome.append((False, exc))
+            done.release()
+            if begun is not None:
+                begun.release()
+
         begun = _held() if meanwhile is not None else None
         task: list[asyncio.Task[R]] = []
         try:  # from the moment the work may be on the loop: a Ctrl-C in between must not leave it running
-            self._start(start, finish, refused, begun, task)
+            self._start(start, finish, refused, begun, task, fail)
             deadline = None if timeout is None else time.monotonic() + timeout
             if meanwhile is not None and begun is not None:
                 if not begun.acquire(timeout=_left(deadline)):
@@ -175,12 +194,16 @@ class LoopThread:
 
         def finish(task: asyncio.Task[R]) -> None:
             with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody waits
-                caller.call_soon_threadsafe(_settle, future, _made(then, task))
+                caller.call_soon_threadsafe(_settle, future, self._made(then, task))
                 if handing is not None:
                     handing.hand_over()
 
+        def fail(exc: BaseException) -> None:
+            with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody waits
+                caller.call_soon_threadsafe(_settle, future, (False, exc))
+
         task: list[asyncio.Task[R]] = []
-        self._start(start, finish, refused, None, task)
+        self._start(start, finish, refused, None, task, fail)
         try:
             outcome = await future
         except asyncio.CancelledError:
@@ -198,23 +221,50 @@ class LoopThread:
         refused: Callable[[], None] | None,
         begun: _thread.LockType | None,
         task: list[asyncio.Task[R]],
+        fail: Callable[[BaseException], None],
     ) -> None:
         """Runs ``start`` on the engine loop, from any other thread; ``task`` holds its task once it
         exists.  ``begun`` is released once the task's first step is done (the step was scheduled
-        first, so it runs first)."""
+        first, so it runs first).  A loop that ends before it runs ``start`` calls ``fail``."""
+        key = object()
 
         def begin() -> None:
+            with self._handed_lock:
+                del self._handed[key]
             task.append(start())
             task[0].add_done_callback(finish)
             if begun is not None:
                 self.loop.call_soon(begun.release)
 
+        def refuse() -> None:
+            if refused is not None:
+                refused()
+            fail(RuntimeError("Event loop is closed"))
+
+        with self._handed_lock:
+            if self._shut:
+                if refused is not None:
+                    refused()
+                raise RuntimeError("Event loop is closed")
+            self._handed[key] = refuse
         try:
             self.loop.call_soon_threadsafe(begin)
         except RuntimeError:  # the loop is closed
+            with self._handed_lock:
+                self._handed.pop(key, None)
             if refused is not None:
                 refused()
             raise
+
+    def _made(self, then: Callable[[asyncio.Task[R]], T], task: asyncio.Task[R]) -> Outcome:
+        """What ``then`` makes of ``task``, or what it raises; a task the loop's ending cancelled
+        reports that, not a cancellation its waiter would take for its own."""
+        if task.cancelled() and self._shut:
+            return False, RuntimeError("Event loop is closed")
+        try:
+            return True, then(task)
+        except BaseException as exc:  # raised in the caller's thread or loop
+            return False, exc
 
     def _cancel(self, task: list[asyncio.Task[R]], refused: Callable[[], None] | None) -> None:
         """Cancel what :meth:`_start` started (callbacks run in order, so it exists by then); when
@@ -259,6 +309,11 @@ class LoopThread:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    @property
+    def shut(self) -> bool:
+        """The loop has ended, or is ending and takes no more work (what it had is cancelled)."""
+        return self._shut or self.loop.is_closed()
 
 
 def _left(deadline: float | None) -> float:
@@ -309,13 +364,6 @@ def _outcome(task: asyncio.Task[T]) -> T:
     return task.result()
 
 
-def _made(then: Callable[[asyncio.Task[R]], T], task: asyncio.Task[R]) -> Outcome:
-    try:
-        return True, then(task)
-    except BaseException as exc:  # raised in the caller's thread or loop
-        return False, exc
-
-
 def _unpacked(outcome: Outcome) -> Any:
     ok, value = outcome
     if ok:
@@ -332,10 +380,10 @@ def _finish_tasks(loop: asyncio.AbstractEventLoop) -> None:
     """What ``asyncio.run`` does before closing its loop: no task is left pending for the GC to find.
     (Its ``shutdown_default_executor`` waits in a new thread, which CPython 3.12 refuses to start
     once the interpreter is exiting: the owner shuts its executor down itself, the loop being done.)"""
-    tasks = asyncio.all_tasks(loop)
-    for task in tasks:
-        task.cancel()
-    if tasks:
+    loop.run_until_complete(asyncio.sleep(0))  # work handed over before it stopped taking any: it may start tasks
+    while tasks := asyncio.all_tasks(loop):  # (a task cancelled may start another: a cleanup)
+        for task in tasks:
+            task.cancel()
         loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
     loop.run_until_complete(loop.shutdown_asyncgens())
 

@@ -32,7 +32,11 @@ def on_asyncio() -> bool:
 
 async def on_engine_loop(engine: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> T:
     """``coro``'s result, run on the engine loop; cancelling the caller cancels it there."""
-    future = asyncio.run_coroutine_threadsafe(coro, engine)
+    try:
+        future = asyncio.run_coroutine_threadsafe(coro, engine)
+    except RuntimeError:  # the engine loop closed meanwhile: the coroutine never runs
+        coro.close()
+        raise
     try:
         return await anyio.to_thread.run_sync(future.result, abandon_on_cancel=True)
     except anyio.get_cancelled_exc_class():

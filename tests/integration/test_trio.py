@@ -3,6 +3,7 @@ answers, streams and exceptions, and a cancelled caller's turn interrupted, as u
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from test_early_dispatch import interrupted
 
 from claif_cod import AsyncCodexClient
 from claif_cod.testing import ModelServer
+from claif_cod.transport.other_loops import on_engine_loop
 
 trio = pytest.importorskip("trio", reason="trio is not installed (pip install -e '.[test]')")
 
@@ -89,6 +91,25 @@ def test_a_stream_closed_early_on_trio_interrupts_its_turn(
     on_trio(main)
 
 
+def test_a_stream_cancelled_while_waiting_for_its_next_chunk_interrupts_its_turn(
+    codex_home: Path, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    """The wait is a worker thread's: cancelled, the caller goes on at once, the turn is interrupted and
+    the worker let go (the client then answers as before)."""
+
+    async def main(client: AsyncCodexClient) -> str | None:
+        stream = await client.chat.completions.create(messages=[user("[[stall-mid]] five six")], stream=True)
+        with trio.move_on_after(0.5) as scope:  # the model never sends more: the wait is cut, never met
+            async for _chunk in stream:
+                pass
+        assert scope.cancelled_caught
+        await trio.to_thread.run_sync(interrupted, client)
+        after = await client.chat.completions.create(messages=[user("seven")])
+        return after.choices[0].message.content
+
+    assert on_trio(main) == "Echo: seven"
+
+
 def test_a_trio_script_that_never_closes_its_client_exits_quietly(codex_home: Path, workdir: Path) -> None:
     """Streams left out: openai's own leave async generators unfinished under trio, which ``-X dev``
     reports (with any transport)."""
@@ -106,3 +127,17 @@ def test_a_trio_script_that_never_closes_its_client_exits_quietly(codex_home: Pa
     """
     done = run_script(script, workdir, dict(os.environ))
     assert (done.returncode, done.stdout, done.stderr) == (0, "Echo: bye / Echo: bye again\n", "")
+
+
+def test_a_request_made_as_its_engine_loop_closes_leaves_no_coroutine_unawaited() -> None:
+    """The engine loop closed between the request's start and its hand-over (its client closed)."""
+    engine = asyncio.new_event_loop()
+    engine.close()
+
+    async def answer() -> None:
+        raise AssertionError("never run")
+
+    coro = answer()
+    with pytest.raises(RuntimeError, match="closed"):
+        trio.run(on_engine_loop, engine, coro)
+    assert coro.cr_frame is None  # closed, not left for the collector to warn about

@@ -171,6 +171,47 @@ def test_a_closed_loop_refuses_and_closes_the_coroutine(engine_loop: LoopThread)
     assert _never_awaited(caught) == []
 
 
+def test_work_handed_to_a_loop_as_it_ends_is_refused_not_waited_for_ever(engine_loop: LoopThread) -> None:
+    """The client closed while a request ran: work handed over after the loop stopped taking any was
+    queued behind its last step and never run, and its caller waited for ever. Now it is refused at
+    once; work handed over before, and cancelled by the ending, is reported as the loop's ending."""
+    blocking, unblock = threading.Event(), threading.Event()
+
+    def block() -> None:
+        blocking.set()
+        unblock.wait(10)
+
+    async def long() -> None:
+        await asyncio.sleep(30)
+
+    engine_loop.loop.call_soon_threadsafe(block)
+    blocking.wait(10)
+    engine_loop.end()  # queued behind the block: the loop ends once it is released
+    earlier: list[BaseException] = []
+
+    def wait_for_long() -> None:
+        try:
+            engine_loop.run(long())
+        except BaseException as exc:
+            earlier.append(exc)
+
+    waiting = threading.Thread(target=wait_for_long)
+    waiting.start()
+    while not engine_loop._handed:  # its work is handed over (queued behind the block, like the end)
+        threading.Event().wait(0.001)
+    unblock.set()
+    engine_loop.join(10)
+    waiting.join(10)
+    assert [type(e) for e in earlier] == [RuntimeError] and str(earlier[0]) == "Event loop is closed"
+    assert engine_loop.shut
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(RuntimeError, match="Event loop is closed"):
+            engine_loop.run(_answer(2))
+        gc.collect()
+    assert _never_awaited(caught) == []
+
+
 def test_a_loop_whose_thread_cannot_start_leaves_nothing_behind(monkeypatch: pytest.MonkeyPatch) -> None:
     """No thread left to have (``can't start new thread``): the error is raised, and neither the loop nor
     its place among the loops ended at exit stays (ending one that never ran would fail at exit)."""

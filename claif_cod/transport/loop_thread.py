@@ -73,12 +73,10 @@ class LoopThread:
         self.loop.set_default_executor(self._executor)
         self._cleanup = cleanup
         self._ending = False
-        self._handed: dict[object, Callable[[], None]] = {}
-        """Work handed to the loop whose first step has not run: each one's refusal, for a loop that
-        closes first (its waiter must not wait for ever)."""
-        self._handed_lock = threading.Lock()
+        self._taking = threading.Lock()
+        """Held while work is handed to the loop, and while the loop stops taking any."""
         self._shut = False
-        """Set as the loop ends: it takes nothing more."""
+        """Set as the loop ends: it takes nothing more, and runs what it took (see :meth:`_run`)."""
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         with _running_lock:
             _running.add(self)
@@ -95,7 +93,7 @@ class LoopThread:
         asyncio.set_event_loop(self.loop)
         try:
             self.loop.run_forever()
-            with self._handed_lock:
+            with self._taking:
                 self._shut = True
             _finish_tasks(self.loop)  # what was handed to it before, its tasks cancelled with the rest
             self._executor.shutdown(wait=True)
@@ -103,11 +101,6 @@ class LoopThread:
             self.loop.close()
             with _running_lock:
                 _running.discard(self)
-            with self._handed_lock:
-                left = list(self._handed.values())
-                self._handed.clear()
-            for refuse in left:  # (only when ending failed: then nothing ran them)
-                refuse()
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Block the calling thread until ``coro`` finishes on the engine loop."""
@@ -152,16 +145,10 @@ class LoopThread:
             if handing is not None:
                 handing.hand_over()
 
-        def fail(exc: BaseException) -> None:
-            outcome.append((False, exc))
-            done.release()
-            if begun is not None:
-                begun.release()
-
         begun = _held() if meanwhile is not None else None
         task: list[asyncio.Task[R]] = []
         try:  # from the moment the work may be on the loop: a Ctrl-C in between must not leave it running
-            self._start(start, finish, refused, begun, task, fail)
+            self._start(start, finish, refused, begun, task)
             deadline = None if timeout is None else time.monotonic() + timeout
             if meanwhile is not None and begun is not None:
                 if not begun.acquire(timeout=_left(deadline)):
@@ -198,12 +185,8 @@ class LoopThread:
                 if handing is not None:
                     handing.hand_over()
 
-        def fail(exc: BaseException) -> None:
-            with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody waits
-                caller.call_soon_threadsafe(_settle, future, (False, exc))
-
         task: list[asyncio.Task[R]] = []
-        self._start(start, finish, refused, None, task, fail)
+        self._start(start, finish, refused, None, task)
         try:
             outcome = await future
         except asyncio.CancelledError:
@@ -221,40 +204,28 @@ class LoopThread:
         refused: Callable[[], None] | None,
         begun: _thread.LockType | None,
         task: list[asyncio.Task[R]],
-        fail: Callable[[BaseException], None],
     ) -> None:
         """Runs ``start`` on the engine loop, from any other thread; ``task`` holds its task once it
         exists.  ``begun`` is released once the task's first step is done (the step was scheduled
-        first, so it runs first).  A loop that ends before it runs ``start`` calls ``fail``."""
-        key = object()
+        first, so it runs first).  A loop that has stopped taking work refuses it: handed over
+        before, it is run as the loop ends (once queued behind its last step, it was never run, and
+        its caller waited for ever)."""
 
         def begin() -> None:
-            with self._handed_lock:
-                del self._handed[key]
             task.append(start())
             task[0].add_done_callback(finish)
             if begun is not None:
                 self.loop.call_soon(begun.release)
 
-        def refuse() -> None:
-            if refused is not None:
-                refused()
-            fail(RuntimeError("Event loop is closed"))
-
-        with self._handed_lock:
-            if self._shut:
+        with self._taking:
+            try:
+                if self._shut:
+                    raise RuntimeError("Event loop is closed")
+                self.loop.call_soon_threadsafe(begin)
+            except RuntimeError:  # the loop ends or is closed
                 if refused is not None:
                     refused()
-                raise RuntimeError("Event loop is closed")
-            self._handed[key] = refuse
-        try:
-            self.loop.call_soon_threadsafe(begin)
-        except RuntimeError:  # the loop is closed
-            with self._handed_lock:
-                self._handed.pop(key, None)
-            if refused is not None:
-                refused()
-            raise
+                raise
 
     def _made(self, then: Callable[[asyncio.Task[R]], T], task: asyncio.Task[R]) -> Outcome:
         """What ``then`` makes of ``task``, or what it raises; a task the loop's ending cancelled

@@ -171,11 +171,19 @@ def test_a_closed_loop_refuses_and_closes_the_coroutine(engine_loop: LoopThread)
     assert _never_awaited(caught) == []
 
 
-def test_work_handed_to_a_loop_as_it_ends_is_refused_not_waited_for_ever(engine_loop: LoopThread) -> None:
-    """The client closed while a request ran: work handed over after the loop stopped taking any was
-    queued behind its last step and never run, and its caller waited for ever. Now it is refused at
-    once; work handed over before, and cancelled by the ending, is reported as the loop's ending."""
-    blocking, unblock = threading.Event(), threading.Event()
+def test_work_handed_to_a_loop_before_it_ends_is_cancelled_as_the_loops_ending(
+    engine_loop: LoopThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Handed over behind the loop's end, it is run as the loop ends and cancelled with the rest: its
+    caller hears of the loop's ending, not of a cancellation it would take for its own."""
+    blocking, unblock, handed = threading.Event(), threading.Event(), threading.Event()
+    start = engine_loop._start
+
+    def start_and_tell(*args: object) -> None:
+        start(*args)  # type: ignore[arg-type]
+        handed.set()
+
+    monkeypatch.setattr(engine_loop, "_start", start_and_tell)
 
     def block() -> None:
         blocking.set()
@@ -186,30 +194,49 @@ def test_work_handed_to_a_loop_as_it_ends_is_refused_not_waited_for_ever(engine_
 
     engine_loop.loop.call_soon_threadsafe(block)
     blocking.wait(10)
-    engine_loop.end()  # queued behind the block: the loop ends once it is released
-    earlier: list[BaseException] = []
+    engine_loop.end()  # queued behind the block, like the work below
+    ended: list[BaseException] = []
 
     def wait_for_long() -> None:
         try:
             engine_loop.run(long())
         except BaseException as exc:
-            earlier.append(exc)
+            ended.append(exc)
 
     waiting = threading.Thread(target=wait_for_long)
     waiting.start()
-    while not engine_loop._handed:  # its work is handed over (queued behind the block, like the end)
-        threading.Event().wait(0.001)
+    handed.wait(10)
     unblock.set()
     engine_loop.join(10)
     waiting.join(10)
-    assert [type(e) for e in earlier] == [RuntimeError] and str(earlier[0]) == "Event loop is closed"
-    assert engine_loop.shut
+    assert [(type(e), str(e)) for e in ended] == [(RuntimeError, "Event loop is closed")]
+
+
+def test_work_handed_to_a_loop_as_it_ends_is_refused_not_waited_for_ever(engine_loop: LoopThread) -> None:
+    """The client closed while a request ran: work handed over once the loop had stopped, while it
+    finished its tasks, was queued behind its last step and never run, and its caller waited for
+    ever. It is refused at once now, its coroutine closed."""
+    ending, unblock = threading.Event(), threading.Event()
+
+    async def slow_to_cancel() -> None:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            ending.set()  # the loop has stopped and cancels what is left: it takes no more work
+            unblock.wait(10)
+            raise
+
+    engine_loop.loop.call_soon_threadsafe(lambda: engine_loop.loop.create_task(slow_to_cancel()))
+    engine_loop.end()
+    ending.wait(10)
+    assert engine_loop.shut and engine_loop.alive
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with pytest.raises(RuntimeError, match="Event loop is closed"):
-            engine_loop.run(_answer(2))
+            engine_loop.run(_answer(2), timeout=5)  # (queued and never run: a TimeoutError)
         gc.collect()
     assert _never_awaited(caught) == []
+    unblock.set()
 
 
 def test_a_loop_whose_thread_cannot_start_leaves_nothing_behind(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,10 +33,6 @@ class Suspension:
     """Digest of the request that produced it, so a client that retries that request gets it back."""
     expiry: asyncio.TimerHandle | None = None
 
-    @property
-    def call_ids(self) -> frozenset[str]:
-        return frozenset(call.call_id for call in self.calls)
-
     def missing(self, results: Iterable[ToolResult]) -> list[str]:
         given = {r.call_id for r in results}
         return [c.call_id for c in self.calls if c.call_id not in given]

@@ -67,7 +67,10 @@ class ForeignEvents(httpx2.AsyncByteStream):
             raise StopAsyncIteration
         try:
             return outcome_of(await self._get(), self._request)
-        except BaseException:  # its end, a midstream failure, or cancelled while waiting
+        except StopAsyncIteration:  # its end: the pump is done, nothing waits
+            self._done = True
+            raise
+        except BaseException:  # a midstream failure, or cancelled while waiting
             self._stop()
             raise
 

@@ -113,11 +113,17 @@ class ResponseRun:
         results = self.parsed.pending_results()
         suspension = self.engine.suspensions.for_results(results) if results else None
         options = self._turn_options()
-        if suspension is not None and not self.engine.resumable(suspension, key, self.parsed.tools, options):
+        # a turn cannot take other developer instructions midway, as it cannot another model
+        other_instructions = previous is not None and self.instructions not in (None, previous.instructions)
+        if suspension is not None and (
+            other_instructions or not self.engine.resumable(suspension, key, self.parsed.tools, options)
+        ):
             self.engine.release(suspension)  # the transcript goes to a new thread below, as for a turn gone
             suspension = None
         if suspension is not None:
             # The input answers calls a suspended turn is waiting for: that same turn goes on.
+            if previous is not None:
+                self.instructions = previous.instructions  # its thread's, for a replay of this chain
             self._claim(suspension.turn.handle)
             if previous is None:  # a whole transcript: its answer is remembered, as a new thread's
                 self.conversation = self._as_conversation()

@@ -66,6 +66,46 @@ def test_outputs_sent_with_another_reasoning_effort_replay_the_chain_on_a_new_th
     assert [(o.call_id, o.output) for o in two.function_outputs()] == [(call.call_id, "sunny get_weather")]
 
 
+def test_a_chain_rebuilt_after_its_tool_outputs_keeps_its_instructions(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    """The response that answered the outputs went on in the turn of the one that made the calls, and
+    recorded no instructions of its own: a chain rebuilt from it (a branch, a continuation with other
+    tools) ran without the instructions its thread had."""
+    first = client.responses.create(
+        input='[[call:get_weather {"city": "Oslo"}]]', tools=[WEATHER], instructions="Answer in French."
+    )
+    [call] = [item for item in first.output if item.type == "function_call"]
+    answered = client.responses.create(previous_response_id=first.id, input=outputs([call]), tools=[WEATHER])
+    client.responses.create(previous_response_id=answered.id, input="first branch", tools=[WEATHER])
+    client.responses.create(previous_response_id=answered.id, input="second branch", tools=[WEATHER])
+    client.responses.create(previous_response_id=answered.id, input="without tools")
+    *_, continued, branch, without = codex_model_server.requests
+    assert thread_of(branch) != thread_of(continued) != thread_of(without)  # both rebuilt on new threads
+    for request in (continued, branch, without):
+        assert "Answer in French." in request.developer_texts()
+
+
+def test_outputs_sent_with_other_instructions_replay_the_chain_on_a_new_thread(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    """A suspended turn cannot take new developer instructions: they were dropped, the turn going on
+    with the old ones."""
+    first = client.responses.create(input="[[call:get_time {}]]", tools=[TIME], instructions="Be brief.")
+    [call] = [item for item in first.output if item.type == "function_call"]
+    second = client.responses.create(
+        previous_response_id=first.id, input=outputs([call]), tools=[TIME], instructions="Be verbose."
+    )
+    assert second.output_text == "Tool get_time returned: sunny get_time"
+    one, two = codex_model_server.requests
+    assert thread_of(one) != thread_of(two)
+    assert "Be verbose." in two.developer_texts() and "Be brief." not in two.developer_texts()
+    same = client.responses.create(input="[[call:get_time {}]]", tools=[TIME], instructions="Be brief.")
+    [call] = [item for item in same.output if item.type == "function_call"]
+    client.responses.create(previous_response_id=same.id, input=outputs([call]), tools=[TIME], instructions="Be brief.")
+    assert thread_of(codex_model_server.requests[-1]) == thread_of(codex_model_server.requests[-2])
+
+
 def test_parallel_calls_come_back_together_and_a_replayed_transcript_resumes(
     client: CodexClient, codex_model_server: ModelServer
 ) -> None:

@@ -214,6 +214,13 @@ def _turn_failure(message: str, info: object) -> APIFailure:
     return _status(500, message)
 
 
+def response_error(message: str, info: object) -> tuple[str, str]:
+    """A turn's failure as a failed response's ``error``: its ``code`` (of the few OpenAI gives there:
+    a rate limit, else a server error) and the model provider's own message."""
+    failure = _turn_failure(message, info)
+    return "rate_limit_exceeded" if failure.status == 429 else "server_error", failure.detail.message
+
+
 def translated_stream(
     first: T, rest: AsyncGenerator[T, None], on_start: Callable[[], None] | None = None
 ) -> ChainedStream[T]:

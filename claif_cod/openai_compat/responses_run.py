@@ -324,22 +324,30 @@ class ResponseRun:
     async def events(self) -> AsyncGenerator[ResponseEvent, None]:
         assert self.turn is not None
         turn_events = self.turn.events()
-        started = False
+        opened = False
         try:
             async for event in turn_events:
-                if not started:
-                    if isinstance(event, TurnFinished):
+                if isinstance(event, TurnFinished):
+                    if not opened:
                         self._raise_if_failed_early(event)
-                    started = True
-                    opening: list[ResponseEvent] = [
+                    if event.status == "interrupted" and self.options.control:
+                        self.options.control.interrupted = True
+                # The response begins with its first output (or its end), as OpenAI's once the model
+                # has taken the request: a turn that fails before any (the user's message echoed back
+                # is none) fails the request itself, with an HTTP status.
+                opening: list[ResponseEvent] = (
+                    []
+                    if opened
+                    else [
                         ResponseCreated(response=self.builder.snapshot()),
                         ResponseInProgress(response=self.builder.snapshot()),
                     ]
-                    for out in self.builder.numbered(opening):
-                        yield out
-                if isinstance(event, TurnFinished) and event.status == "interrupted" and self.options.control:
-                    self.options.control.interrupted = True
-                for translated in self.builder.numbered(self.builder.translate(event)):
+                )
+                events = self.builder.translate(event)
+                if not events:
+                    continue
+                opened = True
+                for translated in self.builder.numbered([*opening, *events]):
                     if isinstance(translated, TERMINAL_EVENTS):
                         self._ended()
                     yield translated

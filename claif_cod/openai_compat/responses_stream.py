@@ -26,6 +26,7 @@ from claif_cod.engine.events import (
     TurnEvent,
     TurnFinished,
 )
+from claif_cod.openai_compat.errors import response_error
 from claif_cod.openai_compat.responses_schema import (
     ContentPartAdded,
     ContentPartDone,
@@ -285,7 +286,7 @@ class ResponseBuilder:
             out.append(ResponseIncomplete(response=self.snapshot()))
         else:
             self.response.status = "failed"
-            self.response.error = ResponseError(code="server_error", message=message_error)
+            self.response.error = ResponseError(*response_error(message_error, event.error_info))
             if not self.streaming:
                 raise TurnFailed(message_error, event.error_info, "", acted=event.acted)
             out.append(ResponseFailed(response=self.snapshot()))

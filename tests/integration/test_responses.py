@@ -81,6 +81,38 @@ def test_stream_emits_openai_events_in_order(client: CodexClient) -> None:
     assert events[0].response.status == "in_progress"  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize(
+    ("marker", "error", "code"),
+    [
+        ("[[status:429:insufficient_quota]]", openai.RateLimitError, "insufficient_quota"),
+        ("[[status:400:context_length_exceeded]]", openai.BadRequestError, "context_length_exceeded"),
+        ("[[failed]]", openai.InternalServerError, None),
+    ],
+)
+def test_a_stream_whose_turn_fails_before_any_output_is_an_error_status(
+    client: CodexClient, marker: str, error: type[openai.APIStatusError], code: str | None
+) -> None:
+    """As a chat stream's: it was a stream that said ``response.created``, then ``response.failed``
+    with ``server_error`` (the user's message Codex echoes back opened it), so a caller could not
+    tell a spent quota or a full context window from a passing fault."""
+    with pytest.raises(error) as info:
+        client.responses.create(input=f"x {marker}", stream=True)
+    assert info.value.code == code
+    assert "{" not in info.value.message  # the provider's own message, not its JSON body
+
+
+def test_a_stream_that_fails_after_its_first_output_ends_with_response_failed(client: CodexClient) -> None:
+    # [[flaky]] drops the model's connection after two deltas; Codex does not retry in the test home
+    with client.responses.create(input="[[flaky]] x y z", stream=True) as stream:
+        events = list(stream)
+    types = [e.type for e in events]
+    assert types[:3] == ["response.created", "response.in_progress", "response.output_item.added"]
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "Echo: x"
+    failed = events[-1]
+    assert failed.type == "response.failed" and failed.response.error is not None
+    assert failed.response.error.code == "server_error" and "disconnected" in failed.response.error.message
+
+
 async def test_async_stream(aclient: AsyncCodexClient) -> None:
     stream = await aclient.responses.create(input="streamed", stream=True)
     text = "".join([e.delta async for e in stream if e.type == "response.output_text.delta"])

@@ -18,7 +18,7 @@ from claif_cod.engine.errors import (
     TurnFailed,
     TurnTimedOut,
 )
-from claif_cod.openai_compat.errors import APIFailure, ErrorDetail, translate
+from claif_cod.openai_compat.errors import APIFailure, ErrorDetail, response_error, translate
 
 CONTEXT_MESSAGE = "Your input exceeds the context window of this model. Please adjust your input and try again."
 CONTEXT_BODY = json.dumps(
@@ -294,3 +294,20 @@ def test_body_is_the_openai_error_envelope() -> None:
             "param": None,
         }
     }
+
+
+@pytest.mark.parametrize(
+    ("message", "info", "code", "text"),
+    [
+        (CONTEXT_BODY, None, "server_error", CONTEXT_MESSAGE),
+        (QUOTA, "usageLimitExceeded", "rate_limit_exceeded", QUOTA),
+        (TOO_MANY, {"responseTooManyFailedAttempts": {"httpStatusCode": 429}}, "rate_limit_exceeded", TOO_MANY),
+        (STREAM, {"responseStreamDisconnected": {"httpStatusCode": None}}, "server_error", STREAM),
+    ],
+)
+def test_a_failed_response_has_one_of_openais_codes_and_the_providers_message(
+    message: str, info: object, code: str, text: str
+) -> None:
+    """A stream's ``response.failed`` said ``server_error`` with Codex's raw message (an upstream
+    error's JSON body) whatever the failure."""
+    assert response_error(message, info) == (code, text)

@@ -355,7 +355,7 @@ class ResponseRun:
             await turn_events.aclose()
             self.release_conversation()
             if self.response.status == "in_progress":
-                self.response.status = "cancelled"  # the caller stopped listening or the turn raised
+                self.builder.cancel()  # the caller stopped listening or the turn raised
             if not self.seen:
                 # The caller was told the request failed (or gave up on it) without ever seeing its
                 # id: it must not have happened. A tombstone keeps the thread's order, so that a

@@ -127,6 +127,12 @@ class ResponseBuilder:
         self.response.error = ResponseError(code="server_error", message=message)
         return [*out, ResponseFailed(response=self.snapshot())]
 
+    def cancel(self) -> None:
+        """The caller stopped reading (or the turn raised): what was still open stays incomplete,
+        holding what was sent of it."""
+        self._close_all("incomplete")
+        self.response.status = "cancelled"
+
     # --- messages ------------------------------------------------------------------------------
 
     def _append(self, item: OutputItem) -> int:

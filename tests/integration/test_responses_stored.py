@@ -156,12 +156,18 @@ def test_a_response_that_failed_as_an_http_status_is_not_kept(
 def test_a_stream_closed_after_its_first_event_is_kept_as_cancelled(
     client: CodexClient, codex_model_server: ModelServer
 ) -> None:
-    """The caller has the id from ``response.created``: the response stays, as ``cancelled``."""
+    """The caller has the id from ``response.created``: the response stays, as ``cancelled``, and so
+    does what it had begun, as ``incomplete`` (its message stayed ``in_progress``)."""
     with client.responses.create(model="o4-mini", input="[[stall-mid]] one two three", stream=True) as stream:
         created = next(event for event in stream if event.type == "response.created")
+        next(event for event in stream if event.type == "response.output_text.delta")
     engine = engine_of(client)
     wait_until(lambda: engine.turns_in_flight == 0, "the closed stream's turn to be interrupted")
-    assert client.responses.retrieve(created.response.id).status == "cancelled"
+    kept = client.responses.retrieve(created.response.id)
+    assert kept.status == "cancelled"
+    [message] = kept.output
+    assert message.type == "message" and message.status == "incomplete"
+    assert message.content[0].type == "output_text" and message.content[0].text.startswith("Echo:")
 
 
 def test_results_after_the_tool_timeout_replay_the_stored_conversation(

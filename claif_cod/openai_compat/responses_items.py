@@ -56,15 +56,22 @@ def listed_items(request_input: str | list[dict[str, Any]]) -> list[dict[str, An
         if kind == "message" and isinstance(item.get("content"), str):
             part = "output_text" if item.get("role") == "assistant" else "input_text"
             item["content"] = [{"type": part, "text": item["content"]}]
-        elif kind == "message" and isinstance(item.get("content"), list):  # OpenAI lists an image's detail
-            item["content"] = [
-                {"detail": "auto", **part} if isinstance(part, dict) and part.get("type") == "input_image" else part
-                for part in item["content"]
-            ]
+        if kind == "message" and isinstance(item.get("content"), list):
+            item["content"] = [_as_listed(part) for part in item["content"]]
         item.setdefault("id", f"{_ID_PREFIX.get(kind, 'item')}_{os.urandom(16).hex()}")
         item.setdefault("status", "completed")
         items.append(item)
     return items
+
+
+def _as_listed(part: object) -> object:
+    """A content part with what OpenAI's listing always has: an image's ``detail``, an output
+    text's ``annotations`` (a field openai's ``ResponseOutputText`` requires)."""
+    if isinstance(part, dict) and part.get("type") == "input_image":
+        return {"detail": "auto", **part}
+    if isinstance(part, dict) and part.get("type") == "output_text":
+        return {"annotations": [], **part}
+    return part
 
 
 def page(stored: bytes, *, after: str | None, limit: int | None, order: str | None) -> bytes:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import openai
 import pytest
 from image_details import PNG_URL
-from openai.types.responses import ResponseInputMessageItem
+from openai.types.responses import ResponseInputMessageItem, ResponseItemList
 from test_tools import engine_of, wait_until
 
 from claif_cod import CodexClient
@@ -60,6 +60,8 @@ def test_input_items_are_the_requests_own_input_in_openai_pages(client: CodexCli
     assert oldest.content[1].image_url == PNG_URL  # type: ignore[union-attr]
     assert newest_first.data[2].id == "fc_given"  # the caller's own id is kept
     assert newest_first.data[3].content[0].text == "a pixel"  # type: ignore[union-attr]
+    assert newest_first.data[3].content[0].annotations == []  # type: ignore[union-attr]  # openai requires it
+    ResponseItemList.model_validate(newest_first.model_dump())  # every field openai's types require is there
 
     pages = client.responses.input_items.list(second.id, order="asc", limit=2)
     assert [i.id for i in pages.data] == [i.id for i in reversed(newest_first.data)][:2] and pages.has_more

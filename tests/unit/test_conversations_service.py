@@ -52,7 +52,8 @@ def test_items_are_kept_as_openai_lists_them() -> None:
     listed = call(service.list_items(conversation, after=None, limit=None, order="asc"))["data"]
     assert [item["type"] for item in listed] == ["message", "message", "function_call", "function_call_output"]
     assert listed[0]["content"] == [{"type": "input_text", "text": "hi"}]
-    assert listed[1]["content"] == [{"type": "output_text", "text": "hello"}] and listed[1]["id"] == "msg_mine"
+    assert listed[1]["content"] == [{"type": "output_text", "text": "hello", "annotations": []}]
+    assert listed[1]["id"] == "msg_mine"
     assert [item["id"][:3] for item in listed] == ["msg", "msg", "fc_", "fco"]
     assert {item["status"] for item in listed} == {"completed"}
     assert call(service.retrieve_item(conversation, "msg_mine")) == listed[1]

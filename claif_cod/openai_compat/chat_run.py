@@ -162,7 +162,7 @@ class ChatRun:
             handle, _ = await self.engine.named.thread(self.session_id, self.key, api_key, conversation, model=model)
             return [handle]
         handles, warm = await self.engine.threads.open_conversation(
-            self.key, api_key, conversation, model=model, n=self.parsed.request.n, tools=self.parsed.tools
+            self.key, api_key, conversation, model=model, n=self.parsed.request.choices, tools=self.parsed.tools
         )
         log.debug("service.threads", warm=warm, n=len(handles))
         return handles

@@ -55,10 +55,10 @@ class ChatRequest(msgspec.Struct):
 
     messages: list[ChatMessage]
     model: str | None = None
-    stream: bool = False
+    stream: bool | None = False
     stream_options: StreamOptions | None = None
     store: bool | None = None
-    n: int = 1
+    n: int | None = None
     stop: str | list[str] | None = None
     response_format: ResponseFormat | None = None
     reasoning_effort: str | None = None
@@ -95,6 +95,11 @@ class ChatRequest(msgspec.Struct):
     user: str | None = None
     metadata: dict[str, str] | None = None
     safety_identifier: str | None = None
+
+    @property
+    def choices(self) -> int:
+        """``n``, whose null is OpenAI's default (as every optional parameter's)."""
+        return 1 if self.n is None else self.n
 
 
 HONOURED = frozenset(
@@ -183,7 +188,7 @@ _MAY_REPORT = re.compile(
 class _Reported(msgspec.Struct):
     """What ``ignored`` depends on besides the parameter names, without the messages."""
 
-    stream: bool = False
+    stream: bool | None = False
     stream_options: StreamOptions | None = None
     store: bool | None = None
     response_format: ResponseFormat | None = None
@@ -211,15 +216,15 @@ def stream_and_ignored(body: bytes) -> tuple[bool, tuple[str, ...]]:
             reported.tools, reported.tool_choice, reported.parallel_tool_calls, reported.builtin_tools, ignored
         )
     except InvalidRequest:
-        return reported.stream, ()  # the daemon reports the problem
+        return bool(reported.stream), ()  # the daemon reports the problem
     _reported_options(reported, ignored)
     messages = values.get("messages")
     if messages is not None and _MAY_REPORT.search(memoryview(messages)):
         try:
             ignored += _message_reports(_flags.decode(messages))
         except msgspec.DecodeError:
-            return reported.stream, ()  # the daemon reports the problem
-    return reported.stream, tuple(sorted(ignored))
+            return bool(reported.stream), ()  # the daemon reports the problem
+    return bool(reported.stream), tuple(sorted(ignored))
 
 
 IMAGE_DETAIL = "image_url.detail"
@@ -308,11 +313,11 @@ def parse_chat_request(
         raise InvalidRequest(
             f"strict mode: Codex cannot honour {names} (see docs/parameters.md)", param=sorted(ignored)[0]
         )
-    if not 1 <= request.n <= MAX_N:
+    if not 1 <= request.choices <= MAX_N:
         raise InvalidRequest(f"n must be between 1 and {MAX_N}", param="n")
-    if request.n > 1 and request.session_id is not None:
+    if request.choices > 1 and request.session_id is not None:
         raise InvalidRequest("n > 1 cannot be combined with a named session", param="n")
-    if tools.enabled and request.n > 1:
+    if tools.enabled and request.choices > 1:
         raise InvalidRequest("n > 1 cannot be combined with tools", param="n")
     if request.session_id is not None:
         no_session(tools)

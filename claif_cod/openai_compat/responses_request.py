@@ -79,18 +79,18 @@ class ResponsesRequest(msgspec.Struct):
     instructions: str | None = None
     previous_response_id: str | None = None
     conversation: str | ConversationRef | None = None
-    stream: bool = False
+    stream: bool | None = False
     text: TextConfig | None = None
     reasoning: ReasoningConfig | None = None
     metadata: dict[str, str] | None = None
-    store: bool = True
+    store: bool | None = True
     strict: bool | None = None
     tools: list[FunctionTool] | None = None
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     builtin_tools: bool | None = None
     tool_timeout: float | None = None
-    background: bool = False
+    background: bool | None = False
     # Not acted on (reported, or without effect), but typed as OpenAI types them: a value of the
     # wrong type is refused (``invalid_type``) as OpenAI refuses it, not reported as if well formed.
     temperature: float | None = None
@@ -104,6 +104,11 @@ class ResponsesRequest(msgspec.Struct):
     prompt_cache_key: str | None = None
     user: str | None = None
     safety_identifier: str | None = None
+
+    @property
+    def stored(self) -> bool:
+        """``store``, whose null is OpenAI's default, true (as every optional parameter's)."""
+        return self.store is not False
 
 
 HONOURED = frozenset(

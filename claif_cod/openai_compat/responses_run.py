@@ -77,15 +77,15 @@ class ResponseRun:
                 summary=parsed.request.reasoning.summary if parsed.request.reasoning else None,
             ),
             text=TextEcho(format=_format_echo(parsed)),
-            store=parsed.request.store,
+            store=parsed.request.stored,
         )
         self.instructions = parsed.instructions
         self.builder = ResponseBuilder(self.response, streaming=streaming)
         # The input is kept for input_items.list and replays, and added to the conversation once the
         # response completed; store=false keeps it nowhere else.
-        keep = parsed.request.store or self.conversation_id is not None
+        keep = parsed.request.stored or self.conversation_id is not None
         self.listed = listed_items(parsed.request.input) if keep else []
-        self.input_items = _encoder.encode(self.listed) if parsed.request.store else b"[]"
+        self.input_items = _encoder.encode(self.listed) if parsed.request.stored else b"[]"
         self.handle: ThreadHandle | None = None
         self.turn: Turn | None = None
         self.conversation: Conversation | None = None
@@ -199,7 +199,7 @@ class ResponseRun:
             tools=self.parsed.tools,
             # A stored response is continued or branched by id, also after a restart: that needs a
             # rollout. One that is not stored cannot be referred to again, so it costs no rollout.
-            ephemeral=not self.request.store,
+            ephemeral=not self.request.stored,
         )
         log.debug("responses.thread", warm=warm)
         self._claim(handle)
@@ -298,7 +298,7 @@ class ResponseRun:
             self.response.status = status
         assert self.handle is not None
         current = self.store.get(self.response.id)
-        if current is not None and self.request.store and not current.stored:
+        if current is not None and self.request.stored and not current.stored:
             return  # deleted (responses.delete) as soon as it ended: it stays deleted
         record = ResponseRecord(
             response_id=self.response.id,
@@ -307,13 +307,13 @@ class ResponseRun:
             working_dir=self.handle.key.working_dir,
             instructions=self.instructions,
             created_at=self.response.created_at,
-            stored=self.request.store,
+            stored=self.request.stored,
             body=_encoder.encode(self.response),
             input=self.input_items,
         )
         # store=false: only its place in its thread is kept (a later turn there makes an older
         # response's continuation a fork), nothing the caller sent or got
-        self.store.put(record if self.request.store else forgotten(record))
+        self.store.put(record if self.request.stored else forgotten(record))
 
     # --- events --------------------------------------------------------------------------------
 

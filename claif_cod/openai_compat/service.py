@@ -102,7 +102,7 @@ class ChatService:
         parsed = parse_chat_request(
             body, default_model=options.default_model, strict=options.strict, memo=self._history
         )
-        if parsed.request.n > 1 and options.session_id is not None:  # the body's session_id is checked in parsing
+        if parsed.request.choices > 1 and options.session_id is not None:  # the body's session_id is checked in parsing
             raise InvalidRequest("n > 1 cannot be combined with a named session", param="n")
         if options.session_id is not None:
             no_session(parsed.tools)

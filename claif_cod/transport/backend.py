@@ -66,7 +66,7 @@ class Backend(Protocol):
 
 
 class _StreamFlag(msgspec.Struct):
-    stream: bool = False
+    stream: bool | None = False
 
 
 class _ModelList(msgspec.Struct):
@@ -84,7 +84,7 @@ _model_id = msgspec.json.Decoder(_ModelId)
 
 def wants_stream(body: bytes) -> bool:
     try:
-        return _stream_flag.decode(body).stream
+        return bool(_stream_flag.decode(body).stream)
     except msgspec.DecodeError:
         return False  # let the full parser report the problem
 

@@ -19,7 +19,9 @@ from claif_cod.openai_compat.request import (
     ChatRequest,
     ParsedRequest,
     parse_chat_request,
+    stream_and_ignored,
 )
+from claif_cod.transport.backend import wants_stream
 
 
 def body(**fields: Any) -> bytes:
@@ -39,6 +41,15 @@ def rejected(strict: bool = False, **fields: Any) -> InvalidRequest:
 
 def msg(role: str, content: Any = "x", **extra: Any) -> dict[str, Any]:
     return {"role": role, "content": content, **extra}
+
+
+def test_null_is_openais_default_for_every_optional_parameter_acted_on() -> None:
+    """openai's client sends a parameter given as None as null, which OpenAI takes as its default:
+    ``n`` and ``stream`` were refused as of the wrong type."""
+    parsed = parse(**{key: None for key in HONOURED - {"messages"}})
+    assert (parsed.request.choices, parsed.request.stream, parsed.ignored) == (1, None, ())
+    assert wants_stream(body(stream=None)) is False
+    assert stream_and_ignored(body(stream=None, n=None)) == (False, ())
 
 
 # --- roles --------------------------------------------------------------------------------
@@ -400,7 +411,7 @@ def test_n_out_of_bounds(n: int) -> None:
 
 
 def test_n_defaults_to_one() -> None:
-    assert parse().request.n == 1
+    assert parse().request.choices == 1
 
 
 def test_n_above_one_cannot_use_a_named_session() -> None:

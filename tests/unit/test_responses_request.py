@@ -10,7 +10,7 @@ import pytest
 from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.tools import ToolCall, ToolResult
 from claif_cod.openai_compat.responses_calls import calls_made, check_calls
-from claif_cod.openai_compat.responses_request import ParsedResponses, parse_responses_request
+from claif_cod.openai_compat.responses_request import HONOURED, ParsedResponses, parse_responses_request
 
 WELL_TYPED: dict[str, Any] = {
     "temperature": 0.2,
@@ -28,6 +28,14 @@ WELL_TYPED: dict[str, Any] = {
 def parse(**fields: Any) -> ParsedResponses:
     body = json.dumps({"model": "m", "input": "hi", **fields}).encode()
     return parse_responses_request(body, default_model=None, strict=False)
+
+
+def test_null_is_openais_default_for_every_optional_parameter_acted_on() -> None:
+    """As for chat: ``store``, ``stream`` and ``background`` were refused when null, and a null
+    ``store`` must mean OpenAI's default, stored."""
+    honoured = HONOURED - {"input", "model", "previous_response_id", "conversation"}
+    parsed = parse(**{key: None for key in honoured})
+    assert parsed.request.stored and not parsed.request.stream and parsed.ignored == ()
 
 
 def test_well_typed_parameters_are_reported() -> None:

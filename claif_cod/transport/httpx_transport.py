@@ -16,6 +16,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import NamedTuple
+from urllib.parse import unquote
 
 import httpx2
 import openai
@@ -146,7 +147,7 @@ class TransportCore:
                 reply = await early.task
             else:
                 reply = await self.dispatch(
-                    request.method, request.url.path, body, read_timeout_of(request), request.url.params, caller
+                    request.method, _path(request.url), body, read_timeout_of(request), request.url.params, caller
                 )
         except APIFailure as failure:
             return failure_response(request, failure)
@@ -287,7 +288,8 @@ class TransportCore:
         query: Mapping[str, str] | None = None,
         caller: asyncio.AbstractEventLoop | None = None,
     ) -> Reply:
-        """Runs on the engine loop; ``caller``: the event loop of an async client's request."""
+        """Runs on the engine loop; ``path`` as sent (see :func:`_path`); ``caller``: the event loop of an
+        async client's request."""
         if self._backend is None:
             self._backend = SelectingBackend(self.mode)
         options = self._options_for(timeout, caller)
@@ -300,7 +302,7 @@ class TransportCore:
             return await self._backend.compact(body, options)
         if method == "GET" and route.startswith("/responses/") and route.count("/") == 2:
             check_retrieve_query(query or {})
-            return await self._backend.retrieve_response(route.removeprefix("/responses/"), options)
+            return await self._backend.retrieve_response(unquote(route.removeprefix("/responses/")), options)
         action = stored_response_action(method, route, query or {})
         if action is not None:
             return await self._backend.stored_response(action)
@@ -310,7 +312,7 @@ class TransportCore:
         if method == "GET" and route == "/models":
             return await self._backend.models(options)
         if method == "GET" and route.startswith("/models/"):
-            return await self._model(route.removeprefix("/models/"), options)
+            return await self._model(unquote(route.removeprefix("/models/")), options)
         raise APIFailure("status", 404, _not_implemented(method, path))
 
     def _options_for(self, timeout: float | None, caller: asyncio.AbstractEventLoop | None = None) -> RequestOptions:
@@ -391,6 +393,11 @@ def _detail(message: str, code: str) -> ErrorDetail:
 
 def _not_implemented(method: str, path: str) -> ErrorDetail:
     return _detail(f"claif_cod does not implement {method} {path}", "unknown_url")
+
+
+def _path(url: httpx2.URL) -> str:
+    """The path as sent (percent-encoded, no query): it is cut into a route before ids are decoded."""
+    return url.raw_path.split(b"?", 1)[0].decode("ascii")
 
 
 def read_timeout_of(request: httpx2.Request) -> float | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal, NamedTuple, cast
+from urllib.parse import unquote
 
 import msgspec
 
@@ -71,9 +72,15 @@ def check_retrieve_query(query: Mapping[str, str]) -> None:
         )
 
 
+def segments(route: str) -> list[str]:
+    """A route as it was sent (percent-encoded), cut at its ``/``s, each segment then decoded: an
+    id's encoded ``/`` (openai's client encodes ids) stays in the id instead of making a route."""
+    return [unquote(segment) for segment in route.split("/")]
+
+
 def stored_response_action(method: str, route: str, query: Mapping[str, str]) -> StoredResponseAction | None:
-    """The action an HTTP route (``/responses/...`` below ``/v1``) asks of a stored response, if it is one."""
-    parts = route.split("/")  # "", "responses", id[, "input_items" | "cancel"]
+    """The action an HTTP route (``/responses/...`` below ``/v1``, as sent) asks of a stored response, if it is one."""
+    parts = segments(route)  # "", "responses", id[, "input_items" | "cancel"]
     if len(parts) < 3 or parts[1] != "responses" or not parts[2]:
         return None
     params = ResponsesRetrieveParams(response_id=parts[2])
@@ -101,9 +108,9 @@ def stored_response_reply(service: ResponsesService, action: StoredResponseActio
 
 
 def conversation_action(method: str, route: str, query: Mapping[str, str], body: bytes) -> ConversationRequest | None:
-    """The request an HTTP route (``/conversations...`` below ``/v1``) makes of OpenAI's
+    """The request an HTTP route (``/conversations...`` below ``/v1``, as sent) makes of OpenAI's
     Conversations API, if it is one of its routes."""
-    parts = route.split("/")  # "", "conversations"[, id[, "items"[, item id]]]
+    parts = segments(route)  # "", "conversations"[, id[, "items"[, item id]]]
     if len(parts) < 2 or parts[1] != "conversations" or len(parts) > 5 or not all(parts[2:]):
         return None
     if len(parts) == 2:

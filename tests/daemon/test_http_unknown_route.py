@@ -79,3 +79,31 @@ def test_http_strict_needs_http(daemon_env: dict[str, str], tmp_path: Path) -> N
         check=False,
     )
     assert done.returncode == 2 and "--http-strict need --http" in done.stderr, done.stderr
+
+
+def test_an_id_holding_a_slash_is_one_id_over_http_and_in_process(http: HttpDaemon) -> None:
+    """openai's client encodes an id's ``/``; the routes were cut after decoding it, so such an id made
+    another route (deleting conversation ``conv_…/items/msg_…`` deleted that item; a response's
+    ``…/x/input_items`` listed ``…``'s items) or, over HTTP, a 500."""
+    for client in (http.client(), CodexClient(daemon="off", working_dir=str(http.workdir))):
+        with client:
+            slashed_ids_are_not_found(client)
+
+
+def slashed_ids_are_not_found(client: openai.OpenAI) -> None:
+    conversation = client.conversations.create(items=[{"role": "user", "content": "keep me"}])
+    [item] = client.conversations.items.list(conversation.id).data
+    response = client.responses.create(model="o4-mini", input="hi")
+    for call in (
+        lambda: client.conversations.delete(f"{conversation.id}/items/{item.id}"),
+        lambda: client.conversations.retrieve(f"{conversation.id}/items"),
+        lambda: client.conversations.items.retrieve("a/b", conversation_id=conversation.id),
+        lambda: client.responses.retrieve(f"{response.id}/input_items"),
+        lambda: client.responses.input_items.list(f"{response.id}/x"),
+        lambda: client.responses.delete(f"{response.id}/cancel"),
+        lambda: client.responses.cancel(f"{response.id}/x"),
+    ):
+        with pytest.raises(openai.NotFoundError):
+            call()
+    assert [i.id for i in client.conversations.items.list(conversation.id)] == [item.id]
+    assert client.responses.retrieve(response.id).id == response.id

@@ -246,7 +246,7 @@ class HttpEndpoint:
     async def stored_response(self, request: web.Request) -> web.StreamResponse:
         """``DELETE /v1/responses/{id}``, ``POST .../cancel``, ``GET .../input_items``."""
         self._refuse_when_unable(turn=False)
-        action = stored_response_action(request.method, request.path.removeprefix("/v1"), request.query)
+        action = stored_response_action(request.method, request.rel_url.raw_path.removeprefix("/v1"), request.query)
         assert action is not None  # the router only sends these routes here
         return json_response(stored_response_reply(self.daemon.responses, action))
 
@@ -254,7 +254,7 @@ class HttpEndpoint:
         """OpenAI's Conversations API (``/v1/conversations...``)."""
         self._refuse_when_unable(turn=False)
         body = await request.read()
-        action = conversation_action(request.method, request.path.removeprefix("/v1"), request.query, body)
+        action = conversation_action(request.method, request.rel_url.raw_path.removeprefix("/v1"), request.query, body)
         assert action is not None  # the router only sends these routes here
         return json_response(conversation_reply(self.daemon.conversations, action))
 

@@ -443,6 +443,33 @@ def test_turn_limit_answers_503_with_retry_after(daemon_env: dict[str, str], tmp
         process.stop()
 
 
+def test_turn_limit_counts_requests_whose_bodies_came_after_their_headers(
+    daemon_env: dict[str, str], tmp_path: Path, workdir: Path
+) -> None:
+    """Both requests were checked against the limit before their bodies came, and counted after: both ran.
+    ``Expect: 100-continue`` holds each body until its handler is waiting for it."""
+    process = start_http_daemon(daemon_env, tmp_path, "--max-turns", "1")
+    try:
+        port = int(process.status().http.rsplit(":", 1)[1])  # type: ignore[union-attr]
+        body = json.dumps({"model": "o4-mini", "messages": [user("[[stall-mid]] hold")], "stream": True}).encode()
+        head = (
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body)
+        )
+        with socket.create_connection(("127.0.0.1", port)) as one, socket.create_connection(("127.0.0.1", port)) as two:
+            for connection in (one, two):
+                connection.settimeout(30)
+                connection.sendall(head)
+                assert connection.recv(4096).startswith(b"HTTP/1.1 100 Continue")
+            answers = []
+            for connection in (one, two):
+                connection.sendall(body)
+                answers.append(connection.recv(4096).split(b"\r\n", 1)[0])
+        assert sorted(answers) == [b"HTTP/1.1 200 OK", b"HTTP/1.1 503 Service Unavailable"]
+    finally:
+        process.stop()
+
+
 def test_approvals_over_http_are_declined(http: HttpDaemon) -> None:
     client = http.client(
         default_headers={"X-Claif-Cod-Approval-Policy": "untrusted", "X-Claif-Cod-Sandbox": "workspace-write"}

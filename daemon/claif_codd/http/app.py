@@ -229,8 +229,10 @@ class HttpEndpoint:
     ) -> web.StreamResponse:
         """A request that runs a Codex turn: refused while the daemon cannot take one, counted while it runs."""
         daemon = self.daemon
-        self._refuse_when_unable(turn=True)
+        self._refuse_when_unable(turn=True)  # before its body is read, when it can be
         body = await request.read()
+        # and again: others may have been counted while it arrived (no await from here to the count)
+        self._refuse_when_unable(turn=True)
         options = self._options(request)
         daemon.turn_requests += 1
         try:

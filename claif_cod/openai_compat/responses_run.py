@@ -78,6 +78,8 @@ class ResponseRun:
             ),
             text=TextEcho(format=_format_echo(parsed)),
             store=parsed.request.stored,
+            user=parsed.request.user,
+            safety_identifier=parsed.request.safety_identifier,
         )
         self.instructions = parsed.instructions
         self.builder = ResponseBuilder(self.response, streaming=streaming)

@@ -116,6 +116,8 @@ class Response(msgspec.Struct, kw_only=True):
     status: ResponseStatus
     output: list[OutputItem]
     object: Literal["response"] = "response"
+    completed_at: int | None = None
+    """Set with the status ``completed``, as OpenAI's."""
     usage: ResponseUsage | None = None
     error: ResponseError | None = None
     incomplete_details: IncompleteDetails | None = None
@@ -131,6 +133,11 @@ class Response(msgspec.Struct, kw_only=True):
     tools: list[Any] = []
     temperature: None = None
     top_p: None = None
+    background: bool = False
+    truncation: Literal["disabled"] = "disabled"
+    """OpenAI's default; ``"auto"`` is reported, not honoured."""
+    user: str | None = None
+    safety_identifier: str | None = None
 
 
 class ResponseDeleted(msgspec.Struct):

@@ -10,6 +10,7 @@ completes), and calls of the caller's tools ``function_call`` items. The builder
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass, field
 
 import msgspec
@@ -126,6 +127,10 @@ class ResponseBuilder:
         self.response.status = "failed"
         self.response.error = ResponseError(code="server_error", message=message)
         return [*out, ResponseFailed(response=self.snapshot())]
+
+    def _completed(self) -> None:
+        self.response.status = "completed"
+        self.response.completed_at = int(time.time())
 
     def cancel(self) -> None:
         """The caller stopped reading (or the turn raised): what was still open stays incomplete,
@@ -270,7 +275,7 @@ class ResponseBuilder:
                 OutputItemDone(output_index=index, item=item),
             ]
         self.response.usage = ResponseUsage.from_turn(event.usage)
-        self.response.status = "completed"
+        self._completed()
         out.append(ResponseCompleted(response=self.snapshot()))
         return out
 
@@ -282,7 +287,7 @@ class ResponseBuilder:
         out = self._close_all("incomplete")
         self.response.usage = ResponseUsage.from_turn(event.usage)
         if event.status == "completed":
-            self.response.status = "completed"
+            self._completed()
             out.append(ResponseCompleted(response=self.snapshot()))
         elif length or event.status == "interrupted":
             self.response.status = "incomplete"

@@ -32,10 +32,19 @@ def thread_of(request: object) -> str:
 def test_create_returns_an_openai_response_with_real_usage(
     client: CodexClient, codex_model_server: ModelServer
 ) -> None:
-    response = client.responses.create(model="o4-mini", input="hello world", instructions="RULE-77")
+    response = client.responses.create(
+        model="o4-mini", input="hello world", instructions="RULE-77", user="u-1", safety_identifier="s-1"
+    )
 
     assert isinstance(response, Response)
     assert response.status == "completed"
+    assert response.completed_at is not None and response.completed_at >= response.created_at
+    assert (response.user, response.safety_identifier, response.background, response.truncation) == (
+        "u-1",
+        "s-1",
+        False,
+        "disabled",
+    )
     assert response.output_text == "Echo: hello world"
     assert response.id.startswith("resp_")
     assert response.model == "o4-mini"
@@ -79,6 +88,7 @@ def test_stream_emits_openai_events_in_order(client: CodexClient) -> None:
     assert done.response.output_text == "Echo: one two three"
     assert done.response.usage is not None and done.response.usage.output_tokens == 4
     assert events[0].response.status == "in_progress"  # type: ignore[union-attr]
+    assert events[0].response.completed_at is None and done.response.completed_at is not None  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(

@@ -32,11 +32,10 @@ from claif_cod.protocol import (
     Response,
     decode_as_client,
     decode_result,
-    encode,
-    encode_frame,
 )
 from claif_cod.transport.daemon_client import CONNECT_TIMEOUT_S, DaemonUnavailable, UntrustedDaemon, hello_request
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, check_peer, check_socket
+from claif_cod.transport.wire_errors import request_frame
 
 READ_SIZE = 256 * 1024
 
@@ -111,7 +110,7 @@ class BlockingConnection:
     def send(self, message: Request | Notification) -> None:
         if self._forked:
             raise ConnectionForked("opened before the process forked")
-        self.sock.sendall(encode_frame(encode(message)))
+        self.sock.sendall(request_frame(message))
 
     def receive(self) -> Message:
         """The next message, waiting for it; :class:`ConnectionLost` once there can be none."""

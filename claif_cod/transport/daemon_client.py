@@ -47,11 +47,9 @@ from claif_cod.protocol import (
     WarningNotification,
     decode_as_client,
     decode_result,
-    encode,
-    encode_frame,
 )
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, check_peer, check_socket
-from claif_cod.transport.wire_errors import error_to_failure
+from claif_cod.transport.wire_errors import error_to_failure, request_frame
 
 T = TypeVar("T")
 log = get_logger("claif_cod.daemon_client")
@@ -211,9 +209,10 @@ class DaemonConnection:
         if self._broken is not None:
             raise DaemonUnavailable(f"connection to claif-codd lost: {self._broken}")
         assert isinstance(request.id, int)
+        frame = request_frame(request)  # a request too large fails here, with nothing left pending
         future: asyncio.Future[msgspec.Raw] = asyncio.get_running_loop().create_future()
         self._pending[request.id] = _Pending(future, chunks, approvals)
-        self._send(request)
+        self._writer.write(frame)
         return future
 
     def abandon(self, request_id: int, future: asyncio.Future[msgspec.Raw]) -> None:
@@ -224,7 +223,7 @@ class DaemonConnection:
         future.add_done_callback(_consume)
 
     def _send(self, message: Request | Notification) -> None:
-        self._writer.write(encode_frame(encode(message)))
+        self._writer.write(request_frame(message))
 
     async def _read_loop(self) -> None:
         try:

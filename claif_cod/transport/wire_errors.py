@@ -9,7 +9,17 @@ Timeouts and connection failures have no HTTP status; their body ``type`` says w
 from __future__ import annotations
 
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
-from claif_cod.protocol import ErrorCode, ErrorData, ErrorObject, OpenAIErrorBody, OpenAIErrorDetail
+from claif_cod.protocol import (
+    DEFAULT_MAX_FRAME,
+    ErrorCode,
+    ErrorData,
+    ErrorObject,
+    Message,
+    OpenAIErrorBody,
+    OpenAIErrorDetail,
+    encode,
+    encode_frame,
+)
 
 _KIND_BY_TYPE = {"timeout": "timeout", "connection_error": "connection"}
 
@@ -42,3 +52,16 @@ def error_to_failure(error: ErrorObject) -> APIFailure:
     if error.code == ErrorCode.OVERLOADED:
         return APIFailure("status", 503, ErrorDetail(f"claif-codd: {error.message}", "server_error", "overloaded"))
     return APIFailure("connection", 0, ErrorDetail(f"claif-codd: {error.message}", "connection_error"))
+
+
+def request_frame(message: Message) -> bytes:
+    """``message`` framed for the daemon; one larger than the daemon takes is the caller's 413, as
+    the daemon's HTTP endpoint answers it, before anything is sent (the connection stays usable)."""
+    body = encode(message)
+    if len(body) > DEFAULT_MAX_FRAME:
+        message_text = (
+            f"The request is {len(body)} bytes; claif-codd takes at most {DEFAULT_MAX_FRAME} bytes per request "
+            "(run it in-process with daemon='off', or send less)"
+        )
+        raise APIFailure("status", 413, ErrorDetail(message_text, "invalid_request_error", "request_too_large"))
+    return encode_frame(body)

@@ -77,6 +77,26 @@ def test_errors_cross_the_socket_as_openai_classes(daemon: DaemonProcess, workdi
         )
 
 
+async def test_a_request_larger_than_the_daemon_takes_is_a_413_and_the_client_goes_on(
+    daemon: DaemonProcess, workdir: Path
+) -> None:
+    """It raised the protocol's own ``FrameTooLarge`` (not an openai error), and the async client left
+    its request pending, to fail unretrieved once the connection closed."""
+    huge = [user("x" * (17 * 1024 * 1024))]
+    with CodexClient(daemon="require") as client:
+        with pytest.raises(openai.APIStatusError) as sync_info:
+            client.chat.completions.create(model="o4-mini", messages=huge)
+        assert client.chat.completions.create(model="o4-mini", messages=[user("ok")]).choices[0].message.content
+    async with AsyncCodexClient(daemon="require") as aclient:
+        with pytest.raises(openai.APIStatusError) as async_info:
+            await aclient.chat.completions.create(model="o4-mini", messages=huge, stream=True)
+        reply = await aclient.chat.completions.create(model="o4-mini", messages=[user("ok")])
+        assert reply.choices[0].message.content == "Echo: ok"
+    for info in (sync_info, async_info):
+        assert info.value.status_code == 413 and info.value.code == "request_too_large"
+        assert "daemon='off'" in info.value.message
+
+
 def test_require_without_a_daemon_is_a_connection_error(
     codex_home: Path, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -90,6 +90,8 @@ class ResponseBuilder:
         self._numbers = itertools.count()
         self._messages: dict[str, _Message] = {}
         self._reasoning: dict[str, _Reasoning] = {}
+        self._unsaid: list[ResponseEvent] = []
+        """What :meth:`cancel` closed without a stream to say it on, should :meth:`fail` end one."""
 
     def numbered(self, events: list[ResponseEvent]) -> list[ResponseEvent]:
         for event in events:
@@ -123,7 +125,8 @@ class ResponseBuilder:
 
     def fail(self, message: str) -> list[ResponseEvent]:
         """The stream is cut short from outside (the daemon stopping): ``response.failed`` says so."""
-        out = self._close_all("incomplete")
+        out = [*self._unsaid, *self._close_all("incomplete")]
+        self._unsaid = []
         self.response.status = "failed"
         self.response.error = ResponseError(code="server_error", message=message)
         return [*out, ResponseFailed(response=self.snapshot())]
@@ -135,7 +138,7 @@ class ResponseBuilder:
     def cancel(self) -> None:
         """The caller stopped reading (or the turn raised): what was still open stays incomplete,
         holding what was sent of it."""
-        self._close_all("incomplete")
+        self._unsaid = self._close_all("incomplete")
         self.response.status = "cancelled"
 
     # --- messages ------------------------------------------------------------------------------

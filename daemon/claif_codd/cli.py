@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import os
-import shlex
 import subprocess
 import sys
 import time
@@ -19,6 +17,7 @@ import msgspec
 import structlog
 
 from claif_cod._log import cap_strings
+from claif_cod._seconds_param import PositiveSeconds
 from claif_cod._version import __version__
 from claif_cod.engine.idle import DEFAULT_THREAD_IDLE_TIMEOUT_S
 from claif_cod.protocol import (
@@ -34,6 +33,8 @@ from claif_cod.transport.daemon_client import DaemonConnection, DaemonUnavailabl
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, default_socket_path
 from claif_codd.http.options import checked_http_settings, http_args, http_options
 from claif_codd.http.settings import ENV_TOKEN, HttpSettings, http_url
+from claif_codd.instance import Holder, StateInUse, holder
+from claif_codd.systemd_units import UNIT_FILES, unit_texts
 
 ENV_STATE_DIR = "CLAIF_COD_STATE_DIR"
 
@@ -71,20 +72,7 @@ def configure_logging(fmt: str, level: str) -> None:
     root.setLevel(level.upper())
 
 
-class _PositiveSeconds(click.FloatRange):
-    """Seconds greater than 0 (``inf``: never); ``nan`` is refused, not taken to mean anything."""
-
-    def __init__(self) -> None:
-        super().__init__(min=0, min_open=True)
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        seconds = super().convert(value, param, ctx)
-        if math.isnan(seconds):
-            self.fail("nan is not a number of seconds", param, ctx)
-        return seconds
-
-
-IDLE_TIMEOUT = _PositiveSeconds()
+IDLE_TIMEOUT = PositiveSeconds()
 IDLE_TIMEOUT_HELP = "Exit after this many seconds with no clients and no work (a positive number); default: never."
 
 socket_option = click.option(
@@ -229,7 +217,10 @@ def start(
     """Start in the background and return once the socket (and --http endpoint) accept connections."""
     path = socket_path or default_socket_path()
     settings = checked_http_settings(http, http_token_file, http_working_dir, http_strict)  # usage errors here
-    if answers(path):
+    running = answers(path)
+    if not running and (held := holder(default_state_dir())) is not None:  # (draining, or another socket's)
+        raise CliFailure(str(StateInUse(held, default_state_dir())))
+    if running:
         unchecked = {
             "--idle-timeout": idle_timeout is not None,
             "--http-token-file": http_token_file is not None,
@@ -303,10 +294,14 @@ STOP_WAIT_S = 90.0
 def stop(socket_path: Path | None) -> None:
     """Ask the daemon to drain its turns and exit; waits until it is gone."""
     path = socket_path or default_socket_path()
-    if not answers(path):
+    if answers(path):
+        pid, _ = _ask(path, DaemonShutdownRequest)
+    elif (stopping := _stopping(path)) is not None:
+        pid = stopping.pid
+        click.echo(f"claif-codd (pid {pid}) is already stopping; waiting for it")
+    else:
         click.echo(f"claif-codd is not running on {path}")
         return
-    pid, _ = _ask(path, DaemonShutdownRequest)
     deadline = time.monotonic() + STOP_WAIT_S
     while _running(pid):  # not the socket: it stops accepting as soon as the drain begins
         if time.monotonic() >= deadline:
@@ -316,6 +311,12 @@ def stop(socket_path: Path | None) -> None:
             )
         time.sleep(0.05)
     click.echo("claif-codd stopped")
+
+
+def _stopping(path: Path) -> Holder | None:
+    """The daemon of ``path`` that no longer answers but still runs: it drains its turns."""
+    held = holder(default_state_dir())
+    return held if held is not None and held.socket == str(path) else None
 
 
 def _running(pid: int) -> bool:
@@ -338,6 +339,8 @@ def _running(pid: int) -> bool:
 def status(socket_path: Path | None, as_json: bool) -> None:
     """Versions, uptime, Codex processes (workdir, RSS, threads), sessions and turns in flight."""
     path = socket_path or default_socket_path()
+    if not answers(path) and (stopping := _stopping(path)) is not None:
+        raise CliFailure(f"claif-codd (pid {stopping.pid}) on {path} is stopping: it exits once its running turns end")
     info = decode_result(_query(path, DaemonStatusRequest), DaemonStatus)
     if as_json:
         click.echo(json.dumps(msgspec.to_builtins(info), indent=2))
@@ -371,30 +374,6 @@ def sessions(socket_path: Path | None, as_json: bool) -> None:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.last_used))
         busy = " busy" if s.busy else ""
         click.echo(f"{s.session_id}  turns {s.turns}  last {when}{busy}  thread {s.thread_id}  {s.working_dir}")
-
-
-UNIT_FILES = ("claif-codd.socket", "claif-codd.service")
-
-
-def _unit_dir() -> Path:
-    """Wheels carry systemd/ as claif_codd/units; a source checkout has it at the top level."""
-    packaged = Path(__file__).with_name("units")
-    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "systemd"
-
-
-def unit_texts(serve_args: list[str] | None = None) -> dict[str, str]:
-    """The packaged units, with ExecStart pointing at this installation's interpreter (plus ``serve_args``)."""
-    texts = {name: _unit_dir().joinpath(name).read_text() for name in UNIT_FILES}
-    exec_start = f"ExecStart={sys.executable} -m claif_codd serve"
-    extra = "".join(f" {shlex.quote(arg)}" for arg in serve_args or [])
-    texts["claif-codd.service"] = (
-        "\n".join(
-            exec_start + line.split(" serve", 1)[1] + extra if line.startswith("ExecStart=") else line
-            for line in texts["claif-codd.service"].splitlines()
-        )
-        + "\n"
-    )
-    return texts
 
 
 @main.command("install-systemd")

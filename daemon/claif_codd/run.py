@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import sqlite3
 import sys
 from typing import NoReturn
 
 from claif_cod._log import get_logger
-from claif_codd import systemd
+from claif_codd import instance, systemd
 from claif_codd.config import DaemonConfig
 from claif_codd.conversation_registry import SqliteConversationStore
 from claif_codd.registry import RegistrySchemaError, RegistryUnusable, SqliteSessionStore, check_usable
@@ -42,6 +43,10 @@ async def serve(config: DaemonConfig, notifier: systemd.SystemdNotifier) -> None
         check_usable(response_registry, "response registry")
     except RegistryUnusable as exc:
         _fail(str(exc), EXIT_STATE_UNUSABLE)
+    try:  # held through the drain, while the socket no longer answers, until the registries close
+        lock = instance.hold(config.state_dir, config.socket_path)
+    except instance.StateInUse as exc:
+        _fail(str(exc), 1)
     daemon = Daemon(config)
     activated = systemd.listen_fds()
     try:
@@ -84,6 +89,7 @@ async def serve(config: DaemonConfig, notifier: systemd.SystemdNotifier) -> None
                 await watchdog
         store.close()
         responses.close()
+        os.close(lock)
 
 
 def run(config: DaemonConfig) -> None:

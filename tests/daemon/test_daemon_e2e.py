@@ -298,6 +298,24 @@ def test_second_daemon_on_the_same_socket_exits_clearly(daemon: DaemonProcess, t
     assert daemon.socket.exists()  # it did not unlink the running daemon's socket
 
 
+def test_second_daemon_on_the_same_state_directory_exits_before_listening(
+    daemon: DaemonProcess, tmp_path: Path
+) -> None:
+    """It listened (its socket and HTTP port accepted) until SQLite's lock on the registry stopped it,
+    saying to move the registry away."""
+    other = tmp_path / "run" / "other.sock"
+    out = subprocess.run(
+        [sys.executable, "-m", "claif_codd", "serve", "--socket", str(other), "--state-dir", str(daemon.state_dir)],
+        capture_output=True,
+        text=True,
+        env=daemon.env,
+        timeout=30,
+    )
+    assert out.returncode == 1
+    assert f"claif-codd (pid {daemon.proc.pid}, socket {daemon.socket}) holds the state directory" in out.stderr  # type: ignore[union-attr]
+    assert "move it away" not in out.stderr and not other.exists()
+
+
 def test_version_skew_gets_a_clear_answer(daemon: DaemonProcess) -> None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(str(daemon.socket))

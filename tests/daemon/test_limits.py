@@ -566,6 +566,44 @@ async def test_stop_reports_a_daemon_still_draining_after_its_wait(
         await client.close()
 
 
+async def test_a_draining_daemon_is_not_taken_for_gone(
+    start_daemon: Callable[..., DaemonProcess], workdir: Path
+) -> None:
+    """Its socket refuses connections as soon as the drain begins: ``start`` took it for stale, said
+    "running", and the new daemon died on the registries the old one still held; ``status`` and a
+    second ``stop`` said "not running"."""
+    from click.testing import CliRunner
+
+    from claif_codd import cli
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(cli.main, [*args, "--socket", str(daemon.socket)])
+
+    daemon = start_daemon("--drain-timeout", "60")
+    assert daemon.proc is not None
+    client = await Client.connect(daemon.socket)
+    try:
+        reply = await streaming(client, "[[stall-mid]] a b", workdir)
+        daemon.proc.send_signal(signal.SIGTERM)
+        await async_wait_until(lambda: "daemon.draining" in log_text(daemon), 5, "the drain to start")
+        started = await asyncio.to_thread(run, "start")
+        assert started.exit_code == 1 and f"(pid {daemon.proc.pid}, socket {daemon.socket})" in started.output
+        assert "still stopping" in started.output
+        status = await asyncio.to_thread(run, "status")
+        assert status.exit_code == 1 and "is stopping" in status.output
+        stopping = asyncio.create_task(asyncio.to_thread(run, "stop"))
+        await client.close()  # its turn ends with its connection: the drain is over
+        stopped = await asyncio.wait_for(stopping, WAIT_S)
+        assert stopped.exit_code == 0 and "already stopping; waiting for it" in stopped.output, stopped.output
+        assert daemon.proc.poll() is not None
+        with pytest.raises(ConnectionResetError):
+            await reply  # the turn did not end otherwise
+        assert (await asyncio.to_thread(run, "start")).exit_code == 0  # the state is free again
+        assert (await asyncio.to_thread(run, "stop")).exit_code == 0
+    finally:
+        await client.close()
+
+
 # --- 6. idle exit ---------------------------------------------------------------------------------------------
 
 

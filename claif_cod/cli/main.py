@@ -17,6 +17,7 @@ import click
 import msgspec
 
 from claif_cod._defaults import DEFAULT_TIMEOUT
+from claif_cod._seconds_param import PositiveSeconds
 from claif_cod._version import __version__
 from claif_cod.cli import history
 from claif_cod.cli.exits import EXIT_CONNECTION, EXIT_INTERRUPTED, describe, exit_code
@@ -143,7 +144,7 @@ def codex_options(command: F) -> F:
         ),
         click.option(
             "--timeout",
-            type=click.FloatRange(min=0, min_open=True),
+            type=PositiveSeconds(),
             default=DEFAULT_TIMEOUT,
             show_default=True,
             help="Seconds a turn may take; then it is interrupted (exit code 5).",
@@ -164,13 +165,30 @@ def cli() -> None:
     """
 
 
+NOT_UTF8 = "the prompt is not UTF-8 text"
+
+
+def _utf8(text: str) -> bool:
+    """Whether ``text`` can be sent: Python holds a byte that was not UTF-8 as a lone surrogate."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _fail(error: openai.OpenAIError, timeout: float | None = None) -> CliFailure:
     return CliFailure(describe(error, timeout), exit_code(error))
 
 
 def _read_prompt(prompt: str) -> str:
     if prompt == "-":
-        prompt = sys.stdin.read()
+        try:
+            prompt = sys.stdin.read()
+        except UnicodeDecodeError:
+            raise click.UsageError(NOT_UTF8) from None
+    if not _utf8(prompt):
+        raise click.UsageError(NOT_UTF8)
     if not prompt.strip():
         raise click.UsageError("the prompt is empty")
     return prompt
@@ -230,6 +248,7 @@ def query(
             console.note("interrupted")
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
         except openai.OpenAIError as error:
+            console.end_line()  # the error's line after the text it cut short, not on it
             raise _fail(error, timeout) from None
         finally:
             note = _session_note(client, session)
@@ -324,13 +343,18 @@ def chat(
     try:
         while True:
             try:
-                line = input("you> ")
+                line: str | None = input("you> ")
             except EOFError:
                 console.end_line()
                 click.echo()
                 break
             except KeyboardInterrupt:
                 click.echo("^C")
+                continue
+            except UnicodeDecodeError:  # (a UTF-8 locale; others hold such bytes as surrogates)
+                line = None
+            if line is None or not _utf8(line):
+                console.note(f"{NOT_UTF8}; not sent")
                 continue
             command = line.strip()
             if not command:

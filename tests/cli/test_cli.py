@@ -101,9 +101,10 @@ def test_query_session_without_a_daemon_says_it_lived_in_this_process(env: dict[
         (["--timeout", "1", "[[stall]] hang"], EXIT_TIMEOUT, "deadline of 1 s"),
         (["--daemon", "require", "hi"], EXIT_CONNECTION, "no claif-codd answers"),
         (["--sandbox", "sideways", "hi"], EXIT_USAGE, "Invalid value for '--sandbox'"),
+        (["--timeout", "nan", "hi"], EXIT_USAGE, "nan is not a number of seconds"),
         ([], EXIT_USAGE, "Missing argument 'PROMPT'"),
     ],
-    ids=["401", "missing-binary", "timeout", "no-daemon-required", "bad-option", "no-prompt"],
+    ids=["401", "missing-binary", "timeout", "no-daemon-required", "bad-option", "nan-timeout", "no-prompt"],
 )
 def test_query_exit_codes(env: dict[str, str], workdir: Path, args: list[str], code: int, message: str) -> None:
     result = run_cli("query", *args, env=env, cwd=workdir)
@@ -118,6 +119,7 @@ def test_timeout_is_the_deadline_of_the_whole_streamed_turn(env: dict[str, str],
     assert result.returncode == EXIT_TIMEOUT, result.stderr
     assert "deadline of 1.5 s" in result.stderr
     assert result.stdout.startswith("w1 w2") and "w10" not in result.stdout  # streamed until the deadline
+    assert result.stdout.endswith("\n")  # the line it cut short is ended: the error's line is its own
 
 
 def test_empty_prompt_from_stdin_is_a_usage_error(env: dict[str, str], workdir: Path) -> None:
@@ -253,6 +255,23 @@ def test_chat_reads_piped_lines_and_reports_turn_errors_without_exiting(env: dic
     assert "Echo: one" in result.stdout
     assert "error: AuthenticationError (401)" in result.stderr
     assert "Echo: two" in result.stdout
+
+
+@pytest.mark.parametrize("locale", ["C", "C.UTF-8"])
+def test_a_prompt_that_is_not_utf8_is_said_so_not_a_traceback(env: dict[str, str], workdir: Path, locale: str) -> None:
+    """It ended in a traceback (``UnicodeEncodeError`` when the request was encoded), exit 1; in chat it
+    ended the session. Python holds such bytes as surrogates in the C locale, and fails to decode
+    them from stdin in a UTF-8 one."""
+    env = {**env, "LC_ALL": locale}
+    for args, stdin in (([b"query", b"caf\xe9"], b""), ([b"query", b"-"], b"caf\xe9\n")):
+        result = subprocess.run([*CLI, *args], input=stdin, capture_output=True, env=env, cwd=workdir, timeout=60)
+        assert result.returncode == EXIT_USAGE, result.stderr
+        assert b"the prompt is not UTF-8 text" in result.stderr and b"Traceback" not in result.stderr
+    chat = subprocess.run(
+        [*CLI, "chat"], input=b"caf\xe9\nstill here\n", capture_output=True, env=env, cwd=workdir, timeout=60
+    )
+    assert chat.returncode == 0, chat.stderr
+    assert b"the prompt is not UTF-8 text; not sent" in chat.stderr and b"Echo: still here" in chat.stdout
 
 
 def test_chat_requiring_a_missing_daemon_fails_at_once(env: dict[str, str], workdir: Path) -> None:

@@ -339,6 +339,7 @@ def chat(
     client = AsyncCodexClient(session_id=name, approval_handler=approver, **options.client_kwargs())
     saved = history.start() if interactive else None
     click.echo(f"claif-cod chat: session {name} ({where})")
+    shared = where.startswith("shared")
     click.echo(CHAT_HELP)
     try:
         while True:
@@ -371,6 +372,9 @@ def chat(
             except openai.OpenAIError as error:
                 console.note(f"error: {describe(error, timeout)}")
             console.end_line()
+            if shared and _session_note(client, name) is not None:  # the daemon died, or did not start
+                shared = False
+                console.note(f"no claif-codd served this turn: session {name!r} goes on in this process only")
     finally:
         if saved is not None:
             saved.save()

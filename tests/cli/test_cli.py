@@ -13,6 +13,7 @@ import pytest
 from chat_messages import patch_prompt
 from cli_harness import CLI, PtyProcess, run_cli
 from click.testing import CliRunner
+from daemon_process import DaemonProcess
 
 from claif_cod import __version__
 from claif_cod.cli import cli
@@ -236,6 +237,36 @@ def test_chat_turns_share_a_session_and_ctrl_c_interrupts_only_the_turn(
     history = (tmp_path / "state" / "claif-cod" / "chat_history").read_text()
     assert "first" in history and "after" in history
     assert "typed then abandoned" not in history
+
+
+def test_chat_says_when_its_session_no_longer_goes_through_the_daemon(
+    env: dict[str, str], workdir: Path, tmp_path: Path
+) -> None:
+    """Its header said the session was shared; once the daemon died, the next turn ran in this process
+    on a session without the earlier turns, and nothing said so."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(mode=0o700)
+    daemon_env = {**env, "CLAIF_COD_SOCKET": str(run_dir / "codd.sock")}
+    daemon = DaemonProcess(
+        socket=run_dir / "codd.sock", state_dir=tmp_path / "daemon-state", log=tmp_path / "codd.log", env=daemon_env
+    )
+    daemon.start()
+    term = PtyProcess("chat", "--session", "kept", env=daemon_env, cwd=workdir)
+    try:
+        term.expect("shared through claif-codd")
+        term.expect("you> ")
+        term.send("one\n")
+        term.expect("\nEcho: one\n")
+        term.expect("you> ")
+        daemon.kill9()
+        term.send("two\n")
+        term.expect("Echo: two\n")
+        term.expect("no claif-codd served this turn: session 'kept' goes on in this process only")
+        term.expect("you> ")
+        term.send("/exit\n")
+        assert term.wait() == 0
+    finally:
+        term.close()
 
 
 def test_chat_without_a_session_makes_a_name_and_ctrl_d_quits(env: dict[str, str], workdir: Path) -> None:

@@ -18,6 +18,8 @@ EXIT_TIMEOUT = 5
 """The turn passed its ``--timeout`` and was interrupted."""
 EXIT_INTERRUPTED = 130
 """Ctrl-C (SIGINT), as shells report it (128 + 2)."""
+EXIT_BROKEN_PIPE = 141
+"""The reader of stdout left (``| head``), as shells report a program that SIGPIPE ended (128 + 13)."""
 
 
 def exit_code(error: openai.OpenAIError) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import sys
 import time
@@ -20,7 +21,7 @@ from claif_cod._defaults import DEFAULT_TIMEOUT
 from claif_cod._seconds_param import PositiveSeconds
 from claif_cod._version import __version__
 from claif_cod.cli import history
-from claif_cod.cli.exits import EXIT_CONNECTION, EXIT_INTERRUPTED, describe, exit_code
+from claif_cod.cli.exits import EXIT_BROKEN_PIPE, EXIT_CONNECTION, EXIT_INTERRUPTED, describe, exit_code
 from claif_cod.cli.terminal import Console, TerminalApprover, is_interactive
 from claif_cod.cli.turns import Interrupted, TurnResult, TurnRunner, messages_for, stream_turn
 from claif_cod.protocol import SessionInfo, SessionsListRequest, SessionsListResult, decode_result
@@ -52,7 +53,8 @@ class CliFailure(click.ClickException):
 
 
 class _Group(click.Group):
-    """Ctrl-C outside a turn (reading stdin, starting Codex) exits 130 rather than click's 1."""
+    """Ctrl-C outside a turn (reading stdin, starting Codex) exits 130 rather than click's 1, and a
+    reader of stdout that left exits 141 (click's: 1, the code of a traceback)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -60,6 +62,10 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("\nclaif-cod: interrupted", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except BrokenPipeError:
+            # Quiet, as the reader asked (the turn ended with it), and nothing left to flush at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,14 @@ from daemon_process import DaemonProcess
 
 from claif_cod import __version__
 from claif_cod.cli import cli
-from claif_cod.cli.exits import EXIT_CONNECTION, EXIT_INTERRUPTED, EXIT_MODEL, EXIT_TIMEOUT, EXIT_USAGE
+from claif_cod.cli.exits import (
+    EXIT_BROKEN_PIPE,
+    EXIT_CONNECTION,
+    EXIT_INTERRUPTED,
+    EXIT_MODEL,
+    EXIT_TIMEOUT,
+    EXIT_USAGE,
+)
 from claif_cod.testing import ModelServer
 
 pytestmark = pytest.mark.codex
@@ -112,6 +119,18 @@ def test_query_exit_codes(env: dict[str, str], workdir: Path, args: list[str], c
     assert result.returncode == code, result.stderr
     assert message in result.stderr
     assert result.stdout == ""
+
+
+def test_a_reader_that_leaves_ends_the_query_quietly_with_141(env: dict[str, str], workdir: Path) -> None:
+    """``| head`` ended it with click's exit status 1, which the docs give to a traceback."""
+    with subprocess.Popen(
+        [*CLI, "query", "[[long:20000]] go"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=workdir
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.read(5) == b"w1 w2"
+        proc.stdout.close()
+        assert proc.wait(timeout=60) == EXIT_BROKEN_PIPE
+        assert proc.stderr.read() == b""
 
 
 def test_timeout_is_the_deadline_of_the_whole_streamed_turn(env: dict[str, str], workdir: Path) -> None:

@@ -134,12 +134,15 @@ class TerminalApprover:
         self.generation = 0
         """Counts turns; a request that arrives for an earlier (interrupted) turn is cancelled unasked."""
         self.asked = 0
+        self.cancelled = False
+        """The user answered ``cancel``: the turn ended without an answer, as with Ctrl-C."""
 
     async def __call__(self, request: ApprovalRequest) -> Decision:
         return await self.decide(request, self.generation)
 
     def new_turn(self) -> None:
         self.generation += 1
+        self.cancelled = False
         if self._abort is not None:
             self._abort.clear()
 
@@ -194,6 +197,7 @@ class TerminalApprover:
             choice = ANSWERS.get(answer.strip().lower())
             if choice is not None:
                 decision = choice
+                self.cancelled |= choice == "cancel"
                 break
         self._show(f"-> {SAID[decision]}\n")
         self.console.at_line_start = True

@@ -27,7 +27,7 @@ T = TypeVar("T")
 
 
 class Interrupted(Exception):
-    """Ctrl-C stopped the turn."""
+    """Ctrl-C stopped the turn, or the user cancelled it at an approval question."""
 
 
 @dataclass
@@ -151,7 +151,7 @@ class TurnRunner:
         except (ValueError, RuntimeError, NotImplementedError):  # not the main thread, or no signals here
             handled = False
         try:
-            return self.loop.run_until_complete(task)
+            result = self.loop.run_until_complete(task)
         except (asyncio.CancelledError, Exception):
             # Once Ctrl-C cancelled the turn, whatever the stream raised while closing (the
             # cancellation itself, or a close racing the engine's own clean-up) means "interrupted".
@@ -166,3 +166,6 @@ class TurnRunner:
         finally:
             if handled:
                 self.loop.remove_signal_handler(signal.SIGINT)
+        if self.approver is not None and self.approver.cancelled:  # it ended as Codex was told: not an answer
+            raise Interrupted()
+        return result

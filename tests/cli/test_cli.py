@@ -178,6 +178,25 @@ def test_approvals_are_asked_on_the_terminal(env: dict[str, str], workdir: Path,
     assert (workdir / "made.txt").exists() == created, term.output
 
 
+def test_cancel_at_a_question_ends_the_query_as_interrupted(env: dict[str, str], workdir: Path) -> None:
+    """It exited 0 with an empty answer (``finish_reason: "stop"``): a script could not tell a turn
+    the user cancelled from an empty answer. Now as Ctrl-C at the same question: exit status 130."""
+    term = PtyProcess(
+        "query", "--approval", "untrusted", "--sandbox", SANDBOX, "--json", "[[tool:touch made.txt]] go",
+        env=env, cwd=workdir,
+    )  # fmt: skip
+    try:
+        term.expect(r"Allow\? \[y\]es")
+        term.send("c\n")
+        term.expect("-> declined; cancelling the turn")
+        term.expect("claif-cod: interrupted")
+        assert term.wait() == EXIT_INTERRUPTED
+        assert '"finish_reason"' not in term.output
+    finally:
+        term.close()
+    assert not (workdir / "made.txt").exists()
+
+
 def test_a_file_change_is_asked_with_its_files_and_diff(env: dict[str, str], workdir: Path) -> None:
     prompt = patch_prompt("*** Add File: notes.txt", "+first line")
     term = PtyProcess("query", "--approval", "untrusted", "--sandbox", SANDBOX, prompt, env=env, cwd=workdir)

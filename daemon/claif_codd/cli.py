@@ -91,8 +91,8 @@ class CliFailure(click.ClickException):
         click.echo(f"claif-codd: error: {self.format_message()}", err=True)
 
 
-@click.group()
-@click.version_option(__version__, prog_name="claif-codd")
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="claif-codd")
 def main() -> None:
     """The claif_cod daemon: warm Codex processes and shared sessions behind a private Unix socket."""
 

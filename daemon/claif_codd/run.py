@@ -53,6 +53,8 @@ async def serve(config: DaemonConfig, notifier: systemd.SystemdNotifier) -> None
         await daemon.start(activated[0] if activated else None)
     except (AlreadyRunning, HttpUnavailable) as exc:
         _fail(str(exc), 1)
+    except OSError as exc:  # the socket (a path too long for AF_UNIX, its directory...)
+        _fail(f"cannot listen on {config.socket_path}: {exc.strerror or exc}", 1)
     # Opened only once the socket is ours: a second daemon must never touch the live registry.
     try:
         store = SqliteSessionStore(registry)

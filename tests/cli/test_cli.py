@@ -393,6 +393,11 @@ def test_version_and_help() -> None:
     for command in ("query", "chat", "models", "sessions"):
         assert command in help_text
     assert runner.invoke(cli, ["bogus"]).exit_code == EXIT_USAGE
+    from claif_codd.cli import main as daemon_cli
+
+    # the daemon's CLI takes the same short options (it refused -h)
+    assert runner.invoke(daemon_cli, ["-V"]).output == f"claif-codd, version {__version__}\n"
+    assert runner.invoke(daemon_cli, ["-h"]).output == runner.invoke(daemon_cli, ["--help"]).output
 
 
 def test_shell_completion_script_and_choices(tmp_path: Path) -> None:

@@ -316,6 +316,21 @@ def test_second_daemon_on_the_same_state_directory_exits_before_listening(
     assert "move it away" not in out.stderr and not other.exists()
 
 
+def test_a_socket_path_too_long_is_said_not_a_traceback(daemon_env: dict[str, str], tmp_path: Path) -> None:
+    directory = tmp_path / ("d" * 110)
+    directory.mkdir(mode=0o700)
+    out = subprocess.run(
+        [sys.executable, "-m", "claif_codd", "serve", "--socket", str(directory / "codd.sock")],
+        capture_output=True,
+        text=True,
+        env=daemon_env,
+        timeout=30,
+    )
+    assert out.returncode == 1
+    assert "cannot listen on" in out.stderr and "AF_UNIX path too long" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
 def test_version_skew_gets_a_clear_answer(daemon: DaemonProcess) -> None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(str(daemon.socket))

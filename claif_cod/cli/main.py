@@ -171,6 +171,13 @@ def cli() -> None:
     """
 
 
+def _session_name(ctx: click.Context, param: click.Parameter, name: str | None) -> str | None:
+    """A name ``sessions`` can list on a line of its own: not empty, no control characters."""
+    if name is not None and (not name.strip() or any(not c.isprintable() for c in name)):
+        raise click.BadParameter("a session name needs a printable character and no control characters")
+    return name
+
+
 NOT_UTF8 = "the prompt is not UTF-8 text"
 
 
@@ -211,7 +218,12 @@ def _session_note(client: AsyncCodexClient, session: str | None) -> str | None:
 @click.argument("prompt")
 @codex_options
 @click.option(
-    "--session", "-s", default=None, metavar="NAME", help="Append to the named session (shared via claif-codd)."
+    "--session",
+    "-s",
+    default=None,
+    metavar="NAME",
+    callback=_session_name,
+    help="Append to the named session (shared via claif-codd).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (text, usage...) when the turn ends.")
 def query(
@@ -317,7 +329,14 @@ CHAT_HELP = "/exit or Ctrl-D quits; Ctrl-C interrupts a running turn; /help show
 
 @cli.command()
 @codex_options
-@click.option("--session", "-s", default=None, metavar="NAME", help="Session to join or create (default: a new name).")
+@click.option(
+    "--session",
+    "-s",
+    default=None,
+    metavar="NAME",
+    callback=_session_name,
+    help="Session to join or create (default: a new name).",
+)
 def chat(
     model: str | None,
     working_dir: Path | None,

@@ -110,9 +110,21 @@ def test_query_session_without_a_daemon_says_it_lived_in_this_process(env: dict[
         (["--daemon", "require", "hi"], EXIT_CONNECTION, "no claif-codd answers"),
         (["--sandbox", "sideways", "hi"], EXIT_USAGE, "Invalid value for '--sandbox'"),
         (["--timeout", "nan", "hi"], EXIT_USAGE, "nan is not a number of seconds"),
+        (["--session", "", "hi"], EXIT_USAGE, "a session name needs a printable character"),
+        (["--session", "two\nlines", "hi"], EXIT_USAGE, "a session name needs a printable character"),
         ([], EXIT_USAGE, "Missing argument 'PROMPT'"),
     ],
-    ids=["401", "missing-binary", "timeout", "no-daemon-required", "bad-option", "nan-timeout", "no-prompt"],
+    ids=[
+        "401",
+        "missing-binary",
+        "timeout",
+        "no-daemon-required",
+        "bad-option",
+        "nan-timeout",
+        "empty-session",
+        "session-with-a-newline",
+        "no-prompt",
+    ],
 )
 def test_query_exit_codes(env: dict[str, str], workdir: Path, args: list[str], code: int, message: str) -> None:
     result = run_cli("query", *args, env=env, cwd=workdir)

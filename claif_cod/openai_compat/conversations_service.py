@@ -24,12 +24,12 @@ from claif_cod.openai_compat.conversations_store import (
     StoredItem,
 )
 from claif_cod.openai_compat.errors import APIFailure, translate
+from claif_cod.openai_compat.ranges import check_metadata
 from claif_cod.openai_compat.responses_input import check_items
 from claif_cod.openai_compat.responses_items import ResponseItemList, listed_items, page_of
 
 MAX_ITEMS_PER_REQUEST = 20
 """OpenAI's limit on the items one ``create`` or ``items.create`` adds."""
-MAX_METADATA_PAIRS, MAX_METADATA_KEY, MAX_METADATA_VALUE = 16, 64, 512
 
 
 class _CreateBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -175,12 +175,10 @@ def _decoded(body: bytes, kind: type[Any]) -> Any:
 
 
 def _metadata(metadata: dict[str, str]) -> bytes:
-    if len(metadata) > MAX_METADATA_PAIRS:
-        raise APIFailure.bad_request(f"metadata holds at most {MAX_METADATA_PAIRS} pairs", param="metadata")
-    for key, value in metadata.items():
-        if len(key) > MAX_METADATA_KEY or len(value) > MAX_METADATA_VALUE:
-            message = f"metadata keys hold at most {MAX_METADATA_KEY} characters, values {MAX_METADATA_VALUE}"
-            raise APIFailure.bad_request(message, param=f"metadata.{key[:MAX_METADATA_KEY]}")
+    try:
+        check_metadata(metadata)
+    except InvalidRequest as exc:
+        raise translate(exc) from None
     return _encoder.encode(metadata)
 
 

@@ -1,5 +1,6 @@
-"""The ranges OpenAI holds sampling parameters to. Codex takes none of them (they are reported), but
-a value out of range is OpenAI's 400, in its words, so that a program does not first fail on OpenAI."""
+"""The ranges OpenAI holds sampling parameters and ``metadata`` to. Codex takes none of them (they are
+reported, or have no effect), but a value out of range is OpenAI's 400, in its words, so that a
+program does not first fail on OpenAI."""
 
 from __future__ import annotations
 
@@ -15,8 +16,24 @@ _INTEGERS = {
 }
 
 
+MAX_METADATA_PAIRS, MAX_METADATA_KEY, MAX_METADATA_VALUE = 16, 64, 512
+
+
+def check_metadata(metadata: dict[str, str] | None) -> None:
+    """OpenAI's bounds on ``metadata``, the same for a chat completion, a response and a conversation."""
+    if metadata is None:
+        return
+    if len(metadata) > MAX_METADATA_PAIRS:
+        raise InvalidRequest(f"metadata holds at most {MAX_METADATA_PAIRS} pairs", param="metadata")
+    for key, value in metadata.items():
+        if len(key) > MAX_METADATA_KEY or len(value) > MAX_METADATA_VALUE:
+            message = f"metadata keys hold at most {MAX_METADATA_KEY} characters, values {MAX_METADATA_VALUE}"
+            raise InvalidRequest(message, param=f"metadata.{key[:MAX_METADATA_KEY]}")
+
+
 def check_ranges(request: object) -> None:
     """Each of these parameters ``request`` has (Chat or Responses), within OpenAI's bounds."""
+    check_metadata(getattr(request, "metadata", None))
     for bounds, kind in ((_DECIMALS, "decimal"), (_INTEGERS, "integer")):
         for name, (low, high) in bounds.items():
             value = getattr(request, name, None)

@@ -71,6 +71,10 @@ def thread_tools(
     if isinstance(tool_choice, str) and tool_choice not in _CHOICES:
         message = f"Invalid value: '{tool_choice}'. Supported values are: 'none', 'auto', and 'required'."
         raise InvalidRequest(message, param="tool_choice", code="invalid_value")
+    named = _named(tool_choice)
+    if named is not None and named not in {s.name for s in specs}:
+        message = f"Invalid value for 'tool_choice': function '{named}' is not one of the 'tools'."
+        raise InvalidRequest(message, param="tool_choice", code="invalid_value")
     if tool_choice == "none":
         specs = []  # not offered for this turn: a thread without them takes it
     elif tool_choice not in (None, "auto"):
@@ -78,6 +82,16 @@ def thread_tools(
     if parallel_tool_calls is False and specs:
         ignored.append("parallel_tool_calls")
     return ThreadTools(specs=tuple(specs), builtin=builtin_tools is not False)
+
+
+def _named(tool_choice: object) -> str | None:
+    """The function a ``tool_choice`` names: chat's ``{"type": "function", "function": {"name"}}``,
+    Responses' ``{"type": "function", "name"}``."""
+    if not isinstance(tool_choice, dict) or tool_choice.get("type") != "function":
+        return None
+    function = tool_choice.get("function")
+    name = function.get("name") if isinstance(function, dict) else tool_choice.get("name")
+    return name if isinstance(name, str) else None
 
 
 def _check_name(name: str, param: str) -> None:

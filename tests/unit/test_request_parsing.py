@@ -217,6 +217,12 @@ def named(name: str) -> dict[str, Any]:
             "invalid_value",
         ),
         (
+            {"tools": [WEATHER], "tool_choice": {"type": "function", "function": {"name": "forecast"}}},
+            "tool_choice",
+            "Invalid value for 'tool_choice': function 'forecast' is not one of the 'tools'.",
+            "invalid_value",
+        ),
+        (
             {"tools": [named("get weather")]},
             "tools[0].function.name",
             "Invalid 'tools[0].function.name': string does not match pattern. "
@@ -795,3 +801,9 @@ def test_sampling_parameters_out_of_openais_range_are_openais_400(
     error = rejected(**{field: value})
     assert (error.message, error.param, error.code) == (says, field, code)
     assert parse(**{field: 2 if field == "temperature" else 1}).ignored == (field,)  # in range: reported
+
+
+def test_metadata_beyond_openais_bounds_is_refused() -> None:
+    assert rejected(metadata={f"k{i}": "v" for i in range(17)}).param == "metadata"
+    assert rejected(metadata={"k": "v" * 513}).param == "metadata.k"
+    assert parse(metadata={f"k{i}": "v" * 512 for i in range(16)}).ignored == ()

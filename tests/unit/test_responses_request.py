@@ -151,3 +151,21 @@ def test_a_json_schema_format_needs_its_name_and_a_tool_its_valid_name_as_for_ch
     with pytest.raises(InvalidRequest, match="Supported values are") as bogus:
         parse(tools=[{**tool, "name": "ab"}], tool_choice="always")
     assert bogus.value.param == "tool_choice"
+    with pytest.raises(InvalidRequest, match="function 'cd' is not one of the 'tools'") as missing:
+        parse(tools=[{**tool, "name": "ab"}], tool_choice={"type": "function", "name": "cd"})
+    assert missing.value.param == "tool_choice"
+    assert parse(tools=[{**tool, "name": "ab"}], tool_choice={"type": "function", "name": "ab"}).ignored == (
+        "tool_choice",
+    )
+
+
+@pytest.mark.parametrize(
+    ("metadata", "param"),
+    [({f"k{i}": "v" for i in range(17)}, "metadata"), ({"k": "v" * 513}, "metadata.k"), ({"k" * 65: "v"}, "metadata.")],
+)
+def test_metadata_beyond_openais_bounds_is_refused_as_by_conversations(metadata: dict[str, str], param: str) -> None:
+    """``conversations.create`` refused it, ``responses.create`` (which echoes and keeps it) took it."""
+    with pytest.raises(InvalidRequest) as info:
+        parse(metadata=metadata)
+    assert info.value.param.startswith(param)
+    assert parse(metadata={f"k{i}": "v" * 512 for i in range(16)}).ignored == ()

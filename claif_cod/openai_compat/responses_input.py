@@ -83,7 +83,7 @@ def read_items(
         if kind != "message":
             raise InvalidRequest(f"{where}: input items of type {kind!r} are not supported", param=where)
         role = item.get("role")
-        text, parts = _content(item.get("content"), where, noted, images=role == "user")
+        text, parts = _content(item.get("content"), where, noted, images=role == "user", refusals=role == "assistant")
         if role in ("system", "developer"):
             instructions.append(text)
         elif role in ("user", "assistant"):
@@ -95,7 +95,9 @@ def read_items(
     return instructions, messages, refs, owners
 
 
-def _content(content: object, where: str, ignored: list[str], *, images: bool) -> tuple[str, list[ImageRef]]:
+def _content(
+    content: object, where: str, ignored: list[str], *, images: bool, refusals: bool = False
+) -> tuple[str, list[ImageRef]]:
     if isinstance(content, str):
         return content, []
     if not isinstance(content, list):
@@ -112,6 +114,8 @@ def _content(content: object, where: str, ignored: list[str], *, images: bool) -
             refs.append(ImageRef(part["image_url"], f"{where}.content[{j}]", part.get("detail")))
             if refs[-1].detail_reported:
                 ignored.append("input_image.detail")  # "low" or "original" (see images.DETAILS)
+        elif kind == "refusal" and refusals and isinstance(part.get("refusal"), str):
+            ignored.append("input.content.refusal")  # as chat's: Codex's history has no refusals
         else:
             part_where = f"{where}.content[{j}]"
             raise InvalidRequest(f"{part_where}: content part of type {kind!r} is not supported", param=part_where)

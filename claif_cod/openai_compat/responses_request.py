@@ -270,7 +270,7 @@ def responses_ignored(body: bytes) -> tuple[str, ...]:
     """What :func:`parse_responses_request` would report as ignored, without building the input's
     history (~0.4 ms for 200 items): what a daemon client needs (the daemon parses and validates
     the request itself, and reports any problem)."""
-    if _WHOLE_PARSE.search(body):  # rare: an image part's detail, a cache breakpoint
+    if _WHOLE_PARSE.search(body):  # rare: an image part's detail, a refusal, a cache breakpoint
         try:
             return parse_responses_request(body, default_model=None, strict=False).ignored
         except InvalidRequest:
@@ -295,7 +295,7 @@ def responses_ignored(body: bytes) -> tuple[str, ...]:
     return tuple(sorted(set(ignored)))
 
 
-_WHOLE_PARSE = re.compile(b'"(?:detail|%s)"' % CACHE_BREAKPOINT.encode())
+_WHOLE_PARSE = re.compile(b'"(?:detail|refusal|%s)"' % CACHE_BREAKPOINT.encode())
 """Keys that only the whole parse tells about (one scan; most inputs have none)."""
 
 

@@ -169,3 +169,14 @@ def test_metadata_beyond_openais_bounds_is_refused_as_by_conversations(metadata:
         parse(metadata=metadata)
     assert info.value.param.startswith(param)
     assert parse(metadata={f"k{i}": "v" * 512 for i in range(16)}).ignored == ()
+
+
+def test_an_assistant_refusal_part_is_reported_not_refused_as_chats_refusal() -> None:
+    """Agent libraries replay a response's output messages, whose parts may be refusals: the request
+    was refused (``content part of type 'refusal' is not supported``)."""
+    refused = {"type": "message", "role": "assistant", "content": [{"type": "refusal", "refusal": "I can't."}]}
+    parsed = parse(input=[{"role": "user", "content": "do it"}, refused, {"role": "user", "content": "why?"}])
+    assert parsed.ignored == ("input.content.refusal",)
+    assert [(m.role, m.text) for m in parsed.history] == [("user", "do it"), ("assistant", "")]
+    with pytest.raises(InvalidRequest, match="refusal"):  # only a model's message holds one
+        parse(input=[{"role": "user", "content": [{"type": "refusal", "refusal": "x"}]}])

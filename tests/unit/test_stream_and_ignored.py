@@ -116,6 +116,13 @@ TRANSCRIPT = [
         {"brand_new_parameter": 1, "include": ["reasoning.encrypted_content"]},
         {
             "input": [
+                {"role": "user", "content": "hi"},
+                {"type": "message", "role": "assistant", "content": [{"type": "refusal", "refusal": "no"}]},
+                {"role": "user", "content": "please"},
+            ]
+        },
+        {
+            "input": [
                 {
                     "role": "user",
                     "content": [

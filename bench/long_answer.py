@@ -20,6 +20,7 @@ from pathlib import Path
 
 import openai
 from bench_common import model_server_process, offline_workdir, run_header
+from openai.types.chat import ChatCompletionMessageParam
 from private_daemon import Daemon, sigterm_as_interrupt
 
 from claif_cod import CodexClient
@@ -28,8 +29,8 @@ MODEL = "o4-mini"
 
 
 def chat(client: openai.OpenAI, n: int) -> str:
-    prompt = [{"role": "user", "content": f"[[long:{n}]] chat"}]
-    stream = client.chat.completions.create(model=MODEL, messages=prompt, stream=True)  # type: ignore[arg-type]
+    prompt: list[ChatCompletionMessageParam] = [{"role": "user", "content": f"[[long:{n}]] chat"}]
+    stream = client.chat.completions.create(model=MODEL, messages=prompt, stream=True)
     return "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
 
 

@@ -111,7 +111,7 @@ def test_only_the_compared_types_are_validated() -> None:
 
 def test_every_responses_stream_event_is_the_one_openai_builds(client: CodexClient) -> None:
     seen: set[str] = set()
-    for params in [*RESPONSES_REPLIES, {"input": "[[failed]] no luck"}]:
+    for params in [*RESPONSES_REPLIES, {"input": "[[flaky]] no luck"}]:  # [[flaky]]: fails after its first output
         with client.responses.with_streaming_response.create(**params, stream=True) as response:
             lines = [line for line in response.iter_lines() if line.startswith("data: {")]
         for line in lines:

@@ -241,6 +241,8 @@ def start(
     except (UnsafeSocketDirectory, DaemonStartFailed, OSError) as exc:
         raise CliFailure(str(exc)) from None
     click.echo(f"claif-codd {__version__} running (pid {proc.pid}) on {path}")
+    if settings is not None:  # the port it took, when --http asked for any (:0)
+        click.echo(f"HTTP endpoint: {decode_result(_query(path, DaemonStatusRequest), DaemonStatus).http}/v1")
 
 
 def _already_running(path: Path, http: HttpSettings | None, unchecked: list[str]) -> None:

@@ -517,11 +517,12 @@ def test_start_in_the_background_with_http(daemon_env: dict[str, str], tmp_path:
             check=check,
         )
 
-    codd("start", "--http", "127.0.0.1:0", "--http-working-dir", str(tmp_path))
+    started = codd("start", "--http", "127.0.0.1:0", "--http-working-dir", str(tmp_path)).stdout
     try:
         status = codd("status").stdout
         [line] = [line for line in status.splitlines() if line.startswith("http")]
         url = line.split()[1]
+        assert f"HTTP endpoint: {url}\n" in started  # the port :0 took is said at once
         client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
         assert client.chat.completions.create(model="o4-mini", messages=[user("bg")]).choices[0].message.content == (
             "Echo: bg"

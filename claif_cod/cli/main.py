@@ -178,6 +178,10 @@ def _session_name(ctx: click.Context, param: click.Parameter, name: str | None) 
     return name
 
 
+def _session_option(help_text: str) -> Callable[[F], F]:
+    return click.option("--session", "-s", default=None, metavar="NAME", callback=_session_name, help=help_text)
+
+
 NOT_UTF8 = "the prompt is not UTF-8 text"
 
 
@@ -217,14 +221,7 @@ def _session_note(client: AsyncCodexClient, session: str | None) -> str | None:
 @cli.command()
 @click.argument("prompt")
 @codex_options
-@click.option(
-    "--session",
-    "-s",
-    default=None,
-    metavar="NAME",
-    callback=_session_name,
-    help="Append to the named session (shared via claif-codd).",
-)
+@_session_option("Append to the named session (shared via claif-codd).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (text, usage...) when the turn ends.")
 def query(
     prompt: str,
@@ -329,14 +326,7 @@ CHAT_HELP = "/exit or Ctrl-D quits; Ctrl-C interrupts a running turn; /help show
 
 @cli.command()
 @codex_options
-@click.option(
-    "--session",
-    "-s",
-    default=None,
-    metavar="NAME",
-    callback=_session_name,
-    help="Session to join or create (default: a new name).",
-)
+@_session_option("Session to join or create (default: a new name).")
 def chat(
     model: str | None,
     working_dir: Path | None,

@@ -108,7 +108,8 @@ def test_a_stream_whose_turn_fails_before_any_output_is_an_error_status(
     with pytest.raises(error) as info:
         client.responses.create(input=f"x {marker}", stream=True)
     assert info.value.code == code
-    assert "{" not in info.value.message  # the provider's own message, not its JSON body
+    body = info.value.body
+    assert isinstance(body, dict) and "{" not in body["message"]  # the provider's own message, not its JSON body
 
 
 def test_a_stream_that_fails_after_its_first_output_ends_with_response_failed(client: CodexClient) -> None:

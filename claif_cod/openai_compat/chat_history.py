@@ -50,8 +50,11 @@ def reported_fields(message: object, reported: set[str]) -> None:
         if getattr(message, field, None) is not None:
             reported.add(f"messages.{field}")
     content = getattr(message, "content", None)
-    if type(content) is list and any(type(part) is dict and CACHE_BREAKPOINT in part for part in content):
-        reported.add(f"messages.content.{CACHE_BREAKPOINT}")
+    if type(content) is list:
+        if any(type(part) is dict and CACHE_BREAKPOINT in part for part in content):
+            reported.add(f"messages.content.{CACHE_BREAKPOINT}")
+        if any(type(part) is dict and part.get("type") == "refusal" for part in content):
+            reported.add("messages.refusal")  # an assistant's refusal as a content part
 
 
 class _Read(NamedTuple):
@@ -185,6 +188,8 @@ def _content(message: ChatMessage, where: str, *, allow_images: bool) -> tuple[s
         if kind == "text" and isinstance(part.get("text"), str):
             texts.append(part["text"])
             continue
+        if kind == "refusal" and message.role == "assistant" and isinstance(part.get("refusal"), str):
+            continue  # read without it, as the message's refusal field (reported_fields)
         image_url = part.get("image_url")
         url = image_url.get("url") if isinstance(image_url, dict) else None
         if kind == "image_url" and allow_images and isinstance(url, str):

@@ -159,7 +159,7 @@ async def load_images(refs: list[ImageRef]) -> dict[str, Image]:
         elif ref.url.startswith(("https://", "http://")):
             remote.append(ref)
         else:
-            raise InvalidRequest(f"{ref.where}: image_url must be an https or data: URL", param=ref.where)
+            raise InvalidRequest(f"{ref.where}: image_url must be an http(s) or data: URL", param=ref.where)
     if remote:
         import httpx2  # only when an image is fetched: `claif-cod --version` imports none of openai's
 

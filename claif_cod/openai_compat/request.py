@@ -322,7 +322,7 @@ def parse_chat_request(
     if request.session_id is not None:
         no_session(tools)
     if request.tool_timeout is not None and not 0 < request.tool_timeout <= 86400:
-        raise InvalidRequest("tool_timeout must be between 0 and 86400 seconds", param="tool_timeout")
+        raise InvalidRequest("tool_timeout must be more than 0 and at most 86400 seconds", param="tool_timeout")
     stop = (request.stop,) if isinstance(request.stop, str) else tuple(request.stop or ())
     if len(stop) > 4 or any(not s for s in stop):
         raise InvalidRequest("stop takes up to 4 non-empty strings", param="stop")

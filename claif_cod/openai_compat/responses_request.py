@@ -217,7 +217,7 @@ def parse_responses_request(
         check_calls(items)
     tools = _thread_tools(request, ignored)
     if request.tool_timeout is not None and not 0 < request.tool_timeout <= 86400:
-        raise InvalidRequest("tool_timeout must be between 0 and 86400 seconds", param="tool_timeout")
+        raise InvalidRequest("tool_timeout must be more than 0 and at most 86400 seconds", param="tool_timeout")
     if strict and ignored:
         names = ", ".join(sorted(ignored))
         raise InvalidRequest(

@@ -366,6 +366,7 @@ def test_tool_messages_must_answer_the_calls_before_them(messages: list[dict[str
         (msg("user", "q", name="alice"), "messages.name"),
         (msg("system", "s", name="bob"), "messages.name"),
         (msg("assistant", None, refusal="no"), "messages.refusal"),
+        (msg("assistant", [{"type": "refusal", "refusal": "no"}]), "messages.refusal"),  # it was a 400
         (msg("assistant", "a", audio={"id": "a1"}), "messages.audio"),
         (msg("assistant", None, function_call={"name": "f", "arguments": "{}"}), "messages.function_call"),
         (

@@ -72,6 +72,7 @@ def test_agrees_with_the_full_parse(extra: dict[str, Any]) -> None:
             ]
         },
         {"tools": [CHAT_TOOL], "messages": [{"role": "user", "content": "named", "name": "alice"}]},
+        {"messages": [*MESSAGES, {"role": "assistant", "content": [{"type": "refusal", "refusal": "no"}]}, *MESSAGES]},
     ],
 )
 def test_what_is_reported_of_the_messages_and_options_agrees(extra: dict[str, Any]) -> None:

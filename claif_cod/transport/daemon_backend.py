@@ -49,10 +49,13 @@ from claif_cod.transport.stored_routes import StoredResponseAction
 
 def _env_codex_path() -> str | None:
     """``$CLAIF_COD_CODEX_PATH`` as the daemon must take it: absolute (the daemon has its own working
-    directory), and only when the file exists, since in-process a missing one is skipped while an
-    explicit ``codex_path`` that is missing fails every request (docs/cli.md)."""
+    directory), and only when it is a file this process could run, since in-process one that is
+    missing or not executable is skipped (:func:`~claif_cod.engine.discovery.find_codex`) while an
+    explicit ``codex_path`` that is fails every request (docs/cli.md)."""
     path = os.environ.get(ENV_CODEX_PATH)
-    return os.path.abspath(path) if path and os.path.isfile(path) else None
+    if not path or not os.path.isfile(path) or not os.access(path, os.X_OK):
+        return None
+    return os.path.abspath(path)
 
 
 def codex_options(options: RequestOptions) -> CodexOptions:

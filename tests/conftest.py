@@ -23,6 +23,10 @@ def _chosen_codex() -> str | None:
     return chosen
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    _chosen_codex()  # a bad value stops the run here: the header, which says it too, is not shown with -q
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     chosen = _chosen_codex()
     return f"codex: {chosen} (${ENV_TEST_CODEX})" if chosen else "codex: the bundled openai-codex-cli-bin binary"

@@ -7,7 +7,8 @@ anyone else).
 
 Load limits answered here, each with a retryable OVERLOADED error sent at once (never a wait):
 
-* more than ``max_inflight_per_connection`` requests in flight on this connection;
+* more than ``max_inflight_per_connection`` requests in flight on this connection (twice that for
+  the :data:`CONTROL_REQUESTS` that answer an approval, interrupt a turn or ask the status);
 * more than ``max_turns_in_flight`` turn-starting requests (:data:`TURN_REQUESTS`, and the HTTP
   endpoint's turns) in flight in the whole daemon;
 * work-starting requests while the daemon drains for shutdown.
@@ -35,8 +36,10 @@ from claif_cod.protocol import (
     HELLO_TIMEOUT_S,
     ApprovalRequestedNotification,
     ApprovalRequestedParams,
+    ApprovalRespondRequest,
     CancelNotification,
     ChatCompletionsCreateRequest,
+    DaemonStatusRequest,
     DuplicateId,
     ErrorResponse,
     FrameDecoder,
@@ -58,6 +61,7 @@ from claif_cod.protocol import (
     ResponsesCompactRequest,
     ResponsesCreateRequest,
     SessionSendRequest,
+    TurnInterruptRequest,
     decode,
     encode,
     encode_frame,
@@ -76,6 +80,9 @@ TURN_REQUESTS = (ChatCompletionsCreateRequest, ResponsesCreateRequest, Responses
 """Requests that run a Codex turn: counted against the daemon's ``max_turns_in_flight``."""
 WORK_REQUESTS = (*TURN_REQUESTS, ModelsListRequest)
 """Requests that need Codex: refused while the daemon drains for shutdown."""
+CONTROL_REQUESTS = (ApprovalRespondRequest, TurnInterruptRequest, DaemonStatusRequest)
+"""Requests about work already in flight: a connection whose requests fill its cap, turns waiting
+for its approvals, must still answer them or stop its turns, so these may take the cap once more."""
 INFLIGHT_RETRY_AFTER_S = 0.5
 TURNS_RETRY_AFTER_S = 1.0
 FLUSH_TIMEOUT_S = 2.0
@@ -249,8 +256,8 @@ class Connection:
         daemon, config = self.daemon, self.daemon.config
         if daemon.draining and isinstance(request, WORK_REQUESTS):
             return daemon.shutdown_error("claif-codd is shutting down and takes no new work")
-        if len(self.tasks) >= config.max_inflight_per_connection:
-            limit = config.max_inflight_per_connection
+        limit = config.max_inflight_per_connection
+        if len(self.tasks) >= limit * (2 if isinstance(request, CONTROL_REQUESTS) else 1):
             self.log.info("connection.overloaded", limit="max_inflight_per_connection", value=limit)
             return Overloaded.retry_after(
                 INFLIGHT_RETRY_AFTER_S, f"{limit} requests are already in flight on this connection"

@@ -534,6 +534,35 @@ async def test_approval_goes_to_the_requesting_connection_only(connect: Connect,
     assert [type(m) for m in bystander.messages[seen_by_bystander:]] == [Response, Response]
 
 
+async def test_a_connection_whose_cap_is_taken_still_answers_its_approvals(
+    daemon_env: dict[str, str], tmp_path: Path, workdir: Path
+) -> None:
+    """With ``--max-inflight 1`` taken by a turn waiting for an approval, the connection's
+    ``approval.respond`` (and ``daemon.status``) were refused as overloaded: the turn could only wait
+    out the approval's deadline. Work beyond the cap is still refused."""
+    daemon = DaemonProcess(
+        socket=Path(daemon_env["CLAIF_COD_SOCKET"]), state_dir=tmp_path / "state", log=tmp_path / "codd.log",
+        env=daemon_env,
+    )  # fmt: skip
+    daemon.start("--max-inflight", "1")
+    owner = await SocketClient.connect(daemon.socket, name="owner")
+    try:
+        send = owner.session_send("capped", "[[tool:touch x.txt]] go", workdir, approval_policy="untrusted")
+        mark = owner.send(send)
+        _, message = await owner.wait_for(lambda m: isinstance(m, ApprovalRequestedNotification), after=mark)
+        assert isinstance(message, ApprovalRequestedNotification)
+        more = owner.session_send("other", "hi", workdir)
+        assert (await owner.error(more.id, after=owner.send(more))).error.code == -32001  # OVERLOADED
+        assert (await owner.status()).pid > 0
+        respond = ApprovalRespondParams(approval_id=message.params.approval_id, decision="decline")
+        answered = await owner.call(ApprovalRespondRequest(id=owner.next_id(), params=respond), OkResult)
+        assert answered == OkResult(ok=True)
+        assert turn_result(await owner.reply(send.id, after=mark)).status == "completed"
+    finally:
+        await owner.close()
+        daemon.stop()
+
+
 # --- protocol errors --------------------------------------------------------------------------------
 
 

@@ -156,7 +156,7 @@ class Methods:
             config=_codex_config(options, options.working_dir),
             default_model=options.model,
             strict=options.strict,
-            timeout=options.timeout_s,
+            timeout=_timeout(options),
             timeout_source="options.timeout_s",
             session_id=options.session_id,
             approvals=conn.approval_handler(request_id),
@@ -228,7 +228,7 @@ class Methods:
         options = request.params.options
         config = _codex_config(options, options.working_dir or str(Path.home()))  # any directory lists them
         listing = await self.daemon.service.models(
-            RequestOptions(config=config, timeout=options.timeout_s, warn=_warner(conn, request.id))
+            RequestOptions(config=config, timeout=_timeout(options), warn=_warner(conn, request.id))
         )
         return ModelList(data=[msgspec.Raw(_encoder.encode(m)) for m in listing.data])
 
@@ -410,6 +410,14 @@ def _warner(conn: Connection, request_id: Any) -> Callable[[str], None]:
         conn.send(WarningNotification(params=WarningParams(request_id=request_id, message=message)))
 
     return warn
+
+
+def _timeout(options: CodexOptions) -> float | None:
+    """``options.timeout_s``: a deadline that has passed before the request began is a client's bug, a 400."""
+    seconds = options.timeout_s
+    if seconds is not None and seconds <= 0:
+        raise translate(InvalidRequest("options.timeout_s must be a number of seconds above 0", param="timeout_s"))
+    return seconds
 
 
 def _codex_config(options: CodexOptions, working_dir: str) -> CodexConfig:

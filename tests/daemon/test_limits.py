@@ -281,6 +281,28 @@ async def test_129th_request_in_flight_on_one_connection_is_overloaded(daemon: D
         await client.close()
 
 
+@pytest.mark.parametrize("seconds", [-1.0, 0.0])
+async def test_a_deadline_that_has_passed_before_the_request_is_a_400(
+    daemon: DaemonProcess, workdir: Path, seconds: float
+) -> None:
+    """It was taken, and the turn timed out at once (408, ``APITimeoutError`` in a client): a client's
+    bug reported as Codex being slow."""
+    client = await Client.connect(daemon.socket)
+    try:
+        options = CodexOptions(working_dir=str(workdir), timeout_s=seconds)
+        body = msgspec.json.encode({"model": "o4-mini", "messages": [{"role": "user", "content": "hi"}]})
+        chat = ChatCompletionsCreateRequest(
+            id=client.next_id(), params=ChatCompletionsCreateParams(msgspec.Raw(body), options)
+        )
+        for request in (chat, ModelsListRequest(id=client.next_id(), params=ModelsListParams(options))):
+            reply = await client.call(request)
+            assert isinstance(reply, ErrorResponse) and reply.error.data is not None, reply
+            assert reply.error.data.status_code == 400 and reply.error.data.body is not None
+            assert reply.error.data.body.error.param == "timeout_s"
+    finally:
+        await client.close()
+
+
 async def test_request_cancelled_before_it_ran_is_answered_and_frees_its_slot(
     start_daemon: Callable[..., DaemonProcess], workdir: Path
 ) -> None:

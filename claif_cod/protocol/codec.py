@@ -102,9 +102,21 @@ def _decode_envelope(body: bytes) -> _Envelope:
     try:
         return _envelope_decoder.decode(body)
     except msgspec.ValidationError as exc:
+        syntax = _syntax_error(body)  # msgspec refuses an array as it opens, before reading its syntax
+        if syntax is not None:
+            raise ParseError(_describe(syntax, body), request_id=None) from exc
         raise InvalidRequest(str(exc), request_id=_probe_id(body)) from exc
     except _DECODE_FAILURES as exc:
         raise ParseError(_describe(exc, body), request_id=_probe_id(body)) from exc
+
+
+def _syntax_error(body: bytes) -> Exception | None:
+    """Why a body that is not a message is not JSON either (PARSE_ERROR), or None (INVALID_REQUEST)."""
+    try:
+        msgspec.json.decode(body)
+    except _DECODE_FAILURES as exc:
+        return exc
+    return None
 
 
 _LONE_SURROGATE = re.compile(

@@ -33,3 +33,16 @@ def test_malformed_bodies_are_parse_errors_that_keep_the_id(body: bytes, request
 def test_a_surrogate_pair_is_a_character() -> None:
     message = decode(b'{"jsonrpc":"2.0","id":1,"method":"session.close","params":{"session_id":"\\ud83d\\ude00"}}')
     assert message.params.session_id == "\U0001f600"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [(b"[1,", ErrorCode.PARSE_ERROR), (b"[[[[", ErrorCode.PARSE_ERROR), (b"[1, 2]", ErrorCode.INVALID_REQUEST)],
+)
+def test_a_body_opening_an_array_is_judged_on_its_syntax_first(body: bytes, code: ErrorCode) -> None:
+    """Broken JSON was INVALID_REQUEST ("Expected `object`, got `array`") when it began with ``[``:
+    msgspec refuses the array as it opens, before reading on. protocol.md: -32700 for a body that is
+    not JSON, -32600 for JSON that is not a message."""
+    with pytest.raises(ProtocolError) as info:
+        decode(body)
+    assert info.value.to_error().code == code

@@ -33,6 +33,7 @@ from .params import (
     DaemonStatusParams,
     HelloParams,
     HelloResult,
+    IgnoredParams,
     InterruptedResult,
     ModelList,
     ModelsListParams,
@@ -207,6 +208,12 @@ class WarningNotification(_NotificationBase, tag="warning", kw_only=True):
     params: WarningParams
 
 
+class IgnoredNotification(_NotificationBase, tag="request.ignored", kw_only=True):
+    """The request's parameters that had no effect, sent before its reply (or its first chunk)."""
+
+    params: IgnoredParams
+
+
 class CancelNotification(_NotificationBase, tag="$/cancel", kw_only=True):
     """Cancel a request; if it started a turn, the turn is interrupted."""
 
@@ -259,6 +266,7 @@ Notification: TypeAlias = (
     | SessionEventNotification
     | ApprovalRequestedNotification
     | WarningNotification
+    | IgnoredNotification
     | CancelNotification
 )
 Message: TypeAlias = Request | Notification | Response[msgspec.Raw] | ErrorResponse
@@ -321,5 +329,6 @@ METHODS: Final[Mapping[str, MethodSpec]] = _index(
     MethodSpec(SessionEventNotification, SessionEventParams, None),
     MethodSpec(ApprovalRequestedNotification, ApprovalRequestedParams, None),
     MethodSpec(WarningNotification, WarningParams, None),
+    MethodSpec(IgnoredNotification, IgnoredParams, None),
     MethodSpec(CancelNotification, CancelParams, None),
 )

@@ -289,6 +289,14 @@ class WarningParams(Payload):
     longer accepts, replaced by the nearest one it does)."""
 
 
+class IgnoredParams(Payload):
+    request_id: RequestId
+    """The request whose parameters these are; it runs without them (with ``strict`` it is refused)."""
+    params: list[str]
+    """What the HTTP endpoint's ``x-claif-cod-ignored-params`` header lists: parameters claif_cod
+    could not honour, sorted (docs/parameters.md)."""
+
+
 class CancelParams(Payload):
     id: RequestId
     """The ``id`` of the request to cancel."""

@@ -45,6 +45,8 @@ from claif_cod.protocol import (
     DaemonStatusRequest,
     HelloRequest,
     HelloResult,
+    IgnoredNotification,
+    IgnoredParams,
     InterruptedResult,
     ModelList,
     ModelsListRequest,
@@ -173,7 +175,8 @@ class Methods:
         body = bytes(request.params.body)
         service = self.daemon.service
         if not wants_stream(body):
-            completion, _ = await service.complete(body, options)
+            completion, ignored = await service.complete(body, options)
+            _say_ignored(conn, request.id, ignored)
             conn.log.debug(
                 "chat.completed",
                 request=request.id,
@@ -182,7 +185,8 @@ class Methods:
                 tokens=completion.usage.total_tokens,
             )
             return msgspec.Raw(_encoder.encode(completion))
-        chunks, _ = await service.stream(body, options)
+        chunks, ignored = await service.stream(body, options)
+        _say_ignored(conn, request.id, ignored)
         count = await _relay(
             chunks,
             lambda raw: conn.send(ChatCompletionsChunkNotification(params=ChatCompletionsChunkParams(request.id, raw))),
@@ -205,12 +209,14 @@ class Methods:
         body = bytes(request.params.body)
         service = self.daemon.responses
         if not wants_stream(body):
-            response, _ = await service.create(body, options)
+            response, ignored = await service.create(body, options)
+            _say_ignored(conn, request.id, ignored)
             conn.log.debug(
                 "responses.completed", request=request.id, status=response.status, output=len(response.output)
             )
             return msgspec.Raw(_encoder.encode(response))
         stream = await service.stream(body, options)
+        _say_ignored(conn, request.id, stream.ignored)
         count = await _relay(
             stream.events,
             lambda raw: conn.send(ResponsesEventNotification(params=ResponsesEventParams(request.id, raw))),
@@ -221,7 +227,8 @@ class Methods:
     async def responses_compact(self, conn: Connection, request: ResponsesCompactRequest) -> msgspec.Raw:
         with turn_control(conn, request.id) as control:
             options = self._request_options(conn, request.id, request.params.options, control)
-            compacted, _ = await compact(self.daemon.responses, bytes(request.params.body), options)
+            compacted, ignored = await compact(self.daemon.responses, bytes(request.params.body), options)
+            _say_ignored(conn, request.id, ignored)
             return msgspec.Raw(compacted)
 
     async def models(self, conn: Connection, request: ModelsListRequest) -> ModelList:
@@ -410,6 +417,12 @@ def _warner(conn: Connection, request_id: Any) -> Callable[[str], None]:
         conn.send(WarningNotification(params=WarningParams(request_id=request_id, message=message)))
 
     return warn
+
+
+def _say_ignored(conn: Connection, request_id: Any, ignored: tuple[str, ...]) -> None:
+    """What the HTTP endpoint's header says, for a socket client that reads no header."""
+    if ignored:
+        conn.send(IgnoredNotification(params=IgnoredParams(request_id=request_id, params=list(ignored))))
 
 
 def _timeout(options: CodexOptions) -> float | None:

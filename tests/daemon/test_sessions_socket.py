@@ -44,6 +44,7 @@ from claif_cod.protocol import (
     HelloParams,
     HelloRequest,
     HelloResult,
+    IgnoredNotification,
     InterruptedResult,
     ItemCompleted,
     ItemStarted,
@@ -561,6 +562,37 @@ async def test_a_connection_whose_cap_is_taken_still_answers_its_approvals(
     finally:
         await owner.close()
         daemon.stop()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_what_a_request_could_not_honour_is_said_to_a_socket_client(
+    connect: Connect, workdir: Path, stream: bool
+) -> None:
+    """The HTTP endpoint says it in ``x-claif-cod-ignored-params``, and the Python client works it out
+    itself: an editor on the socket had no way to learn it (parameters.md: never a silent drop)."""
+    client = await connect(name="editor")
+    body = {"model": "o4-mini", "stream": stream, "logit_bias": {"1": 2}, "temperature": 0.5}
+    body["messages"] = [{"role": "user", "content": "hi"}]
+    params = ChatCompletionsCreateParams(msgspec.Raw(json.dumps(body).encode()), CodexOptions(working_dir=str(workdir)))
+    request = ChatCompletionsCreateRequest(id=client.next_id(), params=params)
+    mark = client.send(request)
+    assert isinstance(await client.reply(request.id, after=mark), Response)
+    said, ignored = await client.wait_for(lambda m: isinstance(m, IgnoredNotification), after=mark)
+    assert isinstance(ignored, IgnoredNotification)
+    assert (ignored.params.request_id, ignored.params.params) == (request.id, ["logit_bias", "temperature"])
+    assert said < client.index_of_reply(request.id)  # before its reply
+    chunks = [i for i, m in enumerate(client.messages) if i > mark and isinstance(m, ChatCompletionsChunkNotification)]
+    assert bool(chunks) == stream and all(said < i for i in chunks)  # and before its first chunk
+    plain = ChatCompletionsCreateRequest(
+        id=client.next_id(),
+        params=ChatCompletionsCreateParams(
+            msgspec.Raw(b'{"model": "o4-mini", "messages": [{"role": "user", "content": "hi"}]}'),
+            CodexOptions(working_dir=str(workdir)),
+        ),
+    )
+    mark = client.send(plain)
+    await client.reply(plain.id, after=mark)
+    assert not any(isinstance(m, IgnoredNotification) for m in client.messages[mark:])  # nothing to say
 
 
 # --- protocol errors --------------------------------------------------------------------------------

@@ -50,6 +50,8 @@ from claif_cod.protocol import (
     HelloParams,
     HelloRequest,
     HelloResult,
+    IgnoredNotification,
+    IgnoredParams,
     InternalError,
     InterruptedResult,
     InvalidParams,
@@ -187,6 +189,7 @@ NOTIFICATIONS: list[Notification] = [
         )
     ),
     WarningNotification(params=WarningParams(request_id=4, message="approval_policy='on-failure' is not accepted")),
+    IgnoredNotification(params=IgnoredParams(request_id=4, params=["logit_bias", "temperature"])),
     CancelNotification(params=CancelParams(id="a")),
 ]
 RESULTS: dict[str, Any] = {

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,11 +13,10 @@ import msgspec
 from claif_cod._version import __version__
 from claif_cod.chained_stream import ChainedStream
 from claif_cod.engine import wire_items
-from claif_cod.engine.config import CodexConfig
 from claif_cod.engine.control import TurnControl
 from claif_cod.engine.conversations import Conversation
 from claif_cod.engine.engine import TurnOptions
-from claif_cod.engine.errors import InvalidRequest, TurnFailed
+from claif_cod.engine.errors import TurnFailed
 from claif_cod.engine.events import (
     ItemCompleted,
     ItemStarted,
@@ -38,15 +36,12 @@ from claif_cod.protocol import (
     ChatCompletionsChunkParams,
     ChatCompletionsCreateRequest,
     ClosedResult,
-    CodexOptions,
     ConversationRequest,
     DaemonShutdownRequest,
     DaemonStatus,
     DaemonStatusRequest,
     HelloRequest,
     HelloResult,
-    IgnoredNotification,
-    IgnoredParams,
     InterruptedResult,
     ModelList,
     ModelsListRequest,
@@ -75,8 +70,6 @@ from claif_cod.protocol import (
     TurnStarted,
     UsageEvent,
     VersionMismatch,
-    WarningNotification,
-    WarningParams,
 )
 from claif_cod.protocol import ItemCompleted as ItemCompletedEvent
 from claif_cod.protocol import ItemStarted as ItemStartedEvent
@@ -84,6 +77,7 @@ from claif_cod.protocol import TextDelta as TextDeltaEvent
 from claif_cod.protocol import TextReset as TextResetEvent
 from claif_cod.transport.backend import wants_stream
 from claif_cod.transport.stored_routes import conversation_reply, stored_response_reply
+from claif_codd.request_context import codex_config, request_options, say_ignored, timeout_of, turn_control, warner
 from claif_codd.turn_items import codex_item, usage
 
 if TYPE_CHECKING:
@@ -149,34 +143,17 @@ class Methods:
 
     # --- OpenAI-shaped methods --------------------------------------------------------------------
 
-    def _request_options(
-        self, conn: Connection, request_id: Any, options: CodexOptions, control: TurnControl | None = None
-    ) -> RequestOptions:
-        if options.working_dir is None or not os.path.isabs(options.working_dir):
-            raise translate(InvalidRequest("options.working_dir must be an absolute path", param="working_dir"))
-        return RequestOptions(
-            config=_codex_config(options, options.working_dir),
-            default_model=options.model,
-            strict=options.strict,
-            timeout=_timeout(options),
-            timeout_source="options.timeout_s",
-            session_id=options.session_id,
-            approvals=conn.approval_handler(request_id),
-            control=control,
-            warn=_warner(conn, request_id),
-        )
-
     async def chat(self, conn: Connection, request: ChatCompletionsCreateRequest) -> Any:
         with turn_control(conn, request.id) as control:
             return await self._chat(conn, request, control)
 
     async def _chat(self, conn: Connection, request: ChatCompletionsCreateRequest, control: TurnControl) -> Any:
-        options = self._request_options(conn, request.id, request.params.options, control)
+        options = request_options(conn, request.id, request.params.options, control)
         body = bytes(request.params.body)
         service = self.daemon.service
         if not wants_stream(body):
             completion, ignored = await service.complete(body, options)
-            _say_ignored(conn, request.id, ignored)
+            say_ignored(conn, request.id, ignored)
             conn.log.debug(
                 "chat.completed",
                 request=request.id,
@@ -186,7 +163,7 @@ class Methods:
             )
             return msgspec.Raw(_encoder.encode(completion))
         chunks, ignored = await service.stream(body, options)
-        _say_ignored(conn, request.id, ignored)
+        say_ignored(conn, request.id, ignored)
         count = await _relay(
             chunks,
             lambda raw: conn.send(ChatCompletionsChunkNotification(params=ChatCompletionsChunkParams(request.id, raw))),
@@ -205,18 +182,18 @@ class Methods:
             return await self._responses_create(conn, request, control)
 
     async def _responses_create(self, conn: Connection, request: ResponsesCreateRequest, control: TurnControl) -> Any:
-        options = self._request_options(conn, request.id, request.params.options, control)
+        options = request_options(conn, request.id, request.params.options, control)
         body = bytes(request.params.body)
         service = self.daemon.responses
         if not wants_stream(body):
             response, ignored = await service.create(body, options)
-            _say_ignored(conn, request.id, ignored)
+            say_ignored(conn, request.id, ignored)
             conn.log.debug(
                 "responses.completed", request=request.id, status=response.status, output=len(response.output)
             )
             return msgspec.Raw(_encoder.encode(response))
         stream = await service.stream(body, options)
-        _say_ignored(conn, request.id, stream.ignored)
+        say_ignored(conn, request.id, stream.ignored)
         count = await _relay(
             stream.events,
             lambda raw: conn.send(ResponsesEventNotification(params=ResponsesEventParams(request.id, raw))),
@@ -226,16 +203,16 @@ class Methods:
 
     async def responses_compact(self, conn: Connection, request: ResponsesCompactRequest) -> msgspec.Raw:
         with turn_control(conn, request.id) as control:
-            options = self._request_options(conn, request.id, request.params.options, control)
+            options = request_options(conn, request.id, request.params.options, control)
             compacted, ignored = await compact(self.daemon.responses, bytes(request.params.body), options)
-            _say_ignored(conn, request.id, ignored)
+            say_ignored(conn, request.id, ignored)
             return msgspec.Raw(compacted)
 
     async def models(self, conn: Connection, request: ModelsListRequest) -> ModelList:
         options = request.params.options
-        config = _codex_config(options, options.working_dir or str(Path.home()))  # any directory lists them
+        config = codex_config(options, options.working_dir or str(Path.home()))  # any directory lists them
         listing = await self.daemon.service.models(
-            RequestOptions(config=config, timeout=_timeout(options), warn=_warner(conn, request.id))
+            RequestOptions(config=config, timeout=timeout_of(options), warn=warner(conn, request.id))
         )
         return ModelList(data=[msgspec.Raw(_encoder.encode(m)) for m in listing.data])
 
@@ -249,7 +226,7 @@ class Methods:
         self, conn: Connection, request: SessionSendRequest, control: TurnControl
     ) -> SessionTurnResult:
         params = request.params
-        options = self._request_options(conn, request.id, params.options, control)
+        options = request_options(conn, request.id, params.options, control)
         engine = self.daemon.engine
         try:
             key = await engine.resolve(options.config, options.warn)
@@ -397,52 +374,6 @@ class Methods:
             turns_in_flight=engine.turns_in_flight,
             http=daemon.http.url if daemon.http is not None else None,
         )
-
-
-@contextlib.contextmanager
-def turn_control(conn: Connection, request_id: Any) -> Iterator[TurnControl]:
-    """The request's :class:`TurnControl`, findable by ``turn.interrupt`` while the request runs."""
-    control = conn.turn_controls[request_id] = TurnControl()
-    try:
-        yield control
-    finally:
-        conn.turn_controls.pop(request_id, None)
-
-
-def _warner(conn: Connection, request_id: Any) -> Callable[[str], None]:
-    """A request's warnings go to its client (before its reply) and into the log."""
-
-    def warn(message: str) -> None:
-        conn.log.info("request.warning", request=request_id, warning=message)
-        conn.send(WarningNotification(params=WarningParams(request_id=request_id, message=message)))
-
-    return warn
-
-
-def _say_ignored(conn: Connection, request_id: Any, ignored: tuple[str, ...]) -> None:
-    """What the HTTP endpoint's header says, for a socket client that reads no header."""
-    if ignored:
-        conn.send(IgnoredNotification(params=IgnoredParams(request_id=request_id, params=list(ignored))))
-
-
-def _timeout(options: CodexOptions) -> float | None:
-    """``options.timeout_s``: a deadline that has passed before the request began is a client's bug, a 400."""
-    seconds = options.timeout_s
-    if seconds is not None and seconds <= 0:
-        raise translate(InvalidRequest("options.timeout_s must be a number of seconds above 0", param="timeout_s"))
-    return seconds
-
-
-def _codex_config(options: CodexOptions, working_dir: str) -> CodexConfig:
-    """The Codex settings of a request's options (``working_dir`` checked, or chosen, by the caller)."""
-    return CodexConfig(
-        working_dir=working_dir,
-        codex_path=options.codex_path,
-        codex_home=options.codex_home,
-        api_key=options.api_key,
-        sandbox_mode=options.sandbox_mode,
-        approval_policy=options.approval_policy,
-    )
 
 
 def rss_bytes(pid: int) -> int | None:

@@ -10,11 +10,12 @@ from collections.abc import AsyncGenerator
 import msgspec
 
 from claif_cod._log import get_logger
+from claif_cod.engine import wire_items
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.conversations import Conversation, HistoryItem
 from claif_cod.engine.engine import Engine, ThreadHandle, Turn, TurnOptions
 from claif_cod.engine.errors import CallerToolsNotResumable, InvalidRequest, ToolSetChanged, TurnFailed
-from claif_cod.engine.events import TurnFinished
+from claif_cod.engine.events import ItemCompleted, ItemStarted, TurnEvent, TurnFinished
 from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S
 from claif_cod.openai_compat.conversations_service import ConversationsService
 from claif_cod.openai_compat.options import RequestOptions
@@ -334,9 +335,10 @@ class ResponseRun:
                         self._raise_if_failed_early(event)
                     if event.status == "interrupted" and self.options.control:
                         self.options.control.interrupted = True
-                # The response begins with its first output (or its end), as OpenAI's once the model
-                # has taken the request: a turn that fails before any (the user's message echoed back
-                # is none) fails the request itself, with an HTTP status.
+                # The response begins once the model has taken the request, as OpenAI's: with its first
+                # output or item (a command it runs, its reasoning), or its end. A turn that fails before
+                # (the user's message echoed back is no sign of the model) fails the request itself,
+                # with an HTTP status.
                 opening: list[ResponseEvent] = (
                     []
                     if opened
@@ -346,7 +348,7 @@ class ResponseRun:
                     ]
                 )
                 events = self.builder.translate(event)
-                if not events:
+                if not events and (opened or not _of_the_model(event)):
                     continue
                 opened = True
                 for translated in self.builder.numbered([*opening, *events]):
@@ -376,6 +378,13 @@ class ResponseRun:
         if event.status == "failed" and LENGTH_MARKER not in (event.error_message or ""):
             self.response.status = "failed"
             raise TurnFailed(event.error_message or "Codex turn failed", event.error_info, acted=event.acted)
+
+
+def _of_the_model(event: TurnEvent) -> bool:
+    """An item the model's answer made (anything but the user's message, which Codex echoes first)."""
+    if not isinstance(event, ItemStarted | ItemCompleted):
+        return False
+    return not (isinstance(event.item, wire_items.OtherItem) and event.item.type == "userMessage")
 
 
 def _format_echo(parsed: ParsedResponses) -> TextFormatEcho:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
+import os
 import re
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +113,35 @@ def test_a_stream_whose_turn_fails_before_any_output_is_an_error_status(
     assert info.value.code == code
     body = info.value.body
     assert isinstance(body, dict) and "{" not in body["message"]  # the provider's own message, not its JSON body
+
+
+def test_a_stream_begins_when_the_model_runs_a_command_not_when_it_writes(client: CodexClient, workdir: Path) -> None:
+    """A command the model runs is the model's answer begun: ``create()`` returns with
+    ``response.created`` while it runs (a turn busy with commands showed nothing until it wrote).
+    The command reads a FIFO that is written only once ``create()`` has returned (or, should it not
+    return, after 20 s, when Codex has ended the command long since and nothing reads it)."""
+    fifo = workdir / "gate"
+    os.mkfifo(fifo)
+    returned = threading.Event()
+
+    def open_the_gate() -> None:
+        returned.wait(20)
+        with contextlib.suppress(OSError), os.fdopen(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK), "w") as gate:
+            gate.write("open\n")  # (OSError: ENXIO, nobody reads it any more)
+
+    opener = threading.Thread(target=open_the_gate)
+    opener.start()
+    try:
+        with client.responses.create(input=f"[[tool:cat {fifo}]] go", stream=True) as stream:
+            returned.set()
+            events = list(stream)
+    finally:
+        returned.set()
+        opener.join()
+    assert [e.type for e in events[:2]] == ["response.created", "response.in_progress"]
+    assert events[-1].type == "response.completed"
+    said = events[-1].response.output_text
+    assert "Process exited with code 0" in said and said.endswith("Output:\nopen\n")  # it read the gate's word
 
 
 def test_a_stream_that_fails_after_its_first_output_ends_with_response_failed(client: CodexClient) -> None:

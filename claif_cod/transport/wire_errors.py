@@ -14,6 +14,7 @@ from claif_cod.protocol import (
     ErrorCode,
     ErrorData,
     ErrorObject,
+    FrameTooLarge,
     Message,
     OpenAIErrorBody,
     OpenAIErrorDetail,
@@ -58,10 +59,13 @@ def request_frame(message: Message) -> bytes:
     """``message`` framed for the daemon; one larger than the daemon takes is the caller's 413, as
     the daemon's HTTP endpoint answers it, before anything is sent (the connection stays usable)."""
     body = encode(message)
-    if len(body) > DEFAULT_MAX_FRAME:
+    try:
+        return encode_frame(body)  # its cap is the daemon's decoder's
+    except FrameTooLarge:
         message_text = (
             f"The request is {len(body)} bytes; claif-codd takes at most {DEFAULT_MAX_FRAME} bytes per request "
             "(run it in-process with daemon='off', or send less)"
         )
-        raise APIFailure("status", 413, ErrorDetail(message_text, "invalid_request_error", "request_too_large"))
-    return encode_frame(body)
+        raise APIFailure(
+            "status", 413, ErrorDetail(message_text, "invalid_request_error", "request_too_large")
+        ) from None

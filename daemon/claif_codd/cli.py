@@ -218,8 +218,9 @@ def start(
     path = socket_path or default_socket_path()
     settings = checked_http_settings(http, http_token_file, http_working_dir, http_strict)  # usage errors here
     running = answers(path)
-    if not running and (held := holder(default_state_dir())) is not None:  # (draining, or another socket's)
-        raise CliFailure(str(StateInUse(held, default_state_dir())))
+    state_dir = default_state_dir()
+    if not running and (held := holder(state_dir)) is not None:  # (draining, or another socket's)
+        raise CliFailure(str(StateInUse(held, state_dir)))
     if running:
         unchecked = {
             "--idle-timeout": idle_timeout is not None,

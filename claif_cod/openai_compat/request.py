@@ -27,7 +27,7 @@ from claif_cod.openai_compat.chat_history import (
 from claif_cod.openai_compat.images import REPORTED_DETAILS, ImageRef, load_images
 from claif_cod.openai_compat.light_parse import LightParse, top_level
 from claif_cod.openai_compat.ranges import check_ranges
-from claif_cod.openai_compat.tool_calls import ChatTool, thread_tools
+from claif_cod.openai_compat.tool_calls import ChatTool, check_tool_timeout, thread_tools
 
 MAX_N = 16
 
@@ -321,8 +321,7 @@ def parse_chat_request(
         raise InvalidRequest("n > 1 cannot be combined with tools", param="n")
     if request.session_id is not None:
         no_session(tools)
-    if request.tool_timeout is not None and not 0 < request.tool_timeout <= 86400:
-        raise InvalidRequest("tool_timeout must be more than 0 and at most 86400 seconds", param="tool_timeout")
+    check_tool_timeout(request.tool_timeout)
     stop = (request.stop,) if isinstance(request.stop, str) else tuple(request.stop or ())
     if len(stop) > 4 or any(not s for s in stop):
         raise InvalidRequest("stop takes up to 4 non-empty strings", param="stop")

@@ -25,7 +25,7 @@ from claif_cod.openai_compat.light_parse import LightParse, top_level
 from claif_cod.openai_compat.ranges import check_ranges
 from claif_cod.openai_compat.responses_calls import check_calls
 from claif_cod.openai_compat.responses_input import item_fields, read_items
-from claif_cod.openai_compat.tool_calls import ChatTool, FunctionDef, thread_tools
+from claif_cod.openai_compat.tool_calls import ChatTool, FunctionDef, check_tool_timeout, thread_tools
 
 
 class TextFormat(msgspec.Struct):
@@ -216,8 +216,7 @@ def parse_responses_request(
     if request.previous_response_id is None:  # else checked against that response's calls as it starts
         check_calls(items)
     tools = _thread_tools(request, ignored)
-    if request.tool_timeout is not None and not 0 < request.tool_timeout <= 86400:
-        raise InvalidRequest("tool_timeout must be more than 0 and at most 86400 seconds", param="tool_timeout")
+    check_tool_timeout(request.tool_timeout)
     if strict and ignored:
         names = ", ".join(sorted(ignored))
         raise InvalidRequest(

@@ -84,6 +84,12 @@ def thread_tools(
     return ThreadTools(specs=tuple(specs), builtin=builtin_tools is not False)
 
 
+def check_tool_timeout(seconds: float | None) -> None:
+    """claif_cod's own ``tool_timeout`` (chat and Responses alike): up to a day."""
+    if seconds is not None and not 0 < seconds <= 86400:
+        raise InvalidRequest("tool_timeout must be more than 0 and at most 86400 seconds", param="tool_timeout")
+
+
 def _named(tool_choice: object) -> str | None:
     """The function a ``tool_choice`` names: chat's ``{"type": "function", "function": {"name"}}``,
     Responses' ``{"type": "function", "name"}``."""

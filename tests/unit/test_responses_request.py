@@ -180,3 +180,11 @@ def test_an_assistant_refusal_part_is_reported_not_refused_as_chats_refusal() ->
     assert [(m.role, m.text) for m in parsed.history] == [("user", "do it"), ("assistant", "")]
     with pytest.raises(InvalidRequest, match="refusal"):  # only a model's message holds one
         parse(input=[{"role": "user", "content": [{"type": "refusal", "refusal": "x"}]}])
+
+
+@pytest.mark.parametrize("seconds", [0, -1, 86401])
+def test_a_tool_timeout_out_of_its_bounds_is_refused_as_for_chat(seconds: float) -> None:
+    with pytest.raises(InvalidRequest) as info:
+        parse(tool_timeout=seconds)
+    assert info.value.param == "tool_timeout"
+    assert parse(tool_timeout=86400).ignored == ()

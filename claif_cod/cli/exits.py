@@ -1,4 +1,8 @@
-"""Exit codes of ``claif-cod`` and the messages for the failures behind them."""
+"""Exit codes of ``claif-cod`` and the messages for the failures behind them.
+
+The ends it shares with ``claif-codd`` (Ctrl-C, a reader that left, output that cannot be written)
+are in ``claif_cod._cli_group``.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +20,6 @@ EXIT_CONNECTION = 4
 """Codex could not be reached: no binary, Codex died, or no daemon with ``--daemon require``."""
 EXIT_TIMEOUT = 5
 """The turn passed its ``--timeout`` and was interrupted."""
-EXIT_INTERRUPTED = 130
-"""Ctrl-C (SIGINT), as shells report it (128 + 2)."""
-EXIT_BROKEN_PIPE = 141
-"""The reader of stdout left (``| head``), as shells report a program that SIGPIPE ended (128 + 13)."""
 
 
 def exit_code(error: openai.OpenAIError) -> int:

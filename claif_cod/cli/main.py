@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
 import sys
 import time
@@ -17,11 +16,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 import msgspec
 
+from claif_cod._cli_group import EXIT_INTERRUPTED, QuietGroup
 from claif_cod._defaults import DEFAULT_TIMEOUT
 from claif_cod._seconds_param import PositiveSeconds
 from claif_cod._version import __version__
 from claif_cod.cli import history
-from claif_cod.cli.exits import EXIT_BROKEN_PIPE, EXIT_CONNECTION, EXIT_INTERRUPTED, describe, exit_code
+from claif_cod.cli.exits import EXIT_CONNECTION, describe, exit_code
 from claif_cod.cli.terminal import Console, TerminalApprover, is_interactive
 from claif_cod.cli.turns import Interrupted, TurnResult, TurnRunner, messages_for, stream_turn
 from claif_cod.protocol import SessionInfo, SessionsListRequest, SessionsListResult, decode_result
@@ -50,22 +50,6 @@ class CliFailure(click.ClickException):
 
     def show(self, file: Any = None) -> None:
         click.echo(f"claif-cod: error: {self.format_message()}", err=True)
-
-
-class _Group(click.Group):
-    """Ctrl-C outside a turn (reading stdin, starting Codex) exits 130 rather than click's 1, and a
-    reader of stdout that left exits 141 (click's: 1, the code of a traceback)."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except KeyboardInterrupt:
-            click.echo("\nclaif-cod: interrupted", err=True)
-            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
-        except BrokenPipeError:
-            # Quiet, as the reader asked (the turn ended with it), and nothing left to flush at exit
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
 
 
 @dataclass(frozen=True)
@@ -161,7 +145,7 @@ def codex_options(command: F) -> F:
     return connection_options(command)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("claif-cod", cls=QuietGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="claif-cod")
 def cli() -> None:
     """Ask OpenAI Codex from the terminal, through claif-codd when it runs.

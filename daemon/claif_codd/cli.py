@@ -16,6 +16,7 @@ import click
 import msgspec
 import structlog
 
+from claif_cod._cli_group import QuietGroup
 from claif_cod._log import cap_strings
 from claif_cod._seconds_param import PositiveSeconds
 from claif_cod._version import __version__
@@ -91,7 +92,7 @@ class CliFailure(click.ClickException):
         click.echo(f"claif-codd: error: {self.format_message()}", err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("claif-codd", cls=QuietGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="claif-codd")
 def main() -> None:
     """The claif_cod daemon: warm Codex processes and shared sessions behind a private Unix socket."""

@@ -16,15 +16,9 @@ from click.testing import CliRunner
 from daemon_process import DaemonProcess
 
 from claif_cod import __version__
+from claif_cod._cli_group import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_OUTPUT
 from claif_cod.cli import cli
-from claif_cod.cli.exits import (
-    EXIT_BROKEN_PIPE,
-    EXIT_CONNECTION,
-    EXIT_INTERRUPTED,
-    EXIT_MODEL,
-    EXIT_TIMEOUT,
-    EXIT_USAGE,
-)
+from claif_cod.cli.exits import EXIT_CONNECTION, EXIT_MODEL, EXIT_TIMEOUT, EXIT_USAGE
 from claif_cod.testing import ModelServer
 
 pytestmark = pytest.mark.codex
@@ -143,6 +137,17 @@ def test_a_reader_that_leaves_ends_the_query_quietly_with_141(env: dict[str, str
         proc.stdout.close()
         assert proc.wait(timeout=60) == EXIT_BROKEN_PIPE
         assert proc.stderr.read() == b""
+
+
+@pytest.mark.parametrize("args", [["query", "[[long:200]] go"], ["--help"]])
+def test_output_that_cannot_be_written_is_one_line_and_exit_6(
+    env: dict[str, str], workdir: Path, args: list[str]
+) -> None:
+    """``> /dev/full`` was a traceback (exit 1), ``--help`` as much as a turn's answer."""
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([*CLI, *args], stdout=full, stderr=subprocess.PIPE, env=env, cwd=workdir, timeout=120)
+    assert result.returncode == EXIT_OUTPUT
+    assert result.stderr == b"claif-cod: error: cannot write its output: No space left on device\n"
 
 
 def test_timeout_is_the_deadline_of_the_whole_streamed_turn(env: dict[str, str], workdir: Path) -> None:

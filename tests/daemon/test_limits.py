@@ -626,6 +626,34 @@ async def test_a_draining_daemon_is_not_taken_for_gone(
         await client.close()
 
 
+async def test_ctrl_c_while_stop_waits_leaves_with_130_and_the_drain_goes_on(
+    start_daemon: Callable[..., DaemonProcess], workdir: Path
+) -> None:
+    """It was click's "Aborted!" and exit status 1, the code the docs give a failure."""
+    daemon = start_daemon("--drain-timeout", "60")
+    assert daemon.proc is not None
+    client = await Client.connect(daemon.socket)
+    try:
+        reply = await streaming(client, "[[stall-mid]] a b", workdir)
+        stop = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "claif_codd", "stop", "--socket", str(daemon.socket)),
+            env=daemon.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        await async_wait_until(lambda: "daemon.draining" in log_text(daemon), 5, "the drain to start")
+        stop.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(stop.communicate(), WAIT_S)
+        assert (stop.returncode, out, err) == (130, b"", b"\nclaif-codd: interrupted\n")
+        assert daemon.proc.poll() is None  # still draining its turn
+        await client.close()  # which ends with its connection
+        assert await asyncio.to_thread(daemon.proc.wait, WAIT_S) == 0
+        with pytest.raises(ConnectionResetError):
+            await reply
+    finally:
+        await client.close()
+
+
 # --- 6. idle exit ---------------------------------------------------------------------------------------------
 
 

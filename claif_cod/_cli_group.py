@@ -1,0 +1,57 @@
+"""How ``claif-cod`` and ``claif-codd`` end when their user or their terminal stops them.
+
+Click's own ends are a traceback's exit code: Ctrl-C is "Aborted!" and 1, a reader that left (``| head``)
+is 1, and output that cannot be written (``> /dev/full``) is a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import sys
+from typing import Any
+
+import click
+
+EXIT_OUTPUT = 6
+"""Its output could not be written (a full disk, an I/O error): ``ls`` and ``cat`` fail the same way."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C (SIGINT), as shells report it (128 + 2)."""
+EXIT_BROKEN_PIPE = 141
+"""The reader of stdout left (``| head``), as shells report a program that SIGPIPE ended (128 + 13)."""
+
+_WRITE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+"""What a write to stdout meets on a full or failing device (a missing or refused file is a bug)."""
+
+
+class QuietGroup(click.Group):
+    """Ctrl-C outside a turn exits 130 with one line, a reader of stdout that left exits 141 quietly,
+    and output that could not be written is one line and exit 6. Name it as the program: its
+    messages say that name."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo(f"\n{self.name}: interrupted", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except BrokenPipeError:
+            _quiet_stdout()  # quiet, as the reader asked (a turn ended with it)
+            raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().main(*args, **kwargs)
+        except OSError as exc:  # outside invoke too: --help and --version write while parsing
+            if exc.errno not in _WRITE_ERRORS:
+                raise
+            _quiet_stdout()
+            with contextlib.suppress(OSError):  # stderr may be the full device too
+                click.echo(f"{self.name}: error: cannot write its output: {exc.strerror}", err=True)
+            sys.exit(EXIT_OUTPUT)
+
+
+def _quiet_stdout() -> None:
+    """Nothing left for Python to flush into stdout at exit (it would print "Exception ignored")."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -9,6 +9,7 @@ settings (:data:`PER_CLIENT`): each client sends its own, and one without them g
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import subprocess
 import sys
@@ -60,13 +61,13 @@ def ensure_daemon(path: Path) -> None:
 
 def launch(path: Path, options: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], Path]:
     """``claif-codd serve --socket PATH OPTIONS...`` in a session of its own (with ``env``, else ours),
-    its output appended to ``codd.log`` beside the socket (0600, in the socket's directory, checked
+    its JSON log appended to ``codd.log`` beside the socket (0600, in the socket's directory, checked
     first, as the daemon checks it: nothing is written to a directory others could read or swap)."""
     ensure_directory(path.parent)
     log_path = path.parent / "codd.log"
     log = _private(log_path, os.O_WRONLY | os.O_APPEND)
     try:
-        args = [sys.executable, "-m", "claif_codd", "serve", "--socket", str(path), *options]
+        args = [sys.executable, "-m", "claif_codd", "serve", "--socket", str(path), "--log-format", "json", *options]
         daemon = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, env=env
         )
@@ -83,9 +84,26 @@ def wait_until_answering(path: Path, daemon: subprocess.Popen[bytes], log_path: 
         if answers(path):
             return
         if daemon.poll() is not None:  # (reaped)
-            raise DaemonStartFailed(f"claif-codd exited at start (status {daemon.returncode}); see {log_path}")
+            reason = _start_failure(log_path)
+            said = f": {reason}; its log: {log_path}" if reason else f"; see {log_path}"
+            raise DaemonStartFailed(f"claif-codd exited at start (status {daemon.returncode}){said}")
         time.sleep(0.02)
     raise DaemonStartFailed(f"claif-codd did not start within {START_TIMEOUT_S:g} s; see {log_path}")
+
+
+def _start_failure(log_path: Path) -> str | None:
+    """Why the daemon said it could not start, when its log's last line says it (not, say, a traceback)."""
+    try:
+        with log_path.open("rb") as log:
+            log.seek(max(0, log.seek(0, os.SEEK_END) - 16384))
+            last = log.read().splitlines()[-1]
+        said = json.loads(last)
+    except (OSError, IndexError, ValueError):
+        return None
+    if not isinstance(said, dict) or said.get("event") != "daemon.start_failed":
+        return None
+    error = said.get("error")
+    return error if isinstance(error, str) else None
 
 
 def _private(path: Path, flags: int) -> int:

@@ -17,7 +17,7 @@ import msgspec
 import structlog
 
 from claif_cod._cli_group import QuietGroup
-from claif_cod._log import cap_strings
+from claif_cod._log import cap_strings, get_logger
 from claif_cod._seconds_param import PositiveSeconds
 from claif_cod._version import __version__
 from claif_cod.engine.idle import DEFAULT_THREAD_IDLE_TIMEOUT_S
@@ -87,6 +87,10 @@ socket_option = click.option(
 
 class CliFailure(click.ClickException):
     """Shown as ``claif-codd: error: ...``, the style of ``claif-cod`` (click's own is ``Error: ...``)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = code  # type: ignore[misc]  # click declares it a ClassVar, and reads it per instance
 
     def show(self, file: Any = None) -> None:
         click.echo(f"claif-codd: error: {self.format_message()}", err=True)
@@ -180,7 +184,7 @@ def serve(
 ) -> None:
     """Run in the foreground (what systemd and `start` run)."""
     from claif_codd.config import DaemonConfig
-    from claif_codd.run import run
+    from claif_codd.run import StartFailed, run
 
     http_settings = checked_http_settings(http, http_token_file, http_working_dir, http_strict)
     configure_logging(log_format, log_level)
@@ -199,8 +203,11 @@ def serve(
     )
     try:
         run(config)
-    except UnsafeSocketDirectory as exc:
-        raise CliFailure(str(exc)) from None
+    except StartFailed as exc:  # said once: as a JSON log line (journald, codd.log) or as one for a person
+        if log_format == "json":
+            get_logger("claif_codd").error("daemon.start_failed", error=str(exc))
+            sys.exit(exc.code)
+        raise CliFailure(str(exc), exc.code) from None
 
 
 @main.command()
@@ -231,9 +238,7 @@ def start(
         }
         _already_running(path, settings, [name for name, given in unchecked.items() if given])
         return
-    options = ["--log-format", "json"]
-    if idle_timeout is not None:
-        options += ["--idle-timeout", str(idle_timeout)]
+    options = ["--idle-timeout", str(idle_timeout)] if idle_timeout is not None else []
     options += http_args(http, http_token_file, http_working_dir, http_strict)
     try:
         proc, log_path = launch(path, options)

@@ -339,8 +339,7 @@ class SqliteSessionStore:
         (current,) = conn.execute("PRAGMA user_version").fetchone()
         if current > target:
             raise RegistrySchemaError(
-                f"session registry {self._path} has schema version {current}; "
-                f"this daemon knows up to {target}. Refusing to open it (upgrade the daemon)."
+                f"written by a newer claif-codd (schema {current}; this one knows up to {target}): upgrade claif-codd"
             )
         return int(current)
 

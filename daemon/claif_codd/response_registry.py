@@ -160,7 +160,7 @@ class SqliteResponseStore:
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:  # refused before anything changes the file
-                raise RegistrySchemaError(f"{self._path} was written by a newer claif-codd (schema {version})")
+                raise RegistrySchemaError(f"written by a newer claif-codd (schema {version}): upgrade claif-codd")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA secure_delete=ON")  # freed pages zeroed (Debian's build does so by default)

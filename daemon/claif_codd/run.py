@@ -7,19 +7,14 @@ import contextlib
 import gc
 import os
 import sqlite3
-import sys
-from typing import NoReturn
 
-from claif_cod._log import get_logger
+from claif_cod.transport.socket_path import UnsafeSocketDirectory
 from claif_codd import instance, systemd
 from claif_codd.config import DaemonConfig
 from claif_codd.conversation_registry import SqliteConversationStore
 from claif_codd.registry import RegistrySchemaError, RegistryUnusable, SqliteSessionStore, check_usable
 from claif_codd.response_registry import SqliteResponseStore
 from claif_codd.server import AlreadyRunning, Daemon, HttpUnavailable
-
-log = get_logger("claif_codd.run")
-
 
 EXIT_STATE_UNUSABLE = 78
 """``EX_CONFIG``: the state directory or registry cannot be used (the message says how to fix it)."""
@@ -28,10 +23,12 @@ EXIT_STATE_UNUSABLE = 78
 _MOVE_IT = "move it away or point --state-dir (or CLAIF_COD_STATE_DIR) elsewhere"
 
 
-def _fail(message: str, code: int) -> NoReturn:
-    log.error("daemon.start_failed", error=message)
-    print(f"claif-codd: {message}", file=sys.stderr)
-    raise SystemExit(code)
+class StartFailed(Exception):
+    """The daemon cannot serve; the message says why and how to fix it, ``code`` is the exit status."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 async def serve(config: DaemonConfig, notifier: systemd.SystemdNotifier) -> None:
@@ -42,32 +39,36 @@ async def serve(config: DaemonConfig, notifier: systemd.SystemdNotifier) -> None
         check_usable(registry)
         check_usable(response_registry, "response registry")
     except RegistryUnusable as exc:
-        _fail(str(exc), EXIT_STATE_UNUSABLE)
+        raise StartFailed(str(exc), EXIT_STATE_UNUSABLE) from None
     try:  # held through the drain, while the socket no longer answers, until the registries close
         lock = instance.hold(config.state_dir, config.socket_path)
     except instance.StateInUse as exc:
-        _fail(str(exc), 1)
+        raise StartFailed(str(exc), 1) from None
     daemon = Daemon(config)
     activated = systemd.listen_fds()
     try:
         await daemon.start(activated[0] if activated else None)
-    except (AlreadyRunning, HttpUnavailable) as exc:
-        _fail(str(exc), 1)
+    except (AlreadyRunning, HttpUnavailable, UnsafeSocketDirectory) as exc:
+        raise StartFailed(str(exc), 1) from None
     except OSError as exc:  # the socket (a path too long for AF_UNIX, its directory...)
-        _fail(f"cannot listen on {config.socket_path}: {exc.strerror or exc}", 1)
+        raise StartFailed(f"cannot listen on {config.socket_path}: {exc.strerror or exc}", 1) from None
     # Opened only once the socket is ours: a second daemon must never touch the live registry.
     try:
         store = SqliteSessionStore(registry)
     except (sqlite3.Error, OSError, RegistrySchemaError) as exc:
         await daemon.shutdown()  # removes the socket it bound
-        _fail(f"session registry {registry} cannot be opened: {exc}; {_MOVE_IT}", EXIT_STATE_UNUSABLE)
+        raise StartFailed(
+            f"session registry {registry} cannot be opened: {exc}; {_MOVE_IT}", EXIT_STATE_UNUSABLE
+        ) from None
     daemon.engine.sessions = store
     try:
         responses = SqliteResponseStore(response_registry)
     except (sqlite3.Error, OSError, RegistrySchemaError) as exc:
         store.close()
         await daemon.shutdown()
-        _fail(f"response registry {response_registry} cannot be opened: {exc}; {_MOVE_IT}", EXIT_STATE_UNUSABLE)
+        raise StartFailed(
+            f"response registry {response_registry} cannot be opened: {exc}; {_MOVE_IT}", EXIT_STATE_UNUSABLE
+        ) from None
     daemon.responses.store = responses
     daemon.conversations.store = SqliteConversationStore(responses.connection)
     http = f" and {daemon.http.url}" if daemon.http is not None else ""

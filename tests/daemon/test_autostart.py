@@ -230,7 +230,10 @@ def test_a_daemon_that_cannot_start_leaves_auto_in_process_and_require_a_connect
         assert log.read_text().count("daemon.start_failed") == 1, log.read_text()  # one start, not one per request
         assert "\x1b[" not in log.read_text()  # a log file, not a terminal: no colours
     else:
-        expected = "could not start claif-codd (CLAIF_COD_AUTOSTART=1): claif-codd exited at start (status 78)"
+        expected = (
+            "could not start claif-codd (CLAIF_COD_AUTOSTART=1): claif-codd exited at start (status 78): "
+            f"state directory {state} is not a directory"
+        )
         assert expected in result["error"]
         assert str(log) in result["error"]
     assert serve_processes(Path(autostart_env["CLAIF_COD_SOCKET"])) == []

@@ -241,10 +241,31 @@ def serve_refused(daemon_env: dict[str, str], state: Path) -> str:
         check=False,
     )
     assert done.returncode == 78, done
-    [line] = [line for line in done.stderr.splitlines() if line.startswith("claif-codd:")]
-    assert "Traceback" not in done.stderr, done.stderr
+    [line] = [line for line in done.stderr.splitlines() if "error" in line]  # not also logged: it said it twice
+    assert line.startswith("claif-codd: error: ")
     assert not socket_path.exists()
     return line
+
+
+def test_start_says_why_its_daemon_could_not_start(daemon_env: dict[str, str], tmp_path: Path) -> None:
+    """It said only "exited at start (status 78); see codd.log"."""
+    state = tmp_path / "state"
+    state.write_text("not a directory")
+    socket_path = Path(daemon_env["CLAIF_COD_SOCKET"])
+    done = subprocess.run(
+        [sys.executable, "-m", "claif_codd", "start", "--socket", str(socket_path)],
+        env={**daemon_env, "CLAIF_COD_STATE_DIR": str(state)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done
+    assert done.stderr == (
+        f"claif-codd: error: claif-codd exited at start (status 78): state directory {state} is not a "
+        f"directory; move it away or use --state-dir; its log: {socket_path.parent / 'codd.log'}\n"
+    )
+    assert not socket_path.exists()
 
 
 @pytest.mark.parametrize(

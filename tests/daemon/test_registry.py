@@ -331,7 +331,7 @@ def test_newer_schema_is_refused_not_discarded(db_path: Path) -> None:
     raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     raw.commit()
     raw.close()
-    with pytest.raises(RegistrySchemaError, match="schema version"):
+    with pytest.raises(RegistrySchemaError, match="written by a newer claif-codd"):
         SqliteSessionStore(db_path)
     assert corrupt_copies(db_path.parent) == []
     raw = sqlite3.connect(db_path)

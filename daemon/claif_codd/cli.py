@@ -187,6 +187,7 @@ def serve(
     from claif_codd.run import StartFailed, run
 
     http_settings = checked_http_settings(http, http_token_file, http_working_dir, http_strict)
+    os.environ.pop(ENV_TOKEN, None)  # the endpoint's alone: Codex, and every command its model runs, inherit the rest
     configure_logging(log_format, log_level)
     config = DaemonConfig(
         socket_path=socket_path or default_socket_path(),

@@ -637,7 +637,7 @@ def _unix_socket_inodes(path: Path) -> set[str]:
 
 
 @pytest.mark.codex
-def test_codex_children_get_no_daemon_fds_and_no_systemd_variables(
+def test_codex_children_get_no_daemon_fds_no_systemd_variables_and_no_http_token(
     tmp_path: Path, codex_home: Path, workdir: Path, daemons: list[DaemonProcess], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -660,6 +660,7 @@ def test_codex_children_get_no_daemon_fds_and_no_systemd_variables(
                 "LISTEN_FDS": "1",
                 "LISTEN_PID": "1",  # not the daemon: it must ignore and still scrub these
                 "LISTEN_FDNAMES": "claif-codd.socket",
+                "CLAIF_CODD_HTTP_TOKEN": "the HTTP endpoint's token",  # a command the model runs could print it
             },
         )
         daemons.append(process)
@@ -682,7 +683,7 @@ def test_codex_children_get_no_daemon_fds_and_no_systemd_variables(
 
     environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     names = {entry.split(b"=", 1)[0].decode() for entry in environ if entry}
-    assert not names & set(SYSTEMD_VARIABLES), names & set(SYSTEMD_VARIABLES)
+    assert not names & {*SYSTEMD_VARIABLES, "CLAIF_CODD_HTTP_TOKEN"}, names & set(SYSTEMD_VARIABLES)
     assert "CODEX_HOME" in names  # what Codex needs is still there
 
     targets = {}

@@ -52,7 +52,7 @@ from claif_cod.engine.liveness import Liveness
 from claif_cod.engine.named_sessions import NamedSessions
 from claif_cod.engine.pool import ProcessPool
 from claif_cod.engine.sessions import MemorySessionStore, SessionStore
-from claif_cod.engine.suspensions import Suspension, Suspensions
+from claif_cod.engine.suspensions import DEFAULT_MAX_SUSPENDED, Suspension, Suspensions
 from claif_cod.engine.thread_messages import ThreadMessage
 from claif_cod.engine.threads import Threads
 from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S, ThreadTools, ToolResult, ToolRouter
@@ -75,6 +75,7 @@ class Engine:
         sessions: SessionStore | None = None,
         liveness: Liveness | None = None,
         thread_idle_timeout: float | Literal["default"] | None = "default",
+        max_suspended_turns: int = DEFAULT_MAX_SUSPENDED,
     ) -> None:
         self._env = env
         self.liveness = liveness or _liveness.DEFAULT_LIVENESS
@@ -105,7 +106,7 @@ class Engine:
         self._tool_router = ToolRouter()
         self._giving_up: set[asyncio.Task[None]] = set()
         """Turns whose caller left before Codex named them (see :meth:`start_turn`)."""
-        self.suspensions = Suspensions(self._suspension_expired)
+        self.suspensions = Suspensions(self._suspension_expired, max_suspended_turns)
         """Turns waiting for caller tool results (see :mod:`claif_cod.engine.tools`)."""
 
     @property

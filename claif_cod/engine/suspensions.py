@@ -38,14 +38,23 @@ class Suspension:
         return [c.call_id for c in self.calls if c.call_id not in given]
 
 
-class Suspensions:
-    """Suspended turns by call id, by thread and by originating request; each expires at its deadline."""
+DEFAULT_MAX_SUSPENDED = 64
+"""Suspended turns kept at once. Each keeps its thread loaded in Codex (~1.5 MiB), and libraries that
+end on a tool call (instructor's tool modes, pydantic-ai's tool output) never send its result: past
+this, the turn suspended longest ago is given up, as at its deadline (results sent later replay it)."""
 
-    def __init__(self, on_expired: Callable[[Suspension], None]) -> None:
+
+class Suspensions:
+    """Suspended turns by call id, by thread and by originating request; each expires at its deadline,
+    or earlier when ``limit`` newer ones are suspended."""
+
+    def __init__(self, on_expired: Callable[[Suspension], None], limit: int = DEFAULT_MAX_SUSPENDED) -> None:
         self._by_call: dict[str, Suspension] = {}
         self._by_thread: dict[str, Suspension] = {}
+        """In the order they were suspended: the first is the one to give up."""
         self._by_origin: dict[str, Suspension] = {}
         self._on_expired = on_expired
+        self._limit = limit
 
     def add(self, suspension: Suspension, timeout: float) -> None:
         loop = asyncio.get_running_loop()
@@ -53,6 +62,11 @@ class Suspensions:
         self._by_thread[suspension.turn.handle.thread_id] = suspension
         for call in suspension.calls:
             self._by_call[call.call_id] = suspension
+        while len(self._by_thread) > self._limit:
+            oldest = next(iter(self._by_thread.values()))
+            log.info("engine.tool_calls_evicted", thread_id=oldest.turn.handle.thread_id, limit=self._limit)
+            self.take(oldest)
+            self._on_expired(oldest)
 
     def tag_origin(self, suspension: Suspension, digest: str) -> None:
         if self._by_thread.get(suspension.turn.handle.thread_id) is suspension:

@@ -4,6 +4,7 @@ report ignored parameters; the daemon parses and validates the whole request its
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Generic, TypeVar
 
 import msgspec
@@ -12,6 +13,21 @@ S = TypeVar("S", bound=msgspec.Struct)
 
 top_level = msgspec.json.Decoder(dict[str, msgspec.Raw])
 """The parameter names alone: values stay unparsed bytes (cheap for a long history)."""
+
+_NOTHING = frozenset({b"null", b"[]"})
+_BLANKS = b" \t\r\n"
+
+
+def unhonoured(values: Mapping[str, msgspec.Raw], honoured: frozenset[str], no_effect: frozenset[str]) -> list[str]:
+    """The parameters of ``values`` that ask for something claif_cod does not do. A ``null`` or ``[]``
+    asks for nothing: OpenAI takes it as the default (openai's client sends a parameter passed as
+    ``None`` as null, and openai-agents sends ``include: []`` with every request). Not so ``{}``:
+    ``web_search_options: {}`` asks for a web search."""
+    return [
+        key
+        for key, value in values.items()
+        if key not in honoured and key not in no_effect and bytes(value).translate(None, _BLANKS) not in _NOTHING
+    ]
 
 
 class LightParse(Generic[S]):

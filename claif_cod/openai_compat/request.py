@@ -7,7 +7,6 @@ parameter is either honoured by the wrapper itself or reported (see docs/paramet
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from typing import Any, Literal
 
 import msgspec
@@ -25,7 +24,7 @@ from claif_cod.openai_compat.chat_history import (
     reported_fields,
 )
 from claif_cod.openai_compat.images import REPORTED_DETAILS, ImageRef, load_images
-from claif_cod.openai_compat.light_parse import LightParse, top_level
+from claif_cod.openai_compat.light_parse import LightParse, top_level, unhonoured
 from claif_cod.openai_compat.ranges import check_ranges
 from claif_cod.openai_compat.tool_calls import ChatTool, check_tool_timeout, thread_tools
 
@@ -209,7 +208,7 @@ def stream_and_ignored(body: bytes) -> tuple[bool, tuple[str, ...]]:
         values, reported = _reported(body)
     except msgspec.DecodeError:
         return False, ()  # the daemon reports the problem
-    ignored = [key for key in values if key not in HONOURED and key not in NO_EFFECT]
+    ignored = unhonoured(values, HONOURED, NO_EFFECT)
     try:
         _output_schema(reported.response_format, ignored)
         thread_tools(
@@ -258,19 +257,19 @@ def _reported_options(request: ChatRequest | _Reported, ignored: list[str]) -> N
 _OTHER_FIELDS = {name: msgspec.json.encode(name) + b":" for name in ChatRequest.__struct_fields__ if name != "messages"}
 
 
-def _decoded(body: bytes, memo: HistoryMemo | None) -> tuple[Iterable[str], ChatRequest, Messages | None]:
-    """The body's parameter names and the request; with a ``memo``, the messages are decoded apart
-    from the other parameters, each only once (see :class:`HistoryMemo`)."""
+def _decoded(body: bytes, memo: HistoryMemo | None) -> tuple[dict[str, msgspec.Raw], ChatRequest, Messages | None]:
+    """The body's parameters, undecoded, and the request; with a ``memo``, the messages are decoded
+    apart from the other parameters, each only once (see :class:`HistoryMemo`)."""
     values = top_level.decode(body)
     array = values.get("messages")
     if memo is None or array is None:
-        return values.keys(), _decoder.decode(body), None
+        return values, _decoder.decode(body), None
     fields = _OTHER_FIELDS
     others = b"".join(fields[name] + value + b"," for name, value in values.items() if name in fields)
     request = _decoder.decode(b"{" + others + b'"messages":[]}')
     messages = memo.messages(bytes(array))
     request.messages = messages.decoded
-    return values.keys(), request, messages
+    return values, request, messages
 
 
 def parse_chat_request(
@@ -279,11 +278,11 @@ def parse_chat_request(
     """``memo``: what earlier requests' messages were read into, for a request that re-sends them."""
     with READING_BODY:
         try:
-            raw_keys, request, messages = _decoded(body, memo)
+            values, request, messages = _decoded(body, memo)
         except msgspec.DecodeError:
             if memo is None:
                 raise
-            raw_keys, request, messages = _decoded(body, None)  # the error, worded as for the whole body
+            values, request, messages = _decoded(body, None)  # the error, worded as for the whole body
     if request.model is None:
         request.model = default_model
     if request.stream_options is not None and not request.stream:
@@ -293,7 +292,7 @@ def parse_chat_request(
     check_ranges(request)
     strict = strict if request.strict is None else request.strict
 
-    ignored = [key for key in raw_keys if key not in HONOURED and key not in NO_EFFECT]
+    ignored = unhonoured(values, HONOURED, NO_EFFECT)
     output_schema = _output_schema(request.response_format, ignored)
     _reported_options(request, ignored)
     tools = thread_tools(

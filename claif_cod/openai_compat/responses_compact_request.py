@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 
 from claif_cod.engine.errors import READING_BODY, InvalidRequest
+from claif_cod.openai_compat.light_parse import top_level, unhonoured
 from claif_cod.openai_compat.responses_request import responses_ignored
 
 COMPACT_PROMPT = (
@@ -32,7 +33,6 @@ class CompactBody(msgspec.Struct):
 
 
 _encoder = msgspec.json.Encoder()
-_top_level = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
 
 def compact_ignored(body: bytes) -> tuple[str, ...]:
@@ -48,8 +48,8 @@ def compact_ignored(body: bytes) -> tuple[str, ...]:
 def read_compact(body: bytes) -> tuple[CompactBody, list[str]]:
     with READING_BODY:
         request = msgspec.json.decode(body, type=CompactBody)
-        keys = _top_level.decode(body)
-    return request, sorted(key for key in keys if key not in HONOURED and key not in NO_EFFECT)
+        keys = top_level.decode(body)
+    return request, sorted(unhonoured(keys, HONOURED, NO_EFFECT))
 
 
 def turn_body(request: CompactBody, *, strict: bool) -> bytes:

@@ -21,7 +21,7 @@ from claif_cod.engine.images import Image
 from claif_cod.engine.tools import ThreadTools, ToolResult
 from claif_cod.openai_compat.chat_history import CACHE_BREAKPOINT
 from claif_cod.openai_compat.images import ImageRef, load_images
-from claif_cod.openai_compat.light_parse import LightParse, top_level
+from claif_cod.openai_compat.light_parse import LightParse, top_level, unhonoured
 from claif_cod.openai_compat.ranges import check_ranges
 from claif_cod.openai_compat.responses_calls import check_calls
 from claif_cod.openai_compat.responses_input import item_fields, read_items
@@ -208,7 +208,7 @@ def parse_responses_request(
         raise InvalidRequest(message, param="background")
     check_ranges(request)
     strict = strict if request.strict is None else request.strict
-    ignored = [key for key in raw if key not in HONOURED and key not in NO_EFFECT]
+    ignored = unhonoured(raw, HONOURED, NO_EFFECT)
     ignored += client_options
     output_schema = _output_schema(request.text, ignored)
     _reasoning(request.reasoning, ignored)
@@ -278,7 +278,7 @@ def responses_ignored(body: bytes) -> tuple[str, ...]:
         values, reported = _reported(body)
     except msgspec.DecodeError:
         return ()
-    ignored = [key for key in values if key not in HONOURED and key not in NO_EFFECT]
+    ignored = unhonoured(values, HONOURED, NO_EFFECT)
     try:
         _output_schema(reported.text, ignored)
         _thread_tools(reported, ignored)

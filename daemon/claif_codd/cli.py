@@ -21,6 +21,7 @@ from claif_cod._log import cap_strings, get_logger
 from claif_cod._seconds_param import PositiveSeconds
 from claif_cod._version import __version__
 from claif_cod.engine.idle import DEFAULT_THREAD_IDLE_TIMEOUT_S
+from claif_cod.engine.suspensions import DEFAULT_MAX_SUSPENDED
 from claif_cod.protocol import (
     DaemonShutdownRequest,
     DaemonStatus,
@@ -149,6 +150,13 @@ def main() -> None:
     help="Warm Codex processes kept; beyond it the least recently used idle one is closed.",
 )
 @click.option(
+    "--max-suspended-turns",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_SUSPENDED,
+    show_default=True,
+    help="Turns waiting for their caller's tool results kept at once; beyond it the oldest is given up.",
+)
+@click.option(
     "--drain-timeout",
     type=click.FloatRange(min=0),
     default=60.0,
@@ -175,6 +183,7 @@ def serve(
     max_turns: int,
     max_outbound_bytes: int,
     max_processes: int,
+    max_suspended_turns: int,
     drain_timeout: float,
     thread_idle_timeout: float,
     http: str | None,
@@ -198,6 +207,7 @@ def serve(
         max_turns_in_flight=max_turns,
         max_outbound_bytes=max_outbound_bytes,
         max_processes=max_processes,
+        max_suspended_turns=max_suspended_turns,
         drain_timeout=drain_timeout,
         thread_idle_timeout=thread_idle_timeout or None,
         http=http_settings,

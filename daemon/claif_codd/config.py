@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from claif_cod.engine.idle import DEFAULT_THREAD_IDLE_TIMEOUT_S
+from claif_cod.engine.suspensions import DEFAULT_MAX_SUSPENDED
 from claif_cod.protocol import DEFAULT_MAX_FRAME
 from claif_cod.transport.socket_path import default_socket_path
 from claif_codd.http.settings import HttpSettings
@@ -24,6 +25,8 @@ class DaemonConfig:
     max_outbound_bytes: int = 64 * 1024 * 1024
     """Backlog one client may leave unread before it is disconnected as a slow reader."""
     max_processes: int = 8
+    max_suspended_turns: int = DEFAULT_MAX_SUSPENDED
+    """Turns waiting for their caller's tool results kept at once; past it the oldest is given up."""
     thread_idle_timeout: float | None = DEFAULT_THREAD_IDLE_TIMEOUT_S
     """Codex threads unused this long are unloaded (None: never); see claif_cod/engine/idle.py."""
     approval_timeout: float = 120.0

@@ -76,7 +76,10 @@ class Daemon:
     def __init__(self, config: DaemonConfig, *, sessions: SessionStore | None = None) -> None:
         self.config = config
         self.engine = Engine(
-            max_processes=config.max_processes, sessions=sessions, thread_idle_timeout=config.thread_idle_timeout
+            max_processes=config.max_processes,
+            sessions=sessions,
+            thread_idle_timeout=config.thread_idle_timeout,
+            max_suspended_turns=config.max_suspended_turns,
         )
         self.service = ChatService(self.engine)
         self.conversations = ConversationsService()

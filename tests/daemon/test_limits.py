@@ -654,6 +654,41 @@ async def test_ctrl_c_while_stop_waits_leaves_with_130_and_the_drain_goes_on(
         await client.close()
 
 
+# --- 5b. turns suspended on their caller's tools ---------------------------------------------------------------
+
+WEATHER = [
+    {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}}
+]
+
+
+def test_past_max_suspended_turns_the_oldest_is_given_up_and_its_results_still_answered(
+    start_daemon: Callable[..., DaemonProcess], workdir: Path
+) -> None:
+    """Libraries that end on a tool call (instructor's tool modes, pydantic-ai's tool output) never send
+    its result: every such call left a turn suspended for 600 s, its thread loaded, without a bound."""
+    from claif_cod import CodexClient
+
+    daemon = start_daemon("--max-suspended-turns", "1")
+    asks = [[{"role": "user", "content": f'[[call:get_weather {{"city": "{city}"}}]]'}] for city in ("Rome", "Oslo")]
+    with CodexClient(daemon="require") as client:
+        replies = []
+        for ask in asks:
+            replies.append(client.chat.completions.create(model="o4-mini", messages=ask, tools=WEATHER))
+            wait_until(
+                lambda: daemon.status().turns_in_flight == 1, what="one suspended turn"
+            )  # (then the first's end)
+        assert "engine.tool_calls_evicted" in log_text(daemon)
+        [call] = replies[0].choices[0].message.tool_calls or []
+        answered = [
+            *asks[0],
+            {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+            {"role": "tool", "tool_call_id": call.id, "content": "sunny"},
+        ]
+        reply = client.chat.completions.create(model="o4-mini", messages=answered, tools=WEATHER)
+        assert reply.choices[0].message.content == "Tool get_weather returned: sunny"  # a transcript now
+        assert daemon.status().turns_in_flight == 1  # the second still waits for its result
+
+
 # --- 6. idle exit ---------------------------------------------------------------------------------------------
 
 

@@ -108,6 +108,26 @@ async def test_a_suspension_expires_at_its_deadline() -> None:
     assert len(registry) == 0
 
 
+async def test_past_its_limit_the_turn_suspended_longest_ago_is_given_up() -> None:
+    """Libraries that end on a tool call never send its result: each such turn stayed suspended,
+    its thread loaded, until its deadline, however many piled up."""
+    given_up: list[Suspension] = []
+    registry = Suspensions(given_up.append, limit=2)
+    first, second, third = suspension("t1", "a"), suspension("t2", "b"), suspension("t3", "c")
+    for each in (first, second):
+        registry.add(each, 600)
+    registry.take(first)  # resumed: no longer counts
+    registry.add(first, 600)  # suspended again, on its next calls: now the newest
+    assert given_up == []
+    registry.add(third, 600)
+    assert given_up == [second] and len(registry) == 2
+    assert registry.for_thread("t2") is None and registry.for_results([ToolResult("b", "")]) is None
+    assert second.expiry is not None and second.expiry.cancelled()
+    assert registry.for_thread("t1") is first and registry.for_thread("t3") is third
+    for each in (first, third):
+        registry.take(each)
+
+
 def test_canonical_arguments_ignore_formatting_only() -> None:
     assert canonical_arguments('{"b": 1, "a": [1, 2]}') == canonical_arguments('{"a":[1,2],"b":1}')
     assert canonical_arguments('{"a": 1}') != canonical_arguments('{"a": 2}')

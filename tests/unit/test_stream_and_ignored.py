@@ -199,3 +199,20 @@ def test_responses_fields_codex_lacks_are_reported(extra: dict[str, Any], report
 )
 def test_a_responses_request_the_daemon_will_refuse_reports_nothing(body: bytes) -> None:
     assert responses_ignored(body) == ()
+
+
+def test_a_null_or_empty_value_asks_for_nothing_and_is_not_reported() -> None:
+    """openai-agents sends ``include: []`` with every Responses request: reported, it failed every
+    agent run in strict mode. A parameter passed as ``None`` reaches the wire as null."""
+    chat = {"model": "m", "messages": MESSAGES, "temperature": None, "functions": [], "seed": None, "top_p": 1}
+    body = json.dumps(chat).encode()
+    assert parse_chat_request(body, default_model=None, strict=False).ignored == ("top_p",)
+    assert stream_and_ignored(body) == (False, ("top_p",))
+    responses = {"model": "m", "input": "hi", "include": [], "service_tier": None, "max_output_tokens": 99}
+    body = json.dumps(responses).encode()
+    assert parse_responses_request(body, default_model=None, strict=False).ignored == ("max_output_tokens",)
+    assert responses_ignored(body) == ("max_output_tokens",)
+    spaced = b'{"model": "m", "input": "hi", "include": [ ], "prompt": null}'
+    assert parse_responses_request(spaced, default_model=None, strict=True).ignored == ()
+    search = b'{"model": "m", "messages": [{"role": "user", "content": "hi"}], "web_search_options": {}}'
+    assert parse_chat_request(search, default_model=None, strict=False).ignored == ("web_search_options",)

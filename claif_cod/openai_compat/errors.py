@@ -214,6 +214,19 @@ def _turn_failure(message: str, info: object) -> APIFailure:
     return _status(500, message)
 
 
+def translate_chat(error: BaseException) -> APIFailure:
+    """As :func:`translate`, a full context window worded as chat completions word it: Codex passes on
+    the Responses API's words, and libraries (litellm's context window fallbacks) read chat's."""
+    failure = translate(error)
+    detail = failure.detail
+    if detail.code == "context_length_exceeded" and not detail.message.startswith(_CHAT_CONTEXT):
+        detail.message = f"{_CHAT_CONTEXT} exceeded by the messages: {detail.message}"
+    return failure
+
+
+_CHAT_CONTEXT = "This model's maximum context length is"
+
+
 def response_error(message: str, info: object) -> tuple[str, str]:
     """A turn's failure as a failed response's ``error``: its ``code`` (of the few OpenAI gives there:
     a rate limit, else a server error) and the model provider's own message."""
@@ -222,16 +235,22 @@ def response_error(message: str, info: object) -> tuple[str, str]:
 
 
 def translated_stream(
-    first: T, rest: AsyncGenerator[T, None], on_start: Callable[[], None] | None = None
+    first: T,
+    rest: AsyncGenerator[T, None],
+    on_start: Callable[[], None] | None = None,
+    translating: Callable[[BaseException], APIFailure] = translate,
 ) -> ChainedStream[T]:
     """A stream whose first item was awaited before the response began (so that a failure then
-    is still an HTTP status), as its consumer reads it: later failures become :class:`APIFailure`.
-    ``on_start`` runs when the consumer asks for the first item."""
-    return ChainedStream(_translated(first, rest, on_start), rest.aclose)
+    is still an HTTP status), as its consumer reads it: later failures become :class:`APIFailure`
+    (by ``translating``). ``on_start`` runs when the consumer asks for the first item."""
+    return ChainedStream(_translated(first, rest, on_start, translating), rest.aclose)
 
 
 async def _translated(
-    first: T, rest: AsyncGenerator[T, None], on_start: Callable[[], None] | None
+    first: T,
+    rest: AsyncGenerator[T, None],
+    on_start: Callable[[], None] | None,
+    translating: Callable[[BaseException], APIFailure],
 ) -> AsyncGenerator[T, None]:
     try:
         if on_start is not None:
@@ -240,6 +259,6 @@ async def _translated(
         async for item in rest:
             yield item
     except Exception as exc:
-        raise translate(exc) from exc
+        raise translating(exc) from exc
     finally:
         await rest.aclose()

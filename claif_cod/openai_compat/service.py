@@ -17,7 +17,7 @@ from claif_cod.engine.waiting import within
 from claif_cod.engine.wire import CodexModel
 from claif_cod.openai_compat.chat_history import HistoryMemo
 from claif_cod.openai_compat.chat_run import ChatRun
-from claif_cod.openai_compat.errors import APIFailure, ErrorDetail, translate, translated_stream
+from claif_cod.openai_compat.errors import APIFailure, ErrorDetail, translate, translate_chat, translated_stream
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_compat.request import no_session, parse_chat_request
 from claif_cod.openai_compat.schema import (
@@ -45,7 +45,7 @@ class ChatService:
             run = await self._prepare(body, options)
             results = await run.gather()
         except Exception as exc:
-            raise translate(exc) from exc
+            raise translate_chat(exc) from exc
         completion = ChatCompletion(
             id=run.completion_id,
             created=run.created,
@@ -74,14 +74,14 @@ class ChatService:
         try:
             run = await self._prepare(body, options)
         except Exception as exc:
-            raise translate(exc) from exc
+            raise translate_chat(exc) from exc
         chunks = run.chunks()
         try:
             first = await chunks.__anext__()  # a stream always has its finish chunk
         except Exception as exc:
             await chunks.aclose()
-            raise translate(exc) from exc
-        return translated_stream(first, chunks), run.parsed.ignored
+            raise translate_chat(exc) from exc
+        return translated_stream(first, chunks, translating=translate_chat), run.parsed.ignored
 
     async def models(self, options: RequestOptions) -> ModelList:
         """Codex's models, within the request's ``timeout`` (the first may have to start Codex)."""

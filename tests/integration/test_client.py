@@ -323,6 +323,20 @@ def test_upstream_failures_raise_openais_own_classes(
     )
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_full_context_window_is_worded_as_chat_completions_word_it(client: CodexClient, stream: bool) -> None:
+    """Codex passes on the Responses API's words; litellm tells a full context window (and falls back
+    to a larger model) by chat's "This model's maximum context length is"."""
+    with pytest.raises(openai.BadRequestError) as info:
+        reply = client.chat.completions.create(
+            model="o4-mini", messages=[user("[[status:400:context_length_exceeded]] hi")], stream=stream
+        )
+        list(reply) if stream else None
+    assert info.value.code == "context_length_exceeded"
+    assert info.value.body["message"].startswith("This model's maximum context length is exceeded by the messages: ")
+    assert "context window" in info.value.message  # the provider's own words follow
+
+
 def test_missing_api_key_variable_is_an_authentication_error(
     tmp_path: Path, codex_model_server: ModelServer, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+from claif_cod._private_dirs import make_private_dirs
+
 HISTORY_LENGTH = 1000
 
 
@@ -25,7 +27,7 @@ class History:
     def save(self) -> None:
         """Write the history (best effort: a read-only home must not break leaving the chat)."""
         with contextlib.suppress(OSError):
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            make_private_dirs(self.path.parent)
             self.readline.set_history_length(HISTORY_LENGTH)
             self.readline.write_history_file(str(self.path))
 

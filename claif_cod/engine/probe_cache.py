@@ -24,6 +24,8 @@ from pathlib import Path
 
 import msgspec
 
+from claif_cod._private_dirs import make_private_dirs
+
 ENV_CACHE_HOME = "XDG_CACHE_HOME"
 _STALE_WORK_DIR_S = 300.0  # a schema folder this old was left by a process that died mid-probe
 
@@ -63,10 +65,7 @@ def _private_dir(create: bool) -> Path | None:
     directory = cache_dir()
     if create:
         try:
-            with contextlib.suppress(FileExistsError):
-                directory.parent.mkdir(mode=0o700, parents=True)
-            with contextlib.suppress(FileExistsError):
-                directory.mkdir(mode=0o700)
+            make_private_dirs(directory)
         except OSError:
             return None
     try:

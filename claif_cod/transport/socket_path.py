@@ -19,6 +19,8 @@ import stat
 import struct
 from pathlib import Path
 
+from claif_cod._private_dirs import make_private_dirs
+
 ENV_SOCKET = "CLAIF_COD_SOCKET"
 SOCKET_NAME = "codd.sock"
 
@@ -66,8 +68,7 @@ def check_directory(directory: Path) -> None:
 
 def ensure_directory(directory: Path) -> None:
     """Create the socket directory 0700 if missing, then check it."""
-    with contextlib.suppress(FileExistsError):
-        directory.mkdir(mode=0o700, parents=True)
+    make_private_dirs(directory)
     check_directory(directory)
 
 

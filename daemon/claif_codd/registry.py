@@ -93,6 +93,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
+from claif_cod._private_dirs import make_private_dirs
 from claif_cod.engine.conversations import Message
 from claif_cod.engine.errors import SessionStoreFailed
 from claif_cod.engine.sessions import SessionRecord
@@ -129,7 +130,7 @@ def check_usable(path: Path, what: str = "session registry") -> None:
     """Fail fast, before a daemon binds its socket, when ``path`` cannot serve as ``what``."""
     directory = path.parent
     try:
-        _ensure_private_dir(directory)
+        make_private_dirs(directory)
     except OSError as exc:
         raise RegistryUnusable(
             f"state directory {directory} cannot be created ({exc.strerror}); "
@@ -221,7 +222,10 @@ class SqliteSessionStore:
         db = self._db()
         try:
             deleted = db.execute(sql.SQL_DELETE, (session_id,)).rowcount > 0
-            db.execute(sql.SQL_DELETE_MESSAGES, (session_id,))
+            if db.execute(sql.SQL_DELETE_MESSAGES, (session_id,)).rowcount > 0:
+                # The freed pages are zeroed; the checkpoint moves that into the file and empties the
+                # WAL, which held the messages until the next checkpoint (a clean stop).
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as exc:
             raise SessionStoreFailed(str(self._path), str(exc)) from exc
         return deleted
@@ -274,7 +278,7 @@ class SqliteSessionStore:
         return self._conn
 
     def _open(self) -> sqlite3.Connection:
-        _ensure_private_dir(self._path.parent)
+        make_private_dirs(self._path.parent)
         _ensure_private_file(self._path)
         conn = self._connect()
         try:
@@ -391,22 +395,6 @@ def _corruption(conn: sqlite3.Connection) -> str | None:
     if messages == ["ok"]:
         return None
     return "; ".join(messages[:5]) + (f" (+{len(messages) - 5} more)" if len(messages) > 5 else "")
-
-
-def _ensure_private_dir(directory: Path) -> None:
-    missing: list[Path] = []
-    current = directory
-    while not current.exists():
-        missing.append(current)
-        if current.parent == current:
-            break
-        current = current.parent
-    for path in reversed(missing):
-        try:
-            os.mkdir(path, _DIR_MODE)  # umask can only narrow this, never widen it
-        except FileExistsError:
-            continue  # someone else made it meanwhile: not ours to chmod
-        os.chmod(path, _DIR_MODE)
 
 
 def _ensure_private_file(path: Path) -> None:

@@ -14,7 +14,7 @@ from claif_codd.config import DaemonConfig
 from claif_codd.conversation_registry import SqliteConversationStore
 from claif_codd.registry import RegistrySchemaError, RegistryUnusable, SqliteSessionStore, check_usable
 from claif_codd.response_registry import SqliteResponseStore
-from claif_codd.server import AlreadyRunning, Daemon, HttpUnavailable
+from claif_codd.server import AlreadyRunning, Daemon, HttpUnavailable, SocketPathTaken
 
 EXIT_STATE_UNUSABLE = 78
 """``EX_CONFIG``: the state directory or registry cannot be used (the message says how to fix it)."""
@@ -48,7 +48,7 @@ async def serve(config: DaemonConfig, notifier: systemd.SystemdNotifier) -> None
     activated = systemd.listen_fds()
     try:
         await daemon.start(activated[0] if activated else None)
-    except (AlreadyRunning, HttpUnavailable, UnsafeSocketDirectory) as exc:
+    except (AlreadyRunning, HttpUnavailable, SocketPathTaken, UnsafeSocketDirectory) as exc:
         raise StartFailed(str(exc), 1) from None
     except OSError as exc:  # the socket (a path too long for AF_UNIX, its directory...)
         raise StartFailed(f"cannot listen on {config.socket_path}: {exc.strerror or exc}", 1) from None

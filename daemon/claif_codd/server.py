@@ -20,6 +20,7 @@ import gc
 import os
 import signal
 import socket
+import stat
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -66,6 +67,10 @@ under socket activation it is systemd's."""
 
 class AlreadyRunning(Exception):
     """Another daemon answers on the socket path."""
+
+
+class SocketPathTaken(Exception):
+    """Something other than a socket is where the socket should be: it is not ours to remove."""
 
 
 class HttpUnavailable(Exception):
@@ -134,7 +139,10 @@ class Daemon:
     def _bind(self) -> socket.socket:
         path = self.config.socket_path
         ensure_directory(path.parent)
-        if path.exists() or path.is_symlink():
+        with contextlib.suppress(FileNotFoundError):
+            mode = os.lstat(path).st_mode
+            if not (stat.S_ISSOCK(mode) or stat.S_ISLNK(mode)):  # a file given as --socket by mistake
+                raise SocketPathTaken(f"{path} exists and is not a socket: move it away, or choose another --socket")
             self._check_not_running()
             log.info("daemon.stale_socket_removed", socket=str(path))
             path.unlink()

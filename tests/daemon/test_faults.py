@@ -247,6 +247,23 @@ def serve_refused(daemon_env: dict[str, str], state: Path) -> str:
     return line
 
 
+def test_a_file_where_the_socket_goes_is_left_alone_and_serve_says_so(daemon_env: dict[str, str]) -> None:
+    """``--socket notes.txt`` (a mistake) deleted the file and listened there instead."""
+    taken = Path(daemon_env["CLAIF_COD_SOCKET"])
+    taken.write_text("precious")
+    done = subprocess.run(
+        [sys.executable, "-m", "claif_codd", "serve", "--socket", str(taken)],
+        env=daemon_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done
+    assert f"claif-codd: error: {taken} exists and is not a socket: move it away" in done.stderr
+    assert taken.read_text() == "precious"
+
+
 def test_start_says_why_its_daemon_could_not_start(daemon_env: dict[str, str], tmp_path: Path) -> None:
     """It said only "exited at start (status 78); see codd.log"."""
     state = tmp_path / "state"

@@ -24,6 +24,7 @@ from claif_cod.cli import history
 from claif_cod.cli.exits import EXIT_CONNECTION, describe, exit_code
 from claif_cod.cli.terminal import Console, TerminalApprover, is_interactive
 from claif_cod.cli.turns import Interrupted, TurnResult, TurnRunner, messages_for, stream_turn
+from claif_cod.engine.sessions import session_id_problem
 from claif_cod.protocol import SessionInfo, SessionsListRequest, SessionsListResult, decode_result
 from claif_cod.transport.autostart import answers, autostart_enabled
 from claif_cod.transport.daemon_client import DaemonConnection, DaemonUnavailable
@@ -157,8 +158,9 @@ def cli() -> None:
 
 def _session_name(ctx: click.Context, param: click.Parameter, name: str | None) -> str | None:
     """A name ``sessions`` can list on a line of its own: not empty, no control characters."""
-    if name is not None and (not name.strip() or any(not c.isprintable() for c in name)):
-        raise click.BadParameter("a session name needs a printable character and no control characters")
+    problem = None if name is None else session_id_problem(name)
+    if problem is not None:
+        raise click.BadParameter(problem)
     return name
 
 

@@ -18,7 +18,7 @@ from claif_cod._log import get_logger
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.conversations import Conversation, HistoryItem, Message
 from claif_cod.engine.errors import CodexRpcError, InvalidRequest, SessionStoreFailed
-from claif_cod.engine.sessions import SessionBook, SessionRecord, SessionStore
+from claif_cod.engine.sessions import SessionBook, SessionRecord, SessionStore, session_id_problem
 from claif_cod.engine.threads import Threads
 from claif_cod.engine.turns import ThreadHandle, Turn
 
@@ -56,6 +56,9 @@ class NamedSessions:
         written here, before any turn: a store that cannot be written fails the request with
         :class:`SessionStoreFailed` while nothing has run yet.
         """
+        problem = session_id_problem(session_id)
+        if problem is not None:
+            raise InvalidRequest(problem, param="session_id")
         messages = tuple(m for m in conversation.history if isinstance(m, Message))
         if conversation.prompt is None or len(messages) != len(conversation.history):
             # The store keeps a session's messages to re-seed it; tools and sessions do not combine.

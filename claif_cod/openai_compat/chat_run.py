@@ -118,7 +118,7 @@ class ChatRun:
         self.key = key
         self.options = options
         self.parsed = parsed
-        self.session_id = parsed.request.session_id or options.session_id
+        self.session_id = options.session_id if parsed.request.session_id is None else parsed.request.session_id
         self.completion_id = f"chatcmpl-{os.urandom(16).hex()}"  # 32 hex digits, as uuid4's, at a quarter of its cost
         self.created = int(time.time())
         self.model = parsed.request.model or "codex-default"

@@ -43,6 +43,7 @@ from claif_cod.protocol import (
     HelloRequest,
     HelloResult,
     InterruptedResult,
+    InvalidParams,
     ModelList,
     ModelsListRequest,
     OkResult,
@@ -320,17 +321,18 @@ class Methods:
 
     async def turn_interrupt(self, conn: Connection, request: TurnInterruptRequest) -> InterruptedResult:
         params = request.params
+        if (params.request_id is None) == (params.session_id is None):  # which turn, else, is meant?
+            raise InvalidParams("turn.interrupt names its turn by request_id or by session_id: one of them")
         if params.request_id is not None:
             control = conn.turn_controls.get(params.request_id)
             if control is None:
                 return InterruptedResult(interrupted=False)
             return InterruptedResult(interrupted=await control.interrupt())
-        if params.session_id is not None:
-            turns = self.daemon.engine.named.turns(params.session_id)
-            for turn in turns:
-                await turn.interrupt()
-            return InterruptedResult(interrupted=bool(turns))
-        return InterruptedResult(interrupted=False)
+        assert params.session_id is not None  # (one of them: checked above)
+        turns = self.daemon.engine.named.turns(params.session_id)
+        for turn in turns:
+            await turn.interrupt()
+        return InterruptedResult(interrupted=bool(turns))
 
     def approval_respond(self, conn: Connection, request: ApprovalRespondRequest) -> OkResult:
         future = conn.approvals.get(request.params.approval_id)

@@ -442,6 +442,26 @@ async def test_turn_interrupt_by_session_id(connect: Connect, workdir: Path) -> 
     assert after.text.endswith("Echo: after")
 
 
+@pytest.mark.parametrize("name", ["", "   ", "two\nlines", "x" * 257])
+async def test_a_session_name_no_listing_could_show_is_refused(connect: Connect, workdir: Path, name: str) -> None:
+    """``""`` made a session named ``""``, a newline broke ``sessions``' lines, and any length was kept."""
+    client = await connect()
+    error = await client.request(client.session_send(name, "hi", workdir))
+    assert isinstance(error, ErrorResponse), error
+    data = error.error.data
+    assert error.error.code == -32000 and data is not None and data.body is not None
+    assert (data.status_code, data.body.error.param) == (400, "session_id")
+    assert (await client.sessions()).sessions == []
+
+
+@pytest.mark.parametrize("params", [TurnInterruptParams(), TurnInterruptParams(request_id=1, session_id="s")])
+async def test_turn_interrupt_names_one_turn(connect: Connect, params: TurnInterruptParams) -> None:
+    """Neither name answered ``interrupted: false``, as if the turn had ended; both picked one silently."""
+    client = await connect()
+    error = await client.request(TurnInterruptRequest(id=client.next_id(), params=params))
+    assert isinstance(error, ErrorResponse) and error.error.code == -32602, error
+
+
 # --- cancellation -----------------------------------------------------------------------------------
 
 

@@ -107,3 +107,19 @@ def test_a_store_failing_after_the_turn_still_delivers_the_answer_and_saves_late
     assert record is not None and record.turns == 3
     texts = [m.text for m in store.history("late", record.codex_home)]
     assert texts == ["one", "Echo: one", "two", "[turn 2] Echo: two", "three", "[turn 3] Echo: three"]
+
+
+@pytest.mark.parametrize("where", ["client", "call"])
+@pytest.mark.parametrize("name", ["", "two\nlines", "x" * 257])
+def test_a_session_name_no_listing_could_show_is_a_bad_request(
+    codex_home: Path, workdir: Path, codex_model_server: ModelServer, where: str, name: str
+) -> None:
+    """``extra_body={"session_id": ""}`` ran without a session, silently; the others were kept as names."""
+    with CodexClient(daemon="off", session_id=name if where == "client" else "mine") as client:
+        extra = {"session_id": name} if where == "call" else None
+        with pytest.raises(openai.BadRequestError) as info:
+            client.chat.completions.create(
+                model="o4-mini", messages=[{"role": "user", "content": "hi"}], extra_body=extra
+            )
+    assert info.value.param == "session_id"
+    assert codex_model_server.requests == []

@@ -105,7 +105,8 @@ class Engine:
         """Named sessions and their threads (see engine/named_sessions.py)."""
         self._tool_router = ToolRouter()
         self._giving_up: set[asyncio.Task[None]] = set()
-        """Turns whose caller left before Codex named them (see :meth:`start_turn`)."""
+        """Turns whose caller left before Codex named them (see :meth:`start_turn`), and failed turns
+        a named session's thread drops (:meth:`_forget`)."""
         self.suspensions = Suspensions(self._suspension_expired, max_suspended_turns)
         """Turns waiting for caller tool results (see :mod:`claif_cod.engine.tools`)."""
 
@@ -350,7 +351,6 @@ class Engine:
         if files is not None:
             files.remove()
         turn.server.unsubscribe(handle.thread_id)
-        self._pool.let_go(turn.server)
         handle.last_used = time.time()
         self._tool_router.drop_thread(handle.thread_id, "the turn ended before the tool result arrived")
         suspension = self.suspensions.for_thread(handle.thread_id)
@@ -360,7 +360,22 @@ class Engine:
             self.threads.forget(handle.thread_id)
         elif outcome == "done":
             self._pool.mark_healthy(handle.key)
-        handle.lock.release()
+        if turn.forget and outcome == "done":  # the thread drops it before it takes another turn
+            task = asyncio.get_running_loop().create_task(self._forget(turn))
+            self._giving_up.add(task)
+            task.add_done_callback(self._giving_up.discard)
+            return
+        self._let_go(turn)
+
+    def _let_go(self, turn: Turn) -> None:
+        self._pool.let_go(turn.server)
+        turn.handle.lock.release()
+
+    async def _forget(self, turn: Turn) -> None:
+        try:
+            await self.named.forget_turn(turn)
+        finally:
+            self._let_go(turn)
 
     async def _on_server_request(self, method: str, params: msgspec.Raw) -> object:
         if method == "item/tool/call":

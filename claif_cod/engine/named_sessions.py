@@ -14,7 +14,10 @@ import os
 import time
 from collections.abc import Callable, Mapping
 
+import msgspec
+
 from claif_cod._log import get_logger
+from claif_cod.engine import wire
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.conversations import Conversation, HistoryItem, Message
 from claif_cod.engine.errors import CodexRpcError, InvalidRequest, SessionStoreFailed
@@ -45,6 +48,16 @@ class NamedSessions:
         """The Codex home a process key runs in: a session lives in exactly one."""
         home = key.codex_home or (self._env if self._env is not None else os.environ).get("CODEX_HOME")
         return os.path.abspath(os.path.expanduser(home or "~/.codex"))
+
+    async def forget_turn(self, turn: Turn) -> None:
+        """Drop ``turn`` from its thread's history: its caller was told it failed (an error, a deadline,
+        a request cancelled), so the session's next turn must not see it (nor, on a retry, see it
+        twice). The store never recorded it. Best effort: a Codex without ``thread/revert`` keeps it."""
+        params = wire.ThreadRevertParams(thread_id=turn.handle.thread_id, before_turn_id=turn.turn_id)
+        try:
+            await turn.server.request("thread/revert", params, msgspec.Raw)
+        except Exception as exc:
+            log.warning("session.failed_turn_kept", thread_id=turn.handle.thread_id, error=str(exc)[:300])
 
     async def thread(
         self, session_id: str, key: ProcessKey, api_key: str | None, conversation: Conversation, *, model: str | None

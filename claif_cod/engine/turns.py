@@ -141,6 +141,9 @@ class Turn:
         self._batch = CallBatch(handle.tools.names()) if handle.tools.enabled else None
         self.suspended = False
         """Waiting for caller tool results: ``events()`` ended without the turn ending."""
+        self.forget = False
+        """Its caller is told it failed: when it ends, its thread (a named session's, which persists)
+        drops it before it takes another turn. Set before the turn ends: on its ``TurnFinished``."""
         self.usage = TurnUsage()
         """Usage of the model requests since the turn started, or since it was last resumed."""
         self._last_error: wire_notifications.TurnError | None = None

@@ -237,6 +237,13 @@ class TurnInterruptParams(Camel):
     turn_id: str
 
 
+class ThreadRevertParams(Camel):
+    """Drop ``before_turn_id`` and every later turn from the thread's history (not files changed)."""
+
+    thread_id: str
+    before_turn_id: str
+
+
 class ThreadIdParams(Camel):
     thread_id: str
 

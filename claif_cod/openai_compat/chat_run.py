@@ -45,6 +45,14 @@ from claif_cod.openai_compat.tool_calls import tool_call_deltas
 log = get_logger("claif_cod.service")
 
 _LENGTH_MARKER = "max_output_tokens"
+
+
+def _fails(event: TurnFinished) -> bool:
+    """Whether the request fails with its turn: one whose model response was cut for length
+    answers, with ``finish_reason="length"`` (Codex 0.163 takes it for a failed request)."""
+    return event.status == "failed" and _LENGTH_MARKER not in (event.error_message or "")
+
+
 STOP_USAGE_WAIT_S = 1.0
 """After a stop sequence, how long the model request that produced it may take to finish (and be
 counted by Codex) before the turn is interrupted: Codex never counts a request it abandoned."""
@@ -207,6 +215,7 @@ class ChatRun:
             await self.options.control.attach(turn)
         events = turn.events()
         finished: TurnFinished | None = None
+        read = False
         try:
             async for event in events:
                 out = ""
@@ -223,6 +232,7 @@ class ChatRun:
                         out = result.text.complete(event.item.id, event.item.text)
                 elif isinstance(event, TurnFinished):
                     finished = event  # the last event: let the turn close itself before judging it
+                    turn.forget = self.session_id is not None and _fails(event)
                     continue
                 elif isinstance(event, ToolCallsRequested):
                     result.tool_calls, result.usage = event.calls, event.usage
@@ -233,6 +243,7 @@ class ChatRun:
                     result.clean = False
                     result.usage = await _usage_after_stop(turn, events)
                     break
+            read = True
         except TurnTimedOut as exc:  # reported as the request's deadline (rounded, with its source)
             if type(exc) is not TurnTimedOut or self.options.timeout is None:
                 raise
@@ -240,6 +251,8 @@ class ChatRun:
                 self.options.timeout, self.options.timeout_source, between_events=exc.between_events, acted=exc.acted
             ) from exc
         finally:
+            if not read and self.session_id is not None:  # a deadline, a cancelled request, an error
+                turn.forget = True
             await events.aclose()
         if result.tool_calls:
             self._suspended(result)  # before the calls go out: their results may come back at once
@@ -282,13 +295,13 @@ class ChatRun:
         return result, [*pieces, _Piece(index, "", suspension.calls)]
 
     def _finish(self, result: _ChoiceResult, event: TurnFinished) -> None:
-        if event.status == "failed":
+        if _fails(event):
             message = event.error_message or "Codex turn failed"
-            if _LENGTH_MARKER in message:
-                result.finish_reason = "length"
-                result.clean = False
-                return
             raise TurnFailed(message, event.error_info, result.text.text, acted=event.acted)
+        if event.status == "failed":  # a model response cut for length: an answer, not a failure
+            result.finish_reason = "length"
+            result.clean = False
+            return
         if event.status == "interrupted":
             result.clean = False
             result.interrupted = True

@@ -255,6 +255,7 @@ class Methods:
         text = ChoiceText(streaming=False)
         finished: TurnFinished | None = None
         events = turn.events()
+        read = False
         try:
             async for event in events:
                 if isinstance(event, TextDelta):
@@ -273,12 +274,16 @@ class Methods:
                     emit(UsageEvent(usage=usage(event.usage)))
                 elif isinstance(event, TurnFinished):
                     finished = event
+                    turn.forget = event.status == "failed"  # answered as failed: the session drops it
+            read = True
         except Exception as exc:
             raise translate(exc) from exc
         finally:
+            turn.forget = turn.forget or not read  # a deadline, a request cancelled or cut off
             await events.aclose()
         assert finished is not None
-        engine.named.turn_done(params.session_id, handle, options.default_model, params.text, text.text)
+        if finished.status != "failed":
+            engine.named.turn_done(params.session_id, handle, options.default_model, params.text, text.text)
         conn.log.debug(
             "session.turn",
             request=request.id,

@@ -462,6 +462,21 @@ async def test_turn_interrupt_names_one_turn(connect: Connect, params: TurnInter
     assert isinstance(error, ErrorResponse) and error.error.code == -32602, error
 
 
+async def test_a_session_turn_answered_as_failed_leaves_no_trace(
+    connect: Connect, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    """It was answered as failed and yet recorded, in the registry and in Codex's thread alike."""
+    client = await connect()
+    assert turn_result(await client.request(client.session_send("clean", "one", workdir))).status == "completed"
+    failed = await client.request(client.session_send("clean", "[[status:500]] two", workdir))
+    assert isinstance(failed, ErrorResponse), failed
+    after = turn_result(await client.request(client.session_send("clean", "three", workdir)))
+    assert after.text == "[turn 2] Echo: three"
+    assert codex_model_server.requests[-1].user_texts() == ["one", "three"]
+    [info] = (await client.sessions()).sessions
+    assert info.turns == 2
+
+
 # --- cancellation -----------------------------------------------------------------------------------
 
 

@@ -123,3 +123,22 @@ def test_a_session_name_no_listing_could_show_is_a_bad_request(
             )
     assert info.value.param == "session_id"
     assert codex_model_server.requests == []
+
+
+@pytest.mark.parametrize("failing", ["[[status:500]] two", "[[stall]] two"])
+def test_a_turn_reported_failed_leaves_no_trace_in_the_session(
+    codex_home: Path, workdir: Path, codex_model_server: ModelServer, failing: str
+) -> None:
+    """The model saw a failed turn's message in every later turn of the session, once per retry
+    (openai retries a 500 twice): the caller was told it had not happened."""
+    with CodexClient(daemon="off", session_id="kept-clean", max_retries=2, timeout=3) as client:
+
+        def ask(text: str) -> str | None:
+            reply = client.chat.completions.create(model="o4-mini", messages=[{"role": "user", "content": text}])
+            return reply.choices[0].message.content
+
+        assert ask("one") == "Echo: one"
+        with pytest.raises((openai.InternalServerError, openai.APITimeoutError)):
+            ask(failing)
+        assert ask("three") == "[turn 2] Echo: three"  # (it was [turn 5] after three tries of the 500)
+    assert codex_model_server.requests[-1].user_texts() == ["one", "three"]

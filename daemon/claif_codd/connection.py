@@ -20,6 +20,7 @@ buffer); a client that lets more pile up is logged and disconnected.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import typing
@@ -397,9 +398,23 @@ def _short(request_id: RequestId | None) -> RequestId | None:
 
 
 def session_of(request: Request) -> str | None:
-    """The named session a turn-starting request continues, if any."""
+    """The named session a turn-starting request continues, if any: a chat's body names it as the
+    Python client's ``extra_body={"session_id": ...}`` does, and wins over its options."""
     if isinstance(request, SessionSendRequest):
         return request.params.session_id
     if isinstance(request, ChatCompletionsCreateRequest):
+        body = bytes(request.params.body)
+        if b'"session_id"' in body:  # rare: one scan, and a decode only then
+            with contextlib.suppress(msgspec.DecodeError):  # the request's own parse says what is wrong
+                named = _body_session.decode(body).session_id
+                if named is not None:
+                    return named
         return request.params.options.session_id
     return None
+
+
+class _BodySession(msgspec.Struct):
+    session_id: str | None = None
+
+
+_body_session = msgspec.json.Decoder(_BodySession)

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -160,13 +161,26 @@ async def test_a_dropped_slow_reader_has_its_turn_interrupted(
         await watcher.close()
 
 
-async def test_a_turn_of_a_session_others_follow_survives_its_connection(daemon: DaemonProcess, workdir: Path) -> None:
+def chat_naming_its_session(request_id: int, session: str, text: str, workdir: Path) -> ChatCompletionsCreateRequest:
+    """As the Python client sends ``extra_body={"session_id": ...}``: in the body, not the options."""
+    body = {"model": "o4-mini", "messages": [{"role": "user", "content": text}], "session_id": session}
+    options = CodexOptions(working_dir=str(workdir))
+    return ChatCompletionsCreateRequest(
+        id=request_id, params=ChatCompletionsCreateParams(body=msgspec.Raw(msgspec.json.encode(body)), options=options)
+    )
+
+
+@pytest.mark.parametrize("leaving_with", [session_request, chat_naming_its_session])
+async def test_a_turn_of_a_session_others_follow_survives_its_connection(
+    daemon: DaemonProcess, workdir: Path, leaving_with: Callable[..., Any]
+) -> None:
+    """A chat naming its session in its body was cut short with its connection: not counted as the session's."""
     follower = await Client.connect(daemon.socket)
     leaving = await Client.connect(daemon.socket)
     try:
         first = await follower.call(session_request(follower.next_id(), "shared", "one", workdir))
         assert isinstance(first, Response), first
-        leaving.start(session_request(leaving.next_id(), "shared", "[[long:30]] [[slow:50]]", workdir))
+        leaving.start(leaving_with(leaving.next_id(), "shared", "[[long:30]] [[slow:50]]", workdir))
         await wait_for_status(follower, lambda s: s.turns_in_flight == 1, "the leaving client's turn")
         await leaving.close()
         third = await follower.call(session_request(follower.next_id(), "shared", "three", workdir))

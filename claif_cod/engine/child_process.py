@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from claif_cod._forked import let_go_after_fork, transport_name
+from claif_cod.engine.ansi import strip_ansi
 from claif_cod.engine.errors import CodexStartFailed
 
 STDERR_TAIL = 8192
@@ -128,7 +129,8 @@ class ChildProcess:
         self._pipes.read_stdout(received, closed)
 
     def stderr_tail(self) -> str:
-        return b"".join(self._stderr).decode("utf-8", "replace")
+        """The last of what the child wrote to stderr, as text for messages: without its colours."""
+        return strip_ansi(b"".join(self._stderr).decode("utf-8", "replace"))
 
     async def _read_stderr(self) -> None:
         stderr = self.proc.stderr

@@ -3,20 +3,32 @@
 Codex's flags and enum values churn between releases (``on-failure`` disappeared around
 0.145), so instead of hard-coding them we ask the binary itself: ``codex --version`` and
 the JSON Schema it generates for its app-server protocol, once per binary (remembered on disk).
+
+A probe runs on a thread of its own, never on an event loop's default executor (where a binary
+whose ``--version`` hangs would hold workers that image decoding and directory checks need), and
+callers asking about the same binary while it runs share it: one process, one answer.  Each probe
+command runs in a process group of its own, killed whole when it ends, fails or times out, so a
+wrapper script's children (npm's ``codex`` is a Node wrapper) are not left behind.
 """
 
 from __future__ import annotations
 
-import functools
+import asyncio
+import atexit
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
 from claif_cod.engine import probe_cache
+from claif_cod.engine.ansi import strip_ansi
 from claif_cod.engine.errors import CodexNotFound, CodexStartFailed, InvalidRequest
 
 ENV_CODEX_PATH = "CLAIF_COD_CODEX_PATH"
@@ -130,25 +142,91 @@ def _is_script(path: Path) -> bool:
         return False
 
 
+PROBE_TIMEOUT_S = 30.0
+"""How long each probe command (``--version``, the schema) may take before its process group is killed."""
+_PROBED_MAX = 16
+
+
 def probe(path: str) -> CodexBinary:
-    """Version and accepted enum values of the binary at ``path``.
+    """Version and accepted enum values of the binary at ``path`` (blocks the calling thread).
 
     Remembered per file identity: in this process, and on disk across processes
     (:mod:`claif_cod.engine.probe_cache`), so a warm machine starts without running Codex.
     """
-    return _probe(probe_cache.Identity.of(path))
+    identity = probe_cache.Identity.of(path)
+    return _probed.get(identity) or _shared_probe(identity).result()
 
 
-@functools.lru_cache(maxsize=16)
+async def find_and_probe(codex_path: str | None = None) -> CodexBinary:
+    """:func:`find_codex` and :func:`probe`, for an event loop: the file checks in its default
+    executor (quick), the probe on a thread of its own, shared with whoever asks about the same
+    binary meanwhile.  A caller cancelled leaves the probe running for the others (and the cache)."""
+    identity = await asyncio.to_thread(_find_identity, codex_path)
+    known = _probed.get(identity)
+    if known is not None:
+        return known
+    # The shared future is already running: cancelling our wrapper cannot cancel it.
+    return await asyncio.wrap_future(_shared_probe(identity))
+
+
+def _find_identity(codex_path: str | None) -> probe_cache.Identity:
+    return probe_cache.Identity.of(find_codex(codex_path))
+
+
+def forget_probes() -> None:
+    """Forget this process's probes (the ones on disk stay): the next :func:`probe` asks again."""
+    _probed.clear()
+
+
+_probed: dict[probe_cache.Identity, CodexBinary] = {}
+"""Successful probes in this process, oldest first (failures are not remembered: they may pass)."""
+_in_flight: dict[probe_cache.Identity, Future[CodexBinary]] = {}
+_in_flight_lock = threading.Lock()
+_running: set[subprocess.Popen[bytes]] = set()
+"""Probe commands under way: killed (with their groups) if the interpreter exits meanwhile."""
+
+
+def _shared_probe(identity: probe_cache.Identity) -> Future[CodexBinary]:
+    """The probe of ``identity`` under way, or a new one started on a thread of its own."""
+    with _in_flight_lock:
+        future = _in_flight.get(identity)
+        if future is None:
+            future = _in_flight[identity] = Future()
+            future.set_running_or_notify_cancel()  # nobody's cancellation can take it from the others
+            thread = threading.Thread(target=_run_probe, args=(identity, future), name="claif-cod-probe", daemon=True)
+            try:
+                thread.start()
+            except BaseException:
+                del _in_flight[identity]
+                raise
+    return future
+
+
+def _run_probe(identity: probe_cache.Identity, future: Future[CodexBinary]) -> None:
+    try:
+        binary = _probe(identity)
+    except BaseException as exc:
+        with _in_flight_lock:
+            _in_flight.pop(identity, None)
+        future.set_exception(exc)
+        return
+    with _in_flight_lock:
+        _probed[identity] = binary
+        while len(_probed) > _PROBED_MAX:
+            del _probed[next(iter(_probed))]
+        _in_flight.pop(identity, None)
+    future.set_result(binary)
+
+
 def _probe(identity: probe_cache.Identity) -> CodexBinary:
     path = identity.path
     entry = probe_cache.load(identity)
     if entry is None:
         try:
-            out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30, check=True)
+            out = _run([path, "--version"], check=True)
         except (OSError, subprocess.SubprocessError) as exc:
-            raise CodexStartFailed(f"`{path} --version` failed: {exc}") from exc
-        version = out.stdout.strip().rsplit(" ", 1)[-1]
+            raise CodexStartFailed(f"`{path} --version` failed: {exc}{_stderr_note(exc)}") from exc
+        version = out.decode("utf-8", "replace").strip().rsplit(" ", 1)[-1]
         enums = _schema_enums(path)
         if enums is None:  # not remembered: a failure may be passing (a timeout under load)
             return CodexBinary(path, version, _DEFAULT_APPROVAL, _DEFAULT_SANDBOX)
@@ -160,6 +238,57 @@ def _probe(identity: probe_cache.Identity) -> CodexBinary:
         approval_values=frozenset(entry.approval_values) or _DEFAULT_APPROVAL,
         sandbox_values=frozenset(entry.sandbox_values) or _DEFAULT_SANDBOX,
     )
+
+
+def _run(args: list[str], *, check: bool) -> bytes:
+    """Run a probe command in a process group of its own and return its stdout; whatever is left
+    in the group when it is done (exited, failed or timed out) is killed, so nothing stays behind."""
+    with subprocess.Popen(
+        args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    ) as proc:
+        with _in_flight_lock:
+            _running.add(proc)
+        try:
+            stdout, stderr = proc.communicate(timeout=PROBE_TIMEOUT_S)
+        finally:
+            _kill_group(proc.pid)
+            with _in_flight_lock:
+                _running.discard(proc)
+    if check and proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, args, stdout, stderr)
+    return stdout
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _stderr_note(exc: BaseException) -> str:
+    """The last line the failed command wrote to stderr, if any, without terminal escapes."""
+    stderr = getattr(exc, "stderr", None)
+    if not isinstance(stderr, bytes):
+        return ""
+    lines = strip_ansi(stderr.decode("utf-8", "replace")).strip().splitlines()
+    return f": {lines[-1][-300:]}" if lines else ""
+
+
+@atexit.register
+def _kill_running() -> None:
+    """An interpreter exiting mid-probe (its probe threads are daemons) leaves no probe behind."""
+    for proc in list(_running):
+        _kill_group(proc.pid)
+
+
+def _after_fork_in_child() -> None:
+    """A forked child has none of its parent's probe threads: it starts with no probe under way."""
+    global _in_flight_lock
+    _in_flight_lock = threading.Lock()
+    _in_flight.clear()
+    _running.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 _DEFAULT_APPROVAL = frozenset({"untrusted", "on-request", "never"})
@@ -175,12 +304,7 @@ def _schema_enums(path: str) -> tuple[frozenset[str], frozenset[str]] | None:
     work = probe_cache.work_dir()
     with tempfile.TemporaryDirectory(prefix="schema-" if work else "claif-cod-schema-", dir=work) as out_dir:
         try:
-            subprocess.run(
-                [path, "app-server", "generate-json-schema", "--out", out_dir],
-                capture_output=True,
-                timeout=30,
-                check=True,
-            )
+            _run([path, "app-server", "generate-json-schema", "--out", out_dir], check=True)
             schema = json.loads((Path(out_dir) / "v2" / "ThreadStartParams.json").read_text())
         except (OSError, subprocess.SubprocessError, ValueError):
             return None

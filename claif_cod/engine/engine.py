@@ -37,7 +37,7 @@ from claif_cod.engine import liveness as _liveness
 from claif_cod.engine.approvals import ApprovalHandler, ApprovalRequest, Decision, FileChange, decline_all
 from claif_cod.engine.appserver import AppServer, RpcErrorReply
 from claif_cod.engine.config import CodexConfig, ProcessKey
-from claif_cod.engine.discovery import CodexBinary, find_codex, probe
+from claif_cod.engine.discovery import CodexBinary, find_and_probe, find_codex, probe
 from claif_cod.engine.errors import (
     CodexProcessDied,
     CodexProcessHung,
@@ -127,6 +127,14 @@ class Engine:
             cached = self._binaries[codex_path] = probe(find_codex(codex_path))
         return cached
 
+    async def binary_async(self, codex_path: str | None) -> CodexBinary:
+        """:meth:`binary` for the loop: the probe on a thread of its own (a hung binary holds no
+        default-executor worker), shared with concurrent callers (see engine/discovery.py)."""
+        cached = self._binaries.get(codex_path)
+        if cached is None:
+            cached = self._binaries[codex_path] = await find_and_probe(codex_path)
+        return cached
+
     def known_binary(self, path: str) -> CodexBinary | None:
         return next((b for b in self._binaries.values() if b.path == path), None)
 
@@ -134,9 +142,7 @@ class Engine:
         """The process ``config`` selects; ``warn`` hears, on every request, what was changed to suit the binary."""
         key = self._keys.get(config)
         if key is None:
-            binary = self._binaries.get(config.codex_path)
-            if binary is None:
-                binary = await asyncio.to_thread(self.binary, config.codex_path)
+            binary = await self.binary_async(config.codex_path)
             key = ProcessKey.resolve(config, binary, default_home=(self._env or os.environ).get("CODEX_HOME"))
             if len(self._keys) >= MAX_RESOLVED_KEYS:
                 self._keys.clear()  # a daemon serving many settings re-resolves them, as it did each request
@@ -149,7 +155,7 @@ class Engine:
     async def _codex_version(self, path: str) -> str:
         binary = self.known_binary(path)
         if binary is None:
-            binary = await asyncio.to_thread(self.binary, path)
+            binary = await self.binary_async(path)
         return binary.version
 
     # --- turns ---------------------------------------------------------------------------

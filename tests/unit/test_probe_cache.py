@@ -58,9 +58,9 @@ def temp_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     folder.mkdir()
     monkeypatch.setenv("TMPDIR", str(folder))
     monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
-    discovery._probe.cache_clear()
+    discovery.forget_probes()
     yield folder
-    discovery._probe.cache_clear()
+    discovery.forget_probes()
 
 
 def probe_in_a_fresh_process(codex: Path) -> dict[str, object]:
@@ -101,7 +101,7 @@ def test_probing_leaves_no_file_in_the_temporary_folder(tmp_path: Path, cache_ho
 def test_a_replaced_binary_is_probed_again(tmp_path: Path, cache_home: Path, temp_folder: Path) -> None:
     codex = fake_codex(tmp_path)
     discovery.probe(str(codex))
-    discovery._probe.cache_clear()
+    discovery.forget_probes()
     codex.write_text(codex.read_text().replace("1.2.3", "1.2.4"))
     assert discovery.probe(str(codex)).version == "1.2.4"
     assert len(runs(codex)) == 4
@@ -112,7 +112,7 @@ def test_a_corrupt_cache_file_is_ignored_and_rewritten(tmp_path: Path, cache_hom
     discovery.probe(str(codex))
     [entry] = list(probe_cache.cache_dir().iterdir())
     entry.write_text('{"identity": ')
-    discovery._probe.cache_clear()
+    discovery.forget_probes()
     assert discovery.probe(str(codex)).sandbox_values == {"read-only"}
     assert len(runs(codex)) == 4
     assert json.loads(entry.read_text())["version"] == "1.2.3"
@@ -123,7 +123,7 @@ def test_an_unusable_cache_directory_only_costs_a_probe(tmp_path: Path, cache_ho
     codex = fake_codex(tmp_path)
     assert discovery.probe(str(codex)).approval_values == {"untrusted", "never"}
     assert list(temp_folder.iterdir()) == []  # the fallback schema folder is removed again
-    discovery._probe.cache_clear()
+    discovery.forget_probes()
     discovery.probe(str(codex))
     assert len(runs(codex)) == 4
 
@@ -141,7 +141,7 @@ def test_an_unreadable_schema_is_not_remembered(tmp_path: Path, cache_home: Path
     codex = fake_codex(tmp_path, schema="not json")
     assert discovery.probe(str(codex)).approval_values == {"untrusted", "on-request", "never"}
     assert not probe_cache.cache_dir().exists() or not list(probe_cache.cache_dir().glob("*.json"))
-    discovery._probe.cache_clear()
+    discovery.forget_probes()
     discovery.probe(str(codex))
     assert len(runs(codex)) == 4
 

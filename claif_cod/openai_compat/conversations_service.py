@@ -9,8 +9,10 @@ the JSON of OpenAI's own object, which ``openai`` parses into ``Conversation``,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
 from typing import Any, Literal
 
@@ -27,6 +29,7 @@ from claif_cod.openai_compat.errors import APIFailure, translate
 from claif_cod.openai_compat.ranges import check_metadata
 from claif_cod.openai_compat.responses_input import check_items
 from claif_cod.openai_compat.responses_items import ResponseItemList, listed_items, page_of
+from claif_cod.openai_compat.responses_store import ResponseStoreFailed
 
 MAX_ITEMS_PER_REQUEST = 20
 """OpenAI's limit on the items one ``create`` or ``items.create`` adds."""
@@ -78,7 +81,8 @@ class ConversationsService:
         metadata = _metadata(request.metadata or {})
         items = _new_items(request.items or [], taken=frozenset())
         record = ConversationRecord(f"conv_{os.urandom(24).hex()}", int(time.time()), metadata)
-        self.store.create(record, items)
+        with _store_failures():
+            self.store.create(record, items)
         return _encoder.encode(_object(record))
 
     def retrieve(self, conversation_id: str) -> bytes:
@@ -87,12 +91,14 @@ class ConversationsService:
     def update(self, conversation_id: str, body: bytes) -> bytes:
         self._record(conversation_id)
         metadata = _metadata(_decoded(body, _UpdateBody).metadata or {})
-        self.store.set_metadata(conversation_id, metadata)
+        with _store_failures():
+            self.store.set_metadata(conversation_id, metadata)
         return self.retrieve(conversation_id)
 
     def delete(self, conversation_id: str) -> bytes:
         self._record(conversation_id)
-        self.store.delete(conversation_id)
+        with _store_failures():
+            self.store.delete(conversation_id)
         return _encoder.encode(ConversationDeleted(id=conversation_id))
 
     # --- items -----------------------------------------------------------------------------------
@@ -101,7 +107,8 @@ class ConversationsService:
         self._record(conversation_id)
         taken = {item.item_id for item in self.store.items(conversation_id)}
         items = _new_items(_decoded(body, _ItemsBody).items, taken=taken)
-        self.store.append(conversation_id, items)
+        with _store_failures():
+            self.store.append(conversation_id, items)
         return _encoder.encode(  # the items added, as OpenAI's ConversationItemList
             ResponseItemList(
                 data=[msgspec.Raw(item.body) for item in items],
@@ -128,7 +135,9 @@ class ConversationsService:
     def delete_item(self, conversation_id: str, item_id: str) -> bytes:
         """OpenAI answers with the conversation the item was taken from."""
         self._record(conversation_id)
-        if not self.store.delete_item(conversation_id, item_id):
+        with _store_failures():
+            deleted = self.store.delete_item(conversation_id, item_id)
+        if not deleted:
             raise _item_not_found(item_id)
         return self.retrieve(conversation_id)
 
@@ -154,9 +163,11 @@ class ConversationsService:
 
     def append(self, conversation_id: str, items: list[dict[str, Any]]) -> None:
         """A response's input and output, once it completed (kept as given: they have their ids);
-        nothing when the conversation was deleted meanwhile."""
+        nothing when the conversation was deleted meanwhile. Its turn has run, so the answer goes out
+        whatever the store says: a write it refuses now it makes later (``deferrable``)."""
         if self.store.get(conversation_id) is not None:
-            self.store.append(conversation_id, [StoredItem(item["id"], _encoder.encode(item)) for item in items])
+            stored = [StoredItem(item["id"], _encoder.encode(item)) for item in items]
+            self.store.append(conversation_id, stored, deferrable=True)
 
     def _record(self, conversation_id: str, *, param: str | None = None) -> ConversationRecord:
         record = self.store.get(conversation_id)
@@ -164,6 +175,15 @@ class ConversationsService:
             message = f"Conversation with id '{conversation_id}' not found."
             raise APIFailure.not_found(message, param=param)
         return record
+
+
+@contextlib.contextmanager
+def _store_failures() -> Iterator[None]:
+    """A write the store refused (nothing changed) as the 503 that says so."""
+    try:
+        yield
+    except ResponseStoreFailed as exc:
+        raise translate(exc) from exc
 
 
 def _decoded(body: bytes, kind: type[Any]) -> Any:

@@ -30,6 +30,10 @@ class StoredItem(NamedTuple):
 
 
 class ConversationStore(Protocol):
+    """A store that keeps conversations in a file raises
+    :class:`~.responses_store.ResponseStoreFailed` when it cannot write one (nothing was changed),
+    but for ``append(..., deferrable=True)``."""
+
     def create(self, record: ConversationRecord, items: Sequence[StoredItem]) -> None: ...
 
     def get(self, conversation_id: str) -> ConversationRecord | None: ...
@@ -39,8 +43,11 @@ class ConversationStore(Protocol):
     def delete(self, conversation_id: str) -> None:
         """The conversation and its items (nothing happens if it does not exist)."""
 
-    def append(self, conversation_id: str, items: Sequence[StoredItem]) -> None:
-        """After the conversation's last item (it exists)."""
+    def append(self, conversation_id: str, items: Sequence[StoredItem], *, deferrable: bool = False) -> None:
+        """After the conversation's last item (it exists). ``deferrable``: the items of a response whose
+        turn has run; a store that keeps them in a file and cannot write it then keeps them until its
+        next write that succeeds, where it otherwise raises
+        :class:`~.responses_store.ResponseStoreFailed` (nothing added)."""
 
     def items(self, conversation_id: str) -> list[StoredItem]:
         """Oldest first."""
@@ -94,7 +101,7 @@ class MemoryConversationStore:
         if held is not None:
             self.bytes -= held.size
 
-    def append(self, conversation_id: str, items: Sequence[StoredItem]) -> None:
+    def append(self, conversation_id: str, items: Sequence[StoredItem], *, deferrable: bool = False) -> None:
         held = self._written(conversation_id)
         held.items.extend(items)
         self.bytes += sum(len(item.body) for item in items)

@@ -28,6 +28,7 @@ from claif_cod.engine.errors import (
     TurnFailed,
     TurnTimedOut,
 )
+from claif_cod.openai_compat.responses_store import ResponseStoreFailed
 
 Kind = Literal["status", "connection", "timeout"]
 T = TypeVar("T")
@@ -119,6 +120,8 @@ def translate(error: BaseException) -> APIFailure:
         return _status(400, f"Codex rejected {error.method}: {error.message}")
     if isinstance(error, SessionStoreFailed):
         return _status(503, str(error), "session_registry_unwritable")
+    if isinstance(error, ResponseStoreFailed):
+        return _status(503, str(error), "response_registry_unwritable")
     if isinstance(error, (CodexNotFound, CodexStartFailed, CodexProcessDied)):
         return APIFailure("connection", 0, ErrorDetail(str(error), "connection_error"))
     if isinstance(error, EngineError):

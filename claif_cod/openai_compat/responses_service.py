@@ -31,7 +31,12 @@ from claif_cod.openai_compat.responses_schema import (
     ResponseDeleted,
     ResponseEvent,
 )
-from claif_cod.openai_compat.responses_store import MemoryResponseStore, ResponseRecord, ResponseStore
+from claif_cod.openai_compat.responses_store import (
+    MemoryResponseStore,
+    ResponseRecord,
+    ResponseStore,
+    ResponseStoreFailed,
+)
 
 _encoder = msgspec.json.Encoder()
 _response_decoder = msgspec.json.Decoder(Response)
@@ -83,7 +88,10 @@ class ResponsesService:
         if decode_response(record.body).status == "in_progress":
             message = f"Response '{response_id}' is still in progress; it can be deleted once it has ended."
             raise APIFailure.bad_request(message)
-        self.store.forget(response_id)
+        try:
+            self.store.forget(response_id)
+        except ResponseStoreFailed as exc:
+            raise translate(exc) from exc
         return _encoder.encode(ResponseDeleted(id=response_id))
 
     def input_items(self, response_id: str, *, after: str | None, limit: int | None, order: str | None) -> bytes:
@@ -114,9 +122,11 @@ class ResponsesService:
         )
         run = ResponseRun(self.engine, self.store, self.conversations, parsed, options, streaming)
         try:
-            await parsed.with_images()
-            await run.start()
+            await options.before(run.deadline, parsed.with_images())
+            await options.before(run.deadline, run.start())
         except BaseException:
+            if run.turn is not None:  # started, and cut short before it was handed out (its deadline)
+                run.turn.give_up()
             run.release_conversation()
             raise
         return run

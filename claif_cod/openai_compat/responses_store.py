@@ -12,6 +12,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from claif_cod.engine.errors import EngineError
+
 
 @dataclass(frozen=True)
 class ResponseRecord:
@@ -30,7 +32,26 @@ class ResponseRecord:
     """The request's input items as ``responses.input_items.list`` lists them (a JSON array)."""
 
 
+class ResponseStoreFailed(EngineError):
+    """The response registry (``responses.db``, which also keeps the conversations) refused a write a
+    request depends on; raised before anything happened: no turn ran, nothing was changed."""
+
+    def __init__(self, path: str, reason: str, outcome: str = "the turn was not run") -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"the response registry {path} cannot be written ({reason}); {outcome}. "
+            "Make the file and its directory writable (or free disk space) and retry"
+        )
+
+
 class ResponseStore(Protocol):
+    """A store that keeps its records in a file may fail to write them (:class:`ResponseStoreFailed`)
+    only where the request can still fail as if it never happened: a record without a turn (the
+    claim made before the turn starts) and ``forget`` of a response that has ended (``responses.delete``).
+    A write made once the turn has started, ``delete`` and ``forget`` of a response still in progress
+    (a request that failed, taken back) never raise: what the file refuses then is kept and written later."""
+
     def get(self, response_id: str) -> ResponseRecord | None: ...
 
     def put(self, record: ResponseRecord) -> None:

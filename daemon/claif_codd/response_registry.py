@@ -2,14 +2,27 @@
 conversations, :mod:`claif_codd.conversation_registry`).
 
 A separate file (``responses.db`` beside ``sessions.db``) with its own schema version, so the
-session registry and this one evolve independently. Each ``put`` is one autocommitted statement
-in WAL mode, as in :mod:`claif_codd.registry`: a response the daemon acknowledged survives the
-daemon being killed. The file is 0600 in the 0700 state directory. Only the newest
+session registry and this one evolve independently. Each ``put`` is one transaction in WAL mode, as
+in :mod:`claif_codd.registry`: a response the daemon acknowledged survives the daemon being killed.
+Only the daemon opens the file (its socket's owner, see :mod:`claif_codd.instance`), in
+``locking_mode=EXCLUSIVE`` as ``sessions.db``: WAL's index lives in the daemon's own memory, not in a
+shared ``-shm`` mapping, which a truncated or frozen ``-shm`` file would turn into a SIGBUS that
+kills the daemon; another process opening the file while the daemon runs gets "database is locked".
+The file is 0600 in the 0700 state directory. Only the newest
 ``capacity`` responses are kept, and at most ``max_bytes`` of their bodies and inputs (agent
 libraries re-send the whole transcript each turn, and each response keeps its input). A file
 that is not a readable database is moved aside
 (``responses.db.corrupt-<time>``) and an empty registry starts: losing old response ids is
 better than a daemon that cannot start.
+
+A write the file refuses (a full disk, an I/O error) fails the request only while that request can
+still fail as if it never happened: the record that claims a thread before the turn starts (the turn
+is then not run) and ``responses.delete`` raise
+:class:`~claif_cod.openai_compat.responses_store.ResponseStoreFailed` (a 503,
+``response_registry_unwritable``). Once the turn has started, the answer is delivered whatever the
+file says: a write it refuses then is kept in memory (``get`` and ``tip`` see it), a warning is
+logged, and it is written before the next write to ``responses.db`` that succeeds (lost if the daemon
+stops before), as the session registry does after a turn.
 
 Responses still ``in_progress`` when the daemon stopped are marked ``failed`` on open: their
 turn ended with the process that ran it.
@@ -17,18 +30,21 @@ turn ended with the process that ran it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
 
 from claif_cod.openai_compat.responses_schema import Response, ResponseError
-from claif_cod.openai_compat.responses_store import ResponseRecord, forgotten
+from claif_cod.openai_compat.responses_store import ResponseRecord, ResponseStoreFailed, forgotten
 from claif_codd import conversation_registry
+from claif_codd.conversation_registry import RegistryConnection, checkpoint, transaction
 from claif_codd.registry import RegistrySchemaError
 
 logger = logging.getLogger("claif_codd.response_registry")
@@ -65,9 +81,13 @@ class SqliteResponseStore:
         self._path = Path(path)
         self._capacity = capacity
         self._max_bytes = max_bytes
+        self._unsaved: dict[str, ResponseRecord | None] = {}
+        """Writes the file refused once their turn had started, oldest first (None: deleted)."""
         self._conn = self._open()
-        self.bytes = int(self._conn.execute(f"SELECT COALESCE(SUM({_SIZE}), 0) FROM responses").fetchone()[0])
+        self._conn.keepers.append(self)
+        self.bytes = 0
         """The bodies and inputs of every row, kept here so that a put does not sum the table."""
+        self._recount()
         self._fail_unfinished()
 
     @property
@@ -76,10 +96,109 @@ class SqliteResponseStore:
         return self._conn
 
     def get(self, response_id: str) -> ResponseRecord | None:
+        if response_id in self._unsaved:
+            return self._unsaved[response_id]
         rows = self._conn.execute(f"SELECT {_COLUMNS} FROM responses WHERE response_id = ?", (response_id,)).fetchall()
         return _record(rows[0]) if rows else None
 
     def put(self, record: ResponseRecord) -> None:
+        try:
+            self._write(lambda: self._put(record))
+        except sqlite3.Error as exc:
+            if record.turn_id is None:  # the claim made before the turn: the request fails, nothing runs
+                raise ResponseStoreFailed(str(self._path), str(exc)) from exc
+            self._defer(record.response_id, record, exc)
+
+    def delete(self, response_id: str) -> None:
+        """A response that never happened (its turn did not start): taken back, whatever the file says."""
+        try:
+            self._write(lambda: self._delete(response_id))
+        except sqlite3.Error as exc:
+            self._defer(response_id, None, exc)
+
+    def forget(self, response_id: str) -> None:
+        record = self.get(response_id)
+        if record is None:
+            return
+        gone = forgotten(record)  # an update: the record keeps its place (seq) in its thread
+        try:
+            self._write(lambda: self._put(gone))
+        except sqlite3.Error as exc:
+            if record.stored and not _in_progress(record.body):  # responses.delete: the caller is told
+                raise ResponseStoreFailed(str(self._path), str(exc), "the response was not deleted") from exc
+            self._defer(response_id, gone, exc)  # a request that failed before its caller saw the id
+            return
+        # secure_delete zeroed the freed pages; the checkpoint moves that into the file and empties
+        # the WAL, so the deleted input and output are nowhere on disk.
+        checkpoint(self._conn, str(self._path))
+
+    def tip(self, thread_id: str) -> str | None:
+        for response_id, record in reversed(self._unsaved.items()):
+            if record is not None and record.thread_id == thread_id and not self._on_disk(response_id):
+                return response_id  # a new record (an update keeps its row's place)
+        gone = [response_id for response_id, record in self._unsaved.items() if record is None]
+        rows = self._conn.execute(
+            "SELECT response_id FROM responses WHERE thread_id = ? ORDER BY seq DESC LIMIT ?",
+            (thread_id, len(gone) + 1),
+        ).fetchall()
+        return next((str(row[0]) for row in rows if row[0] not in gone), None)
+
+    def close(self) -> None:
+        try:
+            self._conn.flush()
+        except sqlite3.Error as exc:
+            lost = self._conn.kept()
+            logger.warning(
+                "response registry %s cannot be written (%s): %s kept in memory are lost", self._path, exc, lost
+            )
+        self._conn.close()
+
+    def _write(self, change: Callable[[], None]) -> None:
+        """``change`` in one transaction, after what was kept in memory (of the conversations too)."""
+        try:
+            self._conn.flush()
+            with transaction(self._conn):
+                change()
+        except sqlite3.Error:
+            self._recount()
+            raise
+
+    def _defer(self, response_id: str, record: ResponseRecord | None, exc: sqlite3.Error) -> None:
+        if response_id not in self._unsaved:
+            logger.warning(
+                "response registry %s cannot be written (%s): response %s is kept in memory until a write "
+                "succeeds (it is lost if claif-codd stops before)",
+                self._path,
+                exc,
+                response_id,
+            )
+        self._unsaved[response_id] = record
+
+    def kept(self) -> str:
+        return f"{len(self._unsaved)} responses" if self._unsaved else ""
+
+    def flush(self) -> None:
+        while self._unsaved:
+            response_id, record = next(iter(self._unsaved.items()))
+            try:
+                with transaction(self._conn):
+                    if record is None:
+                        self._delete(response_id)
+                    else:
+                        self._put(record)
+            except sqlite3.Error:
+                self._recount()
+                raise
+            del self._unsaved[response_id]
+            logger.info("response registry %s: response %s kept in memory is written", self._path, response_id)
+            if record is not None and not record.stored:
+                checkpoint(self._conn, str(self._path))
+
+    def _recount(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.bytes = int(self._conn.execute(f"SELECT COALESCE(SUM({_SIZE}), 0) FROM responses").fetchone()[0])
+
+    def _put(self, record: ResponseRecord) -> None:
         values = (
             record.response_id, record.thread_id, record.turn_id, record.working_dir, record.instructions,
             record.created_at, int(record.stored), record.body, record.input,
@@ -95,9 +214,13 @@ class SqliteResponseStore:
         self.bytes += len(record.body) + len(record.input) - old
         self._evict()
 
-    def delete(self, response_id: str) -> None:
+    def _delete(self, response_id: str) -> None:
         self.bytes -= self._size_of(response_id=response_id)
         self._conn.execute("DELETE FROM responses WHERE response_id = ?", (response_id,))
+
+    def _on_disk(self, response_id: str) -> bool:
+        row = self._conn.execute("SELECT 1 FROM responses WHERE response_id = ?", (response_id,)).fetchone()
+        return row is not None
 
     def _size_of(self, *, response_id: str) -> int:
         row = self._conn.execute(f"SELECT {_SIZE} FROM responses WHERE response_id = ?", (response_id,)).fetchone()
@@ -122,24 +245,7 @@ class SqliteResponseStore:
                     break
             self._conn.execute("DELETE FROM responses WHERE seq <= ?", (last,))
 
-    def forget(self, response_id: str) -> None:
-        record = self.get(response_id)
-        if record is not None:
-            self.put(forgotten(record))  # an update: the record keeps its place (seq) in its thread
-            # secure_delete zeroed the freed pages; the checkpoint moves that into the file and empties
-            # the WAL, so the deleted input and output are nowhere on disk.
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-    def tip(self, thread_id: str) -> str | None:
-        rows = self._conn.execute(
-            "SELECT response_id FROM responses WHERE thread_id = ? ORDER BY seq DESC LIMIT 1", (thread_id,)
-        ).fetchall()
-        return str(rows[0][0]) if rows else None
-
-    def close(self) -> None:
-        self._conn.close()
-
-    def _open(self) -> sqlite3.Connection:
+    def _open(self) -> RegistryConnection:
         fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         os.fchmod(fd, 0o600)
         os.close(fd)
@@ -155,9 +261,13 @@ class SqliteResponseStore:
             os.replace(self._path, aside)
             return self._open()
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self._path, isolation_level=None)
+    def _connect(self) -> RegistryConnection:
+        conn = sqlite3.connect(self._path, isolation_level=None, factory=RegistryConnection)
         try:
+            # Only the daemon opens the file: exclusive locking, set before the first read, keeps WAL's
+            # index in private memory instead of a shared ``-shm`` mapping, which anyone able to truncate
+            # that file could turn into a SIGBUS that kills the daemon (as for sessions.db).
+            conn.execute("PRAGMA locking_mode = EXCLUSIVE")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:  # refused before anything changes the file
                 raise RegistrySchemaError(f"written by a newer claif-codd (schema {version}): upgrade claif-codd")
@@ -183,7 +293,15 @@ class SqliteResponseStore:
                 continue
             response.status = "failed"
             response.error = ResponseError(code="server_error", message=_INTERRUPTED)
-            self.put(dataclasses.replace(record, body=msgspec.json.encode(response)))
+            with transaction(self._conn):  # a failure stops the start (claif_codd.run says why)
+                self._put(dataclasses.replace(record, body=msgspec.json.encode(response)))
+
+
+def _in_progress(body: bytes) -> bool:
+    try:
+        return msgspec.json.decode(body, type=Response).status == "in_progress"
+    except msgspec.DecodeError:
+        return False
 
 
 def _record(row: tuple[object, ...]) -> ResponseRecord:

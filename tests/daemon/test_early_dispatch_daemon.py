@@ -81,7 +81,8 @@ def test_the_daemon_starts_a_response_early_and_takes_back_one_never_sent(
 
 
 def response_ids(daemon: DaemonProcess) -> list[str]:
-    """Every response the daemon's registry holds that can still be fetched (read beside it)."""
+    """Every response the registry of a stopped daemon holds that can still be fetched (a running
+    daemon holds the file exclusively)."""
     with contextlib.closing(sqlite3.connect(daemon.state_dir / "responses.db")) as db:
         return [row[0] for row in db.execute("SELECT response_id FROM responses WHERE stored = 1 ORDER BY seq")]
 
@@ -102,7 +103,9 @@ def test_the_daemon_keeps_no_stored_response_it_took_back(
             lambda: sum(p.turns_in_flight for p in daemon.status().processes) == 0,
             "the daemon to interrupt the turn openai never sent",
         )
-        wait_until(lambda: response_ids(daemon) == [first.id], "the abandoned response to be dropped")
+        daemon.stop()
+        assert response_ids(daemon) == [first.id]  # the abandoned response was dropped
+        daemon.start()
         client._client.event_hooks["request"] = []
         again = client.responses.create(input="two", previous_response_id=first.id)
         assert again.output_text == "[turn 2] Echo: two"  # forked past the abandoned turn

@@ -121,7 +121,9 @@ async def _usage_after_stop(turn: Turn, events: AsyncGenerator[TurnEvent, None])
 class ChatRun:
     """One ``create()`` call: n choices, each a turn on its own thread."""
 
-    def __init__(self, engine: Engine, key: ProcessKey, options: RequestOptions, parsed: ParsedRequest) -> None:
+    def __init__(
+        self, engine: Engine, key: ProcessKey, options: RequestOptions, parsed: ParsedRequest, deadline: float | None
+    ) -> None:
         self.engine = engine
         self.key = key
         self.options = options
@@ -130,7 +132,8 @@ class ChatRun:
         self.completion_id = f"chatcmpl-{os.urandom(16).hex()}"  # 32 hex digits, as uuid4's, at a quarter of its cost
         self.created = int(time.time())
         self.model = parsed.request.model or "codex-default"
-        self.deadline = None if options.timeout is None else time.monotonic() + options.timeout
+        self.deadline = deadline
+        """The request's, from its start: starting Codex, the threads and the turns count."""
         stream_options = parsed.request.stream_options
         self._with_usage = stream_options is not None and stream_options.include_usage
 
@@ -208,7 +211,7 @@ class ChatRun:
                 yield piece
             results.append(result)
             return
-        turn = await self._turn(source)
+        turn = await self.options.before(self.deadline, self._turn(source))
         handle = turn.handle
         result = _ChoiceResult(index=index, handle=handle, text=ChoiceText(self.parsed.stop, streaming=streaming))
         if self.options.control is not None:
@@ -309,7 +312,7 @@ class ChatRun:
                 self.options.control.interrupted = True
 
     async def gather(self) -> list[_ChoiceResult]:
-        handles = await self._sources()
+        handles = await self.options.before(self.deadline, self._sources())
         if len(handles) == 1:  # the usual n=1: no task to start and gather, a few loop steps fewer
             return [await self._run_choice(0, handles[0], None)]
         tasks = [asyncio.create_task(self._run_choice(i, h, None)) for i, h in enumerate(handles)]
@@ -321,7 +324,7 @@ class ChatRun:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def chunks(self) -> AsyncGenerator[ChatCompletionChunk, None]:
-        handles = await self._sources()
+        handles = await self.options.before(self.deadline, self._sources())
         results: list[_ChoiceResult] = []
         # the usual n=1 runs in the caller's task: each piece reaches the stream one loop step sooner
         pieces = self._choice(0, handles[0], True, results) if len(handles) == 1 else self._merged(handles, results)

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from claif_cod._log import get_logger
 from claif_cod.engine.approvals import ApprovalHandler, decline_all
 from claif_cod.engine.config import CodexConfig
+from claif_cod.engine.errors import EngineError, TurnTimedOut
+from claif_cod.engine.waiting import within
 
 if TYPE_CHECKING:
     from claif_cod.engine.control import TurnControl  # the daemon's: its turns are the engine's
 
 log = get_logger("claif_cod.requests")
+
+T = TypeVar("T")
 
 
 def python_warning(message: str) -> None:
@@ -43,3 +49,20 @@ class RequestOptions:
     """Set by the daemon, so ``turn.interrupt`` can name the request; records whether a turn was interrupted."""
     warn: Callable[[str], None] = python_warning
     """Hears what the request should know but does not fail for (the daemon sends it to the client)."""
+
+    def deadline(self) -> float | None:
+        """When a request starting now must be done, turn included (``time.monotonic()``)."""
+        return None if self.timeout is None else time.monotonic() + self.timeout
+
+    async def before(self, deadline: float | None, step: Awaitable[T]) -> T:
+        """``step`` before the turn runs (probing or starting Codex, a thread, the turn) within the
+        request's ``deadline``: past it, the request times out as its turn would (a hung Codex held
+        it until its own 30 s start or handshake limit, or the liveness probe, whatever ``timeout``)."""
+        if deadline is None:
+            return await step
+        try:
+            return await within(step, deadline - time.monotonic())
+        except asyncio.TimeoutError as exc:
+            if isinstance(exc, EngineError) or time.monotonic() < deadline or self.timeout is None:
+                raise
+            raise TurnTimedOut(self.timeout, self.timeout_source) from None

@@ -61,6 +61,8 @@ class ResponseRun:
         self.parsed = parsed
         self.options = options
         self.streaming = streaming
+        self.deadline = options.deadline()
+        """The request's, from its start: starting Codex, the thread and the turn count."""
         self.request = parsed.request
         self.conversation_id = conversation_id(parsed.request)
         self.response = Response(
@@ -290,7 +292,7 @@ class ResponseRun:
             effort=reasoning.effort if reasoning else None,
             summary=reasoning.summary if reasoning else None,
             output_schema=self.parsed.output_schema,
-            timeout=self.options.timeout,
+            timeout=None if self.deadline is None else max(0.0, self.deadline - time.monotonic()),
             gap_timeout=self.options.timeout if self.request.stream else None,
             approvals=self.options.approvals,
             tool_timeout=self.request.tool_timeout or DEFAULT_TOOL_TIMEOUT_S,

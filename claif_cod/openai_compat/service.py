@@ -106,9 +106,10 @@ class ChatService:
             raise InvalidRequest("n > 1 cannot be combined with a named session", param="n")
         if options.session_id is not None:
             no_session(parsed.tools)
-        await parsed.with_images()
-        key = await self.engine.resolve(options.config, options.warn)
-        return ChatRun(self.engine, key, options, parsed)
+        deadline = options.deadline()
+        await options.before(deadline, parsed.with_images())
+        key = await options.before(deadline, self.engine.resolve(options.config, options.warn))
+        return ChatRun(self.engine, key, options, parsed, deadline)
 
 
 __all__ = ["ChatService"]

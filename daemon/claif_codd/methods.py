@@ -229,16 +229,24 @@ class Methods:
         params = request.params
         options = request_options(conn, request.id, params.options, control)
         engine = self.daemon.engine
+        deadline = options.deadline()  # starting Codex and the session's thread count too
         try:
-            key = await engine.resolve(options.config, options.warn)
+            key = await options.before(deadline, engine.resolve(options.config, options.warn))
             conversation = Conversation(params.system, (), params.text)
-            handle, _ = await engine.named.thread(
-                params.session_id, key, options.config.api_key, conversation, model=options.default_model
+            handle, _ = await options.before(
+                deadline,
+                engine.named.thread(
+                    params.session_id, key, options.config.api_key, conversation, model=options.default_model
+                ),
             )
-            turn = await engine.start_turn(
-                handle,
-                params.text,
-                TurnOptions(model=options.default_model, timeout=options.timeout, approvals=options.approvals),
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            turn = await options.before(
+                deadline,
+                engine.start_turn(
+                    handle,
+                    params.text,
+                    TurnOptions(model=options.default_model, timeout=remaining, approvals=options.approvals),
+                ),
             )
             await control.attach(turn)
         except Exception as exc:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
+import functools
 import logging
 import os
 import resource
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import openai
@@ -282,6 +283,26 @@ def test_unanswered_request_hits_its_deadline_and_the_hung_child_is_replaced(
     switch.unlink()
     assert ask(fake_client, "fresh start") == "Echo: fresh start"
     assert pids(fake_client) != [pid]
+
+
+@pytest.mark.parametrize("hang_on", ["initialize", "thread/start", "turn/start"])
+@pytest.mark.parametrize("api", ["chat", "responses"])
+def test_the_callers_deadline_bounds_starting_codex_its_thread_and_its_turn(
+    fake_codex: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch, hang_on: str, api: str
+) -> None:
+    """A Codex hung before the turn ran held the request until its own limits (the 30 s handshake,
+    a request's 30 s and the liveness probe), whatever its ``timeout``."""
+    monkeypatch.setenv("FAKE_CODEX_HANG_ON", hang_on)
+    with CodexClient(daemon="off", codex_path=str(fake_codex), model="fake-model", max_retries=0) as client:
+        create: Callable[..., object] = (
+            functools.partial(client.chat.completions.create, messages=[user("hi")])
+            if api == "chat"
+            else functools.partial(client.responses.create, input="hi")
+        )
+        began = time.monotonic()
+        with pytest.raises(openai.APITimeoutError):
+            create(model="fake-model", timeout=1.5)
+        assert time.monotonic() - began < 1.5 + KILL_BOUND_S
 
 
 def test_unanswered_request_on_a_responsive_child_times_out_alone(

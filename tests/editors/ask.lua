@@ -1,7 +1,7 @@
 -- Drives the plugin inside a headless Neovim against a real claif-codd (started by test_nvim.py).
 --
 --   CLAIF_TEST_SCENARIO  ask | approval | approval_confirm | approval_patch | interrupt | retired_approval |
---                        bad_params | no_daemon
+--                        bad_params | no_daemon | commands
 --   CLAIF_TEST_CONFIRM   the label vim.fn.confirm() picks (default "Decline")
 --   CLAIF_TEST_OUT       where to write the JSON report
 --
@@ -208,6 +208,18 @@ end
 function scenarios.no_daemon()
   open_example()
   ask("ClaifAsk explain")
+  record_output()
+end
+
+-- A multi-line command (a heredoc, as Codex often runs) and a failing one, both run without asking.
+function scenarios.commands()
+  claif.setup({ approval_policy = "never", sandbox_mode = "workspace-write", session = "nvim-commands" })
+  open_example()
+  claif.last_turn = nil
+  local started = now_ms()
+  claif.ask("[[tool:echo alpha\necho beta]] two lines", { range = 0 })
+  wait_turn(started)
+  ask("ClaifAsk [[tool:exit 3]] fail")
   record_output()
 end
 

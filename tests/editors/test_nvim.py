@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -178,7 +179,16 @@ def test_frame_codec(tmp_path: Path) -> None:
 
 def test_plugin_helpers(tmp_path: Path) -> None:
     passed, failed = run_lua_unit_tests(HERE / "unit_test.lua", tmp_path)
-    assert (passed, failed) == (13, 0)
+    assert (passed, failed) == (20, 0)
+
+
+def test_hello_names_this_release() -> None:
+    """The hello's package_version is the claif-cod release the plugin ships with: bumped with it."""
+    from claif_cod import __version__
+
+    rpc = (PLUGIN / "lua" / "claif_cod" / "rpc.lua").read_text()
+    [version] = re.findall(r'^M\.PACKAGE_VERSION = "([^"]*)"$', rpc, re.MULTILINE)
+    assert version == __version__
 
 
 # --- against a real daemon ----------------------------------------------------------------------
@@ -368,3 +378,78 @@ def test_missing_daemon_is_notified(project: Path, tmp_path: Path) -> None:
     [turn] = report["turns"]
     assert turn["status"] == "error" and turn["elapsed_ms"] < 10_000  # at once, no hanging
     assert report["buffer"] == ["## explain", "", "", f"_error: {expected}_"]
+
+
+@pytest.mark.codex
+@pytest.mark.timeout(120)
+def test_commands_show_on_one_line_with_their_exit_code(daemon: DaemonProcess, project: Path, tmp_path: Path) -> None:
+    report = run_scenario("commands", workdir=project, socket=daemon.socket, tmp_path=tmp_path)
+
+    assert report["notifications"] == []  # no "String cannot contain newlines"
+    assert [turn["status"] for turn in report["turns"]] == ["completed", "completed"]
+    commands = [line for line in report["buffer"] if line.startswith("$ ")]
+    assert len(commands) == 2, report["buffer"]
+    multi, failing = commands
+    assert "echo alpha" in multi and multi.endswith(" …") and "echo beta" not in multi, multi
+    assert "exit 3" in failing and failing.endswith("  (exit 3)"), failing  # the daemon says "failed", with the code
+
+
+def test_a_socket_in_an_open_directory_is_refused(project: Path, tmp_path: Path) -> None:
+    # Another user could have planted a listener in a directory open to all: the plugin sends it nothing.
+    open_dir = tmp_path / "open"
+    open_dir.mkdir()
+    open_dir.chmod(0o777)
+    path = open_dir / "codd.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(path))
+        listener.listen(1)
+        listener.setblocking(False)
+        report = run_scenario("no_daemon", workdir=project, socket=path, tmp_path=tmp_path)
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody connected
+
+    expected = (
+        f"refusing to connect to claif-codd at {path}: {open_dir} has mode 0777; group and others must have no"
+        f" access: chmod 700 {open_dir}"
+    )
+    assert report["notifications"] == [{"message": f"claif-cod: {expected}", "level": ERROR}]
+    assert report["buffer"] == ["## explain", "", "", f"_error: {expected}_"]
+
+
+_FOREIGN_LISTENER = """
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])  # the file is ours (root's) and so is its directory: only the peer check can tell
+os.setuid(65534)  # listen() as nobody: that is whose credentials a client sees
+s.listen(1)
+print("ready", flush=True)
+s.settimeout(60)
+conn, _ = s.accept()
+received = b""
+while chunk := conn.recv(65536):
+    received += chunk
+print(len(received), flush=True)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="needs root to listen as another user")
+def test_a_listener_of_another_user_is_refused(project: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(mode=0o700)
+    path = run_dir / "codd.sock"
+    with subprocess.Popen(
+        [sys.executable, "-c", _FOREIGN_LISTENER, str(path)], stdout=subprocess.PIPE, text=True
+    ) as listener:
+        assert listener.stdout is not None
+        assert listener.stdout.readline().strip() == "ready"
+        report = run_scenario("no_daemon", workdir=project, socket=path, tmp_path=tmp_path)
+        received = listener.stdout.readline().strip()
+        listener.wait(30)
+
+    assert received == "0"  # connected, then closed without a byte: no hello, no code
+    expected = (
+        f"refusing to connect to claif-codd at {path}: the process listening on {path} runs as uid 65534, not as"
+        f" you (uid 0), so it is not your claif-codd; remove {path} or set $CLAIF_COD_SOCKET to a path in a"
+        " directory you own"
+    )
+    assert report["notifications"] == [{"message": f"claif-cod: {expected}", "level": ERROR}]

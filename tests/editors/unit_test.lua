@@ -35,6 +35,7 @@ local function eq(actual, expected, what)
 end
 
 local tmp = vim.fn.tempname()
+vim.fn.mkdir(tmp, "p", 448) -- 0700: the fake daemons' sockets below go here, and must pass the trust checks
 vim.fn.mkdir(tmp .. "/runtime", "p")
 
 test("socket: $CLAIF_COD_SOCKET first", function()
@@ -74,6 +75,13 @@ test("session: derived from the cwd, stable and per project", function()
   assert(claif.session_name("/srv/my project") ~= name, "different projects share a session")
 end)
 
+test("session: each character other than [A-Za-z0-9._-] is one _, a multibyte one too", function()
+  local hash = vim.fn.sha256("/home/ada/über café"):sub(1, 8)
+  eq(claif.session_name("/home/ada/über café"), "nvim-_ber_caf_-" .. hash)
+  eq(claif.safe_name("日本語.v2-x_y"), "___.v2-x_y")
+  eq(claif.safe_name("a\255b"), "a_b") -- not UTF-8: one _ per byte
+end)
+
 test("session: g:claif_cod_session, then setup({session})", function()
   claif.setup({ session = "configured" })
   eq(claif.session_name("/p"), "configured")
@@ -98,14 +106,14 @@ test("text: the prompt, where the lines come from, and a fenced block", function
 end)
 
 test("output: deltas, items, a reset and the footer", function()
-  local turn = output.turn("unit-1", "explain this\nsecond line")
+  local turn = output.turn("unit-1", "explain this\nsecond line", "/p")
   turn:item({ type = "agent_message", id = "m1", text = "" }, false)
   turn:delta("m1", "Hello")
   turn:delta("m1", " world,\nsecond")
   turn:item({ type = "command_execution", id = "c1", command = "ls", status = "inProgress" }, false)
   turn:item({ type = "command_execution", id = "c1", command = "ls", status = "completed", exit_code = 2 }, true)
   turn:item({ type = "file_change", id = "f1", status = "completed",
-    changes = { { path = "a.txt", kind = "update" }, { path = "b.txt", kind = "add" } } }, true)
+    changes = { { path = "/p/a.txt", kind = "update" }, { path = "/elsewhere/b.txt", kind = "add" } } }, true)
   turn:delta("m2", "Done.")
   turn:item({ type = "command_execution", id = "c2", command = "rm -rf /", status = "declined" }, true)
   turn:reset("m1")
@@ -115,8 +123,8 @@ test("output: deltas, items, a reset and the footer", function()
     "## explain this", "",
     "Retried.",
     "$ ls  (exit 2)",
-    "~ a.txt", "~ b.txt  (add)",
-    "Done.",
+    "~ a.txt", "~ /elsewhere/b.txt  (add)",
+    "", "Done.",
     "$ rm -rf /  (declined)",
     "", "_completed · tokens: 10 prompt (4 cached) + 3 completion = 13 total_",
   })
@@ -125,6 +133,63 @@ test("output: deltas, items, a reset and the footer", function()
   eq(vim.api.nvim_buf_get_option(buf, "buftype"), "nofile")
   eq(vim.api.nvim_buf_get_option(buf, "filetype"), "markdown")
   eq(vim.api.nvim_buf_get_option(buf, "modifiable"), false)
+end)
+
+test("output: a multi-line command shows its first line and …", function()
+  local turn = output.turn("unit-5", "q")
+  turn:item({ type = "command_execution", id = "c1", command = "echo alpha\necho beta", status = "inProgress" }, false)
+  turn:item({ type = "command_execution", id = "c2", command = "cat <<'EOF'\r\nx\r\nEOF", status = "completed" }, true)
+  turn:item({ type = "command_execution", id = "c3", command = "ls\n", status = "completed" }, true)
+  eq(turn:lines(), { "## q", "", "$ echo alpha …", "$ cat <<'EOF' …", "$ ls" })
+end)
+
+test("output: a failed command shows its exit code when there is one", function()
+  local turn = output.turn("unit-6", "q")
+  turn:item({ type = "command_execution", id = "c1", command = "exit 3", status = "failed", exit_code = 3 }, true)
+  turn:item({ type = "command_execution", id = "c2", command = "x", status = "failed", exit_code = vim.NIL }, true)
+  turn:item({ type = "command_execution", id = "c3", command = "y", status = "declined" }, true)
+  turn:item({ type = "command_execution", id = "c4", command = "z", status = "completed", exit_code = 0 }, true)
+  eq(turn:lines(), { "## q", "", "$ exit 3  (exit 3)", "$ x  (failed)", "$ y  (declined)", "$ z" })
+end)
+
+test("output: separate agent messages are separate paragraphs", function()
+  local turn = output.turn("unit-7", "q")
+  turn:item({ type = "agent_message", id = "m1", text = "" }, false)
+  turn:delta("m1", "Let me look.")
+  turn:item({ type = "agent_message", id = "m1", text = "Let me look." }, true)
+  turn:delta("m2", "It adds")
+  turn:delta("m2", " two\nnumbers.")
+  turn:item({ type = "agent_message", id = "m2", text = "It adds two\nnumbers." }, true)
+  turn:finish("completed", nil)
+  eq(turn:lines(), { "## q", "", "Let me look.", "", "It adds two", "numbers.", "", "_completed_" })
+end)
+
+test("output: a delta rewrites only the message's last line; windows follow the end", function()
+  local buf = output.buffer("unit-8")
+  local win = output.show(buf, "botright split")
+  local turn = output.turn("unit-8", "q")
+  turn:delta("m1", "one\ntwo\nthree")
+  turn:item({ type = "command_execution", id = "c1", command = "ls", status = "inProgress" }, false)
+  turn:delta("m2", "start")
+  local changes, words = {}, { "start" }
+  vim.api.nvim_buf_attach(buf, false, { on_lines = function(_, _, _, first, last_old)
+    changes[#changes + 1] = { first, last_old }
+  end })
+  for i = 1, 200 do
+    turn:delta("m2", " w" .. i)
+    words[#words + 1] = "w" .. i
+  end
+  turn:delta("m1", " more") -- an earlier message (rare): its line, and the later lines shift
+  eq(#changes, 201)
+  for i = 1, 200 do
+    eq(changes[i], { 7, 8 }, "delta " .. i) -- the buffer's 8th line only, never the whole message
+  end
+  eq(changes[201], { 4, 5 })
+  eq(turn:lines()[5], "three more")
+  eq(turn:lines()[8], table.concat(words, " "))
+  turn:delta("m2", "\nlast")
+  eq(vim.api.nvim_win_get_cursor(win), { vim.api.nvim_buf_line_count(buf), 0 })
+  vim.api.nvim_win_close(win, true)
 end)
 
 test("output: the final text of an item wins; turns stack up in one buffer", function()
@@ -160,6 +225,47 @@ test("output: shown in a split, focus stays put", function()
   eq(vim.api.nvim_get_current_win(), before, "current window")
   eq(vim.api.nvim_win_get_buf(win), buf)
   eq(output.show(buf, "botright vsplit"), win, "reuses the window")
+end)
+
+test("output: from another tab page, a split opens there", function()
+  local buf = output.buffer("unit-9")
+  local first = output.show(buf, "botright vsplit")
+  vim.cmd("tabnew")
+  local win = output.show(buf, "botright vsplit")
+  assert(win ~= first, "reused the window of the first tab page")
+  eq(vim.api.nvim_win_get_tabpage(win), vim.api.nvim_get_current_tabpage())
+  eq(vim.api.nvim_win_get_buf(win), buf)
+  vim.cmd("tabclose")
+end)
+
+test("trust: the socket's directory must be ours, closed to others, and not a symlink", function()
+  local trust = require("claif_cod.trust")
+  local uv = vim.loop
+  local dir = tmp .. "/trust"
+  vim.fn.mkdir(dir, "p", 448)
+  local path = dir .. "/codd.sock"
+  eq(trust.check_socket(path), nil, "no socket yet: connecting will say so")
+  eq(trust.check_socket(tmp .. "/missing/codd.sock"), nil, "no directory")
+  assert(uv.fs_chmod(dir, 511)) -- 0777
+  eq(trust.check_socket(path), "refusing to connect to claif-codd at " .. path .. ": " .. dir
+    .. " has mode 0777; group and others must have no access: chmod 700 " .. dir)
+  assert(uv.fs_chmod(dir, 488)) -- 0750
+  assert(trust.check_socket(path):match("has mode 0750;"))
+  assert(uv.fs_chmod(dir, 448))
+  assert(uv.fs_symlink(dir, tmp .. "/link"))
+  eq(trust.check_socket(tmp .. "/link/codd.sock"), "refusing to connect to claif-codd at " .. tmp
+    .. "/link/codd.sock: " .. tmp .. "/link is a symlink; remove it (rm " .. tmp .. "/link) and restart the daemon")
+  vim.fn.writefile({}, path)
+  eq(trust.check_socket(path), "refusing to connect to claif-codd at " .. path .. ": " .. path
+    .. " is not a socket; remove it (rm " .. path .. ") and restart the daemon")
+  os.remove(path)
+  if uv.getuid() == 0 then -- only root can give a directory away
+    assert(uv.fs_chown(dir, 65534, 65534))
+    eq(trust.check_socket(path), "refusing to connect to claif-codd at " .. path .. ": " .. dir
+      .. " is owned by uid 65534, not by you (uid 0); remove it or set $CLAIF_COD_SOCKET to a path in a "
+      .. "directory you own")
+    assert(uv.fs_chown(dir, 0, 0))
+  end
 end)
 
 -- A fake daemon on a Unix socket inside this Neovim: `on_frame(client_pipe, message)` answers.

@@ -91,7 +91,14 @@ function M.session_name(cwd)
   if base == "" then
     base = "root"
   end
-  return "nvim-" .. base:gsub("[^%w._-]", "_") .. "-" .. vim.fn.sha256(cwd):sub(1, 8)
+  return "nvim-" .. M.safe_name(base) .. "-" .. vim.fn.sha256(cwd):sub(1, 8)
+end
+
+--- `name` with every character other than an ASCII letter, a digit, ".", "_" or "-" replaced by
+--- one "_": a UTF-8 sequence ("ü") is one character, a byte that is not UTF-8 one "_" of its own.
+function M.safe_name(name)
+  local replaced = name:gsub("[\194-\244][\128-\191]+", "_")
+  return (replaced:gsub("[^A-Za-z0-9._-]", "_"))
 end
 
 -- --- approvals ---------------------------------------------------------------------------------
@@ -355,7 +362,7 @@ function M.ask(prompt, opts)
   local text = M.build_text(prompt, buf, first, last, whole)
   local turn = { session = session, prompt = prompt, approvals = {} }
   running[session] = turn
-  turn.output = output.turn(session, prompt)
+  turn.output = output.turn(session, prompt, cwd)
   output.show(turn.output.buf, M.config.split)
   M.connect(function(err, conn)
     if err then

@@ -4,14 +4,15 @@
 --
 --   <agent text, streamed>
 --   $ <command>            (a command Codex ran; "(exit N)", "(declined)"… once it ended otherwise than fine)
---   ~ <path>               (a file Codex changed)
+--   ~ <path>               (a file Codex changed, relative to the working directory when under it)
+--
+--   <more agent text>      (each agent message after something else is a paragraph of its own)
 --
 --   _completed · tokens: 1200 prompt (1000 cached) + 12 completion = 1212 total_
 --
--- A turn is a list of segments (text of one agent message, or one line about an item). Rendering
--- rewrites the buffer from the first changed segment to the end, so a text delta, which nearly
--- always lands in the last segment, costs a few lines, and `text_reset` can drop a message's text
--- wherever it is.
+-- A turn is a list of segments (text of one agent message, or one line about an item). A text
+-- delta is appended where its message ends (whatever its length, a delta costs the same); an
+-- item's line, a message's final text or a `text_reset` rewrites only that segment.
 
 local M = {}
 
@@ -54,7 +55,8 @@ end
 --- Show `buf` in a split (`command`, e.g. "botright vsplit") unless a window already shows it;
 --- the cursor stays where it was.
 function M.show(buf, command)
-  for _, win in ipairs(vim.api.nvim_list_wins()) do
+  -- This tab page only: a window in another one is out of sight.
+  for _, win in ipairs(vim.api.nvim_tabpage_list_wins(0)) do
     if vim.api.nvim_win_get_buf(win) == buf then
       return win
     end
@@ -75,13 +77,79 @@ end
 local Turn = {}
 Turn.__index = Turn
 
---- Start a new section for a turn asking `prompt` at the end of `session`'s buffer.
-function M.turn(session, prompt)
-  local self = setmetatable({ session = session, segments = {}, by_id = {}, footer = {} }, Turn)
+--- Start a new section for a turn asking `prompt` at the end of `session`'s buffer; file paths under
+--- `cwd` (Codex's working directory) are shown relative to it.
+function M.turn(session, prompt, cwd)
+  local self = setmetatable({ session = session, cwd = cwd, segments = {}, by_id = {}, footer = {} }, Turn)
   local first_line = vim.split(prompt, "\n", { plain = true })[1]
   self.header = { "## " .. first_line, "" }
   self:_open_buffer()
   return self
+end
+
+-- A segment is one agent message (`parts`: its text as received, joined only when needed) or one
+-- line about an item (`text`). `line` is its first buffer line (0-based), `count` how many it has,
+-- `last_len` the byte length of the last one (where the next delta goes).
+
+local function segment_lines(segment)
+  if segment.kind == "line" then
+    return { segment.text }
+  end
+  local lines = vim.split(table.concat(segment.parts), "\n", { plain = true })
+  if segment.blank then
+    table.insert(lines, 1, "") -- a paragraph of its own: markdown would join it to what precedes
+  end
+  return lines
+end
+
+-- The buffer line after the segments, where the next segment or the footer goes.
+function Turn:_end_line()
+  local last = self.segments[#self.segments]
+  return last and last.line + last.count or self.start + #self.header
+end
+
+-- Write `lines` over rows first..last (end-exclusive) as `segment`'s, and move the segments after
+-- it by the change in its line count.
+function Turn:_write(index, lines, first, last)
+  local segment = self.segments[index]
+  set_lines(self.buf, first, last, lines)
+  local shift = #lines - (last - first)
+  segment.count = segment.count + shift
+  segment.last_len = #lines[#lines]
+  for i = index + 1, #self.segments do
+    self.segments[i].line = self.segments[i].line + shift
+  end
+end
+
+-- False (after rebuilding the whole turn) if the user deleted or wiped the buffer.
+function Turn:_buffer_ok()
+  if vim.api.nvim_buf_is_valid(self.buf) and vim.api.nvim_buf_is_loaded(self.buf) then
+    return true
+  end
+  self:_open_buffer() -- start over, this turn included
+  return false
+end
+
+-- Re-render segment `index` in place (its text changed).
+function Turn:_rerender(index)
+  if self:_buffer_ok() then
+    local segment = self.segments[index]
+    self:_write(index, segment_lines(segment), segment.line, segment.line + segment.count)
+    self:_follow()
+  end
+end
+
+-- Rewrite the whole turn below its header (a new or reloaded buffer).
+function Turn:_render_all()
+  local line = self.start + #self.header
+  set_lines(self.buf, line, -1, {})
+  for i, segment in ipairs(self.segments) do
+    segment.line, segment.count = line, 0
+    self:_write(i, segment_lines(segment), line, line)
+    line = line + segment.count
+  end
+  set_lines(self.buf, line, -1, self.footer)
+  self:_follow()
 end
 
 function Turn:_open_buffer()
@@ -96,119 +164,148 @@ function Turn:_open_buffer()
     self.start = count + 1 -- one blank line between turns
     set_lines(buf, count, count, vim.list_extend({ "" }, self.header))
   end
-  for _, segment in ipairs(self.segments) do
-    segment.line = nil
-  end
-  self:_render(1)
+  self:_render_all()
 end
 
-local function segment_lines(segment)
-  if segment.kind == "text" then
-    return vim.split(segment.text, "\n", { plain = true })
-  end
-  return { segment.text }
-end
-
--- Rewrite the buffer from segment `from` on (and the footer).
-function Turn:_render(from)
-  if not (vim.api.nvim_buf_is_valid(self.buf) and vim.api.nvim_buf_is_loaded(self.buf)) then
-    self:_open_buffer() -- the user deleted or wiped it: start over, this turn included
-    return
-  end
-  local line = self.start + #self.header
-  if from > 1 then
-    local previous = self.segments[from - 1]
-    line = previous.line + #segment_lines(previous)
-  end
-  local lines = {}
-  for i = from, #self.segments do
-    local segment = self.segments[i]
-    segment.line = line + #lines
-    vim.list_extend(lines, segment_lines(segment))
-  end
-  vim.list_extend(lines, self.footer)
-  set_lines(self.buf, line, -1, lines)
-  self:_follow()
-end
-
--- Windows showing the buffer (other than the current one) follow the end of the output.
+-- Windows showing the buffer (other than the current one) follow the end of the output. A window
+-- already there is left alone: setting the cursor recomputes how a long wrapped line folds, which
+-- would cost each delta of a one-line answer the length of the answer.
 function Turn:_follow()
   local last = vim.api.nvim_buf_line_count(self.buf)
   local current = vim.api.nvim_get_current_win()
   for _, win in ipairs(vim.api.nvim_list_wins()) do
-    if win ~= current and vim.api.nvim_win_get_buf(win) == self.buf then
+    if win ~= current and vim.api.nvim_win_get_buf(win) == self.buf
+      and not vim.deep_equal(vim.api.nvim_win_get_cursor(win), { last, 0 }) then
       vim.api.nvim_win_set_cursor(win, { last, 0 })
     end
   end
 end
 
-function Turn:_segment(id, kind, text)
+-- The index of segment `id` (nil: none), added after the others (a line segment showing `text`)
+-- if new; the second result says it is new.
+function Turn:_get(id, kind, text)
   local index = id and self.by_id[id]
   if index then
-    local segment = self.segments[index]
-    if segment.text ~= text then
-      segment.text = text
-      self:_render(index)
-    end
-    return segment
+    return index, false
   end
-  local segment = { id = id, kind = kind, text = text }
-  self.segments[#self.segments + 1] = segment
+  local segment = { id = id, kind = kind, parts = {}, text = text, count = 0, last_len = 0 }
+  -- A message after anything else starts a paragraph (two messages of a turn, or text after a command).
+  segment.blank = kind == "text" and #self.segments > 0
+  segment.line = self:_end_line()
+  index = #self.segments + 1
+  self.segments[index] = segment
   if id then
-    self.by_id[id] = #self.segments
+    self.by_id[id] = index
   end
-  self:_render(#self.segments)
-  return segment
+  if self:_buffer_ok() then
+    self:_write(index, segment_lines(segment), segment.line, segment.line)
+    self:_follow()
+  end
+  return index, true
 end
 
 --- More text for agent message `item_id`.
 function Turn:delta(item_id, delta)
-  local index = self.by_id[item_id]
-  local text = index and self.segments[index].text or ""
-  self:_segment(item_id, "text", text .. delta)
+  local index = self:_get(item_id, "text")
+  local segment = self.segments[index]
+  segment.parts[#segment.parts + 1] = delta
+  if delta == "" or not self:_buffer_ok() then
+    return
+  end
+  -- Append only: the delta goes at the end of the message's last line, so a long answer costs
+  -- the same per delta as a short one.
+  local row = segment.line + segment.count - 1
+  local pieces = vim.split(delta, "\n", { plain = true })
+  vim.api.nvim_buf_set_option(self.buf, "modifiable", true)
+  vim.api.nvim_buf_set_text(self.buf, row, segment.last_len, row, segment.last_len, pieces)
+  vim.api.nvim_buf_set_option(self.buf, "modifiable", false)
+  local added = #pieces - 1
+  segment.count = segment.count + added
+  segment.last_len = (added == 0 and segment.last_len or 0) + #pieces[#pieces]
+  for i = index + 1, #self.segments do
+    self.segments[i].line = self.segments[i].line + added
+  end
+  self:_follow()
 end
 
 --- Codex retried: forget the text received so far for `item_id`.
 function Turn:reset(item_id)
-  if self.by_id[item_id] then
-    self:_segment(item_id, "text", "")
+  local index = self.by_id[item_id]
+  if index then
+    self.segments[index].parts = {}
+    self:_rerender(index)
   end
 end
 
+-- A command (or path) on one line: a multi-line one (a heredoc, a script) shows its first line
+-- and "…", as nvim_buf_set_lines takes no newline and the item's full text is in the daemon's log.
+local function one_line(text)
+  local first, rest = text:match("^([^\r\n]*)[\r\n](.*)$")
+  if not first then
+    return text
+  end
+  return rest:match("%S") and first .. " …" or first
+end
+
 local function command_line(item)
-  local line = "$ " .. (item.command or "")
+  local line = "$ " .. one_line(tostring(item.command or ""))
   local status = item.status
   local exit_code = item.exit_code
-  if status == "declined" or status == "failed" then
-    line = line .. "  (" .. status .. ")"
+  if status == "declined" then
+    line = line .. "  (declined)"
   elseif type(exit_code) == "number" and exit_code ~= 0 then
-    line = line .. "  (exit " .. exit_code .. ")"
+    line = line .. "  (exit " .. exit_code .. ")" -- says more than "failed", which it also is
+  elseif status == "failed" then
+    line = line .. "  (failed)"
   end
   return line
+end
+
+-- `path` relative to `cwd` when under it (Codex reports absolute paths).
+local function display_path(path, cwd)
+  path = one_line(tostring(path))
+  if cwd and cwd ~= "" then
+    local prefix = cwd:sub(-1) == "/" and cwd or cwd .. "/"
+    if path:sub(1, #prefix) == prefix and #path > #prefix then
+      return path:sub(#prefix + 1)
+    end
+  end
+  return path
+end
+
+-- Set line segment `id` to `text`.
+function Turn:_line(id, text)
+  local index, new = self:_get(id, "line", text)
+  local segment = self.segments[index]
+  if not new and segment.text ~= text then
+    segment.text = text
+    self:_rerender(index)
+  end
 end
 
 --- An item started or completed: agent text, a command line, file-change lines.
 function Turn:item(item, completed)
   local kind = item.type
   if kind == "agent_message" then
-    local index = self.by_id[item.id]
-    local text = index and self.segments[index].text or ""
-    if completed and type(item.text) == "string" then
-      text = item.text -- the final text wins over what the deltas built
+    local index = self:_get(item.id, "text")
+    local segment = self.segments[index]
+    -- The final text wins over what the deltas built.
+    if completed and type(item.text) == "string" and table.concat(segment.parts) ~= item.text then
+      segment.parts = { item.text }
+      self:_rerender(index)
     end
-    self:_segment(item.id, "text", text)
   elseif kind == "command_execution" then
-    self:_segment(item.id, "line", command_line(item))
+    self:_line(item.id, command_line(item))
   elseif kind == "file_change" then
     for i, change in ipairs(item.changes or {}) do
-      local line = "~ " .. tostring(change.path)
+      local line = "~ " .. display_path(change.path, self.cwd)
       if change.kind == "add" or change.kind == "delete" then
         line = line .. "  (" .. change.kind .. ")"
       end
       if completed and item.status ~= nil and item.status ~= "completed" then
         line = line .. "  (" .. tostring(item.status) .. ")"
       end
-      self:_segment(item.id .. "#" .. i, "line", line)
+      self:_line(item.id .. "#" .. i, line)
     end
   end
 end
@@ -232,7 +329,10 @@ function Turn:finish(status, usage, message)
     summary = summary .. ": " .. message:gsub("\n", " ")
   end
   self.footer = { "", "_" .. summary .. "_" }
-  self:_render(#self.segments + 1)
+  if self:_buffer_ok() then
+    set_lines(self.buf, self:_end_line(), -1, self.footer)
+    self:_follow()
+  end
 end
 
 --- The buffer's lines of this turn, header and footer included.

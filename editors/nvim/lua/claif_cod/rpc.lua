@@ -5,12 +5,15 @@
 -- themselves only feed the frame decoder, which is plain Lua.
 
 local frame = require("claif_cod.frame")
+local trust = require("claif_cod.trust")
 
 local uv = vim.loop
 local M = {}
 
 M.PROTOCOL_VERSION = 1
-M.PACKAGE_VERSION = "0.2.0"
+-- The claif-cod release this plugin ships with (hello's informational package_version); a test
+-- compares it with claif_cod.__version__ so that it is bumped with the package.
+M.PACKAGE_VERSION = "0.3.0"
 M.CLIENT_NAME = "claif-cod.nvim"
 
 local function json_encode(value)
@@ -83,6 +86,15 @@ function Client:connect(callback)
       callback(err, result)
     end
   end
+  -- Like the Python client: a socket another user could have planted is never connected to.
+  local untrusted = trust.check_socket(self.path)
+  if untrusted then
+    vim.schedule(function()
+      self:_shutdown(nil)
+      finish(message_error(-1, untrusted))
+    end)
+    return
+  end
   vim.defer_fn(function()
     if self.state == "connecting" then
       local reason = string.format("claif-codd on %s did not answer within %g s", self.path, M.CONNECT_TIMEOUT_MS / 1000)
@@ -112,6 +124,12 @@ function Client:connect(callback)
     vim.schedule(function()
       if self.state ~= "connecting" then
         return -- timed out meanwhile
+      end
+      local foreign = trust.check_peer(pipe, self.path)
+      if foreign then -- another user's listener: send it nothing
+        self:_shutdown(nil)
+        finish(message_error(-1, foreign))
+        return
       end
       self:_request("hello", {
         protocol_version = M.PROTOCOL_VERSION,

@@ -21,6 +21,14 @@ from claif_cod.transport.loop_thread import HandOver, Outcome, Pump
 
 _encoder = msgspec.json.Encoder()
 
+with contextlib.suppress(ImportError, AttributeError):  # (an openai that does not stream through anyio)
+    import anyio
+
+    # openai's stream generators name anyio.EndOfStream in an except clause, which anyio imports lazily:
+    # a stream closed by the garbage collector at interpreter exit would ask for it only then, and
+    # print "ImportError: sys.meta_path is None". openai's own transport has asked for it by then.
+    anyio.EndOfStream  # noqa: B018
+
 
 def failure_response(request: httpx2.Request, failure: APIFailure) -> httpx2.Response:
     """Statuses become responses; connection problems and timeouts become openai's exceptions."""

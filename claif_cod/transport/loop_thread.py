@@ -339,7 +339,21 @@ def _unpacked(outcome: Outcome) -> Any:
     ok, value = outcome
     if ok:
         return value
+    wait_out_the_exit()
     raise value
+
+
+_exiting = False
+"""Set as the interpreter's exit ends every loop (:func:`_end_all_at_exit`)."""
+
+
+def wait_out_the_exit() -> None:
+    """In a thread other than the main one while the interpreter exits (a daemon thread: Python has
+    joined the others by then), wait for the end instead of raising what ending the loops made of
+    its work: Python stops such a thread where it waits, as one reading a socket with openai's own
+    client; raising would only print a traceback per thread ("Exception in thread ...")."""
+    if _exiting and threading.current_thread() is not threading.main_thread():
+        threading.Event().wait()
 
 
 def _settle(future: asyncio.Future[Outcome], outcome: Outcome) -> None:
@@ -362,6 +376,8 @@ def _finish_tasks(loop: asyncio.AbstractEventLoop) -> None:
 @atexit.register
 def _end_all_at_exit() -> None:
     """Unclosed clients' loops end before the interpreter does: quietly, and with no Codex child left."""
+    global _exiting
+    _exiting = True
     with _running_lock:
         threads = list(_running)
     for thread in threads:

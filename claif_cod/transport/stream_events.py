@@ -17,7 +17,7 @@ import openai
 from claif_cod._forked import call_after_fork
 from claif_cod.engine.inbox import Inbox
 from claif_cod.openai_compat.errors import APIFailure
-from claif_cod.transport.loop_thread import HandOver, Outcome, Pump
+from claif_cod.transport.loop_thread import HandOver, Outcome, Pump, wait_out_the_exit
 
 _encoder = msgspec.json.Encoder()
 
@@ -77,6 +77,7 @@ def outcome_of(outcome: Outcome, request: httpx2.Request) -> bytes:
         # A new one: the stored one, raised from here, would hold this frame, which holds it (a
         # reference cycle, left for the collector, with the stream's objects, at every stream's end).
         raise StopAsyncIteration
+    wait_out_the_exit()
     if isinstance(value, APIFailure):
         raise midstream_error(request, value) from None
     raise value

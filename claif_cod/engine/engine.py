@@ -34,8 +34,9 @@ import msgspec
 from claif_cod._log import get_logger
 from claif_cod.engine import idle, wire
 from claif_cod.engine import liveness as _liveness
+from claif_cod.engine.approval_asks import ApprovalAsks
 from claif_cod.engine.approvals import ApprovalHandler, ApprovalRequest, Decision, FileChange, decline_all
-from claif_cod.engine.appserver import AppServer, RpcErrorReply
+from claif_cod.engine.appserver import AppServer
 from claif_cod.engine.config import CodexConfig, ProcessKey
 from claif_cod.engine.discovery import CodexBinary, find_and_probe, find_codex, probe
 from claif_cod.engine.errors import (
@@ -104,6 +105,7 @@ class Engine:
         self.named = NamedSessions(sessions or MemorySessionStore(), self.threads, env, self._active.get)
         """Named sessions and their threads (see engine/named_sessions.py)."""
         self._tool_router = ToolRouter()
+        self._asks = ApprovalAsks(self._approvals_of, self._file_changes)
         self._giving_up: set[asyncio.Task[None]] = set()
         """Turns whose caller left before Codex named them (see :meth:`start_turn`), and failed turns
         a named session's thread drops (:meth:`_forget`)."""
@@ -359,6 +361,7 @@ class Engine:
         turn.server.unsubscribe(handle.thread_id)
         handle.last_used = time.time()
         self._tool_router.drop_thread(handle.thread_id, "the turn ended before the tool result arrived")
+        self._asks.give_up(handle.thread_id)
         suspension = self.suspensions.for_thread(handle.thread_id)
         if suspension is not None and suspension.turn is turn:
             self.suspensions.take(suspension)
@@ -386,34 +389,15 @@ class Engine:
     async def _on_server_request(self, method: str, params: msgspec.Raw) -> object:
         if method == "item/tool/call":
             return await self._tool_router.on_call(params)
-        if method == "item/commandExecution/requestApproval":
-            cmd = msgspec.json.decode(params, type=wire.CommandApprovalParams)
-            request = ApprovalRequest(
-                "command", cmd.thread_id, cmd.turn_id, cmd.item_id, cmd.command, cmd.cwd, cmd.reason
-            )
-        elif method == "item/fileChange/requestApproval":
-            fc = msgspec.json.decode(params, type=wire.FileChangeApprovalParams)
-            turn = self._active.get(fc.thread_id)
-            changes = turn.file_changes(fc.item_id) if turn is not None else ()
-            request = ApprovalRequest(
-                "file_change",
-                fc.thread_id,
-                fc.turn_id,
-                fc.item_id,
-                reason=fc.reason,
-                changes=changes,
-                grant_root=fc.grant_root,
-            )
-        else:
-            raise RpcErrorReply(-32601, f"claif_cod does not handle {method}")
-        running = self._running.get(request.thread_id)
-        approver = running.approvals if running is not None else decline_all
-        try:
-            decision = await approver(request)
-        except Exception:
-            log.exception("engine.approval_handler_failed")
-            decision = "decline"
-        return wire.ApprovalDecisionResult(decision=decision)
+        return await self._asks.answer(method, params)
+
+    def _approvals_of(self, thread_id: str) -> ApprovalHandler:
+        running = self._running.get(thread_id)
+        return running.approvals if running is not None else decline_all
+
+    def _file_changes(self, thread_id: str, item_id: str) -> tuple[FileChange, ...]:
+        turn = self._active.get(thread_id)
+        return turn.file_changes(item_id) if turn is not None else ()
 
     # --- models & lifecycle -------------------------------------------------------------------
 

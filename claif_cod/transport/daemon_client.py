@@ -111,6 +111,8 @@ class _Pending:
     def _end(self) -> None:
         if self.chunks is not None:
             self.chunks.put_nowait(None)
+        for task in self.tasks:  # its turn is over: handlers still asking are let go (a prompt closes)
+            task.cancel()
 
 
 class DaemonConnection:

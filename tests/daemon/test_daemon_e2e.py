@@ -18,6 +18,7 @@ from typing import Any
 
 import openai
 import pytest
+from approval_waits import handler_cancelled_when_its_request_times_out
 from chat_messages import patch_prompt, user
 from daemon_process import DaemonProcess
 from loop_handlers import recording
@@ -185,6 +186,10 @@ def test_approvals_reach_the_client_that_owns_the_turn(daemon: DaemonProcess, wo
     assert seen[0].item_id.startswith("call_")  # Codex's own id of the call, as in-process
     assert (workdir / "approved.txt").exists(), response.choices[0].message.content
     assert (response.choices[0].message.content or "").startswith("Tool said:")
+
+
+async def test_a_request_that_ends_first_cancels_its_approval_handler(daemon: DaemonProcess, workdir: Path) -> None:
+    await handler_cancelled_when_its_request_times_out("require", workdir)
 
 
 async def test_a_file_change_reaches_both_kinds_of_client_with_its_files(daemon: DaemonProcess, workdir: Path) -> None:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import openai
 import pydantic
 import pytest
+from approval_waits import handler_cancelled_when_its_request_times_out
 from chat_messages import user
 from codex_processes import codex_processes
 from loop_handlers import answered_on, recording
@@ -505,6 +506,10 @@ async def test_an_async_clients_approval_handler_runs_on_the_requests_loop(
     assert loops == [True]
     assert (workdir / f"{way}.txt").exists()
     assert (text or "").startswith("Tool said:")
+
+
+async def test_a_request_that_ends_first_cancels_its_approval_handler(codex_home: Path, workdir: Path) -> None:
+    await handler_cancelled_when_its_request_times_out("off", workdir)
 
 
 def test_without_a_handler_approvals_are_declined(codex_home: Path, workdir: Path) -> None:

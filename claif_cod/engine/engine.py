@@ -179,6 +179,7 @@ class Engine:
         given_up: list[asyncio.Future[msgspec.Raw]] = []
         try:
             await self.threads.ensure_loaded(handle)
+            await self.named.before_turn(handle)
             held = handle.server
             self._pool.hold(held)  # let go in _turn_done: a process with a turn in flight is never evicted
             queue = handle.server.subscribe(handle.thread_id)
@@ -374,6 +375,8 @@ class Engine:
             self._giving_up.add(task)
             task.add_done_callback(self._giving_up.discard)
             return
+        if turn.forget:  # its process went with it: dropped once the thread is loaded again
+            self.named.forget_later(turn)
         self._let_go(turn)
 
     def _let_go(self, turn: Turn) -> None:

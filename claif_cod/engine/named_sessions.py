@@ -18,6 +18,7 @@ import msgspec
 
 from claif_cod._log import get_logger
 from claif_cod.engine import wire
+from claif_cod.engine.appserver import AppServer
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.conversations import Conversation, HistoryItem, Message
 from claif_cod.engine.errors import CodexRpcError, InvalidRequest, SessionStoreFailed
@@ -43,6 +44,8 @@ class NamedSessions:
         self._env = env
         self._active_turn = active_turn
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._unforgotten: dict[str, str] = {}
+        """Threads whose failed turn went with their process: the first such turn's id."""
 
     def codex_home(self, key: ProcessKey) -> str:
         """The Codex home a process key runs in: a session lives in exactly one."""
@@ -53,11 +56,17 @@ class NamedSessions:
         """Drop ``turn`` from its thread's history: its caller was told it failed (an error, a deadline,
         a request cancelled), so the session's next turn must not see it (nor, on a retry, see it
         twice). The store never recorded it. Best effort: a Codex without ``thread/revert`` keeps it."""
-        params = wire.ThreadRevertParams(thread_id=turn.handle.thread_id, before_turn_id=turn.turn_id)
-        try:
-            await turn.server.request("thread/revert", params, msgspec.Raw)
-        except Exception as exc:
-            log.warning("session.failed_turn_kept", thread_id=turn.handle.thread_id, error=str(exc)[:300])
+        await _revert(turn.server, turn.handle.thread_id, turn.turn_id)
+
+    def forget_later(self, turn: Turn) -> None:
+        """:meth:`forget_turn` for a turn whose process died (or hung) with it: the rollout keeps the
+        turn, dropped by :meth:`before_turn` once the thread is loaded again (in this process's life)."""
+        self._unforgotten.setdefault(turn.handle.thread_id, turn.turn_id)
+
+    async def before_turn(self, handle: ThreadHandle) -> None:
+        """Once the thread is loaded and its turns are ours: a failed turn's :meth:`forget_later`."""
+        if self._unforgotten and (failed := self._unforgotten.pop(handle.thread_id, None)) is not None:
+            await _revert(handle.server, handle.thread_id, failed)
 
     async def thread(
         self, session_id: str, key: ProcessKey, api_key: str | None, conversation: Conversation, *, model: str | None
@@ -142,3 +151,12 @@ class NamedSessions:
         """Drop the locks of sessions nobody is resolving (called after each idle sweep)."""
         for name in [s for s, lock in self._locks.items() if not lock.locked()]:
             del self._locks[name]
+
+
+async def _revert(server: AppServer, thread_id: str, turn_id: str) -> None:
+    """The thread's history without ``turn_id`` and every turn after it."""
+    params = wire.ThreadRevertParams(thread_id=thread_id, before_turn_id=turn_id)
+    try:
+        await server.request("thread/revert", params, msgspec.Raw)
+    except Exception as exc:
+        log.warning("session.failed_turn_kept", thread_id=thread_id, error=str(exc)[:300])

@@ -171,9 +171,11 @@ class ProcessPool:
     async def _spawn(self, key: ProcessKey, slot: _Slot, api_key: str | None) -> AppServer:
         previous = slot.server
         if previous is not None:
-            # Dead or hung: make sure its whole process group is gone (in the background).
+            # Dead or hung: its whole process group goes first. A hung one may still hold its threads,
+            # which Codex lets one process write at a time ("already has an active writer").
             slot.server = None
             self._retire(previous)
+            await previous.close()
         self._check_breaker(slot)
         delay = slot.not_before - time.monotonic()
         if delay > 0:

@@ -30,6 +30,7 @@ import claif_cod.engine.pool as pool
 from claif_cod import CodexClient
 from claif_cod.engine.engine import Engine
 from claif_cod.engine.liveness import Liveness
+from claif_cod.testing import ModelServer
 from claif_cod.transport.in_process import InProcessBackend
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups, signals and /proc")
@@ -240,6 +241,29 @@ def test_hung_child_past_the_callers_deadline_is_killed_and_replaced(
     assert wait_gone(pid, quick.interrupt_grace + quick.probe_timeout + 2 * quick.kill_grace + 2.0)
     assert ask(fake_client, "after") == "Echo: after"
     assert pids(fake_client) != [pid]
+
+
+@pytest.mark.codex
+def test_a_session_whose_codex_hung_goes_on_on_its_own_thread_in_the_next_process(
+    codex_home: Path, workdir: Path, quick: Liveness, codex_model_server: ModelServer
+) -> None:
+    """The next process started while the hung one, still being killed, held the session's thread:
+    Codex refused to resume it ("already has an active writer", a 400), and the session started over."""
+    with CodexClient(daemon="off", session_id="kept", model="o4-mini") as client:
+        assert ask(client, "one") == "Echo: one"
+        [pid] = pids(client)
+        stream = client.chat.completions.create(
+            model="o4-mini", messages=[user("[[long:300]] [[slow:20]] two")], stream=True, timeout=1.0
+        )
+        next(iter(stream))
+        os.kill(pid, signal.SIGSTOP)  # hung mid-answer
+        with pytest.raises(openai.APITimeoutError):
+            list(stream)
+        assert ask(client, "three") == "[turn 2] Echo: three"
+        assert pids(client) != [pid]
+    first, *_, last = codex_model_server.requests
+    assert last.user_texts() == ["one", "three"]  # the failed turn dropped once its thread was loaded again
+    assert last.body["prompt_cache_key"] == first.body["prompt_cache_key"]  # the session's own thread
 
 
 def test_hung_child_without_a_deadline_is_found_by_the_probe(fake_client: CodexClient, quick: Liveness) -> None:

@@ -34,7 +34,11 @@ class ApprovalAsks:
 
     async def answer(self, method: str, params: msgspec.Raw) -> wire.ApprovalDecisionResult:
         request = self._request(method, params)
-        asking = asyncio.ensure_future(self._handler_of(request.thread_id)(request))
+        try:
+            asking = asyncio.ensure_future(self._handler_of(request.thread_id)(request))
+        except Exception:  # a handler that is not async, or fails before it awaits anything
+            log.exception("engine.approval_handler_failed")
+            return wire.ApprovalDecisionResult(decision="decline")
         asks = self._asking.setdefault(request.thread_id, set())
         asks.add(asking)
         try:
@@ -42,9 +46,11 @@ class ApprovalAsks:
         finally:
             asking.cancel()  # (done: nothing) the process went: nobody needs the answer
             asks.discard(asking)
-            if not asks and self._asking.get(request.thread_id) is asks:
+            given_up = self._asking.get(request.thread_id) is not asks
+            if not asks and not given_up:
                 del self._asking[request.thread_id]
-        return wire.ApprovalDecisionResult(decision=_decision(asking))
+        # A handler that took its cancellation for an answer is not asked about a turn that ended.
+        return wire.ApprovalDecisionResult(decision="decline" if given_up else _decision(asking))
 
     def give_up(self, thread_id: str) -> None:
         """The thread's turn ended: its asks still waiting are cancelled (and declined)."""

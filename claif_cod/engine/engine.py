@@ -246,12 +246,13 @@ class Engine:
             handle,
             turn_id,
             queue,
-            options.timeout,
+            options.timeout(),
             self._turn_done,
             self._suspended,
             self._interrupted,
             gap=options.gap_timeout,
         )
+        turn.forget = options.forget_failed
         self._active[handle.thread_id] = turn
         if files.directory is not None:
             self._turn_files[turn] = files
@@ -332,7 +333,7 @@ class Engine:
         self.suspensions.take(suspension)
         turn = suspension.turn
         self._running[turn.handle.thread_id] = options
-        turn.resume(options.timeout, options.gap_timeout)
+        turn.resume(options.timeout(), options.gap_timeout)
         self._tool_router.answer(turn.handle.thread_id, results)
         return turn
 

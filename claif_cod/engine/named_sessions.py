@@ -66,7 +66,11 @@ class NamedSessions:
     async def before_turn(self, handle: ThreadHandle) -> None:
         """Once the thread is loaded and its turns are ours: a failed turn's :meth:`forget_later`."""
         if self._unforgotten and (failed := self._unforgotten.pop(handle.thread_id, None)) is not None:
-            await _revert(handle.server, handle.thread_id, failed)
+            try:
+                await _revert(handle.server, handle.thread_id, failed)
+            except asyncio.CancelledError:  # the next turn's start does it
+                self._unforgotten.setdefault(handle.thread_id, failed)
+                raise
 
     async def thread(
         self, session_id: str, key: ProcessKey, api_key: str | None, conversation: Conversation, *, model: str | None

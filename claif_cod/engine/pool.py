@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import time
 from collections import OrderedDict
@@ -84,6 +85,8 @@ class ProcessPool:
         self._slots: OrderedDict[ProcessKey, _Slot] = OrderedDict()
         self._home_locks: dict[str | None, asyncio.Lock] = {}
         self._retiring: set[asyncio.Task[None]] = set()
+        self._leaving: dict[ProcessKey, AppServer] = {}
+        """A key's process being closed: its next one starts once it is gone."""
         self._holds: dict[AppServer, int] = {}
         self._closed = False
 
@@ -140,7 +143,7 @@ class ProcessPool:
             server = self._slots.pop(key).server
             assert server is not None
             log.info("pool.trimmed", pid=server.pid, working_dir=key.working_dir)
-            self._retire(server)
+            self._retire(server, key)
 
     def _live(self, excluding: ProcessKey | None = None) -> list[ProcessKey]:
         return [k for k, s in self._slots.items() if s.server is not None and s.server.alive and k != excluding]
@@ -170,12 +173,15 @@ class ProcessPool:
 
     async def _spawn(self, key: ProcessKey, slot: _Slot, api_key: str | None) -> AppServer:
         previous = slot.server
-        if previous is not None:
-            # Dead or hung: its whole process group goes first. A hung one may still hold its threads,
-            # which Codex lets one process write at a time ("already has an active writer").
+        if previous is not None:  # dead or hung
             slot.server = None
-            self._retire(previous)
-            await previous.close()
+            self._retire(previous, key)
+        leaving = self._leaving.get(key)
+        if leaving is not None:
+            # Its whole process group goes first: one that hung, or was trimmed or evicted, may still
+            # hold threads, which Codex lets one process write at a time ("already has an active
+            # writer"). Waited for by every start for the key, also after a caller left mid-wait.
+            await leaving.close()
         self._check_breaker(slot)
         delay = slot.not_before - time.monotonic()
         if delay > 0:
@@ -276,11 +282,19 @@ class ProcessPool:
             slot.failures = 0
             slot.not_before = 0.0
 
-    def _retire(self, server: AppServer) -> None:
+    def _retire(self, server: AppServer, key: ProcessKey | None = None) -> None:
+        """Close ``server`` in the background; the next process for ``key`` starts once it is gone."""
         server.start_closing()  # nobody may pick it up while its close waits for the loop
         task = asyncio.create_task(server.close(), name=f"codex-retire-{server.pid}")
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)
+        if key is not None:
+            self._leaving[key] = server
+            task.add_done_callback(functools.partial(self._gone, key, server))
+
+    def _gone(self, key: ProcessKey, server: AppServer, _closed: asyncio.Task[None]) -> None:
+        if self._leaving.get(key) is server:
+            del self._leaving[key]
 
     async def _evict_for_room(self, incoming: ProcessKey) -> None:
         """Below the cap before ``incoming`` spawns: idle processes close, least recently used first (one at
@@ -294,6 +308,7 @@ class ProcessPool:
             server = self._slots.pop(victims[0]).server
             assert server is not None
             log.info("pool.evicted", pid=server.pid, working_dir=victims[0].working_dir)
+            self._retire(server, victims[0])
             await server.close()
 
     def servers(self) -> list[tuple[ProcessKey, AppServer]]:

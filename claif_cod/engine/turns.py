@@ -89,12 +89,19 @@ class TurnOptions:
     effort: str | None = None
     summary: str | None = None
     output_schema: object = None
-    timeout: float | None = None
+    deadline: float | None = None
+    """When the request must be done (``time.monotonic()``): what is left of it bounds the turn."""
     gap_timeout: float | None = None
     """For a stream: each event of the turn gives it this many seconds more (see ``TurnWait.limit``)."""
     approvals: ApprovalHandler = decline_all
     tool_timeout: float = DEFAULT_TOOL_TIMEOUT_S
     """How long the turn may stay suspended on caller tool calls (see :mod:`claif_cod.engine.tools`)."""
+    forget_failed: bool = False
+    """A named session's turn: dropped from its thread unless its caller takes its end (``Turn.forget``)."""
+
+    def timeout(self) -> float | None:
+        """What is left of the deadline, now."""
+        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
 
 
 def retarget_params(handle: ThreadHandle) -> dict[str, Any]:
@@ -143,7 +150,9 @@ class Turn:
         """Waiting for caller tool results: ``events()`` ended without the turn ending."""
         self.forget = False
         """Its caller is told it failed: when it ends, its thread (a named session's, which persists)
-        drops it before it takes another turn. Set before the turn ends: on its ``TurnFinished``."""
+        drops it before it takes another turn. A session's turn starts with it set
+        (``TurnOptions.forget_failed``: an error, a dead process, a caller gone); its caller clears
+        it when it takes the turn's end as an answer, on its ``TurnFinished``."""
         self.usage = TurnUsage()
         """Usage of the model requests since the turn started, or since it was last resumed."""
         self._last_error: wire_notifications.TurnError | None = None

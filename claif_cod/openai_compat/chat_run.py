@@ -179,16 +179,16 @@ class ChatRun:
         return handles
 
     def _turn_options(self) -> TurnOptions:
-        remaining = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
         request = self.parsed.request
         return TurnOptions(
             model=request.model,
             effort=request.reasoning_effort,
             output_schema=self.parsed.output_schema,
-            timeout=remaining,
+            deadline=self.deadline,
             gap_timeout=self.options.timeout if request.stream else None,
             approvals=self.options.approvals,
             tool_timeout=request.tool_timeout or DEFAULT_TOOL_TIMEOUT_S,
+            forget_failed=self.session_id is not None,
         )
 
     async def _run_choice(self, index: int, source: _Source, sink: _Sink | None) -> _ChoiceResult:
@@ -218,7 +218,6 @@ class ChatRun:
             await self.options.control.attach(turn)
         events = turn.events()
         finished: TurnFinished | None = None
-        read = False
         try:
             async for event in events:
                 out = ""
@@ -235,7 +234,7 @@ class ChatRun:
                         out = result.text.complete(event.item.id, event.item.text)
                 elif isinstance(event, TurnFinished):
                     finished = event  # the last event: let the turn close itself before judging it
-                    turn.forget = self.session_id is not None and _fails(event)
+                    turn.forget = turn.forget and _fails(event)  # (a session's turn, taken as an answer or not)
                     continue
                 elif isinstance(event, ToolCallsRequested):
                     result.tool_calls, result.usage = event.calls, event.usage
@@ -244,9 +243,9 @@ class ChatRun:
                     yield _Piece(index, out)
                 if result.text.stopped:
                     result.clean = False
+                    turn.forget = False  # cut at the stop sequence, but an answer
                     result.usage = await _usage_after_stop(turn, events)
                     break
-            read = True
         except TurnTimedOut as exc:  # reported as the request's deadline (rounded, with its source)
             if type(exc) is not TurnTimedOut or self.options.timeout is None:
                 raise
@@ -254,8 +253,6 @@ class ChatRun:
                 self.options.timeout, self.options.timeout_source, between_events=exc.between_events, acted=exc.acted
             ) from exc
         finally:
-            if not read and self.session_id is not None:  # a deadline, a cancelled request, an error
-                turn.forget = True
             await events.aclose()
         if result.tool_calls:
             self._suspended(result)  # before the calls go out: their results may come back at once

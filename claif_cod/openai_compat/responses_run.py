@@ -181,9 +181,19 @@ class ResponseRun:
                 handle, self.parsed.prompt, self._turn_options(), images=self.parsed.prompt_images
             )
         except BaseException:
-            self.store.delete(self.response.id)  # the caller is told it failed: it must not have happened
+            # The caller is told it failed: it must not have happened. Codex may have the history
+            # injected, or the turn given up once named: a tombstone, not a deletion, keeps the
+            # thread's order, so that a continuation of the response before it forks past them.
+            self.store.forget(self.response.id)
             raise
         await self._attach()
+
+    def abandon(self) -> None:
+        """The request failed before it was handed out (its deadline, a cancel): a turn it started is
+        given up, and a response it recorded leaves a tombstone, as in :meth:`events`."""
+        if self.turn is not None:
+            self.turn.give_up()
+        self.store.forget(self.response.id)  # (nothing when it recorded none)
 
     async def _attach(self) -> None:
         """The turn is under way: recorded, and interruptible by ``turn.interrupt`` naming the request."""
@@ -292,7 +302,7 @@ class ResponseRun:
             effort=reasoning.effort if reasoning else None,
             summary=reasoning.summary if reasoning else None,
             output_schema=self.parsed.output_schema,
-            timeout=None if self.deadline is None else max(0.0, self.deadline - time.monotonic()),
+            deadline=self.deadline,
             gap_timeout=self.options.timeout if self.request.stream else None,
             approvals=self.options.approvals,
             tool_timeout=self.request.tool_timeout or DEFAULT_TOOL_TIMEOUT_S,

@@ -125,8 +125,7 @@ class ResponsesService:
             await options.before(run.deadline, parsed.with_images())
             await options.before(run.deadline, run.start())
         except BaseException:
-            if run.turn is not None:  # started, and cut short before it was handed out (its deadline)
-                run.turn.give_up()
+            run.abandon()
             run.release_conversation()
             raise
         return run

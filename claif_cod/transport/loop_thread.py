@@ -339,7 +339,8 @@ def _unpacked(outcome: Outcome) -> Any:
     ok, value = outcome
     if ok:
         return value
-    wait_out_the_exit()
+    if not isinstance(value, StopAsyncIteration):  # (an end is not what ending the loops made)
+        wait_out_the_exit()
     raise value
 
 

@@ -81,6 +81,8 @@ class Keeper(Protocol):
 @contextlib.contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[None]:
     """One write transaction: all of it is committed, or none (a full disk fails the commit too)."""
+    if conn.in_transaction:  # a ROLLBACK that failed left one open: nothing of it was committed
+        conn.execute("ROLLBACK")
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield

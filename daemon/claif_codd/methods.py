@@ -239,15 +239,10 @@ class Methods:
                     params.session_id, key, options.config.api_key, conversation, model=options.default_model
                 ),
             )
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            turn = await options.before(
-                deadline,
-                engine.start_turn(
-                    handle,
-                    params.text,
-                    TurnOptions(model=options.default_model, timeout=remaining, approvals=options.approvals),
-                ),
+            turn_options = TurnOptions(
+                model=options.default_model, deadline=deadline, approvals=options.approvals, forget_failed=True
             )
+            turn = await options.before(deadline, engine.start_turn(handle, params.text, turn_options))
             await control.attach(turn)
         except Exception as exc:
             raise translate(exc) from exc
@@ -263,7 +258,6 @@ class Methods:
         text = ChoiceText(streaming=False)
         finished: TurnFinished | None = None
         events = turn.events()
-        read = False
         try:
             async for event in events:
                 if isinstance(event, TextDelta):
@@ -283,11 +277,9 @@ class Methods:
                 elif isinstance(event, TurnFinished):
                     finished = event
                     turn.forget = event.status == "failed"  # answered as failed: the session drops it
-            read = True
         except Exception as exc:
             raise translate(exc) from exc
         finally:
-            turn.forget = turn.forget or not read  # a deadline, a request cancelled or cut off
             await events.aclose()
         assert finished is not None
         if finished.status != "failed":

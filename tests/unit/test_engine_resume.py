@@ -5,6 +5,7 @@ asks for the turn's own settings resumes it (engine/engine.py: ``resumable``, ``
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,9 +88,11 @@ async def test_the_resuming_requests_deadlines_approvals_and_tool_timeout_are_th
     assert 599 < first.expiry.when() - loop.time() <= 600
     assert await _approval(engine) == "accept" and asked == ["first"]
 
-    second = TurnOptions(timeout=30.0, gap_timeout=5.0, approvals=_answered_by(asked, "second"), tool_timeout=7.0)
+    deadline = time.monotonic() + 30.0
+    second = TurnOptions(deadline=deadline, gap_timeout=5.0, approvals=_answered_by(asked, "second"), tool_timeout=7.0)
     assert engine.resume_tools(first, (ToolResult("c1", "out"),), second) is turn  # type: ignore[comparison-overlap]
-    assert turn.resumed == [(30.0, 5.0)]
+    [(timeout, gap)] = turn.resumed
+    assert 29 < timeout <= 30.0 and gap == 5.0  # what is left of the resuming request's deadline
     assert await _approval(engine) == "accept" and asked == ["first", "second"]
     again = _suspend(engine, turn, "c2")  # the model calls a tool again in the same turn
     assert 6 < again.expiry.when() - loop.time() <= 7
@@ -101,7 +104,7 @@ async def test_the_resuming_requests_deadlines_approvals_and_tool_timeout_are_th
     [
         ({}, True),
         ({"model": None}, True),  # the request names none: the turn's is fine
-        ({"timeout": 1.0, "tool_timeout": 5.0}, True),  # the request's own waits
+        ({"deadline": 1.0, "tool_timeout": 5.0}, True),  # the request's own waits
         ({"model": "gpt-5"}, False),
         ({"effort": "high"}, False),
         ({"summary": "auto"}, False),

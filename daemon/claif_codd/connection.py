@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import functools
 import itertools
+import re
 import typing
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -403,8 +404,8 @@ def session_of(request: Request) -> str | None:
     if isinstance(request, SessionSendRequest):
         return request.params.session_id
     if isinstance(request, ChatCompletionsCreateRequest):
-        body = bytes(request.params.body)
-        if b'"session_id"' in body:  # rare: one scan, and a decode only then
+        body = request.params.body
+        if _SESSION_KEY.search(body):  # rare: one scan (of the frame's bytes, not a copy), a decode only then
             with contextlib.suppress(msgspec.DecodeError):  # the request's own parse says what is wrong
                 named = _body_session.decode(body).session_id
                 if named is not None:
@@ -418,3 +419,4 @@ class _BodySession(msgspec.Struct):
 
 
 _body_session = msgspec.json.Decoder(_BodySession)
+_SESSION_KEY = re.compile(rb'"session_id"')

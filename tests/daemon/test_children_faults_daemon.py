@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import os
 import signal
 import sys
@@ -13,8 +15,10 @@ import openai
 import pytest
 from chat_messages import user
 from daemon_process import DaemonProcess
+from image_details import padded_png
+from test_limits import async_wait_until
 
-from claif_cod import CodexClient
+from claif_cod import AsyncCodexClient, CodexClient
 
 pytestmark = [
     pytest.mark.codex,
@@ -89,3 +93,41 @@ def test_a_working_directory_that_is_not_there_is_a_bad_request_through_the_daem
         assert isinstance(refused.value.body, dict) and refused.value.body["param"] == "working_dir"
         missing.mkdir()
         assert ask(client, "now it is") == "Echo: now it is"
+
+
+HUNG_CODEX = """#!/bin/sh
+echo "$$" >> "{started}"
+exec sleep 3600
+"""
+
+
+async def test_binaries_whose_probe_hangs_do_not_hold_up_other_clients(
+    daemon: DaemonProcess, workdir: Path, tmp_path: Path
+) -> None:
+    """Eight clients on eight binaries whose ``--version`` hangs held the daemon's default executor
+    (its six workers) for the probes' 30 s: another client's image, its first request, waited."""
+    started = tmp_path / "probes-started"
+    hung = []
+    for i in range(8):  # eight binaries: eight probes (one binary's callers share one)
+        binary = tmp_path / f"hung-{i}" / "codex"
+        binary.parent.mkdir()
+        binary.write_text(HUNG_CODEX.format(started=started))
+        binary.chmod(0o755)
+        hung.append(AsyncCodexClient(daemon="require", codex_path=str(binary), max_retries=0))
+    healthy = AsyncCodexClient(daemon="require", max_retries=0)
+    try:
+        stuck = [asyncio.create_task(c.chat.completions.create(model="o4-mini", messages=[user("hi")])) for c in hung]
+        await async_wait_until(lambda: started.exists() and len(started.read_text().split()) == 8, what="8 probes")
+        large = "data:image/png;base64," + base64.b64encode(padded_png(1_400_000)).decode()  # decoded off the loop
+        image = {"type": "image_url", "image_url": {"url": large}}
+        reply = await healthy.chat.completions.create(
+            model="o4-mini", messages=[{"role": "user", "content": [{"type": "text", "text": "look"}, image]}]
+        )
+        assert reply.choices[0].message.content == "Echo: look"
+        assert not any(task.done() for task in stuck)  # answered while every probe still hangs
+        for task in stuck:
+            task.cancel()
+        await asyncio.gather(*stuck, return_exceptions=True)
+    finally:
+        for client in (*hung, healthy):
+            await client.close()

@@ -243,17 +243,16 @@ async def test_a_session_whose_rollout_is_gone_goes_on_seeded_with_its_history(
 # --- 6. unusable state at start-up -----------------------------------------------------------------------------
 
 
+def codd(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``claif-codd ARGS...`` run to its end, its output captured."""
+    command = [sys.executable, "-m", "claif_codd", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
 def serve_refused(daemon_env: dict[str, str], state: Path) -> str:
     """``claif-codd serve`` on ``state`` exits 78 with one line, no traceback and no socket left: that line."""
     socket_path = Path(daemon_env["CLAIF_COD_SOCKET"])
-    done = subprocess.run(
-        [sys.executable, "-m", "claif_codd", "serve", "--socket", str(socket_path), "--state-dir", str(state)],
-        env=daemon_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = codd(daemon_env, "serve", "--socket", str(socket_path), "--state-dir", str(state))
     assert done.returncode == 78, done
     [line] = [line for line in done.stderr.splitlines() if "error" in line]  # not also logged: it said it twice
     assert line.startswith("claif-codd: error: ")
@@ -265,14 +264,7 @@ def test_a_file_where_the_socket_goes_is_left_alone_and_serve_says_so(daemon_env
     """``--socket notes.txt`` (a mistake) deleted the file and listened there instead."""
     taken = Path(daemon_env["CLAIF_COD_SOCKET"])
     taken.write_text("precious")
-    done = subprocess.run(
-        [sys.executable, "-m", "claif_codd", "serve", "--socket", str(taken)],
-        env=daemon_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = codd(daemon_env, "serve", "--socket", str(taken))
     assert done.returncode == 1, done
     assert f"claif-codd: error: {taken} exists and is not a socket: move it away" in done.stderr
     assert taken.read_text() == "precious"
@@ -283,14 +275,7 @@ def test_start_says_why_its_daemon_could_not_start(daemon_env: dict[str, str], t
     state = tmp_path / "state"
     state.write_text("not a directory")
     socket_path = Path(daemon_env["CLAIF_COD_SOCKET"])
-    done = subprocess.run(
-        [sys.executable, "-m", "claif_codd", "start", "--socket", str(socket_path)],
-        env={**daemon_env, "CLAIF_COD_STATE_DIR": str(state)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = codd({**daemon_env, "CLAIF_COD_STATE_DIR": str(state)}, "start", "--socket", str(socket_path))
     assert done.returncode == 1, done
     assert done.stderr == (
         f"claif-codd: error: claif-codd exited at start (status 78): state directory {state} is not a "

@@ -39,7 +39,7 @@ def describe(error: openai.OpenAIError, timeout: float | None = None) -> str:
 
     if isinstance(error, openai.APITimeoutError):
         limit = f" of {timeout:g} s" if timeout is not None else ""
-        return f"the turn passed its deadline{limit} (--timeout) and was interrupted"
+        return f"the request passed its deadline{limit} (--timeout); a turn it had started was interrupted"
     if isinstance(error, openai.APIConnectionError):
         return f"cannot reach Codex: {error.message}"
     if isinstance(error, openai.APIStatusError):

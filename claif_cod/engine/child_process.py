@@ -243,7 +243,9 @@ def child_environment(base: Mapping[str, str], *, codex_home: str | None, api_ke
 
 _NOT_FOR_CHILDREN = frozenset(
     {"NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID", "INVOCATION_ID"}
+    | {"CLAIF_CODD_HTTP_TOKEN"}  # claif-codd's, exported in a shell that also runs in-process clients
 )
+"""Service-manager plumbing, and a secret Codex has no use for, which any command its model runs could print."""
 
 
 def _descriptors_note() -> str:

@@ -19,11 +19,11 @@ MAX_SESSION_ID = 256
 
 def session_id_problem(session_id: str) -> str | None:
     """What makes ``session_id`` no name for a session, if anything: it must be one that a listing
-    shows on a line of its own and a caller can type again (not empty, no control characters)."""
+    shows on a line of its own and a caller can type again (printable, not blank)."""
     if not session_id.strip() or not session_id.isprintable() or len(session_id) > MAX_SESSION_ID:
         return (
-            f"a session name needs 1 to {MAX_SESSION_ID} characters, a printable one among them, "
-            "and no control characters"
+            f"a session name needs 1 to {MAX_SESSION_ID} printable characters, not all spaces "
+            "(no control or format character, no space but the plain one)"
         )
     return None
 

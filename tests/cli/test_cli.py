@@ -104,8 +104,8 @@ def test_query_session_without_a_daemon_says_it_lived_in_this_process(env: dict[
         (["--daemon", "require", "hi"], EXIT_CONNECTION, "no claif-codd answers"),
         (["--sandbox", "sideways", "hi"], EXIT_USAGE, "Invalid value for '--sandbox'"),
         (["--timeout", "nan", "hi"], EXIT_USAGE, "nan is not a number of seconds"),
-        (["--session", "", "hi"], EXIT_USAGE, "a session name needs 1 to 256 characters, a printable one"),
-        (["--session", "two\nlines", "hi"], EXIT_USAGE, "a session name needs 1 to 256 characters, a printable one"),
+        (["--session", "", "hi"], EXIT_USAGE, "needs 1 to 256 printable characters, not all spaces"),
+        (["--session", "two\nlines", "hi"], EXIT_USAGE, "needs 1 to 256 printable characters, not all spaces"),
         ([], EXIT_USAGE, "Missing argument 'PROMPT'"),
     ],
     ids=[

@@ -643,7 +643,9 @@ async def test_after_close_requests_and_subscriptions_report_the_closure(fake_pa
 
 
 def test_child_environment_drops_service_manager_plumbing_and_adds_codex_variables() -> None:
+    """And claif-codd's HTTP token, which an in-process client's shell may export for the daemon."""
     base = {"PATH": "/bin", "NOTIFY_SOCKET": "/run/x", "LISTEN_FDS": "1", "INVOCATION_ID": "abc", "HOME": "/h"}
+    base["CLAIF_CODD_HTTP_TOKEN"] = "the endpoint's token"
     env = child_environment(base, codex_home="/codex-home", api_key="sk-test")
     assert env == {"PATH": "/bin", "HOME": "/h", "CODEX_HOME": "/codex-home", "CODEX_API_KEY": "sk-test"}
     assert child_environment(base, codex_home=None, api_key=None) == {"PATH": "/bin", "HOME": "/h"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Literal
 
@@ -10,7 +11,7 @@ import openai
 import pytest
 from chat_messages import user
 
-from claif_cod import AsyncCodexClient
+from claif_cod import AsyncCodexClient, CodexClient
 from claif_cod.engine.approvals import ApprovalRequest
 
 
@@ -38,3 +39,31 @@ async def handler_cancelled_when_its_request_times_out(daemon: Literal["off", "r
         again = await client.chat.completions.create(model="o4-mini", messages=[user("next")])
     assert again.choices[0].message.content == "Echo: next"
     assert not (workdir / "x.txt").exists()
+
+
+def sync_handler_cancelled_when_its_request_times_out(daemon: Literal["off", "require"], workdir: Path) -> None:
+    """As :func:`handler_cancelled_when_its_request_times_out`, for a ``CodexClient``: through the daemon
+    its thread ran the handler to its end before it read the request's timeout (a 408 left unread)."""
+    asked, cancelled = threading.Event(), threading.Event()
+
+    async def handler(request: ApprovalRequest) -> Literal["accept", "decline"]:
+        asked.set()
+        try:
+            await asyncio.Event().wait()  # the user never answers
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "accept"
+
+    with CodexClient(
+        daemon=daemon, approval_policy="untrusted", sandbox_mode="workspace-write", approval_handler=handler
+    ) as client:
+        client.chat.completions.create(model="o4-mini", messages=[user("warm")])  # through the daemon: from
+        # now on on a connection of the caller's thread, which reads the daemon's messages itself
+        with pytest.raises(openai.APITimeoutError):
+            client.chat.completions.create(model="o4-mini", messages=[user("[[tool:touch y.txt]] go")], timeout=2)
+        assert asked.is_set()
+        assert cancelled.wait(10)
+        again = client.chat.completions.create(model="o4-mini", messages=[user("next")])
+    assert again.choices[0].message.content == "Echo: next"
+    assert not (workdir / "y.txt").exists()

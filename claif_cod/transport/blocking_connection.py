@@ -8,9 +8,11 @@ sent to a daemon that is not the user's own.  It carries one request at a time.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import itertools
 import socket
+import threading
 from collections import deque
 from pathlib import Path
 
@@ -55,6 +57,10 @@ class BlockingConnection:
         self._decoder = FrameDecoder()
         self._messages: deque[Message] = deque()
         self._ids = itertools.count(1)
+        self._sending = threading.Lock()
+        """Approval answers are sent from the engine loop's thread, as the caller's thread sends too."""
+        self.asking: set[concurrent.futures.Future[Decision]] = set()
+        """Approval handlers of the request in flight still deciding (see ``direct_daemon._ask``)."""
         self.broken = False
         """Set once the connection cannot carry another request."""
         self._forked = False
@@ -110,7 +116,14 @@ class BlockingConnection:
     def send(self, message: Request | Notification) -> None:
         if self._forked:
             raise ConnectionForked("opened before the process forked")
-        self.sock.sendall(request_frame(message))
+        frame = request_frame(message)
+        with self._sending:
+            self.sock.sendall(frame)
+
+    def stop_asking(self) -> None:
+        """The request ended: approval handlers still deciding are cancelled (a prompt closes)."""
+        for asking in list(self.asking):
+            asking.cancel()
 
     def receive(self) -> Message:
         """The next message, waiting for it; :class:`ConnectionLost` once there can be none."""

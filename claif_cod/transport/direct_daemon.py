@@ -20,7 +20,9 @@ connection tells it.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import functools
 import select
 import threading
 import time
@@ -72,23 +74,48 @@ class _Done(msgspec.Struct):
     result: msgspec.Raw
 
 
-Approve = Callable[[ApprovalRequest], Decision]
-"""A sync client's approval handler, run to its decision from the caller's thread."""
+Approve = Callable[[ApprovalRequest], concurrent.futures.Future[Decision]]
+"""A sync client's approval handler, started (on the engine loop) for a decision to come: the caller's
+thread reads on meanwhile, so that the request's deadline and end still reach it."""
 
 
-def _decision(approve: Approve | None, message: ApprovalRequestedNotification) -> Decision:
+def _ask(conn: BlockingConnection, approve: Approve | None, message: ApprovalRequestedNotification) -> None:
+    """The daemon is told the handler's decision once it has one; declined at once without a handler."""
     request = approval_request(message.params)
     if approve is None or request is None:
-        return "decline"
-    try:
-        return approve(request)
-    except Exception:
-        log.exception("direct_daemon.approval_handler_failed")  # as in-process: logged, declined
-        return "decline"
+        conn.answer_approval(message, "decline")
+        return
+    asking = approve(request)
+    conn.asking.add(asking)
+    asking.add_done_callback(functools.partial(_answer, conn, message))
+
+
+def _answer(
+    conn: BlockingConnection, message: ApprovalRequestedNotification, asking: concurrent.futures.Future[Decision]
+) -> None:
+    conn.asking.discard(asking)
+    if asking.cancelled():  # its request ended first: nobody needs the answer
+        return
+    if asking.exception() is not None:
+        log.error("direct_daemon.approval_handler_failed", exc_info=asking.exception())  # as in-process: declined
+    with contextlib.suppress(ConnectionLost):
+        conn.answer_approval(message, "decline" if asking.exception() is not None else asking.result())
 
 
 def _next(conn: BlockingConnection, request_id: int, approve: Approve | None) -> msgspec.Raw | _Done:
-    """The request's next streamed item, or its reply; its failure raised as :class:`APIFailure`."""
+    """The request's next streamed item, or its reply; its failure raised as :class:`APIFailure`.
+    Once it ends, its approval handlers still asking are cancelled."""
+    try:
+        item = _next_item(conn, request_id, approve)
+    except BaseException:
+        conn.stop_asking()
+        raise
+    if isinstance(item, _Done):
+        conn.stop_asking()
+    return item
+
+
+def _next_item(conn: BlockingConnection, request_id: int, approve: Approve | None) -> msgspec.Raw | _Done:
     while True:
         message = conn.receive()
         if isinstance(message, ChatCompletionsChunkNotification):
@@ -106,7 +133,7 @@ def _next(conn: BlockingConnection, request_id: int, approve: Approve | None) ->
             if message.id in (request_id, None):
                 raise error_to_failure(message.error)
         elif isinstance(message, ApprovalRequestedNotification):
-            conn.answer_approval(message, _decision(approve, message))
+            _ask(conn, approve, message)
         elif isinstance(message, WarningNotification):
             python_warning(message.params.message)
 

@@ -9,6 +9,7 @@ responses; connection failures and timeouts, which it models as exceptions, are 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import functools
 import threading
@@ -203,10 +204,10 @@ class TransportCore:
                 direct = self._direct_connections = _CallerConnections(path, DirectDaemon(path), LoopDaemon(path))
             return direct
 
-    def _approve_on_loop(self, request: ApprovalRequest) -> Decision:
-        """A sync client's approval handler run on the engine loop, as for its requests there: for a
-        request on a caller's own connection, from the caller's thread."""
-        return self.loop.run(_asked(self.options.approvals, request))
+    def _approve_on_loop(self, request: ApprovalRequest) -> concurrent.futures.Future[Decision]:
+        """A sync client's approval handler started on the engine loop, as for its requests there: for a
+        request on a caller's own connection, whose thread reads on meanwhile (its deadline, its end)."""
+        return asyncio.run_coroutine_threadsafe(_asked(self.options.approvals, request), self.loop.loop)
 
     async def answer_async(self, early: Early, stream: StreamMaker | None) -> bytes | OpenAIStream | None:
         caller = asyncio.get_running_loop()

@@ -18,7 +18,10 @@ from typing import Any
 
 import openai
 import pytest
-from approval_waits import handler_cancelled_when_its_request_times_out
+from approval_waits import (
+    handler_cancelled_when_its_request_times_out,
+    sync_handler_cancelled_when_its_request_times_out,
+)
 from chat_messages import patch_prompt, user
 from daemon_process import DaemonProcess
 from loop_handlers import recording
@@ -190,6 +193,12 @@ def test_approvals_reach_the_client_that_owns_the_turn(daemon: DaemonProcess, wo
 
 async def test_a_request_that_ends_first_cancels_its_approval_handler(daemon: DaemonProcess, workdir: Path) -> None:
     await handler_cancelled_when_its_request_times_out("require", workdir)
+
+
+def test_a_sync_clients_request_keeps_its_deadline_while_its_handler_waits(
+    daemon: DaemonProcess, workdir: Path
+) -> None:
+    sync_handler_cancelled_when_its_request_times_out("require", workdir)
 
 
 async def test_a_file_change_reaches_both_kinds_of_client_with_its_files(daemon: DaemonProcess, workdir: Path) -> None:

@@ -13,7 +13,10 @@ from typing import Any, Literal
 import openai
 import pydantic
 import pytest
-from approval_waits import handler_cancelled_when_its_request_times_out
+from approval_waits import (
+    handler_cancelled_when_its_request_times_out,
+    sync_handler_cancelled_when_its_request_times_out,
+)
 from chat_messages import user
 from codex_processes import codex_processes
 from loop_handlers import answered_on, recording
@@ -510,6 +513,10 @@ async def test_an_async_clients_approval_handler_runs_on_the_requests_loop(
 
 async def test_a_request_that_ends_first_cancels_its_approval_handler(codex_home: Path, workdir: Path) -> None:
     await handler_cancelled_when_its_request_times_out("off", workdir)
+
+
+def test_a_sync_clients_request_that_ends_first_cancels_its_approval_handler(codex_home: Path, workdir: Path) -> None:
+    sync_handler_cancelled_when_its_request_times_out("off", workdir)
 
 
 def test_without_a_handler_approvals_are_declined(codex_home: Path, workdir: Path) -> None:

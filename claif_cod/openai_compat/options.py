@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 import warnings
 from collections.abc import Awaitable, Callable
@@ -13,7 +14,6 @@ from claif_cod._log import get_logger
 from claif_cod.engine.approvals import ApprovalHandler, decline_all
 from claif_cod.engine.config import CodexConfig
 from claif_cod.engine.errors import EngineError, TurnTimedOut
-from claif_cod.engine.waiting import within
 
 if TYPE_CHECKING:
     from claif_cod.engine.control import TurnControl  # the daemon's: its turns are the engine's
@@ -60,9 +60,18 @@ class RequestOptions:
         it until its own 30 s start or handshake limit, or the liveness probe, whatever ``timeout``)."""
         if deadline is None:
             return await step
+        if sys.version_info < (3, 11):  # pragma: no cover - CPython 3.10: wait_for's own timeouts
+            try:
+                return await asyncio.wait_for(step, deadline - time.monotonic())
+            except asyncio.TimeoutError as exc:
+                if isinstance(exc, EngineError) or self.timeout is None:
+                    raise
+                raise TurnTimedOut(self.timeout, self.timeout_source) from None
+        scope = asyncio.timeout(deadline - time.monotonic())
         try:
-            return await within(step, deadline - time.monotonic())
-        except asyncio.TimeoutError as exc:
-            if isinstance(exc, EngineError) or time.monotonic() < deadline or self.timeout is None:
+            async with scope:
+                return await step
+        except TimeoutError:
+            if not scope.expired() or self.timeout is None:  # another deadline's, inside the step
                 raise
             raise TurnTimedOut(self.timeout, self.timeout_source) from None

@@ -71,8 +71,13 @@ def codex_options(options: RequestOptions) -> CodexOptions:
         api_key=config.api_key or os.environ.get("CODEX_API_KEY"),
         session_id=options.session_id,
         strict=options.strict,
-        timeout_s=options.timeout,
+        # A deadline already passed (0 or less, which openai's client passes on) is the shortest the
+        # protocol takes: the request times out at once there, as in-process, not a 400.
+        timeout_s=None if options.timeout is None else max(options.timeout, SHORTEST_TIMEOUT_S),
     )
+
+
+SHORTEST_TIMEOUT_S = 0.001
 
 
 class DaemonBackend:

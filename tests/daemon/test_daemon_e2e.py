@@ -70,6 +70,21 @@ def test_models_list_keeps_to_its_timeout_through_the_daemon(daemon: DaemonProce
         assert [m.id for m in client.models.list()] == ["o4-mini", "o4", "gpt-test-large"]
 
 
+@pytest.mark.parametrize("timeout", [0, -1])
+def test_a_deadline_already_passed_times_out_as_in_process(
+    daemon: DaemonProcess, workdir: Path, codex_model_server: ModelServer, timeout: float
+) -> None:
+    """It was a 400 naming options.timeout_s, a parameter the caller never wrote; in-process (and in
+    openai's own client) it is a timeout."""
+    with CodexClient(daemon="require") as client:
+        with pytest.raises(openai.APITimeoutError):
+            client.chat.completions.create(model="o4-mini", messages=[user("never asked")], timeout=timeout)
+        assert client.chat.completions.create(model="o4-mini", messages=[user("ok")]).choices[0].message.content == (
+            "Echo: ok"
+        )
+    assert [r.user_texts() for r in codex_model_server.requests] == [["ok"]]
+
+
 def test_errors_cross_the_socket_as_openai_classes(daemon: DaemonProcess, workdir: Path) -> None:
     with CodexClient(daemon="require") as client:
         with pytest.raises(openai.RateLimitError):

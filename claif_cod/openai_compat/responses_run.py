@@ -14,7 +14,7 @@ from claif_cod.engine import wire_items
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.conversations import Conversation, HistoryItem
 from claif_cod.engine.engine import Engine, ThreadHandle, Turn, TurnOptions
-from claif_cod.engine.errors import CallerToolsNotResumable, InvalidRequest, ToolSetChanged, TurnFailed
+from claif_cod.engine.errors import CallerToolsNotResumable, InvalidRequest, ToolSetChanged, TurnFailed, TurnTimedOut
 from claif_cod.engine.events import ItemCompleted, ItemStarted, TurnEvent, TurnFinished
 from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S
 from claif_cod.openai_compat.conversations_service import ConversationsService
@@ -367,6 +367,10 @@ class ResponseRun:
                     if isinstance(translated, TERMINAL_EVENTS):
                         self._ended()
                     yield translated
+        except TurnTimedOut as exc:  # its deadline: failed, saying so, as over HTTP (not cancelled)
+            if self.response.status == "in_progress":
+                self.builder.fail(str(exc))
+            raise
         finally:
             await turn_events.aclose()
             self.release_conversation()

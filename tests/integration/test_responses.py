@@ -115,6 +115,18 @@ def test_a_stream_whose_turn_fails_before_any_output_is_an_error_status(
     assert isinstance(body, dict) and "{" not in body["message"]  # the provider's own message, not its JSON body
 
 
+def test_a_stream_past_its_deadline_is_stored_failed_saying_so(client: CodexClient) -> None:
+    """It was stored cancelled (as if the caller had stopped reading), and failed over serve --http."""
+    events = iter(client.responses.create(model="o4-mini", input="[[stall-mid]] go", stream=True, timeout=1.0))
+    created = next(events)
+    assert created.type == "response.created"
+    with pytest.raises(openai.APITimeoutError):
+        list(events)
+    stored = client.responses.retrieve(created.response.id)
+    assert stored.status == "failed"
+    assert stored.error is not None and "no event for 1 s" in stored.error.message
+
+
 def test_a_stream_begins_when_the_model_runs_a_command_not_when_it_writes(client: CodexClient, workdir: Path) -> None:
     """A command the model runs is the model's answer begun: ``create()`` returns with
     ``response.created`` while it runs (a turn busy with commands showed nothing until it wrote).

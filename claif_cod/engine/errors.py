@@ -107,7 +107,7 @@ class TurnTimedOut(EngineError):
         self.acted = acted
         """Codex ran a command, changed files or called a tool before the deadline passed."""
         origin = f" (from {source})" if source else ""
-        shown = f"{round(seconds, 1):g} s"
+        shown = f"{round(seconds, 1):g} s" if seconds >= 1 else f"{seconds:.2g} s"  # (0.05 s, not 0 s)
         if between_events:
             super().__init__(f"turn sent no event for {shown}, its timeout{origin}, and was interrupted")
         else:

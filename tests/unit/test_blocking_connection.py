@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -81,13 +82,18 @@ def test_an_error_about_the_connection_fails_the_request_and_the_connection(
     assert not conn.idle()
 
 
-def _accept(request: ApprovalRequest) -> Decision:
+def _accept(request: ApprovalRequest) -> concurrent.futures.Future[Decision]:
+    """A handler started on the engine loop that has decided already."""
     assert (request.kind, request.command, request.item_id) == ("command", "touch x", "a1")
-    return "accept"
+    decided: concurrent.futures.Future[Decision] = concurrent.futures.Future()
+    decided.set_result("accept")
+    return decided
 
 
-def _fail(_request: ApprovalRequest) -> Decision:
-    raise RuntimeError("the handler failed")
+def _fail(_request: ApprovalRequest) -> concurrent.futures.Future[Decision]:
+    failed: concurrent.futures.Future[Decision] = concurrent.futures.Future()
+    failed.set_exception(RuntimeError("the handler failed"))
+    return failed
 
 
 @pytest.mark.parametrize(
@@ -111,6 +117,24 @@ def test_approvals_are_decided_by_the_handler_or_declined(
     [answer] = received(daemon)
     assert isinstance(answer, ApprovalRespondRequest)
     assert (answer.params.approval_id, answer.params.decision) == ("a1", decision)
+
+
+def test_a_handler_still_deciding_when_its_request_ends_is_cancelled_and_answers_nothing(
+    pair: tuple[BlockingConnection, socket.socket],
+) -> None:
+    """The caller's thread reads on while the handler decides: the request's end (its timeout, here
+    its reply) reaches it, and the handler is let go."""
+    conn, daemon = pair
+    deciding: concurrent.futures.Future[Decision] = concurrent.futures.Future()
+    params = ApprovalRequestedParams(
+        approval_id="a1", request_id=1, kind="command", thread_id="t", turn_id="u", deadline_s=5.0, command="x"
+    )
+    sent(daemon, ApprovalRequestedNotification(params=params), Response(id=1, result=None))
+    assert isinstance(_next(conn, 1, lambda _request: deciding), _Done)
+    assert deciding.cancelled() and not conn.asking
+    daemon.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        daemon.recv(65536)  # no approval.respond was sent for it
 
 
 def test_a_malformed_frame_or_a_closed_socket_loses_the_connection(

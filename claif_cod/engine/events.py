@@ -71,6 +71,17 @@ class TurnFinished(msgspec.Struct, tag="finished"):
     acted: bool = False
     """Codex ran a command, changed files or called a tool in the turn (see ``wire_items.acts``)."""
 
+    @property
+    def cut_for_length(self) -> bool:
+        """The model stopped for length: an answer (``finish_reason="length"``, an ``incomplete``
+        response), which Codex 0.163 reports as a failed turn whose message names the limit."""
+        return self.status == "failed" and "max_output_tokens" in (self.error_message or "")
+
+    @property
+    def failed(self) -> bool:
+        """A failure of the request, not an answer cut for length."""
+        return self.status == "failed" and not self.cut_for_length
+
 
 class ToolCallsRequested(msgspec.Struct, tag="tool_calls"):
     """The model called caller tools: every call of its response, and that response's usage.

@@ -44,14 +44,6 @@ from claif_cod.openai_compat.tool_calls import tool_call_deltas
 
 log = get_logger("claif_cod.service")
 
-_LENGTH_MARKER = "max_output_tokens"
-
-
-def _fails(event: TurnFinished) -> bool:
-    """Whether the request fails with its turn: one whose model response was cut for length
-    answers, with ``finish_reason="length"`` (Codex 0.163 takes it for a failed request)."""
-    return event.status == "failed" and _LENGTH_MARKER not in (event.error_message or "")
-
 
 STOP_USAGE_WAIT_S = 1.0
 """After a stop sequence, how long the model request that produced it may take to finish (and be
@@ -234,7 +226,7 @@ class ChatRun:
                         out = result.text.complete(event.item.id, event.item.text)
                 elif isinstance(event, TurnFinished):
                     finished = event  # the last event: let the turn close itself before judging it
-                    turn.forget = turn.forget and _fails(event)  # (a session's turn, taken as an answer or not)
+                    turn.forget = turn.forget and event.failed  # (a session's turn, taken as an answer or not)
                     continue
                 elif isinstance(event, ToolCallsRequested):
                     result.tool_calls, result.usage = event.calls, event.usage
@@ -295,7 +287,7 @@ class ChatRun:
         return result, [*pieces, _Piece(index, "", suspension.calls)]
 
     def _finish(self, result: _ChoiceResult, event: TurnFinished) -> None:
-        if _fails(event):
+        if event.failed:
             message = event.error_message or "Codex turn failed"
             raise TurnFailed(message, event.error_info, result.text.text, acted=event.acted)
         if event.status == "failed":  # a model response cut for length: an answer, not a failure

@@ -38,7 +38,7 @@ from claif_cod.openai_compat.responses_schema import (
     TextFormatEcho,
 )
 from claif_cod.openai_compat.responses_store import ResponseRecord, ResponseStore, forgotten
-from claif_cod.openai_compat.responses_stream import LENGTH_MARKER, ResponseBuilder
+from claif_cod.openai_compat.responses_stream import ResponseBuilder
 
 log = get_logger("claif_cod.responses")
 
@@ -391,7 +391,7 @@ class ResponseRun:
 
     def _raise_if_failed_early(self, event: TurnFinished) -> None:
         """A turn that failed before saying anything fails the request itself (an HTTP status)."""
-        if event.status == "failed" and LENGTH_MARKER not in (event.error_message or ""):
+        if event.failed:
             self.response.status = "failed"
             raise TurnFailed(event.error_message or "Codex turn failed", event.error_info, acted=event.acted)
 

@@ -59,9 +59,6 @@ from claif_cod.openai_compat.responses_schema import (
 )
 from claif_cod.openai_compat.text import ChoiceText
 
-LENGTH_MARKER = "max_output_tokens"
-"""In a failed turn's error message: the model stopped for length (an ``incomplete`` response)."""
-
 
 def _item_id(prefix: str, codex_id: str) -> str:
     """An output item's id: Codex passes on the model's own (``msg_...``), which keeps it; others get the prefix."""
@@ -284,7 +281,7 @@ class ResponseBuilder:
 
     def _finish(self, event: TurnFinished) -> list[ResponseEvent]:
         message_error = event.error_message or "Codex turn failed"
-        length = event.status == "failed" and LENGTH_MARKER in message_error
+        length = event.cut_for_length
         # Whatever Codex did not complete stays incomplete, also in a completed turn: a message or
         # reasoning item of a model request Codex retried (its replacement comes as a new item).
         out = self._close_all("incomplete")

@@ -38,7 +38,7 @@ from claif_cod.engine.approval_asks import ApprovalAsks
 from claif_cod.engine.approvals import ApprovalHandler, ApprovalRequest, Decision, FileChange, decline_all
 from claif_cod.engine.appserver import AppServer
 from claif_cod.engine.config import CodexConfig, ProcessKey
-from claif_cod.engine.discovery import CodexBinary, find_and_probe, find_codex, probe
+from claif_cod.engine.discovery import CodexBinary, find_and_probe
 from claif_cod.engine.errors import (
     CodexProcessDied,
     CodexProcessHung,
@@ -122,16 +122,9 @@ class Engine:
 
     # --- resolution ---------------------------------------------------------------------
 
-    def binary(self, codex_path: str | None) -> CodexBinary:
-        """Find and probe once per requested path (blocking: a few ms, first use only)."""
-        cached = self._binaries.get(codex_path)
-        if cached is None:
-            cached = self._binaries[codex_path] = probe(find_codex(codex_path))
-        return cached
-
-    async def binary_async(self, codex_path: str | None) -> CodexBinary:
-        """:meth:`binary` for the loop: the probe on a thread of its own (a hung binary holds no
-        default-executor worker), shared with concurrent callers (see engine/discovery.py)."""
+    async def binary(self, codex_path: str | None) -> CodexBinary:
+        """Find and probe once per requested path: the probe on a thread of its own (a hung binary
+        holds no default-executor worker), shared with concurrent callers (see engine/discovery.py)."""
         cached = self._binaries.get(codex_path)
         if cached is None:
             cached = self._binaries[codex_path] = await find_and_probe(codex_path)
@@ -144,7 +137,7 @@ class Engine:
         """The process ``config`` selects; ``warn`` hears, on every request, what was changed to suit the binary."""
         key = self._keys.get(config)
         if key is None:
-            binary = await self.binary_async(config.codex_path)
+            binary = await self.binary(config.codex_path)
             key = ProcessKey.resolve(config, binary, default_home=(self._env or os.environ).get("CODEX_HOME"))
             if len(self._keys) >= MAX_RESOLVED_KEYS:
                 self._keys.clear()  # a daemon serving many settings re-resolves them, as it did each request
@@ -157,7 +150,7 @@ class Engine:
     async def _codex_version(self, path: str) -> str:
         binary = self.known_binary(path)
         if binary is None:
-            binary = await self.binary_async(path)
+            binary = await self.binary(path)
         return binary.version
 
     # --- turns ---------------------------------------------------------------------------

@@ -6,7 +6,9 @@ are in ``claif_cod._cli_group``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import click
 
 if TYPE_CHECKING:  # imported where used: by then a failed request has loaded openai
     import openai
@@ -20,6 +22,8 @@ EXIT_CONNECTION = 4
 """Codex could not be reached: no binary, Codex died, or no daemon with ``--daemon require``."""
 EXIT_TIMEOUT = 5
 """The turn passed its ``--timeout`` and was interrupted."""
+EXIT_NO_SESSION = 7
+"""``sessions close`` named a session the daemon does not have (the others named are closed)."""
 
 
 def exit_code(error: openai.OpenAIError) -> int:
@@ -47,3 +51,14 @@ def describe(error: openai.OpenAIError, timeout: float | None = None) -> str:
         message = body.get("message") if isinstance(body, dict) else None
         return f"{type(error).__name__} ({error.status_code}): {message or error.message}"
     return f"{type(error).__name__}: {error}"
+
+
+class CliFailure(click.ClickException):
+    """An error with its own exit code, shown as ``claif-cod: error: ...`` on stderr."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.exit_code = code  # type: ignore[misc]  # click declares it a ClassVar, and reads it per instance
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"claif-cod: error: {self.format_message()}", err=True)

@@ -14,20 +14,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import msgspec
 
 from claif_cod._cli_group import EXIT_INTERRUPTED, QuietGroup
 from claif_cod._defaults import DEFAULT_TIMEOUT
 from claif_cod._seconds_param import PositiveSeconds
 from claif_cod._version import __version__
 from claif_cod.cli import history
-from claif_cod.cli.exits import EXIT_CONNECTION, describe, exit_code
+from claif_cod.cli.exits import EXIT_CONNECTION, CliFailure, describe, exit_code
+from claif_cod.cli.sessions import session_name, sessions
 from claif_cod.cli.terminal import Console, TerminalApprover, is_interactive
 from claif_cod.cli.turns import Interrupted, TurnResult, TurnRunner, messages_for, stream_turn
-from claif_cod.engine.sessions import session_id_problem
-from claif_cod.protocol import SessionInfo, SessionsListRequest, SessionsListResult, decode_result
 from claif_cod.transport.autostart import answers, autostart_enabled
-from claif_cod.transport.daemon_client import DaemonConnection, DaemonUnavailable
 from claif_cod.transport.select import DaemonMode, daemon_mode
 from claif_cod.transport.socket_path import default_socket_path
 
@@ -40,17 +37,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 SANDBOX_MODES = ("read-only", "workspace-write", "danger-full-access")
 APPROVAL_POLICIES = ("untrusted", "on-failure", "on-request", "never")
-
-
-class CliFailure(click.ClickException):
-    """An error with its own exit code, shown as ``claif-cod: error: ...`` on stderr."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.exit_code = code  # type: ignore[misc]  # click declares it a ClassVar, and reads it per instance
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"claif-cod: error: {self.format_message()}", err=True)
 
 
 @dataclass(frozen=True)
@@ -152,20 +138,13 @@ def cli() -> None:
     """Ask OpenAI Codex from the terminal, through claif-codd when it runs.
 
     Exit codes: 0 ok, 2 usage error, 3 Codex or model error, 4 cannot reach Codex (or the
-    daemon), 5 timeout, 130 interrupted.
+    daemon), 5 timeout, 6 output not writable, 7 no such session (sessions close), 130
+    interrupted, 141 stdout closed.
     """
 
 
-def _session_name(ctx: click.Context, param: click.Parameter, name: str | None) -> str | None:
-    """A name ``sessions`` can list on a line of its own: not empty, no control characters."""
-    problem = None if name is None else session_id_problem(name)
-    if problem is not None:
-        raise click.BadParameter(problem)
-    return name
-
-
 def _session_option(help_text: str) -> Callable[[F], F]:
-    return click.option("--session", "-s", default=None, metavar="NAME", callback=_session_name, help=help_text)
+    return click.option("--session", "-s", default=None, metavar="NAME", callback=session_name, help=help_text)
 
 
 NOT_UTF8 = "the prompt is not UTF-8 text"
@@ -420,43 +399,14 @@ def models(daemon: DaemonMode, codex_path: str | None, as_json: bool) -> None:
             click.echo(m.id)
 
 
-async def _list_sessions(path: Path) -> list[SessionInfo]:
-    conn = await DaemonConnection.open(path, client_name="claif-cod-cli")
-    try:
-        raw = await conn.call(SessionsListRequest(id=conn.next_id()))
-    finally:
-        await conn.close()
-    return decode_result(raw, SessionsListResult).sessions
-
-
-@cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the sessions as a JSON list.")
-def sessions(as_json: bool) -> None:
-    """List claif-codd's named sessions (needs a running daemon)."""
-    path = default_socket_path()
-    try:
-        listing = asyncio.run(_list_sessions(path))
-    except DaemonUnavailable as exc:
-        hint = "sessions live in claif-codd: start it with `claif-codd start`"
-        raise CliFailure(f"{exc}; {hint}", EXIT_CONNECTION) from None
-    except Exception as exc:  # the daemon answered with an error, or hung up
-        raise CliFailure(f"claif-codd at {path} could not list sessions: {exc}", EXIT_CONNECTION) from None
-    if as_json:
-        click.echo(json.dumps(msgspec.to_builtins(listing), indent=2))
-        return
-    if not listing:
-        click.echo("no sessions")
-    for s in listing:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.last_used))
-        busy = "  busy" if s.busy else ""
-        click.echo(f"{s.session_id}  turns {s.turns}  last {when}{busy}  {s.working_dir}")
-
-
 def _show_warning(
     message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
 ) -> None:
     """Warnings (say, a retired ``--approval`` value mapped to another) as one line, without source code."""
     (_console or Console()).note(f"warning: {message}")
+
+
+cli.add_command(sessions)
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from daemon_process import DaemonProcess
 from claif_cod import __version__
 from claif_cod._cli_group import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_OUTPUT
 from claif_cod.cli import cli
-from claif_cod.cli.exits import EXIT_CONNECTION, EXIT_MODEL, EXIT_TIMEOUT, EXIT_USAGE
+from claif_cod.cli.exits import EXIT_CONNECTION, EXIT_MODEL, EXIT_NO_SESSION, EXIT_TIMEOUT, EXIT_USAGE
 from claif_cod.testing import ModelServer
 
 pytestmark = pytest.mark.codex
@@ -394,6 +394,27 @@ def test_sessions_are_shared_by_processes_through_the_daemon(cli_daemon: dict[st
     assert session["busy"] is False
     text = run_cli("sessions", env=cli_daemon, cwd=workdir).stdout
     assert text.startswith("review  turns 3  last ")
+
+
+def test_sessions_close_forgets_a_session_and_names_the_ones_it_did_not_have(
+    cli_daemon: dict[str, str], workdir: Path
+) -> None:
+    for name in ("review", "triage"):
+        assert run_cli("query", "--session", name, "hello", env=cli_daemon, cwd=workdir).returncode == 0
+    closed = run_cli("sessions", "close", "review", env=cli_daemon, cwd=workdir)
+    assert (closed.returncode, closed.stdout, closed.stderr) == (0, "", "")
+    listing = run_cli("sessions", "--json", env=cli_daemon, cwd=workdir)
+    assert [s["session_id"] for s in json.loads(listing.stdout)] == ["triage"]
+    again = run_cli("query", "--session", "review", "again", env=cli_daemon, cwd=workdir)
+    assert again.stdout == "Echo: again\n"  # a new conversation: no "[turn 2]"
+    partly = run_cli("sessions", "close", "nobody", "triage", env=cli_daemon, cwd=workdir)
+    assert partly.returncode == EXIT_NO_SESSION
+    assert partly.stderr == "claif-cod: error: no session named 'nobody'\n"
+    listing = run_cli("sessions", env=cli_daemon, cwd=workdir)
+    assert listing.stdout.startswith("review  turns 1  last ")  # triage closed despite 'nobody'
+    blank = run_cli("sessions", "close", " ", env=cli_daemon, cwd=workdir)
+    assert blank.returncode == EXIT_USAGE
+    assert "Invalid value for 'NAME...': a session name needs 1 to 256 printable characters" in blank.stderr
 
 
 def test_sessions_without_a_daemon_is_a_connection_error(env: dict[str, str], workdir: Path) -> None:

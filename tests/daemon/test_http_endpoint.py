@@ -271,13 +271,13 @@ def test_curl_sees_health_and_json_errors(http: HttpDaemon) -> None:
 
 
 @needs_curl
-def test_the_sdks_read_timeout_header_interrupts_the_turn_with_504(http: HttpDaemon) -> None:
+@pytest.mark.parametrize("header", ["X-Stainless-Read-Timeout", "X-Stainless-Timeout"])  # Python's, Node's
+def test_the_sdks_timeout_header_interrupts_the_turn_with_504(http: HttpDaemon, header: str) -> None:
     body = json.dumps({"model": "o4-mini", "messages": [user("[[stall]] never answered")]})
-    out = http.curl(
-        "-w", "\n%{http_code}", "-H", "X-Stainless-Read-Timeout: 1", "-d", body, http.url + "/v1/chat/completions"
-    ).stdout
+    out = http.curl("-w", "\n%{http_code}", "-H", f"{header}: 1", "-d", body, http.url + "/v1/chat/completions").stdout
     reply, code = out.rsplit("\n", 1)
     assert code == "504" and json.loads(reply)["error"]["type"] == "timeout"
+    assert f"(from {header}: 1 s, less 0.1 s to answer before the client does)" in json.loads(reply)["error"]["message"]
     http.wait_idle()
 
 

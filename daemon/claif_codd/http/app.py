@@ -11,8 +11,8 @@ taken from headers:
 * ``X-Claif-Cod-Working-Dir``: where Codex runs (default ``--http-working-dir``);
 * ``X-Claif-Cod-Sandbox`` and ``X-Claif-Cod-Approval-Policy``: as ``CodexClient``'s ``sandbox_mode`` and
   ``approval_policy`` (default: Codex's own configuration);
-* ``X-Stainless-Read-Timeout``: sent by the ``openai`` SDK; the turn is interrupted when the client
-  would give up anyway.
+* ``X-Stainless-Read-Timeout`` (the Python ``openai`` SDK's) or ``X-Stainless-Timeout`` (the Node SDK's):
+  the turn is interrupted when the client would give up anyway.
 
 A client that disconnects cancels its request, which interrupts its turn. Load limits and shutdown
 behave as on the socket: turns count against ``max_turns_in_flight``, a draining daemon answers 503
@@ -65,7 +65,9 @@ log = get_logger("claif_codd.http")
 WORKING_DIR_HEADER = "X-Claif-Cod-Working-Dir"
 SANDBOX_HEADER = "X-Claif-Cod-Sandbox"
 APPROVAL_HEADER = "X-Claif-Cod-Approval-Policy"
-TIMEOUT_HEADER = "X-Stainless-Read-Timeout"
+TIMEOUT_HEADERS = ("X-Stainless-Read-Timeout", "X-Stainless-Timeout")
+"""The openai SDKs' timeouts, in seconds: Python's read timeout, else Node's whole timeout (cut to
+whole seconds, so the client gives up within a second after it)."""
 ANSWER_EARLY_S = 0.5
 """The turn ends this much (at most a tenth of it) before the SDK's read timeout: its caller then
 gets the 504 from a turn already stopped, instead of giving up itself while the turn still runs
@@ -327,15 +329,13 @@ class HttpEndpoint:
             approval_policy=request.headers.get(APPROVAL_HEADER),
         )
         options = RequestOptions(config=config, strict=self.settings.strict, warn=_log_warning)
-        read_timeout = _positive(request.headers.get(TIMEOUT_HEADER))
-        if read_timeout is None:
-            return options
-        early = min(ANSWER_EARLY_S, read_timeout * 0.1)
-        return dataclasses.replace(
-            options,
-            timeout=read_timeout - early,
-            timeout_source=f"{TIMEOUT_HEADER}: {read_timeout:g} s, less {early:.2g} s to answer before the client does",
-        )
+        for header in TIMEOUT_HEADERS:
+            client_timeout = _positive(request.headers.get(header))
+            if client_timeout is not None:
+                early = min(ANSWER_EARLY_S, client_timeout * 0.1)
+                source = f"{header}: {client_timeout:g} s, less {early:.2g} s to answer before the client does"
+                return dataclasses.replace(options, timeout=client_timeout - early, timeout_source=source)
+        return options
 
 
 _request_id: ContextVar[str | None] = ContextVar("claif_codd_http_request", default=None)

@@ -91,7 +91,10 @@ def _read(
 ) -> _Read:
     """``messages`` read, after the first ones that ``start`` read already."""
     if not messages:
-        raise InvalidRequest("messages must not be empty", param="messages")
+        message = (
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead."
+        )
+        raise InvalidRequest(message, param="messages", code="empty_array")
     instructions = [*start.instructions] if start is not None else []
     turns = [*start.turns] if start is not None else []
     reported = set(start.reported) if start is not None else set()
@@ -141,10 +144,17 @@ def _read(
             unanswered.remove(message.tool_call_id)
             turns.append(ToolResult(call_id=message.tool_call_id, output=text))
         else:
-            raise InvalidRequest(f"{where}: role {role!r} is not supported", param=where)
+            raise _unknown_role(role, f"{where}.role")
     if unanswered:
         raise _unanswered_calls(unanswered, "messages")
     return _Read(messages, instructions, turns, frozenset(reported))
+
+
+def _unknown_role(role: str, param: str) -> InvalidRequest:
+    if role in _OPENAI_ROLES:  # OpenAI's deprecated 'function' role: its calls are the 'tool' role's now
+        return InvalidRequest(f"{param}: role {role!r} is not supported (a tool's result is a 'tool' message)", param)
+    supported = ", ".join(map(repr, _OPENAI_ROLES[:-1])) + f", and {_OPENAI_ROLES[-1]!r}"
+    return InvalidRequest(f"Invalid value: {role!r}. Supported values are: {supported}.", param, "invalid_value")
 
 
 def _unanswered_calls(calls: list[str], param: str) -> InvalidRequest:
@@ -173,6 +183,8 @@ def _conversation(read: _Read, prior: Prior | None = None) -> Conversation:
 
 
 _CONTENT_REQUIRED = frozenset({"system", "developer", "user", "tool"})
+_OPENAI_ROLES = ("system", "assistant", "user", "function", "tool", "developer")
+"""The roles OpenAI's chat takes, in the order its refusal of another one names them."""
 
 
 def _content(message: ChatMessage, where: str, *, allow_images: bool) -> tuple[str, list[ImageRef]]:

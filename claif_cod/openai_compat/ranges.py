@@ -9,6 +9,7 @@ from claif_cod.engine.errors import InvalidRequest
 _DECIMALS = {"temperature": (0, 2), "top_p": (0, 1), "frequency_penalty": (-2, 2), "presence_penalty": (-2, 2)}
 _UNBOUNDED = float("inf")
 _INTEGERS = {
+    "n": (1, _UNBOUNDED),  # claif_cod's own upper bound is the chat request's (MAX_N)
     "top_logprobs": (0, 20),
     "max_tokens": (1, _UNBOUNDED),
     "max_completion_tokens": (1, _UNBOUNDED),

@@ -152,7 +152,7 @@ def test_errors_raise_openai_classes(http: HttpDaemon) -> None:
     # The error types OpenAI's API gives (not "authentication_error" or "rate_limit_error").
     assert (unauthorized.value.type, unauthorized.value.code) == ("invalid_request_error", "invalid_api_key")
     assert (limited.value.type, limited.value.code) == ("requests", "rate_limit_exceeded")
-    with pytest.raises(openai.BadRequestError, match="messages must not be empty"):
+    with pytest.raises(openai.BadRequestError, match="Invalid 'messages': empty array"):
         client.chat.completions.create(model="o4-mini", messages=[])
     with pytest.raises(openai.BadRequestError, match="strict mode"):
         client.chat.completions.create(

@@ -44,7 +44,7 @@ def test_an_async_client_answers_on_trio_as_on_asyncio(codex_home: Path, workdir
         kinds = [event.type async for event in events]
         assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
         assert "o4-mini" in [model.id async for model in client.models.list()]
-        with pytest.raises(openai.BadRequestError, match="messages must not be empty"):
+        with pytest.raises(openai.BadRequestError, match="Invalid 'messages': empty array"):
             await client.chat.completions.create(messages=[])
         with pytest.raises(openai.InternalServerError):
             await client.with_options(max_retries=0).chat.completions.create(messages=[user("[[status:500]]")])

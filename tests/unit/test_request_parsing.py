@@ -110,18 +110,27 @@ def test_last_non_system_message_must_come_from_the_user(messages: list[dict[str
     assert "user" in error.message
 
 
-def test_empty_messages_are_rejected() -> None:
+def test_empty_messages_are_rejected_in_openais_words() -> None:
     error = rejected(messages=[])
-    assert error.param == "messages"
-    assert "empty" in error.message
+    assert (error.param, error.code) == ("messages", "empty_array")
+    assert error.message == (
+        "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead."
+    )
 
 
-@pytest.mark.parametrize("role", ["function", "critic"])
-def test_other_roles_are_rejected_naming_the_message(role: str) -> None:
-    error = rejected(messages=[msg("user", "q"), msg(role, "result"), msg("user", "again")])
-    assert error.param == "messages[1]"
-    assert repr(role) in error.message
-    assert error.message.startswith("messages[1]:")
+def test_an_unknown_role_is_openais_invalid_value_naming_the_roles_it_takes() -> None:
+    error = rejected(messages=[msg("user", "q"), msg("critic", "result"), msg("user", "again")])
+    assert (error.param, error.code) == ("messages[1].role", "invalid_value")
+    assert error.message == (
+        "Invalid value: 'critic'. Supported values are: "
+        "'system', 'assistant', 'user', 'function', 'tool', and 'developer'."
+    )
+
+
+def test_the_deprecated_function_role_is_refused_pointing_to_tool_messages() -> None:
+    error = rejected(messages=[msg("user", "q"), msg("function", "result"), msg("user", "again")])
+    assert error.param == "messages[1].role"
+    assert error.message == "messages[1].role: role 'function' is not supported (a tool's result is a 'tool' message)"
 
 
 def test_a_tool_message_needs_its_call_id() -> None:
@@ -410,11 +419,25 @@ def test_n_within_bounds(n: int) -> None:
     assert parse(n=n).request.n == n
 
 
-@pytest.mark.parametrize("n", [0, -1, MAX_N + 1])
-def test_n_out_of_bounds(n: int) -> None:
+@pytest.mark.parametrize(
+    ("n", "message", "code"),
+    [
+        (
+            0,
+            "Invalid 'n': integer below minimum value. Expected a value >= 1, but got 0 instead.",
+            "integer_below_min_value",
+        ),
+        (
+            -1,
+            "Invalid 'n': integer below minimum value. Expected a value >= 1, but got -1 instead.",
+            "integer_below_min_value",
+        ),
+        (MAX_N + 1, f"n must be between 1 and {MAX_N}", None),  # claif_cod's own bound: OpenAI's is 128
+    ],
+)
+def test_n_out_of_bounds(n: int, message: str, code: str | None) -> None:
     error = rejected(n=n)
-    assert error.param == "n"
-    assert f"1 and {MAX_N}" in error.message
+    assert (error.param, error.message, error.code) == ("n", message, code)
 
 
 def test_n_defaults_to_one() -> None:

@@ -78,6 +78,19 @@ const scenarios = {
     });
     return { calls: calls.map((c) => [c.name, JSON.parse(c.arguments)]), content: final.output_text };
   },
+
+  // A per-call timeout (the SDK then sends X-Stainless-Timeout) on a turn that ran a command before
+  // it took too long, with the SDK's default retries.
+  async timeoutAfterCommand() {
+    const retrying = new OpenAI({ baseURL, apiKey: "unused", defaultHeaders: { "X-Claif-Cod-Sandbox": "workspace-write" } });
+    const messages = [{ role: "user", content: "[[tool:echo ran >> ran.txt]] [[slow:3000]] slow" }];
+    try {
+      await retrying.chat.completions.create({ model: "o4-mini", messages }, { timeout: 2500 });
+      return { error: null };
+    } catch (error) {
+      return { error: error.constructor.name, status: error.status, shouldRetry: error.headers?.get("x-should-retry") };
+    }
+  },
 };
 
 process.stdout.write(JSON.stringify(await scenarios[scenario]()));

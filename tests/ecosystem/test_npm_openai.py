@@ -89,3 +89,16 @@ def test_responses_function_tool_round_trip(node_client: Path, http_url: str, mo
     seen = run_node(node_client, "responsesTools", http_url)
 
     assert seen == {"calls": [["get_weather", {"city": "Kyiv"}]], "content": "Tool get_weather returned: Sunny in Kyiv"}
+
+
+def test_a_timeout_given_per_call_ends_the_turn_and_is_not_retried_once_it_acted(
+    node_client: Path, http_url: str, model: Requests, eco_workdir: Path
+) -> None:
+    """The SDK's ``X-Stainless-Timeout``: the daemon answers the 504 before the SDK gives up, and
+    ``x-should-retry: false`` keeps the SDK's retries from running the command again."""
+    (eco_workdir / "ran.txt").unlink(missing_ok=True)
+    seen = run_node(node_client, "timeoutAfterCommand", http_url)
+
+    assert seen == {"error": "InternalServerError", "status": 504, "shouldRetry": "false"}
+    assert (eco_workdir / "ran.txt").read_text() == "ran\n"
+    assert len(model.since()) == 2  # the command's call and the slow follow-up, once

@@ -52,6 +52,7 @@ from claif_cod.transport.stored_routes import (
     stored_response_action,
     stored_response_reply,
 )
+from claif_codd.http.event_pump import EventPump
 from claif_codd.http.guard import make_guard
 from claif_codd.http.parse_errors import JsonErrorRunner, unparsable
 from claif_codd.http.responses import error_response, failure_event, failure_response, json_response, new_request_id
@@ -272,16 +273,23 @@ class HttpEndpoint:
         await response.prepare(request)
         last_words = reply.cut_short or failure_event  # Responses end with response.failed, chat with an error
         async with contextlib.aclosing(reply.events) as events:
+            pump = EventPump(events, self.daemon.config.max_outbound_bytes, lambda pending: _drop(request, pending))
             try:
-                async for event in events:
+                while (event := await pump.next()) is not None:
                     await response.write(event)
+            except ConnectionError:
+                if not pump.dropped:
+                    raise
             except APIFailure as failure:
                 await response.write(last_words(failure))
             except asyncio.CancelledError:
                 reason = self._claim_cancellation(asyncio.current_task())
                 if reason is None:
                     raise
+                await pump.stop()
                 await response.write(last_words(reason))
+            finally:
+                await pump.stop()
         with contextlib.suppress(ConnectionError):
             await response.write_eof()
         return response
@@ -340,6 +348,13 @@ class HttpEndpoint:
 
 _request_id: ContextVar[str | None] = ContextVar("claif_codd_http_request", default=None)
 """The id of the request whose handler runs (see :func:`_named`)."""
+
+
+def _drop(request: web.Request, pending: int) -> None:
+    """Disconnect a client that left ``pending`` bytes of its stream unread (past the cap)."""
+    log.warning("http.slow_reader_dropped", request=_request_id.get(), pending_bytes=pending)
+    if request.transport is not None:
+        request.transport.abort()  # frees what waited for it now
 
 
 def _log_warning(message: str) -> None:

@@ -91,10 +91,10 @@ def _read(
 ) -> _Read:
     """``messages`` read, after the first ones that ``start`` read already."""
     if not messages:
-        message = (
+        why = (
             "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead."
         )
-        raise InvalidRequest(message, param="messages", code="empty_array")
+        raise InvalidRequest(why, param="messages", code="empty_array")
     instructions = [*start.instructions] if start is not None else []
     turns = [*start.turns] if start is not None else []
     reported = set(start.reported) if start is not None else set()

@@ -26,7 +26,7 @@ from claif_cod.openai_compat.chat_history import (
 from claif_cod.openai_compat.images import REPORTED_DETAILS, ImageRef, load_images
 from claif_cod.openai_compat.light_parse import LightParse, top_level, unhonoured
 from claif_cod.openai_compat.ranges import check_ranges
-from claif_cod.openai_compat.tool_calls import ChatTool, check_tool_timeout, thread_tools
+from claif_cod.openai_compat.tool_calls import ChatTool, check_name, check_tool_timeout, thread_tools
 
 MAX_N = 16
 
@@ -351,6 +351,7 @@ def _output_schema(fmt: ResponseFormat | None, ignored: list[str]) -> dict[str, 
         return None
     if fmt.json_schema is None:
         raise missing("response_format.json_schema")
+    check_name(fmt.json_schema.name, "response_format.json_schema.name")
     if fmt.json_schema.schema is None:
         raise InvalidRequest("response_format json_schema needs json_schema.schema", param="response_format")
     if fmt.json_schema.strict is False:

@@ -25,7 +25,7 @@ from claif_cod.openai_compat.light_parse import LightParse, top_level, unhonoure
 from claif_cod.openai_compat.ranges import check_ranges
 from claif_cod.openai_compat.responses_calls import check_calls
 from claif_cod.openai_compat.responses_input import item_fields, read_items
-from claif_cod.openai_compat.tool_calls import ChatTool, FunctionDef, check_tool_timeout, thread_tools
+from claif_cod.openai_compat.tool_calls import ChatTool, FunctionDef, check_name, check_tool_timeout, thread_tools
 
 
 class TextFormat(msgspec.Struct):
@@ -328,6 +328,7 @@ def _output_schema(text: TextConfig | None, ignored: list[str]) -> dict[str, Any
         return None
     if fmt.name is None:
         raise missing("text.format.name")
+    check_name(fmt.name, "text.format.name")
     if fmt.schema is None:
         raise InvalidRequest("text.format json_schema needs a schema", param="text.format.schema")
     if fmt.strict is False:

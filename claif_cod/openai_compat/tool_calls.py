@@ -62,7 +62,7 @@ def thread_tools(
         if tool.type != "function" or tool.function is None:
             raise InvalidRequest(f"{where}: only function tools can be offered through Codex", param=where)
         fn = tool.function
-        _check_name(fn.name, f"{where}.{name_field}")
+        check_name(fn.name, f"{where}.{name_field}")
         if fn.strict and "tools.function.strict" not in ignored:
             ignored.append("tools.function.strict")
         specs.append(ToolSpec(fn.name, fn.description or "", fn.parameters or {}))
@@ -100,8 +100,9 @@ def _named(tool_choice: object) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _check_name(name: str, param: str) -> None:
-    """A function's name as OpenAI takes it (the model behind Codex is asked with it), in its words."""
+def check_name(name: str, param: str) -> None:
+    """A function's or an output schema's name as OpenAI takes it (the model behind Codex is asked
+    with it), in its words."""
     if len(name) > _NAME_LIMIT:
         code = "string_above_max_length"
         message = f"string too long. Expected a string with maximum length {_NAME_LIMIT}, "

@@ -493,6 +493,15 @@ def test_json_schema_becomes_output_schema() -> None:
     assert parsed.ignored == ()
 
 
+@pytest.mark.parametrize(
+    ("name", "code"), [("My Schema", "invalid_value"), ("", "empty_string"), ("x" * 65, "string_above_max_length")]
+)
+def test_a_json_schema_name_openai_would_refuse_is_refused_in_its_words(name: str, code: str) -> None:
+    error = rejected(response_format={"type": "json_schema", "json_schema": {"name": name, "schema": SCHEMA}})
+    assert (error.param, error.code) == ("response_format.json_schema.name", code)
+    assert error.message.startswith("Invalid 'response_format.json_schema.name': ")
+
+
 def test_json_schema_without_schema_is_rejected() -> None:
     error = rejected(response_format={"type": "json_schema", "json_schema": {"name": "x"}})
     assert error.param == "response_format"

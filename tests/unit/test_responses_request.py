@@ -144,6 +144,9 @@ def test_a_json_schema_format_needs_its_name_and_a_tool_its_valid_name_as_for_ch
     with pytest.raises(InvalidRequest, match=r"^Missing required parameter: 'text.format.name'.$") as nameless:
         parse(text={"format": {"type": "json_schema", "schema": {"type": "object"}}})
     assert (nameless.value.param, nameless.value.code) == ("text.format.name", "missing_required_parameter")
+    with pytest.raises(InvalidRequest, match=r"^Invalid 'text.format.name': string does not match pattern") as spaced:
+        parse(text={"format": {"type": "json_schema", "name": "My Schema", "schema": {"type": "object"}}})
+    assert (spaced.value.param, spaced.value.code) == ("text.format.name", "invalid_value")
     tool = {"type": "function", "name": "a.b", "parameters": {"type": "object", "properties": {}}}
     with pytest.raises(InvalidRequest, match="string does not match pattern") as badly_named:
         parse(tools=[tool])

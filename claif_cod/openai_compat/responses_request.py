@@ -25,7 +25,14 @@ from claif_cod.openai_compat.light_parse import LightParse, top_level, unhonoure
 from claif_cod.openai_compat.ranges import check_ranges
 from claif_cod.openai_compat.responses_calls import check_calls
 from claif_cod.openai_compat.responses_input import item_fields, read_items
-from claif_cod.openai_compat.tool_calls import ChatTool, FunctionDef, check_name, check_tool_timeout, thread_tools
+from claif_cod.openai_compat.tool_calls import (
+    ChatTool,
+    FunctionDef,
+    check_name,
+    check_not_empty,
+    check_tool_timeout,
+    thread_tools,
+)
 
 
 class TextFormat(msgspec.Struct):
@@ -207,6 +214,7 @@ def parse_responses_request(
         message = "background responses are not supported by claif_cod: a response runs while its request waits"
         raise InvalidRequest(message, param="background")
     check_ranges(request)
+    check_not_empty(request.reasoning.effort if request.reasoning else None, "reasoning.effort")
     strict = strict if request.strict is None else request.strict
     ignored = unhonoured(raw, HONOURED, NO_EFFECT)
     ignored += client_options

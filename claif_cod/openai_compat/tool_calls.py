@@ -100,16 +100,21 @@ def _named(tool_choice: object) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def check_not_empty(value: str | None, param: str) -> None:
+    """OpenAI's refusal of an empty string where it takes a name or a value from a list."""
+    if value == "":
+        message = "empty string. Expected a string with minimum length 1, but got an empty string instead."
+        raise InvalidRequest(f"Invalid '{param}': {message}", param=param, code="empty_string")
+
+
 def check_name(name: str, param: str) -> None:
     """A function's or an output schema's name as OpenAI takes it (the model behind Codex is asked
     with it), in its words."""
+    check_not_empty(name, param)
     if len(name) > _NAME_LIMIT:
         code = "string_above_max_length"
         message = f"string too long. Expected a string with maximum length {_NAME_LIMIT}, "
         message += f"but got a string with length {len(name)} instead."
-    elif not name:
-        code = "empty_string"
-        message = "empty string. Expected a string with minimum length 1, but got an empty string instead."
     elif not _NAME.fullmatch(name):
         code = "invalid_value"
         message = "string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'."

@@ -502,6 +502,12 @@ def test_a_json_schema_name_openai_would_refuse_is_refused_in_its_words(name: st
     assert error.message.startswith("Invalid 'response_format.json_schema.name': ")
 
 
+def test_an_empty_reasoning_effort_is_refused_not_taken_for_none() -> None:
+    error = rejected(reasoning_effort="")
+    assert (error.param, error.code) == ("reasoning_effort", "empty_string")
+    assert parse(reasoning_effort="high").request.reasoning_effort == "high"
+
+
 def test_json_schema_without_schema_is_rejected() -> None:
     error = rejected(response_format={"type": "json_schema", "json_schema": {"name": "x"}})
     assert error.param == "response_format"

@@ -140,6 +140,12 @@ def test_max_output_tokens_under_openais_minimum_is_refused_in_its_words() -> No
     assert parse(max_output_tokens=16).ignored == ("max_output_tokens",)
 
 
+def test_an_empty_reasoning_effort_is_refused_as_in_chat() -> None:
+    with pytest.raises(InvalidRequest, match=r"^Invalid 'reasoning.effort': empty string") as empty:
+        parse(reasoning={"effort": ""})
+    assert (empty.value.param, empty.value.code) == ("reasoning.effort", "empty_string")
+
+
 def test_a_json_schema_format_needs_its_name_and_a_tool_its_valid_name_as_for_chat() -> None:
     with pytest.raises(InvalidRequest, match=r"^Missing required parameter: 'text.format.name'.$") as nameless:
         parse(text={"format": {"type": "json_schema", "schema": {"type": "object"}}})

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.images import Image
+from claif_cod.openai_compat.image_formats import damage, sniff
 
 if TYPE_CHECKING:
     import ssl
@@ -36,12 +37,6 @@ DECODE_CHUNK = 1 << 18
 a large image decoded in one call would stall the engine loop even from a worker thread."""
 
 _DATA_URL = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)(?P<params>(?:;[^,;]*)*?);base64,(?P<data>.*)", re.DOTALL)
-_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-)
 
 
 DETAILS = ("auto", "low", "high", "original")
@@ -70,21 +65,16 @@ def _too_large(ref: ImageRef) -> InvalidRequest:
     return InvalidRequest(f"{ref.where}: the image is larger than {MAX_IMAGE_BYTES} bytes", param=ref.where)
 
 
-def _sniff(data: bytes) -> str | None:
-    for magic, mime in _MAGIC:
-        if data.startswith(magic):
-            return mime
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
-
-
 def _checked(data: bytes, ref: ImageRef) -> Image:
     if len(data) > MAX_IMAGE_BYTES:
         raise _too_large(ref)
-    mime = _sniff(data)
+    mime = sniff(data)
     if mime is None:
         raise InvalidRequest(f"{ref.where}: not a PNG, JPEG, GIF or WebP image", param=ref.where)
+    why = damage(data, mime)
+    if why is not None:
+        kind = mime.removeprefix("image/").upper().replace("WEBP", "WebP")
+        raise InvalidRequest(f"{ref.where}: the {kind} image cannot be read: {why}", param=ref.where)
     # A data: URL is identified by its bytes (it may be megabytes long), a remote one by its URL.
     source = "sha256:" + hashlib.sha256(data).hexdigest() if ref.url.startswith("data:") else ref.url
     return Image(source=source, data=data, mime=mime, detail=ref.detail)
@@ -132,7 +122,8 @@ async def _download(client: httpx2.AsyncClient, ref: ImageRef) -> Image:
                     raise _too_large(ref)
     except httpx2.HTTPError as exc:
         raise InvalidRequest(f"{ref.where}: the image could not be fetched: {_reason(exc)}", param=ref.where) from None
-    return _checked(bytes(data), ref)
+    large = len(data) > LARGE_DATA_URL  # its check (a PNG's CRCs) would hold up the engine loop
+    return await asyncio.to_thread(_checked, bytes(data), ref) if large else _checked(bytes(data), ref)
 
 
 def _reason(exc: Exception) -> str:

@@ -13,6 +13,7 @@ from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.tools import ToolCall, ToolResult
 from claif_cod.openai_compat.chat_history import CACHE_BREAKPOINT
 from claif_cod.openai_compat.compaction_item import summary_message
+from claif_cod.openai_compat.content_parts import refused_part
 from claif_cod.openai_compat.images import ImageRef
 
 ITEM_FIELDS = {
@@ -74,7 +75,7 @@ def read_items(
             messages.append(ToolCall(_string(item, "call_id", where), _string(item, "name", where), _arguments(item)))
             continue
         if kind == "function_call_output":
-            output, _ = _content(item.get("output"), where, noted, images=False)
+            output, _ = _content(item.get("output"), where, noted, role="function_call_output", field="output")
             messages.append(ToolResult(_string(item, "call_id", where), output))
             continue
         if kind == "compaction":  # what responses.compact made of the conversation before it
@@ -83,7 +84,7 @@ def read_items(
         if kind != "message":
             raise InvalidRequest(f"{where}: input items of type {kind!r} are not supported", param=where)
         role = item.get("role")
-        text, parts = _content(item.get("content"), where, noted, images=role == "user", refusals=role == "assistant")
+        text, parts = _content(item.get("content"), where, noted, role=str(role))
         if role in ("system", "developer"):
             instructions.append(text)
         elif role in ("user", "assistant"):
@@ -96,29 +97,32 @@ def read_items(
 
 
 def _content(
-    content: object, where: str, ignored: list[str], *, images: bool, refusals: bool = False
+    content: object, where: str, ignored: list[str], *, role: str, field: str = "content"
 ) -> tuple[str, list[ImageRef]]:
+    """The text of ``content`` (an item's ``field``) and its images, which only a user message takes."""
     if isinstance(content, str):
         return content, []
     if not isinstance(content, list):
-        raise InvalidRequest(f"{where}: content must be a string or a list of parts", param=where)
+        raise InvalidRequest(f"{where}: {field} must be a string or a list of parts", param=f"{where}.{field}")
     texts: list[str] = []
     refs: list[ImageRef] = []
     for j, part in enumerate(content):
+        part_where = f"{where}.{field}[{j}]"
         kind = part.get("type") if isinstance(part, Mapping) else None
-        if kind is not None and CACHE_BREAKPOINT in part:
+        if kind is None:
+            raise InvalidRequest(f"{part_where}: a content part needs its type", param=part_where)
+        if CACHE_BREAKPOINT in part:
             ignored.append(f"input.content.{CACHE_BREAKPOINT}")
         if kind in ("input_text", "output_text") and isinstance(part.get("text"), str):
             texts.append(part["text"])
-        elif kind == "input_image" and images and isinstance(part.get("image_url"), str):
-            refs.append(ImageRef(part["image_url"], f"{where}.content[{j}]", part.get("detail")))
+        elif kind == "input_image" and role == "user" and isinstance(part.get("image_url"), str):
+            refs.append(ImageRef(part["image_url"], part_where, part.get("detail")))
             if refs[-1].detail_reported:
                 ignored.append("input_image.detail")  # "low" or "original" (see images.DETAILS)
-        elif kind == "refusal" and refusals and isinstance(part.get("refusal"), str):
+        elif kind == "refusal" and role == "assistant" and isinstance(part.get("refusal"), str):
             ignored.append("input.content.refusal")  # as chat's: Codex's history has no refusals
         else:
-            part_where = f"{where}.content[{j}]"
-            raise InvalidRequest(f"{part_where}: content part of type {kind!r} is not supported", param=part_where)
+            raise refused_part(part, part_where, role, images_here=role == "user")
     return "\n".join(texts), refs
 
 

@@ -181,6 +181,9 @@ class DirectDaemon:
             conn.broken = True
             self.release(conn)
             return None  # the daemon is gone: the engine loop finds out what to do
+        except APIFailure as failure:  # larger than the daemon takes: refused before a byte was sent
+            self.release(conn)
+            return failure
         except BaseException:  # interrupted with the frame maybe half-written: the daemon drops it
             self.abandon(conn, request_id)
             raise

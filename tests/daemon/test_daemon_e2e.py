@@ -106,12 +106,17 @@ async def test_a_request_larger_than_the_daemon_takes_is_a_413_and_the_client_go
         with pytest.raises(openai.APIStatusError) as sync_info:
             client.chat.completions.create(model="o4-mini", messages=huge)
         assert client.chat.completions.create(model="o4-mini", messages=[user("ok")]).choices[0].message.content
+        with pytest.raises(openai.APIStatusError) as direct_info:  # now on the direct connection's path
+            client.chat.completions.create(model="o4-mini", messages=huge)
+        assert client.chat.completions.create(model="o4-mini", messages=[user("ok")]).choices[0].message.content
     async with AsyncCodexClient(daemon="require") as aclient:
         with pytest.raises(openai.APIStatusError) as async_info:
             await aclient.chat.completions.create(model="o4-mini", messages=huge, stream=True)
         reply = await aclient.chat.completions.create(model="o4-mini", messages=[user("ok")])
         assert reply.choices[0].message.content == "Echo: ok"
-    for info in (sync_info, async_info):
+        with pytest.raises(openai.APIStatusError) as async_again:
+            await aclient.chat.completions.create(model="o4-mini", messages=huge)
+    for info in (sync_info, direct_info, async_info, async_again):
         assert info.value.status_code == 413 and info.value.code == "request_too_large"
         assert "daemon='off'" in info.value.message
 

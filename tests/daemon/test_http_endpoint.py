@@ -327,6 +327,10 @@ def test_oversized_body_is_refused_with_413(http: HttpDaemon) -> None:
     with pytest.raises(openai.APIStatusError) as info:
         http.client().chat.completions.create(model="o4-mini", messages=[user("x" * (17 * 2**20))])
     assert info.value.status_code == 413
+    assert info.value.code == "request_too_large"
+    assert info.value.message.endswith(
+        "The request is larger than 16777216 bytes, the most claif-codd takes (send less)"
+    )
 
 
 # --- who may connect ---------------------------------------------------------------------------------

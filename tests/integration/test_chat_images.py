@@ -84,3 +84,16 @@ def test_bad_image_is_a_400_naming_the_part_and_no_turn_runs(
         )
     assert caught.value.body["param"] == "messages[1].content[1]"  # type: ignore[index]
     assert codex_model_server.requests == []
+
+
+def test_an_image_codex_could_not_read_is_a_400_not_a_turn_without_it(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    """Codex would send the model "image content omitted because it could not be processed" instead."""
+    cut = padded_png(100_000)[:60_000]
+    url = "data:image/png;base64," + base64.b64encode(cut).decode()
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="o4-mini", messages=[look("what is this?", url)])  # type: ignore[list-item]
+    assert caught.value.body["param"] == "messages[0].content[1]"  # type: ignore[index]
+    assert "the PNG image cannot be read: it is cut short" in caught.value.message
+    assert codex_model_server.requests == []

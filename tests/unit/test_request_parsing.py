@@ -270,19 +270,54 @@ def test_list_of_text_parts_is_joined_by_newlines() -> None:
     assert conversation.prompt == "first\nsecond"
 
 
-@pytest.mark.parametrize(
-    "part",
-    [
-        {"type": "input_audio", "input_audio": {"data": "", "format": "wav"}},
-        {"type": "text"},
-        {"type": "text", "text": 5},
-    ],
-)
-def test_non_text_content_parts_are_rejected(part: dict[str, Any]) -> None:
+def test_a_content_part_of_another_type_is_refused_naming_it() -> None:
+    part = {"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}
     error = rejected(messages=[msg("user", [{"type": "text", "text": "look"}, part])])
     assert error.param == "messages[0].content[1]"
-    assert "content part" in error.message
-    assert repr(part.get("type")) in error.message
+    assert error.message == "messages[0].content[1]: content part of type 'input_audio' is not supported"
+
+
+@pytest.mark.parametrize(
+    ("part", "param", "message", "code"),
+    [
+        (
+            {"type": "text"},
+            "messages[0].content[1].text",
+            "Missing required parameter: 'messages[0].content[1].text'.",
+            "missing_required_parameter",
+        ),
+        (
+            {"type": "text", "text": 5},
+            "messages[0].content[1].text",
+            "Invalid type for 'messages[0].content[1].text': expected a string, but got an integer instead.",
+            "invalid_type",
+        ),
+        (
+            {"type": "image_url", "image_url": "https://example.com/a.png"},
+            "messages[0].content[1].image_url",
+            "Invalid type for 'messages[0].content[1].image_url': expected an object, but got a string instead.",
+            "invalid_type",
+        ),
+        (
+            {"type": "image_url", "image_url": {}},
+            "messages[0].content[1].image_url.url",
+            "Missing required parameter: 'messages[0].content[1].image_url.url'.",
+            "missing_required_parameter",
+        ),
+    ],
+)
+def test_a_part_of_a_supported_type_says_what_is_wrong_with_it(
+    part: dict[str, Any], param: str, message: str, code: str
+) -> None:
+    error = rejected(messages=[msg("user", [{"type": "text", "text": "look"}, part])])
+    assert (error.param, error.message, error.code) == (param, message, code)
+
+
+def test_an_image_outside_a_user_message_is_refused_saying_where_images_go() -> None:
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    error = rejected(messages=[msg("system", [image]), msg("user", "q")])
+    assert error.param == "messages[0].content[0]"
+    assert error.message == "messages[0].content[0]: an image can only be sent in a user message, not a system one"
 
 
 def test_null_content_is_empty_text() -> None:

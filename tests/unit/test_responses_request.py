@@ -197,3 +197,38 @@ def test_a_tool_timeout_out_of_its_bounds_is_refused_as_for_chat(seconds: float)
         parse(tool_timeout=seconds)
     assert info.value.param == "tool_timeout"
     assert parse(tool_timeout=86400).ignored == ()
+
+
+@pytest.mark.parametrize(
+    ("part", "param", "says"),
+    [
+        ({"type": "input_image", "file_id": "file-1"}, "input[0].content[0].file_id", "file_id is not supported"),
+        (
+            {"type": "input_image", "image_url": {"url": "https://example.com/a.png"}},
+            "input[0].content[0].image_url",
+            "Invalid type for 'input[0].content[0].image_url': expected a string, but got an object instead.",
+        ),
+        ({"type": "input_text"}, "input[0].content[0].text", "Missing required parameter: 'input[0].content[0].text'."),
+    ],
+)
+def test_an_input_part_of_a_supported_type_says_what_is_wrong_with_it(
+    part: dict[str, Any], param: str, says: str
+) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        parse(input=[{"role": "user", "content": [part]}])
+    assert refused.value.param == param and says in refused.value.message
+
+
+def test_an_image_in_a_tool_output_is_refused_naming_the_output() -> None:
+    image = {"type": "input_image", "image_url": "data:image/png;base64,AAAA"}
+    call = {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"}
+    with pytest.raises(InvalidRequest) as refused:
+        parse(
+            input=[
+                {"role": "user", "content": "q"},
+                call,
+                {"type": "function_call_output", "call_id": "c1", "output": [image]},
+            ]
+        )
+    assert refused.value.param == "input[2].output[0]"
+    assert "an image can only be sent in a user message, not a function_call_output one" in refused.value.message

@@ -188,6 +188,9 @@ class HttpEndpoint:
             message = exc.reason
             if exc.status in (404, 405):  # as the in-process client answers: name what is not served
                 message = f"claif_cod does not implement {request.method} {request.path[:MAX_PATH_IN_ERROR]}"
+            elif exc.status == 413:  # as a socket client is told
+                limit = self.daemon.config.max_frame_size
+                message = f"The request is larger than {limit} bytes, the most claif-codd takes (send less)"
             allowed = exc.headers.get("Allow")  # a 405 names the methods the path takes, as HTTP asks
             headers = {"Allow": allowed} if allowed else None
             answer = error_response(exc.status, message, "invalid_request_error", _http_code(exc.status), headers)

@@ -1,0 +1,94 @@
+"""Which image format some bytes hold, and whether they hold all of it.
+
+Codex decodes each image before the model sees it, and one it cannot decode reaches the model as the
+text "image content omitted because it could not be processed": the turn runs on without it and
+the caller never learns. So the structure Codex's decoders need is checked here, without decoding
+pixels: a PNG's chunks (each whole, each CRC right, up to ``IEND``), a GIF's blocks (each whole), a
+WebP's RIFF container (as long as it says). A JPEG is taken as it starts: Codex reads even half of
+one (seen with 0.163), so refusing one here would refuse what works.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+
+
+def sniff(data: bytes) -> str | None:
+    """The media type ``data`` starts as, if it is a PNG, JPEG, GIF or WebP."""
+    for magic, mime in _MAGIC:
+        if data.startswith(magic):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def damage(data: bytes, mime: str) -> str | None:
+    """What is wrong with ``data``, an image of type ``mime`` (see :func:`sniff`), if anything."""
+    if mime == "image/png":
+        return _png_damage(data)
+    if mime == "image/gif":
+        return _gif_damage(data)
+    if mime == "image/webp":
+        (size,) = struct.unpack_from("<I", data, 4)
+        return "it is cut short" if len(data) < 8 + size else None
+    return None
+
+
+def _png_damage(data: bytes) -> str | None:
+    at = 8
+    while at + 12 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, at)
+        end = at + 12 + length
+        if end > len(data):
+            return "it is cut short"
+        if zlib.crc32(data[at + 4 : end - 4]) != struct.unpack_from(">I", data, end - 4)[0]:
+            return f"its {kind.decode('latin-1')!r} chunk is corrupt (CRC mismatch)"
+        if kind == b"IEND":
+            return None
+        at = end
+    return "it is cut short"
+
+
+def _gif_damage(data: bytes) -> str | None:
+    """A GIF ending after a whole block without its trailer is read by Codex: so is it here."""
+    if len(data) < 13:
+        return "it is cut short"
+    at = 13 + _color_table(data[10])
+    while at < len(data):
+        block = data[at]
+        if block == 0x3B:  # the trailer
+            return None
+        if block == 0x21:  # an extension: its label, then sub-blocks
+            at = _after_sub_blocks(data, at + 2)
+        elif block == 0x2C:  # an image: its descriptor, a local color table, the LZW code size, sub-blocks
+            if at + 10 > len(data):
+                return "it is cut short"
+            at = _after_sub_blocks(data, at + 11 + _color_table(data[at + 9]))
+        else:
+            return f"it holds an unknown block (0x{block:02x})"
+        if at > len(data):
+            return "it is cut short"
+    return None if at == len(data) else "it is cut short"
+
+
+def _color_table(flags: int) -> int:
+    return 3 * (2 << (flags & 7)) if flags & 0x80 else 0
+
+
+def _after_sub_blocks(data: bytes, at: int) -> int:
+    """Where the sub-blocks starting at ``at`` end (past ``len(data)`` when they are cut short)."""
+    while at < len(data):
+        size = data[at]
+        at += 1 + size
+        if size == 0:
+            return at
+    return len(data) + 1

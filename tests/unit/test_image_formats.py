@@ -1,0 +1,55 @@
+"""The structure checks that keep an image Codex cannot read from reaching the model as text.
+
+Which damage Codex 0.163 turns into "image content omitted because it could not be processed" was
+seen with the real binary (a truncated PNG or GIF, a PNG chunk with a wrong CRC); what it reads
+(half a JPEG, a GIF without its trailer, bytes after a PNG's IEND) must pass.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from image_details import PNG, padded_png
+
+from claif_cod.openai_compat.image_formats import damage, sniff
+
+GIF = base64.b64decode("R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
+WEBP = base64.b64decode("UklGRhoAAABXRUJQVlA4TA0AAAAvAAAAEAcQERGIiP4HAA==")
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + bytes(200) + b"\xff\xd9"
+
+
+@pytest.mark.parametrize(
+    ("data", "mime"), [(PNG, "image/png"), (GIF, "image/gif"), (WEBP, "image/webp"), (JPEG, "image/jpeg")]
+)
+def test_whole_images_are_sniffed_and_pass(data: bytes, mime: str) -> None:
+    assert sniff(data) == mime
+    assert damage(data, mime) is None
+
+
+def test_what_codex_reads_passes() -> None:
+    assert damage(padded_png(50_000) + b"trailing bytes", "image/png") is None  # after IEND: ignored
+    assert damage(GIF[:-1], "image/gif") is None  # no trailer after the last whole block
+    assert damage(JPEG[: len(JPEG) // 2], "image/jpeg") is None  # Codex reads even half of one
+
+
+def test_a_png_cut_anywhere_before_its_end_is_cut_short() -> None:
+    big = padded_png(5_000)
+    for cut in (9, 20, 33, 100, len(big) - 13, len(big) - 1):
+        assert damage(big[:cut], "image/png") == "it is cut short", cut
+
+
+def test_a_png_chunk_whose_crc_does_not_match_is_named() -> None:
+    flipped = bytearray(PNG)
+    flipped[45] ^= 1  # in the IDAT chunk's data
+    assert damage(bytes(flipped), "image/png") == "its 'IDAT' chunk is corrupt (CRC mismatch)"
+
+
+def test_a_gif_cut_inside_a_block_is_cut_short() -> None:
+    for cut in (12, 20, len(GIF) - 5, len(GIF) - 2):
+        assert damage(GIF[:cut], "image/gif") == "it is cut short", cut
+    assert damage(GIF[:-1] + b"\x07", "image/gif") == "it holds an unknown block (0x07)"
+
+
+def test_a_webp_shorter_than_its_riff_size_is_cut_short() -> None:
+    assert damage(WEBP[:-3], "image/webp") == "it is cut short"

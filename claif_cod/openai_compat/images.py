@@ -52,7 +52,8 @@ class ImageRef:
     """An image part as the caller sent it, before its bytes are in hand."""
 
     def __init__(self, url: str, where: str, detail: object = None) -> None:
-        self.url = url
+        scheme, colon, rest = url.partition(":")
+        self.url = scheme.lower() + colon + rest if len(scheme) <= 5 else url  # schemes are case-insensitive
         self.where = where
         if detail is not None and detail not in DETAILS:
             message = f"{where}: detail must be one of {', '.join(DETAILS)}"

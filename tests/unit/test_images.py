@@ -58,6 +58,14 @@ def test_chat_image_parts_load_into_the_prompt_and_history() -> None:
     assert [i.mime for i in conversation.history[0].images] == ["image/png"]
 
 
+def test_a_url_scheme_is_read_whatever_its_case() -> None:
+    data_url = "DATA" + PNG_URL[4:]
+    assert ImageRef(data_url, "x").url == PNG_URL
+    assert asyncio.run(load_images([ImageRef(data_url, "x")]))["x"].data == PNG
+    assert ImageRef("HTTPS://Example.com/A.png", "x").url == "https://Example.com/A.png"
+    assert ImageRef("Https://Example.com/A.png", "x").url == "https://Example.com/A.png"
+
+
 def test_images_outside_user_messages_are_rejected() -> None:
     with pytest.raises(InvalidRequest) as caught:
         parse_chat_request(

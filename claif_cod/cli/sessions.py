@@ -23,7 +23,7 @@ from claif_cod.protocol import (
     SessionsListResult,
     decode_result,
 )
-from claif_cod.transport.daemon_client import DaemonConnection, DaemonUnavailable
+from claif_cod.transport.daemon_client import DaemonConnection, DaemonHung, DaemonUnavailable
 from claif_cod.transport.socket_path import default_socket_path
 
 T = TypeVar("T")
@@ -71,6 +71,8 @@ def _ask_daemon(what: str, job: Callable[[Path], Coroutine[Any, Any, T]]) -> T:
     path = default_socket_path()
     try:
         return asyncio.run(job(path))
+    except DaemonHung as exc:  # starting one would change nothing
+        raise CliFailure(str(exc), EXIT_CONNECTION) from None
     except DaemonUnavailable as exc:
         hint = "sessions live in claif-codd: start it with `claif-codd start`"
         raise CliFailure(f"{exc}; {hint}", EXIT_CONNECTION) from None

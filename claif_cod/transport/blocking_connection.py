@@ -35,7 +35,13 @@ from claif_cod.protocol import (
     decode_as_client,
     decode_result,
 )
-from claif_cod.transport.daemon_client import CONNECT_TIMEOUT_S, DaemonUnavailable, UntrustedDaemon, hello_request
+from claif_cod.transport.daemon_client import (
+    CONNECT_TIMEOUT_S,
+    DaemonHung,
+    DaemonUnavailable,
+    UntrustedDaemon,
+    hello_request,
+)
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, check_peer, check_socket
 from claif_cod.transport.wire_errors import request_frame
 
@@ -91,6 +97,9 @@ class BlockingConnection:
         except UnsafeSocketDirectory as exc:
             sock.close()
             raise UntrustedDaemon(f"refusing to talk to claif-codd at {path}: {exc}") from None
+        except TimeoutError:  # it took the connection, then answered nothing
+            sock.close()
+            raise DaemonHung(path, CONNECT_TIMEOUT_S * 2) from None
         except (OSError, ConnectionLost, ProtocolError) as exc:
             sock.close()
             raise DaemonUnavailable(f"no claif-codd answers at {path}: {exc}") from None

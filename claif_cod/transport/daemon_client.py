@@ -65,6 +65,16 @@ class DaemonUnavailable(Exception):
     """Nothing usable answers on the socket."""
 
 
+class DaemonHung(DaemonUnavailable):
+    """Something listens on the socket but does not answer: a daemon stopped (``kill -STOP``) or hung."""
+
+    def __init__(self, path: Path, waited: float) -> None:
+        super().__init__(
+            f"claif-codd at {path} did not answer the handshake within {waited:g} s (stopped or hung?): "
+            "`kill -CONT` it, or kill it"
+        )
+
+
 def approval_request(params: ApprovalRequestedParams) -> ApprovalRequest | None:
     """What a client's approval handler is asked; None for a kind it is not asked about (declined)."""
     if params.kind not in ("command", "file_change"):
@@ -155,10 +165,7 @@ class DaemonConnection:
             )
         except asyncio.TimeoutError:
             await conn.close()
-            waited = CONNECT_TIMEOUT_S * 2
-            raise DaemonUnavailable(
-                f"claif-codd at {path} did not answer the handshake within {waited:g} s (stopped or hung?)"
-            ) from None
+            raise DaemonHung(path, CONNECT_TIMEOUT_S * 2) from None
         except (APIFailure, DaemonUnavailable) as exc:
             await conn.close()
             raise DaemonUnavailable(f"claif-codd at {path} refused the handshake: {exc}") from None

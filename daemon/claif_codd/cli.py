@@ -31,7 +31,7 @@ from claif_cod.protocol import (
     decode_result,
 )
 from claif_cod.transport.autostart import DaemonStartFailed, answers, launch, wait_until_answering
-from claif_cod.transport.daemon_client import DaemonConnection, DaemonUnavailable
+from claif_cod.transport.daemon_client import DaemonConnection, DaemonHung, DaemonUnavailable
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, default_socket_path
 from claif_codd.http.options import checked_http_settings, http_args, http_options
 from claif_codd.http.settings import ENV_TOKEN, HttpSettings, http_url
@@ -82,7 +82,10 @@ socket_option = click.option(
     "socket_path",
     type=click.Path(path_type=Path),
     default=None,
-    help="Socket path (default: $CLAIF_COD_SOCKET, else $XDG_RUNTIME_DIR/claif-cod/codd.sock).",
+    help=(
+        "Socket path (default: $CLAIF_COD_SOCKET, else $XDG_RUNTIME_DIR/claif-cod/codd.sock when that "
+        "directory exists, else $XDG_CACHE_HOME/claif-cod/codd.sock)."
+    ),
 )
 
 
@@ -265,10 +268,11 @@ def start(
 
 def _already_running(path: Path, http: HttpSettings | None, unchecked: list[str]) -> None:
     """``start`` with a daemon already answering changes nothing: an HTTP endpoint it was asked for
-    must be the running daemon's, and the ``unchecked`` options are said to be left as they are."""
+    must be the running daemon's, and the ``unchecked`` options are said to be left as they are.
+    One that takes connections but does not answer (stopped, hung) is an error: it serves nobody."""
+    serving = decode_result(_query(path, DaemonStatusRequest), DaemonStatus).http
     if http is not None:
         asked = http_url(http.host, http.port)
-        serving = decode_result(_query(path, DaemonStatusRequest), DaemonStatus).http
         if serving != asked and not (http.port == 0 and serving is not None and _host(serving) == _host(asked)):
             running = f"serving HTTP on {serving}" if serving is not None else "without an HTTP endpoint"
             raise CliFailure(
@@ -276,6 +280,8 @@ def _already_running(path: Path, http: HttpSettings | None, unchecked: list[str]
                 f"to start one serving {asked}"
             )
     click.echo(f"claif-codd already running on {path}")
+    if serving is not None:
+        click.echo(f"HTTP endpoint: {serving}/v1")
     if unchecked:
         click.echo(f"claif-codd: not applied to the running daemon: {', '.join(unchecked)}", err=True)
 
@@ -301,8 +307,10 @@ def _query(path: Path, request_type: Any) -> msgspec.Raw:
 def _ask(path: Path, request_type: Any) -> tuple[int, msgspec.Raw]:
     try:
         return asyncio.run(_call(path, request_type))
-    except DaemonUnavailable as exc:
+    except DaemonHung as exc:  # (its message says what to do)
         raise CliFailure(str(exc)) from None
+    except DaemonUnavailable as exc:
+        raise CliFailure(f"{exc}; start one with `claif-codd start`") from None
 
 
 STOP_WAIT_S = 90.0
@@ -437,9 +445,17 @@ def install_systemd(
         click.echo("enable with: " + " && ".join(" ".join(c) for c in commands))
         return
     for command in commands:
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise CliFailure(f"{' '.join(command)} failed: {result.stderr.strip()}")
+        try:
+            result = subprocess.run(command, capture_output=True, text=True)
+            why = result.stderr.strip() if result.returncode != 0 else None
+        except OSError as exc:  # no systemctl at all
+            why = str(exc)
+        if why is not None:
+            raise CliFailure(
+                f"{' '.join(command)} failed: {why}; the units stay in {target}, to enable once a systemd user "
+                f"session runs ({' && '.join(' '.join(c) for c in commands)}); without systemd, start "
+                "claif-codd on login with `claif-codd start --idle-timeout 3600`"
+            )
     if http:
         click.echo(f"{' and '.join(units)} enabled: the daemon runs from login, with the HTTP endpoint on {http}")
     else:

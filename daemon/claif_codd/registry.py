@@ -126,6 +126,10 @@ class RegistryUnusable(RuntimeError):
     """The registry's directory or file cannot be used; the message names the path and the fix."""
 
 
+ANOTHER_STATE_DIR = "choose another with $CLAIF_COD_STATE_DIR (or serve's --state-dir)"
+"""The way to another state directory that every command takes (``start`` has no ``--state-dir``)."""
+
+
 def check_usable(path: Path, what: str = "session registry") -> None:
     """Fail fast, before a daemon binds its socket, when ``path`` cannot serve as ``what``."""
     directory = path.parent
@@ -137,7 +141,7 @@ def check_usable(path: Path, what: str = "session registry") -> None:
             "point --state-dir (or CLAIF_COD_STATE_DIR) at a writable directory"
         ) from None
     if not directory.is_dir():
-        raise RegistryUnusable(f"state directory {directory} is not a directory; move it away or use --state-dir")
+        raise RegistryUnusable(f"state directory {directory} is not a directory; move it away or {ANOTHER_STATE_DIR}")
     st = directory.stat()  # a symlink's target: what the files land in
     owner, mode = st.st_uid, stat.S_IMODE(st.st_mode)
     if owner != os.getuid():
@@ -151,9 +155,9 @@ def check_usable(path: Path, what: str = "session registry") -> None:
             f"must have no access: chmod 700 {directory}"
         )
     if not os.access(directory, os.W_OK | os.X_OK):
-        raise RegistryUnusable(f"state directory {directory} is not writable; chmod u+rwx it or use --state-dir")
+        raise RegistryUnusable(f"state directory {directory} is not writable; chmod u+rwx it or {ANOTHER_STATE_DIR}")
     if path.exists() and not path.is_file():
-        raise RegistryUnusable(f"{what} {path} is not a regular file; move it away or use --state-dir")
+        raise RegistryUnusable(f"{what} {path} is not a regular file; move it away or {ANOTHER_STATE_DIR}")
     if path.exists() and not os.access(path, os.R_OK | os.W_OK):
         raise RegistryUnusable(f"{what} {path} is not readable and writable; chmod u+rw it")
 

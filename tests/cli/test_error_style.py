@@ -18,4 +18,5 @@ def test_claif_codd_errors_look_like_claif_cods(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert done.stderr.startswith(f"claif-codd: error: no claif-codd answers at {socket}"), done.stderr
+    assert done.stderr.endswith("; start one with `claif-codd start`\n"), done.stderr
     assert "Error:" not in done.stderr

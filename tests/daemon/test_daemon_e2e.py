@@ -151,6 +151,25 @@ def test_a_daemon_that_does_not_answer_leaves_auto_in_process_and_require_an_err
         os.kill(daemon.proc.pid, signal.SIGCONT)
 
 
+def test_start_and_sessions_against_a_daemon_that_does_not_answer_say_so(daemon: DaemonProcess) -> None:
+    """``start`` does not report a stopped daemon as running (it serves nobody), and neither command
+    advises starting one: each says to wake it or kill it."""
+    assert daemon.proc is not None
+    os.kill(daemon.proc.pid, signal.SIGSTOP)
+    try:
+        hung = f"claif-codd at {daemon.socket} did not answer the handshake within 4 s (stopped or hung?): "
+        hung += "`kill -CONT` it, or kill it\n"
+        for command in (["claif_codd", "start", "--socket", str(daemon.socket)], ["claif_cod.cli", "sessions"]):
+            done = subprocess.run(
+                [sys.executable, "-m", *command], capture_output=True, text=True, env=daemon.env, timeout=60
+            )
+            assert done.stdout == ""
+            assert done.stderr.endswith(hung), done.stderr
+        assert done.returncode == 4  # claif-cod's exit for a daemon it cannot reach
+    finally:
+        os.kill(daemon.proc.pid, signal.SIGCONT)
+
+
 def test_two_processes_share_a_named_session(
     daemon: DaemonProcess, workdir: Path, codex_model_server: ModelServer
 ) -> None:

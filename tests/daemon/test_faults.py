@@ -279,7 +279,8 @@ def test_start_says_why_its_daemon_could_not_start(daemon_env: dict[str, str], t
     assert done.returncode == 1, done
     assert done.stderr == (
         f"claif-codd: error: claif-codd exited at start (status 78): state directory {state} is not a "
-        f"directory; move it away or use --state-dir; its log: {socket_path.parent / 'codd.log'}\n"
+        f"directory; move it away or choose another with $CLAIF_COD_STATE_DIR (or serve's --state-dir); "
+        f"its log: {socket_path.parent / 'codd.log'}\n"
     )
     assert not socket_path.exists()
 

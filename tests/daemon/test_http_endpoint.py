@@ -545,7 +545,8 @@ def _start_again_changes_nothing(
     port = serving.rpartition(":")[2]
     for same in ([], ["--http", f"127.0.0.1:{port}"], ["--http", "127.0.0.1:0"]):
         again = codd("start", *same)
-        assert again.stdout == f"claif-codd already running on {socket_path}\n" and again.stderr == ""
+        assert again.stdout == f"claif-codd already running on {socket_path}\nHTTP endpoint: {serving}/v1\n"
+        assert again.stderr == ""
     unapplied = codd("start", "--idle-timeout", "5", "--http", f"127.0.0.1:{port}", "--http-strict")
     assert unapplied.stderr == "claif-codd: not applied to the running daemon: --idle-timeout, --http-strict\n"
     other = codd("start", "--http", f"127.0.0.1:{int(port) + 1 if int(port) < 65535 else 1}", check=False)

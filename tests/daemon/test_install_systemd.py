@@ -82,3 +82,25 @@ def test_http_settings_are_checked_before_anything_is_written(tmp_path: Path) ->
     result = CliRunner().invoke(main, ["install-systemd", "--unit-dir", str(tmp_path / "u"), "--http", "0.0.0.0:80"])
     assert result.exit_code == 2 and "needs a bearer token" in result.output
     assert not (tmp_path / "u").exists()
+
+
+@pytest.mark.parametrize("systemctl", ["failing", "absent"])
+def test_without_a_systemd_user_session_the_error_says_what_to_do_instead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, systemctl: str
+) -> None:
+    """A machine without systemd (or without a user bus): the units are written, and the error says
+    where, how to enable them later, and how to start the daemon on login without systemd."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    if systemctl == "failing":
+        fake = bin_dir / "systemctl"
+        fake.write_text("#!/bin/sh\necho 'Failed to connect to bus: No such file or directory' >&2\nexit 1\n")
+        fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    result = CliRunner().invoke(main, ["install-systemd", "--unit-dir", str(tmp_path / "units")])
+    assert result.exit_code == 1
+    assert (tmp_path / "units" / "claif-codd.socket").exists()
+    why = "Failed to connect to bus: No such file or directory" if systemctl == "failing" else "[Errno 2] No such file"
+    assert f"systemctl --user daemon-reload failed: {why}" in result.output
+    assert f"the units stay in {tmp_path / 'units'}, to enable once a systemd user session runs" in result.output
+    assert "start claif-codd on login with `claif-codd start --idle-timeout 3600`" in result.output

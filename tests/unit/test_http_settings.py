@@ -55,11 +55,13 @@ def test_beyond_loopback_needs_a_token(tmp_path: Path) -> None:
     HttpSettings("::1", 80, working_dir=str(tmp_path)).check()
 
 
-def test_working_dir_must_be_an_absolute_directory(tmp_path: Path) -> None:
-    with pytest.raises(HttpSettingsError, match="absolute path"):
-        HttpSettings("127.0.0.1", 80, working_dir="relative").check()
-    with pytest.raises(HttpSettingsError, match="absolute path"):
-        HttpSettings("127.0.0.1", 80, working_dir=str(tmp_path / "missing")).check()
+def test_working_dir_must_be_an_absolute_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path.parent)
+    with pytest.raises(HttpSettingsError, match=f"^--http-working-dir {tmp_path.name}: not an absolute path$"):
+        HttpSettings("127.0.0.1", 80, working_dir=tmp_path.name).check()
+    missing = tmp_path / "missing"
+    with pytest.raises(HttpSettingsError, match=f"^--http-working-dir {missing}: no such directory$"):
+        HttpSettings("127.0.0.1", 80, working_dir=str(missing)).check()
 
 
 def test_token_is_never_in_the_repr() -> None:

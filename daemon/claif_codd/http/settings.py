@@ -40,8 +40,10 @@ class HttpSettings:
                 f"--http {self.host}: serving beyond loopback needs a bearer token "
                 f"(--http-token-file FILE or ${ENV_TOKEN})"
             )
-        if not os.path.isabs(self.working_dir) or not os.path.isdir(self.working_dir):
-            raise HttpSettingsError(f"--http-working-dir {self.working_dir}: not an absolute path to a directory")
+        if not os.path.isdir(self.working_dir):
+            raise HttpSettingsError(f"--http-working-dir {self.working_dir}: no such directory")
+        if not os.path.isabs(self.working_dir):
+            raise HttpSettingsError(f"--http-working-dir {self.working_dir}: not an absolute path")
 
 
 def parse_listen(value: str) -> tuple[str, int]:

@@ -93,10 +93,22 @@ def sessions(ctx: click.Context, as_json: bool) -> None:
         return
     if not listing:
         click.echo("no sessions")
+    for line in listing_lines(listing):
+        click.echo(line)
+
+
+def listing_lines(listing: list[SessionInfo], *, threads: bool = False) -> list[str]:
+    """A line per session (``threads``: with its Codex thread), its Codex home named where the same
+    name lives in more than one."""
+    names = [s.session_id for s in listing]
+    lines = []
     for s in listing:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.last_used))
         busy = "  busy" if s.busy else ""
-        click.echo(f"{s.session_id}  turns {s.turns}  last {when}{busy}  {s.working_dir}")
+        thread = f"  thread {s.thread_id}" if threads else ""
+        home = f"  (CODEX_HOME {s.codex_home})" if names.count(s.session_id) > 1 and s.codex_home else ""
+        lines.append(f"{s.session_id}  turns {s.turns}  last {when}{busy}{thread}  {s.working_dir}{home}")
+    return lines
 
 
 @sessions.command("close")

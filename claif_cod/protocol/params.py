@@ -192,6 +192,9 @@ class SessionInfo(Payload):
     last_used: float
     """Unix time of the session's last turn."""
     model: str | None = None
+    codex_home: str | None = None
+    """The Codex home the session lives in (the same name in another home is another session);
+    None for a session kept from before homes were recorded."""
 
 
 class SessionsListResult(Payload):

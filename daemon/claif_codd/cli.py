@@ -20,6 +20,7 @@ from claif_cod._cli_group import QuietGroup
 from claif_cod._log import cap_strings, get_logger
 from claif_cod._seconds_param import PositiveSeconds
 from claif_cod._version import __version__
+from claif_cod.cli.sessions import listing_lines
 from claif_cod.engine.idle import DEFAULT_THREAD_IDLE_TIMEOUT_S
 from claif_cod.engine.suspensions import DEFAULT_MAX_SUSPENDED
 from claif_cod.protocol import (
@@ -398,10 +399,8 @@ def sessions(socket_path: Path | None, as_json: bool) -> None:
         return
     if not listing.sessions:
         click.echo("no sessions")
-    for s in listing.sessions:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.last_used))
-        busy = " busy" if s.busy else ""
-        click.echo(f"{s.session_id}  turns {s.turns}  last {when}{busy}  thread {s.thread_id}  {s.working_dir}")
+    for line in listing_lines(listing.sessions, threads=True):
+        click.echo(line)
 
 
 @main.command("install-systemd")

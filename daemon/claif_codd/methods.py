@@ -317,6 +317,7 @@ class Methods:
                     busy=engine.active_turn(record.thread_id) is not None,
                     last_used=record.last_used,
                     model=record.model,
+                    codex_home=record.codex_home or None,
                 )
             )
         return SessionsListResult(sessions=infos)

@@ -19,7 +19,7 @@ from claif_cod import __version__
 from claif_cod._cli_group import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_OUTPUT
 from claif_cod.cli import cli
 from claif_cod.cli.exits import EXIT_CONNECTION, EXIT_MODEL, EXIT_NO_SESSION, EXIT_TIMEOUT, EXIT_USAGE
-from claif_cod.testing import ModelServer
+from claif_cod.testing import ModelServer, write_codex_home
 
 pytestmark = pytest.mark.codex
 
@@ -415,6 +415,25 @@ def test_sessions_close_forgets_a_session_and_names_the_ones_it_did_not_have(
     blank = run_cli("sessions", "close", " ", env=cli_daemon, cwd=workdir)
     assert blank.returncode == EXIT_USAGE
     assert "Invalid value for 'NAME...': a session name needs 1 to 256 printable characters" in blank.stderr
+
+
+def test_one_name_in_two_codex_homes_is_listed_with_each_home(
+    cli_daemon: dict[str, str], workdir: Path, tmp_path: Path, codex_model_server: ModelServer
+) -> None:
+    other_home = write_codex_home(tmp_path / "other-home", codex_model_server.url)
+    for home in (cli_daemon["CODEX_HOME"], str(other_home)):
+        done = run_cli("query", "--session", "dup", "hi", env={**cli_daemon, "CODEX_HOME": home}, cwd=workdir)
+        assert done.returncode == 0, done.stderr
+    run_cli("query", "--session", "solo", "hi", env=cli_daemon, cwd=workdir)
+    listing = json.loads(run_cli("sessions", "--json", env=cli_daemon, cwd=workdir).stdout)
+    homes = sorted(s["codex_home"] for s in listing if s["session_id"] == "dup")
+    assert homes == sorted([cli_daemon["CODEX_HOME"], str(other_home)])
+    lines = run_cli("sessions", env=cli_daemon, cwd=workdir).stdout.splitlines()
+    assert sorted(line.rsplit("  (CODEX_HOME ", 1)[1] for line in lines if line.startswith("dup ")) == sorted(
+        [f"{cli_daemon['CODEX_HOME']})", f"{other_home})"]
+    )
+    [solo] = [line for line in lines if line.startswith("solo ")]
+    assert solo.endswith(f"  {workdir}")  # one home: the line as before
 
 
 def test_sessions_without_a_daemon_is_a_connection_error(env: dict[str, str], workdir: Path) -> None:

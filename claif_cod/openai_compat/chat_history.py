@@ -21,7 +21,7 @@ from claif_cod.engine.conversations import Conversation, HistoryItem, Message, P
 from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.images import Image
 from claif_cod.engine.tools import ToolResult
-from claif_cod.openai_compat.content_parts import refused_part
+from claif_cod.openai_compat.content_parts import CHAT_PARTS, refused_part
 from claif_cod.openai_compat.images import ImageRef
 from claif_cod.openai_compat.tool_calls import ChatToolCall, engine_calls
 
@@ -209,7 +209,7 @@ def _content(message: ChatMessage, where: str, *, allow_images: bool) -> tuple[s
             detail = image_url.get("detail") if isinstance(image_url, dict) else None
             refs.append(ImageRef(url, f"{where}.content[{j}]", detail))
             continue
-        raise refused_part(part, f"{where}.content[{j}]", message.role, images_here=allow_images)
+        raise refused_part(part, f"{where}.content[{j}]", message.role, images_here=allow_images, kinds=CHAT_PARTS)
     return "\n".join(texts), refs
 
 

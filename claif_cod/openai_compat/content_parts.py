@@ -12,15 +12,24 @@ from claif_cod.engine.errors import InvalidRequest, missing
 _JSON_KINDS = {str: "a string", bool: "a boolean", int: "an integer", float: "a decimal", list: "an array"}
 
 
-def refused_part(part: Mapping[str, Any], where: str, role: str | None, *, images_here: bool) -> InvalidRequest:
+CHAT_PARTS = (("text",), "image_url")
+RESPONSES_PARTS = (("input_text", "output_text"), "input_image")
+"""The text part types and the image part type of each API: a part of the other API's type is not supported."""
+
+
+def refused_part(
+    part: Mapping[str, Any], where: str, role: object, *, images_here: bool, kinds: tuple[tuple[str, ...], str]
+) -> InvalidRequest:
     """The refusal of ``part`` (at ``where``, in a message of ``role``) that none of its readers took.
-    ``images_here``: images are taken where the part stands (a user message's content)."""
+    ``images_here``: images are taken where the part stands (a user message's content); ``kinds``:
+    the API's part types (:data:`CHAT_PARTS`, :data:`RESPONSES_PARTS`)."""
     kind = part.get("type")
-    if kind in ("text", "input_text", "output_text"):
+    text_kinds, image_kind = kinds
+    if kind in text_kinds:
         return _field(part, "text", where, str)
-    if kind in ("image_url", "input_image"):
+    if kind == image_kind:
         if not images_here:
-            return InvalidRequest(f"{where}: an image can only be sent in a user message, not a {role} one", where)
+            return InvalidRequest(f"{where}: an image can only be sent in a user message, not in a {role!r} one", where)
         if kind == "image_url":  # chat: {"url": ...}
             field = part.get("image_url")
             if isinstance(field, dict):

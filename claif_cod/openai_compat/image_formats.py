@@ -39,7 +39,9 @@ def damage(data: bytes, mime: str) -> str | None:
         return _gif_damage(data)
     if mime == "image/webp":
         (size,) = struct.unpack_from("<I", data, 4)
-        return "it is cut short" if len(data) < 8 + size else None
+        if len(data) < 8 + size or len(data) < 20:
+            return "it is cut short"
+        return None if data[12:16] in (b"VP8 ", b"VP8L", b"VP8X") else "it holds no VP8 image"
     return None
 
 
@@ -63,21 +65,23 @@ def _gif_damage(data: bytes) -> str | None:
     if len(data) < 13:
         return "it is cut short"
     at = 13 + _color_table(data[10])
+    images = 0
     while at < len(data):
         block = data[at]
         if block == 0x3B:  # the trailer
-            return None
+            break
         if block == 0x21:  # an extension: its label, then sub-blocks
             at = _after_sub_blocks(data, at + 2)
         elif block == 0x2C:  # an image: its descriptor, a local color table, the LZW code size, sub-blocks
             if at + 10 > len(data):
                 return "it is cut short"
             at = _after_sub_blocks(data, at + 11 + _color_table(data[at + 9]))
+            images += 1
         else:
             return f"it holds an unknown block (0x{block:02x})"
         if at > len(data):
             return "it is cut short"
-    return None if at == len(data) else "it is cut short"
+    return None if images else "it holds no image"
 
 
 def _color_table(flags: int) -> int:

@@ -36,6 +36,7 @@ DECODE_CHUNK = 1 << 18
 """Base64 characters decoded at a time (a multiple of 4): binascii holds the GIL for a whole call, so
 a large image decoded in one call would stall the engine loop even from a worker thread."""
 
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _DATA_URL = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)(?P<params>(?:;[^,;]*)*?);base64,(?P<data>.*)", re.DOTALL)
 
 
@@ -52,8 +53,8 @@ class ImageRef:
     """An image part as the caller sent it, before its bytes are in hand."""
 
     def __init__(self, url: str, where: str, detail: object = None) -> None:
-        scheme, colon, rest = url.partition(":")
-        self.url = scheme.lower() + colon + rest if len(scheme) <= 5 else url  # schemes are case-insensitive
+        scheme = _SCHEME.match(url)
+        self.url = url[: scheme.end()].lower() + url[scheme.end() :] if scheme else url  # schemes ignore case
         self.where = where
         if detail is not None and detail not in DETAILS:
             message = f"{where}: detail must be one of {', '.join(DETAILS)}"

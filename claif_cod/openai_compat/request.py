@@ -313,7 +313,7 @@ def parse_chat_request(
         raise InvalidRequest(
             f"strict mode: Codex cannot honour {names} (see docs/parameters.md)", param=sorted(ignored)[0]
         )
-    if not 1 <= request.choices <= MAX_N:
+    if request.choices > MAX_N:  # (below 1: check_ranges, in OpenAI's words)
         raise InvalidRequest(f"n must be between 1 and {MAX_N}", param="n")
     if request.choices > 1 and request.session_id is not None:
         raise InvalidRequest("n > 1 cannot be combined with a named session", param="n")

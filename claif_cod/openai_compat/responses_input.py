@@ -13,7 +13,7 @@ from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.tools import ToolCall, ToolResult
 from claif_cod.openai_compat.chat_history import CACHE_BREAKPOINT
 from claif_cod.openai_compat.compaction_item import summary_message
-from claif_cod.openai_compat.content_parts import refused_part
+from claif_cod.openai_compat.content_parts import RESPONSES_PARTS, refused_part
 from claif_cod.openai_compat.images import ImageRef
 
 ITEM_FIELDS = {
@@ -84,7 +84,7 @@ def read_items(
         if kind != "message":
             raise InvalidRequest(f"{where}: input items of type {kind!r} are not supported", param=where)
         role = item.get("role")
-        text, parts = _content(item.get("content"), where, noted, role=str(role))
+        text, parts = _content(item.get("content"), where, noted, role=role)
         if role in ("system", "developer"):
             instructions.append(text)
         elif role in ("user", "assistant"):
@@ -97,7 +97,7 @@ def read_items(
 
 
 def _content(
-    content: object, where: str, ignored: list[str], *, role: str, field: str = "content"
+    content: object, where: str, ignored: list[str], *, role: object, field: str = "content"
 ) -> tuple[str, list[ImageRef]]:
     """The text of ``content`` (an item's ``field``) and its images, which only a user message takes."""
     if isinstance(content, str):
@@ -110,7 +110,7 @@ def _content(
         part_where = f"{where}.{field}[{j}]"
         kind = part.get("type") if isinstance(part, Mapping) else None
         if kind is None:
-            raise InvalidRequest(f"{part_where}: a content part needs its type", param=part_where)
+            raise InvalidRequest(f"{part_where}: a content part must be an object with a type", param=part_where)
         if CACHE_BREAKPOINT in part:
             ignored.append(f"input.content.{CACHE_BREAKPOINT}")
         if kind in ("input_text", "output_text") and isinstance(part.get("text"), str):
@@ -122,7 +122,7 @@ def _content(
         elif kind == "refusal" and role == "assistant" and isinstance(part.get("refusal"), str):
             ignored.append("input.content.refusal")  # as chat's: Codex's history has no refusals
         else:
-            raise refused_part(part, part_where, role, images_here=role == "user")
+            raise refused_part(part, part_where, role, images_here=role == "user", kinds=RESPONSES_PARTS)
     return "\n".join(texts), refs
 
 

@@ -37,9 +37,10 @@ from claif_cod.protocol import (
 )
 from claif_cod.transport.daemon_client import (
     CONNECT_TIMEOUT_S,
-    DaemonHung,
     DaemonUnavailable,
     UntrustedDaemon,
+    connection_not_taken,
+    handshake_unanswered,
     hello_request,
 )
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, check_peer, check_socket
@@ -97,9 +98,12 @@ class BlockingConnection:
         except UnsafeSocketDirectory as exc:
             sock.close()
             raise UntrustedDaemon(f"refusing to talk to claif-codd at {path}: {exc}") from None
+        except BlockingIOError:  # connect() on a full backlog
+            sock.close()
+            raise connection_not_taken(path) from None
         except TimeoutError:  # it took the connection, then answered nothing
             sock.close()
-            raise DaemonHung(path, CONNECT_TIMEOUT_S * 2) from None
+            raise handshake_unanswered(path) from None
         except (OSError, ConnectionLost, ProtocolError) as exc:
             sock.close()
             raise DaemonUnavailable(f"no claif-codd answers at {path}: {exc}") from None

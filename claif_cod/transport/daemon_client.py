@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -68,11 +69,17 @@ class DaemonUnavailable(Exception):
 class DaemonHung(DaemonUnavailable):
     """Something listens on the socket but does not answer: a daemon stopped (``kill -STOP``) or hung."""
 
-    def __init__(self, path: Path, waited: float) -> None:
-        super().__init__(
-            f"claif-codd at {path} did not answer the handshake within {waited:g} s (stopped or hung?): "
-            "`kill -CONT` it, or kill it"
-        )
+    def __init__(self, path: Path, what: str) -> None:
+        super().__init__(f"claif-codd at {path} {what} (stopped or hung?): `kill -CONT` it, or kill it")
+
+
+def handshake_unanswered(path: Path) -> DaemonHung:
+    return DaemonHung(path, f"did not answer the handshake within {CONNECT_TIMEOUT_S * 2:g} s")
+
+
+def connection_not_taken(path: Path) -> DaemonHung:
+    """A listening socket whose backlog is full: its daemon takes no connection from it."""
+    return DaemonHung(path, "takes no more connections (its backlog is full)")
 
 
 def approval_request(params: ApprovalRequestedParams) -> ApprovalRequest | None:
@@ -145,11 +152,20 @@ class DaemonConnection:
             check_socket(path)
         except UnsafeSocketDirectory as exc:
             raise UntrustedDaemon(f"refusing to connect to claif-codd at {path}: {exc}") from None
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), CONNECT_TIMEOUT_S)
-        except (OSError, asyncio.TimeoutError) as exc:
-            reason = f"no answer within {CONNECT_TIMEOUT_S:g} s" if isinstance(exc, asyncio.TimeoutError) else exc
-            raise DaemonUnavailable(f"no claif-codd answers at {path}: {reason}") from None
+            sock.setblocking(False)
+            sock.connect(str(path))  # a Unix socket connects at once, or not (asyncio's would wait on EAGAIN)
+            reader, writer = await asyncio.open_unix_connection(sock=sock)
+        except BlockingIOError:
+            sock.close()
+            raise connection_not_taken(path) from None
+        except OSError as exc:
+            sock.close()
+            raise DaemonUnavailable(f"no claif-codd answers at {path}: {exc}") from None
+        except BaseException:
+            sock.close()
+            raise
         try:
             check_peer(writer.get_extra_info("socket"), path)
         except UnsafeSocketDirectory as exc:
@@ -165,7 +181,7 @@ class DaemonConnection:
             )
         except asyncio.TimeoutError:
             await conn.close()
-            raise DaemonHung(path, CONNECT_TIMEOUT_S * 2) from None
+            raise handshake_unanswered(path) from None
         except (APIFailure, DaemonUnavailable) as exc:
             await conn.close()
             raise DaemonUnavailable(f"claif-codd at {path} refused the handshake: {exc}") from None

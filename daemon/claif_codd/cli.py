@@ -451,9 +451,9 @@ def install_systemd(
             why = str(exc)
         if why is not None:
             raise CliFailure(
-                f"{' '.join(command)} failed: {why}; the units stay in {target}, to enable once a systemd user "
-                f"session runs ({' && '.join(' '.join(c) for c in commands)}); without systemd, start "
-                "claif-codd on login with `claif-codd start --idle-timeout 3600`"
+                f"{' '.join(command)} failed: {why}; the units stay in {target}: enable them with "
+                f"`{' && '.join(' '.join(c) for c in commands)}` once systemctl --user works, or, without systemd, "
+                "start claif-codd on login with `claif-codd start --idle-timeout 3600`"
             )
     if http:
         click.echo(f"{' and '.join(units)} enabled: the daemon runs from login, with the HTTP endpoint on {http}")

@@ -102,5 +102,8 @@ def test_without_a_systemd_user_session_the_error_says_what_to_do_instead(
     assert (tmp_path / "units" / "claif-codd.socket").exists()
     why = "Failed to connect to bus: No such file or directory" if systemctl == "failing" else "[Errno 2] No such file"
     assert f"systemctl --user daemon-reload failed: {why}" in result.output
-    assert f"the units stay in {tmp_path / 'units'}, to enable once a systemd user session runs" in result.output
-    assert "start claif-codd on login with `claif-codd start --idle-timeout 3600`" in result.output
+    assert (
+        f"the units stay in {tmp_path / 'units'}: enable them with `systemctl --user daemon-reload && " in result.output
+    )
+    assert "once systemctl --user works, or, without systemd, start claif-codd on login with" in result.output
+    assert "`claif-codd start --idle-timeout 3600`" in result.output

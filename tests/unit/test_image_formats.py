@@ -53,3 +53,14 @@ def test_a_gif_cut_inside_a_block_is_cut_short() -> None:
 
 def test_a_webp_shorter_than_its_riff_size_is_cut_short() -> None:
     assert damage(WEBP[:-3], "image/webp") == "it is cut short"
+
+
+def test_a_gif_with_a_local_color_table_or_no_image_at_all() -> None:
+    local = GIF[:10] + b"\x00" + GIF[11:13] + GIF[19:36] + b"\x80" + bytes(6) + GIF[37:]
+    assert damage(local, "image/gif") is None  # no global table, a local one of 2 colors
+    assert damage(GIF[:19] + b";", "image/gif") == "it holds no image"  # a header and a trailer
+
+
+def test_a_webp_needs_a_vp8_image_in_its_riff() -> None:
+    assert damage(b"RIFF\x04\x00\x00\x00WEBP" + bytes(8), "image/webp") == "it holds no VP8 image"
+    assert damage(b"RIFF\x00\x00\x00\x00WEBP", "image/webp") == "it is cut short"

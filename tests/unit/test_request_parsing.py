@@ -317,7 +317,19 @@ def test_an_image_outside_a_user_message_is_refused_saying_where_images_go() -> 
     image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
     error = rejected(messages=[msg("system", [image]), msg("user", "q")])
     assert error.param == "messages[0].content[0]"
-    assert error.message == "messages[0].content[0]: an image can only be sent in a user message, not a system one"
+    assert error.message == "messages[0].content[0]: an image can only be sent in a user message, not in a 'system' one"
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        {"type": "input_text", "text": "hi"},
+        {"type": "input_image", "image_url": "data:image/png;base64,AAAA"},
+    ],
+)
+def test_a_part_of_the_responses_apis_type_is_not_supported_in_chat(part: dict[str, Any]) -> None:
+    error = rejected(messages=[msg("user", [part])])
+    assert error.message == f"messages[0].content[0]: content part of type {part['type']!r} is not supported"
 
 
 def test_null_content_is_empty_text() -> None:

@@ -231,4 +231,13 @@ def test_an_image_in_a_tool_output_is_refused_naming_the_output() -> None:
             ]
         )
     assert refused.value.param == "input[2].output[0]"
-    assert "an image can only be sent in a user message, not a function_call_output one" in refused.value.message
+    assert "an image can only be sent in a user message, not in a 'function_call_output' one" in refused.value.message
+
+
+@pytest.mark.parametrize(
+    "part", [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]
+)
+def test_a_part_of_chats_type_is_not_supported_in_responses(part: dict[str, Any]) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        parse(input=[{"role": "user", "content": [part]}])
+    assert refused.value.message == f"input[0].content[0]: content part of type {part['type']!r} is not supported"

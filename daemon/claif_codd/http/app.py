@@ -273,26 +273,27 @@ class HttpEndpoint:
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **reply.headers}
         )
-        await response.prepare(request)
         last_words = reply.cut_short or failure_event  # Responses end with response.failed, chat with an error
-        async with contextlib.aclosing(reply.events) as events:
-            pump = EventPump(events, self.daemon.config.max_outbound_bytes, lambda pending: _drop(request, pending))
-            try:
-                while (event := await pump.next()) is not None:
-                    await response.write(event)
-            except ConnectionError:
-                if not pump.dropped:
-                    raise
-            except APIFailure as failure:
-                await response.write(last_words(failure))
-            except asyncio.CancelledError:
-                reason = self._claim_cancellation(asyncio.current_task())
-                if reason is None:
-                    raise
-                await pump.stop()
-                await response.write(last_words(reason))
-            finally:
-                await pump.stop()
+        pump = EventPump(reply.events, self.daemon.config.max_outbound_bytes, lambda pending: _drop(request, pending))
+        try:
+            await response.prepare(request)
+            while (event := await pump.next()) is not None:
+                await response.write(event)
+        except ConnectionError:
+            if not pump.dropped:
+                raise
+        except APIFailure as failure:
+            await response.write(last_words(failure))
+        except asyncio.CancelledError:
+            reason = self._claim_cancellation(asyncio.current_task())
+            if reason is None:
+                raise
+            await pump.stop()
+            for event in pump.rest():  # what the turn made before it was cut short, then why
+                await response.write(event)
+            await response.write(last_words(reason))
+        finally:
+            await pump.stop()
         with contextlib.suppress(ConnectionError):
             await response.write_eof()
         return response
@@ -353,11 +354,15 @@ _request_id: ContextVar[str | None] = ContextVar("claif_codd_http_request", defa
 """The id of the request whose handler runs (see :func:`_named`)."""
 
 
-def _drop(request: web.Request, pending: int) -> None:
-    """Disconnect a client that left ``pending`` bytes of its stream unread (past the cap)."""
+def _drop(request: web.Request, pending: int) -> bool:
+    """Disconnect a client that would leave ``pending`` bytes of its stream unread (past the cap), if
+    it is behind: its connection holds bytes it has not taken (else the writer has yet to run)."""
+    transport = request.transport
+    if transport is None or not transport.get_write_buffer_size():
+        return False
     log.warning("http.slow_reader_dropped", request=_request_id.get(), pending_bytes=pending)
-    if request.transport is not None:
-        request.transport.abort()  # frees what waited for it now
+    transport.abort()  # frees what waited for it now
+    return True
 
 
 def _log_warning(message: str) -> None:

@@ -14,58 +14,90 @@ import asyncio
 import collections
 from collections.abc import AsyncIterator, Callable
 
+from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
+
 
 class EventPump:
-    """``events`` read into a backlog of at most ``cap`` bytes (an event larger than the cap still
-    goes when nothing else waits: the cap is on backlog), taken out with :meth:`next`. Past the cap,
-    ``drop`` is called with the bytes that would wait (it disconnects the client: a write waiting
-    for the client then fails) and reading stops."""
+    """``events`` read into a backlog of at most ``cap`` bytes, taken out with :meth:`next`; the
+    events are closed in the reading task, once read or stopped. Past the cap, ``drop`` is asked to
+    disconnect the client with the bytes that would wait: it does, and says so, only when the client
+    is behind (its connection holds unsent bytes), not when the writer merely has not run yet during
+    a burst; a write waiting for a dropped client then fails. An event larger than the cap still goes
+    when nothing else waits: the cap is on backlog."""
 
-    def __init__(self, events: AsyncIterator[bytes], cap: int, drop: Callable[[int], None]) -> None:
+    def __init__(self, events: AsyncIterator[bytes], cap: int, drop: Callable[[int], bool]) -> None:
         self._events = events
         self._cap = cap
         self._drop = drop
         self.dropped = False
         self._backlog: collections.deque[bytes] = collections.deque()
-        self.pending = 0
+        self._pending = 0
         """Bytes read from the events that the client has not been given yet."""
         self._ready = asyncio.Event()
         self._ended: Exception | None = None
-        self._done = False
+        self._read_all = False
+        """No more events will come (the events may still be closing)."""
+        self._stopping = False
         self._task = asyncio.get_running_loop().create_task(self._read())
 
     async def _read(self) -> None:
         try:
             async for event in self._events:
-                if self.pending and self.pending + len(event) > self._cap:
+                waiting = self._pending + len(event)
+                if self._pending and waiting > self._cap and self._drop(waiting):
                     self.dropped = True
                     self._backlog.clear()
-                    self._drop(self.pending + len(event))
                     return
                 self._backlog.append(event)
-                self.pending += len(event)
+                self._pending += len(event)
                 self._ready.set()
+        except asyncio.CancelledError:
+            if self._stopping:
+                raise
+            self._ended = _cut_short()  # something inside the stream was cancelled: not a normal end
         except Exception as exc:  # the stream's own failure (an APIFailure), given to the writer in turn
             self._ended = exc
         finally:
-            self._done = True
+            self._read_all = True
             self._ready.set()
+            aclose = getattr(self._events, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     async def next(self) -> bytes | None:
         """The next event; None after the last, or once the client is dropped. Raises what ended the
         events early, once the events before it are taken."""
         while not self._backlog:
-            if self._done:
+            if self._read_all:
                 if self._ended is not None:
                     raise self._ended
                 return None
             self._ready.clear()
             await self._ready.wait()
         event = self._backlog.popleft()
-        self.pending -= len(event)
+        self._pending -= len(event)
         return event
 
+    def rest(self) -> list[bytes]:
+        """What is read and not yet taken (after :meth:`stop`: the events made before it)."""
+        rest, self._backlog = list(self._backlog), collections.deque()
+        self._pending = 0
+        return rest
+
     async def stop(self) -> None:
-        """Stop reading (the turn is given up, as when its client leaves) and wait until that is done."""
+        """Stop reading (the turn is given up, as when its client leaves) and wait until the events are
+        closed, even when this task is cancelled meanwhile (its cancellation is raised after)."""
+        self._stopping = True
         self._task.cancel()
-        await asyncio.wait([self._task])  # (its cancellation is not this task's: nothing to suppress)
+        cancelled = False
+        while not self._task.done():
+            try:
+                await asyncio.wait([self._task])
+            except asyncio.CancelledError:
+                cancelled = True
+        if cancelled:
+            raise asyncio.CancelledError
+
+
+def _cut_short() -> APIFailure:
+    return APIFailure("status", 500, ErrorDetail("the stream was cut short inside claif-codd", "server_error"))

@@ -70,6 +70,9 @@ class _Message:
     index: int
     item: OutputMessage
     text: ChoiceText
+    abandoned: bool = False
+    """Codex retried the model's response after this message began, and sends its text again as
+    another item: this one holds nothing (streamed, it ends empty and incomplete; else it is left out)."""
 
 
 @dataclass
@@ -104,12 +107,15 @@ class ResponseBuilder:
         if isinstance(event, TextDelta):
             out = self._open(event.item_id)
             message = self._messages[event.item_id]
+            message.abandoned = False  # (the same item sent again from its start)
             out.extend(self._delta(message, message.text.delta(event.item_id, event.delta)))
             return out
         if isinstance(event, ReasoningDelta):
             return self._reasoning_delta(event)
         if isinstance(event, TextReset) and event.item_id in self._messages:
-            self._messages[event.item_id].text.reset(event.item_id)
+            message = self._messages[event.item_id]
+            message.text.reset(event.item_id)
+            message.abandoned = True
         elif isinstance(event, ItemCompleted) and isinstance(event.item, wire_items.AgentMessageItem):
             return self._close(event.item)
         elif isinstance(event, ItemCompleted) and isinstance(event.item, wire_items.ReasoningItem):
@@ -165,14 +171,19 @@ class ResponseBuilder:
     def _close(self, item: wire_items.AgentMessageItem) -> list[ResponseEvent]:
         out = self._open(item.id)
         message = self._messages[item.id]
+        message.abandoned = False
         out.extend(self._delta(message, message.text.complete(item.id, item.text) + message.text.finish()))
         return out + self._done(message, "completed")
 
     def _done(self, message: _Message, status: ItemStatus) -> list[ResponseEvent]:
         if message.item.status != "in_progress":
             return []
-        # An unfinished message keeps what was streamed of it (a stream cannot take text back).
-        text = message.text.text if status == "completed" else message.text.sent
+        # An unfinished message keeps what was streamed of it (a stream cannot take text back), unless
+        # Codex's retry sends it again: then its final text is none, and the retry's item holds it.
+        if message.abandoned:
+            text, status = "", "incomplete"
+        else:
+            text = message.text.text if status == "completed" else message.text.sent
         part = OutputText(text=text)
         message.item.content = [part]
         message.item.status = status
@@ -258,6 +269,9 @@ class ResponseBuilder:
             out.extend(self._reasoning_closed(reasoning, status))
         for message in self._messages.values():
             out.extend(self._done(message, status))
+        if not self.streaming:  # nobody saw an abandoned message: the response does not hold it
+            dropped = {id(m.item) for m in self._messages.values() if m.abandoned}
+            self.response.output = [item for item in self.response.output if id(item) not in dropped]
         return out
 
     def _calls(self, event: ToolCallsRequested) -> list[ResponseEvent]:

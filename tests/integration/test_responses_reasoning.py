@@ -31,21 +31,20 @@ async def test_async_stream_and_the_whole_response_agree(aclient: AsyncCodexClie
     assert whole.usage is not None and whole.usage.output_tokens_details.reasoning_tokens == 10  # 5 words a part
 
 
-def test_items_of_a_request_codex_retried_end_incomplete_with_what_was_streamed(
+def test_a_message_of_a_request_codex_retried_holds_nothing_and_the_answer_is_said_once(
     tmp_path: Path, codex_model_server: ModelServer, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``[[flaky]]`` drops the first attempt after two deltas; Codex retries and the answer comes as new items.
-    The abandoned message cannot be taken back: it ends ``incomplete`` with the text the client already got."""
+    Streamed, the abandoned message (its deltas cannot be taken back) ends ``incomplete`` and empty, so
+    ``output_text`` holds the answer once; the whole response leaves it out, as nobody saw it."""
     home = write_codex_home(tmp_path / "home", codex_model_server.url, stream_max_retries=1)
     monkeypatch.setenv("CODEX_HOME", str(home))
-    with (
-        CodexClient(daemon="off") as client,
-        client.responses.create(
-            model="o4-mini", input="think [[reasoning:1]] [[flaky]] a b c", reasoning={"summary": "auto"}, stream=True
-        ) as stream,
-    ):
-        events = list(stream)
-    assert len(codex_model_server.requests) == 2
+    ask = {"model": "o4-mini", "input": "think [[reasoning:1]] [[flaky]] a b c", "reasoning": {"summary": "auto"}}
+    with CodexClient(daemon="off") as client:
+        with client.responses.create(**ask, stream=True) as stream:  # type: ignore[call-overload]
+            events = list(stream)
+        whole = client.responses.create(**{**ask, "input": "think [[flaky]] d e"})  # type: ignore[call-overload]
+    assert len(codex_model_server.requests) == 4  # each tried twice ([[flaky]] fails a prompt's first attempt)
     final = events[-1].response  # type: ignore[union-attr]
     assert events[-1].type == "response.completed"
     messages = [item for item in final.output if item.type == "message"]
@@ -54,8 +53,11 @@ def test_items_of_a_request_codex_retried_end_incomplete_with_what_was_streamed(
         m.id: "".join(e.delta for e in events if e.type == "response.output_text.delta" and e.item_id == m.id)
         for m in messages
     }
-    assert abandoned.status == "incomplete" and abandoned.content[0].text == streamed[abandoned.id] != ""
+    assert streamed[abandoned.id] != ""  # sent before Codex retried
+    assert abandoned.status == "incomplete" and abandoned.content[0].text == ""
     done = [e for e in events if e.type == "response.output_text.done" and e.item_id == abandoned.id]
-    assert [e.text for e in done] == [streamed[abandoned.id]]
+    assert [e.text for e in done] == [""]
     assert answer.status == "completed" and answer.content[0].text == streamed[answer.id] == "Echo: think   a b c"
-    assert final.output_text.endswith("Echo: think   a b c")
+    assert final.output_text == "Echo: think   a b c"
+    assert [item.type for item in whole.output].count("message") == 1
+    assert whole.status == "completed" and whole.output_text == "Echo: think  d e"

@@ -26,6 +26,7 @@ import itertools
 import re
 import typing
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -52,6 +53,7 @@ from claif_cod.protocol import (
     HelloTimeout,
     InternalError,
     InvalidRequest,
+    MethodNotFound,
     ModelsListRequest,
     Notification,
     Overloaded,
@@ -171,15 +173,20 @@ class Connection:
             try:
                 frames = self._decoder.feed(data)
             except FramingError as exc:
-                for body in exc.frames:
-                    self._handle(body)
+                self._handle_all(exc.frames)
                 self.log.info("connection.framing_error", error=exc.message)
                 self._send_error(None, exc)
                 return
-            for body in frames:
-                self._handle(body)
+            self._handle_all(frames)
             if self.closed:
                 return
+
+    def _handle_all(self, frames: Sequence[bytes]) -> None:
+        """Each frame of one read, until one closes the connection: those after it do not run."""
+        for body in frames:
+            if self.closed:
+                return
+            self._handle(body)
 
     def close(self) -> None:
         """Stop reading; pending work is cancelled by :meth:`run`."""
@@ -205,6 +212,8 @@ class Connection:
         try:
             message = decode(body)
         except ProtocolError as exc:
+            if isinstance(exc, MethodNotFound) and self.client_name is None:  # as any other request before hello
+                exc = HelloRequired("send hello first", request_id=exc.request_id, notification=exc.notification)
             if not exc.notification:
                 self._send_error(exc.request_id, exc)
             return

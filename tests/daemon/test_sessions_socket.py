@@ -648,6 +648,8 @@ async def test_protocol_errors_leave_other_connections_working(connect: Connect,
     rude = await connect(hello=False)
     error = await rude.error(1, after=rude.send(DaemonStatusRequest(id=1)))
     assert error.error.code == -32002
+    unknown_first = rude.send_raw(raw_frame({"jsonrpc": "2.0", "id": "u-0", "method": "no.such.method", "params": {}}))
+    assert (await rude.error("u-0", after=unknown_first)).error.code == -32002  # anything but hello, first
     hello = hello_request(2, "r")
     assert (await rude.call(hello, HelloResult)).protocol_version == PROTOCOL_VERSION
     assert (await rude.status()).pid == (await steady.status()).pid
@@ -711,6 +713,25 @@ async def test_a_request_pipelined_right_after_hello_is_served(connect: Connect)
     status = await client.reply(2, after=mark)
     assert isinstance(status, Response), status
     assert decode_result(status.result, DaemonStatus).connections >= 1
+
+
+async def test_frames_after_one_that_closes_the_connection_do_not_run(connect: Connect) -> None:
+    """A request id too large to echo closes the connection: a request read with it in the same read
+    neither runs nor gets an answer (it was not cancelled: it never began)."""
+    client = await connect()
+    huge = raw_frame({"jsonrpc": "2.0", "id": "x" * (16 * 2**20 - 1000), "method": "daemon.status"})
+    mark = client.send_raw(huge + encode_frame(encode(DaemonStatusRequest(id=5))))
+    refused = await client.error(None, after=mark)
+    assert (refused.error.code, refused.error.message) == (
+        -32600,
+        "request id too large: no reply could echo it; closing",
+    )
+
+    async def hung_up() -> bool:
+        return client.eof
+
+    assert await until(hung_up, timeout=10.0)
+    assert [m for m in client.messages[mark:] if getattr(m, "id", None) == 5] == []
 
 
 # --- two connections, one session -------------------------------------------------------------------

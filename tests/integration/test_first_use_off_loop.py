@@ -62,6 +62,7 @@ def image_url() -> Iterator[str]:
 
 
 def test_first_use_work_does_not_stall_the_engine_loop(codex_home: Path, workdir: Path, image_url: str) -> None:
-    done = run_script(SCRIPT.format(image=image_url), workdir, {**os.environ, "CLAIF_COD_DAEMON": "off"})
+    env = {**os.environ, "CLAIF_COD_DAEMON": "off"}
+    done = run_script(SCRIPT.format(image=image_url), workdir, env, stall=0.25)  # each slowness here: 0.3 s
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == "Echo: hi\n"

@@ -145,14 +145,23 @@ def inject_item(item: HistoryItem) -> wire.InjectItem:
     if isinstance(item, ToolCall):
         return wire.FunctionCallItem(call_id=item.call_id, name=item.name, arguments=item.arguments)
     if isinstance(item, ToolResult):
-        return wire.FunctionCallOutputItem(call_id=item.call_id, output=item.output)
-    content: list[wire.ContentPart | wire.ImagePart] = []
-    if item.text or not item.images:
-        content.append(wire.ContentPart(type="input_text" if item.role == "user" else "output_text", text=item.text))
-    content.extend(
-        wire.ImagePart(image_url=image.data_url, detail=image.detail or msgspec.UNSET) for image in item.images
+        if not item.images:
+            return wire.FunctionCallOutputItem(call_id=item.call_id, output=item.output)
+        return wire.FunctionCallOutputItem(call_id=item.call_id, output=_parts("input_text", item.output, item.images))
+    return wire.MessageItem(
+        role=item.role, content=_parts("input_text" if item.role == "user" else "output_text", item.text, item.images)
     )
-    return wire.MessageItem(role=item.role, content=content)
+
+
+def _parts(
+    text_type: Literal["input_text", "output_text"], text: str, images: tuple[Image, ...]
+) -> list[wire.ContentPart | wire.ImagePart]:
+    """Content parts: the text (also when empty, unless there are only images), then the images."""
+    content: list[wire.ContentPart | wire.ImagePart] = []
+    if text or not images:
+        content.append(wire.ContentPart(type=text_type, text=text))
+    content.extend(wire.ImagePart(image_url=image.data_url, detail=image.detail or msgspec.UNSET) for image in images)
+    return content
 
 
 _encode = msgspec.json.encode
@@ -168,7 +177,7 @@ def _item_material(item: HistoryItem) -> bytes:
     if isinstance(item, ToolCall):
         return _encode(["call", item.call_id, item.name, canonical_arguments(item.arguments)]) + b","
     if isinstance(item, ToolResult):
-        return _encode(["result", item.call_id, item.output]) + b","
+        return _encode(["result", item.call_id, item.output, *(image.source for image in item.images)]) + b","
     raise TypeError(f"not a history item: {type(item).__name__}")
 
 

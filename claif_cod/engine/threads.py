@@ -29,7 +29,7 @@ from claif_cod.engine.errors import CallerToolsNotResumable, CodexProcessDied, I
 from claif_cod.engine.idle import IdleThreads, unsubscribe
 from claif_cod.engine.images import large
 from claif_cod.engine.pool import ProcessPool
-from claif_cod.engine.tools import NO_TOOLS, ThreadTools, thread_start_fields
+from claif_cod.engine.tools import NO_TOOLS, ThreadTools, ToolResult, thread_start_fields
 from claif_cod.engine.tools_only import ToolsOnly
 from claif_cod.engine.turns import ThreadHandle
 
@@ -142,7 +142,7 @@ class Threads:
         """Append items to the thread's model-visible history (a ``str`` is a developer message)."""
         if not history:
             return
-        images = (image for item in history if isinstance(item, Message) for image in item.images)
+        images = (image for item in history if isinstance(item, (Message, ToolResult)) for image in item.images)
         items = await asyncio.to_thread(_inject_items, history) if large(images) else _inject_items(history)
         await handle.server.request(
             "thread/inject_items", wire.InjectItemsParams(thread_id=handle.thread_id, items=items), msgspec.Raw

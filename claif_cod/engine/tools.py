@@ -30,6 +30,7 @@ from typing import Any
 import msgspec
 
 from claif_cod.engine import wire, wire_notifications
+from claif_cod.engine.images import Image, large
 
 DEFAULT_TOOL_TIMEOUT_S = 600.0
 """How long a suspended turn waits for its tool results before its calls are answered as failed."""
@@ -74,11 +75,12 @@ class ToolCall(msgspec.Struct, frozen=True):
 
 
 class ToolResult(msgspec.Struct, frozen=True):
-    """The caller's answer to call ``call_id``."""
+    """The caller's answer to call ``call_id``: its text, and the images it returned (Responses only)."""
 
     call_id: str
     output: str
     success: bool = True
+    images: tuple[Image, ...] = ()
 
 
 def canonical_arguments(arguments: str) -> str:
@@ -163,9 +165,8 @@ class ToolRouter:
             result = await asyncio.shield(future)
         finally:
             self._calls.pop((call.thread_id, call.call_id), None)
-        return wire.DynamicToolCallResponse(
-            content_items=[wire.InputTextContent(text=result.output)], success=result.success
-        )
+        items = await asyncio.to_thread(_content_items, result) if large(result.images) else _content_items(result)
+        return wire.DynamicToolCallResponse(content_items=items, success=result.success)
 
     def answer(self, thread_id: str, results: Iterable[ToolResult]) -> None:
         for result in results:
@@ -179,3 +180,13 @@ class ToolRouter:
             future = self._calls.pop(key)
             if not future.done():
                 future.set_result(ToolResult(key[1], reason, success=False))
+
+
+def _content_items(result: ToolResult) -> list[wire.InputTextContent | wire.InputImageContent]:
+    """What the model reads of a result: its text (also when empty, unless it returned only images),
+    then its images as ``data:`` URLs, the costly part (see ``images.large``)."""
+    items: list[wire.InputTextContent | wire.InputImageContent] = []
+    if result.output or not result.images:
+        items.append(wire.InputTextContent(text=result.output))
+    items.extend(wire.InputImageContent(image_url=image.data_url) for image in result.images)
+    return items

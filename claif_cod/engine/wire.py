@@ -174,8 +174,10 @@ class FunctionCallItem(msgspec.Struct, tag_field="type", tag="function_call"):
 
 
 class FunctionCallOutputItem(msgspec.Struct, tag_field="type", tag="function_call_output"):
+    """``output``: text, or content parts where the tool returned images."""
+
     call_id: str
-    output: str
+    output: str | list[ContentPart | ImagePart]
 
 
 InjectItem = MessageItem | FunctionCallItem | FunctionCallOutputItem
@@ -310,6 +312,12 @@ class InputTextContent(msgspec.Struct, tag_field="type", tag="inputText"):
     text: str
 
 
+class InputImageContent(msgspec.Struct, tag_field="type", tag="inputImage", rename="camel"):
+    """An image a tool returned, as a ``data:`` URL; Codex has no ``detail`` for it."""
+
+    image_url: str
+
+
 class DynamicToolCallResponse(Camel):
-    content_items: list[InputTextContent]
+    content_items: list[InputTextContent | InputImageContent]
     success: bool

@@ -78,7 +78,7 @@ def build_conversation(
     """System and developer messages become instructions; the rest user/assistant text, tool calls and results.
 
     The request ends with a user message (the turn's input) or with the results of the tool calls of
-    the assistant message before them (the turn answers them). Image parts of user messages are
+    the assistant message before them (the turn answers them). Image parts of user and tool messages are
     collected into ``refs`` and taken from ``images`` once loaded; what is reported of the messages
     is added to ``reported``."""
     read = _read(messages, None, images, refs)
@@ -119,13 +119,13 @@ def _read(
         where = f"messages[{index}]"
         if content is None and role in _CONTENT_REQUIRED:  # as OpenAI refuses it: only an assistant's may be null
             raise InvalidRequest("Invalid value for 'content': expected a string, got null.", param=f"{where}.content")
-        text, parts = _content(message, where, allow_images=role == "user")
+        text, parts = _content(message, where, allow_images=role in ("user", "tool"))
         if refs is not None:
             refs.extend(parts)
+        found = tuple(images[p.where] for p in parts if images and p.where in images)
         if role in ("system", "developer"):
             instructions.append(text)
         elif role == "user":
-            found = tuple(images[p.where] for p in parts if images and p.where in images)
             turns.append(Message("user", text, found))
         elif role == "assistant":
             if text or not message.tool_calls:
@@ -143,7 +143,7 @@ def _read(
                     param=f"{where}.role",
                 )
             unanswered.remove(message.tool_call_id)
-            turns.append(ToolResult(call_id=message.tool_call_id, output=text))
+            turns.append(ToolResult(call_id=message.tool_call_id, output=text, images=found))
         else:
             raise _unknown_role(role, f"{where}.role")
     if unanswered:

@@ -21,15 +21,16 @@ def refused_part(
     part: Mapping[str, Any], where: str, role: object, *, images_here: bool, kinds: tuple[tuple[str, ...], str]
 ) -> InvalidRequest:
     """The refusal of ``part`` (at ``where``, in a message of ``role``) that none of its readers took.
-    ``images_here``: images are taken where the part stands (a user message's content); ``kinds``:
-    the API's part types (:data:`CHAT_PARTS`, :data:`RESPONSES_PARTS`)."""
+    ``images_here``: images are taken where the part stands (a user message's content, a tool's
+    output); ``kinds``: the API's part types (:data:`CHAT_PARTS`, :data:`RESPONSES_PARTS`)."""
     kind = part.get("type")
     text_kinds, image_kind = kinds
     if kind in text_kinds:
         return _field(part, "text", where, str)
     if kind == image_kind:
         if not images_here:
-            return InvalidRequest(f"{where}: an image can only be sent in a user message, not in a {role!r} one", where)
+            message = f"{where}: an image can only be sent in a user message or a tool's output, not in a {role!r} one"
+            return InvalidRequest(message, where)
         if kind == "image_url":  # chat: {"url": ...}
             field = part.get("image_url")
             if isinstance(field, dict):

@@ -23,6 +23,8 @@ ITEM_FIELDS = {
 }
 """Input items' fields Codex's injected items lack: reported as ``input.<type>.<field>`` when given."""
 _ANY_ITEM_FIELD = frozenset(field for fields in ITEM_FIELDS.values() for field in fields)
+_IMAGE_HOLDERS = ("user", "function_call_output")
+"""Where an image is read: a user message's content, and a tool's output (which Codex gives the model)."""
 
 
 def item_fields(kind: str, get: Callable[[str], object], ignored: list[str]) -> None:
@@ -75,7 +77,9 @@ def read_items(
             messages.append(ToolCall(_string(item, "call_id", where), _string(item, "name", where), _arguments(item)))
             continue
         if kind == "function_call_output":
-            output, _ = _content(item.get("output"), where, noted, role="function_call_output", field="output")
+            output, parts = _content(item.get("output"), where, noted, role=kind, field="output")
+            refs.extend(parts)
+            owners.extend(len(messages) for _ in parts)
             messages.append(ToolResult(_string(item, "call_id", where), output))
             continue
         if kind == "compaction":  # what responses.compact made of the conversation before it
@@ -99,7 +103,8 @@ def read_items(
 def _content(
     content: object, where: str, ignored: list[str], *, role: object, field: str = "content"
 ) -> tuple[str, list[ImageRef]]:
-    """The text of ``content`` (an item's ``field``) and its images, which only a user message takes."""
+    """The text of ``content`` (an item's ``field``) and its images, which a user message and a tool's
+    output take."""
     if isinstance(content, str):
         return content, []
     if not isinstance(content, list):
@@ -115,14 +120,14 @@ def _content(
             ignored.append(f"input.content.{CACHE_BREAKPOINT}")
         if kind in ("input_text", "output_text") and isinstance(part.get("text"), str):
             texts.append(part["text"])
-        elif kind == "input_image" and role == "user" and isinstance(part.get("image_url"), str):
+        elif kind == "input_image" and role in _IMAGE_HOLDERS and isinstance(part.get("image_url"), str):
             refs.append(ImageRef(part["image_url"], part_where, part.get("detail")))
             if refs[-1].detail_reported:
                 ignored.append("input_image.detail")  # "low" or "original" (see images.DETAILS)
         elif kind == "refusal" and role == "assistant" and isinstance(part.get("refusal"), str):
             ignored.append("input.content.refusal")  # as chat's: Codex's history has no refusals
         else:
-            raise refused_part(part, part_where, role, images_here=role == "user", kinds=RESPONSES_PARTS)
+            raise refused_part(part, part_where, role, images_here=role in _IMAGE_HOLDERS, kinds=RESPONSES_PARTS)
     return "\n".join(texts), refs
 
 

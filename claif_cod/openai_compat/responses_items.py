@@ -56,8 +56,9 @@ def listed_items(request_input: str | list[dict[str, Any]]) -> list[dict[str, An
         if kind == "message" and isinstance(item.get("content"), str):
             part = "output_text" if item.get("role") == "assistant" else "input_text"
             item["content"] = [{"type": part, "text": item["content"]}]
-        if kind == "message" and isinstance(item.get("content"), list):
-            item["content"] = [_as_listed(part) for part in item["content"]]
+        field = "output" if kind == "function_call_output" else "content"
+        if kind in ("message", "function_call_output") and isinstance(item.get(field), list):
+            item[field] = [_as_listed(part) for part in item[field]]
         item.setdefault("id", f"{_ID_PREFIX.get(kind, 'item')}_{os.urandom(16).hex()}")
         item.setdefault("status", "completed")
         items.append(item)

@@ -156,7 +156,7 @@ class ParsedResponses(msgspec.Struct):
     ignored: tuple[str, ...]
     image_refs: list[ImageRef]
     image_owner: list[int]
-    """For each image ref, the index of the user message (in history + prompt) that holds it."""
+    """For each image ref, the index of the user message or tool result (in history + prompt) that holds it."""
 
     def pending_results(self) -> tuple[ToolResult, ...]:
         """The ``function_call_output`` items that end the input (empty when it ends with a user message)."""
@@ -168,18 +168,18 @@ class ParsedResponses(msgspec.Struct):
         return tuple(tail)
 
     async def with_images(self) -> None:
-        """Fetch/decode the image parts and attach them to their messages."""
+        """Fetch/decode the image parts and attach them to their messages and tool results."""
         if not self.image_refs:
             return
         loaded = await load_images(self.image_refs)
-        by_message: dict[int, list[Image]] = {}
+        by_item: dict[int, list[Image]] = {}
         for ref, owner in zip(self.image_refs, self.image_owner, strict=True):
-            by_message.setdefault(owner, []).append(loaded[ref.where])
+            by_item.setdefault(owner, []).append(loaded[ref.where])
         self.history = tuple(
-            Message(m.role, m.text, tuple(by_message[i])) if isinstance(m, Message) and i in by_message else m
-            for i, m in enumerate(self.history)
+            msgspec.structs.replace(item, images=tuple(by_item[i])) if i in by_item else item
+            for i, item in enumerate(self.history)
         )
-        self.prompt_images = tuple(by_message.get(len(self.history), ()))
+        self.prompt_images = tuple(by_item.get(len(self.history), ()))
 
 
 _decoder = msgspec.json.Decoder(ResponsesRequest)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
 from daemon_process import DaemonProcess
-from image_details import chat_messages, image_details, responses_input
+from image_details import PNG_URL, chat_messages, image_details, responses_input
 from responses_events import TWO_PARTS, check_reasoning_stream
 from test_sessions_socket import SocketClient
 from test_turn_interrupt import FULL, SLOW
@@ -212,6 +213,36 @@ def test_tool_calls_are_answered_after_a_daemon_restart(doors: Doors, codex_mode
     ]  # the whole chain, in order
     assert any("RULE-9" in text for text in replay.developer_texts())
     assert [t["name"] for t in replay.body["tools"] if t.get("name") == "get_time"] == ["get_time"]
+
+
+def test_images_a_tool_returns_reach_the_model_through_both_doors(
+    doors: Doors, codex_model_server: ModelServer
+) -> None:
+    """A chat ``tool`` message through the socket, a Responses ``function_call_output`` through HTTP:
+    each answers its suspended turn with the image, which the model gets in the tool's output."""
+    chat_time = {"type": "function", "function": GET_TIME}
+    asked: list[dict[str, Any]] = [{"role": "user", "content": "chart? [[call:get_time {}]]"}]
+    with doors.socket() as client:
+        calling = client.chat.completions.create(model="o4-mini", messages=asked, tools=[chat_time])  # type: ignore[arg-type,list-item]
+        [call] = calling.choices[0].message.tool_calls or []
+        content = [{"type": "text", "text": "the chart"}, {"type": "image_url", "image_url": {"url": PNG_URL}}]
+        messages = [*asked, calling.choices[0].message.model_dump(exclude_none=True)]
+        messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
+        via_socket = client.chat.completions.create(model="o4-mini", messages=messages, tools=[chat_time])  # type: ignore[arg-type,list-item]
+    first = doors.http.responses.create(model="o4-mini", input="chart? [[call:get_time {}]]", tools=[GET_TIME])  # type: ignore[list-item]
+    [fc] = [item for item in first.output if item.type == "function_call"]
+    output = [{"type": "input_text", "text": "the chart"}, {"type": "input_image", "image_url": PNG_URL}]
+    via_http = doors.http.responses.create(
+        model="o4-mini",
+        previous_response_id=first.id,
+        input=[{"type": "function_call_output", "call_id": fc.call_id, "output": output}],  # type: ignore[list-item]
+        tools=[GET_TIME],  # type: ignore[list-item]
+    )
+    assert via_socket.choices[0].message.content == via_http.output_text == "Tool get_time returned: the chart"
+    socket_call, socket_result, http_call, http_result = codex_model_server.requests
+    assert socket_result.body["prompt_cache_key"] == socket_call.body["prompt_cache_key"]  # the suspended turn
+    assert http_result.body["prompt_cache_key"] == http_call.body["prompt_cache_key"]
+    assert socket_result.images() == http_result.images() == [PNG_URL]
 
 
 async def test_http_chat_stream_cut_by_turn_interrupt_says_so(doors: Doors) -> None:

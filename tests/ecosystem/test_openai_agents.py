@@ -18,6 +18,7 @@ from typing import Any
 import openai
 import pytest
 from ecosystem_support import INSTALL_HINT, Requests
+from image_details import PNG_URL
 
 from claif_cod import AsyncCodexClient
 
@@ -31,6 +32,8 @@ from agents import (  # noqa: E402
     OpenAIResponsesCompactionSession,
     Runner,
     SQLiteSession,
+    ToolOutputImage,
+    ToolOutputText,
     function_tool,
     set_default_openai_client,
     set_tracing_disabled,
@@ -120,6 +123,25 @@ async def test_default_client_on_the_responses_api_runs_a_function_tool(model: R
     assert CALLS == ["Oslo"]
     assert result.final_output == "Tool get_weather returned: Sunny in Oslo"
     assert model.since()[0].tool("get_weather") is not None
+
+
+@function_tool
+def take_screenshot() -> list[ToolOutputText | ToolOutputImage]:
+    """A screenshot of the screen."""
+    CALLS.append("screenshot")
+    return [ToolOutputText(text="the screen"), ToolOutputImage(image_url=PNG_URL)]
+
+
+async def test_a_tools_image_output_reaches_the_model_on_the_responses_api(model: Requests) -> None:
+    set_default_openai_client(AsyncCodexClient(daemon="off"))
+    agent = Agent(name="Assistant", model="o4-mini", tools=[take_screenshot])
+
+    result = await Runner.run(agent, "Look. [[call:take_screenshot {}]]")
+
+    assert CALLS == ["screenshot"]
+    assert result.final_output == "Tool take_screenshot returned: the screen"
+    _, answered = model.since()
+    assert answered.images() == [PNG_URL]
 
 
 async def test_a_conversation_continued_with_to_input_list_stays_on_its_codex_thread(model: Requests) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import openai
 import pytest
+from image_details import PNG_URL
 
 from claif_cod import AsyncCodexClient, CodexClient
 from claif_cod.testing import ModelServer
@@ -265,3 +266,40 @@ def test_an_agent_loop_with_tools_stays_on_one_thread(
     assert after.output_text == "[turn 2] Echo: thanks"
     assert len({thread_of(r) for r in codex_model_server.requests}) == 1  # nothing seeded again
     assert codex_model_server.requests[-1].user_texts()[-1] == "thanks"
+
+
+def test_images_a_tool_returns_reach_the_model_in_its_output(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    first = client.responses.create(input="Chart? [[call:get_time {}]]", tools=[TIME])
+    [call] = [item for item in first.output if item.type == "function_call"]
+    output = [{"type": "input_text", "text": "the chart"}, {"type": "input_image", "image_url": PNG_URL}]
+    second = client.responses.create(
+        previous_response_id=first.id,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": output}],
+        tools=[TIME],
+    )
+    assert second.output_text == "Tool get_time returned: the chart"
+    one, two = codex_model_server.requests
+    assert thread_of(one) == thread_of(two)  # the suspended turn went on, the image in its output
+    assert two.images() == [PNG_URL]
+    [listed] = client.responses.input_items.list(second.id).data
+    assert listed.type == "function_call_output" and listed.output[1].detail == "auto"  # type: ignore[union-attr,index]
+
+
+async def test_a_replayed_transcript_injects_the_images_a_tool_returned(
+    aclient: AsyncCodexClient, codex_model_server: ModelServer
+) -> None:
+    transcript: list[Any] = [
+        {"role": "user", "content": "Chart?"},
+        {"type": "function_call", "call_id": "call_old", "name": "get_time", "arguments": "{}"},
+        {
+            "type": "function_call_output",
+            "call_id": "call_old",
+            "output": [{"type": "input_image", "image_url": PNG_URL}],
+        },
+    ]
+    response = await aclient.responses.create(input=transcript, tools=[TIME])
+    assert response.output_text == "Tool get_time returned: "  # an output of images only: no text
+    [request] = codex_model_server.requests
+    assert request.images() == [PNG_URL]

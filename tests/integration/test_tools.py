@@ -10,6 +10,7 @@ import msgspec
 import openai
 import pytest
 from chat_messages import user
+from image_details import PNG_URL
 from waiting import wait_until
 
 from claif_cod import AsyncCodexClient, CodexClient
@@ -256,6 +257,26 @@ def test_a_tool_transcript_without_a_thread_is_injected_as_calls_and_outputs(
     assert request.user_texts() == ["What is the weather in Rome?"]  # never flattened into text
 
     # The conversation then continues warm, like any other.
+    follow = [*transcript, {"role": "assistant", "content": reply.choices[0].message.content}, user("thanks")]
+    client.chat.completions.create(model="o4-mini", messages=follow, tools=TOOLS)
+    assert codex_model_server.requests[-1].body["prompt_cache_key"] == request.body["prompt_cache_key"]
+
+
+def test_a_tool_messages_images_are_injected_in_its_output_and_the_conversation_continues_warm(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    """Beyond OpenAI's chat (which takes text parts only in a tool message): Codex shows the model a tool's images."""
+    call = {"id": "call_a", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}
+    content = [{"type": "text", "text": "a clock"}, {"type": "image_url", "image_url": {"url": PNG_URL}}]
+    transcript: list[Any] = [
+        user("What time is it?"),
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_a", "content": content},
+    ]
+    reply = client.chat.completions.create(model="o4-mini", messages=transcript, tools=TOOLS)
+    assert reply.choices[0].message.content == "Tool get_time returned: a clock"
+    [request] = codex_model_server.requests
+    assert request.images() == [PNG_URL]
     follow = [*transcript, {"role": "assistant", "content": reply.choices[0].message.content}, user("thanks")]
     client.chat.completions.create(model="o4-mini", messages=follow, tools=TOOLS)
     assert codex_model_server.requests[-1].body["prompt_cache_key"] == request.body["prompt_cache_key"]

@@ -9,6 +9,8 @@ import pytest
 
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.conversations import Conversation, ConversationIndex, Message, history_hash
+from claif_cod.engine.images import Image
+from claif_cod.engine.tools import ToolCall, ToolResult
 
 KEY = ProcessKey(
     codex_path="/usr/bin/codex",
@@ -50,6 +52,13 @@ def test_message_boundaries_matter() -> None:
     a = (Message("user", "ab"), Message("user", "c"))
     b = (Message("user", "a"), Message("user", "bc"))
     assert history_hash(KEY, None, a) != history_hash(KEY, None, b)
+
+
+def test_a_tool_results_images_are_part_of_the_hash() -> None:
+    image = Image("https://example.com/chart.png", b"png", "image/png")
+    call = ToolCall("c1", "chart", "{}")
+    plain = history_hash(KEY, None, (*HISTORY, call, ToolResult("c1", "out")))
+    assert plain != history_hash(KEY, None, (*HISTORY, call, ToolResult("c1", "out", images=(image,))))
 
 
 @pytest.mark.parametrize(("one", "two"), [(None, "x"), ("x", "y"), (None, ""), ("a\n\nb", "a\nb")])

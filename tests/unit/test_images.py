@@ -21,6 +21,7 @@ import pytest
 
 from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.images import LARGE_IMAGES, Image, TurnImages, turn_images
+from claif_cod.engine.tools import ToolResult
 from claif_cod.openai_compat import images
 from claif_cod.openai_compat.images import ImageRef, decode_data_url, load_images
 from claif_cod.openai_compat.request import parse_chat_request
@@ -88,6 +89,45 @@ def test_responses_input_images_attach_to_their_message() -> None:
     asyncio.run(parsed.with_images())
     assert [len(m.images) for m in parsed.history] == [1, 0]
     assert parsed.prompt_images == ()
+
+
+def test_responses_tool_output_images_attach_to_their_result() -> None:
+    call = {"type": "function_call", "call_id": "c1", "name": "chart", "arguments": "{}"}
+    output = [{"type": "input_text", "text": "a chart"}, {"type": "input_image", "image_url": PNG_URL}]
+    body = {
+        "input": [
+            {"role": "user", "content": "q"},
+            call,
+            {"type": "function_call_output", "call_id": "c1", "output": output},
+        ]
+    }
+    parsed = parse_responses_request(json.dumps(body).encode(), default_model=None, strict=False)
+    asyncio.run(parsed.with_images())
+    *_, result = parsed.history
+    assert isinstance(result, ToolResult) and result.output == "a chart"
+    assert [image.data for image in result.images] == [PNG]
+    assert parsed.pending_results() == (result,)
+
+
+def test_chat_tool_message_images_attach_to_their_result() -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": "chart", "arguments": "{}"}}
+    parsed = parse_chat_request(
+        chat(
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {
+                "role": "tool",
+                "tool_call_id": "c1",
+                "content": [{"type": "text", "text": "a chart"}, image_part(PNG_URL)],
+            },
+        ),
+        default_model=None,
+        strict=False,
+    )
+    asyncio.run(parsed.with_images())
+    *_, result = parsed.conversation.history
+    assert isinstance(result, ToolResult) and result.output == "a chart"
+    assert [image.data for image in result.images] == [PNG]
 
 
 @pytest.mark.parametrize(

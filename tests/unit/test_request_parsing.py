@@ -317,7 +317,9 @@ def test_an_image_outside_a_user_message_is_refused_saying_where_images_go() -> 
     image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
     error = rejected(messages=[msg("system", [image]), msg("user", "q")])
     assert error.param == "messages[0].content[0]"
-    assert error.message == "messages[0].content[0]: an image can only be sent in a user message, not in a 'system' one"
+    assert error.message == (
+        "messages[0].content[0]: an image can only be sent in a user message or a tool's output, not in a 'system' one"
+    )
 
 
 @pytest.mark.parametrize(

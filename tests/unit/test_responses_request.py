@@ -219,19 +219,14 @@ def test_an_input_part_of_a_supported_type_says_what_is_wrong_with_it(
     assert refused.value.param == param and says in refused.value.message
 
 
-def test_an_image_in_a_tool_output_is_refused_naming_the_output() -> None:
+def test_an_image_in_an_assistant_message_is_refused_saying_where_images_go() -> None:
     image = {"type": "input_image", "image_url": "data:image/png;base64,AAAA"}
-    call = {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"}
     with pytest.raises(InvalidRequest) as refused:
-        parse(
-            input=[
-                {"role": "user", "content": "q"},
-                call,
-                {"type": "function_call_output", "call_id": "c1", "output": [image]},
-            ]
-        )
-    assert refused.value.param == "input[2].output[0]"
-    assert "an image can only be sent in a user message, not in a 'function_call_output' one" in refused.value.message
+        parse(input=[{"role": "assistant", "content": [image]}, {"role": "user", "content": "q"}])
+    assert refused.value.param == "input[0].content[0]"
+    assert "an image can only be sent in a user message or a tool's output, not in a 'assistant' one" in (
+        refused.value.message
+    )
 
 
 @pytest.mark.parametrize(

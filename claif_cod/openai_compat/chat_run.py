@@ -320,6 +320,10 @@ class ChatRun:
         started: set[int] = set()
         async with contextlib.aclosing(pieces):
             async for piece in pieces:
+                if not started and len(handles) > 1:  # each choice starts in index order, as OpenAI's do:
+                    for index in range(len(handles)):  # openai's stream helper reads choices in that order
+                        yield self._chunk([ChunkChoice(index=index, delta=Delta(role="assistant", content=""))])
+                    started.update(range(len(handles)))
                 delta = Delta(tool_calls=tool_call_deltas(piece.calls)) if piece.calls else Delta(content=piece.text)
                 if piece.index not in started:
                     started.add(piece.index)

@@ -33,3 +33,19 @@ def test_n_choices_on_a_warm_conversation(client: CodexClient, codex_model_serve
     for request in choice_requests:  # each with the whole history, once
         assert request.messages()[-3:] == [("user", "one"), ("assistant", "Echo: one"), ("user", "two")]
         assert request.user_texts().count("one") == 1 and request.user_texts().count("two") == 1
+
+
+def test_n_streamed_choices_start_in_index_order_for_openais_stream_helper(client: CodexClient) -> None:
+    """The choices run at once, so any may speak first; openai's ``chat.completions.stream`` helper
+    files a choice's deltas by the order choices first appear (as OpenAI starts them: 0, 1, ...)."""
+    messages = [{"role": "user", "content": "[[long:3]] many"}]
+    with client.chat.completions.stream(model="o4-mini", messages=messages, n=3) as stream:  # type: ignore[arg-type]
+        chunks = [event.chunk for event in stream if event.type == "chunk"]
+        final = stream.get_final_completion()
+    starts = [(c.choices[0].index, c.choices[0].delta.role, c.choices[0].delta.content) for c in chunks[:3]]
+    assert starts == [(0, "assistant", ""), (1, "assistant", ""), (2, "assistant", "")]
+    assert all(c.choices[0].delta.role is None for c in chunks[3:])
+    assert [(c.index, c.message.content) for c in final.choices] == [
+        (i, final.choices[0].message.content) for i in range(3)
+    ]
+    assert final.choices[0].message.content == "w1 w2 w3"  # [[long:3]]: three words

@@ -23,6 +23,7 @@ from claif_cod.engine.images import Image
 from claif_cod.engine.tools import ToolResult
 from claif_cod.openai_compat.content_parts import CHAT_PARTS, refused_part
 from claif_cod.openai_compat.images import ImageRef
+from claif_cod.openai_compat.ranges import not_one_of
 from claif_cod.openai_compat.tool_calls import ChatToolCall, engine_calls
 
 
@@ -154,8 +155,7 @@ def _read(
 def _unknown_role(role: str, param: str) -> InvalidRequest:
     if role in _OPENAI_ROLES:  # OpenAI's deprecated 'function' role: its calls are the 'tool' role's now
         return InvalidRequest(f"{param}: role {role!r} is not supported (a tool's result is a 'tool' message)", param)
-    supported = ", ".join(map(repr, _OPENAI_ROLES[:-1])) + f", and {_OPENAI_ROLES[-1]!r}"
-    return InvalidRequest(f"Invalid value: {role!r}. Supported values are: {supported}.", param, "invalid_value")
+    return not_one_of(role, param, _OPENAI_ROLES)
 
 
 def _unanswered_calls(calls: list[str], param: str) -> InvalidRequest:

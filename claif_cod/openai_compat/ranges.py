@@ -1,6 +1,6 @@
-"""The ranges OpenAI holds sampling parameters and ``metadata`` to. Codex takes none of them (they are
-reported, or have no effect), but a value out of range is OpenAI's 400, in its words, so that a
-program does not first fail on OpenAI."""
+"""The ranges OpenAI holds sampling parameters and ``metadata`` to, and the values it takes for its
+enumerated ones. Codex takes none of them (they are reported, or have no effect), but a value out of
+range is OpenAI's 400, in its words, so that a program does not first fail on OpenAI."""
 
 from __future__ import annotations
 
@@ -49,3 +49,30 @@ def check_ranges(request: object) -> None:
                 f"Expected a value {limit}, but got {value:g} instead."
             )
             raise InvalidRequest(message, param=name, code=f"{kind}_{side}_{extreme}_value")
+
+
+ENUMS = {
+    "truncation": ("auto", "disabled"),
+    "service_tier": ("auto", "default", "flex", "scale", "priority"),
+    "verbosity": ("low", "medium", "high"),
+}
+"""OpenAI's values of these parameters (``verbosity``: chat's, and Responses' ``text.verbosity``)."""
+
+
+def check_enums(request: object) -> None:
+    """Each parameter of :data:`ENUMS` that ``request`` has (Chat or Responses) is one of OpenAI's
+    values: Codex takes none of them, but another value is OpenAI's 400."""
+    for name, allowed in ENUMS.items():
+        check_one_of(getattr(request, name, None), name, allowed)
+
+
+def check_one_of(value: str | None, param: str, allowed: tuple[str, ...]) -> None:
+    if value is not None and value not in allowed:
+        raise not_one_of(value, param, allowed)
+
+
+def not_one_of(value: object, param: str, allowed: tuple[str, ...]) -> InvalidRequest:
+    """OpenAI's refusal of a value outside a parameter's enumeration, in its words."""
+    named = list(map(repr, allowed))
+    listed = " and ".join(named) if len(named) == 2 else ", ".join(named[:-1]) + f", and {named[-1]}"
+    return InvalidRequest(f"Invalid value: {value!r}. Supported values are: {listed}.", param, "invalid_value")

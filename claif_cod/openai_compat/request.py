@@ -25,7 +25,7 @@ from claif_cod.openai_compat.chat_history import (
 )
 from claif_cod.openai_compat.images import REPORTED_DETAILS, ImageRef, load_images
 from claif_cod.openai_compat.light_parse import LightParse, top_level, unhonoured
-from claif_cod.openai_compat.ranges import check_ranges
+from claif_cod.openai_compat.ranges import check_enums, check_ranges
 from claif_cod.openai_compat.tool_calls import ChatTool, check_name, check_not_empty, check_tool_timeout, thread_tools
 
 MAX_N = 16
@@ -290,6 +290,7 @@ def parse_chat_request(
             "The 'stream_options' parameter is only allowed when 'stream' is enabled.", param="stream_options"
         )
     check_ranges(request)
+    check_enums(request)
     check_not_empty(request.reasoning_effort, "reasoning_effort")  # else taken as no effort asked for
     strict = strict if request.strict is None else request.strict
 

@@ -22,7 +22,7 @@ from claif_cod.engine.tools import ThreadTools, ToolResult
 from claif_cod.openai_compat.chat_history import CACHE_BREAKPOINT
 from claif_cod.openai_compat.images import ImageRef, load_images
 from claif_cod.openai_compat.light_parse import LightParse, top_level, unhonoured
-from claif_cod.openai_compat.ranges import check_ranges
+from claif_cod.openai_compat.ranges import ENUMS, check_enums, check_one_of, check_ranges
 from claif_cod.openai_compat.responses_calls import check_calls
 from claif_cod.openai_compat.responses_input import item_fields, read_items
 from claif_cod.openai_compat.tool_calls import (
@@ -139,6 +139,8 @@ HONOURED = frozenset(
         "background",
     }
 )
+SUMMARIES = ("auto", "concise", "detailed", "none")
+"""``reasoning.summary``: OpenAI's values, and Codex's ``none`` (which undoes an earlier turn's)."""
 NO_EFFECT = frozenset({"user", "safety_identifier"})
 """Accepted: they never change the answer."""
 
@@ -214,6 +216,9 @@ def parse_responses_request(
         message = "background responses are not supported by claif_cod: a response runs while its request waits"
         raise InvalidRequest(message, param="background")
     check_ranges(request)
+    check_enums(request)
+    check_one_of(request.text.verbosity if request.text else None, "text.verbosity", ENUMS["verbosity"])
+    check_one_of(request.reasoning.summary if request.reasoning else None, "reasoning.summary", SUMMARIES)
     check_not_empty(request.reasoning.effort if request.reasoning else None, "reasoning.effort")
     strict = strict if request.strict is None else request.strict
     ignored = unhonoured(raw, HONOURED, NO_EFFECT)
@@ -326,7 +331,7 @@ def _thread_tools(request: ResponsesRequest | _Reported, ignored: list[str]) -> 
 def _output_schema(text: TextConfig | None, ignored: list[str]) -> dict[str, Any] | None:
     if text is None:
         return None
-    if text.verbosity is not None:
+    if text.verbosity not in (None, "medium"):  # medium: the models' own (ranges.ENUMS)
         ignored.append("text.verbosity")
     fmt = text.format
     if fmt is None or fmt.type == "text":

@@ -659,7 +659,7 @@ WELL_TYPED: dict[str, Any] = {
     "prediction": {"type": "content", "content": "x"},
     "web_search_options": {},
     "verbosity": "low",
-    "service_tier": "auto",
+    "service_tier": "flex",
     "prompt_cache_key": "k",
 }
 """One value of each known ignored parameter of the type OpenAI takes."""
@@ -890,6 +890,15 @@ def test_sampling_parameters_out_of_openais_range_are_openais_400(
     error = rejected(**{field: value})
     assert (error.message, error.param, error.code) == (says, field, code)
     assert parse(**{field: 2 if field == "temperature" else 1}).ignored == (field,)  # in range: reported
+
+
+def test_openais_defaults_sent_as_values_ask_for_nothing_and_other_values_are_its_400() -> None:
+    assert parse(verbosity="medium", service_tier="auto").ignored == ()
+    assert parse(verbosity="high", service_tier="flex").ignored == ("service_tier", "verbosity")
+    error = rejected(verbosity="tiny")
+    says = "Invalid value: 'tiny'. Supported values are: 'low', 'medium', and 'high'."
+    assert (error.message, error.param, error.code) == (says, "verbosity", "invalid_value")
+    assert rejected(service_tier="gold").param == "service_tier"
 
 
 def test_metadata_beyond_openais_bounds_is_refused() -> None:

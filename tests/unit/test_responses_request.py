@@ -20,7 +20,7 @@ WELL_TYPED: dict[str, Any] = {
     "max_tool_calls": 2,
     "truncation": "auto",
     "include": ["reasoning.encrypted_content"],
-    "service_tier": "auto",
+    "service_tier": "flex",
     "prompt_cache_key": "k",
 }
 
@@ -130,6 +130,37 @@ def test_sampling_parameters_out_of_openais_range_are_refused_as_for_chat(field:
     with pytest.raises(InvalidRequest, match=rf"^Invalid '{field}': (decimal|integer) (above|below)") as refused:
         parse(**{field: value})
     assert refused.value.param == field
+
+
+def test_openais_defaults_sent_as_values_ask_for_nothing_even_in_strict_mode() -> None:
+    defaults = {"truncation": "disabled", "service_tier": "auto", "text": {"verbosity": "medium"}}
+    assert parse(**defaults).ignored == ()
+    assert parse(**defaults, strict=True).ignored == ()
+    assert parse(truncation="auto", service_tier="default", text={"verbosity": "low"}).ignored == (
+        "service_tier",
+        "text.verbosity",
+        "truncation",
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "param", "supported"),
+    [
+        ({"truncation": "sometimes"}, "truncation", "'auto' and 'disabled'"),
+        ({"service_tier": "gold"}, "service_tier", "'auto', 'default', 'flex', 'scale', and 'priority'"),
+        ({"text": {"verbosity": "tiny"}}, "text.verbosity", "'low', 'medium', and 'high'"),
+        ({"reasoning": {"summary": "loud"}}, "reasoning.summary", "'auto', 'concise', 'detailed', and 'none'"),
+    ],
+)
+def test_a_value_outside_an_enumeration_is_refused_in_openais_words_before_any_turn(
+    fields: dict[str, Any], param: str, supported: str
+) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        parse(**fields)
+    value = next(iter(fields.values()))
+    value = next(iter(value.values())) if isinstance(value, dict) else value
+    says = f"Invalid value: {value!r}. Supported values are: {supported}."
+    assert (refused.value.message, refused.value.param, refused.value.code) == (says, param, "invalid_value")
 
 
 def test_max_output_tokens_under_openais_minimum_is_refused_in_its_words() -> None:

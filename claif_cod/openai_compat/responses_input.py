@@ -15,6 +15,7 @@ from claif_cod.openai_compat.chat_history import CACHE_BREAKPOINT
 from claif_cod.openai_compat.compaction_item import summary_message
 from claif_cod.openai_compat.content_parts import RESPONSES_PARTS, refused_part
 from claif_cod.openai_compat.images import ImageRef
+from claif_cod.openai_compat.ranges import not_one_of
 
 ITEM_FIELDS = {
     "message": ("phase",),
@@ -96,7 +97,7 @@ def read_items(
             owners.extend(len(messages) for _ in parts)
             messages.append(Message(role, text))
         else:
-            raise InvalidRequest(f"{where}: role {role!r} is not supported", param=where)
+            raise not_one_of(role, f"{where}.role", ("user", "assistant", "system", "developer"))
     return instructions, messages, refs, owners
 
 

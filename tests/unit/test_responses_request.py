@@ -250,6 +250,13 @@ def test_an_input_part_of_a_supported_type_says_what_is_wrong_with_it(
     assert refused.value.param == param and says in refused.value.message
 
 
+def test_an_unknown_role_is_refused_in_openais_words() -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        parse(input=[{"role": "user", "content": "q"}, {"role": "tool", "content": "x"}])
+    says = "Invalid value: 'tool'. Supported values are: 'user', 'assistant', 'system', and 'developer'."
+    assert (refused.value.message, refused.value.param, refused.value.code) == (says, "input[1].role", "invalid_value")
+
+
 def test_an_image_in_an_assistant_message_is_refused_saying_where_images_go() -> None:
     image = {"type": "input_image", "image_url": "data:image/png;base64,AAAA"}
     with pytest.raises(InvalidRequest) as refused:

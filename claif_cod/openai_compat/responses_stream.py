@@ -305,6 +305,10 @@ class ResponseBuilder:
             out.append(ResponseCompleted(response=self.snapshot()))
         elif length or event.status == "interrupted":
             self.response.status = "incomplete"
+            if length:  # the last message is the one the model was cut in (streamed: its done event said completed)
+                cut = [item for item in self.response.output if isinstance(item, OutputMessage)][-1:]
+                for message in cut:
+                    message.status = "incomplete"
             self.response.incomplete_details = IncompleteDetails(
                 reason="max_output_tokens" if length else "interrupted"
             )

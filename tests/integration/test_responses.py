@@ -462,6 +462,14 @@ def test_incomplete_for_length(client: CodexClient) -> None:
     response = client.responses.create(input="long story [[incomplete]]")
     assert response.status == "incomplete"
     assert response.incomplete_details is not None and response.incomplete_details.reason == "max_output_tokens"
+    assert [(item.type, item.status) for item in response.output] == [("message", "incomplete")]  # the cut one
+    assert client.responses.retrieve(response.id).output[0].status == "incomplete"  # type: ignore[union-attr]
+    with client.responses.create(input="long story [[incomplete]]", stream=True) as stream:
+        events = list(stream)
+    done = [e.item.status for e in events if e.type == "response.output_item.done"]  # type: ignore[union-attr]
+    assert done == ["completed"]  # Codex says the turn was cut only after the message's end
+    assert events[-1].type == "response.incomplete"
+    assert [item.status for item in events[-1].response.output] == ["incomplete"]  # type: ignore[union-attr]
 
 
 def test_retries_leave_a_response_whose_turn_ran_a_command_alone(

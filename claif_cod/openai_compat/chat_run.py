@@ -20,6 +20,7 @@ from claif_cod.engine.engine import Engine, Suspension, ThreadHandle, Turn, Turn
 from claif_cod.engine.errors import TurnFailed, TurnTimedOut
 from claif_cod.engine.events import (
     ItemCompleted,
+    ItemStarted,
     TextDelta,
     TextReset,
     ToolCallsRequested,
@@ -39,7 +40,7 @@ from claif_cod.openai_compat.schema import (
     FinishReason,
     Usage,
 )
-from claif_cod.openai_compat.text import ChoiceText
+from claif_cod.openai_compat.text import ChoiceText, Narration
 from claif_cod.openai_compat.tool_calls import tool_call_deltas
 
 log = get_logger("claif_cod.service")
@@ -87,6 +88,14 @@ class _Done:
 
 
 _Sink = Inbox[_Piece | _Done]
+
+
+def _narrated(text: ChoiceText, narration: Narration | None) -> str:
+    """The held commentary, as the answer of a turn that said nothing else (see :class:`Narration`)."""
+    out = ""
+    for item_id, said in narration.unanswered().items() if narration is not None else ():
+        out += text.complete(item_id, said)
+    return out
 
 
 async def _usage_after_stop(turn: Turn, events: AsyncGenerator[TurnEvent, None]) -> TurnUsage:
@@ -210,14 +219,22 @@ class ChatRun:
             await self.options.control.attach(turn)
         events = turn.events()
         finished: TurnFinished | None = None
+        narration = Narration() if self.parsed.output_schema is not None else None
         try:
             async for event in events:
                 out = ""
                 if isinstance(event, TextDelta):
-                    out = result.text.delta(event.item_id, event.delta)
+                    if narration is None or event.item_id not in narration.ids:
+                        out = result.text.delta(event.item_id, event.delta)
                 elif isinstance(event, TextReset):
-                    result.text.reset(event.item_id)
+                    if narration is None or event.item_id not in narration.ids:
+                        result.text.reset(event.item_id)
+                elif isinstance(event, ItemStarted):
+                    if narration is not None and isinstance(event.item, wire_items.AgentMessageItem):
+                        narration.started(event.item)
                 elif isinstance(event, ItemCompleted) and isinstance(event.item, wire_items.AgentMessageItem):
+                    if narration is not None and narration.completed(event.item):
+                        continue  # commentary, held back
                     if event.item.withheld:  # Codex's moderation hid or blocked the answer
                         result.text.withhold(event.item.id)
                         result.finish_reason = "content_filter"
@@ -230,7 +247,7 @@ class ChatRun:
                     continue
                 elif isinstance(event, ToolCallsRequested):
                     result.tool_calls, result.usage = event.calls, event.usage
-                    out = result.text.finish()
+                    out = _narrated(result.text, narration) + result.text.finish()
                 if out and streaming:
                     yield _Piece(index, out)
                 if result.text.stopped:
@@ -255,7 +272,7 @@ class ChatRun:
         if finished is not None:
             result.usage = finished.usage
             self._finish(result, finished)
-            out = result.text.finish()
+            out = _narrated(result.text, narration) + result.text.finish()
             if out and streaming:
                 yield _Piece(index, out)
             if result.text.stopped:

@@ -8,6 +8,8 @@ ends where the first stop sequence is *completed*, whatever the chunking.
 
 from __future__ import annotations
 
+from claif_cod.engine.wire_items import AgentMessageItem
+
 MESSAGE_SEPARATOR = "\n\n"
 
 
@@ -121,3 +123,35 @@ class ChoiceText:
                     self.stopped = True
                     return
         self._scanned = len(text)
+
+
+class Narration:
+    """With a JSON schema asked for, the model's ``commentary`` messages (its narration before it
+    runs a command, each one JSON of the schema too, since Codex constrains every model request of
+    the turn) are not the answer: joined to it, the content would not parse. They are held back,
+    and taken as the answer only when no message of another phase said anything (a model that
+    calls every message commentary)."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+        """The commentary messages' item ids: their deltas are not the answer's."""
+        self._held: dict[str, str] = {}
+        self._answered = False
+
+    def started(self, item: AgentMessageItem) -> None:
+        if item.phase == "commentary":
+            self.ids.add(item.id)
+            self._held.setdefault(item.id, "")
+
+    def completed(self, item: AgentMessageItem) -> bool:
+        """Whether ``item`` is commentary (held back, not the answer's)."""
+        text = "" if item.withheld else item.text
+        if item.id in self.ids:
+            self._held[item.id] = text
+            return True
+        self._answered = self._answered or bool(text)
+        return False
+
+    def unanswered(self) -> dict[str, str]:
+        """The held messages' texts by item id, when no other message answered."""
+        return {} if self._answered else self._held

@@ -270,6 +270,45 @@ def test_response_format_json_schema_becomes_codex_output_schema(
     assert body["reasoning"]["effort"] == "high"
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_json_schema_answer_leaves_the_models_commentary_out_and_continues_warm(
+    client: CodexClient, codex_model_server: ModelServer, stream: bool
+) -> None:
+    """Codex holds every model request of the turn to the schema, narration too: joined, two JSON
+    documents would not parse; the commentary is not the answer (openai's .parse() must take it)."""
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "integer"}},
+        "required": ["a"],
+        "additionalProperties": False,
+    }
+    fmt: Any = {"type": "json_schema", "json_schema": {"name": "thing", "schema": schema}}
+    messages: list[Any] = [user('[[preamble:{"a": 0}]] [[reply:{"a": 1}]]')]
+    if stream:
+        chunks = client.chat.completions.create(model="o4-mini", messages=messages, response_format=fmt, stream=True)
+        reply = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    else:
+        reply = (
+            client.chat.completions.create(model="o4-mini", messages=messages, response_format=fmt)
+            .choices[0]
+            .message.content
+            or ""
+        )
+    assert json.loads(reply) == {"a": 1}
+    messages += [{"role": "assistant", "content": reply}, user("two")]
+    client.chat.completions.create(model="o4-mini", messages=messages, response_format=fmt)
+    one, two = codex_model_server.requests
+    assert one.body["prompt_cache_key"] == two.body["prompt_cache_key"]
+
+
+def test_a_json_schema_answer_that_is_all_commentary_is_the_answer(client: CodexClient) -> None:
+    fmt: Any = {"type": "json_schema", "json_schema": {"name": "thing", "schema": {"type": "object"}}}
+    reply = client.chat.completions.create(
+        model="o4-mini", messages=[user('[[preamble:{"a": 0}]] [[reply:]]')], response_format=fmt
+    )
+    assert reply.choices[0].message.content == '{"a": 0}'
+
+
 def test_unsupported_parameters_are_reported_and_strict_rejects_them(codex_home: Path, workdir: Path) -> None:
     with CodexClient(daemon="off") as lenient:
         raw = lenient.chat.completions.with_raw_response.create(

@@ -571,14 +571,14 @@ async def test_stop_reports_a_daemon_still_draining_after_its_wait(
     it is still there after its wait; the drain then ends as usual."""
     from click.testing import CliRunner
 
-    from claif_codd import cli
+    from claif_codd import cli, cli_control
 
     daemon = start_daemon("--drain-timeout", "3")
     assert daemon.proc is not None
     client = await Client.connect(daemon.socket)
     try:
         reply = await streaming(client, "[[slow:1000]] a b c d e f g", workdir)
-        monkeypatch.setattr(cli, "STOP_WAIT_S", 0.0)  # the turn outlasts any wait
+        monkeypatch.setattr(cli_control, "STOP_WAIT_S", 0.0)  # the turn outlasts any wait
         result = await asyncio.to_thread(CliRunner().invoke, cli.main, ["stop", "--socket", str(daemon.socket)])
         assert result.exit_code == 1, result.output
         assert "still draining its turns" in result.output and "stopped" not in result.output

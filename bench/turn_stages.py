@@ -49,7 +49,7 @@ from raw_app_server import RawAppServer
 from claif_cod import CodexClient
 from claif_cod.engine import appserver, threads
 from claif_cod.openai_compat import service
-from claif_cod.transport import httpx_transport, loop_thread
+from claif_cod.transport import loop_thread, transport_core
 
 STAGES = ("to the engine", "to turn/start", "codex", "to reply", "hop out", "openai object")
 STREAM_STAGES = (
@@ -89,8 +89,8 @@ def _mark_around(owner: Any, name: str, before: str, after: str) -> None:
 
 
 def instrument() -> None:
-    _mark_around(httpx_transport.TransportCore, "answer", "answer", "settled")
-    _mark_around(httpx_transport.TransportCore, "dispatch", "loop", "loop done")
+    _mark_around(transport_core.TransportCore, "answer", "answer", "settled")
+    _mark_around(transport_core.TransportCore, "dispatch", "loop", "loop done")
     request = appserver.AppServer.request
 
     async def timed_request(self: appserver.AppServer, method: str, *args: Any, **kwargs: Any) -> Any:

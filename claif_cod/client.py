@@ -25,8 +25,9 @@ from claif_cod.fast_create import CHAT, defaulted, fast_or_openai, fast_or_opena
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_objects import FastObjects
 from claif_cod.transport.early import CHAT_PATH
-from claif_cod.transport.httpx_transport import AsyncCodexTransport, CodexTransport, TransportCore
+from claif_cod.transport.httpx_transport import AsyncCodexTransport, CodexTransport
 from claif_cod.transport.select import DaemonMode, SelectingBackend, daemon_mode
+from claif_cod.transport.transport_core import TransportCore
 
 if TYPE_CHECKING:
     from openai.resources.responses import AsyncResponses, Responses

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import httpx2
 from openai import NOT_GIVEN, NotGiven
 
-from claif_cod.transport.httpx_transport import TransportCore
+from claif_cod.transport.transport_core import TransportCore
 
 if TYPE_CHECKING:
     from typing_extensions import Self

@@ -1,7 +1,7 @@
 """A stream's request, HTTP response and openai ``Stream``, made on an event loop while Codex works.
 
 Made after the first chunk, they cost it ~0.2 ms right after a turn.  Made while waiting for it,
-they cost nothing it waits for: on the engine loop (``httpx_transport``) and on a caller loop's own
+they cost nothing it waits for: on the engine loop (``transport_core``) and on a caller loop's own
 daemon connection (``loop_daemon``) alike; a sync caller's own connection does the same in its
 thread (``direct_daemon``).
 """

@@ -9,7 +9,7 @@ from typing import Any
 from claif_cod.engine.config import CodexConfig
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.transport.backend import Reply
-from claif_cod.transport.httpx_transport import TransportCore
+from claif_cod.transport.transport_core import TransportCore
 
 
 async def test_begin_returns_once_the_dispatch_took_its_first_step(tmp_path: Path) -> None:

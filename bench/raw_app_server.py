@@ -19,8 +19,9 @@ from offline_chat import MODEL
 
 from claif_cod import AsyncCodexClient, CodexClient
 from claif_cod.engine import wire, wire_notifications
-from claif_cod.engine.appserver import AppServer, RpcErrorReply
+from claif_cod.engine.appserver import AppServer
 from claif_cod.engine.inbox import Inbox
+from claif_cod.engine.server_requests import RpcErrorReply
 from claif_cod.engine.thread_messages import Notification, ProcessExit, ThreadMessage
 
 T = TypeVar("T")

@@ -15,7 +15,7 @@ import msgspec
 from claif_cod._log import get_logger
 from claif_cod.engine import wire
 from claif_cod.engine.approvals import ApprovalHandler, ApprovalRequest, Decision, FileChange
-from claif_cod.engine.appserver import RpcErrorReply
+from claif_cod.engine.server_requests import RpcErrorReply
 
 log = get_logger("claif_cod.engine")
 

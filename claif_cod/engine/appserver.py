@@ -33,7 +33,7 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 import msgspec
@@ -53,8 +53,10 @@ from claif_cod.engine.errors import (
 from claif_cod.engine.inbox import Inbox
 from claif_cod.engine.json_lines import LineSplitter, LineTooLong
 from claif_cod.engine.liveness import PROBE_METHOD, Liveness
+from claif_cod.engine.server_requests import RpcErrorReply, ServerRequestHandler
 from claif_cod.engine.thread_messages import Notification, ProcessExit, ThreadMessage
 from claif_cod.engine.waiting import within
+from claif_cod.engine.wire_notifications import UNUSED_NOTIFICATIONS
 
 T = TypeVar("T")
 
@@ -66,25 +68,7 @@ EXIT_DRAIN_S = 0.25
 
 Normally they reach EOF at once; a descendant holding them open must not delay the news."""
 
-UNUSED_NOTIFICATIONS = ["turn/started", "thread/status/changed", "account/rateLimits/updated"]
-"""Asked not to be sent (``initialize``'s ``optOutNotificationMethods``): four of the ~17 lines of
-every turn, which Codex would encode and write, and the engine read, decode and wake the turn's
-task for, only to drop them (the turn's id comes with ``turn/start``'s answer)."""
-
 log = get_logger("claif_cod.appserver")
-
-
-class RpcErrorReply(Exception):
-    """Raised by a server-request handler to answer Codex with a JSON-RPC error."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-ServerRequestHandler = Callable[[str, msgspec.Raw], Awaitable[object]]
-"""Answers one server → client request (approvals...); return the ``result`` or raise RpcErrorReply."""
 
 
 _envelope = msgspec.json.Decoder(wire.Envelope)

@@ -29,11 +29,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from claif_cod._log import get_logger
-from claif_cod.engine.appserver import AppServer, ServerRequestHandler
+from claif_cod.engine.appserver import AppServer
 from claif_cod.engine.child_process import child_environment
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.errors import CodexStartFailed, InvalidRequest
 from claif_cod.engine.liveness import Liveness
+from claif_cod.engine.server_requests import ServerRequestHandler
 from claif_cod.engine.shell_snapshots import keep_snapshots_private
 
 log = get_logger("claif_cod.pool")

@@ -1,4 +1,5 @@
-"""The notifications `codex app-server` streams during a turn (the subset claif_cod reads).
+"""The notifications `codex app-server` streams during a turn (the subset claif_cod reads, and those it
+asks Codex not to send).
 
 Each carries its ``threadId``, by which the app-server client routes it to the turn waiting on
 that thread; items inside ``item/*`` notifications are decoded by :mod:`.wire_items`.
@@ -11,6 +12,11 @@ from typing import Any, Literal
 import msgspec
 
 from claif_cod.engine.wire import Camel, TurnRef
+
+UNUSED_NOTIFICATIONS = ["turn/started", "thread/status/changed", "account/rateLimits/updated"]
+"""Asked not to be sent (``initialize``'s ``optOutNotificationMethods``): four of the ~17 lines of
+every turn, which Codex would encode and write, and the engine read, decode and wake the turn's
+task for, only to drop them (the turn's id comes with ``turn/start``'s answer)."""
 
 
 class ThreadScoped(Camel):

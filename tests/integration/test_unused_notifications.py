@@ -16,7 +16,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from claif_cod import CodexClient
 from claif_cod.engine import appserver
-from claif_cod.engine.appserver import UNUSED_NOTIFICATIONS
+from claif_cod.engine.wire_notifications import UNUSED_NOTIFICATIONS
 from claif_cod.testing import ModelServer
 
 pytestmark = pytest.mark.codex

@@ -21,9 +21,10 @@ import pytest
 import claif_cod.engine.appserver as appserver
 from claif_cod._version import __version__
 from claif_cod.engine import wire
-from claif_cod.engine.appserver import AppServer, RpcErrorReply
+from claif_cod.engine.appserver import AppServer
 from claif_cod.engine.child_process import STDERR_TAIL, child_environment
 from claif_cod.engine.errors import CodexProcessDied, CodexRpcError, CodexStartFailed
+from claif_cod.engine.server_requests import RpcErrorReply
 from claif_cod.engine.thread_messages import Notification, ProcessExit, ThreadMessage
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="process groups and signals are POSIX")

@@ -60,7 +60,7 @@ class FunctionTool(msgspec.Struct):
     """A Responses tool: function tools are flat (``name`` beside ``type``), unlike chat's."""
 
     type: str
-    name: str = ""
+    name: str | None = None
     description: str | None = None
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
@@ -320,8 +320,13 @@ def _reasoning(reasoning: ReasoningConfig | None, ignored: list[str]) -> None:
 
 def _thread_tools(request: ResponsesRequest | _Reported, ignored: list[str]) -> ThreadTools:
     ignored += (f"tools.{field}" for tool in request.tools or [] for field in TOOL_FIELDS if getattr(tool, field))
+    for index, tool in enumerate(request.tools or []):
+        if tool.type == "function" and tool.name is None:  # e.g. chat's {"type": "function", "function": {...}}
+            raise missing(f"tools[{index}].name")
     chat_tools = [
-        ChatTool(t.type, FunctionDef(t.name, t.description, t.parameters, t.strict) if t.type == "function" else None)
+        ChatTool(
+            t.type, FunctionDef(t.name or "", t.description, t.parameters, t.strict) if t.type == "function" else None
+        )
         for t in request.tools or []
     ]
     tool_choice, parallel, builtin = request.tool_choice, request.parallel_tool_calls, request.builtin_tools

@@ -250,6 +250,18 @@ def test_an_input_part_of_a_supported_type_says_what_is_wrong_with_it(
     assert refused.value.param == param and says in refused.value.message
 
 
+def test_a_chat_shaped_function_tool_is_missing_its_name_in_openais_words() -> None:
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    with pytest.raises(InvalidRequest) as refused:
+        parse(tools=[tool])
+    says = "Missing required parameter: 'tools[0].name'."
+    assert (refused.value.message, refused.value.param, refused.value.code) == (
+        says,
+        "tools[0].name",
+        "missing_required_parameter",
+    )
+
+
 def test_an_unknown_role_is_refused_in_openais_words() -> None:
     with pytest.raises(InvalidRequest) as refused:
         parse(input=[{"role": "user", "content": "q"}, {"role": "tool", "content": "x"}])

@@ -19,6 +19,7 @@ from pathlib import Path
 from claif_cod._forked import call_after_fork, fd_name, let_go_after_fork
 from claif_cod.engine.approvals import Decision
 from claif_cod.protocol import (
+    PROTOCOL_VERSION,
     ApprovalRequestedNotification,
     ApprovalRespondParams,
     ApprovalRespondRequest,
@@ -118,7 +119,9 @@ class BlockingConnection:
         while True:
             message = self.receive()
             if isinstance(message, Response) and message.id == request_id:
-                decode_result(message.result, HelloResult)
+                hello = decode_result(message.result, HelloResult)
+                if hello.protocol_version != PROTOCOL_VERSION:
+                    raise ConnectionLost(f"it speaks protocol {hello.protocol_version}, this client {PROTOCOL_VERSION}")
                 return
             if isinstance(message, ErrorResponse):
                 raise ConnectionLost(f"the handshake was refused: {message.error.message}")

@@ -50,7 +50,7 @@ from claif_cod.protocol import (
     decode_result,
 )
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, check_peer, check_socket
-from claif_cod.transport.wire_errors import error_to_failure, request_frame
+from claif_cod.transport.wire_errors import VERSION_MISMATCH, error_to_failure, request_frame
 
 T = TypeVar("T")
 log = get_logger("claif_cod.daemon_client")
@@ -97,6 +97,17 @@ def approval_request(params: ApprovalRequestedParams) -> ApprovalRequest | None:
         changes=tuple(FileChange(c.path, c.kind, c.diff, c.move_path) for c in params.changes),
         grant_root=params.grant_root,
     )
+
+
+class DaemonMismatch(DaemonUnavailable):
+    """The daemon is of another release of claif_cod, one that speaks another protocol version (a
+    package upgraded while its daemon runs on)."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(
+            f"claif-codd at {path} is of another release of claif_cod ({why}): restart it (`claif-codd stop`, "
+            "then `claif-codd start`, or `systemctl --user restart claif-codd`)"
+        )
 
 
 class UntrustedDaemon(DaemonUnavailable):
@@ -184,8 +195,19 @@ class DaemonConnection:
             raise handshake_unanswered(path) from None
         except (APIFailure, DaemonUnavailable) as exc:
             await conn.close()
+            if isinstance(exc, APIFailure) and exc.detail.code == VERSION_MISMATCH:
+                raise DaemonMismatch(path, str(exc)) from None
             raise DaemonUnavailable(f"claif-codd at {path} refused the handshake: {exc}") from None
-        conn.hello = decode_result(raw, HelloResult)
+        try:
+            conn.hello = decode_result(raw, HelloResult)
+        except ProtocolError as exc:
+            await conn.close()
+            raise DaemonUnavailable(f"claif-codd at {path} answered the handshake wrongly: {exc}") from None
+        if conn.hello.protocol_version != PROTOCOL_VERSION:
+            await conn.close()
+            raise DaemonMismatch(
+                path, f"it speaks protocol {conn.hello.protocol_version}, this client {PROTOCOL_VERSION}"
+            )
         if conn.hello.package_version != __version__:
             log.warning("daemon.version_skew", daemon=conn.hello.package_version, client=__version__)
         return conn

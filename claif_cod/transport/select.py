@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Literal, cast
 
 from claif_cod._log import get_logger
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
-from claif_cod.openai_compat.options import RequestOptions
+from claif_cod.openai_compat.options import RequestOptions, python_warning
 from claif_cod.protocol import ConversationRequest
 from claif_cod.transport.autostart import ENV_AUTOSTART, DaemonStartFailed, autostart_enabled, ensure_daemon
 from claif_cod.transport.backend import JsonReply, Reply
 from claif_cod.transport.daemon_backend import DaemonBackend
-from claif_cod.transport.daemon_client import DaemonConnection, DaemonUnavailable, UntrustedDaemon
+from claif_cod.transport.daemon_client import DaemonConnection, DaemonMismatch, DaemonUnavailable, UntrustedDaemon
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, default_socket_path
 from claif_cod.transport.stored_routes import StoredResponseAction
 
@@ -63,6 +63,8 @@ class SelectingBackend:
                     raise APIFailure("connection", 0, ErrorDetail(str(exc), "connection_error")) from None
                 if isinstance(exc, UntrustedDaemon):
                     log.warning("select.untrusted_daemon", reason=str(exc))
+                if isinstance(exc, DaemonMismatch):  # said once: the user must restart it
+                    python_warning(f"{exc}; meanwhile Codex runs in this process")
                 log.debug("select.in_process", reason=str(exc))
         if self.local is None:
             # The engine's modules, loaded only to run Codex here; in a worker thread, since importing

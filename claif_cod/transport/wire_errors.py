@@ -52,7 +52,12 @@ def error_to_failure(error: ErrorObject) -> APIFailure:
         )
     if error.code == ErrorCode.OVERLOADED:
         return APIFailure("status", 503, ErrorDetail(f"claif-codd: {error.message}", "server_error", "overloaded"))
-    return APIFailure("connection", 0, ErrorDetail(f"claif-codd: {error.message}", "connection_error"))
+    code = VERSION_MISMATCH if error.code == ErrorCode.VERSION_MISMATCH else None
+    return APIFailure("connection", 0, ErrorDetail(f"claif-codd: {error.message}", "connection_error", code))
+
+
+VERSION_MISMATCH = "version_mismatch"
+"""The code of a daemon's refusal of our protocol version (the daemon is of another release)."""
 
 
 def request_frame(message: Message) -> bytes:

@@ -135,7 +135,7 @@ def stop(socket_path: Path | None) -> None:
         pid, _ = _ask(path, DaemonShutdownRequest)
     elif (stopping := _stopping(path)) is not None:
         pid = stopping.pid
-        click.echo(f"claif-codd (pid {pid}) is already stopping; waiting for it")
+        click.echo(f"claif-codd (pid {pid}) is already stopping{_lost(path)}; waiting for it")
     else:
         click.echo(f"claif-codd is not running on {path}")
         return
@@ -154,6 +154,11 @@ def _stopping(path: Path) -> Holder | None:
     """The daemon of ``path`` that no longer answers but still runs: it drains its turns."""
     held = holder(default_state_dir())
     return held if held is not None and held.socket == str(path) else None
+
+
+def _lost(path: Path) -> str:
+    """Why a daemon stops that nobody asked to: its socket file went (it then drains and exits)."""
+    return "" if path.exists() else " (its socket file is gone: removed, or with $XDG_RUNTIME_DIR at logout)"
 
 
 def _running(pid: int) -> bool:
@@ -177,7 +182,9 @@ def status(socket_path: Path | None, as_json: bool) -> None:
     """Versions, uptime, Codex processes (workdir, RSS, threads), sessions and turns in flight."""
     path = socket_path or default_socket_path()
     if not answers(path) and (stopping := _stopping(path)) is not None:
-        raise CliFailure(f"claif-codd (pid {stopping.pid}) on {path} is stopping: it exits once its running turns end")
+        raise CliFailure(
+            f"claif-codd (pid {stopping.pid}) on {path} is stopping{_lost(path)}: it exits once its running turns end"
+        )
     info = decode_result(_query(path, DaemonStatusRequest), DaemonStatus)
     if as_json:
         click.echo(json.dumps(msgspec.to_builtins(info), indent=2))

@@ -5,7 +5,8 @@ it from systemd; each accepted peer must be our own uid.  Shutdown follows uvico
 accepting, let in-flight requests drain up to a deadline (new work meanwhile gets a retryable
 OVERLOADED "shutting down"), then cancel what is left (which interrupts the turns) answering
 each with that error, flush the replies, reap the Codex children and remove the socket only
-if it is still ours.  A second SIGTERM/SIGINT ends the drain at once.
+if it is still ours.  SIGHUP (a terminal that ran ``serve`` closed) drains as SIGTERM does, and so
+does the loss of the socket file; a second signal ends the drain at once.
 
 A connection beyond ``max_connections`` is told so with an OVERLOADED error frame (and any
 request it sends within a short grace gets the same answer by id) and then closed, never
@@ -56,6 +57,8 @@ REFUSE_HELLO_WAIT_S = 0.2
 CONNECTIONS_RETRY_AFTER_S = 1.0
 SHUTDOWN_RETRY_AFTER_S = 1.0
 CLOSE_TIMEOUT_S = 5.0
+SOCKET_CHECK_S = 2.0
+"""How often a daemon checks that its socket file is still the one it bound (see ``_socket_watch``)."""
 """How long shutdown waits for connections to flush their last replies."""
 
 _KEEP_SOCKET_FILE: dict[str, Any] = {"cleanup_socket": False} if sys.version_info >= (3, 13) else {}
@@ -270,17 +273,19 @@ class Daemon:
 
     async def serve_until_stopped(self) -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # HUP: `serve`'s terminal closed
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self._on_signal, sig)
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGUSR1, self.log_stats)
-        idle = asyncio.create_task(self._idle_watch()) if self.config.idle_timeout else None
+        watches = [asyncio.create_task(self._idle_watch())] if self.config.idle_timeout else []
+        if self._socket_inode is not None:  # a socket systemd passed us is systemd's to look after
+            watches.append(asyncio.create_task(self._socket_watch()))
         try:
             await self._stop.wait()
         finally:
-            if idle is not None:
-                idle.cancel()
+            for watch in watches:
+                watch.cancel()
             await self.shutdown()
 
     def log_stats(self) -> None:
@@ -312,6 +317,23 @@ class Daemon:
                 log.info("daemon.idle_exit", idle_timeout=self.config.idle_timeout)
                 self.request_shutdown()
                 return
+
+    async def _socket_watch(self) -> None:
+        """A daemon whose socket file is gone (removed by hand, or with ``$XDG_RUNTIME_DIR`` at the
+        user's last logout) or replaced can be reached by no new client, nor stopped by ``claif-codd
+        stop``, and would hold the state directory from the next ``start``: it drains and exits."""
+        while True:
+            await asyncio.sleep(SOCKET_CHECK_S)
+            if not self._socket_is_ours():
+                log.warning("daemon.socket_lost", socket=str(self.config.socket_path))
+                self.request_shutdown()
+                return
+
+    def _socket_is_ours(self) -> bool:
+        try:
+            return os.stat(self.config.socket_path).st_ino == self._socket_inode
+        except OSError:  # gone, or its directory: unreachable either way
+            return False
 
     def _busy(self, *, draining: bool = False) -> bool:
         """Work in flight.  A turn suspended on tool calls keeps the daemon up, but a drain does not
@@ -358,12 +380,9 @@ class Daemon:
 
     def _remove_socket(self) -> None:
         """Unlink the socket only if the file there is the one we bound."""
-        path = self.config.socket_path
-        if self._socket_inode is None:
-            return
-        with contextlib.suppress(FileNotFoundError):
-            if os.stat(path).st_ino == self._socket_inode:
-                path.unlink()
+        if self._socket_inode is not None and self._socket_is_ours():
+            with contextlib.suppress(FileNotFoundError):
+                self.config.socket_path.unlink()
 
 
 def _no_inherited_fds_for_children() -> None:

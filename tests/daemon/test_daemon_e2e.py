@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -413,6 +414,31 @@ def test_stop_drains_and_removes_the_socket(daemon: DaemonProcess) -> None:
     )
     assert daemon.proc is not None and daemon.proc.wait(timeout=30) == 0
     assert not daemon.socket.exists()
+
+
+@pytest.mark.parametrize("how", ["socket removed", "runtime directory removed"])
+def test_a_daemon_whose_socket_file_is_gone_exits_and_a_new_one_starts(daemon: DaemonProcess, how: str) -> None:
+    """Nobody could reach it, nor stop it, and it held the state directory from the next start."""
+    if how == "socket removed":
+        daemon.socket.unlink()
+    else:  # as at the user's last logout, then the next login's
+        run_dir = daemon.socket.parent
+        shutil.rmtree(run_dir)
+        run_dir.mkdir(mode=0o700)
+    status = subprocess.run(
+        [sys.executable, "-m", "claif_codd", "status", "--socket", str(daemon.socket)],
+        env=daemon.env,
+        timeout=60,
+        capture_output=True,
+        text=True,
+    )
+    assert daemon.proc is not None
+    if daemon.proc.poll() is None:  # (it waits SOCKET_CHECK_S before it looks: status has ~2 s to run)
+        assert status.returncode == 1 and "stopping (its socket file is gone" in status.stderr
+    assert daemon.proc.wait(timeout=30) == 0
+    assert "daemon.socket_lost" in daemon.log.read_text()
+    daemon.start()
+    assert daemon.status().pid == daemon.proc.pid
 
 
 def test_a_turn_that_ran_a_command_and_failed_is_not_retried_through_the_daemon(

@@ -544,6 +544,23 @@ async def test_sigterm_lets_turns_finish_until_the_drain_deadline(
     assert "daemon.drain_timeout" in log_text(daemon)
 
 
+async def test_sighup_drains_as_sigterm_does(start_daemon: Callable[..., DaemonProcess], workdir: Path) -> None:
+    """``serve`` run in a terminal gets SIGHUP when the terminal closes: its turns finish first."""
+    daemon = start_daemon("--drain-timeout", "60")
+    assert daemon.proc is not None
+    client = await Client.connect(daemon.socket)
+    try:
+        reply = await streaming(client, "[[slow:300]] a b c", workdir)
+        daemon.proc.send_signal(signal.SIGHUP)
+        done = await asyncio.wait_for(reply, WAIT_S)
+        assert isinstance(done, Response), done
+        assert await asyncio.to_thread(daemon.proc.wait, WAIT_S) == 0
+        assert not daemon.socket.exists()
+    finally:
+        await client.close()
+    assert "daemon.signal" in log_text(daemon) and "signal=SIGHUP" in log_text(daemon)
+
+
 async def test_second_sigterm_cuts_the_drain_short(start_daemon: Callable[..., DaemonProcess], workdir: Path) -> None:
     daemon = start_daemon("--drain-timeout", "60")
     assert daemon.proc is not None

@@ -140,7 +140,8 @@ class NamedSessions:
                 self.book.save(done, messages)
             except SessionStoreFailed as exc:
                 self.book.defer(done, messages)
-                log.warning("engine.session_save_deferred", session=session_id[:100], error=str(exc))
+                # (the error's own words say "the turn was not run", true of the writes before a turn only)
+                log.warning("engine.session_save_deferred", session=session_id[:100], path=exc.path, reason=exc.reason)
 
     def close(self, session_id: str) -> bool:
         """Forget a named session (in every Codex home); its threads stay in Codex's rollouts."""

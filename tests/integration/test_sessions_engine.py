@@ -84,7 +84,7 @@ def test_a_session_turn_the_store_cannot_record_is_refused_before_it_runs(
 
 
 def test_a_store_failing_after_the_turn_still_delivers_the_answer_and_saves_later(
-    codex_home: Path, workdir: Path, codex_model_server: ModelServer
+    codex_home: Path, workdir: Path, codex_model_server: ModelServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     with CodexClient(daemon="off", session_id="late", max_retries=0) as client:
         client.chat.completions.create(model="o4-mini", messages=[{"role": "user", "content": "one"}])
@@ -100,6 +100,9 @@ def test_a_store_failing_after_the_turn_still_delivers_the_answer_and_saves_late
         reply = client.chat.completions.create(model="o4-mini", messages=[{"role": "user", "content": "two"}])
         assert reply.choices[0].message.content == "[turn 2] Echo: two"
         assert named(store, "late").turns == 1  # type: ignore[union-attr]
+        [deferred] = [r for r in caplog.records if r.msg == "engine.session_save_deferred"]
+        assert deferred.reason == "database or disk is full"  # type: ignore[attr-defined]
+        assert "not run" not in str(deferred.__dict__)  # it ran: its answer came back
         store.put = real_put  # type: ignore[method-assign]
         reply = client.chat.completions.create(model="o4-mini", messages=[{"role": "user", "content": "three"}])
     assert reply.choices[0].message.content == "[turn 3] Echo: three"

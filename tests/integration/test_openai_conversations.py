@@ -97,7 +97,7 @@ def test_what_openai_refuses_is_refused_and_changes_nothing(client: CodexClient)
         with pytest.raises(openai.BadRequestError) as caught:
             call()
         params.append(caught.value.param)  # type: ignore[attr-defined]
-    assert params == ["items", "items[0]", "items[0]", "metadata", "metadata.k", None]
+    assert params == ["items", "items[0]", "items[0].role", "metadata", "metadata.k", None]
     assert client.conversations.items.list(conversation.id).data == []
     assert client.conversations.retrieve(conversation.id).metadata == {}
     with pytest.raises(openai.BadRequestError) as caught:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
@@ -37,8 +36,9 @@ from claif_cod.engine import liveness as _liveness
 from claif_cod.engine.approval_asks import ApprovalAsks
 from claif_cod.engine.approvals import ApprovalHandler, ApprovalRequest, Decision, FileChange, decline_all
 from claif_cod.engine.appserver import AppServer
+from claif_cod.engine.binaries import Binaries
 from claif_cod.engine.config import CodexConfig, ProcessKey
-from claif_cod.engine.discovery import CodexBinary, find_and_probe
+from claif_cod.engine.discovery import CodexBinary
 from claif_cod.engine.errors import (
     CodexProcessDied,
     CodexProcessHung,
@@ -61,8 +61,6 @@ from claif_cod.engine.turns import ThreadHandle, Turn, TurnOptions, TurnOutcome,
 from claif_cod.engine.waiting import within
 
 log = get_logger("claif_cod.engine")
-
-MAX_RESOLVED_KEYS = 256
 
 
 class Engine:
@@ -93,9 +91,7 @@ class Engine:
         """The options of each thread's running turn: its approvals and tool timeout are asked for as it
         runs, and those of the request whose tool results resumed it replace them."""
         self._turn_files: dict[Turn, TurnImages] = {}
-        self._binaries: dict[str | None, CodexBinary] = {}
-        self._keys: dict[CodexConfig, ProcessKey] = {}
-        """Resolved keys: a client sends the same settings with every request."""
+        self._binaries = Binaries(env)
         if thread_idle_timeout == "default":
             thread_idle_timeout = idle.DEFAULT_THREAD_IDLE_TIMEOUT_S  # read now, so tests may replace it
         self.threads = Threads(
@@ -123,29 +119,14 @@ class Engine:
     # --- resolution ---------------------------------------------------------------------
 
     async def binary(self, codex_path: str | None) -> CodexBinary:
-        """Find and probe once per requested path: the probe on a thread of its own (a hung binary
-        holds no default-executor worker), shared with concurrent callers (see engine/discovery.py)."""
-        cached = self._binaries.get(codex_path)
-        if cached is None:
-            cached = self._binaries[codex_path] = await find_and_probe(codex_path)
-        return cached
+        return await self._binaries.binary(codex_path)
 
     def known_binary(self, path: str) -> CodexBinary | None:
-        return next((b for b in self._binaries.values() if b.path == path), None)
+        return self._binaries.known(path)
 
     async def resolve(self, config: CodexConfig, warn: Callable[[str], None] | None = None) -> ProcessKey:
-        """The process ``config`` selects; ``warn`` hears, on every request, what was changed to suit the binary."""
-        key = self._keys.get(config)
-        if key is None:
-            binary = await self.binary(config.codex_path)
-            key = ProcessKey.resolve(config, binary, default_home=(self._env or os.environ).get("CODEX_HOME"))
-            if len(self._keys) >= MAX_RESOLVED_KEYS:
-                self._keys.clear()  # a daemon serving many settings re-resolves them, as it did each request
-            self._keys[config] = key
-        if key.warnings and warn is not None:
-            for warning in key.warnings:
-                warn(warning)
-        return key
+        """The process ``config`` selects (see engine/binaries.py)."""
+        return await self._binaries.resolve(config, warn)
 
     async def _codex_version(self, path: str) -> str:
         binary = self.known_binary(path)
@@ -415,6 +396,7 @@ class Engine:
         return [(key, server, turns.get(server, 0), self._pool.holds(server)) for key, server in self._pool.servers()]
 
     async def close(self) -> None:
+        await self._binaries.close()
         await self.threads.idle.close()
         await self._pool.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import stat
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+import claif_cod.engine.binaries as binaries
 import claif_cod.engine.discovery as discovery
 from claif_cod.engine.config import CodexConfig, ProcessKey
 from claif_cod.engine.discovery import ENV_CODEX_PATH, CodexBinary, find_codex, native_binary, probe
@@ -258,9 +260,12 @@ def test_retired_on_failure_maps_to_on_request_and_every_request_hears_so() -> N
     assert ProcessKey.resolve(CodexConfig(working_dir="/w"), codex, default_home=None).warnings == ()
 
 
-async def test_the_engine_tells_each_request_what_it_changed(tmp_path: Path) -> None:
+async def test_the_engine_tells_each_request_what_it_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def probed(codex_path: str | None) -> CodexBinary:
+        return binary()
+
+    monkeypatch.setattr(binaries, "find_and_probe", probed)
     engine = Engine()
-    engine._binaries[None] = binary()
     heard: list[str] = []
     config = CodexConfig(working_dir=str(tmp_path), approval_policy="on-failure")
     first = await engine.resolve(config, heard.append)
@@ -269,6 +274,31 @@ async def test_the_engine_tells_each_request_what_it_changed(tmp_path: Path) -> 
     assert len(heard) == 2 and "'on-failure'" in heard[0]
     await engine.resolve(CodexConfig(working_dir=str(tmp_path), approval_policy="never"), heard.append)
     assert len(heard) == 2
+
+
+async def test_a_binary_changed_on_disk_is_probed_again_off_the_requests_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daemon outlives a Codex upgrade: after RECHECK_S, requests are judged by the new binary."""
+    on_disk = [binary(sandbox={"read-only"})]
+
+    async def probed(codex_path: str | None) -> CodexBinary:
+        return on_disk[0]
+
+    monkeypatch.setattr(binaries, "find_and_probe", probed)
+    monkeypatch.setattr(binaries, "RECHECK_S", 0.0)
+    resolved = binaries.Binaries(None)
+    config = CodexConfig(working_dir=str(tmp_path), sandbox_mode="danger-full-access")
+    with pytest.raises(InvalidRequest, match=r"unknown to codex 0\.163\.0"):
+        await resolved.resolve(config)
+    on_disk[0] = dataclasses.replace(binary(), version="0.171.0")
+    with pytest.raises(InvalidRequest):  # judged by what is known, while the new probe runs beside it
+        await resolved.resolve(config)
+    assert resolved._checking is not None
+    await resolved._checking  # the check that request started in the background
+    assert resolved.known("/x/codex") == on_disk[0]
+    assert (await resolved.resolve(config)).sandbox == "danger-full-access"
+    await resolved.close()
 
 
 def test_mapping_takes_the_nearest_value_this_binary_accepts() -> None:

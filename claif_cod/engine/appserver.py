@@ -92,6 +92,8 @@ class AppServer:
         self._proc = child.proc
         self.codex_path = codex_path
         self.cwd = cwd
+        self.version: str | None = None
+        """The Codex version this process runs (its ``initialize`` answer's user agent, ``name/VERSION ...``)."""
         self.liveness = liveness or _liveness.DEFAULT_LIVENESS
         self.started_at = time.monotonic()
         self.last_heard = self.started_at
@@ -134,7 +136,8 @@ class AppServer:
             )
             # No probe here: a child that cannot finish its handshake is not worth keeping either way.
             raw = await server._request_once("initialize", params, INITIALIZE_TIMEOUT_S)
-            msgspec.json.decode(raw, type=wire.InitializeResult)
+            agent = msgspec.json.decode(raw, type=wire.InitializeResult).user_agent
+            server.version = agent.partition("/")[2].partition(" ")[0] or None
             await server.notify("initialized")
         except BaseException as exc:
             await server.close(grace=min(server.liveness.kill_grace, 0.5))

@@ -364,7 +364,7 @@ class Methods:
                     pid=server.pid,
                     working_dir=key.working_dir,
                     codex_path=key.codex_path,
-                    codex_version=binary.version if binary else "unknown",
+                    codex_version=server.version or (binary.version if binary else "unknown"),
                     threads=loaded.get(server.pid, 0),
                     turns_in_flight=turns,
                     rss_bytes=rss_bytes(server.pid),

@@ -196,6 +196,7 @@ async def test_handshake_sends_initialize_then_initialized(server: AppServer, fa
     assert server.alive
     assert server.codex_path == str(fake_path)
     assert server.cwd == str(fake_path.parent)
+    assert server.version == "0.0.1"  # its own, from initialize's user agent (status shows it)
 
 
 async def test_the_experimental_api_capability_reaches_codex(server: AppServer) -> None:

@@ -65,6 +65,10 @@ class Threads:
     def loaded(self) -> list[ThreadHandle]:
         return list(self._table.values())
 
+    async def _version(self, key: ProcessKey) -> str:
+        """The Codex version of ``key``'s processes (a key made by hand, in tests, may not say)."""
+        return key.codex_version or await self._codex_version(key.codex_path)
+
     async def _server(self, key: ProcessKey, api_key: str | None) -> AppServer:
         server = await self._pool.acquire(key, api_key)
         self._pool.release(key)
@@ -86,7 +90,7 @@ class Threads:
         fields = thread_start_fields(tools)
         version, env = "", {}
         if not tools.builtin or tools.enabled:
-            version = await self._codex_version(key.codex_path)
+            version = await self._version(key)
             env = self._pool.child_env(key, api_key)
         if not tools.builtin:
             fields |= await self._tools_only.thread_fields(version, key, env)
@@ -134,7 +138,7 @@ class Threads:
     async def check_turn_model(self, handle: ThreadHandle, model: str | None) -> None:
         """A turn with caller tools may not switch its thread to a model Codex runs in code mode."""
         if handle.tools.enabled and model:
-            version = await self._codex_version(handle.key.codex_path)
+            version = await self._version(handle.key)
             env = self._pool.child_env(handle.key, handle.api_key)
             await self._code_mode.check_model(version, handle.key, env, model)
 
@@ -252,7 +256,7 @@ class Threads:
         """What a fork or resume of ``handle`` needs to stay tools-only (Codex does not keep it)."""
         if handle.tools.builtin:
             return None
-        version = await self._codex_version(handle.key.codex_path)
+        version = await self._version(handle.key)
         env = self._pool.child_env(handle.key, handle.api_key)
         return await self._tools_only.reload_config(version, handle.key, env)
 

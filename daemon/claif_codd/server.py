@@ -24,6 +24,7 @@ import socket
 import stat
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from claif_cod._log import get_logger
@@ -57,9 +58,9 @@ REFUSE_HELLO_WAIT_S = 0.2
 CONNECTIONS_RETRY_AFTER_S = 1.0
 SHUTDOWN_RETRY_AFTER_S = 1.0
 CLOSE_TIMEOUT_S = 5.0
+"""How long shutdown waits for connections to flush their last replies."""
 SOCKET_CHECK_S = 2.0
 """How often a daemon checks that its socket file is still the one it bound (see ``_socket_watch``)."""
-"""How long shutdown waits for connections to flush their last replies."""
 
 _KEEP_SOCKET_FILE: dict[str, Any] = {"cleanup_socket": False} if sys.version_info >= (3, 13) else {}
 """From Python 3.13 on, asyncio and uvloop unlink a Unix server's socket file when the server
@@ -99,7 +100,7 @@ class Daemon:
         self.started_at = time.monotonic()
         self._server: asyncio.AbstractServer | None = None
         self.http: HttpEndpoint | None = None
-        self._socket_inode: int | None = None
+        self._socket_id: tuple[int, int] | None = None
         self._stop = asyncio.Event()
         self._drain_now = asyncio.Event()
         self._handlers: set[asyncio.Task[None]] = set()
@@ -156,7 +157,7 @@ class Daemon:
         finally:
             os.umask(old_umask)
         sock.listen(socket.SOMAXCONN)
-        self._socket_inode = os.stat(path).st_ino
+        self._socket_id = _file_id(path)
         return sock
 
     # --- connections ---------------------------------------------------------------------------
@@ -264,6 +265,8 @@ class Daemon:
         self._stop.set()
 
     def _on_signal(self, signum: int) -> None:
+        if self.draining and signum == signal.SIGHUP:
+            return  # a closing terminal may send more than one: only SIGTERM or SIGINT cuts a drain short
         if self.draining:
             log.warning("daemon.drain_cut_short", signal=signal.Signals(signum).name)
             self._drain_now.set()
@@ -279,7 +282,7 @@ class Daemon:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGUSR1, self.log_stats)
         watches = [asyncio.create_task(self._idle_watch())] if self.config.idle_timeout else []
-        if self._socket_inode is not None:  # a socket systemd passed us is systemd's to look after
+        if self._socket_id is not None:  # a socket systemd passed us is systemd's to look after
             watches.append(asyncio.create_task(self._socket_watch()))
         try:
             await self._stop.wait()
@@ -331,7 +334,7 @@ class Daemon:
 
     def _socket_is_ours(self) -> bool:
         try:
-            return os.stat(self.config.socket_path).st_ino == self._socket_inode
+            return _file_id(self.config.socket_path) == self._socket_id
         except OSError:  # gone, or its directory: unreachable either way
             return False
 
@@ -380,9 +383,15 @@ class Daemon:
 
     def _remove_socket(self) -> None:
         """Unlink the socket only if the file there is the one we bound."""
-        if self._socket_inode is not None and self._socket_is_ours():
+        if self._socket_id is not None and self._socket_is_ours():
             with contextlib.suppress(FileNotFoundError):
                 self.config.socket_path.unlink()
+
+
+def _file_id(path: Path) -> tuple[int, int]:
+    """A file's device and inode: a runtime directory made anew (a tmpfs) may reuse an inode number."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
 
 
 def _no_inherited_fds_for_children() -> None:

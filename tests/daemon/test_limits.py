@@ -552,6 +552,8 @@ async def test_sighup_drains_as_sigterm_does(start_daemon: Callable[..., DaemonP
     try:
         reply = await streaming(client, "[[slow:300]] a b c", workdir)
         daemon.proc.send_signal(signal.SIGHUP)
+        await async_wait_until(lambda: "daemon.draining" in log_text(daemon), 5, "the drain to start")
+        daemon.proc.send_signal(signal.SIGHUP)  # a closing terminal may send two: the drain goes on
         done = await asyncio.wait_for(reply, WAIT_S)
         assert isinstance(done, Response), done
         assert await asyncio.to_thread(daemon.proc.wait, WAIT_S) == 0

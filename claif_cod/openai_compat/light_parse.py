@@ -16,24 +16,31 @@ top_level = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
 _NOTHING = frozenset({b"null", b"[]"})
 _BLANKS = b" \t\r\n"
-_DEFAULTS = {"truncation": b'"disabled"', "service_tier": b'"auto"', "verbosity": b'"medium"'}
-"""OpenAI's default values that ask for what Codex does anyway: no truncation of the context (Codex
-compacts, it does not drop), the tier Codex's requests get without one, the models' own verbosity."""
+CHAT_DEFAULTS = {"service_tier": b'"auto"', "verbosity": b'"medium"'}
+RESPONSES_DEFAULTS = {"service_tier": b'"auto"', "truncation": b'"disabled"'}
+"""OpenAI's default values that ask for what Codex does anyway: the tier Codex's requests get
+without one, the models' own verbosity, no truncation of the context (Codex compacts, it does not
+drop)."""
 
 
-def unhonoured(values: Mapping[str, msgspec.Raw], honoured: frozenset[str], no_effect: frozenset[str]) -> list[str]:
+def unhonoured(
+    values: Mapping[str, msgspec.Raw],
+    honoured: frozenset[str],
+    no_effect: frozenset[str],
+    defaults: Mapping[str, bytes],
+) -> list[str]:
     """The parameters of ``values`` that ask for something claif_cod does not do. A ``null`` or ``[]``
     asks for nothing: OpenAI takes it as the default (openai's client sends a parameter passed as
     ``None`` as null, and openai-agents sends ``include: []`` with every request), and neither does
-    a default of :data:`_DEFAULTS` sent explicitly. Not so ``{}``: ``web_search_options: {}`` asks
-    for a web search."""
+    one of the API's ``defaults`` (:data:`CHAT_DEFAULTS`, :data:`RESPONSES_DEFAULTS`) sent as a
+    value. Not so ``{}``: ``web_search_options: {}`` asks for a web search."""
     return [
         key
         for key, value in values.items()
         if key not in honoured
         and key not in no_effect
-        and (blank := bytes(value).translate(None, _BLANKS)) not in _NOTHING
-        and blank != _DEFAULTS.get(key)
+        and bytes(value).translate(None, _BLANKS) not in _NOTHING
+        and bytes(value).strip(_BLANKS) != defaults.get(key)
     ]
 
 

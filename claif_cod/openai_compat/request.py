@@ -24,7 +24,7 @@ from claif_cod.openai_compat.chat_history import (
     reported_fields,
 )
 from claif_cod.openai_compat.images import REPORTED_DETAILS, ImageRef, load_images
-from claif_cod.openai_compat.light_parse import LightParse, top_level, unhonoured
+from claif_cod.openai_compat.light_parse import CHAT_DEFAULTS, LightParse, top_level, unhonoured
 from claif_cod.openai_compat.ranges import check_enums, check_ranges
 from claif_cod.openai_compat.tool_calls import ChatTool, check_name, check_not_empty, check_tool_timeout, thread_tools
 
@@ -208,7 +208,7 @@ def stream_and_ignored(body: bytes) -> tuple[bool, tuple[str, ...]]:
         values, reported = _reported(body)
     except msgspec.DecodeError:
         return False, ()  # the daemon reports the problem
-    ignored = unhonoured(values, HONOURED, NO_EFFECT)
+    ignored = unhonoured(values, HONOURED, NO_EFFECT, CHAT_DEFAULTS)
     try:
         _output_schema(reported.response_format, ignored)
         thread_tools(
@@ -294,7 +294,7 @@ def parse_chat_request(
     check_not_empty(request.reasoning_effort, "reasoning_effort")  # else taken as no effort asked for
     strict = strict if request.strict is None else request.strict
 
-    ignored = unhonoured(values, HONOURED, NO_EFFECT)
+    ignored = unhonoured(values, HONOURED, NO_EFFECT, CHAT_DEFAULTS)
     output_schema = _output_schema(request.response_format, ignored)
     _reported_options(request, ignored)
     tools = thread_tools(

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from claif_cod.engine.errors import READING_BODY, InvalidRequest
-from claif_cod.openai_compat.light_parse import top_level, unhonoured
+from claif_cod.openai_compat.light_parse import RESPONSES_DEFAULTS, top_level, unhonoured
 from claif_cod.openai_compat.responses_request import responses_ignored
 
 COMPACT_PROMPT = (
@@ -49,7 +49,7 @@ def read_compact(body: bytes) -> tuple[CompactBody, list[str]]:
     with READING_BODY:
         request = msgspec.json.decode(body, type=CompactBody)
         keys = top_level.decode(body)
-    return request, sorted(unhonoured(keys, HONOURED, NO_EFFECT))
+    return request, sorted(unhonoured(keys, HONOURED, NO_EFFECT, RESPONSES_DEFAULTS))
 
 
 def turn_body(request: CompactBody, *, strict: bool) -> bytes:

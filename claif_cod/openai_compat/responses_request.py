@@ -21,7 +21,7 @@ from claif_cod.engine.images import Image
 from claif_cod.engine.tools import ThreadTools, ToolResult
 from claif_cod.openai_compat.chat_history import CACHE_BREAKPOINT
 from claif_cod.openai_compat.images import ImageRef, load_images
-from claif_cod.openai_compat.light_parse import LightParse, top_level, unhonoured
+from claif_cod.openai_compat.light_parse import RESPONSES_DEFAULTS, LightParse, top_level, unhonoured
 from claif_cod.openai_compat.ranges import ENUMS, check_enums, check_one_of, check_ranges
 from claif_cod.openai_compat.responses_calls import check_calls
 from claif_cod.openai_compat.responses_input import item_fields, read_items
@@ -221,7 +221,7 @@ def parse_responses_request(
     check_one_of(request.reasoning.summary if request.reasoning else None, "reasoning.summary", SUMMARIES)
     check_not_empty(request.reasoning.effort if request.reasoning else None, "reasoning.effort")
     strict = strict if request.strict is None else request.strict
-    ignored = unhonoured(raw, HONOURED, NO_EFFECT)
+    ignored = unhonoured(raw, HONOURED, NO_EFFECT, RESPONSES_DEFAULTS)
     ignored += client_options
     output_schema = _output_schema(request.text, ignored)
     _reasoning(request.reasoning, ignored)
@@ -291,7 +291,7 @@ def responses_ignored(body: bytes) -> tuple[str, ...]:
         values, reported = _reported(body)
     except msgspec.DecodeError:
         return ()
-    ignored = unhonoured(values, HONOURED, NO_EFFECT)
+    ignored = unhonoured(values, HONOURED, NO_EFFECT, RESPONSES_DEFAULTS)
     try:
         _output_schema(reported.text, ignored)
         _thread_tools(reported, ignored)

@@ -895,6 +895,7 @@ def test_sampling_parameters_out_of_openais_range_are_openais_400(
 def test_openais_defaults_sent_as_values_ask_for_nothing_and_other_values_are_its_400() -> None:
     assert parse(verbosity="medium", service_tier="auto").ignored == ()
     assert parse(verbosity="high", service_tier="flex").ignored == ("service_tier", "verbosity")
+    assert parse(truncation="disabled").ignored == ("truncation",)  # not chat's: unknown, whatever its value
     error = rejected(verbosity="tiny")
     says = "Invalid value: 'tiny'. Supported values are: 'low', 'medium', and 'high'."
     assert (error.message, error.param, error.code) == (says, "verbosity", "invalid_value")

@@ -89,6 +89,8 @@ class ResponseBuilder:
         self.streaming = streaming
         self._numbers = itertools.count()
         self._messages: dict[str, _Message] = {}
+        self._last_item: object = None
+        """The item Codex last started or completed: a turn cut for length was cut in it."""
         self._reasoning: dict[str, _Reasoning] = {}
         self._unsaid: list[ResponseEvent] = []
         """What :meth:`cancel` closed without a stream to say it on, should :meth:`fail` end one."""
@@ -102,6 +104,8 @@ class ResponseBuilder:
         return msgspec.structs.replace(self.response, output=list(self.response.output))
 
     def translate(self, event: TurnEvent) -> list[ResponseEvent]:
+        if isinstance(event, (ItemStarted, ItemCompleted)):
+            self._last_item = event.item
         if isinstance(event, ItemStarted) and isinstance(event.item, wire_items.AgentMessageItem):
             return self._open(event.item.id)
         if isinstance(event, TextDelta):
@@ -305,10 +309,9 @@ class ResponseBuilder:
             out.append(ResponseCompleted(response=self.snapshot()))
         elif length or event.status == "interrupted":
             self.response.status = "incomplete"
-            if length:  # the last message is the one the model was cut in (streamed: its done event said completed)
-                cut = [item for item in self.response.output if isinstance(item, OutputMessage)][-1:]
-                for message in cut:
-                    message.status = "incomplete"
+            cut = self._last_item
+            if length and isinstance(cut, wire_items.AgentMessageItem) and cut.id in self._messages:
+                self._messages[cut.id].item.status = "incomplete"  # (streamed: its done event said completed)
             self.response.incomplete_details = IncompleteDetails(
                 reason="max_output_tokens" if length else "interrupted"
             )

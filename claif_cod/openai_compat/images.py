@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import hashlib
 import os
 import re
+from collections import OrderedDict
 from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING
 
@@ -54,7 +56,9 @@ class ImageRef:
 
     def __init__(self, url: str, where: str, detail: object = None) -> None:
         scheme = _SCHEME.match(url)
-        self.url = url[: scheme.end()].lower() + url[scheme.end() :] if scheme else url  # schemes ignore case
+        if scheme and not url[: scheme.end()].islower():  # schemes ignore case (a URL is copied only then)
+            url = url[: scheme.end()].lower() + url[scheme.end() :]
+        self.url = url
         self.where = where
         if detail is not None and detail not in DETAILS:
             message = f"{where}: detail must be one of {', '.join(DETAILS)}"
@@ -141,14 +145,51 @@ async def _fetched(client: httpx2.AsyncClient, ref: ImageRef) -> Image:
         raise InvalidRequest(f"{ref.where}: the image could not be fetched: {reason}", param=ref.where) from None
 
 
+class _Decoded:
+    """``data:`` URLs decoded lately, by the URL, the least recently used dropped past ``capacity``
+    bytes (each URL and its image counted)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._images: OrderedDict[str, Image] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, url: str) -> Image | None:
+        image = self._images.get(url)
+        if image is not None:
+            self._images.move_to_end(url)
+        return image
+
+    def put(self, url: str, image: Image) -> None:
+        size = len(url) + len(image.data)
+        if size > self.capacity or url in self._images:
+            return
+        self._images[url] = image
+        self._bytes += size
+        while self._bytes > self.capacity:
+            old_url, old = self._images.popitem(last=False)
+            self._bytes -= len(old_url) + len(old.data)
+
+
+DECODED = _Decoded(64 << 20)
+"""An agent re-sends its whole transcript with every turn, the screenshots its tools returned
+included: decoding and checking each one again took ~5 ms a MB on every turn, a lookup takes
+hashing the URL (~0.4 ms a MB). In memory only, in the process that decodes (the daemon, or the
+caller's when in-process)."""
+
+
 async def load_images(refs: list[ImageRef]) -> dict[str, Image]:
     """Every referenced image, keyed by ``where``; remote ones fetched concurrently."""
     images: dict[str, Image] = {}
     remote: list[ImageRef] = []
     for ref in refs:
         if ref.url.startswith("data:"):
-            large = len(ref.url) > LARGE_DATA_URL
-            images[ref.where] = await asyncio.to_thread(decode_data_url, ref) if large else decode_data_url(ref)
+            image = DECODED.get(ref.url)
+            if image is None:
+                large = len(ref.url) > LARGE_DATA_URL
+                image = await asyncio.to_thread(decode_data_url, ref) if large else decode_data_url(ref)
+                DECODED.put(ref.url, image)
+            images[ref.where] = image if image.detail == ref.detail else dataclasses.replace(image, detail=ref.detail)
         elif ref.url.startswith(("https://", "http://")):
             remote.append(ref)
         else:

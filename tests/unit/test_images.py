@@ -33,6 +33,12 @@ PNG = base64.b64decode(
 PNG_URL = "data:image/png;base64," + base64.b64encode(PNG).decode()
 
 
+@pytest.fixture(autouse=True)
+def _nothing_decoded_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test decodes its images itself: none comes from another test's (see images.DECODED)."""
+    monkeypatch.setattr(images, "DECODED", images._Decoded(images.DECODED.capacity))
+
+
 def chat(*messages: dict[str, Any]) -> bytes:
     return json.dumps({"messages": list(messages)}).encode()
 
@@ -168,6 +174,28 @@ def test_a_large_data_url_is_decoded_off_the_loop(monkeypatch: pytest.MonkeyPatc
     loop_thread, loaded = asyncio.run(load())
     assert (loaded["small"].data, loaded["large"].data) == (PNG, large)
     assert decoded["small"] == loop_thread != decoded["large"]
+
+
+def test_a_data_url_sent_again_is_not_decoded_again_and_the_memory_is_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An agent re-sends its transcript's screenshots with every turn."""
+    decoded: list[str] = []
+    decode = images.decode_data_url
+
+    def recording(ref: ImageRef) -> Image:
+        decoded.append(ref.where)
+        return decode(ref)
+
+    monkeypatch.setattr(images, "decode_data_url", recording)
+    first = asyncio.run(load_images([ImageRef(PNG_URL, "a", "high")]))["a"]
+    again = asyncio.run(load_images([ImageRef(PNG_URL, "b")]))["b"]
+    assert decoded == ["a"]
+    assert (again.data, again.source, again.detail, first.detail) == (PNG, first.source, None, "high")
+    other = "data:image/png;base64," + base64.b64encode(PNG + b"\0").decode()
+    monkeypatch.setattr(images.DECODED, "capacity", len(PNG_URL) + len(PNG) + 1)
+    asyncio.run(load_images([ImageRef(other, "c"), ImageRef(PNG_URL, "d")]))  # the first pushed out by the other
+    assert decoded == ["a", "c", "d"]
 
 
 @pytest.mark.parametrize("chunk", [4, 8, 12, 1 << 18])

@@ -34,6 +34,7 @@ from claif_cod.engine.events import (
     UsageUpdated,
 )
 from claif_cod.engine.inbox import Inbox
+from claif_cod.engine.terminals import end_later
 from claif_cod.engine.thread_messages import Notification, ProcessExit, ThreadMessage, Wakeup
 from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S, NO_TOOLS, CallBatch, ThreadTools
 from claif_cod.engine.turn_wait import TurnWait
@@ -161,6 +162,8 @@ class Turn:
         (a retry) would do so again."""
         self._file_changes: dict[str, tuple[FileChange, ...]] = {}
         """The changes of the turn's ``fileChange`` items read so far, by item id."""
+        self._commands: set[str] = set()
+        """The turn's ``commandExecution`` items: what they left running ends if the turn is interrupted."""
 
     def resume(self, timeout: float | None, gap: float | None = None) -> None:
         """Leave the suspension (the results have been handed to Codex); ``events()`` goes on from here."""
@@ -275,6 +278,8 @@ class Turn:
             item = wire_items.decode_item(note.item)
             if isinstance(item, wire_items.FileChangeItem):
                 self._file_changes[item.id] = file_changes(item)
+            elif isinstance(item, wire_items.CommandExecutionItem):
+                self._commands.add(item.id)
             if not self.acted and wire_items.acts(item):
                 self.acted = True
             if method == "item/completed":
@@ -369,6 +374,8 @@ class Turn:
             self._finished = True
             if outcome == "broken":
                 self.handle.broken = True
+            if self._interrupt_sent and self._commands and outcome != "died":
+                end_later(self.server, self.handle.thread_id, self._commands, self._liveness.interrupt_grace)
             self._on_done(self, outcome)
 
     async def _abandon(self) -> None:

@@ -239,6 +239,28 @@ class TurnInterruptParams(Camel):
     turn_id: str
 
 
+class BackgroundTerminalsListParams(Camel):
+    thread_id: str
+    cursor: str | None = None
+
+
+class BackgroundTerminal(Camel):
+    """A process a command of the thread started and left running (Codex's unified exec)."""
+
+    item_id: str
+    process_id: str
+
+
+class BackgroundTerminalsList(Camel):
+    data: list[BackgroundTerminal]
+    next_cursor: str | None = None
+
+
+class BackgroundTerminalTerminateParams(Camel):
+    thread_id: str
+    process_id: str
+
+
 class ThreadRevertParams(Camel):
     """Drop ``before_turn_id`` and every later turn from the thread's history (not files changed)."""
 

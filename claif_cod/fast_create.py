@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
 import httpx2
-from openai import NOT_GIVEN, NotGiven, Omit
+from openai import NOT_GIVEN, APIConnectionError, NotGiven, Omit
 from openai._base_client import make_request_options
 from openai._constants import OVERRIDE_CAST_TO_HEADER, RAW_RESPONSE_HEADER
 from openai._models import FinalRequestOptions
@@ -200,6 +200,17 @@ def _posted(resource: Any, path: str, fast: FastRequest, cast_to: Any, stream: S
     )
 
 
+def _closed_while_sent(client: Any, path: str, was_closed: bool) -> None:
+    """A request sent, then cut short by its client's ``close()``, is openai's connection error (as
+    its own request's connection closed under it is), not the refusal of a request to a closed
+    client, which openai's pipeline would raise for it now."""
+    if client.is_closed() and not was_closed:
+        request = httpx2.Request("POST", client.base_url.join(path.lstrip("/")))
+        raise APIConnectionError(
+            message="Connection error: the client was closed while the request ran.", request=request
+        )
+
+
 def _verify(client: Any, fast: FastRequest) -> None:
     if not fast.plain():
         client._claif_not_plain = True
@@ -227,9 +238,11 @@ def create(resource: Any, path: str, fast: FastRequest, cast_to: Any, stream_cls
         _verify(client, fast)
         check = None
     stream = _StreamAnswer(client, path, fast, stream_cls) if fast.stream else None
+    was_closed = client.is_closed()
     with answered(client._core, path, fast.content, timeout, stream, check) as reply:
         if reply is not None:
             return _built(reply, cast_to)
+        _closed_while_sent(client, path, was_closed)
         _verify(client, fast)  # (done already, unless the client was closed before the dispatch began)
         return _posted(resource, path, fast, cast_to, stream_cls)
 
@@ -245,9 +258,11 @@ async def create_async(resource: Any, path: str, fast: FastRequest, cast_to: Any
         async with started_async(client._core, path, fast.content, timeout):
             return await _posted(resource, path, fast, cast_to, stream_cls)
     stream = _StreamAnswer(client, path, fast, stream_cls) if fast.stream else None
+    was_closed = client.is_closed()
     async with answered_async(client._core, path, fast.content, timeout, stream) as reply:
         if reply is not None:
             return _built(reply, cast_to)
+        _closed_while_sent(client, path, was_closed)
         return await _posted(resource, path, fast, cast_to, stream_cls)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -138,6 +138,18 @@ def _answer(replies: tuple[str, ...], calls: tuple[ToolCall, ...]) -> tuple[Hist
     if not texts and not calls:
         texts = (Message("assistant", ""),)
     return (*texts, *calls)
+
+
+def results_then_said(history: Sequence[HistoryItem]) -> tuple[ToolResult, ...]:
+    """The tool results a history ends with, but for user messages after them (pydantic-ai sends a
+    tool's images so: its result, then a user message holding them); none when the model spoke after."""
+    end = len(history)
+    while end and type(item := history[end - 1]) is Message and item.role == "user":
+        end -= 1
+    start = end
+    while start and isinstance(history[start - 1], ToolResult):
+        start -= 1
+    return tuple(item for item in history[start:end] if isinstance(item, ToolResult))
 
 
 def inject_item(item: HistoryItem) -> wire.InjectItem:

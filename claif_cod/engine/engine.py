@@ -38,6 +38,7 @@ from claif_cod.engine.approvals import ApprovalHandler, ApprovalRequest, Decisio
 from claif_cod.engine.appserver import AppServer
 from claif_cod.engine.binaries import Binaries
 from claif_cod.engine.config import CodexConfig, ProcessKey
+from claif_cod.engine.conversations import HistoryItem, results_then_said
 from claif_cod.engine.discovery import CodexBinary
 from claif_cod.engine.errors import (
     CodexProcessDied,
@@ -299,6 +300,15 @@ class Engine:
         calls, so its turn is given up now rather than holding its thread until its tool timeout."""
         self.suspensions.take(suspension)
         suspension.turn.give_up()
+
+    def release_answered(self, history: Sequence[HistoryItem]) -> None:
+        """A request whose history answers a suspended turn's calls and goes on past them (a user
+        message after the results) runs as a transcript on a thread of its own: the turn that made
+        the calls is given up now, rather than holding its thread until its tool timeout."""
+        results = results_then_said(history)
+        suspension = self.suspensions.for_results(results) if results else None
+        if suspension is not None:
+            self.release(suspension)
 
     def resume_tools(self, suspension: Suspension, results: tuple[ToolResult, ...], options: TurnOptions) -> Turn:
         """Hand the results to the suspended turn; iterate the returned turn's ``events()`` for what

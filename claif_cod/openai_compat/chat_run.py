@@ -149,8 +149,9 @@ class ChatRun:
                 if self.engine.resumable(suspension, self.key, tools, self._turn_options()):
                     return [suspension]
                 self.engine.release(suspension)  # replayed as a transcript below
-        elif tools.enabled:
-            retried = suspensions.for_origin(self._origin())
+        else:
+            self.engine.release_answered(conversation.history)
+            retried = suspensions.for_origin(self._origin()) if tools.enabled else None
             if retried is not None:
                 return [_Replay(retried)]
         return list(await self._threads())

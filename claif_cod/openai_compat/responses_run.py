@@ -172,6 +172,8 @@ class ResponseRun:
                 else:
                     self.instructions = previous.instructions
                 inject.extend(self.parsed.history)
+        if not results:  # (once the chain's thread is chosen: not the one whose turn waited, then given up)
+            self.engine.release_answered(self.parsed.history)
         if previous is None:
             handle = await self._start_thread(key)
         self.handle = handle

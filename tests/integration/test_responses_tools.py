@@ -10,6 +10,7 @@ from typing import Any
 import openai
 import pytest
 from image_details import PNG_URL
+from test_tools import engine_of
 
 from claif_cod import AsyncCodexClient, CodexClient
 from claif_cod.testing import ModelServer
@@ -210,6 +211,7 @@ def test_outputs_with_a_message_after_them_continue_a_waiting_response_on_a_thre
     request = codex_model_server.requests[-1]
     assert [(o.call_id, o.output) for o in request.function_outputs()] == [(call.call_id, "sunny get_time")]
     assert thread_of(request) != thread_of(codex_model_server.requests[0])
+    assert len(engine_of(client).suspensions) == 0  # its calls answered: given up now, not at its tool timeout
 
 
 def test_a_branch_from_a_response_before_one_that_waits_for_outputs_takes_a_thread_of_its_own(

@@ -16,6 +16,7 @@ from waiting import wait_until
 from claif_cod import AsyncCodexClient, CodexClient
 from claif_cod.engine.config import CodexConfig
 from claif_cod.engine.engine import Engine
+from claif_cod.engine.tools import ToolResult
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_compat.service import ChatService
 from claif_cod.testing import ModelServer, RecordedRequest, write_codex_home
@@ -280,6 +281,25 @@ def test_a_tool_messages_images_are_injected_in_its_output_and_the_conversation_
     follow = [*transcript, {"role": "assistant", "content": reply.choices[0].message.content}, user("thanks")]
     client.chat.completions.create(model="o4-mini", messages=follow, tools=TOOLS)
     assert codex_model_server.requests[-1].body["prompt_cache_key"] == request.body["prompt_cache_key"]
+
+
+def test_results_then_a_user_message_give_up_the_turn_that_made_the_calls(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    """As pydantic-ai sends a tool's image: its result, then a user message holding it. The request
+    runs as a transcript on a thread of its own; the suspended turn is given up at once."""
+    messages: list[Any] = [user("[[call:get_time {}]]")]
+    calling = client.chat.completions.create(model="o4-mini", messages=messages, tools=TOOLS)
+    assert len(engine_of(client).suspensions) == 1
+    messages = answered(messages, calling.choices[0].message, {"get_time": "See the image."})
+    messages.append({"role": "user", "content": [{"type": "image_url", "image_url": {"url": PNG_URL}}]})
+    client.chat.completions.create(model="o4-mini", messages=messages, tools=TOOLS)
+    [call] = calling.choices[0].message.tool_calls or []
+    assert engine_of(client).suspensions.for_results([ToolResult(call.id, "")]) is None
+    asked, transcript = codex_model_server.requests
+    assert transcript.body["prompt_cache_key"] != asked.body["prompt_cache_key"]
+    assert [(o.call_id, o.output) for o in transcript.function_outputs()] == [(call.id, "See the image.")]
+    assert transcript.images() == [PNG_URL]
 
 
 def test_tool_choice_none_does_not_offer_the_tools(client: CodexClient, codex_model_server: ModelServer) -> None:

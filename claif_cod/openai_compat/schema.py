@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -41,10 +41,14 @@ class Usage(msgspec.Struct):
 
 
 class AssistantMessage(msgspec.Struct):
+    """As OpenAI's: ``tool_calls`` only when there are calls (a client's ``message.get("tool_calls", [])``
+    must not meet a null), ``annotations`` always."""
+
     content: str | None
     role: Literal["assistant"] = "assistant"
     refusal: None = None
-    tool_calls: list[ChatToolCall] | None = None
+    annotations: list[Any] = []
+    tool_calls: list[ChatToolCall] | msgspec.UnsetType = msgspec.UNSET
 
 
 class Choice(msgspec.Struct):

@@ -55,7 +55,7 @@ class ChatService:
                     index=r.index,
                     message=AssistantMessage(
                         content=r.text.text or (None if r.tool_calls else ""),
-                        tool_calls=chat_tool_calls(r.tool_calls) if r.tool_calls else None,
+                        tool_calls=chat_tool_calls(r.tool_calls) if r.tool_calls else msgspec.UNSET,
                     ),
                     finish_reason=r.finish_reason,
                 )

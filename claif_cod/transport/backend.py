@@ -94,7 +94,7 @@ def sse(payload: bytes) -> bytes:
 
 
 SSE_DONE = b"data: [DONE]\n\n"
-SSE_HEADERS = {"content-type": "text/event-stream"}
+SSE_HEADERS = {"content-type": "text/event-stream; charset=utf-8"}
 
 
 def ignored_headers(ignored: tuple[str, ...]) -> dict[str, str]:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from http.client import HTTPConnection
 from pathlib import Path
 
 import openai
@@ -376,6 +377,51 @@ def test_bearer_token_is_required_when_configured(daemon_env: dict[str, str], tm
         assert "s3cret" not in process.log.read_text()
     finally:
         process.stop()
+
+
+def raw_post(url: str, path: str, body: dict[str, object], headers: dict[str, bytes]) -> tuple[int, str, str]:
+    """A POST with header bytes no SDK sends (not UTF-8): its status, Content-Type and body."""
+    host, port = url.removeprefix("http://").split(":")
+    connection = HTTPConnection(host, int(port), timeout=30)
+    try:
+        payload = json.dumps(body).encode()
+        connection.putrequest("POST", path)
+        for name, value in {"Content-Type": b"application/json", **headers}.items():
+            connection.putheader(name, value)
+        connection.putheader("Content-Length", str(len(payload)))
+        connection.endheaders(payload)
+        answer = connection.getresponse()
+        return answer.status, answer.getheader("Content-Type") or "", answer.read().decode()
+    finally:
+        connection.close()
+
+
+def test_header_bytes_that_are_not_utf8_are_refused_not_a_server_error(
+    daemon_env: dict[str, str], tmp_path: Path, workdir: Path
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret-token\n")
+    token_file.chmod(0o600)
+    process = start_http_daemon(daemon_env, tmp_path, "--http-token-file", str(token_file))
+    try:
+        url = HttpDaemon(process, workdir).url
+        chat = {"model": "o4-mini", "messages": [user("hi")]}
+        status, _, body = raw_post(url, "/v1/chat/completions", chat, {"Authorization": b"Bearer \xff\xfe"})
+        assert status == 401 and json.loads(body)["error"]["code"] == "invalid_api_key"
+        where = {"Authorization": b"Bearer s3cret-token", "X-Claif-Cod-Working-Dir": b"/tmp/\xff"}
+        status, _, body = raw_post(url, "/v1/chat/completions", chat, where)
+        assert status == 400 and "X-Claif-Cod-Working-Dir must be UTF-8" in json.loads(body)["error"]["message"]
+    finally:
+        process.stop()
+    assert "http.handler_failed" not in process.log.read_text()
+
+
+def test_an_event_stream_says_it_is_utf8(http: HttpDaemon) -> None:
+    """Else a client reading it as text/* without a charset (requests: ISO-8859-1) garbles non-ASCII."""
+    chat = {"model": "o4-mini", "messages": [user("héllo 日本")], "stream": True}
+    status, content_type, body = raw_post(http.url, "/v1/chat/completions", chat, {})
+    assert (status, content_type) == (200, "text/event-stream; charset=utf-8")
+    assert "日本" in body
 
 
 def test_bad_http_settings_are_usage_errors(daemon_env: dict[str, str], tmp_path: Path) -> None:

@@ -248,6 +248,13 @@ def test_incomplete_response_finishes_with_length(client: CodexClient) -> None:
     assert response.choices[0].message.content == "Echo: some words"
 
 
+def test_a_message_without_calls_has_no_tool_calls_key_as_openais(client: CodexClient) -> None:
+    """A hand-written client's ``message.get("tool_calls", [])`` must not meet a null."""
+    raw = client.chat.completions.with_raw_response.create(model="o4-mini", messages=[user("hi")])
+    message = json.loads(raw.http_response.content)["choices"][0]["message"]
+    assert message == {"content": "Echo: hi", "role": "assistant", "refusal": None, "annotations": []}
+
+
 def test_response_format_json_schema_becomes_codex_output_schema(
     client: CodexClient, codex_model_server: ModelServer
 ) -> None:

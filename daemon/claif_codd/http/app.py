@@ -271,7 +271,7 @@ class HttpEndpoint:
         if isinstance(reply, JsonReply):
             return json_response(reply.body, headers=reply.headers)
         response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **reply.headers}
+            headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache", **reply.headers}
         )
         last_words = reply.cut_short or failure_event  # Responses end with response.failed, chat with an error
         pump = EventPump(reply.events, self.daemon.config.max_outbound_bytes, lambda pending: _drop(request, pending))
@@ -335,6 +335,10 @@ class HttpEndpoint:
         working_dir = request.headers.get(WORKING_DIR_HEADER, self.settings.working_dir)
         if not os.path.isabs(working_dir):
             raise APIFailure.bad_request(f"{WORKING_DIR_HEADER} must be an absolute path")
+        try:
+            working_dir.encode()  # (bytes that are not UTF-8 come as surrogates: Codex takes no such path)
+        except UnicodeEncodeError:
+            raise APIFailure.bad_request(f"{WORKING_DIR_HEADER} must be UTF-8") from None
         config = CodexConfig(
             working_dir=working_dir,
             sandbox_mode=request.headers.get(SANDBOX_HEADER),

@@ -61,7 +61,8 @@ def _is_loopback_name(host: str | None) -> bool:
 
 def _token_refusal(request: web.Request, token: str) -> web.Response | None:
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+    # (a header's bytes that are not UTF-8 come as surrogates, which encode to no token: refused)
+    if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(errors="replace"), token.encode()):
         return None
     return error_response(
         401,

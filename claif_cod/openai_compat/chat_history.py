@@ -207,7 +207,8 @@ def _content(message: ChatMessage, where: str, *, allow_images: bool) -> tuple[s
         url = image_url.get("url") if isinstance(image_url, dict) else None
         if kind == "image_url" and allow_images and isinstance(url, str):
             detail = image_url.get("detail") if isinstance(image_url, dict) else None
-            refs.append(ImageRef(url, f"{where}.content[{j}]", detail))
+            part_where = f"{where}.content[{j}]"
+            refs.append(ImageRef(url, part_where, detail, detail_at=f"{part_where}.image_url.detail"))
             continue
         raise refused_part(part, f"{where}.content[{j}]", message.role, images_here=allow_images, kinds=CHAT_PARTS)
     return "\n".join(texts), refs

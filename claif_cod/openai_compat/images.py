@@ -54,7 +54,8 @@ REPORTED_DETAILS = ("low", "original")
 class ImageRef:
     """An image part as the caller sent it, before its bytes are in hand."""
 
-    def __init__(self, url: str, where: str, detail: object = None) -> None:
+    def __init__(self, url: str, where: str, detail: object = None, *, detail_at: str | None = None) -> None:
+        """``detail_at``: where ``detail`` is in the request (chat's is inside ``image_url``)."""
         scheme = _SCHEME.match(url)
         if scheme and not url[: scheme.end()].islower():  # schemes ignore case (a URL is copied only then)
             url = url[: scheme.end()].lower() + url[scheme.end() :]
@@ -62,7 +63,7 @@ class ImageRef:
         self.where = where
         if detail is not None and detail not in DETAILS:
             message = f"{where}: detail must be one of {', '.join(DETAILS)}"
-            raise InvalidRequest(message, param=f"{where}.detail")
+            raise InvalidRequest(message, param=detail_at or f"{where}.detail")
         self.detail_reported = detail in REPORTED_DETAILS
         self.detail = detail if isinstance(detail, str) and detail != "low" else None
 

@@ -74,3 +74,7 @@ def test_unknown_detail_is_a_bad_request_naming_the_part(client: CodexClient) ->
     with pytest.raises(openai.BadRequestError, match=r"input\[0\]\.content\[0\]: detail must be one of") as caught:
         client.responses.create(model="o4-mini", input=bad)  # type: ignore[arg-type]
     assert caught.value.param == "input[0].content[0].detail"  # type: ignore[attr-defined]
+    chat_bad = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": PNG_URL, "detail": "medium"}}]}]
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="o4-mini", messages=chat_bad)  # type: ignore[arg-type]
+    assert caught.value.param == "messages[0].content[0].image_url.detail"  # type: ignore[attr-defined]

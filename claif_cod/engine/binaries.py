@@ -3,9 +3,9 @@
 Resolved once per distinct settings (a client sends the same ones with every request), and looked
 at again in the background at most every :data:`RECHECK_S`: a binary upgraded under a long-running
 daemon (``npm install -g``, ``pip install -U``) is probed anew, so that requests are judged, and new
-processes started, by what it accepts now. The version is part of the process key: a warm process
-keeps the binary it started with, and the threads on it go on there, each told its own version's
-ways (engine/tools_only.py, engine/code_mode.py), until the process is recycled.
+processes started, by what it accepts now. A warm process keeps the binary it started with until
+it is recycled; what depends on the version (engine/tools_only.py, engine/code_mode.py) asks each
+process for its own (``AppServer.version``).
 """
 
 from __future__ import annotations

@@ -30,9 +30,6 @@ class ProcessKey:
     working_dir: str
     sandbox: str | None
     approval: str | None
-    codex_version: str = ""
-    """The version of the binary at ``codex_path`` when the key was resolved: a binary upgraded under a
-    running daemon makes new keys, so its new processes and its warm old ones each know their own."""
     warnings: tuple[str, ...] = field(default=(), compare=False)
     """For each request with these settings: what was changed to suit the binary (a retired approval value)."""
 
@@ -53,7 +50,6 @@ class ProcessKey:
             working_dir=config.working_dir,
             sandbox=binary.check_sandbox(config.sandbox_mode),
             approval=approval,
-            codex_version=binary.version,
             warnings=said,
         )
 

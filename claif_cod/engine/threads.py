@@ -65,9 +65,10 @@ class Threads:
     def loaded(self) -> list[ThreadHandle]:
         return list(self._table.values())
 
-    async def _version(self, key: ProcessKey) -> str:
-        """The Codex version of ``key``'s processes (a key made by hand, in tests, may not say)."""
-        return key.codex_version or await self._codex_version(key.codex_path)
+    async def _version(self, server: AppServer) -> str:
+        """The Codex version ``server`` runs, which its ``initialize`` answer names: after an upgrade
+        under a running daemon, a warm process runs the old binary while new ones run the new."""
+        return server.version or await self._codex_version(server.codex_path)
 
     async def _server(self, key: ProcessKey, api_key: str | None) -> AppServer:
         server = await self._pool.acquire(key, api_key)
@@ -88,9 +89,10 @@ class Threads:
         """A new thread seeded with ``history``; ``ephemeral`` ones are cheaper per turn (no rollout)
         but cannot be resumed or forked, which only a named session needs."""
         fields = thread_start_fields(tools)
+        server = await self._server(key, api_key)
         version, env = "", {}
         if not tools.builtin or tools.enabled:
-            version = await self._version(key)
+            version = await self._version(server)
             env = self._pool.child_env(key, api_key)
         if not tools.builtin:
             fields |= await self._tools_only.thread_fields(version, key, env)
@@ -100,7 +102,6 @@ class Threads:
                 fields["config"] = config
             if model:
                 await self._code_mode.check_model(version, key, env, model)
-        server = await self._server(key, api_key)
         result = await server.request(
             "thread/start",
             wire.ThreadStartParams(
@@ -138,7 +139,7 @@ class Threads:
     async def check_turn_model(self, handle: ThreadHandle, model: str | None) -> None:
         """A turn with caller tools may not switch its thread to a model Codex runs in code mode."""
         if handle.tools.enabled and model:
-            version = await self._version(handle.key)
+            version = await self._version(handle.server)
             env = self._pool.child_env(handle.key, handle.api_key)
             await self._code_mode.check_model(version, handle.key, env, model)
 
@@ -160,7 +161,9 @@ class Threads:
         result = await source.server.request(
             "thread/fork",
             wire.ThreadForkParams(
-                thread_id=source.thread_id, last_turn_id=last_turn_id, config=await self._tools_only_config(source)
+                thread_id=source.thread_id,
+                last_turn_id=last_turn_id,
+                config=await self._tools_only_config(source, source.server),
             ),
             wire.ThreadResult,
         )
@@ -252,11 +255,11 @@ class Threads:
             self._table.setdefault(handle.thread_id, handle)
             self.idle.watch()
 
-    async def _tools_only_config(self, handle: ThreadHandle) -> dict[str, Any] | None:
+    async def _tools_only_config(self, handle: ThreadHandle, server: AppServer) -> dict[str, Any] | None:
         """What a fork or resume of ``handle`` needs to stay tools-only (Codex does not keep it)."""
         if handle.tools.builtin:
             return None
-        version = await self._version(handle.key)
+        version = await self._version(server)
         env = self._pool.child_env(handle.key, handle.api_key)
         return await self._tools_only.reload_config(version, handle.key, env)
 
@@ -268,7 +271,7 @@ class Threads:
                 cwd=handle.key.working_dir,
                 sandbox=handle.key.sandbox,
                 approval_policy=handle.key.approval,
-                config=await self._tools_only_config(handle),
+                config=await self._tools_only_config(handle, server),
             ),
             wire.ThreadResult,
         )

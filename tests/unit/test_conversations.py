@@ -89,10 +89,7 @@ def test_hash_depends_on_every_process_key_field(field: str, value: str | None) 
 
 def test_every_process_key_field_is_covered() -> None:
     names = {f.name for f in dataclasses.fields(ProcessKey) if f.compare}  # what tells processes apart
-    # All but codex_version: a conversation on a process of the binary before an upgrade goes on there.
-    covered = {"codex_path", "codex_home", "key_fingerprint", "working_dir", "sandbox", "approval"}
-    assert names == {*covered, "codex_version"}
-    assert history_hash(KEY, None, HISTORY) == history_hash(dataclasses.replace(KEY, codex_version="9"), None, HISTORY)
+    assert names == {"codex_path", "codex_home", "key_fingerprint", "working_dir", "sandbox", "approval"}
 
 
 def test_continued_history_hashes_like_the_next_request() -> None:

@@ -297,8 +297,7 @@ async def test_a_binary_changed_on_disk_is_probed_again_off_the_requests_path(
     assert resolved._checking is not None
     await resolved._checking  # the check that request started in the background
     assert resolved.known("/x/codex") == on_disk[0]
-    key = await resolved.resolve(config)
-    assert (key.sandbox, key.codex_version) == ("danger-full-access", "0.171.0")  # a new process's key
+    assert (await resolved.resolve(config)).sandbox == "danger-full-access"
     await resolved.close()
 
 

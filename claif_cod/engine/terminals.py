@@ -5,7 +5,8 @@ a server go on after ``turn/interrupt`` (seen with 0.163; openai/codex#42717), i
 long as the thread stays loaded. A turn stopped by its caller (a deadline, a cancelled request, a
 stop sequence, ``turn.interrupt``) has the processes its own commands started terminated, by
 Codex's ``thread/backgroundTerminals`` requests; those of the thread's earlier turns (a dev server
-a finished turn started on purpose) are left alone.
+a finished turn started on purpose), and those of a response already answered with tool calls (a
+turn then given up while it waits for their results), are left alone.
 """
 
 from __future__ import annotations

@@ -163,7 +163,8 @@ class Turn:
         self._file_changes: dict[str, tuple[FileChange, ...]] = {}
         """The changes of the turn's ``fileChange`` items read so far, by item id."""
         self._commands: set[str] = set()
-        """The turn's ``commandExecution`` items: what they left running ends if the turn is interrupted."""
+        """The ``commandExecution`` items of the turn since it last handed out tool calls (or began):
+        what they left running ends if the turn is stopped before it answers."""
 
     def resume(self, timeout: float | None, gap: float | None = None) -> None:
         """Leave the suspension (the results have been handed to Codex); ``events()`` goes on from here."""
@@ -242,6 +243,7 @@ class Turn:
                 for event in self._translate(message, open_messages, started_messages):
                     if isinstance(event, ToolCallsRequested):
                         self.suspended = True
+                        self._commands.clear()  # what they left running is the answered response's
                         if self._on_suspend is not None:
                             self._on_suspend(self, event)
                     ended = isinstance(event, TurnFinished)
@@ -416,8 +418,8 @@ class Turn:
                 done = msgspec.json.decode(message.params, type=wire_notifications.TurnCompleted)
                 if done.turn.id == self.turn_id:
                     return "done"
-            elif message.method == "thread/tokenUsage/updated":
-                self._translate(message, set(), set())  # counts the usage of a request that finished
+            elif message.method in ("thread/tokenUsage/updated", "item/started"):
+                self._translate(message, set(), set())  # the usage of a request that finished; a command begun
         return "broken"
 
 

@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import os
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING
@@ -148,28 +149,32 @@ async def _fetched(client: httpx2.AsyncClient, ref: ImageRef) -> Image:
 
 class _Decoded:
     """``data:`` URLs decoded lately, by the URL, the least recently used dropped past ``capacity``
-    bytes (each URL and its image counted)."""
+    bytes (each URL and its image counted). Shared by every client of the process, each on its own
+    engine loop's thread: a lock keeps a lookup and an eviction apart."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._images: OrderedDict[str, Image] = OrderedDict()
         self._bytes = 0
+        self._lock = threading.Lock()
 
     def get(self, url: str) -> Image | None:
-        image = self._images.get(url)
-        if image is not None:
-            self._images.move_to_end(url)
-        return image
+        with self._lock:
+            image = self._images.get(url)
+            if image is not None:
+                self._images.move_to_end(url)
+            return image
 
     def put(self, url: str, image: Image) -> None:
         size = len(url) + len(image.data)
-        if size > self.capacity or url in self._images:
-            return
-        self._images[url] = image
-        self._bytes += size
-        while self._bytes > self.capacity:
-            old_url, old = self._images.popitem(last=False)
-            self._bytes -= len(old_url) + len(old.data)
+        with self._lock:
+            if size > self.capacity or url in self._images:
+                return
+            self._images[url] = image
+            self._bytes += size
+            while self._bytes > self.capacity:
+                old_url, old = self._images.popitem(last=False)
+                self._bytes -= len(old_url) + len(old.data)
 
 
 DECODED = _Decoded(64 << 20)

@@ -56,7 +56,7 @@ def test_objects_streams_and_raw_responses_are_openais(no_transform: None, clien
     assert raw.headers["x-claif-cod-ignored-params"] == "temperature"
     assert raw.parse().choices[0].message.content == "Echo: e"
     with client.chat.completions.with_streaming_response.create(messages=[user("f")], stream=True) as response:
-        assert response.headers["content-type"] == "text/event-stream"
+        assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
         assert "".join(c.choices[0].delta.content or "" for c in response.parse() if c.choices) == "Echo: f"
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from claif_cod.engine.config import ProcessKey
-from claif_cod.engine.conversations import Conversation, ConversationIndex, Message, history_hash
+from claif_cod.engine.conversations import Conversation, ConversationIndex, Message, history_hash, results_then_said
 from claif_cod.engine.images import Image
 from claif_cod.engine.tools import ToolCall, ToolResult
 
@@ -52,6 +52,14 @@ def test_message_boundaries_matter() -> None:
     a = (Message("user", "ab"), Message("user", "c"))
     b = (Message("user", "a"), Message("user", "bc"))
     assert history_hash(KEY, None, a) != history_hash(KEY, None, b)
+
+
+def test_results_then_said_are_the_results_before_the_last_user_messages_only() -> None:
+    call, result = ToolCall("c1", "f", "{}"), ToolResult("c1", "out")
+    assert results_then_said((*HISTORY, call, result)) == (result,)
+    assert results_then_said((*HISTORY, call, result, Message("user", "see"), Message("user", "this"))) == (result,)
+    assert results_then_said((*HISTORY, call, result, Message("assistant", "done"), Message("user", "next"))) == ()
+    assert results_then_said(HISTORY) == ()
 
 
 def test_a_tool_results_images_are_part_of_the_hash() -> None:

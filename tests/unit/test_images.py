@@ -10,6 +10,7 @@ import json
 import os
 import ssl
 import stat
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -196,6 +197,44 @@ def test_a_data_url_sent_again_is_not_decoded_again_and_the_memory_is_bounded(
     monkeypatch.setattr(images.DECODED, "capacity", len(PNG_URL) + len(PNG) + 1)
     asyncio.run(load_images([ImageRef(other, "c"), ImageRef(PNG_URL, "d")]))  # the first pushed out by the other
     assert decoded == ["a", "c", "d"]
+
+
+def test_the_decoded_images_are_shared_safely_by_the_loops_of_several_clients() -> None:
+    """Each in-process client's engine loop has a thread of its own: a lookup must not meet another
+    loop's eviction halfway (it raised KeyError), nor two puts lose count of the bytes held."""
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns often: a race shows within the run
+    image = Image(source="s", data=b"d" * 10, mime="image/png")
+    cache = images._Decoded(len("a") + 10)  # room for one of the two
+    failures: list[BaseException] = []
+    writing = threading.Event()
+
+    def read() -> None:
+        while not writing.is_set():
+            try:
+                cache.get("a")
+            except BaseException as exc:
+                failures.append(exc)
+
+    def write() -> None:
+        try:
+            for i in range(100_000):
+                cache.put("ab"[i % 2], image)
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            writing.set()
+
+    threads = [threading.Thread(target=read), threading.Thread(target=write), threading.Thread(target=write)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        sys.setswitchinterval(switching)
+    assert failures == []
+    assert cache._bytes == sum(len(url) + len(i.data) for url, i in cache._images.items()) <= cache.capacity
 
 
 @pytest.mark.parametrize("chunk", [4, 8, 12, 1 << 18])

@@ -225,10 +225,10 @@ class ChatRun:
             async for event in events:
                 out = ""
                 if isinstance(event, TextDelta):
-                    if narration is None or event.item_id not in narration.ids:
+                    if narration is None or event.item_id not in narration.held:
                         out = result.text.delta(event.item_id, event.delta)
                 elif isinstance(event, TextReset):
-                    if narration is None or event.item_id not in narration.ids:
+                    if narration is None or event.item_id not in narration.held:
                         result.text.reset(event.item_id)
                 elif isinstance(event, ItemStarted):
                     if narration is not None and isinstance(event.item, wire_items.AgentMessageItem):

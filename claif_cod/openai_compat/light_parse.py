@@ -39,8 +39,8 @@ def unhonoured(
         for key, value in values.items()
         if key not in honoured
         and key not in no_effect
-        and bytes(value).translate(None, _BLANKS) not in _NOTHING
-        and bytes(value).strip(_BLANKS) != defaults.get(key)
+        and (given := bytes(value)).translate(None, _BLANKS) not in _NOTHING
+        and given.strip(_BLANKS) != defaults.get(key)
     ]
 
 

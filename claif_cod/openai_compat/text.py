@@ -133,25 +133,23 @@ class Narration:
     calls every message commentary)."""
 
     def __init__(self) -> None:
-        self.ids: set[str] = set()
-        """The commentary messages' item ids: their deltas are not the answer's."""
-        self._held: dict[str, str] = {}
+        self.held: dict[str, str] = {}
+        """The commentary messages' texts by item id (their deltas are not the answer's)."""
         self._answered = False
 
     def started(self, item: AgentMessageItem) -> None:
         if item.phase == "commentary":
-            self.ids.add(item.id)
-            self._held.setdefault(item.id, "")
+            self.held.setdefault(item.id, "")
 
     def completed(self, item: AgentMessageItem) -> bool:
         """Whether ``item`` is commentary (held back, not the answer's)."""
         text = "" if item.withheld else item.text
-        if item.id in self.ids:
-            self._held[item.id] = text
+        if item.id in self.held:
+            self.held[item.id] = text
             return True
         self._answered = self._answered or bool(text)
         return False
 
     def unanswered(self) -> dict[str, str]:
         """The held messages' texts by item id, when no other message answered."""
-        return {} if self._answered else self._held
+        return {} if self._answered else self.held

@@ -19,7 +19,6 @@ from pathlib import Path
 from claif_cod._forked import call_after_fork, fd_name, let_go_after_fork
 from claif_cod.engine.approvals import Decision
 from claif_cod.protocol import (
-    PROTOCOL_VERSION,
     ApprovalRequestedNotification,
     ApprovalRespondParams,
     ApprovalRespondRequest,
@@ -43,6 +42,7 @@ from claif_cod.transport.daemon_client import (
     connection_not_taken,
     handshake_unanswered,
     hello_request,
+    other_protocol,
 )
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, check_peer, check_socket
 from claif_cod.transport.wire_errors import request_frame
@@ -119,9 +119,9 @@ class BlockingConnection:
         while True:
             message = self.receive()
             if isinstance(message, Response) and message.id == request_id:
-                hello = decode_result(message.result, HelloResult)
-                if hello.protocol_version != PROTOCOL_VERSION:
-                    raise ConnectionLost(f"it speaks protocol {hello.protocol_version}, this client {PROTOCOL_VERSION}")
+                other = other_protocol(decode_result(message.result, HelloResult))
+                if other is not None:
+                    raise ConnectionLost(other)
                 return
             if isinstance(message, ErrorResponse):
                 raise ConnectionLost(f"the handshake was refused: {message.error.message}")

@@ -110,6 +110,13 @@ class DaemonMismatch(DaemonUnavailable):
         )
 
 
+def other_protocol(hello: HelloResult) -> str | None:
+    """Why a daemon's hello cannot be taken, when it speaks another protocol version than this client."""
+    if hello.protocol_version == PROTOCOL_VERSION:
+        return None
+    return f"it speaks protocol {hello.protocol_version}, this client {PROTOCOL_VERSION}"
+
+
 class UntrustedDaemon(DaemonUnavailable):
     """The socket path, or the process behind it, is not the user's own: nothing is sent to it."""
 
@@ -203,11 +210,10 @@ class DaemonConnection:
         except ProtocolError as exc:
             await conn.close()
             raise DaemonUnavailable(f"claif-codd at {path} answered the handshake wrongly: {exc}") from None
-        if conn.hello.protocol_version != PROTOCOL_VERSION:
+        other = other_protocol(conn.hello)
+        if other is not None:
             await conn.close()
-            raise DaemonMismatch(
-                path, f"it speaks protocol {conn.hello.protocol_version}, this client {PROTOCOL_VERSION}"
-            )
+            raise DaemonMismatch(path, other)
         if conn.hello.package_version != __version__:
             log.warning("daemon.version_skew", daemon=conn.hello.package_version, client=__version__)
         return conn

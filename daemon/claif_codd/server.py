@@ -6,7 +6,7 @@ accepting, let in-flight requests drain up to a deadline (new work meanwhile get
 OVERLOADED "shutting down"), then cancel what is left (which interrupts the turns) answering
 each with that error, flush the replies, reap the Codex children and remove the socket only
 if it is still ours.  SIGHUP (a terminal that ran ``serve`` closed) drains as SIGTERM does, and so
-does the loss of the socket file; a second signal ends the drain at once.
+does the loss of the socket file; a second SIGTERM or SIGINT ends the drain at once.
 
 A connection beyond ``max_connections`` is told so with an OVERLOADED error frame (and any
 request it sends within a short grace gets the same answer by id) and then closed, never

@@ -55,7 +55,8 @@ class ResponseStore(Protocol):
     def get(self, response_id: str) -> ResponseRecord | None: ...
 
     def put(self, record: ResponseRecord) -> None:
-        """Insert or replace; a new record becomes its thread's tip."""
+        """Insert or replace; a new record becomes its thread's tip. Each put of a response carries
+        the input of its first, but :func:`forgotten`'s (the file store writes an input only once)."""
 
     def delete(self, response_id: str) -> None:
         """Remove the record altogether (a response that never happened); see also ``forget``."""

@@ -49,13 +49,15 @@ from claif_codd.registry import RegistrySchemaError
 
 logger = logging.getLogger("claif_codd.response_registry")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1: the first; 2 adds ``input`` (the request's input items, for ``responses.input_items.list``);
-3 adds the conversations and their items (:mod:`claif_codd.conversation_registry`)."""
+3 adds the conversations and their items (:mod:`claif_codd.conversation_registry`); 4 moves each
+input to a table of its own."""
 DEFAULT_CAPACITY = 100_000
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 _SIZE = "length(body) + length(input)"
-_COLUMNS = "response_id, thread_id, turn_id, working_dir, instructions, created_at, stored, body, input"
+_FIELDS = "response_id, thread_id, turn_id, working_dir, instructions, created_at, stored, body"
+_ROWS = "responses JOIN response_inputs USING (seq)"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -66,11 +68,31 @@ CREATE TABLE IF NOT EXISTS responses (
     instructions TEXT,
     created_at   REAL NOT NULL,
     stored       INTEGER NOT NULL,
-    body         BLOB NOT NULL,
-    input        BLOB NOT NULL DEFAULT X'5B5D'
+    body         BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS responses_thread ON responses (thread_id, seq DESC);
+CREATE TABLE IF NOT EXISTS response_inputs (
+    seq   INTEGER PRIMARY KEY,
+    input BLOB NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS response_inputs_go_with_their_response AFTER DELETE ON responses
+BEGIN
+    DELETE FROM response_inputs WHERE seq = old.seq;
+END;
 """
+"""A response's input, which an agent library's re-sent transcript can make megabytes, has a table of
+its own, written once: SQLite rewrites a whole row when any of its columns changes, and a response's
+row changes as its turn starts and as it ends."""
+_SET_ASIDE = "ALTER TABLE responses RENAME TO responses_3; DROP INDEX IF EXISTS responses_thread;"
+_MOVE_BACK = f"""
+INSERT INTO responses SELECT seq, {_FIELDS} FROM responses_3;
+INSERT INTO response_inputs SELECT seq, input FROM responses_3;
+DELETE FROM sqlite_sequence WHERE name = 'responses';
+UPDATE sqlite_sequence SET name = 'responses' WHERE name = 'responses_3';
+DROP TABLE responses_3;
+"""
+"""Schema 3 to 4 (around ``_SCHEMA``, in the transaction that sets the version): the table rebuilt
+without ``input`` (SQLite before 3.35 cannot drop a column), the sequence of response numbers kept."""
 _INTERRUPTED = "claif-codd stopped before this response completed"
 
 
@@ -98,8 +120,8 @@ class SqliteResponseStore:
     def get(self, response_id: str) -> ResponseRecord | None:
         if response_id in self._unsaved:
             return self._unsaved[response_id]
-        rows = self._conn.execute(f"SELECT {_COLUMNS} FROM responses WHERE response_id = ?", (response_id,)).fetchall()
-        return _record(rows[0]) if rows else None
+        rows = self._conn.execute(f"SELECT {_FIELDS}, input FROM {_ROWS} WHERE response_id = ?", (response_id,))
+        return next(map(_record, rows), None)
 
     def put(self, record: ResponseRecord) -> None:
         try:
@@ -196,22 +218,34 @@ class SqliteResponseStore:
 
     def _recount(self) -> None:
         with contextlib.suppress(sqlite3.Error):
-            self.bytes = int(self._conn.execute(f"SELECT COALESCE(SUM({_SIZE}), 0) FROM responses").fetchone()[0])
+            self.bytes = int(self._conn.execute(f"SELECT COALESCE(SUM({_SIZE}), 0) FROM {_ROWS}").fetchone()[0])
 
     def _put(self, record: ResponseRecord) -> None:
+        """An update writes the input again only when its length changed: each put of a response
+        carries the same input but the one that forgets it (``ResponseStore.put``)."""
         values = (
             record.response_id, record.thread_id, record.turn_id, record.working_dir, record.instructions,
-            record.created_at, int(record.stored), record.body, record.input,
+            record.created_at, int(record.stored), record.body,
         )  # fmt: skip
-        old = self._size_of(response_id=record.response_id)
-        updated = self._conn.execute(
-            "UPDATE responses SET thread_id = ?, turn_id = ?, working_dir = ?, instructions = ?, created_at = ?,"
-            " stored = ?, body = ?, input = ? WHERE response_id = ?",
-            (*values[1:], record.response_id),
-        ).rowcount
-        if not updated:
-            self._conn.execute(f"INSERT INTO responses ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
-        self.bytes += len(record.body) + len(record.input) - old
+        row = self._conn.execute(
+            f"SELECT seq, length(body), length(input) FROM {_ROWS} WHERE response_id = ?", (record.response_id,)
+        ).fetchone()
+        if row is None:
+            seq = self._conn.execute(
+                f"INSERT INTO responses ({_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values
+            ).lastrowid
+            self._conn.execute("INSERT INTO response_inputs (seq, input) VALUES (?, ?)", (seq, record.input))
+            self.bytes += len(record.body) + len(record.input)
+        else:
+            seq, body_size, input_size = row
+            self._conn.execute(
+                "UPDATE responses SET thread_id = ?, turn_id = ?, working_dir = ?, instructions = ?, created_at = ?,"
+                " stored = ?, body = ? WHERE seq = ?",
+                (*values[1:], seq),
+            )
+            if len(record.input) != input_size:
+                self._conn.execute("UPDATE response_inputs SET input = ? WHERE seq = ?", (record.input, seq))
+            self.bytes += len(record.body) - body_size + len(record.input) - input_size
         self._evict()
 
     def _delete(self, response_id: str) -> None:
@@ -223,17 +257,17 @@ class SqliteResponseStore:
         return row is not None
 
     def _size_of(self, *, response_id: str) -> int:
-        row = self._conn.execute(f"SELECT {_SIZE} FROM responses WHERE response_id = ?", (response_id,)).fetchone()
+        row = self._conn.execute(f"SELECT {_SIZE} FROM {_ROWS} WHERE response_id = ?", (response_id,)).fetchone()
         return 0 if row is None else int(row[0])
 
     def _evict(self) -> None:
         """Oldest first, past ``capacity`` rows or ``max_bytes``; the newest row always stays."""
-        beyond = "FROM responses WHERE seq <= (SELECT MAX(seq) FROM responses) - ?"
-        over = self._conn.execute(f"SELECT COALESCE(SUM({_SIZE}), 0) {beyond}", (self._capacity,)).fetchone()[0]
-        self.bytes -= int(over)
-        self._conn.execute(f"DELETE {beyond}", (self._capacity,))
+        beyond = "WHERE seq <= (SELECT MAX(seq) FROM responses) - ?"
+        over = self._conn.execute(f"SELECT COALESCE(SUM({_SIZE}), 0) FROM {_ROWS} {beyond}", (self._capacity,))
+        self.bytes -= int(over.fetchone()[0])
+        self._conn.execute(f"DELETE FROM responses {beyond}", (self._capacity,))
         while self.bytes > self._max_bytes:
-            older = "FROM responses WHERE seq < (SELECT MAX(seq) FROM responses)"
+            older = f"FROM {_ROWS} WHERE seq < (SELECT MAX(seq) FROM responses)"
             rows = self._conn.execute(f"SELECT seq, {_SIZE} {older} ORDER BY seq LIMIT 256").fetchall()
             if not rows:
                 return
@@ -274,9 +308,13 @@ class SqliteResponseStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA secure_delete=ON")  # freed pages zeroed (Debian's build does so by default)
+            before, after = (_SET_ASIDE, _MOVE_BACK) if version in (1, 2, 3) else ("", "")
             if version == 1:
-                conn.execute("ALTER TABLE responses ADD COLUMN input BLOB NOT NULL DEFAULT X'5B5D'")
-            conn.executescript(_SCHEMA + conversation_registry.SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
+                before = "ALTER TABLE responses ADD COLUMN input BLOB NOT NULL DEFAULT X'5B5D';" + before
+            conn.executescript(
+                f"BEGIN IMMEDIATE; {before} {_SCHEMA} {after} {conversation_registry.SCHEMA}"
+                f" PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            )
         except BaseException:
             conn.close()
             raise
@@ -284,7 +322,7 @@ class SqliteResponseStore:
 
     def _fail_unfinished(self) -> None:
         rows = self._conn.execute(
-            f'SELECT {_COLUMNS} FROM responses WHERE CAST(body AS TEXT) LIKE \'%"status":"in_progress"%\''
+            f'SELECT {_FIELDS}, input FROM {_ROWS} WHERE CAST(body AS TEXT) LIKE \'%"status":"in_progress"%\''
         ).fetchall()
         for row in rows:
             record = _record(row)

@@ -208,7 +208,7 @@ V2_SCHEMA = (
 """What a version-2 ``responses.db`` was (before conversations)."""
 
 
-def test_a_schema_2_registry_is_migrated_to_3_keeping_its_responses(tmp_path: Path) -> None:
+def test_a_schema_2_registry_is_migrated_keeping_its_responses(tmp_path: Path) -> None:
     path = tmp_path / "responses.db"
     old = [response("r1"), response("r2")]
     with contextlib.closing(sqlite3.connect(path)) as conn:
@@ -219,17 +219,15 @@ def test_a_schema_2_registry_is_migrated_to_3_keeping_its_responses(tmp_path: Pa
             [(r.response_id, r.thread_id, r.turn_id, r.working_dir, None, 1.0, 1, r.body, r.input) for r in old],
         )
         conn.commit()
-    assert SCHEMA_VERSION == 3
-
     db = Opened(path)
     assert [db.responses.get(r.response_id) for r in old] == old
     assert db.responses.tip("th1") == "r2"
-    assert db.responses.connection.execute("PRAGMA user_version").fetchone() == (3,)
+    assert db.responses.connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     assert (db.conversations.bytes, db.conversations.count) == (0, 0)
     db.conversations.create(conversation("conv_a"), [item("msg_1", "after the migration")])
     db.close()
 
-    db = Opened(path)  # a version-3 file opens as it is
+    db = Opened(path)  # a file of this version opens as it is
     assert db.conversations.items("conv_a") == [item("msg_1", "after the migration")]
     assert [db.responses.get(r.response_id) for r in old] == old
     db.check_books()
@@ -240,13 +238,14 @@ def test_a_registry_from_a_newer_daemon_is_refused_and_left_alone(tmp_path: Path
     path = tmp_path / "responses.db"
     with contextlib.closing(sqlite3.connect(path)) as conn:
         conn.executescript(
-            "CREATE TABLE future (x); INSERT INTO future VALUES ('FUTURE-ROW'); PRAGMA user_version = 4;"
+            "CREATE TABLE future (x); INSERT INTO future VALUES ('FUTURE-ROW');"
+            f" PRAGMA user_version = {SCHEMA_VERSION + 1};"
         )
     with pytest.raises(RuntimeError, match="newer claif-codd"):
         SqliteResponseStore(path)
     assert [p.name for p in tmp_path.glob("responses.db*")] == ["responses.db"]  # not moved aside, no WAL left
     with contextlib.closing(sqlite3.connect(path)) as conn:  # refused, not discarded nor migrated
-        assert conn.execute("PRAGMA user_version").fetchone() == (4,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION + 1,)
         assert conn.execute("SELECT name FROM sqlite_master").fetchall() == [("future",)]
         assert conn.execute("SELECT x FROM future").fetchall() == [("FUTURE-ROW",)]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sqlite3
@@ -11,7 +12,7 @@ import msgspec
 
 from claif_cod.openai_compat.responses_schema import Response
 from claif_cod.openai_compat.responses_store import ResponseRecord, forgotten
-from claif_codd.response_registry import SqliteResponseStore
+from claif_codd.response_registry import SCHEMA_VERSION, SqliteResponseStore
 
 
 def record(response_id: str, thread_id: str = "th1", status: str = "completed") -> ResponseRecord:
@@ -146,3 +147,60 @@ def test_a_forgotten_response_leaves_no_trace_in_the_file(tmp_path: Path, secure
     store.put(forgotten(secret))
     store.close()
     assert b"RESPONSE-SECRET-MARK" not in b"".join(p.read_bytes() for p in tmp_path.glob("responses.db*"))
+
+
+def test_an_update_does_not_write_the_input_again(tmp_path: Path) -> None:
+    """A response's row is written as its turn is claimed, starts and ends: its input, which a re-sent
+    transcript of screenshots makes megabytes, only the first time (and once more when forgotten)."""
+    path = tmp_path / "responses.db"
+    store = SqliteResponseStore(path)
+    claim = dataclasses.replace(record("r1", status="in_progress"), turn_id=None, input=b"[" + b" " * 2_000_000 + b"]")
+    store.put(claim)
+    wal = tmp_path / "responses.db-wal"
+    assert wal.stat().st_size > 2_000_000
+    for update in (dataclasses.replace(claim, turn_id="t1"), dataclasses.replace(record("r1"), input=claim.input)):
+        store.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        store.put(update)
+        assert wal.stat().st_size < 100_000
+        assert store.get("r1") == update
+    store.forget("r1")
+    assert store.get("r1") == forgotten(record("r1"))
+    assert store.bytes == len(forgotten(record("r1")).body) + 2
+    store.close()
+
+
+V3_RESPONSES = (
+    "CREATE TABLE responses (seq INTEGER PRIMARY KEY AUTOINCREMENT, response_id TEXT UNIQUE NOT NULL,"
+    " thread_id TEXT NOT NULL, turn_id TEXT, working_dir TEXT NOT NULL, instructions TEXT,"
+    " created_at REAL NOT NULL, stored INTEGER NOT NULL, body BLOB NOT NULL, input BLOB NOT NULL DEFAULT X'5B5D');"
+    " CREATE INDEX responses_thread ON responses (thread_id, seq DESC);"
+    " CREATE TABLE conversations (conversation_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL,"
+    " metadata BLOB NOT NULL, touched INTEGER NOT NULL);"
+    " INSERT INTO conversations VALUES ('conv_a', 1, X'7B7D', 1); PRAGMA user_version = 3;"
+)
+"""What a version-3 ``responses.db`` was (each input in its response's row), with a conversation."""
+
+
+def test_a_schema_3_registry_moves_its_inputs_and_keeps_everything(tmp_path: Path) -> None:
+    path = tmp_path / "responses.db"
+    old = [dataclasses.replace(record(f"r{n}"), input=b'[{"n":%d}]' % n) for n in range(3)]
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.executescript(V3_RESPONSES)
+        conn.executemany(
+            "INSERT INTO responses (response_id, thread_id, turn_id, working_dir, instructions, created_at, stored,"
+            " body, input) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(r.response_id, r.thread_id, r.turn_id, r.working_dir, None, 1.0, 1, r.body, r.input) for r in old],
+        )
+        conn.execute("DELETE FROM responses WHERE response_id = 'r2'")  # the newest number stays used
+        conn.commit()
+    store = SqliteResponseStore(path)
+    conn = store.connection
+    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (4,)
+    assert [store.get(r.response_id) for r in old] == [*old[:2], None]
+    assert store.tip("th1") == "r1" and store.bytes == sum(len(r.body) + len(r.input) for r in old[:2])
+    assert conn.execute("SELECT metadata FROM conversations").fetchall() == [(b"{}",)]
+    store.put(record("r3"))
+    assert conn.execute("SELECT seq FROM responses WHERE response_id = 'r3'").fetchone() == (4,)
+    store.delete("r0")  # its input goes with it
+    assert conn.execute("SELECT seq FROM response_inputs ORDER BY seq").fetchall() == [(2,), (4,)]
+    store.close()

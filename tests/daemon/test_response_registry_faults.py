@@ -92,7 +92,9 @@ def path(tmp_path: Path) -> Path:
 def books(store: SqliteResponseStore, conversations: SqliteConversationStore | None = None) -> None:
     """What the stores count is what the tables hold."""
     conn = store.connection
-    [(total,)] = conn.execute("SELECT COALESCE(SUM(length(body) + length(input)), 0) FROM responses").fetchall()
+    [(total,)] = conn.execute(
+        "SELECT COALESCE(SUM(length(body) + length(input)), 0) FROM responses JOIN response_inputs USING (seq)"
+    ).fetchall()
     assert store.bytes == total
     if conversations is not None:
         [(items,)] = conn.execute("SELECT COALESCE(SUM(length(body)), 0) FROM conversation_items").fetchall()

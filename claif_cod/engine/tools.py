@@ -123,19 +123,25 @@ class CallBatch:
 
     names: frozenset[str]
     calls: list[ToolCall] = field(default_factory=list)
+    codex_calls: set[str] = field(default_factory=set)
+    """The call ids of the response's calls to Codex's own tools (a command's item has its call's id)."""
 
     def raw_item(self, params: msgspec.Raw, turn_id: str) -> None:
         note = msgspec.json.decode(params, type=wire_notifications.RawResponseItemCompleted)
         item = note.item
-        if note.turn_id != turn_id:
+        if note.turn_id != turn_id or not item.call_id:
             return
-        if item.type == "function_call" and item.name in self.names and item.namespace is None and item.call_id:
+        if item.type == "function_call" and item.name in self.names and item.namespace is None:
             self.calls.append(ToolCall(call_id=item.call_id, name=item.name, arguments=item.arguments or ""))
+        else:
+            self.codex_calls.add(item.call_id)
 
-    def close(self) -> list[ToolCall]:
-        """The calls of the response that just completed (possibly none); the next response starts empty."""
-        calls, self.calls = self.calls, []
-        return calls
+    def close(self) -> tuple[list[ToolCall], set[str]]:
+        """The calls of the response that just completed, the caller's (possibly none) and the ids of
+        Codex's own; the next response starts empty."""
+        calls, codex_calls = self.calls, self.codex_calls
+        self.calls, self.codex_calls = [], set()
+        return calls, codex_calls
 
 
 # --- answering item/tool/call -------------------------------------------------------------------

@@ -165,6 +165,8 @@ class Turn:
         self._commands: set[str] = set()
         """The ``commandExecution`` items of the turn since it last handed out tool calls (or began):
         what they left running ends if the turn is stopped before it answers."""
+        self._answered_commands: set[str] = set()
+        """The commands of the response that last handed out tool calls (whenever they begin)."""
 
     def resume(self, timeout: float | None, gap: float | None = None) -> None:
         """Leave the suspension (the results have been handed to Codex); ``events()`` goes on from here."""
@@ -280,7 +282,7 @@ class Turn:
             item = wire_items.decode_item(note.item)
             if isinstance(item, wire_items.FileChangeItem):
                 self._file_changes[item.id] = file_changes(item)
-            elif isinstance(item, wire_items.CommandExecutionItem):
+            elif isinstance(item, wire_items.CommandExecutionItem) and item.id not in self._answered_commands:
                 self._commands.add(item.id)
             if not self.acted and wire_items.acts(item):
                 self.acted = True
@@ -366,8 +368,11 @@ class Turn:
         if done.usage is not None:
             self._count(done.usage)
             events.append(UsageUpdated(usage=self.usage))
-        calls = self._batch.close()
+        calls, codex_calls = self._batch.close()
         if calls:
+            # Its commands may begin after the response is handed out (Codex runs the calls of a
+            # response side by side): they are the answered response's too.
+            self._answered_commands = codex_calls
             events.append(ToolCallsRequested(calls=tuple(calls), usage=self.usage))
         return events
 

@@ -38,8 +38,9 @@ def test_a_batch_keeps_calls_to_caller_tools_of_its_turn_only() -> None:
     batch.raw_item(raw_item("turn", **{**call, "name": "exec_command", "call_id": "c2"}), "turn")  # Codex's own
     batch.raw_item(raw_item("other", **{**call, "call_id": "c3"}), "turn")  # another turn
     batch.raw_item(raw_item("turn", type="message", role="assistant", content=[]), "turn")
-    assert batch.close() == [ToolCall("c1", "get_weather", '{"city":"Oslo"}')]
-    assert batch.close() == []  # the next response starts empty
+    # and the ids of Codex's own calls (a command's item has its call's id)
+    assert batch.close() == ([ToolCall("c1", "get_weather", '{"city":"Oslo"}')], {"c2"})
+    assert batch.close() == ([], set())  # the next response starts empty
 
 
 async def test_the_router_pairs_requests_and_results_in_either_order() -> None:

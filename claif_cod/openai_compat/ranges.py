@@ -1,6 +1,6 @@
-"""The ranges OpenAI holds sampling parameters and ``metadata`` to, and the values it takes for its
-enumerated ones. Codex takes none of them (they are reported, or have no effect), but a value out of
-range is OpenAI's 400, in its words, so that a program does not first fail on OpenAI."""
+"""The ranges OpenAI holds sampling parameters, ``logit_bias`` and ``metadata`` to, and the values it
+takes for its enumerated ones. Codex takes none of them (they are reported, or have no effect), but
+a value out of range is OpenAI's 400, in its words, so that a program does not first fail on OpenAI."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ _INTEGERS = {
     "max_tokens": (1, _UNBOUNDED),
     "max_completion_tokens": (1, _UNBOUNDED),
     "max_output_tokens": (16, _UNBOUNDED),
+    "max_tool_calls": (1, _UNBOUNDED),
 }
 
 
@@ -32,23 +33,48 @@ def check_metadata(metadata: dict[str, str] | None) -> None:
             raise InvalidRequest(message, param=f"metadata.{key[:MAX_METADATA_KEY]}")
 
 
+MAX_LOGIT_BIAS, LOGIT_BIAS = 1024, 100
+
+
+def check_logit_bias(logit_bias: dict[str, int] | None) -> None:
+    """Chat's ``logit_bias``: at most 1024 token ids (non-negative integers), each to a bias from -100
+    to 100. Codex samples nothing (the parameter is reported), but OpenAI refuses these."""
+    if logit_bias is None:
+        return
+    if len(logit_bias) > MAX_LOGIT_BIAS:
+        message = (
+            f"Invalid 'logit_bias': too many properties. Expected an object with at most {MAX_LOGIT_BIAS} "
+            f"properties, but got an object with {len(logit_bias)} properties instead."
+        )
+        raise InvalidRequest(message, param="logit_bias", code="object_above_max_properties")
+    for token, bias in logit_bias.items():
+        if not (token.isascii() and token.isdigit()):
+            message = f"Invalid key in 'logit_bias': {token}. You should only be submitting non-negative integers."
+            raise InvalidRequest(message, param="logit_bias")
+        check_bound(f"logit_bias.{token}", bias, -LOGIT_BIAS, LOGIT_BIAS, "integer")
+
+
 def check_ranges(request: object) -> None:
     """Each of these parameters ``request`` has (Chat or Responses), within OpenAI's bounds."""
     check_metadata(getattr(request, "metadata", None))
+    check_logit_bias(getattr(request, "logit_bias", None))
     for bounds, kind in ((_DECIMALS, "decimal"), (_INTEGERS, "integer")):
         for name, (low, high) in bounds.items():
-            value = getattr(request, name, None)
-            if value is None or low <= value <= high:
-                continue
-            if value > high:
-                side, extreme, limit = "above", "max", f"<= {high}"
-            else:
-                side, extreme, limit = "below", "min", f">= {low}"
-            message = (
-                f"Invalid '{name}': {kind} {side} {extreme}imum value. "
-                f"Expected a value {limit}, but got {value:g} instead."
-            )
-            raise InvalidRequest(message, param=name, code=f"{kind}_{side}_{extreme}_value")
+            check_bound(name, getattr(request, name, None), low, high, kind)
+
+
+def check_bound(name: str, value: float | None, low: float, high: float, kind: str) -> None:
+    """OpenAI's refusal of a number outside ``low``..``high``, in its words (``kind``: decimal or integer)."""
+    if value is None or low <= value <= high:
+        return
+    if value > high:
+        side, extreme, limit = "above", "max", f"<= {high}"
+    else:
+        side, extreme, limit = "below", "min", f">= {low}"
+    message = (
+        f"Invalid '{name}': {kind} {side} {extreme}imum value. Expected a value {limit}, but got {value:g} instead."
+    )
+    raise InvalidRequest(message, param=name, code=f"{kind}_{side}_{extreme}_value")
 
 
 ENUMS = {

@@ -906,3 +906,49 @@ def test_metadata_beyond_openais_bounds_is_refused() -> None:
     assert rejected(metadata={f"k{i}": "v" for i in range(17)}).param == "metadata"
     assert rejected(metadata={"k": "v" * 513}).param == "metadata.k"
     assert parse(metadata={f"k{i}": "v" * 512 for i in range(16)}).ignored == ()
+
+
+@pytest.mark.parametrize(
+    ("logit_bias", "param", "says", "code"),
+    [
+        (
+            {"50256": 101},
+            "logit_bias.50256",
+            "Invalid 'logit_bias.50256': integer above maximum value. Expected a value <= 100, but got 101 instead.",
+            "integer_above_max_value",
+        ),
+        (
+            {"1": 0, "7": -101},
+            "logit_bias.7",
+            "Invalid 'logit_bias.7': integer below minimum value. Expected a value >= -100, but got -101 instead.",
+            "integer_below_min_value",
+        ),
+        (
+            {" You": 6},
+            "logit_bias",
+            "Invalid key in 'logit_bias':  You. You should only be submitting non-negative integers.",
+            None,
+        ),
+        (
+            {"-5": 1},
+            "logit_bias",
+            "Invalid key in 'logit_bias': -5. You should only be submitting non-negative integers.",
+            None,
+        ),
+        (
+            {str(token): 1 for token in range(1025)},
+            "logit_bias",
+            "Invalid 'logit_bias': too many properties. "
+            "Expected an object with at most 1024 properties, but got an object with 1025 properties instead.",
+            "object_above_max_properties",
+        ),
+    ],
+)
+def test_a_logit_bias_openai_refuses_is_refused_in_its_words(
+    logit_bias: dict[str, int], param: str, says: str, code: str | None
+) -> None:
+    """Codex samples nothing (``logit_bias`` is reported), but OpenAI refuses these before any model runs."""
+    error = rejected(logit_bias=logit_bias)
+    assert (error.message, error.param, error.code) == (says, param, code)
+    in_bounds = {str(token): bias for token, bias in zip(range(1024), [-100, 100, 0] * 342, strict=False)}
+    assert parse(logit_bias=in_bounds).ignored == ("logit_bias",)

@@ -171,6 +171,20 @@ def test_max_output_tokens_under_openais_minimum_is_refused_in_its_words() -> No
     assert parse(max_output_tokens=16).ignored == ("max_output_tokens",)
 
 
+@pytest.mark.parametrize("calls", [0, -1])
+def test_max_tool_calls_under_one_is_refused_in_openais_words(calls: int) -> None:
+    """OpenAI's minimum is 1 (a direct API capture: "max_tool_calls 0" is ``integer_below_min_value``)."""
+    with pytest.raises(InvalidRequest) as refused:
+        parse(max_tool_calls=calls)
+    says = f"Invalid 'max_tool_calls': integer below minimum value. Expected a value >= 1, but got {calls} instead."
+    assert (refused.value.message, refused.value.param, refused.value.code) == (
+        says,
+        "max_tool_calls",
+        "integer_below_min_value",
+    )
+    assert parse(max_tool_calls=1).ignored == ("max_tool_calls",)
+
+
 def test_an_empty_reasoning_effort_is_refused_as_in_chat() -> None:
     with pytest.raises(InvalidRequest, match=r"^Invalid 'reasoning.effort': empty string") as empty:
         parse(reasoning={"effort": ""})

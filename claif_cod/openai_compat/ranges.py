@@ -1,6 +1,7 @@
 """The ranges OpenAI holds sampling parameters, ``logit_bias`` and ``metadata`` to, and the values it
-takes for its enumerated ones. Codex takes none of them (they are reported, or have no effect), but
-a value out of range is OpenAI's 400, in its words, so that a program does not first fail on OpenAI."""
+takes for its enumerated ones (``include``'s too). Codex takes none of them (they are reported, or
+have no effect), but a value out of range is OpenAI's 400, in its words, so that a program does not
+first fail on OpenAI."""
 
 from __future__ import annotations
 
@@ -102,3 +103,22 @@ def not_one_of(value: object, param: str, allowed: tuple[str, ...]) -> InvalidRe
     named = list(map(repr, allowed))
     listed = " and ".join(named) if len(named) == 2 else ", ".join(named[:-1]) + f", and {named[-1]}"
     return InvalidRequest(f"Invalid value: {value!r}. Supported values are: {listed}.", param, "invalid_value")
+
+
+INCLUDABLE = (
+    "file_search_call.results",
+    "web_search_call.results",
+    "web_search_call.action.sources",
+    "message.input_image.image_url",
+    "computer_call_output.output.image_url",
+    "code_interpreter_call.outputs",
+    "reasoning.encrypted_content",
+    "message.output_text.logprobs",
+)
+"""Responses' ``include`` values: openai's ``ResponseIncludable``, in the order OpenAI's refusal lists them."""
+
+
+def check_include(include: list[str] | None) -> None:
+    """Each ``include`` value is one of OpenAI's (Codex provides none of them: ``include`` is reported)."""
+    for index, value in enumerate(include or ()):
+        check_one_of(value, f"include[{index}]", INCLUDABLE)

@@ -22,7 +22,7 @@ from claif_cod.engine.tools import ThreadTools, ToolResult
 from claif_cod.openai_compat.chat_history import CACHE_BREAKPOINT
 from claif_cod.openai_compat.images import ImageRef, load_images
 from claif_cod.openai_compat.light_parse import RESPONSES_DEFAULTS, LightParse, top_level, unhonoured
-from claif_cod.openai_compat.ranges import ENUMS, check_enums, check_one_of, check_ranges
+from claif_cod.openai_compat.ranges import ENUMS, check_enums, check_include, check_one_of, check_ranges
 from claif_cod.openai_compat.responses_calls import check_calls
 from claif_cod.openai_compat.responses_input import item_fields, read_items
 from claif_cod.openai_compat.tool_calls import (
@@ -217,6 +217,7 @@ def parse_responses_request(
         raise InvalidRequest(message, param="background")
     check_ranges(request)
     check_enums(request)
+    check_include(request.include)
     check_one_of(request.text.verbosity if request.text else None, "text.verbosity", ENUMS["verbosity"])
     check_one_of(request.reasoning.summary if request.reasoning else None, "reasoning.summary", SUMMARIES)
     check_not_empty(request.reasoning.effort if request.reasoning else None, "reasoning.effort")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import typing
 from typing import Any
 
 import pytest
+from openai.types.responses import ResponseIncludable
 
 from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.tools import ToolCall, ToolResult
+from claif_cod.openai_compat.ranges import INCLUDABLE
 from claif_cod.openai_compat.responses_calls import calls_made, check_calls
 from claif_cod.openai_compat.responses_request import HONOURED, ParsedResponses, parse_responses_request
 
@@ -169,6 +172,27 @@ def test_max_output_tokens_under_openais_minimum_is_refused_in_its_words() -> No
     says = "Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got 10 instead."
     assert (refused.value.message, refused.value.code) == (says, "integer_below_min_value")
     assert parse(max_output_tokens=16).ignored == ("max_output_tokens",)
+
+
+def test_an_include_value_openai_does_not_know_is_refused_in_its_words_naming_its_index() -> None:
+    """OpenAI's words, from a direct API capture (``include: ['bogus.thing']``): every value it takes,
+    in openai's ``ResponseIncludable`` order."""
+    with pytest.raises(InvalidRequest) as refused:
+        parse(include=["reasoning.encrypted_content", "usage"])
+    says = (
+        "Invalid value: 'usage'. Supported values are: 'file_search_call.results', 'web_search_call.results', "
+        "'web_search_call.action.sources', 'message.input_image.image_url', "
+        "'computer_call_output.output.image_url', 'code_interpreter_call.outputs', "
+        "'reasoning.encrypted_content', and 'message.output_text.logprobs'."
+    )
+    assert (refused.value.message, refused.value.param, refused.value.code) == (says, "include[1]", "invalid_value")
+
+
+def test_every_include_value_openai_takes_is_reported_none_refused() -> None:
+    """Codex provides none of them (no encrypted reasoning, logprobs or hosted tools' results)."""
+    assert typing.get_args(ResponseIncludable) == INCLUDABLE  # openai's list, kept in step with its SDK
+    assert parse(include=list(INCLUDABLE)).ignored == ("include",)
+    assert parse(include=[], strict=True).ignored == ()
 
 
 @pytest.mark.parametrize("calls", [0, -1])

@@ -26,7 +26,14 @@ from claif_cod.openai_compat.chat_history import (
 from claif_cod.openai_compat.images import REPORTED_DETAILS, ImageRef, load_images
 from claif_cod.openai_compat.light_parse import CHAT_DEFAULTS, LightParse, top_level, unhonoured
 from claif_cod.openai_compat.ranges import check_enums, check_ranges
-from claif_cod.openai_compat.tool_calls import ChatTool, check_name, check_not_empty, check_tool_timeout, thread_tools
+from claif_cod.openai_compat.tool_calls import (
+    ChatTool,
+    check_chat_tools,
+    check_name,
+    check_not_empty,
+    check_tool_timeout,
+    thread_tools,
+)
 
 MAX_N = 16
 
@@ -291,6 +298,7 @@ def parse_chat_request(
         )
     check_ranges(request)
     check_enums(request)
+    check_chat_tools(request.tools, request.tool_choice, request.parallel_tool_calls)
     check_not_empty(request.reasoning_effort, "reasoning_effort")  # else taken as no effort asked for
     strict = strict if request.strict is None else request.strict
 

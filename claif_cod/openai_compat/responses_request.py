@@ -30,6 +30,7 @@ from claif_cod.openai_compat.tool_calls import (
     FunctionDef,
     check_name,
     check_not_empty,
+    check_responses_tool_choice,
     check_tool_timeout,
     thread_tools,
 )
@@ -331,6 +332,7 @@ def _thread_tools(request: ResponsesRequest | _Reported, ignored: list[str]) -> 
         for t in request.tools or []
     ]
     tool_choice, parallel, builtin = request.tool_choice, request.parallel_tool_calls, request.builtin_tools
+    check_responses_tool_choice(tool_choice, {tool.function.name for tool in chat_tools if tool.function})
     return thread_tools(chat_tools, tool_choice, parallel, builtin, ignored, name_field="name")
 
 

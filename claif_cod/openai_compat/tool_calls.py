@@ -84,6 +84,39 @@ def thread_tools(
     return ThreadTools(specs=tuple(specs), builtin=builtin_tools is not False)
 
 
+MAX_TOOLS = 128
+
+
+def check_chat_tools(tools: list[ChatTool] | None, tool_choice: object, parallel_tool_calls: bool | None) -> None:
+    """What OpenAI's chat refuses of the tool set as a whole: an empty or over-long ``tools``, and a
+    ``tool_choice`` or ``parallel_tool_calls`` without tools (Responses takes these, see
+    :func:`check_responses_tool_choice`)."""
+    if tools is None:
+        for param, value in (("tool_choice", tool_choice), ("parallel_tool_calls", parallel_tool_calls)):
+            if value is not None:
+                message = f"Invalid value for '{param}': '{param}' is only allowed when 'tools' are specified."
+                raise InvalidRequest(message, param=param)
+    elif not tools:
+        message = (
+            "Invalid 'tools': empty array. Expected an array with minimum length 1, but got an empty array instead."
+        )
+        raise InvalidRequest(message, param="tools", code="empty_array")
+    elif len(tools) > MAX_TOOLS:
+        message = f"Invalid 'tools': array too long. Expected an array with maximum length {MAX_TOOLS}, "
+        message += f"but got an array with length {len(tools)} instead."
+        raise InvalidRequest(message, param="tools", code="array_above_max_length")
+
+
+def check_responses_tool_choice(tool_choice: object, names: set[str]) -> None:
+    """Responses takes ``tool_choice`` ``"none"`` or ``"auto"`` without tools, but not a choice that
+    needs one of them (``names``: the request's function tools), in its own words (not chat's)."""
+    if tool_choice == "required" and not names:
+        raise InvalidRequest("Tool choice 'required' must be specified with 'tools' parameter.", param="tool_choice")
+    named = _named(tool_choice)
+    if named is not None and named not in names:
+        raise InvalidRequest("Tool choice 'function' not found in 'tools' parameter.", param="tool_choice")
+
+
 def check_tool_timeout(seconds: float | None) -> None:
     """claif_cod's own ``tool_timeout`` (chat and Responses alike): up to a day."""
     if seconds is not None and not 0 < seconds <= 86400:

@@ -231,6 +231,32 @@ def named(name: str) -> dict[str, Any]:
             "Invalid value for 'tool_choice': function 'forecast' is not one of the 'tools'.",
             "invalid_value",
         ),
+        *(
+            (
+                {param: value},
+                param,
+                f"Invalid value for '{param}': '{param}' is only allowed when 'tools' are specified.",
+                None,
+            )
+            for param, value in [
+                ("tool_choice", "none"),
+                ("tool_choice", {"type": "function", "function": {"name": "weather"}}),
+                ("parallel_tool_calls", False),
+            ]
+        ),
+        (
+            {"tools": [], "tool_choice": "auto"},
+            "tools",
+            "Invalid 'tools': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+            "empty_array",
+        ),
+        (
+            {"tools": [named(f"t{index}") for index in range(129)]},
+            "tools",
+            "Invalid 'tools': array too long. "
+            "Expected an array with maximum length 128, but got an array with length 129 instead.",
+            "array_above_max_length",
+        ),
         (
             {"tools": [named("get weather")]},
             "tools[0].function.name",
@@ -261,6 +287,7 @@ def test_tool_choices_and_names_openai_refuses_are_refused_in_its_words(
     error = rejected(**fields)
     assert (error.message, error.param, error.code) == (says, param, code)
     assert parse(tools=[named("Get_weather-2" + "x" * 51)]).tools.specs[0].name == "Get_weather-2" + "x" * 51
+    assert len(parse(tools=[named(f"t{index}") for index in range(128)]).tools.specs) == 128
 
 
 def test_list_of_text_parts_is_joined_by_newlines() -> None:

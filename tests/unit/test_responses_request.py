@@ -229,12 +229,33 @@ def test_a_json_schema_format_needs_its_name_and_a_tool_its_valid_name_as_for_ch
     with pytest.raises(InvalidRequest, match="Supported values are") as bogus:
         parse(tools=[{**tool, "name": "ab"}], tool_choice="always")
     assert bogus.value.param == "tool_choice"
-    with pytest.raises(InvalidRequest, match="function 'cd' is not one of the 'tools'") as missing:
+    with pytest.raises(InvalidRequest, match=r"^Tool choice 'function' not found in 'tools' parameter.$") as missing:
         parse(tools=[{**tool, "name": "ab"}], tool_choice={"type": "function", "name": "cd"})
     assert missing.value.param == "tool_choice"
     assert parse(tools=[{**tool, "name": "ab"}], tool_choice={"type": "function", "name": "ab"}).ignored == (
         "tool_choice",
     )
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"tool_choice": "required"}, "Tool choice 'required' must be specified with 'tools' parameter."),
+        ({"tools": [], "tool_choice": "required"}, "Tool choice 'required' must be specified with 'tools' parameter."),
+        ({"tool_choice": {"type": "function", "name": "ab"}}, "Tool choice 'function' not found in 'tools' parameter."),
+    ],
+)
+def test_a_tool_choice_that_needs_a_tool_is_refused_without_tools_in_openais_words(
+    fields: dict[str, Any], says: str
+) -> None:
+    """Unlike chat, Responses takes ``tool_choice`` ``none`` or ``auto``, and ``parallel_tool_calls``,
+    without tools (Codex sends ``parallel_tool_calls`` to OpenAI so)."""
+    with pytest.raises(InvalidRequest) as refused:
+        parse(**fields)
+    assert (refused.value.message, refused.value.param, refused.value.code) == (says, "tool_choice", None)
+    for choice in ("none", "auto"):
+        assert parse(tool_choice=choice, parallel_tool_calls=False).ignored == ()
+    assert parse(tools=[], tool_choice="none").ignored == ()
 
 
 @pytest.mark.parametrize(

@@ -72,9 +72,10 @@ def thread_tools(
         message = f"Invalid value: '{tool_choice}'. Supported values are: 'none', 'auto', and 'required'."
         raise InvalidRequest(message, param="tool_choice", code="invalid_value")
     named = _named(tool_choice)
-    if named is not None and named not in {s.name for s in specs}:
-        message = f"Invalid value for 'tool_choice': function '{named}' is not one of the 'tools'."
-        raise InvalidRequest(message, param="tool_choice", code="invalid_value")
+    if named is not None and named not in {s.name for s in specs}:  # OpenAI's words name the old parameters
+        message = f"Invalid value for 'function_call': no function named '{named}' was specified in the "
+        message += "'functions' parameter."
+        raise InvalidRequest(message, param="function_call")
     if tool_choice == "none":
         specs = []  # not offered for this turn: a thread without them takes it
     elif tool_choice not in (None, "auto"):

@@ -227,9 +227,10 @@ def named(name: str) -> dict[str, Any]:
         ),
         (
             {"tools": [WEATHER], "tool_choice": {"type": "function", "function": {"name": "forecast"}}},
-            "tool_choice",
-            "Invalid value for 'tool_choice': function 'forecast' is not one of the 'tools'.",
-            "invalid_value",
+            "function_call",
+            "Invalid value for 'function_call': "
+            "no function named 'forecast' was specified in the 'functions' parameter.",
+            None,
         ),
         *(
             (
@@ -281,7 +282,7 @@ def named(name: str) -> dict[str, Any]:
     ],
 )
 def test_tool_choices_and_names_openai_refuses_are_refused_in_its_words(
-    fields: dict[str, Any], param: str, says: str, code: str
+    fields: dict[str, Any], param: str, says: str, code: str | None
 ) -> None:
     """Codex would offer them to the model (whose API refuses the names mid-turn), or report the choice."""
     error = rejected(**fields)

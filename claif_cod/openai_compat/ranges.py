@@ -80,7 +80,7 @@ def check_bound(name: str, value: float | None, low: float, high: float, kind: s
 
 ENUMS = {
     "truncation": ("auto", "disabled"),
-    "service_tier": ("auto", "default", "flex", "scale", "priority"),
+    "service_tier": ("auto", "default", "fast", "flex", "priority", "scale"),
     "verbosity": ("low", "medium", "high"),
 }
 """OpenAI's values of these parameters (``verbosity``: chat's, and Responses' ``text.verbosity``)."""

@@ -928,6 +928,7 @@ def test_openais_defaults_sent_as_values_ask_for_nothing_and_other_values_are_it
     says = "Invalid value: 'tiny'. Supported values are: 'low', 'medium', and 'high'."
     assert (error.message, error.param, error.code) == (says, "verbosity", "invalid_value")
     assert rejected(service_tier="gold").param == "service_tier"
+    assert parse(service_tier="fast").ignored == ("service_tier",)  # openai 3.63's newest tier
 
 
 def test_metadata_beyond_openais_bounds_is_refused() -> None:

@@ -150,7 +150,7 @@ def test_openais_defaults_sent_as_values_ask_for_nothing_even_in_strict_mode() -
     ("fields", "param", "supported"),
     [
         ({"truncation": "sometimes"}, "truncation", "'auto' and 'disabled'"),
-        ({"service_tier": "gold"}, "service_tier", "'auto', 'default', 'flex', 'scale', and 'priority'"),
+        ({"service_tier": "gold"}, "service_tier", "'auto', 'default', 'fast', 'flex', 'priority', and 'scale'"),
         ({"text": {"verbosity": "tiny"}}, "text.verbosity", "'low', 'medium', and 'high'"),
         ({"reasoning": {"summary": "loud"}}, "reasoning.summary", "'auto', 'concise', 'detailed', and 'none'"),
     ],

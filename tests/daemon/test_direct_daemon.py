@@ -78,6 +78,9 @@ def test_a_failed_request_raises_openais_error_and_the_connection_serves_the_nex
         with pytest.raises(openai.BadRequestError) as info:
             client.chat.completions.create(messages=[user("hi")], n=0)
         assert info.value.param == "n"
+        with pytest.raises(openai.BadRequestError) as unknown:  # the daemon's parse checks what in-process does
+            client.responses.create(input="hi", include=["usage"])  # type: ignore[list-item]
+        assert (unknown.value.param, unknown.value.code) == ("include[0]", "invalid_value")
         with pytest.raises(openai.RateLimitError):
             client.chat.completions.create(messages=[user("[[status:429]] hi")], stream=True)
         assert client.chat.completions.create(messages=[user("ok")]).choices[0].message.content == "Echo: ok"

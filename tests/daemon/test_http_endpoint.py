@@ -155,6 +155,9 @@ def test_errors_raise_openai_classes(http: HttpDaemon) -> None:
     assert (limited.value.type, limited.value.code) == ("requests", "rate_limit_exceeded")
     with pytest.raises(openai.BadRequestError, match="Invalid 'messages': empty array"):
         client.chat.completions.create(model="o4-mini", messages=[])
+    with pytest.raises(openai.BadRequestError) as toolless:
+        client.chat.completions.create(model="o4-mini", messages=[user("hi")], tool_choice="none")
+    assert (toolless.value.param, toolless.value.code) == ("tool_choice", None)
     with pytest.raises(openai.BadRequestError, match="strict mode"):
         client.chat.completions.create(
             model="o4-mini", messages=[user("hi")], temperature=1, extra_body={"strict": True}

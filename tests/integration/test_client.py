@@ -336,6 +336,9 @@ def test_unsupported_parameters_are_reported_and_strict_rejects_them(codex_home:
         ({"temperature": "hot"}, "temperature", "invalid_type"),
         ({"max_tokens": "100"}, "max_tokens", "invalid_type"),
         ({"stream_options": {"include_usage": True}}, "stream_options", None),
+        ({"logit_bias": {"50256": 101}}, "logit_bias.50256", "integer_above_max_value"),
+        ({"tool_choice": "none"}, "tool_choice", None),
+        ({"tools": []}, "tools", "empty_array"),
     ],
 )
 def test_what_openai_refuses_is_refused_before_codex_runs(
@@ -347,6 +350,23 @@ def test_what_openai_refuses_is_refused_before_codex_runs(
     assert codex_model_server.requests == []
     answer = client.chat.completions.create(model="o4-mini", messages=[user("hi")])
     assert answer.choices[0].message.content == "Echo: hi"
+
+
+@pytest.mark.parametrize(
+    ("params", "param", "code"),
+    [
+        ({"include": ["usage"]}, "include[0]", "invalid_value"),
+        ({"max_tool_calls": 0}, "max_tool_calls", "integer_below_min_value"),
+        ({"tool_choice": "required"}, "tool_choice", None),
+    ],
+)
+def test_what_openais_responses_refuses_is_refused_before_codex_runs(
+    client: CodexClient, codex_model_server: ModelServer, params: dict[str, Any], param: str, code: str | None
+) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        client.responses.create(model="o4-mini", input="hi", **params)
+    assert (info.value.param, info.value.code) == (param, code)
+    assert codex_model_server.requests == []
 
 
 @pytest.mark.parametrize(

@@ -186,6 +186,9 @@ def test_an_include_value_openai_does_not_know_is_refused_in_its_words_naming_it
         "'reasoning.encrypted_content', and 'message.output_text.logprobs'."
     )
     assert (refused.value.message, refused.value.param, refused.value.code) == (says, "include[1]", "invalid_value")
+    with pytest.raises(InvalidRequest) as strictly:  # checked before strict mode refuses what it reports
+        parse(include=["usage"], strict=True)
+    assert strictly.value.param == "include[0]"
 
 
 def test_every_include_value_openai_takes_is_reported_none_refused() -> None:

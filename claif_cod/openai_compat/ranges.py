@@ -23,15 +23,29 @@ MAX_METADATA_PAIRS, MAX_METADATA_KEY, MAX_METADATA_VALUE = 16, 64, 512
 
 
 def check_metadata(metadata: dict[str, str] | None) -> None:
-    """OpenAI's bounds on ``metadata``, the same for a chat completion, a response and a conversation."""
+    """OpenAI's bounds on ``metadata``, the same for a chat completion, a response and a conversation,
+    in its words (as measured against its API: a key too long is quoted by its ends)."""
     if metadata is None:
         return
     if len(metadata) > MAX_METADATA_PAIRS:
-        raise InvalidRequest(f"metadata holds at most {MAX_METADATA_PAIRS} pairs", param="metadata")
+        message = (
+            f"Invalid 'metadata': too many properties. Expected an object with at most {MAX_METADATA_PAIRS} "
+            f"properties, but got an object with {len(metadata)} properties instead."
+        )
+        raise InvalidRequest(message, param="metadata", code="object_above_max_properties")
     for key, value in metadata.items():
-        if len(key) > MAX_METADATA_KEY or len(value) > MAX_METADATA_VALUE:
-            message = f"metadata keys hold at most {MAX_METADATA_KEY} characters, values {MAX_METADATA_VALUE}"
-            raise InvalidRequest(message, param=f"metadata.{key[:MAX_METADATA_KEY]}")
+        if len(key) > MAX_METADATA_KEY:
+            message = (
+                f"Invalid property name in 'metadata': '{key[:3]}...{key[-3:]}' is too long. Expected a string with "
+                f"maximum length {MAX_METADATA_KEY}, but got a string with length {len(key)} instead."
+            )
+            raise InvalidRequest(message, param=f"metadata.{key}", code="property_name_above_max_length")
+        if len(value) > MAX_METADATA_VALUE:
+            message = (
+                f"Invalid 'metadata.{key}': string too long. Expected a string with maximum length "
+                f"{MAX_METADATA_VALUE}, but got a string with length {len(value)} instead."
+            )
+            raise InvalidRequest(message, param=f"metadata.{key}", code="string_above_max_length")
 
 
 MAX_LOGIT_BIAS, LOGIT_BIAS = 1024, 100

@@ -931,9 +931,39 @@ def test_openais_defaults_sent_as_values_ask_for_nothing_and_other_values_are_it
     assert parse(service_tier="fast").ignored == ("service_tier",)  # openai 3.63's newest tier
 
 
-def test_metadata_beyond_openais_bounds_is_refused() -> None:
-    assert rejected(metadata={f"k{i}": "v" for i in range(17)}).param == "metadata"
-    assert rejected(metadata={"k": "v" * 513}).param == "metadata.k"
+@pytest.mark.parametrize(
+    ("metadata", "param", "code", "says"),
+    [
+        (
+            {f"k{i}": "v" for i in range(17)},
+            "metadata",
+            "object_above_max_properties",
+            "Invalid 'metadata': too many properties. Expected an object with at most 16 properties, but got an"
+            " object with 17 properties instead.",
+        ),
+        (
+            {"k": "x" * 600},
+            "metadata.k",
+            "string_above_max_length",
+            "Invalid 'metadata.k': string too long. Expected a string with maximum length 512, but got a string"
+            " with length 600 instead.",
+        ),
+        (
+            {"k" * 70: "v"},
+            "metadata." + "k" * 70,
+            "property_name_above_max_length",
+            "Invalid property name in 'metadata': 'kkk...kkk' is too long. Expected a string with maximum length"
+            " 64, but got a string with length 70 instead.",
+        ),
+    ],
+    ids=["pairs", "value", "key"],
+)
+def test_metadata_beyond_openais_bounds_is_refused_in_its_words(
+    metadata: dict[str, str], param: str, code: str, says: str
+) -> None:
+    """As OpenAI's API answered each (live captures quoted by a public parity test suite)."""
+    error = rejected(metadata=metadata)
+    assert (error.param, error.code, error.message) == (param, code, says)
     assert parse(metadata={f"k{i}": "v" * 512 for i in range(16)}).ignored == ()
 
 

@@ -34,8 +34,8 @@ from claif_cod.engine.child_process import child_environment
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.errors import CodexStartFailed, InvalidRequest
 from claif_cod.engine.liveness import Liveness
+from claif_cod.engine.private_home import keep_home_private
 from claif_cod.engine.server_requests import ServerRequestHandler
-from claif_cod.engine.shell_snapshots import keep_snapshots_private
 
 log = get_logger("claif_cod.pool")
 
@@ -213,7 +213,7 @@ class ProcessPool:
         # do it at once, so start-ups sharing a home take turns (each takes ~50 ms).
         home_lock = self._home_locks.setdefault(key.codex_home or env.get("CODEX_HOME"), asyncio.Lock())
         async with home_lock:
-            keep_snapshots_private(env)
+            keep_home_private(env)
             return await AppServer.start(
                 key.codex_path,
                 cwd=key.working_dir,

@@ -154,9 +154,15 @@ def missing(param: str) -> InvalidRequest:
     return InvalidRequest(f"Missing required parameter: '{param}'.", param, "missing_required_parameter")
 
 
+UNREADABLE_BODY = (msgspec.DecodeError, RecursionError)
+"""What reading a request body may raise: msgspec refuses JSON nested deeper than Python's recursion
+limit (~1000 levels) with a ``RecursionError``."""
+
+
 class ReadingBody:
-    """``with READING_BODY:`` around a request body's decoding: a body of the wrong shape or not JSON
-    at all raises the :class:`InvalidRequest` OpenAI would answer (one rule for every endpoint)."""
+    """``with READING_BODY:`` around a request body's decoding: a body of the wrong shape, not JSON at
+    all or nested too deeply raises the :class:`InvalidRequest` OpenAI would answer (one rule for
+    every endpoint)."""
 
     def __enter__(self) -> None:
         return None
@@ -166,6 +172,8 @@ class ReadingBody:
             raise InvalidRequest.from_validation(error) from None
         if isinstance(error, msgspec.DecodeError):
             raise InvalidRequest(f"request body is not valid JSON: {error}") from None
+        if isinstance(error, RecursionError):
+            raise InvalidRequest("request body is not valid JSON: it is nested too deeply to be read") from None
 
 
 READING_BODY = ReadingBody()

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import msgspec
 
 from claif_cod.engine.conversations import HistoryItem, Message
-from claif_cod.engine.errors import READING_BODY, InvalidRequest, missing
+from claif_cod.engine.errors import READING_BODY, UNREADABLE_BODY, InvalidRequest, missing
 from claif_cod.engine.images import Image
 from claif_cod.engine.tools import ThreadTools, ToolResult
 from claif_cod.openai_compat.chat_history import CACHE_BREAKPOINT
@@ -291,7 +291,7 @@ def responses_ignored(body: bytes) -> tuple[str, ...]:
             return ()
     try:
         values, reported = _reported(body)
-    except msgspec.DecodeError:
+    except UNREADABLE_BODY:
         return ()
     ignored = unhonoured(values, HONOURED, NO_EFFECT, RESPONSES_DEFAULTS)
     try:

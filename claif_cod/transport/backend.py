@@ -85,7 +85,7 @@ _model_id = msgspec.json.Decoder(_ModelId)
 def wants_stream(body: bytes) -> bool:
     try:
         return bool(_stream_flag.decode(body).stream)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # (nested too deeply)
         return False  # let the full parser report the problem
 
 

@@ -268,6 +268,14 @@ def test_curl_sees_health_and_json_errors(http: HttpDaemon) -> None:
     broken = http.curl("-w", "\n%{http_code}", "-d", "{not json", http.url + "/v1/chat/completions").stdout
     body, code = broken.rsplit("\n", 1)
     assert code == "400" and "not valid JSON" in json.loads(body)["error"]["message"]
+    deep = "[" * 3000 + "]" * 3000  # deeper than Python's recursion limit, which msgspec keeps to
+    for path, body_text in [
+        ("/v1/chat/completions", f'{{"model": "o4-mini", "messages": [], "metadata": {deep}}}'),
+        ("/v1/responses", f'{{"model": "o4-mini", "input": "hi", "stream": true, "unknown": {deep}}}'),
+    ]:
+        nested = http.curl("-w", "\n%{http_code}", "-d", body_text, http.url + path).stdout
+        body, code = nested.rsplit("\n", 1)
+        assert code == "400" and json.loads(body)["error"]["type"] == "invalid_request_error", nested[-300:]
     wrong_method = http.curl("-w", "\n%{http_code}", http.url + "/v1/chat/completions").stdout.rsplit("\n", 1)
     assert wrong_method[1] == "405" and json.loads(wrong_method[0])["error"]["code"] == "method_not_allowed"
     allow = http.curl("-o", "/dev/null", "-D", "-", "-X", "PUT", http.url + "/v1/chat/completions").stdout

@@ -387,9 +387,16 @@ class ResponseRun:
                 self._save(None)
 
     def cut_short(self, message: str) -> list[ResponseEvent]:
-        out = self.builder.numbered(self.builder.fail(message))
-        self._save(None)  # the events generator has already ended (and saved it as cancelled)
-        return out
+        """``response.failed``, saying why; for a stream begun before its first event (``claif-codd
+        --http`` keeping a slow start alive), opened first, as OpenAI's streams always are."""
+        if self.seen:
+            out = self.builder.numbered(self.builder.fail(message))
+            self._save(None)  # the events generator has already ended (and saved it as cancelled)
+            return out
+        # the caller had no id until now: the response was forgotten as it failed, and stays so
+        opened = msgspec.structs.replace(self.builder.snapshot(), status="in_progress")
+        opening: list[ResponseEvent] = [ResponseCreated(response=opened), ResponseInProgress(response=opened)]
+        return self.builder.numbered([*opening, *self.builder.fail(message)])
 
     def _raise_if_failed_early(self, event: TurnFinished) -> None:
         """A turn that failed before saying anything fails the request itself (an HTTP status)."""

@@ -12,7 +12,6 @@ conversation (:mod:`.responses_replay`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgspec
@@ -53,8 +52,9 @@ class ResponsesService:
 
     async def create(self, body: bytes, options: RequestOptions) -> tuple[Response, tuple[str, ...]]:
         """The whole response, plus the names of parameters that had no effect."""
+        run = self.open(body, options, streaming=False)
         try:
-            run = await self._start(body, options, streaming=False)
+            await self._start(run)
             final: Response | None = None
             async for event in run.events():
                 if isinstance(event, TERMINAL_EVENTS):
@@ -66,8 +66,27 @@ class ResponsesService:
 
     async def stream(self, body: bytes, options: RequestOptions) -> ResponseStream:
         """Events as Codex produces them; failures before the first event raise here (an HTTP status)."""
+        return await self.stream_run(self.open(body, options, streaming=True))
+
+    def open(self, body: bytes, options: RequestOptions, *, streaming: bool) -> ResponseRun:
+        """The request read and its response made, before anything waits: what it ignores is known
+        from here (``claif-codd --http`` may have to send it in a header before the turn says anything)."""
         try:
-            run = await self._start(body, options, streaming=True)
+            parsed = parse_responses_request(
+                body,
+                default_model=options.default_model,
+                strict=options.strict,
+                conversations=self.conversations.items_of,
+                client_options=("session_id",) if options.session_id is not None else (),
+            )
+            return ResponseRun(self.engine, self.store, self.conversations, parsed, options, streaming)
+        except Exception as exc:
+            raise translate(exc) from exc
+
+    async def stream_run(self, run: ResponseRun) -> ResponseStream:
+        """:meth:`stream` of a response :meth:`open` made (``streaming=True``)."""
+        try:
+            await self._start(run)
         except Exception as exc:
             raise translate(exc) from exc
         events = run.events()
@@ -76,7 +95,7 @@ class ResponsesService:
         except Exception as exc:
             await events.aclose()
             raise translate(exc) from exc
-        return ResponseStream(translated_stream(first, events, run.handed_out), run.parsed.ignored, run.cut_short)
+        return ResponseStream(translated_stream(first, events, run.handed_out), run.parsed.ignored)
 
     def retrieve(self, response_id: str) -> bytes:
         return self._stored(response_id).body
@@ -112,23 +131,14 @@ class ResponsesService:
             raise APIFailure.not_found(f"Response with id '{response_id}' not found.", param="id")
         return record
 
-    async def _start(self, body: bytes, options: RequestOptions, *, streaming: bool) -> ResponseRun:
-        parsed = parse_responses_request(
-            body,
-            default_model=options.default_model,
-            strict=options.strict,
-            conversations=self.conversations.items_of,
-            client_options=("session_id",) if options.session_id is not None else (),
-        )
-        run = ResponseRun(self.engine, self.store, self.conversations, parsed, options, streaming)
+    async def _start(self, run: ResponseRun) -> None:
         try:
-            await options.before(run.deadline, parsed.with_images())
-            await options.before(run.deadline, run.start())
+            await run.options.before(run.deadline, run.parsed.with_images())
+            await run.options.before(run.deadline, run.start())
         except BaseException:
             run.abandon()
             run.release_conversation()
             raise
-        return run
 
 
 @dataclass(frozen=True)
@@ -136,8 +146,6 @@ class ResponseStream:
     events: ChainedStream[ResponseEvent]
     ignored: tuple[str, ...]
     """Parameters that had no effect."""
-    cut_short: Callable[[str], list[ResponseEvent]]
-    """The events that end a stream cut short from outside (saying why): ``response.failed``."""
 
 
 def decode_response(body: bytes) -> Response:

@@ -19,7 +19,7 @@ from claif_cod.openai_compat.chat_history import HistoryMemo
 from claif_cod.openai_compat.chat_run import ChatRun
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail, translate, translate_chat, translated_stream
 from claif_cod.openai_compat.options import RequestOptions
-from claif_cod.openai_compat.request import no_session, parse_chat_request
+from claif_cod.openai_compat.request import ParsedRequest, no_session, parse_chat_request
 from claif_cod.openai_compat.schema import (
     AssistantMessage,
     ChatCompletion,
@@ -41,8 +41,9 @@ class ChatService:
 
     async def complete(self, body: bytes, options: RequestOptions) -> tuple[ChatCompletion, tuple[str, ...]]:
         """A whole ``chat.completion`` plus the names of parameters that had no effect."""
+        parsed = self.parse(body, options)
         try:
-            run = await self._prepare(body, options)
+            run = await self._prepare(parsed, options)
             results = await run.gather()
         except Exception as exc:
             raise translate_chat(exc) from exc
@@ -69,10 +70,30 @@ class ChatService:
     async def stream(
         self, body: bytes, options: RequestOptions
     ) -> tuple[ChainedStream[ChatCompletionChunk], tuple[str, ...]]:
-        """Chunks as Codex produces them.  Failures before the first chunk raise here, so
+        """Chunks as Codex produces them, plus the names of parameters that had no effect."""
+        parsed = self.parse(body, options)
+        return await self.stream_parsed(parsed, options), parsed.ignored
+
+    def parse(self, body: bytes, options: RequestOptions) -> ParsedRequest:
+        """The request read and checked, before anything waits: what it ignores is known from here
+        (``claif-codd --http`` may have to send it in a header before the turn says anything)."""
+        try:
+            parsed = parse_chat_request(
+                body, default_model=options.default_model, strict=options.strict, memo=self._history
+            )
+            if parsed.request.choices > 1 and options.session_id is not None:  # the body's is checked in parsing
+                raise InvalidRequest("n > 1 cannot be combined with a named session", param="n")
+            if options.session_id is not None:
+                no_session(parsed.tools)
+        except Exception as exc:
+            raise translate_chat(exc) from exc
+        return parsed
+
+    async def stream_parsed(self, parsed: ParsedRequest, options: RequestOptions) -> ChainedStream[ChatCompletionChunk]:
+        """:meth:`stream` of a request :meth:`parse` read. Failures before the first chunk raise here, so
         callers can still answer with a proper HTTP status; later ones raise from the iterator."""
         try:
-            run = await self._prepare(body, options)
+            run = await self._prepare(parsed, options)
         except Exception as exc:
             raise translate_chat(exc) from exc
         chunks = run.chunks()
@@ -81,7 +102,7 @@ class ChatService:
         except Exception as exc:
             await chunks.aclose()
             raise translate_chat(exc) from exc
-        return translated_stream(first, chunks, translating=translate_chat), run.parsed.ignored
+        return translated_stream(first, chunks, translating=translate_chat)
 
     async def models(self, options: RequestOptions) -> ModelList:
         """Codex's models, within the request's ``timeout`` (the first may have to start Codex)."""
@@ -98,14 +119,7 @@ class ChatService:
         key = await self.engine.resolve(options.config, options.warn)
         return await self.engine.list_models(key, options.config.api_key)
 
-    async def _prepare(self, body: bytes, options: RequestOptions) -> ChatRun:
-        parsed = parse_chat_request(
-            body, default_model=options.default_model, strict=options.strict, memo=self._history
-        )
-        if parsed.request.choices > 1 and options.session_id is not None:  # the body's session_id is checked in parsing
-            raise InvalidRequest("n > 1 cannot be combined with a named session", param="n")
-        if options.session_id is not None:
-            no_session(parsed.tools)
+    async def _prepare(self, parsed: ParsedRequest, options: RequestOptions) -> ChatRun:
         deadline = options.deadline()
         await options.before(deadline, parsed.with_images())
         key = await options.before(deadline, self.engine.resolve(options.config, options.warn))

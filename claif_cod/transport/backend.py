@@ -8,7 +8,6 @@ that runs Codex itself (a daemon's client never loads the engine).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -37,8 +36,6 @@ class StreamReply:
 
     events: ChainedStream[bytes]
     headers: dict[str, str] = field(default_factory=dict)
-    cut_short: Callable[[APIFailure], bytes] | None = None
-    """The last events of a stream cut short by ``failure`` after it began; None: an ``{"error": ...}`` event."""
 
 
 Reply = JsonReply | StreamReply

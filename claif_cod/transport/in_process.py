@@ -6,7 +6,8 @@ in-process request, in a worker thread), so that a client of the daemon never lo
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
 
 import msgspec
 
@@ -39,30 +40,69 @@ from claif_cod.transport.stored_routes import (
 _encoder = msgspec.json.Encoder()
 
 
+@dataclass(frozen=True)
+class StreamStart:
+    """A streamed request read, its turn yet to begin: its headers (the parameters it ignores) are
+    known before its first event, so that ``claif-codd --http`` can begin a stream whose first event
+    is late (a turn silent at its start), and end it with an event should the turn then fail."""
+
+    headers: dict[str, str]
+    begin: Callable[[], Awaitable[StreamReply]]
+    """The stream, once its first event is there; a failure before it raises here."""
+    cut_short: Callable[[APIFailure], bytes] | None = None
+    """The last events of a stream cut short by ``failure`` after it began; None: an ``{"error": ...}`` event."""
+
+
 async def chat_reply(service: ChatService, body: bytes, options: RequestOptions) -> Reply:
-    """A ``chat.completions`` request answered in HTTP terms (also what ``claif-codd --http`` serves)."""
+    """A ``chat.completions`` request answered in HTTP terms."""
     if not wants_stream(body):
-        completion, ignored = await service.complete(body, options)
-        return JsonReply(_encoder.encode(completion), ignored_headers(ignored))
-    chunks, ignored = await service.stream(body, options)
-    events = ChainedStream(_sse_events(chunks), chunks.aclose)
-    await events.prefetch()  # the first chunk is there: its event is handed over with the reply
-    return StreamReply(events, ignored_headers(ignored))
+        return await chat_json(service, body, options)
+    return await chat_stream(service, body, options).begin()
+
+
+async def chat_json(service: ChatService, body: bytes, options: RequestOptions) -> JsonReply:
+    completion, ignored = await service.complete(body, options)
+    return JsonReply(_encoder.encode(completion), ignored_headers(ignored))
+
+
+def chat_stream(service: ChatService, body: bytes, options: RequestOptions) -> StreamStart:
+    parsed = service.parse(body, options)
+    headers = ignored_headers(parsed.ignored)
+
+    async def begin() -> StreamReply:
+        chunks = await service.stream_parsed(parsed, options)
+        events = ChainedStream(_sse_events(chunks), chunks.aclose)
+        await events.prefetch()  # the first chunk is there: its event is handed over with the reply
+        return StreamReply(events, headers)
+
+    return StreamStart(headers, begin)
 
 
 async def responses_reply(service: ResponsesService, body: bytes, options: RequestOptions) -> Reply:
     """A ``responses.create`` request answered in HTTP terms (SSE with named events when streamed)."""
     if not wants_stream(body):
-        response, ignored = await service.create(body, options)
-        return JsonReply(_encoder.encode(response), ignored_headers(ignored))
-    stream = await service.stream(body, options)
+        return await responses_json(service, body, options)
+    return await responses_stream(service, body, options).begin()
+
+
+async def responses_json(service: ResponsesService, body: bytes, options: RequestOptions) -> JsonReply:
+    response, ignored = await service.create(body, options)
+    return JsonReply(_encoder.encode(response), ignored_headers(ignored))
+
+
+def responses_stream(service: ResponsesService, body: bytes, options: RequestOptions) -> StreamStart:
+    run = service.open(body, options, streaming=True)
+    headers = ignored_headers(run.parsed.ignored)
+
+    async def begin() -> StreamReply:
+        stream = await service.stream_run(run)
+        return StreamReply(ChainedStream(_named_events(stream.events), stream.events.aclose), headers)
 
     def cut_short(failure: APIFailure) -> bytes:
-        events = stream.cut_short(failure.detail.message)
+        events = run.cut_short(failure.detail.message)
         return b"".join(sse_event(_encoder.encode(event)) for event in events)
 
-    events = ChainedStream(_named_events(stream.events), stream.events.aclose)
-    return StreamReply(events, ignored_headers(stream.ignored), cut_short)
+    return StreamStart(headers, begin, cut_short)
 
 
 async def _named_events(events: ChainedStream[ResponseEvent]) -> AsyncGenerator[bytes, None]:

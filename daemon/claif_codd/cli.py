@@ -143,12 +143,13 @@ def serve(
     http_token_file: Path | None,
     http_working_dir: Path | None,
     http_strict: bool,
+    sse_keepalive: float | None,
 ) -> None:
     """Run in the foreground (what systemd and `start` run)."""
     from claif_codd.config import DaemonConfig
     from claif_codd.run import StartFailed, run
 
-    http_settings = checked_http_settings(http, http_token_file, http_working_dir, http_strict)
+    http_settings = checked_http_settings(http, http_token_file, http_working_dir, http_strict, sse_keepalive)
     os.environ.pop(ENV_TOKEN, None)  # the endpoint's alone: Codex, and every command its model runs, inherit the rest
     configure_logging(log_format, log_level)
     config = DaemonConfig(
@@ -190,6 +191,7 @@ def install_systemd(
     http_token_file: Path | None,
     http_working_dir: Path | None,
     http_strict: bool,
+    sse_keepalive: float | None,
 ) -> None:
     """Install the socket-activated user service: the daemon starts on first connection.
 
@@ -201,8 +203,8 @@ def install_systemd(
             f"the systemd service does not see ${ENV_TOKEN}: give the token in a file only you can read "
             "(--http-token-file FILE)"
         )
-    checked_http_settings(http, http_token_file, http_working_dir, http_strict)
-    serve_args = http_args(http, http_token_file, http_working_dir, http_strict)
+    checked_http_settings(http, http_token_file, http_working_dir, http_strict, sse_keepalive)
+    serve_args = http_args(http, http_token_file, http_working_dir, http_strict, sse_keepalive)
     config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     target = unit_dir or Path(config) / "systemd" / "user"
     target.mkdir(parents=True, exist_ok=True)

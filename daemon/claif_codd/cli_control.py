@@ -44,10 +44,13 @@ def start(
     http_token_file: Path | None,
     http_working_dir: Path | None,
     http_strict: bool,
+    sse_keepalive: float | None,
 ) -> None:
     """Start in the background and return once the socket (and --http endpoint) accept connections."""
     path = socket_path or default_socket_path()
-    settings = checked_http_settings(http, http_token_file, http_working_dir, http_strict)  # usage errors here
+    settings = checked_http_settings(
+        http, http_token_file, http_working_dir, http_strict, sse_keepalive
+    )  # usage errors here
     running = answers(path)
     state_dir = default_state_dir()
     if not running and (held := holder(state_dir)) is not None:  # (draining, or another socket's)
@@ -58,11 +61,12 @@ def start(
             "--http-token-file": http_token_file is not None,
             "--http-working-dir": http_working_dir is not None,
             "--http-strict": http_strict,
+            "--sse-keepalive": sse_keepalive is not None,
         }
         _already_running(path, settings, [name for name, given in unchecked.items() if given])
         return
     options = ["--idle-timeout", str(idle_timeout)] if idle_timeout is not None else []
-    options += http_args(http, http_token_file, http_working_dir, http_strict)
+    options += http_args(http, http_token_file, http_working_dir, http_strict, sse_keepalive)
     try:
         proc, log_path = launch(path, options)
         if sys.stderr.isatty():  # seconds of silence otherwise; nothing extra when piped

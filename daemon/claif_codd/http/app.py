@@ -24,7 +24,6 @@ approval requests are declined.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import math
 import os
@@ -32,6 +31,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -43,8 +43,16 @@ from claif_cod._version import __version__
 from claif_cod.engine.config import CodexConfig
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.options import RequestOptions
-from claif_cod.transport.backend import JsonReply, Reply, pick_model
-from claif_cod.transport.in_process import chat_reply, compact_reply, models_reply, responses_reply
+from claif_cod.transport.backend import JsonReply, pick_model, wants_stream
+from claif_cod.transport.in_process import (
+    StreamStart,
+    chat_json,
+    chat_stream,
+    compact_reply,
+    models_reply,
+    responses_json,
+    responses_stream,
+)
 from claif_cod.transport.stored_routes import (
     check_retrieve_query,
     conversation_action,
@@ -52,11 +60,11 @@ from claif_cod.transport.stored_routes import (
     stored_response_action,
     stored_response_reply,
 )
-from claif_codd.http.event_pump import EventPump
 from claif_codd.http.guard import make_guard
 from claif_codd.http.parse_errors import JsonErrorRunner, unparsable
-from claif_codd.http.responses import error_response, failure_event, failure_response, json_response, new_request_id
+from claif_codd.http.responses import error_response, failure_response, json_response, new_request_id
 from claif_codd.http.settings import HttpSettings, http_url
+from claif_codd.http.sse_stream import serve_stream
 
 if TYPE_CHECKING:
     from claif_codd.host import DaemonHost
@@ -222,16 +230,21 @@ class HttpEndpoint:
     # --- routes --------------------------------------------------------------------------------
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
-        return await self._turn(request, lambda body, options: chat_reply(self.daemon.service, body, options))
+        service = self.daemon.service
+        return await self._turn(request, partial(chat_json, service), partial(chat_stream, service))
 
     async def responses(self, request: web.Request) -> web.StreamResponse:
-        return await self._turn(request, lambda body, options: responses_reply(self.daemon.responses, body, options))
+        service = self.daemon.responses
+        return await self._turn(request, partial(responses_json, service), partial(responses_stream, service))
 
     async def compact(self, request: web.Request) -> web.StreamResponse:
-        return await self._turn(request, lambda body, options: compact_reply(self.daemon.responses, body, options))
+        return await self._turn(request, partial(compact_reply, self.daemon.responses))
 
     async def _turn(
-        self, request: web.Request, answer: Callable[[bytes, RequestOptions], Awaitable[Reply]]
+        self,
+        request: web.Request,
+        whole: Callable[[bytes, RequestOptions], Awaitable[JsonReply]],
+        streamed: Callable[[bytes, RequestOptions], StreamStart] | None = None,
     ) -> web.StreamResponse:
         """A request that runs a Codex turn: refused while the daemon cannot take one, counted while it runs."""
         daemon = self.daemon
@@ -242,7 +255,17 @@ class HttpEndpoint:
         options = self._options(request)
         daemon.turn_requests += 1
         try:
-            return await self._send(request, await answer(body, options))
+            if streamed is None or not wants_stream(body):
+                reply = await whole(body, options)
+                return json_response(reply.body, headers=reply.headers)
+            return await serve_stream(
+                request,
+                streamed(body, options),
+                keepalive=self.settings.sse_keepalive or None,
+                max_outbound_bytes=daemon.config.max_outbound_bytes,
+                drop=lambda pending: _drop(request, pending),
+                claim_cancellation=lambda: self._claim_cancellation(asyncio.current_task()),
+            )
         finally:
             daemon.turn_requests -= 1
 
@@ -265,38 +288,6 @@ class HttpEndpoint:
         action = conversation_action(request.method, request.rel_url.raw_path.removeprefix("/v1"), request.query, body)
         assert action is not None  # the router only sends these routes here
         return json_response(conversation_reply(self.daemon.conversations, action))
-
-    async def _send(self, request: web.Request, reply: Reply) -> web.StreamResponse:
-        """A JSON reply, or an SSE stream whose failures after the first byte become an error event."""
-        if isinstance(reply, JsonReply):
-            return json_response(reply.body, headers=reply.headers)
-        response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache", **reply.headers}
-        )
-        last_words = reply.cut_short or failure_event  # Responses end with response.failed, chat with an error
-        pump = EventPump(reply.events, self.daemon.config.max_outbound_bytes, lambda pending: _drop(request, pending))
-        try:
-            await response.prepare(request)
-            while (event := await pump.next()) is not None:
-                await response.write(event)
-        except ConnectionError:
-            if not pump.dropped:
-                raise
-        except APIFailure as failure:
-            await response.write(last_words(failure))
-        except asyncio.CancelledError:
-            reason = self._claim_cancellation(asyncio.current_task())
-            if reason is None:
-                raise
-            await pump.stop()
-            for event in pump.rest():  # what the turn made before it was cut short, then why
-                await response.write(event)
-            await response.write(last_words(reason))
-        finally:
-            await pump.stop()
-        with contextlib.suppress(ConnectionError):
-            await response.write_eof()
-        return response
 
     async def models(self, request: web.Request) -> web.StreamResponse:
         self._refuse_when_unable(turn=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 from collections.abc import AsyncIterator, Callable
 
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
@@ -77,6 +78,15 @@ class EventPump:
         event = self._backlog.popleft()
         self._pending -= len(event)
         return event
+
+    async def ready(self, timeout: float) -> bool:
+        """Whether :meth:`next` has its answer (an event, the end) within ``timeout`` seconds; nothing is
+        taken, so a caller may say something else meanwhile (an SSE comment keeping the stream alive)."""
+        if not self._backlog and not self._read_all:
+            self._ready.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._ready.wait(), timeout)
+        return bool(self._backlog) or self._read_all
 
     def rest(self) -> list[bytes]:
         """What is read and not yet taken (after :meth:`stop`: the events made before it)."""

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ENV_TOKEN = "CLAIF_CODD_HTTP_TOKEN"
+DEFAULT_SSE_KEEPALIVE_S = 15.0
+"""Well within the 60 s of nginx's ``proxy_read_timeout``, and of most proxies' idle timeouts."""
 
 
 def http_url(host: str, port: int) -> str:
@@ -29,6 +31,9 @@ class HttpSettings:
     """Where Codex runs for requests that do not name a directory (``X-Claif-Cod-Working-Dir``)."""
     strict: bool = False
     """``--http-strict``: strict mode for requests whose body does not set ``strict`` itself."""
+    sse_keepalive: float = DEFAULT_SSE_KEEPALIVE_S
+    """``--sse-keepalive``: seconds of silence in a stream (its first event included) after which it
+    gets an SSE comment, so that a proxy does not cut a turn that works without a word; 0: never."""
 
     @property
     def loopback(self) -> bool:

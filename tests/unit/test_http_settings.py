@@ -11,9 +11,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from claif_codd.cli import main
 from claif_codd.http import tcp_owner
-from claif_codd.http.settings import ENV_TOKEN, HttpSettings, HttpSettingsError, parse_listen, read_token
+from claif_codd.http.options import checked_http_settings, http_args
+from claif_codd.http.settings import (
+    DEFAULT_SSE_KEEPALIVE_S,
+    ENV_TOKEN,
+    HttpSettings,
+    HttpSettingsError,
+    parse_listen,
+    read_token,
+)
 from claif_codd.http.tcp_owner import address, diag_reply_uid, diag_request, loopback_peer_uid, owner_in_table
 
 # --- --http [HOST:]PORT ------------------------------------------------------------------------------
@@ -53,6 +63,28 @@ def test_beyond_loopback_needs_a_token(tmp_path: Path) -> None:
         HttpSettings("0.0.0.0", 80, working_dir=str(tmp_path)).check()
     HttpSettings("0.0.0.0", 80, token="t", working_dir=str(tmp_path)).check()
     HttpSettings("::1", 80, working_dir=str(tmp_path)).check()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--sse-keepalive", "1"], "--sse-keepalive needs --http"),
+        (["--http", "0", "--sse-keepalive", "-1"], "not in the range x>=0"),
+        (["--http", "0", "--sse-keepalive", "nan"], "nan is not a number of seconds"),
+        (["--http", "0", "--sse-keepalive", "inf"], "inf is not a number of seconds"),
+    ],
+)
+def test_sse_keepalive_takes_finite_seconds_with_http(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(main, ["serve", *args])
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_sse_keepalive_reaches_the_settings_and_a_serve_started_elsewhere(tmp_path: Path) -> None:
+    settings = checked_http_settings("0", None, tmp_path, sse_keepalive=0.2)
+    assert settings is not None and settings.sse_keepalive == 0.2
+    default = checked_http_settings("0", None, tmp_path)
+    assert default is not None and default.sse_keepalive == DEFAULT_SSE_KEEPALIVE_S == 15
+    assert http_args("0", None, None, sse_keepalive=0.0) == ["--http", "0", "--sse-keepalive", "0.0"]
 
 
 def test_working_dir_must_be_an_absolute_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

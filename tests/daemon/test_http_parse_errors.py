@@ -119,6 +119,15 @@ def test_unparsable_request_gets_an_openai_error_and_one_warning(http: HttpDaemo
         bystander.close()
 
 
+def test_a_flood_of_unparsable_requests_is_one_warning_a_minute(http: HttpDaemon) -> None:
+    """Anyone who can connect can send thousands a second (no token is read before the parse): the
+    log gets the first, and then at most one a minute saying how many."""
+    raw, status = CASES["nul_in_header"]
+    assert all(exchange(address(http), raw).status == status for _ in range(50))
+    warnings = parse_warnings(http.process)
+    assert len(warnings) == 1 and warnings[0]["count"] == 1, warnings
+
+
 SECRET = b"sk-PROMPT-AND-KEY-7431"
 
 

@@ -60,6 +60,7 @@ from claif_cod.transport.stored_routes import (
     stored_response_action,
     stored_response_reply,
 )
+from claif_codd.http.admission import Admission
 from claif_codd.http.guard import make_guard
 from claif_codd.http.parse_errors import JsonErrorRunner, unparsable
 from claif_codd.http.responses import error_response, failure_response, json_response, new_request_id
@@ -108,8 +109,11 @@ class HttpEndpoint:
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
+        admission = Admission(
+            own_uid_only=self.settings.token is None, max_connections=self.daemon.config.max_connections
+        )
         app = web.Application(
-            middlewares=[self._errors_and_tracking, make_guard(self.settings)],
+            middlewares=[self._errors_and_tracking, make_guard(self.settings, admission)],
             client_max_size=self.daemon.config.max_frame_size,
         )
         app.router.add_post("/v1/chat/completions", self.chat)
@@ -131,7 +135,12 @@ class HttpEndpoint:
         app.router.add_get("/healthz", self.healthz)
         app.on_response_prepare.append(_with_request_id)
         self._runner = JsonErrorRunner(
-            app, handle_signals=False, handler_cancellation=True, access_log=None, shutdown_timeout=CLOSE_TIMEOUT_S
+            app,
+            admission,
+            handle_signals=False,
+            handler_cancellation=True,
+            access_log=None,
+            shutdown_timeout=CLOSE_TIMEOUT_S,
         )
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, self.settings.host, self.settings.port)

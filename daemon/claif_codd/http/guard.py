@@ -1,7 +1,7 @@
 """Who may use the HTTP endpoint, checked before any handler runs.
 
 Without a token the endpoint is as private as the daemon's socket: only loopback connections
-whose client socket belongs to our own uid (see :mod:`tcp_owner`). With a token, the
+whose client socket belongs to our own uid (looked up as each is accepted: :mod:`.admission`). With a token, the
 ``Authorization: Bearer`` header must carry it. Either way, requests sent by web pages (they
 carry ``Origin``) are refused, and on loopback the ``Host`` header must name loopback too, so a
 page cannot reach the endpoint through DNS rebinding. ``/healthz`` needs no credentials.
@@ -11,22 +11,21 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import os
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from claif_codd.http.admission import Admission
 from claif_codd.http.responses import error_response
 from claif_codd.http.settings import HttpSettings
-from claif_codd.http.tcp_owner import address, loopback_peer_uid
 
 OPEN_PATHS = frozenset({"/healthz"})
 
 
-def make_guard(settings: HttpSettings) -> Middleware:
+def make_guard(settings: HttpSettings, admission: Admission) -> Middleware:
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        refusal = _refusal(request, settings)
+        refusal = _refusal(request, settings, admission)
         if refusal is not None:
             return refusal
         return await handler(request)
@@ -34,7 +33,7 @@ def make_guard(settings: HttpSettings) -> Middleware:
     return guard
 
 
-def _refusal(request: web.Request, settings: HttpSettings) -> web.Response | None:
+def _refusal(request: web.Request, settings: HttpSettings, admission: Admission) -> web.Response | None:
     if "Origin" in request.headers:
         return error_response(403, "requests from web pages are refused", "permission_error", "origin_refused")
     if settings.loopback and not _is_loopback_name(request.url.host):
@@ -45,7 +44,7 @@ def _refusal(request: web.Request, settings: HttpSettings) -> web.Response | Non
         return None
     if settings.token is not None:
         return _token_refusal(request, settings.token)
-    return _peer_refusal(request)
+    return _peer_refusal(request, admission)
 
 
 def _is_loopback_name(host: str | None) -> bool:
@@ -73,19 +72,15 @@ def _token_refusal(request: web.Request, token: str) -> web.Response | None:
     )
 
 
-def _peer_refusal(request: web.Request) -> web.Response | None:
-    transport = request.transport
-    peer = transport.get_extra_info("peername") if transport is not None else None
-    ours = transport.get_extra_info("sockname") if transport is not None else None
-    uid = None
-    if peer is not None and ours is not None:
-        uid = loopback_peer_uid(address(peer[0], peer[1]), address(ours[0], ours[1]))
-    if uid == os.getuid():
+def _peer_refusal(request: web.Request, admission: Admission) -> web.Response | None:
+    if admission.own(request.protocol):
         return None
-    why = "belongs to another user" if uid is not None else "could not be traced to a local user"
-    return error_response(
+    response = error_response(
         403,
-        f"this connection {why}; only the daemon's own user may connect without a token",
+        "this connection is not the daemon's own user's (it is another user's, or its owner could not be "
+        "traced); only the daemon's own user may connect without a token",
         "permission_error",
         "peer_refused",
     )
+    response.force_close()  # the connection is not to be kept: its user may hold only a few (admission)
+    return response

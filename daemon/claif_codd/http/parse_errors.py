@@ -12,13 +12,17 @@ error to the body instead, and the middleware answers it with :func:`unparsable`
 
 from __future__ import annotations
 
+import asyncio
 import re
+from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import _ErrInfo
 
 from claif_cod._log import MAX_VALUE_CHARS, get_logger
+from claif_codd.http.admission import IDLE_TIMEOUT_S, Admission
+from claif_codd.http.log_throttle import LogThrottle
 from claif_codd.http.responses import error_response, new_request_id
 
 log = get_logger("claif_codd.http")
@@ -35,16 +39,26 @@ def described(reason: str) -> str:
     return _QUOTED.sub("", " ".join(reason.split())) or "unreadable request"
 
 
+_UNPARSABLE = LogThrottle()
+
+
 def unparsable(request: web.BaseRequest, status: int, reason: str, request_id: str | None = None) -> web.Response:
-    """The answer to a request we could not read, logged once as a warning (it is the client's fault).
+    """The answer to a request we could not read, logged as a warning (it is the client's fault; with
+    how many since the last one logged, at most one a minute).
     The client is told aiohttp's whole reason, its own bytes included; the log keeps only what went wrong.
     ``request_id``: the one the middleware gave a request it began to handle, else a new one."""
     request_id = request_id or new_request_id()
     reason = " ".join(reason.split())[:MAX_VALUE_CHARS]
     code = "request_header_too_large" if status == 431 else "malformed_request"
-    log.warning(
-        "http.unparsable_request", request=request_id, status=status, reason=described(reason), peer=request.remote
-    )
+    if (count := _UNPARSABLE.due()) is not None:  # anyone may send thousands a second: a line a minute
+        log.warning(
+            "http.unparsable_request",
+            request=request_id,
+            status=status,
+            reason=described(reason),
+            peer=request.remote,
+            count=count,
+        )
     response = error_response(
         status,
         f"claif-codd could not parse this HTTP request: {reason}",
@@ -57,9 +71,20 @@ def unparsable(request: web.BaseRequest, status: int, reason: str, request_id: s
 
 
 class JsonErrorHandler(web.RequestHandler):
-    """aiohttp's connection handler, answering with OpenAI error bodies instead of plain text."""
+    """aiohttp's connection handler, answering with OpenAI error bodies instead of plain text, on a
+    connection its server's :class:`~claif_codd.http.admission.Admission` admitted."""
 
     __slots__ = ()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        assert isinstance(self._manager, _Server)
+        self._manager.admission.admit(self, transport)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        assert isinstance(self._manager, _Server)
+        self._manager.admission.closed(self)
+        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         queued = len(self._messages)
@@ -96,16 +121,24 @@ class JsonErrorHandler(web.RequestHandler):
 
 
 class _Server(web.Server):
+    admission: Admission
+
     def __call__(self) -> web.RequestHandler:
         handler = super().__call__()
-        handler.__class__ = JsonErrorHandler  # a subclass with no slots of its own: only a method differs
+        handler.__class__ = JsonErrorHandler  # a subclass with no slots of its own: only methods differ
         return handler
 
 
 class JsonErrorRunner(web.AppRunner):
-    """An ``AppRunner`` whose connections are :class:`JsonErrorHandler`\\ s."""
+    """An ``AppRunner`` whose connections are :class:`JsonErrorHandler`\\ s, admitted by ``admission``."""
+
+    def __init__(self, app: web.Application, admission: Admission, **kwargs: Any) -> None:
+        super().__init__(app, keepalive_timeout=IDLE_TIMEOUT_S, **kwargs)
+        self._admission = admission
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
-        server.__class__ = _Server  # adds no state: only the connection factory differs
+        server.__class__ = _Server  # only the connection factory differs, and what admits connections
+        assert isinstance(server, _Server)
+        server.admission = self._admission
         return server

@@ -72,7 +72,8 @@ def main() -> None:
     type=click.IntRange(min=1),
     default=256,
     show_default=True,
-    help="Connections beyond this get a retryable OVERLOADED error and are closed.",
+    help="Socket connections beyond this get a retryable OVERLOADED error and are closed; so many HTTP ones "
+    "besides, beyond which a new one is closed as it is accepted.",
 )
 @click.option(
     "--max-inflight",

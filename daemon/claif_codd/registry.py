@@ -156,7 +156,7 @@ def check_usable(path: Path, what: str = "session registry") -> None:
         )
     if not os.access(directory, os.W_OK | os.X_OK):
         raise RegistryUnusable(f"state directory {directory} is not writable; chmod u+rwx it or {ANOTHER_STATE_DIR}")
-    if path.exists() and not path.is_file():
+    if path.is_symlink() or (path.exists() and not path.is_file()):  # a link's target is not ours to open
         raise RegistryUnusable(f"{what} {path} is not a regular file; move it away or {ANOTHER_STATE_DIR}")
     if path.exists() and not os.access(path, os.R_OK | os.W_OK):
         raise RegistryUnusable(f"{what} {path} is not readable and writable; chmod u+rw it")
@@ -402,7 +402,7 @@ def _corruption(conn: sqlite3.Connection) -> str | None:
 
 
 def _ensure_private_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, _FILE_MODE)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, _FILE_MODE)
     try:
         if stat.S_IMODE(os.fstat(fd).st_mode) != _FILE_MODE:
             os.fchmod(fd, _FILE_MODE)

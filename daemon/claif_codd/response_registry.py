@@ -280,7 +280,7 @@ class SqliteResponseStore:
             self._conn.execute("DELETE FROM responses WHERE seq <= ?", (last,))
 
     def _open(self) -> RegistryConnection:
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         os.fchmod(fd, 0o600)
         os.close(fd)
         try:

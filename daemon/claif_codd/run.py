@@ -44,6 +44,9 @@ async def serve(config: DaemonConfig, notifier: systemd.SystemdNotifier) -> None
         lock = instance.hold(config.state_dir, config.socket_path)
     except instance.StateInUse as exc:
         raise StartFailed(str(exc), 1) from None
+    except OSError as exc:  # the lock file a symlink (refused), a directory...
+        why = f"{config.state_dir / instance.LOCK_NAME} cannot be opened: {exc.strerror or exc}; {_MOVE_IT}"
+        raise StartFailed(why, EXIT_STATE_UNUSABLE) from None
     daemon = Daemon(config)
     activated = systemd.listen_fds()
     try:

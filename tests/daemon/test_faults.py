@@ -287,16 +287,30 @@ def test_start_says_why_its_daemon_could_not_start(daemon_env: dict[str, str], t
 
 @pytest.mark.parametrize(
     "fault",
-    ["registry is a directory", "response registry is a directory", "state dir is a file", "state dir open to others"],
+    [
+        "registry is a directory",
+        "response registry is a directory",
+        "registry is a symlink",
+        "response registry is a symlink",
+        "lock is a symlink",
+        "state dir is a file",
+        "state dir open to others",
+    ],
 )
 def test_unusable_state_stops_serve_before_it_binds_with_one_line_naming_the_path(
     daemon_env: dict[str, str], tmp_path: Path, fault: str
 ) -> None:
     state = tmp_path / "state"
+    elsewhere = tmp_path / "elsewhere"  # what a link points to: never opened, created nor changed
     if fault.endswith("registry is a directory"):
         named = state / ("sessions.db" if fault.startswith("registry") else "responses.db")
         named.mkdir(parents=True)
         state.chmod(0o700)
+    elif fault.endswith("is a symlink"):
+        state.mkdir(mode=0o700)
+        name = {"registry": "sessions.db", "response registry": "responses.db", "lock": "daemon.lock"}
+        named = state / name[fault.removesuffix(" is a symlink")]
+        named.symlink_to(elsewhere)
     elif fault == "state dir open to others":
         state.mkdir(mode=0o750)
         state.chmod(0o750)  # whatever the umask
@@ -306,6 +320,7 @@ def test_unusable_state_stops_serve_before_it_binds_with_one_line_naming_the_pat
         named = state
     line = serve_refused(daemon_env, state)
     assert str(named) in line and ("move it away" in line or "--state-dir" in line or "chmod 700" in line), line
+    assert not elsewhere.exists()
     if fault == "state dir open to others":
         assert "mode 0750" in line and not any(state.iterdir())  # refused before anything was written there
 

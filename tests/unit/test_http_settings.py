@@ -124,6 +124,10 @@ def test_token_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert read_token(None) is None
     monkeypatch.setenv(ENV_TOKEN, "from-env")
     assert read_token(None) == "from-env"
+    monkeypatch.setenv(ENV_TOKEN, " from-env\n")  # pasted with a newline: stripped, as a file's token is
+    assert read_token(None) == "from-env"
+    monkeypatch.setenv(ENV_TOKEN, " \n")
+    assert read_token(None) is None
 
 
 # --- who owns a loopback connection's client end ----------------------------------------------------------

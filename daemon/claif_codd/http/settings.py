@@ -70,8 +70,8 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 def read_token(path: Path | None) -> str | None:
     """The bearer token from ``path`` (which only its owner may read), else from the environment."""
-    if path is None:
-        return os.environ.get(ENV_TOKEN) or None
+    if path is None:  # stripped as the file's is: a newline or space pasted with it is not part of it
+        return os.environ.get(ENV_TOKEN, "").strip() or None
     try:
         info = path.stat()
         text = path.read_text().strip()

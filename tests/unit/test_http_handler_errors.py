@@ -13,6 +13,7 @@ import logging
 import pytest
 from aiohttp import web
 
+from claif_codd.http.admission import Admission
 from claif_codd.http.parse_errors import JsonErrorRunner
 
 
@@ -41,7 +42,7 @@ async def test_an_unexpected_handler_failure_is_a_500_error_body_and_one_error_r
     app = web.Application()
     app.router.add_get("/broken", broken)
     app.router.add_get("/fine", fine)
-    runner = JsonErrorRunner(app, access_log=None)
+    runner = JsonErrorRunner(app, Admission(own_uid_only=False, max_connections=8), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

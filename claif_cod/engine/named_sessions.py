@@ -86,9 +86,11 @@ class NamedSessions:
         if problem is not None:
             raise InvalidRequest(problem, param="session_id")
         messages = tuple(m for m in conversation.history if isinstance(m, Message))
-        if conversation.prompt is None or len(messages) != len(conversation.history):
+        if len(messages) != len(conversation.history):
             # The store keeps a session's messages to re-seed it; tools and sessions do not combine.
             raise InvalidRequest("a named session's history holds messages only, not tool calls", param="messages")
+        if conversation.prompt is None:  # (its turns are kept as the user's message and the answer)
+            raise InvalidRequest("a named session's request must end with a user message", param="messages")
         home = self.codex_home(key)
         async with self._locks.setdefault((session_id, home), asyncio.Lock()):
             record = self.book.lookup(session_id, home)

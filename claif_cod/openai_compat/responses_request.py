@@ -152,7 +152,8 @@ class ParsedResponses(msgspec.Struct):
     """``instructions`` plus the input's system/developer messages: the thread's developer instructions."""
     history: tuple[HistoryItem, ...]
     prompt: str | None
-    """None when the input ends with ``function_call_output`` items: the turn answers those results."""
+    """None when the input ends with ``function_call_output`` items (the turn answers those results) or
+    with an assistant message (the model speaks again)."""
     prompt_images: tuple[Image, ...]
     tools: ThreadTools
     output_schema: dict[str, Any] | None
@@ -240,14 +241,17 @@ def parse_responses_request(
     if request.instructions:
         instructions.insert(0, request.instructions)
     last = items[-1] if items else None
-    ends_with_results = isinstance(last, ToolResult)
-    if not ends_with_results and not (isinstance(last, Message) and last.role == "user"):
-        raise InvalidRequest("input must end with a user message or function_call_output items", param="input")
+    # Results to answer; or the model's own message, after which it speaks again: a turn with no new input
+    no_prompt = isinstance(last, ToolResult) or (isinstance(last, Message) and last.role == "assistant")
+    if not no_prompt and not (isinstance(last, Message) and last.role == "user"):
+        raise InvalidRequest(
+            "input must end with a user or assistant message, or function_call_output items", param="input"
+        )
     return ParsedResponses(
         request=request,
         instructions="\n\n".join(instructions) if instructions else None,
-        history=tuple(items) if ends_with_results else tuple(items[:-1]),
-        prompt=None if ends_with_results or not isinstance(last, Message) else last.text,
+        history=tuple(items) if no_prompt else tuple(items[:-1]),
+        prompt=None if no_prompt or not isinstance(last, Message) else last.text,
         prompt_images=(),
         tools=tools,
         output_schema=output_schema,

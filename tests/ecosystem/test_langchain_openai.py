@@ -59,6 +59,20 @@ def test_with_structured_output_default_mode_parses_the_schema(http_url: str, mo
     assert sorted(schema["properties"]) == ["age", "name"]
 
 
+def test_a_structured_answer_after_the_assistants_own_message(http_url: str, model: Requests) -> None:
+    """What langgraph's ``create_react_agent(..., response_format=...)`` asks once its agent has
+    answered: the conversation as it stands, ending with the agent's message, for a structured answer."""
+    ask = HumanMessage('Who? [[reply:{"name": "Ada", "age": 36}]]')
+    said = chat(http_url).invoke([ask])
+
+    person = chat(http_url).with_structured_output(Person).invoke([ask, said])
+
+    assert person == Person(name="Ada", age=36)
+    first, second = model.since()
+    assert second.body["input"][-1]["role"] == "assistant"  # answered after it, with no message made up
+    assert second.body["prompt_cache_key"] == first.body["prompt_cache_key"]  # on the agent's own thread
+
+
 def test_with_structured_output_function_calling_mode(http_url: str, model: Requests) -> None:
     structured = chat(http_url).with_structured_output(Person, method="function_calling")
 

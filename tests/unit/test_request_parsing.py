@@ -95,19 +95,22 @@ def test_trailing_system_message_still_counts_as_instructions() -> None:
     assert conversation.instructions == "be brief"
 
 
-@pytest.mark.parametrize(
-    "messages",
-    [
-        [msg("user", "q"), msg("assistant", "a")],
-        [msg("system", "s")],
-        [msg("developer", "s"), msg("assistant", "a")],
-    ],
-)
-def test_last_non_system_message_must_come_from_the_user(messages: list[dict[str, Any]]) -> None:
-    error = rejected(messages=messages)
+def test_instructions_alone_are_refused() -> None:
+    error = rejected(messages=[msg("system", "s")])
     assert error.param == "messages"
     assert "last" in error.message
     assert "user" in error.message
+
+
+@pytest.mark.parametrize(
+    "messages", [[msg("user", "q"), msg("assistant", "a")], [msg("developer", "s"), msg("assistant", "a")]]
+)
+def test_messages_ending_with_the_assistant_are_a_turn_without_new_input(messages: list[dict[str, Any]]) -> None:
+    """As OpenAI's chat, which answers after the assistant's own message (langgraph's agent asks so
+    for its structured answer): the whole conversation is history, the turn has no user message."""
+    conversation = parse(messages=messages).conversation
+    assert conversation.prompt is None and conversation.pending_results() == ()
+    assert conversation.history[-1] == Message("assistant", "a")
 
 
 def test_empty_messages_are_rejected_in_openais_words() -> None:

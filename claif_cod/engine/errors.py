@@ -25,6 +25,8 @@ from collections.abc import Sequence
 
 import msgspec
 
+from claif_cod.unreadable import UNREADABLE
+
 
 class EngineError(Exception):
     """Base class of everything the engine raises on purpose."""
@@ -154,11 +156,6 @@ def missing(param: str) -> InvalidRequest:
     return InvalidRequest(f"Missing required parameter: '{param}'.", param, "missing_required_parameter")
 
 
-UNREADABLE_BODY = (msgspec.DecodeError, RecursionError)
-"""What reading a request body may raise: msgspec refuses JSON nested deeper than Python's recursion
-limit (~1000 levels) with a ``RecursionError``."""
-
-
 class ReadingBody:
     """``with READING_BODY:`` around a request body's decoding: a body of the wrong shape, not JSON at
     all or nested too deeply raises the :class:`InvalidRequest` OpenAI would answer (one rule for
@@ -170,10 +167,10 @@ class ReadingBody:
     def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
         if isinstance(error, msgspec.ValidationError):
             raise InvalidRequest.from_validation(error) from None
-        if isinstance(error, msgspec.DecodeError):
-            raise InvalidRequest(f"request body is not valid JSON: {error}") from None
         if isinstance(error, RecursionError):
             raise InvalidRequest("request body is not valid JSON: it is nested too deeply to be read") from None
+        if isinstance(error, UNREADABLE):
+            raise InvalidRequest(f"request body is not valid JSON: {error}") from None
 
 
 READING_BODY = ReadingBody()

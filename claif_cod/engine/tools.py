@@ -31,6 +31,7 @@ import msgspec
 
 from claif_cod.engine import wire, wire_notifications
 from claif_cod.engine.images import Image, large
+from claif_cod.unreadable import UNREADABLE
 
 DEFAULT_TOOL_TIMEOUT_S = 600.0
 """How long a suspended turn waits for its tool results before its calls are answered as failed."""
@@ -87,7 +88,7 @@ def canonical_arguments(arguments: str) -> str:
     """The arguments as sorted, compact JSON, so a caller that re-serialises them still matches."""
     try:
         return msgspec.json.encode(msgspec.json.decode(arguments), order="sorted").decode()
-    except msgspec.DecodeError:
+    except UNREADABLE:  # not JSON (or nested too deeply to read): compared as sent
         return arguments
 
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import msgspec
 
 from claif_cod.engine.conversations import Conversation
-from claif_cod.engine.errors import READING_BODY, UNREADABLE_BODY, InvalidRequest, missing
+from claif_cod.engine.errors import READING_BODY, InvalidRequest, missing
 from claif_cod.engine.tools import ThreadTools
 from claif_cod.openai_compat.chat_history import (
     CACHE_BREAKPOINT,
@@ -34,6 +34,7 @@ from claif_cod.openai_compat.tool_calls import (
     check_tool_timeout,
     thread_tools,
 )
+from claif_cod.unreadable import UNREADABLE
 
 MAX_N = 16
 
@@ -213,7 +214,7 @@ def stream_and_ignored(body: bytes) -> tuple[bool, tuple[str, ...]]:
     client needs (the daemon parses and validates the request itself)."""
     try:
         values, reported = _reported(body)
-    except UNREADABLE_BODY:
+    except UNREADABLE:
         return False, ()  # the daemon reports the problem
     ignored = unhonoured(values, HONOURED, NO_EFFECT, CHAT_DEFAULTS)
     try:
@@ -228,7 +229,7 @@ def stream_and_ignored(body: bytes) -> tuple[bool, tuple[str, ...]]:
     if messages is not None and _MAY_REPORT.search(memoryview(messages)):
         try:
             ignored += _message_reports(_flags.decode(messages))
-        except UNREADABLE_BODY:
+        except UNREADABLE:
             return bool(reported.stream), ()  # the daemon reports the problem
     return bool(reported.stream), tuple(sorted(ignored))
 

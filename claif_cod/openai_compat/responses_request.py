@@ -16,7 +16,7 @@ from typing import Any, Literal
 import msgspec
 
 from claif_cod.engine.conversations import HistoryItem, Message
-from claif_cod.engine.errors import READING_BODY, UNREADABLE_BODY, InvalidRequest, missing
+from claif_cod.engine.errors import READING_BODY, InvalidRequest, missing
 from claif_cod.engine.images import Image
 from claif_cod.engine.tools import ThreadTools, ToolResult
 from claif_cod.openai_compat.chat_history import CACHE_BREAKPOINT
@@ -34,6 +34,7 @@ from claif_cod.openai_compat.tool_calls import (
     check_tool_timeout,
     thread_tools,
 )
+from claif_cod.unreadable import UNREADABLE
 
 
 class TextFormat(msgspec.Struct):
@@ -295,7 +296,7 @@ def responses_ignored(body: bytes) -> tuple[str, ...]:
             return ()
     try:
         values, reported = _reported(body)
-    except UNREADABLE_BODY:
+    except UNREADABLE:
         return ()
     ignored = unhonoured(values, HONOURED, NO_EFFECT, RESPONSES_DEFAULTS)
     try:

@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from claif_cod.unreadable import UNREADABLE
+
 from .errors import (
     ErrorObject,
     InvalidParams,
@@ -56,10 +58,6 @@ _method_decoders: dict[str, msgspec.json.Decoder[Request | Notification]] = {
     name: msgspec.json.Decoder(spec.message_type) for name, spec in METHODS.items()
 }
 
-# Besides DecodeError (and its subclass ValidationError), msgspec raises RecursionError on deeply
-# nested input and UnicodeDecodeError on invalid UTF-8 inside a string it materialises.
-_DECODE_FAILURES = (msgspec.DecodeError, RecursionError, UnicodeDecodeError)
-
 
 def decode(body: bytes) -> Message:
     """Parse one frame body; raises only ``ProtocolError`` subclasses, carrying the id when known."""
@@ -94,7 +92,7 @@ def decode_result(result: msgspec.Raw, result_type: type[T]) -> T:
     """Decode a ``Response.result`` as ``result_type`` (the method's ``METHODS[...].result_type``)."""
     try:
         return msgspec.json.decode(result, type=result_type)
-    except _DECODE_FAILURES as exc:
+    except UNREADABLE as exc:
         raise InvalidResult(f"result is not a valid {result_type.__name__}: {exc}") from exc
 
 
@@ -106,7 +104,7 @@ def _decode_envelope(body: bytes) -> _Envelope:
         if syntax is not None:
             raise ParseError(_describe(syntax, body), request_id=None) from exc
         raise InvalidRequest(str(exc), request_id=_probe_id(body)) from exc
-    except _DECODE_FAILURES as exc:
+    except UNREADABLE as exc:
         raise ParseError(_describe(exc, body), request_id=_probe_id(body)) from exc
 
 
@@ -114,7 +112,7 @@ def _syntax_error(body: bytes) -> Exception | None:
     """Why a body that is not a message is not JSON either (PARSE_ERROR), or None (INVALID_REQUEST)."""
     try:
         msgspec.json.decode(body)
-    except _DECODE_FAILURES as exc:
+    except UNREADABLE as exc:
         return exc
     return None
 
@@ -136,7 +134,7 @@ def _probe_id(body: bytes) -> RequestId | None:
         return _id_decoder.decode(body).id
     except msgspec.ValidationError:
         return None  # it parsed: the id itself is wrong
-    except _DECODE_FAILURES:
+    except UNREADABLE:
         return _scan_id(body)
 
 
@@ -157,7 +155,7 @@ def _scan_id(body: bytes) -> RequestId | None:
                     if value is not None:
                         try:
                             return _id_decoder.decode(b'{"id":' + value.group(1) + b"}").id
-                        except _DECODE_FAILURES:
+                        except UNREADABLE:
                             return None
             i = end + 1
             continue
@@ -202,5 +200,5 @@ def _decode_method(body: bytes, method: str, raw_id: RequestId | UnsetType | Non
         return _method_decoders[method].decode(body)
     except msgspec.ValidationError as exc:
         raise InvalidParams(str(exc), request_id=request_id, notification=spec.is_notification) from exc
-    except _DECODE_FAILURES as exc:
+    except UNREADABLE as exc:
         raise ParseError(str(exc), request_id=request_id, notification=spec.is_notification) from exc

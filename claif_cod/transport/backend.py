@@ -15,6 +15,7 @@ import msgspec
 
 from claif_cod.chained_stream import ChainedStream
 from claif_cod.openai_compat.errors import APIFailure
+from claif_cod.unreadable import UNREADABLE
 
 if TYPE_CHECKING:
     from claif_cod.openai_compat.options import RequestOptions
@@ -82,7 +83,7 @@ _model_id = msgspec.json.Decoder(_ModelId)
 def wants_stream(body: bytes) -> bool:
     try:
         return bool(_stream_flag.decode(body).stream)
-    except (msgspec.DecodeError, RecursionError):  # (nested too deeply)
+    except UNREADABLE:
         return False  # let the full parser report the problem
 
 

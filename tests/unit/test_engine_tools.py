@@ -153,3 +153,11 @@ def test_thread_start_fields() -> None:
         "type": "function",
     }
     assert params["experimentalRawEvents"] is True
+
+
+def test_arguments_nested_too_deeply_to_read_are_compared_as_sent() -> None:
+    """OpenAI takes any string as a call's arguments: one msgspec cannot read (deeper than the
+    recursion limit) is kept as it is, not a 500."""
+    deep = "[" * 5000 + "]" * 5000
+    assert canonical_arguments(deep) == deep
+    assert canonical_arguments('{"b": 1, "a": 2}') == '{"a":2,"b":1}'

@@ -378,7 +378,8 @@ def _record(row: Any) -> SessionRecord:
     )
 
 
-def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
+def is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    """The file is not a database, or a damaged one (not a failure to write it: a full disk)."""
     code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
     if isinstance(code, int):
         return (code & 0xFF) in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
@@ -392,7 +393,7 @@ def _corruption(conn: sqlite3.Connection) -> str | None:
     try:
         rows = conn.execute("PRAGMA quick_check").fetchall()
     except sqlite3.DatabaseError as exc:
-        if _is_corruption(exc):
+        if is_corruption(exc):
             return str(exc)
         raise
     messages = [str(row[0]) for row in rows]

@@ -45,7 +45,7 @@ from claif_cod.openai_compat.responses_schema import Response, ResponseError
 from claif_cod.openai_compat.responses_store import ResponseRecord, ResponseStoreFailed, forgotten
 from claif_codd import conversation_registry
 from claif_codd.conversation_registry import RegistryConnection, checkpoint, transaction
-from claif_codd.registry import RegistrySchemaError
+from claif_codd.registry import RegistrySchemaError, is_corruption
 
 logger = logging.getLogger("claif_codd.response_registry")
 
@@ -286,6 +286,8 @@ class SqliteResponseStore:
         try:
             return self._connect()
         except sqlite3.DatabaseError as exc:
+            if not is_corruption(exc):  # a full disk, an I/O error (a migration's): the file is kept as it is
+                raise
             aside = self._path.with_name(f"{self._path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
             logger.warning("response registry %s is unreadable (%s): moved it aside to %s", self._path, exc, aside)
             for suffix in ("-wal", "-shm"):

@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import resource
+import signal
 import sqlite3
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from claif_cod.openai_compat.responses_schema import Response
 from claif_cod.openai_compat.responses_store import ResponseRecord, forgotten
@@ -203,4 +206,34 @@ def test_a_schema_3_registry_moves_its_inputs_and_keeps_everything(tmp_path: Pat
     assert conn.execute("SELECT seq FROM responses WHERE response_id = 'r3'").fetchone() == (4,)
     store.delete("r0")  # its input goes with it
     assert conn.execute("SELECT seq FROM response_inputs ORDER BY seq").fetchall() == [(2,), (4,)]
+    store.close()
+
+
+def test_a_move_to_schema_4_that_fails_for_want_of_space_keeps_the_file_as_it_was(tmp_path: Path) -> None:
+    """The move writes every input again (a 256 MiB registry: several times that, WAL included): a
+    disk that fills then must not make the file look corrupt and be moved aside (every response id
+    and conversation lost); the daemon does not start, and does once there is room."""
+    path = tmp_path / "responses.db"
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.executescript(V3_RESPONSES)
+        conn.executemany(
+            "INSERT INTO responses (response_id, thread_id, turn_id, working_dir, instructions, created_at, stored,"
+            " body, input) VALUES (?, 'th1', 't', '/w', NULL, 1.0, 1, ?, ?)",
+            [(f"r{n}", record(f"r{n}").body, b"[" + b" " * 1_000_000 + b"]") for n in range(8)],
+        )
+        conn.commit()
+    size = path.stat().st_size
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size + 2_000_000, old_limit[1]))
+    try:
+        with pytest.raises(sqlite3.OperationalError):
+            SqliteResponseStore(path)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)
+    assert [p.name for p in tmp_path.iterdir() if ".corrupt-" in p.name] == []
+    store = SqliteResponseStore(path)  # room again: moved over, nothing lost
+    assert [store.get(f"r{n}") is not None for n in range(8)] == [True] * 8
+    assert len(store.get("r7").input) == 1_000_002  # type: ignore[union-attr]
     store.close()

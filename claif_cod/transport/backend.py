@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
+from urllib.parse import quote
 
 import msgspec
 
@@ -96,7 +97,10 @@ SSE_HEADERS = {"content-type": "text/event-stream; charset=utf-8"}
 
 
 def ignored_headers(ignored: tuple[str, ...]) -> dict[str, str]:
-    return {IGNORED_HEADER: ",".join(ignored)} if ignored else {}
+    """The names, comma-separated; a name a client made up (an unknown key of its body) is
+    percent-encoded where it is not a plain name, so that no character of it can end the header or
+    split the list (a newline in a header is refused as the response is sent)."""
+    return {IGNORED_HEADER: ",".join(quote(name, safe="._-[]") for name in ignored)} if ignored else {}
 
 
 def sse_event(payload: bytes) -> bytes:

@@ -125,6 +125,17 @@ def test_n_choices_and_ignored_params_header(http: HttpDaemon) -> None:
     assert all(c.message.content == "Echo: twice" for c in completion.choices)
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_unknown_key_that_is_no_plain_name_is_percent_encoded_in_the_header(http: HttpDaemon, stream: bool) -> None:
+    """A newline in a body's key made the header unsendable: a 500 (a stream begun early went out
+    with no status line at all)."""
+    raw = http.client().chat.completions.with_raw_response.create(
+        model="o4-mini", messages=[user("odd key")], stream=stream, extra_body={"a\nb,c": 1, "top_k": 2}
+    )
+    assert raw.headers["x-claif-cod-ignored-params"] == "a%0Ab%2Cc,top_k"
+    raw.parse()
+
+
 def test_a_retired_approval_value_is_mapped_and_said_in_the_log(http: HttpDaemon) -> None:
     client = http.client(default_headers={"X-Claif-Cod-Approval-Policy": "on-failure"})
     response = client.chat.completions.create(model="o4-mini", messages=[user("hi")])

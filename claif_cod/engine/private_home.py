@@ -14,8 +14,10 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Mapping
+from pathlib import Path
 
 from claif_cod._log import get_logger
+from claif_cod._private_dirs import make_private_dirs
 
 log = get_logger(__name__)
 
@@ -33,7 +35,7 @@ def keep_home_private(env: Mapping[str, str]) -> None:
     try:
         if not os.path.exists(home):
             if not env.get("CODEX_HOME"):
-                os.makedirs(home, 0o700, exist_ok=True)
+                make_private_dirs(Path(home))  # (a missing $HOME too: makedirs would give it the umask's mode)
             return
         info = os.stat(home)  # a home linked elsewhere is its target: closed too, if it is ours
         if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and info.st_mode & 0o077:

@@ -45,8 +45,9 @@ def test_the_home_holding_the_prompts_and_the_api_key_is_closed_to_other_users(
 
 def test_a_missing_default_home_is_made_private_and_a_missing_codex_home_is_left_to_codex(tmp_path: Path) -> None:
     with umask(0o000):
-        keep_home_private({"HOME": str(tmp_path)})
-    assert stat.S_IMODE((tmp_path / ".codex").stat().st_mode) == 0o700
+        keep_home_private({"HOME": str(tmp_path / "home")})  # $HOME missing too
+    assert stat.S_IMODE((tmp_path / "home" / ".codex").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "home").stat().st_mode) == 0o700
     keep_home_private({"CODEX_HOME": str(tmp_path / "typo")})  # Codex refuses a $CODEX_HOME that is not there
     assert not (tmp_path / "typo").exists()
 

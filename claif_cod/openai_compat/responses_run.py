@@ -314,8 +314,7 @@ class ResponseRun:
         if status is not None:
             self.response.status = status
         assert self.handle is not None
-        current = self.store.get(self.response.id)
-        if current is not None and self.request.stored and not current.stored:
+        if self.request.stored and self.store.deleted(self.response.id):
             return  # deleted (responses.delete) as soon as it ended: it stays deleted
         record = ResponseRecord(
             response_id=self.response.id,

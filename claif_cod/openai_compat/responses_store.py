@@ -54,6 +54,11 @@ class ResponseStore(Protocol):
 
     def get(self, response_id: str) -> ResponseRecord | None: ...
 
+    def deleted(self, response_id: str) -> bool:
+        """Whether the response is recorded as not stored (forgotten by ``responses.delete``, or made
+        with ``store`` false), without reading its input (megabytes, when an agent re-sends a
+        transcript of screenshots)."""
+
     def put(self, record: ResponseRecord) -> None:
         """Insert or replace; a new record becomes its thread's tip. Each put of a response carries
         the input of its first, but :func:`forgotten`'s (the file store writes an input only once)."""
@@ -96,6 +101,10 @@ class MemoryResponseStore:
 
     def get(self, response_id: str) -> ResponseRecord | None:
         return self._records.get(response_id)
+
+    def deleted(self, response_id: str) -> bool:
+        record = self._records.get(response_id)
+        return record is not None and not record.stored
 
     def put(self, record: ResponseRecord) -> None:
         old = self._records.get(record.response_id)

@@ -123,6 +123,13 @@ class SqliteResponseStore:
         rows = self._conn.execute(f"SELECT {_FIELDS}, input FROM {_ROWS} WHERE response_id = ?", (response_id,))
         return next(map(_record, rows), None)
 
+    def deleted(self, response_id: str) -> bool:
+        if response_id in self._unsaved:
+            record = self._unsaved[response_id]
+            return record is not None and not record.stored
+        row = self._conn.execute("SELECT stored FROM responses WHERE response_id = ?", (response_id,)).fetchone()
+        return row is not None and not row[0]
+
     def put(self, record: ResponseRecord) -> None:
         try:
             self._write(lambda: self._put(record))

@@ -237,3 +237,12 @@ def test_a_move_to_schema_4_that_fails_for_want_of_space_keeps_the_file_as_it_wa
     assert [store.get(f"r{n}") is not None for n in range(8)] == [True] * 8
     assert len(store.get("r7").input) == 1_000_002  # type: ignore[union-attr]
     store.close()
+
+
+def test_deleted_says_whether_a_recorded_response_is_not_stored(tmp_path: Path) -> None:
+    store = SqliteResponseStore(tmp_path / "responses.db")
+    store.put(record("kept"))
+    store.put(record("gone"))
+    store.forget("gone")
+    assert [store.deleted(r) for r in ("kept", "gone", "unknown")] == [False, True, False]
+    store.close()

@@ -34,3 +34,11 @@ def test_the_count_bound_still_holds() -> None:
         store.put(record(f"r{n}"))
     assert [store.get(f"r{n}") is not None for n in range(4)] == [False, False, True, True]
     assert store.bytes == 2 * size(record("r"))
+
+
+def test_deleted_says_whether_a_recorded_response_is_not_stored() -> None:
+    store = MemoryResponseStore()
+    store.put(record("kept"))
+    store.put(record("gone"))
+    store.forget("gone")
+    assert [store.deleted(r) for r in ("kept", "gone", "unknown")] == [False, True, False]

@@ -41,6 +41,7 @@ class QuietGroup(click.Group):
             raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
+        _closed_streams(self.name)
         try:
             return super().main(*args, **kwargs)
         except OSError as exc:  # outside invoke too: --help and --version write while parsing
@@ -50,6 +51,19 @@ class QuietGroup(click.Group):
             with contextlib.suppress(OSError):  # stderr may be the full device too
                 click.echo(f"{self.name}: error: cannot write its output: {exc.strerror}", err=True)
             sys.exit(EXIT_OUTPUT)
+
+
+def _closed_streams(name: str | None) -> None:
+    """A standard stream closed as the program starts (``2>&-``, ``<&-``, ``>&-``) is None in
+    Python: closed stdin reads as empty, closed stderr takes the notes nowhere, and a closed stdout
+    is output that cannot be written (rather than an answer lost in silence, with exit status 0)."""
+    if sys.stdin is None:
+        sys.stdin = open(os.devnull)  # noqa: SIM115  # for the life of the program, as the one it replaces
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+    if sys.stdout is None:
+        click.echo(f"{name}: error: cannot write its output: standard output is closed", err=True)
+        sys.exit(EXIT_OUTPUT)
 
 
 def _quiet_stdout() -> None:

@@ -54,13 +54,28 @@ class CodexOptions:
     def client_kwargs(self) -> dict[str, Any]:
         return {
             "model": self.model,
-            "working_dir": self.working_dir,
+            "working_dir": self.working_dir or current_dir(),
             "sandbox_mode": self.sandbox,
             "approval_policy": self.approval,
             "timeout": self.timeout,
             "daemon": self.daemon,
             "codex_path": self.codex_path,
         }
+
+
+def current_dir() -> Path:
+    """Where Codex runs by default; a current directory removed meanwhile (a deleted worktree) is a
+    usage error, as a ``--working-dir`` that does not exist is."""
+    try:
+        return Path.cwd()
+    except FileNotFoundError:
+        raise click.UsageError("the current directory no longer exists: cd to one that does, or give -C DIR") from None
+
+
+def _not_blank(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise click.BadParameter("is empty")
+    return value
 
 
 def _daemon_choice(_ctx: click.Context, _param: click.Parameter, value: str | None) -> DaemonMode:
@@ -97,7 +112,13 @@ def connection_options(command: F) -> F:
 def codex_options(command: F) -> F:
     """Options of the commands that run turns (query, chat)."""
     decorators = [
-        click.option("--model", "-m", default=None, help="Model for the turn (default: Codex's configured model)."),
+        click.option(
+            "--model",
+            "-m",
+            default=None,
+            callback=_not_blank,
+            help="Model for the turn (default: Codex's configured model).",
+        ),
         click.option(
             "--working-dir",
             "-C",
@@ -206,7 +227,8 @@ def query(
     text = _read_prompt(prompt)
     console = _new_console()
     loop = asyncio.new_event_loop()
-    approver = TerminalApprover(console, interactive=is_interactive(), prompt_stream=sys.stderr if as_json else None)
+    asked_on = sys.stderr if as_json else None
+    approver = TerminalApprover(console, interactive=is_interactive(asked_on), prompt_stream=asked_on)
     runner = TurnRunner(loop, approver)
     import openai
 
@@ -238,9 +260,17 @@ def query(
     if as_json:
         click.echo(json.dumps(_result_json(result, session)))
     else:
-        console.end_line()
+        _say_if_cut_short(console, result)
     if note is not None:
         console.note(note)
+
+
+def _say_if_cut_short(console: Console, result: TurnResult) -> None:
+    """On a line of its own after the text: a cut answer reads as a whole one (``--json`` has its
+    ``finish_reason``)."""
+    console.end_line()
+    if result.finish_reason in ("length", "content_filter"):
+        console.note(f"warning: the answer is incomplete (finish_reason {result.finish_reason})")
 
 
 def _result_json(result: TurnResult, session: str | None) -> dict[str, Any]:
@@ -346,7 +376,8 @@ def chat(
                 click.echo(CHAT_HELP)
                 continue
             try:
-                runner.run(stream_turn(client, messages_for(line, system), model=model, console=console))
+                result = runner.run(stream_turn(client, messages_for(line, system), model=model, console=console))
+                _say_if_cut_short(console, result)
             except Interrupted:
                 console.note("turn interrupted")
             except openai.OpenAIError as error:
@@ -388,7 +419,7 @@ def models(daemon: DaemonMode, codex_path: str | None, as_json: bool) -> None:
     from claif_cod.client import CodexClient
 
     try:
-        with CodexClient(daemon=daemon, codex_path=codex_path) as client:
+        with CodexClient(daemon=daemon, codex_path=codex_path, working_dir=current_dir()) as client:
             listing = list(client.models.list())
     except openai.OpenAIError as error:
         raise _fail(error) from None

@@ -34,10 +34,11 @@ SAID: dict[Decision, str] = {
 }
 
 
-def is_interactive() -> bool:
-    """Whether approvals can be asked: stdin and stdout are both a terminal."""
-    stdin, stdout = sys.stdin, sys.stdout
-    return stdin is not None and stdout is not None and stdin.isatty() and stdout.isatty()
+def is_interactive(asked_on: TextIO | None = None) -> bool:
+    """Whether approvals can be asked: stdin is a terminal, and so is where the question is written
+    (stdout; stderr for ``query --json``, whose stdout may well be a pipe)."""
+    stdin, shown = sys.stdin, asked_on or sys.stdout
+    return stdin is not None and shown is not None and stdin.isatty() and shown.isatty()
 
 
 class Console:

@@ -54,13 +54,14 @@ def run_cli(
 class PtyProcess:
     """The CLI on a pseudo-terminal: ``expect`` what it shows, ``send`` what a user types."""
 
-    def __init__(self, *args: str, env: dict[str, str], cwd: Path) -> None:
+    def __init__(self, *args: str, env: dict[str, str], cwd: Path, stdout_piped: bool = False) -> None:
+        """``stdout_piped``: stdout is a pipe (``| jq``), stdin and stderr the terminal."""
         self.master, slave = pty.openpty()
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", _CONTROLLING_TTY, *args],
                 stdin=slave,
-                stdout=slave,
+                stdout=subprocess.PIPE if stdout_piped else slave,
                 stderr=slave,
                 env=env,
                 cwd=cwd,

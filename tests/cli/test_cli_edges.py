@@ -1,0 +1,82 @@
+"""``claif-cod`` where a terminal user's setup is unusual: a current directory removed under it,
+standard streams closed, stdout piped while the question is asked on the terminal, an answer cut
+short, an empty model."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+from cli_harness import CLI, PtyProcess, run_cli
+
+from claif_cod._cli_group import EXIT_OUTPUT
+from claif_cod.cli.exits import EXIT_USAGE
+
+pytestmark = pytest.mark.codex
+
+
+def in_shell(script: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``script`` in sh, where ``$CLI`` runs the command line."""
+    return subprocess.run(
+        ["sh", "-c", script], env={**env, "CLI": shlex.join(CLI)}, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize("command", ["query --daemon off hi", "models --daemon off", "chat --daemon off"])
+def test_a_current_directory_removed_is_a_usage_error(env: dict[str, str], workdir: Path, command: str) -> None:
+    """A deleted worktree or build directory: it was a FileNotFoundError traceback, exit 1."""
+    gone = workdir / "gone"
+    gone.mkdir()
+    done = in_shell(f"cd {gone} && rmdir {gone} && $CLI {command} </dev/null", env, workdir)
+    assert done.returncode == EXIT_USAGE, done.stderr
+    assert "the current directory no longer exists" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_closed_standard_streams(env: dict[str, str], workdir: Path) -> None:
+    """``2>&-`` lost the answer (a traceback nobody could see, exit 1), ``>&-`` and ``<&-`` were tracebacks."""
+    quiet = in_shell("$CLI query --daemon off hi 2>&-", env, workdir)
+    assert (quiet.returncode, quiet.stdout) == (0, "Echo: hi\n")
+    closed_out = in_shell("$CLI query --daemon off hi >&-", env, workdir)
+    assert closed_out.returncode == EXIT_OUTPUT
+    assert closed_out.stderr == "claif-cod: error: cannot write its output: standard output is closed\n"
+    closed_in = in_shell("$CLI query --daemon off - <&-", env, workdir)
+    assert closed_in.returncode == EXIT_USAGE and "the prompt is empty" in closed_in.stderr
+
+
+@pytest.mark.parametrize("answer", ["y", "n"])
+def test_query_json_piped_asks_for_approval_on_the_terminal(env: dict[str, str], workdir: Path, answer: str) -> None:
+    """``claif-cod query --json ... | jq`` (docs/cli.md's own example) declined every approval:
+    "no terminal to ask on", while the question goes to stderr, the terminal."""
+    term = PtyProcess(
+        "query", "--json", "--daemon", "off", "--approval", "untrusted", "--sandbox", "workspace-write",
+        "[[tool:touch made.txt]] go", env=env, cwd=workdir, stdout_piped=True,
+    )  # fmt: skip
+    try:
+        term.expect(r"Allow\? \[y\]es")
+        term.send(f"{answer}\n")
+        assert term.wait() == 0
+        assert term.proc.stdout is not None
+        result = json.loads(term.proc.stdout.read())
+    finally:
+        term.close()
+    assert result["text"].startswith("Tool said:")
+    assert (workdir / "made.txt").exists() == (answer == "y")
+
+
+def test_an_answer_cut_short_says_so_on_stderr(env: dict[str, str], workdir: Path) -> None:
+    """It read as a whole answer; only ``--json`` showed ``finish_reason: "length"``."""
+    done = run_cli("query", "--daemon", "off", "x [[incomplete]]", env=env, cwd=workdir)
+    assert (done.returncode, done.stdout) == (0, "Echo: x\n")
+    assert done.stderr == "claif-cod: warning: the answer is incomplete (finish_reason length)\n"
+    whole = run_cli("query", "--daemon", "off", "x", env=env, cwd=workdir)
+    assert whole.stderr == ""
+
+
+@pytest.mark.parametrize("model", ["", "  "])
+def test_an_empty_model_is_a_usage_error(env: dict[str, str], workdir: Path, model: str) -> None:
+    """It reached Codex: "No models are available", exit 3."""
+    done = run_cli("query", "--daemon", "off", "-m", model, "hi", env=env, cwd=workdir)
+    assert done.returncode == EXIT_USAGE and "Invalid value for '--model' / '-m': is empty" in done.stderr

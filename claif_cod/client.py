@@ -6,6 +6,7 @@ is claif_cod, so every type, stream and exception is openai's own.
 
 from __future__ import annotations
 
+import errno
 import os
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
@@ -39,6 +40,16 @@ _NO_KEY = "codex-local-auth"
 """What openai sees as the key when Codex uses its own login; it is never passed to Codex."""
 
 
+def _current_dir() -> str:
+    """The default working directory; one removed under the process (a deleted worktree) said plainly."""
+    try:
+        return os.getcwd()
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            errno.ENOENT, "the current directory no longer exists: give the client a working_dir"
+        ) from None
+
+
 def _options(
     *,
     api_key: str | None,
@@ -54,7 +65,7 @@ def _options(
 ) -> RequestOptions:
     return RequestOptions(
         config=CodexConfig(
-            working_dir=os.path.abspath(os.path.expanduser(working_dir if working_dir is not None else os.getcwd())),
+            working_dir=os.path.abspath(os.path.expanduser(working_dir if working_dir is not None else _current_dir())),
             codex_path=os.path.abspath(os.path.expanduser(codex_path)) if codex_path else None,
             codex_home=os.path.abspath(os.path.expanduser(codex_home)) if codex_home is not None else None,
             api_key=api_key,

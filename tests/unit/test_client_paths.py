@@ -30,3 +30,13 @@ def test_a_leading_tilde_is_the_users_home(home: Path, name: str) -> None:
 @pytest.mark.parametrize("name", ["working_dir", "codex_home", "codex_path"])
 def test_a_relative_path_is_taken_from_the_current_directory(home: Path, tmp_path: Path, name: str) -> None:
     assert getattr(config(**{name: "proj"}), name) == str(tmp_path / "proj")
+
+
+def test_a_current_directory_removed_is_said_plainly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gone = tmp_path / "worktree"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    with pytest.raises(FileNotFoundError, match="current directory no longer exists: give the client a working_dir"):
+        CodexClient(daemon="off")
+    assert config(working_dir=str(tmp_path)).working_dir == str(tmp_path)

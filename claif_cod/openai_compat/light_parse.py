@@ -16,11 +16,11 @@ top_level = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
 _NOTHING = frozenset({b"null", b"[]"})
 _BLANKS = b" \t\r\n"
-CHAT_DEFAULTS = {"service_tier": b'"auto"', "verbosity": b'"medium"'}
+CHAT_DEFAULTS = {"service_tier": b'"auto"'}
 RESPONSES_DEFAULTS = {"service_tier": b'"auto"', "truncation": b'"disabled"'}
 """OpenAI's default values that ask for what Codex does anyway: the tier Codex's requests get
-without one, the models' own verbosity, no truncation of the context (Codex compacts, it does not
-drop)."""
+without one, no truncation of the context (Codex compacts, it does not drop). Not OpenAI's default
+verbosity, ``medium``: Codex asks each model for its catalog's (``low`` for Codex's own models)."""
 
 
 def unhonoured(

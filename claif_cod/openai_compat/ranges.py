@@ -92,6 +92,9 @@ def check_bound(name: str, value: float | None, low: float, high: float, kind: s
     raise InvalidRequest(message, param=name, code=f"{kind}_{side}_{extreme}_value")
 
 
+EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+"""OpenAI's reasoning efforts (openai's ``ReasoningEffort``); which a model takes is Codex's to say."""
+
 ENUMS = {
     "truncation": ("auto", "disabled"),
     "service_tier": ("auto", "default", "fast", "flex", "priority", "scale"),

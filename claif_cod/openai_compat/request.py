@@ -25,7 +25,7 @@ from claif_cod.openai_compat.chat_history import (
 )
 from claif_cod.openai_compat.images import REPORTED_DETAILS, ImageRef, load_images
 from claif_cod.openai_compat.light_parse import CHAT_DEFAULTS, LightParse, top_level, unhonoured
-from claif_cod.openai_compat.ranges import check_enums, check_ranges
+from claif_cod.openai_compat.ranges import EFFORTS, check_enums, check_one_of, check_ranges
 from claif_cod.openai_compat.tool_calls import (
     ChatTool,
     check_chat_tools,
@@ -301,6 +301,7 @@ def parse_chat_request(
     check_enums(request)
     check_chat_tools(request.tools, request.tool_choice, request.parallel_tool_calls)
     check_not_empty(request.reasoning_effort, "reasoning_effort")  # else taken as no effort asked for
+    check_one_of(request.reasoning_effort, "reasoning_effort", EFFORTS)
     strict = strict if request.strict is None else request.strict
 
     ignored = unhonoured(values, HONOURED, NO_EFFECT, CHAT_DEFAULTS)

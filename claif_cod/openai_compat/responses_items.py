@@ -15,6 +15,7 @@ from typing import Any, Literal
 import msgspec
 
 from claif_cod.engine.errors import InvalidRequest
+from claif_cod.openai_compat.ranges import check_bound, check_one_of
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
@@ -87,10 +88,8 @@ def page_of(
     """One page of ``items`` (each item's id and JSON, oldest first), as OpenAI pages a list:
     ``order`` ``desc`` (default) lists the newest first, ``after`` names the item before the page."""
     limit = DEFAULT_LIMIT if limit is None else limit
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidRequest(f"limit must be between 1 and {MAX_LIMIT}", param="limit")
-    if order not in (None, "asc", "desc"):
-        raise InvalidRequest("order must be 'asc' or 'desc'", param="order")
+    check_bound("limit", limit, 1, MAX_LIMIT, "integer")  # OpenAI's refusals, in its words
+    check_one_of(order, "order", ("asc", "desc"))
     ordered = list(items) if order == "asc" else list(reversed(items))
     ids = [item_id for item_id, _ in ordered]
     start = 0

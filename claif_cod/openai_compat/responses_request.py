@@ -22,7 +22,7 @@ from claif_cod.engine.tools import ThreadTools, ToolResult
 from claif_cod.openai_compat.chat_history import CACHE_BREAKPOINT
 from claif_cod.openai_compat.images import ImageRef, load_images
 from claif_cod.openai_compat.light_parse import RESPONSES_DEFAULTS, LightParse, top_level, unhonoured
-from claif_cod.openai_compat.ranges import ENUMS, check_enums, check_include, check_one_of, check_ranges
+from claif_cod.openai_compat.ranges import EFFORTS, ENUMS, check_enums, check_include, check_one_of, check_ranges
 from claif_cod.openai_compat.responses_calls import check_calls
 from claif_cod.openai_compat.responses_input import item_fields, read_items
 from claif_cod.openai_compat.tool_calls import (
@@ -224,6 +224,7 @@ def parse_responses_request(
     check_one_of(request.text.verbosity if request.text else None, "text.verbosity", ENUMS["verbosity"])
     check_one_of(request.reasoning.summary if request.reasoning else None, "reasoning.summary", SUMMARIES)
     check_not_empty(request.reasoning.effort if request.reasoning else None, "reasoning.effort")
+    check_one_of(request.reasoning.effort if request.reasoning else None, "reasoning.effort", EFFORTS)
     strict = strict if request.strict is None else request.strict
     ignored = unhonoured(raw, HONOURED, NO_EFFECT, RESPONSES_DEFAULTS)
     ignored += client_options
@@ -344,7 +345,7 @@ def _thread_tools(request: ResponsesRequest | _Reported, ignored: list[str]) -> 
 def _output_schema(text: TextConfig | None, ignored: list[str]) -> dict[str, Any] | None:
     if text is None:
         return None
-    if text.verbosity not in (None, "medium"):  # medium: the models' own (ranges.ENUMS)
+    if text.verbosity is not None:  # Codex asks the model for its catalog's verbosity, whatever this says
         ignored.append("text.verbosity")
     fmt = text.format
     if fmt is None or fmt.type == "text":
@@ -356,7 +357,7 @@ def _output_schema(text: TextConfig | None, ignored: list[str]) -> dict[str, Any
         raise missing("text.format.name")
     check_name(fmt.name, "text.format.name")
     if fmt.schema is None:
-        raise InvalidRequest("text.format json_schema needs a schema", param="text.format.schema")
+        raise missing("text.format.schema")
     if fmt.strict is False:
         ignored.append("text.format.strict")  # Codex applies every schema strictly
     if fmt.description is not None:

@@ -12,6 +12,7 @@ from urllib.parse import unquote
 import msgspec
 
 from claif_cod.openai_compat.errors import APIFailure
+from claif_cod.openai_compat.ranges import not_one_of
 from claif_cod.protocol import (
     ConversationBodyParams,
     ConversationCreateParams,
@@ -52,10 +53,12 @@ def _list_query(query: Mapping[str, str]) -> _ListQuery:
     """A list's query (``after``, ``limit``, ``order``); ``include`` only asks for fields these items never have."""
     limit = query.get("limit")
     if limit is not None and not limit.isdigit():
-        raise APIFailure.bad_request("limit must be an integer", param="limit")
+        message = "Invalid type for 'limit': expected an integer, but got a string instead."
+        raise APIFailure.bad_request(message, param="limit", code="invalid_type")
     order = query.get("order")
     if order not in (None, "asc", "desc"):
-        raise APIFailure.bad_request("order must be 'asc' or 'desc'", param="order")
+        refused = not_one_of(order, "order", ("asc", "desc"))
+        raise APIFailure.bad_request(refused.message, param=refused.param, code=refused.code)
     return _ListQuery(query.get("after"), None if limit is None else int(limit), cast(Literal["asc", "desc"], order))
 
 

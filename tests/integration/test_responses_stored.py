@@ -70,7 +70,12 @@ def test_input_items_are_the_requests_own_input_in_openai_pages(client: CodexCli
 
     with pytest.raises(openai.BadRequestError) as caught:
         client.responses.input_items.list(second.id, limit=101)
-    assert caught.value.param == "limit"  # type: ignore[attr-defined]
+    says = "Invalid 'limit': integer above maximum value. Expected a value <= 100, but got 101 instead."
+    assert (caught.value.param, caught.value.code) == ("limit", "integer_above_max_value")  # type: ignore[attr-defined]
+    assert caught.value.body["message"] == says  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.input_items.list(second.id, order="sideways")  # type: ignore[arg-type]
+    assert (caught.value.param, caught.value.code) == ("order", "invalid_value")  # type: ignore[attr-defined]
     with pytest.raises(openai.NotFoundError):
         client.responses.input_items.list("resp_missing")
 

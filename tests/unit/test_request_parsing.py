@@ -588,6 +588,15 @@ def test_an_empty_reasoning_effort_is_refused_not_taken_for_none() -> None:
     assert parse(reasoning_effort="high").request.reasoning_effort == "high"
 
 
+def test_a_reasoning_effort_openai_does_not_know_is_refused_in_its_words() -> None:
+    """It was passed to Codex, and on to the model."""
+    error = rejected(reasoning_effort="turbo")
+    says = (
+        "Invalid value: 'turbo'. Supported values are: 'none', 'minimal', 'low', 'medium', 'high', 'xhigh', and 'max'."
+    )
+    assert (error.message, error.param, error.code) == (says, "reasoning_effort", "invalid_value")
+
+
 def test_json_schema_without_schema_is_rejected() -> None:
     error = rejected(response_format={"type": "json_schema", "json_schema": {"name": "x"}})
     assert error.param == "response_format"
@@ -924,7 +933,9 @@ def test_sampling_parameters_out_of_openais_range_are_openais_400(
 
 
 def test_openais_defaults_sent_as_values_ask_for_nothing_and_other_values_are_its_400() -> None:
-    assert parse(verbosity="medium", service_tier="auto").ignored == ()
+    assert parse(service_tier="auto").ignored == ()
+    # Codex asks the model for its catalog's verbosity (low for Codex's models): OpenAI's medium too is not what runs
+    assert parse(verbosity="medium").ignored == ("verbosity",)
     assert parse(verbosity="high", service_tier="flex").ignored == ("service_tier", "verbosity")
     assert parse(truncation="disabled").ignored == ("truncation",)  # not chat's: unknown, whatever its value
     error = rejected(verbosity="tiny")

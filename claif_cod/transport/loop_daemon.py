@@ -22,8 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx2
 
@@ -128,14 +130,18 @@ class LoopDaemon:
 
 class LoopEvents(httpx2.AsyncByteStream):
     """A stream's framed events, read on the caller's loop (``AsyncEventStream`` splits them at
-    once) once :meth:`start` ed; closed early, the daemon stops the request."""
+    once) once :meth:`start` ed; closed early, or dropped unclosed, the daemon stops the request."""
 
     def __init__(self, request: httpx2.Request) -> None:
         self._request = request
         self._events: ChainedStream[bytes] | None = None
+        self._dropped: weakref.finalize[Any, Any] | None = None
 
     def start(self, events: ChainedStream[bytes]) -> None:
+        """On the caller's loop."""
         self._events = events
+        # Dropped unread, no generator of ours ever ran to close the events: the turn would run to its end.
+        self._dropped = weakref.finalize(self, _close_soon, asyncio.get_running_loop(), events)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         assert self._events is not None  # started before openai's Stream reaches the caller
@@ -144,7 +150,25 @@ class LoopEvents(httpx2.AsyncByteStream):
                 yield framed
         except APIFailure as failure:
             raise midstream_error(self._request, failure) from None
+        if self._dropped is not None:
+            self._dropped.detach()  # ended: nothing to stop
 
     async def aclose(self) -> None:
         if self._events is not None:
             await self._events.aclose()
+
+
+_CLOSING: set[asyncio.Task[None]] = set()
+"""Streams dropped unclosed, being closed (the loop keeps only weak references to tasks)."""
+
+
+def _close_soon(loop: asyncio.AbstractEventLoop, events: ChainedStream[bytes]) -> None:
+    """Close ``events`` on ``loop`` (the collector may run this in any thread); nothing once it is closed."""
+
+    def close() -> None:
+        task = loop.create_task(events.aclose())
+        _CLOSING.add(task)
+        task.add_done_callback(_CLOSING.discard)
+
+    with contextlib.suppress(RuntimeError):  # the loop is closed: its connection, and the request, went with it
+        loop.call_soon_threadsafe(close)

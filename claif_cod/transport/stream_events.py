@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import functools
 import queue
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import cast
 
@@ -98,6 +99,8 @@ class SyncEvents(httpx2.SyncByteStream):
         self._waiter = HandOver()
         self._pump: Pump[bytes] = Pump(functools.partial(_put, self._queue, self._waiter))
         self._done = False
+        # Dropped unread, no generator of ours ever ran to stop the pump: the turn would run to its end.
+        self._dropped = weakref.finalize(self, self._pump.cancel)
         call_after_fork(self, SyncEvents._forked)
 
     def _get(self) -> Outcome:
@@ -120,6 +123,7 @@ class SyncEvents(httpx2.SyncByteStream):
                 yield outcome_of(self._get(), self._request)
             except StopAsyncIteration:
                 self._done = True
+                self._dropped.detach()  # ended: nothing to stop
             except BaseException:
                 # A midstream failure, or interrupted while waiting (Ctrl-C): the generator on the
                 # engine loop is finished off there.
@@ -161,6 +165,7 @@ class AsyncEvents(httpx2.AsyncByteStream):
         # Not a method of ours: the pump would hold us, and we it (a cycle left for the collector).
         self._pump: Pump[bytes] = Pump(functools.partial(_deliver, caller, self._queue, self._waiter))
         self._done = False
+        self._dropped = weakref.finalize(self, self._pump.cancel)  # (as SyncEvents)
         call_after_fork(self, AsyncEvents._forked)
 
     def start(self, events: AsyncIterator[bytes]) -> AsyncEvents:
@@ -174,6 +179,7 @@ class AsyncEvents(httpx2.AsyncByteStream):
                 yield outcome_of(await self._get(), self._request)
             except StopAsyncIteration:
                 self._done = True
+                self._dropped.detach()  # ended: nothing to stop
             except BaseException:
                 # A midstream failure, or cancelled while waiting: the generator on the engine loop is
                 # finished off there.

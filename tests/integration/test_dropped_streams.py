@@ -1,0 +1,46 @@
+"""A stream its caller drops without reading it, nor closing it, interrupts its turn once the
+garbage collector takes it, as a stream dropped half-read does: the turn used to run to its end
+(an agent's whole turn, at the model, holding its thread), because no generator of the stream's
+had ever run to stop it."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+import pytest
+from chat_messages import user
+from waiting import wait_until
+
+from claif_cod import AsyncCodexClient, CodexClient
+
+pytestmark = pytest.mark.codex
+
+STALLS = "[[stall-mid]] two words, then the model stalls"
+
+
+def turns_end(client: CodexClient | AsyncCodexClient) -> None:
+    assert client.backend is not None and client.backend.local is not None
+    engine = client.backend.local.engine
+    # (a stream is a cycle with its generator: it goes at a cyclic collection)
+    wait_until(lambda: gc.collect() >= 0 and engine.turns_in_flight == 0, "the dropped stream's turn to end")
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+def test_a_sync_stream_dropped_unread_interrupts_its_turn(client: CodexClient, api: str) -> None:
+    if api == "chat":
+        stream: object = client.chat.completions.create(model="o4-mini", messages=[user(STALLS)], stream=True)
+    else:
+        stream = client.responses.create(model="o4-mini", input=STALLS, stream=True)
+    del stream
+    turns_end(client)
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+async def test_an_async_stream_dropped_unread_interrupts_its_turn(aclient: AsyncCodexClient, api: str) -> None:
+    if api == "chat":
+        stream: object = await aclient.chat.completions.create(model="o4-mini", messages=[user(STALLS)], stream=True)
+    else:
+        stream = await aclient.responses.create(model="o4-mini", input=STALLS, stream=True)
+    del stream
+    await asyncio.to_thread(turns_end, aclient)  # (the loop runs meanwhile: what it held of the stream goes)

@@ -149,7 +149,7 @@ class DaemonBackend:
         """The request's frames; closed before they are all read, the daemon stops the request."""
 
         async def abandon() -> None:
-            self.conn.abandon(request_id, future)
+            self.conn.abandon(request_id)
 
         return ChainedStream(self._events(first, chunks, future, frame, done), abandon)
 

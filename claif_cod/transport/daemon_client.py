@@ -239,7 +239,7 @@ class DaemonConnection:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
             assert isinstance(request.id, int)
-            self.abandon(request.id, future)
+            self.abandon(request.id)
             raise
 
     async def first_chunk(
@@ -249,7 +249,7 @@ class DaemonConnection:
         try:
             return await next_chunk(chunks, future)
         except asyncio.CancelledError:
-            self.abandon(request_id, future)
+            self.abandon(request_id)
             raise
 
     def start(
@@ -264,16 +264,18 @@ class DaemonConnection:
         assert isinstance(request.id, int)
         frame = request_frame(request)  # a request too large fails here, with nothing left pending
         future: asyncio.Future[msgspec.Raw] = asyncio.get_running_loop().create_future()
+        # Whoever waits for it gets its failure; a request nobody waits for any more (abandoned, or
+        # its stream dropped as the connection closes) fails unseen, not as "never retrieved".
+        future.add_done_callback(_consume)
         self._pending[request.id] = _Pending(future, chunks, approvals)
         self._writer.write(frame)
         return future
 
-    def abandon(self, request_id: int, future: asyncio.Future[msgspec.Raw]) -> None:
+    def abandon(self, request_id: int) -> None:
         """Nobody awaits this request any more: the daemon stops it (a turn is interrupted there), and
         its answer ("cancelled", most likely) is expected, not news."""
         if self._broken is None and request_id in self._pending:
             self._send(CancelNotification(params=CancelParams(id=request_id)))
-        future.add_done_callback(_consume)
 
     def _send(self, message: Request | Notification) -> None:
         self._writer.write(request_frame(message))

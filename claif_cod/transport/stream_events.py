@@ -99,8 +99,6 @@ class SyncEvents(httpx2.SyncByteStream):
         self._waiter = HandOver()
         self._pump: Pump[bytes] = Pump(functools.partial(_put, self._queue, self._waiter))
         self._done = False
-        # Dropped unread, no generator of ours ever ran to stop the pump: the turn would run to its end.
-        self._dropped = weakref.finalize(self, self._pump.cancel)
         call_after_fork(self, SyncEvents._forked)
 
     def _get(self) -> Outcome:
@@ -115,6 +113,8 @@ class SyncEvents(httpx2.SyncByteStream):
     def start(self, events: AsyncIterator[bytes]) -> SyncEvents:
         """On the engine loop: the events start flowing."""
         self._pump.start(events)
+        # Dropped unread, no generator of ours ever runs to stop the pump: the turn would run to its end.
+        self._dropped = weakref.finalize(self, self._pump.cancel)
         return self
 
     def __iter__(self) -> Iterator[bytes]:
@@ -165,12 +165,12 @@ class AsyncEvents(httpx2.AsyncByteStream):
         # Not a method of ours: the pump would hold us, and we it (a cycle left for the collector).
         self._pump: Pump[bytes] = Pump(functools.partial(_deliver, caller, self._queue, self._waiter))
         self._done = False
-        self._dropped = weakref.finalize(self, self._pump.cancel)  # (as SyncEvents)
         call_after_fork(self, AsyncEvents._forked)
 
     def start(self, events: AsyncIterator[bytes]) -> AsyncEvents:
         """On the engine loop: the events start flowing."""
         self._pump.start(events)
+        self._dropped = weakref.finalize(self, self._pump.cancel)  # (as SyncEvents)
         return self
 
     async def __aiter__(self) -> AsyncIterator[bytes]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from chat_messages import user
 from daemon_process import DaemonProcess
+from fresh_script import run_script
 from waiting import wait_until
 
 from claif_cod import AsyncCodexClient, CodexClient
@@ -40,3 +41,36 @@ async def test_an_async_stream_dropped_unread_stops_its_request(daemon: DaemonPr
         stream = await client.responses.create(input=STALLS, stream=True)
         del stream
         await asyncio.to_thread(turns_end, daemon)
+
+
+def test_closing_an_async_client_after_streams_dropped_is_quiet(
+    daemon: DaemonProcess, daemon_env: dict[str, str], workdir: Path
+) -> None:
+    """Streams dropped half-read and one dropped unread, then the client closed at once: the request
+    of a stream nobody waited for any more failed as its connection closed, and printed "Future
+    exception was never retrieved ... connection to claif-codd lost: closed" at exit."""
+    script = """
+        import asyncio, gc
+        from claif_cod import AsyncCodexClient
+
+        async def main():
+            client = AsyncCodexClient(daemon="require", model="o4-mini")
+            for n in range(2):
+                await client.chat.completions.create(messages=[{"role": "user", "content": f"warm {n}"}])
+            for n in range(3):
+                stream = await client.chat.completions.create(
+                    messages=[{"role": "user", "content": f"[[stall-mid]] half {n}"}], stream=True
+                )
+                async for _ in stream:
+                    break
+            dropped = await client.responses.create(input="[[stall-mid]] unread", stream=True)
+            del stream, dropped
+            gc.collect()
+            await client.close()
+            print("closed")
+
+        asyncio.run(main())
+        """
+    done = run_script(script, workdir, daemon_env)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "closed\n", "")
+    turns_end(daemon)

@@ -21,7 +21,7 @@ from pathlib import Path
 import openai
 from bench_common import model_server_process, offline_workdir, run_header
 from openai.types.chat import ChatCompletionMessageParam
-from private_daemon import Daemon, sigterm_as_interrupt
+from private_daemon import sigterm_as_interrupt, started_in
 
 from claif_cod import CodexClient
 
@@ -62,16 +62,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ):
         root = Path(scratch)
         workdir = offline_workdir(root, url)
-        run_dir = root / "run"
-        run_dir.mkdir(mode=0o700)
-        os.environ.pop("CLAIF_COD_AUTOSTART", None)
-        os.environ["CLAIF_COD_SOCKET"] = str(run_dir / "codd.sock")
-        daemon = Daemon(
-            socket=run_dir / "codd.sock", state_dir=root / "state", log=root / "codd.log", env={**os.environ}
-        )
-        daemon.start()
-        cleanup.callback(daemon.stop)
-        cleanup.push(daemon.show_log_on_error)
+        daemon = started_in(root, cleanup)
         http_url = daemon.status()["http"]
         clients = {
             "in-process": CodexClient(daemon="off", working_dir=str(workdir)),

@@ -158,3 +158,17 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def started_in(root: Path, cleanup: contextlib.ExitStack) -> Daemon:
+    """A daemon on a private socket under ``root`` that this process's clients reach (no autostart),
+    stopped, its log shown on an error, as ``cleanup`` unwinds."""
+    run_dir = root / "run"
+    run_dir.mkdir(mode=0o700)
+    os.environ.pop("CLAIF_COD_AUTOSTART", None)
+    os.environ["CLAIF_COD_SOCKET"] = str(run_dir / "codd.sock")
+    daemon = Daemon(socket=run_dir / "codd.sock", state_dir=root / "state", log=root / "codd.log", env={**os.environ})
+    daemon.start()
+    cleanup.callback(daemon.stop)
+    cleanup.push(daemon.show_log_on_error)
+    return daemon

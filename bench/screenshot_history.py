@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_common import median_interval, model_server_process, offline_workdir, round_orders, run_header
-from private_daemon import Daemon, sigterm_as_interrupt
+from private_daemon import sigterm_as_interrupt, started_in
 
 from claif_cod import CodexClient
 
@@ -83,16 +83,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ):
         root = Path(scratch)
         workdir = offline_workdir(root, url)
-        run_dir = root / "run"
-        run_dir.mkdir(mode=0o700)
-        os.environ.pop("CLAIF_COD_AUTOSTART", None)
-        os.environ["CLAIF_COD_SOCKET"] = str(run_dir / "codd.sock")
-        daemon = Daemon(
-            socket=run_dir / "codd.sock", state_dir=root / "state", log=root / "codd.log", env={**os.environ}
-        )
-        daemon.start()
-        cleanup.callback(daemon.stop)
-        cleanup.push(daemon.show_log_on_error)
+        started_in(root, cleanup)
         clients = {
             "in-process": CodexClient(daemon="off", working_dir=str(workdir)),
             "daemon": CodexClient(daemon="require", working_dir=str(workdir)),

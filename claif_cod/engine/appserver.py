@@ -44,6 +44,7 @@ from claif_cod.engine import liveness as _liveness
 from claif_cod.engine import overload, wire, wire_notifications
 from claif_cod.engine.child_process import ChildProcess
 from claif_cod.engine.errors import (
+    STOPPED_ON_PURPOSE,
     CodexProcessDied,
     CodexProcessHung,
     CodexRequestTimedOut,
@@ -454,4 +455,4 @@ class AppServer:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            self._die(CodexProcessDied(self._proc.returncode, "closed", pid=self.pid))
+            self._die(CodexProcessDied(self._proc.returncode, STOPPED_ON_PURPOSE, pid=self.pid))

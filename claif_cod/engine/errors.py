@@ -56,6 +56,11 @@ def describe_exit(returncode: int | None) -> str:
     return f"exited (code {returncode})"
 
 
+STOPPED_ON_PURPOSE = "stopped by claif_cod: its client was closed, or the process was let go"
+"""What a request still running on a process claif_cod stopped is told (a client's ``close()``
+while its stream is read, most often): not a crash."""
+
+
 class CodexProcessDied(EngineError):
     def __init__(self, returncode: int | None, stderr_tail: str = "", *, pid: int | None = None) -> None:
         self.returncode = returncode

@@ -291,7 +291,7 @@ class DaemonConnection:
         except (OSError, ProtocolError) as exc:
             self._broken = exc
         except asyncio.CancelledError:  # closed, or the loop is ending (``asyncio.run``): so is the socket
-            self._broken = ConnectionAbortedError("closed")
+            self._broken = ClientClosed()
             self._writer.close()
             raise
         finally:
@@ -373,9 +373,21 @@ def hello_request(request_id: int, client_name: str) -> HelloRequest:
     return HelloRequest(id=request_id, params=params)
 
 
+class ClientClosed(ConnectionAbortedError):
+    """The connection's client closed it (``close()``, or its event loop ending), not claif-codd."""
+
+    def __str__(self) -> str:
+        return "the client was closed while the request ran"
+
+
 def connection_lost(reason: object) -> APIFailure:
     """What a request in flight on a connection that failed with ``reason`` fails with."""
-    return APIFailure("connection", 0, ErrorDetail(f"connection to claif-codd lost: {reason}", "connection_error"))
+    said = (
+        f"Connection error: {reason}."
+        if isinstance(reason, ClientClosed)
+        else f"connection to claif-codd lost: {reason}"
+    )
+    return APIFailure("connection", 0, ErrorDetail(said, "connection_error"))
 
 
 def _consume(future: asyncio.Future[msgspec.Raw]) -> None:

@@ -8,6 +8,7 @@ import asyncio
 import gc
 from pathlib import Path
 
+import openai
 import pytest
 from chat_messages import user
 from daemon_process import DaemonProcess
@@ -74,3 +75,18 @@ def test_closing_an_async_client_after_streams_dropped_is_quiet(
     done = run_script(script, workdir, daemon_env)
     assert (done.returncode, done.stdout, done.stderr) == (0, "closed\n", "")
     turns_end(daemon)
+
+
+async def test_a_stream_its_client_closes_is_told_so_not_of_a_lost_daemon(daemon: DaemonProcess, workdir: Path) -> None:
+    """It was told "connection to claif-codd lost: closed", which reads as the daemon failing."""
+    client = AsyncCodexClient(daemon="require", model="o4-mini")
+    for n in range(2):  # the loop's own connection, from its second request on
+        await client.chat.completions.create(messages=[user(f"warm {n}")])
+    stream = await client.chat.completions.create(messages=[user(STALLS)], stream=True)
+    await stream.__anext__()
+    await client.close()
+    with pytest.raises(openai.APIConnectionError) as cut:
+        async for _ in stream:
+            pass
+    assert cut.value.message == "Connection error: the client was closed while the request ran."
+    await asyncio.to_thread(turns_end, daemon)

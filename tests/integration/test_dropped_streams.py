@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import gc
 
+import openai
 import pytest
 from chat_messages import user
 from waiting import wait_until
@@ -44,3 +45,15 @@ async def test_an_async_stream_dropped_unread_interrupts_its_turn(aclient: Async
         stream = await aclient.responses.create(model="o4-mini", input=STALLS, stream=True)
     del stream
     await asyncio.to_thread(turns_end, aclient)  # (the loop runs meanwhile: what it held of the stream goes)
+
+
+async def test_a_stream_its_client_closes_is_told_so_not_of_a_crash(codex_home: object, workdir: object) -> None:
+    """It was told "codex app-server (pid N) exited (code 0): closed", which reads as Codex crashing."""
+    client = AsyncCodexClient(daemon="off", model="o4-mini")
+    stream = await client.chat.completions.create(messages=[user(STALLS)], stream=True)
+    await stream.__anext__()
+    await client.close()
+    with pytest.raises(openai.APIConnectionError) as cut:
+        async for _ in stream:
+            pass
+    assert "stopped by claif_cod: its client was closed" in cut.value.message

@@ -5,6 +5,8 @@ first fail on OpenAI."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from claif_cod.engine.errors import InvalidRequest
 
 _DECIMALS = {"temperature": (0, 2), "top_p": (0, 1), "frequency_penalty": (-2, 2), "presence_penalty": (-2, 2)}
@@ -27,12 +29,7 @@ def check_metadata(metadata: dict[str, str] | None) -> None:
     in its words (as measured against its API: a key too long is quoted by its ends)."""
     if metadata is None:
         return
-    if len(metadata) > MAX_METADATA_PAIRS:
-        message = (
-            f"Invalid 'metadata': too many properties. Expected an object with at most {MAX_METADATA_PAIRS} "
-            f"properties, but got an object with {len(metadata)} properties instead."
-        )
-        raise InvalidRequest(message, param="metadata", code="object_above_max_properties")
+    _check_properties("metadata", metadata, MAX_METADATA_PAIRS)
     for key, value in metadata.items():
         if len(key) > MAX_METADATA_KEY:
             message = (
@@ -48,6 +45,16 @@ def check_metadata(metadata: dict[str, str] | None) -> None:
             raise InvalidRequest(message, param=f"metadata.{key}", code="string_above_max_length")
 
 
+def _check_properties(param: str, value: dict[str, Any], most: int) -> None:
+    """OpenAI's refusal of an object with more than ``most`` keys, in its words."""
+    if len(value) > most:
+        message = (
+            f"Invalid '{param}': too many properties. Expected an object with at most {most} "
+            f"properties, but got an object with {len(value)} properties instead."
+        )
+        raise InvalidRequest(message, param=param, code="object_above_max_properties")
+
+
 MAX_LOGIT_BIAS, LOGIT_BIAS = 1024, 100
 
 
@@ -56,12 +63,7 @@ def check_logit_bias(logit_bias: dict[str, int] | None) -> None:
     to 100. Codex samples nothing (the parameter is reported), but OpenAI refuses these."""
     if logit_bias is None:
         return
-    if len(logit_bias) > MAX_LOGIT_BIAS:
-        message = (
-            f"Invalid 'logit_bias': too many properties. Expected an object with at most {MAX_LOGIT_BIAS} "
-            f"properties, but got an object with {len(logit_bias)} properties instead."
-        )
-        raise InvalidRequest(message, param="logit_bias", code="object_above_max_properties")
+    _check_properties("logit_bias", logit_bias, MAX_LOGIT_BIAS)
     for token, bias in logit_bias.items():
         if not (token.isascii() and token.isdigit()):
             message = f"Invalid key in 'logit_bias': {token}. You should only be submitting non-negative integers."

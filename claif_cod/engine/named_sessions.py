@@ -136,7 +136,13 @@ class NamedSessions:
         record = self.book.lookup(session_id, self.codex_home(handle.key))
         if record is not None and record.thread_id == handle.thread_id:
             now = time.time()
-            done = dataclasses.replace(record, model=model or record.model, turns=record.turns + 1, last_used=now)
+            done = dataclasses.replace(
+                record,
+                working_dir=handle.key.working_dir,  # the turn's: a session continued elsewhere moved with it
+                model=model or record.model,
+                turns=record.turns + 1,
+                last_used=now,
+            )
             messages = (Message("user", prompt), Message("assistant", reply))
             try:
                 self.book.save(done, messages)

@@ -388,6 +388,13 @@ async def test_sessions_list_and_close(connect: Connect, workdir: Path, codex_mo
     assert before - 1 <= info.last_used <= time.time() + 1
     assert (await client.status()).sessions == 1
 
+    elsewhere = workdir.parent / "elsewhere"
+    elsewhere.mkdir()
+    second = turn_result(await client.request(client.session_send("listed", "two", elsewhere)))
+    assert second.thread_id == first.thread_id  # the session moved, its thread kept
+    [info] = (await client.sessions()).sessions
+    assert (info.turns, same_dir(info.working_dir, elsewhere)) == (2, True)  # the last turn's directory
+
     close = SessionCloseParams(session_id="listed")
     assert await client.call(SessionCloseRequest(id=client.next_id(), params=close), ClosedResult) == ClosedResult(
         closed=True

@@ -175,3 +175,45 @@ def test_a_body_that_breaks_after_its_handler_began_reading_is_a_400_too(http: H
     warnings = parse_warnings(http.process)
     assert len(warnings) == 1 and warnings[0]["status"] == 400, warnings
     assert all(r["level"] not in ("error", "critical") for r in log_records(http.process))
+
+
+NOT_GZIP = b"this body is not the gzip it says it is"
+
+
+@pytest.mark.parametrize(
+    ("start", "status"),
+    [
+        pytest.param(CHUNKED_START, 400, id="read_by_its_handler"),
+        pytest.param(b"GET /healthz HTTP/1.1", 200, id="left_unread"),
+    ],
+)
+def test_a_body_that_is_not_its_content_encoding_is_no_traceback(http: HttpDaemon, start: bytes, status: int) -> None:
+    """aiohttp reads what a handler left of a body after its answer, and that read raised again the
+    body's decoding error: an error record with a traceback for each such request, whichever its route
+    (a client without the token, answered 401 unread, too), where a bad body is the client's fault."""
+    raw = request(
+        b"Content-Encoding: gzip",
+        b"Connection: close",
+        b"Content-Length: %d" % len(NOT_GZIP),
+        start=start,
+        body=NOT_GZIP,
+    )
+    answer = exchange(address(http), raw)
+    assert answer.status == status, answer
+    if status == 400:
+        error = answer.error()
+        assert error["code"] == "malformed_request", answer
+        assert error["message"].endswith("request: Can not decode content-encoding: gzip"), error
+        [warning] = parse_warnings(http.process)  # once, not again when aiohttp reads the rest
+        assert warning["request"] == answer.headers["x-request-id"], warning
+        assert warning["reason"] == "Can not decode content-encoding", warning
+    leftovers = [r for r in log_records(http.process) if r.get("event") == "http.unread_body_broken"]
+    if status == 400:
+        assert leftovers == [], leftovers
+    else:
+        [warning] = leftovers
+        assert warning["level"] == "warning" and warning["reason"] == "Can not decode content-encoding", warning
+    records = log_records(http.process)
+    assert all(r["level"] not in ("error", "critical") for r in records), records
+    assert all("exception" not in r and "Traceback" not in json.dumps(r) for r in records), records
+    assert exchange(address(http), request(b"Connection: close")).status == 200

@@ -198,6 +198,7 @@ class HttpEndpoint:
             return _named(response, request_id)
         except web.RequestPayloadError as exc:  # a body that broke after its handler began reading it
             response = unparsable(request, 400, str(exc), request_id)
+            request.content.feed_eof()  # said: aiohttp is not to read the rest after the answer, and fail again
             status = response.status
             return _named(response, request_id)
         except web.HTTPException as exc:

@@ -7,7 +7,9 @@ That answer is built by ``RequestHandler.handle_error``, so our connections use 
 overrides that method, put in place by :class:`JsonErrorRunner`. A body that turns out broken after
 its handler began reading it (a bad chunk arriving late) is an error aiohttp queues behind the
 request while the handler waits for the rest of a body that never comes; the handler here hands that
-error to the body instead, and the middleware answers it with :func:`unparsable`.
+error to the body instead, and the middleware answers it with :func:`unparsable`. A body aiohttp reads
+only after the answer (the rest of one its handler left unread) may break too, and aiohttp logs that
+as an error with a traceback; here it is a throttled warning, since the body is its client's fault.
 """
 
 from __future__ import annotations
@@ -34,12 +36,23 @@ _QUOTED = re.compile(r"""\s*(?::|\bb?['"]).*""", re.DOTALL)
 they hold."""
 
 
+_STATUS_PREFIX = re.compile(r"^\d{3}, message: ")
+"""How ``str()`` of aiohttp's ``HttpProcessingError`` begins (``400, message:\n  Can not decode
+content-encoding: gzip``), which a body's error (``RequestPayloadError``) carries as its own."""
+
+
+def plain(reason: str) -> str:
+    """An aiohttp reason on one line, without the status it may begin with."""
+    return _STATUS_PREFIX.sub("", " ".join(reason.split()))
+
+
 def described(reason: str) -> str:
     """An aiohttp reason without the client's bytes it quotes: what the log may keep."""
-    return _QUOTED.sub("", " ".join(reason.split())) or "unreadable request"
+    return _QUOTED.sub("", plain(reason)) or "unreadable request"
 
 
 _UNPARSABLE = LogThrottle()
+_BROKEN_LEFTOVERS = LogThrottle()
 
 
 def unparsable(request: web.BaseRequest, status: int, reason: str, request_id: str | None = None) -> web.Response:
@@ -48,7 +61,7 @@ def unparsable(request: web.BaseRequest, status: int, reason: str, request_id: s
     The client is told aiohttp's whole reason, its own bytes included; the log keeps only what went wrong.
     ``request_id``: the one the middleware gave a request it began to handle, else a new one."""
     request_id = request_id or new_request_id()
-    reason = " ".join(reason.split())[:MAX_VALUE_CHARS]
+    reason = plain(reason)[:MAX_VALUE_CHARS]
     code = "request_header_too_large" if status == 431 else "malformed_request"
     if (count := _UNPARSABLE.due()) is not None:  # anyone may send thousands a second: a line a minute
         log.warning(
@@ -96,6 +109,24 @@ class JsonErrorHandler(web.RequestHandler):
         if isinstance(error, _ErrInfo):  # the body being read broke: fail its read rather than wait forever
             request.content.set_exception(web.RequestPayloadError(error.message))
             request.content.feed_eof()  # nothing more will come: aiohttp must not wait to drain it afterwards
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        """aiohttp reads what a handler left of a request's body once it has answered, and reports a
+        body that breaks then (not the gzip its ``Content-Encoding`` says) as an unhandled exception:
+        an error record with a traceback, for a request anyone may send (unread, answered 401 or 403).
+        Its client has its answer; the log gets a warning, at most one a minute."""
+        exc = kw.get("exc_info")
+        if not isinstance(exc, web.RequestPayloadError):
+            super().log_exception(*args, **kw)
+            return
+        if (count := _BROKEN_LEFTOVERS.due()) is not None:
+            peer = self.transport.get_extra_info("peername") if self.transport is not None else None
+            log.warning(
+                "http.unread_body_broken",
+                reason=described(str(exc)),
+                peer=peer[0] if peer else None,
+                count=count,
+            )
 
     def handle_error(
         self,

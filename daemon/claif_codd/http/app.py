@@ -60,6 +60,7 @@ from claif_cod.transport.stored_routes import (
     stored_response_action,
     stored_response_reply,
 )
+from claif_codd.http import body as bodies
 from claif_codd.http.admission import Admission
 from claif_codd.http.guard import make_guard
 from claif_codd.http.parse_errors import JsonErrorRunner, unparsable
@@ -209,9 +210,13 @@ class HttpEndpoint:
             elif exc.status == 413:  # as a socket client is told
                 limit = self.daemon.config.max_frame_size
                 message = f"The request is larger than {limit} bytes, the most claif-codd takes (send less)"
+            elif exc.status == 408:  # read_body: the rest of the body is not to be waited for
+                message = f"The request's body stopped coming: nothing of it came for {bodies.BODY_SILENCE_S:g} s"
             allowed = exc.headers.get("Allow")  # a 405 names the methods the path takes, as HTTP asks
             headers = {"Allow": allowed} if allowed else None
             answer = error_response(exc.status, message, "invalid_request_error", _http_code(exc.status), headers)
+            if exc.status == 408:
+                answer.force_close()  # whatever of the body still comes is not a request
             return _named(answer, request_id)
         except asyncio.CancelledError:
             reason = self._claim_cancellation(task)
@@ -259,7 +264,7 @@ class HttpEndpoint:
         """A request that runs a Codex turn: refused while the daemon cannot take one, counted while it runs."""
         daemon = self.daemon
         self._refuse_when_unable(turn=True)  # before its body is read, when it can be
-        body = await request.read()
+        body = await bodies.read_body(request)
         # and again: others may have been counted while it arrived (no await from here to the count)
         self._refuse_when_unable(turn=True)
         options = self._options(request)
@@ -294,7 +299,7 @@ class HttpEndpoint:
     async def conversation(self, request: web.Request) -> web.StreamResponse:
         """OpenAI's Conversations API (``/v1/conversations...``)."""
         self._refuse_when_unable(turn=False)
-        body = await request.read()
+        body = await bodies.read_body(request)
         action = conversation_action(request.method, request.rel_url.raw_path.removeprefix("/v1"), request.query, body)
         assert action is not None  # the router only sends these routes here
         return json_response(conversation_reply(self.daemon.conversations, action))
@@ -403,7 +408,7 @@ MAX_PATH_IN_ERROR = 200
 
 
 def _http_code(status: int) -> str | None:
-    return {404: "unknown_url", 405: "method_not_allowed", 413: "request_too_large"}.get(status)
+    return {404: "unknown_url", 405: "method_not_allowed", 408: "request_timeout", 413: "request_too_large"}.get(status)
 
 
 def _positive(value: str | None) -> float | None:

@@ -117,23 +117,24 @@ class HttpEndpoint:
             middlewares=[self._errors_and_tracking, make_guard(self.settings, admission)],
             client_max_size=self.daemon.config.max_frame_size,
         )
-        app.router.add_post("/v1/chat/completions", self.chat)
-        app.router.add_post("/v1/responses", self.responses)
-        app.router.add_post("/v1/responses/compact", self.compact)
-        app.router.add_get("/v1/responses/{response_id}", self.retrieve_response)
-        app.router.add_delete("/v1/responses/{response_id}", self.stored_response)
-        app.router.add_post("/v1/responses/{response_id}/cancel", self.stored_response)
-        app.router.add_get("/v1/responses/{response_id}/input_items", self.stored_response)
-        app.router.add_post("/v1/conversations", self.conversation)
+        router, later = app.router, bodies.expect_later  # each route's Expect: 100-continue is read_body's
+        router.add_post("/v1/chat/completions", self.chat, expect_handler=later)
+        router.add_post("/v1/responses", self.responses, expect_handler=later)
+        router.add_post("/v1/responses/compact", self.compact, expect_handler=later)
+        router.add_get("/v1/responses/{response_id}", self.retrieve_response, expect_handler=later)
+        router.add_delete("/v1/responses/{response_id}", self.stored_response, expect_handler=later)
+        router.add_post("/v1/responses/{response_id}/cancel", self.stored_response, expect_handler=later)
+        router.add_get("/v1/responses/{response_id}/input_items", self.stored_response, expect_handler=later)
+        router.add_post("/v1/conversations", self.conversation, expect_handler=later)
         for route in ("/v1/conversations/{conversation_id}", "/v1/conversations/{conversation_id}/items/{item_id}"):
-            app.router.add_get(route, self.conversation)
-            app.router.add_delete(route, self.conversation)
-        app.router.add_post("/v1/conversations/{conversation_id}", self.conversation)
-        app.router.add_get("/v1/conversations/{conversation_id}/items", self.conversation)
-        app.router.add_post("/v1/conversations/{conversation_id}/items", self.conversation)
-        app.router.add_get("/v1/models", self.models)
-        app.router.add_get("/v1/models/{model}", self.model)
-        app.router.add_get("/healthz", self.healthz)
+            router.add_get(route, self.conversation, expect_handler=later)
+            router.add_delete(route, self.conversation, expect_handler=later)
+        router.add_post("/v1/conversations/{conversation_id}", self.conversation, expect_handler=later)
+        router.add_get("/v1/conversations/{conversation_id}/items", self.conversation, expect_handler=later)
+        router.add_post("/v1/conversations/{conversation_id}/items", self.conversation, expect_handler=later)
+        router.add_get("/v1/models", self.models, expect_handler=later)
+        router.add_get("/v1/models/{model}", self.model, expect_handler=later)
+        router.add_get("/healthz", self.healthz, expect_handler=later)
         app.on_response_prepare.append(_with_request_id)
         self._runner = JsonErrorRunner(
             app,
@@ -212,6 +213,8 @@ class HttpEndpoint:
                 message = f"The request is larger than {limit} bytes, the most claif-codd takes (send less)"
             elif exc.status == 408:  # read_body: the rest of the body is not to be waited for
                 message = f"The request's body stopped coming: nothing of it came for {bodies.BODY_SILENCE_S:g} s"
+            elif exc.status == 417:  # read_body
+                message = "claif-codd meets no expectation but Expect: 100-continue"
             allowed = exc.headers.get("Allow")  # a 405 names the methods the path takes, as HTTP asks
             headers = {"Allow": allowed} if allowed else None
             answer = error_response(exc.status, message, "invalid_request_error", _http_code(exc.status), headers)
@@ -408,7 +411,8 @@ MAX_PATH_IN_ERROR = 200
 
 
 def _http_code(status: int) -> str | None:
-    return {404: "unknown_url", 405: "method_not_allowed", 408: "request_timeout", 413: "request_too_large"}.get(status)
+    codes = {404: "unknown_url", 405: "method_not_allowed", 408: "request_timeout", 413: "request_too_large"}
+    return {**codes, 417: "expectation_failed"}.get(status)
 
 
 def _positive(value: str | None) -> float | None:

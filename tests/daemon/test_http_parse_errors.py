@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.http_parser import HAS_BROTLI
 from daemon_process import DaemonProcess
 from test_http_endpoint import HttpDaemon, start_http_daemon
 
@@ -217,3 +218,17 @@ def test_a_body_that_is_not_its_content_encoding_is_no_traceback(http: HttpDaemo
     assert all(r["level"] not in ("error", "critical") for r in records), records
     assert all("exception" not in r and "Traceback" not in json.dumps(r) for r in records), records
     assert exchange(address(http), request(b"Connection: close")).status == 200
+
+
+@pytest.mark.skipif(HAS_BROTLI, reason="this aiohttp decodes brotli")
+def test_a_content_encoding_it_cannot_decode_is_a_415_saying_which_it_can(http: HttpDaemon) -> None:
+    """aiohttp told the client to "install `Brotli`" (on the server), in a 400."""
+    raw = request(b"Content-Encoding: br", b"Content-Length: 2", start=CHUNKED_START, body=b"{}")
+    answer = exchange(address(http), raw)
+    assert answer.status == 415, answer
+    error = answer.error()
+    assert error["code"] == "unsupported_content_encoding", error
+    assert "install" not in error["message"] and "gzip or deflate" in error["message"], error
+    assert answer.headers["accept-encoding"] == "gzip, deflate", answer.headers
+    [warning] = parse_warnings(http.process)
+    assert warning["status"] == 415 and warning["reason"] == "Can not decode content-encoding", warning

@@ -19,7 +19,7 @@ import re
 from typing import Any
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
+from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import _ErrInfo
 
 from claif_cod._log import MAX_VALUE_CHARS, get_logger
@@ -51,6 +51,10 @@ def described(reason: str) -> str:
     return _QUOTED.sub("", plain(reason)) or "unreadable request"
 
 
+SUPPORTED_CODINGS = "send the body as it is, or with Content-Encoding gzip or deflate"
+"""What a client is told whose body's ``Content-Encoding`` this aiohttp cannot decode (br, zstd: each
+needs a package of its own), rather than aiohttp's advice to install that package."""
+
 _UNPARSABLE = LogThrottle()
 _BROKEN_LEFTOVERS = LogThrottle()
 
@@ -62,7 +66,7 @@ def unparsable(request: web.BaseRequest, status: int, reason: str, request_id: s
     ``request_id``: the one the middleware gave a request it began to handle, else a new one."""
     request_id = request_id or new_request_id()
     reason = plain(reason)[:MAX_VALUE_CHARS]
-    code = "request_header_too_large" if status == 431 else "malformed_request"
+    code = {431: "request_header_too_large", 415: "unsupported_content_encoding"}.get(status, "malformed_request")
     if (count := _UNPARSABLE.due()) is not None:  # anyone may send thousands a second: a line a minute
         log.warning(
             "http.unparsable_request",
@@ -77,7 +81,7 @@ def unparsable(request: web.BaseRequest, status: int, reason: str, request_id: s
         f"claif-codd could not parse this HTTP request: {reason}",
         "invalid_request_error",
         code,
-        {"x-request-id": request_id},
+        {"x-request-id": request_id, **({"Accept-Encoding": "gzip, deflate"} if status == 415 else {})},
     )
     response.force_close()  # what follows on the connection cannot be trusted to start a new request
     return response
@@ -148,6 +152,8 @@ class JsonErrorHandler(web.RequestHandler):
         if isinstance(exc, LineTooLong):
             status = 431
         reason = exc.message if isinstance(exc, HttpProcessingError) else message or "bad request"
+        if isinstance(exc, ContentEncodingError):  # met at the head: a coding aiohttp has no package for
+            status, reason = 415, f"{described(reason)}: {SUPPORTED_CODINGS}"  # (not "Please install Brotli")
         return unparsable(request, status, reason, request_id)
 
 

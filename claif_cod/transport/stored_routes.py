@@ -5,6 +5,7 @@ as the protocol's own request types: the in-process transport, the daemon's sock
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal, NamedTuple, cast
 from urllib.parse import unquote
@@ -49,10 +50,15 @@ class _ListQuery(NamedTuple):
     order: Literal["asc", "desc"] | None
 
 
+_INTEGER = re.compile(r"-?[0-9]+")
+"""An integer as JSON writes one: ASCII digits (``str.isdigit`` takes ``²``, which ``int`` refuses, and
+``int`` takes other scripts' digits), and a minus, refused for its value (below 1), not as no integer."""
+
+
 def _list_query(query: Mapping[str, str]) -> _ListQuery:
     """A list's query (``after``, ``limit``, ``order``); ``include`` only asks for fields these items never have."""
     limit = query.get("limit")
-    if limit is not None and not limit.isdigit():
+    if limit is not None and _INTEGER.fullmatch(limit) is None:
         message = "Invalid type for 'limit': expected an integer, but got a string instead."
         raise APIFailure.bad_request(message, param="limit", code="invalid_type")
     order = query.get("order")

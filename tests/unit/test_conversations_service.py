@@ -201,3 +201,28 @@ def test_a_route_answers_through_the_service() -> None:
     with pytest.raises(APIFailure) as caught:
         conversation_action("GET", "/conversations/conv_1/items", {"limit": "many"}, b"")
     assert caught.value.detail.param == "limit"
+
+
+@pytest.mark.parametrize(
+    ("limit", "code"),
+    [
+        ("\u00b2", "invalid_type"),  # a digit to str.isdigit(), not to int(): it was a 500
+        ("\u0663", "invalid_type"),  # an Arabic-Indic three, which int() reads: no integer in JSON's or OpenAI's sense
+        ("1.0", "invalid_type"),
+        ("-1", "integer_below_min_value"),  # an integer: it was said to be a string
+    ],
+)
+def test_a_list_limit_is_refused_as_openai_refuses_it(limit: str, code: str) -> None:
+    service = ConversationsService()
+    create = conversation_action("POST", "/conversations", {}, b"{}")
+    assert create is not None
+    made = call(conversation_reply(service, create))
+
+    def listed() -> bytes:
+        listing = conversation_action("GET", f"/conversations/{made['id']}/items", {"limit": limit}, b"")
+        assert listing is not None
+        return conversation_reply(service, listing)
+
+    with pytest.raises(APIFailure) as caught:
+        listed()
+    assert (caught.value.detail.param, caught.value.detail.code) == ("limit", code)

@@ -30,6 +30,30 @@ def test_unknown_route_names_itself_like_the_in_process_client(http: HttpDaemon)
     assert isinstance(over_http.value.body, dict) and over_http.value.body["code"] == "unknown_url"
 
 
+def test_head_answers_each_get_route_as_its_get_does(http: HttpDaemon) -> None:
+    """aiohttp routes HEAD to every GET route; the conversations' and input items' routes answered it 500."""
+    client = http.client()
+    conversation = client.conversations.create(items=[{"type": "message", "role": "user", "content": "hi"}])
+    [item] = client.conversations.items.list(conversation.id).data
+    response = client.responses.create(model="o4-mini", input="hi")
+    for path in (
+        f"/v1/conversations/{conversation.id}",
+        f"/v1/conversations/{conversation.id}/items",
+        f"/v1/conversations/{conversation.id}/items/{item.id}",
+        f"/v1/responses/{response.id}",
+        f"/v1/responses/{response.id}/input_items",
+        "/v1/models",
+    ):
+        with urllib.request.urlopen(urllib.request.Request(http.url + path, method="GET"), timeout=30) as got:
+            length = got.headers["Content-Length"]
+        with urllib.request.urlopen(urllib.request.Request(http.url + path, method="HEAD"), timeout=30) as head:
+            assert (head.status, head.headers["Content-Length"], head.read()) == (200, length, b""), path
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(urllib.request.Request(http.url + "/v1/conversations/conv_none", method="HEAD"))
+    assert missing.value.code == 404
+    assert "http.handler_failed" not in http.process.log.read_text()
+
+
 def test_a_passed_deadline_is_rounded_and_names_its_source(http: HttpDaemon) -> None:
     """The SDK's read timeout (``X-Stainless-Read-Timeout``), less a tenth (at most 0.5 s) to answer
     before the client gives up, is the deadline: reported as given, not as the rest."""

@@ -295,7 +295,7 @@ class HttpEndpoint:
     async def stored_response(self, request: web.Request) -> web.StreamResponse:
         """``DELETE /v1/responses/{id}``, ``POST .../cancel``, ``GET .../input_items``."""
         self._refuse_when_unable(turn=False)
-        action = stored_response_action(request.method, request.rel_url.raw_path.removeprefix("/v1"), request.query)
+        action = stored_response_action(_method(request), request.rel_url.raw_path.removeprefix("/v1"), request.query)
         assert action is not None  # the router only sends these routes here
         return json_response(stored_response_reply(self.daemon.responses, action))
 
@@ -303,7 +303,8 @@ class HttpEndpoint:
         """OpenAI's Conversations API (``/v1/conversations...``)."""
         self._refuse_when_unable(turn=False)
         body = await bodies.read_body(request)
-        action = conversation_action(request.method, request.rel_url.raw_path.removeprefix("/v1"), request.query, body)
+        route = request.rel_url.raw_path.removeprefix("/v1")
+        action = conversation_action(_method(request), route, request.query, body)
         assert action is not None  # the router only sends these routes here
         return json_response(conversation_reply(self.daemon.conversations, action))
 
@@ -365,6 +366,12 @@ class HttpEndpoint:
 
 _request_id: ContextVar[str | None] = ContextVar("claif_codd_http_request", default=None)
 """The id of the request whose handler runs (see :func:`_named`)."""
+
+
+def _method(request: web.Request) -> str:
+    """The method a route's action is looked up by: a ``HEAD`` is its ``GET`` (aiohttp routes ``HEAD`` to
+    each ``GET`` route and sends the answer's headers alone; the actions know no ``HEAD``: a 500 it was)."""
+    return "GET" if request.method == "HEAD" else request.method
 
 
 def _drop(request: web.Request, pending: int) -> bool:

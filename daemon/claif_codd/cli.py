@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,24 @@ from claif_codd.http.options import checked_http_settings, http_args, http_optio
 from claif_codd.http.settings import ENV_TOKEN
 from claif_codd.systemd_units import UNIT_FILES, unit_texts
 
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_LINE_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""A traceback keeps its lines and indents; any other value is one line."""
+
+
+def visible_controls(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Control characters in a console record's strings, written as escapes: many strings come from
+    clients (an HTTP request's path, ids, names), and the console renderer writes them as they are, so
+    a client could write escape sequences to the terminal the daemon runs in (a NUL, to its log file).
+    A traceback is formatted here, as the text the renderer then writes, so that its own are escaped too."""
+    if event_dict.get("exc_info"):
+        event_dict = structlog.processors.format_exc_info(_logger, _method, event_dict)
+    for key, value in event_dict.items():
+        if isinstance(value, str):
+            controls = _LINE_CONTROLS if key == "exception" else _CONTROLS
+            event_dict[key] = controls.sub(lambda m: m.group().encode("unicode_escape").decode(), value)
+    return event_dict
+
 
 def configure_logging(fmt: str, level: str) -> None:
     """structlog output for the daemon process: JSON lines (for journald) or console."""
@@ -32,10 +52,11 @@ def configure_logging(fmt: str, level: str) -> None:
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())  # a log file gets no escape codes
     )
+    rendering = [renderer] if fmt == "json" else [visible_controls, renderer]  # (JSON escapes them itself)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *rendering],
             foreign_pre_chain=[
                 structlog.stdlib.ExtraAdder(),  # our loggers pass their key-values as `extra`
                 cap_strings,  # ours are capped already; other libraries' messages may hold a client's strings

@@ -57,3 +57,26 @@ def test_the_daemons_log_caps_other_libraries_strings_too(fmt: str, capsys: pyte
     for letter in "AB":
         assert letter * (MAX_VALUE_CHARS // 2) in err and letter * (MAX_VALUE_CHARS + 1) not in err
     assert err.count("chars)") == 2
+
+
+def test_the_console_log_writes_a_clients_control_characters_as_escapes(capsys: pytest.CaptureFixture[str]) -> None:
+    """An HTTP request's path is logged as its client sent it, percent-decoded: an escape sequence in
+    it reached the terminal the daemon runs in (a NUL, the log file)."""
+    from claif_codd.cli import configure_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure_logging("console", "info")
+        get_logger("claif_cod.test_log_controls").warning("http.request", path="/v1/x\x1b]0;owned\x07\x00\x9b2J")
+        try:
+            raise ValueError("one\n  two\x1b[31m")
+        except ValueError:
+            get_logger("claif_cod.test_log_controls").exception("our.failure")
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    err = capsys.readouterr().err
+    assert "/v1/x\\x1b]0;owned\\x07\\x00\\x9b2J" in err, err
+    assert "ValueError: one\n  two\\x1b[31m" in err, err  # a traceback keeps its lines
+    assert not any(ch in err for ch in "\x1b\x07\x00\x9b"), err

@@ -417,9 +417,17 @@ MAX_PATH_IN_ERROR = 200
 """A client's path is echoed back, cut to this many characters."""
 
 
+_HTTP_CODES = {
+    404: "unknown_url",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    413: "request_too_large",
+    417: "expectation_failed",
+}
+
+
 def _http_code(status: int) -> str | None:
-    codes = {404: "unknown_url", 405: "method_not_allowed", 408: "request_timeout", 413: "request_too_large"}
-    return {**codes, 417: "expectation_failed"}.get(status)
+    return _HTTP_CODES.get(status)
 
 
 def _positive(value: str | None) -> float | None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import shlex
+import re
 import sys
 from pathlib import Path
 
 UNIT_FILES = ("claif-codd.socket", "claif-codd.service")
+
+# A word systemd reads back unchanged when written as it is: no blank, quote, backslash, specifier
+# (%) or variable ($), which would each change or split it.
+_PLAIN_WORD = re.compile(r"[\w@+=:,./-]+")
 
 
 def _unit_dir() -> Path:
@@ -15,11 +19,28 @@ def _unit_dir() -> Path:
     return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "systemd"
 
 
+def exec_word(word: str, *, executable: bool = False) -> str:
+    """``word`` as one word of an ``ExecStart=`` line, which systemd splits at blanks, unquotes (C escapes
+    inside and outside quotes), expands ``%`` specifiers in (``%%`` is a ``%``) and, in the arguments,
+    expands ``${VAR}`` in (``$$`` is a ``$``): a shell's quoting (``shlex.quote``) is not systemd's, and a
+    virtualenv under ``~/My Projects`` would start ``~/My``.  systemd expands no variable in the path of
+    the program it runs, so there a ``$`` stays single."""
+    text = word.replace("%", "%%")
+    if not executable:
+        text = text.replace("$", "$$")
+    if _PLAIN_WORD.fullmatch(word):
+        return text
+    quoted = "".join(
+        "\\\\" if ch == "\\" else '\\"' if ch == '"' else f"\\x{ord(ch):02x}" if ord(ch) < 0x20 else ch for ch in text
+    )
+    return f'"{quoted}"'
+
+
 def unit_texts(serve_args: list[str] | None = None) -> dict[str, str]:
     """The packaged units, with ExecStart pointing at this installation's interpreter (plus ``serve_args``)."""
     texts = {name: _unit_dir().joinpath(name).read_text() for name in UNIT_FILES}
-    exec_start = f"ExecStart={sys.executable} -m claif_codd serve"
-    extra = "".join(f" {shlex.quote(arg)}" for arg in serve_args or [])
+    exec_start = f"ExecStart={exec_word(sys.executable, executable=True)} -m claif_codd serve"
+    extra = "".join(f" {exec_word(arg)}" for arg in serve_args or [])
     texts["claif-codd.service"] = (
         "\n".join(
             exec_start + line.split(" serve", 1)[1] + extra if line.startswith("ExecStart=") else line

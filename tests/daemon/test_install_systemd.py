@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -25,21 +26,112 @@ def test_units_are_written_with_this_interpreter(tmp_path: Path) -> None:
     assert "systemctl --user enable --now claif-codd.socket" in result.output
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
-def test_installed_units_verify(tmp_path: Path) -> None:
-    units = tmp_path / "units"
-    CliRunner().invoke(main, ["install-systemd", "--unit-dir", str(units), "--no-enable"])
+def _verify(tmp_path: Path, units: Path) -> subprocess.CompletedProcess[str]:
+    """``systemd-analyze verify`` of the installed units: it also checks that ExecStart's program exists."""
     runtime = tmp_path / "runtime"
     runtime.mkdir(mode=0o700)
     env = {"XDG_RUNTIME_DIR": str(runtime), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    out = subprocess.run(
+    return subprocess.run(
         ["systemd-analyze", "--user", "verify", str(units / "claif-codd.socket"), str(units / "claif-codd.service")],
         capture_output=True,
         text=True,
         env=env,
         timeout=60,
     )
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_installed_units_verify(tmp_path: Path) -> None:
+    units = tmp_path / "units"
+    CliRunner().invoke(main, ["install-systemd", "--unit-dir", str(units), "--no-enable"])
+    out = _verify(tmp_path, units)
     assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_an_interpreter_under_a_path_with_blanks_and_percent_signs_is_the_one_systemd_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A virtualenv in ``~/My Projects``: written as it is, systemd would start ``~/My`` (and expand
+    ``%h`` to the home directory).  (systemd refuses an executable whose path has quotes in it.)"""
+    bin_dir = tmp_path / "My Projects 100%h" / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    python = bin_dir / "python3"
+    python.symlink_to(sys.executable)
+    monkeypatch.setattr(sys, "executable", str(python))
+    units = tmp_path / "units"
+    result = CliRunner().invoke(main, ["install-systemd", "--unit-dir", str(units), "--no-enable"])
+    assert result.exit_code == 0, result.output
+    out = _verify(tmp_path, units)
+    assert out.returncode == 0, out.stderr
+
+
+def _systemd_words(line: str) -> list[str]:
+    """systemd's reading of an ExecStart= command line (systemd.service(5), "Command lines"): ``%%``
+    is ``%``, words split at blanks, quotes anywhere in a word, C escapes in and out of quotes, ``$$``
+    is ``$`` (``${VAR}`` is expanded).  Only what ``exec_word`` and the packaged unit write: no other
+    escape or variable, no specifier but the unit's own ``%t`` (kept as it is)."""
+    assert not re.search(r"%[^%t]", line.replace("%%", "")), line
+    text = line.replace("%%", "%")
+    words: list[str] = []
+    word: str | None = None
+    quote = ""
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\":
+            nxt = text[i + 1]
+            if nxt == "x":
+                word = (word or "") + chr(int(text[i + 2 : i + 4], 16))
+                i += 4
+                continue
+            assert nxt in '\\"', line
+            word = (word or "") + nxt
+            i += 2
+            continue
+        if quote:
+            if ch == quote:
+                quote = ""
+            else:
+                word = (word or "") + ch
+        elif ch in "'\"":
+            quote, word = ch, word or ""
+        elif ch == " ":
+            if word is not None:
+                words.append(word)
+            word = None
+        else:
+            word = (word or "") + ch
+        i += 1
+    assert not quote, line
+    if word is not None:
+        words.append(word)
+    return [words[0], *(_without_variables(w) for w in words[1:])]
+
+
+def _without_variables(word: str) -> str:
+    """An argument as systemd runs it: ``$$`` is a ``$``; a ``${VAR}`` would be expanded, which
+    ``exec_word`` must never leave."""
+    parts = word.split("$$")
+    assert not any("${" in part for part in parts), word
+    return "$".join(parts)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["token", "my token", "100%h", "$HOME and ${HOME}", "it's", 'say "hi"', "back\\slash", "line\nbreak", "tab\tx"],
+)
+def test_serve_arguments_reach_the_daemon_as_given(tmp_path: Path, path: str) -> None:
+    working_dir = tmp_path / path
+    working_dir.mkdir()
+    install = ["install-systemd", "--unit-dir", str(tmp_path / "u"), "--no-enable", "--http", "8765"]
+    result = CliRunner().invoke(main, [*install, "--http-working-dir", str(working_dir)])
+    assert result.exit_code == 0, result.output
+    service = (tmp_path / "u" / "claif-codd.service").read_text()
+    [exec_start] = [line for line in service.splitlines() if line.startswith("ExecStart=")]
+    words = _systemd_words(exec_start.removeprefix("ExecStart="))
+    assert words[-2:] == ["--http-working-dir", str(working_dir)]
+    assert words[:4] == [sys.executable, "-m", "claif_codd", "serve"]
 
 
 def test_http_endpoint_is_passed_to_serve_and_the_service_starts_at_login(tmp_path: Path) -> None:
@@ -62,7 +154,7 @@ def test_http_endpoint_is_passed_to_serve_and_the_service_starts_at_login(tmp_pa
     assert result.exit_code == 0, result.output
     service = (tmp_path / "u" / "claif-codd.service").read_text()
     serve = "serve --log-format json --socket %t/claif-cod/codd.sock"
-    assert f"{serve} --http 8765 --http-token-file '{token}'\n" in service
+    assert f'{serve} --http 8765 --http-token-file "{token}"\n' in service
     assert "t0ken" not in service  # the token stays in its file
     assert "systemctl --user enable --now claif-codd.socket claif-codd.service" in result.output
 

@@ -29,7 +29,13 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'claif_cod' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    try:
+        value = getattr(importlib.import_module(module), name)
+    except AttributeError as exc:
+        # `from claif_cod import CodexClient` takes an AttributeError from here for a missing name and
+        # says only "cannot import name 'CodexClient'", dropping the cause: a dependency broken at import
+        # (openai 3.0 with aiohttp 3.9: "module aiohttp has no attribute SocketTimeoutError").
+        raise ImportError(f"claif_cod.{name} cannot be imported: importing {module} failed: {exc}") from exc
     globals()[name] = value  # later lookups skip this function
     return value
 

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from claif_cod.testing.codex_home import write_codex_home
 from claif_cod.testing.model_server import ModelServer
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# The names claif_cod.transport reads, written out: importing it would cost every pytest run ~0.2 s.
+ENV_SOCKET, ENV_DAEMON, ENV_AUTOSTART = "CLAIF_COD_SOCKET", "CLAIF_COD_DAEMON", "CLAIF_COD_AUTOSTART"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -25,10 +31,29 @@ def codex_model_server() -> Iterator[ModelServer]:
 
 @pytest.fixture
 def codex_home(tmp_path: Path, codex_model_server: ModelServer, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh ``CODEX_HOME`` aimed at ``codex_model_server``, exported for the duration of the test."""
+    """A fresh ``CODEX_HOME`` aimed at ``codex_model_server``, exported for the duration of the test,
+    with an environment in which the test's requests reach that server and nothing of the developer's."""
     home = write_codex_home(tmp_path / "codex_home", codex_model_server.url)
     monkeypatch.setenv("CODEX_HOME", str(home))
+    _reach_only_the_model_server(monkeypatch, tmp_path, codex_model_server.url)
     return home
+
+
+def _reach_only_the_model_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str) -> None:
+    """Codex honours ``HTTP(S)_PROXY``: behind a proxy, its requests for the model server on loopback went
+    to the proxy and hung until the client's timeout, so the server's host joins ``NO_PROXY``.  And a
+    client in ``auto`` mode used the developer's running claif-codd (systemd starts one on the first
+    connection), which would keep the test's prompts in the developer's ``responses.db`` and answer
+    with whatever claif_cod version it runs: the socket is one nothing listens on (a test that starts
+    its own daemon sets ``CLAIF_COD_SOCKET`` to it), and ``CLAIF_COD_DAEMON`` and ``CLAIF_COD_AUTOSTART``
+    are the defaults."""
+    hosts = [*LOOPBACK, urlsplit(url).hostname or ""]
+    for name in ("NO_PROXY", "no_proxy"):
+        current = [entry for entry in os.environ.get(name, "").split(",") if entry.strip()]
+        monkeypatch.setenv(name, ",".join(dict.fromkeys([*current, *filter(None, hosts)])))
+    monkeypatch.setenv(ENV_SOCKET, str(tmp_path / "no-claif-codd" / "codd.sock"))
+    monkeypatch.delenv(ENV_DAEMON, raising=False)
+    monkeypatch.delenv(ENV_AUTOSTART, raising=False)
 
 
 @pytest.fixture(scope="session")

@@ -141,7 +141,10 @@ class AppServer:
             server.version = agent.partition("/")[2].partition(" ")[0] or None
             await server.notify("initialized")
         except BaseException as exc:
-            await server.close(grace=min(server.liveness.kill_grace, 0.5))
+            if await server._close_through_cancellation(min(server.liveness.kill_grace, 0.5)):
+                if not isinstance(exc, asyncio.CancelledError):
+                    raise asyncio.CancelledError from exc
+                raise
             if isinstance(exc, (CodexProcessDied, asyncio.TimeoutError, CodexRpcError, msgspec.DecodeError)):
                 if isinstance(exc, asyncio.TimeoutError):
                     exc = asyncio.TimeoutError(f"no answer to initialize within {INITIALIZE_TIMEOUT_S:g} s")
@@ -435,6 +438,27 @@ class AppServer:
         self._start_close(self.liveness.kill_grace if grace is None else grace)
         assert self._close_task is not None
         await asyncio.shield(self._close_task)
+
+    async def _close_through_cancellation(self, grace: float) -> bool:
+        """:meth:`close`, waited for to the end even when the caller is cancelled again meanwhile;
+        whether it was (the caller then raises its cancellation).
+
+        For a child that did not finish its handshake: its start-up holds its Codex home's turn
+        (``ProcessPool._start``), and Codex fails to start while another process of the home
+        initialises its state ("failed to initialize sqlite state runtime"). A request cancelled
+        during the handshake is cancelled twice (by its waiter, then by the undoing of its
+        dispatch), and the second cancellation used to end the wait at once: the next request's
+        start-up began beside a Codex still starting, and failed."""
+        self._start_close(grace)
+        closing = self._close_task
+        assert closing is not None
+        cancelled = False
+        while not closing.done():
+            try:
+                await asyncio.shield(closing)
+            except asyncio.CancelledError:
+                cancelled = True
+        return cancelled
 
     def start_closing(self) -> None:
         """Take no more work from now on (``alive`` is False at once) and close in the background."""

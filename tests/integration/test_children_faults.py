@@ -7,6 +7,7 @@ against the real Codex binary and the offline model.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import dataclasses
@@ -16,6 +17,7 @@ import os
 import resource
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,7 +29,9 @@ from waiting import wait_until
 
 import claif_cod.engine.liveness as liveness_module
 import claif_cod.engine.pool as pool
-from claif_cod import CodexClient
+from claif_cod import AsyncCodexClient, CodexClient
+from claif_cod.engine import wire
+from claif_cod.engine.appserver import AppServer
 from claif_cod.engine.engine import Engine
 from claif_cod.engine.liveness import Liveness
 from claif_cod.testing import ModelServer
@@ -449,6 +453,70 @@ def test_a_codex_home_that_is_not_there_is_the_callers_error_too(codex_home: Pat
         refused_every_time(client, "codex_home", codex_home)
         moved.rename(codex_home)
         assert ask(client, "back home") == "Echo: back home"
+
+
+def _handshakes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pids of the Codex processes the engine sends ``initialize`` to, as it sends it."""
+    pids: list[int] = []
+    write = AppServer._write
+
+    async def recorded(self: AppServer, message: object) -> None:
+        await write(self, message)
+        if isinstance(message, wire.OutgoingRequest) and message.method == "initialize":
+            pids.append(self.pid)
+
+    monkeypatch.setattr(AppServer, "_write", recorded)
+    return pids
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "task.cancel()"])
+def test_a_request_cancelled_during_the_handshake_returns_once_its_codex_is_gone(
+    fake_codex: Path, workdir: Path, quick: Liveness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """A start-up holds its Codex home's turn until its process is gone: two Codex processes that
+    initialise one home's state at once fail ("failed to initialize sqlite state runtime"). A request
+    cancelled during the handshake is cancelled twice (by its waiter, then by the undoing of its
+    dispatch), and the second cancellation ended the wait for the kill ladder at once: the caller got
+    its ``KeyboardInterrupt`` (or ``CancelledError``) with that Codex still there, and in a fresh home
+    the next request's start-up failed beside it (3 times in 20 with the real Codex)."""
+    switch = tmp_path / "ignore"
+    switch.write_text("initialize")  # never answered: the cancellation lands in the handshake
+    monkeypatch.setenv("FAKE_CODEX_IGNORE", f"@{switch}")
+    handshakes = _handshakes(monkeypatch)
+    if how == "ctrl-c":
+        client = CodexClient(daemon="off", codex_path=str(fake_codex))
+        main = threading.get_ident()
+
+        def ctrl_c() -> None:
+            wait_until(lambda: bool(handshakes), "the handshake to begin")
+            signal.pthread_kill(main, signal.SIGINT)
+
+        interrupter = threading.Thread(target=ctrl_c)
+        interrupter.start()
+        with pytest.raises(KeyboardInterrupt):
+            ask(client, "hello")
+        interrupter.join()
+    else:
+        aclient = AsyncCodexClient(daemon="off", codex_path=str(fake_codex))
+
+        async def cancelled() -> None:
+            task = asyncio.ensure_future(aclient.chat.completions.create(model="fake-model", messages=[user("hello")]))
+            await asyncio.to_thread(wait_until, lambda: bool(handshakes), "the handshake to begin")
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        asyncio.run(cancelled())
+    [pid] = handshakes
+    assert is_gone(pid), "the cancelled start-up left its Codex behind, still starting"
+    switch.unlink()
+    if how == "ctrl-c":
+        assert ask(client, "next") == "Echo: next"
+        client.close()
+    else:
+        answer = asyncio.run(aclient.chat.completions.create(model="fake-model", messages=[user("next")]))
+        assert answer.choices[0].message.content == "Echo: next"
+        asyncio.run(aclient.close())
 
 
 # --- 5. the kill ladder ---------------------------------------------------------------------------

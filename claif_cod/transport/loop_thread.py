@@ -82,11 +82,19 @@ class LoopThread:
             _running.add(self)
         try:
             self._thread.start()
-        except BaseException:  # no thread left to have: nothing of this loop may stay behind
+        except Exception:  # no thread left to have: nothing of this loop may stay behind
             with _running_lock:
                 _running.discard(self)
             self._executor.shutdown(wait=False)
             self.loop.close()
+            raise
+        except BaseException:
+            # Ctrl-C while ``start`` waited for the thread, which runs the loop: ended as any loop
+            # ends, with nothing of its owner's to clean up. Closing the loop from here raised
+            # "Cannot close a running event loop", which took the Ctrl-C's place: the request went
+            # on (the client took it for a loop it could not make) and this loop ran for ever.
+            self._cleanup = None
+            self.end()
             raise
 
     def _run(self) -> None:
@@ -269,7 +277,8 @@ class LoopThread:
             self.loop.stop()
 
     def join(self, timeout: float | None = None) -> None:
-        if threading.current_thread() is not self._thread:
+        # (a thread never started has no ident: a Ctrl-C may land in ``start`` before it begins)
+        if threading.current_thread() is not self._thread and self._thread.ident is not None:
             self._thread.join(timeout)
 
     def stop(self) -> None:

@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator, Callable, Iterator
 import logged_locks
 import pytest
 from logged_locks import LockLog
+from waiting import wait_until
 
 from claif_cod.chained_stream import ChainedStream
 from claif_cod.transport import loop_thread
@@ -259,6 +260,42 @@ def test_a_loop_whose_thread_cannot_start_leaves_nothing_behind(monkeypatch: pyt
     [loop] = made
     assert loop.is_closed()
     assert all(thread.loop is not loop for thread in loop_thread._running)
+
+
+def test_a_ctrl_c_while_the_loops_thread_starts_is_raised_and_the_loop_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C while ``Thread.start`` waits for the new thread (a client's first request): the thread
+    runs the loop already. Closing the loop from the caller's thread raised "Cannot close a running
+    event loop" in the ``KeyboardInterrupt``'s place, which the client took for a loop it could not
+    make: the request went on through openai's pipeline (to its timeout, against a stalled model), and
+    the loop ran in its thread for ever. Now the Ctrl-C is raised and the loop ends, without its owner's
+    cleanup (it has nothing to clean yet, and would close what the owner's next loop made)."""
+    made: list[asyncio.AbstractEventLoop] = []
+    threads: list[threading.Thread] = []
+    cleaned: list[bool] = []
+    new_loop, start = loop_thread._new_loop, threading.Thread.start
+
+    def recorded() -> asyncio.AbstractEventLoop:
+        made.append(new_loop())
+        return made[-1]
+
+    def interrupted(thread: threading.Thread) -> None:
+        start(thread)
+        threads.append(thread)
+        raise KeyboardInterrupt
+
+    async def cleanup() -> None:
+        cleaned.append(True)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(loop_thread, "_new_loop", recorded)
+        patched.setattr(threading.Thread, "start", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            LoopThread(name="test-interrupted-start", cleanup=cleanup)
+    [loop], [thread] = made, threads
+    wait_until(lambda: not thread.is_alive(), "the loop's thread to end")
+    assert loop.is_closed()
+    assert all(running.loop is not loop for running in loop_thread._running)
+    assert cleaned == []
 
 
 def test_the_loop_cannot_wait_for_itself(engine_loop: LoopThread) -> None:

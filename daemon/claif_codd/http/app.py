@@ -117,24 +117,30 @@ class HttpEndpoint:
             middlewares=[self._errors_and_tracking, make_guard(self.settings, admission)],
             client_max_size=self.daemon.config.max_frame_size,
         )
-        router, later = app.router, bodies.expect_later  # each route's Expect: 100-continue is read_body's
-        router.add_post("/v1/chat/completions", self.chat, expect_handler=later)
-        router.add_post("/v1/responses", self.responses, expect_handler=later)
-        router.add_post("/v1/responses/compact", self.compact, expect_handler=later)
-        router.add_get("/v1/responses/{response_id}", self.retrieve_response, expect_handler=later)
-        router.add_delete("/v1/responses/{response_id}", self.stored_response, expect_handler=later)
-        router.add_post("/v1/responses/{response_id}/cancel", self.stored_response, expect_handler=later)
-        router.add_get("/v1/responses/{response_id}/input_items", self.stored_response, expect_handler=later)
-        router.add_post("/v1/conversations", self.conversation, expect_handler=later)
-        for route in ("/v1/conversations/{conversation_id}", "/v1/conversations/{conversation_id}/items/{item_id}"):
-            router.add_get(route, self.conversation, expect_handler=later)
-            router.add_delete(route, self.conversation, expect_handler=later)
-        router.add_post("/v1/conversations/{conversation_id}", self.conversation, expect_handler=later)
-        router.add_get("/v1/conversations/{conversation_id}/items", self.conversation, expect_handler=later)
-        router.add_post("/v1/conversations/{conversation_id}/items", self.conversation, expect_handler=later)
-        router.add_get("/v1/models", self.models, expect_handler=later)
-        router.add_get("/v1/models/{model}", self.model, expect_handler=later)
-        router.add_get("/healthz", self.healthz, expect_handler=later)
+        conversation, item = "/v1/conversations/{conversation_id}", "/v1/conversations/{conversation_id}/items"
+        routes = [
+            ("POST", "/v1/chat/completions", self.chat),
+            ("POST", "/v1/responses", self.responses),
+            ("POST", "/v1/responses/compact", self.compact),
+            ("GET", "/v1/responses/{response_id}", self.retrieve_response),
+            ("DELETE", "/v1/responses/{response_id}", self.stored_response),
+            ("POST", "/v1/responses/{response_id}/cancel", self.stored_response),
+            ("GET", "/v1/responses/{response_id}/input_items", self.stored_response),
+            ("POST", "/v1/conversations", self.conversation),
+            ("GET", conversation, self.conversation),
+            ("DELETE", conversation, self.conversation),
+            ("GET", item + "/{item_id}", self.conversation),
+            ("DELETE", item + "/{item_id}", self.conversation),
+            ("POST", conversation, self.conversation),
+            ("GET", item, self.conversation),
+            ("POST", item, self.conversation),
+            ("GET", "/v1/models", self.models),
+            ("GET", "/v1/models/{model}", self.model),
+            ("GET", "/healthz", self.healthz),
+        ]
+        add = {"GET": app.router.add_get, "POST": app.router.add_post, "DELETE": app.router.add_delete}
+        for method, path, handler in routes:  # (add_get answers a HEAD too, as aiohttp does)
+            add[method](path, handler, expect_handler=bodies.expect_later)  # Expect: 100-continue is read_body's
         app.on_response_prepare.append(_with_request_id)
         self._runner = JsonErrorRunner(
             app,

@@ -8,18 +8,16 @@ import asyncio
 import gc
 from pathlib import Path
 
-import openai
 import pytest
 from chat_messages import user
 from daemon_process import DaemonProcess
+from dropped_streams import STALLS, cut_by_close
 from fresh_script import run_script
 from waiting import wait_until
 
 from claif_cod import AsyncCodexClient, CodexClient
 
 pytestmark = pytest.mark.codex
-
-STALLS = "[[stall-mid]] two words, then the model stalls"
 
 
 def turns_end(daemon: DaemonProcess) -> None:
@@ -82,11 +80,6 @@ async def test_a_stream_its_client_closes_is_told_so_not_of_a_lost_daemon(daemon
     client = AsyncCodexClient(daemon="require", model="o4-mini")
     for n in range(2):  # the loop's own connection, from its second request on
         await client.chat.completions.create(messages=[user(f"warm {n}")])
-    stream = await client.chat.completions.create(messages=[user(STALLS)], stream=True)
-    await stream.__anext__()
-    await client.close()
-    with pytest.raises(openai.APIConnectionError) as cut:
-        async for _ in stream:
-            pass
-    assert cut.value.message == "Connection error: the client was closed while the request ran."
+    error = await cut_by_close(client)
+    assert error.message == "Connection error: the client was closed while the request ran."
     await asyncio.to_thread(turns_end, daemon)

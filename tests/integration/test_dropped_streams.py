@@ -8,16 +8,14 @@ from __future__ import annotations
 import asyncio
 import gc
 
-import openai
 import pytest
 from chat_messages import user
+from dropped_streams import STALLS, cut_by_close
 from waiting import wait_until
 
 from claif_cod import AsyncCodexClient, CodexClient
 
 pytestmark = pytest.mark.codex
-
-STALLS = "[[stall-mid]] two words, then the model stalls"
 
 
 def turns_end(client: CodexClient | AsyncCodexClient) -> None:
@@ -50,10 +48,5 @@ async def test_an_async_stream_dropped_unread_interrupts_its_turn(aclient: Async
 async def test_a_stream_its_client_closes_is_told_so_not_of_a_crash(codex_home: object, workdir: object) -> None:
     """It was told "codex app-server (pid N) exited (code 0): closed", which reads as Codex crashing."""
     client = AsyncCodexClient(daemon="off", model="o4-mini")
-    stream = await client.chat.completions.create(messages=[user(STALLS)], stream=True)
-    await stream.__anext__()
-    await client.close()
-    with pytest.raises(openai.APIConnectionError) as cut:
-        async for _ in stream:
-            pass
-    assert "stopped by claif_cod: its client was closed" in cut.value.message
+    error = await cut_by_close(client)
+    assert "stopped by claif_cod: its client was closed" in error.message

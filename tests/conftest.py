@@ -7,6 +7,8 @@ one bundled with ``openai-codex-cli-bin`` (see docs/testing.md); CI uses it for 
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -112,3 +114,17 @@ def _no_daemon(monkeypatch: pytest.MonkeyPatch, _probe_cache_home: Path, tmp_pat
     for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):  # the tests' servers are on loopback
         monkeypatch.delenv(proxy, raising=False)
         monkeypatch.delenv(proxy.lower(), raising=False)
+
+
+@pytest.fixture(autouse=True)
+def private_tempdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Each test's temporary files, and those of the processes it starts, go to a folder of its own,
+    which must hold none of ours once the test (and every client and daemon it closed) is done: a
+    turn's image files, a probe's schema folder."""
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    monkeypatch.setenv("TMPDIR", str(private))  # and the daemons and scripts the test starts
+    yield private
+    left = sorted(entry.name for entry in private.iterdir() if entry.name.startswith("claif-cod-"))
+    assert not left, f"left in the temporary folder: {left}"

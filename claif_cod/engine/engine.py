@@ -406,9 +406,14 @@ class Engine:
         return [(key, server, turns.get(server, 0), self._pool.holds(server)) for key, server in self._pool.servers()]
 
     async def close(self) -> None:
-        await self._binaries.close()
-        await self.threads.idle.close()
-        await self._pool.close()
+        try:
+            await self._binaries.close()
+            await self.threads.idle.close()
+            await self._pool.close()
+        finally:  # turns still in flight, such as one suspended on its caller's tools: Codex is gone
+            for files in self._turn_files.values():
+                files.remove()
+            self._turn_files.clear()
 
 
 async def _models_of(server: AppServer) -> list[wire.CodexModel]:

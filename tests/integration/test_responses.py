@@ -8,7 +8,6 @@ import contextlib
 import json
 import os
 import re
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -405,11 +404,8 @@ def test_a_failed_turn_raises_the_openai_error(client: CodexClient) -> None:
 
 
 def test_input_image_reaches_the_model_and_its_file_is_removed(
-    client: CodexClient, codex_model_server: ModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    client: CodexClient, codex_model_server: ModelServer, private_tempdir: Path
 ) -> None:
-    private_tmp = tmp_path / "tmp"
-    private_tmp.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
     response = client.responses.create(
         input=[
             {
@@ -425,7 +421,7 @@ def test_input_image_reaches_the_model_and_its_file_is_removed(
     [request] = codex_model_server.requests
     [image] = request.images()
     assert base64.b64decode(image.split(",", 1)[1]) == PNG
-    assert list(private_tmp.iterdir()) == []  # the turn's image directory is gone
+    assert list(private_tempdir.iterdir()) == []  # the turn's image directory is gone, before any close
 
 
 def test_unreadable_image_is_a_400_naming_the_part(client: CodexClient, codex_model_server: ModelServer) -> None:

@@ -7,7 +7,6 @@ import os
 import stat
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,14 +51,10 @@ def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def temp_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The process's temporary folder, private to this test, so anything written there is seen."""
-    folder = tmp_path / "tmp"
-    folder.mkdir()
-    monkeypatch.setenv("TMPDIR", str(folder))
-    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+def temp_folder(private_tempdir: Path) -> Iterator[Path]:
+    """The test's private temporary folder (see conftest), where anything written is seen."""
     discovery.forget_probes()
-    yield folder
+    yield private_tempdir
     discovery.forget_probes()
 
 

@@ -82,6 +82,10 @@ class ThreadHandle:
     base_effort: str | None = None
     """The effort the thread started with (Codex's config, or None): what a turn that names no
     effort gets, as each OpenAI request without ``reasoning_effort`` gets the default."""
+    usage_total: wire_notifications.TokenUsageBreakdown | None = None
+    """Codex's running count of the thread's tokens, as it last reported it.  Codex reports its
+    count again, unchanged, as it ends an interrupted turn: its ``last`` is then the previous model
+    request's (another turn's, when the interrupted one finished none), not a new request's."""
 
 
 @dataclass(frozen=True)
@@ -302,6 +306,9 @@ class Turn:
         elif method == "thread/tokenUsage/updated":
             update = msgspec.json.decode(params, type=wire_notifications.TokenUsageUpdated)
             if update.turn_id == self.turn_id and self._batch is None:  # with raw events, counted per response
+                if update.token_usage.total == self.handle.usage_total:
+                    return []  # the count repeated, no new model request in it
+                self.handle.usage_total = update.token_usage.total
                 self._count(update.token_usage.last)
                 return [UsageUpdated(usage=self.usage)]
         elif method == "error":

@@ -239,6 +239,37 @@ async def test_interrupted_session_turn_reports_the_usage_codex_counted(
     assert result.usage.prompt_tokens == sum(input_words(r) for r in codex_model_server.requests[: len(counts)])
 
 
+async def test_session_turn_interrupted_mid_answer_counts_no_usage(
+    connect: Connect, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    """Codex repeats the thread's count as it ends a turn interrupted mid-answer: that repeat is the
+    session's previous turn's request, not one of this turn (whose only answer was cut short)."""
+    client = await connect()
+    first = turn_result(await client.request(client.session_send("recount", "first", workdir)))
+    assert first.usage is not None and first.usage.total_tokens > 0
+    send = client.session_send("recount", SLOW, workdir)
+    mark = client.send(send)
+    await client.wait_for(
+        lambda m: (
+            isinstance(m, SessionEventNotification)
+            and m.params.request_id == send.id
+            and isinstance(m.params.event, TextDelta)
+        ),
+        after=mark,
+    )
+    assert await interrupt(client, send.id) is True
+    result = turn_result(await client.reply(send.id, after=mark))
+    assert result.status == "interrupted"
+    assert result.usage is not None and (result.usage.prompt_tokens, result.usage.total_tokens) == (0, 0)
+    assert not [
+        m
+        for m in client.messages[mark:]
+        if isinstance(m, SessionEventNotification)
+        and m.params.request_id == send.id
+        and isinstance(m.params.event, UsageEvent)
+    ]
+
+
 async def test_interrupt_of_a_request_that_runs_no_turn_is_false(connect: Connect) -> None:
     client = await connect()
     assert await interrupt(client, 999) is False

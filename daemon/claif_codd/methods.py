@@ -79,6 +79,7 @@ from claif_cod.protocol import TextReset as TextResetEvent
 from claif_cod.transport.backend import wants_stream
 from claif_cod.transport.stored_routes import conversation_reply, stored_response_reply
 from claif_codd.request_context import codex_config, request_options, say_ignored, timeout_of, turn_control, warner
+from claif_codd.session_order import SessionOrder
 from claif_codd.turn_items import codex_item, usage
 
 if TYPE_CHECKING:
@@ -91,6 +92,7 @@ _encoder = msgspec.json.Encoder()
 class Methods:
     def __init__(self, daemon: DaemonHost[Connection]) -> None:
         self.daemon = daemon
+        self.session_order = SessionOrder()
 
     async def call(self, conn: Connection, request: Request) -> Any:
         if isinstance(request, HelloRequest):
@@ -231,18 +233,19 @@ class Methods:
         engine = self.daemon.engine
         deadline = options.deadline()  # starting Codex and the session's thread count too
         try:
-            key = await options.before(deadline, engine.resolve(options.config, options.warn))
-            conversation = Conversation(params.system, (), params.text)
-            handle, _ = await options.before(
-                deadline,
-                engine.named.thread(
-                    params.session_id, key, options.config.api_key, conversation, model=options.default_model
-                ),
-            )
-            turn_options = TurnOptions(
-                model=options.default_model, deadline=deadline, approvals=options.approvals, forget_failed=True
-            )
-            turn = await options.before(deadline, engine.start_turn(handle, params.text, turn_options))
+            async with self.session_order.place(params.session_id):
+                key = await options.before(deadline, engine.resolve(options.config, options.warn))
+                conversation = Conversation(params.system, (), params.text)
+                handle, _ = await options.before(
+                    deadline,
+                    engine.named.thread(
+                        params.session_id, key, options.config.api_key, conversation, model=options.default_model
+                    ),
+                )
+                turn_options = TurnOptions(
+                    model=options.default_model, deadline=deadline, approvals=options.approvals, forget_failed=True
+                )
+                turn = await options.before(deadline, engine.start_turn(handle, params.text, turn_options))
             await control.attach(turn)
         except Exception as exc:
             raise translate(exc) from exc

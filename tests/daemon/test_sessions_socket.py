@@ -373,6 +373,24 @@ async def test_a_file_change_shows_its_diff_in_the_question_and_the_items(connec
     assert (workdir / "b.py").read_text() == "x = 2\n"
 
 
+async def test_a_new_sessions_messages_run_in_the_order_they_were_sent(connect: Connect, workdir: Path) -> None:
+    """The daemon's first requests: finding Codex and starting its process and the session's thread
+    take each request its own time, and none may start its turn before a message sent before it."""
+    client = await connect()
+    sends = [client.session_send("in-order", f"message {i}", workdir) for i in range(4)]
+    mark = client.send(sends[0])
+    for send in sends[1:]:
+        client.send(send)
+    results = [turn_result(await client.reply(send.id, after=mark)) for send in sends]
+    assert [r.text for r in results] == ["Echo: message 0"] + [f"[turn {i + 1}] Echo: message {i}" for i in range(1, 4)]
+    started = [
+        m.params.request_id
+        for m in client.messages[mark:]
+        if isinstance(m, SessionEventNotification) and isinstance(m.params.event, TurnStarted)
+    ]
+    assert started == [send.id for send in sends]
+
+
 async def test_sessions_list_and_close(connect: Connect, workdir: Path, codex_model_server: ModelServer) -> None:
     client = await connect()
     assert (await client.sessions()).sessions == []

@@ -436,5 +436,7 @@ class Turn:
 
 
 def _not_active_yet(error: CodexRpcError) -> bool:
-    """Codex's refusal of an interrupt that came before the turn it had just started was active."""
-    return error.code == -32600 and "no active turn" in error.message
+    """Codex's refusal of an interrupt that came before the turn it had just started was active: it
+    has no active turn yet, or still holds the thread's previous one active ("expected active turn
+    id X but found Y", for a while after that turn's ``turn/completed`` when it was interrupted)."""
+    return error.code == -32600 and ("no active turn" in error.message or "expected active turn id" in error.message)

@@ -270,6 +270,32 @@ async def test_session_turn_interrupted_mid_answer_counts_no_usage(
     ]
 
 
+async def test_queued_session_turns_interrupted_before_they_start_all_end_interrupted(
+    connect: Connect, workdir: Path
+) -> None:
+    """Each one starts right after the one before it ended interrupted, while Codex still holds that
+    one active a moment (and refuses the interrupt naming the new one): it is asked again."""
+    client = await connect()
+    running = client.session_send("queue", SLOW, workdir)
+    mark = client.send(running)
+    queued = [client.session_send("queue", f"queued {i}", workdir) for i in range(5)]
+    for request in queued:
+        client.send(request)
+    await client.wait_for(
+        lambda m: (
+            isinstance(m, SessionEventNotification)
+            and m.params.request_id == running.id
+            and isinstance(m.params.event, TextDelta)
+        ),
+        after=mark,
+    )
+    for request in queued:
+        assert await interrupt(client, request.id) is True
+    assert turn_result(await client.reply(running.id, after=mark)).status == "completed"
+    results = [turn_result(await client.reply(request.id, after=mark)) for request in queued]
+    assert [(r.status, r.text) for r in results] == [("interrupted", "")] * len(queued)
+
+
 async def test_interrupt_of_a_request_that_runs_no_turn_is_false(connect: Connect) -> None:
     client = await connect()
     assert await interrupt(client, 999) is False

@@ -19,6 +19,10 @@ from claif_cod.engine.thread_messages import Notification, ThreadMessage
 from claif_cod.engine.turns import ThreadHandle, Turn
 
 TOO_EARLY = CodexRpcError("turn/interrupt", -32600, "no active turn to interrupt")
+PREVIOUS_STILL_ACTIVE = CodexRpcError(
+    "turn/interrupt", -32600, "expected active turn id u but found 01a250e8-da75-7e70-918e-e7fd3c815bbf"
+)
+"""Codex 0.163's refusal right after the thread's previous turn ended interrupted: it holds that one active a while."""
 
 
 class _Server:
@@ -50,6 +54,12 @@ def _turn(server: _Server, queue: Inbox[ThreadMessage] | None = None) -> Turn:
 
 async def test_refused_as_too_early_it_is_asked_again() -> None:
     server = _Server([TOO_EARLY, TOO_EARLY])
+    await _turn(server).interrupt()
+    assert server.asked == 3
+
+
+async def test_refused_while_the_previous_turn_is_still_active_it_is_asked_again() -> None:
+    server = _Server([PREVIOUS_STILL_ACTIVE, TOO_EARLY])
     await _turn(server).interrupt()
     assert server.asked == 3
 

@@ -22,6 +22,7 @@ from claif_cod.engine.appserver import AppServer
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.conversations import Conversation, HistoryItem, Message
 from claif_cod.engine.errors import CodexRpcError, InvalidRequest, SessionStoreFailed
+from claif_cod.engine.session_order import SessionOrder
 from claif_cod.engine.sessions import SessionBook, SessionRecord, SessionStore, session_id_problem
 from claif_cod.engine.threads import Threads
 from claif_cod.engine.turns import ThreadHandle, Turn
@@ -44,6 +45,8 @@ class NamedSessions:
         self._env = env
         self._active_turn = active_turn
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self.order = SessionOrder()
+        """Each session's requests start their turns in the order they arrived (callers take a ticket)."""
         self._unforgotten: dict[str, str] = {}
         """Threads whose failed turn went with their process: the first such turn's id."""
 

@@ -30,6 +30,7 @@ from claif_cod.engine.events import (
     UsageUpdated,
 )
 from claif_cod.engine.inbox import Inbox
+from claif_cod.engine.session_order import Ticket
 from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S, ToolCall
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_compat.request import ParsedRequest
@@ -119,17 +120,30 @@ async def _usage_after_stop(turn: Turn, events: AsyncGenerator[TurnEvent, None])
     return await turn.stop()
 
 
+def session_of(parsed: ParsedRequest, options: RequestOptions) -> str | None:
+    """The named session a chat request continues: the body's ``session_id``, else the client's."""
+    return options.session_id if parsed.request.session_id is None else parsed.request.session_id
+
+
 class ChatRun:
     """One ``create()`` call: n choices, each a turn on its own thread."""
 
     def __init__(
-        self, engine: Engine, key: ProcessKey, options: RequestOptions, parsed: ParsedRequest, deadline: float | None
+        self,
+        engine: Engine,
+        key: ProcessKey,
+        options: RequestOptions,
+        parsed: ParsedRequest,
+        deadline: float | None,
+        ticket: Ticket | None = None,
     ) -> None:
         self.engine = engine
         self.key = key
         self.options = options
         self.parsed = parsed
-        self.session_id = options.session_id if parsed.request.session_id is None else parsed.request.session_id
+        self.session_id = session_of(parsed, options)
+        self.ticket = ticket
+        """The request's place in its named session's line (taken as it arrived), given back once its turn started."""
         self.completion_id = f"chatcmpl-{os.urandom(16).hex()}"  # 32 hex digits, as uuid4's, at a quarter of its cost
         self.created = int(time.time())
         self.model = parsed.request.model or "codex-default"
@@ -163,15 +177,21 @@ class ChatRun:
         if isinstance(source, Suspension):
             return self.engine.resume_tools(source, self.parsed.conversation.pending_results(), self._turn_options())
         conversation = self.parsed.conversation
-        return await self.engine.start_turn(
-            source, conversation.prompt, self._turn_options(), images=conversation.prompt_images
-        )
+        try:
+            return await self.engine.start_turn(
+                source, conversation.prompt, self._turn_options(), images=conversation.prompt_images
+            )
+        finally:
+            if self.ticket is not None:
+                self.ticket.done()
 
     async def _threads(self) -> list[ThreadHandle]:
         conversation = self.parsed.conversation
         api_key = self.options.config.api_key
         model = self.parsed.request.model
         if self.session_id is not None:
+            if self.ticket is not None:
+                await self.ticket.turn()
             handle, _ = await self.engine.named.thread(self.session_id, self.key, api_key, conversation, model=model)
             return [handle]
         handles, warm = await self.engine.threads.open_conversation(

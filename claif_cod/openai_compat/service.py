@@ -13,10 +13,11 @@ import msgspec
 from claif_cod.chained_stream import ChainedStream
 from claif_cod.engine.engine import Engine
 from claif_cod.engine.errors import EngineError, InvalidRequest
+from claif_cod.engine.session_order import Ticket
 from claif_cod.engine.waiting import within
 from claif_cod.engine.wire import CodexModel
 from claif_cod.openai_compat.chat_history import HistoryMemo
-from claif_cod.openai_compat.chat_run import ChatRun
+from claif_cod.openai_compat.chat_run import ChatRun, session_of
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail, translate, translate_chat, translated_stream
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_compat.request import ParsedRequest, no_session, parse_chat_request
@@ -42,11 +43,15 @@ class ChatService:
     async def complete(self, body: bytes, options: RequestOptions) -> tuple[ChatCompletion, tuple[str, ...]]:
         """A whole ``chat.completion`` plus the names of parameters that had no effect."""
         parsed = self.parse(body, options)
+        ticket = self._ticket(parsed, options)
         try:
-            run = await self._prepare(parsed, options)
+            run = await self._prepare(parsed, options, ticket)
             results = await run.gather()
         except Exception as exc:
             raise translate_chat(exc) from exc
+        finally:
+            if ticket is not None:
+                ticket.done()
         completion = ChatCompletion(
             id=run.completion_id,
             created=run.created,
@@ -92,16 +97,21 @@ class ChatService:
     async def stream_parsed(self, parsed: ParsedRequest, options: RequestOptions) -> ChainedStream[ChatCompletionChunk]:
         """:meth:`stream` of a request :meth:`parse` read. Failures before the first chunk raise here, so
         callers can still answer with a proper HTTP status; later ones raise from the iterator."""
+        ticket = self._ticket(parsed, options)
         try:
-            run = await self._prepare(parsed, options)
-        except Exception as exc:
-            raise translate_chat(exc) from exc
-        chunks = run.chunks()
-        try:
-            first = await chunks.__anext__()  # a stream always has its finish chunk
-        except Exception as exc:
-            await chunks.aclose()
-            raise translate_chat(exc) from exc
+            try:
+                run = await self._prepare(parsed, options, ticket)
+            except Exception as exc:
+                raise translate_chat(exc) from exc
+            chunks = run.chunks()
+            try:
+                first = await chunks.__anext__()  # a stream always has its finish chunk
+            except Exception as exc:
+                await chunks.aclose()
+                raise translate_chat(exc) from exc
+        finally:
+            if ticket is not None:
+                ticket.done()
         return translated_stream(first, chunks, translating=translate_chat)
 
     async def models(self, options: RequestOptions) -> ModelList:
@@ -119,11 +129,16 @@ class ChatService:
         key = await self.engine.resolve(options.config, options.warn)
         return await self.engine.list_models(key, options.config.api_key)
 
-    async def _prepare(self, parsed: ParsedRequest, options: RequestOptions) -> ChatRun:
+    def _ticket(self, parsed: ParsedRequest, options: RequestOptions) -> Ticket | None:
+        """A named session's request takes its place in the session's line as it arrives."""
+        session_id = session_of(parsed, options)
+        return None if session_id is None else self.engine.named.order.ticket(session_id)
+
+    async def _prepare(self, parsed: ParsedRequest, options: RequestOptions, ticket: Ticket | None) -> ChatRun:
         deadline = options.deadline()
         await options.before(deadline, parsed.with_images())
         key = await options.before(deadline, self.engine.resolve(options.config, options.warn))
-        return ChatRun(self.engine, key, options, parsed, deadline)
+        return ChatRun(self.engine, key, options, parsed, deadline, ticket)
 
 
 __all__ = ["ChatService"]

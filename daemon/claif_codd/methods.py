@@ -79,7 +79,6 @@ from claif_cod.protocol import TextReset as TextResetEvent
 from claif_cod.transport.backend import wants_stream
 from claif_cod.transport.stored_routes import conversation_reply, stored_response_reply
 from claif_codd.request_context import codex_config, request_options, say_ignored, timeout_of, turn_control, warner
-from claif_codd.session_order import SessionOrder
 from claif_codd.turn_items import codex_item, usage
 
 if TYPE_CHECKING:
@@ -92,7 +91,6 @@ _encoder = msgspec.json.Encoder()
 class Methods:
     def __init__(self, daemon: DaemonHost[Connection]) -> None:
         self.daemon = daemon
-        self.session_order = SessionOrder()
 
     async def call(self, conn: Connection, request: Request) -> Any:
         if isinstance(request, HelloRequest):
@@ -231,24 +229,27 @@ class Methods:
         params = request.params
         options = request_options(conn, request.id, params.options, control)
         engine = self.daemon.engine
+        ticket = engine.named.order.ticket(params.session_id)  # before anything waits
         deadline = options.deadline()  # starting Codex and the session's thread count too
         try:
-            async with self.session_order.place(params.session_id):
-                key = await options.before(deadline, engine.resolve(options.config, options.warn))
-                conversation = Conversation(params.system, (), params.text)
-                handle, _ = await options.before(
-                    deadline,
-                    engine.named.thread(
-                        params.session_id, key, options.config.api_key, conversation, model=options.default_model
-                    ),
-                )
-                turn_options = TurnOptions(
-                    model=options.default_model, deadline=deadline, approvals=options.approvals, forget_failed=True
-                )
-                turn = await options.before(deadline, engine.start_turn(handle, params.text, turn_options))
+            key = await options.before(deadline, engine.resolve(options.config, options.warn))
+            await options.before(deadline, ticket.turn())
+            conversation = Conversation(params.system, (), params.text)
+            handle, _ = await options.before(
+                deadline,
+                engine.named.thread(
+                    params.session_id, key, options.config.api_key, conversation, model=options.default_model
+                ),
+            )
+            turn_options = TurnOptions(
+                model=options.default_model, deadline=deadline, approvals=options.approvals, forget_failed=True
+            )
+            turn = await options.before(deadline, engine.start_turn(handle, params.text, turn_options))
             await control.attach(turn)
         except Exception as exc:
             raise translate(exc) from exc
+        finally:
+            ticket.done()
 
         def emit(event: SessionEvent) -> None:
             conn.send(

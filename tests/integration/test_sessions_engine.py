@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
 
-from claif_cod import CodexClient
+from claif_cod import AsyncCodexClient, CodexClient
 from claif_cod.engine.conversations import Message
 from claif_cod.engine.errors import SessionStoreFailed
 from claif_cod.engine.sessions import MemorySessionStore, SessionRecord, SessionStore
@@ -145,3 +147,26 @@ def test_a_turn_reported_failed_leaves_no_trace_in_the_session(
             ask(failing)
         assert ask("three") == "[turn 2] Echo: three"  # (it was [turn 5] after three tries of the 500)
     assert codex_model_server.requests[-1].user_texts() == ["one", "three"]
+
+
+async def test_a_new_sessions_messages_start_their_turns_in_the_order_they_were_sent(
+    codex_home: Path, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    """A fresh client's first requests find Codex and start its process and the session's thread,
+    each taking its own time: none may start its turn before a message sent before it, streamed or
+    not (each answer says which turn of the session's it was)."""
+    async with AsyncCodexClient(daemon="off") as client:
+
+        async def send(i: int) -> str:
+            messages: Any = [{"role": "user", "content": f"message {i}"}]
+            extra = {"session_id": "in-order"}
+            if i % 2:
+                stream = await client.chat.completions.create(
+                    model="o4-mini", messages=messages, stream=True, extra_body=extra
+                )
+                return "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
+            reply = await client.chat.completions.create(model="o4-mini", messages=messages, extra_body=extra)
+            return reply.choices[0].message.content or ""
+
+        answers = await asyncio.gather(*(send(i) for i in range(4)))
+    assert answers == ["Echo: message 0"] + [f"[turn {i + 1}] Echo: message {i}" for i in range(1, 4)]

@@ -15,6 +15,7 @@ import msgspec
 
 from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.tools import ThreadTools, ToolCall, ToolSpec
+from claif_cod.openai_compat.tool_schema import dropped_keywords
 
 _NAME_LIMIT = 64
 _NAME = re.compile(r"[a-zA-Z0-9_-]+")
@@ -65,6 +66,9 @@ def thread_tools(
         check_name(fn.name, f"{where}.{name_field}")
         if fn.strict and "tools.function.strict" not in ignored:
             ignored.append("tools.function.strict")
+        for keyword in sorted(dropped_keywords(fn.parameters)):  # the model sees Codex's subset of the schema
+            if f"tools.function.parameters.{keyword}" not in ignored:
+                ignored.append(f"tools.function.parameters.{keyword}")
         specs.append(ToolSpec(fn.name, fn.description or "", fn.parameters or {}))
     if len({s.name for s in specs}) != len(specs):
         raise InvalidRequest("tools: function names must be unique", param="tools")

@@ -170,6 +170,20 @@ class SocketClient:
 
         return await asyncio.wait_for(wait(), timeout)
 
+    async def session_event(self, request_id: RequestId, kind: type[SessionEvent], *, after: int = 0) -> SessionEvent:
+        """The first ``session.event`` of ``kind`` for ``request_id`` from index ``after`` on."""
+
+        def matches(m: Message) -> bool:
+            return (
+                isinstance(m, SessionEventNotification)
+                and m.params.request_id == request_id
+                and isinstance(m.params.event, kind)
+            )
+
+        _, message = await self.wait_for(matches, after=after)
+        assert isinstance(message, SessionEventNotification)
+        return message.params.event
+
     async def reply(self, request_id: RequestId | None, *, after: int = 0, timeout: float = WAIT_S) -> Message:
         def is_reply(m: Message) -> bool:
             return isinstance(m, (Response, ErrorResponse)) and m.id == request_id
@@ -436,14 +450,7 @@ async def test_turn_interrupt_by_session_id(connect: Connect, workdir: Path) -> 
     words = " ".join(f"w{i}" for i in range(12))
     send = client.session_send("interrupt-me", f"[[slow:300]] {words}", workdir)
     mark = client.send(send)
-    await client.wait_for(
-        lambda m: (
-            isinstance(m, SessionEventNotification)
-            and m.params.request_id == send.id
-            and isinstance(m.params.event, TextDelta)
-        ),
-        after=mark,
-    )
+    await client.session_event(send.id, TextDelta, after=mark)
     [info] = (await client.sessions()).sessions
     assert info.busy is True
 

@@ -106,14 +106,7 @@ async def test_session_send_interrupted_by_its_request_finishes_normally(connect
     client = await connect()
     send = client.session_send("by-request", SLOW, workdir)
     mark = client.send(send)
-    await client.wait_for(
-        lambda m: (
-            isinstance(m, SessionEventNotification)
-            and m.params.request_id == send.id
-            and isinstance(m.params.event, TextDelta)
-        ),
-        after=mark,
-    )
+    await client.session_event(send.id, TextDelta, after=mark)
     assert await interrupt(client, send.id) is True
     result = turn_result(await client.reply(send.id, after=mark))
     assert result.status == "interrupted"
@@ -249,14 +242,7 @@ async def test_session_turn_interrupted_mid_answer_counts_no_usage(
     assert first.usage is not None and first.usage.total_tokens > 0
     send = client.session_send("recount", SLOW, workdir)
     mark = client.send(send)
-    await client.wait_for(
-        lambda m: (
-            isinstance(m, SessionEventNotification)
-            and m.params.request_id == send.id
-            and isinstance(m.params.event, TextDelta)
-        ),
-        after=mark,
-    )
+    await client.session_event(send.id, TextDelta, after=mark)
     assert await interrupt(client, send.id) is True
     result = turn_result(await client.reply(send.id, after=mark))
     assert result.status == "interrupted"
@@ -281,14 +267,7 @@ async def test_queued_session_turns_interrupted_before_they_start_all_end_interr
     queued = [client.session_send("queue", f"queued {i}", workdir) for i in range(5)]
     for request in queued:
         client.send(request)
-    await client.wait_for(
-        lambda m: (
-            isinstance(m, SessionEventNotification)
-            and m.params.request_id == running.id
-            and isinstance(m.params.event, TextDelta)
-        ),
-        after=mark,
-    )
+    await client.session_event(running.id, TextDelta, after=mark)
     for request in queued:
         assert await interrupt(client, request.id) is True
     assert turn_result(await client.reply(running.id, after=mark)).status == "completed"

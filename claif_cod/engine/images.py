@@ -3,7 +3,8 @@
 Codex 0.163 answers a remote URL in ``turn/start`` or ``thread/inject_items`` with "remote image
 URLs are not supported; use an inline data URL instead", so callers hand the engine bytes. A
 turn's images are written to 0600 files in a fresh 0700 directory that Codex reads (and may
-downscale) as ``localImage`` inputs; the directory is removed when the turn ends. Images in
+downscale) as ``localImage`` inputs; the directory is removed when the turn ends (or, should this
+process be killed first, by the next one to write images: :mod:`image_folders`). Images in
 injected history travel as ``data:`` URLs. Past :data:`LARGE_IMAGES` (see :func:`large`), a turn's
 files are written, and history's ``data:`` URLs encoded, in a worker thread.
 """
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from claif_cod.engine import wire
+from claif_cod.engine import image_folders, wire
 
 LARGE_IMAGES = 1 << 20
 """Bytes of images past which their ``data:`` URLs are made (~3.5 ms a MB here), and their files
@@ -70,7 +71,7 @@ class TurnImages:
 
     def _write(self, index: int, image: Image) -> str:
         if self._dir is None:
-            self._dir = tempfile.mkdtemp(prefix="claif-cod-images-")  # mode 0700
+            self._dir = tempfile.mkdtemp(prefix=image_folders.folder_prefix())  # mode 0700
         path = os.path.join(self._dir, f"image-{index}{_SUFFIXES.get(image.mime, '')}")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as out:
@@ -90,7 +91,10 @@ class TurnImages:
 async def turn_images(images: Sequence[Image]) -> TurnImages:
     """A turn's image files; large ones written in a worker thread (a file write lets go of the GIL),
     so that the event loop serves other turns meanwhile. A caller cancelled while they are written
-    leaves nothing behind: the files are removed once written."""
+    leaves nothing behind: the files are removed once written. The first turn with images in a
+    process removes the folders of processes killed before they could (see :mod:`image_folders`)."""
+    if images:
+        await image_folders.sweep_once()
     if not large(images):
         return TurnImages(images)
     writing = asyncio.ensure_future(asyncio.to_thread(TurnImages, images))

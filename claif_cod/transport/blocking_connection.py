@@ -54,6 +54,10 @@ class ConnectionLost(Exception):
     """The daemon closed the connection, or what it sent cannot be read."""
 
 
+class DaemonSilent(ConnectionLost):
+    """The daemon said nothing for as long as the request may wait (:meth:`BlockingConnection.listen`)."""
+
+
 class ConnectionForked(ConnectionLost):
     """The connection was opened before the process forked: it, and its request, are the parent's."""
 
@@ -102,7 +106,7 @@ class BlockingConnection:
         except BlockingIOError:  # connect() on a full backlog
             sock.close()
             raise connection_not_taken(path) from None
-        except TimeoutError:  # it took the connection, then answered nothing
+        except (TimeoutError, DaemonSilent):  # it took the connection, then answered nothing
             sock.close()
             raise handshake_unanswered(path) from None
         except (OSError, ConnectionLost, ProtocolError) as exc:
@@ -141,6 +145,12 @@ class BlockingConnection:
         for asking in list(self.asking):
             asking.cancel()
 
+    def listen(self, silence: float | None) -> None:
+        """From now on a read waits at most ``silence`` seconds for the daemon (None: for ever),
+        then raises :class:`DaemonSilent`."""
+        if self.sock.gettimeout() != silence:  # (setting it costs system calls: a warm turn's path)
+            self.sock.settimeout(silence)
+
     def receive(self) -> Message:
         """The next message, waiting for it; :class:`ConnectionLost` once there can be none."""
         if self._forked:
@@ -148,6 +158,9 @@ class BlockingConnection:
         while not self._messages:
             try:
                 data = self.sock.recv(READ_SIZE)
+            except TimeoutError:
+                self.broken = True  # its request's answer may still come: the connection is given up
+                raise DaemonSilent(f"nothing from claif-codd for {self.sock.gettimeout():g} s") from None
             except OSError as exc:
                 self.broken = True
                 raise ConnectionLost(str(exc) or type(exc).__name__) from None
@@ -173,6 +186,7 @@ class BlockingConnection:
         if self.broken:
             return False
         try:
+            self.listen(None)  # (a socket with a timeout waits for data before any recv, even this one)
             while True:
                 self._read(self.sock.recv(READ_SIZE, socket.MSG_DONTWAIT))
         except BlockingIOError:

@@ -43,7 +43,7 @@ from claif_cod.transport.backend import (
     sse_event,
     wants_stream,
 )
-from claif_cod.transport.daemon_client import Chunks, DaemonConnection, next_chunk
+from claif_cod.transport.daemon_client import Chunks, DaemonConnection
 from claif_cod.transport.stored_routes import StoredResponseAction
 
 
@@ -94,12 +94,12 @@ class DaemonBackend:
             params=ChatCompletionsCreateParams(body=msgspec.Raw(body), options=codex_options(options)),
         )
         if not stream:
-            raw = await self.conn.call(request, approvals=options.approvals)
+            raw = await self.conn.call(request, approvals=options.approvals, timeout=options.timeout)
             return JsonReply(bytes(raw), ignored_headers(ignored))
         chunks: Chunks = Inbox()
         future = self.conn.start(request, chunks=chunks, approvals=options.approvals)
-        first = await self.conn.first_chunk(request_id, chunks, future)
-        return StreamReply(self._stream(first, chunks, future, request_id), ignored_headers(ignored))
+        first = await self.conn.first_chunk(request_id, chunks, future, options.timeout)
+        return StreamReply(self._stream(first, chunks, future, request_id, options.timeout), ignored_headers(ignored))
 
     async def responses(self, body: bytes, options: RequestOptions) -> Reply:
         ignored = responses_ignored(body)
@@ -108,20 +108,21 @@ class DaemonBackend:
             id=request_id, params=ResponsesCreateParams(body=msgspec.Raw(body), options=codex_options(options))
         )
         if not wants_stream(body):
-            raw = await self.conn.call(request, approvals=options.approvals)
+            raw = await self.conn.call(request, approvals=options.approvals, timeout=options.timeout)
             return JsonReply(bytes(raw), ignored_headers(ignored))
         events: Chunks = Inbox()
         future = self.conn.start(request, chunks=events, approvals=options.approvals)
-        first = await self.conn.first_chunk(request_id, events, future)
+        first = await self.conn.first_chunk(request_id, events, future, options.timeout)
         return StreamReply(
-            self._stream(first, events, future, request_id, frame=sse_event, done=b""), ignored_headers(ignored)
+            self._stream(first, events, future, request_id, options.timeout, frame=sse_event, done=b""),
+            ignored_headers(ignored),
         )
 
     async def compact(self, body: bytes, options: RequestOptions) -> JsonReply:
         request = ResponsesCompactRequest(
             id=self.conn.next_id(), params=ResponsesCreateParams(body=msgspec.Raw(body), options=codex_options(options))
         )
-        raw = await self.conn.call(request, approvals=options.approvals)
+        raw = await self.conn.call(request, approvals=options.approvals, timeout=options.timeout)
         return JsonReply(bytes(raw), ignored_headers(compact_ignored(body)))
 
     async def stored_response(self, action: StoredResponseAction) -> JsonReply:
@@ -142,6 +143,7 @@ class DaemonBackend:
         chunks: Chunks,
         future: asyncio.Future[msgspec.Raw],
         request_id: int,
+        timeout: float | None,
         *,
         frame: Callable[[bytes], bytes] = sse,
         done: bytes = SSE_DONE,
@@ -151,26 +153,29 @@ class DaemonBackend:
         async def abandon() -> None:
             self.conn.abandon(request_id)
 
-        return ChainedStream(self._events(first, chunks, future, frame, done), abandon)
+        return ChainedStream(self._events(first, chunks, future, request_id, timeout, frame, done), abandon)
 
     async def _events(
         self,
         first: msgspec.Raw | None,
         chunks: Chunks,
         future: asyncio.Future[msgspec.Raw],
+        request_id: int,
+        timeout: float | None,
         frame: Callable[[bytes], bytes],
         done: bytes,
     ) -> AsyncGenerator[bytes, None]:
         if first is not None:
             yield frame(bytes(first))
-            while (chunk := await next_chunk(chunks, future)) is not None:
+            while (chunk := await self.conn.next_chunk(request_id, chunks, future, timeout)) is not None:
                 yield frame(bytes(chunk))
         if done:
             yield done
 
     async def models(self, options: RequestOptions) -> JsonReply:
         raw = await self.conn.call(
-            ModelsListRequest(id=self.conn.next_id(), params=ModelsListParams(options=codex_options(options)))
+            ModelsListRequest(id=self.conn.next_id(), params=ModelsListParams(options=codex_options(options))),
+            timeout=options.timeout,
         )
         listing = decode_result(raw, ModelList)
         return JsonReply(msgspec.json.encode(listing))

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import socket
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +24,7 @@ from claif_cod._log import get_logger
 from claif_cod._version import __version__
 from claif_cod.engine.approvals import ApprovalHandler, ApprovalRequest, FileChange
 from claif_cod.engine.inbox import Inbox
+from claif_cod.engine.waiting import within
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.options import python_warning
 from claif_cod.protocol import (
@@ -60,6 +62,10 @@ REOPEN_AFTER_S = 1.0
 (a daemon at its ``--max-connections`` refuses it and asks for a second's wait): meanwhile its
 callers' requests go through the engine loop's connection, instead of each paying a refused
 connection and adding a warning to the daemon's log."""
+ANSWER_GRACE_S = 5.0
+"""How long past a request's ``timeout`` the daemon may stay silent about it: it times the request out
+itself and says so at once, so longer means it is stopped (``kill -STOP``) or hung. The request then
+fails as timed out, and the daemon is told to stop it (should it ever run again)."""
 
 
 class DaemonUnavailable(Exception):
@@ -231,26 +237,44 @@ class DaemonConnection:
         *,
         chunks: Chunks | None = None,
         approvals: ApprovalHandler | None = None,
+        timeout: float | None = None,
     ) -> msgspec.Raw:
         """Send ``request`` and wait for its result (``APIFailure`` on an error reply); cancelled,
-        the daemon is told to stop it."""
+        the daemon is told to stop it. ``timeout``: the request's own (see :data:`ANSWER_GRACE_S`)."""
         future = self.start(request, chunks=chunks, approvals=approvals)
+        assert isinstance(request.id, int)
         try:
-            return await asyncio.shield(future)
+            return await self._heard(asyncio.shield(future), request.id, timeout)
         except asyncio.CancelledError:
-            assert isinstance(request.id, int)
             self.abandon(request.id)
             raise
 
     async def first_chunk(
-        self, request_id: int, chunks: Chunks, future: asyncio.Future[msgspec.Raw]
+        self, request_id: int, chunks: Chunks, future: asyncio.Future[msgspec.Raw], timeout: float | None = None
     ) -> msgspec.Raw | None:
         """A streamed request's first chunk (None: it ended without one); cancelled, the daemon is told."""
         try:
-            return await next_chunk(chunks, future)
+            return await self.next_chunk(request_id, chunks, future, timeout)
         except asyncio.CancelledError:
             self.abandon(request_id)
             raise
+
+    async def next_chunk(
+        self, request_id: int, chunks: Chunks, future: asyncio.Future[msgspec.Raw], timeout: float | None = None
+    ) -> msgspec.Raw | None:
+        """A streamed request's next chunk, or None once it finished (raising its failure, if any).
+        ``timeout``: the request's own, the longest wait for a chunk (see :data:`ANSWER_GRACE_S`)."""
+        return await self._heard(_next_chunk(chunks, future), request_id, timeout)
+
+    async def _heard(self, answer: Awaitable[T], request_id: int, timeout: float | None) -> T:
+        """``answer``, unless the daemon says nothing of the request for ``timeout`` and the grace."""
+        if timeout is None:
+            return await answer
+        try:
+            return await within(answer, timeout + ANSWER_GRACE_S)
+        except asyncio.TimeoutError:
+            self.abandon(request_id)
+            raise unanswered(timeout) from None
 
     def start(
         self,
@@ -395,8 +419,16 @@ def _consume(future: asyncio.Future[msgspec.Raw]) -> None:
         future.exception()
 
 
-async def next_chunk(chunks: Chunks, future: asyncio.Future[msgspec.Raw]) -> msgspec.Raw | None:
-    """The next chunk, or None once the request finished (raising its failure, if any)."""
+def unanswered(timeout: float) -> APIFailure:
+    """What a request fails with when the daemon said nothing of it for its timeout and the grace."""
+    said = (
+        f"Request timed out: claif-codd said nothing of it for its timeout of {timeout:g} s and"
+        f" {ANSWER_GRACE_S:g} s more (stopped with kill -STOP, or hung?)."
+    )
+    return APIFailure("timeout", 408, ErrorDetail(said, "timeout"))
+
+
+async def _next_chunk(chunks: Chunks, future: asyncio.Future[msgspec.Raw]) -> msgspec.Raw | None:
     chunk = await chunks.get()
     if chunk is None:
         future.result()

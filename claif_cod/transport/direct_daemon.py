@@ -52,9 +52,16 @@ from claif_cod.protocol import (
     WarningNotification,
 )
 from claif_cod.transport.backend import SSE_DONE, SSE_HEADERS, ignored_headers, sse, sse_event
-from claif_cod.transport.blocking_connection import BlockingConnection, ConnectionForked, ConnectionLost
+from claif_cod.transport.blocking_connection import BlockingConnection, ConnectionForked, ConnectionLost, DaemonSilent
 from claif_cod.transport.daemon_backend import codex_options
-from claif_cod.transport.daemon_client import REOPEN_AFTER_S, DaemonUnavailable, approval_request, connection_lost
+from claif_cod.transport.daemon_client import (
+    ANSWER_GRACE_S,
+    REOPEN_AFTER_S,
+    DaemonUnavailable,
+    approval_request,
+    connection_lost,
+    unanswered,
+)
 from claif_cod.transport.early import CHAT_PATH, Early, OpenAIStream, StreamMaker
 from claif_cod.transport.stream_events import midstream_error
 from claif_cod.transport.stream_objects import STREAM_OBJECTS_DELAY_S
@@ -176,6 +183,7 @@ class DirectDaemon:
         chat = early.path == CHAT_PATH
         request_id = conn.next_id()
         try:
+            conn.listen(None if options.timeout is None else options.timeout + ANSWER_GRACE_S)
             conn.send(_request(chat, request_id, early.body, options))
         except OSError:
             conn.broken = True
@@ -197,16 +205,22 @@ class DirectDaemon:
                 self.abandon(conn, request_id)
                 raise
         if stream is None:
-            return self._reply(conn, request_id, approve)
-        return self._stream(conn, request_id, early, stream, chat, approve)
+            return self._reply(conn, request_id, approve, options.timeout)
+        return self._stream(conn, request_id, early, stream, chat, approve, options.timeout)
 
-    def _reply(self, conn: BlockingConnection, request_id: int, approve: Approve | None) -> bytes | APIFailure:
+    def _reply(
+        self, conn: BlockingConnection, request_id: int, approve: Approve | None, timeout: float | None
+    ) -> bytes | APIFailure:
         try:
             while not isinstance(item := _next(conn, request_id, approve), _Done):
                 pass  # a request that is not streamed has no items
         except APIFailure as failure:
             self.release(conn)
             return failure
+        except DaemonSilent:
+            assert timeout is not None  # (listened for that long)
+            self.abandon(conn, request_id)
+            return unanswered(timeout)
         except ConnectionLost as exc:
             self.release(conn)
             return connection_lost(exc)
@@ -224,6 +238,7 @@ class DirectDaemon:
         maker: StreamMaker,
         chat: bool,
         approve: Approve | None,
+        timeout: float | None,
     ) -> OpenAIStream | APIFailure | None:
         """openai's ``Stream``, made while Codex works (unless its first event is in within
         ``STREAM_OBJECTS_DELAY_S``), returned once the first event is in."""
@@ -232,7 +247,7 @@ class DirectDaemon:
         events: SocketEvents | None = None
         try:
             request = maker.request()
-            events = SocketEvents(self, conn, request_id, request, chat, approve)
+            events = SocketEvents(self, conn, request_id, request, chat, approve, timeout)
             ignored = stream_and_ignored(early.body)[1] if chat else responses_ignored(early.body)
             headers = {**SSE_HEADERS, **ignored_headers(ignored)}
             response = httpx2.Response(200, headers=headers, stream=events, request=request)
@@ -300,16 +315,14 @@ class DirectDaemon:
         takes longer than ``CLOSE_WAIT_S``)."""
         conn.cancel(request_id)
         try:
-            conn.sock.settimeout(CLOSE_WAIT_S)
+            conn.listen(CLOSE_WAIT_S)
             while not isinstance(_next(conn, request_id, None), _Done):  # stopping: approvals declined
                 pass
         except (APIFailure, ConnectionLost, OSError):
-            pass  # "cancelled", as expected; or the connection is broken
+            pass  # "cancelled", as expected; or the connection is broken (or silent: given up)
         except BaseException:
             self.abandon(conn, request_id)
             raise
-        with contextlib.suppress(OSError):
-            conn.sock.settimeout(None)
         self.release(conn)
 
     def close(self) -> None:
@@ -341,8 +354,10 @@ class SocketEvents(httpx2.SyncByteStream):
         request: httpx2.Request,
         chat: bool,
         approve: Approve | None,
+        timeout: float | None,
     ) -> None:
         self._owner, self._conn, self._id, self._request, self._approve = owner, conn, request_id, request, approve
+        self._timeout = timeout
         self._frame: Callable[[bytes], bytes] = sse if chat else sse_event
         self._last = SSE_DONE if chat else b""
         self._first: bytes | None = None
@@ -380,6 +395,10 @@ class SocketEvents(httpx2.SyncByteStream):
         except ConnectionForked:
             self._finish()
             raise APIFailure.opened_before_fork() from None
+        except DaemonSilent:
+            assert self._timeout is not None  # (listened for that long)
+            self.abandon()
+            raise unanswered(self._timeout) from None
         except ConnectionLost as exc:
             self._finish()
             raise connection_lost(exc) from None

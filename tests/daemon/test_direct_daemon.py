@@ -209,7 +209,11 @@ def test_ctrl_c_stops_the_turn_in_the_daemon(
         # Once the caller is blocked reading its socket: a signal handled just before a thread enters
         # a blocking call does not interrupt that call (CPython checks for it between bytecodes and on
         # EINTR only), as a Ctrl-C landing in that instant waits for the next one.
-        wait_until(lambda: wchan.read_text().startswith("unix_stream_read"), "the caller to wait on the daemon")
+        # (Reading with a deadline, the request's timeout: it waits in poll() for the socket first.)
+        wait_until(
+            lambda: wchan.read_text().startswith(("unix_stream_read", "poll_schedule_timeout")),
+            "the caller to wait on the daemon",
+        )
         signal.pthread_kill(caller, signal.SIGINT)
 
     with CodexClient(daemon="require", model="o4-mini") as client:

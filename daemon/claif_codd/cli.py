@@ -16,6 +16,7 @@ import structlog
 
 from claif_cod._cli_group import QuietGroup
 from claif_cod._log import cap_strings, get_logger
+from claif_cod._private_dirs import make_private_dirs
 from claif_cod._version import __version__
 from claif_cod.engine.idle import DEFAULT_THREAD_IDLE_TIMEOUT_S
 from claif_cod.engine.suspensions import DEFAULT_MAX_SUSPENDED
@@ -24,7 +25,7 @@ from claif_codd.cli_control import sessions, start, status, stop
 from claif_codd.cli_options import IDLE_TIMEOUT, IDLE_TIMEOUT_HELP, CliFailure, default_state_dir, socket_option
 from claif_codd.http.options import checked_http_settings, http_args, http_options
 from claif_codd.http.settings import ENV_TOKEN
-from claif_codd.systemd_units import UNIT_FILES, unit_texts
+from claif_codd.systemd_units import UNIT_FILES, unit_texts, write_unit
 
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _LINE_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -229,9 +230,9 @@ def install_systemd(
     serve_args = http_args(http, http_token_file, http_working_dir, http_strict, sse_keepalive)
     config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     target = unit_dir or Path(config) / "systemd" / "user"
-    target.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(target)
     for name, text in unit_texts(serve_args).items():
-        (target / name).write_text(text)
+        write_unit(target / name, text)
         click.echo(f"wrote {target / name}")
     units = [UNIT_FILES[0], UNIT_FILES[1]] if http else [UNIT_FILES[0]]
     commands = [["systemctl", "--user", "daemon-reload"], ["systemctl", "--user", "enable", "--now", *units]]

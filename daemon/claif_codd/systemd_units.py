@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -49,3 +50,16 @@ def unit_texts(serve_args: list[str] | None = None) -> dict[str, str]:
         + "\n"
     )
     return texts
+
+
+UNIT_MODE = 0o644
+"""A unit file's mode whatever the umask: its ``ExecStart`` runs as you, so nobody else may write it
+(under umask 000 ``write_text`` made it 0666, and any local user could have put their command there)."""
+
+
+def write_unit(path: Path, text: str) -> None:
+    """Write ``path`` as :data:`UNIT_MODE` (an existing file too: one left writable by others is closed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, UNIT_MODE)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(fd, UNIT_MODE)
+        out.write(text)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from claif_codd.cli import main
+from claif_codd.systemd_units import UNIT_FILES
 
 
 def test_units_are_written_with_this_interpreter(tmp_path: Path) -> None:
@@ -199,3 +202,29 @@ def test_without_a_systemd_user_session_the_error_says_what_to_do_instead(
     )
     assert "once systemctl --user works, or, without systemd, start claif-codd on login with" in result.output
     assert "`claif-codd start --idle-timeout 3600`" in result.output
+
+
+def test_units_and_the_directories_made_for_them_are_closed_to_others_whatever_the_umask(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A unit's ``ExecStart`` runs as you: under umask 000 the units were 0666 in 0777 directories, which
+    any local user could rewrite to have their command started at your next login or connection."""
+    config = tmp_path / "config"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    (stale / "claif-codd.service").write_text("left by an older install\n")
+    (stale / "claif-codd.service").chmod(0o666)
+    old = os.umask(0)
+    try:
+        for args in ([], ["--unit-dir", str(stale)]):
+            result = CliRunner().invoke(main, ["install-systemd", "--no-enable", *args])
+            assert result.exit_code == 0, result.output
+    finally:
+        os.umask(old)
+    units = config / "systemd" / "user"
+    for directory in (config, config / "systemd", units):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
+    for unit in [units / name for name in UNIT_FILES] + [stale / name for name in UNIT_FILES]:
+        assert stat.S_IMODE(unit.stat().st_mode) == 0o644, unit
+    assert "ExecStart=" in (stale / "claif-codd.service").read_text()

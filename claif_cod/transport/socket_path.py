@@ -44,12 +44,21 @@ def default_socket_path() -> Path:
     return Path(cache) / "claif-cod" / SOCKET_NAME
 
 
+def _unreachable(directory: Path) -> UnsafeSocketDirectory:
+    return UnsafeSocketDirectory(
+        f"{directory} cannot be examined (permission denied): it is in a directory of another user's "
+        f"(such as the $XDG_RUNTIME_DIR a `su` keeps); set ${ENV_SOCKET} to a path in a directory you own"
+    )
+
+
 def check_directory(directory: Path) -> None:
     """Refuse a directory another user could write to or swap; raise with the fix named."""
     try:
         st = os.lstat(directory)
     except FileNotFoundError:
         raise UnsafeSocketDirectory(f"{directory} does not exist") from None
+    except PermissionError:
+        raise _unreachable(directory) from None
     if stat.S_ISLNK(st.st_mode):
         raise UnsafeSocketDirectory(f"{directory} is a symlink; remove it (rm {directory}) and restart the daemon")
     if not stat.S_ISDIR(st.st_mode):
@@ -68,17 +77,24 @@ def check_directory(directory: Path) -> None:
 
 def ensure_directory(directory: Path) -> None:
     """Create the socket directory 0700 if missing, then check it."""
-    make_private_dirs(directory)
+    try:
+        make_private_dirs(directory)
+    except PermissionError:
+        raise _unreachable(directory) from None
     check_directory(directory)
 
 
 def check_socket(path: Path) -> None:
     """A client's check before connecting to ``path``: a safe directory, and a socket that is ours.
 
-    A missing directory or socket passes: there is nothing to talk to, and connecting says so.
+    A missing directory or socket passes: there is nothing to talk to, and connecting says so. One we
+    may not even look at (another user's) is refused, so that an ``auto`` client runs Codex itself.
     """
     with contextlib.suppress(FileNotFoundError):
-        os.lstat(path.parent)
+        try:
+            os.lstat(path.parent)
+        except PermissionError:
+            raise _unreachable(path.parent) from None
         check_directory(path.parent)
         st = os.lstat(path)
         if not stat.S_ISSOCK(st.st_mode):

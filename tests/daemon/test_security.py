@@ -12,6 +12,7 @@ Several tests need root (to chown, and to fork a child that becomes uid 65534); 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import json
@@ -269,6 +270,39 @@ def test_check_socket_refuses_what_the_daemon_refuses(kind: str, tmp_path: Path)
         check_socket(directory / "codd.sock")
     for words in fix:
         assert words in str(exc.value)
+
+
+@root_only
+def test_a_socket_directory_we_may_not_even_examine_is_refused_naming_the_fix(public_tmp: Path) -> None:
+    """``su`` keeps the first user's ``$XDG_RUNTIME_DIR`` (0700, theirs): the socket's directory cannot even
+    be looked at. That was a bare ``PermissionError``: a traceback from ``auto`` clients (which are to
+    run Codex themselves when no daemon of theirs answers), ``status`` and ``sessions``."""
+    runtime = public_tmp / "runtime-of-another-user"
+    runtime.mkdir(mode=0o700)  # root's: closed to the child, which becomes nobody
+    (runtime / "claif-cod").mkdir(mode=0o700)
+    path = runtime / "claif-cod" / "codd.sock"
+
+    def attempt() -> bytes:
+        outcomes = []
+        for check in (lambda: check_socket(path), lambda: socket_path.ensure_directory(path.parent)):
+            try:
+                check()
+                outcomes.append("passed")
+            except Exception as exc:
+                outcomes.append(f"{type(exc).__name__}: {exc}")
+        try:
+            asyncio.run(daemon_client.DaemonConnection.open(path))
+            outcomes.append("connected")
+        except Exception as exc:
+            outcomes.append(type(exc).__name__)
+        return json.dumps(outcomes).encode()
+
+    checked, ensured, opened = json.loads(Child(NOBODY, attempt).result())
+    for outcome in (checked, ensured):
+        assert outcome.startswith("UnsafeSocketDirectory: "), outcome
+        assert f"{path.parent} cannot be examined (permission denied)" in outcome
+        assert "set $CLAIF_COD_SOCKET to a path in a directory you own" in outcome
+    assert opened == "UntrustedDaemon"  # which an auto client takes as "no daemon": Codex runs in-process
 
 
 def test_check_socket_accepts_our_socket_and_refuses_planted_files(tmp_path: Path) -> None:

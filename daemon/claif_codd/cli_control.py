@@ -25,7 +25,7 @@ from claif_cod.protocol import (
     decode_result,
 )
 from claif_cod.transport.autostart import DaemonStartFailed, answers, launch, wait_until_answering
-from claif_cod.transport.daemon_client import DaemonConnection, DaemonHung, DaemonUnavailable
+from claif_cod.transport.daemon_client import DaemonConnection, DaemonHung, DaemonUnavailable, UntrustedDaemon
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, default_socket_path
 from claif_codd.cli_options import IDLE_TIMEOUT, IDLE_TIMEOUT_HELP, CliFailure, default_state_dir, socket_option
 from claif_codd.http.options import checked_http_settings, http_args, http_options
@@ -120,7 +120,7 @@ def _query(path: Path, request_type: Any) -> msgspec.Raw:
 def _ask(path: Path, request_type: Any) -> tuple[int, msgspec.Raw]:
     try:
         return asyncio.run(_call(path, request_type))
-    except DaemonHung as exc:  # (its message says what to do)
+    except (DaemonHung, UntrustedDaemon) as exc:  # (its message says what to do: starting one would not help)
         raise CliFailure(str(exc)) from None
     except DaemonUnavailable as exc:
         raise CliFailure(f"{exc}; start one with `claif-codd start`") from None

@@ -272,6 +272,24 @@ def test_check_socket_refuses_what_the_daemon_refuses(kind: str, tmp_path: Path)
         assert words in str(exc.value)
 
 
+@pytest.mark.parametrize("command", ["status", "sessions"])
+def test_status_through_an_unsafe_directory_names_its_fix_and_not_a_start(command: str, tmp_path: Path) -> None:
+    """``claif-codd start`` refuses that directory too: "start one with `claif-codd start`" sent the user
+    to a command that fails the same way, after the fix the message had already named."""
+    directory, fix = make_unsafe("mode-0777", tmp_path)
+    done = subprocess.run(
+        [*CLAIF_CODD, command, "--socket", str(directory / "codd.sock")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("claif-codd: error: refusing to connect to claif-codd at "), done.stderr
+    assert all(words in done.stderr for words in fix), done.stderr
+    assert "claif-codd start" not in done.stderr
+
+
 @root_only
 def test_a_socket_directory_we_may_not_even_examine_is_refused_naming_the_fix(public_tmp: Path) -> None:
     """``su`` keeps the first user's ``$XDG_RUNTIME_DIR`` (0700, theirs): the socket's directory cannot even

@@ -76,32 +76,52 @@ def _as_listed(part: object) -> object:
     return part
 
 
-def page(stored: bytes, *, after: str | None, limit: int | None, order: str | None) -> bytes:
+def page(stored: bytes, *, after: str | None, limit: int | None, order: str | None, before: str | None = None) -> bytes:
     """One page of a response's ``stored`` input items (a JSON array)."""
     items = _items_decoder.decode(stored)
-    return page_of([(_id_decoder.decode(item).id, item) for item in items], after=after, limit=limit, order=order)
+    listed = [(_id_decoder.decode(item).id, item) for item in items]
+    return page_of(listed, after=after, limit=limit, order=order, before=before)
 
 
 def page_of(
-    items: Sequence[tuple[str, bytes | msgspec.Raw]], *, after: str | None, limit: int | None, order: str | None
+    items: Sequence[tuple[str, bytes | msgspec.Raw]],
+    *,
+    after: str | None,
+    limit: int | None,
+    order: str | None,
+    before: str | None = None,
 ) -> bytes:
     """One page of ``items`` (each item's id and JSON, oldest first), as OpenAI pages a list:
-    ``order`` ``desc`` (default) lists the newest first, ``after`` names the item before the page."""
+    ``order`` ``desc`` (default) lists the newest first, ``after`` names the item before the page,
+    ``before`` the item after it (the page is then the ``limit`` items just before it: the previous
+    page, and ``has_more`` says whether there are more before that)."""
     limit = DEFAULT_LIMIT if limit is None else limit
     check_bound("limit", limit, 1, MAX_LIMIT, "integer")  # OpenAI's refusals, in its words
     check_one_of(order, "order", ("asc", "desc"))
     ordered = list(items) if order == "asc" else list(reversed(items))
     ids = [item_id for item_id, _ in ordered]
-    start = 0
+    start, end = 0, len(ordered)
     if after is not None:
-        if after not in ids:
-            raise InvalidRequest(f"No item with id '{after}' in this list.", param="after")
-        start = ids.index(after) + 1
-    chosen = ordered[start : start + limit]
+        start = _position(ids, after, "after") + 1
+    if before is not None:
+        end = max(start, _position(ids, before, "before"))
+    if after is None and before is not None:  # the previous page: the items nearest ``before``
+        chosen = ordered[max(start, end - limit) : end]
+        has_more = end - limit > start
+    else:
+        chosen = ordered[start : min(end, start + limit)]
+        has_more = start + limit < end
     listing = ResponseItemList(
         data=[body if isinstance(body, msgspec.Raw) else msgspec.Raw(body) for _, body in chosen],
         first_id=chosen[0][0] if chosen else None,
         last_id=chosen[-1][0] if chosen else None,
-        has_more=start + limit < len(ordered),
+        has_more=has_more,
     )
     return _encoder.encode(listing)
+
+
+def _position(ids: list[str], cursor: str, name: str) -> int:
+    """Where the item ``cursor`` (the query parameter ``name``) is listed; an id the list lacks is refused."""
+    if cursor not in ids:
+        raise InvalidRequest(f"No item with id '{cursor}' in this list.", param=name)
+    return ids.index(cursor)

@@ -113,10 +113,12 @@ class ResponsesService:
             raise translate(exc) from exc
         return _encoder.encode(ResponseDeleted(id=response_id))
 
-    def input_items(self, response_id: str, *, after: str | None, limit: int | None, order: str | None) -> bytes:
+    def input_items(
+        self, response_id: str, *, after: str | None, limit: int | None, order: str | None, before: str | None = None
+    ) -> bytes:
         stored = self._stored(response_id).input
         try:
-            return page(stored, after=after, limit=limit, order=order)
+            return page(stored, after=after, limit=limit, order=order, before=before)
         except Exception as exc:
             raise translate(exc) from exc
 

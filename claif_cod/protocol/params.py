@@ -109,6 +109,8 @@ class ResponsesInputItemsParams(Payload):
     after: str | None = None
     limit: int | None = None
     order: Literal["asc", "desc"] | None = None
+    before: str | None = None
+    """The id of the item the page ends before: OpenAI's ``before`` query parameter of this list."""
 
 
 class ConversationParams(Payload):

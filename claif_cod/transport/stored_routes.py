@@ -100,7 +100,7 @@ def stored_response_action(method: str, route: str, query: Mapping[str, str]) ->
     if method == "GET" and parts[3:] == ["input_items"]:
         listed = _list_query(query)
         query_params = ResponsesInputItemsParams(
-            response_id=parts[2], after=listed.after, limit=listed.limit, order=listed.order
+            response_id=parts[2], after=listed.after, limit=listed.limit, order=listed.order, before=query.get("before")
         )
         return ResponsesInputItemsRequest(id=0, params=query_params)
     return None
@@ -113,7 +113,9 @@ def stored_response_reply(service: ResponsesService, action: StoredResponseActio
     if isinstance(action, ResponsesCancelRequest):
         return service.cancel(params.response_id)
     query = action.params
-    return service.input_items(query.response_id, after=query.after, limit=query.limit, order=query.order)
+    return service.input_items(
+        query.response_id, after=query.after, limit=query.limit, order=query.order, before=query.before
+    )
 
 
 def conversation_action(method: str, route: str, query: Mapping[str, str], body: bytes) -> ConversationRequest | None:

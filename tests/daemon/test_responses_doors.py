@@ -144,6 +144,12 @@ def test_input_items_delete_and_cancel_through_both_doors_and_a_restart(
     assert [i.id for i in doors.http.responses.input_items.list(kept.id, limit=1, order="asc")] == [
         i.id for i in via_http.data
     ]  # paged one by one over HTTP (after=...)
+    last = via_http.data[-1].id
+    with doors.socket() as client:  # ``before`` crosses the socket protocol too
+        backwards = client.responses.input_items.list(kept.id, order="asc", limit=1, extra_query={"before": last})
+    assert [i.content[0].text for i in backwards.data] == ["noted"]  # type: ignore[union-attr]
+    backwards = doors.http.responses.input_items.list(kept.id, order="asc", extra_query={"before": last})
+    assert [i.content[0].text for i in backwards.data] == ["first words", "noted"]  # type: ignore[union-attr]
     with pytest.raises(openai.BadRequestError, match="Cannot cancel a synchronous response"):
         doors.http.responses.cancel(kept.id)
     with pytest.raises(openai.BadRequestError, match="background"):

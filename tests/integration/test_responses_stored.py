@@ -80,6 +80,36 @@ def test_input_items_are_the_requests_own_input_in_openai_pages(client: CodexCli
         client.responses.input_items.list("resp_missing")
 
 
+def test_input_items_page_backwards_with_before(client: CodexClient) -> None:
+    """OpenAI's ``before`` (not a parameter of openai 2's ``input_items.list``, so sent as a query
+    parameter): the page is the items just before that one, not the first page, which ignoring
+    ``before`` would answer."""
+    words = [{"role": "user", "content": f"m{i}"} for i in range(6)]
+    response = client.responses.create(model="o4-mini", input=words)  # type: ignore[arg-type]
+    ids = [item.id for item in client.responses.input_items.list(response.id, order="asc")]
+
+    def texts(**query: str) -> tuple[list[str], bool]:
+        limit = int(query.pop("limit", "2"))
+        order = query.pop("order", "asc")
+        page = client.responses.input_items.list(
+            response.id,
+            limit=limit,
+            order=order,  # type: ignore[arg-type]
+            extra_query=query,
+        )
+        return [item.content[0].text for item in page.data], page.has_more  # type: ignore[union-attr]
+
+    assert texts(before=ids[4]) == (["m2", "m3"], True)  # the previous page, in the list's order
+    assert texts(before=ids[1]) == (["m0"], False)
+    assert texts(before=ids[0]) == ([], False)
+    assert texts(before=ids[1], order="desc") == (["m3", "m2"], True)  # newest first: what comes before m1
+    assert texts(after=ids[0], before=ids[4], limit="2") == (["m1", "m2"], True)  # between the two
+    assert texts(after=ids[2], before=ids[4]) == (["m3"], False)
+    with pytest.raises(openai.BadRequestError) as caught:
+        texts(before="msg_missing")
+    assert caught.value.param == "before"  # type: ignore[attr-defined]
+
+
 def test_delete_leaves_the_responses_that_continued_it_working(
     client: CodexClient, codex_model_server: ModelServer
 ) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import itertools
+import select
 import socket
 import threading
 from collections import deque
@@ -75,6 +76,8 @@ class BlockingConnection:
         """Approval handlers of the request in flight still deciding (see ``direct_daemon._ask``)."""
         self.broken = False
         """Set once the connection cannot carry another request."""
+        self._poll = select.poll()
+        self._poll.register(sock, select.POLLIN)
         self._forked = False
         call_after_fork(self, BlockingConnection._after_fork)
 
@@ -186,15 +189,14 @@ class BlockingConnection:
         if self.broken:
             return False
         try:
-            self.listen(None)  # (a socket with a timeout waits for data before any recv, even this one)
-            while True:
-                self._read(self.sock.recv(READ_SIZE, socket.MSG_DONTWAIT))
-        except BlockingIOError:
-            self._messages.clear()
-            return True
+            # Not recv(MSG_DONTWAIT): with a timeout (see listen) a socket waits for data before any recv.
+            while self._poll.poll(0):
+                self._read(self.sock.recv(READ_SIZE))
         except (OSError, ConnectionLost):
             self.broken = True
             return False
+        self._messages.clear()
+        return True
 
     def answer_approval(self, message: ApprovalRequestedNotification, decision: Decision) -> None:
         """The daemon is told ``decision`` for the approval it asked for.  Its reply is dropped."""

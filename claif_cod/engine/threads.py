@@ -215,20 +215,34 @@ class Threads:
         elif handle.tools.material() != tools.material():
             raise ToolSetChanged(thread_id)
         elif handle.key != key or handle.api_key != api_key:
+            if handle.api_key != api_key and handle.server.alive and not handle.unloaded:
+                await self._leave_process(handle)
             self._move(handle, key, api_key)
         await self.ensure_loaded(handle)
         return handle
 
+    async def _leave_process(self, handle: ThreadHandle) -> None:
+        """A request with another API key continues the thread (a named session, a stored response):
+        a live Codex process keeps the key it started with, so the thread is unloaded there (once a
+        turn running on it is over) and resumed in a process of the new key.  One with caller tools
+        cannot be resumed: its caller starts a new thread with the history instead."""
+        if handle.tools.enabled:
+            raise CallerToolsNotResumable(handle.thread_id, "moved to a process with another API key")
+        await unsubscribe(handle)
+        handle.unloaded = True
+        if self._table.get(handle.thread_id) is handle:
+            del self._table[handle.thread_id]
+
     def _move(self, handle: ThreadHandle, key: ProcessKey, api_key: str | None) -> None:
-        """The caller now wants another sandbox, approval policy or directory.
+        """The caller now wants another sandbox, approval policy, directory or API key.
 
         A thread cannot be resumed in a second process while the first holds it (Codex allows
-        one writer), so it stays where it is and its next turn overrides the settings; should its
-        process die, it is resumed in a process with the new settings.  The API key of a live
-        process cannot change: a warm thread keeps the key its process started with.
+        one writer), so a loaded thread stays where it is and its next turn overrides the settings;
+        should its process die, it is resumed in a process with the new settings.  (For another API
+        key, which a live process cannot change, :meth:`_leave_process` unloaded it first.)
         """
         self.index.forget_thread(handle.thread_id)
-        if handle.server.alive:
+        if handle.server.alive and not handle.unloaded:
             handle.key = dataclasses.replace(
                 handle.key, working_dir=key.working_dir, sandbox=key.sandbox, approval=key.approval
             )

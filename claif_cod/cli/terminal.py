@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import sys
+import unicodedata
 from typing import Any, TextIO
 
 from claif_cod.engine.approvals import ApprovalRequest, Decision, FileChange
@@ -84,10 +85,32 @@ class Console:
         self.err.flush()
 
 
+_KEPT = frozenset("\t\n")
+"""Control characters a question shows as themselves: a heredoc's lines, a diff's tabs."""
+
+
+def visible(text: str) -> str:
+    """``text`` with its control and format characters written out as ``\\uXXXX`` (ESC as ``\\u001b``).
+
+    What a question shows comes from the model (a command, paths, a diff, its reason): written raw,
+    a carriage return or an escape sequence would redraw the line, so that ``touch x # ESC[2K CR ls``
+    reads ``ls`` when the user is asked to allow it, and a bidi override would reorder it.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        char if char in _KEPT or unicodedata.category(char) not in _HIDDEN else f"\\u{ord(char):04x}" for char in text
+    )
+
+
+_HIDDEN = ("Cc", "Cf", "Zl", "Zp")
+"""Unicode's control, format and line/paragraph separator characters: none shows as itself."""
+
+
 def describe_request(request: ApprovalRequest) -> str:
     if request.kind == "command":
-        return f"command `{request.command or '?'}`"
-    paths = ", ".join(change.path for change in request.changes)
+        return f"command `{visible(request.command or '?')}`"
+    paths = ", ".join(visible(change.path) for change in request.changes)
     return f"file change ({paths})" if paths else "file change"
 
 
@@ -100,9 +123,9 @@ def change_lines(changes: tuple[FileChange, ...]) -> list[str]:
     lines: list[str] = []
     left = DIFF_LINES_SHOWN
     for change in changes:
-        moved = f" -> {change.move_path}" if change.move_path else ""
-        lines.append(f"  {change.kind}: {change.path}{moved}")
-        diff = change.diff.splitlines()
+        moved = f" -> {visible(change.move_path)}" if change.move_path else ""
+        lines.append(f"  {visible(change.kind)}: {visible(change.path)}{moved}")
+        diff = visible(change.diff).splitlines()
         lines.extend(f"    {line}" for line in diff[:left])
         if len(diff) > left:
             lines.append(f"    ... {len(diff) - left} more lines")
@@ -176,16 +199,16 @@ class TerminalApprover:
         self.console.end_line()
         lines = ["", "Codex asks for approval:"]
         if request.kind == "command":
-            lines.append(f"  command: {request.command or '?'}")
+            lines.append(f"  command: {visible(request.command or '?')}")
         else:
             lines.append("  file change")
             lines.extend(change_lines(request.changes))
         if request.grant_root:
-            lines.append(f"  and write access under {request.grant_root} for the rest of the session")
+            lines.append(f"  and write access under {visible(request.grant_root)} for the rest of the session")
         if request.cwd:
-            lines.append(f"  cwd:     {request.cwd}")
+            lines.append(f"  cwd:     {visible(request.cwd)}")
         if request.reason:
-            lines.append(f"  reason:  {request.reason}")
+            lines.append(f"  reason:  {visible(request.reason)}")
         self._show("\n".join(lines) + "\n")
         while True:
             self._show("Allow? [y]es / [a]lways this session / [n]o / [c]ancel turn: ")

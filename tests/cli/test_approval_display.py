@@ -1,0 +1,57 @@
+"""What an approval question shows: the model's text, with nothing in it that redraws the terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+
+from claif_cod.cli.terminal import Console, TerminalApprover
+from claif_cod.engine.approvals import ApprovalRequest, FileChange
+
+HIDING = "touch pwned.txt # \x1b[2K\r  command: ls -la"
+"""On a terminal, erases its line and writes over it: the question would read ``command: ls -la``."""
+
+
+def _asked(request: ApprovalRequest) -> str:
+    """The question as written to the terminal, answered ``n``."""
+    read, write = os.pipe()
+    os.write(write, b"n\n")
+    shown = io.StringIO()
+    console = Console(out=io.StringIO(), err=io.StringIO())
+    approver = TerminalApprover(console, interactive=True, prompt_stream=shown, stdin_fd=read)
+    try:
+        assert asyncio.run(approver.decide(request)) == "decline"
+    finally:
+        os.close(read)
+        os.close(write)
+    return shown.getvalue()
+
+
+def test_a_command_cannot_redraw_the_question_it_is_asked_in() -> None:
+    request = ApprovalRequest(
+        "command", "thread", "turn", "item", command=f"/bin/bash -lc '{HIDING}'", cwd="/w\u202eork", reason="why\r"
+    )
+    shown = _asked(request)
+    assert "\x1b" not in shown and "\r" not in shown and "\u202e" not in shown, shown
+    assert "  command: /bin/bash -lc 'touch pwned.txt # \\u001b[2K\\u000d  command: ls -la'\n" in shown
+    assert "  cwd:     /w\\u202eork\n" in shown
+    assert "  reason:  why\\u000d\n" in shown
+
+
+def test_a_file_change_shows_its_paths_and_diff_without_control_characters() -> None:
+    change = FileChange(f"/w/{HIDING}", "update", diff="-a\tb\n+\x1b]0;title\x07c\n", move_path="/w/\x1b[8mx")
+    shown = _asked(ApprovalRequest("file_change", "thread", "turn", "item", changes=(change,)))
+    assert "\x1b" not in shown and "\r" not in shown and "\x07" not in shown, shown
+    assert "  update: /w/touch pwned.txt # \\u001b[2K\\u000d  command: ls -la -> /w/\\u001b[8mx\n" in shown
+    assert "    -a\tb\n    +\\u001b]0;title\\u0007c\n" in shown  # a diff's tab stays a tab
+
+
+def test_a_declined_command_is_named_without_control_characters() -> None:
+    err = io.StringIO()
+    approver = TerminalApprover(Console(out=io.StringIO(), err=err), interactive=False)
+    request = ApprovalRequest("command", "thread", "turn", "item", command=HIDING)
+    assert asyncio.run(approver.decide(request)) == "decline"
+    assert err.getvalue() == (
+        "claif-cod: declined command `touch pwned.txt # \\u001b[2K\\u000d  command: ls -la`: no terminal to ask on\n"
+    )

@@ -45,12 +45,23 @@ def describe(error: openai.OpenAIError, timeout: float | None = None) -> str:
         limit = f" of {timeout:g} s" if timeout is not None else ""
         return f"the request passed its deadline{limit} (--timeout); a turn it had started was interrupted"
     if isinstance(error, openai.APIConnectionError):
-        return f"cannot reach Codex: {error.message}"
+        return one_line(f"cannot reach Codex: {error.message}")
     if isinstance(error, openai.APIStatusError):
         body = error.body
         message = body.get("message") if isinstance(body, dict) else None
-        return f"{type(error).__name__} ({error.status_code}): {message or error.message}"
-    return f"{type(error).__name__}: {error}"
+        return one_line(f"{type(error).__name__} ({error.status_code}): {message or error.message}")
+    return one_line(f"{type(error).__name__}: {error}")
+
+
+def one_line(message: str) -> str:
+    """``message`` on one line, its lines joined by `` | ``.
+
+    A message can quote what Codex wrote on stderr as it died (its log lines), or a model's
+    multi-line error: on stderr that was one ``claif-cod: error:`` line followed by lines that do not
+    say whose they are, and a script reading the last line of stderr got only a fragment.
+    """
+    lines = [line.strip() for line in message.splitlines()]
+    return " | ".join(line for line in lines if line)
 
 
 class CliFailure(click.ClickException):

@@ -13,7 +13,7 @@ import pytest
 from cli_harness import CLI, PtyProcess, run_cli
 
 from claif_cod._cli_group import EXIT_OUTPUT
-from claif_cod.cli.exits import EXIT_USAGE
+from claif_cod.cli.exits import EXIT_CONNECTION, EXIT_USAGE
 
 pytestmark = pytest.mark.codex
 
@@ -80,3 +80,20 @@ def test_an_empty_model_is_a_usage_error(env: dict[str, str], workdir: Path, mod
     """It reached Codex: "No models are available", exit 3."""
     done = run_cli("query", "--daemon", "off", "-m", model, "hi", env=env, cwd=workdir)
     assert done.returncode == EXIT_USAGE and "Invalid value for '--model' / '-m': is empty" in done.stderr
+
+
+def test_codex_dying_with_several_lines_on_stderr_is_one_error_line(
+    env: dict[str, str], workdir: Path, tmp_path: Path, codex_binary: Path
+) -> None:
+    """The stderr Codex wrote as it died was quoted as it was: a ``claif-cod: error:`` line, then
+    Codex's other lines, which a reader (or a script keeping the last line) could not place."""
+    dying = tmp_path / "dying-codex"
+    dying.write_text(
+        f'#!/bin/sh\ncase "$1" in --version) exec {shlex.quote(str(codex_binary))} --version;; esac\n'
+        "echo 'first line' >&2\necho 'second line' >&2\nexit 1\n"
+    )
+    dying.chmod(0o755)
+    done = run_cli("query", "--daemon", "off", "--codex-path", str(dying), "hi", env=env, cwd=workdir)
+    assert done.returncode == EXIT_CONNECTION, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("claif-cod: error: cannot reach Codex: ") and line.endswith("first line | second line")

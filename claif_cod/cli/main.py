@@ -63,13 +63,15 @@ class CodexOptions:
         }
 
 
-def current_dir() -> Path:
+def current_dir(*, has_working_dir: bool = True) -> Path:
     """Where Codex runs by default; a current directory removed meanwhile (a deleted worktree) is a
-    usage error, as a ``--working-dir`` that does not exist is."""
+    usage error, as a ``--working-dir`` that does not exist is. ``has_working_dir``: the command
+    takes ``-C`` (``models`` does not, so it must not be offered)."""
     try:
         return Path.cwd()
     except FileNotFoundError:
-        raise click.UsageError("the current directory no longer exists: cd to one that does, or give -C DIR") from None
+        fix = "cd to one that does, or give -C DIR" if has_working_dir else "cd to one that does"
+        raise click.UsageError(f"the current directory no longer exists: {fix}") from None
 
 
 def _not_blank(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
@@ -419,7 +421,9 @@ def models(daemon: DaemonMode, codex_path: str | None, as_json: bool) -> None:
     from claif_cod.client import CodexClient
 
     try:
-        with CodexClient(daemon=daemon, codex_path=codex_path, working_dir=current_dir()) as client:
+        with CodexClient(
+            daemon=daemon, codex_path=codex_path, working_dir=current_dir(has_working_dir=False)
+        ) as client:
             listing = list(client.models.list())
     except openai.OpenAIError as error:
         raise _fail(error) from None

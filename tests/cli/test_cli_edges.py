@@ -33,6 +33,8 @@ def test_a_current_directory_removed_is_a_usage_error(env: dict[str, str], workd
     done = in_shell(f"cd {gone} && rmdir {gone} && $CLI {command} </dev/null", env, workdir)
     assert done.returncode == EXIT_USAGE, done.stderr
     assert "the current directory no longer exists" in done.stderr and "Traceback" not in done.stderr
+    # the way out it offers is one the command has: `models` takes no -C
+    assert ("give -C DIR" in done.stderr) == (not command.startswith("models")), done.stderr
 
 
 def test_closed_standard_streams(env: dict[str, str], workdir: Path) -> None:

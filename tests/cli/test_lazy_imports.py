@@ -64,3 +64,28 @@ clients[0].close()
 """
     out = run(code)
     assert out[:2] == ["after chat: False", "CodexResponses AsyncCodexResponses after responses: True"]
+
+
+CTRL_C_WHILE_LOADING = """
+import os, signal, sys
+
+
+class CtrlCAsTheCommandLoads:
+    def find_spec(self, name, path, target=None):
+        if name == "claif_cod.cli.main":
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+
+sys.meta_path.insert(0, CtrlCAsTheCommandLoads())
+sys.argv = ["claif-cod", "--version"]
+from claif_cod.cli import main  # what the installed claif-cod script runs
+sys.exit(main())
+"""
+
+
+def test_ctrl_c_while_the_command_loads_is_an_interruption_not_a_traceback() -> None:
+    """Ctrl-C in the fifth of a second the command takes to import was a traceback of whatever
+    import it cut short (``json``, ``asyncio``...), and Python's death by SIGINT."""
+    done = subprocess.run([sys.executable, "-c", CTRL_C_WHILE_LOADING], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (130, "", "\nclaif-cod: interrupted\n")

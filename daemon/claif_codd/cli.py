@@ -46,12 +46,16 @@ def visible_controls(_logger: Any, _method: str, event_dict: MutableMapping[str,
     return event_dict
 
 
+def log_colours() -> bool:
+    """Colours in the console log on a terminal only (a log file gets no escape codes), and not when
+    ``NO_COLOR`` is set to anything but the empty string (https://no-color.org)."""
+    return sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+
+
 def configure_logging(fmt: str, level: str) -> None:
     """structlog output for the daemon process: JSON lines (for journald) or console."""
     renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())  # a log file gets no escape codes
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=log_colours())
     )
     rendering = [renderer] if fmt == "json" else [visible_controls, renderer]  # (JSON escapes them itself)
     handler = logging.StreamHandler(sys.stderr)

@@ -80,3 +80,46 @@ def test_the_console_log_writes_a_clients_control_characters_as_escapes(capsys: 
     assert "/v1/x\\x1b]0;owned\\x07\\x00\\x9b2J" in err, err
     assert "ValueError: one\n  two\\x1b[31m" in err, err  # a traceback keeps its lines
     assert not any(ch in err for ch in "\x1b\x07\x00\x9b"), err
+
+
+class _Terminal:
+    """sys.stderr as a terminal: what ``claif-codd serve`` run by hand writes to."""
+
+    def __init__(self) -> None:
+        self.written: list[str] = []
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.written.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("no_color", "coloured"), [(None, True), ("", True), ("1", False)])
+def test_the_console_log_has_colours_on_a_terminal_unless_no_color_is_set(
+    monkeypatch: pytest.MonkeyPatch, no_color: str | None, coloured: bool
+) -> None:
+    """``NO_COLOR=1 claif-codd serve`` on a terminal still wrote its log in colours."""
+    from claif_codd.cli import configure_logging
+
+    if no_color is None:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    else:
+        monkeypatch.setenv("NO_COLOR", no_color)
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure_logging("console", "info")
+        get_logger("claif_cod.test_log_colours").warning("our.event", value="x")
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    shown = "".join(terminal.written)
+    assert "our.event" in shown
+    assert ("\x1b[" in shown) == coloured, repr(shown)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import sys
 from typing import Any
@@ -45,7 +46,7 @@ class QuietGroup(click.Group):
         try:
             return super().main(*args, **kwargs)
         except OSError as exc:  # outside invoke too: --help and --version write while parsing
-            if exc.errno not in _WRITE_ERRORS:
+            if exc.errno not in _WRITE_ERRORS and not isinstance(sys.stdout, ClosedStdout):
                 raise
             _quiet_stdout()
             with contextlib.suppress(OSError):  # stderr may be the full device too
@@ -53,19 +54,52 @@ class QuietGroup(click.Group):
             sys.exit(EXIT_OUTPUT)
 
 
+class ClosedStdout(io.TextIOBase):
+    """stdout closed as the program starts (``>&-``): the first write fails as a full disk's does.
+
+    A command that writes nothing when it succeeds (``sessions close``) does its work; one whose
+    output is its answer fails on its first line (``query`` checks before it starts a turn).
+    It exited 6 at once, before anything: ``claif-cod sessions close NAME >&-`` closed nothing.
+    """
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "standard output is closed")
+
+    def isatty(self) -> bool:
+        return False
+
+
+def stdout_closed() -> bool:
+    """Whether stdout was closed as the program started (see :class:`ClosedStdout`)."""
+    return isinstance(sys.stdout, ClosedStdout)
+
+
 def _closed_streams(name: str | None) -> None:
     """A standard stream closed as the program starts (``2>&-``, ``<&-``, ``>&-``) is None in
     Python: closed stdin reads as empty, closed stderr takes the notes nowhere, and a closed stdout
-    is output that cannot be written (rather than an answer lost in silence, with exit status 0)."""
+    is output that cannot be written (rather than an answer lost in silence, with exit status 0).
+
+    The closed descriptors are filled with ``/dev/null`` first: else the next file or socket opened
+    takes the lowest free number, 1 say, and what is written to "stdout" goes into that socket (the
+    event loop, uvloop, aborts the program when it closes such a descriptor)."""
+    for fd in (0, 1, 2):  # in order: each open takes the lowest free number, the one it fills
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)
     if sys.stdin is None:
         sys.stdin = open(os.devnull)  # noqa: SIM115  # for the life of the program, as the one it replaces
     if sys.stderr is None:
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115
     if sys.stdout is None:
-        click.echo(f"{name}: error: cannot write its output: standard output is closed", err=True)
-        sys.exit(EXIT_OUTPUT)
+        sys.stdout = ClosedStdout()
 
 
 def _quiet_stdout() -> None:
     """Nothing left for Python to flush into stdout at exit (it would print "Exception ignored")."""
+    if stdout_closed():
+        return
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

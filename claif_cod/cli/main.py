@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from claif_cod._cli_group import EXIT_INTERRUPTED, QuietGroup
+from claif_cod._cli_group import EXIT_INTERRUPTED, QuietGroup, stdout_closed
 from claif_cod._defaults import DEFAULT_TIMEOUT
 from claif_cod._seconds_param import PositiveSeconds
 from claif_cod._version import __version__
@@ -227,6 +227,8 @@ def query(
     """Ask once and stream the answer; PROMPT `-` reads the prompt from stdin."""
     options = CodexOptions(model, working_dir, sandbox, approval, timeout, daemon, codex_path)
     text = _read_prompt(prompt)
+    if stdout_closed():  # the answer would go nowhere: no turn for it
+        sys.stdout.write("")
     console = _new_console()
     loop = asyncio.new_event_loop()
     asked_on = sys.stderr if as_json else None

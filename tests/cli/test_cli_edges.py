@@ -99,3 +99,17 @@ def test_codex_dying_with_several_lines_on_stderr_is_one_error_line(
     assert done.returncode == EXIT_CONNECTION, done.stderr
     [line] = done.stderr.splitlines()
     assert line.startswith("claif-cod: error: cannot reach Codex: ") and line.endswith("first line | second line")
+
+
+@pytest.mark.parametrize("closed", [">&-", ">&- 2>&-"])
+def test_sessions_close_with_stdout_closed_closes_them(cli_daemon: dict[str, str], workdir: Path, closed: str) -> None:
+    """``sessions close`` writes nothing when it succeeds, yet with stdout closed it exited 6 at once
+    and closed nothing; a command that writes (``models``) still fails with 6, and cleanly (it
+    aborted in uvloop: its socket had taken descriptor 1)."""
+    assert run_cli("query", "--session", "review", "hello", env=cli_daemon, cwd=workdir).returncode == 0
+    done = in_shell(f"$CLI sessions close review {closed}", cli_daemon, workdir)
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    assert json.loads(run_cli("sessions", "--json", env=cli_daemon, cwd=workdir).stdout) == []
+    listed = in_shell("$CLI models >&-", cli_daemon, workdir)
+    assert listed.returncode == EXIT_OUTPUT
+    assert listed.stderr == "claif-cod: error: cannot write its output: standard output is closed\n"

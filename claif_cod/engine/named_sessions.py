@@ -99,6 +99,7 @@ class NamedSessions:
             record = self.book.lookup(session_id, home)
             history: tuple[HistoryItem, ...] = messages
             seed: tuple[Message, ...] = messages
+            instructions = conversation.instructions
             if record is not None:
                 try:
                     handle = await self._threads.resume(key, api_key, record.thread_id)
@@ -116,20 +117,26 @@ class NamedSessions:
                         error=exc.message[:200],
                     )
                     history, seed = tuple(kept), ()
+                    # The session's own instructions, not this request's (later system messages are
+                    # not sent again); a record from before they were kept has only this request's.
+                    instructions = record.instructions if record.instructions is not None else instructions
                 else:
                     self.book.save(dataclasses.replace(record, last_used=time.time()))
                     return handle, True
             handle = await self._threads.start(
                 key,
                 api_key,
-                instructions=conversation.instructions,
+                instructions=instructions,
                 history=history,
                 model=model,
                 ephemeral=False,  # continued by name, also after a restart: it needs its rollout
             )
             turns = record.turns if record is not None else 0
             self.book.save(
-                SessionRecord(session_id, handle.thread_id, key.working_dir, model, turns, time.time(), home), seed
+                SessionRecord(
+                    session_id, handle.thread_id, key.working_dir, model, turns, time.time(), home, instructions
+                ),
+                seed,
             )
             return handle, False
 

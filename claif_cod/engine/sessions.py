@@ -38,6 +38,9 @@ class SessionRecord:
     last_used: float
     codex_home: str = ""
     """The Codex home the session lives in; ``""`` for a record from before homes were kept."""
+    instructions: str | None = None
+    """The developer instructions (system messages) the session started with: Codex keeps them in the
+    thread's rollout, so a new thread seeded when that rollout is gone needs them from here."""
 
 
 class SessionStore(Protocol):

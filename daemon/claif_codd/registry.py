@@ -200,7 +200,16 @@ class SqliteSessionStore:
         """Write ``record`` and append ``messages`` to its history, in one transaction."""
         db = self._db()
         key = (record.session_id, record.codex_home)
-        row = (*key[:1], record.thread_id, record.working_dir, record.model, record.turns, record.last_used, key[1])
+        row = (
+            *key[:1],
+            record.thread_id,
+            record.working_dir,
+            record.model,
+            record.turns,
+            record.last_used,
+            key[1],
+            record.instructions,
+        )
         try:
             if not messages:
                 db.execute(sql.SQL_PUT, row)
@@ -366,7 +375,7 @@ class SqliteSessionStore:
 
 
 def _record(row: Any) -> SessionRecord:
-    session_id, thread_id, working_dir, model, turns, last_used, codex_home = row
+    session_id, thread_id, working_dir, model, turns, last_used, codex_home, instructions = row
     return SessionRecord(
         session_id=session_id,
         thread_id=thread_id,
@@ -375,6 +384,7 @@ def _record(row: Any) -> SessionRecord:
         turns=int(turns),
         last_used=float(last_used),
         codex_home=codex_home,
+        instructions=instructions,
     )
 
 

@@ -240,6 +240,30 @@ async def test_a_session_whose_rollout_is_gone_goes_on_seeded_with_its_history(
     assert stat.S_IMODE(registry.parent.stat().st_mode) == 0o700
 
 
+async def test_a_session_whose_rollout_is_gone_keeps_its_system_instructions(
+    daemon: DaemonProcess, workdir: Path, codex_home: Path, codex_model_server: ModelServer
+) -> None:
+    """``system`` sets a new session's instructions; the new thread seeded after its rollout is gone
+    (and the daemon restarted: the registry has them) is given them again."""
+    client = await Client.connect(daemon.socket)
+    try:
+        options = CodexOptions(working_dir=str(workdir))
+        params = SessionSendParams(session_id="styled", text="one", options=options, system="Answer like a pirate.")
+        reply = await client.call(SessionSendRequest(id=client.next_id(), params=params))
+        assert isinstance(reply, Response), reply
+    finally:
+        await client.close()
+    daemon.stop()
+    shutil.rmtree(codex_home / "sessions")
+    daemon.start()
+    client = await Client.connect(daemon.socket)
+    try:
+        assert await session_text(client, "styled", "two", workdir) == "[turn 2] Echo: two"
+    finally:
+        await client.close()
+    assert "Answer like a pirate." in codex_model_server.requests[-1].developer_texts()
+
+
 # --- 6. unusable state at start-up -----------------------------------------------------------------------------
 
 

@@ -59,6 +59,19 @@ def test_v1_sessions_survive_the_v2_migration_and_history_is_kept_per_home(db_pa
         assert store.delete("s") and store.history("s") == [] and store.get("s", "/home/b") is None
 
 
+def test_v2_sessions_survive_the_v3_migration_and_a_sessions_instructions_are_kept(db_path: Path) -> None:
+    """v3 keeps the instructions a session started with, to seed a new thread with when its rollout is gone."""
+    with SqliteSessionStore(db_path, migrations=MIGRATIONS[:2]) as v2:
+        v2._db().execute("INSERT INTO sessions VALUES ('old', '/h', 'thread-old', '/work', NULL, 4, 1.5)")
+    with SqliteSessionStore(db_path) as store:
+        assert store.get("old", "/h") == SessionRecord("old", "thread-old", "/work", None, 4, 1.5, "/h", None)
+        store.put(SessionRecord("styled", "t", "/work", None, 0, 2.0, "/h", "Answer like a pirate."))
+        store.put(SessionRecord("styled", "t", "/work", None, 1, 3.0, "/h", "Answer like a pirate."))
+    with SqliteSessionStore(db_path) as store:
+        record = store.get("styled", "/h")
+        assert record is not None and record.instructions == "Answer like a pirate." and record.turns == 1
+
+
 def test_no_shared_memory_file_so_a_truncated_shm_cannot_sigbus_the_daemon(
     store: SqliteSessionStore, db_path: Path
 ) -> None:

@@ -170,3 +170,33 @@ async def test_a_new_sessions_messages_start_their_turns_in_the_order_they_were_
 
         answers = await asyncio.gather(*(send(i) for i in range(4)))
     assert answers == ["Echo: message 0"] + [f"[turn {i + 1}] Echo: message {i}" for i in range(1, 4)]
+
+
+def test_a_session_seeded_anew_keeps_the_instructions_it_started_with(
+    codex_home: Path, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    """Codex keeps a session's system prompt in its rollout: a new thread seeded with the history the
+    store kept (the rollout gone) must get it too, though later requests send no system message."""
+    with CodexClient(daemon="off", session_id="styled") as client:
+        client.chat.completions.create(
+            model="o4-mini",
+            messages=[{"role": "system", "content": "Answer like a pirate."}, {"role": "user", "content": "one"}],
+        )
+        assert client.backend is not None and client.backend.local is not None
+        sessions = client.backend.local.engine.sessions
+        record = named(sessions, "styled")
+        assert record is not None
+        sessions.put(dataclasses.replace(record, thread_id="00000000-0000-7000-8000-000000000000"))  # no rollout
+        reply = client.chat.completions.create(model="o4-mini", messages=[{"role": "user", "content": "two"}])
+        assert reply.choices[0].message.content == "[turn 2] Echo: two"
+        assert "Answer like a pirate." in codex_model_server.requests[-1].developer_texts()
+        # A later request's system message is not the session's (it is not sent again): not seeded.
+        record = named(sessions, "styled")
+        assert record is not None
+        sessions.put(dataclasses.replace(record, thread_id="00000000-0000-7000-8000-000000000001"))
+        client.chat.completions.create(
+            model="o4-mini",
+            messages=[{"role": "system", "content": "Answer like a poet."}, {"role": "user", "content": "three"}],
+        )
+    developer = codex_model_server.requests[-1].developer_texts()
+    assert "Answer like a pirate." in developer and "Answer like a poet." not in developer

@@ -49,6 +49,9 @@ class NamedSessions:
         """Each session's requests start their turns in the order they arrived (callers take a ticket)."""
         self._unforgotten: dict[str, str] = {}
         """Threads whose failed turn went with their process: the first such turn's id."""
+        self._ours: set[str] = set()
+        """Session threads this engine has handed out: a turn on one that its record does not show yet
+        is this engine's own (running, or being recorded), not one a killed daemon left unanswered."""
 
     def codex_home(self, key: ProcessKey) -> str:
         """The Codex home a process key runs in: a session lives in exactly one."""
@@ -121,6 +124,9 @@ class NamedSessions:
                     # not sent again); a record from before they were kept has only this request's.
                     instructions = record.instructions if record.instructions is not None else instructions
                 else:
+                    if handle.thread_id not in self._ours:
+                        await self._drop_unanswered(record, handle)
+                    self._ours.add(handle.thread_id)
                     self.book.save(dataclasses.replace(record, last_used=time.time()))
                     return handle, True
             handle = await self._threads.start(
@@ -132,15 +138,36 @@ class NamedSessions:
                 ephemeral=False,  # continued by name, also after a restart: it needs its rollout
             )
             turns = record.turns if record is not None else 0
+            self._ours.add(handle.thread_id)
             self.book.save(
                 SessionRecord(
-                    session_id, handle.thread_id, key.working_dir, model, turns, time.time(), home, instructions
+                    session_id, handle.thread_id, key.working_dir, model, turns, time.time(), home, instructions, ""
                 ),
                 seed,
             )
             return handle, False
 
-    def turn_done(self, session_id: str, handle: ThreadHandle, model: str | None, prompt: str, reply: str) -> None:
+    async def _drop_unanswered(self, record: SessionRecord, handle: ThreadHandle) -> None:
+        """Drop the turns a thread resumed for the first time in this engine's life holds after the
+        last one recorded: their callers were told they failed (claif-codd was killed during them, so
+        no :meth:`forget_later` survived)."""
+        turns = handle.resumed_turns
+        handle.resumed_turns = None  # only right after this resume: later turns are the engine's own
+        if turns is None or record.last_turn is None or (record.last_turn and record.last_turn not in turns):
+            return  # not known, or not this thread's history any more: nothing to compare
+        after = turns.index(record.last_turn) + 1 if record.last_turn else 0
+        if after < len(turns):
+            log.warning(
+                "session.unanswered_turns_dropped",
+                session=record.session_id[:100],
+                thread_id=handle.thread_id,
+                turns=len(turns) - after,
+            )
+            await _revert(handle.server, handle.thread_id, turns[after])
+
+    def turn_done(
+        self, session_id: str, handle: ThreadHandle, turn_id: str, model: str | None, prompt: str, reply: str
+    ) -> None:
         """Record a finished turn and its messages; the answer is delivered even if the store fails now
         (the write is retried with the next one)."""
         record = self.book.lookup(session_id, self.codex_home(handle.key))
@@ -152,6 +179,7 @@ class NamedSessions:
                 model=model or record.model,
                 turns=record.turns + 1,
                 last_used=now,
+                last_turn=turn_id,
             )
             messages = (Message("user", prompt), Message("assistant", reply))
             try:

@@ -41,6 +41,10 @@ class SessionRecord:
     instructions: str | None = None
     """The developer instructions (system messages) the session started with: Codex keeps them in the
     thread's rollout, so a new thread seeded when that rollout is gone needs them from here."""
+    last_turn: str | None = None
+    """The id of the thread's last turn that was recorded (``""``: none yet; None: not known, a record
+    from before these were kept).  A later turn in the rollout is one whose caller was never answered
+    (claif-codd was killed during it): it is dropped when the thread is resumed."""
 
 
 class SessionStore(Protocol):

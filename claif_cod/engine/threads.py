@@ -290,6 +290,7 @@ class Threads:
             wire.ThreadResult,
         )
         handle.server = server
+        handle.resumed_turns = tuple(turn.id for turn in result.thread.turns)
         handle.model, handle.effort = result.model, result.reasoning_effort
         handle.summary = ""  # whatever the rollout restored: the next turn says what it wants
         handle.broken = False

@@ -82,6 +82,8 @@ class ThreadHandle:
     base_effort: str | None = None
     """The effort the thread started with (Codex's config, or None): what a turn that names no
     effort gets, as each OpenAI request without ``reasoning_effort`` gets the default."""
+    resumed_turns: tuple[str, ...] | None = None
+    """The ids of the turns the rollout held when the thread was last resumed (None: never resumed)."""
     usage_total: wire_notifications.TokenUsageBreakdown | None = None
     """Codex's running count of the thread's tokens, as it last reported it.  Codex reports its
     count again, unchanged, as it ends an interrupted turn: its ``last`` is then the previous model

@@ -134,6 +134,9 @@ class ThreadForkParams(Camel):
 
 class Thread(Camel):
     id: str
+    turns: tuple[TurnRef, ...] = ()
+    """The thread's turns, oldest first: Codex fills them in only for ``thread/resume``, ``thread/fork``
+    and ``thread/read``."""
 
 
 class ThreadResult(Camel):

@@ -302,7 +302,9 @@ class ChatRun:
             self.engine.threads.remember(handle, self.parsed.conversation, (result.text.text,))
         prompt = self.parsed.conversation.prompt
         if self.session_id is not None and prompt is not None:  # named.thread refused anything else
-            self.engine.named.turn_done(self.session_id, handle, self.parsed.request.model, prompt, result.text.text)
+            self.engine.named.turn_done(
+                self.session_id, handle, turn.turn_id, self.parsed.request.model, prompt, result.text.text
+            )
         results.append(result)
 
     def _suspended(self, result: _ChoiceResult) -> None:

@@ -287,7 +287,9 @@ class Methods:
             await events.aclose()
         assert finished is not None
         if finished.status != "failed":
-            engine.named.turn_done(params.session_id, handle, options.default_model, params.text, text.text)
+            engine.named.turn_done(
+                params.session_id, handle, turn.turn_id, options.default_model, params.text, text.text
+            )
         conn.log.debug(
             "session.turn",
             request=request.id,

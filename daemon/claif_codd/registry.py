@@ -209,6 +209,7 @@ class SqliteSessionStore:
             record.last_used,
             key[1],
             record.instructions,
+            record.last_turn,
         )
         try:
             if not messages:
@@ -375,7 +376,7 @@ class SqliteSessionStore:
 
 
 def _record(row: Any) -> SessionRecord:
-    session_id, thread_id, working_dir, model, turns, last_used, codex_home, instructions = row
+    session_id, thread_id, working_dir, model, turns, last_used, codex_home, instructions, last_turn = row
     return SessionRecord(
         session_id=session_id,
         thread_id=thread_id,
@@ -385,6 +386,7 @@ def _record(row: Any) -> SessionRecord:
         last_used=float(last_used),
         codex_home=codex_home,
         instructions=instructions,
+        last_turn=last_turn,
     )
 
 

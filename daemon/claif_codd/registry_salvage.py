@@ -17,14 +17,12 @@ from claif_codd import registry_schema as sql
 
 Row = tuple[object, ...]
 
-_SESSIONS_V1 = (
-    "SELECT session_id, thread_id, working_dir, model, turns, last_used, '' AS codex_home, NULL AS instructions"
-    " FROM sessions"
-)
-_SESSIONS_V2 = (
-    "SELECT session_id, thread_id, working_dir, model, turns, last_used, codex_home, NULL AS instructions FROM sessions"
-)
-_SESSIONS_V3 = f"SELECT {sql.COLUMNS} FROM sessions"
+_V1_COLUMNS = "session_id, thread_id, working_dir, model, turns, last_used, '' AS codex_home"
+_V2_COLUMNS = "session_id, thread_id, working_dir, model, turns, last_used, codex_home"
+_SESSIONS_V1 = f"SELECT {_V1_COLUMNS}, NULL AS instructions, NULL AS last_turn FROM sessions"
+_SESSIONS_V2 = f"SELECT {_V2_COLUMNS}, NULL AS instructions, NULL AS last_turn FROM sessions"
+_SESSIONS_V3 = f"SELECT {_V2_COLUMNS}, instructions, NULL AS last_turn FROM sessions"
+_SESSIONS_V4 = f"SELECT {sql.COLUMNS} FROM sessions"
 _MESSAGES = "SELECT session_id, codex_home, seq, role, text FROM session_messages"
 
 
@@ -41,7 +39,7 @@ def rescue(source: sqlite3.Connection) -> Rescued:
     sessions: list[Row] = []
     messages: list[Row] = []
     if schema >= 1:
-        select = _SESSIONS_V3 if schema >= 3 else _SESSIONS_V2 if schema >= 2 else _SESSIONS_V1
+        select = (_SESSIONS_V1, _SESSIONS_V2, _SESSIONS_V3, _SESSIONS_V4)[min(schema, 4) - 1]
         scans = [
             f"{select} ORDER BY session_id, codex_home",
             f"{select} ORDER BY session_id DESC, codex_home DESC",

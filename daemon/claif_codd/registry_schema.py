@@ -6,6 +6,8 @@ home ``''``: unknown, adopted by the first home that uses the name); ``session_m
 message of a session, to seed a new thread when Codex's rollout of the old one is gone.
 v3: ``sessions.instructions``, the developer instructions a session started with, for that seeding too
 (``NULL`` for sessions from before: seeded with the instructions of the request that continues them).
+v4: ``sessions.last_turn``, the id of the thread's last recorded turn: a later one in its rollout was never
+answered (the daemon was killed during it) and is dropped on resume (``NULL`` for sessions from before).
 """
 
 from __future__ import annotations
@@ -72,21 +74,26 @@ def _migrate_v3(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE sessions ADD COLUMN instructions TEXT")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_migrate_v1, _migrate_v2, _migrate_v3)
+def _migrate_v4(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE sessions ADD COLUMN last_turn TEXT")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_migrate_v1, _migrate_v2, _migrate_v3, _migrate_v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
-COLUMNS = "session_id, thread_id, working_dir, model, turns, last_used, codex_home, instructions"
+COLUMNS = "session_id, thread_id, working_dir, model, turns, last_used, codex_home, instructions, last_turn"
 SQL_GET = f"SELECT {COLUMNS} FROM sessions WHERE session_id = ? AND codex_home = ?"
 SQL_ALL = f"SELECT {COLUMNS} FROM sessions ORDER BY last_used DESC, session_id, codex_home"
 SQL_PUT = f"""
-    INSERT INTO sessions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    INSERT INTO sessions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (session_id, codex_home) DO UPDATE SET
         thread_id = excluded.thread_id,
         working_dir = excluded.working_dir,
         model = excluded.model,
         turns = excluded.turns,
         last_used = excluded.last_used,
-        instructions = excluded.instructions
+        instructions = excluded.instructions,
+        last_turn = excluded.last_turn
 """
 SQL_DELETE = "DELETE FROM sessions WHERE session_id = ?"
 SQL_DELETE_MESSAGES = "DELETE FROM session_messages WHERE session_id = ?"

@@ -264,6 +264,37 @@ async def test_a_session_whose_rollout_is_gone_keeps_its_system_instructions(
     assert "Answer like a pirate." in codex_model_server.requests[-1].developer_texts()
 
 
+def rollout_holds(codex_home: Path, text: str) -> bool:
+    """Some rollout of Codex's under ``codex_home`` has written ``text`` (a turn's user message)."""
+    return any(text in path.read_text(errors="replace") for path in (codex_home / "sessions").rglob("*.jsonl"))
+
+
+async def test_a_session_turn_the_daemon_was_killed_during_is_dropped_once_the_thread_is_resumed(
+    daemon: DaemonProcess, workdir: Path, codex_home: Path, codex_model_server: ModelServer
+) -> None:
+    """Its caller lost the connection (a failed request); the rollout has the turn, no forget_later
+    outlived the daemon: the session's record says which turn was its last, the later one goes."""
+    client = await Client.connect(daemon.socket)
+    try:
+        assert await session_text(client, "notes", "one", workdir) == "Echo: one"
+        doomed = client.start(session_request(client.next_id(), "notes", "doomed [[stall-mid]]", workdir))
+        await async_wait_until(lambda: rollout_holds(codex_home, "doomed"), WAIT_S, "the turn in the rollout")
+        daemon.kill9()
+        with pytest.raises(ConnectionResetError):
+            await doomed
+    finally:
+        await client.close()
+    daemon.start()
+    client = await Client.connect(daemon.socket)
+    try:
+        assert await session_text(client, "notes", "two", workdir) == "[turn 2] Echo: two"
+        assert codex_model_server.requests[-1].user_texts() == ["one", "two"]
+        assert await session_text(client, "notes", "three", workdir) == "[turn 3] Echo: three"  # stays dropped
+    finally:
+        await client.close()
+    assert log_text(daemon).count("session.unanswered_turns_dropped") == 1
+
+
 # --- 6. unusable state at start-up -----------------------------------------------------------------------------
 
 

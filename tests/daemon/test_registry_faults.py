@@ -72,6 +72,23 @@ def test_v2_sessions_survive_the_v3_migration_and_a_sessions_instructions_are_ke
         assert record is not None and record.instructions == "Answer like a pirate." and record.turns == 1
 
 
+def test_a_sessions_last_recorded_turn_is_kept_and_from_before_v4_is_not_known(db_path: Path) -> None:
+    """v4 keeps the id of a session thread's last recorded turn: a later one a killed daemon left in
+    the rollout is dropped on resume; NULL (a session from before) means "not known": none is."""
+    with SqliteSessionStore(db_path, migrations=MIGRATIONS[:3]) as v3:
+        v3._db().execute("INSERT INTO sessions VALUES ('old', '/h', 't', '/work', NULL, 2, 1.5, NULL)")
+    with SqliteSessionStore(db_path) as store:
+        old = store.get("old", "/h")
+        assert old is not None and old.last_turn is None
+        store.put(SessionRecord("new", "t2", "/work", None, 0, 2.0, "/h", None, ""))
+        fresh = store.get("new", "/h")
+        assert fresh is not None and fresh.last_turn == ""
+        store.put(SessionRecord("new", "t2", "/work", None, 1, 3.0, "/h", None, "turn-1"))
+    with SqliteSessionStore(db_path) as store:
+        record = store.get("new", "/h")
+        assert record is not None and record.last_turn == "turn-1"
+
+
 def test_no_shared_memory_file_so_a_truncated_shm_cannot_sigbus_the_daemon(
     store: SqliteSessionStore, db_path: Path
 ) -> None:

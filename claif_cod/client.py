@@ -63,6 +63,10 @@ def _options(
     strict: bool,
     approval_handler: ApprovalHandler | None,
 ) -> RequestOptions:
+    if session_id is not None and not isinstance(session_id, str):
+        # Said now: sent on, it failed each request as an APIConnectionError (openai retried it) through
+        # the daemon and as a retried 500 in-process, naming neither the client nor the parameter.
+        raise TypeError(f"session_id must be a str (a session's name) or None, not {type(session_id).__name__}")
     return RequestOptions(
         config=CodexConfig(
             working_dir=os.path.abspath(os.path.expanduser(working_dir if working_dir is not None else _current_dir())),

@@ -53,6 +53,8 @@ class SelectingBackend:
         self.local: InProcessBackend | None = None
         self._connecting = asyncio.Lock()
         self._autostart_failed = False
+        self._had_daemon = False
+        """The daemon served this client once: running Codex here instead is news its caller must hear."""
 
     async def current(self) -> DaemonBackend | InProcessBackend:
         if self.mode != "off":
@@ -65,6 +67,12 @@ class SelectingBackend:
                     log.warning("select.untrusted_daemon", reason=str(exc))
                 if isinstance(exc, DaemonMismatch):  # said once: the user must restart it
                     python_warning(f"{exc}; meanwhile Codex runs in this process")
+                elif self._had_daemon:  # said once: its named sessions would split silently otherwise
+                    self._had_daemon = False
+                    python_warning(
+                        f"{exc}: this client now runs Codex in its own process; its named sessions and stored "
+                        "responses go on here without what claif-codd holds (use daemon='require' to fail instead)"
+                    )
                 log.debug("select.in_process", reason=str(exc))
         if self.local is None:
             # The engine's modules, loaded only to run Codex here; in a worker thread, since importing
@@ -85,6 +93,7 @@ class SelectingBackend:
             if autostart_enabled() and not self._autostart_failed:
                 await self._autostart(path)
             self.daemon = DaemonBackend(await DaemonConnection.open(path))
+            self._had_daemon = True
             return self.daemon
 
     async def _autostart(self, path: Path) -> None:

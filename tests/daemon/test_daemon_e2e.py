@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,26 @@ def test_a_daemon_that_does_not_answer_leaves_auto_in_process_and_require_an_err
                 assert f"claif-codd at {daemon.socket} did not answer the handshake within 4 s" in str(failed.value)
     finally:
         os.kill(daemon.proc.pid, signal.SIGCONT)
+
+
+def test_an_auto_client_whose_daemon_went_away_says_its_session_goes_on_in_process(
+    daemon: DaemonProcess, workdir: Path
+) -> None:
+    """The named session lives in the daemon: answered in-process, the next turn is a new conversation.
+    That is what ``auto`` does, but not silently (once per client)."""
+    with CodexClient(daemon="auto", model="o4-mini", session_id="notes") as client:
+        assert client.chat.completions.create(messages=[user("one")]).choices[0].message.content == "Echo: one"
+        assert client.chat.completions.create(messages=[user("two")]).choices[0].message.content == "[turn 2] Echo: two"
+        daemon.stop()
+        with pytest.warns(UserWarning, match="named sessions and stored responses go on here without"):
+            reply = client.chat.completions.create(messages=[user("three")])
+        assert reply.choices[0].message.content == "Echo: three"  # in-process: the daemon's history is not here
+        assert client.backend is not None and client.backend.local is not None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # said once
+            assert client.chat.completions.create(messages=[user("four")]).choices[0].message.content == (
+                "[turn 2] Echo: four"
+            )
 
 
 def test_start_and_sessions_against_a_daemon_that_does_not_answer_say_so(daemon: DaemonProcess) -> None:

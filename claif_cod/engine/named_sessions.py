@@ -191,6 +191,7 @@ class NamedSessions:
 
     def close(self, session_id: str) -> bool:
         """Forget a named session (in every Codex home); its threads stay in Codex's rollouts."""
+        self._ours.difference_update(r.thread_id for r in self.book.store.all() if r.session_id == session_id)
         return self.book.close(session_id)
 
     def turns(self, session_id: str) -> list[Turn]:

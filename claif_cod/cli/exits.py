@@ -43,7 +43,7 @@ def describe(error: openai.OpenAIError, timeout: float | None = None) -> str:
 
     if isinstance(error, openai.APITimeoutError):
         limit = f" of {timeout:g} s" if timeout is not None else ""
-        return f"the request passed its deadline{limit} (--timeout); a turn it had started was interrupted"
+        return f"the request passed its deadline{limit} (--timeout); any turn it had started was interrupted"
     if isinstance(error, openai.APIConnectionError):
         return one_line(f"cannot reach Codex: {error.message}")
     if isinstance(error, openai.APIStatusError):

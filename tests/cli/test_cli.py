@@ -100,7 +100,7 @@ def test_query_session_without_a_daemon_says_it_lived_in_this_process(env: dict[
     [
         (["[[status:401]] who am I"], EXIT_MODEL, "AuthenticationError (401)"),
         (["--codex-path", "/nonexistent/codex", "hi"], EXIT_CONNECTION, "Codex CLI binary not found"),
-        (["--timeout", "1", "[[stall]] hang"], EXIT_TIMEOUT, "deadline of 1 s"),
+        (["--timeout", "1", "[[stall]] hang"], EXIT_TIMEOUT, "deadline of 1 s (--timeout); any turn it had started"),
         (["--daemon", "require", "hi"], EXIT_CONNECTION, "no claif-codd answers"),
         (["--sandbox", "sideways", "hi"], EXIT_USAGE, "Invalid value for '--sandbox'"),
         (["--timeout", "nan", "hi"], EXIT_USAGE, "nan is not a number of seconds"),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 
 import pytest
 
@@ -38,21 +40,29 @@ def test_a_debug_record_reaches_logging_only_when_debug_is_on(
     assert record.n == 2 and record.request == 3 and ran == ["chain"]  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("fmt", ["json", "console"])
-def test_the_daemons_log_caps_other_libraries_strings_too(fmt: str, capsys: pytest.CaptureFixture[str]) -> None:
-    """A library's message may hold a client's string (a request line, a header): it is cut as ours are."""
-    from claif_cod._log import MAX_VALUE_CHARS
+@contextlib.contextmanager
+def daemon_logging(fmt: str) -> Iterator[None]:
+    """``claif-codd``'s log configured as ``--log-format fmt``; the root logger as it was afterwards."""
     from claif_codd.cli import configure_logging
 
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     try:
         configure_logging(fmt, "info")
-        logging.getLogger("aiohttp.server").warning("bad request line %s", "A" * 5000)
-        get_logger("claif_cod.test_log_cap").warning("our.event", value="B" * 5000)
+        yield
     finally:
         root.handlers[:], level = saved
         root.setLevel(level)
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_the_daemons_log_caps_other_libraries_strings_too(fmt: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A library's message may hold a client's string (a request line, a header): it is cut as ours are."""
+    from claif_cod._log import MAX_VALUE_CHARS
+
+    with daemon_logging(fmt):
+        logging.getLogger("aiohttp.server").warning("bad request line %s", "A" * 5000)
+        get_logger("claif_cod.test_log_cap").warning("our.event", value="B" * 5000)
     err = capsys.readouterr().err
     for letter in "AB":
         assert letter * (MAX_VALUE_CHARS // 2) in err and letter * (MAX_VALUE_CHARS + 1) not in err
@@ -62,20 +72,12 @@ def test_the_daemons_log_caps_other_libraries_strings_too(fmt: str, capsys: pyte
 def test_the_console_log_writes_a_clients_control_characters_as_escapes(capsys: pytest.CaptureFixture[str]) -> None:
     """An HTTP request's path is logged as its client sent it, percent-decoded: an escape sequence in
     it reached the terminal the daemon runs in (a NUL, the log file)."""
-    from claif_codd.cli import configure_logging
-
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    try:
-        configure_logging("console", "info")
+    with daemon_logging("console"):
         get_logger("claif_cod.test_log_controls").warning("http.request", path="/v1/x\x1b]0;owned\x07\x00\x9b2J")
         try:
             raise ValueError("one\n  two\x1b[31m")
         except ValueError:
             get_logger("claif_cod.test_log_controls").exception("our.failure")
-    finally:
-        root.handlers[:], level = saved
-        root.setLevel(level)
     err = capsys.readouterr().err
     assert "/v1/x\\x1b]0;owned\\x07\\x00\\x9b2J" in err, err
     assert "ValueError: one\n  two\\x1b[31m" in err, err  # a traceback keeps its lines
@@ -104,22 +106,14 @@ def test_the_console_log_has_colours_on_a_terminal_unless_no_color_is_set(
     monkeypatch: pytest.MonkeyPatch, no_color: str | None, coloured: bool
 ) -> None:
     """``NO_COLOR=1 claif-codd serve`` on a terminal still wrote its log in colours."""
-    from claif_codd.cli import configure_logging
-
     if no_color is None:
         monkeypatch.delenv("NO_COLOR", raising=False)
     else:
         monkeypatch.setenv("NO_COLOR", no_color)
     terminal = _Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    try:
-        configure_logging("console", "info")
+    with daemon_logging("console"):
         get_logger("claif_cod.test_log_colours").warning("our.event", value="x")
-    finally:
-        root.handlers[:], level = saved
-        root.setLevel(level)
     shown = "".join(terminal.written)
     assert "our.event" in shown
     assert ("\x1b[" in shown) == coloured, repr(shown)

@@ -13,6 +13,7 @@ import gc
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ if str(INTEGRATION) not in sys.path:
     sys.path.insert(0, str(INTEGRATION))
 
 from api_guide import Example, load_examples, unsupported_here  # noqa: E402
-from guide_exit import Exit, can_reap, run_fresh  # noqa: E402
+from guide_exit import Exit, can_reap, ours_in, run_fresh  # noqa: E402
 from guide_lookahead import Lookahead, lookahead  # noqa: E402
 from test_api_guide import NO_GUIDE  # noqa: E402
 from test_api_guide_exit import script_env  # noqa: E402
@@ -55,7 +56,7 @@ def run_via_daemon(example: Example, tmp_path: Path, base: dict[str, str]) -> Ex
         )
         daemon.start()
         try:
-            return run_fresh(
+            result = run_fresh(
                 GUIDE,
                 example.id,
                 cwd=workdir,
@@ -64,6 +65,7 @@ def run_via_daemon(example: Example, tmp_path: Path, base: dict[str, str]) -> Ex
             )
         finally:
             daemon.stop()
+    return replace(result, left_in_tmp=ours_in(tmp_path / "tmp"))
 
 
 def runs_here(example: Example) -> bool:
@@ -87,6 +89,7 @@ def test_example_exits_quietly_through_the_daemon(
     assert result.returncode == 0, result.stderr
     assert result.stderr == "", result.stderr
     assert result.left_running == []
+    assert result.left_in_tmp == []
 
 
 def test_a_dropped_client_closes_its_daemon_connection(daemon: DaemonProcess, codex_home: Path) -> None:

@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -33,6 +33,13 @@ class Exit:
     stdout: str
     stderr: str
     left_running: list[str]
+    left_in_tmp: list[str] = field(default_factory=list)
+    """Entries of ours (``claif-cod-*``) left in the example's temporary folder once it (and its daemon) ended."""
+
+
+def ours_in(folder: Path) -> list[str]:
+    """The ``claif-cod-*`` entries in a temporary folder: image folders, probes' schema folders."""
+    return sorted(entry.name for entry in folder.iterdir() if entry.name.startswith("claif-cod-"))
 
 
 def can_reap() -> bool:

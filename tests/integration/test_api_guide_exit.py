@@ -10,11 +10,12 @@ each in directories of its own with a model server of its own.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from api_guide import EXAMPLE_CODEX_HOME, EXAMPLE_FOLDERS, Example, load_examples, unsupported_here
-from guide_exit import Exit, can_reap, run_fresh
+from guide_exit import Exit, can_reap, ours_in, run_fresh
 from guide_lookahead import Lookahead, lookahead
 from test_api_guide import NEEDS_DAEMON, NO_GUIDE
 
@@ -33,7 +34,9 @@ def script_env(tmp_path: Path, server: ModelServer, base: Mapping[str, str]) -> 
     """A working directory like the guide test's and the environment of a user's script, from ``base``.
 
     ``HOME`` (and the state directory under it) is private: Codex runs the user's login shell, and
-    what a real ``~/.bashrc`` starts in the background is not the script's doing.
+    what a real ``~/.bashrc`` starts in the background is not the script's doing. So is ``TMPDIR``
+    (``tmp_path / "tmp"``): the next test's example runs beside this one (``guide_lookahead``), and
+    what either leaves there is its own.
     """
     workdir = tmp_path / "work"
     for folder in EXAMPLE_FOLDERS:
@@ -41,8 +44,10 @@ def script_env(tmp_path: Path, server: ModelServer, base: Mapping[str, str]) -> 
     write_codex_home(workdir / EXAMPLE_CODEX_HOME, server.url)
     home = tmp_path / "home"
     home.mkdir()
+    (tmp_path / "tmp").mkdir()
     env = {
         **base,
+        "TMPDIR": str(tmp_path / "tmp"),
         "HOME": str(home),
         "XDG_STATE_HOME": str(home / ".local" / "state"),
         "CODEX_HOME": str(write_codex_home(tmp_path / "codex-home", server.url)),
@@ -57,7 +62,8 @@ def run_in_process(example: Example, tmp_path: Path, base: dict[str, str]) -> Ex
     with ModelServer() as server:
         workdir, env = script_env(tmp_path, server, base)
         env["CLAIF_COD_DAEMON"] = "off"
-        return run_fresh(GUIDE, example.id, cwd=workdir, env=env, report=tmp_path / "report.json")
+        result = run_fresh(GUIDE, example.id, cwd=workdir, env=env, report=tmp_path / "report.json")
+    return replace(result, left_in_tmp=ours_in(tmp_path / "tmp"))
 
 
 def runs_here(example: Example) -> bool:
@@ -81,3 +87,4 @@ def test_example_exits_quietly_in_process(
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert result.left_running == []
+    assert result.left_in_tmp == []

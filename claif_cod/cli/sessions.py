@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 import msgspec
 
+from claif_cod._visible import visible
 from claif_cod.cli.exits import EXIT_CONNECTION, EXIT_NO_SESSION, CliFailure
 from claif_cod.engine.sessions import session_id_problem
 from claif_cod.protocol import (
@@ -99,15 +100,16 @@ def sessions(ctx: click.Context, as_json: bool) -> None:
 
 def listing_lines(listing: list[SessionInfo], *, threads: bool = False) -> list[str]:
     """A line per session (``threads``: with its Codex thread), its Codex home named where the same
-    name lives in more than one."""
+    name lives in more than one. A folder's name may hold any character but ``/``: its hidden ones
+    are written out."""
     names = [s.session_id for s in listing]
     lines = []
     for s in listing:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.last_used))
         busy = "  busy" if s.busy else ""
         thread = f"  thread {s.thread_id}" if threads else ""
-        home = f"  (CODEX_HOME {s.codex_home})" if names.count(s.session_id) > 1 and s.codex_home else ""
-        lines.append(f"{s.session_id}  turns {s.turns}  last {when}{busy}{thread}  {s.working_dir}{home}")
+        home = f"  (CODEX_HOME {visible(s.codex_home)})" if names.count(s.session_id) > 1 and s.codex_home else ""
+        lines.append(f"{s.session_id}  turns {s.turns}  last {when}{busy}{thread}  {visible(s.working_dir)}{home}")
     return lines
 
 

@@ -12,9 +12,10 @@ import asyncio
 import contextlib
 import os
 import sys
-import unicodedata
 from typing import Any, TextIO
 
+from claif_cod._visible import LINES
+from claif_cod._visible import visible as shown
 from claif_cod.engine.approvals import ApprovalRequest, Decision, FileChange
 
 ANSWERS: dict[str, Decision] = {
@@ -85,26 +86,10 @@ class Console:
         self.err.flush()
 
 
-_KEPT = frozenset("\t\n")
-"""Control characters a question shows as themselves: a heredoc's lines, a diff's tabs."""
-
-
 def visible(text: str) -> str:
-    """``text`` with its control and format characters written out as ``\\uXXXX`` (ESC as ``\\u001b``).
-
-    What a question shows comes from the model (a command, paths, a diff, its reason): written raw,
-    a carriage return or an escape sequence would redraw the line, so that ``touch x # ESC[2K CR ls``
-    reads ``ls`` when the user is asked to allow it, and a bidi override would reorder it.
-    """
-    if text.isprintable():
-        return text
-    return "".join(
-        char if char in _KEPT or unicodedata.category(char) not in _HIDDEN else f"\\u{ord(char):04x}" for char in text
-    )
-
-
-_HIDDEN = ("Cc", "Cf", "Zl", "Zp")
-"""Unicode's control, format and line/paragraph separator characters: none shows as itself."""
+    """What a question shows comes from the model (a command, paths, a diff, its reason): its lines
+    and tabs kept, every other hidden character written out (:mod:`claif_cod._visible`)."""
+    return shown(text, LINES)
 
 
 def describe_request(request: ApprovalRequest) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import subprocess
 import sys
 from collections.abc import MutableMapping
@@ -18,6 +17,7 @@ from claif_cod._cli_group import QuietGroup
 from claif_cod._log import cap_strings, get_logger
 from claif_cod._private_dirs import make_private_dirs
 from claif_cod._version import __version__
+from claif_cod._visible import LINES, visible
 from claif_cod.engine.idle import DEFAULT_THREAD_IDLE_TIMEOUT_S
 from claif_cod.engine.suspensions import DEFAULT_MAX_SUSPENDED
 from claif_cod.transport.socket_path import default_socket_path
@@ -27,22 +27,18 @@ from claif_codd.http.options import checked_http_settings, http_args, http_optio
 from claif_codd.http.settings import ENV_TOKEN
 from claif_codd.systemd_units import UNIT_FILES, unit_texts, write_unit
 
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_LINE_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-"""A traceback keeps its lines and indents; any other value is one line."""
-
 
 def visible_controls(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Control characters in a console record's strings, written as escapes: many strings come from
-    clients (an HTTP request's path, ids, names), and the console renderer writes them as they are, so
-    a client could write escape sequences to the terminal the daemon runs in (a NUL, to its log file).
-    A traceback is formatted here, as the text the renderer then writes, so that its own are escaped too."""
+    """Hidden characters in a console record's strings, written as escapes (:mod:`claif_cod._visible`):
+    many strings come from clients (an HTTP request's path, ids, names), and the console renderer
+    writes them as they are, so a client could write escape sequences or a bidi override to the
+    terminal the daemon runs in (a NUL, to its log file). A traceback is formatted here, as the text
+    the renderer then writes, so that its own are escaped too; it keeps its lines and indents."""
     if event_dict.get("exc_info"):
         event_dict = structlog.processors.format_exc_info(_logger, _method, event_dict)
     for key, value in event_dict.items():
         if isinstance(value, str):
-            controls = _LINE_CONTROLS if key == "exception" else _CONTROLS
-            event_dict[key] = controls.sub(lambda m: m.group().encode("unicode_escape").decode(), value)
+            event_dict[key] = visible(value, LINES if key == "exception" else frozenset())
     return event_dict
 
 

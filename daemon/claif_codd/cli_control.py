@@ -15,6 +15,7 @@ import click
 import msgspec
 
 from claif_cod._version import __version__
+from claif_cod._visible import visible
 from claif_cod.cli.sessions import listing_lines
 from claif_cod.protocol import (
     DaemonShutdownRequest,
@@ -203,7 +204,7 @@ def status(socket_path: Path | None, as_json: bool) -> None:
     for p in info.processes:
         rss = f"{p.rss_bytes / 2**20:.0f} MiB" if p.rss_bytes else "?"
         click.echo(f"  pid {p.pid}  codex {p.codex_version}  rss {rss}  threads {p.threads}  busy {p.turns_in_flight}")
-        click.echo(f"      {p.working_dir}")
+        click.echo(f"      {visible(p.working_dir)}")
 
 
 @click.command()

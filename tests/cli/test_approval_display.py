@@ -34,17 +34,17 @@ def test_a_command_cannot_redraw_the_question_it_is_asked_in() -> None:
     )
     shown = _asked(request)
     assert "\x1b" not in shown and "\r" not in shown and "\u202e" not in shown, shown
-    assert "  command: /bin/bash -lc 'touch pwned.txt # \\u001b[2K\\u000d  command: ls -la'\n" in shown
+    assert "  command: /bin/bash -lc 'touch pwned.txt # \\x1b[2K\\r  command: ls -la'\n" in shown
     assert "  cwd:     /w\\u202eork\n" in shown
-    assert "  reason:  why\\u000d\n" in shown
+    assert "  reason:  why\\r\n" in shown
 
 
 def test_a_file_change_shows_its_paths_and_diff_without_control_characters() -> None:
     change = FileChange(f"/w/{HIDING}", "update", diff="-a\tb\n+\x1b]0;title\x07c\n", move_path="/w/\x1b[8mx")
     shown = _asked(ApprovalRequest("file_change", "thread", "turn", "item", changes=(change,)))
     assert "\x1b" not in shown and "\r" not in shown and "\x07" not in shown, shown
-    assert "  update: /w/touch pwned.txt # \\u001b[2K\\u000d  command: ls -la -> /w/\\u001b[8mx\n" in shown
-    assert "    -a\tb\n    +\\u001b]0;title\\u0007c\n" in shown  # a diff's tab stays a tab
+    assert "  update: /w/touch pwned.txt # \\x1b[2K\\r  command: ls -la -> /w/\\x1b[8mx\n" in shown
+    assert "    -a\tb\n    +\\x1b]0;title\\x07c\n" in shown  # a diff's tab stays a tab
 
 
 def test_a_declined_command_is_named_without_control_characters() -> None:
@@ -53,5 +53,5 @@ def test_a_declined_command_is_named_without_control_characters() -> None:
     request = ApprovalRequest("command", "thread", "turn", "item", command=HIDING)
     assert asyncio.run(approver.decide(request)) == "decline"
     assert err.getvalue() == (
-        "claif-cod: declined command `touch pwned.txt # \\u001b[2K\\u000d  command: ls -la`: no terminal to ask on\n"
+        "claif-cod: declined command `touch pwned.txt # \\x1b[2K\\r  command: ls -la`: no terminal to ask on\n"
     )

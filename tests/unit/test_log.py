@@ -71,17 +71,21 @@ def test_the_daemons_log_caps_other_libraries_strings_too(fmt: str, capsys: pyte
 
 def test_the_console_log_writes_a_clients_control_characters_as_escapes(capsys: pytest.CaptureFixture[str]) -> None:
     """An HTTP request's path is logged as its client sent it, percent-decoded: an escape sequence in
-    it reached the terminal the daemon runs in (a NUL, the log file)."""
+    it reached the terminal the daemon runs in (a NUL, the log file), and a bidi override or a line
+    separator in it reordered or broke the line."""
     with daemon_logging("console"):
-        get_logger("claif_cod.test_log_controls").warning("http.request", path="/v1/x\x1b]0;owned\x07\x00\x9b2J")
+        get_logger("claif_cod.test_log_controls").warning(
+            "http.request", path="/v1/x\x1b]0;owned\x07\x00\x9b2J", model="gpt\u202eexe.\u2028\U000e0041"
+        )
         try:
             raise ValueError("one\n  two\x1b[31m")
         except ValueError:
             get_logger("claif_cod.test_log_controls").exception("our.failure")
     err = capsys.readouterr().err
     assert "/v1/x\\x1b]0;owned\\x07\\x00\\x9b2J" in err, err
+    assert "gpt\\u202eexe.\\u2028\\U000e0041" in err, err
     assert "ValueError: one\n  two\\x1b[31m" in err, err  # a traceback keeps its lines
-    assert not any(ch in err for ch in "\x1b\x07\x00\x9b"), err
+    assert not any(ch in err for ch in "\x1b\x07\x00\x9b\u202e\u2028\U000e0041"), err
 
 
 class _Terminal:

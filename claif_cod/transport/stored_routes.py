@@ -6,14 +6,14 @@ as the protocol's own request types: the in-process transport, the daemon's sock
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, NamedTuple, cast
 from urllib.parse import unquote
 
 import msgspec
 
 from claif_cod.openai_compat.errors import APIFailure
-from claif_cod.openai_compat.ranges import not_one_of
+from claif_cod.openai_compat.ranges import INCLUDABLE, not_one_of
 from claif_cod.protocol import (
     ConversationBodyParams,
     ConversationCreateParams,
@@ -44,6 +44,27 @@ StoredResponseAction = ResponsesDeleteRequest | ResponsesCancelRequest | Respons
 """The protocol's own request types say what to do with a stored response, in-process as on the socket."""
 
 
+Query = Sequence[tuple[str, str]]
+"""A request's query as its name-value pairs, a name repeated for each value of a list (openai
+writes ``include=[a, b]`` as ``include[]=a&include[]=b``)."""
+
+
+def _read(query: Query) -> dict[str, str]:
+    """Each name's first value, once every ``include`` value is found to be one of OpenAI's: claif_cod's
+    stored responses and items have none of the fields ``include`` asks for, so it changes nothing,
+    but a value OpenAI does not know is refused as OpenAI refuses it (as on ``responses.create``)."""
+    values: dict[str, str] = {}
+    included = 0
+    for name, value in query:
+        if name in ("include[]", "include"):
+            if value not in INCLUDABLE:
+                refused = not_one_of(value, f"include[{included}]", INCLUDABLE)
+                raise APIFailure.bad_request(refused.message, param=refused.param, code=refused.code)
+            included += 1
+        values.setdefault(name, value)
+    return values
+
+
 class _ListQuery(NamedTuple):
     after: str | None
     limit: int | None
@@ -56,7 +77,7 @@ _INTEGER = re.compile(r"-?[0-9]+")
 
 
 def _list_query(query: Mapping[str, str]) -> _ListQuery:
-    """A list's query (``after``, ``limit``, ``order``); ``include`` only asks for fields these items never have."""
+    """A list's query (``after``, ``limit``, ``order``; ``include``: :func:`_read`)."""
     limit = query.get("limit")
     if limit is not None and _INTEGER.fullmatch(limit) is None:
         message = "Invalid type for 'limit': expected an integer, but got a string instead."
@@ -68,12 +89,13 @@ def _list_query(query: Mapping[str, str]) -> _ListQuery:
     return _ListQuery(query.get("after"), None if limit is None else int(limit), cast(Literal["asc", "desc"], order))
 
 
-def check_retrieve_query(query: Mapping[str, str]) -> None:
+def check_retrieve_query(pairs: Query) -> None:
     """``GET /responses/{id}``'s query.  ``include`` asks for fields claif_cod's responses never have
     (logprobs, encrypted reasoning, tool results) and changes nothing; a stream of a stored response
     (``stream``, ``starting_after``) is OpenAI's for a background response, which claif_cod never
     makes, so it is refused rather than answered with the response's JSON, which openai's ``Stream``
     would read as no events at all."""
+    query = _read(pairs)
     if query.get("stream", "false").lower() != "false" or "starting_after" in query:
         raise APIFailure.bad_request(
             "claif_cod makes no background responses: a stored response can be retrieved, not streamed again",
@@ -87,11 +109,12 @@ def segments(route: str) -> list[str]:
     return [unquote(segment) for segment in route.split("/")]
 
 
-def stored_response_action(method: str, route: str, query: Mapping[str, str]) -> StoredResponseAction | None:
+def stored_response_action(method: str, route: str, pairs: Query) -> StoredResponseAction | None:
     """The action an HTTP route (``/responses/...`` below ``/v1``, as sent) asks of a stored response, if it is one."""
     parts = segments(route)  # "", "responses", id[, "input_items" | "cancel"]
     if len(parts) < 3 or parts[1] != "responses" or not parts[2]:
         return None
+    query = _read(pairs)
     params = ResponsesRetrieveParams(response_id=parts[2])
     if method == "DELETE" and len(parts) == 3:
         return ResponsesDeleteRequest(id=0, params=params)
@@ -118,12 +141,13 @@ def stored_response_reply(service: ResponsesService, action: StoredResponseActio
     )
 
 
-def conversation_action(method: str, route: str, query: Mapping[str, str], body: bytes) -> ConversationRequest | None:
+def conversation_action(method: str, route: str, pairs: Query, body: bytes) -> ConversationRequest | None:
     """The request an HTTP route (``/conversations...`` below ``/v1``, as sent) makes of OpenAI's
     Conversations API, if it is one of its routes."""
     parts = segments(route)  # "", "conversations"[, id[, "items"[, item id]]]
     if len(parts) < 2 or parts[1] != "conversations" or len(parts) > 5 or not all(parts[2:]):
         return None
+    query = _read(pairs)
     if len(parts) == 2:
         if method != "POST":
             return None

@@ -14,7 +14,7 @@ import dataclasses
 import functools
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import unquote
@@ -37,7 +37,7 @@ from claif_cod.transport.early import Early, OpenAIStream, StreamMaker
 from claif_cod.transport.loop_daemon import LoopDaemon
 from claif_cod.transport.loop_thread import LoopThread
 from claif_cod.transport.select import DaemonMode, SelectingBackend
-from claif_cod.transport.stored_routes import check_retrieve_query, conversation_action, stored_response_action
+from claif_cod.transport.stored_routes import Query, check_retrieve_query, conversation_action, stored_response_action
 from claif_cod.transport.stream_events import AsyncEvents, SyncEvents, failure_response
 from claif_cod.transport.stream_objects import StreamObjects
 
@@ -136,7 +136,12 @@ class TransportCore:
                 reply = await early.task
             else:
                 reply = await self.dispatch(
-                    request.method, _path(request.url), body, read_timeout_of(request), request.url.params, caller
+                    request.method,
+                    _path(request.url),
+                    body,
+                    read_timeout_of(request),
+                    request.url.params.multi_items(),
+                    caller,
                 )
         except APIFailure as failure:
             return failure_response(request, failure)
@@ -274,7 +279,7 @@ class TransportCore:
         path: str,
         body: bytes,
         timeout: float | None,
-        query: Mapping[str, str] | None = None,
+        query: Query = (),
         caller: asyncio.AbstractEventLoop | None = None,
     ) -> Reply:
         """Runs on the engine loop; ``path`` as sent (see :func:`_path`); ``caller``: the event loop of an
@@ -290,12 +295,12 @@ class TransportCore:
         if method == "POST" and route == "/responses/compact":
             return await self._backend.compact(body, options)
         if method == "GET" and route.startswith("/responses/") and route.count("/") == 2:
-            check_retrieve_query(query or {})
+            check_retrieve_query(query)
             return await self._backend.retrieve_response(unquote(route.removeprefix("/responses/")), options)
-        action = stored_response_action(method, route, query or {})
+        action = stored_response_action(method, route, query)
         if action is not None:
             return await self._backend.stored_response(action)
-        conversation = conversation_action(method, route, query or {}, body)
+        conversation = conversation_action(method, route, query, body)
         if conversation is not None:
             return await self._backend.conversation(conversation)
         if method == "GET" and route == "/models":

@@ -13,6 +13,7 @@ import pytest
 from daemon_process import DaemonProcess
 from image_details import PNG_URL, chat_messages, image_details, responses_input
 from responses_events import TWO_PARTS, check_reasoning_stream
+from test_responses_stored import check_include_values
 from test_sessions_socket import SocketClient
 from test_turn_interrupt import FULL, SLOW
 
@@ -99,6 +100,12 @@ def test_a_stored_response_is_not_streamed_again_through_either_door(doors: Door
     with pytest.raises(openai.BadRequestError, match="not streamed again"):
         doors.http.responses.retrieve(created.id, stream=True)
     assert doors.http.responses.retrieve(created.id, include=["reasoning.encrypted_content"]).id == created.id
+
+
+def test_include_values_are_checked_on_stored_reads_through_both_doors(doors: Doors) -> None:
+    with doors.socket() as client:
+        check_include_values(client)
+    check_include_values(doors.http)
 
 
 def test_image_detail_through_both_doors(doors: Doors, codex_model_server: ModelServer) -> None:

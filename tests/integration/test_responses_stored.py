@@ -3,6 +3,9 @@ kept of a request that ends early (in-process engine)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import openai
 import pytest
 from image_details import PNG_URL
@@ -30,6 +33,31 @@ TRANSCRIPT = [
 
 def thread_of(request: object) -> str:
     return str(request.body["prompt_cache_key"])  # type: ignore[attr-defined]  # Codex's thread id
+
+
+def check_include_values(client: openai.OpenAI) -> None:
+    """``include`` on a stored response's or conversation's reads: OpenAI's values change nothing (these
+    have none of the fields they ask for), a value OpenAI does not know is refused as ``create`` refuses it."""
+    response = client.responses.create(model="o4-mini", input="keep me")
+    conversation = client.conversations.create(items=[{"role": "user", "content": "kept"}])
+    [item] = client.conversations.items.list(conversation.id).data
+    known: list[Any] = ["reasoning.encrypted_content", "message.output_text.logprobs"]
+    reads: list[Callable[[list[Any]], object]] = [
+        lambda include: client.responses.retrieve(response.id, include=include),
+        lambda include: client.responses.input_items.list(response.id, include=include),
+        lambda include: client.conversations.items.list(conversation.id, include=include),
+        lambda include: client.conversations.items.retrieve(item.id, conversation_id=conversation.id, include=include),
+    ]
+    for read in reads:
+        assert read(known) is not None
+        with pytest.raises(openai.BadRequestError, match=r"Invalid value: 'usage'\. Supported values are") as refused:
+            read([*known, "usage"])
+        assert refused.value.param == "include[2]"  # type: ignore[attr-defined]
+        assert refused.value.code == "invalid_value"
+
+
+def test_include_values_are_checked_on_stored_reads(client: CodexClient) -> None:
+    check_include_values(client)
 
 
 def test_input_items_are_the_requests_own_input_in_openai_pages(client: CodexClient) -> None:

@@ -295,13 +295,15 @@ class HttpEndpoint:
 
     async def retrieve_response(self, request: web.Request) -> web.StreamResponse:
         self._refuse_when_unable(turn=False)
-        check_retrieve_query(request.query)
+        check_retrieve_query(list(request.query.items()))
         return json_response(self.daemon.responses.retrieve(request.match_info["response_id"]))
 
     async def stored_response(self, request: web.Request) -> web.StreamResponse:
         """``DELETE /v1/responses/{id}``, ``POST .../cancel``, ``GET .../input_items``."""
         self._refuse_when_unable(turn=False)
-        action = stored_response_action(_method(request), request.rel_url.raw_path.removeprefix("/v1"), request.query)
+        action = stored_response_action(
+            _method(request), request.rel_url.raw_path.removeprefix("/v1"), list(request.query.items())
+        )
         assert action is not None  # the router only sends these routes here
         return json_response(stored_response_reply(self.daemon.responses, action))
 
@@ -310,7 +312,7 @@ class HttpEndpoint:
         self._refuse_when_unable(turn=False)
         body = await bodies.read_body(request)
         route = request.rel_url.raw_path.removeprefix("/v1")
-        action = conversation_action(_method(request), route, request.query, body)
+        action = conversation_action(_method(request), route, list(request.query.items()), body)
         assert action is not None  # the router only sends these routes here
         return json_response(conversation_reply(self.daemon.conversations, action))
 

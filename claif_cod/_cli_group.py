@@ -15,10 +15,10 @@ from typing import Any
 
 import click
 
+from claif_cod._entry import EXIT_INTERRUPTED
+
 EXIT_OUTPUT = 6
 """Its output could not be written (a full disk, an I/O error): ``ls`` and ``cat`` fail the same way."""
-EXIT_INTERRUPTED = 130
-"""Ctrl-C (SIGINT), as shells report it (128 + 2)."""
 EXIT_BROKEN_PIPE = 141
 """The reader of stdout left (``| head``), as shells report a program that SIGPIPE ended (128 + 13)."""
 

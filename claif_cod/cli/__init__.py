@@ -3,34 +3,25 @@
 ``query`` streams one answer, ``chat`` holds a multi-turn conversation on a named session,
 ``models`` and ``sessions`` list what Codex and the daemon know. See ``docs/cli.md``.
 
-The ``claif-cod`` script imports :func:`main` from here; the command itself (``claif_cod.cli.main``,
-a fifth of a second to import) is loaded when :func:`main` runs, so that a Ctrl-C pressed while it
-loads ends it as one pressed later does (``claif-cod: interrupted``, exit status 130), not with a
-traceback of the import it cut short.
+The ``claif-cod`` script imports :func:`main` from here; the command itself (``claif_cod.cli.main``)
+is loaded when :func:`main` runs (see :mod:`claif_cod._entry`).
 """
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Any
+
+from claif_cod._entry import run_command
 
 if TYPE_CHECKING:
     from claif_cod.cli.main import cli
 
 __all__ = ["cli", "main"]
 
-EXIT_INTERRUPTED = 130
-"""As ``claif_cod._cli_group.EXIT_INTERRUPTED``, which may be the import Ctrl-C cut short."""
-
 
 def main() -> None:
     """Entry point of the ``claif-cod`` script."""
-    try:
-        from claif_cod.cli.main import main as run
-    except KeyboardInterrupt:
-        sys.stderr.write("\nclaif-cod: interrupted\n")
-        raise SystemExit(EXIT_INTERRUPTED) from None
-    run()
+    run_command("claif_cod.cli.main", "claif-cod")
 
 
 def __getattr__(name: str) -> Any:

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from claif_cod._cli_group import EXIT_INTERRUPTED, QuietGroup, stdout_closed
+from claif_cod._cli_group import QuietGroup, stdout_closed
 from claif_cod._defaults import DEFAULT_TIMEOUT
+from claif_cod._entry import EXIT_INTERRUPTED
 from claif_cod._seconds_param import PositiveSeconds
 from claif_cod._version import __version__
 from claif_cod.cli import history

@@ -1,3 +1,3 @@
-from claif_codd.cli import main
+from claif_codd import main
 
 main()

@@ -16,7 +16,8 @@ from click.testing import CliRunner
 from daemon_process import DaemonProcess
 
 from claif_cod import __version__
-from claif_cod._cli_group import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_OUTPUT
+from claif_cod._cli_group import EXIT_BROKEN_PIPE, EXIT_OUTPUT
+from claif_cod._entry import EXIT_INTERRUPTED
 from claif_cod.cli import cli
 from claif_cod.cli.exits import EXIT_CONNECTION, EXIT_MODEL, EXIT_NO_SESSION, EXIT_TIMEOUT, EXIT_USAGE
 from claif_cod.testing import ModelServer, write_codex_home

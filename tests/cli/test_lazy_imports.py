@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from importlib.metadata import entry_points
 
 import pytest
 
@@ -22,7 +23,7 @@ def run(code: str) -> list[str]:
     return done.stdout.splitlines()
 
 
-@pytest.mark.parametrize(("module", "name"), [("claif_cod.cli", "claif-cod"), ("claif_codd.cli", "claif-codd")])
+@pytest.mark.parametrize(("module", "name"), [("claif_cod.cli", "claif-cod"), ("claif_codd", "claif-codd")])
 def test_version_imports_no_openai(module: str, name: str) -> None:
     code = f"""
 import sys
@@ -72,20 +73,33 @@ import os, signal, sys
 
 class CtrlCAsTheCommandLoads:
     def find_spec(self, name, path, target=None):
-        if name == "claif_cod.cli.main":
+        if name == {command!r}:
             os.kill(os.getpid(), signal.SIGINT)
         return None
 
 
 sys.meta_path.insert(0, CtrlCAsTheCommandLoads())
-sys.argv = ["claif-cod", "--version"]
-from claif_cod.cli import main  # what the installed claif-cod script runs
+sys.argv = [{name!r}, "--version"]
+from {script} import main  # what the installed script runs
 sys.exit(main())
 """
 
 
-def test_ctrl_c_while_the_command_loads_is_an_interruption_not_a_traceback() -> None:
+@pytest.mark.parametrize(
+    ("script", "command", "name"),
+    [("claif_cod.cli", "claif_cod.cli.main", "claif-cod"), ("claif_codd", "claif_codd.cli", "claif-codd")],
+)
+def test_ctrl_c_while_the_command_loads_is_an_interruption_not_a_traceback(
+    script: str, command: str, name: str
+) -> None:
     """Ctrl-C in the fifth of a second the command takes to import was a traceback of whatever
     import it cut short (``json``, ``asyncio``...), and Python's death by SIGINT."""
-    done = subprocess.run([sys.executable, "-c", CTRL_C_WHILE_LOADING], capture_output=True, text=True, timeout=60)
-    assert (done.returncode, done.stdout, done.stderr) == (130, "", "\nclaif-cod: interrupted\n")
+    code = CTRL_C_WHILE_LOADING.format(script=script, command=command, name=name)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (130, "", f"\n{name}: interrupted\n")
+
+
+def test_the_installed_scripts_run_the_lazy_entry_points() -> None:
+    """The scripts installed are the entry points above, not the commands themselves."""
+    scripts = {e.name: e.value for e in entry_points(group="console_scripts") if e.name.startswith("claif-cod")}
+    assert scripts == {"claif-cod": "claif_cod.cli:main", "claif-codd": "claif_codd:main"}

@@ -78,17 +78,38 @@ def launch(path: Path, options: list[str], env: dict[str, str] | None = None) ->
 
 def wait_until_answering(path: Path, daemon: subprocess.Popen[bytes], log_path: Path) -> None:
     """Until the daemon :func:`launch` started accepts on ``path``; raises :class:`DaemonStartFailed`
-    once it exited, or after ``START_TIMEOUT_S``."""
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if answers(path):
-            return
-        if daemon.poll() is not None:  # (reaped)
-            reason = _start_failure(log_path)
-            said = f": {reason}; its log: {log_path}" if reason else f"; see {log_path}"
-            raise DaemonStartFailed(f"claif-codd exited at start (status {daemon.returncode}){said}")
-        time.sleep(0.02)
-    raise DaemonStartFailed(f"claif-codd did not start within {START_TIMEOUT_S:g} s; see {log_path}")
+    once it exited, or after ``START_TIMEOUT_S``. A daemon its starter is told did not start (too
+    slow, or the wait cut short: Ctrl-C) is stopped: it is not left to start later, unasked."""
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if answers(path):
+                return
+            if daemon.poll() is not None:  # (reaped)
+                reason = _start_failure(log_path)
+                said = f": {reason}; its log: {log_path}" if reason else f"; see {log_path}"
+                raise DaemonStartFailed(f"claif-codd exited at start (status {daemon.returncode}){said}")
+            time.sleep(0.02)
+    except BaseException:
+        _stop(daemon)
+        raise
+    _stop(daemon)
+    raise DaemonStartFailed(f"claif-codd did not start within {START_TIMEOUT_S:g} s (stopped it); see {log_path}")
+
+
+STOP_GRACE_S = 10.0
+"""How long a daemon given up on at start has to stop on SIGTERM before it is killed."""
+
+
+def _stop(daemon: subprocess.Popen[bytes]) -> None:
+    if daemon.poll() is not None:
+        return
+    daemon.terminate()
+    try:
+        daemon.wait(STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        daemon.kill()
+        daemon.wait()
 
 
 def _start_failure(log_path: Path) -> str | None:

@@ -48,6 +48,7 @@ async def serve(config: DaemonConfig, notifier: systemd.SystemdNotifier) -> None
         why = f"{config.state_dir / instance.LOCK_NAME} cannot be opened: {exc.strerror or exc}; {_MOVE_IT}"
         raise StartFailed(why, EXIT_STATE_UNUSABLE) from None
     daemon = Daemon(config)
+    daemon.handle_signals()
     activated = systemd.listen_fds()
     try:
         await daemon.start(activated[0] if activated else None)

@@ -274,13 +274,19 @@ class Daemon:
             log.info("daemon.signal", signal=signal.Signals(signum).name)
             self.request_shutdown()
 
-    async def serve_until_stopped(self) -> None:
+    def handle_signals(self) -> None:
+        """Signals from now on stop the daemon by a drain. Taken before :meth:`start` binds the
+        socket: a SIGTERM once it is bound (a starter that gave up on it) must remove it, not kill
+        the process where it stands and leave the file behind; one before :meth:`serve_until_stopped`
+        makes that shut down at once."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # HUP: `serve`'s terminal closed
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self._on_signal, sig)
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGUSR1, self.log_stats)
+
+    async def serve_until_stopped(self) -> None:
         watches = [asyncio.create_task(self._idle_watch())] if self.config.idle_timeout else []
         if self._socket_id is not None:  # a socket systemd passed us is systemd's to look after
             watches.append(asyncio.create_task(self._socket_watch()))

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from claif_cod.testing import ModelServer, write_codex_home
+from claif_cod.transport import autostart
+from claif_cod.transport.autostart import DaemonStartFailed
 
 pytestmark = [pytest.mark.codex, pytest.mark.timeout(180)]
 
@@ -271,3 +273,36 @@ def test_an_autostarted_daemon_keeps_none_of_its_starters_codex_settings(
     daemon = _environ(int(str(first["daemon_pid"])))
     assert {"CODEX_HOME", "CODEX_API_KEY", "CLAIF_COD_CODEX_PATH"} & daemon.keys() == set()
     assert daemon["CLAIF_COD_STATE_DIR"] == autostart_env["CLAIF_COD_STATE_DIR"]  # the rest is kept
+
+
+@pytest.mark.parametrize("given_up", ["too slow", "ctrl-c once it answers"])
+def test_a_daemon_its_starter_gave_up_on_is_stopped(
+    given_up: str, daemon_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``claif-codd start`` (and an autostarting client) that said the daemon did not start, or was
+    interrupted while it waited, left the daemon to start later, unasked, holding the socket."""
+    socket = Path(daemon_env["CLAIF_COD_SOCKET"])
+    daemon, log = autostart.launch(socket, [], daemon_env)
+    expected: type[BaseException]
+    if given_up == "too slow":
+        monkeypatch.setattr(autostart, "START_TIMEOUT_S", 0.0)
+        expected = DaemonStartFailed
+    else:
+        listening = autostart.answers
+
+        def interrupted_once_it_answers(path: Path) -> bool:
+            if listening(path):
+                raise KeyboardInterrupt
+            return False
+
+        monkeypatch.setattr(autostart, "answers", interrupted_once_it_answers)
+        expected = KeyboardInterrupt
+    with pytest.raises(expected):
+        autostart.wait_until_answering(socket, daemon, log)
+    assert daemon.poll() is not None  # stopped, and reaped
+    assert not socket.exists()
+    monkeypatch.undo()  # a daemon starts there again: nothing of the one given up on is in its way
+    again, log = autostart.launch(socket, [], daemon_env)
+    autostart.wait_until_answering(socket, again, log)
+    again.terminate()
+    assert again.wait(30) == 0

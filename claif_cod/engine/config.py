@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 
 from claif_cod.engine.discovery import CodexBinary
+from claif_cod.engine.errors import InvalidRequest
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,16 @@ class ProcessKey:
             approval=approval,
             warnings=said,
         )
+
+    def missing_directory(self) -> InvalidRequest | None:
+        """The refusal of a working directory or ``CODEX_HOME`` that is not there (two ``stat`` calls):
+        Codex cannot start in a missing working directory, nor with a missing ``CODEX_HOME``, and a
+        process that started before it was deleted would run the turn there (Codex's commands then
+        fail in it, and its rollouts with it), so a request is refused either way."""
+        for setting, path in (("working_dir", self.working_dir), ("codex_home", self.codex_home)):
+            if path is not None and not os.path.isdir(path):
+                return InvalidRequest(f"{setting} {path} does not exist or is not a directory", param=setting)
+        return None
 
 
 def key_fingerprint(api_key: str | None) -> str | None:

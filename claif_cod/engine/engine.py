@@ -126,8 +126,13 @@ class Engine:
         return self._binaries.known(path)
 
     async def resolve(self, config: CodexConfig, warn: Callable[[str], None] | None = None) -> ProcessKey:
-        """The process ``config`` selects (see engine/binaries.py)."""
-        return await self._binaries.resolve(config, warn)
+        """The process ``config`` selects (see engine/binaries.py), its directories there (a warm
+        process outlives the deletion of its working directory: see ``ProcessKey.missing_directory``)."""
+        key = await self._binaries.resolve(config, warn)
+        missing = key.missing_directory()
+        if missing is not None:
+            raise missing
+        return key
 
     async def _codex_version(self, path: str) -> str:
         binary = self.known_binary(path)

@@ -32,7 +32,7 @@ from claif_cod._log import get_logger
 from claif_cod.engine.appserver import AppServer
 from claif_cod.engine.child_process import child_environment
 from claif_cod.engine.config import ProcessKey
-from claif_cod.engine.errors import CodexStartFailed, InvalidRequest
+from claif_cod.engine.errors import CodexStartFailed
 from claif_cod.engine.liveness import Liveness
 from claif_cod.engine.private_home import keep_home_private
 from claif_cod.engine.server_requests import ServerRequestHandler
@@ -191,10 +191,9 @@ class ProcessPool:
         try:
             server = await self._start(key, api_key)
         except CodexStartFailed as exc:
-            missing = await asyncio.to_thread(_missing_directory, key)
+            missing = await asyncio.to_thread(key.missing_directory)
             if missing is not None:  # the caller's setting to mend, not a crash to back off from
-                setting, path = missing
-                raise InvalidRequest(f"{setting} {path} does not exist or is not a directory", param=setting) from exc
+                raise missing from exc
             self._start_failed(key, slot, exc)
             raise
         slot.start_failures.clear()
@@ -320,13 +319,3 @@ class ProcessPool:
         servers = [s.server for s in self._slots.values() if s.server is not None]
         self._slots.clear()
         await asyncio.gather(*(server.close() for server in servers), *self._retiring, return_exceptions=True)
-
-
-def _missing_directory(key: ProcessKey) -> tuple[str, str] | None:
-    """The setting of ``key`` that names a directory which is not there, and that directory: Codex
-    cannot start in a missing working directory, nor with a ``CODEX_HOME`` that is missing."""
-    if not os.path.isdir(key.working_dir):
-        return "working_dir", key.working_dir
-    if key.codex_home is not None and not os.path.isdir(key.codex_home):
-        return "codex_home", key.codex_home
-    return None

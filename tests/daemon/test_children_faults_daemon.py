@@ -95,6 +95,23 @@ def test_a_working_directory_that_is_not_there_is_a_bad_request_through_the_daem
         assert ask(client, "now it is") == "Echo: now it is"
 
 
+def test_a_working_directory_deleted_under_a_warm_process_is_a_bad_request_through_the_daemon(
+    daemon: DaemonProcess, tmp_path: Path
+) -> None:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    with CodexClient(daemon="require", working_dir=folder) as client:
+        assert ask(client, "warm") == "Echo: warm"
+        pid = codex_pids(daemon)[str(folder)]
+        folder.rmdir()
+        with pytest.raises(openai.BadRequestError, match="does not exist or is not a directory") as refused:
+            ask(client, "hi")
+        assert isinstance(refused.value.body, dict) and refused.value.body["param"] == "working_dir"
+        folder.mkdir()
+        assert ask(client, "back") == "Echo: back"
+        assert codex_pids(daemon)[str(folder)] == pid
+
+
 HUNG_CODEX = """#!/bin/sh
 echo "$$" >> "{started}"
 exec sleep 3600

@@ -445,6 +445,24 @@ def test_a_working_directory_that_is_not_there_is_the_callers_error_not_a_crash(
 
 
 @pytest.mark.codex
+def test_a_working_directory_deleted_under_a_warm_process_is_refused_as_a_missing_one(
+    codex_home: Path, tmp_path: Path
+) -> None:
+    """A warm process outlives its working directory: turns ran there (Codex's commands then fail in
+    it), where a new process is refused. Refused the same way; the process stays for its return."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    with CodexClient(daemon="off", working_dir=folder, max_retries=2) as client:
+        assert ask(client, "warm") == "Echo: warm"
+        [pid] = pids(client)
+        folder.rmdir()
+        refused_every_time(client, "working_dir", folder)
+        folder.mkdir()
+        assert ask(client, "back") == "Echo: back"
+        assert pids(client) == [pid]
+
+
+@pytest.mark.codex
 def test_a_codex_home_that_is_not_there_is_the_callers_error_too(codex_home: Path, workdir: Path) -> None:
     """Codex refuses to start with a ``CODEX_HOME`` that is missing: a 400 naming ``codex_home``."""
     moved = codex_home.with_name("moved-away")

@@ -69,7 +69,7 @@ def request_frame(message: Message) -> bytes:
     except FrameTooLarge:
         message_text = (
             f"The request is {len(body)} bytes; claif-codd takes at most {DEFAULT_MAX_FRAME} bytes per request "
-            "(run it in-process with daemon='off', or send less)"
+            "(run it in-process: daemon='off', or --daemon off on the command line; or send less)"
         )
         raise APIFailure(
             "status", 413, ErrorDetail(message_text, "invalid_request_error", "request_too_large")

@@ -120,7 +120,7 @@ async def test_a_request_larger_than_the_daemon_takes_is_a_413_and_the_client_go
             await aclient.chat.completions.create(model="o4-mini", messages=huge)
     for info in (sync_info, direct_info, async_info, async_again):
         assert info.value.status_code == 413 and info.value.code == "request_too_large"
-        assert "daemon='off'" in info.value.message
+        assert "daemon='off', or --daemon off on the command line" in info.value.message
 
 
 def test_require_without_a_daemon_is_a_connection_error(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ async def test_each_set_of_settings_keeps_its_own_process_key(codex_home: Path, 
     engine = Engine()
     try:
         a, b = str(tmp_path / "a"), str(tmp_path / "b")
+        for folder in (a, b):  # a key is resolved for directories that are there
+            os.mkdir(folder)
         settings = [
             CodexConfig(working_dir=a),
             CodexConfig(working_dir=b),

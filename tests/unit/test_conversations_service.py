@@ -165,7 +165,7 @@ ROUTES: list[tuple[str, str, type[Any]]] = [
 
 @pytest.mark.parametrize(("method", "route", "kind"), ROUTES)
 def test_each_route_is_its_protocol_request(method: str, route: str, kind: type[Any]) -> None:
-    action = conversation_action(method, route, {"limit": "3", "order": "asc"}, b"{}")
+    action = conversation_action(method, route, [("limit", "3"), ("order", "asc")], b"{}")
     assert type(action) is kind
     params = msgspec.structs.asdict(action.params)  # type: ignore[union-attr]
     if route != "/conversations":
@@ -187,19 +187,19 @@ def test_each_route_is_its_protocol_request(method: str, route: str, kind: type[
     ],
 )
 def test_other_routes_are_not_the_conversations(method: str, route: str) -> None:
-    assert conversation_action(method, route, {}, b"") is None
+    assert conversation_action(method, route, [], b"") is None
 
 
 def test_a_route_answers_through_the_service() -> None:
     service = ConversationsService()
-    create = conversation_action("POST", "/conversations", {}, b'{"metadata": {"a": "b"}}')
+    create = conversation_action("POST", "/conversations", [], b'{"metadata": {"a": "b"}}')
     assert create is not None
     made = call(conversation_reply(service, create))
-    listing = conversation_action("GET", f"/conversations/{made['id']}/items", {}, b"")
+    listing = conversation_action("GET", f"/conversations/{made['id']}/items", [], b"")
     assert listing is not None
     assert call(conversation_reply(service, listing))["data"] == []
     with pytest.raises(APIFailure) as caught:
-        conversation_action("GET", "/conversations/conv_1/items", {"limit": "many"}, b"")
+        conversation_action("GET", "/conversations/conv_1/items", [("limit", "many")], b"")
     assert caught.value.detail.param == "limit"
 
 
@@ -214,12 +214,12 @@ def test_a_route_answers_through_the_service() -> None:
 )
 def test_a_list_limit_is_refused_as_openai_refuses_it(limit: str, code: str) -> None:
     service = ConversationsService()
-    create = conversation_action("POST", "/conversations", {}, b"{}")
+    create = conversation_action("POST", "/conversations", [], b"{}")
     assert create is not None
     made = call(conversation_reply(service, create))
 
     def listed() -> bytes:
-        listing = conversation_action("GET", f"/conversations/{made['id']}/items", {"limit": limit}, b"")
+        listing = conversation_action("GET", f"/conversations/{made['id']}/items", [("limit", limit)], b"")
         assert listing is not None
         return conversation_reply(service, listing)
 

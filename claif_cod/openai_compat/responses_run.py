@@ -39,6 +39,7 @@ from claif_cod.openai_compat.responses_schema import (
 )
 from claif_cod.openai_compat.responses_store import ResponseRecord, ResponseStore, forgotten
 from claif_cod.openai_compat.responses_stream import ResponseBuilder
+from claif_cod.openai_compat.text import Narration
 
 log = get_logger("claif_cod.responses")
 
@@ -85,7 +86,8 @@ class ResponseRun:
             safety_identifier=parsed.request.safety_identifier,
         )
         self.instructions = parsed.instructions
-        self.builder = ResponseBuilder(self.response, streaming=streaming)
+        narration = Narration() if parsed.output_schema is not None else None
+        self.builder = ResponseBuilder(self.response, streaming=streaming, narration=narration)
         # The input is kept for input_items.list and replays, and added to the conversation once the
         # response completed; store=false keeps it nowhere else.
         keep = parsed.request.stored or self.conversation_id is not None

@@ -5,6 +5,11 @@ reasoning summaries ``reasoning`` items (streamed as ``reasoning_summary_part`` 
 ``reasoning_summary_text`` events when Codex streams them, else reported whole when the item
 completes), and calls of the caller's tools ``function_call`` items. The builder owns the
 ``Response`` object and numbers every event it hands out (``sequence_number``).
+
+With a JSON schema asked for (``text.format``), the model's ``commentary`` messages are held back as
+chat holds them (see :class:`~claif_cod.openai_compat.text.Narration`): openai's ``responses.parse()``
+parses every message of the output, and ``output_text`` joins them, so narration beside the answer
+made neither the answer's JSON.
 """
 
 from __future__ import annotations
@@ -57,7 +62,7 @@ from claif_cod.openai_compat.responses_schema import (
     ResponseUsage,
     SummaryText,
 )
-from claif_cod.openai_compat.text import ChoiceText
+from claif_cod.openai_compat.text import ChoiceText, Narration
 
 
 def _item_id(prefix: str, codex_id: str) -> str:
@@ -84,9 +89,11 @@ class _Reasoning:
 
 
 class ResponseBuilder:
-    def __init__(self, response: Response, *, streaming: bool) -> None:
+    def __init__(self, response: Response, *, streaming: bool, narration: Narration | None = None) -> None:
         self.response = response
         self.streaming = streaming
+        self._narration = narration
+        """Set when the response has a JSON schema: its commentary messages are held back."""
         self._numbers = itertools.count()
         self._messages: dict[str, _Message] = {}
         self._last_item: object = None
@@ -106,6 +113,8 @@ class ResponseBuilder:
     def translate(self, event: TurnEvent) -> list[ResponseEvent]:
         if isinstance(event, (ItemStarted, ItemCompleted)):
             self._last_item = event.item
+        if self._held(event):
+            return []
         if isinstance(event, ItemStarted) and isinstance(event.item, wire_items.AgentMessageItem):
             return self._open(event.item.id)
         if isinstance(event, TextDelta):
@@ -129,6 +138,27 @@ class ResponseBuilder:
         elif isinstance(event, TurnFinished):
             return self._finish(event)
         return []
+
+    def _held(self, event: TurnEvent) -> bool:
+        """Whether ``event`` is of a commentary message held back (see :class:`Narration`)."""
+        narration = self._narration
+        if narration is None:
+            return False
+        if isinstance(event, ItemStarted) and isinstance(event.item, wire_items.AgentMessageItem):
+            narration.started(event.item)
+            return event.item.id in narration.held
+        if isinstance(event, (TextDelta, TextReset)):
+            return event.item_id in narration.held
+        if isinstance(event, ItemCompleted) and isinstance(event.item, wire_items.AgentMessageItem):
+            return narration.completed(event.item)
+        return False
+
+    def _narrated(self) -> list[ResponseEvent]:
+        """The held commentary, as the answer of a turn whose other messages said nothing."""
+        out: list[ResponseEvent] = []
+        for item_id, said in self._narration.unanswered().items() if self._narration is not None else ():
+            out += self._close(wire_items.AgentMessageItem(id=item_id, text=said))
+        return out
 
     def fail(self, message: str) -> list[ResponseEvent]:
         """The stream is cut short from outside (the daemon stopping): ``response.failed`` says so."""
@@ -280,7 +310,7 @@ class ResponseBuilder:
 
     def _calls(self, event: ToolCallsRequested) -> list[ResponseEvent]:
         """The model called the caller's tools: the response ends here, and the turn waits for the results."""
-        out = self._close_all("completed")
+        out = [*self._narrated(), *self._close_all("completed")]
         for call in event.calls:
             item = FunctionCallOutput(id=f"fc_{call.call_id}", call_id=call.call_id, name=call.name, arguments="")
             index = self._append(item)
@@ -302,7 +332,7 @@ class ResponseBuilder:
         length = event.cut_for_length
         # Whatever Codex did not complete stays incomplete, also in a completed turn: a message or
         # reasoning item of a model request Codex retried (its replacement comes as a new item).
-        out = self._close_all("incomplete")
+        out = [*self._narrated(), *self._close_all("incomplete")]
         self.response.usage = ResponseUsage.from_turn(event.usage)
         if event.status == "completed":
             self._completed()

@@ -15,6 +15,7 @@ from typing import Any
 import openai
 import pytest
 from openai.types.responses import Response
+from pydantic import BaseModel
 
 from claif_cod import AsyncCodexClient, CodexClient
 from claif_cod.testing import ModelServer
@@ -316,6 +317,43 @@ def test_json_schema_becomes_codex_output_schema(client: CodexClient, codex_mode
     assert request.body["text"]["format"]["type"] == "json_schema"
     assert request.body["text"]["format"]["schema"]["properties"] == schema["properties"]
     assert response.text.format.type == "json_schema"
+
+
+class Thing(BaseModel):
+    a: int
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_json_schema_response_leaves_the_models_commentary_out_and_continues_warm(
+    client: CodexClient, codex_model_server: ModelServer, stream: bool
+) -> None:
+    """As chat's: Codex holds the narration to the schema too, and openai's ``responses.parse()``
+    parses every message of the output (``output_text`` joins them): the commentary is not the answer."""
+    said = '[[preamble:{"a": 0}]] [[reply:{"a": 1}]]'
+    if stream:
+        with client.responses.stream(model="o4-mini", input=said, text_format=Thing) as events:
+            kinds = [event.type for event in events]
+            response = events.get_final_response()
+        assert kinds.count("response.output_item.added") == 1
+    else:
+        response = client.responses.parse(model="o4-mini", input=said, text_format=Thing)
+    assert response.output_parsed == Thing(a=1)
+    assert [item.type for item in response.output] == ["message"]
+    assert json.loads(response.output_text) == {"a": 1}
+    transcript: list[Any] = [
+        {"role": "user", "content": said},
+        {"role": "assistant", "content": response.output_text},
+        {"role": "user", "content": '[[reply:{"a": 2}]]'},
+    ]
+    assert client.responses.parse(model="o4-mini", input=transcript, text_format=Thing).output_parsed == Thing(a=2)
+    one, two = codex_model_server.requests
+    assert thread_of(one) == thread_of(two)  # the re-sent transcript continued the warm thread
+
+
+def test_a_json_schema_response_that_is_all_commentary_is_the_answer(client: CodexClient) -> None:
+    fmt: Any = {"type": "json_schema", "name": "thing", "schema": {"type": "object"}}
+    response = client.responses.create(model="o4-mini", input='[[preamble:{"a": 0}]] [[reply:]]', text={"format": fmt})
+    assert response.output_text == '{"a": 0}'
 
 
 def test_reasoning_effort_and_summaries(client: CodexClient, codex_model_server: ModelServer) -> None:

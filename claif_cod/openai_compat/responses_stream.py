@@ -99,6 +99,8 @@ class ResponseBuilder:
         self._last_item: object = None
         """The item Codex last started or completed: a turn cut for length was cut in it."""
         self._reasoning: dict[str, _Reasoning] = {}
+        self._filtered = False
+        """Codex's moderation withheld a message (Codex 0.171+): the response ends ``content_filter``."""
         self._unsaid: list[ResponseEvent] = []
         """What :meth:`cancel` closed without a stream to say it on, should :meth:`fail` end one."""
 
@@ -206,6 +208,12 @@ class ResponseBuilder:
         out = self._open(item.id)
         message = self._messages[item.id]
         message.abandoned = False
+        if item.withheld:  # as chat's content_filter: its text is left out (a stream keeps what it sent)
+            self._filtered = True
+            message.text.withhold(item.id)
+            if not self.streaming:
+                message.text.sent = ""
+            return out + self._done(message, "incomplete")
         out.extend(self._delta(message, message.text.complete(item.id, item.text) + message.text.finish()))
         return out + self._done(message, "completed")
 
@@ -334,7 +342,11 @@ class ResponseBuilder:
         # reasoning item of a model request Codex retried (its replacement comes as a new item).
         out = [*self._narrated(), *self._close_all("incomplete")]
         self.response.usage = ResponseUsage.from_turn(event.usage)
-        if event.status == "completed":
+        if event.status == "completed" and self._filtered:
+            self.response.status = "incomplete"
+            self.response.incomplete_details = IncompleteDetails(reason="content_filter")
+            out.append(ResponseIncomplete(response=self.snapshot()))
+        elif event.status == "completed":
             self._completed()
             out.append(ResponseCompleted(response=self.snapshot()))
         elif length or event.status == "interrupted":

@@ -25,7 +25,7 @@ from claif_codd.cli_control import sessions, start, status, stop
 from claif_codd.cli_options import IDLE_TIMEOUT, IDLE_TIMEOUT_HELP, CliFailure, default_state_dir, socket_option
 from claif_codd.http.options import checked_http_settings, http_args, http_options
 from claif_codd.http.settings import ENV_TOKEN
-from claif_codd.systemd_units import UNIT_FILES, unit_texts, write_unit
+from claif_codd.systemd_units import UNIT_FILES, socket_elsewhere, unit_texts, write_unit
 
 
 def visible_controls(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -226,6 +226,9 @@ def install_systemd(
             f"the systemd service does not see ${ENV_TOKEN}: give the token in a file only you can read "
             "(--http-token-file FILE)"
         )
+    elsewhere = socket_elsewhere(os.environ)
+    if elsewhere is not None:
+        raise click.UsageError(elsewhere)
     checked_http_settings(http, http_token_file, http_working_dir, http_strict, sse_keepalive)
     serve_args = http_args(http, http_token_file, http_working_dir, http_strict, sse_keepalive)
     config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")

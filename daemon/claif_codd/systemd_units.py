@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+
+from claif_cod.transport.socket_path import ENV_SOCKET, SOCKET_NAME
 
 UNIT_FILES = ("claif-codd.socket", "claif-codd.service")
 
@@ -50,6 +53,25 @@ def unit_texts(serve_args: list[str] | None = None) -> dict[str, str]:
         + "\n"
     )
     return texts
+
+
+def socket_elsewhere(environ: Mapping[str, str]) -> str | None:
+    """Why the units would serve none of this environment's clients, or None.  The socket unit listens on
+    ``%t/claif-cod/codd.sock``, systemd's ``$XDG_RUNTIME_DIR``, where a client looks only when
+    ``$CLAIF_COD_SOCKET`` names no other path: with it set elsewhere, the service would be installed and
+    enabled, and every client would still run Codex in its own process (``daemon="auto"``) or fail."""
+    explicit = environ.get(ENV_SOCKET)
+    if not explicit:
+        return None
+    runtime = environ.get("XDG_RUNTIME_DIR")
+    listening = os.path.join(runtime, "claif-cod", SOCKET_NAME) if runtime else None
+    if listening is not None and os.path.abspath(explicit) == os.path.abspath(listening):
+        return None
+    where = listening or "$XDG_RUNTIME_DIR/claif-cod/codd.sock"
+    return (
+        f"the units listen on {where} (%t/claif-cod/{SOCKET_NAME}), but ${ENV_SOCKET} sends this environment's "
+        f"clients to {explicit}: unset {ENV_SOCKET} (in your shell profile too) to use the service"
+    )
 
 
 UNIT_MODE = 0o644

@@ -17,6 +17,13 @@ from claif_codd.cli import main
 from claif_codd.systemd_units import UNIT_FILES
 
 
+@pytest.fixture(autouse=True)
+def _clients_look_where_the_units_listen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite's own ``$CLAIF_COD_SOCKET`` (a path nothing listens on) would send clients elsewhere
+    than the units listen: install-systemd refuses that (see the tests at the end)."""
+    monkeypatch.delenv("CLAIF_COD_SOCKET")
+
+
 def test_units_are_written_with_this_interpreter(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["install-systemd", "--unit-dir", str(tmp_path), "--no-enable"])
     assert result.exit_code == 0, result.output
@@ -228,3 +235,33 @@ def test_units_and_the_directories_made_for_them_are_closed_to_others_whatever_t
     for unit in [units / name for name in UNIT_FILES] + [stale / name for name in UNIT_FILES]:
         assert stat.S_IMODE(unit.stat().st_mode) == 0o644, unit
     assert "ExecStart=" in (stale / "claif-codd.service").read_text()
+
+
+def test_a_socket_path_in_the_environment_that_the_units_do_not_listen_on_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The socket unit listens on ``%t/claif-cod/codd.sock``: with ``$CLAIF_COD_SOCKET`` elsewhere the
+    service was installed and enabled, and no client of that environment ever reached it."""
+    runtime = tmp_path / "runtime"
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    monkeypatch.setenv("CLAIF_COD_SOCKET", str(tmp_path / "mine.sock"))
+    result = CliRunner().invoke(main, ["install-systemd", "--unit-dir", str(tmp_path / "u"), "--no-enable"])
+    assert result.exit_code == 2
+    assert f"the units listen on {runtime / 'claif-cod' / 'codd.sock'} (%t/claif-cod/codd.sock)" in result.output
+    assert f"$CLAIF_COD_SOCKET sends this environment's clients to {tmp_path / 'mine.sock'}" in result.output
+    assert not (tmp_path / "u").exists()
+    monkeypatch.delenv("XDG_RUNTIME_DIR")  # where the units listen is then unknown here: refused as well
+    result = CliRunner().invoke(main, ["install-systemd", "--unit-dir", str(tmp_path / "u"), "--no-enable"])
+    assert result.exit_code == 2 and "the units listen on $XDG_RUNTIME_DIR/claif-cod/codd.sock" in result.output
+    assert not (tmp_path / "u").exists()
+
+
+def test_a_socket_path_in_the_environment_that_the_units_listen_on_is_accepted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = tmp_path / "runtime"
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    monkeypatch.setenv("CLAIF_COD_SOCKET", str(runtime / "claif-cod" / "codd.sock"))
+    result = CliRunner().invoke(main, ["install-systemd", "--unit-dir", str(tmp_path / "u"), "--no-enable"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "u" / "claif-codd.socket").exists()

@@ -211,6 +211,9 @@ class DaemonConnection:
             if isinstance(exc, APIFailure) and exc.detail.code == VERSION_MISMATCH:
                 raise DaemonMismatch(path, str(exc)) from None
             raise DaemonUnavailable(f"claif-codd at {path} refused the handshake: {exc}") from None
+        except BaseException:  # cancelled (a caller's deadline, ``task.cancel()``): the connection is nobody's
+            conn.close_now()  # its reader, left running, would hold the socket open until the loop ends
+            raise
         try:
             conn.hello = decode_result(raw, HelloResult)
         except ProtocolError as exc:

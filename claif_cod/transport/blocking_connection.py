@@ -76,6 +76,8 @@ class BlockingConnection:
         """Approval handlers of the request in flight still deciding (see ``direct_daemon._ask``)."""
         self.broken = False
         """Set once the connection cannot carry another request."""
+        self.woken = False
+        """Set by :meth:`wake`: the connection ends because its client was closed, not claif-codd."""
         self._poll = select.poll()
         self._poll.register(sock, select.POLLIN)
         self._forked = False
@@ -214,6 +216,6 @@ class BlockingConnection:
 
     def wake(self) -> None:
         """From another thread: a read waiting on this connection returns (``ConnectionLost``)."""
-        self.broken = True
+        self.broken = self.woken = True
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)

@@ -57,6 +57,7 @@ from claif_cod.transport.daemon_backend import codex_options
 from claif_cod.transport.daemon_client import (
     ANSWER_GRACE_S,
     REOPEN_AFTER_S,
+    ClientClosed,
     DaemonUnavailable,
     approval_request,
     connection_lost,
@@ -107,6 +108,12 @@ def _answer(
         log.error("direct_daemon.approval_handler_failed", exc_info=asking.exception())  # as in-process: declined
     with contextlib.suppress(ConnectionLost):
         conn.answer_approval(message, "decline" if asking.exception() is not None else asking.result())
+
+
+def _why_lost(conn: BlockingConnection, lost: ConnectionLost) -> ConnectionLost | ClientClosed:
+    """Why a request in flight on ``conn`` failed: woken by its client's ``close()`` from another
+    thread, it was not claif-codd that closed the connection (as the engine loop's connection says)."""
+    return ClientClosed() if conn.woken else lost
 
 
 def _next(conn: BlockingConnection, request_id: int, approve: Approve | None) -> msgspec.Raw | _Done:
@@ -223,7 +230,7 @@ class DirectDaemon:
             return unanswered(timeout)
         except ConnectionLost as exc:
             self.release(conn)
-            return connection_lost(exc)
+            return connection_lost(_why_lost(conn, exc))
         except BaseException:
             self.abandon(conn, request_id)
             raise
@@ -401,7 +408,7 @@ class SocketEvents(httpx2.SyncByteStream):
             raise unanswered(self._timeout) from None
         except ConnectionLost as exc:
             self._finish()
-            raise connection_lost(exc) from None
+            raise connection_lost(_why_lost(self._conn, exc)) from None
         except APIFailure:
             self._finish()
             raise

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from chat_messages import user
 from daemon_process import DaemonProcess
-from dropped_streams import STALLS, cut_by_close
+from dropped_streams import STALLS, cut_by_close, cut_by_sync_close
 from fresh_script import run_script
 from waiting import wait_until
 
@@ -83,3 +83,13 @@ async def test_a_stream_its_client_closes_is_told_so_not_of_a_lost_daemon(daemon
     error = await cut_by_close(client)
     assert error.message == "Connection error: the client was closed while the request ran."
     await asyncio.to_thread(turns_end, daemon)
+
+
+def test_a_sync_stream_its_client_closes_is_told_so_not_of_a_lost_daemon(daemon: DaemonProcess, workdir: Path) -> None:
+    """On the caller's own connection it was told "connection to claif-codd lost: claif-codd closed
+    the connection": the client's ``close()`` shut the socket down, and the daemon was blamed."""
+    client = CodexClient(daemon="require", model="o4-mini")
+    client.chat.completions.create(messages=[user("first: the caller's own connection from the next on")])
+    error = cut_by_sync_close(client)
+    assert error.message == "Connection error: the client was closed while the request ran."
+    turns_end(daemon)

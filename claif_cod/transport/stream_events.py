@@ -136,6 +136,9 @@ class SyncEvents(httpx2.SyncByteStream):
             self._done = True
             self._pump.cancel()
             self._pump.closed.wait(30)  # the turn is interrupted before close() returns
+            # A reader waiting in another thread (a "stop" button's close()) ends as a reader in this
+            # one would: the cancelled pump hands over nothing more, and it would wait for ever.
+            self._queue.put(_CLOSED)
 
     def _forked(self) -> None:
         """In a forked child: these events come from the parent's engine thread, which is not here.
@@ -146,6 +149,7 @@ class SyncEvents(httpx2.SyncByteStream):
 
 
 _FORKED: Outcome = (False, APIFailure.opened_before_fork())
+_CLOSED: Outcome = (False, StopAsyncIteration())
 
 
 def _deliver(caller: asyncio.AbstractEventLoop, queue: Inbox[Outcome], waiter: HandOver, outcome: Outcome) -> None:

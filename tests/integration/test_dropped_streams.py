@@ -10,7 +10,7 @@ import gc
 
 import pytest
 from chat_messages import user
-from dropped_streams import STALLS, cut_by_close
+from dropped_streams import STALLS, closed_from_another_thread, cut_by_close
 from waiting import wait_until
 
 from claif_cod import AsyncCodexClient, CodexClient
@@ -50,3 +50,10 @@ async def test_a_stream_its_client_closes_is_told_so_not_of_a_crash(codex_home: 
     client = AsyncCodexClient(daemon="off", model="o4-mini")
     error = await cut_by_close(client)
     assert "stopped by claif_cod: its client was closed" in error.message
+
+
+def test_a_sync_stream_closed_from_another_thread_ends_its_reader(client: CodexClient) -> None:
+    """The reader waited for ever: the closed stream's pump handed over nothing more, not even an end."""
+    seen = closed_from_another_thread(client, "_get")
+    assert seen[-1] == "end"
+    turns_end(client)

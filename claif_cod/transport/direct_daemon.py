@@ -369,6 +369,10 @@ class SocketEvents(httpx2.SyncByteStream):
         self._last = SSE_DONE if chat else b""
         self._first: bytes | None = None
         self._finished = False
+        self._reader: int | None = None
+        """The thread reading the connection now, if any: a ``close()`` from another one wakes it."""
+        self._reading = threading.Lock()
+        """Guards ``_finished`` and ``_reader`` together: a close never reads as a reader starts to."""
         self._finalizer = weakref.finalize(self, owner.abandon, conn, request_id)
 
     def first(self) -> APIFailure | None:
@@ -397,6 +401,10 @@ class SocketEvents(httpx2.SyncByteStream):
     def _read(self) -> bytes | None:
         """The next event, framed; None at the end.  The request's failure is raised as
         :class:`APIFailure`; interrupted, the daemon is told to stop the request."""
+        with self._reading:
+            if self._finished:  # closed from another thread
+                return None
+            self._reader = threading.get_ident()
         try:
             item = _next(self._conn, self._id, self._approve)
         except ConnectionForked:
@@ -407,6 +415,8 @@ class SocketEvents(httpx2.SyncByteStream):
             self.abandon()
             raise unanswered(self._timeout) from None
         except ConnectionLost as exc:
+            if self._woken_by_close():
+                return None
             self._finish()
             raise connection_lost(_why_lost(self._conn, exc)) from None
         except APIFailure:
@@ -415,10 +425,22 @@ class SocketEvents(httpx2.SyncByteStream):
         except BaseException:
             self.abandon()
             raise
+        if self._woken_by_close():
+            return None
         if isinstance(item, _Done):
             self._finish()
             return None
         return self._frame(bytes(item))
+
+    def _woken_by_close(self) -> bool:
+        """Whether a ``close()`` from another thread ended the stream while this one read it; if so,
+        the connection (woken, so broken) is let go here, as its reader is done with it."""
+        with self._reading:
+            self._reader = None
+            closed = self._finished
+        if closed:
+            self._owner.release(self._conn)
+        return closed
 
     def _finish(self) -> None:
         self._finished = True
@@ -433,8 +455,17 @@ class SocketEvents(httpx2.SyncByteStream):
             self._owner.abandon(self._conn, self._id)
 
     def close(self) -> None:
-        """Closed before its end: the turn is stopped before this returns, as the engine loop's are."""
-        if not self._finished:
+        """Closed before its end: the turn is stopped before this returns, as the engine loop's are.
+        From another thread than one reading it (a "stop" button), the daemon is told to stop the
+        turn, and the reader is woken (its iteration ends): two threads never read one socket."""
+        with self._reading:
+            if self._finished:
+                return
             self._finished = True
-            self._finalizer.detach()
-            self._owner.stop(self._conn, self._id)
+            reader = self._reader
+        self._finalizer.detach()
+        if reader is not None and reader != threading.get_ident():
+            self._conn.cancel(self._id)
+            self._conn.wake()
+            return
+        self._owner.stop(self._conn, self._id)

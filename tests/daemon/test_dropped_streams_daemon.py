@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from chat_messages import user
 from daemon_process import DaemonProcess
-from dropped_streams import STALLS, cut_by_close, cut_by_sync_close
+from dropped_streams import STALLS, closed_from_another_thread, cut_by_close, cut_by_sync_close
 from fresh_script import run_script
 from waiting import wait_until
 
@@ -93,3 +93,15 @@ def test_a_sync_stream_its_client_closes_is_told_so_not_of_a_lost_daemon(daemon:
     error = cut_by_sync_close(client)
     assert error.message == "Connection error: the client was closed while the request ran."
     turns_end(daemon)
+
+
+def test_a_sync_stream_closed_from_another_thread_ends_its_reader(daemon: DaemonProcess, workdir: Path) -> None:
+    """The closing thread read the connection for the daemon's confirmation while the reader's thread
+    waited on it too: the reader waited for ever (and could have read the next request's answer)."""
+    with CodexClient(daemon="require", model="o4-mini") as client:
+        client.chat.completions.create(messages=[user("first: the caller's own connection from the next on")])
+        seen = closed_from_another_thread(client, "receive")
+        assert seen[-1] == "end"
+        turns_end(daemon)
+        reply = client.chat.completions.create(messages=[user("next")])
+        assert reply.choices[0].message.content == "Echo: next"

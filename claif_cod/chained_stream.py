@@ -14,6 +14,7 @@ the request, and handed over without a step of the task that reads the stream (s
 
 from __future__ import annotations
 
+import types
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
@@ -47,9 +48,12 @@ class ChainedStream(AsyncIterator[T]):
 
     async def aclose(self) -> None:
         """Closes the items, then the source (again, when the items' ``finally`` already did: closing
-        is idempotent)."""
+        is idempotent).  Items being read in another task (a stream closed by a task other than its
+        reader's) cannot be closed under it (``RuntimeError``: "already running"): the source's
+        closing ends them, and their reader with them."""
         try:
-            await self._items.aclose()
+            if not (isinstance(self._items, types.AsyncGeneratorType) and self._items.ag_running):
+                await self._items.aclose()
         finally:
             await self._close_source()
 

@@ -136,6 +136,7 @@ class LoopEvents(httpx2.AsyncByteStream):
         self._request = request
         self._events: ChainedStream[bytes] | None = None
         self._dropped: weakref.finalize[Any, Any] | None = None
+        self._closed = False
 
     def start(self, events: ChainedStream[bytes]) -> None:
         """On the caller's loop."""
@@ -149,11 +150,14 @@ class LoopEvents(httpx2.AsyncByteStream):
             async for framed in self._events:
                 yield framed
         except APIFailure as failure:
+            if self._closed:  # by another task as this one read: the daemon's "cancelled" ends it
+                return
             raise midstream_error(self._request, failure) from None
         if self._dropped is not None:
             self._dropped.detach()  # ended: nothing to stop
 
     async def aclose(self) -> None:
+        self._closed = True
         if self._events is not None:
             await self._events.aclose()
 

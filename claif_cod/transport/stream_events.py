@@ -205,6 +205,7 @@ class AsyncEvents(httpx2.AsyncByteStream):
             self._done = True
             self._pump.cancel()
             await asyncio.to_thread(self._pump.closed.wait, 30)
+            self._queue.put_nowait(_CLOSED)  # a reader in another task ends (see SyncEvents.close)
 
     def _forked(self) -> None:
         """:meth:`SyncEvents._forked`, for a child that reads on in an event loop of its own."""

@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 from chat_messages import user
 from daemon_process import DaemonProcess
-from dropped_streams import STALLS, closed_from_another_thread, cut_by_close, cut_by_sync_close
+from dropped_streams import (
+    STALLS,
+    closed_from_another_task,
+    closed_from_another_thread,
+    cut_by_close,
+    cut_by_sync_close,
+)
 from fresh_script import run_script
 from waiting import wait_until
 
@@ -104,4 +110,17 @@ def test_a_sync_stream_closed_from_another_thread_ends_its_reader(daemon: Daemon
         assert seen[-1] == "end"
         turns_end(daemon)
         reply = client.chat.completions.create(messages=[user("next")])
+        assert reply.choices[0].message.content == "Echo: next"
+
+
+async def test_an_async_stream_closed_from_another_task_ends_its_reader(daemon: DaemonProcess, workdir: Path) -> None:
+    """On the loop's own connection, the close raised "aclose(): asynchronous generator is already
+    running", and the reader got the daemon's "cancelled" as an error."""
+    async with AsyncCodexClient(daemon="require", model="o4-mini") as client:
+        for n in range(2):  # the loop's own connection, from its second request on
+            await client.chat.completions.create(messages=[user(f"warm {n}")])
+        seen = await closed_from_another_task(client)
+        assert seen[-1] == "end"
+        await asyncio.to_thread(turns_end, daemon)
+        reply = await client.chat.completions.create(messages=[user("next")])
         assert reply.choices[0].message.content == "Echo: next"

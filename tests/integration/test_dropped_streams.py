@@ -10,7 +10,7 @@ import gc
 
 import pytest
 from chat_messages import user
-from dropped_streams import STALLS, closed_from_another_thread, cut_by_close
+from dropped_streams import STALLS, closed_from_another_task, closed_from_another_thread, cut_by_close
 from waiting import wait_until
 
 from claif_cod import AsyncCodexClient, CodexClient
@@ -57,3 +57,11 @@ def test_a_sync_stream_closed_from_another_thread_ends_its_reader(client: CodexC
     seen = closed_from_another_thread(client, "_get")
     assert seen[-1] == "end"
     turns_end(client)
+
+
+async def test_an_async_stream_closed_from_another_task_ends_its_reader(aclient: AsyncCodexClient) -> None:
+    """The reader waited for ever: the closed stream's pump handed over nothing more, not even an end."""
+    await aclient.chat.completions.create(model="o4-mini", messages=[user("warm")])
+    seen = await closed_from_another_task(aclient)
+    assert seen[-1] == "end"
+    await asyncio.to_thread(turns_end, aclient)

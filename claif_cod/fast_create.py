@@ -23,9 +23,10 @@ exceptions and retries are openai's own, and so is every raw response.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, NamedTuple
 
 import httpx2
@@ -211,6 +212,18 @@ def _closed_while_sent(client: Any, path: str, was_closed: bool) -> None:
         )
 
 
+@contextlib.contextmanager
+def _closing_told(client: Any, path: str, was_closed: bool) -> Iterator[None]:
+    """A request whose client's ``close()`` ended the engine loop under it, before it was answered
+    (as Codex starts, for a client's first request), is :func:`_closed_while_sent`'s connection error
+    too: not the "Event loop is closed" its task's cancellation with the loop reads as."""
+    try:
+        yield
+    except RuntimeError:
+        _closed_while_sent(client, path, was_closed)
+        raise
+
+
 def _verify(client: Any, fast: FastRequest) -> None:
     if not fast.plain():
         client._claif_not_plain = True
@@ -239,7 +252,10 @@ def create(resource: Any, path: str, fast: FastRequest, cast_to: Any, stream_cls
         check = None
     stream = _StreamAnswer(client, path, fast, stream_cls) if fast.stream else None
     was_closed = client.is_closed()
-    with answered(client._core, path, fast.content, timeout, stream, check) as reply:
+    with (
+        _closing_told(client, path, was_closed),
+        answered(client._core, path, fast.content, timeout, stream, check) as reply,
+    ):
         if reply is not None:
             return _built(reply, cast_to)
         _closed_while_sent(client, path, was_closed)
@@ -259,11 +275,12 @@ async def create_async(resource: Any, path: str, fast: FastRequest, cast_to: Any
             return await _posted(resource, path, fast, cast_to, stream_cls)
     stream = _StreamAnswer(client, path, fast, stream_cls) if fast.stream else None
     was_closed = client.is_closed()
-    async with answered_async(client._core, path, fast.content, timeout, stream) as reply:
-        if reply is not None:
-            return _built(reply, cast_to)
-        _closed_while_sent(client, path, was_closed)
-        return await _posted(resource, path, fast, cast_to, stream_cls)
+    with _closing_told(client, path, was_closed):
+        async with answered_async(client._core, path, fast.content, timeout, stream) as reply:
+            if reply is not None:
+                return _built(reply, cast_to)
+            _closed_while_sent(client, path, was_closed)
+            return await _posted(resource, path, fast, cast_to, stream_cls)
 
 
 def fast_or_openai(

@@ -673,6 +673,20 @@ async def test_an_async_request_running_when_its_client_is_closed_says_the_clien
     assert str(failure.value) == CLOSED_WHILE_SENT
 
 
+async def test_a_first_request_whose_client_is_closed_as_codex_starts_says_the_client_was_closed(
+    codex_home: Path, workdir: Path
+) -> None:
+    """The engine loop's ending cancelled the request's task as it started Codex: the caller got
+    "RuntimeError: Event loop is closed"."""
+    client = AsyncCodexClient(daemon="off", model="o4-mini")
+    asking = asyncio.create_task(client.chat.completions.create(messages=[user("first")]))
+    await asyncio.sleep(0)  # (one step: the request is on the engine loop, which starts Codex)
+    await client.close()
+    with pytest.raises(openai.APIConnectionError) as failure:
+        await asking
+    assert str(failure.value) == CLOSED_WHILE_SENT
+
+
 @pytest.mark.parametrize(("option", "value"), [("sandbox_mode", "yolo"), ("approval_policy", "sometimes")])
 def test_unknown_sandbox_or_approval_value_is_a_bad_request(
     codex_home: Path, workdir: Path, option: str, value: str

@@ -16,6 +16,7 @@ import structlog
 from claif_cod._cli_group import QuietGroup
 from claif_cod._log import cap_strings, get_logger
 from claif_cod._private_dirs import make_private_dirs
+from claif_cod._seconds_param import Seconds
 from claif_cod._version import __version__
 from claif_cod._visible import LINES, visible
 from claif_cod.engine.idle import DEFAULT_THREAD_IDLE_TIMEOUT_S
@@ -134,14 +135,14 @@ def main() -> None:
 )
 @click.option(
     "--drain-timeout",
-    type=click.FloatRange(min=0),
+    type=Seconds(),
     default=60.0,
     show_default=True,
     help="On SIGTERM or stop, seconds running requests get to finish before they are interrupted.",
 )
 @click.option(
     "--thread-idle-timeout",
-    type=click.FloatRange(min=0),
+    type=Seconds(),
     default=DEFAULT_THREAD_IDLE_TIMEOUT_S,
     show_default=True,
     metavar="SECONDS",

@@ -755,3 +755,19 @@ def test_a_meaningless_idle_timeout_or_log_level_is_a_usage_error(
     assert out.returncode == 2, out.stderr
     assert f"Invalid value for '{args[0]}'" in out.stderr
     assert not Path(daemon_env["CLAIF_COD_SOCKET"]).exists()
+
+
+@pytest.mark.parametrize("option", ["--drain-timeout", "--thread-idle-timeout"])
+def test_a_nan_drain_or_thread_idle_timeout_is_a_usage_error(option: str, daemon_env: dict[str, str]) -> None:
+    """nan compares false with every time: a drain of nan ended at once ("the nan s drain deadline"),
+    and a thread idle timeout of nan never unloaded a thread while its sweep woke 20 times a second."""
+    out = subprocess.run(
+        [sys.executable, "-m", "claif_codd", "serve", option, "nan", "--socket", daemon_env["CLAIF_COD_SOCKET"]],
+        capture_output=True,
+        text=True,
+        env=daemon_env,
+        timeout=60,
+    )
+    assert out.returncode == 2, out.stderr
+    assert f"Invalid value for '{option}': nan is not a number of seconds" in out.stderr
+    assert not Path(daemon_env["CLAIF_COD_SOCKET"]).exists()

@@ -202,7 +202,7 @@ def _read_prompt(prompt: str) -> str:
 
 def _session_note(client: AsyncCodexClient, session: str | None) -> str | None:
     backend = client.backend
-    if session is None or backend is None or backend.daemon is not None:
+    if session is None or backend is None or not backend.ran_here:
         return None
     return f"no claif-codd served this turn: session {session!r} lived only in this process"
 

@@ -56,6 +56,12 @@ class SelectingBackend:
         self._had_daemon = False
         """The daemon served this client once: running Codex here instead is news its caller must hear."""
 
+    @property
+    def ran_here(self) -> bool:
+        """Codex ran in this process, and no daemon connection was made since: a named session goes on
+        here. Not so for a ``require`` client whose daemon stopped answering: its requests failed."""
+        return self.local is not None and (self.daemon is None or not self.daemon.conn.alive)
+
     async def current(self) -> DaemonBackend | InProcessBackend:
         if self.mode != "off":
             try:

@@ -325,6 +325,47 @@ def test_chat_says_when_its_session_no_longer_goes_through_the_daemon(
         term.close()
 
 
+def _chat_daemon(env: dict[str, str], tmp_path: Path) -> DaemonProcess:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(mode=0o700)
+    daemon_env = {**env, "CLAIF_COD_SOCKET": str(run_dir / "codd.sock")}
+    return DaemonProcess(
+        socket=run_dir / "codd.sock", state_dir=tmp_path / "daemon-state", log=tmp_path / "codd.log", env=daemon_env
+    )
+
+
+def test_chat_on_daemon_require_does_not_say_it_goes_on_in_this_process(
+    env: dict[str, str], workdir: Path, tmp_path: Path
+) -> None:
+    """With ``--daemon require`` a turn the dead daemon could not serve fails: the session does not go on
+    here, and the next daemon continues it. The chat said it went on in this process only."""
+    daemon = _chat_daemon(env, tmp_path)
+    daemon.start()
+    shown = ""
+    term = PtyProcess("chat", "--daemon", "require", "--session", "kept", env=daemon.env, cwd=workdir)
+    try:
+        term.expect("shared through claif-codd")
+        term.expect("you> ")
+        term.send("one\n")
+        term.expect("\nEcho: one\n")
+        term.expect("you> ")
+        daemon.kill9()
+        term.send("two\n")
+        term.expect("claif-cod: error: cannot reach Codex: no claif-codd answers")
+        term.expect("you> ")
+        daemon.start()
+        term.send("three\n")
+        term.expect(r"\n\[turn 2\] Echo: three\n")  # the daemon's session went on
+        term.expect("you> ")
+        term.send("/exit\n")
+        assert term.wait() == 0
+        shown = term.output
+    finally:
+        term.close()
+        daemon.stop()
+    assert "this process" not in shown
+
+
 def test_chat_without_a_session_makes_a_name_and_ctrl_d_quits(env: dict[str, str], workdir: Path) -> None:
     term = PtyProcess("chat", env=env, cwd=workdir)
     try:

@@ -390,6 +390,8 @@ def chat(
             console.end_line()
             if shared and _session_note(client, name) is not None:  # the daemon died, or did not start
                 shared = False
+                if client.backend is not None:  # (it is: a turn ran) the session's turns are this process's now
+                    client.backend.stay_here()
                 console.note(f"no claif-codd served this turn: session {name!r} goes on in this process only")
     finally:
         if saved is not None:

@@ -62,6 +62,12 @@ class SelectingBackend:
         here. Not so for a ``require`` client whose daemon stopped answering: its requests failed."""
         return self.local is not None and (self.daemon is None or not self.daemon.conn.alive)
 
+    def stay_here(self) -> None:
+        """Run Codex in this process from now on: a named session that went on here when the daemon
+        stopped answering would otherwise go back to the daemon's copy, without the turns run here, as
+        soon as a daemon answers again."""
+        self.mode = "off"
+
     async def current(self) -> DaemonBackend | InProcessBackend:
         if self.mode != "off":
             try:

@@ -334,6 +334,39 @@ def _chat_daemon(env: dict[str, str], tmp_path: Path) -> DaemonProcess:
     )
 
 
+def test_chat_whose_session_went_on_in_this_process_stays_there_when_the_daemon_returns(
+    env: dict[str, str], workdir: Path, tmp_path: Path
+) -> None:
+    """The note says the session goes on in this process only; once a daemon answered again, the next
+    turn went back to the daemon's copy of the session, without the turns run here, and nothing said so."""
+    daemon = _chat_daemon(env, tmp_path)
+    daemon.start()
+    term = PtyProcess("chat", "--session", "kept", env=daemon.env, cwd=workdir)
+    try:
+        term.expect("shared through claif-codd")
+        for line, answer in (("one", r"\nEcho: one\n"), ("two", r"\n\[turn 2\] Echo: two\n")):
+            term.expect("you> ")
+            term.send(f"{line}\n")
+            term.expect(answer)
+        term.expect("you> ")
+        daemon.kill9()
+        term.send("three\n")
+        term.expect("\nEcho: three\n")  # in this process, on a session without the daemon's two turns
+        term.expect("no claif-codd served this turn: session 'kept' goes on in this process only")
+        term.expect("you> ")
+        daemon.start()  # the daemon's session has two turns: a turn there would be its third
+        term.send("four\n")
+        turn = term.expect(r"\n\[turn (\d)\] Echo: four\n").group(1)
+        assert turn == "2"  # this process's session: three, four; the daemon's would make it turn 3
+        term.expect("you> ")
+        term.send("/exit\n")
+        assert term.wait() == 0
+        assert "kept  turns 2 " in run_cli("sessions", env=daemon.env, cwd=workdir).stdout  # one, two
+    finally:
+        term.close()
+        daemon.stop()
+
+
 def test_chat_on_daemon_require_does_not_say_it_goes_on_in_this_process(
     env: dict[str, str], workdir: Path, tmp_path: Path
 ) -> None:

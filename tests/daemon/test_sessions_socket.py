@@ -747,6 +747,19 @@ async def test_a_request_pipelined_right_after_hello_is_served(connect: Connect)
     assert decode_result(status.result, DaemonStatus).connections >= 1
 
 
+async def test_a_connection_that_says_nothing_gets_hello_timeout_then_is_closed(connect: Connect) -> None:
+    """No ``hello`` within 5 s: HELLO_TIMEOUT, with ``id`` null (nothing was asked), then the daemon hangs
+    up, so that a peer that only connects cannot hold a connection slot."""
+    silent = await connect(hello=False)
+    timed_out = await silent.error(None)
+    assert (timed_out.error.code, timed_out.error.message) == (-32007, "no hello within 5 s")
+
+    async def hung_up() -> bool:
+        return silent.eof
+
+    assert await until(hung_up, timeout=10.0)
+
+
 async def test_frames_after_one_that_closes_the_connection_do_not_run(connect: Connect) -> None:
     """A request id too large to echo closes the connection: a request read with it in the same read
     neither runs nor gets an answer (it was not cancelled: it never began)."""

@@ -25,7 +25,7 @@ from claif_cod.transport.socket_path import default_socket_path
 from claif_codd.cli_control import sessions, start, status, stop
 from claif_codd.cli_options import IDLE_TIMEOUT, IDLE_TIMEOUT_HELP, CliFailure, default_state_dir, socket_option
 from claif_codd.http.options import checked_http_settings, http_args, http_options
-from claif_codd.http.settings import ENV_TOKEN
+from claif_codd.http.settings import ENV_TOKEN, beyond_loopback
 from claif_codd.systemd_units import UNIT_FILES, socket_elsewhere, unit_texts, write_unit
 
 
@@ -222,11 +222,17 @@ def install_systemd(
     With --http the service also starts at login, so the HTTP endpoint is up before any
     socket client has connected.
     """
-    if http is not None and http_token_file is None and os.environ.get(ENV_TOKEN):
-        raise click.UsageError(
-            f"the systemd service does not see ${ENV_TOKEN}: give the token in a file only you can read "
-            "(--http-token-file FILE)"
-        )
+    if http is not None and http_token_file is None:
+        if os.environ.get(ENV_TOKEN):
+            raise click.UsageError(
+                f"the systemd service does not see ${ENV_TOKEN}: give the token in a file only you can read "
+                "(--http-token-file FILE)"
+            )
+        if beyond_loopback(http):  # the shared check would offer ${ENV_TOKEN}, refused just above
+            raise click.UsageError(
+                f"--http {http}: serving beyond loopback needs a bearer token, which the systemd service "
+                "reads from a file only you can read (--http-token-file FILE)"
+            )
     elsewhere = socket_elsewhere(os.environ)
     if elsewhere is not None:
         raise click.UsageError(elsewhere)

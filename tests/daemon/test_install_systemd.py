@@ -183,6 +183,8 @@ def test_a_token_only_in_the_environment_is_refused_since_the_service_would_not_
 def test_http_settings_are_checked_before_anything_is_written(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["install-systemd", "--unit-dir", str(tmp_path / "u"), "--http", "0.0.0.0:80"])
     assert result.exit_code == 2 and "needs a bearer token" in result.output
+    # Only the way the service can take: it offered $CLAIF_CODD_HTTP_TOKEN, which install-systemd then refuses.
+    assert "--http-token-file FILE" in result.output and "$CLAIF_CODD_HTTP_TOKEN" not in result.output
     assert not (tmp_path / "u").exists()
 
 

@@ -68,6 +68,16 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
+def beyond_loopback(listen: str) -> bool:
+    """Whether ``--http LISTEN`` listens beyond loopback (and so needs a token); False for a value that
+    does not parse, which :func:`parse_listen` then reports in the full check."""
+    try:
+        host, _ = parse_listen(listen)
+    except HttpSettingsError:
+        return False
+    return not ipaddress.ip_address(host).is_loopback
+
+
 def read_token(path: Path | None) -> str | None:
     """The bearer token from ``path`` (which only its owner may read), else from the environment."""
     if path is None:  # stripped as the file's is: a newline or space pasted with it is not part of it

@@ -316,6 +316,15 @@ class Turn:
         elif method == "error":
             note_error = msgspec.json.decode(params, type=wire_notifications.ErrorNotification)
             if note_error.turn_id == self.turn_id and note_error.will_retry:
+                # Codex retries the model on its own, for ever once it finds no network ("Reconnecting...
+                # waiting for network"): what it says is the only sign of why a turn goes quiet.
+                log.warning(
+                    "turn.codex_retrying",
+                    thread_id=self.handle.thread_id,
+                    turn_id=self.turn_id,
+                    said=note_error.error.message[:200],
+                    details=(note_error.error.additional_details or "")[:200],
+                )
                 resets: list[TurnEvent] = [TextReset(item_id=item_id) for item_id in sorted(open_messages)]
                 open_messages.clear()
                 return resets

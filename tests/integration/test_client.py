@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import threading
 import warnings
@@ -517,11 +518,15 @@ def test_missing_binary_everywhere_lists_path_and_bundle(
 
 
 def test_codex_retry_restarts_partial_text(
-    tmp_path: Path, codex_model_server: ModelServer, workdir: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    codex_model_server: ModelServer,
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     home = write_codex_home(tmp_path / "home", codex_model_server.url, stream_max_retries=2)
     monkeypatch.setenv("CODEX_HOME", str(home))
-    with CodexClient(daemon="off") as client:
+    with caplog.at_level(logging.WARNING, logger="claif_cod.engine"), CodexClient(daemon="off") as client:
         response = client.chat.completions.create(model="o4-mini", messages=[user("[[flaky]] one two three four")])
         assert response.choices[0].message.content == "Echo: one two three four"
         stream = client.chat.completions.create(
@@ -529,6 +534,9 @@ def test_codex_retry_restarts_partial_text(
         )
         assert "".join(c.choices[0].delta.content or "" for c in stream) == "Echo: five six seven eight"
     assert len(codex_model_server.requests) == 4  # each turn was attempted twice
+    # Codex's own words on each retry are logged (offline, it retries for ever: the only sign of why)
+    retries = [r for r in caplog.records if r.getMessage() == "turn.codex_retrying"]
+    assert len(retries) == 2 and all(getattr(r, "said", "").startswith("Reconnecting") for r in retries)
 
 
 @pytest.mark.parametrize("decision", ["decline", "accept"])

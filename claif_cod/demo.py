@@ -7,6 +7,7 @@ login or ``CODEX_API_KEY`` instead.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -56,6 +57,15 @@ def chat(client: CodexClient, model: str) -> None:
         messages.append({"role": "assistant", "content": answer})
 
 
+class _Retries(logging.Handler):
+    """Codex's retries of the model, on stderr: with no network it waits for it for ever, silently."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage() == "turn.codex_retrying":
+            said, details = getattr(record, "said", ""), getattr(record, "details", "")
+            click.secho(f"\n   codex: {said} ({details})", dim=True, err=True)
+
+
 @click.command()
 @click.option("--live", is_flag=True, help="Use your Codex login / CODEX_API_KEY instead of the offline model.")
 @click.option("--model", default="o4-mini", show_default=True)
@@ -69,6 +79,8 @@ def main(live: bool, model: str) -> None:
             home = write_codex_home(Path(stack.enter_context(tempfile.TemporaryDirectory())) / "codex-home", server.url)
             os.environ["CODEX_HOME"] = str(home)
             click.secho(f"offline model at {server.url} (CODEX_HOME={home})", dim=True)
+        else:
+            logging.getLogger("claif_cod.engine").addHandler(_Retries(logging.WARNING))
         client = stack.enter_context(CodexClient(model=model))
         chat(client, model)
         click.secho(f"\nmodels: {', '.join(m.id for m in client.models.list())}", dim=True)

@@ -20,9 +20,7 @@ connection tells it.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
-import functools
 import select
 import threading
 import time
@@ -34,22 +32,15 @@ import httpx2
 import msgspec
 
 from claif_cod._log import get_logger
-from claif_cod.engine.approvals import ApprovalRequest, Decision
 from claif_cod.openai_compat.errors import APIFailure
-from claif_cod.openai_compat.options import RequestOptions, python_warning
+from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_compat.request import stream_and_ignored
 from claif_cod.openai_compat.responses_request import responses_ignored
 from claif_cod.protocol import (
-    ApprovalRequestedNotification,
-    ChatCompletionsChunkNotification,
     ChatCompletionsCreateParams,
     ChatCompletionsCreateRequest,
-    ErrorResponse,
-    Response,
     ResponsesCreateParams,
     ResponsesCreateRequest,
-    ResponsesEventNotification,
-    WarningNotification,
 )
 from claif_cod.transport.backend import SSE_DONE, SSE_HEADERS, ignored_headers, sse, sse_event
 from claif_cod.transport.blocking_connection import BlockingConnection, ConnectionForked, ConnectionLost, DaemonSilent
@@ -57,16 +48,14 @@ from claif_cod.transport.daemon_backend import codex_options
 from claif_cod.transport.daemon_client import (
     ANSWER_GRACE_S,
     REOPEN_AFTER_S,
-    ClientClosed,
     DaemonUnavailable,
-    approval_request,
     connection_lost,
     unanswered,
 )
 from claif_cod.transport.early import CHAT_PATH, Early, OpenAIStream, StreamMaker
+from claif_cod.transport.socket_reads import Approve, Done, read_next, why_lost
 from claif_cod.transport.stream_events import midstream_error
 from claif_cod.transport.stream_objects import STREAM_OBJECTS_DELAY_S
-from claif_cod.transport.wire_errors import error_to_failure
 
 log = get_logger("claif_cod.direct_daemon")
 
@@ -74,82 +63,6 @@ MAX_CONNECTIONS = 16
 """Requests in flight from callers' threads at once; more go through the engine loop."""
 CLOSE_WAIT_S = 30.0
 """How long closing an unfinished stream waits for the daemon to confirm its turn stopped."""
-
-
-class _Done(msgspec.Struct):
-    """The request's reply: its result."""
-
-    result: msgspec.Raw
-
-
-Approve = Callable[[ApprovalRequest], concurrent.futures.Future[Decision]]
-"""A sync client's approval handler, started (on the engine loop) for a decision to come: the caller's
-thread reads on meanwhile, so that the request's deadline and end still reach it."""
-
-
-def _ask(conn: BlockingConnection, approve: Approve | None, message: ApprovalRequestedNotification) -> None:
-    """The daemon is told the handler's decision once it has one; declined at once without a handler."""
-    request = approval_request(message.params)
-    if approve is None or request is None:
-        conn.answer_approval(message, "decline")
-        return
-    asking = approve(request)
-    conn.asking.add(asking)
-    asking.add_done_callback(functools.partial(_answer, conn, message))
-
-
-def _answer(
-    conn: BlockingConnection, message: ApprovalRequestedNotification, asking: concurrent.futures.Future[Decision]
-) -> None:
-    conn.asking.discard(asking)
-    if asking.cancelled():  # its request ended first: nobody needs the answer
-        return
-    if asking.exception() is not None:
-        log.error("direct_daemon.approval_handler_failed", exc_info=asking.exception())  # as in-process: declined
-    with contextlib.suppress(ConnectionLost):
-        conn.answer_approval(message, "decline" if asking.exception() is not None else asking.result())
-
-
-def _why_lost(conn: BlockingConnection, lost: ConnectionLost) -> ConnectionLost | ClientClosed:
-    """Why a request in flight on ``conn`` failed: woken by its client's ``close()`` from another
-    thread, it was not claif-codd that closed the connection (as the engine loop's connection says)."""
-    return ClientClosed() if conn.woken else lost
-
-
-def _next(conn: BlockingConnection, request_id: int, approve: Approve | None) -> msgspec.Raw | _Done:
-    """The request's next streamed item, or its reply; its failure raised as :class:`APIFailure`.
-    Once it ends, its approval handlers still asking are cancelled."""
-    try:
-        item = _next_item(conn, request_id, approve)
-    except BaseException:
-        conn.stop_asking()
-        raise
-    if isinstance(item, _Done):
-        conn.stop_asking()
-    return item
-
-
-def _next_item(conn: BlockingConnection, request_id: int, approve: Approve | None) -> msgspec.Raw | _Done:
-    while True:
-        message = conn.receive()
-        if isinstance(message, ChatCompletionsChunkNotification):
-            if message.params.request_id == request_id:
-                return message.params.chunk
-        elif isinstance(message, ResponsesEventNotification):
-            if message.params.request_id == request_id:
-                return message.params.event
-        elif isinstance(message, Response):
-            if message.id == request_id:
-                return _Done(message.result)
-        elif isinstance(message, ErrorResponse):
-            if message.id is None:  # about the connection, which the daemon now closes
-                conn.broken = True
-            if message.id in (request_id, None):
-                raise error_to_failure(message.error)
-        elif isinstance(message, ApprovalRequestedNotification):
-            _ask(conn, approve, message)
-        elif isinstance(message, WarningNotification):
-            python_warning(message.params.message)
 
 
 def _request(
@@ -219,7 +132,7 @@ class DirectDaemon:
         self, conn: BlockingConnection, request_id: int, approve: Approve | None, timeout: float | None
     ) -> bytes | APIFailure:
         try:
-            while not isinstance(item := _next(conn, request_id, approve), _Done):
+            while not isinstance(item := read_next(conn, request_id, approve), Done):
                 pass  # a request that is not streamed has no items
         except APIFailure as failure:
             self.release(conn)
@@ -230,7 +143,7 @@ class DirectDaemon:
             return unanswered(timeout)
         except ConnectionLost as exc:
             self.release(conn)
-            return connection_lost(_why_lost(conn, exc))
+            return connection_lost(why_lost(conn, exc))
         except BaseException:
             self.abandon(conn, request_id)
             raise
@@ -323,7 +236,7 @@ class DirectDaemon:
         conn.cancel(request_id)
         try:
             conn.listen(CLOSE_WAIT_S)
-            while not isinstance(_next(conn, request_id, None), _Done):  # stopping: approvals declined
+            while not isinstance(read_next(conn, request_id, None), Done):  # stopping: approvals declined
                 pass
         except (APIFailure, ConnectionLost, OSError):
             pass  # "cancelled", as expected; or the connection is broken (or silent: given up)
@@ -406,7 +319,7 @@ class SocketEvents(httpx2.SyncByteStream):
                 return None
             self._reader = threading.get_ident()
         try:
-            item = _next(self._conn, self._id, self._approve)
+            item = read_next(self._conn, self._id, self._approve)
         except ConnectionForked:
             self._finish()
             raise APIFailure.opened_before_fork() from None
@@ -418,7 +331,7 @@ class SocketEvents(httpx2.SyncByteStream):
             if self._woken_by_close():
                 return None
             self._finish()
-            raise connection_lost(_why_lost(self._conn, exc)) from None
+            raise connection_lost(why_lost(self._conn, exc)) from None
         except APIFailure:
             self._finish()
             raise
@@ -427,7 +340,7 @@ class SocketEvents(httpx2.SyncByteStream):
             raise
         if self._woken_by_close():
             return None
-        if isinstance(item, _Done):
+        if isinstance(item, Done):
             self._finish()
             return None
         return self._frame(bytes(item))

@@ -28,7 +28,7 @@ from claif_cod.protocol import (
     encode_frame,
 )
 from claif_cod.transport.blocking_connection import BlockingConnection, ConnectionLost
-from claif_cod.transport.direct_daemon import _Done, _next
+from claif_cod.transport.socket_reads import Done, read_next
 
 
 @pytest.fixture
@@ -58,8 +58,8 @@ def chunk(request_id: int, text: str) -> ChatCompletionsChunkNotification:
 def test_a_requests_items_then_its_reply_others_skipped(pair: tuple[BlockingConnection, socket.socket]) -> None:
     conn, daemon = pair
     sent(daemon, chunk(9, "not ours"), chunk(1, "a"), Response(id=8, result=None), Response(id=1, result="done"))
-    assert _next(conn, 1, None) == msgspec.Raw(b'"a"')
-    assert _next(conn, 1, None) == _Done(msgspec.Raw(b'"done"'))
+    assert read_next(conn, 1, None) == msgspec.Raw(b'"a"')
+    assert read_next(conn, 1, None) == Done(msgspec.Raw(b'"done"'))
 
 
 def test_an_error_reply_is_the_requests_failure_and_leaves_the_connection_usable(
@@ -68,7 +68,7 @@ def test_an_error_reply_is_the_requests_failure_and_leaves_the_connection_usable
     conn, daemon = pair
     sent(daemon, ErrorResponse(id=1, error=InvalidRequest("no").to_error()))
     with pytest.raises(APIFailure):
-        _next(conn, 1, None)
+        read_next(conn, 1, None)
     assert not conn.broken and conn.idle()
 
 
@@ -78,7 +78,7 @@ def test_an_error_about_the_connection_fails_the_request_and_the_connection(
     conn, daemon = pair
     sent(daemon, ErrorResponse(id=None, error=InvalidRequest("frame too large").to_error()))
     with pytest.raises(APIFailure, match="frame too large"):
-        _next(conn, 1, None)
+        read_next(conn, 1, None)
     assert not conn.idle()
 
 
@@ -113,7 +113,7 @@ def test_approvals_are_decided_by_the_handler_or_declined(
         approval_id="a1", request_id=1, kind=kind, thread_id="t", turn_id="u", deadline_s=5.0, command="touch x"
     )
     sent(daemon, ApprovalRequestedNotification(params=params), Response(id=1, result=None))
-    assert isinstance(_next(conn, 1, approve), _Done)
+    assert isinstance(read_next(conn, 1, approve), Done)
     [answer] = received(daemon)
     assert isinstance(answer, ApprovalRespondRequest)
     assert (answer.params.approval_id, answer.params.decision) == ("a1", decision)
@@ -130,7 +130,7 @@ def test_a_handler_still_deciding_when_its_request_ends_is_cancelled_and_answers
         approval_id="a1", request_id=1, kind="command", thread_id="t", turn_id="u", deadline_s=5.0, command="x"
     )
     sent(daemon, ApprovalRequestedNotification(params=params), Response(id=1, result=None))
-    assert isinstance(_next(conn, 1, lambda _request: deciding), _Done)
+    assert isinstance(read_next(conn, 1, lambda _request: deciding), Done)
     assert deciding.cancelled() and not conn.asking
     daemon.setblocking(False)
     with pytest.raises(BlockingIOError):
@@ -143,7 +143,7 @@ def test_a_malformed_frame_or_a_closed_socket_loses_the_connection(
     conn, daemon = pair
     daemon.sendall(b"\x00\x00\x00\x05nope!")
     with pytest.raises(ConnectionLost):
-        _next(conn, 1, None)
+        read_next(conn, 1, None)
     assert conn.broken
 
 
@@ -152,7 +152,7 @@ def test_idle_drops_late_replies_and_notices_a_closed_socket(pair: tuple[Blockin
     sent(daemon, Response(id=7, result=None))  # the reply to an approval answer, after the request ended
     assert conn.idle()
     sent(daemon, Response(id=2, result="mine"))
-    assert _next(conn, 2, None) == _Done(msgspec.Raw(b'"mine"'))
+    assert read_next(conn, 2, None) == Done(msgspec.Raw(b'"mine"'))
     daemon.close()
     assert not conn.idle()
 

@@ -26,7 +26,7 @@ from claif_cod.protocol import (
 )
 from claif_cod.transport.blocking_connection import BlockingConnection, ConnectionLost
 from claif_cod.transport.daemon_client import DaemonConnection
-from claif_cod.transport.direct_daemon import _Done, _next
+from claif_cod.transport.socket_reads import Done, read_next
 
 NEW_METHOD = b'{"jsonrpc":"2.0","method":"daemon.weather","params":{"sky":"clear"}}'
 APPROVAL = ApprovalRequestedNotification(
@@ -68,12 +68,12 @@ def test_a_blocking_connection_skips_them_and_reads_on(pair: tuple[socket.socket
     ours, daemon = pair
     conn = BlockingConnection(ours)
     daemon.sendall(frames(NEW_METHOD, chunk("a"), NEW_VALUE, encode(Response(id=1, result="done"))))
-    assert _next(conn, 1, None) == msgspec.Raw(b'"a"')
-    assert _next(conn, 1, None) == _Done(msgspec.Raw(b'"done"'))
+    assert read_next(conn, 1, None) == msgspec.Raw(b'"a"')
+    assert read_next(conn, 1, None) == Done(msgspec.Raw(b'"done"'))
     assert not conn.broken
     daemon.sendall(frames(UNREADABLE_REPLY))
     with pytest.raises(ConnectionLost):
-        _next(conn, 1, None)
+        read_next(conn, 1, None)
 
 
 def test_the_engine_loops_connection_skips_them_and_reads_on(pair: tuple[socket.socket, socket.socket]) -> None:

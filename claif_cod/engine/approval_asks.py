@@ -14,7 +14,7 @@ import msgspec
 
 from claif_cod._log import get_logger
 from claif_cod.engine import wire
-from claif_cod.engine.approvals import ApprovalHandler, ApprovalRequest, Decision, FileChange
+from claif_cod.engine.approvals import ApprovalHandler, ApprovalRequest, Decision, FileChange, checked_decision
 from claif_cod.engine.server_requests import RpcErrorReply
 
 log = get_logger("claif_cod.engine")
@@ -82,4 +82,4 @@ def _decision(asking: asyncio.Future[Decision]) -> Decision:
     if error is not None:
         log.error("engine.approval_handler_failed", exc_info=error)
         return "decline"
-    return asking.result()
+    return checked_decision(asking.result())

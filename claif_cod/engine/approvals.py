@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
+
+from claif_cod._log import get_logger
 
 if TYPE_CHECKING:
     from claif_cod.engine import wire_items
 
+log = get_logger("claif_cod.engine")
+
 Decision = Literal["accept", "acceptForSession", "decline", "cancel"]
+DECISIONS: frozenset[str] = frozenset(get_args(Decision))
 
 
 @dataclass(frozen=True)
@@ -55,3 +60,16 @@ async def decline_all(_request: ApprovalRequest) -> Decision:
 
 def file_changes(item: wire_items.FileChangeItem) -> tuple[FileChange, ...]:
     return tuple(FileChange(c.path, c.kind.type, c.diff, c.kind.move_path) for c in item.changes)
+
+
+def checked_decision(answer: object) -> Decision:
+    """A handler's answer as Codex is told it: anything but one of the four decisions (``"yes"``,
+    ``None``, ``True``, a typo) is declined, and logged, the same in-process and through the daemon.
+
+    Unchecked, it went to Codex as it was: in-process Codex refused it ("approval request failed")
+    with nothing said to the caller, and through the daemon ``approval.respond`` was refused, so the
+    turn waited for the daemon's 120 s deadline (or failed with the request's timeout first)."""
+    if isinstance(answer, str) and answer in DECISIONS:
+        return answer  # type: ignore[return-value]  # one of Decision's values, checked just above
+    log.error("engine.approval_handler_bad_decision", decision=repr(answer)[:200], expected=sorted(DECISIONS))
+    return "decline"

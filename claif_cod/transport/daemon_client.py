@@ -22,7 +22,7 @@ import msgspec
 from claif_cod._forked import call_after_fork, let_go_after_fork, transport_name
 from claif_cod._log import get_logger
 from claif_cod._version import __version__
-from claif_cod.engine.approvals import ApprovalHandler, ApprovalRequest, FileChange
+from claif_cod.engine.approvals import ApprovalHandler, ApprovalRequest, Decision, FileChange, checked_decision
 from claif_cod.engine.inbox import Inbox
 from claif_cod.engine.waiting import within
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
@@ -357,11 +357,11 @@ class DaemonConnection:
 
     async def _approve(self, message: ApprovalRequestedNotification, handler: ApprovalHandler | None) -> None:
         params = message.params
-        decision: Any = "decline"
+        decision: Decision = "decline"
         request = approval_request(params)
         if handler is not None and request is not None:
             try:
-                decision = await handler(request)
+                decision = checked_decision(await handler(request))
             except Exception:
                 log.exception("daemon_client.approval_handler_failed")  # as in-process: logged, declined
         with contextlib.suppress(Exception):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import msgspec
 
 from claif_cod._log import get_logger
-from claif_cod.engine.approvals import ApprovalRequest, Decision
+from claif_cod.engine.approvals import ApprovalRequest, Decision, checked_decision
 from claif_cod.openai_compat.options import python_warning
 from claif_cod.protocol import (
     ApprovalRequestedNotification,
@@ -60,7 +60,9 @@ def _answer(
     if asking.exception() is not None:
         log.error("direct_daemon.approval_handler_failed", exc_info=asking.exception())  # as in-process: declined
     with contextlib.suppress(ConnectionLost):
-        conn.answer_approval(message, "decline" if asking.exception() is not None else asking.result())
+        conn.answer_approval(
+            message, "decline" if asking.exception() is not None else checked_decision(asking.result())
+        )
 
 
 def why_lost(conn: BlockingConnection, lost: ConnectionLost) -> ConnectionLost | ClientClosed:

@@ -222,14 +222,17 @@ class TerminalApprover:
         buffer = bytearray()
 
         def readable() -> None:
+            # Called again before the waiting task has run (the terminal still has typed-ahead
+            # lines): what it read would be dropped, and the question asked again would wait for an
+            # answer already given. A terminal hands out one line per read; the rest waits there.
+            if line.done():
+                return
             try:
                 data = os.read(fd, 4096)
             except BlockingIOError:
                 return
             except OSError:
                 data = b""
-            if line.done():
-                return
             if not data:
                 line.set_result(None)
                 return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import pty
 
 from claif_cod.cli.terminal import Console, TerminalApprover
 from claif_cod.engine.approvals import ApprovalRequest, FileChange
@@ -55,3 +56,22 @@ def test_a_declined_command_is_named_without_control_characters() -> None:
     assert err.getvalue() == (
         "claif-cod: declined command `touch pwned.txt # \\x1b[2K\\r  command: ls -la`: no terminal to ask on\n"
     )
+
+
+def test_an_answer_typed_ahead_of_the_question_asked_again_is_kept() -> None:
+    """``zz`` and ``n`` typed at once on a terminal: ``zz`` asks again, and ``n`` answers. The second
+    line was read while the first was still being taken, and dropped: the question waited for ever."""
+    main, terminal = pty.openpty()
+    os.write(main, b"zz\nn\n")
+    console = Console(out=io.StringIO(), err=io.StringIO())
+    approver = TerminalApprover(console, interactive=True, prompt_stream=io.StringIO(), stdin_fd=terminal)
+    request = ApprovalRequest("command", "thread", "turn", "item", command="touch x")
+
+    async def asked() -> str:
+        return await asyncio.wait_for(approver.decide(request), 30)  # a guard: it hung before
+
+    try:
+        assert asyncio.run(asked()) == "decline"
+    finally:
+        os.close(main)
+        os.close(terminal)

@@ -33,6 +33,7 @@ from claif_cod.engine.appserver import AppServer
 from claif_cod.engine.child_process import child_environment
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.errors import CodexStartFailed
+from claif_cod.engine.home_turns import home_turn
 from claif_cod.engine.liveness import Liveness
 from claif_cod.engine.private_home import keep_home_private
 from claif_cod.engine.server_requests import ServerRequestHandler
@@ -84,7 +85,7 @@ class ProcessPool:
         self._crash_window = CRASH_LOOP_WINDOW_S if crash_loop_window is None else crash_loop_window
         self._crash_cooldown = CRASH_LOOP_COOLDOWN_S if crash_loop_cooldown is None else crash_loop_cooldown
         self._slots: OrderedDict[ProcessKey, _Slot] = OrderedDict()
-        self._home_locks: dict[str | None, asyncio.Lock] = {}
+        self._home_locks: dict[str, asyncio.Lock] = {}
         self._retiring: set[asyncio.Task[None]] = set()
         self._leaving: dict[ProcessKey, AppServer] = {}
         """A key's process being closed: its next one starts once it is gone."""
@@ -209,9 +210,10 @@ class ProcessPool:
     async def _start(self, key: ProcessKey, api_key: str | None) -> AppServer:
         env = self.child_env(key, api_key)
         # Codex initialises sqlite state in CODEX_HOME on start-up and fails when two processes
-        # do it at once, so start-ups sharing a home take turns (each takes ~50 ms).
-        home_lock = self._home_locks.setdefault(key.codex_home or env.get("CODEX_HOME"), asyncio.Lock())
-        async with home_lock:
+        # do it at once, so start-ups sharing a home take turns (each takes ~50 ms): this pool's in
+        # order, and other engines' and processes' beside them (engine/home_turns.py).
+        home = key.codex_home or env.get("CODEX_HOME") or "~/.codex"
+        async with self._home_locks.setdefault(home, asyncio.Lock()), home_turn(home):
             keep_home_private(env)
             return await AppServer.start(
                 key.codex_path,

@@ -9,7 +9,7 @@ import ast
 import re
 import sys
 from collections.abc import Iterator
-from importlib.metadata import packages_distributions
+from importlib.metadata import distributions
 from pathlib import Path
 
 import pytest
@@ -48,6 +48,21 @@ def _imports(tree: ast.AST) -> Iterator[tuple[str, int]]:
         yield from _imports(node)
 
 
+def _module_distributions() -> dict[str, list[str]]:
+    """Top-level module → the installed distributions that provide it, read from their files, as
+    Python 3.11's ``packages_distributions`` does (3.10's reads only ``top_level.txt``, which
+    ``openai-codex-cli-bin`` has none of)."""
+    found: dict[str, list[str]] = {}
+    for dist in distributions():
+        for file in dist.files or ():
+            top = file.parts[0] if len(file.parts) > 1 else file.name.removesuffix(".py")
+            if ".dist-info" not in top and ".egg-info" not in top and top.isidentifier():
+                names = found.setdefault(top, [])
+                if dist.metadata["Name"] not in names:
+                    names.append(dist.metadata["Name"])
+    return found
+
+
 def test_every_third_party_import_is_declared() -> None:
     pyproject = ROOT / "pyproject.toml"
     if not pyproject.is_file():
@@ -55,7 +70,7 @@ def test_every_third_party_import_is_declared() -> None:
     project = tomllib.loads(pyproject.read_text())["project"]
     declared = {_name(requirement) for requirement in project["dependencies"]}
     extras = {extra: {_name(r) for r in reqs} for extra, reqs in project["optional-dependencies"].items()}
-    distributions = packages_distributions()
+    provided_by = _module_distributions()
     undeclared = []
     for package in PACKAGES:
         for path in sorted(package.rglob("*.py")):
@@ -66,7 +81,7 @@ def test_every_third_party_import_is_declared() -> None:
             for module, line in _imports(ast.parse(path.read_text(), relative)):
                 if module in sys.stdlib_module_names or module in FIRST_PARTY or module == "__future__":
                     continue
-                names = {_name(dist) for dist in distributions.get(module, [module])}
+                names = {_name(dist) for dist in provided_by.get(module, [module])}
                 if not names & allowed:
                     undeclared.append(f"{relative}:{line}: {module} ({', '.join(sorted(names))})")
     assert not undeclared, "imported but not declared in pyproject.toml:\n" + "\n".join(undeclared)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 from chat_messages import user
@@ -26,6 +26,17 @@ def _answering(answer: object) -> Callable[[ApprovalRequest], Awaitable[object]]
     return handler
 
 
+def _client_settings(answer: object) -> dict[str, Any]:
+    """A client whose Codex asks before running a command, and whose handler answers ``answer``."""
+    return {
+        "approval_policy": "untrusted",
+        "sandbox_mode": "workspace-write",
+        "approval_handler": _answering(answer),
+        "timeout": 60,
+        "max_retries": 0,
+    }
+
+
 def _declined(content: str | None, made: Path, caplog: pytest.LogCaptureFixture) -> None:
     assert "rejected by user" in (content or "")  # Codex was told "decline", not a value it refused
     assert not made.exists()
@@ -40,14 +51,7 @@ def sync_client_declines(
     daemon's deadline: the request failed with its timeout."""
     with (
         caplog.at_level(logging.ERROR),
-        CodexClient(
-            daemon=daemon,
-            approval_policy="untrusted",
-            sandbox_mode="workspace-write",
-            approval_handler=_answering(answer),  # type: ignore[arg-type]
-            timeout=60,
-            max_retries=0,
-        ) as client,
+        CodexClient(daemon=daemon, **_client_settings(answer)) as client,
     ):
         # The first through the daemon's engine-loop connection, the second on the caller's own.
         for name in ("first.txt", "second.txt"):
@@ -59,13 +63,6 @@ async def async_client_declines(
     daemon: Literal["off", "require"], answer: object, workdir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.ERROR):
-        async with AsyncCodexClient(
-            daemon=daemon,
-            approval_policy="untrusted",
-            sandbox_mode="workspace-write",
-            approval_handler=_answering(answer),  # type: ignore[arg-type]
-            timeout=60,
-            max_retries=0,
-        ) as client:
+        async with AsyncCodexClient(daemon=daemon, **_client_settings(answer)) as client:
             reply = await client.chat.completions.create(model="o4-mini", messages=[user("[[tool:touch a.txt]] go")])
             _declined(reply.choices[0].message.content, workdir / "a.txt", caplog)

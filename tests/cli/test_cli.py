@@ -295,19 +295,23 @@ def test_chat_turns_share_a_session_and_ctrl_c_interrupts_only_the_turn(
     assert "typed then abandoned" not in history
 
 
+def _chat_daemon(env: dict[str, str], tmp_path: Path) -> DaemonProcess:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(mode=0o700)
+    daemon_env = {**env, "CLAIF_COD_SOCKET": str(run_dir / "codd.sock")}
+    return DaemonProcess(
+        socket=run_dir / "codd.sock", state_dir=tmp_path / "daemon-state", log=tmp_path / "codd.log", env=daemon_env
+    )
+
+
 def test_chat_says_when_its_session_no_longer_goes_through_the_daemon(
     env: dict[str, str], workdir: Path, tmp_path: Path
 ) -> None:
     """Its header said the session was shared; once the daemon died, the next turn ran in this process
     on a session without the earlier turns, and nothing said so."""
-    run_dir = tmp_path / "run"
-    run_dir.mkdir(mode=0o700)
-    daemon_env = {**env, "CLAIF_COD_SOCKET": str(run_dir / "codd.sock")}
-    daemon = DaemonProcess(
-        socket=run_dir / "codd.sock", state_dir=tmp_path / "daemon-state", log=tmp_path / "codd.log", env=daemon_env
-    )
+    daemon = _chat_daemon(env, tmp_path)
     daemon.start()
-    term = PtyProcess("chat", "--session", "kept", env=daemon_env, cwd=workdir)
+    term = PtyProcess("chat", "--session", "kept", env=daemon.env, cwd=workdir)
     try:
         term.expect("shared through claif-codd")
         term.expect("you> ")
@@ -323,15 +327,6 @@ def test_chat_says_when_its_session_no_longer_goes_through_the_daemon(
         assert term.wait() == 0
     finally:
         term.close()
-
-
-def _chat_daemon(env: dict[str, str], tmp_path: Path) -> DaemonProcess:
-    run_dir = tmp_path / "run"
-    run_dir.mkdir(mode=0o700)
-    daemon_env = {**env, "CLAIF_COD_SOCKET": str(run_dir / "codd.sock")}
-    return DaemonProcess(
-        socket=run_dir / "codd.sock", state_dir=tmp_path / "daemon-state", log=tmp_path / "codd.log", env=daemon_env
-    )
 
 
 def test_chat_whose_session_went_on_in_this_process_stays_there_when_the_daemon_returns(

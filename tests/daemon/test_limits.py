@@ -733,6 +733,20 @@ async def test_idle_timeout_waits_for_clients_and_turns(
     assert "daemon.idle_exit" in log_text(daemon)
 
 
+def usage_error(daemon_env: dict[str, str], command: str, *args: str) -> str:
+    """``claif-codd COMMAND ARGS...``'s stderr, once it exited 2 (a usage error) without making its socket."""
+    out = subprocess.run(
+        [sys.executable, "-m", "claif_codd", command, *args, "--socket", daemon_env["CLAIF_COD_SOCKET"]],
+        capture_output=True,
+        text=True,
+        env=daemon_env,
+        timeout=60,
+    )
+    assert out.returncode == 2, out.stderr
+    assert not Path(daemon_env["CLAIF_COD_SOCKET"]).exists()
+    return out.stderr
+
+
 @pytest.mark.parametrize(
     "args",
     [["--idle-timeout", "0"], ["--idle-timeout", "-1"], ["--idle-timeout", "nan"], ["--log-level", "bogus"]],
@@ -745,29 +759,13 @@ def test_a_meaningless_idle_timeout_or_log_level_is_a_usage_error(
     unknown log level was a traceback."""
     if command == "start" and args[0] == "--log-level":
         pytest.skip("start runs serve with its own log options")
-    out = subprocess.run(
-        [sys.executable, "-m", "claif_codd", command, *args, "--socket", daemon_env["CLAIF_COD_SOCKET"]],
-        capture_output=True,
-        text=True,
-        env=daemon_env,
-        timeout=60,
-    )
-    assert out.returncode == 2, out.stderr
-    assert f"Invalid value for '{args[0]}'" in out.stderr
-    assert not Path(daemon_env["CLAIF_COD_SOCKET"]).exists()
+    assert f"Invalid value for '{args[0]}'" in usage_error(daemon_env, command, *args)
 
 
 @pytest.mark.parametrize("option", ["--drain-timeout", "--thread-idle-timeout"])
 def test_a_nan_drain_or_thread_idle_timeout_is_a_usage_error(option: str, daemon_env: dict[str, str]) -> None:
     """nan compares false with every time: a drain of nan ended at once ("the nan s drain deadline"),
     and a thread idle timeout of nan never unloaded a thread while its sweep woke 20 times a second."""
-    out = subprocess.run(
-        [sys.executable, "-m", "claif_codd", "serve", option, "nan", "--socket", daemon_env["CLAIF_COD_SOCKET"]],
-        capture_output=True,
-        text=True,
-        env=daemon_env,
-        timeout=60,
+    assert f"Invalid value for '{option}': nan is not a number of seconds" in usage_error(
+        daemon_env, "serve", option, "nan"
     )
-    assert out.returncode == 2, out.stderr
-    assert f"Invalid value for '{option}': nan is not a number of seconds" in out.stderr
-    assert not Path(daemon_env["CLAIF_COD_SOCKET"]).exists()

@@ -333,6 +333,8 @@ class SocketEvents(httpx2.SyncByteStream):
             self._finish()
             raise connection_lost(why_lost(self._conn, exc)) from None
         except APIFailure:
+            if self._woken_by_close():  # the daemon's "cancelled", which that close asked for
+                return None
             self._finish()
             raise
         except BaseException:

@@ -2,8 +2,9 @@
 
 ``$/cancel`` ends a request with an error; ``turn.interrupt`` named by the request stops its
 turns (every choice of an ``n > 1`` chat) and lets the request answer with what they produced.
-A request can be interrupted before its turn has started (it may wait for a busy session): the
-turn is then interrupted as soon as it starts.
+A request can be interrupted before its turn has started (it may wait for a busy session): it
+then starts none (``TurnOptions.interrupted``); one whose ``turn/start`` was already on its way is
+interrupted as soon as it starts.
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ from claif_cod.engine.errors import (
     CodexProcessHung,
     CodexRequestTimedOut,
     CodexRpcError,
+    TurnNotStarted,
 )
 from claif_cod.engine.events import ToolCallsRequested
 from claif_cod.engine.idle import UNLOAD_DELAY_OVERRIDE
@@ -150,7 +151,8 @@ class Engine:
         ``text`` None starts a turn without a new user message: the model answers the history as it
         stands (tool results injected with the thread, by a caller replaying a transcript).  Cancelled
         once Codex has ``turn/start``, the turn starts anyway: it is given up once Codex names it
-        (interrupted; the thread stays taken until Codex confirms), as a turn whose caller left is."""
+        (interrupted; the thread stays taken until Codex confirms), as a turn whose caller left is.
+        Interrupted before (``options.interrupted``), it starts nothing: :class:`TurnNotStarted`."""
         await self.threads.check_turn_model(handle, options.model)  # caller tools and code mode: engine/code_mode.py
         await handle.lock.acquire()
         held: AppServer | None = None
@@ -166,6 +168,8 @@ class Engine:
             self._running[handle.thread_id] = options
             files = await turn_images(images)
             effort = await self._effort_change(handle, options.effort)
+            if options.interrupted():  # (the last await before turn/start is behind us)
+                raise TurnNotStarted()
             # A request without a summary wants none, as OpenAI's do ("none" undoes an earlier turn's).
             summary = None if options.summary == handle.summary else (options.summary or "none")
             result = await handle.server.request(

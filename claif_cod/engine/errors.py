@@ -13,7 +13,9 @@ EngineError
 ├── InvalidRequest       the caller asked for something Codex cannot do
 ├── CallerToolsNotResumable  a thread with caller tools cannot be resumed or forked
 │                        (the caller re-seeds a new thread from the history instead)
-└── SessionStoreFailed   a named session's record cannot be written (the turn did not run)
+├── SessionStoreFailed   a named session's record cannot be written (the turn did not run)
+└── TurnNotStarted       the request was interrupted while its turn waited for its thread
+                         (not a failure: its caller answers ``interrupted``, with no turn)
 """
 
 from __future__ import annotations
@@ -130,6 +132,14 @@ class CodexRequestTimedOut(TurnTimedOut, asyncio.TimeoutError):
         self.between_events = False
         self.acted = False  # a request, not a turn's wait
         EngineError.__init__(self, f"codex app-server did not answer {method} within {seconds:g} s")
+
+
+class TurnNotStarted(EngineError):
+    """``turn.interrupt`` named the request while its turn waited for its thread (a busy session):
+    no turn was started, so nothing reached the thread, and the request answers ``interrupted``."""
+
+    def __init__(self) -> None:
+        super().__init__("the request was interrupted before its turn started")
 
 
 class InvalidRequest(EngineError):

@@ -105,6 +105,10 @@ class TurnOptions:
     """How long the turn may stay suspended on caller tool calls (see :mod:`claif_cod.engine.tools`)."""
     forget_failed: bool = False
     """A named session's turn: dropped from its thread unless its caller takes its end (``Turn.forget``)."""
+    interrupted: Callable[[], bool] = lambda: False
+    """Asked once the thread is free, right before ``turn/start``: True when ``turn.interrupt`` named
+    the request while it waited (see engine/control.py), so that no turn starts (``TurnNotStarted``):
+    a turn started only to be interrupted may well complete first."""
 
     def timeout(self) -> float | None:
         """What is left of the deadline, now."""

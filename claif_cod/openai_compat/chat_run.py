@@ -17,7 +17,7 @@ from claif_cod._log import get_logger
 from claif_cod.engine import wire_items
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.engine import Engine, Suspension, ThreadHandle, Turn, TurnOptions
-from claif_cod.engine.errors import TurnFailed, TurnTimedOut
+from claif_cod.engine.errors import TurnFailed, TurnNotStarted, TurnTimedOut
 from claif_cod.engine.events import (
     ItemCompleted,
     ItemStarted,
@@ -211,7 +211,11 @@ class ChatRun:
             approvals=self.options.approvals,
             tool_timeout=request.tool_timeout or DEFAULT_TOOL_TIMEOUT_S,
             forget_failed=self.session_id is not None,
+            interrupted=self._interrupted,
         )
+
+    def _interrupted(self) -> bool:
+        return self.options.control is not None and self.options.control.requested
 
     async def _run_choice(self, index: int, source: _Source, sink: _Sink | None) -> _ChoiceResult:
         """One choice in a task of its own: its pieces go to ``sink`` (None: not streamed)."""
@@ -233,7 +237,14 @@ class ChatRun:
                 yield piece
             results.append(result)
             return
-        turn = await self.options.before(self.deadline, self._turn(source))
+        try:
+            turn = await self.options.before(self.deadline, self._turn(source))
+        except TurnNotStarted:  # interrupted while it waited for a busy session: nothing happened
+            assert isinstance(source, ThreadHandle)
+            result = _ChoiceResult(index, source, ChoiceText((), streaming=streaming), clean=False)
+            self._finish(result, TurnFinished(status="interrupted", usage=TurnUsage()))
+            results.append(result)
+            return
         handle = turn.handle
         result = _ChoiceResult(index=index, handle=handle, text=ChoiceText(self.parsed.stop, streaming=streaming))
         if self.options.control is not None:

@@ -16,7 +16,7 @@ from claif_cod.engine import wire_items
 from claif_cod.engine.control import TurnControl
 from claif_cod.engine.conversations import Conversation
 from claif_cod.engine.engine import TurnOptions
-from claif_cod.engine.errors import TurnFailed
+from claif_cod.engine.errors import TurnFailed, TurnNotStarted
 from claif_cod.engine.events import (
     ItemCompleted,
     ItemStarted,
@@ -242,10 +242,18 @@ class Methods:
                 ),
             )
             turn_options = TurnOptions(
-                model=options.default_model, deadline=deadline, approvals=options.approvals, forget_failed=True
+                model=options.default_model,
+                deadline=deadline,
+                approvals=options.approvals,
+                forget_failed=True,
+                interrupted=lambda: control.requested,
             )
             turn = await options.before(deadline, engine.start_turn(handle, params.text, turn_options))
             await control.attach(turn)
+        except TurnNotStarted:  # interrupted while it waited for the session: nothing reached it
+            return SessionTurnResult(
+                session_id=params.session_id, thread_id=handle.thread_id, turn_id="", text="", status="interrupted"
+            )
         except Exception as exc:
             raise translate(exc) from exc
         finally:

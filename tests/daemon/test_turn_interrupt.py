@@ -256,23 +256,41 @@ async def test_session_turn_interrupted_mid_answer_counts_no_usage(
     ]
 
 
-async def test_queued_session_turns_interrupted_before_they_start_all_end_interrupted(
-    connect: Connect, workdir: Path
+async def test_requests_interrupted_while_they_wait_for_their_session_start_no_turn(
+    connect: Connect, workdir: Path, codex_model_server: ModelServer
 ) -> None:
-    """Each one starts right after the one before it ended interrupted, while Codex still holds that
-    one active a moment (and refuses the interrupt naming the new one): it is asked again."""
+    """A turn started only to be interrupted may well complete first: a request interrupted while it
+    waits for its busy session starts none.  It answers interrupted, with no text (a session turn
+    with no turn id), and its message never reaches the session."""
     client = await connect()
     running = client.session_send("queue", SLOW, workdir)
     mark = client.send(running)
-    queued = [client.session_send("queue", f"queued {i}", workdir) for i in range(5)]
-    for request in queued:
+    queued = [client.session_send("queue", f"queued {i}", workdir) for i in range(3)]
+    chats = [chat(client, f"queued chat {i}", workdir, session_id="queue", stream=i == 1) for i in range(2)]
+    for request in [*queued, *chats]:
         client.send(request)
     await client.session_event(running.id, TextDelta, after=mark)
-    for request in queued:
+    for request in [*queued, *chats]:
         assert await interrupt(client, request.id) is True
     assert turn_result(await client.reply(running.id, after=mark)).status == "completed"
     results = [turn_result(await client.reply(request.id, after=mark)) for request in queued]
-    assert [(r.status, r.text) for r in results] == [("interrupted", "")] * len(queued)
+    assert [(r.status, r.text, r.turn_id) for r in results] == [("interrupted", "", "")] * len(queued)
+    assert not [
+        m for m in client.messages if isinstance(m, SessionEventNotification) and m.params.request_id != running.id
+    ]
+    plain = await client.reply(chats[0].id, after=mark)
+    assert isinstance(plain, Response), plain
+    completion = json.loads(bytes(plain.result))
+    assert completion["interrupted"] is True
+    assert [(c["finish_reason"], c["message"]["content"]) for c in completion["choices"]] == [("stop", "")]
+    streamed = await client.reply(chats[1].id, after=mark)
+    assert isinstance(streamed, Response), streamed
+    assert decode_result(streamed.result, StreamDone).interrupted is True
+    assert [c["choices"][0]["delta"].get("content") for c in chunks_of(client, chats[1].id)] == [None]
+
+    after = turn_result(await client.request(client.session_send("queue", "after", workdir)))
+    assert after.status == "completed"
+    assert codex_model_server.requests[-1].user_texts() == [SLOW, "after"]  # what the session's thread holds
 
 
 async def test_interrupt_of_a_request_that_runs_no_turn_is_false(connect: Connect) -> None:

@@ -89,9 +89,10 @@ def _already_running(path: Path, http: HttpSettings | None, unchecked: list[str]
         asked = http_url(http.host, http.port)
         if serving != asked and not (http.port == 0 and serving is not None and _host(serving) == _host(asked)):
             running = f"serving HTTP on {serving}" if serving is not None else "without an HTTP endpoint"
+            wanted = f"HTTP on {http.host} (any free port)" if http.port == 0 else asked
             raise CliFailure(
                 f"claif-codd already running on {path}, {running}: stop it first (claif-codd stop) "
-                f"to start one serving {asked}"
+                f"to start one serving {wanted}"
             )
     click.echo(f"claif-codd already running on {path}")
     if serving is not None:

@@ -633,7 +633,7 @@ def test_start_with_http_fails_against_a_running_daemon_without_an_endpoint(daem
     assert again.returncode == 1, again.stderr
     assert again.stderr == (
         f"claif-codd: error: claif-codd already running on {daemon.socket}, without an HTTP endpoint: "
-        "stop it first (claif-codd stop) to start one serving http://127.0.0.1:0\n"
+        "stop it first (claif-codd stop) to start one serving HTTP on 127.0.0.1 (any free port)\n"
     )
 
 

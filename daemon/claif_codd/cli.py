@@ -26,7 +26,7 @@ from claif_codd.cli_control import sessions, start, status, stop
 from claif_codd.cli_options import IDLE_TIMEOUT, IDLE_TIMEOUT_HELP, CliFailure, default_state_dir, socket_option
 from claif_codd.http.options import checked_http_settings, http_args, http_options
 from claif_codd.http.settings import ENV_TOKEN, beyond_loopback
-from claif_codd.systemd_units import UNIT_FILES, socket_elsewhere, unit_texts, write_unit
+from claif_codd.systemd_units import UNIT_FILES, enable_commands, socket_elsewhere, unit_texts, write_unit
 
 
 def visible_controls(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -245,7 +245,7 @@ def install_systemd(
         write_unit(target / name, text)
         click.echo(f"wrote {target / name}")
     units = [UNIT_FILES[0], UNIT_FILES[1]] if http else [UNIT_FILES[0]]
-    commands = [["systemctl", "--user", "daemon-reload"], ["systemctl", "--user", "enable", "--now", *units]]
+    commands = enable_commands(target, units, os.environ)
     if not enable:
         click.echo("enable with: " + " && ".join(" ".join(c) for c in commands))
         return

@@ -23,6 +23,28 @@ def _unit_dir() -> Path:
     return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "systemd"
 
 
+def user_unit_dirs(environ: Mapping[str, str]) -> set[Path]:
+    """The folders ``systemctl --user`` looks for units in (systemd.unit(5), "User Unit Search Path")."""
+    home = Path(environ.get("HOME") or os.path.expanduser("~"))
+    config = Path(environ.get("XDG_CONFIG_HOME") or home / ".config")
+    data = Path(environ.get("XDG_DATA_HOME") or home / ".local" / "share")
+    data_dirs = (environ.get("XDG_DATA_DIRS") or "/usr/local/share:/usr/share").split(":")
+    found = [config, data, Path("/etc"), *(Path(d) for d in data_dirs if d)]
+    if environ.get("XDG_RUNTIME_DIR"):
+        found.append(Path(environ["XDG_RUNTIME_DIR"]))
+    dirs = {(d / "systemd" / "user") for d in found}
+    return {d.resolve() for d in dirs} | {Path("/usr/lib/systemd/user"), Path("/usr/local/lib/systemd/user")}
+
+
+def enable_commands(target: Path, units: list[str], environ: Mapping[str, str]) -> list[list[str]]:
+    """What enables ``units`` written to ``target``: units outside systemd's search path are linked
+    into it first (enabled by their name, systemd would not find them)."""
+    commands = [["systemctl", "--user", "daemon-reload"], ["systemctl", "--user", "enable", "--now", *units]]
+    if target.resolve() in user_unit_dirs(environ):
+        return commands
+    return [["systemctl", "--user", "link", *(str(target.resolve() / name) for name in UNIT_FILES)], *commands]
+
+
 def exec_word(word: str, *, executable: bool = False) -> str:
     """``word`` as one word of an ``ExecStart=`` line, which systemd splits at blanks, unquotes (C escapes
     inside and outside quotes), expands ``%`` specifiers in (``%%`` is a ``%``) and, in the arguments,

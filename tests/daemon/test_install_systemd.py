@@ -201,14 +201,14 @@ def test_without_a_systemd_user_session_the_error_says_what_to_do_instead(
         fake.write_text("#!/bin/sh\necho 'Failed to connect to bus: No such file or directory' >&2\nexit 1\n")
         fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(bin_dir))
-    result = CliRunner().invoke(main, ["install-systemd", "--unit-dir", str(tmp_path / "units")])
+    units = tmp_path / "config" / "systemd" / "user"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    result = CliRunner().invoke(main, ["install-systemd"])
     assert result.exit_code == 1
-    assert (tmp_path / "units" / "claif-codd.socket").exists()
+    assert (units / "claif-codd.socket").exists()
     why = "Failed to connect to bus: No such file or directory" if systemctl == "failing" else "[Errno 2] No such file"
     assert f"systemctl --user daemon-reload failed: {why}" in result.output
-    assert (
-        f"the units stay in {tmp_path / 'units'}: enable them with `systemctl --user daemon-reload && " in result.output
-    )
+    assert f"the units stay in {units}: enable them with `systemctl --user daemon-reload && " in result.output
     assert "once systemctl --user works, or, without systemd, start claif-codd on login with" in result.output
     assert "`claif-codd start --idle-timeout 3600`" in result.output
 
@@ -267,3 +267,39 @@ def test_a_socket_path_in_the_environment_that_the_units_listen_on_is_accepted(
     result = CliRunner().invoke(main, ["install-systemd", "--unit-dir", str(tmp_path / "u"), "--no-enable"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "u" / "claif-codd.socket").exists()
+
+
+def _recording_systemctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A ``systemctl`` that succeeds and writes each command line it got to the returned file."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "systemctl-calls"
+    fake = bin_dir / "systemctl"
+    fake.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    return calls
+
+
+def test_units_written_outside_systemds_search_path_are_linked_into_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``systemctl --user enable claif-codd.socket`` finds a unit only in systemd's search path: with
+    ``--unit-dir`` elsewhere the units are linked into it first (said so with ``--no-enable`` too)."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    calls = _recording_systemctl(tmp_path, monkeypatch)
+    units = tmp_path / "units"
+    result = CliRunner().invoke(main, ["install-systemd", "--unit-dir", str(units)])
+    assert result.exit_code == 0, result.output
+    linked = f"--user link {units / 'claif-codd.socket'} {units / 'claif-codd.service'}"
+    assert calls.read_text().splitlines() == [linked, "--user daemon-reload", "--user enable --now claif-codd.socket"]
+    hint = CliRunner().invoke(main, ["install-systemd", "--unit-dir", str(units), "--no-enable"])
+    assert f"enable with: systemctl {linked} && systemctl --user daemon-reload && " in hint.output
+
+    data_home = tmp_path / "home" / ".local" / "share" / "systemd" / "user"
+    for args in ([], ["--unit-dir", str(data_home)]):  # the default, and another folder systemd looks in
+        calls.unlink()
+        result = CliRunner().invoke(main, ["install-systemd", *args])
+        assert result.exit_code == 0, result.output
+        assert calls.read_text().splitlines() == ["--user daemon-reload", "--user enable --now claif-codd.socket"]

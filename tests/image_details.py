@@ -12,6 +12,12 @@ PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 )
 PNG_URL = "data:image/png;base64," + base64.b64encode(PNG).decode()
+JPEG = base64.b64decode(  # a 1x1 grey baseline JPEG (Pillow's), which Codex reads
+    "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxOQERXRTc4UG1RV19iZ2hnPk1xeXBk"
+    "eFxlZ2P/wAALCAABAAEBAREA/8QAFAABAAAAAAAAAAAAAAAAAAAAAP/EABQQAQAAAAAAAAAAAAAAAAAAAAD/2gAIAQEAAD8AP//Z"
+)
+JPEG_SCAN = JPEG.index(b"\xff\xda") + 10
+"""Where the JPEG's scan data begins, after its SOS segment."""
 OMITTED = "image content omitted"
 
 

@@ -4,8 +4,10 @@ Codex decodes each image before the model sees it, and one it cannot decode reac
 text "image content omitted because it could not be processed": the turn runs on without it and
 the caller never learns. So the structure Codex's decoders need is checked here, without decoding
 pixels: a PNG's chunks (each whole, each CRC right, up to ``IEND``), a GIF's blocks (each whole), a
-WebP's RIFF container (as long as it says). A JPEG is taken as it starts: Codex reads even half of
-one (seen with 0.163), so refusing one here would refuse what works.
+WebP's RIFF container (as long as it says), a JPEG's header segments (each whole, a frame header
+among them, up to the first scan's header). A JPEG's scan data is not looked at: Codex reads even
+half of one (seen with 0.163), so refusing one cut there would refuse what works; one cut before its
+scan (a download that stopped inside a camera's kilobytes of Exif data) Codex cannot read.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ def damage(data: bytes, mime: str) -> str | None:
         return _png_damage(data)
     if mime == "image/gif":
         return _gif_damage(data)
+    if mime == "image/jpeg":
+        return _jpeg_damage(data)
     if mime == "image/webp":
         (size,) = struct.unpack_from("<I", data, 4)
         if len(data) < 8 + size or len(data) < 20:
@@ -57,6 +61,44 @@ def _png_damage(data: bytes) -> str | None:
         if kind == b"IEND":
             return None
         at = end
+    return "it is cut short"
+
+
+_JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+"""The start-of-frame markers (baseline, progressive, lossless...): not DHT, JPG or DAC."""
+_JPEG_UNSIZED = frozenset((0x01, *range(0xD0, 0xD8)))
+"""Markers without a length: TEM and the restart markers."""
+
+
+def _jpeg_damage(data: bytes) -> str | None:
+    """A JPEG's segments after its SOI, up to and with the first SOS (start of scan), each whole, a frame
+    header before it; what follows is scan data, which Codex reads even cut short."""
+    at = 2
+    framed = False
+    while at < len(data):
+        if data[at] != 0xFF:
+            return f"it holds no marker at byte {at}"
+        while at < len(data) and data[at] == 0xFF:  # a marker may be preceded by fill bytes
+            at += 1
+        if at == len(data):
+            break
+        marker = data[at]
+        at += 1
+        if marker in _JPEG_UNSIZED:
+            continue
+        if marker == 0xD9:  # EOI before any scan
+            return "it holds no image"
+        if at + 2 > len(data):
+            break
+        (length,) = struct.unpack_from(">H", data, at)
+        if length < 2:
+            return f"its segment at byte {at - 2} is corrupt"
+        at += length
+        if at > len(data):
+            break
+        framed = framed or marker in _JPEG_FRAMES
+        if marker == 0xDA:
+            return None if framed else "it holds no frame header before its scan"
     return "it is cut short"
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import openai
 import pytest
-from image_details import PNG, PNG_URL, padded_png
+from image_details import JPEG, JPEG_SCAN, PNG, PNG_URL, padded_png
 from image_host import png_host
 
 from claif_cod import CodexClient
@@ -97,3 +97,21 @@ def test_an_image_codex_could_not_read_is_a_400_not_a_turn_without_it(
     assert caught.value.body["param"] == "messages[0].content[1]"  # type: ignore[index]
     assert "the PNG image cannot be read: it is cut short" in caught.value.message
     assert codex_model_server.requests == []
+
+
+def test_a_jpeg_cut_before_its_scan_is_a_400_and_one_cut_in_it_reaches_the_model(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    """Codex reads a JPEG cut in its scan data, not one cut in its header (a download that stopped in
+    its Exif data): it would send the model "image content omitted because it could not be processed"."""
+    url = "data:image/jpeg;base64," + base64.b64encode(JPEG[: JPEG_SCAN - 1]).decode()
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="o4-mini", messages=[look("what is this?", url)])  # type: ignore[list-item]
+    assert caught.value.body["param"] == "messages[0].content[1]"  # type: ignore[index]
+    assert "the JPEG image cannot be read: it is cut short" in caught.value.message
+    assert codex_model_server.requests == []
+    url = "data:image/jpeg;base64," + base64.b64encode(JPEG[:JPEG_SCAN]).decode()
+    reply = client.chat.completions.create(model="o4-mini", messages=[look("and this?", url)])  # type: ignore[list-item]
+    assert reply.choices[0].message.content == "Echo: and this?"
+    [request] = codex_model_server.requests
+    assert len(request.images()) == 1

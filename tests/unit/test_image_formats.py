@@ -2,7 +2,8 @@
 
 Which damage Codex 0.163 turns into "image content omitted because it could not be processed" was
 seen with the real binary (a truncated PNG or GIF, a PNG chunk with a wrong CRC); what it reads
-(half a JPEG, a GIF without its trailer, bytes after a PNG's IEND) must pass.
+(a JPEG cut in its scan data, a GIF without its trailer, bytes after a PNG's IEND) must pass; a
+JPEG cut before its scan it could not read either.
 """
 
 from __future__ import annotations
@@ -10,13 +11,12 @@ from __future__ import annotations
 import base64
 
 import pytest
-from image_details import PNG, padded_png
+from image_details import JPEG, JPEG_SCAN, PNG, padded_png
 
 from claif_cod.openai_compat.image_formats import damage, sniff
 
 GIF = base64.b64decode("R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
 WEBP = base64.b64decode("UklGRhoAAABXRUJQVlA4TA0AAAAvAAAAEAcQERGIiP4HAA==")
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + bytes(200) + b"\xff\xd9"
 
 
 @pytest.mark.parametrize(
@@ -30,7 +30,7 @@ def test_whole_images_are_sniffed_and_pass(data: bytes, mime: str) -> None:
 def test_what_codex_reads_passes() -> None:
     assert damage(padded_png(50_000) + b"trailing bytes", "image/png") is None  # after IEND: ignored
     assert damage(GIF[:-1], "image/gif") is None  # no trailer after the last whole block
-    assert damage(JPEG[: len(JPEG) // 2], "image/jpeg") is None  # Codex reads even half of one
+    assert damage(JPEG[:JPEG_SCAN], "image/jpeg") is None  # cut in its scan data: Codex reads it
 
 
 def test_a_png_cut_anywhere_before_its_end_is_cut_short() -> None:
@@ -64,3 +64,15 @@ def test_a_gif_with_a_local_color_table_or_no_image_at_all() -> None:
 def test_a_webp_needs_a_vp8_image_in_its_riff() -> None:
     assert damage(b"RIFF\x04\x00\x00\x00WEBP" + bytes(8), "image/webp") == "it holds no VP8 image"
     assert damage(b"RIFF\x00\x00\x00\x00WEBP", "image/webp") == "it is cut short"
+
+
+def test_a_jpeg_cut_before_its_scan_or_without_a_frame_is_refused() -> None:
+    """Codex 0.163 sent the model "image content omitted because it could not be processed" for each."""
+    for cut in (3, 4, 20, 100, JPEG_SCAN - 1):
+        assert damage(JPEG[:cut], "image/jpeg") == "it is cut short", cut
+    sof = JPEG.index(b"\xff\xc0")
+    no_frame = JPEG[:sof] + JPEG[sof + 2 + 11 :]  # without its 11-byte SOF0 segment
+    assert damage(no_frame, "image/jpeg") == "it holds no frame header before its scan"
+    assert damage(JPEG[:20] + b"\xff\xd9", "image/jpeg") == "it holds no image"
+    assert damage(JPEG[:20] + b"junk", "image/jpeg") == "it holds no marker at byte 20"
+    assert damage(JPEG[:2] + b"\xff\xff" + JPEG[2:], "image/jpeg") is None  # fill bytes before a marker

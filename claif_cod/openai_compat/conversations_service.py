@@ -2,7 +2,9 @@
 :class:`~.conversations_store.ConversationStore`.
 
 Items are checked as ``responses.create`` would check them as input (a conversation exists to be
-run on), given an ``id`` and a ``status`` as OpenAI lists them, and kept as sent. Every answer is
+run on), their ``data:`` images decoded and checked too (an image no response could take would fail
+every response on the conversation), given an ``id`` and a ``status`` as OpenAI lists them, and kept
+as sent. Every answer is
 the JSON of OpenAI's own object, which ``openai`` parses into ``Conversation``,
 ``ConversationItemList``, ``ConversationItem`` or ``ConversationDeletedResource``.
 """
@@ -26,6 +28,7 @@ from claif_cod.openai_compat.conversations_store import (
     StoredItem,
 )
 from claif_cod.openai_compat.errors import APIFailure, translate
+from claif_cod.openai_compat.images import ImageRef, load_images
 from claif_cod.openai_compat.ranges import check_metadata
 from claif_cod.openai_compat.responses_input import check_items
 from claif_cod.openai_compat.responses_items import ResponseItemList, listed_items, page_of
@@ -76,10 +79,12 @@ class ConversationsService:
 
     # --- conversations ---------------------------------------------------------------------------
 
-    def create(self, body: bytes) -> bytes:
+    async def create(self, body: bytes) -> bytes:
         request = _decoded(body, _CreateBody)
         metadata = _metadata(request.metadata or {})
-        items = _new_items(request.items or [], taken=frozenset())
+        sent = request.items or []
+        await _check_images(_checked(sent, taken=frozenset()))
+        items = _listed(sent)
         record = ConversationRecord(f"conv_{os.urandom(24).hex()}", int(time.time()), metadata)
         with _store_failures():
             self.store.create(record, items)
@@ -103,10 +108,12 @@ class ConversationsService:
 
     # --- items -----------------------------------------------------------------------------------
 
-    def add_items(self, conversation_id: str, body: bytes) -> bytes:
+    async def add_items(self, conversation_id: str, body: bytes) -> bytes:
         self._record(conversation_id)
-        taken = {item.item_id for item in self.store.items(conversation_id)}
-        items = _new_items(_decoded(body, _ItemsBody).items, taken=taken)
+        sent = _decoded(body, _ItemsBody).items
+        await _check_images(_checked(sent, taken=self._taken(conversation_id)))
+        self._record(conversation_id)  # again: it may have been deleted, or given items, meanwhile
+        items = _new_items(sent, taken=self._taken(conversation_id))
         with _store_failures():
             self.store.append(conversation_id, items)
         return _encoder.encode(  # the items added, as OpenAI's ConversationItemList
@@ -169,6 +176,9 @@ class ConversationsService:
             stored = [StoredItem(item["id"], _encoder.encode(item)) for item in items]
             self.store.append(conversation_id, stored, deferrable=True)
 
+    def _taken(self, conversation_id: str) -> set[str]:
+        return {item.item_id for item in self.store.items(conversation_id)}
+
     def _record(self, conversation_id: str, *, param: str | None = None) -> ConversationRecord:
         record = self.store.get(conversation_id)
         if record is None:
@@ -203,8 +213,28 @@ def _metadata(metadata: dict[str, str]) -> bytes:
 
 
 def _new_items(items: list[dict[str, Any]], *, taken: AbstractSet[str]) -> list[StoredItem]:
-    """``items`` checked and listed; an id the caller gives must be a string, and new to the
-    conversation (``taken``): an id names one item (``items.retrieve``, ``items.delete``, ``after``)."""
+    """``items`` checked (:func:`_checked`) and listed."""
+    _checked(items, taken=taken)
+    return _listed(items)
+
+
+def _listed(items: list[dict[str, Any]]) -> list[StoredItem]:
+    return [StoredItem(item["id"], _encoder.encode(item)) for item in listed_items(items)]
+
+
+async def _check_images(refs: list[ImageRef]) -> None:
+    """Raises unless each ``data:`` image can be read and each URL is one a response could fetch, as
+    ``responses.create`` checks its input's: a conversation holding such an image would fail every
+    response on it.  An http(s) image is not fetched here: a response fetches it when it runs."""
+    try:
+        await load_images([ref for ref in refs if not ref.url.startswith(("https://", "http://"))])
+    except InvalidRequest as exc:
+        raise translate(exc) from exc
+
+
+def _checked(items: list[dict[str, Any]], *, taken: AbstractSet[str]) -> list[ImageRef]:
+    """The image parts of ``items``, once checked; an id the caller gives must be a string, and new to
+    the conversation (``taken``): an id names one item (``items.retrieve``, ``items.delete``, ``after``)."""
     if len(items) > MAX_ITEMS_PER_REQUEST:
         message = f"at most {MAX_ITEMS_PER_REQUEST} items can be added at a time (got {len(items)})"
         raise APIFailure.bad_request(message, param="items")
@@ -217,12 +247,12 @@ def _new_items(items: list[dict[str, Any]], *, taken: AbstractSet[str]) -> list[
             message = f"items[{index}]: an item with id '{given}' is already in this conversation"
             raise APIFailure.bad_request(message, param=f"items[{index}].id")
         ids.add(given)
-    if items:
-        try:
-            check_items(items, "items")
-        except InvalidRequest as exc:
-            raise translate(exc) from exc
-    return [StoredItem(item["id"], _encoder.encode(item)) for item in listed_items(items)]
+    if not items:
+        return []
+    try:
+        return check_items(items, "items")
+    except InvalidRequest as exc:
+        raise translate(exc) from exc
 
 
 def _object(record: ConversationRecord) -> ConversationObject:

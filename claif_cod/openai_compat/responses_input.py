@@ -32,9 +32,9 @@ def item_fields(kind: str, get: Callable[[str], object], ignored: list[str]) -> 
     ignored += (f"input.{kind}.{field}" for field in ITEM_FIELDS.get(kind, ()) if get(field) is not None)
 
 
-def check_items(items: list[dict[str, Any]], name: str) -> None:
-    """Raises unless ``items`` (named ``name``) could be a Responses input's items."""
-    read_items(items, [], name=name)
+def check_items(items: list[dict[str, Any]], name: str) -> list[ImageRef]:
+    """Raises unless ``items`` (named ``name``) could be a Responses input's items; their image parts."""
+    return read_items(items, [], name=name)[2]
 
 
 def read_items(

@@ -147,7 +147,7 @@ class InProcessBackend:
         return JsonReply(stored_response_reply(self.responses_service, action))
 
     async def conversation(self, action: ConversationRequest) -> JsonReply:
-        return JsonReply(conversation_reply(self.conversations, action))
+        return JsonReply(await conversation_reply(self.conversations, action))
 
     async def models(self, options: RequestOptions) -> JsonReply:
         return await models_reply(self.service, options)

@@ -182,10 +182,10 @@ def conversation_action(method: str, route: str, pairs: Query, body: bytes) -> C
     return ConversationItemsDeleteRequest(id=0, params=item) if method == "DELETE" else None
 
 
-def conversation_reply(service: ConversationsService, action: ConversationRequest) -> bytes:
+async def conversation_reply(service: ConversationsService, action: ConversationRequest) -> bytes:
     """OpenAI's answer to ``action``, as JSON."""
     if isinstance(action, ConversationsCreateRequest):
-        return service.create(bytes(action.params.body))
+        return await service.create(bytes(action.params.body))
     if isinstance(action, ConversationsRetrieveRequest):
         return service.retrieve(action.params.conversation_id)
     if isinstance(action, ConversationsUpdateRequest):
@@ -193,7 +193,7 @@ def conversation_reply(service: ConversationsService, action: ConversationReques
     if isinstance(action, ConversationsDeleteRequest):
         return service.delete(action.params.conversation_id)
     if isinstance(action, ConversationItemsCreateRequest):
-        return service.add_items(action.params.conversation_id, bytes(action.params.body))
+        return await service.add_items(action.params.conversation_id, bytes(action.params.body))
     if isinstance(action, ConversationItemsListRequest):
         query = action.params
         return service.list_items(query.conversation_id, after=query.after, limit=query.limit, order=query.order)

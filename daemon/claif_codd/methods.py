@@ -106,7 +106,7 @@ class Methods:
         if isinstance(request, ResponsesDeleteRequest | ResponsesCancelRequest | ResponsesInputItemsRequest):
             return msgspec.Raw(stored_response_reply(self.daemon.responses, request))
         if isinstance(request, ConversationRequest):
-            return msgspec.Raw(conversation_reply(self.daemon.conversations, request))
+            return msgspec.Raw(await conversation_reply(self.daemon.conversations, request))
         if isinstance(request, ModelsListRequest):
             return await self.models(conn, request)
         if isinstance(request, SessionSendRequest):

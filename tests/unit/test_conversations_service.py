@@ -4,11 +4,16 @@ socket and its HTTP endpoint)."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import inspect
 import json
+from collections.abc import Coroutine
 from typing import Any
 
 import msgspec
 import pytest
+from image_details import PNG, PNG_URL
 
 from claif_cod.openai_compat.conversations_service import ConversationsService
 from claif_cod.openai_compat.conversations_store import ConversationRecord, MemoryConversationStore, StoredItem
@@ -26,8 +31,9 @@ from claif_cod.protocol import (
 from claif_cod.transport.stored_routes import conversation_action, conversation_reply
 
 
-def call(answer: bytes) -> Any:
-    return json.loads(answer)
+def call(answer: bytes | Coroutine[Any, Any, bytes]) -> Any:
+    """The JSON of an answer (``create``, ``add_items`` and the routes answer once awaited)."""
+    return json.loads(answer if isinstance(answer, bytes) else asyncio.run(answer))
 
 
 def new(service: ConversationsService, **body: Any) -> str:
@@ -35,8 +41,12 @@ def new(service: ConversationsService, **body: Any) -> str:
 
 
 def refused(function: Any, *args: Any) -> APIFailure:
+    def answer() -> object:
+        result = function(*args)
+        return asyncio.run(result) if inspect.iscoroutine(result) else result
+
     with pytest.raises(APIFailure) as caught:
-        function(*args)
+        answer()
     return caught.value
 
 
@@ -221,8 +231,34 @@ def test_a_list_limit_is_refused_as_openai_refuses_it(limit: str, code: str) -> 
     def listed() -> bytes:
         listing = conversation_action("GET", f"/conversations/{made['id']}/items", [("limit", limit)], b"")
         assert listing is not None
-        return conversation_reply(service, listing)
+        return asyncio.run(conversation_reply(service, listing))
 
     with pytest.raises(APIFailure) as caught:
         listed()
     assert (caught.value.detail.param, caught.value.detail.code) == ("limit", code)
+
+
+def test_an_image_no_response_could_take_is_refused_and_changes_nothing() -> None:
+    """It was kept, and every response on the conversation then failed with a 400 naming it."""
+    service = ConversationsService()
+    conversation = new(service, items=[{"role": "user", "content": "hi"}])
+    before = service.list_items(conversation, after=None, limit=None, order=None)
+
+    def image(url: str) -> bytes:
+        part = {"type": "input_image", "image_url": url}
+        return json.dumps({"items": [{"role": "user", "content": [part]}]}).encode()
+
+    for url, says in [
+        ("data:image/png;base64,####", "not valid base64"),
+        ("data:image/png;base64," + base64.b64encode(PNG[:-5]).decode(), "cut short"),
+        ("data:image/png;base64,aGVsbG8=", "not a PNG, JPEG, GIF or WebP image"),
+        ("ftp://example.com/a.png", "must be an http(s) or data: URL"),
+    ]:
+        failure = refused(service.add_items, conversation, image(url))
+        assert failure.detail.param == "items[0].content[0]" and says in failure.detail.message, url
+        assert refused(service.create, image(url)).detail.param == "items[0].content[0]"
+    assert service.list_items(conversation, after=None, limit=None, order=None) == before
+    added = call(service.add_items(conversation, image(PNG_URL)))
+    assert added["data"][0]["content"][0]["image_url"] == PNG_URL
+    remote = call(service.add_items(conversation, image("https://example.invalid/a.png")))  # fetched by a response
+    assert remote["data"][0]["content"][0]["image_url"] == "https://example.invalid/a.png"

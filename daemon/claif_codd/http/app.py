@@ -314,7 +314,7 @@ class HttpEndpoint:
         route = request.rel_url.raw_path.removeprefix("/v1")
         action = conversation_action(_method(request), route, list(request.query.items()), body)
         assert action is not None  # the router only sends these routes here
-        return json_response(conversation_reply(self.daemon.conversations, action))
+        return json_response(await conversation_reply(self.daemon.conversations, action))
 
     async def models(self, request: web.Request) -> web.StreamResponse:
         self._refuse_when_unable(turn=False)

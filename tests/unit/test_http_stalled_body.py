@@ -26,7 +26,7 @@ BODY = b'{"model": "o4-mini", "messages": [{"role": "user", "content": "hi"}]}'
 class Conversations:
     """Creates no conversation: answers with the body it was given, as the endpoint read it."""
 
-    def create(self, body: bytes) -> bytes:
+    async def create(self, body: bytes) -> bytes:
         return body
 
 

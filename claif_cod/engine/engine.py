@@ -49,7 +49,7 @@ from claif_cod.engine.errors import (
 )
 from claif_cod.engine.events import ToolCallsRequested
 from claif_cod.engine.idle import UNLOAD_DELAY_OVERRIDE
-from claif_cod.engine.images import Image, TurnImages, turn_images
+from claif_cod.engine.images import Image, turn_images
 from claif_cod.engine.inbox import Inbox
 from claif_cod.engine.liveness import Liveness
 from claif_cod.engine.named_sessions import NamedSessions
@@ -92,7 +92,6 @@ class Engine:
         self._running: dict[str, TurnOptions] = {}
         """The options of each thread's running turn: its approvals and tool timeout are asked for as it
         runs, and those of the request whose tool results resumed it replace them."""
-        self._turn_files: dict[Turn, TurnImages] = {}
         self._binaries = Binaries(env)
         if thread_idle_timeout == "default":
             thread_idle_timeout = idle.DEFAULT_THREAD_IDLE_TIMEOUT_S  # read now, so tests may replace it
@@ -156,7 +155,7 @@ class Engine:
         await self.threads.check_turn_model(handle, options.model)  # caller tools and code mode: engine/code_mode.py
         await handle.lock.acquire()
         held: AppServer | None = None
-        files: TurnImages | None = None
+        image_inputs: list[wire.UserInput] = []
         queue: Inbox[ThreadMessage] | None = None
         given_up: list[asyncio.Future[msgspec.Raw]] = []
         try:
@@ -166,7 +165,7 @@ class Engine:
             self._pool.hold(held)  # let go in _turn_done: a process with a turn in flight is never evicted
             queue = handle.server.subscribe(handle.thread_id)
             self._running[handle.thread_id] = options
-            files = await turn_images(images)
+            image_inputs = await turn_images(images)
             effort = await self._effort_change(handle, options.effort)
             if options.interrupted():  # (the last await before turn/start is behind us)
                 raise TurnNotStarted()
@@ -176,7 +175,7 @@ class Engine:
                 "turn/start",
                 wire.TurnStartParams(
                     thread_id=handle.thread_id,
-                    input=[*([] if text is None else [wire.TextInput(text=text)]), *files.inputs],
+                    input=[*([] if text is None else [wire.TextInput(text=text)]), *image_inputs],
                     model=None if options.model == handle.model else options.model,
                     effort=effort,
                     summary=summary,
@@ -188,15 +187,15 @@ class Engine:
             )
             self._started(handle, options, effort)
         except BaseException as exc:
-            if given_up and queue is not None and files is not None:  # Codex has the turn/start
-                giving_up = self._give_up_once_named(handle, queue, files, options, effort, given_up[0])
+            if given_up and queue is not None:  # Codex has the turn/start
+                giving_up = self._give_up_once_named(handle, queue, options, effort, given_up[0])
                 task = asyncio.get_running_loop().create_task(giving_up)
                 self._giving_up.add(task)
                 task.add_done_callback(self._giving_up.discard)
             else:
-                self._start_failed(handle, held, files, exc)
+                self._start_failed(handle, held, exc)
             raise
-        return self._turn(handle, result.turn.id, queue, files, options)
+        return self._turn(handle, result.turn.id, queue, options)
 
     def _started(self, handle: ThreadHandle, options: TurnOptions, effort: str | None) -> None:
         handle.retarget = False
@@ -206,13 +205,9 @@ class Engine:
             handle.effort = options.effort or handle.base_effort
         handle.summary = options.summary
 
-    def _start_failed(
-        self, handle: ThreadHandle, held: AppServer | None, files: TurnImages | None, exc: BaseException
-    ) -> None:
+    def _start_failed(self, handle: ThreadHandle, held: AppServer | None, exc: BaseException) -> None:
         if held is not None:
             self._pool.let_go(held)
-        if files is not None:
-            files.remove()
         self._running.pop(handle.thread_id, None)
         handle.server.unsubscribe(handle.thread_id)
         if isinstance(exc, CodexRequestTimedOut):
@@ -221,9 +216,7 @@ class Engine:
             self.threads.forget(handle.thread_id)
         handle.lock.release()
 
-    def _turn(
-        self, handle: ThreadHandle, turn_id: str, queue: Inbox[ThreadMessage], files: TurnImages, options: TurnOptions
-    ) -> Turn:
+    def _turn(self, handle: ThreadHandle, turn_id: str, queue: Inbox[ThreadMessage], options: TurnOptions) -> Turn:
         handle.turns += 1
         handle.last_used = time.time()
         turn = Turn(
@@ -238,15 +231,12 @@ class Engine:
         )
         turn.forget = options.forget_failed
         self._active[handle.thread_id] = turn
-        if files.directory is not None:
-            self._turn_files[turn] = files
         return turn
 
     async def _give_up_once_named(
         self,
         handle: ThreadHandle,
         queue: Inbox[ThreadMessage],
-        files: TurnImages,
         options: TurnOptions,
         effort: str | None,
         answer: asyncio.Future[msgspec.Raw],
@@ -258,10 +248,10 @@ class Engine:
         except Exception as exc:  # no turn, or none known: its thread's state is in doubt
             handle.broken = True
             self.threads.forget(handle.thread_id)
-            self._start_failed(handle, handle.server, files, exc)
+            self._start_failed(handle, handle.server, exc)
             return
         self._started(handle, options, effort)
-        self._turn(handle, turn_id, queue, files, options).give_up()
+        self._turn(handle, turn_id, queue, options).give_up()
 
     async def _effort_change(self, handle: ThreadHandle, wanted: str | None) -> str | None:
         """The effort ``turn/start`` must carry: None when the thread already runs at the one wanted
@@ -350,9 +340,6 @@ class Engine:
         if self._active.get(handle.thread_id) is turn:
             del self._active[handle.thread_id]
         self._running.pop(handle.thread_id, None)
-        files = self._turn_files.pop(turn, None)
-        if files is not None:
-            files.remove()
         turn.server.unsubscribe(handle.thread_id)
         handle.last_used = time.time()
         self._tool_router.drop_thread(handle.thread_id, "the turn ended before the tool result arrived")
@@ -415,14 +402,9 @@ class Engine:
         return [(key, server, turns.get(server, 0), self._pool.holds(server)) for key, server in self._pool.servers()]
 
     async def close(self) -> None:
-        try:
-            await self._binaries.close()
-            await self.threads.idle.close()
-            await self._pool.close()
-        finally:  # turns still in flight, such as one suspended on its caller's tools: Codex is gone
-            for files in self._turn_files.values():
-                files.remove()
-            self._turn_files.clear()
+        await self._binaries.close()
+        await self.threads.idle.close()
+        await self._pool.close()
 
 
 async def _models_of(server: AppServer) -> list[wire.CodexModel]:

@@ -196,15 +196,16 @@ class TextInput(msgspec.Struct):
     type: Literal["text"] = "text"
 
 
-class LocalImageInput(msgspec.Struct):
-    """An image file Codex reads (and may downscale) before the model request."""
+class ImageInput(msgspec.Struct):
+    """An image given inline (a ``data:`` URL: Codex refuses remote ones), which Codex may downscale
+    before the model request."""
 
-    path: str
-    type: Literal["localImage"] = "localImage"
+    url: str
+    type: Literal["image"] = "image"
     detail: str | msgspec.UnsetType = msgspec.UNSET
 
 
-UserInput = TextInput | LocalImageInput
+UserInput = TextInput | ImageInput
 
 
 class SandboxPolicy(msgspec.Struct):

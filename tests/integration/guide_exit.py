@@ -38,7 +38,7 @@ class Exit:
 
 
 def ours_in(folder: Path) -> list[str]:
-    """The ``claif-cod-*`` entries in a temporary folder: image folders, probes' schema folders."""
+    """The ``claif-cod-*`` entries in a temporary folder (a probe's schema folder, say)."""
     return sorted(entry.name for entry in folder.iterdir() if entry.name.startswith("claif-cod-"))
 
 

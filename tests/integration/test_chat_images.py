@@ -36,8 +36,24 @@ def test_data_url_image_reaches_the_model(client: CodexClient, codex_model_serve
     assert decoded(request.images()) == [PNG]
 
 
+def test_a_turns_image_reaches_the_model_as_sent_with_no_text_around_it(
+    client: CodexClient, codex_model_server: ModelServer
+) -> None:
+    """Given to Codex as a file (``localImage``), an image reached the model wrapped in text naming
+    the file's private path (``<image name=[Image #1] path="/tmp/...">``): what the caller never
+    sent, and what a replay of the same history (a thread started anew) would not have."""
+    client.chat.completions.create(model="o4-mini", messages=[look("what is it", PNG_URL)])  # type: ignore[list-item]
+    [request] = codex_model_server.requests
+    said = [item for item in request.body["input"] if item.get("role") == "user"][-1]  # (after Codex's context)
+    assert [(part["type"], part.get("text")) for part in said["content"]] == [
+        ("input_text", "what is it"),
+        ("input_image", None),
+    ]
+    assert said["content"][1]["image_url"] == PNG_URL
+
+
 def test_a_large_image_reaches_the_model(client: CodexClient, codex_model_server: ModelServer) -> None:
-    """Past LARGE_IMAGES, the turn's image file is written in a worker thread."""
+    """Past LARGE_IMAGES, the turn's image is encoded in a worker thread."""
     png = padded_png(LARGE_IMAGES + 4096)
     url = "data:image/png;base64," + base64.b64encode(png).decode()
     reply = client.chat.completions.create(model="o4-mini", messages=[look("and this", url)])  # type: ignore[list-item]

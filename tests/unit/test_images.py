@@ -9,7 +9,6 @@ import contextlib
 import json
 import os
 import ssl
-import stat
 import sys
 import threading
 from collections.abc import Iterator
@@ -18,10 +17,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 import pytest
 
+from claif_cod.engine import images as engine_images
+from claif_cod.engine import wire
 from claif_cod.engine.errors import InvalidRequest
-from claif_cod.engine.images import LARGE_IMAGES, Image, TurnImages, turn_images
+from claif_cod.engine.images import LARGE_IMAGES, Image, image_inputs, turn_images
 from claif_cod.engine.tools import ToolResult
 from claif_cod.openai_compat import images
 from claif_cod.openai_compat.images import ImageRef, decode_data_url, load_images
@@ -379,76 +381,31 @@ def test_a_remote_image_that_cannot_be_fetched_is_a_400(image_host: str) -> None
     assert caught.value.param == "messages[0].content[2]"
 
 
-def test_turn_images_are_private_files_removed_afterwards() -> None:
-    files = TurnImages([Image("a", PNG, "image/png"), Image("b", PNG, "image/png")])
-    assert files.directory is not None
-    assert stat.S_IMODE(os.stat(files.directory).st_mode) == 0o700
-    paths = [getattr(i, "path") for i in files.inputs]  # noqa: B009
-    assert all(stat.S_IMODE(os.stat(p).st_mode) == 0o600 for p in paths)
-    assert [open(p, "rb").read() for p in paths] == [PNG, PNG]  # noqa: SIM115
-    directory = files.directory
-    files.remove()
-    assert not os.path.exists(directory)
+def test_a_turns_images_go_to_codex_inline_as_image_inputs() -> None:
+    """Not as files: Codex wraps a ``localImage`` in text naming its path, which the model would see."""
+    inputs = image_inputs([Image("a", PNG, "image/png"), Image("b", PNG, "image/png", detail="high")])
+    url = "data:image/png;base64," + base64.b64encode(PNG).decode()
+    assert inputs == [wire.ImageInput(url=url), wire.ImageInput(url=url, detail="high")]
+    assert msgspec.json.encode(inputs[1]) == b'{"url":"' + url.encode() + b'","type":"image","detail":"high"}'
 
 
-def _record_writes(
-    monkeypatch: pytest.MonkeyPatch, written: threading.Event | None = None, gate: threading.Event | None = None
-) -> list[tuple[int, str]]:
-    """Each image file written, as (the writing thread, its directory); then ``written`` is set, and
-    the write waits for ``gate``."""
-    writes: list[tuple[int, str]] = []
-    write = TurnImages._write
+def test_a_turns_large_images_are_encoded_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    threads: list[int] = []
+    encode = engine_images.image_inputs
 
-    def recorded(self: TurnImages, index: int, image: Image) -> str:
-        path = write(self, index, image)
-        writes.append((threading.get_ident(), os.path.dirname(path)))
-        if written is not None and gate is not None:
-            written.set()
-            gate.wait(10)
-        return path
+    def recorded(given: Any) -> Any:
+        threads.append(threading.get_ident())
+        return encode(given)
 
-    monkeypatch.setattr(TurnImages, "_write", recorded)
-    return writes
-
-
-def test_a_turns_large_images_are_written_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    writes = _record_writes(monkeypatch)
+    monkeypatch.setattr(engine_images, "image_inputs", recorded)
     small, big = Image("a", PNG, "image/png"), Image("b", PNG + bytes(LARGE_IMAGES), "image/png")
 
-    async def main() -> tuple[int, TurnImages, TurnImages]:
+    async def main() -> tuple[int, list[wire.UserInput], list[wire.UserInput]]:
         return threading.get_ident(), await turn_images([small]), await turn_images([big])
 
     loop_thread, on_loop, off_loop = asyncio.run(main())
-    assert [thread == loop_thread for thread, _ in writes] == [True, False]
-    assert [open(getattr(i, "path"), "rb").read() for i in off_loop.inputs] == [big.data]  # noqa: B009, SIM115
-    for files in (on_loop, off_loop):
-        files.remove()
-
-
-def test_a_caller_cancelled_while_its_images_are_written_leaves_no_files(monkeypatch: pytest.MonkeyPatch) -> None:
-    written, gate, removed = threading.Event(), threading.Event(), threading.Event()
-    writes = _record_writes(monkeypatch, written, gate)
-    remove = TurnImages.remove
-
-    def signalled(self: TurnImages) -> None:
-        remove(self)
-        removed.set()
-
-    monkeypatch.setattr(TurnImages, "remove", signalled)
-    big = Image("b", PNG + bytes(LARGE_IMAGES), "image/png")
-
-    async def main() -> None:
-        task = asyncio.create_task(turn_images([big]))
-        assert await asyncio.to_thread(written.wait, 10)  # the file is written; the thread waits at the gate
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        gate.set()
-        assert await asyncio.to_thread(removed.wait, 10)  # the write ends in the worker, its removal on the loop
-
-    asyncio.run(main())
-    [(_, directory)] = writes
-    assert not os.path.exists(directory)
+    assert [thread == loop_thread for thread in threads] == [True, False]
+    assert (on_loop, off_loop) == ([wire.ImageInput(url=small.data_url)], [wire.ImageInput(url=big.data_url)])
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,9 @@ def refused_part(
         return _field(part, "text", where, str)
     if kind == image_kind:
         if not images_here:
-            message = f"{where}: an image can only be sent in a user message or a tool's output, not in a {role!r} one"
+            message = (
+                f"{where}: an image can only be sent in a user message or a tool's output, not in one of role {role!r}"
+            )
             return InvalidRequest(message, where)
         if kind == "image_url":  # chat: {"url": ...}
             field = part.get("image_url")

@@ -349,7 +349,8 @@ def test_an_image_outside_a_user_message_is_refused_saying_where_images_go() -> 
     error = rejected(messages=[msg("system", [image]), msg("user", "q")])
     assert error.param == "messages[0].content[0]"
     assert error.message == (
-        "messages[0].content[0]: an image can only be sent in a user message or a tool's output, not in a 'system' one"
+        "messages[0].content[0]: an image can only be sent in a user message or a tool's output, "
+        "not in one of role 'system'"
     )
 
 

@@ -343,7 +343,7 @@ def test_an_image_in_an_assistant_message_is_refused_saying_where_images_go() ->
     with pytest.raises(InvalidRequest) as refused:
         parse(input=[{"role": "assistant", "content": [image]}, {"role": "user", "content": "q"}])
     assert refused.value.param == "input[0].content[0]"
-    assert "an image can only be sent in a user message or a tool's output, not in a 'assistant' one" in (
+    assert "an image can only be sent in a user message or a tool's output, not in one of role 'assistant'" in (
         refused.value.message
     )
 

@@ -50,7 +50,10 @@ def damage(data: bytes, mime: str) -> str | None:
 
 
 def _png_damage(data: bytes) -> str | None:
+    """Every chunk whole up to IEND, the first an IHDR of a picture with pixels, an IDAT among them
+    (PNG's own rules, which Codex's decoder holds it to)."""
     at = 8
+    pixels = False
     while at + 12 <= len(data):
         length, kind = struct.unpack_from(">I4s", data, at)
         end = at + 12 + length
@@ -58,8 +61,13 @@ def _png_damage(data: bytes) -> str | None:
             return "it is cut short"
         if zlib.crc32(data[at + 4 : end - 4]) != struct.unpack_from(">I", data, end - 4)[0]:
             return f"its {kind.decode('latin-1')!r} chunk is corrupt (CRC mismatch)"
+        if at == 8 and (kind != b"IHDR" or length != 13):
+            return "it does not begin with its header (IHDR)"
+        if at == 8 and 0 in struct.unpack_from(">II", data, at + 8):
+            return "its header gives it no pixels (a width or height of 0)"
+        pixels = pixels or kind == b"IDAT"
         if kind == b"IEND":
-            return None
+            return None if pixels else "it holds no image data (IDAT)"
         at = end
     return "it is cut short"
 

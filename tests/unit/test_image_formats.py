@@ -9,6 +9,8 @@ JPEG cut before its scan it could not read either.
 from __future__ import annotations
 
 import base64
+import struct
+import zlib
 
 import pytest
 from image_details import JPEG, JPEG_SCAN, PNG, padded_png
@@ -43,6 +45,25 @@ def test_a_png_chunk_whose_crc_does_not_match_is_named() -> None:
     flipped = bytearray(PNG)
     flipped[45] ^= 1  # in the IDAT chunk's data
     assert damage(bytes(flipped), "image/png") == "its 'IDAT' chunk is corrupt (CRC mismatch)"
+
+
+def _png(*chunks: tuple[bytes, bytes]) -> bytes:
+    return PNG[:8] + b"".join(
+        struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body)) for kind, body in chunks
+    )
+
+
+def test_a_png_without_a_header_first_pixels_or_image_data_is_named() -> None:
+    """Each reached the model as "image content omitted" (Codex 0.163), whole and with right CRCs."""
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 6, 0, 0, 0)
+    pixels = zlib.compress(b"\x00" + bytes(4))
+    assert damage(_png((b"IHDR", header), (b"IDAT", pixels), (b"IEND", b"")), "image/png") is None
+    no_header = _png((b"tEXt", b"a\x00b"), (b"IHDR", header), (b"IDAT", pixels), (b"IEND", b""))
+    assert damage(no_header, "image/png") == "it does not begin with its header (IHDR)"
+    empty = _png((b"IHDR", struct.pack(">II", 0, 1) + header[8:]), (b"IDAT", pixels), (b"IEND", b""))
+    assert damage(empty, "image/png") == "its header gives it no pixels (a width or height of 0)"
+    no_data = _png((b"IHDR", header), (b"IEND", b""))
+    assert damage(no_data, "image/png") == "it holds no image data (IDAT)"
 
 
 def test_a_gif_cut_inside_a_block_is_cut_short() -> None:

@@ -202,7 +202,8 @@ class Threads:
         ``tools`` are those the caller's next turn offers: a thread that has or needs caller tools
         is only ever continued while loaded in its process, else CallerToolsNotResumable; one that
         was started with another tool set cannot offer these (ToolSetChanged)."""
-        handle = self._table.get(thread_id)
+        # One being unloaded now is continued as it is (ensure_loaded resumes it once Codex let it go).
+        handle = self._table.get(thread_id) or self.idle.leaving(thread_id)
         if handle is None:
             remembered = self._tools_of.get(thread_id, NO_TOOLS)
             if remembered.enabled or tools.enabled:
@@ -262,6 +263,7 @@ class Threads:
         if handle.tools.enabled:
             self._drop(handle)
             raise CallerToolsNotResumable(handle.thread_id, "resumed")
+        await self.idle.gone(handle.thread_id)  # (an idle sweep's unsubscribe sent after would unload it)
         server = await self._server(handle.key, handle.api_key)
         await self._resume_into(handle, server)
         if handle.unloaded:

@@ -123,6 +123,11 @@ class ThreadUnsubscribeParams(Camel):
     thread_id: str
 
 
+class ThreadUnsubscribeResult(Camel):
+    status: str
+    """``unsubscribed`` (Codex unloads the thread, then sends ``thread/closed``), ``notSubscribed``, ``notLoaded``."""
+
+
 class ThreadForkParams(Camel):
     thread_id: str
     ephemeral: bool = False

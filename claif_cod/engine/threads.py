@@ -147,6 +147,7 @@ class Threads:
         """Append items to the thread's model-visible history (a ``str`` is a developer message)."""
         if not history:
             return
+        await self.ensure_loaded(handle)  # (unloaded since it was looked up, by a sweep with a short timeout)
         images = (image for item in history if isinstance(item, (Message, ToolResult)) for image in item.images)
         items = await asyncio.to_thread(_inject_items, history) if large(images) else _inject_items(history)
         await handle.server.request(
@@ -219,6 +220,7 @@ class Threads:
             if handle.api_key != api_key and handle.server.alive and not handle.unloaded:
                 await self._leave_process(handle)
             self._move(handle, key, api_key)
+        handle.last_used = time.time()  # handed to a request: not idle (its turn may come after an injection)
         await self.ensure_loaded(handle)
         return handle
 

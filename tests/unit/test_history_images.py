@@ -52,9 +52,14 @@ def test_a_large_historys_data_urls_are_made_off_the_loop(monkeypatch: pytest.Mo
     small = [Message("user", "look", (Image("small", b"\x89PNG", "image/png"),)), "be brief"]
     large = [Message("user", "look", (Image("large", bytes(images.LARGE_IMAGES + 1), "image/png"),))]
 
+    async def loaded(_handle: object) -> None:
+        pass
+
+    threads = SimpleNamespace(ensure_loaded=loaded)  # (the thread is loaded)
+
     async def inject() -> int:
         for history in (small, large):
-            await Threads.inject(object(), handle, history)  # type: ignore[arg-type]
+            await Threads.inject(threads, handle, history)  # type: ignore[arg-type]
         return threading.get_ident()
 
     loop_thread = asyncio.run(inject())

@@ -163,6 +163,15 @@ class Daemon:
     # --- connections ---------------------------------------------------------------------------
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A peer's connection, served or refused.  Cancelled (only the loop's end cancels it: a peer
+        that connected as the daemon stopped), it ends as closed: Python 3.11's stream server logs
+        its handler's cancellation as an "Exception in callback" with a traceback."""
+        try:
+            await self._peer(reader, writer)
+        except asyncio.CancelledError:
+            writer.transport.abort()
+
+    async def _peer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sock: socket.socket | None = writer.get_extra_info("socket")
         uid = peer_uid(sock) if sock is not None else None
         if uid != os.getuid():

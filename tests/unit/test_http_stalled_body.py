@@ -9,10 +9,12 @@ whole), with the silence cut from 30 s to a fraction of a second.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp import web
 
 from claif_codd.config import DaemonConfig
 from claif_codd.http import body
@@ -98,3 +100,32 @@ async def test_a_body_that_comes_slowly_but_keeps_coming_is_read(endpoint: HttpE
         assert (status, content) == (200, slow)
     finally:
         writer.close()
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/conversations"])
+async def test_a_client_that_hangs_up_half_way_through_its_body_leaves_no_unretrieved_error(
+    endpoint: HttpEndpoint, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The body's read fails (connection lost) as the handler is cancelled: that failure was left in
+    its task, which asyncio logged at error level, with a traceback, as 'Task exception was never
+    retrieved' (one per client that hung up mid-body)."""
+    assert endpoint.address is not None
+    errors: list[str] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: errors.append(context["message"]))
+    reading = asyncio.Event()
+    meet_expectation = body._meet_expectation
+
+    async def expectation_met(request: web.Request) -> None:  # the step before the body is read
+        await meet_expectation(request)
+        reading.set()
+
+    monkeypatch.setattr(body, "_meet_expectation", expectation_met)
+    _, writer = await asyncio.open_connection(*endpoint.address)
+    writer.write(head(path, len(BODY)) + BODY[:10])
+    await reading.wait()
+    [handler] = endpoint.requests
+    writer.close()
+    await writer.wait_closed()
+    await asyncio.wait([handler])  # cancelled as its client went away
+    gc.collect()
+    assert errors == []

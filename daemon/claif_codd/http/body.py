@@ -58,6 +58,8 @@ async def read_body(request: web.Request) -> bytes:
         if not reading.done():
             reading.cancel()
             await asyncio.wait([reading])
+        if not reading.cancelled():  # a read that failed as its handler was cancelled (the client hung up
+            reading.exception()  # mid-body) is not to be reported by asyncio as never retrieved, an error
 
 
 async def _meet_expectation(request: web.Request) -> None:

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from claif_cod.openai_compat.errors import APIFailure
 from claif_cod.transport.backend import StreamReply
@@ -41,6 +41,8 @@ async def serve_stream(
     ``max_outbound_bytes`` unread (see :class:`EventPump`); ``claim_cancellation`` is the answer owed
     for this task's cancellation (a draining daemon's), None when the client went away."""
     response = web.StreamResponse(headers={**SSE_HEADERS, **start.headers})
+    if request.version < HttpVersion11:  # no chunks: only the connection's end can end the stream, and aiohttp
+        response.force_close()  # would keep it open for a client that asked for keep-alive (until its idle timeout)
     last_words = start.cut_short or failure_event  # Responses end with response.failed, chat with an error
     try:
         reply = await _begun(request, response, start, keepalive)

@@ -55,10 +55,11 @@ async def endpoint(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[HttpEndpoin
     await served.close()
 
 
-def head(path: str, length: int) -> bytes:
+def head(path: str, length: int, *headers: str) -> bytes:
+    more = "".join(f"{header}\r\n" for header in headers)
     return (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {length}\r\n{more}\r\n"
     ).encode()
 
 

@@ -63,7 +63,7 @@ from claif_cod.transport.stored_routes import (
 from claif_codd.http import body as bodies
 from claif_codd.http.admission import Admission
 from claif_codd.http.guard import make_guard
-from claif_codd.http.parse_errors import JsonErrorRunner, unparsable
+from claif_codd.http.parse_errors import SUPPORTED_CODINGS, JsonErrorRunner, unparsable
 from claif_codd.http.responses import error_response, failure_response, json_response, new_request_id
 from claif_codd.http.settings import HttpSettings, http_url
 from claif_codd.http.sse_stream import serve_stream
@@ -221,8 +221,13 @@ class HttpEndpoint:
                 message = f"The request's body stopped coming: nothing of it came for {bodies.BODY_SILENCE_S:g} s"
             elif exc.status == 417:  # read_body
                 message = "claif-codd meets no expectation but Expect: 100-continue"
+            elif exc.status == 415:  # read_body: a body in a coding nobody decoded
+                coding = request.headers.get("Content-Encoding", "")[:MAX_PATH_IN_ERROR]
+                message = f"claif-codd cannot decode Content-Encoding {coding!r}: {SUPPORTED_CODINGS}"
             allowed = exc.headers.get("Allow")  # a 405 names the methods the path takes, as HTTP asks
             headers = {"Allow": allowed} if allowed else None
+            if exc.status == 415:
+                headers = {"Accept-Encoding": "gzip, deflate"}
             answer = error_response(exc.status, message, "invalid_request_error", _http_code(exc.status), headers)
             if exc.status == 408:
                 answer.force_close()  # whatever of the body still comes is not a request
@@ -430,6 +435,7 @@ _HTTP_CODES = {
     405: "method_not_allowed",
     408: "request_timeout",
     413: "request_too_large",
+    415: "unsupported_content_encoding",
     417: "expectation_failed",
 }
 

@@ -49,7 +49,7 @@ async def read_body(request: web.Request) -> bytes:
         while True:
             done, _ = await asyncio.wait([reading], timeout=silence / _CHECKS_PER_SILENCE)
             if done:
-                return reading.result()
+                return _decoded(request, reading.result())
             if request.content.total_bytes != received:
                 received, since = request.content.total_bytes, loop.time()
             elif loop.time() - since >= silence:
@@ -60,6 +60,21 @@ async def read_body(request: web.Request) -> bytes:
             await asyncio.wait([reading])
         if not reading.cancelled():  # a read that failed as its handler was cancelled (the client hung up
             reading.exception()  # mid-body) is not to be reported by asyncio as never retrieved, an error
+
+
+DECODED_CODINGS = frozenset({"", "identity", "gzip", "deflate"})
+"""The ``Content-Encoding`` values aiohttp decodes (``br`` and ``zstd`` it refuses as it parses the head)."""
+
+
+def _decoded(request: web.Request, body: bytes) -> bytes:
+    """``body``, unless it is in a ``Content-Encoding`` nobody decoded (``x-gzip``, ``compress``, codings
+    stacked as ``gzip, gzip``: aiohttp passes those on as they came) and so is no JSON: then a 415,
+    rather than the JSON parser's "invalid character (byte 0)". A JSON body under a coding label that
+    means nothing (``Content-Encoding: utf-8``, a common slip) is taken as it is, as before."""
+    coding = request.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower()
+    if coding not in DECODED_CODINGS and body.lstrip()[:1] not in (b"{", b"["):
+        raise web.HTTPUnsupportedMediaType()
+    return body
 
 
 async def _meet_expectation(request: web.Request) -> None:

@@ -170,9 +170,10 @@ def _conversation(read: _Read, prior: Prior | None = None) -> Conversation:
     turns = read.turns
     last = turns[-1] if turns else None
     instructions = "\n\n".join(read.instructions) if read.instructions else None
-    if isinstance(last, ToolResult) or (isinstance(last, Message) and last.role == "assistant"):
-        # Results to answer; or the model's own message, after which it speaks again, as OpenAI's does
-        # (langgraph asks so for an agent's structured answer): a turn with no new input.
+    if last is None or isinstance(last, ToolResult) or (isinstance(last, Message) and last.role == "assistant"):
+        # Results to answer; the model's own message, after which it speaks again, as OpenAI's does
+        # (langgraph asks so for an agent's structured answer); or only system/developer messages, which
+        # OpenAI answers too (a whole prompt sent as the system message): a turn with no new input.
         return Conversation(instructions=instructions, history=tuple(turns), prompt=None, prior=prior)
     if not isinstance(last, Message) or last.role != "user":
         raise InvalidRequest("the last non-system message must come from the user or a tool", param="messages")

@@ -1,10 +1,12 @@
 """A conversation that ends with the assistant's own message is answered again, as OpenAI's is:
-langgraph's agent asks so for its structured answer, after the agent's last message."""
+langgraph's agent asks so for its structured answer, after the agent's last message. So is one of
+system or developer messages only (a whole prompt sent as the system message)."""
 
 from __future__ import annotations
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from claif_cod import CodexClient
 from claif_cod.testing import ModelServer
@@ -52,6 +54,28 @@ def test_responses_answer_after_an_assistant_message(client: CodexClient, codex_
     assert response.output_text == '{"name": "Ada", "age": 36}'
     [request] = codex_model_server.requests
     assert request.body["input"][-1]["role"] == "assistant"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_chat_answers_instructions_alone(client: CodexClient, codex_model_server: ModelServer, stream: bool) -> None:
+    """OpenAI answers a request of system (or developer) messages only; it was refused as a
+    BadRequestError ("the last non-system message must come from the user or a tool")."""
+    messages: list[ChatCompletionMessageParam] = [
+        {"role": "system", "content": "Write a haiku about rain."},
+        {"role": "developer", "content": "Be terse."},
+    ]
+    if stream:
+        chunks = client.chat.completions.create(model="o4-mini", messages=messages, stream=True)
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+    else:
+        completion = client.chat.completions.create(model="o4-mini", messages=messages)
+        assert completion.choices[0].finish_reason == "stop"
+        text = completion.choices[0].message.content or ""
+    assert text.startswith("Echo:")  # the test model's answer to a request with no user text
+    [request] = codex_model_server.requests
+    assert request.user_texts() == []  # no user message made up
+    instructions = "\n".join(request.developer_texts())
+    assert "Write a haiku about rain." in instructions and "Be terse." in instructions
 
 
 def test_a_named_session_still_needs_a_user_message_last(client: CodexClient) -> None:

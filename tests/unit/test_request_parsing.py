@@ -95,11 +95,10 @@ def test_trailing_system_message_still_counts_as_instructions() -> None:
     assert conversation.instructions == "be brief"
 
 
-def test_instructions_alone_are_refused() -> None:
-    error = rejected(messages=[msg("system", "s")])
-    assert error.param == "messages"
-    assert "last" in error.message
-    assert "user" in error.message
+def test_instructions_alone_are_a_turn_without_new_input() -> None:
+    """OpenAI answers system (or developer) messages alone: a whole prompt sent as the system message."""
+    conversation = parse(messages=[msg("system", "s"), msg("developer", "d")]).conversation
+    assert (conversation.instructions, conversation.history, conversation.prompt) == ("s\n\nd", (), None)
 
 
 @pytest.mark.parametrize(

@@ -16,18 +16,19 @@ top_level = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
 _NOTHING = frozenset({b"null", b"[]"})
 _BLANKS = b" \t\r\n"
-CHAT_DEFAULTS = {"service_tier": b'"auto"'}
-RESPONSES_DEFAULTS = {"service_tier": b'"auto"', "truncation": b'"disabled"'}
+CHAT_DEFAULTS: Mapping[str, object] = {"service_tier": "auto", "logprobs": False, "modalities": ["text"]}
+RESPONSES_DEFAULTS: Mapping[str, object] = {"service_tier": "auto", "truncation": "disabled"}
 """OpenAI's default values that ask for what Codex does anyway: the tier Codex's requests get
-without one, no truncation of the context (Codex compacts, it does not drop). Not OpenAI's default
-verbosity, ``medium``: Codex asks each model for its catalog's (``low`` for Codex's own models)."""
+without one, no truncation of the context (Codex compacts, it does not drop), no log-probabilities
+(``logprobs`` is always null), text output only. Not OpenAI's default verbosity, ``medium``: Codex
+asks each model for its catalog's (``low`` for Codex's own models)."""
 
 
 def unhonoured(
     values: Mapping[str, msgspec.Raw],
     honoured: frozenset[str],
     no_effect: frozenset[str],
-    defaults: Mapping[str, bytes],
+    defaults: Mapping[str, object],
 ) -> list[str]:
     """The parameters of ``values`` that ask for something claif_cod does not do. A ``null`` or ``[]``
     asks for nothing: OpenAI takes it as the default (openai's client sends a parameter passed as
@@ -40,8 +41,14 @@ def unhonoured(
         if key not in honoured
         and key not in no_effect
         and (given := bytes(value)).translate(None, _BLANKS) not in _NOTHING
-        and given.strip(_BLANKS) != defaults.get(key)
+        and not (key in defaults and _is(given, defaults[key]))
     ]
+
+
+def _is(given: bytes, default: object) -> bool:
+    """Whether the JSON ``given`` is ``default``, however it is spaced (``false`` is not ``0``)."""
+    value = msgspec.json.decode(given)
+    return type(value) is type(default) and value == default
 
 
 class LightParse(Generic[S]):

@@ -694,7 +694,7 @@ WELL_TYPED: dict[str, Any] = {
     "logit_bias": {"50256": -100},
     "functions": [{"name": "f", "parameters": {}}],
     "function_call": "auto",
-    "modalities": ["text"],
+    "modalities": ["text", "audio"],
     "audio": {"voice": "alloy", "format": "wav"},
     "prediction": {"type": "content", "content": "x"},
     "web_search_options": {},
@@ -943,6 +943,22 @@ def test_openais_defaults_sent_as_values_ask_for_nothing_and_other_values_are_it
     assert (error.message, error.param, error.code) == (says, "verbosity", "invalid_value")
     assert rejected(service_tier="gold").param == "service_tier"
     assert parse(service_tier="fast").ignored == ("service_tier",)  # openai 3.63's newest tier
+
+
+@pytest.mark.parametrize(("param", "value"), [("logprobs", False), ("modalities", ["text"]), ("service_tier", "auto")])
+def test_openais_defaults_that_codex_does_are_not_reported_even_in_strict_mode(param: str, value: Any) -> None:
+    """``logprobs: false`` asks for no log-probabilities and ``modalities: ["text"]`` for text only, which
+    is all Codex gives: they were reported, so that strict mode refused them."""
+    assert parse(strict=True, **{param: value}).ignored == ()
+    spaced = body(**{param: value}).replace(b",", b" ,\n ").replace(b"[", b"[ ")
+    assert parse_chat_request(spaced, default_model=None, strict=True).ignored == ()
+    assert stream_and_ignored(spaced) == (False, ())
+
+
+@pytest.mark.parametrize(("param", "value"), [("logprobs", True), ("modalities", ["text", "audio"])])
+def test_what_codex_cannot_give_is_still_reported(param: str, value: Any) -> None:
+    assert parse(**{param: value}).ignored == (param,)
+    assert stream_and_ignored(body(**{param: value})) == (False, (param,))
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ conversations, :mod:`claif_codd.conversation_registry`).
 A separate file (``responses.db`` beside ``sessions.db``) with its own schema version, so the
 session registry and this one evolve independently. Each ``put`` is one transaction in WAL mode, as
 in :mod:`claif_codd.registry`: a response the daemon acknowledged survives the daemon being killed.
-Only the daemon opens the file (its socket's owner, see :mod:`claif_codd.instance`), in
+Only the daemon opens the file (the one holding the state directory, see :mod:`claif_codd.instance`), in
 ``locking_mode=EXCLUSIVE`` as ``sessions.db``: WAL's index lives in the daemon's own memory, not in a
 shared ``-shm`` mapping, which a truncated or frozen ``-shm`` file would turn into a SIGBUS that
 kills the daemon; another process opening the file while the daemon runs gets "database is locked".

@@ -47,34 +47,37 @@ async def serve(config: DaemonConfig, notifier: systemd.SystemdNotifier) -> None
     except OSError as exc:  # the lock file a symlink (refused), a directory...
         why = f"{config.state_dir / instance.LOCK_NAME} cannot be opened: {exc.strerror or exc}; {_MOVE_IT}"
         raise StartFailed(why, EXIT_STATE_UNUSABLE) from None
-    daemon = Daemon(config)
-    daemon.handle_signals()
-    activated = systemd.listen_fds()
-    try:
-        await daemon.start(activated[0] if activated else None)
-    except (AlreadyRunning, HttpUnavailable, SocketPathTaken, UnsafeSocketDirectory) as exc:
-        raise StartFailed(str(exc), 1) from None
-    except OSError as exc:  # the socket (a path too long for AF_UNIX, its directory...)
-        raise StartFailed(f"cannot listen on {config.socket_path}: {exc.strerror or exc}", 1) from None
-    # Opened only once the socket is ours: a second daemon must never touch the live registry.
+    # Opened before the socket is bound (the lock keeps every other daemon off these files): a daemon
+    # whose registry cannot be opened (a newer claif-codd's, an I/O error) then never accepts a
+    # connection. Opened after, `claif-codd start` and auto-start, which wait for the socket to accept,
+    # could say "running" of a daemon about to exit with status 78.
     try:
         store = SqliteSessionStore(registry)
     except (sqlite3.Error, OSError, RegistrySchemaError) as exc:
-        await daemon.shutdown()  # removes the socket it bound
         raise StartFailed(
             f"session registry {registry} cannot be opened: {exc}; {_MOVE_IT}", EXIT_STATE_UNUSABLE
         ) from None
-    daemon.engine.sessions = store
     try:
         responses = SqliteResponseStore(response_registry)
     except (sqlite3.Error, OSError, RegistrySchemaError) as exc:
         store.close()
-        await daemon.shutdown()
         raise StartFailed(
             f"response registry {response_registry} cannot be opened: {exc}; {_MOVE_IT}", EXIT_STATE_UNUSABLE
         ) from None
+    daemon = Daemon(config)
+    daemon.engine.sessions = store
     daemon.responses.store = responses
     daemon.conversations.store = SqliteConversationStore(responses.connection)
+    daemon.handle_signals()
+    activated = systemd.listen_fds()
+    try:
+        await daemon.start(activated[0] if activated else None)
+    except (AlreadyRunning, HttpUnavailable, SocketPathTaken, UnsafeSocketDirectory, OSError) as exc:
+        store.close()
+        responses.close()
+        if isinstance(exc, OSError):  # the socket (a path too long for AF_UNIX, its directory...)
+            raise StartFailed(f"cannot listen on {config.socket_path}: {exc.strerror or exc}", 1) from None
+        raise StartFailed(str(exc), 1) from None
     http = f" and {daemon.http.url}" if daemon.http is not None else ""
     # What exists now (modules, classes, the engine) lives as long as the daemon: the collector's
     # full passes, every few hundred turns, no longer walk it (bench/daemon_gc.py).  Not collected

@@ -386,7 +386,8 @@ def test_unusable_state_stops_serve_before_it_binds_with_one_line_naming_the_pat
 def test_a_registry_from_a_newer_daemon_stops_serve_with_one_line_and_no_socket(
     daemon_env: dict[str, str], tmp_path: Path, name: str, version: int
 ) -> None:
-    """Found only once the socket is bound (only its owner may open the registry): the socket goes again."""
+    """Found before the socket is bound: it was bound first, so `start` could see it accept and say
+    "running" of a daemon about to exit with status 78 (below)."""
     state = tmp_path / "state"
     state.mkdir(mode=0o700)
     registry = state / name
@@ -394,9 +395,34 @@ def test_a_registry_from_a_newer_daemon_stops_serve_with_one_line_and_no_socket(
         db.execute(f"PRAGMA user_version = {version + 1}")
         db.commit()
     before = registry.read_bytes()
+    socket_path = Path(daemon_env["CLAIF_COD_SOCKET"])
+    done = codd(daemon_env, "serve", "--socket", str(socket_path), "--state-dir", str(state), "--log-format", "json")
+    assert done.returncode == 78, done
+    assert "daemon.listening" not in done.stderr  # it never accepted a connection
     line = serve_refused(daemon_env, state)
     assert str(registry) in line and "move it away" in line and "--state-dir" in line, line
     assert registry.read_bytes() == before  # refused, neither discarded nor changed
+
+
+@pytest.mark.parametrize(
+    ("name", "version"), [("sessions.db", SCHEMA_VERSION), ("responses.db", RESPONSES_SCHEMA_VERSION)]
+)
+def test_start_says_its_daemon_exited_on_a_registry_from_a_newer_daemon(
+    daemon_env: dict[str, str], tmp_path: Path, name: str, version: int
+) -> None:
+    """`start` said "claif-codd running (pid N)", exit status 0, about as often as not: the daemon took
+    connections before it opened its registries, then exited with status 78."""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    with contextlib.closing(sqlite3.connect(state / name)) as db:
+        db.execute(f"PRAGMA user_version = {version + 1}")
+        db.commit()
+    socket_path = Path(daemon_env["CLAIF_COD_SOCKET"])
+    done = codd({**daemon_env, "CLAIF_COD_STATE_DIR": str(state)}, "start", "--socket", str(socket_path))
+    assert done.returncode == 1, done
+    assert done.stdout == ""
+    assert "exited at start (status 78)" in done.stderr and str(state / name) in done.stderr, done.stderr
+    assert "written by a newer claif-codd" in done.stderr, done.stderr
 
 
 # --- 8. logs an attacker cannot fill ---------------------------------------------------------------------------

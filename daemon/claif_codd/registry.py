@@ -296,7 +296,7 @@ class SqliteSessionStore:
         _ensure_private_file(self._path)
         conn = self._connect()
         try:
-            problem = _corruption(conn)
+            problem = corruption(conn)
             if problem is None:
                 self._known_version(conn)  # a newer daemon's file is refused before anything changes it
                 self._configure(conn)
@@ -400,7 +400,7 @@ def is_corruption(exc: sqlite3.DatabaseError) -> bool:
     return type(exc) is sqlite3.DatabaseError
 
 
-def _corruption(conn: sqlite3.Connection) -> str | None:
+def corruption(conn: sqlite3.Connection) -> str | None:
     """What is wrong with the file, or None if it passes ``quick_check``."""
     try:
         rows = conn.execute("PRAGMA quick_check").fetchall()

@@ -11,9 +11,10 @@ kills the daemon; another process opening the file while the daemon runs gets "d
 The file is 0600 in the 0700 state directory. Only the newest
 ``capacity`` responses are kept, and at most ``max_bytes`` of their bodies and inputs (agent
 libraries re-send the whole transcript each turn, and each response keeps its input). A file
-that is not a readable database is moved aside
-(``responses.db.corrupt-<time>``) and an empty registry starts: losing old response ids is
-better than a daemon that cannot start.
+that is not a readable database, or fails ``PRAGMA quick_check``, is moved aside
+(``responses.db.corrupt-<time>``) and a fresh registry starts with what could still be read of it
+(:mod:`claif_codd.response_salvage`): losing old response ids is better than a daemon that cannot
+start, or one whose every request meets the damage.
 
 A write the file refuses (a full disk, an I/O error) fails the request only while that request can
 still fail as if it never happened: the record that claims a thread before the turn starts (the turn
@@ -45,7 +46,8 @@ from claif_cod.openai_compat.responses_schema import Response, ResponseError
 from claif_cod.openai_compat.responses_store import ResponseRecord, ResponseStoreFailed, forgotten
 from claif_codd import conversation_registry
 from claif_codd.conversation_registry import RegistryConnection, checkpoint, transaction
-from claif_codd.registry import RegistrySchemaError, is_corruption
+from claif_codd.registry import RegistrySchemaError, corruption, is_corruption
+from claif_codd.response_salvage import Rescued, keep, rescue
 
 logger = logging.getLogger("claif_codd.response_registry")
 
@@ -94,6 +96,15 @@ DROP TABLE responses_3;
 """Schema 3 to 4 (around ``_SCHEMA``, in the transaction that sets the version): the table rebuilt
 without ``input`` (SQLite before 3.35 cannot drop a column), the sequence of response numbers kept."""
 _INTERRUPTED = "claif-codd stopped before this response completed"
+
+
+class _Corrupt(Exception):
+    """``quick_check`` found the file damaged; what could still be read of it is ``rescued``."""
+
+    def __init__(self, problem: str, rescued: Rescued) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.rescued = rescued
 
 
 class SqliteResponseStore:
@@ -292,17 +303,41 @@ class SqliteResponseStore:
         os.close(fd)
         try:
             return self._connect()
+        except _Corrupt as exc:
+            aside = self._move_aside()
+            conn = self._open()
+            try:
+                keep(exc.rescued, conn)
+            except BaseException:
+                conn.close()
+                raise
+            responses, no_input, conversations = exc.rescued.counts(conn)
+            logger.warning(
+                "response registry %s is corrupt (%s): moved it aside to %s and kept the %d responses "
+                "(%d of them without their input items) and %d conversations that could be read",
+                self._path,
+                exc.problem,
+                aside,
+                responses,
+                no_input,
+                conversations,
+            )
+            return conn
         except sqlite3.DatabaseError as exc:
             if not is_corruption(exc):  # a full disk, an I/O error (a migration's): the file is kept as it is
                 raise
-            aside = self._path.with_name(f"{self._path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+            aside = self._move_aside()
             logger.warning("response registry %s is unreadable (%s): moved it aside to %s", self._path, exc, aside)
-            for suffix in ("-wal", "-shm"):
-                sidecar = self._path.with_name(self._path.name + suffix)
-                if sidecar.exists():
-                    os.replace(sidecar, aside.with_name(aside.name + suffix))
-            os.replace(self._path, aside)
             return self._open()
+
+    def _move_aside(self) -> Path:
+        aside = self._path.with_name(f"{self._path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+        for suffix in ("-wal", "-shm"):
+            sidecar = self._path.with_name(self._path.name + suffix)
+            if sidecar.exists():
+                os.replace(sidecar, aside.with_name(aside.name + suffix))
+        os.replace(self._path, aside)
+        return aside
 
     def _connect(self) -> RegistryConnection:
         conn = sqlite3.connect(self._path, isolation_level=None, factory=RegistryConnection)
@@ -311,6 +346,10 @@ class SqliteResponseStore:
             # index in private memory instead of a shared ``-shm`` mapping, which anyone able to truncate
             # that file could turn into a SIGBUS that kills the daemon (as for sessions.db).
             conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+            # A damaged page that nothing below reads would pass, and fail every request that meets it.
+            problem = corruption(conn)
+            if problem is not None:
+                raise _Corrupt(problem, rescue(conn))
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:  # refused before anything changes the file
                 raise RegistrySchemaError(f"written by a newer claif-codd (schema {version}): upgrade claif-codd")

@@ -13,8 +13,10 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from claif_cod.openai_compat.conversations_store import ConversationRecord, StoredItem
 from claif_cod.openai_compat.responses_schema import Response
 from claif_cod.openai_compat.responses_store import ResponseRecord, forgotten
+from claif_codd.conversation_registry import SqliteConversationStore
 from claif_codd.response_registry import SCHEMA_VERSION, SqliteResponseStore
 
 
@@ -71,6 +73,38 @@ def test_an_unreadable_file_is_moved_aside(tmp_path: Path) -> None:
     assert store.get("r1") is not None
     store.close()
     assert [p.name for p in tmp_path.iterdir() if ".corrupt-" in p.name]
+
+
+def test_a_damaged_page_is_found_at_open_and_what_can_be_read_is_kept(tmp_path: Path) -> None:
+    """A page the open does not read (here the input table's) passed: the daemon started, then every
+    ``retrieve`` crashed ("database disk image is malformed") and every new response was refused as if
+    the disk were full. Now the file is moved aside and its readable rows kept."""
+    path = tmp_path / "responses.db"
+    store = SqliteResponseStore(path)
+    records = [dataclasses.replace(record(f"r{n}"), input=b'["' + b"x" * 6000 + b'"]') for n in range(4)]
+    for each in records:
+        store.put(each)
+    conversations = SqliteConversationStore(store.connection)
+    conversations.create(ConversationRecord("conv1", 1, b"{}"), [StoredItem("item1", b'{"id": "item1"}')])
+    store.close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        (root,) = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'response_inputs'").fetchone()
+        (page_size,) = db.execute("PRAGMA page_size").fetchone()
+    with path.open("r+b") as f:  # the page's header: its type and cell count
+        f.seek((root - 1) * page_size)
+        f.write(b"\xff" * 12)
+
+    store = SqliteResponseStore(path)
+    assert [store.get(f"r{n}") == dataclasses.replace(records[n], input=b"[]") for n in range(4)] == [True] * 4
+    assert store.tip("th1") == "r3"
+    assert SqliteConversationStore(store.connection).items("conv1") == [StoredItem("item1", b'{"id": "item1"}')]
+    store.put(record("r4"))  # the fresh file takes writes
+    assert store.get("r4") == record("r4")
+    store.close()
+    [aside] = [p for p in tmp_path.iterdir() if ".corrupt-" in p.name]
+    assert aside.stat().st_mode & 0o777 == 0o600
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA quick_check").fetchall() == [("ok",)]
 
 
 def test_a_schema_1_registry_gains_input_items_and_keeps_its_records(tmp_path: Path) -> None:

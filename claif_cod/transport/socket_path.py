@@ -87,10 +87,11 @@ def ensure_directory(directory: Path) -> None:
 def check_socket(path: Path) -> None:
     """A client's check before connecting to ``path``: a safe directory, and a socket that is ours.
 
-    A missing directory or socket passes: there is nothing to talk to, and connecting says so. One we
-    may not even look at (another user's) is refused, so that an ``auto`` client runs Codex itself.
+    A missing directory or socket passes: there is nothing to talk to, and connecting says so; so does
+    a path through a file (``$XDG_CACHE_HOME`` a file), where no socket can be. One we may not even
+    look at (another user's) is refused, so that an ``auto`` client runs Codex itself.
     """
-    with contextlib.suppress(FileNotFoundError):
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         try:
             os.lstat(path.parent)
         except PermissionError:
@@ -140,7 +141,7 @@ def listening(path: Path) -> bool:
     try:
         probe.connect(str(path))
     except OSError as exc:
-        if exc.errno in (errno.ECONNREFUSED, errno.ENOENT, errno.ENOTSOCK):
+        if exc.errno in (errno.ECONNREFUSED, errno.ENOENT, errno.ENOTSOCK, errno.ENOTDIR):
             return False
         raise
     finally:

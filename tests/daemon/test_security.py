@@ -344,6 +344,24 @@ def test_check_socket_accepts_our_socket_and_refuses_planted_files(tmp_path: Pat
         check_socket(run / "codd.sock")
 
 
+def test_a_socket_path_through_a_file_is_no_daemon_and_an_auto_client_runs_codex_itself(
+    codex_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``$XDG_CACHE_HOME`` (where the socket goes without ``$XDG_RUNTIME_DIR``) a file, or a
+    ``$CLAIF_COD_SOCKET`` under one: every client, ``claif-cod query`` and ``claif-codd status``
+    included, died with a ``NotADirectoryError`` traceback from the socket check."""
+    (tmp_path / "cache").write_text("a file, not a directory")
+    path = tmp_path / "cache" / "claif-cod" / "codd.sock"
+    check_socket(path)  # nothing there: connecting says so
+    assert not socket_path.listening(path)
+    with pytest.raises(daemon_client.DaemonUnavailable, match="no claif-codd answers at"):
+        asyncio.run(daemon_client.DaemonConnection.open(path))
+    monkeypatch.setenv("CLAIF_COD_SOCKET", str(path))
+    with CodexClient(daemon="auto", working_dir=str(tmp_path)) as client:
+        reply = client.chat.completions.create(model="o4-mini", messages=[user("hi")])
+    assert reply.choices[0].message.content == "Echo: hi"
+
+
 def impostor(path: Path, ready: int, done: tuple[int, int]) -> Callable[[], bytes]:
     """In a child of another uid: a fake claif-codd that answers hello and records everything it is
     sent, until ``done``'s write end is closed (by the test, once its client is finished)."""

@@ -34,7 +34,7 @@ class Rescued:
 
 def rescue(source: sqlite3.Connection) -> Rescued:
     """The sessions and messages of a damaged registry that can still be read through ``source``."""
-    version = _read(source, "PRAGMA user_version")
+    version = read_rows(source, "PRAGMA user_version")
     schema = int(str(version[0][0])) if version else 0
     sessions: list[Row] = []
     messages: list[Row] = []
@@ -65,12 +65,12 @@ def keep(rescued: Rescued, into: sqlite3.Connection) -> None:
 def _union(conn: sqlite3.Connection, scans: list[str], key: Callable[[Row], object]) -> list[Row]:
     rows: dict[object, Row] = {}
     for statement in scans:
-        for row in _read(conn, statement):
+        for row in read_rows(conn, statement):
             rows.setdefault(key(row), row)
     return list(rows.values())
 
 
-def _read(conn: sqlite3.Connection, statement: str) -> list[Row]:
+def read_rows(conn: sqlite3.Connection, statement: str) -> list[Row]:
     """Every row ``statement`` yields before the damage stops it."""
     rows: list[Row] = []
     try:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-Row = tuple[object, ...]
+from claif_codd.registry_salvage import Row, read_rows
 
 _TABLES = {
     "responses": ("seq", "seq, response_id, thread_id, turn_id, working_dir, instructions, created_at, stored, body"),
@@ -52,14 +52,14 @@ class Rescued:
 def rescue(source: sqlite3.Connection) -> Rescued:
     """The rows of a damaged ``responses.db`` that can still be read through ``source`` (none from
     a schema older than the current one, which it would take a migration to read)."""
-    version = _read(source, "PRAGMA user_version")
+    version = read_rows(source, "PRAGMA user_version")
     if not version or version[0][0] != _RESCUED_SCHEMA:
         return Rescued({})
     tables: dict[str, list[Row]] = {}
     for table, (key, columns) in _TABLES.items():
         rows: dict[object, Row] = {}
         for order in ("", " DESC"):
-            for row in _read(source, f"SELECT {key}, {columns} FROM {table} ORDER BY {key}{order}"):
+            for row in read_rows(source, f"SELECT {key}, {columns} FROM {table} ORDER BY {key}{order}"):
                 rows.setdefault(row[0], row[1:])
         tables[table] = list(rows.values())
     return Rescued(tables)
@@ -79,15 +79,3 @@ def keep(rescued: Rescued, into: sqlite3.Connection) -> None:
         into.execute("ROLLBACK")
         raise
     into.execute("COMMIT")
-
-
-def _read(conn: sqlite3.Connection, statement: str) -> list[Row]:
-    """Every row ``statement`` yields before the damage stops it."""
-    rows: list[Row] = []
-    try:
-        cursor = conn.execute(statement)
-        while (row := cursor.fetchone()) is not None:
-            rows.append(tuple(row))
-    except sqlite3.DatabaseError:
-        pass
-    return rows

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
 import os
 import sqlite3
@@ -21,6 +22,17 @@ EXIT_STATE_UNUSABLE = 78
 
 
 _MOVE_IT = "move it away or point --state-dir (or CLAIF_COD_STATE_DIR) elsewhere"
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def what_to_do(exc: BaseException) -> str:
+    """The advice for a state file that cannot be used: a full disk (or a file size limit) is made
+    room on, not worked around by moving the file away, which would leave its sessions behind."""
+    full = isinstance(exc, OSError) and exc.errno in _NO_ROOM
+    if full or (isinstance(exc, sqlite3.Error) and ("disk is full" in str(exc) or "disk I/O error" in str(exc))):
+        also = "" if full else "; if there is room, the file may be damaged: move it away"
+        return f"make room on its disk (or raise the file size limit, `ulimit -f`) and start again{also}"
+    return _MOVE_IT
 
 
 class StartFailed(Exception):
@@ -45,7 +57,7 @@ async def serve(config: DaemonConfig, notifier: systemd.SystemdNotifier) -> None
     except instance.StateInUse as exc:
         raise StartFailed(str(exc), 1) from None
     except OSError as exc:  # the lock file a symlink (refused), a directory...
-        why = f"{config.state_dir / instance.LOCK_NAME} cannot be opened: {exc.strerror or exc}; {_MOVE_IT}"
+        why = f"{config.state_dir / instance.LOCK_NAME} cannot be used: {exc.strerror or exc}; {what_to_do(exc)}"
         raise StartFailed(why, EXIT_STATE_UNUSABLE) from None
     # Opened before the socket is bound (the lock keeps every other daemon off these files): a daemon
     # whose registry cannot be opened (a newer claif-codd's, an I/O error) then never accepts a
@@ -55,14 +67,15 @@ async def serve(config: DaemonConfig, notifier: systemd.SystemdNotifier) -> None
         store = SqliteSessionStore(registry)
     except (sqlite3.Error, OSError, RegistrySchemaError) as exc:
         raise StartFailed(
-            f"session registry {registry} cannot be opened: {exc}; {_MOVE_IT}", EXIT_STATE_UNUSABLE
+            f"session registry {registry} cannot be opened: {exc}; {what_to_do(exc)}", EXIT_STATE_UNUSABLE
         ) from None
     try:
         responses = SqliteResponseStore(response_registry)
     except (sqlite3.Error, OSError, RegistrySchemaError) as exc:
         store.close()
         raise StartFailed(
-            f"response registry {response_registry} cannot be opened: {exc}; {_MOVE_IT}", EXIT_STATE_UNUSABLE
+            f"response registry {response_registry} cannot be opened: {exc}; {what_to_do(exc)}",
+            EXIT_STATE_UNUSABLE,
         ) from None
     daemon = Daemon(config)
     daemon.engine.sessions = store

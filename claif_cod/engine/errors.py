@@ -5,7 +5,8 @@ EngineError
 ├── CodexStartFailed     the binary would not start or finish its handshake
 │                        (also: the crash-loop breaker is open for its process key)
 ├── CodexProcessDied     the app-server exited while work was pending
-│   └── CodexProcessHung the app-server stopped answering; it was killed
+│   ├── CodexProcessHung the app-server stopped answering; it was killed
+│   └── ThreadUnloaded   an ephemeral thread went idle before its turn (seeded again)
 ├── CodexRpcError        a JSON-RPC error answer to one of our requests
 ├── TurnFailed           the turn ended ``failed`` (carries Codex's error info)
 ├── TurnTimedOut         our own deadline hit; the turn was interrupted
@@ -71,6 +72,18 @@ class CodexProcessDied(EngineError):
         who = "codex app-server" if pid is None else f"codex app-server (pid {pid})"
         detail = f": {stderr_tail.strip()[-500:]}" if stderr_tail.strip() else ""
         super().__init__(f"{who} {describe_exit(returncode)}{detail}")
+
+
+class ThreadUnloaded(CodexProcessDied):
+    """An anonymous conversation's thread (ephemeral: it has no rollout) unloaded for idleness, or
+    its process recycled, after it was handed to a request and before its turn started: nothing of
+    the request ran, so the request seeds a new thread from the history it holds."""
+
+    def __init__(self, pid: int) -> None:
+        self.returncode = None
+        self.stderr_tail = ""
+        self.pid = pid
+        EngineError.__init__(self, "the conversation's thread was unloaded and has no rollout to resume")
 
 
 class CodexProcessHung(CodexProcessDied):

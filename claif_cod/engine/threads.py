@@ -25,7 +25,12 @@ from claif_cod.engine.appserver import AppServer
 from claif_cod.engine.code_mode import CodeMode
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.conversations import Conversation, ConversationIndex, HistoryItem, Message, inject_item
-from claif_cod.engine.errors import CallerToolsNotResumable, CodexProcessDied, InvalidRequest, ToolSetChanged
+from claif_cod.engine.errors import (
+    CallerToolsNotResumable,
+    InvalidRequest,
+    ThreadUnloaded,
+    ToolSetChanged,
+)
 from claif_cod.engine.idle import IdleThreads, unsubscribe
 from claif_cod.engine.images import large
 from claif_cod.engine.pool import ProcessPool
@@ -259,9 +264,7 @@ class Threads:
             return
         if handle.ephemeral:
             self._drop(handle)
-            raise handle.server.death or CodexProcessDied(
-                None, "the conversation's thread was unloaded and has no rollout to resume", pid=handle.server.pid
-            )
+            raise handle.server.death or ThreadUnloaded(handle.server.pid)
         if handle.tools.enabled:
             self._drop(handle)
             raise CallerToolsNotResumable(handle.thread_id, "resumed")

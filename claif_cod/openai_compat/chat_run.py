@@ -17,7 +17,7 @@ from claif_cod._log import get_logger
 from claif_cod.engine import wire_items
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.engine import Engine, Suspension, ThreadHandle, Turn, TurnOptions
-from claif_cod.engine.errors import TurnFailed, TurnNotStarted, TurnTimedOut
+from claif_cod.engine.errors import ThreadUnloaded, TurnFailed, TurnNotStarted, TurnTimedOut
 from claif_cod.engine.events import (
     ItemCompleted,
     ItemStarted,
@@ -178,14 +178,21 @@ class ChatRun:
             return self.engine.resume_tools(source, self.parsed.conversation.pending_results(), self._turn_options())
         conversation = self.parsed.conversation
         try:
-            return await self.engine.start_turn(
-                source, conversation.prompt, self._turn_options(), images=conversation.prompt_images
-            )
+            try:
+                return await self.engine.start_turn(
+                    source, conversation.prompt, self._turn_options(), images=conversation.prompt_images
+                )
+            except ThreadUnloaded:  # (a conversation's: a session's thread is resumed)
+                log.info("service.thread_reseeded", thread_id=source.thread_id)
+                [fresh] = await self._threads(n=1)  # nothing of the request ran: seeded anew
+                return await self.engine.start_turn(
+                    fresh, conversation.prompt, self._turn_options(), images=conversation.prompt_images
+                )
         finally:
             if self.ticket is not None:
                 self.ticket.done()
 
-    async def _threads(self) -> list[ThreadHandle]:
+    async def _threads(self, n: int | None = None) -> list[ThreadHandle]:
         conversation = self.parsed.conversation
         api_key = self.options.config.api_key
         model = self.parsed.request.model
@@ -195,7 +202,7 @@ class ChatRun:
             handle, _ = await self.engine.named.thread(self.session_id, self.key, api_key, conversation, model=model)
             return [handle]
         handles, warm = await self.engine.threads.open_conversation(
-            self.key, api_key, conversation, model=model, n=self.parsed.request.choices, tools=self.parsed.tools
+            self.key, api_key, conversation, model=model, n=n or self.parsed.request.choices, tools=self.parsed.tools
         )
         log.debug("service.threads", warm=warm, n=len(handles))
         return handles

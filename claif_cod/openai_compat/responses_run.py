@@ -14,7 +14,14 @@ from claif_cod.engine import wire_items
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.conversations import Conversation, HistoryItem
 from claif_cod.engine.engine import Engine, ThreadHandle, Turn, TurnOptions
-from claif_cod.engine.errors import CallerToolsNotResumable, InvalidRequest, ToolSetChanged, TurnFailed, TurnTimedOut
+from claif_cod.engine.errors import (
+    CallerToolsNotResumable,
+    InvalidRequest,
+    ThreadUnloaded,
+    ToolSetChanged,
+    TurnFailed,
+    TurnTimedOut,
+)
 from claif_cod.engine.events import ItemCompleted, ItemStarted, TurnEvent, TurnFinished
 from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S
 from claif_cod.openai_compat.conversations_service import ConversationsService
@@ -180,10 +187,13 @@ class ResponseRun:
             handle = await self._start_thread(key)
         self.handle = handle
         try:
-            await self.engine.threads.inject(handle, inject)
-            self.turn = await self.engine.start_turn(
-                handle, self.parsed.prompt, self._turn_options(), images=self.parsed.prompt_images
-            )
+            try:
+                self.turn = await self._start_turn(handle, inject)
+            except ThreadUnloaded:
+                if previous is not None:  # (a stored response's thread is resumed, not lost)
+                    raise
+                log.info("responses.thread_reseeded", thread_id=handle.thread_id)
+                self.turn = await self._start_turn(await self._start_thread(key), inject)  # nothing of it ran
         except BaseException:
             # The caller is told it failed: it must not have happened. Codex may have the history
             # injected, or the turn given up once named: a tombstone, not a deletion, keeps the
@@ -191,6 +201,12 @@ class ResponseRun:
             self.store.forget(self.response.id)
             raise
         await self._attach()
+
+    async def _start_turn(self, handle: ThreadHandle, inject: list[HistoryItem | str]) -> Turn:
+        await self.engine.threads.inject(handle, inject)
+        return await self.engine.start_turn(
+            handle, self.parsed.prompt, self._turn_options(), images=self.parsed.prompt_images
+        )
 
     def abandon(self) -> None:
         """The request failed before it was handed out (its deadline, a cancel): a turn it started is

@@ -264,6 +264,8 @@ class Threads:
             return
         if handle.ephemeral:
             self._drop(handle)
+            if handle.unloaded:  # by a sweep, which may have recycled its process (exited by now, or not)
+                raise ThreadUnloaded(handle.server.pid)
             raise handle.server.death or ThreadUnloaded(handle.server.pid)
         if handle.tools.enabled:
             self._drop(handle)

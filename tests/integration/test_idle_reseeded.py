@@ -24,9 +24,9 @@ from claif_cod.testing import ModelServer
 pytestmark = pytest.mark.codex
 
 
-@pytest.fixture
-def swept_before_the_turn(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The warm thread (one with a turn behind it) is swept right before its turn starts, once."""
+def sweep_before_the_turn(monkeypatch: pytest.MonkeyPatch, *, closed: bool) -> list[int]:
+    """The warm thread (one with a turn behind it) is swept right before its turn starts, once;
+    ``closed``: and the process the sweep recycled has exited by then (its exit recorded)."""
     monkeypatch.setattr(idle, "DEFAULT_THREAD_IDLE_TIMEOUT_S", 3600.0)
     start_turn = Engine.start_turn
     sweeps: list[int] = []
@@ -36,11 +36,25 @@ def swept_before_the_turn(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     ) -> Any:
         if handle.turns and not sweeps:
             handle.last_used -= 7200
+            recycled = handle.server
             sweeps.append(await self.threads.idle.sweep())
+            if closed:
+                await recycled.close()
+                assert recycled.death is not None
         return await start_turn(self, handle, text, options, images=images)
 
     monkeypatch.setattr(Engine, "start_turn", sweep_first)
     return sweeps
+
+
+@pytest.fixture
+def swept_before_the_turn(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    return sweep_before_the_turn(monkeypatch, closed=False)
+
+
+@pytest.fixture
+def swept_and_closed_before_the_turn(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    return sweep_before_the_turn(monkeypatch, closed=True)
 
 
 def test_a_chat_whose_thread_is_unloaded_before_its_turn_is_seeded_anew(
@@ -69,4 +83,19 @@ def test_a_response_whose_thread_is_unloaded_before_its_turn_is_seeded_anew(
         second = client.responses.create(input=transcript, store=False)
         assert second.output_text == "[turn 2] Echo: beta"
     assert swept_before_the_turn == [1]
+    assert len({r.body["prompt_cache_key"] for r in codex_model_server.requests}) == 2
+
+
+def test_a_chat_whose_threads_recycled_process_has_exited_before_its_turn_is_seeded_anew(
+    codex_home: Path, workdir: Path, codex_model_server: ModelServer, swept_and_closed_before_the_turn: list[int]
+) -> None:
+    """The sweep recycled the thread's process, which had exited by the time the turn came: the request
+    failed with that exit ("stopped by claif_cod"), an APIConnectionError, though nothing of it had run."""
+    with CodexClient(daemon="off", model="o4-mini", timeout=10, max_retries=0) as client:
+        first = client.chat.completions.create(messages=[user("one")])
+        said = first.choices[0].message.content
+        again = [user("one"), {"role": "assistant", "content": said}, user("two")]
+        reply = client.chat.completions.create(messages=again)  # type: ignore[arg-type]
+        assert reply.choices[0].message.content == "[turn 2] Echo: two"
+    assert swept_and_closed_before_the_turn == [1]
     assert len({r.body["prompt_cache_key"] for r in codex_model_server.requests}) == 2

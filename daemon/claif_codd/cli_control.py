@@ -73,8 +73,14 @@ def start(
         if sys.stderr.isatty():  # seconds of silence otherwise; nothing extra when piped
             click.echo(f"claif-codd: starting (its log: {log_path})...", err=True)
         wait_until_answering(path, proc, log_path)
-    except (UnsafeSocketDirectory, DaemonStartFailed, OSError) as exc:
+    except (UnsafeSocketDirectory, DaemonStartFailed) as exc:
         raise CliFailure(str(exc)) from None
+    except OSError as exc:  # the socket's folder or the log beside it (a path through a file, a full disk...)
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise CliFailure(
+            f"cannot start claif-codd on {path}: {where}{exc.strerror or exc}; "
+            "choose another socket with --socket or $CLAIF_COD_SOCKET"
+        ) from None
     click.echo(f"claif-codd {__version__} running (pid {proc.pid}) on {path}")
     if settings is not None:  # the port it took, when --http asked for any (:0)
         click.echo(f"HTTP endpoint: {decode_result(_query(path, DaemonStatusRequest), DaemonStatus).http}/v1")

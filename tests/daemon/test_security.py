@@ -819,3 +819,22 @@ def test_daemon_start_writes_its_log_only_in_a_private_directory(tmp_path: Path)
         codd("stop", "--socket", str(socket_file))
     assert started.returncode == 0, started.stderr
     assert stat.S_IMODE((private / "codd.log").stat().st_mode) == 0o600
+
+
+def test_start_on_a_socket_path_through_a_file_says_where_and_what_to_do(tmp_path: Path) -> None:
+    """It printed only "[Errno 20] Not a directory: '.../claif-cod'"."""
+    (tmp_path / "cache").write_text("a file, not a directory")
+    path = tmp_path / "cache" / "claif-cod" / "codd.sock"
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), "HOME": str(tmp_path)}
+    started = subprocess.run(
+        [sys.executable, "-m", "claif_codd", "start", "--socket", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert started.returncode == 1
+    assert started.stderr == (
+        f"claif-codd: error: cannot start claif-codd on {path}: {path.parent}: Not a directory; "
+        "choose another socket with --socket or $CLAIF_COD_SOCKET\n"
+    )

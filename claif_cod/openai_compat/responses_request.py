@@ -208,7 +208,9 @@ def parse_responses_request(
     client_options: tuple[str, ...] = (),
 ) -> ParsedResponses:
     """With ``conversation``, the request's input follows that conversation's items (from
-    ``conversations``), as if the caller had sent them all.  ``client_options``: settings of the
+    ``conversations``), as if the caller had sent them all (without ``conversations``, what a daemon
+    client parses for the report alone, they are neither looked up nor the calls checked against
+    them).  ``client_options``: settings of the
     caller's client that Responses does not apply (a client's ``session_id``), reported as the
     body's are."""
     with READING_BODY:
@@ -231,8 +233,10 @@ def parse_responses_request(
     ignored += client_options
     output_schema = _output_schema(request.text, ignored)
     _reasoning(request.reasoning, ignored)
-    instructions, items, refs, owners = read_items(request.input, ignored, earlier=_earlier(request, conversations))
-    if request.previous_response_id is None:  # else checked against that response's calls as it starts
+    earlier = _earlier(request, conversations)
+    instructions, items, refs, owners = read_items(request.input, ignored, earlier=earlier or [])
+    # else checked against that response's calls as it starts, or by the daemon, which has the conversation
+    if request.previous_response_id is None and earlier is not None:
         check_calls(items)
     tools = _thread_tools(request, ignored)
     check_tool_timeout(request.tool_timeout)
@@ -367,8 +371,10 @@ def _output_schema(text: TextConfig | None, ignored: list[str]) -> dict[str, Any
     return fmt.schema
 
 
-def _earlier(request: ResponsesRequest, conversations: ConversationItems | None) -> list[dict[str, Any]]:
-    """The items of the request's conversation, which the input follows."""
+def _earlier(request: ResponsesRequest, conversations: ConversationItems | None) -> list[dict[str, Any]] | None:
+    """The items of the request's conversation, which the input follows; None when the request names
+    one and ``conversations`` is None: a daemon client, which only wants what the request's own input
+    reports (the daemon looks the items up and checks the request against them)."""
     named = conversation_id(request)
     if named is None:
         return []
@@ -378,5 +384,4 @@ def _earlier(request: ResponsesRequest, conversations: ConversationItems | None)
             "'previous_response_id' or 'conversation'."
         )
         raise InvalidRequest(message, param="conversation")
-    assert conversations is not None, "a service that takes conversation= looks its items up"
-    return conversations(named)
+    return None if conversations is None else conversations(named)

@@ -190,6 +190,32 @@ def test_responses_fields_codex_lacks_are_reported(extra: dict[str, Any], report
 
 
 @pytest.mark.parametrize(
+    ("conversation_input", "reported"),
+    [
+        # openai-agents sends every image with a detail; "detail" sends the report to the whole parse
+        ([{"role": "user", "content": [{"type": "input_image", "image_url": PNG, "detail": "auto"}]}], ()),
+        (
+            [{"role": "user", "content": [{"type": "input_image", "image_url": PNG, "detail": "low"}]}],
+            ("input_image.detail",),
+        ),
+        # results for the calls the conversation ends with, which only the daemon knows
+        (
+            [{**RESULT, "output": [{"type": "input_image", "image_url": PNG, "detail": "low"}]}],
+            ("input_image.detail",),
+        ),
+    ],
+)
+def test_a_daemon_client_reports_a_conversations_request_from_its_own_input(
+    conversation_input: list[dict[str, Any]], reported: tuple[str, ...]
+) -> None:
+    """A daemon client parses a request for its report without the conversation's items (the daemon
+    has them): a request naming a conversation failed there with an AssertionError, before it was sent."""
+    body = json.dumps({"model": "m", "conversation": "conv_1", "input": conversation_input}).encode()
+
+    assert responses_ignored(body) == reported
+
+
+@pytest.mark.parametrize(
     "body",
     [
         b"{nope",

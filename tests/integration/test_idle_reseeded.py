@@ -47,32 +47,27 @@ def sweep_before_the_turn(monkeypatch: pytest.MonkeyPatch, *, closed: bool) -> l
     return sweeps
 
 
-@pytest.fixture
-def swept_before_the_turn(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    return sweep_before_the_turn(monkeypatch, closed=False)
-
-
-@pytest.fixture
-def swept_and_closed_before_the_turn(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    return sweep_before_the_turn(monkeypatch, closed=True)
-
-
+@pytest.mark.parametrize("exited", [False, True], ids=["process live", "recycled process exited"])
 def test_a_chat_whose_thread_is_unloaded_before_its_turn_is_seeded_anew(
-    codex_home: Path, workdir: Path, codex_model_server: ModelServer, swept_before_the_turn: list[int]
+    codex_home: Path, workdir: Path, codex_model_server: ModelServer, monkeypatch: pytest.MonkeyPatch, exited: bool
 ) -> None:
+    """With the process the sweep recycled exited by the time the turn came, the request failed with
+    that exit ("stopped by claif_cod"), an APIConnectionError, though nothing of it had run."""
+    sweeps = sweep_before_the_turn(monkeypatch, closed=exited)
     with CodexClient(daemon="off", model="o4-mini", timeout=10, max_retries=0) as client:
         first = client.chat.completions.create(messages=[user("one")])
         said = first.choices[0].message.content
         again = [user("one"), {"role": "assistant", "content": said}, user("two")]
         reply = client.chat.completions.create(messages=again)  # type: ignore[arg-type]
         assert reply.choices[0].message.content == "[turn 2] Echo: two"
-    assert swept_before_the_turn == [1]
+    assert sweeps == [1]
     assert len({r.body["prompt_cache_key"] for r in codex_model_server.requests}) == 2  # a new thread
 
 
 def test_a_response_whose_thread_is_unloaded_before_its_turn_is_seeded_anew(
-    codex_home: Path, workdir: Path, codex_model_server: ModelServer, swept_before_the_turn: list[int]
+    codex_home: Path, workdir: Path, codex_model_server: ModelServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    sweeps = sweep_before_the_turn(monkeypatch, closed=False)
     with CodexClient(daemon="off", model="o4-mini", timeout=10, max_retries=0) as client:
         first = client.responses.create(input="alpha", store=False)
         transcript: Any = [
@@ -82,20 +77,5 @@ def test_a_response_whose_thread_is_unloaded_before_its_turn_is_seeded_anew(
         ]
         second = client.responses.create(input=transcript, store=False)
         assert second.output_text == "[turn 2] Echo: beta"
-    assert swept_before_the_turn == [1]
-    assert len({r.body["prompt_cache_key"] for r in codex_model_server.requests}) == 2
-
-
-def test_a_chat_whose_threads_recycled_process_has_exited_before_its_turn_is_seeded_anew(
-    codex_home: Path, workdir: Path, codex_model_server: ModelServer, swept_and_closed_before_the_turn: list[int]
-) -> None:
-    """The sweep recycled the thread's process, which had exited by the time the turn came: the request
-    failed with that exit ("stopped by claif_cod"), an APIConnectionError, though nothing of it had run."""
-    with CodexClient(daemon="off", model="o4-mini", timeout=10, max_retries=0) as client:
-        first = client.chat.completions.create(messages=[user("one")])
-        said = first.choices[0].message.content
-        again = [user("one"), {"role": "assistant", "content": said}, user("two")]
-        reply = client.chat.completions.create(messages=again)  # type: ignore[arg-type]
-        assert reply.choices[0].message.content == "[turn 2] Echo: two"
-    assert swept_and_closed_before_the_turn == [1]
+    assert sweeps == [1]
     assert len({r.body["prompt_cache_key"] for r in codex_model_server.requests}) == 2

@@ -248,8 +248,13 @@ def parse_responses_request(
     if request.instructions:
         instructions.insert(0, request.instructions)
     last = items[-1] if items else None
-    # Results to answer; or the model's own message, after which it speaks again: a turn with no new input
-    no_prompt = isinstance(last, ToolResult) or (isinstance(last, Message) and last.role == "assistant")
+    # Results to answer; the model's own message, after which it speaks again; or instructions alone
+    # (system or developer messages, as chat answers them): a turn with no new input
+    no_prompt = (
+        isinstance(last, ToolResult)
+        or (isinstance(last, Message) and last.role == "assistant")
+        or (last is None and bool(instructions))
+    )
     if not no_prompt and not (isinstance(last, Message) and last.role == "user"):
         raise InvalidRequest(
             "input must end with a user or assistant message, or function_call_output items", param="input"

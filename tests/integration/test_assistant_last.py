@@ -1,6 +1,7 @@
 """A conversation that ends with the assistant's own message is answered again, as OpenAI's is:
 langgraph's agent asks so for its structured answer, after the agent's last message. So is one of
-system or developer messages only (a whole prompt sent as the system message)."""
+system or developer messages only (a whole prompt sent as the system message), in chat and
+Responses alike."""
 
 from __future__ import annotations
 
@@ -76,6 +77,25 @@ def test_chat_answers_instructions_alone(client: CodexClient, codex_model_server
     assert request.user_texts() == []  # no user message made up
     instructions = "\n".join(request.developer_texts())
     assert "Write a haiku about rain." in instructions and "Be terse." in instructions
+
+
+@pytest.mark.parametrize(
+    "ask",
+    [
+        {"input": [{"role": "system", "content": "Write a haiku about rain."}]},
+        {"input": [{"role": "developer", "content": "Be terse."}], "instructions": "Write a haiku about rain."},
+    ],
+    ids=["system message", "developer message and instructions"],
+)
+def test_responses_answer_instructions_alone(
+    client: CodexClient, codex_model_server: ModelServer, ask: dict[str, object]
+) -> None:
+    """As chat answers them: it was a BadRequestError ("input must end with a user or assistant message...")."""
+    response = client.responses.create(model="o4-mini", **ask)  # type: ignore[arg-type]
+    assert response.status == "completed" and response.output_text.startswith("Echo:")
+    [request] = codex_model_server.requests
+    assert request.user_texts() == []
+    assert "Write a haiku about rain." in "\n".join(request.developer_texts())
 
 
 def test_a_named_session_still_needs_a_user_message_last(client: CodexClient) -> None:

@@ -9,7 +9,6 @@ import os
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import Literal
 
 import msgspec
 
@@ -388,9 +387,9 @@ class ChatRun:
                     delta.role = "assistant"
                 yield self._chunk([ChunkChoice(index=piece.index, delta=delta)])
         for r in results:
-            role: Literal["assistant"] | None = None if r.index in started else "assistant"
-            delta = Delta(role=role)
-            finish = self._chunk([ChunkChoice(index=r.index, delta=delta, finish_reason=r.finish_reason)])
+            if r.index not in started:  # nothing said: its role comes first, alone, as OpenAI's does
+                yield self._chunk([ChunkChoice(index=r.index, delta=Delta(role="assistant", content=""))])
+            finish = self._chunk([ChunkChoice(index=r.index, delta=Delta(), finish_reason=r.finish_reason)])
             if r.interrupted:
                 finish.interrupted = True
             yield finish

@@ -243,6 +243,16 @@ def test_stop_sequence_cuts_the_text(client: CodexClient) -> None:
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "alpha beta "
 
 
+def test_a_stream_that_says_nothing_sends_its_role_then_its_finish(client: CodexClient) -> None:
+    """As OpenAI streams an empty answer: a role chunk (empty content), then the finish chunk with an
+    empty delta. Both were one chunk holding the role and the finish reason."""
+    stream = client.chat.completions.create(
+        model="o4-mini", messages=[user("[[reply:STOP at once]]")], stop="STOP", stream=True
+    )
+    chunks = [(c.choices[0].delta.model_dump(exclude_none=True), c.choices[0].finish_reason) for c in stream]
+    assert chunks == [({"role": "assistant", "content": ""}, None), ({}, "stop")]
+
+
 def test_incomplete_response_finishes_with_length(client: CodexClient) -> None:
     response = client.chat.completions.create(model="o4-mini", messages=[user("[[incomplete]] some words")])
     assert response.choices[0].finish_reason == "length"

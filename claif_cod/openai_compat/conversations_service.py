@@ -113,7 +113,8 @@ class ConversationsService:
         sent = _decoded(body, _ItemsBody).items
         await _check_images(_checked(sent, taken=self._taken(conversation_id)))
         self._record(conversation_id)  # again: it may have been deleted, or given items, meanwhile
-        items = _new_items(sent, taken=self._taken(conversation_id))
+        _check_ids(sent, taken=self._taken(conversation_id))
+        items = _listed(sent)
         with _store_failures():
             self.store.append(conversation_id, items)
         return _encoder.encode(  # the items added, as OpenAI's ConversationItemList
@@ -212,12 +213,6 @@ def _metadata(metadata: dict[str, str]) -> bytes:
     return _encoder.encode(metadata)
 
 
-def _new_items(items: list[dict[str, Any]], *, taken: AbstractSet[str]) -> list[StoredItem]:
-    """``items`` checked (:func:`_checked`) and listed."""
-    _checked(items, taken=taken)
-    return _listed(items)
-
-
 def _listed(items: list[dict[str, Any]]) -> list[StoredItem]:
     return [StoredItem(item["id"], _encoder.encode(item)) for item in listed_items(items)]
 
@@ -233,8 +228,19 @@ async def _check_images(refs: list[ImageRef]) -> None:
 
 
 def _checked(items: list[dict[str, Any]], *, taken: AbstractSet[str]) -> list[ImageRef]:
-    """The image parts of ``items``, once checked; an id the caller gives must be a string, and new to
-    the conversation (``taken``): an id names one item (``items.retrieve``, ``items.delete``, ``after``)."""
+    """The image parts of ``items``, once checked (their ids by :func:`_check_ids`)."""
+    _check_ids(items, taken=taken)
+    if not items:
+        return []
+    try:
+        return check_items(items, "items")
+    except InvalidRequest as exc:
+        raise translate(exc) from exc
+
+
+def _check_ids(items: list[dict[str, Any]], *, taken: AbstractSet[str]) -> None:
+    """At most :data:`MAX_ITEMS_PER_REQUEST`; an id the caller gives must be a string, and new to the
+    conversation (``taken``): an id names one item (``items.retrieve``, ``items.delete``, ``after``)."""
     if len(items) > MAX_ITEMS_PER_REQUEST:
         message = f"at most {MAX_ITEMS_PER_REQUEST} items can be added at a time (got {len(items)})"
         raise APIFailure.bad_request(message, param="items")
@@ -247,12 +253,6 @@ def _checked(items: list[dict[str, Any]], *, taken: AbstractSet[str]) -> list[Im
             message = f"items[{index}]: an item with id '{given}' is already in this conversation"
             raise APIFailure.bad_request(message, param=f"items[{index}].id")
         ids.add(given)
-    if not items:
-        return []
-    try:
-        return check_items(items, "items")
-    except InvalidRequest as exc:
-        raise translate(exc) from exc
 
 
 def _object(record: ConversationRecord) -> ConversationObject:

@@ -24,7 +24,8 @@ Dead, hung and broken children
   condemned as well.
 
 The child as an OS process (spawn, exit, stderr, kill ladder) is :mod:`claif_cod.engine.child_process`;
-this module is the conversation with it.
+where each of its lines goes is :mod:`claif_cod.engine.rpc_router`; this module is the conversation
+with it.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import msgspec
 from claif_cod._log import get_logger
 from claif_cod._version import __version__
 from claif_cod.engine import liveness as _liveness
-from claif_cod.engine import overload, wire, wire_notifications
+from claif_cod.engine import overload, wire
 from claif_cod.engine.child_process import ChildProcess
 from claif_cod.engine.errors import (
     STOPPED_ON_PURPOSE,
@@ -54,8 +55,9 @@ from claif_cod.engine.errors import (
 from claif_cod.engine.inbox import Inbox
 from claif_cod.engine.json_lines import LineSplitter, LineTooLong
 from claif_cod.engine.liveness import PROBE_METHOD, Liveness
+from claif_cod.engine.rpc_router import RpcRouter
 from claif_cod.engine.server_requests import RpcErrorReply, ServerRequestHandler
-from claif_cod.engine.thread_messages import Notification, ProcessExit, ThreadMessage
+from claif_cod.engine.thread_messages import ProcessExit, ThreadMessage
 from claif_cod.engine.waiting import within
 from claif_cod.engine.wire_notifications import UNUSED_NOTIFICATIONS
 
@@ -72,8 +74,6 @@ Normally they reach EOF at once; a descendant holding them open must not delay t
 log = get_logger("claif_cod.appserver")
 
 
-_envelope = msgspec.json.Decoder(wire.Envelope)
-_scoped = msgspec.json.Decoder(wire_notifications.ThreadScoped)
 _encoder = msgspec.json.Encoder()
 
 
@@ -101,9 +101,10 @@ class AppServer:
         """When the child last wrote a line to stdout (monotonic)."""
         self._handle_server_request = handle_server_request
         self._ids = itertools.count(1)
-        self._pending: dict[int, tuple[str, asyncio.Future[msgspec.Raw]]] = {}
+        self._router = RpcRouter(child.pid)
+        self._pending = self._router.pending
         self._room = asyncio.Semaphore(overload.IN_FLIGHT)
-        self._threads: dict[str, Inbox[ThreadMessage]] = {}
+        self._threads = self._router.threads
         self._server_requests: set[asyncio.Task[None]] = set()
         self._death: CodexProcessDied | None = None
         self._closing = False
@@ -371,36 +372,11 @@ class AppServer:
         self._start_close(0.0)
 
     def _dispatch(self, line: bytes) -> None:
-        try:
-            envelope = _envelope.decode(line)
-        except msgspec.DecodeError:
-            if line.strip():
-                start = line[:80].decode("utf-8", "replace")
-                log.warning("appserver.bad_line", pid=self.pid, length=len(line), start=start)
-            return
-        if envelope.method is not None and envelope.id is not None:
-            task = asyncio.create_task(self._answer(envelope.id, envelope.method, envelope.params))
+        request = self._router.dispatch(line)
+        if request is not None:
+            task = asyncio.create_task(self._answer(*request))
             self._server_requests.add(task)
             task.add_done_callback(self._server_requests.discard)
-        elif envelope.method is not None:
-            self._route(envelope.method, envelope.params)
-        elif isinstance(envelope.id, int):
-            pending = self._pending.get(envelope.id)
-            if pending is None or pending[1].done():
-                return
-            method, future = pending
-            if envelope.error is not None:
-                future.set_exception(CodexRpcError(method, envelope.error.code, envelope.error.message))
-            else:
-                future.set_result(envelope.result)
-
-    def _route(self, method: str, params: msgspec.Raw) -> None:
-        try:
-            thread_id = _scoped.decode(params).thread_id
-        except msgspec.DecodeError:
-            return
-        if thread_id is not None and (queue := self._threads.get(thread_id)) is not None:
-            queue.put_nowait(Notification(method, params))
 
     async def _answer(self, request_id: wire.RequestId, method: str, params: msgspec.Raw) -> None:
         reply: object
@@ -421,11 +397,7 @@ class AppServer:
         self._death = error
         if not self._closing:
             log.warning("appserver.died", pid=self.pid, returncode=error.returncode)
-        for _, future in self._pending.values():
-            if not future.done():
-                future.set_exception(error)
-        for queue in self._threads.values():
-            queue.put_nowait(ProcessExit(error))
+        self._router.fail_all(error)
 
     # --- shutdown ---------------------------------------------------------------------------
 

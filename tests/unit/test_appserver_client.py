@@ -258,7 +258,7 @@ async def test_a_request_refused_for_want_of_room_is_sent_again(server: AppServe
     assert await call(server, "busy", {"key": "a", "refuse": 3}) == 4
     ids = await busy_requests(server)
     assert len(ids) == len(set(ids)) == 4  # each attempt is a request of its own
-    assert server._pending == {}
+    assert server.requests_in_flight == 0
 
 
 async def test_a_refusal_that_outlasts_the_backoff_stands(server: AppServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -281,7 +281,7 @@ async def test_a_caller_cancelled_while_waiting_to_retry_sends_nothing_more(
     with pytest.raises(asyncio.CancelledError):
         await task
     assert len(await busy_requests(server)) == 1
-    assert server._pending == {}
+    assert server.requests_in_flight == 0
 
 
 async def release_in_waves(server: AppServer, burst: list[asyncio.Task[Any]], waves: tuple[int, ...]) -> list[Any]:
@@ -316,7 +316,7 @@ async def test_an_interrupt_does_not_wait_for_room(server: AppServer) -> None:
 async def test_request_timeout_forgets_the_request(server: AppServer) -> None:
     with pytest.raises(asyncio.TimeoutError):
         await server.request_raw("hang", None, timeout=0.1)
-    assert server._pending == {}
+    assert server.requests_in_flight == 0
     assert await call(server, "echo", "after") == "after"
 
 

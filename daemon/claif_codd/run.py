@@ -8,6 +8,9 @@ import errno
 import gc
 import os
 import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
 
 from claif_cod.transport.socket_path import UnsafeSocketDirectory
 from claif_codd import instance, systemd
@@ -16,6 +19,8 @@ from claif_codd.conversation_registry import SqliteConversationStore
 from claif_codd.registry import RegistrySchemaError, RegistryUnusable, SqliteSessionStore, check_usable
 from claif_codd.response_registry import SqliteResponseStore
 from claif_codd.server import AlreadyRunning, Daemon, HttpUnavailable, SocketPathTaken
+
+Store = TypeVar("Store")
 
 EXIT_STATE_UNUSABLE = 78
 """``EX_CONFIG``: the state directory or registry cannot be used (the message says how to fix it)."""
@@ -43,6 +48,13 @@ class StartFailed(Exception):
         self.code = code
 
 
+def _open_registry(what: str, path: Path, opener: Callable[[Path], Store]) -> Store:
+    try:
+        return opener(path)
+    except (sqlite3.Error, OSError, RegistrySchemaError) as exc:
+        raise StartFailed(f"{what} {path} cannot be opened: {exc}; {what_to_do(exc)}", EXIT_STATE_UNUSABLE) from None
+
+
 async def serve(config: DaemonConfig, notifier: systemd.SystemdNotifier) -> None:
     assert config.state_dir is not None
     registry = config.state_dir / "sessions.db"
@@ -63,20 +75,12 @@ async def serve(config: DaemonConfig, notifier: systemd.SystemdNotifier) -> None
     # whose registry cannot be opened (a newer claif-codd's, an I/O error) then never accepts a
     # connection. Opened after, `claif-codd start` and auto-start, which wait for the socket to accept,
     # could say "running" of a daemon about to exit with status 78.
+    store = _open_registry("session registry", registry, SqliteSessionStore)
     try:
-        store = SqliteSessionStore(registry)
-    except (sqlite3.Error, OSError, RegistrySchemaError) as exc:
-        raise StartFailed(
-            f"session registry {registry} cannot be opened: {exc}; {what_to_do(exc)}", EXIT_STATE_UNUSABLE
-        ) from None
-    try:
-        responses = SqliteResponseStore(response_registry)
-    except (sqlite3.Error, OSError, RegistrySchemaError) as exc:
+        responses = _open_registry("response registry", response_registry, SqliteResponseStore)
+    except StartFailed:
         store.close()
-        raise StartFailed(
-            f"response registry {response_registry} cannot be opened: {exc}; {what_to_do(exc)}",
-            EXIT_STATE_UNUSABLE,
-        ) from None
+        raise
     daemon = Daemon(config)
     daemon.engine.sessions = store
     daemon.responses.store = responses

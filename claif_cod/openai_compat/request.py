@@ -25,7 +25,7 @@ from claif_cod.openai_compat.chat_history import (
 )
 from claif_cod.openai_compat.images import REPORTED_DETAILS, ImageRef, load_images
 from claif_cod.openai_compat.light_parse import CHAT_DEFAULTS, LightParse, top_level, unhonoured
-from claif_cod.openai_compat.ranges import EFFORTS, check_enums, check_one_of, check_ranges
+from claif_cod.openai_compat.ranges import EFFORTS, check_bound, check_enums, check_one_of, check_ranges
 from claif_cod.openai_compat.schema_depth import check_schema_depth
 from claif_cod.openai_compat.tool_calls import (
     ChatTool,
@@ -38,6 +38,7 @@ from claif_cod.openai_compat.tool_calls import (
 from claif_cod.unreadable import UNREADABLE
 
 MAX_N = 16
+MAX_STOP = 4
 
 
 class StreamOptions(msgspec.Struct):
@@ -325,8 +326,8 @@ def parse_chat_request(
         raise InvalidRequest(
             f"strict mode: Codex cannot honour {names} (see docs/parameters.md)", param=sorted(ignored)[0]
         )
-    if request.choices > MAX_N:  # (below 1: check_ranges, in OpenAI's words)
-        raise InvalidRequest(f"n must be between 1 and {MAX_N}", param="n")
+    if request.choices > MAX_N:  # (below 1: check_ranges) OpenAI's bound is 128; each choice is a Codex turn
+        check_bound("n", request.choices, 1, MAX_N, "integer")
     if request.choices > 1 and request.session_id is not None:
         raise InvalidRequest("n > 1 cannot be combined with a named session", param="n")
     if tools.enabled and request.choices > 1:
@@ -335,8 +336,14 @@ def parse_chat_request(
         no_session(tools)
     check_tool_timeout(request.tool_timeout)
     stop = (request.stop,) if isinstance(request.stop, str) else tuple(request.stop or ())
-    if len(stop) > 4 or any(not s for s in stop):
-        raise InvalidRequest("stop takes up to 4 non-empty strings", param="stop")
+    if len(stop) > MAX_STOP:
+        message = (
+            f"Invalid 'stop': array too long. Expected an array with maximum length {MAX_STOP}, "
+            f"but got an array with length {len(stop)} instead."
+        )
+        raise InvalidRequest(message, param="stop", code="array_above_max_length")
+    if any(not s for s in stop):
+        raise InvalidRequest("stop sequences must be non-empty strings", param="stop")
     return ParsedRequest(
         request=request,
         conversation=conversation,

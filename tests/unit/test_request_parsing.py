@@ -512,7 +512,11 @@ def test_n_within_bounds(n: int) -> None:
             "Invalid 'n': integer below minimum value. Expected a value >= 1, but got -1 instead.",
             "integer_below_min_value",
         ),
-        (MAX_N + 1, f"n must be between 1 and {MAX_N}", None),  # claif_cod's own bound: OpenAI's is 128
+        (  # claif_cod's own bound, in OpenAI's words: OpenAI's is 128
+            MAX_N + 1,
+            f"Invalid 'n': integer above maximum value. Expected a value <= {MAX_N}, but got {MAX_N + 1} instead.",
+            "integer_above_max_value",
+        ),
     ],
 )
 def test_n_out_of_bounds(n: int, message: str, code: str | None) -> None:
@@ -552,11 +556,19 @@ def test_stop_absent_is_empty() -> None:
     assert parse().stop == ()
 
 
-@pytest.mark.parametrize("stop", ["", ["a", ""], ["a", "b", "c", "d", "e"]])
-def test_stop_limits(stop: Any) -> None:
+@pytest.mark.parametrize("stop", ["", ["a", ""]])
+def test_an_empty_stop_sequence_is_refused(stop: Any) -> None:
     error = rejected(stop=stop)
-    assert error.param == "stop"
-    assert "4" in error.message
+    assert (error.param, error.message) == ("stop", "stop sequences must be non-empty strings")
+
+
+def test_more_than_four_stop_sequences_are_refused_in_openais_words() -> None:
+    error = rejected(stop=["a", "b", "c", "d", "e"])
+    message = (
+        "Invalid 'stop': array too long. Expected an array with maximum length 4, "
+        "but got an array with length 5 instead."
+    )
+    assert (error.param, error.message, error.code) == ("stop", message, "array_above_max_length")
 
 
 # --- response_format ----------------------------------------------------------------------

@@ -92,6 +92,12 @@ def decode_data_url(ref: ImageRef) -> Image:
     match = _DATA_URL.fullmatch(ref.url)
     if match is None:
         raise InvalidRequest(f"{ref.where}: a data: URL must be data:<type>;base64,<data>", param=ref.where)
+    if not match["mime"].lower().startswith("image/"):  # OpenAI refuses one so labelled whatever it holds
+        message = (
+            f"Invalid '{ref.where}'. Expected a base64-encoded data URL with an image MIME type (e.g. "
+            f"'data:image/png;base64,aW1nIGJ5dGVzIGhlcmU='), but got unsupported MIME type '{match['mime'][:100]}'."
+        )
+        raise InvalidRequest(message, param=ref.where, code="invalid_image_format")
     if len(match["data"]) > MAX_IMAGE_BYTES * 4 // 3 + 4:
         raise _too_large(ref)
     try:

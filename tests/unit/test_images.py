@@ -156,6 +156,26 @@ def test_unreadable_images_are_rejected_naming_the_part(url: str, reason: str) -
     assert caught.value.message.startswith("messages[3].content[1]: ")
 
 
+@pytest.mark.parametrize("mime", ["text/plain", "application/octet-stream"])
+def test_a_data_url_labelled_other_than_an_image_is_refused_as_openai_does(mime: str) -> None:
+    """Even when its bytes are an image: OpenAI refuses it so, and a program should fail here first."""
+    url = f"data:{mime};base64," + base64.b64encode(PNG).decode()
+    with pytest.raises(InvalidRequest) as caught:
+        asyncio.run(load_images([ImageRef(url, "input[0].content[1].image_url")]))
+    assert caught.value.message == (
+        "Invalid 'input[0].content[1].image_url'. Expected a base64-encoded data URL with an image MIME type "
+        f"(e.g. 'data:image/png;base64,aW1nIGJ5dGVzIGhlcmU='), but got unsupported MIME type '{mime}'."
+    )
+    assert (caught.value.param, caught.value.code) == ("input[0].content[1].image_url", "invalid_image_format")
+
+
+def test_a_data_urls_image_label_need_not_name_its_format() -> None:
+    """A PNG labelled JPEG is read as the PNG it is (Codex is sent the right type)."""
+    url = "data:IMAGE/JPEG;base64," + base64.b64encode(PNG).decode()
+    image = asyncio.run(load_images([ImageRef(url, "messages[0].content[0]")]))["messages[0].content[0]"]
+    assert (image.mime, image.data) == ("image/png", PNG)
+
+
 def test_a_large_data_url_is_decoded_off_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     """~7 ms a MB of decoding would hold up every other session's turn on the engine loop; a small
     image is decoded where it is, without a hand-over to a worker thread."""

@@ -8,6 +8,8 @@ EngineError
 │   ├── CodexProcessHung the app-server stopped answering; it was killed
 │   └── ThreadUnloaded   an ephemeral thread went idle before its turn (seeded again)
 ├── CodexRpcError        a JSON-RPC error answer to one of our requests
+├── RolloutCutShort      a persisted thread's rollout lost part of what Codex recorded of it
+│                        (not resumed: its caller seeds a new thread from the history it kept)
 ├── TurnFailed           the turn ended ``failed`` (carries Codex's error info)
 ├── TurnTimedOut         our own deadline hit; the turn was interrupted
 │   └── CodexRequestTimedOut  one request got no answer in time (the process still answers others)
@@ -107,6 +109,20 @@ class CodexRpcError(EngineError):
         self.code = code
         self.message = message
         super().__init__(f"{method}: {message} (code {code})")
+
+
+class RolloutCutShort(EngineError):
+    """A persisted thread's rollout is shorter than Codex recorded (cut short by a full disk, a
+    crash or an edit): resumed, the thread would go on with part of its history, silently.  It is
+    left unloaded; a named session or a stored response seeds a new thread from what claif_cod kept."""
+
+    def __init__(self, thread_id: str, codex_says: str) -> None:
+        self.thread_id = thread_id
+        self.message = (
+            f"the rollout of Codex thread {thread_id} is shorter than Codex recorded (cut short by a full "
+            f"disk, a crash or an edit): resumed, it would go on with part of its history ({codex_says})"
+        )
+        super().__init__(self.message)
 
 
 class TurnFailed(EngineError):

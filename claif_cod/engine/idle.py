@@ -126,7 +126,7 @@ class IdleThreads:
         """Unsubscribe ``handle`` in a task that :meth:`gone` waits for.  Without the thread's lock: a
         request that took it before this sweep resumes the thread (after :meth:`gone`), and must not
         wait for the lock it holds."""
-        task = asyncio.get_running_loop().create_task(_unsubscribe_now(handle))
+        task = asyncio.get_running_loop().create_task(unsubscribe_now(handle))
         self._leaving[handle.thread_id] = (handle, task)
         task.add_done_callback(lambda _: self._left(handle.thread_id, task))
         return task
@@ -147,10 +147,10 @@ async def unsubscribe(handle: ThreadHandle) -> None:
     """Unsubscribe the thread once no turn runs on it (held while unsubscribing: a turn on a stale
     reference waits, then finds the thread unloaded)."""
     async with handle.lock:
-        await _unsubscribe_now(handle)
+        await unsubscribe_now(handle)
 
 
-async def _unsubscribe_now(handle: ThreadHandle) -> None:
+async def unsubscribe_now(handle: ThreadHandle) -> None:
     """Unsubscribe the thread and wait until Codex has closed it: only then can it be resumed."""
     server, thread_id = handle.server, handle.thread_id
     if not server.alive:

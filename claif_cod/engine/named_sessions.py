@@ -3,7 +3,7 @@
 A session's thread is persisted (it is continued by name, also after a restart, so it needs its
 rollout).  Its record is written before any turn runs, so that a store that cannot be written fails
 the request while nothing has happened; the messages it keeps re-seed a new thread when Codex has
-lost the rollout.
+lost the rollout, or has it cut short.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from claif_cod.engine import wire
 from claif_cod.engine.appserver import AppServer
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.conversations import Conversation, HistoryItem, Message
-from claif_cod.engine.errors import CodexRpcError, InvalidRequest, SessionStoreFailed
+from claif_cod.engine.errors import CodexRpcError, InvalidRequest, RolloutCutShort, SessionStoreFailed
 from claif_cod.engine.session_order import SessionOrder
 from claif_cod.engine.sessions import SessionBook, SessionRecord, SessionStore, session_id_problem
 from claif_cod.engine.threads import Threads
@@ -83,7 +83,8 @@ class NamedSessions:
     ) -> tuple[ThreadHandle, bool]:
         """The session's thread (resumed if need be), or a new one seeded from ``conversation``.
 
-        When Codex no longer has the session's rollout (its sessions were cleaned up), a new thread
+        When Codex no longer has the session's rollout (its sessions were cleaned up), or has it cut
+        short (a full disk, a crash, an edit: it would resume with part of its history), a new thread
         is seeded with the history the store kept, and a warning logged. The session's record is
         written here, before any turn: a store that cannot be written fails the request with
         :class:`SessionStoreFailed` while nothing has run yet.
@@ -106,7 +107,7 @@ class NamedSessions:
             if record is not None:
                 try:
                     handle = await self._threads.resume(key, api_key, record.thread_id)
-                except CodexRpcError as exc:
+                except (CodexRpcError, RolloutCutShort) as exc:
                     kept = self.book.history(record)
                     # Codex writes a thread's rollout at its first turn: a session bound just before a
                     # crash (or whose first turn never started) has nothing to resume, and no history.

@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from claif_cod._log import get_logger
-from claif_cod.engine import wire
+from claif_cod.engine import rollout_check, wire
 from claif_cod.engine.appserver import AppServer
 from claif_cod.engine.code_mode import CodeMode
 from claif_cod.engine.config import ProcessKey
@@ -28,10 +28,11 @@ from claif_cod.engine.conversations import Conversation, ConversationIndex, Hist
 from claif_cod.engine.errors import (
     CallerToolsNotResumable,
     InvalidRequest,
+    RolloutCutShort,
     ThreadUnloaded,
     ToolSetChanged,
 )
-from claif_cod.engine.idle import IdleThreads, unsubscribe
+from claif_cod.engine.idle import IdleThreads, unsubscribe, unsubscribe_now
 from claif_cod.engine.images import large
 from claif_cod.engine.pool import ProcessPool
 from claif_cod.engine.tools import NO_TOOLS, ThreadTools, ToolResult, thread_start_fields
@@ -203,7 +204,8 @@ class Threads:
     async def resume(
         self, key: ProcessKey, api_key: str | None, thread_id: str, *, tools: ThreadTools = NO_TOOLS
     ) -> ThreadHandle:
-        """The thread, loaded from its rollout if it left its process (a restart, a crash, idleness).
+        """The thread, loaded from its rollout if it left its process (a restart, a crash, idleness);
+        :class:`RolloutCutShort` when that rollout lost part of what Codex recorded (engine/rollout_check.py).
 
         ``tools`` are those the caller's next turn offers: a thread that has or needs caller tools
         is only ever continued while loaded in its process, else CallerToolsNotResumable; one that
@@ -299,6 +301,14 @@ class Threads:
             wire.ThreadResult,
         )
         handle.server = server
+        codex_says = await rollout_check.cut_short(server, handle.thread_id)
+        if codex_says is not None:
+            # Not to be continued on part of its history: unloaded (closed, so that a later resume,
+            # which meets the same cut, is not refused as closing) and forgotten.
+            handle.unloaded = True
+            await unsubscribe_now(handle)
+            self._drop(handle)
+            raise RolloutCutShort(handle.thread_id, codex_says)
         handle.resumed_turns = tuple(turn.id for turn in result.thread.turns)
         handle.model, handle.effort = result.model, result.reasoning_effort
         handle.summary = ""  # whatever the rollout restored: the next turn says what it wants

@@ -131,7 +131,8 @@ class ThreadUnsubscribeResult(Camel):
 class ThreadForkParams(Camel):
     thread_id: str
     ephemeral: bool = False
-    exclude_turns: bool = True
+    exclude_turns: bool = False
+    """Sent only when true (a default is omitted): Codex requires it of an ephemeral fork."""
     last_turn_id: str | None = None
     """Fork through this turn (inclusive): later turns stay out of the fork."""
     config: dict[str, Any] | None = None

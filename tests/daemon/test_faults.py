@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 import pytest
 from daemon_process import DaemonProcess
+from rollouts import CUTS, cut_short
 from test_limits import (
     WAIT_S,
     Client,
@@ -262,6 +263,33 @@ async def test_a_session_whose_rollout_is_gone_keeps_its_system_instructions(
     finally:
         await client.close()
     assert "Answer like a pirate." in codex_model_server.requests[-1].developer_texts()
+
+
+@pytest.mark.parametrize("cut", CUTS)
+async def test_a_session_whose_rollout_was_cut_short_goes_on_with_its_whole_history(
+    daemon: DaemonProcess, workdir: Path, codex_home: Path, codex_model_server: ModelServer, cut: str
+) -> None:
+    """Cut while the daemon was down (a full disk, a crash, an edit), Codex resumed the rollout
+    without a word and the model was sent what was left of it ("one", then "four"); as when the
+    rollout is gone, the session goes on in a new thread seeded with the messages the registry kept."""
+    client = await Client.connect(daemon.socket)
+    try:
+        for text in ("one", "two", "three"):
+            await session_text(client, "notes", text, workdir)
+    finally:
+        await client.close()
+    daemon.stop()
+    cut_short(codex_home, cut, then='"text":"[turn 2] Echo: two"')
+    daemon.start()
+    client = await Client.connect(daemon.socket)
+    try:
+        assert await session_text(client, "notes", "four", workdir) == "[turn 4] Echo: four"
+        assert codex_model_server.requests[-1].user_texts() == ["one", "two", "three", "four"]
+        assert await session_text(client, "notes", "five", workdir) == "[turn 5] Echo: five"
+    finally:
+        await client.close()
+    log = log_text(daemon)
+    assert log.count("engine.session_reseeded") == 1 and "shorter than Codex recorded" in log
 
 
 def rollout_holds(codex_home: Path, text: str) -> bool:

@@ -16,7 +16,9 @@ from claif_cod.engine.conversations import Conversation, HistoryItem
 from claif_cod.engine.engine import Engine, ThreadHandle, Turn, TurnOptions
 from claif_cod.engine.errors import (
     CallerToolsNotResumable,
+    CodexRpcError,
     InvalidRequest,
+    RolloutCutShort,
     ThreadUnloaded,
     ToolSetChanged,
     TurnFailed,
@@ -172,6 +174,16 @@ class ResponseRun:
                 # thread's tools: a new thread gets the chain.
                 why = "has caller tools" if isinstance(exc, CallerToolsNotResumable) else "was started with other tools"
                 await self._replay(previous.response_id, f"the thread of response '{previous.response_id}' {why}")
+                previous = None
+            except (CodexRpcError, RolloutCutShort) as exc:
+                # Codex's rollout of the thread is gone, unreadable or cut short (it would go on with
+                # part of the chain): the store keeps the chain, as a named session's registry does.
+                said = exc.message[:300]
+                log.warning(
+                    "responses.thread_lost", previous=previous.response_id, thread_id=previous.thread_id, error=said
+                )
+                gone = f"the Codex thread of response '{previous.response_id}' cannot be continued as recorded ({said})"
+                await self._replay(previous.response_id, gone)
                 previous = None
             else:
                 handle = source

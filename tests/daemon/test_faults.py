@@ -34,6 +34,7 @@ from test_limits import (
     start_daemon,  # noqa: F401 (a fixture)
 )
 
+from claif_cod import CodexClient
 from claif_cod.protocol import (
     PROTOCOL_VERSION,
     CancelNotification,
@@ -290,6 +291,25 @@ async def test_a_session_whose_rollout_was_cut_short_goes_on_with_its_whole_hist
         await client.close()
     log = log_text(daemon)
     assert log.count("engine.session_reseeded") == 1 and "shorter than Codex recorded" in log
+
+
+def test_a_stored_response_whose_rollout_was_cut_short_goes_on_from_its_stored_chain_after_a_restart(
+    daemon: DaemonProcess, workdir: Path, codex_home: Path, codex_model_server: ModelServer
+) -> None:
+    """The chain went on with what was left of its rollout ("one", then "four"), silently; the
+    daemon's responses.db keeps the chain, which a new thread is given instead."""
+    with CodexClient(daemon="require", model="o4-mini") as client:
+        one = client.responses.create(input="one")
+        two = client.responses.create(input="two", previous_response_id=one.id)
+        three = client.responses.create(input="three", previous_response_id=two.id)
+    daemon.stop()
+    cut_short(codex_home, CUTS[0], then="")
+    daemon.start()
+    with CodexClient(daemon="require", model="o4-mini") as client:
+        four = client.responses.create(input="four", previous_response_id=three.id)
+    assert four.output_text == "[turn 4] Echo: four"
+    assert codex_model_server.requests[-1].user_texts() == ["one", "two", "three", "four"]
+    assert log_text(daemon).count("responses.thread_lost") == 1
 
 
 def rollout_holds(codex_home: Path, text: str) -> bool:

@@ -4,7 +4,7 @@ part of its history (in-process engine, real Codex; see engine/rollout_check.py)
 Codex 0.163 resumes such a thread without a word, every turn listed (it lists them from its own
 database), and rebuilds the model's history from what is left of the rollout: the next turn ran on
 a silently shorter history. A named session goes on from the messages its store kept, as when its
-rollout is gone.
+rollout is gone; a stored response from its stored chain.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 
 import msgspec
+import openai
 import pytest
 from chat_messages import user
-from rollouts import CUTS, cut_short
+from rollouts import CUTS, cut_short, the_rollout
 
 from claif_cod import CodexClient
 from claif_cod.engine.engine import Engine
@@ -111,3 +112,46 @@ def test_an_intact_rollout_resumes_its_own_thread_and_the_check_leaves_nothing_l
     assert codex_model_server.requests[-1].messages() == [*WHOLE, ("user", "four")]
     assert not [r for r in caplog.records if r.msg in ("engine.session_reseeded", "engine.rollout_check_refused")]
     assert len(list((codex_home / "sessions").rglob("*.jsonl"))) == 1  # the ephemeral fork wrote none
+
+
+@pytest.mark.parametrize("damage", [*CUTS, "deleted"])
+def test_a_stored_response_whose_rollout_was_cut_short_or_deleted_goes_on_from_its_stored_chain(
+    codex_home: Path, workdir: Path, codex_model_server: ModelServer, damage: str
+) -> None:
+    """Cut short, the chain went on with part of its history, silently; deleted, it was a
+    BadRequestError "Codex rejected thread/resume: no rollout found for thread id ...", though the
+    store keeps every response of the chain."""
+    with CodexClient(daemon="off", model="o4-mini") as client:
+        previous = None
+        for text in ("one", "two", "three"):
+            previous = client.responses.create(input=text, previous_response_id=previous.id if previous else None)
+        assert previous is not None
+        unload_every_thread(client)
+        if damage == "deleted":
+            the_rollout(codex_home).unlink()
+        else:
+            cut_short(codex_home, damage, then='"text":"[turn 2] Echo: two"')
+        four = client.responses.create(input="four", previous_response_id=previous.id)
+        assert four.output_text == "[turn 4] Echo: four"
+        assert codex_model_server.requests[-1].messages() == [*WHOLE, ("user", "four")]
+        five = client.responses.create(input="five", previous_response_id=four.id)  # on the new thread
+        assert five.output_text == "[turn 5] Echo: five"
+
+
+def test_a_cut_short_rollout_whose_chain_lost_a_response_is_a_bad_request_saying_what_to_do(
+    codex_home: Path, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    with CodexClient(daemon="off", model="o4-mini", max_retries=0) as client:
+        one = client.responses.create(input="one")
+        two = client.responses.create(input="two", previous_response_id=one.id)
+        client.responses.delete(one.id)
+        unload_every_thread(client)
+        cut_short(codex_home, CUTS[0], then="")
+        with pytest.raises(openai.BadRequestError) as info:
+            client.responses.create(input="three", previous_response_id=two.id)
+    assert info.value.param == "previous_response_id"
+    message = str(info.value)
+    assert f"the Codex thread of response '{two.id}' cannot be continued as recorded" in message
+    assert "shorter than Codex recorded" in message
+    assert "send the whole transcript without previous_response_id" in message
+    assert len(codex_model_server.requests) == 2  # nothing reached the model

@@ -115,7 +115,8 @@ class ThreadResumeParams(Camel):
     model: str | None = None
     sandbox: str | None = None
     approval_policy: str | None = None
-    exclude_turns: bool = True
+    exclude_turns: bool = False
+    """Sent only when true (a default is omitted); the resume reads the turns Codex lists (named_sessions)."""
     config: dict[str, Any] | None = None
 
 

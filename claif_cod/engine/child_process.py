@@ -22,9 +22,14 @@ from claif_cod.engine.ansi import strip_ansi
 from claif_cod.engine.errors import CodexStartFailed
 
 STDERR_TAIL = 8192
-SPAWN_OPTIONS = ("-c", "features.plugins=false")
+SPAWN_OPTIONS = ("-c", "features.plugins=false", "-c", "features.unbounded_connection_retries=false")
 """Work Codex need not do for us: the plugin marketplace sync runs ``git ls-remote`` against GitHub
-on every start (a network call that hangs or fails offline).  ``-c`` rather than ``--disable``: a
+on every start (a network call that hangs or fails offline).  And a model that cannot be reached
+fails the turn once Codex has used its own retry budget (the provider's ``stream_max_retries``), as
+openai's client raises ``APIConnectionError`` once its retries are spent: with its stable feature
+``unbounded_connection_retries`` on, Codex (0.163 to current) retries a refused or unresolvable
+connection for ever, every 5 s and longer ("Reconnecting... waiting for network"), whatever the
+budget says, and the request waits out its whole ``timeout``.  ``-c`` rather than ``--disable``: a
 Codex that does not know the feature ignores the key instead of refusing to start."""
 
 EXIT_POLL_S = 0.1

@@ -320,8 +320,8 @@ class Turn:
         elif method == "error":
             note_error = msgspec.json.decode(params, type=wire_notifications.ErrorNotification)
             if note_error.turn_id == self.turn_id and note_error.will_retry:
-                # Codex retries the model on its own, for ever once it finds no network ("Reconnecting...
-                # waiting for network"): what it says is the only sign of why a turn goes quiet.
+                # Codex retries the model on its own, up to its budget (see SPAWN_OPTIONS in
+                # engine/child_process.py): what it says is the only sign of why a turn goes quiet.
                 log.warning(
                     "turn.codex_retrying",
                     thread_id=self.handle.thread_id,

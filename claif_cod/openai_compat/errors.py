@@ -168,6 +168,13 @@ def _upstream_error(message: str) -> APIFailure | None:
     return APIFailure("status", status or 400, detail)
 
 
+_CONNECTION_FAILURES = frozenset(
+    {"responseStreamDisconnected", "responseStreamConnectionFailed", "httpConnectionFailed"}
+)
+"""Failures to reach the model that carry no HTTP status: openai's ``APIConnectionError`` (Codex
+says ``httpConnectionFailed`` with no status when a connection is refused or its host unknown
+once its retries are spent; see engine/child_process.py, ``SPAWN_OPTIONS``)."""
+
 _POLICY_REFUSALS = {
     "cyberPolicy": ("cyber_policy", "flagged for possible cybersecurity risk"),
     "bioPolicy": ("bio_policy", "flagged for possible biological risk"),
@@ -202,7 +209,7 @@ def _turn_failure(message: str, info: object) -> APIFailure:
         return _status(500 if name == "internalServerError" else 503, message)
     if name == "badRequest":
         return _status(400, message)
-    if name in ("responseStreamDisconnected", "responseStreamConnectionFailed") and http_status is None:
+    if name in _CONNECTION_FAILURES and http_status is None:
         return APIFailure("connection", 0, ErrorDetail(message, "connection_error"))
     if _IDLE_TIMEOUT.search(message):
         return APIFailure("timeout", 408, ErrorDetail(message, "timeout"))

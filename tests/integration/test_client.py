@@ -544,7 +544,7 @@ def test_codex_retry_restarts_partial_text(
         )
         assert "".join(c.choices[0].delta.content or "" for c in stream) == "Echo: five six seven eight"
     assert len(codex_model_server.requests) == 4  # each turn was attempted twice
-    # Codex's own words on each retry are logged (offline, it retries for ever: the only sign of why)
+    # Codex's own words on each retry are logged (the only sign of why a turn goes quiet meanwhile)
     retries = [r for r in caplog.records if r.getMessage() == "turn.codex_retrying"]
     assert len(retries) == 2 and all(getattr(r, "said", "").startswith("Reconnecting") for r in retries)
 

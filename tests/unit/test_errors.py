@@ -132,6 +132,14 @@ CASES: dict[str, Case] = {
         None,
         STREAM,
     ),
+    "model unreachable (refused or unknown host, retries spent)": Case(
+        TurnFailed("Connection failed: error sending request", {"httpConnectionFailed": {"httpStatusCode": None}}),
+        "connection",
+        0,
+        "connection_error",
+        None,
+        "Connection failed: error sending request",
+    ),
     "idle timeout": Case(
         TurnFailed("stream disconnected before completion: idle timeout waiting for SSE", "other"),
         "timeout",

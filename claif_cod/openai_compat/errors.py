@@ -100,6 +100,11 @@ def _status(status: int, message: str, code: str | None = None) -> APIFailure:
 
 _MISSING_KEY = re.compile(r"Missing environment variable", re.IGNORECASE)
 _IDLE_TIMEOUT = re.compile(r"idle timeout", re.IGNORECASE)
+_STREAM_CLOSED = re.compile(r"stream closed before response\.completed", re.IGNORECASE)
+"""Codex's words for a model connection that ended before the response did (dropped, or cut after
+garbage): its final error says only ``other`` (0.163; ``responseStreamDisconnected`` is on its
+retries' notices), and openai raises ``APIConnectionError`` for a connection its server drops. A
+``response.failed`` the model sent is worded by the model, and stays a server error."""
 
 
 def translate(error: BaseException) -> APIFailure:
@@ -210,6 +215,8 @@ def _turn_failure(message: str, info: object) -> APIFailure:
     if name == "badRequest":
         return _status(400, message)
     if name in _CONNECTION_FAILURES and http_status is None:
+        return APIFailure("connection", 0, ErrorDetail(message, "connection_error"))
+    if _STREAM_CLOSED.search(message) and http_status is None:
         return APIFailure("connection", 0, ErrorDetail(message, "connection_error"))
     if _IDLE_TIMEOUT.search(message):
         return APIFailure("timeout", 408, ErrorDetail(message, "timeout"))

@@ -140,6 +140,14 @@ CASES: dict[str, Case] = {
         None,
         "Connection failed: error sending request",
     ),
+    "model stream dropped before its end (retries spent)": Case(
+        TurnFailed("stream disconnected before completion: stream closed before response.completed", "other"),
+        "connection",
+        0,
+        "connection_error",
+        None,
+        "stream disconnected before completion: stream closed before response.completed",
+    ),
     "idle timeout": Case(
         TurnFailed("stream disconnected before completion: idle timeout waiting for SSE", "other"),
         "timeout",

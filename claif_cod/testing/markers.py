@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from claif_cod.testing import calls
 
 _MARKER = re.compile(
-    r"\[\[(reply|preamble|long|slow|status|stall-mid|stall|flaky|incomplete|failed-after-tool|failed|reasoning|tool|barrier)"
+    r"\[\[(reply|preamble|long|slow|status|stall-mid|stall|flaky|sse-error|incomplete|failed-after-tool|failed|reasoning|tool|barrier)"
     r"(?::(.*?))?\]\]",
     re.DOTALL,
 )

@@ -172,11 +172,12 @@ class Responder:
         if self.calls and self.via_exec:
             self._exec_call(output_index, calls.exec_script(self.calls))
         elif self.calls:
-            cut = "flaky" in markers and self.state.first_flaky(self.request)
+            cut = "sse-error" in markers or ("flaky" in markers and self.state.first_flaky(self.request))
             for call in self.calls[:1] if cut else self.calls:
                 self._function_call(output_index, call.name, call.arguments)
                 output_index += 1
             if cut:
+                self._stream_error()
                 return
         elif "tool" in markers and self.tool_outputs is None:
             self._function_call(output_index, calls.SHELL_TOOL, json.dumps({"cmd": markers["tool"]}))
@@ -185,6 +186,7 @@ class Responder:
                 self._preamble(output_index, markers["preamble"])
                 output_index += 1
             if not self._message(output_index):
+                self._stream_error()
                 return
         usage = _usage(self.input_tokens, self.cached, self.deltas + self.reasoning_tokens, self.reasoning_tokens)
         if "incomplete" in markers:
@@ -194,6 +196,14 @@ class Responder:
             )
         else:
             self.handler.event("response.completed", response={"id": self.response_id, "usage": usage})
+
+    def _stream_error(self) -> None:
+        """``[[sse-error]]``, where the stream was cut: the ``error`` event the Responses API sends
+        when a response fails mid-stream, then the end of the connection."""
+        if "sse-error" in self.script.markers:
+            code = self.script.markers["sse-error"] or "server_error"
+            message = _ERROR_MESSAGES.get(code, "scripted stream error")
+            self.handler.event("error", code=code, message=message, param=None, sequence_number=0)
 
     def _calls(self, message: str) -> list[calls.ScriptedCall]:
         """The scripted calls, all to offered tools; none when a called tool was not offered (the reply says so)."""
@@ -287,7 +297,11 @@ class Responder:
     def _message(self, output_index: int) -> bool:
         """Stream the assistant message; False when the script cuts the stream short after two deltas."""
         markers = self.script.markers
-        cut = "stall-mid" in markers or ("flaky" in markers and self.state.first_flaky(self.request))
+        cut = (
+            "stall-mid" in markers
+            or "sse-error" in markers
+            or ("flaky" in markers and self.state.first_flaky(self.request))
+        )
         chunks = _chunks(self.reply)
         item = {"type": "message", "role": "assistant", "id": self.state.new_id("msg")}
         self.handler.event("response.output_item.added", output_index=output_index, item={**item, "content": []})

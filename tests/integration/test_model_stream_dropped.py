@@ -37,3 +37,16 @@ def test_a_failed_response_from_the_model_stays_a_server_error(client: CodexClie
     with pytest.raises(openai.InternalServerError) as info:
         client.with_options(max_retries=0).chat.completions.create(model="o4-mini", messages=[user("[[failed]] go")])
     assert info.value.status_code == 500 and "scripted failure" in info.value.message
+
+
+def test_an_error_event_from_the_model_fails_the_request_at_once(client: CodexClient) -> None:
+    """The Responses API's mid-stream ``error`` event: Codex 0.163 ignores it (the stream then ends
+    without ``response.completed``, a dropped stream: its code and message are not passed on)."""
+    once = client.with_options(max_retries=0, timeout=60)
+    with pytest.raises(openai.APIError) as info:
+        once.chat.completions.create(model="o4-mini", messages=[user("[[sse-error:rate_limit_exceeded]] a b c")])
+    assert not isinstance(info.value, openai.APITimeoutError)
+    with once.responses.create(model="o4-mini", input="[[sse-error]] a b c", stream=True) as stream:
+        assert [event.type for event in stream][-1] == "response.failed"
+    after = client.chat.completions.create(model="o4-mini", messages=[user("after")])
+    assert after.choices[0].message.content == "Echo: after"

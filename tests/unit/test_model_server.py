@@ -446,6 +446,30 @@ def test_flaky_drops_the_first_attempt_only(server: ModelServer) -> None:
     assert other.types()[-1] == "response.output_text.delta"
 
 
+def test_sse_error_sends_an_error_event_where_the_stream_is_cut_every_time(server: ModelServer) -> None:
+    for _ in range(2):  # not only the first attempt, unlike [[flaky]]
+        reply = ask(server, "a b c [[sse-error:rate_limit_exceeded]]")
+        assert reply.types() == [
+            "response.created",
+            "response.output_item.added",
+            "response.output_text.delta",
+            "response.output_text.delta",
+            "error",
+        ]
+        assert reply.events[-1] == {
+            "type": "error",
+            "code": "rate_limit_exceeded",
+            "message": "Rate limit reached for requests. Please try again later.",
+            "param": None,
+            "sequence_number": 0,
+        }
+    assert ask(server, "a [[sse-error]]").events[-1]["code"] == "server_error"
+    prompt = "go [[call:get_weather]] [[call:get_time]] [[sse-error]]"
+    calls = post(server, {**body(user(prompt)), "tools": [function("get_weather"), function("get_time")]})
+    assert [e["item"]["name"] for e in calls.events if e["type"] == "response.output_item.done"] == ["get_weather"]
+    assert calls.types()[-1] == "error"
+
+
 def read_until_quiet(server: ModelServer, prompt: str, quiet: float) -> bytes:
     """Read a streamed answer until the server sends nothing for ``quiet`` seconds."""
     with socket.create_connection(address(server), timeout=quiet) as sock:

@@ -4,7 +4,8 @@ A conversation is continued on its warm thread when one matches its history, els
 are started and seeded with it.  A persisted thread lost to a crash, a restart or idleness is
 resumed from its rollout; an ephemeral one has none and is simply seeded again by its caller's
 next request.  A thread with caller tools is never resumed or forked (:class:`CallerToolsNotResumable`):
-Codex would not report its calls to them.  Running turns on a thread is the engine's business
+Codex would not report its calls to them.  A thread has one handle, and one resume at a time, however
+many requests ask for it at once.  Running turns on a thread is the engine's business
 (:mod:`claif_cod.engine.engine`).
 """
 
@@ -13,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+import weakref
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import msgspec
@@ -63,6 +65,11 @@ class Threads:
         self._tools_of: OrderedDict[str, ThreadTools] = OrderedDict()
         """The caller tools of threads started here: such a thread is never resumed (CallerToolsNotResumable)."""
         self._table: dict[str, ThreadHandle] = {}
+        self._persisted: weakref.WeakValueDictionary[str, ThreadHandle] = weakref.WeakValueDictionary()
+        """Every persisted thread's handle that is loaded or still held (by a request that looked it up
+        before a sweep unloaded it, or whose resume is under way): a resume of the thread continues
+        that handle, so that one Codex thread never has two (each with a lock of its own, which let
+        two turns run on the thread at once)."""
         self.index = ConversationIndex()
         """Conversation history digest → the thread that continues it."""
         self.idle = IdleThreads(idle_timeout, self._table, self.index, after_sweep, pool.recycle)
@@ -189,6 +196,8 @@ class Threads:
 
     def _add(self, handle: ThreadHandle) -> None:
         self._table[handle.thread_id] = handle
+        if not handle.ephemeral:
+            self._persisted[handle.thread_id] = handle
         if handle.tools != NO_TOOLS:
             self._tools_of[handle.thread_id] = handle.tools
             if len(self._tools_of) > REMEMBERED_TOOL_SETS:
@@ -199,6 +208,8 @@ class Threads:
         """Forget a thread that can no longer be used (an ephemeral one whose process went)."""
         if self._table.get(handle.thread_id) is handle:
             del self._table[handle.thread_id]
+        if self._persisted.get(handle.thread_id) is handle:
+            del self._persisted[handle.thread_id]
         self.index.forget_thread(handle.thread_id)
 
     async def resume(
@@ -210,18 +221,26 @@ class Threads:
         ``tools`` are those the caller's next turn offers: a thread that has or needs caller tools
         is only ever continued while loaded in its process, else CallerToolsNotResumable; one that
         was started with another tool set cannot offer these (ToolSetChanged)."""
-        # One being unloaded now is continued as it is (ensure_loaded resumes it once Codex let it go).
-        handle = self._table.get(thread_id) or self.idle.leaving(thread_id)
+        # One being unloaded now, or held by a request, is continued as it is (ensure_loaded resumes it
+        # once Codex let it go), and so is one another request is resuming now.
+        handle = self._known(thread_id)
         if handle is None:
             remembered = self._tools_of.get(thread_id, NO_TOOLS)
             if remembered.enabled or tools.enabled:
                 raise CallerToolsNotResumable(thread_id, "resumed")
             server = await self._server(key, api_key)
-            handle = ThreadHandle(thread_id=thread_id, key=key, api_key=api_key, server=server, tools=remembered)
-            await self._resume_into(handle, server)
-            handle.base_effort = handle.effort  # what it started with is not known any more
-            self._add(handle)
-        elif handle.tools.material() != tools.material():
+            handle = self._known(thread_id)  # another request may have begun resuming it meanwhile
+            if handle is None:
+                handle = ThreadHandle(
+                    thread_id=thread_id, key=key, api_key=api_key, server=server, tools=remembered, unloaded=True
+                )
+                self._persisted[thread_id] = handle
+                await self._load(handle, self._first_load(handle))
+                handle.last_used = time.time()
+                return handle
+        if handle.loading is not None and not handle.loading.done():  # the checks below see where it went
+            await asyncio.shield(handle.loading)
+        if handle.tools.material() != tools.material():
             raise ToolSetChanged(thread_id)
         elif handle.key != key or handle.api_key != api_key:
             if handle.api_key != api_key and handle.server.alive and not handle.unloaded:
@@ -230,6 +249,30 @@ class Threads:
         handle.last_used = time.time()  # handed to a request: not idle (its turn may come after an injection)
         await self.ensure_loaded(handle)
         return handle
+
+    def _known(self, thread_id: str) -> ThreadHandle | None:
+        """The thread's handle, if it has one: loaded, being unloaded, or being resumed or held by a request."""
+        return self._table.get(thread_id) or self.idle.leaving(thread_id) or self._persisted.get(thread_id)
+
+    async def _first_load(self, handle: ThreadHandle) -> None:
+        """Resume a thread this engine had no handle for (a restart, or long unloaded)."""
+        try:
+            await self._resume_into(handle, handle.server)
+        except BaseException:
+            if self._persisted.get(handle.thread_id) is handle:
+                del self._persisted[handle.thread_id]  # never loaded: the next request starts over
+            raise
+        handle.base_effort = handle.effort  # what it started with is not known any more
+        handle.unloaded = False
+        self._add(handle)
+
+    async def _load(self, handle: ThreadHandle, load: Coroutine[Any, Any, None]) -> None:
+        """Run ``load`` (a resume of ``handle``) as the thread's one resume: it goes on when its caller
+        leaves, since others may wait for it (and a thread resumed for nobody is unloaded when idle)."""
+        task = asyncio.get_running_loop().create_task(load)
+        handle.loading = task
+        task.add_done_callback(lambda done: _loaded(handle, done))
+        await asyncio.shield(task)
 
     async def _leave_process(self, handle: ThreadHandle) -> None:
         """A request with another API key continues the thread (a named session, a stored response):
@@ -261,7 +304,10 @@ class Threads:
         handle.retarget = True
 
     async def ensure_loaded(self, handle: ThreadHandle) -> None:
-        """Resume the thread if it left its process; one with caller tools cannot be (it is forgotten)."""
+        """Resume the thread if it left its process; one with caller tools cannot be (it is forgotten).
+        Requests that need it at once share one resume: a second ``thread/resume`` would load it again."""
+        if handle.loading is not None and not handle.loading.done():
+            await asyncio.shield(handle.loading)
         if handle.server.alive and not handle.unloaded:
             return
         if handle.ephemeral:
@@ -272,6 +318,9 @@ class Threads:
         if handle.tools.enabled:
             self._drop(handle)
             raise CallerToolsNotResumable(handle.thread_id, "resumed")
+        await self._load(handle, self._reload(handle))
+
+    async def _reload(self, handle: ThreadHandle) -> None:
         await self.idle.gone(handle.thread_id)  # (an idle sweep's unsubscribe sent after would unload it)
         server = await self._server(handle.key, handle.api_key)
         await self._resume_into(handle, server)
@@ -392,6 +441,15 @@ class Threads:
     def forget(self, thread_id: str) -> None:
         """No conversation continues on ``thread_id`` any more (its state is in doubt)."""
         self.index.forget_thread(thread_id)
+
+
+def _loaded(handle: ThreadHandle, load: asyncio.Task[None]) -> None:
+    """A resume ended: the next one is a new one. Its failure is retrieved here too (every caller that
+    waited for it got it; there may be none left)."""
+    if handle.loading is load:
+        handle.loading = None
+    if not load.cancelled():
+        load.exception()
 
 
 def _developer(text: str) -> wire.MessageItem:

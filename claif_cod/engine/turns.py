@@ -84,6 +84,9 @@ class ThreadHandle:
     effort gets, as each OpenAI request without ``reasoning_effort`` gets the default."""
     resumed_turns: tuple[str, ...] | None = None
     """The ids of the turns the rollout held when the thread was last resumed (None: never resumed)."""
+    loading: asyncio.Task[None] | None = field(default=None, repr=False, compare=False)
+    """The ``thread/resume`` under way for it: every caller that needs the thread loaded meanwhile waits
+    for that one (see ``Threads.ensure_loaded``); a second resume would load it twice."""
     usage_total: wire_notifications.TokenUsageBreakdown | None = None
     """Codex's running count of the thread's tokens, as it last reported it.  Codex reports its
     count again, unchanged, as it ends an interrupted turn: its ``last`` is then the previous model

@@ -15,6 +15,7 @@ from claif_cod.engine import idle
 from claif_cod.engine.appserver import AppServer
 from claif_cod.engine.conversations import Conversation
 from claif_cod.engine.engine import Engine
+from claif_cod.engine.threads import Threads
 from claif_cod.engine.turns import ThreadHandle, TurnOptions
 from claif_cod.testing import ModelServer
 from claif_cod.transport.in_process import InProcessBackend
@@ -110,3 +111,91 @@ def test_a_session_asked_for_while_its_thread_closes_resumes_that_thread(
         assert client.chat.completions.create(messages=[user("two")]).choices[0].message.content == "[turn 2] Echo: two"
     assert same_thread_throughout(codex_model_server)
     assert "engine.session_reseeded" not in caplog.text
+
+
+def test_continuations_resuming_one_unloaded_thread_at_once_share_its_resume(
+    never_on_its_own: None,
+    codex_home: Path,
+    workdir: Path,
+    codex_model_server: ModelServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two requests continue a stored response whose thread the sweep unloaded (two branches of it,
+    sent together): each sent thread/resume and made a handle of its own for the one Codex thread,
+    with a lock of its own, so that the table's handle could take a turn while the other ran one
+    (whose events the second turn then took: it hung until its deadline)."""
+    request, resume = AppServer.request, Threads.resume
+    second_asks = asyncio.Event()
+    resumes: list[str] = []
+
+    async def first_answer_held(self: AppServer, method: str, params: Any, *args: Any, **kw: Any) -> Any:
+        if method == "thread/resume":
+            resumes.append(params.thread_id)
+            if len(resumes) == 1:
+                await second_asks.wait()  # the thread is not loaded yet when the second request asks for it
+        return await request(self, method, params, *args, **kw)
+
+    async def counted(self: Threads, *args: Any, **kw: Any) -> ThreadHandle:
+        asked.append(True)
+        if len(asked) == 2:
+            second_asks.set()
+        return await resume(self, *args, **kw)
+
+    asked: list[bool] = []
+    monkeypatch.setattr(AppServer, "request", first_answer_held)
+    monkeypatch.setattr(Threads, "resume", counted)
+    with CodexClient(daemon="off", model="o4-mini", timeout=10) as client:
+        first = client.responses.create(input="one")
+        engine = engine_of(client)
+        [handle] = engine.threads.loaded()
+        handle.last_used -= 7200
+        assert client._core.loop.run(engine.threads.idle.sweep()) == 1
+
+        async def both() -> list[ThreadHandle]:
+            ask = engine.threads.resume(handle.key, None, handle.thread_id)
+            return list(await asyncio.gather(ask, engine.threads.resume(handle.key, None, handle.thread_id)))
+
+        one, two = client._core.loop.run(both())
+        assert one is two and resumes == [handle.thread_id]
+        assert engine.threads.loaded() == [one]
+        again = client.responses.create(previous_response_id=first.id, input="two")
+        assert again.output_text == "[turn 2] Echo: two"
+
+
+def test_a_thread_a_request_holds_while_the_sweep_unloads_it_is_resumed_as_that_handle(
+    never_on_its_own: None,
+    codex_home: Path,
+    workdir: Path,
+    codex_model_server: ModelServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request that looked a stored response's thread up just before the sweep unloaded it resumes
+    that handle when its turn starts; a continuation that came once Codex had closed the thread made
+    a second handle for it (with a lock of its own: two turns could run on the thread at once). And
+    requests that need that handle loaded at once sent a thread/resume each."""
+    request = AppServer.request
+    resumes: list[str] = []
+
+    async def counted(self: AppServer, method: str, params: Any, *args: Any, **kw: Any) -> Any:
+        if method == "thread/resume":
+            resumes.append(params.thread_id)
+        return await request(self, method, params, *args, **kw)
+
+    monkeypatch.setattr(AppServer, "request", counted)
+    with CodexClient(daemon="off", model="o4-mini", timeout=10) as client:
+        first = client.responses.create(input="one")
+        engine = engine_of(client)
+        [held] = engine.threads.loaded()  # (as a request that has looked it up holds it)
+        held.last_used -= 7200
+        assert client._core.loop.run(engine.threads.idle.sweep()) == 1
+        assert engine.threads.idle.leaving(held.thread_id) is None  # Codex has closed it
+
+        async def both() -> ThreadHandle:  # a continuation comes as the holder's turn starts
+            ask = engine.threads.resume(held.key, None, held.thread_id)
+            resumed, _ = await asyncio.gather(ask, engine.threads.ensure_loaded(held))
+            return resumed
+
+        assert client._core.loop.run(both()) is held and engine.threads.loaded() == [held]
+        assert resumes == [held.thread_id]
+        again = client.responses.create(previous_response_id=first.id, input="two")
+        assert again.output_text == "[turn 2] Echo: two"

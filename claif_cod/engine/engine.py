@@ -25,8 +25,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Literal
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any, Literal
 
 import msgspec
 
@@ -351,14 +351,30 @@ class Engine:
             self.threads.forget(handle.thread_id)
         elif outcome == "done":
             self._pool.mark_healthy(handle.key)
+        if turn.unsettled:  # its caller says first whether it takes the turn's end: the thread waits
+            self._later(self._when_settled(turn, outcome))
+            return
+        self._keep_or_drop(turn, outcome)
+
+    def _keep_or_drop(self, turn: Turn, outcome: TurnOutcome) -> None:
+        """Let go of the ended turn's thread, once a turn its caller was told failed is dropped from it."""
         if turn.forget and outcome == "done":  # the thread drops it before it takes another turn
-            task = asyncio.get_running_loop().create_task(self._forget(turn))
-            self._giving_up.add(task)
-            task.add_done_callback(self._giving_up.discard)
+            self._later(self._forget(turn))
             return
         if turn.forget:  # its process went with it: dropped once the thread is loaded again
             self.named.forget_later(turn)
         self._let_go(turn)
+
+    async def _when_settled(self, turn: Turn, outcome: TurnOutcome) -> None:
+        try:
+            await turn.settled()
+        finally:
+            self._keep_or_drop(turn, outcome)
+
+    def _later(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._giving_up.add(task)
+        task.add_done_callback(self._giving_up.discard)
 
     def _let_go(self, turn: Turn) -> None:
         self._pool.let_go(turn.server)

@@ -166,7 +166,9 @@ class Turn:
         """Its caller is told it failed: when it ends, its thread (a named session's, which persists)
         drops it before it takes another turn. A session's turn starts with it set
         (``TurnOptions.forget_failed``: an error, a dead process, a caller gone); its caller clears
-        it when it takes the turn's end as an answer, on its ``TurnFinished``."""
+        it when it takes the turn's end as an answer, on its ``TurnFinished`` (or :meth:`settle`)."""
+        self._settled: asyncio.Future[None] | None = None
+        """Not done while its caller has yet to say whether it takes the turn's end (:meth:`hold_end`)."""
         self.usage = TurnUsage()
         """Usage of the model requests since the turn started, or since it was last resumed."""
         self._last_error: wire_notifications.TurnError | None = None
@@ -193,6 +195,31 @@ class Turn:
         if self._abandoning is None and not self._finished:
             self.suspended = False
             self._abandoning = asyncio.get_running_loop().create_task(self._abandon())
+
+    def hold_end(self) -> None:
+        """Its caller takes the turn's end as its answer only once the turn has ended, and may be cancelled
+        meanwhile (a stop sequence cut the answer, and the turn is being stopped): until :meth:`settle`,
+        the engine neither lets the thread go nor keeps or drops the turn (``forget``), which it would
+        otherwise decide as the turn ends."""
+        self._settled = asyncio.get_running_loop().create_future()
+
+    def settle(self, taken: bool) -> None:
+        """Its caller took the turn's end as its answer (``taken``), or left before: a named session's
+        turn is then dropped, as ``forget`` says."""
+        if taken:
+            self.forget = False
+        if self._settled is not None and not self._settled.done():
+            self._settled.set_result(None)
+
+    @property
+    def unsettled(self) -> bool:
+        """Its caller has yet to say whether it takes the turn's end (see :meth:`hold_end`)."""
+        return self._settled is not None and not self._settled.done()
+
+    async def settled(self) -> None:
+        """Until its caller has said whether it takes the turn's end."""
+        if self._settled is not None:
+            await asyncio.shield(self._settled)
 
     @property
     def finished(self) -> bool:

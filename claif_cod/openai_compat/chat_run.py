@@ -31,6 +31,7 @@ from claif_cod.engine.events import (
 from claif_cod.engine.inbox import Inbox
 from claif_cod.engine.session_order import Ticket
 from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S, ToolCall
+from claif_cod.engine.waiting import within
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.openai_compat.request import ParsedRequest
 from claif_cod.openai_compat.schema import (
@@ -109,7 +110,8 @@ async def _usage_after_stop(turn: Turn, events: AsyncGenerator[TurnEvent, None])
     deadline = loop.time() + STOP_USAGE_WAIT_S
     try:
         while (remaining := deadline - loop.time()) > 0:
-            event = await asyncio.wait_for(events.__anext__(), remaining)
+            # (not asyncio.wait_for: on CPython < 3.12 it may swallow the request's cancellation)
+            event = await within(events.__anext__(), remaining)
             if isinstance(event, TurnFinished):
                 return event.usage
             if isinstance(event, UsageUpdated):
@@ -290,8 +292,15 @@ class ChatRun:
                     yield _Piece(index, out)
                 if result.text.stopped:
                     result.clean = False
-                    turn.forget = False  # cut at the stop sequence, but an answer
-                    result.usage = await _usage_after_stop(turn, events)
+                    # Cut at the stop sequence, but an answer: once the turn has ended, unless the
+                    # request is cancelled before (its caller then gets no answer: a session drops it).
+                    turn.hold_end()
+                    taken = False
+                    try:
+                        result.usage = await _usage_after_stop(turn, events)
+                        taken = True
+                    finally:
+                        turn.settle(taken)
                     break
         except TurnTimedOut as exc:  # reported as the request's deadline (rounded, with its source)
             if type(exc) is not TurnTimedOut or self.options.timeout is None:

@@ -17,8 +17,9 @@ EngineError
 ├── CallerToolsNotResumable  a thread with caller tools cannot be resumed or forked
 │                        (the caller re-seeds a new thread from the history instead)
 ├── SessionStoreFailed   a named session's record cannot be written (the turn did not run)
-└── TurnNotStarted       the request was interrupted while its turn waited for its thread
-                         (not a failure: its caller answers ``interrupted``, with no turn)
+├── TurnNotStarted       the request was interrupted while its turn waited for its thread
+│                        (not a failure: its caller answers ``interrupted``, with no turn)
+└── CallerGone           the request's caller hung up before its turn's end was taken
 """
 
 from __future__ import annotations
@@ -169,6 +170,15 @@ class TurnNotStarted(EngineError):
 
     def __init__(self) -> None:
         super().__init__("the request was interrupted before its turn started")
+
+
+class CallerGone(EngineError):
+    """The request's caller could no longer receive its answer when its turn ended (its HTTP client
+    hung up, and the request is being cancelled): the turn is not an answer, so a named session
+    drops it, as it drops the turn of any request cancelled before its end."""
+
+    def __init__(self) -> None:
+        super().__init__("the caller hung up before the turn ended")
 
 
 class InvalidRequest(EngineError):

@@ -16,7 +16,7 @@ from claif_cod._log import get_logger
 from claif_cod.engine import wire_items
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.engine import Engine, Suspension, ThreadHandle, Turn, TurnOptions
-from claif_cod.engine.errors import ThreadUnloaded, TurnFailed, TurnNotStarted, TurnTimedOut
+from claif_cod.engine.errors import CallerGone, ThreadUnloaded, TurnFailed, TurnNotStarted, TurnTimedOut
 from claif_cod.engine.events import (
     ItemCompleted,
     ItemStarted,
@@ -283,6 +283,8 @@ class ChatRun:
                         out = result.text.complete(event.item.id, event.item.text)
                 elif isinstance(event, TurnFinished):
                     finished = event  # the last event: let the turn close itself before judging it
+                    if self.options.caller_gone():
+                        raise CallerGone()  # not taken: a session's turn is dropped
                     turn.forget = turn.forget and event.failed  # (a session's turn, taken as an answer or not)
                     continue
                 elif isinstance(event, ToolCallsRequested):
@@ -298,6 +300,8 @@ class ChatRun:
                     taken = False
                     try:
                         result.usage = await _usage_after_stop(turn, events)
+                        if self.options.caller_gone():
+                            raise CallerGone()
                         taken = True
                     finally:
                         turn.settle(taken)

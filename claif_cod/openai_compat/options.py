@@ -49,6 +49,11 @@ class RequestOptions:
     """Set by the daemon, so ``turn.interrupt`` can name the request; records whether a turn was interrupted."""
     warn: Callable[[str], None] = python_warning
     """Hears what the request should know but does not fail for (the daemon sends it to the client)."""
+    caller_gone: Callable[[], bool] = lambda: False
+    """True once nothing sent for the request can reach its caller any more (``serve --http``: its
+    connection is closing). Its cancellation follows, but a stream's turn is read in a task of its
+    own (engine events are taken whether or not the client reads them), which may take the turn's
+    end meanwhile: asked as the end is taken, so that a turn nobody can be answered with is dropped."""
 
     def deadline(self) -> float | None:
         """When a request starting now must be done, turn included (``time.monotonic()``)."""

@@ -21,6 +21,7 @@ from claif_cod.engine.engine import Engine
 from claif_cod.engine.events import TurnUsage
 from claif_cod.engine.turns import Turn
 from claif_cod.openai_compat import chat_run
+from claif_cod.openai_compat.errors import APIFailure
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.testing import ModelServer
 from claif_cod.transport.backend import StreamReply
@@ -41,6 +42,11 @@ def session_turns(engine: Engine) -> list[int]:
 
 def body(text: str, **params: Any) -> bytes:
     return json.dumps({"model": "o4-mini", "messages": [user(text)], "stream": True, **params}).encode()
+
+
+async def read_to_the_end(pump: EventPump) -> None:
+    while await pump.next() is not None:
+        pass
 
 
 def the_session_goes_on_without_it(client: CodexClient, server: ModelServer) -> None:
@@ -77,6 +83,48 @@ def test_a_stopped_turn_whose_client_hung_up_while_it_ended_is_dropped(
             pump = EventPump(reply.events, 1 << 20, lambda pending: False)
             await stopping.wait()
             await pump.stop()  # the HTTP handler's cleanup, its client gone
+
+        client._core.loop.run(hang_up())
+        the_session_goes_on_without_it(client, codex_model_server)
+
+
+def test_a_turn_that_ends_once_its_client_hung_up_is_dropped(
+    codex_home: Path, workdir: Path, codex_model_server: ModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client hung up, and its turn ended before the handler's cancellation stopped the task reading
+    the stream: that task took the end as an answer, and the turn stayed in the session, thread and
+    record, though the caller got no answer (about 1 in 40 hang-ups as the answer went out)."""
+    start_turn = Engine.start_turn
+    started = asyncio.Event()
+
+    async def starts(self: Engine, *args: Any, **kw: Any) -> Turn:
+        turn = await start_turn(self, *args, **kw)
+        started.set()
+        return turn
+
+    monkeypatch.setattr(Engine, "start_turn", starts)
+    with CodexClient(daemon="off", model="o4-mini", session_id="s", timeout=30) as client:
+        assert client.chat.completions.create(messages=[user("one")]).choices[0].message.content == "Echo: one"
+        backend = backend_of(client)
+        config = CodexConfig(working_dir=str(workdir))
+        gone = asyncio.Event()
+
+        async def hang_up() -> None:
+            started.clear()
+            # [[barrier:2]]: the model answers once the other request below has reached it too
+            options = RequestOptions(config=config, caller_gone=gone.is_set)
+            begun = asyncio.ensure_future(backend.chat(body("[[barrier:2]] two", session_id="s"), options))
+            await started.wait()
+            gone.set()  # its connection closes as the turn runs; its handler is yet to be cancelled
+            await backend.chat(
+                body("[[barrier:2]] other", stream=False), RequestOptions(config=config)
+            )  # its turn ends now
+            reply = await begun
+            assert isinstance(reply, StreamReply)
+            pump = EventPump(reply.events, 1 << 20, lambda pending: False)
+            with pytest.raises(APIFailure, match="hung up"):
+                await read_to_the_end(pump)  # as the pump's task does, whether or not anyone writes them
+            await pump.stop()
 
         client._core.loop.run(hang_up())
         the_session_goes_on_without_it(client, codex_model_server)

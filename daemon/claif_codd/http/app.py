@@ -367,7 +367,9 @@ class HttpEndpoint:
             sandbox_mode=request.headers.get(SANDBOX_HEADER),
             approval_policy=request.headers.get(APPROVAL_HEADER),
         )
-        options = RequestOptions(config=config, strict=self.settings.strict, warn=_log_warning)
+        options = RequestOptions(
+            config=config, strict=self.settings.strict, warn=_log_warning, caller_gone=partial(_hung_up, request)
+        )
         for header in TIMEOUT_HEADERS:
             client_timeout = _positive(request.headers.get(header))
             if client_timeout is not None:
@@ -385,6 +387,13 @@ def _method(request: web.Request) -> str:
     """The method a route's action is looked up by: a ``HEAD`` is its ``GET`` (aiohttp routes ``HEAD`` to
     each ``GET`` route and sends the answer's headers alone; the actions know no ``HEAD``: a 500 it was)."""
     return "GET" if request.method == "HEAD" else request.method
+
+
+def _hung_up(request: web.Request) -> bool:
+    """The client's connection is closing: it hung up (its request's cancellation follows a loop step
+    later), or was dropped; nothing written from now on reaches it."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def _drop(request: web.Request, pending: int) -> bool:

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 
 from claif_cod.engine.discovery import CodexBinary
-from claif_cod.engine.errors import InvalidRequest
+from claif_cod.engine.errors import CodexNotFound, InvalidRequest
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,16 @@ class ProcessKey:
             if path is not None and not os.path.isdir(path):
                 return InvalidRequest(f"{setting} {path} does not exist or is not a directory", param=setting)
         return None
+
+    def missing_binary(self) -> CodexNotFound | None:
+        """The refusal of a Codex binary that is no longer there, or no longer executable (uninstalled, or
+        moved away under a running daemon, whose probe of it stands): like a missing directory, the
+        caller's to mend, not a crash to back off from, so Codex starts as soon as it is back."""
+        path = self.codex_path
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return None
+        state = "no longer executable" if os.path.exists(path) else "no longer there"
+        return CodexNotFound([f"{path} ({state}: uninstalled, or moved away?)"])
 
 
 def key_fingerprint(api_key: str | None) -> str | None:

@@ -14,7 +14,9 @@ times in a row within ``crash_loop_window`` seconds (a broken config, a missing 
 the breaker opens: requests for that key fail at once with :class:`CodexStartFailed`
 ("keeps crashing on start", with Codex's last words) instead of spawning again, until
 ``crash_loop_cooldown`` has passed.  Then one start is tried: success closes the breaker and
-clears the history, failure opens it again for another cool-down.
+clears the history, failure opens it again for another cool-down.  A start that failed for a
+setting that is not there (the working directory, the Codex home, the binary itself: uninstalled
+under a running daemon) is no crash: the request says what is missing, and nothing is backed off from.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from claif_cod._log import get_logger
 from claif_cod.engine.appserver import AppServer
 from claif_cod.engine.child_process import child_environment
 from claif_cod.engine.config import ProcessKey
-from claif_cod.engine.errors import CodexStartFailed
+from claif_cod.engine.errors import CodexNotFound, CodexStartFailed, InvalidRequest
 from claif_cod.engine.home_turns import home_turn
 from claif_cod.engine.liveness import Liveness
 from claif_cod.engine.private_home import keep_home_private
@@ -61,6 +63,12 @@ class _Slot:
     breaker_until: float = 0.0
     breaker_tripped: bool = False
     last_start_error: CodexStartFailed | None = None
+
+
+def _missing_setting(key: ProcessKey) -> InvalidRequest | CodexNotFound | None:
+    """Why ``key``'s process could not start when it is a setting that is not there (a directory, the
+    binary), which no back-off mends: the request says so instead."""
+    return key.missing_directory() or key.missing_binary()
 
 
 class ProcessPool:
@@ -192,7 +200,7 @@ class ProcessPool:
         try:
             server = await self._start(key, api_key)
         except CodexStartFailed as exc:
-            missing = await asyncio.to_thread(key.missing_directory)
+            missing = await asyncio.to_thread(_missing_setting, key)
             if missing is not None:  # the caller's setting to mend, not a crash to back off from
                 raise missing from exc
             self._start_failed(key, slot, exc)

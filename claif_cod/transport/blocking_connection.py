@@ -81,6 +81,8 @@ class BlockingConnection:
         self._poll = select.poll()
         self._poll.register(sock, select.POLLIN)
         self._forked = False
+        self.hello: HelloResult | None = None
+        """The daemon's answer to ``hello``: what it serves (see :func:`~claif_cod.transport.daemon_client.refusal`)."""
         call_after_fork(self, BlockingConnection._after_fork)
 
     def _after_fork(self) -> None:
@@ -128,9 +130,11 @@ class BlockingConnection:
         while True:
             message = self.receive()
             if isinstance(message, Response) and message.id == request_id:
-                other = other_protocol(decode_result(message.result, HelloResult))
+                hello = decode_result(message.result, HelloResult)
+                other = other_protocol(hello)
                 if other is not None:
                     raise ConnectionLost(other)
+                self.hello = hello
                 return
             if isinstance(message, ErrorResponse):
                 raise ConnectionLost(f"the handshake was refused: {message.error.message}")

@@ -36,6 +36,8 @@ from claif_cod.protocol import (
     CancelNotification,
     CancelParams,
     ChatCompletionsChunkNotification,
+    ErrorCode,
+    ErrorObject,
     ErrorResponse,
     FrameDecoder,
     HelloParams,
@@ -51,8 +53,9 @@ from claif_cod.protocol import (
     decode_as_client,
     decode_result,
 )
+from claif_cod.protocol.capabilities import lacking
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, check_peer, check_socket
-from claif_cod.transport.wire_errors import VERSION_MISMATCH, error_to_failure, request_frame
+from claif_cod.transport.wire_errors import DAEMON_OUTDATED, VERSION_MISMATCH, error_to_failure, request_frame
 
 T = TypeVar("T")
 log = get_logger("claif_cod.daemon_client")
@@ -110,10 +113,7 @@ class DaemonMismatch(DaemonUnavailable):
     package upgraded while its daemon runs on)."""
 
     def __init__(self, path: Path, why: str) -> None:
-        super().__init__(
-            f"claif-codd at {path} is of another release of claif_cod ({why}): restart it (`claif-codd stop`, "
-            "then `claif-codd start`, or `systemctl --user restart claif-codd`)"
-        )
+        super().__init__(f"claif-codd at {path} is of another release of claif_cod ({why}): restart it ({RESTART})")
 
 
 def other_protocol(hello: HelloResult) -> str | None:
@@ -121,6 +121,33 @@ def other_protocol(hello: HelloResult) -> str | None:
     if hello.protocol_version == PROTOCOL_VERSION:
         return None
     return f"it speaks protocol {hello.protocol_version}, this client {PROTOCOL_VERSION}"
+
+
+RESTART = "`claif-codd stop`, then `claif-codd start`, or `systemctl --user restart claif-codd`"
+"""How a daemon of another release is restarted, so that one of the installed release serves."""
+
+
+def outdated(path: Path | None, hello: HelloResult, what: str) -> APIFailure:
+    """A request an older daemon (same protocol, started before claif_cod was upgraded) cannot serve
+    as sent: ``what`` it lacks. Never sent to it, where a method would be unknown and a member of its
+    params or body ignored; the daemon is to be restarted."""
+    said = (
+        f"claif-codd at {path} (claif_cod {hello.package_version}, pid {hello.daemon_pid}) does not serve {what}: "
+        f"it runs an older claif_cod than this client ({__version__}), started before claif_cod was upgraded; "
+        f"restart it ({RESTART})"
+    )
+    return APIFailure("connection", 0, ErrorDetail(said, "connection_error", DAEMON_OUTDATED))
+
+
+def refusal(path: Path | None, hello: HelloResult | None, request: Request) -> APIFailure | None:
+    """Why ``request`` may not go to the daemon that said ``hello`` (None: it may)."""
+    if hello is None:
+        return None
+    missing = lacking(request, hello.capabilities)
+    if not missing:
+        return None
+    method = type(request).__struct_config__.tag
+    return outdated(path, hello, f"{method} as sent (it lacks the capability {', '.join(missing)})")
 
 
 class UntrustedDaemon(DaemonUnavailable):
@@ -289,6 +316,9 @@ class DaemonConnection:
         if self._broken is not None:
             raise DaemonUnavailable(f"connection to claif-codd lost: {self._broken}")
         assert isinstance(request.id, int)
+        refused = refusal(self.path, self.hello, request)
+        if refused is not None:  # an older daemon: unknown to it, or taken without what it lacks
+            raise refused
         frame = request_frame(request)  # a request too large fails here, with nothing left pending
         future: asyncio.Future[msgspec.Raw] = asyncio.get_running_loop().create_future()
         # Whoever waits for it gets its failure; a request nobody waits for any more (abandoned, or
@@ -335,7 +365,7 @@ class DaemonConnection:
         elif isinstance(message, ErrorResponse):
             pending = self._pending.pop(message.id, None) if message.id is not None else None
             if pending is not None:
-                pending.fail(error_to_failure(message.error))
+                pending.fail(self._failure(message.error))
             elif message.id is None:
                 log.warning("daemon.error", code=message.error.code, error=message.error.message)
         elif isinstance(message, ChatCompletionsChunkNotification):
@@ -354,6 +384,14 @@ class DaemonConnection:
             if pending is not None:
                 pending.tasks.add(task)
                 task.add_done_callback(pending.tasks.discard)
+
+    def _failure(self, error: ErrorObject) -> APIFailure:
+        """What a request fails with when the daemon answers ``error``: an unknown method means a
+        daemon older than this client (one that names its capabilities without the method's, or a
+        method no capability covers), which is to be restarted."""
+        if error.code == ErrorCode.METHOD_NOT_FOUND and self.hello is not None:
+            return outdated(self.path, self.hello, f"a method this client sends ({error.message})")
+        return error_to_failure(error)
 
     async def _approve(self, message: ApprovalRequestedNotification, handler: ApprovalHandler | None) -> None:
         params = message.params

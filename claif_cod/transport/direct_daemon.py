@@ -50,6 +50,7 @@ from claif_cod.transport.daemon_client import (
     REOPEN_AFTER_S,
     DaemonUnavailable,
     connection_lost,
+    refusal,
     unanswered,
 )
 from claif_cod.transport.early import CHAT_PATH, Early, OpenAIStream, StreamMaker
@@ -102,9 +103,14 @@ class DirectDaemon:
             return None
         chat = early.path == CHAT_PATH
         request_id = conn.next_id()
+        request = _request(chat, request_id, early.body, options)
+        refused = refusal(self.path, conn.hello, request)
+        if refused is not None:  # an older daemon (see daemon_client.refusal): nothing is sent
+            self.release(conn)
+            return refused
         try:
             conn.listen(None if options.timeout is None else options.timeout + ANSWER_GRACE_S)
-            conn.send(_request(chat, request_id, early.body, options))
+            conn.send(request)
         except OSError:
             conn.broken = True
             self.release(conn)

@@ -58,6 +58,8 @@ def error_to_failure(error: ErrorObject) -> APIFailure:
 
 VERSION_MISMATCH = "version_mismatch"
 """The code of a daemon's refusal of our protocol version (the daemon is of another release)."""
+DAEMON_OUTDATED = "daemon_outdated"
+"""The code of a request refused for a daemon older than the client (it lacks what the request needs)."""
 
 
 def request_frame(message: Message) -> bytes:

@@ -76,6 +76,7 @@ from claif_cod.protocol import ItemCompleted as ItemCompletedEvent
 from claif_cod.protocol import ItemStarted as ItemStartedEvent
 from claif_cod.protocol import TextDelta as TextDeltaEvent
 from claif_cod.protocol import TextReset as TextResetEvent
+from claif_cod.protocol.capabilities import DAEMON_CAPABILITIES
 from claif_cod.transport.backend import wants_stream
 from claif_cod.transport.stored_routes import conversation_reply, stored_response_reply
 from claif_codd.request_context import codex_config, request_options, say_ignored, timeout_of, turn_control, warner
@@ -138,7 +139,7 @@ class Methods:
             protocol_version=PROTOCOL_VERSION,
             package_version=__version__,
             daemon_pid=os.getpid(),
-            capabilities=["chat", "responses", "responses.compact", "conversations", "sessions", "approvals", "cancel"],
+            capabilities=list(DAEMON_CAPABILITIES),
             max_frame_size=self.daemon.config.max_frame_size,
         )
 

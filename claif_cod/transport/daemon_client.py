@@ -127,6 +127,17 @@ RESTART = "`claif-codd stop`, then `claif-codd start`, or `systemctl --user rest
 """How a daemon of another release is restarted, so that one of the installed release serves."""
 
 
+def other_release(path: Path | None, daemon_version: str) -> str | None:
+    """What to say of a daemon of another claif_cod release than this process's (None: the same):
+    what the installed release added is not served until it is restarted."""
+    if daemon_version == __version__:
+        return None
+    return (
+        f"claif-codd at {path} runs claif_cod {daemon_version}, and claif_cod {__version__} is installed "
+        f"(upgraded or downgraded while the daemon ran on?): restart it ({RESTART}) to run {__version__}"
+    )
+
+
 def outdated(path: Path | None, hello: HelloResult, what: str) -> APIFailure:
     """A request an older daemon (same protocol, started before claif_cod was upgraded) cannot serve
     as sent: ``what`` it lacks. Never sent to it, where a method would be unknown and a member of its

@@ -19,7 +19,13 @@ from claif_cod.protocol import ConversationRequest
 from claif_cod.transport.autostart import ENV_AUTOSTART, DaemonStartFailed, autostart_enabled, ensure_daemon
 from claif_cod.transport.backend import JsonReply, Reply
 from claif_cod.transport.daemon_backend import DaemonBackend
-from claif_cod.transport.daemon_client import DaemonConnection, DaemonMismatch, DaemonUnavailable, UntrustedDaemon
+from claif_cod.transport.daemon_client import (
+    DaemonConnection,
+    DaemonMismatch,
+    DaemonUnavailable,
+    UntrustedDaemon,
+    other_release,
+)
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, default_socket_path
 from claif_cod.transport.stored_routes import StoredResponseAction
 
@@ -42,6 +48,21 @@ def _in_process_backend() -> type[InProcessBackend]:
     from claif_cod.transport.in_process import InProcessBackend
 
     return InProcessBackend
+
+
+_OTHER_RELEASES_SAID: set[tuple[Path, str]] = set()
+"""The daemons of another release this process was told of, with their release: said once each."""
+
+
+def _say_other_release(path: Path, conn: DaemonConnection) -> None:
+    """A daemon of another claif_cod release serves this client (same protocol): a ``UserWarning``,
+    once per process, that it is to be restarted. Otherwise nothing says so until a request needs
+    what it lacks, and the client runs on what the installed release changed or mended."""
+    assert conn.hello is not None  # (open() said hello)
+    said = other_release(path, conn.hello.package_version)
+    if said is not None and (path, conn.hello.package_version) not in _OTHER_RELEASES_SAID:
+        _OTHER_RELEASES_SAID.add((path, conn.hello.package_version))
+        python_warning(said)
 
 
 class SelectingBackend:
@@ -106,6 +127,7 @@ class SelectingBackend:
                 await self._autostart(path)
             self.daemon = DaemonBackend(await DaemonConnection.open(path))
             self._had_daemon = True
+            _say_other_release(path, self.daemon.conn)
             return self.daemon
 
     async def _autostart(self, path: Path) -> None:

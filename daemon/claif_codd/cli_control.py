@@ -26,7 +26,13 @@ from claif_cod.protocol import (
     decode_result,
 )
 from claif_cod.transport.autostart import DaemonStartFailed, answers, launch, wait_until_answering
-from claif_cod.transport.daemon_client import DaemonConnection, DaemonHung, DaemonUnavailable, UntrustedDaemon
+from claif_cod.transport.daemon_client import (
+    DaemonConnection,
+    DaemonHung,
+    DaemonUnavailable,
+    UntrustedDaemon,
+    other_release,
+)
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, default_socket_path
 from claif_codd.cli_options import IDLE_TIMEOUT, IDLE_TIMEOUT_HELP, CliFailure, default_state_dir, socket_option
 from claif_codd.http.options import checked_http_settings, http_args, http_options
@@ -89,8 +95,10 @@ def start(
 def _already_running(path: Path, http: HttpSettings | None, unchecked: list[str]) -> None:
     """``start`` with a daemon already answering changes nothing: an HTTP endpoint it was asked for
     must be the running daemon's, and the ``unchecked`` options are said to be left as they are.
-    One that takes connections but does not answer (stopped, hung) is an error: it serves nobody."""
-    serving = decode_result(_query(path, DaemonStatusRequest), DaemonStatus).http
+    One that takes connections but does not answer (stopped, hung) is an error: it serves nobody.
+    One of another claif_cod release is named: this command did not start the installed one."""
+    info = decode_result(_query(path, DaemonStatusRequest), DaemonStatus)
+    serving = info.http
     if http is not None:
         asked = http_url(http.host, http.port)
         if serving != asked and not (http.port == 0 and serving is not None and _host(serving) == _host(asked)):
@@ -105,6 +113,8 @@ def _already_running(path: Path, http: HttpSettings | None, unchecked: list[str]
         click.echo(f"HTTP endpoint: {serving}/v1")
     if unchecked:
         click.echo(f"claif-codd: not applied to the running daemon: {', '.join(unchecked)}", err=True)
+    if (said := other_release(path, info.package_version)) is not None:
+        click.echo(f"claif-codd: {said}", err=True)
 
 
 def _host(url: str) -> str:
@@ -202,6 +212,8 @@ def status(socket_path: Path | None, as_json: bool) -> None:
         click.echo(json.dumps(msgspec.to_builtins(info), indent=2))
         return
     click.echo(f"claif-codd {info.package_version} (protocol {info.protocol_version}) pid {info.pid}")
+    if (said := other_release(path, info.package_version)) is not None:
+        click.echo(f"claif-codd: {said}", err=True)
     click.echo(f"socket      {info.socket}")
     if info.http is not None:
         click.echo(f"http        {info.http}/v1")

@@ -8,77 +8,21 @@ capabilities says the same."""
 
 from __future__ import annotations
 
-import socketserver
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import msgspec
 import openai
 import pytest
+from old_daemon import OldDaemon, old_daemon
 
 from claif_cod import CodexClient
-from claif_cod.protocol import PROTOCOL_VERSION, FrameDecoder, encode_frame
 from claif_cod.protocol.capabilities import DAEMON_CAPABILITIES, INPUT_ITEMS_BEFORE
+
+pytestmark = pytest.mark.filterwarnings("ignore:claif-codd at .* runs claif_cod 0.2.9")
 
 BEFORE_CONVERSATIONS = ["chat", "responses", "sessions", "approvals", "cancel"]
 """What a daemon from before the Conversations API names."""
 BEFORE_INPUT_ITEMS_BEFORE = [name for name in DAEMON_CAPABILITIES if name != INPUT_ITEMS_BEFORE]
-
-
-class OldDaemon(socketserver.ThreadingUnixStreamServer):
-    """Answers ``hello`` as a daemon of claif_cod 0.2.9 naming ``capabilities``, and every other
-    request as a daemon that does not know its method; records the methods it was sent."""
-
-    daemon_threads = True
-
-    def __init__(self, path: Path, capabilities: list[str]) -> None:
-        self.capabilities = capabilities
-        self.methods: list[str] = []
-        super().__init__(str(path), _Handler)
-
-
-class _Handler(socketserver.BaseRequestHandler):
-    server: OldDaemon
-
-    def handle(self) -> None:
-        decoder = FrameDecoder()
-        while data := self.request.recv(65536):
-            for body in decoder.feed(data):
-                message = msgspec.json.decode(body)
-                if "id" not in message:
-                    continue  # a notification ($/cancel)
-                if message["method"] == "hello":
-                    hello = {
-                        "protocol_version": PROTOCOL_VERSION,
-                        "package_version": "0.2.9",
-                        "daemon_pid": 4242,
-                        "capabilities": self.server.capabilities,
-                        "max_frame_size": 1 << 24,
-                    }
-                    reply: dict[str, object] = {"jsonrpc": "2.0", "id": message["id"], "result": hello}
-                else:
-                    self.server.methods.append(message["method"])
-                    error = {"code": -32601, "message": f"unknown method {message['method']!r}"}
-                    reply = {"jsonrpc": "2.0", "id": message["id"], "error": error}
-                self.request.sendall(encode_frame(msgspec.json.encode(reply)))
-
-
-def old_daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capabilities: list[str]) -> Iterator[OldDaemon]:
-    run_dir = tmp_path / "run"
-    run_dir.mkdir(mode=0o700)
-    path = run_dir / "codd.sock"
-    monkeypatch.setenv("CLAIF_COD_SOCKET", str(path))
-    monkeypatch.delenv("CLAIF_COD_AUTOSTART", raising=False)
-    server = OldDaemon(path, capabilities)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 @pytest.fixture

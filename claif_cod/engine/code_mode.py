@@ -44,9 +44,9 @@ class CodeMode:
     def __init__(self, tools_only: ToolsOnly) -> None:
         self._catalogs = tools_only
 
-    async def _catalog(self, key: ProcessKey, env: Mapping[str, str]) -> Catalog:
+    async def _catalog(self, key: ProcessKey, env: Mapping[str, str], version: str) -> Catalog:
         try:
-            return await self._catalogs.catalog(key, env)
+            return await self._catalogs.catalog(key, env, version)
         except InvalidRequest as exc:
             raise InvalidRequest(
                 f"caller tools need Codex's model catalog (to keep them off code mode): {exc.message}", param="tools"
@@ -56,7 +56,7 @@ class CodeMode:
         """``config`` for ``thread/start`` of a thread with caller tools (None: this Codex cannot take one)."""
         if not catalog_per_thread(version):
             return None
-        data = (await self._catalog(key, env)).functions()
+        data = (await self._catalog(key, env, version)).functions()
         path = probe_cache.store_file(f"catalog-functions-{hashlib.sha256(data).hexdigest()[:32]}.json", data)
         if path is None:
             raise InvalidRequest(
@@ -70,7 +70,7 @@ class CodeMode:
         if catalog_per_thread(version) or not model:
             return
         try:
-            catalog = await self._catalogs.catalog(key, env)
+            catalog = await self._catalogs.catalog(key, env, version)
         except InvalidRequest:
             # An older Codex without `debug models` predates code mode: nothing to keep the tools from.
             log.warning("engine.code_mode_unknown", codex=version)

@@ -155,17 +155,22 @@ def _unreadable(codex_path: str, why: str) -> InvalidRequest:
 
 
 class ToolsOnly:
-    """The ``thread/start`` fields of tools-only threads, with Codex's catalog read once per process key."""
+    """The ``thread/start`` fields of tools-only threads, with Codex's catalog read once per process key
+    and Codex version."""
 
     def __init__(self) -> None:
-        self._catalogs: dict[ProcessKey, tuple[float, Catalog]] = {}
+        self._catalogs: dict[tuple[ProcessKey, str], tuple[float, Catalog]] = {}
 
-    async def catalog(self, key: ProcessKey, env: Mapping[str, str]) -> Catalog:
-        cached = self._catalogs.get(key)
+    async def catalog(self, key: ProcessKey, env: Mapping[str, str], version: str) -> Catalog:
+        """Codex's effective catalog for a thread of a process of ``key`` running Codex ``version``.
+        Kept per version too: a binary upgraded under a running daemon keeps its path, so the key,
+        and a catalog the old binary printed (its models, its fields) must not be handed to the new
+        one's processes as the whole catalog of their threads."""
+        cached = self._catalogs.get((key, version))
         if cached is not None and time.monotonic() - cached[0] < CATALOG_TTL_S:
             return cached[1]
         catalog = await read_catalog(key.codex_path, key.working_dir, env)
-        self._catalogs[key] = (time.monotonic(), catalog)
+        self._catalogs[(key, version)] = (time.monotonic(), catalog)
         return catalog
 
     async def reload_config(self, version: str, key: ProcessKey, env: Mapping[str, str]) -> dict[str, Any]:
@@ -184,7 +189,7 @@ class ToolsOnly:
     async def thread_fields(self, version: str, key: ProcessKey, env: Mapping[str, str]) -> dict[str, Any]:
         """``environments`` and ``config`` for a tools-only thread on this Codex; InvalidRequest if impossible."""
         how = recipe(version)
-        catalog = await self.catalog(key, env)
+        catalog = await self.catalog(key, env, version)
         if how == "environments":
             code_mode = catalog.code_mode_models()
             if code_mode:

@@ -96,6 +96,27 @@ async def test_catalog_recipe_writes_a_private_copy_and_reads_codex_once(
         assert json.load(f) == {"models": [copied]}
 
 
+async def test_a_binary_upgraded_in_place_has_its_own_catalog_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The upgrade keeps the binary's path, so the process key: a process of the new version gets the
+    catalog the new binary prints, not the one the old printed (within its 5 minutes), and a warm
+    process of the old version keeps its own."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    codex, runs = fake_codex(tmp_path, {"models": [PLAIN]})
+    tools_only, key = ToolsOnly(), key_for(codex, tmp_path)
+
+    def models(fields: dict[str, Any]) -> list[str]:
+        with open(fields["config"]["model_catalog_json"], encoding="utf-8") as f:
+            return [m["slug"] for m in json.load(f)["models"]]
+
+    assert models(await tools_only.thread_fields("0.169.0", key, os.environ)) == ["plain"]
+    fake_codex(tmp_path, {"models": [PLAIN, {**PLAIN, "slug": "newer"}]})  # upgraded: the same path
+    assert models(await tools_only.thread_fields("0.171.0", key, os.environ)) == ["plain", "newer"]
+    assert models(await tools_only.thread_fields("0.169.0", key, os.environ)) == ["plain"]
+    assert runs.read_text().count("run") == 2
+
+
 async def test_environments_recipe_on_a_catalog_without_code_mode(tmp_path: Path) -> None:
     codex, _ = fake_codex(tmp_path, {"models": [PLAIN]})
     fields = await ToolsOnly().thread_fields("0.163.0", key_for(codex, tmp_path), os.environ)

@@ -228,6 +228,10 @@ class Threads:
             remembered = self._tools_of.get(thread_id, NO_TOOLS)
             if remembered.enabled or tools.enabled:
                 raise CallerToolsNotResumable(thread_id, "resumed")
+            if remembered.material() != tools.material():
+                # As for a loaded thread (below): resumed with the tools it has, a continuation asking
+                # for others (builtin_tools) would not get them, and nobody would say so.
+                raise ToolSetChanged(thread_id)
             server = await self._server(key, api_key)
             handle = self._known(thread_id)  # another request may have begun resuming it meanwhile
             if handle is None:

@@ -177,3 +177,40 @@ def test_a_thread_unloaded_when_idle_is_reseeded_tools_only(
         again = continue_from(client, first.id, "again")
     assert again.output_text == "[turn 2] Echo: again"  # the model saw the conversation so far
     assert [r.tool_names() for r in codex_model_server.requests] == [["get_time"]] * 2
+
+
+def unload_every_thread(client: CodexClient) -> None:
+    """Unload every thread as an idle sweep does, keeping no handle of it (as when no request holds it)."""
+    engine = engine_of(client)
+    for handle in engine.threads.loaded():
+        handle.last_used -= 7200
+    assert client._core.loop.run(engine.threads.idle.sweep()) >= 1
+
+
+@pytest.mark.parametrize("started_with", ["codex tools", "builtin_tools=false"])
+def test_a_continuation_asking_for_other_builtin_tools_gets_them_after_an_idle_unload(
+    started_with: str,
+    codex_home: Path,
+    workdir: Path,
+    codex_model_server: ModelServer,
+    codex_binary: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stored response continued with builtin_tools other than its thread's: while the thread is loaded the
+    chain goes to a new thread with the tools asked for; once the thread was unloaded (idle, a restart) it was
+    resumed with its own, and builtin_tools=false was ignored: the model was offered Codex's shell and the rest
+    (the other way round, on Codex 0.163, a BadRequestError about builtin_tools=false that was not asked for)."""
+    if how(codex_binary) is None:
+        pytest.skip("tools-only mode is refused by this Codex")
+    monkeypatch.setattr(idle, "DEFAULT_THREAD_IDLE_TIMEOUT_S", 3600.0)  # only the test's own sweep unloads
+    first_only, then_only = (ONLY, {}) if started_with == "builtin_tools=false" else ({}, ONLY)
+    with CodexClient(daemon="off", model="o4-mini", timeout=20) as client:
+        first = client.responses.create(input="one", extra_body=first_only)
+        unload_every_thread(client)
+        again = client.responses.create(input="two", previous_response_id=first.id, extra_body=then_only)
+    assert again.output_text == "[turn 2] Echo: two"  # the model saw the conversation so far
+    offered = codex_model_server.requests[-1].tool_names()
+    if then_only:
+        assert offered == []
+    else:
+        assert {"exec_command", "apply_patch"} <= set(offered)

@@ -88,10 +88,15 @@ def check_bound(name: str, value: float | None, low: float, high: float, kind: s
         side, extreme, limit = "above", "max", f"<= {high}"
     else:
         side, extreme, limit = "below", "min", f">= {low}"
-    message = (
-        f"Invalid '{name}': {kind} {side} {extreme}imum value. Expected a value {limit}, but got {value:g} instead."
-    )
+    said = _said(value)
+    message = f"Invalid '{name}': {kind} {side} {extreme}imum value. Expected a value {limit}, but got {said} instead."
     raise InvalidRequest(message, param=name, code=f"{kind}_{side}_{extreme}_value")
+
+
+def _said(value: float) -> str:
+    """``value`` as OpenAI says it back: an integer whole, a decimal as ``%g``. (Never an integer through
+    a float: one past a float's range, which a JSON body may hold, raised OverflowError, a 500.)"""
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")

@@ -524,6 +524,27 @@ def test_n_out_of_bounds(n: int, message: str, code: str | None) -> None:
     assert (error.param, error.message, error.code) == ("n", message, code)
 
 
+HUGE = 10**400
+"""Past a float's range, and within what a JSON body's integer may be (msgspec takes it)."""
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("n", 10**6, "integer above maximum value. Expected a value <= 16, but got 1000000 instead."),
+        ("n", HUGE, f"integer above maximum value. Expected a value <= 16, but got {HUGE} instead."),
+        ("top_logprobs", HUGE, f"integer above maximum value. Expected a value <= 20, but got {HUGE} instead."),
+        ("max_tokens", -HUGE, f"integer below minimum value. Expected a value >= 1, but got {-HUGE} instead."),
+    ],
+    ids=["n 10**6", "n 10**400", "top_logprobs 10**400", "max_tokens -10**400"],
+)
+def test_an_integer_far_out_of_range_is_said_back_whole(field: str, value: int, says: str) -> None:
+    """A JSON integer past a float's range was an OverflowError (a 500, "internal error in claif_cod"), and
+    one within it was said back as a float ("but got 1e+06")."""
+    error = rejected(**{field: value})
+    assert (error.param, error.message) == (field, f"Invalid '{field}': {says}")
+
+
 def test_n_defaults_to_one() -> None:
     assert parse().request.choices == 1
 

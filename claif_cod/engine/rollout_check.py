@@ -14,7 +14,7 @@ from __future__ import annotations
 from claif_cod._log import get_logger
 from claif_cod.engine import wire
 from claif_cod.engine.appserver import AppServer
-from claif_cod.engine.errors import CodexRpcError
+from claif_cod.engine.errors import CodexRequestTimedOut, CodexRpcError
 
 log = get_logger("claif_cod.engine")
 
@@ -37,11 +37,14 @@ async def cut_short(server: AppServer, thread_id: str) -> str | None:
             return exc.message
         log.warning("engine.rollout_check_refused", thread_id=thread_id, error=exc.message[:300])
         return None
+    except CodexRequestTimedOut:  # Codex answers, but not this: no news, and the resume itself stands
+        log.warning("engine.rollout_check_unanswered", thread_id=thread_id)
+        return None
     # Nothing runs on the fork: Codex (thread_unload_delay_secs=0) unloads it once unsubscribed.
     try:
         await server.request(
             "thread/unsubscribe", wire.ThreadUnsubscribeParams(thread_id=fork.thread.id), wire.ThreadUnsubscribeResult
         )
-    except CodexRpcError as exc:  # the check passed: a fork left loaded costs memory, not the resume
-        log.warning("engine.rollout_check_fork_kept", thread_id=fork.thread.id, error=exc.message[:300])
+    except (CodexRpcError, CodexRequestTimedOut) as exc:  # the check passed: a fork left loaded costs memory
+        log.warning("engine.rollout_check_fork_kept", thread_id=fork.thread.id, error=str(exc)[:300])
     return None

@@ -12,7 +12,7 @@ import pytest
 
 from claif_cod.engine import rollout_check, wire
 from claif_cod.engine.appserver import AppServer
-from claif_cod.engine.errors import CodexRpcError
+from claif_cod.engine.errors import CodexRequestTimedOut, CodexRpcError
 
 SHRANK = CodexRpcError(
     "thread/fork",
@@ -24,7 +24,7 @@ SHRANK = CodexRpcError(
 class _Server:
     """Answers ``thread/fork`` and ``thread/unsubscribe`` with what it is given (an error is raised)."""
 
-    def __init__(self, fork: CodexRpcError | None = None, unsubscribe: CodexRpcError | None = None) -> None:
+    def __init__(self, fork: Exception | None = None, unsubscribe: Exception | None = None) -> None:
         self.answers = {"thread/fork": fork, "thread/unsubscribe": unsubscribe}
         self.asked: list[tuple[str, Any]] = []
 
@@ -68,6 +68,15 @@ def test_a_fork_that_cannot_be_let_go_does_not_fail_the_resume(caplog: pytest.Lo
     server = _Server(unsubscribe=CodexRpcError("thread/unsubscribe", -32601, "unknown method thread/unsubscribe"))
     assert check(server) is None
     assert [r.msg for r in caplog.records] == ["engine.rollout_check_fork_kept"]
+
+
+def test_a_check_codex_does_not_answer_in_time_lets_the_resume_stand(caplog: pytest.LogCaptureFixture) -> None:
+    """A process that answers a probe but not the fork (busy): no news of the rollout, and the
+    resume that succeeded is not failed for it (its thread would be left loaded, with no handle)."""
+    assert check(_Server(fork=CodexRequestTimedOut("thread/fork", 30))) is None
+    assert check(_Server(unsubscribe=CodexRequestTimedOut("thread/unsubscribe", 30))) is None
+    logged = [r.msg for r in caplog.records]
+    assert logged == ["engine.rollout_check_unanswered", "engine.rollout_check_fork_kept"]
 
 
 def test_the_fork_params_send_exclude_turns_only_when_asked() -> None:

@@ -309,8 +309,9 @@ class Threads:
 
     async def ensure_loaded(self, handle: ThreadHandle) -> None:
         """Resume the thread if it left its process; one with caller tools cannot be (it is forgotten).
-        Requests that need it at once share one resume: a second ``thread/resume`` would load it again."""
-        if handle.loading is not None and not handle.loading.done():
+        Requests that need it at once share one resume: a second ``thread/resume`` would load it again.
+        (A loop: a waiter woken as another has begun the next resume of a thread unloaded again waits for that.)"""
+        while handle.loading is not None and not handle.loading.done():
             await asyncio.shield(handle.loading)
         if handle.server.alive and not handle.unloaded:
             return

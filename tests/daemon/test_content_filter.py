@@ -8,30 +8,22 @@ describes it.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import openai
 import pytest
 from daemon_process import DaemonProcess
+from fake_codex_bin import write_fake_codex
 
 from claif_cod import CodexClient
 
-FAKE_CODEX = Path(__file__).resolve().parents[1] / "fakes" / "fake_codex.py"
 PATHS = ("in-process", "daemon", "http")
 
 
 @pytest.fixture
 def fake_codex(tmp_path: Path) -> Path:
-    wrapper = tmp_path / "bin" / "codex"
-    wrapper.parent.mkdir()
-    wrapper.write_text(
-        f"#!{sys.executable}\nimport runpy, sys\nsys.argv[0] = {str(FAKE_CODEX)!r}\n"
-        f"runpy.run_path({str(FAKE_CODEX)!r}, run_name='__main__')\n"
-    )
-    wrapper.chmod(0o755)
-    return wrapper
+    return write_fake_codex(tmp_path)
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from pathlib import Path
 import openai
 import pytest
 from chat_messages import user
+from fake_codex_bin import write_fake_codex
 from waiting import wait_until
 
 import claif_cod.engine.liveness as liveness_module
@@ -39,23 +40,13 @@ from claif_cod.transport.in_process import InProcessBackend
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups, signals and /proc")
 
-FAKE_CODEX = Path(__file__).resolve().parents[1] / "fakes" / "fake_codex.py"
 KILL_BOUND_S = 1.0  # a correctness bound: a dead child must not leave its caller waiting
 
 
 @pytest.fixture
 def fake_codex(tmp_path: Path) -> Path:
     """An executable ``codex`` that runs the fake with this venv's interpreter."""
-    wrapper = tmp_path / "bin" / "codex"
-    wrapper.parent.mkdir()
-    wrapper.write_text(
-        f"#!{sys.executable}\n"
-        "import runpy, sys\n"
-        f"sys.argv[0] = {str(FAKE_CODEX)!r}\n"
-        f"runpy.run_path({str(FAKE_CODEX)!r}, run_name='__main__')\n"
-    )
-    wrapper.chmod(0o755)
-    return wrapper
+    return write_fake_codex(tmp_path)
 
 
 @pytest.fixture

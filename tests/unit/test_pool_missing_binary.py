@@ -12,30 +12,20 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import msgspec
 import pytest
+from fake_codex_bin import no_server_requests, write_fake_codex
 
 import claif_cod.engine.pool as pool_module
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.errors import CodexNotFound
 from claif_cod.engine.pool import ProcessPool
 
-FAKE_CODEX = Path(__file__).resolve().parents[1] / "fakes" / "fake_codex.py"
-
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="process groups and signals are POSIX")
-
-
-async def no_server_requests(method: str, params: msgspec.Raw) -> object:
-    raise AssertionError(f"unexpected server request {method}")
 
 
 @pytest.fixture
 def fake_codex(tmp_path: Path) -> Path:
-    wrapper = tmp_path / "bin" / "codex"
-    wrapper.parent.mkdir()
-    wrapper.write_text(f"#!{sys.executable}\nimport runpy\nrunpy.run_path({str(FAKE_CODEX)!r}, run_name='__main__')\n")
-    wrapper.chmod(0o755)
-    return wrapper
+    return write_fake_codex(tmp_path)
 
 
 @pytest.fixture

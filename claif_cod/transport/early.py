@@ -30,6 +30,7 @@ import openai
 
 from claif_cod.transport.backend import Reply, StreamReply
 from claif_cod.transport.loop_thread import LoopThread
+from claif_cod.transport.timeout_value import timeout_seconds
 
 CHAT_PATH = "/chat/completions"
 RESPONSES_PATH = "/responses"
@@ -89,8 +90,8 @@ def read_timeout(timeout: object) -> float | None:
     """The read timeout httpx will put on the request for openai's ``timeout`` (a number,
     ``httpx.Timeout`` or None), as the transport reads it back."""
     if isinstance(timeout, httpx2.Timeout):
-        return timeout.read
-    return float(timeout) if isinstance(timeout, (int, float)) else None
+        return None if timeout.read is None else timeout_seconds(timeout.read)
+    return timeout_seconds(float(timeout)) if isinstance(timeout, (int, float)) else None
 
 
 NO_ENGINE_LOOP = (RuntimeError, OSError)

@@ -40,6 +40,7 @@ from claif_cod.transport.select import DaemonMode, SelectingBackend
 from claif_cod.transport.stored_routes import Query, check_retrieve_query, conversation_action, stored_response_action
 from claif_cod.transport.stream_events import AsyncEvents, SyncEvents, failure_response
 from claif_cod.transport.stream_objects import StreamObjects
+from claif_cod.transport.timeout_value import timeout_seconds
 
 
 class NoEngineLoop(OSError):
@@ -398,7 +399,7 @@ def read_timeout_of(request: httpx2.Request) -> float | None:
     timeout = request.extensions.get("timeout")
     if isinstance(timeout, dict):
         value = timeout.get("read")
-        return float(value) if value is not None else None
+        return timeout_seconds(float(value)) if value is not None else None
     return None
 
 

@@ -214,9 +214,7 @@ def _turn_failure(message: str, info: object) -> APIFailure:
         return _status(500 if name == "internalServerError" else 503, message)
     if name == "badRequest":
         return _status(400, message)
-    if name in _CONNECTION_FAILURES and http_status is None:
-        return APIFailure("connection", 0, ErrorDetail(message, "connection_error"))
-    if _STREAM_CLOSED.search(message) and http_status is None:
+    if http_status is None and (name in _CONNECTION_FAILURES or _STREAM_CLOSED.search(message)):
         return APIFailure("connection", 0, ErrorDetail(message, "connection_error"))
     if _IDLE_TIMEOUT.search(message):
         return APIFailure("timeout", 408, ErrorDetail(message, "timeout"))

@@ -138,10 +138,11 @@ class Connection:
         finally:
             self.closed = True
             followed = self._sessions_others_follow()
-            leaving = []
+            leaving = self.daemon.unfollowed()  # turns kept for followers, this connection the last of them
             for request_id, task in list(self.tasks.items()):
-                if self._session_of.get(request_id) in followed:
-                    self.daemon.adopt(task)  # the turn belongs to a session others follow: let it finish
+                session = self._session_of.get(request_id)
+                if session is not None and session in followed:
+                    self.daemon.adopt(task, session)  # the turn belongs to a session others follow: let it finish
                 else:
                     task.cancel()  # which interrupts its turn
                     leaving.append(task)

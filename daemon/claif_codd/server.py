@@ -104,8 +104,9 @@ class Daemon:
         self._stop = asyncio.Event()
         self._drain_now = asyncio.Event()
         self._handlers: set[asyncio.Task[None]] = set()
-        self._adopted: set[asyncio.Task[None]] = set()
-        """Requests whose connection closed but whose turn continues a session other clients follow."""
+        self._adopted: dict[asyncio.Task[None], str] = {}
+        """Requests whose connection closed but whose turn continues a session other clients follow, with
+        that session."""
         self._last_activity = time.monotonic()
 
     # --- start ------------------------------------------------------------------------------
@@ -252,10 +253,26 @@ class Daemon:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), REFUSE_GRACE_S)
 
-    def adopt(self, task: asyncio.Task[None]) -> None:
-        """Keep ``task`` running after its connection closed (cancelled only by a shutdown)."""
-        self._adopted.add(task)
-        task.add_done_callback(self._adopted.discard)
+    def adopt(self, task: asyncio.Task[None], session: str) -> None:
+        """Keep ``task``, a turn of ``session``, running after its connection closed, for as long as a
+        connection follows ``session`` (see :meth:`unfollowed`; a shutdown cancels it too)."""
+        self._adopted[task] = session
+        task.add_done_callback(self._disown)
+
+    def _disown(self, task: asyncio.Task[None]) -> None:
+        self._adopted.pop(task, None)
+
+    def unfollowed(self) -> list[asyncio.Task[None]]:
+        """Cancel the turns kept running for followers that have all left, and return them.  A client's
+        connections close one after the other when it dies (a ``CodexClient`` holds its engine loop's
+        and a thread's): the one left open a moment longer was taken for a follower, and the turn ran
+        on (a stalled model's until Codex's idle timeout) with nobody left to see it, the session's
+        next turn and a drain waiting behind it."""
+        followed = {session for conn in self.connections if not conn.closed for session in conn.sessions}
+        gone = [task for task, session in self._adopted.items() if session not in followed]
+        for task in gone:
+            task.cancel()  # which interrupts its turn; the request was answered to nobody: it leaves no trace
+        return gone
 
     def touch(self) -> None:
         self._last_activity = time.monotonic()
@@ -379,7 +396,7 @@ class Daemon:
         tasks: list[asyncio.Task[Any]] = [t for conn in list(self.connections) for t in conn.cancel_requests(error)]
         if self.http is not None:
             tasks += self.http.cancel_requests(str(error))
-        for task in self._adopted:
+        for task in list(self._adopted):
             task.cancel()
             tasks.append(task)
         if tasks:

@@ -196,6 +196,35 @@ async def test_a_turn_of_a_session_others_follow_survives_its_connection(
         await follower.close()
 
 
+async def test_a_turn_kept_for_followers_is_interrupted_once_they_have_all_left(
+    daemon: DaemonProcess, workdir: Path, codex_model_server: ModelServer
+) -> None:
+    """A ``CodexClient`` killed (SIGKILL, SIGTERM) mid-turn: its thread's connection, which ran the turn,
+    and its engine loop's, which had sent the session's first turn, close one after the other. Taken
+    for another client following the session, the loop's connection kept the turn running; nobody
+    followed it once that one closed too, yet the turn ran on (a stalled model's until Codex's idle
+    timeout): the session's next turn waited behind it, and the daemon's drain at SIGTERM too."""
+    loops = await Client.connect(daemon.socket)  # the killed client's two connections
+    threads = await Client.connect(daemon.socket)
+    watcher = await Client.connect(daemon.socket)
+    try:
+        first = await loops.call(session_request(loops.next_id(), "alone", "one", workdir))
+        assert isinstance(first, Response), first
+        cut = threads.start(session_request(threads.next_id(), "alone", "[[stall-mid]] two", workdir))
+        await asyncio.to_thread(codex_model_server.wait_for_requests, 2, WAIT_S)
+        await threads.close()
+        await asyncio.gather(cut, return_exceptions=True)  # (its connection is gone: no answer)
+        await wait_for_status(watcher, lambda s: s.connections == 2, "the turn's connection to be gone")
+        await loops.close()
+        await wait_for_status(watcher, lambda s: s.turns_in_flight == 0, "the turn nobody follows to be interrupted")
+        after = await watcher.call(session_request(watcher.next_id(), "alone", "three", workdir))
+        assert isinstance(after, Response), after
+        # the turn cut short left nothing in the session
+        assert decode_result(after.result, SessionTurnResult).text == "[turn 2] Echo: three"
+    finally:
+        await watcher.close()
+
+
 # --- 3. a named session outlives its rollout; one session per Codex home ------------------------------------------
 
 

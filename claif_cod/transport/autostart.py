@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -57,6 +58,7 @@ def ensure_daemon(path: Path) -> None:
         env = {name: value for name, value in os.environ.items() if name not in PER_CLIENT}
         daemon, log_path = launch(path, ["--idle-timeout", str(IDLE_TIMEOUT_S)], env)
         wait_until_answering(path, daemon, log_path)
+        let_go(daemon)
 
 
 def launch(path: Path, options: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], Path]:
@@ -95,6 +97,14 @@ def wait_until_answering(path: Path, daemon: subprocess.Popen[bytes], log_path: 
         raise
     _stop(daemon)
     raise DaemonStartFailed(f"claif-codd did not start within {START_TIMEOUT_S:g} s (stopped it); see {log_path}")
+
+
+def let_go(daemon: subprocess.Popen[bytes]) -> None:
+    """The daemon, answering, outlives the process that started it: its exit is waited for in a thread
+    of its own.  Its ``Popen`` was dropped still running, which ``python -X dev`` reports
+    (``ResourceWarning: subprocess N is still running``), and a daemon that stopped while its starter
+    ran on (its idle timeout, ``claif-codd stop``) stayed a zombie of the starter's until it exited."""
+    threading.Thread(target=daemon.wait, name=f"claif-codd-{daemon.pid}-exit", daemon=True).start()
 
 
 STOP_GRACE_S = 10.0

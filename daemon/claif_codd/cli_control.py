@@ -25,7 +25,7 @@ from claif_cod.protocol import (
     SessionsListResult,
     decode_result,
 )
-from claif_cod.transport.autostart import DaemonStartFailed, answers, launch, wait_until_answering
+from claif_cod.transport.autostart import DaemonStartFailed, answers, launch, let_go, wait_until_answering
 from claif_cod.transport.daemon_client import (
     DaemonConnection,
     DaemonHung,
@@ -79,6 +79,7 @@ def start(
         if sys.stderr.isatty():  # seconds of silence otherwise; nothing extra when piped
             click.echo(f"claif-codd: starting (its log: {log_path})...", err=True)
         wait_until_answering(path, proc, log_path)
+        let_go(proc)
     except (UnsafeSocketDirectory, DaemonStartFailed) as exc:
         raise CliFailure(str(exc)) from None
     except OSError as exc:  # the socket's folder or the log beside it (a path through a file, a full disk...)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from waiting import wait_until
 
 from claif_cod.testing import ModelServer, write_codex_home
 from claif_cod.transport import autostart
@@ -306,3 +307,52 @@ def test_a_daemon_its_starter_gave_up_on_is_stopped(
     autostart.wait_until_answering(socket, again, log)
     again.terminate()
     assert again.wait(30) == 0
+
+
+RUNS_ON_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from claif_cod import CodexClient
+
+    with CodexClient() as client:  # autostarts the daemon, which outlives it
+        response = client.chat.completions.create(model="o4-mini", messages=[{"role": "user", "content": "hi"}])
+        print(client.backend.daemon.conn.hello.daemon_pid, flush=True)
+        sys.stdin.readline()  # runs on while the daemon is stopped
+    """
+)
+
+
+def test_a_daemon_its_starter_outlives_is_reaped_and_never_warned_of(
+    autostart_env: dict[str, str], codex_model_server: ModelServer, workdir: Path
+) -> None:
+    """The daemon an autostarting client (or ``claif-codd start``) started is meant to outlive it, but
+    its ``Popen`` was dropped still running: ``ResourceWarning: subprocess N is still running`` (under
+    ``python -X dev``, an "Exception ignored" traceback with ``-W error``), and a daemon that stopped
+    (its idle timeout, ``claif-codd stop``) while the client ran on stayed a zombie of the client's."""
+    socket = Path(autostart_env["CLAIF_COD_SOCKET"])
+    client = subprocess.Popen(
+        [sys.executable, "-X", "dev", "-W", "error", "-c", RUNS_ON_SCRIPT],
+        env=autostart_env,
+        cwd=workdir,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert client.stdout is not None and client.stdin is not None
+        daemon_pid = int(client.stdout.readline())
+        stop = [sys.executable, "-m", "claif_codd", "stop", "--socket", str(socket)]
+        subprocess.run(stop, env=autostart_env, capture_output=True, timeout=60, check=True)
+        wait_until(lambda: not Path(f"/proc/{daemon_pid}").exists(), "the stopped daemon to be reaped by the client")
+        _, stderr = client.communicate("\n", timeout=60)
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+    assert client.returncode == 0, stderr
+    assert stderr == ""
+    start = [sys.executable, "-X", "dev", "-W", "error", "-m", "claif_codd", "start", "--socket", str(socket)]
+    started = subprocess.run(start, env=autostart_env, capture_output=True, text=True, timeout=60)
+    assert started.returncode == 0, started.stderr
+    assert started.stderr == ""

@@ -152,7 +152,7 @@ class Engine:
         once Codex has ``turn/start``, the turn starts anyway: it is given up once Codex names it
         (interrupted; the thread stays taken until Codex confirms), as a turn whose caller left is.
         Interrupted before (``options.interrupted``), it starts nothing: :class:`TurnNotStarted`."""
-        await self.threads.check_turn_model(handle, options.model)  # caller tools and code mode: engine/code_mode.py
+        await self.threads.tools_setup.check_model(handle, options.model)  # caller tools in code mode
         await handle.lock.acquire()
         held: AppServer | None = None
         image_inputs: list[wire.UserInput] = []

@@ -24,7 +24,6 @@ import msgspec
 from claif_cod._log import get_logger
 from claif_cod.engine import rollout_check, wire
 from claif_cod.engine.appserver import AppServer
-from claif_cod.engine.code_mode import CodeMode
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.conversations import Conversation, ConversationIndex, HistoryItem, Message, inject_item
 from claif_cod.engine.errors import (
@@ -37,8 +36,8 @@ from claif_cod.engine.errors import (
 from claif_cod.engine.idle import IdleThreads, unsubscribe, unsubscribe_now
 from claif_cod.engine.images import large
 from claif_cod.engine.pool import ProcessPool
-from claif_cod.engine.tools import NO_TOOLS, ThreadTools, ToolResult, thread_start_fields
-from claif_cod.engine.tools_only import ToolsOnly
+from claif_cod.engine.thread_tools_setup import ThreadToolsSetup
+from claif_cod.engine.tools import NO_TOOLS, ThreadTools, ToolResult
 from claif_cod.engine.turns import ThreadHandle
 
 log = get_logger("claif_cod.engine")
@@ -59,9 +58,7 @@ class Threads:
         after_sweep: Callable[[], None],
     ) -> None:
         self._pool = pool
-        self._codex_version = codex_version
-        self._tools_only = ToolsOnly()
-        self._code_mode = CodeMode(self._tools_only)
+        self.tools_setup = ThreadToolsSetup(pool, codex_version)
         self._tools_of: OrderedDict[str, ThreadTools] = OrderedDict()
         """The caller tools of threads started here: such a thread is never resumed (CallerToolsNotResumable)."""
         self._table: dict[str, ThreadHandle] = {}
@@ -77,11 +74,6 @@ class Threads:
 
     def loaded(self) -> list[ThreadHandle]:
         return list(self._table.values())
-
-    async def _version(self, server: AppServer) -> str:
-        """The Codex version ``server`` runs, which its ``initialize`` answer names: after an upgrade
-        under a running daemon, a warm process runs the old binary while new ones run the new."""
-        return server.version or await self._codex_version(server.codex_path)
 
     async def _server(self, key: ProcessKey, api_key: str | None) -> AppServer:
         server = await self._pool.acquire(key, api_key)
@@ -101,20 +93,8 @@ class Threads:
     ) -> ThreadHandle:
         """A new thread seeded with ``history``; ``ephemeral`` ones are cheaper per turn (no rollout)
         but cannot be resumed or forked, which only a named session needs."""
-        fields = thread_start_fields(tools)
         server = await self._server(key, api_key)
-        version, env = "", {}
-        if not tools.builtin or tools.enabled:
-            version = await self._version(server)
-            env = self._pool.child_env(key, api_key)
-        if not tools.builtin:
-            fields |= await self._tools_only.thread_fields(version, key, env)
-        elif tools.enabled:
-            config = await self._code_mode.thread_config(version, key, env)
-            if config is not None:
-                fields["config"] = config
-            if model:
-                await self._code_mode.check_model(version, key, env, model)
+        fields = await self.tools_setup.start_fields(server, key, api_key, tools, model)
         result = await server.request(
             "thread/start",
             wire.ThreadStartParams(
@@ -139,22 +119,15 @@ class Threads:
             effort=result.reasoning_effort,
             base_effort=result.reasoning_effort,
         )
-        if tools.enabled and not model:
+        if not model:
             try:  # Codex's own choice of model: known only now
-                await self._code_mode.check_model(version, key, env, result.model)
+                await self.tools_setup.check_model(handle, result.model)
             except InvalidRequest:
                 await unsubscribe(handle)  # nothing ran on it: gone at once
                 raise
         self._add(handle)
         await self.inject(handle, history)
         return handle
-
-    async def check_turn_model(self, handle: ThreadHandle, model: str | None) -> None:
-        """A turn with caller tools may not switch its thread to a model Codex runs in code mode."""
-        if handle.tools.enabled and model:
-            version = await self._version(handle.server)
-            env = self._pool.child_env(handle.key, handle.api_key)
-            await self._code_mode.check_model(version, handle.key, env, model)
 
     async def inject(self, handle: ThreadHandle, history: Sequence[HistoryItem | str]) -> None:
         """Append items to the thread's model-visible history (a ``str`` is a developer message)."""
@@ -177,7 +150,7 @@ class Threads:
             wire.ThreadForkParams(
                 thread_id=source.thread_id,
                 last_turn_id=last_turn_id,
-                config=await self._tools_only_config(source, source.server),
+                config=await self.tools_setup.reload_config(source, source.server),
             ),
             wire.ThreadResult,
         )
@@ -334,14 +307,6 @@ class Threads:
             self._table.setdefault(handle.thread_id, handle)
             self.idle.watch()
 
-    async def _tools_only_config(self, handle: ThreadHandle, server: AppServer) -> dict[str, Any] | None:
-        """What a fork or resume of ``handle`` needs to stay tools-only (Codex does not keep it)."""
-        if handle.tools.builtin:
-            return None
-        version = await self._version(server)
-        env = self._pool.child_env(handle.key, handle.api_key)
-        return await self._tools_only.reload_config(version, handle.key, env)
-
     async def _resume_into(self, handle: ThreadHandle, server: AppServer) -> None:
         result = await server.request(
             "thread/resume",
@@ -350,7 +315,7 @@ class Threads:
                 cwd=handle.key.working_dir,
                 sandbox=handle.key.sandbox,
                 approval_policy=handle.key.approval,
-                config=await self._tools_only_config(handle, server),
+                config=await self.tools_setup.reload_config(handle, server),
             ),
             wire.ThreadResult,
         )

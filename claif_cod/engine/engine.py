@@ -56,10 +56,11 @@ from claif_cod.engine.named_sessions import NamedSessions
 from claif_cod.engine.pool import ProcessPool
 from claif_cod.engine.sessions import MemorySessionStore, SessionStore
 from claif_cod.engine.suspensions import DEFAULT_MAX_SUSPENDED, Suspension, Suspensions
+from claif_cod.engine.thread_handle import ThreadHandle, retarget_params
 from claif_cod.engine.thread_messages import ThreadMessage
 from claif_cod.engine.threads import Threads
 from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S, ThreadTools, ToolResult, ToolRouter
-from claif_cod.engine.turns import ThreadHandle, Turn, TurnOptions, TurnOutcome, retarget_params
+from claif_cod.engine.turns import Turn, TurnOptions, TurnOutcome
 from claif_cod.engine.waiting import within
 
 log = get_logger("claif_cod.engine")

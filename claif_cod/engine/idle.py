@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from claif_cod.engine.appserver import AppServer
     from claif_cod.engine.conversations import ConversationIndex
     from claif_cod.engine.inbox import Inbox
+    from claif_cod.engine.thread_handle import ThreadHandle
     from claif_cod.engine.thread_messages import ThreadMessage
-    from claif_cod.engine.turns import ThreadHandle
 
 log = get_logger("claif_cod.engine")
 

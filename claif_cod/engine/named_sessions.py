@@ -24,8 +24,9 @@ from claif_cod.engine.conversations import Conversation, HistoryItem, Message
 from claif_cod.engine.errors import CodexRpcError, InvalidRequest, RolloutCutShort, SessionStoreFailed
 from claif_cod.engine.session_order import SessionOrder
 from claif_cod.engine.sessions import SessionBook, SessionRecord, SessionStore, session_id_problem
+from claif_cod.engine.thread_handle import ThreadHandle
 from claif_cod.engine.threads import Threads
-from claif_cod.engine.turns import ThreadHandle, Turn
+from claif_cod.engine.turns import Turn
 
 log = get_logger("claif_cod.engine")
 

@@ -16,9 +16,9 @@ from claif_cod.engine.appserver import AppServer
 from claif_cod.engine.code_mode import CodeMode
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.pool import ProcessPool
+from claif_cod.engine.thread_handle import ThreadHandle
 from claif_cod.engine.tools import ThreadTools, thread_start_fields
 from claif_cod.engine.tools_only import ToolsOnly
-from claif_cod.engine.turns import ThreadHandle
 
 
 class ThreadToolsSetup:

@@ -36,9 +36,9 @@ from claif_cod.engine.errors import (
 from claif_cod.engine.idle import IdleThreads, unsubscribe, unsubscribe_now
 from claif_cod.engine.images import large
 from claif_cod.engine.pool import ProcessPool
+from claif_cod.engine.thread_handle import ThreadHandle
 from claif_cod.engine.thread_tools_setup import ThreadToolsSetup
 from claif_cod.engine.tools import NO_TOOLS, ThreadTools, ToolResult
-from claif_cod.engine.turns import ThreadHandle
 
 log = get_logger("claif_cod.engine")
 

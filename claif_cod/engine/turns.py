@@ -1,4 +1,4 @@
-"""Turns: a running Codex turn and the thread handle it owns while it runs.
+"""Turns: a running Codex turn, which owns its thread's handle while it runs.
 
 A :class:`Turn` reads its thread's notifications, translates them into engine events, enforces the
 caller's deadline, and, when the caller stops listening early, interrupts the turn and keeps the
@@ -10,16 +10,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 import msgspec
 
 from claif_cod._log import get_logger
 from claif_cod.engine import wire, wire_items, wire_notifications
 from claif_cod.engine.approvals import ApprovalHandler, FileChange, decline_all, file_changes
-from claif_cod.engine.appserver import AppServer
-from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.errors import CodexRpcError, TurnTimedOut
 from claif_cod.engine.events import (
     ItemCompleted,
@@ -35,8 +33,9 @@ from claif_cod.engine.events import (
 )
 from claif_cod.engine.inbox import Inbox
 from claif_cod.engine.terminals import end_later
+from claif_cod.engine.thread_handle import ThreadHandle
 from claif_cod.engine.thread_messages import Notification, ProcessExit, ThreadMessage, Wakeup
-from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S, NO_TOOLS, CallBatch, ThreadTools
+from claif_cod.engine.tools import DEFAULT_TOOL_TIMEOUT_S, CallBatch
 from claif_cod.engine.turn_wait import TurnWait
 from claif_cod.engine.waiting import within
 
@@ -47,50 +46,6 @@ TurnOutcome = Literal["done", "broken", "died"]
 INTERRUPT_RETRY_S = 0.005
 """First pause before asking again when Codex refused an interrupt because the turn it has just
 started is not active yet (seen on Codex 0.163 under load); doubled each time, within the grace."""
-
-
-@dataclass
-class ThreadHandle:
-    """A Codex thread and the process that has it loaded."""
-
-    thread_id: str
-    key: ProcessKey
-    api_key: str | None = field(repr=False)
-    server: AppServer
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    turns: int = 0
-    last_used: float = field(default_factory=time.time)
-    broken: bool = False
-    ephemeral: bool = False
-    """Codex keeps no rollout: the thread dies with its process (or its unloading) and cannot be forked."""
-    unloaded: bool = False
-    """Unsubscribed for idleness: Codex has dropped it; a persisted thread is resumed on its next turn."""
-    retarget: bool = False
-    """The caller's settings changed since the thread was loaded: the next turn carries them."""
-    tools: ThreadTools = NO_TOOLS
-    """Fixed when the thread starts; a thread with caller tools cannot be resumed in another process."""
-    model: str = ""
-    """The model the thread runs now (Codex's answer when it was started, resumed or forked, or the
-    last turn's override): a turn that asks for it again sends no override, which Codex would
-    otherwise apply as a change of turn settings before the model is called."""
-    effort: str | None = None
-    """The reasoning effort the thread runs at now (None: the model's default).  Codex keeps a
-    turn's effort for the turns after it, so this tells when a turn must send one."""
-    summary: str | None = None
-    """The reasoning summary a turn last asked for (None: none asked, or undone with "none";
-    "": not known, after a resume)."""
-    base_effort: str | None = None
-    """The effort the thread started with (Codex's config, or None): what a turn that names no
-    effort gets, as each OpenAI request without ``reasoning_effort`` gets the default."""
-    resumed_turns: tuple[str, ...] | None = None
-    """The ids of the turns the rollout held when the thread was last resumed (None: never resumed)."""
-    loading: asyncio.Task[None] | None = field(default=None, repr=False, compare=False)
-    """The ``thread/resume`` under way for it: every caller that needs the thread loaded meanwhile waits
-    for that one (see ``Threads.ensure_loaded``); a second resume would load it twice."""
-    usage_total: wire_notifications.TokenUsageBreakdown | None = None
-    """Codex's running count of the thread's tokens, as it last reported it.  Codex reports its
-    count again, unchanged, as it ends an interrupted turn: its ``last`` is then the previous model
-    request's (another turn's, when the interrupted one finished none), not a new request's."""
 
 
 @dataclass(frozen=True)
@@ -116,17 +71,6 @@ class TurnOptions:
     def timeout(self) -> float | None:
         """What is left of the deadline, now."""
         return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
-
-
-def retarget_params(handle: ThreadHandle) -> dict[str, Any]:
-    if not handle.retarget:
-        return {}
-    key = handle.key
-    return {
-        "cwd": key.working_dir,
-        "approval_policy": key.approval,
-        "sandbox_policy": wire.SandboxPolicy.from_mode(key.sandbox) if key.sandbox else None,
-    }
 
 
 class Turn:

@@ -11,8 +11,8 @@ import pytest
 
 from claif_cod import CodexClient
 from claif_cod.engine import idle
+from claif_cod.engine.thread_handle import ThreadHandle
 from claif_cod.engine.threads import Threads
-from claif_cod.engine.turns import ThreadHandle
 from claif_cod.testing import ModelServer
 from claif_cod.transport.in_process import InProcessBackend
 

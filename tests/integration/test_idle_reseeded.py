@@ -18,7 +18,8 @@ from claif_cod import CodexClient
 from claif_cod.engine import idle
 from claif_cod.engine.engine import Engine
 from claif_cod.engine.images import Image
-from claif_cod.engine.turns import ThreadHandle, TurnOptions
+from claif_cod.engine.thread_handle import ThreadHandle
+from claif_cod.engine.turns import TurnOptions
 from claif_cod.testing import ModelServer
 
 pytestmark = pytest.mark.codex

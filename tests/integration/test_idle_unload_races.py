@@ -15,8 +15,9 @@ from claif_cod.engine import idle
 from claif_cod.engine.appserver import AppServer
 from claif_cod.engine.conversations import Conversation
 from claif_cod.engine.engine import Engine
+from claif_cod.engine.thread_handle import ThreadHandle
 from claif_cod.engine.threads import Threads
-from claif_cod.engine.turns import ThreadHandle, TurnOptions
+from claif_cod.engine.turns import TurnOptions
 from claif_cod.testing import ModelServer
 from claif_cod.transport.in_process import InProcessBackend
 

@@ -50,7 +50,7 @@ def test_the_import_graph_is_read() -> None:
     assert {"claif_codd.connection", "claif_codd.methods", "claif_codd.http.app"} <= graph["claif_codd.server"]
     assert "claif_codd.host" in graph["claif_codd.connection"]
     assert {"claif_cod.engine.wire", "claif_cod.engine.child_process"} <= graph["claif_cod.engine.appserver"]
-    assert "claif_cod.engine.turns" in graph["claif_cod.engine.idle"]  # under TYPE_CHECKING
+    assert "claif_cod.engine.thread_handle" in graph["claif_cod.engine.idle"]  # under TYPE_CHECKING
     assert "claif_cod.protocol.params" in graph["claif_cod.protocol.messages"]  # a relative import
     assert "claif_cod.engine.wire_items" in graph["claif_codd.methods"]  # across the two packages
 

@@ -12,8 +12,9 @@ from claif_cod.engine.approvals import FileChange
 from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.inbox import Inbox
 from claif_cod.engine.liveness import DEFAULT_LIVENESS
+from claif_cod.engine.thread_handle import ThreadHandle
 from claif_cod.engine.thread_messages import Notification, ThreadMessage
-from claif_cod.engine.turns import ThreadHandle, Turn
+from claif_cod.engine.turns import Turn
 
 
 class _Server:

@@ -15,8 +15,9 @@ from claif_cod.engine.config import ProcessKey
 from claif_cod.engine.errors import CodexRpcError
 from claif_cod.engine.inbox import Inbox
 from claif_cod.engine.liveness import DEFAULT_LIVENESS, Liveness
+from claif_cod.engine.thread_handle import ThreadHandle
 from claif_cod.engine.thread_messages import Notification, ThreadMessage
-from claif_cod.engine.turns import ThreadHandle, Turn
+from claif_cod.engine.turns import Turn
 
 TOO_EARLY = CodexRpcError("turn/interrupt", -32600, "no active turn to interrupt")
 PREVIOUS_STILL_ACTIVE = CodexRpcError(

@@ -24,7 +24,8 @@ from claif_cod.protocol import (
     SessionsListResult,
     decode_result,
 )
-from claif_cod.transport.daemon_client import DaemonConnection, DaemonHung, DaemonUnavailable
+from claif_cod.transport.daemon_client import DaemonConnection
+from claif_cod.transport.daemon_unusable import DaemonHung, DaemonUnavailable
 from claif_cod.transport.socket_path import default_socket_path
 
 T = TypeVar("T")

@@ -36,15 +36,8 @@ from claif_cod.protocol import (
     decode_as_client,
     decode_result,
 )
-from claif_cod.transport.daemon_client import (
-    CONNECT_TIMEOUT_S,
-    DaemonUnavailable,
-    UntrustedDaemon,
-    connection_not_taken,
-    handshake_unanswered,
-    hello_request,
-    other_protocol,
-)
+from claif_cod.transport.daemon_client import CONNECT_TIMEOUT_S, handshake_unanswered, hello_request
+from claif_cod.transport.daemon_unusable import DaemonUnavailable, UntrustedDaemon, connection_not_taken, other_protocol
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, check_peer, check_socket
 from claif_cod.transport.wire_errors import request_frame
 
@@ -82,7 +75,7 @@ class BlockingConnection:
         self._poll.register(sock, select.POLLIN)
         self._forked = False
         self.hello: HelloResult | None = None
-        """The daemon's answer to ``hello``: what it serves (see :func:`~claif_cod.transport.daemon_client.refusal`)."""
+        """The daemon's answer to ``hello``: what it serves (see daemon_unusable.refusal)."""
         call_after_fork(self, BlockingConnection._after_fork)
 
     def _after_fork(self) -> None:

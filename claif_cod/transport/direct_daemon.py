@@ -45,14 +45,8 @@ from claif_cod.protocol import (
 from claif_cod.transport.backend import SSE_DONE, SSE_HEADERS, ignored_headers, sse, sse_event
 from claif_cod.transport.blocking_connection import BlockingConnection, ConnectionForked, ConnectionLost, DaemonSilent
 from claif_cod.transport.daemon_backend import codex_options
-from claif_cod.transport.daemon_client import (
-    ANSWER_GRACE_S,
-    REOPEN_AFTER_S,
-    DaemonUnavailable,
-    connection_lost,
-    refusal,
-    unanswered,
-)
+from claif_cod.transport.daemon_client import ANSWER_GRACE_S, REOPEN_AFTER_S, connection_lost, unanswered
+from claif_cod.transport.daemon_unusable import DaemonUnavailable, refusal
 from claif_cod.transport.early import CHAT_PATH, Early, OpenAIStream, StreamMaker
 from claif_cod.transport.socket_reads import Approve, Done, read_next, why_lost
 from claif_cod.transport.stream_events import midstream_error
@@ -105,7 +99,7 @@ class DirectDaemon:
         request_id = conn.next_id()
         request = _request(chat, request_id, early.body, options)
         refused = refusal(self.path, conn.hello, request)
-        if refused is not None:  # an older daemon (see daemon_client.refusal): nothing is sent
+        if refused is not None:  # an older daemon (see daemon_unusable.refusal): nothing is sent
             self.release(conn)
             return refused
         try:

@@ -35,7 +35,8 @@ from claif_cod.openai_compat.errors import APIFailure
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.transport.backend import JsonReply
 from claif_cod.transport.daemon_backend import DaemonBackend
-from claif_cod.transport.daemon_client import REOPEN_AFTER_S, DaemonConnection, DaemonUnavailable
+from claif_cod.transport.daemon_client import REOPEN_AFTER_S, DaemonConnection
+from claif_cod.transport.daemon_unusable import DaemonUnavailable
 from claif_cod.transport.early import CHAT_PATH, Early, OpenAIStream, StreamMaker
 from claif_cod.transport.stream_events import midstream_error
 from claif_cod.transport.stream_objects import StreamObjects

@@ -19,13 +19,8 @@ from claif_cod.protocol import ConversationRequest
 from claif_cod.transport.autostart import ENV_AUTOSTART, DaemonStartFailed, autostart_enabled, ensure_daemon
 from claif_cod.transport.backend import JsonReply, Reply
 from claif_cod.transport.daemon_backend import DaemonBackend
-from claif_cod.transport.daemon_client import (
-    DaemonConnection,
-    DaemonMismatch,
-    DaemonUnavailable,
-    UntrustedDaemon,
-    other_release,
-)
+from claif_cod.transport.daemon_client import DaemonConnection
+from claif_cod.transport.daemon_unusable import DaemonMismatch, DaemonUnavailable, UntrustedDaemon, other_release
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, default_socket_path
 from claif_cod.transport.stored_routes import StoredResponseAction
 

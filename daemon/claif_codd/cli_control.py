@@ -26,13 +26,8 @@ from claif_cod.protocol import (
     decode_result,
 )
 from claif_cod.transport.autostart import DaemonStartFailed, answers, launch, let_go, wait_until_answering
-from claif_cod.transport.daemon_client import (
-    DaemonConnection,
-    DaemonHung,
-    DaemonUnavailable,
-    UntrustedDaemon,
-    other_release,
-)
+from claif_cod.transport.daemon_client import DaemonConnection
+from claif_cod.transport.daemon_unusable import DaemonHung, DaemonUnavailable, UntrustedDaemon, other_release
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, default_socket_path
 from claif_codd.cli_options import IDLE_TIMEOUT, IDLE_TIMEOUT_HELP, CliFailure, default_state_dir, socket_option
 from claif_codd.http.options import checked_http_settings, http_args, http_options

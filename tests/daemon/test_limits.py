@@ -55,7 +55,8 @@ from claif_cod.protocol import (
     encode,
     encode_frame,
 )
-from claif_cod.transport.daemon_client import DaemonConnection, DaemonUnavailable
+from claif_cod.transport.daemon_client import DaemonConnection
+from claif_cod.transport.daemon_unusable import DaemonUnavailable
 
 pytestmark = [pytest.mark.codex, pytest.mark.timeout(90)]
 

@@ -53,7 +53,7 @@ from claif_cod.protocol import (
     encode_frame,
 )
 from claif_cod.testing.daemon import START_TIMEOUT_S
-from claif_cod.transport import daemon_client, socket_path
+from claif_cod.transport import daemon_client, daemon_unusable, socket_path
 from claif_cod.transport.autostart import answers
 from claif_cod.transport.socket_path import ForeignSocket, UnsafeSocketDirectory, check_peer, check_socket
 
@@ -354,7 +354,7 @@ def test_a_socket_path_through_a_file_is_no_daemon_and_an_auto_client_runs_codex
     path = tmp_path / "cache" / "claif-cod" / "codd.sock"
     check_socket(path)  # nothing there: connecting says so
     assert not socket_path.listening(path)
-    with pytest.raises(daemon_client.DaemonUnavailable, match="no claif-codd answers at"):
+    with pytest.raises(daemon_unusable.DaemonUnavailable, match="no claif-codd answers at"):
         asyncio.run(daemon_client.DaemonConnection.open(path))
     monkeypatch.setenv("CLAIF_COD_SOCKET", str(path))
     with CodexClient(daemon="auto", working_dir=str(tmp_path)) as client:

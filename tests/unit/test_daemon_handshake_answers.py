@@ -14,7 +14,8 @@ import pytest
 
 from claif_cod.protocol import PROTOCOL_VERSION, FrameDecoder, encode_frame
 from claif_cod.transport.blocking_connection import BlockingConnection
-from claif_cod.transport.daemon_client import DaemonConnection, DaemonMismatch, DaemonUnavailable
+from claif_cod.transport.daemon_client import DaemonConnection
+from claif_cod.transport.daemon_unusable import DaemonMismatch, DaemonUnavailable
 from claif_cod.transport.select import SelectingBackend
 
 HELLO = {"package_version": "0.0.1", "daemon_pid": 1, "capabilities": [], "max_frame_size": 1 << 24}

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from claif_cod.transport.blocking_connection import BlockingConnection
-from claif_cod.transport.daemon_client import DaemonConnection, DaemonHung
+from claif_cod.transport.daemon_client import DaemonConnection
+from claif_cod.transport.daemon_unusable import DaemonHung
 
 
 @pytest.fixture

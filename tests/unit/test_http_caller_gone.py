@@ -11,16 +11,15 @@ from unittest import mock
 
 from aiohttp.test_utils import make_mocked_request
 
-from claif_codd.http.app import HttpEndpoint
+from claif_codd.http.request_options import request_options
 from claif_codd.http.settings import HttpSettings
 
 
 def test_a_requests_options_say_when_its_client_has_hung_up(tmp_path: Path) -> None:
-    endpoint = HttpEndpoint(mock.Mock(), HttpSettings("127.0.0.1", 0, working_dir=str(tmp_path)))
     transport = mock.Mock()
     transport.is_closing.return_value = False
     request = make_mocked_request("POST", "/v1/chat/completions", transport=transport)
-    options = endpoint._options(request)
+    options = request_options(request, HttpSettings("127.0.0.1", 0, working_dir=str(tmp_path)), print)
     assert not options.caller_gone()
     transport.is_closing.return_value = True  # the peer's FIN or RST was read: connection_lost comes next
     assert options.caller_gone()

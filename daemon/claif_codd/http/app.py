@@ -24,8 +24,6 @@ approval requests are declined.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import math
 import os
 import sys
 import time
@@ -40,7 +38,6 @@ from aiohttp.typedefs import Handler
 
 from claif_cod._log import get_logger
 from claif_cod._version import __version__
-from claif_cod.engine.config import CodexConfig
 from claif_cod.openai_compat.errors import APIFailure, ErrorDetail
 from claif_cod.openai_compat.options import RequestOptions
 from claif_cod.transport.backend import JsonReply, pick_model, wants_stream
@@ -64,6 +61,7 @@ from claif_codd.http import body as bodies
 from claif_codd.http.admission import Admission
 from claif_codd.http.guard import make_guard
 from claif_codd.http.parse_errors import SUPPORTED_CODINGS, JsonErrorRunner, unparsable
+from claif_codd.http.request_options import request_options
 from claif_codd.http.responses import error_response, failure_response, json_response, new_request_id
 from claif_codd.http.settings import HttpSettings, http_url
 from claif_codd.http.sse_stream import serve_stream
@@ -73,16 +71,6 @@ if TYPE_CHECKING:
 
 log = get_logger("claif_codd.http")
 
-WORKING_DIR_HEADER = "X-Claif-Cod-Working-Dir"
-SANDBOX_HEADER = "X-Claif-Cod-Sandbox"
-APPROVAL_HEADER = "X-Claif-Cod-Approval-Policy"
-TIMEOUT_HEADERS = ("X-Stainless-Read-Timeout", "X-Stainless-Timeout")
-"""The openai SDKs' timeouts, in seconds: Python's read timeout, else Node's whole timeout (cut to
-whole seconds, so the client gives up within a second after it)."""
-ANSWER_EARLY_S = 0.5
-"""The turn ends this much (at most a tenth of it) before the SDK's read timeout: its caller then
-gets the 504 from a turn already stopped, instead of giving up itself while the turn still runs
-(the SDK retries either, unless the turn acted: ``x-should-retry: false``)."""
 UNTRACKED_PATHS = frozenset({"/healthz"})
 """Requests that never hold up a drain."""
 CLOSE_TIMEOUT_S = 5.0
@@ -281,7 +269,7 @@ class HttpEndpoint:
         body = await bodies.read_body(request)
         # and again: others may have been counted while it arrived (no await from here to the count)
         self._refuse_when_unable(turn=True)
-        options = self._options(request)
+        options = request_options(request, self.settings, _log_warning)
         daemon.turn_requests += 1
         try:
             if streamed is None or not wants_stream(body):
@@ -323,12 +311,12 @@ class HttpEndpoint:
 
     async def models(self, request: web.Request) -> web.StreamResponse:
         self._refuse_when_unable(turn=False)
-        reply = await models_reply(self.daemon.service, self._options(request))
+        reply = await models_reply(self.daemon.service, request_options(request, self.settings, _log_warning))
         return json_response(reply.body)
 
     async def model(self, request: web.Request) -> web.StreamResponse:
         self._refuse_when_unable(turn=False)
-        listing = await models_reply(self.daemon.service, self._options(request))
+        listing = await models_reply(self.daemon.service, request_options(request, self.settings, _log_warning))
         return json_response(pick_model(listing, request.match_info["model"]).body)
 
     async def healthz(self, request: web.Request) -> web.StreamResponse:
@@ -354,30 +342,6 @@ class HttpEndpoint:
             log.info("http.overloaded", limit="max_turns_in_flight", value=config.max_turns_in_flight)
             raise overloaded(f"claif-codd is running its maximum of {config.max_turns_in_flight} turns")
 
-    def _options(self, request: web.Request) -> RequestOptions:
-        working_dir = request.headers.get(WORKING_DIR_HEADER, self.settings.working_dir)
-        if not os.path.isabs(working_dir):
-            raise APIFailure.bad_request(f"{WORKING_DIR_HEADER} must be an absolute path")
-        try:
-            working_dir.encode()  # (bytes that are not UTF-8 come as surrogates: Codex takes no such path)
-        except UnicodeEncodeError:
-            raise APIFailure.bad_request(f"{WORKING_DIR_HEADER} must be UTF-8") from None
-        config = CodexConfig(
-            working_dir=working_dir,
-            sandbox_mode=request.headers.get(SANDBOX_HEADER),
-            approval_policy=request.headers.get(APPROVAL_HEADER),
-        )
-        options = RequestOptions(
-            config=config, strict=self.settings.strict, warn=_log_warning, caller_gone=partial(_hung_up, request)
-        )
-        for header in TIMEOUT_HEADERS:
-            client_timeout = _positive(request.headers.get(header))
-            if client_timeout is not None:
-                early = min(ANSWER_EARLY_S, client_timeout * 0.1)
-                source = f"{header}: {client_timeout:g} s, less {early:.2g} s to answer before the client does"
-                return dataclasses.replace(options, timeout=client_timeout - early, timeout_source=source)
-        return options
-
 
 _request_id: ContextVar[str | None] = ContextVar("claif_codd_http_request", default=None)
 """The id of the request whose handler runs (see :func:`_named`)."""
@@ -387,13 +351,6 @@ def _method(request: web.Request) -> str:
     """The method a route's action is looked up by: a ``HEAD`` is its ``GET`` (aiohttp routes ``HEAD`` to
     each ``GET`` route and sends the answer's headers alone; the actions know no ``HEAD``: a 500 it was)."""
     return "GET" if request.method == "HEAD" else request.method
-
-
-def _hung_up(request: web.Request) -> bool:
-    """The client's connection is closing: it hung up (its request's cancellation follows a loop step
-    later), or was dropped; nothing written from now on reaches it."""
-    transport = request.transport
-    return transport is None or transport.is_closing()
 
 
 def _drop(request: web.Request, pending: int) -> bool:
@@ -451,11 +408,3 @@ _HTTP_CODES = {
 
 def _http_code(status: int) -> str | None:
     return _HTTP_CODES.get(status)
-
-
-def _positive(value: str | None) -> float | None:
-    try:
-        seconds = float(value) if value is not None else math.nan
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds > 0 else None

@@ -75,7 +75,9 @@ class TransportCore:
         self._timed_options: RequestOptions | None = None
         self._loop: LoopThread | None = None
         self._direct_connections: _CallerConnections | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        """Reentrant: a client copy's finalizer (:meth:`_detach`) may run in a thread that holds it, at any
+        allocation (starting the engine loop allocates plenty); it deadlocked that thread."""
         self.closed = False
         self._clients = 0
         call_after_fork(self, TransportCore._after_fork)
@@ -92,7 +94,7 @@ class TransportCore:
         connections are the parent's (two processes on one would mix their requests and answers).
         This process starts its own on its next request; the parent's are kept, never used (their
         pipes and sockets were let go of: :mod:`claif_cod._forked`)."""
-        self._lock = threading.Lock()  # another thread may have held it at the fork
+        self._lock = threading.RLock()  # another thread may have held it at the fork
         _inherited.append((self._loop, self._backend, self._direct_connections))
         self._loop, self._backend, self._direct_connections = None, None, None
 

@@ -50,6 +50,19 @@ def _current_dir() -> str:
         ) from None
 
 
+def _path(setting: str, given: str | os.PathLike[str]) -> str:
+    """``given`` made absolute (a leading ``~``: the user's home).  A path whose bytes are not UTF-8
+    (Python holds them as lone surrogates) is refused here, naming the setting: Codex takes its
+    directories as JSON strings, so such a path failed every request, in-process as a 500
+    "internal error" (UnicodeEncodeError) and through the daemon as a bare UnicodeEncodeError."""
+    path = os.path.abspath(os.path.expanduser(given))
+    try:
+        path.encode()
+    except UnicodeEncodeError:
+        raise ValueError(f"{setting} {path!r} is not valid UTF-8: Codex takes only UTF-8 paths") from None
+    return path
+
+
 def _options(
     *,
     api_key: str | None,
@@ -69,9 +82,11 @@ def _options(
         raise TypeError(f"session_id must be a str (a session's name) or None, not {type(session_id).__name__}")
     return RequestOptions(
         config=CodexConfig(
-            working_dir=os.path.abspath(os.path.expanduser(working_dir if working_dir is not None else _current_dir())),
+            working_dir=_path("working_dir", working_dir)
+            if working_dir is not None
+            else _path("the current directory (the default working_dir)", _current_dir()),
             codex_path=os.path.abspath(os.path.expanduser(codex_path)) if codex_path else None,
-            codex_home=os.path.abspath(os.path.expanduser(codex_home)) if codex_home is not None else None,
+            codex_home=_path("codex_home", codex_home) if codex_home is not None else None,
             api_key=api_key,
             sandbox_mode=sandbox_mode,
             approval_policy=approval_policy,

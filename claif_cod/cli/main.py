@@ -69,10 +69,23 @@ def current_dir(*, has_working_dir: bool = True) -> Path:
     usage error, as a ``--working-dir`` that does not exist is. ``has_working_dir``: the command
     takes ``-C`` (``models`` does not, so it must not be offered)."""
     try:
-        return Path.cwd()
+        path = Path.cwd()
     except FileNotFoundError:
         fix = "cd to one that does, or give -C DIR" if has_working_dir else "cd to one that does"
         raise click.UsageError(f"the current directory no longer exists: {fix}") from None
+    if not _utf8(str(path)):  # (the client refuses it too; said here as the usage error it is)
+        fix = "cd to another, or give -C DIR" if has_working_dir else "cd to another"
+        raise click.UsageError(f"the current directory's name {NOT_UTF8_PATH}: {fix}")
+    return path
+
+
+NOT_UTF8_PATH = "is not UTF-8 (Codex takes only UTF-8 paths)"
+
+
+def _utf8_dir(_ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
+    if value is not None and not _utf8(str(value)):
+        raise click.BadParameter(NOT_UTF8_PATH)
+    return value
 
 
 def _not_blank(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
@@ -127,6 +140,7 @@ def codex_options(command: F) -> F:
             "-C",
             type=click.Path(exists=True, file_okay=False, path_type=Path),
             default=None,
+            callback=_utf8_dir,
             help="Codex's working directory (default: the current directory).",
         ),
         click.option("--sandbox", type=click.Choice(SANDBOX_MODES), default=None, help="Codex sandbox mode."),

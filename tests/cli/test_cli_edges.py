@@ -5,6 +5,7 @@ short, an empty model."""
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 from pathlib import Path
@@ -35,6 +36,32 @@ def test_a_current_directory_removed_is_a_usage_error(env: dict[str, str], workd
     assert "the current directory no longer exists" in done.stderr and "Traceback" not in done.stderr
     # the way out it offers is one the command has: `models` takes no -C
     assert ("give -C DIR" in done.stderr) == (not command.startswith("models")), done.stderr
+
+
+@pytest.mark.parametrize("command", ["query --daemon off hi", "models --daemon off", "chat --daemon off"])
+def test_a_current_directory_not_utf8_is_a_usage_error(env: dict[str, str], workdir: Path, command: str) -> None:
+    """A directory named in Latin-1: it was a 500 "internal error" (exit 3), naming no directory."""
+    latin = workdir / os.fsdecode(b"lat\xe9n")
+    latin.mkdir()
+    done = subprocess.run([*CLI, *command.split()], env=env, cwd=latin, capture_output=True, text=True, timeout=60)
+    assert done.returncode == EXIT_USAGE, done.stderr
+    assert "the current directory's name is not UTF-8" in done.stderr and "Traceback" not in done.stderr
+    assert ("give -C DIR" in done.stderr) == (not command.startswith("models")), done.stderr
+
+
+def test_a_working_dir_not_utf8_is_a_usage_error(env: dict[str, str], workdir: Path) -> None:
+    latin = workdir / os.fsdecode(b"lat\xe9n")
+    latin.mkdir()
+    done = subprocess.run(
+        [*CLI, "query", "--daemon", "off", "-C", latin, "hi"],
+        env=env,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == EXIT_USAGE, done.stderr
+    assert "'--working-dir' / '-C': is not UTF-8" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_closed_standard_streams(env: dict[str, str], workdir: Path) -> None:

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from claif_cod.unreadable import UNREADABLE
+from claif_cod.unreadable import UNREADABLE, unreadable_reason
 
 
 class EngineError(Exception):
@@ -211,9 +211,13 @@ def missing(param: str) -> InvalidRequest:
 
 
 class ReadingBody:
-    """``with READING_BODY:`` around a request body's decoding: a body of the wrong shape, not JSON at
-    all or nested too deeply raises the :class:`InvalidRequest` OpenAI would answer (one rule for
-    every endpoint)."""
+    """``with ReadingBody(body):`` around a request body's decoding: a body of the wrong shape, not JSON
+    at all or nested too deeply raises the :class:`InvalidRequest` OpenAI would answer (one rule for
+    every endpoint), saying why in words that name the cause (:func:`unreadable_reason`: a lone
+    surrogate escape was "Input data was truncated")."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
 
     def __enter__(self) -> None:
         return None
@@ -224,10 +228,7 @@ class ReadingBody:
         if isinstance(error, RecursionError):
             raise InvalidRequest("request body is not valid JSON: it is nested too deeply to be read") from None
         if isinstance(error, UNREADABLE):
-            raise InvalidRequest(f"request body is not valid JSON: {error}") from None
-
-
-READING_BODY = ReadingBody()
+            raise InvalidRequest(f"request body is not valid JSON: {unreadable_reason(error, self.body)}") from None
 
 
 _AT = re.compile(r" - at `(\$[^`]*)`$")

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from claif_cod.engine.errors import READING_BODY, InvalidRequest
+from claif_cod.engine.errors import InvalidRequest, ReadingBody
 from claif_cod.openai_compat.conversations_store import (
     ConversationRecord,
     ConversationStore,
@@ -199,7 +199,7 @@ def _store_failures() -> Iterator[None]:
 
 def _decoded(body: bytes, kind: type[Any]) -> Any:
     try:
-        with READING_BODY:
+        with ReadingBody(body):
             return msgspec.json.decode(body or b"{}", type=kind)
     except InvalidRequest as exc:
         raise translate(exc) from None

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import msgspec
 
 from claif_cod.engine.conversations import Conversation
-from claif_cod.engine.errors import READING_BODY, InvalidRequest, missing
+from claif_cod.engine.errors import InvalidRequest, ReadingBody, missing
 from claif_cod.engine.tools import ThreadTools
 from claif_cod.openai_compat.chat_history import (
     CACHE_BREAKPOINT,
@@ -286,7 +286,7 @@ def parse_chat_request(
     body: bytes, *, default_model: str | None, strict: bool, memo: HistoryMemo | None = None
 ) -> ParsedRequest:
     """``memo``: what earlier requests' messages were read into, for a request that re-sends them."""
-    with READING_BODY:
+    with ReadingBody(body):
         try:
             values, request, messages = _decoded(body, memo)
         except msgspec.DecodeError:

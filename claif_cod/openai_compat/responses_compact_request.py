@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from claif_cod.engine.errors import READING_BODY, InvalidRequest
+from claif_cod.engine.errors import InvalidRequest, ReadingBody
 from claif_cod.openai_compat.light_parse import RESPONSES_DEFAULTS, top_level, unhonoured
 from claif_cod.openai_compat.responses_request import responses_ignored
 
@@ -46,7 +46,7 @@ def compact_ignored(body: bytes) -> tuple[str, ...]:
 
 
 def read_compact(body: bytes) -> tuple[CompactBody, list[str]]:
-    with READING_BODY:
+    with ReadingBody(body):
         request = msgspec.json.decode(body, type=CompactBody)
         keys = top_level.decode(body)
     return request, sorted(unhonoured(keys, HONOURED, NO_EFFECT, RESPONSES_DEFAULTS))

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import msgspec
 
 from claif_cod.engine.conversations import HistoryItem, Message
-from claif_cod.engine.errors import READING_BODY, InvalidRequest, missing
+from claif_cod.engine.errors import InvalidRequest, ReadingBody, missing
 from claif_cod.engine.images import Image
 from claif_cod.engine.tools import ThreadTools, ToolResult
 from claif_cod.openai_compat.chat_history import CACHE_BREAKPOINT
@@ -213,7 +213,7 @@ def parse_responses_request(
     them).  ``client_options``: settings of the
     caller's client that Responses does not apply (a client's ``session_id``), reported as the
     body's are."""
-    with READING_BODY:
+    with ReadingBody(body):
         request = _decoder.decode(body)
         raw = top_level.decode(body)
     if request.model is None:

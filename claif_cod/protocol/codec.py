@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from claif_cod.unreadable import UNREADABLE
+from claif_cod.unreadable import UNREADABLE, unreadable_reason
 
 from .errors import (
     ErrorObject,
@@ -102,10 +102,10 @@ def _decode_envelope(body: bytes) -> _Envelope:
     except msgspec.ValidationError as exc:
         syntax = _syntax_error(body)  # msgspec refuses an array as it opens, before reading its syntax
         if syntax is not None:
-            raise ParseError(_describe(syntax, body), request_id=None) from exc
+            raise ParseError(unreadable_reason(syntax, body), request_id=None) from exc
         raise InvalidRequest(str(exc), request_id=_probe_id(body)) from exc
     except UNREADABLE as exc:
-        raise ParseError(_describe(exc, body), request_id=_probe_id(body)) from exc
+        raise ParseError(unreadable_reason(exc, body), request_id=_probe_id(body)) from exc
 
 
 def _syntax_error(body: bytes) -> Exception | None:
@@ -115,17 +115,6 @@ def _syntax_error(body: bytes) -> Exception | None:
     except UNREADABLE as exc:
         return exc
     return None
-
-
-_LONE_SURROGATE = re.compile(
-    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|(?<![0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
-)
-
-
-def _describe(exc: Exception, body: bytes) -> str:
-    if isinstance(exc, msgspec.DecodeError) and _LONE_SURROGATE.search(body):
-        return "invalid \\u escape: a lone UTF-16 surrogate is not a character"
-    return str(exc)
 
 
 def _probe_id(body: bytes) -> RequestId | None:

@@ -63,6 +63,16 @@ def _path(setting: str, given: str | os.PathLike[str]) -> str:
     return path
 
 
+def _api_key(key: str | None) -> str | None:
+    """``key``, refused when it holds a control character (a line end read with it from a file, most
+    often): Codex gets it in its environment, which ends it at a NUL, and sent a request without any
+    ``Authorization`` for a key with a line end, so the model's server said the key was wrong or
+    missing, and nothing said why."""
+    if key is not None and any(ch < " " or ch == "\x7f" for ch in key):
+        raise ValueError("api_key holds a control character (a line end read with it from a file?)")
+    return key
+
+
 def _options(
     *,
     api_key: str | None,
@@ -87,7 +97,7 @@ def _options(
             else _path("the current directory (the default working_dir)", _current_dir()),
             codex_path=os.path.abspath(os.path.expanduser(codex_path)) if codex_path else None,
             codex_home=_path("codex_home", codex_home) if codex_home is not None else None,
-            api_key=api_key,
+            api_key=_api_key(api_key),
             sandbox_mode=sandbox_mode,
             approval_policy=approval_policy,
         ),

@@ -149,7 +149,12 @@ class BlockingConnection:
 
     def listen(self, silence: float | None) -> None:
         """From now on a read waits at most ``silence`` seconds for the daemon (None: for ever),
-        then raises :class:`DaemonSilent`."""
+        then raises :class:`DaemonSilent`.  Longer than a socket can wait (~292 years; ``inf``) is for
+        ever: ``settimeout`` raised OverflowError for it, so a client's ``timeout=float("inf")`` or
+        ``1e12``, which in-process and async clients take, failed a sync client's requests whenever
+        they went straight to the daemon (every one after the first)."""
+        if silence is not None and silence >= threading.TIMEOUT_MAX:
+            silence = None
         if self.sock.gettimeout() != silence:  # (setting it costs system calls: a warm turn's path)
             self.sock.settimeout(silence)
 

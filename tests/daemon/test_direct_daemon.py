@@ -88,6 +88,21 @@ def test_a_failed_request_raises_openais_error_and_the_connection_serves_the_nex
         assert daemon.status().connections == 3
 
 
+@pytest.mark.parametrize("timeout", [float("inf"), 1e12])
+def test_a_timeout_longer_than_a_socket_waits_is_no_timeout(
+    daemon: DaemonProcess, workdir: Path, loop_calls: Counter[str], timeout: float
+) -> None:
+    """It was an OverflowError ("timestamp out of range for platform time_t") from the second request
+    on, when they go from the caller's thread: in-process, async and first requests took it."""
+    with CodexClient(daemon="require", model="o4-mini", timeout=timeout) as client:
+        client.chat.completions.create(messages=[user("warm")])
+        assert client.chat.completions.create(messages=[user("one")]).choices[0].message.content == "Echo: one"
+        stream = client.chat.completions.create(messages=[user("two")], stream=True)
+        assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices) == "Echo: two"
+        assert client.responses.create(input="three", timeout=timeout).output_text == "Echo: three"
+        assert loop_calls == {"chat": 1}
+
+
 def test_a_retried_request_goes_through_the_engine_loop(
     daemon: DaemonProcess, workdir: Path, loop_calls: Counter[str], codex_model_server: ModelServer
 ) -> None:

@@ -8,6 +8,7 @@ reorders it, a NUL ends up in a log file. One rule for both places.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 _HIDDEN = frozenset(("Cc", "Cf", "Zl", "Zp"))
@@ -28,3 +29,15 @@ def visible(text: str, keep: frozenset[str] = frozenset()) -> str:
         else char.encode("unicode_escape").decode("ascii")
         for char in text
     )
+
+
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""C0 controls but tab and newline, DEL, C1 controls: what a terminal acts on rather than shows."""
+
+
+def without_controls(text: str) -> str:
+    """``text`` for a terminal: its control characters (an escape sequence's ESC, a carriage return, a
+    C1 CSI) written as Python escapes, its tabs and newlines kept.  Unlike :func:`visible`, format
+    characters stay: a model's prose holds them as text does (an emoji's zero-width joiner, Persian's
+    zero-width non-joiner), and none of them moves the cursor or sets the terminal's state."""
+    return _CONTROLS.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)

@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Any, TextIO
 
-from claif_cod._visible import LINES
+from claif_cod._visible import LINES, without_controls
 from claif_cod._visible import visible as shown
 from claif_cod.engine.approvals import ApprovalRequest, Decision, FileChange
 
@@ -51,6 +51,10 @@ class Console:
         self.err = err or sys.stderr
         self.at_line_start = True
         self._status = False
+        self._terminal: bool | None = None
+        """Whether ``out`` is a terminal (asked at the first write)."""
+        self._held_return = ""
+        """A carriage return that ended the last write, until what follows says whether it ends a line."""
 
     def status(self, message: str) -> None:
         """A passing note on a terminal (Codex starting, say), erased by what comes next; nothing when piped."""
@@ -67,14 +71,36 @@ class Console:
             self.err.flush()
 
     def write(self, text: str) -> None:
+        """``text`` as it is into a pipe or a file; on a terminal, the model's control characters written
+        out (:meth:`_on_terminal`)."""
         if text:
             self.clear_status()
-            self.out.write(text)
+            self.out.write(self._on_terminal(text) if self._is_terminal() else text)
             self.out.flush()
             self.at_line_start = text.endswith("\n")
 
+    def _is_terminal(self) -> bool:
+        if self._terminal is None:
+            try:
+                self._terminal = self.out.isatty()
+            except (AttributeError, ValueError):  # (no stdout, or a closed one: the write says so)
+                self._terminal = False
+        return self._terminal
+
+    def _on_terminal(self, text: str) -> str:
+        """The model's text, streamed to a terminal, must not act on it: an escape sequence could set it
+        to conceal what follows (the approval question, written out with care, included), move the
+        cursor to redraw lines, write the clipboard (OSC 52); a carriage return redraws the line.  So
+        its control characters are written out (``\\x1b``); tabs and newlines stay, and a carriage
+        return before a newline (a CRLF line end, maybe split between two writes) is dropped."""
+        text, self._held_return = self._held_return + text, ""
+        if text.endswith("\r"):
+            text, self._held_return = text[:-1], "\r"
+        return without_controls(text.replace("\r\n", "\n"))
+
     def end_line(self) -> None:
         """Finish a half-written line of streamed text."""
+        self._held_return = ""  # (it ends a line that now ends anyway)
         self.clear_status()
         if not self.at_line_start:
             self.write("\n")

@@ -75,3 +75,40 @@ def test_an_answer_typed_ahead_of_the_question_asked_again_is_kept() -> None:
     finally:
         os.close(main)
         os.close(terminal)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+CONCEALING = "I will list the files.\x1b[8m"
+"""SGR 8: on most terminals, what follows (the approval question of the command the model then asks
+to run) is written in the background's colour, while the model's own text said what it would run."""
+
+
+def test_the_models_text_on_a_terminal_cannot_act_on_it() -> None:
+    """It was written raw: an escape sequence could conceal the question that follows, move the cursor
+    to redraw lines already shown, or write the clipboard (OSC 52); C1's CSI (0x9b) too."""
+    out = _Terminal()
+    console = Console(out=out, err=io.StringIO())
+    for delta in [CONCEALING, " \x1b]52;c;cHduZWQ=\x07", "a\rb", " \x9b2J", "\ttab\u200dzwj"]:
+        console.write(delta)
+    assert out.getvalue() == ("I will list the files.\\x1b[8m \\x1b]52;c;cHduZWQ=\\x07a\\rb \\x9b2J\ttab\u200dzwj")
+
+
+def test_a_crlf_line_end_on_a_terminal_is_a_newline_even_split_between_writes() -> None:
+    out = _Terminal()
+    console = Console(out=out, err=io.StringIO())
+    for delta in ["one\r\ntwo\r", "\nthree\r"]:
+        console.write(delta)
+    console.end_line()
+    assert out.getvalue() == "one\ntwo\nthree\n"
+
+
+def test_the_models_text_into_a_pipe_is_exact() -> None:
+    out = io.StringIO()
+    console = Console(out=out, err=io.StringIO())
+    for delta in [CONCEALING, "a\r\nb\r", "\x9b"]:
+        console.write(delta)
+    assert out.getvalue() == CONCEALING + "a\r\nb\r\x9b"

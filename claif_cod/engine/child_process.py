@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import os
-import resource
 import signal
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from claif_cod._descriptors import shortage
 from claif_cod._forked import let_go_after_fork, transport_name
 from claif_cod.engine.ansi import strip_ansi
 from claif_cod.engine.errors import CodexStartFailed
@@ -256,11 +255,5 @@ _NOT_FOR_CHILDREN = frozenset(
 def _descriptors_note() -> str:
     """What a failed start owes to the process's file descriptor limit, when it is at it: uvloop
     reports running out of them while making the child's pipes as ``[Errno -1] Unknown error -1``."""
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    try:
-        open_now = len(os.listdir("/proc/self/fd")) - 1  # less the one listing them
-    except OSError as exc:
-        if exc.errno in (errno.EMFILE, errno.ENFILE):
-            return f" (out of file descriptors: the limit is {soft})"
-        return ""  # no /proc: not Linux, nothing to say
-    return f" (out of file descriptors: {open_now} open, the limit is {soft})" if soft - open_now < 16 else ""
+    short = shortage()
+    return "" if short is None else f" ({short})"

@@ -8,9 +8,9 @@ each with that error, flush the replies, reap the Codex children and remove the 
 if it is still ours.  SIGHUP (a terminal that ran ``serve`` closed) drains as SIGTERM does, and so
 does the loss of the socket file; a second SIGTERM or SIGINT ends the drain at once.
 
-A connection beyond ``max_connections`` is told so with an OVERLOADED error frame (and any
-request it sends within a short grace gets the same answer by id) and then closed, never
-dropped silently.
+A connection beyond ``max_connections``, or accepted with few file descriptors left (see
+:mod:`claif_cod._descriptors`), is told so with an OVERLOADED error frame (and any request it sends
+within a short grace gets the same answer by id) and then closed, never dropped silently.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from claif_cod._descriptors import shortage
 from claif_cod._log import get_logger
 from claif_cod.engine.engine import Engine
 from claif_cod.engine.sessions import SessionStore
@@ -59,6 +60,8 @@ CONNECTIONS_RETRY_AFTER_S = 1.0
 SHUTDOWN_RETRY_AFTER_S = 1.0
 CLOSE_TIMEOUT_S = 5.0
 """How long shutdown waits for connections to flush their last replies."""
+RAISE_LIMIT = "raise it (`ulimit -n` where claif-codd starts, LimitNOFILE= in its systemd unit) or close some clients"
+"""What a connection refused for want of file descriptors is told to do."""
 SOCKET_CHECK_S = 2.0
 """How often a daemon checks that its socket file is still the one it bound (see ``_socket_watch``)."""
 
@@ -194,6 +197,12 @@ class Daemon:
             )
             await self._refuse(reader, writer, error)
             return
+        short = shortage()
+        if short is not None:
+            log.warning("daemon.connection_refused", limit="file_descriptors", open=short.open, value=short.limit)
+            error = Overloaded.retry_after(CONNECTIONS_RETRY_AFTER_S, f"claif-codd is {short}: {RAISE_LIMIT}")
+            await self._refuse(reader, writer, error, linger=False)
+            return
         conn = Connection(self, reader, writer)
         self.connections.add(conn)
         self.touch()
@@ -203,14 +212,18 @@ class Daemon:
             self.connections.discard(conn)
             self.touch()
 
-    async def _refuse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, error: Overloaded) -> None:
+    async def _refuse(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, error: Overloaded, *, linger: bool = True
+    ) -> None:
         """Say why we can't serve this peer, answer the requests it sends within a grace, then close.
 
         Every request (normally just the ``hello``) arriving within :data:`REFUSE_GRACE_S` is
         answered with ``error`` by its ``id``, so a client's handshake fails with the OVERLOADED
         error itself; a peer that has sent no request after :data:`REFUSE_HELLO_WAIT_S` gets it
         with ``id`` null, so nobody waits on a silent socket. Reading what the peer sent before
-        closing also makes the close an orderly EOF rather than a reset.
+        closing also makes the close an orderly EOF rather than a reset. Without ``linger`` the
+        peer is closed once it has its answer: refused for want of file descriptors, each peer
+        kept waiting holds one of the few left, and a burst of them would use them all up.
         """
         max_frame = self.config.max_frame_size
         answered = False
@@ -219,7 +232,7 @@ class Daemon:
             writer.write(error_frame(request_id, error, max_frame)[0])
 
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + REFUSE_GRACE_S
+        deadline = loop.time() + (REFUSE_GRACE_S if linger else REFUSE_HELLO_WAIT_S)
         decoder = FrameDecoder(max_frame)
         reading: asyncio.Future[bytes] | None = None
         try:
@@ -242,6 +255,8 @@ class Daemon:
                             reply(message.id)
                             answered = True
                 await asyncio.wait_for(writer.drain(), max(0.0, deadline - loop.time()))
+                if answered and not linger:
+                    break
             if not answered:
                 reply(None)
         except (asyncio.TimeoutError, ConnectionError, ProtocolError, RuntimeError):

@@ -5,15 +5,19 @@ descriptors, and its own clients are still served."""
 from __future__ import annotations
 
 import os
+import resource
 import socket
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from chat_messages import user
+from test_fd_limit import open_fds
 from test_http_endpoint import HttpDaemon, start_http_daemon
 from test_security import NOBODY, Child
 
+from claif_cod._descriptors import FEW
 from claif_codd.http.admission import FOREIGN_CONNECTIONS, IDLE_TIMEOUT_S
 from claif_codd.http.parse_errors import JsonErrorRunner
 
@@ -95,3 +99,47 @@ def test_a_connection_that_sends_no_request_is_closed_after_a_while() -> None:
 
     runner = JsonErrorRunner(web.Application(), Admission(own_uid_only=False, max_connections=1))
     assert runner._kwargs["keepalive_timeout"] == IDLE_TIMEOUT_S == 30.0
+
+
+def answer_or_close(sock: socket.socket, host: str) -> bytes:
+    """The status line ``sock`` is answered with, or b"" when the daemon closed it instead."""
+    try:
+        return status_line(sock, host)
+    except ConnectionResetError:  # closed as accepted, with our request unread: a reset
+        return b""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="another process's limit is lowered with Linux's prlimit")
+def test_at_its_descriptor_limit_a_connection_is_closed_as_it_is_accepted_not_refused_as_a_strangers(
+    endpoint: HttpDaemon,
+) -> None:
+    """Before, once the daemon had no descriptor left to look up who owned a connection with, every
+    request of its own user was answered 403 ("its owner could not be traced"), and the descriptors
+    its socket clients and Codex processes need went to HTTP connections."""
+    host, port = endpoint.url.removeprefix("http://").split(":")
+    assert endpoint.process.proc is not None
+    pid = endpoint.process.proc.pid
+    reply = endpoint.client().chat.completions.create(model="o4-mini", messages=[user("warm")])
+    assert reply.choices[0].message.content == "Echo: warm"  # its Codex process is up
+    limit = open_fds(pid) + FEW + 4
+    _, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, hard))
+    held: list[socket.socket] = []
+    try:
+        answers = []
+        for _ in range(2 * FEW + 8):
+            held.append(socket.create_connection((host, int(port))))
+            answers.append(answer_or_close(held[-1], host))
+            if not answers[-1]:
+                break
+        assert answers[-1] == b"", answers  # closed as it was accepted
+        assert set(answers[:-1]) == {b"HTTP/1.1 200 OK"}, answers  # never a 403
+        assert open_fds(pid) < limit  # its last descriptors are left to what it serves
+    finally:
+        for sock in held:
+            sock.close()
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (hard, hard))
+    reply = endpoint.client().chat.completions.create(model="o4-mini", messages=[user("after")])
+    assert reply.choices[0].message.content == "Echo: after"
+    [refused] = [line for line in endpoint.process.log.read_text().splitlines() if "http.connections_refused" in line]
+    assert "file_descriptors" in refused and str(limit) in refused, refused  # once: a flood is a line a minute

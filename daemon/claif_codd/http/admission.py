@@ -9,6 +9,11 @@ user's only while fewer than :data:`FOREIGN_CONNECTIONS` of those are (each is a
 guard, enough for its user to read why, then closed); a connection must send a whole request within
 :data:`IDLE_TIMEOUT_S` of being opened or answered (aiohttp's keep-alive timeout). Who owns each
 admitted connection is looked up once, here; the guard asks :meth:`Admission.own`.
+
+Nor is a connection admitted while the daemon has few file descriptors left (see
+:mod:`claif_cod._descriptors`): those are kept for the clients it serves (a socket client's refusal
+that says why, a Codex process), and looking up its owner would need one: past the limit, every
+request of the daemon's own user was answered 403, "its owner could not be traced".
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import os
 
 from aiohttp import web
 
+from claif_cod._descriptors import shortage
 from claif_cod._log import get_logger
 from claif_codd.http.log_throttle import LogThrottle
 from claif_codd.http.tcp_owner import address, loopback_peer_uid
@@ -43,18 +49,25 @@ class Admission:
 
     def admit(self, connection: web.RequestHandler, transport: asyncio.BaseTransport) -> bool:
         """Whether ``connection``, just accepted, may stay open (else its transport is closed)."""
+        short = shortage()
+        if short is not None:
+            self._refuse(transport, "file_descriptors", open=short.open, value=short.limit)
+            return False
         ours = not self.own_uid_only or _peer_uid(transport) == os.getuid()
         foreign = len(self._open) - len(self._own) if self.own_uid_only else 0
         full = len(self._open) >= self.max_connections
         if full or (not ours and foreign >= FOREIGN_CONNECTIONS):
-            if (count := self._refusals.due()) is not None:  # a flood is a line a minute
-                log.warning("http.connections_refused", count=count, limit="max_connections" if full else "foreign")
-            transport.close()
+            self._refuse(transport, "max_connections" if full else "foreign")
             return False
         self._open.add(connection)
         if ours:
             self._own.add(connection)
         return True
+
+    def _refuse(self, transport: asyncio.BaseTransport, limit: str, **how_far: int | None) -> None:
+        if (count := self._refusals.due()) is not None:  # a flood is a line a minute
+            log.warning("http.connections_refused", count=count, limit=limit, **how_far)
+        transport.close()
 
     def own(self, connection: object) -> bool:
         """Whether the connection belongs to the daemon's own user (always, with a token)."""

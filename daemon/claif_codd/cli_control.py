@@ -30,6 +30,7 @@ from claif_cod.transport.daemon_client import DaemonConnection
 from claif_cod.transport.daemon_unusable import DaemonHung, DaemonUnavailable, UntrustedDaemon, other_release
 from claif_cod.transport.socket_path import UnsafeSocketDirectory, default_socket_path
 from claif_codd.cli_options import IDLE_TIMEOUT, IDLE_TIMEOUT_HELP, CliFailure, default_state_dir, socket_option
+from claif_codd.config import CONTROL_CLIENT
 from claif_codd.http.options import checked_http_settings, http_args, http_options
 from claif_codd.http.settings import HttpSettings, http_url
 from claif_codd.instance import Holder, StateInUse, holder
@@ -119,7 +120,7 @@ def _host(url: str) -> str:
 
 async def _call(path: Path, request_type: Any) -> tuple[int, msgspec.Raw]:
     """The daemon's pid (from its hello) and its answer."""
-    conn = await DaemonConnection.open(path, client_name="claif-codd-cli")
+    conn = await DaemonConnection.open(path, client_name=CONTROL_CLIENT)  # let in beyond the daemon's limits
     try:
         assert conn.hello is not None  # (open() said hello)
         return conn.hello.daemon_pid, await conn.call(request_type(id=conn.next_id()))

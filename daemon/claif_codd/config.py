@@ -11,6 +11,10 @@ from claif_cod.protocol import DEFAULT_MAX_FRAME
 from claif_cod.transport.socket_path import default_socket_path
 from claif_codd.http.settings import HttpSettings
 
+CONTROL_CLIENT = "claif-codd-cli"
+"""The ``client_name`` of the daemon's own commands (``status``, ``stop``, ``sessions``), whose
+connections are let in beyond its limits (see :mod:`claif_codd.refusal`)."""
+
 
 @dataclass
 class DaemonConfig:

@@ -27,6 +27,7 @@ import re
 import typing
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -42,6 +43,7 @@ from claif_cod.protocol import (
     ApprovalRespondRequest,
     CancelNotification,
     ChatCompletionsCreateRequest,
+    DaemonShutdownRequest,
     DaemonStatusRequest,
     DuplicateId,
     ErrorResponse,
@@ -65,6 +67,7 @@ from claif_cod.protocol import (
     ResponsesCompactRequest,
     ResponsesCreateRequest,
     SessionSendRequest,
+    SessionsListRequest,
     TurnInterruptRequest,
     decode,
     encode,
@@ -87,6 +90,9 @@ WORK_REQUESTS = (*TURN_REQUESTS, ModelsListRequest)
 CONTROL_REQUESTS = (ApprovalRespondRequest, TurnInterruptRequest, DaemonStatusRequest)
 """Requests about work already in flight: a connection whose requests fill its cap, turns waiting
 for its approvals, must still answer them or stop its turns, so these may take the cap once more."""
+CONTROL_ONLY = (DaemonStatusRequest, DaemonShutdownRequest, SessionsListRequest)
+"""What a connection let in beyond the daemon's limits (its own commands', see refusal.py) may ask."""
+CONTROL_ONLY_RETRY_AFTER_S = 1.0
 INFLIGHT_RETRY_AFTER_S = 0.5
 TURNS_RETRY_AFTER_S = 1.0
 FLUSH_TIMEOUT_S = 2.0
@@ -108,15 +114,31 @@ def error_frame(request_id: RequestId | None, error: ProtocolError, max_frame: i
         return encode_frame(encode(ErrorResponse(id=None, error=unechoable.to_error())), max_frame), False
 
 
+@dataclass
+class Admitted:
+    """A peer let in beyond the daemon's limits (see refusal.py): what it has sent, its ``hello`` first."""
+
+    decoder: FrameDecoder
+    """Holding the start of a frame not yet whole."""
+    frames: list[bytes] = field(default_factory=list)
+
+
 class Connection:
     def __init__(
-        self, daemon: DaemonHost[Connection], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        daemon: DaemonHost[Connection],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        admitted: Admitted | None = None,
     ) -> None:
         self.daemon = daemon
         self.id = next(_ids)
         self._reader = reader
         self._writer = writer
-        self._decoder = FrameDecoder(daemon.config.max_frame_size)
+        self._decoder = FrameDecoder(daemon.config.max_frame_size) if admitted is None else admitted.decoder
+        self._first = [] if admitted is None else admitted.frames
+        self.control_only = admitted is not None
+        """Let in beyond the daemon's limits for its own commands: takes only :data:`CONTROL_ONLY`."""
         self._dropped = False
         self._cancel_errors: dict[RequestId, ProtocolError] = {}
         self.tasks: dict[RequestId, asyncio.Task[None]] = {}
@@ -158,6 +180,8 @@ class Connection:
             self.log.debug("connection.closed")
 
     async def _read_loop(self) -> None:
+        self._handle_all(self._first)  # what a peer let in beyond the limits sent (see refusal.py)
+        self._first = []
         loop = asyncio.get_running_loop()
         hello_deadline = loop.time() + HELLO_TIMEOUT_S
         while True:
@@ -266,6 +290,12 @@ class Connection:
     def _refusal(self, request: Request) -> Overloaded | None:
         """Why the daemon can't take ``request`` right now, or None; checked before any work starts."""
         daemon, config = self.daemon, self.daemon.config
+        if self.control_only and not isinstance(request, CONTROL_ONLY):
+            return Overloaded.retry_after(
+                CONTROL_ONLY_RETRY_AFTER_S,
+                "this connection was let in beyond claif-codd's limits for its own commands (status, stop, "
+                "sessions), and takes no other request",
+            )
         if daemon.draining and isinstance(request, WORK_REQUESTS):
             return daemon.shutdown_error("claif-codd is shutting down and takes no new work")
         limit = config.max_inflight_per_connection

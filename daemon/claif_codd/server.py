@@ -10,13 +10,15 @@ does the loss of the socket file; a second SIGTERM or SIGINT ends the drain at o
 
 A connection beyond ``max_connections``, or accepted with few file descriptors left (see
 :mod:`claif_cod._descriptors`), is told so with an OVERLOADED error frame (and any request it sends
-within a short grace gets the same answer by id) and then closed, never dropped silently.
+within a short grace gets the same answer by id) and then closed, never dropped silently; the
+daemon's own commands (``claif-codd status``, ``stop``) are let in all the same (:mod:`.refusal`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import os
 import signal
@@ -24,6 +26,7 @@ import socket
 import stat
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,28 +37,21 @@ from claif_cod.engine.sessions import SessionStore
 from claif_cod.openai_compat.conversations_service import ConversationsService
 from claif_cod.openai_compat.responses_service import ResponsesService
 from claif_cod.openai_compat.service import ChatService
-from claif_cod.protocol import (
-    FrameDecoder,
-    Overloaded,
-    ProtocolError,
-    RequestId,
-    decode,
-)
+from claif_cod.protocol import Overloaded
 from claif_cod.transport.socket_path import ensure_directory, listening, peer_uid
 from claif_codd.config import DaemonConfig
-from claif_codd.connection import REQUEST_TYPES, Connection, error_frame
+from claif_codd.connection import Admitted, Connection
 from claif_codd.http.settings import HttpSettings
 from claif_codd.methods import Methods
+from claif_codd.refusal import refuse
 
 if TYPE_CHECKING:
     from claif_codd.http.app import HttpEndpoint
 
 log = get_logger("claif_codd.server")
 
-REFUSE_GRACE_S = 1.0
-"""How long a refused connection is read (its requests answered by id) before it is closed."""
-REFUSE_HELLO_WAIT_S = 0.2
-"""How long a refused connection may take to send its hello before it is told with ``id`` null."""
+CONTROL_CONNECTIONS = 4
+"""Connections of the daemon's own commands let in beyond its limits at once (see :mod:`.refusal`)."""
 CONNECTIONS_RETRY_AFTER_S = 1.0
 SHUTDOWN_RETRY_AFTER_S = 1.0
 CLOSE_TIMEOUT_S = 5.0
@@ -187,23 +183,27 @@ class Daemon:
             self._handlers.add(handler)
             handler.add_done_callback(self._handlers.discard)
         if self.draining:
-            await self._refuse(reader, writer, self.shutdown_error("claif-codd is shutting down"))
+            await refuse(reader, writer, self.shutdown_error("claif-codd is shutting down"), **self._refusing())
             return
+        admitted: Admitted | None = None
         if len(self.connections) >= self.config.max_connections:
             limit = self.config.max_connections
-            log.warning("daemon.connection_refused", limit="max_connections", value=limit)
             error = Overloaded.retry_after(
                 CONNECTIONS_RETRY_AFTER_S, f"claif-codd is serving its maximum of {limit} connections"
             )
-            await self._refuse(reader, writer, error)
-            return
-        short = shortage()
-        if short is not None:
-            log.warning("daemon.connection_refused", limit="file_descriptors", open=short.open, value=short.limit)
+            refused = functools.partial(log.warning, "daemon.connection_refused", limit="max_connections", value=limit)
+            admitted = await refuse(reader, writer, error, **self._refusing(refused))
+            if admitted is None:
+                return
+        elif (short := shortage()) is not None:
             error = Overloaded.retry_after(CONNECTIONS_RETRY_AFTER_S, f"claif-codd is {short}: {RAISE_LIMIT}")
-            await self._refuse(reader, writer, error, linger=False)
-            return
-        conn = Connection(self, reader, writer)
+            refused = functools.partial(
+                log.warning, "daemon.connection_refused", limit="file_descriptors", open=short.open, value=short.limit
+            )
+            admitted = await refuse(reader, writer, error, linger=False, **self._refusing(refused))
+            if admitted is None:
+                return
+        conn = Connection(self, reader, writer, admitted)
         self.connections.add(conn)
         self.touch()
         try:
@@ -212,61 +212,14 @@ class Daemon:
             self.connections.discard(conn)
             self.touch()
 
-    async def _refuse(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, error: Overloaded, *, linger: bool = True
-    ) -> None:
-        """Say why we can't serve this peer, answer the requests it sends within a grace, then close.
+    def _refusing(self, refused: Callable[[], None] = lambda: None) -> dict[str, Any]:
+        """What :func:`refuse` needs besides the error: the daemon's own commands are let in while
+        fewer than :data:`CONTROL_CONNECTIONS` of theirs are beyond the limits (not while draining)."""
 
-        Every request (normally just the ``hello``) arriving within :data:`REFUSE_GRACE_S` is
-        answered with ``error`` by its ``id``, so a client's handshake fails with the OVERLOADED
-        error itself; a peer that has sent no request after :data:`REFUSE_HELLO_WAIT_S` gets it
-        with ``id`` null, so nobody waits on a silent socket. Reading what the peer sent before
-        closing also makes the close an orderly EOF rather than a reset. Without ``linger`` the
-        peer is closed once it has its answer: refused for want of file descriptors, each peer
-        kept waiting holds one of the few left, and a burst of them would use them all up.
-        """
-        max_frame = self.config.max_frame_size
-        answered = False
+        def admit() -> bool:
+            return sum(conn.control_only for conn in self.connections) < CONTROL_CONNECTIONS
 
-        def reply(request_id: RequestId | None) -> None:
-            writer.write(error_frame(request_id, error, max_frame)[0])
-
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + (REFUSE_GRACE_S if linger else REFUSE_HELLO_WAIT_S)
-        decoder = FrameDecoder(max_frame)
-        reading: asyncio.Future[bytes] | None = None
-        try:
-            while (remaining := deadline - loop.time()) > 0:
-                reading = reading or asyncio.ensure_future(reader.read(64 * 1024))
-                wait = remaining if answered else min(remaining, REFUSE_HELLO_WAIT_S)
-                done, _ = await asyncio.wait({reading}, timeout=wait)
-                if not done:
-                    if not answered:
-                        reply(None)
-                        answered = True
-                    continue
-                data, reading = reading.result(), None
-                if not data:
-                    break
-                for body in decoder.feed(data):
-                    with contextlib.suppress(ProtocolError):
-                        message = decode(body)
-                        if isinstance(message, REQUEST_TYPES):
-                            reply(message.id)
-                            answered = True
-                await asyncio.wait_for(writer.drain(), max(0.0, deadline - loop.time()))
-                if answered and not linger:
-                    break
-            if not answered:
-                reply(None)
-        except (asyncio.TimeoutError, ConnectionError, ProtocolError, RuntimeError):
-            pass
-        finally:
-            if reading is not None:
-                reading.cancel()
-            writer.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer.wait_closed(), REFUSE_GRACE_S)
+        return {"max_frame": self.config.max_frame_size, "refused": refused, "admit": None if self.draining else admit}
 
     def adopt(self, task: asyncio.Task[None], session: str) -> None:
         """Keep ``task``, a turn of ``session``, running after its connection closed, for as long as a

@@ -83,6 +83,9 @@ async def test_a_daemon_short_of_file_descriptors_refuses_connections_saying_so(
         with pytest.raises(DaemonUnavailable, match="out of file descriptors"):
             await asyncio.wait_for(DaemonConnection.open(daemon.socket), 10)
 
+        # Its own commands are let in (see test_control_beyond_limits.py).
+        assert (await asyncio.to_thread(daemon.status_json))["pid"] == pid
+
         # The connections it has are served, a Codex process for another directory included.
         assert await served.chat("still served", workdir) == "Echo: still served"
         elsewhere = workdir.parent / "elsewhere"

@@ -246,13 +246,16 @@ class DirectDaemon:
         self.release(conn)
 
     def close(self) -> None:
-        """Idle connections are closed; a caller reading one in flight is woken (its request fails)."""
+        """Idle connections are closed; a caller reading one in flight is woken (its request fails).
+        Both gone through as copies: a dropped stream's finalizer, which the collector may run in this
+        thread at any allocation (the lock is reentrant), takes its connection out of ``_busy``."""
         with self._lock:
             self._closed = True
-            for conn in self._idle:
-                conn.close()
+            idle, busy = self._idle.copy(), self._busy.copy()
             self._idle.clear()
-            for conn in self._busy:
+            for conn in idle:
+                conn.close()
+            for conn in busy:
                 conn.wake()
 
 

@@ -400,6 +400,11 @@ Outcome = tuple[bool, Any]
 """``(True, item)``, or ``(False, exception)`` once the iterator ended (``StopAsyncIteration``) or failed."""
 
 
+class NobodyReads(Exception):
+    """Raised by a :class:`Pump`'s ``deliver`` once what it hands over has nowhere to go (an async
+    caller's event loop is closed): the pump stops, and closes its iterator, which ends its turn."""
+
+
 class Pump(Generic[T]):
     """Drains an async iterator on the engine loop into ``deliver``, for a consumer in another thread.
 
@@ -425,11 +430,9 @@ class Pump(Generic[T]):
 
     async def _drain(self, iterator: AsyncIterator[T]) -> None:
         try:
-            async for item in iterator:
-                self._deliver((True, item))
-            self._deliver((False, StopAsyncIteration()))
-        except Exception as exc:  # the consumer raises it
-            self._deliver((False, exc))
+            self._deliver(await self._drained(iterator))
+        except NobodyReads:  # quietly: it was the task's exception, "never retrieved", with its traceback
+            pass
         finally:
             try:
                 aclose = getattr(iterator, "aclose", None)
@@ -437,6 +440,17 @@ class Pump(Generic[T]):
                     await aclose()
             finally:
                 self.closed.set()
+
+    async def _drained(self, iterator: AsyncIterator[T]) -> Outcome:
+        """Every item delivered; then the iterator's end, or its failure, for the consumer to raise."""
+        try:
+            async for item in iterator:
+                self._deliver((True, item))
+        except NobodyReads:
+            raise
+        except Exception as exc:
+            return False, exc
+        return False, StopAsyncIteration()
 
     def cancel(self) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed: the task ended with it

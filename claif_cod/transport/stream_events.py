@@ -18,7 +18,7 @@ import openai
 from claif_cod._forked import call_after_fork
 from claif_cod.engine.inbox import Inbox
 from claif_cod.openai_compat.errors import APIFailure
-from claif_cod.transport.loop_thread import HandOver, Outcome, Pump, wait_out_the_exit
+from claif_cod.transport.loop_thread import HandOver, NobodyReads, Outcome, Pump, wait_out_the_exit
 
 _encoder = msgspec.json.Encoder()
 
@@ -153,8 +153,12 @@ _CLOSED: Outcome = (False, StopAsyncIteration())
 
 
 def _deliver(caller: asyncio.AbstractEventLoop, queue: Inbox[Outcome], waiter: HandOver, outcome: Outcome) -> None:
-    """Runs on the engine loop; a caller's loop that is gone raises, which stops the pump."""
-    caller.call_soon_threadsafe(queue.put_nowait, outcome)
+    """Runs on the engine loop; a caller's loop that is gone (an ``asyncio.run`` ended with the stream
+    unread and not yet collected) stops the pump, and its turn."""
+    try:
+        caller.call_soon_threadsafe(queue.put_nowait, outcome)
+    except RuntimeError:  # "Event loop is closed"
+        raise NobodyReads from None
     waiter.hand_over()
 
 

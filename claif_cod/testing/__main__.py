@@ -7,12 +7,12 @@ Prints ``export CODEX_HOME=...`` (a home aimed at the server) on stdout, so a sh
 from __future__ import annotations
 
 import argparse
+import queue
 import shlex
 import shutil
 import signal
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 from claif_cod.testing.codex_home import write_codex_home
@@ -27,9 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="o4-mini", help="the default model of the CODEX_HOME")
     args = parser.parse_args(argv)
 
-    stop = threading.Event()
+    # A queue the handler puts into, not an Event it sets: Python runs the handler in this thread between
+    # two bytecodes, also while Event.wait holds the Event's lock (as the wait begins), which set() takes
+    # too: the server never stopped. SimpleQueue.put is reentrant, made for such callers.
+    stop: queue.SimpleQueue[int] = queue.SimpleQueue()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda signum, _: stop.put(signum))
     owned = args.codex_home is None
     home = Path(tempfile.mkdtemp(prefix="claif-test-home-")) if owned else args.codex_home
     try:
@@ -37,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             write_codex_home(home, server.url, model=args.model)
             print(f"export CODEX_HOME={shlex.quote(str(home))}", flush=True)
             print(f"model server on {server.url}; Ctrl-C stops it", file=sys.stderr, flush=True)
-            stop.wait()
+            stop.get()
             print(f"served {len(server.requests)} requests", file=sys.stderr)
     finally:
         if owned:

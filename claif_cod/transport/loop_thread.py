@@ -455,3 +455,11 @@ class Pump(Generic[T]):
     def cancel(self) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed: the task ended with it
             self._loop.call_soon_threadsafe(self._task.cancel)
+
+    def forked(self) -> None:
+        """In a forked child, where the parent's engine thread that drains it is not: :attr:`closed` is
+        set, as a new Event (another thread of the parent may have held the old one's lock at the fork,
+        which setting it would wait for, for ever, in the fork itself)."""
+        closed = threading.Event()
+        closed.set()
+        self.closed = closed

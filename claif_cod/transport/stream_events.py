@@ -145,7 +145,7 @@ class SyncEvents(httpx2.SyncByteStream):
         Read on, they end in openai's ``APIConnectionError`` instead of a wait that never ends, and
         closing them does not wait for the parent's turn."""
         self._queue.put(_FORKED)
-        self._pump.closed.set()
+        self._pump.forked()
 
 
 _FORKED: Outcome = (False, APIFailure.opened_before_fork())
@@ -214,4 +214,4 @@ class AsyncEvents(httpx2.AsyncByteStream):
     def _forked(self) -> None:
         """:meth:`SyncEvents._forked`, for a child that reads on in an event loop of its own."""
         self._queue.put_after_fork(_FORKED)
-        self._pump.closed.set()
+        self._pump.forked()

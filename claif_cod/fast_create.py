@@ -41,6 +41,7 @@ from openai.resources.chat.completions.completions import Completions
 from claif_cod.json_args import encoded
 from claif_cod.openai_objects import from_json
 from claif_cod.transport.early import OpenAIStream, answered, answered_async, read_timeout, started, started_async
+from claif_cod.transport.loop_thread import wait_out_the_exit
 from claif_cod.transport.other_loops import on_asyncio
 
 _REQUEST_OPTIONS = frozenset({"extra_headers", "extra_query", "extra_body", "timeout"})
@@ -259,6 +260,7 @@ def create(resource: Any, path: str, fast: FastRequest, cast_to: Any, stream_cls
         if reply is not None:
             return _built(reply, cast_to)
         _closed_while_sent(client, path, was_closed)
+        wait_out_the_exit()  # (see create_async)
         _verify(client, fast)  # (done already, unless the client was closed before the dispatch began)
         return _posted(resource, path, fast, cast_to, stream_cls)
 
@@ -280,6 +282,10 @@ async def create_async(resource: Any, path: str, fast: FastRequest, cast_to: Any
             if reply is not None:
                 return _built(reply, cast_to)
             _closed_while_sent(client, path, was_closed)
+            # Failed as the interpreter's exit ended the engine, in a daemon thread: openai's pipeline
+            # would fail too, printing "Exception in thread" and its traceback (its first request's
+            # worker thread can no longer start, or the engine loop refuses it).
+            wait_out_the_exit()
             return await _posted(resource, path, fast, cast_to, stream_cls)
 
 

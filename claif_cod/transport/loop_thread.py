@@ -230,10 +230,13 @@ class LoopThread:
                 if self._shut:
                     raise RuntimeError("Event loop is closed")
                 self.loop.call_soon_threadsafe(begin)
-            except RuntimeError:  # the loop ends or is closed
+                return
+            except RuntimeError as exc:  # the loop ends or is closed
                 if refused is not None:
                     refused()
-                raise
+                refusal = exc
+        wait_out_the_exit()  # ended by the interpreter's exit: as for work its end failed (not holding the lock)
+        raise refusal
 
     def _made(self, then: Callable[[asyncio.Task[R]], T], task: asyncio.Task[R]) -> Outcome:
         """What ``then`` makes of ``task``, or what it raises; a task the loop's ending cancelled

@@ -76,3 +76,82 @@ def test_daemon_threads_mid_stream_at_exit_exit_quietly(codex_home: Path, workdi
     script = THREADS_MID_STREAM.format(reader=reader)
     done = run_script(script, workdir, {**os.environ, "CLAIF_COD_DAEMON": "off"})
     assert (done.returncode, done.stdout, done.stderr) == (0, "end\n", "")
+
+
+THREADS_ASKING = """
+import atexit
+import sys
+import threading
+import time
+
+workers = []
+
+
+def settled(worker):
+    frame = sys._current_frames().get(worker.ident)
+    while frame is not None:
+        if frame.f_code.co_name == "wait_out_the_exit":
+            return True
+        frame = frame.f_back
+    return not worker.is_alive()
+
+
+def linger():  # the exit's last step (registered first): each worker has raised (and printed it), or waits
+    deadline = time.monotonic() + 60
+    while not all(settled(worker) for worker in workers) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+atexit.register(linger)
+
+import asyncio
+
+from claif_cod import AsyncCodexClient, CodexClient, fast_create
+
+client, aclient = CodexClient(), AsyncCodexClient()
+ASK = [{{"role": "user", "content": "[[stall]] go"}}]
+posted = fast_create._posted
+
+
+def posted_once_the_engine_ended(resource, *args):
+    # The exit's end of the engine failed the request: openai's pipeline takes it once the engine is gone.
+    resource._client._core._loop._thread.join()
+    return posted(resource, *args)
+
+
+fast_create._posted = posted_once_the_engine_ended
+
+
+def sync_asker():
+    client.chat.completions.create(model="o4-mini", messages=ASK)
+
+
+def async_asker():
+    asyncio.run(aclient.chat.completions.create(model="o4-mini", messages=ASK))
+
+
+def late_asker():  # its next request, made once the exit ended the engine
+    client._core.loop._thread.join()
+    client.models.list()
+
+
+client.models.list()
+for _ in range(2):
+    workers.append(threading.Thread(target={asker}, daemon=True))
+    workers[-1].start()
+engine = (aclient if {asker} is async_asker else client).backend
+while {asker} is not late_asker and (engine is None or engine.local is None or engine.local.engine.turns_in_flight < 2):
+    time.sleep(0.01)
+    engine = (aclient if {asker} is async_asker else client).backend
+print("end")
+"""
+
+
+@pytest.mark.parametrize("asker", ["sync_asker", "async_asker", "late_asker"])
+def test_daemon_threads_asking_at_exit_exit_quietly(codex_home: Path, workdir: Path, asker: str) -> None:
+    """A request the exit's end of the engine failed (not a stream: its answer, which openai's pipeline
+    was then given to send again), or one a daemon thread made after that, printed "Exception in
+    thread" and a traceback each ("Event loop is closed"; "cannot schedule new futures after
+    interpreter shutdown", from openai's first async request in a thread it can no longer start)."""
+    done = run_script(THREADS_ASKING.format(asker=asker), workdir, {**os.environ, "CLAIF_COD_DAEMON": "off"})
+    assert (done.returncode, done.stdout, done.stderr) == (0, "end\n", "")

@@ -26,8 +26,7 @@ from claif_cod.openai_compat.chat_history import (
 from claif_cod.openai_compat.images import REPORTED_DETAILS, ImageRef, load_images
 from claif_cod.openai_compat.light_parse import CHAT_DEFAULTS, LightParse, top_level, unhonoured
 from claif_cod.openai_compat.ranges import EFFORTS, check_bound, check_enums, check_one_of, check_ranges
-from claif_cod.openai_compat.schema_depth import check_schema_depth
-from claif_cod.openai_compat.schema_integers import check_schema_integers
+from claif_cod.openai_compat.schema_limits import check_schema
 from claif_cod.openai_compat.tool_calls import (
     ChatTool,
     check_chat_tools,
@@ -375,8 +374,7 @@ def _output_schema(fmt: ResponseFormat | None, ignored: list[str]) -> dict[str, 
     check_name(fmt.json_schema.name, "response_format.json_schema.name")
     if fmt.json_schema.schema is None:
         raise InvalidRequest("response_format json_schema needs json_schema.schema", param="response_format")
-    check_schema_depth(fmt.json_schema.schema, "response_format.json_schema.schema")
-    check_schema_integers(fmt.json_schema.schema, "response_format.json_schema.schema")
+    check_schema(fmt.json_schema.schema, "response_format.json_schema.schema")
     if fmt.json_schema.strict is False:
         ignored.append("response_format.json_schema.strict")  # Codex applies every schema strictly
     if fmt.json_schema.description is not None:

@@ -25,8 +25,7 @@ from claif_cod.openai_compat.light_parse import RESPONSES_DEFAULTS, LightParse, 
 from claif_cod.openai_compat.ranges import EFFORTS, ENUMS, check_enums, check_include, check_one_of, check_ranges
 from claif_cod.openai_compat.responses_calls import check_calls
 from claif_cod.openai_compat.responses_input import item_fields, read_items
-from claif_cod.openai_compat.schema_depth import check_schema_depth
-from claif_cod.openai_compat.schema_integers import check_schema_integers
+from claif_cod.openai_compat.schema_limits import check_schema
 from claif_cod.openai_compat.tool_calls import (
     ChatTool,
     FunctionDef,
@@ -369,8 +368,7 @@ def _output_schema(text: TextConfig | None, ignored: list[str]) -> dict[str, Any
     check_name(fmt.name, "text.format.name")
     if fmt.schema is None:
         raise missing("text.format.schema")
-    check_schema_depth(fmt.schema, "text.format.schema")
-    check_schema_integers(fmt.schema, "text.format.schema")
+    check_schema(fmt.schema, "text.format.schema")
     if fmt.strict is False:
         ignored.append("text.format.strict")  # Codex applies every schema strictly
     if fmt.description is not None:

@@ -15,8 +15,7 @@ import msgspec
 
 from claif_cod.engine.errors import InvalidRequest
 from claif_cod.engine.tools import ThreadTools, ToolCall, ToolSpec
-from claif_cod.openai_compat.schema_depth import check_schema_depth
-from claif_cod.openai_compat.schema_integers import check_schema_integers
+from claif_cod.openai_compat.schema_limits import check_schema
 from claif_cod.openai_compat.tool_schema import dropped_keywords
 
 _NAME_LIMIT = 64
@@ -66,8 +65,7 @@ def thread_tools(
             raise InvalidRequest(f"{where}: only function tools can be offered through Codex", param=where)
         fn = tool.function
         check_name(fn.name, f"{where}.{name_field}")
-        check_schema_depth(fn.parameters, f"{where}.{name_field.removesuffix('name')}parameters")
-        check_schema_integers(fn.parameters, f"{where}.{name_field.removesuffix('name')}parameters")
+        check_schema(fn.parameters, f"{where}.{name_field.removesuffix('name')}parameters")
         if fn.strict and "tools.function.strict" not in ignored:
             ignored.append("tools.function.strict")
         for keyword in sorted(dropped_keywords(fn.parameters)):  # the model sees Codex's subset of the schema

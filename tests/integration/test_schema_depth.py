@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from claif_cod import CodexClient
-from claif_cod.openai_compat.schema_depth import MAX_SCHEMA_DEPTH
+from claif_cod.openai_compat.schema_limits import MAX_SCHEMA_DEPTH
 from claif_cod.testing import ModelServer
 
 pytestmark = pytest.mark.codex

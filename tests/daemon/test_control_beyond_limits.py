@@ -21,6 +21,7 @@ from test_limits import (
     chat_request,
     hello_request,
     start_daemon,  # noqa: F401 (a fixture)
+    wait_for_status,
 )
 
 from claif_cod.protocol import (
@@ -53,10 +54,7 @@ async def test_status_and_stop_reach_a_daemon_serving_its_maximum_of_connections
     clients = [first]
     others: list[Client] = []
     try:
-        for _ in range(1000):  # the start-up probe's connection to close
-            if (await first.status()).connections == 1:
-                break
-            await asyncio.sleep(0.02)
+        await wait_for_status(first, lambda s: s.connections == 1, "the start-up probe's connection to close")
         clients.append(await Client.connect(daemon.socket))
         stranger = await Client.connect(daemon.socket, hello=False)
         others.append(stranger)

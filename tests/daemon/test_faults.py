@@ -32,6 +32,7 @@ from test_limits import (
     log_text,
     session_request,
     start_daemon,  # noqa: F401 (a fixture)
+    wait_for_status,
 )
 
 from claif_cod import CodexClient
@@ -63,13 +64,6 @@ from claif_codd.registry import SCHEMA_VERSION
 from claif_codd.response_registry import SCHEMA_VERSION as RESPONSES_SCHEMA_VERSION
 
 pytestmark = [pytest.mark.codex, pytest.mark.timeout(120)]
-
-
-async def wait_for_status(client: Client, condition: Callable[..., bool], what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + WAIT_S
-    while not condition(status := await client.status()):
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}: {status}"
-        await asyncio.sleep(0.05)
 
 
 # --- 1. the process cap never kills a turn ---------------------------------------------------------------------

@@ -209,6 +209,14 @@ def wait_until(condition: Callable[[], bool], timeout: float = WAIT_S, what: str
         time.sleep(0.02)
 
 
+async def wait_for_status(client: Client, condition: Callable[..., bool], what: str) -> None:
+    """Until the daemon's ``daemon.status`` answer, asked on ``client``, meets ``condition``."""
+    deadline = asyncio.get_running_loop().time() + WAIT_S
+    while not condition(status := await client.status()):
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}: {status}"
+        await asyncio.sleep(0.05)
+
+
 async def async_wait_until(condition: Callable[[], bool], timeout: float = WAIT_S, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not condition():

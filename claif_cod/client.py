@@ -18,6 +18,7 @@ from openai.resources.chat.completions import AsyncCompletions, Completions
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from claif_cod._defaults import DEFAULT_TIMEOUT
+from claif_cod._utf8 import is_utf8
 from claif_cod.client_copy import Copyable
 from claif_cod.engine.approvals import ApprovalHandler, decline_all
 from claif_cod.engine.config import CodexConfig
@@ -56,10 +57,8 @@ def _path(setting: str, given: str | os.PathLike[str]) -> str:
     directories as JSON strings, so such a path failed every request, in-process as a 500
     "internal error" (UnicodeEncodeError) and through the daemon as a bare UnicodeEncodeError."""
     path = os.path.abspath(os.path.expanduser(given))
-    try:
-        path.encode()
-    except UnicodeEncodeError:
-        raise ValueError(f"{setting} {path!r} is not valid UTF-8: Codex takes only UTF-8 paths") from None
+    if not is_utf8(path):
+        raise ValueError(f"{setting} {path!r} is not valid UTF-8: Codex takes only UTF-8 paths")
     return path
 
 

@@ -19,6 +19,7 @@ from claif_cod._cli_group import QuietGroup, stdout_closed
 from claif_cod._defaults import DEFAULT_TIMEOUT
 from claif_cod._entry import EXIT_INTERRUPTED
 from claif_cod._seconds_param import PositiveSeconds
+from claif_cod._utf8 import is_utf8
 from claif_cod._version import __version__
 from claif_cod.cli import history
 from claif_cod.cli.exits import EXIT_CONNECTION, CliFailure, describe, exit_code
@@ -73,7 +74,7 @@ def current_dir(*, has_working_dir: bool = True) -> Path:
     except FileNotFoundError:
         fix = "cd to one that does, or give -C DIR" if has_working_dir else "cd to one that does"
         raise click.UsageError(f"the current directory no longer exists: {fix}") from None
-    if not _utf8(str(path)):  # (the client refuses it too; said here as the usage error it is)
+    if not is_utf8(str(path)):  # (the client refuses it too; said here as the usage error it is)
         fix = "cd to another, or give -C DIR" if has_working_dir else "cd to another"
         raise click.UsageError(f"the current directory's name {NOT_UTF8_PATH}: {fix}")
     return path
@@ -83,7 +84,7 @@ NOT_UTF8_PATH = "is not UTF-8 (Codex takes only UTF-8 paths)"
 
 
 def _utf8_dir(_ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
-    if value is not None and not _utf8(str(value)):
+    if value is not None and not is_utf8(str(value)):
         raise click.BadParameter(NOT_UTF8_PATH)
     return value
 
@@ -188,15 +189,6 @@ def _session_option(help_text: str) -> Callable[[F], F]:
 NOT_UTF8 = "the prompt is not UTF-8 text"
 
 
-def _utf8(text: str) -> bool:
-    """Whether ``text`` can be sent: Python holds a byte that was not UTF-8 as a lone surrogate."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _fail(error: openai.OpenAIError, timeout: float | None = None) -> CliFailure:
     return CliFailure(describe(error, timeout), exit_code(error))
 
@@ -207,7 +199,7 @@ def _read_prompt(prompt: str) -> str:
             prompt = sys.stdin.read()
         except UnicodeDecodeError:
             raise click.UsageError(NOT_UTF8) from None
-    if not _utf8(prompt):
+    if not is_utf8(prompt):
         raise click.UsageError(NOT_UTF8)
     if not prompt.strip():
         raise click.UsageError("the prompt is empty")
@@ -383,7 +375,7 @@ def chat(
                 continue
             except UnicodeDecodeError:  # (a UTF-8 locale; others hold such bytes as surrogates)
                 line = None
-            if line is None or not _utf8(line):
+            if line is None or not is_utf8(line):
                 console.note(f"{NOT_UTF8}; not sent")
                 continue
             command = line.strip()

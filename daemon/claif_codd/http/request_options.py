@@ -11,6 +11,7 @@ from functools import partial
 
 from aiohttp import web
 
+from claif_cod._utf8 import is_utf8
 from claif_cod.engine.config import CodexConfig
 from claif_cod.openai_compat.errors import APIFailure
 from claif_cod.openai_compat.options import RequestOptions
@@ -33,10 +34,8 @@ def request_options(request: web.Request, settings: HttpSettings, warn: Callable
     working_dir = request.headers.get(WORKING_DIR_HEADER, settings.working_dir)
     if not os.path.isabs(working_dir):
         raise APIFailure.bad_request(f"{WORKING_DIR_HEADER} must be an absolute path")
-    try:
-        working_dir.encode()  # (bytes that are not UTF-8 come as surrogates: Codex takes no such path)
-    except UnicodeEncodeError:
-        raise APIFailure.bad_request(f"{WORKING_DIR_HEADER} must be UTF-8") from None
+    if not is_utf8(working_dir):  # (header bytes that are not UTF-8 come as surrogates)
+        raise APIFailure.bad_request(f"{WORKING_DIR_HEADER} must be UTF-8")
     config = CodexConfig(
         working_dir=working_dir,
         sandbox_mode=request.headers.get(SANDBOX_HEADER),
